@@ -1,0 +1,112 @@
+//! `seedring create`: make a .torrent from a file or folder.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use seedring::disk_uring::{FileSource, MappedFiles, walk};
+use seedring::hash::{default_threads, hash_pieces};
+use seedring::metainfo::{CreateOptions, Geometry, auto_piece_length, build_torrent};
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The file or folder to share.
+    path: PathBuf,
+    /// Where to write the .torrent file.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Piece length in bytes: a power of two from 16 KiB (16384) up; a K or M suffix
+    /// means KiB or MiB (e.g. 256K). Default: picked from the total size so the
+    /// torrent has about 1,000 to 2,000 pieces.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    piece_length: Option<u32>,
+    /// A tracker announce URL; repeat for more (each becomes its own tier).
+    #[arg(long = "tracker", value_name = "URL")]
+    trackers: Vec<String>,
+    /// Mark the torrent private (BEP 27): peers come from its trackers only.
+    #[arg(long)]
+    private: bool,
+    /// A comment stored in the torrent.
+    #[arg(long, value_name = "TEXT")]
+    comment: Option<String>,
+    /// A web seed URL (BEP 19); repeat for more.
+    #[arg(long = "web-seed", value_name = "URL")]
+    web_seeds: Vec<String>,
+    /// Hashing threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+fn parse_size(s: &str) -> Result<u32, String> {
+    let (digits, mult) = match s.as_bytes().last() {
+        Some(b'k' | b'K') => (&s[..s.len() - 1], 1024),
+        Some(b'm' | b'M') => (&s[..s.len() - 1], 1024 * 1024),
+        _ => (s, 1),
+    };
+    let n: u32 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size in bytes"))?;
+    let n = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))?;
+    if !n.is_power_of_two() || n < 16 * 1024 {
+        return Err(format!(
+            "{s:?}: a piece length must be a power of two of at least 16 KiB"
+        ));
+    }
+    Ok(n)
+}
+
+pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
+    let walked = walk(&args.path)?;
+    for s in &walked.skipped {
+        eprintln!("seedring: skipping {} (not a regular file)", s.display());
+    }
+    let lengths: Vec<u64> = match &walked.layout.files {
+        None => vec![walked.layout.length],
+        Some(files) => files.iter().map(|f| f.1).collect(),
+    };
+    let total: u64 = lengths.iter().sum();
+    let piece_length = args
+        .piece_length
+        .unwrap_or_else(|| auto_piece_length(total));
+    let Some(geometry) = Geometry::new(piece_length, &lengths) else {
+        bail!("the data is too large for piece length {piece_length}");
+    };
+    let count = geometry.piece_count();
+    let files = MappedFiles::open(geometry, walked.paths.iter().cloned().map(FileSource::Path));
+    let threads = args.threads.unwrap_or_else(default_threads);
+    let digests = crate::progress::with_progress(total, "hashing", |done| {
+        hash_pieces(&files, count, threads, Some(done))
+    });
+    let pieces = digests
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .context("a file shrank or vanished while it was being hashed; try again")?;
+    #[allow(clippy::disallowed_methods)] // the CLI stamps the creation date
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let opts = CreateOptions {
+        trackers: args.trackers,
+        web_seeds: args.web_seeds,
+        private: args.private,
+        comment: args.comment,
+        created_by: Some(format!("seedring/{}", env!("CARGO_PKG_VERSION"))),
+        creation_date: Some(now),
+    };
+    let (bytes, meta) = build_torrent(&walked.layout, piece_length, &pieces, &opts)?;
+    std::fs::write(&args.output, &bytes)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    println!(
+        "created {}: {} ({}, {} pieces of {}), info-hash {}",
+        args.output.display(),
+        meta.info.name,
+        crate::human_bytes(total),
+        count,
+        crate::human_bytes(u64::from(piece_length)),
+        meta.info_hash
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,141 @@
+//! `seedring info`: what a torrent or magnet describes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use seedring::metainfo::{Magnet, Metainfo};
+use serde_json::json;
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// A .torrent file, or a magnet link (quote it: it contains '&').
+    source: String,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
+    if args.source.starts_with("magnet:") {
+        let m = Magnet::parse(&args.source)?;
+        print_magnet(&m, args.json);
+    } else {
+        let m = crate::load_torrent(&PathBuf::from(&args.source))?;
+        print_torrent(&m, args.json);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_torrent(m: &Metainfo, as_json: bool) {
+    let g = &m.info.geometry;
+    if as_json {
+        let files: Vec<_> = m
+            .info
+            .files
+            .iter()
+            .map(|f| json!({"path": f.display_path(), "length": f.length, "pad": f.attr.pad}))
+            .collect();
+        let v = json!({
+            "info_hash": m.info_hash.to_hex(),
+            "name": m.info.name,
+            "piece_length": g.piece_length(),
+            "piece_count": g.piece_count(),
+            "total_length": g.total_length(),
+            "files": files,
+            "trackers": m.trackers(),
+            "private": m.info.private,
+            "web_seeds": m.web_seeds,
+            "comment": m.comment,
+            "created_by": m.created_by,
+            "creation_date": m.creation_date,
+        });
+        println!("{v}");
+        return;
+    }
+    println!("name:          {}", m.info.name);
+    println!("info-hash:     {}", m.info_hash);
+    println!(
+        "piece length:  {} ({} bytes)",
+        crate::human_bytes(u64::from(g.piece_length())),
+        g.piece_length()
+    );
+    println!("pieces:        {}", g.piece_count());
+    println!(
+        "total size:    {} ({} bytes)",
+        crate::human_bytes(g.total_length()),
+        g.total_length()
+    );
+    println!(
+        "private:       {}",
+        if m.info.private { "yes" } else { "no" }
+    );
+    if let Some(c) = &m.comment {
+        println!("comment:       {c}");
+    }
+    if let Some(c) = &m.created_by {
+        println!("created by:    {c}");
+    }
+    for (i, tier) in m.tracker_tiers.iter().enumerate() {
+        for t in tier {
+            println!("tracker:       {t} (tier {i})");
+        }
+    }
+    for w in &m.web_seeds {
+        println!("web seed:      {w}");
+    }
+    let stored = m.info.files.iter().filter(|f| !f.attr.pad).count();
+    println!("files:         {stored}");
+    for f in m.info.files.iter().filter(|f| !f.attr.pad) {
+        println!(
+            "  {:>12}  {}",
+            crate::human_bytes(f.length),
+            f.display_path()
+        );
+    }
+}
+
+fn print_magnet(m: &Magnet, as_json: bool) {
+    if as_json {
+        let v = json!({
+            "info_hash": m.info_hash.to_hex(),
+            "name": m.display_name,
+            "piece_length": null,
+            "piece_count": null,
+            "total_length": null,
+            "files": null,
+            "trackers": m.trackers,
+            "private": null,
+            "peers": m.peers,
+            "magnet": true,
+        });
+        println!("{v}");
+        return;
+    }
+    println!(
+        "name:          {}",
+        m.display_name.as_deref().unwrap_or("(not given)")
+    );
+    println!("info-hash:     {}", m.info_hash);
+    println!("metadata:      not in a magnet link; fetched from peers when downloading");
+    for t in &m.trackers {
+        println!("tracker:       {t}");
+    }
+    for p in &m.peers {
+        println!("peer:          {p}");
+    }
+    if !m.select_only.is_empty() {
+        let sel: Vec<String> = m
+            .select_only
+            .iter()
+            .map(|r| {
+                if r.start() == r.end() {
+                    r.start().to_string()
+                } else {
+                    format!("{}-{}", r.start(), r.end())
+                }
+            })
+            .collect();
+        println!("select only:   files {}", sel.join(","));
+    }
+}

@@ -1,0 +1,90 @@
+//! The `seedring` command line: inspect, create and verify torrents.
+
+mod create;
+mod info;
+mod progress;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// seedring: a BitTorrent engine for seedboxes.
+///
+/// Inspect a torrent with `info`, make one with `create`, check downloaded data with
+/// `verify`. Run `seedring <command> --help` for the details of each.
+#[derive(Debug, Parser)]
+#[command(name = "seedring", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what a .torrent file or magnet link describes: name, info-hash, pieces,
+    /// size, files and trackers.
+    Info(info::InfoArgs),
+    /// Make a .torrent from a file or a folder, hashing on every core.
+    Create(create::CreateArgs),
+    /// Check data on disk against a torrent: which pieces are valid, invalid or
+    /// missing, and which files are complete. Exits 0 only if everything is complete
+    /// and valid.
+    Verify(verify::VerifyArgs),
+}
+
+/// Exit status for "the command ran, the answer is no" (verify found bad data).
+const EXIT_INCOMPLETE: u8 = 1;
+/// Exit status for "the command could not run" (bad input, IO error).
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info(args) => info::run(args),
+        Command::Create(args) => create::run(args),
+        Command::Verify(args) => verify::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("seedring: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Loads a .torrent file, refusing overlarge ones before reading them.
+fn load_torrent(path: &std::path::Path) -> anyhow::Result<seedring::metainfo::Metainfo> {
+    use anyhow::Context;
+    let limits = seedring::metainfo::MetainfoLimits::default();
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len > limits.max_torrent_bytes as u64 {
+        anyhow::bail!(
+            "{}: {len} bytes is larger than the {}-byte limit for a torrent file",
+            path.display(),
+            limits.max_torrent_bytes
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    seedring::metainfo::Metainfo::from_bytes_with(&bytes, &limits)
+        .with_context(|| format!("{}", path.display()))
+}
+
+/// `1.50 GiB`-style sizes for people.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}

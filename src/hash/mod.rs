@@ -1,0 +1,107 @@
+//! SHA-1 piece hashing: one piece, a batch, or a whole torrent on every core.
+//!
+//! What it owns: the choice of SHA-1 implementation and the spreading of hash work
+//! over threads. The `sha1` crate detects SHA-NI at run time and uses it when the CPU
+//! has it (1.8-1.9 GB/s per core on our machines), otherwise a portable
+//! implementation; [`backend`] says which this machine gets.
+//!
+//! What it must not do: know where bytes come from. A [`PieceSource`] feeds each
+//! piece's bytes; `disk_uring` implements it over memory-mapped files.
+//!
+//! Threads here are plain scoped OS threads for one-off bulk work (create, verify,
+//! recheck). Hashing a piece as it arrives happens on the shard that owns it.
+
+mod parallel;
+
+pub use parallel::{PieceSource, hash_pieces};
+pub use sha1::{Digest, Sha1};
+
+/// A SHA-1 digest.
+pub type Sha1Digest = [u8; 20];
+
+/// SHA-1 of `data`.
+pub fn sha1(data: &[u8]) -> Sha1Digest {
+    Sha1::digest(data).into()
+}
+
+/// Whether `data` hashes to `expected`.
+pub fn verify_piece(data: &[u8], expected: &Sha1Digest) -> bool {
+    sha1(data) == *expected
+}
+
+/// Checks many pieces held in memory, on up to `threads` threads. The result has one
+/// entry per input, in order.
+pub fn verify_batch(pieces: &[(&[u8], Sha1Digest)], threads: usize) -> Vec<bool> {
+    struct Batch<'a>(&'a [(&'a [u8], Sha1Digest)]);
+    impl PieceSource for Batch<'_> {
+        fn hash_piece(&self, piece: u32, hasher: &mut Sha1) -> bool {
+            hasher.update(self.0[piece as usize].0);
+            true
+        }
+    }
+    let count = u32::try_from(pieces.len()).expect("fewer than 2^32 pieces");
+    hash_pieces(&Batch(pieces), count, threads, None)
+        .into_iter()
+        .zip(pieces)
+        .map(|(digest, (_, expected))| digest.as_ref() == Some(expected))
+        .collect()
+}
+
+/// The SHA-1 implementation in use on this CPU: `"sha-ni"` or `"portable"`.
+pub fn backend() -> &'static str {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    {
+        // The same features the sha1 crate checks before taking its SHA-NI path.
+        if std::arch::is_x86_feature_detected!("sha")
+            && std::arch::is_x86_feature_detected!("sse2")
+            && std::arch::is_x86_feature_detected!("ssse3")
+            && std::arch::is_x86_feature_detected!("sse4.1")
+        {
+            return "sha-ni";
+        }
+    }
+    "portable"
+}
+
+/// Threads to use for bulk hashing: one per available core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_vectors() {
+        // FIPS 180 examples.
+        assert_eq!(
+            crate::types::InfoHash(sha1(b"abc")).to_hex(),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            crate::types::InfoHash(sha1(b"")).to_hex(),
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+        );
+    }
+
+    #[test]
+    fn batch_verifies_each_piece_in_order() {
+        let data: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; 1000 + usize::from(i)]).collect();
+        let mut items: Vec<(&[u8], Sha1Digest)> = data.iter().map(|d| (&d[..], sha1(d))).collect();
+        items[7].1[0] ^= 1;
+        items[42].1[19] ^= 0x80;
+        for threads in [1, 2, 5] {
+            let ok = verify_batch(&items, threads);
+            let bad: Vec<usize> = (0..ok.len()).filter(|&i| !ok[i]).collect();
+            assert_eq!(bad, vec![7, 42]);
+        }
+        assert!(verify_batch(&[], 4).is_empty());
+    }
+
+    #[test]
+    fn single_piece() {
+        assert!(verify_piece(b"abc", &sha1(b"abc")));
+        assert!(!verify_piece(b"abd", &sha1(b"abc")));
+    }
+}

@@ -1,0 +1,17 @@
+//! seedring: a thread-per-core BitTorrent engine and seedbox daemon for Linux.
+//!
+//! Crate map (see `docs/ARCHITECTURE.md` for the whole picture):
+//!
+//! - [`bencode`]: zero-copy decoder that keeps every value's raw bytes, canonical encoder.
+//! - [`metainfo`]: `.torrent` files, magnet links, piece geometry, path safety, creation.
+//! - [`hash`]: SHA-1 (SHA-NI when the CPU has it), batch and multi-core piece hashing.
+//! - [`disk_uring`]: the file side: memory-mapped rechecks, the walk behind `create`.
+//! - [`types`]: identifier newtypes such as [`InfoHash`].
+
+pub mod bencode;
+pub mod disk_uring;
+pub mod hash;
+pub mod metainfo;
+pub mod types;
+
+pub use types::InfoHash;

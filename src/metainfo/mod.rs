@@ -1,0 +1,136 @@
+//! Torrent metadata: `.torrent` files, magnet links, piece geometry, torrent creation.
+//!
+//! What it owns: turning untrusted metadata into validated values the engine can rely
+//! on: piece count matches the total length, piece length is a power of two of at
+//! least 16 KiB, `pieces` is a whole number of hashes, no negative or overflowing size,
+//! a bounded number of files and bytes, and above all **no file path that can leave
+//! the torrent's folder** (see [`path`] for the exact rules).
+//!
+//! What it must not do: touch the filesystem. Reading and hashing data for `create`
+//! and `verify` lives in `disk_uring`; this module only describes and builds.
+//!
+//! v1 and hybrid (v1+v2) torrents load as v1, with the v1 info-hash. v2-only torrents
+//! and `btmh`-only magnets get [`MetainfoError::UnsupportedV2`].
+
+mod create;
+mod geometry;
+mod magnet;
+pub mod path;
+mod torrent;
+
+pub use create::{CreateLayout, CreateOptions, auto_piece_length, build_torrent};
+pub use geometry::{BLOCK_LEN, Block, FileSpan, Geometry};
+pub use magnet::{MAX_MAGNET_LEN, Magnet, MagnetError};
+pub use path::UnsafePath;
+pub use torrent::{
+    FileAttr, FileEntry, Info, MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, Metainfo, parse_info_bytes,
+};
+
+use crate::bencode;
+
+/// Bounds on what a `.torrent` may hold.
+#[derive(Debug, Clone)]
+pub struct MetainfoLimits {
+    /// Largest `.torrent` accepted, in bytes (default 32 MiB).
+    pub max_torrent_bytes: usize,
+    /// Most files in one torrent, pad files included (default 1,000,000).
+    pub max_files: usize,
+    /// Bencode decoder limits.
+    pub bencode: bencode::Limits,
+}
+
+impl Default for MetainfoLimits {
+    fn default() -> Self {
+        MetainfoLimits {
+            max_torrent_bytes: 32 << 20,
+            max_files: 1_000_000,
+            bencode: bencode::Limits::default(),
+        }
+    }
+}
+
+/// Why a `.torrent` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetainfoError {
+    /// Not valid bencode.
+    #[error("not a valid torrent file: {0}")]
+    Bencode(#[from] bencode::DecodeError),
+    /// Larger than [`MetainfoLimits::max_torrent_bytes`].
+    #[error("torrent file of {len} bytes is larger than the {max}-byte limit")]
+    TooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A required key is absent.
+    #[error("missing '{0}'")]
+    Missing(&'static str),
+    /// A key holds the wrong kind of value.
+    #[error("'{field}' must be {expected}")]
+    WrongType {
+        /// The key.
+        field: &'static str,
+        /// What it should be.
+        expected: &'static str,
+    },
+    /// Not a power of two in 16 KiB ..= 256 MiB.
+    #[error("piece length {0} is not a power of two between 16 KiB and 256 MiB")]
+    BadPieceLength(i64),
+    /// `pieces` is not a whole number of 20-byte hashes.
+    #[error("'pieces' is {0} bytes, not a multiple of 20")]
+    PiecesNotMultipleOf20(usize),
+    /// The number of hashes does not match the total length.
+    #[error("the total length needs {expected} pieces but 'pieces' holds {actual}")]
+    PieceCountMismatch {
+        /// What the length implies.
+        expected: usize,
+        /// What `pieces` holds.
+        actual: usize,
+    },
+    /// A file length below zero.
+    #[error("file {path:?} has negative length {length}")]
+    NegativeLength {
+        /// The file, as written in the torrent.
+        path: String,
+        /// Its length.
+        length: i64,
+    },
+    /// The file lengths add up past what 64 bits (or 2^32 pieces) hold.
+    #[error("total length overflows")]
+    TotalLengthOverflow,
+    /// The torrent holds no data at all.
+    #[error("the torrent holds no data (total length 0)")]
+    Empty,
+    /// Both `length` and `files` are present.
+    #[error("'info' has both 'length' and 'files'")]
+    LengthAndFiles,
+    /// More files than [`MetainfoLimits::max_files`].
+    #[error("{count} files is more than the limit of {max}")]
+    TooManyFiles {
+        /// How many.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A path that could leave the torrent's folder, or that is no path at all.
+    #[error("unsafe file path {path:?}: {reason}")]
+    UnsafePath {
+        /// The path as written in the torrent.
+        path: String,
+        /// What is wrong with it (shown in the message, so not a `source`).
+        reason: UnsafePath,
+    },
+    /// Two files at the same path, or a file where a folder must be.
+    #[error("two files claim the path {0:?}")]
+    DuplicatePath(String),
+    /// A BEP 47 symlink entry with data in it.
+    #[error("symlink entry {0:?} has a non-zero length")]
+    SymlinkWithData(String),
+    /// A v2-only torrent.
+    #[error("v2-only torrents are not supported yet (hybrid v1+v2 torrents are)")]
+    UnsupportedV2,
+    /// `meta version` is not 1 or 2.
+    #[error("unsupported meta version {0}")]
+    UnsupportedMetaVersion(i64),
+}

@@ -1,0 +1,123 @@
+//! Identifier newtypes shared by every module.
+
+use std::fmt;
+
+/// A v1 info-hash: the SHA-1 of a torrent's bencoded `info` dictionary.
+///
+/// Shown and compared as lowercase hex everywhere (parsing accepts either case).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InfoHash(pub [u8; 20]);
+
+/// Why a string is not an info-hash.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a 40-character hex or 32-character base32 info-hash")]
+pub struct InfoHashParseError(pub String);
+
+impl InfoHash {
+    /// Lowercase hex, 40 characters.
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(40);
+        for b in self.0 {
+            s.push(char::from(HEX[usize::from(b >> 4)]));
+            s.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        s
+    }
+
+    /// Parses 40 hex digits (any case) or 32 base32 characters (RFC 4648, any case),
+    /// the two forms a magnet's `urn:btih:` may take.
+    pub fn parse(s: &str) -> Result<InfoHash, InfoHashParseError> {
+        let err = || InfoHashParseError(s.to_owned());
+        let mut out = [0u8; 20];
+        match s.len() {
+            40 => {
+                for (i, pair) in s.as_bytes().chunks_exact(2).enumerate() {
+                    let hi = hex_value(pair[0]).ok_or_else(err)?;
+                    let lo = hex_value(pair[1]).ok_or_else(err)?;
+                    out[i] = hi << 4 | lo;
+                }
+            }
+            32 => {
+                // 32 chars x 5 bits = 160 bits, exactly 20 bytes: no padding.
+                let mut acc: u64 = 0;
+                let mut bits = 0;
+                let mut i = 0;
+                for &c in s.as_bytes() {
+                    acc = acc << 5 | u64::from(base32_value(c).ok_or_else(err)?);
+                    bits += 5;
+                    if bits >= 8 {
+                        bits -= 8;
+                        out[i] = u8::try_from((acc >> bits) & 0xff).expect("masked to a byte");
+                        i += 1;
+                    }
+                }
+            }
+            _ => return Err(err()),
+        }
+        Ok(InfoHash(out))
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn base32_value(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a'),
+        b'2'..=b'7' => Some(c - b'2' + 26),
+        _ => None,
+    }
+}
+
+impl fmt::Display for InfoHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for InfoHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InfoHash({})", self.to_hex())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_normalises_case() {
+        let upper = "C12FE1C06BBA254A9DC9F519B335AA7C1367A88A";
+        let h = InfoHash::parse(upper).unwrap();
+        assert_eq!(h.to_hex(), upper.to_lowercase());
+        assert_eq!(InfoHash::parse(&h.to_hex()).unwrap(), h);
+    }
+
+    #[test]
+    fn base32_matches_hex() {
+        // 20 bytes 0x00..0x13 in base32 (RFC 4648).
+        let h = InfoHash::parse("AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQT").unwrap();
+        let expected: Vec<u8> = (0u8..20).collect();
+        assert_eq!(&h.0[..], &expected[..]);
+        assert_eq!(
+            InfoHash::parse("aaaqeayeaudaocajbifqydiob4ibceqt").unwrap(),
+            h
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_length_and_alphabet() {
+        assert!(InfoHash::parse("abc").is_err());
+        assert!(InfoHash::parse(&"g".repeat(40)).is_err());
+        assert!(InfoHash::parse(&"1".repeat(32)).is_err());
+    }
+}
