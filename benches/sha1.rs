@@ -78,6 +78,21 @@ fn bench(c: &mut Criterion) {
         );
     }
     g.finish();
+
+    // The ceiling for `seedring verify`: pieces already in memory, hashed on every
+    // core through the same batch API, so no IO or page faults are involved.
+    let threads = seedring::hash::default_threads();
+    let mut g = c.benchmark_group("sha1_all_cores");
+    let pieces: Vec<Vec<u8>> = (0..128u8).map(|i| vec![i; 1 << 20]).collect();
+    let items: Vec<(&[u8], [u8; 20])> = pieces
+        .iter()
+        .map(|p| (&p[..], seedring::hash::sha1(p)))
+        .collect();
+    g.throughput(Throughput::Bytes(128 << 20));
+    g.bench_function(format!("verify_batch/1024KiB/{threads}threads"), |b| {
+        b.iter(|| seedring::hash::verify_batch(black_box(&items), threads))
+    });
+    g.finish();
 }
 
 criterion_group! {

@@ -17,6 +17,10 @@ pub trait PieceSource: Sync {
     fn piece_len(&self, _piece: u32) -> u64 {
         0
     }
+
+    /// Called by the thread about to hash `pieces`, before it starts: a chance to
+    /// bring their bytes in as one batch rather than one fault at a time.
+    fn prefetch(&self, _pieces: std::ops::Range<u32>) {}
 }
 
 /// Hashes pieces `0..count` of `src` on `threads` threads; `None` marks a piece whose
@@ -43,7 +47,9 @@ pub fn hash_pieces<S: PieceSource + ?Sized>(
             if start >= count {
                 break;
             }
-            for piece in start..count.min(start.saturating_add(run)) {
+            let end = count.min(start.saturating_add(run));
+            src.prefetch(start..end);
+            for piece in start..end {
                 let mut hasher = Sha1::new();
                 let digest = src
                     .hash_piece(piece, &mut hasher)

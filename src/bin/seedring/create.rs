@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
+
+use crate::Out;
 use seedring::disk_uring::{FileSource, MappedFiles, walk};
 use seedring::hash::{default_threads, hash_pieces};
 use seedring::metainfo::{CreateOptions, Geometry, auto_piece_length, build_torrent};
@@ -99,7 +101,8 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
     let (bytes, meta) = build_torrent(&walked.layout, piece_length, &pieces, &opts)?;
     std::fs::write(&args.output, &bytes)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
-    println!(
+    let mut out = Out::default();
+    out.line(format_args!(
         "created {}: {} ({}, {} pieces of {}), info-hash {}",
         args.output.display(),
         meta.info.name,
@@ -107,6 +110,7 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
         count,
         crate::human_bytes(u64::from(piece_length)),
         meta.info_hash
-    );
+    ));
+    out.emit()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+
+use crate::Out;
 use seedring::metainfo::{Magnet, Metainfo};
 use serde_json::json;
 
@@ -17,17 +19,19 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
+    let mut out = Out::default();
     if args.source.starts_with("magnet:") {
         let m = Magnet::parse(&args.source)?;
-        print_magnet(&m, args.json);
+        print_magnet(&m, args.json, &mut out);
     } else {
         let m = crate::load_torrent(&PathBuf::from(&args.source))?;
-        print_torrent(&m, args.json);
+        print_torrent(&m, args.json, &mut out);
     }
+    out.emit()?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_torrent(m: &Metainfo, as_json: bool) {
+fn print_torrent(m: &Metainfo, as_json: bool, out: &mut Out) {
     let g = &m.info.geometry;
     if as_json {
         let files: Vec<_> = m
@@ -50,52 +54,52 @@ fn print_torrent(m: &Metainfo, as_json: bool) {
             "created_by": m.created_by,
             "creation_date": m.creation_date,
         });
-        println!("{v}");
+        out.line(format_args!("{v}"));
         return;
     }
-    println!("name:          {}", m.info.name);
-    println!("info-hash:     {}", m.info_hash);
-    println!(
+    out.line(format_args!("name:          {}", m.info.name));
+    out.line(format_args!("info-hash:     {}", m.info_hash));
+    out.line(format_args!(
         "piece length:  {} ({} bytes)",
         crate::human_bytes(u64::from(g.piece_length())),
         g.piece_length()
-    );
-    println!("pieces:        {}", g.piece_count());
-    println!(
+    ));
+    out.line(format_args!("pieces:        {}", g.piece_count()));
+    out.line(format_args!(
         "total size:    {} ({} bytes)",
         crate::human_bytes(g.total_length()),
         g.total_length()
-    );
-    println!(
+    ));
+    out.line(format_args!(
         "private:       {}",
         if m.info.private { "yes" } else { "no" }
-    );
+    ));
     if let Some(c) = &m.comment {
-        println!("comment:       {c}");
+        out.line(format_args!("comment:       {c}"));
     }
     if let Some(c) = &m.created_by {
-        println!("created by:    {c}");
+        out.line(format_args!("created by:    {c}"));
     }
     for (i, tier) in m.tracker_tiers.iter().enumerate() {
         for t in tier {
-            println!("tracker:       {t} (tier {i})");
+            out.line(format_args!("tracker:       {t} (tier {i})"));
         }
     }
     for w in &m.web_seeds {
-        println!("web seed:      {w}");
+        out.line(format_args!("web seed:      {w}"));
     }
     let stored = m.info.files.iter().filter(|f| !f.attr.pad).count();
-    println!("files:         {stored}");
+    out.line(format_args!("files:         {stored}"));
     for f in m.info.files.iter().filter(|f| !f.attr.pad) {
-        println!(
+        out.line(format_args!(
             "  {:>12}  {}",
             crate::human_bytes(f.length),
             f.display_path()
-        );
+        ));
     }
 }
 
-fn print_magnet(m: &Magnet, as_json: bool) {
+fn print_magnet(m: &Magnet, as_json: bool, out: &mut Out) {
     if as_json {
         let v = json!({
             "info_hash": m.info_hash.to_hex(),
@@ -109,20 +113,22 @@ fn print_magnet(m: &Magnet, as_json: bool) {
             "peers": m.peers,
             "magnet": true,
         });
-        println!("{v}");
+        out.line(format_args!("{v}"));
         return;
     }
-    println!(
+    out.line(format_args!(
         "name:          {}",
         m.display_name.as_deref().unwrap_or("(not given)")
-    );
-    println!("info-hash:     {}", m.info_hash);
-    println!("metadata:      not in a magnet link; fetched from peers when downloading");
+    ));
+    out.line(format_args!("info-hash:     {}", m.info_hash));
+    out.line(format_args!(
+        "metadata:      not in a magnet link; fetched from peers when downloading"
+    ));
     for t in &m.trackers {
-        println!("tracker:       {t}");
+        out.line(format_args!("tracker:       {t}"));
     }
     for p in &m.peers {
-        println!("peer:          {p}");
+        out.line(format_args!("peer:          {p}"));
     }
     if !m.select_only.is_empty() {
         let sel: Vec<String> = m
@@ -136,6 +142,6 @@ fn print_magnet(m: &Magnet, as_json: bool) {
                 }
             })
             .collect();
-        println!("select only:   files {}", sel.join(","));
+        out.line(format_args!("select only:   files {}", sel.join(",")));
     }
 }

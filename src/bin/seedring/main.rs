@@ -88,3 +88,28 @@ fn human_bytes(n: u64) -> String {
         format!("{v:.2} {}", UNITS[u])
     }
 }
+
+/// What a command prints on stdout, written in one go when it is done, so that a
+/// reader that goes away early (`seedring info x.torrent | head`) ends the command
+/// quietly instead of making it fail half-way.
+#[derive(Debug, Default)]
+struct Out(String);
+
+impl Out {
+    fn line(&mut self, text: impl std::fmt::Display) {
+        use std::fmt::Write;
+        writeln!(self.0, "{text}").expect("writing to a String cannot fail");
+    }
+
+    fn emit(self) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        match stdout
+            .write_all(self.0.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+
+use crate::Out;
 use seedring::disk_uring::{FileState, PieceState, recheck};
 use seedring::hash::default_threads;
 use serde_json::json;
@@ -51,6 +53,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             .collect()
     };
     let complete = report.complete();
+    let mut out = Out::default();
     if args.json {
         let files: Vec<_> = report
             .files
@@ -81,9 +84,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             "threads": threads,
             "hash_backend": seedring::hash::backend(),
         });
-        println!("{v}");
+        out.line(format_args!("{v}"));
     } else {
-        println!(
+        out.line(format_args!(
             "{}: {} pieces checked in {:.2} s ({:.0} MiB/s, {} threads, {})",
             meta.info.name,
             report.pieces.len(),
@@ -91,28 +94,32 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             total as f64 / secs.max(1e-9) / f64::from(1u32 << 20),
             threads,
             seedring::hash::backend()
-        );
-        println!(
+        ));
+        out.line(format_args!(
             "valid {}, invalid {}, missing {}",
             report.count(PieceState::Valid),
             report.count(PieceState::Invalid),
             report.count(PieceState::Missing)
-        );
+        ));
         for f in report.files.iter().filter(|f| !f.pad) {
             let pct = if f.length == 0 {
                 100.0
             } else {
                 f.have_bytes as f64 * 100.0 / f.length as f64
             };
-            println!(
+            out.line(format_args!(
                 "  {:<12} {:>6.2}%  {}",
                 state_name(&f.state, f.complete()),
                 pct,
                 f.path
-            );
+            ));
         }
-        println!("{}", if complete { "complete" } else { "NOT complete" });
+        out.line(format_args!(
+            "{}",
+            if complete { "complete" } else { "NOT complete" }
+        ));
     }
+    out.emit()?;
     Ok(if complete {
         ExitCode::SUCCESS
     } else {
