@@ -500,7 +500,8 @@ fn v2_only_is_refused_and_hybrid_loads_as_v1() {
 #[test]
 fn bad_magnets() {
     let h = "c12fe1c06bba254a9dc9f519b335aa7c1367a88a";
-    let cases: Vec<(String, fn(&MagnetError) -> bool)> = vec![
+    type Check = fn(&MagnetError) -> bool;
+    let cases: Vec<(String, Check)> = vec![
         ("".into(), |e| matches!(e, MagnetError::NotMagnet)),
         ("magnet:".into(), |e| matches!(e, MagnetError::NotMagnet)),
         ("magnet:?".into(), |e| {
