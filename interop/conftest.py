@@ -1,0 +1,105 @@
+"""Shared fixtures for the libtorrent interop tests.
+
+Everything stays on loopback: libtorrent listens on 127.0.0.1 only, and DHT, local
+peer discovery, UPnP and NAT-PMP are off, so no packet leaves the machine.
+"""
+
+import os
+import random
+import subprocess
+import time
+from pathlib import Path
+
+import libtorrent as lt
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LT_SETTINGS = {
+    "listen_interfaces": "127.0.0.1:0",
+    "enable_dht": False,
+    "enable_lsd": False,
+    "enable_upnp": False,
+    "enable_natpmp": False,
+    "alert_mask": lt.alert.category_t.all_categories,
+}
+
+
+def seedring_bin() -> str:
+    path = os.environ.get("SEEDRING_BIN") or str(ROOT / "target" / "debug" / "seedring")
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(
+            f"seedring binary not found at {path}: run `cargo build --bin seedring` "
+            "first, or set SEEDRING_BIN"
+        )
+    return path
+
+
+def run_seedring(*args, check=True):
+    proc = subprocess.run(
+        [seedring_bin(), *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"seedring {' '.join(map(str, args))} exited {proc.returncode}:\n"
+            f"{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+def write_random(path: Path, size: int, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    path.write_bytes(rng.randbytes(size))
+
+
+def make_tree(root: Path, layout: dict, seed: int = 1) -> Path:
+    """Writes files {relative path: size} under root and returns root."""
+    for i, (rel, size) in enumerate(sorted(layout.items())):
+        write_random(root / rel, size, seed * 1000 + i)
+    return root
+
+
+def lt_create(src: Path, piece_size: int, flags: int, trackers=()) -> bytes:
+    """A .torrent made by libtorrent from src (file or folder)."""
+    fs = lt.file_storage()
+    lt.add_files(fs, str(src))
+    ct = lt.create_torrent(fs, piece_size, flags=flags)
+    for i, url in enumerate(trackers):
+        ct.add_tracker(url, i)
+    ct.set_creator("libtorrent interop test")
+    lt.set_piece_hashes(ct, str(src.parent))
+    return lt.bencode(ct.generate())
+
+
+def lt_recheck(torrent: Path, save_path: Path, timeout: float = 120.0) -> list:
+    """libtorrent's own full hash check of the data: one bool per piece."""
+    ses = lt.session(LT_SETTINGS)
+    try:
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(str(torrent))
+        atp.save_path = str(save_path)
+        # Not paused (the default flags include paused): libtorrent does not progress
+        # a paused torrent's check. With no resume data it hashes every piece on add;
+        # the only trackers it could contact are on loopback.
+        atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
+        h = ses.add_torrent(atp)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ses.wait_for_alert(200)
+            for a in ses.pop_alerts():
+                if isinstance(a, lt.torrent_checked_alert):
+                    st = h.status()
+                    if st.state not in (
+                        lt.torrent_status.checking_files,
+                        lt.torrent_status.checking_resume_data,
+                    ):
+                        return list(st.pieces)
+        raise TimeoutError("libtorrent did not finish checking")
+    finally:
+        del ses
+
+
+@pytest.fixture
+def tmp(tmp_path):
+    return tmp_path
