@@ -164,7 +164,7 @@ def test_verify_agrees_with_libtorrent_on_damaged_data(tmp, flavour):
     # The damage is really there: the first piece, the piece a.bin shares with the
     # next file, and every piece of the missing file.
     assert 0 in bad_theirs and 99_999 // 32768 in bad_theirs
-    assert ours["missing"] > 0 and ours["invalid"] >= 3
+    assert ours["missing"] > 0 and ours["invalid"] >= 2
     assert ours["valid"] == sum(lt_pieces)
     states = {f["path"].split("/", 1)[1]: f["state"] for f in ours["files"] if not f["pad"]}
     assert states["with space/d e.bin"] == "missing"
