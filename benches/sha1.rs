@@ -79,6 +79,21 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
+    // Multi-buffer: sixteen pieces per call on one core (AVX-512 CPUs only), the
+    // path bulk rechecks take. Throughput counts all sixteen pieces.
+    if seedring::hash::sha1_x16(&[&[][..]; 16]).is_some() {
+        let mut g = c.benchmark_group("sha1_x16");
+        for kib in [16usize, 256, 1024] {
+            let pieces: Vec<Vec<u8>> = (0..16u8).map(|i| vec![i; kib * 1024]).collect();
+            let refs: [&[u8]; 16] = std::array::from_fn(|i| &pieces[i][..]);
+            g.throughput(Throughput::Bytes(16 * kib as u64 * 1024));
+            g.bench_function(BenchmarkId::new("avx512", format!("{kib}KiB")), |b| {
+                b.iter(|| seedring::hash::sha1_x16(black_box(&refs)))
+            });
+        }
+        g.finish();
+    }
+
     // The ceiling for `seedring verify`: pieces already in memory, hashed on every
     // core through the same batch API, so no IO or page faults are involved.
     let threads = seedring::hash::default_threads();

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use sha1::{Digest, Sha1};
 
 use super::Sha1Digest;
+use super::multi::{self, LANES, sha1_x16};
 
 /// Something that can feed the bytes of piece `i` into a hasher.
 pub trait PieceSource: Sync {
@@ -18,9 +19,13 @@ pub trait PieceSource: Sync {
         0
     }
 
-    /// Called by the thread about to hash `pieces`, before it starts: a chance to
-    /// bring their bytes in as one batch rather than one fault at a time.
-    fn prefetch(&self, _pieces: std::ops::Range<u32>) {}
+    /// The whole piece as one slice in memory, when it is one (a piece that lies
+    /// inside one mapped file). Such pieces are hashed sixteen at a time with
+    /// multi-buffer SHA-1 where the CPU can; others go through
+    /// [`PieceSource::hash_piece`].
+    fn piece_bytes(&self, _piece: u32) -> Option<&[u8]> {
+        None
+    }
 }
 
 /// Hashes pieces `0..count` of `src` on `threads` threads; `None` marks a piece whose
@@ -29,36 +34,67 @@ pub trait PieceSource: Sync {
 ///
 /// Work is handed out in small contiguous runs from a shared counter, so a thread that
 /// gets slow pages (cold cache, a slow disk) does not hold the others back, while each
-/// run stays sequential for readahead.
+/// run stays sequential for readahead. With multi-buffer SHA-1 available, runs are
+/// whole multiples of its sixteen lanes.
 pub fn hash_pieces<S: PieceSource + ?Sized>(
     src: &S,
     count: u32,
     threads: usize,
     progress: Option<&AtomicU64>,
 ) -> Vec<Option<Sha1Digest>> {
+    hash_pieces_with(src, count, threads, progress, multi::available())
+}
+
+/// [`hash_pieces`] with the multi-buffer choice made by the caller, so tests can run
+/// the one-at-a-time path on CPUs that have AVX-512 too.
+fn hash_pieces_with<S: PieceSource + ?Sized>(
+    src: &S,
+    count: u32,
+    threads: usize,
+    progress: Option<&AtomicU64>,
+    use_multi: bool,
+) -> Vec<Option<Sha1Digest>> {
     let threads = threads.clamp(1, (count as usize).max(1));
-    // Runs of pieces: small enough to balance, big enough to keep reads sequential.
-    let run = (count / (u32::try_from(threads).unwrap_or(u32::MAX) * 16)).clamp(1, 64);
+    let per_thread = count / u32::try_from(threads * 8).unwrap_or(u32::MAX);
+    let run = if use_multi {
+        (per_thread / 16 * 16).clamp(16, 128)
+    } else {
+        per_thread.clamp(1, 64)
+    };
     let next = AtomicU32::new(0);
     let work = || {
         let mut done = Vec::new();
+        let mut record = |piece: u32, digest: Option<Sha1Digest>| {
+            done.push((piece, digest));
+            if let Some(p) = progress {
+                p.fetch_add(src.piece_len(piece), Ordering::Relaxed);
+            }
+        };
+        let mut batch: Vec<(u32, &[u8])> = Vec::with_capacity(LANES);
         loop {
             let start = next.fetch_add(run, Ordering::Relaxed);
             if start >= count {
                 break;
             }
-            let end = count.min(start.saturating_add(run));
-            src.prefetch(start..end);
-            for piece in start..end {
-                let mut hasher = Sha1::new();
-                let digest = src
-                    .hash_piece(piece, &mut hasher)
-                    .then(|| hasher.finalize().into());
-                done.push((piece, digest));
-                if let Some(p) = progress {
-                    p.fetch_add(src.piece_len(piece), Ordering::Relaxed);
+            for piece in start..count.min(start.saturating_add(run)) {
+                let bytes = if use_multi {
+                    src.piece_bytes(piece)
+                } else {
+                    None
+                };
+                let Some(bytes) = bytes else {
+                    record(piece, hash_one(src, piece));
+                    continue;
+                };
+                if batch.first().is_some_and(|(_, b)| b.len() != bytes.len()) {
+                    flush(&mut batch, &mut record);
+                }
+                batch.push((piece, bytes));
+                if batch.len() == LANES {
+                    flush(&mut batch, &mut record);
                 }
             }
+            flush(&mut batch, &mut record);
         }
         done
     };
@@ -87,6 +123,33 @@ pub fn hash_pieces<S: PieceSource + ?Sized>(
     out
 }
 
+fn hash_one<S: PieceSource + ?Sized>(src: &S, piece: u32) -> Option<Sha1Digest> {
+    let mut hasher = Sha1::new();
+    src.hash_piece(piece, &mut hasher)
+        .then(|| hasher.finalize().into())
+}
+
+/// Below this many equal pieces, hashing them one by one beats a sixteen-lane pass.
+const MIN_LANES_FOR_MULTI: usize = 5;
+
+/// Hashes a batch of equal-length pieces: in one multi-buffer pass when it is big
+/// enough (idle lanes repeat the first piece and are ignored), else one by one.
+fn flush(batch: &mut Vec<(u32, &[u8])>, record: &mut impl FnMut(u32, Option<Sha1Digest>)) {
+    if batch.len() >= MIN_LANES_FOR_MULTI {
+        let msgs: [&[u8]; LANES] = std::array::from_fn(|i| batch.get(i).unwrap_or(&batch[0]).1);
+        if let Some(digests) = sha1_x16(&msgs) {
+            for (&(piece, _), d) in batch.iter().zip(digests) {
+                record(piece, Some(d));
+            }
+            batch.clear();
+            return;
+        }
+    }
+    for (piece, bytes) in batch.drain(..) {
+        record(piece, Some(super::sha1(bytes)));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,7 +158,7 @@ mod tests {
     impl PieceSource for Every3rdMissing {
         fn hash_piece(&self, piece: u32, hasher: &mut Sha1) -> bool {
             hasher.update(piece.to_le_bytes());
-            piece % 3 != 0
+            !piece.is_multiple_of(3)
         }
         fn piece_len(&self, _: u32) -> u64 {
             4
@@ -104,9 +167,9 @@ mod tests {
 
     #[test]
     fn every_piece_is_hashed_once_whatever_the_thread_count() {
-        for threads in [1, 2, 3, 8, 1000] {
+        for (threads, use_multi) in [(1, true), (2, true), (3, false), (8, true), (1000, false)] {
             let progress = AtomicU64::new(0);
-            let out = hash_pieces(&Every3rdMissing, 1000, threads, Some(&progress));
+            let out = hash_pieces_with(&Every3rdMissing, 1000, threads, Some(&progress), use_multi);
             assert_eq!(progress.load(Ordering::Relaxed), 4000);
             for (i, d) in out.iter().enumerate() {
                 let i = u32::try_from(i).unwrap();
@@ -118,5 +181,41 @@ mod tests {
             }
         }
         assert!(hash_pieces(&Every3rdMissing, 0, 4, None).is_empty());
+    }
+
+    /// Pieces of mixed lengths, some only available through `hash_piece`: batches
+    /// break where lengths change and every digest lands on its own piece.
+    struct Mixed(Vec<Vec<u8>>);
+    impl PieceSource for Mixed {
+        fn hash_piece(&self, piece: u32, hasher: &mut Sha1) -> bool {
+            hasher.update(&self.0[piece as usize]);
+            true
+        }
+        fn piece_bytes(&self, piece: u32) -> Option<&[u8]> {
+            (piece % 7 != 3).then(|| &self.0[piece as usize][..])
+        }
+    }
+
+    #[test]
+    fn batched_and_single_pieces_mix() {
+        let pieces: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| {
+                let len = if (i / 40) % 2 == 0 {
+                    1000
+                } else {
+                    777 + (i as usize % 3)
+                };
+                (0..len)
+                    .map(|j| (j ^ i as usize).to_le_bytes()[0])
+                    .collect()
+            })
+            .collect();
+        let src = Mixed(pieces);
+        for (threads, use_multi) in [(1, true), (2, true), (3, true), (1, false), (2, false)] {
+            let out = hash_pieces_with(&src, 300, threads, None, use_multi);
+            for (i, d) in out.iter().enumerate() {
+                assert_eq!(*d, Some(super::super::sha1(&src.0[i])), "piece {i}");
+            }
+        }
     }
 }

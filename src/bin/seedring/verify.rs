@@ -82,7 +82,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             "files": files,
             "seconds": secs,
             "threads": threads,
-            "hash_backend": seedring::hash::backend(),
+            "hash_backend": seedring::hash::bulk_backend(),
         });
         out.line(format_args!("{v}"));
     } else {
@@ -93,7 +93,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             secs,
             total as f64 / secs.max(1e-9) / f64::from(1u32 << 20),
             threads,
-            seedring::hash::backend()
+            seedring::hash::bulk_backend()
         ));
         out.line(format_args!(
             "valid {}, invalid {}, missing {}",
