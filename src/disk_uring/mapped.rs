@@ -1,6 +1,8 @@
-//! Memory-mapped read access to a torrent's files, as a [`PieceSource`].
+//! Read access to a torrent's files for bulk hashing, as a [`PieceSource`]: memory
+//! maps for most files, plain reads for the rest when there are too many to map.
 
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use memmap2::{Mmap, MmapOptions};
@@ -38,17 +40,29 @@ pub enum FileState {
     NotStored,
 }
 
-struct Mapped {
-    map: Option<Mmap>,
+/// How a file's bytes are reached.
+enum Access {
+    /// Mapped once, read from the page cache with no copy.
+    Mapped(Mmap),
+    /// Opened and read each time a piece needs it: small files past the mapping budget.
+    OnDemand(PathBuf),
+    /// A pad file.
+    Zeros,
+    /// Nothing readable (missing, empty, unreadable, symlink entry).
+    None,
+}
+
+struct Entry {
+    access: Access,
     /// Bytes that can be read: `min(len on disk, expected)`; `u64::MAX` for pad files.
     readable: u64,
     state: FileState,
 }
 
-/// The files of one torrent, mapped for reading.
+/// The files of one torrent, open for reading.
 pub struct MappedFiles {
     geometry: Geometry,
-    files: Vec<Mapped>,
+    files: Vec<Entry>,
 }
 
 impl std::fmt::Debug for MappedFiles {
@@ -59,10 +73,16 @@ impl std::fmt::Debug for MappedFiles {
     }
 }
 
+/// The most files mapped at once. Linux allows about 65,000 mappings per process
+/// (`vm.max_map_count`); a torrent with more files than this gets its largest files
+/// mapped and the rest read on demand, rather than failing to map and reporting data
+/// that is on disk as missing.
+pub const MAX_MAPPED_FILES: usize = 8192;
+
 const ZEROS: [u8; 16 * 1024] = [0; 16 * 1024];
 
 impl MappedFiles {
-    /// Maps the files of `info` under `dir` (the folder the torrent was downloaded to).
+    /// Opens the files of `info` under `dir` (the folder the torrent was downloaded to).
     pub fn for_torrent(info: &Info, dir: &std::path::Path) -> MappedFiles {
         let sources = info.files.iter().map(|f| {
             if f.attr.pad {
@@ -77,18 +97,37 @@ impl MappedFiles {
         MappedFiles::open(info.geometry.clone(), sources)
     }
 
-    /// Maps each file of `geometry` from its source, in torrent order.
+    /// Opens each file of `geometry` from its source, in torrent order.
     pub fn open(geometry: Geometry, sources: impl IntoIterator<Item = FileSource>) -> MappedFiles {
-        let files: Vec<Mapped> = sources
+        Self::open_with_budget(geometry, sources, MAX_MAPPED_FILES)
+    }
+
+    fn open_with_budget(
+        geometry: Geometry,
+        sources: impl IntoIterator<Item = FileSource>,
+        max_mapped: usize,
+    ) -> MappedFiles {
+        let mut files: Vec<(Entry, Option<File>)> = sources
             .into_iter()
             .enumerate()
             .map(|(i, src)| {
                 let r = geometry.file_range(i);
-                map_one(src, r.end - r.start)
+                probe(src, r.end - r.start)
             })
             .collect();
         assert_eq!(files.len(), geometry.file_count(), "one source per file");
-        MappedFiles { geometry, files }
+        // Map the largest files within the budget; the rest stay on demand.
+        let mut order: Vec<usize> = (0..files.len()).filter(|&i| files[i].1.is_some()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(files[i].0.readable));
+        for &i in order.iter().take(max_mapped) {
+            let (entry, file) = &mut files[i];
+            let file = file.take().expect("filtered on Some");
+            map_entry(entry, &file);
+        }
+        MappedFiles {
+            geometry,
+            files: files.into_iter().map(|(e, _)| e).collect(),
+        }
     }
 
     /// What was found for file `i`.
@@ -96,43 +135,30 @@ impl MappedFiles {
         &self.files[i].state
     }
 
-    /// The layout the files were mapped for.
+    /// The layout the files were opened for.
     pub fn geometry(&self) -> &Geometry {
         &self.geometry
     }
 }
 
-fn map_one(src: FileSource, expected: u64) -> Mapped {
+/// Looks at one file: what is there and how much of it can be read. Returns the open
+/// file when it has bytes to read, for [`map_entry`] to map.
+fn probe(src: FileSource, expected: u64) -> (Entry, Option<File>) {
+    let entry = |access, readable, state| Entry {
+        access,
+        readable,
+        state,
+    };
     let path = match src {
-        FileSource::Zeros => {
-            return Mapped {
-                map: None,
-                readable: u64::MAX,
-                state: FileState::NotStored,
-            };
-        }
-        FileSource::Nothing => {
-            return Mapped {
-                map: None,
-                readable: 0,
-                state: FileState::NotStored,
-            };
-        }
+        FileSource::Zeros => return (entry(Access::Zeros, u64::MAX, FileState::NotStored), None),
+        FileSource::Nothing => return (entry(Access::None, 0, FileState::NotStored), None),
         FileSource::Path(p) => p,
     };
-    let unreadable = |e: String| Mapped {
-        map: None,
-        readable: 0,
-        state: FileState::Unreadable(e),
-    };
+    let unreadable = |e: String| (entry(Access::None, 0, FileState::Unreadable(e)), None);
     let file = match File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Mapped {
-                map: None,
-                readable: 0,
-                state: FileState::Missing,
-            };
+            return (entry(Access::None, 0, FileState::Missing), None);
         }
         Err(e) => return unreadable(e.to_string()),
     };
@@ -148,31 +174,24 @@ fn map_one(src: FileSource, expected: u64) -> Mapped {
         FileState::Present
     };
     if readable == 0 {
-        return Mapped {
-            map: None,
-            readable,
-            state,
-        };
+        return (entry(Access::None, 0, state), None);
     }
-    let Ok(len) = usize::try_from(readable) else {
-        return unreadable("file too large to map".into());
+    (entry(Access::OnDemand(path), readable, state), Some(file))
+}
+
+/// Upgrades an on-demand entry to a mapped one; on failure it stays on demand.
+fn map_entry(entry: &mut Entry, file: &File) {
+    let Ok(len) = usize::try_from(entry.readable) else {
+        return;
     };
     // SAFETY: the map is read-only and private to this process. The one hazard of a
     // file mapping is another process truncating the file while we read it, which
     // raises SIGBUS; verify and create run on the user's own files on request, the
     // same contract as libtorrent's memory-mapped storage.
-    let map = unsafe { MmapOptions::new().len(len).map(&file) };
-    match map {
-        Ok(map) => {
-            // Pieces are read front to back within each thread's run.
-            let _ = map.advise(memmap2::Advice::Sequential);
-            Mapped {
-                map: Some(map),
-                readable,
-                state,
-            }
-        }
-        Err(e) => unreadable(e.to_string()),
+    if let Ok(map) = unsafe { MmapOptions::new().len(len).map(file) } {
+        // Pieces are read front to back within each thread's run.
+        let _ = map.advise(memmap2::Advice::Sequential);
+        entry.access = Access::Mapped(map);
     }
 }
 
@@ -184,20 +203,30 @@ impl PieceSource for MappedFiles {
             if end > f.readable {
                 return false;
             }
-            match &f.map {
-                Some(map) => {
+            let len = span.len as usize;
+            match &f.access {
+                Access::Mapped(map) => {
                     let start = usize::try_from(span.file_offset).expect("mapped, so fits");
-                    hasher.update(&map[start..start + span.len as usize]);
+                    hasher.update(&map[start..start + len]);
                 }
-                None => {
-                    // A pad file: feed zeros.
-                    let mut left = span.len as usize;
+                Access::OnDemand(path) => {
+                    let mut buf = vec![0u8; len];
+                    let read = File::open(path)
+                        .and_then(|file| file.read_exact_at(&mut buf, span.file_offset));
+                    if read.is_err() {
+                        return false;
+                    }
+                    hasher.update(&buf);
+                }
+                Access::Zeros => {
+                    let mut left = len;
                     while left > 0 {
                         let n = left.min(ZEROS.len());
                         hasher.update(&ZEROS[..n]);
                         left -= n;
                     }
                 }
+                Access::None => return false,
             }
         }
         true
@@ -213,10 +242,46 @@ impl PieceSource for MappedFiles {
         if spans.next().is_some() {
             return None;
         }
-        let f = &self.files[span.file];
+        let Access::Mapped(map) = &self.files[span.file].access else {
+            return None;
+        };
         let start = usize::try_from(span.file_offset).ok()?;
         let end = start.checked_add(span.len as usize)?;
-        // A pad file has no map, and a short file's map ends early: both decline.
-        f.map.as_ref()?.get(start..end)
+        // A short file's map ends early: the piece declines and hash_piece says missing.
+        map.get(start..end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::hash_pieces;
+
+    /// With a mapping budget smaller than the file count, the unmapped files are read
+    /// on demand and every digest comes out the same.
+    #[test]
+    fn files_past_the_mapping_budget_are_read_on_demand() {
+        let dir = tempfile::tempdir().unwrap();
+        let lengths: Vec<u64> = (0..40u64).map(|i| 1 + i * 997 % 20_000).collect();
+        let mut sources = Vec::new();
+        for (i, &len) in lengths.iter().enumerate() {
+            let p = dir.path().join(format!("f{i}"));
+            let body: Vec<u8> = (0..len).map(|j| (j ^ i as u64).to_le_bytes()[0]).collect();
+            std::fs::write(&p, body).unwrap();
+            sources.push(FileSource::Path(p));
+        }
+        // One pad file and one missing file among them.
+        sources[7] = FileSource::Zeros;
+        sources[20] = FileSource::Path(dir.path().join("absent"));
+        let g = Geometry::new(16384, &lengths).unwrap();
+        let all = MappedFiles::open_with_budget(g.clone(), sources.clone(), usize::MAX);
+        let few = MappedFiles::open_with_budget(g.clone(), sources.clone(), 3);
+        let none = MappedFiles::open_with_budget(g.clone(), sources, 0);
+        let expect = hash_pieces(&all, g.piece_count(), 2, None);
+        assert!(expect.iter().any(Option::is_none) && expect.iter().any(Option::is_some));
+        assert_eq!(hash_pieces(&few, g.piece_count(), 2, None), expect);
+        assert_eq!(hash_pieces(&none, g.piece_count(), 1, None), expect);
+        assert_eq!(few.state(20), &FileState::Missing);
+        assert_eq!(few.state(7), &FileState::NotStored);
     }
 }

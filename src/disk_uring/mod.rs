@@ -21,6 +21,6 @@ mod mapped;
 mod recheck;
 mod walk;
 
-pub use mapped::{FileSource, FileState, MappedFiles};
+pub use mapped::{FileSource, FileState, MAX_MAPPED_FILES, MappedFiles};
 pub use recheck::{FileReport, PieceState, RecheckError, RecheckReport, recheck};
 pub use walk::{WalkError, Walked, walk};
