@@ -129,7 +129,7 @@ fn parse_peer(s: &str) -> Result<String, MagnetError> {
     let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
     let port: u16 = port.parse().map_err(|_| bad())?;
     let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        v6.parse::<std::net::Ipv6Addr>().is_ok()
+        v6.parse::<core::net::Ipv6Addr>().is_ok()
     } else {
         !host.is_empty()
             && host
