@@ -64,6 +64,13 @@ fn pure_modules_import_no_io_or_drivers() {
             }
         }
     }
-    assert!(checked >= 5, "found only {checked} files: is the layout still src/<module>/?");
-    assert!(offences.is_empty(), "IO in pure modules:\n{}", offences.join("\n"));
+    assert!(
+        checked >= 5,
+        "found only {checked} files: is the layout still src/<module>/?"
+    );
+    assert!(
+        offences.is_empty(),
+        "IO in pure modules:\n{}",
+        offences.join("\n")
+    );
 }

@@ -15,6 +15,15 @@ fn seedring(args: &[&str]) -> Output {
         .expect("run seedring")
 }
 
+/// Fails the test with seedring's own error output when it did not exit 0.
+fn succeeded(out: &Output) {
+    assert!(
+        out.status.success(),
+        "seedring failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -77,11 +86,7 @@ fn create_info_verify_round_trip() {
         "made in a test",
         "--private",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let created = String::from_utf8_lossy(&out.stdout).to_string();
 
     let info = json(&seedring(&["info", s(&torrent), "--json"]));
@@ -175,11 +180,7 @@ fn single_file_and_automatic_piece_length() {
     fs::write(&f, data(3 << 20, 9)).unwrap();
     let torrent = tmp.path().join("m.torrent");
     let out = seedring(&["create", s(&f), "-o", s(&torrent), "--threads", "3"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let info = json(&seedring(&["info", s(&torrent), "--json"]));
     assert_eq!(info["name"], "movie.mkv");
     assert_eq!(info["files"][0]["path"], "movie.mkv");
