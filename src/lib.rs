@@ -12,6 +12,8 @@ pub mod bencode;
 pub mod disk_uring;
 pub mod hash;
 pub mod metainfo;
+pub mod proto;
+pub mod ratelimit;
 pub mod types;
 
-pub use types::InfoHash;
+pub use types::{InfoHash, Time};

@@ -90,6 +90,54 @@ impl fmt::Debug for InfoHash {
     }
 }
 
+/// A point on a monotonic clock, in nanoseconds from an arbitrary origin. The core
+/// never reads a clock: drivers pass `Time` in (the real one from the OS, the sim its
+/// virtual clock), so the same code runs in real time and in simulated time.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Time(pub u64);
+
+impl Time {
+    /// The origin.
+    pub const ZERO: Time = Time(0);
+
+    /// `secs` seconds after the origin.
+    pub const fn from_secs(secs: u64) -> Time {
+        Time(secs * 1_000_000_000)
+    }
+
+    /// `ms` milliseconds after the origin.
+    pub const fn from_millis(ms: u64) -> Time {
+        Time(ms * 1_000_000)
+    }
+
+    /// How long after `earlier` this is (zero if it is not after).
+    pub fn since(self, earlier: Time) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+
+    /// Seconds since the origin, as a float (for rates and logs).
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+}
+
+impl std::ops::Add<std::time::Duration> for Time {
+    type Output = Time;
+    /// This time plus `d`, saturating at the end of time.
+    fn add(self, d: std::time::Duration) -> Time {
+        Time(
+            self.0
+                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        )
+    }
+}
+
+impl fmt::Debug for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.3}s", self.as_secs_f64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,247 @@
+//! The extension protocol (BEP 10) handshake and ut_metadata (BEP 9) messages.
+
+use std::collections::BTreeMap;
+
+use crate::bencode::{self, Limits, Node, OwnedValue};
+
+/// The extended message id we assign to ut_metadata in our handshake.
+pub const UT_METADATA_ID: u8 = 1;
+/// One ut_metadata piece: 16 KiB.
+pub const METADATA_PIECE_LEN: usize = 16 * 1024;
+/// The largest metadata (info dictionary) we accept from peers: 30 MiB.
+pub const MAX_METADATA_SIZE: u64 = 30 << 20;
+
+/// A BEP 10 extension handshake.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtHandshake {
+    /// Extension name to the id the sender wants to receive it under.
+    pub m: BTreeMap<String, u8>,
+    /// Client name and version.
+    pub v: Option<String>,
+    /// The sender's listen port.
+    pub p: Option<u16>,
+    /// How many outstanding requests the sender accepts.
+    pub reqq: Option<u32>,
+    /// Size of the info dictionary (ut_metadata).
+    pub metadata_size: Option<u64>,
+    /// Our address as the sender sees it (4 or 16 bytes).
+    pub yourip: Option<Vec<u8>>,
+}
+
+/// Why an extended payload was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtError {
+    /// Not bencode, or not a dictionary.
+    #[error("malformed extension message: {0}")]
+    Malformed(String),
+    /// A ut_metadata message type we do not know, or a field out of range.
+    #[error("bad ut_metadata message")]
+    BadMetadataMessage,
+}
+
+fn limits() -> Limits {
+    Limits {
+        max_depth: 8,
+        max_tokens: 10_000,
+        max_string_len: 64 * 1024,
+    }
+}
+
+fn small_int<T: TryFrom<i64>>(n: Option<&Node<'_>>) -> Option<T> {
+    n.and_then(Node::as_int).and_then(|i| T::try_from(i).ok())
+}
+
+impl ExtHandshake {
+    /// Ours: ut_metadata under [`UT_METADATA_ID`], and the metadata size if known.
+    pub fn ours(client: &str, port: u16, reqq: u32, metadata_size: Option<u64>) -> ExtHandshake {
+        ExtHandshake {
+            m: BTreeMap::from([("ut_metadata".to_owned(), UT_METADATA_ID)]),
+            v: Some(client.to_owned()),
+            p: Some(port),
+            reqq: Some(reqq),
+            metadata_size,
+            yourip: None,
+        }
+    }
+
+    /// The bencoded payload.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut d = OwnedValue::dict();
+        let mut m = OwnedValue::dict();
+        for (k, v) in &self.m {
+            m.insert(k, i64::from(*v));
+        }
+        d.insert("m", m);
+        if let Some(v) = &self.v {
+            d.insert("v", v.as_str());
+        }
+        if let Some(p) = self.p {
+            d.insert("p", i64::from(p));
+        }
+        if let Some(q) = self.reqq {
+            d.insert("reqq", i64::from(q));
+        }
+        if let Some(s) = self.metadata_size {
+            d.insert("metadata_size", i64::try_from(s).unwrap_or(i64::MAX));
+        }
+        if let Some(ip) = &self.yourip {
+            d.insert("yourip", ip.clone());
+        }
+        d.encode()
+    }
+
+    /// Parses a peer's handshake payload. Unknown keys are ignored; a value of the
+    /// wrong type is treated as absent, as other clients do.
+    pub fn decode(payload: &[u8]) -> Result<ExtHandshake, ExtError> {
+        let root =
+            bencode::decode(payload, limits()).map_err(|e| ExtError::Malformed(e.to_string()))?;
+        if root.as_dict().is_none() {
+            return Err(ExtError::Malformed("not a dictionary".into()));
+        }
+        let mut m = BTreeMap::new();
+        if let Some(entries) = root.get("m").and_then(Node::as_dict) {
+            for (k, v) in entries {
+                if let (Ok(name), Some(id)) = (std::str::from_utf8(k), small_int::<u8>(Some(v))) {
+                    m.insert(name.to_owned(), id);
+                }
+            }
+        }
+        Ok(ExtHandshake {
+            m,
+            v: root
+                .get("v")
+                .and_then(Node::as_bytes)
+                .map(|b| String::from_utf8_lossy(&b[..b.len().min(64)]).into_owned()),
+            p: small_int(root.get("p")),
+            reqq: small_int(root.get("reqq")),
+            metadata_size: small_int(root.get("metadata_size")),
+            yourip: root
+                .get("yourip")
+                .and_then(Node::as_bytes)
+                .filter(|b| b.len() == 4 || b.len() == 16)
+                .map(<[u8]>::to_vec),
+        })
+    }
+}
+
+/// A ut_metadata message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UtMetadata {
+    /// msg_type 0
+    Request {
+        /// Metadata piece index.
+        piece: u32,
+    },
+    /// msg_type 1: the piece's bytes follow the dictionary.
+    Data {
+        /// Metadata piece index.
+        piece: u32,
+        /// Size of the whole info dictionary.
+        total_size: u64,
+        /// The piece's bytes.
+        data: Vec<u8>,
+    },
+    /// msg_type 2
+    Reject {
+        /// Metadata piece index.
+        piece: u32,
+    },
+}
+
+impl UtMetadata {
+    /// The payload (after the extended message id).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut d = OwnedValue::dict();
+        let (kind, piece) = match self {
+            UtMetadata::Request { piece } => (0, piece),
+            UtMetadata::Data { piece, .. } => (1, piece),
+            UtMetadata::Reject { piece } => (2, piece),
+        };
+        d.insert("msg_type", kind);
+        d.insert("piece", i64::from(*piece));
+        if let UtMetadata::Data {
+            total_size, data, ..
+        } = self
+        {
+            d.insert("total_size", i64::try_from(*total_size).unwrap_or(i64::MAX));
+            let mut out = d.encode();
+            out.extend_from_slice(data);
+            return out;
+        }
+        d.encode()
+    }
+
+    /// Parses a payload.
+    pub fn decode(payload: &[u8]) -> Result<UtMetadata, ExtError> {
+        let (root, used) = bencode::decode_prefix(payload, limits())
+            .map_err(|e| ExtError::Malformed(e.to_string()))?;
+        let piece = small_int::<u32>(root.get("piece")).ok_or(ExtError::BadMetadataMessage)?;
+        match root.get("msg_type").and_then(Node::as_int) {
+            Some(0) => Ok(UtMetadata::Request { piece }),
+            Some(1) => {
+                let total_size =
+                    small_int::<u64>(root.get("total_size")).ok_or(ExtError::BadMetadataMessage)?;
+                let data = payload[used..].to_vec();
+                if data.len() > METADATA_PIECE_LEN {
+                    return Err(ExtError::BadMetadataMessage);
+                }
+                Ok(UtMetadata::Data {
+                    piece,
+                    total_size,
+                    data,
+                })
+            }
+            Some(2) => Ok(UtMetadata::Reject { piece }),
+            _ => Err(ExtError::BadMetadataMessage),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshake_round_trip() {
+        let mut h = ExtHandshake::ours("seedring/0.1", 6881, 250, Some(12345));
+        h.yourip = Some(vec![127, 0, 0, 1]);
+        assert_eq!(ExtHandshake::decode(&h.encode()).unwrap(), h);
+    }
+
+    #[test]
+    fn odd_handshakes_are_tolerated_or_refused_clearly() {
+        let h = ExtHandshake::decode(b"d1:md11:ut_metadatai300e6:ut_pexi2ee4:reqqi-5e1:pi70000ee")
+            .unwrap();
+        assert_eq!(h.m.get("ut_pex"), Some(&2));
+        assert!(!h.m.contains_key("ut_metadata")); // 300 is not a u8
+        assert_eq!(h.reqq, None);
+        assert_eq!(h.p, None);
+        assert!(ExtHandshake::decode(b"li1ee").is_err());
+        assert!(ExtHandshake::decode(b"d1:m").is_err());
+    }
+
+    #[test]
+    fn metadata_messages_round_trip() {
+        for m in [
+            UtMetadata::Request { piece: 3 },
+            UtMetadata::Reject { piece: 0 },
+            UtMetadata::Data {
+                piece: 1,
+                total_size: 20000,
+                data: vec![7; 3616],
+            },
+        ] {
+            assert_eq!(UtMetadata::decode(&m.encode()).unwrap(), m);
+        }
+        assert!(UtMetadata::decode(b"d8:msg_typei9e5:piecei0ee").is_err());
+        assert!(UtMetadata::decode(b"d8:msg_typei0ee").is_err());
+        let mut too_big = UtMetadata::Data {
+            piece: 0,
+            total_size: 1,
+            data: vec![],
+        }
+        .encode();
+        too_big.extend(std::iter::repeat_n(0u8, METADATA_PIECE_LEN + 1));
+        assert!(UtMetadata::decode(&too_big).is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! A rolling-window byte rate.
+
+use crate::types::Time;
+
+/// Bytes per second over the last `window`, kept in sub-second buckets.
+///
+/// The default window is 5 s in 20 buckets of 250 ms. The rate counts the bytes in the
+/// buckets that fall inside the window ending now, divided by the window's length
+/// (or by the time since the first byte, while the tracker is younger than one window,
+/// so a fresh peer's rate is not understated).
+#[derive(Debug, Clone)]
+pub struct RateTracker {
+    bucket_ns: u64,
+    buckets: Vec<u64>,
+    /// Index (time / bucket_ns) of the newest bucket written.
+    head: u64,
+    started: Option<Time>,
+    total: u64,
+}
+
+impl Default for RateTracker {
+    fn default() -> Self {
+        RateTracker::new(5_000, 20)
+    }
+}
+
+impl RateTracker {
+    /// A tracker over `window_ms` milliseconds in `buckets` buckets.
+    pub fn new(window_ms: u64, buckets: usize) -> RateTracker {
+        assert!(buckets > 0 && window_ms > 0);
+        RateTracker {
+            bucket_ns: window_ms * 1_000_000 / buckets as u64,
+            buckets: vec![0; buckets],
+            head: 0,
+            started: None,
+            total: 0,
+        }
+    }
+
+    fn advance(&mut self, now: Time) {
+        let idx = now.0 / self.bucket_ns;
+        if idx <= self.head {
+            return;
+        }
+        let n = self.buckets.len() as u64;
+        // Clear every bucket that the clock moved past (at most the whole ring).
+        for i in (self.head + 1)..=idx.min(self.head + n) {
+            let slot = usize::try_from(i % n).expect("ring index");
+            self.buckets[slot] = 0;
+        }
+        self.head = idx;
+    }
+
+    /// Records `bytes` at `now`.
+    pub fn add(&mut self, now: Time, bytes: u64) {
+        if self.started.is_none() {
+            self.started = Some(now);
+            self.head = now.0 / self.bucket_ns;
+        }
+        self.advance(now);
+        let slot = usize::try_from(self.head % self.buckets.len() as u64).expect("ring index");
+        self.buckets[slot] += bytes;
+        self.total += bytes;
+    }
+
+    /// Bytes per second over the window ending at `now`.
+    pub fn rate(&mut self, now: Time) -> u64 {
+        let Some(started) = self.started else {
+            return 0;
+        };
+        self.advance(now);
+        let sum: u64 = self.buckets.iter().sum();
+        let window_ns = self.bucket_ns * self.buckets.len() as u64;
+        // While younger than a window, divide by the time actually covered (but at
+        // least one bucket, so a single burst does not read as infinite).
+        let covered = (now.0.saturating_sub(started.0) + self.bucket_ns).min(window_ns);
+        u64::try_from(u128::from(sum) * 1_000_000_000 / u128::from(covered)).unwrap_or(u64::MAX)
+    }
+
+    /// Every byte ever recorded.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steady_stream_reads_its_rate() {
+        let mut t = RateTracker::default();
+        // 100 KiB every 100 ms = 1000 KiB/s, for 20 s.
+        for i in 0..200 {
+            t.add(Time::from_millis(i * 100), 100 * 1024);
+        }
+        let r = t.rate(Time::from_millis(19_950));
+        let want = 1000 * 1024;
+        assert!(r.abs_diff(want) * 100 <= want * 3, "rate {r}, want ~{want}");
+        assert_eq!(t.total(), 200 * 100 * 1024);
+    }
+
+    #[test]
+    fn rate_decays_to_zero_after_the_window() {
+        let mut t = RateTracker::default();
+        for i in 0..50 {
+            t.add(Time::from_millis(i * 100), 10_000);
+        }
+        assert!(t.rate(Time::from_millis(5_000)) > 0);
+        assert_eq!(t.rate(Time::from_millis(10_500)), 0);
+        // A long silence followed by new traffic does not resurrect old buckets.
+        t.add(Time::from_secs(100), 1000);
+        assert!(t.rate(Time::from_secs(100)) <= 4000);
+    }
+
+    #[test]
+    fn young_tracker_is_not_understated() {
+        let mut t = RateTracker::default();
+        for i in 0..10 {
+            t.add(Time::from_millis(i * 100), 50_000); // 500 KB/s for 1 s
+        }
+        let r = t.rate(Time::from_millis(1_000));
+        assert!((400_000..=600_000).contains(&r), "{r}");
+    }
+
+    #[test]
+    fn halving_the_stream_halves_the_rate() {
+        let mut t = RateTracker::new(2_000, 8);
+        for i in 0..100 {
+            t.add(Time::from_millis(i * 50), 5_000); // 100 KB/s
+        }
+        for i in 100..300 {
+            t.add(Time::from_millis(i * 50), 2_500); // 50 KB/s
+        }
+        let r = t.rate(Time::from_millis(299 * 50));
+        assert!((45_000..=56_000).contains(&r), "{r}");
+    }
+}
