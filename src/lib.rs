@@ -9,11 +9,15 @@
 //! - [`types`]: identifier newtypes such as [`InfoHash`].
 
 pub mod bencode;
+pub mod core;
 pub mod disk_uring;
+pub mod engine;
 pub mod hash;
 pub mod metainfo;
 pub mod proto;
 pub mod ratelimit;
+pub mod sim;
 pub mod types;
 
+pub use engine::Engine;
 pub use types::{InfoHash, Time};

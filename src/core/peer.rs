@@ -1,0 +1,139 @@
+//! One connection's state.
+
+use core::net::SocketAddr;
+use std::collections::VecDeque;
+
+use super::bitfield::Bitfield;
+use crate::proto::{BlockRequest, MessageDecoder};
+use crate::ratelimit::RateTracker;
+use crate::types::{InfoHash, Time};
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Outbound, waiting for the driver to connect (counts as half-open).
+    Connecting,
+    /// Connected, waiting for the peer's handshake.
+    Handshake,
+    /// Handshakes exchanged.
+    Active,
+}
+
+/// A block we asked this peer for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InFlight {
+    pub req: BlockRequest,
+    pub sent: Time,
+}
+
+#[derive(Debug)]
+pub(crate) struct Peer {
+    pub addr: SocketAddr,
+    pub outbound: bool,
+    pub info_hash: Option<InfoHash>,
+    pub phase: Phase,
+    pub phase_since: Time,
+    pub handshake_buf: Vec<u8>,
+    pub decoder: MessageDecoder,
+    pub peer_id: [u8; 20],
+    pub fast: bool,
+    pub extended: bool,
+    /// Peer's id for ut_metadata messages, from its extension handshake.
+    pub ut_metadata: Option<u8>,
+    pub metadata_size: Option<u64>,
+    pub remote_reqq: u32,
+    pub client: String,
+    pub listen_port: Option<u16>,
+    pub am_choking: bool,
+    pub am_interested: bool,
+    pub peer_choking: bool,
+    pub peer_interested: bool,
+    pub optimistic: bool,
+    pub snubbed: bool,
+    /// Pieces the peer has (empty until the torrent's metadata is known).
+    pub have: Bitfield,
+    /// A bitfield or have-all that arrived before the metadata.
+    pub early_have: Option<EarlyHave>,
+    pub got_first_message: bool,
+    pub inflight: Vec<InFlight>,
+    pub queue_in: VecDeque<BlockRequest>,
+    pub reads_pending: u32,
+    pub metadata_inflight: u32,
+    pub down: RateTracker,
+    pub up: RateTracker,
+    pub last_recv: Time,
+    pub last_sent: Time,
+    pub last_block: Time,
+}
+
+/// What a peer said it has before we knew how many pieces there are.
+#[derive(Debug, Clone)]
+pub(crate) enum EarlyHave {
+    All,
+    Bits(Vec<u8>),
+    Indices(Vec<u32>),
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr, outbound: bool, now: Time) -> Peer {
+        Peer {
+            addr,
+            outbound,
+            info_hash: None,
+            phase: if outbound {
+                Phase::Connecting
+            } else {
+                Phase::Handshake
+            },
+            phase_since: now,
+            handshake_buf: Vec::new(),
+            decoder: MessageDecoder::new(0, false, false),
+            peer_id: [0; 20],
+            fast: false,
+            extended: false,
+            ut_metadata: None,
+            metadata_size: None,
+            remote_reqq: 250,
+            client: String::new(),
+            listen_port: None,
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            optimistic: false,
+            snubbed: false,
+            have: Bitfield::default(),
+            early_have: None,
+            got_first_message: false,
+            inflight: Vec::new(),
+            queue_in: VecDeque::new(),
+            reads_pending: 0,
+            metadata_inflight: 0,
+            down: RateTracker::default(),
+            up: RateTracker::default(),
+            last_recv: now,
+            last_sent: now,
+            last_block: now,
+        }
+    }
+
+    /// libtorrent-style flags: `I`/`i` we are / peer is interested, `C`/`c` we are
+    /// / peer is choking, `S` snubbed, `O` optimistic unchoke, `o` outbound.
+    pub fn flags(&self) -> String {
+        let mut f = String::new();
+        for (on, c) in [
+            (self.am_interested, 'I'),
+            (self.peer_interested, 'i'),
+            (self.am_choking, 'C'),
+            (self.peer_choking, 'c'),
+            (self.snubbed, 'S'),
+            (self.optimistic, 'O'),
+            (self.outbound, 'o'),
+        ] {
+            if on {
+                f.push(c);
+            }
+        }
+        f
+    }
+}

@@ -1,0 +1,1 @@
+//! Unit tests of the core with a scripted peer.

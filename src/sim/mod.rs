@@ -1,0 +1,525 @@
+//! The sim driver: many engines in one thread, on a virtual clock, over a memory
+//! network and memory filesystems, with faults drawn from one seed.
+//!
+//! What it owns: [`SimWorld`] (the clock, the seeded randomness, the event queue),
+//! the memory network (per-connection latency and bandwidth, in-order delivery,
+//! "loss" as a retransmission delay the way TCP turns loss into lateness, random
+//! disconnects) and memory filesystems (with injected write errors and slow IO).
+//!
+//! Why: the core is the same code the real driver runs; here a whole swarm runs
+//! deterministically, so a failure replays exactly from its seed
+//! (`SEEDRING_SEED=<n>` in the sim tests).
+//!
+//! Invariants: events at equal times run in the order they were scheduled; maps are
+//! ordered; all randomness comes from the world's seeded generator.
+
+mod fs;
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use fs::MemFs;
+
+use crate::core::{Action, Core, DiskError, Event, PeerKey, Rng};
+use crate::metainfo::Info;
+use crate::proto::BlockRequest;
+use crate::types::{InfoHash, Time};
+
+/// The world's physics and faults.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Seed of every random choice in the world (and of each engine's core).
+    pub seed: u64,
+    /// One-way latency of every connection.
+    pub latency: Duration,
+    /// Bandwidth of each connection, each way, in bytes per second.
+    pub link_bytes_per_sec: u64,
+    /// Chance that a send is hit by a loss (and arrives `retransmit_delay` late).
+    pub loss: f64,
+    /// Delay a lost segment costs.
+    pub retransmit_delay: Duration,
+    /// Chance per second that a connection breaks.
+    pub disconnects_per_sec: f64,
+    /// Chance that a piece write fails with EIO.
+    pub write_error: f64,
+    /// Time each disk operation takes.
+    pub disk_delay: Duration,
+    /// How often each engine's core gets a tick.
+    pub tick: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            latency: Duration::from_millis(10),
+            link_bytes_per_sec: 20 << 20,
+            loss: 0.0,
+            retransmit_delay: Duration::from_millis(200),
+            disconnects_per_sec: 0.0,
+            write_error: 0.0,
+            disk_delay: Duration::ZERO,
+            tick: Duration::from_millis(100),
+        }
+    }
+}
+
+/// A simulated world. Cloning gives another handle to the same world.
+#[derive(Clone)]
+pub struct SimWorld {
+    pub(crate) inner: Rc<RefCell<World>>,
+}
+
+impl std::fmt::Debug for SimWorld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let w = self.inner.borrow();
+        write!(f, "SimWorld(t={:?}, nodes={})", w.now, w.nodes.len())
+    }
+}
+
+pub(crate) struct Node {
+    pub core: Core,
+    pub addr: SocketAddr,
+    pub fs: MemFs,
+    storage: BTreeMap<InfoHash, (Arc<Info>, String)>,
+}
+
+struct Link {
+    remote: (usize, PeerKey),
+    free_at: Time,
+    last_delivery: Time,
+}
+
+enum Pending {
+    Deliver(usize, PeerKey, Vec<u8>),
+    Accept {
+        listener: usize,
+        from: (usize, PeerKey),
+    },
+    Connected(usize, PeerKey),
+    ConnectFailed(usize, PeerKey),
+    Closed(usize, PeerKey),
+    BlockRead(
+        usize,
+        PeerKey,
+        InfoHash,
+        BlockRequest,
+        Result<Vec<u8>, DiskError>,
+    ),
+    PieceWritten(usize, InfoHash, u32, Result<(), DiskError>),
+    PieceRead(usize, InfoHash, u32, Result<Vec<u8>, DiskError>),
+    Tick(usize),
+}
+
+pub(crate) struct World {
+    cfg: SimConfig,
+    pub now: Time,
+    rng: Rng,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(Time, u64)>>,
+    pending: BTreeMap<u64, Pending>,
+    pub nodes: Vec<Node>,
+    links: BTreeMap<(usize, PeerKey), Link>,
+    listeners: BTreeMap<SocketAddr, usize>,
+    next_port: u16,
+}
+
+impl SimWorld {
+    /// An empty world at time zero.
+    pub fn new(cfg: SimConfig) -> SimWorld {
+        SimWorld {
+            inner: Rc::new(RefCell::new(World {
+                rng: Rng::new(cfg.seed ^ 0x005E_ED0F_5EED),
+                cfg,
+                now: Time::ZERO,
+                seq: 0,
+                queue: BinaryHeap::new(),
+                pending: BTreeMap::new(),
+                nodes: Vec::new(),
+                links: BTreeMap::new(),
+                listeners: BTreeMap::new(),
+                next_port: 20_000,
+            })),
+        }
+    }
+
+    /// The virtual time now.
+    pub fn now(&self) -> Time {
+        self.inner.borrow().now
+    }
+
+    /// The world's configuration.
+    pub fn config(&self) -> SimConfig {
+        self.inner.borrow().cfg.clone()
+    }
+
+    /// Runs every event up to `until`.
+    pub fn run_until(&self, until: Time) {
+        loop {
+            let mut w = self.inner.borrow_mut();
+            let Some(Reverse((at, seq))) = w.queue.peek().copied() else {
+                w.now = until;
+                return;
+            };
+            if at > until {
+                w.now = until;
+                return;
+            }
+            w.queue.pop();
+            w.now = at;
+            let ev = w.pending.remove(&seq).expect("queued events are pending");
+            w.run(ev);
+        }
+    }
+
+    /// Runs in steps of `check_every` until `done` says so or `limit` passes.
+    /// Returns whether `done` became true.
+    pub fn run_while(
+        &self,
+        limit: Time,
+        check_every: Duration,
+        mut done: impl FnMut() -> bool,
+    ) -> bool {
+        while self.now() < limit {
+            let next = (self.now() + check_every).min(limit);
+            self.run_until(next);
+            if done() {
+                return true;
+            }
+        }
+        done()
+    }
+
+    pub(crate) fn add_node(&self, mut core_cfg: crate::core::CoreConfig) -> usize {
+        let mut w = self.inner.borrow_mut();
+        let idx = w.nodes.len();
+        let i = u32::try_from(idx).expect("fewer than 2^32 nodes");
+        // 127.0.x.y: loopback addresses, even in memory.
+        let [_, _, hi, lo] = (i / 250 * 256 + i % 250 + 1).to_be_bytes();
+        let ip = Ipv4Addr::new(127, 0, hi, lo);
+        let addr = SocketAddr::new(IpAddr::V4(ip), core_cfg.listen_port);
+        core_cfg.seed ^= w
+            .cfg
+            .seed
+            .wrapping_mul(0x9E37_79B9)
+            .wrapping_add(u64::from(i));
+        core_cfg.peer_id[8..12].copy_from_slice(&i.to_be_bytes());
+        let tick = w.cfg.tick;
+        w.nodes.push(Node {
+            core: Core::new(core_cfg),
+            addr,
+            fs: MemFs::default(),
+            storage: BTreeMap::new(),
+        });
+        w.listeners.insert(addr, idx);
+        let at = w.now + tick;
+        w.schedule(at, Pending::Tick(idx));
+        idx
+    }
+}
+
+impl World {
+    fn schedule(&mut self, at: Time, ev: Pending) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq)));
+        self.pending.insert(self.seq, ev);
+    }
+
+    fn run(&mut self, ev: Pending) {
+        let now = self.now;
+        let mut out = Vec::new();
+        let node = match ev {
+            Pending::Deliver(n, peer, bytes) => {
+                if !self.links.contains_key(&(n, peer)) {
+                    return; // the connection broke while the bytes were in flight
+                }
+                self.nodes[n].core.on_event(
+                    now,
+                    Event::Data {
+                        peer,
+                        bytes: &bytes,
+                    },
+                    &mut out,
+                );
+                n
+            }
+            Pending::Accept { listener, from } => {
+                let from_ip = self.nodes[from.0].addr.ip();
+                self.next_port = self.next_port.wrapping_add(1).max(20_000);
+                let from_addr = SocketAddr::new(from_ip, self.next_port);
+                let latency = self.cfg.latency;
+                match self.nodes[listener].core.on_incoming(now, from_addr) {
+                    Some(key) => {
+                        for (a, b) in [((listener, key), from), (from, (listener, key))] {
+                            self.links.insert(
+                                a,
+                                Link {
+                                    remote: b,
+                                    free_at: now,
+                                    last_delivery: now,
+                                },
+                            );
+                        }
+                        self.schedule(now + latency, Pending::Connected(from.0, from.1));
+                    }
+                    None => self.schedule(now + latency, Pending::ConnectFailed(from.0, from.1)),
+                }
+                return;
+            }
+            Pending::Connected(n, peer) => {
+                self.nodes[n]
+                    .core
+                    .on_event(now, Event::Connected { peer }, &mut out);
+                n
+            }
+            Pending::ConnectFailed(n, peer) => {
+                self.nodes[n]
+                    .core
+                    .on_event(now, Event::ConnectFailed { peer }, &mut out);
+                n
+            }
+            Pending::Closed(n, peer) => {
+                self.links.remove(&(n, peer));
+                self.nodes[n]
+                    .core
+                    .on_event(now, Event::Closed { peer }, &mut out);
+                n
+            }
+            Pending::BlockRead(n, peer, info_hash, req, result) => {
+                let ev = Event::BlockRead {
+                    peer,
+                    info_hash,
+                    req,
+                    result,
+                };
+                self.nodes[n].core.on_event(now, ev, &mut out);
+                n
+            }
+            Pending::PieceWritten(n, info_hash, piece, result) => {
+                let ev = Event::PieceWritten {
+                    info_hash,
+                    piece,
+                    result,
+                };
+                self.nodes[n].core.on_event(now, ev, &mut out);
+                n
+            }
+            Pending::PieceRead(n, info_hash, piece, result) => {
+                let ev = Event::PieceRead {
+                    info_hash,
+                    piece,
+                    result,
+                };
+                self.nodes[n].core.on_event(now, ev, &mut out);
+                n
+            }
+            Pending::Tick(n) => {
+                self.break_links(n);
+                self.nodes[n].core.on_tick(now, &mut out);
+                let next = now + self.cfg.tick;
+                self.schedule(next, Pending::Tick(n));
+                n
+            }
+        };
+        self.apply(node, out);
+    }
+
+    /// Random disconnects: each connection of node `n` breaks with the configured
+    /// chance per second (checked once per tick).
+    fn break_links(&mut self, n: usize) {
+        let p = self.cfg.disconnects_per_sec * self.cfg.tick.as_secs_f64();
+        if p <= 0.0 {
+            return;
+        }
+        let mine: Vec<(usize, PeerKey)> = self.links.keys().copied().filter(|k| k.0 == n).collect();
+        for end in mine {
+            if !self.rng.chance(p) {
+                continue;
+            }
+            if let Some(link) = self.links.remove(&end) {
+                self.links.remove(&link.remote);
+                let at = self.now + self.cfg.latency;
+                self.schedule(at, Pending::Closed(link.remote.0, link.remote.1));
+                self.schedule(self.now, Pending::Closed(end.0, end.1));
+            }
+        }
+    }
+
+    pub(crate) fn apply(&mut self, n: usize, actions: Vec<Action>) {
+        let now = self.now;
+        let latency = self.cfg.latency;
+        let disk = self.cfg.disk_delay;
+        for a in actions {
+            match a {
+                Action::Connect { peer, addr } => match self.listeners.get(&addr) {
+                    Some(&listener) => {
+                        self.schedule(
+                            now + latency,
+                            Pending::Accept {
+                                listener,
+                                from: (n, peer),
+                            },
+                        );
+                    }
+                    _ => self.schedule(now + latency, Pending::ConnectFailed(n, peer)),
+                },
+                Action::Send { peer, bytes } => {
+                    let (bw, loss, rto) = (
+                        self.cfg.link_bytes_per_sec,
+                        self.cfg.loss,
+                        self.cfg.retransmit_delay,
+                    );
+                    let lost = loss > 0.0 && self.rng.chance(loss);
+                    let Some(link) = self.links.get_mut(&(n, peer)) else {
+                        continue;
+                    };
+                    let start = link.free_at.max(now);
+                    let tx_ns = bytes.len() as u128 * 1_000_000_000 / u128::from(bw.max(1));
+                    link.free_at =
+                        start + Duration::from_nanos(u64::try_from(tx_ns).unwrap_or(u64::MAX));
+                    let mut at = link.free_at + latency;
+                    if lost {
+                        at = at + rto;
+                    }
+                    // TCP delivers in order: never before what was sent earlier.
+                    at = at.max(link.last_delivery);
+                    link.last_delivery = at;
+                    let (m, key) = link.remote;
+                    self.schedule(at, Pending::Deliver(m, key, bytes));
+                }
+                Action::Close { peer, .. } => {
+                    if let Some(link) = self.links.remove(&(n, peer)) {
+                        self.links.remove(&link.remote);
+                        let at = link.last_delivery.max(now) + latency;
+                        self.schedule(at, Pending::Closed(link.remote.0, link.remote.1));
+                    }
+                }
+                Action::ReadBlock {
+                    peer,
+                    info_hash,
+                    req,
+                } => {
+                    let result = self.read(n, info_hash, req.piece, req.offset, req.len);
+                    self.schedule(
+                        now + disk,
+                        Pending::BlockRead(n, peer, info_hash, req, result),
+                    );
+                }
+                Action::ReadPiece { info_hash, piece } => {
+                    let len = self.nodes[n]
+                        .storage
+                        .get(&info_hash)
+                        .map_or(0, |(info, _)| info.geometry.piece_len(piece));
+                    let result = self.read(n, info_hash, piece, 0, len);
+                    self.schedule(now + disk, Pending::PieceRead(n, info_hash, piece, result));
+                }
+                Action::WritePiece {
+                    info_hash,
+                    piece,
+                    data,
+                } => {
+                    let fail = self.cfg.write_error > 0.0 && self.rng.chance(self.cfg.write_error);
+                    let result = if fail {
+                        Err(DiskError("EIO (injected)".into()))
+                    } else {
+                        self.write(n, info_hash, piece, &data)
+                    };
+                    self.schedule(
+                        now + disk,
+                        Pending::PieceWritten(n, info_hash, piece, result),
+                    );
+                }
+                Action::OpenStorage {
+                    info_hash,
+                    info,
+                    root,
+                } => {
+                    // Zero-length files get no piece writes: create them up front.
+                    for f in info.files.iter().filter(|f| f.is_stored() && f.length == 0) {
+                        let path = fs::join(&root, &f.path);
+                        if self.nodes[n].fs.get(&path).is_none() {
+                            self.nodes[n].fs.put(&path, Vec::new());
+                        }
+                    }
+                    self.nodes[n].storage.insert(info_hash, (info, root));
+                }
+                Action::CloseStorage {
+                    info_hash,
+                    delete_files,
+                } => {
+                    if let Some((info, root)) = self.nodes[n].storage.remove(&info_hash)
+                        && delete_files
+                    {
+                        for f in &info.files {
+                            self.nodes[n].fs.remove(&fs::join(&root, &f.path));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn read(
+        &self,
+        n: usize,
+        ih: InfoHash,
+        piece: u32,
+        offset: u32,
+        len: u32,
+    ) -> Result<Vec<u8>, DiskError> {
+        let node = &self.nodes[n];
+        let (info, root) = node
+            .storage
+            .get(&ih)
+            .ok_or_else(|| DiskError("no storage for torrent".into()))?;
+        let mut out = Vec::with_capacity(len as usize);
+        let start = u64::from(offset);
+        let end = start + u64::from(len);
+        let mut pos = 0u64;
+        for span in info.geometry.piece_spans(piece) {
+            let (s, e) = (pos, pos + u64::from(span.len));
+            pos = e;
+            let (lo, hi) = (s.max(start), e.min(end));
+            if lo >= hi {
+                continue;
+            }
+            let f = &info.files[span.file];
+            let at = span.file_offset + (lo - s);
+            let n = usize::try_from(hi - lo).expect("within one piece");
+            if f.attr.pad {
+                out.resize(out.len() + n, 0);
+                continue;
+            }
+            let data = node.fs.read(&fs::join(root, &f.path), at, n)?;
+            out.extend_from_slice(data);
+        }
+        Ok(out)
+    }
+
+    fn write(&mut self, n: usize, ih: InfoHash, piece: u32, data: &[u8]) -> Result<(), DiskError> {
+        let node = &mut self.nodes[n];
+        let (info, root) = node
+            .storage
+            .get(&ih)
+            .ok_or_else(|| DiskError("no storage for torrent".into()))?;
+        let mut pos = 0usize;
+        for span in info.geometry.piece_spans(piece) {
+            let f = &info.files[span.file];
+            let len = span.len as usize;
+            if f.is_stored() {
+                node.fs.write(
+                    &fs::join(root, &f.path),
+                    span.file_offset,
+                    &data[pos..pos + len],
+                );
+            }
+            pos += len;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+//! Helpers shared by the simulation tests: seeds, torrents, swarms, checks.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use seedring::Engine;
+use seedring::core::{AddTorrent, Bitfield, CoreConfig, Rng, TorrentSource, TorrentState};
+use seedring::metainfo::{CreateLayout, CreateOptions, Metainfo, build_torrent};
+use seedring::sim::{SimConfig, SimWorld};
+
+/// The seed for this run: `SEEDRING_SEED` if set (to replay a failure), else `default`.
+/// The returned guard prints the seed if the test panics.
+pub fn seed(default: u64) -> (u64, SeedGuard) {
+    let s = std::env::var("SEEDRING_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    (s, SeedGuard(s))
+}
+
+/// Prints the seed when a test fails, so `SEEDRING_SEED=<n>` replays it.
+pub struct SeedGuard(pub u64);
+
+impl Drop for SeedGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "simulation failed with seed {0}: replay with SEEDRING_SEED={0}",
+                self.0
+            );
+        }
+    }
+}
+
+/// A torrent and its files' bytes.
+pub struct Fixture {
+    pub meta: Arc<Metainfo>,
+    /// (path under the download root, bytes)
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// A multi-file torrent with deterministic contents from `seed`.
+pub fn fixture(seed: u64, name: &str, files: &[(&str, usize)], piece_len: u32) -> Fixture {
+    let mut rng = Rng::new(seed);
+    let mut stream = Vec::new();
+    let mut out = Vec::new();
+    let mut layout = Vec::new();
+    for (path, len) in files {
+        let bytes: Vec<u8> = (0..*len).map(|_| rng.next_u64().to_le_bytes()[0]).collect();
+        stream.extend_from_slice(&bytes);
+        layout.push((
+            path.split('/').map(str::to_owned).collect::<Vec<_>>(),
+            *len as u64,
+        ));
+        out.push((format!("{name}/{path}"), bytes));
+    }
+    let pieces: Vec<[u8; 20]> = stream
+        .chunks(piece_len as usize)
+        .map(seedring::hash::sha1)
+        .collect();
+    let layout = CreateLayout {
+        name: name.to_owned(),
+        files: Some(layout),
+        length: 0,
+    };
+    let (_, meta) = build_torrent(&layout, piece_len, &pieces, &CreateOptions::default()).unwrap();
+    Fixture {
+        meta: Arc::new(meta),
+        files: out,
+    }
+}
+
+pub const ROOT: &str = "/data";
+
+/// An engine holding the fixture's data, rechecked on add, so it ends up seeding.
+pub fn seeder(world: &SimWorld, fx: &Fixture, cfg: CoreConfig) -> Engine {
+    let e = Engine::memory(world, cfg);
+    for (path, bytes) in &fx.files {
+        e.write_file(&format!("{ROOT}/{path}"), bytes.clone());
+    }
+    e.add_torrent(AddTorrent {
+        source: TorrentSource::Metainfo(fx.meta.clone()),
+        root: ROOT.into(),
+        paused: false,
+        have: None,
+    })
+    .unwrap();
+    e
+}
+
+/// An engine that starts the torrent with nothing on disk.
+pub fn leecher(world: &SimWorld, fx: &Fixture, cfg: CoreConfig) -> Engine {
+    let e = Engine::memory(world, cfg);
+    let pieces = fx.meta.info.geometry.piece_count();
+    e.add_torrent(AddTorrent {
+        source: TorrentSource::Metainfo(fx.meta.clone()),
+        root: ROOT.into(),
+        paused: false,
+        have: Some(Bitfield::new(pieces)),
+    })
+    .unwrap();
+    e
+}
+
+/// Tells every engine about every other engine (what a tracker would do).
+pub fn introduce(engines: &[&Engine], ih: seedring::InfoHash) {
+    let addrs: Vec<SocketAddr> = engines.iter().map(|e| e.listen_addr()).collect();
+    for e in engines {
+        let others: Vec<SocketAddr> = addrs
+            .iter()
+            .copied()
+            .filter(|a| *a != e.listen_addr())
+            .collect();
+        e.add_peers(ih, &others).unwrap();
+    }
+}
+
+/// Whether the engine has completed the torrent.
+pub fn done(e: &Engine, ih: seedring::InfoHash) -> bool {
+    e.stats(ih)
+        .is_some_and(|s| s.state == TorrentState::Seeding)
+}
+
+/// Asserts the engine's files are byte-identical to the fixture's.
+pub fn assert_same_data(e: &Engine, fx: &Fixture, who: &str) {
+    for (path, bytes) in &fx.files {
+        let got = e
+            .read_file(&format!("{ROOT}/{path}"))
+            .unwrap_or_else(|| panic!("{who}: {path} missing"));
+        assert!(got == *bytes, "{who}: {path} differs from the source");
+    }
+}
+
+/// A world with the given seed and otherwise default physics.
+pub fn world(seed: u64) -> SimWorld {
+    SimWorld::new(SimConfig {
+        seed,
+        ..SimConfig::default()
+    })
+}
+
+/// The standard multi-file layout of the swarm tests: a file smaller than a block,
+/// pieces spanning files, an empty file.
+pub const FILES: &[(&str, usize)] = &[
+    ("a.bin", 100_000),
+    ("tiny.txt", 100),
+    ("empty", 0),
+    ("dir/b.bin", 700_001),
+    ("dir/c.bin", 65_536),
+    ("z.bin", 333_333),
+];

@@ -1,0 +1,63 @@
+//! Whole swarms in memory: one seeder, many leechers, deterministic from a seed.
+
+mod sim_common;
+
+use seedring::Time;
+use seedring::core::CoreConfig;
+use sim_common::*;
+
+/// Runs 1 seeder + `n` leechers to completion; returns (seeder uploaded, all
+/// downloaded, leechers' uploads) after checking every leecher's data.
+fn swarm(seed: u64, n: usize) -> (u64, u64, u64) {
+    let world = world(seed);
+    let fx = fixture(seed, "swarm", FILES, 32 * 1024);
+    let ih = fx.meta.info_hash;
+    let s = seeder(&world, &fx, CoreConfig::default());
+    let leechers: Vec<_> = (0..n)
+        .map(|_| leecher(&world, &fx, CoreConfig::default()))
+        .collect();
+    let mut all: Vec<&seedring::Engine> = vec![&s];
+    all.extend(leechers.iter());
+    introduce(&all, ih);
+    let finished = world.run_while(
+        Time::from_secs(600),
+        std::time::Duration::from_millis(500),
+        || leechers.iter().all(|l| done(l, ih)),
+    );
+    let stuck: Vec<String> = leechers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| !done(l, ih))
+        .map(|(i, l)| format!("leecher {i}: {:?}", l.stats(ih)))
+        .collect();
+    assert!(
+        finished,
+        "not all leechers finished by {:?}:\n{}",
+        world.now(),
+        stuck.join("\n")
+    );
+    for (i, l) in leechers.iter().enumerate() {
+        assert_same_data(l, &fx, &format!("leecher {i}"));
+    }
+    let up_seed = s.stats(ih).unwrap().uploaded;
+    let down: u64 = leechers
+        .iter()
+        .map(|l| l.stats(ih).unwrap().downloaded)
+        .sum();
+    let up_leech: u64 = leechers.iter().map(|l| l.stats(ih).unwrap().uploaded).sum();
+    (up_seed, down, up_leech)
+}
+
+#[test]
+fn one_seeder_twenty_leechers_all_get_identical_data() {
+    let (seed, _g) = seed(7);
+    let total = FILES.iter().map(|f| f.1 as u64).sum::<u64>();
+    let (up_seed, down, up_leech) = swarm(seed, 20);
+    assert!(down >= 20 * total, "downloaded {down} < {}", 20 * total);
+    // Leechers traded with each other: the seeder did not send everything.
+    assert!(up_leech > 0, "leechers uploaded nothing");
+    assert!(
+        up_seed < down,
+        "the seeder sent all {up_seed} of {down} bytes"
+    );
+}
