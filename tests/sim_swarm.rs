@@ -9,6 +9,15 @@ use sim_common::*;
 /// Runs 1 seeder + `n` leechers to completion; returns (seeder uploaded, all
 /// downloaded, leechers' uploads) after checking every leecher's data.
 fn swarm(seed: u64, n: usize) -> (u64, u64, u64) {
+    let (sums, _) = swarm_traced(seed, n);
+    sums
+}
+
+/// [`swarm`], plus a fingerprint of the run: every engine's counters and
+/// completion time.
+type Trace = Vec<(u64, u64, u64, Option<Time>)>;
+
+fn swarm_traced(seed: u64, n: usize) -> ((u64, u64, u64), Trace) {
     let world = world(seed);
     let fx = fixture(seed, "swarm", FILES, 32 * 1024);
     let ih = fx.meta.info_hash;
@@ -45,7 +54,25 @@ fn swarm(seed: u64, n: usize) -> (u64, u64, u64) {
         .map(|l| l.stats(ih).unwrap().downloaded)
         .sum();
     let up_leech: u64 = leechers.iter().map(|l| l.stats(ih).unwrap().uploaded).sum();
-    (up_seed, down, up_leech)
+    let trace = all
+        .iter()
+        .map(|e| {
+            let st = e.stats(ih).unwrap();
+            (st.downloaded, st.uploaded, st.wasted, st.completed_at)
+        })
+        .collect();
+    ((up_seed, down, up_leech), trace)
+}
+
+#[test]
+fn same_seed_gives_the_same_run() {
+    let (seed, _g) = seed(99);
+    let (a, ta) = swarm_traced(seed, 10);
+    let (b, tb) = swarm_traced(seed, 10);
+    assert_eq!(a, b);
+    assert_eq!(ta, tb);
+    let (_, tc) = swarm_traced(seed + 1, 10);
+    assert_ne!(ta, tc, "a different seed should give a different run");
 }
 
 #[test]
@@ -60,4 +87,24 @@ fn one_seeder_twenty_leechers_all_get_identical_data() {
         up_seed < down,
         "the seeder sent all {up_seed} of {down} bytes"
     );
+}
+
+/// The swarm test over many seeds: a failure names its seed for replay.
+fn sweep(seeds: std::ops::Range<u64>) {
+    for seed in seeds {
+        let _g = SeedGuard(seed);
+        let (_, down, up_leech) = swarm(seed, 20);
+        assert!(down > 0 && up_leech > 0, "seed {seed}");
+    }
+}
+
+// 200 seeds in two halves, so the test runner spreads them over two cores.
+#[test]
+fn swarm_sweep_seeds_1_to_100() {
+    sweep(1..101);
+}
+
+#[test]
+fn swarm_sweep_seeds_101_to_200() {
+    sweep(101..201);
 }

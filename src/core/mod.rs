@@ -195,6 +195,10 @@ pub struct TorrentStats {
     pub peers: usize,
     /// Of those, peers that have every piece.
     pub seeds: usize,
+    /// Connections of this torrent, half-open ones included.
+    pub connections: usize,
+    /// Addresses banned for sending bad data.
+    pub banned: usize,
     /// Seconds to completion at the current rate, if downloading.
     pub eta_secs: Option<u64>,
     /// When it was added.
@@ -527,6 +531,8 @@ impl Core {
             hash_failures: t.hash_failures,
             peers: peers.len(),
             seeds: peers.iter().filter(|p| p.1).count(),
+            connections: t.peers.len(),
+            banned: t.banned.len(),
             eta_secs: (left > 0 && download_rate > 0).then(|| left / download_rate),
             added_at: t.added_at,
             completed_at: t.completed_at,
@@ -638,12 +644,16 @@ impl Core {
     }
 
     fn on_connected(&mut self, now: Time, key: PeerKey, out: &mut Vec<Action>) {
+        // Only an outbound connection in progress can complete; anything else is a
+        // stale or confused driver event and is ignored.
         let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let (Phase::Connecting, Some(ih)) = (p.phase, p.info_hash) else {
             return;
         };
         p.phase = Phase::Handshake;
         p.phase_since = now;
-        let ih = p.info_hash.expect("outbound peers are for a torrent");
         let hs = Handshake::new(ih, self.cfg.peer_id).encode().to_vec();
         p.last_sent = now;
         out.push(Action::Send {

@@ -69,6 +69,17 @@ impl Default for SimConfig {
     }
 }
 
+/// What the world's fault injection did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Sends that suffered a loss (and arrived late).
+    pub losses: u64,
+    /// Connections broken at random.
+    pub disconnects: u64,
+    /// Piece writes that failed with the injected EIO.
+    pub write_errors: u64,
+}
+
 /// A simulated world. Cloning gives another handle to the same world.
 #[derive(Clone)]
 pub struct SimWorld {
@@ -127,6 +138,7 @@ pub(crate) struct World {
     links: BTreeMap<(usize, PeerKey), Link>,
     listeners: BTreeMap<SocketAddr, usize>,
     next_port: u16,
+    faults: FaultCounts,
 }
 
 impl SimWorld {
@@ -144,6 +156,7 @@ impl SimWorld {
                 links: BTreeMap::new(),
                 listeners: BTreeMap::new(),
                 next_port: 20_000,
+                faults: FaultCounts::default(),
             })),
         }
     }
@@ -151,6 +164,11 @@ impl SimWorld {
     /// The virtual time now.
     pub fn now(&self) -> Time {
         self.inner.borrow().now
+    }
+
+    /// What the fault injection did so far.
+    pub fn fault_counts(&self) -> FaultCounts {
+        self.inner.borrow().faults
     }
 
     /// The world's configuration.
@@ -342,6 +360,7 @@ impl World {
                 continue;
             }
             if let Some(link) = self.links.remove(&end) {
+                self.faults.disconnects += 1;
                 self.links.remove(&link.remote);
                 let at = self.now + self.cfg.latency;
                 self.schedule(at, Pending::Closed(link.remote.0, link.remote.1));
@@ -385,6 +404,7 @@ impl World {
                     let mut at = link.free_at + latency;
                     if lost {
                         at = at + rto;
+                        self.faults.losses += 1;
                     }
                     // TCP delivers in order: never before what was sent earlier.
                     at = at.max(link.last_delivery);
@@ -425,6 +445,7 @@ impl World {
                 } => {
                     let fail = self.cfg.write_error > 0.0 && self.rng.chance(self.cfg.write_error);
                     let result = if fail {
+                        self.faults.write_errors += 1;
                         Err(DiskError("EIO (injected)".into()))
                     } else {
                         self.write(n, info_hash, piece, &data)

@@ -1,0 +1,60 @@
+//! A peer that sends corrupted blocks is found out and banned, and the download still
+//! completes with correct data.
+
+mod sim_common;
+
+use seedring::Time;
+use seedring::core::{AddTorrent, Bitfield, CoreConfig, TorrentSource};
+use sim_common::*;
+
+#[test]
+fn peer_sending_corrupted_blocks_is_banned_and_download_completes() {
+    let (seed, _g) = seed(23);
+    let world = world(seed);
+    let fx = fixture(seed, "target", FILES, 32 * 1024);
+    let ih = fx.meta.info_hash;
+    let good = seeder(&world, &fx, CoreConfig::default());
+    // The liar claims every piece, but a byte in every 4 KiB of its copy is wrong.
+    let liar = seedring::Engine::memory(&world, CoreConfig::default());
+    for (path, bytes) in &fx.files {
+        let mut bad = bytes.clone();
+        for i in (100..bad.len()).step_by(4096) {
+            bad[i] ^= 0x5a;
+        }
+        liar.write_file(&format!("{ROOT}/{path}"), bad);
+    }
+    liar.add_torrent(AddTorrent {
+        source: TorrentSource::Metainfo(fx.meta.clone()),
+        root: ROOT.into(),
+        paused: false,
+        have: Some(Bitfield::full(fx.meta.info.geometry.piece_count())),
+    })
+    .unwrap();
+    let victims: Vec<_> = (0..3)
+        .map(|_| leecher(&world, &fx, CoreConfig::default()))
+        .collect();
+    let mut all = vec![&good, &liar];
+    all.extend(victims.iter());
+    introduce(&all, ih);
+    let ok = world.run_while(
+        Time::from_secs(600),
+        std::time::Duration::from_millis(500),
+        || victims.iter().all(|v| done(v, ih)),
+    );
+    assert!(
+        ok,
+        "victims stuck: {:?}",
+        victims.iter().map(|v| v.stats(ih)).collect::<Vec<_>>()
+    );
+    for (i, v) in victims.iter().enumerate() {
+        assert_same_data(v, &fx, &format!("victim {i}"));
+        let st = v.stats(ih).unwrap();
+        assert!(st.hash_failures > 0, "victim {i} never received bad data");
+        assert_eq!(st.banned, 1, "victim {i} banned {} peers", st.banned);
+        let liar_ip = liar.listen_addr().ip();
+        assert!(
+            v.peer_stats(ih).iter().all(|p| p.addr.ip() != liar_ip),
+            "victim {i} is still connected to the liar"
+        );
+    }
+}
