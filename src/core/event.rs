@@ -36,6 +36,14 @@ pub enum Event<'a> {
         /// What.
         bytes: &'a [u8],
     },
+    /// Bytes handed over with [`Action::Send`] left for the network (the socket
+    /// accepted them); lets the core bound what waits in the driver per peer.
+    Sent {
+        /// Which connection.
+        peer: PeerKey,
+        /// How many bytes.
+        bytes: usize,
+    },
     /// The peer closed the connection or it broke.
     Closed {
         /// Which.
@@ -91,6 +99,8 @@ pub enum CloseReason {
     TorrentStopped,
     /// Both sides are seeds.
     NothingToExchange,
+    /// A second connection with the same peer; the other one is kept.
+    Duplicate,
 }
 
 /// Something the core wants done, executed by its driver.

@@ -252,6 +252,8 @@ pub struct Core {
 
 /// Reads for uploads in flight per peer.
 const READS_PER_PEER: u32 = 4;
+/// Bytes waiting in the driver for one peer before uploads to it pause.
+const MAX_SEND_BACKLOG: usize = 1 << 20;
 /// Fewest requests kept in flight with an unchoked peer.
 const MIN_REQUESTS: usize = 4;
 /// After this many failed writes of one piece, the torrent stops with an error.
@@ -458,7 +460,9 @@ impl Core {
         if t.is_finished() && t.completed_at.is_none() {
             t.completed_at = t.completed_at.or(Some(t.added_at));
         }
+        let start = out.len();
         self.update_interest(info_hash, out);
+        self.count_sends(&out[start..]);
         Ok(())
     }
 
@@ -589,6 +593,24 @@ impl Core {
 
     /// Handles one event from the driver.
     pub fn on_event(&mut self, now: Time, ev: Event<'_>, out: &mut Vec<Action>) {
+        let start = out.len();
+        self.dispatch(now, ev, out);
+        self.count_sends(&out[start..]);
+    }
+
+    /// Every byte handed to the driver counts against its peer's send backlog until
+    /// the driver reports it [`Event::Sent`]. Counted here, once, for all sends.
+    fn count_sends(&mut self, actions: &[Action]) {
+        for a in actions {
+            if let Action::Send { peer, bytes } = a
+                && let Some(p) = self.peers.get_mut(peer)
+            {
+                p.send_backlog += bytes.len();
+            }
+        }
+    }
+
+    fn dispatch(&mut self, now: Time, ev: Event<'_>, out: &mut Vec<Action>) {
         match ev {
             Event::Connected { peer } => self.on_connected(now, peer, out),
             Event::ConnectFailed { peer } => {
@@ -601,6 +623,12 @@ impl Core {
                 self.forget(peer);
             }
             Event::Data { peer, bytes } => self.on_data(now, peer, bytes, out),
+            Event::Sent { peer, bytes } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.send_backlog = p.send_backlog.saturating_sub(bytes);
+                }
+                self.serve_uploads(now, peer, out);
+            }
             Event::Closed { peer } => {
                 self.forget(peer);
             }
@@ -737,20 +765,31 @@ impl Core {
         if t.banned.contains(&p.addr.ip()) {
             return Err(CloseReason::Banned);
         }
-        // Already talking to this peer (both sides dialled at once): keep one.
-        let duplicate = t.peers.iter().any(|k| {
+        // Already talking to this peer (both sides dialled at once): keep one, the
+        // same one on both sides: the connection opened by the lower peer id.
+        let existing = t.peers.iter().copied().find(|k| {
             *k != key
                 && self
                     .peers
                     .get(k)
                     .is_some_and(|o| o.phase == Phase::Active && o.peer_id == hs.peer_id)
         });
-        if duplicate {
-            return Err(CloseReason::Caps);
+        if let Some(old) = existing {
+            let opener = |outbound: bool| {
+                if outbound {
+                    self.cfg.peer_id
+                } else {
+                    hs.peer_id
+                }
+            };
+            let old_outbound = self.peers[&old].outbound;
+            let keep_new = outbound == old_outbound || opener(outbound) < opener(old_outbound);
+            if !keep_new {
+                return Err(CloseReason::Duplicate);
+            }
+            self.close(old, CloseReason::Duplicate, out);
         }
-        if !outbound && t.peers.len() >= self.cfg.max_connections_per_torrent {
-            return Err(CloseReason::Caps);
-        }
+        let t = self.torrents.get(&ih).expect("checked above");
         let pieces = t.have.len();
         let metadata_size = t.info_bytes.as_ref().map(|b| b.len() as u64);
         let have_msg = if t.info.is_none() {
@@ -1523,7 +1562,8 @@ impl Core {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
-        while p.reads_pending < READS_PER_PEER && !p.am_choking {
+        while p.reads_pending < READS_PER_PEER && !p.am_choking && p.send_backlog < MAX_SEND_BACKLOG
+        {
             let Some(&r) = p.queue_in.front() else { break };
             let n = u64::from(r.len);
             // Both budgets must allow it; check without taking, then take both.
@@ -1581,6 +1621,12 @@ impl Core {
     /// Periodic work: timeouts, the choker, new connections, rate-limited transfers.
     /// Drivers call it every 100 ms or so.
     pub fn on_tick(&mut self, now: Time, out: &mut Vec<Action>) {
+        let start = out.len();
+        self.tick(now, out);
+        self.count_sends(&out[start..]);
+    }
+
+    fn tick(&mut self, now: Time, out: &mut Vec<Action>) {
         self.expire(now, out);
         if now.since(self.last_choke) >= self.cfg.choke_interval || self.last_choke == Time::ZERO {
             let rotate = now.since(self.last_optimistic) >= self.cfg.optimistic_interval

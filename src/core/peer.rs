@@ -58,6 +58,8 @@ pub(crate) struct Peer {
     pub inflight: Vec<InFlight>,
     pub queue_in: VecDeque<BlockRequest>,
     pub reads_pending: u32,
+    /// Bytes handed to the driver and not yet sent.
+    pub send_backlog: usize,
     pub metadata_inflight: u32,
     pub down: RateTracker,
     pub up: RateTracker,
@@ -108,6 +110,7 @@ impl Peer {
             inflight: Vec::new(),
             queue_in: VecDeque::new(),
             reads_pending: 0,
+            send_backlog: 0,
             metadata_inflight: 0,
             down: RateTracker::default(),
             up: RateTracker::default(),

@@ -120,6 +120,11 @@ impl Engine {
         self.with(|c, now, _| c.stats(now, ih))
     }
 
+    /// Which pieces a torrent has, once its metadata is known.
+    pub fn have(&self, ih: InfoHash) -> Option<crate::core::Bitfield> {
+        self.with(|c, _, _| c.have(ih).cloned())
+    }
+
     /// A torrent's peers now.
     pub fn peer_stats(&self, ih: InfoHash) -> Vec<PeerStats> {
         self.with(|c, now, _| c.peer_stats(now, ih))

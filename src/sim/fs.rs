@@ -52,6 +52,11 @@ impl MemFs {
         self.files.insert(path.to_owned(), data);
     }
 
+    /// Bytes stored in all files.
+    pub fn used(&self) -> u64 {
+        self.files.values().map(|f| f.len() as u64).sum()
+    }
+
     /// Deletes a file.
     pub fn remove(&mut self, path: &str) {
         self.files.remove(path);

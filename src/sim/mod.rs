@@ -49,6 +49,8 @@ pub struct SimConfig {
     pub write_error: f64,
     /// Time each disk operation takes.
     pub disk_delay: Duration,
+    /// Bytes each engine's disk holds; writes past it fail with ENOSPC.
+    pub disk_capacity: Option<u64>,
     /// How often each engine's core gets a tick.
     pub tick: Duration,
 }
@@ -64,6 +66,7 @@ impl Default for SimConfig {
             disconnects_per_sec: 0.0,
             write_error: 0.0,
             disk_delay: Duration::ZERO,
+            disk_capacity: None,
             tick: Duration::from_millis(100),
         }
     }
@@ -108,6 +111,7 @@ struct Link {
 
 enum Pending {
     Deliver(usize, PeerKey, Vec<u8>),
+    Sent(usize, PeerKey, usize),
     Accept {
         listener: usize,
         from: (usize, PeerKey),
@@ -289,6 +293,15 @@ impl World {
                 }
                 return;
             }
+            Pending::Sent(n, peer, bytes) => {
+                if !self.links.contains_key(&(n, peer)) {
+                    return;
+                }
+                self.nodes[n]
+                    .core
+                    .on_event(now, Event::Sent { peer, bytes }, &mut out);
+                n
+            }
             Pending::Connected(n, peer) => {
                 self.nodes[n]
                     .core
@@ -410,7 +423,10 @@ impl World {
                     at = at.max(link.last_delivery);
                     link.last_delivery = at;
                     let (m, key) = link.remote;
+                    let sent_at = link.free_at;
+                    let len = bytes.len();
                     self.schedule(at, Pending::Deliver(m, key, bytes));
+                    self.schedule(sent_at, Pending::Sent(n, peer, len));
                 }
                 Action::Close { peer, .. } => {
                     if let Some(link) = self.links.remove(&(n, peer)) {
@@ -444,9 +460,15 @@ impl World {
                     data,
                 } => {
                     let fail = self.cfg.write_error > 0.0 && self.rng.chance(self.cfg.write_error);
+                    let full = self
+                        .cfg
+                        .disk_capacity
+                        .is_some_and(|cap| self.nodes[n].fs.used() + data.len() as u64 > cap);
                     let result = if fail {
                         self.faults.write_errors += 1;
                         Err(DiskError("EIO (injected)".into()))
+                    } else if full {
+                        Err(DiskError("ENOSPC: no space left on device".into()))
                     } else {
                         self.write(n, info_hash, piece, &data)
                     };

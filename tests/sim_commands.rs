@@ -1,0 +1,193 @@
+//! The Engine API in a simulated swarm: priorities, pause/resume, recheck, remove,
+//! sequential download, and a full disk.
+
+mod sim_common;
+
+use std::time::Duration;
+
+use seedring::core::{CoreConfig, TorrentState};
+use seedring::sim::{SimConfig, SimWorld};
+use sim_common::*;
+
+fn pair(seed: u64, piece: u32) -> (SimWorld, Fixture, seedring::Engine, seedring::Engine) {
+    let world = world(seed);
+    let fx = fixture(seed, "cmd", FILES, piece);
+    let s = seeder(&world, &fx, CoreConfig::default());
+    let l = leecher(&world, &fx, CoreConfig::default());
+    introduce(&[&s, &l], fx.meta.info_hash);
+    (world, fx, s, l)
+}
+
+fn run(world: &SimWorld, secs: u64, mut until: impl FnMut() -> bool) -> bool {
+    let limit = world.now() + Duration::from_secs(secs);
+    world.run_while(limit, Duration::from_millis(200), &mut until)
+}
+
+#[test]
+fn skipped_files_are_not_downloaded() {
+    let (seed, _g) = seed(51);
+    let (world, fx, _s, l) = pair(seed, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    // Skip dir/b.bin (index 3), the largest file.
+    let mut prio = vec![1u8; fx.meta.info.files.len()];
+    prio[3] = 0;
+    l.set_file_priorities(ih, &prio).unwrap();
+    assert!(run(&world, 300, || done(&l, ih)), "{:?}", l.stats(ih));
+    for (i, (path, bytes)) in fx.files.iter().enumerate() {
+        let got = l.read_file(&format!("{ROOT}/{path}"));
+        if i == 3 {
+            // Only the edges inside pieces shared with wanted neighbours are written.
+            let matching = got.map_or(0, |g| g.iter().zip(bytes).filter(|(a, b)| a == b).count());
+            assert!(
+                matching < bytes.len() / 4,
+                "skipped file has {matching} bytes of data"
+            );
+        } else {
+            assert_eq!(got.as_ref(), Some(bytes), "{path}");
+        }
+    }
+    let st = l.stats(ih).unwrap();
+    assert!(st.have_pieces < st.total_pieces);
+    assert!((st.progress - 1.0).abs() < 1e-9);
+    assert!(
+        l.set_file_priorities(ih, &[1]).is_err(),
+        "wrong length accepted"
+    );
+}
+
+#[test]
+fn pause_stops_and_resume_finishes() {
+    let (seed, _g) = seed(52);
+    let (world, fx, _s, l) = pair(seed, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    assert!(run(&world, 60, || l.stats(ih).unwrap().have_pieces > 5));
+    l.pause(ih).unwrap();
+    let at_pause = l.stats(ih).unwrap();
+    assert_eq!(at_pause.state, TorrentState::Paused);
+    run(&world, 30, || false);
+    let later = l.stats(ih).unwrap();
+    assert_eq!(
+        later.have_pieces, at_pause.have_pieces,
+        "progress while paused"
+    );
+    assert_eq!(later.peers, 0);
+    l.resume(ih).unwrap();
+    assert!(run(&world, 300, || done(&l, ih)), "{:?}", l.stats(ih));
+    assert_same_data(&l, &fx, "resumed");
+}
+
+#[test]
+fn force_recheck_finds_damage_and_repairs_it() {
+    let (seed, _g) = seed(53);
+    let (world, fx, _s, l) = pair(seed, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    assert!(run(&world, 300, || done(&l, ih)));
+    // Damage one file behind the engine's back, then recheck.
+    let (path, bytes) = &fx.files[0];
+    let mut bad = bytes.clone();
+    bad[1000] ^= 1;
+    l.write_file(&format!("{ROOT}/{path}"), bad);
+    l.force_recheck(ih).unwrap();
+    assert_eq!(l.stats(ih).unwrap().state, TorrentState::Checking);
+    assert!(run(&world, 60, || l.stats(ih).unwrap().state
+        != TorrentState::Checking));
+    let st = l.stats(ih).unwrap();
+    assert_eq!(
+        st.have_pieces,
+        st.total_pieces - 1,
+        "exactly one piece is bad"
+    );
+    // It downloads the bad piece again from the seeder.
+    assert!(run(&world, 300, || done(&l, ih)), "{:?}", l.stats(ih));
+    assert_same_data(&l, &fx, "repaired");
+}
+
+#[test]
+fn remove_with_delete_removes_the_files() {
+    let (seed, _g) = seed(54);
+    let (world, fx, s, l) = pair(seed, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    assert!(run(&world, 300, || done(&l, ih)));
+    l.remove(ih, true).unwrap();
+    assert!(l.stats(ih).is_none());
+    assert!(l.torrents().is_empty());
+    for (path, _) in &fx.files {
+        assert!(
+            l.read_file(&format!("{ROOT}/{path}")).is_none(),
+            "{path} left behind"
+        );
+    }
+    // Removing without delete keeps the data.
+    s.remove(ih, false).unwrap();
+    assert_same_data(&s, &fx, "seeder after remove");
+    assert!(s.remove(ih, false).is_err());
+}
+
+#[test]
+fn sequential_download_fills_pieces_in_order() {
+    let (seed, _g) = seed(55);
+    let (world, fx, _s, l) = pair(seed, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    l.set_sequential(ih, true).unwrap();
+    let total = fx.meta.info.geometry.piece_count();
+    assert!(run(&world, 300, || l.stats(ih).unwrap().have_pieces
+        >= total / 2));
+    // Everything had is a prefix, give or take the pieces still in flight.
+    let have = l.have(ih).unwrap();
+    let highest = have.ones().last().unwrap();
+    assert!(
+        highest < have.count() + 8,
+        "had {} pieces but the highest is {highest}: not in order",
+        have.count()
+    );
+    assert!(run(&world, 300, || done(&l, ih)));
+    assert_same_data(&l, &fx, "sequential");
+}
+
+#[test]
+fn full_disk_errors_the_torrent_and_keeps_the_rest_seeding() {
+    let (seed, _g) = seed(56);
+    let world = SimWorld::new(SimConfig {
+        seed,
+        disk_capacity: Some(400_000),
+        ..SimConfig::default()
+    });
+    let small = fixture(seed + 1, "small", &[("s.bin", 100_000)], 16 * 1024);
+    let big = fixture(seed, "big", FILES, 16 * 1024);
+    let s1 = seeder(&world, &small, CoreConfig::default());
+    let l = leecher(&world, &small, CoreConfig::default());
+    introduce(&[&s1, &l], small.meta.info_hash);
+    assert!(run(&world, 300, || done(&l, small.meta.info_hash)));
+    // Now a torrent three times the free space.
+    let s2 = seeder(&world, &big, CoreConfig::default());
+    l.add_torrent(seedring::core::AddTorrent {
+        source: seedring::core::TorrentSource::Metainfo(big.meta.clone()),
+        root: ROOT.into(),
+        paused: false,
+        have: Some(seedring::core::Bitfield::new(
+            big.meta.info.geometry.piece_count(),
+        )),
+    })
+    .unwrap();
+    introduce(&[&s2, &l], big.meta.info_hash);
+    let big_ih = big.meta.info_hash;
+    assert!(run(&world, 600, || matches!(
+        l.stats(big_ih).unwrap().state,
+        TorrentState::Error(_)
+    )));
+    let TorrentState::Error(msg) = l.stats(big_ih).unwrap().state else {
+        unreachable!()
+    };
+    assert!(msg.contains("ENOSPC"), "{msg}");
+    assert_eq!(
+        l.stats(big_ih).unwrap().peers,
+        0,
+        "an errored torrent keeps no peers"
+    );
+    // The other torrent is unaffected: still complete, still seeding, data intact.
+    assert_eq!(
+        l.stats(small.meta.info_hash).unwrap().state,
+        TorrentState::Seeding
+    );
+    assert_same_data(&l, &small, "small torrent");
+}
