@@ -19,7 +19,9 @@ fn seeder_unchokes_four_plus_one_and_rotates_the_optimistic_slot() {
     let fx = fixture(seed, "choke", &[("big.bin", 8 << 20)], 64 * 1024);
     let ih = fx.meta.info_hash;
     let s = seeder(&world, &fx, CoreConfig::default());
-    let leechers: Vec<_> = (0..12).map(|_| leecher(&world, &fx, CoreConfig::default())).collect();
+    let leechers: Vec<_> = (0..12)
+        .map(|_| leecher(&world, &fx, CoreConfig::default()))
+        .collect();
     for l in &leechers {
         l.add_peers(ih, &[s.listen_addr()]).unwrap();
         l.set_torrent_limits(ih, 20_000, 0).unwrap();
@@ -34,7 +36,11 @@ fn seeder_unchokes_four_plus_one_and_rotates_the_optimistic_slot() {
             .filter(|p| !p.flags.contains('C'))
             .map(|p| p.addr)
             .collect();
-        assert!(unchoked.len() <= slots + 1, "{} unchoked at {sec} s", unchoked.len());
+        assert!(
+            unchoked.len() <= slots + 1,
+            "{} unchoked at {sec} s",
+            unchoked.len()
+        );
         ever.extend(unchoked);
     }
     assert!(
@@ -42,5 +48,8 @@ fn seeder_unchokes_four_plus_one_and_rotates_the_optimistic_slot() {
         "only {} distinct peers were ever unchoked: the optimistic slot did not rotate",
         ever.len()
     );
-    assert!(!leechers.iter().any(|l| done(l, ih)), "test torrent too small");
+    assert!(
+        !leechers.iter().any(|l| done(l, ih)),
+        "test torrent too small"
+    );
 }

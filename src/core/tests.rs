@@ -45,15 +45,7 @@ fn connect(core: &mut Core, ih: InfoHash, fast: bool) -> PeerKey {
     if !fast {
         hs.reserved[7] &= !0x04;
     }
-    let mut out = Vec::new();
-    core.on_event(
-        Time::ZERO,
-        Event::Data {
-            peer: key,
-            bytes: &hs.encode(),
-        },
-        &mut out,
-    );
+    let out = raw(core, key, &hs.encode());
     assert!(
         out.iter().any(|a| matches!(a, Action::Send { .. })),
         "{out:?}"
@@ -62,21 +54,19 @@ fn connect(core: &mut Core, ih: InfoHash, fast: bool) -> PeerKey {
     key
 }
 
+/// Raw bytes from the peer; the actions they cause.
+fn raw(core: &mut Core, key: PeerKey, bytes: &[u8]) -> Vec<Action> {
+    let mut out = Vec::new();
+    core.on_event(Time::ZERO, Event::Data { peer: key, bytes }, &mut out);
+    out
+}
+
 fn feed(core: &mut Core, key: PeerKey, msgs: &[Message]) -> Vec<Action> {
     let mut bytes = Vec::new();
     for m in msgs {
         m.encode_into(&mut bytes);
     }
-    let mut out = Vec::new();
-    core.on_event(
-        Time::ZERO,
-        Event::Data {
-            peer: key,
-            bytes: &bytes,
-        },
-        &mut out,
-    );
-    out
+    raw(core, key, &bytes)
 }
 
 fn closed(out: &[Action]) -> bool {
@@ -201,15 +191,7 @@ fn garbage_on_the_wire_closes_the_peer() {
     ] {
         let (mut core, ih, _) = seeding_core();
         let key = connect(&mut core, ih, true);
-        let mut out = Vec::new();
-        core.on_event(
-            Time::ZERO,
-            Event::Data {
-                peer: key,
-                bytes: &bytes,
-            },
-            &mut out,
-        );
+        let out = raw(&mut core, key, &bytes);
         assert!(closed(&out), "{bytes:?}");
     }
 }
@@ -220,16 +202,8 @@ fn handshakes_for_unknown_torrents_or_ourselves_are_refused() {
     let key = core
         .on_incoming(Time::ZERO, "127.0.0.9:1".parse().unwrap())
         .unwrap();
-    let mut out = Vec::new();
     let hs = Handshake::new(InfoHash([9; 20]), [1; 20]).encode();
-    core.on_event(
-        Time::ZERO,
-        Event::Data {
-            peer: key,
-            bytes: &hs,
-        },
-        &mut out,
-    );
+    let out = raw(&mut core, key, &hs);
     assert!(matches!(
         out.last(),
         Some(Action::Close {
@@ -242,17 +216,9 @@ fn handshakes_for_unknown_torrents_or_ourselves_are_refused() {
     let key = core
         .on_incoming(Time::ZERO, "127.0.0.9:1".parse().unwrap())
         .unwrap();
-    let mut out = Vec::new();
     let me = core.config().peer_id;
     let hs = Handshake::new(ih, me).encode();
-    core.on_event(
-        Time::ZERO,
-        Event::Data {
-            peer: key,
-            bytes: &hs,
-        },
-        &mut out,
-    );
+    let out = raw(&mut core, key, &hs);
     assert!(matches!(
         out.last(),
         Some(Action::Close {
