@@ -5,7 +5,6 @@
 mod sim_common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use seedring::Time;
 use seedring::core::CoreConfig;
