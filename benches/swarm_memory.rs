@@ -43,7 +43,7 @@ fn run(meta: &Arc<seedring::metainfo::Metainfo>, data: &[u8]) {
     });
     let ih = meta.info_hash;
     let seeder = Engine::memory(&world, CoreConfig::default());
-    seeder.write_file("/d/bench.bin", data.to_vec());
+    world.write_file(&seeder, "/d/bench.bin", data.to_vec());
     seeder
         .add_torrent(AddTorrent {
             source: TorrentSource::Metainfo(meta.clone()),

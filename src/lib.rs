@@ -16,6 +16,7 @@ pub mod hash;
 pub mod metainfo;
 pub mod proto;
 pub mod ratelimit;
+pub mod shard;
 pub mod sim;
 pub mod types;
 

@@ -21,7 +21,7 @@ fn peer_sending_corrupted_blocks_is_banned_and_download_completes() {
         for i in (100..bad.len()).step_by(4096) {
             bad[i] ^= 0x5a;
         }
-        liar.write_file(&format!("{ROOT}/{path}"), bad);
+        world.write_file(&liar, &format!("{ROOT}/{path}"), bad);
     }
     liar.add_torrent(AddTorrent {
         source: TorrentSource::Metainfo(fx.meta.clone()),
@@ -47,7 +47,7 @@ fn peer_sending_corrupted_blocks_is_banned_and_download_completes() {
         victims.iter().map(|v| v.stats(ih)).collect::<Vec<_>>()
     );
     for (i, v) in victims.iter().enumerate() {
-        assert_same_data(v, &fx, &format!("victim {i}"));
+        assert_same_data(&world, v, &fx, &format!("victim {i}"));
         let st = v.stats(ih).unwrap();
         assert!(st.hash_failures > 0, "victim {i} never received bad data");
         assert_eq!(st.banned, 1, "victim {i} banned {} peers", st.banned);

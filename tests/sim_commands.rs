@@ -34,7 +34,7 @@ fn skipped_files_are_not_downloaded() {
     l.set_file_priorities(ih, &prio).unwrap();
     assert!(run(&world, 300, || done(&l, ih)), "{:?}", l.stats(ih));
     for (i, (path, bytes)) in fx.files.iter().enumerate() {
-        let got = l.read_file(&format!("{ROOT}/{path}"));
+        let got = world.read_file(&l, &format!("{ROOT}/{path}"));
         if i == 3 {
             // Only the edges inside pieces shared with wanted neighbours are written.
             let matching = got.map_or(0, |g| g.iter().zip(bytes).filter(|(a, b)| a == b).count());
@@ -73,7 +73,7 @@ fn pause_stops_and_resume_finishes() {
     assert_eq!(later.peers, 0);
     l.resume(ih).unwrap();
     assert!(run(&world, 300, || done(&l, ih)), "{:?}", l.stats(ih));
-    assert_same_data(&l, &fx, "resumed");
+    assert_same_data(&world, &l, &fx, "resumed");
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn force_recheck_finds_damage_and_repairs_it() {
     let (path, bytes) = &fx.files[0];
     let mut bad = bytes.clone();
     bad[1000] ^= 1;
-    l.write_file(&format!("{ROOT}/{path}"), bad);
+    world.write_file(&l, &format!("{ROOT}/{path}"), bad);
     l.force_recheck(ih).unwrap();
     assert_eq!(l.stats(ih).unwrap().state, TorrentState::Checking);
     assert!(run(&world, 60, || l.stats(ih).unwrap().state
@@ -99,7 +99,7 @@ fn force_recheck_finds_damage_and_repairs_it() {
     );
     // It downloads the bad piece again from the seeder.
     assert!(run(&world, 300, || done(&l, ih)), "{:?}", l.stats(ih));
-    assert_same_data(&l, &fx, "repaired");
+    assert_same_data(&world, &l, &fx, "repaired");
 }
 
 #[test]
@@ -113,13 +113,13 @@ fn remove_with_delete_removes_the_files() {
     assert!(l.torrents().is_empty());
     for (path, _) in &fx.files {
         assert!(
-            l.read_file(&format!("{ROOT}/{path}")).is_none(),
+            world.read_file(&l, &format!("{ROOT}/{path}")).is_none(),
             "{path} left behind"
         );
     }
     // Removing without delete keeps the data.
     s.remove(ih, false).unwrap();
-    assert_same_data(&s, &fx, "seeder after remove");
+    assert_same_data(&world, &s, &fx, "seeder after remove");
     assert!(s.remove(ih, false).is_err());
 }
 
@@ -141,7 +141,7 @@ fn sequential_download_fills_pieces_in_order() {
         have.count()
     );
     assert!(run(&world, 300, || done(&l, ih)));
-    assert_same_data(&l, &fx, "sequential");
+    assert_same_data(&world, &l, &fx, "sequential");
 }
 
 #[test]
@@ -189,5 +189,5 @@ fn full_disk_errors_the_torrent_and_keeps_the_rest_seeding() {
         l.stats(small.meta.info_hash).unwrap().state,
         TorrentState::Seeding
     );
-    assert_same_data(&l, &small, "small torrent");
+    assert_same_data(&world, &l, &small, "small torrent");
 }

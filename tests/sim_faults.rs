@@ -39,7 +39,7 @@ fn loss_disconnects_and_eio_do_not_stop_a_swarm() {
         leechers.iter().map(|l| l.stats(ih)).collect::<Vec<_>>()
     );
     for (i, l) in leechers.iter().enumerate() {
-        assert_same_data(l, &fx, &format!("leecher {i}"));
+        assert_same_data(&world, l, &fx, &format!("leecher {i}"));
     }
     // The faults really happened.
     let f = world.fault_counts();

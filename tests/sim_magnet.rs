@@ -42,5 +42,5 @@ fn magnet_only_leecher_fetches_metadata_and_completes() {
     let st = m.stats(ih).unwrap();
     assert_eq!(st.name, "magnetic");
     assert_eq!(st.total_pieces, fx.meta.info.geometry.piece_count());
-    assert_same_data(&m, &fx, "magnet leecher");
+    assert_same_data(&world, &m, &fx, "magnet leecher");
 }

@@ -46,7 +46,7 @@ fn swarm_traced(seed: u64, n: usize) -> ((u64, u64, u64), Trace) {
         stuck.join("\n")
     );
     for (i, l) in leechers.iter().enumerate() {
-        assert_same_data(l, &fx, &format!("leecher {i}"));
+        assert_same_data(&world, l, &fx, &format!("leecher {i}"));
     }
     let up_seed = s.stats(ih).unwrap().uploaded;
     let down: u64 = leechers

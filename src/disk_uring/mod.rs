@@ -17,6 +17,7 @@
 //!
 //! What it must not do: decide anything about the protocol.
 
+pub mod io;
 mod mapped;
 mod recheck;
 mod walk;

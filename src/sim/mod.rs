@@ -217,6 +217,18 @@ impl SimWorld {
         done()
     }
 
+    /// Writes a file into a memory engine's filesystem (test setup).
+    pub fn write_file(&self, engine: &crate::Engine, path: &str, data: Vec<u8>) {
+        let node = engine.sim_node().expect("a memory engine of this world");
+        self.inner.borrow_mut().nodes[node].fs.put(path, data);
+    }
+
+    /// Reads a whole file from a memory engine's filesystem.
+    pub fn read_file(&self, engine: &crate::Engine, path: &str) -> Option<Vec<u8>> {
+        let node = engine.sim_node().expect("a memory engine of this world");
+        self.inner.borrow().nodes[node].fs.get(path).cloned()
+    }
+
     pub(crate) fn add_node(&self, mut core_cfg: crate::core::CoreConfig) -> usize {
         let mut w = self.inner.borrow_mut();
         let idx = w.nodes.len();

@@ -77,7 +77,7 @@ pub const ROOT: &str = "/data";
 pub fn seeder(world: &SimWorld, fx: &Fixture, cfg: CoreConfig) -> Engine {
     let e = Engine::memory(world, cfg);
     for (path, bytes) in &fx.files {
-        e.write_file(&format!("{ROOT}/{path}"), bytes.clone());
+        world.write_file(&e, &format!("{ROOT}/{path}"), bytes.clone());
     }
     e.add_torrent(AddTorrent {
         source: TorrentSource::Metainfo(fx.meta.clone()),
@@ -123,10 +123,10 @@ pub fn done(e: &Engine, ih: seedring::InfoHash) -> bool {
 }
 
 /// Asserts the engine's files are byte-identical to the fixture's.
-pub fn assert_same_data(e: &Engine, fx: &Fixture, who: &str) {
+pub fn assert_same_data(world: &SimWorld, e: &Engine, fx: &Fixture, who: &str) {
     for (path, bytes) in &fx.files {
-        let got = e
-            .read_file(&format!("{ROOT}/{path}"))
+        let got = world
+            .read_file(e, &format!("{ROOT}/{path}"))
             .unwrap_or_else(|| panic!("{who}: {path} missing"));
         assert!(got == *bytes, "{who}: {path} differs from the source");
     }

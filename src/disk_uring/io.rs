@@ -1,0 +1,179 @@
+//! Piece IO through compio: io_uring when the shard's runtime has it, otherwise
+//! compio's blocking-pool fallback. Runs on the shard thread, never blocks it.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use compio::buf::{BufResult, IntoInner, IoBuf};
+use compio::fs::{File, OpenOptions};
+use compio::io::{AsyncReadAtExt, AsyncWriteAtExt};
+
+use crate::core::DiskError;
+use crate::metainfo::Info;
+
+/// Open files of one shard, at most `cap` at once (oldest closed first), so a shard
+/// with thousands of torrents stays under the process's file-descriptor limit.
+#[derive(Debug)]
+pub struct FileCache {
+    cap: usize,
+    open: RefCell<HashMap<PathBuf, Rc<File>>>,
+    order: RefCell<VecDeque<PathBuf>>,
+}
+
+impl FileCache {
+    /// A cache holding at most `cap` open files.
+    pub fn new(cap: usize) -> FileCache {
+        FileCache {
+            cap: cap.max(1),
+            open: RefCell::new(HashMap::new()),
+            order: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    /// Opens (creating it and its folders when `create`) or reuses a file. Files are
+    /// opened read-write when they can be, else read-only (seeding data we may not
+    /// write to).
+    async fn get(&self, path: &Path, create: bool) -> Result<Rc<File>, DiskError> {
+        if let Some(f) = self.open.borrow().get(path) {
+            return Ok(f.clone());
+        }
+        let err = |e: std::io::Error| DiskError(format!("{}: {e}", path.display()));
+        let mut rw = OpenOptions::new();
+        rw.read(true).write(true).create(create);
+        let file = match rw.open(path).await {
+            Ok(f) => f,
+            Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(parent) = path.parent() {
+                    compio::fs::create_dir_all(parent).await.map_err(err)?;
+                }
+                rw.open(path).await.map_err(err)?
+            }
+            Err(e) if !create && e.kind() == std::io::ErrorKind::PermissionDenied => {
+                OpenOptions::new()
+                    .read(true)
+                    .open(path)
+                    .await
+                    .map_err(err)?
+            }
+            Err(e) => return Err(err(e)),
+        };
+        let file = Rc::new(file);
+        let mut open = self.open.borrow_mut();
+        let mut order = self.order.borrow_mut();
+        while open.len() >= self.cap {
+            let Some(old) = order.pop_front() else { break };
+            open.remove(&old);
+        }
+        open.insert(path.to_path_buf(), file.clone());
+        order.push_back(path.to_path_buf());
+        Ok(file)
+    }
+
+    /// Forgets every open file under `root` (before deleting or moving them).
+    pub fn forget_under(&self, root: &Path) {
+        self.open.borrow_mut().retain(|p, _| !p.starts_with(root));
+        self.order.borrow_mut().retain(|p| !p.starts_with(root));
+    }
+}
+
+/// Where file `f` of `info` lives under `root` (sanitised components only).
+pub fn file_path(root: &Path, info: &Info, f: usize) -> PathBuf {
+    info.files[f]
+        .path
+        .iter()
+        .fold(root.to_path_buf(), |p, c| p.join(c))
+}
+
+/// Reads `len` bytes at `offset` of piece `piece`. Pad files read as zeros; a missing
+/// or short file is an error.
+pub async fn read(
+    cache: &FileCache,
+    root: &Path,
+    info: &Info,
+    piece: u32,
+    offset: u32,
+    len: u32,
+) -> Result<Vec<u8>, DiskError> {
+    let mut out = Vec::with_capacity(len as usize);
+    let (start, end) = (u64::from(offset), u64::from(offset) + u64::from(len));
+    let mut pos = 0u64;
+    for span in info.geometry.piece_spans(piece) {
+        let (s, e) = (pos, pos + u64::from(span.len));
+        pos = e;
+        let (lo, hi) = (s.max(start), e.min(end));
+        if lo >= hi {
+            continue;
+        }
+        let n = usize::try_from(hi - lo).expect("within one piece");
+        if info.files[span.file].attr.pad {
+            out.resize(out.len() + n, 0);
+            continue;
+        }
+        let file = cache.get(&file_path(root, info, span.file), false).await?;
+        let buf = Vec::with_capacity(n);
+        let BufResult(res, buf) = file.read_exact_at(buf, span.file_offset + (lo - s)).await;
+        res.map_err(|e| DiskError(format!("reading piece {piece}: {e}")))?;
+        out.extend_from_slice(&buf);
+    }
+    Ok(out)
+}
+
+/// Writes a whole (verified) piece to its files.
+pub async fn write_piece(
+    cache: &FileCache,
+    root: &Path,
+    info: &Info,
+    piece: u32,
+    data: Vec<u8>,
+) -> Result<(), DiskError> {
+    let mut data = data;
+    let mut pos = 0usize;
+    for span in info.geometry.piece_spans(piece) {
+        let len = span.len as usize;
+        let f = &info.files[span.file];
+        if f.is_stored() {
+            let file = cache.get(&file_path(root, info, span.file), true).await?;
+            let BufResult(res, slice) = (&*file)
+                .write_all_at(data.slice(pos..pos + len), span.file_offset)
+                .await;
+            data = slice.into_inner();
+            res.map_err(|e| DiskError(format!("writing piece {piece}: {e}")))?;
+        }
+        pos += len;
+    }
+    Ok(())
+}
+
+/// Creates the torrent's zero-length files (no piece ever writes them).
+pub async fn create_empty_files(root: &Path, info: &Info) -> Result<(), DiskError> {
+    for (i, f) in info.files.iter().enumerate() {
+        if f.is_stored() && f.length == 0 {
+            let path = file_path(root, info, i);
+            if let Some(parent) = path.parent() {
+                compio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(|e| DiskError(e.to_string()))?;
+            }
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .open(&path)
+                .await
+                .map_err(|e| DiskError(format!("{}: {e}", path.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the torrent's files (and nothing else).
+pub async fn delete_files(cache: &FileCache, root: &Path, info: &Info) {
+    for (i, f) in info.files.iter().enumerate() {
+        if f.is_stored() {
+            let path = file_path(root, info, i);
+            cache.forget_under(&path);
+            let _ = compio::fs::remove_file(&path).await;
+        }
+    }
+}

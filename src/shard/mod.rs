@@ -1,0 +1,534 @@
+//! Shard threads: the core on real sockets and disks, through compio.
+//!
+//! What it owns: one thread (`sr-shard-NN`) with its own compio runtime, holding a
+//! [`Core`] and carrying out its actions: TCP connections (a reader task with one
+//! reused buffer and a writer task per connection), the listener, piece IO
+//! (`disk_uring::io`), the 100 ms tick, and commands from the [`crate::Engine`].
+//!
+//! IO backend: [`IoChoice::Auto`] tries io_uring first and, if the kernel or a
+//! sandbox refuses it, runs on epoll (compio's polling driver, files on its blocking
+//! pool), remembering why; [`IoChoice::Uring`] fails to start with a clear error
+//! instead of falling back; [`IoChoice::Epoll`] never tries io_uring.
+//!
+//! Invariants: the core is touched only inside [`with_shard`], which never awaits, so
+//! no borrow is held across an IO; a connection's tasks die with its entry in
+//! `conns` (dropping a compio task cancels it, closing the socket).
+//!
+//! Today one shard runs every torrent; spreading torrents over one shard per core by
+//! info-hash, with accepted sockets handed to the owning shard, is the next step.
+
+use core::net::SocketAddr;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use compio::BufResult;
+use compio::driver::{DriverType, ProactorBuilder};
+use compio::io::{AsyncRead, AsyncWriteExt};
+use compio::net::{TcpListener, TcpStream};
+use compio::runtime::{JoinHandle, Runtime, RuntimeBuilder};
+
+use crate::core::{Action, Core, CoreConfig, Event, PeerKey};
+use crate::disk_uring::io::{self as disk, FileCache};
+use crate::metainfo::Info;
+use crate::types::{InfoHash, Time};
+
+/// Which IO backend a shard may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IoChoice {
+    /// io_uring where allowed, else epoll (the choice and its reason are reported).
+    #[default]
+    Auto,
+    /// io_uring or a start-up error.
+    Uring,
+    /// epoll only.
+    Epoll,
+}
+
+/// How to start a shard.
+#[derive(Debug, Clone)]
+pub struct ShardConfig {
+    /// The core's settings.
+    pub core: CoreConfig,
+    /// Where to accept connections (port 0: any free port).
+    pub listen: SocketAddr,
+    /// IO backend.
+    pub io: IoChoice,
+    /// Most files kept open.
+    pub max_open_files: usize,
+}
+
+/// Why a shard did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `--io uring` was asked for but io_uring cannot be used here.
+    #[error(
+        "io_uring is not available here ({0}); it may be disabled by the kernel \
+         (kernel.io_uring_disabled) or blocked by a seccomp profile (containers); \
+         use --io auto or --io epoll"
+    )]
+    UringUnavailable(std::io::Error),
+    /// The runtime could not be created.
+    #[error("cannot start the IO runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The shard thread could not be spawned.
+    #[error("cannot spawn the shard thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A command run on the shard thread against its core.
+pub(crate) type Command = Box<dyn FnOnce(&mut Core, Time, &mut Vec<Action>) + Send>;
+
+/// The engine's side of a running shard.
+#[derive(Debug)]
+pub(crate) struct ShardHandle {
+    pub commands: flume::Sender<Command>,
+    pub listen_addr: SocketAddr,
+    /// `"io_uring"` or `"epoll"`.
+    pub backend: &'static str,
+    /// Why `auto` ended on epoll, if it did.
+    pub fallback_reason: Option<String>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for ShardHandle {
+    fn drop(&mut self) {
+        // Closing the command channel ends the shard's loop; wait for it so files are
+        // closed and sockets shut before the engine is gone.
+        let (tx, _) = flume::unbounded();
+        drop(std::mem::replace(&mut self.commands, tx));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn build_runtime(driver: Option<DriverType>) -> std::io::Result<Runtime> {
+    let mut proactor = ProactorBuilder::new();
+    if let Some(d) = driver {
+        proactor.driver_type(d);
+    }
+    RuntimeBuilder::new().with_proactor(proactor).build()
+}
+
+/// Builds the runtime the choice allows: `(runtime, backend, fallback reason)`.
+fn runtime_for(io: IoChoice) -> Result<(Runtime, Option<String>), StartError> {
+    match io {
+        IoChoice::Uring => build_runtime(Some(DriverType::IoUring))
+            .map(|rt| (rt, None))
+            .map_err(StartError::UringUnavailable),
+        IoChoice::Epoll => build_runtime(Some(DriverType::Poll))
+            .map(|rt| (rt, None))
+            .map_err(StartError::Runtime),
+        IoChoice::Auto => match build_runtime(Some(DriverType::IoUring)) {
+            Ok(rt) => Ok((rt, None)),
+            Err(e) => build_runtime(Some(DriverType::Poll))
+                .map(|rt| (rt, Some(format!("io_uring unavailable: {e}"))))
+                .map_err(StartError::Runtime),
+        },
+    }
+}
+
+/// 64 random bits from the OS (the standard library seeds its hashers from it).
+fn os_random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+/// A peer id of the form `-SR0100-` + 12 random alphanumerics, unless the caller
+/// set one of its own.
+fn fresh_peer_id(cfg: &mut CoreConfig) {
+    if cfg.peer_id == CoreConfig::default().peer_id {
+        const ALNUM: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        let mut r = os_random();
+        for b in &mut cfg.peer_id[8..] {
+            *b = ALNUM[usize::try_from(r % ALNUM.len() as u64).expect("small")];
+            r = r.rotate_right(6) ^ os_random();
+        }
+    }
+    if cfg.seed == 0 {
+        cfg.seed = os_random();
+    }
+}
+
+/// Starts shard `index` on its own thread.
+pub(crate) fn spawn(index: usize, mut cfg: ShardConfig) -> Result<ShardHandle, StartError> {
+    fresh_peer_id(&mut cfg.core);
+    let (ready_tx, ready_rx) = flume::bounded(1);
+    let (cmd_tx, cmd_rx) = flume::unbounded::<Command>();
+    let thread = std::thread::Builder::new()
+        .name(format!("sr-shard-{index:02}"))
+        .spawn(move || {
+            let (rt, reason) = match runtime_for(cfg.io) {
+                Ok(x) => x,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let backend = if rt.driver_type().is_iouring() {
+                "io_uring"
+            } else {
+                "epoll"
+            };
+            rt.block_on(async move {
+                let listener = match TcpListener::bind(cfg.listen).await {
+                    Ok(l) => l,
+                    Err(source) => {
+                        let _ = ready_tx.send(Err(StartError::Listen {
+                            addr: cfg.listen,
+                            source,
+                        }));
+                        return;
+                    }
+                };
+                let addr = listener.local_addr().unwrap_or(cfg.listen);
+                let mut core_cfg = cfg.core;
+                core_cfg.listen_port = addr.port();
+                let shard = Rc::new(RefCell::new(Shard::new(core_cfg, cfg.max_open_files)));
+                let _ = ready_tx.send(Ok((addr, backend, reason)));
+                run(shard, listener, cmd_rx).await;
+            });
+        })
+        .map_err(StartError::Thread)?;
+    match ready_rx.recv() {
+        Ok(Ok((listen_addr, backend, fallback_reason))) => Ok(ShardHandle {
+            commands: cmd_tx,
+            listen_addr,
+            backend,
+            fallback_reason,
+            thread: Some(thread),
+        }),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err(StartError::Runtime(std::io::Error::other(
+                "shard thread died",
+            )))
+        }
+    }
+}
+
+struct Conn {
+    tx: flume::Sender<Vec<u8>>,
+    _reader: Option<JoinHandle<()>>,
+    _writer: Option<JoinHandle<()>>,
+    _connect: Option<JoinHandle<()>>,
+}
+
+struct Storage {
+    info: Arc<Info>,
+    root: PathBuf,
+}
+
+pub(crate) struct Shard {
+    core: Core,
+    conns: HashMap<PeerKey, Conn>,
+    storage: HashMap<InfoHash, Storage>,
+    files: Rc<FileCache>,
+    started: std::time::Instant,
+}
+
+type ShardRc = Rc<RefCell<Shard>>;
+
+/// Runs `f` against the shard's core at the current time, then carries out the
+/// actions it produced. Never awaits.
+fn with_shard(rc: &ShardRc, f: impl FnOnce(&mut Core, Time, &mut Vec<Action>)) {
+    let mut out = Vec::new();
+    let mut s = rc.borrow_mut();
+    let now = s.now();
+    f(&mut s.core, now, &mut out);
+    s.apply(rc, out);
+}
+
+impl Shard {
+    fn new(cfg: CoreConfig, max_open_files: usize) -> Shard {
+        Shard {
+            core: Core::new(cfg),
+            conns: HashMap::new(),
+            storage: HashMap::new(),
+            files: Rc::new(FileCache::new(max_open_files)),
+            // The one clock read of the real driver: the core's time is time since
+            // the shard started.
+            #[allow(clippy::disallowed_methods)]
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Time {
+        Time(u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn apply(&mut self, rc: &ShardRc, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Send { peer, bytes } => {
+                    if let Some(c) = self.conns.get(&peer) {
+                        let _ = c.tx.send(bytes);
+                    }
+                }
+                Action::Close { peer, .. } => {
+                    self.conns.remove(&peer);
+                }
+                Action::Connect { peer, addr } => {
+                    let rc2 = rc.clone();
+                    let task = compio::runtime::spawn(async move {
+                        let res = compio::time::timeout(
+                            Duration::from_secs(10),
+                            TcpStream::connect(addr),
+                        )
+                        .await;
+                        match res {
+                            Ok(Ok(stream)) => {
+                                let _ = stream.set_nodelay(true);
+                                attach(&rc2, peer, stream);
+                                with_shard(&rc2, |c, now, out| {
+                                    c.on_event(now, Event::Connected { peer }, out);
+                                });
+                            }
+                            _ => {
+                                rc2.borrow_mut().conns.remove(&peer);
+                                with_shard(&rc2, |c, now, out| {
+                                    c.on_event(now, Event::ConnectFailed { peer }, out);
+                                });
+                            }
+                        }
+                    });
+                    let (tx, _) = flume::unbounded();
+                    self.conns.insert(
+                        peer,
+                        Conn {
+                            tx,
+                            _reader: None,
+                            _writer: None,
+                            _connect: Some(task),
+                        },
+                    );
+                }
+                Action::ReadBlock {
+                    peer,
+                    info_hash,
+                    req,
+                } => {
+                    let Some((info, root)) = self.storage_of(info_hash) else {
+                        continue;
+                    };
+                    let (rc2, files) = (rc.clone(), self.files.clone());
+                    compio::runtime::spawn(async move {
+                        let result =
+                            disk::read(&files, &root, &info, req.piece, req.offset, req.len).await;
+                        with_shard(&rc2, |c, now, out| {
+                            let ev = Event::BlockRead {
+                                peer,
+                                info_hash,
+                                req,
+                                result,
+                            };
+                            c.on_event(now, ev, out);
+                        });
+                    })
+                    .detach();
+                }
+                Action::ReadPiece { info_hash, piece } => {
+                    let Some((info, root)) = self.storage_of(info_hash) else {
+                        continue;
+                    };
+                    let (rc2, files) = (rc.clone(), self.files.clone());
+                    compio::runtime::spawn(async move {
+                        let len = info.geometry.piece_len(piece);
+                        let result = disk::read(&files, &root, &info, piece, 0, len).await;
+                        with_shard(&rc2, |c, now, out| {
+                            let ev = Event::PieceRead {
+                                info_hash,
+                                piece,
+                                result,
+                            };
+                            c.on_event(now, ev, out);
+                        });
+                    })
+                    .detach();
+                }
+                Action::WritePiece {
+                    info_hash,
+                    piece,
+                    data,
+                } => {
+                    let Some((info, root)) = self.storage_of(info_hash) else {
+                        continue;
+                    };
+                    let (rc2, files) = (rc.clone(), self.files.clone());
+                    compio::runtime::spawn(async move {
+                        let result = disk::write_piece(&files, &root, &info, piece, data).await;
+                        with_shard(&rc2, |c, now, out| {
+                            let ev = Event::PieceWritten {
+                                info_hash,
+                                piece,
+                                result,
+                            };
+                            c.on_event(now, ev, out);
+                        });
+                    })
+                    .detach();
+                }
+                Action::OpenStorage {
+                    info_hash,
+                    info,
+                    root,
+                } => {
+                    let root = PathBuf::from(root);
+                    let (i2, r2) = (info.clone(), root.clone());
+                    compio::runtime::spawn(async move {
+                        // A failure here shows up again, as a write error, when a
+                        // piece of that folder is written.
+                        let _ = disk::create_empty_files(&r2, &i2).await;
+                    })
+                    .detach();
+                    self.storage.insert(info_hash, Storage { info, root });
+                }
+                Action::CloseStorage {
+                    info_hash,
+                    delete_files,
+                } => {
+                    if let Some(st) = self.storage.remove(&info_hash) {
+                        let files = self.files.clone();
+                        if delete_files {
+                            compio::runtime::spawn(async move {
+                                disk::delete_files(&files, &st.root, &st.info).await;
+                            })
+                            .detach();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn storage_of(&self, ih: InfoHash) -> Option<(Arc<Info>, PathBuf)> {
+        self.storage
+            .get(&ih)
+            .map(|s| (s.info.clone(), s.root.clone()))
+    }
+}
+
+/// Starts the reader and writer tasks of an established connection.
+fn attach(rc: &ShardRc, peer: PeerKey, stream: TcpStream) {
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, rx) = flume::unbounded::<Vec<u8>>();
+    let rc_r = rc.clone();
+    let reader = compio::runtime::spawn(async move {
+        // One buffer for the life of the connection.
+        let mut buf = Vec::with_capacity(64 * 1024);
+        loop {
+            buf.clear();
+            let BufResult(res, b) = rd.read(buf).await;
+            buf = b;
+            match res {
+                Ok(n) if n > 0 => with_shard(&rc_r, |c, now, out| {
+                    c.on_event(
+                        now,
+                        Event::Data {
+                            peer,
+                            bytes: &buf[..n],
+                        },
+                        out,
+                    );
+                }),
+                _ => {
+                    closed(&rc_r, peer);
+                    return;
+                }
+            }
+        }
+    });
+    let rc_w = rc.clone();
+    let writer = compio::runtime::spawn(async move {
+        while let Ok(mut bytes) = rx.recv_async().await {
+            // Coalesce what is already queued into one write.
+            while bytes.len() < 256 * 1024 {
+                match rx.try_recv() {
+                    Ok(more) => bytes.extend_from_slice(&more),
+                    Err(_) => break,
+                }
+            }
+            let n = bytes.len();
+            let BufResult(res, _) = wr.write_all(bytes).await;
+            if res.is_err() {
+                closed(&rc_w, peer);
+                return;
+            }
+            with_shard(&rc_w, |c, now, out| {
+                c.on_event(now, Event::Sent { peer, bytes: n }, out);
+            });
+        }
+    });
+    let mut s = rc.borrow_mut();
+    s.conns.insert(
+        peer,
+        Conn {
+            tx,
+            _reader: Some(reader),
+            _writer: Some(writer),
+            _connect: None,
+        },
+    );
+}
+
+/// The connection broke: forget it and tell the core.
+fn closed(rc: &ShardRc, peer: PeerKey) {
+    let known = rc.borrow_mut().conns.remove(&peer);
+    // Dropping the entry cancels this task at its next await; it returns right away.
+    if let Some(conn) = known {
+        // Keep the task handles alive until we are out of the borrow.
+        let _keep = conn;
+        with_shard(rc, |c, now, out| {
+            c.on_event(now, Event::Closed { peer }, out)
+        });
+    }
+}
+
+async fn run(shard: ShardRc, listener: TcpListener, commands: flume::Receiver<Command>) {
+    let rc = shard.clone();
+    let _accept = compio::runtime::spawn(async move {
+        loop {
+            let Ok((stream, addr)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let mut key = None;
+            with_shard(&rc, |c, now, _| key = c.on_incoming(now, addr));
+            if let Some(peer) = key {
+                attach(&rc, peer, stream);
+            }
+            // Refused by the caps: the stream is dropped, which closes it.
+        }
+    });
+    let rc = shard.clone();
+    let _tick = compio::runtime::spawn(async move {
+        loop {
+            compio::time::sleep(Duration::from_millis(100)).await;
+            with_shard(&rc, |c, now, out| c.on_tick(now, out));
+        }
+    });
+    while let Ok(cmd) = commands.recv_async().await {
+        with_shard(&shard, cmd);
+    }
+    // The engine is gone: drop every connection (closing the sockets) and return.
+    shard.borrow_mut().conns.clear();
+}

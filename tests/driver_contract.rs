@@ -1,0 +1,203 @@
+//! The same scenarios on io_uring and on epoll, over real loopback sockets (ports
+//! chosen by the OS) and real files in temporary folders.
+// Real IO takes real time: these tests wait on the wall clock, with hard timeouts.
+#![allow(clippy::disallowed_methods)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use seedring::Engine;
+use seedring::core::{AddTorrent, Bitfield, CoreConfig, TorrentSource, TorrentState};
+use seedring::metainfo::{CreateLayout, CreateOptions, Magnet, Metainfo, build_torrent};
+use seedring::shard::{IoChoice, ShardConfig};
+
+fn cfg() -> ShardConfig {
+    ShardConfig {
+        core: CoreConfig::default(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        io: IoChoice::Auto,
+        max_open_files: 64,
+    }
+}
+
+fn engine(io: IoChoice) -> Engine {
+    let e = Engine::start(cfg(), io).expect("engine starts");
+    let want = match io {
+        IoChoice::Uring => "io_uring",
+        IoChoice::Epoll => "epoll",
+        IoChoice::Auto => e.io_backend(),
+    };
+    assert_eq!(e.io_backend(), want);
+    e
+}
+
+/// Writes a multi-file torrent's data under `dir` and returns its metainfo.
+fn make_data(
+    dir: &Path,
+    name: &str,
+    files: &[(&str, usize)],
+    piece: u32,
+    seed: u8,
+) -> Arc<Metainfo> {
+    let mut stream = Vec::new();
+    let mut layout = Vec::new();
+    for (i, (path, len)) in files.iter().enumerate() {
+        let bytes: Vec<u8> = (0..*len)
+            .map(|j| {
+                (j * 31 + i * 7).to_le_bytes()[0] ^ seed.wrapping_mul((j / 251).to_le_bytes()[0])
+            })
+            .collect();
+        let full = dir.join(name).join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(&full, &bytes).unwrap();
+        stream.extend_from_slice(&bytes);
+        layout.push((path.split('/').map(str::to_owned).collect(), *len as u64));
+    }
+    let pieces: Vec<[u8; 20]> = stream
+        .chunks(piece as usize)
+        .map(seedring::hash::sha1)
+        .collect();
+    let layout = CreateLayout {
+        name: name.into(),
+        files: Some(layout),
+        length: 0,
+    };
+    Arc::new(
+        build_torrent(&layout, piece, &pieces, &CreateOptions::default())
+            .unwrap()
+            .1,
+    )
+}
+
+const FILES: &[(&str, usize)] = &[
+    ("a.bin", 300_000),
+    ("tiny.txt", 10),
+    ("empty", 0),
+    ("sub/b.bin", 1_500_001),
+];
+
+fn add(e: &Engine, meta: &Arc<Metainfo>, root: &Path, have: Option<Bitfield>) {
+    e.add_torrent(AddTorrent {
+        source: TorrentSource::Metainfo(meta.clone()),
+        root: root.to_str().unwrap().into(),
+        paused: false,
+        have,
+    })
+    .unwrap();
+}
+
+fn wait(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn seeding(e: &Engine, ih: seedring::InfoHash) -> bool {
+    e.stats(ih)
+        .is_some_and(|s| s.state == TorrentState::Seeding)
+}
+
+fn same_tree(a: &Path, b: &Path, files: &[(&str, usize)]) {
+    for (path, _) in files {
+        let x = std::fs::read(a.join(path)).unwrap();
+        let y = std::fs::read(b.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(x == y, "{path} differs");
+    }
+}
+
+fn seeds_to_seedring(io: IoChoice) {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let meta = make_data(src.path(), "swarm", FILES, 64 * 1024, 3);
+    let ih = meta.info_hash;
+    let seeder = engine(io);
+    add(&seeder, &meta, src.path(), None); // rechecks what is on disk
+    wait("the seeder's recheck", 30, || seeding(&seeder, ih));
+    let leecher = engine(io);
+    add(
+        &leecher,
+        &meta,
+        dst.path(),
+        Some(Bitfield::new(meta.info.geometry.piece_count())),
+    );
+    leecher.add_peers(ih, &[seeder.listen_addr()]).unwrap();
+    wait("the download", 60, || seeding(&leecher, ih));
+    same_tree(&src.path().join("swarm"), &dst.path().join("swarm"), FILES);
+    assert!(seeder.stats(ih).unwrap().uploaded >= 1_800_011);
+}
+
+#[test]
+fn seedring_seeds_to_seedring_on_io_uring() {
+    seeds_to_seedring(IoChoice::Uring);
+}
+
+#[test]
+fn seedring_seeds_to_seedring_on_epoll() {
+    seeds_to_seedring(IoChoice::Epoll);
+}
+
+fn magnet_and_several_torrents(io: IoChoice) {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let metas: Vec<_> = (0..3u8)
+        .map(|i| make_data(src.path(), &format!("t{i}"), FILES, 32 * 1024, i + 10))
+        .collect();
+    let seeder = engine(io);
+    for m in &metas {
+        add(&seeder, m, src.path(), None);
+    }
+    wait("rechecks", 30, || {
+        metas.iter().all(|m| seeding(&seeder, m.info_hash))
+    });
+    let leecher = engine(io);
+    // Two torrents from .torrent files, the third from a magnet link alone.
+    for m in &metas[..2] {
+        add(
+            &leecher,
+            m,
+            dst.path(),
+            Some(Bitfield::new(m.info.geometry.piece_count())),
+        );
+    }
+    let uri = format!(
+        "magnet:?xt=urn:btih:{}&x.pe={}",
+        metas[2].info_hash,
+        seeder.listen_addr()
+    );
+    leecher
+        .add_torrent(AddTorrent {
+            source: TorrentSource::Magnet(Magnet::parse(&uri).unwrap()),
+            root: dst.path().to_str().unwrap().into(),
+            paused: false,
+            have: None,
+        })
+        .unwrap();
+    for m in &metas[..2] {
+        leecher
+            .add_peers(m.info_hash, &[seeder.listen_addr()])
+            .unwrap();
+    }
+    wait("all three downloads", 90, || {
+        metas.iter().all(|m| seeding(&leecher, m.info_hash))
+    });
+    for i in 0..3 {
+        let name = format!("t{i}");
+        same_tree(&src.path().join(&name), &dst.path().join(&name), FILES);
+    }
+}
+
+#[test]
+fn magnet_and_several_torrents_on_io_uring() {
+    magnet_and_several_torrents(IoChoice::Uring);
+}
+
+#[test]
+fn magnet_and_several_torrents_on_epoll() {
+    magnet_and_several_torrents(IoChoice::Epoll);
+}
