@@ -1290,7 +1290,8 @@ impl Core {
             info,
             root: t.root.clone(),
         });
-        // Magnet downloads start empty: nothing to recheck.
+        // Data may already be on disk (an interrupted download): check it first.
+        t.checking = Some((0, 0));
         let pieces = t.have.len();
         let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
         for k in keys {
@@ -1321,6 +1322,7 @@ impl Core {
             Self::apply_have(t, p, have);
         }
         self.update_interest(ih, out);
+        self.drive_checking(ih, out);
         let _ = now;
     }
 

@@ -1,6 +1,7 @@
 //! The `seedring` command line: inspect, create and verify torrents.
 
 mod create;
+mod download;
 mod info;
 mod progress;
 mod verify;
@@ -27,6 +28,9 @@ enum Command {
     Info(info::InfoArgs),
     /// Make a .torrent from a file or a folder, hashing on every core.
     Create(create::CreateArgs),
+    /// Download a torrent or magnet into a folder (and seed it with --seed).
+    /// Exits 0 once the download is complete and every piece verified.
+    Download(download::DownloadArgs),
     /// Check data on disk against a torrent: which pieces are valid, invalid or
     /// missing, and which files are complete. Exits 0 only if everything is complete
     /// and valid.
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         Command::Info(args) => info::run(args),
         Command::Create(args) => create::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Download(args) => download::run(args),
     };
     match result {
         Ok(code) => code,

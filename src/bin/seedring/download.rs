@@ -1,0 +1,171 @@
+//! `seedring download`: fetch a torrent or magnet into a folder, optionally seed.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use seedring::Engine;
+use seedring::core::{AddTorrent, Bitfield, CoreConfig, TorrentSource, TorrentState};
+use seedring::disk_uring::{PieceState, recheck};
+use seedring::hash::default_threads;
+use seedring::metainfo::Magnet;
+use seedring::shard::{IoChoice, ShardConfig};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Io {
+    /// io_uring where the kernel allows it, else epoll.
+    Auto,
+    /// io_uring only: fail if it is unavailable.
+    Uring,
+    /// epoll only.
+    Epoll,
+}
+
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// A .torrent file, or a magnet link (quote it: it contains '&').
+    source: String,
+    /// The folder to download into (the torrent's own folder or file goes inside it).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Keep running as a seed when the download is complete, until Ctrl-C or SIGTERM.
+    #[arg(long)]
+    seed: bool,
+    /// IO backend.
+    #[arg(long, value_enum, default_value = "auto")]
+    io: Io,
+    /// A peer to connect to, as HOST:PORT; repeat for more.
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    peers: Vec<String>,
+    /// Port to accept peers on (0: any free port).
+    #[arg(long, default_value_t = 6881)]
+    listen_port: u16,
+    /// Most peer connections.
+    #[arg(long, default_value_t = 200)]
+    max_peers: usize,
+    /// Download cap in bytes per second (0: none).
+    #[arg(long, value_name = "BYTES/S", default_value_t = 0)]
+    download_limit: u64,
+    /// Upload cap in bytes per second (0: none).
+    #[arg(long, value_name = "BYTES/S", default_value_t = 0)]
+    upload_limit: u64,
+}
+
+pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    let out_dir = std::fs::canonicalize(&args.output)?;
+    let (source, have, name) = if args.source.starts_with("magnet:") {
+        let m = Magnet::parse(&args.source)?;
+        let name = m
+            .display_name
+            .clone()
+            .unwrap_or_else(|| m.info_hash.to_hex());
+        (TorrentSource::Magnet(m), None, name)
+    } else {
+        let meta = crate::load_torrent(&PathBuf::from(&args.source))?;
+        // What is already there is checked on every core before anything is fetched.
+        let report = recheck(&meta.info, &out_dir, default_threads(), None)?;
+        let mut bits = Bitfield::new(meta.info.geometry.piece_count());
+        for (i, s) in report.pieces.iter().enumerate() {
+            if *s == PieceState::Valid {
+                bits.set(u32::try_from(i).expect("piece count fits"));
+            }
+        }
+        if bits.count() > 0 {
+            eprintln!(
+                "seedring: {} of {} pieces already here and valid",
+                bits.count(),
+                bits.len()
+            );
+        }
+        let name = meta.info.name.clone();
+        (TorrentSource::Metainfo(Arc::new(meta)), Some(bits), name)
+    };
+    let mut peers: Vec<SocketAddr> = Vec::new();
+    for p in &args.peers {
+        let addrs = p
+            .to_socket_addrs()
+            .with_context(|| format!("bad peer address {p:?}"))?;
+        peers.extend(addrs.take(1));
+    }
+
+    let cfg = ShardConfig {
+        core: CoreConfig {
+            max_connections: args.max_peers,
+            max_connections_per_torrent: args.max_peers,
+            download_rate_limit: args.download_limit,
+            upload_rate_limit: args.upload_limit,
+            ..CoreConfig::default()
+        },
+        listen: SocketAddr::from(([0, 0, 0, 0], args.listen_port)),
+        io: IoChoice::Auto,
+        max_open_files: 512,
+    };
+    let io = match args.io {
+        Io::Auto => IoChoice::Auto,
+        Io::Uring => IoChoice::Uring,
+        Io::Epoll => IoChoice::Epoll,
+    };
+    let engine = Engine::start(cfg, io)?;
+    match engine.io_fallback_reason() {
+        Some(why) => eprintln!("seedring: io: epoll ({why})"),
+        None => eprintln!("seedring: io: {}", engine.io_backend()),
+    }
+    eprintln!(
+        "seedring: listening on port {}",
+        engine.listen_addr().port()
+    );
+    let ih = engine.add_torrent(AddTorrent {
+        source,
+        root: out_dir.to_string_lossy().into_owned(),
+        paused: false,
+        have,
+    })?;
+    engine.add_peers(ih, &peers)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    ctrlc::set_handler(move || s2.store(true, Ordering::SeqCst))
+        .context("cannot install the Ctrl-C handler")?;
+
+    let bar = crate::progress::StatusLine::new(&name);
+    let mut announced_done = false;
+    loop {
+        #[allow(clippy::disallowed_methods)] // the CLI's polling pace, not a shard
+        std::thread::sleep(Duration::from_millis(250));
+        let Some(st) = engine.stats(ih) else {
+            bail!("the torrent disappeared");
+        };
+        bar.update(&st);
+        if let TorrentState::Error(e) = &st.state {
+            bar.finish();
+            bail!("{name}: {e}");
+        }
+        if st.state == TorrentState::Seeding && !announced_done {
+            announced_done = true;
+            bar.finish();
+            eprintln!("seedring: {name}: complete ({} bytes)", st.total_bytes);
+            if !args.seed {
+                break;
+            }
+            eprintln!("seedring: seeding until Ctrl-C");
+        }
+        if stop.load(Ordering::SeqCst) {
+            bar.finish();
+            eprintln!("seedring: stopping");
+            break;
+        }
+    }
+    drop(engine); // closes every connection and file before exiting
+    if announced_done {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(crate::EXIT_INCOMPLETE))
+    }
+}
