@@ -60,6 +60,33 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
     let out_dir = std::fs::canonicalize(&args.output)?;
+    // Start the IO first: a refused --io fails before any long recheck.
+    let cfg = ShardConfig {
+        core: CoreConfig {
+            max_connections: args.max_peers,
+            max_connections_per_torrent: args.max_peers,
+            download_rate_limit: args.download_limit,
+            upload_rate_limit: args.upload_limit,
+            ..CoreConfig::default()
+        },
+        listen: SocketAddr::from(([0, 0, 0, 0], args.listen_port)),
+        io: IoChoice::Auto,
+        max_open_files: 512,
+    };
+    let io = match args.io {
+        Io::Auto => IoChoice::Auto,
+        Io::Uring => IoChoice::Uring,
+        Io::Epoll => IoChoice::Epoll,
+    };
+    let engine = Engine::start(cfg, io)?;
+    match engine.io_fallback_reason() {
+        Some(why) => eprintln!("seedring: io: epoll ({why})"),
+        None => eprintln!("seedring: io: {}", engine.io_backend()),
+    }
+    eprintln!(
+        "seedring: listening on port {}",
+        engine.listen_addr().port()
+    );
     let (source, have, name) = if args.source.starts_with("magnet:") {
         let m = Magnet::parse(&args.source)?;
         let name = m
@@ -95,32 +122,6 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         peers.extend(addrs.take(1));
     }
 
-    let cfg = ShardConfig {
-        core: CoreConfig {
-            max_connections: args.max_peers,
-            max_connections_per_torrent: args.max_peers,
-            download_rate_limit: args.download_limit,
-            upload_rate_limit: args.upload_limit,
-            ..CoreConfig::default()
-        },
-        listen: SocketAddr::from(([0, 0, 0, 0], args.listen_port)),
-        io: IoChoice::Auto,
-        max_open_files: 512,
-    };
-    let io = match args.io {
-        Io::Auto => IoChoice::Auto,
-        Io::Uring => IoChoice::Uring,
-        Io::Epoll => IoChoice::Epoll,
-    };
-    let engine = Engine::start(cfg, io)?;
-    match engine.io_fallback_reason() {
-        Some(why) => eprintln!("seedring: io: epoll ({why})"),
-        None => eprintln!("seedring: io: {}", engine.io_backend()),
-    }
-    eprintln!(
-        "seedring: listening on port {}",
-        engine.listen_addr().port()
-    );
     let ih = engine.add_torrent(AddTorrent {
         source,
         root: out_dir.to_string_lossy().into_owned(),
