@@ -14,6 +14,7 @@
 
 pub mod ext;
 mod handshake;
+pub mod tracker;
 mod wire;
 
 pub use handshake::{HANDSHAKE_LEN, Handshake};
