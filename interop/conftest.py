@@ -22,6 +22,9 @@ LT_SETTINGS = {
     "enable_upnp": False,
     "enable_natpmp": False,
     "alert_mask": lt.alert.category_t.all_categories,
+    # Every peer of a loopback swarm shares 127.0.0.1: without this, libtorrent keeps
+    # one connection per IP and drops the rest as duplicates.
+    "allow_multiple_connections_per_ip": True,
 }
 
 

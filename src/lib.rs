@@ -14,6 +14,7 @@ pub mod disk_uring;
 pub mod engine;
 pub mod hash;
 pub mod metainfo;
+pub mod net;
 pub mod proto;
 pub mod ratelimit;
 pub mod shard;

@@ -743,7 +743,19 @@ impl Core {
     ) -> Result<(), CloseReason> {
         let hs = Handshake::decode(raw).ok_or(CloseReason::BadHandshake)?;
         if hs.peer_id == self.cfg.peer_id {
-            // Our own listen address among the torrent's peers: never try it again.
+            // We dialled our own listen address (a tracker listed us). Both ends are
+            // in this core: the inbound end sees our handshake, and the outbound end
+            // is the one still waiting on our listen port. Never try it again.
+            let port = self.cfg.listen_port;
+            for p in self.peers.values() {
+                let dialled_us = p.outbound && p.phase == Phase::Handshake && p.addr.port() == port;
+                if (dialled_us || p.outbound && p.peer_id == hs.peer_id)
+                    && let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h))
+                    && let Some(a) = t.addrs.get_mut(&p.addr)
+                {
+                    a.failures = u32::MAX;
+                }
+            }
             if let Some(p) = self.peers.get(&key)
                 && let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h))
                 && let Some(a) = t.addrs.get_mut(&p.addr)

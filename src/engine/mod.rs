@@ -126,6 +126,16 @@ impl Engine {
         }
     }
 
+    /// The peer id this engine uses (trackers need it).
+    pub fn peer_id(&self) -> [u8; 20] {
+        match &self.backend {
+            Backend::Memory { world, node } => {
+                world.inner.borrow().nodes[*node].core.config().peer_id
+            }
+            Backend::Shard(h) => h.peer_id,
+        }
+    }
+
     /// Where this engine accepts connections.
     pub fn listen_addr(&self) -> SocketAddr {
         match &self.backend {

@@ -100,6 +100,8 @@ pub(crate) struct ShardHandle {
     pub backend: &'static str,
     /// Why `auto` ended on epoll, if it did.
     pub fallback_reason: Option<String>,
+    /// The core's peer id.
+    pub peer_id: [u8; 20],
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -168,6 +170,7 @@ fn fresh_peer_id(cfg: &mut CoreConfig) {
 /// Starts shard `index` on its own thread.
 pub(crate) fn spawn(index: usize, mut cfg: ShardConfig) -> Result<ShardHandle, StartError> {
     fresh_peer_id(&mut cfg.core);
+    let peer_id = cfg.core.peer_id;
     let (ready_tx, ready_rx) = flume::bounded(1);
     let (cmd_tx, cmd_rx) = flume::unbounded::<Command>();
     let thread = std::thread::Builder::new()
@@ -211,6 +214,7 @@ pub(crate) fn spawn(index: usize, mut cfg: ShardConfig) -> Result<ShardHandle, S
             listen_addr,
             backend,
             fallback_reason,
+            peer_id,
             thread: Some(thread),
         }),
         Ok(Err(e)) => {

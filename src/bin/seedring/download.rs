@@ -14,6 +14,8 @@ use seedring::core::{AddTorrent, Bitfield, CoreConfig, TorrentSource, TorrentSta
 use seedring::disk_uring::{PieceState, recheck};
 use seedring::hash::default_threads;
 use seedring::metainfo::Magnet;
+use seedring::net::{Announcer, TrackerClient};
+use seedring::proto::tracker::{Announce, AnnounceEvent, AnnounceReply, TrackerError};
 use seedring::shard::{IoChoice, ShardConfig};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -87,13 +89,14 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         "seedring: listening on port {}",
         engine.listen_addr().port()
     );
-    let (source, have, name) = if args.source.starts_with("magnet:") {
+    let (source, have, name, tiers) = if args.source.starts_with("magnet:") {
         let m = Magnet::parse(&args.source)?;
         let name = m
             .display_name
             .clone()
             .unwrap_or_else(|| m.info_hash.to_hex());
-        (TorrentSource::Magnet(m), None, name)
+        let tiers = m.trackers.iter().map(|t| vec![t.clone()]).collect();
+        (TorrentSource::Magnet(m), None, name, tiers)
     } else {
         let meta = crate::load_torrent(&PathBuf::from(&args.source))?;
         // What is already there is checked on every core before anything is fetched.
@@ -112,7 +115,13 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
             );
         }
         let name = meta.info.name.clone();
-        (TorrentSource::Metainfo(Arc::new(meta)), Some(bits), name)
+        let tiers = meta.tracker_tiers.clone();
+        (
+            TorrentSource::Metainfo(Arc::new(meta)),
+            Some(bits),
+            name,
+            tiers,
+        )
     };
     let mut peers: Vec<SocketAddr> = Vec::new();
     for p in &args.peers {
@@ -135,6 +144,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     ctrlc::set_handler(move || s2.store(true, Ordering::SeqCst))
         .context("cannot install the Ctrl-C handler")?;
 
+    let mut trackers = Trackers::new(tiers, &engine, ih)?;
     let bar = crate::progress::StatusLine::new(&name);
     let mut announced_done = false;
     loop {
@@ -144,6 +154,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
             bail!("the torrent disappeared");
         };
         bar.update(&st);
+        trackers.poll(&engine, &st);
         if let TorrentState::Error(e) = &st.state {
             bar.finish();
             bail!("{name}: {e}");
@@ -152,6 +163,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
             announced_done = true;
             bar.finish();
             eprintln!("seedring: {name}: complete ({} bytes)", st.total_bytes);
+            trackers.completed();
             if !args.seed {
                 break;
             }
@@ -163,10 +175,140 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
             break;
         }
     }
+    trackers.stop(&engine);
     drop(engine); // closes every connection and file before exiting
     if announced_done {
         Ok(ExitCode::SUCCESS)
     } else {
         Ok(ExitCode::from(crate::EXIT_INCOMPLETE))
+    }
+}
+
+/// The torrent's trackers, driven from the CLI's loop: announces run on the
+/// control-plane thread, replies are picked up without blocking.
+struct Trackers {
+    announcer: Announcer,
+    client: Option<TrackerClient>,
+    pending: Option<flume::Receiver<Result<AnnounceReply, TrackerError>>>,
+    ih: seedring::InfoHash,
+    peer_id: [u8; 20],
+    port: u16,
+    key: u32,
+    started: std::time::Instant,
+    last_message: Option<String>,
+}
+
+impl Trackers {
+    fn new(
+        tiers: Vec<Vec<String>>,
+        engine: &Engine,
+        ih: seedring::InfoHash,
+    ) -> anyhow::Result<Trackers> {
+        let announcer = Announcer::new(tiers);
+        let client = if announcer.is_empty() {
+            None
+        } else {
+            Some(TrackerClient::start().context("cannot start the tracker thread")?)
+        };
+        let peer_id = engine.peer_id();
+        Ok(Trackers {
+            announcer,
+            client,
+            pending: None,
+            ih,
+            peer_id,
+            port: engine.listen_addr().port(),
+            key: u32::from_be_bytes([peer_id[16], peer_id[17], peer_id[18], peer_id[19]]),
+            #[allow(clippy::disallowed_methods)] // the CLI's own clock for announce times
+            started: std::time::Instant::now(),
+            last_message: None,
+        })
+    }
+
+    fn now(&self) -> seedring::Time {
+        seedring::Time(u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn announce(&self, st: &seedring::core::TorrentStats, event: AnnounceEvent) -> Announce {
+        Announce {
+            info_hash: self.ih,
+            peer_id: self.peer_id,
+            port: self.port,
+            uploaded: st.uploaded,
+            downloaded: st.downloaded,
+            // Unknown until the metadata arrives: say "some", not "none" (a seed).
+            left: if st.total_bytes == 0 {
+                16384
+            } else {
+                st.total_bytes - st.have_bytes
+            },
+            event,
+            numwant: 200,
+            key: self.key,
+        }
+    }
+
+    fn poll(&mut self, engine: &Engine, st: &seedring::core::TorrentStats) {
+        let Some(client) = &self.client else { return };
+        let now = self.now();
+        let reply = match &self.pending {
+            Some(rx) => match rx.try_recv() {
+                Ok(r) => Some(r),
+                Err(flume::TryRecvError::Empty) => None,
+                Err(flume::TryRecvError::Disconnected) => {
+                    Some(Err(TrackerError::Io("the tracker thread stopped".into())))
+                }
+            },
+            None => None,
+        };
+        if let Some(result) = reply {
+            self.pending = None;
+            if let Ok(r) = &result {
+                let _ = engine.add_peers(self.ih, &r.peers);
+            }
+            self.announcer.on_reply(now, result.as_ref());
+            let s = self.announcer.status();
+            let msg = s.error.clone().or_else(|| s.warning.clone());
+            if msg != self.last_message {
+                if let Some(m) = &msg {
+                    eprintln!("seedring: tracker {}: {m}", s.url.as_deref().unwrap_or("?"));
+                }
+                self.last_message = msg;
+            }
+        }
+        if let Some((url, event)) = self.announcer.due(now) {
+            self.pending = Some(client.announce(url, self.announce(st, event)));
+        }
+    }
+
+    fn completed(&mut self) {
+        let now = self.now();
+        self.announcer.completed(now);
+    }
+
+    /// Leaves the trackers properly: lets an announce in flight finish, sends the
+    /// `completed` still owed (a download that ends the program right after
+    /// finishing), then `stopped`. Each waits three seconds at most.
+    fn stop(&mut self, engine: &Engine) {
+        let Some(client) = &self.client else { return };
+        let Some(st) = engine.stats(self.ih) else {
+            return;
+        };
+        let wait = Duration::from_secs(3);
+        if let Some(rx) = self.pending.take()
+            && let Ok(result) = rx.recv_timeout(wait)
+        {
+            let now = self.now();
+            self.announcer.on_reply(now, result.as_ref());
+        }
+        let Some(url) = self.announcer.current().map(str::to_owned) else {
+            return;
+        };
+        if self.announcer.pending_event() == AnnounceEvent::Completed {
+            let rx = client.announce(url.clone(), self.announce(&st, AnnounceEvent::Completed));
+            let _ = rx.recv_timeout(wait);
+        }
+        let rx = client.announce(url, self.announce(&st, AnnounceEvent::Stopped));
+        let _ = rx.recv_timeout(wait);
     }
 }

@@ -1,0 +1,144 @@
+"""Swarms that find each other only through a tracker: Debian's opentracker on
+loopback, over HTTP and over UDP (BEP 15)."""
+
+import shutil
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+import libtorrent as lt
+import pytest
+
+from conftest import lt_create, make_tree, seedring_bin
+from test_download import LAYOUT, LtSeeder, same_files
+
+
+def free_port():
+    # TCP and UDP both free on the same number.
+    for _ in range(50):
+        with socket.socket() as t, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            try:
+                u.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+@pytest.fixture
+def start_tracker(tmp):
+    """Starts opentracker on a free loopback port for the given info-hashes (Debian
+    builds it in whitelist mode: only listed torrents are tracked)."""
+    exe = shutil.which("opentracker")
+    assert exe, "opentracker is not installed (scripts/test installs it)"
+    procs = []
+
+    def start(port, info_hashes):
+        # opentracker chroots into -d, then drops root: the whitelist path is inside
+        # that folder, and both must be readable by an unprivileged user.
+        root = tmp / f"opentracker-{port}"
+        root.mkdir(mode=0o755)
+        root.chmod(0o755)
+        whitelist = root / "whitelist.txt"
+        whitelist.write_text("".join(f"{ih}\n" for ih in info_hashes))
+        whitelist.chmod(0o644)
+        proc = subprocess.Popen(
+            [exe, "-i", "127.0.0.1", "-p", str(port), "-P", str(port), "-d", str(root),
+             "-w", "whitelist.txt"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        procs.append(proc)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        return port
+
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+def scrape(port, ih_hex):
+    """The tracker's counts for a torrent (HTTP scrape): complete, downloaded, ..."""
+    q = urllib.parse.quote(bytes.fromhex(ih_hex))
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/scrape?info_hash={q}", timeout=2).read()
+    files = lt.bdecode(body).get(b"files", {})
+    return next(iter(files.values()), {}) if files else {}
+
+
+def seeds_known(port, ih_hex):
+    return scrape(port, ih_hex).get(b"complete", 0)
+
+
+def wait_until(what, pred, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(what)
+
+
+def seedring_leech(torrent, out, timeout=120):
+    return subprocess.Popen(
+        [seedring_bin(), "download", str(torrent), "-o", str(out), "--listen-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+@pytest.mark.parametrize("scheme", ["http", "udp"])
+def test_download_finds_the_seeder_through_the_tracker(tmp, start_tracker, scheme):
+    tracker = free_port()
+    url = f"{scheme}://127.0.0.1:{tracker}/announce"
+    src = make_tree(tmp / "src" / "tracked", LAYOUT, seed=12)
+    torrent = tmp / "t.torrent"
+    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only, trackers=[url]))
+    ih = str(lt.torrent_info(str(torrent)).info_hashes().v1)
+    start_tracker(tracker, [ih])
+    seeder = LtSeeder(torrent, tmp / "src")
+    try:
+        seeder.h.force_reannounce()
+        wait_until("the seeder's announce", lambda: seeds_known(tracker, ih) >= 1)
+        p = seedring_leech(torrent, tmp / "dst")
+        out, err = p.communicate(timeout=120)
+    finally:
+        seeder.close()
+    assert p.returncode == 0, err
+    same_files(src, tmp / "dst" / "tracked", LAYOUT)
+
+
+def test_swarm_of_three_through_opentracker(tmp, start_tracker):
+    tracker = free_port()
+    url = f"http://127.0.0.1:{tracker}/announce"
+    src = make_tree(tmp / "src" / "swarm", LAYOUT, seed=13)
+    torrent = tmp / "s.torrent"
+    torrent.write_bytes(lt_create(src, 32 * 1024, lt.create_torrent.v1_only, trackers=[url]))
+    ih = str(lt.torrent_info(str(torrent)).info_hashes().v1)
+    start_tracker(tracker, [ih])
+    seeder = LtSeeder(torrent, tmp / "src")
+    try:
+        seeder.h.force_reannounce()
+        wait_until("the seeder's announce", lambda: seeds_known(tracker, ih) >= 1)
+        leechers = [seedring_leech(torrent, tmp / f"dst{i}") for i in range(2)]
+        results = [p.communicate(timeout=120) for p in leechers]
+    finally:
+        seeder.close()
+    for i, (p, (_, err)) in enumerate(zip(leechers, results)):
+        assert p.returncode == 0, f"leecher {i}: {err}"
+        same_files(src, tmp / f"dst{i}" / "swarm", LAYOUT)
+    # Both seedring leechers announced `completed` (then `stopped` as they exited):
+    # the tracker counted two finished downloads.
+    wait_until(
+        "completed announces",
+        lambda: scrape(tracker, ih).get(b"downloaded", 0) >= 2,
+        timeout=10,
+    )
