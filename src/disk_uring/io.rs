@@ -6,9 +6,9 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use compio::buf::{BufResult, IntoInner, IoBuf};
+use compio::buf::BufResult;
 use compio::fs::{File, OpenOptions};
-use compio::io::{AsyncReadAtExt, AsyncWriteAtExt};
+use compio::io::AsyncReadAtExt;
 
 use crate::core::DiskError;
 use crate::metainfo::Info;
@@ -120,28 +120,64 @@ pub async fn read(
     Ok(out)
 }
 
-/// Writes a whole (verified) piece to its files.
+/// Writes a whole (verified) piece to its files with `pwrite` on compio's blocking
+/// pool, whatever the runtime.
+///
+/// Measured (`cargo bench --bench disk_uring`, 64 MiB of 1 MiB pieces into the page
+/// cache): io_uring `write_at` 1.66 GiB/s, pwrite on the pool 6.3 GiB/s, plain
+/// pwrite 9.45 GiB/s. Buffered writes through the ring are punted to kernel
+/// workers, so the pool wins, and the shard thread never waits on the disk.
 pub async fn write_piece(
-    cache: &FileCache,
+    _cache: &FileCache,
     root: &Path,
     info: &Info,
     piece: u32,
     data: Vec<u8>,
 ) -> Result<(), DiskError> {
-    let mut data = data;
+    let mut spans = Vec::new();
     let mut pos = 0usize;
     for span in info.geometry.piece_spans(piece) {
         let len = span.len as usize;
-        let f = &info.files[span.file];
-        if f.is_stored() {
-            let file = cache.get(&file_path(root, info, span.file), true).await?;
-            let BufResult(res, slice) = (&*file)
-                .write_all_at(data.slice(pos..pos + len), span.file_offset)
-                .await;
-            data = slice.into_inner();
-            res.map_err(|e| DiskError(format!("writing piece {piece}: {e}")))?;
+        if info.files[span.file].is_stored() {
+            spans.push((
+                file_path(root, info, span.file),
+                span.file_offset,
+                pos..pos + len,
+            ));
         }
         pos += len;
+    }
+    let job = move || pwrite_spans(&data, &spans);
+    compio::runtime::spawn_blocking(job)
+        .await
+        .map_err(|_| DiskError("the write thread panicked".into()))?
+        .map_err(|e| DiskError(format!("writing piece {piece}: {e}")))
+}
+
+fn pwrite_spans(
+    data: &[u8],
+    spans: &[(PathBuf, u64, std::ops::Range<usize>)],
+) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    for (path, offset, range) in spans {
+        let open = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+        };
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                open()?
+            }
+            other => other?,
+        };
+        file.write_all_at(&data[range.clone()], *offset)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     }
     Ok(())
 }
