@@ -17,6 +17,7 @@ pub mod metainfo;
 pub mod net;
 pub mod proto;
 pub mod ratelimit;
+pub mod resume_lmdb;
 pub mod shard;
 pub mod sim;
 pub mod types;

@@ -16,7 +16,8 @@ fn magnet_only_leecher_fetches_metadata_and_completes() {
     let ih = fx.meta.info_hash;
     let s1 = seeder(&world, &fx, CoreConfig::default());
     let s2 = seeder(&world, &fx, CoreConfig::default());
-    let m = seedring::Engine::memory(&world, CoreConfig::default());
+    let store = seedring::resume_lmdb::MemorySessionStore::default();
+    let m = seedring::Engine::memory_with_store(&world, CoreConfig::default(), store.clone());
     let uri = format!(
         "magnet:?xt=urn:btih:{}&dn=from+a+link&x.pe={}",
         ih.to_hex(),
@@ -43,4 +44,11 @@ fn magnet_only_leecher_fetches_metadata_and_completes() {
     assert_eq!(st.name, "magnetic");
     assert_eq!(st.total_pieces, fx.meta.info.geometry.piece_count());
     assert_same_data(&world, &m, &fx, "magnet leecher");
+    // The fetched metadata is in the session store, exactly the bytes that hash to
+    // the info-hash, and leaves with the torrent.
+    use seedring::resume_lmdb::{SessionStore, meta_key};
+    let meta = store.get(&meta_key(ih)).unwrap().expect("metadata stored");
+    assert_eq!(seedring::hash::sha1(&meta), ih.0);
+    m.remove(ih, false).unwrap();
+    assert_eq!(store.get(&meta_key(ih)).unwrap(), None);
 }

@@ -158,6 +158,8 @@ pub enum Action {
         info_hash: InfoHash,
         /// Its layout.
         info: Arc<Info>,
+        /// The exact bytes of its `info` dictionary (for the session store).
+        info_bytes: Arc<Vec<u8>>,
         /// The storage root it was added to.
         root: String,
     },

@@ -256,6 +256,9 @@ const READS_PER_PEER: u32 = 4;
 const MAX_SEND_BACKLOG: usize = 1 << 20;
 /// Fewest requests kept in flight with an unchoked peer.
 const MIN_REQUESTS: usize = 4;
+/// Verified bytes waiting for the disk, per torrent, before no new blocks are
+/// requested: when the network outruns the disk, memory stays bounded.
+const MAX_WRITE_BACKLOG: u64 = 32 << 20;
 /// After this many failed writes of one piece, the torrent stops with an error.
 const MAX_WRITE_FAILURES: u32 = 8;
 
@@ -321,10 +324,12 @@ impl Core {
         match add.source {
             TorrentSource::Metainfo(m) => {
                 let info = Arc::new(m.info.clone());
-                t.set_info(info.clone(), Arc::new(m.info_bytes.clone()));
+                let info_bytes = Arc::new(m.info_bytes.clone());
+                t.set_info(info.clone(), info_bytes.clone());
                 out.push(Action::OpenStorage {
                     info_hash,
                     info,
+                    info_bytes,
                     root: t.root.clone(),
                 });
                 match add.have {
@@ -1296,10 +1301,12 @@ impl Core {
             }
         };
         self.metadata.remove(&ih);
-        t.set_info(info.clone(), Arc::new(bytes));
+        let info_bytes = Arc::new(bytes);
+        t.set_info(info.clone(), info_bytes.clone());
         out.push(Action::OpenStorage {
             info_hash: ih,
             info,
+            info_bytes,
             root: t.root.clone(),
         });
         // Data may already be on disk (an interrupted download): check it first.
@@ -1406,6 +1413,7 @@ impl Core {
         }
         t.write_failures.remove(&piece);
         t.have.set(piece);
+        let resume: Vec<PeerKey> = t.peers.iter().copied().collect();
         let finished = t.is_finished();
         if finished && t.completed_at.is_none() {
             t.completed_at = Some(now);
@@ -1424,6 +1432,11 @@ impl Core {
         }
         if finished {
             self.update_interest(ih, out);
+        } else {
+            // Requests may have paused on the write backlog.
+            for k in resume {
+                self.request_more(now, k, out);
+            }
         }
     }
 
@@ -1522,6 +1535,13 @@ impl Core {
         };
         if !t.is_running() {
             return;
+        }
+        let piece_len = t
+            .info
+            .as_ref()
+            .map_or(0, |i| u64::from(i.geometry.piece_length()));
+        if t.writing.len() as u64 * piece_len > MAX_WRITE_BACKLOG {
+            return; // the disk is behind; requests resume as writes complete
         }
         // Keep `request_queue_time` worth of the peer's rate requested ahead.
         let rate = u128::from(p.down.rate(now));

@@ -19,6 +19,7 @@ use crate::core::{
     Action, AddTorrent, Bitfield, CommandError, ConnectionCounts, Core, CoreConfig, PeerStats,
     TorrentStats,
 };
+use crate::resume_lmdb::MemorySessionStore;
 use crate::shard::{self, IoChoice, ShardConfig, ShardHandle, StartError};
 use crate::sim::{SimWorld, World};
 use crate::types::{InfoHash, Time};
@@ -43,7 +44,17 @@ impl Engine {
     /// The memory preset: an engine in `world` (sim driver, memory filesystem,
     /// memory network). Its address is on loopback, unique in the world.
     pub fn memory(world: &SimWorld, cfg: CoreConfig) -> Engine {
-        let node = world.add_node(cfg);
+        Self::memory_with_store(world, cfg, MemorySessionStore::default())
+    }
+
+    /// The memory preset on a given session store (clones share data, so a test can
+    /// look into it, or start another engine on what this one left).
+    pub fn memory_with_store(
+        world: &SimWorld,
+        cfg: CoreConfig,
+        store: MemorySessionStore,
+    ) -> Engine {
+        let node = world.add_node(cfg, store);
         Engine {
             backend: Backend::Memory {
                 world: world.clone(),

@@ -394,6 +394,7 @@ impl Shard {
                 Action::OpenStorage {
                     info_hash,
                     info,
+                    info_bytes: _,
                     root,
                 } => {
                     let root = PathBuf::from(root);

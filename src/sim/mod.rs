@@ -28,6 +28,7 @@ pub use fs::MemFs;
 use crate::core::{Action, Core, DiskError, Event, PeerKey, Rng};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
+use crate::resume_lmdb::{MemorySessionStore, SessionStore, meta_key, torrent_prefix};
 use crate::types::{InfoHash, Time};
 
 /// The world's physics and faults.
@@ -98,6 +99,7 @@ impl std::fmt::Debug for SimWorld {
 
 pub(crate) struct Node {
     pub core: Core,
+    pub store: MemorySessionStore,
     pub addr: SocketAddr,
     pub fs: MemFs,
     storage: BTreeMap<InfoHash, (Arc<Info>, String)>,
@@ -229,7 +231,11 @@ impl SimWorld {
         self.inner.borrow().nodes[node].fs.get(path).cloned()
     }
 
-    pub(crate) fn add_node(&self, mut core_cfg: crate::core::CoreConfig) -> usize {
+    pub(crate) fn add_node(
+        &self,
+        mut core_cfg: crate::core::CoreConfig,
+        store: MemorySessionStore,
+    ) -> usize {
         let mut w = self.inner.borrow_mut();
         let idx = w.nodes.len();
         let i = u32::try_from(idx).expect("fewer than 2^32 nodes");
@@ -246,6 +252,7 @@ impl SimWorld {
         let tick = w.cfg.tick;
         w.nodes.push(Node {
             core: Core::new(core_cfg),
+            store,
             addr,
             fs: MemFs::default(),
             storage: BTreeMap::new(),
@@ -492,8 +499,12 @@ impl World {
                 Action::OpenStorage {
                     info_hash,
                     info,
+                    info_bytes,
                     root,
                 } => {
+                    // A failing store is reported by the store's own tests; the sim's
+                    // memory store cannot fail.
+                    let _ = self.nodes[n].store.set(&meta_key(info_hash), &info_bytes);
                     // Zero-length files get no piece writes: create them up front.
                     for f in info.files.iter().filter(|f| f.is_stored() && f.length == 0) {
                         let path = fs::join(&root, &f.path);
@@ -507,6 +518,10 @@ impl World {
                     info_hash,
                     delete_files,
                 } => {
+                    let store = &self.nodes[n].store;
+                    for k in store.keys(&torrent_prefix(info_hash)).unwrap_or_default() {
+                        let _ = store.delete(&k);
+                    }
                     if let Some((info, root)) = self.nodes[n].storage.remove(&info_hash)
                         && delete_files
                     {

@@ -1,0 +1,116 @@
+//! Session stores: where an engine keeps what must outlive it.
+//!
+//! What it owns: the [`SessionStore`] trait (byte keys to byte values: `get`, `set`,
+//! `delete`, `keys(prefix)`, `clear`) and [`MemorySessionStore`], the store of the
+//! memory preset (tests, simulations). The LMDB store (heed) and the versioned resume
+//! records join it with crash-safe resume.
+//!
+//! Keys in use today: `torrent:{infohash}:meta`, the exact bytes of a torrent's `info`
+//! dictionary, written as soon as the engine has them (at once for a .torrent, when
+//! fetched from peers for a magnet), so a magnet never has to be fetched twice. A
+//! torrent's keys are deleted when it is removed. Info-hashes in keys are lowercase
+//! hex.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use crate::types::InfoHash;
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("session store: {0}")]
+pub struct StoreError(pub String);
+
+/// A small key-value store for session state.
+pub trait SessionStore {
+    /// The value under `key`, if any.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Sets `key` to `value`.
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    /// Removes `key` (no error if absent).
+    fn delete(&self, key: &[u8]) -> Result<(), StoreError>;
+    /// Every key that starts with `prefix`, in byte order.
+    fn keys(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Removes every key.
+    fn clear(&self) -> Result<(), StoreError>;
+}
+
+/// The key of a torrent's metadata.
+pub fn meta_key(ih: InfoHash) -> Vec<u8> {
+    format!("torrent:{}:meta", ih.to_hex()).into_bytes()
+}
+
+/// The prefix of every key of a torrent.
+pub fn torrent_prefix(ih: InfoHash) -> Vec<u8> {
+    format!("torrent:{}:", ih.to_hex()).into_bytes()
+}
+
+type Map = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// A store in memory. Clones share the same data, so a test can "restart" an engine
+/// on the store the previous one left behind.
+#[derive(Debug, Clone, Default)]
+pub struct MemorySessionStore {
+    map: Arc<Mutex<Map>>,
+}
+
+impl MemorySessionStore {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Map>, StoreError> {
+        self.map
+            .lock()
+            .map_err(|_| StoreError("a writer panicked".into()))
+    }
+}
+
+impl SessionStore for MemorySessionStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock()?.get(key).cloned())
+    }
+
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.lock()?.insert(key.to_vec(), value.to_vec());
+        Ok(())
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<(), StoreError> {
+        self.lock()?.remove(key);
+        Ok(())
+    }
+
+    fn keys(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self
+            .lock()?
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
+
+    fn clear(&self) -> Result<(), StoreError> {
+        self.lock()?.clear();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_set_delete_keys_clear() {
+        let s = MemorySessionStore::default();
+        let ih = InfoHash([0xAB; 20]);
+        s.set(&meta_key(ih), b"info").unwrap();
+        s.set(b"torrent:other:meta", b"x").unwrap();
+        s.set(b"settings:port", b"6881").unwrap();
+        assert_eq!(s.get(&meta_key(ih)).unwrap().as_deref(), Some(&b"info"[..]));
+        assert_eq!(s.keys(&torrent_prefix(ih)).unwrap(), vec![meta_key(ih)]);
+        assert_eq!(s.keys(b"torrent:").unwrap().len(), 2);
+        let shared = s.clone();
+        shared.delete(&meta_key(ih)).unwrap();
+        assert_eq!(s.get(&meta_key(ih)).unwrap(), None);
+        s.delete(b"absent").unwrap();
+        s.clear().unwrap();
+        assert!(shared.keys(b"").unwrap().is_empty());
+    }
+}
