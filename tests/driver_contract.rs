@@ -201,3 +201,122 @@ fn magnet_and_several_torrents_on_io_uring() {
 fn magnet_and_several_torrents_on_epoll() {
     magnet_and_several_torrents(IoChoice::Epoll);
 }
+
+/// An engine listening on a loopback address of its own (all of 127/8 is loopback):
+/// bans are by IP, so an honest peer must not share the liar's.
+fn engine_at(io: IoChoice, listen: &str) -> Engine {
+    let mut c = cfg();
+    c.listen = listen.parse().unwrap();
+    Engine::start(c, io).expect("engine starts")
+}
+
+fn engine_with(io: IoChoice, core: CoreConfig) -> Engine {
+    let mut c = cfg();
+    c.core = core;
+    Engine::start(c, io).expect("engine starts")
+}
+
+fn caps_are_respected(io: IoChoice) {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let meta = make_data(src.path(), "capped", FILES, 32 * 1024, 21);
+    let ih = meta.info_hash;
+    let seeders: Vec<Engine> = (0..4).map(|_| engine(io)).collect();
+    for s in &seeders {
+        add(s, &meta, src.path(), None);
+    }
+    wait("rechecks", 30, || seeders.iter().all(|s| seeding(s, ih)));
+    let leecher = engine_with(
+        io,
+        CoreConfig {
+            max_connections_per_torrent: 2,
+            max_connections: 2,
+            ..CoreConfig::default()
+        },
+    );
+    add(
+        &leecher,
+        &meta,
+        dst.path(),
+        Some(Bitfield::new(meta.info.geometry.piece_count())),
+    );
+    let addrs: Vec<_> = seeders.iter().map(Engine::listen_addr).collect();
+    leecher.add_peers(ih, &addrs).unwrap();
+    wait("the capped download", 60, || {
+        let c = leecher.connections();
+        assert!(c.total <= 2, "{c:?} exceeds the cap");
+        seeding(&leecher, ih)
+    });
+    same_tree(
+        &src.path().join("capped"),
+        &dst.path().join("capped"),
+        FILES,
+    );
+}
+
+#[test]
+fn peer_caps_hold_on_io_uring() {
+    caps_are_respected(IoChoice::Uring);
+}
+
+#[test]
+fn peer_caps_hold_on_epoll() {
+    caps_are_respected(IoChoice::Epoll);
+}
+
+fn liar_is_banned(io: IoChoice) {
+    let good = tempfile::tempdir().unwrap();
+    let bad = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let meta = make_data(good.path(), "target", FILES, 32 * 1024, 33);
+    let ih = meta.info_hash;
+    // The liar's copy has a flipped byte in every 4 KiB, and it claims every piece.
+    make_data(bad.path(), "target", FILES, 32 * 1024, 33);
+    for (path, _) in FILES {
+        let p = bad.path().join("target").join(path);
+        let mut b = std::fs::read(&p).unwrap();
+        for i in (100..b.len()).step_by(4096) {
+            b[i] ^= 0x5a;
+        }
+        std::fs::write(&p, b).unwrap();
+    }
+    let seeder = engine_at(io, "127.0.0.2:0");
+    add(&seeder, &meta, good.path(), None);
+    let liar = engine_at(io, "127.0.0.3:0");
+    add(
+        &liar,
+        &meta,
+        bad.path(),
+        Some(Bitfield::full(meta.info.geometry.piece_count())),
+    );
+    wait("the honest recheck", 30, || seeding(&seeder, ih));
+    let victim = engine(io);
+    add(
+        &victim,
+        &meta,
+        dst.path(),
+        Some(Bitfield::new(meta.info.geometry.piece_count())),
+    );
+    victim
+        .add_peers(ih, &[liar.listen_addr(), seeder.listen_addr()])
+        .unwrap();
+    wait("the download despite the liar", 90, || seeding(&victim, ih));
+    same_tree(
+        &good.path().join("target"),
+        &dst.path().join("target"),
+        FILES,
+    );
+    let st = victim.stats(ih).unwrap();
+    assert!(st.hash_failures > 0, "the liar's data never arrived");
+    assert_eq!(st.banned, 1);
+}
+
+#[test]
+fn peer_sending_bad_data_is_banned_on_io_uring() {
+    liar_is_banned(IoChoice::Uring);
+}
+
+#[test]
+fn peer_sending_bad_data_is_banned_on_epoll() {
+    liar_is_banned(IoChoice::Epoll);
+}
