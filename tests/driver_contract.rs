@@ -18,6 +18,8 @@ fn cfg() -> ShardConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         io: IoChoice::Auto,
         max_open_files: 64,
+        // Two shards: accepted connections are handed to the owning shard.
+        shards: 2,
     }
 }
 
@@ -148,7 +150,15 @@ fn magnet_and_several_torrents(io: IoChoice) {
     let metas: Vec<_> = (0..3u8)
         .map(|i| make_data(src.path(), &format!("t{i}"), FILES, 32 * 1024, i + 10))
         .collect();
+    // The torrents live on different shards, so connections to them are accepted
+    // by one shard and handed to another.
+    let owners: std::collections::BTreeSet<usize> = metas
+        .iter()
+        .map(|m| seedring::shard::shard_of(m.info_hash, 2))
+        .collect();
+    assert_eq!(owners.len(), 2, "test torrents all map to one shard");
     let seeder = engine(io);
+    assert_eq!(seeder.shards(), 2);
     for m in &metas {
         add(&seeder, m, src.path(), None);
     }

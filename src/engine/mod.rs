@@ -25,8 +25,23 @@ use crate::sim::{SimWorld, World};
 use crate::types::{InfoHash, Time};
 
 enum Backend {
-    Memory { world: SimWorld, node: usize },
-    Shard(ShardHandle),
+    Memory {
+        world: SimWorld,
+        node: usize,
+    },
+    Shards {
+        shards: Vec<ShardHandle>,
+        caps: std::cell::RefCell<GlobalCaps>,
+    },
+}
+
+/// Global rate caps and where torrents live: a cap is shared out equally between the
+/// shards that hold at least one torrent.
+#[derive(Debug, Default)]
+struct GlobalCaps {
+    download: u64,
+    upload: u64,
+    torrents: Vec<usize>,
 }
 
 /// A running engine.
@@ -79,19 +94,67 @@ impl Engine {
         Self::start(cfg, IoChoice::Epoll)
     }
 
-    /// The preset named by `cfg.io`.
+    /// The preset for `io`: `cfg.shards` shard threads (one per core when 0).
     pub fn start(mut cfg: ShardConfig, io: IoChoice) -> Result<Engine, StartError> {
         cfg.io = io;
-        Ok(Engine {
-            backend: Backend::Shard(shard::spawn(0, cfg)?),
-        })
+        // Global caps are applied by the engine across shards, not per shard.
+        let caps = GlobalCaps {
+            download: std::mem::take(&mut cfg.core.download_rate_limit),
+            upload: std::mem::take(&mut cfg.core.upload_rate_limit),
+            torrents: Vec::new(),
+        };
+        let shards = shard::spawn_all(cfg)?;
+        let n = shards.len();
+        let e = Engine {
+            backend: Backend::Shards {
+                shards,
+                caps: std::cell::RefCell::new(GlobalCaps {
+                    torrents: vec![0; n],
+                    ..caps
+                }),
+            },
+        };
+        e.share_caps();
+        Ok(e)
+    }
+
+    /// How many shard threads run this engine (1 for the memory preset).
+    pub fn shards(&self) -> usize {
+        match &self.backend {
+            Backend::Memory { .. } => 1,
+            Backend::Shards { shards, .. } => shards.len(),
+        }
+    }
+
+    /// Hands each shard its part of the global caps.
+    fn share_caps(&self) {
+        let Backend::Shards { shards, caps } = &self.backend else {
+            return;
+        };
+        let (down, up, active) = {
+            let c = caps.borrow();
+            let active = c.torrents.iter().filter(|&&t| t > 0).count().max(1) as u64;
+            (c.download, c.upload, active)
+        };
+        let part = |cap: u64| if cap == 0 { 0 } else { (cap / active).max(1) };
+        for i in 0..shards.len() {
+            let (d, u) = (part(down), part(up));
+            self.on_shard(i, move |c, now, _| c.set_global_limits(now, d, u));
+        }
+    }
+
+    fn shard_index(&self, ih: InfoHash) -> usize {
+        match &self.backend {
+            Backend::Memory { .. } => 0,
+            Backend::Shards { shards, .. } => shard::shard_of(ih, shards.len()),
+        }
     }
 
     /// `"memory"`, `"io_uring"` or `"epoll"`.
     pub fn io_backend(&self) -> &'static str {
         match &self.backend {
             Backend::Memory { .. } => "memory",
-            Backend::Shard(h) => h.backend,
+            Backend::Shards { shards, .. } => shards[0].backend,
         }
     }
 
@@ -99,7 +162,7 @@ impl Engine {
     pub fn io_fallback_reason(&self) -> Option<&str> {
         match &self.backend {
             Backend::Memory { .. } => None,
-            Backend::Shard(h) => h.fallback_reason.as_deref(),
+            Backend::Shards { shards, .. } => shards[0].fallback_reason.as_deref(),
         }
     }
 
@@ -107,12 +170,32 @@ impl Engine {
     pub(crate) fn sim_node(&self) -> Option<usize> {
         match &self.backend {
             Backend::Memory { node, .. } => Some(*node),
-            Backend::Shard(_) => None,
+            Backend::Shards { .. } => None,
         }
     }
 
+    /// Runs `f` on the core that owns `ih`.
     fn with<R: Send + 'static>(
         &self,
+        ih: InfoHash,
+        f: impl FnOnce(&mut Core, Time, &mut Vec<Action>) -> R + Send + 'static,
+    ) -> R {
+        self.on_shard(self.shard_index(ih), f)
+    }
+
+    /// Runs `f` on every core, collecting the answers.
+    fn on_all<R: Send + 'static>(
+        &self,
+        f: impl Fn(&mut Core, Time, &mut Vec<Action>) -> R + Send + Clone + 'static,
+    ) -> Vec<R> {
+        (0..self.shards())
+            .map(|i| self.on_shard(i, f.clone()))
+            .collect()
+    }
+
+    fn on_shard<R: Send + 'static>(
+        &self,
+        index: usize,
         f: impl FnOnce(&mut Core, Time, &mut Vec<Action>) -> R + Send + 'static,
     ) -> R {
         match &self.backend {
@@ -124,7 +207,8 @@ impl Engine {
                 World::apply(&mut w, *node, out);
                 r
             }
-            Backend::Shard(h) => {
+            Backend::Shards { shards, .. } => {
+                let h = &shards[index];
                 let (tx, rx) = flume::bounded(1);
                 let cmd: shard::Command = Box::new(move |core, now, out| {
                     let _ = tx.send(f(core, now, out));
@@ -143,7 +227,7 @@ impl Engine {
             Backend::Memory { world, node } => {
                 world.inner.borrow().nodes[*node].core.config().peer_id
             }
-            Backend::Shard(h) => h.peer_id,
+            Backend::Shards { shards, .. } => shards[0].peer_id,
         }
     }
 
@@ -151,33 +235,60 @@ impl Engine {
     pub fn listen_addr(&self) -> SocketAddr {
         match &self.backend {
             Backend::Memory { world, node } => world.inner.borrow().nodes[*node].addr,
-            Backend::Shard(h) => h.listen_addr,
+            Backend::Shards { shards, .. } => shards[0].listen_addr,
         }
     }
 
     /// Adds a torrent.
     pub fn add_torrent(&self, add: AddTorrent) -> Result<InfoHash, CommandError> {
-        self.with(|c, now, out| c.add_torrent(now, add, out))
+        let ih = match &add.source {
+            crate::core::TorrentSource::Metainfo(m) => m.info_hash,
+            crate::core::TorrentSource::Magnet(m) => m.info_hash,
+        };
+        let r = self.with(ih, move |c, now, out| c.add_torrent(now, add, out));
+        if r.is_ok() {
+            self.count_torrent(ih, true);
+        }
+        r
+    }
+
+    fn count_torrent(&self, ih: InfoHash, added: bool) {
+        if let Backend::Shards { caps, .. } = &self.backend {
+            let i = self.shard_index(ih);
+            {
+                let mut c = caps.borrow_mut();
+                c.torrents[i] = if added {
+                    c.torrents[i] + 1
+                } else {
+                    c.torrents[i].saturating_sub(1)
+                };
+            }
+            self.share_caps();
+        }
     }
 
     /// Removes a torrent; `delete_files` deletes what was downloaded.
     pub fn remove(&self, ih: InfoHash, delete_files: bool) -> Result<(), CommandError> {
-        self.with(move |c, _, out| c.remove_torrent(ih, delete_files, out))
+        let r = self.with(ih, move |c, _, out| c.remove_torrent(ih, delete_files, out));
+        if r.is_ok() {
+            self.count_torrent(ih, false);
+        }
+        r
     }
 
     /// Pauses a torrent.
     pub fn pause(&self, ih: InfoHash) -> Result<(), CommandError> {
-        self.with(move |c, _, out| c.pause(ih, out))
+        self.with(ih, move |c, _, out| c.pause(ih, out))
     }
 
     /// Resumes a torrent.
     pub fn resume(&self, ih: InfoHash) -> Result<(), CommandError> {
-        self.with(move |c, _, out| c.resume(ih, out))
+        self.with(ih, move |c, _, out| c.resume(ih, out))
     }
 
     /// Hashes a torrent's data again from disk.
     pub fn force_recheck(&self, ih: InfoHash) -> Result<(), CommandError> {
-        self.with(move |c, _, out| c.force_recheck(ih, out))
+        self.with(ih, move |c, _, out| c.force_recheck(ih, out))
     }
 
     /// Per-torrent caps in bytes per second (0 = none).
@@ -187,53 +298,78 @@ impl Engine {
         download: u64,
         upload: u64,
     ) -> Result<(), CommandError> {
-        self.with(move |c, now, _| c.set_torrent_limits(now, ih, download, upload))
+        self.with(ih, move |c, now, _| {
+            c.set_torrent_limits(now, ih, download, upload)
+        })
     }
 
     /// Global caps in bytes per second (0 = none).
     pub fn set_global_limits(&self, download: u64, upload: u64) {
-        self.with(move |c, now, _| c.set_global_limits(now, download, upload));
+        match &self.backend {
+            Backend::Memory { .. } => {
+                self.on_shard(0, move |c, now, _| {
+                    c.set_global_limits(now, download, upload)
+                });
+            }
+            Backend::Shards { caps, .. } => {
+                {
+                    let mut c = caps.borrow_mut();
+                    c.download = download;
+                    c.upload = upload;
+                }
+                self.share_caps();
+            }
+        }
     }
 
     /// File priorities (0 = skip).
     pub fn set_file_priorities(&self, ih: InfoHash, priorities: &[u8]) -> Result<(), CommandError> {
         let p = priorities.to_vec();
-        self.with(move |c, _, out| c.set_file_priorities(ih, &p, out))
+        self.with(ih, move |c, _, out| c.set_file_priorities(ih, &p, out))
     }
 
     /// Sequential download on or off.
     pub fn set_sequential(&self, ih: InfoHash, on: bool) -> Result<(), CommandError> {
-        self.with(move |c, _, _| c.set_sequential(ih, on))
+        self.with(ih, move |c, _, _| c.set_sequential(ih, on))
     }
 
     /// Peers to try for a torrent.
     pub fn add_peers(&self, ih: InfoHash, addrs: &[SocketAddr]) -> Result<(), CommandError> {
         let a = addrs.to_vec();
-        self.with(move |c, _, _| c.add_peers(ih, &a))
+        self.with(ih, move |c, _, _| c.add_peers(ih, &a))
     }
 
     /// Every torrent.
     pub fn torrents(&self) -> Vec<InfoHash> {
-        self.with(|c, _, _| c.torrents())
+        self.on_all(|c, _, _| c.torrents()).concat()
     }
 
     /// A torrent's numbers now.
     pub fn stats(&self, ih: InfoHash) -> Option<TorrentStats> {
-        self.with(move |c, now, _| c.stats(now, ih))
+        self.with(ih, move |c, now, _| c.stats(now, ih))
     }
 
     /// Which pieces a torrent has, once its metadata is known.
     pub fn have(&self, ih: InfoHash) -> Option<Bitfield> {
-        self.with(move |c, _, _| c.have(ih).cloned())
+        self.with(ih, move |c, _, _| c.have(ih).cloned())
     }
 
     /// A torrent's peers now.
     pub fn peer_stats(&self, ih: InfoHash) -> Vec<PeerStats> {
-        self.with(move |c, now, _| c.peer_stats(now, ih))
+        self.with(ih, move |c, now, _| c.peer_stats(now, ih))
     }
 
     /// Connection counts now.
     pub fn connections(&self) -> ConnectionCounts {
-        self.with(|c, _, _| c.connections())
+        self.on_all(|c, _, _| c.connections()).into_iter().fold(
+            ConnectionCounts {
+                total: 0,
+                half_open: 0,
+            },
+            |a, b| ConnectionCounts {
+                total: a.total + b.total,
+                half_open: a.half_open + b.half_open,
+            },
+        )
     }
 }

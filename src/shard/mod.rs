@@ -57,8 +57,25 @@ pub struct ShardConfig {
     pub listen: SocketAddr,
     /// IO backend.
     pub io: IoChoice,
-    /// Most files kept open.
+    /// Most files kept open (per shard).
     pub max_open_files: usize,
+    /// Shard threads (0: one per available core).
+    pub shards: usize,
+}
+
+/// Which of `n` shards owns a torrent: the first eight bytes of its info-hash,
+/// modulo `n` (info-hashes are uniformly distributed).
+pub fn shard_of(ih: InfoHash, n: usize) -> usize {
+    let head = u64::from_be_bytes(ih.0[..8].try_into().expect("8 bytes"));
+    usize::try_from(head % n.max(1) as u64).expect("below n")
+}
+
+/// An accepted connection on its way to the shard that owns its torrent, with the
+/// bytes already read (at least the handshake).
+struct Handoff {
+    stream: std::net::TcpStream,
+    addr: SocketAddr,
+    first: Vec<u8>,
 }
 
 /// Why a shard did not start.
@@ -167,9 +184,48 @@ fn fresh_peer_id(cfg: &mut CoreConfig) {
     }
 }
 
-/// Starts shard `index` on its own thread.
-pub(crate) fn spawn(index: usize, mut cfg: ShardConfig) -> Result<ShardHandle, StartError> {
+/// Starts every shard: shard 0 listens (its address is returned in every handle)
+/// and hands each accepted connection to the shard that owns its torrent.
+pub(crate) fn spawn_all(mut cfg: ShardConfig) -> Result<Vec<ShardHandle>, StartError> {
+    let n = if cfg.shards == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        cfg.shards
+    };
     fresh_peer_id(&mut cfg.core);
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..n).map(|_| flume::unbounded::<Handoff>()).unzip();
+    let senders = Arc::new(senders);
+    let mut handles = Vec::with_capacity(n);
+    let mut listen = Some(cfg.listen);
+    let mut port = cfg.listen.port();
+    for (index, handoffs) in receivers.into_iter().enumerate() {
+        let mut shard_cfg = cfg.clone();
+        shard_cfg.core.seed = cfg.core.seed.wrapping_add(index as u64);
+        shard_cfg.core.listen_port = port;
+        let h = spawn_one(
+            index,
+            n,
+            shard_cfg,
+            listen.take(),
+            handoffs,
+            senders.clone(),
+        )?;
+        port = h.listen_addr.port();
+        handles.push(h);
+    }
+    Ok(handles)
+}
+
+/// Starts shard `index` of `n` on its own thread; it listens on `listen` if given.
+fn spawn_one(
+    index: usize,
+    n: usize,
+    cfg: ShardConfig,
+    listen: Option<SocketAddr>,
+    handoffs: flume::Receiver<Handoff>,
+    senders: Arc<Vec<flume::Sender<Handoff>>>,
+) -> Result<ShardHandle, StartError> {
     let peer_id = cfg.core.peer_id;
     let (ready_tx, ready_rx) = flume::bounded(1);
     let (cmd_tx, cmd_rx) = flume::unbounded::<Command>();
@@ -189,22 +245,26 @@ pub(crate) fn spawn(index: usize, mut cfg: ShardConfig) -> Result<ShardHandle, S
                 "epoll"
             };
             rt.block_on(async move {
-                let listener = match TcpListener::bind(cfg.listen).await {
-                    Ok(l) => l,
-                    Err(source) => {
-                        let _ = ready_tx.send(Err(StartError::Listen {
-                            addr: cfg.listen,
-                            source,
-                        }));
-                        return;
-                    }
+                let listener = match listen {
+                    None => None,
+                    Some(addr) => match TcpListener::bind(addr).await {
+                        Ok(l) => Some(l),
+                        Err(source) => {
+                            let _ = ready_tx.send(Err(StartError::Listen { addr, source }));
+                            return;
+                        }
+                    },
                 };
-                let addr = listener.local_addr().unwrap_or(cfg.listen);
+                let addr = listener
+                    .as_ref()
+                    .and_then(|l| l.local_addr().ok())
+                    .unwrap_or(cfg.listen);
                 let mut core_cfg = cfg.core;
                 core_cfg.listen_port = addr.port();
                 let shard = Rc::new(RefCell::new(Shard::new(core_cfg, cfg.max_open_files)));
                 let _ = ready_tx.send(Ok((addr, backend, reason)));
-                run(shard, listener, cmd_rx).await;
+                let routing = Routing { index, n, senders };
+                run(shard, listener, routing, handoffs, cmd_rx).await;
             });
         })
         .map_err(StartError::Thread)?;
@@ -228,6 +288,13 @@ pub(crate) fn spawn(index: usize, mut cfg: ShardConfig) -> Result<ShardHandle, S
             )))
         }
     }
+}
+
+/// Where accepted connections go.
+struct Routing {
+    index: usize,
+    n: usize,
+    senders: Arc<Vec<flume::Sender<Handoff>>>,
 }
 
 struct Conn {
@@ -508,20 +575,86 @@ fn closed(rc: &ShardRc, peer: PeerKey) {
     }
 }
 
-async fn run(shard: ShardRc, listener: TcpListener, commands: flume::Receiver<Command>) {
-    let rc = shard.clone();
-    let _accept = compio::runtime::spawn(async move {
-        loop {
-            let Ok((stream, addr)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let mut key = None;
-            with_shard(&rc, |c, now, _| key = c.on_incoming(now, addr));
-            if let Some(peer) = key {
-                attach(&rc, peer, stream);
+/// A connection for a torrent of this shard: register it with the core and give the
+/// core the bytes already read.
+fn incoming(rc: &ShardRc, stream: TcpStream, addr: SocketAddr, first: &[u8]) {
+    let _ = stream.set_nodelay(true);
+    let mut key = None;
+    with_shard(rc, |c, now, _| key = c.on_incoming(now, addr));
+    // Refused by the caps: the stream is dropped, which closes it.
+    if let Some(peer) = key {
+        attach(rc, peer, stream);
+        with_shard(rc, |c, now, out| {
+            c.on_event(now, Event::Data { peer, bytes: first }, out);
+        });
+    }
+}
+
+/// Reads an accepted connection's handshake (10 s at most) and sends the connection
+/// to the shard that owns the torrent it names; connections that do not start with a
+/// BitTorrent handshake are closed.
+async fn route(rc: ShardRc, routing: Rc<Routing>, mut stream: TcpStream, addr: SocketAddr) {
+    let read = async {
+        let mut first = Vec::new();
+        while first.len() < crate::proto::HANDSHAKE_LEN {
+            let BufResult(res, buf) = stream.read(Vec::with_capacity(4096)).await;
+            match res {
+                Ok(n) if n > 0 => first.extend_from_slice(&buf[..n]),
+                _ => return None,
             }
-            // Refused by the caps: the stream is dropped, which closes it.
+        }
+        Some(first)
+    };
+    let Ok(Some(first)) = compio::time::timeout(Duration::from_secs(10), read).await else {
+        return;
+    };
+    let Some(hs) = crate::proto::Handshake::decode(&first) else {
+        return;
+    };
+    let owner = shard_of(hs.info_hash, routing.n);
+    if owner == routing.index {
+        incoming(&rc, stream, addr, &first);
+        return;
+    }
+    // The socket moves threads as a duplicated descriptor; ours closes on drop.
+    use std::os::fd::AsFd;
+    let Ok(fd) = stream.as_fd().try_clone_to_owned() else {
+        return;
+    };
+    drop(stream);
+    let handoff = Handoff {
+        stream: std::net::TcpStream::from(fd),
+        addr,
+        first,
+    };
+    let _ = routing.senders[owner].send(handoff);
+}
+
+async fn run(
+    shard: ShardRc,
+    listener: Option<TcpListener>,
+    routing: Routing,
+    handoffs: flume::Receiver<Handoff>,
+    commands: flume::Receiver<Command>,
+) {
+    let routing = Rc::new(routing);
+    let rc = shard.clone();
+    let _accept = listener.map(|listener| {
+        compio::runtime::spawn(async move {
+            loop {
+                let Ok((stream, addr)) = listener.accept().await else {
+                    continue;
+                };
+                compio::runtime::spawn(route(rc.clone(), routing.clone(), stream, addr)).detach();
+            }
+        })
+    });
+    let rc = shard.clone();
+    let _handoffs = compio::runtime::spawn(async move {
+        while let Ok(h) = handoffs.recv_async().await {
+            if let Ok(stream) = TcpStream::from_std(h.stream) {
+                incoming(&rc, stream, h.addr, &h.first);
+            }
         }
     });
     let rc = shard.clone();

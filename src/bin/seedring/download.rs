@@ -50,6 +50,10 @@ pub struct DownloadArgs {
     /// Most peer connections.
     #[arg(long, default_value_t = 200)]
     max_peers: usize,
+    /// Shard threads, each owning the torrents whose info-hash maps to it (0: one per
+    /// core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    shards: usize,
     /// Download cap in bytes per second (0: none).
     #[arg(long, value_name = "BYTES/S", default_value_t = 0)]
     download_limit: u64,
@@ -74,6 +78,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         listen: SocketAddr::from(([0, 0, 0, 0], args.listen_port)),
         io: IoChoice::Auto,
         max_open_files: 512,
+        shards: args.shards,
     };
     let io = match args.io {
         Io::Auto => IoChoice::Auto,
