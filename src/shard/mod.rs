@@ -1,6 +1,6 @@
 //! Shard threads: the core on real sockets and disks, through compio.
 //!
-//! What it owns: one thread (`sr-shard-NN`) with its own compio runtime, holding a
+//! What it owns: threads (`sr-shard-NN`), each with its own compio runtime, holding a
 //! [`Core`] and carrying out its actions: TCP connections (a reader task with one
 //! reused buffer and a writer task per connection), the listener, piece IO
 //! (`disk_uring::io`), the 100 ms tick, and commands from the [`crate::Engine`].
@@ -14,8 +14,9 @@
 //! no borrow is held across an IO; a connection's tasks die with its entry in
 //! `conns` (dropping a compio task cancels it, closing the socket).
 //!
-//! Today one shard runs every torrent; spreading torrents over one shard per core by
-//! info-hash, with accepted sockets handed to the owning shard, is the next step.
+//! Several shards: each owns the torrents whose info-hash maps to it
+//! ([`shard_of`]). Shard 0 accepts, reads the handshake and hands the connection to
+//! the owner (a duplicated descriptor and the bytes already read, over a channel).
 
 use core::net::SocketAddr;
 use std::cell::RefCell;
