@@ -142,3 +142,22 @@ def test_swarm_of_three_through_opentracker(tmp, start_tracker):
         lambda: scrape(tracker, ih).get(b"downloaded", 0) >= 2,
         timeout=10,
     )
+
+
+def test_unreachable_tracker_is_reported_and_peers_still_work(tmp):
+    src = make_tree(tmp / "src" / "lonely", LAYOUT, seed=14)
+    torrent = tmp / "l.torrent"
+    dead = f"http://127.0.0.1:{free_port()}/announce"  # nothing listens there
+    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only, trackers=[dead]))
+    seeder = LtSeeder(torrent, tmp / "src")
+    try:
+        proc = subprocess.run(
+            [seedring_bin(), "download", str(torrent), "-o", str(tmp / "dst"), "--listen-port", "0",
+             "--peer", f"127.0.0.1:{seeder.port}"],
+            capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        seeder.close()
+    assert proc.returncode == 0, proc.stderr
+    assert f"tracker {dead}:" in proc.stderr, proc.stderr
+    same_files(src, tmp / "dst" / "lonely", LAYOUT)

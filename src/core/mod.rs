@@ -201,6 +201,11 @@ pub struct TorrentStats {
     pub banned: usize,
     /// Seconds to completion at the current rate, if downloading.
     pub eta_secs: Option<u64>,
+    /// The last tracker error (failure reason, timeout, bad reply), if the last
+    /// announce failed.
+    pub tracker_error: Option<String>,
+    /// The tracker's last warning message.
+    pub tracker_warning: Option<String>,
     /// When it was added.
     pub added_at: Time,
     /// When it completed.
@@ -471,6 +476,20 @@ impl Core {
         Ok(())
     }
 
+    /// Records what the trackers said last (the control plane announces; the
+    /// torrent's stats show it).
+    pub fn set_tracker_status(
+        &mut self,
+        info_hash: InfoHash,
+        error: Option<String>,
+        warning: Option<String>,
+    ) -> Result<(), CommandError> {
+        let t = self.torrent_mut(info_hash)?;
+        t.tracker_error = error;
+        t.tracker_warning = warning;
+        Ok(())
+    }
+
     /// Downloads pieces in order (for streaming) instead of rarest first.
     pub fn set_sequential(&mut self, info_hash: InfoHash, on: bool) -> Result<(), CommandError> {
         self.torrent_mut(info_hash)?.sequential = on;
@@ -543,6 +562,8 @@ impl Core {
             connections: t.peers.len(),
             banned: t.banned.len(),
             eta_secs: (left > 0 && download_rate > 0).then(|| left / download_rate),
+            tracker_error: t.tracker_error.clone(),
+            tracker_warning: t.tracker_warning.clone(),
             added_at: t.added_at,
             completed_at: t.completed_at,
         })

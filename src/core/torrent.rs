@@ -95,6 +95,8 @@ pub(crate) struct Torrent {
     pub smart_ban: BTreeMap<u32, Vec<(u32, IpAddr, [u8; 20])>>,
     pub added_at: Time,
     pub completed_at: Option<Time>,
+    pub tracker_error: Option<String>,
+    pub tracker_warning: Option<String>,
 }
 
 impl Torrent {
@@ -129,6 +131,8 @@ impl Torrent {
             smart_ban: BTreeMap::new(),
             added_at: now,
             completed_at: None,
+            tracker_error: None,
+            tracker_warning: None,
         }
     }
 

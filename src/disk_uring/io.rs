@@ -182,22 +182,29 @@ fn pwrite_spans(
     Ok(())
 }
 
-/// Creates the torrent's zero-length files (no piece ever writes them).
-pub async fn create_empty_files(root: &Path, info: &Info) -> Result<(), DiskError> {
+/// Prepares a torrent's files: creates missing ones (and their folders) and extends
+/// short ones to their full length with `set_len`, which leaves holes: sparse
+/// preallocation, no data written. Zero-length files exist from here on; no piece
+/// write would create them.
+pub async fn prepare_files(root: &Path, info: &Info) -> Result<(), DiskError> {
     for (i, f) in info.files.iter().enumerate() {
-        if f.is_stored() && f.length == 0 {
-            let path = file_path(root, info, i);
-            if let Some(parent) = path.parent() {
-                compio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(|e| DiskError(e.to_string()))?;
-            }
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .open(&path)
-                .await
-                .map_err(|e| DiskError(format!("{}: {e}", path.display())))?;
+        if !f.is_stored() {
+            continue;
+        }
+        let path = file_path(root, info, i);
+        let err = |e: std::io::Error| DiskError(format!("{}: {e}", path.display()));
+        if let Some(parent) = path.parent() {
+            compio::fs::create_dir_all(parent).await.map_err(err)?;
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .open(&path)
+            .await
+            .map_err(err)?;
+        let len = file.metadata().await.map_err(err)?.len();
+        if len < f.length {
+            file.set_len(f.length).await.map_err(err)?;
         }
     }
     Ok(())

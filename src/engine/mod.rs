@@ -339,6 +339,16 @@ impl Engine {
         self.with(ih, move |c, _, _| c.add_peers(ih, &a))
     }
 
+    /// Records what a torrent's trackers said last (shown in its stats).
+    pub fn set_tracker_status(
+        &self,
+        ih: InfoHash,
+        error: Option<String>,
+        warning: Option<String>,
+    ) -> Result<(), CommandError> {
+        self.with(ih, move |c, _, _| c.set_tracker_status(ih, error, warning))
+    }
+
     /// Every torrent.
     pub fn torrents(&self) -> Vec<InfoHash> {
         self.on_all(|c, _, _| c.torrents()).concat()

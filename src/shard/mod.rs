@@ -470,7 +470,7 @@ impl Shard {
                     compio::runtime::spawn(async move {
                         // A failure here shows up again, as a write error, when a
                         // piece of that folder is written.
-                        let _ = disk::create_empty_files(&r2, &i2).await;
+                        let _ = disk::prepare_files(&r2, &i2).await;
                     })
                     .detach();
                     self.storage.insert(info_hash, Storage { info, root });

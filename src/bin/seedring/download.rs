@@ -254,7 +254,9 @@ impl Trackers {
     }
 
     fn poll(&mut self, engine: &Engine, st: &seedring::core::TorrentStats) {
-        let Some(client) = &self.client else { return };
+        if self.client.is_none() {
+            return;
+        }
         let now = self.now();
         let reply = match &self.pending {
             Some(rx) => match rx.try_recv() {
@@ -267,22 +269,34 @@ impl Trackers {
             None => None,
         };
         if let Some(result) = reply {
-            self.pending = None;
-            if let Ok(r) = &result {
-                let _ = engine.add_peers(self.ih, &r.peers);
-            }
-            self.announcer.on_reply(now, result.as_ref());
-            let s = self.announcer.status();
-            let msg = s.error.clone().or_else(|| s.warning.clone());
-            if msg != self.last_message {
-                if let Some(m) = &msg {
-                    eprintln!("seedring: tracker {}: {m}", s.url.as_deref().unwrap_or("?"));
-                }
-                self.last_message = msg;
-            }
+            self.on_result(engine, now, result);
         }
         if let Some((url, event)) = self.announcer.due(now) {
-            self.pending = Some(client.announce(url, self.announce(st, event)));
+            let a = self.announce(st, event);
+            self.pending = self.client.as_ref().map(|c| c.announce(url, a));
+        }
+    }
+
+    /// An announce's outcome: peers to the engine, status into the torrent's stats,
+    /// and a line on stderr when the tracker's message changes.
+    fn on_result(
+        &mut self,
+        engine: &Engine,
+        now: seedring::Time,
+        result: Result<AnnounceReply, TrackerError>,
+    ) {
+        if let Ok(r) = &result {
+            let _ = engine.add_peers(self.ih, &r.peers);
+        }
+        self.announcer.on_reply(now, result.as_ref());
+        let s = self.announcer.status();
+        let _ = engine.set_tracker_status(self.ih, s.error.clone(), s.warning.clone());
+        let msg = s.error.clone().or_else(|| s.warning.clone());
+        if msg != self.last_message {
+            if let Some(m) = &msg {
+                eprintln!("seedring: tracker {}: {m}", s.url.as_deref().unwrap_or("?"));
+            }
+            self.last_message = msg;
         }
     }
 
@@ -295,7 +309,9 @@ impl Trackers {
     /// `completed` still owed (a download that ends the program right after
     /// finishing), then `stopped`. Each waits three seconds at most.
     fn stop(&mut self, engine: &Engine) {
-        let Some(client) = &self.client else { return };
+        if self.client.is_none() {
+            return;
+        }
         let Some(st) = engine.stats(self.ih) else {
             return;
         };
@@ -304,11 +320,12 @@ impl Trackers {
             && let Ok(result) = rx.recv_timeout(wait)
         {
             let now = self.now();
-            self.announcer.on_reply(now, result.as_ref());
+            self.on_result(engine, now, result);
         }
         let Some(url) = self.announcer.current().map(str::to_owned) else {
             return;
         };
+        let Some(client) = &self.client else { return };
         if self.announcer.pending_event() == AnnounceEvent::Completed {
             let rx = client.announce(url.clone(), self.announce(&st, AnnounceEvent::Completed));
             let _ = rx.recv_timeout(wait);
