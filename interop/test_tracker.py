@@ -88,6 +88,20 @@ def wait_until(what, pred, timeout=30):
     raise TimeoutError(what)
 
 
+def wait_for_seeder(seeder, tracker, ih):
+    """Until the tracker counts the libtorrent seeder; re-announces every 2 s, since
+    libtorrent backs off after a failed first announce."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        seeder.h.force_reannounce()
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            if seeds_known(tracker, ih) >= 1:
+                return
+            time.sleep(0.1)
+    raise TimeoutError("the seeder never reached the tracker")
+
+
 def seedring_leech(torrent, out, timeout=120):
     return subprocess.Popen(
         [seedring_bin(), "download", str(torrent), "-o", str(out), "--listen-port", "0"],
@@ -106,8 +120,7 @@ def test_download_finds_the_seeder_through_the_tracker(tmp, start_tracker, schem
     start_tracker(tracker, [ih])
     seeder = LtSeeder(torrent, tmp / "src")
     try:
-        seeder.h.force_reannounce()
-        wait_until("the seeder's announce", lambda: seeds_known(tracker, ih) >= 1)
+        wait_for_seeder(seeder, tracker, ih)
         p = seedring_leech(torrent, tmp / "dst")
         out, err = p.communicate(timeout=120)
     finally:
@@ -126,8 +139,7 @@ def test_swarm_of_three_through_opentracker(tmp, start_tracker):
     start_tracker(tracker, [ih])
     seeder = LtSeeder(torrent, tmp / "src")
     try:
-        seeder.h.force_reannounce()
-        wait_until("the seeder's announce", lambda: seeds_known(tracker, ih) >= 1)
+        wait_for_seeder(seeder, tracker, ih)
         leechers = [seedring_leech(torrent, tmp / f"dst{i}") for i in range(2)]
         results = [p.communicate(timeout=120) for p in leechers]
     finally:
@@ -161,3 +173,26 @@ def test_unreachable_tracker_is_reported_and_peers_still_work(tmp):
     assert proc.returncode == 0, proc.stderr
     assert f"tracker {dead}:" in proc.stderr, proc.stderr
     same_files(src, tmp / "dst" / "lonely", LAYOUT)
+
+
+@pytest.mark.parametrize("scheme", ["http", "udp"])
+def test_scrape_reports_the_swarm(tmp, start_tracker, scheme):
+    tracker = free_port()
+    url = f"{scheme}://127.0.0.1:{tracker}/announce"
+    src = make_tree(tmp / "src" / "scraped", {"x.bin": 100_000}, seed=15)
+    torrent = tmp / "x.torrent"
+    torrent.write_bytes(lt_create(src, 16 * 1024, lt.create_torrent.v1_only, trackers=[url]))
+    ih = str(lt.torrent_info(str(torrent)).info_hashes().v1)
+    start_tracker(tracker, [ih])
+    seeder = LtSeeder(torrent, tmp / "src")
+    try:
+        wait_for_seeder(seeder, tracker, ih)
+        proc = subprocess.run([seedring_bin(), "scrape", str(torrent), "--json"],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        seeder.close()
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    import json
+    row = json.loads(proc.stdout.splitlines()[0])
+    assert row["tracker"] == url
+    assert row["complete"] == 1, row

@@ -1,22 +1,33 @@
 //! The tracker client: one control-plane thread (`sr-ctl`) running a tokio
-//! current-thread runtime, doing HTTP(S) and UDP announces for whoever asks.
+//! current-thread runtime, doing HTTP(S) and UDP announces and scrapes for whoever
+//! asks.
 
 use core::net::SocketAddr;
 use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::proto::tracker::{
-    Announce, AnnounceReply, MAX_REPLY_BYTES, TrackerError, announce_url, parse_announce_reply, udp,
+    Announce, AnnounceReply, MAX_REPLY_BYTES, ScrapeCounts, TrackerError, announce_url,
+    parse_announce_reply, parse_scrape_reply, scrape_url, udp,
 };
+use crate::types::InfoHash;
 
 type Reply = flume::Sender<Result<AnnounceReply, TrackerError>>;
+type ScrapeReply = flume::Sender<Result<ScrapeCounts, TrackerError>>;
 /// UDP connection ids by tracker address, with when they were issued.
 type UdpIds = std::cell::RefCell<HashMap<SocketAddr, (u64, tokio::time::Instant)>>;
 
-struct Job {
-    url: String,
-    announce: Announce,
-    reply: Reply,
+enum Job {
+    Announce {
+        url: String,
+        announce: Announce,
+        reply: Reply,
+    },
+    Scrape {
+        url: String,
+        info_hash: InfoHash,
+        reply: ScrapeReply,
+    },
 }
 
 /// A handle to the control-plane thread. Dropping it stops the thread.
@@ -61,7 +72,11 @@ impl TrackerClient {
                             // rather than hanging.
                             let why = format!("cannot start the HTTP client: {e}");
                             while let Some(job) = rx.recv().await {
-                                let _ = job.reply.send(Err(TrackerError::Io(why.clone())));
+                                let e = TrackerError::Io(why.clone());
+                                match job {
+                                    Job::Announce { reply, .. } => drop(reply.send(Err(e))),
+                                    Job::Scrape { reply, .. } => drop(reply.send(Err(e))),
+                                }
                             }
                             return;
                         }
@@ -71,8 +86,22 @@ impl TrackerClient {
                         let http = http.clone();
                         let ids = udp_ids.clone();
                         tokio::task::spawn_local(async move {
-                            let r = announce(&http, &ids, &job.url, &job.announce).await;
-                            let _ = job.reply.send(r);
+                            match job {
+                                Job::Announce {
+                                    url,
+                                    announce: a,
+                                    reply,
+                                } => {
+                                    let _ = reply.send(announce(&http, &ids, &url, &a).await);
+                                }
+                                Job::Scrape {
+                                    url,
+                                    info_hash,
+                                    reply,
+                                } => {
+                                    let _ = reply.send(scrape(&http, &ids, &url, info_hash).await);
+                                }
+                            }
                         });
                     }
                 });
@@ -91,9 +120,27 @@ impl TrackerClient {
     ) -> flume::Receiver<Result<AnnounceReply, TrackerError>> {
         let (tx, rx) = flume::bounded(1);
         if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(Job {
+            let _ = jobs.send(Job::Announce {
                 url,
                 announce,
+                reply: tx,
+            });
+        }
+        rx
+    }
+
+    /// Asks a tracker for a torrent's swarm counts (BEP 48 over HTTP, BEP 15 over
+    /// UDP); `url` is the announce URL.
+    pub fn scrape(
+        &self,
+        url: String,
+        info_hash: InfoHash,
+    ) -> flume::Receiver<Result<ScrapeCounts, TrackerError>> {
+        let (tx, rx) = flume::bounded(1);
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(Job::Scrape {
+                url,
+                info_hash,
                 reply: tx,
             });
         }
@@ -117,13 +164,40 @@ async fn announce(
     }
 }
 
-async fn http_announce(
+async fn scrape(
     http: &reqwest::Client,
-    base: &str,
-    a: &Announce,
-) -> Result<AnnounceReply, TrackerError> {
+    udp_ids: &UdpIds,
+    url: &str,
+    ih: InfoHash,
+) -> Result<ScrapeCounts, TrackerError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        let target = scrape_url(url)
+            .ok_or_else(|| TrackerError::BadUrl(format!("{url} (no scrape URL: BEP 48)")))?;
+        let sep = if target.contains('?') { '&' } else { '?' };
+        let full = format!(
+            "{target}{sep}info_hash={}",
+            crate::proto::tracker::url_encode(&ih.0)
+        );
+        let body = http_get(http, &full).await?;
+        parse_scrape_reply(&body, ih)
+    } else if let Some(rest) = url.strip_prefix("udp://") {
+        let hostport = rest.split('/').next().unwrap_or(rest);
+        let (sock, conn, ipv6) = udp_session(udp_ids, hostport).await?;
+        let t = transaction();
+        match exchange(&sock, &udp::scrape_request(conn, t, ih), t, ipv6).await? {
+            udp::Response::Scraped(c) => Ok(c),
+            udp::Response::Error(e) => Err(TrackerError::Failure(e)),
+            _ => Err(TrackerError::Malformed("expected a scrape reply".into())),
+        }
+    } else {
+        Err(TrackerError::BadUrl(url.to_owned()))
+    }
+}
+
+/// GET with the reply capped at [`MAX_REPLY_BYTES`].
+async fn http_get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, TrackerError> {
     let io = |e: reqwest::Error| TrackerError::Io(e.to_string());
-    let mut resp = http.get(announce_url(base, a)).send().await.map_err(io)?;
+    let mut resp = http.get(url).send().await.map_err(io)?;
     if !resp.status().is_success() {
         return Err(TrackerError::Io(format!("HTTP {}", resp.status())));
     }
@@ -134,7 +208,15 @@ async fn http_announce(
         }
         body.extend_from_slice(&chunk);
     }
-    parse_announce_reply(&body)
+    Ok(body)
+}
+
+async fn http_announce(
+    http: &reqwest::Client,
+    base: &str,
+    a: &Announce,
+) -> Result<AnnounceReply, TrackerError> {
+    parse_announce_reply(&http_get(http, &announce_url(base, a)).await?)
 }
 
 /// BEP 15: connect (connection ids are reused for a minute), then announce; each
@@ -144,6 +226,21 @@ async fn udp_announce(
     hostport: &str,
     a: &Announce,
 ) -> Result<AnnounceReply, TrackerError> {
+    let (sock, conn, ipv6) = udp_session(ids, hostport).await?;
+    let t = transaction();
+    match exchange(&sock, &udp::announce_request(conn, t, a), t, ipv6).await? {
+        udp::Response::Announced(r) => Ok(r),
+        udp::Response::Error(e) => Err(TrackerError::Failure(e)),
+        _ => Err(TrackerError::Malformed("expected an announce reply".into())),
+    }
+}
+
+/// A socket connected to the tracker and a connection id: reused for a minute
+/// (BEP 15), else obtained with a connect exchange.
+async fn udp_session(
+    ids: &UdpIds,
+    hostport: &str,
+) -> Result<(tokio::net::UdpSocket, u64, bool), TrackerError> {
     let io = |e: std::io::Error| TrackerError::Io(e.to_string());
     let addr = tokio::net::lookup_host(hostport)
         .await
@@ -175,15 +272,7 @@ async fn udp_announce(
             id
         }
     };
-    let t = transaction();
-    match exchange(&sock, &udp::announce_request(conn, t, a), t, addr.is_ipv6()).await? {
-        udp::Response::Announced(r) => Ok(r),
-        udp::Response::Error(e) => {
-            ids.borrow_mut().remove(&addr);
-            Err(TrackerError::Failure(e))
-        }
-        _ => Err(TrackerError::Malformed("expected an announce reply".into())),
-    }
+    Ok((sock, conn, addr.is_ipv6()))
 }
 
 fn transaction() -> u32 {

@@ -4,6 +4,7 @@ mod create;
 mod download;
 mod info;
 mod progress;
+mod scrape;
 mod verify;
 
 use std::process::ExitCode;
@@ -31,6 +32,9 @@ enum Command {
     /// Download a torrent or magnet into a folder (and seed it with --seed).
     /// Exits 0 once the download is complete and every piece verified.
     Download(download::DownloadArgs),
+    /// Ask a torrent's trackers how many seeders and leechers it has (BEP 48 over
+    /// HTTP, BEP 15 over UDP).
+    Scrape(scrape::ScrapeArgs),
     /// Check data on disk against a torrent: which pieces are valid, invalid or
     /// missing, and which files are complete. Exits 0 only if everything is complete
     /// and valid.
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Create(args) => create::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Download(args) => download::run(args),
+        Command::Scrape(args) => scrape::run(args),
     };
     match result {
         Ok(code) => code,
