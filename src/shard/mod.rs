@@ -35,6 +35,7 @@ use compio::runtime::{JoinHandle, Runtime, RuntimeBuilder};
 use crate::core::{Action, Core, CoreConfig, Event, PeerKey};
 use crate::disk_uring::io::{self as disk, FileCache};
 use crate::metainfo::Info;
+use crate::proto::BlockRequest;
 use crate::types::{InfoHash, Time};
 
 /// Which IO backend a shard may use.
@@ -349,6 +350,7 @@ impl Shard {
     }
 
     fn apply(&mut self, rc: &ShardRc, actions: Vec<Action>) {
+        let mut reads = Vec::new();
         for a in actions {
             match a {
                 Action::Send { peer, bytes } => {
@@ -398,26 +400,7 @@ impl Shard {
                     peer,
                     info_hash,
                     req,
-                } => {
-                    let Some((info, root)) = self.storage_of(info_hash) else {
-                        continue;
-                    };
-                    let (rc2, files) = (rc.clone(), self.files.clone());
-                    compio::runtime::spawn(async move {
-                        let result =
-                            disk::read(&files, &root, &info, req.piece, req.offset, req.len).await;
-                        with_shard(&rc2, |c, now, out| {
-                            let ev = Event::BlockRead {
-                                peer,
-                                info_hash,
-                                req,
-                                result,
-                            };
-                            c.on_event(now, ev, out);
-                        });
-                    })
-                    .detach();
-                }
+                } => reads.push((info_hash, req, peer)),
                 Action::ReadPiece { info_hash, piece } => {
                     let Some((info, root)) = self.storage_of(info_hash) else {
                         continue;
@@ -490,6 +473,58 @@ impl Shard {
                     }
                 }
             }
+        }
+        self.read_batched(rc, reads);
+    }
+
+    /// Serves block reads for uploads, merging contiguous blocks of the same piece
+    /// (from one peer or several) into one disk read; each peer then gets its block.
+    fn read_batched(&mut self, rc: &ShardRc, mut reads: Vec<(InfoHash, BlockRequest, PeerKey)>) {
+        reads.sort_by_key(|(ih, r, _)| (*ih, r.piece, r.offset));
+        let mut i = 0;
+        while i < reads.len() {
+            let (ih, first, _) = reads[i];
+            let mut end = first.offset + first.len;
+            let mut j = i + 1;
+            while j < reads.len()
+                && reads[j].0 == ih
+                && reads[j].1.piece == first.piece
+                && reads[j].1.offset <= end
+            {
+                end = end.max(reads[j].1.offset + reads[j].1.len);
+                j += 1;
+            }
+            let group: Vec<(BlockRequest, PeerKey)> =
+                reads[i..j].iter().map(|(_, r, p)| (*r, *p)).collect();
+            i = j;
+            let Some((info, root)) = self.storage_of(ih) else {
+                continue;
+            };
+            let (rc2, files) = (rc.clone(), self.files.clone());
+            let start = first.offset;
+            compio::runtime::spawn(async move {
+                let result =
+                    disk::read(&files, &root, &info, first.piece, start, end - start).await;
+                with_shard(&rc2, |c, now, out| {
+                    for (req, peer) in group {
+                        let part = match &result {
+                            Ok(buf) => {
+                                let a = (req.offset - start) as usize;
+                                Ok(buf[a..a + req.len as usize].to_vec())
+                            }
+                            Err(e) => Err(e.clone()),
+                        };
+                        let ev = Event::BlockRead {
+                            peer,
+                            info_hash: ih,
+                            req,
+                            result: part,
+                        };
+                        c.on_event(now, ev, out);
+                    }
+                });
+            })
+            .detach();
         }
     }
 
