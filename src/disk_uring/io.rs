@@ -97,23 +97,16 @@ pub async fn read(
     len: u32,
 ) -> Result<Vec<u8>, DiskError> {
     let mut out = Vec::with_capacity(len as usize);
-    let (start, end) = (u64::from(offset), u64::from(offset) + u64::from(len));
-    let mut pos = 0u64;
-    for span in info.geometry.piece_spans(piece) {
-        let (s, e) = (pos, pos + u64::from(span.len));
-        pos = e;
-        let (lo, hi) = (s.max(start), e.min(end));
-        if lo >= hi {
-            continue;
-        }
-        let n = usize::try_from(hi - lo).expect("within one piece");
+    for span in info.geometry.range_spans(piece, offset, len) {
+        let n = span.len as usize;
         if info.files[span.file].attr.pad {
             out.resize(out.len() + n, 0);
             continue;
         }
         let file = cache.get(&file_path(root, info, span.file), false).await?;
-        let buf = Vec::with_capacity(n);
-        let BufResult(res, buf) = file.read_exact_at(buf, span.file_offset + (lo - s)).await;
+        let BufResult(res, buf) = file
+            .read_exact_at(Vec::with_capacity(n), span.file_offset)
+            .await;
         res.map_err(|e| DiskError(format!("reading piece {piece}: {e}")))?;
         out.extend_from_slice(&buf);
     }

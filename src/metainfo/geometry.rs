@@ -129,6 +129,28 @@ impl Geometry {
         })
     }
 
+    /// The runs of `len` bytes at `offset` inside piece `piece`, in file order (a
+    /// block, say, or a batch of blocks).
+    pub fn range_spans(
+        &self,
+        piece: u32,
+        offset: u32,
+        len: u32,
+    ) -> impl Iterator<Item = FileSpan> + '_ {
+        let (start, end) = (u64::from(offset), u64::from(offset) + u64::from(len));
+        let mut pos = 0u64;
+        self.piece_spans(piece).filter_map(move |span| {
+            let (s, e) = (pos, pos + u64::from(span.len));
+            pos = e;
+            let (lo, hi) = (s.max(start), e.min(end));
+            (lo < hi).then(|| FileSpan {
+                file: span.file,
+                file_offset: span.file_offset + (lo - s),
+                len: u32::try_from(hi - lo).expect("within one piece"),
+            })
+        })
+    }
+
     /// The pieces that hold at least one byte of file `file` (empty for a zero-length
     /// file).
     pub fn file_pieces(&self, file: usize) -> Range<u32> {
@@ -237,6 +259,19 @@ mod tests {
                 prop_assert!(g.blocks(p).all(|b| b.len <= BLOCK_LEN && b.len > 0));
             }
             prop_assert_eq!(pos, total);
+            // A range inside a piece: its spans cover exactly that range, in order.
+            for p in 0..g.piece_count() {
+                let plen = g.piece_len(p);
+                let (off, len) = (plen / 3, plen - plen / 3 - plen / 5);
+                let mut at = g.piece_offset(p) + u64::from(off);
+                let mut covered = 0u32;
+                for s in g.range_spans(p, off, len) {
+                    prop_assert_eq!(g.file_range(s.file).start + s.file_offset, at);
+                    at += u64::from(s.len);
+                    covered += s.len;
+                }
+                prop_assert_eq!(covered, len);
+            }
             // file_pieces names exactly the pieces that touched the file.
             for (f, ps) in touched.iter_mut().enumerate() {
                 ps.dedup();

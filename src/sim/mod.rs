@@ -548,25 +548,17 @@ impl World {
             .get(&ih)
             .ok_or_else(|| DiskError("no storage for torrent".into()))?;
         let mut out = Vec::with_capacity(len as usize);
-        let start = u64::from(offset);
-        let end = start + u64::from(len);
-        let mut pos = 0u64;
-        for span in info.geometry.piece_spans(piece) {
-            let (s, e) = (pos, pos + u64::from(span.len));
-            pos = e;
-            let (lo, hi) = (s.max(start), e.min(end));
-            if lo >= hi {
-                continue;
-            }
+        for span in info.geometry.range_spans(piece, offset, len) {
             let f = &info.files[span.file];
-            let at = span.file_offset + (lo - s);
-            let n = usize::try_from(hi - lo).expect("within one piece");
+            let n = span.len as usize;
             if f.attr.pad {
                 out.resize(out.len() + n, 0);
                 continue;
             }
-            let data = node.fs.read(&fs::join(root, &f.path), at, n)?;
-            out.extend_from_slice(data);
+            out.extend_from_slice(
+                node.fs
+                    .read(&fs::join(root, &f.path), span.file_offset, n)?,
+            );
         }
         Ok(out)
     }
