@@ -1,15 +1,20 @@
 //! Session stores: where an engine keeps what must outlive it.
 //!
 //! What it owns: the [`SessionStore`] trait (byte keys to byte values: `get`, `set`,
-//! `delete`, `keys(prefix)`, `clear`) and [`MemorySessionStore`], the store of the
-//! memory preset (tests, simulations). The LMDB store (heed) and the versioned resume
-//! records join it with crash-safe resume.
+//! `delete`, `keys(prefix)`, `clear`), [`MemorySessionStore`] (the store of the
+//! memory preset: tests, simulations) and [`LmdbSessionStore`] (LMDB through heed:
+//! one writer thread, batched transactions, map growth, safe flags). The versioned
+//! resume records join them with crash-safe resume.
 //!
 //! Keys in use today: `torrent:{infohash}:meta`, the exact bytes of a torrent's `info`
 //! dictionary, written as soon as the engine has them (at once for a .torrent, when
 //! fetched from peers for a magnet), so a magnet never has to be fetched twice. A
 //! torrent's keys are deleted when it is removed. Info-hashes in keys are lowercase
 //! hex.
+
+mod lmdb;
+
+pub use lmdb::LmdbSessionStore;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,302 @@
+//! [`LmdbSessionStore`]: the session store on LMDB (heed).
+//!
+//! - One writer thread (`sr-resume`): every `set`/`delete`/`clear` goes to it; it
+//!   applies everything queued so far in one write transaction, commits, then
+//!   answers each caller. Many small saves cost one commit.
+//! - Safe defaults: LMDB's default flags, so a commit is on disk when it returns (no
+//!   `WRITE_MAP | MAP_ASYNC`, which can corrupt the file on power loss).
+//! - Map-size growth: the map starts at 64 MiB and doubles when a transaction fills
+//!   it. LMDB forbids resizing while any transaction is open in the process, so
+//!   readers hold a shared gate for the length of their transaction and the writer
+//!   takes it exclusively to resize.
+//! - One environment per path per process: opening a path twice is an error, not
+//!   undefined behaviour.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use heed::types::Bytes;
+use heed::{Database, Env, EnvOpenOptions, WithTls};
+
+use super::{SessionStore, StoreError};
+
+type Db = Database<Bytes, Bytes>;
+
+/// An operation and where to send its outcome.
+type Job = (Op, flume::Sender<Result<(), StoreError>>);
+
+enum Op {
+    Set(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+    Clear,
+}
+
+struct Shared {
+    env: Env<WithTls>,
+    db: Db,
+    /// Readers hold it shared during a transaction; the writer exclusively to resize.
+    gate: RwLock<()>,
+    path: PathBuf,
+}
+
+/// The LMDB session store.
+pub struct LmdbSessionStore {
+    shared: Arc<Shared>,
+    ops: Option<flume::Sender<Job>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for LmdbSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LmdbSessionStore({})", self.shared.path.display())
+    }
+}
+
+/// Paths with an environment open in this process.
+static OPEN: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+
+const INITIAL_MAP: usize = 64 << 20;
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl LmdbSessionStore {
+    /// Opens (creating it if needed) the store in folder `dir`.
+    pub fn open(dir: &Path) -> Result<LmdbSessionStore, StoreError> {
+        Self::open_with_map_size(dir, INITIAL_MAP)
+    }
+
+    fn open_with_map_size(dir: &Path, map_size: usize) -> Result<LmdbSessionStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        let path = std::fs::canonicalize(dir).map_err(err)?;
+        {
+            let mut open = OPEN.lock().map_err(err)?;
+            let set = open.get_or_insert_with(HashSet::new);
+            if !set.insert(path.clone()) {
+                return Err(StoreError(format!(
+                    "{} is already open in this process",
+                    path.display()
+                )));
+            }
+        }
+        let opened = (|| {
+            let mut opts = EnvOpenOptions::new();
+            opts.map_size(map_size).max_dbs(1);
+            // SAFETY: LMDB requires that an environment is opened at most once per
+            // process; the OPEN registry above refuses a second open of this path
+            // until the first store is dropped.
+            let env = unsafe { opts.open(&path) }.map_err(err)?;
+            let mut wtxn = env.write_txn().map_err(err)?;
+            let db: Db = env
+                .create_database(&mut wtxn, Some("session"))
+                .map_err(err)?;
+            wtxn.commit().map_err(err)?;
+            Ok::<_, StoreError>((env, db))
+        })();
+        let (env, db) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                Self::release(&path);
+                return Err(e);
+            }
+        };
+        let shared = Arc::new(Shared {
+            env,
+            db,
+            gate: RwLock::new(()),
+            path,
+        });
+        let (tx, rx) = flume::unbounded::<Job>();
+        let s2 = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("sr-resume".into())
+            .spawn(move || writer_loop(&s2, &rx, map_size))
+            .map_err(err)?;
+        Ok(LmdbSessionStore {
+            shared,
+            ops: Some(tx),
+            writer: Some(writer),
+        })
+    }
+
+    fn release(path: &Path) {
+        if let Ok(mut open) = OPEN.lock()
+            && let Some(set) = open.as_mut()
+        {
+            set.remove(path);
+        }
+    }
+
+    fn write(&self, op: Op) -> Result<(), StoreError> {
+        let (tx, rx) = flume::bounded(1);
+        self.ops
+            .as_ref()
+            .ok_or_else(|| err("store closed"))?
+            .send((op, tx))
+            .map_err(|_| err("the writer thread stopped"))?;
+        rx.recv().map_err(|_| err("the writer thread stopped"))?
+    }
+}
+
+impl Drop for LmdbSessionStore {
+    fn drop(&mut self) {
+        self.ops.take();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        Self::release(&self.shared.path);
+    }
+}
+
+/// Applies every queued operation in one transaction; grows the map when full.
+fn writer_loop(s: &Shared, rx: &flume::Receiver<Job>, mut map_size: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 4096 {
+            match rx.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let result = loop {
+            match apply(s, &batch) {
+                Err(heed::Error::Mdb(heed::MdbError::MapFull)) => {
+                    map_size = map_size.saturating_mul(2);
+                    let _gate = s.gate.write();
+                    // SAFETY: no transaction is open: readers hold the gate for the
+                    // length of theirs and this thread owns every write transaction
+                    // (the failed one was dropped, aborting it, before this point).
+                    if let Err(e) = unsafe { s.env.resize(map_size) } {
+                        break Err(err(e));
+                    }
+                }
+                other => break other.map_err(err),
+            }
+        };
+        for (_, reply) in batch {
+            let _ = reply.send(result.clone());
+        }
+    }
+}
+
+fn apply(s: &Shared, batch: &[Job]) -> Result<(), heed::Error> {
+    let _gate = s.gate.read();
+    let mut wtxn = s.env.write_txn()?;
+    for (op, _) in batch {
+        match op {
+            Op::Set(k, v) => s.db.put(&mut wtxn, k, v)?,
+            Op::Delete(k) => {
+                s.db.delete(&mut wtxn, k)?;
+            }
+            Op::Clear => s.db.clear(&mut wtxn)?,
+        }
+    }
+    wtxn.commit()
+}
+
+impl SessionStore for LmdbSessionStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let _gate = self.shared.gate.read().map_err(err)?;
+        let rtxn = self.shared.env.read_txn().map_err(err)?;
+        Ok(self
+            .shared
+            .db
+            .get(&rtxn, key)
+            .map_err(err)?
+            .map(<[u8]>::to_vec))
+    }
+
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.write(Op::Set(key.to_vec(), value.to_vec()))
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<(), StoreError> {
+        self.write(Op::Delete(key.to_vec()))
+    }
+
+    fn keys(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let _gate = self.shared.gate.read().map_err(err)?;
+        let rtxn = self.shared.env.read_txn().map_err(err)?;
+        let mut out = Vec::new();
+        // LMDB cannot position a cursor on an empty key: no prefix means everything.
+        if prefix.is_empty() {
+            for item in self.shared.db.iter(&rtxn).map_err(err)? {
+                out.push(item.map_err(err)?.0.to_vec());
+            }
+        } else {
+            for item in self.shared.db.prefix_iter(&rtxn, prefix).map_err(err)? {
+                out.push(item.map_err(err)?.0.to_vec());
+            }
+        }
+        Ok(out)
+    }
+
+    fn clear(&self) -> Result<(), StoreError> {
+        self.write(Op::Clear)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_persist_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = LmdbSessionStore::open(dir.path()).unwrap();
+            s.set(b"torrent:aa:meta", b"info").unwrap();
+            s.set(b"torrent:aa:state", b"bits").unwrap();
+            s.set(b"settings:port", b"6881").unwrap();
+            s.delete(b"torrent:aa:state").unwrap();
+            assert_eq!(
+                s.keys(b"torrent:").unwrap(),
+                vec![b"torrent:aa:meta".to_vec()]
+            );
+            // The same folder cannot be opened twice at once.
+            assert!(LmdbSessionStore::open(dir.path()).is_err());
+        }
+        let s = LmdbSessionStore::open(dir.path()).unwrap();
+        assert_eq!(
+            s.get(b"torrent:aa:meta").unwrap().as_deref(),
+            Some(&b"info"[..])
+        );
+        assert_eq!(s.get(b"torrent:aa:state").unwrap(), None);
+        s.clear().unwrap();
+        assert!(s.keys(b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn concurrent_writers_are_batched_and_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(LmdbSessionStore::open(dir.path()).unwrap());
+        std::thread::scope(|sc| {
+            for t in 0..4 {
+                let s = s.clone();
+                sc.spawn(move || {
+                    for i in 0..250 {
+                        s.set(format!("k:{t}:{i:03}").as_bytes(), &[t; 100])
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(s.keys(b"k:").unwrap().len(), 1000);
+        assert_eq!(s.get(b"k:3:249").unwrap(), Some(vec![3; 100]));
+    }
+
+    #[test]
+    fn the_map_grows_when_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LmdbSessionStore::open_with_map_size(dir.path(), 1 << 20).unwrap();
+        // 8 MiB of values into a 1 MiB map.
+        for i in 0..128 {
+            s.set(format!("big:{i:03}").as_bytes(), &vec![7u8; 64 * 1024])
+                .unwrap();
+        }
+        assert_eq!(s.keys(b"big:").unwrap().len(), 128);
+        assert_eq!(s.get(b"big:127").unwrap().unwrap().len(), 64 * 1024);
+    }
+}
