@@ -673,7 +673,7 @@ impl Core {
                 info_hash,
                 piece,
                 result,
-            } => self.on_piece_read(now, info_hash, piece, result, out),
+            } => self.on_piece_read(info_hash, piece, result, out),
         }
     }
 
@@ -1092,7 +1092,7 @@ impl Core {
             BlockOutcome::Unexpected => t.wasted += len,
             BlockOutcome::Stored => {}
             BlockOutcome::PieceComplete(bytes, senders) => {
-                self.on_piece_complete(now, ih, piece, bytes, senders, out);
+                self.on_piece_complete(ih, piece, bytes, senders, out);
             }
         }
         // Endgame: whoever else was asked for this block need not send it.
@@ -1117,7 +1117,6 @@ impl Core {
 
     fn on_piece_complete(
         &mut self,
-        now: Time,
         ih: InfoHash,
         piece: u32,
         bytes: Vec<u8>,
@@ -1176,7 +1175,6 @@ impl Core {
             t.smart_ban.remove(&piece);
             self.ban(ih, ip, out);
         }
-        let _ = now;
     }
 
     fn ban(&mut self, ih: InfoHash, ip: IpAddr, out: &mut Vec<Action>) {
@@ -1261,7 +1259,7 @@ impl Core {
                     .get_mut(&ih)
                     .and_then(|m| m.on_data(piece, data));
                 if let Some(bytes) = done {
-                    self.on_metadata(now, ih, bytes, out);
+                    self.on_metadata(ih, bytes, out);
                 } else {
                     self.request_metadata(now, key, out);
                 }
@@ -1300,7 +1298,7 @@ impl Core {
         self.send(now, key, &msgs, out);
     }
 
-    fn on_metadata(&mut self, now: Time, ih: InfoHash, bytes: Vec<u8>, out: &mut Vec<Action>) {
+    fn on_metadata(&mut self, ih: InfoHash, bytes: Vec<u8>, out: &mut Vec<Action>) {
         if hash::sha1(&bytes) != ih.0 {
             // Someone sent a wrong piece: start over (the fetch forgets every piece).
             if let Some(m) = self.metadata.get_mut(&ih) {
@@ -1363,7 +1361,6 @@ impl Core {
         }
         self.update_interest(ih, out);
         self.drive_checking(ih, out);
-        let _ = now;
     }
 
     fn on_block_read(
@@ -1463,7 +1460,6 @@ impl Core {
 
     fn on_piece_read(
         &mut self,
-        now: Time,
         ih: InfoHash,
         piece: u32,
         result: Result<Vec<u8>, DiskError>,
@@ -1483,7 +1479,6 @@ impl Core {
             t.have.set(piece);
         }
         self.drive_checking(ih, out);
-        let _ = now;
     }
 
     /// Keeps a recheck going: a few piece reads in flight until every piece is done.

@@ -121,7 +121,6 @@ pub async fn read(
 /// pwrite 9.45 GiB/s. Buffered writes through the ring are punted to kernel
 /// workers, so the pool wins, and the shard thread never waits on the disk.
 pub async fn write_piece(
-    _cache: &FileCache,
     root: &Path,
     info: &Info,
     piece: u32,
@@ -269,7 +268,7 @@ mod tests {
             for p in 0..info.geometry.piece_count() {
                 let s = (p * 32768) as usize;
                 let e = (s + 32768).min(data.len());
-                write_piece(&cache, dir.path(), &info, p, data[s..e].to_vec())
+                write_piece(dir.path(), &info, p, data[s..e].to_vec())
                     .await
                     .unwrap();
             }

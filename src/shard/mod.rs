@@ -428,9 +428,9 @@ impl Shard {
                     let Some((info, root)) = self.storage_of(info_hash) else {
                         continue;
                     };
-                    let (rc2, files) = (rc.clone(), self.files.clone());
+                    let rc2 = rc.clone();
                     compio::runtime::spawn(async move {
-                        let result = disk::write_piece(&files, &root, &info, piece, data).await;
+                        let result = disk::write_piece(&root, &info, piece, data).await;
                         with_shard(&rc2, |c, now, out| {
                             let ev = Event::PieceWritten {
                                 info_hash,
