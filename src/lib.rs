@@ -18,6 +18,7 @@ pub mod net;
 pub mod proto;
 pub mod ratelimit;
 pub mod resume_lmdb;
+pub mod roots;
 pub mod shard;
 pub mod sim;
 pub mod types;
