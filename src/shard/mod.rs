@@ -405,20 +405,19 @@ impl Shard {
                     let Some((info, root)) = self.storage_of(info_hash) else {
                         continue;
                     };
-                    let (rc2, files) = (rc.clone(), self.files.clone());
-                    compio::runtime::spawn(async move {
+                    let files = self.files.clone();
+                    let read = async move {
                         let len = info.geometry.piece_len(piece);
-                        let result = disk::read(&files, &root, &info, piece, 0, len).await;
-                        with_shard(&rc2, |c, now, out| {
-                            let ev = Event::PieceRead {
-                                info_hash,
-                                piece,
-                                result,
-                            };
-                            c.on_event(now, ev, out);
-                        });
-                    })
-                    .detach();
+                        disk::read(&files, &root, &info, piece, 0, len).await
+                    };
+                    spawn_then(rc, read, move |c, now, out, result| {
+                        let ev = Event::PieceRead {
+                            info_hash,
+                            piece,
+                            result,
+                        };
+                        c.on_event(now, ev, out);
+                    });
                 }
                 Action::WritePiece {
                     info_hash,
@@ -428,19 +427,15 @@ impl Shard {
                     let Some((info, root)) = self.storage_of(info_hash) else {
                         continue;
                     };
-                    let rc2 = rc.clone();
-                    compio::runtime::spawn(async move {
-                        let result = disk::write_piece(&root, &info, piece, data).await;
-                        with_shard(&rc2, |c, now, out| {
-                            let ev = Event::PieceWritten {
-                                info_hash,
-                                piece,
-                                result,
-                            };
-                            c.on_event(now, ev, out);
-                        });
-                    })
-                    .detach();
+                    let write = async move { disk::write_piece(&root, &info, piece, data).await };
+                    spawn_then(rc, write, move |c, now, out, result| {
+                        let ev = Event::PieceWritten {
+                            info_hash,
+                            piece,
+                            result,
+                        };
+                        c.on_event(now, ev, out);
+                    });
                 }
                 Action::OpenStorage {
                     info_hash,
@@ -500,31 +495,29 @@ impl Shard {
             let Some((info, root)) = self.storage_of(ih) else {
                 continue;
             };
-            let (rc2, files) = (rc.clone(), self.files.clone());
+            let files = self.files.clone();
             let start = first.offset;
-            compio::runtime::spawn(async move {
-                let result =
-                    disk::read(&files, &root, &info, first.piece, start, end - start).await;
-                with_shard(&rc2, |c, now, out| {
-                    for (req, peer) in group {
-                        let part = match &result {
-                            Ok(buf) => {
-                                let a = (req.offset - start) as usize;
-                                Ok(buf[a..a + req.len as usize].to_vec())
-                            }
-                            Err(e) => Err(e.clone()),
-                        };
-                        let ev = Event::BlockRead {
-                            peer,
-                            info_hash: ih,
-                            req,
-                            result: part,
-                        };
-                        c.on_event(now, ev, out);
-                    }
-                });
-            })
-            .detach();
+            let read = async move {
+                disk::read(&files, &root, &info, first.piece, start, end - start).await
+            };
+            spawn_then(rc, read, move |c, now, out, result| {
+                for (req, peer) in group {
+                    let part = match &result {
+                        Ok(buf) => {
+                            let a = (req.offset - start) as usize;
+                            Ok(buf[a..a + req.len as usize].to_vec())
+                        }
+                        Err(e) => Err(e.clone()),
+                    };
+                    let ev = Event::BlockRead {
+                        peer,
+                        info_hash: ih,
+                        req,
+                        result: part,
+                    };
+                    c.on_event(now, ev, out);
+                }
+            });
         }
     }
 
@@ -533,6 +526,21 @@ impl Shard {
             .get(&ih)
             .map(|s| (s.info.clone(), s.root.clone()))
     }
+}
+
+/// Runs `work` (disk IO) as a task, then hands its outcome to the core through
+/// `deliver`, on the shard thread, without awaiting under a borrow.
+fn spawn_then<T: 'static>(
+    rc: &ShardRc,
+    work: impl std::future::Future<Output = T> + 'static,
+    deliver: impl FnOnce(&mut Core, Time, &mut Vec<Action>, T) + 'static,
+) {
+    let rc = rc.clone();
+    compio::runtime::spawn(async move {
+        let result = work.await;
+        with_shard(&rc, |c, now, out| deliver(c, now, out, result));
+    })
+    .detach();
 }
 
 /// Starts the reader and writer tasks of an established connection.
