@@ -50,6 +50,21 @@ def run_seedring(*args, check=True):
     return proc
 
 
+def download_args(torrent, out, *extra):
+    """The `seedring download` command line: any free port, loopback peers only."""
+    return [seedring_bin(), "download", str(torrent), "-o", str(out), "--listen-port", "0",
+            *map(str, extra)]
+
+
+def run_download(torrent, out, *extra, timeout=120, check=True, preexec_fn=None):
+    """Runs `seedring download` to its end; by default insists that it exits 0."""
+    proc = subprocess.run(download_args(torrent, out, *extra), capture_output=True, text=True,
+                          timeout=timeout, preexec_fn=preexec_fn)
+    if check:
+        assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
 def write_random(path: Path, size: int, seed: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)

@@ -15,7 +15,7 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from conftest import LT_SETTINGS, lt_create, make_tree, seedring_bin, write_random
+from conftest import LT_SETTINGS, download_args, lt_create, make_tree, run_download, write_random
 
 LAYOUT = {"a.bin": 700_000, "tiny.txt": 5, "sub/b.bin": 2_000_001, "sub/c.bin": 65_536}
 
@@ -56,17 +56,6 @@ def same_files(a: Path, b: Path, layout):
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 
 
-def run_download(*args, timeout=120):
-    proc = subprocess.run(
-        [seedring_bin(), "download", *map(str, args), "--listen-port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
 @pytest.mark.parametrize("io", ["uring", "epoll"])
 def test_download_multi_file_from_libtorrent(tmp, io):
     src = make_tree(tmp / "src" / "multi", LAYOUT)
@@ -74,7 +63,7 @@ def test_download_multi_file_from_libtorrent(tmp, io):
     torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
     seeder = LtSeeder(torrent, tmp / "src")
     try:
-        proc = run_download(torrent, "-o", tmp / "dst", "--io", io, "--peer", f"127.0.0.1:{seeder.port}")
+        proc = run_download(torrent, tmp / "dst", "--io", io, "--peer", f"127.0.0.1:{seeder.port}")
     finally:
         seeder.close()
     assert f"io: {'io_uring' if io == 'uring' else 'epoll'}" in proc.stderr
@@ -89,7 +78,7 @@ def test_download_single_file_from_libtorrent(tmp, io):
     torrent.write_bytes(lt_create(src, 256 * 1024, lt.create_torrent.v1_only))
     seeder = LtSeeder(torrent, tmp / "src")
     try:
-        run_download(torrent, "-o", tmp / "dst", "--io", io, "--peer", f"127.0.0.1:{seeder.port}")
+        run_download(torrent, tmp / "dst", "--io", io, "--peer", f"127.0.0.1:{seeder.port}")
     finally:
         seeder.close()
     assert (tmp / "dst" / "movie.mkv").read_bytes() == src.read_bytes()
@@ -104,7 +93,7 @@ def test_download_magnet_from_libtorrent(tmp, io):
     seeder = LtSeeder(torrent, tmp / "src")
     try:
         uri = f"magnet:?xt=urn:btih:{ih}&dn=magnetic&x.pe=127.0.0.1:{seeder.port}"
-        run_download(uri, "-o", tmp / "dst", "--io", io)
+        run_download(uri, tmp / "dst", "--io", io)
     finally:
         seeder.close()
     same_files(src, tmp / "dst" / "magnetic", LAYOUT)
@@ -123,7 +112,7 @@ def test_resume_fetches_only_what_is_missing(tmp):
     (dst / "sub/b.bin").write_bytes(bytes(damaged))
     seeder = LtSeeder(torrent, tmp / "src")
     try:
-        proc = run_download(torrent, "-o", tmp / "dst", "--peer", f"127.0.0.1:{seeder.port}")
+        proc = run_download(torrent, tmp / "dst", "--peer", f"127.0.0.1:{seeder.port}")
         uploaded = seeder.h.status().total_payload_upload
     finally:
         seeder.close()
@@ -138,7 +127,7 @@ def test_libtorrent_downloads_from_seedring_seed(tmp):
     torrent = tmp / "v.torrent"
     torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
     proc = subprocess.Popen(
-        [seedring_bin(), "download", str(torrent), "-o", str(tmp / "src"), "--seed", "--listen-port", "0"],
+        download_args(torrent, tmp / "src", "--seed"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -7,13 +7,12 @@ correctly; `--io uring` must refuse with a clear message.
 """
 
 import errno
-import subprocess
 
 import libtorrent as lt
 import pytest
 import seccomp
 
-from conftest import lt_create, make_tree, seedring_bin
+from conftest import lt_create, make_tree, run_download
 from test_download import LAYOUT, LtSeeder, same_files
 
 
@@ -34,14 +33,11 @@ def test_auto_falls_back_to_epoll_and_still_downloads(tmp, code):
     torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
     seeder = LtSeeder(torrent, tmp / "src")
     try:
-        proc = subprocess.run(
-            [seedring_bin(), "download", str(torrent), "-o", str(tmp / "dst"), "--io", "auto",
-             "--listen-port", "0", "--peer", f"127.0.0.1:{seeder.port}"],
-            capture_output=True, text=True, timeout=120, preexec_fn=forbid_io_uring(code),
-        )
+        proc = run_download(torrent, tmp / "dst", "--io", "auto",
+                            "--peer", f"127.0.0.1:{seeder.port}",
+                            preexec_fn=forbid_io_uring(code))
     finally:
         seeder.close()
-    assert proc.returncode == 0, proc.stderr
     assert "io: epoll (io_uring unavailable" in proc.stderr, proc.stderr
     same_files(src, tmp / "dst" / "boxed", LAYOUT)
 
@@ -51,11 +47,8 @@ def test_forced_uring_refuses_clearly(tmp, code):
     src = make_tree(tmp / "src" / "boxed", {"x.bin": 50_000})
     torrent = tmp / "x.torrent"
     torrent.write_bytes(lt_create(src, 16 * 1024, lt.create_torrent.v1_only))
-    proc = subprocess.run(
-        [seedring_bin(), "download", str(torrent), "-o", str(tmp / "dst"), "--io", "uring",
-         "--listen-port", "0"],
-        capture_output=True, text=True, timeout=60, preexec_fn=forbid_io_uring(code),
-    )
+    proc = run_download(torrent, tmp / "dst", "--io", "uring", timeout=60, check=False,
+                        preexec_fn=forbid_io_uring(code))
     assert proc.returncode == 2, proc.stderr
     assert "io_uring is not available here" in proc.stderr, proc.stderr
     assert "--io auto or --io epoll" in proc.stderr
@@ -68,12 +61,7 @@ def test_unsandboxed_auto_uses_io_uring(tmp):
     torrent.write_bytes(lt_create(src, 16 * 1024, lt.create_torrent.v1_only))
     seeder = LtSeeder(torrent, tmp / "src")
     try:
-        proc = subprocess.run(
-            [seedring_bin(), "download", str(torrent), "-o", str(tmp / "dst"), "--listen-port", "0",
-             "--peer", f"127.0.0.1:{seeder.port}"],
-            capture_output=True, text=True, timeout=60,
-        )
+        proc = run_download(torrent, tmp / "dst", "--peer", f"127.0.0.1:{seeder.port}", timeout=60)
     finally:
         seeder.close()
-    assert proc.returncode == 0, proc.stderr
     assert "io: io_uring" in proc.stderr, proc.stderr
