@@ -50,6 +50,8 @@ fn run(meta: &Arc<seedring::metainfo::Metainfo>, data: &[u8]) {
             root: "/d".into(),
             paused: false,
             have: Some(Bitfield::full(meta.info.geometry.piece_count())),
+            root_token: String::new(),
+            resume: None,
         })
         .unwrap();
     let leechers: Vec<Engine> = (0..LEECHERS)
@@ -60,6 +62,8 @@ fn run(meta: &Arc<seedring::metainfo::Metainfo>, data: &[u8]) {
                 root: "/d".into(),
                 paused: false,
                 have: Some(Bitfield::new(meta.info.geometry.piece_count())),
+                root_token: String::new(),
+                resume: None,
             })
             .unwrap();
             e.add_peers(ih, &[seeder.listen_addr()]).unwrap();

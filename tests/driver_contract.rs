@@ -20,6 +20,7 @@ fn cfg() -> ShardConfig {
         max_open_files: 64,
         // Two shards: accepted connections are handed to the owning shard.
         shards: 2,
+        state_dir: None,
     }
 }
 
@@ -85,6 +86,8 @@ fn add(e: &Engine, meta: &Arc<Metainfo>, root: &Path, have: Option<Bitfield>) {
         root: root.to_str().unwrap().into(),
         paused: false,
         have,
+        root_token: String::new(),
+        resume: None,
     })
     .unwrap();
 }
@@ -186,6 +189,8 @@ fn magnet_and_several_torrents(io: IoChoice) {
             root: dst.path().to_str().unwrap().into(),
             paused: false,
             have: None,
+            root_token: String::new(),
+            resume: None,
         })
         .unwrap();
     for m in &metas[..2] {

@@ -28,6 +28,8 @@ fn peer_sending_corrupted_blocks_is_banned_and_download_completes() {
         root: ROOT.into(),
         paused: false,
         have: Some(Bitfield::full(fx.meta.info.geometry.piece_count())),
+        root_token: String::new(),
+        resume: None,
     })
     .unwrap();
     let victims: Vec<_> = (0..3)

@@ -167,6 +167,8 @@ fn full_disk_errors_the_torrent_and_keeps_the_rest_seeding() {
         have: Some(seedring::core::Bitfield::new(
             big.meta.info.geometry.piece_count(),
         )),
+        root_token: String::new(),
+        resume: None,
     })
     .unwrap();
     introduce(&[&s2, &l], big.meta.info_hash);

@@ -117,6 +117,8 @@ proptest! {
                 root: "/r".into(),
                 paused: false,
                 have: Some(Bitfield::new(n)),
+                root_token: String::new(),
+                resume: None,
             }, &mut out).unwrap());
         }
         let mut now = Time::ZERO;

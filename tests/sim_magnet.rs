@@ -28,6 +28,8 @@ fn magnet_only_leecher_fetches_metadata_and_completes() {
         root: ROOT.into(),
         paused: false,
         have: None,
+        root_token: String::new(),
+        resume: None,
     })
     .unwrap();
     let st = m.stats(ih).unwrap();

@@ -15,7 +15,7 @@ fn swarm(seed: u64, n: usize) -> (u64, u64, u64) {
 
 /// [`swarm`], plus a fingerprint of the run: every engine's counters and
 /// completion time.
-type Trace = Vec<(u64, u64, u64, Option<Time>)>;
+type Trace = Vec<(u64, u64, u64, Option<u64>)>;
 
 fn swarm_traced(seed: u64, n: usize) -> ((u64, u64, u64), Trace) {
     let world = world(seed);

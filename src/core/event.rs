@@ -3,6 +3,7 @@
 use core::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::core::record::{PeerRecord, StateRecord};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
 use crate::types::InfoHash;
@@ -69,6 +70,27 @@ pub enum Event<'a> {
         /// Outcome.
         result: Result<(), DiskError>,
     },
+    /// A [`Action::SaveResume`] is committed (or failed; nothing of it was then).
+    ResumeSaved {
+        /// Which save.
+        id: u64,
+        /// Outcome.
+        result: Result<(), DiskError>,
+    },
+    /// A storage root (path) became unavailable (unmounted, gone) or came back.
+    RootStatus {
+        /// The root's path.
+        root: String,
+        /// Whether it is there now.
+        available: bool,
+    },
+    /// A [`Action::MoveStorage`] finished.
+    StorageMoved {
+        /// Which torrent.
+        info_hash: InfoHash,
+        /// Outcome: on `Err` the data is still (all of it) in the old root.
+        result: Result<(), DiskError>,
+    },
     /// A piece read back for a recheck.
     PieceRead {
         /// Which torrent.
@@ -78,6 +100,23 @@ pub enum Event<'a> {
         /// Its bytes; `Err` when some of them are not on disk.
         result: Result<Vec<u8>, DiskError>,
     },
+}
+
+/// One torrent's part of a resume save ([`Action::SaveResume`]).
+#[derive(Debug, Clone)]
+pub struct ResumeSave {
+    /// Which torrent.
+    pub info_hash: InfoHash,
+    /// Its layout (`None`: a magnet still fetching its metadata).
+    pub info: Option<Arc<Info>>,
+    /// Its storage root (path).
+    pub root: String,
+    /// Files written since the last save: `fdatasync` them before committing.
+    pub sync_files: Vec<usize>,
+    /// The record; the driver fills in `files` (sizes and mtimes after the sync).
+    pub record: StateRecord,
+    /// Recently good peers.
+    pub peers: Vec<PeerRecord>,
 }
 
 /// Why the core closed a connection.
@@ -152,7 +191,8 @@ pub enum Action {
         /// Which piece.
         piece: u32,
     },
-    /// From now on, the torrent's pieces live in these files under this root.
+    /// From now on, the torrent's pieces live in these files under this root (this
+    /// replaces any storage the torrent had: the driver opens it again after a move).
     OpenStorage {
         /// Which torrent.
         info_hash: InfoHash,
@@ -163,7 +203,33 @@ pub enum Action {
         /// The storage root it was added to.
         root: String,
     },
-    /// Forget the torrent's storage, deleting its files if asked.
+    /// Make the listed files durable (`fdatasync`), then commit every record in one
+    /// store transaction; answer with [`Event::ResumeSaved`]. Saves are carried out in
+    /// the order they are asked for, before any later [`Action::CloseStorage`].
+    SaveResume {
+        /// Names this save in the answer.
+        id: u64,
+        /// The torrents.
+        torrents: Vec<ResumeSave>,
+    },
+    /// Move a torrent's files from one root to another: rename within a
+    /// filesystem, else copy, make durable, verify the pieces in `have` at the new
+    /// place, and only then delete the old files. On failure nothing is lost: the
+    /// old files stay. Answer with [`Event::StorageMoved`].
+    MoveStorage {
+        /// Which torrent.
+        info_hash: InfoHash,
+        /// Its layout.
+        info: Arc<Info>,
+        /// The pieces to verify after a copy.
+        have: crate::core::Bitfield,
+        /// From this root (path)...
+        from: String,
+        /// ...to this one.
+        to: String,
+    },
+    /// Forget the torrent: its storage (deleting its files if asked) and its
+    /// records in the session store.
     CloseStorage {
         /// Which torrent.
         info_hash: InfoHash,

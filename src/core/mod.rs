@@ -28,6 +28,8 @@ mod bitfield;
 mod event;
 mod metadata;
 mod peer;
+mod persist;
+pub mod record;
 mod rng;
 mod torrent;
 
@@ -37,13 +39,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use bitfield::Bitfield;
-pub use event::{Action, CloseReason, DiskError, Event, PeerKey};
+pub use event::{Action, CloseReason, DiskError, Event, PeerKey, ResumeSave};
 pub use rng::Rng;
 pub use torrent::TorrentState;
 
 use metadata::MetadataFetch;
 use peer::{EarlyHave, InFlight, Peer, Phase};
-use torrent::{BlockOutcome, Torrent};
+use torrent::{BlockOutcome, Check, CheckKind, Torrent};
 
 use crate::hash;
 use crate::metainfo::{Info, Magnet, Metainfo, MetainfoLimits};
@@ -93,6 +95,15 @@ pub struct CoreConfig {
     pub upload_rate_limit: u64,
     /// Seed of the core's randomness.
     pub seed: u64,
+    /// How often changed torrents are saved to the session store (the most recent
+    /// pieces a crash can cost).
+    pub save_interval: Duration,
+    /// Wall-clock time at the core's time zero, unix seconds (the driver sets it;
+    /// added and completion times are kept in unix seconds).
+    pub unix_at_zero: u64,
+    /// Pieces read back from a storage root that returned, before its torrents
+    /// are trusted again (any failure: a full recheck).
+    pub root_sample_pieces: u32,
 }
 
 impl Default for CoreConfig {
@@ -119,6 +130,9 @@ impl Default for CoreConfig {
             download_rate_limit: 0,
             upload_rate_limit: 0,
             seed: 0,
+            save_interval: Duration::from_secs(5),
+            unix_at_zero: 0,
+            root_sample_pieces: 16,
         }
     }
 }
@@ -137,13 +151,63 @@ pub enum TorrentSource {
 pub struct AddTorrent {
     /// The torrent.
     pub source: TorrentSource,
-    /// The storage root its files go under.
+    /// The storage root its files go under: the core takes a path; the engine
+    /// also accepts a root token here and resolves it.
     pub root: String,
+    /// The root's token (set by the engine; empty when the root is not managed).
+    pub root_token: String,
     /// Start paused.
     pub paused: bool,
     /// What is already on disk: `None` rechecks, `Some(bits)` trusts them (resume
     /// data, or a seed whose data is known good).
     pub have: Option<Bitfield>,
+    /// Restoring from the session store: what the record said.
+    pub resume: Option<Box<Resume>>,
+}
+
+impl AddTorrent {
+    /// A torrent into `root` (a path, or a root token for the engine), running, with
+    /// its data checked first.
+    pub fn new(source: TorrentSource, root: impl Into<String>) -> AddTorrent {
+        AddTorrent {
+            source,
+            root: root.into(),
+            root_token: String::new(),
+            paused: false,
+            have: None,
+            resume: None,
+        }
+    }
+}
+
+/// What a torrent had when it was saved, given back on restore.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    /// Payload bytes downloaded since added.
+    pub downloaded: u64,
+    /// Payload bytes uploaded since added.
+    pub uploaded: u64,
+    /// When added, unix seconds.
+    pub added_at: u64,
+    /// When completed, unix seconds.
+    pub completed_at: Option<u64>,
+    /// Sequential download.
+    pub sequential: bool,
+    /// Per file (empty: all normal).
+    pub file_priorities: Vec<u8>,
+    /// Per-torrent download cap.
+    pub download_limit: u64,
+    /// Per-torrent upload cap.
+    pub upload_limit: u64,
+    /// Peers to try first.
+    pub peers: Vec<SocketAddr>,
+    /// Pieces to hash before trusting (in files that changed since the save); their
+    /// bits in `have` are ignored.
+    pub check: Vec<u32>,
+    /// The root is missing now: the torrent waits, stopped, for it to return.
+    pub root_missing: bool,
+    /// Shown in the torrent's stats (why part of it was rechecked, ...).
+    pub note: Option<String>,
 }
 
 /// Why a command was refused.
@@ -206,10 +270,15 @@ pub struct TorrentStats {
     pub tracker_error: Option<String>,
     /// The tracker's last warning message.
     pub tracker_warning: Option<String>,
-    /// When it was added.
-    pub added_at: Time,
-    /// When it completed.
-    pub completed_at: Option<Time>,
+    /// When it was added, unix seconds.
+    pub added_at: u64,
+    /// When it completed, unix seconds.
+    pub completed_at: Option<u64>,
+    /// Its storage root's token (or path, for a root the engine does not manage).
+    pub root: String,
+    /// The last notice worth showing (partial recheck on restore, failed move,
+    /// failed resume save).
+    pub note: Option<String>,
 }
 
 /// One peer's numbers.
@@ -253,6 +322,13 @@ pub struct Core {
     up_rate: RateTracker,
     last_choke: Time,
     last_optimistic: Time,
+    /// Resume saves handed to the driver and not yet answered.
+    saves_in_flight: u32,
+    next_save_id: u64,
+    last_save: Time,
+    /// Per save in flight: the torrents in it and the files it syncs (given back
+    /// to the next save if it fails).
+    save_batches: BTreeMap<u64, Vec<(InfoHash, Vec<usize>)>>,
 }
 
 /// Reads for uploads in flight per peer.
@@ -283,6 +359,10 @@ impl Core {
             up_rate: RateTracker::default(),
             last_choke: Time::ZERO,
             last_optimistic: Time::ZERO,
+            saves_in_flight: 0,
+            next_save_id: 1,
+            last_save: Time::ZERO,
+            save_batches: BTreeMap::new(),
         }
     }
 
@@ -324,8 +404,13 @@ impl Core {
         if self.torrents.contains_key(&info_hash) {
             return Err(CommandError::Duplicate(info_hash));
         }
-        let mut t = Torrent::new(name, add.root, now);
+        let mut t = Torrent::new(name, add.root, self.unix(now));
         t.paused = add.paused;
+        t.root_token = add.root_token;
+        t.trackers = match &add.source {
+            TorrentSource::Metainfo(m) => m.tracker_tiers.clone(),
+            TorrentSource::Magnet(m) => m.trackers.iter().map(|t| vec![t.clone()]).collect(),
+        };
         match add.source {
             TorrentSource::Metainfo(m) => {
                 let info = Arc::new(m.info.clone());
@@ -344,7 +429,7 @@ impl Core {
                             "resume bitfield does not match the piece count".into(),
                         ));
                     }
-                    None => t.checking = Some((0, 0)),
+                    None => t.checking = Some(Check::full(t.have.len())),
                 }
             }
             TorrentSource::Magnet(m) => {
@@ -357,7 +442,10 @@ impl Core {
             }
         }
         if t.is_finished() {
-            t.completed_at = Some(now);
+            t.completed_at = Some(t.added_at);
+        }
+        if let Some(r) = add.resume {
+            t.apply_resume(*r, now)?;
         }
         self.torrents.insert(info_hash, t);
         self.drive_checking(info_hash, out);
@@ -390,6 +478,7 @@ impl Core {
         self.stop_peers(info_hash, out)?;
         let t = self.torrent_mut(info_hash)?;
         t.paused = true;
+        t.save_now = true;
         Ok(())
     }
 
@@ -401,7 +490,11 @@ impl Core {
     ) -> Result<(), CommandError> {
         let t = self.torrent_mut(info_hash)?;
         t.paused = false;
-        t.error = None;
+        t.save_now = true;
+        // An unmounted root's error clears only when the root returns.
+        if !t.root_lost {
+            t.error = None;
+        }
         t.write_failures.clear();
         self.drive_checking(info_hash, out);
         Ok(())
@@ -419,7 +512,8 @@ impl Core {
             t.have = Bitfield::new(t.have.len());
             t.partial.clear();
             t.completed_at = None;
-            t.checking = Some((0, 0));
+            t.checking = Some(Check::full(t.have.len()));
+            t.dirty = true;
         }
         self.drive_checking(info_hash, out);
         Ok(())
@@ -436,6 +530,7 @@ impl Core {
         let t = self.torrent_mut(info_hash)?;
         t.down_limit.set_rate(now, download);
         t.up_limit.set_rate(now, upload);
+        t.dirty = true;
         Ok(())
     }
 
@@ -462,6 +557,7 @@ impl Core {
         }
         t.file_priority = priorities.iter().map(|&p| p.min(7)).collect();
         t.recompute_piece_priority();
+        t.dirty = true;
         // Pieces no longer wanted stop being requested.
         let dropped: Vec<u32> = t.partial.keys().copied().filter(|&p| !t.wants(p)).collect();
         for p in dropped {
@@ -492,7 +588,9 @@ impl Core {
 
     /// Downloads pieces in order (for streaming) instead of rarest first.
     pub fn set_sequential(&mut self, info_hash: InfoHash, on: bool) -> Result<(), CommandError> {
-        self.torrent_mut(info_hash)?.sequential = on;
+        let t = self.torrent_mut(info_hash)?;
+        t.sequential = on;
+        t.dirty = true;
         Ok(())
     }
 
@@ -566,6 +664,12 @@ impl Core {
             tracker_warning: t.tracker_warning.clone(),
             added_at: t.added_at,
             completed_at: t.completed_at,
+            root: if t.root_token.is_empty() {
+                t.root.clone()
+            } else {
+                t.root_token.clone()
+            },
+            note: t.note.clone(),
         })
     }
 
@@ -674,6 +778,11 @@ impl Core {
                 piece,
                 result,
             } => self.on_piece_read(info_hash, piece, result, out),
+            Event::ResumeSaved { id, result } => self.on_resume_saved(id, result),
+            Event::RootStatus { root, available } => self.on_root_status(&root, available, out),
+            Event::StorageMoved { info_hash, result } => {
+                self.on_storage_moved(now, info_hash, result, out);
+            }
         }
     }
 
@@ -797,7 +906,7 @@ impl Core {
             return Err(CloseReason::BadHandshake);
         }
         let t = self.torrents.get(&ih).ok_or(CloseReason::BadHandshake)?;
-        if t.paused || t.error.is_some() || t.checking.is_some() {
+        if !t.takes_peers() {
             return Err(CloseReason::TorrentStopped);
         }
         if t.banned.contains(&p.addr.ip()) {
@@ -851,6 +960,11 @@ impl Core {
         p.phase = Phase::Active;
         p.phase_since = now;
         let addr = p.addr;
+        if outbound {
+            let seen = self.unix(now);
+            let t = self.torrents.get_mut(&ih).expect("checked");
+            t.good_peers.insert(addr, seen);
+        }
         let mut msgs = Vec::new();
         if !outbound {
             let t = self.torrents.get_mut(&ih).expect("checked");
@@ -1329,7 +1443,8 @@ impl Core {
             root: t.root.clone(),
         });
         // Data may already be on disk (an interrupted download): check it first.
-        t.checking = Some((0, 0));
+        t.checking = Some(Check::full(t.have.len()));
+        t.save_now = true;
         let pieces = t.have.len();
         let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
         for k in keys {
@@ -1431,10 +1546,20 @@ impl Core {
         }
         t.write_failures.remove(&piece);
         t.have.set(piece);
+        t.dirty = true;
+        if let Some(info) = &t.info {
+            t.touched.extend(
+                info.geometry
+                    .piece_spans(piece)
+                    .map(|s| s.file)
+                    .filter(|&f| info.files[f].is_stored()),
+            );
+        }
         let resume: Vec<PeerKey> = t.peers.iter().copied().collect();
         let finished = t.is_finished();
         if finished && t.completed_at.is_none() {
-            t.completed_at = Some(now);
+            t.completed_at = Some(self.cfg.unix_at_zero + now.since(Time::ZERO).as_secs());
+            t.save_now = true;
         }
         let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
         for k in keys {
@@ -1468,45 +1593,71 @@ impl Core {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
-        let Some((next, pending)) = t.checking else {
+        let Some(check) = &mut t.checking else {
             return;
         };
-        t.checking = Some((next, pending.saturating_sub(1)));
+        check.pending = check.pending.saturating_sub(1);
         let info = t.info.clone().expect("checking needs metadata");
-        if let Ok(data) = result
-            && hash::verify_piece(&data, &info.pieces[piece as usize])
-        {
-            t.have.set(piece);
+        let good = result.is_ok_and(|data| hash::verify_piece(&data, &info.pieces[piece as usize]));
+        match (good, &check.kind) {
+            (true, _) => {
+                t.have.set(piece);
+            }
+            (false, CheckKind::Sample) => check.failed += 1,
+            (false, _) => {
+                t.have.clear(piece);
+            }
         }
         self.drive_checking(ih, out);
     }
 
-    /// Keeps a recheck going: a few piece reads in flight until every piece is done.
+    /// Keeps a check going: a few piece reads in flight until every piece is done.
     fn drive_checking(&mut self, ih: InfoHash, out: &mut Vec<Action>) {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
-        if t.paused {
+        if t.paused || t.root_lost || t.moving.is_some() {
             return;
         }
-        let Some((mut next, mut pending)) = t.checking else {
+        let Some(check) = &mut t.checking else {
             return;
         };
-        while pending < 4 && next < t.have.len() {
+        if check.kind == CheckKind::Full
+            && check.pending == 0
+            && check.todo.len() == t.have.len() as usize
+        {
+            // Starting over: nothing is trusted until it is read back.
+            t.have = Bitfield::new(t.have.len());
+        }
+        while check.pending < 4 {
+            let Some(piece) = check.todo.pop() else { break };
+            if check.kind == CheckKind::Pieces {
+                t.have.clear(piece);
+            }
             out.push(Action::ReadPiece {
                 info_hash: ih,
-                piece: next,
+                piece,
             });
-            next += 1;
-            pending += 1;
+            check.pending += 1;
         }
-        if pending == 0 && next >= t.have.len() {
-            t.checking = None;
-            if t.is_finished() {
-                t.completed_at = t.completed_at.or(Some(t.added_at));
-            }
+        if check.pending > 0 || !check.todo.is_empty() {
+            return;
+        }
+        let sample_failed = check.kind == CheckKind::Sample && check.failed > 0;
+        t.checking = None;
+        t.dirty = true;
+        t.save_now = true;
+        if sample_failed {
+            t.note =
+                Some("pieces sampled from the returned storage root failed: full recheck".into());
+            t.checking = Some(Check::full(t.have.len()));
+            self.drive_checking(ih, out);
+            return;
+        }
+        if t.is_finished() {
+            t.completed_at = t.completed_at.or(Some(t.added_at));
         } else {
-            t.checking = Some((next, pending));
+            t.completed_at = None;
         }
     }
 
@@ -1697,7 +1848,9 @@ impl Core {
         let ihs: Vec<InfoHash> = self.torrents.keys().copied().collect();
         for ih in ihs {
             self.drive_checking(ih, out);
+            self.drive_move(ih, out);
         }
+        self.maybe_save(now, out);
     }
 
     fn expire(&mut self, now: Time, out: &mut Vec<Action>) {
@@ -1831,8 +1984,7 @@ impl Core {
                     return;
                 }
                 let t = self.torrents.get_mut(&ih).expect("listed");
-                let stopped = t.paused || t.error.is_some() || t.checking.is_some();
-                if stopped || t.peers.len() >= self.cfg.max_connections_per_torrent {
+                if !t.takes_peers() || t.peers.len() >= self.cfg.max_connections_per_torrent {
                     break;
                 }
                 // A finished torrent still accepts leechers but does not seek peers

@@ -25,6 +25,8 @@ fn seeding_core() -> (Core, InfoHash, u32) {
                 root: "/r".into(),
                 paused: false,
                 have: Some(Bitfield::full(n)),
+                root_token: String::new(),
+                resume: None,
             },
             &mut out,
         )

@@ -27,7 +27,9 @@ pub enum TorrentState {
     Seeding,
     /// Stopped by the user.
     Paused,
-    /// Stopped by an error (disk full, unwritable storage, ...).
+    /// Its data is being moved to another storage root.
+    Moving,
+    /// Stopped by an error (disk full, unwritable storage, its root unmounted, ...).
     Error(String),
 }
 
@@ -78,8 +80,8 @@ pub(crate) struct Torrent {
     pub sequential: bool,
     pub paused: bool,
     pub error: Option<String>,
-    /// Recheck in progress: next piece to read, reads outstanding.
-    pub checking: Option<(u32, u32)>,
+    /// Hashing pieces from disk, if any are being checked.
+    pub checking: Option<Check>,
     pub peers: BTreeSet<PeerKey>,
     pub addrs: BTreeMap<SocketAddr, AddrState>,
     pub banned: BTreeSet<IpAddr>,
@@ -93,14 +95,86 @@ pub(crate) struct Torrent {
     pub hash_failures: u64,
     /// Per failed piece: (block, sender, SHA-1 of what they sent).
     pub smart_ban: BTreeMap<u32, Vec<(u32, IpAddr, [u8; 20])>>,
-    pub added_at: Time,
-    pub completed_at: Option<Time>,
+    /// Unix seconds.
+    pub added_at: u64,
+    /// Unix seconds.
+    pub completed_at: Option<u64>,
     pub tracker_error: Option<String>,
     pub tracker_warning: Option<String>,
+    /// The storage root's token (resume records name it).
+    pub root_token: String,
+    /// Tracker tiers (kept for the resume record; the control plane announces).
+    pub trackers: Vec<Vec<String>>,
+    /// Something changed since the last resume save.
+    pub dirty: bool,
+    /// Save at the next chance, not at the next interval (completion, pause, ...).
+    pub save_now: bool,
+    /// Files written since the last save: `fdatasync`ed before the next one.
+    pub touched: BTreeSet<usize>,
+    /// Counters as of the last save (a change makes the torrent dirty).
+    pub saved_counters: (u64, u64),
+    /// Peers that completed a handshake, with when (unix seconds).
+    pub good_peers: BTreeMap<SocketAddr, u64>,
+    /// The storage root is gone (unmounted): stopped until it returns.
+    pub root_lost: bool,
+    /// Moving to (root path, root token), waiting for writes to drain or the driver.
+    pub moving: Option<(String, String)>,
+    /// Whether the move has been handed to the driver.
+    pub move_started: bool,
+    /// Paused before the move started (it stays paused after).
+    pub paused_before_move: bool,
+    /// The last thing worth telling about this torrent (a partial recheck on restore,
+    /// a failed move, a failed resume save).
+    pub note: Option<String>,
+}
+
+/// How a check is going.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CheckKind {
+    /// Every piece; what is had is forgotten first.
+    Full,
+    /// The listed pieces (their bits cleared first), e.g. files changed on restore.
+    Pieces,
+    /// A sample of had pieces, without forgetting them; any failure means a full check.
+    Sample,
+}
+
+/// Pieces being hashed from disk.
+#[derive(Debug, Clone)]
+pub(crate) struct Check {
+    pub kind: CheckKind,
+    /// Pieces left to read, last first.
+    pub todo: Vec<u32>,
+    /// Reads in flight.
+    pub pending: u32,
+    /// Pieces that failed (for `Sample`).
+    pub failed: u32,
+}
+
+impl Check {
+    pub fn full(pieces: u32) -> Check {
+        Check {
+            kind: CheckKind::Full,
+            todo: (0..pieces).rev().collect(),
+            pending: 0,
+            failed: 0,
+        }
+    }
+
+    pub fn of(kind: CheckKind, mut pieces: Vec<u32>) -> Check {
+        pieces.sort_unstable_by(|a, b| b.cmp(a));
+        pieces.dedup();
+        Check {
+            kind,
+            todo: pieces,
+            pending: 0,
+            failed: 0,
+        }
+    }
 }
 
 impl Torrent {
-    pub fn new(name: String, root: String, now: Time) -> Torrent {
+    pub fn new(name: String, root: String, added_at: u64) -> Torrent {
         Torrent {
             name,
             root,
@@ -129,10 +203,22 @@ impl Torrent {
             wasted: 0,
             hash_failures: 0,
             smart_ban: BTreeMap::new(),
-            added_at: now,
+            added_at,
             completed_at: None,
             tracker_error: None,
             tracker_warning: None,
+            root_token: String::new(),
+            trackers: Vec::new(),
+            dirty: true,
+            save_now: true,
+            touched: BTreeSet::new(),
+            saved_counters: (0, 0),
+            good_peers: BTreeMap::new(),
+            root_lost: false,
+            moving: None,
+            move_started: false,
+            paused_before_move: false,
+            note: None,
         }
     }
 
@@ -170,6 +256,9 @@ impl Torrent {
         if let Some(e) = &self.error {
             return TorrentState::Error(e.clone());
         }
+        if self.moving.is_some() {
+            return TorrentState::Moving;
+        }
         if self.paused {
             return TorrentState::Paused;
         }
@@ -194,7 +283,11 @@ impl Torrent {
 
     /// Downloading (or seeding) normally: not paused, errored, checking or fetching.
     pub fn is_running(&self) -> bool {
-        !self.paused && self.error.is_none() && self.checking.is_none() && self.info.is_some()
+        !self.paused
+            && self.error.is_none()
+            && self.checking.is_none()
+            && self.info.is_some()
+            && self.moving.is_none()
     }
 
     pub fn wants(&self, piece: u32) -> bool {

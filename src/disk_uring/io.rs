@@ -139,7 +139,8 @@ pub async fn write_piece(
         }
         pos += len;
     }
-    let job = move || pwrite_spans(&data, &spans);
+    let root = root.to_path_buf();
+    let job = move || pwrite_spans(&root, &data, &spans);
     compio::runtime::spawn_blocking(job)
         .await
         .map_err(|_| DiskError("the write thread panicked".into()))?
@@ -147,6 +148,7 @@ pub async fn write_piece(
 }
 
 fn pwrite_spans(
+    root: &Path,
     data: &[u8],
     spans: &[(PathBuf, u64, std::ops::Range<usize>)],
 ) -> std::io::Result<()> {
@@ -160,7 +162,12 @@ fn pwrite_spans(
                 .open(path)
         };
         let file = match open() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Folders are recreated only inside a root that is there: never into
+            // the empty mount point of an unmounted disk.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && super::durable::root_available(root) =>
+            {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
@@ -179,6 +186,12 @@ fn pwrite_spans(
 /// preallocation, no data written. Zero-length files exist from here on; no piece
 /// write would create them.
 pub async fn prepare_files(root: &Path, info: &Info) -> Result<(), DiskError> {
+    if !super::durable::root_available(root) {
+        return Err(DiskError(format!(
+            "storage root {} is unavailable",
+            root.display()
+        )));
+    }
     for (i, f) in info.files.iter().enumerate() {
         if !f.is_stored() {
             continue;
@@ -256,6 +269,7 @@ mod tests {
         let (_, meta) = build_torrent(&layout, 32768, &pieces, &CreateOptions::default()).unwrap();
         let info = meta.info;
         let rt = compio::runtime::Runtime::new().unwrap();
+        super::super::durable::init_root(dir.path(), "t").unwrap();
         rt.block_on(async {
             let cache = FileCache::new(4);
             prepare_files(dir.path(), &info).await.unwrap();

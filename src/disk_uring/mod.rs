@@ -1,9 +1,10 @@
 //! The file side of the engine: where torrent bytes meet the filesystem.
 //!
-//! What it owns today: bulk reads for hashing, which are memory-mapped files hashed on
-//! one thread per core ([`MappedFiles`], [`recheck`]), and the directory walk behind
-//! `seedring create` ([`walk`]). The io_uring block reads and writes of the download
-//! path join them here when the real-IO driver lands.
+//! What it owns: bulk reads for hashing, which are memory-mapped files hashed on one
+//! thread per core ([`MappedFiles`], [`recheck`]); the directory walk behind
+//! `seedring create` ([`walk`]); the shards' piece IO through compio ([`io`]); and
+//! the blocking work of resume and storage roots ([`durable`]: fdatasync before a
+//! save, file stamps, root markers, moving a torrent between roots).
 //!
 //! Why memory maps for bulk hashing: the hasher reads straight from the page cache,
 //! with no copy into a buffer, and the kernel's readahead keeps each thread's run of
@@ -17,6 +18,7 @@
 //!
 //! What it must not do: decide anything about the protocol.
 
+pub mod durable;
 pub mod io;
 mod mapped;
 mod recheck;

@@ -13,13 +13,22 @@
 //! between calls. On a shard, the call travels over a channel and waits for the
 //! shard to answer.
 
+mod restore;
+mod storage;
+
 use core::net::SocketAddr;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+pub use restore::RestoreReport;
+pub use storage::RootStatus;
 
 use crate::core::{
     Action, AddTorrent, Bitfield, CommandError, ConnectionCounts, Core, CoreConfig, PeerStats,
     TorrentStats,
 };
-use crate::resume_lmdb::MemorySessionStore;
+use crate::resume_lmdb::{LmdbSessionStore, MemorySessionStore, SharedStore};
+use crate::roots::StorageRootManager;
 use crate::shard::{self, IoChoice, ShardConfig, ShardHandle, StartError};
 use crate::sim::{SimWorld, World};
 use crate::types::{InfoHash, Time};
@@ -47,6 +56,19 @@ struct GlobalCaps {
 /// A running engine.
 pub struct Engine {
     backend: Backend,
+    store: SharedStore,
+    roots: RefCell<StorageRootManager>,
+    report: RestoreReport,
+    /// A simulated crash: nothing is saved when this handle goes.
+    crashed: bool,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if !self.crashed {
+            self.flush();
+        }
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -63,18 +85,67 @@ impl Engine {
     }
 
     /// The memory preset on a given session store (clones share data, so a test can
-    /// look into it, or start another engine on what this one left).
+    /// look into it). Whatever the store holds is restored.
     pub fn memory_with_store(
         world: &SimWorld,
         cfg: CoreConfig,
         store: MemorySessionStore,
     ) -> Engine {
-        let node = world.add_node(cfg, store);
-        Engine {
-            backend: Backend::Memory {
+        let node = world.add_node(cfg, store.clone());
+        Self::assemble(
+            Backend::Memory {
                 world: world.clone(),
                 node,
             },
+            Arc::new(store),
+        )
+    }
+
+    /// A simulated crash of a memory engine and its restart: connections break,
+    /// writes not yet synced are kept, lost or torn, nothing is saved on the way
+    /// down, and a fresh engine on the same node restores from the store. Returns
+    /// the new engine and what the crash did to the unsynced writes.
+    pub fn memory_crash_restart(mut self, cfg: CoreConfig) -> (Engine, crate::sim::CrashLoss) {
+        let Backend::Memory { world, node } = &self.backend else {
+            panic!("memory_crash_restart needs a memory engine");
+        };
+        let (world, node) = (world.clone(), *node);
+        self.crashed = true;
+        let store = self.store.clone();
+        drop(self);
+        let loss = world.inner.borrow_mut().crash(node, cfg);
+        let e = Self::assemble(Backend::Memory { world, node }, store);
+        (e, loss)
+    }
+
+    fn assemble(backend: Backend, store: SharedStore) -> Engine {
+        let mut e = Engine {
+            backend,
+            store,
+            roots: RefCell::new(StorageRootManager::default()),
+            report: RestoreReport::default(),
+            crashed: false,
+        };
+        e.report = e.restore();
+        e
+    }
+
+    /// What the last start restored from the session store.
+    pub fn restore_report(&self) -> &RestoreReport {
+        &self.report
+    }
+
+    /// Saves every torrent now and waits until the saves are committed (also done
+    /// when the engine is dropped).
+    pub fn flush(&self) {
+        let _ = self.on_all(|c, _, out| c.save_all(out));
+        if let Backend::Shards { shards, .. } = &self.backend {
+            for h in shards {
+                let (tx, rx) = flume::bounded(1);
+                if h.resume.send(shard::ResumeJob::Flush(tx)).is_ok() {
+                    let _ = rx.recv();
+                }
+            }
         }
     }
 
@@ -103,17 +174,22 @@ impl Engine {
             upload: std::mem::take(&mut cfg.core.upload_rate_limit),
             torrents: Vec::new(),
         };
-        let shards = shard::spawn_all(cfg)?;
+        let store: SharedStore = match &cfg.state_dir {
+            Some(dir) => Arc::new(LmdbSessionStore::open(dir).map_err(StartError::Store)?),
+            None => Arc::new(MemorySessionStore::default()),
+        };
+        let shards = shard::spawn_all(cfg, &store)?;
         let n = shards.len();
-        let e = Engine {
-            backend: Backend::Shards {
+        let e = Self::assemble(
+            Backend::Shards {
                 shards,
                 caps: std::cell::RefCell::new(GlobalCaps {
                     torrents: vec![0; n],
                     ..caps
                 }),
             },
-        };
+            store,
+        );
         e.share_caps();
         Ok(e)
     }
@@ -239,14 +315,29 @@ impl Engine {
         }
     }
 
-    /// Adds a torrent.
-    pub fn add_torrent(&self, add: AddTorrent) -> Result<InfoHash, CommandError> {
+    /// Adds a torrent. `add.root` names a storage root by token, or a folder (made
+    /// a root of its own if no root has that path), or nothing (the default root).
+    pub fn add_torrent(&self, mut add: AddTorrent) -> Result<InfoHash, CommandError> {
         let ih = match &add.source {
             crate::core::TorrentSource::Metainfo(m) => m.info_hash,
             crate::core::TorrentSource::Magnet(m) => m.info_hash,
         };
+        let root = self.resolve_root(&add.root)?;
+        if !self.root_available(&root.path) {
+            return Err(CommandError::BadArgument(format!(
+                "storage root {:?} ({}) is unavailable",
+                root.token,
+                root.path.display()
+            )));
+        }
+        add.root = root.path.to_string_lossy().into_owned();
+        add.root_token.clone_from(&root.token);
         let r = self.with(ih, move |c, now, out| c.add_torrent(now, add, out));
         if r.is_ok() {
+            let _ = self
+                .roots
+                .borrow_mut()
+                .set_torrent_root(ih, Some(&root.token));
             self.count_torrent(ih, true);
         }
         r
@@ -271,6 +362,7 @@ impl Engine {
     pub fn remove(&self, ih: InfoHash, delete_files: bool) -> Result<(), CommandError> {
         let r = self.with(ih, move |c, _, out| c.remove_torrent(ih, delete_files, out));
         if r.is_ok() {
+            self.roots.borrow_mut().forget_torrent(ih);
             self.count_torrent(ih, false);
         }
         r

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use heed::types::Bytes;
 use heed::{Database, Env, EnvOpenOptions, WithTls};
 
-use super::{SessionStore, StoreError};
+use super::{KeyValue, SessionStore, StoreError, StoreOp};
 
 type Db = Database<Bytes, Bytes>;
 
@@ -30,6 +30,8 @@ enum Op {
     Set(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
     Clear,
+    /// All of them or none (a nested transaction inside the writer's batch).
+    Batch(Vec<StoreOp>),
 }
 
 struct Shared {
@@ -191,6 +193,30 @@ fn apply(s: &Shared, batch: &[Job]) -> Result<(), heed::Error> {
                 s.db.delete(&mut wtxn, k)?;
             }
             Op::Clear => s.db.clear(&mut wtxn)?,
+            Op::Batch(ops) => {
+                for op in ops {
+                    match op {
+                        StoreOp::Set(k, v) => s.db.put(&mut wtxn, k, v)?,
+                        StoreOp::Delete(k) => {
+                            s.db.delete(&mut wtxn, k)?;
+                        }
+                        StoreOp::DeletePrefix(p) => {
+                            // An empty prefix cannot position a cursor: that is everything.
+                            if p.is_empty() {
+                                s.db.clear(&mut wtxn)?;
+                                continue;
+                            }
+                            let doomed =
+                                s.db.prefix_iter(&wtxn, p)?
+                                    .map(|item| item.map(|(k, _)| k.to_vec()))
+                                    .collect::<Result<Vec<_>, _>>()?;
+                            for k in doomed {
+                                s.db.delete(&mut wtxn, &k)?;
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
     wtxn.commit()
@@ -235,6 +261,27 @@ impl SessionStore for LmdbSessionStore {
 
     fn clear(&self) -> Result<(), StoreError> {
         self.write(Op::Clear)
+    }
+
+    fn scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        let _gate = self.shared.gate.read().map_err(err)?;
+        let rtxn = self.shared.env.read_txn().map_err(err)?;
+        let mut out = Vec::new();
+        type Item<'t> = heed::Result<(&'t [u8], &'t [u8])>;
+        let iter: Box<dyn Iterator<Item = Item<'_>>> = if prefix.is_empty() {
+            Box::new(self.shared.db.iter(&rtxn).map_err(err)?)
+        } else {
+            Box::new(self.shared.db.prefix_iter(&rtxn, prefix).map_err(err)?)
+        };
+        for item in iter {
+            let (k, v) = item.map_err(err)?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn apply(&self, ops: Vec<StoreOp>) -> Result<(), StoreError> {
+        self.write(Op::Batch(ops))
     }
 }
 

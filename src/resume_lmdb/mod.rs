@@ -6,13 +6,18 @@
 //! one writer thread, batched transactions, map growth, safe flags). The versioned
 //! resume records join them with crash-safe resume.
 //!
-//! Keys in use today: `torrent:{infohash}:meta`, the exact bytes of a torrent's `info`
-//! dictionary, written as soon as the engine has them (at once for a .torrent, when
-//! fetched from peers for a magnet), so a magnet never has to be fetched twice. A
-//! torrent's keys are deleted when it is removed. Info-hashes in keys are lowercase
-//! hex.
+//! Keys (info-hashes in lowercase hex):
+//! - `torrent:{infohash}:meta`: the exact bytes of a torrent's `info` dictionary,
+//!   written as soon as the engine has them (at once for a .torrent, when fetched
+//!   from peers for a magnet), so a magnet never has to be fetched twice;
+//! - `torrent:{infohash}:state`: the versioned resume record ([`record`]);
+//! - `torrent:{infohash}:peers`: recently good peers with when they were last seen;
+//! - `settings:roots` (the storage roots) and other `settings:*` keys.
+//!
+//! A torrent's keys are deleted when it is removed.
 
 mod lmdb;
+pub use crate::core::record;
 
 pub use lmdb::LmdbSessionStore;
 
@@ -38,11 +43,43 @@ pub trait SessionStore {
     fn keys(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError>;
     /// Removes every key.
     fn clear(&self) -> Result<(), StoreError>;
+    /// Every key starting with `prefix` with its value, in key order, read in one
+    /// consistent snapshot.
+    fn scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError>;
+    /// Applies `ops` in order, all or none: one transaction.
+    fn apply(&self, ops: Vec<StoreOp>) -> Result<(), StoreError>;
 }
+
+/// A key and its value.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// One change in a batch for [`SessionStore::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Set a key.
+    Set(Vec<u8>, Vec<u8>),
+    /// Remove a key.
+    Delete(Vec<u8>),
+    /// Remove every key that starts with this prefix.
+    DeletePrefix(Vec<u8>),
+}
+
+/// A store shared between threads (the engine and its shards).
+pub type SharedStore = std::sync::Arc<dyn SessionStore + Send + Sync>;
 
 /// The key of a torrent's metadata.
 pub fn meta_key(ih: InfoHash) -> Vec<u8> {
     format!("torrent:{}:meta", ih.to_hex()).into_bytes()
+}
+
+/// The key of a torrent's resume state (see [`record`]).
+pub fn state_key(ih: InfoHash) -> Vec<u8> {
+    format!("torrent:{}:state", ih.to_hex()).into_bytes()
+}
+
+/// The key of a torrent's recently good peers.
+pub fn peers_key(ih: InfoHash) -> Vec<u8> {
+    format!("torrent:{}:peers", ih.to_hex()).into_bytes()
 }
 
 /// The prefix of every key of a torrent.
@@ -93,6 +130,31 @@ impl SessionStore for MemorySessionStore {
 
     fn clear(&self) -> Result<(), StoreError> {
         self.lock()?.clear();
+        Ok(())
+    }
+
+    fn scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        Ok(self
+            .lock()?
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn apply(&self, ops: Vec<StoreOp>) -> Result<(), StoreError> {
+        let mut m = self.lock()?;
+        for op in ops {
+            match op {
+                StoreOp::Set(k, v) => {
+                    m.insert(k, v);
+                }
+                StoreOp::Delete(k) => {
+                    m.remove(&k);
+                }
+                StoreOp::DeletePrefix(p) => m.retain(|k, _| !k.starts_with(&p)),
+            }
+        }
         Ok(())
     }
 }

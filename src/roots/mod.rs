@@ -77,6 +77,11 @@ impl From<StoreError> for RootError {
     }
 }
 
+/// The file that marks a folder as a storage root. A root without it is treated
+/// as unavailable (an unmounted disk leaves an empty mount point behind, and
+/// nothing must be downloaded into that): its torrents stop until it returns.
+pub const ROOT_MARKER: &str = ".seedring-root";
+
 /// The key the roots are saved under.
 pub const ROOTS_KEY: &[u8] = b"settings:roots";
 

@@ -32,10 +32,12 @@ use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::{TcpListener, TcpStream};
 use compio::runtime::{JoinHandle, Runtime, RuntimeBuilder};
 
-use crate::core::{Action, Core, CoreConfig, Event, PeerKey};
+use crate::core::{Action, Core, CoreConfig, DiskError, Event, PeerKey, ResumeSave};
+use crate::disk_uring::durable;
 use crate::disk_uring::io::{self as disk, FileCache};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
+use crate::resume_lmdb::{SharedStore, StoreOp, meta_key, torrent_prefix};
 use crate::types::{InfoHash, Time};
 
 /// Which IO backend a shard may use.
@@ -63,6 +65,23 @@ pub struct ShardConfig {
     pub max_open_files: usize,
     /// Shard threads (0: one per available core).
     pub shards: usize,
+    /// Where the session store (LMDB) lives; `None`: in memory, gone at exit.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl ShardConfig {
+    /// Defaults: listen on `listen`, automatic IO choice, one shard per core,
+    /// 512 open files per shard, no state folder.
+    pub fn new(core: CoreConfig, listen: SocketAddr) -> ShardConfig {
+        ShardConfig {
+            core,
+            listen,
+            io: IoChoice::Auto,
+            max_open_files: 512,
+            shards: 0,
+            state_dir: None,
+        }
+    }
 }
 
 /// Which of `n` shards owns a torrent: the first eight bytes of its info-hash,
@@ -105,6 +124,22 @@ pub enum StartError {
     /// The shard thread could not be spawned.
     #[error("cannot spawn the shard thread: {0}")]
     Thread(std::io::Error),
+    /// The session store (state folder) could not be opened.
+    #[error("cannot open the state folder: {0}")]
+    Store(crate::resume_lmdb::StoreError),
+}
+
+/// Work for a shard's resume queue, carried out in order: a torrent's records are
+/// deleted only after every save asked for before its removal.
+pub(crate) enum ResumeJob {
+    /// A resume save (the durability rule: sync, stamp, commit).
+    Save { id: u64, saves: Vec<ResumeSave> },
+    /// Set one key (a torrent's metadata).
+    Set(Vec<u8>, Vec<u8>),
+    /// Delete every key of a torrent.
+    Forget(InfoHash),
+    /// Answer once everything queued before is done.
+    Flush(flume::Sender<()>),
 }
 
 /// A command run on the shard thread against its core.
@@ -121,6 +156,8 @@ pub(crate) struct ShardHandle {
     pub fallback_reason: Option<String>,
     /// The core's peer id.
     pub peer_id: [u8; 20],
+    /// The shard's resume queue (the engine flushes it at shutdown).
+    pub resume: flume::Sender<ResumeJob>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -188,7 +225,10 @@ fn fresh_peer_id(cfg: &mut CoreConfig) {
 
 /// Starts every shard: shard 0 listens (its address is returned in every handle)
 /// and hands each accepted connection to the shard that owns its torrent.
-pub(crate) fn spawn_all(mut cfg: ShardConfig) -> Result<Vec<ShardHandle>, StartError> {
+pub(crate) fn spawn_all(
+    mut cfg: ShardConfig,
+    store: &SharedStore,
+) -> Result<Vec<ShardHandle>, StartError> {
     let n = if cfg.shards == 0 {
         std::thread::available_parallelism().map_or(1, usize::from)
     } else {
@@ -212,6 +252,7 @@ pub(crate) fn spawn_all(mut cfg: ShardConfig) -> Result<Vec<ShardHandle>, StartE
             listen.take(),
             handoffs,
             senders.clone(),
+            store.clone(),
         )?;
         port = h.listen_addr.port();
         handles.push(h);
@@ -227,10 +268,13 @@ fn spawn_one(
     listen: Option<SocketAddr>,
     handoffs: flume::Receiver<Handoff>,
     senders: Arc<Vec<flume::Sender<Handoff>>>,
+    store: SharedStore,
 ) -> Result<ShardHandle, StartError> {
     let peer_id = cfg.core.peer_id;
     let (ready_tx, ready_rx) = flume::bounded(1);
     let (cmd_tx, cmd_rx) = flume::unbounded::<Command>();
+    let (resume_tx, resume_rx) = flume::unbounded::<ResumeJob>();
+    let resume_tx2 = resume_tx.clone();
     let thread = std::thread::Builder::new()
         .name(format!("sr-shard-{index:02}"))
         .spawn(move || {
@@ -263,9 +307,14 @@ fn spawn_one(
                     .unwrap_or(cfg.listen);
                 let mut core_cfg = cfg.core;
                 core_cfg.listen_port = addr.port();
-                let shard = Rc::new(RefCell::new(Shard::new(core_cfg, cfg.max_open_files)));
+                let shard = Rc::new(RefCell::new(Shard::new(
+                    core_cfg,
+                    cfg.max_open_files,
+                    resume_tx2,
+                )));
                 let _ = ready_tx.send(Ok((addr, backend, reason)));
                 let routing = Routing { index, n, senders };
+                let _resume = compio::runtime::spawn(resume_queue(shard.clone(), store, resume_rx));
                 run(shard, listener, routing, handoffs, cmd_rx).await;
             });
         })
@@ -277,6 +326,7 @@ fn spawn_one(
             backend,
             fallback_reason,
             peer_id,
+            resume: resume_tx,
             thread: Some(thread),
         }),
         Ok(Err(e)) => {
@@ -317,6 +367,9 @@ pub(crate) struct Shard {
     storage: HashMap<InfoHash, Storage>,
     files: Rc<FileCache>,
     started: std::time::Instant,
+    resume: flume::Sender<ResumeJob>,
+    /// Roots as last reported to the core (available or not).
+    roots_seen: HashMap<PathBuf, bool>,
 }
 
 type ShardRc = Rc<RefCell<Shard>>;
@@ -332,9 +385,18 @@ fn with_shard(rc: &ShardRc, f: impl FnOnce(&mut Core, Time, &mut Vec<Action>)) {
 }
 
 impl Shard {
-    fn new(cfg: CoreConfig, max_open_files: usize) -> Shard {
+    fn new(mut cfg: CoreConfig, max_open_files: usize, resume: flume::Sender<ResumeJob>) -> Shard {
+        if cfg.unix_at_zero == 0 {
+            #[allow(clippy::disallowed_methods)]
+            let wall = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            cfg.unix_at_zero = wall;
+        }
         Shard {
             core: Core::new(cfg),
+            resume,
+            roots_seen: HashMap::new(),
             conns: HashMap::new(),
             storage: HashMap::new(),
             files: Rc::new(FileCache::new(max_open_files)),
@@ -440,9 +502,12 @@ impl Shard {
                 Action::OpenStorage {
                     info_hash,
                     info,
-                    info_bytes: _,
+                    info_bytes,
                     root,
                 } => {
+                    let _ = self
+                        .resume
+                        .send(ResumeJob::Set(meta_key(info_hash), info_bytes.to_vec()));
                     let root = PathBuf::from(root);
                     let (i2, r2) = (info.clone(), root.clone());
                     compio::runtime::spawn(async move {
@@ -457,8 +522,10 @@ impl Shard {
                     info_hash,
                     delete_files,
                 } => {
+                    let _ = self.resume.send(ResumeJob::Forget(info_hash));
                     if let Some(st) = self.storage.remove(&info_hash) {
                         let files = self.files.clone();
+                        files.forget_under(&st.root);
                         if delete_files {
                             compio::runtime::spawn(async move {
                                 disk::delete_files(&files, &st.root, &st.info).await;
@@ -466,6 +533,32 @@ impl Shard {
                             .detach();
                         }
                     }
+                }
+                Action::SaveResume { id, torrents } => {
+                    let _ = self.resume.send(ResumeJob::Save {
+                        id,
+                        saves: torrents,
+                    });
+                }
+                Action::MoveStorage {
+                    info_hash,
+                    info,
+                    have,
+                    from,
+                    to,
+                } => {
+                    let (from, to) = (PathBuf::from(from), PathBuf::from(to));
+                    self.files.forget_under(&from);
+                    let work = async move {
+                        let job = move || durable::move_torrent(&info, &have, &from, &to, false);
+                        match compio::runtime::spawn_blocking(job).await {
+                            Ok(r) => r.map(|_| ()),
+                            Err(_) => Err(DiskError("the move thread panicked".into())),
+                        }
+                    };
+                    spawn_then(rc, work, move |c, now, out, result| {
+                        c.on_event(now, Event::StorageMoved { info_hash, result }, out);
+                    });
                 }
             }
         }
@@ -674,6 +767,69 @@ async fn route(rc: ShardRc, routing: Rc<Routing>, mut stream: TcpStream, addr: S
     let _ = routing.senders[owner].send(handoff);
 }
 
+/// Carries out resume jobs in order, each on the blocking pool.
+async fn resume_queue(rc: ShardRc, store: SharedStore, jobs: flume::Receiver<ResumeJob>) {
+    while let Ok(job) = jobs.recv_async().await {
+        let store = store.clone();
+        match job {
+            ResumeJob::Save { id, saves } => {
+                let work = move || durable::save_resume(&*store, saves);
+                let result = compio::runtime::spawn_blocking(work)
+                    .await
+                    .unwrap_or_else(|_| Err(DiskError("the save thread panicked".into())));
+                with_shard(&rc, |c, now, out| {
+                    c.on_event(now, Event::ResumeSaved { id, result }, out);
+                });
+            }
+            ResumeJob::Set(k, v) => {
+                let _ = compio::runtime::spawn_blocking(move || store.set(&k, &v)).await;
+            }
+            ResumeJob::Forget(ih) => {
+                let ops = vec![StoreOp::DeletePrefix(torrent_prefix(ih))];
+                let _ = compio::runtime::spawn_blocking(move || store.apply(ops)).await;
+            }
+            ResumeJob::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// Every second: tells the core about storage roots that went away or came back.
+async fn watch_roots(rc: ShardRc) {
+    loop {
+        compio::time::sleep(Duration::from_secs(1)).await;
+        let roots: Vec<PathBuf> = {
+            let s = rc.borrow();
+            let mut v: Vec<PathBuf> = s.storage.values().map(|st| st.root.clone()).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let check = move || {
+            roots
+                .into_iter()
+                .map(|r| {
+                    let up = durable::root_available(&r);
+                    (r, up)
+                })
+                .collect::<Vec<_>>()
+        };
+        let Ok(states) = compio::runtime::spawn_blocking(check).await else {
+            continue;
+        };
+        for (root, available) in states {
+            let before = rc.borrow_mut().roots_seen.insert(root.clone(), available);
+            if before.unwrap_or(true) != available {
+                let root = root.to_string_lossy().into_owned();
+                with_shard(&rc, |c, now, out| {
+                    c.on_event(now, Event::RootStatus { root, available }, out);
+                });
+            }
+        }
+    }
+}
+
 async fn run(
     shard: ShardRc,
     listener: Option<TcpListener>,
@@ -701,6 +857,7 @@ async fn run(
             }
         }
     });
+    let _roots = compio::runtime::spawn(watch_roots(shard.clone()));
     let rc = shard.clone();
     let _tick = compio::runtime::spawn(async move {
         loop {

@@ -1,13 +1,42 @@
-//! A memory filesystem: files are byte vectors keyed by path.
+//! A memory filesystem: files are byte vectors keyed by path, with the durability
+//! of a real disk modelled: a write is only durable once its file is synced, and a
+//! crash keeps, drops or tears each write that was not.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::core::DiskError;
+use crate::core::{DiskError, Rng};
+use crate::resume_lmdb::record::FileStamp;
+
+#[derive(Debug, Default, Clone)]
+struct MemFile {
+    data: Vec<u8>,
+    /// The file as last synced, while writes since are pending (copy on write).
+    durable: Option<Vec<u8>>,
+    /// Writes since the last sync, in order: (offset, bytes).
+    unsynced: Vec<(u64, Vec<u8>)>,
+    /// Bumped by every change: the file's "mtime".
+    version: i64,
+}
 
 /// Files in memory. Paths are `root/component/...` strings.
 #[derive(Debug, Default, Clone)]
 pub struct MemFs {
-    files: BTreeMap<String, Vec<u8>>,
+    files: BTreeMap<String, MemFile>,
+    /// Paths under these prefixes are invisible: an unmounted disk.
+    unmounted: BTreeMap<String, BTreeMap<String, MemFile>>,
+    /// Bumps file versions across the whole filesystem.
+    clock: i64,
+}
+
+/// What a crash did to the writes that were not synced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CrashLoss {
+    /// Writes that survived whole.
+    pub kept: u64,
+    /// Writes lost entirely.
+    pub lost: u64,
+    /// Writes of which only a prefix reached the disk.
+    pub torn: u64,
 }
 
 /// `root` joined with sanitised torrent components.
@@ -20,45 +49,223 @@ pub(crate) fn join(root: &str, path: &[String]) -> String {
     s
 }
 
+fn enoent(path: &str) -> DiskError {
+    DiskError(format!("{path}: no such file or directory"))
+}
+
 impl MemFs {
-    /// Writes `data` at `offset`, growing the file with zeros as needed.
-    pub fn write(&mut self, path: &str, offset: u64, data: &[u8]) {
+    fn tick(&mut self) -> i64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    fn hidden(&self, path: &str) -> bool {
+        self.unmounted
+            .keys()
+            .any(|m| path == m || path.starts_with(&format!("{m}/")))
+    }
+
+    /// Writes `data` at `offset`, growing the file with zeros as needed. Not durable
+    /// until [`MemFs::sync`].
+    pub fn write(&mut self, path: &str, offset: u64, data: &[u8]) -> Result<(), DiskError> {
+        if self.hidden(path) {
+            return Err(enoent(path));
+        }
+        let v = self.tick();
         let f = self.files.entry(path.to_owned()).or_default();
         let start = usize::try_from(offset).expect("memory files are small");
-        if f.len() < start + data.len() {
-            f.resize(start + data.len(), 0);
+        if f.durable.is_none() {
+            f.durable = Some(f.data.clone());
         }
-        f[start..start + data.len()].copy_from_slice(data);
+        f.unsynced.push((offset, data.to_vec()));
+        if f.data.len() < start + data.len() {
+            f.data.resize(start + data.len(), 0);
+        }
+        f.data[start..start + data.len()].copy_from_slice(data);
+        f.version = v;
+        Ok(())
+    }
+
+    /// Makes a file's writes durable (`fdatasync`).
+    pub fn sync(&mut self, path: &str) -> Result<(), DiskError> {
+        if self.hidden(path) {
+            return Err(enoent(path));
+        }
+        if let Some(f) = self.files.get_mut(path) {
+            f.durable = None;
+            f.unsynced.clear();
+        }
+        Ok(())
+    }
+
+    /// Size and "mtime" of a file, if it is there.
+    pub fn stat(&self, path: &str) -> Option<FileStamp> {
+        if self.hidden(path) {
+            return None;
+        }
+        self.files.get(path).map(|f| FileStamp {
+            size: f.data.len() as u64,
+            mtime_ns: f.version,
+        })
+    }
+
+    /// A crash: every write not synced is kept, lost or torn (a prefix of it
+    /// reaches the disk), a third of the time each. Everything is durable after.
+    pub fn crash(&mut self, rng: &mut Rng) -> CrashLoss {
+        let mut loss = CrashLoss::default();
+        for f in self.files.values_mut() {
+            let Some(mut disk) = f.durable.take() else {
+                continue;
+            };
+            for (offset, bytes) in std::mem::take(&mut f.unsynced) {
+                let keep = match rng.below(3) {
+                    0 => {
+                        loss.kept += 1;
+                        bytes.len()
+                    }
+                    1 => {
+                        loss.lost += 1;
+                        continue;
+                    }
+                    _ => {
+                        loss.torn += 1;
+                        usize::try_from(rng.below(bytes.len() as u64)).expect("below len")
+                    }
+                };
+                let start = usize::try_from(offset).expect("small");
+                if disk.len() < start + keep {
+                    disk.resize(start + keep, 0);
+                }
+                disk[start..start + keep].copy_from_slice(&bytes[..keep]);
+            }
+            f.data = disk;
+        }
+        loss
+    }
+
+    /// Hides everything under `prefix` (a disk unmounted); [`MemFs::mount`] brings it
+    /// back.
+    pub fn unmount(&mut self, prefix: &str) {
+        let p = prefix.trim_end_matches('/').to_owned();
+        let inside: Vec<String> = self
+            .files
+            .keys()
+            .filter(|k| k.starts_with(&format!("{p}/")))
+            .cloned()
+            .collect();
+        let mut stash = BTreeMap::new();
+        for k in inside {
+            let f = self.files.remove(&k).expect("listed");
+            stash.insert(k, f);
+        }
+        self.unmounted.insert(p, stash);
+    }
+
+    /// Brings back what [`MemFs::unmount`] hid.
+    pub fn mount(&mut self, prefix: &str) {
+        let p = prefix.trim_end_matches('/');
+        if let Some(stash) = self.unmounted.remove(p) {
+            self.files.extend(stash);
+        }
     }
 
     /// Reads `len` bytes at `offset`: an error if the file is missing or short.
     pub fn read(&self, path: &str, offset: u64, len: usize) -> Result<&[u8], DiskError> {
-        let f = self
-            .files
-            .get(path)
-            .ok_or_else(|| DiskError(format!("{path}: no such file")))?;
+        let f = self.files.get(path).ok_or_else(|| enoent(path))?;
         let start = usize::try_from(offset).map_err(|_| DiskError("offset".into()))?;
-        f.get(start..start + len)
+        f.data
+            .get(start..start + len)
             .ok_or_else(|| DiskError(format!("{path}: short file")))
     }
 
     /// A whole file.
     pub fn get(&self, path: &str) -> Option<&Vec<u8>> {
-        self.files.get(path)
+        self.files.get(path).map(|f| &f.data)
     }
 
-    /// Replaces a whole file.
+    /// Replaces a whole file (durably: test setup).
     pub fn put(&mut self, path: &str, data: Vec<u8>) {
-        self.files.insert(path.to_owned(), data);
+        let version = self.tick();
+        self.files.insert(
+            path.to_owned(),
+            MemFile {
+                data,
+                durable: None,
+                unsynced: Vec::new(),
+                version,
+            },
+        );
+    }
+
+    /// Renames a file (durably), replacing any file at `to`.
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
+        if self.hidden(from) || self.hidden(to) {
+            return Err(enoent(from));
+        }
+        let f = self.files.remove(from).ok_or_else(|| enoent(from))?;
+        self.files.insert(to.to_owned(), f);
+        Ok(())
     }
 
     /// Bytes stored in all files.
     pub fn used(&self) -> u64 {
-        self.files.values().map(|f| f.len() as u64).sum()
+        self.files.values().map(|f| f.data.len() as u64).sum()
     }
 
     /// Deletes a file.
     pub fn remove(&mut self, path: &str) {
         self.files.remove(path);
+    }
+
+    /// Every path under `prefix`.
+    pub fn paths_under(&self, prefix: &str) -> BTreeSet<String> {
+        let p = format!("{}/", prefix.trim_end_matches('/'));
+        self.files
+            .keys()
+            .filter(|k| k.starts_with(&p))
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synced_writes_survive_a_crash_and_unsynced_ones_may_not() {
+        let mut fs = MemFs::default();
+        fs.write("/r/a", 0, &[1; 100]).unwrap();
+        fs.sync("/r/a").unwrap();
+        let stamp = fs.stat("/r/a").unwrap();
+        fs.write("/r/a", 50, &[2; 100]).unwrap();
+        assert_ne!(fs.stat("/r/a").unwrap(), stamp);
+        let mut kinds = CrashLoss::default();
+        for seed in 0..30 {
+            let mut c = fs.clone();
+            let l = c.crash(&mut Rng::new(seed));
+            kinds.kept += l.kept;
+            kinds.lost += l.lost;
+            kinds.torn += l.torn;
+            let got = c.get("/r/a").unwrap();
+            // The synced part is always there.
+            assert_eq!(&got[..50], &[1; 50]);
+            // Whatever survived of the second write is a prefix of it.
+            let n = got[50..].iter().take_while(|&&b| b == 2).count();
+            assert!(got[50 + n..].iter().all(|&b| b == 1 || b == 0));
+        }
+        assert!(kinds.kept > 0 && kinds.lost > 0 && kinds.torn > 0);
+    }
+
+    #[test]
+    fn unmounted_paths_are_gone_until_mounted() {
+        let mut fs = MemFs::default();
+        fs.put("/disk/x", vec![1]);
+        fs.unmount("/disk");
+        assert!(fs.get("/disk/x").is_none());
+        assert!(fs.write("/disk/y", 0, &[1]).is_err());
+        assert!(fs.stat("/disk/x").is_none());
+        fs.mount("/disk");
+        assert_eq!(fs.get("/disk/x"), Some(&vec![1]));
     }
 }

@@ -23,12 +23,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use fs::MemFs;
+pub(crate) use fs::join as join_path;
+pub use fs::{CrashLoss, MemFs};
 
 use crate::core::{Action, Core, DiskError, Event, PeerKey, Rng};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
-use crate::resume_lmdb::{MemorySessionStore, SessionStore, meta_key, torrent_prefix};
+use crate::resume_lmdb::{
+    MemorySessionStore, SessionStore, StoreOp, meta_key, peers_key, record, state_key,
+    torrent_prefix,
+};
+use crate::roots::ROOT_MARKER;
 use crate::types::{InfoHash, Time};
 
 /// The world's physics and faults.
@@ -103,6 +108,8 @@ pub(crate) struct Node {
     pub addr: SocketAddr,
     pub fs: MemFs,
     storage: BTreeMap<InfoHash, (Arc<Info>, String)>,
+    /// Roots as last reported to the core (available or not).
+    roots_seen: BTreeMap<String, bool>,
 }
 
 struct Link {
@@ -130,7 +137,29 @@ enum Pending {
     ),
     PieceWritten(usize, InfoHash, u32, Result<(), DiskError>),
     PieceRead(usize, InfoHash, u32, Result<Vec<u8>, DiskError>),
+    ResumeSaved(usize, u64, Result<(), DiskError>),
+    StorageMoved(usize, InfoHash, Result<(), DiskError>),
     Tick(usize),
+}
+
+impl Pending {
+    /// Whether the event concerns node `n` (it dies with the node in a crash).
+    fn involves(&self, n: usize) -> bool {
+        match self {
+            Pending::Deliver(m, ..)
+            | Pending::Sent(m, ..)
+            | Pending::Connected(m, _)
+            | Pending::ConnectFailed(m, _)
+            | Pending::Closed(m, _)
+            | Pending::BlockRead(m, ..)
+            | Pending::PieceWritten(m, ..)
+            | Pending::PieceRead(m, ..)
+            | Pending::ResumeSaved(m, ..)
+            | Pending::StorageMoved(m, ..) => *m == n,
+            Pending::Accept { listener, from } => *listener == n || from.0 == n,
+            Pending::Tick(_) => false,
+        }
+    }
 }
 
 pub(crate) struct World {
@@ -249,6 +278,10 @@ impl SimWorld {
             .wrapping_mul(0x9E37_79B9)
             .wrapping_add(u64::from(i));
         core_cfg.peer_id[8..12].copy_from_slice(&i.to_be_bytes());
+        if core_cfg.unix_at_zero == 0 {
+            // 2023-11-14: a fixed wall clock for the virtual one.
+            core_cfg.unix_at_zero = 1_700_000_000 + w.now.since(Time::ZERO).as_secs();
+        }
         let tick = w.cfg.tick;
         w.nodes.push(Node {
             core: Core::new(core_cfg),
@@ -256,6 +289,7 @@ impl SimWorld {
             addr,
             fs: MemFs::default(),
             storage: BTreeMap::new(),
+            roots_seen: BTreeMap::new(),
         });
         w.listeners.insert(addr, idx);
         let at = w.now + tick;
@@ -368,8 +402,19 @@ impl World {
                 self.nodes[n].core.on_event(now, ev, &mut out);
                 n
             }
+            Pending::ResumeSaved(n, id, result) => {
+                let ev = Event::ResumeSaved { id, result };
+                self.nodes[n].core.on_event(now, ev, &mut out);
+                n
+            }
+            Pending::StorageMoved(n, info_hash, result) => {
+                let ev = Event::StorageMoved { info_hash, result };
+                self.nodes[n].core.on_event(now, ev, &mut out);
+                n
+            }
             Pending::Tick(n) => {
                 self.break_links(n);
+                self.check_roots(n, &mut out);
                 self.nodes[n].core.on_tick(now, &mut out);
                 let next = now + self.cfg.tick;
                 self.schedule(next, Pending::Tick(n));
@@ -505,14 +550,32 @@ impl World {
                     // A failing store is reported by the store's own tests; the sim's
                     // memory store cannot fail.
                     let _ = self.nodes[n].store.set(&meta_key(info_hash), &info_bytes);
-                    // Zero-length files get no piece writes: create them up front.
-                    for f in info.files.iter().filter(|f| f.is_stored() && f.length == 0) {
-                        let path = fs::join(&root, &f.path);
-                        if self.nodes[n].fs.get(&path).is_none() {
-                            self.nodes[n].fs.put(&path, Vec::new());
+                    // Zero-length files get no piece writes: create them up front
+                    // (never into a root that is not there).
+                    let node = &mut self.nodes[n];
+                    if node.fs.get(&marker(&root)).is_some() {
+                        for f in info.files.iter().filter(|f| f.is_stored() && f.length == 0) {
+                            let path = fs::join(&root, &f.path);
+                            if node.fs.get(&path).is_none() {
+                                node.fs.put(&path, Vec::new());
+                            }
                         }
                     }
-                    self.nodes[n].storage.insert(info_hash, (info, root));
+                    node.storage.insert(info_hash, (info, root));
+                }
+                Action::SaveResume { id, torrents } => {
+                    let result = self.save_resume(n, torrents);
+                    self.schedule(now + disk, Pending::ResumeSaved(n, id, result));
+                }
+                Action::MoveStorage {
+                    info_hash,
+                    info,
+                    have: _,
+                    from,
+                    to,
+                } => {
+                    let result = self.move_storage(n, &info, &from, &to);
+                    self.schedule(now + disk, Pending::StorageMoved(n, info_hash, result));
                 }
                 Action::CloseStorage {
                     info_hash,
@@ -578,10 +641,126 @@ impl World {
                     &fs::join(root, &f.path),
                     span.file_offset,
                     &data[pos..pos + len],
-                );
+                )?;
             }
             pos += len;
         }
         Ok(())
     }
+
+    /// The durability rule, as a real driver keeps it: sync the files, stamp them,
+    /// then commit every record in one store transaction.
+    fn save_resume(
+        &mut self,
+        n: usize,
+        torrents: Vec<crate::core::ResumeSave>,
+    ) -> Result<(), DiskError> {
+        let node = &mut self.nodes[n];
+        let mut ops = Vec::with_capacity(torrents.len() * 2);
+        for mut t in torrents {
+            if let Some(info) = &t.info {
+                for &f in &t.sync_files {
+                    node.fs.sync(&fs::join(&t.root, &info.files[f].path))?;
+                }
+                t.record.files = info
+                    .files
+                    .iter()
+                    .map(|f| node.fs.stat(&fs::join(&t.root, &f.path)))
+                    .collect();
+            }
+            ops.push(StoreOp::Set(state_key(t.info_hash), t.record.encode()));
+            ops.push(StoreOp::Set(
+                peers_key(t.info_hash),
+                record::encode_peers(&t.peers),
+            ));
+        }
+        node.store.apply(ops).map_err(|e| DiskError(e.to_string()))
+    }
+
+    /// Moves a torrent's files between roots of one memory filesystem (a rename;
+    /// the copy path is the real driver's, tested on real files).
+    fn move_storage(
+        &mut self,
+        n: usize,
+        info: &Info,
+        from: &str,
+        to: &str,
+    ) -> Result<(), DiskError> {
+        let node = &mut self.nodes[n];
+        if node.fs.get(&marker(to)).is_none() {
+            return Err(DiskError(format!("storage root {to} is unavailable")));
+        }
+        let mut done: Vec<(String, String)> = Vec::new();
+        for f in info.files.iter().filter(|f| f.is_stored()) {
+            let (a, b) = (fs::join(from, &f.path), fs::join(to, &f.path));
+            if node.fs.get(&a).is_none() {
+                continue;
+            }
+            if let Err(e) = node.fs.rename(&a, &b) {
+                for (a, b) in done.into_iter().rev() {
+                    let _ = node.fs.rename(&b, &a);
+                }
+                return Err(e);
+            }
+            done.push((a, b));
+        }
+        Ok(())
+    }
+
+    /// Tells node `n`'s core about roots that went away or came back (the marker
+    /// file tells whether a root is mounted).
+    fn check_roots(&mut self, n: usize, out: &mut Vec<Action>) {
+        let node = &mut self.nodes[n];
+        let roots: std::collections::BTreeSet<String> =
+            node.storage.values().map(|(_, r)| r.clone()).collect();
+        for root in roots {
+            let available = node.fs.get(&marker(&root)).is_some();
+            let before = node.roots_seen.insert(root.clone(), available);
+            if before.unwrap_or(true) != available {
+                let now = self.now;
+                node.core
+                    .on_event(now, Event::RootStatus { root, available }, out);
+            }
+        }
+    }
+
+    /// Node `n` crashes: its connections break, its events vanish, unsynced writes
+    /// are kept, lost or torn, and it comes back with a fresh core.
+    pub(crate) fn crash(&mut self, n: usize, cfg: crate::core::CoreConfig) -> CrashLoss {
+        let ends: Vec<(usize, PeerKey)> = self.links.keys().copied().filter(|k| k.0 == n).collect();
+        for end in ends {
+            if let Some(link) = self.links.remove(&end) {
+                self.links.remove(&link.remote);
+                let at = self.now + self.cfg.latency;
+                self.schedule(at, Pending::Closed(link.remote.0, link.remote.1));
+            }
+        }
+        let dead: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.involves(n))
+            .map(|(s, _)| *s)
+            .collect();
+        for s in dead {
+            self.pending.remove(&s);
+        }
+        self.queue
+            .retain(|Reverse((_, s))| self.pending.contains_key(s));
+        let loss = self.nodes[n].fs.crash(&mut self.rng);
+        let node = &mut self.nodes[n];
+        let mut cfg = cfg;
+        cfg.seed = node.core.config().seed.wrapping_add(1);
+        cfg.peer_id = node.core.config().peer_id;
+        cfg.listen_port = node.addr.port();
+        cfg.unix_at_zero = node.core.config().unix_at_zero;
+        node.core = Core::new(cfg);
+        node.storage.clear();
+        node.roots_seen.clear();
+        loss
+    }
+}
+
+/// The marker file that says a root is mounted.
+pub(crate) fn marker(root: &str) -> String {
+    format!("{}/{ROOT_MARKER}", root.trim_end_matches('/'))
 }

@@ -84,6 +84,8 @@ pub fn seeder(world: &SimWorld, fx: &Fixture, cfg: CoreConfig) -> Engine {
         root: ROOT.into(),
         paused: false,
         have: None,
+        root_token: String::new(),
+        resume: None,
     })
     .unwrap();
     e
@@ -98,6 +100,8 @@ pub fn leecher(world: &SimWorld, fx: &Fixture, cfg: CoreConfig) -> Engine {
         root: ROOT.into(),
         paused: false,
         have: Some(Bitfield::new(pieces)),
+        root_token: String::new(),
+        resume: None,
     })
     .unwrap();
     e

@@ -60,6 +60,13 @@ pub struct DownloadArgs {
     /// Upload cap in bytes per second (0: none).
     #[arg(long, value_name = "BYTES/S", default_value_t = 0)]
     upload_limit: u64,
+    /// Keep resume data (LMDB) in this folder: an interrupted download started
+    /// again with the same folder continues from its last save without a recheck.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Seconds between resume saves (the most a crash can cost again).
+    #[arg(long, value_name = "SECS", default_value_t = 5, hide = true)]
+    save_interval: u64,
 }
 
 pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
@@ -73,12 +80,14 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
             max_connections_per_torrent: args.max_peers,
             download_rate_limit: args.download_limit,
             upload_rate_limit: args.upload_limit,
+            save_interval: Duration::from_secs(args.save_interval.max(1)),
             ..CoreConfig::default()
         },
         listen: SocketAddr::from(([0, 0, 0, 0], args.listen_port)),
         io: IoChoice::Auto,
         max_open_files: 512,
         shards: args.shards,
+        state_dir: args.state_dir.clone(),
     };
     let io = match args.io {
         Io::Auto => IoChoice::Auto,
@@ -94,6 +103,9 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         "seedring: listening on port {}",
         engine.listen_addr().port()
     );
+    for (what, why) in &engine.restore_report().failed {
+        eprintln!("seedring: state: cannot restore {what}: {why}");
+    }
     let (source, have, name, tiers) = if args.source.starts_with("magnet:") {
         let m = Magnet::parse(&args.source)?;
         let name = m
@@ -104,29 +116,34 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         (TorrentSource::Magnet(m), None, name, tiers)
     } else {
         let meta = crate::load_torrent(&PathBuf::from(&args.source))?;
-        // What is already there is checked on every core before anything is fetched.
-        let report = recheck(&meta.info, &out_dir, default_threads(), None)?;
-        let mut bits = Bitfield::new(meta.info.geometry.piece_count());
-        for (i, s) in report.pieces.iter().enumerate() {
-            if *s == PieceState::Valid {
-                bits.set(u32::try_from(i).expect("piece count fits"));
-            }
-        }
-        if bits.count() > 0 {
-            eprintln!(
-                "seedring: {} of {} pieces already here and valid",
-                bits.count(),
-                bits.len()
-            );
-        }
         let name = meta.info.name.clone();
         let tiers = meta.tracker_tiers.clone();
-        (
-            TorrentSource::Metainfo(Arc::new(meta)),
-            Some(bits),
-            name,
-            tiers,
-        )
+        if engine.torrents().contains(&meta.info_hash) {
+            // Known to the state folder: its saved pieces are trusted, no recheck.
+            (TorrentSource::Metainfo(Arc::new(meta)), None, name, tiers)
+        } else {
+            // What is already there is checked on every core before anything is fetched.
+            let report = recheck(&meta.info, &out_dir, default_threads(), None)?;
+            let mut bits = Bitfield::new(meta.info.geometry.piece_count());
+            for (i, s) in report.pieces.iter().enumerate() {
+                if *s == PieceState::Valid {
+                    bits.set(u32::try_from(i).expect("piece count fits"));
+                }
+            }
+            if bits.count() > 0 {
+                eprintln!(
+                    "seedring: {} of {} pieces already here and valid",
+                    bits.count(),
+                    bits.len()
+                );
+            }
+            (
+                TorrentSource::Metainfo(Arc::new(meta)),
+                Some(bits),
+                name,
+                tiers,
+            )
+        }
     };
     let mut peers: Vec<SocketAddr> = Vec::new();
     for p in &args.peers {
@@ -136,12 +153,29 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         peers.extend(addrs.take(1));
     }
 
-    let ih = engine.add_torrent(AddTorrent {
-        source,
-        root: out_dir.to_string_lossy().into_owned(),
-        paused: false,
-        have,
-    })?;
+    let ih = match &source {
+        TorrentSource::Metainfo(m) => m.info_hash,
+        TorrentSource::Magnet(m) => m.info_hash,
+    };
+    if engine.torrents().contains(&ih) {
+        let st = engine.stats(ih).context("restored torrent")?;
+        eprintln!(
+            "seedring: resuming from {}: {} of {} pieces saved",
+            args.state_dir.as_deref().unwrap_or(&out_dir).display(),
+            st.have_pieces,
+            st.total_pieces
+        );
+        if let Some(note) = &st.note {
+            eprintln!("seedring: {note}");
+        }
+        if st.state == TorrentState::Paused {
+            engine.resume(ih)?;
+        }
+    } else {
+        let mut add = AddTorrent::new(source, out_dir.to_string_lossy().into_owned());
+        add.have = have;
+        engine.add_torrent(add)?;
+    }
     engine.add_peers(ih, &peers)?;
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -1,0 +1,368 @@
+//! What makes a torrent outlive its process, and its storage movable: resume saves
+//! under the durability rule, restore, storage roots that vanish and return, and
+//! moving a torrent's data to another root.
+//!
+//! The durability rule: a piece's bit is recorded only in a save asked for after
+//! its write completed ([`Event::PieceWritten`]); the save names every file written
+//! since the previous one, and the driver `fdatasync`s them before committing. So a
+//! record never claims a piece whose bytes could still be lost.
+
+use std::sync::Arc;
+
+use super::event::{Action, DiskError, ResumeSave};
+use super::torrent::{Check, CheckKind, Torrent};
+use super::{CommandError, Core, Resume};
+use crate::core::record::{PeerRecord, StateRecord};
+use crate::types::{InfoHash, Time};
+
+/// Peers kept in a torrent's resume record, most recent first.
+const SAVED_PEERS: usize = 50;
+
+impl Torrent {
+    /// Whether connections may be made or accepted for it now.
+    pub(crate) fn takes_peers(&self) -> bool {
+        !self.paused && self.error.is_none() && self.checking.is_none() && self.moving.is_none()
+    }
+
+    /// Installs what a resume record said (the bitfield came with `have`).
+    pub(crate) fn apply_resume(&mut self, r: Resume, now: Time) -> Result<(), CommandError> {
+        let _ = now;
+        self.downloaded = r.downloaded;
+        self.uploaded = r.uploaded;
+        self.saved_counters = (r.downloaded, r.uploaded);
+        self.added_at = r.added_at;
+        self.completed_at = r.completed_at;
+        self.sequential = r.sequential;
+        if let Some(info) = &self.info
+            && r.file_priorities.len() == info.files.len()
+        {
+            self.file_priority = r.file_priorities.iter().map(|&p| p.min(7)).collect();
+            self.recompute_piece_priority();
+        }
+        self.down_limit.set_rate(Time::ZERO, r.download_limit);
+        self.up_limit.set_rate(Time::ZERO, r.upload_limit);
+        for a in r.peers {
+            self.addrs.entry(a).or_default();
+        }
+        let n = self.have.len();
+        if let Some(&bad) = r.check.iter().find(|&&p| p >= n) {
+            return Err(CommandError::BadArgument(format!(
+                "piece {bad} to check is out of range"
+            )));
+        }
+        if self.checking.is_none() && !r.check.is_empty() && self.info.is_some() {
+            self.checking = Some(Check::of(CheckKind::Pieces, r.check));
+        }
+        if !self.is_finished() {
+            self.completed_at = None;
+        }
+        if r.root_missing {
+            self.lose_root();
+        }
+        self.note = r.note;
+        // Restored as saved: nothing new to save until something changes.
+        self.dirty = false;
+        self.save_now = false;
+        Ok(())
+    }
+
+    fn lose_root(&mut self) {
+        self.root_lost = true;
+        self.error = Some(format!(
+            "storage root {} is unavailable (unmounted or removed); waiting for it to return",
+            self.root
+        ));
+    }
+
+    /// What a save records now.
+    fn resume_record(&self) -> StateRecord {
+        StateRecord {
+            have: self.have.clone(),
+            downloaded: self.downloaded,
+            uploaded: self.uploaded,
+            added_at: self.added_at,
+            completed_at: self.completed_at,
+            root: self.root_token.clone(),
+            paused: self.paused || (self.moving.is_some() && self.paused_before_move),
+            sequential: self.sequential,
+            file_priorities: self.file_priority.clone(),
+            download_limit: self.down_limit.rate(),
+            upload_limit: self.up_limit.rate(),
+            files: Vec::new(),
+            name: self.name.clone(),
+            trackers: self.trackers.clone(),
+        }
+    }
+
+    fn saved_peers(&self) -> Vec<PeerRecord> {
+        let mut v: Vec<PeerRecord> = self
+            .good_peers
+            .iter()
+            .map(|(&addr, &last_seen)| PeerRecord { addr, last_seen })
+            .collect();
+        v.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.addr.cmp(&b.addr)));
+        v.truncate(SAVED_PEERS);
+        v
+    }
+}
+
+impl Core {
+    /// Unix seconds at `now`.
+    pub(crate) fn unix(&self, now: Time) -> u64 {
+        self.cfg.unix_at_zero + now.since(Time::ZERO).as_secs()
+    }
+
+    /// Asks the driver for a resume save when one is due: every `save_interval`
+    /// for torrents that changed, at once for those that must not wait (completed,
+    /// paused, added, checked). One save in flight at a time.
+    pub(crate) fn maybe_save(&mut self, now: Time, out: &mut Vec<Action>) {
+        if self.saves_in_flight > 0 {
+            return;
+        }
+        let interval_due = now.since(self.last_save) >= self.cfg.save_interval;
+        for t in self.torrents.values_mut() {
+            if (t.downloaded, t.uploaded) != t.saved_counters {
+                t.dirty = true;
+            }
+        }
+        let urgent = self.torrents.values().any(|t| t.save_now);
+        if !urgent && !interval_due {
+            return;
+        }
+        let due: Vec<InfoHash> = self
+            .torrents
+            .iter()
+            .filter(|(_, t)| t.save_now || (interval_due && t.dirty))
+            .map(|(ih, _)| *ih)
+            .collect();
+        if interval_due {
+            self.last_save = now;
+        }
+        self.save(&due, out);
+    }
+
+    /// Saves every torrent now (shutdown), whatever is in flight.
+    pub fn save_all(&mut self, out: &mut Vec<Action>) {
+        let all: Vec<InfoHash> = self.torrents.keys().copied().collect();
+        self.save(&all, out);
+    }
+
+    fn save(&mut self, ihs: &[InfoHash], out: &mut Vec<Action>) {
+        if ihs.is_empty() {
+            return;
+        }
+        let mut torrents = Vec::with_capacity(ihs.len());
+        let mut batch = Vec::with_capacity(ihs.len());
+        for ih in ihs {
+            let Some(t) = self.torrents.get_mut(ih) else {
+                continue;
+            };
+            // Mid-move, the root is in flux: the save after the move records it.
+            if t.move_started {
+                continue;
+            }
+            let sync_files: Vec<usize> = std::mem::take(&mut t.touched).into_iter().collect();
+            t.dirty = false;
+            t.save_now = false;
+            t.saved_counters = (t.downloaded, t.uploaded);
+            batch.push((*ih, sync_files.clone()));
+            torrents.push(ResumeSave {
+                info_hash: *ih,
+                info: t.info.clone(),
+                root: t.root.clone(),
+                sync_files,
+                record: t.resume_record(),
+                peers: t.saved_peers(),
+            });
+        }
+        if torrents.is_empty() {
+            return;
+        }
+        let id = self.next_save_id;
+        self.next_save_id += 1;
+        self.saves_in_flight += 1;
+        self.save_batches.insert(id, batch);
+        out.push(Action::SaveResume { id, torrents });
+    }
+
+    pub(crate) fn on_resume_saved(&mut self, id: u64, result: Result<(), DiskError>) {
+        self.saves_in_flight = self.saves_in_flight.saturating_sub(1);
+        let Some(batch) = self.save_batches.remove(&id) else {
+            return;
+        };
+        let Err(e) = result else {
+            return;
+        };
+        // Nothing of it was committed: the files must be synced by the next one.
+        for (ih, files) in batch {
+            if let Some(t) = self.torrents.get_mut(&ih) {
+                t.touched.extend(files);
+                t.dirty = true;
+                t.note = Some(format!("saving resume data failed: {}", e.0));
+            }
+        }
+    }
+
+    /// A storage root went away or came back.
+    pub(crate) fn on_root_status(&mut self, root: &str, available: bool, out: &mut Vec<Action>) {
+        let ihs: Vec<InfoHash> = self
+            .torrents
+            .iter()
+            .filter(|(_, t)| t.root == root && t.moving.is_none())
+            .map(|(ih, _)| *ih)
+            .collect();
+        for ih in ihs {
+            if available {
+                let t = self.torrents.get_mut(&ih).expect("listed");
+                if !t.root_lost {
+                    continue;
+                }
+                t.root_lost = false;
+                t.error = None;
+                t.write_failures.clear();
+                if t.info.is_some() && t.checking.is_none() {
+                    // Trust it again only if a sample of what it had reads back good.
+                    let had: Vec<u32> = t.have.ones().collect();
+                    let k = (self.cfg.root_sample_pieces as usize).min(had.len());
+                    let mut sample = Vec::with_capacity(k);
+                    let mut pool = had;
+                    for _ in 0..k {
+                        let i =
+                            usize::try_from(self.rng.below(pool.len() as u64)).expect("below len");
+                        sample.push(pool.swap_remove(i));
+                    }
+                    if !sample.is_empty() {
+                        t.checking = Some(Check::of(CheckKind::Sample, sample));
+                    }
+                }
+                self.drive_checking(ih, out);
+            } else {
+                let _ = self.stop_peers(ih, out);
+                let t = self.torrents.get_mut(&ih).expect("listed");
+                if t.root_lost {
+                    continue;
+                }
+                t.lose_root();
+                // Verified pieces not yet written are dropped: they come back later.
+                t.partial.clear();
+                if let Some(c) = &mut t.checking {
+                    // Reads in flight fail; the check restarts when the root returns.
+                    c.todo.clear();
+                }
+                if matches!(
+                    t.checking,
+                    Some(Check {
+                        kind: CheckKind::Sample,
+                        ..
+                    })
+                ) {
+                    t.checking = None;
+                }
+            }
+        }
+    }
+
+    /// Moves a torrent's data to another root (path, and its token). The torrent
+    /// stops while its data moves and runs again after (unless it was paused).
+    pub fn move_storage(
+        &mut self,
+        info_hash: InfoHash,
+        to: String,
+        to_token: String,
+        out: &mut Vec<Action>,
+    ) -> Result<(), CommandError> {
+        let t = self.torrent_mut(info_hash)?;
+        if t.moving.is_some() {
+            return Err(CommandError::BadArgument(
+                "a move is already under way".into(),
+            ));
+        }
+        if t.root_lost {
+            return Err(CommandError::BadArgument(
+                "its storage root is unavailable; it cannot be moved now".into(),
+            ));
+        }
+        if t.root == to {
+            t.root_token = to_token;
+            t.save_now = true;
+            return Ok(());
+        }
+        if t.info.is_none() {
+            // Nothing on disk yet: the files are created where it now points.
+            t.root = to;
+            t.root_token = to_token;
+            t.save_now = true;
+            return Ok(());
+        }
+        self.stop_peers(info_hash, out)?;
+        let t = self.torrent_mut(info_hash)?;
+        t.paused_before_move = t.paused;
+        t.moving = Some((to, to_token));
+        t.move_started = false;
+        t.partial.clear();
+        self.drive_move(info_hash, out);
+        Ok(())
+    }
+
+    /// Hands a pending move to the driver once no write or check read is in flight.
+    pub(crate) fn drive_move(&mut self, ih: InfoHash, out: &mut Vec<Action>) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        let Some((to, _)) = &t.moving else { return };
+        let check_reads = t.checking.as_ref().map_or(0, |c| c.pending);
+        if t.move_started || !t.writing.is_empty() || check_reads > 0 {
+            return;
+        }
+        t.move_started = true;
+        out.push(Action::MoveStorage {
+            info_hash: ih,
+            info: Arc::clone(t.info.as_ref().expect("moves need metadata")),
+            have: t.have.clone(),
+            from: t.root.clone(),
+            to: to.clone(),
+        });
+    }
+
+    pub(crate) fn on_storage_moved(
+        &mut self,
+        now: Time,
+        ih: InfoHash,
+        result: Result<(), DiskError>,
+        out: &mut Vec<Action>,
+    ) {
+        let _ = now;
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        let Some((to, token)) = t.moving.take() else {
+            return;
+        };
+        t.move_started = false;
+        let from = t.root.clone();
+        match result {
+            Ok(()) => {
+                t.root = to.clone();
+                t.root_token = token;
+                t.note = None;
+                // Opening it again at the new place replaces the old storage.
+                out.push(Action::OpenStorage {
+                    info_hash: ih,
+                    info: Arc::clone(t.info.as_ref().expect("moved with metadata")),
+                    info_bytes: Arc::clone(t.info_bytes.as_ref().expect("with metadata")),
+                    root: to,
+                });
+            }
+            Err(e) => {
+                t.note = Some(format!(
+                    "moving to {to} failed, data stays in {from}: {}",
+                    e.0
+                ));
+            }
+        }
+        t.paused = t.paused_before_move;
+        t.save_now = true;
+        t.dirty = true;
+        self.drive_checking(ih, out);
+    }
+}

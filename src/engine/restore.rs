@@ -1,0 +1,276 @@
+//! Restore on start: every torrent in the session store comes back into its root
+//! and shard, trusting its recorded bitfield; only files whose size or mtime
+//! changed since the save are hashed again. A damaged or unknown-version record
+//! costs that torrent a recheck, never the others their load.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::Engine;
+use crate::core::{AddTorrent, Resume, TorrentSource};
+use crate::metainfo::{Info, Magnet, Metainfo, MetainfoLimits, parse_info_bytes};
+use crate::resume_lmdb::record::{self, StateRecord};
+use crate::roots::StorageRootManager;
+use crate::types::InfoHash;
+
+/// What a start restored.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreReport {
+    /// Torrents back in the engine.
+    pub restored: usize,
+    /// Torrents checked again in part or in whole, and why.
+    pub rechecked: Vec<(InfoHash, String)>,
+    /// Records that could not be used at all (key or torrent, and why).
+    pub failed: Vec<(String, String)>,
+}
+
+#[derive(Default)]
+struct Records {
+    meta: Option<Vec<u8>>,
+    state: Option<Vec<u8>>,
+    peers: Option<Vec<u8>>,
+}
+
+impl Engine {
+    pub(super) fn restore(&self) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        match StorageRootManager::load(&*self.store) {
+            Ok(m) => *self.roots.borrow_mut() = m,
+            Err(e) => report.failed.push(("settings:roots".into(), e.to_string())),
+        }
+        let entries = match self.store.scan(b"torrent:") {
+            Ok(e) => e,
+            Err(e) => {
+                report.failed.push(("torrent:*".into(), e.to_string()));
+                return report;
+            }
+        };
+        let mut by_torrent: BTreeMap<InfoHash, Records> = BTreeMap::new();
+        for (key, value) in entries {
+            let text = String::from_utf8_lossy(&key);
+            let mut parts = text.splitn(3, ':');
+            let (_, hex, kind) = (parts.next(), parts.next(), parts.next());
+            let Some(ih) = hex.and_then(|h| InfoHash::parse(h).ok()) else {
+                report
+                    .failed
+                    .push((text.into_owned(), "not an info-hash".into()));
+                continue;
+            };
+            let r = by_torrent.entry(ih).or_default();
+            match kind {
+                Some("meta") => r.meta = Some(value),
+                Some("state") => r.state = Some(value),
+                Some("peers") => r.peers = Some(value),
+                _ => {}
+            }
+        }
+        let mut per_shard: BTreeMap<usize, Vec<AddTorrent>> = BTreeMap::new();
+        for (ih, recs) in by_torrent {
+            match self.restore_one(ih, recs, &mut report) {
+                Ok(add) => per_shard.entry(self.shard_index(ih)).or_default().push(add),
+                Err(why) => report.failed.push((ih.to_hex(), why)),
+            }
+        }
+        // One command per shard, whatever the number of torrents.
+        for (shard, adds) in per_shard {
+            let results = self.on_shard(shard, move |c, now, out| {
+                adds.into_iter()
+                    .map(|a| {
+                        let token = a.root_token.clone();
+                        (c.add_torrent(now, a, out), token)
+                    })
+                    .collect::<Vec<_>>()
+            });
+            for (r, token) in results {
+                match r {
+                    Ok(ih) => {
+                        report.restored += 1;
+                        let _ = self.roots.borrow_mut().set_torrent_root(ih, Some(&token));
+                        self.count_torrent(ih, true);
+                    }
+                    Err(e) => report.failed.push(("torrent".into(), e.to_string())),
+                }
+            }
+        }
+        report
+    }
+
+    /// The add that brings one torrent back, from its records.
+    fn restore_one(
+        &self,
+        ih: InfoHash,
+        recs: Records,
+        report: &mut RestoreReport,
+    ) -> Result<AddTorrent, String> {
+        let mut notes = Vec::new();
+        let state = match recs.state.as_deref().map(StateRecord::decode) {
+            Some(Ok(r)) => Some(r),
+            Some(Err(e)) => {
+                notes.push(format!("resume record unusable ({e}): full recheck"));
+                None
+            }
+            None => {
+                notes.push("no resume record: full recheck".into());
+                None
+            }
+        };
+        let info = match recs.meta.as_deref().map(|b| {
+            parse_info_bytes(b, &MetainfoLimits::default()).map(|(h, i)| (h, i, b.to_vec()))
+        }) {
+            Some(Ok((h, info, bytes))) if h == ih => Some((info, bytes)),
+            Some(_) => {
+                notes.push("stored metadata is damaged: fetching it again from peers".into());
+                None
+            }
+            None => None,
+        };
+        if info.is_none() && state.is_none() {
+            return Err("no usable metadata and no resume record".into());
+        }
+        let trackers = state
+            .as_ref()
+            .map(|s| s.trackers.clone())
+            .unwrap_or_default();
+        let token = match &state {
+            Some(s) => s.root.clone(),
+            None => {
+                let roots = self.roots.borrow();
+                roots
+                    .root_of(ih)
+                    .or(roots.default_root().ok())
+                    .map(|r| r.token.clone())
+                    .ok_or("no root is known for it")?
+            }
+        };
+        let root_path: PathBuf = self
+            .roots
+            .borrow()
+            .list()
+            .find(|r| r.token == token)
+            .map(|r| r.path.clone())
+            .ok_or_else(|| format!("its storage root {token:?} is not configured"))?;
+        let root_missing = !self.root_available(&root_path);
+        let peers = recs
+            .peers
+            .as_deref()
+            .and_then(|b| record::decode_peers(b).ok())
+            .unwrap_or_default();
+        let mut resume = Resume {
+            peers: peers.iter().map(|p| p.addr).collect(),
+            root_missing,
+            ..Resume::default()
+        };
+        let mut have = None;
+        if let Some(s) = &state {
+            resume.downloaded = s.downloaded;
+            resume.uploaded = s.uploaded;
+            resume.added_at = s.added_at;
+            resume.completed_at = s.completed_at;
+            resume.sequential = s.sequential;
+            resume.file_priorities.clone_from(&s.file_priorities);
+            resume.download_limit = s.download_limit;
+            resume.upload_limit = s.upload_limit;
+        }
+        let source = match info {
+            Some((info, info_bytes)) => {
+                if let Some(s) = &state {
+                    if s.have.len() != info.geometry.piece_count() {
+                        notes.push("resume bitfield does not fit the torrent: full recheck".into());
+                    } else if root_missing {
+                        // Nothing to compare against: trusted until the root returns,
+                        // when a sample is checked.
+                        have = Some(s.have.clone());
+                    } else {
+                        let (bits, check, changed) = self.changed_pieces(&root_path, &info, s);
+                        if changed > 0 {
+                            notes.push(format!(
+                                "{changed} file(s) changed since the last save: their pieces are checked again"
+                            ));
+                        }
+                        have = Some(bits);
+                        resume.check = check;
+                    }
+                }
+                TorrentSource::Metainfo(Arc::new(Metainfo {
+                    info_hash: ih,
+                    info_bytes,
+                    info,
+                    tracker_tiers: trackers,
+                    web_seeds: Vec::new(),
+                    creation_date: None,
+                    comment: None,
+                    created_by: None,
+                }))
+            }
+            None => {
+                let s = state.as_ref().expect("checked above");
+                TorrentSource::Magnet(Magnet {
+                    info_hash: ih,
+                    display_name: Some(s.name.clone()),
+                    trackers: trackers.into_iter().flatten().collect(),
+                    peers: Vec::new(),
+                    select_only: Vec::new(),
+                })
+            }
+        };
+        if !notes.is_empty() {
+            let note = notes.join("; ");
+            report.rechecked.push((ih, note.clone()));
+            resume.note = Some(note);
+        }
+        if state.is_none() {
+            // Times restart; what the disk holds is found by the full recheck.
+            resume.added_at = self.now_unix();
+        }
+        Ok(AddTorrent {
+            source,
+            root: root_path.to_string_lossy().into_owned(),
+            root_token: token,
+            paused: state.as_ref().is_some_and(|s| s.paused),
+            have,
+            resume: Some(Box::new(resume)),
+        })
+    }
+
+    /// Compares each file with its stamp in the record: the recorded bitfield
+    /// without the pieces of changed files, those pieces (to hash), and how many
+    /// files changed.
+    fn changed_pieces(
+        &self,
+        root: &std::path::Path,
+        info: &Info,
+        s: &StateRecord,
+    ) -> (crate::core::Bitfield, Vec<u32>, usize) {
+        let now = self.stat_files(root, info);
+        let mut bits = s.have.clone();
+        let mut check = Vec::new();
+        let mut changed = 0;
+        for (i, f) in info.files.iter().enumerate() {
+            if !f.is_stored() || f.length == 0 {
+                continue;
+            }
+            let was = s.files.get(i).copied().flatten();
+            if was == now[i] && was.is_some() {
+                continue;
+            }
+            let pieces: Vec<u32> = info.geometry.file_pieces(i).collect();
+            // A file never written and still absent: nothing to look at.
+            if was.is_none() && now[i].is_none() && pieces.iter().all(|&p| !s.have.get(p)) {
+                continue;
+            }
+            changed += 1;
+            for p in pieces {
+                bits.clear(p);
+                check.push(p);
+            }
+        }
+        (bits, check, changed)
+    }
+
+    fn now_unix(&self) -> u64 {
+        self.on_shard(0, |c, now, _| {
+            c.config().unix_at_zero + now.since(crate::types::Time::ZERO).as_secs()
+        })
+    }
+}

@@ -1,0 +1,225 @@
+//! The engine's storage roots: naming them, their health, and moving torrents
+//! between them. The [`StorageRootManager`](crate::roots::StorageRootManager) keeps
+//! the names; the backend (memory filesystem or real disks) answers whether a root
+//! is there.
+
+use std::path::{Path, PathBuf};
+
+use super::{Backend, Engine};
+use crate::core::CommandError;
+use crate::disk_uring::durable;
+use crate::metainfo::Info;
+use crate::resume_lmdb::record::FileStamp;
+use crate::roots::{Root, RootError, RootHealth};
+use crate::sim::marker;
+use crate::types::InfoHash;
+
+/// A root with how it is doing and what it holds.
+#[derive(Debug, Clone)]
+pub struct RootStatus {
+    /// The root.
+    pub root: Root,
+    /// Exists (its marker is there), writable, space.
+    pub health: RootHealth,
+    /// Whether it is the default root.
+    pub is_default: bool,
+    /// Torrents in it.
+    pub torrents: usize,
+}
+
+fn root_err(e: RootError) -> CommandError {
+    CommandError::BadArgument(e.to_string())
+}
+
+impl Engine {
+    /// Adds a storage root: creates the folder and its marker file
+    /// ([`crate::roots::ROOT_MARKER`]), which tells from then on whether the disk
+    /// is mounted. The first root becomes the default.
+    pub fn add_root(&self, token: &str, label: &str, path: &Path) -> Result<Root, CommandError> {
+        let root = self
+            .roots
+            .borrow_mut()
+            .add(token, label, path)
+            .map_err(root_err)?
+            .clone();
+        if let Err(e) = self.init_root(&root) {
+            let _ = self.roots.borrow_mut().remove(token);
+            return Err(CommandError::BadArgument(format!(
+                "cannot prepare root {}: {e}",
+                path.display()
+            )));
+        }
+        self.save_roots();
+        Ok(root)
+    }
+
+    /// Removes a root that holds no torrent (its files are left alone).
+    pub fn remove_root(&self, token: &str) -> Result<Root, CommandError> {
+        let r = self.roots.borrow_mut().remove(token).map_err(root_err)?;
+        self.save_roots();
+        Ok(r)
+    }
+
+    /// Makes a root the default for torrents added without one.
+    pub fn set_default_root(&self, token: &str) -> Result<(), CommandError> {
+        self.roots
+            .borrow_mut()
+            .set_default(token)
+            .map_err(root_err)?;
+        self.save_roots();
+        Ok(())
+    }
+
+    /// Every root with its health.
+    pub fn roots(&self) -> Vec<RootStatus> {
+        let roots = self.roots.borrow();
+        let default = roots.default_root().ok().map(|r| r.token.clone());
+        let torrents = self.torrents();
+        roots
+            .list()
+            .map(|r| RootStatus {
+                root: r.clone(),
+                health: self.root_health(r),
+                is_default: default.as_deref() == Some(r.token.as_str()),
+                torrents: torrents
+                    .iter()
+                    .filter(|ih| roots.root_of(**ih).is_some_and(|x| x.token == r.token))
+                    .count(),
+            })
+            .collect()
+    }
+
+    /// Moves a torrent's data to another root. The torrent stops while its data
+    /// moves and runs again after; `stats` shows [`crate::core::TorrentState::Moving`]
+    /// meanwhile and a note if the move failed (its data then stays where it was).
+    pub fn move_storage(&self, ih: InfoHash, token: &str) -> Result<(), CommandError> {
+        let root = self
+            .roots
+            .borrow()
+            .list()
+            .find(|r| r.token == token)
+            .cloned()
+            .ok_or_else(|| root_err(RootError::Unknown(token.to_owned())))?;
+        if !self.root_available(&root.path) {
+            return Err(CommandError::BadArgument(format!(
+                "storage root {token:?} is unavailable"
+            )));
+        }
+        let path = root.path.to_string_lossy().into_owned();
+        let tok = root.token.clone();
+        self.with(ih, move |c, _, out| c.move_storage(ih, path, tok, out))?;
+        let _ = self.roots.borrow_mut().set_torrent_root(ih, Some(token));
+        Ok(())
+    }
+
+    /// The root `r` names: a token, a folder (a root of its own if none has that
+    /// path), or the default root when empty.
+    pub(super) fn resolve_root(&self, r: &str) -> Result<Root, CommandError> {
+        let mut roots = self.roots.borrow_mut();
+        if r.is_empty() {
+            return roots.default_root().cloned().map_err(root_err);
+        }
+        if let Some(root) = roots.list().find(|x| x.token == r) {
+            return Ok(root.clone());
+        }
+        let path = PathBuf::from(r);
+        if let Some(root) = roots.list().find(|x| x.path == path) {
+            return Ok(root.clone());
+        }
+        let n = roots.list().count();
+        let token = (n + 1..)
+            .map(|i| format!("root-{i}"))
+            .find(|t| roots.list().all(|x| &x.token != t))
+            .expect("a free token");
+        let root = roots.add(&token, r, &path).map_err(root_err)?.clone();
+        drop(roots);
+        if let Err(e) = self.init_root(&root) {
+            let _ = self.roots.borrow_mut().remove(&token);
+            return Err(CommandError::BadArgument(format!(
+                "cannot prepare root {r}: {e}"
+            )));
+        }
+        self.save_roots();
+        Ok(root)
+    }
+
+    fn save_roots(&self) {
+        // A failed save shows up at the next start as a root to add again; the
+        // torrents' own records name their root.
+        let _ = self.roots.borrow().save(&*self.store);
+    }
+
+    fn init_root(&self, root: &Root) -> std::io::Result<()> {
+        match &self.backend {
+            Backend::Memory { world, node } => {
+                let m = marker(&root.path.to_string_lossy());
+                let mut w = world.inner.borrow_mut();
+                let fs = &mut w.nodes[*node].fs;
+                if fs.get(&m).is_none() {
+                    fs.put(&m, b"seedring storage root\n".to_vec());
+                }
+                Ok(())
+            }
+            Backend::Shards { .. } => durable::init_root(&root.path, &root.token),
+        }
+    }
+
+    pub(super) fn root_available(&self, path: &Path) -> bool {
+        match &self.backend {
+            Backend::Memory { world, node } => world.inner.borrow().nodes[*node]
+                .fs
+                .get(&marker(&path.to_string_lossy()))
+                .is_some(),
+            Backend::Shards { .. } => durable::root_available(path),
+        }
+    }
+
+    fn root_health(&self, r: &Root) -> RootHealth {
+        match &self.backend {
+            Backend::Memory { .. } => {
+                let up = self.root_available(&r.path);
+                RootHealth {
+                    exists: up,
+                    writable: up,
+                    free_bytes: u64::MAX,
+                    total_bytes: u64::MAX,
+                }
+            }
+            Backend::Shards { .. } => {
+                let mut h = self.roots.borrow().health(&r.token).unwrap_or(RootHealth {
+                    exists: false,
+                    writable: false,
+                    free_bytes: 0,
+                    total_bytes: 0,
+                });
+                // A folder without its marker is an empty mount point: not the root.
+                if !durable::root_available(&r.path) {
+                    h.exists = false;
+                    h.writable = false;
+                }
+                h
+            }
+        }
+    }
+
+    pub(super) fn stat_files(&self, root: &Path, info: &Info) -> Vec<Option<FileStamp>> {
+        match &self.backend {
+            Backend::Memory { world, node } => {
+                let w = world.inner.borrow();
+                let root = root.to_string_lossy();
+                info.files
+                    .iter()
+                    .map(|f| {
+                        if !f.is_stored() {
+                            return None;
+                        }
+                        w.nodes[*node]
+                            .fs
+                            .stat(&crate::sim::join_path(&root, &f.path))
+                    })
+                    .collect()
+            }
+            Backend::Shards { .. } => durable::stat_files(root, info),
+        }
+    }
+}
