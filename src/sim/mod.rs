@@ -260,6 +260,19 @@ impl SimWorld {
         self.inner.borrow().nodes[node].fs.get(path).cloned()
     }
 
+    /// Unmounts a memory engine's disk at `prefix`: its files vanish until
+    /// [`SimWorld::mount`].
+    pub fn unmount(&self, engine: &crate::Engine, prefix: &str) {
+        let node = engine.sim_node().expect("a memory engine of this world");
+        self.inner.borrow_mut().nodes[node].fs.unmount(prefix);
+    }
+
+    /// Mounts again what [`SimWorld::unmount`] took away.
+    pub fn mount(&self, engine: &crate::Engine, prefix: &str) {
+        let node = engine.sim_node().expect("a memory engine of this world");
+        self.inner.borrow_mut().nodes[node].fs.mount(prefix);
+    }
+
     pub(crate) fn add_node(
         &self,
         mut core_cfg: crate::core::CoreConfig,

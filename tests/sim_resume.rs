@@ -1,0 +1,342 @@
+//! Resume and storage roots in simulation: crashes with lost and torn writes,
+//! restarts from the session store, damaged records, changed files, a root that
+//! vanishes and returns, moving a torrent between roots.
+
+mod sim_common;
+
+use std::time::Duration;
+
+use seedring::Engine;
+use seedring::core::{AddTorrent, CoreConfig, TorrentSource, TorrentState};
+use seedring::hash;
+use seedring::resume_lmdb::record::StateRecord;
+use seedring::resume_lmdb::{MemorySessionStore, SessionStore, state_key};
+use seedring::sim::{SimConfig, SimWorld};
+use seedring::{InfoHash, Time};
+use sim_common::*;
+
+/// Whether piece `p` of the fixture reads back right from the engine's files.
+fn piece_on_disk(world: &SimWorld, e: &Engine, fx: &Fixture, p: u32) -> bool {
+    let info = &fx.meta.info;
+    let mut buf = Vec::new();
+    for span in info.geometry.piece_spans(p) {
+        let f = &info.files[span.file];
+        let path = format!("{ROOT}/{}", f.path.join("/"));
+        let Some(data) = world.read_file(e, &path) else {
+            return false;
+        };
+        let (a, n) = (span.file_offset as usize, span.len as usize);
+        let Some(part) = data.get(a..a + n) else {
+            return false;
+        };
+        buf.extend_from_slice(part);
+    }
+    hash::verify_piece(&buf, &info.pieces[p as usize])
+}
+
+/// The pieces the store's record claims.
+fn recorded(store: &MemorySessionStore, ih: InfoHash) -> Option<StateRecord> {
+    let bytes = store.get(&state_key(ih)).unwrap()?;
+    Some(StateRecord::decode(&bytes).expect("the engine writes readable records"))
+}
+
+fn leecher_on(world: &SimWorld, fx: &Fixture, store: &MemorySessionStore) -> Engine {
+    let e = Engine::memory_with_store(world, CoreConfig::default(), store.clone());
+    e.add_torrent(AddTorrent::new(
+        TorrentSource::Metainfo(fx.meta.clone()),
+        ROOT,
+    ))
+    .unwrap();
+    e
+}
+
+fn run_for(world: &SimWorld, d: Duration) {
+    world.run_until(world.now() + d);
+}
+
+/// Crashes at random moments, each followed by a restart from the store: after each,
+/// every piece the record claims (and every piece the engine then claims) reads back
+/// with its hash; the download still completes with the right bytes.
+#[test]
+fn crashes_never_leave_a_claimed_piece_that_fails_its_hash() {
+    let files: &[(&str, usize)] = &[("a.bin", 700_000), ("b/c.bin", 333_333), ("d", 10)];
+    let mut kinds = seedring::sim::CrashLoss::default();
+    let mut claimed_total = 0;
+    for s in 1..=12u64 {
+        let (seed, _g) = seed(s);
+        let world = SimWorld::new(SimConfig {
+            seed,
+            // Slow links and a slow disk: crashes land mid-piece and mid-write.
+            link_bytes_per_sec: 400_000,
+            disk_delay: Duration::from_millis(30),
+            ..SimConfig::default()
+        });
+        let fx = fixture(seed, "t", files, 32 * 1024);
+        let ih = fx.meta.info_hash;
+        let seeder = seeder(&world, &fx, CoreConfig::default());
+        let store = MemorySessionStore::default();
+        let mut leech = leecher_on(&world, &fx, &store);
+        introduce(&[&seeder, &leech], ih);
+        let mut rng = seedring::core::Rng::new(seed);
+        for _crash in 0..4 {
+            run_for(&world, Duration::from_millis(300 + rng.below(2500)));
+            let (e, loss) = leech.memory_crash_restart(CoreConfig::default());
+            leech = e;
+            kinds.kept += loss.kept;
+            kinds.lost += loss.lost;
+            kinds.torn += loss.torn;
+            if let Some(rec) = recorded(&store, ih) {
+                for p in rec.have.ones() {
+                    assert!(
+                        piece_on_disk(&world, &leech, &fx, p),
+                        "seed {seed}: the record claims piece {p}, which fails its hash"
+                    );
+                }
+                claimed_total += rec.have.count();
+            }
+            let have = leech.have(ih).expect("restored");
+            for p in have.ones() {
+                assert!(
+                    piece_on_disk(&world, &leech, &fx, p),
+                    "seed {seed}: restored engine claims piece {p}, which fails its hash"
+                );
+            }
+            assert_eq!(leech.restore_report().restored, 1, "seed {seed}");
+            leech.add_peers(ih, &[seeder.listen_addr()]).unwrap();
+        }
+        let finished = world.run_while(Time::from_secs(600), Duration::from_millis(200), || {
+            done(&leech, ih)
+        });
+        assert!(finished, "seed {seed}: the download completes after the crashes");
+        assert_same_data(&world, &leech, &fx, "leecher");
+    }
+    // The model did hit each kind of damage, and records did claim pieces.
+    assert!(kinds.lost > 0 && kinds.torn > 0 && kinds.kept > 0, "{kinds:?}");
+    assert!(claimed_total > 0);
+}
+
+/// A clean restart brings back everything the record holds: pieces without a
+/// recheck, counters, times, priorities, limits, sequential, paused.
+#[test]
+fn a_restart_restores_settings_and_counters_without_rechecking() {
+    let (seed, _g) = seed(7);
+    let world = world(seed);
+    let fx = fixture(seed, "t", FILES, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let seeder = seeder(&world, &fx, CoreConfig::default());
+    let store = MemorySessionStore::default();
+    let leech = leecher_on(&world, &fx, &store);
+    introduce(&[&seeder, &leech], ih);
+    assert!(world.run_while(Time::from_secs(120), Duration::from_millis(100), || done(
+        &leech, ih
+    )));
+    let prio: Vec<u8> = (0..fx.meta.info.files.len())
+        .map(|i| [1, 0, 7][i % 3])
+        .collect();
+    leech.set_file_priorities(ih, &prio).unwrap();
+    leech.set_torrent_limits(ih, 12_345, 54_321).unwrap();
+    leech.set_sequential(ih, true).unwrap();
+    leech.pause(ih).unwrap();
+    let before = leech.stats(ih).unwrap();
+    leech.flush();
+    let (leech, _) = leech.memory_crash_restart(CoreConfig::default());
+    let after = leech.stats(ih).unwrap();
+    assert_eq!(after.state, TorrentState::Paused);
+    assert_eq!(after.have_pieces, before.have_pieces);
+    assert_eq!(after.downloaded, before.downloaded);
+    assert_eq!(after.uploaded, before.uploaded);
+    assert_eq!(after.added_at, before.added_at);
+    assert_eq!(after.completed_at, before.completed_at);
+    assert!(after.note.is_none(), "{:?}", after.note);
+    let rec = recorded(&store, ih).unwrap();
+    assert_eq!(rec.file_priorities, prio);
+    assert_eq!((rec.download_limit, rec.upload_limit), (12_345, 54_321));
+    assert!(rec.sequential && rec.paused);
+    assert!(leech.restore_report().rechecked.is_empty());
+    // Resumed, it seeds at once: nothing was read back.
+    leech.resume(ih).unwrap();
+    assert_eq!(leech.stats(ih).unwrap().state, TorrentState::Seeding);
+}
+
+/// A damaged record and an unknown version each cost their torrent a recheck; a
+/// file changed behind the engine's back costs only its own pieces; the rest load.
+#[test]
+fn damaged_records_and_changed_files_recheck_only_what_they_touch() {
+    let (seed, _g) = seed(11);
+    let world = world(seed);
+    let store = MemorySessionStore::default();
+    let e = Engine::memory_with_store(&world, CoreConfig::default(), store.clone());
+    let fxs: Vec<Fixture> = (0..4)
+        .map(|i| fixture(seed + i, &format!("t{i}"), FILES, 16 * 1024))
+        .collect();
+    for fx in &fxs {
+        for (path, bytes) in &fx.files {
+            world.write_file(&e, &format!("{ROOT}/{path}"), bytes.clone());
+        }
+        e.add_torrent(AddTorrent::new(
+            TorrentSource::Metainfo(fx.meta.clone()),
+            ROOT,
+        ))
+        .unwrap();
+    }
+    assert!(world.run_while(Time::from_secs(60), Duration::from_millis(100), || fxs
+        .iter()
+        .all(|f| done(&e, f.meta.info_hash))));
+    e.flush();
+    let ih = |i: usize| fxs[i].meta.info_hash;
+    // 0: garbage; 1: a version from the future; 2: a file rewritten; 3: untouched.
+    store.set(&state_key(ih(0)), b"d1:vi1e4:junke").unwrap();
+    let mut v2 = store.get(&state_key(ih(1))).unwrap().unwrap();
+    let at = v2.windows(6).position(|w| w == b"1:vi1e").unwrap();
+    v2[at + 4] = b'9';
+    store.set(&state_key(ih(1)), &v2).unwrap();
+    let (path2, bytes2) = &fxs[2].files[0];
+    let mut damaged = bytes2.clone();
+    damaged[5] ^= 0xFF;
+    world.write_file(&e, &format!("{ROOT}/{path2}"), damaged);
+    let (e, _) = e.memory_crash_restart(CoreConfig::default());
+    let report = e.restore_report().clone();
+    assert_eq!(report.restored, 4, "{report:?}");
+    let why = |i: usize| {
+        report
+            .rechecked
+            .iter()
+            .find(|(h, _)| *h == ih(i))
+            .map(|(_, w)| w.clone())
+    };
+    assert!(why(0).unwrap().contains("corrupted"), "{:?}", why(0));
+    assert!(why(1).unwrap().contains("version 9"), "{:?}", why(1));
+    assert!(why(2).unwrap().contains("1 file(s) changed"), "{:?}", why(2));
+    assert!(why(3).is_none());
+    assert_eq!(e.stats(ih(3)).unwrap().state, TorrentState::Seeding);
+    world.run_until(world.now() + Duration::from_secs(10));
+    for i in [0, 1, 3] {
+        assert_eq!(e.stats(ih(i)).unwrap().state, TorrentState::Seeding, "{i}");
+    }
+    // The damaged piece (the first of file 0) is found out; the others stay.
+    let have = e.have(ih(2)).unwrap();
+    assert!(!have.get(0));
+    assert_eq!(have.count(), have.len() - 1);
+}
+
+/// An unmounted root stops its torrents with an error and nothing is written into
+/// the empty mount point; when it returns, a sample is checked and they go on.
+/// Returning with damaged data, the sample fails and a full recheck follows.
+#[test]
+fn a_vanished_root_stops_its_torrents_until_it_returns() {
+    let (seed, _g) = seed(5);
+    let world = SimWorld::new(SimConfig {
+        seed,
+        link_bytes_per_sec: 300_000,
+        ..SimConfig::default()
+    });
+    let fx = fixture(seed, "t", &[("big.bin", 900_000)], 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let seeder = seeder(&world, &fx, CoreConfig::default());
+    let leech = leecher(&world, &fx, CoreConfig::default());
+    introduce(&[&seeder, &leech], ih);
+    run_for(&world, Duration::from_secs(1));
+    let had = leech.stats(ih).unwrap().have_pieces;
+    assert!(had > 0 && had < fx.meta.info.geometry.piece_count());
+    world.unmount(&leech, ROOT);
+    run_for(&world, Duration::from_secs(3));
+    let st = leech.stats(ih).unwrap();
+    assert!(
+        matches!(&st.state, TorrentState::Error(e) if e.contains("unavailable")),
+        "{:?}",
+        st.state
+    );
+    assert_eq!(st.peers, 0);
+    assert!(
+        world.read_file(&leech, &format!("{ROOT}/t/big.bin")).is_none(),
+        "nothing is written into the empty mount point"
+    );
+    let roots = leech.roots();
+    assert!(!roots[0].health.exists);
+    // Resume does not override a missing root.
+    leech.resume(ih).unwrap();
+    assert!(matches!(leech.stats(ih).unwrap().state, TorrentState::Error(_)));
+    world.mount(&leech, ROOT);
+    leech.add_peers(ih, &[seeder.listen_addr()]).unwrap();
+    assert!(world.run_while(Time::from_secs(300), Duration::from_millis(100), || done(
+        &leech, ih
+    )));
+    assert!(leech.stats(ih).unwrap().note.is_none());
+    assert_same_data(&world, &leech, &fx, "leecher");
+
+    // Again, but the disk comes back with other data: every sampled piece fails.
+    world.unmount(&leech, ROOT);
+    run_for(&world, Duration::from_secs(3));
+    world.write_file(&leech, &format!("{ROOT}/t/big.bin"), vec![0; 900_000]);
+    world.write_file(&leech, &format!("{ROOT}/.seedring-root"), b"x".to_vec());
+    run_for(&world, Duration::from_secs(3));
+    let st = leech.stats(ih).unwrap();
+    assert!(st.note.unwrap().contains("full recheck"));
+    assert!(st.have_pieces < 2, "nothing of the wrong disk is trusted");
+}
+
+/// Moving between roots: the files change place, the torrent seeds from the new
+/// one, the old one is empty, and a root in use cannot be removed.
+#[test]
+fn move_storage_between_roots_keeps_seeding() {
+    let (seed, _g) = seed(3);
+    let world = world(seed);
+    let fx = fixture(seed, "t", FILES, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let seeder = seeder(&world, &fx, CoreConfig::default());
+    seeder
+        .add_root("disk2", "second disk", std::path::Path::new("/disk2"))
+        .unwrap();
+    assert!(world.run_while(Time::from_secs(30), Duration::from_millis(100), || done(
+        &seeder, ih
+    )));
+    let root_token = seeder.stats(ih).unwrap().root;
+    assert!(seeder.remove_root(&root_token).is_err(), "in use");
+    seeder.move_storage(ih, "disk2").unwrap();
+    assert!(world.run_while(Time::from_secs(60), Duration::from_millis(50), || {
+        seeder.stats(ih).unwrap().state == TorrentState::Seeding
+    }));
+    let st = seeder.stats(ih).unwrap();
+    assert_eq!(st.root, "disk2");
+    assert!(st.note.is_none(), "{:?}", st.note);
+    for (path, bytes) in &fx.files {
+        assert!(world.read_file(&seeder, &format!("{ROOT}/{path}")).is_none());
+        assert_eq!(
+            world.read_file(&seeder, &format!("/disk2/{path}")).as_ref(),
+            Some(bytes)
+        );
+    }
+    assert!(seeder.remove_root(&root_token).is_ok(), "empty now");
+    // A new leecher gets correct data from the moved copy.
+    let leech = leecher(&world, &fx, CoreConfig::default());
+    introduce(&[&seeder, &leech], ih);
+    assert!(world.run_while(Time::from_secs(120), Duration::from_millis(100), || done(
+        &leech, ih
+    )));
+    assert_same_data(&world, &leech, &fx, "leecher");
+    // And after a restart, the torrent is in its new root.
+    let (seeder, _) = seeder.memory_crash_restart(CoreConfig::default());
+    assert_eq!(seeder.stats(ih).unwrap().root, "disk2");
+    assert_eq!(seeder.stats(ih).unwrap().state, TorrentState::Seeding);
+}
+
+/// A magnet still fetching its metadata survives a restart as a magnet.
+#[test]
+fn a_magnet_without_metadata_survives_a_restart() {
+    let world = world(1);
+    let store = MemorySessionStore::default();
+    let e = Engine::memory_with_store(&world, CoreConfig::default(), store);
+    let m = seedring::metainfo::Magnet::parse(&format!(
+        "magnet:?xt=urn:btih:{}&dn=later&tr=http%3A%2F%2F127.0.0.1%3A1%2Fa",
+        "ab".repeat(20)
+    ))
+    .unwrap();
+    let ih = e
+        .add_torrent(AddTorrent::new(TorrentSource::Magnet(m), ROOT))
+        .unwrap();
+    run_for(&world, Duration::from_secs(1));
+    let (e, _) = e.memory_crash_restart(CoreConfig::default());
+    let st = e.stats(ih).unwrap();
+    assert_eq!(st.state, TorrentState::FetchingMetadata);
+    assert_eq!(st.name, "later");
+}
