@@ -107,11 +107,17 @@ fn crashes_never_leave_a_claimed_piece_that_fails_its_hash() {
         let finished = world.run_while(Time::from_secs(600), Duration::from_millis(200), || {
             done(&leech, ih)
         });
-        assert!(finished, "seed {seed}: the download completes after the crashes");
+        assert!(
+            finished,
+            "seed {seed}: the download completes after the crashes"
+        );
         assert_same_data(&world, &leech, &fx, "leecher");
     }
     // The model did hit each kind of damage, and records did claim pieces.
-    assert!(kinds.lost > 0 && kinds.torn > 0 && kinds.kept > 0, "{kinds:?}");
+    assert!(
+        kinds.lost > 0 && kinds.torn > 0 && kinds.kept > 0,
+        "{kinds:?}"
+    );
     assert!(claimed_total > 0);
 }
 
@@ -127,9 +133,11 @@ fn a_restart_restores_settings_and_counters_without_rechecking() {
     let store = MemorySessionStore::default();
     let leech = leecher_on(&world, &fx, &store);
     introduce(&[&seeder, &leech], ih);
-    assert!(world.run_while(Time::from_secs(120), Duration::from_millis(100), || done(
-        &leech, ih
-    )));
+    assert!(
+        world.run_while(Time::from_secs(120), Duration::from_millis(100), || done(
+            &leech, ih
+        ))
+    );
     let prio: Vec<u8> = (0..fx.meta.info.files.len())
         .map(|i| [1, 0, 7][i % 3])
         .collect();
@@ -179,9 +187,11 @@ fn damaged_records_and_changed_files_recheck_only_what_they_touch() {
         ))
         .unwrap();
     }
-    assert!(world.run_while(Time::from_secs(60), Duration::from_millis(100), || fxs
-        .iter()
-        .all(|f| done(&e, f.meta.info_hash))));
+    assert!(
+        world.run_while(Time::from_secs(60), Duration::from_millis(100), || fxs
+            .iter()
+            .all(|f| done(&e, f.meta.info_hash)))
+    );
     e.flush();
     let ih = |i: usize| fxs[i].meta.info_hash;
     // 0: garbage; 1: a version from the future; 2: a file rewritten; 3: untouched.
@@ -206,7 +216,11 @@ fn damaged_records_and_changed_files_recheck_only_what_they_touch() {
     };
     assert!(why(0).unwrap().contains("corrupted"), "{:?}", why(0));
     assert!(why(1).unwrap().contains("version 9"), "{:?}", why(1));
-    assert!(why(2).unwrap().contains("1 file(s) changed"), "{:?}", why(2));
+    assert!(
+        why(2).unwrap().contains("1 file(s) changed"),
+        "{:?}",
+        why(2)
+    );
     assert!(why(3).is_none());
     assert_eq!(e.stats(ih(3)).unwrap().state, TorrentState::Seeding);
     world.run_until(world.now() + Duration::from_secs(10));
@@ -248,19 +262,26 @@ fn a_vanished_root_stops_its_torrents_until_it_returns() {
     );
     assert_eq!(st.peers, 0);
     assert!(
-        world.read_file(&leech, &format!("{ROOT}/t/big.bin")).is_none(),
+        world
+            .read_file(&leech, &format!("{ROOT}/t/big.bin"))
+            .is_none(),
         "nothing is written into the empty mount point"
     );
     let roots = leech.roots();
     assert!(!roots[0].health.exists);
     // Resume does not override a missing root.
     leech.resume(ih).unwrap();
-    assert!(matches!(leech.stats(ih).unwrap().state, TorrentState::Error(_)));
+    assert!(matches!(
+        leech.stats(ih).unwrap().state,
+        TorrentState::Error(_)
+    ));
     world.mount(&leech, ROOT);
     leech.add_peers(ih, &[seeder.listen_addr()]).unwrap();
-    assert!(world.run_while(Time::from_secs(300), Duration::from_millis(100), || done(
-        &leech, ih
-    )));
+    assert!(
+        world.run_while(Time::from_secs(300), Duration::from_millis(100), || done(
+            &leech, ih
+        ))
+    );
     assert!(leech.stats(ih).unwrap().note.is_none());
     assert_same_data(&world, &leech, &fx, "leecher");
 
@@ -287,20 +308,28 @@ fn move_storage_between_roots_keeps_seeding() {
     seeder
         .add_root("disk2", "second disk", std::path::Path::new("/disk2"))
         .unwrap();
-    assert!(world.run_while(Time::from_secs(30), Duration::from_millis(100), || done(
-        &seeder, ih
-    )));
+    assert!(
+        world.run_while(Time::from_secs(30), Duration::from_millis(100), || done(
+            &seeder, ih
+        ))
+    );
     let root_token = seeder.stats(ih).unwrap().root;
     assert!(seeder.remove_root(&root_token).is_err(), "in use");
     seeder.move_storage(ih, "disk2").unwrap();
-    assert!(world.run_while(Time::from_secs(60), Duration::from_millis(50), || {
-        seeder.stats(ih).unwrap().state == TorrentState::Seeding
-    }));
+    assert!(
+        world.run_while(Time::from_secs(60), Duration::from_millis(50), || {
+            seeder.stats(ih).unwrap().state == TorrentState::Seeding
+        })
+    );
     let st = seeder.stats(ih).unwrap();
     assert_eq!(st.root, "disk2");
     assert!(st.note.is_none(), "{:?}", st.note);
     for (path, bytes) in &fx.files {
-        assert!(world.read_file(&seeder, &format!("{ROOT}/{path}")).is_none());
+        assert!(
+            world
+                .read_file(&seeder, &format!("{ROOT}/{path}"))
+                .is_none()
+        );
         assert_eq!(
             world.read_file(&seeder, &format!("/disk2/{path}")).as_ref(),
             Some(bytes)
@@ -310,9 +339,11 @@ fn move_storage_between_roots_keeps_seeding() {
     // A new leecher gets correct data from the moved copy.
     let leech = leecher(&world, &fx, CoreConfig::default());
     introduce(&[&seeder, &leech], ih);
-    assert!(world.run_while(Time::from_secs(120), Duration::from_millis(100), || done(
-        &leech, ih
-    )));
+    assert!(
+        world.run_while(Time::from_secs(120), Duration::from_millis(100), || done(
+            &leech, ih
+        ))
+    );
     assert_same_data(&world, &leech, &fx, "leecher");
     // And after a restart, the torrent is in its new root.
     let (seeder, _) = seeder.memory_crash_restart(CoreConfig::default());

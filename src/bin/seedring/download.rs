@@ -64,9 +64,9 @@ pub struct DownloadArgs {
     /// again with the same folder continues from its last save without a recheck.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
-    /// Seconds between resume saves (the most a crash can cost again).
-    #[arg(long, value_name = "SECS", default_value_t = 5, hide = true)]
-    save_interval: u64,
+    /// Milliseconds between resume saves (about the most a crash can cost again).
+    #[arg(long, value_name = "MS", default_value_t = 5000, hide = true)]
+    save_interval_ms: u64,
 }
 
 pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
@@ -80,7 +80,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
             max_connections_per_torrent: args.max_peers,
             download_rate_limit: args.download_limit,
             upload_rate_limit: args.upload_limit,
-            save_interval: Duration::from_secs(args.save_interval.max(1)),
+            save_interval: Duration::from_millis(args.save_interval_ms.max(100)),
             ..CoreConfig::default()
         },
         listen: SocketAddr::from(([0, 0, 0, 0], args.listen_port)),
