@@ -64,6 +64,10 @@ pub struct DownloadArgs {
     /// again with the same folder continues from its last save without a recheck.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Read commands on standard input while running (add-root, add, move, peer,
+    /// pause, resume, stats, roots), each answered by a JSON line on standard output.
+    #[arg(long)]
+    control: bool,
     /// Milliseconds between resume saves (about the most a crash can cost again).
     #[arg(long, value_name = "MS", default_value_t = 5000, hide = true)]
     save_interval_ms: u64,
@@ -186,7 +190,13 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     let mut trackers = Trackers::new(tiers, &engine, ih)?;
     let bar = crate::progress::StatusLine::new(&name);
     let mut announced_done = false;
+    let commands = args.control.then(crate::control::spawn_reader);
     loop {
+        if let Some(rx) = &commands {
+            while let Ok(line) = rx.try_recv() {
+                crate::control::run_line(&engine, &line);
+            }
+        }
         #[allow(clippy::disallowed_methods)] // the CLI's polling pace, not a shard
         std::thread::sleep(Duration::from_millis(250));
         let Some(st) = engine.stats(ih) else {

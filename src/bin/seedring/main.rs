@@ -1,5 +1,6 @@
 //! The `seedring` command line: inspect, create and verify torrents.
 
+mod control;
 mod create;
 mod download;
 mod info;
