@@ -25,7 +25,10 @@ fn piece_on_disk(world: &SimWorld, e: &Engine, fx: &Fixture, p: u32) -> bool {
         let Some(data) = world.read_file(e, &path) else {
             return false;
         };
-        let (a, n) = (span.file_offset as usize, span.len as usize);
+        let (a, n) = (
+            usize::try_from(span.file_offset).unwrap(),
+            span.len as usize,
+        );
         let Some(part) = data.get(a..a + n) else {
             return false;
         };

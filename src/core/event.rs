@@ -202,6 +202,9 @@ pub enum Action {
         info_bytes: Arc<Vec<u8>>,
         /// The storage root it was added to.
         root: String,
+        /// Whether `info_bytes` must be written to the session store (not when
+        /// they were just read from it).
+        save_meta: bool,
     },
     /// Make the listed files durable (`fdatasync`), then commit every record in one
     /// store transaction; answer with [`Event::ResumeSaved`]. Saves are carried out in

@@ -421,6 +421,7 @@ impl Core {
                     info,
                     info_bytes,
                     root: t.root.clone(),
+                    save_meta: add.resume.is_none(),
                 });
                 match add.have {
                     Some(bits) if bits.len() == t.have.len() => t.have = bits,
@@ -1441,6 +1442,7 @@ impl Core {
             info,
             info_bytes,
             root: t.root.clone(),
+            save_meta: true,
         });
         // Data may already be on disk (an interrupted download): check it first.
         t.checking = Some(Check::full(t.have.len()));

@@ -351,6 +351,7 @@ impl Core {
                     info: Arc::clone(t.info.as_ref().expect("moved with metadata")),
                     info_bytes: Arc::clone(t.info_bytes.as_ref().expect("with metadata")),
                     root: to,
+                    save_meta: true,
                 });
             }
             Err(e) => {

@@ -344,18 +344,26 @@ impl Engine {
     }
 
     fn count_torrent(&self, ih: InfoHash, added: bool) {
-        if let Backend::Shards { caps, .. } = &self.backend {
-            let i = self.shard_index(ih);
-            {
-                let mut c = caps.borrow_mut();
-                c.torrents[i] = if added {
-                    c.torrents[i] + 1
-                } else {
-                    c.torrents[i].saturating_sub(1)
-                };
-            }
+        if self.tally_torrent(ih, added) {
             self.share_caps();
         }
+    }
+
+    /// Counts a torrent in its shard; whether the set of shards holding torrents
+    /// changed (the caps must then be shared out again).
+    fn tally_torrent(&self, ih: InfoHash, added: bool) -> bool {
+        let Backend::Shards { caps, .. } = &self.backend else {
+            return false;
+        };
+        let i = self.shard_index(ih);
+        let mut c = caps.borrow_mut();
+        let before = c.torrents[i];
+        c.torrents[i] = if added {
+            before + 1
+        } else {
+            before.saturating_sub(1)
+        };
+        (before == 0) != (c.torrents[i] == 0)
     }
 
     /// Removes a torrent; `delete_files` deletes what was downloaded.

@@ -72,6 +72,7 @@ impl Engine {
                 Err(why) => report.failed.push((ih.to_hex(), why)),
             }
         }
+        let mut reshare = false;
         // One command per shard, whatever the number of torrents.
         for (shard, adds) in per_shard {
             let results = self.on_shard(shard, move |c, now, out| {
@@ -87,11 +88,14 @@ impl Engine {
                     Ok(ih) => {
                         report.restored += 1;
                         let _ = self.roots.borrow_mut().set_torrent_root(ih, Some(&token));
-                        self.count_torrent(ih, true);
+                        reshare |= self.tally_torrent(ih, true);
                     }
                     Err(e) => report.failed.push(("torrent".into(), e.to_string())),
                 }
             }
+        }
+        if reshare {
+            self.share_caps();
         }
         report
     }

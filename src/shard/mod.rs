@@ -504,10 +504,13 @@ impl Shard {
                     info,
                     info_bytes,
                     root,
+                    save_meta,
                 } => {
-                    let _ = self
-                        .resume
-                        .send(ResumeJob::Set(meta_key(info_hash), info_bytes.to_vec()));
+                    if save_meta {
+                        let _ = self
+                            .resume
+                            .send(ResumeJob::Set(meta_key(info_hash), info_bytes.to_vec()));
+                    }
                     let root = PathBuf::from(root);
                     let (i2, r2) = (info.clone(), root.clone());
                     compio::runtime::spawn(async move {

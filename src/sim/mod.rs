@@ -559,10 +559,13 @@ impl World {
                     info,
                     info_bytes,
                     root,
+                    save_meta,
                 } => {
                     // A failing store is reported by the store's own tests; the sim's
                     // memory store cannot fail.
-                    let _ = self.nodes[n].store.set(&meta_key(info_hash), &info_bytes);
+                    if save_meta {
+                        let _ = self.nodes[n].store.set(&meta_key(info_hash), &info_bytes);
+                    }
                     // Zero-length files get no piece writes: create them up front
                     // (never into a root that is not there).
                     let node = &mut self.nodes[n];
