@@ -326,6 +326,9 @@ fn move_storage_between_roots_keeps_seeding() {
     );
     let st = seeder.stats(ih).unwrap();
     assert_eq!(st.root, "disk2");
+    let (root, paths) = seeder.torrent_files(ih).unwrap();
+    assert_eq!(root.token, "disk2");
+    assert!(paths.iter().all(|p| p.starts_with("/disk2/t")), "{paths:?}");
     assert!(st.note.is_none(), "{:?}", st.note);
     for (path, bytes) in &fx.files {
         assert!(
@@ -373,4 +376,53 @@ fn a_magnet_without_metadata_survives_a_restart() {
     let st = e.stats(ih).unwrap();
     assert_eq!(st.state, TorrentState::FetchingMetadata);
     assert_eq!(st.name, "later");
+}
+
+/// Roots through the engine: a folder becomes a root of its own, the default root
+/// takes torrents added without one, tokens and paths both name a root, and a root
+/// that is not there refuses new torrents.
+#[test]
+fn roots_default_tokens_and_paths() {
+    let world = world(2);
+    let e = Engine::memory(&world, CoreConfig::default());
+    let fx = |i| fixture(i, &format!("t{i}"), FILES, 16 * 1024);
+    let add = |fx: &Fixture, root: &str| {
+        e.add_torrent(AddTorrent::new(
+            TorrentSource::Metainfo(fx.meta.clone()),
+            root,
+        ))
+    };
+    let (a, b, c) = (fx(1), fx(2), fx(3));
+    add(&a, "/first").unwrap(); // a folder: a root of its own, the default
+    e.add_root("fast", "NVMe", std::path::Path::new("/nvme"))
+        .unwrap();
+    assert!(
+        e.add_root("fast", "again", std::path::Path::new("/x"))
+            .is_err()
+    );
+    assert!(
+        e.add_root("rel", "relative", std::path::Path::new("rel"))
+            .is_err()
+    );
+    e.set_default_root("fast").unwrap();
+    add(&b, "").unwrap(); // the default, now "fast"
+    add(&c, "/first").unwrap(); // the path of an existing root
+    let root = |fx: &Fixture| e.stats(fx.meta.info_hash).unwrap().root;
+    assert_eq!(root(&b), "fast");
+    assert_eq!(root(&a), root(&c));
+    let roots = e.roots();
+    assert_eq!(roots.len(), 2);
+    assert!(roots.iter().all(|r| r.health.exists));
+    assert_eq!(
+        roots.iter().find(|r| r.is_default).unwrap().root.token,
+        "fast"
+    );
+    assert_eq!(roots.iter().map(|r| r.torrents).sum::<usize>(), 3);
+    world.unmount(&e, "/nvme");
+    let d = fx(4);
+    let err = add(&d, "fast").unwrap_err();
+    assert!(err.to_string().contains("unavailable"), "{err}");
+    e.remove(b.meta.info_hash, false).unwrap();
+    e.remove_root("fast").unwrap();
+    assert!(e.set_default_root("fast").is_err());
 }

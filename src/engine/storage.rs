@@ -89,6 +89,20 @@ impl Engine {
             .collect()
     }
 
+    /// A torrent's root and the paths of its files in it (pad files left out;
+    /// empty until a magnet's metadata arrives).
+    pub fn torrent_files(&self, ih: InfoHash) -> Option<(Root, Vec<PathBuf>)> {
+        let root = self.roots.borrow().root_of(ih)?.clone();
+        let info = self.with(ih, move |c, _, _| c.info(ih));
+        let files = info.map_or_else(Vec::new, |info| {
+            (0..info.files.len())
+                .filter(|&i| info.files[i].is_stored())
+                .map(|i| crate::disk_uring::io::file_path(&root.path, &info, i))
+                .collect()
+        });
+        Some((root, files))
+    }
+
     /// Moves a torrent's data to another root. The torrent stops while its data
     /// moves and runs again after; `stats` shows [`crate::core::TorrentState::Moving`]
     /// meanwhile and a note if the move failed (its data then stays where it was).

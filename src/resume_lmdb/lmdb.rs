@@ -335,6 +335,33 @@ mod tests {
     }
 
     #[test]
+    fn batches_apply_whole_and_scan_reads_pairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LmdbSessionStore::open(dir.path()).unwrap();
+        s.apply(vec![
+            StoreOp::Set(b"torrent:aa:meta".to_vec(), b"m".to_vec()),
+            StoreOp::Set(b"torrent:aa:state".to_vec(), b"s".to_vec()),
+            StoreOp::Set(b"torrent:ab:state".to_vec(), b"t".to_vec()),
+            StoreOp::Set(b"settings:x".to_vec(), b"1".to_vec()),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.scan(b"torrent:aa:").unwrap(),
+            vec![
+                (b"torrent:aa:meta".to_vec(), b"m".to_vec()),
+                (b"torrent:aa:state".to_vec(), b"s".to_vec())
+            ]
+        );
+        s.apply(vec![
+            StoreOp::DeletePrefix(b"torrent:aa:".to_vec()),
+            StoreOp::Delete(b"settings:x".to_vec()),
+        ])
+        .unwrap();
+        assert_eq!(s.keys(b"").unwrap(), vec![b"torrent:ab:state".to_vec()]);
+        assert_eq!(s.scan(b"").unwrap().len(), 1);
+    }
+
+    #[test]
     fn the_map_grows_when_full() {
         let dir = tempfile::tempdir().unwrap();
         let s = LmdbSessionStore::open_with_map_size(dir.path(), 1 << 20).unwrap();

@@ -4,7 +4,7 @@
 //! `delete`, `keys(prefix)`, `clear`), [`MemorySessionStore`] (the store of the
 //! memory preset: tests, simulations) and [`LmdbSessionStore`] (LMDB through heed:
 //! one writer thread, batched transactions, map growth, safe flags). The versioned
-//! resume records join them with crash-safe resume.
+//! records themselves are [`record`]'s (pure, in the core).
 //!
 //! Keys (info-hashes in lowercase hex):
 //! - `torrent:{infohash}:meta`: the exact bytes of a torrent's `info` dictionary,
