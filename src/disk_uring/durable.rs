@@ -63,13 +63,17 @@ pub fn sync_files(root: &Path, info: &Info, files: &[usize]) -> Result<(), DiskE
 }
 
 /// One resume save under the durability rule: sync each torrent's written files,
-/// stamp its files, then commit every record in one transaction.
+/// stamp its files, then commit every record in one transaction. (Into a store that
+/// does not outlive the process, the sync is skipped: nothing could claim the data
+/// after a crash.)
 pub fn save_resume(store: &dyn SessionStore, saves: Vec<ResumeSave>) -> Result<(), DiskError> {
     let mut ops = Vec::with_capacity(saves.len() * 2);
     for mut s in saves {
         if let Some(info) = &s.info {
             let root = PathBuf::from(&s.root);
-            sync_files(&root, info, &s.sync_files)?;
+            if store.is_durable() {
+                sync_files(&root, info, &s.sync_files)?;
+            }
             s.record.files = stat_files(&root, info);
         }
         ops.push(StoreOp::Set(state_key(s.info_hash), s.record.encode()));

@@ -48,6 +48,11 @@ pub trait SessionStore {
     fn scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError>;
     /// Applies `ops` in order, all or none: one transaction.
     fn apply(&self, ops: Vec<StoreOp>) -> Result<(), StoreError>;
+    /// Whether what is committed survives the process (false for memory stores:
+    /// syncing data files before such a save would buy nothing).
+    fn is_durable(&self) -> bool {
+        true
+    }
 }
 
 /// A key and its value.
@@ -140,6 +145,10 @@ impl SessionStore for MemorySessionStore {
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
+    }
+
+    fn is_durable(&self) -> bool {
+        false
     }
 
     fn apply(&self, ops: Vec<StoreOp>) -> Result<(), StoreError> {
