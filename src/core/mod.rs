@@ -446,7 +446,7 @@ impl Core {
             t.completed_at = Some(t.added_at);
         }
         if let Some(r) = add.resume {
-            t.apply_resume(*r, now)?;
+            t.apply_resume(*r)?;
         }
         self.torrents.insert(info_hash, t);
         self.drive_checking(info_hash, out);
@@ -782,7 +782,7 @@ impl Core {
             Event::ResumeSaved { id, result } => self.on_resume_saved(id, result),
             Event::RootStatus { root, available } => self.on_root_status(&root, available, out),
             Event::StorageMoved { info_hash, result } => {
-                self.on_storage_moved(now, info_hash, result, out);
+                self.on_storage_moved(info_hash, result, out);
             }
         }
     }

@@ -25,8 +25,7 @@ impl Torrent {
     }
 
     /// Installs what a resume record said (the bitfield came with `have`).
-    pub(crate) fn apply_resume(&mut self, r: Resume, now: Time) -> Result<(), CommandError> {
-        let _ = now;
+    pub(crate) fn apply_resume(&mut self, r: Resume) -> Result<(), CommandError> {
         self.downloaded = r.downloaded;
         self.uploaded = r.uploaded;
         self.saved_counters = (r.downloaded, r.uploaded);
@@ -326,12 +325,10 @@ impl Core {
 
     pub(crate) fn on_storage_moved(
         &mut self,
-        now: Time,
         ih: InfoHash,
         result: Result<(), DiskError>,
         out: &mut Vec<Action>,
     ) {
-        let _ = now;
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };

@@ -137,7 +137,7 @@ pub fn move_torrent(
             }
         }
         if !cross_device {
-            remove_empty_dirs(from, info, &files);
+            remove_empty_dirs(from, &files);
             return Ok(MoveMethod::Rename);
         }
     }
@@ -151,7 +151,7 @@ pub fn move_torrent(
     for (src, _) in &files {
         std::fs::remove_file(src).map_err(|e| io(src, e))?;
     }
-    remove_empty_dirs(from, info, &files);
+    remove_empty_dirs(from, &files);
     Ok(MoveMethod::Copy)
 }
 
@@ -196,8 +196,7 @@ fn verify_at(root: &Path, info: &Info, have: &Bitfield) -> Result<(), DiskError>
 }
 
 /// Removes the folders the moved files leave empty, up to (not including) `root`.
-fn remove_empty_dirs(root: &Path, info: &Info, files: &[(PathBuf, PathBuf)]) {
-    let _ = info;
+fn remove_empty_dirs(root: &Path, files: &[(PathBuf, PathBuf)]) {
     for (src, _) in files {
         let mut dir = src.parent();
         while let Some(d) = dir {
