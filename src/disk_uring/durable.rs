@@ -211,24 +211,14 @@ fn remove_empty_dirs(root: &Path, files: &[(PathBuf, PathBuf)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metainfo::{CreateLayout, CreateOptions, build_torrent};
 
     fn torrent_on_disk(root: &Path) -> (Info, Vec<u8>) {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let pieces: Vec<[u8; 20]> = data.chunks(32768).map(crate::hash::sha1).collect();
-        let layout = CreateLayout {
-            name: "t".into(),
-            files: Some(vec![
-                (vec!["a".into()], 40_000),
-                (vec!["sub".into(), "b".into()], 60_000),
-            ]),
-            length: 0,
-        };
-        let (_, meta) = build_torrent(&layout, 32768, &pieces, &CreateOptions::default()).unwrap();
+        let info = super::super::fixture::two_files(&data);
         std::fs::create_dir_all(root.join("t/sub")).unwrap();
         std::fs::write(root.join("t/a"), &data[..40_000]).unwrap();
         std::fs::write(root.join("t/sub/b"), &data[40_000..]).unwrap();
-        (meta.info, data)
+        (info, data)
     }
 
     fn roots() -> (tempfile::TempDir, PathBuf, PathBuf) {
@@ -264,11 +254,12 @@ mod tests {
         let (_d, a, b) = roots();
         let (info, data) = torrent_on_disk(&a);
         // Piece 2 on disk is wrong, but claimed: the verify after the copy fails.
+        let damage = [0xA5u8; 4];
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(a.join("t/sub/b"))
             .unwrap();
-        f.write_all_at(b"XXXX", 30_000).unwrap();
+        f.write_all_at(&damage, 30_000).unwrap();
         let have = Bitfield::full(info.geometry.piece_count());
         let e = move_torrent(&info, &have, &a, &b, true).unwrap_err();
         assert!(e.0.contains("does not verify"), "{e}");

@@ -250,24 +250,13 @@ pub async fn delete_files(cache: &FileCache, root: &Path, info: &Info) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metainfo::{CreateLayout, CreateOptions, build_torrent};
 
     /// Writes pieces, reads them back across file boundaries, makes them durable.
     #[test]
     fn write_read_and_sync_through_compio() {
         let dir = tempfile::tempdir().unwrap();
         let data: Vec<u8> = (0..100_000u32).map(|i| i.to_le_bytes()[1]).collect();
-        let pieces: Vec<[u8; 20]> = data.chunks(32768).map(crate::hash::sha1).collect();
-        let layout = CreateLayout {
-            name: "t".into(),
-            files: Some(vec![
-                (vec!["a".into()], 40_000),
-                (vec!["sub".into(), "b".into()], 60_000),
-            ]),
-            length: 0,
-        };
-        let (_, meta) = build_torrent(&layout, 32768, &pieces, &CreateOptions::default()).unwrap();
-        let info = meta.info;
+        let info = super::super::fixture::two_files(&data);
         let rt = compio::runtime::Runtime::new().unwrap();
         super::super::durable::init_root(dir.path(), "t").unwrap();
         rt.block_on(async {

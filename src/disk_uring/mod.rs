@@ -27,3 +27,28 @@ mod walk;
 pub use mapped::{FileSource, FileState, MAX_MAPPED_FILES, MappedFiles};
 pub use recheck::{FileReport, PieceState, RecheckError, RecheckReport, recheck};
 pub use walk::{WalkError, Walked, walk};
+
+/// The torrent the file tests of this module share.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use crate::metainfo::{CreateLayout, CreateOptions, Info, build_torrent};
+
+    /// A torrent named `t` over `data` (100,000 bytes) in 32 KiB pieces: `t/a`
+    /// (40,000 bytes) and `t/sub/b` (60,000), so piece 1 spans both files.
+    pub fn two_files(data: &[u8]) -> Info {
+        assert_eq!(data.len(), 100_000);
+        let pieces: Vec<[u8; 20]> = data.chunks(32768).map(crate::hash::sha1).collect();
+        let layout = CreateLayout {
+            name: "t".into(),
+            files: Some(vec![
+                (vec!["a".into()], 40_000),
+                (vec!["sub".into(), "b".into()], 60_000),
+            ]),
+            length: 0,
+        };
+        build_torrent(&layout, 32768, &pieces, &CreateOptions::default())
+            .unwrap()
+            .1
+            .info
+    }
+}
