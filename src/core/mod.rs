@@ -1624,15 +1624,10 @@ impl Core {
         let Some(check) = &mut t.checking else {
             return;
         };
-        if check.kind == CheckKind::Full
-            && check.pending == 0
-            && check.todo.len() == t.have.len() as usize
-        {
-            // Starting over: nothing is trusted until it is read back.
-            t.have = Bitfield::new(t.have.len());
-        }
         while check.pending < 4 {
-            let Some(piece) = check.todo.pop() else { break };
+            let Some(piece) = check.next_piece() else {
+                break;
+            };
             if check.kind == CheckKind::Pieces {
                 t.have.clear(piece);
             }
@@ -1642,7 +1637,7 @@ impl Core {
             });
             check.pending += 1;
         }
-        if check.pending > 0 || !check.todo.is_empty() {
+        if check.pending > 0 || !check.all_issued() {
             return;
         }
         let sample_failed = check.kind == CheckKind::Sample && check.failed > 0;
@@ -1652,6 +1647,8 @@ impl Core {
         if sample_failed {
             t.note =
                 Some("pieces sampled from the returned storage root failed: full recheck".into());
+            // Nothing of that disk is trusted until it is read back.
+            t.have = Bitfield::new(t.have.len());
             t.checking = Some(Check::full(t.have.len()));
             self.drive_checking(ih, out);
             return;

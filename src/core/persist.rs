@@ -246,7 +246,7 @@ impl Core {
                 t.partial.clear();
                 if let Some(c) = &mut t.checking {
                     // Reads in flight fail; the check restarts when the root returns.
-                    c.todo.clear();
+                    c.drop_unissued();
                 }
                 if matches!(
                     t.checking,

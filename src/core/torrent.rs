@@ -143,8 +143,10 @@ pub(crate) enum CheckKind {
 #[derive(Debug, Clone)]
 pub(crate) struct Check {
     pub kind: CheckKind,
-    /// Pieces left to read, last first.
-    pub todo: Vec<u32>,
+    /// Pieces left to read in order (a full check: no list of every piece).
+    range: std::ops::Range<u32>,
+    /// Listed pieces left to read, last first (and reads to retry).
+    list: Vec<u32>,
     /// Reads in flight.
     pub pending: u32,
     /// Pieces that failed (for `Sample`).
@@ -152,24 +154,44 @@ pub(crate) struct Check {
 }
 
 impl Check {
+    /// Every piece, from the first.
     pub fn full(pieces: u32) -> Check {
         Check {
             kind: CheckKind::Full,
-            todo: (0..pieces).rev().collect(),
+            range: 0..pieces,
+            list: Vec::new(),
             pending: 0,
             failed: 0,
         }
     }
 
+    /// The listed pieces, in order.
     pub fn of(kind: CheckKind, mut pieces: Vec<u32>) -> Check {
         pieces.sort_unstable_by(|a, b| b.cmp(a));
         pieces.dedup();
         Check {
             kind,
-            todo: pieces,
+            range: 0..0,
+            list: pieces,
             pending: 0,
             failed: 0,
         }
+    }
+
+    /// The next piece to read.
+    pub fn next_piece(&mut self) -> Option<u32> {
+        self.list.pop().or_else(|| self.range.next())
+    }
+
+    /// Forgets the pieces not yet handed out for reading.
+    pub fn drop_unissued(&mut self) {
+        self.list.clear();
+        self.range = 0..0;
+    }
+
+    /// Every piece has been handed out for reading.
+    pub fn all_issued(&self) -> bool {
+        self.list.is_empty() && self.range.is_empty()
     }
 }
 
