@@ -426,3 +426,32 @@ fn roots_default_tokens_and_paths() {
     e.remove_root("fast").unwrap();
     assert!(e.set_default_root("fast").is_err());
 }
+
+/// A root that vanishes in the middle of a full recheck: the check waits and, once
+/// the root is back, goes on from where it was; no piece is given up for the reads
+/// that failed while the disk was gone.
+#[test]
+fn a_check_interrupted_by_a_vanished_root_finishes_when_it_returns() {
+    let (seed, _g) = seed(9);
+    let world = SimWorld::new(SimConfig {
+        seed,
+        disk_delay: Duration::from_millis(50),
+        ..SimConfig::default()
+    });
+    let fx = fixture(seed, "t", &[("big.bin", 900_000)], 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let e = seeder(&world, &fx, CoreConfig::default());
+    run_for(&world, Duration::from_millis(200));
+    assert_eq!(e.stats(ih).unwrap().state, TorrentState::Checking);
+    world.unmount(&e, ROOT);
+    run_for(&world, Duration::from_secs(3));
+    assert!(matches!(e.stats(ih).unwrap().state, TorrentState::Error(_)));
+    world.mount(&e, ROOT);
+    assert!(
+        world.run_while(Time::from_secs(60), Duration::from_millis(100), || done(
+            &e, ih
+        ))
+    );
+    let st = e.stats(ih).unwrap();
+    assert_eq!(st.have_pieces, st.total_pieces);
+}

@@ -1601,6 +1601,11 @@ impl Core {
         check.pending = check.pending.saturating_sub(1);
         let info = t.info.clone().expect("checking needs metadata");
         let good = result.is_ok_and(|data| hash::verify_piece(&data, &info.pieces[piece as usize]));
+        if !good && t.root_lost {
+            // The disk went away under the read: it says nothing about the piece.
+            check.retry(piece);
+            return;
+        }
         match (good, &check.kind) {
             (true, _) => {
                 t.have.set(piece);

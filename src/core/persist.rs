@@ -243,20 +243,9 @@ impl Core {
                 }
                 t.lose_root();
                 // Verified pieces not yet written are dropped: they come back later.
+                // A check in progress waits (`drive_checking` issues no reads while
+                // the root is lost) and its reads that fail meanwhile are retried.
                 t.partial.clear();
-                if let Some(c) = &mut t.checking {
-                    // Reads in flight fail; the check restarts when the root returns.
-                    c.drop_unissued();
-                }
-                if matches!(
-                    t.checking,
-                    Some(Check {
-                        kind: CheckKind::Sample,
-                        ..
-                    })
-                ) {
-                    t.checking = None;
-                }
             }
         }
     }

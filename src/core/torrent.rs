@@ -183,10 +183,9 @@ impl Check {
         self.list.pop().or_else(|| self.range.next())
     }
 
-    /// Forgets the pieces not yet handed out for reading.
-    pub fn drop_unissued(&mut self) {
-        self.list.clear();
-        self.range = 0..0;
+    /// Reads `piece` again later (its read could not be trusted).
+    pub fn retry(&mut self, piece: u32) {
+        self.list.push(piece);
     }
 
     /// Every piece has been handed out for reading.
