@@ -93,6 +93,11 @@ impl Torrent {
         }
     }
 
+    /// Something to save: a change flagged, or counters moved since the last save.
+    fn changed_since_save(&self) -> bool {
+        self.dirty || (self.downloaded, self.uploaded) != self.saved_counters
+    }
+
     fn saved_peers(&self) -> Vec<PeerRecord> {
         let mut v: Vec<PeerRecord> = self
             .good_peers
@@ -119,11 +124,6 @@ impl Core {
             return;
         }
         let interval_due = now.since(self.last_save) >= self.cfg.save_interval;
-        for t in self.torrents.values_mut() {
-            if (t.downloaded, t.uploaded) != t.saved_counters {
-                t.dirty = true;
-            }
-        }
         let urgent = self.torrents.values().any(|t| t.save_now);
         if !urgent && !interval_due {
             return;
@@ -131,7 +131,7 @@ impl Core {
         let due: Vec<InfoHash> = self
             .torrents
             .iter()
-            .filter(|(_, t)| t.save_now || (interval_due && t.dirty))
+            .filter(|(_, t)| t.save_now || (interval_due && t.changed_since_save()))
             .map(|(ih, _)| *ih)
             .collect();
         if interval_due {

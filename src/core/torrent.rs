@@ -105,7 +105,8 @@ pub(crate) struct Torrent {
     pub root_token: String,
     /// Tracker tiers (kept for the resume record; the control plane announces).
     pub trackers: Vec<Vec<String>>,
-    /// Something changed since the last resume save.
+    /// Something changed since the last resume save (the counters are compared
+    /// with `saved_counters` instead).
     pub dirty: bool,
     /// Save at the next chance, not at the next interval (completion, pause, ...).
     pub save_now: bool,

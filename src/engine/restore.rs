@@ -66,8 +66,10 @@ impl Engine {
             }
         }
         let mut per_shard: BTreeMap<usize, Vec<AddTorrent>> = BTreeMap::new();
+        // Whether each root is there, looked up once per root, not per torrent.
+        let mut available: BTreeMap<PathBuf, bool> = BTreeMap::new();
         for (ih, recs) in by_torrent {
-            match self.restore_one(ih, recs, &mut report) {
+            match self.restore_one(ih, recs, &mut available, &mut report) {
                 Ok(add) => per_shard.entry(self.shard_index(ih)).or_default().push(add),
                 Err(why) => report.failed.push((ih.to_hex(), why)),
             }
@@ -105,6 +107,7 @@ impl Engine {
         &self,
         ih: InfoHash,
         recs: Records,
+        available: &mut BTreeMap<PathBuf, bool>,
         report: &mut RestoreReport,
     ) -> Result<AddTorrent, String> {
         let mut notes = Vec::new();
@@ -154,7 +157,9 @@ impl Engine {
             .find(|r| r.token == token)
             .map(|r| r.path.clone())
             .ok_or_else(|| format!("its storage root {token:?} is not configured"))?;
-        let root_missing = !self.root_available(&root_path);
+        let root_missing = !*available
+            .entry(root_path.clone())
+            .or_insert_with(|| self.root_available(&root_path));
         let peers = recs
             .peers
             .as_deref()
