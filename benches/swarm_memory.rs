@@ -46,24 +46,16 @@ fn run(meta: &Arc<seedring::metainfo::Metainfo>, data: &[u8]) {
     world.write_file(&seeder, "/d/bench.bin", data.to_vec());
     seeder
         .add_torrent(AddTorrent {
-            source: TorrentSource::Metainfo(meta.clone()),
-            root: "/d".into(),
-            paused: false,
             have: Some(Bitfield::full(meta.info.geometry.piece_count())),
-            root_token: String::new(),
-            resume: None,
+            ..AddTorrent::new(TorrentSource::Metainfo(meta.clone()), "/d")
         })
         .unwrap();
     let leechers: Vec<Engine> = (0..LEECHERS)
         .map(|_| {
             let e = Engine::memory(&world, CoreConfig::default());
             e.add_torrent(AddTorrent {
-                source: TorrentSource::Metainfo(meta.clone()),
-                root: "/d".into(),
-                paused: false,
                 have: Some(Bitfield::new(meta.info.geometry.piece_count())),
-                root_token: String::new(),
-                resume: None,
+                ..AddTorrent::new(TorrentSource::Metainfo(meta.clone()), "/d")
             })
             .unwrap();
             e.add_peers(ih, &[seeder.listen_addr()]).unwrap();

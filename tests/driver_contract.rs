@@ -82,12 +82,11 @@ const FILES: &[(&str, usize)] = &[
 
 fn add(e: &Engine, meta: &Arc<Metainfo>, root: &Path, have: Option<Bitfield>) {
     e.add_torrent(AddTorrent {
-        source: TorrentSource::Metainfo(meta.clone()),
-        root: root.to_str().unwrap().into(),
-        paused: false,
         have,
-        root_token: String::new(),
-        resume: None,
+        ..AddTorrent::new(
+            TorrentSource::Metainfo(meta.clone()),
+            root.to_str().unwrap(),
+        )
     })
     .unwrap();
 }
@@ -184,14 +183,10 @@ fn magnet_and_several_torrents(io: IoChoice) {
         seeder.listen_addr()
     );
     leecher
-        .add_torrent(AddTorrent {
-            source: TorrentSource::Magnet(Magnet::parse(&uri).unwrap()),
-            root: dst.path().to_str().unwrap().into(),
-            paused: false,
-            have: None,
-            root_token: String::new(),
-            resume: None,
-        })
+        .add_torrent(AddTorrent::new(
+            TorrentSource::Magnet(Magnet::parse(&uri).unwrap()),
+            dst.path().to_str().unwrap(),
+        ))
         .unwrap();
     for m in &metas[..2] {
         leecher

@@ -24,12 +24,8 @@ fn peer_sending_corrupted_blocks_is_banned_and_download_completes() {
         world.write_file(&liar, &format!("{ROOT}/{path}"), bad);
     }
     liar.add_torrent(AddTorrent {
-        source: TorrentSource::Metainfo(fx.meta.clone()),
-        root: ROOT.into(),
-        paused: false,
         have: Some(Bitfield::full(fx.meta.info.geometry.piece_count())),
-        root_token: String::new(),
-        resume: None,
+        ..AddTorrent::new(TorrentSource::Metainfo(fx.meta.clone()), ROOT)
     })
     .unwrap();
     let victims: Vec<_> = (0..3)

@@ -161,14 +161,13 @@ fn full_disk_errors_the_torrent_and_keeps_the_rest_seeding() {
     // Now a torrent three times the free space.
     let s2 = seeder(&world, &big, CoreConfig::default());
     l.add_torrent(seedring::core::AddTorrent {
-        source: seedring::core::TorrentSource::Metainfo(big.meta.clone()),
-        root: ROOT.into(),
-        paused: false,
         have: Some(seedring::core::Bitfield::new(
             big.meta.info.geometry.piece_count(),
         )),
-        root_token: String::new(),
-        resume: None,
+        ..seedring::core::AddTorrent::new(
+            seedring::core::TorrentSource::Metainfo(big.meta.clone()),
+            ROOT,
+        )
     })
     .unwrap();
     introduce(&[&s2, &l], big.meta.info_hash);

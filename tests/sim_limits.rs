@@ -113,12 +113,8 @@ proptest! {
         for fx in &fxs {
             let n = fx.meta.info.geometry.piece_count();
             ihs.push(core.add_torrent(Time::ZERO, AddTorrent {
-                source: TorrentSource::Metainfo(fx.meta.clone()),
-                root: "/r".into(),
-                paused: false,
                 have: Some(Bitfield::new(n)),
-                root_token: String::new(),
-                resume: None,
+                ..AddTorrent::new(TorrentSource::Metainfo(fx.meta.clone()), "/r")
             }, &mut out).unwrap());
         }
         let mut now = Time::ZERO;

@@ -23,14 +23,10 @@ fn magnet_only_leecher_fetches_metadata_and_completes() {
         ih.to_hex(),
         s1.listen_addr()
     );
-    m.add_torrent(AddTorrent {
-        source: TorrentSource::Magnet(Magnet::parse(&uri).unwrap()),
-        root: ROOT.into(),
-        paused: false,
-        have: None,
-        root_token: String::new(),
-        resume: None,
-    })
+    m.add_torrent(AddTorrent::new(
+        TorrentSource::Magnet(Magnet::parse(&uri).unwrap()),
+        ROOT,
+    ))
     .unwrap();
     let st = m.stats(ih).unwrap();
     assert_eq!(st.state, TorrentState::FetchingMetadata);

@@ -21,12 +21,8 @@ fn seeding_core() -> (Core, InfoHash, u32) {
         .add_torrent(
             Time::ZERO,
             AddTorrent {
-                source: TorrentSource::Metainfo(Arc::new(meta)),
-                root: "/r".into(),
-                paused: false,
                 have: Some(Bitfield::full(n)),
-                root_token: String::new(),
-                resume: None,
+                ..AddTorrent::new(TorrentSource::Metainfo(Arc::new(meta)), "/r")
             },
             &mut out,
         )

@@ -79,14 +79,10 @@ pub fn seeder(world: &SimWorld, fx: &Fixture, cfg: CoreConfig) -> Engine {
     for (path, bytes) in &fx.files {
         world.write_file(&e, &format!("{ROOT}/{path}"), bytes.clone());
     }
-    e.add_torrent(AddTorrent {
-        source: TorrentSource::Metainfo(fx.meta.clone()),
-        root: ROOT.into(),
-        paused: false,
-        have: None,
-        root_token: String::new(),
-        resume: None,
-    })
+    e.add_torrent(AddTorrent::new(
+        TorrentSource::Metainfo(fx.meta.clone()),
+        ROOT,
+    ))
     .unwrap();
     e
 }
@@ -96,12 +92,8 @@ pub fn leecher(world: &SimWorld, fx: &Fixture, cfg: CoreConfig) -> Engine {
     let e = Engine::memory(world, cfg);
     let pieces = fx.meta.info.geometry.piece_count();
     e.add_torrent(AddTorrent {
-        source: TorrentSource::Metainfo(fx.meta.clone()),
-        root: ROOT.into(),
-        paused: false,
         have: Some(Bitfield::new(pieces)),
-        root_token: String::new(),
-        resume: None,
+        ..AddTorrent::new(TorrentSource::Metainfo(fx.meta.clone()), ROOT)
     })
     .unwrap();
     e
