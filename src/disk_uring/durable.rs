@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use super::io::file_path;
 use crate::core::{Bitfield, DiskError, ResumeSave};
 use crate::metainfo::Info;
-use crate::resume_lmdb::record::{FileStamp, encode_peers};
-use crate::resume_lmdb::{SessionStore, StoreOp, peers_key, state_key};
+use crate::resume_lmdb::record::FileStamp;
+use crate::resume_lmdb::{SessionStore, resume_ops};
 use crate::roots::ROOT_MARKER;
 
 /// Whether a root is there: its marker file exists (an unmounted disk's mount
@@ -76,8 +76,7 @@ pub fn save_resume(store: &dyn SessionStore, saves: Vec<ResumeSave>) -> Result<(
             }
             s.record.files = stat_files(&root, info);
         }
-        ops.push(StoreOp::Set(state_key(s.info_hash), s.record.encode()));
-        ops.push(StoreOp::Set(peers_key(s.info_hash), encode_peers(&s.peers)));
+        ops.extend(resume_ops(&s));
     }
     store.apply(ops).map_err(|e| DiskError(e.to_string()))
 }

@@ -87,6 +87,15 @@ pub fn peers_key(ih: InfoHash) -> Vec<u8> {
     format!("torrent:{}:peers", ih.to_hex()).into_bytes()
 }
 
+/// The store operations that commit one torrent's part of a resume save (its state
+/// record, with the file stamps filled in, and its peers): the same for every driver.
+pub fn resume_ops(save: &crate::core::ResumeSave) -> [StoreOp; 2] {
+    [
+        StoreOp::Set(state_key(save.info_hash), save.record.encode()),
+        StoreOp::Set(peers_key(save.info_hash), record::encode_peers(&save.peers)),
+    ]
+}
+
 /// The prefix of every key of a torrent.
 pub fn torrent_prefix(ih: InfoHash) -> Vec<u8> {
     format!("torrent:{}:", ih.to_hex()).into_bytes()

@@ -29,10 +29,7 @@ pub use fs::{CrashLoss, MemFs};
 use crate::core::{Action, Core, DiskError, Event, PeerKey, Rng};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
-use crate::resume_lmdb::{
-    MemorySessionStore, SessionStore, StoreOp, meta_key, peers_key, record, state_key,
-    torrent_prefix,
-};
+use crate::resume_lmdb::{MemorySessionStore, SessionStore, meta_key, resume_ops, torrent_prefix};
 use crate::roots::ROOT_MARKER;
 use crate::types::{InfoHash, Time};
 
@@ -684,11 +681,7 @@ impl World {
                     .map(|f| node.fs.stat(&fs::join(&t.root, &f.path)))
                     .collect();
             }
-            ops.push(StoreOp::Set(state_key(t.info_hash), t.record.encode()));
-            ops.push(StoreOp::Set(
-                peers_key(t.info_hash),
-                record::encode_peers(&t.peers),
-            ));
+            ops.extend(resume_ops(&t));
         }
         node.store.apply(ops).map_err(|e| DiskError(e.to_string()))
     }
