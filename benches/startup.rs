@@ -132,7 +132,7 @@ fn main() {
         "{:?}",
         report.rechecked.first()
     );
-    let ihs = engine.torrents();
+    let ihs = engine.torrents().unwrap();
     assert_eq!(ihs.len(), n);
     for ih in ihs.iter().step_by(97) {
         assert_eq!(engine.stats(*ih).unwrap().state, TorrentState::Seeding);

@@ -63,10 +63,9 @@ fn run(meta: &Arc<seedring::metainfo::Metainfo>, data: &[u8]) {
         })
         .collect();
     let ok = world.run_while(Time::from_secs(3600), Duration::from_millis(200), || {
-        leechers.iter().all(|l| {
-            l.stats(ih)
-                .is_some_and(|s| s.state == TorrentState::Seeding)
-        })
+        leechers
+            .iter()
+            .all(|l| l.stats(ih).is_ok_and(|s| s.state == TorrentState::Seeding))
     });
     assert!(ok);
 }

@@ -31,6 +31,7 @@ fn seeder_unchokes_four_plus_one_and_rotates_the_optimistic_slot() {
         world.run_until(Time::from_secs(sec));
         let unchoked: Vec<_> = s
             .peer_stats(ih)
+            .unwrap()
             .into_iter()
             .filter(|p| !p.flags.contains('C'))
             .map(|p| p.addr)

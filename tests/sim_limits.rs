@@ -54,7 +54,7 @@ fn global_upload_cap_holds_across_leechers() {
     let ih = fx.meta.info_hash;
     let s = seeder(&world, &fx, CoreConfig::default());
     let cap = 150_000;
-    s.set_global_limits(0, cap);
+    s.set_global_limits(0, cap).unwrap();
     let leechers: Vec<_> = (0..4)
         .map(|_| leecher(&world, &fx, CoreConfig::default()))
         .collect();

@@ -97,7 +97,7 @@ fn crashes_never_leave_a_claimed_piece_that_fails_its_hash() {
                 }
                 claimed_total += rec.have.count();
             }
-            let have = leech.have(ih).expect("restored");
+            let have = leech.have(ih).expect("restored").expect("metadata");
             for p in have.ones() {
                 assert!(
                     piece_on_disk(&world, &leech, &fx, p),
@@ -149,7 +149,7 @@ fn a_restart_restores_settings_and_counters_without_rechecking() {
     leech.set_sequential(ih, true).unwrap();
     leech.pause(ih).unwrap();
     let before = leech.stats(ih).unwrap();
-    leech.flush();
+    leech.flush().unwrap();
     let (leech, _) = leech.memory_crash_restart(CoreConfig::default());
     let after = leech.stats(ih).unwrap();
     assert_eq!(after.state, TorrentState::Paused);
@@ -195,7 +195,7 @@ fn damaged_records_and_changed_files_recheck_only_what_they_touch() {
             .iter()
             .all(|f| done(&e, f.meta.info_hash)))
     );
-    e.flush();
+    e.flush().unwrap();
     let ih = |i: usize| fxs[i].meta.info_hash;
     // 0: garbage; 1: a version from the future; 2: a file rewritten; 3: untouched.
     store.set(&state_key(ih(0)), b"d1:vi1e4:junke").unwrap();
@@ -231,7 +231,7 @@ fn damaged_records_and_changed_files_recheck_only_what_they_touch() {
         assert_eq!(e.stats(ih(i)).unwrap().state, TorrentState::Seeding, "{i}");
     }
     // The damaged piece (the first of file 0) is found out; the others stay.
-    let have = e.have(ih(2)).unwrap();
+    let have = e.have(ih(2)).unwrap().unwrap();
     assert!(!have.get(0));
     assert_eq!(have.count(), have.len() - 1);
 }

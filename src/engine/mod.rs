@@ -5,70 +5,187 @@
 //! driver under the same core:
 //!
 //! - [`Engine::memory`]: the sim driver, whole swarms in one thread (tests, benches);
-//! - [`Engine::auto`], [`Engine::uring`], [`Engine::epoll`]: a compio shard thread on
+//! - [`Engine::auto`], [`Engine::uring`], [`Engine::epoll`]: compio shard threads on
 //!   real sockets and files, differing only in which IO backend they allow.
 //!
-//! Each call runs the core command at the driver's current time and hands the
-//! resulting actions straight to the driver, so an engine is always consistent
-//! between calls. On a shard, the call travels over a channel and waits for the
-//! shard to answer.
+//! The handle: an [`Engine`] is a cheap `Clone + Send + Sync` handle (an `Arc`);
+//! every clone drives the same engine, and the last one to go saves everything
+//! ([`Engine::flush`]) and stops the shards. Each operation exists as an `async`
+//! method (`*_async`, for tokio or compio tasks: it never blocks the caller's
+//! thread) and as a blocking method of the plain name (for the command line and
+//! tests; never call those from inside an async task).
+//!
+//! Each call runs one command on the core that owns the torrent at the driver's
+//! current time and hands the resulting actions straight to the driver, so an
+//! engine is consistent between calls. On shards, the command travels over the
+//! shard's bounded command channel (a full channel makes the caller wait: back
+//! pressure) and the answer comes back on a channel of its own. A shard that
+//! panicked answers nothing more: its calls return [`EngineError::ShardFailed`]
+//! with the panic's message, and [`Engine::failed_shards`] lists it; the other
+//! shards go on.
 
+mod calls;
 mod restore;
 mod storage;
 
 use core::net::SocketAddr;
-use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 pub use restore::RestoreReport;
 pub use storage::RootStatus;
 
-use crate::core::{
-    Action, AddTorrent, Bitfield, CommandError, ConnectionCounts, Core, CoreConfig, PeerStats,
-    TorrentStats,
-};
+use crate::core::{Action, CommandError, Core, CoreConfig};
 use crate::resume_lmdb::{LmdbSessionStore, MemorySessionStore, SharedStore};
 use crate::roots::StorageRootManager;
-use crate::shard::{self, IoChoice, ShardConfig, ShardHandle, StartError};
-use crate::sim::{SimWorld, World};
+use crate::shard::{self, CoreFn, IoChoice, ShardConfig, ShardHandle, StartError};
+use crate::sim::SimWorld;
 use crate::types::{InfoHash, Time};
 
-enum Backend {
+/// Why an engine call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The core refused the command (unknown torrent, bad argument, ...).
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The shard that owns the torrent has failed (it panicked) and answers no more.
+    #[error("shard {shard} has failed: {reason}")]
+    ShardFailed {
+        /// Which shard.
+        shard: usize,
+        /// What it died of (the panic message).
+        reason: String,
+    },
+}
+
+/// A shard that failed, for [`Engine::failed_shards`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardFailure {
+    /// Which shard.
+    pub shard: usize,
+    /// Why (the panic message).
+    pub reason: String,
+}
+
+pub(crate) enum Backend {
     Memory {
         world: SimWorld,
         node: usize,
     },
     Shards {
         shards: Vec<ShardHandle>,
-        caps: std::cell::RefCell<GlobalCaps>,
+        caps: Mutex<GlobalCaps>,
     },
 }
 
 /// Global rate caps and where torrents live: a cap is shared out equally between the
 /// shards that hold at least one torrent.
 #[derive(Debug, Default)]
-struct GlobalCaps {
+pub(crate) struct GlobalCaps {
     download: u64,
     upload: u64,
     torrents: Vec<usize>,
 }
 
-/// A running engine.
-pub struct Engine {
+/// What every clone of a handle shares.
+pub(crate) struct Inner {
     backend: Backend,
     store: SharedStore,
-    roots: RefCell<StorageRootManager>,
-    report: RestoreReport,
-    /// A simulated crash: nothing is saved when this handle goes.
-    crashed: bool,
+    roots: Mutex<StorageRootManager>,
+    report: OnceLock<RestoreReport>,
+    /// A simulated crash: nothing is saved when the engine goes.
+    crashed: AtomicBool,
 }
 
-impl Drop for Engine {
+impl Drop for Inner {
     fn drop(&mut self) {
-        if !self.crashed {
-            self.flush();
+        if !self.crashed.load(Ordering::Relaxed) {
+            // The last handle is going: everything the shards know is saved. A shard
+            // that has failed cannot save; its torrents keep their last saves.
+            if let Err(err) = pollster::block_on(self.flush()) {
+                eprintln!("seedring: final save incomplete: {err}");
+            }
         }
     }
+}
+
+impl Inner {
+    fn shards(&self) -> usize {
+        match &self.backend {
+            Backend::Memory { .. } => 1,
+            Backend::Shards { shards, .. } => shards.len(),
+        }
+    }
+
+    fn shard_index(&self, ih: InfoHash) -> usize {
+        match &self.backend {
+            Backend::Memory { .. } => 0,
+            Backend::Shards { shards, .. } => shard::shard_of(ih, shards.len()),
+        }
+    }
+
+    /// Runs `f` on every core, collecting the answers.
+    async fn on_all<R: Send + 'static>(
+        &self,
+        f: impl Fn(&mut Core, Time, &mut Vec<Action>) -> R + Send + Clone + 'static,
+    ) -> Result<Vec<R>, EngineError> {
+        let mut all = Vec::with_capacity(self.shards());
+        for i in 0..self.shards() {
+            all.push(self.on_shard(i, Box::new(f.clone())).await?);
+        }
+        Ok(all)
+    }
+
+    async fn on_shard<R: Send + 'static>(
+        &self,
+        index: usize,
+        f: CoreFn<R>,
+    ) -> Result<R, EngineError> {
+        match &self.backend {
+            Backend::Memory { world, node } => Ok(world.run_command(*node, f)),
+            Backend::Shards { shards, .. } => {
+                let h = &shards[index];
+                let failed = |reason: Option<String>| EngineError::ShardFailed {
+                    shard: index,
+                    reason: reason
+                        .or_else(|| h.failure())
+                        .unwrap_or_else(|| "the shard stopped".into()),
+                };
+                // One answer: the result, or the panic message if `f` panicked.
+                let (tx, rx) = flume::bounded::<Result<R, String>>(1);
+                h.commands
+                    .send_async(shard::command(f, tx))
+                    .await
+                    .map_err(|_| failed(None))?;
+                match rx.recv_async().await {
+                    Ok(Ok(r)) => Ok(r),
+                    Ok(Err(panic)) => Err(failed(Some(panic))),
+                    Err(_) => Err(failed(None)),
+                }
+            }
+        }
+    }
+
+    /// Saves every torrent now and waits until the saves are committed.
+    async fn flush(&self) -> Result<(), EngineError> {
+        let saved = self.on_all(|c, _, out| c.save_all(out)).await;
+        if let Backend::Shards { shards, .. } = &self.backend {
+            for h in shards {
+                // A shard's resume queue answers once every job before is done.
+                let (tx, rx) = flume::bounded(1);
+                if h.resume.send_async(shard::Wake::Flush(tx)).await.is_ok() {
+                    let _ = rx.recv_async().await;
+                }
+            }
+        }
+        saved.map(drop)
+    }
+}
+
+/// A running engine: a cheap handle, `Clone + Send + Sync`.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -105,48 +222,45 @@ impl Engine {
     /// writes not yet synced are kept, lost or torn, nothing is saved on the way
     /// down, and a fresh engine on the same node restores from the store. Returns
     /// the new engine and what the crash did to the unsynced writes.
-    pub fn memory_crash_restart(mut self, cfg: CoreConfig) -> (Engine, crate::sim::CrashLoss) {
-        let Backend::Memory { world, node } = &self.backend else {
+    ///
+    /// # Panics
+    /// If this is not a memory engine, or other clones of this handle still live.
+    pub fn memory_crash_restart(self, cfg: CoreConfig) -> (Engine, crate::sim::CrashLoss) {
+        let Backend::Memory { world, node } = &self.inner.backend else {
             panic!("memory_crash_restart needs a memory engine");
         };
+        assert_eq!(
+            Arc::strong_count(&self.inner),
+            1,
+            "a crash takes every handle of the engine down"
+        );
         let (world, node) = (world.clone(), *node);
-        self.crashed = true;
-        let store = self.store.clone();
+        self.inner.crashed.store(true, Ordering::Relaxed);
+        let store = self.inner.store.clone();
         drop(self);
-        let loss = world.inner.borrow_mut().crash(node, cfg);
+        let loss = world.lock().crash(node, cfg);
         let e = Self::assemble(Backend::Memory { world, node }, store);
         (e, loss)
     }
 
     fn assemble(backend: Backend, store: SharedStore) -> Engine {
-        let mut e = Engine {
-            backend,
-            store,
-            roots: RefCell::new(StorageRootManager::default()),
-            report: RestoreReport::default(),
-            crashed: false,
+        let e = Engine {
+            inner: Arc::new(Inner {
+                backend,
+                store,
+                roots: Mutex::new(StorageRootManager::default()),
+                report: OnceLock::new(),
+                crashed: AtomicBool::new(false),
+            }),
         };
-        e.report = e.restore();
+        let report = e.restore();
+        e.inner.report.set(report).expect("restored once");
         e
     }
 
     /// What the last start restored from the session store.
     pub fn restore_report(&self) -> &RestoreReport {
-        &self.report
-    }
-
-    /// Saves every torrent now and waits until the saves are committed (also done
-    /// when the engine is dropped).
-    pub fn flush(&self) {
-        let _ = self.on_all(|c, _, out| c.save_all(out));
-        if let Backend::Shards { shards, .. } = &self.backend {
-            for h in shards {
-                let (tx, rx) = flume::bounded(1);
-                if h.resume.send(shard::ResumeJob::Flush(tx)).is_ok() {
-                    let _ = rx.recv();
-                }
-            }
-        }
+        self.inner.report.get().expect("set at start")
     }
 
     /// io_uring where the kernel and sandbox allow it, epoll otherwise
@@ -183,7 +297,7 @@ impl Engine {
         let e = Self::assemble(
             Backend::Shards {
                 shards,
-                caps: std::cell::RefCell::new(GlobalCaps {
+                caps: Mutex::new(GlobalCaps {
                     torrents: vec![0; n],
                     ..caps
                 }),
@@ -194,169 +308,98 @@ impl Engine {
         Ok(e)
     }
 
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.inner.backend
+    }
+
+    pub(crate) fn store(&self) -> &SharedStore {
+        &self.inner.store
+    }
+
+    pub(crate) fn roots_lock(&self) -> MutexGuard<'_, StorageRootManager> {
+        // The manager holds plain data that every method leaves consistent.
+        self.inner
+            .roots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// How many shard threads run this engine (1 for the memory preset).
     pub fn shards(&self) -> usize {
-        match &self.backend {
-            Backend::Memory { .. } => 1,
-            Backend::Shards { shards, .. } => shards.len(),
-        }
+        self.inner.shards()
+    }
+
+    /// Shards that have failed, with why. Their torrents answer
+    /// [`EngineError::ShardFailed`]; the other shards go on.
+    pub fn failed_shards(&self) -> Vec<ShardFailure> {
+        let Backend::Shards { shards, .. } = self.backend() else {
+            return Vec::new();
+        };
+        shards
+            .iter()
+            .enumerate()
+            .filter_map(|(shard, h)| h.failure().map(|reason| ShardFailure { shard, reason }))
+            .collect()
     }
 
     /// Hands each shard its part of the global caps.
     fn share_caps(&self) {
-        let Backend::Shards { shards, caps } = &self.backend else {
+        let Backend::Shards { shards, caps } = self.backend() else {
             return;
         };
         let (down, up, active) = {
-            let c = caps.borrow();
+            let c = caps
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let active = c.torrents.iter().filter(|&&t| t > 0).count().max(1) as u64;
             (c.download, c.upload, active)
         };
         let part = |cap: u64| if cap == 0 { 0 } else { (cap / active).max(1) };
         for i in 0..shards.len() {
             let (d, u) = (part(down), part(up));
-            self.on_shard(i, move |c, now, _| c.set_global_limits(now, d, u));
+            // A failed shard has no torrents left to limit.
+            let _ = self.on_shard(i, move |c, now, _| c.set_global_limits(now, d, u));
         }
     }
 
     fn shard_index(&self, ih: InfoHash) -> usize {
-        match &self.backend {
-            Backend::Memory { .. } => 0,
-            Backend::Shards { shards, .. } => shard::shard_of(ih, shards.len()),
-        }
+        self.inner.shard_index(ih)
     }
 
     /// `"memory"`, `"io_uring"` or `"epoll"`.
     pub fn io_backend(&self) -> &'static str {
-        match &self.backend {
+        match self.backend() {
             Backend::Memory { .. } => "memory",
-            Backend::Shards { shards, .. } => shards[0].backend,
+            Backend::Shards { shards, .. } => shards.first().map_or("stopped", |s| s.backend),
         }
     }
 
     /// Why an `auto` engine runs on epoll, if it does.
     pub fn io_fallback_reason(&self) -> Option<&str> {
-        match &self.backend {
+        match self.backend() {
             Backend::Memory { .. } => None,
-            Backend::Shards { shards, .. } => shards[0].fallback_reason.as_deref(),
+            Backend::Shards { shards, .. } => shards.first()?.fallback_reason.as_deref(),
         }
     }
 
     /// The sim node behind a memory engine (for `SimWorld`'s test helpers).
     pub(crate) fn sim_node(&self) -> Option<usize> {
-        match &self.backend {
+        match self.backend() {
             Backend::Memory { node, .. } => Some(*node),
             Backend::Shards { .. } => None,
-        }
-    }
-
-    /// Runs `f` on the core that owns `ih`.
-    fn with<R: Send + 'static>(
-        &self,
-        ih: InfoHash,
-        f: impl FnOnce(&mut Core, Time, &mut Vec<Action>) -> R + Send + 'static,
-    ) -> R {
-        self.on_shard(self.shard_index(ih), f)
-    }
-
-    /// Runs `f` on every core, collecting the answers.
-    fn on_all<R: Send + 'static>(
-        &self,
-        f: impl Fn(&mut Core, Time, &mut Vec<Action>) -> R + Send + Clone + 'static,
-    ) -> Vec<R> {
-        (0..self.shards())
-            .map(|i| self.on_shard(i, f.clone()))
-            .collect()
-    }
-
-    fn on_shard<R: Send + 'static>(
-        &self,
-        index: usize,
-        f: impl FnOnce(&mut Core, Time, &mut Vec<Action>) -> R + Send + 'static,
-    ) -> R {
-        match &self.backend {
-            Backend::Memory { world, node } => {
-                let mut w = world.inner.borrow_mut();
-                let now = w.now;
-                let mut out = Vec::new();
-                let r = f(&mut w.nodes[*node].core, now, &mut out);
-                World::apply(&mut w, *node, out);
-                r
-            }
-            Backend::Shards { shards, .. } => {
-                let h = &shards[index];
-                let (tx, rx) = flume::bounded(1);
-                let cmd: shard::Command = Box::new(move |core, now, out| {
-                    let _ = tx.send(f(core, now, out));
-                });
-                h.commands
-                    .send(cmd)
-                    .expect("the shard thread runs as long as its engine");
-                rx.recv().expect("the shard answers every command")
-            }
-        }
-    }
-
-    /// The peer id this engine uses (trackers need it).
-    pub fn peer_id(&self) -> [u8; 20] {
-        match &self.backend {
-            Backend::Memory { world, node } => {
-                world.inner.borrow().nodes[*node].core.config().peer_id
-            }
-            Backend::Shards { shards, .. } => shards[0].peer_id,
-        }
-    }
-
-    /// Where this engine accepts connections.
-    pub fn listen_addr(&self) -> SocketAddr {
-        match &self.backend {
-            Backend::Memory { world, node } => world.inner.borrow().nodes[*node].addr,
-            Backend::Shards { shards, .. } => shards[0].listen_addr,
-        }
-    }
-
-    /// Adds a torrent. `add.root` names a storage root by token, or a folder (made
-    /// a root of its own if no root has that path), or nothing (the default root).
-    pub fn add_torrent(&self, mut add: AddTorrent) -> Result<InfoHash, CommandError> {
-        let ih = match &add.source {
-            crate::core::TorrentSource::Metainfo(m) => m.info_hash,
-            crate::core::TorrentSource::Magnet(m) => m.info_hash,
-        };
-        let root = self.resolve_root(&add.root)?;
-        if !self.root_available(&root.path) {
-            return Err(CommandError::BadArgument(format!(
-                "storage root {:?} ({}) is unavailable",
-                root.token,
-                root.path.display()
-            )));
-        }
-        add.root = root.path.to_string_lossy().into_owned();
-        add.root_token.clone_from(&root.token);
-        let r = self.with(ih, move |c, now, out| c.add_torrent(now, add, out));
-        if r.is_ok() {
-            let _ = self
-                .roots
-                .borrow_mut()
-                .set_torrent_root(ih, Some(&root.token));
-            self.count_torrent(ih, true);
-        }
-        r
-    }
-
-    fn count_torrent(&self, ih: InfoHash, added: bool) {
-        if self.tally_torrent(ih, added) {
-            self.share_caps();
         }
     }
 
     /// Counts a torrent in its shard; whether the set of shards holding torrents
     /// changed (the caps must then be shared out again).
     fn tally_torrent(&self, ih: InfoHash, added: bool) -> bool {
-        let Backend::Shards { caps, .. } = &self.backend else {
+        let Backend::Shards { caps, .. } = self.backend() else {
             return false;
         };
         let i = self.shard_index(ih);
-        let mut c = caps.borrow_mut();
+        let mut c = caps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let before = c.torrents[i];
         c.torrents[i] = if added {
             before + 1
@@ -366,120 +409,57 @@ impl Engine {
         (before == 0) != (c.torrents[i] == 0)
     }
 
-    /// Removes a torrent; `delete_files` deletes what was downloaded.
-    pub fn remove(&self, ih: InfoHash, delete_files: bool) -> Result<(), CommandError> {
-        let r = self.with(ih, move |c, _, out| c.remove_torrent(ih, delete_files, out));
-        if r.is_ok() {
-            self.roots.borrow_mut().forget_torrent(ih);
-            self.count_torrent(ih, false);
-        }
-        r
-    }
-
-    /// Pauses a torrent.
-    pub fn pause(&self, ih: InfoHash) -> Result<(), CommandError> {
-        self.with(ih, move |c, _, out| c.pause(ih, out))
-    }
-
-    /// Resumes a torrent.
-    pub fn resume(&self, ih: InfoHash) -> Result<(), CommandError> {
-        self.with(ih, move |c, _, out| c.resume(ih, out))
-    }
-
-    /// Hashes a torrent's data again from disk.
-    pub fn force_recheck(&self, ih: InfoHash) -> Result<(), CommandError> {
-        self.with(ih, move |c, _, out| c.force_recheck(ih, out))
-    }
-
-    /// Per-torrent caps in bytes per second (0 = none).
-    pub fn set_torrent_limits(
-        &self,
-        ih: InfoHash,
-        download: u64,
-        upload: u64,
-    ) -> Result<(), CommandError> {
-        self.with(ih, move |c, now, _| {
-            c.set_torrent_limits(now, ih, download, upload)
-        })
-    }
-
-    /// Global caps in bytes per second (0 = none).
-    pub fn set_global_limits(&self, download: u64, upload: u64) {
-        match &self.backend {
-            Backend::Memory { .. } => {
-                self.on_shard(0, move |c, now, _| {
-                    c.set_global_limits(now, download, upload)
-                });
-            }
-            Backend::Shards { caps, .. } => {
-                {
-                    let mut c = caps.borrow_mut();
-                    c.download = download;
-                    c.upload = upload;
-                }
-                self.share_caps();
-            }
+    fn count_torrent(&self, ih: InfoHash, added: bool) {
+        if self.tally_torrent(ih, added) {
+            self.share_caps();
         }
     }
 
-    /// File priorities (0 = skip).
-    pub fn set_file_priorities(&self, ih: InfoHash, priorities: &[u8]) -> Result<(), CommandError> {
-        let p = priorities.to_vec();
-        self.with(ih, move |c, _, out| c.set_file_priorities(ih, &p, out))
-    }
-
-    /// Sequential download on or off.
-    pub fn set_sequential(&self, ih: InfoHash, on: bool) -> Result<(), CommandError> {
-        self.with(ih, move |c, _, _| c.set_sequential(ih, on))
-    }
-
-    /// Peers to try for a torrent.
-    pub fn add_peers(&self, ih: InfoHash, addrs: &[SocketAddr]) -> Result<(), CommandError> {
-        let a = addrs.to_vec();
-        self.with(ih, move |c, _, _| c.add_peers(ih, &a))
-    }
-
-    /// Records what a torrent's trackers said last (shown in its stats).
-    pub fn set_tracker_status(
+    /// Runs `f` on the core that owns `ih`, waiting for the answer.
+    fn with<R: Send + 'static>(
         &self,
         ih: InfoHash,
-        error: Option<String>,
-        warning: Option<String>,
-    ) -> Result<(), CommandError> {
-        self.with(ih, move |c, _, _| c.set_tracker_status(ih, error, warning))
+        f: impl FnOnce(&mut Core, Time, &mut Vec<Action>) -> R + Send + 'static,
+    ) -> Result<R, EngineError> {
+        pollster::block_on(self.with_async(ih, f))
     }
 
-    /// Every torrent.
-    pub fn torrents(&self) -> Vec<InfoHash> {
-        self.on_all(|c, _, _| c.torrents()).concat()
+    /// Runs `f` on the core that owns `ih`, awaiting the answer.
+    async fn with_async<R: Send + 'static>(
+        &self,
+        ih: InfoHash,
+        f: impl FnOnce(&mut Core, Time, &mut Vec<Action>) -> R + Send + 'static,
+    ) -> Result<R, EngineError> {
+        let i = self.shard_index(ih);
+        self.inner.on_shard(i, Box::new(f)).await
     }
 
-    /// A torrent's numbers now.
-    pub fn stats(&self, ih: InfoHash) -> Option<TorrentStats> {
-        self.with(ih, move |c, now, _| c.stats(now, ih))
+    fn on_shard<R: Send + 'static>(
+        &self,
+        index: usize,
+        f: impl FnOnce(&mut Core, Time, &mut Vec<Action>) -> R + Send + 'static,
+    ) -> Result<R, EngineError> {
+        pollster::block_on(self.inner.on_shard(index, Box::new(f)))
     }
 
-    /// Which pieces a torrent has, once its metadata is known.
-    pub fn have(&self, ih: InfoHash) -> Option<Bitfield> {
-        self.with(ih, move |c, _, _| c.have(ih).cloned())
+    /// The peer id this engine uses (trackers need it).
+    pub fn peer_id(&self) -> [u8; 20] {
+        match self.backend() {
+            Backend::Memory { world, node } => world.lock().nodes[*node].core.config().peer_id,
+            Backend::Shards { shards, .. } => shards.first().map_or([0; 20], |s| s.peer_id),
+        }
     }
 
-    /// A torrent's peers now.
-    pub fn peer_stats(&self, ih: InfoHash) -> Vec<PeerStats> {
-        self.with(ih, move |c, now, _| c.peer_stats(now, ih))
-    }
-
-    /// Connection counts now.
-    pub fn connections(&self) -> ConnectionCounts {
-        self.on_all(|c, _, _| c.connections()).into_iter().fold(
-            ConnectionCounts {
-                total: 0,
-                half_open: 0,
-            },
-            |a, b| ConnectionCounts {
-                total: a.total + b.total,
-                half_open: a.half_open + b.half_open,
-            },
-        )
+    /// Where this engine accepts connections.
+    pub fn listen_addr(&self) -> SocketAddr {
+        match self.backend() {
+            Backend::Memory { world, node } => world.lock().nodes[*node].addr,
+            Backend::Shards { shards, .. } => shards
+                .first()
+                .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |s| s.listen_addr),
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

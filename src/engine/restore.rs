@@ -35,11 +35,11 @@ struct Records {
 impl Engine {
     pub(super) fn restore(&self) -> RestoreReport {
         let mut report = RestoreReport::default();
-        match StorageRootManager::load(&*self.store) {
-            Ok(m) => *self.roots.borrow_mut() = m,
+        match StorageRootManager::load(&**self.store()) {
+            Ok(m) => *self.roots_lock() = m,
             Err(e) => report.failed.push(("settings:roots".into(), e.to_string())),
         }
-        let entries = match self.store.scan(b"torrent:") {
+        let entries = match self.store().scan(b"torrent:") {
             Ok(e) => e,
             Err(e) => {
                 report.failed.push(("torrent:*".into(), e.to_string()));
@@ -85,11 +85,20 @@ impl Engine {
                     })
                     .collect::<Vec<_>>()
             });
+            let results = match results {
+                Ok(r) => r,
+                Err(e) => {
+                    report
+                        .failed
+                        .push((format!("shard {shard}"), e.to_string()));
+                    continue;
+                }
+            };
             for (r, token) in results {
                 match r {
                     Ok(ih) => {
                         report.restored += 1;
-                        let _ = self.roots.borrow_mut().set_torrent_root(ih, Some(&token));
+                        let _ = self.roots_lock().set_torrent_root(ih, Some(&token));
                         reshare |= self.tally_torrent(ih, true);
                     }
                     Err(e) => report.failed.push(("torrent".into(), e.to_string())),
@@ -142,7 +151,7 @@ impl Engine {
         let token = match &state {
             Some(s) => s.root.clone(),
             None => {
-                let roots = self.roots.borrow();
+                let roots = self.roots_lock();
                 roots
                     .root_of(ih)
                     .or(roots.default_root().ok())
@@ -151,8 +160,7 @@ impl Engine {
             }
         };
         let root_path: PathBuf = self
-            .roots
-            .borrow()
+            .roots_lock()
             .list()
             .find(|r| r.token == token)
             .map(|r| r.path.clone())
@@ -278,8 +286,11 @@ impl Engine {
     }
 
     fn now_unix(&self) -> u64 {
+        // Shard 0 was started just now; it cannot have failed yet, and if it has,
+        // a zero time only means a fresh `added_at`.
         self.on_shard(0, |c, now, _| {
             c.config().unix_at_zero + now.since(crate::types::Time::ZERO).as_secs()
         })
+        .unwrap_or(0)
     }
 }

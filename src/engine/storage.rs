@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Backend, Engine};
+use super::{Backend, Engine, EngineError};
 use crate::core::CommandError;
 use crate::disk_uring::durable;
 use crate::metainfo::Info;
@@ -37,13 +37,12 @@ impl Engine {
     /// is mounted. The first root becomes the default.
     pub fn add_root(&self, token: &str, label: &str, path: &Path) -> Result<Root, CommandError> {
         let root = self
-            .roots
-            .borrow_mut()
+            .roots_lock()
             .add(token, label, path)
             .map_err(root_err)?
             .clone();
         if let Err(e) = self.init_root(&root) {
-            let _ = self.roots.borrow_mut().remove(token);
+            let _ = self.roots_lock().remove(token);
             return Err(CommandError::BadArgument(format!(
                 "cannot prepare root {}: {e}",
                 path.display()
@@ -55,26 +54,23 @@ impl Engine {
 
     /// Removes a root that holds no torrent (its files are left alone).
     pub fn remove_root(&self, token: &str) -> Result<Root, CommandError> {
-        let r = self.roots.borrow_mut().remove(token).map_err(root_err)?;
+        let r = self.roots_lock().remove(token).map_err(root_err)?;
         self.save_roots();
         Ok(r)
     }
 
     /// Makes a root the default for torrents added without one.
     pub fn set_default_root(&self, token: &str) -> Result<(), CommandError> {
-        self.roots
-            .borrow_mut()
-            .set_default(token)
-            .map_err(root_err)?;
+        self.roots_lock().set_default(token).map_err(root_err)?;
         self.save_roots();
         Ok(())
     }
 
-    /// Every root with its health.
+    /// Every root with its health. Torrents of a failed shard are not counted.
     pub fn roots(&self) -> Vec<RootStatus> {
-        let roots = self.roots.borrow();
+        let torrents = self.torrents().unwrap_or_default();
+        let roots = self.roots_lock();
         let default = roots.default_root().ok().map(|r| r.token.clone());
-        let torrents = self.torrents();
         roots
             .list()
             .map(|r| RootStatus {
@@ -91,25 +87,25 @@ impl Engine {
 
     /// A torrent's root and the paths of its files in it (pad files left out;
     /// empty until a magnet's metadata arrives).
-    pub fn torrent_files(&self, ih: InfoHash) -> Option<(Root, Vec<PathBuf>)> {
-        let root = self.roots.borrow().root_of(ih)?.clone();
-        let info = self.with(ih, move |c, _, _| c.info(ih));
+    pub fn torrent_files(&self, ih: InfoHash) -> Result<(Root, Vec<PathBuf>), EngineError> {
+        let root = self.roots_lock().root_of(ih).cloned();
+        let root = root.ok_or(CommandError::UnknownTorrent(ih))?;
+        let info = self.with(ih, move |c, _, _| c.info(ih))?;
         let files = info.map_or_else(Vec::new, |info| {
             (0..info.files.len())
                 .filter(|&i| info.files[i].is_stored())
                 .map(|i| crate::disk_uring::io::file_path(&root.path, &info, i))
                 .collect()
         });
-        Some((root, files))
+        Ok((root, files))
     }
 
     /// Moves a torrent's data to another root. The torrent stops while its data
     /// moves and runs again after; `stats` shows [`crate::core::TorrentState::Moving`]
     /// meanwhile and a note if the move failed (its data then stays where it was).
-    pub fn move_storage(&self, ih: InfoHash, token: &str) -> Result<(), CommandError> {
+    pub fn move_storage(&self, ih: InfoHash, token: &str) -> Result<(), EngineError> {
         let root = self
-            .roots
-            .borrow()
+            .roots_lock()
             .list()
             .find(|r| r.token == token)
             .cloned()
@@ -117,19 +113,20 @@ impl Engine {
         if !self.root_available(&root.path) {
             return Err(CommandError::BadArgument(format!(
                 "storage root {token:?} is unavailable"
-            )));
+            ))
+            .into());
         }
         let path = root.path.to_string_lossy().into_owned();
         let tok = root.token.clone();
-        self.with(ih, move |c, _, out| c.move_storage(ih, path, tok, out))?;
-        let _ = self.roots.borrow_mut().set_torrent_root(ih, Some(token));
+        self.with(ih, move |c, _, out| c.move_storage(ih, path, tok, out))??;
+        let _ = self.roots_lock().set_torrent_root(ih, Some(token));
         Ok(())
     }
 
     /// The root `r` names: a token, a folder (a root of its own if none has that
     /// path), or the default root when empty.
     pub(super) fn resolve_root(&self, r: &str) -> Result<Root, CommandError> {
-        let mut roots = self.roots.borrow_mut();
+        let mut roots = self.roots_lock();
         if r.is_empty() {
             return roots.default_root().cloned().map_err(root_err);
         }
@@ -148,7 +145,7 @@ impl Engine {
         let root = roots.add(&token, r, &path).map_err(root_err)?.clone();
         drop(roots);
         if let Err(e) = self.init_root(&root) {
-            let _ = self.roots.borrow_mut().remove(&token);
+            let _ = self.roots_lock().remove(&token);
             return Err(CommandError::BadArgument(format!(
                 "cannot prepare root {r}: {e}"
             )));
@@ -160,14 +157,14 @@ impl Engine {
     fn save_roots(&self) {
         // A failed save shows up at the next start as a root to add again; the
         // torrents' own records name their root.
-        let _ = self.roots.borrow().save(&*self.store);
+        let _ = self.roots_lock().save(&**self.store());
     }
 
     fn init_root(&self, root: &Root) -> std::io::Result<()> {
-        match &self.backend {
+        match self.backend() {
             Backend::Memory { world, node } => {
                 let m = marker(&root.path.to_string_lossy());
-                let mut w = world.inner.borrow_mut();
+                let mut w = world.lock();
                 let fs = &mut w.nodes[*node].fs;
                 if fs.get(&m).is_none() {
                     fs.put(&m, b"seedring storage root\n".to_vec());
@@ -179,8 +176,8 @@ impl Engine {
     }
 
     pub(super) fn root_available(&self, path: &Path) -> bool {
-        match &self.backend {
-            Backend::Memory { world, node } => world.inner.borrow().nodes[*node]
+        match self.backend() {
+            Backend::Memory { world, node } => world.lock().nodes[*node]
                 .fs
                 .get(&marker(&path.to_string_lossy()))
                 .is_some(),
@@ -189,7 +186,7 @@ impl Engine {
     }
 
     fn root_health(&self, r: &Root) -> RootHealth {
-        match &self.backend {
+        match self.backend() {
             Backend::Memory { .. } => {
                 let up = self.root_available(&r.path);
                 RootHealth {
@@ -200,7 +197,7 @@ impl Engine {
                 }
             }
             Backend::Shards { .. } => {
-                let mut h = self.roots.borrow().health(&r.token).unwrap_or(RootHealth {
+                let mut h = self.roots_lock().health(&r.token).unwrap_or(RootHealth {
                     exists: false,
                     writable: false,
                     free_bytes: 0,
@@ -217,9 +214,9 @@ impl Engine {
     }
 
     pub(super) fn stat_files(&self, root: &Path, info: &Info) -> Vec<Option<FileStamp>> {
-        match &self.backend {
+        match self.backend() {
             Backend::Memory { world, node } => {
-                let w = world.inner.borrow();
+                let w = world.lock();
                 let root = root.to_string_lossy();
                 info.files
                     .iter()

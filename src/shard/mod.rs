@@ -129,8 +129,9 @@ pub enum StartError {
     Store(crate::resume_lmdb::StoreError),
 }
 
-/// Work for a shard's resume queue, carried out in order: a torrent's records are
-/// deleted only after every save asked for before its removal.
+/// Work for a shard's resume writer, kept in the order the core asked for it: a
+/// torrent's records are deleted only after every save asked for before its
+/// removal, and a re-added torrent's metadata after its deletion.
 pub(crate) enum ResumeJob {
     /// A resume save (the durability rule: sync, stamp, commit).
     Save { id: u64, saves: Vec<ResumeSave> },
@@ -138,12 +139,73 @@ pub(crate) enum ResumeJob {
     Set(Vec<u8>, Vec<u8>),
     /// Delete every key of a torrent.
     Forget(InfoHash),
-    /// Answer once everything queued before is done.
+}
+
+/// What wakes a shard's resume writer. Each wake makes it take every job queued
+/// so far (`Shard::resume_jobs`), so wakes never carry work themselves.
+pub(crate) enum Wake {
+    /// Jobs are waiting.
+    Work,
+    /// Answer once every job queued before this is done (the engine's flush).
     Flush(flume::Sender<()>),
 }
 
+/// Work for a core, run on its shard's thread at the shard's current time.
+pub(crate) type CoreFn<R> = Box<dyn FnOnce(&mut Core, Time, &mut Vec<Action>) -> R + Send>;
 /// A command run on the shard thread against its core.
-pub(crate) type Command = Box<dyn FnOnce(&mut Core, Time, &mut Vec<Action>) + Send>;
+pub(crate) type Command = CoreFn<()>;
+
+/// Commands waiting for a shard. Full: the engine's caller waits (back pressure);
+/// a shard is never far behind its callers, so this only bounds bursts.
+const COMMAND_QUEUE: usize = 1024;
+/// Wakes waiting for a shard's resume writer. Full: the shard's wake is dropped,
+/// which loses nothing: a writer with wakes pending takes every queued job at the
+/// next one. (The jobs themselves wait in the shard, in order: at most one save,
+/// the core keeps one in flight, plus one metadata write or deletion per torrent
+/// added or removed since the writer's last pass, which takes them all in one
+/// transaction.) The engine's flushes wait for room (back pressure).
+const RESUME_WAKES: usize = 64;
+/// Messages waiting for a connection's writer. The core keeps at most 1 MiB of
+/// piece data unsent per peer (it waits for `Sent`), so only a peer that reads
+/// nothing while being sent many small messages fills it. Full: the peer is
+/// closed as too slow.
+const SEND_QUEUE: usize = 4096;
+/// Accepted connections on their way to their owning shard. Full: the connection
+/// is closed (the peer will retry), and the drop is counted in the log.
+const HANDOFF_QUEUE: usize = 256;
+
+/// A command that answers on `reply`: `f`'s result, or the message of its panic
+/// (which then goes on to fail the shard).
+pub(crate) fn command<R: Send + 'static>(
+    f: CoreFn<R>,
+    reply: flume::Sender<Result<R, String>>,
+) -> Command {
+    Box::new(move |core, now, out| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(core, now, out))) {
+            // The caller may have stopped waiting (a dropped future): nothing to do.
+            Ok(r) => drop(reply.send(Ok(r))),
+            Err(panic) => {
+                let _ = reply.send(Err(panic_message(&*panic)));
+                std::panic::resume_unwind(panic);
+            }
+        }
+    })
+}
+
+/// The text of a panic payload.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Whether a shard is alive, seen from outside: set once, when its core panics.
+#[derive(Debug, Default)]
+pub(crate) struct ShardHealth {
+    failed: std::sync::OnceLock<String>,
+}
 
 /// The engine's side of a running shard.
 #[derive(Debug)]
@@ -156,16 +218,24 @@ pub(crate) struct ShardHandle {
     pub fallback_reason: Option<String>,
     /// The core's peer id.
     pub peer_id: [u8; 20],
-    /// The shard's resume queue (the engine flushes it at shutdown).
-    pub resume: flume::Sender<ResumeJob>,
+    /// Wakes the shard's resume writer (the engine flushes it at shutdown).
+    pub resume: flume::Sender<Wake>,
+    health: Arc<ShardHealth>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ShardHandle {
+    /// Why the shard failed, if it has.
+    pub fn failure(&self) -> Option<String> {
+        self.health.failed.get().cloned()
+    }
 }
 
 impl Drop for ShardHandle {
     fn drop(&mut self) {
         // Closing the command channel ends the shard's loop; wait for it so files are
         // closed and sockets shut before the engine is gone.
-        let (tx, _) = flume::unbounded();
+        let (tx, _) = flume::bounded(1);
         drop(std::mem::replace(&mut self.commands, tx));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -235,8 +305,9 @@ pub(crate) fn spawn_all(
         cfg.shards
     };
     fresh_peer_id(&mut cfg.core);
-    let (senders, receivers): (Vec<_>, Vec<_>) =
-        (0..n).map(|_| flume::unbounded::<Handoff>()).unzip();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..n)
+        .map(|_| flume::bounded::<Handoff>(HANDOFF_QUEUE))
+        .unzip();
     let senders = Arc::new(senders);
     let mut handles = Vec::with_capacity(n);
     let mut listen = Some(cfg.listen);
@@ -272,8 +343,10 @@ fn spawn_one(
 ) -> Result<ShardHandle, StartError> {
     let peer_id = cfg.core.peer_id;
     let (ready_tx, ready_rx) = flume::bounded(1);
-    let (cmd_tx, cmd_rx) = flume::unbounded::<Command>();
-    let (resume_tx, resume_rx) = flume::unbounded::<ResumeJob>();
+    let (cmd_tx, cmd_rx) = flume::bounded::<Command>(COMMAND_QUEUE);
+    let (resume_tx, resume_rx) = flume::bounded::<Wake>(RESUME_WAKES);
+    let health = Arc::new(ShardHealth::default());
+    let health2 = health.clone();
     let resume_tx2 = resume_tx.clone();
     let thread = std::thread::Builder::new()
         .name(format!("sr-shard-{index:02}"))
@@ -311,10 +384,12 @@ fn spawn_one(
                     core_cfg,
                     cfg.max_open_files,
                     resume_tx2,
+                    health2,
                 )));
                 let _ = ready_tx.send(Ok((addr, backend, reason)));
                 let routing = Routing { index, n, senders };
-                let _resume = compio::runtime::spawn(resume_queue(shard.clone(), store, resume_rx));
+                let _resume =
+                    compio::runtime::spawn(resume_writer(shard.clone(), store, resume_rx));
                 run(shard, listener, routing, handoffs, cmd_rx).await;
             });
         })
@@ -327,6 +402,7 @@ fn spawn_one(
             fallback_reason,
             peer_id,
             resume: resume_tx,
+            health,
             thread: Some(thread),
         }),
         Ok(Err(e)) => {
@@ -367,25 +443,52 @@ pub(crate) struct Shard {
     storage: HashMap<InfoHash, Storage>,
     files: Rc<FileCache>,
     started: std::time::Instant,
-    resume: flume::Sender<ResumeJob>,
+    /// Jobs for the resume writer, in order, taken all at once by its next pass.
+    resume_jobs: Vec<ResumeJob>,
+    resume: flume::Sender<Wake>,
     /// Roots as last reported to the core (available or not).
     roots_seen: HashMap<PathBuf, bool>,
+    /// Set when the core panicked: nothing runs on it any more.
+    health: Arc<ShardHealth>,
 }
 
 type ShardRc = Rc<RefCell<Shard>>;
 
 /// Runs `f` against the shard's core at the current time, then carries out the
 /// actions it produced. Never awaits.
+///
+/// A panic in the core fails the shard: its state can no longer be trusted, so it
+/// runs nothing more (commands are dropped unrun, so their callers get the
+/// failure) and drops its connections. The other shards go on.
 fn with_shard(rc: &ShardRc, f: impl FnOnce(&mut Core, Time, &mut Vec<Action>)) {
     let mut out = Vec::new();
     let mut s = rc.borrow_mut();
+    if s.health.failed.get().is_some() {
+        return;
+    }
     let now = s.now();
-    f(&mut s.core, now, &mut out);
-    s.apply(rc, out);
+    let core = &mut s.core;
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(core, now, &mut out)));
+    match run {
+        Ok(()) => s.apply(rc, out),
+        Err(panic) => {
+            let why = panic_message(&*panic);
+            eprintln!("seedring: shard failed: {why}");
+            let _ = s.health.failed.set(why);
+            let conns = std::mem::take(&mut s.conns);
+            drop(s);
+            drop(conns);
+        }
+    }
 }
 
 impl Shard {
-    fn new(mut cfg: CoreConfig, max_open_files: usize, resume: flume::Sender<ResumeJob>) -> Shard {
+    fn new(
+        mut cfg: CoreConfig,
+        max_open_files: usize,
+        resume: flume::Sender<Wake>,
+        health: Arc<ShardHealth>,
+    ) -> Shard {
         if cfg.unix_at_zero == 0 {
             #[allow(clippy::disallowed_methods)]
             let wall = std::time::SystemTime::now()
@@ -396,6 +499,8 @@ impl Shard {
         Shard {
             core: Core::new(cfg),
             resume,
+            resume_jobs: Vec::new(),
+            health,
             roots_seen: HashMap::new(),
             conns: HashMap::new(),
             storage: HashMap::new(),
@@ -413,11 +518,25 @@ impl Shard {
 
     fn apply(&mut self, rc: &ShardRc, actions: Vec<Action>) {
         let mut reads = Vec::new();
+        // Peers whose send queue overflowed: closed, and told to the core after.
+        let mut slow = Vec::new();
         for a in actions {
             match a {
                 Action::Send { peer, bytes } => {
-                    if let Some(c) = self.conns.get(&peer) {
-                        let _ = c.tx.send(bytes);
+                    let Some(c) = self.conns.get(&peer) else {
+                        continue;
+                    };
+                    match c.tx.try_send(bytes) {
+                        Ok(()) => {}
+                        // Not connected yet: the core sends nothing before Connected.
+                        Err(flume::TrySendError::Disconnected(_)) => {}
+                        Err(flume::TrySendError::Full(_)) => {
+                            eprintln!(
+                                "seedring: closing peer {peer:?}: {SEND_QUEUE} messages unsent"
+                            );
+                            self.conns.remove(&peer);
+                            slow.push(peer);
+                        }
                     }
                 }
                 Action::Close { peer, .. } => {
@@ -447,7 +566,8 @@ impl Shard {
                             }
                         }
                     });
-                    let (tx, _) = flume::unbounded();
+                    // Nothing is sent before the connection is made.
+                    let (tx, _) = flume::bounded(0);
                     self.conns.insert(
                         peer,
                         Conn {
@@ -507,9 +627,7 @@ impl Shard {
                     save_meta,
                 } => {
                     if save_meta {
-                        let _ = self
-                            .resume
-                            .send(ResumeJob::Set(meta_key(info_hash), info_bytes.to_vec()));
+                        self.queue_resume(ResumeJob::Set(meta_key(info_hash), info_bytes.to_vec()));
                     }
                     let root = PathBuf::from(root);
                     let (i2, r2) = (info.clone(), root.clone());
@@ -525,7 +643,7 @@ impl Shard {
                     info_hash,
                     delete_files,
                 } => {
-                    let _ = self.resume.send(ResumeJob::Forget(info_hash));
+                    self.queue_resume(ResumeJob::Forget(info_hash));
                     if let Some(st) = self.storage.remove(&info_hash) {
                         let files = self.files.clone();
                         files.forget_under(&st.root);
@@ -538,7 +656,7 @@ impl Shard {
                     }
                 }
                 Action::SaveResume { id, torrents } => {
-                    let _ = self.resume.send(ResumeJob::Save {
+                    self.queue_resume(ResumeJob::Save {
                         id,
                         saves: torrents,
                     });
@@ -566,6 +684,12 @@ impl Shard {
             }
         }
         self.read_batched(rc, reads);
+        for peer in slow {
+            // Told on the next turn of the loop: the shard is borrowed here.
+            spawn_then(rc, async {}, move |c, now, out, ()| {
+                c.on_event(now, Event::Closed { peer }, out);
+            });
+        }
     }
 
     /// Serves block reads for uploads, merging contiguous blocks of the same piece
@@ -617,6 +741,13 @@ impl Shard {
         }
     }
 
+    /// Queues a job for the resume writer and wakes it.
+    fn queue_resume(&mut self, job: ResumeJob) {
+        self.resume_jobs.push(job);
+        // Full: wakes are pending, and the next takes this job too.
+        let _ = self.resume.try_send(Wake::Work);
+    }
+
     fn storage_of(&self, ih: InfoHash) -> Option<(Arc<Info>, PathBuf)> {
         self.storage
             .get(&ih)
@@ -642,7 +773,7 @@ fn spawn_then<T: 'static>(
 /// Starts the reader and writer tasks of an established connection.
 fn attach(rc: &ShardRc, peer: PeerKey, stream: TcpStream) {
     let (mut rd, mut wr) = stream.into_split();
-    let (tx, rx) = flume::unbounded::<Vec<u8>>();
+    let (tx, rx) = flume::bounded::<Vec<u8>>(SEND_QUEUE);
     let rc_r = rc.clone();
     let reader = compio::runtime::spawn(async move {
         // One buffer for the life of the connection.
@@ -767,34 +898,57 @@ async fn route(rc: ShardRc, routing: Rc<Routing>, mut stream: TcpStream, addr: S
         addr,
         first,
     };
-    let _ = routing.senders[owner].send(handoff);
+    if routing.senders[owner].try_send(handoff).is_err() {
+        // The owner is behind or gone: the peer sees a close and may retry.
+        eprintln!("seedring: connection from {addr} dropped: shard {owner} is not taking any");
+    }
 }
 
-/// Carries out resume jobs in order, each on the blocking pool.
-async fn resume_queue(rc: ShardRc, store: SharedStore, jobs: flume::Receiver<ResumeJob>) {
-    while let Ok(job) = jobs.recv_async().await {
-        let store = store.clone();
-        match job {
-            ResumeJob::Save { id, saves } => {
-                let work = move || durable::save_resume(&*store, saves);
-                let result = compio::runtime::spawn_blocking(work)
-                    .await
-                    .unwrap_or_else(|_| Err(DiskError("the save thread panicked".into())));
-                with_shard(&rc, |c, now, out| {
-                    c.on_event(now, Event::ResumeSaved { id, result }, out);
-                });
-            }
-            ResumeJob::Set(k, v) => {
-                let _ = compio::runtime::spawn_blocking(move || store.set(&k, &v)).await;
-            }
-            ResumeJob::Forget(ih) => {
-                let ops = vec![StoreOp::DeletePrefix(torrent_prefix(ih))];
-                let _ = compio::runtime::spawn_blocking(move || store.apply(ops)).await;
-            }
-            ResumeJob::Flush(done) => {
-                let _ = done.send(());
+/// The shard's resume writer: at each wake, takes every queued job and carries
+/// them out in order on the blocking pool. Metadata writes and deletions between
+/// two saves go in one transaction.
+async fn resume_writer(rc: ShardRc, store: SharedStore, wakes: flume::Receiver<Wake>) {
+    while let Ok(wake) = wakes.recv_async().await {
+        let jobs = std::mem::take(&mut rc.borrow_mut().resume_jobs);
+        let mut ops = Vec::new();
+        for job in jobs {
+            match job {
+                ResumeJob::Set(k, v) => ops.push(StoreOp::Set(k, v)),
+                ResumeJob::Forget(ih) => ops.push(StoreOp::DeletePrefix(torrent_prefix(ih))),
+                ResumeJob::Save { id, saves } => {
+                    commit(&store, std::mem::take(&mut ops)).await;
+                    let store = store.clone();
+                    let work = move || durable::save_resume(&*store, saves);
+                    let result = compio::runtime::spawn_blocking(work)
+                        .await
+                        .unwrap_or_else(|_| Err(DiskError("the save thread panicked".into())));
+                    with_shard(&rc, |c, now, out| {
+                        c.on_event(now, Event::ResumeSaved { id, result }, out);
+                    });
+                }
             }
         }
+        commit(&store, ops).await;
+        if let Wake::Flush(done) = wake {
+            // The engine may have stopped waiting.
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Commits metadata writes and deletions in one transaction. A failure is logged:
+/// a lost metadata write costs a magnet its metadata fetch again after a restart,
+/// a lost deletion brings a removed torrent back at the next start.
+async fn commit(store: &SharedStore, ops: Vec<StoreOp>) {
+    if ops.is_empty() {
+        return;
+    }
+    let store = store.clone();
+    let n = ops.len();
+    match compio::runtime::spawn_blocking(move || store.apply(ops)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("seedring: session store: {n} metadata changes lost: {e}"),
+        Err(_) => eprintln!("seedring: session store: the commit thread panicked"),
     }
 }
 
@@ -868,6 +1022,8 @@ async fn run(
             with_shard(&rc, |c, now, out| c.on_tick(now, out));
         }
     });
+    // A failed shard keeps taking commands until the engine goes, dropping each
+    // unrun: its caller's answer channel closes and it reports the failure.
     while let Ok(cmd) = commands.recv_async().await {
         with_shard(&shard, cmd);
     }

@@ -16,11 +16,9 @@
 mod fs;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub(crate) use fs::join as join_path;
@@ -86,15 +84,17 @@ pub struct FaultCounts {
     pub write_errors: u64,
 }
 
-/// A simulated world. Cloning gives another handle to the same world.
+/// A simulated world. Cloning gives another handle to the same world. The world
+/// runs in whichever thread drives it; the lock only makes the handle `Send`, so an
+/// engine of the memory preset is as thread-safe as any other.
 #[derive(Clone)]
 pub struct SimWorld {
-    pub(crate) inner: Rc<RefCell<World>>,
+    inner: Arc<Mutex<World>>,
 }
 
 impl std::fmt::Debug for SimWorld {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let w = self.inner.borrow();
+        let w = self.lock();
         write!(f, "SimWorld(t={:?}, nodes={})", w.now, w.nodes.len())
     }
 }
@@ -177,7 +177,7 @@ impl SimWorld {
     /// An empty world at time zero.
     pub fn new(cfg: SimConfig) -> SimWorld {
         SimWorld {
-            inner: Rc::new(RefCell::new(World {
+            inner: Arc::new(Mutex::new(World {
                 rng: Rng::new(cfg.seed ^ 0x005E_ED0F_5EED),
                 cfg,
                 now: Time::ZERO,
@@ -193,25 +193,48 @@ impl SimWorld {
         }
     }
 
+    /// The world, locked. A panic while it was held (a failed assertion in a test)
+    /// leaves nothing half-done that matters more than the test's own failure.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, World> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs a command on node `n`'s core at the world's time and carries out the
+    /// actions it asked for.
+    pub(crate) fn run_command<R>(
+        &self,
+        n: usize,
+        f: impl FnOnce(&mut Core, Time, &mut Vec<Action>) -> R,
+    ) -> R {
+        let mut w = self.lock();
+        let now = w.now;
+        let mut out = Vec::new();
+        let r = f(&mut w.nodes[n].core, now, &mut out);
+        w.apply(n, out);
+        r
+    }
+
     /// The virtual time now.
     pub fn now(&self) -> Time {
-        self.inner.borrow().now
+        self.lock().now
     }
 
     /// What the fault injection did so far.
     pub fn fault_counts(&self) -> FaultCounts {
-        self.inner.borrow().faults
+        self.lock().faults
     }
 
     /// The world's configuration.
     pub fn config(&self) -> SimConfig {
-        self.inner.borrow().cfg.clone()
+        self.lock().cfg.clone()
     }
 
     /// Runs every event up to `until`.
     pub fn run_until(&self, until: Time) {
         loop {
-            let mut w = self.inner.borrow_mut();
+            let mut w = self.lock();
             let Some(Reverse((at, seq))) = w.queue.peek().copied() else {
                 w.now = until;
                 return;
@@ -248,26 +271,26 @@ impl SimWorld {
     /// Writes a file into a memory engine's filesystem (test setup).
     pub fn write_file(&self, engine: &crate::Engine, path: &str, data: Vec<u8>) {
         let node = engine.sim_node().expect("a memory engine of this world");
-        self.inner.borrow_mut().nodes[node].fs.put(path, data);
+        self.lock().nodes[node].fs.put(path, data);
     }
 
     /// Reads a whole file from a memory engine's filesystem.
     pub fn read_file(&self, engine: &crate::Engine, path: &str) -> Option<Vec<u8>> {
         let node = engine.sim_node().expect("a memory engine of this world");
-        self.inner.borrow().nodes[node].fs.get(path).cloned()
+        self.lock().nodes[node].fs.get(path).cloned()
     }
 
     /// Unmounts a memory engine's disk at `prefix`: its files vanish until
     /// [`SimWorld::mount`].
     pub fn unmount(&self, engine: &crate::Engine, prefix: &str) {
         let node = engine.sim_node().expect("a memory engine of this world");
-        self.inner.borrow_mut().nodes[node].fs.unmount(prefix);
+        self.lock().nodes[node].fs.unmount(prefix);
     }
 
     /// Mounts again what [`SimWorld::unmount`] took away.
     pub fn mount(&self, engine: &crate::Engine, prefix: &str) {
         let node = engine.sim_node().expect("a memory engine of this world");
-        self.inner.borrow_mut().nodes[node].fs.mount(prefix);
+        self.lock().nodes[node].fs.mount(prefix);
     }
 
     pub(crate) fn add_node(
@@ -275,7 +298,7 @@ impl SimWorld {
         mut core_cfg: crate::core::CoreConfig,
         store: MemorySessionStore,
     ) -> usize {
-        let mut w = self.inner.borrow_mut();
+        let mut w = self.lock();
         let idx = w.nodes.len();
         let i = u32::try_from(idx).expect("fewer than 2^32 nodes");
         // 127.0.x.y: loopback addresses, even in memory.

@@ -114,8 +114,7 @@ pub fn introduce(engines: &[&Engine], ih: seedring::InfoHash) {
 
 /// Whether the engine has completed the torrent.
 pub fn done(e: &Engine, ih: seedring::InfoHash) -> bool {
-    e.stats(ih)
-        .is_some_and(|s| s.state == TorrentState::Seeding)
+    e.stats(ih).is_ok_and(|s| s.state == TorrentState::Seeding)
 }
 
 /// Asserts the engine's files are byte-identical to the fixture's.

@@ -77,9 +77,7 @@ fn run(engine: &Engine, w: &[&str]) -> anyhow::Result<Value> {
         ["pause", h] => Ok(engine.pause(ih(Some(h))?).map(|()| Value::Null)?),
         ["resume", h] => Ok(engine.resume(ih(Some(h))?).map(|()| Value::Null)?),
         ["stats", h] => {
-            let st = engine
-                .stats(ih(Some(h))?)
-                .ok_or_else(|| anyhow::anyhow!("no such torrent"))?;
+            let st = engine.stats(ih(Some(h))?)?;
             Ok(json!({
                 "state": format!("{:?}", st.state),
                 "root": st.root,

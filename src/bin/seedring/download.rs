@@ -122,7 +122,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         let meta = crate::load_torrent(&PathBuf::from(&args.source))?;
         let name = meta.info.name.clone();
         let tiers = meta.tracker_tiers.clone();
-        if engine.torrents().contains(&meta.info_hash) {
+        if engine.torrents()?.contains(&meta.info_hash) {
             // Known to the state folder: its saved pieces are trusted, no recheck.
             (TorrentSource::Metainfo(Arc::new(meta)), None, name, tiers)
         } else {
@@ -161,7 +161,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         TorrentSource::Metainfo(m) => m.info_hash,
         TorrentSource::Magnet(m) => m.info_hash,
     };
-    if engine.torrents().contains(&ih) {
+    if engine.torrents()?.contains(&ih) {
         let st = engine.stats(ih).context("restored torrent")?;
         eprintln!(
             "seedring: resuming from {}: {} of {} pieces saved",
@@ -199,9 +199,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         }
         #[allow(clippy::disallowed_methods)] // the CLI's polling pace, not a shard
         std::thread::sleep(Duration::from_millis(250));
-        let Some(st) = engine.stats(ih) else {
-            bail!("the torrent disappeared");
-        };
+        let st = engine.stats(ih).context("the torrent is gone")?;
         bar.update(&st);
         trackers.poll(&engine, &st);
         if let TorrentState::Error(e) = &st.state {
@@ -356,7 +354,7 @@ impl Trackers {
         if self.client.is_none() {
             return;
         }
-        let Some(st) = engine.stats(self.ih) else {
+        let Ok(st) = engine.stats(self.ih) else {
             return;
         };
         let wait = Duration::from_secs(3);

@@ -1,0 +1,290 @@
+//! The engine's operations on torrents. Each is written once, as an `async` method
+//! (`*_async`); the blocking method of the plain name waits for it on the caller's
+//! thread.
+
+use core::net::SocketAddr;
+
+use super::{Backend, Engine, EngineError};
+use crate::core::{
+    AddTorrent, Bitfield, CommandError, ConnectionCounts, PeerStats, TorrentSource, TorrentStats,
+};
+use crate::types::InfoHash;
+
+/// The answer of a torrent-scoped query: the torrent must exist.
+fn known<T>(ih: InfoHash, v: Option<T>) -> Result<T, EngineError> {
+    v.ok_or(EngineError::Command(CommandError::UnknownTorrent(ih)))
+}
+
+impl Engine {
+    /// Adds a torrent. `add.root` names a storage root by token, or a folder (made
+    /// a root of its own if no root has that path), or nothing (the default root).
+    pub async fn add_torrent_async(&self, mut add: AddTorrent) -> Result<InfoHash, EngineError> {
+        let ih = match &add.source {
+            TorrentSource::Metainfo(m) => m.info_hash,
+            TorrentSource::Magnet(m) => m.info_hash,
+        };
+        let root = self.resolve_root(&add.root)?;
+        if !self.root_available(&root.path) {
+            return Err(CommandError::BadArgument(format!(
+                "storage root {:?} ({}) is unavailable",
+                root.token,
+                root.path.display()
+            ))
+            .into());
+        }
+        add.root = root.path.to_string_lossy().into_owned();
+        add.root_token.clone_from(&root.token);
+        self.with_async(ih, move |c, now, out| c.add_torrent(now, add, out))
+            .await??;
+        // The manager knows the token: it was just resolved.
+        let _ = self.roots_lock().set_torrent_root(ih, Some(&root.token));
+        self.count_torrent(ih, true);
+        Ok(ih)
+    }
+
+    /// Removes a torrent; `delete_files` deletes what was downloaded.
+    pub async fn remove_async(&self, ih: InfoHash, delete_files: bool) -> Result<(), EngineError> {
+        self.with_async(ih, move |c, _, out| c.remove_torrent(ih, delete_files, out))
+            .await??;
+        self.roots_lock().forget_torrent(ih);
+        self.count_torrent(ih, false);
+        Ok(())
+    }
+
+    /// Pauses a torrent.
+    pub async fn pause_async(&self, ih: InfoHash) -> Result<(), EngineError> {
+        Ok(self
+            .with_async(ih, move |c, _, out| c.pause(ih, out))
+            .await??)
+    }
+
+    /// Resumes a torrent.
+    pub async fn resume_async(&self, ih: InfoHash) -> Result<(), EngineError> {
+        Ok(self
+            .with_async(ih, move |c, _, out| c.resume(ih, out))
+            .await??)
+    }
+
+    /// Hashes a torrent's data again from disk.
+    pub async fn force_recheck_async(&self, ih: InfoHash) -> Result<(), EngineError> {
+        Ok(self
+            .with_async(ih, move |c, _, out| c.force_recheck(ih, out))
+            .await??)
+    }
+
+    /// Per-torrent caps in bytes per second (0 = none).
+    pub async fn set_torrent_limits_async(
+        &self,
+        ih: InfoHash,
+        download: u64,
+        upload: u64,
+    ) -> Result<(), EngineError> {
+        Ok(self
+            .with_async(ih, move |c, now, _| {
+                c.set_torrent_limits(now, ih, download, upload)
+            })
+            .await??)
+    }
+
+    /// Global caps in bytes per second (0 = none), shared out between the shards
+    /// that hold torrents.
+    pub async fn set_global_limits_async(
+        &self,
+        download: u64,
+        upload: u64,
+    ) -> Result<(), EngineError> {
+        match self.backend() {
+            Backend::Memory { .. } => {
+                self.inner
+                    .on_shard(
+                        0,
+                        Box::new(move |c, now, _| c.set_global_limits(now, download, upload)),
+                    )
+                    .await
+            }
+            Backend::Shards { caps, .. } => {
+                {
+                    let mut c = caps
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    c.download = download;
+                    c.upload = upload;
+                }
+                self.share_caps();
+                Ok(())
+            }
+        }
+    }
+
+    /// File priorities (0 = skip).
+    pub async fn set_file_priorities_async(
+        &self,
+        ih: InfoHash,
+        priorities: &[u8],
+    ) -> Result<(), EngineError> {
+        let p = priorities.to_vec();
+        Ok(self
+            .with_async(ih, move |c, _, out| c.set_file_priorities(ih, &p, out))
+            .await??)
+    }
+
+    /// Sequential download on or off.
+    pub async fn set_sequential_async(&self, ih: InfoHash, on: bool) -> Result<(), EngineError> {
+        Ok(self
+            .with_async(ih, move |c, _, _| c.set_sequential(ih, on))
+            .await??)
+    }
+
+    /// Peers to try for a torrent.
+    pub async fn add_peers_async(
+        &self,
+        ih: InfoHash,
+        addrs: &[SocketAddr],
+    ) -> Result<(), EngineError> {
+        let a = addrs.to_vec();
+        Ok(self
+            .with_async(ih, move |c, _, _| c.add_peers(ih, &a))
+            .await??)
+    }
+
+    /// Records what a torrent's trackers said last (shown in its stats).
+    pub async fn set_tracker_status_async(
+        &self,
+        ih: InfoHash,
+        error: Option<String>,
+        warning: Option<String>,
+    ) -> Result<(), EngineError> {
+        Ok(self
+            .with_async(ih, move |c, _, _| c.set_tracker_status(ih, error, warning))
+            .await??)
+    }
+
+    /// Every torrent.
+    pub async fn torrents_async(&self) -> Result<Vec<InfoHash>, EngineError> {
+        Ok(self.inner.on_all(|c, _, _| c.torrents()).await?.concat())
+    }
+
+    /// A torrent's numbers now.
+    pub async fn stats_async(&self, ih: InfoHash) -> Result<TorrentStats, EngineError> {
+        known(
+            ih,
+            self.with_async(ih, move |c, now, _| c.stats(now, ih))
+                .await?,
+        )
+    }
+
+    /// Which pieces a torrent has (`None` until a magnet's metadata arrives).
+    pub async fn have_async(&self, ih: InfoHash) -> Result<Option<Bitfield>, EngineError> {
+        self.with_async(ih, move |c, _, _| {
+            c.torrents()
+                .contains(&ih)
+                .then(|| c.have(ih).cloned())
+                .ok_or(CommandError::UnknownTorrent(ih))
+        })
+        .await?
+        .map_err(EngineError::from)
+    }
+
+    /// A torrent's peers now.
+    pub async fn peer_stats_async(&self, ih: InfoHash) -> Result<Vec<PeerStats>, EngineError> {
+        self.with_async(ih, move |c, now, _| c.peer_stats(now, ih))
+            .await
+    }
+
+    /// Connection counts now, over every shard.
+    pub async fn connections_async(&self) -> Result<ConnectionCounts, EngineError> {
+        let all = self.inner.on_all(|c, _, _| c.connections()).await?;
+        Ok(all.into_iter().fold(
+            ConnectionCounts {
+                total: 0,
+                half_open: 0,
+            },
+            |a, b| ConnectionCounts {
+                total: a.total + b.total,
+                half_open: a.half_open + b.half_open,
+            },
+        ))
+    }
+
+    /// Saves every torrent now and waits until the saves are committed (also done
+    /// when the last handle goes).
+    pub async fn flush_async(&self) -> Result<(), EngineError> {
+        self.inner.flush().await
+    }
+
+    // Blocking forms, for threads that are not async tasks (the CLI, tests).
+
+    /// Blocking [`Engine::add_torrent_async`].
+    pub fn add_torrent(&self, add: AddTorrent) -> Result<InfoHash, EngineError> {
+        pollster::block_on(self.add_torrent_async(add))
+    }
+    /// Blocking [`Engine::remove_async`].
+    pub fn remove(&self, ih: InfoHash, delete_files: bool) -> Result<(), EngineError> {
+        pollster::block_on(self.remove_async(ih, delete_files))
+    }
+    /// Blocking [`Engine::pause_async`].
+    pub fn pause(&self, ih: InfoHash) -> Result<(), EngineError> {
+        pollster::block_on(self.pause_async(ih))
+    }
+    /// Blocking [`Engine::resume_async`].
+    pub fn resume(&self, ih: InfoHash) -> Result<(), EngineError> {
+        pollster::block_on(self.resume_async(ih))
+    }
+    /// Blocking [`Engine::force_recheck_async`].
+    pub fn force_recheck(&self, ih: InfoHash) -> Result<(), EngineError> {
+        pollster::block_on(self.force_recheck_async(ih))
+    }
+    /// Blocking [`Engine::set_torrent_limits_async`].
+    pub fn set_torrent_limits(&self, ih: InfoHash, down: u64, up: u64) -> Result<(), EngineError> {
+        pollster::block_on(self.set_torrent_limits_async(ih, down, up))
+    }
+    /// Blocking [`Engine::set_global_limits_async`].
+    pub fn set_global_limits(&self, download: u64, upload: u64) -> Result<(), EngineError> {
+        pollster::block_on(self.set_global_limits_async(download, upload))
+    }
+    /// Blocking [`Engine::set_file_priorities_async`].
+    pub fn set_file_priorities(&self, ih: InfoHash, priorities: &[u8]) -> Result<(), EngineError> {
+        pollster::block_on(self.set_file_priorities_async(ih, priorities))
+    }
+    /// Blocking [`Engine::set_sequential_async`].
+    pub fn set_sequential(&self, ih: InfoHash, on: bool) -> Result<(), EngineError> {
+        pollster::block_on(self.set_sequential_async(ih, on))
+    }
+    /// Blocking [`Engine::add_peers_async`].
+    pub fn add_peers(&self, ih: InfoHash, addrs: &[SocketAddr]) -> Result<(), EngineError> {
+        pollster::block_on(self.add_peers_async(ih, addrs))
+    }
+    /// Blocking [`Engine::set_tracker_status_async`].
+    pub fn set_tracker_status(
+        &self,
+        ih: InfoHash,
+        error: Option<String>,
+        warning: Option<String>,
+    ) -> Result<(), EngineError> {
+        pollster::block_on(self.set_tracker_status_async(ih, error, warning))
+    }
+    /// Blocking [`Engine::torrents_async`].
+    pub fn torrents(&self) -> Result<Vec<InfoHash>, EngineError> {
+        pollster::block_on(self.torrents_async())
+    }
+    /// Blocking [`Engine::stats_async`].
+    pub fn stats(&self, ih: InfoHash) -> Result<TorrentStats, EngineError> {
+        pollster::block_on(self.stats_async(ih))
+    }
+    /// Blocking [`Engine::have_async`].
+    pub fn have(&self, ih: InfoHash) -> Result<Option<Bitfield>, EngineError> {
+        pollster::block_on(self.have_async(ih))
+    }
+    /// Blocking [`Engine::peer_stats_async`].
+    pub fn peer_stats(&self, ih: InfoHash) -> Result<Vec<PeerStats>, EngineError> {
+        pollster::block_on(self.peer_stats_async(ih))
+    }
+    /// Blocking [`Engine::connections_async`].
+    pub fn connections(&self) -> Result<ConnectionCounts, EngineError> {
+        pollster::block_on(self.connections_async())
+    }
+    /// Blocking [`Engine::flush_async`].
+    pub fn flush(&self) -> Result<(), EngineError> {
+        pollster::block_on(self.flush_async())
+    }
+}

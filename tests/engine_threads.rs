@@ -1,0 +1,80 @@
+//! One engine driven from many threads at once: the handle is `Clone + Send +
+//! Sync`, and concurrent adds, stats, pauses and removes leave it consistent.
+#![allow(clippy::disallowed_methods)] // real threads on a real engine
+
+use std::collections::BTreeSet;
+
+use seedring::core::{AddTorrent, CommandError, CoreConfig, TorrentSource, TorrentState};
+use seedring::engine::EngineError;
+use seedring::metainfo::Magnet;
+use seedring::shard::{IoChoice, ShardConfig};
+use seedring::{Engine, InfoHash};
+
+fn magnet(thread: u8, i: u8) -> Magnet {
+    let mut ih = [0x5a; 20];
+    ih[0] = thread;
+    ih[1] = i;
+    // Spread over both shards by the first eight bytes.
+    ih[7] = thread.wrapping_mul(37) ^ i;
+    Magnet::parse(&format!("magnet:?xt=urn:btih:{}", InfoHash(ih).to_hex())).unwrap()
+}
+
+#[test]
+fn eight_threads_drive_one_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ShardConfig::new(CoreConfig::default(), "127.0.0.1:0".parse().unwrap());
+    cfg.shards = 2;
+    let engine = Engine::start(cfg, IoChoice::Auto).expect("engine starts");
+    let root = dir.path().to_string_lossy().into_owned();
+    const PER_THREAD: u8 = 40;
+
+    let kept: Vec<Vec<InfoHash>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8u8)
+            .map(|t| {
+                let e = engine.clone();
+                let root = root.clone();
+                s.spawn(move || {
+                    let mut kept = Vec::new();
+                    for i in 0..PER_THREAD {
+                        let m = magnet(t, i);
+                        let ih = m.info_hash;
+                        let add = AddTorrent::new(TorrentSource::Magnet(m), root.clone());
+                        assert_eq!(e.add_torrent(add.clone()).unwrap(), ih);
+                        // A second add of the same torrent is refused, whoever asks.
+                        assert!(matches!(
+                            e.add_torrent(add),
+                            Err(EngineError::Command(CommandError::Duplicate(_)))
+                        ));
+                        assert_eq!(e.stats(ih).unwrap().info_hash, ih);
+                        e.pause(ih).unwrap();
+                        assert_eq!(e.stats(ih).unwrap().state, TorrentState::Paused);
+                        if i % 3 == 0 {
+                            e.remove(ih, false).unwrap();
+                            assert!(matches!(
+                                e.stats(ih),
+                                Err(EngineError::Command(CommandError::UnknownTorrent(_)))
+                            ));
+                        } else {
+                            e.resume(ih).unwrap();
+                            kept.push(ih);
+                        }
+                        // Whole-engine calls interleave with the others' commands.
+                        let _ = e.torrents().unwrap();
+                        let _ = e.connections().unwrap();
+                    }
+                    kept
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+
+    let want: BTreeSet<InfoHash> = kept.into_iter().flatten().collect();
+    let have: BTreeSet<InfoHash> = engine.torrents().unwrap().into_iter().collect();
+    assert_eq!(have, want);
+    assert_eq!(want.len(), 8 * (usize::from(PER_THREAD) - 14));
+    for ih in &want {
+        assert_ne!(engine.stats(*ih).unwrap().state, TorrentState::Paused);
+    }
+    assert!(engine.failed_shards().is_empty());
+}
