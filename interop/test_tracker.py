@@ -189,3 +189,45 @@ def test_scrape_reports_the_swarm_over_http_and_udp(tmp, start_tracker):
     rows = {r["tracker"]: r for r in map(json.loads, proc.stdout.splitlines())}
     assert rows[http]["complete"] == 1, rows
     assert rows[udp]["complete"] == 1, rows
+
+
+def test_torrent_added_through_control_announces_and_completes(tmp, start_tracker):
+    """A torrent added to a running seedring (`download --control`, `add`) is
+    announced by the engine itself: it finds the libtorrent seeder through
+    opentracker, completes, and the tracker counts the finished download."""
+    from test_resume import Controlled
+
+    tracker = free_port()
+    url = f"http://127.0.0.1:{tracker}/announce"
+    # The main torrent is complete already: seedring seeds it and keeps running.
+    main_src = make_tree(tmp / "main" / "first", {"f.bin": 50_000}, seed=16)
+    main = tmp / "first.torrent"
+    main.write_bytes(lt_create(main_src, 16 * 1024, lt.create_torrent.v1_only))
+    src = make_tree(tmp / "src" / "added", LAYOUT, seed=17)
+    added = tmp / "added.torrent"
+    added.write_bytes(lt_create(src, 32 * 1024, lt.create_torrent.v1_only, trackers=[url]))
+    ih = str(lt.torrent_info(str(added)).info_hashes().v1)
+    start_tracker(tracker, [ih])
+    seeder = LtSeeder(added, tmp / "src")
+    ctl = Controlled(main, tmp / "main", "--seed")
+    try:
+        wait_for_seeder(seeder, tracker, ih)
+        ctl.cmd(f"add {added} {tmp / 'dst'}")
+
+        def complete():
+            st = ctl.stats(ih)
+            return st["total_pieces"] > 0 and st["have_pieces"] == st["total_pieces"]
+
+        wait_until("the added torrent to complete", complete, timeout=60)
+        # `completed` reached the tracker: one finished download, two seeds.
+        wait_until("the completed announce",
+                   lambda: scrape(tracker, ih).get(b"downloaded", 0) >= 1, timeout=10)
+        assert seeds_known(tracker, ih) == 2
+        assert ctl.stop() == 0
+        # `stopped` on the way out: the tracker forgets seedring, not libtorrent.
+        wait_until("the stopped announce", lambda: seeds_known(tracker, ih) == 1, timeout=10)
+    finally:
+        seeder.close()
+        if ctl.proc.poll() is None:
+            ctl.proc.kill()
+    same_files(src, tmp / "dst" / "added", LAYOUT)

@@ -14,13 +14,10 @@ use seedring::shard::{IoChoice, ShardConfig};
 
 fn cfg() -> ShardConfig {
     ShardConfig {
-        core: CoreConfig::default(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        io: IoChoice::Auto,
         max_open_files: 64,
         // Two shards: accepted connections are handed to the owning shard.
         shards: 2,
-        state_dir: None,
+        ..ShardConfig::new(CoreConfig::default(), "127.0.0.1:0".parse().unwrap())
     }
 }
 

@@ -20,6 +20,16 @@ pub struct DiskError(pub String);
 /// Something that happened, told to the core by its driver.
 #[derive(Debug)]
 pub enum Event<'a> {
+    /// The answer to an [`Action::Announce`] (or why there is none: unreachable,
+    /// timed out, refused).
+    AnnounceReply {
+        /// Which torrent.
+        info_hash: InfoHash,
+        /// The announce's id.
+        id: u64,
+        /// What the tracker said.
+        result: Result<crate::proto::tracker::AnnounceReply, crate::proto::tracker::TrackerError>,
+    },
     /// An outbound connection the core asked for is established.
     Connected {
         /// Which.
@@ -130,12 +140,16 @@ pub enum CloseReason {
     SelfConnection,
     /// Connection limits.
     Caps,
-    /// The peer sent data that failed the hash check.
+    /// The peer sent data that failed the hash check, too often or provably.
     Banned,
+    /// A piece the peer alone sent failed its hash check (it is tried again later).
+    HashFailure,
     /// No handshake or no traffic in time.
     Timeout,
     /// The torrent was paused or removed.
     TorrentStopped,
+    /// The engine is shutting down.
+    Shutdown,
     /// Both sides are seeds.
     NothingToExchange,
     /// A second connection with the same peer; the other one is kept.
@@ -145,6 +159,17 @@ pub enum CloseReason {
 /// Something the core wants done, executed by its driver.
 #[derive(Debug)]
 pub enum Action {
+    /// Announce to a tracker; answer with [`Event::AnnounceReply`] carrying `id`.
+    Announce {
+        /// Which torrent.
+        info_hash: InfoHash,
+        /// The announce's id.
+        id: u64,
+        /// The tracker (http, https or udp).
+        url: String,
+        /// What to tell it.
+        request: crate::proto::tracker::Announce,
+    },
     /// Open a connection; answer with [`Event::Connected`] or [`Event::ConnectFailed`].
     Connect {
         /// The key the core gave it.

@@ -24,6 +24,7 @@
 //!   so the same events in the same order give the same actions.
 #![warn(missing_docs)]
 
+pub mod announce;
 mod bitfield;
 mod event;
 mod metadata;
@@ -32,9 +33,10 @@ mod persist;
 pub mod record;
 mod rng;
 mod torrent;
+mod tracking;
 
 use core::net::{IpAddr, SocketAddr};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,6 +106,12 @@ pub struct CoreConfig {
     /// Pieces read back from a storage root that returned, before its torrents
     /// are trusted again (any failure: a full recheck).
     pub root_sample_pieces: u32,
+    /// Most tracker announces started per second (a burst of as many is allowed):
+    /// thousands of torrents added at once spread their first announces over time
+    /// instead of flooding the trackers. `stopped` announces are not held back.
+    pub announces_per_sec: u32,
+    /// Peers asked of a tracker per announce.
+    pub numwant: u32,
 }
 
 impl Default for CoreConfig {
@@ -133,6 +141,8 @@ impl Default for CoreConfig {
             save_interval: Duration::from_secs(5),
             unix_at_zero: 0,
             root_sample_pieces: 16,
+            announces_per_sec: 50,
+            numwant: 200,
         }
     }
 }
@@ -270,6 +280,8 @@ pub struct TorrentStats {
     pub tracker_error: Option<String>,
     /// The tracker's last warning message.
     pub tracker_warning: Option<String>,
+    /// The tracker announced to last.
+    pub tracker_url: Option<String>,
     /// When it was added, unix seconds.
     pub added_at: u64,
     /// When it completed, unix seconds.
@@ -329,6 +341,19 @@ pub struct Core {
     /// Per save in flight: the torrents in it and the files it syncs (given back
     /// to the next save if it fails).
     save_batches: BTreeMap<u64, Vec<(InfoHash, Vec<usize>)>>,
+    /// Announces that may start now (refilled at `announces_per_sec`).
+    announce_budget: f64,
+    announce_refilled: Time,
+    /// Where the last announce scan stopped for lack of budget: the next starts
+    /// after it, so every torrent gets its turn.
+    announce_cursor: Option<InfoHash>,
+    /// Announces handed to the driver and not yet answered (stopped ones of
+    /// removed torrents included).
+    announces_in_flight: BTreeSet<(InfoHash, u64)>,
+    /// Set by [`Core::stop_announcing`]: no torrent is announced any more.
+    announcing_stopped: bool,
+    /// Set by [`Core::shut_down`]: no connection is made or taken any more.
+    shutting_down: bool,
 }
 
 /// Reads for uploads in flight per peer.
@@ -340,12 +365,16 @@ const MIN_REQUESTS: usize = 4;
 /// Verified bytes waiting for the disk, per torrent, before no new blocks are
 /// requested: when the network outruns the disk, memory stays bounded.
 const MAX_WRITE_BACKLOG: u64 = 32 << 20;
+/// Pieces that fail their hash, each sent whole by one peer, before that peer is
+/// banned (libtorrent's trust points come to about the same).
+const MAX_HASH_STRIKES: u32 = 4;
 /// After this many failed writes of one piece, the torrent stops with an error.
 const MAX_WRITE_FAILURES: u32 = 8;
 
 impl Core {
     /// A core with no torrents.
     pub fn new(cfg: CoreConfig) -> Core {
+        let cfg_announces = cfg.announces_per_sec;
         Core {
             rng: Rng::new(cfg.seed),
             global_down: TokenBucket::new(cfg.download_rate_limit),
@@ -360,6 +389,12 @@ impl Core {
             last_choke: Time::ZERO,
             last_optimistic: Time::ZERO,
             saves_in_flight: 0,
+            announce_budget: f64::from(cfg_announces),
+            announce_refilled: Time::ZERO,
+            announce_cursor: None,
+            announces_in_flight: BTreeSet::new(),
+            announcing_stopped: false,
+            shutting_down: false,
             next_save_id: 1,
             last_save: Time::ZERO,
             save_batches: BTreeMap::new(),
@@ -411,6 +446,7 @@ impl Core {
             TorrentSource::Metainfo(m) => m.tracker_tiers.clone(),
             TorrentSource::Magnet(m) => m.trackers.iter().map(|t| vec![t.clone()]).collect(),
         };
+        t.announcer = announce::Announcer::new(t.trackers.clone());
         match add.source {
             TorrentSource::Metainfo(m) => {
                 let info = Arc::new(m.info.clone());
@@ -448,6 +484,7 @@ impl Core {
         if let Some(r) = add.resume {
             t.apply_resume(*r)?;
         }
+        tracing::info!(info_hash = %info_hash, name = %t.name, root = %t.root, "torrent added");
         self.torrents.insert(info_hash, t);
         self.drive_checking(info_hash, out);
         Ok(info_hash)
@@ -456,12 +493,17 @@ impl Core {
     /// Removes a torrent, closing its peers, and deleting its files if asked.
     pub fn remove_torrent(
         &mut self,
+        now: Time,
         info_hash: InfoHash,
         delete_files: bool,
         out: &mut Vec<Action>,
     ) -> Result<(), CommandError> {
         self.stop_peers(info_hash, out)?;
-        self.torrents.remove(&info_hash);
+        if let Some(mut t) = self.torrents.remove(&info_hash) {
+            tracing::info!(info_hash = %info_hash, delete_files, "torrent removed");
+            // The trackers hear of it now: there is no later tick for this torrent.
+            self.announce_stopped(now, info_hash, &mut t, out);
+        }
         self.metadata.remove(&info_hash);
         out.push(Action::CloseStorage {
             info_hash,
@@ -573,20 +615,6 @@ impl Core {
         Ok(())
     }
 
-    /// Records what the trackers said last (the control plane announces; the
-    /// torrent's stats show it).
-    pub fn set_tracker_status(
-        &mut self,
-        info_hash: InfoHash,
-        error: Option<String>,
-        warning: Option<String>,
-    ) -> Result<(), CommandError> {
-        let t = self.torrent_mut(info_hash)?;
-        t.tracker_error = error;
-        t.tracker_warning = warning;
-        Ok(())
-    }
-
     /// Downloads pieces in order (for streaming) instead of rarest first.
     pub fn set_sequential(&mut self, info_hash: InfoHash, on: bool) -> Result<(), CommandError> {
         let t = self.torrent_mut(info_hash)?;
@@ -661,8 +689,9 @@ impl Core {
             connections: t.peers.len(),
             banned: t.banned.len(),
             eta_secs: (left > 0 && download_rate > 0).then(|| left / download_rate),
-            tracker_error: t.tracker_error.clone(),
-            tracker_warning: t.tracker_warning.clone(),
+            tracker_error: t.announcer.status().error.clone(),
+            tracker_warning: t.announcer.status().warning.clone(),
+            tracker_url: t.announcer.status().url.clone(),
             added_at: t.added_at,
             completed_at: t.completed_at,
             root: if t.root_token.is_empty() {
@@ -709,12 +738,25 @@ impl Core {
         Ok(())
     }
 
+    /// The engine is stopping: every connection closes and none is made or taken
+    /// again, so nothing new is downloaded while the last saves are made, and the
+    /// trackers are told `stopped`. Torrents keep their state (a restart resumes
+    /// them as they were, not paused).
+    pub fn shut_down(&mut self, now: Time, out: &mut Vec<Action>) {
+        self.shutting_down = true;
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for k in keys {
+            self.close(k, CloseReason::Shutdown, out);
+        }
+        self.stop_announcing(now, out);
+    }
+
     // ------------------------------------------------------------------ events
 
     /// A connection arrived on our listen port. `None`: refused by the connection caps
     /// (the driver closes the socket).
     pub fn on_incoming(&mut self, now: Time, addr: SocketAddr) -> Option<PeerKey> {
-        if self.peers.len() >= self.cfg.max_connections {
+        if self.peers.len() >= self.cfg.max_connections || self.shutting_down {
             return None;
         }
         let key = self.new_key();
@@ -784,6 +826,11 @@ impl Core {
             Event::StorageMoved { info_hash, result } => {
                 self.on_storage_moved(info_hash, result, out);
             }
+            Event::AnnounceReply {
+                info_hash,
+                id,
+                result,
+            } => self.on_announce_reply(now, info_hash, id, result, out),
         }
     }
 
@@ -1207,7 +1254,7 @@ impl Core {
             BlockOutcome::Unexpected => t.wasted += len,
             BlockOutcome::Stored => {}
             BlockOutcome::PieceComplete(bytes, senders) => {
-                self.on_piece_complete(ih, piece, bytes, senders, out);
+                self.on_piece_complete(now, ih, piece, bytes, senders, out);
             }
         }
         // Endgame: whoever else was asked for this block need not send it.
@@ -1232,6 +1279,7 @@ impl Core {
 
     fn on_piece_complete(
         &mut self,
+        now: Time,
         ih: InfoHash,
         piece: u32,
         bytes: Vec<u8>,
@@ -1244,13 +1292,16 @@ impl Core {
         let block = crate::metainfo::BLOCK_LEN as usize;
         if ok {
             // Smart-ban: anyone who sent a block of an earlier, failed copy of this
-            // piece that differs from the good one sent bad data.
+            // piece that differs from the good one sent bad data. A peer that sent
+            // the good block itself this time has mended (a disk error on its side,
+            // say), and is spared.
             let mut to_ban = Vec::new();
             if let Some(records) = t.smart_ban.remove(&piece) {
                 for (b, ip, digest) in records {
                     let start = b as usize * block;
                     let end = (start + block).min(bytes.len());
-                    if hash::sha1(&bytes[start..end]) != digest {
+                    let mended = senders.get(b as usize) == Some(&Some(ip));
+                    if !mended && hash::sha1(&bytes[start..end]) != digest {
                         to_ban.push(ip);
                     }
                 }
@@ -1262,7 +1313,7 @@ impl Core {
                 data: bytes,
             });
             for ip in to_ban {
-                self.ban(ih, ip, out);
+                self.ban(ih, ip, "sent a block that differs from the good copy", out);
             }
             return;
         }
@@ -1284,19 +1335,59 @@ impl Core {
                 }
             }
         }
-        // One sender for the whole piece: no doubt who sent the bad data.
+        // One sender for the whole piece: no doubt who sent the bad data. A strike:
+        // the peer is dropped and tried again later (a disk error on its side, a bad
+        // cable, are not malice); after MAX_HASH_STRIKES it is banned.
         if distinct.len() == 1 {
             let ip = *distinct.first().expect("one");
-            t.smart_ban.remove(&piece);
-            self.ban(ih, ip, out);
+            let strikes = t.strikes.entry(ip).or_insert(0);
+            *strikes += 1;
+            let strikes = *strikes;
+            tracing::info!(
+                info_hash = %ih,
+                peer = %ip,
+                piece,
+                strikes,
+                "piece failed its hash check; all of it came from one peer"
+            );
+            if strikes >= MAX_HASH_STRIKES {
+                self.ban(ih, ip, &format!("{strikes} pieces failed their hash"), out);
+            } else {
+                self.strike(now, ih, ip, out);
+            }
         }
     }
 
-    fn ban(&mut self, ih: InfoHash, ip: IpAddr, out: &mut Vec<Action>) {
+    /// Drops the connections to `ip` after a piece it alone sent failed, and makes
+    /// its address wait out a backoff before it is dialled again.
+    fn strike(&mut self, now: Time, ih: InfoHash, ip: IpAddr, out: &mut Vec<Action>) {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
-        t.banned.insert(ip);
+        for (addr, a) in t.addrs.iter_mut() {
+            if addr.ip() == ip {
+                a.failures = a.failures.saturating_add(1).min(u32::MAX - 1);
+                a.last_attempt = Some(now);
+            }
+        }
+        let keys: Vec<PeerKey> = t
+            .peers
+            .iter()
+            .copied()
+            .filter(|k| self.peers.get(k).is_some_and(|p| p.addr.ip() == ip))
+            .collect();
+        for k in keys {
+            self.close(k, CloseReason::HashFailure, out);
+        }
+    }
+
+    fn ban(&mut self, ih: InfoHash, ip: IpAddr, why: &str, out: &mut Vec<Action>) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        if t.banned.insert(ip) {
+            tracing::warn!(info_hash = %ih, peer = %ip, reason = why, "peer banned");
+        }
         let keys: Vec<PeerKey> = t
             .peers
             .iter()
@@ -1430,6 +1521,7 @@ impl Core {
             Ok((_, info)) => Arc::new(info),
             Err(e) => {
                 t.error = Some(format!("metadata from peers is invalid: {e}"));
+                tracing::warn!(info_hash = %ih, error = %e, "metadata from peers is invalid");
                 self.metadata.remove(&ih);
                 return;
             }
@@ -1542,6 +1634,7 @@ impl Core {
             *n += 1;
             if *n >= MAX_WRITE_FAILURES {
                 t.error = Some(format!("writing piece {piece} failed {n} times: {}", e.0));
+                tracing::error!(info_hash = %ih, piece, error = %e, "torrent stopped: writes keep failing");
                 let _ = self.stop_peers(ih, out);
             }
             return;
@@ -1559,7 +1652,9 @@ impl Core {
         }
         let resume: Vec<PeerKey> = t.peers.iter().copied().collect();
         let finished = t.is_finished();
+        t.announcer.owe_completed(now, finished);
         if finished && t.completed_at.is_none() {
+            tracing::info!(info_hash = %ih, name = %t.name, "download complete");
             t.completed_at = Some(self.cfg.unix_at_zero + now.since(Time::ZERO).as_secs());
             t.save_now = true;
         }
@@ -1855,6 +1950,7 @@ impl Core {
             self.drive_move(ih, out);
         }
         self.maybe_save(now, out);
+        self.announce_due(now, out);
     }
 
     fn expire(&mut self, now: Time, out: &mut Vec<Action>) {
@@ -1978,6 +2074,9 @@ impl Core {
     }
 
     fn connect_more(&mut self, now: Time, out: &mut Vec<Action>) {
+        if self.shutting_down {
+            return;
+        }
         let ihs: Vec<InfoHash> = self.torrents.keys().copied().collect();
         for ih in ihs {
             loop {

@@ -140,6 +140,23 @@ impl Core {
         self.save(&due, out);
     }
 
+    /// Saves the torrents that changed since their last save, now, whatever is
+    /// in flight (the rounds of a flush after the first).
+    pub fn save_changed(&mut self, out: &mut Vec<Action>) {
+        let due: Vec<InfoHash> = self
+            .torrents
+            .iter()
+            .filter(|(_, t)| t.save_now || t.changed_since_save())
+            .map(|(ih, _)| *ih)
+            .collect();
+        self.save(&due, out);
+    }
+
+    /// Verified pieces handed to the driver to write and not yet written.
+    pub fn writes_in_flight(&self) -> usize {
+        self.torrents.values().map(|t| t.writing.len()).sum()
+    }
+
     /// Saves every torrent now (shutdown), whatever is in flight.
     pub fn save_all(&mut self, out: &mut Vec<Action>) {
         let all: Vec<InfoHash> = self.torrents.keys().copied().collect();

@@ -93,18 +93,20 @@ pub(crate) struct Torrent {
     pub uploaded: u64,
     pub wasted: u64,
     pub hash_failures: u64,
+    /// Per peer address: pieces it alone sent that failed their hash.
+    pub strikes: BTreeMap<IpAddr, u32>,
     /// Per failed piece: (block, sender, SHA-1 of what they sent).
     pub smart_ban: BTreeMap<u32, Vec<(u32, IpAddr, [u8; 20])>>,
     /// Unix seconds.
     pub added_at: u64,
     /// Unix seconds.
     pub completed_at: Option<u64>,
-    pub tracker_error: Option<String>,
-    pub tracker_warning: Option<String>,
     /// The storage root's token (resume records name it).
     pub root_token: String,
     /// Tracker tiers (kept for the resume record; the control plane announces).
     pub trackers: Vec<Vec<String>>,
+    /// When to announce to which of them, and what they said last.
+    pub announcer: super::announce::Announcer,
     /// Something changed since the last resume save (the counters are compared
     /// with `saved_counters` instead).
     pub dirty: bool,
@@ -224,11 +226,11 @@ impl Torrent {
             uploaded: 0,
             wasted: 0,
             hash_failures: 0,
+            strikes: BTreeMap::new(),
             smart_ban: BTreeMap::new(),
             added_at,
             completed_at: None,
-            tracker_error: None,
-            tracker_warning: None,
+            announcer: super::announce::Announcer::new(Vec::new()),
             root_token: String::new(),
             trackers: Vec::new(),
             dirty: true,

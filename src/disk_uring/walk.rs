@@ -19,13 +19,12 @@ pub struct Walked {
 #[derive(Debug, thiserror::Error)]
 pub enum WalkError {
     /// Reading a folder or a file's metadata failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// Where.
         path: PathBuf,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
+        /// What the OS said (shown in the message, so not a `source`).
+        error: std::io::Error,
     },
     /// The path has no usable final name (`/`, `..`).
     #[error("{0}: cannot name a torrent after this path")]
@@ -39,9 +38,9 @@ pub enum WalkError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WalkError + '_ {
-    move |source| WalkError::Io {
+    move |error| WalkError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 

@@ -44,8 +44,10 @@ impl Engine {
 
     /// Removes a torrent; `delete_files` deletes what was downloaded.
     pub async fn remove_async(&self, ih: InfoHash, delete_files: bool) -> Result<(), EngineError> {
-        self.with_async(ih, move |c, _, out| c.remove_torrent(ih, delete_files, out))
-            .await??;
+        self.with_async(ih, move |c, now, out| {
+            c.remove_torrent(now, ih, delete_files, out)
+        })
+        .await??;
         self.roots_lock().forget_torrent(ih);
         self.count_torrent(ih, false);
         Ok(())
@@ -147,16 +149,27 @@ impl Engine {
             .await??)
     }
 
-    /// Records what a torrent's trackers said last (shown in its stats).
-    pub async fn set_tracker_status_async(
-        &self,
-        ih: InfoHash,
-        error: Option<String>,
-        warning: Option<String>,
-    ) -> Result<(), EngineError> {
-        Ok(self
-            .with_async(ih, move |c, _, _| c.set_tracker_status(ih, error, warning))
-            .await??)
+    /// Starts shutting the engine down: every peer connection closes and no new one
+    /// is made or taken (nothing new is downloaded while the last saves are made),
+    /// and the trackers are told `stopped`. Returns the announces still waiting for
+    /// their trackers ([`Engine::announces_in_flight_async`]); the final save comes
+    /// with [`Engine::flush_async`], or when the last handle goes.
+    pub async fn shut_down_async(&self) -> Result<usize, EngineError> {
+        let left = self
+            .inner
+            .on_all(|c, now, out| {
+                c.shut_down(now, out);
+                c.announces_in_flight()
+            })
+            .await?;
+        Ok(left.into_iter().sum())
+    }
+
+    /// Announces handed to trackers and not yet answered (each has the tracker
+    /// client's timeout).
+    pub async fn announces_in_flight_async(&self) -> Result<usize, EngineError> {
+        let n = self.inner.on_all(|c, _, _| c.announces_in_flight()).await?;
+        Ok(n.into_iter().sum())
     }
 
     /// Every torrent.
@@ -254,14 +267,30 @@ impl Engine {
     pub fn add_peers(&self, ih: InfoHash, addrs: &[SocketAddr]) -> Result<(), EngineError> {
         pollster::block_on(self.add_peers_async(ih, addrs))
     }
-    /// Blocking [`Engine::set_tracker_status_async`].
-    pub fn set_tracker_status(
+    /// Blocking [`Engine::shut_down_async`], then waits up to `wait` for the
+    /// trackers to answer, then saves everything ([`Engine::flush`]). Returns the
+    /// announces left unanswered.
+    pub fn shut_down(&self, wait: std::time::Duration) -> Result<usize, EngineError> {
+        let left = pollster::block_on(self.shut_down_async())?;
+        let left = self.wait_for_trackers(left, wait)?;
+        self.flush()?;
+        Ok(left)
+    }
+
+    fn wait_for_trackers(
         &self,
-        ih: InfoHash,
-        error: Option<String>,
-        warning: Option<String>,
-    ) -> Result<(), EngineError> {
-        pollster::block_on(self.set_tracker_status_async(ih, error, warning))
+        mut left: usize,
+        wait: std::time::Duration,
+    ) -> Result<usize, EngineError> {
+        // The CLI's own wall clock: how long it may wait for trackers on its way out.
+        #[allow(clippy::disallowed_methods)]
+        let start = std::time::Instant::now();
+        while left > 0 && start.elapsed() < wait {
+            #[allow(clippy::disallowed_methods)]
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            left = pollster::block_on(self.announces_in_flight_async())?;
+        }
+        Ok(left)
     }
     /// Blocking [`Engine::torrents_async`].
     pub fn torrents(&self) -> Result<Vec<InfoHash>, EngineError> {

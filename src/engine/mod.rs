@@ -103,7 +103,7 @@ impl Drop for Inner {
             // The last handle is going: everything the shards know is saved. A shard
             // that has failed cannot save; its torrents keep their last saves.
             if let Err(err) = pollster::block_on(self.flush()) {
-                eprintln!("seedring: final save incomplete: {err}");
+                tracing::error!(error = %err, "final save incomplete");
             }
         }
     }

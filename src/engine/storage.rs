@@ -10,7 +10,7 @@ use crate::core::CommandError;
 use crate::disk_uring::durable;
 use crate::metainfo::Info;
 use crate::resume_lmdb::record::FileStamp;
-use crate::roots::{Root, RootError, RootHealth};
+use crate::roots::{Root, RootError, RootHealth, StorageRootManager};
 use crate::sim::marker;
 use crate::types::InfoHash;
 
@@ -36,19 +36,29 @@ impl Engine {
     /// ([`crate::roots::ROOT_MARKER`]), which tells from then on whether the disk
     /// is mounted. The first root becomes the default.
     pub fn add_root(&self, token: &str, label: &str, path: &Path) -> Result<Root, CommandError> {
-        let root = self
-            .roots_lock()
-            .add(token, label, path)
-            .map_err(root_err)?
-            .clone();
+        let root = self.add_prepared(&mut self.roots_lock(), token, label, path)?;
+        self.save_roots();
+        Ok(root)
+    }
+
+    /// Adds a root and writes its marker, under one hold of the manager: no other
+    /// caller sees the root before its marker is there.
+    fn add_prepared(
+        &self,
+        roots: &mut StorageRootManager,
+        token: &str,
+        label: &str,
+        path: &Path,
+    ) -> Result<Root, CommandError> {
+        let root = roots.add(token, label, path).map_err(root_err)?.clone();
         if let Err(e) = self.init_root(&root) {
-            let _ = self.roots_lock().remove(token);
+            // Just added: its removal cannot fail.
+            let _ = roots.remove(token);
             return Err(CommandError::BadArgument(format!(
                 "cannot prepare root {}: {e}",
                 path.display()
             )));
         }
-        self.save_roots();
         Ok(root)
     }
 
@@ -75,7 +85,7 @@ impl Engine {
             .list()
             .map(|r| RootStatus {
                 root: r.clone(),
-                health: self.root_health(r),
+                health: self.root_health(&roots, r),
                 is_default: default.as_deref() == Some(r.token.as_str()),
                 torrents: torrents
                     .iter()
@@ -142,14 +152,8 @@ impl Engine {
             .map(|i| format!("root-{i}"))
             .find(|t| roots.list().all(|x| &x.token != t))
             .expect("a free token");
-        let root = roots.add(&token, r, &path).map_err(root_err)?.clone();
+        let root = self.add_prepared(&mut roots, &token, r, &path)?;
         drop(roots);
-        if let Err(e) = self.init_root(&root) {
-            let _ = self.roots_lock().remove(&token);
-            return Err(CommandError::BadArgument(format!(
-                "cannot prepare root {r}: {e}"
-            )));
-        }
         self.save_roots();
         Ok(root)
     }
@@ -185,7 +189,8 @@ impl Engine {
         }
     }
 
-    fn root_health(&self, r: &Root) -> RootHealth {
+    /// How root `r` of `roots` (held by the caller) is doing.
+    fn root_health(&self, roots: &StorageRootManager, r: &Root) -> RootHealth {
         match self.backend() {
             Backend::Memory { .. } => {
                 let up = self.root_available(&r.path);
@@ -197,7 +202,7 @@ impl Engine {
                 }
             }
             Backend::Shards { .. } => {
-                let mut h = self.roots_lock().health(&r.token).unwrap_or(RootHealth {
+                let mut h = roots.health(&r.token).unwrap_or(RootHealth {
                     exists: false,
                     writable: false,
                     free_bytes: 0,

@@ -49,12 +49,20 @@ impl Default for MetainfoLimits {
     }
 }
 
+impl From<bencode::DecodeError> for MetainfoError {
+    // Written out rather than `#[from]`: that would also make the decode error the
+    // `source`, and the message, which shows it already, would say it twice.
+    fn from(e: bencode::DecodeError) -> Self {
+        MetainfoError::Bencode(e)
+    }
+}
+
 /// Why a `.torrent` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetainfoError {
     /// Not valid bencode.
     #[error("not a valid torrent file: {0}")]
-    Bencode(#[from] bencode::DecodeError),
+    Bencode(bencode::DecodeError),
     /// Larger than [`MetainfoLimits::max_torrent_bytes`].
     #[error("torrent file of {len} bytes is larger than the {max}-byte limit")]
     TooLarge {

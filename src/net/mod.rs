@@ -1,8 +1,9 @@
 //! The network side outside the shards: trackers.
 //!
-//! What it owns: the announce schedule of a torrent's trackers ([`Announcer`], pure,
-//! time passed in) and the control-plane thread that talks to trackers over HTTP(S)
-//! and UDP ([`TrackerClient`]). Peers found are handed to the engine by the caller.
+//! What it owns: the control-plane thread that talks to trackers over HTTP(S) and
+//! UDP ([`TrackerClient`]). When to announce, and what, is the core's
+//! (`core::tracking`); the shards hand its announces to this client and its
+//! replies back to the core.
 //!
 //! Peer connections themselves live in `crate::shard` (one compio runtime per shard).
 //!
@@ -10,8 +11,6 @@
 //! three redirects and never asks for compressed replies, every request has a
 //! timeout.
 
-mod announce;
 mod tracker;
 
-pub use announce::{Announcer, TrackerStatus};
 pub use tracker::TrackerClient;

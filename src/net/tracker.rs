@@ -30,10 +30,14 @@ enum Job {
     },
 }
 
+/// Requests waiting for the control-plane thread. Full: the request fails at once
+/// with "busy" (an announce then backs off like any failed one).
+const JOB_QUEUE: usize = 4096;
+
 /// A handle to the control-plane thread. Dropping it stops the thread.
 #[derive(Debug)]
 pub struct TrackerClient {
-    jobs: Option<tokio::sync::mpsc::UnboundedSender<Job>>,
+    jobs: Option<tokio::sync::mpsc::Sender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -49,7 +53,7 @@ impl Drop for TrackerClient {
 impl TrackerClient {
     /// Starts the control-plane thread.
     pub fn start() -> std::io::Result<TrackerClient> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Job>(JOB_QUEUE);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -119,13 +123,11 @@ impl TrackerClient {
         announce: Announce,
     ) -> flume::Receiver<Result<AnnounceReply, TrackerError>> {
         let (tx, rx) = flume::bounded(1);
-        if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(Job::Announce {
-                url,
-                announce,
-                reply: tx,
-            });
-        }
+        self.submit(Job::Announce {
+            url,
+            announce,
+            reply: tx,
+        });
         rx
     }
 
@@ -137,14 +139,31 @@ impl TrackerClient {
         info_hash: InfoHash,
     ) -> flume::Receiver<Result<ScrapeCounts, TrackerError>> {
         let (tx, rx) = flume::bounded(1);
-        if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(Job::Scrape {
-                url,
-                info_hash,
-                reply: tx,
-            });
-        }
+        self.submit(Job::Scrape {
+            url,
+            info_hash,
+            reply: tx,
+        });
         rx
+    }
+
+    /// Queues a job; a full queue or a stopped thread answers it with an error.
+    fn submit(&self, job: Job) {
+        let Some(jobs) = &self.jobs else { return };
+        let (job, why) = match jobs.try_send(job) {
+            Ok(()) => return,
+            Err(tokio::sync::mpsc::error::TrySendError::Full(j)) => {
+                (j, "tracker client busy: too many requests waiting")
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(j)) => {
+                (j, "the tracker thread stopped")
+            }
+        };
+        let e = TrackerError::Io(why.into());
+        match job {
+            Job::Announce { reply, .. } => drop(reply.send(Err(e))),
+            Job::Scrape { reply, .. } => drop(reply.send(Err(e))),
+        }
     }
 }
 

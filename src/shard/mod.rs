@@ -37,6 +37,7 @@ use crate::disk_uring::durable;
 use crate::disk_uring::io::{self as disk, FileCache};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
+use crate::proto::tracker::TrackerError;
 use crate::resume_lmdb::{SharedStore, StoreOp, meta_key, torrent_prefix};
 use crate::types::{InfoHash, Time};
 
@@ -67,11 +68,14 @@ pub struct ShardConfig {
     pub shards: usize,
     /// Where the session store (LMDB) lives; `None`: in memory, gone at exit.
     pub state_dir: Option<PathBuf>,
+    /// How long a listen port found in use is tried again before giving up (see
+    /// `bind`: a restart right after a crash on io_uring needs it).
+    pub bind_patience: Duration,
 }
 
 impl ShardConfig {
     /// Defaults: listen on `listen`, automatic IO choice, one shard per core,
-    /// 512 open files per shard, no state folder.
+    /// 512 open files per shard, no state folder, 10 s of patience with a busy port.
     pub fn new(core: CoreConfig, listen: SocketAddr) -> ShardConfig {
         ShardConfig {
             core,
@@ -80,6 +84,7 @@ impl ShardConfig {
             max_open_files: 512,
             shards: 0,
             state_dir: None,
+            bind_patience: Duration::from_secs(10),
         }
     }
 }
@@ -113,13 +118,12 @@ pub enum StartError {
     #[error("cannot start the IO runtime: {0}")]
     Runtime(std::io::Error),
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Listen {
         /// The address.
         addr: SocketAddr,
-        /// Why.
-        #[source]
-        source: std::io::Error,
+        /// Why (shown in the message, so not a `source`).
+        error: std::io::Error,
     },
     /// The shard thread could not be spawned.
     #[error("cannot spawn the shard thread: {0}")]
@@ -200,6 +204,38 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".into())
 }
+
+/// The control-plane tracker client, shared by an engine's shards and started at
+/// the first announce (an engine without trackers never starts the thread).
+#[derive(Debug, Default)]
+pub(crate) struct TrackerLink {
+    client: std::sync::OnceLock<Result<crate::net::TrackerClient, String>>,
+}
+
+impl TrackerLink {
+    /// Sends an announce; the answer arrives on the returned channel (at once, as
+    /// an error, if the client cannot run).
+    fn announce(
+        &self,
+        url: String,
+        request: crate::proto::tracker::Announce,
+    ) -> flume::Receiver<AnnounceResult> {
+        let client = self.client.get_or_init(|| {
+            crate::net::TrackerClient::start()
+                .map_err(|e| format!("cannot start the tracker thread: {e}"))
+        });
+        match client {
+            Ok(c) => c.announce(url, request),
+            Err(why) => {
+                let (tx, rx) = flume::bounded(1);
+                let _ = tx.send(Err(TrackerError::Io(why.clone())));
+                rx
+            }
+        }
+    }
+}
+
+type AnnounceResult = Result<crate::proto::tracker::AnnounceReply, TrackerError>;
 
 /// Whether a shard is alive, seen from outside: set once, when its core panics.
 #[derive(Debug, Default)]
@@ -309,6 +345,7 @@ pub(crate) fn spawn_all(
         .map(|_| flume::bounded::<Handoff>(HANDOFF_QUEUE))
         .unzip();
     let senders = Arc::new(senders);
+    let trackers = Arc::new(TrackerLink::default());
     let mut handles = Vec::with_capacity(n);
     let mut listen = Some(cfg.listen);
     let mut port = cfg.listen.port();
@@ -324,6 +361,7 @@ pub(crate) fn spawn_all(
             handoffs,
             senders.clone(),
             store.clone(),
+            trackers.clone(),
         )?;
         port = h.listen_addr.port();
         handles.push(h);
@@ -332,6 +370,7 @@ pub(crate) fn spawn_all(
 }
 
 /// Starts shard `index` of `n` on its own thread; it listens on `listen` if given.
+#[allow(clippy::too_many_arguments)] // the shard's whole wiring, passed once at start
 fn spawn_one(
     index: usize,
     n: usize,
@@ -340,6 +379,7 @@ fn spawn_one(
     handoffs: flume::Receiver<Handoff>,
     senders: Arc<Vec<flume::Sender<Handoff>>>,
     store: SharedStore,
+    trackers: Arc<TrackerLink>,
 ) -> Result<ShardHandle, StartError> {
     let peer_id = cfg.core.peer_id;
     let (ready_tx, ready_rx) = flume::bounded(1);
@@ -366,10 +406,11 @@ fn spawn_one(
             rt.block_on(async move {
                 let listener = match listen {
                     None => None,
-                    Some(addr) => match TcpListener::bind(addr).await {
+                    Some(addr) => match bind(addr, cfg.bind_patience).await {
                         Ok(l) => Some(l),
-                        Err(source) => {
-                            let _ = ready_tx.send(Err(StartError::Listen { addr, source }));
+                        Err(error) => {
+                            // The engine waits for this answer; it cannot be gone.
+                            let _ = ready_tx.send(Err(StartError::Listen { addr, error }));
                             return;
                         }
                     },
@@ -385,7 +426,13 @@ fn spawn_one(
                     cfg.max_open_files,
                     resume_tx2,
                     health2,
+                    trackers,
                 )));
+                match &reason {
+                    Some(why) => tracing::warn!(shard = index, %addr, "io: epoll ({why})"),
+                    None => tracing::info!(shard = index, %addr, "io: {backend}"),
+                }
+                // The engine waits for this answer; it cannot be gone.
                 let _ = ready_tx.send(Ok((addr, backend, reason)));
                 let routing = Routing { index, n, senders };
                 let _resume =
@@ -414,6 +461,42 @@ fn spawn_one(
             Err(StartError::Runtime(std::io::Error::other(
                 "shard thread died",
             )))
+        }
+    }
+}
+
+/// Binds the listener, retrying for `patience` while the port is in use.
+///
+/// Why: a process on io_uring that dies (SIGKILL, a crash) releases its sockets
+/// only when the kernel tears its rings down, asynchronously, some time after the
+/// process is gone; a daemon restarted at once (systemd's `Restart=`) finds its own
+/// port still listening. SO_REUSEADDR does not help against a listening socket, and
+/// SO_REUSEPORT would let two live daemons split one port silently. So a port in
+/// use is tried again every 100 ms for a bounded time, said once in the log.
+async fn bind(addr: SocketAddr, patience: Duration) -> std::io::Result<TcpListener> {
+    #[allow(clippy::disallowed_methods)] // a bound on start-up, not the core's time
+    let start = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        match TcpListener::bind(addr).await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && start.elapsed() < patience => {
+                if !said {
+                    tracing::warn!(
+                        %addr,
+                        "port in use; retrying for up to {patience:?} (a seedring that just \
+                         died on io_uring releases its port a moment after it is gone)"
+                    );
+                    said = true;
+                }
+                compio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok(l) => {
+                if said {
+                    tracing::info!(%addr, waited = ?start.elapsed(), "port free again: listening");
+                }
+                return Ok(l);
+            }
+            Err(e) => return Err(e),
         }
     }
 }
@@ -450,6 +533,7 @@ pub(crate) struct Shard {
     roots_seen: HashMap<PathBuf, bool>,
     /// Set when the core panicked: nothing runs on it any more.
     health: Arc<ShardHealth>,
+    trackers: Arc<TrackerLink>,
 }
 
 type ShardRc = Rc<RefCell<Shard>>;
@@ -473,7 +557,7 @@ fn with_shard(rc: &ShardRc, f: impl FnOnce(&mut Core, Time, &mut Vec<Action>)) {
         Ok(()) => s.apply(rc, out),
         Err(panic) => {
             let why = panic_message(&*panic);
-            eprintln!("seedring: shard failed: {why}");
+            tracing::error!(reason = %why, "shard failed: its torrents stop answering");
             let _ = s.health.failed.set(why);
             let conns = std::mem::take(&mut s.conns);
             drop(s);
@@ -488,6 +572,7 @@ impl Shard {
         max_open_files: usize,
         resume: flume::Sender<Wake>,
         health: Arc<ShardHealth>,
+        trackers: Arc<TrackerLink>,
     ) -> Shard {
         if cfg.unix_at_zero == 0 {
             #[allow(clippy::disallowed_methods)]
@@ -501,6 +586,7 @@ impl Shard {
             resume,
             resume_jobs: Vec::new(),
             health,
+            trackers,
             roots_seen: HashMap::new(),
             conns: HashMap::new(),
             storage: HashMap::new(),
@@ -531,15 +617,14 @@ impl Shard {
                         // Not connected yet: the core sends nothing before Connected.
                         Err(flume::TrySendError::Disconnected(_)) => {}
                         Err(flume::TrySendError::Full(_)) => {
-                            eprintln!(
-                                "seedring: closing peer {peer:?}: {SEND_QUEUE} messages unsent"
-                            );
+                            tracing::debug!(?peer, "closing peer: {SEND_QUEUE} messages unsent");
                             self.conns.remove(&peer);
                             slow.push(peer);
                         }
                     }
                 }
-                Action::Close { peer, .. } => {
+                Action::Close { peer, reason } => {
+                    tracing::debug!(?peer, ?reason, "closing peer");
                     self.conns.remove(&peer);
                 }
                 Action::Connect { peer, addr } => {
@@ -552,13 +637,19 @@ impl Shard {
                         .await;
                         match res {
                             Ok(Ok(stream)) => {
-                                let _ = stream.set_nodelay(true);
+                                tracing::debug!(?peer, %addr, "connected");
+                                nodelay(&stream);
                                 attach(&rc2, peer, stream);
                                 with_shard(&rc2, |c, now, out| {
                                     c.on_event(now, Event::Connected { peer }, out);
                                 });
                             }
-                            _ => {
+                            failed => {
+                                let why = match failed {
+                                    Ok(Err(e)) => e.to_string(),
+                                    _ => "no answer in 10 s".into(),
+                                };
+                                tracing::debug!(?peer, %addr, reason = %why, "connect failed");
                                 rc2.borrow_mut().conns.remove(&peer);
                                 with_shard(&rc2, |c, now, out| {
                                     c.on_event(now, Event::ConnectFailed { peer }, out);
@@ -583,6 +674,27 @@ impl Shard {
                     info_hash,
                     req,
                 } => reads.push((info_hash, req, peer)),
+                Action::Announce {
+                    info_hash,
+                    id,
+                    url,
+                    request,
+                } => {
+                    let reply = self.trackers.announce(url, request);
+                    let wait = async move {
+                        reply.recv_async().await.unwrap_or_else(|_| {
+                            Err(TrackerError::Io("the tracker thread stopped".into()))
+                        })
+                    };
+                    spawn_then(rc, wait, move |c, now, out, result| {
+                        let ev = Event::AnnounceReply {
+                            info_hash,
+                            id,
+                            result,
+                        };
+                        c.on_event(now, ev, out);
+                    });
+                }
                 Action::ReadPiece { info_hash, piece } => {
                     let Some((info, root)) = self.storage_of(info_hash) else {
                         continue;
@@ -634,7 +746,9 @@ impl Shard {
                     compio::runtime::spawn(async move {
                         // A failure here shows up again, as a write error, when a
                         // piece of that folder is written.
-                        let _ = disk::prepare_files(&r2, &i2).await;
+                        if let Err(e) = disk::prepare_files(&r2, &i2).await {
+                            tracing::warn!(info_hash = %info_hash, error = %e, "cannot prepare files");
+                        }
                     })
                     .detach();
                     self.storage.insert(info_hash, Storage { info, root });
@@ -846,13 +960,23 @@ fn closed(rc: &ShardRc, peer: PeerKey) {
     }
 }
 
+/// Small messages (requests, haves) go out at once. Failing only costs latency.
+fn nodelay(stream: &TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY refused");
+    }
+}
+
 /// A connection for a torrent of this shard: register it with the core and give the
 /// core the bytes already read.
 fn incoming(rc: &ShardRc, stream: TcpStream, addr: SocketAddr, first: &[u8]) {
-    let _ = stream.set_nodelay(true);
+    nodelay(&stream);
     let mut key = None;
     with_shard(rc, |c, now, _| key = c.on_incoming(now, addr));
     // Refused by the caps: the stream is dropped, which closes it.
+    if key.is_none() {
+        tracing::debug!(%addr, "incoming connection refused: connection caps");
+    }
     if let Some(peer) = key {
         attach(rc, peer, stream);
         with_shard(rc, |c, now, out| {
@@ -877,9 +1001,11 @@ async fn route(rc: ShardRc, routing: Rc<Routing>, mut stream: TcpStream, addr: S
         Some(first)
     };
     let Ok(Some(first)) = compio::time::timeout(Duration::from_secs(10), read).await else {
+        tracing::debug!(%addr, "incoming connection closed: no handshake in 10 s");
         return;
     };
     let Some(hs) = crate::proto::Handshake::decode(&first) else {
+        tracing::debug!(%addr, "incoming connection closed: not a BitTorrent handshake");
         return;
     };
     let owner = shard_of(hs.info_hash, routing.n);
@@ -889,8 +1015,12 @@ async fn route(rc: ShardRc, routing: Rc<Routing>, mut stream: TcpStream, addr: S
     }
     // The socket moves threads as a duplicated descriptor; ours closes on drop.
     use std::os::fd::AsFd;
-    let Ok(fd) = stream.as_fd().try_clone_to_owned() else {
-        return;
+    let fd = match stream.as_fd().try_clone_to_owned() {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "incoming connection dropped: cannot hand it over");
+            return;
+        }
     };
     drop(stream);
     let handoff = Handoff {
@@ -900,40 +1030,66 @@ async fn route(rc: ShardRc, routing: Rc<Routing>, mut stream: TcpStream, addr: S
     };
     if routing.senders[owner].try_send(handoff).is_err() {
         // The owner is behind or gone: the peer sees a close and may retry.
-        eprintln!("seedring: connection from {addr} dropped: shard {owner} is not taking any");
+        tracing::warn!(%addr, shard = owner, "connection dropped: its shard takes no more");
     }
 }
 
 /// The shard's resume writer: at each wake, takes every queued job and carries
 /// them out in order on the blocking pool. Metadata writes and deletions between
 /// two saves go in one transaction.
+///
+/// A flush also waits for piece writes in flight (2 s at most) and saves what they
+/// add, so that what is on disk when the engine stops is what its records say.
 async fn resume_writer(rc: ShardRc, store: SharedStore, wakes: flume::Receiver<Wake>) {
     while let Ok(wake) = wakes.recv_async().await {
-        let jobs = std::mem::take(&mut rc.borrow_mut().resume_jobs);
-        let mut ops = Vec::new();
-        for job in jobs {
-            match job {
-                ResumeJob::Set(k, v) => ops.push(StoreOp::Set(k, v)),
-                ResumeJob::Forget(ih) => ops.push(StoreOp::DeletePrefix(torrent_prefix(ih))),
-                ResumeJob::Save { id, saves } => {
-                    commit(&store, std::mem::take(&mut ops)).await;
-                    let store = store.clone();
-                    let work = move || durable::save_resume(&*store, saves);
-                    let result = compio::runtime::spawn_blocking(work)
-                        .await
-                        .unwrap_or_else(|_| Err(DiskError("the save thread panicked".into())));
-                    with_shard(&rc, |c, now, out| {
-                        c.on_event(now, Event::ResumeSaved { id, result }, out);
-                    });
+        run_resume_jobs(&rc, &store).await;
+        let Wake::Flush(done) = wake else {
+            continue;
+        };
+        #[allow(clippy::disallowed_methods)] // a bound on the wait, not the core's time
+        let start = std::time::Instant::now();
+        loop {
+            let mut writing = 0;
+            with_shard(&rc, |c, _, _| writing = c.writes_in_flight());
+            if writing == 0 || start.elapsed() > Duration::from_secs(2) {
+                break;
+            }
+            compio::time::sleep(Duration::from_millis(10)).await;
+            with_shard(&rc, |c, _, out| c.save_changed(out));
+            run_resume_jobs(&rc, &store).await;
+        }
+        // The engine may have stopped waiting.
+        let _ = done.send(());
+    }
+}
+
+/// Carries out every queued resume job, in order.
+async fn run_resume_jobs(rc: &ShardRc, store: &SharedStore) {
+    let jobs = std::mem::take(&mut rc.borrow_mut().resume_jobs);
+    let mut ops = Vec::new();
+    for job in jobs {
+        match job {
+            ResumeJob::Set(k, v) => ops.push(StoreOp::Set(k, v)),
+            ResumeJob::Forget(ih) => ops.push(StoreOp::DeletePrefix(torrent_prefix(ih))),
+            ResumeJob::Save { id, saves } => {
+                commit(store, std::mem::take(&mut ops)).await;
+                let n = saves.len();
+                let store = store.clone();
+                let work = move || durable::save_resume(&*store, saves);
+                let result = compio::runtime::spawn_blocking(work)
+                    .await
+                    .unwrap_or_else(|_| Err(DiskError("the save thread panicked".into())));
+                match &result {
+                    Ok(()) => tracing::debug!(id, torrents = n, "resume data saved"),
+                    Err(e) => tracing::warn!(id, error = %e, "resume save failed: retried"),
                 }
+                with_shard(rc, |c, now, out| {
+                    c.on_event(now, Event::ResumeSaved { id, result }, out);
+                });
             }
         }
-        commit(&store, ops).await;
-        if let Wake::Flush(done) = wake {
-            // The engine may have stopped waiting.
-            let _ = done.send(());
-        }
     }
+    commit(store, ops).await;
 }
 
 /// Commits metadata writes and deletions in one transaction. A failure is logged:
@@ -947,8 +1103,8 @@ async fn commit(store: &SharedStore, ops: Vec<StoreOp>) {
     let n = ops.len();
     match compio::runtime::spawn_blocking(move || store.apply(ops)).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => eprintln!("seedring: session store: {n} metadata changes lost: {e}"),
-        Err(_) => eprintln!("seedring: session store: the commit thread panicked"),
+        Ok(Err(e)) => tracing::error!(error = %e, "session store: {n} metadata changes lost"),
+        Err(_) => tracing::error!("session store: the commit thread panicked"),
     }
 }
 
@@ -978,6 +1134,14 @@ async fn watch_roots(rc: ShardRc) {
         for (root, available) in states {
             let before = rc.borrow_mut().roots_seen.insert(root.clone(), available);
             if before.unwrap_or(true) != available {
+                if available {
+                    tracing::info!(root = %root.display(), "storage root is back");
+                } else {
+                    tracing::warn!(
+                        root = %root.display(),
+                        "storage root unavailable (its marker file is gone): its torrents stop"
+                    );
+                }
                 let root = root.to_string_lossy().into_owned();
                 with_shard(&rc, |c, now, out| {
                     c.on_event(now, Event::RootStatus { root, available }, out);
@@ -999,8 +1163,14 @@ async fn run(
     let _accept = listener.map(|listener| {
         compio::runtime::spawn(async move {
             loop {
-                let Ok((stream, addr)) = listener.accept().await else {
-                    continue;
+                let (stream, addr) = match listener.accept().await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of descriptors, say: wait a little rather than spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        compio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
                 };
                 compio::runtime::spawn(route(rc.clone(), routing.clone(), stream, addr)).detach();
             }
@@ -1009,8 +1179,9 @@ async fn run(
     let rc = shard.clone();
     let _handoffs = compio::runtime::spawn(async move {
         while let Ok(h) = handoffs.recv_async().await {
-            if let Ok(stream) = TcpStream::from_std(h.stream) {
-                incoming(&rc, stream, h.addr, &h.first);
+            match TcpStream::from_std(h.stream) {
+                Ok(stream) => incoming(&rc, stream, h.addr, &h.first),
+                Err(e) => tracing::warn!(addr = %h.addr, error = %e, "handed-over connection lost"),
             }
         }
     });

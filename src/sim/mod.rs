@@ -14,6 +14,7 @@
 //! ordered; all randomness comes from the world's seeded generator.
 
 mod fs;
+mod tracker;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::cmp::Reverse;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 pub(crate) use fs::join as join_path;
 pub use fs::{CrashLoss, MemFs};
+pub use tracker::AnnounceRecord;
 
 use crate::core::{Action, Core, DiskError, Event, PeerKey, Rng};
 use crate::metainfo::Info;
@@ -136,6 +138,12 @@ enum Pending {
     PieceRead(usize, InfoHash, u32, Result<Vec<u8>, DiskError>),
     ResumeSaved(usize, u64, Result<(), DiskError>),
     StorageMoved(usize, InfoHash, Result<(), DiskError>),
+    AnnounceReply(
+        usize,
+        InfoHash,
+        u64,
+        Result<crate::proto::tracker::AnnounceReply, crate::proto::tracker::TrackerError>,
+    ),
     Tick(usize),
 }
 
@@ -152,7 +160,8 @@ impl Pending {
             | Pending::PieceWritten(m, ..)
             | Pending::PieceRead(m, ..)
             | Pending::ResumeSaved(m, ..)
-            | Pending::StorageMoved(m, ..) => *m == n,
+            | Pending::StorageMoved(m, ..)
+            | Pending::AnnounceReply(m, ..) => *m == n,
             Pending::Accept { listener, from } => *listener == n || from.0 == n,
             Pending::Tick(_) => false,
         }
@@ -171,6 +180,7 @@ pub(crate) struct World {
     listeners: BTreeMap<SocketAddr, usize>,
     next_port: u16,
     faults: FaultCounts,
+    trackers: tracker::SimTrackers,
 }
 
 impl SimWorld {
@@ -189,6 +199,7 @@ impl SimWorld {
                 listeners: BTreeMap::new(),
                 next_port: 20_000,
                 faults: FaultCounts::default(),
+                trackers: tracker::SimTrackers::default(),
             })),
         }
     }
@@ -229,6 +240,22 @@ impl SimWorld {
     /// The world's configuration.
     pub fn config(&self) -> SimConfig {
         self.lock().cfg.clone()
+    }
+
+    /// A tracker at `url` (any string; engines announce to it when a torrent
+    /// lists it) telling peers to come back every `interval_secs`.
+    pub fn add_tracker(&self, url: &str, interval_secs: u32) {
+        self.lock().trackers.add(url, interval_secs, false);
+    }
+
+    /// A tracker at `url` that is down: it logs each announce and refuses it.
+    pub fn add_dead_tracker(&self, url: &str) {
+        self.lock().trackers.add(url, 0, true);
+    }
+
+    /// Every announce the tracker at `url` received, in order.
+    pub fn tracker_log(&self, url: &str) -> Vec<AnnounceRecord> {
+        self.lock().trackers.log(url)
     }
 
     /// Runs every event up to `until`.
@@ -445,6 +472,15 @@ impl World {
                 self.nodes[n].core.on_event(now, ev, &mut out);
                 n
             }
+            Pending::AnnounceReply(n, info_hash, id, result) => {
+                let ev = Event::AnnounceReply {
+                    info_hash,
+                    id,
+                    result,
+                };
+                self.nodes[n].core.on_event(now, ev, &mut out);
+                n
+            }
             Pending::Tick(n) => {
                 self.break_links(n);
                 self.check_roots(n, &mut out);
@@ -531,6 +567,19 @@ impl World {
                         let at = link.last_delivery.max(now) + latency;
                         self.schedule(at, Pending::Closed(link.remote.0, link.remote.1));
                     }
+                }
+                Action::Announce {
+                    info_hash,
+                    id,
+                    url,
+                    request,
+                } => {
+                    // The request reaches the tracker after one latency; the reply
+                    // comes back after another.
+                    let from = SocketAddr::new(self.nodes[n].addr.ip(), request.port);
+                    let result = self.trackers.announce(now + latency, &url, from, request);
+                    let at = now + latency + latency;
+                    self.schedule(at, Pending::AnnounceReply(n, info_hash, id, result));
                 }
                 Action::ReadBlock {
                     peer,

@@ -19,8 +19,33 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "seedring", version, propagate_version = true)]
 struct Cli {
+    /// Say more on standard error: -v what the engine does (torrents, trackers,
+    /// bans), -vv each peer, -vvv each message. Warnings and errors always show;
+    /// SEEDRING_LOG (e.g. `seedring=debug`) overrides this.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Engine logs go to standard error, warnings and errors by default.
+fn init_logs(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = std::env::var("SEEDRING_LOG")
+        .ok()
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +74,7 @@ const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs(cli.verbose);
     let result = match cli.command {
         Command::Info(args) => info::run(args),
         Command::Create(args) => create::run(args),

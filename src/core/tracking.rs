@@ -1,0 +1,201 @@
+//! Announcing torrents to their trackers: which announce is due, at what pace,
+//! with what numbers, and what the replies change. The schedule of one torrent is
+//! its [`Announcer`](super::announce::Announcer); this file runs them all.
+//!
+//! Rules:
+//! - a torrent is announced while it runs or fetches its metadata (not while
+//!   paused, errored, checking or moving): `started` when it begins, `completed`
+//!   when its last wanted piece is written (only if it was started incomplete),
+//!   `stopped` when it stops or is removed (after a `completed` still owed,
+//!   except for a removed torrent, whose trackers then hear only `stopped`
+//!   or `completed`: the reply that would trigger the second finds no torrent);
+//! - at most `announces_per_sec` announces start per second, with a burst of as
+//!   many, so a thousand torrents added at once are announced over twenty seconds
+//!   rather than in one storm; `stopped` is never held back;
+//! - `left` is what is missing of the whole torrent (BEP 3), 16 KiB while the
+//!   metadata is unknown (so the tracker does not take us for a seed).
+
+use super::{Action, Core, Torrent};
+use crate::proto::tracker::{Announce, AnnounceEvent, AnnounceReply, TrackerError};
+use crate::types::{InfoHash, Time};
+
+/// What a magnet without metadata says it still needs.
+const UNKNOWN_LEFT: u64 = 16 * 1024;
+
+impl Core {
+    /// Starts the announces that are due, within the rate.
+    pub(super) fn announce_due(&mut self, now: Time, out: &mut Vec<Action>) {
+        let rate = f64::from(self.cfg.announces_per_sec.max(1));
+        let elapsed = now.since(self.announce_refilled).as_secs_f64();
+        self.announce_budget = (self.announce_budget + elapsed * rate).min(rate);
+        self.announce_refilled = now;
+        // Torrents after the cursor first, then from the start up to it.
+        let cursor = self.announce_cursor.take();
+        let order: Vec<InfoHash> = match cursor {
+            Some(c) => self
+                .torrents
+                .range((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))
+                .chain(self.torrents.range(..=c))
+                .map(|(ih, _)| *ih)
+                .collect(),
+            None => self.torrents.keys().copied().collect(),
+        };
+        for ih in order {
+            let Some(t) = self.torrents.get_mut(&ih) else {
+                continue;
+            };
+            if t.announcer.is_empty() {
+                continue;
+            }
+            let wanted = !self.announcing_stopped
+                && !t.paused
+                && t.error.is_none()
+                && t.checking.is_none()
+                && t.moving.is_none();
+            if wanted && !t.announcer.is_active() {
+                t.announcer.start(now, t.is_finished());
+            } else if !wanted && t.announcer.is_active() {
+                t.announcer.stopping(now);
+            }
+            let stopping = !wanted;
+            if !stopping && self.announce_budget < 1.0 {
+                if t.announcer.is_active() && !t.announcer.in_flight() {
+                    // Out of budget: this one goes first next time.
+                    self.announce_cursor.get_or_insert(ih);
+                }
+                continue;
+            }
+            let Some(due) = t.announcer.due(now) else {
+                continue;
+            };
+            if !stopping {
+                self.announce_budget -= 1.0;
+            }
+            let request = announce_request(&self.cfg, ih, t, due.event);
+            self.announces_in_flight.insert((ih, due.id));
+            out.push(Action::Announce {
+                info_hash: ih,
+                id: due.id,
+                url: due.url,
+                request,
+            });
+        }
+    }
+
+    /// A torrent leaves: its trackers are told `stopped` at once, whatever the
+    /// budget (the reply, if any, finds no torrent and is dropped).
+    pub(super) fn announce_stopped(
+        &mut self,
+        now: Time,
+        ih: InfoHash,
+        t: &mut Torrent,
+        out: &mut Vec<Action>,
+    ) {
+        t.announcer.stopping(now);
+        if let Some(due) = t.announcer.due(now) {
+            let request = announce_request(&self.cfg, ih, t, due.event);
+            self.announces_in_flight.insert((ih, due.id));
+            out.push(Action::Announce {
+                info_hash: ih,
+                id: due.id,
+                url: due.url,
+                request,
+            });
+        }
+    }
+
+    /// Every torrent stops announcing and tells its trackers `stopped` now (the
+    /// engine's shutdown); torrents keep running otherwise. This core announces
+    /// nothing more.
+    pub fn stop_announcing(&mut self, now: Time, out: &mut Vec<Action>) {
+        self.announcing_stopped = true;
+        let ihs: Vec<InfoHash> = self.torrents.keys().copied().collect();
+        for ih in ihs {
+            if let Some(mut t) = self.torrents.remove(&ih) {
+                self.announce_stopped(now, ih, &mut t, out);
+                self.torrents.insert(ih, t);
+            }
+        }
+    }
+
+    /// Announces handed to the driver and not yet answered, and `stopped`
+    /// announces still to be sent (after a `completed` in flight): what shutting
+    /// down waits for.
+    pub fn announces_in_flight(&self) -> usize {
+        let unsent = self
+            .torrents
+            .values()
+            .filter(|t| t.announcer.stop_pending() && !t.announcer.in_flight())
+            .count();
+        self.announces_in_flight.len() + unsent
+    }
+
+    pub(super) fn on_announce_reply(
+        &mut self,
+        now: Time,
+        ih: InfoHash,
+        id: u64,
+        result: Result<AnnounceReply, TrackerError>,
+        out: &mut Vec<Action>,
+    ) {
+        self.announces_in_flight.remove(&(ih, id));
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        let had_error = t.announcer.status().error.is_some();
+        if !t.announcer.on_reply(now, id, result.as_ref()) {
+            return;
+        }
+        let status = t.announcer.status();
+        let url = status.url.as_deref().unwrap_or("?");
+        match &result {
+            Ok(r) => tracing::debug!(info_hash = %ih, url, peers = r.peers.len(), "announced"),
+            // Said once when a tracker starts failing, not at every retry.
+            Err(e) if !had_error => {
+                tracing::info!(info_hash = %ih, url, error = %e, "announce failed")
+            }
+            Err(e) => tracing::debug!(info_hash = %ih, url, error = %e, "announce failed again"),
+        }
+        if let Ok(reply) = result {
+            for a in reply.peers {
+                t.addrs.entry(a).or_default();
+            }
+        }
+        // A `stopped` that waited for this `completed` goes at once, budget or not.
+        if t.announcer.stop_pending() {
+            let mut t = self.torrents.remove(&ih).expect("just seen");
+            self.announce_stopped(now, ih, &mut t, out);
+            self.torrents.insert(ih, t);
+        }
+    }
+}
+
+/// The announce of torrent `ih` now.
+fn announce_request(
+    cfg: &super::CoreConfig,
+    ih: InfoHash,
+    t: &Torrent,
+    event: AnnounceEvent,
+) -> Announce {
+    let left = match &t.info {
+        Some(info) => info.geometry.total_length() - t.have_bytes(),
+        None => UNKNOWN_LEFT,
+    };
+    let id = cfg.peer_id;
+    Announce {
+        info_hash: ih,
+        peer_id: id,
+        port: cfg.listen_port,
+        uploaded: t.uploaded,
+        downloaded: t.downloaded,
+        left,
+        event,
+        numwant: if event == AnnounceEvent::Stopped {
+            0
+        } else {
+            cfg.numwant
+        },
+        // The same key for every announce of this engine (BEP 7's `key`).
+        key: u32::from_be_bytes([id[16], id[17], id[18], id[19]]),
+    }
+}
