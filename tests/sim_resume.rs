@@ -164,8 +164,9 @@ fn a_restart_restores_settings_and_counters_without_rechecking() {
     assert_eq!((rec.download_limit, rec.upload_limit), (12_345, 54_321));
     assert!(rec.sequential && rec.paused);
     assert!(leech.restore_report().rechecked.is_empty());
-    // Resumed, it seeds at once: nothing was read back.
+    // Resumed, it seeds once its files are opened: nothing was read back.
     leech.resume(ih).unwrap();
+    world.run_until(world.now() + Duration::from_millis(1));
     assert_eq!(leech.stats(ih).unwrap().state, TorrentState::Seeding);
 }
 
@@ -225,6 +226,7 @@ fn damaged_records_and_changed_files_recheck_only_what_they_touch() {
         why(2)
     );
     assert!(why(3).is_none());
+    world.run_until(world.now() + Duration::from_millis(1));
     assert_eq!(e.stats(ih(3)).unwrap().state, TorrentState::Seeding);
     world.run_until(world.now() + Duration::from_secs(10));
     for i in [0, 1, 3] {
@@ -354,6 +356,7 @@ fn move_storage_between_roots_keeps_seeding() {
     // And after a restart, the torrent is in its new root.
     let (seeder, _) = seeder.memory_crash_restart(CoreConfig::default());
     assert_eq!(seeder.stats(ih).unwrap().root, "disk2");
+    world.run_until(world.now() + Duration::from_millis(1));
     assert_eq!(seeder.stats(ih).unwrap().state, TorrentState::Seeding);
 }
 

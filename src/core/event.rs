@@ -20,6 +20,14 @@ pub struct DiskError(pub String);
 /// Something that happened, told to the core by its driver.
 #[derive(Debug)]
 pub enum Event<'a> {
+    /// The files of an [`Action::OpenStorage`] are prepared (folders made, empty
+    /// files created), or why not.
+    StorageOpened {
+        /// Which torrent.
+        info_hash: InfoHash,
+        /// The outcome.
+        result: Result<(), DiskError>,
+    },
     /// The answer to an [`Action::Announce`] (or why there is none: unreachable,
     /// timed out, refused).
     AnnounceReply {
@@ -159,6 +167,7 @@ pub enum CloseReason {
 /// Something the core wants done, executed by its driver.
 #[derive(Debug)]
 pub enum Action {
+    // (OpenStorage is answered with Event::StorageOpened.)
     /// Announce to a tracker; answer with [`Event::AnnounceReply`] carrying `id`.
     Announce {
         /// Which torrent.

@@ -539,6 +539,18 @@ impl Core {
             t.error = None;
         }
         t.write_failures.clear();
+        if !t.storage_ready
+            && let (Some(info), Some(info_bytes)) = (&t.info, &t.info_bytes)
+        {
+            // Its files could not be prepared before: try again.
+            out.push(Action::OpenStorage {
+                info_hash,
+                info: Arc::clone(info),
+                info_bytes: Arc::clone(info_bytes),
+                root: t.root.clone(),
+                save_meta: false,
+            });
+        }
         self.drive_checking(info_hash, out);
         Ok(())
     }
@@ -831,6 +843,9 @@ impl Core {
                 id,
                 result,
             } => self.on_announce_reply(now, info_hash, id, result, out),
+            Event::StorageOpened { info_hash, result } => {
+                self.on_storage_opened(info_hash, result);
+            }
         }
     }
 

@@ -219,6 +219,23 @@ impl Core {
         }
     }
 
+    /// The driver prepared a torrent's files, or could not: a torrent whose files
+    /// cannot be made is stopped with the reason (resuming it tries again).
+    pub(crate) fn on_storage_opened(&mut self, ih: InfoHash, result: Result<(), DiskError>) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        match result {
+            Ok(()) => t.storage_ready = true,
+            // A vanished root is the root watcher's to report.
+            Err(_) if t.root_lost => {}
+            Err(e) => {
+                tracing::error!(info_hash = %ih, error = %e, "cannot prepare the torrent's files");
+                t.error = Some(format!("cannot prepare its files: {}", e.0));
+            }
+        }
+    }
+
     /// A storage root went away or came back.
     pub(crate) fn on_root_status(&mut self, root: &str, available: bool, out: &mut Vec<Action>) {
         let ihs: Vec<InfoHash> = self
@@ -236,6 +253,18 @@ impl Core {
                 t.root_lost = false;
                 t.error = None;
                 t.write_failures.clear();
+                if !t.storage_ready
+                    && let (Some(info), Some(info_bytes)) = (&t.info, &t.info_bytes)
+                {
+                    // Its files were never prepared on this disk: now they can be.
+                    out.push(Action::OpenStorage {
+                        info_hash: ih,
+                        info: Arc::clone(info),
+                        info_bytes: Arc::clone(info_bytes),
+                        root: t.root.clone(),
+                        save_meta: false,
+                    });
+                }
                 if t.info.is_some() && t.checking.is_none() {
                     // Trust it again only if a sample of what it had reads back good.
                     let had: Vec<u32> = t.have.ones().collect();
@@ -349,6 +378,7 @@ impl Core {
                 t.root_token = token;
                 t.note = None;
                 // Opening it again at the new place replaces the old storage.
+                t.storage_ready = false;
                 out.push(Action::OpenStorage {
                     info_hash: ih,
                     info: Arc::clone(t.info.as_ref().expect("moved with metadata")),

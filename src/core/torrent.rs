@@ -122,6 +122,9 @@ pub(crate) struct Torrent {
     pub root_lost: bool,
     /// Moving to (root path, root token), waiting for writes to drain or the driver.
     pub moving: Option<(String, String)>,
+    /// The driver has prepared the torrent's files at their current place (folders,
+    /// empty files): until then it is not complete, whatever pieces it has.
+    pub storage_ready: bool,
     /// Whether the move has been handed to the driver.
     pub move_started: bool,
     /// Paused before the move started (it stays paused after).
@@ -227,6 +230,7 @@ impl Torrent {
             wasted: 0,
             hash_failures: 0,
             strikes: BTreeMap::new(),
+            storage_ready: false,
             smart_ban: BTreeMap::new(),
             added_at,
             completed_at: None,
@@ -289,7 +293,7 @@ impl Torrent {
         if self.info.is_none() {
             return TorrentState::FetchingMetadata;
         }
-        if self.checking.is_some() {
+        if self.checking.is_some() || !self.storage_ready {
             return TorrentState::Checking;
         }
         if self.is_finished() {

@@ -14,7 +14,9 @@ pub enum PieceState {
     Valid,
     /// All bytes present but the hash differs.
     Invalid,
-    /// Some bytes are not on disk (missing or short file).
+    /// Not on disk: a file missing or short, or the piece never written (all of
+    /// its bytes zero, as a preallocated or sparse file reads where nothing was
+    /// written, and the torrent's piece is not all zeros).
     Missing,
 }
 
@@ -34,9 +36,14 @@ pub struct FileReport {
 }
 
 impl FileReport {
-    /// Every byte of the file is inside a valid piece.
+    /// The file is on disk (an empty one too) and every byte of it is inside a
+    /// valid piece.
     pub fn complete(&self) -> bool {
         self.have_bytes == self.length
+            && matches!(
+                self.state,
+                FileState::Present | FileState::NotStored | FileState::Short { .. }
+            )
     }
 }
 
@@ -55,9 +62,10 @@ impl RecheckReport {
         self.pieces.iter().filter(|&&s| s == state).count()
     }
 
-    /// Every piece is valid.
+    /// Every piece is valid and every file is there (empty files included).
     pub fn complete(&self) -> bool {
         self.pieces.iter().all(|&s| s == PieceState::Valid)
+            && self.files.iter().all(FileReport::complete)
     }
 }
 
@@ -83,13 +91,32 @@ pub fn recheck(
     let files = MappedFiles::for_torrent(info, dir);
     let g = &info.geometry;
     let digests = hash_pieces(&files, g.piece_count(), threads, progress);
+    // The digest of an all-zero piece of each length there is (two at most: the
+    // last piece may be shorter).
+    let mut zeros: Vec<(u32, [u8; 20])> = Vec::new();
     let pieces: Vec<PieceState> = digests
         .iter()
         .zip(&info.pieces)
-        .map(|(got, want)| match got {
+        .enumerate()
+        .map(|(i, (got, want))| match got {
             None => PieceState::Missing,
             Some(d) if d == want => PieceState::Valid,
-            Some(_) => PieceState::Invalid,
+            Some(d) => {
+                let len = g.piece_len(u32::try_from(i).expect("piece index"));
+                let zero = match zeros.iter().find(|(l, _)| *l == len) {
+                    Some((_, z)) => *z,
+                    None => {
+                        let z = crate::hash::sha1(&vec![0u8; len as usize]);
+                        zeros.push((len, z));
+                        z
+                    }
+                };
+                if *d == zero {
+                    PieceState::Missing
+                } else {
+                    PieceState::Invalid
+                }
+            }
         })
         .collect();
     let reports = info

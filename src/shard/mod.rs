@@ -743,14 +743,10 @@ impl Shard {
                     }
                     let root = PathBuf::from(root);
                     let (i2, r2) = (info.clone(), root.clone());
-                    compio::runtime::spawn(async move {
-                        // A failure here shows up again, as a write error, when a
-                        // piece of that folder is written.
-                        if let Err(e) = disk::prepare_files(&r2, &i2).await {
-                            tracing::warn!(info_hash = %info_hash, error = %e, "cannot prepare files");
-                        }
-                    })
-                    .detach();
+                    let prepare = async move { disk::prepare_files(&r2, &i2).await };
+                    spawn_then(rc, prepare, move |c, now, out, result| {
+                        c.on_event(now, Event::StorageOpened { info_hash, result }, out);
+                    });
                     self.storage.insert(info_hash, Storage { info, root });
                 }
                 Action::CloseStorage {

@@ -138,6 +138,7 @@ enum Pending {
     PieceRead(usize, InfoHash, u32, Result<Vec<u8>, DiskError>),
     ResumeSaved(usize, u64, Result<(), DiskError>),
     StorageMoved(usize, InfoHash, Result<(), DiskError>),
+    StorageOpened(usize, InfoHash, Result<(), DiskError>),
     AnnounceReply(
         usize,
         InfoHash,
@@ -161,6 +162,7 @@ impl Pending {
             | Pending::PieceRead(m, ..)
             | Pending::ResumeSaved(m, ..)
             | Pending::StorageMoved(m, ..)
+            | Pending::StorageOpened(m, ..)
             | Pending::AnnounceReply(m, ..) => *m == n,
             Pending::Accept { listener, from } => *listener == n || from.0 == n,
             Pending::Tick(_) => false,
@@ -472,6 +474,11 @@ impl World {
                 self.nodes[n].core.on_event(now, ev, &mut out);
                 n
             }
+            Pending::StorageOpened(n, info_hash, result) => {
+                let ev = Event::StorageOpened { info_hash, result };
+                self.nodes[n].core.on_event(now, ev, &mut out);
+                n
+            }
             Pending::AnnounceReply(n, info_hash, id, result) => {
                 let ev = Event::AnnounceReply {
                     info_hash,
@@ -638,15 +645,19 @@ impl World {
                     // Zero-length files get no piece writes: create them up front
                     // (never into a root that is not there).
                     let node = &mut self.nodes[n];
-                    if node.fs.get(&marker(&root)).is_some() {
+                    let result = if node.fs.get(&marker(&root)).is_some() {
                         for f in info.files.iter().filter(|f| f.is_stored() && f.length == 0) {
                             let path = fs::join(&root, &f.path);
                             if node.fs.get(&path).is_none() {
                                 node.fs.put(&path, Vec::new());
                             }
                         }
-                    }
+                        Ok(())
+                    } else {
+                        Err(DiskError(format!("storage root {root} is unavailable")))
+                    };
                     node.storage.insert(info_hash, (info, root));
+                    self.schedule(now + disk, Pending::StorageOpened(n, info_hash, result));
                 }
                 Action::SaveResume { id, torrents } => {
                     let result = self.save_resume(n, torrents);

@@ -92,6 +92,9 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     let cfg = ShardConfig {
         shards: args.shards,
         state_dir: args.state_dir.clone(),
+        // Enough for a port held by a seedring that just died on io_uring; a port
+        // another program holds fails after this.
+        bind_patience: Duration::from_secs(5),
         ..ShardConfig::new(core, listen)
     };
     let io = match args.io {

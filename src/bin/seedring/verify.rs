@@ -103,7 +103,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         ));
         for f in report.files.iter().filter(|f| !f.pad) {
             let pct = if f.length == 0 {
-                100.0
+                if f.complete() { 100.0 } else { 0.0 }
             } else {
                 f.have_bytes as f64 * 100.0 / f.length as f64
             };
