@@ -23,7 +23,7 @@ fn now() -> Instant {
 
 use seedring::Engine;
 use seedring::core::{Bitfield, CoreConfig, TorrentState};
-use seedring::disk_uring::durable::{init_root, stat_files};
+use seedring::disk_uring::RealFiles;
 use seedring::metainfo::{CreateLayout, CreateOptions, build_torrent};
 use seedring::resume_lmdb::record::StateRecord;
 use seedring::resume_lmdb::{
@@ -31,6 +31,7 @@ use seedring::resume_lmdb::{
 };
 use seedring::roots::StorageRootManager;
 use seedring::shard::{IoChoice, ShardConfig};
+use seedring::storage::{init_root, stat_files};
 
 fn rss_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -43,7 +44,7 @@ fn rss_kib() -> u64 {
 
 /// Writes `n` single-file torrents (one 16 KiB piece each) and their records.
 fn populate(n: usize, data: &Path, state: &Path) {
-    init_root(data, "data").unwrap();
+    init_root(&mut RealFiles, data, "data").unwrap();
     let store = LmdbSessionStore::open(state).unwrap();
     let mut roots = StorageRootManager::default();
     roots.add("data", "data", data).unwrap();
@@ -72,7 +73,7 @@ fn populate(n: usize, data: &Path, state: &Path) {
             file_priorities: vec![1],
             download_limit: 0,
             upload_limit: 0,
-            files: stat_files(data, &meta.info),
+            files: stat_files(&RealFiles, data, &meta.info),
             name,
             trackers: Vec::new(),
         };

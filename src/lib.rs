@@ -21,6 +21,7 @@ pub mod resume_lmdb;
 pub mod roots;
 pub mod shard;
 pub mod sim;
+pub mod storage;
 pub mod types;
 
 pub use engine::Engine;

@@ -166,7 +166,7 @@ fn pwrite_spans(
             // the empty mount point of an unmounted disk.
             Err(e)
                 if e.kind() == std::io::ErrorKind::NotFound
-                    && super::durable::root_available(root) =>
+                    && crate::storage::root_available(&super::RealFiles, root) =>
             {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
@@ -186,7 +186,7 @@ fn pwrite_spans(
 /// preallocation, no data written. Zero-length files exist from here on; no piece
 /// write would create them.
 pub async fn prepare_files(root: &Path, info: &Info) -> Result<(), DiskError> {
-    if !super::durable::root_available(root) {
+    if !crate::storage::root_available(&super::RealFiles, root) {
         return Err(DiskError(format!(
             "storage root {} is unavailable",
             root.display()
@@ -258,7 +258,7 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32).map(|i| i.to_le_bytes()[1]).collect();
         let info = super::super::fixture::two_files(&data);
         let rt = compio::runtime::Runtime::new().unwrap();
-        super::super::durable::init_root(dir.path(), "t").unwrap();
+        crate::storage::init_root(&mut super::super::RealFiles, dir.path(), "t").unwrap();
         rt.block_on(async {
             let cache = FileCache::new(4);
             prepare_files(dir.path(), &info).await.unwrap();

@@ -3,8 +3,9 @@
 //! What it owns: bulk reads for hashing, which are memory-mapped files hashed on one
 //! thread per core ([`MappedFiles`], [`recheck`]); the directory walk behind
 //! `seedring create` ([`walk`]); the shards' piece IO through compio ([`io`]); and
-//! the blocking work of resume and storage roots ([`durable`]: fdatasync before a
-//! save, file stamps, root markers, moving a torrent between roots).
+//! [`RealFiles`], the operating system's side of the [`crate::storage::Files`]
+//! port through which the storage policy (durable saves, moves, stamps, root
+//! markers) reaches files.
 //!
 //! Why memory maps for bulk hashing: the hasher reads straight from the page cache,
 //! with no copy into a buffer, and the kernel's readahead keeps each thread's run of
@@ -18,12 +19,13 @@
 //!
 //! What it must not do: decide anything about the protocol.
 
-pub mod durable;
+mod files;
 pub mod io;
 mod mapped;
 mod recheck;
 mod walk;
 
+pub use files::RealFiles;
 pub use mapped::{FileSource, FileState, MAX_MAPPED_FILES, MappedFiles};
 pub use recheck::{FileReport, PieceState, RecheckError, RecheckReport, recheck};
 pub use walk::{WalkError, Walked, walk};

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use super::{Backend, Engine, EngineError};
 use crate::core::CommandError;
-use crate::disk_uring::durable;
+use crate::disk_uring::RealFiles;
 use crate::metainfo::Info;
 use crate::resume_lmdb::record::FileStamp;
 use crate::roots::{Root, RootError, RootHealth, StorageRootManager};
-use crate::sim::marker;
+use crate::storage::{self, Files};
 use crate::types::InfoHash;
 
 /// A root with how it is doing and what it holds.
@@ -164,78 +164,51 @@ impl Engine {
         let _ = self.roots_lock().save(&**self.store());
     }
 
-    fn init_root(&self, root: &Root) -> std::io::Result<()> {
+    /// Runs `f` on the engine's files: a memory engine's filesystem in its world,
+    /// or the machine's. The storage policy (`crate::storage`) is the same code on
+    /// both.
+    fn with_files<R>(&self, f: impl FnOnce(&mut dyn Files) -> R) -> R {
         match self.backend() {
-            Backend::Memory { world, node } => {
-                let m = marker(&root.path.to_string_lossy());
-                let mut w = world.lock();
-                let fs = &mut w.nodes[*node].fs;
-                if fs.get(&m).is_none() {
-                    fs.put(&m, b"seedring storage root\n".to_vec());
-                }
-                Ok(())
-            }
-            Backend::Shards { .. } => durable::init_root(&root.path, &root.token),
+            Backend::Memory { world, node } => f(&mut world.lock().nodes[*node].fs),
+            Backend::Shards { .. } => f(&mut RealFiles),
         }
     }
 
+    fn init_root(&self, root: &Root) -> std::io::Result<()> {
+        self.with_files(|fs| storage::init_root(fs, &root.path, &root.token))
+    }
+
     pub(super) fn root_available(&self, path: &Path) -> bool {
-        match self.backend() {
-            Backend::Memory { world, node } => world.lock().nodes[*node]
-                .fs
-                .get(&marker(&path.to_string_lossy()))
-                .is_some(),
-            Backend::Shards { .. } => durable::root_available(path),
-        }
+        self.with_files(|fs| storage::root_available(fs, path))
     }
 
     /// How root `r` of `roots` (held by the caller) is doing.
     fn root_health(&self, roots: &StorageRootManager, r: &Root) -> RootHealth {
-        match self.backend() {
-            Backend::Memory { .. } => {
-                let up = self.root_available(&r.path);
-                RootHealth {
-                    exists: up,
-                    writable: up,
-                    free_bytes: u64::MAX,
-                    total_bytes: u64::MAX,
-                }
-            }
-            Backend::Shards { .. } => {
-                let mut h = roots.health(&r.token).unwrap_or(RootHealth {
-                    exists: false,
-                    writable: false,
-                    free_bytes: 0,
-                    total_bytes: 0,
-                });
-                // A folder without its marker is an empty mount point: not the root.
-                if !durable::root_available(&r.path) {
-                    h.exists = false;
-                    h.writable = false;
-                }
-                h
-            }
+        let up = self.root_available(&r.path);
+        let mut h = match self.backend() {
+            // A memory disk is as large as the world's capacity lets it be.
+            Backend::Memory { .. } => RootHealth {
+                exists: true,
+                writable: true,
+                free_bytes: u64::MAX,
+                total_bytes: u64::MAX,
+            },
+            Backend::Shards { .. } => roots.health(&r.token).unwrap_or(RootHealth {
+                exists: false,
+                writable: false,
+                free_bytes: 0,
+                total_bytes: 0,
+            }),
+        };
+        // A folder without its marker is an empty mount point: not the root.
+        if !up {
+            h.exists = false;
+            h.writable = false;
         }
+        h
     }
 
     pub(super) fn stat_files(&self, root: &Path, info: &Info) -> Vec<Option<FileStamp>> {
-        match self.backend() {
-            Backend::Memory { world, node } => {
-                let w = world.lock();
-                let root = root.to_string_lossy();
-                info.files
-                    .iter()
-                    .map(|f| {
-                        if !f.is_stored() {
-                            return None;
-                        }
-                        w.nodes[*node]
-                            .fs
-                            .stat(&crate::sim::join_path(&root, &f.path))
-                    })
-                    .collect()
-            }
-            Backend::Shards { .. } => durable::stat_files(root, info),
-        }
+        self.with_files(|fs| storage::stat_files(fs, root, info))
     }
 }

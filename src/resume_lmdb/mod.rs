@@ -108,9 +108,19 @@ type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 #[derive(Debug, Clone, Default)]
 pub struct MemorySessionStore {
     map: Arc<Mutex<Map>>,
+    /// This handle outlives what it stands for a crash of (the sim's restarts).
+    outlives_crashes: bool,
 }
 
 impl MemorySessionStore {
+    /// This handle (not its other clones) says its data outlives a crash, so saves
+    /// into it keep the durability rule in full: the sim's nodes, whose simulated
+    /// crashes keep the store and lose unsynced file writes.
+    pub fn outliving_crashes(mut self) -> MemorySessionStore {
+        self.outlives_crashes = true;
+        self
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Map>, StoreError> {
         self.map
             .lock()
@@ -157,7 +167,7 @@ impl SessionStore for MemorySessionStore {
     }
 
     fn is_durable(&self) -> bool {
-        false
+        self.outlives_crashes
     }
 
     fn apply(&self, ops: Vec<StoreOp>) -> Result<(), StoreError> {

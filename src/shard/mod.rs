@@ -33,12 +33,13 @@ use compio::net::{TcpListener, TcpStream};
 use compio::runtime::{JoinHandle, Runtime, RuntimeBuilder};
 
 use crate::core::{Action, Core, CoreConfig, DiskError, Event, PeerKey, ResumeSave};
-use crate::disk_uring::durable;
+use crate::disk_uring::RealFiles;
 use crate::disk_uring::io::{self as disk, FileCache};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
 use crate::proto::tracker::TrackerError;
 use crate::resume_lmdb::{SharedStore, StoreOp, meta_key, torrent_prefix};
+use crate::storage;
 use crate::types::{InfoHash, Time};
 
 /// Which IO backend a shard may use.
@@ -781,7 +782,9 @@ impl Shard {
                     let (from, to) = (PathBuf::from(from), PathBuf::from(to));
                     self.files.forget_under(&from);
                     let work = async move {
-                        let job = move || durable::move_torrent(&info, &have, &from, &to, false);
+                        let job = move || {
+                            storage::move_torrent(&mut RealFiles, &info, &have, &from, &to, false)
+                        };
                         match compio::runtime::spawn_blocking(job).await {
                             Ok(r) => r.map(|_| ()),
                             Err(_) => Err(DiskError("the move thread panicked".into())),
@@ -1071,7 +1074,7 @@ async fn run_resume_jobs(rc: &ShardRc, store: &SharedStore) {
                 commit(store, std::mem::take(&mut ops)).await;
                 let n = saves.len();
                 let store = store.clone();
-                let work = move || durable::save_resume(&*store, saves);
+                let work = move || storage::save_resume(&mut RealFiles, &*store, saves);
                 let result = compio::runtime::spawn_blocking(work)
                     .await
                     .unwrap_or_else(|_| Err(DiskError("the save thread panicked".into())));
@@ -1119,7 +1122,7 @@ async fn watch_roots(rc: ShardRc) {
             roots
                 .into_iter()
                 .map(|r| {
-                    let up = durable::root_available(&r);
+                    let up = storage::root_available(&RealFiles, &r);
                     (r, up)
                 })
                 .collect::<Vec<_>>()

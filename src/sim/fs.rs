@@ -3,9 +3,11 @@
 //! crash keeps, drops or tears each write that was not.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use crate::core::{DiskError, Rng};
 use crate::resume_lmdb::record::FileStamp;
+use crate::storage::Files;
 
 #[derive(Debug, Default, Clone)]
 struct MemFile {
@@ -225,6 +227,77 @@ impl MemFs {
             .filter(|k| k.starts_with(&p))
             .cloned()
             .collect()
+    }
+}
+
+/// A memory path as the [`Files`] port names it.
+fn key(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+fn io_err(e: DiskError) -> std::io::Error {
+    std::io::Error::other(e.0)
+}
+
+impl Files for MemFs {
+    fn is_file(&self, path: &Path) -> bool {
+        // What an unmount hides is moved out of `files`; what is written there
+        // after (another disk at the mount point) is what is seen.
+        self.files.contains_key(&key(path))
+    }
+
+    fn stamp(&self, path: &Path) -> Option<FileStamp> {
+        self.stat(&key(path))
+    }
+
+    fn sync_data(&mut self, path: &Path) -> std::io::Result<()> {
+        self.sync(&key(path)).map_err(io_err)
+    }
+
+    fn create_dirs(&mut self, dir: &Path) -> std::io::Result<()> {
+        // Folders are implicit in memory; an unmounted disk has none.
+        if self.hidden(&key(dir)) {
+            return Err(io_err(enoent(&key(dir))));
+        }
+        Ok(())
+    }
+
+    fn write_durably(&mut self, path: &Path, data: &[u8]) -> std::io::Result<()> {
+        if self.hidden(&key(path)) {
+            return Err(io_err(enoent(&key(path))));
+        }
+        self.put(&key(path), data.to_vec());
+        Ok(())
+    }
+
+    fn rename(&mut self, from: &Path, to: &Path) -> std::io::Result<()> {
+        MemFs::rename(self, &key(from), &key(to)).map_err(io_err)
+    }
+
+    fn copy_durably(&mut self, from: &Path, to: &Path) -> std::io::Result<()> {
+        let data = self
+            .get(&key(from))
+            .cloned()
+            .ok_or_else(|| io_err(enoent(&key(from))))?;
+        self.write_durably(to, &data)
+    }
+
+    fn remove_file(&mut self, path: &Path) -> std::io::Result<()> {
+        match self.files.remove(&key(path)) {
+            Some(_) => Ok(()),
+            None => Err(io_err(enoent(&key(path)))),
+        }
+    }
+
+    fn remove_empty_dir(&mut self, dir: &Path) -> bool {
+        // A memory folder exists while files are under it.
+        self.paths_under(&key(dir)).is_empty()
+    }
+
+    fn read_exact_at(&self, path: &Path, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let got = self.read(&key(path), offset, buf.len()).map_err(io_err)?;
+        buf.copy_from_slice(got);
+        Ok(())
     }
 }
 

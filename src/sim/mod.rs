@@ -19,18 +19,18 @@ mod tracker;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-pub(crate) use fs::join as join_path;
 pub use fs::{CrashLoss, MemFs};
 pub use tracker::AnnounceRecord;
 
 use crate::core::{Action, Core, DiskError, Event, PeerKey, Rng};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
-use crate::resume_lmdb::{MemorySessionStore, SessionStore, meta_key, resume_ops, torrent_prefix};
-use crate::roots::ROOT_MARKER;
+use crate::resume_lmdb::{MemorySessionStore, SessionStore, meta_key, torrent_prefix};
+use crate::storage;
 use crate::types::{InfoHash, Time};
 
 /// The world's physics and faults.
@@ -347,7 +347,8 @@ impl SimWorld {
         let tick = w.cfg.tick;
         w.nodes.push(Node {
             core: Core::new(core_cfg),
-            store,
+            // The node's crashes keep the store: saves into it sync their files.
+            store: store.outliving_crashes(),
             addr,
             fs: MemFs::default(),
             storage: BTreeMap::new(),
@@ -645,7 +646,7 @@ impl World {
                     // Zero-length files get no piece writes: create them up front
                     // (never into a root that is not there).
                     let node = &mut self.nodes[n];
-                    let result = if node.fs.get(&marker(&root)).is_some() {
+                    let result = if storage::root_available(&node.fs, Path::new(&root)) {
                         for f in info.files.iter().filter(|f| f.is_stored() && f.length == 0) {
                             let path = fs::join(&root, &f.path);
                             if node.fs.get(&path).is_none() {
@@ -660,17 +661,22 @@ impl World {
                     self.schedule(now + disk, Pending::StorageOpened(n, info_hash, result));
                 }
                 Action::SaveResume { id, torrents } => {
-                    let result = self.save_resume(n, torrents);
+                    // The production save, on the memory filesystem.
+                    let node = &mut self.nodes[n];
+                    let result = storage::save_resume(&mut node.fs, &node.store, torrents);
                     self.schedule(now + disk, Pending::ResumeSaved(n, id, result));
                 }
                 Action::MoveStorage {
                     info_hash,
                     info,
-                    have: _,
+                    have,
                     from,
                     to,
                 } => {
-                    let result = self.move_storage(n, &info, &from, &to);
+                    // The production move (rename, with its undo), in memory.
+                    let fs = &mut self.nodes[n].fs;
+                    let (from, to) = (Path::new(&from), Path::new(&to));
+                    let result = storage::move_torrent(fs, &info, &have, from, to, false).map(drop);
                     self.schedule(now + disk, Pending::StorageMoved(n, info_hash, result));
                 }
                 Action::CloseStorage {
@@ -744,61 +750,6 @@ impl World {
         Ok(())
     }
 
-    /// The durability rule, as a real driver keeps it: sync the files, stamp them,
-    /// then commit every record in one store transaction.
-    fn save_resume(
-        &mut self,
-        n: usize,
-        torrents: Vec<crate::core::ResumeSave>,
-    ) -> Result<(), DiskError> {
-        let node = &mut self.nodes[n];
-        let mut ops = Vec::with_capacity(torrents.len() * 2);
-        for mut t in torrents {
-            if let Some(info) = &t.info {
-                for &f in &t.sync_files {
-                    node.fs.sync(&fs::join(&t.root, &info.files[f].path))?;
-                }
-                t.record.files = info
-                    .files
-                    .iter()
-                    .map(|f| node.fs.stat(&fs::join(&t.root, &f.path)))
-                    .collect();
-            }
-            ops.extend(resume_ops(&t));
-        }
-        node.store.apply(ops).map_err(|e| DiskError(e.to_string()))
-    }
-
-    /// Moves a torrent's files between roots of one memory filesystem (a rename;
-    /// the copy path is the real driver's, tested on real files).
-    fn move_storage(
-        &mut self,
-        n: usize,
-        info: &Info,
-        from: &str,
-        to: &str,
-    ) -> Result<(), DiskError> {
-        let node = &mut self.nodes[n];
-        if node.fs.get(&marker(to)).is_none() {
-            return Err(DiskError(format!("storage root {to} is unavailable")));
-        }
-        let mut done: Vec<(String, String)> = Vec::new();
-        for f in info.files.iter().filter(|f| f.is_stored()) {
-            let (a, b) = (fs::join(from, &f.path), fs::join(to, &f.path));
-            if node.fs.get(&a).is_none() {
-                continue;
-            }
-            if let Err(e) = node.fs.rename(&a, &b) {
-                for (a, b) in done.into_iter().rev() {
-                    let _ = node.fs.rename(&b, &a);
-                }
-                return Err(e);
-            }
-            done.push((a, b));
-        }
-        Ok(())
-    }
-
     /// Tells node `n`'s core about roots that went away or came back (the marker
     /// file tells whether a root is mounted).
     fn check_roots(&mut self, n: usize, out: &mut Vec<Action>) {
@@ -806,7 +757,7 @@ impl World {
         let roots: std::collections::BTreeSet<String> =
             node.storage.values().map(|(_, r)| r.clone()).collect();
         for root in roots {
-            let available = node.fs.get(&marker(&root)).is_some();
+            let available = storage::root_available(&node.fs, Path::new(&root));
             let before = node.roots_seen.insert(root.clone(), available);
             if before.unwrap_or(true) != available {
                 let now = self.now;
@@ -850,9 +801,4 @@ impl World {
         node.roots_seen.clear();
         loss
     }
-}
-
-/// The marker file that says a root is mounted.
-pub(crate) fn marker(root: &str) -> String {
-    format!("{}/{ROOT_MARKER}", root.trim_end_matches('/'))
 }

@@ -1,14 +1,13 @@
-//! Blocking file work behind resume and storage roots: making written pieces
-//! durable before their bits are recorded, stamping files (size, mtime), the root
-//! marker check, and moving a torrent between roots. Called on compio's blocking
-//! pool (the shard thread never waits on it) or at start-up.
+//! The storage policy, over the [`Files`] port: making written pieces durable
+//! before their bits are recorded, stamping files (size, mtime), the root marker,
+//! and moving a torrent between roots.
 
 use std::io::ErrorKind;
-use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use super::io::file_path;
+use super::Files;
 use crate::core::{Bitfield, DiskError, ResumeSave};
+use crate::disk_uring::io::file_path;
 use crate::metainfo::Info;
 use crate::resume_lmdb::record::FileStamp;
 use crate::resume_lmdb::{SessionStore, resume_ops};
@@ -16,48 +15,46 @@ use crate::roots::ROOT_MARKER;
 
 /// Whether a root is there: its marker file exists (an unmounted disk's mount
 /// point, or a deleted folder, has none).
-pub fn root_available(root: &Path) -> bool {
-    root.join(ROOT_MARKER).is_file()
+pub fn root_available<F: Files + ?Sized>(fs: &F, root: &Path) -> bool {
+    fs.is_file(&root.join(ROOT_MARKER))
 }
 
 /// Makes `root` a storage root: creates it and its marker file if needed.
-pub fn init_root(root: &Path, token: &str) -> std::io::Result<()> {
-    std::fs::create_dir_all(root)?;
+pub fn init_root<F: Files + ?Sized>(fs: &mut F, root: &Path, token: &str) -> std::io::Result<()> {
+    fs.create_dirs(root)?;
     let marker = root.join(ROOT_MARKER);
-    if !marker.is_file() {
-        std::fs::write(&marker, format!("seedring storage root {token}\n"))?;
-        std::fs::File::open(root)?.sync_all()?;
+    if !fs.is_file(&marker) {
+        fs.write_durably(
+            &marker,
+            format!("seedring storage root {token}\n").as_bytes(),
+        )?;
     }
     Ok(())
 }
 
-/// Each file's size and mtime, `None` where it does not exist.
-pub fn stat_files(root: &Path, info: &Info) -> Vec<Option<FileStamp>> {
+/// Each file's size and mtime, `None` where it does not exist (or is not stored).
+pub fn stat_files<F: Files + ?Sized>(fs: &F, root: &Path, info: &Info) -> Vec<Option<FileStamp>> {
     (0..info.files.len())
         .map(|i| {
             if !info.files[i].is_stored() {
                 return None;
             }
-            let m = std::fs::metadata(file_path(root, info, i)).ok()?;
-            Some(FileStamp {
-                size: m.len(),
-                mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-            })
+            fs.stamp(&file_path(root, info, i))
         })
         .collect()
 }
 
 /// `fdatasync` on the listed files (missing ones have nothing to make durable).
-pub fn sync_files(root: &Path, info: &Info, files: &[usize]) -> Result<(), DiskError> {
+pub fn sync_files<F: Files + ?Sized>(
+    fs: &mut F,
+    root: &Path,
+    info: &Info,
+    files: &[usize],
+) -> Result<(), DiskError> {
     for &i in files {
         let path = file_path(root, info, i);
-        match std::fs::OpenOptions::new().write(true).open(&path) {
-            Ok(f) => f
-                .sync_data()
-                .map_err(|e| DiskError(format!("{}: fdatasync: {e}", path.display())))?,
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(DiskError(format!("{}: {e}", path.display()))),
-        }
+        fs.sync_data(&path)
+            .map_err(|e| DiskError(format!("{}: fdatasync: {e}", path.display())))?;
     }
     Ok(())
 }
@@ -66,15 +63,19 @@ pub fn sync_files(root: &Path, info: &Info, files: &[usize]) -> Result<(), DiskE
 /// stamp its files, then commit every record in one transaction. (Into a store that
 /// does not outlive the process, the sync is skipped: nothing could claim the data
 /// after a crash.)
-pub fn save_resume(store: &dyn SessionStore, saves: Vec<ResumeSave>) -> Result<(), DiskError> {
+pub fn save_resume<F: Files + ?Sized>(
+    fs: &mut F,
+    store: &dyn SessionStore,
+    saves: Vec<ResumeSave>,
+) -> Result<(), DiskError> {
     let mut ops = Vec::with_capacity(saves.len() * 2);
     for mut s in saves {
         if let Some(info) = &s.info {
             let root = PathBuf::from(&s.root);
             if store.is_durable() {
-                sync_files(&root, info, &s.sync_files)?;
+                sync_files(fs, &root, info, &s.sync_files)?;
             }
-            s.record.files = stat_files(&root, info);
+            s.record.files = stat_files(fs, &root, info);
         }
         ops.extend(resume_ops(&s));
     }
@@ -94,14 +95,15 @@ pub enum MoveMethod {
 /// one filesystem, otherwise (or when `force_copy`) copies, syncs, verifies every
 /// piece in `have` at the new place and only then deletes the old files. On any
 /// failure the old files are all still there (renames are undone, copies deleted).
-pub fn move_torrent(
+pub fn move_torrent<F: Files + ?Sized>(
+    fs: &mut F,
     info: &Info,
     have: &Bitfield,
     from: &Path,
     to: &Path,
     force_copy: bool,
 ) -> Result<MoveMethod, DiskError> {
-    if !root_available(to) {
+    if !root_available(fs, to) {
         return Err(DiskError(format!(
             "storage root {} is unavailable",
             to.display()
@@ -110,7 +112,7 @@ pub fn move_torrent(
     let files: Vec<(PathBuf, PathBuf)> = (0..info.files.len())
         .filter(|&i| info.files[i].is_stored())
         .map(|i| (file_path(from, info, i), file_path(to, info, i)))
-        .filter(|(src, _)| src.exists())
+        .filter(|(src, _)| fs.is_file(src))
         .collect();
     let io = |p: &Path, e: std::io::Error| DiskError(format!("{}: {e}", p.display()));
     if !force_copy {
@@ -119,13 +121,18 @@ pub fn move_torrent(
         for pair in &files {
             let (src, dst) = pair;
             if let Some(parent) = dst.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+                fs.create_dirs(parent).map_err(|e| io(parent, e))?;
             }
-            match std::fs::rename(src, dst) {
+            match fs.rename(src, dst) {
                 Ok(()) => done.push(pair),
                 Err(e) => {
                     for (s, d) in done.iter().rev() {
-                        let _ = std::fs::rename(d, s);
+                        if let Err(undo) = fs.rename(d, s) {
+                            tracing::error!(
+                                from = %d.display(), to = %s.display(), error = %undo,
+                                "cannot undo a rename of a failed move"
+                            );
+                        }
                     }
                     if e.kind() == ErrorKind::CrossesDevices {
                         cross_device = true;
@@ -136,40 +143,43 @@ pub fn move_torrent(
             }
         }
         if !cross_device {
-            remove_empty_dirs(from, &files);
+            remove_empty_dirs(fs, from, &files);
             return Ok(MoveMethod::Rename);
         }
     }
-    let copied = copy_all(&files).and_then(|()| verify_at(to, info, have));
+    let copied = copy_all(fs, &files).and_then(|()| verify_at(fs, to, info, have));
     if let Err(e) = copied {
         for (_, dst) in &files {
-            let _ = std::fs::remove_file(dst);
+            // A copy that was never made has nothing to remove.
+            let _ = fs.remove_file(dst);
         }
         return Err(e);
     }
     for (src, _) in &files {
-        std::fs::remove_file(src).map_err(|e| io(src, e))?;
+        fs.remove_file(src).map_err(|e| io(src, e))?;
     }
-    remove_empty_dirs(from, &files);
+    remove_empty_dirs(fs, from, &files);
     Ok(MoveMethod::Copy)
 }
 
-fn copy_all(files: &[(PathBuf, PathBuf)]) -> Result<(), DiskError> {
+fn copy_all<F: Files + ?Sized>(fs: &mut F, files: &[(PathBuf, PathBuf)]) -> Result<(), DiskError> {
     for (src, dst) in files {
         let err = |p: &Path, e: std::io::Error| DiskError(format!("{}: {e}", p.display()));
         if let Some(parent) = dst.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| err(parent, e))?;
+            fs.create_dirs(parent).map_err(|e| err(parent, e))?;
         }
-        std::fs::copy(src, dst).map_err(|e| err(dst, e))?;
-        std::fs::File::open(dst)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| err(dst, e))?;
+        fs.copy_durably(src, dst).map_err(|e| err(dst, e))?;
     }
     Ok(())
 }
 
 /// Every piece of `have` reads back at `root` with its hash.
-fn verify_at(root: &Path, info: &Info, have: &Bitfield) -> Result<(), DiskError> {
+fn verify_at<F: Files + ?Sized>(
+    fs: &F,
+    root: &Path,
+    info: &Info,
+    have: &Bitfield,
+) -> Result<(), DiskError> {
     let mut buf = Vec::new();
     for piece in have.ones() {
         buf.clear();
@@ -181,8 +191,7 @@ fn verify_at(root: &Path, info: &Info, have: &Bitfield) -> Result<(), DiskError>
                 continue;
             }
             let path = file_path(root, info, span.file);
-            std::fs::File::open(&path)
-                .and_then(|f| f.read_exact_at(&mut buf[start..], span.file_offset))
+            fs.read_exact_at(&path, span.file_offset, &mut buf[start..])
                 .map_err(|e| DiskError(format!("{}: {e}", path.display())))?;
         }
         if !crate::hash::verify_piece(&buf, &info.pieces[piece as usize]) {
@@ -195,11 +204,11 @@ fn verify_at(root: &Path, info: &Info, have: &Bitfield) -> Result<(), DiskError>
 }
 
 /// Removes the folders the moved files leave empty, up to (not including) `root`.
-fn remove_empty_dirs(root: &Path, files: &[(PathBuf, PathBuf)]) {
+fn remove_empty_dirs<F: Files + ?Sized>(fs: &mut F, root: &Path, files: &[(PathBuf, PathBuf)]) {
     for (src, _) in files {
         let mut dir = src.parent();
         while let Some(d) = dir {
-            if d == root || !d.starts_with(root) || std::fs::remove_dir(d).is_err() {
+            if d == root || !d.starts_with(root) || !fs.remove_empty_dir(d) {
                 break;
             }
             dir = d.parent();
@@ -210,10 +219,12 @@ fn remove_empty_dirs(root: &Path, files: &[(PathBuf, PathBuf)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::disk_uring::RealFiles;
+    use std::os::unix::fs::FileExt;
 
     fn torrent_on_disk(root: &Path) -> (Info, Vec<u8>) {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let info = super::super::fixture::two_files(&data);
+        let info = crate::disk_uring::fixture::two_files(&data);
         std::fs::create_dir_all(root.join("t/sub")).unwrap();
         std::fs::write(root.join("t/a"), &data[..40_000]).unwrap();
         std::fs::write(root.join("t/sub/b"), &data[40_000..]).unwrap();
@@ -223,8 +234,8 @@ mod tests {
     fn roots() -> (tempfile::TempDir, PathBuf, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-        init_root(&a, "a").unwrap();
-        init_root(&b, "b").unwrap();
+        init_root(&mut RealFiles, &a, "a").unwrap();
+        init_root(&mut RealFiles, &b, "b").unwrap();
         (dir, a, b)
     }
 
@@ -240,11 +251,11 @@ mod tests {
             let (_d, a, b) = roots();
             let (info, data) = torrent_on_disk(&a);
             let have = Bitfield::full(info.geometry.piece_count());
-            let how = move_torrent(&info, &have, &a, &b, force_copy).unwrap();
+            let how = move_torrent(&mut RealFiles, &info, &have, &a, &b, force_copy).unwrap();
             assert_eq!(how == MoveMethod::Copy, force_copy);
             assert!(contents(&b) == data);
             assert!(!a.join("t").exists(), "the old folder is gone");
-            assert!(root_available(&a), "the root itself stays");
+            assert!(root_available(&RealFiles, &a), "the root itself stays");
         }
     }
 
@@ -260,7 +271,7 @@ mod tests {
             .unwrap();
         f.write_all_at(&damage, 30_000).unwrap();
         let have = Bitfield::full(info.geometry.piece_count());
-        let e = move_torrent(&info, &have, &a, &b, true).unwrap_err();
+        let e = move_torrent(&mut RealFiles, &info, &have, &a, &b, true).unwrap_err();
         assert!(e.0.contains("does not verify"), "{e}");
         assert!(!b.join("t/a").exists() && !b.join("t/sub/b").exists());
         let mut now = contents(&a);
@@ -274,7 +285,7 @@ mod tests {
         let (info, data) = torrent_on_disk(&a);
         std::fs::remove_file(b.join(ROOT_MARKER)).unwrap();
         let have = Bitfield::full(info.geometry.piece_count());
-        assert!(move_torrent(&info, &have, &a, &b, false).is_err());
+        assert!(move_torrent(&mut RealFiles, &info, &have, &a, &b, false).is_err());
         assert!(contents(&a) == data);
     }
 
@@ -282,7 +293,7 @@ mod tests {
     fn stamps_change_when_a_file_is_written() {
         let (_d, a, _) = roots();
         let (info, _) = torrent_on_disk(&a);
-        let before = stat_files(&a, &info);
+        let before = stat_files(&RealFiles, &a, &info);
         assert!(before.iter().all(Option::is_some));
         #[allow(clippy::disallowed_methods)] // a test, waiting for the mtime to move
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -291,11 +302,11 @@ mod tests {
             .open(a.join("t/a"))
             .unwrap();
         f.write_all_at(b"z", 0).unwrap();
-        sync_files(&a, &info, &[0, 1]).unwrap();
-        let after = stat_files(&a, &info);
+        sync_files(&mut RealFiles, &a, &info, &[0, 1]).unwrap();
+        let after = stat_files(&RealFiles, &a, &info);
         assert_ne!(before[0], after[0]);
         assert_eq!(before[1], after[1]);
         std::fs::remove_file(a.join("t/a")).unwrap();
-        assert_eq!(stat_files(&a, &info)[0], None);
+        assert_eq!(stat_files(&RealFiles, &a, &info)[0], None);
     }
 }

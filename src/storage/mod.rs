@@ -1,0 +1,50 @@
+//! What the engine does with files besides reading and writing pieces, written
+//! once for both drivers: the durable resume save (sync the written files, stamp
+//! them, then commit the records), moving a torrent between roots (rename, or
+//! copy + verify + delete, undone on failure), file stamps, and root markers.
+//!
+//! It works through the [`Files`] port. The real driver passes
+//! [`RealFiles`](crate::disk_uring::RealFiles) (the operating system's files); the
+//! sim passes its [`MemFs`](crate::sim::MemFs), which keeps synced and unsynced
+//! bytes apart and loses, keeps or tears unsynced writes in a simulated crash. So
+//! the crash simulations test this very code: drop the sync from
+//! [`save_resume`] and `tests/sim_resume.rs` finds records claiming pieces a crash
+//! took away.
+//!
+//! Everything here blocks: the real driver calls it on compio's blocking pool.
+
+mod durable;
+
+use std::io;
+use std::path::Path;
+
+pub use durable::{
+    MoveMethod, init_root, move_torrent, root_available, save_resume, stat_files, sync_files,
+};
+
+use crate::resume_lmdb::record::FileStamp;
+
+/// The filesystem operations the storage policy needs. Paths are absolute.
+pub trait Files {
+    /// Whether a regular file is at `path`.
+    fn is_file(&self, path: &Path) -> bool;
+    /// A file's size and modification time, if it is there.
+    fn stamp(&self, path: &Path) -> Option<FileStamp>;
+    /// Makes a file's written data durable (`fdatasync`). A missing file has
+    /// nothing to make durable: `Ok`.
+    fn sync_data(&mut self, path: &Path) -> io::Result<()>;
+    /// Creates a folder and its parents.
+    fn create_dirs(&mut self, dir: &Path) -> io::Result<()>;
+    /// Writes a small whole file and makes it, and its entry in its folder, durable.
+    fn write_durably(&mut self, path: &Path, data: &[u8]) -> io::Result<()>;
+    /// Renames a file (an error of kind `CrossesDevices` across filesystems).
+    fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Copies a file and makes the copy durable.
+    fn copy_durably(&mut self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Deletes a file.
+    fn remove_file(&mut self, path: &Path) -> io::Result<()>;
+    /// Deletes a folder if it is empty; whether it did.
+    fn remove_empty_dir(&mut self, dir: &Path) -> bool;
+    /// Reads exactly `buf.len()` bytes at `offset`.
+    fn read_exact_at(&self, path: &Path, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+}
