@@ -1385,6 +1385,14 @@ impl Core {
                 a.last_attempt = Some(now);
             }
         }
+        self.close_ip(ih, ip, &CloseReason::HashFailure, out);
+    }
+
+    /// Closes every connection of torrent `ih` to address `ip`.
+    fn close_ip(&mut self, ih: InfoHash, ip: IpAddr, reason: &CloseReason, out: &mut Vec<Action>) {
+        let Some(t) = self.torrents.get(&ih) else {
+            return;
+        };
         let keys: Vec<PeerKey> = t
             .peers
             .iter()
@@ -1392,7 +1400,7 @@ impl Core {
             .filter(|k| self.peers.get(k).is_some_and(|p| p.addr.ip() == ip))
             .collect();
         for k in keys {
-            self.close(k, CloseReason::HashFailure, out);
+            self.close(k, reason.clone(), out);
         }
     }
 
@@ -1403,15 +1411,7 @@ impl Core {
         if t.banned.insert(ip) {
             tracing::warn!(info_hash = %ih, peer = %ip, reason = why, "peer banned");
         }
-        let keys: Vec<PeerKey> = t
-            .peers
-            .iter()
-            .copied()
-            .filter(|k| self.peers.get(k).is_some_and(|p| p.addr.ip() == ip))
-            .collect();
-        for k in keys {
-            self.close(k, CloseReason::Banned, out);
-        }
+        self.close_ip(ih, ip, &CloseReason::Banned, out);
     }
 
     fn on_extended(

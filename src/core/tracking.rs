@@ -15,6 +15,7 @@
 //! - `left` is what is missing of the whole torrent (BEP 3), 16 KiB while the
 //!   metadata is unknown (so the tracker does not take us for a seed).
 
+use super::announce::Due;
 use super::{Action, Core, Torrent};
 use crate::proto::tracker::{Announce, AnnounceEvent, AnnounceReply, TrackerError};
 use crate::types::{InfoHash, Time};
@@ -71,14 +72,7 @@ impl Core {
             if !stopping {
                 self.announce_budget -= 1.0;
             }
-            let request = announce_request(&self.cfg, ih, t, due.event);
-            self.announces_in_flight.insert((ih, due.id));
-            out.push(Action::Announce {
-                info_hash: ih,
-                id: due.id,
-                url: due.url,
-                request,
-            });
+            emit(&self.cfg, &mut self.announces_in_flight, ih, t, due, out);
         }
     }
 
@@ -93,14 +87,7 @@ impl Core {
     ) {
         t.announcer.stopping(now);
         if let Some(due) = t.announcer.due(now) {
-            let request = announce_request(&self.cfg, ih, t, due.event);
-            self.announces_in_flight.insert((ih, due.id));
-            out.push(Action::Announce {
-                info_hash: ih,
-                id: due.id,
-                url: due.url,
-                request,
-            });
+            emit(&self.cfg, &mut self.announces_in_flight, ih, t, due, out);
         }
     }
 
@@ -168,6 +155,24 @@ impl Core {
             self.torrents.insert(ih, t);
         }
     }
+}
+
+/// Hands announce `due` of torrent `ih` to the driver, counted in flight.
+fn emit(
+    cfg: &super::CoreConfig,
+    in_flight: &mut std::collections::BTreeSet<(InfoHash, u64)>,
+    ih: InfoHash,
+    t: &Torrent,
+    due: Due,
+    out: &mut Vec<Action>,
+) {
+    in_flight.insert((ih, due.id));
+    out.push(Action::Announce {
+        info_hash: ih,
+        id: due.id,
+        request: announce_request(cfg, ih, t, due.event),
+        url: due.url,
+    });
 }
 
 /// The announce of torrent `ih` now.
