@@ -13,9 +13,9 @@ fn swarm(seed: u64, n: usize) -> (u64, u64, u64) {
     sums
 }
 
-/// [`swarm`], plus a fingerprint of the run: every engine's counters and
-/// completion time.
-type Trace = Vec<(u64, u64, u64, Option<u64>)>;
+/// [`swarm`], plus a fingerprint of the run: the hash of every event the world
+/// ran (time, kind, node, bytes delivered), and every engine's counters.
+type Trace = (u64, Vec<(u64, u64, u64, Option<u64>)>);
 
 fn swarm_traced(seed: u64, n: usize) -> ((u64, u64, u64), Trace) {
     let world = world(seed);
@@ -54,13 +54,14 @@ fn swarm_traced(seed: u64, n: usize) -> ((u64, u64, u64), Trace) {
         .map(|l| l.stats(ih).unwrap().downloaded)
         .sum();
     let up_leech: u64 = leechers.iter().map(|l| l.stats(ih).unwrap().uploaded).sum();
-    let trace = all
+    let counters = all
         .iter()
         .map(|e| {
             let st = e.stats(ih).unwrap();
             (st.downloaded, st.uploaded, st.wasted, st.completed_at)
         })
         .collect();
+    let trace = (world.trace_hash(), counters);
     ((up_seed, down, up_leech), trace)
 }
 

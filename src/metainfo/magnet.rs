@@ -98,30 +98,22 @@ impl Magnet {
 }
 
 /// Decodes `%XX` escapes and `+` (as a space, which is what web forms mean by it).
+/// Every `%` must start two hex digits (`%zz`, `%4`, `%+5` are errors, not text).
 fn percent_decode(s: &str) -> Result<String, MagnetError> {
     let bad = || MagnetError::BadEncoding(s.to_owned());
     let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
-                let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
+    for (i, _) in s.match_indices('%') {
+        let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
+        if !hex.iter().all(u8::is_ascii_hexdigit) {
+            return Err(bad());
         }
     }
-    String::from_utf8(out).map_err(|_| bad())
+    // A literal '+' can only be a space here: an encoded one is `%2B`.
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| bad())
 }
 
 fn parse_peer(s: &str) -> Result<String, MagnetError> {
@@ -213,6 +205,9 @@ mod tests {
                 matches!(e, MagnetError::BadEncoding(_))
             }),
             ("magnet:?xt=urn:btih:%ff%fe", |e| {
+                matches!(e, MagnetError::BadEncoding(_))
+            }),
+            ("magnet:?xt=urn:btih:%+5", |e| {
                 matches!(e, MagnetError::BadEncoding(_))
             }),
             ("magnet:?xt=urn:btih:%4", |e| {

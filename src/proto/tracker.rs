@@ -84,20 +84,19 @@ pub enum TrackerError {
     Io(String),
 }
 
+/// What stays as it is in a query value: RFC 3986's unreserved characters.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes raw bytes for a URL query (unreserved characters stay as they are).
 pub fn url_encode(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            s.push(char::from(b));
-        } else {
-            s.push_str(&format!("%{b:02X}"));
-        }
-    }
-    s
+    percent_encoding::percent_encode(bytes, QUERY_VALUE).to_string()
 }
 
-/// The full announce URL for an HTTP(S) tracker.
+/// Builds the announce URL for `a` on tracker `base` (BEP 3 query, compact peers).
 pub fn announce_url(base: &str, a: &Announce) -> String {
     let sep = if base.contains('?') { '&' } else { '?' };
     let mut url = format!(

@@ -306,12 +306,10 @@ fn runtime_for(io: IoChoice) -> Result<(Runtime, Option<String>), StartError> {
     }
 }
 
-/// 64 random bits from the OS (the standard library seeds its hashers from it).
+/// 64 random bits from the operating system.
 fn os_random() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
+    // No randomness from the OS is a broken system: nothing can be secret then.
+    getrandom::u64().expect("the operating system's random source works")
 }
 
 /// A peer id of the form `-SR0100-` + 12 random alphanumerics, unless the caller

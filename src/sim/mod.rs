@@ -183,6 +183,9 @@ pub(crate) struct World {
     next_port: u16,
     faults: FaultCounts,
     trackers: tracker::SimTrackers,
+    /// A fingerprint of every event run so far (fixed keys: the same run gives
+    /// the same value in every build of the same code).
+    trace: std::hash::DefaultHasher,
 }
 
 impl SimWorld {
@@ -202,6 +205,7 @@ impl SimWorld {
                 next_port: 20_000,
                 faults: FaultCounts::default(),
                 trackers: tracker::SimTrackers::default(),
+                trace: std::hash::DefaultHasher::new(),
             })),
         }
     }
@@ -232,6 +236,12 @@ impl SimWorld {
     /// The virtual time now.
     pub fn now(&self) -> Time {
         self.lock().now
+    }
+
+    /// A fingerprint of every event the world has run, in order: two runs with
+    /// the same value ran the same events at the same times with the same bytes.
+    pub fn trace_hash(&self) -> u64 {
+        std::hash::Hasher::finish(&self.lock().trace)
     }
 
     /// What the fault injection did so far.
@@ -362,6 +372,39 @@ impl SimWorld {
 }
 
 impl World {
+    /// Folds one event into the run's fingerprint: its time, its kind and node,
+    /// and the bytes of every delivery.
+    fn trace_event(&mut self, ev: &Pending) {
+        use std::hash::Hash;
+        self.now.0.hash(&mut self.trace);
+        std::mem::discriminant(ev).hash(&mut self.trace);
+        match ev {
+            Pending::Deliver(n, peer, bytes) => (n, peer, bytes).hash(&mut self.trace),
+            Pending::Sent(n, peer, len) => (n, peer, len).hash(&mut self.trace),
+            Pending::Accept { listener, from } => (listener, from).hash(&mut self.trace),
+            Pending::Connected(n, p) | Pending::ConnectFailed(n, p) | Pending::Closed(n, p) => {
+                (n, p).hash(&mut self.trace);
+            }
+            Pending::BlockRead(n, p, ih, r, res) => {
+                (n, p, ih, r.piece, r.offset, r.len, res.is_ok()).hash(&mut self.trace);
+            }
+            Pending::PieceWritten(n, ih, piece, res) => {
+                (n, ih, piece, res.is_ok()).hash(&mut self.trace)
+            }
+            Pending::PieceRead(n, ih, piece, res) => {
+                (n, ih, piece, res.is_ok()).hash(&mut self.trace)
+            }
+            Pending::ResumeSaved(n, id, res) => (n, id, res.is_ok()).hash(&mut self.trace),
+            Pending::StorageMoved(n, ih, res) | Pending::StorageOpened(n, ih, res) => {
+                (n, ih, res.is_ok()).hash(&mut self.trace);
+            }
+            Pending::AnnounceReply(n, ih, id, res) => {
+                (n, ih, id, res.is_ok()).hash(&mut self.trace)
+            }
+            Pending::Tick(n) => n.hash(&mut self.trace),
+        }
+    }
+
     fn schedule(&mut self, at: Time, ev: Pending) {
         self.seq += 1;
         self.queue.push(Reverse((at, self.seq)));
@@ -370,6 +413,7 @@ impl World {
 
     fn run(&mut self, ev: Pending) {
         let now = self.now;
+        self.trace_event(&ev);
         let mut out = Vec::new();
         let node = match ev {
             Pending::Deliver(n, peer, bytes) => {
