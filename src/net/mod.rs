@@ -5,12 +5,16 @@
 //! (`core::tracking`); the shards hand its announces to this client and its
 //! replies back to the core.
 //!
-//! Peer connections themselves live in `crate::shard` (one compio runtime per shard).
+//! [`peer`]: the socket side of peer connections (reader and writer tasks, the
+//! handshake of accepted connections and their handoff between shards), run by the
+//! shards (`crate::shard`, one compio runtime each).
 //!
 //! Limits: tracker replies are capped at 1 MiB and 2,000 peers, HTTP follows at most
 //! three redirects and never asks for compressed replies, every request has a
 //! timeout.
 
+pub(crate) mod peer;
 mod tracker;
 
 pub use tracker::TrackerClient;
+pub(crate) use tracker::TrackerLink;

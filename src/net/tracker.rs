@@ -167,6 +167,37 @@ impl TrackerClient {
     }
 }
 
+/// The control-plane tracker client, shared by an engine's shards and started at
+/// the first announce (an engine without trackers never starts the thread).
+#[derive(Debug, Default)]
+pub(crate) struct TrackerLink {
+    client: std::sync::OnceLock<Result<crate::net::TrackerClient, String>>,
+}
+
+impl TrackerLink {
+    /// Sends an announce; the answer arrives on the returned channel (at once, as
+    /// an error, if the client cannot run).
+    pub(crate) fn announce(
+        &self,
+        url: String,
+        request: crate::proto::tracker::Announce,
+    ) -> flume::Receiver<AnnounceResult> {
+        let client = self.client.get_or_init(|| {
+            TrackerClient::start().map_err(|e| format!("cannot start the tracker thread: {e}"))
+        });
+        match client {
+            Ok(c) => c.announce(url, request),
+            Err(why) => {
+                let (tx, rx) = flume::bounded(1);
+                let _ = tx.send(Err(TrackerError::Io(why.clone())));
+                rx
+            }
+        }
+    }
+}
+
+type AnnounceResult = Result<crate::proto::tracker::AnnounceReply, TrackerError>;
+
 async fn announce(
     http: &reqwest::Client,
     udp_ids: &UdpIds,

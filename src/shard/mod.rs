@@ -26,9 +26,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use compio::BufResult;
 use compio::driver::{DriverType, ProactorBuilder};
-use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::{TcpListener, TcpStream};
 use compio::runtime::{JoinHandle, Runtime, RuntimeBuilder};
 
@@ -41,6 +39,13 @@ use crate::proto::tracker::TrackerError;
 use crate::resume_lmdb::{SharedStore, StoreOp, meta_key, torrent_prefix};
 use crate::storage;
 use crate::types::{InfoHash, Time};
+
+mod driver;
+mod resume;
+
+use crate::net::TrackerLink;
+pub(crate) use driver::{Conn, Routing, Shard, ShardRc, run, with_shard};
+pub(crate) use resume::{ResumeJob, Wake, resume_writer};
 
 /// Which IO backend a shard may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,10 +104,10 @@ pub fn shard_of(ih: InfoHash, n: usize) -> usize {
 
 /// An accepted connection on its way to the shard that owns its torrent, with the
 /// bytes already read (at least the handshake).
-struct Handoff {
-    stream: std::net::TcpStream,
-    addr: SocketAddr,
-    first: Vec<u8>,
+pub(crate) struct Handoff {
+    pub(crate) stream: std::net::TcpStream,
+    pub(crate) addr: SocketAddr,
+    pub(crate) first: Vec<u8>,
 }
 
 /// Why a shard did not start.
@@ -134,27 +139,6 @@ pub enum StartError {
     Store(crate::resume_lmdb::StoreError),
 }
 
-/// Work for a shard's resume writer, kept in the order the core asked for it: a
-/// torrent's records are deleted only after every save asked for before its
-/// removal, and a re-added torrent's metadata after its deletion.
-pub(crate) enum ResumeJob {
-    /// A resume save (the durability rule: sync, stamp, commit).
-    Save { id: u64, saves: Vec<ResumeSave> },
-    /// Set one key (a torrent's metadata).
-    Set(Vec<u8>, Vec<u8>),
-    /// Delete every key of a torrent.
-    Forget(InfoHash),
-}
-
-/// What wakes a shard's resume writer. Each wake makes it take every job queued
-/// so far (`Shard::resume_jobs`), so wakes never carry work themselves.
-pub(crate) enum Wake {
-    /// Jobs are waiting.
-    Work,
-    /// Answer once every job queued before this is done (the engine's flush).
-    Flush(flume::Sender<()>),
-}
-
 /// Work for a core, run on its shard's thread at the shard's current time.
 pub(crate) type CoreFn<R> = Box<dyn FnOnce(&mut Core, Time, &mut Vec<Action>) -> R + Send>;
 /// A command run on the shard thread against its core.
@@ -162,22 +146,22 @@ pub(crate) type Command = CoreFn<()>;
 
 /// Commands waiting for a shard. Full: the engine's caller waits (back pressure);
 /// a shard is never far behind its callers, so this only bounds bursts.
-const COMMAND_QUEUE: usize = 1024;
+pub(crate) const COMMAND_QUEUE: usize = 1024;
 /// Wakes waiting for a shard's resume writer. Full: the shard's wake is dropped,
 /// which loses nothing: a writer with wakes pending takes every queued job at the
 /// next one. (The jobs themselves wait in the shard, in order: at most one save,
 /// the core keeps one in flight, plus one metadata write or deletion per torrent
 /// added or removed since the writer's last pass, which takes them all in one
 /// transaction.) The engine's flushes wait for room (back pressure).
-const RESUME_WAKES: usize = 64;
+pub(crate) const RESUME_WAKES: usize = 64;
 /// Messages waiting for a connection's writer. The core keeps at most 1 MiB of
 /// piece data unsent per peer (it waits for `Sent`), so only a peer that reads
 /// nothing while being sent many small messages fills it. Full: the peer is
 /// closed as too slow.
-const SEND_QUEUE: usize = 4096;
+pub(crate) const SEND_QUEUE: usize = 4096;
 /// Accepted connections on their way to their owning shard. Full: the connection
 /// is closed (the peer will retry), and the drop is counted in the log.
-const HANDOFF_QUEUE: usize = 256;
+pub(crate) const HANDOFF_QUEUE: usize = 256;
 
 /// A command that answers on `reply`: `f`'s result, or the message of its panic
 /// (which then goes on to fail the shard).
@@ -198,45 +182,13 @@ pub(crate) fn command<R: Send + 'static>(
 }
 
 /// The text of a panic payload.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".into())
 }
-
-/// The control-plane tracker client, shared by an engine's shards and started at
-/// the first announce (an engine without trackers never starts the thread).
-#[derive(Debug, Default)]
-pub(crate) struct TrackerLink {
-    client: std::sync::OnceLock<Result<crate::net::TrackerClient, String>>,
-}
-
-impl TrackerLink {
-    /// Sends an announce; the answer arrives on the returned channel (at once, as
-    /// an error, if the client cannot run).
-    fn announce(
-        &self,
-        url: String,
-        request: crate::proto::tracker::Announce,
-    ) -> flume::Receiver<AnnounceResult> {
-        let client = self.client.get_or_init(|| {
-            crate::net::TrackerClient::start()
-                .map_err(|e| format!("cannot start the tracker thread: {e}"))
-        });
-        match client {
-            Ok(c) => c.announce(url, request),
-            Err(why) => {
-                let (tx, rx) = flume::bounded(1);
-                let _ = tx.send(Err(TrackerError::Io(why.clone())));
-                rx
-            }
-        }
-    }
-}
-
-type AnnounceResult = Result<crate::proto::tracker::AnnounceReply, TrackerError>;
 
 /// Whether a shard is alive, seen from outside: set once, when its core panics.
 #[derive(Debug, Default)]
@@ -280,7 +232,7 @@ impl Drop for ShardHandle {
     }
 }
 
-fn build_runtime(driver: Option<DriverType>) -> std::io::Result<Runtime> {
+pub(crate) fn build_runtime(driver: Option<DriverType>) -> std::io::Result<Runtime> {
     let mut proactor = ProactorBuilder::new();
     if let Some(d) = driver {
         proactor.driver_type(d);
@@ -289,7 +241,7 @@ fn build_runtime(driver: Option<DriverType>) -> std::io::Result<Runtime> {
 }
 
 /// Builds the runtime the choice allows: `(runtime, backend, fallback reason)`.
-fn runtime_for(io: IoChoice) -> Result<(Runtime, Option<String>), StartError> {
+pub(crate) fn runtime_for(io: IoChoice) -> Result<(Runtime, Option<String>), StartError> {
     match io {
         IoChoice::Uring => build_runtime(Some(DriverType::IoUring))
             .map(|rt| (rt, None))
@@ -307,14 +259,14 @@ fn runtime_for(io: IoChoice) -> Result<(Runtime, Option<String>), StartError> {
 }
 
 /// 64 random bits from the operating system.
-fn os_random() -> u64 {
+pub(crate) fn os_random() -> u64 {
     // No randomness from the OS is a broken system: nothing can be secret then.
     getrandom::u64().expect("the operating system's random source works")
 }
 
 /// A peer id of the form `-SR0100-` + 12 random alphanumerics, unless the caller
 /// set one of its own.
-fn fresh_peer_id(cfg: &mut CoreConfig) {
+pub(crate) fn fresh_peer_id(cfg: &mut CoreConfig) {
     if cfg.peer_id == CoreConfig::default().peer_id {
         const ALNUM: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
         let mut r = os_random();
@@ -370,7 +322,7 @@ pub(crate) fn spawn_all(
 
 /// Starts shard `index` of `n` on its own thread; it listens on `listen` if given.
 #[allow(clippy::too_many_arguments)] // the shard's whole wiring, passed once at start
-fn spawn_one(
+pub(crate) fn spawn_one(
     index: usize,
     n: usize,
     cfg: ShardConfig,
@@ -472,7 +424,7 @@ fn spawn_one(
 /// port still listening. SO_REUSEADDR does not help against a listening socket, and
 /// SO_REUSEPORT would let two live daemons split one port silently. So a port in
 /// use is tried again every 100 ms for a bounded time, said once in the log.
-async fn bind(addr: SocketAddr, patience: Duration) -> std::io::Result<TcpListener> {
+pub(crate) async fn bind(addr: SocketAddr, patience: Duration) -> std::io::Result<TcpListener> {
     #[allow(clippy::disallowed_methods)] // a bound on start-up, not the core's time
     let start = std::time::Instant::now();
     let mut said = false;
@@ -498,703 +450,4 @@ async fn bind(addr: SocketAddr, patience: Duration) -> std::io::Result<TcpListen
             Err(e) => return Err(e),
         }
     }
-}
-
-/// Where accepted connections go.
-struct Routing {
-    index: usize,
-    n: usize,
-    senders: Arc<Vec<flume::Sender<Handoff>>>,
-}
-
-struct Conn {
-    tx: flume::Sender<Vec<u8>>,
-    _reader: Option<JoinHandle<()>>,
-    _writer: Option<JoinHandle<()>>,
-    _connect: Option<JoinHandle<()>>,
-}
-
-struct Storage {
-    info: Arc<Info>,
-    root: PathBuf,
-}
-
-pub(crate) struct Shard {
-    core: Core,
-    conns: HashMap<PeerKey, Conn>,
-    storage: HashMap<InfoHash, Storage>,
-    files: Rc<FileCache>,
-    started: std::time::Instant,
-    /// Jobs for the resume writer, in order, taken all at once by its next pass.
-    resume_jobs: Vec<ResumeJob>,
-    resume: flume::Sender<Wake>,
-    /// Roots as last reported to the core (available or not).
-    roots_seen: HashMap<PathBuf, bool>,
-    /// Set when the core panicked: nothing runs on it any more.
-    health: Arc<ShardHealth>,
-    trackers: Arc<TrackerLink>,
-}
-
-type ShardRc = Rc<RefCell<Shard>>;
-
-/// Runs `f` against the shard's core at the current time, then carries out the
-/// actions it produced. Never awaits.
-///
-/// A panic in the core fails the shard: its state can no longer be trusted, so it
-/// runs nothing more (commands are dropped unrun, so their callers get the
-/// failure) and drops its connections. The other shards go on.
-fn with_shard(rc: &ShardRc, f: impl FnOnce(&mut Core, Time, &mut Vec<Action>)) {
-    let mut out = Vec::new();
-    let mut s = rc.borrow_mut();
-    if s.health.failed.get().is_some() {
-        return;
-    }
-    let now = s.now();
-    let core = &mut s.core;
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(core, now, &mut out)));
-    match run {
-        Ok(()) => s.apply(rc, out),
-        Err(panic) => {
-            let why = panic_message(&*panic);
-            tracing::error!(reason = %why, "shard failed: its torrents stop answering");
-            let _ = s.health.failed.set(why);
-            let conns = std::mem::take(&mut s.conns);
-            drop(s);
-            drop(conns);
-        }
-    }
-}
-
-impl Shard {
-    fn new(
-        mut cfg: CoreConfig,
-        max_open_files: usize,
-        resume: flume::Sender<Wake>,
-        health: Arc<ShardHealth>,
-        trackers: Arc<TrackerLink>,
-    ) -> Shard {
-        if cfg.unix_at_zero == 0 {
-            #[allow(clippy::disallowed_methods)]
-            let wall = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            cfg.unix_at_zero = wall;
-        }
-        Shard {
-            core: Core::new(cfg),
-            resume,
-            resume_jobs: Vec::new(),
-            health,
-            trackers,
-            roots_seen: HashMap::new(),
-            conns: HashMap::new(),
-            storage: HashMap::new(),
-            files: Rc::new(FileCache::new(max_open_files)),
-            // The one clock read of the real driver: the core's time is time since
-            // the shard started.
-            #[allow(clippy::disallowed_methods)]
-            started: std::time::Instant::now(),
-        }
-    }
-
-    fn now(&self) -> Time {
-        Time(u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX))
-    }
-
-    fn apply(&mut self, rc: &ShardRc, actions: Vec<Action>) {
-        let mut reads = Vec::new();
-        // Peers whose send queue overflowed: closed, and told to the core after.
-        let mut slow = Vec::new();
-        for a in actions {
-            match a {
-                Action::Send { peer, bytes } => {
-                    let Some(c) = self.conns.get(&peer) else {
-                        continue;
-                    };
-                    match c.tx.try_send(bytes) {
-                        Ok(()) => {}
-                        // Not connected yet: the core sends nothing before Connected.
-                        Err(flume::TrySendError::Disconnected(_)) => {}
-                        Err(flume::TrySendError::Full(_)) => {
-                            tracing::debug!(?peer, "closing peer: {SEND_QUEUE} messages unsent");
-                            self.conns.remove(&peer);
-                            slow.push(peer);
-                        }
-                    }
-                }
-                Action::Close { peer, reason } => {
-                    tracing::debug!(?peer, ?reason, "closing peer");
-                    self.conns.remove(&peer);
-                }
-                Action::Connect { peer, addr } => {
-                    let rc2 = rc.clone();
-                    let task = compio::runtime::spawn(async move {
-                        let res = compio::time::timeout(
-                            Duration::from_secs(10),
-                            TcpStream::connect(addr),
-                        )
-                        .await;
-                        match res {
-                            Ok(Ok(stream)) => {
-                                tracing::debug!(?peer, %addr, "connected");
-                                nodelay(&stream);
-                                attach(&rc2, peer, stream);
-                                with_shard(&rc2, |c, now, out| {
-                                    c.on_event(now, Event::Connected { peer }, out);
-                                });
-                            }
-                            failed => {
-                                let why = match failed {
-                                    Ok(Err(e)) => e.to_string(),
-                                    _ => "no answer in 10 s".into(),
-                                };
-                                tracing::debug!(?peer, %addr, reason = %why, "connect failed");
-                                rc2.borrow_mut().conns.remove(&peer);
-                                with_shard(&rc2, |c, now, out| {
-                                    c.on_event(now, Event::ConnectFailed { peer }, out);
-                                });
-                            }
-                        }
-                    });
-                    // Nothing is sent before the connection is made.
-                    let (tx, _) = flume::bounded(0);
-                    self.conns.insert(
-                        peer,
-                        Conn {
-                            tx,
-                            _reader: None,
-                            _writer: None,
-                            _connect: Some(task),
-                        },
-                    );
-                }
-                Action::ReadBlock {
-                    peer,
-                    info_hash,
-                    req,
-                } => reads.push((info_hash, req, peer)),
-                Action::Announce {
-                    info_hash,
-                    id,
-                    url,
-                    request,
-                } => {
-                    let reply = self.trackers.announce(url, request);
-                    let wait = async move {
-                        reply.recv_async().await.unwrap_or_else(|_| {
-                            Err(TrackerError::Io("the tracker thread stopped".into()))
-                        })
-                    };
-                    spawn_then(rc, wait, move |c, now, out, result| {
-                        let ev = Event::AnnounceReply {
-                            info_hash,
-                            id,
-                            result,
-                        };
-                        c.on_event(now, ev, out);
-                    });
-                }
-                Action::ReadPiece { info_hash, piece } => {
-                    let Some((info, root)) = self.storage_of(info_hash) else {
-                        continue;
-                    };
-                    let files = self.files.clone();
-                    let read = async move {
-                        let len = info.geometry.piece_len(piece);
-                        disk::read(&files, &root, &info, piece, 0, len).await
-                    };
-                    spawn_then(rc, read, move |c, now, out, result| {
-                        let ev = Event::PieceRead {
-                            info_hash,
-                            piece,
-                            result,
-                        };
-                        c.on_event(now, ev, out);
-                    });
-                }
-                Action::WritePiece {
-                    info_hash,
-                    piece,
-                    data,
-                } => {
-                    let Some((info, root)) = self.storage_of(info_hash) else {
-                        continue;
-                    };
-                    let write = async move { disk::write_piece(&root, &info, piece, data).await };
-                    spawn_then(rc, write, move |c, now, out, result| {
-                        let ev = Event::PieceWritten {
-                            info_hash,
-                            piece,
-                            result,
-                        };
-                        c.on_event(now, ev, out);
-                    });
-                }
-                Action::OpenStorage {
-                    info_hash,
-                    info,
-                    info_bytes,
-                    root,
-                    save_meta,
-                } => {
-                    if save_meta {
-                        self.queue_resume(ResumeJob::Set(meta_key(info_hash), info_bytes.to_vec()));
-                    }
-                    let root = PathBuf::from(root);
-                    let (i2, r2) = (info.clone(), root.clone());
-                    let prepare = async move { disk::prepare_files(&r2, &i2).await };
-                    spawn_then(rc, prepare, move |c, now, out, result| {
-                        c.on_event(now, Event::StorageOpened { info_hash, result }, out);
-                    });
-                    self.storage.insert(info_hash, Storage { info, root });
-                }
-                Action::CloseStorage {
-                    info_hash,
-                    delete_files,
-                } => {
-                    self.queue_resume(ResumeJob::Forget(info_hash));
-                    if let Some(st) = self.storage.remove(&info_hash) {
-                        let files = self.files.clone();
-                        files.forget_under(&st.root);
-                        if delete_files {
-                            compio::runtime::spawn(async move {
-                                disk::delete_files(&files, &st.root, &st.info).await;
-                            })
-                            .detach();
-                        }
-                    }
-                }
-                Action::SaveResume { id, torrents } => {
-                    self.queue_resume(ResumeJob::Save {
-                        id,
-                        saves: torrents,
-                    });
-                }
-                Action::MoveStorage {
-                    info_hash,
-                    info,
-                    have,
-                    from,
-                    to,
-                } => {
-                    let (from, to) = (PathBuf::from(from), PathBuf::from(to));
-                    self.files.forget_under(&from);
-                    let work = async move {
-                        let job = move || {
-                            storage::move_torrent(&mut RealFiles, &info, &have, &from, &to, false)
-                        };
-                        match compio::runtime::spawn_blocking(job).await {
-                            Ok(r) => r.map(|_| ()),
-                            Err(_) => Err(DiskError("the move thread panicked".into())),
-                        }
-                    };
-                    spawn_then(rc, work, move |c, now, out, result| {
-                        c.on_event(now, Event::StorageMoved { info_hash, result }, out);
-                    });
-                }
-            }
-        }
-        self.read_batched(rc, reads);
-        for peer in slow {
-            // Told on the next turn of the loop: the shard is borrowed here.
-            spawn_then(rc, async {}, move |c, now, out, ()| {
-                c.on_event(now, Event::Closed { peer }, out);
-            });
-        }
-    }
-
-    /// Serves block reads for uploads, merging contiguous blocks of the same piece
-    /// (from one peer or several) into one disk read; each peer then gets its block.
-    fn read_batched(&mut self, rc: &ShardRc, mut reads: Vec<(InfoHash, BlockRequest, PeerKey)>) {
-        reads.sort_by_key(|(ih, r, _)| (*ih, r.piece, r.offset));
-        let mut i = 0;
-        while i < reads.len() {
-            let (ih, first, _) = reads[i];
-            let mut end = first.offset + first.len;
-            let mut j = i + 1;
-            while j < reads.len()
-                && reads[j].0 == ih
-                && reads[j].1.piece == first.piece
-                && reads[j].1.offset <= end
-            {
-                end = end.max(reads[j].1.offset + reads[j].1.len);
-                j += 1;
-            }
-            let group: Vec<(BlockRequest, PeerKey)> =
-                reads[i..j].iter().map(|(_, r, p)| (*r, *p)).collect();
-            i = j;
-            let Some((info, root)) = self.storage_of(ih) else {
-                continue;
-            };
-            let files = self.files.clone();
-            let start = first.offset;
-            let read = async move {
-                disk::read(&files, &root, &info, first.piece, start, end - start).await
-            };
-            spawn_then(rc, read, move |c, now, out, result| {
-                for (req, peer) in group {
-                    let part = match &result {
-                        Ok(buf) => {
-                            let a = (req.offset - start) as usize;
-                            Ok(buf[a..a + req.len as usize].to_vec())
-                        }
-                        Err(e) => Err(e.clone()),
-                    };
-                    let ev = Event::BlockRead {
-                        peer,
-                        info_hash: ih,
-                        req,
-                        result: part,
-                    };
-                    c.on_event(now, ev, out);
-                }
-            });
-        }
-    }
-
-    /// Queues a job for the resume writer and wakes it.
-    fn queue_resume(&mut self, job: ResumeJob) {
-        self.resume_jobs.push(job);
-        // Full: wakes are pending, and the next takes this job too.
-        let _ = self.resume.try_send(Wake::Work);
-    }
-
-    fn storage_of(&self, ih: InfoHash) -> Option<(Arc<Info>, PathBuf)> {
-        self.storage
-            .get(&ih)
-            .map(|s| (s.info.clone(), s.root.clone()))
-    }
-}
-
-/// Runs `work` (disk IO) as a task, then hands its outcome to the core through
-/// `deliver`, on the shard thread, without awaiting under a borrow.
-fn spawn_then<T: 'static>(
-    rc: &ShardRc,
-    work: impl std::future::Future<Output = T> + 'static,
-    deliver: impl FnOnce(&mut Core, Time, &mut Vec<Action>, T) + 'static,
-) {
-    let rc = rc.clone();
-    compio::runtime::spawn(async move {
-        let result = work.await;
-        with_shard(&rc, |c, now, out| deliver(c, now, out, result));
-    })
-    .detach();
-}
-
-/// Starts the reader and writer tasks of an established connection.
-fn attach(rc: &ShardRc, peer: PeerKey, stream: TcpStream) {
-    let (mut rd, mut wr) = stream.into_split();
-    let (tx, rx) = flume::bounded::<Vec<u8>>(SEND_QUEUE);
-    let rc_r = rc.clone();
-    let reader = compio::runtime::spawn(async move {
-        // One buffer for the life of the connection.
-        let mut buf = Vec::with_capacity(64 * 1024);
-        loop {
-            buf.clear();
-            let BufResult(res, b) = rd.read(buf).await;
-            buf = b;
-            match res {
-                Ok(n) if n > 0 => with_shard(&rc_r, |c, now, out| {
-                    c.on_event(
-                        now,
-                        Event::Data {
-                            peer,
-                            bytes: &buf[..n],
-                        },
-                        out,
-                    );
-                }),
-                _ => {
-                    closed(&rc_r, peer);
-                    return;
-                }
-            }
-        }
-    });
-    let rc_w = rc.clone();
-    let writer = compio::runtime::spawn(async move {
-        while let Ok(mut bytes) = rx.recv_async().await {
-            // Coalesce what is already queued into one write.
-            while bytes.len() < 256 * 1024 {
-                match rx.try_recv() {
-                    Ok(more) => bytes.extend_from_slice(&more),
-                    Err(_) => break,
-                }
-            }
-            let n = bytes.len();
-            let BufResult(res, _) = wr.write_all(bytes).await;
-            if res.is_err() {
-                closed(&rc_w, peer);
-                return;
-            }
-            with_shard(&rc_w, |c, now, out| {
-                c.on_event(now, Event::Sent { peer, bytes: n }, out);
-            });
-        }
-    });
-    let mut s = rc.borrow_mut();
-    s.conns.insert(
-        peer,
-        Conn {
-            tx,
-            _reader: Some(reader),
-            _writer: Some(writer),
-            _connect: None,
-        },
-    );
-}
-
-/// The connection broke: forget it and tell the core.
-fn closed(rc: &ShardRc, peer: PeerKey) {
-    let known = rc.borrow_mut().conns.remove(&peer);
-    // Dropping the entry cancels this task at its next await; it returns right away.
-    if let Some(conn) = known {
-        // Keep the task handles alive until we are out of the borrow.
-        let _keep = conn;
-        with_shard(rc, |c, now, out| {
-            c.on_event(now, Event::Closed { peer }, out)
-        });
-    }
-}
-
-/// Small messages (requests, haves) go out at once. Failing only costs latency.
-fn nodelay(stream: &TcpStream) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(error = %e, "TCP_NODELAY refused");
-    }
-}
-
-/// A connection for a torrent of this shard: register it with the core and give the
-/// core the bytes already read.
-fn incoming(rc: &ShardRc, stream: TcpStream, addr: SocketAddr, first: &[u8]) {
-    nodelay(&stream);
-    let mut key = None;
-    with_shard(rc, |c, now, _| key = c.on_incoming(now, addr));
-    // Refused by the caps: the stream is dropped, which closes it.
-    if key.is_none() {
-        tracing::debug!(%addr, "incoming connection refused: connection caps");
-    }
-    if let Some(peer) = key {
-        attach(rc, peer, stream);
-        with_shard(rc, |c, now, out| {
-            c.on_event(now, Event::Data { peer, bytes: first }, out);
-        });
-    }
-}
-
-/// Reads an accepted connection's handshake (10 s at most) and sends the connection
-/// to the shard that owns the torrent it names; connections that do not start with a
-/// BitTorrent handshake are closed.
-async fn route(rc: ShardRc, routing: Rc<Routing>, mut stream: TcpStream, addr: SocketAddr) {
-    let read = async {
-        let mut first = Vec::new();
-        while first.len() < crate::proto::HANDSHAKE_LEN {
-            let BufResult(res, buf) = stream.read(Vec::with_capacity(4096)).await;
-            match res {
-                Ok(n) if n > 0 => first.extend_from_slice(&buf[..n]),
-                _ => return None,
-            }
-        }
-        Some(first)
-    };
-    let Ok(Some(first)) = compio::time::timeout(Duration::from_secs(10), read).await else {
-        tracing::debug!(%addr, "incoming connection closed: no handshake in 10 s");
-        return;
-    };
-    let Some(hs) = crate::proto::Handshake::decode(&first) else {
-        tracing::debug!(%addr, "incoming connection closed: not a BitTorrent handshake");
-        return;
-    };
-    let owner = shard_of(hs.info_hash, routing.n);
-    if owner == routing.index {
-        incoming(&rc, stream, addr, &first);
-        return;
-    }
-    // The socket moves threads as a duplicated descriptor; ours closes on drop.
-    use std::os::fd::AsFd;
-    let fd = match stream.as_fd().try_clone_to_owned() {
-        Ok(fd) => fd,
-        Err(e) => {
-            tracing::warn!(%addr, error = %e, "incoming connection dropped: cannot hand it over");
-            return;
-        }
-    };
-    drop(stream);
-    let handoff = Handoff {
-        stream: std::net::TcpStream::from(fd),
-        addr,
-        first,
-    };
-    if routing.senders[owner].try_send(handoff).is_err() {
-        // The owner is behind or gone: the peer sees a close and may retry.
-        tracing::warn!(%addr, shard = owner, "connection dropped: its shard takes no more");
-    }
-}
-
-/// The shard's resume writer: at each wake, takes every queued job and carries
-/// them out in order on the blocking pool. Metadata writes and deletions between
-/// two saves go in one transaction.
-///
-/// A flush also waits for piece writes in flight (2 s at most) and saves what they
-/// add, so that what is on disk when the engine stops is what its records say.
-async fn resume_writer(rc: ShardRc, store: SharedStore, wakes: flume::Receiver<Wake>) {
-    while let Ok(wake) = wakes.recv_async().await {
-        run_resume_jobs(&rc, &store).await;
-        let Wake::Flush(done) = wake else {
-            continue;
-        };
-        #[allow(clippy::disallowed_methods)] // a bound on the wait, not the core's time
-        let start = std::time::Instant::now();
-        loop {
-            let mut writing = 0;
-            with_shard(&rc, |c, _, _| writing = c.writes_in_flight());
-            if writing == 0 || start.elapsed() > Duration::from_secs(2) {
-                break;
-            }
-            compio::time::sleep(Duration::from_millis(10)).await;
-            with_shard(&rc, |c, _, out| c.save_changed(out));
-            run_resume_jobs(&rc, &store).await;
-        }
-        // The engine may have stopped waiting.
-        let _ = done.send(());
-    }
-}
-
-/// Carries out every queued resume job, in order.
-async fn run_resume_jobs(rc: &ShardRc, store: &SharedStore) {
-    let jobs = std::mem::take(&mut rc.borrow_mut().resume_jobs);
-    let mut ops = Vec::new();
-    for job in jobs {
-        match job {
-            ResumeJob::Set(k, v) => ops.push(StoreOp::Set(k, v)),
-            ResumeJob::Forget(ih) => ops.push(StoreOp::DeletePrefix(torrent_prefix(ih))),
-            ResumeJob::Save { id, saves } => {
-                commit(store, std::mem::take(&mut ops)).await;
-                let n = saves.len();
-                let store = store.clone();
-                let work = move || storage::save_resume(&mut RealFiles, &*store, saves);
-                let result = compio::runtime::spawn_blocking(work)
-                    .await
-                    .unwrap_or_else(|_| Err(DiskError("the save thread panicked".into())));
-                match &result {
-                    Ok(()) => tracing::debug!(id, torrents = n, "resume data saved"),
-                    Err(e) => tracing::warn!(id, error = %e, "resume save failed: retried"),
-                }
-                with_shard(rc, |c, now, out| {
-                    c.on_event(now, Event::ResumeSaved { id, result }, out);
-                });
-            }
-        }
-    }
-    commit(store, ops).await;
-}
-
-/// Commits metadata writes and deletions in one transaction. A failure is logged:
-/// a lost metadata write costs a magnet its metadata fetch again after a restart,
-/// a lost deletion brings a removed torrent back at the next start.
-async fn commit(store: &SharedStore, ops: Vec<StoreOp>) {
-    if ops.is_empty() {
-        return;
-    }
-    let store = store.clone();
-    let n = ops.len();
-    match compio::runtime::spawn_blocking(move || store.apply(ops)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "session store: {n} metadata changes lost"),
-        Err(_) => tracing::error!("session store: the commit thread panicked"),
-    }
-}
-
-/// Every second: tells the core about storage roots that went away or came back.
-async fn watch_roots(rc: ShardRc) {
-    loop {
-        compio::time::sleep(Duration::from_secs(1)).await;
-        let roots: Vec<PathBuf> = {
-            let s = rc.borrow();
-            let mut v: Vec<PathBuf> = s.storage.values().map(|st| st.root.clone()).collect();
-            v.sort();
-            v.dedup();
-            v
-        };
-        let check = move || {
-            roots
-                .into_iter()
-                .map(|r| {
-                    let up = storage::root_available(&RealFiles, &r);
-                    (r, up)
-                })
-                .collect::<Vec<_>>()
-        };
-        let Ok(states) = compio::runtime::spawn_blocking(check).await else {
-            continue;
-        };
-        for (root, available) in states {
-            let before = rc.borrow_mut().roots_seen.insert(root.clone(), available);
-            if before.unwrap_or(true) != available {
-                if available {
-                    tracing::info!(root = %root.display(), "storage root is back");
-                } else {
-                    tracing::warn!(
-                        root = %root.display(),
-                        "storage root unavailable (its marker file is gone): its torrents stop"
-                    );
-                }
-                let root = root.to_string_lossy().into_owned();
-                with_shard(&rc, |c, now, out| {
-                    c.on_event(now, Event::RootStatus { root, available }, out);
-                });
-            }
-        }
-    }
-}
-
-async fn run(
-    shard: ShardRc,
-    listener: Option<TcpListener>,
-    routing: Routing,
-    handoffs: flume::Receiver<Handoff>,
-    commands: flume::Receiver<Command>,
-) {
-    let routing = Rc::new(routing);
-    let rc = shard.clone();
-    let _accept = listener.map(|listener| {
-        compio::runtime::spawn(async move {
-            loop {
-                let (stream, addr) = match listener.accept().await {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // Out of descriptors, say: wait a little rather than spin.
-                        tracing::warn!(error = %e, "accept failed");
-                        compio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                compio::runtime::spawn(route(rc.clone(), routing.clone(), stream, addr)).detach();
-            }
-        })
-    });
-    let rc = shard.clone();
-    let _handoffs = compio::runtime::spawn(async move {
-        while let Ok(h) = handoffs.recv_async().await {
-            match TcpStream::from_std(h.stream) {
-                Ok(stream) => incoming(&rc, stream, h.addr, &h.first),
-                Err(e) => tracing::warn!(addr = %h.addr, error = %e, "handed-over connection lost"),
-            }
-        }
-    });
-    let _roots = compio::runtime::spawn(watch_roots(shard.clone()));
-    let rc = shard.clone();
-    let _tick = compio::runtime::spawn(async move {
-        loop {
-            compio::time::sleep(Duration::from_millis(100)).await;
-            with_shard(&rc, |c, now, out| c.on_tick(now, out));
-        }
-    });
-    // A failed shard keeps taking commands until the engine goes, dropping each
-    // unrun: its caller's answer channel closes and it reports the failure.
-    while let Ok(cmd) = commands.recv_async().await {
-        with_shard(&shard, cmd);
-    }
-    // The engine is gone: drop every connection (closing the sockets) and return.
-    shard.borrow_mut().conns.clear();
 }

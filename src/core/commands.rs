@@ -1,0 +1,354 @@
+//! Commands from the engine: adding, removing, pausing and resuming torrents, limits,
+//! priorities, peers, and the queries behind stats.
+
+use super::*;
+
+impl Core {
+    // ------------------------------------------------------------------ commands
+
+    /// Adds a torrent.
+    pub fn add_torrent(
+        &mut self,
+        now: Time,
+        add: AddTorrent,
+        out: &mut Vec<Action>,
+    ) -> Result<InfoHash, CommandError> {
+        let (info_hash, name) = match &add.source {
+            TorrentSource::Metainfo(m) => (m.info_hash, m.info.name.clone()),
+            TorrentSource::Magnet(m) => (
+                m.info_hash,
+                m.display_name
+                    .clone()
+                    .unwrap_or_else(|| m.info_hash.to_hex()),
+            ),
+        };
+        if self.torrents.contains_key(&info_hash) {
+            return Err(CommandError::Duplicate(info_hash));
+        }
+        let mut t = Torrent::new(name, add.root, self.unix(now));
+        t.paused = add.paused;
+        t.root_token = add.root_token;
+        t.trackers = match &add.source {
+            TorrentSource::Metainfo(m) => m.tracker_tiers.clone(),
+            TorrentSource::Magnet(m) => m.trackers.iter().map(|t| vec![t.clone()]).collect(),
+        };
+        t.announcer = announce::Announcer::new(t.trackers.clone());
+        match add.source {
+            TorrentSource::Metainfo(m) => {
+                let info = Arc::new(m.info.clone());
+                let info_bytes = Arc::new(m.info_bytes.clone());
+                t.set_info(info.clone(), info_bytes.clone());
+                out.push(Action::OpenStorage {
+                    info_hash,
+                    info,
+                    info_bytes,
+                    root: t.root.clone(),
+                    save_meta: add.resume.is_none(),
+                });
+                match add.have {
+                    Some(bits) if bits.len() == t.have.len() => t.have = bits,
+                    Some(_) => {
+                        return Err(CommandError::BadArgument(
+                            "resume bitfield does not match the piece count".into(),
+                        ));
+                    }
+                    None => t.checking = Some(Check::full(t.have.len())),
+                }
+            }
+            TorrentSource::Magnet(m) => {
+                for p in &m.peers {
+                    if let Ok(addr) = p.parse::<SocketAddr>() {
+                        t.addrs.entry(addr).or_default();
+                    }
+                }
+                self.metadata.insert(info_hash, MetadataFetch::default());
+            }
+        }
+        if t.is_finished() {
+            t.completed_at = Some(t.added_at);
+        }
+        if let Some(r) = add.resume {
+            t.apply_resume(*r)?;
+        }
+        tracing::info!(info_hash = %info_hash, name = %t.name, root = %t.root, "torrent added");
+        self.torrents.insert(info_hash, t);
+        self.drive_checking(info_hash, out);
+        Ok(info_hash)
+    }
+
+    /// Removes a torrent, closing its peers, and deleting its files if asked.
+    pub fn remove_torrent(
+        &mut self,
+        now: Time,
+        info_hash: InfoHash,
+        delete_files: bool,
+        out: &mut Vec<Action>,
+    ) -> Result<(), CommandError> {
+        self.stop_peers(info_hash, out)?;
+        if let Some(mut t) = self.torrents.remove(&info_hash) {
+            tracing::info!(info_hash = %info_hash, delete_files, "torrent removed");
+            // The trackers hear of it now: there is no later tick for this torrent.
+            self.announce_stopped(now, info_hash, &mut t, out);
+        }
+        self.metadata.remove(&info_hash);
+        out.push(Action::CloseStorage {
+            info_hash,
+            delete_files,
+        });
+        Ok(())
+    }
+
+    /// Pauses a torrent: its peers are closed; what is had stays had.
+    pub fn pause(
+        &mut self,
+        info_hash: InfoHash,
+        out: &mut Vec<Action>,
+    ) -> Result<(), CommandError> {
+        self.stop_peers(info_hash, out)?;
+        let t = self.torrent_mut(info_hash)?;
+        t.paused = true;
+        t.save_now = true;
+        Ok(())
+    }
+
+    /// Resumes a paused (or errored) torrent.
+    pub fn resume(
+        &mut self,
+        info_hash: InfoHash,
+        out: &mut Vec<Action>,
+    ) -> Result<(), CommandError> {
+        let t = self.torrent_mut(info_hash)?;
+        t.paused = false;
+        t.save_now = true;
+        // An unmounted root's error clears only when the root returns.
+        if !t.root_lost {
+            t.error = None;
+        }
+        t.write_failures.clear();
+        if !t.storage_ready
+            && let (Some(info), Some(info_bytes)) = (&t.info, &t.info_bytes)
+        {
+            // Its files could not be prepared before: try again.
+            out.push(Action::OpenStorage {
+                info_hash,
+                info: Arc::clone(info),
+                info_bytes: Arc::clone(info_bytes),
+                root: t.root.clone(),
+                save_meta: false,
+            });
+        }
+        self.drive_checking(info_hash, out);
+        Ok(())
+    }
+
+    /// Forgets what is had and hashes everything on disk again.
+    pub fn force_recheck(
+        &mut self,
+        info_hash: InfoHash,
+        out: &mut Vec<Action>,
+    ) -> Result<(), CommandError> {
+        self.stop_peers(info_hash, out)?;
+        let t = self.torrent_mut(info_hash)?;
+        if t.info.is_some() {
+            t.have = Bitfield::new(t.have.len());
+            t.partial.clear();
+            t.completed_at = None;
+            t.checking = Some(Check::full(t.have.len()));
+            t.dirty = true;
+        }
+        self.drive_checking(info_hash, out);
+        Ok(())
+    }
+
+    /// Sets a torrent's caps in bytes per second (0 = none).
+    pub fn set_torrent_limits(
+        &mut self,
+        now: Time,
+        info_hash: InfoHash,
+        download: u64,
+        upload: u64,
+    ) -> Result<(), CommandError> {
+        let t = self.torrent_mut(info_hash)?;
+        t.down_limit.set_rate(now, download);
+        t.up_limit.set_rate(now, upload);
+        t.dirty = true;
+        Ok(())
+    }
+
+    /// Sets the global caps in bytes per second (0 = none).
+    pub fn set_global_limits(&mut self, now: Time, download: u64, upload: u64) {
+        self.global_down.set_rate(now, download);
+        self.global_up.set_rate(now, upload);
+    }
+
+    /// Sets every file's priority (0 = skip, 1..=7 = normal to highest).
+    pub fn set_file_priorities(
+        &mut self,
+        info_hash: InfoHash,
+        priorities: &[u8],
+        out: &mut Vec<Action>,
+    ) -> Result<(), CommandError> {
+        let t = self.torrent_mut(info_hash)?;
+        let files = t.info.as_ref().map_or(0, |i| i.files.len());
+        if priorities.len() != files {
+            return Err(CommandError::BadArgument(format!(
+                "{} priorities for {files} files",
+                priorities.len()
+            )));
+        }
+        t.file_priority = priorities.iter().map(|&p| p.min(7)).collect();
+        t.recompute_piece_priority();
+        t.dirty = true;
+        // Pieces no longer wanted stop being requested.
+        let dropped: Vec<u32> = t.partial.keys().copied().filter(|&p| !t.wants(p)).collect();
+        for p in dropped {
+            t.partial.remove(&p);
+        }
+        if t.is_finished() && t.completed_at.is_none() {
+            t.completed_at = t.completed_at.or(Some(t.added_at));
+        }
+        let start = out.len();
+        self.update_interest(info_hash, out);
+        self.count_sends(&out[start..]);
+        Ok(())
+    }
+
+    /// Downloads pieces in order (for streaming) instead of rarest first.
+    pub fn set_sequential(&mut self, info_hash: InfoHash, on: bool) -> Result<(), CommandError> {
+        let t = self.torrent_mut(info_hash)?;
+        t.sequential = on;
+        t.dirty = true;
+        Ok(())
+    }
+
+    /// Adds peer addresses to try.
+    pub fn add_peers(
+        &mut self,
+        info_hash: InfoHash,
+        addrs: &[SocketAddr],
+    ) -> Result<(), CommandError> {
+        let t = self.torrent_mut(info_hash)?;
+        for a in addrs {
+            t.addrs.entry(*a).or_default();
+        }
+        Ok(())
+    }
+
+    /// The info-hashes of every torrent.
+    pub fn torrents(&self) -> Vec<InfoHash> {
+        self.torrents.keys().copied().collect()
+    }
+
+    /// The metadata of a torrent, once known.
+    pub fn info(&self, info_hash: InfoHash) -> Option<Arc<Info>> {
+        self.torrents.get(&info_hash)?.info.clone()
+    }
+
+    /// What is had, piece by piece.
+    pub fn have(&self, info_hash: InfoHash) -> Option<&Bitfield> {
+        self.torrents.get(&info_hash).map(|t| &t.have)
+    }
+
+    /// A torrent's numbers now.
+    pub fn stats(&mut self, now: Time, info_hash: InfoHash) -> Option<TorrentStats> {
+        let peers: Vec<(bool, bool)> = self
+            .peers
+            .values()
+            .filter(|p| p.info_hash == Some(info_hash) && p.phase == Phase::Active)
+            .map(|p| (true, !p.have.is_empty() && p.have.all()))
+            .collect();
+        let t = self.torrents.get_mut(&info_hash)?;
+        let total_bytes = t.info.as_ref().map_or(0, |i| i.geometry.total_length());
+        let have_bytes = t.have_bytes();
+        let left = t.wanted_bytes_left();
+        let wanted_total = have_bytes + left;
+        let download_rate = t.down_rate.rate(now);
+        Some(TorrentStats {
+            info_hash,
+            name: t.name.clone(),
+            state: t.state(),
+            progress: if wanted_total == 0 {
+                if t.info.is_some() { 1.0 } else { 0.0 }
+            } else {
+                have_bytes as f64 / wanted_total as f64
+            },
+            have_pieces: t.have.count(),
+            total_pieces: t.have.len(),
+            have_bytes,
+            total_bytes,
+            download_rate,
+            upload_rate: t.up_rate.rate(now),
+            downloaded: t.downloaded,
+            uploaded: t.uploaded,
+            wasted: t.wasted,
+            hash_failures: t.hash_failures,
+            peers: peers.len(),
+            seeds: peers.iter().filter(|p| p.1).count(),
+            connections: t.peers.len(),
+            banned: t.banned.len(),
+            eta_secs: (left > 0 && download_rate > 0).then(|| left / download_rate),
+            tracker_error: t.announcer.status().error.clone(),
+            tracker_warning: t.announcer.status().warning.clone(),
+            tracker_url: t.announcer.status().url.clone(),
+            added_at: t.added_at,
+            completed_at: t.completed_at,
+            root: if t.root_token.is_empty() {
+                t.root.clone()
+            } else {
+                t.root_token.clone()
+            },
+            note: t.note.clone(),
+        })
+    }
+
+    /// Every connected peer of a torrent.
+    pub fn peer_stats(&mut self, now: Time, info_hash: InfoHash) -> Vec<PeerStats> {
+        self.peers
+            .values_mut()
+            .filter(|p| p.info_hash == Some(info_hash) && p.phase == Phase::Active)
+            .map(|p| PeerStats {
+                addr: p.addr,
+                client: p.client.clone(),
+                flags: p.flags(),
+                download_rate: p.down.rate(now),
+                upload_rate: p.up.rate(now),
+                pieces: p.have.count(),
+            })
+            .collect()
+    }
+
+    pub(super) fn torrent_mut(
+        &mut self,
+        info_hash: InfoHash,
+    ) -> Result<&mut Torrent, CommandError> {
+        self.torrents
+            .get_mut(&info_hash)
+            .ok_or(CommandError::UnknownTorrent(info_hash))
+    }
+
+    pub(super) fn stop_peers(
+        &mut self,
+        info_hash: InfoHash,
+        out: &mut Vec<Action>,
+    ) -> Result<(), CommandError> {
+        let t = self.torrent_mut(info_hash)?;
+        let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
+        for k in keys {
+            self.close(k, CloseReason::TorrentStopped, out);
+        }
+        Ok(())
+    }
+
+    /// The engine is stopping: every connection closes and none is made or taken
+    /// again, so nothing new is downloaded while the last saves are made, and the
+    /// trackers are told `stopped`. Torrents keep their state (a restart resumes
+    /// them as they were, not paused).
+    pub fn shut_down(&mut self, now: Time, out: &mut Vec<Action>) {
+        self.shutting_down = true;
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for k in keys {
+            self.close(k, CloseReason::Shutdown, out);
+        }
+        self.stop_announcing(now, out);
+    }
+}

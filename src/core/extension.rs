@@ -1,0 +1,179 @@
+//! The extension protocol (BEP 10) and metadata exchange (BEP 9): asking peers for
+//! a magnet's info dictionary and checking what they send against its hash.
+
+use super::*;
+
+impl Core {
+    pub(super) fn on_extended(
+        &mut self,
+        now: Time,
+        key: PeerKey,
+        ih: InfoHash,
+        id: u8,
+        payload: &[u8],
+        out: &mut Vec<Action>,
+    ) -> Result<(), CloseReason> {
+        let p = self.peers.get_mut(&key).expect("caller checked");
+        if id == 0 {
+            let hs =
+                ExtHandshake::decode(payload).map_err(|e| CloseReason::Protocol(e.to_string()))?;
+            p.ut_metadata = hs.m.get("ut_metadata").copied().filter(|&i| i != 0);
+            p.metadata_size = hs.metadata_size;
+            if let Some(q) = hs.reqq {
+                p.remote_reqq = q.clamp(1, 10_000);
+            }
+            if let Some(v) = hs.v {
+                p.client = v;
+            }
+            p.listen_port = hs.p;
+            if let (Some(size), Some(m)) = (hs.metadata_size, self.metadata.get_mut(&ih)) {
+                if size == 0 || size > MAX_METADATA_SIZE {
+                    return Err(CloseReason::Protocol(format!("metadata size {size}")));
+                }
+                m.offer(size);
+            }
+            self.request_metadata(now, key, out);
+            return Ok(());
+        }
+        if id != UT_METADATA_ID {
+            return Ok(()); // an extension we did not offer: ignore
+        }
+        let msg = UtMetadata::decode(payload).map_err(|e| CloseReason::Protocol(e.to_string()))?;
+        match msg {
+            UtMetadata::Request { piece } => {
+                let Some(their_id) = p.ut_metadata else {
+                    return Ok(());
+                };
+                let t = self.torrents.get(&ih).expect("caller checked");
+                let reply = match &t.info_bytes {
+                    Some(bytes) if (piece as usize) * metadata::PIECE < bytes.len() => {
+                        let start = piece as usize * metadata::PIECE;
+                        let end = (start + metadata::PIECE).min(bytes.len());
+                        UtMetadata::Data {
+                            piece,
+                            total_size: bytes.len() as u64,
+                            data: bytes[start..end].to_vec(),
+                        }
+                    }
+                    _ => UtMetadata::Reject { piece },
+                };
+                let m = Message::Extended {
+                    id: their_id,
+                    payload: reply.encode(),
+                };
+                self.send(now, key, &[m], out);
+            }
+            UtMetadata::Data { piece, data, .. } => {
+                p.metadata_inflight = p.metadata_inflight.saturating_sub(1);
+                let done = self
+                    .metadata
+                    .get_mut(&ih)
+                    .and_then(|m| m.on_data(piece, data));
+                if let Some(bytes) = done {
+                    self.on_metadata(ih, bytes, out);
+                } else {
+                    self.request_metadata(now, key, out);
+                }
+            }
+            UtMetadata::Reject { piece } => {
+                p.metadata_inflight = p.metadata_inflight.saturating_sub(1);
+                if let Some(m) = self.metadata.get_mut(&ih) {
+                    m.on_reject(piece);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn request_metadata(&mut self, now: Time, key: PeerKey, out: &mut Vec<Action>) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let (Some(ih), Some(their_id)) = (p.info_hash, p.ut_metadata) else {
+            return;
+        };
+        let Some(m) = self.metadata.get_mut(&ih) else {
+            return;
+        };
+        let mut msgs = Vec::new();
+        while p.metadata_inflight < 2 {
+            let Some(piece) = m.next_request(now) else {
+                break;
+            };
+            p.metadata_inflight += 1;
+            msgs.push(Message::Extended {
+                id: their_id,
+                payload: UtMetadata::Request { piece }.encode(),
+            });
+        }
+        self.send(now, key, &msgs, out);
+    }
+
+    pub(super) fn on_metadata(&mut self, ih: InfoHash, bytes: Vec<u8>, out: &mut Vec<Action>) {
+        if hash::sha1(&bytes) != ih.0 {
+            // Someone sent a wrong piece: start over (the fetch forgets every piece).
+            if let Some(m) = self.metadata.get_mut(&ih) {
+                m.reset();
+            }
+            return;
+        }
+        let parsed = crate::metainfo::parse_info_bytes(&bytes, &MetainfoLimits::default());
+        let t = self
+            .torrents
+            .get_mut(&ih)
+            .expect("fetching for a torrent we have");
+        let info = match parsed {
+            Ok((_, info)) => Arc::new(info),
+            Err(e) => {
+                t.error = Some(format!("metadata from peers is invalid: {e}"));
+                tracing::warn!(info_hash = %ih, error = %e, "metadata from peers is invalid");
+                self.metadata.remove(&ih);
+                return;
+            }
+        };
+        self.metadata.remove(&ih);
+        let info_bytes = Arc::new(bytes);
+        t.set_info(info.clone(), info_bytes.clone());
+        out.push(Action::OpenStorage {
+            info_hash: ih,
+            info,
+            info_bytes,
+            root: t.root.clone(),
+            save_meta: true,
+        });
+        // Data may already be on disk (an interrupted download): check it first.
+        t.checking = Some(Check::full(t.have.len()));
+        t.save_now = true;
+        let pieces = t.have.len();
+        let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
+        for k in keys {
+            let Some(p) = self.peers.get_mut(&k) else {
+                continue;
+            };
+            let t = self.torrents.get_mut(&ih).expect("present");
+            p.decoder.set_max_len(1 + pieces.div_ceil(8).max(1 << 16));
+            let have = match p.early_have.take() {
+                Some(EarlyHave::All) => Bitfield::full(pieces),
+                Some(EarlyHave::Bits(b)) => match Bitfield::from_wire(&b, pieces) {
+                    Some(b) => b,
+                    None => {
+                        self.close(k, CloseReason::Protocol("bad bitfield".into()), out);
+                        continue;
+                    }
+                },
+                Some(EarlyHave::Indices(v)) => {
+                    let mut b = Bitfield::new(pieces);
+                    for i in v.into_iter().filter(|&i| i < pieces) {
+                        b.set(i);
+                    }
+                    b
+                }
+                None => Bitfield::new(pieces),
+            };
+            p.have = Bitfield::new(pieces);
+            Self::apply_have(t, p, have);
+        }
+        self.update_interest(ih, out);
+        self.drive_checking(ih, out);
+    }
+}

@@ -1,0 +1,408 @@
+//! Pieces: blocks arriving and the hash check of a whole piece, smart-ban and strikes
+//! against peers that send bad data, and the disk's answers (blocks read for
+//! uploads, pieces written, pieces read back for a check).
+
+use super::*;
+
+impl Core {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_piece_msg(
+        &mut self,
+        now: Time,
+        key: PeerKey,
+        ih: InfoHash,
+        piece: u32,
+        offset: u32,
+        data: &[u8],
+        out: &mut Vec<Action>,
+    ) -> Result<(), CloseReason> {
+        let p = self.peers.get_mut(&key).expect("caller checked");
+        let t = self.torrents.get_mut(&ih).expect("caller checked");
+        let len = data.len() as u64;
+        p.down.add(now, len);
+        t.down_rate.add(now, len);
+        self.down_rate.add(now, len);
+        let req = BlockRequest {
+            piece,
+            offset,
+            len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+        };
+        let Some(i) = p.inflight.iter().position(|f| f.req == req) else {
+            t.wasted += len;
+            return Ok(());
+        };
+        p.inflight.swap_remove(i);
+        p.last_block = now;
+        p.snubbed = false;
+        let from = p.addr.ip();
+        t.downloaded += len;
+        match t.on_block(piece, offset, data, from) {
+            BlockOutcome::Unexpected => t.wasted += len,
+            BlockOutcome::Stored => {}
+            BlockOutcome::PieceComplete(bytes, senders) => {
+                self.on_piece_complete(now, ih, piece, bytes, senders, out);
+            }
+        }
+        // Endgame: whoever else was asked for this block need not send it.
+        let others: Vec<PeerKey> = self
+            .torrents
+            .get(&ih)
+            .map(|t| t.peers.iter().copied().filter(|k| *k != key).collect())
+            .unwrap_or_default();
+        for k in others {
+            if let Some(o) = self.peers.get_mut(&k)
+                && let Some(i) = o.inflight.iter().position(|f| f.req == req)
+            {
+                o.inflight.swap_remove(i);
+                out.push(Action::Send {
+                    peer: k,
+                    bytes: Message::Cancel(req).encode(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_piece_complete(
+        &mut self,
+        now: Time,
+        ih: InfoHash,
+        piece: u32,
+        bytes: Vec<u8>,
+        senders: Vec<Option<IpAddr>>,
+        out: &mut Vec<Action>,
+    ) {
+        let t = self.torrents.get_mut(&ih).expect("caller checked");
+        let info = t.info.clone().expect("pieces need metadata");
+        let ok = hash::verify_piece(&bytes, &info.pieces[piece as usize]);
+        let block = crate::metainfo::BLOCK_LEN as usize;
+        if ok {
+            // Smart-ban: anyone who sent a block of an earlier, failed copy of this
+            // piece that differs from the good one sent bad data. A peer that sent
+            // the good block itself this time has mended (a disk error on its side,
+            // say), and is spared.
+            let mut to_ban = Vec::new();
+            if let Some(records) = t.smart_ban.remove(&piece) {
+                for (b, ip, digest) in records {
+                    let start = b as usize * block;
+                    let end = (start + block).min(bytes.len());
+                    let mended = senders.get(b as usize) == Some(&Some(ip));
+                    if !mended && hash::sha1(&bytes[start..end]) != digest {
+                        to_ban.push(ip);
+                    }
+                }
+            }
+            t.writing.insert(piece);
+            out.push(Action::WritePiece {
+                info_hash: ih,
+                piece,
+                data: bytes,
+            });
+            for ip in to_ban {
+                self.ban(ih, ip, "sent a block that differs from the good copy", out);
+            }
+            return;
+        }
+        t.hash_failures += 1;
+        t.wasted += bytes.len() as u64;
+        let distinct: std::collections::BTreeSet<IpAddr> =
+            senders.iter().flatten().copied().collect();
+        let records = t.smart_ban.entry(piece).or_default();
+        for (b, ip) in senders.iter().enumerate() {
+            if let Some(ip) = ip {
+                let start = b * block;
+                let end = (start + block).min(bytes.len());
+                if records.len() < 4096 {
+                    records.push((
+                        u32::try_from(b).expect("block index"),
+                        *ip,
+                        hash::sha1(&bytes[start..end]),
+                    ));
+                }
+            }
+        }
+        // One sender for the whole piece: no doubt who sent the bad data. A strike:
+        // the peer is dropped and tried again later (a disk error on its side, a bad
+        // cable, are not malice); after MAX_HASH_STRIKES it is banned.
+        if distinct.len() == 1 {
+            let ip = *distinct.first().expect("one");
+            let strikes = t.strikes.entry(ip).or_insert(0);
+            *strikes += 1;
+            let strikes = *strikes;
+            tracing::info!(
+                info_hash = %ih,
+                peer = %ip,
+                piece,
+                strikes,
+                "piece failed its hash check; all of it came from one peer"
+            );
+            if strikes >= MAX_HASH_STRIKES {
+                self.ban(ih, ip, &format!("{strikes} pieces failed their hash"), out);
+            } else {
+                self.strike(now, ih, ip, out);
+            }
+        }
+    }
+
+    /// Drops the connections to `ip` after a piece it alone sent failed, and makes
+    /// its address wait out a backoff before it is dialled again.
+    pub(super) fn strike(&mut self, now: Time, ih: InfoHash, ip: IpAddr, out: &mut Vec<Action>) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        for (addr, a) in t.addrs.iter_mut() {
+            if addr.ip() == ip {
+                a.failures = a.failures.saturating_add(1).min(u32::MAX - 1);
+                a.last_attempt = Some(now);
+            }
+        }
+        self.close_ip(ih, ip, &CloseReason::HashFailure, out);
+    }
+
+    /// Closes every connection of torrent `ih` to address `ip`.
+    pub(super) fn close_ip(
+        &mut self,
+        ih: InfoHash,
+        ip: IpAddr,
+        reason: &CloseReason,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(t) = self.torrents.get(&ih) else {
+            return;
+        };
+        let keys: Vec<PeerKey> = t
+            .peers
+            .iter()
+            .copied()
+            .filter(|k| self.peers.get(k).is_some_and(|p| p.addr.ip() == ip))
+            .collect();
+        for k in keys {
+            self.close(k, reason.clone(), out);
+        }
+    }
+
+    pub(super) fn ban(&mut self, ih: InfoHash, ip: IpAddr, why: &str, out: &mut Vec<Action>) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        if t.banned.insert(ip) {
+            tracing::warn!(info_hash = %ih, peer = %ip, reason = why, "peer banned");
+        }
+        self.close_ip(ih, ip, &CloseReason::Banned, out);
+    }
+
+    pub(super) fn on_block_read(
+        &mut self,
+        now: Time,
+        key: PeerKey,
+        ih: InfoHash,
+        req: BlockRequest,
+        result: Result<Vec<u8>, DiskError>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        p.reads_pending = p.reads_pending.saturating_sub(1);
+        let Ok(data) = result else {
+            // The piece is not readable after all: tell the peer, do not send junk.
+            if p.fast {
+                out.push(Action::Send {
+                    peer: key,
+                    bytes: Message::Reject(req).encode(),
+                });
+            }
+            return;
+        };
+        if p.am_choking || data.len() != req.len as usize {
+            return;
+        }
+        let len = data.len() as u64;
+        p.up.add(now, len);
+        if let Some(t) = self.torrents.get_mut(&ih) {
+            t.uploaded += len;
+            t.up_rate.add(now, len);
+        }
+        self.up_rate.add(now, len);
+        let m = Message::Piece {
+            piece: req.piece,
+            offset: req.offset,
+            data,
+        };
+        self.send(now, key, &[m], out);
+        self.serve_uploads(now, key, out);
+    }
+
+    pub(super) fn on_piece_written(
+        &mut self,
+        now: Time,
+        ih: InfoHash,
+        piece: u32,
+        result: Result<(), DiskError>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        if !t.writing.remove(&piece) {
+            return;
+        }
+        if let Err(e) = result {
+            // The verified data is lost: fetch the piece again, up to a point.
+            let n = t.write_failures.entry(piece).or_insert(0);
+            *n += 1;
+            if *n >= MAX_WRITE_FAILURES {
+                t.error = Some(format!("writing piece {piece} failed {n} times: {}", e.0));
+                tracing::error!(info_hash = %ih, piece, error = %e, "torrent stopped: writes keep failing");
+                let _ = self.stop_peers(ih, out);
+            }
+            return;
+        }
+        t.write_failures.remove(&piece);
+        t.have.set(piece);
+        t.dirty = true;
+        if let Some(info) = &t.info {
+            t.touched.extend(
+                info.geometry
+                    .piece_spans(piece)
+                    .map(|s| s.file)
+                    .filter(|&f| info.files[f].is_stored()),
+            );
+        }
+        let resume: Vec<PeerKey> = t.peers.iter().copied().collect();
+        let finished = t.is_finished();
+        t.announcer.owe_completed(now, finished);
+        if finished && t.completed_at.is_none() {
+            tracing::info!(info_hash = %ih, name = %t.name, "download complete");
+            t.completed_at = Some(self.cfg.unix_at_zero + now.since(Time::ZERO).as_secs());
+            t.save_now = true;
+        }
+        let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
+        for k in keys {
+            let Some(p) = self.peers.get(&k) else {
+                continue;
+            };
+            if p.phase == Phase::Active && !p.have.get(piece) {
+                out.push(Action::Send {
+                    peer: k,
+                    bytes: Message::Have(piece).encode(),
+                });
+            }
+        }
+        if finished {
+            self.update_interest(ih, out);
+        } else {
+            // Requests may have paused on the write backlog.
+            for k in resume {
+                self.request_more(now, k, out);
+            }
+        }
+    }
+
+    pub(super) fn on_piece_read(
+        &mut self,
+        ih: InfoHash,
+        piece: u32,
+        result: Result<Vec<u8>, DiskError>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        let Some(check) = &mut t.checking else {
+            return;
+        };
+        check.pending = check.pending.saturating_sub(1);
+        let info = t.info.clone().expect("checking needs metadata");
+        let good = result.is_ok_and(|data| hash::verify_piece(&data, &info.pieces[piece as usize]));
+        if !good && t.root_lost {
+            // The disk went away under the read: it says nothing about the piece.
+            check.retry(piece);
+            return;
+        }
+        match (good, &check.kind) {
+            (true, _) => {
+                t.have.set(piece);
+            }
+            (false, CheckKind::Sample) => check.failed += 1,
+            (false, _) => {
+                t.have.clear(piece);
+            }
+        }
+        self.drive_checking(ih, out);
+    }
+
+    /// Keeps a check going: a few piece reads in flight until every piece is done.
+    pub(super) fn drive_checking(&mut self, ih: InfoHash, out: &mut Vec<Action>) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        if t.paused || t.root_lost || t.moving.is_some() {
+            return;
+        }
+        let Some(check) = &mut t.checking else {
+            return;
+        };
+        while check.pending < 4 {
+            let Some(piece) = check.next_piece() else {
+                break;
+            };
+            if check.kind == CheckKind::Pieces {
+                t.have.clear(piece);
+            }
+            out.push(Action::ReadPiece {
+                info_hash: ih,
+                piece,
+            });
+            check.pending += 1;
+        }
+        if check.pending > 0 || !check.all_issued() {
+            return;
+        }
+        let sample_failed = check.kind == CheckKind::Sample && check.failed > 0;
+        t.checking = None;
+        t.dirty = true;
+        t.save_now = true;
+        if sample_failed {
+            t.note =
+                Some("pieces sampled from the returned storage root failed: full recheck".into());
+            // Nothing of that disk is trusted until it is read back.
+            t.have = Bitfield::new(t.have.len());
+            t.checking = Some(Check::full(t.have.len()));
+            self.drive_checking(ih, out);
+            return;
+        }
+        if t.is_finished() {
+            t.completed_at = t.completed_at.or(Some(t.added_at));
+        } else {
+            t.completed_at = None;
+        }
+    }
+
+    pub(super) fn update_interest(&mut self, ih: InfoHash, out: &mut Vec<Action>) {
+        let Some(t) = self.torrents.get(&ih) else {
+            return;
+        };
+        let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
+        let finished = t.is_finished();
+        let mut seeds = Vec::new();
+        for k in keys {
+            let t = &self.torrents[&ih];
+            let Some(p) = self.peers.get_mut(&k) else {
+                continue;
+            };
+            if p.phase != Phase::Active {
+                continue;
+            }
+            Self::refresh_interest(t, p, k, out);
+            let peer_is_seed = !p.have.is_empty() && p.have.all();
+            if finished && peer_is_seed && t.info.is_some() {
+                seeds.push(k);
+            }
+        }
+        // Two seeds have nothing to say to each other.
+        for k in seeds {
+            self.close(k, CloseReason::NothingToExchange, out);
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Asking peers for blocks (sized to their rate, within the caps), serving theirs,
+//! and closing connections.
+
+use super::*;
+
+impl Core {
+    // ------------------------------------------------------------------ requests
+
+    pub(super) fn request_more(&mut self, now: Time, key: PeerKey, out: &mut Vec<Action>) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if p.phase != Phase::Active || p.peer_choking || !p.am_interested {
+            return;
+        }
+        let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h)) else {
+            return;
+        };
+        if !t.is_running() {
+            return;
+        }
+        let piece_len = t
+            .info
+            .as_ref()
+            .map_or(0, |i| u64::from(i.geometry.piece_length()));
+        if t.writing.len() as u64 * piece_len > MAX_WRITE_BACKLOG {
+            return; // the disk is behind; requests resume as writes complete
+        }
+        // Keep `request_queue_time` worth of the peer's rate requested ahead.
+        let rate = u128::from(p.down.rate(now));
+        let ahead_bytes = rate * self.cfg.request_queue_time.as_millis() / 1000;
+        let blocks = usize::try_from(ahead_bytes / u128::from(crate::metainfo::BLOCK_LEN))
+            .unwrap_or(usize::MAX);
+        let desired = if p.snubbed {
+            1
+        } else {
+            blocks
+                .max(MIN_REQUESTS)
+                .min(self.cfg.request_queue_max)
+                .min(p.remote_reqq as usize)
+        };
+        if p.inflight.len() >= desired {
+            return;
+        }
+        let want = desired - p.inflight.len();
+        let mut picked = t.pick(&p.have, &p.inflight, want, &mut self.rng);
+        // Download caps: ask only for what the budgets allow now.
+        let mut allowed = 0;
+        for r in &picked {
+            let n = u64::from(r.len);
+            // Both budgets must allow it; check without taking, then take both.
+            if t.down_limit.wait(now, n) > Duration::ZERO
+                || self.global_down.wait(now, n) > Duration::ZERO
+            {
+                break;
+            }
+            t.down_limit.take(now, n);
+            self.global_down.take(now, n);
+            allowed += 1;
+        }
+        for r in picked.drain(allowed..) {
+            t.release(&r);
+        }
+        if picked.is_empty() {
+            return;
+        }
+        let msgs: Vec<Message> = picked.iter().map(|r| Message::Request(*r)).collect();
+        for r in picked {
+            p.inflight.push(InFlight { req: r, sent: now });
+        }
+        self.send(now, key, &msgs, out);
+    }
+
+    pub(super) fn serve_uploads(&mut self, now: Time, key: PeerKey, out: &mut Vec<Action>) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Some(ih) = p.info_hash else { return };
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        while p.reads_pending < READS_PER_PEER && !p.am_choking && p.send_backlog < MAX_SEND_BACKLOG
+        {
+            let Some(&r) = p.queue_in.front() else { break };
+            let n = u64::from(r.len);
+            // Both budgets must allow it; check without taking, then take both.
+            if t.up_limit.wait(now, n) > Duration::ZERO
+                || self.global_up.wait(now, n) > Duration::ZERO
+            {
+                break;
+            }
+            t.up_limit.take(now, n);
+            self.global_up.take(now, n);
+            p.queue_in.pop_front();
+            p.reads_pending += 1;
+            out.push(Action::ReadBlock {
+                peer: key,
+                info_hash: ih,
+                req: r,
+            });
+        }
+    }
+
+    // ------------------------------------------------------------------ closing
+
+    /// Closes a connection and forgets it.
+    pub(super) fn close(&mut self, key: PeerKey, reason: CloseReason, out: &mut Vec<Action>) {
+        if self.forget(key) {
+            out.push(Action::Close { peer: key, reason });
+        }
+    }
+
+    /// Forgets a connection: its requests go back to the picker, its pieces leave the
+    /// availability counts. Returns whether it was known.
+    pub(super) fn forget(&mut self, key: PeerKey) -> bool {
+        let Some(p) = self.peers.remove(&key) else {
+            return false;
+        };
+        if let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h)) {
+            t.peers.remove(&key);
+            if let Some(a) = t.addrs.get_mut(&p.addr) {
+                a.connected = false;
+            }
+            for f in &p.inflight {
+                t.release(&f.req);
+            }
+            if p.have.len() == t.have.len() {
+                for i in p.have.ones() {
+                    t.availability[i as usize] -= 1;
+                }
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,483 @@
+//! The wire session of a peer: connects, the handshake, every BEP 3/6/10 message and
+//! what it changes, and how events are dispatched.
+
+use super::*;
+
+impl Core {
+    // ------------------------------------------------------------------ events
+
+    /// A connection arrived on our listen port. `None`: refused by the connection caps
+    /// (the driver closes the socket).
+    pub fn on_incoming(&mut self, now: Time, addr: SocketAddr) -> Option<PeerKey> {
+        if self.peers.len() >= self.cfg.max_connections || self.shutting_down {
+            return None;
+        }
+        let key = self.new_key();
+        self.peers.insert(key, Peer::new(addr, false, now));
+        Some(key)
+    }
+
+    /// Handles one event from the driver.
+    pub fn on_event(&mut self, now: Time, ev: Event<'_>, out: &mut Vec<Action>) {
+        let start = out.len();
+        self.dispatch(now, ev, out);
+        self.count_sends(&out[start..]);
+    }
+
+    /// Every byte handed to the driver counts against its peer's send backlog until
+    /// the driver reports it [`Event::Sent`]. Counted here, once, for all sends.
+    pub(super) fn count_sends(&mut self, actions: &[Action]) {
+        for a in actions {
+            if let Action::Send { peer, bytes } = a
+                && let Some(p) = self.peers.get_mut(peer)
+            {
+                p.send_backlog += bytes.len();
+            }
+        }
+    }
+
+    pub(super) fn dispatch(&mut self, now: Time, ev: Event<'_>, out: &mut Vec<Action>) {
+        match ev {
+            Event::Connected { peer } => self.on_connected(now, peer, out),
+            Event::ConnectFailed { peer } => {
+                if let Some(p) = self.peers.get(&peer)
+                    && let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h))
+                    && let Some(a) = t.addrs.get_mut(&p.addr)
+                {
+                    a.failures += 1;
+                }
+                self.forget(peer);
+            }
+            Event::Data { peer, bytes } => self.on_data(now, peer, bytes, out),
+            Event::Sent { peer, bytes } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.send_backlog = p.send_backlog.saturating_sub(bytes);
+                }
+                self.serve_uploads(now, peer, out);
+            }
+            Event::Closed { peer } => {
+                self.forget(peer);
+            }
+            Event::BlockRead {
+                peer,
+                info_hash,
+                req,
+                result,
+            } => self.on_block_read(now, peer, info_hash, req, result, out),
+            Event::PieceWritten {
+                info_hash,
+                piece,
+                result,
+            } => self.on_piece_written(now, info_hash, piece, result, out),
+            Event::PieceRead {
+                info_hash,
+                piece,
+                result,
+            } => self.on_piece_read(info_hash, piece, result, out),
+            Event::ResumeSaved { id, result } => self.on_resume_saved(id, result),
+            Event::RootStatus { root, available } => self.on_root_status(&root, available, out),
+            Event::StorageMoved { info_hash, result } => {
+                self.on_storage_moved(info_hash, result, out);
+            }
+            Event::AnnounceReply {
+                info_hash,
+                id,
+                result,
+            } => self.on_announce_reply(now, info_hash, id, result, out),
+            Event::StorageOpened { info_hash, result } => {
+                self.on_storage_opened(info_hash, result);
+            }
+        }
+    }
+
+    pub(super) fn new_key(&mut self) -> PeerKey {
+        let k = PeerKey(self.next_key);
+        self.next_key += 1;
+        k
+    }
+
+    pub(super) fn send(
+        &mut self,
+        now: Time,
+        key: PeerKey,
+        msgs: &[Message],
+        out: &mut Vec<Action>,
+    ) {
+        if msgs.is_empty() {
+            return;
+        }
+        let mut bytes = Vec::new();
+        for m in msgs {
+            m.encode_into(&mut bytes);
+        }
+        if let Some(p) = self.peers.get_mut(&key) {
+            p.last_sent = now;
+        }
+        out.push(Action::Send { peer: key, bytes });
+    }
+
+    pub(super) fn on_connected(&mut self, now: Time, key: PeerKey, out: &mut Vec<Action>) {
+        // Only an outbound connection in progress can complete; anything else is a
+        // stale or confused driver event and is ignored.
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let (Phase::Connecting, Some(ih)) = (p.phase, p.info_hash) else {
+            return;
+        };
+        p.phase = Phase::Handshake;
+        p.phase_since = now;
+        let hs = Handshake::new(ih, self.cfg.peer_id).encode().to_vec();
+        p.last_sent = now;
+        out.push(Action::Send {
+            peer: key,
+            bytes: hs,
+        });
+    }
+
+    pub(super) fn on_data(&mut self, now: Time, key: PeerKey, bytes: &[u8], out: &mut Vec<Action>) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        p.last_recv = now;
+        if p.phase != Phase::Active {
+            p.handshake_buf.extend_from_slice(bytes);
+            if p.handshake_buf.len() < HANDSHAKE_LEN {
+                return;
+            }
+            let buf = std::mem::take(&mut p.handshake_buf);
+            if let Err(reason) = self.on_handshake(now, key, &buf[..HANDSHAKE_LEN], out) {
+                self.close(key, reason, out);
+                return;
+            }
+            let rest = &buf[HANDSHAKE_LEN..];
+            if let Some(p) = self.peers.get_mut(&key) {
+                p.decoder.feed(rest);
+            }
+        } else {
+            p.decoder.feed(bytes);
+        }
+        loop {
+            let Some(p) = self.peers.get_mut(&key) else {
+                return;
+            };
+            match p.decoder.next_message() {
+                Ok(Some(msg)) => {
+                    if let Err(reason) = self.on_message(now, key, msg, out) {
+                        self.close(key, reason, out);
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.close(key, CloseReason::Protocol(e.to_string()), out);
+                    return;
+                }
+            }
+        }
+        self.request_more(now, key, out);
+        self.serve_uploads(now, key, out);
+    }
+
+    pub(super) fn on_handshake(
+        &mut self,
+        now: Time,
+        key: PeerKey,
+        raw: &[u8],
+        out: &mut Vec<Action>,
+    ) -> Result<(), CloseReason> {
+        let hs = Handshake::decode(raw).ok_or(CloseReason::BadHandshake)?;
+        if hs.peer_id == self.cfg.peer_id {
+            // We dialled our own listen address (a tracker listed us). Both ends are
+            // in this core: the inbound end sees our handshake, and the outbound end
+            // is the one still waiting on our listen port. Never try it again.
+            let port = self.cfg.listen_port;
+            for p in self.peers.values() {
+                let dialled_us = p.outbound && p.phase == Phase::Handshake && p.addr.port() == port;
+                if (dialled_us || p.outbound && p.peer_id == hs.peer_id)
+                    && let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h))
+                    && let Some(a) = t.addrs.get_mut(&p.addr)
+                {
+                    a.failures = u32::MAX;
+                }
+            }
+            if let Some(p) = self.peers.get(&key)
+                && let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h))
+                && let Some(a) = t.addrs.get_mut(&p.addr)
+            {
+                a.failures = u32::MAX;
+            }
+            return Err(CloseReason::SelfConnection);
+        }
+        let p = self.peers.get(&key).expect("caller checked");
+        let outbound = p.outbound;
+        let ih = hs.info_hash;
+        if outbound && p.info_hash != Some(ih) {
+            return Err(CloseReason::BadHandshake);
+        }
+        let t = self.torrents.get(&ih).ok_or(CloseReason::BadHandshake)?;
+        if !t.takes_peers() {
+            return Err(CloseReason::TorrentStopped);
+        }
+        if t.banned.contains(&p.addr.ip()) {
+            return Err(CloseReason::Banned);
+        }
+        // Already talking to this peer (both sides dialled at once): keep one, the
+        // same one on both sides: the connection opened by the lower peer id.
+        let existing = t.peers.iter().copied().find(|k| {
+            *k != key
+                && self
+                    .peers
+                    .get(k)
+                    .is_some_and(|o| o.phase == Phase::Active && o.peer_id == hs.peer_id)
+        });
+        if let Some(old) = existing {
+            let opener = |outbound: bool| {
+                if outbound {
+                    self.cfg.peer_id
+                } else {
+                    hs.peer_id
+                }
+            };
+            let old_outbound = self.peers[&old].outbound;
+            let keep_new = outbound == old_outbound || opener(outbound) < opener(old_outbound);
+            if !keep_new {
+                return Err(CloseReason::Duplicate);
+            }
+            self.close(old, CloseReason::Duplicate, out);
+        }
+        let t = self.torrents.get(&ih).expect("checked above");
+        let pieces = t.have.len();
+        let metadata_size = t.info_bytes.as_ref().map(|b| b.len() as u64);
+        let have_msg = if t.info.is_none() {
+            None
+        } else if hs.supports_fast() && t.have.all() {
+            Some(Message::HaveAll)
+        } else if hs.supports_fast() && t.have.count() == 0 {
+            Some(Message::HaveNone)
+        } else if t.have.count() > 0 {
+            Some(Message::Bitfield(t.have.as_wire().to_vec()))
+        } else {
+            None
+        };
+        let p = self.peers.get_mut(&key).expect("caller checked");
+        p.info_hash = Some(ih);
+        p.peer_id = hs.peer_id;
+        p.fast = hs.supports_fast();
+        p.extended = hs.supports_extensions();
+        p.decoder = MessageDecoder::new(1 + pieces.div_ceil(8).max(1 << 16), p.fast, p.extended);
+        p.have = Bitfield::new(pieces);
+        p.phase = Phase::Active;
+        p.phase_since = now;
+        let addr = p.addr;
+        if outbound {
+            let seen = self.unix(now);
+            let t = self.torrents.get_mut(&ih).expect("checked");
+            t.good_peers.insert(addr, seen);
+        }
+        let mut msgs = Vec::new();
+        if !outbound {
+            let t = self.torrents.get_mut(&ih).expect("checked");
+            t.peers.insert(key);
+            out.push(Action::Send {
+                peer: key,
+                bytes: Handshake::new(ih, self.cfg.peer_id).encode().to_vec(),
+            });
+        } else if let Some(a) = self
+            .torrents
+            .get_mut(&ih)
+            .and_then(|t| t.addrs.get_mut(&addr))
+        {
+            a.failures = 0;
+        }
+        if hs.supports_extensions() {
+            let ext = ExtHandshake::ours(
+                &self.cfg.client_name,
+                self.cfg.listen_port,
+                u32::try_from(self.cfg.request_queue_max).unwrap_or(u32::MAX),
+                metadata_size,
+            );
+            msgs.push(Message::Extended {
+                id: 0,
+                payload: ext.encode(),
+            });
+        }
+        msgs.extend(have_msg);
+        self.send(now, key, &msgs, out);
+        Ok(())
+    }
+
+    pub(super) fn on_message(
+        &mut self,
+        now: Time,
+        key: PeerKey,
+        msg: Message,
+        out: &mut Vec<Action>,
+    ) -> Result<(), CloseReason> {
+        let proto = |s: &str| CloseReason::Protocol(s.to_owned());
+        let p = self.peers.get_mut(&key).expect("caller checked");
+        let ih = p.info_hash.expect("active peers have a torrent");
+        let first = !p.got_first_message;
+        if !matches!(msg, Message::KeepAlive | Message::Extended { .. }) {
+            p.got_first_message = true;
+        }
+        let t = self
+            .torrents
+            .get_mut(&ih)
+            .ok_or(CloseReason::TorrentStopped)?;
+        let pieces = t.have.len();
+        let known = t.info.is_some();
+        match msg {
+            Message::KeepAlive => {}
+            Message::Choke => {
+                p.peer_choking = true;
+                if !p.fast {
+                    for f in std::mem::take(&mut p.inflight) {
+                        t.release(&f.req);
+                    }
+                }
+            }
+            Message::Unchoke => p.peer_choking = false,
+            Message::Interested => {
+                p.peer_interested = true;
+                // A free unchoke slot goes to them now, not at the next choker round.
+                let unchoked = t
+                    .peers
+                    .iter()
+                    .filter(|k| **k != key)
+                    .filter_map(|k| self.peers.get(k))
+                    .filter(|o| !o.am_choking)
+                    .count();
+                let p = self.peers.get_mut(&key).expect("caller checked");
+                if p.am_choking && unchoked < self.cfg.unchoke_slots && t.is_running() {
+                    p.am_choking = false;
+                    out.push(Action::Send {
+                        peer: key,
+                        bytes: Message::Unchoke.encode(),
+                    });
+                }
+            }
+            Message::NotInterested => p.peer_interested = false,
+            Message::Have(i) => {
+                if !known {
+                    if let Some(EarlyHave::Indices(v)) = &mut p.early_have {
+                        if v.len() < 1 << 20 {
+                            v.push(i);
+                        }
+                    } else if p.early_have.is_none() {
+                        p.early_have = Some(EarlyHave::Indices(vec![i]));
+                    }
+                    return Ok(());
+                }
+                if i >= pieces {
+                    return Err(proto("have out of range"));
+                }
+                if p.have.set(i) {
+                    t.availability[i as usize] += 1;
+                    if !p.am_interested && t.wants(i) {
+                        p.am_interested = true;
+                        out.push(Action::Send {
+                            peer: key,
+                            bytes: Message::Interested.encode(),
+                        });
+                    }
+                }
+            }
+            Message::Bitfield(bits) => {
+                if !first {
+                    return Err(proto("bitfield after the first message"));
+                }
+                if !known {
+                    p.early_have = Some(EarlyHave::Bits(bits));
+                    return Ok(());
+                }
+                let b = Bitfield::from_wire(&bits, pieces).ok_or_else(|| proto("bad bitfield"))?;
+                Self::apply_have(t, p, b);
+                Self::refresh_interest(t, p, key, out);
+            }
+            Message::HaveAll | Message::HaveNone => {
+                if !first {
+                    return Err(proto("have-all/none after the first message"));
+                }
+                let all = msg == Message::HaveAll;
+                if !known {
+                    p.early_have = all.then_some(EarlyHave::All);
+                    return Ok(());
+                }
+                let b = if all {
+                    Bitfield::full(pieces)
+                } else {
+                    Bitfield::new(pieces)
+                };
+                Self::apply_have(t, p, b);
+                Self::refresh_interest(t, p, key, out);
+            }
+            Message::Request(r) => {
+                let valid = known && {
+                    let g = &t.info.as_ref().expect("known").geometry;
+                    r.piece < pieces
+                        && t.have.get(r.piece)
+                        && r.len > 0
+                        && r.len <= crate::metainfo::BLOCK_LEN
+                        && u64::from(r.offset) + u64::from(r.len) <= u64::from(g.piece_len(r.piece))
+                };
+                if !valid || p.am_choking {
+                    if p.fast {
+                        out.push(Action::Send {
+                            peer: key,
+                            bytes: Message::Reject(r).encode(),
+                        });
+                    }
+                } else if p.queue_in.len() >= self.cfg.request_queue_max {
+                    return Err(proto("too many outstanding requests"));
+                } else {
+                    p.queue_in.push_back(r);
+                }
+            }
+            Message::Piece {
+                piece,
+                offset,
+                data,
+            } => self.on_piece_msg(now, key, ih, piece, offset, &data, out)?,
+            Message::Cancel(r) => p.queue_in.retain(|q| *q != r),
+            Message::Reject(r) => {
+                if let Some(i) = p.inflight.iter().position(|f| f.req == r) {
+                    p.inflight.swap_remove(i);
+                    t.release(&r);
+                }
+            }
+            Message::Suggest(_) | Message::AllowedFast(_) | Message::Port(_) => {}
+            Message::Extended { id, payload } => {
+                self.on_extended(now, key, ih, id, &payload, out)?
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends interested / not interested when what the peer has changes our mind.
+    pub(super) fn refresh_interest(t: &Torrent, p: &mut Peer, key: PeerKey, out: &mut Vec<Action>) {
+        let want = t.interesting(&p.have);
+        if want != p.am_interested {
+            p.am_interested = want;
+            let m = if want {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            };
+            out.push(Action::Send {
+                peer: key,
+                bytes: m.encode(),
+            });
+        }
+    }
+
+    pub(super) fn apply_have(t: &mut Torrent, p: &mut Peer, b: Bitfield) {
+        for i in p.have.ones() {
+            t.availability[i as usize] -= 1;
+        }
+        for i in b.ones() {
+            t.availability[i as usize] += 1;
+        }
+        p.have = b;
+    }
+}

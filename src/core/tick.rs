@@ -1,0 +1,211 @@
+//! The periodic work of the core: timeouts, keep-alives, the choker, new
+//! connections. Drivers call [`Core::on_tick`] about every 100 ms.
+
+use super::*;
+
+impl Core {
+    // ------------------------------------------------------------------ ticks
+
+    /// Periodic work: timeouts, the choker, new connections, rate-limited transfers.
+    /// Drivers call it every 100 ms or so.
+    pub fn on_tick(&mut self, now: Time, out: &mut Vec<Action>) {
+        let start = out.len();
+        self.tick(now, out);
+        self.count_sends(&out[start..]);
+    }
+
+    pub(super) fn tick(&mut self, now: Time, out: &mut Vec<Action>) {
+        self.expire(now, out);
+        if now.since(self.last_choke) >= self.cfg.choke_interval || self.last_choke == Time::ZERO {
+            let rotate = now.since(self.last_optimistic) >= self.cfg.optimistic_interval
+                || self.last_optimistic == Time::ZERO;
+            self.choke_all(now, rotate, out);
+            self.last_choke = now;
+            if rotate {
+                self.last_optimistic = now;
+            }
+        }
+        self.connect_more(now, out);
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for k in keys {
+            self.request_more(now, k, out);
+            self.serve_uploads(now, k, out);
+            self.request_metadata(now, k, out);
+        }
+        let ihs: Vec<InfoHash> = self.torrents.keys().copied().collect();
+        for ih in ihs {
+            self.drive_checking(ih, out);
+            self.drive_move(ih, out);
+        }
+        self.maybe_save(now, out);
+        self.announce_due(now, out);
+    }
+
+    pub(super) fn expire(&mut self, now: Time, out: &mut Vec<Action>) {
+        let cfg = self.cfg.clone();
+        let mut closing = Vec::new();
+        let mut keepalive = Vec::new();
+        for (k, p) in &mut self.peers {
+            if p.phase != Phase::Active {
+                if now.since(p.phase_since) > cfg.handshake_timeout {
+                    closing.push(*k);
+                }
+                continue;
+            }
+            if now.since(p.last_recv) > cfg.idle_timeout {
+                closing.push(*k);
+                continue;
+            }
+            if now.since(p.last_sent) > cfg.keepalive_interval {
+                keepalive.push(*k);
+            }
+            let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h)) else {
+                continue;
+            };
+            let before = p.inflight.len();
+            p.inflight.retain(|f| {
+                let late = now.since(f.sent) > cfg.request_timeout;
+                if late {
+                    t.release(&f.req);
+                }
+                !late
+            });
+            if p.inflight.len() < before
+                || (!p.inflight.is_empty() && now.since(p.last_block) > cfg.snub_timeout)
+            {
+                p.snubbed = true;
+            }
+        }
+        for k in closing {
+            self.close(k, CloseReason::Timeout, out);
+        }
+        for k in keepalive {
+            self.send(now, k, &[Message::KeepAlive], out);
+        }
+    }
+
+    pub(super) fn choke_all(&mut self, now: Time, rotate_optimistic: bool, out: &mut Vec<Action>) {
+        let ihs: Vec<InfoHash> = self.torrents.keys().copied().collect();
+        for ih in ihs {
+            let t = &self.torrents[&ih];
+            if !t.is_running() {
+                continue;
+            }
+            let seeding = t.is_finished();
+            let mut ranked: Vec<(u64, u64, PeerKey)> = Vec::new();
+            for k in &t.peers {
+                let Some(p) = self.peers.get_mut(k) else {
+                    continue;
+                };
+                if p.phase != Phase::Active || !p.peer_interested {
+                    continue;
+                }
+                // Leeching: reciprocate by what they give us. Seeding: by what they
+                // take (spreads the data fastest).
+                let rate = if seeding {
+                    p.up.rate(now)
+                } else {
+                    p.down.rate(now)
+                };
+                let rate = if p.snubbed && !seeding { 0 } else { rate };
+                ranked.push((rate, self.rng.next_u64(), *k));
+            }
+            ranked.sort_by(|a, b| b.cmp(a));
+            let slots = self.cfg.unchoke_slots;
+            let regular: Vec<PeerKey> = ranked.iter().take(slots).map(|r| r.2).collect();
+            let current_opt = t.peers.iter().copied().find(|k| {
+                self.peers
+                    .get(k)
+                    .is_some_and(|p| p.optimistic && p.peer_interested)
+            });
+            let optimistic = if rotate_optimistic || current_opt.is_none() {
+                let rest: Vec<PeerKey> = ranked.iter().skip(slots).map(|r| r.2).collect();
+                if rest.is_empty() {
+                    None
+                } else {
+                    let i = self.rng.below(rest.len() as u64);
+                    Some(rest[usize::try_from(i).expect("below len")])
+                }
+            } else {
+                current_opt.filter(|k| !regular.contains(k))
+            };
+            let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
+            for k in keys {
+                let unchoke = regular.contains(&k) || optimistic == Some(k);
+                let Some(p) = self.peers.get_mut(&k) else {
+                    continue;
+                };
+                if p.phase != Phase::Active {
+                    continue;
+                }
+                p.optimistic = optimistic == Some(k);
+                if unchoke && p.am_choking {
+                    p.am_choking = false;
+                    out.push(Action::Send {
+                        peer: k,
+                        bytes: Message::Unchoke.encode(),
+                    });
+                } else if !unchoke && !p.am_choking {
+                    p.am_choking = true;
+                    let mut bytes = Message::Choke.encode();
+                    // With the fast extension, queued requests are rejected one by
+                    // one; without it, a choke drops them all.
+                    for r in p.queue_in.drain(..) {
+                        if p.fast {
+                            Message::Reject(r).encode_into(&mut bytes);
+                        }
+                    }
+                    out.push(Action::Send { peer: k, bytes });
+                }
+            }
+        }
+    }
+
+    pub(super) fn connect_more(&mut self, now: Time, out: &mut Vec<Action>) {
+        if self.shutting_down {
+            return;
+        }
+        let ihs: Vec<InfoHash> = self.torrents.keys().copied().collect();
+        for ih in ihs {
+            loop {
+                let counts = self.connections();
+                if counts.total >= self.cfg.max_connections
+                    || counts.half_open >= self.cfg.max_half_open
+                {
+                    return;
+                }
+                let t = self.torrents.get_mut(&ih).expect("listed");
+                if !t.takes_peers() || t.peers.len() >= self.cfg.max_connections_per_torrent {
+                    break;
+                }
+                // A finished torrent still accepts leechers but does not seek peers
+                // that might be seeds as well; it connects only while it has none.
+                if t.is_finished() && !t.peers.is_empty() {
+                    break;
+                }
+                let banned = &t.banned;
+                let pick = t.addrs.iter().find(|(addr, a)| {
+                    !a.connected
+                        && a.failures != u32::MAX
+                        && !banned.contains(&addr.ip())
+                        && a.last_attempt.is_none_or(|at| {
+                            // Back off exponentially after failures: 5 s, 10 s, ... 5 min.
+                            let wait = Duration::from_secs(5 << a.failures.min(6));
+                            now.since(at) >= wait
+                        })
+                });
+                let Some((&addr, _)) = pick else { break };
+                let a = t.addrs.get_mut(&addr).expect("found");
+                a.connected = true;
+                a.last_attempt = Some(now);
+                let key = self.new_key();
+                let t = self.torrents.get_mut(&ih).expect("listed");
+                t.peers.insert(key);
+                let mut p = Peer::new(addr, true, now);
+                p.info_hash = Some(ih);
+                self.peers.insert(key, p);
+                out.push(Action::Connect { peer: key, addr });
+            }
+        }
+    }
+}

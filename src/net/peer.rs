@@ -1,0 +1,169 @@
+//! Peer connections on a shard: the reader and writer task of each connection,
+//! the handshake of an accepted connection and its handoff to the shard that owns
+//! its torrent.
+
+use core::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use compio::BufResult;
+use compio::io::{AsyncRead, AsyncWriteExt};
+use compio::net::TcpStream;
+
+use crate::core::{Event, PeerKey};
+use crate::shard::{Conn, Handoff, Routing, SEND_QUEUE, ShardRc, shard_of, with_shard};
+
+/// Starts the reader and writer tasks of an established connection.
+pub(crate) fn attach(rc: &ShardRc, peer: PeerKey, stream: TcpStream) {
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, rx) = flume::bounded::<Vec<u8>>(SEND_QUEUE);
+    let rc_r = rc.clone();
+    let reader = compio::runtime::spawn(async move {
+        // One buffer for the life of the connection.
+        let mut buf = Vec::with_capacity(64 * 1024);
+        loop {
+            buf.clear();
+            let BufResult(res, b) = rd.read(buf).await;
+            buf = b;
+            match res {
+                Ok(n) if n > 0 => with_shard(&rc_r, |c, now, out| {
+                    c.on_event(
+                        now,
+                        Event::Data {
+                            peer,
+                            bytes: &buf[..n],
+                        },
+                        out,
+                    );
+                }),
+                _ => {
+                    closed(&rc_r, peer);
+                    return;
+                }
+            }
+        }
+    });
+    let rc_w = rc.clone();
+    let writer = compio::runtime::spawn(async move {
+        while let Ok(mut bytes) = rx.recv_async().await {
+            // Coalesce what is already queued into one write.
+            while bytes.len() < 256 * 1024 {
+                match rx.try_recv() {
+                    Ok(more) => bytes.extend_from_slice(&more),
+                    Err(_) => break,
+                }
+            }
+            let n = bytes.len();
+            let BufResult(res, _) = wr.write_all(bytes).await;
+            if res.is_err() {
+                closed(&rc_w, peer);
+                return;
+            }
+            with_shard(&rc_w, |c, now, out| {
+                c.on_event(now, Event::Sent { peer, bytes: n }, out);
+            });
+        }
+    });
+    let mut s = rc.borrow_mut();
+    s.conns.insert(
+        peer,
+        Conn {
+            tx,
+            _reader: Some(reader),
+            _writer: Some(writer),
+            _connect: None,
+        },
+    );
+}
+
+/// The connection broke: forget it and tell the core.
+pub(crate) fn closed(rc: &ShardRc, peer: PeerKey) {
+    let known = rc.borrow_mut().conns.remove(&peer);
+    // Dropping the entry cancels this task at its next await; it returns right away.
+    if let Some(conn) = known {
+        // Keep the task handles alive until we are out of the borrow.
+        let _keep = conn;
+        with_shard(rc, |c, now, out| {
+            c.on_event(now, Event::Closed { peer }, out)
+        });
+    }
+}
+
+/// Small messages (requests, haves) go out at once. Failing only costs latency.
+pub(crate) fn nodelay(stream: &TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY refused");
+    }
+}
+
+/// A connection for a torrent of this shard: register it with the core and give the
+/// core the bytes already read.
+pub(crate) fn incoming(rc: &ShardRc, stream: TcpStream, addr: SocketAddr, first: &[u8]) {
+    nodelay(&stream);
+    let mut key = None;
+    with_shard(rc, |c, now, _| key = c.on_incoming(now, addr));
+    // Refused by the caps: the stream is dropped, which closes it.
+    if key.is_none() {
+        tracing::debug!(%addr, "incoming connection refused: connection caps");
+    }
+    if let Some(peer) = key {
+        attach(rc, peer, stream);
+        with_shard(rc, |c, now, out| {
+            c.on_event(now, Event::Data { peer, bytes: first }, out);
+        });
+    }
+}
+
+/// Reads an accepted connection's handshake (10 s at most) and sends the connection
+/// to the shard that owns the torrent it names; connections that do not start with a
+/// BitTorrent handshake are closed.
+pub(crate) async fn route(
+    rc: ShardRc,
+    routing: Rc<Routing>,
+    mut stream: TcpStream,
+    addr: SocketAddr,
+) {
+    let read = async {
+        let mut first = Vec::new();
+        while first.len() < crate::proto::HANDSHAKE_LEN {
+            let BufResult(res, buf) = stream.read(Vec::with_capacity(4096)).await;
+            match res {
+                Ok(n) if n > 0 => first.extend_from_slice(&buf[..n]),
+                _ => return None,
+            }
+        }
+        Some(first)
+    };
+    let Ok(Some(first)) = compio::time::timeout(Duration::from_secs(10), read).await else {
+        tracing::debug!(%addr, "incoming connection closed: no handshake in 10 s");
+        return;
+    };
+    let Some(hs) = crate::proto::Handshake::decode(&first) else {
+        tracing::debug!(%addr, "incoming connection closed: not a BitTorrent handshake");
+        return;
+    };
+    let owner = shard_of(hs.info_hash, routing.n);
+    if owner == routing.index {
+        incoming(&rc, stream, addr, &first);
+        return;
+    }
+    // The socket moves threads as a duplicated descriptor; ours closes on drop.
+    use std::os::fd::AsFd;
+    let fd = match stream.as_fd().try_clone_to_owned() {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "incoming connection dropped: cannot hand it over");
+            return;
+        }
+    };
+    drop(stream);
+    let handoff = Handoff {
+        stream: std::net::TcpStream::from(fd),
+        addr,
+        first,
+    };
+    if routing.senders[owner].try_send(handoff).is_err() {
+        // The owner is behind or gone: the peer sees a close and may retry.
+        tracing::warn!(%addr, shard = owner, "connection dropped: its shard takes no more");
+    }
+}

@@ -1,0 +1,481 @@
+//! The shard's side of the driver: the [`Shard`] that owns a core, carries out its
+//! actions (connections, piece IO, saves, moves, announces) and feeds it events,
+//! the root watcher and the loop that takes the engine's commands.
+
+use super::*;
+use crate::net::peer::{attach, incoming, nodelay, route};
+
+/// Where accepted connections go.
+pub(crate) struct Routing {
+    pub(crate) index: usize,
+    pub(crate) n: usize,
+    pub(crate) senders: Arc<Vec<flume::Sender<Handoff>>>,
+}
+
+pub(crate) struct Conn {
+    pub(crate) tx: flume::Sender<Vec<u8>>,
+    pub(crate) _reader: Option<JoinHandle<()>>,
+    pub(crate) _writer: Option<JoinHandle<()>>,
+    pub(crate) _connect: Option<JoinHandle<()>>,
+}
+
+pub(crate) struct Storage {
+    pub(crate) info: Arc<Info>,
+    pub(crate) root: PathBuf,
+}
+
+pub(crate) struct Shard {
+    pub(crate) core: Core,
+    pub(crate) conns: HashMap<PeerKey, Conn>,
+    pub(crate) storage: HashMap<InfoHash, Storage>,
+    pub(crate) files: Rc<FileCache>,
+    pub(crate) started: std::time::Instant,
+    /// Jobs for the resume writer, in order, taken all at once by its next pass.
+    pub(crate) resume_jobs: Vec<ResumeJob>,
+    pub(crate) resume: flume::Sender<Wake>,
+    /// Roots as last reported to the core (available or not).
+    pub(crate) roots_seen: HashMap<PathBuf, bool>,
+    /// Set when the core panicked: nothing runs on it any more.
+    pub(crate) health: Arc<ShardHealth>,
+    pub(crate) trackers: Arc<TrackerLink>,
+}
+
+pub(crate) type ShardRc = Rc<RefCell<Shard>>;
+
+/// Runs `f` against the shard's core at the current time, then carries out the
+/// actions it produced. Never awaits.
+///
+/// A panic in the core fails the shard: its state can no longer be trusted, so it
+/// runs nothing more (commands are dropped unrun, so their callers get the
+/// failure) and drops its connections. The other shards go on.
+pub(crate) fn with_shard(rc: &ShardRc, f: impl FnOnce(&mut Core, Time, &mut Vec<Action>)) {
+    let mut out = Vec::new();
+    let mut s = rc.borrow_mut();
+    if s.health.failed.get().is_some() {
+        return;
+    }
+    let now = s.now();
+    let core = &mut s.core;
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(core, now, &mut out)));
+    match run {
+        Ok(()) => s.apply(rc, out),
+        Err(panic) => {
+            let why = panic_message(&*panic);
+            tracing::error!(reason = %why, "shard failed: its torrents stop answering");
+            let _ = s.health.failed.set(why);
+            let conns = std::mem::take(&mut s.conns);
+            drop(s);
+            drop(conns);
+        }
+    }
+}
+
+impl Shard {
+    pub(crate) fn new(
+        mut cfg: CoreConfig,
+        max_open_files: usize,
+        resume: flume::Sender<Wake>,
+        health: Arc<ShardHealth>,
+        trackers: Arc<TrackerLink>,
+    ) -> Shard {
+        if cfg.unix_at_zero == 0 {
+            #[allow(clippy::disallowed_methods)]
+            let wall = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            cfg.unix_at_zero = wall;
+        }
+        Shard {
+            core: Core::new(cfg),
+            resume,
+            resume_jobs: Vec::new(),
+            health,
+            trackers,
+            roots_seen: HashMap::new(),
+            conns: HashMap::new(),
+            storage: HashMap::new(),
+            files: Rc::new(FileCache::new(max_open_files)),
+            // The one clock read of the real driver: the core's time is time since
+            // the shard started.
+            #[allow(clippy::disallowed_methods)]
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Time {
+        Time(u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn apply(&mut self, rc: &ShardRc, actions: Vec<Action>) {
+        let mut reads = Vec::new();
+        // Peers whose send queue overflowed: closed, and told to the core after.
+        let mut slow = Vec::new();
+        for a in actions {
+            match a {
+                Action::Send { peer, bytes } => {
+                    let Some(c) = self.conns.get(&peer) else {
+                        continue;
+                    };
+                    match c.tx.try_send(bytes) {
+                        Ok(()) => {}
+                        // Not connected yet: the core sends nothing before Connected.
+                        Err(flume::TrySendError::Disconnected(_)) => {}
+                        Err(flume::TrySendError::Full(_)) => {
+                            tracing::debug!(?peer, "closing peer: {SEND_QUEUE} messages unsent");
+                            self.conns.remove(&peer);
+                            slow.push(peer);
+                        }
+                    }
+                }
+                Action::Close { peer, reason } => {
+                    tracing::debug!(?peer, ?reason, "closing peer");
+                    self.conns.remove(&peer);
+                }
+                Action::Connect { peer, addr } => {
+                    let rc2 = rc.clone();
+                    let task = compio::runtime::spawn(async move {
+                        let res = compio::time::timeout(
+                            Duration::from_secs(10),
+                            TcpStream::connect(addr),
+                        )
+                        .await;
+                        match res {
+                            Ok(Ok(stream)) => {
+                                tracing::debug!(?peer, %addr, "connected");
+                                nodelay(&stream);
+                                attach(&rc2, peer, stream);
+                                with_shard(&rc2, |c, now, out| {
+                                    c.on_event(now, Event::Connected { peer }, out);
+                                });
+                            }
+                            failed => {
+                                let why = match failed {
+                                    Ok(Err(e)) => e.to_string(),
+                                    _ => "no answer in 10 s".into(),
+                                };
+                                tracing::debug!(?peer, %addr, reason = %why, "connect failed");
+                                rc2.borrow_mut().conns.remove(&peer);
+                                with_shard(&rc2, |c, now, out| {
+                                    c.on_event(now, Event::ConnectFailed { peer }, out);
+                                });
+                            }
+                        }
+                    });
+                    // Nothing is sent before the connection is made.
+                    let (tx, _) = flume::bounded(0);
+                    self.conns.insert(
+                        peer,
+                        Conn {
+                            tx,
+                            _reader: None,
+                            _writer: None,
+                            _connect: Some(task),
+                        },
+                    );
+                }
+                Action::ReadBlock {
+                    peer,
+                    info_hash,
+                    req,
+                } => reads.push((info_hash, req, peer)),
+                Action::Announce {
+                    info_hash,
+                    id,
+                    url,
+                    request,
+                } => {
+                    let reply = self.trackers.announce(url, request);
+                    let wait = async move {
+                        reply.recv_async().await.unwrap_or_else(|_| {
+                            Err(TrackerError::Io("the tracker thread stopped".into()))
+                        })
+                    };
+                    spawn_then(rc, wait, move |c, now, out, result| {
+                        let ev = Event::AnnounceReply {
+                            info_hash,
+                            id,
+                            result,
+                        };
+                        c.on_event(now, ev, out);
+                    });
+                }
+                Action::ReadPiece { info_hash, piece } => {
+                    let Some((info, root)) = self.storage_of(info_hash) else {
+                        continue;
+                    };
+                    let files = self.files.clone();
+                    let read = async move {
+                        let len = info.geometry.piece_len(piece);
+                        disk::read(&files, &root, &info, piece, 0, len).await
+                    };
+                    spawn_then(rc, read, move |c, now, out, result| {
+                        let ev = Event::PieceRead {
+                            info_hash,
+                            piece,
+                            result,
+                        };
+                        c.on_event(now, ev, out);
+                    });
+                }
+                Action::WritePiece {
+                    info_hash,
+                    piece,
+                    data,
+                } => {
+                    let Some((info, root)) = self.storage_of(info_hash) else {
+                        continue;
+                    };
+                    let write = async move { disk::write_piece(&root, &info, piece, data).await };
+                    spawn_then(rc, write, move |c, now, out, result| {
+                        let ev = Event::PieceWritten {
+                            info_hash,
+                            piece,
+                            result,
+                        };
+                        c.on_event(now, ev, out);
+                    });
+                }
+                Action::OpenStorage {
+                    info_hash,
+                    info,
+                    info_bytes,
+                    root,
+                    save_meta,
+                } => {
+                    if save_meta {
+                        self.queue_resume(ResumeJob::Set(meta_key(info_hash), info_bytes.to_vec()));
+                    }
+                    let root = PathBuf::from(root);
+                    let (i2, r2) = (info.clone(), root.clone());
+                    let prepare = async move { disk::prepare_files(&r2, &i2).await };
+                    spawn_then(rc, prepare, move |c, now, out, result| {
+                        c.on_event(now, Event::StorageOpened { info_hash, result }, out);
+                    });
+                    self.storage.insert(info_hash, Storage { info, root });
+                }
+                Action::CloseStorage {
+                    info_hash,
+                    delete_files,
+                } => {
+                    self.queue_resume(ResumeJob::Forget(info_hash));
+                    if let Some(st) = self.storage.remove(&info_hash) {
+                        let files = self.files.clone();
+                        files.forget_under(&st.root);
+                        if delete_files {
+                            compio::runtime::spawn(async move {
+                                disk::delete_files(&files, &st.root, &st.info).await;
+                            })
+                            .detach();
+                        }
+                    }
+                }
+                Action::SaveResume { id, torrents } => {
+                    self.queue_resume(ResumeJob::Save {
+                        id,
+                        saves: torrents,
+                    });
+                }
+                Action::MoveStorage {
+                    info_hash,
+                    info,
+                    have,
+                    from,
+                    to,
+                } => {
+                    let (from, to) = (PathBuf::from(from), PathBuf::from(to));
+                    self.files.forget_under(&from);
+                    let work = async move {
+                        let job = move || {
+                            storage::move_torrent(&mut RealFiles, &info, &have, &from, &to, false)
+                        };
+                        match compio::runtime::spawn_blocking(job).await {
+                            Ok(r) => r.map(|_| ()),
+                            Err(_) => Err(DiskError("the move thread panicked".into())),
+                        }
+                    };
+                    spawn_then(rc, work, move |c, now, out, result| {
+                        c.on_event(now, Event::StorageMoved { info_hash, result }, out);
+                    });
+                }
+            }
+        }
+        self.read_batched(rc, reads);
+        for peer in slow {
+            // Told on the next turn of the loop: the shard is borrowed here.
+            spawn_then(rc, async {}, move |c, now, out, ()| {
+                c.on_event(now, Event::Closed { peer }, out);
+            });
+        }
+    }
+
+    /// Serves block reads for uploads, merging contiguous blocks of the same piece
+    /// (from one peer or several) into one disk read; each peer then gets its block.
+    fn read_batched(&mut self, rc: &ShardRc, mut reads: Vec<(InfoHash, BlockRequest, PeerKey)>) {
+        reads.sort_by_key(|(ih, r, _)| (*ih, r.piece, r.offset));
+        let mut i = 0;
+        while i < reads.len() {
+            let (ih, first, _) = reads[i];
+            let mut end = first.offset + first.len;
+            let mut j = i + 1;
+            while j < reads.len()
+                && reads[j].0 == ih
+                && reads[j].1.piece == first.piece
+                && reads[j].1.offset <= end
+            {
+                end = end.max(reads[j].1.offset + reads[j].1.len);
+                j += 1;
+            }
+            let group: Vec<(BlockRequest, PeerKey)> =
+                reads[i..j].iter().map(|(_, r, p)| (*r, *p)).collect();
+            i = j;
+            let Some((info, root)) = self.storage_of(ih) else {
+                continue;
+            };
+            let files = self.files.clone();
+            let start = first.offset;
+            let read = async move {
+                disk::read(&files, &root, &info, first.piece, start, end - start).await
+            };
+            spawn_then(rc, read, move |c, now, out, result| {
+                for (req, peer) in group {
+                    let part = match &result {
+                        Ok(buf) => {
+                            let a = (req.offset - start) as usize;
+                            Ok(buf[a..a + req.len as usize].to_vec())
+                        }
+                        Err(e) => Err(e.clone()),
+                    };
+                    let ev = Event::BlockRead {
+                        peer,
+                        info_hash: ih,
+                        req,
+                        result: part,
+                    };
+                    c.on_event(now, ev, out);
+                }
+            });
+        }
+    }
+
+    /// Queues a job for the resume writer and wakes it.
+    fn queue_resume(&mut self, job: ResumeJob) {
+        self.resume_jobs.push(job);
+        // Full: wakes are pending, and the next takes this job too.
+        let _ = self.resume.try_send(Wake::Work);
+    }
+
+    fn storage_of(&self, ih: InfoHash) -> Option<(Arc<Info>, PathBuf)> {
+        self.storage
+            .get(&ih)
+            .map(|s| (s.info.clone(), s.root.clone()))
+    }
+}
+
+/// Runs `work` (disk IO) as a task, then hands its outcome to the core through
+/// `deliver`, on the shard thread, without awaiting under a borrow.
+pub(crate) fn spawn_then<T: 'static>(
+    rc: &ShardRc,
+    work: impl std::future::Future<Output = T> + 'static,
+    deliver: impl FnOnce(&mut Core, Time, &mut Vec<Action>, T) + 'static,
+) {
+    let rc = rc.clone();
+    compio::runtime::spawn(async move {
+        let result = work.await;
+        with_shard(&rc, |c, now, out| deliver(c, now, out, result));
+    })
+    .detach();
+}
+
+/// Every second: tells the core about storage roots that went away or came back.
+pub(crate) async fn watch_roots(rc: ShardRc) {
+    loop {
+        compio::time::sleep(Duration::from_secs(1)).await;
+        let roots: Vec<PathBuf> = {
+            let s = rc.borrow();
+            let mut v: Vec<PathBuf> = s.storage.values().map(|st| st.root.clone()).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let check = move || {
+            roots
+                .into_iter()
+                .map(|r| {
+                    let up = storage::root_available(&RealFiles, &r);
+                    (r, up)
+                })
+                .collect::<Vec<_>>()
+        };
+        let Ok(states) = compio::runtime::spawn_blocking(check).await else {
+            continue;
+        };
+        for (root, available) in states {
+            let before = rc.borrow_mut().roots_seen.insert(root.clone(), available);
+            if before.unwrap_or(true) != available {
+                if available {
+                    tracing::info!(root = %root.display(), "storage root is back");
+                } else {
+                    tracing::warn!(
+                        root = %root.display(),
+                        "storage root unavailable (its marker file is gone): its torrents stop"
+                    );
+                }
+                let root = root.to_string_lossy().into_owned();
+                with_shard(&rc, |c, now, out| {
+                    c.on_event(now, Event::RootStatus { root, available }, out);
+                });
+            }
+        }
+    }
+}
+
+pub(crate) async fn run(
+    shard: ShardRc,
+    listener: Option<TcpListener>,
+    routing: Routing,
+    handoffs: flume::Receiver<Handoff>,
+    commands: flume::Receiver<Command>,
+) {
+    let routing = Rc::new(routing);
+    let rc = shard.clone();
+    let _accept = listener.map(|listener| {
+        compio::runtime::spawn(async move {
+            loop {
+                let (stream, addr) = match listener.accept().await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of descriptors, say: wait a little rather than spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        compio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                compio::runtime::spawn(route(rc.clone(), routing.clone(), stream, addr)).detach();
+            }
+        })
+    });
+    let rc = shard.clone();
+    let _handoffs = compio::runtime::spawn(async move {
+        while let Ok(h) = handoffs.recv_async().await {
+            match TcpStream::from_std(h.stream) {
+                Ok(stream) => incoming(&rc, stream, h.addr, &h.first),
+                Err(e) => tracing::warn!(addr = %h.addr, error = %e, "handed-over connection lost"),
+            }
+        }
+    });
+    let _roots = compio::runtime::spawn(watch_roots(shard.clone()));
+    let rc = shard.clone();
+    let _tick = compio::runtime::spawn(async move {
+        loop {
+            compio::time::sleep(Duration::from_millis(100)).await;
+            with_shard(&rc, |c, now, out| c.on_tick(now, out));
+        }
+    });
+    // A failed shard keeps taking commands until the engine goes, dropping each
+    // unrun: its caller's answer channel closes and it reports the failure.
+    while let Ok(cmd) = commands.recv_async().await {
+        with_shard(&shard, cmd);
+    }
+    // The engine is gone: drop every connection (closing the sockets) and return.
+    shard.borrow_mut().conns.clear();
+}

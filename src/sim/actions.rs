@@ -1,0 +1,240 @@
+//! How the sim carries out a core's actions: the memory network's sends and
+//! connects, piece IO on the memory filesystem, saves and moves through the
+//! production storage policy, announces to the sim's trackers.
+
+use super::*;
+
+impl World {
+    pub(crate) fn apply(&mut self, n: usize, actions: Vec<Action>) {
+        let now = self.now;
+        let latency = self.cfg.latency;
+        let disk = self.cfg.disk_delay;
+        for a in actions {
+            match a {
+                Action::Connect { peer, addr } => match self.listeners.get(&addr) {
+                    Some(&listener) => {
+                        self.schedule(
+                            now + latency,
+                            Pending::Accept {
+                                listener,
+                                from: (n, peer),
+                            },
+                        );
+                    }
+                    _ => self.schedule(now + latency, Pending::ConnectFailed(n, peer)),
+                },
+                Action::Send { peer, bytes } => {
+                    let (bw, loss, rto) = (
+                        self.cfg.link_bytes_per_sec,
+                        self.cfg.loss,
+                        self.cfg.retransmit_delay,
+                    );
+                    let lost = loss > 0.0 && self.rng.chance(loss);
+                    let Some(link) = self.links.get_mut(&(n, peer)) else {
+                        continue;
+                    };
+                    let start = link.free_at.max(now);
+                    let tx_ns = bytes.len() as u128 * 1_000_000_000 / u128::from(bw.max(1));
+                    link.free_at =
+                        start + Duration::from_nanos(u64::try_from(tx_ns).unwrap_or(u64::MAX));
+                    let mut at = link.free_at + latency;
+                    if lost {
+                        at = at + rto;
+                        self.faults.losses += 1;
+                    }
+                    // TCP delivers in order: never before what was sent earlier.
+                    at = at.max(link.last_delivery);
+                    link.last_delivery = at;
+                    let (m, key) = link.remote;
+                    let sent_at = link.free_at;
+                    let len = bytes.len();
+                    self.schedule(at, Pending::Deliver(m, key, bytes));
+                    self.schedule(sent_at, Pending::Sent(n, peer, len));
+                }
+                Action::Close { peer, .. } => {
+                    if let Some(link) = self.links.remove(&(n, peer)) {
+                        self.links.remove(&link.remote);
+                        let at = link.last_delivery.max(now) + latency;
+                        self.schedule(at, Pending::Closed(link.remote.0, link.remote.1));
+                    }
+                }
+                Action::Announce {
+                    info_hash,
+                    id,
+                    url,
+                    request,
+                } => {
+                    // The request reaches the tracker after one latency; the reply
+                    // comes back after another.
+                    let from = SocketAddr::new(self.nodes[n].addr.ip(), request.port);
+                    let result = self.trackers.announce(now + latency, &url, from, request);
+                    let at = now + latency + latency;
+                    self.schedule(at, Pending::AnnounceReply(n, info_hash, id, result));
+                }
+                Action::ReadBlock {
+                    peer,
+                    info_hash,
+                    req,
+                } => {
+                    let result = self.read(n, info_hash, req.piece, req.offset, req.len);
+                    self.schedule(
+                        now + disk,
+                        Pending::BlockRead(n, peer, info_hash, req, result),
+                    );
+                }
+                Action::ReadPiece { info_hash, piece } => {
+                    let len = self.nodes[n]
+                        .storage
+                        .get(&info_hash)
+                        .map_or(0, |(info, _)| info.geometry.piece_len(piece));
+                    let result = self.read(n, info_hash, piece, 0, len);
+                    self.schedule(now + disk, Pending::PieceRead(n, info_hash, piece, result));
+                }
+                Action::WritePiece {
+                    info_hash,
+                    piece,
+                    data,
+                } => {
+                    let fail = self.cfg.write_error > 0.0 && self.rng.chance(self.cfg.write_error);
+                    let full = self
+                        .cfg
+                        .disk_capacity
+                        .is_some_and(|cap| self.nodes[n].fs.used() + data.len() as u64 > cap);
+                    let result = if fail {
+                        self.faults.write_errors += 1;
+                        Err(DiskError("EIO (injected)".into()))
+                    } else if full {
+                        Err(DiskError("ENOSPC: no space left on device".into()))
+                    } else {
+                        self.write(n, info_hash, piece, &data)
+                    };
+                    self.schedule(
+                        now + disk,
+                        Pending::PieceWritten(n, info_hash, piece, result),
+                    );
+                }
+                Action::OpenStorage {
+                    info_hash,
+                    info,
+                    info_bytes,
+                    root,
+                    save_meta,
+                } => {
+                    // A failing store is reported by the store's own tests; the sim's
+                    // memory store cannot fail.
+                    if save_meta {
+                        let _ = self.nodes[n].store.set(&meta_key(info_hash), &info_bytes);
+                    }
+                    // Zero-length files get no piece writes: create them up front
+                    // (never into a root that is not there).
+                    let node = &mut self.nodes[n];
+                    let result = if storage::root_available(&node.fs, Path::new(&root)) {
+                        for f in info.files.iter().filter(|f| f.is_stored() && f.length == 0) {
+                            let path = fs::join(&root, &f.path);
+                            if node.fs.get(&path).is_none() {
+                                node.fs.put(&path, Vec::new());
+                            }
+                        }
+                        Ok(())
+                    } else {
+                        Err(DiskError(format!("storage root {root} is unavailable")))
+                    };
+                    node.storage.insert(info_hash, (info, root));
+                    self.schedule(now + disk, Pending::StorageOpened(n, info_hash, result));
+                }
+                Action::SaveResume { id, torrents } => {
+                    // The production save, on the memory filesystem.
+                    let node = &mut self.nodes[n];
+                    let result = storage::save_resume(&mut node.fs, &node.store, torrents);
+                    self.schedule(now + disk, Pending::ResumeSaved(n, id, result));
+                }
+                Action::MoveStorage {
+                    info_hash,
+                    info,
+                    have,
+                    from,
+                    to,
+                } => {
+                    // The production move (rename, with its undo), in memory.
+                    let fs = &mut self.nodes[n].fs;
+                    let (from, to) = (Path::new(&from), Path::new(&to));
+                    let result = storage::move_torrent(fs, &info, &have, from, to, false).map(drop);
+                    self.schedule(now + disk, Pending::StorageMoved(n, info_hash, result));
+                }
+                Action::CloseStorage {
+                    info_hash,
+                    delete_files,
+                } => {
+                    let store = &self.nodes[n].store;
+                    for k in store.keys(&torrent_prefix(info_hash)).unwrap_or_default() {
+                        let _ = store.delete(&k);
+                    }
+                    if let Some((info, root)) = self.nodes[n].storage.remove(&info_hash)
+                        && delete_files
+                    {
+                        for f in &info.files {
+                            self.nodes[n].fs.remove(&fs::join(&root, &f.path));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn read(
+        &self,
+        n: usize,
+        ih: InfoHash,
+        piece: u32,
+        offset: u32,
+        len: u32,
+    ) -> Result<Vec<u8>, DiskError> {
+        let node = &self.nodes[n];
+        let (info, root) = node
+            .storage
+            .get(&ih)
+            .ok_or_else(|| DiskError("no storage for torrent".into()))?;
+        let mut out = Vec::with_capacity(len as usize);
+        for span in info.geometry.range_spans(piece, offset, len) {
+            let f = &info.files[span.file];
+            let n = span.len as usize;
+            if f.attr.pad {
+                out.resize(out.len() + n, 0);
+                continue;
+            }
+            out.extend_from_slice(
+                node.fs
+                    .read(&fs::join(root, &f.path), span.file_offset, n)?,
+            );
+        }
+        Ok(out)
+    }
+
+    pub(super) fn write(
+        &mut self,
+        n: usize,
+        ih: InfoHash,
+        piece: u32,
+        data: &[u8],
+    ) -> Result<(), DiskError> {
+        let node = &mut self.nodes[n];
+        let (info, root) = node
+            .storage
+            .get(&ih)
+            .ok_or_else(|| DiskError("no storage for torrent".into()))?;
+        let mut pos = 0usize;
+        for span in info.geometry.piece_spans(piece) {
+            let f = &info.files[span.file];
+            let len = span.len as usize;
+            if f.is_stored() {
+                node.fs.write(
+                    &fs::join(root, &f.path),
+                    span.file_offset,
+                    &data[pos..pos + len],
+                )?;
+            }
+            pos += len;
+        }
+        Ok(())
+    }
+}
