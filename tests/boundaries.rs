@@ -24,6 +24,10 @@ const FORBIDDEN: &[&str] = &[
     "crate::resume_lmdb",
     "crate::shard",
     "crate::admin",
+    "crate::sim",
+    "crate::engine",
+    "crate::roots",
+    "crate::storage",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -73,4 +77,34 @@ fn pure_modules_import_no_io_or_drivers() {
         "IO in pure modules:\n{}",
         offences.join("\n")
     );
+}
+
+/// The storage policy is driver-neutral: it reaches files only through its port.
+#[test]
+fn the_storage_policy_knows_no_driver() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/storage");
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    assert!(!files.is_empty());
+    let mut offences = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let body = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (n, line) in body.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for bad in [
+                "std::fs",
+                "compio",
+                "crate::sim",
+                "crate::shard",
+                "crate::engine",
+                "RealFiles",
+            ] {
+                if code.contains(bad) {
+                    offences.push(format!("{}:{}: {bad}", file.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(offences.is_empty(), "{}", offences.join("\n"));
 }

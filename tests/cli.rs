@@ -207,7 +207,14 @@ fn create_skips_symlinks_and_refuses_empty_input() {
     let empty = tmp.path().join("empty");
     fs::create_dir(&empty).unwrap();
     fs::write(empty.join("zero"), b"").unwrap();
-    let out = seedring(&["create", s(&empty), "-o", s(&torrent)]);
+    // An existing output is kept unless --force.
+    let before = fs::read(&torrent).unwrap();
+    let out = seedring(&["create", s(&dir), "-o", s(&torrent)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
+    assert_eq!(fs::read(&torrent).unwrap(), before);
+
+    let out = seedring(&["create", s(&empty), "-o", s(&torrent), "--force"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to put in a torrent"));
 
@@ -218,6 +225,7 @@ fn create_skips_symlinks_and_refuses_empty_input() {
         s(&torrent),
         "--piece-length",
         "1000",
+        "--force",
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("power of two"));

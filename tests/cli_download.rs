@@ -241,3 +241,32 @@ fn verify_calls_unwritten_pieces_missing_and_damaged_ones_invalid() {
     assert_eq!(v["missing"].as_u64().unwrap(), pieces / 2, "{v}");
     assert_eq!(v["valid"].as_u64().unwrap(), pieces / 2 - 1, "{v}");
 }
+
+#[test]
+fn a_download_with_no_way_to_find_peers_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = torrent(dir.path(), 100_000);
+    let mut child = bin()
+        .args(["download", t.to_str().unwrap(), "-o"])
+        .arg(dir.path().join("empty"))
+        .args(["--listen-port", "0", "--no-peer-hint-secs", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("no peers after") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let hint = rx.recv_timeout(Duration::from_secs(30));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let hint = hint.expect("no hint in 30 s");
+    assert!(hint.contains("no tracker and no --peer"), "{hint}");
+}

@@ -198,6 +198,22 @@ impl TrackerLink {
 
 type AnnounceResult = Result<crate::proto::tracker::AnnounceReply, TrackerError>;
 
+/// An error with every cause under it: reqwest's own message ("error sending request
+/// for url ...") says nothing of why (refused, timed out, a TLS failure).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 async fn announce(
     http: &reqwest::Client,
     udp_ids: &UdpIds,
@@ -246,7 +262,7 @@ async fn scrape(
 
 /// GET with the reply capped at [`MAX_REPLY_BYTES`].
 async fn http_get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, TrackerError> {
-    let io = |e: reqwest::Error| TrackerError::Io(e.to_string());
+    let io = |e: reqwest::Error| TrackerError::Io(with_causes(&e));
     let mut resp = http.get(url).send().await.map_err(io)?;
     if !resp.status().is_success() {
         return Err(TrackerError::Io(format!("HTTP {}", resp.status())));

@@ -15,9 +15,12 @@ use seedring::metainfo::{CreateOptions, Geometry, auto_piece_length, build_torre
 pub struct CreateArgs {
     /// The file or folder to share.
     path: PathBuf,
-    /// Where to write the .torrent file.
+    /// Where to write the .torrent file (an existing file is kept unless --force).
     #[arg(short, long)]
     output: PathBuf,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
     /// Piece length in bytes: a power of two from 16 KiB (16384) up; a K or M suffix
     /// means KiB or MiB (e.g. 256K). Default: picked from the total size so the
     /// torrent has about 1,000 to 2,000 pieces.
@@ -61,6 +64,13 @@ fn parse_size(s: &str) -> Result<u32, String> {
 }
 
 pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
+    // Refused before any hashing: a long create must not end in a surprise.
+    if args.output.exists() && !args.force {
+        anyhow::bail!(
+            "{} exists already (--force replaces it)",
+            args.output.display()
+        );
+    }
     let walked = walk(&args.path)?;
     for s in &walked.skipped {
         eprintln!("seedring: skipping {} (not a regular file)", s.display());

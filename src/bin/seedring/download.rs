@@ -70,6 +70,9 @@ pub struct DownloadArgs {
     /// pause, resume, stats, roots), each answered by a JSON line on standard output.
     #[arg(long)]
     control: bool,
+    /// Seconds without a single peer before saying why.
+    #[arg(long, value_name = "S", default_value_t = 15, hide = true)]
+    no_peer_hint_secs: u64,
     /// Milliseconds between resume saves (about the most a crash can cost again).
     #[arg(long, value_name = "MS", default_value_t = 5000, hide = true)]
     save_interval_ms: u64,
@@ -160,6 +163,10 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         peers.extend(addrs.take(1));
     }
 
+    let has_trackers = match &source {
+        TorrentSource::Metainfo(m) => m.tracker_tiers.iter().any(|t| !t.is_empty()),
+        TorrentSource::Magnet(m) => !m.trackers.is_empty(),
+    };
     let ih = match &source {
         TorrentSource::Metainfo(m) => m.info_hash,
         TorrentSource::Magnet(m) => m.info_hash,
@@ -194,6 +201,10 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     let mut announced_done = false;
     let mut tracker_said: Option<String> = None;
     let commands = args.control.then(crate::control::spawn_reader);
+    // The CLI's own wall clock: when to say that no peer has come.
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    let mut hinted = false;
     loop {
         if let Some(rx) = &commands {
             while let Ok(line) = rx.try_recv() {
@@ -219,6 +230,25 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         if let TorrentState::Error(e) = &st.state {
             bar.finish();
             bail!("{name}: {e}");
+        }
+        let waiting = matches!(
+            st.state,
+            TorrentState::Downloading | TorrentState::FetchingMetadata
+        );
+        let hint_after = Duration::from_secs(args.no_peer_hint_secs);
+        if waiting && st.peers == 0 && !hinted && started.elapsed() > hint_after {
+            hinted = true;
+            let why = if !has_trackers && args.peers.is_empty() {
+                "the torrent lists no tracker and no --peer was given".to_owned()
+            } else if let Some(e) = &st.tracker_error {
+                format!("its tracker fails ({e})")
+            } else {
+                "the trackers have given no reachable peer yet".to_owned()
+            };
+            eprintln!(
+                "seedring: no peers after {} s: {why}; still waiting",
+                args.no_peer_hint_secs
+            );
         }
         if st.state == TorrentState::Seeding && !announced_done {
             announced_done = true;
