@@ -26,6 +26,7 @@
 
 pub mod announce;
 mod bitfield;
+mod choker;
 mod commands;
 mod event;
 mod extension;

@@ -1,6 +1,7 @@
 //! The periodic work of the core: timeouts, keep-alives, the choker, new
 //! connections. Drivers call [`Core::on_tick`] about every 100 ms.
 
+use super::choker::{Candidate, Choker};
 use super::*;
 
 impl Core {
@@ -92,7 +93,7 @@ impl Core {
                 continue;
             }
             let seeding = t.is_finished();
-            let mut ranked: Vec<(u64, u64, PeerKey)> = Vec::new();
+            let mut candidates = Vec::new();
             for k in &t.peers {
                 let Some(p) = self.peers.get_mut(k) else {
                     continue;
@@ -108,37 +109,34 @@ impl Core {
                     p.down.rate(now)
                 };
                 let rate = if p.snubbed && !seeding { 0 } else { rate };
-                ranked.push((rate, self.rng.next_u64(), *k));
+                candidates.push(Candidate {
+                    key: *k,
+                    rate,
+                    tiebreak: self.rng.next_u64(),
+                });
             }
-            ranked.sort_by(|a, b| b.cmp(a));
-            let slots = self.cfg.unchoke_slots;
-            let regular: Vec<PeerKey> = ranked.iter().take(slots).map(|r| r.2).collect();
-            let current_opt = t.peers.iter().copied().find(|k| {
+            let current = t.peers.iter().copied().find(|k| {
                 self.peers
                     .get(k)
                     .is_some_and(|p| p.optimistic && p.peer_interested)
             });
-            let optimistic = if rotate_optimistic || current_opt.is_none() {
-                let rest: Vec<PeerKey> = ranked.iter().skip(slots).map(|r| r.2).collect();
-                if rest.is_empty() {
-                    None
-                } else {
-                    let i = self.rng.below(rest.len() as u64);
-                    Some(rest[usize::try_from(i).expect("below len")])
-                }
-            } else {
-                current_opt.filter(|k| !regular.contains(k))
+            let choker = Choker {
+                slots: self.cfg.unchoke_slots,
             };
+            let rng = &mut self.rng;
+            let unchoked = choker.decide(candidates, current, rotate_optimistic, |n| {
+                usize::try_from(rng.below(n as u64)).expect("below n")
+            });
             let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
             for k in keys {
-                let unchoke = regular.contains(&k) || optimistic == Some(k);
+                let unchoke = unchoked.contains(k);
                 let Some(p) = self.peers.get_mut(&k) else {
                     continue;
                 };
                 if p.phase != Phase::Active {
                     continue;
                 }
-                p.optimistic = optimistic == Some(k);
+                p.optimistic = unchoked.optimistic == Some(k);
                 if unchoke && p.am_choking {
                     p.am_choking = false;
                     out.push(Action::Send {
