@@ -5,12 +5,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_seedring"))
-}
+mod cli_common;
+
+use cli_common::{bin, create, verify};
 
 /// A one-file torrent of `len` bytes and its data under `dir/data/f.bin`.
 fn torrent(dir: &Path, len: usize) -> std::path::PathBuf {
@@ -18,18 +18,7 @@ fn torrent(dir: &Path, len: usize) -> std::path::PathBuf {
     std::fs::create_dir_all(&data).unwrap();
     let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251).to_le_bytes()[0]).collect();
     std::fs::write(data.join("f.bin"), bytes).unwrap();
-    let t = dir.join("f.torrent");
-    let out = bin()
-        .args(["create", data.join("f.bin").to_str().unwrap(), "-o"])
-        .arg(&t)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    t
+    create(&data.join("f.bin"), &dir.join("f.torrent"), &[])
 }
 
 /// A TCP port nobody listens on now.
@@ -131,17 +120,7 @@ fn a_hundred_thousand_files_mostly_empty_all_arrive_and_verify_counts_each() {
         };
         std::fs::write(folder.join(format!("f{i:06}")), body).unwrap();
     }
-    let t = dir.path().join("many.torrent");
-    let out = bin()
-        .args(["create", src.to_str().unwrap(), "-o"])
-        .arg(&t)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let t = create(&src, &dir.path().join("many.torrent"), &[]);
     let (mut seeder, port) = seed(
         &t,
         &dir.path().join("src"),
@@ -164,28 +143,15 @@ fn a_hundred_thousand_files_mostly_empty_all_arrive_and_verify_counts_each() {
     let files = walk_count(&dst.join("many"));
     assert_eq!(files, 100_000, "files on disk when download said complete");
 
-    let verify = |expect: i32| {
-        let v = bin()
-            .args([
-                "verify",
-                t.to_str().unwrap(),
-                dst.to_str().unwrap(),
-                "--json",
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(
-            v.status.code(),
-            Some(expect),
-            "{}",
-            String::from_utf8_lossy(&v.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&v.stdout).unwrap()
+    let check = |expect: i32| {
+        let (code, report) = verify(&t, &dst);
+        assert_eq!(code, Some(expect), "{report}");
+        report
     };
-    assert_eq!(verify(0)["complete"], true);
+    assert_eq!(check(0)["complete"], true);
     // One empty file goes missing: no piece covers it, but it is not there.
     std::fs::remove_file(dst.join("many/d050/f050007")).unwrap();
-    let v = verify(1);
+    let v = check(1);
     assert_eq!(v["complete"], false);
     let missing: Vec<_> = v["files"]
         .as_array()
@@ -225,17 +191,8 @@ fn verify_calls_unwritten_pieces_missing_and_damaged_ones_invalid() {
     let mut half = good[..good.len() / 2].to_vec();
     half[100] ^= 1;
     std::os::unix::fs::FileExt::write_all_at(&f, &half, 0).unwrap();
-    let v = bin()
-        .args([
-            "verify",
-            t.to_str().unwrap(),
-            dst.to_str().unwrap(),
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(v.status.code(), Some(1));
-    let v: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    let (code, v) = verify(&t, &dst);
+    assert_eq!(code, Some(1));
     let pieces = v["piece_count"].as_u64().unwrap();
     assert_eq!(v["invalid"], 1, "{v}");
     assert_eq!(v["missing"].as_u64().unwrap(), pieces / 2, "{v}");

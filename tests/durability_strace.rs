@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_seedring"))
-}
+mod cli_common;
+
+use cli_common::{bin, create};
 
 #[derive(Debug, PartialEq)]
 enum Ev {
@@ -123,24 +123,7 @@ fn torrent(dir: &Path) -> std::path::PathBuf {
         let body: Vec<u8> = (0..len).map(|i| (i * 31 % 253).to_le_bytes()[0]).collect();
         std::fs::write(src.join(name), body).unwrap();
     }
-    let t = dir.join("t.torrent");
-    let out = bin()
-        .args([
-            "create",
-            src.to_str().unwrap(),
-            "--piece-length",
-            "65536",
-            "-o",
-        ])
-        .arg(&t)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    t
+    create(&src, &dir.join("t.torrent"), &["--piece-length", "65536"])
 }
 
 #[test]

@@ -125,18 +125,8 @@ impl Core {
             t.error = None;
         }
         t.write_failures.clear();
-        if !t.storage_ready
-            && let (Some(info), Some(info_bytes)) = (&t.info, &t.info_bytes)
-        {
-            // Its files could not be prepared before: try again.
-            out.push(Action::OpenStorage {
-                info_hash,
-                info: Arc::clone(info),
-                info_bytes: Arc::clone(info_bytes),
-                root: t.root.clone(),
-                save_meta: false,
-            });
-        }
+        // Its files could not be prepared before: try again.
+        out.extend(t.reopen_storage(info_hash));
         self.drive_checking(info_hash, out);
         Ok(())
     }

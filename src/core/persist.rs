@@ -253,18 +253,8 @@ impl Core {
                 t.root_lost = false;
                 t.error = None;
                 t.write_failures.clear();
-                if !t.storage_ready
-                    && let (Some(info), Some(info_bytes)) = (&t.info, &t.info_bytes)
-                {
-                    // Its files were never prepared on this disk: now they can be.
-                    out.push(Action::OpenStorage {
-                        info_hash: ih,
-                        info: Arc::clone(info),
-                        info_bytes: Arc::clone(info_bytes),
-                        root: t.root.clone(),
-                        save_meta: false,
-                    });
-                }
+                // Its files were never prepared on this disk: now they can be.
+                out.extend(t.reopen_storage(ih));
                 if t.info.is_some() && t.checking.is_none() {
                     // Trust it again only if a sample of what it had reads back good.
                     let had: Vec<u32> = t.have.ones().collect();

@@ -302,6 +302,22 @@ impl Torrent {
         TorrentState::Downloading
     }
 
+    /// Opening the torrent's storage again, if its files were never prepared
+    /// (a root that was missing, a failure since mended) and its metadata is known.
+    pub fn reopen_storage(&self, info_hash: crate::types::InfoHash) -> Option<super::Action> {
+        if self.storage_ready {
+            return None;
+        }
+        let (info, info_bytes) = (self.info.as_ref()?, self.info_bytes.as_ref()?);
+        Some(super::Action::OpenStorage {
+            info_hash,
+            info: Arc::clone(info),
+            info_bytes: Arc::clone(info_bytes),
+            root: self.root.clone(),
+            save_meta: false,
+        })
+    }
+
     /// Every wanted piece is on disk (all pieces, unless files are skipped).
     pub fn is_finished(&self) -> bool {
         self.info.is_some()
