@@ -38,7 +38,7 @@ impl Engine {
             .await??;
         // The manager knows the token: it was just resolved.
         let _ = self.roots_lock().set_torrent_root(ih, Some(&root.token));
-        self.count_torrent(ih, true);
+        self.count_torrent(ih, true).await;
         Ok(ih)
     }
 
@@ -49,7 +49,7 @@ impl Engine {
         })
         .await??;
         self.roots_lock().forget_torrent(ih);
-        self.count_torrent(ih, false);
+        self.count_torrent(ih, false).await;
         Ok(())
     }
 
@@ -112,7 +112,7 @@ impl Engine {
                     c.download = download;
                     c.upload = upload;
                 }
-                self.share_caps();
+                self.share_caps_async().await;
                 Ok(())
             }
         }

@@ -342,8 +342,13 @@ impl Engine {
             .collect()
     }
 
-    /// Hands each shard its part of the global caps.
+    /// Hands each shard its part of the global caps (blocking: start-up).
     fn share_caps(&self) {
+        pollster::block_on(self.share_caps_async());
+    }
+
+    /// Hands each shard its part of the global caps.
+    async fn share_caps_async(&self) {
         let Backend::Shards { shards, caps } = self.backend() else {
             return;
         };
@@ -357,8 +362,9 @@ impl Engine {
         let part = |cap: u64| if cap == 0 { 0 } else { (cap / active).max(1) };
         for i in 0..shards.len() {
             let (d, u) = (part(down), part(up));
+            let set = move |c: &mut Core, now, _: &mut Vec<Action>| c.set_global_limits(now, d, u);
             // A failed shard has no torrents left to limit.
-            let _ = self.on_shard(i, move |c, now, _| c.set_global_limits(now, d, u));
+            let _ = self.inner.on_shard(i, Box::new(set)).await;
         }
     }
 
@@ -409,9 +415,9 @@ impl Engine {
         (before == 0) != (c.torrents[i] == 0)
     }
 
-    fn count_torrent(&self, ih: InfoHash, added: bool) {
+    async fn count_torrent(&self, ih: InfoHash, added: bool) {
         if self.tally_torrent(ih, added) {
-            self.share_caps();
+            self.share_caps_async().await;
         }
     }
 

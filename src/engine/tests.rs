@@ -65,3 +65,18 @@ fn a_panicking_shard_becomes_an_error_and_a_visible_state() {
     // Dropping the engine with a failed shard neither hangs nor panics.
     drop(e);
 }
+
+/// Compiled, never run: the async calls can be awaited from a multi-threaded
+/// runtime's tasks (their futures are `Send`).
+#[allow(dead_code)]
+fn the_async_calls_are_send(e: &Engine, ih: InfoHash, add: AddTorrent) {
+    fn send<T: Send>(_: T) {}
+    send(e.add_torrent_async(add));
+    send(e.stats_async(ih));
+    send(e.torrents_async());
+    send(e.pause_async(ih));
+    send(e.remove_async(ih, false));
+    send(e.set_global_limits_async(0, 0));
+    send(e.shut_down_async());
+    send(e.flush_async());
+}
