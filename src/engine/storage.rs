@@ -161,7 +161,9 @@ impl Engine {
     fn save_roots(&self) {
         // A failed save shows up at the next start as a root to add again; the
         // torrents' own records name their root.
-        let _ = self.roots_lock().save(&**self.store());
+        if let Err(e) = self.roots_lock().save(&**self.store()) {
+            tracing::error!(error = %e, "storage roots not saved: add them again after a restart");
+        }
     }
 
     /// Runs `f` on the engine's files: a memory engine's filesystem in its world,
