@@ -321,12 +321,21 @@ impl Core {
         info_hash: InfoHash,
         out: &mut Vec<Action>,
     ) -> Result<(), CommandError> {
-        let t = self.torrent_mut(info_hash)?;
-        let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
+        self.torrent_mut(info_hash)?;
+        self.close_peers(info_hash, out);
+        Ok(())
+    }
+
+    /// Closes every connection of a torrent (none if it is not there).
+    pub(super) fn close_peers(&mut self, info_hash: InfoHash, out: &mut Vec<Action>) {
+        let keys: Vec<PeerKey> = self
+            .torrents
+            .get(&info_hash)
+            .map(|t| t.peers.iter().copied().collect())
+            .unwrap_or_default();
         for k in keys {
             self.close(k, CloseReason::TorrentStopped, out);
         }
-        Ok(())
     }
 
     /// The engine is stopping: every connection closes and none is made or taken

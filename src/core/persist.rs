@@ -272,7 +272,7 @@ impl Core {
                 }
                 self.drive_checking(ih, out);
             } else {
-                let _ = self.stop_peers(ih, out);
+                self.close_peers(ih, out);
                 let t = self.torrents.get_mut(&ih).expect("listed");
                 if t.root_lost {
                     continue;

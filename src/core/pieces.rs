@@ -254,7 +254,7 @@ impl Core {
             if *n >= MAX_WRITE_FAILURES {
                 t.error = Some(format!("writing piece {piece} failed {n} times: {}", e.0));
                 tracing::error!(info_hash = %ih, piece, error = %e, "torrent stopped: writes keep failing");
-                let _ = self.stop_peers(ih, out);
+                self.close_peers(ih, out);
             }
             return;
         }

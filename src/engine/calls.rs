@@ -36,8 +36,7 @@ impl Engine {
         add.root_token.clone_from(&root.token);
         self.with_async(ih, move |c, now, out| c.add_torrent(now, add, out))
             .await??;
-        // The manager knows the token: it was just resolved.
-        let _ = self.roots_lock().set_torrent_root(ih, Some(&root.token));
+        self.place_torrent(ih, &root.token);
         self.count_torrent(ih, true).await;
         Ok(ih)
     }

@@ -173,8 +173,11 @@ impl Inner {
             for h in shards {
                 // A shard's resume queue answers once every job before is done.
                 let (tx, rx) = flume::bounded(1);
-                if h.resume.send_async(shard::Wake::Flush(tx)).await.is_ok() {
-                    let _ = rx.recv_async().await;
+                let answered = h.resume.send_async(shard::Wake::Flush(tx)).await.is_ok()
+                    && rx.recv_async().await.is_ok();
+                if !answered {
+                    // Its shard has failed: what it had not saved stays unsaved.
+                    tracing::warn!(reason = ?h.failure(), "a shard's resume writer did not flush");
                 }
             }
         }
@@ -363,8 +366,10 @@ impl Engine {
         for i in 0..shards.len() {
             let (d, u) = (part(down), part(up));
             let set = move |c: &mut Core, now, _: &mut Vec<Action>| c.set_global_limits(now, d, u);
-            // A failed shard has no torrents left to limit.
-            let _ = self.inner.on_shard(i, Box::new(set)).await;
+            if let Err(e) = self.inner.on_shard(i, Box::new(set)).await {
+                // A failed shard has no torrents left to limit.
+                tracing::debug!(shard = i, error = %e, "global caps not handed to a failed shard");
+            }
         }
     }
 

@@ -98,7 +98,7 @@ impl Engine {
                 match r {
                     Ok(ih) => {
                         report.restored += 1;
-                        let _ = self.roots_lock().set_torrent_root(ih, Some(&token));
+                        self.place_torrent(ih, &token);
                         reshare |= self.tally_torrent(ih, true);
                     }
                     Err(e) => report.failed.push(("torrent".into(), e.to_string())),

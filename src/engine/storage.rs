@@ -52,8 +52,9 @@ impl Engine {
     ) -> Result<Root, CommandError> {
         let root = roots.add(token, label, path).map_err(root_err)?.clone();
         if let Err(e) = self.init_root(&root) {
-            // Just added: its removal cannot fail.
-            let _ = roots.remove(token);
+            roots
+                .remove(token)
+                .expect("a root just added holds no torrent");
             return Err(CommandError::BadArgument(format!(
                 "cannot prepare root {}: {e}",
                 path.display()
@@ -129,8 +130,16 @@ impl Engine {
         let path = root.path.to_string_lossy().into_owned();
         let tok = root.token.clone();
         self.with(ih, move |c, _, out| c.move_storage(ih, path, tok, out))??;
-        let _ = self.roots_lock().set_torrent_root(ih, Some(token));
+        self.place_torrent(ih, token);
         Ok(())
+    }
+
+    /// Records that torrent `ih` lives in root `token` (a root the caller just
+    /// resolved, so it is known; if not, that is a bug, said in the log).
+    pub(super) fn place_torrent(&self, ih: InfoHash, token: &str) {
+        if let Err(e) = self.roots_lock().set_torrent_root(ih, Some(token)) {
+            tracing::error!(info_hash = %ih, root = token, error = %e, "torrent not placed in its root");
+        }
     }
 
     /// The root `r` names: a token, a folder (a root of its own if none has that

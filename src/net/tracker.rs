@@ -189,7 +189,8 @@ impl TrackerLink {
             Ok(c) => c.announce(url, request),
             Err(why) => {
                 let (tx, rx) = flume::bounded(1);
-                let _ = tx.send(Err(TrackerError::Io(why.clone())));
+                tx.send(Err(TrackerError::Io(why.clone())))
+                    .expect("an empty channel whose receiver is here");
                 rx
             }
         }

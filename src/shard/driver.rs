@@ -62,7 +62,8 @@ pub(crate) fn with_shard(rc: &ShardRc, f: impl FnOnce(&mut Core, Time, &mut Vec<
         Err(panic) => {
             let why = panic_message(&*panic);
             tracing::error!(reason = %why, "shard failed: its torrents stop answering");
-            let _ = s.health.failed.set(why);
+            // Set once: a failed shard runs nothing more (checked above).
+            s.health.failed.get_or_init(|| why);
             let conns = std::mem::take(&mut s.conns);
             drop(s);
             drop(conns);
@@ -360,8 +361,13 @@ impl Shard {
     /// Queues a job for the resume writer and wakes it.
     fn queue_resume(&mut self, job: ResumeJob) {
         self.resume_jobs.push(job);
-        // Full: wakes are pending, and the next takes this job too.
-        let _ = self.resume.try_send(Wake::Work);
+        match self.resume.try_send(Wake::Work) {
+            // Full: wakes are pending, and the next takes this job too.
+            Ok(()) | Err(flume::TrySendError::Full(_)) => {}
+            Err(flume::TrySendError::Disconnected(_)) => {
+                tracing::warn!("resume writer gone (shutting down): a resume job waits unsaved");
+            }
+        }
     }
 
     fn storage_of(&self, ih: InfoHash) -> Option<(Arc<Info>, PathBuf)> {

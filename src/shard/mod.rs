@@ -171,10 +171,16 @@ pub(crate) fn command<R: Send + 'static>(
 ) -> Command {
     Box::new(move |core, now, out| {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(core, now, out))) {
-            // The caller may have stopped waiting (a dropped future): nothing to do.
-            Ok(r) => drop(reply.send(Ok(r))),
+            Ok(r) => {
+                if reply.send(Ok(r)).is_err() {
+                    tracing::debug!("a command's answer found no caller (its future was dropped)");
+                }
+            }
             Err(panic) => {
-                let _ = reply.send(Err(panic_message(&*panic)));
+                // The failure reaches the caller here, or through `ShardHealth`.
+                if reply.send(Err(panic_message(&*panic))).is_err() {
+                    tracing::debug!("a failed command's answer found no caller");
+                }
                 std::panic::resume_unwind(panic);
             }
         }
@@ -320,6 +326,9 @@ pub(crate) fn spawn_all(
     Ok(handles)
 }
 
+/// `spawn_one` waits for its shard's start-up answer before it returns.
+const READY: &str = "spawn_one waits for the shard's answer";
+
 /// Starts shard `index` of `n` on its own thread; it listens on `listen` if given.
 #[allow(clippy::too_many_arguments)] // the shard's whole wiring, passed once at start
 pub(crate) fn spawn_one(
@@ -345,7 +354,7 @@ pub(crate) fn spawn_one(
             let (rt, reason) = match runtime_for(cfg.io) {
                 Ok(x) => x,
                 Err(e) => {
-                    let _ = ready_tx.send(Err(e));
+                    ready_tx.send(Err(e)).expect(READY);
                     return;
                 }
             };
@@ -360,8 +369,9 @@ pub(crate) fn spawn_one(
                     Some(addr) => match bind(addr, cfg.bind_patience).await {
                         Ok(l) => Some(l),
                         Err(error) => {
-                            // The engine waits for this answer; it cannot be gone.
-                            let _ = ready_tx.send(Err(StartError::Listen { addr, error }));
+                            ready_tx
+                                .send(Err(StartError::Listen { addr, error }))
+                                .expect(READY);
                             return;
                         }
                     },
@@ -383,8 +393,7 @@ pub(crate) fn spawn_one(
                     Some(why) => tracing::warn!(shard = index, %addr, "io: epoll ({why})"),
                     None => tracing::info!(shard = index, %addr, "io: {backend}"),
                 }
-                // The engine waits for this answer; it cannot be gone.
-                let _ = ready_tx.send(Ok((addr, backend, reason)));
+                ready_tx.send(Ok((addr, backend, reason))).expect(READY);
                 let routing = Routing { index, n, senders };
                 let _resume =
                     compio::runtime::spawn(resume_writer(shard.clone(), store, resume_rx));

@@ -48,8 +48,9 @@ pub(crate) async fn resume_writer(rc: ShardRc, store: SharedStore, wakes: flume:
             with_shard(&rc, |c, _, out| c.save_changed(out));
             run_resume_jobs(&rc, &store).await;
         }
-        // The engine may have stopped waiting.
-        let _ = done.send(());
+        if done.send(()).is_err() {
+            tracing::debug!("flush done, but nobody waits for it any more");
+        }
     }
 }
 

@@ -120,10 +120,11 @@ impl World {
                     root,
                     save_meta,
                 } => {
-                    // A failing store is reported by the store's own tests; the sim's
-                    // memory store cannot fail.
                     if save_meta {
-                        let _ = self.nodes[n].store.set(&meta_key(info_hash), &info_bytes);
+                        self.nodes[n]
+                            .store
+                            .set(&meta_key(info_hash), &info_bytes)
+                            .expect("the sim's memory store works");
                     }
                     // Zero-length files get no piece writes: create them up front
                     // (never into a root that is not there).
@@ -165,10 +166,10 @@ impl World {
                     info_hash,
                     delete_files,
                 } => {
-                    let store = &self.nodes[n].store;
-                    for k in store.keys(&torrent_prefix(info_hash)).unwrap_or_default() {
-                        let _ = store.delete(&k);
-                    }
+                    self.nodes[n]
+                        .store
+                        .apply(vec![StoreOp::DeletePrefix(torrent_prefix(info_hash))])
+                        .expect("the sim's memory store works");
                     if let Some((info, root)) = self.nodes[n].storage.remove(&info_hash)
                         && delete_files
                     {

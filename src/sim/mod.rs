@@ -30,7 +30,7 @@ pub use tracker::AnnounceRecord;
 use crate::core::{Action, Core, DiskError, Event, PeerKey, Rng};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
-use crate::resume_lmdb::{MemorySessionStore, SessionStore, meta_key, torrent_prefix};
+use crate::resume_lmdb::{MemorySessionStore, SessionStore, StoreOp, meta_key, torrent_prefix};
 use crate::storage;
 use crate::types::{InfoHash, Time};
 

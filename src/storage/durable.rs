@@ -150,8 +150,14 @@ pub fn move_torrent<F: Files + ?Sized>(
     let copied = copy_all(fs, &files).and_then(|()| verify_at(fs, to, info, have));
     if let Err(e) = copied {
         for (_, dst) in &files {
-            // A copy that was never made has nothing to remove.
-            let _ = fs.remove_file(dst);
+            match fs.remove_file(dst) {
+                // A copy that was never made has nothing to remove.
+                Err(r) if r.kind() != ErrorKind::NotFound => tracing::warn!(
+                    path = %dst.display(), error = %r,
+                    "a partial copy of a failed move is left behind"
+                ),
+                _ => {}
+            }
         }
         return Err(e);
     }
