@@ -30,17 +30,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts a seeding `download` and waits for its "listening on port" line (or its
-/// exit); returns the child and what it said.
-fn seed(t: &Path, out: &Path, extra: &[&str]) -> (Child, Result<u16, String>) {
+/// Starts `download TORRENT -o OUT EXTRA...` and waits (30 s at most) for the
+/// first line of its standard error that contains `needle`; returns the child and
+/// that line, or everything it said if it exited first.
+fn watch(
+    t: &Path,
+    out: &Path,
+    extra: &[&str],
+    needle: &'static str,
+) -> (Child, Result<String, String>) {
     let mut child = bin()
-        .args([
-            "download",
-            t.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--seed",
-        ])
+        .args(["download", t.to_str().unwrap(), "-o", out.to_str().unwrap()])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -51,19 +51,34 @@ fn seed(t: &Path, out: &Path, extra: &[&str]) -> (Child, Result<u16, String>) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut said = String::new();
+        // Read to the end: a child whose standard error is closed cannot log.
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(p) = line.strip_prefix("seedring: listening on port ") {
-                let _ = tx.send(Ok(p.trim().parse::<u16>().unwrap()));
+            if line.contains(needle) {
+                // The test may have its answer already; later lines are not needed.
+                tx.send(Ok(line.clone())).ok();
             }
             said.push_str(&line);
             said.push('\n');
         }
-        let _ = tx.send(Err(said));
+        tx.send(Err(said)).ok();
     });
     let r = rx
         .recv_timeout(Duration::from_secs(30))
         .unwrap_or_else(|_| Err("no answer in 30 s".into()));
     (child, r)
+}
+
+/// Starts a seeding `download` and waits for its "listening on port" line (or its
+/// exit); returns the child and its port.
+fn seed(t: &Path, out: &Path, extra: &[&str]) -> (Child, Result<u16, String>) {
+    let mut args = vec!["--seed"];
+    args.extend_from_slice(extra);
+    let (child, line) = watch(t, out, &args, "seedring: listening on port ");
+    let port = line.map(|l| {
+        let p = l.rsplit(' ').next().unwrap_or_default();
+        p.trim().parse::<u16>().unwrap()
+    });
+    (child, port)
 }
 
 #[test]
@@ -203,27 +218,10 @@ fn verify_calls_unwritten_pieces_missing_and_damaged_ones_invalid() {
 fn a_download_with_no_way_to_find_peers_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let t = torrent(dir.path(), 100_000);
-    let mut child = bin()
-        .args(["download", t.to_str().unwrap(), "-o"])
-        .arg(dir.path().join("empty"))
-        .args(["--listen-port", "0", "--no-peer-hint-secs", "1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("no peers after") {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    let hint = rx.recv_timeout(Duration::from_secs(30));
+    let extra = ["--listen-port", "0", "--no-peer-hint-secs", "1"];
+    let (mut child, hint) = watch(&t, &dir.path().join("empty"), &extra, "no peers after");
     child.kill().unwrap();
     child.wait().unwrap();
-    let hint = hint.expect("no hint in 30 s");
+    let hint = hint.unwrap_or_else(|e| panic!("no hint:\n{e}"));
     assert!(hint.contains("no tracker and no --peer"), "{hint}");
 }
