@@ -27,6 +27,7 @@
 pub mod announce;
 mod bitfield;
 mod choker;
+mod command;
 mod commands;
 mod event;
 mod extension;
@@ -48,6 +49,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use bitfield::Bitfield;
+pub use command::{Command, Reply};
 pub use event::{Action, CloseReason, DiskError, Event, PeerKey, ResumeSave};
 pub use rng::Rng;
 pub use torrent::TorrentState;

@@ -5,14 +5,55 @@
 use core::net::SocketAddr;
 
 use super::{Backend, Engine, EngineError};
+use std::sync::Arc;
+
 use crate::core::{
-    AddTorrent, Bitfield, CommandError, ConnectionCounts, PeerStats, TorrentSource, TorrentStats,
+    AddTorrent, Bitfield, Command, CommandError, ConnectionCounts, PeerStats, Reply, TorrentSource,
+    TorrentStats,
 };
+use crate::metainfo::Info;
 use crate::types::InfoHash;
 
-/// The answer of a torrent-scoped query: the torrent must exist.
-fn known<T>(ih: InfoHash, v: Option<T>) -> Result<T, EngineError> {
-    v.ok_or(EngineError::Command(CommandError::UnknownTorrent(ih)))
+/// Reading a core's [`Reply`] as the kind its command gives.
+impl Reply {
+    fn mismatch(self, want: &str) -> EngineError {
+        EngineError::Internal(format!("wanted a {want} reply, got {self:?}"))
+    }
+
+    pub(super) fn done(self) -> Result<(), EngineError> {
+        match self {
+            Reply::Done(r) => Ok(r?),
+            other => Err(other.mismatch("done")),
+        }
+    }
+
+    pub(super) fn added(self) -> Result<Vec<Result<InfoHash, CommandError>>, EngineError> {
+        match self {
+            Reply::Added(r) => Ok(r),
+            other => Err(other.mismatch("added")),
+        }
+    }
+
+    fn count(self) -> Result<usize, EngineError> {
+        match self {
+            Reply::Count(n) => Ok(n),
+            other => Err(other.mismatch("count")),
+        }
+    }
+
+    pub(super) fn info(self) -> Result<Option<Arc<Info>>, EngineError> {
+        match self {
+            Reply::Info(r) => Ok(r?),
+            other => Err(other.mismatch("info")),
+        }
+    }
+
+    pub(super) fn unix_now(self) -> Result<u64, EngineError> {
+        match self {
+            Reply::UnixNow(t) => Ok(t),
+            other => Err(other.mismatch("clock")),
+        }
+    }
 }
 
 impl Engine {
@@ -34,8 +75,11 @@ impl Engine {
         }
         add.root = root.path.to_string_lossy().into_owned();
         add.root_token.clone_from(&root.token);
-        self.with_async(ih, move |c, now, out| c.add_torrent(now, add, out))
-            .await??;
+        let added = self.ask(ih, Command::Add(vec![add])).await?.added()?;
+        let Some(result) = added.into_iter().next() else {
+            return Err(EngineError::Internal("an add answered nothing".into()));
+        };
+        result?;
         self.place_torrent(ih, &root.token);
         self.count_torrent(ih, true).await;
         Ok(ih)
@@ -43,10 +87,11 @@ impl Engine {
 
     /// Removes a torrent; `delete_files` deletes what was downloaded.
     pub async fn remove_async(&self, ih: InfoHash, delete_files: bool) -> Result<(), EngineError> {
-        self.with_async(ih, move |c, now, out| {
-            c.remove_torrent(now, ih, delete_files, out)
-        })
-        .await??;
+        let remove = Command::Remove {
+            info_hash: ih,
+            delete_files,
+        };
+        self.ask(ih, remove).await?.done()?;
         self.roots_lock().forget_torrent(ih);
         self.count_torrent(ih, false).await;
         Ok(())
@@ -54,23 +99,17 @@ impl Engine {
 
     /// Pauses a torrent.
     pub async fn pause_async(&self, ih: InfoHash) -> Result<(), EngineError> {
-        Ok(self
-            .with_async(ih, move |c, _, out| c.pause(ih, out))
-            .await??)
+        self.ask(ih, Command::Pause(ih)).await?.done()
     }
 
     /// Resumes a torrent.
     pub async fn resume_async(&self, ih: InfoHash) -> Result<(), EngineError> {
-        Ok(self
-            .with_async(ih, move |c, _, out| c.resume(ih, out))
-            .await??)
+        self.ask(ih, Command::Resume(ih)).await?.done()
     }
 
     /// Hashes a torrent's data again from disk.
     pub async fn force_recheck_async(&self, ih: InfoHash) -> Result<(), EngineError> {
-        Ok(self
-            .with_async(ih, move |c, _, out| c.force_recheck(ih, out))
-            .await??)
+        self.ask(ih, Command::Recheck(ih)).await?.done()
     }
 
     /// Per-torrent caps in bytes per second (0 = none).
@@ -80,11 +119,12 @@ impl Engine {
         download: u64,
         upload: u64,
     ) -> Result<(), EngineError> {
-        Ok(self
-            .with_async(ih, move |c, now, _| {
-                c.set_torrent_limits(now, ih, download, upload)
-            })
-            .await??)
+        let set = Command::SetTorrentLimits {
+            info_hash: ih,
+            download,
+            upload,
+        };
+        self.ask(ih, set).await?.done()
     }
 
     /// Global caps in bytes per second (0 = none), shared out between the shards
@@ -96,12 +136,8 @@ impl Engine {
     ) -> Result<(), EngineError> {
         match self.backend() {
             Backend::Memory { .. } => {
-                self.inner
-                    .on_shard(
-                        0,
-                        Box::new(move |c, now, _| c.set_global_limits(now, download, upload)),
-                    )
-                    .await
+                let set = Command::SetGlobalLimits { download, upload };
+                self.inner.on_shard(0, set).await?.done()
             }
             Backend::Shards { caps, .. } => {
                 {
@@ -123,17 +159,17 @@ impl Engine {
         ih: InfoHash,
         priorities: &[u8],
     ) -> Result<(), EngineError> {
-        let p = priorities.to_vec();
-        Ok(self
-            .with_async(ih, move |c, _, out| c.set_file_priorities(ih, &p, out))
-            .await??)
+        let set = Command::SetFilePriorities {
+            info_hash: ih,
+            priorities: priorities.to_vec(),
+        };
+        self.ask(ih, set).await?.done()
     }
 
     /// Sequential download on or off.
     pub async fn set_sequential_async(&self, ih: InfoHash, on: bool) -> Result<(), EngineError> {
-        Ok(self
-            .with_async(ih, move |c, _, _| c.set_sequential(ih, on))
-            .await??)
+        let set = Command::SetSequential { info_hash: ih, on };
+        self.ask(ih, set).await?.done()
     }
 
     /// Peers to try for a torrent.
@@ -142,10 +178,11 @@ impl Engine {
         ih: InfoHash,
         addrs: &[SocketAddr],
     ) -> Result<(), EngineError> {
-        let a = addrs.to_vec();
-        Ok(self
-            .with_async(ih, move |c, _, _| c.add_peers(ih, &a))
-            .await??)
+        let add = Command::AddPeers {
+            info_hash: ih,
+            addrs: addrs.to_vec(),
+        };
+        self.ask(ih, add).await?.done()
     }
 
     /// Starts shutting the engine down: every peer connection closes and no new one
@@ -154,68 +191,69 @@ impl Engine {
     /// their trackers ([`Engine::announces_in_flight_async`]); the final save comes
     /// with [`Engine::flush_async`], or when the last handle goes.
     pub async fn shut_down_async(&self) -> Result<usize, EngineError> {
-        let left = self
-            .inner
-            .on_all(|c, now, out| {
-                c.shut_down(now, out);
-                c.announces_in_flight()
-            })
-            .await?;
-        Ok(left.into_iter().sum())
+        let left = self.inner.on_all(|| Command::ShutDown).await?;
+        left.into_iter().map(Reply::count).sum()
     }
 
     /// Announces handed to trackers and not yet answered (each has the tracker
     /// client's timeout).
     pub async fn announces_in_flight_async(&self) -> Result<usize, EngineError> {
-        let n = self.inner.on_all(|c, _, _| c.announces_in_flight()).await?;
-        Ok(n.into_iter().sum())
+        let n = self.inner.on_all(|| Command::AnnouncesInFlight).await?;
+        n.into_iter().map(Reply::count).sum()
     }
 
     /// Every torrent.
     pub async fn torrents_async(&self) -> Result<Vec<InfoHash>, EngineError> {
-        Ok(self.inner.on_all(|c, _, _| c.torrents()).await?.concat())
+        let mut all = Vec::new();
+        for r in self.inner.on_all(|| Command::Torrents).await? {
+            match r {
+                Reply::Torrents(t) => all.extend(t),
+                other => return Err(other.mismatch("torrents")),
+            }
+        }
+        Ok(all)
     }
 
     /// A torrent's numbers now.
     pub async fn stats_async(&self, ih: InfoHash) -> Result<TorrentStats, EngineError> {
-        known(
-            ih,
-            self.with_async(ih, move |c, now, _| c.stats(now, ih))
-                .await?,
-        )
+        match self.ask(ih, Command::Stats(ih)).await? {
+            Reply::Stats(s) => Ok(*s?),
+            other => Err(other.mismatch("stats")),
+        }
     }
 
     /// Which pieces a torrent has (`None` until a magnet's metadata arrives).
     pub async fn have_async(&self, ih: InfoHash) -> Result<Option<Bitfield>, EngineError> {
-        self.with_async(ih, move |c, _, _| {
-            c.torrents()
-                .contains(&ih)
-                .then(|| c.have(ih).cloned())
-                .ok_or(CommandError::UnknownTorrent(ih))
-        })
-        .await?
-        .map_err(EngineError::from)
+        match self.ask(ih, Command::Have(ih)).await? {
+            Reply::Have(h) => Ok(h?),
+            other => Err(other.mismatch("have")),
+        }
     }
 
     /// A torrent's peers now.
     pub async fn peer_stats_async(&self, ih: InfoHash) -> Result<Vec<PeerStats>, EngineError> {
-        self.with_async(ih, move |c, now, _| c.peer_stats(now, ih))
-            .await
+        match self.ask(ih, Command::PeerStats(ih)).await? {
+            Reply::PeerStats(p) => Ok(p),
+            other => Err(other.mismatch("peer stats")),
+        }
     }
 
     /// Connection counts now, over every shard.
     pub async fn connections_async(&self) -> Result<ConnectionCounts, EngineError> {
-        let all = self.inner.on_all(|c, _, _| c.connections()).await?;
-        Ok(all.into_iter().fold(
-            ConnectionCounts {
-                total: 0,
-                half_open: 0,
-            },
-            |a, b| ConnectionCounts {
-                total: a.total + b.total,
-                half_open: a.half_open + b.half_open,
-            },
-        ))
+        let mut sum = ConnectionCounts {
+            total: 0,
+            half_open: 0,
+        };
+        for r in self.inner.on_all(|| Command::Connections).await? {
+            match r {
+                Reply::Connections(c) => {
+                    sum.total += c.total;
+                    sum.half_open += c.half_open;
+                }
+                other => return Err(other.mismatch("connections")),
+            }
+        }
+        Ok(sum)
     }
 
     /// Saves every torrent now and waits until the saves are committed (also done

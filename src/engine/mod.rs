@@ -35,12 +35,12 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 pub use restore::RestoreReport;
 pub use storage::RootStatus;
 
-use crate::core::{Action, CommandError, Core, CoreConfig};
+use crate::core::{Command, CommandError, CoreConfig, Reply};
 use crate::resume_lmdb::{LmdbSessionStore, MemorySessionStore, SharedStore};
 use crate::roots::StorageRootManager;
-use crate::shard::{self, CoreFn, IoChoice, ShardConfig, ShardHandle, StartError};
+use crate::shard::{self, Envelope, IoChoice, ShardConfig, ShardHandle, StartError};
 use crate::sim::SimWorld;
-use crate::types::{InfoHash, Time};
+use crate::types::InfoHash;
 
 /// Why an engine call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,6 +56,9 @@ pub enum EngineError {
         /// What it died of (the panic message).
         reason: String,
     },
+    /// A core answered a command with a reply of another kind: a bug in seedring.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// A shard that failed, for [`Engine::failed_shards`].
@@ -124,25 +127,19 @@ impl Inner {
         }
     }
 
-    /// Runs `f` on every core, collecting the answers.
-    async fn on_all<R: Send + 'static>(
-        &self,
-        f: impl Fn(&mut Core, Time, &mut Vec<Action>) -> R + Send + Clone + 'static,
-    ) -> Result<Vec<R>, EngineError> {
+    /// Runs the command `make` gives on every core, collecting the answers.
+    async fn on_all(&self, make: impl Fn() -> Command) -> Result<Vec<Reply>, EngineError> {
         let mut all = Vec::with_capacity(self.shards());
         for i in 0..self.shards() {
-            all.push(self.on_shard(i, Box::new(f.clone())).await?);
+            all.push(self.on_shard(i, make()).await?);
         }
         Ok(all)
     }
 
-    async fn on_shard<R: Send + 'static>(
-        &self,
-        index: usize,
-        f: CoreFn<R>,
-    ) -> Result<R, EngineError> {
+    /// Runs `command` on shard `index`'s core and awaits its reply.
+    async fn on_shard(&self, index: usize, command: Command) -> Result<Reply, EngineError> {
         match &self.backend {
-            Backend::Memory { world, node } => Ok(world.run_command(*node, f)),
+            Backend::Memory { world, node } => Ok(world.run_command(*node, command)),
             Backend::Shards { shards, .. } => {
                 let h = &shards[index];
                 let failed = |reason: Option<String>| EngineError::ShardFailed {
@@ -151,15 +148,15 @@ impl Inner {
                         .or_else(|| h.failure())
                         .unwrap_or_else(|| "the shard stopped".into()),
                 };
-                // One answer: the result, or the panic message if `f` panicked.
-                let (tx, rx) = flume::bounded::<Result<R, String>>(1);
+                // One answer: the reply, or why the shard failed.
+                let (reply, rx) = flume::bounded(1);
                 h.commands
-                    .send_async(shard::command(f, tx))
+                    .send_async(Envelope { command, reply })
                     .await
                     .map_err(|_| failed(None))?;
                 match rx.recv_async().await {
                     Ok(Ok(r)) => Ok(r),
-                    Ok(Err(panic)) => Err(failed(Some(panic))),
+                    Ok(Err(why)) => Err(failed(Some(why))),
                     Err(_) => Err(failed(None)),
                 }
             }
@@ -168,7 +165,7 @@ impl Inner {
 
     /// Saves every torrent now and waits until the saves are committed.
     async fn flush(&self) -> Result<(), EngineError> {
-        let saved = self.on_all(|c, _, out| c.save_all(out)).await;
+        let saved = self.on_all(|| Command::SaveAll).await;
         if let Backend::Shards { shards, .. } = &self.backend {
             for h in shards {
                 // A shard's resume queue answers once every job before is done.
@@ -365,8 +362,11 @@ impl Engine {
         let part = |cap: u64| if cap == 0 { 0 } else { (cap / active).max(1) };
         for i in 0..shards.len() {
             let (d, u) = (part(down), part(up));
-            let set = move |c: &mut Core, now, _: &mut Vec<Action>| c.set_global_limits(now, d, u);
-            if let Err(e) = self.inner.on_shard(i, Box::new(set)).await {
+            let set = Command::SetGlobalLimits {
+                download: d,
+                upload: u,
+            };
+            if let Err(e) = self.inner.on_shard(i, set).await {
                 // A failed shard has no torrents left to limit.
                 tracing::debug!(shard = i, error = %e, "global caps not handed to a failed shard");
             }
@@ -426,31 +426,20 @@ impl Engine {
         }
     }
 
-    /// Runs `f` on the core that owns `ih`, waiting for the answer.
-    fn with<R: Send + 'static>(
-        &self,
-        ih: InfoHash,
-        f: impl FnOnce(&mut Core, Time, &mut Vec<Action>) -> R + Send + 'static,
-    ) -> Result<R, EngineError> {
-        pollster::block_on(self.with_async(ih, f))
+    /// Runs `command` on the core that owns `ih`, waiting for the answer.
+    fn ask_blocking(&self, ih: InfoHash, command: Command) -> Result<Reply, EngineError> {
+        pollster::block_on(self.ask(ih, command))
     }
 
-    /// Runs `f` on the core that owns `ih`, awaiting the answer.
-    async fn with_async<R: Send + 'static>(
-        &self,
-        ih: InfoHash,
-        f: impl FnOnce(&mut Core, Time, &mut Vec<Action>) -> R + Send + 'static,
-    ) -> Result<R, EngineError> {
+    /// Runs `command` on the core that owns `ih`, awaiting the answer.
+    async fn ask(&self, ih: InfoHash, command: Command) -> Result<Reply, EngineError> {
         let i = self.shard_index(ih);
-        self.inner.on_shard(i, Box::new(f)).await
+        self.inner.on_shard(i, command).await
     }
 
-    fn on_shard<R: Send + 'static>(
-        &self,
-        index: usize,
-        f: impl FnOnce(&mut Core, Time, &mut Vec<Action>) -> R + Send + 'static,
-    ) -> Result<R, EngineError> {
-        pollster::block_on(self.inner.on_shard(index, Box::new(f)))
+    /// Runs `command` on shard `index`, waiting for the answer.
+    fn on_shard(&self, index: usize, command: Command) -> Result<Reply, EngineError> {
+        pollster::block_on(self.inner.on_shard(index, command))
     }
 
     /// The peer id this engine uses (trackers need it).

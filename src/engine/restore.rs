@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::Engine;
-use crate::core::{AddTorrent, Resume, TorrentSource};
+use crate::core::{AddTorrent, Command, Reply, Resume, TorrentSource};
 use crate::metainfo::{Info, Magnet, Metainfo, MetainfoLimits, parse_info_bytes};
 use crate::resume_lmdb::record::{self, StateRecord};
 use crate::roots::StorageRootManager;
@@ -77,14 +77,11 @@ impl Engine {
         let mut reshare = false;
         // One command per shard, whatever the number of torrents.
         for (shard, adds) in per_shard {
-            let results = self.on_shard(shard, move |c, now, out| {
-                adds.into_iter()
-                    .map(|a| {
-                        let token = a.root_token.clone();
-                        (c.add_torrent(now, a, out), token)
-                    })
-                    .collect::<Vec<_>>()
-            });
+            let tokens: Vec<String> = adds.iter().map(|a| a.root_token.clone()).collect();
+            let results = self
+                .on_shard(shard, Command::Add(adds))
+                .and_then(Reply::added)
+                .map(|r| r.into_iter().zip(tokens).collect::<Vec<_>>());
             let results = match results {
                 Ok(r) => r,
                 Err(e) => {
@@ -288,9 +285,8 @@ impl Engine {
     fn now_unix(&self) -> u64 {
         // Shard 0 was started just now; it cannot have failed yet, and if it has,
         // a zero time only means a fresh `added_at`.
-        self.on_shard(0, |c, now, _| {
-            c.config().unix_at_zero + now.since(crate::types::Time::ZERO).as_secs()
-        })
-        .unwrap_or(0)
+        self.on_shard(0, Command::UnixNow)
+            .and_then(Reply::unix_now)
+            .unwrap_or(0)
     }
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Backend, Engine, EngineError};
-use crate::core::CommandError;
+use crate::core::{Command, CommandError};
 use crate::disk_uring::RealFiles;
 use crate::metainfo::Info;
 use crate::resume_lmdb::record::FileStamp;
@@ -101,7 +101,7 @@ impl Engine {
     pub fn torrent_files(&self, ih: InfoHash) -> Result<(Root, Vec<PathBuf>), EngineError> {
         let root = self.roots_lock().root_of(ih).cloned();
         let root = root.ok_or(CommandError::UnknownTorrent(ih))?;
-        let info = self.with(ih, move |c, _, _| c.info(ih))?;
+        let info = self.ask_blocking(ih, Command::Info(ih))?.info()?;
         let files = info.map_or_else(Vec::new, |info| {
             (0..info.files.len())
                 .filter(|&i| info.files[i].is_stored())
@@ -129,7 +129,12 @@ impl Engine {
         }
         let path = root.path.to_string_lossy().into_owned();
         let tok = root.token.clone();
-        self.with(ih, move |c, _, out| c.move_storage(ih, path, tok, out))??;
+        let mv = Command::MoveStorage {
+            info_hash: ih,
+            to: path,
+            to_token: tok,
+        };
+        self.ask_blocking(ih, mv)?.done()?;
         self.place_torrent(ih, token);
         Ok(())
     }

@@ -41,7 +41,7 @@ fn a_panicking_shard_becomes_an_error_and_a_visible_state() {
     }
     assert!(e.failed_shards().is_empty());
 
-    let r = e.on_shard(0, |_, _, _| -> () { panic!("injected fault") });
+    let r = e.on_shard(0, Command::Panic);
     let Err(EngineError::ShardFailed { shard: 0, reason }) = r else {
         panic!("expected shard 0 to fail, got {r:?}");
     };

@@ -71,6 +71,27 @@ pub(crate) fn with_shard(rc: &ShardRc, f: impl FnOnce(&mut Core, Time, &mut Vec<
     }
 }
 
+/// Runs one of the engine's commands and answers it: the core's reply, or why
+/// the shard failed (while running it, or before).
+fn run_command(rc: &ShardRc, env: Envelope) {
+    let Envelope { command, reply } = env;
+    let mut answer = None;
+    with_shard(rc, |c, now, out| {
+        answer = Some(c.execute(now, command, out))
+    });
+    let answer = answer.ok_or_else(|| {
+        let health = rc.borrow().health.clone();
+        health
+            .failed
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "the shard failed".into())
+    });
+    if reply.send(answer).is_err() {
+        tracing::debug!("a command's answer found no caller (its future was dropped)");
+    }
+}
+
 impl Shard {
     pub(crate) fn new(
         mut cfg: CoreConfig,
@@ -440,7 +461,7 @@ pub(crate) async fn run(
     listener: Option<TcpListener>,
     routing: Routing,
     handoffs: flume::Receiver<Handoff>,
-    commands: flume::Receiver<Command>,
+    commands: flume::Receiver<Envelope>,
 ) {
     let routing = Rc::new(routing);
     let rc = shard.clone();
@@ -479,8 +500,8 @@ pub(crate) async fn run(
     });
     // A failed shard keeps taking commands until the engine goes, dropping each
     // unrun: its caller's answer channel closes and it reports the failure.
-    while let Ok(cmd) = commands.recv_async().await {
-        with_shard(&shard, cmd);
+    while let Ok(env) = commands.recv_async().await {
+        run_command(&shard, env);
     }
     // The engine is gone: drop every connection (closing the sockets) and return.
     shard.borrow_mut().conns.clear();

@@ -30,7 +30,9 @@ use compio::driver::{DriverType, ProactorBuilder};
 use compio::net::{TcpListener, TcpStream};
 use compio::runtime::{JoinHandle, Runtime, RuntimeBuilder};
 
-use crate::core::{Action, Core, CoreConfig, DiskError, Event, PeerKey, ResumeSave};
+use crate::core::{
+    Action, Command, Core, CoreConfig, DiskError, Event, PeerKey, Reply, ResumeSave,
+};
 use crate::disk_uring::RealFiles;
 use crate::disk_uring::io::{self as disk, FileCache};
 use crate::metainfo::Info;
@@ -139,10 +141,12 @@ pub enum StartError {
     Store(crate::resume_lmdb::StoreError),
 }
 
-/// Work for a core, run on its shard's thread at the shard's current time.
-pub(crate) type CoreFn<R> = Box<dyn FnOnce(&mut Core, Time, &mut Vec<Action>) -> R + Send>;
-/// A command run on the shard thread against its core.
-pub(crate) type Command = CoreFn<()>;
+/// A command for a shard's core and where its answer goes: the [`Reply`], or the
+/// message of the panic that failed the shard while running it.
+pub(crate) struct Envelope {
+    pub(crate) command: Command,
+    pub(crate) reply: flume::Sender<Result<Reply, String>>,
+}
 
 /// Commands waiting for a shard. Full: the engine's caller waits (back pressure);
 /// a shard is never far behind its callers, so this only bounds bursts.
@@ -163,30 +167,6 @@ pub(crate) const SEND_QUEUE: usize = 4096;
 /// is closed (the peer will retry), and the drop is counted in the log.
 pub(crate) const HANDOFF_QUEUE: usize = 256;
 
-/// A command that answers on `reply`: `f`'s result, or the message of its panic
-/// (which then goes on to fail the shard).
-pub(crate) fn command<R: Send + 'static>(
-    f: CoreFn<R>,
-    reply: flume::Sender<Result<R, String>>,
-) -> Command {
-    Box::new(move |core, now, out| {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(core, now, out))) {
-            Ok(r) => {
-                if reply.send(Ok(r)).is_err() {
-                    tracing::debug!("a command's answer found no caller (its future was dropped)");
-                }
-            }
-            Err(panic) => {
-                // The failure reaches the caller here, or through `ShardHealth`.
-                if reply.send(Err(panic_message(&*panic))).is_err() {
-                    tracing::debug!("a failed command's answer found no caller");
-                }
-                std::panic::resume_unwind(panic);
-            }
-        }
-    })
-}
-
 /// The text of a panic payload.
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
@@ -205,7 +185,7 @@ pub(crate) struct ShardHealth {
 /// The engine's side of a running shard.
 #[derive(Debug)]
 pub(crate) struct ShardHandle {
-    pub commands: flume::Sender<Command>,
+    pub commands: flume::Sender<Envelope>,
     pub listen_addr: SocketAddr,
     /// `"io_uring"` or `"epoll"`.
     pub backend: &'static str,
@@ -343,7 +323,7 @@ pub(crate) fn spawn_one(
 ) -> Result<ShardHandle, StartError> {
     let peer_id = cfg.core.peer_id;
     let (ready_tx, ready_rx) = flume::bounded(1);
-    let (cmd_tx, cmd_rx) = flume::bounded::<Command>(COMMAND_QUEUE);
+    let (cmd_tx, cmd_rx) = flume::bounded::<Envelope>(COMMAND_QUEUE);
     let (resume_tx, resume_rx) = flume::bounded::<Wake>(RESUME_WAKES);
     let health = Arc::new(ShardHealth::default());
     let health2 = health.clone();

@@ -27,7 +27,7 @@ use std::time::Duration;
 pub use fs::{CrashLoss, MemFs};
 pub use tracker::AnnounceRecord;
 
-use crate::core::{Action, Core, DiskError, Event, PeerKey, Rng};
+use crate::core::{Action, Command, Core, DiskError, Event, PeerKey, Reply, Rng};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
 use crate::resume_lmdb::{MemorySessionStore, SessionStore, StoreOp, meta_key, torrent_prefix};
@@ -221,15 +221,11 @@ impl SimWorld {
 
     /// Runs a command on node `n`'s core at the world's time and carries out the
     /// actions it asked for.
-    pub(crate) fn run_command<R>(
-        &self,
-        n: usize,
-        f: impl FnOnce(&mut Core, Time, &mut Vec<Action>) -> R,
-    ) -> R {
+    pub(crate) fn run_command(&self, n: usize, command: Command) -> Reply {
         let mut w = self.lock();
         let now = w.now;
         let mut out = Vec::new();
-        let r = f(&mut w.nodes[n].core, now, &mut out);
+        let r = w.nodes[n].core.execute(now, command, &mut out);
         w.apply(n, out);
         r
     }

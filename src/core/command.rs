@@ -1,0 +1,203 @@
+//! Commands as data: everything a driver's caller (the engine) asks of a core is a
+//! [`Command`] value, run by [`Core::execute`] at the driver's time, answered by a
+//! [`Reply`]. Both drivers take commands the same way: the shard from its command
+//! queue, the sim from its world's lock; neither carries code from the caller.
+
+use core::net::SocketAddr;
+use std::sync::Arc;
+
+use super::{
+    Action, AddTorrent, Bitfield, CommandError, ConnectionCounts, Core, PeerStats, TorrentStats,
+};
+use crate::metainfo::Info;
+use crate::types::{InfoHash, Time};
+
+/// What the engine asks a core to do or tell.
+#[derive(Debug)]
+pub enum Command {
+    /// Adds torrents (one, or a shard's share of a restore) in order.
+    Add(Vec<AddTorrent>),
+    /// Removes a torrent, with its files if asked.
+    Remove {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// Delete what was downloaded too.
+        delete_files: bool,
+    },
+    /// Pauses a torrent.
+    Pause(InfoHash),
+    /// Resumes a torrent.
+    Resume(InfoHash),
+    /// Hashes a torrent's data again.
+    Recheck(InfoHash),
+    /// A torrent's own caps in bytes per second (0 = none).
+    SetTorrentLimits {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// Download cap.
+        download: u64,
+        /// Upload cap.
+        upload: u64,
+    },
+    /// This core's share of the global caps (0 = none).
+    SetGlobalLimits {
+        /// Download cap.
+        download: u64,
+        /// Upload cap.
+        upload: u64,
+    },
+    /// Every file's priority (0 = skip).
+    SetFilePriorities {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// One per file.
+        priorities: Vec<u8>,
+    },
+    /// Sequential download on or off.
+    SetSequential {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// On or off.
+        on: bool,
+    },
+    /// Peers to try.
+    AddPeers {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// Their addresses.
+        addrs: Vec<SocketAddr>,
+    },
+    /// Moves a torrent's data to another root.
+    MoveStorage {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// The root's path.
+        to: String,
+        /// The root's token.
+        to_token: String,
+    },
+    /// Saves every torrent now.
+    SaveAll,
+    /// Closes every peer, refuses new ones and tells the trackers `stopped`;
+    /// answers the announces left in flight.
+    ShutDown,
+    /// Announces handed to trackers and not yet answered.
+    AnnouncesInFlight,
+    /// Every torrent's info-hash.
+    Torrents,
+    /// A torrent's metadata, once known.
+    Info(InfoHash),
+    /// Which pieces a torrent has.
+    Have(InfoHash),
+    /// A torrent's numbers.
+    Stats(InfoHash),
+    /// A torrent's peers.
+    PeerStats(InfoHash),
+    /// Connection counts.
+    Connections,
+    /// The wall clock (Unix seconds) as the core sees it.
+    UnixNow,
+    /// Makes the core panic: the shard-failure tests' fault.
+    #[cfg(test)]
+    Panic,
+}
+
+/// A core's answer to a [`Command`], one variant per kind of answer.
+#[derive(Debug)]
+pub enum Reply {
+    /// Done, or why not.
+    Done(Result<(), CommandError>),
+    /// One result per torrent of [`Command::Add`], in order.
+    Added(Vec<Result<InfoHash, CommandError>>),
+    /// A count ([`Command::ShutDown`], [`Command::AnnouncesInFlight`]).
+    Count(usize),
+    /// [`Command::Torrents`].
+    Torrents(Vec<InfoHash>),
+    /// [`Command::Info`]: unknown torrent, or metadata not yet known.
+    Info(Result<Option<Arc<Info>>, CommandError>),
+    /// [`Command::Have`]: `None` until a magnet's metadata arrives.
+    Have(Result<Option<Bitfield>, CommandError>),
+    /// [`Command::Stats`].
+    Stats(Result<Box<TorrentStats>, CommandError>),
+    /// [`Command::PeerStats`].
+    PeerStats(Vec<PeerStats>),
+    /// [`Command::Connections`].
+    Connections(ConnectionCounts),
+    /// [`Command::UnixNow`].
+    UnixNow(u64),
+}
+
+impl Core {
+    /// Runs one command at `now`, pushing the actions it needs.
+    pub fn execute(&mut self, now: Time, cmd: Command, out: &mut Vec<Action>) -> Reply {
+        let known = |ih| CommandError::UnknownTorrent(ih);
+        match cmd {
+            Command::Add(adds) => Reply::Added(
+                adds.into_iter()
+                    .map(|a| self.add_torrent(now, a, out))
+                    .collect(),
+            ),
+            Command::Remove {
+                info_hash,
+                delete_files,
+            } => Reply::Done(self.remove_torrent(now, info_hash, delete_files, out)),
+            Command::Pause(ih) => Reply::Done(self.pause(ih, out)),
+            Command::Resume(ih) => Reply::Done(self.resume(ih, out)),
+            Command::Recheck(ih) => Reply::Done(self.force_recheck(ih, out)),
+            Command::SetTorrentLimits {
+                info_hash,
+                download,
+                upload,
+            } => Reply::Done(self.set_torrent_limits(now, info_hash, download, upload)),
+            Command::SetGlobalLimits { download, upload } => {
+                self.set_global_limits(now, download, upload);
+                Reply::Done(Ok(()))
+            }
+            Command::SetFilePriorities {
+                info_hash,
+                priorities,
+            } => Reply::Done(self.set_file_priorities(info_hash, &priorities, out)),
+            Command::SetSequential { info_hash, on } => {
+                Reply::Done(self.set_sequential(info_hash, on))
+            }
+            Command::AddPeers { info_hash, addrs } => {
+                Reply::Done(self.add_peers(info_hash, &addrs))
+            }
+            Command::MoveStorage {
+                info_hash,
+                to,
+                to_token,
+            } => Reply::Done(self.move_storage(info_hash, to, to_token, out)),
+            Command::SaveAll => {
+                self.save_all(out);
+                Reply::Done(Ok(()))
+            }
+            Command::ShutDown => {
+                self.shut_down(now, out);
+                Reply::Count(self.announces_in_flight())
+            }
+            Command::AnnouncesInFlight => Reply::Count(self.announces_in_flight()),
+            Command::Torrents => Reply::Torrents(self.torrents()),
+            Command::Info(ih) => Reply::Info(
+                self.torrents
+                    .get(&ih)
+                    .map(|t| t.info.clone())
+                    .ok_or(known(ih)),
+            ),
+            Command::Have(ih) => Reply::Have(
+                self.torrents
+                    .get(&ih)
+                    .map(|t| t.info.is_some().then(|| t.have.clone()))
+                    .ok_or(known(ih)),
+            ),
+            Command::Stats(ih) => Reply::Stats(self.stats(now, ih).map(Box::new).ok_or(known(ih))),
+            Command::PeerStats(ih) => Reply::PeerStats(self.peer_stats(now, ih)),
+            Command::Connections => Reply::Connections(self.connections()),
+            Command::UnixNow => {
+                Reply::UnixNow(self.config().unix_at_zero + now.since(Time::ZERO).as_secs())
+            }
+            #[cfg(test)]
+            Command::Panic => panic!("injected fault"),
+        }
+    }
+}
