@@ -95,12 +95,11 @@ pub enum Event<'a> {
         /// Outcome.
         result: Result<(), DiskError>,
     },
-    /// A storage root (path) became unavailable (unmounted, gone) or came back.
-    RootStatus {
-        /// The root's path.
-        root: String,
-        /// Whether it is there now.
-        available: bool,
+    /// The answer to an [`Action::CheckRoots`]: each root asked about, and whether
+    /// it is there now (its marker readable; not unmounted or gone).
+    RootsChecked {
+        /// Each root's path and whether it is available.
+        roots: Vec<(String, bool)>,
     },
     /// A [`Action::MoveStorage`] finished.
     StorageMoved {
@@ -272,5 +271,11 @@ pub enum Action {
         info_hash: InfoHash,
         /// Delete the downloaded files too.
         delete_files: bool,
+    },
+    /// Find out which of these storage roots are there; answer with
+    /// [`Event::RootsChecked`]. At most one check is in flight.
+    CheckRoots {
+        /// The roots' paths.
+        roots: Vec<String>,
     },
 }

@@ -98,6 +98,9 @@ pub struct CoreConfig {
     pub handshake_timeout: Duration,
     /// Close a connection with no traffic in either direction for this long.
     pub idle_timeout: Duration,
+    /// How often the storage roots of the torrents are checked (unmounted, gone,
+    /// back).
+    pub root_check_interval: Duration,
     /// Send a keep-alive after this much silence.
     pub keepalive_interval: Duration,
     /// Global download cap in bytes per second (0 = none).
@@ -143,6 +146,7 @@ impl Default for CoreConfig {
             snub_timeout: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
+            root_check_interval: Duration::from_secs(1),
             keepalive_interval: Duration::from_secs(90),
             download_rate_limit: 0,
             upload_rate_limit: 0,
@@ -363,6 +367,12 @@ pub struct Core {
     announcing_stopped: bool,
     /// Set by [`Core::shut_down`]: no connection is made or taken any more.
     shutting_down: bool,
+    /// When roots were last checked, whether that check is still out, how many
+    /// were issued (the last one's id), and whether another is wanted at once.
+    last_root_check: Time,
+    root_check_in_flight: bool,
+    root_checks_issued: u64,
+    root_check_wanted: bool,
 }
 
 /// Reads for uploads in flight per peer.
@@ -404,6 +414,10 @@ impl Core {
             announces_in_flight: BTreeSet::new(),
             announcing_stopped: false,
             shutting_down: false,
+            last_root_check: Time::ZERO,
+            root_check_in_flight: false,
+            root_checks_issued: 0,
+            root_check_wanted: false,
             next_save_id: 1,
             last_save: Time::ZERO,
             save_batches: BTreeMap::new(),

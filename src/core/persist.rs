@@ -237,7 +237,61 @@ impl Core {
     }
 
     /// A storage root went away or came back.
-    pub(crate) fn on_root_status(&mut self, root: &str, available: bool, out: &mut Vec<Action>) {
+    pub(crate) fn on_roots_checked(&mut self, roots: Vec<(String, bool)>, out: &mut Vec<Action>) {
+        self.root_check_in_flight = false;
+        let id = self.root_checks_issued;
+        for (root, available) in roots {
+            if self.on_root_status(&root, available, out) {
+                if available {
+                    tracing::info!(root = %root, "storage root is back");
+                } else {
+                    tracing::warn!(
+                        root = %root,
+                        "storage root unavailable (its marker file is gone): its torrents stop"
+                    );
+                }
+            }
+        }
+        self.settle_doubtful_reads(id, out);
+        if self.root_check_wanted {
+            self.issue_root_check(out);
+        }
+    }
+
+    /// Check reads that failed before root check `id` was made: on a root that is
+    /// there, the piece is missing; on one that is gone, it is read again later.
+    fn settle_doubtful_reads(&mut self, id: u64, out: &mut Vec<Action>) {
+        let mut touched = Vec::new();
+        for (ih, t) in &mut self.torrents {
+            let Some(check) = &mut t.checking else {
+                continue;
+            };
+            if check.doubtful.is_empty() {
+                continue;
+            }
+            let (now_known, later): (Vec<_>, Vec<_>) =
+                check.doubtful.drain(..).partition(|&(_, from)| from <= id);
+            check.doubtful = later;
+            for (piece, _) in now_known {
+                if t.root_lost {
+                    check.retry(piece);
+                } else {
+                    check.settle_missing(&mut t.have, piece);
+                }
+            }
+            if !check.doubtful.is_empty() {
+                self.root_check_wanted = true;
+            }
+            touched.push(*ih);
+        }
+        for ih in touched {
+            self.drive_checking(ih, out);
+        }
+    }
+
+    /// Whether any torrent in `root` changed state.
+    fn on_root_status(&mut self, root: &str, available: bool, out: &mut Vec<Action>) -> bool {
+        let mut changed = false;
         let ihs: Vec<InfoHash> = self
             .torrents
             .iter()
@@ -250,6 +304,7 @@ impl Core {
                 if !t.root_lost {
                     continue;
                 }
+                changed = true;
                 t.root_lost = false;
                 t.error = None;
                 t.write_failures.clear();
@@ -277,6 +332,7 @@ impl Core {
                 if t.root_lost {
                     continue;
                 }
+                changed = true;
                 t.lose_root();
                 // Verified pieces not yet written are dropped: they come back later.
                 // A check in progress waits (`drive_checking` issues no reads while
@@ -284,6 +340,7 @@ impl Core {
                 t.partial.clear();
             }
         }
+        changed
     }
 
     /// Moves a torrent's data to another root (path, and its token). The torrent

@@ -314,10 +314,19 @@ impl Core {
         };
         check.pending = check.pending.saturating_sub(1);
         let info = t.info.clone().expect("checking needs metadata");
+        let unread = result.is_err();
         let good = result.is_ok_and(|data| hash::verify_piece(&data, &info.pieces[piece as usize]));
         if !good && t.root_lost {
             // The disk went away under the read: it says nothing about the piece.
             check.retry(piece);
+            return;
+        }
+        if unread {
+            // A missing file, or a disk going away that no root check has seen
+            // yet: a root check made after this read tells which.
+            check.doubtful.push((piece, self.root_checks_issued + 1));
+            self.want_root_check(out);
+            self.drive_checking(ih, out);
             return;
         }
         match (good, &check.kind) {
@@ -356,7 +365,7 @@ impl Core {
             });
             check.pending += 1;
         }
-        if check.pending > 0 || !check.all_issued() {
+        if !check.done() {
             return;
         }
         let sample_failed = check.kind == CheckKind::Sample && check.failed > 0;

@@ -120,6 +120,12 @@ impl Core {
             t.peers.remove(&key);
             if let Some(a) = t.addrs.get_mut(&p.addr) {
                 a.connected = false;
+                // An attempt of ours that never got through its handshake (refused,
+                // unanswered, timed out) backs the address off further; a
+                // never-again mark (u32::MAX) stays.
+                if p.outbound && p.phase != Phase::Active && a.failures != u32::MAX {
+                    a.failures = a.failures.saturating_add(1).min(u32::MAX - 1);
+                }
             }
             for f in &p.inflight {
                 t.release(&f.req);

@@ -39,13 +39,8 @@ impl Core {
     pub(super) fn dispatch(&mut self, now: Time, ev: Event<'_>, out: &mut Vec<Action>) {
         match ev {
             Event::Connected { peer } => self.on_connected(now, peer, out),
+            // A failed attempt: `forget` counts it against the address.
             Event::ConnectFailed { peer } => {
-                if let Some(p) = self.peers.get(&peer)
-                    && let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h))
-                    && let Some(a) = t.addrs.get_mut(&p.addr)
-                {
-                    a.failures += 1;
-                }
                 self.forget(peer);
             }
             Event::Data { peer, bytes } => self.on_data(now, peer, bytes, out),
@@ -75,7 +70,7 @@ impl Core {
                 result,
             } => self.on_piece_read(info_hash, piece, result, out),
             Event::ResumeSaved { id, result } => self.on_resume_saved(id, result),
-            Event::RootStatus { root, available } => self.on_root_status(&root, available, out),
+            Event::RootsChecked { roots } => self.on_roots_checked(roots, out),
             Event::StorageMoved { info_hash, result } => {
                 self.on_storage_moved(info_hash, result, out);
             }

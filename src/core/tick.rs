@@ -40,10 +40,44 @@ impl Core {
         }
         self.maybe_save(now, out);
         self.announce_due(now, out);
+        self.check_roots(now, out);
+    }
+
+    /// Asks the driver which roots are there, every `root_check_interval` or when
+    /// wanted sooner, one check at a time (a hung disk delays the next, never
+    /// piles them up).
+    fn check_roots(&mut self, now: Time, out: &mut Vec<Action>) {
+        let due = now.since(self.last_root_check) >= self.cfg.root_check_interval;
+        if self.root_check_in_flight || !(due || self.root_check_wanted) {
+            return;
+        }
+        self.last_root_check = now;
+        self.issue_root_check(out);
+    }
+
+    /// A root check as soon as possible: now, or when the one out answers.
+    pub(super) fn want_root_check(&mut self, out: &mut Vec<Action>) {
+        if self.root_check_in_flight {
+            self.root_check_wanted = true;
+        } else {
+            self.issue_root_check(out);
+        }
+    }
+
+    pub(super) fn issue_root_check(&mut self, out: &mut Vec<Action>) {
+        self.root_check_wanted = false;
+        let roots: BTreeSet<&String> = self.torrents.values().map(|t| &t.root).collect();
+        if roots.is_empty() {
+            return;
+        }
+        let roots = roots.into_iter().cloned().collect();
+        self.root_checks_issued += 1;
+        self.root_check_in_flight = true;
+        out.push(Action::CheckRoots { roots });
     }
 
     pub(super) fn expire(&mut self, now: Time, out: &mut Vec<Action>) {
-        let cfg = self.cfg.clone();
+        let cfg = &self.cfg;
         let mut closing = Vec::new();
         let mut keepalive = Vec::new();
         for (k, p) in &mut self.peers {
@@ -78,6 +112,15 @@ impl Core {
             }
         }
         for k in closing {
+            // A connect or handshake that timed out: its back-off counts from now,
+            // not from when it began (or a 10 s timeout would eat the first waits).
+            if let Some(p) = self.peers.get(&k)
+                && p.phase != Phase::Active
+                && let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h))
+                && let Some(a) = t.addrs.get_mut(&p.addr)
+            {
+                a.last_attempt = Some(now);
+            }
             self.close(k, CloseReason::Timeout, out);
         }
         for k in keepalive {

@@ -157,6 +157,9 @@ pub(crate) struct Check {
     pub pending: u32,
     /// Pieces that failed (for `Sample`).
     pub failed: u32,
+    /// Pieces whose read failed, waiting for a root check to tell a missing file
+    /// from a disk that went away: (piece, the first root check that can tell).
+    pub doubtful: Vec<(u32, u64)>,
 }
 
 impl Check {
@@ -168,6 +171,7 @@ impl Check {
             list: Vec::new(),
             pending: 0,
             failed: 0,
+            doubtful: Vec::new(),
         }
     }
 
@@ -181,6 +185,7 @@ impl Check {
             list: pieces,
             pending: 0,
             failed: 0,
+            doubtful: Vec::new(),
         }
     }
 
@@ -197,6 +202,21 @@ impl Check {
     /// Every piece has been handed out for reading.
     pub fn all_issued(&self) -> bool {
         self.list.is_empty() && self.range.is_empty()
+    }
+
+    /// Every piece has been read and settled.
+    pub fn done(&self) -> bool {
+        self.pending == 0 && self.all_issued() && self.doubtful.is_empty()
+    }
+
+    /// A piece whose read failed and whose disk was, per the root check `id`,
+    /// there: the piece is not.
+    pub fn settle_missing(&mut self, have: &mut Bitfield, piece: u32) {
+        if self.kind == CheckKind::Sample {
+            self.failed += 1;
+        } else {
+            have.clear(piece);
+        }
     }
 }
 

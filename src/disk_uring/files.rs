@@ -32,6 +32,18 @@ impl Files for RealFiles {
         }
     }
 
+    fn create_sized(&mut self, path: &Path, len: u64) -> io::Result<()> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        if file.metadata()?.len() < len {
+            file.set_len(len)?;
+        }
+        Ok(())
+    }
+
     fn create_dirs(&mut self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)
     }

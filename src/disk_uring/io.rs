@@ -181,40 +181,6 @@ fn pwrite_spans(
     Ok(())
 }
 
-/// Prepares a torrent's files: creates missing ones (and their folders) and extends
-/// short ones to their full length with `set_len`, which leaves holes: sparse
-/// preallocation, no data written. Zero-length files exist from here on; no piece
-/// write would create them.
-pub async fn prepare_files(root: &Path, info: &Info) -> Result<(), DiskError> {
-    if !crate::storage::root_available(&super::RealFiles, root) {
-        return Err(DiskError(format!(
-            "storage root {} is unavailable",
-            root.display()
-        )));
-    }
-    for (i, f) in info.files.iter().enumerate() {
-        if !f.is_stored() {
-            continue;
-        }
-        let path = file_path(root, info, i);
-        let err = |e: std::io::Error| DiskError(format!("{}: {e}", path.display()));
-        if let Some(parent) = path.parent() {
-            compio::fs::create_dir_all(parent).await.map_err(err)?;
-        }
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .open(&path)
-            .await
-            .map_err(err)?;
-        let len = file.metadata().await.map_err(err)?.len();
-        if len < f.length {
-            file.set_len(f.length).await.map_err(err)?;
-        }
-    }
-    Ok(())
-}
-
 /// Makes a torrent's written data durable: `fdatasync` on every stored file that
 /// exists. The resume layer calls it before recording pieces as complete.
 pub async fn sync_data(cache: &FileCache, root: &Path, info: &Info) -> Result<(), DiskError> {
@@ -236,17 +202,6 @@ pub async fn sync_data(cache: &FileCache, root: &Path, info: &Info) -> Result<()
     Ok(())
 }
 
-/// Deletes the torrent's files (and nothing else).
-pub async fn delete_files(cache: &FileCache, root: &Path, info: &Info) {
-    for (i, f) in info.files.iter().enumerate() {
-        if f.is_stored() {
-            let path = file_path(root, info, i);
-            cache.forget_under(&path);
-            let _ = compio::fs::remove_file(&path).await;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,7 +216,7 @@ mod tests {
         crate::storage::init_root(&mut super::super::RealFiles, dir.path(), "t").unwrap();
         rt.block_on(async {
             let cache = FileCache::new(4);
-            prepare_files(dir.path(), &info).await.unwrap();
+            crate::storage::prepare_files(&mut super::super::RealFiles, dir.path(), &info).unwrap();
             assert_eq!(
                 std::fs::metadata(dir.path().join("t/sub/b")).unwrap().len(),
                 60_000

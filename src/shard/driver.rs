@@ -3,6 +3,8 @@
 //! the root watcher and the loop that takes the engine's commands.
 
 use super::*;
+use std::path::Path;
+
 use crate::net::peer::{attach, incoming, nodelay, route};
 
 /// Where accepted connections go.
@@ -33,8 +35,6 @@ pub(crate) struct Shard {
     /// Jobs for the resume writer, in order, taken all at once by its next pass.
     pub(crate) resume_jobs: Vec<ResumeJob>,
     pub(crate) resume: flume::Sender<Wake>,
-    /// Roots as last reported to the core (available or not).
-    pub(crate) roots_seen: HashMap<PathBuf, bool>,
     /// Set when the core panicked: nothing runs on it any more.
     pub(crate) health: Arc<ShardHealth>,
     pub(crate) trackers: Arc<TrackerLink>,
@@ -113,7 +113,6 @@ impl Shard {
             resume_jobs: Vec::new(),
             health,
             trackers,
-            roots_seen: HashMap::new(),
             conns: HashMap::new(),
             storage: HashMap::new(),
             files: Rc::new(FileCache::new(max_open_files)),
@@ -156,13 +155,10 @@ impl Shard {
                 Action::Connect { peer, addr } => {
                     let rc2 = rc.clone();
                     let task = compio::runtime::spawn(async move {
-                        let res = compio::time::timeout(
-                            Duration::from_secs(10),
-                            TcpStream::connect(addr),
-                        )
-                        .await;
-                        match res {
-                            Ok(Ok(stream)) => {
+                        // No deadline here: the core closes a connect that takes
+                        // longer than its handshake timeout, which drops this task.
+                        match TcpStream::connect(addr).await {
+                            Ok(stream) => {
                                 tracing::debug!(?peer, %addr, "connected");
                                 nodelay(&stream);
                                 attach(&rc2, peer, stream);
@@ -170,11 +166,7 @@ impl Shard {
                                     c.on_event(now, Event::Connected { peer }, out);
                                 });
                             }
-                            failed => {
-                                let why = match failed {
-                                    Ok(Err(e)) => e.to_string(),
-                                    _ => "no answer in 10 s".into(),
-                                };
+                            Err(why) => {
                                 tracing::debug!(?peer, %addr, reason = %why, "connect failed");
                                 rc2.borrow_mut().conns.remove(&peer);
                                 with_shard(&rc2, |c, now, out| {
@@ -269,7 +261,12 @@ impl Shard {
                     }
                     let root = PathBuf::from(root);
                     let (i2, r2) = (info.clone(), root.clone());
-                    let prepare = async move { disk::prepare_files(&r2, &i2).await };
+                    let prepare = async move {
+                        let job = move || storage::prepare_files(&mut RealFiles, &r2, &i2);
+                        compio::runtime::spawn_blocking(job)
+                            .await
+                            .unwrap_or_else(|_| Err(DiskError("preparing files panicked".into())))
+                    };
                     spawn_then(rc, prepare, move |c, now, out, result| {
                         c.on_event(now, Event::StorageOpened { info_hash, result }, out);
                     });
@@ -284,12 +281,32 @@ impl Shard {
                         let files = self.files.clone();
                         files.forget_under(&st.root);
                         if delete_files {
-                            compio::runtime::spawn(async move {
-                                disk::delete_files(&files, &st.root, &st.info).await;
-                            })
-                            .detach();
+                            let job = move || {
+                                storage::delete_files(&mut RealFiles, &st.root, &st.info);
+                            };
+                            compio::runtime::spawn(compio::runtime::spawn_blocking(job)).detach();
                         }
                     }
+                }
+                Action::CheckRoots { roots } => {
+                    let check = move || {
+                        let roots = roots.into_iter().map(|r| {
+                            let up = storage::root_available(&RealFiles, Path::new(&r));
+                            (r, up)
+                        });
+                        roots.collect::<Vec<_>>()
+                    };
+                    let work = async move {
+                        compio::runtime::spawn_blocking(check)
+                            .await
+                            .unwrap_or_else(|_| {
+                                tracing::error!("the root check panicked; roots taken as there");
+                                Vec::new()
+                            })
+                    };
+                    spawn_then(rc, work, move |c, now, out, roots| {
+                        c.on_event(now, Event::RootsChecked { roots }, out);
+                    });
                 }
                 Action::SaveResume { id, torrents } => {
                     self.queue_resume(ResumeJob::Save {
@@ -413,49 +430,6 @@ pub(crate) fn spawn_then<T: 'static>(
     .detach();
 }
 
-/// Every second: tells the core about storage roots that went away or came back.
-pub(crate) async fn watch_roots(rc: ShardRc) {
-    loop {
-        compio::time::sleep(Duration::from_secs(1)).await;
-        let roots: Vec<PathBuf> = {
-            let s = rc.borrow();
-            let mut v: Vec<PathBuf> = s.storage.values().map(|st| st.root.clone()).collect();
-            v.sort();
-            v.dedup();
-            v
-        };
-        let check = move || {
-            roots
-                .into_iter()
-                .map(|r| {
-                    let up = storage::root_available(&RealFiles, &r);
-                    (r, up)
-                })
-                .collect::<Vec<_>>()
-        };
-        let Ok(states) = compio::runtime::spawn_blocking(check).await else {
-            continue;
-        };
-        for (root, available) in states {
-            let before = rc.borrow_mut().roots_seen.insert(root.clone(), available);
-            if before.unwrap_or(true) != available {
-                if available {
-                    tracing::info!(root = %root.display(), "storage root is back");
-                } else {
-                    tracing::warn!(
-                        root = %root.display(),
-                        "storage root unavailable (its marker file is gone): its torrents stop"
-                    );
-                }
-                let root = root.to_string_lossy().into_owned();
-                with_shard(&rc, |c, now, out| {
-                    c.on_event(now, Event::RootStatus { root, available }, out);
-                });
-            }
-        }
-    }
-}
-
 pub(crate) async fn run(
     shard: ShardRc,
     listener: Option<TcpListener>,
@@ -490,7 +464,6 @@ pub(crate) async fn run(
             }
         }
     });
-    let _roots = compio::runtime::spawn(watch_roots(shard.clone()));
     let rc = shard.clone();
     let _tick = compio::runtime::spawn(async move {
         loop {

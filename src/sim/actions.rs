@@ -11,6 +11,7 @@ impl World {
         let disk = self.cfg.disk_delay;
         for a in actions {
             match a {
+                Action::Connect { addr, .. } if self.black_holes.contains(&addr) => {}
                 Action::Connect { peer, addr } => match self.listeners.get(&addr) {
                     Some(&listener) => {
                         self.schedule(
@@ -126,22 +127,22 @@ impl World {
                             .set(&meta_key(info_hash), &info_bytes)
                             .expect("the sim's memory store works");
                     }
-                    // Zero-length files get no piece writes: create them up front
-                    // (never into a root that is not there).
+                    // The production preparation, on the memory filesystem.
                     let node = &mut self.nodes[n];
-                    let result = if storage::root_available(&node.fs, Path::new(&root)) {
-                        for f in info.files.iter().filter(|f| f.is_stored() && f.length == 0) {
-                            let path = fs::join(&root, &f.path);
-                            if node.fs.get(&path).is_none() {
-                                node.fs.put(&path, Vec::new());
-                            }
-                        }
-                        Ok(())
-                    } else {
-                        Err(DiskError(format!("storage root {root} is unavailable")))
-                    };
+                    let result = storage::prepare_files(&mut node.fs, Path::new(&root), &info);
                     node.storage.insert(info_hash, (info, root));
                     self.schedule(now + disk, Pending::StorageOpened(n, info_hash, result));
+                }
+                Action::CheckRoots { roots } => {
+                    let fs = &self.nodes[n].fs;
+                    let roots = roots
+                        .into_iter()
+                        .map(|r| {
+                            let up = storage::root_available(fs, Path::new(&r));
+                            (r, up)
+                        })
+                        .collect();
+                    self.schedule(now + disk, Pending::RootsChecked(n, roots));
                 }
                 Action::SaveResume { id, torrents } => {
                     // The production save, on the memory filesystem.
@@ -170,12 +171,11 @@ impl World {
                         .store
                         .apply(vec![StoreOp::DeletePrefix(torrent_prefix(info_hash))])
                         .expect("the sim's memory store works");
-                    if let Some((info, root)) = self.nodes[n].storage.remove(&info_hash)
+                    let node = &mut self.nodes[n];
+                    if let Some((info, root)) = node.storage.remove(&info_hash)
                         && delete_files
                     {
-                        for f in &info.files {
-                            self.nodes[n].fs.remove(&fs::join(&root, &f.path));
-                        }
+                        storage::delete_files(&mut node.fs, Path::new(&root), &info);
                     }
                 }
             }

@@ -254,6 +254,20 @@ impl Files for MemFs {
         self.sync(&key(path)).map_err(io_err)
     }
 
+    fn create_sized(&mut self, path: &Path, _len: u64) -> std::io::Result<()> {
+        // Memory files are sparse: they hold what was written, nothing more (a
+        // read past that fails as a short read would), so the sim's disk use is
+        // what the torrents wrote.
+        let k = key(path);
+        if self.hidden(&k) {
+            return Err(io_err(enoent(&k)));
+        }
+        if self.get(&k).is_none() {
+            self.put(&k, Vec::new());
+        }
+        Ok(())
+    }
+
     fn create_dirs(&mut self, dir: &Path) -> std::io::Result<()> {
         // Folders are implicit in memory; an unmounted disk has none.
         if self.hidden(&key(dir)) {

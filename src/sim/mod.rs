@@ -108,8 +108,6 @@ pub(crate) struct Node {
     pub addr: SocketAddr,
     pub fs: MemFs,
     storage: BTreeMap<InfoHash, (Arc<Info>, String)>,
-    /// Roots as last reported to the core (available or not).
-    roots_seen: BTreeMap<String, bool>,
 }
 
 struct Link {
@@ -140,6 +138,7 @@ enum Pending {
     ResumeSaved(usize, u64, Result<(), DiskError>),
     StorageMoved(usize, InfoHash, Result<(), DiskError>),
     StorageOpened(usize, InfoHash, Result<(), DiskError>),
+    RootsChecked(usize, Vec<(String, bool)>),
     AnnounceReply(
         usize,
         InfoHash,
@@ -164,7 +163,8 @@ impl Pending {
             | Pending::ResumeSaved(m, ..)
             | Pending::StorageMoved(m, ..)
             | Pending::StorageOpened(m, ..)
-            | Pending::AnnounceReply(m, ..) => *m == n,
+            | Pending::AnnounceReply(m, ..)
+            | Pending::RootsChecked(m, _) => *m == n,
             Pending::Accept { listener, from } => *listener == n || from.0 == n,
             Pending::Tick(_) => false,
         }
@@ -181,6 +181,8 @@ pub(crate) struct World {
     pub nodes: Vec<Node>,
     links: BTreeMap<(usize, PeerKey), Link>,
     listeners: BTreeMap<SocketAddr, usize>,
+    /// Addresses whose connects are never answered (a firewall dropping SYNs).
+    black_holes: std::collections::BTreeSet<SocketAddr>,
     next_port: u16,
     faults: FaultCounts,
     trackers: tracker::SimTrackers,
@@ -203,6 +205,7 @@ impl SimWorld {
                 nodes: Vec::new(),
                 links: BTreeMap::new(),
                 listeners: BTreeMap::new(),
+                black_holes: std::collections::BTreeSet::new(),
                 next_port: 20_000,
                 faults: FaultCounts::default(),
                 trackers: tracker::SimTrackers::default(),
@@ -255,6 +258,12 @@ impl SimWorld {
     /// lists it) telling peers to come back every `interval_secs`.
     pub fn add_tracker(&self, url: &str, interval_secs: u32) {
         self.lock().trackers.add(url, interval_secs, false);
+    }
+
+    /// An address whose connects are never answered, neither accepted nor
+    /// refused (a firewall dropping SYNs): only the core's deadline ends them.
+    pub fn add_black_hole(&self, addr: SocketAddr) {
+        self.lock().black_holes.insert(addr);
     }
 
     /// A tracker at `url` that is down: it logs each announce and refuses it.
@@ -359,7 +368,6 @@ impl SimWorld {
             addr,
             fs: MemFs::default(),
             storage: BTreeMap::new(),
-            roots_seen: BTreeMap::new(),
         });
         w.listeners.insert(addr, idx);
         let at = w.now + tick;
@@ -398,6 +406,7 @@ impl World {
             Pending::AnnounceReply(n, ih, id, res) => {
                 (n, ih, id, res.is_ok()).hash(&mut self.trace)
             }
+            Pending::RootsChecked(n, roots) => (n, roots).hash(&mut self.trace),
             Pending::Tick(n) => n.hash(&mut self.trace),
         }
     }
@@ -530,9 +539,13 @@ impl World {
                 self.nodes[n].core.on_event(now, ev, &mut out);
                 n
             }
+            Pending::RootsChecked(n, roots) => {
+                let ev = Event::RootsChecked { roots };
+                self.nodes[n].core.on_event(now, ev, &mut out);
+                n
+            }
             Pending::Tick(n) => {
                 self.break_links(n);
-                self.check_roots(n, &mut out);
                 self.nodes[n].core.on_tick(now, &mut out);
                 let next = now + self.cfg.tick;
                 self.schedule(next, Pending::Tick(n));
@@ -560,23 +573,6 @@ impl World {
                 let at = self.now + self.cfg.latency;
                 self.schedule(at, Pending::Closed(link.remote.0, link.remote.1));
                 self.schedule(self.now, Pending::Closed(end.0, end.1));
-            }
-        }
-    }
-
-    /// Tells node `n`'s core about roots that went away or came back (the marker
-    /// file tells whether a root is mounted).
-    fn check_roots(&mut self, n: usize, out: &mut Vec<Action>) {
-        let node = &mut self.nodes[n];
-        let roots: std::collections::BTreeSet<String> =
-            node.storage.values().map(|(_, r)| r.clone()).collect();
-        for root in roots {
-            let available = storage::root_available(&node.fs, Path::new(&root));
-            let before = node.roots_seen.insert(root.clone(), available);
-            if before.unwrap_or(true) != available {
-                let now = self.now;
-                node.core
-                    .on_event(now, Event::RootStatus { root, available }, out);
             }
         }
     }
@@ -612,7 +608,6 @@ impl World {
         cfg.unix_at_zero = node.core.config().unix_at_zero;
         node.core = Core::new(cfg);
         node.storage.clear();
-        node.roots_seen.clear();
         loss
     }
 }

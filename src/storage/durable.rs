@@ -212,13 +212,7 @@ fn verify_at<F: Files + ?Sized>(
 /// Removes the folders the moved files leave empty, up to (not including) `root`.
 fn remove_empty_dirs<F: Files + ?Sized>(fs: &mut F, root: &Path, files: &[(PathBuf, PathBuf)]) {
     for (src, _) in files {
-        let mut dir = src.parent();
-        while let Some(d) = dir {
-            if d == root || !d.starts_with(root) || !fs.remove_empty_dir(d) {
-                break;
-            }
-            dir = d.parent();
-        }
+        super::layout::remove_empty_parents(fs, root, src);
     }
 }
 

@@ -1,7 +1,8 @@
 //! What the engine does with files besides reading and writing pieces, written
 //! once for both drivers: the durable resume save (sync the written files, stamp
 //! them, then commit the records), moving a torrent between roots (rename, or
-//! copy + verify + delete, undone on failure), file stamps, and root markers.
+//! copy + verify + delete, undone on failure), file stamps, root markers, and a
+//! torrent's files made ready or deleted.
 //!
 //! It works through the [`Files`] port. The real driver passes
 //! [`RealFiles`](crate::disk_uring::RealFiles) (the operating system's files); the
@@ -14,6 +15,7 @@
 //! Everything here blocks: the real driver calls it on compio's blocking pool.
 
 mod durable;
+mod layout;
 
 use std::io;
 use std::path::Path;
@@ -21,6 +23,7 @@ use std::path::Path;
 pub use durable::{
     MoveMethod, init_root, move_torrent, root_available, save_resume, stat_files, sync_files,
 };
+pub use layout::{delete_files, prepare_files};
 
 use crate::resume_lmdb::record::FileStamp;
 
@@ -33,6 +36,9 @@ pub trait Files {
     /// Makes a file's written data durable (`fdatasync`). A missing file has
     /// nothing to make durable: `Ok`.
     fn sync_data(&mut self, path: &Path) -> io::Result<()>;
+    /// Makes sure a file exists and is at least `len` bytes long (extended with
+    /// zeros, sparse where the filesystem allows; never shortened).
+    fn create_sized(&mut self, path: &Path, len: u64) -> io::Result<()>;
     /// Creates a folder and its parents.
     fn create_dirs(&mut self, dir: &Path) -> io::Result<()>;
     /// Writes a small whole file and makes it, and its entry in its folder, durable.
