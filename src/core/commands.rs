@@ -141,7 +141,7 @@ impl Core {
         let t = self.torrent_mut(info_hash)?;
         if t.info.is_some() {
             t.have = Bitfield::new(t.have.len());
-            t.partial.clear();
+            t.picker.drop_all();
             t.completed_at = None;
             t.checking = Some(Check::full(t.have.len()));
             t.dirty = true;
@@ -190,9 +190,9 @@ impl Core {
         t.recompute_piece_priority();
         t.dirty = true;
         // Pieces no longer wanted stop being requested.
-        let dropped: Vec<u32> = t.partial.keys().copied().filter(|&p| !t.wants(p)).collect();
+        let dropped: Vec<u32> = t.picker.in_progress().filter(|&p| !t.wants(p)).collect();
         for p in dropped {
-            t.partial.remove(&p);
+            t.picker.drop_piece(p);
         }
         if t.is_finished() && t.completed_at.is_none() {
             t.completed_at = t.completed_at.or(Some(t.added_at));

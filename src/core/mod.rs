@@ -34,6 +34,7 @@ mod extension;
 mod metadata;
 mod peer;
 mod persist;
+mod picker;
 mod pieces;
 pub mod record;
 mod requests;
@@ -56,7 +57,8 @@ pub use torrent::TorrentState;
 
 use metadata::MetadataFetch;
 use peer::{EarlyHave, InFlight, Peer, Phase};
-use torrent::{BlockOutcome, Check, CheckKind, Torrent};
+use picker::BlockOutcome;
+use torrent::{Check, CheckKind, Torrent};
 
 use crate::hash;
 use crate::metainfo::{Info, Magnet, Metainfo, MetainfoLimits};

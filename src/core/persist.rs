@@ -337,7 +337,7 @@ impl Core {
                 // Verified pieces not yet written are dropped: they come back later.
                 // A check in progress waits (`drive_checking` issues no reads while
                 // the root is lost) and its reads that fail meanwhile are retried.
-                t.partial.clear();
+                t.picker.drop_all();
             }
         }
         changed
@@ -380,7 +380,7 @@ impl Core {
         t.paused_before_move = t.paused;
         t.moving = Some((to, to_token));
         t.move_started = false;
-        t.partial.clear();
+        t.picker.drop_all();
         self.drive_move(info_hash, out);
         Ok(())
     }

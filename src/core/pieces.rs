@@ -36,7 +36,7 @@ impl Core {
         p.snubbed = false;
         let from = p.addr.ip();
         t.downloaded += len;
-        match t.on_block(piece, offset, data, from) {
+        match t.picker.on_block(piece, offset, data, from) {
             BlockOutcome::Unexpected => t.wasted += len,
             BlockOutcome::Stored => {}
             BlockOutcome::PieceComplete(bytes, senders) => {

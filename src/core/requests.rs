@@ -59,7 +59,7 @@ impl Core {
             allowed += 1;
         }
         for r in picked.drain(allowed..) {
-            t.release(&r);
+            t.picker.release(&r);
         }
         if picked.is_empty() {
             return;
@@ -128,11 +128,11 @@ impl Core {
                 }
             }
             for f in &p.inflight {
-                t.release(&f.req);
+                t.picker.release(&f.req);
             }
             if p.have.len() == t.have.len() {
                 for i in p.have.ones() {
-                    t.availability[i as usize] -= 1;
+                    t.picker.peer_lost(i);
                 }
             }
         }

@@ -328,7 +328,7 @@ impl Core {
                 p.peer_choking = true;
                 if !p.fast {
                     for f in std::mem::take(&mut p.inflight) {
-                        t.release(&f.req);
+                        t.picker.release(&f.req);
                     }
                 }
             }
@@ -368,7 +368,7 @@ impl Core {
                     return Err(proto("have out of range"));
                 }
                 if p.have.set(i) {
-                    t.availability[i as usize] += 1;
+                    t.picker.peer_has(i);
                     if !p.am_interested && t.wants(i) {
                         p.am_interested = true;
                         out.push(Action::Send {
@@ -438,7 +438,7 @@ impl Core {
             Message::Reject(r) => {
                 if let Some(i) = p.inflight.iter().position(|f| f.req == r) {
                     p.inflight.swap_remove(i);
-                    t.release(&r);
+                    t.picker.release(&r);
                 }
             }
             Message::Suggest(_) | Message::AllowedFast(_) | Message::Port(_) => {}
@@ -468,10 +468,10 @@ impl Core {
 
     pub(super) fn apply_have(t: &mut Torrent, p: &mut Peer, b: Bitfield) {
         for i in p.have.ones() {
-            t.availability[i as usize] -= 1;
+            t.picker.peer_lost(i);
         }
         for i in b.ones() {
-            t.availability[i as usize] += 1;
+            t.picker.peer_has(i);
         }
         p.have = b;
     }

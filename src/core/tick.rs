@@ -101,7 +101,7 @@ impl Core {
             p.inflight.retain(|f| {
                 let late = now.since(f.sent) > cfg.request_timeout;
                 if late {
-                    t.release(&f.req);
+                    t.picker.release(&f.req);
                 }
                 !late
             });

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use super::bitfield::Bitfield;
 use super::event::PeerKey;
 use super::peer::InFlight;
+use super::picker::{Picker, Wanted};
 use super::rng::Rng;
-use crate::metainfo::{BLOCK_LEN, Info};
+use crate::metainfo::Info;
 use crate::proto::BlockRequest;
 use crate::ratelimit::{RateTracker, TokenBucket};
 use crate::types::Time;
@@ -33,34 +34,11 @@ pub enum TorrentState {
     Error(String),
 }
 
-/// A block slot in a piece being downloaded.
-const RECEIVED: u8 = u8::MAX;
-
-#[derive(Debug)]
-pub(crate) struct Partial {
-    /// Per block: 0 missing, 1..254 outstanding requests, RECEIVED.
-    pub blocks: Vec<u8>,
-    /// Who sent each received block (for smart-ban).
-    pub from: Vec<Option<IpAddr>>,
-    pub data: Vec<u8>,
-    pub received: u32,
-}
-
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AddrState {
     pub connected: bool,
     pub failures: u32,
     pub last_attempt: Option<Time>,
-}
-
-/// How a block that arrived fits in.
-pub(crate) enum BlockOutcome {
-    /// Not something we asked for, or already have.
-    Unexpected,
-    /// Stored; the piece still misses blocks.
-    Stored,
-    /// Stored, and the piece is whole: its bytes for hashing, and who sent each block.
-    PieceComplete(Vec<u8>, Vec<Option<IpAddr>>),
 }
 
 #[derive(Debug)]
@@ -70,11 +48,11 @@ pub(crate) struct Torrent {
     pub info: Option<Arc<Info>>,
     pub info_bytes: Option<Arc<Vec<u8>>>,
     pub have: Bitfield,
-    pub partial: BTreeMap<u32, Partial>,
+    /// Which blocks to ask for next, and the pieces in progress.
+    pub picker: Picker,
     /// Verified pieces on their way to disk.
     pub writing: BTreeSet<u32>,
     pub write_failures: BTreeMap<u32, u32>,
-    pub availability: Vec<u32>,
     pub file_priority: Vec<u8>,
     pub piece_priority: Vec<u8>,
     pub sequential: bool,
@@ -228,10 +206,9 @@ impl Torrent {
             info: None,
             info_bytes: None,
             have: Bitfield::default(),
-            partial: BTreeMap::new(),
+            picker: Picker::default(),
             writing: BTreeSet::new(),
             write_failures: BTreeMap::new(),
-            availability: Vec::new(),
             file_priority: Vec::new(),
             piece_priority: Vec::new(),
             sequential: false,
@@ -275,7 +252,12 @@ impl Torrent {
         let n = info.geometry.piece_count();
         self.name.clone_from(&info.name);
         self.have = Bitfield::new(n);
-        self.availability = vec![0; n as usize];
+        let g = &info.geometry;
+        self.picker = Picker::new(
+            n,
+            g.piece_length(),
+            if n == 0 { 0 } else { g.piece_len(n - 1) },
+        );
         if self.file_priority.len() != info.files.len() {
             self.file_priority = vec![1; info.files.len()];
         }
@@ -355,12 +337,7 @@ impl Torrent {
     }
 
     pub fn wants(&self, piece: u32) -> bool {
-        !self.have.get(piece)
-            && self
-                .piece_priority
-                .get(piece as usize)
-                .is_some_and(|&p| p > 0)
-            && !self.writing.contains(&piece)
+        self.wanted().wants(piece)
     }
 
     /// Whether `peer_have` holds any piece we want.
@@ -384,26 +361,17 @@ impl Torrent {
             .sum()
     }
 
-    fn block_count(&self, piece: u32) -> u32 {
-        let info = self.info.as_ref().expect("picker runs with metadata");
-        info.geometry.piece_len(piece).div_ceil(BLOCK_LEN)
-    }
-
-    fn block_req(&self, piece: u32, block: u32) -> BlockRequest {
-        let info = self.info.as_ref().expect("picker runs with metadata");
-        let len = info.geometry.piece_len(piece);
-        let offset = block * BLOCK_LEN;
-        BlockRequest {
-            piece,
-            offset,
-            len: BLOCK_LEN.min(len - offset),
+    /// What the picker needs to know of what this torrent wants.
+    pub fn wanted(&self) -> Wanted<'_> {
+        Wanted {
+            have: &self.have,
+            priority: &self.piece_priority,
+            writing: &self.writing,
+            sequential: self.sequential,
         }
     }
 
-    /// Chooses up to `n` blocks to request from a peer that has `peer_have` and already
-    /// has `inflight` outstanding. Order: finish pieces in progress (fullest first),
-    /// then new pieces rarest-first with random ties (or in order, when sequential),
-    /// then, once every missing block is requested, endgame duplicates.
+    /// Chooses up to `n` blocks to ask of a peer (see [`Picker::pick`]).
     pub fn pick(
         &mut self,
         peer_have: &Bitfield,
@@ -411,163 +379,15 @@ impl Torrent {
         n: usize,
         rng: &mut Rng,
     ) -> Vec<BlockRequest> {
-        let mut out = Vec::new();
-        if n == 0 || self.info.is_none() {
-            return out;
+        if self.info.is_none() {
+            return Vec::new();
         }
-        // 1. Pieces in progress, fullest first.
-        let mut partial: Vec<(u32, u32)> = self
-            .partial
-            .iter()
-            .filter(|(p, _)| peer_have.get(**p))
-            .map(|(p, part)| (part.received, *p))
-            .collect();
-        partial.sort_by(|a, b| b.cmp(a));
-        for &(_, piece) in &partial {
-            self.take_missing(piece, n, &mut out);
-            if out.len() >= n {
-                return out;
-            }
-        }
-        // 2. New pieces.
-        while out.len() < n {
-            let Some(piece) = self.pick_new_piece(peer_have, rng) else {
-                break;
-            };
-            let blocks = self.block_count(piece) as usize;
-            let len = self
-                .info
-                .as_ref()
-                .expect("checked above")
-                .geometry
-                .piece_len(piece) as usize;
-            self.partial.insert(
-                piece,
-                Partial {
-                    blocks: vec![0; blocks],
-                    from: vec![None; blocks],
-                    data: vec![0; len],
-                    received: 0,
-                },
-            );
-            self.take_missing(piece, n, &mut out);
-        }
-        if !out.is_empty() || self.any_unrequested() {
-            return out;
-        }
-        // 3. Endgame: every missing block is requested somewhere; ask this peer too
-        // for blocks it does not already have in flight (at most two copies each).
-        for &(_, piece) in &partial {
-            let count = self.block_count(piece);
-            for b in 0..count {
-                let req = self.block_req(piece, b);
-                let state = self.partial[&piece].blocks[b as usize];
-                let mine = inflight.iter().any(|f| f.req == req) || out.contains(&req);
-                if (1..=1).contains(&state) && !mine {
-                    self.partial.get_mut(&piece).expect("listed").blocks[b as usize] += 1;
-                    out.push(req);
-                    if out.len() >= n {
-                        return out;
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn take_missing(&mut self, piece: u32, n: usize, out: &mut Vec<BlockRequest>) {
-        let count = self.block_count(piece);
-        for b in 0..count {
-            if out.len() >= n {
-                return;
-            }
-            let req = self.block_req(piece, b);
-            let part = self.partial.get_mut(&piece).expect("caller checked");
-            if part.blocks[b as usize] == 0 {
-                part.blocks[b as usize] = 1;
-                out.push(req);
-            }
-        }
-    }
-
-    fn any_unrequested(&self) -> bool {
-        self.partial.values().any(|p| p.blocks.contains(&0))
-            || (0..self.have.len()).any(|p| self.wants(p) && !self.partial.contains_key(&p))
-    }
-
-    fn pick_new_piece(&self, peer_have: &Bitfield, rng: &mut Rng) -> Option<u32> {
-        let candidates = (0..self.have.len())
-            .filter(|&p| peer_have.get(p) && self.wants(p) && !self.partial.contains_key(&p));
-        if self.sequential {
-            return candidates
-                .min_by_key(|&p| (std::cmp::Reverse(self.piece_priority[p as usize]), p));
-        }
-        // Highest priority, then rarest; ties broken uniformly at random (reservoir).
-        let mut best: Option<(u8, u32)> = None;
-        let mut chosen = None;
-        let mut ties = 0u64;
-        for p in candidates {
-            let key = (
-                self.piece_priority[p as usize],
-                self.availability[p as usize],
-            );
-            let better = match best {
-                None => true,
-                Some((bp, ba)) => key.0 > bp || (key.0 == bp && key.1 < ba),
-            };
-            let same = best == Some(key);
-            if better {
-                best = Some(key);
-                chosen = Some(p);
-                ties = 1;
-            } else if same {
-                ties += 1;
-                if rng.below(ties) == 0 {
-                    chosen = Some(p);
-                }
-            }
-        }
-        chosen
-    }
-
-    /// Gives a requested block back to the picker (timeout, choke, reject, close).
-    pub fn release(&mut self, req: &BlockRequest) {
-        if let Some(part) = self.partial.get_mut(&req.piece) {
-            let b = (req.offset / BLOCK_LEN) as usize;
-            if let Some(s) = part.blocks.get_mut(b)
-                && *s != RECEIVED
-                && *s > 0
-            {
-                *s -= 1;
-            }
-        }
-    }
-
-    /// Stores a block that arrived from `from`.
-    pub fn on_block(&mut self, piece: u32, offset: u32, data: &[u8], from: IpAddr) -> BlockOutcome {
-        let Some(part) = self.partial.get_mut(&piece) else {
-            return BlockOutcome::Unexpected;
+        let wanted = Wanted {
+            have: &self.have,
+            priority: &self.piece_priority,
+            writing: &self.writing,
+            sequential: self.sequential,
         };
-        if !offset.is_multiple_of(BLOCK_LEN) {
-            return BlockOutcome::Unexpected;
-        }
-        let b = (offset / BLOCK_LEN) as usize;
-        let start = offset as usize;
-        let Some(slot) = part.blocks.get_mut(b) else {
-            return BlockOutcome::Unexpected;
-        };
-        let expected = BLOCK_LEN.min(u32::try_from(part.data.len() - start).unwrap_or(0)) as usize;
-        if *slot == RECEIVED || *slot == 0 || data.len() != expected {
-            return BlockOutcome::Unexpected;
-        }
-        *slot = RECEIVED;
-        part.from[b] = Some(from);
-        part.data[start..start + data.len()].copy_from_slice(data);
-        part.received += 1;
-        if part.received as usize == part.blocks.len() {
-            let done = self.partial.remove(&piece).expect("present");
-            return BlockOutcome::PieceComplete(done.data, done.from);
-        }
-        BlockOutcome::Stored
+        self.picker.pick(&wanted, peer_have, inflight, n, rng)
     }
 }

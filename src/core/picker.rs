@@ -1,0 +1,307 @@
+//! The piece picker: which blocks to ask a peer for, and the pieces in progress
+//! (their blocks' request counts and the bytes received so far).
+//!
+//! Order: finish pieces in progress (fullest first); then new pieces, highest
+//! priority first, rarest first among equals with ties broken at random (or in
+//! piece order when sequential); once every missing block is requested somewhere,
+//! endgame: a block may be asked of a second peer (never more than two at once).
+
+use core::net::IpAddr;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::bitfield::Bitfield;
+use super::peer::InFlight;
+use super::rng::Rng;
+use crate::metainfo::BLOCK_LEN;
+use crate::proto::BlockRequest;
+
+/// A block slot's state: received.
+const RECEIVED: u8 = u8::MAX;
+/// Most requests for one block at once (endgame duplicates included).
+const MAX_COPIES: u8 = 2;
+
+#[derive(Debug)]
+struct Partial {
+    /// Per block: 0 missing, 1..=MAX_COPIES outstanding requests, or RECEIVED.
+    blocks: Vec<u8>,
+    /// Who sent each received block (for smart-ban).
+    from: Vec<Option<IpAddr>>,
+    data: Vec<u8>,
+    received: u32,
+}
+
+/// How a block that arrived fits in.
+pub(crate) enum BlockOutcome {
+    /// Not something we asked for, or already have.
+    Unexpected,
+    /// Stored; the piece still misses blocks.
+    Stored,
+    /// Stored, and the piece is whole: its bytes for hashing, and who sent each block.
+    PieceComplete(Vec<u8>, Vec<Option<IpAddr>>),
+}
+
+/// What the torrent wants, as the picker sees it.
+pub(crate) struct Wanted<'a> {
+    /// Pieces had.
+    pub have: &'a Bitfield,
+    /// Per piece: 0 = skip, higher first.
+    pub priority: &'a [u8],
+    /// Verified pieces on their way to disk.
+    pub writing: &'a BTreeSet<u32>,
+    /// In piece order instead of rarest first.
+    pub sequential: bool,
+}
+
+impl Wanted<'_> {
+    /// Whether `piece` is to be downloaded.
+    pub fn wants(&self, piece: u32) -> bool {
+        !self.have.get(piece)
+            && self.priority.get(piece as usize).is_some_and(|&p| p > 0)
+            && !self.writing.contains(&piece)
+    }
+}
+
+/// One torrent's picker.
+#[derive(Debug, Default)]
+pub(crate) struct Picker {
+    piece_length: u32,
+    last_piece_length: u32,
+    /// Per piece: how many connected peers have it.
+    availability: Vec<u32>,
+    partial: BTreeMap<u32, Partial>,
+}
+
+impl Picker {
+    /// A picker for `count` pieces of `piece_length` bytes, the last `last` long.
+    pub fn new(count: u32, piece_length: u32, last: u32) -> Picker {
+        Picker {
+            piece_length,
+            last_piece_length: last,
+            availability: vec![0; count as usize],
+            partial: BTreeMap::new(),
+        }
+    }
+
+    fn piece_len(&self, piece: u32) -> u32 {
+        if piece as usize + 1 == self.availability.len() {
+            self.last_piece_length
+        } else {
+            self.piece_length
+        }
+    }
+
+    fn block_count(&self, piece: u32) -> u32 {
+        self.piece_len(piece).div_ceil(BLOCK_LEN)
+    }
+
+    fn block_req(&self, piece: u32, block: u32) -> BlockRequest {
+        let len = self.piece_len(piece);
+        let offset = block * BLOCK_LEN;
+        BlockRequest {
+            piece,
+            offset,
+            len: BLOCK_LEN.min(len - offset),
+        }
+    }
+
+    /// A peer has `piece` (a `have`, or one bit of its bitfield).
+    pub fn peer_has(&mut self, piece: u32) {
+        if let Some(a) = self.availability.get_mut(piece as usize) {
+            *a += 1;
+        }
+    }
+
+    /// A peer that had `piece` is gone.
+    pub fn peer_lost(&mut self, piece: u32) {
+        if let Some(a) = self.availability.get_mut(piece as usize) {
+            *a = a.saturating_sub(1);
+        }
+    }
+
+    /// How many connected peers have `piece`.
+    #[cfg(test)]
+    pub fn availability(&self, piece: u32) -> u32 {
+        self.availability[piece as usize]
+    }
+
+    /// Pieces in progress.
+    pub fn in_progress(&self) -> impl Iterator<Item = u32> + '_ {
+        self.partial.keys().copied()
+    }
+
+    /// Drops a piece in progress (no longer wanted); its blocks are forgotten.
+    pub fn drop_piece(&mut self, piece: u32) {
+        self.partial.remove(&piece);
+    }
+
+    /// Drops every piece in progress (a check, a lost root, a move).
+    pub fn drop_all(&mut self) {
+        self.partial.clear();
+    }
+
+    /// Chooses up to `n` blocks to ask of a peer that has `peer_have` and already
+    /// has `inflight` outstanding.
+    pub fn pick(
+        &mut self,
+        wanted: &Wanted<'_>,
+        peer_have: &Bitfield,
+        inflight: &[InFlight],
+        n: usize,
+        rng: &mut Rng,
+    ) -> Vec<BlockRequest> {
+        let mut out = Vec::new();
+        if n == 0 {
+            return out;
+        }
+        // 1. Pieces in progress, fullest first.
+        let mut partial: Vec<(u32, u32)> = self
+            .partial
+            .iter()
+            .filter(|(p, _)| peer_have.get(**p))
+            .map(|(p, part)| (part.received, *p))
+            .collect();
+        partial.sort_by(|a, b| b.cmp(a));
+        for &(_, piece) in &partial {
+            self.take_missing(piece, n, &mut out);
+            if out.len() >= n {
+                return out;
+            }
+        }
+        // 2. New pieces.
+        while out.len() < n {
+            let Some(piece) = self.pick_new_piece(wanted, peer_have, rng) else {
+                break;
+            };
+            let blocks = self.block_count(piece) as usize;
+            self.partial.insert(
+                piece,
+                Partial {
+                    blocks: vec![0; blocks],
+                    from: vec![None; blocks],
+                    data: vec![0; self.piece_len(piece) as usize],
+                    received: 0,
+                },
+            );
+            self.take_missing(piece, n, &mut out);
+        }
+        if !out.is_empty() || self.any_unrequested(wanted) {
+            return out;
+        }
+        // 3. Endgame: ask this peer too for blocks it does not already have in
+        // flight, up to MAX_COPIES requests per block.
+        for &(_, piece) in &partial {
+            for b in 0..self.block_count(piece) {
+                let req = self.block_req(piece, b);
+                let state = self.partial[&piece].blocks[b as usize];
+                let mine = inflight.iter().any(|f| f.req == req) || out.contains(&req);
+                if (1..MAX_COPIES).contains(&state) && !mine {
+                    self.partial.get_mut(&piece).expect("listed").blocks[b as usize] += 1;
+                    out.push(req);
+                    if out.len() >= n {
+                        return out;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn take_missing(&mut self, piece: u32, n: usize, out: &mut Vec<BlockRequest>) {
+        for b in 0..self.block_count(piece) {
+            if out.len() >= n {
+                return;
+            }
+            let req = self.block_req(piece, b);
+            let part = self.partial.get_mut(&piece).expect("caller checked");
+            if part.blocks[b as usize] == 0 {
+                part.blocks[b as usize] = 1;
+                out.push(req);
+            }
+        }
+    }
+
+    fn any_unrequested(&self, wanted: &Wanted<'_>) -> bool {
+        self.partial.values().any(|p| p.blocks.contains(&0))
+            || (0..wanted.have.len()).any(|p| wanted.wants(p) && !self.partial.contains_key(&p))
+    }
+
+    fn pick_new_piece(
+        &self,
+        wanted: &Wanted<'_>,
+        peer_have: &Bitfield,
+        rng: &mut Rng,
+    ) -> Option<u32> {
+        let candidates = (0..wanted.have.len())
+            .filter(|&p| peer_have.get(p) && wanted.wants(p) && !self.partial.contains_key(&p));
+        if wanted.sequential {
+            return candidates.min_by_key(|&p| (std::cmp::Reverse(wanted.priority[p as usize]), p));
+        }
+        // Highest priority, then rarest; ties broken uniformly at random (reservoir).
+        let mut best: Option<(u8, u32)> = None;
+        let mut chosen = None;
+        let mut ties = 0u64;
+        for p in candidates {
+            let key = (wanted.priority[p as usize], self.availability[p as usize]);
+            let better = match best {
+                None => true,
+                Some((bp, ba)) => key.0 > bp || (key.0 == bp && key.1 < ba),
+            };
+            if better {
+                best = Some(key);
+                chosen = Some(p);
+                ties = 1;
+            } else if best == Some(key) {
+                ties += 1;
+                if rng.below(ties) == 0 {
+                    chosen = Some(p);
+                }
+            }
+        }
+        chosen
+    }
+
+    /// Gives a requested block back (timeout, choke, reject, close).
+    pub fn release(&mut self, req: &BlockRequest) {
+        if let Some(part) = self.partial.get_mut(&req.piece) {
+            let b = (req.offset / BLOCK_LEN) as usize;
+            if let Some(s) = part.blocks.get_mut(b)
+                && *s != RECEIVED
+                && *s > 0
+            {
+                *s -= 1;
+            }
+        }
+    }
+
+    /// Stores a block that arrived from `from`.
+    pub fn on_block(&mut self, piece: u32, offset: u32, data: &[u8], from: IpAddr) -> BlockOutcome {
+        let Some(part) = self.partial.get_mut(&piece) else {
+            return BlockOutcome::Unexpected;
+        };
+        if !offset.is_multiple_of(BLOCK_LEN) {
+            return BlockOutcome::Unexpected;
+        }
+        let b = (offset / BLOCK_LEN) as usize;
+        let start = offset as usize;
+        let Some(slot) = part.blocks.get_mut(b) else {
+            return BlockOutcome::Unexpected;
+        };
+        let expected = BLOCK_LEN.min(u32::try_from(part.data.len() - start).unwrap_or(0)) as usize;
+        if *slot == RECEIVED || *slot == 0 || data.len() != expected {
+            return BlockOutcome::Unexpected;
+        }
+        *slot = RECEIVED;
+        part.from[b] = Some(from);
+        part.data[start..start + data.len()].copy_from_slice(data);
+        part.received += 1;
+        if part.received as usize == part.blocks.len() {
+            let done = self.partial.remove(&piece).expect("present");
+            return BlockOutcome::PieceComplete(done.data, done.from);
+        }
+        BlockOutcome::Stored
+    }
+}
+
+#[cfg(test)]
+#[path = "picker_tests.rs"]
+mod tests;

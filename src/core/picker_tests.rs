@@ -1,0 +1,248 @@
+//! The picker on its own: order of pieces, blocks, endgame, give-backs.
+
+use super::*;
+use crate::types::Time;
+
+const PIECE: u32 = 4 * BLOCK_LEN;
+
+/// A picker of `count` pieces of four blocks (the last one block and a bit).
+fn picker(count: u32) -> Picker {
+    Picker::new(count, PIECE, BLOCK_LEN + 100)
+}
+
+struct Want {
+    have: Bitfield,
+    priority: Vec<u8>,
+    writing: BTreeSet<u32>,
+    sequential: bool,
+}
+
+impl Want {
+    fn all(count: u32) -> Want {
+        Want {
+            have: Bitfield::new(count),
+            priority: vec![1; count as usize],
+            writing: BTreeSet::new(),
+            sequential: false,
+        }
+    }
+
+    fn view(&self) -> Wanted<'_> {
+        Wanted {
+            have: &self.have,
+            priority: &self.priority,
+            writing: &self.writing,
+            sequential: self.sequential,
+        }
+    }
+}
+
+fn peer_with(count: u32, pieces: &[u32]) -> Bitfield {
+    let mut b = Bitfield::new(count);
+    for &p in pieces {
+        b.set(p);
+    }
+    b
+}
+
+fn pieces_of(reqs: &[BlockRequest]) -> Vec<u32> {
+    let mut v: Vec<u32> = reqs.iter().map(|r| r.piece).collect();
+    v.dedup();
+    v
+}
+
+fn inflight(reqs: &[BlockRequest]) -> Vec<InFlight> {
+    reqs.iter()
+        .map(|&req| InFlight {
+            req,
+            sent: Time::ZERO,
+        })
+        .collect()
+}
+
+#[test]
+fn rarest_piece_first() {
+    let mut p = picker(4);
+    let w = Want::all(4);
+    // Availability: piece 0 by 3 peers, 1 by 2, 2 by 1, 3 by 2.
+    for (piece, n) in [(0, 3), (1, 2), (2, 1), (3, 2)] {
+        for _ in 0..n {
+            p.peer_has(piece);
+        }
+    }
+    let all = Bitfield::full(4);
+    let got = p.pick(&w.view(), &all, &[], 4, &mut Rng::new(1));
+    assert_eq!(pieces_of(&got), vec![2], "the rarest piece, whole");
+    assert_eq!(got.len(), 4);
+}
+
+#[test]
+fn ties_are_broken_at_random_but_only_among_the_rarest() {
+    let mut seen = BTreeSet::new();
+    for seed in 0..64 {
+        let mut p = picker(6);
+        let w = Want::all(6);
+        for piece in 0..6 {
+            p.peer_has(piece);
+            if piece >= 3 {
+                p.peer_has(piece);
+            }
+        }
+        let got = p.pick(&w.view(), &Bitfield::full(6), &[], 1, &mut Rng::new(seed));
+        seen.insert(got[0].piece);
+    }
+    assert_eq!(
+        seen,
+        BTreeSet::from([0, 1, 2]),
+        "every rarest piece, none other"
+    );
+}
+
+#[test]
+fn pieces_in_progress_are_finished_fullest_first() {
+    let mut p = picker(4);
+    let w = Want::all(4);
+    let all = Bitfield::full(4);
+    let ip: IpAddr = [127, 0, 0, 1].into();
+    let mut rng = Rng::new(3);
+    // Start two pieces; piece A gets two blocks, piece B one.
+    let first = p.pick(&w.view(), &all, &[], 8, &mut rng);
+    let a = first[0].piece;
+    let b = first[4].piece;
+    for r in &first {
+        p.release(r);
+    }
+    for off in [0, BLOCK_LEN] {
+        let _ = p.pick(&w.view(), &peer_with(4, &[a]), &[], 1, &mut rng);
+        p.on_block(a, off, &[0; BLOCK_LEN as usize], ip);
+    }
+    let _ = p.pick(&w.view(), &peer_with(4, &[b]), &[], 1, &mut rng);
+    p.on_block(b, 0, &[0; BLOCK_LEN as usize], ip);
+    let next = p.pick(&w.view(), &all, &[], 2, &mut rng);
+    assert!(
+        next.iter().all(|r| r.piece == a),
+        "the fuller piece: {next:?}"
+    );
+}
+
+#[test]
+fn priority_beats_rarity_and_zero_priority_is_never_picked() {
+    let mut p = picker(3);
+    let mut w = Want::all(3);
+    w.priority = vec![0, 1, 7];
+    p.peer_has(2);
+    p.peer_has(2);
+    p.peer_has(1);
+    let got = p.pick(&w.view(), &Bitfield::full(3), &[], 100, &mut Rng::new(1));
+    assert_eq!(
+        pieces_of(&got),
+        vec![2, 1],
+        "highest priority first, skip 0"
+    );
+}
+
+#[test]
+fn sequential_goes_in_piece_order() {
+    let mut p = picker(5);
+    let mut w = Want::all(5);
+    w.sequential = true;
+    w.have.set(0);
+    p.peer_has(4);
+    let got = p.pick(&w.view(), &Bitfield::full(5), &[], 8, &mut Rng::new(1));
+    assert_eq!(pieces_of(&got), vec![1, 2]);
+}
+
+#[test]
+fn pieces_had_or_being_written_are_not_picked() {
+    let mut p = picker(3);
+    let mut w = Want::all(3);
+    w.have.set(0);
+    w.writing.insert(1);
+    let got = p.pick(&w.view(), &Bitfield::full(3), &[], 100, &mut Rng::new(1));
+    assert_eq!(pieces_of(&got), vec![2]);
+    assert_eq!(got.len(), 2, "the short last piece has two blocks");
+    assert_eq!(got[1].len, 100);
+}
+
+#[test]
+fn endgame_asks_a_second_peer_but_never_a_third() {
+    let mut p = picker(1);
+    let w = Want::all(1);
+    let all = Bitfield::full(1);
+    let mut rng = Rng::new(1);
+    let one = p.pick(&w.view(), &all, &[], 10, &mut rng);
+    assert_eq!(one.len(), 2);
+    // Everything is requested: a second peer gets duplicates...
+    let two = p.pick(&w.view(), &all, &[], 10, &mut rng);
+    assert_eq!(two, one);
+    // ...and the first peer nothing it already has in flight, a third nothing.
+    assert!(
+        p.pick(&w.view(), &all, &inflight(&one), 10, &mut rng)
+            .is_empty()
+    );
+    assert!(p.pick(&w.view(), &all, &[], 10, &mut rng).is_empty());
+}
+
+#[test]
+fn a_released_block_is_picked_again() {
+    let mut p = picker(2);
+    let w = Want::all(2);
+    let only0 = peer_with(2, &[0]);
+    let mut rng = Rng::new(1);
+    let got = p.pick(&w.view(), &only0, &[], 4, &mut rng);
+    assert_eq!(got.len(), 4);
+    p.release(&got[2]);
+    let again = p.pick(&w.view(), &only0, &inflight(&got), 4, &mut rng);
+    assert_eq!(again, vec![got[2]]);
+}
+
+#[test]
+fn blocks_assemble_into_a_piece_and_strays_are_refused() {
+    let mut p = picker(2);
+    let w = Want::all(2);
+    let a: IpAddr = [127, 0, 0, 1].into();
+    let b: IpAddr = [127, 0, 0, 2].into();
+    let got = p.pick(&w.view(), &peer_with(2, &[1]), &[], 4, &mut Rng::new(1));
+    assert_eq!(got.len(), 2);
+    // Not asked for: another piece, a misaligned offset, a wrong length.
+    assert!(matches!(
+        p.on_block(0, 0, &[1; 16384], a),
+        BlockOutcome::Unexpected
+    ));
+    assert!(matches!(
+        p.on_block(1, 7, &[1; 16384], a),
+        BlockOutcome::Unexpected
+    ));
+    assert!(matches!(
+        p.on_block(1, 0, &[1; 100], a),
+        BlockOutcome::Unexpected
+    ));
+    assert!(matches!(
+        p.on_block(1, 0, &[1; 16384], a),
+        BlockOutcome::Stored
+    ));
+    assert!(
+        matches!(p.on_block(1, 0, &[1; 16384], a), BlockOutcome::Unexpected),
+        "twice"
+    );
+    match p.on_block(1, BLOCK_LEN, &[2; 100], b) {
+        BlockOutcome::PieceComplete(data, from) => {
+            assert_eq!(data.len(), 16384 + 100);
+            assert_eq!(data[16384], 2);
+            assert_eq!(from, vec![Some(a), Some(b)]);
+        }
+        _ => panic!("the piece is whole"),
+    }
+    assert_eq!(p.in_progress().count(), 0);
+}
+
+#[test]
+fn availability_follows_peers() {
+    let mut p = picker(2);
+    p.peer_has(1);
+    p.peer_has(1);
+    p.peer_lost(1);
+    p.peer_lost(0); // never below zero
+    p.peer_has(9); // out of range: ignored
+    assert_eq!((p.availability(0), p.availability(1)), (0, 1));
+}
