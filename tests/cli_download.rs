@@ -157,6 +157,14 @@ fn a_hundred_thousand_files_mostly_empty_all_arrive_and_verify_counts_each() {
     );
     let files = walk_count(&dst.join("many"));
     assert_eq!(files, 100_000, "files on disk when download said complete");
+    // A one-shot folder is not a configured storage root: no marker left in it.
+    for folder in [&dst, &dir.path().join("src")] {
+        assert!(
+            !folder.join(".seedring-root").exists(),
+            "{}",
+            folder.display()
+        );
+    }
 
     let check = |expect: i32| {
         let (code, report) = verify(&t, &dst);

@@ -75,6 +75,8 @@ pub enum Command {
         to: String,
         /// The root's token.
         to_token: String,
+        /// Whether the root is there by its marker file (or, a folder, by itself).
+        to_marked: bool,
     },
     /// Saves every torrent now.
     SaveAll,
@@ -167,7 +169,8 @@ impl Core {
                 info_hash,
                 to,
                 to_token,
-            } => Reply::Done(self.move_storage(info_hash, to, to_token, out)),
+                to_marked,
+            } => Reply::Done(self.move_storage(info_hash, to, to_token, to_marked, out)),
             Command::SaveAll => {
                 self.save_all(out);
                 Reply::Done(Ok(()))

@@ -28,6 +28,7 @@ impl Core {
         let mut t = Torrent::new(name, add.root, self.unix(now));
         t.paused = add.paused;
         t.root_token = add.root_token;
+        t.root_marked = add.root_marked;
         t.trackers = match &add.source {
             TorrentSource::Metainfo(m) => m.tracker_tiers.clone(),
             TorrentSource::Magnet(m) => m.trackers.iter().map(|t| vec![t.clone()]).collect(),
@@ -43,6 +44,7 @@ impl Core {
                     info,
                     info_bytes,
                     root: t.root.clone(),
+                    marked: t.root_marked,
                     save_meta: add.resume.is_none(),
                 });
                 match add.have {

@@ -20,13 +20,14 @@ pub struct DiskError(pub String);
 /// Something that happened, told to the core by its driver.
 #[derive(Debug)]
 pub enum Event<'a> {
-    /// The files of an [`Action::OpenStorage`] are prepared (folders made, empty
-    /// files created), or why not.
+    /// The files of an [`Action::OpenStorage`] are prepared (folders made, files
+    /// created), or why not.
     StorageOpened {
         /// Which torrent.
         info_hash: InfoHash,
-        /// The outcome.
-        result: Result<(), DiskError>,
+        /// The outcome: whether any of its files held data before (if none did,
+        /// there is nothing to check: no piece is there).
+        result: Result<bool, DiskError>,
     },
     /// The answer to an [`Action::Announce`] (or why there is none: unreachable,
     /// timed out, refused).
@@ -235,6 +236,9 @@ pub enum Action {
         info_bytes: Arc<Vec<u8>>,
         /// The storage root it was added to.
         root: String,
+        /// Whether the root is there by its marker file, or (a plain folder) by
+        /// the folder itself.
+        marked: bool,
         /// Whether `info_bytes` must be written to the session store (not when
         /// they were just read from it).
         save_meta: bool,
@@ -261,8 +265,10 @@ pub enum Action {
         have: crate::core::Bitfield,
         /// From this root (path)...
         from: String,
-        /// ...to this one.
+        /// ...to this one...
         to: String,
+        /// ...which is there by its marker file (or, a plain folder, by itself).
+        to_marked: bool,
     },
     /// Forget the torrent: its storage (deleting its files if asked) and its
     /// records in the session store.
@@ -275,7 +281,8 @@ pub enum Action {
     /// Find out which of these storage roots are there; answer with
     /// [`Event::RootsChecked`]. At most one check is in flight.
     CheckRoots {
-        /// The roots' paths.
-        roots: Vec<String>,
+        /// The roots' paths, each with whether it is there by its marker file
+        /// (or, a plain folder, by itself).
+        roots: Vec<(String, bool)>,
     },
 }

@@ -139,6 +139,7 @@ impl Core {
             info,
             info_bytes,
             root: t.root.clone(),
+            marked: t.root_marked,
             save_meta: true,
         });
         // Data may already be on disk (an interrupted download): check it first.

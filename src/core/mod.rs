@@ -181,6 +181,10 @@ pub struct AddTorrent {
     pub root: String,
     /// The root's token (set by the engine; empty when the root is not managed).
     pub root_token: String,
+    /// Whether the root is a configured storage root with a marker file (its
+    /// presence tells the disk is mounted), or a plain folder given at add (there
+    /// while the folder is). Set by the engine.
+    pub root_marked: bool,
     /// Start paused.
     pub paused: bool,
     /// What is already on disk: `None` rechecks, `Some(bits)` trusts them (resume
@@ -198,6 +202,7 @@ impl AddTorrent {
             source,
             root: root.into(),
             root_token: String::new(),
+            root_marked: true,
             paused: false,
             have: None,
             resume: None,

@@ -221,12 +221,29 @@ impl Core {
 
     /// The driver prepared a torrent's files, or could not: a torrent whose files
     /// cannot be made is stopped with the reason (resuming it tries again).
-    pub(crate) fn on_storage_opened(&mut self, ih: InfoHash, result: Result<(), DiskError>) {
+    pub(crate) fn on_storage_opened(
+        &mut self,
+        ih: InfoHash,
+        result: Result<bool, DiskError>,
+        out: &mut Vec<Action>,
+    ) {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
         match result {
-            Ok(()) => t.storage_ready = true,
+            Ok(had_data) => {
+                t.storage_ready = true;
+                if !had_data && t.checking.is_some() {
+                    // Not one byte was there: no piece is, and nothing is read to
+                    // find that out.
+                    t.checking = None;
+                    t.have = super::Bitfield::new(t.have.len());
+                    t.completed_at = None;
+                    t.dirty = true;
+                    t.save_now = true;
+                }
+                self.drive_checking(ih, out);
+            }
             // A vanished root is the root watcher's to report.
             Err(_) if t.root_lost => {}
             Err(e) => {
@@ -350,6 +367,7 @@ impl Core {
         info_hash: InfoHash,
         to: String,
         to_token: String,
+        to_marked: bool,
         out: &mut Vec<Action>,
     ) -> Result<(), CommandError> {
         let t = self.torrent_mut(info_hash)?;
@@ -365,6 +383,7 @@ impl Core {
         }
         if t.root == to {
             t.root_token = to_token;
+            t.root_marked = to_marked;
             t.save_now = true;
             return Ok(());
         }
@@ -372,13 +391,14 @@ impl Core {
             // Nothing on disk yet: the files are created where it now points.
             t.root = to;
             t.root_token = to_token;
+            t.root_marked = to_marked;
             t.save_now = true;
             return Ok(());
         }
         self.stop_peers(info_hash, out)?;
         let t = self.torrent_mut(info_hash)?;
         t.paused_before_move = t.paused;
-        t.moving = Some((to, to_token));
+        t.moving = Some((to, to_token, to_marked));
         t.move_started = false;
         t.picker.drop_all();
         self.drive_move(info_hash, out);
@@ -390,7 +410,9 @@ impl Core {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
-        let Some((to, _)) = &t.moving else { return };
+        let Some((to, _, to_marked)) = &t.moving else {
+            return;
+        };
         let check_reads = t.checking.as_ref().map_or(0, |c| c.pending);
         if t.move_started || !t.writing.is_empty() || check_reads > 0 {
             return;
@@ -402,6 +424,7 @@ impl Core {
             have: t.have.clone(),
             from: t.root.clone(),
             to: to.clone(),
+            to_marked: *to_marked,
         });
     }
 
@@ -414,7 +437,7 @@ impl Core {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
-        let Some((to, token)) = t.moving.take() else {
+        let Some((to, token, marked)) = t.moving.take() else {
             return;
         };
         t.move_started = false;
@@ -423,6 +446,7 @@ impl Core {
             Ok(()) => {
                 t.root = to.clone();
                 t.root_token = token;
+                t.root_marked = marked;
                 t.note = None;
                 // Opening it again at the new place replaces the old storage.
                 t.storage_ready = false;
@@ -431,6 +455,7 @@ impl Core {
                     info: Arc::clone(t.info.as_ref().expect("moved with metadata")),
                     info_bytes: Arc::clone(t.info_bytes.as_ref().expect("with metadata")),
                     root: to,
+                    marked,
                     save_meta: true,
                 });
             }

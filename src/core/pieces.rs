@@ -346,7 +346,8 @@ impl Core {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
-        if t.paused || t.root_lost || t.moving.is_some() {
+        // Its files are read once they are prepared where it now lives.
+        if t.paused || t.root_lost || t.moving.is_some() || !t.storage_ready {
             return;
         }
         let Some(check) = &mut t.checking else {
@@ -369,6 +370,7 @@ impl Core {
             return;
         }
         let sample_failed = check.kind == CheckKind::Sample && check.failed > 0;
+        let kind = check.kind.clone();
         t.checking = None;
         t.dirty = true;
         t.save_now = true;
@@ -380,6 +382,13 @@ impl Core {
             t.checking = Some(Check::full(t.have.len()));
             self.drive_checking(ih, out);
             return;
+        }
+        let found = t.have.count();
+        if kind == CheckKind::Full && found > 0 {
+            t.note = Some(format!(
+                "{found} of {} pieces already here and valid",
+                t.have.len()
+            ));
         }
         if t.is_finished() {
             t.completed_at = t.completed_at.or(Some(t.added_at));

@@ -80,7 +80,7 @@ impl Core {
                 result,
             } => self.on_announce_reply(now, info_hash, id, result, out),
             Event::StorageOpened { info_hash, result } => {
-                self.on_storage_opened(info_hash, result);
+                self.on_storage_opened(info_hash, result, out);
             }
         }
     }

@@ -66,11 +66,15 @@ impl Core {
 
     pub(super) fn issue_root_check(&mut self, out: &mut Vec<Action>) {
         self.root_check_wanted = false;
-        let roots: BTreeSet<&String> = self.torrents.values().map(|t| &t.root).collect();
+        let roots: BTreeSet<(&String, bool)> = self
+            .torrents
+            .values()
+            .map(|t| (&t.root, t.root_marked))
+            .collect();
         if roots.is_empty() {
             return;
         }
-        let roots = roots.into_iter().cloned().collect();
+        let roots = roots.into_iter().map(|(r, m)| (r.clone(), m)).collect();
         self.root_checks_issued += 1;
         self.root_check_in_flight = true;
         out.push(Action::CheckRoots { roots });

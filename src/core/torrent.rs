@@ -81,6 +81,8 @@ pub(crate) struct Torrent {
     pub completed_at: Option<u64>,
     /// The storage root's token (resume records name it).
     pub root_token: String,
+    /// The root has a marker file (see [`super::AddTorrent::root_marked`]).
+    pub root_marked: bool,
     /// Tracker tiers (kept for the resume record; the control plane announces).
     pub trackers: Vec<Vec<String>>,
     /// When to announce to which of them, and what they said last.
@@ -99,7 +101,7 @@ pub(crate) struct Torrent {
     /// The storage root is gone (unmounted): stopped until it returns.
     pub root_lost: bool,
     /// Moving to (root path, root token), waiting for writes to drain or the driver.
-    pub moving: Option<(String, String)>,
+    pub moving: Option<(String, String, bool)>,
     /// The driver has prepared the torrent's files at their current place (folders,
     /// empty files): until then it is not complete, whatever pieces it has.
     pub storage_ready: bool,
@@ -233,6 +235,7 @@ impl Torrent {
             completed_at: None,
             announcer: super::announce::Announcer::new(Vec::new()),
             root_token: String::new(),
+            root_marked: true,
             trackers: Vec::new(),
             dirty: true,
             save_now: true,
@@ -316,6 +319,7 @@ impl Torrent {
             info: Arc::clone(info),
             info_bytes: Arc::clone(info_bytes),
             root: self.root.clone(),
+            marked: self.root_marked,
             save_meta: false,
         })
     }

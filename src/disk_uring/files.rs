@@ -32,6 +32,10 @@ impl Files for RealFiles {
         }
     }
 
+    fn is_dir(&self, path: &Path) -> bool {
+        path.is_dir()
+    }
+
     fn create_sized(&mut self, path: &Path, len: u64) -> io::Result<()> {
         let file = std::fs::OpenOptions::new()
             .write(true)

@@ -122,6 +122,7 @@ pub async fn read(
 /// workers, so the pool wins, and the shard thread never waits on the disk.
 pub async fn write_piece(
     root: &Path,
+    marked: bool,
     info: &Info,
     piece: u32,
     data: Vec<u8>,
@@ -140,7 +141,7 @@ pub async fn write_piece(
         pos += len;
     }
     let root = root.to_path_buf();
-    let job = move || pwrite_spans(&root, &data, &spans);
+    let job = move || pwrite_spans(&root, marked, &data, &spans);
     compio::runtime::spawn_blocking(job)
         .await
         .map_err(|_| DiskError("the write thread panicked".into()))?
@@ -149,6 +150,7 @@ pub async fn write_piece(
 
 fn pwrite_spans(
     root: &Path,
+    marked: bool,
     data: &[u8],
     spans: &[(PathBuf, u64, std::ops::Range<usize>)],
 ) -> std::io::Result<()> {
@@ -166,7 +168,7 @@ fn pwrite_spans(
             // the empty mount point of an unmounted disk.
             Err(e)
                 if e.kind() == std::io::ErrorKind::NotFound
-                    && crate::storage::root_available(&super::RealFiles, root) =>
+                    && crate::storage::root_available(&super::RealFiles, root, marked) =>
             {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
@@ -216,7 +218,8 @@ mod tests {
         crate::storage::init_root(&mut super::super::RealFiles, dir.path(), "t").unwrap();
         rt.block_on(async {
             let cache = FileCache::new(4);
-            crate::storage::prepare_files(&mut super::super::RealFiles, dir.path(), &info).unwrap();
+            crate::storage::prepare_files(&mut super::super::RealFiles, dir.path(), true, &info)
+                .unwrap();
             assert_eq!(
                 std::fs::metadata(dir.path().join("t/sub/b")).unwrap().len(),
                 60_000
@@ -226,7 +229,7 @@ mod tests {
             for p in 0..info.geometry.piece_count() {
                 let s = (p * 32768) as usize;
                 let e = (s + 32768).min(data.len());
-                write_piece(dir.path(), &info, p, data[s..e].to_vec())
+                write_piece(dir.path(), true, &info, p, data[s..e].to_vec())
                     .await
                     .unwrap();
             }

@@ -65,7 +65,7 @@ impl Engine {
             TorrentSource::Magnet(m) => m.info_hash,
         };
         let root = self.resolve_root(&add.root)?;
-        if !self.root_available(&root.path) {
+        if !self.root_available(&root) {
             return Err(CommandError::BadArgument(format!(
                 "storage root {:?} ({}) is unavailable",
                 root.token,
@@ -75,6 +75,7 @@ impl Engine {
         }
         add.root = root.path.to_string_lossy().into_owned();
         add.root_token.clone_from(&root.token);
+        add.root_marked = root.marked;
         let added = self.ask(ih, Command::Add(vec![add])).await?.added()?;
         let Some(result) = added.into_iter().next() else {
             return Err(EngineError::Internal("an add answered nothing".into()));

@@ -156,15 +156,16 @@ impl Engine {
                     .ok_or("no root is known for it")?
             }
         };
-        let root_path: PathBuf = self
+        let root = self
             .roots_lock()
             .list()
             .find(|r| r.token == token)
-            .map(|r| r.path.clone())
+            .cloned()
             .ok_or_else(|| format!("its storage root {token:?} is not configured"))?;
+        let root_path = root.path.clone();
         let root_missing = !*available
             .entry(root_path.clone())
-            .or_insert_with(|| self.root_available(&root_path));
+            .or_insert_with(|| self.root_available(&root));
         let peers = recs
             .peers
             .as_deref()
@@ -241,6 +242,7 @@ impl Engine {
             source,
             root: root_path.to_string_lossy().into_owned(),
             root_token: token,
+            root_marked: root.marked,
             paused: state.as_ref().is_some_and(|s| s.paused),
             have,
             resume: Some(Box::new(resume)),

@@ -36,7 +36,7 @@ impl Engine {
     /// ([`crate::roots::ROOT_MARKER`]), which tells from then on whether the disk
     /// is mounted. The first root becomes the default.
     pub fn add_root(&self, token: &str, label: &str, path: &Path) -> Result<Root, CommandError> {
-        let root = self.add_prepared(&mut self.roots_lock(), token, label, path)?;
+        let root = self.add_prepared(&mut self.roots_lock(), token, label, path, true)?;
         self.save_roots();
         Ok(root)
     }
@@ -49,8 +49,12 @@ impl Engine {
         token: &str,
         label: &str,
         path: &Path,
+        marked: bool,
     ) -> Result<Root, CommandError> {
-        let root = roots.add(token, label, path).map_err(root_err)?.clone();
+        let root = roots
+            .add_root(token, label, path, marked)
+            .map_err(root_err)?
+            .clone();
         if let Err(e) = self.init_root(&root) {
             roots
                 .remove(token)
@@ -121,7 +125,7 @@ impl Engine {
             .find(|r| r.token == token)
             .cloned()
             .ok_or_else(|| root_err(RootError::Unknown(token.to_owned())))?;
-        if !self.root_available(&root.path) {
+        if !self.root_available(&root) {
             return Err(CommandError::BadArgument(format!(
                 "storage root {token:?} is unavailable"
             ))
@@ -129,10 +133,12 @@ impl Engine {
         }
         let path = root.path.to_string_lossy().into_owned();
         let tok = root.token.clone();
+        let to_marked = root.marked;
         let mv = Command::MoveStorage {
             info_hash: ih,
             to: path,
             to_token: tok,
+            to_marked,
         };
         self.ask_blocking(ih, mv)?.done()?;
         self.place_torrent(ih, token);
@@ -147,8 +153,8 @@ impl Engine {
         }
     }
 
-    /// The root `r` names: a token, a folder (a root of its own if none has that
-    /// path), or the default root when empty.
+    /// The root `r` names: a token, a folder (a plain-folder root of its own,
+    /// unmarked, if no root has that path), or the default root when empty.
     pub(super) fn resolve_root(&self, r: &str) -> Result<Root, CommandError> {
         let mut roots = self.roots_lock();
         if r.is_empty() {
@@ -166,7 +172,7 @@ impl Engine {
             .map(|i| format!("root-{i}"))
             .find(|t| roots.list().all(|x| &x.token != t))
             .expect("a free token");
-        let root = self.add_prepared(&mut roots, &token, r, &path)?;
+        let root = self.add_prepared(&mut roots, &token, r, &path, false)?;
         drop(roots);
         self.save_roots();
         Ok(root)
@@ -190,17 +196,24 @@ impl Engine {
         }
     }
 
+    /// Makes a root's folder, and its marker if it is a marked root.
     fn init_root(&self, root: &Root) -> std::io::Result<()> {
-        self.with_files(|fs| storage::init_root(fs, &root.path, &root.token))
+        self.with_files(|fs| {
+            if root.marked {
+                storage::init_root(fs, &root.path, &root.token)
+            } else {
+                fs.create_dirs(&root.path)
+            }
+        })
     }
 
-    pub(super) fn root_available(&self, path: &Path) -> bool {
-        self.with_files(|fs| storage::root_available(fs, path))
+    pub(super) fn root_available(&self, root: &Root) -> bool {
+        self.with_files(|fs| storage::root_available(fs, &root.path, root.marked))
     }
 
     /// How root `r` of `roots` (held by the caller) is doing.
     fn root_health(&self, roots: &StorageRootManager, r: &Root) -> RootHealth {
-        let up = self.root_available(&r.path);
+        let up = self.root_available(r);
         let mut h = match self.backend() {
             // A memory disk is as large as the world's capacity lets it be.
             Backend::Memory { .. } => RootHealth {

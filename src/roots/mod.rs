@@ -28,6 +28,10 @@ pub struct Root {
     pub label: String,
     /// Absolute folder.
     pub path: PathBuf,
+    /// A configured root, with a marker file ([`ROOT_MARKER`]) whose presence
+    /// tells that its disk is mounted; or (false) a plain folder named when a
+    /// torrent was added, left unmarked, there while the folder is.
+    pub marked: bool,
 }
 
 /// How a root is doing.
@@ -94,8 +98,19 @@ pub struct StorageRootManager {
 }
 
 impl StorageRootManager {
-    /// Adds a root. The first root added becomes the default.
+    /// Adds a configured root (marked). The first root added becomes the default.
     pub fn add(&mut self, token: &str, label: &str, path: &Path) -> Result<&Root, RootError> {
+        self.add_root(token, label, path, true)
+    }
+
+    /// Adds a root, marked or a plain folder ([`Root::marked`]).
+    pub fn add_root(
+        &mut self,
+        token: &str,
+        label: &str,
+        path: &Path,
+        marked: bool,
+    ) -> Result<&Root, RootError> {
         if token.is_empty() {
             return Err(RootError::Invalid("empty token".into()));
         }
@@ -112,6 +127,7 @@ impl StorageRootManager {
             token: token.to_owned(),
             label: label.to_owned(),
             path: path.to_path_buf(),
+            marked,
         };
         self.roots.insert(token.to_owned(), root);
         if self.default.is_none() {
@@ -203,6 +219,7 @@ impl StorageRootManager {
                 e.insert("token", r.token.as_str());
                 e.insert("label", r.label.as_str());
                 e.insert("path", r.path.as_os_str().as_encoded_bytes().to_vec());
+                e.insert("marked", i64::from(r.marked));
                 e
             })
             .collect::<Vec<_>>();
@@ -250,7 +267,9 @@ impl StorageRootManager {
             // non-UTF-8 folder names survive the round trip.
             let path =
                 PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path));
-            m.add(&token, &label, &path)?;
+            // Saved before roots could be plain folders: marked.
+            let marked = r.get("marked").and_then(Node::as_int) != Some(0);
+            m.add_root(&token, &label, &path, marked)?;
         }
         m.default = root
             .get("default")

@@ -24,6 +24,8 @@ pub(crate) struct Conn {
 pub(crate) struct Storage {
     pub(crate) info: Arc<Info>,
     pub(crate) root: PathBuf,
+    /// The root is there by its marker file (or, a plain folder, by itself).
+    pub(crate) marked: bool,
 }
 
 pub(crate) struct Shard {
@@ -236,10 +238,12 @@ impl Shard {
                     piece,
                     data,
                 } => {
-                    let Some((info, root)) = self.storage_of(info_hash) else {
+                    let Some(st) = self.storage.get(&info_hash) else {
                         continue;
                     };
-                    let write = async move { disk::write_piece(&root, &info, piece, data).await };
+                    let (info, root, marked) = (st.info.clone(), st.root.clone(), st.marked);
+                    let write =
+                        async move { disk::write_piece(&root, marked, &info, piece, data).await };
                     spawn_then(rc, write, move |c, now, out, result| {
                         let ev = Event::PieceWritten {
                             info_hash,
@@ -254,6 +258,7 @@ impl Shard {
                     info,
                     info_bytes,
                     root,
+                    marked,
                     save_meta,
                 } => {
                     if save_meta {
@@ -262,7 +267,7 @@ impl Shard {
                     let root = PathBuf::from(root);
                     let (i2, r2) = (info.clone(), root.clone());
                     let prepare = async move {
-                        let job = move || storage::prepare_files(&mut RealFiles, &r2, &i2);
+                        let job = move || storage::prepare_files(&mut RealFiles, &r2, marked, &i2);
                         compio::runtime::spawn_blocking(job)
                             .await
                             .unwrap_or_else(|_| Err(DiskError("preparing files panicked".into())))
@@ -270,7 +275,8 @@ impl Shard {
                     spawn_then(rc, prepare, move |c, now, out, result| {
                         c.on_event(now, Event::StorageOpened { info_hash, result }, out);
                     });
-                    self.storage.insert(info_hash, Storage { info, root });
+                    self.storage
+                        .insert(info_hash, Storage { info, root, marked });
                 }
                 Action::CloseStorage {
                     info_hash,
@@ -290,8 +296,8 @@ impl Shard {
                 }
                 Action::CheckRoots { roots } => {
                     let check = move || {
-                        let roots = roots.into_iter().map(|r| {
-                            let up = storage::root_available(&RealFiles, Path::new(&r));
+                        let roots = roots.into_iter().map(|(r, marked)| {
+                            let up = storage::root_available(&RealFiles, Path::new(&r), marked);
                             (r, up)
                         });
                         roots.collect::<Vec<_>>()
@@ -320,12 +326,14 @@ impl Shard {
                     have,
                     from,
                     to,
+                    to_marked,
                 } => {
                     let (from, to) = (PathBuf::from(from), PathBuf::from(to));
                     self.files.forget_under(&from);
                     let work = async move {
                         let job = move || {
-                            storage::move_torrent(&mut RealFiles, &info, &have, &from, &to, false)
+                            let fs = &mut RealFiles;
+                            storage::move_torrent(fs, &info, &have, &from, &to, to_marked, false)
                         };
                         match compio::runtime::spawn_blocking(job).await {
                             Ok(r) => r.map(|_| ()),

@@ -119,6 +119,7 @@ impl World {
                     info,
                     info_bytes,
                     root,
+                    marked,
                     save_meta,
                 } => {
                     if save_meta {
@@ -129,7 +130,8 @@ impl World {
                     }
                     // The production preparation, on the memory filesystem.
                     let node = &mut self.nodes[n];
-                    let result = storage::prepare_files(&mut node.fs, Path::new(&root), &info);
+                    let result =
+                        storage::prepare_files(&mut node.fs, Path::new(&root), marked, &info);
                     node.storage.insert(info_hash, (info, root));
                     self.schedule(now + disk, Pending::StorageOpened(n, info_hash, result));
                 }
@@ -137,8 +139,8 @@ impl World {
                     let fs = &self.nodes[n].fs;
                     let roots = roots
                         .into_iter()
-                        .map(|r| {
-                            let up = storage::root_available(fs, Path::new(&r));
+                        .map(|(r, marked)| {
+                            let up = storage::root_available(fs, Path::new(&r), marked);
                             (r, up)
                         })
                         .collect();
@@ -156,11 +158,14 @@ impl World {
                     have,
                     from,
                     to,
+                    to_marked,
                 } => {
                     // The production move (rename, with its undo), in memory.
                     let fs = &mut self.nodes[n].fs;
                     let (from, to) = (Path::new(&from), Path::new(&to));
-                    let result = storage::move_torrent(fs, &info, &have, from, to, false).map(drop);
+                    let result =
+                        storage::move_torrent(fs, &info, &have, from, to, to_marked, false);
+                    let result = result.map(drop);
                     self.schedule(now + disk, Pending::StorageMoved(n, info_hash, result));
                 }
                 Action::CloseStorage {

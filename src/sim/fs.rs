@@ -254,6 +254,12 @@ impl Files for MemFs {
         self.sync(&key(path)).map_err(io_err)
     }
 
+    fn is_dir(&self, path: &Path) -> bool {
+        // Folders are implicit in memory: one is there unless its disk is
+        // unmounted.
+        !self.hidden(&key(path))
+    }
+
     fn create_sized(&mut self, path: &Path, _len: u64) -> std::io::Result<()> {
         // Memory files are sparse: they hold what was written, nothing more (a
         // read past that fails as a short read would), so the sim's disk use is

@@ -137,7 +137,7 @@ enum Pending {
     PieceRead(usize, InfoHash, u32, Result<Vec<u8>, DiskError>),
     ResumeSaved(usize, u64, Result<(), DiskError>),
     StorageMoved(usize, InfoHash, Result<(), DiskError>),
-    StorageOpened(usize, InfoHash, Result<(), DiskError>),
+    StorageOpened(usize, InfoHash, Result<bool, DiskError>),
     RootsChecked(usize, Vec<(String, bool)>),
     AnnounceReply(
         usize,
@@ -400,8 +400,9 @@ impl World {
                 (n, ih, piece, res.is_ok()).hash(&mut self.trace)
             }
             Pending::ResumeSaved(n, id, res) => (n, id, res.is_ok()).hash(&mut self.trace),
-            Pending::StorageMoved(n, ih, res) | Pending::StorageOpened(n, ih, res) => {
-                (n, ih, res.is_ok()).hash(&mut self.trace);
+            Pending::StorageMoved(n, ih, res) => (n, ih, res.is_ok()).hash(&mut self.trace),
+            Pending::StorageOpened(n, ih, res) => {
+                (n, ih, res.as_ref().ok()).hash(&mut self.trace);
             }
             Pending::AnnounceReply(n, ih, id, res) => {
                 (n, ih, id, res.is_ok()).hash(&mut self.trace)

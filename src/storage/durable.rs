@@ -13,10 +13,15 @@ use crate::resume_lmdb::record::FileStamp;
 use crate::resume_lmdb::{SessionStore, resume_ops};
 use crate::roots::ROOT_MARKER;
 
-/// Whether a root is there: its marker file exists (an unmounted disk's mount
-/// point, or a deleted folder, has none).
-pub fn root_available<F: Files + ?Sized>(fs: &F, root: &Path) -> bool {
-    fs.is_file(&root.join(ROOT_MARKER))
+/// Whether a root is there. A marked root (a configured storage root) is there
+/// while its marker file is: an unmounted disk's mount point, or a deleted
+/// folder, has none. A plain folder given at add is there while the folder is.
+pub fn root_available<F: Files + ?Sized>(fs: &F, root: &Path, marked: bool) -> bool {
+    if marked {
+        fs.is_file(&root.join(ROOT_MARKER))
+    } else {
+        fs.is_dir(root)
+    }
 }
 
 /// Makes `root` a storage root: creates it and its marker file if needed.
@@ -101,9 +106,10 @@ pub fn move_torrent<F: Files + ?Sized>(
     have: &Bitfield,
     from: &Path,
     to: &Path,
+    to_marked: bool,
     force_copy: bool,
 ) -> Result<MoveMethod, DiskError> {
-    if !root_available(fs, to) {
+    if !root_available(fs, to, to_marked) {
         return Err(DiskError(format!(
             "storage root {} is unavailable",
             to.display()
@@ -251,11 +257,14 @@ mod tests {
             let (_d, a, b) = roots();
             let (info, data) = torrent_on_disk(&a);
             let have = Bitfield::full(info.geometry.piece_count());
-            let how = move_torrent(&mut RealFiles, &info, &have, &a, &b, force_copy).unwrap();
+            let how = move_torrent(&mut RealFiles, &info, &have, &a, &b, true, force_copy).unwrap();
             assert_eq!(how == MoveMethod::Copy, force_copy);
             assert!(contents(&b) == data);
             assert!(!a.join("t").exists(), "the old folder is gone");
-            assert!(root_available(&RealFiles, &a), "the root itself stays");
+            assert!(
+                root_available(&RealFiles, &a, true),
+                "the root itself stays"
+            );
         }
     }
 
@@ -271,7 +280,7 @@ mod tests {
             .unwrap();
         f.write_all_at(&damage, 30_000).unwrap();
         let have = Bitfield::full(info.geometry.piece_count());
-        let e = move_torrent(&mut RealFiles, &info, &have, &a, &b, true).unwrap_err();
+        let e = move_torrent(&mut RealFiles, &info, &have, &a, &b, true, true).unwrap_err();
         assert!(e.0.contains("does not verify"), "{e}");
         assert!(!b.join("t/a").exists() && !b.join("t/sub/b").exists());
         let mut now = contents(&a);
@@ -285,7 +294,7 @@ mod tests {
         let (info, data) = torrent_on_disk(&a);
         std::fs::remove_file(b.join(ROOT_MARKER)).unwrap();
         let have = Bitfield::full(info.geometry.piece_count());
-        assert!(move_torrent(&mut RealFiles, &info, &have, &a, &b, false).is_err());
+        assert!(move_torrent(&mut RealFiles, &info, &have, &a, &b, true, false).is_err());
         assert!(contents(&a) == data);
     }
 

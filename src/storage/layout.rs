@@ -11,13 +11,16 @@ use crate::disk_uring::io::file_path;
 use crate::metainfo::Info;
 
 /// Creates every stored file of `info` under `root` at its full length (sparse
-/// where the filesystem allows), never into a root that is not there.
+/// where the filesystem allows), never into a root that is not there. Returns
+/// whether any of them held data before (if none did, no piece can be there).
 pub fn prepare_files<F: Files + ?Sized>(
     fs: &mut F,
     root: &Path,
+    marked: bool,
     info: &Info,
-) -> Result<(), DiskError> {
-    if !root_available(fs, root) {
+) -> Result<bool, DiskError> {
+    let mut had_data = false;
+    if !root_available(fs, root, marked) {
         return Err(DiskError(format!(
             "storage root {} is unavailable",
             root.display()
@@ -29,12 +32,13 @@ pub fn prepare_files<F: Files + ?Sized>(
         }
         let path = file_path(root, info, i);
         let err = |e: std::io::Error| DiskError(format!("{}: {e}", path.display()));
+        had_data |= fs.stamp(&path).is_some_and(|s| s.size > 0);
         if let Some(parent) = path.parent() {
             fs.create_dirs(parent).map_err(err)?;
         }
         fs.create_sized(&path, f.length).map_err(err)?;
     }
-    Ok(())
+    Ok(had_data)
 }
 
 /// Deletes every stored file of `info` under `root`, then the folders that leaves

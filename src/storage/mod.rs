@@ -31,6 +31,8 @@ use crate::resume_lmdb::record::FileStamp;
 pub trait Files {
     /// Whether a regular file is at `path`.
     fn is_file(&self, path: &Path) -> bool;
+    /// Whether a folder is at `path`.
+    fn is_dir(&self, path: &Path) -> bool;
     /// A file's size and modification time, if it is there.
     fn stamp(&self, path: &Path) -> Option<FileStamp>;
     /// Makes a file's written data durable (`fdatasync`). A missing file has

@@ -74,8 +74,17 @@ pub fn fixture(seed: u64, name: &str, files: &[(&str, usize)], piece_len: u32) -
 pub const ROOT: &str = "/data";
 
 /// An engine holding the fixture's data, rechecked on add, so it ends up seeding.
-pub fn seeder(world: &SimWorld, fx: &Fixture, cfg: CoreConfig) -> Engine {
+/// A memory engine whose disk at [`ROOT`] is a configured storage root (marked:
+/// its marker file tells that the disk is mounted).
+pub fn engine(world: &SimWorld, cfg: CoreConfig) -> Engine {
     let e = Engine::memory(world, cfg);
+    e.add_root("data", "data disk", std::path::Path::new(ROOT))
+        .expect("a fresh engine takes a root");
+    e
+}
+
+pub fn seeder(world: &SimWorld, fx: &Fixture, cfg: CoreConfig) -> Engine {
+    let e = engine(world, cfg);
     for (path, bytes) in &fx.files {
         world.write_file(&e, &format!("{ROOT}/{path}"), bytes.clone());
     }
@@ -89,7 +98,7 @@ pub fn seeder(world: &SimWorld, fx: &Fixture, cfg: CoreConfig) -> Engine {
 
 /// An engine that starts the torrent with nothing on disk.
 pub fn leecher(world: &SimWorld, fx: &Fixture, cfg: CoreConfig) -> Engine {
-    let e = Engine::memory(world, cfg);
+    let e = engine(world, cfg);
     let pieces = fx.meta.info.geometry.piece_count();
     e.add_torrent(AddTorrent {
         have: Some(Bitfield::new(pieces)),

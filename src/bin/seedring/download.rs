@@ -10,9 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use seedring::Engine;
-use seedring::core::{AddTorrent, Bitfield, CoreConfig, TorrentSource, TorrentState};
-use seedring::disk_uring::{PieceState, recheck};
-use seedring::hash::default_threads;
+use seedring::core::{AddTorrent, CoreConfig, TorrentSource, TorrentState};
 use seedring::metainfo::Magnet;
 use seedring::shard::{IoChoice, ShardConfig, StartError};
 use std::io::ErrorKind;
@@ -123,37 +121,18 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     for (what, why) in &engine.restore_report().failed {
         eprintln!("seedring: state: cannot restore {what}: {why}");
     }
-    let (source, have, name) = if args.source.starts_with("magnet:") {
+    let (source, name) = if args.source.starts_with("magnet:") {
         let m = Magnet::parse(&args.source)?;
         let name = m
             .display_name
             .clone()
             .unwrap_or_else(|| m.info_hash.to_hex());
-        (TorrentSource::Magnet(m), None, name)
+        (TorrentSource::Magnet(m), name)
     } else {
+        // What is already in the folder is checked by the engine as it adds it.
         let meta = crate::load_torrent(&PathBuf::from(&args.source))?;
         let name = meta.info.name.clone();
-        if engine.torrents()?.contains(&meta.info_hash) {
-            // Known to the state folder: its saved pieces are trusted, no recheck.
-            (TorrentSource::Metainfo(Arc::new(meta)), None, name)
-        } else {
-            // What is already there is checked on every core before anything is fetched.
-            let report = recheck(&meta.info, &out_dir, default_threads(), None)?;
-            let mut bits = Bitfield::new(meta.info.geometry.piece_count());
-            for (i, s) in report.pieces.iter().enumerate() {
-                if *s == PieceState::Valid {
-                    bits.set(u32::try_from(i).expect("piece count fits"));
-                }
-            }
-            if bits.count() > 0 {
-                eprintln!(
-                    "seedring: {} of {} pieces already here and valid",
-                    bits.count(),
-                    bits.len()
-                );
-            }
-            (TorrentSource::Metainfo(Arc::new(meta)), Some(bits), name)
-        }
+        (TorrentSource::Metainfo(Arc::new(meta)), name)
     };
     let mut peers: Vec<SocketAddr> = Vec::new();
     for p in &args.peers {
@@ -171,7 +150,8 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         TorrentSource::Metainfo(m) => m.info_hash,
         TorrentSource::Magnet(m) => m.info_hash,
     };
-    if engine.torrents()?.contains(&ih) {
+    let resumed = engine.torrents()?.contains(&ih);
+    if resumed {
         let st = engine.stats(ih).context("restored torrent")?;
         eprintln!(
             "seedring: resuming from {}: {} of {} pieces saved",
@@ -186,8 +166,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
             engine.resume(ih)?;
         }
     } else {
-        let mut add = AddTorrent::new(source, out_dir.to_string_lossy().into_owned());
-        add.have = have;
+        let add = AddTorrent::new(source, out_dir.to_string_lossy().into_owned());
         engine.add_torrent(add)?;
     }
     engine.add_peers(ih, &peers)?;
@@ -205,6 +184,13 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
     let mut hinted = false;
+    // The torrent's note as last shown (what a check found, a failed move, ...).
+    // (A resumed torrent's note was shown above.)
+    let mut note_shown = if resumed {
+        engine.stats(ih)?.note
+    } else {
+        None
+    };
     loop {
         if let Some(rx) = &commands {
             while let Ok(line) = rx.try_recv() {
@@ -215,6 +201,12 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(250));
         let st = engine.stats(ih).context("the torrent is gone")?;
         bar.update(&st);
+        if st.note != note_shown {
+            if let Some(note) = &st.note {
+                eprintln!("seedring: {note}");
+            }
+            note_shown = st.note.clone();
+        }
         // The engine announces; the tracker's word is shown when it changes.
         let said = st
             .tracker_error
