@@ -443,7 +443,12 @@ fn a_check_interrupted_by_a_vanished_root_finishes_when_it_returns() {
     });
     let fx = fixture(seed, "t", &[("big.bin", 900_000)], 16 * 1024);
     let ih = fx.meta.info_hash;
-    let e = seeder(&world, &fx, CoreConfig::default());
+    // Checked four pieces at a time: the check takes many disk trips.
+    let cfg = CoreConfig {
+        check_batch_bytes: 64 * 1024,
+        ..CoreConfig::default()
+    };
+    let e = seeder(&world, &fx, cfg);
     run_for(&world, Duration::from_millis(200));
     assert_eq!(e.stats(ih).unwrap().state, TorrentState::Checking);
     world.unmount(&e, ROOT);

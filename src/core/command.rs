@@ -93,6 +93,10 @@ pub enum Command {
     Have(InfoHash),
     /// A torrent's numbers.
     Stats(InfoHash),
+    /// Every torrent's numbers.
+    AllStats,
+    /// Connection caps and upload slots, changed at run time.
+    SetTunables(Tunables),
     /// A torrent's peers.
     PeerStats(InfoHash),
     /// Connection counts.
@@ -102,6 +106,39 @@ pub enum Command {
     /// Makes the core panic: the shard-failure tests' fault.
     #[cfg(test)]
     Panic,
+}
+
+/// What can change in a running core's [`super::CoreConfig`] (0 leaves a value as
+/// it is).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tunables {
+    /// Connections in all, of this core.
+    pub max_connections: usize,
+    /// Connections per torrent.
+    pub max_connections_per_torrent: usize,
+    /// Outbound connections being set up at once.
+    pub max_half_open: usize,
+    /// Regular unchoke slots per torrent.
+    pub unchoke_slots: usize,
+}
+
+impl Core {
+    /// Changes caps and slots from now on (connections above a lowered cap stay
+    /// until they close; no new one is made or taken meanwhile).
+    pub fn set_tunables(&mut self, t: Tunables) {
+        let set = |v: &mut usize, new: usize| {
+            if new > 0 {
+                *v = new;
+            }
+        };
+        set(&mut self.cfg.max_connections, t.max_connections);
+        set(
+            &mut self.cfg.max_connections_per_torrent,
+            t.max_connections_per_torrent,
+        );
+        set(&mut self.cfg.max_half_open, t.max_half_open);
+        set(&mut self.cfg.unchoke_slots, t.unchoke_slots);
+    }
 }
 
 /// A core's answer to a [`Command`], one variant per kind of answer.
@@ -121,6 +158,8 @@ pub enum Reply {
     Have(Result<Option<Bitfield>, CommandError>),
     /// [`Command::Stats`].
     Stats(Result<Box<TorrentStats>, CommandError>),
+    /// [`Command::AllStats`].
+    AllStats(Vec<TorrentStats>),
     /// [`Command::PeerStats`].
     PeerStats(Vec<PeerStats>),
     /// [`Command::Connections`].
@@ -195,6 +234,18 @@ impl Core {
             ),
             Command::Stats(ih) => Reply::Stats(self.stats(now, ih).map(Box::new).ok_or(known(ih))),
             Command::PeerStats(ih) => Reply::PeerStats(self.peer_stats(now, ih)),
+            Command::AllStats => {
+                let all = self.torrents();
+                Reply::AllStats(
+                    all.into_iter()
+                        .filter_map(|ih| self.stats(now, ih))
+                        .collect(),
+                )
+            }
+            Command::SetTunables(t) => {
+                self.set_tunables(t);
+                Reply::Done(Ok(()))
+            }
             Command::Connections => Reply::Connections(self.connections()),
             Command::UnixNow => {
                 Reply::UnixNow(self.config().unix_at_zero + now.since(Time::ZERO).as_secs())

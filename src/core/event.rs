@@ -109,15 +109,26 @@ pub enum Event<'a> {
         /// Outcome: on `Err` the data is still (all of it) in the old root.
         result: Result<(), DiskError>,
     },
-    /// A piece read back for a recheck.
-    PieceRead {
+    /// The answer to an [`Action::VerifyPieces`]: every piece asked about, with
+    /// what its bytes on disk say.
+    PiecesVerified {
         /// Which torrent.
         info_hash: InfoHash,
-        /// Which piece.
-        piece: u32,
-        /// Its bytes; `Err` when some of them are not on disk.
-        result: Result<Vec<u8>, DiskError>,
+        /// Each piece and its verdict.
+        results: Vec<(u32, Verdict)>,
     },
+}
+
+/// What a piece's bytes on disk say, in a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// Every byte is there and the hash matches.
+    Valid,
+    /// Every byte is there and the hash differs (a never-written, zero-filled
+    /// piece too).
+    Invalid,
+    /// Some bytes could not be read (a missing or short file, a vanished disk).
+    Unreadable,
 }
 
 /// One torrent's part of a resume save ([`Action::SaveResume`]).
@@ -218,12 +229,14 @@ pub enum Action {
         /// Its bytes (already hash-checked).
         data: Vec<u8>,
     },
-    /// Read a whole piece for a recheck; answer with [`Event::PieceRead`].
-    ReadPiece {
+    /// Hash these pieces from disk against the torrent's piece hashes (on as many
+    /// threads as suit; the storage was opened with [`Action::OpenStorage`]);
+    /// answer with [`Event::PiecesVerified`].
+    VerifyPieces {
         /// Which torrent.
         info_hash: InfoHash,
-        /// Which piece.
-        piece: u32,
+        /// Which pieces.
+        pieces: Vec<u32>,
     },
     /// From now on, the torrent's pieces live in these files under this root (this
     /// replaces any storage the torrent had: the driver opens it again after a move).

@@ -50,8 +50,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use bitfield::Bitfield;
-pub use command::{Command, Reply};
-pub use event::{Action, CloseReason, DiskError, Event, PeerKey, ResumeSave};
+pub use command::{Command, Reply, Tunables};
+pub use event::{Action, CloseReason, DiskError, Event, PeerKey, ResumeSave, Verdict};
 pub use rng::Rng;
 pub use torrent::TorrentState;
 
@@ -103,6 +103,9 @@ pub struct CoreConfig {
     /// How often the storage roots of the torrents are checked (unmounted, gone,
     /// back).
     pub root_check_interval: Duration,
+    /// Bytes of pieces handed to the driver to verify at once in a check (two
+    /// such batches are in flight per torrent).
+    pub check_batch_bytes: u64,
     /// Send a keep-alive after this much silence.
     pub keepalive_interval: Duration,
     /// Global download cap in bytes per second (0 = none).
@@ -149,6 +152,7 @@ impl Default for CoreConfig {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             root_check_interval: Duration::from_secs(1),
+            check_batch_bytes: 64 << 20,
             keepalive_interval: Duration::from_secs(90),
             download_rate_limit: 0,
             upload_rate_limit: 0,

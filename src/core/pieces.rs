@@ -299,11 +299,10 @@ impl Core {
         }
     }
 
-    pub(super) fn on_piece_read(
+    pub(super) fn on_pieces_verified(
         &mut self,
         ih: InfoHash,
-        piece: u32,
-        result: Result<Vec<u8>, DiskError>,
+        results: Vec<(u32, Verdict)>,
         out: &mut Vec<Action>,
     ) {
         let Some(t) = self.torrents.get_mut(&ih) else {
@@ -312,31 +311,33 @@ impl Core {
         let Some(check) = &mut t.checking else {
             return;
         };
-        check.pending = check.pending.saturating_sub(1);
-        let info = t.info.clone().expect("checking needs metadata");
-        let unread = result.is_err();
-        let good = result.is_ok_and(|data| hash::verify_piece(&data, &info.pieces[piece as usize]));
-        if !good && t.root_lost {
-            // The disk went away under the read: it says nothing about the piece.
-            check.retry(piece);
-            return;
+        let next_root_check = self.root_checks_issued + 1;
+        let mut doubtful = false;
+        for (piece, verdict) in results {
+            check.pending = check.pending.saturating_sub(1);
+            if verdict != Verdict::Valid && t.root_lost {
+                // The disk went away under the read: it says nothing about the piece.
+                check.retry(piece);
+                continue;
+            }
+            match (verdict, &check.kind) {
+                (Verdict::Valid, _) => {
+                    t.have.set(piece);
+                }
+                // A missing file, or a disk going away that no root check has
+                // seen yet: a root check made after this read tells which.
+                (Verdict::Unreadable, _) => {
+                    check.doubtful.push((piece, next_root_check));
+                    doubtful = true;
+                }
+                (Verdict::Invalid, CheckKind::Sample) => check.failed += 1,
+                (Verdict::Invalid, _) => {
+                    t.have.clear(piece);
+                }
+            }
         }
-        if unread {
-            // A missing file, or a disk going away that no root check has seen
-            // yet: a root check made after this read tells which.
-            check.doubtful.push((piece, self.root_checks_issued + 1));
+        if doubtful {
             self.want_root_check(out);
-            self.drive_checking(ih, out);
-            return;
-        }
-        match (good, &check.kind) {
-            (true, _) => {
-                t.have.set(piece);
-            }
-            (false, CheckKind::Sample) => check.failed += 1,
-            (false, _) => {
-                t.have.clear(piece);
-            }
         }
         self.drive_checking(ih, out);
     }
@@ -353,18 +354,34 @@ impl Core {
         let Some(check) = &mut t.checking else {
             return;
         };
-        while check.pending < 4 {
-            let Some(piece) = check.next_piece() else {
-                break;
-            };
-            if check.kind == CheckKind::Pieces {
-                t.have.clear(piece);
+        // Batches of about `check_batch_bytes`, two in flight: the driver hashes a
+        // batch on every core while the core takes the other's answer.
+        let piece_len = t
+            .info
+            .as_ref()
+            .map_or(1, |i| u64::from(i.geometry.piece_length()).max(1));
+        let batch = usize::try_from(self.cfg.check_batch_bytes / piece_len)
+            .unwrap_or(usize::MAX)
+            .clamp(1, 4096);
+        while (check.pending as usize) < 2 * batch {
+            let mut pieces = Vec::with_capacity(batch);
+            while pieces.len() < batch {
+                let Some(piece) = check.next_piece() else {
+                    break;
+                };
+                if check.kind == CheckKind::Pieces {
+                    t.have.clear(piece);
+                }
+                pieces.push(piece);
             }
-            out.push(Action::ReadPiece {
+            if pieces.is_empty() {
+                break;
+            }
+            check.pending += u32::try_from(pieces.len()).expect("a batch is small");
+            out.push(Action::VerifyPieces {
                 info_hash: ih,
-                piece,
+                pieces,
             });
-            check.pending += 1;
         }
         if !check.done() {
             return;

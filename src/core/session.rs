@@ -64,11 +64,9 @@ impl Core {
                 piece,
                 result,
             } => self.on_piece_written(now, info_hash, piece, result, out),
-            Event::PieceRead {
-                info_hash,
-                piece,
-                result,
-            } => self.on_piece_read(info_hash, piece, result, out),
+            Event::PiecesVerified { info_hash, results } => {
+                self.on_pieces_verified(info_hash, results, out);
+            }
             Event::ResumeSaved { id, result } => self.on_resume_saved(id, result),
             Event::RootsChecked { roots } => self.on_roots_checked(roots, out),
             Event::StorageMoved { info_hash, result } => {

@@ -27,7 +27,7 @@ mod walk;
 
 pub use files::RealFiles;
 pub use mapped::{FileSource, FileState, MAX_MAPPED_FILES, MappedFiles};
-pub use recheck::{FileReport, PieceState, RecheckError, RecheckReport, recheck};
+pub use recheck::{FileReport, PieceState, RecheckError, RecheckReport, recheck, verify_pieces};
 pub use walk::{WalkError, Walked, walk};
 
 /// The torrent the file tests of this module share.

@@ -69,6 +69,31 @@ impl RecheckReport {
     }
 }
 
+/// The engine's check: hashes the listed pieces of `info` from the files under
+/// `dir` on `threads` threads (mapped files: no copy), each with its verdict.
+pub fn verify_pieces(
+    info: &Info,
+    dir: &Path,
+    pieces: &[u32],
+    threads: usize,
+) -> Vec<(u32, crate::core::Verdict)> {
+    use crate::core::Verdict;
+    let files = MappedFiles::for_torrent(info, dir);
+    let digests = crate::hash::hash_listed(&files, pieces, threads);
+    pieces
+        .iter()
+        .zip(digests)
+        .map(|(&p, d)| {
+            let v = match d {
+                None => Verdict::Unreadable,
+                Some(d) if d == info.pieces[p as usize] => Verdict::Valid,
+                Some(_) => Verdict::Invalid,
+            };
+            (p, v)
+        })
+        .collect()
+}
+
 /// Why a recheck could not run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum RecheckError {

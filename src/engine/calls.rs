@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::core::{
     AddTorrent, Bitfield, Command, CommandError, ConnectionCounts, PeerStats, Reply, TorrentSource,
-    TorrentStats,
+    TorrentStats, Tunables,
 };
 use crate::metainfo::Info;
 use crate::types::InfoHash;
@@ -229,6 +229,43 @@ impl Engine {
             Reply::Have(h) => Ok(h?),
             other => Err(other.mismatch("have")),
         }
+    }
+
+    /// Every torrent's numbers now, over every shard (one command per shard).
+    pub async fn all_stats_async(&self) -> Result<Vec<TorrentStats>, EngineError> {
+        let mut all = Vec::new();
+        for r in self.inner.on_all(|| Command::AllStats).await? {
+            match r {
+                Reply::AllStats(s) => all.extend(s),
+                other => return Err(other.mismatch("all stats")),
+            }
+        }
+        Ok(all)
+    }
+
+    /// A torrent's metadata (`None` until a magnet's arrives).
+    pub async fn info_async(&self, ih: InfoHash) -> Result<Option<Arc<Info>>, EngineError> {
+        self.ask(ih, Command::Info(ih)).await?.info()
+    }
+
+    /// Changes caps and upload slots at run time; `t` holds whole-engine caps,
+    /// shared out equally between the shards (0 leaves a value as it is).
+    pub async fn set_tunables_async(&self, t: Tunables) -> Result<(), EngineError> {
+        let n = self.inner.shards().max(1);
+        let share = |v: usize| if v == 0 { 0 } else { (v / n).max(1) };
+        let per_shard = Tunables {
+            max_connections: share(t.max_connections),
+            max_half_open: share(t.max_half_open),
+            ..t
+        };
+        for r in self
+            .inner
+            .on_all(|| Command::SetTunables(per_shard))
+            .await?
+        {
+            r.done()?;
+        }
+        Ok(())
     }
 
     /// A torrent's peers now.

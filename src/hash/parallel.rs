@@ -123,6 +123,38 @@ fn hash_pieces_with<S: PieceSource + ?Sized>(
     out
 }
 
+/// [`hash_pieces`] over the listed pieces only: `out[i]` is the digest of
+/// `pieces[i]`.
+pub fn hash_listed<S: PieceSource + ?Sized>(
+    src: &S,
+    pieces: &[u32],
+    threads: usize,
+) -> Vec<Option<Sha1Digest>> {
+    let listed = Listed { src, pieces };
+    let count = u32::try_from(pieces.len()).expect("fewer than 2^32 pieces");
+    hash_pieces(&listed, count, threads, None)
+}
+
+/// Pieces `0..n` of a list, as pieces of the source they come from.
+struct Listed<'a, S: ?Sized> {
+    src: &'a S,
+    pieces: &'a [u32],
+}
+
+impl<S: PieceSource + ?Sized> PieceSource for Listed<'_, S> {
+    fn hash_piece(&self, piece: u32, hasher: &mut Sha1) -> bool {
+        self.src.hash_piece(self.pieces[piece as usize], hasher)
+    }
+
+    fn piece_len(&self, piece: u32) -> u64 {
+        self.src.piece_len(self.pieces[piece as usize])
+    }
+
+    fn piece_bytes(&self, piece: u32) -> Option<&[u8]> {
+        self.src.piece_bytes(self.pieces[piece as usize])
+    }
+}
+
 fn hash_one<S: PieceSource + ?Sized>(src: &S, piece: u32) -> Option<Sha1Digest> {
     let mut hasher = Sha1::new();
     src.hash_piece(piece, &mut hasher)

@@ -215,22 +215,25 @@ impl Shard {
                         c.on_event(now, ev, out);
                     });
                 }
-                Action::ReadPiece { info_hash, piece } => {
-                    let Some((info, root)) = self.storage_of(info_hash) else {
-                        continue;
-                    };
-                    let files = self.files.clone();
-                    let read = async move {
-                        let len = info.geometry.piece_len(piece);
-                        disk::read(&files, &root, &info, piece, 0, len).await
-                    };
-                    spawn_then(rc, read, move |c, now, out, result| {
-                        let ev = Event::PieceRead {
-                            info_hash,
-                            piece,
-                            result,
+                Action::VerifyPieces { info_hash, pieces } => {
+                    let storage = self.storage_of(info_hash);
+                    let work = async move {
+                        let unreadable =
+                            |p: &[u32]| p.iter().map(|&p| (p, Verdict::Unreadable)).collect();
+                        let Some((info, root)) = storage else {
+                            return unreadable(&pieces);
                         };
-                        c.on_event(now, ev, out);
+                        let threads = crate::hash::default_threads();
+                        let (p2, i2) = (pieces.clone(), info.clone());
+                        let job =
+                            move || crate::disk_uring::verify_pieces(&i2, &root, &p2, threads);
+                        compio::runtime::spawn_blocking(job).await.unwrap_or_else(|_| {
+                            tracing::error!(info_hash = %info_hash, "a check's hashing panicked");
+                            unreadable(&pieces)
+                        })
+                    };
+                    spawn_then(rc, work, move |c, now, out, results| {
+                        c.on_event(now, Event::PiecesVerified { info_hash, results }, out);
                     });
                 }
                 Action::WritePiece {

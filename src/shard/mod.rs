@@ -31,7 +31,7 @@ use compio::net::{TcpListener, TcpStream};
 use compio::runtime::{JoinHandle, Runtime, RuntimeBuilder};
 
 use crate::core::{
-    Action, Command, Core, CoreConfig, DiskError, Event, PeerKey, Reply, ResumeSave,
+    Action, Command, Core, CoreConfig, DiskError, Event, PeerKey, Reply, ResumeSave, Verdict,
 };
 use crate::disk_uring::RealFiles;
 use crate::disk_uring::io::{self as disk, FileCache};

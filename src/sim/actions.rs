@@ -83,13 +83,31 @@ impl World {
                         Pending::BlockRead(n, peer, info_hash, req, result),
                     );
                 }
-                Action::ReadPiece { info_hash, piece } => {
-                    let len = self.nodes[n]
+                Action::VerifyPieces { info_hash, pieces } => {
+                    let info = self.nodes[n]
                         .storage
                         .get(&info_hash)
-                        .map_or(0, |(info, _)| info.geometry.piece_len(piece));
-                    let result = self.read(n, info_hash, piece, 0, len);
-                    self.schedule(now + disk, Pending::PieceRead(n, info_hash, piece, result));
+                        .map(|(i, _)| i.clone());
+                    let results = pieces
+                        .into_iter()
+                        .map(|p| {
+                            let Some(info) = &info else {
+                                return (p, Verdict::Unreadable);
+                            };
+                            let len = info.geometry.piece_len(p);
+                            let v = match self.read(n, info_hash, p, 0, len) {
+                                Err(_) => Verdict::Unreadable,
+                                Ok(d)
+                                    if crate::hash::verify_piece(&d, &info.pieces[p as usize]) =>
+                                {
+                                    Verdict::Valid
+                                }
+                                Ok(_) => Verdict::Invalid,
+                            };
+                            (p, v)
+                        })
+                        .collect();
+                    self.schedule(now + disk, Pending::PiecesVerified(n, info_hash, results));
                 }
                 Action::WritePiece {
                     info_hash,

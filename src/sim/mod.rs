@@ -27,7 +27,7 @@ use std::time::Duration;
 pub use fs::{CrashLoss, MemFs};
 pub use tracker::AnnounceRecord;
 
-use crate::core::{Action, Command, Core, DiskError, Event, PeerKey, Reply, Rng};
+use crate::core::{Action, Command, Core, DiskError, Event, PeerKey, Reply, Rng, Verdict};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
 use crate::resume_lmdb::{MemorySessionStore, SessionStore, StoreOp, meta_key, torrent_prefix};
@@ -134,7 +134,7 @@ enum Pending {
         Result<Vec<u8>, DiskError>,
     ),
     PieceWritten(usize, InfoHash, u32, Result<(), DiskError>),
-    PieceRead(usize, InfoHash, u32, Result<Vec<u8>, DiskError>),
+    PiecesVerified(usize, InfoHash, Vec<(u32, Verdict)>),
     ResumeSaved(usize, u64, Result<(), DiskError>),
     StorageMoved(usize, InfoHash, Result<(), DiskError>),
     StorageOpened(usize, InfoHash, Result<bool, DiskError>),
@@ -159,7 +159,7 @@ impl Pending {
             | Pending::Closed(m, _)
             | Pending::BlockRead(m, ..)
             | Pending::PieceWritten(m, ..)
-            | Pending::PieceRead(m, ..)
+            | Pending::PiecesVerified(m, ..)
             | Pending::ResumeSaved(m, ..)
             | Pending::StorageMoved(m, ..)
             | Pending::StorageOpened(m, ..)
@@ -396,9 +396,7 @@ impl World {
             Pending::PieceWritten(n, ih, piece, res) => {
                 (n, ih, piece, res.is_ok()).hash(&mut self.trace)
             }
-            Pending::PieceRead(n, ih, piece, res) => {
-                (n, ih, piece, res.is_ok()).hash(&mut self.trace)
-            }
+            Pending::PiecesVerified(n, ih, results) => (n, ih, results).hash(&mut self.trace),
             Pending::ResumeSaved(n, id, res) => (n, id, res.is_ok()).hash(&mut self.trace),
             Pending::StorageMoved(n, ih, res) => (n, ih, res.is_ok()).hash(&mut self.trace),
             Pending::StorageOpened(n, ih, res) => {
@@ -507,12 +505,8 @@ impl World {
                 self.nodes[n].core.on_event(now, ev, &mut out);
                 n
             }
-            Pending::PieceRead(n, info_hash, piece, result) => {
-                let ev = Event::PieceRead {
-                    info_hash,
-                    piece,
-                    result,
-                };
+            Pending::PiecesVerified(n, info_hash, results) => {
+                let ev = Event::PiecesVerified { info_hash, results };
                 self.nodes[n].core.on_event(now, ev, &mut out);
                 n
             }
