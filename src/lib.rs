@@ -10,9 +10,11 @@
 
 pub mod bencode;
 pub mod core;
+pub mod daemon;
 pub mod disk_uring;
 pub mod engine;
 pub mod hash;
+pub mod logring;
 pub mod metainfo;
 pub mod net;
 pub mod proto;

@@ -1,10 +1,13 @@
-//! The `seedring` command line: inspect, create and verify torrents.
+//! The `seedring` command line: the daemon, and inspecting, creating, downloading
+//! and verifying torrents.
 
 mod control;
 mod create;
+mod daemon;
 mod download;
 mod info;
 mod progress;
+mod remote;
 mod scrape;
 mod verify;
 
@@ -50,6 +53,11 @@ fn init_logs(verbose: u8) {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the seedring daemon: the engine as a service, driven over an
+    /// authenticated HTTP API (embedded defaults without --config).
+    Daemon(daemon::DaemonArgs),
+    /// Drive a running daemon: list, add, pause, resume, rm, info, logs.
+    Remote(remote::RemoteArgs),
     /// Show what a .torrent file or magnet link describes: name, info-hash, pieces,
     /// size, files and trackers.
     Info(info::InfoArgs),
@@ -74,8 +82,13 @@ const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs(cli.verbose);
+    // The daemon sets up its own logs (a ring for its API, a filter it can change).
+    if !matches!(cli.command, Command::Daemon(_)) {
+        init_logs(cli.verbose);
+    }
     let result = match cli.command {
+        Command::Daemon(args) => daemon::run(args),
+        Command::Remote(args) => remote::run(args),
         Command::Info(args) => info::run(args),
         Command::Create(args) => create::run(args),
         Command::Verify(args) => verify::run(args),

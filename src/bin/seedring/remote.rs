@@ -1,0 +1,340 @@
+//! `seedring remote`: a command-line client for a running daemon.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// The daemon's data folder: its address (admin.addr) and token (admin.token)
+    /// are read from there unless --url / --token say otherwise.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "./seedring-data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    /// The daemon's API, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL", global = true)]
+    url: Option<String>,
+    /// The API token (else SEEDRING_TOKEN, else the data folder's admin.token).
+    #[arg(long, value_name = "TOKEN", global = true)]
+    token: Option<String>,
+    /// Print the daemon's JSON answers as they are.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: RemoteCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum RemoteCommand {
+    /// Every torrent: id, state, progress, rates, name.
+    List,
+    /// Add a .torrent file or a magnet link.
+    Add {
+        /// A .torrent file or a magnet link (quote it).
+        source: String,
+        /// Storage root token (default: the daemon's default root).
+        #[arg(long)]
+        root: Option<String>,
+        /// Add it paused.
+        #[arg(long)]
+        paused: bool,
+    },
+    /// Pause a torrent (id or a unique start of one).
+    Pause { id: String },
+    /// Resume a torrent.
+    Resume { id: String },
+    /// Remove a torrent; --delete removes its data too.
+    Rm {
+        id: String,
+        #[arg(long)]
+        delete: bool,
+    },
+    /// Everything about one torrent.
+    Info { id: String },
+    /// The daemon's recent log; -f keeps following it.
+    Logs {
+        /// Keep printing new entries until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+        /// error, warn, info, debug or trace (and more severe).
+        #[arg(long)]
+        level: Option<String>,
+        /// How many recent entries.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+struct Client {
+    base: String,
+    token: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Client {
+    fn new(a: &RemoteArgs) -> anyhow::Result<Client> {
+        let base = match &a.url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => {
+                let f = a.data_dir.join("admin.addr");
+                let text = std::fs::read_to_string(&f).with_context(|| {
+                    format!(
+                        "cannot read {} (is the daemon running? else give --url)",
+                        f.display()
+                    )
+                })?;
+                let addr = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("api="))
+                    .with_context(|| format!("{}: no api= line", f.display()))?;
+                format!("http://{addr}")
+            }
+        };
+        let token = match a
+            .token
+            .clone()
+            .or_else(|| std::env::var("SEEDRING_TOKEN").ok())
+        {
+            Some(t) => t,
+            None => {
+                let f = a.data_dir.join("admin.token");
+                std::fs::read_to_string(&f)
+                    .with_context(|| format!("cannot read {} (else give --token)", f.display()))?
+                    .trim()
+                    .to_owned()
+            }
+        };
+        let http = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Client { base, token, http })
+    }
+
+    fn send(&self, req: reqwest::blocking::RequestBuilder) -> anyhow::Result<Value> {
+        let resp = req
+            .bearer_auth(&self.token)
+            .send()
+            .with_context(|| format!("cannot reach the daemon at {}", self.base))?;
+        let status = resp.status();
+        let body = resp.text()?;
+        let v: Value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&body).unwrap_or(Value::String(body))
+        };
+        if !status.is_success() {
+            let detail = v["detail"]
+                .as_str()
+                .map_or_else(|| v.to_string(), str::to_owned);
+            bail!("{status}: {detail}");
+        }
+        Ok(v)
+    }
+
+    fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.http.get(format!("{}/api/v1{path}", self.base)))
+    }
+
+    fn post(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.http.post(format!("{}/api/v1{path}", self.base)))
+    }
+
+    /// The full id of the one torrent whose id starts with `prefix`.
+    fn resolve(&self, prefix: &str) -> anyhow::Result<String> {
+        let p = prefix.to_ascii_lowercase();
+        if p.len() == 40 {
+            return Ok(p);
+        }
+        let list = self.get("/torrents")?;
+        let ids: Vec<String> = list["torrents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["id"].as_str())
+            .filter(|id| id.starts_with(&p))
+            .map(str::to_owned)
+            .collect();
+        match ids.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => bail!("no torrent id starts with {prefix:?}"),
+            _ => bail!(
+                "{} torrents' ids start with {prefix:?}: give more of it",
+                ids.len()
+            ),
+        }
+    }
+}
+
+pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
+    let c = Client::new(&a)?;
+    let out = |v: &Value| {
+        if a.json {
+            println!("{v}");
+        }
+    };
+    match &a.command {
+        RemoteCommand::List => {
+            let v = c.get("/torrents")?;
+            out(&v);
+            if !a.json {
+                for t in v["torrents"].as_array().into_iter().flatten() {
+                    println!(
+                        "{}  {:<17} {:>6.1}%  down {:>9}/s  up {:>9}/s  {}",
+                        &t["id"].as_str().unwrap_or("?")
+                            [..8.min(t["id"].as_str().unwrap_or("?").len())],
+                        t["state"].as_str().unwrap_or("?"),
+                        t["progress"].as_f64().unwrap_or(0.0) * 100.0,
+                        crate::human_bytes(t["download_rate"].as_u64().unwrap_or(0)),
+                        crate::human_bytes(t["upload_rate"].as_u64().unwrap_or(0)),
+                        t["name"].as_str().unwrap_or("?"),
+                    );
+                }
+            }
+        }
+        RemoteCommand::Add {
+            source,
+            root,
+            paused,
+        } => {
+            let url = format!("{}/api/v1/torrents", c.base);
+            let req = if source.starts_with("magnet:") {
+                let mut body = serde_json::json!({ "magnet": source, "paused": paused });
+                if let Some(r) = root {
+                    body["root"] = Value::String(r.clone());
+                }
+                c.http.post(url).json(&body)
+            } else {
+                let bytes =
+                    std::fs::read(source).with_context(|| format!("cannot read {source}"))?;
+                let mut q = vec![("paused", paused.to_string())];
+                if let Some(r) = root {
+                    q.push(("root", r.clone()));
+                }
+                c.http
+                    .post(url)
+                    .query(&q)
+                    .header("content-type", "application/x-bittorrent")
+                    .body(bytes)
+            };
+            let v = c.send(req)?;
+            out(&v);
+            if !a.json {
+                println!(
+                    "added {} {}",
+                    v["id"].as_str().unwrap_or("?"),
+                    v["name"].as_str().unwrap_or("")
+                );
+            }
+        }
+        RemoteCommand::Pause { id } | RemoteCommand::Resume { id } => {
+            let what = if matches!(a.command, RemoteCommand::Pause { .. }) {
+                "pause"
+            } else {
+                "resume"
+            };
+            let id = c.resolve(id)?;
+            c.post(&format!("/torrents/{id}/{what}"))?;
+            if !a.json {
+                println!("{what}d {id}");
+            }
+        }
+        RemoteCommand::Rm { id, delete } => {
+            let id = c.resolve(id)?;
+            let url = format!("{}/api/v1/torrents/{id}?delete_files={delete}", c.base);
+            c.send(c.http.delete(url))?;
+            if !a.json {
+                println!("removed {id}{}", if *delete { " and its data" } else { "" });
+            }
+        }
+        RemoteCommand::Info { id } => {
+            let id = c.resolve(id)?;
+            let v = c.get(&format!("/torrents/{id}"))?;
+            out(&v);
+            if !a.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            }
+        }
+        RemoteCommand::Logs {
+            follow,
+            level,
+            limit,
+        } => {
+            let mut q = format!("?limit={limit}");
+            if let Some(l) = level {
+                q.push_str(&format!("&level={l}"));
+            }
+            let v = c.get(&format!("/logs{q}"))?;
+            for e in v.as_array().into_iter().flatten() {
+                print_entry(e, a.json);
+            }
+            if *follow {
+                follow_logs(&c, level.as_deref(), a.json)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_entry(e: &Value, json: bool) {
+    if json {
+        println!("{e}");
+        return;
+    }
+    let fields = e["fields"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!(" {k}={}", v.as_str().unwrap_or("")))
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    println!(
+        "{:>5} {}{}",
+        e["level"].as_str().unwrap_or("?"),
+        e["message"].as_str().unwrap_or(""),
+        fields
+    );
+}
+
+/// Reads the live feed (Server-Sent Events) until the daemon goes.
+fn follow_logs(c: &Client, level: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let mut url = format!("{}/api/v1/logs/stream", c.base);
+    if let Some(l) = level {
+        url.push_str(&format!("?level={l}"));
+    }
+    let http = reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(None)
+        .build()?;
+    let resp = http.get(url).bearer_auth(&c.token).send()?;
+    if !resp.status().is_success() {
+        bail!("{}", resp.status());
+    }
+    let mut event = String::new();
+    for line in BufReader::new(resp).lines() {
+        let line = line?;
+        if let Some(kind) = line.strip_prefix("event: ") {
+            event = kind.to_owned();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            match event.as_str() {
+                "log" => {
+                    if let Ok(v) = serde_json::from_str::<Value>(data) {
+                        print_entry(&v, json);
+                    }
+                }
+                "lagged" => eprintln!("seedring: {data} log entries missed (reading too slowly)"),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! The HTTP API's frame: the shared state, the router, JSON errors, the guard
+//! (host name, token) and the limits every route runs under.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::auth::Guard;
+use super::settings::Settings;
+use crate::engine::EngineError;
+use crate::logring::LogRing;
+use crate::{Engine, core::CommandError};
+
+/// Time a request may take, its body included (the streaming of a file's bytes
+/// and the live log feed are exempt: they answer at once and stream after).
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Everything the handlers share.
+pub struct App {
+    /// The engine.
+    pub engine: Engine,
+    /// The log ring.
+    pub logs: LogRing,
+    /// Token and host checks.
+    pub guard: Guard,
+    /// Settings as last applied (config, then API changes), and where they go.
+    pub settings: Mutex<Settings>,
+    /// Where settings changed over the API are saved.
+    pub settings_file: PathBuf,
+    /// Changes the log filter of the running daemon.
+    pub set_log_filter: super::FilterSetter,
+    /// When the daemon started.
+    pub started: Instant,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "App({:?})", self.engine)
+    }
+}
+
+/// Shared state of the handlers.
+pub type Shared = Arc<App>;
+
+/// An API error: a status and a JSON body `{error, detail}`.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// A short machine-readable kind.
+    pub error: &'static str,
+    /// What went wrong, for people.
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    detail: &'a str,
+}
+
+impl ApiError {
+    /// A 400.
+    pub fn bad(detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: "bad_request",
+            detail: detail.into(),
+        }
+    }
+
+    /// A 404.
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            error: "not_found",
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.error,
+            detail: &self.detail,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Command(c) => c.into(),
+            EngineError::ShardFailed { .. } => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                error: "shard_failed",
+                detail: e.to_string(),
+            },
+            EngineError::Internal(_) => ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                error: "internal",
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::UnknownTorrent(_) => ApiError::not_found(e.to_string()),
+            CommandError::Duplicate(_) => ApiError {
+                status: StatusCode::CONFLICT,
+                error: "duplicate",
+                detail: e.to_string(),
+            },
+            CommandError::BadArgument(_) => ApiError::bad(e.to_string()),
+        }
+    }
+}
+
+/// A JSON body whose rejections (malformed, unknown fields, wrong type, too
+/// large) are [`ApiError`]s.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(r) => Err(rejected(&r)),
+        }
+    }
+}
+
+fn rejected(r: &JsonRejection) -> ApiError {
+    ApiError {
+        status: r.status(),
+        error: match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            _ => "bad_json",
+        },
+        detail: r.body_text(),
+    }
+}
+
+/// The router with every route, the guard and the limits.
+pub fn router(app: Shared, max_body: usize) -> Router {
+    let api = Router::new()
+        .route(
+            "/torrents",
+            get(super::torrents::list).post(super::torrents::add),
+        )
+        .route(
+            "/torrents/{id}",
+            get(super::torrents::one).delete(super::torrents::remove),
+        )
+        .route("/torrents/{id}/pause", post(super::torrents::pause))
+        .route("/torrents/{id}/resume", post(super::torrents::resume))
+        .route("/torrents/{id}/recheck", post(super::torrents::recheck))
+        .route("/torrents/{id}/move", post(super::torrents::move_to))
+        .route("/torrents/{id}/limits", put(super::torrents::limits))
+        .route(
+            "/torrents/{id}/sequential",
+            put(super::torrents::sequential),
+        )
+        .route(
+            "/torrents/{id}/files",
+            get(super::torrents::files).put(super::torrents::priorities),
+        )
+        .route("/torrents/{id}/peers", get(super::torrents::peers))
+        .route("/torrents/{id}/pieces", get(super::torrents::pieces))
+        .route(
+            "/roots",
+            get(super::admin::roots).post(super::admin::add_root),
+        )
+        .route(
+            "/roots/{token}",
+            axum::routing::delete(super::admin::remove_root),
+        )
+        .route("/roots/{token}/default", post(super::admin::default_root))
+        .route(
+            "/settings",
+            get(super::admin::settings).patch(super::admin::patch_settings),
+        )
+        .route("/stats", get(super::admin::stats))
+        .route("/logs", get(super::admin::logs))
+        .route("/logs/stream", get(super::admin::log_stream));
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(app)
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn wrong_method() -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        error: "method_not_allowed",
+        detail: "this route does not take that method".into(),
+    }
+}
+
+/// Every request: a host name of ours, then the token (a bad one is answered
+/// late, more so each time from one address, and never logged), then the
+/// handler within [`REQUEST_DEADLINE`].
+async fn guard(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if !app.guard.host_ok(host) {
+        return ApiError {
+            status: StatusCode::MISDIRECTED_REQUEST,
+            error: "wrong_host",
+            detail: "this host name is not one the daemon answers to".into(),
+        }
+        .into_response();
+    }
+    let auth = headers.get(header::AUTHORIZATION).map(|h| h.as_bytes());
+    if !app.guard.token_ok(auth) {
+        let wait = app.guard.failed(peer.ip());
+        tokio::time::sleep(wait).await;
+        let mut r = ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            error: "unauthorized",
+            detail: "send Authorization: Bearer <token> (see admin.token in the data folder)"
+                .into(),
+        }
+        .into_response();
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("valid"));
+        return r;
+    }
+    let streams = req.uri().path().ends_with("/logs/stream");
+    if streams {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(REQUEST_DEADLINE, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            error: "timeout",
+            detail: format!("no answer within {} s", REQUEST_DEADLINE.as_secs()),
+        }
+        .into_response(),
+    }
+}

@@ -1,0 +1,379 @@
+//! The daemon's configuration: TOML, every key optional, defaults embedded.
+//!
+//! `seedring daemon --print-config` prints [`DEFAULT_CONFIG`], the defaults with a
+//! comment on every key; a test parses it back and finds [`Config::default`]. An
+//! unknown key or a bad value is an error naming the key and the line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the daemon keeps its state: the resume store, the API token, the
+    /// bound addresses, the settings changed over the API.
+    pub data_dir: PathBuf,
+    /// Peer connections.
+    pub peers: PeersConfig,
+    /// Engine threads and IO.
+    pub engine: EngineConfig,
+    /// Global rate caps.
+    pub limits: LimitsConfig,
+    /// The admin API (and the web page).
+    pub api: ApiConfig,
+    /// Logs.
+    pub log: LogConfig,
+    /// Storage roots configured at start (more can be added over the API).
+    pub roots: Vec<RootConfig>,
+}
+
+/// Peer connections.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PeersConfig {
+    /// Address and port peers connect to (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Most peer connections in all.
+    pub max_connections: usize,
+    /// Most peer connections per torrent.
+    pub max_connections_per_torrent: usize,
+    /// Most outgoing connections being set up at once.
+    pub max_half_open: usize,
+    /// Peers uploaded to at once per torrent (besides one optimistic slot).
+    pub upload_slots: usize,
+}
+
+/// Engine threads and IO.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Engine threads, each owning some torrents (0: one per core).
+    pub shards: usize,
+    /// IO backend: "auto" (io_uring, else epoll), "uring" or "epoll".
+    pub io: IoKind,
+    /// Milliseconds between resume saves (about the most a crash can cost again).
+    pub save_interval_ms: u64,
+}
+
+/// The IO backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IoKind {
+    /// io_uring where the kernel allows it, else epoll.
+    Auto,
+    /// io_uring only.
+    Uring,
+    /// epoll only.
+    Epoll,
+}
+
+/// Global rate caps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Download cap in bytes per second (0: none).
+    pub download: u64,
+    /// Upload cap in bytes per second (0: none).
+    pub upload: u64,
+}
+
+/// The admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address and port of the API and web page (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Host names the API answers to besides loopback names and its own address
+    /// (requests naming any other host are refused: DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// The bearer token; empty: one is made at first start and kept in
+    /// `<data_dir>/admin.token` (mode 0600).
+    pub token: String,
+    /// Seconds a stop (SIGTERM, Ctrl-C) may take: trackers told, data saved.
+    pub shutdown_timeout_secs: u64,
+    /// Largest request body in bytes (a .torrent upload).
+    pub max_body_bytes: usize,
+}
+
+/// Logs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// What is logged, as a tracing filter ("info", "seedring=debug", ...).
+    pub filter: String,
+    /// Entries kept in memory for the API's log queries.
+    pub ring_size: usize,
+}
+
+/// A storage root.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootConfig {
+    /// Its name in the API.
+    pub token: String,
+    /// What people see.
+    #[serde(default)]
+    pub label: String,
+    /// The folder (relative paths are taken from the daemon's working folder).
+    pub path: PathBuf,
+    /// Torrents added without a root go here (the first root is the default
+    /// unless another says so).
+    #[serde(default)]
+    pub default: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./seedring-data"),
+            peers: PeersConfig::default(),
+            engine: EngineConfig::default(),
+            limits: LimitsConfig::default(),
+            api: ApiConfig::default(),
+            log: LogConfig::default(),
+            roots: vec![RootConfig {
+                token: "default".into(),
+                label: "Downloads".into(),
+                path: PathBuf::from("./downloads"),
+                default: true,
+            }],
+        }
+    }
+}
+
+impl Default for PeersConfig {
+    fn default() -> Self {
+        PeersConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
+            max_connections: 500,
+            max_connections_per_torrent: 60,
+            max_half_open: 50,
+            upload_slots: 4,
+        }
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            shards: 0,
+            io: IoKind::Auto,
+            save_interval_ms: 5000,
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            allowed_hosts: Vec::new(),
+            token: String::new(),
+            shutdown_timeout_secs: 10,
+            max_body_bytes: 16 << 20,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info".into(),
+            ring_size: 10_000,
+        }
+    }
+}
+
+/// The defaults, with a comment on every key: what `--print-config` prints.
+pub const DEFAULT_CONFIG: &str = r#"# seedring daemon configuration. Every key is optional: what is shown here is
+# what the daemon uses when a key (or the whole file) is left out.
+
+# Where the daemon keeps its state: the resume store (state/), the API token
+# (admin.token), the bound addresses (admin.addr) and settings changed over the API.
+data_dir = "./seedring-data"
+
+[peers]
+# Address and port peers connect to (port 0: any free port).
+listen = "0.0.0.0:6881"
+# Most peer connections in all.
+max_connections = 500
+# Most peer connections per torrent.
+max_connections_per_torrent = 60
+# Most outgoing connections being set up at once.
+max_half_open = 50
+# Peers uploaded to at once per torrent (besides one optimistic slot).
+upload_slots = 4
+
+[engine]
+# Engine threads, each owning some torrents (0: one per core).
+shards = 0
+# IO backend: "auto" (io_uring, else epoll), "uring" or "epoll".
+io = "auto"
+# Milliseconds between resume saves (about the most a crash can cost again).
+save_interval_ms = 5000
+
+[limits]
+# Global download cap in bytes per second (0: none). SIGHUP reloads it.
+download = 0
+# Global upload cap in bytes per second (0: none). SIGHUP reloads it.
+upload = 0
+
+[api]
+# Address and port of the API and the web page (port 0: any free port). The
+# bound address is written to <data_dir>/admin.addr.
+listen = "127.0.0.1:8080"
+# Host names the API answers to besides loopback names and its own address;
+# requests naming any other host are refused (DNS rebinding).
+allowed_hosts = []
+# The bearer token. Empty: one is made at first start and kept in
+# <data_dir>/admin.token (mode 0600).
+token = ""
+# Seconds a stop (SIGTERM, Ctrl-C) may take: trackers told, data saved.
+shutdown_timeout_secs = 10
+# Largest request body in bytes (a .torrent upload).
+max_body_bytes = 16777216
+
+[log]
+# What is logged, as a tracing filter ("info", "seedring=debug", ...). SIGHUP
+# reloads it.
+filter = "info"
+# Log entries kept in memory for the API's log queries.
+ring_size = 10000
+
+# Storage roots (more can be added over the API). A configured root gets a
+# .seedring-root marker file: without it the root counts as unmounted and its
+# torrents wait. The default root takes torrents added without a root.
+[[roots]]
+token = "default"
+label = "Downloads"
+path = "./downloads"
+default = true
+"#;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a bad key or value.
+    #[error("{path}, line {line}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Its 1-based line.
+        line: usize,
+        /// What is wrong, with the key.
+        message: String,
+    },
+    /// The values parse but do not fit together.
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+impl Config {
+    /// Reads a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses configuration text (`path` names it in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |s| {
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            });
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Inconsistent(m));
+        let mut tokens = std::collections::BTreeSet::new();
+        for r in &self.roots {
+            if r.token.is_empty() {
+                return bad("roots: a root has an empty token".into());
+            }
+            if !tokens.insert(&r.token) {
+                return bad(format!("roots: token {:?} is used twice", r.token));
+            }
+        }
+        if self.roots.iter().filter(|r| r.default).count() > 1 {
+            return bad("roots: more than one root says default = true".into());
+        }
+        if self.log.ring_size == 0 {
+            return bad("log.ring_size: must be at least 1".into());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
+            return bad(format!("log.filter: {:?} is not a filter", self.log.filter));
+        }
+        if self.peers.max_connections == 0 || self.peers.max_connections_per_torrent == 0 {
+            return bad("peers: connection caps must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_defaults_parse_back_unchanged() {
+        let cfg = Config::parse(DEFAULT_CONFIG, Path::new("defaults")).unwrap();
+        assert_eq!(cfg, Config::default());
+        // Every key carries a comment on the line above it.
+        let lines: Vec<&str> = DEFAULT_CONFIG.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let key = l.contains(" = ") && !l.starts_with('#');
+            let in_roots =
+                lines[..i].iter().rev().find(|x| x.starts_with('[')) == Some(&"[[roots]]");
+            if key && !in_roots {
+                assert!(lines[i - 1].starts_with('#'), "no comment above {l:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_file_is_the_defaults() {
+        assert_eq!(
+            Config::parse("", Path::new("x")).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key_and_line() {
+        let e = Config::parse("[peers]\nmax_conections = 5\n", Path::new("c.toml")).unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains("c.toml, line 2") && m.contains("max_conections"),
+            "{m}"
+        );
+        let e = Config::parse("\n\n[engine]\nio = \"kqueue\"\n", Path::new("c.toml")).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("line 4") && m.contains("kqueue"), "{m}");
+        let e = Config::parse("[peers]\nlisten = \"nowhere\"\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+        let e = Config::parse("[log]\nring_size = 0\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("ring_size"), "{e}");
+    }
+}

@@ -1,0 +1,379 @@
+//! `seedring daemon`: the engine as a service, driven over an authenticated HTTP
+//! API.
+//!
+//! What it owns: the configuration ([`config`]), the token and host checks
+//! ([`auth`]), the run-time settings ([`settings`]), the API ([`api`], with the
+//! routes in [`torrents`] and [`admin`]), and the life of the process: start, the
+//! bound addresses written to `<data_dir>/admin.addr`, SIGHUP reloads, and a stop
+//! (SIGTERM, SIGINT) that tells the trackers and saves everything within
+//! `api.shutdown_timeout_secs`.
+//!
+//! The HTTP server runs on its own small tokio runtime (the control plane); the
+//! engine's shards are untouched by it: every call is an async engine call.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod settings;
+pub mod torrents;
+pub mod views;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::Engine;
+use crate::core::CoreConfig;
+use crate::logring::LogRing;
+use crate::shard::{IoChoice, ShardConfig};
+use config::{Config, IoKind};
+use settings::{Settings, SettingsPatch};
+
+/// Why the daemon could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// A file or folder of the daemon's could not be made or read.
+    #[error("{what}: {source}")]
+    Io {
+        /// Which.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The engine did not start.
+    #[error("the engine did not start: {0}")]
+    Engine(String),
+    /// A configured storage root could not be set up.
+    #[error("storage root {token:?}: {why}")]
+    Root {
+        /// The root.
+        token: String,
+        /// Why.
+        why: String,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
+    let what = what.into();
+    move |source| DaemonError::Io { what, source }
+}
+
+/// How the log filter of the running process is changed (the binary owns the
+/// subscriber; the daemon only asks).
+pub type FilterSetter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// Runs the daemon until SIGTERM or SIGINT. `config_file` is read again on
+/// SIGHUP (`None`: the embedded defaults, nothing to reload).
+pub fn run(
+    cfg: Config,
+    config_file: Option<PathBuf>,
+    logs: LogRing,
+    set_log_filter: FilterSetter,
+) -> Result<(), DaemonError> {
+    let data_dir = absolute(&cfg.data_dir)?;
+    std::fs::create_dir_all(&data_dir).map_err(io_err(format!(
+        "cannot create the data folder {}",
+        data_dir.display()
+    )))?;
+    let token_file = data_dir.join("admin.token");
+    let (token, made) = auth::load_or_make_token(&cfg.api.token, &token_file)
+        .map_err(io_err(format!("token file {}", token_file.display())))?;
+    if made {
+        tracing::info!(path = %token_file.display(), "made a new API token (mode 0600)");
+    } else if cfg.api.token.is_empty() {
+        tracing::info!(path = %token_file.display(), "API token read from its file");
+    }
+
+    let engine = start_engine(&cfg, &data_dir)?;
+    set_up_roots(&engine, &cfg)?;
+    let settings_file = data_dir.join("settings.json");
+    let saved = SettingsPatch::load(&settings_file).map_err(|e| DaemonError::Io {
+        what: "saved settings".into(),
+        source: std::io::Error::other(e),
+    })?;
+    let settings = Settings::from_config(&cfg)
+        .patched(&saved)
+        .map_err(|e| DaemonError::Io {
+            what: format!("saved settings {}", settings_file.display()),
+            source: std::io::Error::other(e),
+        })?;
+
+    // The control plane: two threads are plenty for the API.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sr-api")
+        .enable_all()
+        .build()
+        .map_err(io_err("cannot start the API runtime"))?;
+    rt.block_on(serve(
+        cfg,
+        config_file,
+        engine,
+        logs,
+        set_log_filter,
+        Served {
+            token,
+            data_dir,
+            settings,
+            settings_file,
+        },
+    ))
+}
+
+struct Served {
+    token: String,
+    data_dir: PathBuf,
+    settings: Settings,
+    settings_file: PathBuf,
+}
+
+async fn serve(
+    cfg: Config,
+    config_file: Option<PathBuf>,
+    engine: Engine,
+    logs: LogRing,
+    set_log_filter: FilterSetter,
+    s: Served,
+) -> Result<(), DaemonError> {
+    if let Err(e) = s.settings.apply(&engine).await {
+        tracing::error!(error = %e, "settings not applied");
+    }
+    if s.settings.log_filter != cfg.log.filter
+        && let Err(e) = set_log_filter(&s.settings.log_filter)
+    {
+        tracing::error!(error = %e, "saved log filter not applied");
+    }
+    let listener = tokio::net::TcpListener::bind(cfg.api.listen)
+        .await
+        .map_err(io_err(format!("cannot listen on {}", cfg.api.listen)))?;
+    let api_addr = listener.local_addr().map_err(io_err("the API's address"))?;
+    let peer_addr = engine.listen_addr();
+    write_addr_file(&s.data_dir, api_addr, peer_addr)?;
+    tracing::info!(api = %api_addr, peers = %peer_addr, web = %format!("http://{api_addr}/"), "seedring daemon ready");
+
+    let app = Arc::new(api::App {
+        engine: engine.clone(),
+        logs,
+        guard: auth::Guard::new(s.token, api_addr, cfg.api.allowed_hosts.clone()),
+        settings: Mutex::new(s.settings),
+        settings_file: s.settings_file,
+        set_log_filter,
+        // The daemon's uptime clock.
+        #[allow(clippy::disallowed_methods)]
+        started: Instant::now(),
+    });
+    let router = api::router(app.clone(), cfg.api.max_body_bytes);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signals = tokio::spawn(watch_signals(app.clone(), config_file, stop_tx));
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let mut rx = stop_rx;
+        let _gone_means_stop = rx.wait_for(|stop| *stop).await;
+    });
+    if let Err(e) = server.await {
+        tracing::error!(error = %e, "the API server failed");
+    }
+    signals.abort();
+    // Stopping: no new request is taken; the trackers hear `stopped` and every
+    // torrent is saved, within the bound.
+    let bound = Duration::from_secs(cfg.api.shutdown_timeout_secs.max(1));
+    let stop = tokio::task::spawn_blocking(move || {
+        let wait = bound.mul_f32(0.6);
+        match engine.shut_down(wait) {
+            Ok(0) => tracing::info!("stopped: trackers told, resume data saved"),
+            Ok(n) => tracing::warn!(
+                unanswered = n,
+                "stopped: resume data saved; some trackers did not answer"
+            ),
+            Err(e) => tracing::error!(error = %e, "stopping: not everything was saved"),
+        }
+        drop(engine);
+    });
+    if tokio::time::timeout(bound, stop).await.is_err() {
+        tracing::error!(
+            secs = bound.as_secs(),
+            "the stop took too long: exiting anyway"
+        );
+    }
+    Ok(())
+}
+
+/// SIGTERM and SIGINT stop; SIGHUP reloads the config's run-time settings.
+async fn watch_signals(
+    app: api::Shared,
+    config_file: Option<PathBuf>,
+    stop: tokio::sync::watch::Sender<bool>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot watch signals: stop the daemon with SIGKILL");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => reload(&app, config_file.as_deref()).await,
+        }
+    }
+    tracing::info!("stopping");
+    let _receiver_gone_means_stopped = stop.send(true);
+}
+
+/// SIGHUP: the config file again; what can change at run time is applied (API
+/// changes saved in settings.json still win), and each change is logged.
+async fn reload(app: &api::Shared, config_file: Option<&Path>) {
+    let Some(path) = config_file else {
+        tracing::info!("SIGHUP: no config file to reload (running on the defaults)");
+        return;
+    };
+    let cfg = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: config not reloaded");
+            return;
+        }
+    };
+    let saved = SettingsPatch::load(&app.settings_file).unwrap_or_default();
+    let after = match Settings::from_config(&cfg).patched(&saved) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: config not reloaded");
+            return;
+        }
+    };
+    let before = app
+        .settings
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if let Err(e) = after.apply(&app.engine).await {
+        tracing::error!(error = %e, "SIGHUP: settings not applied");
+        return;
+    }
+    if after.log_filter != before.log_filter
+        && let Err(e) = (app.set_log_filter)(&after.log_filter)
+    {
+        tracing::error!(error = %e, "SIGHUP: log filter not changed");
+    }
+    let changes = after.changes_from(&before);
+    if changes.is_empty() {
+        tracing::info!("SIGHUP: config reloaded, nothing changed");
+    }
+    for c in changes {
+        tracing::info!(change = %c, "SIGHUP: setting changed");
+    }
+    *app.settings
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = after;
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, DaemonError> {
+    std::path::absolute(p).map_err(io_err(format!("path {}", p.display())))
+}
+
+fn start_engine(cfg: &Config, data_dir: &Path) -> Result<Engine, DaemonError> {
+    let core = CoreConfig {
+        max_connections: cfg.peers.max_connections,
+        max_connections_per_torrent: cfg.peers.max_connections_per_torrent,
+        max_half_open: cfg.peers.max_half_open,
+        unchoke_slots: cfg.peers.upload_slots,
+        save_interval: Duration::from_millis(cfg.engine.save_interval_ms.max(100)),
+        ..CoreConfig::default()
+    };
+    let shard_cfg = ShardConfig {
+        shards: cfg.engine.shards,
+        state_dir: Some(data_dir.join("state")),
+        ..ShardConfig::new(core, cfg.peers.listen)
+    };
+    let io = match cfg.engine.io {
+        IoKind::Auto => IoChoice::Auto,
+        IoKind::Uring => IoChoice::Uring,
+        IoKind::Epoll => IoChoice::Epoll,
+    };
+    let engine = Engine::start(shard_cfg, io).map_err(|e| DaemonError::Engine(e.to_string()))?;
+    match engine.io_fallback_reason() {
+        Some(why) => tracing::warn!(reason = why, "io: epoll"),
+        None => tracing::info!(
+            io = engine.io_backend(),
+            shards = engine.shards(),
+            "engine started"
+        ),
+    }
+    let report = engine.restore_report();
+    tracing::info!(
+        torrents = report.restored,
+        "torrents restored from the store"
+    );
+    for (what, why) in &report.failed {
+        tracing::error!(what = %what, reason = %why, "cannot restore");
+    }
+    Ok(engine)
+}
+
+/// The configured roots: added (with their marker) if new; a token already known
+/// with another folder is an error (the store says where its torrents are).
+fn set_up_roots(engine: &Engine, cfg: &Config) -> Result<(), DaemonError> {
+    let known = engine.roots();
+    for r in &cfg.roots {
+        let path = absolute(&r.path)?;
+        let label = if r.label.is_empty() {
+            &r.token
+        } else {
+            &r.label
+        };
+        match known.iter().find(|k| k.root.token == r.token) {
+            Some(k) if k.root.path == path => {}
+            Some(k) => {
+                return Err(DaemonError::Root {
+                    token: r.token.clone(),
+                    why: format!(
+                        "the config says {} but its torrents are in {}; move them over the API first",
+                        path.display(),
+                        k.root.path.display()
+                    ),
+                });
+            }
+            None => {
+                engine
+                    .add_root(&r.token, label, &path)
+                    .map_err(|e| DaemonError::Root {
+                        token: r.token.clone(),
+                        why: e.to_string(),
+                    })?;
+                tracing::info!(token = %r.token, path = %path.display(), "storage root added");
+            }
+        }
+    }
+    if let Some(d) = cfg.roots.iter().find(|r| r.default) {
+        engine
+            .set_default_root(&d.token)
+            .map_err(|e| DaemonError::Root {
+                token: d.token.clone(),
+                why: e.to_string(),
+            })?;
+    }
+    Ok(())
+}
+
+/// `<data_dir>/admin.addr`: `api=ADDR` and `peers=ADDR` lines, for clients.
+fn write_addr_file(dir: &Path, api: SocketAddr, peers: SocketAddr) -> Result<(), DaemonError> {
+    let file = dir.join("admin.addr");
+    let tmp = dir.join("admin.addr.tmp");
+    std::fs::write(&tmp, format!("api={api}\npeers={peers}\n"))
+        .and_then(|()| std::fs::rename(&tmp, &file))
+        .map_err(io_err(format!("cannot write {}", file.display())))
+}

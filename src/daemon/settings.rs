@@ -1,0 +1,199 @@
+//! The settings that change at run time (limits, caps, slots, the log filter):
+//! taken from the config at start and at SIGHUP, changed over the API, and kept
+//! across restarts in `<data_dir>/settings.json` (only what the API changed: those
+//! values win over the config's until changed again).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::Config;
+use crate::Engine;
+use crate::core::Tunables;
+use crate::engine::EngineError;
+
+/// The run-time settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    /// Global download cap, bytes per second (0: none).
+    pub download_limit: u64,
+    /// Global upload cap, bytes per second (0: none).
+    pub upload_limit: u64,
+    /// Peer connections in all.
+    pub max_connections: usize,
+    /// Peer connections per torrent.
+    pub max_connections_per_torrent: usize,
+    /// Outgoing connections being set up at once.
+    pub max_half_open: usize,
+    /// Peers uploaded to at once per torrent.
+    pub upload_slots: usize,
+    /// The log filter.
+    pub log_filter: String,
+}
+
+/// A change to some settings (what the API takes and what settings.json keeps).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_limit: Option<u64>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_limit: Option<u64>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_torrent: Option<usize>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_half_open: Option<usize>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_slots: Option<usize>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_filter: Option<String>,
+}
+
+impl Settings {
+    /// The config's values.
+    pub fn from_config(c: &Config) -> Settings {
+        Settings {
+            download_limit: c.limits.download,
+            upload_limit: c.limits.upload,
+            max_connections: c.peers.max_connections,
+            max_connections_per_torrent: c.peers.max_connections_per_torrent,
+            max_half_open: c.peers.max_half_open,
+            upload_slots: c.peers.upload_slots,
+            log_filter: c.log.filter.clone(),
+        }
+    }
+
+    /// These settings with `p` applied, or why `p` is refused.
+    pub fn patched(&self, p: &SettingsPatch) -> Result<Settings, String> {
+        let mut s = self.clone();
+        s.download_limit = p.download_limit.unwrap_or(s.download_limit);
+        s.upload_limit = p.upload_limit.unwrap_or(s.upload_limit);
+        s.max_connections = p.max_connections.unwrap_or(s.max_connections);
+        s.max_connections_per_torrent = p
+            .max_connections_per_torrent
+            .unwrap_or(s.max_connections_per_torrent);
+        s.max_half_open = p.max_half_open.unwrap_or(s.max_half_open);
+        s.upload_slots = p.upload_slots.unwrap_or(s.upload_slots);
+        if let Some(f) = &p.log_filter {
+            s.log_filter.clone_from(f);
+        }
+        if s.max_connections == 0 || s.max_connections_per_torrent == 0 || s.max_half_open == 0 {
+            return Err("connection caps must be at least 1".into());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&s.log_filter).is_err() {
+            return Err(format!("log_filter: {:?} is not a filter", s.log_filter));
+        }
+        Ok(s)
+    }
+
+    /// Hands the engine its part (limits, caps, slots).
+    pub async fn apply(&self, engine: &Engine) -> Result<(), EngineError> {
+        engine
+            .set_global_limits_async(self.download_limit, self.upload_limit)
+            .await?;
+        engine
+            .set_tunables_async(Tunables {
+                max_connections: self.max_connections,
+                max_connections_per_torrent: self.max_connections_per_torrent,
+                max_half_open: self.max_half_open,
+                unchoke_slots: self.upload_slots,
+            })
+            .await
+    }
+
+    /// What differs from `before`, as `key: old -> new` lines for the log.
+    pub fn changes_from(&self, before: &Settings) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut diff = |k: &str, a: String, b: String| {
+            if a != b {
+                out.push(format!("{k}: {a} -> {b}"));
+            }
+        };
+        diff(
+            "download_limit",
+            before.download_limit.to_string(),
+            self.download_limit.to_string(),
+        );
+        diff(
+            "upload_limit",
+            before.upload_limit.to_string(),
+            self.upload_limit.to_string(),
+        );
+        diff(
+            "max_connections",
+            before.max_connections.to_string(),
+            self.max_connections.to_string(),
+        );
+        diff(
+            "max_connections_per_torrent",
+            before.max_connections_per_torrent.to_string(),
+            self.max_connections_per_torrent.to_string(),
+        );
+        diff(
+            "max_half_open",
+            before.max_half_open.to_string(),
+            self.max_half_open.to_string(),
+        );
+        diff(
+            "upload_slots",
+            before.upload_slots.to_string(),
+            self.upload_slots.to_string(),
+        );
+        diff(
+            "log_filter",
+            before.log_filter.clone(),
+            self.log_filter.clone(),
+        );
+        out
+    }
+}
+
+impl SettingsPatch {
+    /// What settings.json holds (nothing if it is not there; an unreadable or
+    /// damaged file is an error naming it).
+    pub fn load(file: &Path) -> Result<SettingsPatch, String> {
+        match std::fs::read(file) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| format!("{}: {e}", file.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SettingsPatch::default()),
+            Err(e) => Err(format!("{}: {e}", file.display())),
+        }
+    }
+
+    /// Adds `later` on top of these changes.
+    pub fn merge(&mut self, later: &SettingsPatch) {
+        macro_rules! take {
+            ($($f:ident),*) => {$(if later.$f.is_some() { self.$f.clone_from(&later.$f); })*};
+        }
+        take!(
+            download_limit,
+            upload_limit,
+            max_connections,
+            max_connections_per_torrent,
+            max_half_open,
+            upload_slots,
+            log_filter
+        );
+    }
+
+    /// Writes the changes durably (a temporary file renamed over the old one).
+    pub fn save(&self, file: &Path) -> std::io::Result<()> {
+        let tmp = file.with_extension("json.tmp");
+        let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&text)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, file)
+    }
+}

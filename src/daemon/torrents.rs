@@ -1,0 +1,388 @@
+//! `/api/v1/torrents`: list, add, one, remove, pause, resume, recheck, move,
+//! limits, sequential, files and priorities, peers, pieces.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::{Deserialize, Serialize};
+
+use super::api::{ApiError, Body, Shared};
+use super::views::{self, FileView, PeerView, TorrentView};
+use crate::core::{AddTorrent, TorrentSource};
+use crate::metainfo::{Magnet, Metainfo, MetainfoLimits};
+use crate::types::InfoHash;
+
+/// The torrent a route's `{id}` names.
+pub fn parse_id(id: &str) -> Result<InfoHash, ApiError> {
+    InfoHash::parse(id).map_err(|e| ApiError::bad(format!("torrent id {id:?}: {e}")))
+}
+
+/// Query parameters, or a 400 naming what is wrong with them.
+pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v)
+        .map_err(|r| ApiError::bad(r.body_text()))
+}
+
+/// `GET /torrents` filters, order and page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<String>,
+    root: Option<String>,
+    /// Torrents whose name contains this (case-insensitive).
+    name: Option<String>,
+    /// name, size, progress, added, download_rate, upload_rate, ratio; `-` first
+    /// for descending.
+    sort: Option<String>,
+    #[serde(default)]
+    offset: usize,
+    limit: Option<usize>,
+}
+
+/// A page of torrents.
+#[derive(Debug, Serialize)]
+pub struct Page {
+    /// Torrents that pass the filters, in all.
+    pub total: usize,
+    /// This page.
+    pub torrents: Vec<TorrentView>,
+}
+
+/// `GET /torrents`.
+pub async fn list(
+    State(app): State<Shared>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let q = query(q)?;
+    let mut all: Vec<TorrentView> = app
+        .engine
+        .all_stats_async()
+        .await?
+        .into_iter()
+        .map(TorrentView::from)
+        .collect();
+    let name = q.name.as_ref().map(|n| n.to_lowercase());
+    all.retain(|t| {
+        q.state.as_ref().is_none_or(|s| t.state == s.as_str())
+            && q.root.as_ref().is_none_or(|r| &t.root == r)
+            && name
+                .as_ref()
+                .is_none_or(|n| t.name.to_lowercase().contains(n))
+    });
+    let sort = q.sort.as_deref().unwrap_or("added");
+    let (desc, key) = match sort.strip_prefix('-') {
+        Some(k) => (true, k),
+        None => (false, sort),
+    };
+    let by = |a: &TorrentView, b: &TorrentView| -> std::cmp::Ordering {
+        let f = |x: f64, y: f64| x.total_cmp(&y);
+        match key {
+            "name" => a.name.cmp(&b.name),
+            "size" => a.size.cmp(&b.size),
+            "progress" => f(a.progress, b.progress),
+            "added" => a.added_at.cmp(&b.added_at),
+            "download_rate" => a.download_rate.cmp(&b.download_rate),
+            "upload_rate" => a.upload_rate.cmp(&b.upload_rate),
+            "ratio" => f(a.ratio, b.ratio),
+            _ => std::cmp::Ordering::Equal,
+        }
+        .then_with(|| a.id.cmp(&b.id))
+    };
+    if !matches!(
+        key,
+        "name" | "size" | "progress" | "added" | "download_rate" | "upload_rate" | "ratio"
+    ) {
+        return Err(ApiError::bad(format!("sort: unknown key {key:?}")));
+    }
+    all.sort_by(|a, b| if desc { by(b, a) } else { by(a, b) });
+    let total = all.len();
+    let torrents = all
+        .into_iter()
+        .skip(q.offset)
+        .take(q.limit.unwrap_or(usize::MAX))
+        .collect();
+    Ok(Json(Page { total, torrents }))
+}
+
+/// `POST /torrents` options (in the query for a `.torrent` upload, in the body
+/// with a magnet).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddOptions {
+    /// A magnet link (JSON body only).
+    magnet: Option<String>,
+    /// Root token (or empty: the default root).
+    #[serde(default)]
+    root: String,
+    #[serde(default)]
+    paused: bool,
+    #[serde(default)]
+    sequential: bool,
+}
+
+/// `POST /torrents`: a `.torrent` as the body (`Content-Type:
+/// application/x-bittorrent`, options in the query) or `{"magnet": ...}`.
+pub async fn add(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    q: Result<Query<AddOptions>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<TorrentView>), ApiError> {
+    let body = body.map_err(|r| ApiError {
+        status: r.status(),
+        error: if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "bad_body"
+        },
+        detail: r.body_text(),
+    })?;
+    let kind = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let (source, opts) = match kind.as_str() {
+        "application/x-bittorrent" => {
+            let opts = query(q)?;
+            if opts.magnet.is_some() {
+                return Err(ApiError::bad("a magnet goes in a JSON body"));
+            }
+            let meta = Metainfo::from_bytes_with(&body, &MetainfoLimits::default())
+                .map_err(|e| ApiError::bad(format!("torrent file: {e}")))?;
+            (TorrentSource::Metainfo(Arc::new(meta)), opts)
+        }
+        "application/json" => {
+            let opts: AddOptions = serde_json::from_slice(&body).map_err(|e| ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                error: "bad_json",
+                detail: e.to_string(),
+            })?;
+            let link = opts
+                .magnet
+                .as_deref()
+                .ok_or_else(|| ApiError::bad("no magnet in the body"))?;
+            let m = Magnet::parse(link).map_err(|e| ApiError::bad(format!("magnet: {e}")))?;
+            (TorrentSource::Magnet(m), opts)
+        }
+        other => {
+            return Err(ApiError {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                error: "unsupported_media_type",
+                detail: format!(
+                    "{other:?}: send application/x-bittorrent (a .torrent) or application/json (a magnet)"
+                ),
+            });
+        }
+    };
+    let mut add = AddTorrent::new(source, opts.root);
+    add.paused = opts.paused;
+    let ih = app.engine.add_torrent_async(add).await?;
+    if opts.sequential {
+        app.engine.set_sequential_async(ih, true).await?;
+    }
+    let st = app.engine.stats_async(ih).await?;
+    Ok((StatusCode::CREATED, Json(st.into())))
+}
+
+/// `GET /torrents/{id}`.
+pub async fn one(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<TorrentView>, ApiError> {
+    let ih = parse_id(&id)?;
+    Ok(Json(app.engine.stats_async(ih).await?.into()))
+}
+
+/// `DELETE /torrents/{id}` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveQuery {
+    #[serde(default)]
+    delete_files: bool,
+}
+
+/// `DELETE /torrents/{id}?delete_files=true|false`.
+pub async fn remove(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    q: Result<Query<RemoveQuery>, QueryRejection>,
+) -> Result<StatusCode, ApiError> {
+    let ih = parse_id(&id)?;
+    let q = query(q)?;
+    app.engine.remove_async(ih, q.delete_files).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /torrents/{id}/pause`.
+pub async fn pause(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.engine.pause_async(parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /torrents/{id}/resume`.
+pub async fn resume(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.engine.resume_async(parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /torrents/{id}/recheck`.
+pub async fn recheck(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.engine.force_recheck_async(parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /torrents/{id}/move` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveBody {
+    root: String,
+}
+
+/// `POST /torrents/{id}/move`: the move runs after the answer (state "moving").
+pub async fn move_to(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Body(b): Body<MoveBody>,
+) -> Result<StatusCode, ApiError> {
+    let ih = parse_id(&id)?;
+    let engine = app.engine.clone();
+    tokio::task::spawn_blocking(move || engine.move_storage(ih, &b.root))
+        .await
+        .map_err(|e| ApiError::bad(e.to_string()))??;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `PUT /torrents/{id}/limits` body: bytes per second, 0 for none.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsBody {
+    download: u64,
+    upload: u64,
+}
+
+/// `PUT /torrents/{id}/limits`.
+pub async fn limits(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Body(b): Body<LimitsBody>,
+) -> Result<StatusCode, ApiError> {
+    let ih = parse_id(&id)?;
+    app.engine
+        .set_torrent_limits_async(ih, b.download, b.upload)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /torrents/{id}/sequential` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SequentialBody {
+    on: bool,
+}
+
+/// `PUT /torrents/{id}/sequential`.
+pub async fn sequential(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Body(b): Body<SequentialBody>,
+) -> Result<StatusCode, ApiError> {
+    app.engine
+        .set_sequential_async(parse_id(&id)?, b.on)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /torrents/{id}/files`: every file with its progress (empty until a
+/// magnet's metadata arrives).
+pub async fn files(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<FileView>>, ApiError> {
+    let ih = parse_id(&id)?;
+    let Some(info) = app.engine.info_async(ih).await? else {
+        return Ok(Json(Vec::new()));
+    };
+    let have = app.engine.have_async(ih).await?;
+    let have = have.unwrap_or_else(|| crate::core::Bitfield::new(info.geometry.piece_count()));
+    Ok(Json(views::files(&info, &have)))
+}
+
+/// `PUT /torrents/{id}/files` body: one priority per file (0 = skip, 1..=7).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrioritiesBody {
+    priorities: Vec<u8>,
+}
+
+/// `PUT /torrents/{id}/files`.
+pub async fn priorities(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Body(b): Body<PrioritiesBody>,
+) -> Result<StatusCode, ApiError> {
+    app.engine
+        .set_file_priorities_async(parse_id(&id)?, &b.priorities)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /torrents/{id}/peers`.
+pub async fn peers(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<PeerView>>, ApiError> {
+    let ih = parse_id(&id)?;
+    app.engine.stats_async(ih).await?; // 404 for an unknown torrent
+    let peers = app.engine.peer_stats_async(ih).await?;
+    Ok(Json(peers.into_iter().map(PeerView::from).collect()))
+}
+
+/// `GET /torrents/{id}/pieces` answer.
+#[derive(Debug, Serialize)]
+pub struct PiecesView {
+    /// Pieces in all (0 until a magnet's metadata arrives).
+    pub pieces: u32,
+    /// Pieces had.
+    pub have: u32,
+    /// The bitfield as on the wire (first piece in the high bit), in hex.
+    pub bitfield: String,
+}
+
+/// `GET /torrents/{id}/pieces`.
+pub async fn pieces(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<PiecesView>, ApiError> {
+    let ih = parse_id(&id)?;
+    let have = app.engine.have_async(ih).await?;
+    Ok(Json(match have {
+        Some(b) => PiecesView {
+            pieces: b.len(),
+            have: b.count(),
+            bitfield: b.as_wire().iter().map(|x| format!("{x:02x}")).collect(),
+        },
+        None => PiecesView {
+            pieces: 0,
+            have: 0,
+            bitfield: String::new(),
+        },
+    }))
+}

@@ -1,0 +1,239 @@
+//! What the API sends: JSON views of the engine's numbers. Kept apart from the
+//! engine's types so the wire format changes only on purpose.
+
+use serde::Serialize;
+
+use crate::core::{PeerStats, TorrentState, TorrentStats};
+use crate::engine::RootStatus;
+use crate::metainfo::Info;
+
+/// A torrent in lists and on its own.
+#[derive(Debug, Serialize)]
+pub struct TorrentView {
+    /// Hex info-hash: the torrent's id in every route.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// "fetching_metadata", "checking", "downloading", "seeding", "paused",
+    /// "moving" or "error".
+    pub state: &'static str,
+    /// Why, when `state` is "error".
+    pub error: Option<String>,
+    /// Wanted bytes had, 0 to 1.
+    pub progress: f64,
+    /// Bytes had.
+    pub have_bytes: u64,
+    /// Bytes in all (0 until a magnet's metadata is known).
+    pub size: u64,
+    /// Pieces had, and in all.
+    pub have_pieces: u32,
+    /// Pieces in all.
+    pub pieces: u32,
+    /// Bytes per second.
+    pub download_rate: u64,
+    /// Bytes per second.
+    pub upload_rate: u64,
+    /// Payload bytes since added.
+    pub downloaded: u64,
+    /// Payload bytes since added.
+    pub uploaded: u64,
+    /// Uploaded over downloaded-or-size.
+    pub ratio: f64,
+    /// Connected peers.
+    pub peers: usize,
+    /// Of those, seeds.
+    pub seeds: usize,
+    /// Seconds to completion at the current rate.
+    pub eta_secs: Option<u64>,
+    /// Storage root token.
+    pub root: String,
+    /// Unix seconds.
+    pub added_at: u64,
+    /// Unix seconds.
+    pub completed_at: Option<u64>,
+    /// Bytes thrown away.
+    pub wasted: u64,
+    /// Pieces that failed their hash.
+    pub hash_failures: u64,
+    /// The tracker announced to last, its last error and warning.
+    pub tracker: TrackerView,
+    /// The last notice worth showing.
+    pub note: Option<String>,
+}
+
+/// A torrent's tracker as last heard.
+#[derive(Debug, Serialize)]
+pub struct TrackerView {
+    /// Announce URL.
+    pub url: Option<String>,
+    /// The last error, if the last announce failed.
+    pub error: Option<String>,
+    /// The tracker's last warning.
+    pub warning: Option<String>,
+}
+
+/// The state's name in the API.
+pub fn state_name(s: &TorrentState) -> &'static str {
+    match s {
+        TorrentState::FetchingMetadata => "fetching_metadata",
+        TorrentState::Checking => "checking",
+        TorrentState::Downloading => "downloading",
+        TorrentState::Seeding => "seeding",
+        TorrentState::Paused => "paused",
+        TorrentState::Moving => "moving",
+        TorrentState::Error(_) => "error",
+    }
+}
+
+impl From<TorrentStats> for TorrentView {
+    fn from(s: TorrentStats) -> Self {
+        let base = s.downloaded.max(s.total_bytes).max(1);
+        TorrentView {
+            id: s.info_hash.to_hex(),
+            state: state_name(&s.state),
+            error: match &s.state {
+                TorrentState::Error(e) => Some(e.clone()),
+                _ => None,
+            },
+            name: s.name,
+            progress: s.progress,
+            have_bytes: s.have_bytes,
+            size: s.total_bytes,
+            have_pieces: s.have_pieces,
+            pieces: s.total_pieces,
+            download_rate: s.download_rate,
+            upload_rate: s.upload_rate,
+            downloaded: s.downloaded,
+            uploaded: s.uploaded,
+            ratio: s.uploaded as f64 / base as f64,
+            peers: s.peers,
+            seeds: s.seeds,
+            eta_secs: s.eta_secs,
+            root: s.root,
+            added_at: s.added_at,
+            completed_at: s.completed_at,
+            wasted: s.wasted,
+            hash_failures: s.hash_failures,
+            tracker: TrackerView {
+                url: s.tracker_url,
+                error: s.tracker_error,
+                warning: s.tracker_warning,
+            },
+            note: s.note,
+        }
+    }
+}
+
+/// A peer.
+#[derive(Debug, Serialize)]
+pub struct PeerView {
+    /// ip:port.
+    pub addr: String,
+    /// Its client, from its extension handshake.
+    pub client: String,
+    /// State flags (choke and interest both ways, snubbed...).
+    pub flags: String,
+    /// Bytes per second from it.
+    pub download_rate: u64,
+    /// Bytes per second to it.
+    pub upload_rate: u64,
+    /// Pieces it has.
+    pub pieces: u32,
+}
+
+impl From<PeerStats> for PeerView {
+    fn from(p: PeerStats) -> Self {
+        PeerView {
+            addr: p.addr.to_string(),
+            client: p.client,
+            flags: p.flags,
+            download_rate: p.download_rate,
+            upload_rate: p.upload_rate,
+            pieces: p.pieces,
+        }
+    }
+}
+
+/// A file of a torrent.
+#[derive(Debug, Serialize)]
+pub struct FileView {
+    /// Its index (the route's `{index}`).
+    pub index: usize,
+    /// Its path inside the torrent, `/`-separated.
+    pub path: String,
+    /// Bytes.
+    pub size: u64,
+    /// Bytes of it in pieces had.
+    pub have_bytes: u64,
+    /// 0 to 1.
+    pub progress: f64,
+}
+
+/// Every stored file of `info` with how much of it is had.
+pub fn files(info: &Info, have: &crate::core::Bitfield) -> Vec<FileView> {
+    let g = &info.geometry;
+    let mut had = vec![0u64; info.files.len()];
+    for piece in have.ones() {
+        for span in g.piece_spans(piece) {
+            had[span.file] += u64::from(span.len);
+        }
+    }
+    info.files
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.is_stored())
+        .map(|(i, f)| FileView {
+            index: i,
+            path: f.path.join("/"),
+            size: f.length,
+            have_bytes: had[i],
+            progress: if f.length == 0 {
+                1.0
+            } else {
+                had[i] as f64 / f.length as f64
+            },
+        })
+        .collect()
+}
+
+/// A storage root.
+#[derive(Debug, Serialize)]
+pub struct RootView {
+    /// Its name in the API.
+    pub token: String,
+    /// What people see.
+    pub label: String,
+    /// The folder.
+    pub path: String,
+    /// A configured root with a marker file (false: a plain folder).
+    pub marked: bool,
+    /// Torrents added without a root go here.
+    pub default: bool,
+    /// Its disk is there (marker present).
+    pub available: bool,
+    /// A file can be made in it.
+    pub writable: bool,
+    /// Bytes free.
+    pub free_bytes: u64,
+    /// Bytes in all.
+    pub total_bytes: u64,
+    /// Torrents in it.
+    pub torrents: usize,
+}
+
+impl From<RootStatus> for RootView {
+    fn from(r: RootStatus) -> Self {
+        RootView {
+            token: r.root.token,
+            label: r.root.label,
+            path: r.root.path.display().to_string(),
+            marked: r.root.marked,
+            default: r.is_default,
+            available: r.health.exists,
+            writable: r.health.writable,
+            free_bytes: r.health.free_bytes,
+            total_bytes: r.health.total_bytes,
+            torrents: r.torrents,
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The daemon over real HTTP on loopback: guard, every route's success and error
+//! cases, settings, logs, and the daemon's life (SIGHUP, SIGTERM, SIGKILL and
+//! restart).
+// Tests wait on a real daemon with the wall clock.
+#![allow(clippy::disallowed_methods)]
+
+mod daemon_common;
+
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+
+use daemon_common::{Daemon, make_torrent};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn error_of(r: reqwest::blocking::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let body: Value = r.json().expect("error bodies are JSON");
+    assert!(
+        body["error"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    (status, body)
+}
+
+#[test]
+fn the_guard_wants_the_token_and_our_host_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), "");
+    // No token, a wrong one, another scheme: 401 with a JSON body.
+    let r = d.http.get(d.url("/torrents")).send().unwrap();
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    assert_eq!(error_of(r).0, StatusCode::UNAUTHORIZED);
+    for bad in ["Bearer nope", "Basic abc", &format!("Bearer {}x", d.token)] {
+        let r = d
+            .http
+            .get(d.url("/torrents"))
+            .header("authorization", bad)
+            .send()
+            .unwrap();
+        assert_eq!(error_of(r).0, StatusCode::UNAUTHORIZED, "{bad}");
+    }
+    // The right token through a foreign host name (DNS rebinding): refused.
+    let r = d
+        .authed(d.http.get(d.url("/torrents")))
+        .header("host", "evil.example")
+        .send()
+        .unwrap();
+    assert_eq!(error_of(r).0, StatusCode::MISDIRECTED_REQUEST);
+    let r = d
+        .authed(d.http.get(d.url("/torrents")))
+        .header("host", "localhost")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // The token is never in the log.
+    assert!(!d.stderr().contains(&d.token));
+    // Repeated bad tokens are answered later and later.
+    let t0 = Instant::now();
+    for _ in 0..4 {
+        d.http.get(d.url("/stats")).send().unwrap();
+    }
+    assert!(t0.elapsed() >= Duration::from_millis(100 + 200 + 400 - 50));
+}
+
+#[test]
+fn bad_requests_get_json_errors_and_the_daemon_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), "");
+    let cases: Vec<(reqwest::blocking::RequestBuilder, StatusCode)> = vec![
+        (d.http.get(d.url("/nope")), StatusCode::NOT_FOUND),
+        (d.http.put(d.url("/stats")), StatusCode::METHOD_NOT_ALLOWED),
+        (d.http.get(d.url("/torrents/xyz")), StatusCode::BAD_REQUEST),
+        (
+            d.http.get(d.url(&format!("/torrents/{}", "ab".repeat(20)))),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            d.http.get(d.url("/torrents?sort=colour")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            d.http.get(d.url("/torrents?unknown=1")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            d.http
+                .post(d.url("/torrents"))
+                .header("content-type", "application/json")
+                .body("{not json"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            d.http
+                .post(d.url("/torrents"))
+                .json(&json!({"magnet": "magnet:?xt=urn:btih:zz"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            d.http
+                .post(d.url("/torrents"))
+                .json(&json!({"magnet": "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567", "colour": 1})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            d.http
+                .post(d.url("/torrents"))
+                .header("content-type", "application/x-bittorrent")
+                .body("d4:infoi1ee"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            d.http.post(d.url("/torrents")).body("x"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            d.http
+                .post(d.url("/torrents"))
+                .header("content-type", "application/x-bittorrent")
+                .body(vec![b'x'; 2 << 20]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            d.http
+                .patch(d.url("/settings"))
+                .json(&json!({"download_limit": "fast"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            d.http
+                .patch(d.url("/settings"))
+                .json(&json!({"max_connections": 0})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            d.http.get(d.url("/logs?level=loud")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            d.http.delete(d.url("/roots/nope")),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            d.http
+                .post(d.url("/roots"))
+                .json(&json!({"token": "rel", "path": "relative/path"})),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    // A fresh connection each: the daemon answers an oversized body at once and
+    // closes that connection without reading the rest.
+    let fresh = reqwest::blocking::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    for (req, want) in cases {
+        let req = d.authed(req).build().unwrap();
+        let what = format!("{} {}", req.method(), req.url());
+        let r = fresh.execute(req).unwrap();
+        let (got, body) = error_of(r);
+        assert_eq!(got, want, "{what}: {body}");
+    }
+    // Still answering.
+    assert_eq!(d.get("/stats").status(), StatusCode::OK);
+}
+
+#[test]
+fn torrents_roots_settings_stats_and_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), "");
+    let (t, data) = make_torrent(dir.path(), "movie.mkv", 3 << 20);
+    // The data is already in the default root: the add checks it and seeds.
+    std::fs::write(dir.path().join("downloads/movie.mkv"), &data).unwrap();
+    let r = d.add_torrent(&std::fs::read(&t).unwrap(), "?sequential=true");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let added: Value = r.json().unwrap();
+    let id = added["id"].as_str().unwrap().to_owned();
+    assert_eq!(added["name"], "movie.mkv");
+    assert_eq!(added["root"], "default");
+    let again = d.add_torrent(&std::fs::read(&t).unwrap(), "");
+    assert_eq!(error_of(again).0, StatusCode::CONFLICT);
+    let t1 = d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
+    assert_eq!(t1["progress"], 1.0);
+    assert_eq!(t1["size"], 3 << 20);
+
+    let list = d.get_json("/torrents?state=seeding&sort=-name");
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["torrents"][0]["id"], id.as_str());
+    assert_eq!(d.get_json("/torrents?state=paused")["total"], 0);
+    assert_eq!(d.get_json("/torrents?name=MOVIE")["total"], 1);
+    assert_eq!(d.get_json("/torrents?limit=0")["torrents"], json!([]));
+
+    let files = d.get_json(&format!("/torrents/{id}/files"));
+    assert_eq!(files[0]["path"], "movie.mkv");
+    assert_eq!(files[0]["progress"], 1.0);
+    let pieces = d.get_json(&format!("/torrents/{id}/pieces"));
+    assert_eq!(pieces["have"], pieces["pieces"]);
+    assert_eq!(d.get_json(&format!("/torrents/{id}/peers")), json!([]));
+
+    // Pause, resume, recheck, limits, priorities, sequential.
+    assert_eq!(
+        d.post(&format!("/torrents/{id}/pause")).status(),
+        StatusCode::NO_CONTENT
+    );
+    d.wait_for(&id, "paused", |t| t["state"] == "paused");
+    assert_eq!(
+        d.post(&format!("/torrents/{id}/resume")).status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        d.post(&format!("/torrents/{id}/recheck")).status(),
+        StatusCode::NO_CONTENT
+    );
+    d.wait_for(&id, "seeding after the recheck", |t| {
+        t["state"] == "seeding"
+    });
+    let put = |path: &str, body: Value| {
+        d.authed(d.http.put(d.url(&format!("/torrents/{id}/{path}"))))
+            .json(&body)
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(
+        put("limits", json!({"download": 1000, "upload": 2000})),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        put("sequential", json!({"on": false})),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        put("files", json!({"priorities": [7]})),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        put("files", json!({"priorities": [1, 1]})),
+        StatusCode::BAD_REQUEST
+    );
+
+    // Roots: a second one, made the default, refused removal while in use.
+    let disk2 = dir.path().join("disk2");
+    let r = d.post_json(
+        "/roots",
+        &json!({"token": "disk2", "label": "Disk 2", "path": disk2}),
+    );
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(disk2.join(".seedring-root").exists());
+    let roots = d.get_json("/roots");
+    assert_eq!(roots.as_array().unwrap().len(), 2);
+    assert_eq!(
+        d.post("/roots/disk2/default").status(),
+        StatusCode::NO_CONTENT
+    );
+    let r = d
+        .authed(d.http.delete(d.url("/roots/default")))
+        .send()
+        .unwrap();
+    assert_eq!(error_of(r).0, StatusCode::CONFLICT);
+    // Moving the torrent to it.
+    let r = d.post_json(&format!("/torrents/{id}/move"), &json!({"root": "disk2"}));
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    d.wait_for(&id, "moved", |t| {
+        t["root"] == "disk2" && t["state"] == "seeding"
+    });
+    assert_eq!(std::fs::read(disk2.join("movie.mkv")).unwrap(), data);
+
+    // Settings: patched and read back.
+    let r = d
+        .authed(d.http.patch(d.url("/settings")))
+        .json(&json!({"download_limit": 5_000_000, "log_filter": "debug"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let s = d.get_json("/settings");
+    assert_eq!(s["download_limit"], 5_000_000);
+    assert_eq!(s["log_filter"], "debug");
+
+    // Stats.
+    let st = d.get_json("/stats");
+    assert_eq!(st["torrents"], 1);
+    assert_eq!(st["by_state"]["seeding"], 1);
+    assert_eq!(st["shards"], 2);
+
+    // Logs: the add is there, filtered by torrent and level.
+    let logs = d.get_json(&format!("/logs?torrent={id}"));
+    assert!(
+        logs.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"] == "torrent added"),
+        "{logs}"
+    );
+    let errors = d.get_json("/logs?level=error");
+    assert!(
+        errors
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["level"] == "ERROR")
+    );
+
+    // A magnet is added by JSON and waits for its metadata.
+    let ih = "0123456789abcdef0123456789abcdef01234567";
+    let r = d.post_json(
+        "/torrents",
+        &json!({"magnet": format!("magnet:?xt=urn:btih:{ih}&dn=waiting"), "paused": true}),
+    );
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let m: Value = r.json().unwrap();
+    assert_eq!(m["name"], "waiting");
+    assert_eq!(m["state"], "paused");
+    assert_eq!(d.get_json(&format!("/torrents/{ih}/files")), json!([]));
+
+    // Removing: with its data.
+    let r = d
+        .authed(
+            d.http
+                .delete(d.url(&format!("/torrents/{id}?delete_files=true"))),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        d.get(&format!("/torrents/{id}")).status(),
+        StatusCode::NOT_FOUND
+    );
+    let start = Instant::now();
+    while disk2.join("movie.mkv").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "data not deleted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_live_log_feed_streams_new_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), "");
+    let stream = d
+        .authed(d.http.get(d.url("/logs/stream?level=info")))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let ih = "89abcdef0123456789abcdef0123456789abcdef";
+    let r = d.post_json(
+        "/torrents",
+        &json!({"magnet": format!("magnet:?xt=urn:btih:{ih}"), "paused": true}),
+    );
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let mut lines = BufReader::new(stream).lines();
+    let mut saw = false;
+    while let Some(Ok(l)) = lines.next() {
+        if let Some(data) = l.strip_prefix("data: ")
+            && data.contains("torrent added")
+        {
+            let e: Value = serde_json::from_str(data).unwrap();
+            assert_eq!(e["info_hash"], ih);
+            saw = true;
+            break;
+        }
+    }
+    assert!(saw);
+}
+
+#[test]
+fn sighup_reloads_limits_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), "");
+    assert_eq!(d.get_json("/settings")["upload_limit"], 0);
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(&d.config, format!("{text}\n[limits]\nupload = 123456\n")).unwrap();
+    d.signal("HUP");
+    let start = Instant::now();
+    while d.get_json("/settings")["upload_limit"] != 123_456 {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", d.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        d.stderr().contains("upload_limit: 0 -> 123456"),
+        "{}",
+        d.stderr()
+    );
+    let mut d = d;
+    d.signal("TERM");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = d.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "not stopped in time"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}: {}", d.stderr());
+    assert!(d.stderr().contains("stopped"), "{}", d.stderr());
+}
+
+#[test]
+fn a_killed_daemon_comes_back_with_its_torrents_roots_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, data) = make_torrent(dir.path(), "album.flac", 2 << 20);
+    let id;
+    {
+        let d = Daemon::start(dir.path(), "");
+        std::fs::write(dir.path().join("downloads/album.flac"), &data).unwrap();
+        let added: Value = d
+            .add_torrent(&std::fs::read(&t).unwrap(), "")
+            .json()
+            .unwrap();
+        id = added["id"].as_str().unwrap().to_owned();
+        d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
+        let disk2 = dir.path().join("disk2");
+        assert_eq!(
+            d.post_json("/roots", &json!({"token": "disk2", "path": disk2}))
+                .status(),
+            StatusCode::CREATED
+        );
+        let r = d
+            .authed(d.http.patch(d.url("/settings")))
+            .json(&json!({"upload_limit": 777}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        // Let a resume save happen (every 500 ms here), then SIGKILL.
+        std::thread::sleep(Duration::from_millis(1500));
+        d.signal("KILL");
+    }
+    let d = Daemon::start(dir.path(), "");
+    let t = d.get_json(&format!("/torrents/{id}"));
+    assert_eq!(t["state"], "seeding", "no recheck needed: {t}");
+    assert_eq!(t["progress"], 1.0);
+    let roots = d.get_json("/roots");
+    assert!(
+        roots
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["token"] == "disk2")
+    );
+    assert_eq!(d.get_json("/settings")["upload_limit"], 777);
+}

@@ -1,0 +1,210 @@
+//! A real `seedring daemon` on OS-chosen loopback ports, in a temp folder, and a
+//! client for its API.
+#![allow(dead_code)] // each test file uses its own part
+#![allow(clippy::disallowed_methods)] // tests wait on a real daemon with the wall clock
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::Value;
+
+/// A running daemon.
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub child: Child,
+    pub base: String,
+    pub token: String,
+    pub http: Client,
+    pub log: PathBuf,
+}
+
+/// The config of a test daemon: everything under `dir`, loopback, any ports.
+pub fn config_text(dir: &Path, extra: &str) -> String {
+    format!(
+        r#"data_dir = "{d}/data"
+[peers]
+listen = "127.0.0.1:0"
+[engine]
+shards = 2
+save_interval_ms = 500
+[api]
+listen = "127.0.0.1:0"
+shutdown_timeout_secs = 10
+max_body_bytes = 1048576
+[log]
+filter = "info"
+[[roots]]
+token = "default"
+label = "Downloads"
+path = "{d}/downloads"
+default = true
+{extra}"#,
+        d = dir.display()
+    )
+}
+
+impl Daemon {
+    /// Starts a daemon in `dir` with `extra` config lines appended.
+    pub fn start(dir: &Path, extra: &str) -> Daemon {
+        let config = dir.join("seedring.toml");
+        if !config.exists() {
+            std::fs::write(&config, config_text(dir, extra)).unwrap();
+        }
+        Daemon::start_with(dir, &config)
+    }
+
+    /// Starts a daemon on an existing config file.
+    pub fn start_with(dir: &Path, config: &Path) -> Daemon {
+        let addr_file = dir.join("data/admin.addr");
+        let _ = std::fs::remove_file(&addr_file);
+        let log = dir.join(format!("daemon-{}.log", std::process::id()));
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_seedring"))
+            .arg("daemon")
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let addr = loop {
+            if let Ok(t) = std::fs::read_to_string(&addr_file)
+                && let Some(a) = t.lines().find_map(|l| l.strip_prefix("api="))
+            {
+                break a.to_owned();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "daemon did not start:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let token = std::fs::read_to_string(dir.join("data/admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Daemon {
+            dir: dir.to_path_buf(),
+            config: config.to_path_buf(),
+            child,
+            base: format!("http://{addr}"),
+            token,
+            http: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    /// A request with the token.
+    pub fn authed(&self, r: RequestBuilder) -> RequestBuilder {
+        r.bearer_auth(&self.token)
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.authed(self.http.get(self.url(path))).send().unwrap()
+    }
+
+    pub fn get_json(&self, path: &str) -> Value {
+        let r = self.get(path);
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().unwrap()
+    }
+
+    pub fn post(&self, path: &str) -> Response {
+        self.authed(self.http.post(self.url(path))).send().unwrap()
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.authed(self.http.post(self.url(path)))
+            .json(body)
+            .send()
+            .unwrap()
+    }
+
+    /// Adds a .torrent file's bytes.
+    pub fn add_torrent(&self, bytes: &[u8], query: &str) -> Response {
+        self.authed(self.http.post(self.url(&format!("/torrents{query}"))))
+            .header("content-type", "application/x-bittorrent")
+            .body(bytes.to_vec())
+            .send()
+            .unwrap()
+    }
+
+    /// Waits until `f` of the torrent's JSON holds (30 s at most).
+    pub fn wait_for(&self, id: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let t = self.get_json(&format!("/torrents/{id}"));
+            if f(&t) {
+                return t;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "{what}: {t}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// The daemon's standard error so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Data of `len` bytes and a .torrent for it (`name` in `dir/src`), made by the
+/// `seedring create` of this build.
+pub fn make_torrent(dir: &Path, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let data: Vec<u8> = (0..len)
+        .map(|i| (i as u64).wrapping_mul(2_654_435_761).to_le_bytes()[2])
+        .collect();
+    std::fs::write(src.join(name), &data).unwrap();
+    let t = dir.join(format!("{name}.torrent"));
+    let got = Command::new(env!("CARGO_BIN_EXE_seedring"))
+        .arg("create")
+        .arg(src.join(name))
+        .arg("-o")
+        .arg(&t)
+        .output()
+        .unwrap();
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    (t, data)
+}
