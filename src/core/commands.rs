@@ -39,14 +39,14 @@ impl Core {
                 let info = Arc::new(m.info.clone());
                 let info_bytes = Arc::new(m.info_bytes.clone());
                 t.set_info(info.clone(), info_bytes.clone());
-                out.push(Action::OpenStorage {
+                out.push(Action::OpenStorage(OpenStorage {
                     info_hash,
                     info,
                     info_bytes,
                     root: t.root.clone(),
                     marked: t.root_marked,
                     save_meta: add.resume.is_none(),
-                });
+                }));
                 match add.have {
                     Some(bits) if bits.len() == t.have.len() => t.have = bits,
                     Some(_) => {

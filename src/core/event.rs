@@ -180,16 +180,7 @@ pub enum CloseReason {
 pub enum Action {
     // (OpenStorage is answered with Event::StorageOpened.)
     /// Announce to a tracker; answer with [`Event::AnnounceReply`] carrying `id`.
-    Announce {
-        /// Which torrent.
-        info_hash: InfoHash,
-        /// The announce's id.
-        id: u64,
-        /// The tracker (http, https or udp).
-        url: String,
-        /// What to tell it.
-        request: crate::proto::tracker::Announce,
-    },
+    Announce(AnnounceTo),
     /// Open a connection; answer with [`Event::Connected`] or [`Event::ConnectFailed`].
     Connect {
         /// The key the core gave it.
@@ -240,22 +231,7 @@ pub enum Action {
     },
     /// From now on, the torrent's pieces live in these files under this root (this
     /// replaces any storage the torrent had: the driver opens it again after a move).
-    OpenStorage {
-        /// Which torrent.
-        info_hash: InfoHash,
-        /// Its layout.
-        info: Arc<Info>,
-        /// The exact bytes of its `info` dictionary (for the session store).
-        info_bytes: Arc<Vec<u8>>,
-        /// The storage root it was added to.
-        root: String,
-        /// Whether the root is there by its marker file, or (a plain folder) by
-        /// the folder itself.
-        marked: bool,
-        /// Whether `info_bytes` must be written to the session store (not when
-        /// they were just read from it).
-        save_meta: bool,
-    },
+    OpenStorage(OpenStorage),
     /// Make the listed files durable (`fdatasync`), then commit every record in one
     /// store transaction; answer with [`Event::ResumeSaved`]. Saves are carried out in
     /// the order they are asked for, before any later [`Action::CloseStorage`].
@@ -269,20 +245,7 @@ pub enum Action {
     /// filesystem, else copy, make durable, verify the pieces in `have` at the new
     /// place, and only then delete the old files. On failure nothing is lost: the
     /// old files stay. Answer with [`Event::StorageMoved`].
-    MoveStorage {
-        /// Which torrent.
-        info_hash: InfoHash,
-        /// Its layout.
-        info: Arc<Info>,
-        /// The pieces to verify after a copy.
-        have: crate::core::Bitfield,
-        /// From this root (path)...
-        from: String,
-        /// ...to this one...
-        to: String,
-        /// ...which is there by its marker file (or, a plain folder, by itself).
-        to_marked: bool,
-    },
+    MoveStorage(MoveStorage),
     /// Forget the torrent: its storage (deleting its files if asked) and its
     /// records in the session store.
     CloseStorage {
@@ -298,4 +261,53 @@ pub enum Action {
         /// (or, a plain folder, by itself).
         roots: Vec<(String, bool)>,
     },
+}
+
+/// What [`Action::OpenStorage`] opens.
+#[derive(Debug)]
+pub struct OpenStorage {
+    /// Which torrent.
+    pub info_hash: InfoHash,
+    /// Its layout.
+    pub info: Arc<Info>,
+    /// The exact bytes of its `info` dictionary (for the session store).
+    pub info_bytes: Arc<Vec<u8>>,
+    /// The storage root it was added to.
+    pub root: String,
+    /// Whether the root is there by its marker file, or (a plain folder) by
+    /// the folder itself.
+    pub marked: bool,
+    /// Whether `info_bytes` must be written to the session store (not when
+    /// they were just read from it).
+    pub save_meta: bool,
+}
+
+/// What [`Action::MoveStorage`] moves.
+#[derive(Debug)]
+pub struct MoveStorage {
+    /// Which torrent.
+    pub info_hash: InfoHash,
+    /// Its layout.
+    pub info: Arc<Info>,
+    /// The pieces to verify after a copy.
+    pub have: crate::core::Bitfield,
+    /// From this root (path)...
+    pub from: String,
+    /// ...to this one...
+    pub to: String,
+    /// ...which is there by its marker file (or, a plain folder, by itself).
+    pub to_marked: bool,
+}
+
+/// What [`Action::Announce`] asks.
+#[derive(Debug)]
+pub struct AnnounceTo {
+    /// Which torrent.
+    pub info_hash: InfoHash,
+    /// The announce's id.
+    pub id: u64,
+    /// The tracker (http, https or udp).
+    pub url: String,
+    /// What to tell it.
+    pub request: crate::proto::tracker::Announce,
 }

@@ -134,14 +134,14 @@ impl Core {
         self.metadata.remove(&ih);
         let info_bytes = Arc::new(bytes);
         t.set_info(info.clone(), info_bytes.clone());
-        out.push(Action::OpenStorage {
+        out.push(Action::OpenStorage(OpenStorage {
             info_hash: ih,
             info,
             info_bytes,
             root: t.root.clone(),
             marked: t.root_marked,
             save_meta: true,
-        });
+        }));
         // Data may already be on disk (an interrupted download): check it first.
         t.checking = Some(Check::full(t.have.len()));
         t.save_now = true;

@@ -51,7 +51,10 @@ use std::time::Duration;
 
 pub use bitfield::Bitfield;
 pub use command::{Command, Reply, Tunables};
-pub use event::{Action, CloseReason, DiskError, Event, PeerKey, ResumeSave, Verdict};
+pub use event::{
+    Action, AnnounceTo, CloseReason, DiskError, Event, MoveStorage, OpenStorage, PeerKey,
+    ResumeSave, Verdict,
+};
 pub use rng::Rng;
 pub use torrent::TorrentState;
 

@@ -418,14 +418,14 @@ impl Core {
             return;
         }
         t.move_started = true;
-        out.push(Action::MoveStorage {
+        out.push(Action::MoveStorage(super::MoveStorage {
             info_hash: ih,
             info: Arc::clone(t.info.as_ref().expect("moves need metadata")),
             have: t.have.clone(),
             from: t.root.clone(),
             to: to.clone(),
             to_marked: *to_marked,
-        });
+        }));
     }
 
     pub(crate) fn on_storage_moved(
@@ -450,14 +450,14 @@ impl Core {
                 t.note = None;
                 // Opening it again at the new place replaces the old storage.
                 t.storage_ready = false;
-                out.push(Action::OpenStorage {
+                out.push(Action::OpenStorage(super::OpenStorage {
                     info_hash: ih,
                     info: Arc::clone(t.info.as_ref().expect("moved with metadata")),
                     info_bytes: Arc::clone(t.info_bytes.as_ref().expect("with metadata")),
                     root: to,
                     marked,
                     save_meta: true,
-                });
+                }));
             }
             Err(e) => {
                 t.note = Some(format!(

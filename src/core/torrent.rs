@@ -314,14 +314,14 @@ impl Torrent {
             return None;
         }
         let (info, info_bytes) = (self.info.as_ref()?, self.info_bytes.as_ref()?);
-        Some(super::Action::OpenStorage {
+        Some(super::Action::OpenStorage(super::OpenStorage {
             info_hash,
             info: Arc::clone(info),
             info_bytes: Arc::clone(info_bytes),
             root: self.root.clone(),
             marked: self.root_marked,
             save_meta: false,
-        })
+        }))
     }
 
     /// Every wanted piece is on disk (all pieces, unless files are skipped).

@@ -167,12 +167,12 @@ fn emit(
     out: &mut Vec<Action>,
 ) {
     in_flight.insert((ih, due.id));
-    out.push(Action::Announce {
+    out.push(Action::Announce(super::AnnounceTo {
         info_hash: ih,
         id: due.id,
         request: announce_request(cfg, ih, t, due.event),
         url: due.url,
-    });
+    }));
 }
 
 /// The announce of torrent `ih` now.

@@ -194,13 +194,9 @@ impl Shard {
                     info_hash,
                     req,
                 } => reads.push((info_hash, req, peer)),
-                Action::Announce {
-                    info_hash,
-                    id,
-                    url,
-                    request,
-                } => {
-                    let reply = self.trackers.announce(url, request);
+                Action::Announce(a) => {
+                    let (info_hash, id) = (a.info_hash, a.id);
+                    let reply = self.trackers.announce(a.url, a.request);
                     let wait = async move {
                         reply.recv_async().await.unwrap_or_else(|_| {
                             Err(TrackerError::Io("the tracker thread stopped".into()))
@@ -256,18 +252,13 @@ impl Shard {
                         c.on_event(now, ev, out);
                     });
                 }
-                Action::OpenStorage {
-                    info_hash,
-                    info,
-                    info_bytes,
-                    root,
-                    marked,
-                    save_meta,
-                } => {
-                    if save_meta {
-                        self.queue_resume(ResumeJob::Set(meta_key(info_hash), info_bytes.to_vec()));
+                Action::OpenStorage(o) => {
+                    let (info_hash, info, marked) = (o.info_hash, o.info, o.marked);
+                    if o.save_meta {
+                        let bytes = o.info_bytes.to_vec();
+                        self.queue_resume(ResumeJob::Set(meta_key(info_hash), bytes));
                     }
-                    let root = PathBuf::from(root);
+                    let root = PathBuf::from(o.root);
                     let (i2, r2) = (info.clone(), root.clone());
                     let prepare = async move {
                         let job = move || storage::prepare_files(&mut RealFiles, &r2, marked, &i2);
@@ -323,23 +314,13 @@ impl Shard {
                         saves: torrents,
                     });
                 }
-                Action::MoveStorage {
-                    info_hash,
-                    info,
-                    have,
-                    from,
-                    to,
-                    to_marked,
-                } => {
-                    let (from, to) = (PathBuf::from(from), PathBuf::from(to));
-                    self.files.forget_under(&from);
+                Action::MoveStorage(m) => {
+                    let info_hash = m.info_hash;
+                    self.files.forget_under(Path::new(&m.from));
                     let work = async move {
-                        let job = move || {
-                            let fs = &mut RealFiles;
-                            storage::move_torrent(fs, &info, &have, &from, &to, to_marked, false)
-                        };
+                        let job = move || storage::carry_out_move(&mut RealFiles, &m);
                         match compio::runtime::spawn_blocking(job).await {
-                            Ok(r) => r.map(|_| ()),
+                            Ok(r) => r,
                             Err(_) => Err(DiskError("the move thread panicked".into())),
                         }
                     };

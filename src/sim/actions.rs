@@ -59,18 +59,14 @@ impl World {
                         self.schedule(at, Pending::Closed(link.remote.0, link.remote.1));
                     }
                 }
-                Action::Announce {
-                    info_hash,
-                    id,
-                    url,
-                    request,
-                } => {
+                Action::Announce(a) => {
                     // The request reaches the tracker after one latency; the reply
                     // comes back after another.
-                    let from = SocketAddr::new(self.nodes[n].addr.ip(), request.port);
-                    let result = self.trackers.announce(now + latency, &url, from, request);
-                    let at = now + latency + latency;
-                    self.schedule(at, Pending::AnnounceReply(n, info_hash, id, result));
+                    let from = SocketAddr::new(self.nodes[n].addr.ip(), a.request.port);
+                    let at = now + latency;
+                    let result = self.trackers.announce(at, &a.url, from, a.request);
+                    let reply = Pending::AnnounceReply(n, a.info_hash, a.id, result);
+                    self.schedule(at + latency, reply);
                 }
                 Action::ReadBlock {
                     peer,
@@ -132,25 +128,18 @@ impl World {
                         Pending::PieceWritten(n, info_hash, piece, result),
                     );
                 }
-                Action::OpenStorage {
-                    info_hash,
-                    info,
-                    info_bytes,
-                    root,
-                    marked,
-                    save_meta,
-                } => {
-                    if save_meta {
-                        self.nodes[n]
-                            .store
-                            .set(&meta_key(info_hash), &info_bytes)
+                Action::OpenStorage(o) => {
+                    let node = &mut self.nodes[n];
+                    if o.save_meta {
+                        node.store
+                            .set(&meta_key(o.info_hash), &o.info_bytes)
                             .expect("the sim's memory store works");
                     }
                     // The production preparation, on the memory filesystem.
-                    let node = &mut self.nodes[n];
-                    let result =
-                        storage::prepare_files(&mut node.fs, Path::new(&root), marked, &info);
-                    node.storage.insert(info_hash, (info, root));
+                    let root = Path::new(&o.root);
+                    let result = storage::prepare_files(&mut node.fs, root, o.marked, &o.info);
+                    let info_hash = o.info_hash;
+                    node.storage.insert(info_hash, (o.info, o.root));
                     self.schedule(now + disk, Pending::StorageOpened(n, info_hash, result));
                 }
                 Action::CheckRoots { roots } => {
@@ -170,21 +159,11 @@ impl World {
                     let result = storage::save_resume(&mut node.fs, &node.store, torrents);
                     self.schedule(now + disk, Pending::ResumeSaved(n, id, result));
                 }
-                Action::MoveStorage {
-                    info_hash,
-                    info,
-                    have,
-                    from,
-                    to,
-                    to_marked,
-                } => {
+                Action::MoveStorage(m) => {
                     // The production move (rename, with its undo), in memory.
-                    let fs = &mut self.nodes[n].fs;
-                    let (from, to) = (Path::new(&from), Path::new(&to));
-                    let result =
-                        storage::move_torrent(fs, &info, &have, from, to, to_marked, false);
-                    let result = result.map(drop);
-                    self.schedule(now + disk, Pending::StorageMoved(n, info_hash, result));
+                    let result = storage::carry_out_move(&mut self.nodes[n].fs, &m);
+                    let at = now + disk;
+                    self.schedule(at, Pending::StorageMoved(n, m.info_hash, result));
                 }
                 Action::CloseStorage {
                     info_hash,

@@ -96,6 +96,16 @@ pub enum MoveMethod {
     Copy,
 }
 
+/// Carries out an [`Action::MoveStorage`](crate::core::Action::MoveStorage) (both
+/// drivers call this).
+pub fn carry_out_move<F: Files + ?Sized>(
+    fs: &mut F,
+    m: &crate::core::MoveStorage,
+) -> Result<(), DiskError> {
+    let (from, to) = (Path::new(&m.from), Path::new(&m.to));
+    move_torrent(fs, &m.info, &m.have, from, to, m.to_marked, false).map(drop)
+}
+
 /// Moves a torrent's files from root `from` to root `to`: renames when both are on
 /// one filesystem, otherwise (or when `force_copy`) copies, syncs, verifies every
 /// piece in `have` at the new place and only then deletes the old files. On any
