@@ -276,6 +276,27 @@ fn torrents_roots_settings_stats_and_logs() {
     assert_eq!(s["download_limit"], 5_000_000);
     assert_eq!(s["log_filter"], "debug");
 
+    // Metrics, in the Prometheus text format, with the token only.
+    let m = d
+        .authed(d.http.get(format!("{}/metrics", d.base)))
+        .send()
+        .unwrap();
+    assert_eq!(m.status(), StatusCode::OK);
+    let text = m.text().unwrap();
+    assert!(
+        text.contains("seedring_torrents{state=\"seeding\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "seedring_torrent_upload_rate_bytes{{id=\"{id}\"}}"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("seedring_uptime_seconds"), "{text}");
+    let m = d.http.get(format!("{}/metrics", d.base)).send().unwrap();
+    assert_eq!(m.status(), StatusCode::UNAUTHORIZED);
+
     // Stats.
     let st = d.get_json("/stats");
     assert_eq!(st["torrents"], 1);
@@ -444,4 +465,22 @@ fn a_killed_daemon_comes_back_with_its_torrents_roots_and_settings() {
             .any(|r| r["token"] == "disk2")
     );
     assert_eq!(d.get_json("/settings")["upload_limit"], 777);
+}
+
+#[test]
+fn metrics_can_be_open_to_loopback_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = daemon_common::config_text(dir.path(), "");
+    let cfg = cfg.replace("[api]\n", "[api]\nmetrics_without_token = true\n");
+    let file = dir.path().join("seedring.toml");
+    std::fs::write(&file, cfg).unwrap();
+    let d = Daemon::start_with(dir.path(), &file);
+    let m = d.http.get(format!("{}/metrics", d.base)).send().unwrap();
+    assert_eq!(m.status(), StatusCode::OK);
+    assert!(m.text().unwrap().contains("seedring_torrents"));
+    // The rest of the API still wants the token.
+    assert_eq!(
+        d.http.get(d.url("/stats")).send().unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }

@@ -42,6 +42,8 @@ pub struct App {
     pub set_log_filter: super::FilterSetter,
     /// When the daemon started.
     pub started: Instant,
+    /// `/metrics` answers loopback clients without the token.
+    pub metrics_public: bool,
 }
 
 impl std::fmt::Debug for App {
@@ -204,6 +206,7 @@ pub fn router(app: Shared, max_body: usize) -> Router {
         .route("/logs/stream", get(super::admin::log_stream));
     Router::new()
         .nest("/api/v1", api)
+        .route("/metrics", get(super::metrics::metrics))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
@@ -243,7 +246,9 @@ async fn guard(
         .into_response();
     }
     let auth = headers.get(header::AUTHORIZATION).map(|h| h.as_bytes());
-    if !app.guard.token_ok(auth) {
+    let open_metrics =
+        app.metrics_public && peer.ip().is_loopback() && req.uri().path() == "/metrics";
+    if !open_metrics && !app.guard.token_ok(auth) {
         let wait = app.guard.failed(peer.ip());
         tokio::time::sleep(wait).await;
         let mut r = ApiError {

@@ -96,6 +96,9 @@ pub struct ApiConfig {
     pub shutdown_timeout_secs: u64,
     /// Largest request body in bytes (a .torrent upload).
     pub max_body_bytes: usize,
+    /// Serve `/metrics` without the token to clients on loopback (a local
+    /// Prometheus); from anywhere else it still needs the token.
+    pub metrics_without_token: bool,
 }
 
 /// Logs.
@@ -174,6 +177,7 @@ impl Default for ApiConfig {
             token: String::new(),
             shutdown_timeout_secs: 10,
             max_body_bytes: 16 << 20,
+            metrics_without_token: false,
         }
     }
 }
@@ -235,6 +239,9 @@ token = ""
 shutdown_timeout_secs = 10
 # Largest request body in bytes (a .torrent upload).
 max_body_bytes = 16777216
+# Serve /metrics without the token to clients on loopback (a local Prometheus);
+# from anywhere else it still needs the token.
+metrics_without_token = false
 
 [log]
 # What is logged, as a tracing filter ("info", "seedring=debug", ...). SIGHUP

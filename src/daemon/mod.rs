@@ -15,6 +15,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod metrics;
 pub mod settings;
 pub mod torrents;
 pub mod views;
@@ -166,6 +167,7 @@ async fn serve(
         // The daemon's uptime clock.
         #[allow(clippy::disallowed_methods)]
         started: Instant::now(),
+        metrics_public: cfg.api.metrics_without_token,
     });
     let router = api::router(app.clone(), cfg.api.max_body_bytes);
 

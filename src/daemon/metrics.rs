@@ -1,0 +1,165 @@
+//! `GET /metrics`: the daemon's numbers in the Prometheus text format, taken from
+//! the engine at each scrape (nothing is kept between scrapes).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::api::{ApiError, Shared};
+use super::views::state_name;
+
+/// Torrents given series of their own (the fastest by download plus upload rate):
+/// beyond this, per-torrent series would swamp the scraper.
+pub const PER_TORRENT_SERIES: usize = 100;
+
+type G = Gauge<f64, AtomicU64>;
+
+fn gauge(reg: &mut Registry, name: &str, help: &str, v: f64) {
+    let g = G::default();
+    g.set(v);
+    reg.register(name, help, g);
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(app): State<Shared>) -> Result<impl IntoResponse, ApiError> {
+    let all = app.engine.all_stats_async().await?;
+    let conns = app.engine.connections_async().await?;
+    let mut reg = Registry::with_prefix("seedring");
+    let sum = |f: fn(&crate::core::TorrentStats) -> u64| all.iter().map(f).sum::<u64>() as f64;
+    gauge(
+        &mut reg,
+        "uptime_seconds",
+        "Seconds since the daemon started",
+        app.started.elapsed().as_secs_f64(),
+    );
+    gauge(
+        &mut reg,
+        "download_rate_bytes",
+        "Download rate of all torrents, bytes per second",
+        sum(|t| t.download_rate),
+    );
+    gauge(
+        &mut reg,
+        "upload_rate_bytes",
+        "Upload rate of all torrents, bytes per second",
+        sum(|t| t.upload_rate),
+    );
+    gauge(
+        &mut reg,
+        "downloaded_bytes",
+        "Payload bytes downloaded by the torrents there now, since each was added",
+        sum(|t| t.downloaded),
+    );
+    gauge(
+        &mut reg,
+        "uploaded_bytes",
+        "Payload bytes uploaded by the torrents there now, since each was added",
+        sum(|t| t.uploaded),
+    );
+    gauge(
+        &mut reg,
+        "wasted_bytes",
+        "Bytes received and thrown away (hash failures, duplicates)",
+        sum(|t| t.wasted),
+    );
+    gauge(
+        &mut reg,
+        "hash_failures",
+        "Pieces that failed their hash check",
+        sum(|t| t.hash_failures),
+    );
+    gauge(
+        &mut reg,
+        "peers",
+        "Connected peers, all torrents",
+        all.iter().map(|t| t.peers).sum::<usize>() as f64,
+    );
+    gauge(
+        &mut reg,
+        "connections",
+        "Peer connections, half-open ones included",
+        conns.total as f64,
+    );
+    gauge(
+        &mut reg,
+        "half_open_connections",
+        "Outgoing connections being set up",
+        conns.half_open as f64,
+    );
+    gauge(
+        &mut reg,
+        "shards",
+        "Engine threads",
+        app.engine.shards() as f64,
+    );
+    gauge(
+        &mut reg,
+        "failed_shards",
+        "Engine threads that failed",
+        app.engine.failed_shards().len() as f64,
+    );
+    gauge(
+        &mut reg,
+        "tracker_errors",
+        "Torrents whose last tracker announce failed",
+        all.iter().filter(|t| t.tracker_error.is_some()).count() as f64,
+    );
+
+    let mut by_state: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in &all {
+        *by_state.entry(state_name(&t.state)).or_default() += 1;
+    }
+    let states = Family::<Vec<(String, String)>, G>::default();
+    for s in [
+        "fetching_metadata",
+        "checking",
+        "downloading",
+        "seeding",
+        "paused",
+        "moving",
+        "error",
+    ] {
+        let n = by_state.get(s).copied().unwrap_or(0);
+        states
+            .get_or_create(&vec![("state".to_owned(), s.to_owned())])
+            .set(n as f64);
+    }
+    reg.register("torrents", "Torrents by state", states);
+
+    let mut busiest: Vec<&crate::core::TorrentStats> = all.iter().collect();
+    busiest.sort_by_key(|t| std::cmp::Reverse(t.download_rate + t.upload_rate));
+    let down = Family::<Vec<(String, String)>, G>::default();
+    let up = Family::<Vec<(String, String)>, G>::default();
+    for t in busiest.into_iter().take(PER_TORRENT_SERIES) {
+        let labels = vec![("id".to_owned(), t.info_hash.to_hex())];
+        down.get_or_create(&labels).set(t.download_rate as f64);
+        up.get_or_create(&labels).set(t.upload_rate as f64);
+    }
+    reg.register(
+        "torrent_download_rate_bytes",
+        "Download rate per torrent (the 100 busiest), bytes per second",
+        down,
+    );
+    reg.register(
+        "torrent_upload_rate_bytes",
+        "Upload rate per torrent (the 100 busiest), bytes per second",
+        up,
+    );
+
+    let mut body = String::new();
+    encode(&mut body, &reg).map_err(|e| ApiError::bad(e.to_string()))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    ))
+}
