@@ -133,6 +133,18 @@ fn bad_requests_get_json_errors_and_the_daemon_goes_on() {
             StatusCode::BAD_REQUEST,
         ),
         (
+            d.http
+                .post(d.url(&format!("/torrents/{}/peers", "ab".repeat(20))))
+                .json(&json!({"peers": ["not an address"]})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            d.http
+                .post(d.url(&format!("/torrents/{}/peers", "ab".repeat(20))))
+                .json(&json!({"peers": ["127.0.0.1:1"]})),
+            StatusCode::NOT_FOUND,
+        ),
+        (
             d.http.get(d.url("/logs?level=loud")),
             StatusCode::BAD_REQUEST,
         ),

@@ -186,7 +186,10 @@ pub fn router(app: Shared, max_body: usize) -> Router {
             "/torrents/{id}/files",
             get(super::torrents::files).put(super::torrents::priorities),
         )
-        .route("/torrents/{id}/peers", get(super::torrents::peers))
+        .route(
+            "/torrents/{id}/peers",
+            get(super::torrents::peers).post(super::torrents::add_peers),
+        )
         .route("/torrents/{id}/pieces", get(super::torrents::pieces))
         .route(
             "/roots",

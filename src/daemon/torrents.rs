@@ -355,6 +355,35 @@ pub async fn peers(
     Ok(Json(peers.into_iter().map(PeerView::from).collect()))
 }
 
+/// `POST /torrents/{id}/peers` body: `ip:port` addresses to try.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeersBody {
+    peers: Vec<String>,
+}
+
+/// `POST /torrents/{id}/peers`: peers to connect to (at most 200 per call).
+pub async fn add_peers(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Body(b): Body<PeersBody>,
+) -> Result<StatusCode, ApiError> {
+    let ih = parse_id(&id)?;
+    if b.peers.len() > 200 {
+        return Err(ApiError::bad("at most 200 peers per call"));
+    }
+    let addrs = b
+        .peers
+        .iter()
+        .map(|p| {
+            p.parse::<std::net::SocketAddr>()
+                .map_err(|_| ApiError::bad(format!("peer {p:?}: not an ip:port address")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    app.engine.add_peers_async(ih, &addrs).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `GET /torrents/{id}/pieces` answer.
 #[derive(Debug, Serialize)]
 pub struct PiecesView {
