@@ -95,6 +95,14 @@ pub enum Command {
     Stats(InfoHash),
     /// Every torrent's numbers.
     AllStats,
+    /// Pieces a reader waits for (a streamed file): fetched first, in order
+    /// (replaces the previous window; an empty range clears it).
+    SetUrgent {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// The pieces.
+        pieces: std::ops::Range<u32>,
+    },
     /// Connection caps and upload slots, changed at run time.
     SetTunables(Tunables),
     /// A torrent's peers.
@@ -241,6 +249,9 @@ impl Core {
                         .filter_map(|ih| self.stats(now, ih))
                         .collect(),
                 )
+            }
+            Command::SetUrgent { info_hash, pieces } => {
+                Reply::Done(self.set_urgent(now, info_hash, pieces, out))
             }
             Command::SetTunables(t) => {
                 self.set_tunables(t);

@@ -50,6 +50,9 @@ pub(crate) struct Wanted<'a> {
     pub writing: &'a BTreeSet<u32>,
     /// In piece order instead of rarest first.
     pub sequential: bool,
+    /// Pieces someone is waiting for (a file being streamed): asked for first, in
+    /// order, before anything else.
+    pub urgent: std::ops::Range<u32>,
 }
 
 impl Wanted<'_> {
@@ -153,6 +156,19 @@ impl Picker {
         if n == 0 {
             return out;
         }
+        // 0. Pieces a reader waits for, in order, started or not.
+        for piece in wanted.urgent.clone() {
+            if piece >= wanted.have.len() || !peer_have.get(piece) || !wanted.wants(piece) {
+                continue;
+            }
+            if !self.partial.contains_key(&piece) {
+                self.start(piece);
+            }
+            self.take_missing(piece, n, &mut out);
+            if out.len() >= n {
+                return out;
+            }
+        }
         // 1. Pieces in progress, fullest first.
         let mut partial: Vec<(u32, u32)> = self
             .partial
@@ -172,16 +188,7 @@ impl Picker {
             let Some(piece) = self.pick_new_piece(wanted, peer_have, rng) else {
                 break;
             };
-            let blocks = self.block_count(piece) as usize;
-            self.partial.insert(
-                piece,
-                Partial {
-                    blocks: vec![0; blocks],
-                    from: vec![None; blocks],
-                    data: vec![0; self.piece_len(piece) as usize],
-                    received: 0,
-                },
-            );
+            self.start(piece);
             self.take_missing(piece, n, &mut out);
         }
         if !out.is_empty() || self.any_unrequested(wanted) {
@@ -204,6 +211,20 @@ impl Picker {
             }
         }
         out
+    }
+
+    /// A piece in progress from now on, nothing of it asked for yet.
+    fn start(&mut self, piece: u32) {
+        let blocks = self.block_count(piece) as usize;
+        self.partial.insert(
+            piece,
+            Partial {
+                blocks: vec![0; blocks],
+                from: vec![None; blocks],
+                data: vec![0; self.piece_len(piece) as usize],
+                received: 0,
+            },
+        );
     }
 
     fn take_missing(&mut self, piece: u32, n: usize, out: &mut Vec<BlockRequest>) {

@@ -15,6 +15,7 @@ struct Want {
     priority: Vec<u8>,
     writing: BTreeSet<u32>,
     sequential: bool,
+    urgent: std::ops::Range<u32>,
 }
 
 impl Want {
@@ -24,6 +25,7 @@ impl Want {
             priority: vec![1; count as usize],
             writing: BTreeSet::new(),
             sequential: false,
+            urgent: 0..0,
         }
     }
 
@@ -33,6 +35,7 @@ impl Want {
             priority: &self.priority,
             writing: &self.writing,
             sequential: self.sequential,
+            urgent: self.urgent.clone(),
         }
     }
 }
@@ -245,4 +248,22 @@ fn availability_follows_peers() {
     p.peer_lost(0); // never below zero
     p.peer_has(9); // out of range: ignored
     assert_eq!((p.availability(0), p.availability(1)), (0, 1));
+}
+
+#[test]
+fn urgent_pieces_come_first_in_order_then_the_usual_order() {
+    let mut p = picker(8);
+    let mut w = Want::all(8);
+    w.urgent = 5..7;
+    w.have.set(5);
+    // Piece 1 is the rarest, but a streamed piece wins; then the next urgent one.
+    for piece in [0, 2, 3, 4, 5, 6, 7] {
+        p.peer_has(piece);
+    }
+    let all = Bitfield::full(8);
+    let mut rng = Rng::new(1);
+    let first = p.pick(&w.view(), &all, &[], 4, &mut rng);
+    assert_eq!(pieces_of(&first), vec![6]);
+    let next = p.pick(&w.view(), &all, &[], 4, &mut rng);
+    assert_eq!(pieces_of(&next), vec![1], "then rarest first again");
 }

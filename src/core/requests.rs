@@ -6,6 +6,50 @@ use super::*;
 impl Core {
     // ------------------------------------------------------------------ requests
 
+    /// Pieces a reader waits for come first. Requests already out for other
+    /// pieces, to peers that have a missing urgent one, are cancelled and given
+    /// back, so the urgent blocks are not queued behind seconds of others.
+    pub fn set_urgent(
+        &mut self,
+        now: Time,
+        ih: InfoHash,
+        pieces: std::ops::Range<u32>,
+        out: &mut Vec<Action>,
+    ) -> Result<(), CommandError> {
+        let t = self.torrent_mut(ih)?;
+        t.urgent = pieces.clone();
+        let missing: Vec<u32> = pieces.filter(|&p| p < t.have.len() && t.wants(p)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
+        for &k in &keys {
+            let (Some(p), Some(t)) = (self.peers.get_mut(&k), self.torrents.get_mut(&ih)) else {
+                continue;
+            };
+            if !missing.iter().any(|&m| p.have.get(m)) {
+                continue;
+            }
+            let urgent = &t.urgent;
+            let (keep, others): (Vec<InFlight>, Vec<InFlight>) = p
+                .inflight
+                .drain(..)
+                .partition(|f| urgent.contains(&f.req.piece));
+            p.inflight = keep;
+            for f in &others {
+                t.picker.release(&f.req);
+            }
+            let cancels: Vec<Message> = others.iter().map(|f| Message::Cancel(f.req)).collect();
+            if !cancels.is_empty() {
+                self.send(now, k, &cancels, out);
+            }
+        }
+        for k in keys {
+            self.request_more(now, k, out);
+        }
+        Ok(())
+    }
+
     pub(super) fn request_more(&mut self, now: Time, key: PeerKey, out: &mut Vec<Action>) {
         let Some(p) = self.peers.get_mut(&key) else {
             return;

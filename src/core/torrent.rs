@@ -56,6 +56,8 @@ pub(crate) struct Torrent {
     pub file_priority: Vec<u8>,
     pub piece_priority: Vec<u8>,
     pub sequential: bool,
+    /// Pieces a reader is waiting for (see [`Wanted::urgent`]).
+    pub urgent: std::ops::Range<u32>,
     pub paused: bool,
     pub error: Option<String>,
     /// Hashing pieces from disk, if any are being checked.
@@ -214,6 +216,7 @@ impl Torrent {
             file_priority: Vec::new(),
             piece_priority: Vec::new(),
             sequential: false,
+            urgent: 0..0,
             paused: false,
             error: None,
             checking: None,
@@ -372,6 +375,7 @@ impl Torrent {
             priority: &self.piece_priority,
             writing: &self.writing,
             sequential: self.sequential,
+            urgent: self.urgent.clone(),
         }
     }
 
@@ -391,6 +395,7 @@ impl Torrent {
             priority: &self.piece_priority,
             writing: &self.writing,
             sequential: self.sequential,
+            urgent: self.urgent.clone(),
         };
         self.picker.pick(&wanted, peer_have, inflight, n, rng)
     }

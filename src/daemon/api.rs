@@ -191,6 +191,7 @@ pub fn router(app: Shared, max_body: usize) -> Router {
             get(super::torrents::peers).post(super::torrents::add_peers),
         )
         .route("/torrents/{id}/pieces", get(super::torrents::pieces))
+        .route("/torrents/{id}/files/{index}", get(super::stream::file))
         .route(
             "/roots",
             get(super::admin::roots).post(super::admin::add_root),
@@ -265,7 +266,10 @@ async fn guard(
             .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("valid"));
         return r;
     }
-    let streams = req.uri().path().ends_with("/logs/stream");
+    // The live log feed and file bytes answer at once and stream after: no
+    // deadline on their bodies (a file's waits have their own).
+    let path = req.uri().path();
+    let streams = path.ends_with("/logs/stream") || path.contains("/files/");
     if streams {
         return next.run(req).await;
     }

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod config;
 pub mod metrics;
 pub mod settings;
+pub mod stream;
 pub mod torrents;
 pub mod views;
 

@@ -243,6 +243,20 @@ impl Engine {
         Ok(all)
     }
 
+    /// Pieces a reader waits for (a file being streamed): fetched first, in order.
+    /// Replaces the torrent's previous window; an empty range clears it.
+    pub async fn set_urgent_async(
+        &self,
+        ih: InfoHash,
+        pieces: std::ops::Range<u32>,
+    ) -> Result<(), EngineError> {
+        let cmd = Command::SetUrgent {
+            info_hash: ih,
+            pieces,
+        };
+        self.ask(ih, cmd).await?.done()
+    }
+
     /// A torrent's metadata (`None` until a magnet's arrives).
     pub async fn info_async(&self, ih: InfoHash) -> Result<Option<Arc<Info>>, EngineError> {
         self.ask(ih, Command::Info(ih)).await?.info()
