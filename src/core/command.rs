@@ -100,6 +100,8 @@ pub enum Command {
     SetUrgent {
         /// The torrent.
         info_hash: InfoHash,
+        /// Which reader (each has its own window).
+        reader: u64,
         /// The pieces.
         pieces: std::ops::Range<u32>,
     },
@@ -250,9 +252,11 @@ impl Core {
                         .collect(),
                 )
             }
-            Command::SetUrgent { info_hash, pieces } => {
-                Reply::Done(self.set_urgent(now, info_hash, pieces, out))
-            }
+            Command::SetUrgent {
+                info_hash,
+                reader,
+                pieces,
+            } => Reply::Done(self.set_urgent(now, info_hash, reader, pieces, out)),
             Command::SetTunables(t) => {
                 self.set_tunables(t);
                 Reply::Done(Ok(()))

@@ -398,6 +398,8 @@ const MIN_REQUESTS: usize = 4;
 /// Verified bytes waiting for the disk, per torrent, before no new blocks are
 /// requested: when the network outruns the disk, memory stays bounded.
 const MAX_WRITE_BACKLOG: u64 = 32 << 20;
+/// Readers' windows of urgent pieces per torrent (files streamed at once).
+const MAX_READERS: usize = 16;
 /// Pieces that fail their hash, each sent whole by one peer, before that peer is
 /// banned (libtorrent's trust points come to about the same).
 const MAX_HASH_STRIKES: u32 = 4;

@@ -50,9 +50,9 @@ pub(crate) struct Wanted<'a> {
     pub writing: &'a BTreeSet<u32>,
     /// In piece order instead of rarest first.
     pub sequential: bool,
-    /// Pieces someone is waiting for (a file being streamed): asked for first, in
-    /// order, before anything else.
-    pub urgent: std::ops::Range<u32>,
+    /// Pieces readers are waiting for (files being streamed), one window per
+    /// reader: asked for first, each window in order, before anything else.
+    pub urgent: &'a BTreeMap<u64, std::ops::Range<u32>>,
 }
 
 impl Wanted<'_> {
@@ -157,7 +157,7 @@ impl Picker {
             return out;
         }
         // 0. Pieces a reader waits for, in order, started or not.
-        for piece in wanted.urgent.clone() {
+        for piece in wanted.urgent.values().flat_map(Clone::clone) {
             if piece >= wanted.have.len() || !peer_have.get(piece) || !wanted.wants(piece) {
                 continue;
             }

@@ -15,7 +15,7 @@ struct Want {
     priority: Vec<u8>,
     writing: BTreeSet<u32>,
     sequential: bool,
-    urgent: std::ops::Range<u32>,
+    urgent: std::collections::BTreeMap<u64, std::ops::Range<u32>>,
 }
 
 impl Want {
@@ -25,7 +25,7 @@ impl Want {
             priority: vec![1; count as usize],
             writing: BTreeSet::new(),
             sequential: false,
-            urgent: 0..0,
+            urgent: std::collections::BTreeMap::new(),
         }
     }
 
@@ -35,7 +35,7 @@ impl Want {
             priority: &self.priority,
             writing: &self.writing,
             sequential: self.sequential,
-            urgent: self.urgent.clone(),
+            urgent: &self.urgent,
         }
     }
 }
@@ -254,7 +254,7 @@ fn availability_follows_peers() {
 fn urgent_pieces_come_first_in_order_then_the_usual_order() {
     let mut p = picker(8);
     let mut w = Want::all(8);
-    w.urgent = 5..7;
+    w.urgent.insert(1, 5..7);
     w.have.set(5);
     // Piece 1 is the rarest, but a streamed piece wins; then the next urgent one.
     for piece in [0, 2, 3, 4, 5, 6, 7] {

@@ -9,15 +9,27 @@ impl Core {
     /// Pieces a reader waits for come first. Requests already out for other
     /// pieces, to peers that have a missing urgent one, are cancelled and given
     /// back, so the urgent blocks are not queued behind seconds of others.
+    ///
+    /// Each reader has its own window (`reader` is any id the caller picks); an
+    /// empty range ends it. At most [`MAX_READERS`] windows per torrent: a new
+    /// reader beyond them replaces the oldest.
     pub fn set_urgent(
         &mut self,
         now: Time,
         ih: InfoHash,
+        reader: u64,
         pieces: std::ops::Range<u32>,
         out: &mut Vec<Action>,
     ) -> Result<(), CommandError> {
         let t = self.torrent_mut(ih)?;
-        t.urgent = pieces.clone();
+        if pieces.is_empty() {
+            t.urgent.remove(&reader);
+            return Ok(());
+        }
+        if t.urgent.len() >= MAX_READERS && !t.urgent.contains_key(&reader) {
+            t.urgent.pop_first();
+        }
+        t.urgent.insert(reader, pieces.clone());
         let missing: Vec<u32> = pieces.filter(|&p| p < t.have.len() && t.wants(p)).collect();
         if missing.is_empty() {
             return Ok(());
@@ -34,7 +46,7 @@ impl Core {
             let (keep, others): (Vec<InFlight>, Vec<InFlight>) = p
                 .inflight
                 .drain(..)
-                .partition(|f| urgent.contains(&f.req.piece));
+                .partition(|f| urgent.values().any(|w| w.contains(&f.req.piece)));
             p.inflight = keep;
             for f in &others {
                 t.picker.release(&f.req);

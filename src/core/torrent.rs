@@ -56,8 +56,9 @@ pub(crate) struct Torrent {
     pub file_priority: Vec<u8>,
     pub piece_priority: Vec<u8>,
     pub sequential: bool,
-    /// Pieces a reader is waiting for (see [`Wanted::urgent`]).
-    pub urgent: std::ops::Range<u32>,
+    /// Pieces readers are waiting for, by reader (see [`Wanted::urgent`]); at
+    /// most `MAX_READERS` windows.
+    pub urgent: BTreeMap<u64, std::ops::Range<u32>>,
     pub paused: bool,
     pub error: Option<String>,
     /// Hashing pieces from disk, if any are being checked.
@@ -216,7 +217,7 @@ impl Torrent {
             file_priority: Vec::new(),
             piece_priority: Vec::new(),
             sequential: false,
-            urgent: 0..0,
+            urgent: BTreeMap::new(),
             paused: false,
             error: None,
             checking: None,
@@ -375,7 +376,7 @@ impl Torrent {
             priority: &self.piece_priority,
             writing: &self.writing,
             sequential: self.sequential,
-            urgent: self.urgent.clone(),
+            urgent: &self.urgent,
         }
     }
 
@@ -395,7 +396,7 @@ impl Torrent {
             priority: &self.piece_priority,
             writing: &self.writing,
             sequential: self.sequential,
-            urgent: self.urgent.clone(),
+            urgent: &self.urgent,
         };
         self.picker.pick(&wanted, peer_have, inflight, n, rng)
     }

@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt as _;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -62,12 +63,30 @@ fn parse_range(h: &str, size: u64) -> Option<Result<Range<u64>, ()>> {
     })
 }
 
-/// Where a streamed file is and what covers it.
+/// Readers' ids (each reader has its own window of urgent pieces).
+static NEXT_READER: AtomicU64 = AtomicU64::new(1);
+
+/// Where a streamed file is and what covers it; its reader's window of urgent
+/// pieces ends when it goes.
 struct Source {
+    app: Shared,
     ih: InfoHash,
+    reader: u64,
     info: Arc<Info>,
     index: usize,
     path: PathBuf,
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        let (engine, ih, reader) = (self.app.engine.clone(), self.ih, self.reader);
+        // Ended (or the client went): the pieces it waited for are no longer urgent.
+        tokio::spawn(async move {
+            if let Err(e) = engine.set_urgent_async(ih, reader, 0..0).await {
+                tracing::debug!(error = %e, "a reader's window outlived it");
+            }
+        });
+    }
 }
 
 impl Source {
@@ -82,7 +101,8 @@ impl Source {
     }
 
     /// Waits until every piece holding bytes `r` is had, asking for them first.
-    async fn wait_for(&self, app: &Shared, r: &Range<u64>) -> Result<(), ApiError> {
+    async fn wait_for(&self, r: &Range<u64>) -> Result<(), ApiError> {
+        let app = &self.app;
         let need = self.pieces(r);
         let count = self.info.geometry.piece_count();
         let window = need.start..need.end.saturating_add(AHEAD).min(count);
@@ -90,7 +110,9 @@ impl Source {
         if had(&app.engine.have_async(self.ih).await?) {
             return Ok(());
         }
-        app.engine.set_urgent_async(self.ih, window).await?;
+        app.engine
+            .set_urgent_async(self.ih, self.reader, window)
+            .await?;
         let waited = tokio::time::timeout(WAIT, async {
             loop {
                 tokio::time::sleep(POLL).await;
@@ -174,7 +196,9 @@ pub async fn file(
     let whole = 0..size;
     let r = range.clone().unwrap_or(whole);
     let src = Arc::new(Source {
+        app,
         ih,
+        reader: NEXT_READER.fetch_add(1, Ordering::Relaxed),
         info,
         index,
         path,
@@ -184,7 +208,7 @@ pub async fn file(
     }
     // The first bytes are there before the answer starts (else 503).
     let first = r.start..(r.start + CHUNK).min(r.end);
-    if let Err(e) = src.wait_for(&app, &first).await {
+    if let Err(e) = src.wait_for(&first).await {
         let mut out = e.into_response();
         if out.status() == StatusCode::SERVICE_UNAVAILABLE {
             out.headers_mut()
@@ -192,24 +216,21 @@ pub async fn file(
         }
         return Ok(out);
     }
-    let body = futures_util::stream::unfold(
-        (app, src, r.start, r.end),
-        |(app, src, pos, end)| async move {
-            if pos >= end {
-                return None;
-            }
-            let chunk = pos..(pos + CHUNK).min(end);
-            if let Err(e) = src.wait_for(&app, &chunk).await {
-                let err = std::io::Error::other(e.detail);
-                return Some((Err(err), (app, src, end, end)));
-            }
-            let next = chunk.end;
-            match src.read(chunk).await {
-                Ok(b) => Some((Ok(b), (app, src, next, end))),
-                Err(e) => Some((Err(e), (app, src, end, end))),
-            }
-        },
-    );
+    let body = futures_util::stream::unfold((src, r.start, r.end), |(src, pos, end)| async move {
+        if pos >= end {
+            return None;
+        }
+        let chunk = pos..(pos + CHUNK).min(end);
+        if let Err(e) = src.wait_for(&chunk).await {
+            let err = std::io::Error::other(e.detail);
+            return Some((Err(err), (src, end, end)));
+        }
+        let next = chunk.end;
+        match src.read(chunk).await {
+            Ok(b) => Some((Ok(b), (src, next, end))),
+            Err(e) => Some((Err(e), (src, end, end))),
+        }
+    });
     let mut resp = Response::new(Body::from_stream(body));
     let h = resp.headers_mut();
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));

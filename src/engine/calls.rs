@@ -244,14 +244,17 @@ impl Engine {
     }
 
     /// Pieces a reader waits for (a file being streamed): fetched first, in order.
-    /// Replaces the torrent's previous window; an empty range clears it.
+    /// Each `reader` has one window (16 per torrent at most); an empty range ends
+    /// it.
     pub async fn set_urgent_async(
         &self,
         ih: InfoHash,
+        reader: u64,
         pieces: std::ops::Range<u32>,
     ) -> Result<(), EngineError> {
         let cmd = Command::SetUrgent {
             info_hash: ih,
+            reader,
             pieces,
         };
         self.ask(ih, cmd).await?.done()
