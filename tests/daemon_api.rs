@@ -53,6 +53,34 @@ fn the_guard_wants_the_token_and_our_host_name() {
         .send()
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // The web page's files need no token (they hold no data), but our host name.
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/app.js", "text/javascript"),
+        ("/app.css", "text/css"),
+    ] {
+        let r = d.http.get(format!("{}{path}", d.base)).send().unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind)
+        );
+        assert!(
+            r.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'")
+        );
+    }
+    let r = d
+        .http
+        .get(format!("{}/", d.base))
+        .header("host", "evil.example")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST);
     // The token is never in the log.
     assert!(!d.stderr().contains(&d.token));
     // Repeated bad tokens are answered later and later.

@@ -211,6 +211,9 @@ pub fn router(app: Shared, max_body: usize) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/metrics", get(super::metrics::metrics))
+        .route("/", get(super::web::index))
+        .route("/app.js", get(super::web::app_js))
+        .route("/app.css", get(super::web::app_css))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
@@ -252,7 +255,9 @@ async fn guard(
     let auth = headers.get(header::AUTHORIZATION).map(|h| h.as_bytes());
     let open_metrics =
         app.metrics_public && peer.ip().is_loopback() && req.uri().path() == "/metrics";
-    if !open_metrics && !app.guard.token_ok(auth) {
+    let page =
+        req.method() == axum::http::Method::GET && super::web::PUBLIC.contains(&req.uri().path());
+    if !open_metrics && !page && !app.guard.token_ok(auth) {
         let wait = app.guard.failed(peer.ip());
         tokio::time::sleep(wait).await;
         let mut r = ApiError {

@@ -20,6 +20,7 @@ pub mod settings;
 pub mod stream;
 pub mod torrents;
 pub mod views;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,376 @@
+// The seedring web page: plain JavaScript, no library. Everything from a torrent
+// (names, paths, messages) is put on the page as text, never as HTML.
+"use strict";
+
+const API = "/api/v1";
+let token = sessionStorage.getItem("seedring-token") || "";
+const $ = (sel) => document.querySelector(sel);
+const history = []; // [down, up] bytes per second, one a second, five minutes
+let detailId = null;
+let logAbort = null;
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function bytes(n) {
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(1) : n) + " " + u[i];
+}
+
+function eta(s) {
+  if (s === null || s === undefined) return "";
+  if (s < 60) return s + " s";
+  if (s < 3600) return Math.round(s / 60) + " min";
+  return (s / 3600).toFixed(1) + " h";
+}
+
+async function api(method, path, body, type) {
+  const headers = { Authorization: "Bearer " + token };
+  let data;
+  if (body !== undefined) {
+    headers["Content-Type"] = type || "application/json";
+    data = type ? body : JSON.stringify(body);
+  }
+  const r = await fetch(API + path, { method, headers, body: data });
+  if (r.status === 401) { showLogin("The token was refused."); throw new Error("unauthorized"); }
+  const text = await r.text();
+  const v = text ? JSON.parse(text) : null;
+  if (!r.ok) throw new Error((v && v.detail) || r.statusText);
+  return v;
+}
+
+function showLogin(msg) {
+  $("#app").hidden = true;
+  $("#login").hidden = false;
+  $("#login-error").textContent = msg || "";
+}
+
+async function signIn(t) {
+  token = t;
+  try {
+    await api("GET", "/stats");
+  } catch (e) {
+    showLogin("The token was refused.");
+    return;
+  }
+  sessionStorage.setItem("seedring-token", token);
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  await loadRoots();
+  refresh();
+}
+
+function bar(p) {
+  const b = el("span", null, "bar");
+  const f = el("div");
+  f.style.width = (100 * p).toFixed(1) + "%";
+  b.appendChild(f);
+  b.title = (100 * p).toFixed(1) + "%";
+  b.dataset.progress = p;
+  return b;
+}
+
+function actionButton(label, cls, fn) {
+  const b = el("button", label, cls);
+  b.addEventListener("click", async (ev) => {
+    ev.stopPropagation();
+    try { await fn(); } catch (e) { alert(label + ": " + e.message); }
+    refresh();
+  });
+  return b;
+}
+
+function renderTorrents(list) {
+  const body = $("#torrents tbody");
+  body.replaceChildren();
+  for (const t of list) {
+    const tr = el("tr");
+    tr.dataset.id = t.id;
+    tr.dataset.state = t.state;
+    const name = el("td", t.name, "name");
+    name.addEventListener("click", () => openDetail(t.id));
+    tr.appendChild(name);
+    tr.appendChild(el("td", bytes(t.size)));
+    const prog = el("td");
+    prog.appendChild(bar(t.progress));
+    tr.appendChild(prog);
+    tr.appendChild(el("td", t.state + (t.error ? ": " + t.error : ""), "state"));
+    tr.appendChild(el("td", bytes(t.download_rate) + "/s"));
+    tr.appendChild(el("td", bytes(t.upload_rate) + "/s"));
+    tr.appendChild(el("td", t.peers));
+    tr.appendChild(el("td", t.ratio.toFixed(2)));
+    tr.appendChild(el("td", t.root));
+    tr.appendChild(el("td", eta(t.eta_secs)));
+    const acts = el("td");
+    if (t.state === "paused") {
+      acts.appendChild(actionButton("Resume", "resume", () => api("POST", `/torrents/${t.id}/resume`)));
+    } else {
+      acts.appendChild(actionButton("Pause", "pause", () => api("POST", `/torrents/${t.id}/pause`)));
+    }
+    acts.appendChild(actionButton("Recheck", "recheck", () => api("POST", `/torrents/${t.id}/recheck`)));
+    acts.appendChild(actionButton("Remove", "remove", async () => {
+      if (!confirm(`Remove ${t.name}?`)) return;
+      const del = confirm("Delete its downloaded data too?");
+      await api("DELETE", `/torrents/${t.id}?delete_files=${del}`);
+      if (detailId === t.id) closeDetail();
+    }));
+    tr.appendChild(acts);
+    body.appendChild(tr);
+  }
+}
+
+function drawGraph() {
+  const c = $("#graph");
+  const g = c.getContext("2d");
+  g.clearRect(0, 0, c.width, c.height);
+  const max = Math.max(1, ...history.flat());
+  const step = c.width / 300;
+  [["#3a7", 0], ["#37a", 1]].forEach(([color, k]) => {
+    g.strokeStyle = color;
+    g.beginPath();
+    history.forEach((h, i) => {
+      const x = c.width - (history.length - i) * step;
+      const y = c.height - 4 - (h[k] / max) * (c.height - 8);
+      if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
+    });
+    g.stroke();
+  });
+  g.fillStyle = "#555";
+  g.fillText("max " + bytes(max) + "/s  (green: down, blue: up)", 6, 12);
+}
+
+async function refresh() {
+  if (!token || $("#app").hidden) return;
+  try {
+    const [page, stats] = await Promise.all([api("GET", "/torrents?sort=added"), api("GET", "/stats")]);
+    renderTorrents(page.torrents);
+    $("#totals").textContent =
+      `${stats.torrents} torrents, ↓ ${bytes(stats.download_rate)}/s ↑ ${bytes(stats.upload_rate)}/s, ${stats.peers} peers`;
+    history.push([stats.download_rate, stats.upload_rate]);
+    if (history.length > 300) history.shift();
+    drawGraph();
+    if (detailId) await fillDetail(detailId);
+  } catch (e) {
+    $("#totals").textContent = "not reachable: " + e.message;
+  }
+}
+
+async function openDetail(id) {
+  detailId = id;
+  $("#detail").hidden = false;
+  await fillDetail(id);
+}
+
+function closeDetail() {
+  detailId = null;
+  $("#detail").hidden = true;
+}
+
+async function fillDetail(id) {
+  const [t, files, peers, pieces] = await Promise.all([
+    api("GET", `/torrents/${id}`), api("GET", `/torrents/${id}/files`),
+    api("GET", `/torrents/${id}/peers`), api("GET", `/torrents/${id}/pieces`),
+  ]);
+  $("#detail-name").textContent = t.name;
+  $("#detail-info").textContent =
+    `${t.id} · ${bytes(t.have_bytes)} of ${bytes(t.size)} · ${t.have_pieces}/${t.pieces} pieces · ` +
+    `downloaded ${bytes(t.downloaded)}, uploaded ${bytes(t.uploaded)}, wasted ${bytes(t.wasted)}` +
+    (t.note ? " · " + t.note : "");
+  const fb = $("#detail-files tbody");
+  fb.replaceChildren();
+  for (const f of files) {
+    const tr = el("tr");
+    tr.appendChild(el("td", f.path));
+    tr.appendChild(el("td", bytes(f.size)));
+    const p = el("td"); p.appendChild(bar(f.progress)); tr.appendChild(p);
+    const sel = el("select");
+    for (const [v, label] of [[0, "skip"], [1, "normal"], [4, "high"], [7, "highest"]]) {
+      const o = el("option", label); o.value = v; sel.appendChild(o);
+    }
+    sel.value = "1";
+    sel.addEventListener("change", async () => {
+      const prios = files.map((g) => (g.index === f.index ? Number(sel.value) : 1));
+      try { await api("PUT", `/torrents/${id}/files`, { priorities: prios }); } catch (e) { alert(e.message); }
+    });
+    const td = el("td"); td.appendChild(sel); tr.appendChild(td);
+    fb.appendChild(tr);
+  }
+  const pb = $("#detail-peers tbody");
+  pb.replaceChildren();
+  for (const p of peers) {
+    const tr = el("tr");
+    for (const v of [p.addr, p.client, p.flags, bytes(p.download_rate) + "/s", bytes(p.upload_rate) + "/s", p.pieces]) {
+      tr.appendChild(el("td", v));
+    }
+    pb.appendChild(tr);
+  }
+  const tk = t.tracker;
+  $("#detail-tracker").textContent = tk.url
+    ? `${tk.url}${tk.error ? " — error: " + tk.error : ""}${tk.warning ? " — " + tk.warning : ""}`
+    : "no tracker announced to";
+  const c = $("#detail-pieces");
+  const g = c.getContext("2d");
+  g.fillStyle = "#ddd";
+  g.fillRect(0, 0, c.width, c.height);
+  if (pieces.pieces > 0) {
+    g.fillStyle = "#3a7";
+    const w = c.width / pieces.pieces;
+    for (let i = 0; i < pieces.pieces; i++) {
+      const byte = parseInt(pieces.bitfield.substr((i >> 3) * 2, 2), 16);
+      if (byte & (0x80 >> (i & 7))) g.fillRect(i * w, 0, Math.max(w, 1), c.height);
+    }
+  }
+}
+
+async function loadRoots() {
+  const roots = await api("GET", "/roots");
+  const sel = $("#add-root");
+  sel.replaceChildren();
+  const body = $("#roots tbody");
+  body.replaceChildren();
+  for (const r of roots) {
+    const o = el("option", `${r.label} (${bytes(r.free_bytes)} free)`);
+    o.value = r.token;
+    if (r.default) o.selected = true;
+    sel.appendChild(o);
+    const tr = el("tr");
+    for (const v of [r.token, r.label, r.path, r.available ? "yes" : "NO", bytes(r.free_bytes), r.torrents]) {
+      tr.appendChild(el("td", v));
+    }
+    const d = el("td");
+    if (r.default) d.textContent = "default";
+    else d.appendChild(actionButton("Make default", "default", () => api("POST", `/roots/${encodeURIComponent(r.token)}/default`).then(loadRoots)));
+    tr.appendChild(d);
+    body.appendChild(tr);
+  }
+}
+
+async function addTorrent(ev) {
+  ev.preventDefault();
+  const file = $("#add-file").files[0];
+  const magnet = $("#add-magnet").value.trim();
+  const root = $("#add-root").value;
+  const paused = $("#add-paused").checked;
+  const status = $("#add-status");
+  try {
+    let t;
+    if (file) {
+      const q = `?root=${encodeURIComponent(root)}&paused=${paused}`;
+      t = await api("POST", "/torrents" + q, await file.arrayBuffer(), "application/x-bittorrent");
+    } else if (magnet) {
+      t = await api("POST", "/torrents", { magnet, root, paused });
+    } else {
+      status.textContent = "choose a .torrent file or paste a magnet link";
+      return;
+    }
+    status.textContent = "added " + t.name;
+    $("#add-form").reset();
+    loadRoots();
+    refresh();
+  } catch (e) {
+    status.textContent = "not added: " + e.message;
+  }
+}
+
+async function loadSettings() {
+  const s = await api("GET", "/settings");
+  const form = $("#settings-form");
+  form.replaceChildren();
+  for (const [k, v] of Object.entries(s)) {
+    const label = el("label", k.replaceAll("_", " ") + " ");
+    const input = el("input");
+    input.name = k;
+    input.value = v;
+    label.appendChild(input);
+    form.appendChild(label);
+  }
+  form.appendChild(el("button", "Save"));
+}
+
+async function saveSettings(ev) {
+  ev.preventDefault();
+  const patch = {};
+  for (const input of $("#settings-form").querySelectorAll("input")) {
+    patch[input.name] = input.name === "log_filter" ? input.value : Number(input.value);
+  }
+  try {
+    await api("PATCH", "/settings", patch);
+    $("#settings-status").textContent = "saved";
+  } catch (e) {
+    $("#settings-status").textContent = "not saved: " + e.message;
+  }
+}
+
+function logLine(e) {
+  const li = el("li", null, "lvl-" + e.level);
+  const when = new Date(e.time_ms).toLocaleTimeString();
+  const fields = Object.entries(e.fields || {}).map(([k, v]) => ` ${k}=${v}`).join("");
+  li.textContent = `${when} ${e.level} ${e.message}${e.info_hash ? " [" + e.info_hash.slice(0, 8) + "]" : ""}${fields}`;
+  const list = $("#log-lines");
+  list.appendChild(li);
+  while (list.children.length > 2000) list.firstChild.remove();
+  list.scrollTop = list.scrollHeight;
+}
+
+async function startLogs() {
+  if (logAbort) logAbort.abort();
+  logAbort = new AbortController();
+  const level = $("#log-level").value;
+  $("#log-lines").replaceChildren();
+  for (const e of await api("GET", `/logs?level=${level}&limit=500`)) logLine(e);
+  // EventSource cannot send the token header: read the stream with fetch.
+  const r = await fetch(`${API}/logs/stream?level=${level}`, {
+    headers: { Authorization: "Bearer " + token }, signal: logAbort.signal,
+  });
+  const reader = r.body.getReader();
+  const dec = new TextDecoder();
+  let buf = "", event = "";
+  for (;;) {
+    let chunk;
+    try { chunk = await reader.read(); } catch (e) { return; }
+    if (chunk.done) return;
+    buf += dec.decode(chunk.value, { stream: true });
+    let nl;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl).replace(/\r$/, "");
+      buf = buf.slice(nl + 1);
+      if (line.startsWith("event: ")) event = line.slice(7);
+      else if (line.startsWith("data: ") && event === "log") logLine(JSON.parse(line.slice(6)));
+      else if (line.startsWith("data: ") && event === "lagged") logLine({ level: "WARN", message: line.slice(6) + " entries missed", time_ms: Date.now() });
+    }
+  }
+}
+
+function showView(name) {
+  for (const t of document.querySelectorAll(".tab")) t.classList.toggle("active", t.dataset.view === name);
+  for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== "view-" + name;
+  if (name === "roots") loadRoots();
+  if (name === "settings") loadSettings();
+  if (name === "logs") startLogs();
+  else if (logAbort) { logAbort.abort(); logAbort = null; }
+}
+
+$("#login-form").addEventListener("submit", (ev) => { ev.preventDefault(); signIn($("#token").value.trim()); });
+$("#add-form").addEventListener("submit", addTorrent);
+$("#detail-close").addEventListener("click", closeDetail);
+$("#settings-form").addEventListener("submit", saveSettings);
+$("#log-level").addEventListener("change", startLogs);
+$("#root-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    await api("POST", "/roots", { token: $("#root-token").value, label: $("#root-label").value, path: $("#root-path").value });
+    $("#root-status").textContent = "added";
+    $("#root-form").reset();
+    loadRoots();
+  } catch (e) { $("#root-status").textContent = "not added: " + e.message; }
+});
+for (const t of document.querySelectorAll(".tab")) t.addEventListener("click", () => showView(t.dataset.view));
+
+if (token) signIn(token); else showLogin();
+setInterval(refresh, 1000);
