@@ -207,7 +207,8 @@ pub fn router(app: Shared, max_body: usize) -> Router {
         )
         .route("/stats", get(super::admin::stats))
         .route("/logs", get(super::admin::logs))
-        .route("/logs/stream", get(super::admin::log_stream));
+        .route("/logs/stream", get(super::admin::log_stream))
+        .route("/openapi.json", get(openapi));
     Router::new()
         .nest("/api/v1", api)
         .route("/metrics", get(super::metrics::metrics))
@@ -219,6 +220,14 @@ pub fn router(app: Shared, max_body: usize) -> Router {
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)
+}
+
+/// The OpenAPI 3.1 document of this API (`tests/daemon_openapi.rs` checks the
+/// answers against it).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 async fn unknown_route() -> ApiError {

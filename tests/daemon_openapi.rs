@@ -1,0 +1,292 @@
+//! The daemon's answers, success and error, against its own OpenAPI document
+//! (`/api/v1/openapi.json`): every status answered is documented for its route,
+//! and every JSON body fits the documented schema.
+// Real processes on real ports: the test waits on the wall clock, with bounds.
+#![allow(clippy::disallowed_methods)]
+
+mod daemon_common;
+
+use daemon_common::{Daemon, make_torrent};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Checks one answer against the document: (route template, method) → status →
+/// schema.
+fn check(doc: &Value, template: &str, method: &Method, status: u16, body: &[u8]) {
+    let op = &doc["paths"][template][method.as_str().to_lowercase()];
+    assert!(op.is_object(), "{method} {template} is not documented");
+    let r = &op["responses"][status.to_string()];
+    assert!(
+        r.is_object(),
+        "{method} {template} answered {status}, which is not documented"
+    );
+    let Some(schema) = r["content"]["application/json"]["schema"].as_object() else {
+        return;
+    };
+    // The document is the root, so `$ref`s to its components resolve.
+    let mut root = doc.clone();
+    root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+    for (k, v) in schema {
+        root[k] = v.clone();
+    }
+    let v = jsonschema::validator_for(&root).expect("the document's schemas compile");
+    let value: Value = serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("{method} {template} ({status}): not JSON: {e}"));
+    let errors: Vec<String> = v
+        .iter_errors(&value)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {template} ({status}): {errors:?}\n{value}"
+    );
+}
+
+#[test]
+fn every_answer_fits_the_openapi_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), "");
+    let doc: Value = d.get_json("/openapi.json");
+    assert_eq!(doc["openapi"], "3.1.0");
+
+    let (t, data) = make_torrent(dir.path(), "doc.bin", 300_000);
+    std::fs::write(dir.path().join("downloads/doc.bin"), &data).unwrap();
+    let bytes = std::fs::read(&t).unwrap();
+    let added: Value = d.add_torrent(&bytes, "").json().unwrap();
+    let id = added["id"].as_str().unwrap().to_owned();
+    d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
+    let unknown = "ab".repeat(20);
+    let disk2 = dir.path().join("disk2");
+
+    // (method, template, path, body): successes and failures of every route.
+    let calls: Vec<(Method, &str, String, Option<Value>)> = vec![
+        (
+            Method::GET,
+            "/torrents",
+            "/torrents?sort=-size".into(),
+            None,
+        ),
+        (
+            Method::GET,
+            "/torrents",
+            "/torrents?sort=colour".into(),
+            None,
+        ),
+        (
+            Method::POST,
+            "/torrents",
+            "/torrents".into(),
+            Some(
+                json!({"magnet": format!("magnet:?xt=urn:btih:{}&dn=m", "cd".repeat(20)), "paused": true}),
+            ),
+        ),
+        (
+            Method::POST,
+            "/torrents",
+            "/torrents".into(),
+            Some(json!({"magnet": "nope"})),
+        ),
+        (
+            Method::POST,
+            "/torrents",
+            "/torrents".into(),
+            Some(json!({"magnet": format!("magnet:?xt=urn:btih:{}", "cd".repeat(20))})),
+        ),
+        (
+            Method::POST,
+            "/torrents",
+            "/torrents".into(),
+            Some(json!({"extra": 1})),
+        ),
+        (
+            Method::GET,
+            "/torrents/{id}",
+            format!("/torrents/{id}"),
+            None,
+        ),
+        (
+            Method::GET,
+            "/torrents/{id}",
+            format!("/torrents/{unknown}"),
+            None,
+        ),
+        (Method::GET, "/torrents/{id}", "/torrents/zz".into(), None),
+        (
+            Method::POST,
+            "/torrents/{id}/pause",
+            format!("/torrents/{id}/pause"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/torrents/{id}/resume",
+            format!("/torrents/{id}/resume"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/torrents/{id}/recheck",
+            format!("/torrents/{unknown}/recheck"),
+            None,
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/limits",
+            format!("/torrents/{id}/limits"),
+            Some(json!({"download": 0, "upload": 0})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/limits",
+            format!("/torrents/{id}/limits"),
+            Some(json!({"download": -1})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/sequential",
+            format!("/torrents/{id}/sequential"),
+            Some(json!({"on": true})),
+        ),
+        (
+            Method::GET,
+            "/torrents/{id}/files",
+            format!("/torrents/{id}/files"),
+            None,
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/files",
+            format!("/torrents/{id}/files"),
+            Some(json!({"priorities": [1, 1, 1]})),
+        ),
+        (
+            Method::GET,
+            "/torrents/{id}/files/{index}",
+            format!("/torrents/{id}/files/0"),
+            None,
+        ),
+        (
+            Method::GET,
+            "/torrents/{id}/files/{index}",
+            format!("/torrents/{id}/files/9"),
+            None,
+        ),
+        (
+            Method::GET,
+            "/torrents/{id}/peers",
+            format!("/torrents/{id}/peers"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/torrents/{id}/peers",
+            format!("/torrents/{id}/peers"),
+            Some(json!({"peers": ["127.0.0.1:9"]})),
+        ),
+        (
+            Method::POST,
+            "/torrents/{id}/peers",
+            format!("/torrents/{id}/peers"),
+            Some(json!({"peers": ["x"]})),
+        ),
+        (
+            Method::GET,
+            "/torrents/{id}/pieces",
+            format!("/torrents/{id}/pieces"),
+            None,
+        ),
+        (Method::GET, "/roots", "/roots".into(), None),
+        (
+            Method::POST,
+            "/roots",
+            "/roots".into(),
+            Some(json!({"token": "disk2", "path": disk2})),
+        ),
+        (
+            Method::POST,
+            "/roots",
+            "/roots".into(),
+            Some(json!({"token": "disk2", "path": disk2})),
+        ),
+        (
+            Method::POST,
+            "/roots/{token}/default",
+            "/roots/disk2/default".into(),
+            None,
+        ),
+        (
+            Method::POST,
+            "/roots/{token}/default",
+            "/roots/none/default".into(),
+            None,
+        ),
+        (
+            Method::DELETE,
+            "/roots/{token}",
+            "/roots/default".into(),
+            None,
+        ),
+        (
+            Method::POST,
+            "/torrents/{id}/move",
+            format!("/torrents/{id}/move"),
+            Some(json!({"root": "disk2"})),
+        ),
+        (Method::GET, "/settings", "/settings".into(), None),
+        (
+            Method::PATCH,
+            "/settings",
+            "/settings".into(),
+            Some(json!({"upload_limit": 5})),
+        ),
+        (
+            Method::PATCH,
+            "/settings",
+            "/settings".into(),
+            Some(json!({"max_half_open": 0})),
+        ),
+        (Method::GET, "/stats", "/stats".into(), None),
+        (Method::GET, "/logs", "/logs?limit=50".into(), None),
+        (Method::GET, "/logs", "/logs?level=nope".into(), None),
+        (Method::GET, "/openapi.json", "/openapi.json".into(), None),
+        (
+            Method::DELETE,
+            "/torrents/{id}",
+            format!("/torrents/{unknown}"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            "/torrents/{id}",
+            format!("/torrents/{id}?delete_files=false"),
+            None,
+        ),
+    ];
+    let mut statuses = std::collections::BTreeSet::new();
+    for (method, template, path, body) in calls {
+        let mut req = d.authed(d.http.request(method.clone(), d.url(&path)));
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        let r = req.send().unwrap();
+        let status = r.status().as_u16();
+        let bytes = r.bytes().unwrap();
+        check(&doc, template, &method, status, &bytes);
+        statuses.insert((template, status));
+    }
+    // Without the token: a 401 every route documents.
+    let r = d.http.get(d.url("/stats")).send().unwrap();
+    let status = r.status().as_u16();
+    check(&doc, "/stats", &Method::GET, status, &r.bytes().unwrap());
+    // Both kinds of answer were seen.
+    assert!(statuses.iter().any(|(_, s)| *s >= 400) && statuses.iter().any(|(_, s)| *s < 300));
+    // Every route of the document was called.
+    for p in doc["paths"].as_object().unwrap().keys() {
+        if p != "/logs/stream" {
+            assert!(
+                statuses.iter().any(|(t, _)| t == p),
+                "{p} was not exercised"
+            );
+        }
+    }
+}
