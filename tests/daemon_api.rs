@@ -524,3 +524,60 @@ fn metrics_can_be_open_to_loopback_only() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// `seedring remote` against a running daemon: it finds the address and token in
+/// the data folder, and every command works, with --json too.
+#[test]
+fn the_remote_client_drives_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), "");
+    let (t, data) = make_torrent(dir.path(), "remote.bin", 200_000);
+    std::fs::write(dir.path().join("downloads/remote.bin"), &data).unwrap();
+    let remote = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_seedring"))
+            .arg("remote")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), text, err)
+    };
+    let (ok, out, err) = remote(&["add", t.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    let added: Value = serde_json::from_str(out.trim()).unwrap();
+    let id = added["id"].as_str().unwrap().to_owned();
+    d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
+    let (ok, out, _) = remote(&["list"]);
+    assert!(
+        ok && out.contains("remote.bin") && out.contains(&id[..8]),
+        "{out}"
+    );
+    // An unambiguous start of the id is enough.
+    let (ok, _, err) = remote(&["pause", &id[..6]]);
+    assert!(ok, "{err}");
+    d.wait_for(&id, "paused", |t| t["state"] == "paused");
+    let (ok, _, err) = remote(&["resume", &id[..6]]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = remote(&["info", &id, "--json"]);
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(out.trim()).unwrap()["name"],
+        "remote.bin"
+    );
+    let (ok, out, _) = remote(&["logs", "-n", "20"]);
+    assert!(ok && out.contains("torrent added"), "{out}");
+    let (ok, _, err) = remote(&["rm", &id, "--delete"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        d.get(&format!("/torrents/{id}")).status(),
+        StatusCode::NOT_FOUND
+    );
+    // A wrong token is a clear error and a failing exit.
+    let (ok, _, err) = remote(&["--token", "nope", "list"]);
+    assert!(!ok && err.contains("401"), "{err}");
+    let (ok, _, err) = remote(&["pause", "ffff"]);
+    assert!(!ok && err.contains("no torrent id starts with"), "{err}");
+}
