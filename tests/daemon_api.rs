@@ -236,6 +236,9 @@ fn torrents_roots_settings_stats_and_logs() {
     let pieces = d.get_json(&format!("/torrents/{id}/pieces"));
     assert_eq!(pieces["have"], pieces["pieces"]);
     assert_eq!(d.get_json(&format!("/torrents/{id}/peers")), json!([]));
+    let tr = d.get_json(&format!("/torrents/{id}/trackers"));
+    assert_eq!(tr["tiers"], json!([]), "{tr}");
+    assert_eq!(tr["announces"], 0);
 
     // Pause, resume, recheck, limits, priorities, sequential.
     assert_eq!(

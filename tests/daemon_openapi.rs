@@ -195,6 +195,18 @@ fn every_answer_fits_the_openapi_document() {
             format!("/torrents/{id}/pieces"),
             None,
         ),
+        (
+            Method::GET,
+            "/torrents/{id}/trackers",
+            format!("/torrents/{id}/trackers"),
+            None,
+        ),
+        (
+            Method::GET,
+            "/torrents/{id}/trackers",
+            format!("/torrents/{unknown}/trackers"),
+            None,
+        ),
         (Method::GET, "/roots", "/roots".into(), None),
         (
             Method::POST,

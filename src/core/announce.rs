@@ -21,6 +21,21 @@ pub struct TrackerStatus {
     pub announces: u64,
 }
 
+/// A torrent's trackers and their schedule, for showing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackersReport {
+    /// The tiers, in the order they are tried now (a tracker that answered is at
+    /// the front of its tier).
+    pub tiers: Vec<Vec<String>>,
+    /// What the last announce said.
+    pub last: TrackerStatus,
+    /// Whether the torrent is announcing (running, or owing `stopped`).
+    pub active: bool,
+    /// When the next announce is due (from now; zero when due or in flight;
+    /// `None` when idle).
+    pub next_in: Option<Duration>,
+}
+
 /// The announce schedule of one torrent.
 ///
 /// Tiers are tried in order, trackers within a tier in order; a tracker that answers
@@ -67,6 +82,23 @@ const MAX_INTERVAL: Duration = Duration::from_secs(2 * 3600);
 const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
 
 impl Announcer {
+    /// The trackers and the schedule as of `now`.
+    pub fn report(&self, now: Time) -> TrackersReport {
+        let next_in = self.active.then(|| {
+            if self.in_flight.is_some() || now >= self.next_at {
+                Duration::ZERO
+            } else {
+                self.next_at.since(now)
+            }
+        });
+        TrackersReport {
+            tiers: self.tiers.clone(),
+            last: self.status.clone(),
+            active: self.active,
+            next_in,
+        }
+    }
+
     /// A schedule over `tiers`, idle until [`Announcer::start`].
     pub fn new(tiers: Vec<Vec<String>>) -> Announcer {
         Announcer {

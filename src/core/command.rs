@@ -95,6 +95,8 @@ pub enum Command {
     Stats(InfoHash),
     /// Every torrent's numbers.
     AllStats,
+    /// A torrent's trackers and their schedule.
+    Trackers(InfoHash),
     /// Pieces a reader waits for (a streamed file): fetched first, in order
     /// (replaces the previous window; an empty range clears it).
     SetUrgent {
@@ -170,6 +172,8 @@ pub enum Reply {
     Stats(Result<Box<TorrentStats>, CommandError>),
     /// [`Command::AllStats`].
     AllStats(Vec<TorrentStats>),
+    /// [`Command::Trackers`].
+    Trackers(Result<super::announce::TrackersReport, CommandError>),
     /// [`Command::PeerStats`].
     PeerStats(Vec<PeerStats>),
     /// [`Command::Connections`].
@@ -257,6 +261,12 @@ impl Core {
                 reader,
                 pieces,
             } => Reply::Done(self.set_urgent(now, info_hash, reader, pieces, out)),
+            Command::Trackers(ih) => Reply::Trackers(
+                self.torrents
+                    .get(&ih)
+                    .map(|t| t.announcer.report(now))
+                    .ok_or(known(ih)),
+            ),
             Command::SetTunables(t) => {
                 self.set_tunables(t);
                 Reply::Done(Ok(()))

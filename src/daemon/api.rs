@@ -191,6 +191,7 @@ pub fn router(app: Shared, max_body: usize) -> Router {
             get(super::torrents::peers).post(super::torrents::add_peers),
         )
         .route("/torrents/{id}/pieces", get(super::torrents::pieces))
+        .route("/torrents/{id}/trackers", get(super::torrents::trackers))
         .route("/torrents/{id}/files/{index}", get(super::stream::file))
         .route(
             "/roots",

@@ -384,6 +384,45 @@ pub async fn add_peers(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET /torrents/{id}/trackers` answer.
+#[derive(Debug, Serialize)]
+pub struct TrackersView {
+    /// Announce URLs by tier, in the order they are tried now.
+    pub tiers: Vec<Vec<String>>,
+    /// Whether the torrent announces (running, or owing `stopped`).
+    pub announcing: bool,
+    /// Seconds to the next announce (0: due or under way; null: not announcing).
+    pub next_announce_secs: Option<u64>,
+    /// The tracker announced to last.
+    pub last_url: Option<String>,
+    /// Its error, if the last announce failed.
+    pub last_error: Option<String>,
+    /// Its last warning.
+    pub last_warning: Option<String>,
+    /// Successful announces.
+    pub announces: u64,
+    /// Peers received from trackers in all.
+    pub peers_received: u64,
+}
+
+/// `GET /torrents/{id}/trackers`.
+pub async fn trackers(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<TrackersView>, ApiError> {
+    let r = app.engine.trackers_async(parse_id(&id)?).await?;
+    Ok(Json(TrackersView {
+        tiers: r.tiers,
+        announcing: r.active,
+        next_announce_secs: r.next_in.map(|d| d.as_secs()),
+        last_url: r.last.url,
+        last_error: r.last.error,
+        last_warning: r.last.warning,
+        announces: r.last.announces,
+        peers_received: r.last.peers_received,
+    }))
+}
+
 /// `GET /torrents/{id}/pieces` answer.
 #[derive(Debug, Serialize)]
 pub struct PiecesView {

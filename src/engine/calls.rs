@@ -260,6 +260,17 @@ impl Engine {
         self.ask(ih, cmd).await?.done()
     }
 
+    /// A torrent's trackers: tiers, the last result, the next announce.
+    pub async fn trackers_async(
+        &self,
+        ih: InfoHash,
+    ) -> Result<crate::core::announce::TrackersReport, EngineError> {
+        match self.ask(ih, Command::Trackers(ih)).await? {
+            Reply::Trackers(r) => Ok(r?),
+            other => Err(other.mismatch("trackers")),
+        }
+    }
+
     /// A torrent's metadata (`None` until a magnet's arrives).
     pub async fn info_async(&self, ih: InfoHash) -> Result<Option<Arc<Info>>, EngineError> {
         self.ask(ih, Command::Info(ih)).await?.info()

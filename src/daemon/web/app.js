@@ -173,9 +173,10 @@ function closeDetail() {
 }
 
 async function fillDetail(id) {
-  const [t, files, peers, pieces] = await Promise.all([
+  const [t, files, peers, pieces, trackers] = await Promise.all([
     api("GET", `/torrents/${id}`), api("GET", `/torrents/${id}/files`),
     api("GET", `/torrents/${id}/peers`), api("GET", `/torrents/${id}/pieces`),
+    api("GET", `/torrents/${id}/trackers`),
   ]);
   $("#detail-name").textContent = t.name;
   $("#detail-info").textContent =
@@ -210,10 +211,13 @@ async function fillDetail(id) {
     }
     pb.appendChild(tr);
   }
-  const tk = t.tracker;
-  $("#detail-tracker").textContent = tk.url
-    ? `${tk.url}${tk.error ? " — error: " + tk.error : ""}${tk.warning ? " — " + tk.warning : ""}`
-    : "no tracker announced to";
+  const tiers = trackers.tiers.map((tier, i) => `tier ${i + 1}: ${tier.join(", ")}`).join("; ");
+  const next = trackers.next_announce_secs === null ? "not announcing" : `next announce in ${trackers.next_announce_secs} s`;
+  $("#detail-tracker").textContent = trackers.tiers.length === 0
+    ? "no trackers"
+    : `${tiers} · ${next} · ${trackers.announces} announces, ${trackers.peers_received} peers received` +
+      (trackers.last_error ? ` · last error: ${trackers.last_error}` : "") +
+      (trackers.last_warning ? ` · ${trackers.last_warning}` : "");
   const c = $("#detail-pieces");
   const g = c.getContext("2d");
   g.fillStyle = "#ddd";
