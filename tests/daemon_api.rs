@@ -584,3 +584,28 @@ fn the_remote_client_drives_the_daemon() {
     let (ok, _, err) = remote(&["pause", "ffff"]);
     assert!(!ok && err.contains("no torrent id starts with"), "{err}");
 }
+
+/// A client that never finishes its request headers is cut off (slowloris), and
+/// the daemon goes on answering the others.
+#[test]
+fn a_request_whose_headers_never_end_is_cut_off() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), "");
+    let addr = d.base.trim_start_matches("http://").to_owned();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.write_all(b"GET /api/v1/stats HTTP/1.1\r\nHost: localhost\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 256];
+    // The daemon closes it (perhaps after a 408): the read ends, it does not hang.
+    let n = s.read(&mut buf).unwrap_or(0);
+    let waited = start.elapsed();
+    assert!(
+        waited < Duration::from_secs(20),
+        "held for {waited:?}: {:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    assert_eq!(d.get("/stats").status(), StatusCode::OK);
+}

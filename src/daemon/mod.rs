@@ -16,6 +16,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod metrics;
+pub mod serve;
 pub mod settings;
 pub mod stream;
 pub mod torrents;
@@ -175,17 +176,8 @@ async fn serve(
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signals = tokio::spawn(watch_signals(app.clone(), config_file, stop_tx));
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let mut rx = stop_rx;
-        let _gone_means_stop = rx.wait_for(|stop| *stop).await;
-    });
-    if let Err(e) = server.await {
-        tracing::error!(error = %e, "the API server failed");
-    }
+    let grace = Duration::from_secs(cfg.api.shutdown_timeout_secs.max(1)).mul_f32(0.3);
+    serve::serve(listener, router, stop_rx, grace).await;
     signals.abort();
     // Stopping: no new request is taken; the trackers hear `stopped` and every
     // torrent is saved, within the bound.
