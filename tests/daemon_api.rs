@@ -345,6 +345,14 @@ fn torrents_roots_settings_stats_and_logs() {
     assert_eq!(st["torrents"], 1);
     assert_eq!(st["by_state"]["seeding"], 1);
     assert_eq!(st["shards"], 2);
+    let per: Vec<u64> = st["shard_torrents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(per.len(), 2);
+    assert_eq!(per.iter().sum::<u64>(), 1);
 
     // Logs: the add is there, filtered by torrent and level.
     let logs = d.get_json(&format!("/logs?torrent={id}"));

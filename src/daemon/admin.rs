@@ -175,6 +175,8 @@ pub struct GlobalStats {
     pub half_open: usize,
     /// Engine threads.
     pub shards: usize,
+    /// Torrents each engine thread holds.
+    pub shard_torrents: Vec<usize>,
     /// "io_uring", "epoll" or "memory".
     pub io: &'static str,
     /// Why epoll, when io_uring was wanted.
@@ -207,6 +209,7 @@ pub async fn stats(State(app): State<Shared>) -> Result<Json<GlobalStats>, ApiEr
         connections: conns.total,
         half_open: conns.half_open,
         shards: e.shards(),
+        shard_torrents: e.torrents_per_shard(),
         io: e.io_backend(),
         io_fallback: e.io_fallback_reason().map(str::to_owned),
         failed_shards: e

@@ -329,6 +329,18 @@ impl Engine {
         self.inner.shards()
     }
 
+    /// How many torrents each shard holds (one entry for the memory preset).
+    pub fn torrents_per_shard(&self) -> Vec<usize> {
+        match self.backend() {
+            Backend::Memory { .. } => vec![self.torrents().map_or(0, |t| t.len())],
+            Backend::Shards { caps, .. } => caps
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .torrents
+                .clone(),
+        }
+    }
+
     /// Shards that have failed, with why. Their torrents answer
     /// [`EngineError::ShardFailed`]; the other shards go on.
     pub fn failed_shards(&self) -> Vec<ShardFailure> {
