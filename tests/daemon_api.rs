@@ -353,6 +353,16 @@ fn torrents_roots_settings_stats_and_logs() {
         .collect();
     assert_eq!(per.len(), 2);
     assert_eq!(per.iter().sum::<u64>(), 1);
+    // The check and the recheck hashed the 3 MiB twice at least.
+    assert!(
+        st["hashed_bytes"].as_u64().unwrap() >= 2 * (3 << 20),
+        "{st}"
+    );
+    assert!(st["disk_queue"].is_u64());
+    assert!(
+        text.contains("seedring_shard_hashed_bytes{shard=\"0\"}"),
+        "{text}"
+    );
 
     // Logs: the add is there, filtered by torrent and level.
     let logs = d.get_json(&format!("/logs?torrent={id}"));

@@ -97,6 +97,8 @@ pub enum Command {
     AllStats,
     /// A torrent's trackers and their schedule.
     Trackers(InfoHash),
+    /// This core's work counters.
+    Counters,
     /// Pieces a reader waits for (a streamed file): fetched first, in order
     /// (replaces the previous window; an empty range clears it).
     SetUrgent {
@@ -153,6 +155,18 @@ impl Core {
     }
 }
 
+/// A core's work counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoreCounters {
+    /// Bytes hashed (downloaded pieces, checks) since the core started.
+    pub hashed_bytes: u64,
+    /// Pieces waiting for the disk: verified pieces being written, and check
+    /// reads in flight.
+    pub disk_queue: usize,
+    /// Torrents it holds.
+    pub torrents: usize,
+}
+
 /// A core's answer to a [`Command`], one variant per kind of answer.
 #[derive(Debug)]
 pub enum Reply {
@@ -174,6 +188,8 @@ pub enum Reply {
     AllStats(Vec<TorrentStats>),
     /// [`Command::Trackers`].
     Trackers(Result<super::announce::TrackersReport, CommandError>),
+    /// [`Command::Counters`].
+    Counters(CoreCounters),
     /// [`Command::PeerStats`].
     PeerStats(Vec<PeerStats>),
     /// [`Command::Connections`].
@@ -267,6 +283,17 @@ impl Core {
                     .map(|t| t.announcer.report(now))
                     .ok_or(known(ih)),
             ),
+            Command::Counters => Reply::Counters(CoreCounters {
+                hashed_bytes: self.hashed_bytes,
+                disk_queue: self
+                    .torrents
+                    .values()
+                    .map(|t| {
+                        t.writing.len() + t.checking.as_ref().map_or(0, |c| c.pending as usize)
+                    })
+                    .sum(),
+                torrents: self.torrents.len(),
+            }),
             Command::SetTunables(t) => {
                 self.set_tunables(t);
                 Reply::Done(Ok(()))

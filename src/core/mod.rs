@@ -50,7 +50,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use bitfield::Bitfield;
-pub use command::{Command, Reply, Tunables};
+pub use command::{Command, CoreCounters, Reply, Tunables};
 pub use event::{
     Action, AnnounceTo, CloseReason, DiskError, Event, MoveStorage, OpenStorage, PeerKey,
     ResumeSave, Verdict,
@@ -387,6 +387,8 @@ pub struct Core {
     root_check_in_flight: bool,
     root_checks_issued: u64,
     root_check_wanted: bool,
+    /// Bytes hashed so far (downloaded pieces and checks).
+    hashed_bytes: u64,
 }
 
 /// Reads for uploads in flight per peer.
@@ -434,6 +436,7 @@ impl Core {
             root_check_in_flight: false,
             root_checks_issued: 0,
             root_check_wanted: false,
+            hashed_bytes: 0,
             next_save_id: 1,
             last_save: Time::ZERO,
             save_batches: BTreeMap::new(),

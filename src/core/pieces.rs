@@ -75,6 +75,7 @@ impl Core {
         let t = self.torrents.get_mut(&ih).expect("caller checked");
         let info = t.info.clone().expect("pieces need metadata");
         let ok = hash::verify_piece(&bytes, &info.pieces[piece as usize]);
+        self.hashed_bytes += bytes.len() as u64;
         let block = crate::metainfo::BLOCK_LEN as usize;
         if ok {
             // Smart-ban: anyone who sent a block of an earlier, failed copy of this
@@ -315,6 +316,11 @@ impl Core {
         let mut doubtful = false;
         for (piece, verdict) in results {
             check.pending = check.pending.saturating_sub(1);
+            if verdict != Verdict::Unreadable
+                && let Some(info) = &t.info
+            {
+                self.hashed_bytes += u64::from(info.geometry.piece_len(piece));
+            }
             if verdict != Verdict::Valid && t.root_lost {
                 // The disk went away under the read: it says nothing about the piece.
                 check.retry(piece);

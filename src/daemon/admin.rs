@@ -177,6 +177,11 @@ pub struct GlobalStats {
     pub shards: usize,
     /// Torrents each engine thread holds.
     pub shard_torrents: Vec<usize>,
+    /// Bytes hashed since start (downloaded pieces and checks), all threads.
+    pub hashed_bytes: u64,
+    /// Pieces waiting for the disk (verified pieces being written, check reads),
+    /// all threads.
+    pub disk_queue: usize,
     /// "io_uring", "epoll" or "memory".
     pub io: &'static str,
     /// Why epoll, when io_uring was wanted.
@@ -191,6 +196,7 @@ pub struct GlobalStats {
 pub async fn stats(State(app): State<Shared>) -> Result<Json<GlobalStats>, ApiError> {
     let all = app.engine.all_stats_async().await?;
     let conns = app.engine.connections_async().await?;
+    let counters = app.engine.counters_async().await?;
     let mut by_state = BTreeMap::new();
     for t in &all {
         *by_state.entry(state_name(&t.state)).or_insert(0) += 1;
@@ -210,6 +216,8 @@ pub async fn stats(State(app): State<Shared>) -> Result<Json<GlobalStats>, ApiEr
         half_open: conns.half_open,
         shards: e.shards(),
         shard_torrents: e.torrents_per_shard(),
+        hashed_bytes: counters.iter().map(|c| c.hashed_bytes).sum(),
+        disk_queue: counters.iter().map(|c| c.disk_queue).sum(),
         io: e.io_backend(),
         io_fallback: e.io_fallback_reason().map(str::to_owned),
         failed_shards: e

@@ -14,6 +14,7 @@ use prometheus_client::registry::Registry;
 
 use super::api::{ApiError, Shared};
 use super::views::state_name;
+use crate::core::CoreCounters;
 
 /// Torrents given series of their own (the fastest by download plus upload rate):
 /// beyond this, per-torrent series would swamp the scraper.
@@ -98,6 +99,33 @@ pub async fn metrics(State(app): State<Shared>) -> Result<impl IntoResponse, Api
         "shards",
         "Engine threads",
         app.engine.shards() as f64,
+    );
+    let counters = app.engine.counters_async().await?;
+    let per_shard = |reg: &mut Registry, name: &str, help: &str, f: fn(&CoreCounters) -> f64| {
+        let fam = Family::<Vec<(String, String)>, G>::default();
+        for (i, c) in counters.iter().enumerate() {
+            fam.get_or_create(&vec![("shard".to_owned(), i.to_string())])
+                .set(f(c));
+        }
+        reg.register(name, help, fam);
+    };
+    per_shard(
+        &mut reg,
+        "shard_hashed_bytes",
+        "Bytes hashed since start, per engine thread",
+        |c| c.hashed_bytes as f64,
+    );
+    per_shard(
+        &mut reg,
+        "shard_disk_queue",
+        "Pieces waiting for the disk, per engine thread",
+        |c| c.disk_queue as f64,
+    );
+    per_shard(
+        &mut reg,
+        "shard_torrents",
+        "Torrents per engine thread",
+        |c| c.torrents as f64,
     );
     gauge(
         &mut reg,

@@ -260,6 +260,18 @@ impl Engine {
         self.ask(ih, cmd).await?.done()
     }
 
+    /// Each shard's work counters (hashed bytes, disk queue, torrents).
+    pub async fn counters_async(&self) -> Result<Vec<crate::core::CoreCounters>, EngineError> {
+        let mut all = Vec::new();
+        for r in self.inner.on_all(|| Command::Counters).await? {
+            match r {
+                Reply::Counters(c) => all.push(c),
+                other => return Err(other.mismatch("counters")),
+            }
+        }
+        Ok(all)
+    }
+
     /// A torrent's trackers: tiers, the last result, the next announce.
     pub async fn trackers_async(
         &self,
