@@ -145,4 +145,17 @@ fn a_file_streams_in_order_while_its_torrent_downloads() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     seeder.kill().unwrap();
     seeder.wait().unwrap();
+
+    // Killed and started again, the daemon keeps the torrent's counters.
+    let before = d.get_json(&format!("/torrents/{id}"));
+    std::thread::sleep(Duration::from_millis(1500)); // a resume save (every 500 ms)
+    d.signal("KILL");
+    drop(d);
+    let d = Daemon::start(dir.path(), "");
+    let after = d.get_json(&format!("/torrents/{id}"));
+    assert_eq!(after["state"], "seeding", "{after}");
+    assert_eq!(after["downloaded"], before["downloaded"], "{after}");
+    assert!(after["downloaded"].as_u64().unwrap() >= len as u64);
+    assert_eq!(after["added_at"], before["added_at"]);
+    assert_eq!(after["completed_at"], before["completed_at"]);
 }
