@@ -596,6 +596,46 @@ fn the_remote_client_drives_the_daemon() {
         d.get(&format!("/torrents/{id}")).status(),
         StatusCode::NOT_FOUND
     );
+    // logs -f follows the live feed.
+    let mut follow = std::process::Command::new(env!("CARGO_BIN_EXE_seedring"))
+        .arg("remote")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["logs", "-f", "-n", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if line.contains("torrent added") {
+                tx.send(line).ok();
+            }
+        }
+    });
+    let ih = "ef".repeat(20);
+    let start = Instant::now();
+    let seen = loop {
+        // Added again until the follower, which may still be connecting, sees one.
+        d.post_json(
+            "/torrents",
+            &json!({"magnet": format!("magnet:?xt=urn:btih:{ih}"), "paused": true}),
+        );
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            break line;
+        }
+        let _ = d
+            .authed(d.http.delete(d.url(&format!("/torrents/{ih}"))))
+            .send();
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "logs -f showed nothing"
+        );
+    };
+    assert!(seen.contains("INFO"), "{seen}");
+    follow.kill().unwrap();
+    follow.wait().unwrap();
     // A wrong token is a clear error and a failing exit.
     let (ok, _, err) = remote(&["--token", "nope", "list"]);
     assert!(!ok && err.contains("401"), "{err}");
