@@ -7,7 +7,6 @@
 //! many (`Lagged`), and a shard logging never waits for anyone.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -169,9 +168,7 @@ struct Fields {
 
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let mut text = String::new();
-        let _ = write!(text, "{value:?}");
-        self.put(field, text);
+        self.put(field, format!("{value:?}"));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {

@@ -116,10 +116,12 @@ fn pieces_in_progress_are_finished_fullest_first() {
         p.release(r);
     }
     for off in [0, BLOCK_LEN] {
-        let _ = p.pick(&w.view(), &peer_with(4, &[a]), &[], 1, &mut rng);
+        let asked = p.pick(&w.view(), &peer_with(4, &[a]), &[], 1, &mut rng);
+        assert_eq!(asked.len(), 1);
         p.on_block(a, off, &[0; BLOCK_LEN as usize], ip);
     }
-    let _ = p.pick(&w.view(), &peer_with(4, &[b]), &[], 1, &mut rng);
+    let asked = p.pick(&w.view(), &peer_with(4, &[b]), &[], 1, &mut rng);
+    assert_eq!(asked.len(), 1);
     p.on_block(b, 0, &[0; BLOCK_LEN as usize], ip);
     let next = p.pick(&w.view(), &all, &[], 2, &mut rng);
     assert!(

@@ -80,5 +80,10 @@ pub async fn serve(
     }
     // Wait for the connections (each holds a sender) to finish, within `grace`.
     drop(gone_tx);
-    let _ = tokio::time::timeout(grace, gone_rx.recv()).await;
+    if tokio::time::timeout(grace, gone_rx.recv()).await.is_err() {
+        tracing::warn!(
+            secs = grace.as_secs_f32(),
+            "API connections still open after the grace period: they are dropped"
+        );
+    }
 }
