@@ -81,7 +81,11 @@ impl Drop for Source {
     fn drop(&mut self) {
         let (engine, ih, reader) = (self.app.engine.clone(), self.ih, self.reader);
         // Ended (or the client went): the pieces it waited for are no longer urgent.
-        tokio::spawn(async move {
+        // (No runtime: the daemon is stopping, and the window goes with the engine.)
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
             if let Err(e) = engine.set_urgent_async(ih, reader, 0..0).await {
                 tracing::debug!(error = %e, "a reader's window outlived it");
             }
