@@ -112,48 +112,22 @@ impl Settings {
 
     /// What differs from `before`, as `key: old -> new` lines for the log.
     pub fn changes_from(&self, before: &Settings) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut diff = |k: &str, a: String, b: String| {
-            if a != b {
-                out.push(format!("{k}: {a} -> {b}"));
-            }
+        let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
+            (serde_json::to_value(before), serde_json::to_value(self))
+        else {
+            return Vec::new();
         };
-        diff(
-            "download_limit",
-            before.download_limit.to_string(),
-            self.download_limit.to_string(),
-        );
-        diff(
-            "upload_limit",
-            before.upload_limit.to_string(),
-            self.upload_limit.to_string(),
-        );
-        diff(
-            "max_connections",
-            before.max_connections.to_string(),
-            self.max_connections.to_string(),
-        );
-        diff(
-            "max_connections_per_torrent",
-            before.max_connections_per_torrent.to_string(),
-            self.max_connections_per_torrent.to_string(),
-        );
-        diff(
-            "max_half_open",
-            before.max_half_open.to_string(),
-            self.max_half_open.to_string(),
-        );
-        diff(
-            "upload_slots",
-            before.upload_slots.to_string(),
-            self.upload_slots.to_string(),
-        );
-        diff(
-            "log_filter",
-            before.log_filter.clone(),
-            self.log_filter.clone(),
-        );
-        out
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        new.iter()
+            .filter(|(k, v)| old.get(*k) != Some(v))
+            .map(|(k, v)| {
+                let was = old.get(k).map(text).unwrap_or_default();
+                format!("{k}: {was} -> {}", text(v))
+            })
+            .collect()
     }
 }
 

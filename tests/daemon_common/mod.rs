@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
+
+#[path = "../cli_common/mod.rs"]
+mod cli_common;
 use serde_json::Value;
 
 /// A running daemon.
@@ -193,18 +196,6 @@ pub fn make_torrent(dir: &Path, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
         .map(|i| (i as u64).wrapping_mul(2_654_435_761).to_le_bytes()[2])
         .collect();
     std::fs::write(src.join(name), &data).unwrap();
-    let t = dir.join(format!("{name}.torrent"));
-    let got = Command::new(env!("CARGO_BIN_EXE_seedring"))
-        .arg("create")
-        .arg(src.join(name))
-        .arg("-o")
-        .arg(&t)
-        .output()
-        .unwrap();
-    assert!(
-        got.status.success(),
-        "{}",
-        String::from_utf8_lossy(&got.stderr)
-    );
+    let t = cli_common::create(&src.join(name), &dir.join(format!("{name}.torrent")), &[]);
     (t, data)
 }
