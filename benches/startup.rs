@@ -76,6 +76,7 @@ fn populate(n: usize, data: &Path, state: &Path) {
             files: stat_files(&RealFiles, data, &meta.info),
             name,
             trackers: Vec::new(),
+            labels: Vec::new(),
         };
         ops.push(StoreOp::Set(
             meta_key(meta.info_hash),

@@ -211,12 +211,19 @@ fn torrents_roots_settings_stats_and_logs() {
     let (t, data) = make_torrent(dir.path(), "movie.mkv", 3 << 20);
     // The data is already in the default root: the add checks it and seeds.
     std::fs::write(dir.path().join("downloads/movie.mkv"), &data).unwrap();
-    let r = d.add_torrent(&std::fs::read(&t).unwrap(), "?sequential=true");
+    let r = d.add_torrent(
+        &std::fs::read(&t).unwrap(),
+        "?sequential=true&labels=tv,hd,tv&download_limit=5000000",
+    );
     assert_eq!(r.status(), StatusCode::CREATED);
     let added: Value = r.json().unwrap();
     let id = added["id"].as_str().unwrap().to_owned();
     assert_eq!(added["name"], "movie.mkv");
     assert_eq!(added["root"], "default");
+    assert_eq!(added["labels"], json!(["hd", "tv"]));
+    assert_eq!(added["sequential"], true);
+    assert_eq!(added["download_limit"], 5_000_000);
+    assert_eq!(added["upload_limit"], 0);
     let again = d.add_torrent(&std::fs::read(&t).unwrap(), "");
     assert_eq!(error_of(again).0, StatusCode::CONFLICT);
     let t1 = d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
@@ -228,6 +235,8 @@ fn torrents_roots_settings_stats_and_logs() {
     assert_eq!(list["torrents"][0]["id"], id.as_str());
     assert_eq!(d.get_json("/torrents?state=paused")["total"], 0);
     assert_eq!(d.get_json("/torrents?name=MOVIE")["total"], 1);
+    assert_eq!(d.get_json("/torrents?label=hd")["total"], 1);
+    assert_eq!(d.get_json("/torrents?label=movies")["total"], 0);
     assert_eq!(d.get_json("/torrents?limit=0")["torrents"], json!([]));
 
     let files = d.get_json(&format!("/torrents/{id}/files"));
@@ -272,6 +281,20 @@ fn torrents_roots_settings_stats_and_logs() {
         put("sequential", json!({"on": false})),
         StatusCode::NO_CONTENT
     );
+    assert_eq!(
+        put("labels", json!({"labels": ["movies"]})),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        put("labels", json!({"labels": ["a\u{7}b"]})),
+        StatusCode::BAD_REQUEST
+    );
+    let now = d.get_json(&format!("/torrents/{id}"));
+    assert_eq!(now["labels"], json!(["movies"]));
+    assert_eq!(now["download_limit"], 1000);
+    assert_eq!(now["upload_limit"], 2000);
+    assert_eq!(now["sequential"], false);
+    assert_eq!(d.get_json("/torrents?label=hd")["total"], 0);
     assert_eq!(
         put("files", json!({"priorities": [7]})),
         StatusCode::NO_CONTENT
@@ -492,7 +515,10 @@ fn a_killed_daemon_comes_back_with_its_torrents_roots_and_settings() {
         let d = Daemon::start(dir.path(), "");
         std::fs::write(dir.path().join("downloads/album.flac"), &data).unwrap();
         let added: Value = d
-            .add_torrent(&std::fs::read(&t).unwrap(), "")
+            .add_torrent(
+                &std::fs::read(&t).unwrap(),
+                "?labels=music&upload_limit=3000&sequential=true",
+            )
             .json()
             .unwrap();
         id = added["id"].as_str().unwrap().to_owned();
@@ -517,6 +543,9 @@ fn a_killed_daemon_comes_back_with_its_torrents_roots_and_settings() {
     let t = d.get_json(&format!("/torrents/{id}"));
     assert_eq!(t["state"], "seeding", "no recheck needed: {t}");
     assert_eq!(t["progress"], 1.0);
+    assert_eq!(t["labels"], json!(["music"]));
+    assert_eq!(t["upload_limit"], 3000);
+    assert_eq!(t["sequential"], true);
     let roots = d.get_json("/roots");
     assert!(
         roots
@@ -566,10 +595,19 @@ fn the_remote_client_drives_the_daemon() {
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         (out.status.success(), text, err)
     };
-    let (ok, out, err) = remote(&["add", t.to_str().unwrap(), "--json"]);
+    let (ok, out, err) = remote(&[
+        "add",
+        t.to_str().unwrap(),
+        "--label",
+        "b",
+        "--label",
+        "a",
+        "--json",
+    ]);
     assert!(ok, "{err}");
     let added: Value = serde_json::from_str(out.trim()).unwrap();
     let id = added["id"].as_str().unwrap().to_owned();
+    assert_eq!(added["labels"], json!(["a", "b"]));
     d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
     let (ok, out, _) = remote(&["list"]);
     assert!(

@@ -143,6 +143,18 @@ fn every_answer_fits_the_openapi_document() {
         ),
         (
             Method::PUT,
+            "/torrents/{id}/labels",
+            format!("/torrents/{id}/labels"),
+            Some(json!({"labels": ["tv"]})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/labels",
+            format!("/torrents/{id}/labels"),
+            Some(json!({"labels": [""]})),
+        ),
+        (
+            Method::PUT,
             "/torrents/{id}/sequential",
             format!("/torrents/{id}/sequential"),
             Some(json!({"on": true})),
@@ -219,6 +231,12 @@ fn every_answer_fits_the_openapi_document() {
             "/roots",
             "/roots".into(),
             Some(json!({"token": "disk2", "path": disk2})),
+        ),
+        (
+            Method::POST,
+            "/roots",
+            "/roots".into(),
+            Some(json!({"token": "rel", "path": "relative/path"})),
         ),
         (
             Method::POST,

@@ -1,7 +1,8 @@
 // The daemon's web page in headless Chromium: enter the token, add a torrent by
 // uploading its file, watch its progress bar reach 100% from a local seeder, pause
-// and resume it, open its detail, see log lines arrive, and see a torrent named
-// like HTML shown as text. Screenshots of each step go to target/web-test/.
+// and resume it, see the rate graph draw the download, open its detail and set
+// its labels and limits there, add a root and make it the default, change a
+// setting, see log lines arrive, and see a torrent named like HTML shown as text. Screenshots of each step go to target/web-test/.
 //
 // Run: node web-tests/page.test.mjs (SEEDRING_BIN: the seedring binary).
 // Everything stays on loopback; Chromium runs with networking to the rest
@@ -118,10 +119,18 @@ try {
 
   // Add the torrent by uploading its file.
   await page.setInputFiles("#add-file", torrent);
+  await page.fill("#add-labels", "films, web");
   await page.click("#add-button");
   await until("the added torrent in the table", async () => (await page.$$("#torrents tbody tr")).length === 1, 20000);
   const id = await page.getAttribute("#torrents tbody tr", "data-id");
+  const labels = await page.textContent("#torrents tbody tr td.labels");
+  if (labels !== "films, web") fail("labels column shows " + JSON.stringify(labels));
   await shot("added");
+  const apiGet = async (path) => {
+    const res = await fetch(`${base}/api/v1${path}`, { headers: { Authorization: "Bearer " + token } });
+    if (!res.ok) fail(`GET ${path}: ${res.status}`);
+    return res.json();
+  };
   // The torrent lists no tracker: tell the daemon where the seeder is.
   const r = await fetch(`${base}/api/v1/torrents/${id}/peers`, {
     method: "POST",
@@ -137,6 +146,15 @@ try {
   if (parseFloat(width) !== 100) fail("the bar is " + width);
   await shot("complete");
 
+  // The rate graph drew the download: green above its baseline.
+  const drawn = await page.$eval("#graph", (c) => {
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height - 8).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && d[i + 1] > d[i] + 40 && d[i + 1] > d[i + 2] + 20) n++;
+    return n;
+  });
+  if (drawn < 5) fail("the rate graph shows no download (" + drawn + " green pixels)");
+
   // Pause and resume.
   await page.click("#torrents tbody tr button.pause");
   await until("paused", async () => (await page.getAttribute("#torrents tbody tr", "data-state")) === "paused", 10000);
@@ -149,6 +167,42 @@ try {
   await page.waitForSelector("#detail:not([hidden])");
   await until("its files", async () => (await page.textContent("#detail-files tbody")).includes("web-movie.bin"), 10000);
   await shot("detail");
+  // Labels and limits from the detail.
+  await page.fill("#detail-labels", "tv");
+  await page.fill("#detail-up", "123456");
+  await page.click("#detail-form button");
+  await until("applied", async () => (await page.textContent("#detail-status")) === "applied", 10000);
+  const after = await apiGet(`/torrents/${id}`);
+  if (JSON.stringify(after.labels) !== '["tv"]' || after.upload_limit !== 123456) {
+    fail("the detail's changes did not reach the daemon: " + JSON.stringify(after));
+  }
+  await until("the label filter offers tv", async () => (await page.$$eval("#label-filter option", (os) => os.map((o) => o.value))).includes("tv"), 10000);
+  await page.selectOption("#label-filter", "tv");
+  await until("the filter keeps it", async () => (await page.$$("#torrents tbody tr")).length === 1, 10000);
+  await shot("detail-applied");
+
+  // Roots: the default with its free space; a new one, made the default.
+  await page.click("button[data-view=roots]");
+  await until("the roots table", async () => (await page.textContent("#roots tbody")).includes("default"), 10000);
+  await page.fill("#root-token", "disk2");
+  await page.fill("#root-label", "Second disk");
+  await page.fill("#root-path", join(dir, "disk2"));
+  await page.click("#root-form button");
+  await until("the new root", async () => (await page.textContent("#roots tbody")).includes("Second disk"), 10000);
+  await page.click("#roots tbody tr:has-text('Second disk') button.default");
+  await until("disk2 the default", async () => (await apiGet("/roots")).some((r) => r.token === "disk2" && r.default), 10000);
+  if (!existsSync(join(dir, "disk2/.seedring-root"))) fail("the root has no marker");
+  await shot("roots");
+
+  // Settings: change the global upload limit.
+  await page.click("button[data-view=settings]");
+  await page.waitForSelector("#settings-form input[name=upload_limit]");
+  await page.fill("#settings-form input[name=upload_limit]", "654321");
+  await page.click("#settings-form button");
+  await until("the setting saved", async () => (await apiGet("/settings")).upload_limit === 654321, 10000);
+  await shot("settings");
+  await page.click("button[data-view=torrents]");
+  await page.selectOption("#label-filter", "");
 
   // A torrent whose name is HTML shows as text, and runs nothing.
   await page.setInputFiles("#add-file", evil);

@@ -60,6 +60,13 @@ pub enum Command {
         /// On or off.
         on: bool,
     },
+    /// Replace a torrent's labels.
+    SetLabels {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// Its labels from now on.
+        labels: Vec<String>,
+    },
     /// Peers to try.
     AddPeers {
         /// The torrent.
@@ -191,7 +198,7 @@ pub enum Reply {
     /// [`Command::Counters`].
     Counters(CoreCounters),
     /// [`Command::PeerStats`].
-    PeerStats(Vec<PeerStats>),
+    PeerStats(Result<Vec<PeerStats>, CommandError>),
     /// [`Command::Connections`].
     Connections(ConnectionCounts),
     /// [`Command::UnixNow`].
@@ -231,6 +238,9 @@ impl Core {
             Command::SetSequential { info_hash, on } => {
                 Reply::Done(self.set_sequential(info_hash, on))
             }
+            Command::SetLabels { info_hash, labels } => {
+                Reply::Done(self.set_labels(info_hash, &labels))
+            }
             Command::AddPeers { info_hash, addrs } => {
                 Reply::Done(self.add_peers(info_hash, &addrs))
             }
@@ -263,7 +273,11 @@ impl Core {
                     .ok_or(known(ih)),
             ),
             Command::Stats(ih) => Reply::Stats(self.stats(now, ih).map(Box::new).ok_or(known(ih))),
-            Command::PeerStats(ih) => Reply::PeerStats(self.peer_stats(now, ih)),
+            Command::PeerStats(ih) => Reply::PeerStats(if self.torrents.contains_key(&ih) {
+                Ok(self.peer_stats(now, ih))
+            } else {
+                Err(known(ih))
+            }),
             Command::AllStats => {
                 let all = self.torrents();
                 Reply::AllStats(

@@ -25,8 +25,14 @@ impl Core {
         if self.torrents.contains_key(&info_hash) {
             return Err(CommandError::Duplicate(info_hash));
         }
+        let labels = clean_labels(&add.settings.labels)?;
         let mut t = Torrent::new(name, add.root, self.unix(now));
         t.paused = add.paused;
+        t.sequential = add.settings.sequential;
+        t.down_limit
+            .set_rate(Time::ZERO, add.settings.download_limit);
+        t.up_limit.set_rate(Time::ZERO, add.settings.upload_limit);
+        t.labels = labels;
         t.root_token = add.root_token;
         t.root_marked = add.root_marked;
         t.trackers = match &add.source {
@@ -205,6 +211,21 @@ impl Core {
         Ok(())
     }
 
+    /// Replaces a torrent's labels.
+    pub fn set_labels(
+        &mut self,
+        info_hash: InfoHash,
+        labels: &[String],
+    ) -> Result<(), CommandError> {
+        let labels = clean_labels(labels)?;
+        let t = self.torrent_mut(info_hash)?;
+        if t.labels != labels {
+            t.labels = labels;
+            t.save_now = true;
+        }
+        Ok(())
+    }
+
     /// Downloads pieces in order (for streaming) instead of rarest first.
     pub fn set_sequential(&mut self, info_hash: InfoHash, on: bool) -> Result<(), CommandError> {
         let t = self.torrent_mut(info_hash)?;
@@ -288,6 +309,12 @@ impl Core {
                 t.root.clone()
             } else {
                 t.root_token.clone()
+            },
+            settings: TorrentSettings {
+                sequential: t.sequential,
+                download_limit: t.down_limit.rate(),
+                upload_limit: t.up_limit.rate(),
+                labels: t.labels.clone(),
             },
             note: t.note.clone(),
         })

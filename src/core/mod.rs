@@ -199,6 +199,51 @@ pub struct AddTorrent {
     pub have: Option<Bitfield>,
     /// Restoring from the session store: what the record said.
     pub resume: Option<Box<Resume>>,
+    /// Sequential order, caps and labels it starts with (on restore: as saved).
+    pub settings: TorrentSettings,
+}
+
+/// What a user sets on a torrent beside its files: given at add, changed by
+/// commands, saved in its record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TorrentSettings {
+    /// Pieces in order (a media player reading it as it arrives).
+    pub sequential: bool,
+    /// Download cap, bytes/s (0: none).
+    pub download_limit: u64,
+    /// Upload cap, bytes/s (0: none).
+    pub upload_limit: u64,
+    /// Free-form labels, sorted, without duplicates (see [`clean_labels`]).
+    pub labels: Vec<String>,
+}
+
+/// Most labels on one torrent.
+pub const MAX_LABELS: usize = 32;
+/// Longest label, in bytes.
+pub const MAX_LABEL_LEN: usize = 64;
+
+/// Labels as a torrent keeps them: trimmed, sorted, deduplicated; `Err` names the
+/// first one that is empty, too long or holds a control character, or too many.
+pub fn clean_labels(labels: &[String]) -> Result<Vec<String>, CommandError> {
+    let mut out = Vec::with_capacity(labels.len());
+    for l in labels {
+        let l = l.trim();
+        if l.is_empty() || l.len() > MAX_LABEL_LEN || l.chars().any(char::is_control) {
+            return Err(CommandError::BadArgument(format!(
+                "label {l:?}: 1 to {MAX_LABEL_LEN} bytes without control characters"
+            )));
+        }
+        out.push(l.to_owned());
+    }
+    out.sort();
+    out.dedup();
+    if out.len() > MAX_LABELS {
+        return Err(CommandError::BadArgument(format!(
+            "{} labels: at most {MAX_LABELS}",
+            out.len()
+        )));
+    }
+    Ok(out)
 }
 
 impl AddTorrent {
@@ -213,6 +258,7 @@ impl AddTorrent {
             paused: false,
             have: None,
             resume: None,
+            settings: TorrentSettings::default(),
         }
     }
 }
@@ -228,14 +274,8 @@ pub struct Resume {
     pub added_at: u64,
     /// When completed, unix seconds.
     pub completed_at: Option<u64>,
-    /// Sequential download.
-    pub sequential: bool,
     /// Per file (empty: all normal).
     pub file_priorities: Vec<u8>,
-    /// Per-torrent download cap.
-    pub download_limit: u64,
-    /// Per-torrent upload cap.
-    pub upload_limit: u64,
     /// Peers to try first.
     pub peers: Vec<SocketAddr>,
     /// Pieces to hash before trusting (in files that changed since the save); their
@@ -315,6 +355,8 @@ pub struct TorrentStats {
     pub completed_at: Option<u64>,
     /// Its storage root's token (or path, for a root the engine does not manage).
     pub root: String,
+    /// Sequential order, caps and labels.
+    pub settings: TorrentSettings,
     /// The last notice worth showing (partial recheck on restore, failed move,
     /// failed resume save).
     pub note: Option<String>,

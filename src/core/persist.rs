@@ -31,15 +31,12 @@ impl Torrent {
         self.saved_counters = (r.downloaded, r.uploaded);
         self.added_at = r.added_at;
         self.completed_at = r.completed_at;
-        self.sequential = r.sequential;
         if let Some(info) = &self.info
             && r.file_priorities.len() == info.files.len()
         {
             self.file_priority = r.file_priorities.iter().map(|&p| p.min(7)).collect();
             self.recompute_piece_priority();
         }
-        self.down_limit.set_rate(Time::ZERO, r.download_limit);
-        self.up_limit.set_rate(Time::ZERO, r.upload_limit);
         for a in r.peers {
             self.addrs.entry(a).or_default();
         }
@@ -90,6 +87,7 @@ impl Torrent {
             files: Vec::new(),
             name: self.name.clone(),
             trackers: self.trackers.clone(),
+            labels: self.labels.clone(),
         }
     }
 

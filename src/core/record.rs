@@ -72,6 +72,8 @@ pub struct StateRecord {
     pub name: String,
     /// Tracker tiers.
     pub trackers: Vec<Vec<String>>,
+    /// The user's labels (absent in records from before labels).
+    pub labels: Vec<String>,
 }
 
 /// A peer that worked.
@@ -133,6 +135,10 @@ impl StateRecord {
             .map(|tier| OwnedValue::List(tier.iter().map(|u| u.as_str().into()).collect()))
             .collect::<Vec<_>>();
         d.insert("tr", OwnedValue::List(tiers));
+        if !self.labels.is_empty() {
+            let labels = self.labels.iter().map(|l| l.as_str().into()).collect();
+            d.insert("lbl", OwnedValue::List(labels));
+        }
         d.encode()
     }
 
@@ -175,7 +181,17 @@ impl StateRecord {
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let labels = match root.get("lbl") {
+            None => Vec::new(),
+            Some(l) => l
+                .as_list()
+                .ok_or_else(|| bad("lbl"))?
+                .iter()
+                .map(|l| l.as_str().map(str::to_owned).ok_or_else(|| bad("label")))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
         Ok(StateRecord {
+            labels,
             name: String::from_utf8_lossy(bytes_of(&root, "name")?).into_owned(),
             trackers,
             have,
@@ -305,6 +321,7 @@ mod tests {
             ],
             name: "a name".into(),
             trackers: vec![vec!["http://127.0.0.1:1/a".into()], vec![]],
+            labels: vec!["movies".into(), "x y".into()],
         }
     }
 
@@ -315,6 +332,11 @@ mod tests {
         let mut r2 = r;
         r2.completed_at = None;
         assert_eq!(StateRecord::decode(&r2.encode()).unwrap(), r2);
+        // A record from before labels has none.
+        r2.labels.clear();
+        let old = r2.encode();
+        assert!(!old.windows(5).any(|w| w == b"3:lbl"));
+        assert_eq!(StateRecord::decode(&old).unwrap(), r2);
     }
 
     #[test]

@@ -115,6 +115,8 @@ pub(crate) struct Torrent {
     /// The last thing worth telling about this torrent (a partial recheck on restore,
     /// a failed move, a failed resume save).
     pub note: Option<String>,
+    /// The user's labels (clean: see `clean_labels`).
+    pub labels: Vec<String>,
 }
 
 /// How a check is going.
@@ -251,6 +253,7 @@ impl Torrent {
             move_started: false,
             paused_before_move: false,
             note: None,
+            labels: Vec::new(),
         }
     }
 

@@ -72,24 +72,8 @@ pub async fn remove_root(
     Path(token): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let engine = app.engine.clone();
-    match blocking(move || engine.remove_root(&token)).await? {
-        Ok(_) => Ok(StatusCode::NO_CONTENT),
-        Err(e) => {
-            let detail = e.to_string();
-            // The roots' errors (`RootError`) as the engine words them.
-            Err(if detail.starts_with("no root with token") {
-                ApiError::not_found(detail)
-            } else if detail.contains("still holds") {
-                ApiError {
-                    status: StatusCode::CONFLICT,
-                    error: "in_use",
-                    detail,
-                }
-            } else {
-                ApiError::bad(detail)
-            })
-        }
-    }
+    blocking(move || engine.remove_root(&token)).await??;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /roots/{token}/default`.
@@ -98,9 +82,7 @@ pub async fn default_root(
     Path(token): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let engine = app.engine.clone();
-    blocking(move || engine.set_default_root(&token))
-        .await?
-        .map_err(|e| ApiError::not_found(e.to_string()))?;
+    blocking(move || engine.set_default_root(&token)).await??;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -20,6 +20,7 @@ use super::auth::Guard;
 use super::settings::Settings;
 use crate::engine::EngineError;
 use crate::logring::LogRing;
+use crate::roots::RootError;
 use crate::{Engine, core::CommandError};
 
 /// Time a request may take, its body included (the streaming of a file's bytes
@@ -120,6 +121,25 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<RootError> for ApiError {
+    fn from(e: RootError) -> Self {
+        let (status, error) = match e {
+            RootError::Unknown(_) => (StatusCode::NOT_FOUND, "not_found"),
+            RootError::Duplicate(_) => (StatusCode::CONFLICT, "duplicate"),
+            RootError::InUse { .. } => (StatusCode::CONFLICT, "in_use"),
+            RootError::Invalid(_) | RootError::NoDefault | RootError::Prepare { .. } => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
+            RootError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError {
+            status,
+            error,
+            detail: e.to_string(),
+        }
+    }
+}
+
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         match e {
@@ -178,6 +198,7 @@ pub fn router(app: Shared, max_body: usize) -> Router {
         .route("/torrents/{id}/recheck", post(super::torrents::recheck))
         .route("/torrents/{id}/move", post(super::torrents::move_to))
         .route("/torrents/{id}/limits", put(super::torrents::limits))
+        .route("/torrents/{id}/labels", put(super::torrents::labels))
         .route(
             "/torrents/{id}/sequential",
             put(super::torrents::sequential),

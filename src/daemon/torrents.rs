@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{ApiError, Body, Shared};
 use super::views::{self, FileView, PeerView, TorrentView};
-use crate::core::{AddTorrent, TorrentSource};
+use crate::core::{AddTorrent, TorrentSettings, TorrentSource};
 use crate::metainfo::{Magnet, Metainfo, MetainfoLimits};
 use crate::types::InfoHash;
 
@@ -33,6 +33,8 @@ pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 pub struct ListQuery {
     state: Option<String>,
     root: Option<String>,
+    /// Torrents with this label.
+    label: Option<String>,
     /// Torrents whose name contains this (case-insensitive).
     name: Option<String>,
     /// name, size, progress, added, download_rate, upload_rate, ratio; `-` first
@@ -69,6 +71,7 @@ pub async fn list(
     all.retain(|t| {
         q.state.as_ref().is_none_or(|s| t.state == s.as_str())
             && q.root.as_ref().is_none_or(|r| &t.root == r)
+            && q.label.as_ref().is_none_or(|l| t.labels.contains(l))
             && name
                 .as_ref()
                 .is_none_or(|n| t.name.to_lowercase().contains(n))
@@ -122,6 +125,38 @@ pub struct AddOptions {
     paused: bool,
     #[serde(default)]
     sequential: bool,
+    /// Labels: a JSON array, or comma-separated in the query.
+    #[serde(default)]
+    labels: Option<LabelList>,
+    /// Download cap, bytes/s (0: none).
+    #[serde(default)]
+    download_limit: u64,
+    /// Upload cap, bytes/s (0: none).
+    #[serde(default)]
+    upload_limit: u64,
+}
+
+/// Labels as JSON gives them (an array) or a query does (`a,b`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum LabelList {
+    /// `["a", "b"]`.
+    List(Vec<String>),
+    /// `a,b`.
+    Csv(String),
+}
+
+impl LabelList {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            LabelList::List(v) => v,
+            LabelList::Csv(s) => s
+                .split(',')
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
 }
 
 /// `POST /torrents`: a `.torrent` as the body (`Content-Type:
@@ -185,10 +220,13 @@ pub async fn add(
     };
     let mut add = AddTorrent::new(source, opts.root);
     add.paused = opts.paused;
+    add.settings = TorrentSettings {
+        sequential: opts.sequential,
+        download_limit: opts.download_limit,
+        upload_limit: opts.upload_limit,
+        labels: opts.labels.map(LabelList::into_vec).unwrap_or_default(),
+    };
     let ih = app.engine.add_torrent_async(add).await?;
-    if opts.sequential {
-        app.engine.set_sequential_async(ih, true).await?;
-    }
     let st = app.engine.stats_async(ih).await?;
     Ok((StatusCode::CREATED, Json(st.into())))
 }
@@ -291,6 +329,25 @@ pub async fn limits(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `PUT /torrents/{id}/labels` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsBody {
+    labels: Vec<String>,
+}
+
+/// `PUT /torrents/{id}/labels`: replaces the torrent's labels.
+pub async fn labels(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Body(b): Body<LabelsBody>,
+) -> Result<StatusCode, ApiError> {
+    app.engine
+        .set_labels_async(parse_id(&id)?, b.labels)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `PUT /torrents/{id}/sequential` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -350,7 +407,6 @@ pub async fn peers(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<PeerView>>, ApiError> {
     let ih = parse_id(&id)?;
-    app.engine.stats_async(ih).await?; // 404 for an unknown torrent
     let peers = app.engine.peer_stats_async(ih).await?;
     Ok(Json(peers.into_iter().map(PeerView::from).collect()))
 }

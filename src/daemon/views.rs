@@ -57,6 +57,14 @@ pub struct TorrentView {
     pub hash_failures: u64,
     /// The tracker announced to last, its last error and warning.
     pub tracker: TrackerView,
+    /// Pieces in order.
+    pub sequential: bool,
+    /// Download cap, bytes/s (0: none).
+    pub download_limit: u64,
+    /// Upload cap, bytes/s (0: none).
+    pub upload_limit: u64,
+    /// The user's labels, sorted.
+    pub labels: Vec<String>,
     /// The last notice worth showing.
     pub note: Option<String>,
 }
@@ -119,6 +127,10 @@ impl From<TorrentStats> for TorrentView {
                 error: s.tracker_error,
                 warning: s.tracker_warning,
             },
+            sequential: s.settings.sequential,
+            download_limit: s.settings.download_limit,
+            upload_limit: s.settings.upload_limit,
+            labels: s.settings.labels,
             note: s.note,
         }
     }

@@ -173,6 +173,19 @@ impl Engine {
         self.ask(ih, set).await?.done()
     }
 
+    /// Replaces a torrent's labels.
+    pub async fn set_labels_async(
+        &self,
+        ih: InfoHash,
+        labels: Vec<String>,
+    ) -> Result<(), EngineError> {
+        let set = Command::SetLabels {
+            info_hash: ih,
+            labels,
+        };
+        self.ask(ih, set).await?.done()
+    }
+
     /// Peers to try for a torrent.
     pub async fn add_peers_async(
         &self,
@@ -311,7 +324,7 @@ impl Engine {
     /// A torrent's peers now.
     pub async fn peer_stats_async(&self, ih: InfoHash) -> Result<Vec<PeerStats>, EngineError> {
         match self.ask(ih, Command::PeerStats(ih)).await? {
-            Reply::PeerStats(p) => Ok(p),
+            Reply::PeerStats(p) => Ok(p?),
             other => Err(other.mismatch("peer stats")),
         }
     }

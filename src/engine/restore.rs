@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::Engine;
-use crate::core::{AddTorrent, Command, Reply, Resume, TorrentSource};
+use crate::core::{AddTorrent, Command, Reply, Resume, TorrentSettings, TorrentSource};
 use crate::metainfo::{Info, Magnet, Metainfo, MetainfoLimits, parse_info_bytes};
 use crate::resume_lmdb::record::{self, StateRecord};
 use crate::roots::StorageRootManager;
@@ -182,10 +182,7 @@ impl Engine {
             resume.uploaded = s.uploaded;
             resume.added_at = s.added_at;
             resume.completed_at = s.completed_at;
-            resume.sequential = s.sequential;
             resume.file_priorities.clone_from(&s.file_priorities);
-            resume.download_limit = s.download_limit;
-            resume.upload_limit = s.upload_limit;
         }
         let source = match info {
             Some((info, info_bytes)) => {
@@ -246,6 +243,15 @@ impl Engine {
             paused: state.as_ref().is_some_and(|s| s.paused),
             have,
             resume: Some(Box::new(resume)),
+            settings: state
+                .as_ref()
+                .map(|s| TorrentSettings {
+                    sequential: s.sequential,
+                    download_limit: s.download_limit,
+                    upload_limit: s.upload_limit,
+                    labels: s.labels.clone(),
+                })
+                .unwrap_or_default(),
         })
     }
 

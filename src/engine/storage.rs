@@ -35,7 +35,7 @@ impl Engine {
     /// Adds a storage root: creates the folder and its marker file
     /// ([`crate::roots::ROOT_MARKER`]), which tells from then on whether the disk
     /// is mounted. The first root becomes the default.
-    pub fn add_root(&self, token: &str, label: &str, path: &Path) -> Result<Root, CommandError> {
+    pub fn add_root(&self, token: &str, label: &str, path: &Path) -> Result<Root, RootError> {
         let root = self.add_prepared(&mut self.roots_lock(), token, label, path, true)?;
         self.save_roots();
         Ok(root)
@@ -50,33 +50,30 @@ impl Engine {
         label: &str,
         path: &Path,
         marked: bool,
-    ) -> Result<Root, CommandError> {
-        let root = roots
-            .add_root(token, label, path, marked)
-            .map_err(root_err)?
-            .clone();
+    ) -> Result<Root, RootError> {
+        let root = roots.add_root(token, label, path, marked)?.clone();
         if let Err(e) = self.init_root(&root) {
             roots
                 .remove(token)
                 .expect("a root just added holds no torrent");
-            return Err(CommandError::BadArgument(format!(
-                "cannot prepare root {}: {e}",
-                path.display()
-            )));
+            return Err(RootError::Prepare {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            });
         }
         Ok(root)
     }
 
     /// Removes a root that holds no torrent (its files are left alone).
-    pub fn remove_root(&self, token: &str) -> Result<Root, CommandError> {
-        let r = self.roots_lock().remove(token).map_err(root_err)?;
+    pub fn remove_root(&self, token: &str) -> Result<Root, RootError> {
+        let r = self.roots_lock().remove(token)?;
         self.save_roots();
         Ok(r)
     }
 
     /// Makes a root the default for torrents added without one.
-    pub fn set_default_root(&self, token: &str) -> Result<(), CommandError> {
-        self.roots_lock().set_default(token).map_err(root_err)?;
+    pub fn set_default_root(&self, token: &str) -> Result<(), RootError> {
+        self.roots_lock().set_default(token)?;
         self.save_roots();
         Ok(())
     }
@@ -172,7 +169,9 @@ impl Engine {
             .map(|i| format!("root-{i}"))
             .find(|t| roots.list().all(|x| &x.token != t))
             .expect("a free token");
-        let root = self.add_prepared(&mut roots, &token, r, &path, false)?;
+        let root = self
+            .add_prepared(&mut roots, &token, r, &path, false)
+            .map_err(root_err)?;
         drop(roots);
         self.save_roots();
         Ok(root)

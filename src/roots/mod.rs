@@ -73,6 +73,14 @@ pub enum RootError {
     /// The saved roots could not be read or written.
     #[error("saved roots: {0}")]
     Store(String),
+    /// The folder or its marker could not be made.
+    #[error("cannot prepare root {path}: {reason}")]
+    Prepare {
+        /// The folder.
+        path: String,
+        /// What the filesystem said.
+        reason: String,
+    },
 }
 
 impl From<StoreError> for RootError {

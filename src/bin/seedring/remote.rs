@@ -47,6 +47,9 @@ enum RemoteCommand {
         /// Add it paused.
         #[arg(long)]
         paused: bool,
+        /// A label for it (repeat for more).
+        #[arg(long = "label")]
+        labels: Vec<String>,
     },
     /// Pause a torrent (id or a unique start of one).
     Pause { id: String },
@@ -204,10 +207,12 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
             source,
             root,
             paused,
+            labels,
         } => {
             let url = format!("{}/api/v1/torrents", c.base);
             let req = if source.starts_with("magnet:") {
-                let mut body = serde_json::json!({ "magnet": source, "paused": paused });
+                let mut body =
+                    serde_json::json!({ "magnet": source, "paused": paused, "labels": labels });
                 if let Some(r) = root {
                     body["root"] = Value::String(r.clone());
                 }
@@ -216,6 +221,9 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
                 let bytes =
                     std::fs::read(source).with_context(|| format!("cannot read {source}"))?;
                 let mut q = vec![("paused", paused.to_string())];
+                if !labels.is_empty() {
+                    q.push(("labels", labels.join(",")));
+                }
                 if let Some(r) = root {
                     q.push(("root", r.clone()));
                 }

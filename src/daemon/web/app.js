@@ -106,6 +106,7 @@ function renderTorrents(list) {
     tr.appendChild(el("td", t.peers));
     tr.appendChild(el("td", t.ratio.toFixed(2)));
     tr.appendChild(el("td", t.root));
+    tr.appendChild(el("td", t.labels.join(", "), "labels"));
     tr.appendChild(el("td", eta(t.eta_secs)));
     const acts = el("td");
     if (t.state === "paused") {
@@ -148,7 +149,10 @@ function drawGraph() {
 async function refresh() {
   if (!token || $("#app").hidden) return;
   try {
-    const [page, stats] = await Promise.all([api("GET", "/torrents?sort=added"), api("GET", "/stats")]);
+    const label = $("#label-filter").value;
+    const q = "/torrents?sort=added" + (label ? "&label=" + encodeURIComponent(label) : "");
+    const [page, stats] = await Promise.all([api("GET", q), api("GET", "/stats")]);
+    if (!label) fillLabelFilter(page.torrents);
     renderTorrents(page.torrents);
     $("#totals").textContent =
       `${stats.torrents} torrents, ↓ ${bytes(stats.download_rate)}/s ↑ ${bytes(stats.upload_rate)}/s, ${stats.peers} peers`;
@@ -158,6 +162,21 @@ async function refresh() {
     if (detailId) await fillDetail(detailId);
   } catch (e) {
     $("#totals").textContent = "not reachable: " + e.message;
+  }
+}
+
+// The label filter offers every label seen on the unfiltered list.
+function fillLabelFilter(list) {
+  const sel = $("#label-filter");
+  const known = new Set(list.flatMap((t) => t.labels));
+  const shown = [...sel.options].slice(1).map((o) => o.value);
+  if (shown.length === known.size && shown.every((l) => known.has(l))) return;
+  sel.replaceChildren(el("option", "any"));
+  sel.options[0].value = "";
+  for (const l of [...known].sort()) {
+    const o = el("option", l);
+    o.value = l;
+    sel.appendChild(o);
   }
 }
 
@@ -179,6 +198,12 @@ async function fillDetail(id) {
     api("GET", `/torrents/${id}/trackers`),
   ]);
   $("#detail-name").textContent = t.name;
+  if (!$("#detail-form").contains(document.activeElement)) {
+    $("#detail-labels").value = t.labels.join(", ");
+    $("#detail-down").value = t.download_limit;
+    $("#detail-up").value = t.upload_limit;
+    $("#detail-seq").checked = t.sequential;
+  }
   $("#detail-info").textContent =
     `${t.id} · ${bytes(t.have_bytes)} of ${bytes(t.size)} · ${t.have_pieces}/${t.pieces} pieces · ` +
     `downloaded ${bytes(t.downloaded)}, uploaded ${bytes(t.uploaded)}, wasted ${bytes(t.wasted)}` +
@@ -255,20 +280,43 @@ async function loadRoots() {
   }
 }
 
+function splitLabels(text) {
+  return text.split(",").map((l) => l.trim()).filter((l) => l !== "");
+}
+
+async function applyDetail(ev) {
+  ev.preventDefault();
+  const id = detailId;
+  const status = $("#detail-status");
+  try {
+    await api("PUT", `/torrents/${id}/labels`, { labels: splitLabels($("#detail-labels").value) });
+    await api("PUT", `/torrents/${id}/limits`, {
+      download: Number($("#detail-down").value) || 0, upload: Number($("#detail-up").value) || 0,
+    });
+    await api("PUT", `/torrents/${id}/sequential`, { on: $("#detail-seq").checked });
+    status.textContent = "applied";
+    refresh();
+  } catch (e) {
+    status.textContent = "not applied: " + e.message;
+  }
+}
+
 async function addTorrent(ev) {
   ev.preventDefault();
   const file = $("#add-file").files[0];
   const magnet = $("#add-magnet").value.trim();
   const root = $("#add-root").value;
   const paused = $("#add-paused").checked;
+  const labels = splitLabels($("#add-labels").value);
   const status = $("#add-status");
   try {
     let t;
     if (file) {
-      const q = `?root=${encodeURIComponent(root)}&paused=${paused}`;
+      const q = `?root=${encodeURIComponent(root)}&paused=${paused}` +
+        `&labels=${encodeURIComponent(labels.join(","))}`;
       t = await api("POST", "/torrents" + q, await file.arrayBuffer(), "application/x-bittorrent");
     } else if (magnet) {
-      t = await api("POST", "/torrents", { magnet, root, paused });
+      t = await api("POST", "/torrents", { magnet, root, paused, labels });
     } else {
       status.textContent = "choose a .torrent file or paste a magnet link";
       return;
@@ -363,6 +411,8 @@ function showView(name) {
 $("#login-form").addEventListener("submit", (ev) => { ev.preventDefault(); signIn($("#token").value.trim()); });
 $("#add-form").addEventListener("submit", addTorrent);
 $("#detail-close").addEventListener("click", closeDetail);
+$("#detail-form").addEventListener("submit", applyDetail);
+$("#label-filter").addEventListener("change", refresh);
 $("#settings-form").addEventListener("submit", saveSettings);
 $("#log-level").addEventListener("change", startLogs);
 $("#root-form").addEventListener("submit", async (ev) => {
