@@ -7,8 +7,90 @@
 //! One more, optimistic, slot goes to a peer outside the regular ones, chosen at
 //! random when it rotates (every `optimistic_interval`) or when there is none, and
 //! kept in between unless it has earned a regular slot.
+//!
+//! How many regular slots there are is the [`SlotMode`]'s call. `Fixed` keeps the
+//! configured number. `FillUplink` (the default) starts from the maximum and
+//! closes slots only on evidence. A settled unchoked peer (unchoked longer than
+//! the rate window, so its rate means something) keeps its slot while it takes at
+//! least `slot_rate_step`; one that takes less is not using it. When the upload is
+//! known to be full (an upload cap nearly reached), the bar rises: ranked by what
+//! we send them, the k-th peer must get k × `slot_rate_step`, so a thin upload is
+//! not spread over so many peers that each gets a trickle. The slots are the
+//! peers that pass, plus the peers too new to judge, plus one to probe; while
+//! every settled peer passes, they grow back (doubling) up to the maximum. A
+//! seeder facing many slow leechers so serves them all at once instead of four at
+//! a time, and one with a thin upload serves few at a good rate.
 
 use super::PeerKey;
+
+/// How a torrent's number of regular unchoke slots is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotMode {
+    /// Always `unchoke_slots`.
+    Fixed,
+    /// As many as the upload can feed (see the module's notes), between
+    /// `unchoke_slots` and `max_unchoke_slots`.
+    #[default]
+    FillUplink,
+}
+
+/// An unchoked peer as the slot count sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Served {
+    /// Bytes per second we send it.
+    pub upload_rate: u64,
+    /// Unchoked for longer than the rate window: its rate means something.
+    pub settled: bool,
+}
+
+/// The bounds of [`next_slots`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SlotBounds {
+    pub mode: SlotMode,
+    /// Fewest regular slots (all of them, `Fixed`).
+    pub min: usize,
+    /// Most regular slots.
+    pub max: usize,
+    /// Bytes per second the k-th peer must get, per k.
+    pub step: u64,
+}
+
+/// The regular slot count for the next round, from the count now, how the peers
+/// unchoked now are served, and whether the upload is full (a cap reached).
+pub(crate) fn next_slots(
+    b: SlotBounds,
+    current: usize,
+    served: &[Served],
+    upload_full: bool,
+) -> usize {
+    let max = b.max.max(b.min);
+    if b.mode == SlotMode::Fixed {
+        return b.min;
+    }
+    let mut rates: Vec<u64> = served
+        .iter()
+        .filter(|s| s.settled)
+        .map(|s| s.upload_rate)
+        .collect();
+    rates.sort_unstable_by(|a, b| b.cmp(a));
+    let fresh = served.len() - rates.len();
+    let passing = rates
+        .iter()
+        .enumerate()
+        .take_while(|&(k, &r)| {
+            let bar = if upload_full { k as u64 + 1 } else { 1 };
+            r >= bar.saturating_mul(b.step)
+        })
+        .count();
+    let n = if passing == rates.len() {
+        // No sign of a full uplink: keep what there is, and grow.
+        current.max((passing + fresh) * 2)
+    } else {
+        passing + fresh + 1
+    };
+    n.clamp(b.min, max)
+}
 
 /// An interested peer as the choker sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +153,70 @@ impl Choker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const FILL: SlotBounds = SlotBounds {
+        mode: SlotMode::FillUplink,
+        min: 4,
+        max: 64,
+        step: 1000,
+    };
+
+    fn served(rates: &[u64]) -> Vec<Served> {
+        rates
+            .iter()
+            .map(|&upload_rate| Served {
+                upload_rate,
+                settled: true,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fixed_slots_stay_fixed() {
+        let b = SlotBounds {
+            mode: SlotMode::Fixed,
+            ..FILL
+        };
+        assert_eq!(next_slots(b, 64, &served(&[1_000_000; 20]), false), 4);
+        assert_eq!(next_slots(b, 4, &served(&[]), true), 4);
+    }
+
+    #[test]
+    fn well_served_peers_keep_their_slots_and_make_room_for_more() {
+        // Twenty peers each getting 4 MB/s: nothing says the uplink is full.
+        assert_eq!(next_slots(FILL, 64, &served(&[4_000_000; 20]), false), 64);
+        // Forty slow peers (their own links), each taking 20 kB/s: all kept.
+        assert_eq!(next_slots(FILL, 64, &served(&[20_000; 40]), false), 64);
+        // From few slots, the count doubles each round up to the maximum.
+        assert_eq!(next_slots(FILL, 4, &served(&[4_000_000; 4]), false), 8);
+        assert_eq!(next_slots(FILL, 8, &served(&[4_000_000; 8]), false), 16);
+        assert_eq!(next_slots(FILL, 40, &served(&[4_000_000; 40]), false), 64);
+        // Nobody measured yet: no change.
+        assert_eq!(next_slots(FILL, 64, &[], false), 64);
+        // Peers that take nothing give their slots up (two idle of ten).
+        let mut s = served(&[50_000; 8]);
+        s.extend(served(&[0, 0]));
+        assert_eq!(next_slots(FILL, 64, &s, false), 9);
+    }
+
+    #[test]
+    fn a_thin_uplink_closes_slots_to_those_it_feeds() {
+        // A full 40 kB/s upload shared by 20 peers: 2 kB/s each; the k-th needs k
+        // kB/s, so two pass; slots: those two and one to probe (at least 4).
+        assert_eq!(next_slots(FILL, 64, &served(&[2_000; 20]), true), 4);
+        // A full 1 MB/s over 30 peers: 33 kB/s each, 30 pass → all kept.
+        assert_eq!(next_slots(FILL, 64, &served(&[33_000; 30]), true), 64);
+        // Uneven: 9 fast peers pass, the 10th gets 500 B/s; one fresh peer is not
+        // judged yet.
+        let mut s = served(&[
+            100_000, 90_000, 80_000, 70_000, 60_000, 50_000, 40_000, 30_000, 20_000, 500,
+        ]);
+        s.push(Served {
+            upload_rate: 0,
+            settled: false,
+        });
+        assert_eq!(next_slots(FILL, 64, &s, true), 9 + 1 + 1);
+    }
 
     fn peers(rates: &[u64]) -> Vec<Candidate> {
         rates

@@ -139,8 +139,12 @@ pub struct Tunables {
     pub max_connections_per_torrent: usize,
     /// Outbound connections being set up at once.
     pub max_half_open: usize,
-    /// Regular unchoke slots per torrent.
+    /// Regular unchoke slots per torrent (the fewest, filling the uplink).
     pub unchoke_slots: usize,
+    /// Most regular unchoke slots per torrent, filling the uplink.
+    pub max_unchoke_slots: usize,
+    /// How the slot count is chosen (`None`: unchanged).
+    pub slot_mode: Option<super::SlotMode>,
 }
 
 impl Core {
@@ -159,6 +163,10 @@ impl Core {
         );
         set(&mut self.cfg.max_half_open, t.max_half_open);
         set(&mut self.cfg.unchoke_slots, t.unchoke_slots);
+        set(&mut self.cfg.max_unchoke_slots, t.max_unchoke_slots);
+        if let Some(m) = t.slot_mode {
+            self.cfg.slot_mode = m;
+        }
     }
 }
 

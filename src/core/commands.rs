@@ -33,6 +33,7 @@ impl Core {
             .set_rate(Time::ZERO, add.settings.download_limit);
         t.up_limit.set_rate(Time::ZERO, add.settings.upload_limit);
         t.labels = labels;
+        t.upload_slots = self.slot_bounds().max;
         t.root_token = add.root_token;
         t.root_marked = add.root_marked;
         t.trackers = match &add.source {

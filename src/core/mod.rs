@@ -50,6 +50,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use bitfield::Bitfield;
+pub use choker::SlotMode;
 pub use command::{Command, CoreCounters, Reply, Tunables};
 pub use event::{
     Action, AnnounceTo, CloseReason, DiskError, Event, MoveStorage, OpenStorage, PeerKey,
@@ -85,8 +86,15 @@ pub struct CoreConfig {
     pub max_connections_per_torrent: usize,
     /// Outbound connections still being set up.
     pub max_half_open: usize,
-    /// Regular unchoke slots per torrent.
+    /// Regular unchoke slots per torrent (`Fixed`), or the fewest (`FillUplink`).
     pub unchoke_slots: usize,
+    /// How the number of unchoke slots is chosen.
+    pub slot_mode: SlotMode,
+    /// Most regular unchoke slots per torrent (`FillUplink`).
+    pub max_unchoke_slots: usize,
+    /// `FillUplink`: bytes per second the k-th unchoked peer must get, per k, for
+    /// its slot to stay open.
+    pub slot_rate_step: u64,
     /// How often the choker re-ranks peers.
     pub choke_interval: Duration,
     /// How often the optimistic unchoke moves to another peer.
@@ -146,6 +154,9 @@ impl Default for CoreConfig {
             max_connections_per_torrent: 60,
             max_half_open: 50,
             unchoke_slots: 4,
+            slot_mode: SlotMode::FillUplink,
+            max_unchoke_slots: 64,
+            slot_rate_step: 2048,
             choke_interval: Duration::from_secs(10),
             optimistic_interval: Duration::from_secs(30),
             request_queue_max: 500,

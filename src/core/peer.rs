@@ -66,6 +66,8 @@ pub(crate) struct Peer {
     pub last_recv: Time,
     pub last_sent: Time,
     pub last_block: Time,
+    /// When we last unchoked it.
+    pub unchoked_at: Time,
 }
 
 /// What a peer said it has before we knew how many pieces there are.
@@ -103,6 +105,7 @@ impl Peer {
             peer_choking: true,
             peer_interested: false,
             optimistic: false,
+            unchoked_at: Time::ZERO,
             snubbed: false,
             have: Bitfield::default(),
             early_have: None,

@@ -342,8 +342,9 @@ impl Core {
                     .filter(|o| !o.am_choking)
                     .count();
                 let p = self.peers.get_mut(&key).expect("caller checked");
-                if p.am_choking && unchoked < self.cfg.unchoke_slots && t.is_running() {
+                if p.am_choking && unchoked < t.upload_slots && t.is_running() {
                     p.am_choking = false;
+                    p.unchoked_at = now;
                     out.push(Action::Send {
                         peer: key,
                         bytes: Message::Unchoke.encode(),

@@ -117,6 +117,8 @@ pub(crate) struct Torrent {
     pub note: Option<String>,
     /// The user's labels (clean: see `clean_labels`).
     pub labels: Vec<String>,
+    /// Regular unchoke slots now (the choker's `next_slots`; 0 until added).
+    pub upload_slots: usize,
 }
 
 /// How a check is going.
@@ -254,6 +256,7 @@ impl Torrent {
             paused_before_move: false,
             note: None,
             labels: Vec::new(),
+            upload_slots: 0,
         }
     }
 

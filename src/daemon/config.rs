@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::core::SlotMode;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
@@ -42,8 +43,14 @@ pub struct PeersConfig {
     pub max_connections_per_torrent: usize,
     /// Most outgoing connections being set up at once.
     pub max_half_open: usize,
-    /// Peers uploaded to at once per torrent (besides one optimistic slot).
+    /// Peers uploaded to at once per torrent (besides one optimistic slot):
+    /// always (`fixed`), or at least (`fill_uplink`).
     pub upload_slots: usize,
+    /// Most peers uploaded to at once per torrent (`fill_uplink`).
+    pub max_upload_slots: usize,
+    /// `fill_uplink`: open upload slots while the upload feeds them all well;
+    /// `fixed`: `upload_slots` always.
+    pub upload_slot_mode: SlotMode,
 }
 
 /// Engine threads and IO.
@@ -155,6 +162,8 @@ impl Default for PeersConfig {
             max_connections_per_torrent: 60,
             max_half_open: 50,
             upload_slots: 4,
+            max_upload_slots: 64,
+            upload_slot_mode: SlotMode::FillUplink,
         }
     }
 }
@@ -208,8 +217,14 @@ max_connections = 500
 max_connections_per_torrent = 60
 # Most outgoing connections being set up at once.
 max_half_open = 50
-# Peers uploaded to at once per torrent (besides one optimistic slot).
+# Peers uploaded to at once per torrent (besides one optimistic slot): always
+# ("fixed" mode), or at least ("fill_uplink").
 upload_slots = 4
+# Most peers uploaded to at once per torrent ("fill_uplink").
+max_upload_slots = 64
+# "fill_uplink": open upload slots while the upload feeds every unchoked peer
+# well, close them when it is spread too thin; "fixed": upload_slots always.
+upload_slot_mode = "fill_uplink"
 
 [engine]
 # Engine threads, each owning some torrents (0: one per core).
@@ -334,6 +349,12 @@ impl Config {
         }
         if self.peers.max_connections == 0 || self.peers.max_connections_per_torrent == 0 {
             return bad("peers: connection caps must be at least 1".into());
+        }
+        if self.peers.upload_slots == 0 || self.peers.max_upload_slots < self.peers.upload_slots {
+            return bad(
+                "peers: upload_slots must be at least 1, and max_upload_slots at least upload_slots"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::Config;
 use crate::Engine;
-use crate::core::Tunables;
+use crate::core::{SlotMode, Tunables};
 use crate::engine::EngineError;
 
 /// The run-time settings.
@@ -25,8 +25,14 @@ pub struct Settings {
     pub max_connections_per_torrent: usize,
     /// Outgoing connections being set up at once.
     pub max_half_open: usize,
-    /// Peers uploaded to at once per torrent.
+    /// Peers uploaded to at once per torrent (`fixed`), or the fewest
+    /// (`fill_uplink`).
     pub upload_slots: usize,
+    /// Most peers uploaded to at once per torrent (`fill_uplink`).
+    pub max_upload_slots: usize,
+    /// `fill_uplink`: open slots while the upload feeds them; `fixed`:
+    /// `upload_slots` always.
+    pub upload_slot_mode: SlotMode,
     /// The log filter.
     pub log_filter: String,
 }
@@ -55,6 +61,12 @@ pub struct SettingsPatch {
     pub upload_slots: Option<usize>,
     /// See [`Settings`].
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_upload_slots: Option<usize>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_slot_mode: Option<SlotMode>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub log_filter: Option<String>,
 }
 
@@ -68,6 +80,8 @@ impl Settings {
             max_connections_per_torrent: c.peers.max_connections_per_torrent,
             max_half_open: c.peers.max_half_open,
             upload_slots: c.peers.upload_slots,
+            max_upload_slots: c.peers.max_upload_slots,
+            upload_slot_mode: c.peers.upload_slot_mode,
             log_filter: c.log.filter.clone(),
         }
     }
@@ -83,11 +97,18 @@ impl Settings {
             .unwrap_or(s.max_connections_per_torrent);
         s.max_half_open = p.max_half_open.unwrap_or(s.max_half_open);
         s.upload_slots = p.upload_slots.unwrap_or(s.upload_slots);
+        s.max_upload_slots = p.max_upload_slots.unwrap_or(s.max_upload_slots);
+        s.upload_slot_mode = p.upload_slot_mode.unwrap_or(s.upload_slot_mode);
         if let Some(f) = &p.log_filter {
             s.log_filter.clone_from(f);
         }
         if s.max_connections == 0 || s.max_connections_per_torrent == 0 || s.max_half_open == 0 {
             return Err("connection caps must be at least 1".into());
+        }
+        if s.upload_slots == 0 || s.max_upload_slots < s.upload_slots {
+            return Err(
+                "upload slots: at least 1, and max_upload_slots at least upload_slots".into(),
+            );
         }
         if tracing_subscriber::EnvFilter::try_new(&s.log_filter).is_err() {
             return Err(format!("log_filter: {:?} is not a filter", s.log_filter));
@@ -106,6 +127,8 @@ impl Settings {
                 max_connections_per_torrent: self.max_connections_per_torrent,
                 max_half_open: self.max_half_open,
                 unchoke_slots: self.upload_slots,
+                max_unchoke_slots: self.max_upload_slots,
+                slot_mode: Some(self.upload_slot_mode),
             })
             .await
     }
@@ -154,6 +177,8 @@ impl SettingsPatch {
             max_connections_per_torrent,
             max_half_open,
             upload_slots,
+            max_upload_slots,
+            upload_slot_mode,
             log_filter
         );
     }

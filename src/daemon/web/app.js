@@ -330,8 +330,12 @@ async function addTorrent(ev) {
   }
 }
 
+// The settings as last loaded: their types say how the form's text is sent back.
+let settingsShown = {};
+
 async function loadSettings() {
   const s = await api("GET", "/settings");
+  settingsShown = s;
   const form = $("#settings-form");
   form.replaceChildren();
   for (const [k, v] of Object.entries(s)) {
@@ -349,7 +353,7 @@ async function saveSettings(ev) {
   ev.preventDefault();
   const patch = {};
   for (const input of $("#settings-form").querySelectorAll("input")) {
-    patch[input.name] = input.name === "log_filter" ? input.value : Number(input.value);
+    patch[input.name] = typeof settingsShown[input.name] === "number" ? Number(input.value) : input.value;
   }
   try {
     await api("PATCH", "/settings", patch);
