@@ -6,6 +6,9 @@ use seedring::Time;
 use seedring::core::CoreConfig;
 use sim_common::*;
 
+/// The seeder's upload cap, bytes per second.
+const SEED_UPLOAD: u64 = 2 << 20;
+
 /// Runs 1 seeder + `n` leechers to completion; returns (seeder uploaded, all
 /// downloaded, leechers' uploads) after checking every leecher's data.
 fn swarm(seed: u64, n: usize) -> (u64, u64, u64) {
@@ -21,7 +24,10 @@ fn swarm_traced(seed: u64, n: usize) -> ((u64, u64, u64), Trace) {
     let world = world(seed);
     let fx = fixture(seed, "swarm", FILES, 32 * 1024);
     let ih = fx.meta.info_hash;
+    // The seeder's upload is what the swarm shares: capped, so the leechers
+    // trade among themselves as in a real swarm.
     let s = seeder(&world, &fx, CoreConfig::default());
+    s.set_torrent_limits(ih, 0, SEED_UPLOAD).unwrap();
     let leechers: Vec<_> = (0..n)
         .map(|_| leecher(&world, &fx, CoreConfig::default()))
         .collect();

@@ -3,8 +3,12 @@
 //!
 //! Order: finish pieces in progress (fullest first); then new pieces, highest
 //! priority first, rarest first among equals with ties broken at random (or in
-//! piece order when sequential); once every missing block is requested somewhere,
-//! endgame: a block may be asked of a second peer (never more than two at once).
+//! piece order when sequential). Once every missing block is requested somewhere
+//! and only the last few ([`ENDGAME_BLOCKS`]) are still to arrive, endgame: a
+//! block may be asked of a second peer (never more than two at once), so what
+//! duplicates can cost is bounded by those few blocks. Before that, a peer with
+//! nothing left to ask takes over work queued at a slower peer instead (the
+//! core's `steal_requests`), which moves requests and duplicates nothing.
 
 use core::net::IpAddr;
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,6 +23,9 @@ use crate::proto::BlockRequest;
 const RECEIVED: u8 = u8::MAX;
 /// Most requests for one block at once (endgame duplicates included).
 const MAX_COPIES: u8 = 2;
+/// Endgame duplicates are asked for only once this few blocks are still to
+/// arrive (512 KiB): what they can waste is bounded by these.
+pub(crate) const ENDGAME_BLOCKS: usize = 32;
 
 #[derive(Debug)]
 struct Partial {
@@ -191,7 +198,7 @@ impl Picker {
             self.start(piece);
             self.take_missing(piece, n, &mut out);
         }
-        if !out.is_empty() || self.any_unrequested(wanted) {
+        if !out.is_empty() || self.any_unrequested(wanted) || !self.last_few() {
             return out;
         }
         // 3. Endgame: ask this peer too for blocks it does not already have in
@@ -239,6 +246,31 @@ impl Picker {
                 out.push(req);
             }
         }
+    }
+
+    /// Whether only the last few blocks are still to arrive.
+    fn last_few(&self) -> bool {
+        let mut left = 0;
+        for part in self.partial.values() {
+            left += part.blocks.len() - part.received as usize;
+            if left > ENDGAME_BLOCKS {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Whether every block still wanted is asked of some peer.
+    pub fn all_requested(&self, wanted: &Wanted<'_>) -> bool {
+        !self.any_unrequested(wanted)
+    }
+
+    /// Requests outstanding for a block (0 when not in progress or received).
+    pub fn copies(&self, req: &BlockRequest) -> u8 {
+        self.partial
+            .get(&req.piece)
+            .and_then(|part| part.blocks.get((req.offset / BLOCK_LEN) as usize))
+            .map_or(0, |&s| if s == RECEIVED { 0 } else { s })
     }
 
     fn any_unrequested(&self, wanted: &Wanted<'_>) -> bool {

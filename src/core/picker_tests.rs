@@ -189,6 +189,34 @@ fn endgame_asks_a_second_peer_but_never_a_third() {
 }
 
 #[test]
+fn endgame_waits_for_the_last_few_blocks() {
+    // Three pieces of 16 blocks: 48 to arrive, more than the endgame's few.
+    let mut p = Picker::new(3, 16 * BLOCK_LEN, 16 * BLOCK_LEN);
+    let mut w = Want::all(3);
+    let all = Bitfield::full(3);
+    let mut rng = Rng::new(1);
+    let first = p.pick(&w.view(), &all, &[], 100, &mut rng);
+    assert_eq!(first.len(), 48);
+    assert!(p.all_requested(&w.view()));
+    assert!(
+        p.pick(&w.view(), &all, &[], 100, &mut rng).is_empty(),
+        "no duplicates while 48 blocks are out"
+    );
+    // 16 arrive: 32 left, the last few: duplicates now, one per block.
+    let ip: IpAddr = [127, 0, 0, 1].into();
+    let piece = first[0].piece;
+    for r in first.iter().filter(|r| r.piece == piece) {
+        assert_eq!(p.copies(r), 1);
+        p.on_block(r.piece, r.offset, &vec![0; r.len as usize], ip);
+        assert_eq!(p.copies(r), 0);
+    }
+    w.writing.insert(piece);
+    let dup = p.pick(&w.view(), &all, &[], 100, &mut rng);
+    assert_eq!(dup.len(), 32);
+    assert!(dup.iter().all(|r| p.copies(r) == 2));
+}
+
+#[test]
 fn a_released_block_is_picked_again() {
     let mut p = picker(2);
     let w = Want::all(2);

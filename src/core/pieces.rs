@@ -36,6 +36,8 @@ impl Core {
         p.snubbed = false;
         let from = p.addr.ip();
         t.downloaded += len;
+        // Asked of another peer too (endgame): that one need not send it.
+        let duplicated = t.picker.copies(&req) > 1;
         match t.picker.on_block(piece, offset, data, from) {
             BlockOutcome::Unexpected => t.wasted += len,
             BlockOutcome::Stored => {}
@@ -43,24 +45,34 @@ impl Core {
                 self.on_piece_complete(now, ih, piece, bytes, senders, out);
             }
         }
-        // Endgame: whoever else was asked for this block need not send it.
-        let others: Vec<PeerKey> = self
-            .torrents
-            .get(&ih)
-            .map(|t| t.peers.iter().copied().filter(|k| *k != key).collect())
-            .unwrap_or_default();
-        for k in others {
-            if let Some(o) = self.peers.get_mut(&k)
+        if duplicated {
+            self.cancel_elsewhere(ih, key, req, out);
+        }
+        Ok(())
+    }
+
+    /// Cancels `req` at every peer of `ih` but `key` that was asked for it.
+    fn cancel_elsewhere(
+        &mut self,
+        ih: InfoHash,
+        key: PeerKey,
+        req: BlockRequest,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(t) = self.torrents.get(&ih) else {
+            return;
+        };
+        for k in t.peers.iter().filter(|k| **k != key) {
+            if let Some(o) = self.peers.get_mut(k)
                 && let Some(i) = o.inflight.iter().position(|f| f.req == req)
             {
                 o.inflight.swap_remove(i);
                 out.push(Action::Send {
-                    peer: k,
+                    peer: *k,
                     bytes: Message::Cancel(req).encode(),
                 });
             }
         }
-        Ok(())
     }
 
     pub(super) fn on_piece_complete(

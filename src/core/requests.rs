@@ -69,7 +69,8 @@ impl Core {
         if p.phase != Phase::Active || p.peer_choking || !p.am_interested {
             return;
         }
-        let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h)) else {
+        let Some(ih) = p.info_hash else { return };
+        let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
         if !t.is_running() {
@@ -82,24 +83,18 @@ impl Core {
         if t.writing.len() as u64 * piece_len > MAX_WRITE_BACKLOG {
             return; // the disk is behind; requests resume as writes complete
         }
-        // Keep `request_queue_time` worth of the peer's rate requested ahead.
-        let rate = u128::from(p.down.rate(now));
-        let ahead_bytes = rate * self.cfg.request_queue_time.as_millis() / 1000;
-        let blocks = usize::try_from(ahead_bytes / u128::from(crate::metainfo::BLOCK_LEN))
-            .unwrap_or(usize::MAX);
-        let desired = if p.snubbed {
-            1
-        } else {
-            blocks
-                .max(MIN_REQUESTS)
-                .min(self.cfg.request_queue_max)
-                .min(p.remote_reqq as usize)
-        };
+        let desired = desired_requests(&self.cfg, now, p);
         if p.inflight.len() >= desired {
             return;
         }
         let want = desired - p.inflight.len();
         let mut picked = t.pick(&p.have, &p.inflight, want, &mut self.rng);
+        if picked.len() < want && t.picker.all_requested(&t.wanted()) {
+            picked.extend(self.steal_requests(now, key, ih, want - picked.len(), out));
+        }
+        let (Some(p), Some(t)) = (self.peers.get_mut(&key), self.torrents.get_mut(&ih)) else {
+            return;
+        };
         // Download caps: ask only for what the budgets allow now.
         let mut allowed = 0;
         for r in &picked {
@@ -125,6 +120,82 @@ impl Core {
             p.inflight.push(InFlight { req: r, sent: now });
         }
         self.send(now, key, &msgs, out);
+    }
+
+    /// Work for `key`, which has nothing left to ask: requests queued at the peer
+    /// that will take longest to deliver them, moved from the back of its queue
+    /// (asked last: the least likely to be on their way) until both would be done
+    /// at about the same time. The slow peer is sent cancels; nothing is asked
+    /// twice. Moved only when that peer needs more than twice the time `key` would.
+    fn steal_requests(
+        &mut self,
+        now: Time,
+        key: PeerKey,
+        ih: InfoHash,
+        max: usize,
+        out: &mut Vec<Action>,
+    ) -> Vec<BlockRequest> {
+        // A peer not measured yet counts at one block per second.
+        const FLOOR: u64 = crate::metainfo::BLOCK_LEN as u64;
+        let Some(t) = self.torrents.get(&ih) else {
+            return Vec::new();
+        };
+        let Some(me) = self.peers.get_mut(&key) else {
+            return Vec::new();
+        };
+        let my_rate = me.down.rate(now).max(FLOOR);
+        let my_bytes: u64 = me.inflight.iter().map(|f| u64::from(f.req.len)).sum();
+        let my_have = me.have.clone();
+        // The slowest queue: seconds to drain, as millis.
+        let mut slowest: Option<(u64, PeerKey)> = None;
+        for k in t.peers.iter().filter(|k| **k != key) {
+            let Some(o) = self.peers.get_mut(k) else { continue };
+            if o.inflight.is_empty() {
+                continue;
+            }
+            let bytes: u64 = o.inflight.iter().map(|f| u64::from(f.req.len)).sum();
+            let drain_ms = bytes * 1000 / o.down.rate(now).max(1);
+            if slowest.is_none_or(|(d, _)| drain_ms > d) {
+                slowest = Some((drain_ms, *k));
+            }
+        }
+        let Some((drain_ms, victim)) = slowest else {
+            return Vec::new();
+        };
+        let mine_ms = my_bytes * 1000 / my_rate;
+        if drain_ms <= 2 * mine_ms.max(100) {
+            return Vec::new();
+        }
+        let o = self.peers.get_mut(&victim).expect("found above");
+        let o_rate = o.down.rate(now).max(1);
+        let o_bytes: u64 = o.inflight.iter().map(|f| u64::from(f.req.len)).sum();
+        // Bytes to move so both finish together: (o - x) / o_rate = (m + x) / my_rate.
+        let even = (u128::from(o_bytes) * u128::from(my_rate))
+            .saturating_sub(u128::from(my_bytes) * u128::from(o_rate))
+            / (u128::from(o_rate) + u128::from(my_rate));
+        let mut budget = u64::try_from(even).unwrap_or(u64::MAX).max(FLOOR);
+        // Newest first: the back of its queue.
+        let mut order: Vec<usize> = (0..o.inflight.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(o.inflight[i].sent));
+        let mut take = Vec::new();
+        for i in order {
+            if take.len() >= max || budget == 0 {
+                break;
+            }
+            let r = o.inflight[i].req;
+            if my_have.get(r.piece) {
+                budget = budget.saturating_sub(u64::from(r.len));
+                take.push(i);
+            }
+        }
+        take.sort_unstable_by(|a, b| b.cmp(a));
+        let moved: Vec<BlockRequest> = take.into_iter().map(|i| o.inflight.remove(i).req).collect();
+        if !moved.is_empty() {
+            let cancels: Vec<Message> = moved.iter().map(|r| Message::Cancel(*r)).collect();
+            self.send(now, victim, &cancels, out);
+            tracing::trace!(info_hash = %ih, blocks = moved.len(), "requests moved from a slow peer");
+        }
+        moved
     }
 
     pub(super) fn serve_uploads(&mut self, now: Time, key: PeerKey, out: &mut Vec<Action>) {
@@ -195,3 +266,20 @@ impl Core {
         true
     }
 }
+
+/// Requests to keep outstanding with a peer: `request_queue_time` worth of
+/// its rate, within the caps (one while it is snubbed).
+fn desired_requests(cfg: &CoreConfig, now: Time, p: &mut Peer) -> usize {
+    if p.snubbed {
+        return 1;
+    }
+    let rate = u128::from(p.down.rate(now));
+    let ahead_bytes = rate * cfg.request_queue_time.as_millis() / 1000;
+    let blocks = usize::try_from(ahead_bytes / u128::from(crate::metainfo::BLOCK_LEN))
+        .unwrap_or(usize::MAX);
+    blocks
+        .max(MIN_REQUESTS)
+        .min(cfg.request_queue_max)
+        .min(p.remote_reqq as usize)
+}
+
