@@ -149,7 +149,9 @@ impl Core {
         // The slowest queue: seconds to drain, as millis.
         let mut slowest: Option<(u64, PeerKey)> = None;
         for k in t.peers.iter().filter(|k| **k != key) {
-            let Some(o) = self.peers.get_mut(k) else { continue };
+            let Some(o) = self.peers.get_mut(k) else {
+                continue;
+            };
             if o.inflight.is_empty() {
                 continue;
             }
@@ -275,11 +277,10 @@ fn desired_requests(cfg: &CoreConfig, now: Time, p: &mut Peer) -> usize {
     }
     let rate = u128::from(p.down.rate(now));
     let ahead_bytes = rate * cfg.request_queue_time.as_millis() / 1000;
-    let blocks = usize::try_from(ahead_bytes / u128::from(crate::metainfo::BLOCK_LEN))
-        .unwrap_or(usize::MAX);
+    let blocks =
+        usize::try_from(ahead_bytes / u128::from(crate::metainfo::BLOCK_LEN)).unwrap_or(usize::MAX);
     blocks
         .max(MIN_REQUESTS)
         .min(cfg.request_queue_max)
         .min(p.remote_reqq as usize)
 }
-

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use memmap2::{Mmap, MmapOptions};
+use memmap2::{Mmap, MmapOptions, UncheckedAdvice};
 
 use crate::hash::{Digest, PieceSource, Sha1};
 use crate::metainfo::{Geometry, Info};
@@ -250,6 +250,63 @@ impl PieceSource for MappedFiles {
         // A short file's map ends early: the piece declines and hash_piece says missing.
         map.get(start..end)
     }
+
+    fn release(&self, pieces: std::ops::Range<u32>) {
+        if pieces.is_empty() {
+            return;
+        }
+        let page = page_size();
+        let g = &self.geometry;
+        let lo = g.piece_offset(pieces.start);
+        let hi = g.piece_offset(pieces.end - 1) + u64::from(g.piece_len(pieces.end - 1));
+        // The first file that ends past `lo`.
+        let (mut i, mut j) = (0, g.file_count());
+        while i < j {
+            let mid = (i + j) / 2;
+            if g.file_range(mid).end <= lo {
+                i = mid + 1;
+            } else {
+                j = mid;
+            }
+        }
+        for file in i..g.file_count() {
+            let r = g.file_range(file);
+            if r.start >= hi {
+                break;
+            }
+            let Access::Mapped(map) = &self.files[file].access else {
+                continue;
+            };
+            let (Ok(from), Ok(to)) = (
+                usize::try_from(lo.max(r.start) - r.start),
+                usize::try_from(hi.min(r.end) - r.start),
+            ) else {
+                continue;
+            };
+            // Whole pages inside the range only: a page shared with a piece another
+            // thread may be reading stays.
+            let (a, b) = (from.next_multiple_of(page), to.min(map.len()) / page * page);
+            if a < b {
+                // SAFETY: the map is a read-only private mapping of a file that
+                // nothing in this process writes through; dropping its pages only
+                // makes the next access fault them in again from the file, with the
+                // same bytes. The range is inside the map and holds only pieces
+                // already hashed, which no slice outlives.
+                let dropped =
+                    unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, a, b - a) };
+                if let Err(e) = dropped {
+                    tracing::debug!(error = %e, "madvise(DONTNEED) refused; pages stay until the map closes");
+                }
+            }
+        }
+    }
+}
+
+/// The memory page size.
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions; it only reads a constant.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
 }
 
 #[cfg(test)]

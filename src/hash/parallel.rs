@@ -26,7 +26,15 @@ pub trait PieceSource: Sync {
     fn piece_bytes(&self, _piece: u32) -> Option<&[u8]> {
         None
     }
+
+    /// Pieces `pieces` are hashed and will not be read again: a source that maps
+    /// files lets go of their pages, so what a check keeps resident stays bounded
+    /// whatever the torrent's size.
+    fn release(&self, _pieces: std::ops::Range<u32>) {}
 }
+
+/// Hashed bytes a thread lets go of at once ([`PieceSource::release`]).
+const RELEASE_BYTES: u64 = 4 << 20;
 
 /// Hashes pieces `0..count` of `src` on `threads` threads; `None` marks a piece whose
 /// bytes were not all available. `progress`, if given, grows by each piece's length
@@ -64,11 +72,29 @@ fn hash_pieces_with<S: PieceSource + ?Sized>(
     let next = AtomicU32::new(0);
     let work = || {
         let mut done = Vec::new();
+        // Hashed pieces not yet released: (first, last, bytes). Within a run,
+        // pieces are recorded in order.
+        let mut held: Option<(u32, u32, u64)> = None;
         let mut record = |piece: u32, digest: Option<Sha1Digest>| {
             done.push((piece, digest));
+            let len = src.piece_len(piece);
             if let Some(p) = progress {
-                p.fetch_add(src.piece_len(piece), Ordering::Relaxed);
+                p.fetch_add(len, Ordering::Relaxed);
             }
+            let h = match held {
+                Some((first, last, bytes)) if last + 1 == piece => (first, piece, bytes + len),
+                Some((first, last, _)) => {
+                    src.release(first..last + 1);
+                    (piece, piece, len)
+                }
+                None => (piece, piece, len),
+            };
+            held = if h.2 >= RELEASE_BYTES {
+                src.release(h.0..h.1 + 1);
+                None
+            } else {
+                Some(h)
+            };
         };
         let mut batch: Vec<(u32, &[u8])> = Vec::with_capacity(LANES);
         loop {
@@ -95,6 +121,10 @@ fn hash_pieces_with<S: PieceSource + ?Sized>(
                 }
             }
             flush(&mut batch, &mut record);
+        }
+        drop(record);
+        if let Some((first, last, _)) = held {
+            src.release(first..last + 1);
         }
         done
     };
@@ -152,6 +182,22 @@ impl<S: PieceSource + ?Sized> PieceSource for Listed<'_, S> {
 
     fn piece_bytes(&self, piece: u32) -> Option<&[u8]> {
         self.src.piece_bytes(self.pieces[piece as usize])
+    }
+
+    fn release(&self, pieces: std::ops::Range<u32>) {
+        // The listed pieces, as runs of consecutive piece numbers.
+        let Some(listed) = self.pieces.get(pieces.start as usize..pieces.end as usize) else {
+            return;
+        };
+        let mut i = 0;
+        while i < listed.len() {
+            let mut j = i + 1;
+            while j < listed.len() && listed[j] == listed[j - 1] + 1 {
+                j += 1;
+            }
+            self.src.release(listed[i]..listed[j - 1] + 1);
+            i = j;
+        }
     }
 }
 
