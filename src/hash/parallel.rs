@@ -122,7 +122,6 @@ fn hash_pieces_with<S: PieceSource + ?Sized>(
             }
             flush(&mut batch, &mut record);
         }
-        drop(record);
         if let Some((first, last, _)) = held {
             src.release(first..last + 1);
         }
