@@ -24,6 +24,9 @@ fn loss_disconnects_and_eio_do_not_stop_a_swarm() {
     let fx = fixture(seed, "faulty", FILES, 16 * 1024);
     let ih = fx.meta.info_hash;
     let s = seeder(&world, &fx, CoreConfig::default());
+    // A seeder with a thin upload: the swarm runs long enough for every kind
+    // of fault to strike.
+    s.set_torrent_limits(ih, 0, 256 << 10).unwrap();
     let leechers: Vec<_> = (0..8)
         .map(|_| leecher(&world, &fx, CoreConfig::default()))
         .collect();

@@ -1,12 +1,45 @@
 //! A fixed-size bit set of pieces, in the wire's order (high bit of byte 0 is piece 0).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 /// Which pieces someone has.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Default)]
 pub struct Bitfield {
     bytes: Vec<u8>,
     len: u32,
     count: u32,
+    /// Changes when a set bit is cleared, and differs between any two bitfields
+    /// made separately: a reader that saw generation `g` and sees it again knows
+    /// no bit it saw set has been cleared since (see [`Bitfield::generation`]).
+    generation: u64,
 }
+
+/// Where generations come from: every new value is unique in the process.
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Clone for Bitfield {
+    fn clone(&self) -> Self {
+        Bitfield {
+            bytes: self.bytes.clone(),
+            len: self.len,
+            count: self.count,
+            // A copy can be changed apart and put back: it is another bitfield.
+            generation: next_generation(),
+        }
+    }
+}
+
+impl PartialEq for Bitfield {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.bytes == other.bytes
+    }
+}
+
+impl Eq for Bitfield {}
 
 impl Bitfield {
     /// `len` pieces, none set.
@@ -15,7 +48,15 @@ impl Bitfield {
             bytes: vec![0; len.div_ceil(8) as usize],
             len,
             count: 0,
+            generation: next_generation(),
         }
+    }
+
+    /// Same as before if no set bit was cleared and the bitfield was not replaced
+    /// since; set bits may have been added. (The picker keeps its candidate lists
+    /// across calls on this.)
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// `len` pieces, all set.
@@ -41,6 +82,7 @@ impl Bitfield {
             bytes: bytes.to_vec(),
             len,
             count,
+            generation: next_generation(),
         })
     }
 
@@ -91,6 +133,9 @@ impl Bitfield {
         let was = self.bytes[byte] & bit != 0;
         self.bytes[byte] &= !bit;
         self.count -= u32::from(was);
+        if was {
+            self.generation = next_generation();
+        }
         was
     }
 

@@ -26,6 +26,7 @@
 
 pub mod announce;
 mod bitfield;
+mod buckets;
 mod choker;
 mod command;
 mod commands;
@@ -35,6 +36,8 @@ mod metadata;
 mod peer;
 mod persist;
 mod picker;
+#[doc(hidden)]
+pub mod picker_bench;
 mod pieces;
 pub mod record;
 mod requests;

@@ -14,6 +14,7 @@ use core::net::IpAddr;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::bitfield::Bitfield;
+use super::buckets::Buckets;
 use super::peer::InFlight;
 use super::rng::Rng;
 use crate::metainfo::BLOCK_LEN;
@@ -60,6 +61,8 @@ pub(crate) struct Wanted<'a> {
     /// Pieces readers are waiting for (files being streamed), one window per
     /// reader: asked for first, each window in order, before anything else.
     pub urgent: &'a BTreeMap<u64, std::ops::Range<u32>>,
+    /// Changes whenever `priority` does.
+    pub priority_epoch: u64,
 }
 
 impl Wanted<'_> {
@@ -79,6 +82,12 @@ pub(crate) struct Picker {
     /// Per piece: how many connected peers have it.
     availability: Vec<u32>,
     partial: BTreeMap<u32, Partial>,
+    /// Pieces to start, by priority and rarity.
+    buckets: Buckets,
+    /// Per piece, its priority when the buckets were filled.
+    priority: Vec<u8>,
+    /// The have generation and priority epoch the buckets were filled for.
+    synced: Option<(u64, u64)>,
 }
 
 impl Picker {
@@ -89,6 +98,9 @@ impl Picker {
             last_piece_length: last,
             availability: vec![0; count as usize],
             partial: BTreeMap::new(),
+            buckets: Buckets::default(),
+            priority: Vec::new(),
+            synced: None,
         }
     }
 
@@ -118,6 +130,8 @@ impl Picker {
     pub fn peer_has(&mut self, piece: u32) {
         if let Some(a) = self.availability.get_mut(piece as usize) {
             *a += 1;
+            let prio = self.priority.get(piece as usize).copied().unwrap_or(0);
+            self.buckets.moved(piece, prio, *a);
         }
     }
 
@@ -125,6 +139,8 @@ impl Picker {
     pub fn peer_lost(&mut self, piece: u32) {
         if let Some(a) = self.availability.get_mut(piece as usize) {
             *a = a.saturating_sub(1);
+            let prio = self.priority.get(piece as usize).copied().unwrap_or(0);
+            self.buckets.moved(piece, prio, *a);
         }
     }
 
@@ -261,8 +277,39 @@ impl Picker {
     }
 
     /// Whether every block still wanted is asked of some peer.
-    pub fn all_requested(&self, wanted: &Wanted<'_>) -> bool {
+    pub fn all_requested(&mut self, wanted: &Wanted<'_>) -> bool {
         !self.any_unrequested(wanted)
+    }
+
+    /// Refills the buckets if a had piece may be wanted again or priorities
+    /// changed since they were filled.
+    fn sync(&mut self, wanted: &Wanted<'_>) {
+        let now = (wanted.have.generation(), wanted.priority_epoch);
+        if self.synced == Some(now) {
+            return;
+        }
+        self.priority = wanted.priority.to_vec();
+        self.priority.resize(self.availability.len(), 0);
+        self.buckets
+            .rebuild(&self.priority, &self.availability, |p| wanted.have.get(p));
+        self.synced = Some(now);
+    }
+
+    /// A piece to start from the buckets, rarest first: `peer_has` holds it,
+    /// it is not had, started or being written.
+    fn next_from_buckets(
+        &mut self,
+        wanted: &Wanted<'_>,
+        start: u64,
+        peer_has: impl Fn(u32) -> bool,
+    ) -> Option<u32> {
+        self.sync(wanted);
+        let partial = &self.partial;
+        self.buckets.find(
+            start,
+            |p| wanted.have.get(p),
+            |p| peer_has(p) && !partial.contains_key(&p) && !wanted.writing.contains(&p),
+        )
     }
 
     /// Requests outstanding for a block (0 when not in progress or received).
@@ -273,44 +320,24 @@ impl Picker {
             .map_or(0, |&s| if s == RECEIVED { 0 } else { s })
     }
 
-    fn any_unrequested(&self, wanted: &Wanted<'_>) -> bool {
+    fn any_unrequested(&mut self, wanted: &Wanted<'_>) -> bool {
         self.partial.values().any(|p| p.blocks.contains(&0))
-            || (0..wanted.have.len()).any(|p| wanted.wants(p) && !self.partial.contains_key(&p))
+            || self.next_from_buckets(wanted, 0, |_| true).is_some()
     }
 
     fn pick_new_piece(
-        &self,
+        &mut self,
         wanted: &Wanted<'_>,
         peer_have: &Bitfield,
         rng: &mut Rng,
     ) -> Option<u32> {
-        let candidates = (0..wanted.have.len())
-            .filter(|&p| peer_have.get(p) && wanted.wants(p) && !self.partial.contains_key(&p));
         if wanted.sequential {
+            let candidates = (0..wanted.have.len())
+                .filter(|&p| peer_have.get(p) && wanted.wants(p) && !self.partial.contains_key(&p));
             return candidates.min_by_key(|&p| (std::cmp::Reverse(wanted.priority[p as usize]), p));
         }
-        // Highest priority, then rarest; ties broken uniformly at random (reservoir).
-        let mut best: Option<(u8, u32)> = None;
-        let mut chosen = None;
-        let mut ties = 0u64;
-        for p in candidates {
-            let key = (wanted.priority[p as usize], self.availability[p as usize]);
-            let better = match best {
-                None => true,
-                Some((bp, ba)) => key.0 > bp || (key.0 == bp && key.1 < ba),
-            };
-            if better {
-                best = Some(key);
-                chosen = Some(p);
-                ties = 1;
-            } else if best == Some(key) {
-                ties += 1;
-                if rng.below(ties) == 0 {
-                    chosen = Some(p);
-                }
-            }
-        }
-        chosen
+        // Highest priority, then rarest; among equals, wherever the draw starts.
+        self.next_from_buckets(wanted, rng.next_u64(), |p| peer_have.get(p))
     }
 
     /// Gives a requested block back (timeout, choke, reject, close).

@@ -36,6 +36,10 @@ impl Want {
             writing: &self.writing,
             sequential: self.sequential,
             urgent: &self.urgent,
+            // Any change of the priorities changes this (FNV-1a of them).
+            priority_epoch: self.priority.iter().fold(0xcbf2_9ce4_8422_2325, |h, &p| {
+                (h ^ u64::from(p)).wrapping_mul(0x100_0000_01b3)
+            }),
         }
     }
 }

@@ -89,7 +89,7 @@ impl Core {
         }
         let want = desired - p.inflight.len();
         let mut picked = t.pick(&p.have, &p.inflight, want, &mut self.rng);
-        if picked.len() < want && t.picker.all_requested(&t.wanted()) {
+        if picked.len() < want && t.all_requested() {
             picked.extend(self.steal_requests(now, key, ih, want - picked.len(), out));
         }
         let (Some(p), Some(t)) = (self.peers.get_mut(&key), self.torrents.get_mut(&ih)) else {

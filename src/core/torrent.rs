@@ -119,6 +119,8 @@ pub(crate) struct Torrent {
     pub labels: Vec<String>,
     /// Regular unchoke slots now (the choker's `next_slots`; 0 until added).
     pub upload_slots: usize,
+    /// Changes whenever `piece_priority` does (the picker refills on it).
+    pub priority_epoch: u64,
 }
 
 /// How a check is going.
@@ -257,6 +259,7 @@ impl Torrent {
             note: None,
             labels: Vec::new(),
             upload_slots: 0,
+            priority_epoch: 0,
         }
     }
 
@@ -293,6 +296,7 @@ impl Torrent {
             }
         }
         self.piece_priority = prio;
+        self.priority_epoch += 1;
     }
 
     pub fn state(&self) -> TorrentState {
@@ -383,7 +387,21 @@ impl Torrent {
             writing: &self.writing,
             sequential: self.sequential,
             urgent: &self.urgent,
+            priority_epoch: self.priority_epoch,
         }
+    }
+
+    /// Whether every block still wanted is asked of some peer.
+    pub fn all_requested(&mut self) -> bool {
+        let wanted = Wanted {
+            have: &self.have,
+            priority: &self.piece_priority,
+            writing: &self.writing,
+            sequential: self.sequential,
+            urgent: &self.urgent,
+            priority_epoch: self.priority_epoch,
+        };
+        self.picker.all_requested(&wanted)
     }
 
     /// Chooses up to `n` blocks to ask of a peer (see [`Picker::pick`]).
@@ -403,6 +421,7 @@ impl Torrent {
             writing: &self.writing,
             sequential: self.sequential,
             urgent: &self.urgent,
+            priority_epoch: self.priority_epoch,
         };
         self.picker.pick(&wanted, peer_have, inflight, n, rng)
     }
