@@ -60,6 +60,13 @@ impl Buckets {
         self.nonempty[b / 64] |= 1 << (b % 64);
     }
 
+    /// Puts `piece` in its bucket, if it is in none.
+    pub fn add(&mut self, piece: u32, priority: u8, availability: u32) {
+        if self.slot.get(piece as usize) == Some(&NOWHERE) {
+            self.insert(piece, bucket(priority, availability));
+        }
+    }
+
     /// Takes `piece` out of its bucket (no-op when it is in none).
     pub fn remove(&mut self, piece: u32) {
         let Some(&(b, i)) = self.slot.get(piece as usize) else {

@@ -36,6 +36,9 @@ struct Partial {
     from: Vec<Option<IpAddr>>,
     data: Vec<u8>,
     received: u32,
+    /// Blocks asked of nobody (state 0): a piece with none is skipped without
+    /// looking at its blocks.
+    unasked: u32,
 }
 
 /// How a block that arrived fits in.
@@ -157,12 +160,26 @@ impl Picker {
 
     /// Drops a piece in progress (no longer wanted); its blocks are forgotten.
     pub fn drop_piece(&mut self, piece: u32) {
-        self.partial.remove(&piece);
+        if self.partial.remove(&piece).is_some() {
+            self.requeue(piece);
+        }
+    }
+
+    /// A piece no longer in progress goes back among the candidates (dropped
+    /// there once had).
+    fn requeue(&mut self, piece: u32) {
+        let i = piece as usize;
+        if let (Some(&prio), Some(&avail)) = (self.priority.get(i), self.availability.get(i))
+            && prio > 0
+        {
+            self.buckets.add(piece, prio, avail);
+        }
     }
 
     /// Drops every piece in progress (a check, a lost root, a move).
     pub fn drop_all(&mut self) {
         self.partial.clear();
+        self.synced = None;
     }
 
     /// Chooses up to `n` blocks to ask of a peer that has `peer_have` and already
@@ -196,7 +213,7 @@ impl Picker {
         let mut partial: Vec<(u32, u32)> = self
             .partial
             .iter()
-            .filter(|(p, _)| peer_have.get(**p))
+            .filter(|(p, part)| part.unasked > 0 && peer_have.get(**p))
             .map(|(p, part)| (part.received, *p))
             .collect();
         partial.sort_by(|a, b| b.cmp(a));
@@ -219,7 +236,13 @@ impl Picker {
         }
         // 3. Endgame: ask this peer too for blocks it does not already have in
         // flight, up to MAX_COPIES requests per block.
-        for &(_, piece) in &partial {
+        let partial: Vec<u32> = self
+            .partial
+            .keys()
+            .copied()
+            .filter(|p| peer_have.get(*p))
+            .collect();
+        for &piece in &partial {
             for b in 0..self.block_count(piece) {
                 let req = self.block_req(piece, b);
                 let state = self.partial[&piece].blocks[b as usize];
@@ -246,8 +269,11 @@ impl Picker {
                 from: vec![None; blocks],
                 data: vec![0; self.piece_len(piece) as usize],
                 received: 0,
+                unasked: u32::try_from(blocks).expect("blocks of a piece fit a u32"),
             },
         );
+        // In progress: no longer a candidate to start.
+        self.buckets.remove(piece);
     }
 
     fn take_missing(&mut self, piece: u32, n: usize, out: &mut Vec<BlockRequest>) {
@@ -257,8 +283,12 @@ impl Picker {
             }
             let req = self.block_req(piece, b);
             let part = self.partial.get_mut(&piece).expect("caller checked");
+            if part.unasked == 0 {
+                return;
+            }
             if part.blocks[b as usize] == 0 {
                 part.blocks[b as usize] = 1;
+                part.unasked -= 1;
                 out.push(req);
             }
         }
@@ -321,7 +351,7 @@ impl Picker {
     }
 
     fn any_unrequested(&mut self, wanted: &Wanted<'_>) -> bool {
-        self.partial.values().any(|p| p.blocks.contains(&0))
+        self.partial.values().any(|p| p.unasked > 0)
             || self.next_from_buckets(wanted, 0, |_| true).is_some()
     }
 
@@ -349,6 +379,9 @@ impl Picker {
                 && *s > 0
             {
                 *s -= 1;
+                if *s == 0 {
+                    part.unasked += 1;
+                }
             }
         }
     }
@@ -376,6 +409,9 @@ impl Picker {
         part.received += 1;
         if part.received as usize == part.blocks.len() {
             let done = self.partial.remove(&piece).expect("present");
+            // Back among the candidates until it is had: a piece that fails its
+            // hash is picked again from there.
+            self.requeue(piece);
             return BlockOutcome::PieceComplete(done.data, done.from);
         }
         BlockOutcome::Stored
