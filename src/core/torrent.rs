@@ -391,8 +391,8 @@ impl Torrent {
         }
     }
 
-    /// Whether every block still wanted is asked of some peer.
-    pub fn all_requested(&mut self) -> bool {
+    /// The picker, and what it needs to know of what this torrent wants.
+    fn picker_and_wanted(&mut self) -> (&mut Picker, Wanted<'_>) {
         let wanted = Wanted {
             have: &self.have,
             priority: &self.piece_priority,
@@ -401,7 +401,13 @@ impl Torrent {
             urgent: &self.urgent,
             priority_epoch: self.priority_epoch,
         };
-        self.picker.all_requested(&wanted)
+        (&mut self.picker, wanted)
+    }
+
+    /// Whether every block still wanted is asked of some peer.
+    pub fn all_requested(&mut self) -> bool {
+        let (picker, wanted) = self.picker_and_wanted();
+        picker.all_requested(&wanted)
     }
 
     /// Chooses up to `n` blocks to ask of a peer (see [`Picker::pick`]).
@@ -415,14 +421,7 @@ impl Torrent {
         if self.info.is_none() {
             return Vec::new();
         }
-        let wanted = Wanted {
-            have: &self.have,
-            priority: &self.piece_priority,
-            writing: &self.writing,
-            sequential: self.sequential,
-            urgent: &self.urgent,
-            priority_epoch: self.priority_epoch,
-        };
-        self.picker.pick(&wanted, peer_have, inflight, n, rng)
+        let (picker, wanted) = self.picker_and_wanted();
+        picker.pick(&wanted, peer_have, inflight, n, rng)
     }
 }
