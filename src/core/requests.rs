@@ -126,7 +126,9 @@ impl Core {
     /// that will take longest to deliver them, moved from the back of its queue
     /// (asked last: the least likely to be on their way) until both would be done
     /// at about the same time. The slow peer is sent cancels; nothing is asked
-    /// twice. Moved only when that peer needs more than twice the time `key` would.
+    /// twice. Moved only when that peer needs a second or more, and four times
+    /// what `key` would; the front of its queue (1 MiB, or half a second at its
+    /// rate) stays, as it is most likely on its way already.
     fn steal_requests(
         &mut self,
         now: Time,
@@ -165,17 +167,25 @@ impl Core {
             return Vec::new();
         };
         let mine_ms = my_bytes * 1000 / my_rate;
-        if drain_ms <= 2 * mine_ms.max(100) {
+        if drain_ms < STEAL_MIN_DRAIN_MS || drain_ms <= 4 * mine_ms {
             return Vec::new();
         }
         let o = self.peers.get_mut(&victim).expect("found above");
         let o_rate = o.down.rate(now).max(1);
         let o_bytes: u64 = o.inflight.iter().map(|f| u64::from(f.req.len)).sum();
+        // The front of its queue is likely sent already (socket buffers, the
+        // wire): moving it would fetch it twice.
+        let keep = STEAL_KEEP_BYTES.max(o_rate / 2);
         // Bytes to move so both finish together: (o - x) / o_rate = (m + x) / my_rate.
         let even = (u128::from(o_bytes) * u128::from(my_rate))
             .saturating_sub(u128::from(my_bytes) * u128::from(o_rate))
             / (u128::from(o_rate) + u128::from(my_rate));
-        let mut budget = u64::try_from(even).unwrap_or(u64::MAX).max(FLOOR);
+        let mut budget = u64::try_from(even)
+            .unwrap_or(u64::MAX)
+            .min(o_bytes.saturating_sub(keep));
+        if budget == 0 {
+            return Vec::new();
+        }
         // Newest first: the back of its queue.
         let mut order: Vec<usize> = (0..o.inflight.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(o.inflight[i].sent));
@@ -271,6 +281,13 @@ impl Core {
 
 /// Requests to keep outstanding with a peer: `request_queue_time` worth of
 /// its rate, within the caps (one while it is snubbed).
+/// Requests are moved only from a peer that needs at least this long to
+/// deliver its queue (and four times what the taker needs).
+const STEAL_MIN_DRAIN_MS: u64 = 1000;
+/// What a slow peer keeps of its queue, at least: the front, which it has most
+/// likely sent already (or half a second at its rate, if more).
+const STEAL_KEEP_BYTES: u64 = 1 << 20;
+
 fn desired_requests(cfg: &CoreConfig, now: Time, p: &mut Peer) -> usize {
     if p.snubbed {
         return 1;
