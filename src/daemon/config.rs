@@ -350,14 +350,18 @@ impl Config {
         if self.peers.max_connections == 0 || self.peers.max_connections_per_torrent == 0 {
             return bad("peers: connection caps must be at least 1".into());
         }
-        if self.peers.upload_slots == 0 || self.peers.max_upload_slots < self.peers.upload_slots {
-            return bad(
-                "peers: upload_slots must be at least 1, and max_upload_slots at least upload_slots"
-                    .into(),
-            );
+        if let Some(why) = slots_error(self.peers.upload_slots, self.peers.max_upload_slots) {
+            return bad(format!("peers: {why}"));
         }
         Ok(())
     }
+}
+
+/// Why these upload slot counts cannot be used, if they cannot (the config's
+/// check and the settings' patch both ask).
+pub fn slots_error(upload_slots: usize, max_upload_slots: usize) -> Option<&'static str> {
+    (upload_slots == 0 || max_upload_slots < upload_slots)
+        .then_some("upload_slots must be at least 1, and max_upload_slots at least upload_slots")
 }
 
 #[cfg(test)]

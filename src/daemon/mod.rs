@@ -287,7 +287,7 @@ fn start_engine(cfg: &Config, data_dir: &Path) -> Result<Engine, DaemonError> {
         max_connections_per_torrent: cfg.peers.max_connections_per_torrent,
         max_half_open: cfg.peers.max_half_open,
         unchoke_slots: cfg.peers.upload_slots,
-        max_unchoke_slots: cfg.peers.max_upload_slots.max(cfg.peers.upload_slots),
+        max_unchoke_slots: cfg.peers.max_upload_slots,
         slot_mode: cfg.peers.upload_slot_mode,
         save_interval: Duration::from_millis(cfg.engine.save_interval_ms.max(100)),
         ..CoreConfig::default()

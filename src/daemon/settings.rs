@@ -105,10 +105,8 @@ impl Settings {
         if s.max_connections == 0 || s.max_connections_per_torrent == 0 || s.max_half_open == 0 {
             return Err("connection caps must be at least 1".into());
         }
-        if s.upload_slots == 0 || s.max_upload_slots < s.upload_slots {
-            return Err(
-                "upload slots: at least 1, and max_upload_slots at least upload_slots".into(),
-            );
+        if let Some(why) = super::config::slots_error(s.upload_slots, s.max_upload_slots) {
+            return Err(why.into());
         }
         if tracing_subscriber::EnvFilter::try_new(&s.log_filter).is_err() {
             return Err(format!("log_filter: {:?} is not a filter", s.log_filter));

@@ -259,17 +259,7 @@ impl PieceSource for MappedFiles {
         let g = &self.geometry;
         let lo = g.piece_offset(pieces.start);
         let hi = g.piece_offset(pieces.end - 1) + u64::from(g.piece_len(pieces.end - 1));
-        // The first file that ends past `lo`.
-        let (mut i, mut j) = (0, g.file_count());
-        while i < j {
-            let mid = (i + j) / 2;
-            if g.file_range(mid).end <= lo {
-                i = mid + 1;
-            } else {
-                j = mid;
-            }
-        }
-        for file in i..g.file_count() {
+        for file in g.file_at(lo)..g.file_count() {
             let r = g.file_range(file);
             if r.start >= hi {
                 break;

@@ -103,12 +103,18 @@ impl Geometry {
         u32::try_from(rest.min(u64::from(self.piece_length))).expect("bounded by piece_length")
     }
 
+    /// The first file whose end lies past stream offset `pos` (the file holding
+    /// its byte, zero-length files skipped; `file_count()` when `pos` is past the
+    /// end).
+    pub fn file_at(&self, pos: u64) -> usize {
+        self.starts[1..].partition_point(|&file_end| file_end <= pos)
+    }
+
     /// The runs of piece `piece` in file order, skipping zero-length files.
     pub fn piece_spans(&self, piece: u32) -> impl Iterator<Item = FileSpan> + '_ {
         let mut pos = self.piece_offset(piece);
         let end = pos + u64::from(self.piece_len(piece));
-        // The first file whose end lies past `pos`.
-        let mut file = self.starts[1..].partition_point(|&file_end| file_end <= pos);
+        let mut file = self.file_at(pos);
         std::iter::from_fn(move || {
             while pos < end {
                 let file_end = self.starts[file + 1];
