@@ -1,0 +1,448 @@
+//! One daemon with many torrents (100,000 by default) seeding idle: what a large
+//! seedbox costs to start and to keep.
+//!
+//! The torrents are a mix like a real seedbox's: 55% single files of 100 MiB to
+//! 8 GiB, 45% folders of 3 to 16 files (200 MiB to 40 GiB), each with the piece
+//! length `seedring create` would pick (1,000 to 2,000 pieces), all complete, all
+//! announcing to one tracker. Their data are sparse files (nothing is read while
+//! idle), their piece hashes random (nothing is checked: the records say complete).
+//!
+//! Measured on the real `seedring daemon` process:
+//! - start: from spawning the process to the first answer of `GET /api/v1/torrents`
+//!   (the engine restores every torrent before the API listens);
+//! - list: `GET /api/v1/torrents` with every torrent, median of 5;
+//! - peak RSS (VmHWM) and RSS after the list calls;
+//! - announces: the counting tracker's busiest second in the first 20 s (the
+//!   engine's announce budget is what keeps this a trickle, not a storm);
+//! - idle CPU: user + system seconds the daemon spends over those 20 s.
+//!
+//! Baseline in the same run: the same daemon on an empty store.
+//!
+//! Run: `scripts/bench-scale [count]`, or `cargo bench --bench scale -- [count]`
+//! (needs `target/release/seedring`, or `SEEDRING_BIN`).
+#![allow(clippy::disallowed_methods)] // a bench measures wall time and sleeps between polls
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use seedring::core::Bitfield;
+use seedring::disk_uring::RealFiles;
+use seedring::metainfo::{CreateLayout, CreateOptions, auto_piece_length, build_torrent};
+use seedring::resume_lmdb::record::StateRecord;
+use seedring::resume_lmdb::{LmdbSessionStore, SessionStore, StoreOp, meta_key, state_key};
+use seedring::roots::StorageRootManager;
+use seedring::storage::{init_root, stat_files};
+
+const MIB: u64 = 1 << 20;
+
+/// xorshift64*: the same mix on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Log-uniform between `lo` and `hi`.
+    fn size(&mut self, lo: u64, hi: u64) -> u64 {
+        let f = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        ((lo as f64).ln() + f * ((hi as f64).ln() - (lo as f64).ln())).exp() as u64
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// One torrent's layout: a single file, or a folder of episodes and a small note.
+fn layout(i: usize, rng: &mut Rng) -> CreateLayout {
+    if rng.below(100) < 55 {
+        CreateLayout {
+            name: format!("Feature.{i:07}.1080p.mkv"),
+            files: None,
+            length: rng.size(100 * MIB, 8 << 30),
+        }
+    } else {
+        let count = 3 + rng.below(14);
+        let total = rng.size(200 * MIB, 40 << 30);
+        let mut files: Vec<(Vec<String>, u64)> = (0..count)
+            .map(|e| (vec![format!("Show.S01E{e:02}.mkv")], total / count))
+            .collect();
+        files.push((vec!["release.nfo".into()], 1 + rng.below(8192)));
+        CreateLayout {
+            name: format!("Show.{i:07}.S01"),
+            files: Some(files),
+            length: 0,
+        }
+    }
+}
+
+/// Sparse files of the right length.
+fn write_sparse(root: &Path, l: &CreateLayout) {
+    let make = |path: PathBuf, len: u64| {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::File::create(&path).unwrap().set_len(len).unwrap();
+    };
+    match &l.files {
+        None => make(root.join(&l.name), l.length),
+        Some(files) => {
+            for (p, len) in files {
+                make(root.join(&l.name).join(p.join("/")), *len);
+            }
+        }
+    }
+}
+
+/// Writes `n` complete torrents and their records; returns the payload's total bytes
+/// and pieces.
+fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64) {
+    init_root(&mut RealFiles, root, "default").unwrap();
+    let store = LmdbSessionStore::open(&data_dir.join("state")).unwrap();
+    let mut roots = StorageRootManager::default();
+    roots.add("default", "default", root).unwrap();
+    roots.save(&store).unwrap();
+    let opts = CreateOptions {
+        trackers: vec![tracker.to_owned()],
+        ..CreateOptions::default()
+    };
+    let mut rng = Rng(0x5eed_0000_0000_0001);
+    let (mut bytes, mut pieces) = (0u64, 0u64);
+    let mut ops = Vec::new();
+    for i in 0..n {
+        let l = layout(i, &mut rng);
+        let total = l
+            .files
+            .as_ref()
+            .map_or(l.length, |f| f.iter().map(|x| x.1).sum());
+        let plen = auto_piece_length(total);
+        let count = total.div_ceil(u64::from(plen)) as usize;
+        let hashes: Vec<[u8; 20]> = (0..count)
+            .map(|_| {
+                let mut h = [0u8; 20];
+                for c in h.chunks_mut(8) {
+                    c.copy_from_slice(&rng.next().to_le_bytes()[..c.len()]);
+                }
+                h
+            })
+            .collect();
+        let (_, meta) = build_torrent(&l, plen, &hashes, &opts).unwrap();
+        write_sparse(root, &l);
+        let rec = StateRecord {
+            have: Bitfield::full(count as u32),
+            downloaded: total,
+            uploaded: 0,
+            added_at: 1_700_000_000,
+            completed_at: Some(1_700_000_001),
+            root: "default".into(),
+            paused: false,
+            sequential: false,
+            file_priorities: vec![1; meta.info.files.len()],
+            download_limit: 0,
+            upload_limit: 0,
+            files: stat_files(&RealFiles, root, &meta.info),
+            name: meta.info.name.clone(),
+            trackers: meta.tracker_tiers.clone(),
+            labels: Vec::new(),
+        };
+        bytes += total;
+        pieces += count as u64;
+        ops.push(StoreOp::Set(meta_key(meta.info_hash), meta.info_bytes));
+        ops.push(StoreOp::Set(state_key(meta.info_hash), rec.encode()));
+        if ops.len() >= 4096 {
+            store.apply(std::mem::take(&mut ops)).unwrap();
+        }
+    }
+    store.apply(ops).unwrap();
+    (bytes, pieces)
+}
+
+/// A tracker that answers every announce with no peers and counts them per second
+/// since it started.
+fn counting_tracker() -> (String, Arc<Vec<AtomicU64>>, Instant) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/announce", listener.local_addr().unwrap());
+    // One counter per second for the first ten minutes; later announces are not counted.
+    let seconds: Arc<Vec<AtomicU64>> = Arc::new((0..600).map(|_| AtomicU64::new(0)).collect());
+    let start = Instant::now();
+    let counts = Arc::clone(&seconds);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let counts = Arc::clone(&counts);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    let mut asked = false;
+                    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                        if line.starts_with("GET ") {
+                            asked = true;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        line.clear();
+                    }
+                    if !asked {
+                        return;
+                    }
+                    let s = start.elapsed().as_secs() as usize;
+                    if let Some(c) = counts.get(s) {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let body = b"d8:intervali1800e5:peers0:e";
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                    if conn.write_all(head.as_bytes()).is_err() || conn.write_all(body).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, seconds, start)
+}
+
+fn daemon_bin() -> PathBuf {
+    std::env::var_os("SEEDRING_BIN").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/seedring"),
+        PathBuf::from,
+    )
+}
+
+struct Daemon {
+    child: Child,
+    api: String,
+    token: String,
+}
+
+impl Daemon {
+    /// Starts the daemon on `dir` and waits for its API; returns it and the time to
+    /// the first answer.
+    fn start(dir: &Path, root: &Path) -> (Daemon, Duration) {
+        let cfg = dir.join("seedring.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "data_dir = \"{}\"\n[peers]\nlisten = \"127.0.0.1:0\"\n[api]\nlisten = \"127.0.0.1:0\"\n\
+                 [[roots]]\ntoken = \"default\"\npath = \"{}\"\ndefault = true\n",
+                dir.join("data").display(),
+                root.display()
+            ),
+        )
+        .unwrap();
+        let addr_file = dir.join("data/admin.addr");
+        let _ = std::fs::remove_file(&addr_file);
+        let t = Instant::now();
+        let child = Command::new(daemon_bin())
+            .args(["daemon", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
+            .spawn()
+            .expect("the seedring binary (build it with cargo build --release)");
+        let api = loop {
+            if let Ok(text) = std::fs::read_to_string(&addr_file)
+                && let Some(a) = text.split_whitespace().find_map(|l| l.strip_prefix("api="))
+            {
+                break format!("http://{a}/api/v1");
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(300),
+                "the daemon never started"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let token = std::fs::read_to_string(dir.join("data/admin.token")).unwrap();
+        let d = Daemon {
+            child,
+            api,
+            token: token.trim().to_owned(),
+        };
+        while d.get("/torrents?limit=1").is_err() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (d, t.elapsed())
+    }
+
+    fn get(&self, path: &str) -> Result<Vec<u8>, String> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let r = client
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(&self.token)
+            .send()
+            .map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err(r.status().to_string());
+        }
+        r.bytes().map(|b| b.to_vec()).map_err(|e| e.to_string())
+    }
+
+    /// (VmHWM, VmRSS) in KiB.
+    fn memory(&self) -> (u64, u64) {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let field = |name: &str| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+
+    /// User + system CPU seconds so far.
+    fn cpu(&self) -> f64 {
+        let mut s = String::new();
+        std::fs::File::open(format!("/proc/{}/stat", self.child.id()))
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        let after = &s[s.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        ticks as f64 / 100.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+struct Figures {
+    start: Duration,
+    list: Duration,
+    listed: usize,
+    peak_kib: u64,
+    rss_kib: u64,
+    busiest_second: u64,
+    announces: u64,
+    idle_cpu: f64,
+}
+
+/// Starts a daemon on `dir`, measures it, stops it.
+fn measure(dir: &Path, root: &Path, counts: &[AtomicU64], since: Instant) -> Figures {
+    let (d, start) = Daemon::start(dir, root);
+    let t0 = since.elapsed().as_secs() as usize;
+    let cpu0 = d.cpu();
+    let mut times = Vec::new();
+    let mut listed = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let body = d.get("/torrents").unwrap();
+        times.push(t.elapsed());
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        listed = v["torrents"].as_array().map_or(0, Vec::len);
+    }
+    times.sort();
+    let window = Duration::from_secs(20);
+    std::thread::sleep(window.saturating_sub(times.iter().sum()));
+    let idle_cpu = d.cpu() - cpu0;
+    let (peak_kib, rss_kib) = d.memory();
+    let t1 = (since.elapsed().as_secs() as usize).min(counts.len());
+    let window_counts: Vec<u64> = counts[t0.min(t1)..t1]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .collect();
+    Figures {
+        start,
+        list: times[2],
+        listed,
+        peak_kib,
+        rss_kib,
+        busiest_second: window_counts.iter().copied().max().unwrap_or(0),
+        announces: window_counts.iter().sum(),
+        idle_cpu,
+    }
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let (tracker, counts, since) = counting_tracker();
+    let dir = tempfile::tempdir().unwrap();
+    let (empty, full) = (dir.path().join("empty"), dir.path().join("full"));
+    let root = dir.path().join("downloads");
+
+    let t = Instant::now();
+    let (bytes, pieces) = populate(n, &full.join("data"), &root, &tracker);
+    println!(
+        "scale: {n} torrents ({:.1} TiB, {pieces} pieces, sparse), written in {:.1} s",
+        bytes as f64 / (1u64 << 40) as f64,
+        t.elapsed().as_secs_f64()
+    );
+    std::fs::create_dir_all(empty.join("data")).unwrap();
+    let base = measure(&empty, &root, &counts, since);
+    let f = measure(&full, &root, &counts, since);
+    assert_eq!(f.listed, n, "the list shows every torrent");
+
+    let mib = |k: u64| k as f64 / 1024.0;
+    println!("| | empty daemon (baseline) | {n} torrents | target |");
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| start to answering API | {:.0} ms | {:.0} ms | 2000 ms at 100k: {:.2} of it |",
+        base.start.as_secs_f64() * 1e3,
+        f.start.as_secs_f64() * 1e3,
+        f.start.as_secs_f64() / 2.0
+    );
+    println!(
+        "| GET /api/v1/torrents (median of 5) | {:.1} ms | {:.0} ms | 300 ms: {:.2} of it |",
+        base.list.as_secs_f64() * 1e3,
+        f.list.as_secs_f64() * 1e3,
+        f.list.as_secs_f64() / 0.3
+    );
+    println!(
+        "| peak RSS | {:.0} MiB | {:.0} MiB ({:.2} KiB per torrent over the baseline) | 512 MiB: {:.2} of it |",
+        mib(base.peak_kib),
+        mib(f.peak_kib),
+        f.peak_kib.saturating_sub(base.peak_kib) as f64 / n as f64,
+        mib(f.peak_kib) / 512.0
+    );
+    println!(
+        "| RSS after the lists | {:.0} MiB | {:.0} MiB | |",
+        mib(base.rss_kib),
+        mib(f.rss_kib)
+    );
+    println!(
+        "| announces in the first 20 s (busiest second) | {} ({}) | {} ({}) | spread, no storm |",
+        base.announces, base.busiest_second, f.announces, f.busiest_second
+    );
+    println!(
+        "| idle CPU over 20 s | {:.2} s | {:.2} s | |",
+        base.idle_cpu, f.idle_cpu
+    );
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    let line = serde_json::json!({
+        "bench": "scale", "torrents": n, "pieces": pieces, "bytes": bytes,
+        "start_ms": f.start.as_secs_f64() * 1e3, "list_ms": f.list.as_secs_f64() * 1e3,
+        "peak_mib": mib(f.peak_kib), "rss_mib": mib(f.rss_kib),
+        "announces_20s": f.announces, "busiest_second": f.busiest_second,
+        "idle_cpu_s": f.idle_cpu,
+        "baseline": {"start_ms": base.start.as_secs_f64() * 1e3,
+                     "peak_mib": mib(base.peak_kib), "idle_cpu_s": base.idle_cpu},
+    });
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out.join("scale.jsonl"))
+        .unwrap();
+    writeln!(file, "{line}").unwrap();
+}
