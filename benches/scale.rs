@@ -377,18 +377,45 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(100_000);
     let (tracker, counts, since) = counting_tracker();
-    let dir = tempfile::tempdir().unwrap();
-    let (empty, full) = (dir.path().join("empty"), dir.path().join("full"));
-    let root = dir.path().join("downloads");
+    // SEEDRING_SCALE_DIR keeps the populated store between runs (for profiling);
+    // its tracker address is then the first run's, so announces are not counted.
+    let temp = tempfile::tempdir().unwrap();
+    let kept = std::env::var_os("SEEDRING_SCALE_DIR").map(PathBuf::from);
+    let dir = kept.as_deref().unwrap_or(temp.path());
+    let (empty, full) = (dir.join("empty"), dir.join("full"));
+    let root = dir.join("downloads");
 
     let t = Instant::now();
-    let (bytes, pieces) = populate(n, &full.join("data"), &root, &tracker);
+    let sizes = dir.join("populated");
+    let (bytes, pieces) = match std::fs::read_to_string(&sizes) {
+        Ok(s) if kept.is_some() => {
+            let v: Vec<u64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect();
+            (v[0], v[1])
+        }
+        _ => {
+            let (b, p) = populate(n, &full.join("data"), &root, &tracker);
+            std::fs::write(&sizes, format!("{b} {p}")).unwrap();
+            (b, p)
+        }
+    };
     println!(
         "scale: {n} torrents ({:.1} TiB, {pieces} pieces, sparse), written in {:.1} s",
         bytes as f64 / (1u64 << 40) as f64,
         t.elapsed().as_secs_f64()
     );
     std::fs::create_dir_all(empty.join("data")).unwrap();
+    if std::env::var_os("SEEDRING_SCALE_ONLY").is_some() {
+        let f = measure(&full, &root, &counts, since);
+        println!(
+            "start {:.0} ms, list {:.0} ms, peak {} MiB, rss {} MiB, idle cpu {:.2} s",
+            f.start.as_secs_f64() * 1e3,
+            f.list.as_secs_f64() * 1e3,
+            f.peak_kib / 1024,
+            f.rss_kib / 1024,
+            f.idle_cpu
+        );
+        return;
+    }
     let base = measure(&empty, &root, &counts, since);
     let f = measure(&full, &root, &counts, since);
     assert_eq!(f.listed, n, "the list shows every torrent");

@@ -15,6 +15,7 @@ impl Core {
     ) -> Result<InfoHash, CommandError> {
         let (info_hash, name) = match &add.source {
             TorrentSource::Metainfo(m) => (m.info_hash, m.info.name.clone()),
+            TorrentSource::Stored(m) => (m.info_hash, m.info.name.clone()),
             TorrentSource::Magnet(m) => (
                 m.info_hash,
                 m.display_name
@@ -36,33 +37,21 @@ impl Core {
         t.upload_slots = self.slot_bounds().max;
         t.root_token = add.root_token;
         t.root_marked = add.root_marked;
-        t.trackers = match &add.source {
-            TorrentSource::Metainfo(m) => m.tracker_tiers.clone(),
-            TorrentSource::Magnet(m) => m.trackers.iter().map(|t| vec![t.clone()]).collect(),
-        };
+        t.trackers = add.source.tracker_tiers();
         t.announcer = announce::Announcer::new(t.trackers.clone());
-        match add.source {
+        // With metadata: whether to write it to the session store.
+        let save_meta = match add.source {
             TorrentSource::Metainfo(m) => {
-                let info = Arc::new(m.info.clone());
-                let info_bytes = Arc::new(m.info_bytes.clone());
-                t.set_info(info.clone(), info_bytes.clone());
-                out.push(Action::OpenStorage(OpenStorage {
-                    info_hash,
-                    info,
-                    info_bytes,
-                    root: t.root.clone(),
-                    marked: t.root_marked,
-                    save_meta: add.resume.is_none(),
-                }));
-                match add.have {
-                    Some(bits) if bits.len() == t.have.len() => t.have = bits,
-                    Some(_) => {
-                        return Err(CommandError::BadArgument(
-                            "resume bitfield does not match the piece count".into(),
-                        ));
-                    }
-                    None => t.checking = Some(Check::full(t.have.len())),
-                }
+                let m = Arc::unwrap_or_clone(m);
+                t.set_info(now, m.info, Arc::new(m.info_bytes));
+                // Not when restoring: the bytes were just read from the store.
+                t.meta.stored = add.resume.is_some();
+                Some(!t.meta.stored)
+            }
+            TorrentSource::Stored(s) => {
+                let s = Arc::unwrap_or_clone(s);
+                t.set_stored(s.info, s.metadata_size);
+                Some(false)
             }
             TorrentSource::Magnet(m) => {
                 for p in &m.peers {
@@ -71,6 +60,19 @@ impl Core {
                     }
                 }
                 self.metadata.insert(info_hash, MetadataFetch::default());
+                None
+            }
+        };
+        if let Some(save_meta) = save_meta {
+            out.push(t.open_storage(info_hash, save_meta));
+            match add.have {
+                Some(bits) if bits.len() == t.have.len() => t.have = bits,
+                Some(_) => {
+                    return Err(CommandError::BadArgument(
+                        "resume bitfield does not match the piece count".into(),
+                    ));
+                }
+                None => t.checking = Some(Check::full(t.have.len())),
             }
         }
         if t.is_finished() {

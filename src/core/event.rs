@@ -109,6 +109,14 @@ pub enum Event<'a> {
         /// Outcome: on `Err` the data is still (all of it) in the old root.
         result: Result<(), DiskError>,
     },
+    /// The answer to an [`Action::LoadMeta`]: the torrent's `info` dictionary as
+    /// the session store holds it, or why it could not be read.
+    MetaLoaded {
+        /// Which torrent.
+        info_hash: InfoHash,
+        /// The bytes (`Ok(None)`: the store has no such record).
+        result: Result<Option<Vec<u8>>, String>,
+    },
     /// The answer to an [`Action::VerifyPieces`]: every piece asked about, with
     /// what its bytes on disk say.
     PiecesVerified {
@@ -228,6 +236,15 @@ pub enum Action {
         info_hash: InfoHash,
         /// Which pieces.
         pieces: Vec<u32>,
+        /// The torrent's piece hashes (the storage's layout carries none).
+        hashes: Arc<[[u8; 20]]>,
+    },
+    /// Read the torrent's `info` dictionary back from the session store (where
+    /// [`Action::OpenStorage`] had it written); answer with [`Event::MetaLoaded`].
+    /// The core keeps piece hashes in memory only while it needs them.
+    LoadMeta {
+        /// Which torrent.
+        info_hash: InfoHash,
     },
     /// From now on, the torrent's pieces live in these files under this root (this
     /// replaces any storage the torrent had: the driver opens it again after a move).
@@ -270,16 +287,14 @@ pub struct OpenStorage {
     pub info_hash: InfoHash,
     /// Its layout.
     pub info: Arc<Info>,
-    /// The exact bytes of its `info` dictionary (for the session store).
-    pub info_bytes: Arc<Vec<u8>>,
+    /// The exact bytes of its `info` dictionary, when they are to be written to
+    /// the session store (with its layout record).
+    pub info_bytes: Option<Arc<Vec<u8>>>,
     /// The storage root it was added to.
     pub root: String,
     /// Whether the root is there by its marker file, or (a plain folder) by
     /// the folder itself.
     pub marked: bool,
-    /// Whether `info_bytes` must be written to the session store (not when
-    /// they were just read from it).
-    pub save_meta: bool,
 }
 
 /// What [`Action::MoveStorage`] moves.
@@ -291,6 +306,8 @@ pub struct MoveStorage {
     pub info: Arc<Info>,
     /// The pieces to verify after a copy.
     pub have: crate::core::Bitfield,
+    /// Their hashes.
+    pub hashes: Arc<[[u8; 20]]>,
     /// From this root (path)...
     pub from: String,
     /// ...to this one...

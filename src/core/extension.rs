@@ -41,27 +41,16 @@ impl Core {
         let msg = UtMetadata::decode(payload).map_err(|e| CloseReason::Protocol(e.to_string()))?;
         match msg {
             UtMetadata::Request { piece } => {
-                let Some(their_id) = p.ut_metadata else {
+                if p.ut_metadata.is_none() {
                     return Ok(());
-                };
-                let t = self.torrents.get(&ih).expect("caller checked");
-                let reply = match &t.info_bytes {
-                    Some(bytes) if (piece as usize) * metadata::PIECE < bytes.len() => {
-                        let start = piece as usize * metadata::PIECE;
-                        let end = (start + metadata::PIECE).min(bytes.len());
-                        UtMetadata::Data {
-                            piece,
-                            total_size: bytes.len() as u64,
-                            data: bytes[start..end].to_vec(),
-                        }
-                    }
-                    _ => UtMetadata::Reject { piece },
-                };
-                let m = Message::Extended {
-                    id: their_id,
-                    payload: reply.encode(),
-                };
-                self.send(now, key, &[m], out);
+                }
+                let t = self.torrents.get_mut(&ih).expect("caller checked");
+                if t.meta.bytes.is_some() {
+                    t.meta.used = now;
+                } else if self.hold_metadata_request(ih, key, piece, out) {
+                    return Ok(());
+                }
+                self.answer_metadata_request(now, ih, key, piece, out);
             }
             UtMetadata::Data { piece, data, .. } => {
                 p.metadata_inflight = p.metadata_inflight.saturating_sub(1);
@@ -70,7 +59,7 @@ impl Core {
                     .get_mut(&ih)
                     .and_then(|m| m.on_data(piece, data));
                 if let Some(bytes) = done {
-                    self.on_metadata(ih, bytes, out);
+                    self.on_metadata(now, ih, bytes, out);
                 } else {
                     self.request_metadata(now, key, out);
                 }
@@ -109,7 +98,48 @@ impl Core {
         self.send(now, key, &msgs, out);
     }
 
-    pub(super) fn on_metadata(&mut self, ih: InfoHash, bytes: Vec<u8>, out: &mut Vec<Action>) {
+    /// Sends a peer the metadata piece it asked for, or a reject when we do not
+    /// have it (in memory, or at all).
+    pub(super) fn answer_metadata_request(
+        &mut self,
+        now: Time,
+        ih: InfoHash,
+        key: PeerKey,
+        piece: u32,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(their_id) = self.peers.get(&key).and_then(|p| p.ut_metadata) else {
+            return;
+        };
+        let Some(t) = self.torrents.get(&ih) else {
+            return;
+        };
+        let reply = match &t.meta.bytes {
+            Some(bytes) if (piece as usize) * metadata::PIECE < bytes.len() => {
+                let start = piece as usize * metadata::PIECE;
+                let end = (start + metadata::PIECE).min(bytes.len());
+                UtMetadata::Data {
+                    piece,
+                    total_size: bytes.len() as u64,
+                    data: bytes[start..end].to_vec(),
+                }
+            }
+            _ => UtMetadata::Reject { piece },
+        };
+        let m = Message::Extended {
+            id: their_id,
+            payload: reply.encode(),
+        };
+        self.send(now, key, &[m], out);
+    }
+
+    pub(super) fn on_metadata(
+        &mut self,
+        now: Time,
+        ih: InfoHash,
+        bytes: Vec<u8>,
+        out: &mut Vec<Action>,
+    ) {
         if hash::sha1(&bytes) != ih.0 {
             // Someone sent a wrong piece: start over (the fetch forgets every piece).
             if let Some(m) = self.metadata.get_mut(&ih) {
@@ -123,7 +153,7 @@ impl Core {
             .get_mut(&ih)
             .expect("fetching for a torrent we have");
         let info = match parsed {
-            Ok((_, info)) => Arc::new(info),
+            Ok((_, info)) => info,
             Err(e) => {
                 t.error = Some(format!("metadata from peers is invalid: {e}"));
                 tracing::warn!(info_hash = %ih, error = %e, "metadata from peers is invalid");
@@ -132,16 +162,8 @@ impl Core {
             }
         };
         self.metadata.remove(&ih);
-        let info_bytes = Arc::new(bytes);
-        t.set_info(info.clone(), info_bytes.clone());
-        out.push(Action::OpenStorage(OpenStorage {
-            info_hash: ih,
-            info,
-            info_bytes,
-            root: t.root.clone(),
-            marked: t.root_marked,
-            save_meta: true,
-        }));
+        t.set_info(now, info, Arc::new(bytes));
+        out.push(t.open_storage(ih, true));
         // Data may already be on disk (an interrupted download): check it first.
         t.checking = Some(Check::full(t.have.len()));
         t.save_now = true;

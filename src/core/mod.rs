@@ -32,6 +32,7 @@ mod command;
 mod commands;
 mod event;
 mod extension;
+pub mod layout;
 mod metadata;
 mod peer;
 mod persist;
@@ -41,6 +42,7 @@ pub mod picker_bench;
 mod pieces;
 pub mod record;
 mod requests;
+mod resident;
 mod rng;
 mod session;
 mod tick;
@@ -193,6 +195,43 @@ pub enum TorrentSource {
     Metainfo(Arc<Metainfo>),
     /// A magnet link: the metadata is fetched from peers.
     Magnet(Magnet),
+    /// A torrent whose metadata is in the session store (a restart): its layout
+    /// only; the piece hashes are read from the store when needed
+    /// ([`Action::LoadMeta`]).
+    Stored(Arc<StoredTorrent>),
+}
+
+impl TorrentSource {
+    /// The torrent's info-hash.
+    pub fn info_hash(&self) -> InfoHash {
+        match self {
+            TorrentSource::Metainfo(m) => m.info_hash,
+            TorrentSource::Stored(m) => m.info_hash,
+            TorrentSource::Magnet(m) => m.info_hash,
+        }
+    }
+
+    /// Its trackers, by tier.
+    pub fn tracker_tiers(&self) -> Vec<Vec<String>> {
+        match self {
+            TorrentSource::Metainfo(m) => m.tracker_tiers.clone(),
+            TorrentSource::Stored(m) => m.tracker_tiers.clone(),
+            TorrentSource::Magnet(m) => m.trackers.iter().map(|t| vec![t.clone()]).collect(),
+        }
+    }
+}
+
+/// What [`TorrentSource::Stored`] brings back.
+#[derive(Debug, Clone)]
+pub struct StoredTorrent {
+    /// Its info-hash.
+    pub info_hash: InfoHash,
+    /// Its layout, without piece hashes (see [`layout`]).
+    pub info: Info,
+    /// Bytes of its `info` dictionary in the store.
+    pub metadata_size: u64,
+    /// Tracker tiers.
+    pub tracker_tiers: Vec<Vec<String>>,
 }
 
 /// How to add a torrent.

@@ -408,18 +408,27 @@ impl Core {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
-        let Some((to, _, to_marked)) = &t.moving else {
+        if t.moving.is_none() {
             return;
-        };
+        }
         let check_reads = t.checking.as_ref().map_or(0, |c| c.pending);
         if t.move_started || !t.writing.is_empty() || check_reads > 0 {
             return;
         }
+        // The copy is verified against the hashes: read back first if need be.
+        let Some(hashes) = self.need_hashes(ih, out) else {
+            return;
+        };
+        let t = self.torrents.get_mut(&ih).expect("looked up above");
+        let Some((to, _, to_marked)) = &t.moving else {
+            return;
+        };
         t.move_started = true;
         out.push(Action::MoveStorage(super::MoveStorage {
             info_hash: ih,
             info: Arc::clone(t.info.as_ref().expect("moves need metadata")),
             have: t.have.clone(),
+            hashes,
             from: t.root.clone(),
             to: to.clone(),
             to_marked: *to_marked,
@@ -448,14 +457,7 @@ impl Core {
                 t.note = None;
                 // Opening it again at the new place replaces the old storage.
                 t.storage_ready = false;
-                out.push(Action::OpenStorage(super::OpenStorage {
-                    info_hash: ih,
-                    info: Arc::clone(t.info.as_ref().expect("moved with metadata")),
-                    info_bytes: Arc::clone(t.info_bytes.as_ref().expect("with metadata")),
-                    root: to,
-                    marked,
-                    save_meta: true,
-                }));
+                out.push(t.open_storage(ih, false));
             }
             Err(e) => {
                 t.note = Some(format!(

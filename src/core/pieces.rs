@@ -85,8 +85,14 @@ impl Core {
         out: &mut Vec<Action>,
     ) {
         let t = self.torrents.get_mut(&ih).expect("caller checked");
-        let info = t.info.clone().expect("pieces need metadata");
-        let ok = hash::verify_piece(&bytes, &info.pieces[piece as usize]);
+        // Blocks are asked for only while the hashes are in memory, and they stay
+        // while the torrent is incomplete: a piece without them was never asked for.
+        let Some(want) = t.meta.hashes.as_ref().and_then(|h| h.get(piece as usize)) else {
+            tracing::debug!(info_hash = %ih, piece, "piece without its hash in memory: dropped");
+            t.picker.drop_piece(piece);
+            return;
+        };
+        let ok = hash::verify_piece(&bytes, want);
         self.hashed_bytes += bytes.len() as u64;
         let block = crate::metainfo::BLOCK_LEN as usize;
         if ok {
@@ -369,6 +375,13 @@ impl Core {
         if t.paused || t.root_lost || t.moving.is_some() || !t.storage_ready {
             return;
         }
+        if t.checking.as_ref().is_none_or(|c| c.done()) {
+            return self.finish_check(ih, out);
+        }
+        let Some(hashes) = self.need_hashes(ih, out) else {
+            return; // again when they are read back
+        };
+        let t = self.torrents.get_mut(&ih).expect("looked up above");
         let Some(check) = &mut t.checking else {
             return;
         };
@@ -399,8 +412,23 @@ impl Core {
             out.push(Action::VerifyPieces {
                 info_hash: ih,
                 pieces,
+                hashes: Arc::clone(&hashes),
             });
         }
+        if !check.done() {
+            return;
+        }
+        self.finish_check(ih, out);
+    }
+
+    /// A check with every piece answered: its outcome.
+    fn finish_check(&mut self, ih: InfoHash, out: &mut Vec<Action>) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        let Some(check) = &t.checking else {
+            return;
+        };
         if !check.done() {
             return;
         }

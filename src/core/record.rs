@@ -96,7 +96,7 @@ pub enum RecordError {
     Corrupt(String),
 }
 
-fn int(v: u64) -> OwnedValue {
+pub(super) fn int(v: u64) -> OwnedValue {
     OwnedValue::Int(i64::try_from(v).unwrap_or(i64::MAX))
 }
 
@@ -249,11 +249,11 @@ pub fn decode_peers(bytes: &[u8]) -> Result<Vec<PeerRecord>, RecordError> {
         .collect()
 }
 
-fn bad(what: &str) -> RecordError {
+pub(super) fn bad(what: &str) -> RecordError {
     RecordError::Corrupt(format!("bad or missing {what:?}"))
 }
 
-fn decode_versioned(bytes: &[u8]) -> Result<Node<'_>, RecordError> {
+pub(super) fn decode_versioned(bytes: &[u8]) -> Result<Node<'_>, RecordError> {
     let root = bencode::decode(bytes, bencode::Limits::default())
         .map_err(|e| RecordError::Corrupt(e.to_string()))?;
     if root.as_dict().is_none() {
@@ -269,14 +269,14 @@ fn decode_versioned(bytes: &[u8]) -> Result<Node<'_>, RecordError> {
     Ok(root)
 }
 
-fn uint(d: &Node<'_>, key: &str) -> Result<u64, RecordError> {
+pub(super) fn uint(d: &Node<'_>, key: &str) -> Result<u64, RecordError> {
     d.get(key)
         .and_then(Node::as_int)
         .and_then(|v| u64::try_from(v).ok())
         .ok_or_else(|| bad(key))
 }
 
-fn flag(d: &Node<'_>, key: &str) -> Result<bool, RecordError> {
+pub(super) fn flag(d: &Node<'_>, key: &str) -> Result<bool, RecordError> {
     match d.get(key).and_then(Node::as_int) {
         Some(0) => Ok(false),
         Some(1) => Ok(true),

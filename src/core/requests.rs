@@ -76,6 +76,11 @@ impl Core {
         if !t.is_running() {
             return;
         }
+        if t.meta.hashes.is_none() {
+            // Downloading needs the piece hashes: asked for now, requests next tick.
+            self.need_hashes(ih, out);
+            return;
+        }
         let piece_len = t
             .info
             .as_ref()

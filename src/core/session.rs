@@ -64,6 +64,9 @@ impl Core {
                 piece,
                 result,
             } => self.on_piece_written(now, info_hash, piece, result, out),
+            Event::MetaLoaded { info_hash, result } => {
+                self.on_meta_loaded(now, info_hash, result, out);
+            }
             Event::PiecesVerified { info_hash, results } => {
                 self.on_pieces_verified(info_hash, results, out);
             }
@@ -241,7 +244,7 @@ impl Core {
         }
         let t = self.torrents.get(&ih).expect("checked above");
         let pieces = t.have.len();
-        let metadata_size = t.info_bytes.as_ref().map(|b| b.len() as u64);
+        let metadata_size = (t.meta.size > 0).then_some(t.meta.size);
         let have_msg = if t.info.is_none() {
             None
         } else if hs.supports_fast() && t.have.all() {

@@ -25,6 +25,7 @@ impl Core {
             let rotate = now.since(self.last_optimistic) >= self.cfg.optimistic_interval
                 || self.last_optimistic == Time::ZERO;
             self.choke_all(now, rotate, out);
+            self.release_idle_meta(now);
             self.last_choke = now;
             if rotate {
                 self.last_optimistic = now;
@@ -37,7 +38,14 @@ impl Core {
             self.serve_uploads(now, k, out);
             self.request_metadata(now, k, out);
         }
-        let ihs: Vec<InfoHash> = self.torrents.keys().copied().collect();
+        // Only torrents checking or moving have anything to drive (at 100,000
+        // torrents, a lookup each per tick would be most of an idle daemon's CPU).
+        let ihs: Vec<InfoHash> = self
+            .torrents
+            .iter()
+            .filter(|(_, t)| t.checking.is_some() || t.moving.is_some())
+            .map(|(ih, _)| *ih)
+            .collect();
         for ih in ihs {
             self.drive_checking(ih, out);
             self.drive_move(ih, out);
@@ -247,22 +255,34 @@ impl Core {
         if self.shutting_down {
             return;
         }
-        let ihs: Vec<InfoHash> = self.torrents.keys().copied().collect();
+        // Counted once, then kept up to date as connects are issued.
+        let mut counts = self.connections();
+        // Torrents with addresses known and room for a peer: most of a large
+        // seedbox's torrents have neither, and are passed over without a lookup.
+        let per_torrent = self.cfg.max_connections_per_torrent;
+        let ihs: Vec<InfoHash> = self
+            .torrents
+            .iter()
+            .filter(|(_, t)| {
+                t.peers.len() < per_torrent
+                    && !t.addrs.is_empty()
+                    && t.takes_peers()
+                    // A finished torrent still accepts leechers but does not seek
+                    // peers that might be seeds as well; it connects only while it
+                    // has none.
+                    && (t.peers.is_empty() || !t.is_finished())
+            })
+            .map(|(ih, _)| *ih)
+            .collect();
         for ih in ihs {
             loop {
-                let counts = self.connections();
                 if counts.total >= self.cfg.max_connections
                     || counts.half_open >= self.cfg.max_half_open
                 {
                     return;
                 }
                 let t = self.torrents.get_mut(&ih).expect("listed");
-                if !t.takes_peers() || t.peers.len() >= self.cfg.max_connections_per_torrent {
-                    break;
-                }
-                // A finished torrent still accepts leechers but does not seek peers
-                // that might be seeds as well; it connects only while it has none.
-                if t.is_finished() && !t.peers.is_empty() {
+                if t.peers.len() >= per_torrent || (t.is_finished() && !t.peers.is_empty()) {
                     break;
                 }
                 let banned = &t.banned;
@@ -286,6 +306,8 @@ impl Core {
                 let mut p = Peer::new(addr, true, now);
                 p.info_hash = Some(ih);
                 self.peers.insert(key, p);
+                counts.total += 1;
+                counts.half_open += 1;
                 out.push(Action::Connect { peer: key, addr });
             }
         }

@@ -45,8 +45,11 @@ pub(crate) struct AddrState {
 pub(crate) struct Torrent {
     pub name: String,
     pub root: String,
+    /// The layout (files, geometry): its `pieces` are always empty, the hashes
+    /// are in `meta` while resident.
     pub info: Option<Arc<Info>>,
-    pub info_bytes: Option<Arc<Vec<u8>>>,
+    /// Piece hashes and metadata bytes, and whether they are in memory.
+    pub meta: super::resident::MetaCache,
     pub have: Bitfield,
     /// Which blocks to ask for next, and the pieces in progress.
     pub picker: Picker,
@@ -215,7 +218,7 @@ impl Torrent {
             name,
             root,
             info: None,
-            info_bytes: None,
+            meta: super::resident::MetaCache::default(),
             have: Bitfield::default(),
             picker: Picker::default(),
             writing: BTreeSet::new(),
@@ -263,8 +266,22 @@ impl Torrent {
         }
     }
 
-    /// Installs the metadata: sizes every per-piece table.
-    pub fn set_info(&mut self, info: Arc<Info>, info_bytes: Arc<Vec<u8>>) {
+    /// Installs the metadata just parsed (or added): its hashes stay in memory
+    /// until the torrent is complete and quiet.
+    pub fn set_info(&mut self, now: Time, mut info: Info, info_bytes: Arc<Vec<u8>>) {
+        let hashes = std::mem::take(&mut info.pieces);
+        self.meta = super::resident::MetaCache::resident(hashes, info_bytes, now);
+        self.set_layout(info);
+    }
+
+    /// Installs a layout whose hashes are in the session store only (a restart).
+    pub fn set_stored(&mut self, info: Info, metadata_size: u64) {
+        self.meta = super::resident::MetaCache::stored(metadata_size);
+        self.set_layout(info);
+    }
+
+    /// Sizes every per-piece table for `info` (its `pieces` empty).
+    fn set_layout(&mut self, info: Info) {
         let n = info.geometry.piece_count();
         self.name.clone_from(&info.name);
         self.have = Bitfield::new(n);
@@ -277,9 +294,33 @@ impl Torrent {
         if self.file_priority.len() != info.files.len() {
             self.file_priority = vec![1; info.files.len()];
         }
-        self.info = Some(info);
-        self.info_bytes = Some(info_bytes);
+        self.info = Some(Arc::new(info));
         self.recompute_piece_priority();
+    }
+
+    /// The action that opens its storage where it now lives; `save_meta` writes
+    /// its metadata (and layout record) to the session store too, when the bytes
+    /// are in memory.
+    pub fn open_storage(
+        &mut self,
+        info_hash: crate::types::InfoHash,
+        save_meta: bool,
+    ) -> super::Action {
+        let info_bytes = if save_meta {
+            self.meta.bytes.clone()
+        } else {
+            None
+        };
+        if info_bytes.is_some() {
+            self.meta.stored = true;
+        }
+        super::Action::OpenStorage(super::OpenStorage {
+            info_hash,
+            info: Arc::clone(self.info.as_ref().expect("storage needs metadata")),
+            info_bytes,
+            root: self.root.clone(),
+            marked: self.root_marked,
+        })
     }
 
     /// A piece is wanted when some file it touches has priority above 0.
@@ -323,26 +364,20 @@ impl Torrent {
 
     /// Opening the torrent's storage again, if its files were never prepared
     /// (a root that was missing, a failure since mended) and its metadata is known.
-    pub fn reopen_storage(&self, info_hash: crate::types::InfoHash) -> Option<super::Action> {
-        if self.storage_ready {
+    pub fn reopen_storage(&mut self, info_hash: crate::types::InfoHash) -> Option<super::Action> {
+        if self.storage_ready || self.info.is_none() {
             return None;
         }
-        let (info, info_bytes) = (self.info.as_ref()?, self.info_bytes.as_ref()?);
-        Some(super::Action::OpenStorage(super::OpenStorage {
-            info_hash,
-            info: Arc::clone(info),
-            info_bytes: Arc::clone(info_bytes),
-            root: self.root.clone(),
-            marked: self.root_marked,
-            save_meta: false,
-        }))
+        Some(self.open_storage(info_hash, false))
     }
 
     /// Every wanted piece is on disk (all pieces, unless files are skipped).
     pub fn is_finished(&self) -> bool {
+        // Every piece had (the usual seeding case) is one comparison, not a walk.
         self.info.is_some()
-            && (0..self.have.len())
-                .all(|p| self.have.get(p) || self.piece_priority[p as usize] == 0)
+            && (self.have.all()
+                || (0..self.have.len())
+                    .all(|p| self.have.get(p) || self.piece_priority[p as usize] == 0))
     }
 
     /// Downloading (or seeding) normally: not paused, errored, checking or fetching.

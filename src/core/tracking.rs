@@ -20,6 +20,51 @@ use super::{Action, Core, Torrent};
 use crate::proto::tracker::{Announce, AnnounceEvent, AnnounceReply, TrackerError};
 use crate::types::{InfoHash, Time};
 
+/// One walk of [`Core::announce_due`] over the torrents: the parts of the core
+/// it changes besides each torrent.
+struct AnnouncePass<'a> {
+    cfg: &'a super::CoreConfig,
+    in_flight: &'a mut std::collections::BTreeSet<(InfoHash, u64)>,
+    budget: &'a mut f64,
+    cursor: &'a mut Option<InfoHash>,
+    stopped: bool,
+    now: Time,
+}
+
+impl AnnouncePass<'_> {
+    fn one(&mut self, ih: InfoHash, t: &mut Torrent, out: &mut Vec<Action>) {
+        let now = self.now;
+        if t.announcer.is_empty() {
+            return;
+        }
+        let wanted = !self.stopped
+            && !t.paused
+            && t.error.is_none()
+            && t.checking.is_none()
+            && t.moving.is_none();
+        if wanted && !t.announcer.is_active() {
+            t.announcer.start(now, t.is_finished());
+        } else if !wanted && t.announcer.is_active() {
+            t.announcer.stopping(now);
+        }
+        let stopping = !wanted;
+        if !stopping && *self.budget < 1.0 {
+            if t.announcer.is_active() && !t.announcer.in_flight() {
+                // Out of budget: this one goes first next time.
+                self.cursor.get_or_insert(ih);
+            }
+            return;
+        }
+        let Some(due) = t.announcer.due(now) else {
+            return;
+        };
+        if !stopping {
+            *self.budget -= 1.0;
+        }
+        emit(self.cfg, self.in_flight, ih, t, due, out);
+    }
+}
+
 /// What a magnet without metadata says it still needs.
 const UNKNOWN_LEFT: u64 = 16 * 1024;
 
@@ -30,49 +75,32 @@ impl Core {
         let elapsed = now.since(self.announce_refilled).as_secs_f64();
         self.announce_budget = (self.announce_budget + elapsed * rate).min(rate);
         self.announce_refilled = now;
-        // Torrents after the cursor first, then from the start up to it.
+        // Torrents after the cursor first, then from the start up to it, walked in
+        // place (no list of keys, no lookups: a tick passes over every torrent).
         let cursor = self.announce_cursor.take();
-        let order: Vec<InfoHash> = match cursor {
-            Some(c) => self
-                .torrents
-                .range((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))
-                .chain(self.torrents.range(..=c))
-                .map(|(ih, _)| *ih)
-                .collect(),
-            None => self.torrents.keys().copied().collect(),
+        let mut pass = AnnouncePass {
+            cfg: &self.cfg,
+            in_flight: &mut self.announces_in_flight,
+            budget: &mut self.announce_budget,
+            cursor: &mut self.announce_cursor,
+            stopped: self.announcing_stopped,
+            now,
         };
-        for ih in order {
-            let Some(t) = self.torrents.get_mut(&ih) else {
-                continue;
-            };
-            if t.announcer.is_empty() {
-                continue;
-            }
-            let wanted = !self.announcing_stopped
-                && !t.paused
-                && t.error.is_none()
-                && t.checking.is_none()
-                && t.moving.is_none();
-            if wanted && !t.announcer.is_active() {
-                t.announcer.start(now, t.is_finished());
-            } else if !wanted && t.announcer.is_active() {
-                t.announcer.stopping(now);
-            }
-            let stopping = !wanted;
-            if !stopping && self.announce_budget < 1.0 {
-                if t.announcer.is_active() && !t.announcer.in_flight() {
-                    // Out of budget: this one goes first next time.
-                    self.announce_cursor.get_or_insert(ih);
+        match cursor {
+            Some(c) => {
+                let after = (std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded);
+                for (&ih, t) in self.torrents.range_mut(after) {
+                    pass.one(ih, t, out);
                 }
-                continue;
+                for (&ih, t) in self.torrents.range_mut(..=c) {
+                    pass.one(ih, t, out);
+                }
             }
-            let Some(due) = t.announcer.due(now) else {
-                continue;
-            };
-            if !stopping {
-                self.announce_budget -= 1.0;
+            None => {
+                for (&ih, t) in &mut self.torrents {
+                    pass.one(ih, t, out);
+                }
             }
-            emit(&self.cfg, &mut self.announces_in_flight, ih, t, due, out);
         }
     }
 

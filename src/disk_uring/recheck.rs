@@ -70,9 +70,11 @@ impl RecheckReport {
 }
 
 /// The engine's check: hashes the listed pieces of `info` from the files under
-/// `dir` on `threads` threads (mapped files: no copy), each with its verdict.
+/// `dir` on `threads` threads (mapped files: no copy), each with its verdict
+/// against `hashes` (the torrent's piece hashes; `info` is its layout).
 pub fn verify_pieces(
     info: &Info,
+    hashes: &[[u8; 20]],
     dir: &Path,
     pieces: &[u32],
     threads: usize,
@@ -86,7 +88,7 @@ pub fn verify_pieces(
         .map(|(&p, d)| {
             let v = match d {
                 None => Verdict::Unreadable,
-                Some(d) if d == info.pieces[p as usize] => Verdict::Valid,
+                Some(d) if hashes.get(p as usize) == Some(&d) => Verdict::Valid,
                 Some(_) => Verdict::Invalid,
             };
             (p, v)

@@ -8,8 +8,8 @@ use super::{Backend, Engine, EngineError};
 use std::sync::Arc;
 
 use crate::core::{
-    AddTorrent, Bitfield, Command, CommandError, ConnectionCounts, PeerStats, Reply, TorrentSource,
-    TorrentStats, Tunables,
+    AddTorrent, Bitfield, Command, CommandError, ConnectionCounts, PeerStats, Reply, TorrentStats,
+    Tunables,
 };
 use crate::metainfo::Info;
 use crate::types::InfoHash;
@@ -60,10 +60,7 @@ impl Engine {
     /// Adds a torrent. `add.root` names a storage root by token, or a folder (made
     /// a root of its own if no root has that path), or nothing (the default root).
     pub async fn add_torrent_async(&self, mut add: AddTorrent) -> Result<InfoHash, EngineError> {
-        let ih = match &add.source {
-            TorrentSource::Metainfo(m) => m.info_hash,
-            TorrentSource::Magnet(m) => m.info_hash,
-        };
+        let ih = add.source.info_hash();
         let root = self.resolve_root(&add.root)?;
         if !self.root_available(&root) {
             return Err(CommandError::BadArgument(format!(

@@ -10,6 +10,9 @@
 //! - `torrent:{infohash}:meta`: the exact bytes of a torrent's `info` dictionary,
 //!   written as soon as the engine has them (at once for a .torrent, when fetched
 //!   from peers for a magnet), so a magnet never has to be fetched twice;
+//! - `torrent:{infohash}:layout`: the files and piece geometry without the piece
+//!   hashes ([`crate::core::layout`]), written with the metadata: what a restart
+//!   reads instead of it;
 //! - `torrent:{infohash}:state`: the versioned resume record ([`record`]);
 //! - `torrent:{infohash}:peers`: recently good peers with when they were last seen;
 //! - `settings:roots` (the storage roots) and other `settings:*` keys.
@@ -93,6 +96,21 @@ pub fn resume_ops(save: &crate::core::ResumeSave) -> [StoreOp; 2] {
     [
         StoreOp::Set(state_key(save.info_hash), save.record.encode()),
         StoreOp::Set(peers_key(save.info_hash), record::encode_peers(&save.peers)),
+    ]
+}
+
+/// The key of a torrent's layout record (see [`crate::core::layout`]).
+pub fn layout_key(ih: InfoHash) -> Vec<u8> {
+    format!("torrent:{}:layout", ih.to_hex()).into_bytes()
+}
+
+/// The store operations that write a torrent's metadata: the `info` dictionary
+/// and the layout record derived from it (the same for every driver).
+pub fn meta_ops(ih: InfoHash, info: &crate::metainfo::Info, info_bytes: &[u8]) -> [StoreOp; 2] {
+    let layout = crate::core::layout::encode_layout(info, info_bytes.len() as u64);
+    [
+        StoreOp::Set(meta_key(ih), info_bytes.to_vec()),
+        StoreOp::Set(layout_key(ih), layout),
     ]
 }
 

@@ -211,7 +211,11 @@ impl Shard {
                         c.on_event(now, ev, out);
                     });
                 }
-                Action::VerifyPieces { info_hash, pieces } => {
+                Action::VerifyPieces {
+                    info_hash,
+                    pieces,
+                    hashes,
+                } => {
                     let storage = self.storage_of(info_hash);
                     let work = async move {
                         let unreadable =
@@ -221,8 +225,9 @@ impl Shard {
                         };
                         let threads = crate::hash::default_threads();
                         let (p2, i2) = (pieces.clone(), info.clone());
-                        let job =
-                            move || crate::disk_uring::verify_pieces(&i2, &root, &p2, threads);
+                        let job = move || {
+                            crate::disk_uring::verify_pieces(&i2, &hashes, &root, &p2, threads)
+                        };
                         compio::runtime::spawn_blocking(job).await.unwrap_or_else(|_| {
                             tracing::error!(info_hash = %info_hash, "a check's hashing panicked");
                             unreadable(&pieces)
@@ -254,9 +259,10 @@ impl Shard {
                 }
                 Action::OpenStorage(o) => {
                     let (info_hash, info, marked) = (o.info_hash, o.info, o.marked);
-                    if o.save_meta {
-                        let bytes = o.info_bytes.to_vec();
-                        self.queue_resume(ResumeJob::Set(meta_key(info_hash), bytes));
+                    if let Some(bytes) = &o.info_bytes {
+                        for op in meta_ops(info_hash, &info, bytes) {
+                            self.queue_resume(ResumeJob::Op(op));
+                        }
                     }
                     let root = PathBuf::from(o.root);
                     let (i2, r2) = (info.clone(), root.clone());
@@ -313,6 +319,9 @@ impl Shard {
                         id,
                         saves: torrents,
                     });
+                }
+                Action::LoadMeta { info_hash } => {
+                    self.queue_resume(ResumeJob::Load(info_hash));
                 }
                 Action::MoveStorage(m) => {
                     let info_hash = m.info_hash;

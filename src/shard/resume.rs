@@ -9,8 +9,11 @@ use super::*;
 pub(crate) enum ResumeJob {
     /// A resume save (the durability rule: sync, stamp, commit).
     Save { id: u64, saves: Vec<ResumeSave> },
-    /// Set one key (a torrent's metadata).
-    Set(Vec<u8>, Vec<u8>),
+    /// One store operation (a torrent's metadata, its layout record).
+    Op(StoreOp),
+    /// Read a torrent's metadata back: answered with `Event::MetaLoaded`, after
+    /// every write queued before it.
+    Load(InfoHash),
     /// Delete every key of a torrent.
     Forget(InfoHash),
 }
@@ -60,7 +63,22 @@ pub(crate) async fn run_resume_jobs(rc: &ShardRc, store: &SharedStore) {
     let mut ops = Vec::new();
     for job in jobs {
         match job {
-            ResumeJob::Set(k, v) => ops.push(StoreOp::Set(k, v)),
+            ResumeJob::Op(op) => ops.push(op),
+            ResumeJob::Load(ih) => {
+                commit(store, std::mem::take(&mut ops)).await;
+                let store = store.clone();
+                let read = move || store.get(&meta_key(ih)).map_err(|e| e.to_string());
+                let result = compio::runtime::spawn_blocking(read)
+                    .await
+                    .unwrap_or_else(|_| Err("the read thread panicked".into()));
+                with_shard(rc, |c, now, out| {
+                    let ev = Event::MetaLoaded {
+                        info_hash: ih,
+                        result,
+                    };
+                    c.on_event(now, ev, out);
+                });
+            }
             ResumeJob::Forget(ih) => ops.push(StoreOp::DeletePrefix(torrent_prefix(ih))),
             ResumeJob::Save { id, saves } => {
                 commit(store, std::mem::take(&mut ops)).await;

@@ -79,7 +79,11 @@ impl World {
                         Pending::BlockRead(n, peer, info_hash, req, result),
                     );
                 }
-                Action::VerifyPieces { info_hash, pieces } => {
+                Action::VerifyPieces {
+                    info_hash,
+                    pieces,
+                    hashes,
+                } => {
                     let info = self.nodes[n]
                         .storage
                         .get(&info_hash)
@@ -94,7 +98,9 @@ impl World {
                             let v = match self.read(n, info_hash, p, 0, len) {
                                 Err(_) => Verdict::Unreadable,
                                 Ok(d)
-                                    if crate::hash::verify_piece(&d, &info.pieces[p as usize]) =>
+                                    if hashes
+                                        .get(p as usize)
+                                        .is_some_and(|h| crate::hash::verify_piece(&d, h)) =>
                                 {
                                     Verdict::Valid
                                 }
@@ -130,10 +136,9 @@ impl World {
                 }
                 Action::OpenStorage(o) => {
                     let node = &mut self.nodes[n];
-                    if o.save_meta {
-                        node.store
-                            .set(&meta_key(o.info_hash), &o.info_bytes)
-                            .expect("the sim's memory store works");
+                    if let Some(bytes) = &o.info_bytes {
+                        let ops = meta_ops(o.info_hash, &o.info, bytes).to_vec();
+                        node.store.apply(ops).expect("the sim's memory store works");
                     }
                     // The production preparation, on the memory filesystem.
                     let root = Path::new(&o.root);
@@ -158,6 +163,13 @@ impl World {
                     let node = &mut self.nodes[n];
                     let result = storage::save_resume(&mut node.fs, &node.store, torrents);
                     self.schedule(now + disk, Pending::ResumeSaved(n, id, result));
+                }
+                Action::LoadMeta { info_hash } => {
+                    let result = self.nodes[n]
+                        .store
+                        .get(&meta_key(info_hash))
+                        .map_err(|e| e.to_string());
+                    self.schedule(now + disk, Pending::MetaLoaded(n, info_hash, result));
                 }
                 Action::MoveStorage(m) => {
                     // The production move (rename, with its undo), in memory.

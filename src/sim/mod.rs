@@ -30,7 +30,9 @@ pub use tracker::AnnounceRecord;
 use crate::core::{Action, Command, Core, DiskError, Event, PeerKey, Reply, Rng, Verdict};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
-use crate::resume_lmdb::{MemorySessionStore, SessionStore, StoreOp, meta_key, torrent_prefix};
+use crate::resume_lmdb::{
+    MemorySessionStore, SessionStore, StoreOp, meta_key, meta_ops, torrent_prefix,
+};
 use crate::storage;
 use crate::types::{InfoHash, Time};
 
@@ -135,6 +137,7 @@ enum Pending {
     ),
     PieceWritten(usize, InfoHash, u32, Result<(), DiskError>),
     PiecesVerified(usize, InfoHash, Vec<(u32, Verdict)>),
+    MetaLoaded(usize, InfoHash, Result<Option<Vec<u8>>, String>),
     ResumeSaved(usize, u64, Result<(), DiskError>),
     StorageMoved(usize, InfoHash, Result<(), DiskError>),
     StorageOpened(usize, InfoHash, Result<bool, DiskError>),
@@ -160,6 +163,7 @@ impl Pending {
             | Pending::BlockRead(m, ..)
             | Pending::PieceWritten(m, ..)
             | Pending::PiecesVerified(m, ..)
+            | Pending::MetaLoaded(m, ..)
             | Pending::ResumeSaved(m, ..)
             | Pending::StorageMoved(m, ..)
             | Pending::StorageOpened(m, ..)
@@ -397,6 +401,7 @@ impl World {
                 (n, ih, piece, res.is_ok()).hash(&mut self.trace)
             }
             Pending::PiecesVerified(n, ih, results) => (n, ih, results).hash(&mut self.trace),
+            Pending::MetaLoaded(n, ih, res) => (n, ih, res.is_ok()).hash(&mut self.trace),
             Pending::ResumeSaved(n, id, res) => (n, id, res.is_ok()).hash(&mut self.trace),
             Pending::StorageMoved(n, ih, res) => (n, ih, res.is_ok()).hash(&mut self.trace),
             Pending::StorageOpened(n, ih, res) => {
@@ -507,6 +512,11 @@ impl World {
             }
             Pending::PiecesVerified(n, info_hash, results) => {
                 let ev = Event::PiecesVerified { info_hash, results };
+                self.nodes[n].core.on_event(now, ev, &mut out);
+                n
+            }
+            Pending::MetaLoaded(n, info_hash, result) => {
+                let ev = Event::MetaLoaded { info_hash, result };
                 self.nodes[n].core.on_event(now, ev, &mut out);
                 n
             }

@@ -103,7 +103,11 @@ pub fn carry_out_move<F: Files + ?Sized>(
     m: &crate::core::MoveStorage,
 ) -> Result<(), DiskError> {
     let (from, to) = (Path::new(&m.from), Path::new(&m.to));
-    move_torrent(fs, &m.info, &m.have, from, to, m.to_marked, false).map(drop)
+    // The layout with its hashes, for the copy's verification (a move is rare;
+    // the copy lives as long as the move).
+    let mut info = (*m.info).clone();
+    info.pieces = m.hashes.to_vec();
+    move_torrent(fs, &info, &m.have, from, to, m.to_marked, false).map(drop)
 }
 
 /// Moves a torrent's files from root `from` to root `to`: renames when both are on

@@ -142,14 +142,8 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         peers.extend(addrs.take(1));
     }
 
-    let has_trackers = match &source {
-        TorrentSource::Metainfo(m) => m.tracker_tiers.iter().any(|t| !t.is_empty()),
-        TorrentSource::Magnet(m) => !m.trackers.is_empty(),
-    };
-    let ih = match &source {
-        TorrentSource::Metainfo(m) => m.info_hash,
-        TorrentSource::Magnet(m) => m.info_hash,
-    };
+    let has_trackers = source.tracker_tiers().iter().any(|t| !t.is_empty());
+    let ih = source.info_hash();
     let resumed = engine.torrents()?.contains(&ih);
     if resumed {
         let st = engine.stats(ih).context("restored torrent")?;

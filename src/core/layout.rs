@@ -1,0 +1,195 @@
+//! The layout record: a torrent's files and piece geometry without its piece
+//! hashes, so that a restart brings back thousands of complete torrents without
+//! reading (or holding) their metadata.
+//!
+//! `torrent:{ih}:layout`, a bencoded dictionary of the state records' version:
+//!
+//! | key     | value                                                          |
+//! |---------|----------------------------------------------------------------|
+//! | `v`     | record version                                                 |
+//! | `name`  | the torrent's sanitised name                                   |
+//! | `multi` | 0 or 1: a folder of files                                      |
+//! | `pl`    | piece length                                                   |
+//! | `priv`  | 0 or 1: BEP 27 private                                         |
+//! | `size`  | length of the `info` dictionary in `torrent:{ih}:meta`         |
+//! | `files` | per file, `[path components, length, attributes]`; attributes a string of `p`, `x`, `h`, `l` (BEP 47) |
+//!
+//! It is derived from the metadata and written beside it; the metadata stays the
+//! authority. Decoding never trusts the bytes: paths are sanitised again and the
+//! geometry rebuilt; anything wrong is an error, and the engine then reads the
+//! metadata itself.
+
+use super::record::{RecordError, STATE_VERSION, bad, decode_versioned, flag, int, uint};
+use crate::bencode::{Node, OwnedValue};
+use crate::metainfo::{FileAttr, FileEntry, Geometry, Info};
+
+/// A torrent's layout and the size of its metadata.
+#[derive(Debug, Clone)]
+pub struct LayoutRecord {
+    /// Everything of the torrent's `info` but its piece hashes (`pieces` is empty).
+    pub info: Info,
+    /// Bytes of its `info` dictionary.
+    pub metadata_size: u64,
+}
+
+fn attr_text(a: FileAttr) -> String {
+    let flags = [
+        (a.pad, 'p'),
+        (a.executable, 'x'),
+        (a.hidden, 'h'),
+        (a.symlink, 'l'),
+    ];
+    flags.iter().filter(|f| f.0).map(|f| f.1).collect()
+}
+
+/// Encodes `info`'s layout (its hashes are left out).
+pub fn encode_layout(info: &Info, metadata_size: u64) -> Vec<u8> {
+    let mut d = OwnedValue::dict();
+    d.insert("v", STATE_VERSION);
+    d.insert("name", info.name.as_str());
+    d.insert("multi", i64::from(info.multi_file));
+    d.insert("pl", int(u64::from(info.geometry.piece_length())));
+    d.insert("priv", i64::from(info.private));
+    d.insert("size", int(metadata_size));
+    let files = info
+        .files
+        .iter()
+        .map(|f| {
+            let path = f.path.iter().map(|c| c.as_str().into()).collect();
+            OwnedValue::List(vec![
+                OwnedValue::List(path),
+                int(f.length),
+                attr_text(f.attr).into(),
+            ])
+        })
+        .collect::<Vec<_>>();
+    d.insert("files", OwnedValue::List(files));
+    d.encode()
+}
+
+/// Reads a layout record; `Err` for anything damaged, unsafe or of an unknown
+/// version.
+pub fn decode_layout(bytes: &[u8]) -> Result<LayoutRecord, RecordError> {
+    let root = decode_versioned(bytes)?;
+    let name = root
+        .get("name")
+        .and_then(Node::as_str)
+        .ok_or_else(|| bad("name"))?;
+    let piece_length = u32::try_from(uint(&root, "pl")?).map_err(|_| bad("pl"))?;
+    let files = root
+        .get("files")
+        .and_then(Node::as_list)
+        .ok_or_else(|| bad("files"))?
+        .iter()
+        .map(decode_file)
+        .collect::<Result<Vec<_>, _>>()?;
+    if files.is_empty() {
+        return Err(bad("files"));
+    }
+    let lengths: Vec<u64> = files.iter().map(|f| f.length).collect();
+    let geometry = Geometry::new(piece_length, &lengths).ok_or_else(|| bad("pl"))?;
+    let name = crate::metainfo::path::sanitize_path([name])
+        .ok()
+        .and_then(|mut v| v.pop())
+        .ok_or_else(|| bad("name"))?;
+    Ok(LayoutRecord {
+        info: Info {
+            name,
+            multi_file: flag(&root, "multi")?,
+            files,
+            pieces: Vec::new(),
+            private: flag(&root, "priv")?,
+            geometry,
+        },
+        metadata_size: uint(&root, "size")?,
+    })
+}
+
+fn decode_file(f: &Node<'_>) -> Result<FileEntry, RecordError> {
+    let [path, length, attr] = f.as_list().ok_or_else(|| bad("files"))? else {
+        return Err(bad("files"));
+    };
+    let parts = path
+        .as_list()
+        .ok_or_else(|| bad("files"))?
+        .iter()
+        .map(|c| c.as_str().ok_or_else(|| bad("files")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let path = crate::metainfo::path::sanitize_path(parts).map_err(|_| bad("files"))?;
+    let length = length
+        .as_int()
+        .and_then(|v| u64::try_from(v).ok())
+        .ok_or_else(|| bad("files"))?;
+    let attr = attr.as_bytes().ok_or_else(|| bad("files"))?;
+    Ok(FileEntry {
+        path,
+        length,
+        attr: FileAttr {
+            pad: attr.contains(&b'p'),
+            executable: attr.contains(&b'x'),
+            hidden: attr.contains(&b'h'),
+            symlink: attr.contains(&b'l'),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metainfo::{CreateLayout, CreateOptions, build_torrent};
+
+    #[test]
+    fn layouts_round_trip_without_hashes() {
+        let layout = CreateLayout {
+            name: "Show".into(),
+            files: Some(vec![
+                (vec!["a".into(), "e1.mkv".into()], 40_000),
+                (vec!["b.nfo".into()], 7),
+            ]),
+            length: 0,
+        };
+        let hashes = vec![[7u8; 20]; 3];
+        let (_, meta) = build_torrent(&layout, 16384, &hashes, &CreateOptions::default()).unwrap();
+        let bytes = encode_layout(&meta.info, meta.info_bytes.len() as u64);
+        let back = decode_layout(&bytes).unwrap();
+        let want = &meta.info;
+        assert_eq!(back.info.name, want.name);
+        assert_eq!(back.info.files, want.files);
+        assert_eq!(back.info.multi_file, want.multi_file);
+        assert_eq!(back.info.private, want.private);
+        assert!(back.info.pieces.is_empty());
+        assert_eq!(back.metadata_size, meta.info_bytes.len() as u64);
+        assert_eq!(back.info.geometry.piece_count(), 3);
+    }
+
+    #[test]
+    fn damage_and_unsafe_paths_are_errors_never_panics() {
+        let mut info_dict = OwnedValue::dict();
+        info_dict.insert("v", STATE_VERSION);
+        info_dict.insert("name", "x");
+        info_dict.insert("multi", 1i64);
+        info_dict.insert("pl", 16384i64);
+        info_dict.insert("priv", 0i64);
+        info_dict.insert("size", 10i64);
+        let file = |p: &str| {
+            OwnedValue::List(vec![
+                OwnedValue::List(vec![p.into()]),
+                OwnedValue::Int(5),
+                "".into(),
+            ])
+        };
+        let mut ok = info_dict.clone();
+        ok.insert("files", OwnedValue::List(vec![file("a")]));
+        assert!(decode_layout(&ok.encode()).is_ok());
+        let mut escape = info_dict.clone();
+        escape.insert("files", OwnedValue::List(vec![file("..")]));
+        assert!(decode_layout(&escape.encode()).is_err());
+        let mut none = info_dict;
+        none.insert("files", OwnedValue::List(Vec::new()));
+        assert!(decode_layout(&none.encode()).is_err());
+        let bytes = ok.encode();
+        for cut in 0..bytes.len() {
+            assert!(decode_layout(&bytes[..cut]).is_err());
+        }
+    }
+}
