@@ -34,7 +34,7 @@ use seedring::core::Bitfield;
 use seedring::disk_uring::RealFiles;
 use seedring::metainfo::{CreateLayout, CreateOptions, auto_piece_length, build_torrent};
 use seedring::resume_lmdb::record::StateRecord;
-use seedring::resume_lmdb::{LmdbSessionStore, SessionStore, StoreOp, meta_key, state_key};
+use seedring::resume_lmdb::{LmdbSessionStore, SessionStore, StoreOp, meta_ops, state_key};
 use seedring::roots::StorageRootManager;
 use seedring::storage::{init_root, stat_files};
 
@@ -154,7 +154,9 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
         };
         bytes += total;
         pieces += count as u64;
-        ops.push(StoreOp::Set(meta_key(meta.info_hash), meta.info_bytes));
+        // What a daemon writes when a torrent is added: the info dictionary and
+        // its layout record.
+        ops.extend(meta_ops(meta.info_hash, &meta.info, &meta.info_bytes));
         ops.push(StoreOp::Set(state_key(meta.info_hash), rec.encode()));
         if ops.len() >= 4096 {
             store.apply(std::mem::take(&mut ops)).unwrap();

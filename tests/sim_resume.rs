@@ -463,3 +463,127 @@ fn a_check_interrupted_by_a_vanished_root_finishes_when_it_returns() {
     let st = e.stats(ih).unwrap();
     assert_eq!(st.have_pieces, st.total_pieces);
 }
+
+/// Torrents whose shard holds piece hashes in memory, over every shard.
+fn resident(e: &Engine) -> usize {
+    e.counters()
+        .unwrap()
+        .iter()
+        .map(|c| c.resident_metadata)
+        .sum()
+}
+
+fn metadata_loads(e: &Engine) -> u64 {
+    e.counters().unwrap().iter().map(|c| c.metadata_loads).sum()
+}
+
+/// A complete torrent restored from the store holds its layout only: it seeds
+/// without its piece hashes, reads them back when a magnet peer asks for the
+/// metadata or a recheck needs them, and lets them go again once quiet.
+#[test]
+fn a_restored_seed_holds_no_hashes_until_it_needs_them() {
+    let (seed, _g) = seed(21);
+    let world = world(seed);
+    let fx = fixture(seed, "t", FILES, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let seeder = seeder(&world, &fx, CoreConfig::default());
+    let store = MemorySessionStore::default();
+    let leech = leecher_on(&world, &fx, &store);
+    introduce(&[&seeder, &leech], ih);
+    assert!(
+        world.run_while(Time::from_secs(120), Duration::from_millis(100), || done(
+            &leech, ih
+        ))
+    );
+    assert_eq!(
+        resident(&leech),
+        1,
+        "just downloaded: hashes still in memory"
+    );
+    leech.flush().unwrap();
+    let (restored, _) = leech.memory_crash_restart(CoreConfig::default());
+    run_for(&world, Duration::from_millis(10));
+    assert!(done(&restored, ih));
+    assert_eq!(resident(&restored), 0, "restored complete: layout only");
+    assert_eq!(metadata_loads(&restored), 0);
+
+    // A magnet leecher that knows only the restored seed gets the metadata and
+    // the data from it.
+    let uri = format!(
+        "magnet:?xt=urn:btih:{}&x.pe={}",
+        ih.to_hex(),
+        restored.listen_addr()
+    );
+    let m = Engine::memory(&world, CoreConfig::default());
+    m.add_torrent(AddTorrent::new(
+        TorrentSource::Magnet(seedring::metainfo::Magnet::parse(&uri).unwrap()),
+        ROOT,
+    ))
+    .unwrap();
+    let ok = world.run_while(
+        world.now() + Duration::from_secs(300),
+        Duration::from_millis(250),
+        || done(&m, ih),
+    );
+    assert!(ok, "magnet leecher stuck: {:?}", m.stats(ih));
+    assert_same_data(&world, &m, &fx, "magnet leecher");
+    assert_eq!(
+        metadata_loads(&restored),
+        1,
+        "read back once for the metadata request"
+    );
+
+    // Quiet for a while: let go again. A recheck reads them back and passes.
+    run_for(&world, Duration::from_secs(90));
+    assert_eq!(resident(&restored), 0, "released once quiet");
+    restored.force_recheck(ih).unwrap();
+    assert!(world.run_while(
+        world.now() + Duration::from_secs(60),
+        Duration::from_millis(100),
+        || done(&restored, ih)
+    ));
+    let st = restored.stats(ih).unwrap();
+    assert_eq!(st.have_pieces, fx.meta.info.geometry.piece_count());
+    assert_eq!(metadata_loads(&restored), 2);
+    run_for(&world, Duration::from_secs(90));
+    assert_eq!(resident(&restored), 0);
+}
+
+/// A store written before layout records existed (or with a damaged one) is
+/// restored from the metadata itself, and the layout record written for the next
+/// start.
+#[test]
+fn a_missing_layout_record_is_read_from_the_metadata_and_written_again() {
+    let (seed, _g) = seed(22);
+    let world = world(seed);
+    let fx = fixture(seed, "t", FILES, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let seeder = seeder(&world, &fx, CoreConfig::default());
+    let store = MemorySessionStore::default();
+    let leech = leecher_on(&world, &fx, &store);
+    introduce(&[&seeder, &leech], ih);
+    assert!(
+        world.run_while(Time::from_secs(120), Duration::from_millis(100), || done(
+            &leech, ih
+        ))
+    );
+    leech.flush().unwrap();
+    let key = seedring::resume_lmdb::layout_key(ih);
+    assert!(
+        store.get(&key).unwrap().is_some(),
+        "written with the metadata"
+    );
+    store.delete(&key).unwrap();
+    let (restored, _) = leech.memory_crash_restart(CoreConfig::default());
+    run_for(&world, Duration::from_millis(10));
+    assert!(done(&restored, ih));
+    assert!(restored.restore_report().rechecked.is_empty());
+    assert!(
+        store.get(&key).unwrap().is_some(),
+        "written again at the start"
+    );
+    store.set(&key, b"d1:vi1ee").unwrap();
+    let (again, _) = restored.memory_crash_restart(CoreConfig::default());
+    run_for(&world, Duration::from_millis(10));
+    assert!(done(&again, ih), "a damaged layout record costs nothing");
+}

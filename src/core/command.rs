@@ -180,6 +180,10 @@ pub struct CoreCounters {
     pub disk_queue: usize,
     /// Torrents it holds.
     pub torrents: usize,
+    /// Torrents whose piece hashes are in memory (the rest hold their layout only).
+    pub resident_metadata: usize,
+    /// Times metadata was read back from the session store since the core started.
+    pub metadata_loads: u64,
 }
 
 /// A core's answer to a [`Command`], one variant per kind of answer.
@@ -315,6 +319,12 @@ impl Core {
                     })
                     .sum(),
                 torrents: self.torrents.len(),
+                resident_metadata: self
+                    .torrents
+                    .values()
+                    .filter(|t| t.meta.hashes.is_some())
+                    .count(),
+                metadata_loads: self.metadata_loads,
             }),
             Command::SetTunables(t) => {
                 self.set_tunables(t);

@@ -487,6 +487,8 @@ pub struct Core {
     root_check_wanted: bool,
     /// Bytes hashed so far (downloaded pieces and checks).
     hashed_bytes: u64,
+    /// [`Action::LoadMeta`]s issued.
+    metadata_loads: u64,
 }
 
 /// Reads for uploads in flight per peer.
@@ -535,6 +537,7 @@ impl Core {
             root_checks_issued: 0,
             root_check_wanted: false,
             hashed_bytes: 0,
+            metadata_loads: 0,
             next_save_id: 1,
             last_save: Time::ZERO,
             save_batches: BTreeMap::new(),

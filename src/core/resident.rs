@@ -69,7 +69,9 @@ impl Core {
         if let Some(h) = &t.meta.hashes {
             return Some(Arc::clone(h));
         }
-        request_load(ih, t, out);
+        if request_load(ih, t, out) {
+            self.metadata_loads += 1;
+        }
         None
     }
 
@@ -89,7 +91,9 @@ impl Core {
             return false;
         }
         t.meta.waiting.push((peer, piece));
-        request_load(ih, t, out);
+        if request_load(ih, t, out) {
+            self.metadata_loads += 1;
+        }
         true
     }
 
@@ -166,10 +170,13 @@ impl Core {
     }
 }
 
-fn request_load(ih: InfoHash, t: &mut Torrent, out: &mut Vec<Action>) {
+/// Asks for the torrent's metadata unless a read is out (or cannot help);
+/// whether it asked.
+fn request_load(ih: InfoHash, t: &mut Torrent, out: &mut Vec<Action>) -> bool {
     if t.meta.loading || !t.meta.stored || t.error.is_some() {
-        return;
+        return false;
     }
     t.meta.loading = true;
     out.push(Action::LoadMeta { info_hash: ih });
+    true
 }

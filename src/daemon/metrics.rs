@@ -117,6 +117,18 @@ pub async fn metrics(State(app): State<Shared>) -> Result<impl IntoResponse, Api
     );
     per_shard(
         &mut reg,
+        "shard_resident_metadata",
+        "Torrents whose piece hashes are in memory, per engine thread",
+        |c| c.resident_metadata as f64,
+    );
+    per_shard(
+        &mut reg,
+        "shard_metadata_loads",
+        "Times metadata was read back from the session store, per engine thread",
+        |c| c.metadata_loads as f64,
+    );
+    per_shard(
+        &mut reg,
         "shard_disk_queue",
         "Pieces waiting for the disk, per engine thread",
         |c| c.disk_queue as f64,

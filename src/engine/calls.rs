@@ -421,6 +421,10 @@ impl Engine {
     pub fn torrents(&self) -> Result<Vec<InfoHash>, EngineError> {
         pollster::block_on(self.torrents_async())
     }
+    /// Blocking [`Engine::counters_async`].
+    pub fn counters(&self) -> Result<Vec<crate::core::CoreCounters>, EngineError> {
+        pollster::block_on(self.counters_async())
+    }
     /// Blocking [`Engine::stats_async`].
     pub fn stats(&self, ih: InfoHash) -> Result<TorrentStats, EngineError> {
         pollster::block_on(self.stats_async(ih))

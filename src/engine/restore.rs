@@ -8,9 +8,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::Engine;
-use crate::core::{AddTorrent, Command, Reply, Resume, TorrentSettings, TorrentSource};
+use crate::core::layout::{LayoutRecord, decode_layout};
+use crate::core::{
+    AddTorrent, Command, Reply, Resume, StoredTorrent, TorrentSettings, TorrentSource,
+};
 use crate::metainfo::{Info, Magnet, Metainfo, MetainfoLimits, parse_info_bytes};
 use crate::resume_lmdb::record::{self, StateRecord};
+use crate::resume_lmdb::{StoreOp, layout_op, meta_key};
 use crate::roots::StorageRootManager;
 use crate::types::InfoHash;
 
@@ -27,9 +31,26 @@ pub struct RestoreReport {
 
 #[derive(Default)]
 struct Records {
-    meta: Option<Vec<u8>>,
+    layout: Option<Vec<u8>>,
     state: Option<Vec<u8>>,
     peers: Option<Vec<u8>>,
+}
+
+/// What a restart knows of a torrent's metadata.
+enum Known {
+    /// Its layout record: the metadata stays in the store until needed.
+    Layout(LayoutRecord),
+    /// No usable layout record: the metadata itself, read and parsed.
+    Full(Info, Vec<u8>),
+}
+
+impl Known {
+    fn info(&self) -> &Info {
+        match self {
+            Known::Layout(l) => &l.info,
+            Known::Full(info, _) => info,
+        }
+    }
 }
 
 impl Engine {
@@ -39,7 +60,12 @@ impl Engine {
             Ok(m) => *self.roots_lock() = m,
             Err(e) => report.failed.push(("settings:roots".into(), e.to_string())),
         }
-        let entries = match self.store().scan(b"torrent:") {
+        // Everything but the metadata, which stays on disk (and out of memory)
+        // for every torrent whose layout record is there.
+        let entries = match self
+            .store()
+            .scan_where(b"torrent:", &|k| !k.ends_with(b":meta"))
+        {
             Ok(e) => e,
             Err(e) => {
                 report.failed.push(("torrent:*".into(), e.to_string()));
@@ -59,7 +85,7 @@ impl Engine {
             };
             let r = by_torrent.entry(ih).or_default();
             match kind {
-                Some("meta") => r.meta = Some(value),
+                Some("layout") => r.layout = Some(value),
                 Some("state") => r.state = Some(value),
                 Some("peers") => r.peers = Some(value),
                 _ => {}
@@ -68,11 +94,19 @@ impl Engine {
         let mut per_shard: BTreeMap<usize, Vec<AddTorrent>> = BTreeMap::new();
         // Whether each root is there, looked up once per root, not per torrent.
         let mut available: BTreeMap<PathBuf, bool> = BTreeMap::new();
+        // Layout records written for torrents that had none (a store from before
+        // them): the next start reads those instead of the metadata.
+        let mut migrated = Vec::new();
         for (ih, recs) in by_torrent {
-            match self.restore_one(ih, recs, &mut available, &mut report) {
+            match self.restore_one(ih, recs, &mut available, &mut report, &mut migrated) {
                 Ok(add) => per_shard.entry(self.shard_index(ih)).or_default().push(add),
                 Err(why) => report.failed.push((ih.to_hex(), why)),
             }
+        }
+        if !migrated.is_empty()
+            && let Err(e) = self.store().apply(migrated)
+        {
+            tracing::warn!(error = %e, "layout records not written: the next start reads the metadata again");
         }
         let mut reshare = false;
         // One command per shard, whatever the number of torrents.
@@ -115,6 +149,7 @@ impl Engine {
         recs: Records,
         available: &mut BTreeMap<PathBuf, bool>,
         report: &mut RestoreReport,
+        migrated: &mut Vec<StoreOp>,
     ) -> Result<AddTorrent, String> {
         let mut notes = Vec::new();
         let state = match recs.state.as_deref().map(StateRecord::decode) {
@@ -128,15 +163,16 @@ impl Engine {
                 None
             }
         };
-        let info = match recs.meta.as_deref().map(|b| {
-            parse_info_bytes(b, &MetainfoLimits::default()).map(|(h, i)| (h, i, b.to_vec()))
-        }) {
-            Some(Ok((h, info, bytes))) if h == ih => Some((info, bytes)),
-            Some(_) => {
-                notes.push("stored metadata is damaged: fetching it again from peers".into());
-                None
-            }
-            None => None,
+        let pieces = state.as_ref().map(|s| s.have.len());
+        let layout = recs
+            .layout
+            .as_deref()
+            .and_then(|b| decode_layout(b).ok())
+            // A layout that disagrees with the resume record is not trusted.
+            .filter(|l| pieces.is_none_or(|n| n == l.info.geometry.piece_count()));
+        let info = match layout {
+            Some(l) => Some(Known::Layout(l)),
+            None => self.read_meta(ih, &mut notes, migrated),
         };
         if info.is_none() && state.is_none() {
             return Err("no usable metadata and no resume record".into());
@@ -185,7 +221,8 @@ impl Engine {
             resume.file_priorities.clone_from(&s.file_priorities);
         }
         let source = match info {
-            Some((info, info_bytes)) => {
+            Some(known) => {
+                let info = known.info();
                 if let Some(s) = &state {
                     if s.have.len() != info.geometry.piece_count() {
                         notes.push("resume bitfield does not fit the torrent: full recheck".into());
@@ -194,7 +231,7 @@ impl Engine {
                         // when a sample is checked.
                         have = Some(s.have.clone());
                     } else {
-                        let (bits, check, changed) = self.changed_pieces(&root_path, &info, s);
+                        let (bits, check, changed) = self.changed_pieces(&root_path, info, s);
                         if changed > 0 {
                             notes.push(format!(
                                 "{changed} file(s) changed since the last save: their pieces are checked again"
@@ -204,16 +241,24 @@ impl Engine {
                         resume.check = check;
                     }
                 }
-                TorrentSource::Metainfo(Arc::new(Metainfo {
-                    info_hash: ih,
-                    info_bytes,
-                    info,
-                    tracker_tiers: trackers,
-                    web_seeds: Vec::new(),
-                    creation_date: None,
-                    comment: None,
-                    created_by: None,
-                }))
+                match known {
+                    Known::Layout(l) => TorrentSource::Stored(Arc::new(StoredTorrent {
+                        info_hash: ih,
+                        info: l.info,
+                        metadata_size: l.metadata_size,
+                        tracker_tiers: trackers,
+                    })),
+                    Known::Full(info, info_bytes) => TorrentSource::Metainfo(Arc::new(Metainfo {
+                        info_hash: ih,
+                        info_bytes,
+                        info,
+                        tracker_tiers: trackers,
+                        web_seeds: Vec::new(),
+                        creation_date: None,
+                        comment: None,
+                        created_by: None,
+                    })),
+                }
             }
             None => {
                 let s = state.as_ref().expect("checked above");
@@ -253,6 +298,35 @@ impl Engine {
                 })
                 .unwrap_or_default(),
         })
+    }
+
+    /// The torrent's metadata read and parsed (no usable layout record): with a
+    /// layout record to write for the next start.
+    fn read_meta(
+        &self,
+        ih: InfoHash,
+        notes: &mut Vec<String>,
+        migrated: &mut Vec<StoreOp>,
+    ) -> Option<Known> {
+        let bytes = match self.store().get(&meta_key(ih)) {
+            Ok(b) => b?,
+            Err(e) => {
+                notes.push(format!(
+                    "stored metadata unreadable ({e}): fetching it again from peers"
+                ));
+                return None;
+            }
+        };
+        match parse_info_bytes(&bytes, &MetainfoLimits::default()) {
+            Ok((h, info)) if h == ih => {
+                migrated.push(layout_op(ih, &info, bytes.len() as u64));
+                Some(Known::Full(info, bytes))
+            }
+            _ => {
+                notes.push("stored metadata is damaged: fetching it again from peers".into());
+                None
+            }
+        }
     }
 
     /// Compares each file with its stamp in the record: the recorded bitfield

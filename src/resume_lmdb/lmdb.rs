@@ -263,7 +263,11 @@ impl SessionStore for LmdbSessionStore {
         self.write(Op::Clear)
     }
 
-    fn scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+    fn scan_where(
+        &self,
+        prefix: &[u8],
+        keep: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Vec<KeyValue>, StoreError> {
         let _gate = self.shared.gate.read().map_err(err)?;
         let rtxn = self.shared.env.read_txn().map_err(err)?;
         let mut out = Vec::new();
@@ -274,8 +278,12 @@ impl SessionStore for LmdbSessionStore {
             Box::new(self.shared.db.prefix_iter(&rtxn, prefix).map_err(err)?)
         };
         for item in iter {
+            // A value is a pointer into the map until it is copied: skipped ones
+            // are never paged in.
             let (k, v) = item.map_err(err)?;
-            out.push((k.to_vec(), v.to_vec()));
+            if keep(k) {
+                out.push((k.to_vec(), v.to_vec()));
+            }
         }
         Ok(out)
     }

@@ -48,7 +48,16 @@ pub trait SessionStore {
     fn clear(&self) -> Result<(), StoreError>;
     /// Every key starting with `prefix` with its value, in key order, read in one
     /// consistent snapshot.
-    fn scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError>;
+    fn scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        self.scan_where(prefix, &|_| true)
+    }
+    /// Like [`SessionStore::scan`], with only the keys `keep` accepts: the values
+    /// of the others are never read (a restart skips every torrent's metadata).
+    fn scan_where(
+        &self,
+        prefix: &[u8],
+        keep: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Vec<KeyValue>, StoreError>;
     /// Applies `ops` in order, all or none: one transaction.
     fn apply(&self, ops: Vec<StoreOp>) -> Result<(), StoreError>;
     /// Whether what is committed survives the process (false for memory stores:
@@ -107,11 +116,16 @@ pub fn layout_key(ih: InfoHash) -> Vec<u8> {
 /// The store operations that write a torrent's metadata: the `info` dictionary
 /// and the layout record derived from it (the same for every driver).
 pub fn meta_ops(ih: InfoHash, info: &crate::metainfo::Info, info_bytes: &[u8]) -> [StoreOp; 2] {
-    let layout = crate::core::layout::encode_layout(info, info_bytes.len() as u64);
     [
         StoreOp::Set(meta_key(ih), info_bytes.to_vec()),
-        StoreOp::Set(layout_key(ih), layout),
+        layout_op(ih, info, info_bytes.len() as u64),
     ]
+}
+
+/// The store operation that writes a torrent's layout record.
+pub fn layout_op(ih: InfoHash, info: &crate::metainfo::Info, metadata_size: u64) -> StoreOp {
+    let layout = crate::core::layout::encode_layout(info, metadata_size);
+    StoreOp::Set(layout_key(ih), layout)
 }
 
 /// The prefix of every key of a torrent.
@@ -175,11 +189,16 @@ impl SessionStore for MemorySessionStore {
         Ok(())
     }
 
-    fn scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+    fn scan_where(
+        &self,
+        prefix: &[u8],
+        keep: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Vec<KeyValue>, StoreError> {
         Ok(self
             .lock()?
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(k, _)| keep(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }
