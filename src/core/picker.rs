@@ -55,8 +55,10 @@ pub(crate) enum BlockOutcome {
 pub(crate) struct Wanted<'a> {
     /// Pieces had.
     pub have: &'a Bitfield,
-    /// Per piece: 0 = skip, higher first.
+    /// Per piece: 0 = skip, higher first; empty when every piece has `uniform`.
     pub priority: &'a [u8],
+    /// Every piece's priority when `priority` is empty.
+    pub uniform: u8,
     /// Verified pieces on their way to disk.
     pub writing: &'a BTreeSet<u32>,
     /// In piece order instead of rarest first.
@@ -71,9 +73,15 @@ pub(crate) struct Wanted<'a> {
 impl Wanted<'_> {
     /// Whether `piece` is to be downloaded.
     pub fn wants(&self, piece: u32) -> bool {
-        !self.have.get(piece)
-            && self.priority.get(piece as usize).is_some_and(|&p| p > 0)
-            && !self.writing.contains(&piece)
+        !self.have.get(piece) && self.priority_of(piece) > 0 && !self.writing.contains(&piece)
+    }
+
+    /// `piece`'s priority (0 for a piece out of range).
+    pub fn priority_of(&self, piece: u32) -> u8 {
+        match self.priority {
+            [] if piece < self.have.len() => self.uniform,
+            per_piece => per_piece.get(piece as usize).copied().unwrap_or(0),
+        }
     }
 }
 
@@ -82,7 +90,10 @@ impl Wanted<'_> {
 pub(crate) struct Picker {
     piece_length: u32,
     last_piece_length: u32,
-    /// Per piece: how many connected peers have it.
+    /// Pieces in the torrent.
+    count: u32,
+    /// Per piece: how many connected peers have it (empty until a peer has one:
+    /// most of a large seedbox's torrents never see a peer that has anything).
     availability: Vec<u32>,
     partial: BTreeMap<u32, Partial>,
     /// Pieces to start, by priority and rarity.
@@ -99,7 +110,8 @@ impl Picker {
         Picker {
             piece_length,
             last_piece_length: last,
-            availability: vec![0; count as usize],
+            count,
+            availability: Vec::new(),
             partial: BTreeMap::new(),
             buckets: Buckets::default(),
             priority: Vec::new(),
@@ -108,7 +120,7 @@ impl Picker {
     }
 
     fn piece_len(&self, piece: u32) -> u32 {
-        if piece as usize + 1 == self.availability.len() {
+        if piece + 1 == self.count {
             self.last_piece_length
         } else {
             self.piece_length
@@ -131,6 +143,9 @@ impl Picker {
 
     /// A peer has `piece` (a `have`, or one bit of its bitfield).
     pub fn peer_has(&mut self, piece: u32) {
+        if piece < self.count && self.availability.is_empty() {
+            self.availability = vec![0; self.count as usize];
+        }
         if let Some(a) = self.availability.get_mut(piece as usize) {
             *a += 1;
             let prio = self.priority.get(piece as usize).copied().unwrap_or(0);
@@ -150,7 +165,7 @@ impl Picker {
     /// How many connected peers have `piece`.
     #[cfg(test)]
     pub fn availability(&self, piece: u32) -> u32 {
-        self.availability[piece as usize]
+        self.availability.get(piece as usize).copied().unwrap_or(0)
     }
 
     /// Pieces in progress.
@@ -169,7 +184,8 @@ impl Picker {
     /// there once had).
     fn requeue(&mut self, piece: u32) {
         let i = piece as usize;
-        if let (Some(&prio), Some(&avail)) = (self.priority.get(i), self.availability.get(i))
+        let avail = self.availability.get(i).copied().unwrap_or(0);
+        if let Some(&prio) = self.priority.get(i)
             && prio > 0
         {
             self.buckets.add(piece, prio, avail);
@@ -318,8 +334,8 @@ impl Picker {
         if self.synced == Some(now) {
             return;
         }
-        self.priority = wanted.priority.to_vec();
-        self.priority.resize(self.availability.len(), 0);
+        self.priority = (0..self.count).map(|p| wanted.priority_of(p)).collect();
+        self.availability.resize(self.count as usize, 0);
         self.buckets
             .rebuild(&self.priority, &self.availability, |p| wanted.have.get(p));
         self.synced = Some(now);
@@ -364,7 +380,7 @@ impl Picker {
         if wanted.sequential {
             let candidates = (0..wanted.have.len())
                 .filter(|&p| peer_have.get(p) && wanted.wants(p) && !self.partial.contains_key(&p));
-            return candidates.min_by_key(|&p| (std::cmp::Reverse(wanted.priority[p as usize]), p));
+            return candidates.min_by_key(|&p| (std::cmp::Reverse(wanted.priority_of(p)), p));
         }
         // Highest priority, then rarest; among equals, wherever the draw starts.
         self.next_from_buckets(wanted, rng.next_u64(), |p| peer_have.get(p))

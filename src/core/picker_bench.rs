@@ -54,6 +54,7 @@ impl PickerHarness {
         let wanted = Wanted {
             have: &self.have,
             priority: &self.priority,
+            uniform: 0,
             writing: &self.writing,
             sequential: false,
             urgent: &self.urgent,

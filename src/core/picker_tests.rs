@@ -33,6 +33,7 @@ impl Want {
         Wanted {
             have: &self.have,
             priority: &self.priority,
+            uniform: 0,
             writing: &self.writing,
             sequential: self.sequential,
             urgent: &self.urgent,

@@ -57,7 +57,10 @@ pub(crate) struct Torrent {
     pub writing: BTreeSet<u32>,
     pub write_failures: BTreeMap<u32, u32>,
     pub file_priority: Vec<u8>,
+    /// Per piece, when files differ (see `recompute_piece_priority`).
     pub piece_priority: Vec<u8>,
+    /// Every piece's priority when `piece_priority` is empty.
+    pub uniform_priority: u8,
     pub sequential: bool,
     /// Pieces readers are waiting for, by reader (see [`Wanted::urgent`]); at
     /// most `MAX_READERS` windows.
@@ -225,6 +228,7 @@ impl Torrent {
             write_failures: BTreeMap::new(),
             file_priority: Vec::new(),
             piece_priority: Vec::new(),
+            uniform_priority: 0,
             sequential: false,
             urgent: BTreeMap::new(),
             paused: false,
@@ -323,9 +327,18 @@ impl Torrent {
         })
     }
 
-    /// A piece is wanted when some file it touches has priority above 0.
+    /// A piece is wanted when some file it touches has priority above 0. When every
+    /// file has one priority and none is padding, no table is kept (`uniform`).
     pub fn recompute_piece_priority(&mut self) {
         let Some(info) = &self.info else { return };
+        self.priority_epoch += 1;
+        let first = self.file_priority.first().copied().unwrap_or(0);
+        if self.file_priority.iter().all(|&p| p == first) && info.files.iter().all(|f| !f.attr.pad)
+        {
+            self.piece_priority = Vec::new();
+            self.uniform_priority = first;
+            return;
+        }
         let g = &info.geometry;
         let mut prio = vec![0u8; g.piece_count() as usize];
         for (f, &p) in self.file_priority.iter().enumerate() {
@@ -337,7 +350,6 @@ impl Torrent {
             }
         }
         self.piece_priority = prio;
-        self.priority_epoch += 1;
     }
 
     pub fn state(&self) -> TorrentState {
@@ -374,10 +386,11 @@ impl Torrent {
     /// Every wanted piece is on disk (all pieces, unless files are skipped).
     pub fn is_finished(&self) -> bool {
         // Every piece had (the usual seeding case) is one comparison, not a walk.
-        self.info.is_some()
-            && (self.have.all()
-                || (0..self.have.len())
-                    .all(|p| self.have.get(p) || self.piece_priority[p as usize] == 0))
+        if self.info.is_none() {
+            return false;
+        }
+        let w = self.wanted();
+        self.have.all() || (0..self.have.len()).all(|p| w.have.get(p) || w.priority_of(p) == 0)
     }
 
     /// Downloading (or seeding) normally: not paused, errored, checking or fetching.
@@ -419,6 +432,7 @@ impl Torrent {
         Wanted {
             have: &self.have,
             priority: &self.piece_priority,
+            uniform: self.uniform_priority,
             writing: &self.writing,
             sequential: self.sequential,
             urgent: &self.urgent,
@@ -431,6 +445,7 @@ impl Torrent {
         let wanted = Wanted {
             have: &self.have,
             priority: &self.piece_priority,
+            uniform: self.uniform_priority,
             writing: &self.writing,
             sequential: self.sequential,
             urgent: &self.urgent,
