@@ -11,7 +11,10 @@ use crate::types::Time;
 #[derive(Debug, Clone)]
 pub struct RateTracker {
     bucket_ns: u64,
+    /// Empty until the first byte (most torrents of a large seedbox never move
+    /// one), then `slots` long.
     buckets: Vec<u64>,
+    slots: usize,
     /// Index (time / bucket_ns) of the newest bucket written.
     head: u64,
     started: Option<Time>,
@@ -30,7 +33,8 @@ impl RateTracker {
         assert!(buckets > 0 && window_ms > 0);
         RateTracker {
             bucket_ns: window_ms * 1_000_000 / buckets as u64,
-            buckets: vec![0; buckets],
+            buckets: Vec::new(),
+            slots: buckets,
             head: 0,
             started: None,
             total: 0,
@@ -56,6 +60,7 @@ impl RateTracker {
         if self.started.is_none() {
             self.started = Some(now);
             self.head = now.0 / self.bucket_ns;
+            self.buckets = vec![0; self.slots];
         }
         self.advance(now);
         let slot = usize::try_from(self.head % self.buckets.len() as u64).expect("ring index");
