@@ -64,7 +64,11 @@ impl Core {
             }
         };
         if let Some(save_meta) = save_meta {
-            out.push(t.open_storage(info_hash, save_meta));
+            let mut open = t.open_storage(info_hash, save_meta);
+            if let Action::OpenStorage(o) = &mut open {
+                o.prepared = add.resume.as_ref().is_some_and(|r| r.files_present);
+            }
+            out.push(open);
             match add.have {
                 Some(bits) if bits.len() == t.have.len() => t.have = bits,
                 Some(_) => {
@@ -80,8 +84,12 @@ impl Core {
         }
         if let Some(r) = add.resume {
             t.apply_resume(*r)?;
+            // One line per torrent at a restart of 100,000 is noise: the engine
+            // logs the restore's summary.
+            tracing::debug!(info_hash = %info_hash, name = %t.name, root = %t.root, "torrent restored");
+        } else {
+            tracing::info!(info_hash = %info_hash, name = %t.name, root = %t.root, "torrent added");
         }
-        tracing::info!(info_hash = %info_hash, name = %t.name, root = %t.root, "torrent added");
         self.torrents.insert(info_hash, t);
         self.drive_checking(info_hash, out);
         Ok(info_hash)

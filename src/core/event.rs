@@ -295,6 +295,9 @@ pub struct OpenStorage {
     /// Whether the root is there by its marker file, or (a plain folder) by
     /// the folder itself.
     pub marked: bool,
+    /// The files are known to be there as they should (a restart found them
+    /// unchanged): nothing to prepare, answer at once with data held.
+    pub prepared: bool,
 }
 
 /// What [`Action::MoveStorage`] moves.

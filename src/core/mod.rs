@@ -339,6 +339,9 @@ pub struct Resume {
     pub check: Vec<u32>,
     /// The root is missing now: the torrent waits, stopped, for it to return.
     pub root_missing: bool,
+    /// Every stored file was found, at the size and time the record says: the
+    /// driver need not prepare them again (its storage opens at once).
+    pub files_present: bool,
     /// Shown in the torrent's stats (why part of it was rechecked, ...).
     pub note: Option<String>,
 }

@@ -324,6 +324,7 @@ impl Torrent {
             info_bytes,
             root: self.root.clone(),
             marked: self.root_marked,
+            prepared: false,
         })
     }
 

@@ -265,8 +265,11 @@ impl Shard {
                         }
                     }
                     let root = PathBuf::from(o.root);
-                    let (i2, r2) = (info.clone(), root.clone());
+                    let (i2, r2, prepared) = (info.clone(), root.clone(), o.prepared);
                     let prepare = async move {
+                        if prepared {
+                            return Ok(true);
+                        }
                         let job = move || storage::prepare_files(&mut RealFiles, &r2, marked, &i2);
                         compio::runtime::spawn_blocking(job)
                             .await

@@ -142,7 +142,11 @@ impl World {
                     }
                     // The production preparation, on the memory filesystem.
                     let root = Path::new(&o.root);
-                    let result = storage::prepare_files(&mut node.fs, root, o.marked, &o.info);
+                    let result = if o.prepared {
+                        Ok(true)
+                    } else {
+                        storage::prepare_files(&mut node.fs, root, o.marked, &o.info)
+                    };
                     let info_hash = o.info_hash;
                     node.storage.insert(info_hash, (o.info, o.root));
                     self.schedule(now + disk, Pending::StorageOpened(n, info_hash, result));
