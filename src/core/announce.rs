@@ -127,6 +127,11 @@ impl Announcer {
         self.active
     }
 
+    /// Whether [`Announcer::due`] would hand out an announce at `now`.
+    pub fn is_due(&self, now: Time) -> bool {
+        self.active && self.in_flight.is_none() && !self.tiers.is_empty() && now >= self.next_at
+    }
+
     /// Whether an announce is out, waiting for its reply.
     pub fn in_flight(&self) -> bool {
         self.in_flight.is_some()
@@ -147,7 +152,7 @@ impl Announcer {
     /// The tracker and event to announce now, if one is due. The caller sends it and
     /// reports back with [`Announcer::on_reply`].
     pub fn due(&mut self, now: Time) -> Option<Due> {
-        if !self.active || self.in_flight.is_some() || self.tiers.is_empty() || now < self.next_at {
+        if !self.is_due(now) {
             return None;
         }
         self.next_id += 1;

@@ -117,12 +117,13 @@ impl Core {
     /// Asks the driver for a resume save when one is due: every `save_interval`
     /// for torrents that changed, at once for those that must not wait (completed,
     /// paused, added, checked). One save in flight at a time.
-    pub(crate) fn maybe_save(&mut self, now: Time, out: &mut Vec<Action>) {
+    /// Saves what changed when the interval is due, or at once when `urgent` (some
+    /// torrent's `save_now`, found by the tick's walk).
+    pub(crate) fn maybe_save(&mut self, now: Time, urgent: bool, out: &mut Vec<Action>) {
         if self.saves_in_flight > 0 {
             return;
         }
         let interval_due = now.since(self.last_save) >= self.cfg.save_interval;
-        let urgent = self.torrents.values().any(|t| t.save_now);
         if !urgent && !interval_due {
             return;
         }

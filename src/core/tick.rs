@@ -4,6 +4,16 @@
 use super::choker::{Candidate, Choker, Served, SlotBounds, next_slots};
 use super::*;
 
+/// What one walk over the torrents found (see [`Core::walk`]).
+#[derive(Default)]
+struct Walk {
+    drive: Vec<InfoHash>,
+    connect: Vec<InfoHash>,
+    /// In key order.
+    announce: Vec<InfoHash>,
+    save_now: bool,
+}
+
 /// How long a peer must have been unchoked for its upload rate to count: the
 /// rate trackers' window.
 const RATE_WINDOW: Duration = Duration::from_secs(5);
@@ -31,28 +41,51 @@ impl Core {
                 self.last_optimistic = now;
             }
         }
-        self.connect_more(now, out);
+        let walk = self.walk(now);
+        self.connect_more(now, walk.connect, out);
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for k in keys {
             self.request_more(now, k, out);
             self.serve_uploads(now, k, out);
             self.request_metadata(now, k, out);
         }
-        // Only torrents checking or moving have anything to drive (at 100,000
-        // torrents, a lookup each per tick would be most of an idle daemon's CPU).
-        let ihs: Vec<InfoHash> = self
-            .torrents
-            .iter()
-            .filter(|(_, t)| t.checking.is_some() || t.moving.is_some())
-            .map(|(ih, _)| *ih)
-            .collect();
-        for ih in ihs {
+        for ih in walk.drive {
             self.drive_checking(ih, out);
             self.drive_move(ih, out);
         }
-        self.maybe_save(now, out);
-        self.announce_due(now, out);
+        self.maybe_save(now, walk.save_now, out);
+        self.announce_due(now, walk.announce, out);
         self.check_roots(now, out);
+    }
+
+    /// One pass over the torrents per tick (at 100,000 torrents each pass is most
+    /// of an idle daemon's CPU): the few that have a check or a move to drive,
+    /// could use a connection or have an announce to make, and whether any wants
+    /// saving now.
+    fn walk(&self, now: Time) -> Walk {
+        let per_torrent = self.cfg.max_connections_per_torrent;
+        let mut walk = Walk::default();
+        for (ih, t) in &self.torrents {
+            if t.checking.is_some() || t.moving.is_some() {
+                walk.drive.push(*ih);
+            }
+            // Addresses known and room for a peer: most of a large seedbox's
+            // torrents have neither. A finished torrent still accepts leechers but
+            // does not seek peers that might be seeds as well; it connects only
+            // while it has none.
+            if !t.addrs.is_empty()
+                && t.peers.len() < per_torrent
+                && t.takes_peers()
+                && (t.peers.is_empty() || !t.is_finished())
+            {
+                walk.connect.push(*ih);
+            }
+            walk.save_now |= t.save_now;
+            if self.needs_announce(t, now) {
+                walk.announce.push(*ih);
+            }
+        }
+        walk
     }
 
     /// Asks the driver which roots are there, every `root_check_interval` or when
@@ -251,29 +284,14 @@ impl Core {
         }
     }
 
-    pub(super) fn connect_more(&mut self, now: Time, out: &mut Vec<Action>) {
+    /// New connections for `ihs` (the torrents [`Core::walk`] found could use one).
+    fn connect_more(&mut self, now: Time, ihs: Vec<InfoHash>, out: &mut Vec<Action>) {
         if self.shutting_down {
             return;
         }
         // Counted once, then kept up to date as connects are issued.
         let mut counts = self.connections();
-        // Torrents with addresses known and room for a peer: most of a large
-        // seedbox's torrents have neither, and are passed over without a lookup.
         let per_torrent = self.cfg.max_connections_per_torrent;
-        let ihs: Vec<InfoHash> = self
-            .torrents
-            .iter()
-            .filter(|(_, t)| {
-                t.peers.len() < per_torrent
-                    && !t.addrs.is_empty()
-                    && t.takes_peers()
-                    // A finished torrent still accepts leechers but does not seek
-                    // peers that might be seeds as well; it connects only while it
-                    // has none.
-                    && (t.peers.is_empty() || !t.is_finished())
-            })
-            .map(|(ih, _)| *ih)
-            .collect();
         for ih in ihs {
             loop {
                 if counts.total >= self.cfg.max_connections

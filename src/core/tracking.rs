@@ -37,11 +37,7 @@ impl AnnouncePass<'_> {
         if t.announcer.is_empty() {
             return;
         }
-        let wanted = !self.stopped
-            && !t.paused
-            && t.error.is_none()
-            && t.checking.is_none()
-            && t.moving.is_none();
+        let wanted = wants_announcing(self.stopped, t);
         if wanted && !t.announcer.is_active() {
             t.announcer.start(now, t.is_finished());
         } else if !wanted && t.announcer.is_active() {
@@ -65,19 +61,29 @@ impl AnnouncePass<'_> {
     }
 }
 
+/// Whether `t` is to be announced (it runs or fetches its metadata).
+fn wants_announcing(announcing_stopped: bool, t: &Torrent) -> bool {
+    !announcing_stopped
+        && !t.paused
+        && t.error.is_none()
+        && t.checking.is_none()
+        && t.moving.is_none()
+}
+
 /// What a magnet without metadata says it still needs.
 const UNKNOWN_LEFT: u64 = 16 * 1024;
 
 impl Core {
     /// Starts the announces that are due, within the rate.
-    pub(super) fn announce_due(&mut self, now: Time, out: &mut Vec<Action>) {
+    /// `listed`: the torrents [`Core::needs_announce`] picked, in key order.
+    pub(super) fn announce_due(&mut self, now: Time, listed: Vec<InfoHash>, out: &mut Vec<Action>) {
         let rate = f64::from(self.cfg.announces_per_sec.max(1));
         let elapsed = now.since(self.announce_refilled).as_secs_f64();
         self.announce_budget = (self.announce_budget + elapsed * rate).min(rate);
         self.announce_refilled = now;
-        // Torrents after the cursor first, then from the start up to it, walked in
-        // place (no list of keys, no lookups: a tick passes over every torrent).
+        // Torrents after the cursor first, then from the start up to it.
         let cursor = self.announce_cursor.take();
+        let split = cursor.map_or(0, |c| listed.partition_point(|ih| *ih <= c));
         let mut pass = AnnouncePass {
             cfg: &self.cfg,
             in_flight: &mut self.announces_in_flight,
@@ -86,22 +92,19 @@ impl Core {
             stopped: self.announcing_stopped,
             now,
         };
-        match cursor {
-            Some(c) => {
-                let after = (std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded);
-                for (&ih, t) in self.torrents.range_mut(after) {
-                    pass.one(ih, t, out);
-                }
-                for (&ih, t) in self.torrents.range_mut(..=c) {
-                    pass.one(ih, t, out);
-                }
-            }
-            None => {
-                for (&ih, t) in &mut self.torrents {
-                    pass.one(ih, t, out);
-                }
+        for ih in listed[split..].iter().chain(&listed[..split]) {
+            if let Some(t) = self.torrents.get_mut(ih) {
+                pass.one(*ih, t, out);
             }
         }
+    }
+
+    /// Whether `t` has an announce to start, stop or make now (what
+    /// [`Core::announce_due`] looks at).
+    pub(super) fn needs_announce(&self, t: &Torrent, now: Time) -> bool {
+        !t.announcer.is_empty()
+            && (wants_announcing(self.announcing_stopped, t) != t.announcer.is_active()
+                || t.announcer.is_due(now))
     }
 
     /// A torrent leaves: its trackers are told `stopped` at once, whatever the
