@@ -171,8 +171,10 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
 
 /// A tracker that answers every announce with no peers and counts them per second
 /// since it started.
-fn counting_tracker() -> (String, Arc<Vec<AtomicU64>>, Instant) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+fn counting_tracker(port: u16) -> (String, Arc<Vec<AtomicU64>>, Instant) {
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .or_else(|_| TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let url = format!("http://{}/announce", listener.local_addr().unwrap());
     // One counter per second for the first ten minutes; later announces are not counted.
     let seconds: Arc<Vec<AtomicU64>> = Arc::new((0..600).map(|_| AtomicU64::new(0)).collect());
@@ -381,7 +383,6 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(100_000);
-    let (tracker, counts, since) = counting_tracker();
     // SEEDRING_SCALE_DIR keeps the populated store between runs (for profiling);
     // its tracker address is then the first run's, so announces are not counted.
     let temp = tempfile::tempdir().unwrap();
@@ -391,15 +392,25 @@ fn main() {
     let root = dir.join("downloads");
 
     let t = Instant::now();
+    // A kept store names the tracker port of the run that wrote it: the same port
+    // again if it is free.
     let sizes = dir.join("populated");
-    let (bytes, pieces) = match std::fs::read_to_string(&sizes) {
-        Ok(s) if kept.is_some() => {
-            let v: Vec<u64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect();
-            (v[0], v[1])
-        }
-        _ => {
+    let saved: Option<Vec<u64>> = std::fs::read_to_string(&sizes)
+        .ok()
+        .filter(|_| kept.is_some())
+        .map(|s| s.split_whitespace().map(|x| x.parse().unwrap()).collect());
+    let port = saved.as_ref().map_or(0, |v| v[2] as u16);
+    let (tracker, counts, since) = counting_tracker(port);
+    let (bytes, pieces) = match saved {
+        Some(v) => (v[0], v[1]),
+        None => {
             let (b, p) = populate(n, &full.join("data"), &root, &tracker);
-            std::fs::write(&sizes, format!("{b} {p}")).unwrap();
+            let port = tracker
+                .split(':')
+                .nth(2)
+                .and_then(|p| p.split('/').next())
+                .unwrap();
+            std::fs::write(&sizes, format!("{b} {p} {port}")).unwrap();
             (b, p)
         }
     };

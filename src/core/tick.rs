@@ -2,6 +2,7 @@
 //! connections. Drivers call [`Core::on_tick`] about every 100 ms.
 
 use super::choker::{Candidate, Choker, Served, SlotBounds, next_slots};
+use super::tracking::Need;
 use super::*;
 
 /// What one walk over the torrents found (see [`Core::walk`]).
@@ -64,6 +65,9 @@ impl Core {
     /// saving now.
     fn walk(&self, now: Time) -> Walk {
         let per_torrent = self.cfg.max_connections_per_torrent;
+        // Regular announces due beyond what the budget can start this tick wait
+        // for the next (at a restart of 100,000 torrents, nearly all are due).
+        let mut due_room = self.announce_room(now);
         let mut walk = Walk::default();
         for (ih, t) in &self.torrents {
             if t.checking.is_some() || t.moving.is_some() {
@@ -81,8 +85,13 @@ impl Core {
                 walk.connect.push(*ih);
             }
             walk.save_now |= t.save_now;
-            if self.needs_announce(t, now) {
-                walk.announce.push(*ih);
+            match self.needs_announce(t, now) {
+                Some(Need::Transition) => walk.announce.push(*ih),
+                Some(Need::Due) if due_room > 0 => {
+                    due_room -= 1;
+                    walk.announce.push(*ih);
+                }
+                _ => {}
             }
         }
         walk

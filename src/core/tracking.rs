@@ -61,6 +61,14 @@ impl AnnouncePass<'_> {
     }
 }
 
+/// What a torrent's announces need (see [`Core::needs_announce`]).
+pub(super) enum Need {
+    /// To start (`started`) or stop (`stopped`): never held back.
+    Transition,
+    /// A regular announce is due: within the budget.
+    Due,
+}
+
 /// Whether `t` is to be announced (it runs or fetches its metadata).
 fn wants_announcing(announcing_stopped: bool, t: &Torrent) -> bool {
     !announcing_stopped
@@ -100,11 +108,29 @@ impl Core {
     }
 
     /// Whether `t` has an announce to start, stop or make now (what
-    /// [`Core::announce_due`] looks at).
-    pub(super) fn needs_announce(&self, t: &Torrent, now: Time) -> bool {
-        !t.announcer.is_empty()
-            && (wants_announcing(self.announcing_stopped, t) != t.announcer.is_active()
-                || t.announcer.is_due(now))
+    /// [`Core::announce_due`] looks at), and which.
+    pub(super) fn needs_announce(&self, t: &Torrent, now: Time) -> Option<Need> {
+        if t.announcer.is_empty() {
+            None
+        } else if wants_announcing(self.announcing_stopped, t) != t.announcer.is_active() {
+            Some(Need::Transition)
+        } else if t.announcer.is_due(now) {
+            Some(Need::Due)
+        } else {
+            None
+        }
+    }
+
+    /// How many due announces the budget could start at `now` (see
+    /// [`Core::announce_due`]'s refill), one more so a fraction is not lost.
+    pub(super) fn announce_room(&self, now: Time) -> usize {
+        let rate = f64::from(self.cfg.announces_per_sec.max(1));
+        let elapsed = now.since(self.announce_refilled).as_secs_f64();
+        let budget = (self.announce_budget + elapsed * rate).min(rate);
+        // The budget is at most `rate` (a u32): the cast cannot truncate.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let room = budget.max(0.0) as usize;
+        room + 1
     }
 
     /// A torrent leaves: its trackers are told `stopped` at once, whatever the
