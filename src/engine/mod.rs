@@ -255,6 +255,10 @@ impl Engine {
         };
         let report = e.restore();
         e.inner.report.set(report).expect("restored once");
+        // The restore's records and adds are freed now; the allocator keeps the
+        // pages unless told (100,000 torrents: ~250 MiB held for nothing).
+        // SAFETY: malloc_trim has no preconditions; it only returns free memory.
+        unsafe { libc::malloc_trim(0) };
         e
     }
 
