@@ -275,13 +275,16 @@ impl Core {
 
     /// A torrent's numbers now.
     pub fn stats(&mut self, now: Time, info_hash: InfoHash) -> Option<TorrentStats> {
-        let peers: Vec<(bool, bool)> = self
+        // The torrent's own peers, not every peer of the core: listing every
+        // torrent stays linear in torrents plus peers.
+        let t = self.torrents.get_mut(&info_hash)?;
+        let peers: Vec<(bool, bool)> = t
             .peers
-            .values()
+            .iter()
+            .filter_map(|k| self.peers.get(k))
             .filter(|p| p.info_hash == Some(info_hash) && p.phase == Phase::Active)
             .map(|p| (true, !p.have.is_empty() && p.have.all()))
             .collect();
-        let t = self.torrents.get_mut(&info_hash)?;
         let total_bytes = t.info.as_ref().map_or(0, |i| i.geometry.total_length());
         let have_bytes = t.have_bytes();
         let left = t.wanted_bytes_left();
