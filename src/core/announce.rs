@@ -117,6 +117,12 @@ impl Announcer {
         }
     }
 
+    /// The trackers, by tier, in the order they are tried (an answering tracker
+    /// moves to the front of its tier).
+    pub fn tiers(&self) -> &[Vec<String>] {
+        &self.tiers
+    }
+
     /// Whether there is any tracker at all.
     pub fn is_empty(&self) -> bool {
         self.tiers.is_empty()

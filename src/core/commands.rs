@@ -37,8 +37,7 @@ impl Core {
         t.upload_slots = self.slot_bounds().max;
         t.root_token = add.root_token;
         t.root_marked = add.root_marked;
-        t.trackers = add.source.tracker_tiers();
-        t.announcer = announce::Announcer::new(t.trackers.clone());
+        t.announcer = announce::Announcer::new(add.source.tracker_tiers());
         // With metadata: whether to write it to the session store.
         let save_meta = match add.source {
             TorrentSource::Metainfo(m) => {

@@ -76,13 +76,14 @@ pub fn decode_layout(bytes: &[u8]) -> Result<LayoutRecord, RecordError> {
         .and_then(Node::as_str)
         .ok_or_else(|| bad("name"))?;
     let piece_length = u32::try_from(uint(&root, "pl")?).map_err(|_| bad("pl"))?;
-    let files = root
+    let list = root
         .get("files")
         .and_then(Node::as_list)
-        .ok_or_else(|| bad("files"))?
-        .iter()
-        .map(decode_file)
-        .collect::<Result<Vec<_>, _>>()?;
+        .ok_or_else(|| bad("files"))?;
+    let mut files = Vec::with_capacity(list.len());
+    for f in list {
+        files.push(decode_file(f)?);
+    }
     if files.is_empty() {
         return Err(bad("files"));
     }

@@ -86,7 +86,7 @@ impl Torrent {
             upload_limit: self.up_limit.rate(),
             files: Vec::new(),
             name: self.name.clone(),
-            trackers: self.trackers.clone(),
+            trackers: self.announcer.tiers().to_vec(),
             labels: self.labels.clone(),
         }
     }

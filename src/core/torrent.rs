@@ -92,8 +92,6 @@ pub(crate) struct Torrent {
     pub root_token: String,
     /// The root has a marker file (see [`super::AddTorrent::root_marked`]).
     pub root_marked: bool,
-    /// Tracker tiers (kept for the resume record; the control plane announces).
-    pub trackers: Vec<Vec<String>>,
     /// When to announce to which of them, and what they said last.
     pub announcer: super::announce::Announcer,
     /// Something changed since the last resume save (the counters are compared
@@ -253,7 +251,6 @@ impl Torrent {
             announcer: super::announce::Announcer::new(Vec::new()),
             root_token: String::new(),
             root_marked: true,
-            trackers: Vec::new(),
             dirty: true,
             save_now: true,
             touched: BTreeSet::new(),
