@@ -20,6 +20,9 @@
 //!
 //! Run: `scripts/bench-scale [count]`, or `cargo bench --bench scale -- [count]`
 //! (needs `target/release/seedring`, or `SEEDRING_BIN`).
+//!
+//! `scripts/bench-scale connections [count]`: memory per idle peer connection
+//! instead (5,000 by default; see [`connections`]).
 #![allow(clippy::disallowed_methods)]
 // a bench measures wall time and sleeps between polls
 // Figures and sizes of a 64-bit bench run: the casts cannot truncate there.
@@ -227,6 +230,8 @@ fn daemon_bin() -> PathBuf {
 struct Daemon {
     child: Child,
     api: String,
+    /// The peer listener.
+    peers: std::net::SocketAddr,
     token: String,
 }
 
@@ -234,11 +239,16 @@ impl Daemon {
     /// Starts the daemon on `dir` and waits for its API; returns it and the time to
     /// the first answer.
     fn start(dir: &Path, root: &Path) -> (Daemon, Duration) {
+        Daemon::start_with(dir, root, "")
+    }
+
+    /// `peers`: more lines for the `[peers]` section.
+    fn start_with(dir: &Path, root: &Path, peers: &str) -> (Daemon, Duration) {
         let cfg = dir.join("seedring.toml");
         std::fs::write(
             &cfg,
             format!(
-                "data_dir = \"{}\"\n[peers]\nlisten = \"127.0.0.1:0\"\n[api]\nlisten = \"127.0.0.1:0\"\n\
+                "data_dir = \"{}\"\n[peers]\nlisten = \"127.0.0.1:0\"\n{peers}[api]\nlisten = \"127.0.0.1:0\"\n\
                  [[roots]]\ntoken = \"default\"\npath = \"{}\"\ndefault = true\n",
                 dir.join("data").display(),
                 root.display()
@@ -255,11 +265,14 @@ impl Daemon {
             .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
             .spawn()
             .expect("the seedring binary (build it with cargo build --release)");
-        let api = loop {
+        let (api, peers) = loop {
             if let Ok(text) = std::fs::read_to_string(&addr_file)
                 && let Some(a) = text.split_whitespace().find_map(|l| l.strip_prefix("api="))
+                && let Some(p) = text
+                    .split_whitespace()
+                    .find_map(|l| l.strip_prefix("peers="))
             {
-                break format!("http://{a}/api/v1");
+                break (format!("http://{a}/api/v1"), p.parse().unwrap());
             }
             assert!(
                 t.elapsed() < Duration::from_secs(300),
@@ -271,6 +284,7 @@ impl Daemon {
         let d = Daemon {
             child,
             api,
+            peers,
             token: token.trim().to_owned(),
         };
         while d.get("/torrents?limit=1").is_err() {
@@ -378,11 +392,88 @@ fn measure(dir: &Path, root: &Path, counts: &[AtomicU64], since: Instant) -> Fig
     }
 }
 
+/// Memory per idle peer connection: one seeding torrent, `n` connections on
+/// loopback that complete the BitTorrent handshake and then say nothing; the
+/// daemon's RSS before and after, against the same daemon with none.
+fn connections(n: usize) {
+    let (tracker, _, _) = counting_tracker(0);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("downloads");
+    populate(1, &dir.path().join("data"), &root, &tracker);
+    // The engine shares the cap between its shards; the torrent lives on one.
+    let caps = format!(
+        "max_connections = {}\nmax_connections_per_torrent = {}\n",
+        16 * (n + 100),
+        n + 100
+    );
+    let (d, _) = Daemon::start_with(dir.path(), &root, &caps);
+    let body: serde_json::Value = serde_json::from_slice(&d.get("/torrents").unwrap()).unwrap();
+    let id = body["torrents"][0]["id"].as_str().unwrap().to_owned();
+    let mut ih = [0u8; 20];
+    for (i, b) in ih.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&id[2 * i..2 * i + 2], 16).unwrap();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, before) = d.memory();
+    let mut hello = vec![19u8];
+    hello.extend_from_slice(b"BitTorrent protocol");
+    hello.extend_from_slice(&[0, 0, 0, 0, 0, 0x10, 0, 0x04]); // extension protocol, fast
+    hello.extend_from_slice(&ih);
+    let mut held = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut s = std::net::TcpStream::connect(d.peers).unwrap();
+        let mut me = hello.clone();
+        me.extend_from_slice(format!("-XX0000-{i:012}").as_bytes());
+        s.write_all(&me).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut theirs = [0u8; 68];
+        if let Err(e) = s.read_exact(&mut theirs) {
+            let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            panic!("connection {i} refused ({e}); the daemon's log ends: {tail:#?}");
+        }
+        assert_eq!(&theirs[28..48], &ih, "the daemon answers for its torrent");
+        held.push(s);
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    let (peak, after) = d.memory();
+    let body: serde_json::Value = serde_json::from_slice(&d.get("/torrents").unwrap()).unwrap();
+    let peers = body["torrents"][0]["peers"].as_u64().unwrap_or(0);
+    let per = after.saturating_sub(before) as f64 / n as f64;
+    println!("| idle peer connections | {n} (the daemon counts {peers} peers) |");
+    println!("| --- | --- |");
+    println!(
+        "| RSS before / after | {:.1} MiB / {:.1} MiB (peak {:.1} MiB) |",
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    println!(
+        "| per connection | {per:.2} KiB (target 16 KiB: {:.2} of it) |",
+        per / 16.0
+    );
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    let line = serde_json::json!({
+        "bench": "connections", "connections": n, "peers_seen": peers,
+        "rss_before_kib": before, "rss_after_kib": after, "per_connection_kib": per,
+    });
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out.join("scale.jsonl"))
+        .unwrap();
+    writeln!(file, "{line}").unwrap();
+    drop(held);
+}
+
 fn main() {
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let count = args.iter().find_map(|a| a.parse().ok());
+    if args.iter().any(|a| a == "connections") {
+        return connections(count.unwrap_or(5_000));
+    }
+    let n: usize = count.unwrap_or(100_000);
     // SEEDRING_SCALE_DIR keeps the populated store between runs (for profiling);
     // its tracker address is then the first run's, so announces are not counted.
     let temp = tempfile::tempdir().unwrap();
