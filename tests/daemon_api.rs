@@ -555,6 +555,17 @@ fn a_killed_daemon_comes_back_with_its_torrents_roots_and_settings() {
             .any(|r| r["token"] == "disk2")
     );
     assert_eq!(d.get_json("/settings")["upload_limit"], 777);
+    // Restored complete, it holds no piece hashes: a recheck reads them back from
+    // the store (the shard's resume thread) and passes.
+    let r = d.post(&format!("/torrents/{id}/recheck"));
+    assert!(r.status().is_success(), "{}", r.status());
+    let t = d.wait_for(&id, "seeding after the recheck", |t| {
+        t["state"] == "seeding" && t["progress"] == 1.0
+    });
+    assert!(
+        t["note"].is_null() || !t["note"].to_string().contains("metadata"),
+        "{t}"
+    );
 }
 
 #[test]
