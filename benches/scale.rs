@@ -452,18 +452,10 @@ fn connections(n: usize) {
         "| per connection | {per:.2} KiB (target 16 KiB: {:.2} of it) |",
         per / 16.0
     );
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&out).unwrap();
-    let line = serde_json::json!({
+    record(&serde_json::json!({
         "bench": "connections", "connections": n, "peers_seen": peers,
         "rss_before_kib": before, "rss_after_kib": after, "per_connection_kib": per,
-    });
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(out.join("scale.jsonl"))
-        .unwrap();
-    writeln!(file, "{line}").unwrap();
+    }));
     drop(held);
 }
 
@@ -562,8 +554,6 @@ fn main() {
         "| idle CPU over 20 s | {:.2} s | {:.2} s | |",
         base.idle_cpu, f.idle_cpu
     );
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&out).unwrap();
     let line = serde_json::json!({
         "bench": "scale", "torrents": n, "pieces": pieces, "bytes": bytes,
         "start_ms": f.start.as_secs_f64() * 1e3, "list_ms": f.list.as_secs_f64() * 1e3,
@@ -573,6 +563,13 @@ fn main() {
         "baseline": {"start_ms": base.start.as_secs_f64() * 1e3,
                      "peak_mib": mib(base.peak_kib), "idle_cpu_s": base.idle_cpu},
     });
+    record(&line);
+}
+
+/// Appends one result line to `target/bench/scale.jsonl`.
+fn record(line: &serde_json::Value) {
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

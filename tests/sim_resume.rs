@@ -53,6 +53,24 @@ fn leecher_on(world: &SimWorld, fx: &Fixture, store: &MemorySessionStore) -> Eng
     e
 }
 
+/// A leecher on its own store that has downloaded the fixture from a seeder
+/// (gone since).
+fn downloaded(seed: u64) -> (SimWorld, Fixture, InfoHash, MemorySessionStore, Engine) {
+    let world = world(seed);
+    let fx = fixture(seed, "t", FILES, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let seeder = seeder(&world, &fx, CoreConfig::default());
+    let store = MemorySessionStore::default();
+    let leech = leecher_on(&world, &fx, &store);
+    introduce(&[&seeder, &leech], ih);
+    assert!(
+        world.run_while(Time::from_secs(120), Duration::from_millis(100), || done(
+            &leech, ih
+        ))
+    );
+    (world, fx, ih, store, leech)
+}
+
 fn run_for(world: &SimWorld, d: Duration) {
     world.run_until(world.now() + d);
 }
@@ -129,18 +147,7 @@ fn crashes_never_leave_a_claimed_piece_that_fails_its_hash() {
 #[test]
 fn a_restart_restores_settings_and_counters_without_rechecking() {
     let (seed, _g) = seed(7);
-    let world = world(seed);
-    let fx = fixture(seed, "t", FILES, 16 * 1024);
-    let ih = fx.meta.info_hash;
-    let seeder = seeder(&world, &fx, CoreConfig::default());
-    let store = MemorySessionStore::default();
-    let leech = leecher_on(&world, &fx, &store);
-    introduce(&[&seeder, &leech], ih);
-    assert!(
-        world.run_while(Time::from_secs(120), Duration::from_millis(100), || done(
-            &leech, ih
-        ))
-    );
+    let (world, fx, ih, store, leech) = downloaded(seed);
     let prio: Vec<u8> = (0..fx.meta.info.files.len())
         .map(|i| [1, 0, 7][i % 3])
         .collect();
@@ -483,18 +490,7 @@ fn metadata_loads(e: &Engine) -> u64 {
 #[test]
 fn a_restored_seed_holds_no_hashes_until_it_needs_them() {
     let (seed, _g) = seed(21);
-    let world = world(seed);
-    let fx = fixture(seed, "t", FILES, 16 * 1024);
-    let ih = fx.meta.info_hash;
-    let seeder = seeder(&world, &fx, CoreConfig::default());
-    let store = MemorySessionStore::default();
-    let leech = leecher_on(&world, &fx, &store);
-    introduce(&[&seeder, &leech], ih);
-    assert!(
-        world.run_while(Time::from_secs(120), Duration::from_millis(100), || done(
-            &leech, ih
-        ))
-    );
+    let (world, fx, ih, _, leech) = downloaded(seed);
     assert_eq!(
         resident(&leech),
         1,
@@ -555,18 +551,7 @@ fn a_restored_seed_holds_no_hashes_until_it_needs_them() {
 #[test]
 fn a_missing_layout_record_is_read_from_the_metadata_and_written_again() {
     let (seed, _g) = seed(22);
-    let world = world(seed);
-    let fx = fixture(seed, "t", FILES, 16 * 1024);
-    let ih = fx.meta.info_hash;
-    let seeder = seeder(&world, &fx, CoreConfig::default());
-    let store = MemorySessionStore::default();
-    let leech = leecher_on(&world, &fx, &store);
-    introduce(&[&seeder, &leech], ih);
-    assert!(
-        world.run_while(Time::from_secs(120), Duration::from_millis(100), || done(
-            &leech, ih
-        ))
-    );
+    let (world, _, ih, store, leech) = downloaded(seed);
     leech.flush().unwrap();
     let key = seedring::resume_lmdb::layout_key(ih);
     assert!(

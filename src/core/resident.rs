@@ -69,9 +69,7 @@ impl Core {
         if let Some(h) = &t.meta.hashes {
             return Some(Arc::clone(h));
         }
-        if request_load(ih, t, out) {
-            self.metadata_loads += 1;
-        }
+        self.load_meta(ih, out);
         None
     }
 
@@ -91,10 +89,22 @@ impl Core {
             return false;
         }
         t.meta.waiting.push((peer, piece));
-        if request_load(ih, t, out) {
-            self.metadata_loads += 1;
-        }
+        self.load_meta(ih, out);
         true
+    }
+
+    /// Asks the driver for the torrent's metadata unless a read is out (or
+    /// cannot help).
+    fn load_meta(&mut self, ih: InfoHash, out: &mut Vec<Action>) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        if t.meta.loading || !t.meta.stored || t.error.is_some() {
+            return;
+        }
+        t.meta.loading = true;
+        self.metadata_loads += 1;
+        out.push(Action::LoadMeta { info_hash: ih });
     }
 
     /// The store's answer to an [`Action::LoadMeta`].
@@ -168,15 +178,4 @@ impl Core {
             }
         }
     }
-}
-
-/// Asks for the torrent's metadata unless a read is out (or cannot help);
-/// whether it asked.
-fn request_load(ih: InfoHash, t: &mut Torrent, out: &mut Vec<Action>) -> bool {
-    if t.meta.loading || !t.meta.stored || t.error.is_some() {
-        return false;
-    }
-    t.meta.loading = true;
-    out.push(Action::LoadMeta { info_hash: ih });
-    true
 }
