@@ -177,6 +177,8 @@ fn writer_loop(s: &Shared, rx: &flume::Receiver<Job>, mut map_size: usize) {
                 other => break other.map_err(err),
             }
         };
+        // What the transaction read stays mapped otherwise (see `release_map`).
+        release_map(s);
         for (_, reply) in batch {
             let _ = reply.send(result.clone());
         }
@@ -277,21 +279,18 @@ impl SessionStore for LmdbSessionStore {
         } else {
             Box::new(self.shared.db.prefix_iter(&rtxn, prefix).map_err(err)?)
         };
-        let mut touched = Touched::default();
-        for item in iter {
+        for (n, item) in iter.enumerate() {
             // A value is a pointer into the map until it is copied: skipped ones
             // are never read.
             let (k, v) = item.map_err(err)?;
-            touched.saw(k);
             if keep(k) {
-                touched.saw(v);
                 out.push((k.to_vec(), v.to_vec()));
             }
-            if touched.count >= RELEASE_EVERY {
-                touched.release();
+            if n % RELEASE_EVERY == RELEASE_EVERY - 1 {
+                release_map(&self.shared);
             }
         }
-        touched.release();
+        release_map(&self.shared);
         Ok(out)
     }
 
@@ -300,55 +299,52 @@ impl SessionStore for LmdbSessionStore {
     }
 }
 
-/// Records scanned between two releases of the pages they were read from.
+/// Records scanned between two releases of the map's pages.
 const RELEASE_EVERY: usize = 4096;
 
-/// The span of the map a scan has read since its last release. Reading a record
-/// faults in its page and, through the kernel's fault-around, up to 64 KiB of
-/// neighbours already in the page cache (other torrents' metadata): a restart of
-/// 10,000 torrents otherwise held ~200 MiB of the file resident.
-#[derive(Default)]
-struct Touched {
-    lo: usize,
-    hi: usize,
-    count: usize,
+/// Drops this process's mapping of the data file's pages (they stay in the page
+/// cache). Reading or writing a record faults in its page and, through the
+/// kernel's fault-around, up to 64 KiB of neighbours already cached (other
+/// torrents' metadata): a restart of 100,000 torrents, or a save of all their
+/// records, otherwise kept over a gigabyte of the file resident in the process.
+///
+/// Only the writer thread, or a reader holding the gate (so that no resize can
+/// move the map meanwhile), calls it.
+fn release_map(s: &Shared) {
+    let Some((start, end)) = map_range(&s.path.join("data.mdb")) else {
+        return;
+    };
+    // SAFETY: the range is LMDB's map of the data file as the kernel lists it
+    // now, and it cannot move before the call: the caller is the writer (the
+    // only thread that resizes) or holds the gate that resizing waits for. It is
+    // a read-only shared file mapping (the store never sets WRITEMAP): dropping
+    // its pages discards nothing, the next access faults the same file bytes in
+    // again, and LMDB never rewrites a page a live read transaction can see.
+    let r = unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    if r != 0 {
+        tracing::debug!(
+            error = %std::io::Error::last_os_error(),
+            "madvise(DONTNEED) on the store's map refused; its pages stay resident"
+        );
+    }
 }
 
-impl Touched {
-    fn saw(&mut self, bytes: &[u8]) {
-        let (a, b) = (
-            bytes.as_ptr() as usize,
-            bytes.as_ptr() as usize + bytes.len(),
-        );
-        if self.count == 0 || a < self.lo {
-            self.lo = a;
+/// Where `file` is mapped in this process (`/proc/self/maps`), if it is.
+fn map_range(file: &Path) -> Option<(usize, usize)> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let want = file.to_str()?;
+    maps.lines().find_map(|line| {
+        let mut f = line.split_whitespace();
+        let range = f.next()?;
+        if f.nth(4)? != want {
+            return None;
         }
-        self.hi = self.hi.max(b);
-        self.count += 1;
-    }
-
-    /// Drops the pages of the span from this process (they stay in the page cache).
-    fn release(&mut self) {
-        let page = 4096;
-        let (lo, hi) = (self.lo / page * page, self.hi.next_multiple_of(page));
-        let spanned = std::mem::take(self);
-        if spanned.count == 0 || lo >= hi {
-            return;
-        }
-        // SAFETY: every slice seen lies in LMDB's map, one contiguous read-only
-        // shared mapping of the data file (the store never sets WRITEMAP), so the
-        // whole span between them does too. Dropping pages of a shared read-only
-        // file mapping discards nothing: the next access faults the same file
-        // bytes in again, and LMDB never rewrites a page a live read transaction
-        // can see. Nothing read so far is used after this (it was copied).
-        let r = unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED) };
-        if r != 0 {
-            tracing::debug!(
-                error = %std::io::Error::last_os_error(),
-                "madvise(DONTNEED) on the store's map refused; its pages stay resident"
-            );
-        }
-    }
+        let (a, b) = range.split_once('-')?;
+        Some((
+            usize::from_str_radix(a, 16).ok()?,
+            usize::from_str_radix(b, 16).ok()?,
+        ))
+    })
 }
 
 #[cfg(test)]
