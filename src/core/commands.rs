@@ -89,7 +89,7 @@ impl Core {
         } else {
             tracing::info!(info_hash = %info_hash, name = %t.name, root = %t.root, "torrent added");
         }
-        self.torrents.insert(info_hash, t);
+        self.torrents.insert(info_hash, Box::new(t));
         self.drive_checking(info_hash, out);
         Ok(info_hash)
     }
@@ -355,6 +355,7 @@ impl Core {
     ) -> Result<&mut Torrent, CommandError> {
         self.torrents
             .get_mut(&info_hash)
+            .map(|t| &mut **t)
             .ok_or(CommandError::UnknownTorrent(info_hash))
     }
 

@@ -452,7 +452,9 @@ pub struct ConnectionCounts {
 pub struct Core {
     cfg: CoreConfig,
     rng: Rng,
-    torrents: BTreeMap<InfoHash, Torrent>,
+    /// Boxed: a map node holds eleven entries, and a node two-thirds full of
+    /// 1.4 KB torrents wasted a third of them (100,000 torrents: ~70 MB).
+    torrents: BTreeMap<InfoHash, Box<Torrent>>,
     metadata: BTreeMap<InfoHash, MetadataFetch>,
     peers: BTreeMap<PeerKey, Peer>,
     next_key: u64,
