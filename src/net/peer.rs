@@ -13,29 +13,41 @@ use compio::net::TcpStream;
 use crate::core::{Event, PeerKey};
 use crate::shard::{Conn, Handoff, Routing, SEND_QUEUE, ShardRc, shard_of, with_shard};
 
+/// A connection's first read buffer.
+const MIN_READ: usize = 4 * 1024;
+/// The largest a connection's read buffer grows.
+const MAX_READ: usize = 64 * 1024;
+
 /// Starts the reader and writer tasks of an established connection.
 pub(crate) fn attach(rc: &ShardRc, peer: PeerKey, stream: TcpStream) {
     let (mut rd, mut wr) = stream.into_split();
     let (tx, rx) = flume::bounded::<Vec<u8>>(SEND_QUEUE);
     let rc_r = rc.clone();
     let reader = compio::runtime::spawn(async move {
-        // One buffer for the life of the connection.
-        let mut buf = Vec::with_capacity(64 * 1024);
+        // One buffer at a time for the life of the connection: 4 KiB while the
+        // peer says little (5,000 idle peers cost 20 MB, not 320), four times
+        // larger each time a read fills it, up to 64 KiB.
+        let mut buf = Vec::with_capacity(MIN_READ);
         loop {
             buf.clear();
             let BufResult(res, b) = rd.read(buf).await;
             buf = b;
             match res {
-                Ok(n) if n > 0 => with_shard(&rc_r, |c, now, out| {
-                    c.on_event(
-                        now,
-                        Event::Data {
-                            peer,
-                            bytes: &buf[..n],
-                        },
-                        out,
-                    );
-                }),
+                Ok(n) if n > 0 => {
+                    with_shard(&rc_r, |c, now, out| {
+                        c.on_event(
+                            now,
+                            Event::Data {
+                                peer,
+                                bytes: &buf[..n],
+                            },
+                            out,
+                        );
+                    });
+                    if n == buf.capacity() && n < MAX_READ {
+                        buf = Vec::with_capacity((n * 4).min(MAX_READ));
+                    }
+                }
                 _ => {
                     closed(&rc_r, peer);
                     return;

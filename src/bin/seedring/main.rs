@@ -13,11 +13,6 @@ mod verify;
 
 use std::process::ExitCode;
 
-/// mimalloc: glibc's per-thread arenas kept the freed records of a large restart
-/// resident between live allocations (see docs/performance.md, "Scale").
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::{Parser, Subcommand};
 
 /// seedring: a BitTorrent engine for seedboxes.
