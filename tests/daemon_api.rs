@@ -386,6 +386,10 @@ fn torrents_roots_settings_stats_and_logs() {
         text.contains("seedring_shard_hashed_bytes{shard=\"0\"}"),
         "{text}"
     );
+    assert!(
+        text.contains("seedring_shard_resident_metadata{shard=\"0\"}"),
+        "{text}"
+    );
 
     // Logs: the add is there, filtered by torrent and level.
     let logs = d.get_json(&format!("/logs?torrent={id}"));
