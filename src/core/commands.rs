@@ -63,11 +63,8 @@ impl Core {
             }
         };
         if let Some(save_meta) = save_meta {
-            let mut open = t.open_storage(info_hash, save_meta);
-            if let Action::OpenStorage(o) = &mut open {
-                o.prepared = add.resume.as_ref().is_some_and(|r| r.files_present);
-            }
-            out.push(open);
+            let prepared = add.resume.as_ref().is_some_and(|r| r.files_present);
+            out.push(t.open_storage(info_hash, save_meta, prepared));
             match add.have {
                 Some(bits) if bits.len() == t.have.len() => t.have = bits,
                 Some(_) => {

@@ -163,7 +163,7 @@ impl Core {
         };
         self.metadata.remove(&ih);
         t.set_info(now, info, Arc::new(bytes));
-        out.push(t.open_storage(ih, true));
+        out.push(t.open_storage(ih, true, false));
         // Data may already be on disk (an interrupted download): check it first.
         t.checking = Some(Check::full(t.have.len()));
         t.save_now = true;

@@ -458,7 +458,7 @@ impl Core {
                 t.note = None;
                 // Opening it again at the new place replaces the old storage.
                 t.storage_ready = false;
-                out.push(t.open_storage(ih, false));
+                out.push(t.open_storage(ih, false, false));
             }
             Err(e) => {
                 t.note = Some(format!(

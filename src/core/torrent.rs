@@ -301,11 +301,13 @@ impl Torrent {
 
     /// The action that opens its storage where it now lives; `save_meta` writes
     /// its metadata (and layout record) to the session store too, when the bytes
-    /// are in memory.
+    /// are in memory; `prepared`: its files are known to be there as they should
+    /// (see [`super::OpenStorage::prepared`]).
     pub fn open_storage(
         &mut self,
         info_hash: crate::types::InfoHash,
         save_meta: bool,
+        prepared: bool,
     ) -> super::Action {
         let info_bytes = if save_meta {
             self.meta.bytes.clone()
@@ -321,7 +323,7 @@ impl Torrent {
             info_bytes,
             root: self.root.clone(),
             marked: self.root_marked,
-            prepared: false,
+            prepared,
         })
     }
 
@@ -378,7 +380,7 @@ impl Torrent {
         if self.storage_ready || self.info.is_none() {
             return None;
         }
-        Some(self.open_storage(info_hash, false))
+        Some(self.open_storage(info_hash, false, false))
     }
 
     /// Every wanted piece is on disk (all pieces, unless files are skipped).

@@ -20,47 +20,6 @@ use super::{Action, Core, Torrent};
 use crate::proto::tracker::{Announce, AnnounceEvent, AnnounceReply, TrackerError};
 use crate::types::{InfoHash, Time};
 
-/// One walk of [`Core::announce_due`] over the torrents: the parts of the core
-/// it changes besides each torrent.
-struct AnnouncePass<'a> {
-    cfg: &'a super::CoreConfig,
-    in_flight: &'a mut std::collections::BTreeSet<(InfoHash, u64)>,
-    budget: &'a mut f64,
-    cursor: &'a mut Option<InfoHash>,
-    stopped: bool,
-    now: Time,
-}
-
-impl AnnouncePass<'_> {
-    fn one(&mut self, ih: InfoHash, t: &mut Torrent, out: &mut Vec<Action>) {
-        let now = self.now;
-        if t.announcer.is_empty() {
-            return;
-        }
-        let wanted = wants_announcing(self.stopped, t);
-        if wanted && !t.announcer.is_active() {
-            t.announcer.start(now, t.is_finished());
-        } else if !wanted && t.announcer.is_active() {
-            t.announcer.stopping(now);
-        }
-        let stopping = !wanted;
-        if !stopping && *self.budget < 1.0 {
-            if t.announcer.is_active() && !t.announcer.in_flight() {
-                // Out of budget: this one goes first next time.
-                self.cursor.get_or_insert(ih);
-            }
-            return;
-        }
-        let Some(due) = t.announcer.due(now) else {
-            return;
-        };
-        if !stopping {
-            *self.budget -= 1.0;
-        }
-        emit(self.cfg, self.in_flight, ih, t, due, out);
-    }
-}
-
 /// What a torrent's announces need (see [`Core::needs_announce`]).
 pub(super) enum Need {
     /// To start (`started`) or stop (`stopped`): never held back.
@@ -85,26 +44,48 @@ impl Core {
     /// Starts the announces that are due, within the rate.
     /// `listed`: the torrents [`Core::needs_announce`] picked, in key order.
     pub(super) fn announce_due(&mut self, now: Time, listed: Vec<InfoHash>, out: &mut Vec<Action>) {
-        let rate = f64::from(self.cfg.announces_per_sec.max(1));
-        let elapsed = now.since(self.announce_refilled).as_secs_f64();
-        self.announce_budget = (self.announce_budget + elapsed * rate).min(rate);
+        self.announce_budget = self.refilled_budget(now);
         self.announce_refilled = now;
         // Torrents after the cursor first, then from the start up to it.
         let cursor = self.announce_cursor.take();
         let split = cursor.map_or(0, |c| listed.partition_point(|ih| *ih <= c));
-        let mut pass = AnnouncePass {
-            cfg: &self.cfg,
-            in_flight: &mut self.announces_in_flight,
-            budget: &mut self.announce_budget,
-            cursor: &mut self.announce_cursor,
-            stopped: self.announcing_stopped,
-            now,
-        };
-        for ih in listed[split..].iter().chain(&listed[..split]) {
-            if let Some(t) = self.torrents.get_mut(ih) {
-                pass.one(*ih, t, out);
+        for &ih in listed[split..].iter().chain(&listed[..split]) {
+            let Some(t) = self.torrents.get_mut(&ih) else {
+                continue;
+            };
+            if t.announcer.is_empty() {
+                continue;
             }
+            let wanted = wants_announcing(self.announcing_stopped, t);
+            if wanted && !t.announcer.is_active() {
+                t.announcer.start(now, t.is_finished());
+            } else if !wanted && t.announcer.is_active() {
+                t.announcer.stopping(now);
+            }
+            let stopping = !wanted;
+            if !stopping && self.announce_budget < 1.0 {
+                if t.announcer.is_active() && !t.announcer.in_flight() {
+                    // Out of budget: this one goes first next time.
+                    self.announce_cursor.get_or_insert(ih);
+                }
+                continue;
+            }
+            let Some(due) = t.announcer.due(now) else {
+                continue;
+            };
+            if !stopping {
+                self.announce_budget -= 1.0;
+            }
+            emit(&self.cfg, &mut self.announces_in_flight, ih, t, due, out);
         }
+    }
+
+    /// The announce budget at `now`: what was left, refilled at the configured
+    /// rate, with a burst of one second's worth at most.
+    fn refilled_budget(&self, now: Time) -> f64 {
+        let rate = f64::from(self.cfg.announces_per_sec.max(1));
+        let elapsed = now.since(self.announce_refilled).as_secs_f64();
+        (self.announce_budget + elapsed * rate).min(rate)
     }
 
     /// Whether `t` has an announce to start, stop or make now (what
@@ -121,15 +102,12 @@ impl Core {
         }
     }
 
-    /// How many due announces the budget could start at `now` (see
-    /// [`Core::announce_due`]'s refill), one more so a fraction is not lost.
+    /// How many due announces the budget could start at `now`, one more so a
+    /// fraction is not lost.
     pub(super) fn announce_room(&self, now: Time) -> usize {
-        let rate = f64::from(self.cfg.announces_per_sec.max(1));
-        let elapsed = now.since(self.announce_refilled).as_secs_f64();
-        let budget = (self.announce_budget + elapsed * rate).min(rate);
-        // The budget is at most `rate` (a u32): the cast cannot truncate.
+        // The budget is at most the rate (a u32): the cast cannot truncate.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let room = budget.max(0.0) as usize;
+        let room = self.refilled_budget(now).max(0.0) as usize;
         room + 1
     }
 
