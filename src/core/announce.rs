@@ -155,6 +155,16 @@ impl Announcer {
         self.round_failures = 0;
     }
 
+    /// Announce again now (a user's "reannounce"): a running torrent's next
+    /// announce is due at once, the failure back-off forgotten. Nothing changes
+    /// while an announce is out or the torrent is not announcing.
+    pub fn reannounce(&mut self, now: Time) {
+        if self.active && self.in_flight.is_none() {
+            self.next_at = now;
+            self.round_failures = 0;
+        }
+    }
+
     /// The tracker and event to announce now, if one is due. The caller sends it and
     /// reports back with [`Announcer::on_reply`].
     pub fn due(&mut self, now: Time) -> Option<Due> {

@@ -67,6 +67,15 @@ pub enum Command {
         /// Its labels from now on.
         labels: Vec<String>,
     },
+    /// Announce a torrent to its trackers now.
+    Reannounce(InfoHash),
+    /// Set a torrent's category.
+    SetCategory {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// Its category from now on (empty: none).
+        category: String,
+    },
     /// Peers to try.
     AddPeers {
         /// The torrent.
@@ -98,6 +107,8 @@ pub enum Command {
     Info(InfoHash),
     /// Which pieces a torrent has.
     Have(InfoHash),
+    /// A torrent's file priorities (empty until a magnet's metadata arrives).
+    FilePriorities(InfoHash),
     /// A torrent's numbers.
     Stats(InfoHash),
     /// Every torrent's numbers.
@@ -201,6 +212,8 @@ pub enum Reply {
     Info(Result<Option<Arc<Info>>, CommandError>),
     /// [`Command::Have`]: `None` until a magnet's metadata arrives.
     Have(Result<Option<Bitfield>, CommandError>),
+    /// [`Command::FilePriorities`].
+    Priorities(Result<Vec<u8>, CommandError>),
     /// [`Command::Stats`].
     Stats(Result<Box<TorrentStats>, CommandError>),
     /// [`Command::AllStats`].
@@ -253,6 +266,13 @@ impl Core {
             Command::SetLabels { info_hash, labels } => {
                 Reply::Done(self.set_labels(info_hash, &labels))
             }
+            Command::SetCategory {
+                info_hash,
+                category,
+            } => Reply::Done(self.set_category(info_hash, &category)),
+            Command::Reannounce(ih) => {
+                Reply::Done(self.torrent_mut(ih).map(|t| t.announcer.reannounce(now)))
+            }
             Command::AddPeers { info_hash, addrs } => {
                 Reply::Done(self.add_peers(info_hash, &addrs))
             }
@@ -272,6 +292,12 @@ impl Core {
             }
             Command::AnnouncesInFlight => Reply::Count(self.announces_in_flight()),
             Command::Torrents => Reply::Torrents(self.torrents()),
+            Command::FilePriorities(ih) => Reply::Priorities(
+                self.torrents
+                    .get(&ih)
+                    .map(|t| t.file_priority.clone())
+                    .ok_or(known(ih)),
+            ),
             Command::Info(ih) => Reply::Info(
                 self.torrents
                     .get(&ih)

@@ -27,6 +27,7 @@ impl Core {
             return Err(CommandError::Duplicate(info_hash));
         }
         let labels = clean_labels(&add.settings.labels)?;
+        let category = clean_category(&add.settings.category)?;
         let mut t = Torrent::new(name, add.root, self.unix(now));
         t.paused = add.paused;
         t.sequential = add.settings.sequential;
@@ -34,6 +35,7 @@ impl Core {
             .set_rate(Time::ZERO, add.settings.download_limit);
         t.up_limit.set_rate(Time::ZERO, add.settings.upload_limit);
         t.labels = labels;
+        t.category = category;
         t.upload_slots = self.slot_bounds().max;
         t.root_token = add.root_token;
         t.root_marked = add.root_marked;
@@ -233,6 +235,22 @@ impl Core {
         Ok(())
     }
 
+    /// Sets a torrent's category (empty: none). Where its data goes is the
+    /// engine's business; this only records the name.
+    pub fn set_category(
+        &mut self,
+        info_hash: InfoHash,
+        category: &str,
+    ) -> Result<(), CommandError> {
+        let category = clean_category(category)?;
+        let t = self.torrent_mut(info_hash)?;
+        if t.category != category {
+            t.category = category;
+            t.save_now = true;
+        }
+        Ok(())
+    }
+
     /// Downloads pieces in order (for streaming) instead of rarest first.
     pub fn set_sequential(&mut self, info_hash: InfoHash, on: bool) -> Result<(), CommandError> {
         let t = self.torrent_mut(info_hash)?;
@@ -313,6 +331,8 @@ impl Core {
             tracker_error: t.announcer.status().error.clone(),
             tracker_warning: t.announcer.status().warning.clone(),
             tracker_url: t.announcer.status().url.clone(),
+            trackers: t.announcer.tiers().iter().map(Vec::len).sum(),
+            root_missing: t.root_lost,
             added_at: t.added_at,
             completed_at: t.completed_at,
             root: if t.root_token.is_empty() {
@@ -325,6 +345,7 @@ impl Core {
                 download_limit: t.down_limit.rate(),
                 upload_limit: t.up_limit.rate(),
                 labels: t.labels.clone(),
+                category: t.category.clone(),
             },
             note: t.note.clone(),
         })

@@ -271,6 +271,10 @@ pub struct TorrentSettings {
     pub upload_limit: u64,
     /// Free-form labels, sorted, without duplicates (see [`clean_labels`]).
     pub labels: Vec<String>,
+    /// Its category's name (empty: none; see [`clean_category`]). The core only
+    /// keeps the name: what a category means (where its torrents go) is the
+    /// engine's.
+    pub category: String,
 }
 
 /// Most labels on one torrent.
@@ -300,6 +304,26 @@ pub fn clean_labels(labels: &[String]) -> Result<Vec<String>, CommandError> {
         )));
     }
     Ok(out)
+}
+
+/// Longest category name, in bytes.
+pub const MAX_CATEGORY_LEN: usize = 128;
+
+/// A category name as torrents keep it: trimmed; `Err` if it is too long, holds a
+/// control character, or is not `a/b/c` made of non-empty parts (qBittorrent's
+/// rule for nested categories). Empty stays empty: no category.
+pub fn clean_category(name: &str) -> Result<String, CommandError> {
+    let n = name.trim();
+    let bad = n.len() > MAX_CATEGORY_LEN
+        || n.chars().any(char::is_control)
+        || (!n.is_empty() && n.split('/').any(|part| part.trim().is_empty()));
+    if bad {
+        return Err(CommandError::BadArgument(format!(
+            "category {n:?}: up to {MAX_CATEGORY_LEN} bytes without control characters, \
+             parts separated by single slashes"
+        )));
+    }
+    Ok(n.to_owned())
 }
 
 impl AddTorrent {
@@ -408,6 +432,10 @@ pub struct TorrentStats {
     pub tracker_warning: Option<String>,
     /// The tracker announced to last.
     pub tracker_url: Option<String>,
+    /// Tracker URLs in all its tiers.
+    pub trackers: usize,
+    /// Its storage root is gone (unmounted, removed): it waits for it.
+    pub root_missing: bool,
     /// When it was added, unix seconds.
     pub added_at: u64,
     /// When it completed, unix seconds.

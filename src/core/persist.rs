@@ -88,6 +88,7 @@ impl Torrent {
             name: self.name.clone(),
             trackers: self.announcer.tiers().to_vec(),
             labels: self.labels.clone(),
+            category: self.category.clone(),
         }
     }
 

@@ -17,6 +17,8 @@
 //! | `files` | per file, `[size, mtime in ns]` when it existed at the save, else `[]` |
 //! | `name`  | display name (what a magnet shows before its metadata arrives) |
 //! | `tr`    | tracker tiers, lists of URLs                                   |
+//! | `lbl`   | labels (absent: none)                                          |
+//! | `cat`   | category name (absent: none)                                   |
 //!
 //! `torrent:{ih}:peers` ([`PeerRecord`] list): `v`, and `peers`, a list of
 //! `{a: "ip:port", t: unix seconds last seen}`.
@@ -74,6 +76,8 @@ pub struct StateRecord {
     pub trackers: Vec<Vec<String>>,
     /// The user's labels (absent in records from before labels).
     pub labels: Vec<String>,
+    /// Its category (absent when none, and in records from before categories).
+    pub category: String,
 }
 
 /// A peer that worked.
@@ -139,6 +143,9 @@ impl StateRecord {
             let labels = self.labels.iter().map(|l| l.as_str().into()).collect();
             d.insert("lbl", OwnedValue::List(labels));
         }
+        if !self.category.is_empty() {
+            d.insert("cat", self.category.as_str());
+        }
         d.encode()
     }
 
@@ -190,8 +197,13 @@ impl StateRecord {
                 .map(|l| l.as_str().map(str::to_owned).ok_or_else(|| bad("label")))
                 .collect::<Result<Vec<_>, _>>()?,
         };
+        let category = match root.get("cat") {
+            None => String::new(),
+            Some(c) => c.as_str().ok_or_else(|| bad("cat"))?.to_owned(),
+        };
         Ok(StateRecord {
             labels,
+            category,
             name: String::from_utf8_lossy(bytes_of(&root, "name")?).into_owned(),
             trackers,
             have,
@@ -322,6 +334,7 @@ mod tests {
             name: "a name".into(),
             trackers: vec![vec!["http://127.0.0.1:1/a".into()], vec![]],
             labels: vec!["movies".into(), "x y".into()],
+            category: "tv/hd".into(),
         }
     }
 
@@ -332,10 +345,12 @@ mod tests {
         let mut r2 = r;
         r2.completed_at = None;
         assert_eq!(StateRecord::decode(&r2.encode()).unwrap(), r2);
-        // A record from before labels has none.
+        // A record from before labels and categories has none.
         r2.labels.clear();
+        r2.category.clear();
         let old = r2.encode();
         assert!(!old.windows(5).any(|w| w == b"3:lbl"));
+        assert!(!old.windows(5).any(|w| w == b"3:cat"));
         assert_eq!(StateRecord::decode(&old).unwrap(), r2);
     }
 

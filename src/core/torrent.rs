@@ -121,6 +121,8 @@ pub(crate) struct Torrent {
     pub note: Option<String>,
     /// The user's labels (clean: see `clean_labels`).
     pub labels: Vec<String>,
+    /// Its category's name (clean: see `clean_category`; empty: none).
+    pub category: String,
     /// Regular unchoke slots now (the choker's `next_slots`; 0 until added).
     pub upload_slots: usize,
     /// Changes whenever `piece_priority` does (the picker refills on it).
@@ -262,6 +264,7 @@ impl Torrent {
             paused_before_move: false,
             note: None,
             labels: Vec::new(),
+            category: String::new(),
             upload_slots: 0,
             priority_epoch: 0,
         }

@@ -12,19 +12,11 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 
-use super::api::{ApiError, Body, Shared};
+use super::api::{ApiError, App, Body, Shared, blocking};
 use super::settings::{Settings, SettingsPatch};
 use super::torrents::query;
 use super::views::{RootView, state_name};
 use crate::logring::{self, Entry};
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::bad(format!("the call failed: {e}")))
-}
 
 /// `GET /roots`.
 pub async fn roots(State(app): State<Shared>) -> Result<Json<Vec<RootView>>, ApiError> {
@@ -101,6 +93,12 @@ pub async fn patch_settings(
     State(app): State<Shared>,
     Body(patch): Body<SettingsPatch>,
 ) -> Result<Json<Settings>, ApiError> {
+    Ok(Json(change_settings(&app, patch).await?))
+}
+
+/// Applies a change of settings, keeps it in the settings file and logs it
+/// (the admin API and the qBittorrent layer's preferences both come here).
+pub async fn change_settings(app: &App, patch: SettingsPatch) -> Result<Settings, ApiError> {
     let before = app
         .settings
         .lock()
@@ -127,7 +125,7 @@ pub async fn patch_settings(
     *app.settings
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = after.clone();
-    Ok(Json(after))
+    Ok(after)
 }
 
 /// `GET /stats` answer.

@@ -45,6 +45,12 @@ pub struct App {
     pub started: Instant,
     /// `/metrics` answers loopback clients without the token.
     pub metrics_public: bool,
+    /// The qBittorrent layer (`None`: off, no password set).
+    pub qbit: Option<super::qbit::Qbit>,
+    /// Its configuration.
+    pub qbit_config: super::config::QbitConfig,
+    /// Where the API listens.
+    pub api_addr: SocketAddr,
 }
 
 impl std::fmt::Debug for App {
@@ -112,6 +118,7 @@ impl From<EngineError> for ApiError {
                 error: "shard_failed",
                 detail: e.to_string(),
             },
+            EngineError::Catalog(c) => c.into(),
             EngineError::Internal(_) => ApiError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 error: "internal",
@@ -152,6 +159,17 @@ impl From<CommandError> for ApiError {
             CommandError::BadArgument(_) => ApiError::bad(e.to_string()),
         }
     }
+}
+
+/// Runs blocking work (the engine's blocking calls, files) off the runtime.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        error: "internal",
+        detail: format!("the call failed: {e}"),
+    })
 }
 
 /// A JSON body whose rejections (malformed, unknown fields, wrong type, too
@@ -199,6 +217,13 @@ pub fn router(app: Shared, max_body: usize) -> Router {
         .route("/torrents/{id}/move", post(super::torrents::move_to))
         .route("/torrents/{id}/limits", put(super::torrents::limits))
         .route("/torrents/{id}/labels", put(super::torrents::labels))
+        .route("/torrents/{id}/category", put(super::catalog::set))
+        .route("/categories", get(super::catalog::list))
+        .route(
+            "/categories/{name}",
+            put(super::catalog::put).delete(super::catalog::remove),
+        )
+        .route("/tags", get(super::catalog::tags))
         .route(
             "/torrents/{id}/sequential",
             put(super::torrents::sequential),
@@ -231,8 +256,13 @@ pub fn router(app: Shared, max_body: usize) -> Router {
         .route("/logs", get(super::admin::logs))
         .route("/logs/stream", get(super::admin::log_stream))
         .route("/openapi.json", get(openapi));
+    let qbit = super::qbit::router().layer(axum::middleware::from_fn_with_state(
+        app.clone(),
+        super::qbit::guard,
+    ));
     Router::new()
         .nest("/api/v1", api)
+        .nest("/api/v2", qbit)
         .route("/metrics", get(super::metrics::metrics))
         .route("/", get(super::web::index))
         .route("/app.js", get(super::web::app_js))
@@ -288,7 +318,9 @@ async fn guard(
         app.metrics_public && peer.ip().is_loopback() && req.uri().path() == "/metrics";
     let page =
         req.method() == axum::http::Method::GET && super::web::PUBLIC.contains(&req.uri().path());
-    if !open_metrics && !page && !app.guard.token_ok(auth) {
+    // The qBittorrent layer has its own login (see `qbit::guard`).
+    let qbit = req.uri().path().starts_with("/api/v2/");
+    if !open_metrics && !page && !qbit && !app.guard.token_ok(auth) {
         let wait = app.guard.failed(peer.ip());
         tokio::time::sleep(wait).await;
         let mut r = ApiError {

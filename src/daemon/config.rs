@@ -25,6 +25,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The admin API (and the web page).
     pub api: ApiConfig,
+    /// The qBittorrent-compatible API (`/api/v2`) for the *arr tools.
+    pub qbittorrent: QbitConfig,
     /// Logs.
     pub log: LogConfig,
     /// Storage roots configured at start (more can be added over the API).
@@ -108,6 +110,28 @@ pub struct ApiConfig {
     pub metrics_without_token: bool,
 }
 
+/// The qBittorrent WebAPI v2 layer, on the admin listener under `/api/v2`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QbitConfig {
+    /// The user name clients log in with.
+    pub username: String,
+    /// The password's PBKDF2 hash in qBittorrent's form
+    /// (`@ByteArray(salt:hash)`, as `seedring hash-password` prints it or as
+    /// qBittorrent.conf holds it). Empty: the layer is off.
+    pub password_hash: String,
+    /// Failed logins from one address before it is banned.
+    pub max_auth_fail_count: u32,
+    /// Seconds a banned address stays banned.
+    pub ban_duration_secs: u64,
+    /// Seconds a session lasts without requests.
+    pub session_timeout_secs: u64,
+    /// Clients on loopback need no login.
+    pub bypass_local_auth: bool,
+    /// Clients in these subnets (`192.168.1.0/24`, `fd00::/8`) need no login.
+    pub bypass_auth_subnets: Vec<String>,
+}
+
 /// Logs.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -143,6 +167,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             limits: LimitsConfig::default(),
             api: ApiConfig::default(),
+            qbittorrent: QbitConfig::default(),
             log: LogConfig::default(),
             roots: vec![RootConfig {
                 token: "default".into(),
@@ -187,6 +212,20 @@ impl Default for ApiConfig {
             shutdown_timeout_secs: 10,
             max_body_bytes: 16 << 20,
             metrics_without_token: false,
+        }
+    }
+}
+
+impl Default for QbitConfig {
+    fn default() -> Self {
+        QbitConfig {
+            username: "admin".into(),
+            password_hash: String::new(),
+            max_auth_fail_count: 5,
+            ban_duration_secs: 3600,
+            session_timeout_secs: 3600,
+            bypass_local_auth: false,
+            bypass_auth_subnets: Vec::new(),
         }
     }
 }
@@ -257,6 +296,23 @@ max_body_bytes = 16777216
 # Serve /metrics without the token to clients on loopback (a local Prometheus);
 # from anywhere else it still needs the token.
 metrics_without_token = false
+
+[qbittorrent]
+# The qBittorrent WebAPI v2 (Sonarr, Radarr, Prowlarr, autobrr, cross-seed...),
+# on the API's address under /api/v2, with its own login (docs/qbittorrent-api.md).
+# It is off until password_hash is set: make one with
+#   seedring hash-password
+# (or copy WebUI\Password_PBKDF2 from a qBittorrent.conf).
+username = "admin"
+password_hash = ""
+# Failed logins from one address before it is banned, and for how long (s).
+max_auth_fail_count = 5
+ban_duration_secs = 3600
+# Seconds a login lasts without requests.
+session_timeout_secs = 3600
+# Clients on loopback, or in these subnets ("192.168.1.0/24"), need no login.
+bypass_local_auth = false
+bypass_auth_subnets = []
 
 [log]
 # What is logged, as a tracing filter ("info", "seedring=debug", ...). SIGHUP
@@ -352,6 +408,11 @@ impl Config {
         }
         if let Some(why) = slots_error(self.peers.upload_slots, self.peers.max_upload_slots) {
             return bad(format!("peers: {why}"));
+        }
+        if !self.qbittorrent.password_hash.trim().is_empty()
+            && let Err(why) = super::qbit::login::Logins::from_config(&self.qbittorrent)
+        {
+            return bad(why);
         }
         Ok(())
     }

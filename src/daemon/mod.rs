@@ -14,8 +14,10 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod metrics;
+pub mod qbit;
 pub mod serve;
 pub mod settings;
 pub mod stream;
@@ -160,6 +162,16 @@ async fn serve(
     write_addr_file(&s.data_dir, api_addr, peer_addr)?;
     tracing::info!(api = %api_addr, peers = %peer_addr, web = %format!("http://{api_addr}/"), "seedring daemon ready");
 
+    let qbit = if cfg.qbittorrent.password_hash.trim().is_empty() {
+        tracing::info!(
+            "the qBittorrent API (/api/v2) is off: set qbittorrent.password_hash in the config (make one with `seedring hash-password`)"
+        );
+        None
+    } else {
+        let q = qbit::Qbit::new(&cfg.qbittorrent).map_err(config::ConfigError::Inconsistent)?;
+        tracing::info!(url = %format!("http://{api_addr}/api/v2"), user = %cfg.qbittorrent.username, "qBittorrent API on");
+        Some(q)
+    };
     let app = Arc::new(api::App {
         engine: engine.clone(),
         logs,
@@ -171,6 +183,9 @@ async fn serve(
         #[allow(clippy::disallowed_methods)]
         started: Instant::now(),
         metrics_public: cfg.api.metrics_without_token,
+        qbit,
+        qbit_config: cfg.qbittorrent.clone(),
+        api_addr,
     });
     let router = api::router(app.clone(), cfg.api.max_body_bytes);
 

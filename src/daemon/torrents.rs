@@ -35,6 +35,8 @@ pub struct ListQuery {
     root: Option<String>,
     /// Torrents with this label.
     label: Option<String>,
+    /// Torrents in this category (empty: without one).
+    category: Option<String>,
     /// Torrents whose name contains this (case-insensitive).
     name: Option<String>,
     /// name, size, progress, added, download_rate, upload_rate, ratio; `-` first
@@ -72,6 +74,7 @@ pub async fn list(
         q.state.as_ref().is_none_or(|s| t.state == s.as_str())
             && q.root.as_ref().is_none_or(|r| &t.root == r)
             && q.label.as_ref().is_none_or(|l| t.labels.contains(l))
+            && q.category.as_ref().is_none_or(|c| &t.category == c)
             && name
                 .as_ref()
                 .is_none_or(|n| t.name.to_lowercase().contains(n))
@@ -139,6 +142,9 @@ pub struct AddOptions {
     /// Labels: a JSON array, or comma-separated in the query.
     #[serde(default)]
     labels: Option<LabelList>,
+    /// Category (its save path is the root unless `root` names one).
+    #[serde(default)]
+    category: String,
     /// Download cap, bytes/s (0: none).
     #[serde(default)]
     download_limit: u64,
@@ -236,6 +242,7 @@ pub async fn add(
         download_limit: opts.download_limit,
         upload_limit: opts.upload_limit,
         labels: opts.labels.map(LabelList::into_vec).unwrap_or_default(),
+        category: opts.category,
     };
     let ih = app.engine.add_torrent_async(add).await?;
     let st = app.engine.stats_async(ih).await?;

@@ -65,6 +65,8 @@ pub struct TorrentView {
     pub upload_limit: u64,
     /// The user's labels, sorted.
     pub labels: Vec<String>,
+    /// Its category (empty: none).
+    pub category: String,
     /// The last notice worth showing.
     pub note: Option<String>,
 }
@@ -131,6 +133,7 @@ impl From<TorrentStats> for TorrentView {
             download_limit: s.settings.download_limit,
             upload_limit: s.settings.upload_limit,
             labels: s.settings.labels,
+            category: s.settings.category,
             note: s.note,
         }
     }

@@ -61,6 +61,7 @@ impl Engine {
     /// a root of its own if no root has that path), or nothing (the default root).
     pub async fn add_torrent_async(&self, mut add: AddTorrent) -> Result<InfoHash, EngineError> {
         let ih = add.source.info_hash();
+        self.file_new_torrent(&mut add)?;
         let root = self.resolve_root(&add.root)?;
         if !self.root_available(&root) {
             return Err(CommandError::BadArgument(format!(
@@ -103,6 +104,11 @@ impl Engine {
     /// Resumes a torrent.
     pub async fn resume_async(&self, ih: InfoHash) -> Result<(), EngineError> {
         self.ask(ih, Command::Resume(ih)).await?.done()
+    }
+
+    /// Announces a torrent to its trackers now (if it is running).
+    pub async fn reannounce_async(&self, ih: InfoHash) -> Result<(), EngineError> {
+        self.ask(ih, Command::Reannounce(ih)).await?.done()
     }
 
     /// Hashes a torrent's data again from disk.
@@ -176,6 +182,7 @@ impl Engine {
         ih: InfoHash,
         labels: Vec<String>,
     ) -> Result<(), EngineError> {
+        self.create_tags(&labels)?;
         let set = Command::SetLabels {
             info_hash: ih,
             labels,
@@ -290,6 +297,15 @@ impl Engine {
         match self.ask(ih, Command::Trackers(ih)).await? {
             Reply::Trackers(r) => Ok(r?),
             other => Err(other.mismatch("trackers")),
+        }
+    }
+
+    /// A torrent's file priorities, one per file (0 = skip; empty until a
+    /// magnet's metadata arrives).
+    pub async fn file_priorities_async(&self, ih: InfoHash) -> Result<Vec<u8>, EngineError> {
+        match self.ask(ih, Command::FilePriorities(ih)).await? {
+            Reply::Priorities(r) => Ok(r?),
+            other => Err(other.mismatch("priorities")),
         }
     }
 

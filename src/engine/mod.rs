@@ -25,6 +25,7 @@
 //! shards go on.
 
 mod calls;
+pub mod catalog;
 mod restore;
 mod storage;
 
@@ -56,6 +57,9 @@ pub enum EngineError {
         /// What it died of (the panic message).
         reason: String,
     },
+    /// A category or tag change was refused.
+    #[error(transparent)]
+    Catalog(#[from] catalog::CatalogError),
     /// A core answered a command with a reply of another kind: a bug in seedring.
     #[error("internal error: {0}")]
     Internal(String),
@@ -95,6 +99,7 @@ pub(crate) struct Inner {
     backend: Backend,
     store: SharedStore,
     roots: Mutex<StorageRootManager>,
+    catalog: Mutex<catalog::Catalog>,
     report: OnceLock<RestoreReport>,
     /// A simulated crash: nothing is saved when the engine goes.
     crashed: AtomicBool,
@@ -249,6 +254,7 @@ impl Engine {
                 backend,
                 store,
                 roots: Mutex::new(StorageRootManager::default()),
+                catalog: Mutex::new(catalog::Catalog::default()),
                 report: OnceLock::new(),
                 crashed: AtomicBool::new(false),
             }),

@@ -68,6 +68,18 @@ impl Engine {
             Ok(m) => *self.roots_lock() = m,
             Err(e) => report.failed.push(("settings:roots".into(), e.to_string())),
         }
+        match super::catalog::Catalog::load(&**self.store()) {
+            Ok(c) => {
+                *self
+                    .inner
+                    .catalog
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = c
+            }
+            Err(e) => report
+                .failed
+                .push(("settings:catalog".into(), e.to_string())),
+        }
         // Everything but the metadata, which stays on disk (and out of memory)
         // for every torrent whose layout record is there.
         let entries = match self
@@ -349,6 +361,7 @@ impl Engine {
                     download_limit: s.download_limit,
                     upload_limit: s.upload_limit,
                     labels: s.labels.clone(),
+                    category: s.category.clone(),
                 })
                 .unwrap_or_default(),
         })

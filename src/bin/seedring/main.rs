@@ -69,6 +69,9 @@ enum Command {
     /// Ask a torrent's trackers how many seeders and leechers it has (BEP 48 over
     /// HTTP, BEP 15 over UDP).
     Scrape(scrape::ScrapeArgs),
+    /// Print the hash of a password for `qbittorrent.password_hash` (the
+    /// password is read from the first line of standard input).
+    HashPassword,
     /// Check data on disk against a torrent: which pieces are valid, invalid or
     /// missing, and which files are complete. Exits 0 only if everything is complete
     /// and valid.
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Download(args) => download::run(args),
         Command::Scrape(args) => scrape::run(args),
+        Command::HashPassword => hash_password(),
     };
     match result {
         Ok(code) => code,
@@ -102,6 +106,23 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// `seedring hash-password`: reads a password line, prints its hash in the
+/// form qBittorrent and `qbittorrent.password_hash` use.
+fn hash_password() -> anyhow::Result<ExitCode> {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("password (shown as typed; or pipe it in): ");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let pass = line.trim_end_matches(['\n', '\r']);
+    if pass.is_empty() {
+        anyhow::bail!("an empty password is not taken");
+    }
+    let hash = seedring::daemon::qbit::login::PasswordHash::make(pass);
+    println!("{hash}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads a .torrent file, refusing overlarge ones before reading them.

@@ -1,0 +1,154 @@
+"""seedring's qBittorrent WebAPI against the real thing: Debian's
+qbittorrent-nox and seedring side by side on loopback, sent the same
+requests the *arr tools send, their answers compared key by key (same keys,
+same JSON types) and their state strings through a torrent's life.
+
+Every deliberate difference is in ALLOWED below and in
+docs/qbittorrent-api.md."""
+
+import libtorrent as lt
+
+from conftest import lt_create, make_tree
+from qbit_common import (Client, QbNox, SeedringQb, by_hash_keys, diff_shapes, shape,
+                         wait_state)
+from test_download import LAYOUT, LtSeeder
+
+# Paths (as diff_shapes names them) that differ on purpose.
+ALLOWED = set()
+
+SEEDING = {"uploading", "stalledUP"}
+
+
+def compare(ours, theirs, what):
+    d = diff_shapes(shape(ours), shape(theirs), allowed=ALLOWED)
+    assert not d, f"{what} differs from qBittorrent's:\n" + "\n".join(d)
+
+
+def test_the_arr_request_sequence_answers_like_qbittorrent(tmp):
+    src = make_tree(tmp / "src" / "show", LAYOUT, seed=31)
+    torrent = tmp / "show.torrent"
+    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+    ih = lt.torrent_info(str(torrent)).info_hash().to_bytes().hex()
+    seeder = LtSeeder(torrent, tmp / "src")
+    (tmp / "qb").mkdir()
+    qb = QbNox(tmp / "qb", tmp / "qb" / "downloads")
+    sr = SeedringQb(tmp / "sr", {"default": tmp / "sr" / "downloads", "tv": tmp / "sr" / "tv"})
+    a, b = Client(sr.url), Client(qb.url)
+    both = ((a, tmp / "sr" / "tv" / "shows"), (b, tmp / "qb" / "tv" / "shows"))
+    try:
+        # Not logged in: refused alike.
+        for c in (a, b):
+            c.get("app/version", expect=403)
+            assert c.login("wrong") == "Fails."
+            assert c.login() == "Ok."
+            assert "SID" in c.s.cookies
+        # The version probe and the preferences.
+        for path in ("app/version", "app/webapiVersion"):
+            assert a.get(path).text == b.get(path).text
+        compare(a.json("app/buildInfo"), b.json("app/buildInfo"), "app/buildInfo")
+        compare(a.json("app/preferences"), b.json("app/preferences"), "app/preferences")
+        compare(a.json("transfer/info"), b.json("transfer/info"), "transfer/info")
+        assert a.get("app/defaultSavePath").text.endswith("/downloads")
+
+        # A category with a save path, then an add filed under it, paused.
+        for c, path in both:
+            c.post("torrents/createCategory", {"category": "tv", "savePath": str(path)})
+            c.post("torrents/createCategory", {"category": "tv", "savePath": str(path)},
+                   expect=409)
+            r = c.post("torrents/add",
+                       {"category": "tv", "tags": "sonarr,hd", "paused": "true",
+                        "savepath": str(path)},
+                       files={"torrents": ("show.torrent", torrent.read_bytes(),
+                                           "application/x-bittorrent")})
+            assert r.text == "Ok."
+        compare(a.json("torrents/categories"), b.json("torrents/categories"), "categories")
+        assert sorted(a.json("torrents/tags")) == sorted(b.json("torrents/tags")) == ["hd", "sonarr"]
+        for c, _ in both:
+            wait_state(c, ih, {"pausedDL"}, 30)
+        ia, ib = a.json("torrents/info", category="tv"), b.json("torrents/info", category="tv")
+        assert len(ia) == len(ib) == 1
+        compare(ia, ib, "torrents/info")
+        assert ia[0]["state"] == ib[0]["state"] == "pausedDL"
+        assert ia[0]["tags"] == ib[0]["tags"] == "hd, sonarr"
+        assert ia[0]["save_path"].rstrip("/") == str(both[0][1])
+        assert a.json("torrents/info", category="nope") == b.json("torrents/info", category="nope") == []
+        compare(a.json("torrents/properties", hash=ih), b.json("torrents/properties", hash=ih),
+                "torrents/properties")
+        compare(a.json("torrents/files", hash=ih), b.json("torrents/files", hash=ih),
+                "torrents/files")
+        compare(a.json("torrents/trackers", hash=ih), b.json("torrents/trackers", hash=ih),
+                "torrents/trackers")
+        for c in (a, b):
+            c.get("torrents/properties", expect=404, hash="00" * 20)
+
+        # A magnet with nobody to fetch its metadata from: metaDL on both, then gone.
+        magnet_ih = "ab" * 20
+        for c, _ in both:
+            c.post("torrents/add", {"urls": f"magnet:?xt=urn:btih:{magnet_ih}&dn=nothing",
+                                    "category": "tv"})
+            wait_state(c, magnet_ih, {"metaDL"}, 30)
+        compare(a.json("torrents/info", hashes=magnet_ih), b.json("torrents/info", hashes=magnet_ih),
+                "torrents/info (magnet)")
+        for c, _ in both:
+            c.post("torrents/delete", {"hashes": magnet_ih, "deleteFiles": "false"})
+
+        # sync/maindata: a full update, then deltas with rid.
+        ma, mb = a.json("sync/maindata", rid=0), b.json("sync/maindata", rid=0)
+        for m in (ma, mb):
+            m["torrents"] = by_hash_keys(m["torrents"])
+            m["trackers"] = {}
+        compare(ma, mb, "sync/maindata (full)")
+        assert ma["full_update"] is True
+
+        # Downloading from the same libtorrent seeder, states through its life.
+        seen = {}
+        for c, _ in both:
+            c.post("torrents/resume", {"hashes": ih})
+            c.post("torrents/addPeers", {"hashes": ih, "peers": f"127.0.0.1:{seeder.port}"})
+        for c, _ in both:
+            seen[c.url] = wait_state(c, ih, SEEDING, 120)
+        known = {"metaDL", "checkingDL", "checkingUP", "checkingResumeData", "downloading",
+                 "stalledDL", "queuedDL", "pausedDL", "forcedDL", "uploading", "stalledUP",
+                 "queuedUP", "pausedUP", "forcedUP", "moving", "missingFiles", "error"}
+        for url, states in seen.items():
+            assert set(states) <= known, (url, states)
+        for c, path in both:
+            for rel in LAYOUT:
+                assert (path / "show" / rel).read_bytes() == (src / rel).read_bytes(), rel
+
+        # A delta now: only what changed since the full update above.
+        rid_a = a.json("sync/maindata", rid=0)["rid"]
+        rid_b = b.json("sync/maindata", rid=0)["rid"]
+        for c, _ in both:
+            c.post("torrents/pause", {"hashes": ih})
+            wait_state(c, ih, {"pausedUP"}, 30)
+        da, db = a.json("sync/maindata", rid=rid_a), b.json("sync/maindata", rid=rid_b)
+        assert "full_update" not in da and "full_update" not in db
+        assert da["torrents"][ih]["state"] == db["torrents"][ih]["state"] == "pausedUP"
+        assert "name" not in da["torrents"][ih], "a delta carries only changed fields"
+        # Which fields changed depends on timing; the ones both sent agree in type.
+        ta, tb = da["torrents"][ih], db["torrents"][ih]
+        common = set(ta) & set(tb)
+        compare({k: ta[k] for k in common}, {k: tb[k] for k in common}, "sync/maindata (delta)")
+
+        # Resumed, then deleted with its files.
+        for c, _ in both:
+            c.post("torrents/resume", {"hashes": ih})
+            wait_state(c, ih, SEEDING, 60)
+        rid_a = a.json("sync/maindata", rid=0)["rid"]
+        rid_b = b.json("sync/maindata", rid=0)["rid"]
+        for c, path in both:
+            c.post("torrents/delete", {"hashes": ih, "deleteFiles": "true"})
+        for c, path in both:
+            from test_download import wait_for
+            wait_for("the delete", lambda c=c: c.json("torrents/info") == [], 30)
+            wait_for("the files to go", lambda p=path: not (p / "show" / "a.bin").exists(), 30)
+        ra, rb = a.json("sync/maindata", rid=rid_a), b.json("sync/maindata", rid=rid_b)
+        assert ra["torrents_removed"] == rb["torrents_removed"] == [ih]
+        a.post("auth/logout")
+        a.get("app/version", expect=403)
+    finally:
+        seeder.close()
+        qb.stop()
+        code = sr.stop()
+    assert code == 0, sr.log_path.read_text()

@@ -1,0 +1,108 @@
+//! The routes of categories and tags (`/api/v1/categories`, `/tags`, a
+//! torrent's category). The engine's catalog keeps them; see
+//! [`crate::engine::catalog`].
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::api::{ApiError, Body, Shared, blocking};
+use super::torrents::parse_id;
+use crate::engine::catalog::CatalogError;
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        let (status, error) = match e {
+            CatalogError::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            CatalogError::Exists(_) => (StatusCode::CONFLICT, "duplicate"),
+            CatalogError::Unknown(_) => (StatusCode::NOT_FOUND, "not_found"),
+            CatalogError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError {
+            status,
+            error,
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// A category in answers.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryBody {
+    /// Where its torrents go: empty (the default root), a root token, or a folder
+    /// inside a root.
+    #[serde(default)]
+    save_path: String,
+}
+
+/// `GET /categories`: name to `{save_path}`.
+pub async fn list(State(app): State<Shared>) -> Json<BTreeMap<String, CategoryBody>> {
+    let all = app.engine.categories().into_iter();
+    Json(
+        all.map(|(n, save_path)| (n, CategoryBody { save_path }))
+            .collect(),
+    )
+}
+
+/// `PUT /categories/{name}`: creates it, or changes its save path (its
+/// torrents stored elsewhere move there). `name` may hold slashes when
+/// percent-encoded.
+pub async fn put(
+    State(app): State<Shared>,
+    Path(name): Path<String>,
+    Body(b): Body<CategoryBody>,
+) -> Result<StatusCode, ApiError> {
+    let engine = app.engine.clone();
+    blocking(move || -> Result<StatusCode, ApiError> {
+        if engine.categories().contains_key(name.trim()) {
+            engine.edit_category(name.trim(), &b.save_path)?;
+            Ok(StatusCode::NO_CONTENT)
+        } else {
+            engine.create_category(&name, &b.save_path)?;
+            Ok(StatusCode::CREATED)
+        }
+    })
+    .await?
+}
+
+/// `DELETE /categories/{name}`: its torrents are left without a category.
+pub async fn remove(
+    State(app): State<Shared>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !app.engine.categories().contains_key(&name) {
+        return Err(CatalogError::Unknown(name).into());
+    }
+    let engine = app.engine.clone();
+    blocking(move || engine.remove_categories(&[name])).await??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /tags`: every tag clients list.
+pub async fn tags(State(app): State<Shared>) -> Json<Vec<String>> {
+    Json(app.engine.tags())
+}
+
+/// `PUT /torrents/{id}/category` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetCategory {
+    category: String,
+}
+
+/// `PUT /torrents/{id}/category`: files it under a category (`""`: none); its
+/// data moves if the category's save path is another root.
+pub async fn set(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Body(b): Body<SetCategory>,
+) -> Result<StatusCode, ApiError> {
+    let ih = parse_id(&id)?;
+    let engine = app.engine.clone();
+    blocking(move || engine.set_torrent_category(ih, &b.category)).await??;
+    Ok(StatusCode::NO_CONTENT)
+}

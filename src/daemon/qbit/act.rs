@@ -1,0 +1,511 @@
+//! The torrent changes: `torrents/add`, `delete`, `pause`/`resume` (4.x) and
+//! `stop`/`start` (5.x), `recheck`, `reannounce`, `setLocation`, categories and
+//! tags, limits, file priorities, `export`, and the queue routes (refused while
+//! seedring has no queue, as qBittorrent refuses them with queueing off).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+
+use super::super::api::{Shared, blocking};
+use super::{Params, QbError, done, json as answer, ok, text};
+use crate::core::{AddTorrent, TorrentSettings, TorrentSource};
+use crate::engine::EngineError;
+use crate::metainfo::{Magnet, Metainfo, MetainfoLimits};
+use crate::types::InfoHash;
+
+/// Adds these routes.
+pub fn routes(r: Router<Shared>) -> Router<Shared> {
+    r.route("/torrents/add", any(add))
+        .route("/torrents/delete", any(delete))
+        .route("/torrents/pause", any(pause))
+        .route("/torrents/stop", any(pause))
+        .route("/torrents/resume", any(resume))
+        .route("/torrents/start", any(resume))
+        .route("/torrents/recheck", any(recheck))
+        .route("/torrents/reannounce", any(reannounce))
+        .route("/torrents/setLocation", any(set_location))
+        .route("/torrents/setCategory", any(set_category))
+        .route("/torrents/createCategory", any(create_category))
+        .route("/torrents/editCategory", any(edit_category))
+        .route("/torrents/removeCategories", any(remove_categories))
+        .route("/torrents/addTags", any(add_tags))
+        .route("/torrents/removeTags", any(remove_tags))
+        .route("/torrents/createTags", any(create_tags))
+        .route("/torrents/deleteTags", any(delete_tags))
+        .route("/torrents/setDownloadLimit", any(set_download_limit))
+        .route("/torrents/setUploadLimit", any(set_upload_limit))
+        .route("/torrents/downloadLimit", any(download_limit))
+        .route("/torrents/uploadLimit", any(upload_limit))
+        .route("/torrents/toggleSequentialDownload", any(toggle_sequential))
+        .route("/torrents/filePrio", any(file_prio))
+        .route("/torrents/setForceStart", any(force_start))
+        .route("/torrents/setSuperSeeding", any(accepted))
+        .route("/torrents/setAutoManagement", any(accepted))
+        .route("/torrents/export", any(export))
+        .route("/torrents/addPeers", any(add_peers))
+        .route("/torrents/topPrio", any(no_queue))
+        .route("/torrents/bottomPrio", any(no_queue))
+        .route("/torrents/increasePrio", any(no_queue))
+        .route("/torrents/decreasePrio", any(no_queue))
+}
+
+/// The torrents `hashes` names (`all`: every one; unknown ones left out).
+async fn targets(app: &Shared, p: &Params) -> Result<Vec<InfoHash>, QbError> {
+    let all = app.engine.torrents_async().await?;
+    Ok(match p.hashes()? {
+        None => all,
+        Some(h) => h.into_iter().filter(|ih| all.contains(ih)).collect(),
+    })
+}
+
+/// Runs `f` on every torrent named; a torrent gone meanwhile is skipped.
+async fn each<F, Fut>(app: &Shared, p: &Params, f: F) -> Result<Response, QbError>
+where
+    F: Fn(crate::Engine, InfoHash) -> Fut,
+    Fut: std::future::Future<Output = Result<(), EngineError>>,
+{
+    for ih in targets(app, p).await? {
+        match f(app.engine.clone(), ih).await {
+            Ok(()) | Err(EngineError::Command(crate::core::CommandError::UnknownTorrent(_))) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(done())
+}
+
+/// `torrents/add`: `urls` (magnet links, one per line) and `torrents` (files,
+/// multipart), with `savepath`, `category`, `tags`, `paused`/`stopped`,
+/// `sequentialDownload`, `upLimit`, `dlLimit`. `Ok.` if any was added, else
+/// `Fails.` (each refusal is logged with its reason).
+async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbError> {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let mut files: Vec<Vec<u8>> = Vec::new();
+    let params = if multipart {
+        let mut m = Multipart::from_request(req, &())
+            .await
+            .map_err(|e| QbError::bad(e.body_text()))?;
+        let mut p = HashMap::new();
+        while let Some(field) = m
+            .next_field()
+            .await
+            .map_err(|e| QbError::bad(e.body_text()))?
+        {
+            let name = field.name().unwrap_or("").to_owned();
+            let is_file = field.file_name().is_some() || name == "torrents";
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| QbError::bad(e.body_text()))?;
+            if is_file {
+                files.push(bytes.to_vec());
+            } else {
+                p.insert(name, String::from_utf8_lossy(&bytes).into_owned());
+            }
+        }
+        Params(p)
+    } else {
+        Params::from_request(req, &())
+            .await
+            .map_err(|_| QbError::bad("unreadable form"))?
+    };
+    let mut sources = Vec::new();
+    for f in &files {
+        match Metainfo::from_bytes_with(f, &MetainfoLimits::default()) {
+            Ok(m) => sources.push(TorrentSource::Metainfo(Arc::new(m))),
+            Err(e) => {
+                tracing::warn!(error = %e, "qBittorrent API: an uploaded .torrent was refused")
+            }
+        }
+    }
+    for url in params
+        .get("urls")
+        .unwrap_or("")
+        .lines()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        if url.starts_with("magnet:") {
+            match Magnet::parse(url) {
+                Ok(m) => sources.push(TorrentSource::Magnet(m)),
+                Err(e) => tracing::warn!(error = %e, "qBittorrent API: a magnet link was refused"),
+            }
+        } else {
+            tracing::warn!(
+                url,
+                "qBittorrent API: only magnet links are taken in urls; upload the .torrent file instead"
+            );
+        }
+    }
+    let paused = params
+        .flag("paused")?
+        .or(params.flag("stopped")?)
+        .unwrap_or(false);
+    let tags = params
+        .get("tags")
+        .map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let limit =
+        |k: &str| -> Result<u64, QbError> { Ok(params.num::<i64>(k)?.unwrap_or(0).max(0) as u64) };
+    let settings = TorrentSettings {
+        sequential: params.flag("sequentialDownload")?.unwrap_or(false),
+        download_limit: limit("dlLimit")?,
+        upload_limit: limit("upLimit")?,
+        labels: tags,
+        category: params.get("category").unwrap_or("").to_owned(),
+    };
+    let root = match params
+        .get("savepath")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => String::new(),
+        Some(path) => {
+            let engine = app.engine.clone();
+            let path = path.to_owned();
+            blocking(move || engine.root_for_save_path(&path))
+                .await
+                .map_err(|e| QbError::bad(e.detail))??
+        }
+    };
+    let mut added = 0;
+    for source in sources {
+        let mut a = AddTorrent::new(source, root.clone());
+        a.paused = paused;
+        a.settings = settings.clone();
+        match app.engine.add_torrent_async(a).await {
+            Ok(ih) => {
+                added += 1;
+                tracing::info!(info_hash = %ih, "added over the qBittorrent API");
+            }
+            Err(e) => tracing::warn!(error = %e, "qBittorrent API: a torrent was not added"),
+        }
+    }
+    Ok(if added > 0 {
+        ok()
+    } else {
+        text(StatusCode::OK, "Fails.")
+    })
+}
+
+/// `torrents/delete` (`deleteFiles`).
+async fn delete(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let files = p.flag("deleteFiles")?.unwrap_or(false);
+    each(
+        &app,
+        &p,
+        |e, ih| async move { e.remove_async(ih, files).await },
+    )
+    .await
+}
+
+async fn pause(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    each(&app, &p, |e, ih| async move { e.pause_async(ih).await }).await
+}
+
+async fn resume(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    each(&app, &p, |e, ih| async move { e.resume_async(ih).await }).await
+}
+
+/// `torrents/setForceStart`: with no queue, forcing a start is starting it.
+async fn force_start(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    if p.flag("value")?.unwrap_or(false) {
+        return resume(State(app), p).await;
+    }
+    Ok(done())
+}
+
+async fn recheck(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    each(
+        &app,
+        &p,
+        |e, ih| async move { e.force_recheck_async(ih).await },
+    )
+    .await
+}
+
+async fn reannounce(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    each(
+        &app,
+        &p,
+        |e, ih| async move { e.reannounce_async(ih).await },
+    )
+    .await
+}
+
+/// `torrents/setLocation` (`location`: a root's folder or a folder inside one).
+async fn set_location(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let location = p.need("location")?.to_owned();
+    let ihs = targets(&app, &p).await?;
+    let engine = app.engine.clone();
+    blocking(move || -> Result<(), EngineError> {
+        let token = engine.root_for_save_path(&location)?;
+        for ih in ihs {
+            engine.move_storage(ih, &token)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| QbError::bad(e.detail))??;
+    Ok(done())
+}
+
+/// `torrents/setCategory` (`category`; empty: none). qBittorrent answers 409
+/// for a category that does not exist.
+async fn set_category(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let cat = p.need("category")?.trim().to_owned();
+    if !cat.is_empty() && !app.engine.categories().contains_key(&cat) {
+        return Err(QbError::conflict("Incorrect category name"));
+    }
+    let ihs = targets(&app, &p).await?;
+    let engine = app.engine.clone();
+    blocking(move || -> Result<(), EngineError> {
+        for ih in ihs {
+            engine.set_torrent_category(ih, &cat)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| QbError::bad(e.detail))??;
+    Ok(done())
+}
+
+async fn create_category(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let name = p.need("category")?.to_owned();
+    let path = p.get("savePath").unwrap_or("").to_owned();
+    let engine = app.engine.clone();
+    blocking(move || engine.create_category(&name, &path))
+        .await
+        .map_err(|e| QbError::bad(e.detail))??;
+    Ok(done())
+}
+
+async fn edit_category(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let name = p.need("category")?.to_owned();
+    let path = p.need("savePath")?.to_owned();
+    let engine = app.engine.clone();
+    blocking(move || engine.edit_category(&name, &path))
+        .await
+        .map_err(|e| QbError::bad(e.detail))??;
+    Ok(done())
+}
+
+/// `torrents/removeCategories` (`categories`, one per line).
+async fn remove_categories(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let names: Vec<String> = p.need("categories")?.lines().map(str::to_owned).collect();
+    let engine = app.engine.clone();
+    blocking(move || engine.remove_categories(&names))
+        .await
+        .map_err(|e| QbError::bad(e.detail))??;
+    Ok(done())
+}
+
+fn tag_list(p: &Params) -> Result<Vec<String>, QbError> {
+    Ok(p.need("tags")?
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+async fn change_tags(app: &Shared, p: &Params, add: bool) -> Result<Response, QbError> {
+    let tags = tag_list(p)?;
+    for ih in targets(app, p).await? {
+        let mut now = app.engine.stats_async(ih).await?.settings.labels;
+        if add {
+            now.extend(tags.iter().cloned());
+        } else {
+            now.retain(|l| !tags.contains(l));
+        }
+        app.engine.set_labels_async(ih, now).await?;
+    }
+    Ok(done())
+}
+
+async fn add_tags(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    change_tags(&app, &p, true).await
+}
+
+async fn remove_tags(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    change_tags(&app, &p, false).await
+}
+
+async fn create_tags(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    app.engine.create_tags(&tag_list(&p)?)?;
+    Ok(done())
+}
+
+async fn delete_tags(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    app.engine.delete_tags_async(&tag_list(&p)?).await?;
+    Ok(done())
+}
+
+async fn set_limit(app: &Shared, p: &Params, download: bool) -> Result<Response, QbError> {
+    let limit = p.num::<i64>("limit")?.unwrap_or(0).max(0) as u64;
+    for ih in targets(app, p).await? {
+        let s = app.engine.stats_async(ih).await?.settings;
+        let (d, u) = if download {
+            (limit, s.upload_limit)
+        } else {
+            (s.download_limit, limit)
+        };
+        app.engine.set_torrent_limits_async(ih, d, u).await?;
+    }
+    Ok(done())
+}
+
+async fn set_download_limit(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    set_limit(&app, &p, true).await
+}
+
+async fn set_upload_limit(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    set_limit(&app, &p, false).await
+}
+
+async fn limits(app: &Shared, p: &Params, download: bool) -> Result<Response, QbError> {
+    let mut m = serde_json::Map::new();
+    for ih in targets(app, p).await? {
+        let s = app.engine.stats_async(ih).await?.settings;
+        let v = if download {
+            s.download_limit
+        } else {
+            s.upload_limit
+        };
+        m.insert(ih.to_hex(), v.into());
+    }
+    Ok(answer(&m))
+}
+
+async fn download_limit(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    limits(&app, &p, true).await
+}
+
+async fn upload_limit(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    limits(&app, &p, false).await
+}
+
+async fn toggle_sequential(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    for ih in targets(&app, &p).await? {
+        let on = app.engine.stats_async(ih).await?.settings.sequential;
+        app.engine.set_sequential_async(ih, !on).await?;
+    }
+    Ok(done())
+}
+
+/// `torrents/filePrio` (`hash`, `id`: `a|b`, `priority`: 0, 1, 6 or 7).
+async fn file_prio(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let ih = p.hash()?;
+    let prio: u8 = p
+        .num("priority")?
+        .ok_or_else(|| QbError::bad("Missing required parameter: priority"))?;
+    if ![0, 1, 6, 7].contains(&prio) {
+        return Err(QbError::bad("Priority is not valid"));
+    }
+    let mut all = app.engine.file_priorities_async(ih).await?;
+    if all.is_empty() {
+        return Err(QbError::conflict(
+            "Torrent's metadata has not yet downloaded",
+        ));
+    }
+    for id in p.need("id")?.split('|') {
+        let i: usize = id
+            .trim()
+            .parse()
+            .map_err(|_| QbError::bad("File IDs must be integers"))?;
+        let slot = all
+            .get_mut(i)
+            .ok_or_else(|| QbError::conflict("File IDs are not valid"))?;
+        *slot = prio;
+    }
+    app.engine.set_file_priorities_async(ih, &all).await?;
+    Ok(done())
+}
+
+/// `torrents/addPeers` (`peers`: `ip:port|ip:port`, at most 200).
+async fn add_peers(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let mut addrs = Vec::new();
+    for a in p.need("peers")?.split('|').filter(|a| !a.trim().is_empty()) {
+        let addr: std::net::SocketAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| QbError::bad(format!("peer {a:?} is not ip:port")))?;
+        addrs.push(addr);
+    }
+    if addrs.len() > 200 {
+        return Err(QbError::bad("at most 200 peers at once"));
+    }
+    each(&app, &p, |e, ih| {
+        let addrs = addrs.clone();
+        async move { e.add_peers_async(ih, &addrs).await }
+    })
+    .await
+}
+
+async fn accepted(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    targets(&app, &p).await?;
+    Ok(done())
+}
+
+async fn no_queue() -> Response {
+    QbError::conflict("Torrent queueing must be enabled").into_response()
+}
+
+/// `torrents/export?hash=`: the `.torrent` (its `info` as stored, its trackers).
+async fn export(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let ih = p.hash()?;
+    let tiers = app.engine.trackers_async(ih).await?.tiers;
+    app.engine.flush_async().await?;
+    let key = crate::resume_lmdb::meta_key(ih);
+    let info = app
+        .engine
+        .store()
+        .get(&key)
+        .map_err(|e| QbError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .ok_or_else(|| QbError::conflict("the torrent's metadata is not known yet"))?;
+    let mut out = b"d".to_vec();
+    if let Some(first) = tiers.first().and_then(|t| t.first()) {
+        put_str(&mut out, "announce");
+        put_str(&mut out, first);
+        put_str(&mut out, "announce-list");
+        out.push(b'l');
+        for tier in &tiers {
+            out.push(b'l');
+            for url in tier {
+                put_str(&mut out, url);
+            }
+            out.push(b'e');
+        }
+        out.push(b'e');
+    }
+    put_str(&mut out, "info");
+    out.extend_from_slice(&info);
+    out.push(b'e');
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-bittorrent")],
+        out,
+    )
+        .into_response())
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(s.len().to_string().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(s.as_bytes());
+}

@@ -1,0 +1,336 @@
+//! `auth/*`, `app/*` and `transfer/*`.
+
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::super::admin::change_settings;
+use super::super::api::Shared;
+use super::super::settings::SettingsPatch;
+use super::login::Login;
+use super::{Params, QbError, done, json as answer, ok, sid, text};
+
+/// `auth/login`: `Ok.` and the `SID` cookie, `Fails.`, or 403 for a banned
+/// address.
+pub async fn login(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    p: Params,
+) -> Response {
+    if app.qbit.is_none() {
+        return super::off().await;
+    }
+    let user = p.get("username").unwrap_or("").to_owned();
+    let pass = p.get("password").unwrap_or("").to_owned();
+    let app2 = app.clone();
+    // PBKDF2 with 100,000 rounds: off the runtime.
+    let got = tokio::task::spawn_blocking(move || {
+        #[allow(clippy::disallowed_methods)] // bans and sessions age in wall time
+        let now = Instant::now();
+        let q = app2.qbit.as_ref().expect("checked above");
+        q.logins.login(peer.ip(), &user, &pass, now)
+    })
+    .await;
+    match got {
+        Ok(Login::Ok(sid)) => {
+            let cookie = format!("SID={sid}; HttpOnly; SameSite=Strict; path=/api");
+            let mut r = ok();
+            if let Ok(v) = cookie.parse() {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Ok(Login::Failed) => text(StatusCode::OK, "Fails."),
+        Ok(Login::Banned) => text(
+            StatusCode::FORBIDDEN,
+            "Your IP address has been banned after too many failed authentication attempts.",
+        ),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `auth/logout`.
+pub async fn logout(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let (Some(q), Some(s)) = (&app.qbit, sid(&headers)) {
+        q.logins.logout(s);
+        q.sync_lock().forget(s);
+    }
+    done()
+}
+
+/// `app/version`.
+pub async fn version() -> Response {
+    text(StatusCode::OK, super::QBT_VERSION)
+}
+
+/// `app/webapiVersion`.
+pub async fn webapi_version() -> Response {
+    text(StatusCode::OK, super::WEBAPI_VERSION)
+}
+
+/// `app/buildInfo`: the engine is seedring, said where qBittorrent names its
+/// libtorrent.
+pub async fn build_info() -> Response {
+    answer(&json!({
+        "bitness": 64,
+        "boost": "",
+        "libtorrent": concat!("seedring ", env!("CARGO_PKG_VERSION")),
+        "openssl": "",
+        "qt": "",
+        "zlib": "",
+    }))
+}
+
+/// qBittorrent's preferences with the values seedring has no setting for
+/// (features it does not have are off; limits it does not enforce are
+/// qBittorrent's "none"). Keys with a seedring meaning are filled in by
+/// [`preferences`].
+const PREFERENCE_DEFAULTS: &str = include_str!("preferences.json");
+
+/// Preferences `setPreferences` changes in seedring's settings.
+const MAPPED: &[&str] = &[
+    "dl_limit",
+    "up_limit",
+    "max_connec",
+    "max_connec_per_torrent",
+    "max_uploads_per_torrent",
+];
+
+/// Preferences that say what seedring is or does and cannot be changed here
+/// (changing them is accepted and answered with the real value after).
+const FIXED: &[&str] = &[
+    "save_path",
+    "listen_port",
+    "web_ui_port",
+    "web_ui_username",
+    "web_ui_max_auth_fail_count",
+    "web_ui_ban_duration",
+    "web_ui_session_timeout",
+    "bypass_local_auth",
+    "bypass_auth_subnet_whitelist",
+    "bypass_auth_subnet_whitelist_enabled",
+    "dht",
+    "pex",
+    "lsd",
+    "encryption",
+    "queueing_enabled",
+    "upnp",
+];
+
+fn prefs(app: &Shared) -> Map<String, Value> {
+    let mut m: Map<String, Value> =
+        serde_json::from_str(PREFERENCE_DEFAULTS).expect("preferences.json is JSON");
+    let q = app.qbit.as_ref().expect("the layer is on");
+    m.extend(q.kept_prefs_lock().clone());
+    let s = app
+        .settings
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let c = &app.qbit_config;
+    let mut set = |k: &str, v: Value| {
+        m.insert(k.to_owned(), v);
+    };
+    set("dl_limit", json!(s.download_limit));
+    set("up_limit", json!(s.upload_limit));
+    set("max_connec", json!(s.max_connections));
+    set(
+        "max_connec_per_torrent",
+        json!(s.max_connections_per_torrent),
+    );
+    set("max_uploads_per_torrent", json!(s.upload_slots));
+    set("save_path", json!(default_path(app)));
+    set("listen_port", json!(app.engine.listen_addr().port()));
+    set("web_ui_port", json!(app.api_addr.port()));
+    set("web_ui_username", json!(c.username));
+    set("web_ui_max_auth_fail_count", json!(c.max_auth_fail_count));
+    set("web_ui_ban_duration", json!(c.ban_duration_secs));
+    set("web_ui_session_timeout", json!(c.session_timeout_secs));
+    set("bypass_local_auth", json!(c.bypass_local_auth));
+    set(
+        "bypass_auth_subnet_whitelist",
+        json!(c.bypass_auth_subnets.join("\n")),
+    );
+    set(
+        "bypass_auth_subnet_whitelist_enabled",
+        json!(!c.bypass_auth_subnets.is_empty()),
+    );
+    m
+}
+
+/// The default root's folder.
+pub fn default_path(app: &Shared) -> String {
+    app.engine
+        .roots()
+        .into_iter()
+        .find(|r| r.is_default)
+        .map(|r| r.root.path.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// `app/preferences`.
+pub async fn preferences(State(app): State<Shared>) -> Response {
+    // roots() stats the disks: off the runtime.
+    match tokio::task::spawn_blocking(move || prefs(&app)).await {
+        Ok(m) => answer(&m),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `app/setPreferences` (`json`: an object of preferences). Keys with a
+/// seedring setting change it (and are kept in the settings file); keys
+/// qBittorrent has and seedring does not use are kept and given back; keys
+/// neither knows are ignored, as qBittorrent ignores them.
+pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let v: Value =
+        serde_json::from_str(p.need("json")?).map_err(|e| QbError::bad(format!("json: {e}")))?;
+    let Value::Object(given) = v else {
+        return Err(QbError::bad("json: an object of preferences"));
+    };
+    let known: Map<String, Value> =
+        serde_json::from_str(PREFERENCE_DEFAULTS).expect("preferences.json is JSON");
+    let mut patch = SettingsPatch::default();
+    let num = |v: &Value, k: &str| {
+        v.as_i64()
+            .map(|n| n.max(0))
+            .ok_or_else(|| QbError::bad(format!("{k}: a number")))
+    };
+    let q = app.qbit.as_ref().expect("the layer is on");
+    for (k, v) in &given {
+        match k.as_str() {
+            "dl_limit" => patch.download_limit = Some(num(v, k)? as u64),
+            "up_limit" => patch.upload_limit = Some(num(v, k)? as u64),
+            "max_connec" => patch.max_connections = Some(num(v, k)?.max(1) as usize),
+            "max_connec_per_torrent" => {
+                patch.max_connections_per_torrent = Some(num(v, k)?.max(1) as usize);
+            }
+            "max_uploads_per_torrent" => patch.upload_slots = Some(num(v, k)?.max(1) as usize),
+            k if FIXED.contains(&k) => {
+                tracing::info!(
+                    key = k,
+                    "qBittorrent API: a preference seedring sets elsewhere was left as it is"
+                );
+            }
+            k if known.contains_key(k) && !MAPPED.contains(&k) => {
+                q.kept_prefs_lock().insert(k.to_owned(), v.clone());
+            }
+            _ => {}
+        }
+    }
+    if patch != SettingsPatch::default() {
+        change_settings(&app, patch)
+            .await
+            .map_err(|e| QbError::bad(e.detail))?;
+    }
+    Ok(done())
+}
+
+/// `app/defaultSavePath`.
+pub async fn default_save_path(State(app): State<Shared>) -> Response {
+    match tokio::task::spawn_blocking(move || default_path(&app)).await {
+        Ok(p) => text(StatusCode::OK, p),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// The numbers `transfer/info` and `sync/maindata`'s `server_state` share.
+pub async fn transfer_numbers(app: &Shared) -> Result<Map<String, Value>, QbError> {
+    let all = app.engine.all_stats_async().await?;
+    let (mut down, mut up, mut dl, mut ul, mut peers) = (0u64, 0u64, 0u64, 0u64, 0usize);
+    for s in &all {
+        down += s.download_rate;
+        up += s.upload_rate;
+        dl += s.downloaded;
+        ul += s.uploaded;
+        peers += s.peers;
+    }
+    let s = app
+        .settings
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let mut m = Map::new();
+    m.insert(
+        "connection_status".into(),
+        json!(if peers > 0 { "connected" } else { "firewalled" }),
+    );
+    m.insert("dht_nodes".into(), json!(0));
+    m.insert("dl_info_data".into(), json!(dl));
+    m.insert("dl_info_speed".into(), json!(down));
+    m.insert("dl_rate_limit".into(), json!(s.download_limit));
+    m.insert("up_info_data".into(), json!(ul));
+    m.insert("up_info_speed".into(), json!(up));
+    m.insert("up_rate_limit".into(), json!(s.upload_limit));
+    m.insert("total_peer_connections".into(), json!(peers));
+    Ok(m)
+}
+
+/// `transfer/info`.
+pub async fn transfer_info(State(app): State<Shared>) -> Result<Response, QbError> {
+    let mut m = transfer_numbers(&app).await?;
+    m.remove("total_peer_connections");
+    Ok(answer(&m))
+}
+
+/// `transfer/speedLimitsMode`: seedring has no alternative limits: always 0.
+pub async fn speed_limits_mode() -> Response {
+    text(StatusCode::OK, "0")
+}
+
+/// `transfer/toggleSpeedLimitsMode`: refused (no alternative limits).
+pub async fn toggle_speed_limits_mode() -> Response {
+    QbError::conflict("seedring has no alternative speed limits").into_response()
+}
+
+fn limits(app: &Shared) -> (u64, u64) {
+    let s = app
+        .settings
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    (s.download_limit, s.upload_limit)
+}
+
+/// `transfer/downloadLimit`: bytes per second, 0 for none.
+pub async fn download_limit(State(app): State<Shared>) -> Response {
+    text(StatusCode::OK, limits(&app).0.to_string())
+}
+
+/// `transfer/uploadLimit`: bytes per second, 0 for none.
+pub async fn upload_limit(State(app): State<Shared>) -> Response {
+    text(StatusCode::OK, limits(&app).1.to_string())
+}
+
+async fn set_limit(app: &Shared, p: &Params, download: bool) -> Result<Response, QbError> {
+    let limit = p
+        .num::<i64>("limit")?
+        .ok_or_else(|| QbError::bad("Missing required parameter: limit"))?;
+    let limit = Some(limit.max(0) as u64);
+    let patch = if download {
+        SettingsPatch {
+            download_limit: limit,
+            ..SettingsPatch::default()
+        }
+    } else {
+        SettingsPatch {
+            upload_limit: limit,
+            ..SettingsPatch::default()
+        }
+    };
+    change_settings(app, patch)
+        .await
+        .map_err(|e| QbError::bad(e.detail))?;
+    Ok(done())
+}
+
+/// `transfer/setDownloadLimit` (`limit`, bytes per second; 0 or less: none).
+pub async fn set_download_limit(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    set_limit(&app, &p, true).await
+}
+
+/// `transfer/setUploadLimit` (`limit`, bytes per second; 0 or less: none).
+pub async fn set_upload_limit(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    set_limit(&app, &p, false).await
+}

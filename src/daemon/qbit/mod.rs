@@ -1,0 +1,401 @@
+//! qBittorrent's WebAPI v2 under `/api/v2`, for the tools that speak it
+//! (Sonarr, Radarr, Prowlarr, autobrr, cross-seed, dashboards).
+//!
+//! It answers as qBittorrent 4.5 does (the version Debian ships and the tests
+//! compare against): plain-text answers and errors (`Ok.`, `Fails.`,
+//! `Forbidden`), form-encoded parameters in the query or the body, the `SID`
+//! cookie. What seedring does differently is listed in
+//! `docs/qbittorrent-api.md`. The layer has its own login (see [`login`]) and is
+//! off until `qbittorrent.password_hash` is set.
+//!
+//! Files: `login` (credentials, sessions, bans), `view` (a torrent's JSON),
+//! `app` (`app/*`, `transfer/*`), `read` (torrent queries), `act` (torrent
+//! changes and adds), `sync` (`sync/maindata` deltas, `sync/torrentPeers`).
+
+mod act;
+mod app;
+pub mod login;
+mod read;
+mod sync;
+pub mod view;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+
+use super::api::Shared;
+use crate::engine::EngineError;
+use crate::engine::catalog::CatalogError;
+use crate::types::InfoHash;
+
+/// The qBittorrent version answered by `app/version`: the one the layer is
+/// compared with in the tests.
+pub const QBT_VERSION: &str = "v4.5.2";
+/// Its WebAPI version.
+pub const WEBAPI_VERSION: &str = "2.8.19";
+
+/// The layer's state.
+#[derive(Debug)]
+pub struct Qbit {
+    /// Credentials, sessions, bans.
+    pub logins: login::Logins,
+    /// What each `sync/maindata` client was sent last.
+    pub sync: Mutex<sync::Clients>,
+    /// The ones qBittorrent has that seedring keeps only to give back
+    /// (`app/setPreferences` keys with no seedring meaning).
+    pub kept_prefs: Mutex<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Qbit {
+    /// The layer, or why it is off.
+    pub fn new(c: &super::config::QbitConfig) -> Result<Qbit, String> {
+        Ok(Qbit {
+            logins: login::Logins::from_config(c)?,
+            sync: Mutex::new(sync::Clients::default()),
+            kept_prefs: Mutex::new(serde_json::Map::new()),
+        })
+    }
+}
+
+impl Qbit {
+    /// The sync clients (plain data every method leaves consistent).
+    pub fn sync_lock(&self) -> std::sync::MutexGuard<'_, sync::Clients> {
+        self.sync
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The preferences kept to give back.
+    pub fn kept_prefs_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, serde_json::Map<String, serde_json::Value>> {
+        self.kept_prefs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// An answer in qBittorrent's style: a status and a line of text.
+#[derive(Debug)]
+pub struct QbError {
+    status: StatusCode,
+    text: String,
+}
+
+impl QbError {
+    fn new(status: StatusCode, text: impl Into<String>) -> QbError {
+        QbError {
+            status,
+            text: text.into(),
+        }
+    }
+
+    /// A 400 with a reason.
+    pub fn bad(text: impl Into<String>) -> QbError {
+        QbError::new(StatusCode::BAD_REQUEST, text)
+    }
+
+    /// qBittorrent's 404 for an unknown torrent.
+    pub fn not_found() -> QbError {
+        QbError::new(StatusCode::NOT_FOUND, "Not Found")
+    }
+
+    /// A 409 with a reason.
+    pub fn conflict(text: impl Into<String>) -> QbError {
+        QbError::new(StatusCode::CONFLICT, text)
+    }
+}
+
+impl IntoResponse for QbError {
+    fn into_response(self) -> Response {
+        text(self.status, self.text)
+    }
+}
+
+impl From<EngineError> for QbError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Command(crate::core::CommandError::UnknownTorrent(_)) => {
+                QbError::not_found()
+            }
+            EngineError::Command(c) => QbError::bad(c.to_string()),
+            EngineError::Catalog(c) => c.into(),
+            EngineError::ShardFailed { .. } | EngineError::Internal(_) => {
+                QbError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
+        }
+    }
+}
+
+impl From<CatalogError> for QbError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Store(_) => {
+                QbError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
+            _ => QbError::conflict(e.to_string()),
+        }
+    }
+}
+
+/// A plain-text answer.
+pub fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=UTF-8")],
+        body.into(),
+    )
+        .into_response()
+}
+
+/// `Ok.` as qBittorrent says it.
+pub fn ok() -> Response {
+    text(StatusCode::OK, "Ok.")
+}
+
+/// An empty 200, as qBittorrent answers most changes.
+pub fn done() -> Response {
+    StatusCode::OK.into_response()
+}
+
+/// JSON with qBittorrent's content type.
+pub fn json<T: serde::Serialize>(v: &T) -> Response {
+    match serde_json::to_vec(v) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// The request's parameters: the query's and a form body's, as qBittorrent
+/// takes them (a key in both: the body's wins).
+#[derive(Debug, Default)]
+pub struct Params(pub HashMap<String, String>);
+
+impl Params {
+    /// A parameter, if given.
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
+    /// A parameter that must be there.
+    pub fn need(&self, k: &str) -> Result<&str, QbError> {
+        self.get(k)
+            .ok_or_else(|| QbError::bad(format!("Missing required parameter: {k}")))
+    }
+
+    /// `true`/`false`, if given.
+    pub fn flag(&self, k: &str) -> Result<Option<bool>, QbError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(v) => Err(QbError::bad(format!("{k}: {v:?} is not true or false"))),
+        }
+    }
+
+    /// A number, if given.
+    pub fn num<T: std::str::FromStr>(&self, k: &str) -> Result<Option<T>, QbError> {
+        match self.get(k) {
+            None | Some("") => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| QbError::bad(format!("{k}: {v:?} is not a number"))),
+        }
+    }
+
+    /// `hashes`: `all`, or info-hashes separated by `|` (unknown ones are
+    /// skipped, as qBittorrent does). `None` means all.
+    pub fn hashes(&self) -> Result<Option<Vec<InfoHash>>, QbError> {
+        let v = self.need("hashes")?;
+        if v.trim().eq_ignore_ascii_case("all") {
+            return Ok(None);
+        }
+        Ok(Some(parse_hashes(v)))
+    }
+
+    /// `hash`: one info-hash.
+    pub fn hash(&self) -> Result<InfoHash, QbError> {
+        InfoHash::parse(self.need("hash")?.trim()).map_err(|_| QbError::not_found())
+    }
+}
+
+/// `a|b|c` info-hashes; ones that do not parse are left out.
+pub fn parse_hashes(v: &str) -> Vec<InfoHash> {
+    v.split('|')
+        .filter_map(|h| InfoHash::parse(h.trim()).ok())
+        .collect()
+}
+
+fn parse_form(bytes: &[u8], into: &mut HashMap<String, String>) {
+    for pair in bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let (k, v) = match pair.iter().position(|b| *b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &b""[..]),
+        };
+        let dec = |s: &[u8]| {
+            let plus: Vec<u8> = s
+                .iter()
+                .map(|b| if *b == b'+' { b' ' } else { *b })
+                .collect();
+            percent_encoding::percent_decode(&plus)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        into.insert(dec(k), dec(v));
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let mut p = HashMap::new();
+        if let Some(q) = req.uri().query() {
+            parse_form(q.as_bytes(), &mut p);
+        }
+        let form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if form {
+            parse_form(&body, &mut p);
+        }
+        Ok(Params(p))
+    }
+}
+
+/// The `/api/v2` routes (every method is taken, as qBittorrent 4.5 takes GET
+/// and POST alike; the routes that change something want POST).
+pub fn router() -> Router<Shared> {
+    let r = Router::new()
+        .route("/auth/login", any(app::login))
+        .route("/auth/logout", any(app::logout))
+        .route("/app/version", any(app::version))
+        .route("/app/webapiVersion", any(app::webapi_version))
+        .route("/app/buildInfo", any(app::build_info))
+        .route("/app/preferences", any(app::preferences))
+        .route("/app/setPreferences", any(app::set_preferences))
+        .route("/app/defaultSavePath", any(app::default_save_path))
+        .route("/transfer/info", any(app::transfer_info))
+        .route("/transfer/speedLimitsMode", any(app::speed_limits_mode))
+        .route(
+            "/transfer/toggleSpeedLimitsMode",
+            any(app::toggle_speed_limits_mode),
+        )
+        .route("/transfer/downloadLimit", any(app::download_limit))
+        .route("/transfer/uploadLimit", any(app::upload_limit))
+        .route("/transfer/setDownloadLimit", any(app::set_download_limit))
+        .route("/transfer/setUploadLimit", any(app::set_upload_limit))
+        .route("/sync/maindata", any(sync::maindata))
+        .route("/sync/torrentPeers", any(sync::torrent_peers));
+    read::routes(act::routes(r))
+}
+
+/// The 404 for `/api/v2` while the layer is off, saying how to turn it on.
+pub async fn off() -> Response {
+    text(
+        StatusCode::NOT_FOUND,
+        "The qBittorrent API is off: set qbittorrent.password_hash in the config \
+         (make one with `seedring hash-password`).",
+    )
+}
+
+/// Every `/api/v2` request: the layer on, a session (or an address that needs
+/// none), and the page that sent it, if it says, ours (qBittorrent's CSRF rule).
+pub async fn guard(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(q) = &app.qbit else {
+        return off().await;
+    };
+    if !same_origin(&headers) {
+        return text(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    let path = req.uri().path();
+    if path.ends_with("/auth/login") {
+        return next.run(req).await;
+    }
+    #[allow(clippy::disallowed_methods)] // session ages, not the engine's time
+    let now = Instant::now();
+    let session = sid(&headers).is_some_and(|s| q.logins.session_ok(s, now));
+    if session || q.logins.bypassed(peer.ip()) {
+        return next.run(req).await;
+    }
+    text(StatusCode::FORBIDDEN, "Forbidden")
+}
+
+/// The `SID` cookie's value.
+pub fn sid(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix("SID="))
+}
+
+/// An `Origin` or `Referer`, when sent, names the host the request went to.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let Some(host) = host else {
+        return true;
+    };
+    [header::ORIGIN, header::REFERER].iter().all(|h| {
+        let Some(v) = headers.get(h).and_then(|v| v.to_str().ok()) else {
+            return true;
+        };
+        let rest = v.split_once("://").map_or(v, |(_, r)| r);
+        let origin_host = rest.split('/').next().unwrap_or("");
+        origin_host.eq_ignore_ascii_case(host)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_decode_plus_and_percent_escapes() {
+        let mut p = HashMap::new();
+        parse_form(b"a=1+2&b=%2Fx%7Cy&c&=z", &mut p);
+        assert_eq!(p["a"], "1 2");
+        assert_eq!(p["b"], "/x|y");
+        assert_eq!(p["c"], "");
+        assert_eq!(p[""], "z");
+    }
+
+    #[test]
+    fn a_page_from_elsewhere_is_refused() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "127.0.0.1:8080".parse().unwrap());
+        assert!(same_origin(&h));
+        h.insert(header::ORIGIN, "http://127.0.0.1:8080".parse().unwrap());
+        assert!(same_origin(&h));
+        h.insert(header::REFERER, "http://evil.example/x".parse().unwrap());
+        assert!(!same_origin(&h));
+    }
+}

@@ -1,0 +1,222 @@
+//! qBittorrent's JSON shapes, made from the engine's numbers: a torrent as
+//! `torrents/info` and `sync/maindata` show it, and the state strings.
+//!
+//! Fields seedring does not track are given the value qBittorrent gives when it
+//! does not know either (`-1`, `""`, `0`); `docs/qbittorrent-api.md` lists them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::core::{TorrentState, TorrentStats};
+
+/// qBittorrent's "infinite" ETA (100 days, in seconds).
+pub const ETA_INFINITE: u64 = 8_640_000;
+
+/// A torrent in `torrents/info` and `sync/maindata`. Field order is
+/// qBittorrent's (alphabetical), so answers diff cleanly against it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QbTorrent {
+    pub added_on: u64,
+    pub amount_left: u64,
+    pub auto_tmm: bool,
+    #[serde(serialize_with = "qt_number")]
+    pub availability: f64,
+    pub category: String,
+    pub completed: u64,
+    pub completion_on: u64,
+    pub content_path: String,
+    pub dl_limit: u64,
+    pub dlspeed: u64,
+    pub download_path: String,
+    pub downloaded: u64,
+    pub downloaded_session: u64,
+    pub eta: u64,
+    pub f_l_piece_prio: bool,
+    pub force_start: bool,
+    /// Left out of `sync/maindata` (the map's key is the hash).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub hash: String,
+    pub infohash_v1: String,
+    pub infohash_v2: String,
+    pub last_activity: u64,
+    pub magnet_uri: String,
+    #[serde(serialize_with = "qt_number")]
+    pub max_ratio: f64,
+    pub max_seeding_time: i64,
+    pub name: String,
+    pub num_complete: i64,
+    pub num_incomplete: i64,
+    pub num_leechs: u64,
+    pub num_seeds: u64,
+    pub priority: i64,
+    #[serde(serialize_with = "qt_number")]
+    pub progress: f64,
+    #[serde(serialize_with = "qt_number")]
+    pub ratio: f64,
+    #[serde(serialize_with = "qt_number")]
+    pub ratio_limit: f64,
+    pub save_path: String,
+    pub seeding_time: u64,
+    pub seeding_time_limit: i64,
+    pub seen_complete: u64,
+    pub seq_dl: bool,
+    pub size: u64,
+    pub state: &'static str,
+    pub super_seeding: bool,
+    pub tags: String,
+    pub time_active: u64,
+    pub total_size: u64,
+    pub tracker: String,
+    pub trackers_count: u64,
+    pub up_limit: u64,
+    pub uploaded: u64,
+    pub uploaded_session: u64,
+    pub upspeed: u64,
+}
+
+/// A number as Qt's JSON writes it: a whole value without a fraction (`1`,
+/// not `1.0`), so clients see the same JSON as from qBittorrent.
+pub fn qt_number<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        #[allow(clippy::cast_possible_truncation)] // whole and within i64 range
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
+/// A number as [`qt_number`] writes it, for `json!` answers.
+pub fn qt_value(v: f64) -> serde_json::Value {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        #[allow(clippy::cast_possible_truncation)] // whole and within i64 range
+        serde_json::Value::from(v as i64)
+    } else {
+        serde_json::Value::from(v)
+    }
+}
+
+/// What a magnet's `dn` leaves as it is: letters, digits and `-._~`.
+const DN_KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Root token to its folder, for `save_path` and `content_path`.
+pub type RootPaths = HashMap<String, PathBuf>;
+
+/// The state string qBittorrent 4.x shows (5.x says `stopped` where 4.x says
+/// `paused`; the layer answers as 4.5).
+pub fn state_string(s: &TorrentStats) -> &'static str {
+    let complete = s.total_bytes > 0 && s.have_bytes >= s.total_bytes;
+    match &s.state {
+        TorrentState::Error(_) if s.root_missing => "missingFiles",
+        TorrentState::Error(_) => "error",
+        TorrentState::Moving => "moving",
+        TorrentState::Paused if complete => "pausedUP",
+        TorrentState::Paused => "pausedDL",
+        TorrentState::FetchingMetadata => "metaDL",
+        TorrentState::Checking if complete => "checkingUP",
+        TorrentState::Checking => "checkingDL",
+        TorrentState::Downloading if s.download_rate > 0 => "downloading",
+        TorrentState::Downloading => "stalledDL",
+        TorrentState::Seeding if s.upload_rate > 0 => "uploading",
+        TorrentState::Seeding => "stalledUP",
+    }
+}
+
+impl QbTorrent {
+    /// The view of one torrent; `now` in Unix seconds.
+    pub fn new(s: &TorrentStats, roots: &RootPaths, now: u64) -> QbTorrent {
+        let save_path = roots
+            .get(&s.root)
+            .map_or_else(|| s.root.clone(), |p| p.to_string_lossy().into_owned());
+        let content_path = format!("{}/{}", save_path.trim_end_matches('/'), s.name);
+        let left = s.total_bytes.saturating_sub(s.have_bytes);
+        let base = s.downloaded.max(s.total_bytes);
+        let ratio = if base == 0 {
+            0.0
+        } else {
+            s.uploaded as f64 / base as f64
+        };
+        let active = s.download_rate > 0 || s.upload_rate > 0;
+        let last_activity = if active {
+            now
+        } else {
+            s.completed_at.unwrap_or(s.added_at)
+        };
+        let hex = s.info_hash.to_hex();
+        QbTorrent {
+            added_on: s.added_at,
+            amount_left: left,
+            auto_tmm: !s.settings.category.is_empty(),
+            availability: -1.0,
+            category: s.settings.category.clone(),
+            completed: s.have_bytes,
+            completion_on: s.completed_at.unwrap_or(0),
+            content_path,
+            dl_limit: s.settings.download_limit,
+            dlspeed: s.download_rate,
+            download_path: String::new(),
+            downloaded: s.downloaded,
+            downloaded_session: s.downloaded,
+            eta: s.eta_secs.unwrap_or(ETA_INFINITE).min(ETA_INFINITE),
+            f_l_piece_prio: false,
+            force_start: false,
+            hash: hex.clone(),
+            infohash_v1: hex.clone(),
+            infohash_v2: String::new(),
+            last_activity,
+            magnet_uri: magnet(&hex, &s.name),
+            max_ratio: -1.0,
+            max_seeding_time: -1,
+            name: s.name.clone(),
+            num_complete: 0,
+            num_incomplete: 0,
+            num_leechs: (s.peers - s.seeds.min(s.peers)) as u64,
+            num_seeds: s.seeds as u64,
+            priority: 0,
+            progress: s.progress,
+            ratio,
+            ratio_limit: -2.0,
+            save_path,
+            seeding_time: 0,
+            seeding_time_limit: -2,
+            seen_complete: s.completed_at.unwrap_or(0),
+            seq_dl: s.settings.sequential,
+            size: s.total_bytes,
+            state: state_string(s),
+            super_seeding: false,
+            tags: s.settings.labels.join(", "),
+            time_active: now.saturating_sub(s.added_at),
+            total_size: s.total_bytes,
+            tracker: match (&s.tracker_url, &s.tracker_error) {
+                (Some(u), None) => u.clone(),
+                _ => String::new(),
+            },
+            trackers_count: s.trackers as u64,
+            up_limit: s.settings.upload_limit,
+            uploaded: s.uploaded,
+            uploaded_session: s.uploaded,
+            upspeed: s.upload_rate,
+        }
+    }
+}
+
+/// A magnet link naming the torrent (`xt` and `dn`).
+pub fn magnet(hex: &str, name: &str) -> String {
+    let dn = percent_encoding::utf8_percent_encode(name, DN_KEEP);
+    format!("magnet:?xt=urn:btih:{hex}&dn={dn}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magnets_escape_the_name() {
+        assert_eq!(magnet("ab", "a b.x"), "magnet:?xt=urn:btih:ab&dn=a%20b.x");
+    }
+}
