@@ -157,6 +157,9 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
             name: meta.info.name.clone(),
             trackers: meta.tracker_tiers.clone(),
             labels: Vec::new(),
+            category: String::new(),
+            share: seedring::core::ShareLimits::default(),
+            seeding_secs: 0,
         };
         bytes += total;
         pieces += count as u64;

@@ -77,6 +77,9 @@ fn populate(n: usize, data: &Path, state: &Path) {
             name,
             trackers: Vec::new(),
             labels: Vec::new(),
+            category: String::new(),
+            share: seedring::core::ShareLimits::default(),
+            seeding_secs: 0,
         };
         ops.push(StoreOp::Set(
             meta_key(meta.info_hash),

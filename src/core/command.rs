@@ -69,6 +69,17 @@ pub enum Command {
     },
     /// Announce a torrent to its trackers now.
     Reannounce(InfoHash),
+    /// A torrent's own share limits.
+    SetShareLimits {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// Its limits from now on.
+        limits: super::ShareLimits,
+    },
+    /// The global share limits and their action.
+    SetGlobalShare(super::GlobalShare),
+    /// The torrents a share limit removed since last asked.
+    TakeRemoved,
     /// Set a torrent's category.
     SetCategory {
         /// The torrent.
@@ -270,6 +281,14 @@ impl Core {
                 info_hash,
                 category,
             } => Reply::Done(self.set_category(info_hash, &category)),
+            Command::SetShareLimits { info_hash, limits } => {
+                Reply::Done(self.set_share_limits(info_hash, limits))
+            }
+            Command::SetGlobalShare(g) => {
+                self.set_global_share(g);
+                Reply::Done(Ok(()))
+            }
+            Command::TakeRemoved => Reply::Torrents(self.take_removed()),
             Command::Reannounce(ih) => {
                 Reply::Done(self.torrent_mut(ih).map(|t| t.announcer.reannounce(now)))
             }

@@ -36,6 +36,7 @@ impl Core {
         t.up_limit.set_rate(Time::ZERO, add.settings.upload_limit);
         t.labels = labels;
         t.category = category;
+        t.share = add.settings.share;
         t.upload_slots = self.slot_bounds().max;
         t.root_token = add.root_token;
         t.root_marked = add.root_marked;
@@ -346,7 +347,9 @@ impl Core {
                 upload_limit: t.up_limit.rate(),
                 labels: t.labels.clone(),
                 category: t.category.clone(),
+                share: t.share,
             },
+            seeding_secs: t.seeding_secs_at(now),
             note: t.note.clone(),
         })
     }

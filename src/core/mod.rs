@@ -45,6 +45,7 @@ mod requests;
 mod resident;
 mod rng;
 mod session;
+pub mod share;
 mod tick;
 mod torrent;
 mod tracking;
@@ -62,6 +63,7 @@ pub use event::{
     ResumeSave, Verdict,
 };
 pub use rng::Rng;
+pub use share::{GlobalShare, ShareAction, ShareLimits};
 pub use torrent::TorrentState;
 
 use metadata::MetadataFetch;
@@ -275,6 +277,8 @@ pub struct TorrentSettings {
     /// keeps the name: what a category means (where its torrents go) is the
     /// engine's.
     pub category: String,
+    /// Its share limits (each [`share::USE_GLOBAL`] by default).
+    pub share: ShareLimits,
 }
 
 /// Most labels on one torrent.
@@ -354,6 +358,8 @@ pub struct Resume {
     pub added_at: u64,
     /// When completed, unix seconds.
     pub completed_at: Option<u64>,
+    /// Seconds seeded.
+    pub seeding_secs: u64,
     /// Per file (empty: all normal).
     pub file_priorities: Vec<u8>,
     /// Peers to try first.
@@ -436,6 +442,8 @@ pub struct TorrentStats {
     pub trackers: usize,
     /// Its storage root is gone (unmounted, removed): it waits for it.
     pub root_missing: bool,
+    /// Seconds it has seeded (complete and running) since added.
+    pub seeding_secs: u64,
     /// When it was added, unix seconds.
     pub added_at: u64,
     /// When it completed, unix seconds.
@@ -484,6 +492,11 @@ pub struct Core {
     /// 1.4 KB torrents wasted a third of them (100,000 torrents: ~70 MB).
     torrents: BTreeMap<InfoHash, Box<Torrent>>,
     metadata: BTreeMap<InfoHash, MetadataFetch>,
+    /// The global share limits and their action.
+    share: GlobalShare,
+    /// Torrents a share limit removed, for the engine (at most
+    /// [`share::MAX_REMOVED`]).
+    removed_by_limit: Vec<InfoHash>,
     peers: BTreeMap<PeerKey, Peer>,
     next_key: u64,
     global_down: TokenBucket,
@@ -552,6 +565,8 @@ impl Core {
             cfg,
             torrents: BTreeMap::new(),
             metadata: BTreeMap::new(),
+            share: GlobalShare::default(),
+            removed_by_limit: Vec::new(),
             peers: BTreeMap::new(),
             next_key: 1,
             down_rate: RateTracker::default(),

@@ -31,6 +31,7 @@ impl Torrent {
         self.saved_counters = (r.downloaded, r.uploaded);
         self.added_at = r.added_at;
         self.completed_at = r.completed_at;
+        self.seeding_secs = r.seeding_secs;
         if let Some(info) = &self.info
             && r.file_priorities.len() == info.files.len()
         {
@@ -89,6 +90,8 @@ impl Torrent {
             trackers: self.announcer.tiers().to_vec(),
             labels: self.labels.clone(),
             category: self.category.clone(),
+            share: self.share,
+            seeding_secs: self.seeding_secs,
         }
     }
 

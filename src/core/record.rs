@@ -19,6 +19,8 @@
 //! | `tr`    | tracker tiers, lists of URLs                                   |
 //! | `lbl`   | labels (absent: none)                                          |
 //! | `cat`   | category name (absent: none)                                   |
+//! | `shr`   | share limits `[ratio in thousandths, seeding min, inactive min]`, -2 global, -1 none (absent: all global) |
+//! | `seed`  | seconds seeded (absent: 0)                                     |
 //!
 //! `torrent:{ih}:peers` ([`PeerRecord`] list): `v`, and `peers`, a list of
 //! `{a: "ip:port", t: unix seconds last seen}`.
@@ -78,6 +80,10 @@ pub struct StateRecord {
     pub labels: Vec<String>,
     /// Its category (absent when none, and in records from before categories).
     pub category: String,
+    /// Its share limits (absent: all follow the global ones).
+    pub share: super::ShareLimits,
+    /// Seconds seeded (absent: none).
+    pub seeding_secs: u64,
 }
 
 /// A peer that worked.
@@ -143,6 +149,17 @@ impl StateRecord {
             let labels = self.labels.iter().map(|l| l.as_str().into()).collect();
             d.insert("lbl", OwnedValue::List(labels));
         }
+        if self.share != super::ShareLimits::default() {
+            let l = self.share;
+            let v = [l.ratio_milli, l.seeding_mins, l.inactive_mins];
+            d.insert(
+                "shr",
+                OwnedValue::List(v.iter().map(|x| OwnedValue::Int(*x)).collect()),
+            );
+        }
+        if self.seeding_secs > 0 {
+            d.insert("seed", int(self.seeding_secs));
+        }
         if !self.category.is_empty() {
             d.insert("cat", self.category.as_str());
         }
@@ -201,9 +218,34 @@ impl StateRecord {
             None => String::new(),
             Some(c) => c.as_str().ok_or_else(|| bad("cat"))?.to_owned(),
         };
+        let share = match root.get("shr") {
+            None => super::ShareLimits::default(),
+            Some(l) => {
+                let v: Vec<i64> = l
+                    .as_list()
+                    .ok_or_else(|| bad("shr"))?
+                    .iter()
+                    .map(|x| x.as_int().ok_or_else(|| bad("share limit")))
+                    .collect::<Result<_, _>>()?;
+                let [ratio_milli, seeding_mins, inactive_mins] = v[..] else {
+                    return Err(bad("shr"));
+                };
+                super::ShareLimits {
+                    ratio_milli,
+                    seeding_mins,
+                    inactive_mins,
+                }
+            }
+        };
+        let seeding_secs = match root.get("seed") {
+            None => 0,
+            Some(_) => uint(&root, "seed")?,
+        };
         Ok(StateRecord {
             labels,
             category,
+            share,
+            seeding_secs,
             name: String::from_utf8_lossy(bytes_of(&root, "name")?).into_owned(),
             trackers,
             have,
@@ -335,6 +377,12 @@ mod tests {
             trackers: vec![vec!["http://127.0.0.1:1/a".into()], vec![]],
             labels: vec!["movies".into(), "x y".into()],
             category: "tv/hd".into(),
+            share: super::super::ShareLimits {
+                ratio_milli: 1500,
+                seeding_mins: -1,
+                inactive_mins: 30,
+            },
+            seeding_secs: 7200,
         }
     }
 
@@ -348,6 +396,8 @@ mod tests {
         // A record from before labels and categories has none.
         r2.labels.clear();
         r2.category.clear();
+        r2.share = super::super::ShareLimits::default();
+        r2.seeding_secs = 0;
         let old = r2.encode();
         assert!(!old.windows(5).any(|w| w == b"3:lbl"));
         assert!(!old.windows(5).any(|w| w == b"3:cat"));

@@ -37,6 +37,7 @@ impl Core {
                 || self.last_optimistic == Time::ZERO;
             self.choke_all(now, rotate, out);
             self.release_idle_meta(now);
+            self.apply_share_limits(now, out);
             self.last_choke = now;
             if rotate {
                 self.last_optimistic = now;

@@ -123,6 +123,16 @@ pub(crate) struct Torrent {
     pub labels: Vec<String>,
     /// Its category's name (clean: see `clean_category`; empty: none).
     pub category: String,
+    /// Its share limits (see `share`).
+    pub share: super::share::ShareLimits,
+    /// Seconds seeded before `seeding_since`.
+    pub seeding_secs: u64,
+    /// Seeding since (complete and running), by the share pass's clock.
+    pub seeding_since: Option<Time>,
+    /// When it last uploaded while seeding (for the inactive-seeding limit).
+    pub last_upload_at: Time,
+    /// `uploaded` as of the last share pass.
+    pub last_uploaded: u64,
     /// Regular unchoke slots now (the choker's `next_slots`; 0 until added).
     pub upload_slots: usize,
     /// Changes whenever `piece_priority` does (the picker refills on it).
@@ -265,6 +275,11 @@ impl Torrent {
             note: None,
             labels: Vec::new(),
             category: String::new(),
+            share: super::share::ShareLimits::default(),
+            seeding_secs: 0,
+            seeding_since: None,
+            last_upload_at: Time::ZERO,
+            last_uploaded: 0,
             upload_slots: 0,
             priority_epoch: 0,
         }

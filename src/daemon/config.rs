@@ -7,11 +7,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::core::SlotMode;
+use crate::core::{ShareAction, SlotMode};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where the daemon keeps its state: the resume store, the API token, the
@@ -79,14 +79,47 @@ pub enum IoKind {
     Epoll,
 }
 
-/// Global rate caps.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+/// Global rate caps and share limits.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Download cap in bytes per second (0: none).
     pub download: u64,
     /// Upload cap in bytes per second (0: none).
     pub upload: u64,
+    /// Seeding torrents stop at this ratio (-1: none).
+    pub ratio: f64,
+    /// ... or after this many minutes of seeding (-1: none).
+    pub seeding_time_mins: i64,
+    /// ... or after this many minutes without uploading (-1: none).
+    pub inactive_seeding_time_mins: i64,
+    /// What reaching a limit does.
+    pub share_action: ShareAction,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            download: 0,
+            upload: 0,
+            ratio: -1.0,
+            seeding_time_mins: -1,
+            inactive_seeding_time_mins: -1,
+            share_action: ShareAction::Pause,
+        }
+    }
+}
+
+/// Why these share limits cannot be used, if they cannot (the config's check
+/// and the settings' patch both ask).
+pub fn share_error(ratio: f64, seeding_mins: i64, inactive_mins: i64) -> Option<String> {
+    if !ratio.is_finite() || (ratio < 0.0 && ratio != -1.0) {
+        return Some(format!("ratio limit {ratio}: -1 (none) or 0 and more"));
+    }
+    if seeding_mins < -1 || inactive_mins < -1 {
+        return Some("seeding time limits: -1 (none) or 0 and more minutes".into());
+    }
+    None
 }
 
 /// The admin API.
@@ -278,6 +311,15 @@ save_interval_ms = 5000
 download = 0
 # Global upload cap in bytes per second (0: none). SIGHUP reloads it.
 upload = 0
+# Share limits for torrents that do not set their own (-1: none): a seeding
+# torrent stops at this ratio (uploaded over downloaded, or over its size),
+ratio = -1.0
+# or after this many minutes of seeding,
+seeding_time_mins = -1
+# or after this many minutes of seeding without uploading a byte.
+inactive_seeding_time_mins = -1
+# What reaching one does: "pause", "remove" or "remove_with_files".
+share_action = "pause"
 
 [api]
 # Address and port of the API and the web page (port 0: any free port). The
@@ -303,15 +345,19 @@ metrics_without_token = false
 # It is off until password_hash is set: make one with
 #   seedring hash-password
 # (or copy WebUI\Password_PBKDF2 from a qBittorrent.conf).
+# The user name clients log in with.
 username = "admin"
+# The password's hash, @ByteArray(salt:hash) (empty: the layer is off).
 password_hash = ""
-# Failed logins from one address before it is banned, and for how long (s).
+# Failed logins from one address before it is banned,
 max_auth_fail_count = 5
+# and for how many seconds it stays banned.
 ban_duration_secs = 3600
 # Seconds a login lasts without requests.
 session_timeout_secs = 3600
-# Clients on loopback, or in these subnets ("192.168.1.0/24"), need no login.
+# Clients on loopback need no login.
 bypass_local_auth = false
+# Clients in these subnets ("192.168.1.0/24", "fd00::/8") need no login.
 bypass_auth_subnets = []
 
 [log]
@@ -408,6 +454,10 @@ impl Config {
         }
         if let Some(why) = slots_error(self.peers.upload_slots, self.peers.max_upload_slots) {
             return bad(format!("peers: {why}"));
+        }
+        let l = &self.limits;
+        if let Some(why) = share_error(l.ratio, l.seeding_time_mins, l.inactive_seeding_time_mins) {
+            return bad(format!("limits: {why}"));
         }
         if !self.qbittorrent.password_hash.trim().is_empty()
             && let Err(why) = super::qbit::login::Logins::from_config(&self.qbittorrent)

@@ -191,9 +191,11 @@ async fn serve(
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signals = tokio::spawn(watch_signals(app.clone(), config_file, stop_tx));
+    let books = tokio::spawn(keep_books(engine.clone()));
     let grace = Duration::from_secs(cfg.api.shutdown_timeout_secs.max(1)).mul_f32(0.3);
     serve::serve(listener, router, stop_rx, grace).await;
     signals.abort();
+    books.abort();
     // Stopping: no new request is taken; the trackers hear `stopped` and every
     // torrent is saved, within the bound.
     let bound = Duration::from_secs(cfg.api.shutdown_timeout_secs.max(1));
@@ -216,6 +218,20 @@ async fn serve(
         );
     }
     Ok(())
+}
+
+/// Every 5 s: the engine forgets in its books the torrents a share limit
+/// removed (their root, the shard's count).
+async fn keep_books(engine: Engine) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        match engine.reconcile_async().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(removed = n, "torrents removed by share limits forgotten"),
+            Err(e) => tracing::warn!(error = %e, "share-limit removals not reconciled"),
+        }
+    }
 }
 
 /// SIGTERM and SIGINT stop; SIGHUP reloads the config's run-time settings.

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::config::Config;
 use crate::Engine;
-use crate::core::{SlotMode, Tunables};
+use crate::core::{GlobalShare, ShareAction, ShareLimits, SlotMode, Tunables};
 use crate::engine::EngineError;
 
 /// The run-time settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Settings {
     /// Global download cap, bytes per second (0: none).
     pub download_limit: u64,
@@ -35,10 +35,19 @@ pub struct Settings {
     pub upload_slot_mode: SlotMode,
     /// The log filter.
     pub log_filter: String,
+    /// Seeding torrents that follow the global limits stop at this ratio
+    /// (-1: none).
+    pub ratio_limit: f64,
+    /// ... or after this many minutes of seeding (-1: none).
+    pub seeding_time_limit_mins: i64,
+    /// ... or after this many minutes of seeding without uploading (-1: none).
+    pub inactive_seeding_time_limit_mins: i64,
+    /// What reaching a share limit does: `pause`, `remove`, `remove_with_files`.
+    pub share_limit_action: ShareAction,
 }
 
 /// A change to some settings (what the API takes and what settings.json keeps).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
     /// See [`Settings`].
@@ -68,6 +77,18 @@ pub struct SettingsPatch {
     /// See [`Settings`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_filter: Option<String>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_limit: Option<f64>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seeding_time_limit_mins: Option<i64>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inactive_seeding_time_limit_mins: Option<i64>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_limit_action: Option<ShareAction>,
 }
 
 impl Settings {
@@ -83,6 +104,10 @@ impl Settings {
             max_upload_slots: c.peers.max_upload_slots,
             upload_slot_mode: c.peers.upload_slot_mode,
             log_filter: c.log.filter.clone(),
+            ratio_limit: c.limits.ratio,
+            seeding_time_limit_mins: c.limits.seeding_time_mins,
+            inactive_seeding_time_limit_mins: c.limits.inactive_seeding_time_mins,
+            share_limit_action: c.limits.share_action,
         }
     }
 
@@ -101,6 +126,21 @@ impl Settings {
         s.upload_slot_mode = p.upload_slot_mode.unwrap_or(s.upload_slot_mode);
         if let Some(f) = &p.log_filter {
             s.log_filter.clone_from(f);
+        }
+        s.ratio_limit = p.ratio_limit.unwrap_or(s.ratio_limit);
+        s.seeding_time_limit_mins = p
+            .seeding_time_limit_mins
+            .unwrap_or(s.seeding_time_limit_mins);
+        s.inactive_seeding_time_limit_mins = p
+            .inactive_seeding_time_limit_mins
+            .unwrap_or(s.inactive_seeding_time_limit_mins);
+        s.share_limit_action = p.share_limit_action.unwrap_or(s.share_limit_action);
+        if let Some(why) = super::config::share_error(
+            s.ratio_limit,
+            s.seeding_time_limit_mins,
+            s.inactive_seeding_time_limit_mins,
+        ) {
+            return Err(why);
         }
         if s.max_connections == 0 || s.max_connections_per_torrent == 0 || s.max_half_open == 0 {
             return Err("connection caps must be at least 1".into());
@@ -128,7 +168,20 @@ impl Settings {
                 max_unchoke_slots: self.max_upload_slots,
                 slot_mode: Some(self.upload_slot_mode),
             })
-            .await
+            .await?;
+        engine.set_global_share_async(self.global_share()).await
+    }
+
+    /// The global share limits as the engine takes them.
+    pub fn global_share(&self) -> GlobalShare {
+        GlobalShare {
+            limits: ShareLimits {
+                ratio_milli: ratio_milli(self.ratio_limit),
+                seeding_mins: self.seeding_time_limit_mins.max(-1),
+                inactive_mins: self.inactive_seeding_time_limit_mins.max(-1),
+            },
+            action: self.share_limit_action,
+        }
     }
 
     /// What differs from `before`, as `key: old -> new` lines for the log.
@@ -149,6 +202,18 @@ impl Settings {
                 format!("{k}: {was} -> {}", text(v))
             })
             .collect()
+    }
+}
+
+/// A ratio (`1.5`) in the thousandths the engine counts in; a negative one is
+/// no limit.
+pub fn ratio_milli(r: f64) -> i64 {
+    if r < 0.0 || !r.is_finite() {
+        -1
+    } else {
+        #[allow(clippy::cast_possible_truncation)] // clamped to a sane range first
+        let m = (r.min(1.0e9) * 1000.0).round() as i64;
+        m
     }
 }
 
@@ -177,7 +242,11 @@ impl SettingsPatch {
             upload_slots,
             max_upload_slots,
             upload_slot_mode,
-            log_filter
+            log_filter,
+            ratio_limit,
+            seeding_time_limit_mins,
+            inactive_seeding_time_limit_mins,
+            share_limit_action
         );
     }
 

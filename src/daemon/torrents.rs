@@ -238,6 +238,7 @@ pub async fn add(
     let mut add = AddTorrent::new(source, opts.root);
     add.paused = opts.paused;
     add.settings = TorrentSettings {
+        share: crate::core::ShareLimits::default(),
         sequential: opts.sequential,
         download_limit: opts.download_limit,
         upload_limit: opts.upload_limit,

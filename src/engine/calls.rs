@@ -106,6 +106,47 @@ impl Engine {
         self.ask(ih, Command::Resume(ih)).await?.done()
     }
 
+    /// A torrent's own share limits.
+    pub async fn set_share_limits_async(
+        &self,
+        ih: InfoHash,
+        limits: crate::core::ShareLimits,
+    ) -> Result<(), EngineError> {
+        let set = Command::SetShareLimits {
+            info_hash: ih,
+            limits,
+        };
+        self.ask(ih, set).await?.done()
+    }
+
+    /// The global share limits and their action, on every shard.
+    pub async fn set_global_share_async(
+        &self,
+        g: crate::core::GlobalShare,
+    ) -> Result<(), EngineError> {
+        for r in self.inner.on_all(|| Command::SetGlobalShare(g)).await? {
+            r.done()?;
+        }
+        Ok(())
+    }
+
+    /// Forgets in the engine's books the torrents a share limit removed (their
+    /// root, the shard's count). The daemon calls it every few seconds.
+    pub async fn reconcile_async(&self) -> Result<usize, EngineError> {
+        let mut n = 0;
+        for r in self.inner.on_all(|| Command::TakeRemoved).await? {
+            let Reply::Torrents(gone) = r else {
+                return Err(r.mismatch("torrents"));
+            };
+            for ih in gone {
+                self.roots_lock().forget_torrent(ih);
+                self.count_torrent(ih, false).await;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Announces a torrent to its trackers now (if it is running).
     pub async fn reannounce_async(&self, ih: InfoHash) -> Result<(), EngineError> {
         self.ask(ih, Command::Reannounce(ih)).await?.done()
@@ -371,6 +412,22 @@ impl Engine {
     /// Blocking [`Engine::add_torrent_async`].
     pub fn add_torrent(&self, add: AddTorrent) -> Result<InfoHash, EngineError> {
         pollster::block_on(self.add_torrent_async(add))
+    }
+    /// Blocking [`Engine::set_share_limits_async`].
+    pub fn set_share_limits(
+        &self,
+        ih: InfoHash,
+        limits: crate::core::ShareLimits,
+    ) -> Result<(), EngineError> {
+        pollster::block_on(self.set_share_limits_async(ih, limits))
+    }
+    /// Blocking [`Engine::set_global_share_async`].
+    pub fn set_global_share(&self, g: crate::core::GlobalShare) -> Result<(), EngineError> {
+        pollster::block_on(self.set_global_share_async(g))
+    }
+    /// Blocking [`Engine::reconcile_async`].
+    pub fn reconcile(&self) -> Result<usize, EngineError> {
+        pollster::block_on(self.reconcile_async())
     }
     /// Blocking [`Engine::remove_async`].
     pub fn remove(&self, ih: InfoHash, delete_files: bool) -> Result<(), EngineError> {

@@ -282,6 +282,7 @@ impl Engine {
             resume.uploaded = s.uploaded;
             resume.added_at = s.added_at;
             resume.completed_at = s.completed_at;
+            resume.seeding_secs = s.seeding_secs;
             resume.file_priorities.clone_from(&s.file_priorities);
         }
         let source = match info {
@@ -362,6 +363,7 @@ impl Engine {
                     upload_limit: s.upload_limit,
                     labels: s.labels.clone(),
                     category: s.category.clone(),
+                    share: s.share,
                 })
                 .unwrap_or_default(),
         })

@@ -49,6 +49,7 @@ pub fn routes(r: Router<Shared>) -> Router<Shared> {
         .route("/torrents/setAutoManagement", any(accepted))
         .route("/torrents/export", any(export))
         .route("/torrents/addPeers", any(add_peers))
+        .route("/torrents/setShareLimits", any(set_share_limits))
         .route("/torrents/topPrio", any(no_queue))
         .route("/torrents/bottomPrio", any(no_queue))
         .route("/torrents/increasePrio", any(no_queue))
@@ -162,7 +163,22 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
         .unwrap_or_default();
     let limit =
         |k: &str| -> Result<u64, QbError> { Ok(params.num::<i64>(k)?.unwrap_or(0).max(0) as u64) };
+    let ratio: Option<f64> = params.num("ratioLimit")?;
     let settings = TorrentSettings {
+        share: crate::core::ShareLimits {
+            ratio_milli: ratio.map_or(-2, |r| {
+                if r <= -2.0 {
+                    -2
+                } else {
+                    super::super::settings::ratio_milli(r)
+                }
+            }),
+            seeding_mins: params.num::<i64>("seedingTimeLimit")?.unwrap_or(-2).max(-2),
+            inactive_mins: params
+                .num::<i64>("inactiveSeedingTimeLimit")?
+                .unwrap_or(-2)
+                .max(-2),
+        },
         sequential: params.flag("sequentialDownload")?.unwrap_or(false),
         download_limit: limit("dlLimit")?,
         upload_limit: limit("upLimit")?,
@@ -435,6 +451,32 @@ async fn file_prio(State(app): State<Shared>, p: Params) -> Result<Response, QbE
     }
     app.engine.set_file_priorities_async(ih, &all).await?;
     Ok(done())
+}
+
+/// `torrents/setShareLimits` (`ratioLimit`, `seedingTimeLimit` in minutes,
+/// `inactiveSeedingTimeLimit` in minutes; -2 the global limit, -1 none).
+async fn set_share_limits(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let ratio: f64 = p
+        .num("ratioLimit")?
+        .ok_or_else(|| QbError::bad("Missing required parameter: ratioLimit"))?;
+    let seeding: i64 = p
+        .num("seedingTimeLimit")?
+        .ok_or_else(|| QbError::bad("Missing required parameter: seedingTimeLimit"))?;
+    let inactive: i64 = p.num("inactiveSeedingTimeLimit")?.unwrap_or(-2);
+    let ratio_milli = if ratio <= -2.0 {
+        -2
+    } else {
+        super::super::settings::ratio_milli(ratio)
+    };
+    let limits = crate::core::ShareLimits {
+        ratio_milli,
+        seeding_mins: seeding.max(-2),
+        inactive_mins: inactive.max(-2),
+    };
+    each(&app, &p, |e, ih| async move {
+        e.set_share_limits_async(ih, limits).await
+    })
+    .await
 }
 
 /// `torrents/addPeers` (`peers`: `ip:port|ip:port`, at most 200).

@@ -12,6 +12,7 @@ use super::super::api::Shared;
 use super::super::settings::SettingsPatch;
 use super::login::Login;
 use super::{Params, QbError, done, json as answer, ok, sid, text};
+use crate::core::ShareAction;
 
 /// `auth/login`: `Ok.` and the `SID` cookie, `Fails.`, or 403 for a banned
 /// address.
@@ -92,6 +93,11 @@ const PREFERENCE_DEFAULTS: &str = include_str!("preferences.json");
 
 /// Preferences `setPreferences` changes in seedring's settings.
 const MAPPED: &[&str] = &[
+    "max_ratio_enabled",
+    "max_ratio",
+    "max_seeding_time_enabled",
+    "max_seeding_time",
+    "max_ratio_act",
     "dl_limit",
     "up_limit",
     "max_connec",
@@ -142,6 +148,14 @@ fn prefs(app: &Shared) -> Map<String, Value> {
         json!(s.max_connections_per_torrent),
     );
     set("max_uploads_per_torrent", json!(s.upload_slots));
+    set("max_ratio_enabled", json!(s.ratio_limit >= 0.0));
+    set("max_ratio", super::view::qt_value(s.ratio_limit.max(-1.0)));
+    set(
+        "max_seeding_time_enabled",
+        json!(s.seeding_time_limit_mins >= 0),
+    );
+    set("max_seeding_time", json!(s.seeding_time_limit_mins.max(-1)));
+    set("max_ratio_act", json!(share_act(s.share_limit_action)));
     set("save_path", json!(default_path(app)));
     set("listen_port", json!(app.engine.listen_addr().port()));
     set("web_ui_port", json!(app.api_addr.port()));
@@ -159,6 +173,16 @@ fn prefs(app: &Shared) -> Map<String, Value> {
         json!(!c.bypass_auth_subnets.is_empty()),
     );
     m
+}
+
+/// qBittorrent's number for a share action (2, super seeding, is not one of
+/// seedring's).
+fn share_act(a: ShareAction) -> i64 {
+    match a {
+        ShareAction::Pause => 0,
+        ShareAction::Remove => 1,
+        ShareAction::RemoveWithFiles => 3,
+    }
 }
 
 /// The default root's folder.
@@ -194,20 +218,54 @@ pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Res
         serde_json::from_str(PREFERENCE_DEFAULTS).expect("preferences.json is JSON");
     let mut patch = SettingsPatch::default();
     let num = |v: &Value, k: &str| {
-        v.as_i64()
-            .map(|n| n.max(0))
+        v.as_u64()
+            .or_else(|| v.as_i64().map(|_| 0))
             .ok_or_else(|| QbError::bad(format!("{k}: a number")))
     };
+    let count = |v: &Value, k: &str| -> Result<usize, QbError> {
+        Ok(usize::try_from(num(v, k)?).unwrap_or(usize::MAX).max(1))
+    };
     let q = app.qbit.as_ref().expect("the layer is on");
+    let off = |k: &str| given.get(k).and_then(Value::as_bool) == Some(false);
+    if off("max_ratio_enabled") {
+        patch.ratio_limit = Some(-1.0);
+    }
+    if off("max_seeding_time_enabled") {
+        patch.seeding_time_limit_mins = Some(-1);
+    }
     for (k, v) in &given {
         match k.as_str() {
-            "dl_limit" => patch.download_limit = Some(num(v, k)? as u64),
-            "up_limit" => patch.upload_limit = Some(num(v, k)? as u64),
-            "max_connec" => patch.max_connections = Some(num(v, k)?.max(1) as usize),
-            "max_connec_per_torrent" => {
-                patch.max_connections_per_torrent = Some(num(v, k)?.max(1) as usize);
+            "max_ratio_enabled" | "max_seeding_time_enabled" => {}
+            "max_ratio" if !off("max_ratio_enabled") => {
+                let r = v
+                    .as_f64()
+                    .ok_or_else(|| QbError::bad("max_ratio: a number"))?;
+                patch.ratio_limit = Some(if r < 0.0 { -1.0 } else { r });
             }
-            "max_uploads_per_torrent" => patch.upload_slots = Some(num(v, k)?.max(1) as usize),
+            "max_seeding_time" if !off("max_seeding_time_enabled") => {
+                patch.seeding_time_limit_mins = Some(
+                    v.as_i64()
+                        .ok_or_else(|| QbError::bad("max_seeding_time: a number"))?
+                        .max(-1),
+                );
+            }
+            "max_ratio_act" => {
+                patch.share_limit_action = Some(match v.as_i64() {
+                    Some(0) => ShareAction::Pause,
+                    Some(1) => ShareAction::Remove,
+                    Some(3) => ShareAction::RemoveWithFiles,
+                    _ => {
+                        return Err(QbError::bad(
+                            "max_ratio_act: 0 (pause), 1 (remove) or 3 (remove with files)",
+                        ));
+                    }
+                });
+            }
+            "dl_limit" => patch.download_limit = Some(num(v, k)?),
+            "up_limit" => patch.upload_limit = Some(num(v, k)?),
+            "max_connec" => patch.max_connections = Some(count(v, k)?),
+            "max_connec_per_torrent" => patch.max_connections_per_torrent = Some(count(v, k)?),
+            "max_uploads_per_torrent" => patch.upload_slots = Some(count(v, k)?),
             k if FIXED.contains(&k) => {
                 tracing::info!(
                     key = k,

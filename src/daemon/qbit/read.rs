@@ -10,7 +10,7 @@ use axum::routing::any;
 use serde_json::{Value, json};
 
 use super::super::api::Shared;
-use super::view::{ETA_INFINITE, QbTorrent, RootPaths, qt_value};
+use super::view::{Context, ETA_INFINITE, QbTorrent, RootPaths, qt_value};
 use super::{Params, QbError, json as answer};
 use crate::Engine;
 use crate::core::TorrentStats;
@@ -34,6 +34,21 @@ pub fn root_paths(engine: &Engine) -> RootPaths {
         .list()
         .map(|r| (r.token.clone(), r.path.clone()))
         .collect()
+}
+
+/// What views of torrents need now.
+pub fn context(app: &Shared) -> Context {
+    let share = app
+        .settings
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .global_share()
+        .limits;
+    Context {
+        roots: root_paths(&app.engine),
+        share,
+        now: unix_now(),
+    }
 }
 
 /// Unix seconds now.
@@ -97,9 +112,8 @@ fn compare(a: &Value, b: &Value) -> Ordering {
 /// qBittorrent shows them.
 pub async fn views(app: &Shared) -> Result<Vec<QbTorrent>, QbError> {
     let all: Vec<TorrentStats> = app.engine.all_stats_async().await?;
-    let roots = root_paths(&app.engine);
-    let now = unix_now();
-    Ok(all.iter().map(|s| QbTorrent::new(s, &roots, now)).collect())
+    let cx = context(app);
+    Ok(all.iter().map(|s| QbTorrent::new(s, &cx)).collect())
 }
 
 /// `torrents/info`: `filter`, `category`, `tag`, `hashes`, `sort`, `reverse`,
@@ -156,9 +170,7 @@ pub async fn properties(State(app): State<Shared>, p: Params) -> Result<Response
     let ih = p.hash()?;
     let s = app.engine.stats_async(ih).await?;
     let info = app.engine.info_async(ih).await?;
-    let roots = root_paths(&app.engine);
-    let now = unix_now();
-    let t = QbTorrent::new(&s, &roots, now);
+    let t = QbTorrent::new(&s, &context(&app));
     let (piece_size, pieces_num, private) = info.as_ref().map_or((-1, -1, false), |i| {
         (
             i64::from(i.geometry.piece_length()),

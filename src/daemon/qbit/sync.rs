@@ -20,7 +20,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::super::api::Shared;
-use super::read::{category_map, root_paths, unix_now};
+use super::read::{category_map, context};
 use super::view::QbTorrent;
 use super::{Params, QbError, json as answer, sid};
 use crate::core::TorrentStats;
@@ -163,7 +163,7 @@ pub async fn maindata(
 ) -> Result<Response, QbError> {
     let rid: u64 = p.num("rid")?.unwrap_or(0);
     let all = app.engine.all_stats_async().await?;
-    let roots = root_paths(&app.engine);
+    let cx = context(&app);
     let engine = app.engine.clone();
     let free = tokio::task::spawn_blocking(move || {
         engine
@@ -174,7 +174,6 @@ pub async fn maindata(
     })
     .await
     .unwrap_or(0);
-    let now = unix_now();
     let server = server_state(&app, &all, free);
     let categories = category_map(&app);
     let tags: HashSet<String> = app.engine.tags().into_iter().collect();
@@ -205,7 +204,7 @@ pub async fn maindata(
     let mut torrents = Map::new();
     let mut seen = HashMap::with_capacity(all.len());
     for s in &all {
-        let mut view = QbTorrent::new(s, &roots, now);
+        let mut view = QbTorrent::new(s, &cx);
         let hex = std::mem::take(&mut view.hash);
         let Ok(Value::Object(fields)) = serde_json::to_value(&view) else {
             continue;

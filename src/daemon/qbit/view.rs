@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::core::{TorrentState, TorrentStats};
+use crate::core::{ShareLimits, TorrentState, TorrentStats};
 
 /// qBittorrent's "infinite" ETA (100 days, in seconds).
 pub const ETA_INFINITE: u64 = 8_640_000;
@@ -107,6 +107,27 @@ const DN_KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
 /// Root token to its folder, for `save_path` and `content_path`.
 pub type RootPaths = HashMap<String, PathBuf>;
 
+/// What a torrent view needs besides the torrent: root folders, the global
+/// share limits, the time.
+#[derive(Debug)]
+pub struct Context {
+    /// Root tokens to folders.
+    pub roots: RootPaths,
+    /// The global share limits.
+    pub share: ShareLimits,
+    /// Unix seconds now.
+    pub now: u64,
+}
+
+/// A ratio limit in qBittorrent's terms (-2 global, -1 none, else the ratio).
+fn ratio_of(milli: i64) -> f64 {
+    if milli < 0 {
+        milli as f64
+    } else {
+        milli as f64 / 1000.0
+    }
+}
+
 /// The state string qBittorrent 4.x shows (5.x says `stopped` where 4.x says
 /// `paused`; the layer answers as 4.5).
 pub fn state_string(s: &TorrentStats) -> &'static str {
@@ -129,8 +150,12 @@ pub fn state_string(s: &TorrentStats) -> &'static str {
 
 impl QbTorrent {
     /// The view of one torrent; `now` in Unix seconds.
-    pub fn new(s: &TorrentStats, roots: &RootPaths, now: u64) -> QbTorrent {
-        let save_path = roots
+    pub fn new(s: &TorrentStats, cx: &Context) -> QbTorrent {
+        let now = cx.now;
+        let own = s.settings.share;
+        let eff = own.over(cx.share);
+        let save_path = cx
+            .roots
             .get(&s.root)
             .map_or_else(|| s.root.clone(), |p| p.to_string_lossy().into_owned());
         let content_path = format!("{}/{}", save_path.trim_end_matches('/'), s.name);
@@ -170,8 +195,12 @@ impl QbTorrent {
             infohash_v2: String::new(),
             last_activity,
             magnet_uri: magnet(&hex, &s.name),
-            max_ratio: -1.0,
-            max_seeding_time: -1,
+            max_ratio: if eff.ratio_milli < 0 {
+                -1.0
+            } else {
+                ratio_of(eff.ratio_milli)
+            },
+            max_seeding_time: eff.seeding_mins.max(-1),
             name: s.name.clone(),
             num_complete: 0,
             num_incomplete: 0,
@@ -180,10 +209,10 @@ impl QbTorrent {
             priority: 0,
             progress: s.progress,
             ratio,
-            ratio_limit: -2.0,
+            ratio_limit: ratio_of(own.ratio_milli),
             save_path,
-            seeding_time: 0,
-            seeding_time_limit: -2,
+            seeding_time: s.seeding_secs,
+            seeding_time_limit: own.seeding_mins,
             seen_complete: s.completed_at.unwrap_or(0),
             seq_dl: s.settings.sequential,
             size: s.total_bytes,

@@ -1,0 +1,230 @@
+//! Share limits: a seeding torrent that has given enough (a ratio), seeded long
+//! enough, or sat without uploading long enough is paused or removed, as a
+//! seedbox's tools expect (qBittorrent's "share limits").
+//!
+//! Each torrent has its own limits or follows the global ones ([`USE_GLOBAL`]);
+//! [`NO_LIMIT`] turns one off. Seeding time counts while the torrent is complete
+//! and running, and is saved in its record; the inactive time counts from its
+//! last uploaded byte (or from when it began to seed). The check runs with the
+//! choker, every `choke_interval`.
+
+use super::*;
+
+/// A limit that follows the global one.
+pub const USE_GLOBAL: i64 = -2;
+/// No limit.
+pub const NO_LIMIT: i64 = -1;
+
+/// Most torrents removed by a share limit waiting for the engine to hear of
+/// them ([`Core::take_removed`]); past it the oldest is dropped from the list
+/// (the engine then learns of it only by its absence).
+pub const MAX_REMOVED: usize = 4096;
+
+/// One torrent's limits, or the global ones (where [`USE_GLOBAL`] means none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShareLimits {
+    /// Upload over download (or size), in thousandths.
+    pub ratio_milli: i64,
+    /// Minutes of seeding.
+    pub seeding_mins: i64,
+    /// Minutes of seeding without uploading.
+    pub inactive_mins: i64,
+}
+
+impl Default for ShareLimits {
+    fn default() -> Self {
+        ShareLimits {
+            ratio_milli: USE_GLOBAL,
+            seeding_mins: USE_GLOBAL,
+            inactive_mins: USE_GLOBAL,
+        }
+    }
+}
+
+impl ShareLimits {
+    /// No limit at all (the global default).
+    pub const NONE: ShareLimits = ShareLimits {
+        ratio_milli: NO_LIMIT,
+        seeding_mins: NO_LIMIT,
+        inactive_mins: NO_LIMIT,
+    };
+
+    /// These limits with the global ones where they say [`USE_GLOBAL`].
+    pub fn over(self, global: ShareLimits) -> ShareLimits {
+        let pick = |own: i64, g: i64| if own == USE_GLOBAL { g } else { own };
+        ShareLimits {
+            ratio_milli: pick(self.ratio_milli, global.ratio_milli),
+            seeding_mins: pick(self.seeding_mins, global.seeding_mins),
+            inactive_mins: pick(self.inactive_mins, global.inactive_mins),
+        }
+    }
+}
+
+/// What happens when a limit is reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShareAction {
+    /// Pause it (resuming it while the limit still holds pauses it again).
+    #[default]
+    Pause,
+    /// Remove it, keeping its files.
+    Remove,
+    /// Remove it and its files.
+    RemoveWithFiles,
+}
+
+/// The global limits and their action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalShare {
+    /// Limits for torrents that follow the global ones ([`NO_LIMIT`]: none).
+    pub limits: ShareLimits,
+    /// What reaching one does.
+    pub action: ShareAction,
+}
+
+impl Default for GlobalShare {
+    fn default() -> Self {
+        GlobalShare {
+            limits: ShareLimits::NONE,
+            action: ShareAction::Pause,
+        }
+    }
+}
+
+/// Which limit a torrent reached, for the log.
+fn reached(t: &Torrent, l: ShareLimits, now: Time) -> Option<String> {
+    let size = t.info.as_ref().map_or(0, |i| i.geometry.total_length());
+    let base = t.downloaded.max(size).max(1);
+    if l.ratio_milli >= 0
+        && u128::from(t.uploaded) * 1000 >= u128::from(base) * l.ratio_milli as u128
+    {
+        return Some(format!(
+            "ratio {:.3} reached",
+            l.ratio_milli as f64 / 1000.0
+        ));
+    }
+    let secs = t.seeding_secs_at(now);
+    if l.seeding_mins >= 0 && secs >= l.seeding_mins as u64 * 60 {
+        return Some(format!("{} minutes of seeding reached", l.seeding_mins));
+    }
+    // The last upload is reset when seeding starts, so it counts from then.
+    if l.inactive_mins >= 0 && t.seeding_since.is_some() {
+        let quiet = now.since(t.last_upload_at).as_secs();
+        if quiet >= l.inactive_mins as u64 * 60 {
+            return Some(format!(
+                "{} minutes without uploading reached",
+                l.inactive_mins
+            ));
+        }
+    }
+    None
+}
+
+impl Core {
+    /// Sets the global limits and their action.
+    pub fn set_global_share(&mut self, g: GlobalShare) {
+        self.share = g;
+    }
+
+    /// Sets a torrent's own limits.
+    pub fn set_share_limits(
+        &mut self,
+        info_hash: InfoHash,
+        l: ShareLimits,
+    ) -> Result<(), CommandError> {
+        let ok = |v: i64| v >= USE_GLOBAL;
+        if !(ok(l.ratio_milli) && ok(l.seeding_mins) && ok(l.inactive_mins)) {
+            return Err(CommandError::BadArgument(
+                "share limits are -2 (global), -1 (none) or a value of 0 or more".into(),
+            ));
+        }
+        let t = self.torrent_mut(info_hash)?;
+        if t.share != l {
+            t.share = l;
+            t.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Torrents a share limit removed since the last call (the engine forgets
+    /// them in its books).
+    pub fn take_removed(&mut self) -> Vec<InfoHash> {
+        std::mem::take(&mut self.removed_by_limit)
+    }
+
+    /// Seeding clocks, and the limits: every seeding torrent past one is paused
+    /// or removed, as the action says.
+    pub(super) fn apply_share_limits(&mut self, now: Time, out: &mut Vec<Action>) {
+        let global = self.share;
+        let mut hit = Vec::new();
+        for (ih, t) in &mut self.torrents {
+            let seeding = matches!(t.state(), TorrentState::Seeding);
+            t.seeding_clock(now, seeding);
+            if !seeding {
+                continue;
+            }
+            if t.uploaded != t.last_uploaded {
+                t.last_uploaded = t.uploaded;
+                t.last_upload_at = now;
+            }
+            if let Some(why) = reached(t, t.share.over(global.limits), now) {
+                hit.push((*ih, why));
+            }
+        }
+        for (ih, why) in hit {
+            tracing::info!(info_hash = %ih, action = ?global.action, "share limit: {why}");
+            let done = match global.action {
+                ShareAction::Pause => self.pause(ih, out),
+                ShareAction::Remove | ShareAction::RemoveWithFiles => {
+                    let files = global.action == ShareAction::RemoveWithFiles;
+                    let r = self.remove_torrent(now, ih, files, out);
+                    if r.is_ok() {
+                        if self.removed_by_limit.len() >= MAX_REMOVED {
+                            self.removed_by_limit.remove(0);
+                        }
+                        self.removed_by_limit.push(ih);
+                    }
+                    r
+                }
+            };
+            if let Err(e) = done {
+                tracing::warn!(info_hash = %ih, error = %e, "share limit reached, action failed");
+            }
+        }
+    }
+}
+
+impl Torrent {
+    /// Starts or stops the seeding clock.
+    pub(super) fn seeding_clock(&mut self, now: Time, seeding: bool) {
+        match (seeding, self.seeding_since) {
+            (true, None) => {
+                self.seeding_since = Some(now);
+                self.last_upload_at = now;
+                self.last_uploaded = self.uploaded;
+            }
+            (false, Some(since)) => {
+                self.seeding_secs += now.since(since).as_secs();
+                self.seeding_since = None;
+                self.dirty = true;
+            }
+            (true, Some(since)) => {
+                // Banked as it goes, so a save carries it; a save is asked for
+                // once an hour of it (not every pass: 100,000 seeding torrents).
+                let add = now.since(since).as_secs();
+                let before = self.seeding_secs;
+                self.seeding_secs += add;
+                self.seeding_since = Some(since + std::time::Duration::from_secs(add));
+                if before / 3600 != self.seeding_secs / 3600 {
+                    self.dirty = true;
+                }
+            }
+            (false, None) => {}
+        }
+    }
+
+    /// Seconds seeded, as of `now`.
+    pub fn seeding_secs_at(&self, now: Time) -> u64 {
+        self.seeding_secs + self.seeding_since.map_or(0, |s| now.since(s).as_secs())
+    }
+}

@@ -1,0 +1,259 @@
+//! The qBittorrent layer of a real daemon over real HTTP: off without a
+//! password, its own login (the admin token does not open it, its cookie does
+//! not open the admin API), bans per address after failed logins, the host and
+//! origin checks, a bad hash refused at start, and categories, tags and share
+//! limits kept across a restart.
+#![allow(clippy::disallowed_methods)] // waits on a real daemon with the wall clock
+
+mod daemon_common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Command;
+use std::time::Duration;
+
+use daemon_common::*;
+use reqwest::blocking::Client;
+use reqwest::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
+use seedring::daemon::qbit::login::PasswordHash;
+use serde_json::Value;
+
+const PASSWORD: &str = "correct horse";
+
+fn qbit_config(max_fails: u32) -> String {
+    format!(
+        "[qbittorrent]\npassword_hash = \"{}\"\nmax_auth_fail_count = {max_fails}\n",
+        PasswordHash::make(PASSWORD)
+    )
+}
+
+fn v2(d: &Daemon, path: &str) -> String {
+    format!("{}/api/v2/{path}", d.base)
+}
+
+/// A client whose connections come from `ip` (any 127/8 address is ours).
+fn from(ip: Ipv4Addr) -> Client {
+    Client::builder()
+        .local_address(IpAddr::V4(ip))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn login(c: &Client, d: &Daemon, password: &str) -> (u16, String, Option<String>) {
+    let r = c
+        .post(v2(d, "auth/login"))
+        .form(&[("username", "admin"), ("password", password)])
+        .send()
+        .unwrap();
+    let cookie = r
+        .headers()
+        .get(SET_COOKIE)
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+    (r.status().as_u16(), r.text().unwrap(), cookie)
+}
+
+#[test]
+fn the_layer_is_off_until_a_password_hash_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), "");
+    let r = d.http.get(v2(&d, "app/version")).send().unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().unwrap().contains("seedring hash-password"));
+    assert!(d.stderr().contains("qBittorrent API (/api/v2) is off"));
+}
+
+#[test]
+fn a_bad_password_hash_stops_the_daemon_at_start_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    let text = config_text(
+        dir.path(),
+        "[qbittorrent]\npassword_hash = \"@ByteArray(abc)\"\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_seedring"))
+        .args(["daemon", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("qbittorrent.password_hash"), "{err}");
+}
+
+#[test]
+fn logins_sessions_bans_and_the_two_apis_kept_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &qbit_config(3));
+    let a = from(Ipv4Addr::new(127, 0, 0, 1));
+    let b = from(Ipv4Addr::new(127, 0, 0, 2));
+
+    // No session: 403, whatever the admin token says.
+    let r = d.authed(a.get(v2(&d, "app/version"))).send().unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.text().unwrap(), "Forbidden");
+
+    // Three failures ban 127.0.0.1, even for the right password after.
+    for _ in 0..3 {
+        assert_eq!(login(&a, &d, "wrong").1, "Fails.");
+    }
+    let (status, text, cookie) = login(&a, &d, PASSWORD);
+    assert_eq!((status, cookie), (403, None));
+    assert!(text.contains("banned"), "{text}");
+    assert!(d.stderr().contains("banned after failed logins"));
+
+    // Another address is not banned.
+    let (status, text, cookie) = login(&b, &d, PASSWORD);
+    assert_eq!((status, text.as_str()), (200, "Ok."));
+    let cookie = cookie.expect("a SID cookie");
+    assert!(cookie.starts_with("SID="));
+    let r = b
+        .get(v2(&d, "app/version"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(r.text().unwrap(), "v4.5.2");
+
+    // The cookie does not open the admin API; a page elsewhere is refused;
+    // a host name not ours is refused.
+    let r = b
+        .get(d.url("/torrents"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = b
+        .get(v2(&d, "app/version"))
+        .header(COOKIE, &cookie)
+        .header(ORIGIN, "http://evil.example")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = b
+        .get(v2(&d, "app/version"))
+        .header(COOKIE, &cookie)
+        .header(HOST, "evil.example")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 421);
+
+    // Logged out: the cookie is dead.
+    b.post(v2(&d, "auth/logout"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
+    let r = b
+        .get(v2(&d, "app/version"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[test]
+fn categories_tags_and_share_limits_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "{}[[roots]]\ntoken = \"disk2\"\npath = \"{}/disk2\"\n",
+        qbit_config(5),
+        dir.path().display()
+    );
+    let mut d = Daemon::start(dir.path(), &extra);
+    let c = from(Ipv4Addr::LOCALHOST);
+    let (_, _, cookie) = login(&c, &d, PASSWORD);
+    let cookie = cookie.unwrap();
+    let post = |d: &Daemon, path: &str, form: &[(&str, &str)]| {
+        c.post(v2(d, path))
+            .header(COOKIE, &cookie)
+            .form(form)
+            .send()
+            .unwrap()
+    };
+    let tv = format!("{}/disk2/tv", dir.path().display());
+    assert_eq!(
+        post(
+            &d,
+            "torrents/createCategory",
+            &[("category", "tv"), ("savePath", &tv)]
+        )
+        .status(),
+        200
+    );
+    // Outside every root: refused.
+    let r = post(
+        &d,
+        "torrents/createCategory",
+        &[("category", "etc"), ("savePath", "/etc")],
+    );
+    assert_eq!(r.status(), 409, "{}", r.text().unwrap());
+    assert_eq!(
+        post(&d, "torrents/createTags", &[("tags", "keep,drop")]).status(),
+        200
+    );
+    assert_eq!(
+        post(&d, "torrents/deleteTags", &[("tags", "drop")]).status(),
+        200
+    );
+
+    let (t, data) = make_torrent(dir.path(), "show.bin", 200_000);
+    std::fs::create_dir_all(dir.path().join("disk2/tv")).unwrap();
+    std::fs::write(dir.path().join("disk2/tv/show.bin"), &data).unwrap();
+    let form = reqwest::blocking::multipart::Form::new()
+        .text("category", "tv")
+        .text("tags", "keep")
+        .file("torrents", &t)
+        .unwrap();
+    let r = c
+        .post(v2(&d, "torrents/add"))
+        .header(COOKIE, &cookie)
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(r.text().unwrap(), "Ok.");
+    let info = |d: &Daemon| -> Value {
+        c.get(v2(d, "torrents/info"))
+            .header(COOKIE, &cookie)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while info(&d)[0]["state"] != "stalledUP" {
+        assert!(std::time::Instant::now() < deadline, "{}", info(&d));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let hash = info(&d)[0]["hash"].as_str().unwrap().to_owned();
+    let r = post(
+        &d,
+        "torrents/setShareLimits",
+        &[
+            ("hashes", &hash),
+            ("ratioLimit", "1.5"),
+            ("seedingTimeLimit", "90"),
+        ],
+    );
+    assert_eq!(r.status(), 200);
+
+    d.signal("TERM");
+    d.child.wait().unwrap();
+    let d = Daemon::start(dir.path(), &extra);
+    let (_, _, cookie2) = login(&c, &d, PASSWORD);
+    let cookie2 = cookie2.unwrap();
+    let get = |path: &str| -> Value {
+        c.get(v2(&d, path))
+            .header(COOKIE, &cookie2)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let t = &get("torrents/info")[0];
+    assert_eq!(t["category"], "tv");
+    assert_eq!(t["tags"], "keep");
+    assert_eq!(t["save_path"], tv.as_str());
+    assert_eq!(t["ratio_limit"], 1.5);
+    assert_eq!(t["seeding_time_limit"], 90);
+    assert_eq!(get("torrents/tags"), serde_json::json!(["keep"]));
+    assert_eq!(get("torrents/categories")["tv"]["savePath"], tv.as_str());
+}

@@ -1,0 +1,136 @@
+//! Share limits in the sim, over simulated hours: a ratio reached pauses a
+//! seed, a seeding time reached removes one (with its files, when told), an
+//! inactive seed is paused, a torrent with its own "no limit" is left alone,
+//! and a resumed torrent still past its limit is paused again.
+
+mod sim_common;
+
+use std::time::Duration;
+
+use seedring::core::share::{NO_LIMIT, USE_GLOBAL};
+use seedring::core::{CoreConfig, GlobalShare, ShareAction, ShareLimits, TorrentState};
+use seedring::sim::SimWorld;
+use sim_common::*;
+
+fn run(world: &SimWorld, secs: u64, mut until: impl FnMut() -> bool) -> bool {
+    let limit = world.now() + Duration::from_secs(secs);
+    world.run_while(limit, Duration::from_secs(1), &mut until)
+}
+
+fn paused(e: &seedring::Engine, ih: seedring::InfoHash) -> bool {
+    e.stats(ih).is_ok_and(|s| s.state == TorrentState::Paused)
+}
+
+fn own(ratio_milli: i64, seeding_mins: i64, inactive_mins: i64) -> ShareLimits {
+    ShareLimits {
+        ratio_milli,
+        seeding_mins,
+        inactive_mins,
+    }
+}
+
+#[test]
+fn a_seed_that_gave_its_size_once_is_paused_at_ratio_one() {
+    let (seed, _g) = seed(71);
+    let world = world(seed);
+    let fx = fixture(seed, "ratio", FILES, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let s = seeder(&world, &fx, CoreConfig::default());
+    s.set_share_limits(ih, own(1000, USE_GLOBAL, USE_GLOBAL))
+        .unwrap();
+    let l = leecher(&world, &fx, CoreConfig::default());
+    introduce(&[&s, &l], ih);
+    assert!(run(&world, 600, || done(&l, ih)), "{:?}", l.stats(ih));
+    assert_same_data(&world, &l, &fx, "leecher");
+    assert!(run(&world, 60, || paused(&s, ih)), "{:?}", s.stats(ih));
+    let st = s.stats(ih).unwrap();
+    assert!(st.uploaded >= st.total_bytes, "{st:?}");
+    // Resumed while still past its ratio: paused again at the next pass.
+    s.resume(ih).unwrap();
+    assert!(!paused(&s, ih));
+    assert!(run(&world, 30, || paused(&s, ih)));
+    // Its own limit lifted: it seeds on.
+    s.set_share_limits(ih, own(NO_LIMIT, NO_LIMIT, NO_LIMIT))
+        .unwrap();
+    s.resume(ih).unwrap();
+    assert!(!run(&world, 120, || paused(&s, ih)));
+}
+
+#[test]
+fn two_hours_of_seeding_removes_the_torrent_and_its_files() {
+    let (seed, _g) = seed(72);
+    let world = world(seed);
+    let fx = fixture(seed, "time", FILES, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let s = seeder(&world, &fx, CoreConfig::default());
+    s.set_global_share(GlobalShare {
+        limits: own(NO_LIMIT, 120, NO_LIMIT),
+        action: ShareAction::RemoveWithFiles,
+    })
+    .unwrap();
+    assert!(run(&world, 60, || done(&s, ih)));
+    // Still there after 110 minutes, with its time counted.
+    assert!(!run(&world, 110 * 60, || s.stats(ih).is_err()));
+    let secs = s.stats(ih).unwrap().seeding_secs;
+    assert!((100 * 60..=111 * 60).contains(&secs), "{secs} s seeded");
+    assert!(run(&world, 15 * 60, || s.stats(ih).is_err()), "not removed");
+    assert_eq!(s.reconcile().unwrap(), 1, "the engine hears of it once");
+    assert_eq!(s.reconcile().unwrap(), 0);
+    assert!(s.torrents().unwrap().is_empty());
+    run(&world, 5, || false);
+    for (path, _) in &fx.files {
+        assert!(
+            world.read_file(&s, &format!("{ROOT}/{path}")).is_none(),
+            "{path} kept"
+        );
+    }
+}
+
+#[test]
+fn an_idle_seed_is_paused_and_one_without_limits_is_not() {
+    let (seed, _g) = seed(73);
+    let world = world(seed);
+    let fx = fixture(seed, "idle", FILES, 16 * 1024);
+    let fx2 = fixture(seed + 1, "free", FILES, 16 * 1024);
+    let (ih, ih2) = (fx.meta.info_hash, fx2.meta.info_hash);
+    let s = seeder(&world, &fx, CoreConfig::default());
+    for (path, bytes) in &fx2.files {
+        world.write_file(&s, &format!("{ROOT}/{path}"), bytes.clone());
+    }
+    s.add_torrent(seedring::core::AddTorrent::new(
+        seedring::core::TorrentSource::Metainfo(fx2.meta.clone()),
+        ROOT,
+    ))
+    .unwrap();
+    s.set_share_limits(ih2, own(NO_LIMIT, NO_LIMIT, NO_LIMIT))
+        .unwrap();
+    s.set_global_share(GlobalShare {
+        limits: own(NO_LIMIT, NO_LIMIT, 30),
+        action: ShareAction::Pause,
+    })
+    .unwrap();
+    assert!(run(&world, 60, || done(&s, ih) && done(&s, ih2)));
+    let seeding_from = world.now();
+    // A leecher keeps it busy for a while: busy is not idle.
+    let l = leecher(&world, &fx, CoreConfig::default());
+    introduce(&[&s, &l], ih);
+    assert!(run(&world, 600, || done(&l, ih)));
+    let busy_until = world.now();
+    assert!(run(&world, 3 * 3600, || paused(&s, ih)), "never paused");
+    let idle = world.now().since(busy_until);
+    assert!(
+        idle >= Duration::from_secs(25 * 60),
+        "paused after {idle:?}"
+    );
+    assert!(
+        !run(&world, 2 * 3600, || !done(&s, ih2)),
+        "the torrent without limits stopped: {:?}",
+        s.stats(ih2)
+    );
+    let seeded = world.now().since(seeding_from).as_secs();
+    let counted = s.stats(ih2).unwrap().seeding_secs;
+    assert!(
+        counted + 20 >= seeded && counted <= seeded,
+        "{counted} of {seeded} s"
+    );
+}
