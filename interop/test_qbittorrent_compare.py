@@ -102,9 +102,12 @@ def test_the_arr_request_sequence_answers_like_qbittorrent(tmp):
 
         # Downloading from the same libtorrent seeder, states through its life.
         seen = {}
+        added = []
         for c, _ in both:
             c.post("torrents/resume", {"hashes": ih})
-            c.post("torrents/addPeers", {"hashes": ih, "peers": f"127.0.0.1:{seeder.port}"})
+            added.append(c.post("torrents/addPeers",
+                                {"hashes": ih, "peers": f"127.0.0.1:{seeder.port}"}).json())
+        compare(added[0], added[1], "torrents/addPeers")
         for c, _ in both:
             seen[c.url] = wait_state(c, ih, SEEDING, 120)
         known = {"metaDL", "checkingDL", "checkingUP", "checkingResumeData", "downloading",

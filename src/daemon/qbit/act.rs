@@ -479,7 +479,8 @@ async fn set_share_limits(State(app): State<Shared>, p: Params) -> Result<Respon
     .await
 }
 
-/// `torrents/addPeers` (`peers`: `ip:port|ip:port`, at most 200).
+/// `torrents/addPeers` (`peers`: `ip:port|ip:port`, at most 200): per torrent
+/// `{added, failed}`, as qBittorrent answers.
 async fn add_peers(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
     let mut addrs = Vec::new();
     for a in p.need("peers")?.split('|').filter(|a| !a.trim().is_empty()) {
@@ -492,11 +493,19 @@ async fn add_peers(State(app): State<Shared>, p: Params) -> Result<Response, QbE
     if addrs.len() > 200 {
         return Err(QbError::bad("at most 200 peers at once"));
     }
-    each(&app, &p, |e, ih| {
-        let addrs = addrs.clone();
-        async move { e.add_peers_async(ih, &addrs).await }
-    })
-    .await
+    let mut out = serde_json::Map::new();
+    for ih in targets(&app, &p).await? {
+        let added = match app.engine.add_peers_async(ih, &addrs).await {
+            Ok(()) => addrs.len(),
+            Err(EngineError::Command(crate::core::CommandError::UnknownTorrent(_))) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        out.insert(
+            ih.to_hex(),
+            serde_json::json!({"added": added, "failed": addrs.len() - added}),
+        );
+    }
+    Ok(answer(&out))
 }
 
 async fn accepted(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
