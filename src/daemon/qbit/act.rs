@@ -119,6 +119,20 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
             .await
             .map_err(|_| QbError::bad("unreadable form"))?
     };
+    for (k, applied) in [
+        ("skip_checking", "false"),
+        ("contentLayout", "Original"),
+        ("rename", ""),
+        ("firstLastPiecePrio", "false"),
+    ] {
+        if let Some(v) = params.get(k).filter(|v| !v.is_empty() && *v != applied) {
+            tracing::info!(
+                parameter = k,
+                value = v,
+                "qBittorrent API: add parameter not applied (docs/qbittorrent-api.md)"
+            );
+        }
+    }
     let mut sources = Vec::new();
     for f in &files {
         match Metainfo::from_bytes_with(f, &MetainfoLimits::default()) {
