@@ -160,6 +160,8 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
             category: String::new(),
             share: seedring::core::ShareLimits::default(),
             seeding_secs: 0,
+            queue_pos: 0,
+            forced: false,
         };
         bytes += total;
         pieces += count as u64;

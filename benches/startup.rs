@@ -80,6 +80,8 @@ fn populate(n: usize, data: &Path, state: &Path) {
             category: String::new(),
             share: seedring::core::ShareLimits::default(),
             seeding_secs: 0,
+            queue_pos: 0,
+            forced: false,
         };
         ops.push(StoreOp::Set(
             meta_key(meta.info_hash),

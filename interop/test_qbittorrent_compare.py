@@ -92,6 +92,29 @@ def test_the_arr_request_sequence_answers_like_qbittorrent(tmp):
         for c, _ in both:
             c.post("torrents/delete", {"hashes": magnet_ih, "deleteFiles": "false"})
 
+        # Queueing on with no room: a new torrent waits (queuedDL), and moves in
+        # the queue are taken; off again, it runs.
+        for c, _ in both:
+            c.post("app/setPreferences", {"json": '{"queueing_enabled": true, '
+                                          '"max_active_downloads": 0, "max_active_torrents": 0}'})
+            c.post("torrents/add", {"urls": f"magnet:?xt=urn:btih:{magnet_ih}&dn=nothing"})
+            wait_state(c, magnet_ih, {"queuedDL"}, 30)
+            c.post("torrents/topPrio", {"hashes": magnet_ih})
+            assert c.json("app/preferences")["queueing_enabled"] is True
+        compare(a.json("torrents/info", hashes=magnet_ih), b.json("torrents/info", hashes=magnet_ih),
+                "torrents/info (queued)")
+        from test_download import wait_for
+        for c, _ in both:
+            # qBittorrent applies the move a moment later.
+            wait_for("the move to the top", lambda c=c: c.json(
+                "torrents/info", hashes=magnet_ih)[0]["priority"] == 1, 10)
+        for c, _ in both:
+            c.post("torrents/setForceStart", {"hashes": magnet_ih, "value": "true"})
+            assert wait_state(c, magnet_ih, {"metaDL", "forcedMetaDL"}, 30)[-1] == "forcedMetaDL"
+            c.post("app/setPreferences", {"json": '{"queueing_enabled": false}'})
+            c.post("torrents/delete", {"hashes": magnet_ih, "deleteFiles": "false"})
+            c.post("torrents/topPrio", {"hashes": magnet_ih}, expect=409)
+
         # sync/maindata: a full update, then deltas with rid.
         ma, mb = a.json("sync/maindata", rid=0), b.json("sync/maindata", rid=0)
         for m in (ma, mb):
@@ -110,7 +133,7 @@ def test_the_arr_request_sequence_answers_like_qbittorrent(tmp):
         compare(added[0], added[1], "torrents/addPeers")
         for c, _ in both:
             seen[c.url] = wait_state(c, ih, SEEDING, 120)
-        known = {"metaDL", "checkingDL", "checkingUP", "checkingResumeData", "downloading",
+        known = {"metaDL", "forcedMetaDL", "checkingDL", "checkingUP", "checkingResumeData", "downloading",
                  "stalledDL", "queuedDL", "pausedDL", "forcedDL", "uploading", "stalledUP",
                  "queuedUP", "pausedUP", "forcedUP", "moving", "missingFiles", "error"}
         for url, states in seen.items():

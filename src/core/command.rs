@@ -80,6 +80,30 @@ pub enum Command {
     SetGlobalShare(super::GlobalShare),
     /// The torrents a share limit removed since last asked.
     TakeRemoved,
+    /// Queue a torrent, or let it run (see [`super::queue::plan`]).
+    SetQueued {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// Queued or not.
+        queued: bool,
+    },
+    /// A torrent's place in the queue.
+    SetQueuePos {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// Its place.
+        pos: u64,
+    },
+    /// Force start on or off.
+    SetForced {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// On or off.
+        on: bool,
+    },
+    /// The rates (download, upload; bytes/s) under which a running torrent
+    /// is idle.
+    SetSlowRates(u64, u64),
     /// Set a torrent's category.
     SetCategory {
         /// The torrent.
@@ -289,6 +313,19 @@ impl Core {
                 Reply::Done(Ok(()))
             }
             Command::TakeRemoved => Reply::Torrents(self.take_removed()),
+            Command::SetQueued { info_hash, queued } => {
+                Reply::Done(self.set_queued(now, info_hash, queued, out))
+            }
+            Command::SetQueuePos { info_hash, pos } => {
+                Reply::Done(self.set_queue_pos(info_hash, pos))
+            }
+            Command::SetForced { info_hash, on } => {
+                Reply::Done(self.set_forced(now, info_hash, on, out))
+            }
+            Command::SetSlowRates(down, up) => {
+                self.set_slow_rates(down, up);
+                Reply::Done(Ok(()))
+            }
             Command::Reannounce(ih) => {
                 Reply::Done(self.torrent_mut(ih).map(|t| t.announcer.reannounce(now)))
             }

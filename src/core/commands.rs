@@ -37,6 +37,9 @@ impl Core {
         t.labels = labels;
         t.category = category;
         t.share = add.settings.share;
+        t.queue_pos = add.settings.queue_pos;
+        t.forced = add.settings.forced;
+        t.busy_at = now;
         t.upload_slots = self.slot_bounds().max;
         t.root_token = add.root_token;
         t.root_marked = add.root_marked;
@@ -348,8 +351,16 @@ impl Core {
                 labels: t.labels.clone(),
                 category: t.category.clone(),
                 share: t.share,
+                queue_pos: t.queue_pos,
+                forced: t.forced,
             },
             seeding_secs: t.seeding_secs_at(now),
+            idle_secs: if t.is_running() {
+                now.since(t.busy_at).as_secs()
+            } else {
+                0
+            },
+            complete: t.info.is_some() && t.is_finished(),
             note: t.note.clone(),
         })
     }

@@ -40,6 +40,7 @@ mod picker;
 #[doc(hidden)]
 pub mod picker_bench;
 mod pieces;
+pub mod queue;
 pub mod record;
 mod requests;
 mod resident;
@@ -279,6 +280,10 @@ pub struct TorrentSettings {
     pub category: String,
     /// Its share limits (each [`share::USE_GLOBAL`] by default).
     pub share: ShareLimits,
+    /// Its place in the queue (lower runs first).
+    pub queue_pos: u64,
+    /// Force-started: never queued.
+    pub forced: bool,
 }
 
 /// Most labels on one torrent.
@@ -444,6 +449,12 @@ pub struct TorrentStats {
     pub root_missing: bool,
     /// Seconds it has seeded (complete and running) since added.
     pub seeding_secs: u64,
+    /// Seconds it has run without moving data faster than the slow rates (0
+    /// while stopped).
+    pub idle_secs: u64,
+    /// Nothing it wants is missing (a complete torrent takes a seeding slot in
+    /// the queue).
+    pub complete: bool,
     /// When it was added, unix seconds.
     pub added_at: u64,
     /// When it completed, unix seconds.
@@ -497,6 +508,8 @@ pub struct Core {
     /// Torrents a share limit removed, for the engine (at most
     /// [`share::MAX_REMOVED`]).
     removed_by_limit: Vec<InfoHash>,
+    /// Download and upload rates under which a running torrent is idle.
+    slow_rates: (u64, u64),
     peers: BTreeMap<PeerKey, Peer>,
     next_key: u64,
     global_down: TokenBucket,
@@ -567,6 +580,7 @@ impl Core {
             metadata: BTreeMap::new(),
             share: GlobalShare::default(),
             removed_by_limit: Vec::new(),
+            slow_rates: (2048, 2048),
             peers: BTreeMap::new(),
             next_key: 1,
             down_rate: RateTracker::default(),

@@ -21,7 +21,7 @@ const SAVED_PEERS: usize = 50;
 impl Torrent {
     /// Whether connections may be made or accepted for it now.
     pub(crate) fn takes_peers(&self) -> bool {
-        !self.paused && self.error.is_none() && self.checking.is_none() && self.moving.is_none()
+        !self.stopped() && self.error.is_none() && self.checking.is_none() && self.moving.is_none()
     }
 
     /// Installs what a resume record said (the bitfield came with `have`).
@@ -92,6 +92,8 @@ impl Torrent {
             category: self.category.clone(),
             share: self.share,
             seeding_secs: self.seeding_secs,
+            queue_pos: self.queue_pos,
+            forced: self.forced,
         }
     }
 

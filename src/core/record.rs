@@ -21,6 +21,8 @@
 //! | `cat`   | category name (absent: none)                                   |
 //! | `shr`   | share limits `[ratio in thousandths, seeding min, inactive min]`, -2 global, -1 none (absent: all global) |
 //! | `seed`  | seconds seeded (absent: 0)                                     |
+//! | `qp`    | place in the queue (absent: 0)                                 |
+//! | `frc`   | 1: force-started (absent: no)                                  |
 //!
 //! `torrent:{ih}:peers` ([`PeerRecord`] list): `v`, and `peers`, a list of
 //! `{a: "ip:port", t: unix seconds last seen}`.
@@ -84,6 +86,10 @@ pub struct StateRecord {
     pub share: super::ShareLimits,
     /// Seconds seeded (absent: none).
     pub seeding_secs: u64,
+    /// Its place in the queue (absent: 0).
+    pub queue_pos: u64,
+    /// Force-started (absent: no).
+    pub forced: bool,
 }
 
 /// A peer that worked.
@@ -159,6 +165,12 @@ impl StateRecord {
         }
         if self.seeding_secs > 0 {
             d.insert("seed", int(self.seeding_secs));
+        }
+        if self.queue_pos > 0 {
+            d.insert("qp", int(self.queue_pos));
+        }
+        if self.forced {
+            d.insert("frc", 1i64);
         }
         if !self.category.is_empty() {
             d.insert("cat", self.category.as_str());
@@ -241,11 +253,21 @@ impl StateRecord {
             None => 0,
             Some(_) => uint(&root, "seed")?,
         };
+        let queue_pos = match root.get("qp") {
+            None => 0,
+            Some(_) => uint(&root, "qp")?,
+        };
+        let forced = root
+            .get("frc")
+            .and_then(Node::as_int)
+            .is_some_and(|v| v != 0);
         Ok(StateRecord {
             labels,
             category,
             share,
             seeding_secs,
+            queue_pos,
+            forced,
             name: String::from_utf8_lossy(bytes_of(&root, "name")?).into_owned(),
             trackers,
             have,
@@ -383,6 +405,8 @@ mod tests {
                 inactive_mins: 30,
             },
             seeding_secs: 7200,
+            queue_pos: 12,
+            forced: true,
         }
     }
 
@@ -398,6 +422,8 @@ mod tests {
         r2.category.clear();
         r2.share = super::super::ShareLimits::default();
         r2.seeding_secs = 0;
+        r2.queue_pos = 0;
+        r2.forced = false;
         let old = r2.encode();
         assert!(!old.windows(5).any(|w| w == b"3:lbl"));
         assert!(!old.windows(5).any(|w| w == b"3:cat"));

@@ -38,6 +38,7 @@ impl Core {
             self.choke_all(now, rotate, out);
             self.release_idle_meta(now);
             self.apply_share_limits(now, out);
+            self.note_busy(now);
             self.last_choke = now;
             if rotate {
                 self.last_optimistic = now;

@@ -28,6 +28,8 @@ pub enum TorrentState {
     Seeding,
     /// Stopped by the user.
     Paused,
+    /// Waiting its turn in the queue (stopped like a paused torrent).
+    Queued,
     /// Its data is being moved to another storage root.
     Moving,
     /// Stopped by an error (disk full, unwritable storage, its root unmounted, ...).
@@ -123,6 +125,14 @@ pub(crate) struct Torrent {
     pub labels: Vec<String>,
     /// Its category's name (clean: see `clean_category`; empty: none).
     pub category: String,
+    /// Waiting its turn in the queue (stopped like a paused torrent).
+    pub queued: bool,
+    /// Force-started: never queued.
+    pub forced: bool,
+    /// Its place in the queue (lower runs first).
+    pub queue_pos: u64,
+    /// When it last moved data faster than the slow rates (or began to run).
+    pub busy_at: Time,
     /// Its share limits (see `share`).
     pub share: super::share::ShareLimits,
     /// Seconds seeded before `seeding_since`.
@@ -275,6 +285,10 @@ impl Torrent {
             note: None,
             labels: Vec::new(),
             category: String::new(),
+            queued: false,
+            forced: false,
+            queue_pos: 0,
+            busy_at: Time::ZERO,
             share: super::share::ShareLimits::default(),
             seeding_secs: 0,
             seeding_since: None,
@@ -380,6 +394,9 @@ impl Torrent {
         if self.paused {
             return TorrentState::Paused;
         }
+        if self.queued {
+            return TorrentState::Queued;
+        }
         if self.info.is_none() {
             return TorrentState::FetchingMetadata;
         }
@@ -413,11 +430,16 @@ impl Torrent {
 
     /// Downloading (or seeding) normally: not paused, errored, checking or fetching.
     pub fn is_running(&self) -> bool {
-        !self.paused
+        !self.stopped()
             && self.error.is_none()
             && self.checking.is_none()
             && self.info.is_some()
             && self.moving.is_none()
+    }
+
+    /// Paused by the user, or waiting in the queue: no peers, no announces.
+    pub fn stopped(&self) -> bool {
+        self.paused || self.queued
     }
 
     pub fn wants(&self, piece: u32) -> bool {

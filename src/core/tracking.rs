@@ -31,7 +31,7 @@ pub(super) enum Need {
 /// Whether `t` is to be announced (it runs or fetches its metadata).
 fn wants_announcing(announcing_stopped: bool, t: &Torrent) -> bool {
     !announcing_stopped
-        && !t.paused
+        && !t.stopped()
         && t.error.is_none()
         && t.checking.is_none()
         && t.moving.is_none()

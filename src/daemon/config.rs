@@ -21,8 +21,10 @@ pub struct Config {
     pub peers: PeersConfig,
     /// Engine threads and IO.
     pub engine: EngineConfig,
-    /// Global rate caps.
+    /// Global rate caps and share limits.
     pub limits: LimitsConfig,
+    /// The queue: how many torrents run at once.
+    pub queue: QueueConfig,
     /// The admin API (and the web page).
     pub api: ApiConfig,
     /// The qBittorrent-compatible API (`/api/v2`) for the *arr tools.
@@ -106,6 +108,43 @@ impl Default for LimitsConfig {
             seeding_time_mins: -1,
             inactive_seeding_time_mins: -1,
             share_action: ShareAction::Pause,
+        }
+    }
+}
+
+/// The queue (off by default: a seedbox seeds everything it holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Queue torrents beyond the limits.
+    pub enabled: bool,
+    /// Most torrents downloading at once (-1: no limit).
+    pub max_active_downloads: i64,
+    /// Most complete torrents seeding at once (-1: no limit).
+    pub max_active_uploads: i64,
+    /// Most torrents running at once (-1: no limit).
+    pub max_active_torrents: i64,
+    /// Torrents slower than the rates below do not count as active.
+    pub ignore_slow_torrents: bool,
+    /// Download rate (bytes/s) under which a torrent is slow.
+    pub slow_download_rate: u64,
+    /// Upload rate (bytes/s) under which a torrent is slow.
+    pub slow_upload_rate: u64,
+    /// Seconds under both rates before it counts as slow.
+    pub slow_inactive_secs: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            enabled: false,
+            max_active_downloads: 3,
+            max_active_uploads: 3,
+            max_active_torrents: 5,
+            ignore_slow_torrents: false,
+            slow_download_rate: 2048,
+            slow_upload_rate: 2048,
+            slow_inactive_secs: 60,
         }
     }
 }
@@ -199,6 +238,7 @@ impl Default for Config {
             peers: PeersConfig::default(),
             engine: EngineConfig::default(),
             limits: LimitsConfig::default(),
+            queue: QueueConfig::default(),
             api: ApiConfig::default(),
             qbittorrent: QbitConfig::default(),
             log: LogConfig::default(),
@@ -320,6 +360,27 @@ seeding_time_mins = -1
 inactive_seeding_time_mins = -1
 # What reaching one does: "pause", "remove" or "remove_with_files".
 share_action = "pause"
+
+[queue]
+# Queue torrents beyond these limits (off: everything runs; a seedbox seeds all
+# it holds). Queued torrents wait in order (top/bottom/up/down over the
+# qBittorrent API); a force-started torrent is never queued.
+enabled = false
+# Most torrents downloading at once (-1: no limit).
+max_active_downloads = 3
+# Most complete torrents seeding at once (-1: no limit).
+max_active_uploads = 3
+# Most torrents running at once, both kinds (-1: no limit).
+max_active_torrents = 5
+# Torrents slower than the rates below for slow_inactive_secs do not count as
+# active (they keep running, and the next in line starts).
+ignore_slow_torrents = false
+# Download rate in bytes per second under which a torrent is slow.
+slow_download_rate = 2048
+# Upload rate in bytes per second under which a torrent is slow.
+slow_upload_rate = 2048
+# Seconds under both rates before a torrent counts as slow.
+slow_inactive_secs = 60
 
 [api]
 # Address and port of the API and the web page (port 0: any free port). The

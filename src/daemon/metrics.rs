@@ -163,6 +163,7 @@ pub async fn metrics(State(app): State<Shared>) -> Result<impl IntoResponse, Api
         "downloading",
         "seeding",
         "paused",
+        "queued",
         "moving",
         "error",
     ] {

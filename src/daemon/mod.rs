@@ -220,12 +220,18 @@ async fn serve(
     Ok(())
 }
 
-/// Every 5 s: the engine forgets in its books the torrents a share limit
-/// removed (their root, the shard's count).
+/// Every 2 s: the queue balanced (torrents queued and started as its limits
+/// say), and the torrents a share limit removed forgotten in the engine's
+/// books (their root, the shard's count).
 async fn keep_books(engine: Engine) {
-    let mut every = tokio::time::interval(Duration::from_secs(5));
+    let mut every = tokio::time::interval(Duration::from_secs(2));
     loop {
         every.tick().await;
+        if engine.queue_limits().enabled
+            && let Err(e) = engine.balance_queue_async().await
+        {
+            tracing::warn!(error = %e, "queue not balanced");
+        }
         match engine.reconcile_async().await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(removed = n, "torrents removed by share limits forgotten"),

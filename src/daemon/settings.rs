@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::Config;
 use crate::Engine;
+use crate::core::queue::QueueLimits;
 use crate::core::{GlobalShare, ShareAction, ShareLimits, SlotMode, Tunables};
 use crate::engine::EngineError;
 
@@ -44,6 +45,22 @@ pub struct Settings {
     pub inactive_seeding_time_limit_mins: i64,
     /// What reaching a share limit does: `pause`, `remove`, `remove_with_files`.
     pub share_limit_action: ShareAction,
+    /// Queue torrents beyond the limits below.
+    pub queueing_enabled: bool,
+    /// Most torrents downloading at once (-1: no limit).
+    pub max_active_downloads: i64,
+    /// Most complete torrents seeding at once (-1: no limit).
+    pub max_active_uploads: i64,
+    /// Most torrents running at once (-1: no limit).
+    pub max_active_torrents: i64,
+    /// Slow torrents do not count as active.
+    pub ignore_slow_torrents: bool,
+    /// Bytes/s under which a torrent's download is slow.
+    pub slow_download_rate: u64,
+    /// Bytes/s under which a torrent's upload is slow.
+    pub slow_upload_rate: u64,
+    /// Seconds under both before it counts as slow.
+    pub slow_inactive_secs: u64,
 }
 
 /// A change to some settings (what the API takes and what settings.json keeps).
@@ -89,6 +106,30 @@ pub struct SettingsPatch {
     /// See [`Settings`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub share_limit_action: Option<ShareAction>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queueing_enabled: Option<bool>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_active_downloads: Option<i64>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_active_uploads: Option<i64>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_active_torrents: Option<i64>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignore_slow_torrents: Option<bool>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slow_download_rate: Option<u64>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slow_upload_rate: Option<u64>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slow_inactive_secs: Option<u64>,
 }
 
 impl Settings {
@@ -108,6 +149,14 @@ impl Settings {
             seeding_time_limit_mins: c.limits.seeding_time_mins,
             inactive_seeding_time_limit_mins: c.limits.inactive_seeding_time_mins,
             share_limit_action: c.limits.share_action,
+            queueing_enabled: c.queue.enabled,
+            max_active_downloads: c.queue.max_active_downloads,
+            max_active_uploads: c.queue.max_active_uploads,
+            max_active_torrents: c.queue.max_active_torrents,
+            ignore_slow_torrents: c.queue.ignore_slow_torrents,
+            slow_download_rate: c.queue.slow_download_rate,
+            slow_upload_rate: c.queue.slow_upload_rate,
+            slow_inactive_secs: c.queue.slow_inactive_secs,
         }
     }
 
@@ -135,6 +184,22 @@ impl Settings {
             .inactive_seeding_time_limit_mins
             .unwrap_or(s.inactive_seeding_time_limit_mins);
         s.share_limit_action = p.share_limit_action.unwrap_or(s.share_limit_action);
+        macro_rules! take {
+            ($($f:ident),*) => {$(if let Some(v) = p.$f { s.$f = v; })*};
+        }
+        take!(
+            queueing_enabled,
+            max_active_downloads,
+            max_active_uploads,
+            max_active_torrents,
+            ignore_slow_torrents,
+            slow_download_rate,
+            slow_upload_rate,
+            slow_inactive_secs
+        );
+        if s.max_active_downloads < -1 || s.max_active_uploads < -1 || s.max_active_torrents < -1 {
+            return Err("queue limits: -1 (none) or 0 and more".into());
+        }
         if let Some(why) = super::config::share_error(
             s.ratio_limit,
             s.seeding_time_limit_mins,
@@ -169,7 +234,22 @@ impl Settings {
                 slot_mode: Some(self.upload_slot_mode),
             })
             .await?;
-        engine.set_global_share_async(self.global_share()).await
+        engine.set_global_share_async(self.global_share()).await?;
+        engine.set_queue_limits_async(self.queue_limits()).await
+    }
+
+    /// The queue's limits as the engine takes them.
+    pub fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            enabled: self.queueing_enabled,
+            max_downloads: self.max_active_downloads,
+            max_uploads: self.max_active_uploads,
+            max_torrents: self.max_active_torrents,
+            ignore_slow: self.ignore_slow_torrents,
+            slow_download_rate: self.slow_download_rate,
+            slow_upload_rate: self.slow_upload_rate,
+            slow_secs: self.slow_inactive_secs,
+        }
     }
 
     /// The global share limits as the engine takes them.
@@ -246,7 +326,15 @@ impl SettingsPatch {
             ratio_limit,
             seeding_time_limit_mins,
             inactive_seeding_time_limit_mins,
-            share_limit_action
+            share_limit_action,
+            queueing_enabled,
+            max_active_downloads,
+            max_active_uploads,
+            max_active_torrents,
+            ignore_slow_torrents,
+            slow_download_rate,
+            slow_upload_rate,
+            slow_inactive_secs
         );
     }
 

@@ -238,12 +238,12 @@ pub async fn add(
     let mut add = AddTorrent::new(source, opts.root);
     add.paused = opts.paused;
     add.settings = TorrentSettings {
-        share: crate::core::ShareLimits::default(),
         sequential: opts.sequential,
         download_limit: opts.download_limit,
         upload_limit: opts.upload_limit,
         labels: opts.labels.map(LabelList::into_vec).unwrap_or_default(),
         category: opts.category,
+        ..TorrentSettings::default()
     };
     let ih = app.engine.add_torrent_async(add).await?;
     let st = app.engine.stats_async(ih).await?;

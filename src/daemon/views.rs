@@ -15,7 +15,7 @@ pub struct TorrentView {
     /// Name.
     pub name: String,
     /// "fetching_metadata", "checking", "downloading", "seeding", "paused",
-    /// "moving" or "error".
+    /// "queued", "moving" or "error".
     pub state: &'static str,
     /// Why, when `state` is "error".
     pub error: Option<String>,
@@ -90,6 +90,7 @@ pub fn state_name(s: &TorrentState) -> &'static str {
         TorrentState::Downloading => "downloading",
         TorrentState::Seeding => "seeding",
         TorrentState::Paused => "paused",
+        TorrentState::Queued => "queued",
         TorrentState::Moving => "moving",
         TorrentState::Error(_) => "error",
     }

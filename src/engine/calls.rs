@@ -62,6 +62,9 @@ impl Engine {
     pub async fn add_torrent_async(&self, mut add: AddTorrent) -> Result<InfoHash, EngineError> {
         let ih = add.source.info_hash();
         self.file_new_torrent(&mut add)?;
+        if add.resume.is_none() {
+            add.settings.queue_pos = self.take_queue_pos();
+        }
         let root = self.resolve_root(&add.root)?;
         if !self.root_available(&root) {
             return Err(CommandError::BadArgument(format!(
@@ -81,6 +84,12 @@ impl Engine {
         result?;
         self.place_torrent(ih, &root.token);
         self.count_torrent(ih, true).await;
+        // It waits its turn at once if the queue is full.
+        if self.queue_limits().enabled
+            && let Err(e) = self.balance_queue_async().await
+        {
+            tracing::warn!(info_hash = %ih, error = %e, "queue not balanced after an add");
+        }
         Ok(ih)
     }
 

@@ -26,6 +26,7 @@
 
 mod calls;
 pub mod catalog;
+pub mod queue;
 mod restore;
 mod storage;
 
@@ -100,6 +101,10 @@ pub(crate) struct Inner {
     store: SharedStore,
     roots: Mutex<StorageRootManager>,
     catalog: Mutex<catalog::Catalog>,
+    /// The place in the queue the next torrent added takes.
+    next_queue_pos: std::sync::atomic::AtomicU64,
+    /// The queue's limits.
+    queue: Mutex<crate::core::queue::QueueLimits>,
     report: OnceLock<RestoreReport>,
     /// A simulated crash: nothing is saved when the engine goes.
     crashed: AtomicBool,
@@ -255,6 +260,8 @@ impl Engine {
                 store,
                 roots: Mutex::new(StorageRootManager::default()),
                 catalog: Mutex::new(catalog::Catalog::default()),
+                next_queue_pos: std::sync::atomic::AtomicU64::new(1),
+                queue: Mutex::new(crate::core::queue::QueueLimits::default()),
                 report: OnceLock::new(),
                 crashed: AtomicBool::new(false),
             }),

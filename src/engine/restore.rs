@@ -145,6 +145,10 @@ impl Engine {
         for share in done {
             for add in share.adds {
                 let ih = add.source.info_hash();
+                self.inner.next_queue_pos.fetch_max(
+                    add.settings.queue_pos + 1,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 per_shard.entry(self.shard_index(ih)).or_default().push(add);
             }
             report.rechecked.extend(share.report.rechecked);
@@ -364,6 +368,8 @@ impl Engine {
                     labels: s.labels.clone(),
                     category: s.category.clone(),
                     share: s.share,
+                    queue_pos: s.queue_pos,
+                    forced: s.forced,
                 })
                 .unwrap_or_default(),
         })

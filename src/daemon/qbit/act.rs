@@ -1,7 +1,7 @@
 //! The torrent changes: `torrents/add`, `delete`, `pause`/`resume` (4.x) and
 //! `stop`/`start` (5.x), `recheck`, `reannounce`, `setLocation`, categories and
 //! tags, limits, file priorities, `export`, and the queue routes (refused while
-//! seedring has no queue, as qBittorrent refuses them with queueing off).
+//! queueing is off, as qBittorrent refuses them).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use super::super::api::{Shared, blocking};
 use super::{Params, QbError, done, json as answer, ok, text};
 use crate::core::{AddTorrent, TorrentSettings, TorrentSource};
 use crate::engine::EngineError;
+use crate::engine::queue::QueueMove;
 use crate::metainfo::{Magnet, Metainfo, MetainfoLimits};
 use crate::types::InfoHash;
 
@@ -50,10 +51,10 @@ pub fn routes(r: Router<Shared>) -> Router<Shared> {
         .route("/torrents/export", any(export))
         .route("/torrents/addPeers", any(add_peers))
         .route("/torrents/setShareLimits", any(set_share_limits))
-        .route("/torrents/topPrio", any(no_queue))
-        .route("/torrents/bottomPrio", any(no_queue))
-        .route("/torrents/increasePrio", any(no_queue))
-        .route("/torrents/decreasePrio", any(no_queue))
+        .route("/torrents/topPrio", any(top))
+        .route("/torrents/bottomPrio", any(bottom))
+        .route("/torrents/increasePrio", any(up))
+        .route("/torrents/decreasePrio", any(down))
 }
 
 /// The torrents `hashes` names (`all`: every one; unknown ones left out).
@@ -198,6 +199,7 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
         upload_limit: limit("upLimit")?,
         labels: tags,
         category: params.get("category").unwrap_or("").to_owned(),
+        ..TorrentSettings::default()
     };
     let root = match params
         .get("savepath")
@@ -252,12 +254,18 @@ async fn resume(State(app): State<Shared>, p: Params) -> Result<Response, QbErro
     each(&app, &p, |e, ih| async move { e.resume_async(ih).await }).await
 }
 
-/// `torrents/setForceStart`: with no queue, forcing a start is starting it.
+/// `torrents/setForceStart` (`value`): a forced torrent runs whatever the
+/// queue says (and is resumed if paused, as qBittorrent does).
 async fn force_start(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    if p.flag("value")?.unwrap_or(false) {
-        return resume(State(app), p).await;
-    }
-    Ok(done())
+    let on = p.flag("value")?.unwrap_or(false);
+    each(&app, &p, |e, ih| async move {
+        e.set_forced_async(ih, on).await?;
+        if on {
+            e.resume_async(ih).await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 async fn recheck(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
@@ -527,8 +535,30 @@ async fn accepted(State(app): State<Shared>, p: Params) -> Result<Response, QbEr
     Ok(done())
 }
 
-async fn no_queue() -> Response {
-    QbError::conflict("Torrent queueing must be enabled").into_response()
+/// A queue move: 409 while queueing is off, as qBittorrent answers.
+async fn queue_move(app: &Shared, p: &Params, how: QueueMove) -> Result<Response, QbError> {
+    if !app.engine.queue_limits().enabled {
+        return Err(QbError::conflict("Torrent queueing must be enabled"));
+    }
+    let ihs = targets(app, p).await?;
+    app.engine.move_in_queue_async(&ihs, how).await?;
+    Ok(done())
+}
+
+async fn top(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    queue_move(&app, &p, QueueMove::Top).await
+}
+
+async fn bottom(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    queue_move(&app, &p, QueueMove::Bottom).await
+}
+
+async fn up(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    queue_move(&app, &p, QueueMove::Up).await
+}
+
+async fn down(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    queue_move(&app, &p, QueueMove::Down).await
 }
 
 /// `torrents/export?hash=`: the `.torrent` (its `info` as stored, its trackers).

@@ -93,6 +93,14 @@ const PREFERENCE_DEFAULTS: &str = include_str!("preferences.json");
 
 /// Preferences `setPreferences` changes in seedring's settings.
 const MAPPED: &[&str] = &[
+    "queueing_enabled",
+    "max_active_downloads",
+    "max_active_uploads",
+    "max_active_torrents",
+    "dont_count_slow_torrents",
+    "slow_torrent_dl_rate_threshold",
+    "slow_torrent_ul_rate_threshold",
+    "slow_torrent_inactive_timer",
     "max_ratio_enabled",
     "max_ratio",
     "max_seeding_time_enabled",
@@ -122,7 +130,6 @@ const FIXED: &[&str] = &[
     "pex",
     "lsd",
     "encryption",
-    "queueing_enabled",
     "upnp",
 ];
 
@@ -156,6 +163,20 @@ fn prefs(app: &Shared) -> Map<String, Value> {
     );
     set("max_seeding_time", json!(s.seeding_time_limit_mins.max(-1)));
     set("max_ratio_act", json!(share_act(s.share_limit_action)));
+    set("queueing_enabled", json!(s.queueing_enabled));
+    set("max_active_downloads", json!(s.max_active_downloads));
+    set("max_active_uploads", json!(s.max_active_uploads));
+    set("max_active_torrents", json!(s.max_active_torrents));
+    set("dont_count_slow_torrents", json!(s.ignore_slow_torrents));
+    set(
+        "slow_torrent_dl_rate_threshold",
+        json!(s.slow_download_rate / 1024),
+    );
+    set(
+        "slow_torrent_ul_rate_threshold",
+        json!(s.slow_upload_rate / 1024),
+    );
+    set("slow_torrent_inactive_timer", json!(s.slow_inactive_secs));
     set("save_path", json!(default_path(app)));
     set("listen_port", json!(app.engine.listen_addr().port()));
     set("web_ui_port", json!(app.api_addr.port()));
@@ -222,6 +243,16 @@ pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Res
             .or_else(|| v.as_i64().map(|_| 0))
             .ok_or_else(|| QbError::bad(format!("{k}: a number")))
     };
+    let flag = |v: &Value, k: &str| {
+        v.as_bool()
+            .ok_or_else(|| QbError::bad(format!("{k}: true or false")))
+    };
+    // qBittorrent's "no limit" is any negative number.
+    let limit = |v: &Value, k: &str| {
+        v.as_i64()
+            .map(|n| n.max(-1))
+            .ok_or_else(|| QbError::bad(format!("{k}: a number")))
+    };
     let count = |v: &Value, k: &str| -> Result<usize, QbError> {
         Ok(usize::try_from(num(v, k)?).unwrap_or(usize::MAX).max(1))
     };
@@ -249,6 +280,18 @@ pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Res
                         .max(-1),
                 );
             }
+            "queueing_enabled" => patch.queueing_enabled = Some(flag(v, k)?),
+            "dont_count_slow_torrents" => patch.ignore_slow_torrents = Some(flag(v, k)?),
+            "max_active_downloads" => patch.max_active_downloads = Some(limit(v, k)?),
+            "max_active_uploads" => patch.max_active_uploads = Some(limit(v, k)?),
+            "max_active_torrents" => patch.max_active_torrents = Some(limit(v, k)?),
+            "slow_torrent_dl_rate_threshold" => {
+                patch.slow_download_rate = Some(num(v, k)?.saturating_mul(1024));
+            }
+            "slow_torrent_ul_rate_threshold" => {
+                patch.slow_upload_rate = Some(num(v, k)?.saturating_mul(1024));
+            }
+            "slow_torrent_inactive_timer" => patch.slow_inactive_secs = Some(num(v, k)?),
             "max_ratio_act" => {
                 patch.share_limit_action = Some(match v.as_i64() {
                     Some(0) => ShareAction::Pause,

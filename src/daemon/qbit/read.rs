@@ -36,18 +36,29 @@ pub fn root_paths(engine: &Engine) -> RootPaths {
         .collect()
 }
 
-/// What views of torrents need now.
-pub fn context(app: &Shared) -> Context {
+/// What views of `all` need now.
+pub fn context(app: &Shared, all: &[TorrentStats]) -> Context {
     let share = app
         .settings
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .global_share()
         .limits;
+    let mut ranks = std::collections::HashMap::new();
+    if app.engine.queue_limits().enabled {
+        let waiting = all.iter().filter(|s| !s.complete);
+        for (i, ih) in crate::engine::queue::in_order(waiting)
+            .into_iter()
+            .enumerate()
+        {
+            ranks.insert(ih, i as u64 + 1);
+        }
+    }
     Context {
         roots: root_paths(&app.engine),
         share,
         now: unix_now(),
+        ranks,
     }
 }
 
@@ -112,7 +123,7 @@ fn compare(a: &Value, b: &Value) -> Ordering {
 /// qBittorrent shows them.
 pub async fn views(app: &Shared) -> Result<Vec<QbTorrent>, QbError> {
     let all: Vec<TorrentStats> = app.engine.all_stats_async().await?;
-    let cx = context(app);
+    let cx = context(app, &all);
     Ok(all.iter().map(|s| QbTorrent::new(s, &cx)).collect())
 }
 
@@ -170,7 +181,7 @@ pub async fn properties(State(app): State<Shared>, p: Params) -> Result<Response
     let ih = p.hash()?;
     let s = app.engine.stats_async(ih).await?;
     let info = app.engine.info_async(ih).await?;
-    let t = QbTorrent::new(&s, &context(&app));
+    let t = QbTorrent::new(&s, &context(&app, &[]));
     let (piece_size, pieces_num, private) = info.as_ref().map_or((-1, -1, false), |i| {
         (
             i64::from(i.geometry.piece_length()),

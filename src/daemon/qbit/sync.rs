@@ -163,7 +163,7 @@ pub async fn maindata(
 ) -> Result<Response, QbError> {
     let rid: u64 = p.num("rid")?.unwrap_or(0);
     let all = app.engine.all_stats_async().await?;
-    let cx = context(&app);
+    let cx = context(&app, &all);
     let engine = app.engine.clone();
     let free = tokio::task::spawn_blocking(move || {
         engine

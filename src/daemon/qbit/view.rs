@@ -117,6 +117,9 @@ pub struct Context {
     pub share: ShareLimits,
     /// Unix seconds now.
     pub now: u64,
+    /// With queueing on: each incomplete torrent's place among the incomplete
+    /// ones, from 1 (qBittorrent's `priority`).
+    pub ranks: HashMap<crate::types::InfoHash, u64>,
 }
 
 /// A ratio limit in qBittorrent's terms (-2 global, -1 none, else the ratio).
@@ -138,9 +141,14 @@ pub fn state_string(s: &TorrentStats) -> &'static str {
         TorrentState::Moving => "moving",
         TorrentState::Paused if complete => "pausedUP",
         TorrentState::Paused => "pausedDL",
+        TorrentState::Queued if complete => "queuedUP",
+        TorrentState::Queued => "queuedDL",
+        TorrentState::FetchingMetadata if s.settings.forced => "forcedMetaDL",
         TorrentState::FetchingMetadata => "metaDL",
         TorrentState::Checking if complete => "checkingUP",
         TorrentState::Checking => "checkingDL",
+        TorrentState::Downloading if s.settings.forced => "forcedDL",
+        TorrentState::Seeding if s.settings.forced => "forcedUP",
         TorrentState::Downloading if s.download_rate > 0 => "downloading",
         TorrentState::Downloading => "stalledDL",
         TorrentState::Seeding if s.upload_rate > 0 => "uploading",
@@ -189,7 +197,7 @@ impl QbTorrent {
             downloaded_session: s.downloaded,
             eta: s.eta_secs.unwrap_or(ETA_INFINITE).min(ETA_INFINITE),
             f_l_piece_prio: false,
-            force_start: false,
+            force_start: s.settings.forced,
             hash: hex.clone(),
             infohash_v1: hex.clone(),
             infohash_v2: String::new(),
@@ -206,7 +214,7 @@ impl QbTorrent {
             num_incomplete: 0,
             num_leechs: (s.peers - s.seeds.min(s.peers)) as u64,
             num_seeds: s.seeds as u64,
-            priority: 0,
+            priority: cx.ranks.get(&s.info_hash).map_or(0, |r| *r as i64),
             progress: s.progress,
             ratio,
             ratio_limit: ratio_of(own.ratio_milli),
