@@ -557,6 +557,14 @@ mod tests {
     }
 
     #[test]
+    fn the_deploy_sample_parses() {
+        let text = include_str!("../../deploy/seedring.toml");
+        let cfg = Config::parse(text, Path::new("deploy/seedring.toml")).unwrap();
+        assert_eq!(cfg.roots.len(), 2);
+        assert_eq!(cfg.data_dir, PathBuf::from("/var/lib/seedring"));
+    }
+
+    #[test]
     fn an_empty_file_is_the_defaults() {
         assert_eq!(
             Config::parse("", Path::new("x")).unwrap(),

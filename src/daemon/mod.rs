@@ -17,6 +17,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod metrics;
+pub mod notify;
 pub mod qbit;
 pub mod serve;
 pub mod settings;
@@ -192,10 +193,18 @@ async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signals = tokio::spawn(watch_signals(app.clone(), config_file, stop_tx));
     let books = tokio::spawn(keep_books(engine.clone()));
+    // The API is bound and routed: systemd may start what depends on us.
+    notify::tell("READY=1");
+    let watchdog = notify::watchdog_interval()
+        .map(|every| tokio::spawn(notify::watchdog(engine.clone(), every)));
     let grace = Duration::from_secs(cfg.api.shutdown_timeout_secs.max(1)).mul_f32(0.3);
     serve::serve(listener, router, stop_rx, grace).await;
     signals.abort();
     books.abort();
+    notify::tell("STOPPING=1");
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     // Stopping: no new request is taken; the trackers hear `stopped` and every
     // torrent is saved, within the bound.
     let bound = Duration::from_secs(cfg.api.shutdown_timeout_secs.max(1));
