@@ -643,6 +643,17 @@ fn the_remote_client_drives_the_daemon() {
     );
     let (ok, out, _) = remote(&["logs", "-n", "20"]);
     assert!(ok && out.contains("torrent added"), "{out}");
+    // Categories: made, listed, a torrent filed under one and shown so.
+    let (ok, _, err) = remote(&["add-category", "tv/hd"]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = remote(&["categories"]);
+    assert!(ok && out.contains("tv/hd  (default root)"), "{out}");
+    let (ok, _, err) = remote(&["set-category", &id[..6], "tv/hd"]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = remote(&["list"]);
+    assert!(ok && out.contains("[tv/hd] remote.bin"), "{out}");
+    let (ok, _, err) = remote(&["set-category", &id[..6], "nope"]);
+    assert!(!ok && err.contains("no category"), "{err}");
     let (ok, _, err) = remote(&["rm", &id, "--delete"]);
     assert!(ok, "{err}");
     assert_eq!(

@@ -14,7 +14,9 @@ use daemon_common::*;
 
 fn next(sock: &UnixDatagram) -> String {
     let mut buf = [0u8; 256];
-    let n = sock.recv(&mut buf).expect("a message from the daemon in time");
+    let n = sock
+        .recv(&mut buf)
+        .expect("a message from the daemon in time");
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
@@ -25,7 +27,8 @@ fn ready_watchdog_and_stopping_reach_the_notify_socket() {
     std::fs::write(&cfg, config_text(dir.path(), "")).unwrap();
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_seedring"))
         .args(["daemon", "--config"])
@@ -51,14 +54,19 @@ fn ready_watchdog_and_stopping_reach_the_notify_socket() {
     let mut seen = Vec::new();
     while let Ok(n) = {
         let mut buf = [0u8; 256];
-        sock.recv(&mut buf).map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+        sock.recv(&mut buf)
+            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
     } {
         seen.push(n.clone());
         if n == "STOPPING=1" {
             break;
         }
     }
-    assert_eq!(seen.last().map(String::as_str), Some("STOPPING=1"), "{seen:?}");
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("STOPPING=1"),
+        "{seen:?}"
+    );
     assert!(child.wait().unwrap().success());
 }
 

@@ -1,7 +1,8 @@
 // The daemon's web page in headless Chromium: enter the token, add a torrent by
 // uploading its file, watch its progress bar reach 100% from a local seeder, pause
 // and resume it, see the rate graph draw the download, open its detail and set
-// its labels and limits there, add a root and make it the default, change a
+// its labels and limits there, add a root and make it the default, file it
+// under a category whose save path is on that root (its data moves), change a
 // setting, see log lines arrive, and see a torrent named like HTML shown as text. Screenshots of each step go to target/web-test/.
 //
 // Run: node web-tests/page.test.mjs (SEEDRING_BIN: the seedring binary).
@@ -193,6 +194,31 @@ try {
   await until("disk2 the default", async () => (await apiGet("/roots")).some((r) => r.token === "disk2" && r.default), 10000);
   if (!existsSync(join(dir, "disk2/.seedring-root"))) fail("the root has no marker");
   await shot("roots");
+
+  // Categories: one whose save path is the new root; the torrent filed under
+  // it moves there and shows it.
+  await page.click("button[data-view=categories]");
+  await page.fill("#category-name", "films");
+  await page.fill("#category-path", join(dir, "disk2", "films"));
+  await page.click("#category-form button");
+  await until("the category", async () => (await page.textContent("#categories tbody")).includes("films"), 10000);
+  await shot("categories");
+  await page.click("button[data-view=torrents]");
+  await page.selectOption("#label-filter", "");
+  await page.click("#torrents tbody tr td.name");
+  await page.waitForSelector("#detail:not([hidden])");
+  await until("the detail offers films", async () => (await page.$$eval("#detail-category option", (os) => os.map((o) => o.value))).includes("films"), 10000);
+  await page.selectOption("#detail-category", "films");
+  await page.click("#detail-form button");
+  await until("filed and moved", async () => {
+    const t = await apiGet(`/torrents/${id}`);
+    return t.category === "films" && t.state === "seeding" && existsSync(join(dir, "disk2", "films", "web-movie.bin"));
+  }, 30000);
+  await until("the category column", async () => (await page.textContent("#torrents tbody tr td.category")) === "films", 10000);
+  await page.selectOption("#category-filter", "films");
+  await until("the category filter keeps it", async () => (await page.$$("#torrents tbody tr")).length === 1, 10000);
+  await page.selectOption("#category-filter", "");
+  await page.click("#detail-close");
 
   // Settings: change the global upload limit.
   await page.click("button[data-view=settings]");

@@ -35,7 +35,7 @@ pub struct RemoteArgs {
 
 #[derive(Debug, Subcommand)]
 enum RemoteCommand {
-    /// Every torrent: id, state, progress, rates, name.
+    /// Every torrent: id, state, progress, rates, [category], name.
     List,
     /// Add a .torrent file or a magnet link.
     Add {
@@ -50,6 +50,22 @@ enum RemoteCommand {
         /// A label for it (repeat for more).
         #[arg(long = "label")]
         labels: Vec<String>,
+        /// File it under this category (its save path is the root unless
+        /// --root says otherwise).
+        #[arg(long)]
+        category: Option<String>,
+    },
+    /// File a torrent under a category ("" for none); its data moves if the
+    /// category's save path is another root.
+    SetCategory { id: String, category: String },
+    /// The categories and their save paths.
+    Categories,
+    /// Create a category, or change its save path (empty: the default root;
+    /// else a root's folder or a folder inside one).
+    AddCategory {
+        name: String,
+        #[arg(default_value = "")]
+        save_path: String,
     },
     /// Pause a torrent (id or a unique start of one).
     Pause { id: String },
@@ -190,8 +206,14 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
             out(&v);
             if !a.json {
                 for t in v["torrents"].as_array().into_iter().flatten() {
+                    let cat = t["category"].as_str().unwrap_or("");
+                    let cat = if cat.is_empty() {
+                        String::new()
+                    } else {
+                        format!("[{cat}] ")
+                    };
                     println!(
-                        "{}  {:<17} {:>6.1}%  down {:>9}/s  up {:>9}/s  {}",
+                        "{}  {:<17} {:>6.1}%  down {:>9}/s  up {:>9}/s  {cat}{}",
                         &t["id"].as_str().unwrap_or("?")
                             [..8.min(t["id"].as_str().unwrap_or("?").len())],
                         t["state"].as_str().unwrap_or("?"),
@@ -208,6 +230,7 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
             root,
             paused,
             labels,
+            category,
         } => {
             let url = format!("{}/api/v1/torrents", c.base);
             let req = if source.starts_with("magnet:") {
@@ -215,6 +238,9 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
                     serde_json::json!({ "magnet": source, "paused": paused, "labels": labels });
                 if let Some(r) = root {
                     body["root"] = Value::String(r.clone());
+                }
+                if let Some(cat) = category {
+                    body["category"] = Value::String(cat.clone());
                 }
                 c.http.post(url).json(&body)
             } else {
@@ -226,6 +252,9 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
                 }
                 if let Some(r) = root {
                     q.push(("root", r.clone()));
+                }
+                if let Some(cat) = category {
+                    q.push(("category", cat.clone()));
                 }
                 c.http
                     .post(url)
@@ -253,6 +282,46 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
             c.post(&format!("/torrents/{id}/{what}"))?;
             if !a.json {
                 println!("{what}d {id}");
+            }
+        }
+        RemoteCommand::SetCategory { id, category } => {
+            let id = c.resolve(id)?;
+            let url = format!("{}/api/v1/torrents/{id}/category", c.base);
+            c.send(
+                c.http
+                    .put(url)
+                    .json(&serde_json::json!({ "category": category })),
+            )?;
+            if !a.json {
+                println!("{id} filed under {category:?}");
+            }
+        }
+        RemoteCommand::Categories => {
+            let v = c.get("/categories")?;
+            out(&v);
+            if !a.json {
+                for (name, cat) in v.as_object().into_iter().flatten() {
+                    let path = cat["save_path"].as_str().unwrap_or("");
+                    let path = if path.is_empty() {
+                        "(default root)"
+                    } else {
+                        path
+                    };
+                    println!("{name}  {path}");
+                }
+            }
+        }
+        RemoteCommand::AddCategory { name, save_path } => {
+            let enc =
+                percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+            let url = format!("{}/api/v1/categories/{enc}", c.base);
+            c.send(
+                c.http
+                    .put(url)
+                    .json(&serde_json::json!({ "save_path": save_path })),
+            )?;
+            if !a.json {
+                println!("category {name} saved");
             }
         }
         RemoteCommand::Rm { id, delete } => {

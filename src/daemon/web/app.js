@@ -7,6 +7,7 @@ let token = sessionStorage.getItem("seedring-token") || "";
 const $ = (sel) => document.querySelector(sel);
 const history = []; // [down, up] bytes per second, one a second, five minutes
 let detailId = null;
+let detailCategory = "";
 let logAbort = null;
 
 function el(tag, text, cls) {
@@ -106,6 +107,7 @@ function renderTorrents(list) {
     tr.appendChild(el("td", t.peers));
     tr.appendChild(el("td", t.ratio.toFixed(2)));
     tr.appendChild(el("td", t.root));
+    tr.appendChild(el("td", t.category, "category"));
     tr.appendChild(el("td", t.labels.join(", "), "labels"));
     tr.appendChild(el("td", eta(t.eta_secs)));
     const acts = el("td");
@@ -150,9 +152,14 @@ async function refresh() {
   if (!token || $("#app").hidden) return;
   try {
     const label = $("#label-filter").value;
-    const q = "/torrents?sort=added" + (label ? "&label=" + encodeURIComponent(label) : "");
-    const [page, stats] = await Promise.all([api("GET", q), api("GET", "/stats")]);
+    const category = $("#category-filter").value;
+    const q = "/torrents?sort=added" + (label ? "&label=" + encodeURIComponent(label) : "") +
+      (category ? "&category=" + encodeURIComponent(category) : "");
+    const [page, stats, cats] = await Promise.all([
+      api("GET", q), api("GET", "/stats"), api("GET", "/categories"),
+    ]);
     if (!label) fillLabelFilter(page.torrents);
+    fillCategories(Object.keys(cats));
     renderTorrents(page.torrents);
     $("#totals").textContent =
       `${stats.torrents} torrents, ↓ ${bytes(stats.download_rate)}/s ↑ ${bytes(stats.upload_rate)}/s, ${stats.peers} peers`;
@@ -163,6 +170,41 @@ async function refresh() {
   } catch (e) {
     $("#totals").textContent = "not reachable: " + e.message;
   }
+}
+
+// Every category select offers the categories there are (keeping its choice).
+function fillCategories(names) {
+  for (const [id, none] of [["#category-filter", "any"], ["#add-category", "no category"], ["#detail-category", "none"]]) {
+    const sel = $(id);
+    const shown = [...sel.options].slice(1).map((o) => o.value);
+    if (shown.length === names.length && shown.every((n, i) => n === names[i])) continue;
+    if ($("#detail-form").contains(document.activeElement) && id === "#detail-category") continue;
+    const keep = sel.value;
+    sel.replaceChildren(el("option", none));
+    sel.options[0].value = "";
+    for (const n of names) {
+      const o = el("option", n);
+      o.value = n;
+      sel.appendChild(o);
+    }
+    sel.value = names.includes(keep) ? keep : "";
+  }
+}
+
+async function loadCategories() {
+  const cats = await api("GET", "/categories");
+  const body = $("#categories tbody");
+  body.replaceChildren();
+  for (const [name, c] of Object.entries(cats)) {
+    const tr = el("tr");
+    tr.appendChild(el("td", name));
+    tr.appendChild(el("td", c.save_path || "(default root)"));
+    const d = el("td");
+    d.appendChild(actionButton("Remove", "remove", () => api("DELETE", `/categories/${encodeURIComponent(name)}`).then(loadCategories)));
+    tr.appendChild(d);
+    body.appendChild(tr);
+  }
+  fillCategories(Object.keys(cats));
 }
 
 // The label filter offers every label seen on the unfiltered list.
@@ -200,6 +242,8 @@ async function fillDetail(id) {
   $("#detail-name").textContent = t.name;
   if (!$("#detail-form").contains(document.activeElement)) {
     $("#detail-labels").value = t.labels.join(", ");
+    $("#detail-category").value = t.category;
+    detailCategory = t.category;
     $("#detail-down").value = t.download_limit;
     $("#detail-up").value = t.upload_limit;
     $("#detail-seq").checked = t.sequential;
@@ -260,13 +304,14 @@ async function fillDetail(id) {
 async function loadRoots() {
   const roots = await api("GET", "/roots");
   const sel = $("#add-root");
-  sel.replaceChildren();
+  // "" lets the category's save path (or the default root) decide.
+  sel.replaceChildren(el("option", "root: category's or default"));
+  sel.options[0].value = "";
   const body = $("#roots tbody");
   body.replaceChildren();
   for (const r of roots) {
     const o = el("option", `${r.label} (${bytes(r.free_bytes)} free)`);
     o.value = r.token;
-    if (r.default) o.selected = true;
     sel.appendChild(o);
     const tr = el("tr");
     for (const v of [r.token, r.label, r.path, r.available ? "yes" : "NO", bytes(r.free_bytes), r.torrents]) {
@@ -290,6 +335,11 @@ async function applyDetail(ev) {
   const status = $("#detail-status");
   try {
     await api("PUT", `/torrents/${id}/labels`, { labels: splitLabels($("#detail-labels").value) });
+    const category = $("#detail-category").value;
+    if (category !== detailCategory) {
+      await api("PUT", `/torrents/${id}/category`, { category });
+      detailCategory = category;
+    }
     await api("PUT", `/torrents/${id}/limits`, {
       download: Number($("#detail-down").value) || 0, upload: Number($("#detail-up").value) || 0,
     });
@@ -308,15 +358,16 @@ async function addTorrent(ev) {
   const root = $("#add-root").value;
   const paused = $("#add-paused").checked;
   const labels = splitLabels($("#add-labels").value);
+  const category = $("#add-category").value;
   const status = $("#add-status");
   try {
     let t;
     if (file) {
       const q = `?root=${encodeURIComponent(root)}&paused=${paused}` +
-        `&labels=${encodeURIComponent(labels.join(","))}`;
+        `&labels=${encodeURIComponent(labels.join(","))}&category=${encodeURIComponent(category)}`;
       t = await api("POST", "/torrents" + q, await file.arrayBuffer(), "application/x-bittorrent");
     } else if (magnet) {
-      t = await api("POST", "/torrents", { magnet, root, paused, labels });
+      t = await api("POST", "/torrents", { magnet, root, paused, labels, category });
     } else {
       status.textContent = "choose a .torrent file or paste a magnet link";
       return;
@@ -342,7 +393,12 @@ async function loadSettings() {
     const label = el("label", k.replaceAll("_", " ") + " ");
     const input = el("input");
     input.name = k;
-    input.value = v;
+    if (typeof v === "boolean") {
+      input.type = "checkbox";
+      input.checked = v;
+    } else {
+      input.value = v;
+    }
     label.appendChild(input);
     form.appendChild(label);
   }
@@ -353,7 +409,8 @@ async function saveSettings(ev) {
   ev.preventDefault();
   const patch = {};
   for (const input of $("#settings-form").querySelectorAll("input")) {
-    patch[input.name] = typeof settingsShown[input.name] === "number" ? Number(input.value) : input.value;
+    const kind = typeof settingsShown[input.name];
+    patch[input.name] = kind === "number" ? Number(input.value) : kind === "boolean" ? input.checked : input.value;
   }
   try {
     await api("PATCH", "/settings", patch);
@@ -407,6 +464,7 @@ function showView(name) {
   for (const t of document.querySelectorAll(".tab")) t.classList.toggle("active", t.dataset.view === name);
   for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== "view-" + name;
   if (name === "roots") loadRoots();
+  if (name === "categories") loadCategories();
   if (name === "settings") loadSettings();
   if (name === "logs") startLogs();
   else if (logAbort) { logAbort.abort(); logAbort = null; }
@@ -417,6 +475,17 @@ $("#add-form").addEventListener("submit", addTorrent);
 $("#detail-close").addEventListener("click", closeDetail);
 $("#detail-form").addEventListener("submit", applyDetail);
 $("#label-filter").addEventListener("change", refresh);
+$("#category-filter").addEventListener("change", refresh);
+$("#category-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const name = $("#category-name").value.trim();
+    await api("PUT", `/categories/${encodeURIComponent(name)}`, { save_path: $("#category-path").value.trim() });
+    $("#category-status").textContent = "saved";
+    $("#category-form").reset();
+    loadCategories();
+  } catch (e) { $("#category-status").textContent = "not saved: " + e.message; }
+});
 $("#settings-form").addEventListener("submit", saveSettings);
 $("#log-level").addEventListener("change", startLogs);
 $("#root-form").addEventListener("submit", async (ev) => {
