@@ -11,6 +11,9 @@
 //! - start: from spawning the process to the first answer of `GET /api/v1/torrents`
 //!   (the engine restores every torrent before the API listens);
 //! - list: `GET /api/v1/torrents` with every torrent, median of 5;
+//! - the qBittorrent layer: `GET /api/v2/torrents/info` (median of 5), a full
+//!   `sync/maindata` and a delta (median of 5), with their sizes, and the peak
+//!   RSS after them (measured after the figures above);
 //! - peak RSS (VmHWM) and RSS after the list calls;
 //! - announces: the counting tracker's busiest second in the first 20 s (the
 //!   engine's announce budget is what keeps this a trickle, not a storm);
@@ -254,8 +257,10 @@ impl Daemon {
             &cfg,
             format!(
                 "data_dir = \"{}\"\n[peers]\nlisten = \"127.0.0.1:0\"\n{peers}[api]\nlisten = \"127.0.0.1:0\"\n\
+                 [qbittorrent]\npassword_hash = \"{}\"\n\
                  [[roots]]\ntoken = \"default\"\npath = \"{}\"\ndefault = true\n",
                 dir.join("data").display(),
+                seedring::daemon::qbit::login::PasswordHash::make(QB_PASSWORD),
                 root.display()
             ),
         )
@@ -327,6 +332,33 @@ impl Daemon {
         (field("VmHWM:"), field("VmRSS:"))
     }
 
+    /// A qBittorrent-layer session: its cookie.
+    fn qb_login(&self) -> String {
+        let base = self.api.trim_end_matches("/api/v1");
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{base}/api/v2/auth/login"))
+            .form(&[("username", "admin"), ("password", QB_PASSWORD)])
+            .send()
+            .unwrap();
+        let cookie = r.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// A qBittorrent-layer GET with the session's cookie: the body.
+    fn qb_get(&self, cookie: &str, path: &str) -> Vec<u8> {
+        let base = self.api.trim_end_matches("/api/v1");
+        let r = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap()
+            .get(format!("{base}/api/v2/{path}"))
+            .header("cookie", cookie)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.bytes().unwrap().to_vec()
+    }
+
     /// User + system CPU seconds so far.
     fn cpu(&self) -> f64 {
         let mut s = String::new();
@@ -350,9 +382,43 @@ impl Drop for Daemon {
     }
 }
 
+/// The qBittorrent layer's password in the bench.
+const QB_PASSWORD: &str = "bench";
+
+/// A timed call: median time and answer size.
+#[derive(Default)]
+struct Call {
+    time: Duration,
+    bytes: usize,
+}
+
+/// Five calls of `f`: the median time and the last answer's size.
+fn median_of_5(mut f: impl FnMut() -> usize) -> Call {
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        bytes = f();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    Call {
+        time: times[2],
+        bytes,
+    }
+}
+
 struct Figures {
     start: Duration,
     list: Duration,
+    /// `GET /api/v2/torrents/info`.
+    qb_info: Call,
+    /// `sync/maindata?rid=0`.
+    qb_full: Call,
+    /// `sync/maindata` with the last `rid`.
+    qb_delta: Call,
+    /// Peak RSS after the qBittorrent calls.
+    peak_after_qb_kib: u64,
     listed: usize,
     peak_kib: u64,
     rss_kib: u64,
@@ -381,6 +447,25 @@ fn measure(dir: &Path, root: &Path, counts: &[AtomicU64], since: Instant) -> Fig
     let idle_cpu = d.cpu() - cpu0;
     let (peak_kib, rss_kib) = d.memory();
     let t1 = (since.elapsed().as_secs() as usize).min(counts.len());
+    // The qBittorrent layer, after the memory is read (its full answers are
+    // the largest a client can ask for).
+    let cookie = d.qb_login();
+    let qb_info = median_of_5(|| d.qb_get(&cookie, "torrents/info").len());
+    let mut rid = 0u64;
+    let sync = |rid: &mut u64| {
+        let body = d.qb_get(&cookie, &format!("sync/maindata?rid={rid}"));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        *rid = v["rid"].as_u64().unwrap();
+        body.len()
+    };
+    let qb_full = median_of_5(|| {
+        let mut zero = 0;
+        let n = sync(&mut zero);
+        rid = zero;
+        n
+    });
+    let qb_delta = median_of_5(|| sync(&mut rid));
+    let peak_after_qb_kib = d.memory().0;
     let window_counts: Vec<u64> = counts[t0.min(t1)..t1]
         .iter()
         .map(|c| c.load(Ordering::Relaxed))
@@ -388,6 +473,10 @@ fn measure(dir: &Path, root: &Path, counts: &[AtomicU64], since: Instant) -> Fig
     Figures {
         start,
         list: times[2],
+        qb_info,
+        qb_full,
+        qb_delta,
+        peak_after_qb_kib,
         listed,
         peak_kib,
         rss_kib,
@@ -511,12 +600,21 @@ fn main() {
     if std::env::var_os("SEEDRING_SCALE_ONLY").is_some() {
         let f = measure(&full, &root, &counts, since);
         println!(
-            "start {:.0} ms, list {:.0} ms, peak {} MiB, rss {} MiB, idle cpu {:.2} s",
+            "start {:.0} ms, list {:.0} ms, peak {} MiB, rss {} MiB, idle cpu {:.2} s, \
+             qb info {:.0} ms ({} B), maindata full {:.0} ms ({} B), delta {:.0} ms ({} B), \
+             peak after qb {} MiB",
             f.start.as_secs_f64() * 1e3,
             f.list.as_secs_f64() * 1e3,
             f.peak_kib / 1024,
             f.rss_kib / 1024,
-            f.idle_cpu
+            f.idle_cpu,
+            f.qb_info.time.as_secs_f64() * 1e3,
+            f.qb_info.bytes,
+            f.qb_full.time.as_secs_f64() * 1e3,
+            f.qb_full.bytes,
+            f.qb_delta.time.as_secs_f64() * 1e3,
+            f.qb_delta.bytes,
+            f.peak_after_qb_kib / 1024
         );
         return;
     }
@@ -538,6 +636,35 @@ fn main() {
         base.list.as_secs_f64() * 1e3,
         f.list.as_secs_f64() * 1e3,
         f.list.as_secs_f64() / 0.3
+    );
+    let kib = |b: usize| b as f64 / 1024.0;
+    println!(
+        "| GET /api/v2/torrents/info (median of 5) | {:.1} ms, {:.1} KiB | {:.0} ms, {:.0} KiB | 300 ms: {:.2} of it |",
+        base.qb_info.time.as_secs_f64() * 1e3,
+        kib(base.qb_info.bytes),
+        f.qb_info.time.as_secs_f64() * 1e3,
+        kib(f.qb_info.bytes),
+        f.qb_info.time.as_secs_f64() / 0.3
+    );
+    println!(
+        "| sync/maindata, full (rid=0) | {:.1} ms, {:.1} KiB | {:.0} ms, {:.0} KiB | |",
+        base.qb_full.time.as_secs_f64() * 1e3,
+        kib(base.qb_full.bytes),
+        f.qb_full.time.as_secs_f64() * 1e3,
+        kib(f.qb_full.bytes)
+    );
+    println!(
+        "| sync/maindata, delta (median of 5) | {:.1} ms, {:.1} KiB | {:.0} ms, {:.0} KiB | 50 ms: {:.2} of it |",
+        base.qb_delta.time.as_secs_f64() * 1e3,
+        kib(base.qb_delta.bytes),
+        f.qb_delta.time.as_secs_f64() * 1e3,
+        kib(f.qb_delta.bytes),
+        f.qb_delta.time.as_secs_f64() / 0.05
+    );
+    println!(
+        "| peak RSS after the qBittorrent calls | {:.0} MiB | {:.0} MiB | |",
+        mib(base.peak_after_qb_kib),
+        mib(f.peak_after_qb_kib)
     );
     println!(
         "| peak RSS | {:.0} MiB | {:.0} MiB ({:.2} KiB per torrent over the baseline) | 512 MiB: {:.2} of it |",
@@ -565,6 +692,10 @@ fn main() {
         "peak_mib": mib(f.peak_kib), "rss_mib": mib(f.rss_kib),
         "announces_20s": f.announces, "busiest_second": f.busiest_second,
         "idle_cpu_s": f.idle_cpu,
+        "qb_info_ms": f.qb_info.time.as_secs_f64() * 1e3, "qb_info_bytes": f.qb_info.bytes,
+        "qb_full_ms": f.qb_full.time.as_secs_f64() * 1e3, "qb_full_bytes": f.qb_full.bytes,
+        "qb_delta_ms": f.qb_delta.time.as_secs_f64() * 1e3, "qb_delta_bytes": f.qb_delta.bytes,
+        "peak_after_qb_mib": mib(f.peak_after_qb_kib),
         "baseline": {"start_ms": base.start.as_secs_f64() * 1e3,
                      "peak_mib": mib(base.peak_kib), "idle_cpu_s": base.idle_cpu},
     });

@@ -13,6 +13,24 @@ from qbit_common import (Client, QbNox, SeedringQb, by_hash_keys, diff_shapes, s
                          wait_state)
 from test_download import LAYOUT, LtSeeder
 
+
+class WebServer:
+    """A web server on loopback serving a folder, in a thread."""
+
+    def __init__(self, folder):
+        import functools
+        import http.server
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+
+    def __enter__(self):
+        import threading
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+
 # Paths (as diff_shapes names them) that differ on purpose.
 ALLOWED = set()
 
@@ -91,6 +109,19 @@ def test_the_arr_request_sequence_answers_like_qbittorrent(tmp):
                 "torrents/info (magnet)")
         for c, _ in both:
             c.post("torrents/delete", {"hashes": magnet_ih, "deleteFiles": "false"})
+
+        # A .torrent by URL (a local web server): added paused on both.
+        served = tmp / "served"
+        make_tree(served / "web", {"w.bin": 100_000}, seed=33)
+        (served / "web.torrent").write_bytes(
+            lt_create(served / "web" / "w.bin", 16 * 1024, lt.create_torrent.v1_only))
+        web_ih = lt.torrent_info(str(served / "web.torrent")).info_hash().to_bytes().hex()
+        with WebServer(served) as url:
+            for c, _ in both:
+                r = c.post("torrents/add", {"urls": f"{url}/web.torrent", "paused": "true"})
+                assert r.text == "Ok."
+                wait_state(c, web_ih, {"pausedDL"}, 30)
+                c.post("torrents/delete", {"hashes": web_ih, "deleteFiles": "false"})
 
         # Queueing on with no room: a new torrent waits (queuedDL), and moves in
         # the queue are taken; off again, it runs.

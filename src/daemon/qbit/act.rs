@@ -81,8 +81,8 @@ where
     Ok(done())
 }
 
-/// `torrents/add`: `urls` (magnet links, one per line) and `torrents` (files,
-/// multipart), with `savepath`, `category`, `tags`, `paused`/`stopped`,
+/// `torrents/add`: `urls` (magnet links and http(s) URLs of .torrent files, one
+/// per line) and `torrents` (files, multipart), with `savepath`, `category`, `tags`, `paused`/`stopped`,
 /// `sequentialDownload`, `upLimit`, `dlLimit`. `Ok.` if any was added, else
 /// `Fails.` (each refusal is logged with its reason).
 async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbError> {
@@ -155,11 +155,16 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
                 Ok(m) => sources.push(TorrentSource::Magnet(m)),
                 Err(e) => tracing::warn!(error = %e, "qBittorrent API: a magnet link was refused"),
             }
+        } else if super::fetch::is_web(url) {
+            let got = super::fetch::fetch(url).await.and_then(|b| {
+                Metainfo::from_bytes_with(&b, &MetainfoLimits::default()).map_err(|e| e.to_string())
+            });
+            match got {
+                Ok(m) => sources.push(TorrentSource::Metainfo(Arc::new(m))),
+                Err(e) => tracing::warn!(url, error = %e, "qBittorrent API: no torrent from this URL"),
+            }
         } else {
-            tracing::warn!(
-                url,
-                "qBittorrent API: only magnet links are taken in urls; upload the .torrent file instead"
-            );
+            tracing::warn!(url, "qBittorrent API: urls takes magnet links and http(s) URLs only");
         }
     }
     let paused = params

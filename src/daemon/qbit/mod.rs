@@ -10,10 +10,11 @@
 //!
 //! Files: `login` (credentials, sessions, bans), `view` (a torrent's JSON),
 //! `app` (`app/*`, `transfer/*`), `read` (torrent queries), `act` (torrent
-//! changes and adds), `sync` (`sync/maindata` deltas, `sync/torrentPeers`).
+//! changes and adds), `fetch` (`.torrent` files by URL), `sync` (`sync/maindata` deltas, `sync/torrentPeers`).
 
 mod act;
 mod app;
+mod fetch;
 pub mod login;
 mod read;
 mod sync;

@@ -10,13 +10,13 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::super::api::Shared;
@@ -24,6 +24,7 @@ use super::read::{category_map, context};
 use super::view::QbTorrent;
 use super::{Params, QbError, json as answer, sid};
 use crate::core::TorrentStats;
+use crate::types::InfoHash;
 
 /// Most clients whose last answer is remembered; past it, the one that asked
 /// longest ago is forgotten (it gets a full update next time).
@@ -34,8 +35,8 @@ pub const MAX_CLIENTS: usize = 8;
 struct Client {
     rid: u64,
     last_used: Option<Instant>,
-    /// Torrent hash to the hashes of its fields, in the view's field order.
-    torrents: HashMap<String, Vec<u64>>,
+    /// Torrent to the hashes of its fields, in the view's field order.
+    torrents: HashMap<InfoHash, Box<[u64]>>,
     categories: Map<String, Value>,
     tags: HashSet<String>,
     server: Map<String, Value>,
@@ -73,27 +74,9 @@ impl Clients {
     }
 }
 
-fn hash_value(v: &Value, h: &mut DefaultHasher) {
-    match v {
-        Value::Null => 0u8.hash(h),
-        Value::Bool(b) => b.hash(h),
-        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
-            (Some(u), _, _) => u.hash(h),
-            (None, Some(i), _) => i.hash(h),
-            (None, None, f) => f.unwrap_or(0.0).to_bits().hash(h),
-        },
-        Value::String(s) => s.hash(h),
-        Value::Array(a) => a.iter().for_each(|x| hash_value(x, h)),
-        Value::Object(o) => o.iter().for_each(|(k, x)| {
-            k.hash(h);
-            hash_value(x, h);
-        }),
-    }
-}
-
-fn field_hash(v: &Value) -> u64 {
+fn field_hash(f: &super::view::Field<'_>) -> u64 {
     let mut h = DefaultHasher::new();
-    hash_value(v, &mut h);
+    f.hash_into(&mut h);
     h.finish()
 }
 
@@ -200,46 +183,52 @@ pub async fn maindata(
     if full {
         last = Client::default();
     }
-    let mut out = Map::new();
-    let mut torrents = Map::new();
+    // The torrents' part is written as it is worked out: no JSON tree of
+    // 100,000 torrents is ever built.
+    let mut torrents: Vec<u8> = Vec::new();
     let mut seen = HashMap::with_capacity(all.len());
     for s in &all {
-        let mut view = QbTorrent::new(s, &cx);
-        let hex = std::mem::take(&mut view.hash);
-        let Ok(Value::Object(fields)) = serde_json::to_value(&view) else {
-            continue;
-        };
-        let hashes: Vec<u64> = fields.values().map(field_hash).collect();
-        match last.torrents.get(&hex) {
-            Some(before) if before.len() == hashes.len() => {
-                let diff: Map<String, Value> = fields
-                    .into_iter()
-                    .zip(hashes.iter().zip(before))
-                    .filter(|(_, (a, b))| a != b)
-                    .map(|(kv, _)| kv)
-                    .collect();
-                if !diff.is_empty() {
-                    torrents.insert(hex.clone(), Value::Object(diff));
+        let view = QbTorrent::new(s, &cx);
+        let fields = view.fields();
+        let hashes: Box<[u64]> = fields.iter().map(|(_, f)| field_hash(f)).collect();
+        let before = last.torrents.get(&s.info_hash).filter(|b| b.len() == hashes.len());
+        let mut first = true;
+        for (i, (name, value)) in fields.iter().enumerate() {
+            if *name == "hash" || before.is_some_and(|b| b[i] == hashes[i]) {
+                continue;
+            }
+            if first {
+                if !torrents.is_empty() {
+                    torrents.push(b',');
                 }
+                torrents.extend_from_slice(b"\"");
+                torrents.extend_from_slice(view.hash.as_bytes());
+                torrents.extend_from_slice(b"\":{");
+                first = false;
+            } else {
+                torrents.push(b',');
             }
-            _ => {
-                torrents.insert(hex.clone(), Value::Object(fields));
-            }
+            torrents.push(b'"');
+            torrents.extend_from_slice(name.as_bytes());
+            torrents.extend_from_slice(b"\":");
+            value.write_json(&mut torrents);
         }
-        seen.insert(hex, hashes);
+        if !first {
+            torrents.push(b'}');
+        }
+        seen.insert(s.info_hash, hashes);
     }
-    let removed: Vec<Value> = last
+    let removed: Vec<String> = last
         .torrents
         .keys()
         .filter(|h| !seen.contains_key(*h))
-        .map(|h| h.clone().into())
+        .map(InfoHash::to_hex)
         .collect();
     let cats = changed(&last.categories, &categories, full);
-    let cats_removed: Vec<Value> = last
+    let cats_removed: Vec<&String> = last
         .categories
         .keys()
         .filter(|k| !categories.contains_key(*k))
-        .map(|k| k.clone().into())
         .collect();
     let mut tags_added: Vec<&String> = tags
         .iter()
@@ -250,69 +239,43 @@ pub async fn maindata(
     tags_removed.sort();
     let server_diff = changed(&last.server, &server, full);
     let trk = changed(&last.trackers, &trackers, full);
-    let trk_removed: Vec<Value> = last
+    let trk_removed: Vec<&String> = last
         .trackers
         .keys()
         .filter(|k| !trackers.contains_key(*k))
-        .map(|k| k.clone().into())
         .collect();
 
     let new_rid = last.rid + 1;
-    out.insert("rid".into(), new_rid.into());
+    let mut out = Vec::with_capacity(torrents.len() + 4096);
+    out.extend_from_slice(format!("{{\"rid\":{new_rid}").as_bytes());
     if full {
-        out.insert("full_update".into(), true.into());
-        out.insert("torrents".into(), Value::Object(torrents));
-        out.insert("categories".into(), Value::Object(cats));
-        out.insert("tags".into(), tags_added.into_iter().cloned().collect());
-        out.insert("server_state".into(), Value::Object(server_diff));
-        out.insert("trackers".into(), Value::Object(trk));
-    } else {
-        let mut put = |k: &str, v: Value, empty: bool| {
-            if !empty {
-                out.insert(k.into(), v);
-            }
-        };
-        put(
-            "torrents",
-            Value::Object(torrents.clone()),
-            torrents.is_empty(),
-        );
-        put(
-            "torrents_removed",
-            removed.clone().into(),
-            removed.is_empty(),
-        );
-        put("categories", Value::Object(cats.clone()), cats.is_empty());
-        put(
-            "categories_removed",
-            cats_removed.clone().into(),
-            cats_removed.is_empty(),
-        );
-        put(
-            "tags",
-            tags_added.iter().map(|t| Value::from(t.as_str())).collect(),
-            tags_added.is_empty(),
-        );
-        put(
-            "tags_removed",
-            tags_removed
-                .iter()
-                .map(|t| Value::from(t.as_str()))
-                .collect(),
-            tags_removed.is_empty(),
-        );
-        put(
-            "server_state",
-            Value::Object(server_diff.clone()),
-            server_diff.is_empty(),
-        );
-        put("trackers", Value::Object(trk.clone()), trk.is_empty());
-        put(
-            "trackers_removed",
-            trk_removed.clone().into(),
-            trk_removed.is_empty(),
-        );
+        out.extend_from_slice(b",\"full_update\":true");
     }
+    // A full update has every key; a delta only those with something in them.
+    let mut put = |k: &str, v: &dyn erased::Json, empty: bool| {
+        if full || !empty {
+            out.extend_from_slice(format!(",\"{k}\":").as_bytes());
+            v.write(&mut out);
+        }
+    };
+    put("torrents", &erased::Raw(&torrents), torrents.is_empty());
+    if !full {
+        put("torrents_removed", &removed, removed.is_empty());
+    }
+    put("categories", &cats, cats.is_empty());
+    if !full {
+        put("categories_removed", &cats_removed, cats_removed.is_empty());
+    }
+    put("tags", &tags_added, tags_added.is_empty());
+    if !full {
+        put("tags_removed", &tags_removed, tags_removed.is_empty());
+    }
+    put("server_state", &server_diff, server_diff.is_empty());
+    put("trackers", &trk, trk.is_empty());
+    if !full {
+        put("trackers_removed", &trk_removed, trk_removed.is_empty());
+    }
+    out.push(b'}');
     #[allow(clippy::disallowed_methods)] // which client asked last, in wall time
     let used = Instant::now();
     q.sync_lock().put(
@@ -327,7 +290,40 @@ pub async fn maindata(
             trackers,
         },
     );
-    Ok(answer(&out))
+    Ok((
+        axum::http::StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
+}
+
+/// Writing the answer's parts: a serialisable value, or JSON already written.
+mod erased {
+    /// Something written as JSON into the answer.
+    pub trait Json {
+        fn write(&self, out: &mut Vec<u8>);
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn write(&self, out: &mut Vec<u8>) {
+            // Serialising maps of strings and numbers into a Vec cannot fail.
+            if serde_json::to_writer(&mut *out, self).is_err() {
+                out.extend_from_slice(b"null");
+            }
+        }
+    }
+
+    /// An object's members already written (`"a":1,"b":2`), wrapped in braces.
+    pub struct Raw<'a>(pub &'a [u8]);
+
+    impl Json for Raw<'_> {
+        fn write(&self, out: &mut Vec<u8>) {
+            out.push(b'{');
+            out.extend_from_slice(self.0);
+            out.push(b'}');
+        }
+    }
 }
 
 /// `sync/torrentPeers?hash=&rid=`: the torrent's peers, always as a full

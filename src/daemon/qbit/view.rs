@@ -16,12 +16,11 @@ pub const ETA_INFINITE: u64 = 8_640_000;
 
 /// A torrent in `torrents/info` and `sync/maindata`. Field order is
 /// qBittorrent's (alphabetical), so answers diff cleanly against it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QbTorrent {
     pub added_on: u64,
     pub amount_left: u64,
     pub auto_tmm: bool,
-    #[serde(serialize_with = "qt_number")]
     pub availability: f64,
     pub category: String,
     pub completed: u64,
@@ -35,14 +34,12 @@ pub struct QbTorrent {
     pub eta: u64,
     pub f_l_piece_prio: bool,
     pub force_start: bool,
-    /// Left out of `sync/maindata` (the map's key is the hash).
-    #[serde(skip_serializing_if = "String::is_empty")]
+    /// Empty in `sync/maindata` (the map's key is the hash): left out.
     pub hash: String,
     pub infohash_v1: String,
     pub infohash_v2: String,
     pub last_activity: u64,
     pub magnet_uri: String,
-    #[serde(serialize_with = "qt_number")]
     pub max_ratio: f64,
     pub max_seeding_time: i64,
     pub name: String,
@@ -51,11 +48,8 @@ pub struct QbTorrent {
     pub num_leechs: u64,
     pub num_seeds: u64,
     pub priority: i64,
-    #[serde(serialize_with = "qt_number")]
     pub progress: f64,
-    #[serde(serialize_with = "qt_number")]
     pub ratio: f64,
-    #[serde(serialize_with = "qt_number")]
     pub ratio_limit: f64,
     pub save_path: String,
     pub seeding_time: u64,
@@ -103,6 +97,128 @@ const DN_KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// How many fields a torrent has in qBittorrent's JSON.
+pub const FIELDS: usize = 49;
+
+/// One field's value, as qBittorrent's JSON writes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Field<'a> {
+    /// A count.
+    U(u64),
+    /// A count that may be -1 or -2.
+    I(i64),
+    /// A number written as Qt writes doubles (see [`qt_number`]).
+    N(f64),
+    /// A flag.
+    B(bool),
+    /// Text.
+    S(&'a str),
+}
+
+impl Field<'_> {
+    /// Feeds the value to a hasher (for `sync/maindata`'s change detection).
+    pub fn hash_into(&self, h: &mut impl std::hash::Hasher) {
+        use std::hash::Hash;
+        match self {
+            Field::U(v) => (0u8, v).hash(h),
+            Field::I(v) => (1u8, v).hash(h),
+            Field::N(v) => (2u8, v.to_bits()).hash(h),
+            Field::B(v) => (3u8, v).hash(h),
+            Field::S(v) => (4u8, v).hash(h),
+        }
+    }
+
+    /// Appends the value as JSON.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        // Writing into a Vec cannot fail.
+        let _infallible = match self {
+            Field::U(v) => write!(out, "{v}"),
+            Field::I(v) => write!(out, "{v}"),
+            Field::N(v) => serde_json::to_writer(&mut *out, &qt_value(*v)).map_err(std::io::Error::other),
+            Field::B(v) => write!(out, "{v}"),
+            Field::S(v) => serde_json::to_writer(&mut *out, v).map_err(std::io::Error::other),
+        };
+    }
+}
+
+impl QbTorrent {
+    /// Every field with its name, in qBittorrent's (alphabetical) order.
+    pub fn fields(&self) -> [(&'static str, Field<'_>); FIELDS] {
+        [
+            ("added_on", Field::U(self.added_on)),
+            ("amount_left", Field::U(self.amount_left)),
+            ("auto_tmm", Field::B(self.auto_tmm)),
+            ("availability", Field::N(self.availability)),
+            ("category", Field::S(&self.category)),
+            ("completed", Field::U(self.completed)),
+            ("completion_on", Field::U(self.completion_on)),
+            ("content_path", Field::S(&self.content_path)),
+            ("dl_limit", Field::U(self.dl_limit)),
+            ("dlspeed", Field::U(self.dlspeed)),
+            ("download_path", Field::S(&self.download_path)),
+            ("downloaded", Field::U(self.downloaded)),
+            ("downloaded_session", Field::U(self.downloaded_session)),
+            ("eta", Field::U(self.eta)),
+            ("f_l_piece_prio", Field::B(self.f_l_piece_prio)),
+            ("force_start", Field::B(self.force_start)),
+            ("hash", Field::S(&self.hash)),
+            ("infohash_v1", Field::S(&self.infohash_v1)),
+            ("infohash_v2", Field::S(&self.infohash_v2)),
+            ("last_activity", Field::U(self.last_activity)),
+            ("magnet_uri", Field::S(&self.magnet_uri)),
+            ("max_ratio", Field::N(self.max_ratio)),
+            ("max_seeding_time", Field::I(self.max_seeding_time)),
+            ("name", Field::S(&self.name)),
+            ("num_complete", Field::I(self.num_complete)),
+            ("num_incomplete", Field::I(self.num_incomplete)),
+            ("num_leechs", Field::U(self.num_leechs)),
+            ("num_seeds", Field::U(self.num_seeds)),
+            ("priority", Field::I(self.priority)),
+            ("progress", Field::N(self.progress)),
+            ("ratio", Field::N(self.ratio)),
+            ("ratio_limit", Field::N(self.ratio_limit)),
+            ("save_path", Field::S(&self.save_path)),
+            ("seeding_time", Field::U(self.seeding_time)),
+            ("seeding_time_limit", Field::I(self.seeding_time_limit)),
+            ("seen_complete", Field::U(self.seen_complete)),
+            ("seq_dl", Field::B(self.seq_dl)),
+            ("size", Field::U(self.size)),
+            ("state", Field::S(self.state)),
+            ("super_seeding", Field::B(self.super_seeding)),
+            ("tags", Field::S(&self.tags)),
+            ("time_active", Field::U(self.time_active)),
+            ("total_size", Field::U(self.total_size)),
+            ("tracker", Field::S(&self.tracker)),
+            ("trackers_count", Field::U(self.trackers_count)),
+            ("up_limit", Field::U(self.up_limit)),
+            ("uploaded", Field::U(self.uploaded)),
+            ("uploaded_session", Field::U(self.uploaded_session)),
+            ("upspeed", Field::U(self.upspeed)),
+        ]
+    }
+}
+
+impl Serialize for QbTorrent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let fields = self.fields();
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in &fields {
+            match v {
+                // Left out of `sync/maindata` (where the map's key is the hash).
+                Field::S("") if *k == "hash" => {}
+                Field::U(x) => m.serialize_entry(k, x)?,
+                Field::I(x) => m.serialize_entry(k, x)?,
+                Field::N(x) => m.serialize_entry(k, &qt_value(*x))?,
+                Field::B(x) => m.serialize_entry(k, x)?,
+                Field::S(x) => m.serialize_entry(k, x)?,
+            }
+        }
+        m.end()
+    }
+}
 
 /// Root token to its folder, for `save_path` and `content_path`.
 pub type RootPaths = HashMap<String, PathBuf>;
