@@ -161,10 +161,15 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
             });
             match got {
                 Ok(m) => sources.push(TorrentSource::Metainfo(Arc::new(m))),
-                Err(e) => tracing::warn!(url, error = %e, "qBittorrent API: no torrent from this URL"),
+                Err(e) => {
+                    tracing::warn!(url, error = %e, "qBittorrent API: no torrent from this URL")
+                }
             }
         } else {
-            tracing::warn!(url, "qBittorrent API: urls takes magnet links and http(s) URLs only");
+            tracing::warn!(
+                url,
+                "qBittorrent API: urls takes magnet links and http(s) URLs only"
+            );
         }
     }
     let paused = params

@@ -41,13 +41,17 @@ pub async fn fetch(url: &str) -> Result<Vec<u8>, String> {
         return Err(format!("the server answered {}", resp.status()));
     }
     if resp.content_length().is_some_and(|n| n > cap as u64) {
-        return Err(format!("larger than the {cap}-byte limit for a torrent file"));
+        return Err(format!(
+            "larger than the {cap}-byte limit for a torrent file"
+        ));
     }
     let mut body = Vec::new();
     let mut resp = resp;
     while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
         if body.len() + chunk.len() > cap {
-            return Err(format!("larger than the {cap}-byte limit for a torrent file"));
+            return Err(format!(
+                "larger than the {cap}-byte limit for a torrent file"
+            ));
         }
         body.extend_from_slice(&chunk);
     }
@@ -62,7 +66,13 @@ mod tests {
     fn only_http_and_https_are_fetched() {
         assert!(is_web("http://127.0.0.1/x.torrent"));
         assert!(is_web("HTTPS://example.org/x"));
-        for no in ["file:///etc/passwd", "ftp://x/y", "magnet:?xt=1", "javascript:1", "http"] {
+        for no in [
+            "file:///etc/passwd",
+            "ftp://x/y",
+            "magnet:?xt=1",
+            "javascript:1",
+            "http",
+        ] {
             assert!(!is_web(no), "{no}");
         }
     }

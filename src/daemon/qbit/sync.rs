@@ -191,7 +191,10 @@ pub async fn maindata(
         let view = QbTorrent::new(s, &cx);
         let fields = view.fields();
         let hashes: Box<[u64]> = fields.iter().map(|(_, f)| field_hash(f)).collect();
-        let before = last.torrents.get(&s.info_hash).filter(|b| b.len() == hashes.len());
+        let before = last
+            .torrents
+            .get(&s.info_hash)
+            .filter(|b| b.len() == hashes.len());
         let mut first = true;
         for (i, (name, value)) in fields.iter().enumerate() {
             if *name == "hash" || before.is_some_and(|b| b[i] == hashes[i]) {
