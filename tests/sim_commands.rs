@@ -192,3 +192,31 @@ fn full_disk_errors_the_torrent_and_keeps_the_rest_seeding() {
     );
     assert_same_data(&world, &l, &small, "small torrent");
 }
+
+#[test]
+fn stats_since_a_version_carry_only_what_changed() {
+    let (seed, _g) = seed(57);
+    let (world, fx, s, _l) = pair(seed, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    assert!(run(&world, 300, || done(&_l, ih)));
+    // Quiet for a while: rates fall to zero.
+    run(&world, 30, || false);
+    let stats_since = |v: &[u64]| s.stats_since(v).unwrap();
+    let (v1, all, changed) = stats_since(&[]);
+    assert_eq!(
+        (all.len(), changed.len()),
+        (1, 1),
+        "the first call gives everything"
+    );
+    let (v2, _, changed) = stats_since(&v1);
+    assert!(
+        changed.is_empty(),
+        "an idle seed did not change: {changed:?}"
+    );
+    assert_eq!(v1, v2);
+    s.pause(ih).unwrap();
+    let (_, all, changed) = stats_since(&v2);
+    assert_eq!(all, vec![ih]);
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].state, TorrentState::Paused);
+}

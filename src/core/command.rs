@@ -80,6 +80,8 @@ pub enum Command {
     SetGlobalShare(super::GlobalShare),
     /// The torrents a share limit removed since last asked.
     TakeRemoved,
+    /// The stats of torrents changed since a version (see `versions`).
+    StatsSince(u64),
     /// Queue a torrent, or let it run (see [`super::queue::plan`]).
     SetQueued {
         /// The torrent.
@@ -253,6 +255,8 @@ pub enum Reply {
     Stats(Result<Box<TorrentStats>, CommandError>),
     /// [`Command::AllStats`].
     AllStats(Vec<TorrentStats>),
+    /// [`Command::StatsSince`].
+    StatsSince(super::versions::StatsSince),
     /// [`Command::Trackers`].
     Trackers(Result<super::announce::TrackersReport, CommandError>),
     /// [`Command::Counters`].
@@ -313,6 +317,7 @@ impl Core {
                 Reply::Done(Ok(()))
             }
             Command::TakeRemoved => Reply::Torrents(self.take_removed()),
+            Command::StatsSince(v) => Reply::StatsSince(self.stats_since(now, v)),
             Command::SetQueued { info_hash, queued } => {
                 Reply::Done(self.set_queued(now, info_hash, queued, out))
             }

@@ -50,6 +50,7 @@ pub mod share;
 mod tick;
 mod torrent;
 mod tracking;
+pub mod versions;
 
 use core::net::{IpAddr, SocketAddr};
 use std::collections::{BTreeMap, BTreeSet};
@@ -510,6 +511,8 @@ pub struct Core {
     removed_by_limit: Vec<InfoHash>,
     /// Download and upload rates under which a running torrent is idle.
     slow_rates: (u64, u64),
+    /// The last stats version given out (see `versions`).
+    stats_counter: u64,
     peers: BTreeMap<PeerKey, Peer>,
     next_key: u64,
     global_down: TokenBucket,
@@ -581,6 +584,7 @@ impl Core {
             share: GlobalShare::default(),
             removed_by_limit: Vec::new(),
             slow_rates: (2048, 2048),
+            stats_counter: 0,
             peers: BTreeMap::new(),
             next_key: 1,
             down_rate: RateTracker::default(),

@@ -133,6 +133,10 @@ pub(crate) struct Torrent {
     pub queue_pos: u64,
     /// When it last moved data faster than the slow rates (or began to run).
     pub busy_at: Time,
+    /// The fingerprint of its stats when last asked (see `versions`).
+    pub stats_fp: u64,
+    /// The version at which that fingerprint last changed (0: never asked).
+    pub stats_version: u64,
     /// Its share limits (see `share`).
     pub share: super::share::ShareLimits,
     /// Seconds seeded before `seeding_since`.
@@ -289,6 +293,8 @@ impl Torrent {
             forced: false,
             queue_pos: 0,
             busy_at: Time::ZERO,
+            stats_fp: 0,
+            stats_version: 0,
             share: super::share::ShareLimits::default(),
             seeding_secs: 0,
             seeding_since: None,

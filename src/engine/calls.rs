@@ -56,6 +56,10 @@ impl Reply {
     }
 }
 
+/// What [`Engine::stats_since_async`] gives: the versions to ask from next
+/// (one per shard), every torrent, and the stats of those that changed.
+pub type ChangedStats = (Vec<u64>, Vec<InfoHash>, Vec<TorrentStats>);
+
 impl Engine {
     /// Adds a torrent. `add.root` names a storage root by token, or a folder (made
     /// a root of its own if no root has that path), or nothing (the default root).
@@ -113,6 +117,26 @@ impl Engine {
     /// Resumes a torrent.
     pub async fn resume_async(&self, ih: InfoHash) -> Result<(), EngineError> {
         self.ask(ih, Command::Resume(ih)).await?.done()
+    }
+
+    /// The stats of torrents changed since `versions` (one per shard, from the
+    /// last call; empty or zeros: all), with the versions to ask from next and
+    /// every torrent's info-hash.
+    pub async fn stats_since_async(&self, versions: &[u64]) -> Result<ChangedStats, EngineError> {
+        let mut next = Vec::new();
+        let (mut all, mut changed) = (Vec::new(), Vec::new());
+        let asks = (0..self.inner.shards())
+            .map(|i| Command::StatsSince(versions.get(i).copied().unwrap_or(0)))
+            .collect();
+        for r in self.inner.on_each(asks).await? {
+            let Reply::StatsSince(s) = r else {
+                return Err(r.mismatch("stats since"));
+            };
+            next.push(s.version);
+            all.extend(s.all);
+            changed.extend(s.changed);
+        }
+        Ok((next, all, changed))
     }
 
     /// A torrent's own share limits.
@@ -421,6 +445,10 @@ impl Engine {
     /// Blocking [`Engine::add_torrent_async`].
     pub fn add_torrent(&self, add: AddTorrent) -> Result<InfoHash, EngineError> {
         pollster::block_on(self.add_torrent_async(add))
+    }
+    /// Blocking [`Engine::stats_since_async`].
+    pub fn stats_since(&self, versions: &[u64]) -> Result<ChangedStats, EngineError> {
+        pollster::block_on(self.stats_since_async(versions))
     }
     /// Blocking [`Engine::set_share_limits_async`].
     pub fn set_share_limits(

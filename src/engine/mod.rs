@@ -138,12 +138,24 @@ impl Inner {
     }
 
     /// Runs the command `make` gives on every core, collecting the answers.
+    /// The shards work at once: every command is sent before any reply is
+    /// awaited.
     async fn on_all(&self, make: impl Fn() -> Command) -> Result<Vec<Reply>, EngineError> {
-        let mut all = Vec::with_capacity(self.shards());
-        for i in 0..self.shards() {
-            all.push(self.on_shard(i, make()).await?);
-        }
-        Ok(all)
+        self.on_each((0..self.shards()).map(|_| make()).collect())
+            .await
+    }
+
+    /// Runs `commands[i]` on shard `i`, all at once, collecting the answers.
+    async fn on_each(&self, commands: Vec<Command>) -> Result<Vec<Reply>, EngineError> {
+        let asks: Vec<_> = commands
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| self.on_shard(i, c))
+            .collect();
+        futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// Runs `command` on shard `index`'s core and awaits its reply.

@@ -14,6 +14,7 @@
 
 mod act;
 mod app;
+mod delta;
 mod fetch;
 pub mod login;
 mod read;

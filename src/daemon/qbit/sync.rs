@@ -2,15 +2,13 @@
 //! `rid`), as qBittorrent sends it; and `sync/torrentPeers`.
 //!
 //! Per client (its session, or its address when it needs no login) the layer
-//! keeps, instead of the last answer, a 64-bit hash of every field of every
-//! torrent it was sent (about 450 bytes a torrent), so a delta carries only the
-//! fields whose values changed. At most [`MAX_CLIENTS`] clients are followed; a
-//! client pushed out gets a full update at its next request, as one with an
-//! unknown `rid` does.
+//! keeps what [`delta::Client`] holds, not the last answer. At most
+//! [`MAX_CLIENTS`] clients are followed; a client pushed out gets a full update
+//! at its next request, as one with an unknown `rid` does.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
-use std::hash::Hasher;
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -20,33 +18,18 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::super::api::Shared;
+use super::delta::{self, Totals};
 use super::read::{category_map, context};
-use super::view::QbTorrent;
 use super::{Params, QbError, json as answer, sid};
-use crate::core::TorrentStats;
-use crate::types::InfoHash;
 
 /// Most clients whose last answer is remembered; past it, the one that asked
 /// longest ago is forgotten (it gets a full update next time).
 pub const MAX_CLIENTS: usize = 8;
 
-/// What one client was sent last.
-#[derive(Debug, Default)]
-struct Client {
-    rid: u64,
-    last_used: Option<Instant>,
-    /// Torrent to the hashes of its fields, in the view's field order.
-    torrents: HashMap<InfoHash, Box<[u64]>>,
-    categories: Map<String, Value>,
-    tags: HashSet<String>,
-    server: Map<String, Value>,
-    trackers: Map<String, Value>,
-}
-
 /// The clients followed.
 #[derive(Debug, Default)]
 pub struct Clients {
-    by_key: HashMap<String, Client>,
+    by_key: HashMap<String, delta::Client>,
 }
 
 impl Clients {
@@ -55,11 +38,11 @@ impl Clients {
         self.by_key.remove(key);
     }
 
-    fn take(&mut self, key: &str) -> Client {
+    fn take(&mut self, key: &str) -> delta::Client {
         self.by_key.remove(key).unwrap_or_default()
     }
 
-    fn put(&mut self, key: String, c: Client) {
+    fn put(&mut self, key: String, c: delta::Client) {
         if self.by_key.len() >= MAX_CLIENTS {
             let oldest = self
                 .by_key
@@ -74,23 +57,9 @@ impl Clients {
     }
 }
 
-fn field_hash(f: &super::view::Field<'_>) -> u64 {
-    let mut h = DefaultHasher::new();
-    f.hash_into(&mut h);
-    h.finish()
-}
-
-/// `server_state`, from the same numbers as the torrents.
-fn server_state(app: &Shared, all: &[TorrentStats], free: u64) -> Map<String, Value> {
-    let (mut down, mut up, mut dl, mut ul, mut peers, mut wasted) = (0u64, 0u64, 0u64, 0u64, 0, 0);
-    for s in all {
-        down += s.download_rate;
-        up += s.upload_rate;
-        dl += s.downloaded;
-        ul += s.uploaded;
-        peers += s.peers;
-        wasted += s.wasted;
-    }
+/// `server_state`, from the totals over every torrent.
+fn server_state(app: &Shared, t: &Totals, free: u64) -> Map<String, Value> {
+    let [dl, ul, down, up, peers, wasted] = *t;
     let (dl_limit, ul_limit) = {
         let s = app
             .settings
@@ -108,10 +77,11 @@ fn server_state(app: &Shared, all: &[TorrentStats], free: u64) -> Map<String, Va
         "connection_status": if peers > 0 { "connected" } else { "firewalled" },
         "dht_nodes": 0, "dl_info_data": dl, "dl_info_speed": down, "dl_rate_limit": dl_limit,
         "free_space_on_disk": free, "global_ratio": ratio, "queued_io_jobs": 0,
-        "queueing": false, "read_cache_hits": "0", "read_cache_overload": "0",
-        "refresh_interval": 1500, "total_buffers_size": 0, "total_peer_connections": peers,
-        "total_queued_size": 0, "total_wasted_session": wasted, "up_info_data": ul,
-        "up_info_speed": up, "up_rate_limit": ul_limit, "use_alt_speed_limits": false,
+        "queueing": app.engine.queue_limits().enabled, "read_cache_hits": "0",
+        "read_cache_overload": "0", "refresh_interval": 1500, "total_buffers_size": 0,
+        "total_peer_connections": peers, "total_queued_size": 0,
+        "total_wasted_session": wasted, "up_info_data": ul, "up_info_speed": up,
+        "up_rate_limit": ul_limit, "use_alt_speed_limits": false,
         "write_cache_overload": "0",
     });
     match v {
@@ -137,6 +107,17 @@ fn changed(
         .collect()
 }
 
+/// A hash of what views depend on beside their torrent.
+fn context_hash(cx: &super::view::Context, queueing: bool) -> u64 {
+    let mut h = DefaultHasher::new();
+    let mut roots: Vec<_> = cx.roots.iter().collect();
+    roots.sort();
+    roots.hash(&mut h);
+    let s = cx.share;
+    (s.ratio_milli, s.seeding_mins, s.inactive_mins, queueing).hash(&mut h);
+    h.finish()
+}
+
 /// `sync/maindata?rid=`.
 pub async fn maindata(
     State(app): State<Shared>,
@@ -145,8 +126,34 @@ pub async fn maindata(
     p: Params,
 ) -> Result<Response, QbError> {
     let rid: u64 = p.num("rid")?.unwrap_or(0);
-    let all = app.engine.all_stats_async().await?;
-    let cx = context(&app, &all);
+    let Some(q) = app.qbit.as_ref() else {
+        return Ok(super::off().await);
+    };
+    let key = client_key(&headers, peer);
+    let mut last = q.sync_lock().take(&key);
+    let full = rid == 0 || rid != last.rid;
+    if full {
+        last = delta::Client::default();
+    }
+    let queueing = app.engine.queue_limits().enabled;
+    // Queue ranks depend on every torrent: with the queue on, all are looked at.
+    let cx0 = context(&app, &[]);
+    let cx_hash = context_hash(&cx0, queueing);
+    let versions = if cx_hash != last.context || queueing {
+        Vec::new()
+    } else {
+        last.versions.clone()
+    };
+    let (next, all, changed_stats) = app.engine.stats_since_async(&versions).await?;
+    let cx = if queueing {
+        context(&app, &changed_stats)
+    } else {
+        cx0
+    };
+    let d = last.update(&all, &changed_stats, &cx);
+    last.versions = next;
+    last.context = cx_hash;
+
     let engine = app.engine.clone();
     let free = tokio::task::spawn_blocking(move || {
         engine
@@ -157,76 +164,9 @@ pub async fn maindata(
     })
     .await
     .unwrap_or(0);
-    let server = server_state(&app, &all, free);
+    let server = server_state(&app, &last.totals, free);
     let categories = category_map(&app);
     let tags: HashSet<String> = app.engine.tags().into_iter().collect();
-    let mut trackers: HashMap<String, Vec<Value>> = HashMap::new();
-    for s in &all {
-        if let Some(url) = &s.tracker_url {
-            trackers
-                .entry(url.clone())
-                .or_default()
-                .push(s.info_hash.to_hex().into());
-        }
-    }
-    let trackers: Map<String, Value> = trackers
-        .into_iter()
-        .map(|(k, v)| (k, Value::Array(v)))
-        .collect();
-
-    let key = client_key(&headers, peer);
-    let Some(q) = app.qbit.as_ref() else {
-        return Ok(super::off().await);
-    };
-    let mut last = q.sync_lock().take(&key);
-    let full = rid == 0 || rid != last.rid;
-    if full {
-        last = Client::default();
-    }
-    // The torrents' part is written as it is worked out: no JSON tree of
-    // 100,000 torrents is ever built.
-    let mut torrents: Vec<u8> = Vec::new();
-    let mut seen = HashMap::with_capacity(all.len());
-    for s in &all {
-        let view = QbTorrent::new(s, &cx);
-        let fields = view.fields();
-        let hashes: Box<[u64]> = fields.iter().map(|(_, f)| field_hash(f)).collect();
-        let before = last
-            .torrents
-            .get(&s.info_hash)
-            .filter(|b| b.len() == hashes.len());
-        let mut first = true;
-        for (i, (name, value)) in fields.iter().enumerate() {
-            if *name == "hash" || before.is_some_and(|b| b[i] == hashes[i]) {
-                continue;
-            }
-            if first {
-                if !torrents.is_empty() {
-                    torrents.push(b',');
-                }
-                torrents.extend_from_slice(b"\"");
-                torrents.extend_from_slice(view.hash.as_bytes());
-                torrents.extend_from_slice(b"\":{");
-                first = false;
-            } else {
-                torrents.push(b',');
-            }
-            torrents.push(b'"');
-            torrents.extend_from_slice(name.as_bytes());
-            torrents.extend_from_slice(b"\":");
-            value.write_json(&mut torrents);
-        }
-        if !first {
-            torrents.push(b'}');
-        }
-        seen.insert(s.info_hash, hashes);
-    }
-    let removed: Vec<String> = last
-        .torrents
-        .keys()
-        .filter(|h| !seen.contains_key(*h))
-        .map(InfoHash::to_hex)
-        .collect();
     let cats = changed(&last.categories, &categories, full);
     let cats_removed: Vec<&String> = last
         .categories
@@ -241,15 +181,14 @@ pub async fn maindata(
     let mut tags_removed: Vec<&String> = last.tags.iter().filter(|t| !tags.contains(*t)).collect();
     tags_removed.sort();
     let server_diff = changed(&last.server, &server, full);
-    let trk = changed(&last.trackers, &trackers, full);
-    let trk_removed: Vec<&String> = last
-        .trackers
-        .keys()
-        .filter(|k| !trackers.contains_key(*k))
-        .collect();
+    let trackers = if full {
+        last.all_trackers()
+    } else {
+        d.trackers
+    };
 
     let new_rid = last.rid + 1;
-    let mut out = Vec::with_capacity(torrents.len() + 4096);
+    let mut out = Vec::with_capacity(d.torrents.len() + 4096);
     out.extend_from_slice(format!("{{\"rid\":{new_rid}").as_bytes());
     if full {
         out.extend_from_slice(b",\"full_update\":true");
@@ -261,9 +200,9 @@ pub async fn maindata(
             v.write(&mut out);
         }
     };
-    put("torrents", &erased::Raw(&torrents), torrents.is_empty());
+    put("torrents", &erased::Raw(&d.torrents), d.torrents.is_empty());
     if !full {
-        put("torrents_removed", &removed, removed.is_empty());
+        put("torrents_removed", &d.removed, d.removed.is_empty());
     }
     put("categories", &cats, cats.is_empty());
     if !full {
@@ -274,25 +213,20 @@ pub async fn maindata(
         put("tags_removed", &tags_removed, tags_removed.is_empty());
     }
     put("server_state", &server_diff, server_diff.is_empty());
-    put("trackers", &trk, trk.is_empty());
+    put("trackers", &trackers, trackers.is_empty());
     if !full {
-        put("trackers_removed", &trk_removed, trk_removed.is_empty());
+        let gone = &d.trackers_removed;
+        put("trackers_removed", gone, gone.is_empty());
     }
     out.push(b'}');
     #[allow(clippy::disallowed_methods)] // which client asked last, in wall time
     let used = Instant::now();
-    q.sync_lock().put(
-        key,
-        Client {
-            rid: new_rid,
-            last_used: Some(used),
-            torrents: seen,
-            categories,
-            tags,
-            server,
-            trackers,
-        },
-    );
+    last.rid = new_rid;
+    last.last_used = Some(used);
+    last.categories = categories;
+    last.tags = tags;
+    last.server = server;
+    q.sync_lock().put(key, last);
     Ok((
         axum::http::StatusCode::OK,
         [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -145,7 +145,68 @@ impl Field<'_> {
     }
 }
 
+/// The fields' names, in the order [`QbTorrent::fields`] gives them.
+pub const NAMES: [&str; FIELDS] = [
+    "added_on",
+    "amount_left",
+    "auto_tmm",
+    "availability",
+    "category",
+    "completed",
+    "completion_on",
+    "content_path",
+    "dl_limit",
+    "dlspeed",
+    "download_path",
+    "downloaded",
+    "downloaded_session",
+    "eta",
+    "f_l_piece_prio",
+    "force_start",
+    "hash",
+    "infohash_v1",
+    "infohash_v2",
+    "last_activity",
+    "magnet_uri",
+    "max_ratio",
+    "max_seeding_time",
+    "name",
+    "num_complete",
+    "num_incomplete",
+    "num_leechs",
+    "num_seeds",
+    "priority",
+    "progress",
+    "ratio",
+    "ratio_limit",
+    "save_path",
+    "seeding_time",
+    "seeding_time_limit",
+    "seen_complete",
+    "seq_dl",
+    "size",
+    "state",
+    "super_seeding",
+    "tags",
+    "time_active",
+    "total_size",
+    "tracker",
+    "trackers_count",
+    "up_limit",
+    "uploaded",
+    "uploaded_session",
+    "upspeed",
+];
+
 impl QbTorrent {
+    /// Where field `name` is in [`QbTorrent::fields`].
+    pub fn field_index(name: &str) -> usize {
+        NAMES
+            .iter()
+            .position(|n| *n == name)
+            .expect("a field qBittorrent has")
+    }
+
     /// Every field with its name, in qBittorrent's (alphabetical) order.
     pub fn fields(&self) -> [(&'static str, Field<'_>); FIELDS] {
         [
@@ -364,7 +425,7 @@ impl QbTorrent {
 /// torrent's value moves once a minute, at its own moment, so a
 /// `sync/maindata` delta of an idle seedbox carries about a sixtieth of its
 /// torrents per second instead of all of them.
-fn by_minute(secs: u64) -> u64 {
+pub fn by_minute(secs: u64) -> u64 {
     secs - secs % 60
 }
 
@@ -377,6 +438,56 @@ pub fn magnet(hex: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_name_list_follows_the_fields() {
+        let s = crate::core::TorrentStats {
+            info_hash: crate::types::InfoHash([7; 20]),
+            name: "x".into(),
+            state: TorrentState::Seeding,
+            progress: 1.0,
+            have_pieces: 1,
+            total_pieces: 1,
+            have_bytes: 1,
+            total_bytes: 1,
+            download_rate: 0,
+            upload_rate: 0,
+            downloaded: 0,
+            uploaded: 0,
+            wasted: 0,
+            hash_failures: 0,
+            peers: 0,
+            seeds: 0,
+            connections: 0,
+            banned: 0,
+            eta_secs: None,
+            tracker_error: None,
+            tracker_warning: None,
+            tracker_url: None,
+            trackers: 0,
+            root_missing: false,
+            seeding_secs: 0,
+            idle_secs: 0,
+            complete: true,
+            added_at: 0,
+            completed_at: None,
+            root: "r".into(),
+            settings: crate::core::TorrentSettings::default(),
+            note: None,
+        };
+        let cx = Context {
+            roots: RootPaths::new(),
+            share: ShareLimits::NONE,
+            now: 0,
+            ranks: HashMap::new(),
+        };
+        let t = QbTorrent::new(&s, &cx);
+        let got: Vec<&str> = t.fields().iter().map(|(n, _)| *n).collect();
+        assert_eq!(got, NAMES);
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        assert_eq!(got, sorted, "qBittorrent's order is alphabetical");
+    }
 
     #[test]
     fn magnets_escape_the_name() {

@@ -1,0 +1,110 @@
+//! Stats by version: which torrents' numbers changed since a reader last
+//! looked, without building the numbers of those that did not.
+//!
+//! Each torrent carries a fingerprint of everything its stats show and the
+//! version at which that fingerprint last changed. [`Core::stats_since`]
+//! recomputes the fingerprints (a hash over plain fields, no allocation),
+//! gives changed torrents the next version of the core's counter, and returns
+//! full stats only for torrents newer than the reader's version. A reader
+//! keeps the version it got and asks from it next time; a torrent moving data
+//! is always changed (its rates and last activity move), an idle seedbox's
+//! torrents are not, so a poll of 100,000 idle torrents costs one hash each.
+
+use std::hash::{Hash, Hasher};
+
+use super::*;
+
+/// What [`Core::stats_since`] answers.
+#[derive(Debug, Clone, Default)]
+pub struct StatsSince {
+    /// The core's version now: ask from it next time.
+    pub version: u64,
+    /// Every torrent of the core (to tell the removed ones).
+    pub all: Vec<InfoHash>,
+    /// The stats of torrents changed since the version asked from.
+    pub changed: Vec<TorrentStats>,
+}
+
+impl Torrent {
+    /// A hash of everything [`Core::stats`] shows of it at `now` (the rates of
+    /// a torrent moving data change every tick, so it always differs then).
+    fn fingerprint(&mut self, now: Time, peers: (usize, usize)) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let down = self.down_rate.rate(now);
+        let up = self.up_rate.rate(now);
+        (down, up).hash(&mut h);
+        if down > 0 || up > 0 {
+            now.hash(&mut h);
+        }
+        self.name.hash(&mut h);
+        std::mem::discriminant(&self.state()).hash(&mut h);
+        (self.error.as_deref(), self.note.as_deref()).hash(&mut h);
+        (self.have.count(), self.have.len(), self.info.is_some()).hash(&mut h);
+        (
+            self.downloaded,
+            self.uploaded,
+            self.wasted,
+            self.hash_failures,
+        )
+            .hash(&mut h);
+        (peers, self.peers.len(), self.banned.len()).hash(&mut h);
+        let st = self.announcer.status();
+        (&st.url, &st.error, &st.warning).hash(&mut h);
+        self.announcer.tiers().hash(&mut h);
+        (self.root_lost, &self.root_token, &self.root).hash(&mut h);
+        (self.added_at, self.completed_at).hash(&mut h);
+        (
+            self.sequential,
+            self.down_limit.rate(),
+            self.up_limit.rate(),
+        )
+            .hash(&mut h);
+        (&self.labels, &self.category, self.queue_pos, self.forced).hash(&mut h);
+        let s = self.share;
+        (s.ratio_milli, s.seeding_mins, s.inactive_mins).hash(&mut h);
+        // Seeding time as views show it: in whole minutes.
+        (self.seeding_secs_at(now) / 60).hash(&mut h);
+        self.moving.is_some().hash(&mut h);
+        h.finish()
+    }
+}
+
+impl Core {
+    /// The stats of torrents changed since `version` (all of them for 0), the
+    /// core's version now, and every torrent's info-hash.
+    pub fn stats_since(&mut self, now: Time, version: u64) -> StatsSince {
+        let mut out = StatsSince {
+            all: Vec::with_capacity(self.torrents.len()),
+            ..StatsSince::default()
+        };
+        let mut newer = Vec::new();
+        for (ih, t) in &mut self.torrents {
+            let mut peers = (0, 0);
+            for k in &t.peers {
+                if let Some(p) = self.peers.get(k)
+                    && p.info_hash == Some(*ih)
+                    && p.phase == Phase::Active
+                {
+                    peers.0 += 1;
+                    peers.1 += usize::from(!p.have.is_empty() && p.have.all());
+                }
+            }
+            let fp = t.fingerprint(now, peers);
+            if fp != t.stats_fp || t.stats_version == 0 {
+                self.stats_counter += 1;
+                t.stats_fp = fp;
+                t.stats_version = self.stats_counter;
+            }
+            if t.stats_version > version {
+                newer.push(*ih);
+            }
+            out.all.push(*ih);
+        }
+        out.changed = newer
+            .into_iter()
+            .filter_map(|ih| self.stats(now, ih))
+            .collect();
+        out.version = self.stats_counter;
+        out
+    }
+}

@@ -1,0 +1,241 @@
+//! What one `sync/maindata` client was sent, and the delta from there.
+//!
+//! Per torrent the client state keeps a 64-bit hash of every field sent (so
+//! only changed fields are sent again), its add time (its `time_active` moves
+//! once a minute at its own moment), its share of the totals in
+//! `server_state`, and the tracker it is listed under. The engine gives only
+//! the stats of torrents changed since the client's last versions
+//! ([`crate::core::versions`]), so a poll of an idle seedbox touches each
+//! torrent once, cheaply.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hasher;
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use super::view::{Context, Field, QbTorrent, by_minute};
+use crate::core::TorrentStats;
+use crate::types::InfoHash;
+
+/// One torrent as the client last saw it.
+#[derive(Debug)]
+struct Seen {
+    hashes: Box<[u64]>,
+    added_at: u64,
+    /// downloaded, uploaded, download rate, upload rate, peers, wasted.
+    sums: [u64; 6],
+    tracker: Option<String>,
+}
+
+/// Sums over every torrent, as `server_state` shows them.
+pub type Totals = [u64; 6];
+
+/// What one client was sent last.
+#[derive(Debug, Default)]
+pub struct Client {
+    /// The `rid` of the last answer.
+    pub rid: u64,
+    /// When it last asked.
+    pub last_used: Option<Instant>,
+    /// Per shard, the stats version to ask from.
+    pub versions: Vec<u64>,
+    /// A hash of what every view depends on beside the torrent (root
+    /// folders, global share limits, queue ranks): when it moves, every
+    /// torrent is looked at again.
+    pub context: u64,
+    /// Unix seconds of the last answer.
+    pub now: u64,
+    torrents: HashMap<InfoHash, Seen>,
+    /// Sums over every torrent.
+    pub totals: Totals,
+    trackers: HashMap<String, HashSet<InfoHash>>,
+    /// The categories sent.
+    pub categories: Map<String, Value>,
+    /// The tags sent.
+    pub tags: HashSet<String>,
+    /// The server state sent.
+    pub server: Map<String, Value>,
+}
+
+fn field_hash(f: &Field<'_>) -> u64 {
+    let mut h = DefaultHasher::new();
+    f.hash_into(&mut h);
+    h.finish()
+}
+
+fn sums(s: &TorrentStats) -> [u64; 6] {
+    [
+        s.downloaded,
+        s.uploaded,
+        s.download_rate,
+        s.upload_rate,
+        s.peers as u64,
+        s.wasted,
+    ]
+}
+
+/// Appends `"hex":{fields}` (a comma first if `out` has members already).
+fn open_torrent(out: &mut Vec<u8>, ih: InfoHash) {
+    if !out.is_empty() {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(ih.to_hex().as_bytes());
+    out.extend_from_slice(b"\":{");
+}
+
+fn put_field(out: &mut Vec<u8>, first: bool, name: &str, value: &Field<'_>) {
+    if !first {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    value.write_json(out);
+}
+
+/// What changed for the client since its last answer.
+#[derive(Debug, Default)]
+pub struct Delta {
+    /// The torrents' members (`"hex":{...},...`), changed fields only.
+    pub torrents: Vec<u8>,
+    /// Torrents gone.
+    pub removed: Vec<String>,
+    /// Trackers whose torrent lists changed, with their lists.
+    pub trackers: Map<String, Value>,
+    /// Trackers no torrent is listed under any more.
+    pub trackers_removed: Vec<String>,
+}
+
+impl Client {
+    /// Takes in the engine's answer: `all` torrents, the `changed` ones'
+    /// stats, at `cx.now`.
+    pub fn update(&mut self, all: &[InfoHash], changed: &[TorrentStats], cx: &Context) -> Delta {
+        let mut d = Delta::default();
+        let mut touched_trackers: HashSet<String> = HashSet::new();
+        let mut done: HashSet<InfoHash> = HashSet::with_capacity(changed.len());
+        for s in changed {
+            let view = QbTorrent::new(s, cx);
+            let fields = view.fields();
+            let hashes: Box<[u64]> = fields.iter().map(|(_, f)| field_hash(f)).collect();
+            let old = self.torrents.remove(&s.info_hash);
+            let before = old
+                .as_ref()
+                .map(|o| &o.hashes)
+                .filter(|b| b.len() == hashes.len());
+            let mut first = true;
+            for (i, (name, value)) in fields.iter().enumerate() {
+                if *name == "hash" || before.is_some_and(|b| b[i] == hashes[i]) {
+                    continue;
+                }
+                if first {
+                    open_torrent(&mut d.torrents, s.info_hash);
+                }
+                put_field(&mut d.torrents, first, name, value);
+                first = false;
+            }
+            if !first {
+                d.torrents.push(b'}');
+            }
+            let new_sums = sums(s);
+            let old_sums = old.as_ref().map_or([0; 6], |o| o.sums);
+            for (t, (n, o)) in self.totals.iter_mut().zip(new_sums.iter().zip(old_sums)) {
+                *t = t.wrapping_add(*n).wrapping_sub(o);
+            }
+            let tracker = s.tracker_url.clone();
+            let old_tracker = old.and_then(|o| o.tracker);
+            if old_tracker != tracker {
+                if let Some(u) = &old_tracker
+                    && let Some(set) = self.trackers.get_mut(u)
+                {
+                    set.remove(&s.info_hash);
+                    touched_trackers.insert(u.clone());
+                }
+                if let Some(u) = &tracker {
+                    self.trackers
+                        .entry(u.clone())
+                        .or_default()
+                        .insert(s.info_hash);
+                    touched_trackers.insert(u.clone());
+                }
+            }
+            self.torrents.insert(
+                s.info_hash,
+                Seen {
+                    hashes,
+                    added_at: s.added_at,
+                    sums: new_sums,
+                    tracker,
+                },
+            );
+            done.insert(s.info_hash);
+        }
+        // The unchanged: only their minute clock can have moved.
+        let clock = QbTorrent::field_index("time_active");
+        let present: HashSet<InfoHash> = all.iter().copied().collect();
+        for ih in all {
+            if done.contains(ih) {
+                continue;
+            }
+            let Some(seen) = self.torrents.get_mut(ih) else {
+                continue;
+            };
+            let before = by_minute(self.now.saturating_sub(seen.added_at));
+            let after = by_minute(cx.now.saturating_sub(seen.added_at));
+            if before != after {
+                let f = Field::U(after);
+                seen.hashes[clock] = field_hash(&f);
+                open_torrent(&mut d.torrents, *ih);
+                put_field(&mut d.torrents, true, "time_active", &f);
+                d.torrents.push(b'}');
+            }
+        }
+        let gone: Vec<InfoHash> = self
+            .torrents
+            .keys()
+            .filter(|ih| !present.contains(*ih))
+            .copied()
+            .collect();
+        for ih in gone {
+            if let Some(seen) = self.torrents.remove(&ih) {
+                for (t, o) in self.totals.iter_mut().zip(seen.sums) {
+                    *t = t.wrapping_sub(o);
+                }
+                if let Some(u) = seen.tracker
+                    && let Some(set) = self.trackers.get_mut(&u)
+                {
+                    set.remove(&ih);
+                    touched_trackers.insert(u);
+                }
+            }
+            d.removed.push(ih.to_hex());
+        }
+        for u in touched_trackers {
+            match self.trackers.get(&u) {
+                Some(set) if !set.is_empty() => {
+                    let list = set.iter().map(|ih| Value::from(ih.to_hex())).collect();
+                    d.trackers.insert(u, Value::Array(list));
+                }
+                _ => {
+                    self.trackers.remove(&u);
+                    d.trackers_removed.push(u);
+                }
+            }
+        }
+        self.now = cx.now;
+        d
+    }
+
+    /// Every tracker with its torrents (a full update's `trackers`).
+    pub fn all_trackers(&self) -> Map<String, Value> {
+        self.trackers
+            .iter()
+            .map(|(u, set)| {
+                let list = set.iter().map(|ih| Value::from(ih.to_hex())).collect();
+                (u.clone(), Value::Array(list))
+            })
+            .collect()
+    }
+}
