@@ -8,7 +8,6 @@
 //! ([`crate::core::versions`]), so a poll of an idle seedbox touches each
 //! torrent once, cheaply.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
 use std::time::Instant;
@@ -17,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::view::{Context, Field, QbTorrent, by_minute};
 use crate::core::TorrentStats;
+use crate::core::versions::{QuickBuild, QuickHasher};
 use crate::types::InfoHash;
 
 /// One torrent as the client last saw it.
@@ -47,7 +47,7 @@ pub struct Client {
     pub context: u64,
     /// Unix seconds of the last answer.
     pub now: u64,
-    torrents: HashMap<InfoHash, Seen>,
+    torrents: HashMap<InfoHash, Seen, QuickBuild>,
     /// Sums over every torrent.
     pub totals: Totals,
     trackers: HashMap<String, HashSet<InfoHash>>,
@@ -60,7 +60,7 @@ pub struct Client {
 }
 
 fn field_hash(f: &Field<'_>) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = QuickHasher::default();
     f.hash_into(&mut h);
     h.finish()
 }
@@ -115,7 +115,8 @@ impl Client {
     pub fn update(&mut self, all: &[InfoHash], changed: &[TorrentStats], cx: &Context) -> Delta {
         let mut d = Delta::default();
         let mut touched_trackers: HashSet<String> = HashSet::new();
-        let mut done: HashSet<InfoHash> = HashSet::with_capacity(changed.len());
+        let mut done: HashSet<InfoHash, QuickBuild> =
+            HashSet::with_capacity_and_hasher(changed.len(), QuickBuild::default());
         for s in changed {
             let view = QbTorrent::new(s, cx);
             let fields = view.fields();
@@ -174,7 +175,7 @@ impl Client {
         }
         // The unchanged: only their minute clock can have moved.
         let clock = QbTorrent::field_index("time_active");
-        let present: HashSet<InfoHash> = all.iter().copied().collect();
+        let present: HashSet<InfoHash, QuickBuild> = all.iter().copied().collect();
         for ih in all {
             if done.contains(ih) {
                 continue;
