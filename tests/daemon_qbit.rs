@@ -257,3 +257,103 @@ fn categories_tags_and_share_limits_survive_a_restart() {
     assert_eq!(get("torrents/tags"), serde_json::json!(["keep"]));
     assert_eq!(get("torrents/categories")["tv"]["savePath"], tv.as_str());
 }
+
+#[test]
+fn maindata_deltas_carry_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &qbit_config(5));
+    let c = from(Ipv4Addr::LOCALHOST);
+    let (_, _, cookie) = login(&c, &d, PASSWORD);
+    let cookie = cookie.unwrap();
+    let get = |path: &str| -> Value {
+        c.get(v2(&d, path))
+            .header(COOKIE, &cookie)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let post = |path: &str, form: &[(&str, &str)]| {
+        let r = c
+            .post(v2(&d, path))
+            .header(COOKIE, &cookie)
+            .form(form)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    };
+    let (t, data) = make_torrent(dir.path(), "delta.bin", 100_000);
+    std::fs::write(dir.path().join("downloads/delta.bin"), &data).unwrap();
+    let form = reqwest::blocking::multipart::Form::new()
+        .file("torrents", &t)
+        .unwrap();
+    c.post(v2(&d, "torrents/add"))
+        .header(COOKIE, &cookie)
+        .multipart(form)
+        .send()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let full = loop {
+        let m = get("sync/maindata?rid=0");
+        let seeding = m["torrents"]
+            .as_object()
+            .and_then(|ts| ts.values().next())
+            .is_some_and(|t| t["state"] == "stalledUP");
+        if seeding {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "{m}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(full["full_update"], true);
+    let hash = full["torrents"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        full["torrents"][&hash].as_object().unwrap().len(),
+        48,
+        "every field but hash"
+    );
+    // Quiet: the delta has no torrents (a minute clock may move: allow only that).
+    let rid = full["rid"].as_u64().unwrap();
+    let quiet = get(&format!("sync/maindata?rid={rid}"));
+    assert!(quiet.get("full_update").is_none(), "{quiet}");
+    if let Some(ts) = quiet["torrents"].as_object() {
+        for t in ts.values() {
+            let keys: Vec<&String> = t.as_object().unwrap().keys().collect();
+            assert!(keys.iter().all(|k| *k == "time_active"), "{quiet}");
+        }
+    }
+    // A category: that field and auto_tmm, not the unchanged ones.
+    post("torrents/createCategory", &[("category", "tv")]);
+    post(
+        "torrents/setCategory",
+        &[("hashes", &hash), ("category", "tv")],
+    );
+    let rid = quiet["rid"].as_u64().unwrap();
+    let delta = get(&format!("sync/maindata?rid={rid}"));
+    assert_eq!(delta["torrents"][&hash]["category"], "tv", "{delta}");
+    assert_eq!(delta["torrents"][&hash]["auto_tmm"], true, "{delta}");
+    assert!(delta["torrents"][&hash].get("name").is_none(), "{delta}");
+    assert_eq!(delta["categories"]["tv"]["name"], "tv", "{delta}");
+    // Removed: listed as such.
+    post(
+        "torrents/delete",
+        &[("hashes", &hash), ("deleteFiles", "false")],
+    );
+    let rid = delta["rid"].as_u64().unwrap();
+    let gone = get(&format!("sync/maindata?rid={rid}"));
+    assert_eq!(
+        gone["torrents_removed"],
+        serde_json::json!([hash]),
+        "{gone}"
+    );
+    // An unknown rid: a full update again, without the torrent.
+    let again = get("sync/maindata?rid=999");
+    assert_eq!(again["full_update"], true);
+    assert_eq!(again["torrents"], serde_json::json!({}));
+}
