@@ -1,16 +1,14 @@
 //! The torrent queries: `torrents/info`, `properties`, `trackers`, `webseeds`,
 //! `files`, `pieceStates`, `categories`, `tags`.
 
-use std::cmp::Ordering;
-
 use axum::Router;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::{Value, json};
 
 use super::super::api::Shared;
-use super::view::{Context, ETA_INFINITE, QbTorrent, RootPaths, qt_value};
+use super::view::{Context, ETA_INFINITE, Field, NAMES, QbTorrent, RootPaths, qt_value};
 use super::{Params, QbError, json as answer};
 use crate::Engine;
 use crate::core::TorrentStats;
@@ -107,73 +105,121 @@ fn passes(filter: &str, t: &QbTorrent) -> bool {
     }
 }
 
-fn compare(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
-            x.total_cmp(&y)
-        }
-        (Value::String(x), Value::String(y)) => x.to_lowercase().cmp(&y.to_lowercase()),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        _ => Ordering::Equal,
-    }
-}
-
-/// The torrents a `torrents/info` (or `sync/maindata`) request sees, as
-/// qBittorrent shows them.
-pub async fn views(app: &Shared) -> Result<Vec<QbTorrent>, QbError> {
-    let all: Vec<TorrentStats> = app.engine.all_stats_async().await?;
-    let cx = context(app, &all);
-    Ok(all.iter().map(|s| QbTorrent::new(s, &cx)).collect())
-}
-
 /// `torrents/info`: `filter`, `category`, `tag`, `hashes`, `sort`, `reverse`,
-/// `limit`, `offset`.
+/// `limit`, `offset`. Without a sort or a page, each torrent's JSON is written
+/// as its view is made (no list of 100,000 views is held).
 pub async fn info(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let mut list = views(&app).await?;
+    let all: Vec<TorrentStats> = app.engine.all_stats_async().await?;
+    let cx = context(&app, &all);
     let filter = p.get("filter").unwrap_or("all");
     let hashes = p.get("hashes").map(super::parse_hashes);
-    list.retain(|t| {
+    let keep = |s: &TorrentStats, t: &QbTorrent| {
         passes(filter, t)
             && p.get("category").is_none_or(|c| t.category == c)
             && p.get("tag").is_none_or(|tag| {
                 if tag.is_empty() {
-                    t.tags.is_empty()
+                    s.settings.labels.is_empty()
                 } else {
-                    t.tags.split(", ").any(|x| x == tag)
+                    s.settings.labels.iter().any(|x| x == tag)
                 }
             })
-            && hashes
-                .as_ref()
-                .is_none_or(|h| h.iter().any(|ih| ih.to_hex() == t.hash))
-    });
-    if let Some(key) = p.get("sort") {
-        let mut keyed: Vec<(Value, QbTorrent)> = list
+            && hashes.as_ref().is_none_or(|h| h.contains(&s.info_hash))
+    };
+    let sort = p
+        .get("sort")
+        .and_then(|k| NAMES.iter().position(|n| *n == k));
+    let reverse = p.flag("reverse")?.unwrap_or(false);
+    let offset = p.num::<i64>("offset")?.unwrap_or(0);
+    let limit = p.num::<i64>("limit")?.filter(|l| *l > 0);
+    let mut out = Vec::new();
+    if sort.is_none() && !reverse && offset == 0 && limit.is_none() {
+        out.reserve(all.len() * 1200);
+        out.push(b'[');
+        for s in &all {
+            let t = QbTorrent::new(s, &cx);
+            if keep(s, &t) {
+                if out.len() > 1 {
+                    out.push(b',');
+                }
+                t.write_json(&mut out);
+            }
+        }
+        out.push(b']');
+        return Ok(json_bytes(out));
+    }
+    let mut list: Vec<QbTorrent> = all
+        .iter()
+        .filter_map(|s| Some(QbTorrent::new(s, &cx)).filter(|t| keep(s, t)))
+        .collect();
+    if let Some(i) = sort {
+        // Each torrent's key worked out once, not at every comparison.
+        let mut keyed: Vec<(SortKey, QbTorrent)> = list
             .into_iter()
-            .map(|t| {
-                let v = serde_json::to_value(&t).ok();
-                let k = v.and_then(|v| v.get(key).cloned()).unwrap_or(Value::Null);
-                (k, t)
-            })
+            .map(|t| (SortKey::of(&t.fields()[i].1), t))
             .collect();
-        keyed.sort_by(|a, b| compare(&a.0, &b.0));
+        keyed.sort_by(|a, b| a.0.order(&b.0));
         list = keyed.into_iter().map(|(_, t)| t).collect();
     }
-    if p.flag("reverse")?.unwrap_or(false) {
+    if reverse {
         list.reverse();
     }
     let len = list.len() as i64;
-    let mut offset = p.num::<i64>("offset")?.unwrap_or(0);
-    if offset < 0 {
-        offset = (len + offset).max(0);
-    }
-    let limit = p.num::<i64>("limit")?.filter(|l| *l > 0);
-    let page: Vec<QbTorrent> = list
-        .into_iter()
+    let offset = if offset < 0 {
+        (len + offset).max(0)
+    } else {
+        offset
+    };
+    out.push(b'[');
+    let page = list
+        .iter()
         .skip(usize::try_from(offset).unwrap_or(0))
-        .take(limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)))
-        .collect();
-    Ok(answer(&page))
+        .take(limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)));
+    for (n, t) in page.enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        t.write_json(&mut out);
+    }
+    out.push(b']');
+    Ok(json_bytes(out))
+}
+
+/// A field's value to sort by: numbers by value, text ignoring case.
+enum SortKey {
+    Number(f64),
+    Text(String),
+    Flag(bool),
+}
+
+impl SortKey {
+    fn of(f: &Field<'_>) -> SortKey {
+        match f {
+            Field::U(v) => SortKey::Number(*v as f64),
+            Field::I(v) => SortKey::Number(*v as f64),
+            Field::N(v) => SortKey::Number(*v),
+            Field::B(v) => SortKey::Flag(*v),
+            Field::S(v) => SortKey::Text(v.to_lowercase()),
+        }
+    }
+
+    fn order(&self, other: &SortKey) -> std::cmp::Ordering {
+        match (self, other) {
+            (SortKey::Number(a), SortKey::Number(b)) => a.total_cmp(b),
+            (SortKey::Text(a), SortKey::Text(b)) => a.cmp(b),
+            (SortKey::Flag(a), SortKey::Flag(b)) => a.cmp(b),
+            _ => std::cmp::Ordering::Equal,
+        }
+    }
+}
+
+/// JSON already written, as an answer.
+fn json_bytes(body: Vec<u8>) -> Response {
+    (
+        axum::http::StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// `torrents/properties?hash=`.

@@ -7,8 +7,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use serde::Serialize;
-
 use crate::core::{ShareLimits, TorrentState, TorrentStats};
 
 /// qBittorrent's "infinite" ETA (100 days, in seconds).
@@ -72,16 +70,6 @@ pub struct QbTorrent {
 
 /// A number as Qt's JSON writes it: a whole value without a fraction (`1`,
 /// not `1.0`), so clients see the same JSON as from qBittorrent.
-pub fn qt_number<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-    if v.fract() == 0.0 && v.abs() < 9.0e15 {
-        #[allow(clippy::cast_possible_truncation)] // whole and within i64 range
-        s.serialize_i64(*v as i64)
-    } else {
-        s.serialize_f64(*v)
-    }
-}
-
-/// A number as [`qt_number`] writes it, for `json!` answers.
 pub fn qt_value(v: f64) -> serde_json::Value {
     if v.fract() == 0.0 && v.abs() < 9.0e15 {
         #[allow(clippy::cast_possible_truncation)] // whole and within i64 range
@@ -108,7 +96,7 @@ pub enum Field<'a> {
     U(u64),
     /// A count that may be -1 or -2.
     I(i64),
-    /// A number written as Qt writes doubles (see [`qt_number`]).
+    /// A number written as Qt writes doubles (see [`qt_value`]).
     N(f64),
     /// A flag.
     B(bool),
@@ -263,23 +251,25 @@ impl QbTorrent {
     }
 }
 
-impl Serialize for QbTorrent {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let fields = self.fields();
-        let mut m = s.serialize_map(None)?;
-        for (k, v) in &fields {
-            match v {
-                // Left out of `sync/maindata` (where the map's key is the hash).
-                Field::S("") if *k == "hash" => {}
-                Field::U(x) => m.serialize_entry(k, x)?,
-                Field::I(x) => m.serialize_entry(k, x)?,
-                Field::N(x) => m.serialize_entry(k, &qt_value(*x))?,
-                Field::B(x) => m.serialize_entry(k, x)?,
-                Field::S(x) => m.serialize_entry(k, x)?,
+impl QbTorrent {
+    /// Appends the torrent as a JSON object (`hash` left out when empty).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        let mut first = true;
+        for (k, v) in &self.fields() {
+            if *k == "hash" && matches!(v, Field::S("")) {
+                continue;
             }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
+            v.write_json(out);
         }
-        m.end()
+        out.push(b'}');
     }
 }
 
