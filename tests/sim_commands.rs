@@ -196,27 +196,33 @@ fn full_disk_errors_the_torrent_and_keeps_the_rest_seeding() {
 #[test]
 fn stats_since_a_version_carry_only_what_changed() {
     let (seed, _g) = seed(57);
-    let (world, fx, s, _l) = pair(seed, 16 * 1024);
+    let (world, fx, s, l) = pair(seed, 16 * 1024);
     let ih = fx.meta.info_hash;
-    assert!(run(&world, 300, || done(&_l, ih)));
+    assert!(run(&world, 300, || done(&l, ih)));
     // Quiet for a while: rates fall to zero.
     run(&world, 30, || false);
-    let stats_since = |v: &[u64]| s.stats_since(v).unwrap();
-    let (v1, all, changed) = stats_since(&[]);
-    assert_eq!(
-        (all.len(), changed.len()),
-        (1, 1),
-        "the first call gives everything"
-    );
-    let (v2, _, changed) = stats_since(&v1);
+    let first = s.stats_since(&[]).unwrap();
+    assert_eq!(first.all, Some(vec![ih]), "the first call lists everything");
+    assert_eq!(first.changed.len(), 1);
+    let quiet = s.stats_since(&first.versions).unwrap();
     assert!(
-        changed.is_empty(),
-        "an idle seed did not change: {changed:?}"
+        quiet.changed.is_empty(),
+        "an idle seed did not change: {:?}",
+        quiet.changed
     );
-    assert_eq!(v1, v2);
+    assert_eq!((quiet.all, quiet.versions.clone()), (None, first.versions));
     s.pause(ih).unwrap();
-    let (_, all, changed) = stats_since(&v2);
-    assert_eq!(all, vec![ih]);
-    assert_eq!(changed.len(), 1);
-    assert_eq!(changed[0].state, TorrentState::Paused);
+    let paused = s.stats_since(&quiet.versions).unwrap();
+    assert_eq!(paused.changed.len(), 1);
+    assert_eq!(paused.changed[0].state, TorrentState::Paused);
+    // A minute on, its minute clock turned: it is listed again.
+    run(&world, 61, || false);
+    let later = s.stats_since(&paused.versions).unwrap();
+    assert_eq!(later.changed.len(), 1, "the minute clock moved");
+    s.remove(ih, false).unwrap();
+    let gone = s.stats_since(&later.versions).unwrap();
+    assert_eq!(
+        (gone.removed, gone.changed.len(), gone.all),
+        (vec![ih], 0, None)
+    );
 }

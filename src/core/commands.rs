@@ -108,6 +108,7 @@ impl Core {
         self.stop_peers(info_hash, out)?;
         if let Some(mut t) = self.torrents.remove(&info_hash) {
             tracing::info!(info_hash = %info_hash, delete_files, "torrent removed");
+            self.note_removal(info_hash);
             // The trackers hear of it now: there is no later tick for this torrent.
             self.announce_stopped(now, info_hash, &mut t, out);
         }

@@ -513,6 +513,11 @@ pub struct Core {
     slow_rates: (u64, u64),
     /// The last stats version given out (see `versions`).
     stats_counter: u64,
+    /// Recent removals with their versions (at most
+    /// [`versions::REMOVALS_KEPT`]; the oldest goes first).
+    removals: std::collections::VecDeque<(u64, InfoHash)>,
+    /// The version of the newest removal forgotten.
+    removals_dropped: u64,
     peers: BTreeMap<PeerKey, Peer>,
     next_key: u64,
     global_down: TokenBucket,
@@ -585,6 +590,8 @@ impl Core {
             removed_by_limit: Vec::new(),
             slow_rates: (2048, 2048),
             stats_counter: 0,
+            removals: std::collections::VecDeque::new(),
+            removals_dropped: 0,
             peers: BTreeMap::new(),
             next_key: 1,
             down_rate: RateTracker::default(),

@@ -60,13 +60,21 @@ impl Hasher for QuickHasher {
 /// uniform; the torrents are the user's own).
 pub type QuickBuild = BuildHasherDefault<QuickHasher>;
 
+/// Most removals remembered for readers; a reader whose version is older
+/// than the oldest forgotten one gets every torrent's info-hash instead.
+pub const REMOVALS_KEPT: usize = 65_536;
+
 /// What [`Core::stats_since`] answers.
 #[derive(Debug, Clone, Default)]
 pub struct StatsSince {
     /// The core's version now: ask from it next time.
     pub version: u64,
-    /// Every torrent of the core (to tell the removed ones).
-    pub all: Vec<InfoHash>,
+    /// Every torrent of the core, when the removals since the version asked
+    /// from are not all known (a first call, or more removals than
+    /// [`REMOVALS_KEPT`] since); else `None` and `removed` says what went.
+    pub all: Option<Vec<InfoHash>>,
+    /// Torrents removed since the version asked from.
+    pub removed: Vec<InfoHash>,
     /// The stats of torrents changed since the version asked from.
     pub changed: Vec<TorrentStats>,
 }
@@ -74,7 +82,7 @@ pub struct StatsSince {
 impl Torrent {
     /// A hash of everything [`Core::stats`] shows of it at `now` (the rates of
     /// a torrent moving data change every tick, so it always differs then).
-    fn fingerprint(&mut self, now: Time, peers: (usize, usize)) -> u64 {
+    fn fingerprint(&mut self, now: Time, unix: u64, peers: (usize, usize)) -> u64 {
         let mut h = QuickHasher::default();
         let down = self.down_rate.rate(now);
         let up = self.up_rate.rate(now);
@@ -114,8 +122,10 @@ impl Torrent {
         (&self.labels, &self.category, self.queue_pos, self.forced).hash(&mut h);
         let s = self.share;
         (s.ratio_milli, s.seeding_mins, s.inactive_mins).hash(&mut h);
-        // Seeding time as views show it: in whole minutes.
+        // Seeding time and time since added as views show them: in whole
+        // minutes (each torrent's minute turns at its own moment).
         (self.seeding_secs_at(now) / 60).hash(&mut h);
+        (unix.saturating_sub(self.added_at) / 60).hash(&mut h);
         self.moving.is_some().hash(&mut h);
         h.finish()
     }
@@ -125,8 +135,18 @@ impl Core {
     /// The stats of torrents changed since `version` (all of them for 0), the
     /// core's version now, and every torrent's info-hash.
     pub fn stats_since(&mut self, now: Time, version: u64) -> StatsSince {
+        let unix = self.unix(now);
+        // Removals newer than `version` were forgotten: the reader compares
+        // every torrent instead.
+        let forgot = self.removals_dropped > version;
         let mut out = StatsSince {
-            all: Vec::with_capacity(self.torrents.len()),
+            all: (version == 0 || forgot).then(|| Vec::with_capacity(self.torrents.len())),
+            removed: self
+                .removals
+                .iter()
+                .filter(|(v, _)| *v > version)
+                .map(|(_, ih)| *ih)
+                .collect(),
             ..StatsSince::default()
         };
         let mut newer = Vec::new();
@@ -141,7 +161,7 @@ impl Core {
                     peers.1 += usize::from(!p.have.is_empty() && p.have.all());
                 }
             }
-            let fp = t.fingerprint(now, peers);
+            let fp = t.fingerprint(now, unix, peers);
             if fp != t.stats_fp || t.stats_version == 0 {
                 self.stats_counter += 1;
                 t.stats_fp = fp;
@@ -150,7 +170,9 @@ impl Core {
             if t.stats_version > version {
                 newer.push(*ih);
             }
-            out.all.push(*ih);
+            if let Some(all) = &mut out.all {
+                all.push(*ih);
+            }
         }
         out.changed = newer
             .into_iter()
@@ -158,6 +180,17 @@ impl Core {
             .collect();
         out.version = self.stats_counter;
         out
+    }
+
+    /// Notes a removal for readers of [`Core::stats_since`].
+    pub(super) fn note_removal(&mut self, ih: InfoHash) {
+        self.stats_counter += 1;
+        if self.removals.len() >= REMOVALS_KEPT
+            && let Some((v, _)) = self.removals.pop_front()
+        {
+            self.removals_dropped = v;
+        }
+        self.removals.push_back((self.stats_counter, ih));
     }
 }
 

@@ -56,9 +56,19 @@ impl Reply {
     }
 }
 
-/// What [`Engine::stats_since_async`] gives: the versions to ask from next
-/// (one per shard), every torrent, and the stats of those that changed.
-pub type ChangedStats = (Vec<u64>, Vec<InfoHash>, Vec<TorrentStats>);
+/// What [`Engine::stats_since_async`] gives.
+#[derive(Debug, Clone, Default)]
+pub struct ChangedStats {
+    /// The versions to ask from next, one per shard.
+    pub versions: Vec<u64>,
+    /// Every torrent, when some shard could not say which were removed (a
+    /// first call, or too many removals since); else `None`.
+    pub all: Option<Vec<InfoHash>>,
+    /// Torrents removed since the versions asked from.
+    pub removed: Vec<InfoHash>,
+    /// The stats of torrents changed since then.
+    pub changed: Vec<TorrentStats>,
+}
 
 impl Engine {
     /// Adds a torrent. `add.root` names a storage root by token, or a folder (made
@@ -123,20 +133,36 @@ impl Engine {
     /// last call; empty or zeros: all), with the versions to ask from next and
     /// every torrent's info-hash.
     pub async fn stats_since_async(&self, versions: &[u64]) -> Result<ChangedStats, EngineError> {
-        let mut next = Vec::new();
-        let (mut all, mut changed) = (Vec::new(), Vec::new());
         let asks = (0..self.inner.shards())
             .map(|i| Command::StatsSince(versions.get(i).copied().unwrap_or(0)))
             .collect();
+        let mut out = ChangedStats::default();
+        let mut all = Vec::new();
+        let mut need_all = false;
         for r in self.inner.on_each(asks).await? {
             let Reply::StatsSince(s) = r else {
                 return Err(r.mismatch("stats since"));
             };
-            next.push(s.version);
-            all.extend(s.all);
-            changed.extend(s.changed);
+            out.versions.push(s.version);
+            match s.all {
+                Some(a) => {
+                    need_all = true;
+                    all.extend(a);
+                }
+                None => all.extend(s.changed.iter().map(|t| t.info_hash)),
+            }
+            out.removed.extend(s.removed);
+            out.changed.extend(s.changed);
         }
-        Ok((next, all, changed))
+        // One shard's "all" is only whole with the others': ask them for theirs.
+        if need_all && versions.iter().any(|v| *v > 0) {
+            return Box::pin(self.stats_since_async(&[])).await.map(|mut o| {
+                o.removed.clear();
+                o
+            });
+        }
+        out.all = need_all.then_some(all);
+        Ok(out)
     }
 
     /// A torrent's own share limits.

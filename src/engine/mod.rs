@@ -34,6 +34,7 @@ use core::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+pub use calls::ChangedStats;
 pub use restore::RestoreReport;
 pub use storage::RootStatus;
 

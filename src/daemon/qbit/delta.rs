@@ -14,16 +14,16 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use super::view::{Context, Field, QbTorrent, by_minute};
+use super::view::{Context, Field, QbTorrent};
 use crate::core::TorrentStats;
 use crate::core::versions::{QuickBuild, QuickHasher};
+use crate::engine::ChangedStats;
 use crate::types::InfoHash;
 
 /// One torrent as the client last saw it.
 #[derive(Debug)]
 struct Seen {
     hashes: Box<[u64]>,
-    added_at: u64,
     /// downloaded, uploaded, download rate, upload rate, peers, wasted.
     sums: [u64; 6],
     tracker: Option<String>,
@@ -110,13 +110,11 @@ pub struct Delta {
 }
 
 impl Client {
-    /// Takes in the engine's answer: `all` torrents, the `changed` ones'
-    /// stats, at `cx.now`.
-    pub fn update(&mut self, all: &[InfoHash], changed: &[TorrentStats], cx: &Context) -> Delta {
+    /// Takes in the engine's answer, at `cx.now`.
+    pub fn update(&mut self, cs: &ChangedStats, cx: &Context) -> Delta {
+        let changed = &cs.changed;
         let mut d = Delta::default();
         let mut touched_trackers: HashSet<String> = HashSet::new();
-        let mut done: HashSet<InfoHash, QuickBuild> =
-            HashSet::with_capacity_and_hasher(changed.len(), QuickBuild::default());
         for s in changed {
             let view = QbTorrent::new(s, cx);
             let fields = view.fields();
@@ -166,39 +164,29 @@ impl Client {
                 s.info_hash,
                 Seen {
                     hashes,
-                    added_at: s.added_at,
                     sums: new_sums,
                     tracker,
                 },
             );
-            done.insert(s.info_hash);
         }
-        // The unchanged: only their minute clock can have moved.
-        let clock = QbTorrent::field_index("time_active");
-        let present: HashSet<InfoHash, QuickBuild> = all.iter().copied().collect();
-        for ih in all {
-            if done.contains(ih) {
-                continue;
+        // Gone: as the cores listed them, or (when they could not) every
+        // torrent not among the present ones.
+        let gone: Vec<InfoHash> = match &cs.all {
+            Some(all) => {
+                let present: HashSet<InfoHash, QuickBuild> = all.iter().copied().collect();
+                self.torrents
+                    .keys()
+                    .filter(|ih| !present.contains(*ih))
+                    .copied()
+                    .collect()
             }
-            let Some(seen) = self.torrents.get_mut(ih) else {
-                continue;
-            };
-            let before = by_minute(self.now.saturating_sub(seen.added_at));
-            let after = by_minute(cx.now.saturating_sub(seen.added_at));
-            if before != after {
-                let f = Field::U(after);
-                seen.hashes[clock] = field_hash(&f);
-                open_torrent(&mut d.torrents, *ih);
-                put_field(&mut d.torrents, true, "time_active", &f);
-                d.torrents.push(b'}');
-            }
-        }
-        let gone: Vec<InfoHash> = self
-            .torrents
-            .keys()
-            .filter(|ih| !present.contains(*ih))
-            .copied()
-            .collect();
+            None => cs
+                .removed
+                .iter()
+                .filter(|ih| self.torrents.contains_key(*ih))
+                .copied()
+                .collect(),
+        };
         for ih in gone {
             if let Some(seen) = self.torrents.remove(&ih) {
                 for (t, o) in self.totals.iter_mut().zip(seen.sums) {

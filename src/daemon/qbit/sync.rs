@@ -144,14 +144,14 @@ pub async fn maindata(
     } else {
         last.versions.clone()
     };
-    let (next, all, changed_stats) = app.engine.stats_since_async(&versions).await?;
+    let cs = app.engine.stats_since_async(&versions).await?;
     let cx = if queueing {
-        context(&app, &changed_stats)
+        context(&app, &cs.changed)
     } else {
         cx0
     };
-    let d = last.update(&all, &changed_stats, &cx);
-    last.versions = next;
+    let d = last.update(&cs, &cx);
+    last.versions = cs.versions;
     last.context = cx_hash;
 
     let engine = app.engine.clone();

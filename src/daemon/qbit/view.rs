@@ -187,14 +187,6 @@ pub const NAMES: [&str; FIELDS] = [
 ];
 
 impl QbTorrent {
-    /// Where field `name` is in [`QbTorrent::fields`].
-    pub fn field_index(name: &str) -> usize {
-        NAMES
-            .iter()
-            .position(|n| *n == name)
-            .expect("a field qBittorrent has")
-    }
-
     /// Every field with its name, in qBittorrent's (alphabetical) order.
     pub fn fields(&self) -> [(&'static str, Field<'_>); FIELDS] {
         [
