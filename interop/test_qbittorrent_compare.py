@@ -99,6 +99,15 @@ def test_the_arr_request_sequence_answers_like_qbittorrent(tmp):
         for c in (a, b):
             c.get("torrents/properties", expect=404, hash="00" * 20)
 
+        # Renamed: what it is called changes, where its files are does not.
+        for c, _ in both:
+            c.post("torrents/rename", {"hash": ih, "name": "Show S01 (renamed)"})
+            c.post("torrents/rename", {"hash": ih, "name": ""}, expect=409)
+            c.post("torrents/rename", {"hash": "00" * 20, "name": "x"}, expect=404)
+        ia, ib = a.json("torrents/info", hashes=ih), b.json("torrents/info", hashes=ih)
+        assert ia[0]["name"] == ib[0]["name"] == "Show S01 (renamed)"
+        assert ia[0]["content_path"].endswith("/show") and ib[0]["content_path"].endswith("/show")
+
         # A magnet with nobody to fetch its metadata from: metaDL on both, then gone.
         magnet_ih = "ab" * 20
         for c, _ in both:

@@ -289,6 +289,19 @@ fn torrents_roots_settings_stats_and_logs() {
         put("labels", json!({"labels": ["a\u{7}b"]})),
         StatusCode::BAD_REQUEST
     );
+    assert_eq!(
+        put("name", json!({"name": "  Shown As  "})),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        put("name", json!({"name": "a\u{7}b"})),
+        StatusCode::BAD_REQUEST
+    );
+    let now = d.get_json(&format!("/torrents/{id}"));
+    assert_eq!(now["name"], "Shown As");
+    assert_eq!(d.get_json("/torrents?name=shown")["total"], 1);
+    assert_eq!(put("name", json!({"name": ""})), StatusCode::NO_CONTENT);
+    assert_ne!(d.get_json(&format!("/torrents/{id}"))["name"], "Shown As");
     let now = d.get_json(&format!("/torrents/{id}"));
     assert_eq!(now["labels"], json!(["movies"]));
     assert_eq!(now["download_limit"], 1000);

@@ -155,6 +155,18 @@ fn every_answer_fits_the_openapi_document() {
         ),
         (
             Method::PUT,
+            "/torrents/{id}/name",
+            format!("/torrents/{id}/name"),
+            Some(json!({"name": "Shown as"})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/name",
+            format!("/torrents/{id}/name"),
+            Some(json!({"name": "a\u{7}b"})),
+        ),
+        (
+            Method::PUT,
             "/torrents/{id}/sequential",
             format!("/torrents/{id}/sequential"),
             Some(json!({"on": true})),

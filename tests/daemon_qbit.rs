@@ -201,6 +201,7 @@ fn categories_tags_and_share_limits_survive_a_restart() {
     let form = reqwest::blocking::multipart::Form::new()
         .text("category", "tv")
         .text("tags", "keep")
+        .text("rename", "The Show (renamed at add)")
         .file("torrents", &t)
         .unwrap();
     let r = c
@@ -251,6 +252,8 @@ fn categories_tags_and_share_limits_survive_a_restart() {
     let t = &get("torrents/info")[0];
     assert_eq!(t["category"], "tv");
     assert_eq!(t["tags"], "keep");
+    assert_eq!(t["name"], "The Show (renamed at add)");
+    assert_eq!(t["content_path"], format!("{tv}/show.bin").as_str());
     assert_eq!(t["save_path"], tv.as_str());
     assert_eq!(t["ratio_limit"], 1.5);
     assert_eq!(t["seeding_time_limit"], 90);

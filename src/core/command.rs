@@ -106,6 +106,13 @@ pub enum Command {
     /// The rates (download, upload; bytes/s) under which a running torrent
     /// is idle.
     SetSlowRates(u64, u64),
+    /// Give a torrent a name to be shown by (empty: its own).
+    SetDisplayName {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// The name.
+        name: String,
+    },
     /// Set a torrent's category.
     SetCategory {
         /// The torrent.
@@ -309,6 +316,9 @@ impl Core {
                 info_hash,
                 category,
             } => Reply::Done(self.set_category(info_hash, &category)),
+            Command::SetDisplayName { info_hash, name } => {
+                Reply::Done(self.set_display_name(info_hash, &name))
+            }
             Command::SetShareLimits { info_hash, limits } => {
                 Reply::Done(self.set_share_limits(info_hash, limits))
             }

@@ -28,6 +28,7 @@ impl Core {
         }
         let labels = clean_labels(&add.settings.labels)?;
         let category = clean_category(&add.settings.category)?;
+        let display_name = clean_display_name(&add.settings.display_name)?;
         let mut t = Torrent::new(name, add.root, self.unix(now));
         t.paused = add.paused;
         t.sequential = add.settings.sequential;
@@ -39,6 +40,7 @@ impl Core {
         t.share = add.settings.share;
         t.queue_pos = add.settings.queue_pos;
         t.forced = add.settings.forced;
+        t.display_name = display_name;
         t.busy_at = now;
         t.upload_slots = self.slot_bounds().max;
         t.root_token = add.root_token;
@@ -164,7 +166,8 @@ impl Core {
         if t.info.is_some() {
             t.have = Bitfield::new(t.have.len());
             t.picker.drop_all();
-            t.completed_at = None;
+            // Its completion time stays until the check says otherwise (a
+            // complete torrent being rechecked is still one that completed).
             t.checking = Some(Check::full(t.have.len()));
             t.dirty = true;
         }
@@ -235,6 +238,21 @@ impl Core {
         let t = self.torrent_mut(info_hash)?;
         if t.labels != labels {
             t.labels = labels;
+            t.save_now = true;
+        }
+        Ok(())
+    }
+
+    /// Gives a torrent a name to be shown by (empty: its own again).
+    pub fn set_display_name(
+        &mut self,
+        info_hash: InfoHash,
+        name: &str,
+    ) -> Result<(), CommandError> {
+        let name = clean_display_name(name)?;
+        let t = self.torrent_mut(info_hash)?;
+        if t.display_name != name {
+            t.display_name = name;
             t.save_now = true;
         }
         Ok(())
@@ -354,6 +372,7 @@ impl Core {
                 share: t.share,
                 queue_pos: t.queue_pos,
                 forced: t.forced,
+                display_name: t.display_name.clone(),
             },
             seeding_secs: t.seeding_secs_at(now),
             idle_secs: if t.is_running() {

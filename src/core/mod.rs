@@ -285,6 +285,9 @@ pub struct TorrentSettings {
     pub queue_pos: u64,
     /// Force-started: never queued.
     pub forced: bool,
+    /// The name the user gave it (empty: its own name; see
+    /// [`clean_display_name`]). Only what it is called: its files keep theirs.
+    pub display_name: String,
 }
 
 /// Most labels on one torrent.
@@ -334,6 +337,32 @@ pub fn clean_category(name: &str) -> Result<String, CommandError> {
         )));
     }
     Ok(n.to_owned())
+}
+
+/// Longest name a user can give a torrent, in bytes.
+pub const MAX_DISPLAY_NAME_LEN: usize = 1024;
+
+/// A display name as a torrent keeps it: trimmed; `Err` when too long or
+/// holding a control character (empty: back to its own name).
+pub fn clean_display_name(name: &str) -> Result<String, CommandError> {
+    let n = name.trim();
+    if n.len() > MAX_DISPLAY_NAME_LEN || n.chars().any(char::is_control) {
+        return Err(CommandError::BadArgument(format!(
+            "name: up to {MAX_DISPLAY_NAME_LEN} bytes without control characters"
+        )));
+    }
+    Ok(n.to_owned())
+}
+
+impl TorrentStats {
+    /// What to call it: the name the user gave it, else its own.
+    pub fn shown_name(&self) -> &str {
+        if self.settings.display_name.is_empty() {
+            &self.name
+        } else {
+            &self.settings.display_name
+        }
+    }
 }
 
 impl AddTorrent {
@@ -401,7 +430,8 @@ pub enum CommandError {
 pub struct TorrentStats {
     /// Its info-hash.
     pub info_hash: InfoHash,
-    /// Its name (or the magnet's display name, until the metadata arrives).
+    /// Its own name, which its files carry (or the magnet's display name, until
+    /// the metadata arrives); see [`TorrentStats::shown_name`] for what to show.
     pub name: String,
     /// What it is doing.
     pub state: TorrentState,

@@ -94,6 +94,7 @@ impl Torrent {
             seeding_secs: self.seeding_secs,
             queue_pos: self.queue_pos,
             forced: self.forced,
+            display_name: self.display_name.clone(),
         }
     }
 

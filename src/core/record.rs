@@ -23,6 +23,7 @@
 //! | `seed`  | seconds seeded (absent: 0)                                     |
 //! | `qp`    | place in the queue (absent: 0)                                 |
 //! | `frc`   | 1: force-started (absent: no)                                  |
+//! | `dn`    | the name the user gave it (absent: none)                       |
 //!
 //! `torrent:{ih}:peers` ([`PeerRecord`] list): `v`, and `peers`, a list of
 //! `{a: "ip:port", t: unix seconds last seen}`.
@@ -90,6 +91,8 @@ pub struct StateRecord {
     pub queue_pos: u64,
     /// Force-started (absent: no).
     pub forced: bool,
+    /// The name the user gave it (absent: none).
+    pub display_name: String,
 }
 
 /// A peer that worked.
@@ -175,6 +178,9 @@ impl StateRecord {
         if !self.category.is_empty() {
             d.insert("cat", self.category.as_str());
         }
+        if !self.display_name.is_empty() {
+            d.insert("dn", self.display_name.as_str());
+        }
         d.encode()
     }
 
@@ -230,6 +236,10 @@ impl StateRecord {
             None => String::new(),
             Some(c) => c.as_str().ok_or_else(|| bad("cat"))?.to_owned(),
         };
+        let display_name = match root.get("dn") {
+            None => String::new(),
+            Some(c) => c.as_str().ok_or_else(|| bad("dn"))?.to_owned(),
+        };
         let share = match root.get("shr") {
             None => super::ShareLimits::default(),
             Some(l) => {
@@ -268,6 +278,7 @@ impl StateRecord {
             seeding_secs,
             queue_pos,
             forced,
+            display_name,
             name: String::from_utf8_lossy(bytes_of(&root, "name")?).into_owned(),
             trackers,
             have,
@@ -407,6 +418,7 @@ mod tests {
             seeding_secs: 7200,
             queue_pos: 12,
             forced: true,
+            display_name: "Shown As".into(),
         }
     }
 
@@ -424,6 +436,7 @@ mod tests {
         r2.seeding_secs = 0;
         r2.queue_pos = 0;
         r2.forced = false;
+        r2.display_name.clear();
         let old = r2.encode();
         assert!(!old.windows(5).any(|w| w == b"3:lbl"));
         assert!(!old.windows(5).any(|w| w == b"3:cat"));

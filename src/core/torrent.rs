@@ -129,6 +129,8 @@ pub(crate) struct Torrent {
     pub queued: bool,
     /// Force-started: never queued.
     pub forced: bool,
+    /// The name the user gave it (empty: none).
+    pub display_name: String,
     /// Its place in the queue (lower runs first).
     pub queue_pos: u64,
     /// When it last moved data faster than the slow rates (or began to run).
@@ -291,6 +293,7 @@ impl Torrent {
             category: String::new(),
             queued: false,
             forced: false,
+            display_name: String::new(),
             queue_pos: 0,
             busy_at: Time::ZERO,
             stats_fp: 0,

@@ -367,6 +367,26 @@ pub async fn labels(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `PUT /torrents/{id}/name` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameBody {
+    name: String,
+}
+
+/// `PUT /torrents/{id}/name`: what the torrent is called (empty: its own name
+/// again); its files keep theirs.
+pub async fn name(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Body(b): Body<NameBody>,
+) -> Result<StatusCode, ApiError> {
+    app.engine
+        .set_display_name_async(parse_id(&id)?, b.name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `PUT /torrents/{id}/sequential` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

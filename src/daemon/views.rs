@@ -97,7 +97,12 @@ pub fn state_name(s: &TorrentState) -> &'static str {
 }
 
 impl From<TorrentStats> for TorrentView {
-    fn from(s: TorrentStats) -> Self {
+    fn from(mut s: TorrentStats) -> Self {
+        let name = if s.settings.display_name.is_empty() {
+            std::mem::take(&mut s.name)
+        } else {
+            std::mem::take(&mut s.settings.display_name)
+        };
         let base = s.downloaded.max(s.total_bytes).max(1);
         TorrentView {
             id: s.info_hash.to_hex(),
@@ -106,7 +111,7 @@ impl From<TorrentStats> for TorrentView {
                 TorrentState::Error(e) => Some(e.clone()),
                 _ => None,
             },
-            name: s.name,
+            name,
             progress: s.progress,
             have_bytes: s.have_bytes,
             size: s.total_bytes,

@@ -290,6 +290,20 @@ impl Engine {
         self.ask(ih, set).await?.done()
     }
 
+    /// Gives a torrent a name to be shown by (empty: its own again); its files
+    /// keep theirs.
+    pub async fn set_display_name_async(
+        &self,
+        ih: InfoHash,
+        name: String,
+    ) -> Result<(), EngineError> {
+        let set = Command::SetDisplayName {
+            info_hash: ih,
+            name,
+        };
+        self.ask(ih, set).await?.done()
+    }
+
     /// Peers to try for a torrent.
     pub async fn add_peers_async(
         &self,

@@ -370,6 +370,7 @@ impl Engine {
                     share: s.share,
                     queue_pos: s.queue_pos,
                     forced: s.forced,
+                    display_name: s.display_name.clone(),
                 })
                 .unwrap_or_default(),
         })

@@ -31,6 +31,7 @@ pub fn routes(r: Router<Shared>) -> Router<Shared> {
         .route("/torrents/recheck", any(recheck))
         .route("/torrents/reannounce", any(reannounce))
         .route("/torrents/setLocation", any(set_location))
+        .route("/torrents/rename", any(rename))
         .route("/torrents/setCategory", any(set_category))
         .route("/torrents/createCategory", any(create_category))
         .route("/torrents/editCategory", any(edit_category))
@@ -83,7 +84,7 @@ where
 
 /// `torrents/add`: `urls` (magnet links and http(s) URLs of .torrent files, one
 /// per line) and `torrents` (files, multipart), with `savepath`, `category`, `tags`, `paused`/`stopped`,
-/// `sequentialDownload`, `upLimit`, `dlLimit`. `Ok.` if any was added, else
+/// `sequentialDownload`, `upLimit`, `dlLimit`, `rename`. `Ok.` if any was added, else
 /// `Fails.` (each refusal is logged with its reason).
 async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbError> {
     let multipart = req
@@ -123,7 +124,6 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
     for (k, applied) in [
         ("skip_checking", "false"),
         ("contentLayout", "Original"),
-        ("rename", ""),
         ("firstLastPiecePrio", "false"),
     ] {
         if let Some(v) = params.get(k).filter(|v| !v.is_empty() && *v != applied) {
@@ -209,6 +209,7 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
         upload_limit: limit("upLimit")?,
         labels: tags,
         category: params.get("category").unwrap_or("").to_owned(),
+        display_name: params.get("rename").unwrap_or("").to_owned(),
         ..TorrentSettings::default()
     };
     let root = match params
@@ -310,6 +311,18 @@ async fn set_location(State(app): State<Shared>, p: Params) -> Result<Response, 
     })
     .await
     .map_err(|e| QbError::bad(e.detail))??;
+    Ok(done())
+}
+
+/// `torrents/rename` (`hash`, `name`): what the torrent is called; its files
+/// keep their names, as in qBittorrent. An empty name is refused with 409.
+async fn rename(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let ih = p.hash()?;
+    let name = p.need("name")?.trim().to_owned();
+    if name.is_empty() {
+        return Err(QbError::conflict("Incorrect torrent name"));
+    }
+    app.engine.set_display_name_async(ih, name).await?;
     Ok(done())
 }
 

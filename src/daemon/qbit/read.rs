@@ -252,7 +252,7 @@ pub async fn properties(State(app): State<Shared>, p: Params) -> Result<Response
         "infohash_v2": "",
         "is_private": private,
         "last_seen": when(s.completed_at),
-        "name": s.name,
+        "name": s.shown_name(),
         "nb_connections": s.connections,
         "nb_connections_limit": app.settings.lock().map_or(0, |x| x.max_connections_per_torrent),
         "peers": t.num_leechs,

@@ -306,7 +306,9 @@ pub fn state_string(s: &TorrentStats) -> &'static str {
         TorrentState::Queued => "queuedDL",
         TorrentState::FetchingMetadata if s.settings.forced => "forcedMetaDL",
         TorrentState::FetchingMetadata => "metaDL",
-        TorrentState::Checking if complete => "checkingUP",
+        // A complete torrent being rechecked has had its pieces cleared: what
+        // it was before the check says which (qBittorrent's "seed status").
+        TorrentState::Checking if s.completed_at.is_some() => "checkingUP",
         TorrentState::Checking => "checkingDL",
         TorrentState::Downloading if s.settings.forced => "forcedDL",
         TorrentState::Seeding if s.settings.forced => "forcedUP",
@@ -363,14 +365,14 @@ impl QbTorrent {
             infohash_v1: hex.clone(),
             infohash_v2: String::new(),
             last_activity,
-            magnet_uri: magnet(&hex, &s.name),
+            magnet_uri: magnet(&hex, s.shown_name()),
             max_ratio: if eff.ratio_milli < 0 {
                 -1.0
             } else {
                 ratio_of(eff.ratio_milli)
             },
             max_seeding_time: eff.seeding_mins.max(-1),
-            name: s.name.clone(),
+            name: s.shown_name().to_owned(),
             num_complete: 0,
             num_incomplete: 0,
             num_leechs: (s.peers - s.seeds.min(s.peers)) as u64,
