@@ -165,6 +165,7 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
             seeding_secs: 0,
             queue_pos: 0,
             forced: false,
+            display_name: String::new(),
         };
         bytes += total;
         pieces += count as u64;

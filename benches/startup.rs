@@ -82,6 +82,7 @@ fn populate(n: usize, data: &Path, state: &Path) {
             seeding_secs: 0,
             queue_pos: 0,
             forced: false,
+            display_name: String::new(),
         };
         ops.push(StoreOp::Set(
             meta_key(meta.info_hash),
