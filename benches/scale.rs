@@ -166,6 +166,7 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
             queue_pos: 0,
             forced: false,
             display_name: String::new(),
+            first_last: false,
         };
         bytes += total;
         pieces += count as u64;

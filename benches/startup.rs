@@ -83,6 +83,7 @@ fn populate(n: usize, data: &Path, state: &Path) {
             queue_pos: 0,
             forced: false,
             display_name: String::new(),
+            first_last: false,
         };
         ops.push(StoreOp::Set(
             meta_key(meta.info_hash),

@@ -75,7 +75,7 @@ def test_the_arr_request_sequence_answers_like_qbittorrent(tmp):
                    expect=409)
             r = c.post("torrents/add",
                        {"category": "tv", "tags": "sonarr,hd", "paused": "true",
-                        "savepath": str(path)},
+                        "savepath": str(path), "firstLastPiecePrio": "true"},
                        files={"torrents": ("show.torrent", torrent.read_bytes(),
                                            "application/x-bittorrent")})
             assert r.text == "Ok."
@@ -88,6 +88,10 @@ def test_the_arr_request_sequence_answers_like_qbittorrent(tmp):
         compare(ia, ib, "torrents/info")
         assert ia[0]["state"] == ib[0]["state"] == "pausedDL"
         assert ia[0]["tags"] == ib[0]["tags"] == "hd, sonarr"
+        assert ia[0]["f_l_piece_prio"] is ib[0]["f_l_piece_prio"] is True
+        for c, _ in both:
+            c.post("torrents/toggleFirstLastPiecePrio", {"hashes": ih})
+            assert c.json("torrents/info", hashes=ih)[0]["f_l_piece_prio"] is False
         assert ia[0]["save_path"].rstrip("/") == str(both[0][1])
         assert a.json("torrents/info", category="nope") == b.json("torrents/info", category="nope") == []
         compare(a.json("torrents/properties", hash=ih), b.json("torrents/properties", hash=ih),

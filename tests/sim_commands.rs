@@ -145,6 +145,45 @@ fn sequential_download_fills_pieces_in_order() {
 }
 
 #[test]
+fn first_and_last_pieces_of_each_file_come_first() {
+    let (seed, _g) = seed(57);
+    let (world, fx, _s, l) = pair(seed, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    // Slow enough that the first pieces can be seen before the rest arrive.
+    l.set_torrent_limits(ih, 64 * 1024, 0).unwrap();
+    l.set_first_last(ih, true).unwrap();
+    assert!(l.stats(ih).unwrap().settings.first_last);
+    let g = &fx.meta.info.geometry;
+    let mut edges = std::collections::BTreeSet::new();
+    for f in 0..fx.meta.info.files.len() {
+        let r = g.file_pieces(f);
+        if !r.is_empty() {
+            edges.insert(r.start);
+            edges.insert(r.end - 1);
+        }
+    }
+    let edges_had = || {
+        let have = l.have(ih).unwrap().unwrap();
+        edges.iter().all(|&p| have.get(p))
+    };
+    assert!(run(&world, 300, edges_had));
+    // The edges are asked for first, so they are the first pieces had (give
+    // or take the few that arrive between two looks at 64 KiB/s).
+    let have = l.have(ih).unwrap().unwrap();
+    assert!(
+        have.count() as usize <= edges.len() + 6,
+        "the file edges {edges:?} came only after {} pieces: {:?}",
+        have.count(),
+        have.ones().collect::<Vec<_>>()
+    );
+    // Off again: the rest follows, and the data is whole.
+    l.set_first_last(ih, false).unwrap();
+    l.set_torrent_limits(ih, 0, 0).unwrap();
+    assert!(run(&world, 300, || done(&l, ih)));
+    assert_same_data(&world, &l, &fx, "first and last");
+}
+
+#[test]
 fn full_disk_errors_the_torrent_and_keeps_the_rest_seeding() {
     let (seed, _g) = seed(56);
     let world = SimWorld::new(SimConfig {

@@ -106,6 +106,13 @@ pub enum Command {
     /// The rates (download, upload; bytes/s) under which a running torrent
     /// is idle.
     SetSlowRates(u64, u64),
+    /// Each wanted file's first and last piece first, or not.
+    SetFirstLast {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// On or off.
+        on: bool,
+    },
     /// Give a torrent a name to be shown by (empty: its own).
     SetDisplayName {
         /// The torrent.
@@ -316,6 +323,9 @@ impl Core {
                 info_hash,
                 category,
             } => Reply::Done(self.set_category(info_hash, &category)),
+            Command::SetFirstLast { info_hash, on } => {
+                Reply::Done(self.set_first_last(info_hash, on))
+            }
             Command::SetDisplayName { info_hash, name } => {
                 Reply::Done(self.set_display_name(info_hash, &name))
             }

@@ -41,6 +41,7 @@ impl Core {
         t.queue_pos = add.settings.queue_pos;
         t.forced = add.settings.forced;
         t.display_name = display_name;
+        t.first_last = add.settings.first_last;
         t.busy_at = now;
         t.upload_slots = self.slot_bounds().max;
         t.root_token = add.root_token;
@@ -211,7 +212,7 @@ impl Core {
                 priorities.len()
             )));
         }
-        t.file_priority = priorities.iter().map(|&p| p.min(7)).collect();
+        t.file_priority = priorities.iter().map(|&p| p.min(MAX_PRIORITY)).collect();
         t.recompute_piece_priority();
         t.dirty = true;
         // Pieces no longer wanted stop being requested.
@@ -238,6 +239,17 @@ impl Core {
         let t = self.torrent_mut(info_hash)?;
         if t.labels != labels {
             t.labels = labels;
+            t.save_now = true;
+        }
+        Ok(())
+    }
+
+    /// Puts each wanted file's first and last piece first, or stops doing so.
+    pub fn set_first_last(&mut self, info_hash: InfoHash, on: bool) -> Result<(), CommandError> {
+        let t = self.torrent_mut(info_hash)?;
+        if t.first_last != on {
+            t.first_last = on;
+            t.recompute_piece_priority();
             t.save_now = true;
         }
         Ok(())
@@ -373,6 +385,7 @@ impl Core {
                 queue_pos: t.queue_pos,
                 forced: t.forced,
                 display_name: t.display_name.clone(),
+                first_last: t.first_last,
             },
             seeding_secs: t.seeding_secs_at(now),
             idle_secs: if t.is_running() {

@@ -288,6 +288,9 @@ pub struct TorrentSettings {
     /// The name the user gave it (empty: its own name; see
     /// [`clean_display_name`]). Only what it is called: its files keep theirs.
     pub display_name: String,
+    /// The first and last piece of every wanted file come first (a player can
+    /// read a file's header and index before the rest arrives).
+    pub first_last: bool,
 }
 
 /// Most labels on one torrent.
@@ -338,6 +341,9 @@ pub fn clean_category(name: &str) -> Result<String, CommandError> {
     }
     Ok(n.to_owned())
 }
+
+/// The highest file or piece priority (0 skips, 1 is normal).
+pub const MAX_PRIORITY: u8 = 7;
 
 /// Longest name a user can give a torrent, in bytes.
 pub const MAX_DISPLAY_NAME_LEN: usize = 1024;

@@ -35,7 +35,11 @@ impl Torrent {
         if let Some(info) = &self.info
             && r.file_priorities.len() == info.files.len()
         {
-            self.file_priority = r.file_priorities.iter().map(|&p| p.min(7)).collect();
+            self.file_priority = r
+                .file_priorities
+                .iter()
+                .map(|&p| p.min(super::MAX_PRIORITY))
+                .collect();
             self.recompute_piece_priority();
         }
         for a in r.peers {
@@ -95,6 +99,7 @@ impl Torrent {
             queue_pos: self.queue_pos,
             forced: self.forced,
             display_name: self.display_name.clone(),
+            first_last: self.first_last,
         }
     }
 

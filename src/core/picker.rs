@@ -225,15 +225,16 @@ impl Picker {
                 return out;
             }
         }
-        // 1. Pieces in progress, fullest first.
-        let mut partial: Vec<(u32, u32)> = self
+        // 1. Pieces in progress: the highest priority, then the fullest, then
+        // the first.
+        let mut partial: Vec<(u8, u32, u32)> = self
             .partial
             .iter()
             .filter(|(p, part)| part.unasked > 0 && peer_have.get(**p))
-            .map(|(p, part)| (part.received, *p))
+            .map(|(p, part)| (wanted.priority_of(*p), part.received, *p))
             .collect();
-        partial.sort_by(|a, b| b.cmp(a));
-        for &(_, piece) in &partial {
+        partial.sort_by(|a, b| (b.0, b.1, a.2).cmp(&(a.0, a.1, b.2)));
+        for &(_, _, piece) in &partial {
             self.take_missing(piece, n, &mut out);
             if out.len() >= n {
                 return out;

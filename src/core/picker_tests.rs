@@ -136,6 +136,30 @@ fn pieces_in_progress_are_finished_fullest_first() {
 }
 
 #[test]
+fn pieces_in_progress_go_by_priority_then_first_started_order() {
+    let mut p = picker(6);
+    let mut w = Want::all(6);
+    let all = Bitfield::full(6);
+    let mut rng = Rng::new(5);
+    // Start every piece, then give every block back (a budget refused them):
+    // none is fuller than another.
+    let started = p.pick(&w.view(), &all, &[], 6 * 4, &mut rng);
+    for r in &started {
+        p.release(r);
+    }
+    // Equals are taken lowest first, not the newest or highest first.
+    let next = p.pick(&w.view(), &all, &[], 4, &mut rng);
+    assert_eq!(pieces_of(&next), vec![0]);
+    for r in &next {
+        p.release(r);
+    }
+    // A higher priority comes before an equal or fuller one.
+    w.priority[4] = 7;
+    let next = p.pick(&w.view(), &all, &[], 4, &mut rng);
+    assert_eq!(pieces_of(&next), vec![4]);
+}
+
+#[test]
 fn priority_beats_rarity_and_zero_priority_is_never_picked() {
     let mut p = picker(3);
     let mut w = Want::all(3);

@@ -234,6 +234,15 @@ impl Core {
             return;
         };
         if p.am_choking || data.len() != req.len as usize {
+            // Choked while the block was read (or the read came back short):
+            // a fast-extension peer is told, or it would wait for the block
+            // until its request timed out.
+            if p.fast {
+                out.push(Action::Send {
+                    peer: key,
+                    bytes: Message::Reject(req).encode(),
+                });
+            }
             return;
         }
         let len = data.len() as u64;

@@ -24,6 +24,7 @@
 //! | `qp`    | place in the queue (absent: 0)                                 |
 //! | `frc`   | 1: force-started (absent: no)                                  |
 //! | `dn`    | the name the user gave it (absent: none)                       |
+//! | `fl`    | 1: each wanted file's first and last piece first (absent: no)  |
 //!
 //! `torrent:{ih}:peers` ([`PeerRecord`] list): `v`, and `peers`, a list of
 //! `{a: "ip:port", t: unix seconds last seen}`.
@@ -93,6 +94,8 @@ pub struct StateRecord {
     pub forced: bool,
     /// The name the user gave it (absent: none).
     pub display_name: String,
+    /// First and last pieces first (absent: no).
+    pub first_last: bool,
 }
 
 /// A peer that worked.
@@ -180,6 +183,9 @@ impl StateRecord {
         }
         if !self.display_name.is_empty() {
             d.insert("dn", self.display_name.as_str());
+        }
+        if self.first_last {
+            d.insert("fl", 1i64);
         }
         d.encode()
     }
@@ -271,7 +277,12 @@ impl StateRecord {
             .get("frc")
             .and_then(Node::as_int)
             .is_some_and(|v| v != 0);
+        let first_last = root
+            .get("fl")
+            .and_then(Node::as_int)
+            .is_some_and(|v| v != 0);
         Ok(StateRecord {
+            first_last,
             labels,
             category,
             share,
@@ -419,6 +430,7 @@ mod tests {
             queue_pos: 12,
             forced: true,
             display_name: "Shown As".into(),
+            first_last: true,
         }
     }
 
@@ -437,6 +449,7 @@ mod tests {
         r2.queue_pos = 0;
         r2.forced = false;
         r2.display_name.clear();
+        r2.first_last = false;
         let old = r2.encode();
         assert!(!old.windows(5).any(|w| w == b"3:lbl"));
         assert!(!old.windows(5).any(|w| w == b"3:cat"));

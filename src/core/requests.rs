@@ -92,7 +92,22 @@ impl Core {
         if p.inflight.len() >= desired {
             return;
         }
-        let want = desired - p.inflight.len();
+        let mut want = desired - p.inflight.len();
+        // Download caps: start only what the budgets allow now. Pieces started
+        // and then refused would stay half-asked behind newer ones.
+        let budget = match (t.down_limit.available(now), self.global_down.available(now)) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(u64::MAX).min(b.unwrap_or(u64::MAX))),
+        };
+        if let Some(bytes) = budget {
+            want = want.min(
+                usize::try_from(bytes / u64::from(crate::metainfo::BLOCK_LEN))
+                    .unwrap_or(usize::MAX),
+            );
+            if want == 0 {
+                return;
+            }
+        }
         let mut picked = t.pick(&p.have, &p.inflight, want, &mut self.rng);
         if picked.len() < want && t.all_requested() {
             picked.extend(self.steal_requests(now, key, ih, want - picked.len(), out));

@@ -6,6 +6,11 @@ use crate::metainfo::{CreateLayout, CreateOptions, build_torrent};
 const PIECE: u32 = 32 * 1024;
 
 fn seeding_core() -> (Core, InfoHash, u32) {
+    core_having(true)
+}
+
+/// A core with one torrent of 200,000 bytes: all of it, or none.
+fn core_having(all: bool) -> (Core, InfoHash, u32) {
     let data: Vec<u8> = (0..200_000u32).map(|i| i.to_le_bytes()[0]).collect();
     let pieces: Vec<[u8; 20]> = data.chunks(PIECE as usize).map(hash::sha1).collect();
     let layout = CreateLayout {
@@ -21,7 +26,11 @@ fn seeding_core() -> (Core, InfoHash, u32) {
         .add_torrent(
             Time::ZERO,
             AddTorrent {
-                have: Some(Bitfield::full(n)),
+                have: Some(if all {
+                    Bitfield::full(n)
+                } else {
+                    Bitfield::new(n)
+                }),
                 ..AddTorrent::new(TorrentSource::Metainfo(Arc::new(meta)), "/r")
             },
             &mut out,
@@ -97,6 +106,62 @@ fn valid_request_is_served_after_unchoke() {
     assert!(sent_contains(&out, &Message::Unchoke));
     let out = feed(&mut core, key, &[Message::Request(req(1, 16384, 16384))]);
     assert_eq!(reads(&out), 1);
+}
+
+#[test]
+fn under_a_download_cap_only_what_the_budget_allows_is_started() {
+    let (mut core, ih, _) = core_having(false);
+    // 16 KiB/s: a budget of one block now.
+    core.set_torrent_limits(Time::ZERO, ih, 16 * 1024, 0)
+        .unwrap();
+    let key = connect(&mut core, ih, true);
+    let out = feed(&mut core, key, &[Message::HaveAll, Message::Unchoke]);
+    let asked = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { bytes, .. } => Some(
+                bytes
+                    .windows(5)
+                    .filter(|w| w[..4] == [0, 0, 0, 13] && w[4] == 6)
+                    .count(),
+            ),
+            _ => None,
+        })
+        .sum::<usize>();
+    assert_eq!(asked, 1, "{out:?}");
+    // Pieces started and refused by the budget would wait, half asked, behind
+    // the ones started later.
+    assert_eq!(core.torrents[&ih].picker.in_progress().count(), 1);
+}
+
+#[test]
+fn a_block_read_for_a_peer_choked_meanwhile_is_rejected_not_dropped() {
+    let (mut core, ih, _) = seeding_core();
+    let key = connect(&mut core, ih, true);
+    feed(&mut core, key, &[Message::HaveNone, Message::Interested]);
+    let r = req(1, 16384, 16384);
+    let out = feed(&mut core, key, &[Message::Request(r)]);
+    assert_eq!(reads(&out), 1);
+    // Choked while the disk read ran (the choker's round).
+    core.peers.get_mut(&key).unwrap().am_choking = true;
+    let mut out = Vec::new();
+    let read = Event::BlockRead {
+        peer: key,
+        info_hash: ih,
+        req: r,
+        result: Ok(vec![0; 16384]),
+    };
+    core.on_event(Time::ZERO, read, &mut out);
+    // Without the reject, the peer would wait for the block until it timed out.
+    assert!(sent_contains(&out, &Message::Reject(r)), "{out:?}");
+    assert!(!sent_contains(
+        &out,
+        &Message::Piece {
+            piece: 1,
+            offset: 16384,
+            data: vec![0; 16384]
+        }
+    ));
 }
 
 #[test]

@@ -131,6 +131,8 @@ pub(crate) struct Torrent {
     pub forced: bool,
     /// The name the user gave it (empty: none).
     pub display_name: String,
+    /// Each wanted file's first and last piece at the top priority.
+    pub first_last: bool,
     /// Its place in the queue (lower runs first).
     pub queue_pos: u64,
     /// When it last moved data faster than the slow rates (or began to run).
@@ -294,6 +296,7 @@ impl Torrent {
             queued: false,
             forced: false,
             display_name: String::new(),
+            first_last: false,
             queue_pos: 0,
             busy_at: Time::ZERO,
             stats_fp: 0,
@@ -374,7 +377,9 @@ impl Torrent {
         let Some(info) = &self.info else { return };
         self.priority_epoch += 1;
         let first = self.file_priority.first().copied().unwrap_or(0);
-        if self.file_priority.iter().all(|&p| p == first) && info.files.iter().all(|f| !f.attr.pad)
+        if !self.first_last
+            && self.file_priority.iter().all(|&p| p == first)
+            && info.files.iter().all(|f| !f.attr.pad)
         {
             self.piece_priority = Vec::new();
             self.uniform_priority = first;
@@ -388,6 +393,16 @@ impl Torrent {
             }
             for piece in g.file_pieces(f) {
                 prio[piece as usize] = prio[piece as usize].max(p);
+            }
+        }
+        if self.first_last {
+            for (f, &p) in self.file_priority.iter().enumerate() {
+                let pieces = g.file_pieces(f);
+                if p == 0 || info.files[f].attr.pad || pieces.is_empty() {
+                    continue;
+                }
+                prio[pieces.start as usize] = super::MAX_PRIORITY;
+                prio[pieces.end as usize - 1] = super::MAX_PRIORITY;
             }
         }
         self.piece_priority = prio;

@@ -290,6 +290,12 @@ impl Engine {
         self.ask(ih, set).await?.done()
     }
 
+    /// Puts each wanted file's first and last piece first, or stops doing so.
+    pub async fn set_first_last_async(&self, ih: InfoHash, on: bool) -> Result<(), EngineError> {
+        let set = Command::SetFirstLast { info_hash: ih, on };
+        self.ask(ih, set).await?.done()
+    }
+
     /// Gives a torrent a name to be shown by (empty: its own again); its files
     /// keep theirs.
     pub async fn set_display_name_async(
@@ -537,6 +543,10 @@ impl Engine {
     /// Blocking [`Engine::set_sequential_async`].
     pub fn set_sequential(&self, ih: InfoHash, on: bool) -> Result<(), EngineError> {
         pollster::block_on(self.set_sequential_async(ih, on))
+    }
+    /// Blocking [`Engine::set_first_last_async`].
+    pub fn set_first_last(&self, ih: InfoHash, on: bool) -> Result<(), EngineError> {
+        pollster::block_on(self.set_first_last_async(ih, on))
     }
     /// Blocking [`Engine::add_peers_async`].
     pub fn add_peers(&self, ih: InfoHash, addrs: &[SocketAddr]) -> Result<(), EngineError> {

@@ -371,6 +371,7 @@ impl Engine {
                     queue_pos: s.queue_pos,
                     forced: s.forced,
                     display_name: s.display_name.clone(),
+                    first_last: s.first_last,
                 })
                 .unwrap_or_default(),
         })

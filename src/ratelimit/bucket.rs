@@ -69,6 +69,15 @@ impl TokenBucket {
         }
     }
 
+    /// Bytes that may pass now (`None`: unlimited), without taking them.
+    pub fn available(&mut self, now: Time) -> Option<u64> {
+        if self.rate_bytes_per_sec == 0 {
+            return None;
+        }
+        self.refill(now);
+        Some(u64::try_from(self.tokens_scaled / 1_000_000_000).unwrap_or(u64::MAX))
+    }
+
     /// How long until `n` bytes could pass (zero if now).
     pub fn wait(&mut self, now: Time, n: u64) -> std::time::Duration {
         if self.rate_bytes_per_sec == 0 {

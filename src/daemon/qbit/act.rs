@@ -32,6 +32,7 @@ pub fn routes(r: Router<Shared>) -> Router<Shared> {
         .route("/torrents/reannounce", any(reannounce))
         .route("/torrents/setLocation", any(set_location))
         .route("/torrents/rename", any(rename))
+        .route("/torrents/toggleFirstLastPiecePrio", any(toggle_first_last))
         .route("/torrents/setCategory", any(set_category))
         .route("/torrents/createCategory", any(create_category))
         .route("/torrents/editCategory", any(edit_category))
@@ -121,11 +122,7 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
             .await
             .map_err(|_| QbError::bad("unreadable form"))?
     };
-    for (k, applied) in [
-        ("skip_checking", "false"),
-        ("contentLayout", "Original"),
-        ("firstLastPiecePrio", "false"),
-    ] {
+    for (k, applied) in [("skip_checking", "false"), ("contentLayout", "Original")] {
         if let Some(v) = params.get(k).filter(|v| !v.is_empty() && *v != applied) {
             tracing::info!(
                 parameter = k,
@@ -210,6 +207,7 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
         labels: tags,
         category: params.get("category").unwrap_or("").to_owned(),
         display_name: params.get("rename").unwrap_or("").to_owned(),
+        first_last: params.flag("firstLastPiecePrio")?.unwrap_or(false),
         ..TorrentSettings::default()
     };
     let root = match params
@@ -311,6 +309,15 @@ async fn set_location(State(app): State<Shared>, p: Params) -> Result<Response, 
     })
     .await
     .map_err(|e| QbError::bad(e.detail))??;
+    Ok(done())
+}
+
+/// `torrents/toggleFirstLastPiecePrio` (`hashes`): flips each one's setting.
+async fn toggle_first_last(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    for ih in targets(&app, &p).await? {
+        let on = app.engine.stats_async(ih).await?.settings.first_last;
+        app.engine.set_first_last_async(ih, !on).await?;
+    }
     Ok(done())
 }
 

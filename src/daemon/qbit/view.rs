@@ -359,7 +359,7 @@ impl QbTorrent {
             downloaded: s.downloaded,
             downloaded_session: s.downloaded,
             eta: s.eta_secs.unwrap_or(ETA_INFINITE).min(ETA_INFINITE),
-            f_l_piece_prio: false,
+            f_l_piece_prio: s.settings.first_last,
             force_start: s.settings.forced,
             hash: hex.clone(),
             infohash_v1: hex.clone(),
