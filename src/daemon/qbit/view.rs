@@ -117,19 +117,35 @@ impl Field<'_> {
         }
     }
 
-    /// Appends the value as JSON.
+    /// Appends the value as JSON, as serde_json would write it (integers
+    /// through the crate it uses; a float with no fraction as an integer, as
+    /// [`qt_value`]).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        use std::io::Write;
-        // Writing into a Vec cannot fail.
-        let _infallible = match self {
-            Field::U(v) => write!(out, "{v}"),
-            Field::I(v) => write!(out, "{v}"),
-            Field::N(v) => {
-                serde_json::to_writer(&mut *out, &qt_value(*v)).map_err(std::io::Error::other)
+        match self {
+            Field::U(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Field::I(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Field::N(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => {
+                #[allow(clippy::cast_possible_truncation)] // whole and within i64 range
+                let whole = *v as i64;
+                out.extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
             }
-            Field::B(v) => write!(out, "{v}"),
-            Field::S(v) => serde_json::to_writer(&mut *out, v).map_err(std::io::Error::other),
-        };
+            Field::N(v) => {
+                // Writing into a Vec cannot fail.
+                let _infallible = serde_json::to_writer(&mut *out, v);
+            }
+            Field::B(true) => out.extend_from_slice(b"true"),
+            Field::B(false) => out.extend_from_slice(b"false"),
+            // Most strings need no escape: copied as they are.
+            Field::S(v) if !v.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) => {
+                out.push(b'"');
+                out.extend_from_slice(v.as_bytes());
+                out.push(b'"');
+            }
+            Field::S(v) => {
+                // Writing into a Vec cannot fail.
+                let _infallible = serde_json::to_writer(&mut *out, v);
+            }
+        }
     }
 }
 
@@ -471,6 +487,43 @@ mod tests {
         let mut sorted = got.clone();
         sorted.sort_unstable();
         assert_eq!(got, sorted, "qBittorrent's order is alphabetical");
+    }
+
+    #[test]
+    fn fields_write_the_json_serde_json_writes() {
+        let cases = [
+            Field::U(0),
+            Field::U(u64::MAX),
+            Field::I(-1),
+            Field::I(i64::MIN),
+            Field::N(0.0),
+            Field::N(-2.0),
+            Field::N(1.5),
+            Field::N(0.1 + 0.2),
+            Field::N(1e300),
+            Field::N(f64::NAN),
+            Field::B(true),
+            Field::B(false),
+            Field::S(""),
+            Field::S("plain name.mkv"),
+            Field::S("q\"uote \\ back\nline \u{1} ctl é ✓"),
+        ];
+        for f in cases {
+            let mut ours = Vec::new();
+            f.write_json(&mut ours);
+            let theirs = match f {
+                Field::U(v) => serde_json::to_vec(&v),
+                Field::I(v) => serde_json::to_vec(&v),
+                Field::N(v) => serde_json::to_vec(&qt_value(v)),
+                Field::B(v) => serde_json::to_vec(&v),
+                Field::S(v) => serde_json::to_vec(v),
+            }
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(theirs).unwrap()
+            );
+        }
     }
 
     #[test]
