@@ -167,6 +167,7 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
             forced: false,
             display_name: String::new(),
             first_last: false,
+            content_layout: seedring::metainfo::ContentLayout::Original,
         };
         bytes += total;
         pieces += count as u64;

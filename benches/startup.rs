@@ -84,6 +84,7 @@ fn populate(n: usize, data: &Path, state: &Path) {
             forced: false,
             display_name: String::new(),
             first_last: false,
+            content_layout: seedring::metainfo::ContentLayout::Original,
         };
         ops.push(StoreOp::Set(
             meta_key(meta.info_hash),

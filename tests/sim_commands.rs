@@ -184,6 +184,36 @@ fn first_and_last_pieces_of_each_file_come_first() {
 }
 
 #[test]
+fn no_subfolder_puts_the_files_straight_into_the_root() {
+    let (seed, _g) = seed(59);
+    let world = world(seed);
+    let fx = fixture(seed, "folder", FILES, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let s = seeder(&world, &fx, CoreConfig::default());
+    let l = engine(&world, CoreConfig::default());
+    let mut add = seedring::core::AddTorrent::new(
+        seedring::core::TorrentSource::Metainfo(fx.meta.clone()),
+        ROOT,
+    );
+    add.have = Some(seedring::core::Bitfield::new(
+        fx.meta.info.geometry.piece_count(),
+    ));
+    add.settings.content_layout = seedring::metainfo::ContentLayout::NoSubfolder;
+    l.add_torrent(add).unwrap();
+    introduce(&[&s, &l], ih);
+    assert!(run(&world, 300, || done(&l, ih)));
+    for (path, bytes) in &fx.files {
+        let inner = path.strip_prefix("folder/").unwrap();
+        let got = world.read_file(&l, &format!("{ROOT}/{inner}"));
+        assert_eq!(got.as_ref(), Some(bytes), "{inner}");
+        assert!(
+            world.read_file(&l, &format!("{ROOT}/{path}")).is_none(),
+            "{path}"
+        );
+    }
+}
+
+#[test]
 fn full_disk_errors_the_torrent_and_keeps_the_rest_seeding() {
     let (seed, _g) = seed(56);
     let world = SimWorld::new(SimConfig {

@@ -42,6 +42,7 @@ impl Core {
         t.forced = add.settings.forced;
         t.display_name = display_name;
         t.first_last = add.settings.first_last;
+        t.content_layout = add.settings.content_layout;
         t.busy_at = now;
         t.upload_slots = self.slot_bounds().max;
         t.root_token = add.root_token;
@@ -386,6 +387,7 @@ impl Core {
                 forced: t.forced,
                 display_name: t.display_name.clone(),
                 first_last: t.first_last,
+                content_layout: t.content_layout,
             },
             seeding_secs: t.seeding_secs_at(now),
             idle_secs: if t.is_running() {

@@ -13,6 +13,7 @@
 //! | `priv`  | 0 or 1: BEP 27 private                                         |
 //! | `size`  | length of the `info` dictionary in `torrent:{ih}:meta`         |
 //! | `files` | per file, `[path components, length, attributes]`; attributes a string of `p`, `x`, `h`, `l` (BEP 47) |
+//! | `lay`   | the content layout the paths are in (absent: the torrent's own; see [`ContentLayout::code`]) |
 //!
 //! It is derived from the metadata and written beside it; the metadata stays the
 //! authority. Decoding never trusts the bytes: paths are sanitised again and the
@@ -21,7 +22,7 @@
 
 use super::record::{RecordError, STATE_VERSION, bad, decode_versioned, flag, int, uint};
 use crate::bencode::{Node, OwnedValue};
-use crate::metainfo::{FileAttr, FileEntry, Geometry, Info};
+use crate::metainfo::{ContentLayout, FileAttr, FileEntry, Geometry, Info};
 
 /// A torrent's layout and the size of its metadata.
 #[derive(Debug, Clone)]
@@ -64,6 +65,9 @@ pub fn encode_layout(info: &Info, metadata_size: u64) -> Vec<u8> {
         })
         .collect::<Vec<_>>();
     d.insert("files", OwnedValue::List(files));
+    if info.content_layout != ContentLayout::Original {
+        d.insert("lay", i64::from(info.content_layout.code()));
+    }
     d.encode()
 }
 
@@ -101,6 +105,13 @@ pub fn decode_layout(bytes: &[u8]) -> Result<LayoutRecord, RecordError> {
             pieces: Vec::new(),
             private: flag(&root, "priv")?,
             geometry,
+            content_layout: match root.get("lay") {
+                None => ContentLayout::Original,
+                Some(v) => v
+                    .as_int()
+                    .and_then(ContentLayout::from_code)
+                    .ok_or_else(|| bad("lay"))?,
+            },
         },
         metadata_size: uint(&root, "size")?,
     })

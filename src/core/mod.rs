@@ -291,6 +291,9 @@ pub struct TorrentSettings {
     /// The first and last piece of every wanted file come first (a player can
     /// read a file's header and index before the rest arrives).
     pub first_last: bool,
+    /// Where its files go under the save folder (given at add; applied to the
+    /// metadata when it is known).
+    pub content_layout: crate::metainfo::ContentLayout,
 }
 
 /// Most labels on one torrent.

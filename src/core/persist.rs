@@ -100,6 +100,7 @@ impl Torrent {
             forced: self.forced,
             display_name: self.display_name.clone(),
             first_last: self.first_last,
+            content_layout: self.content_layout,
         }
     }
 

@@ -25,6 +25,7 @@
 //! | `frc`   | 1: force-started (absent: no)                                  |
 //! | `dn`    | the name the user gave it (absent: none)                       |
 //! | `fl`    | 1: each wanted file's first and last piece first (absent: no)  |
+//! | `lay`   | content layout, 1 subfolder, 2 no subfolder (absent: the torrent's own) |
 //!
 //! `torrent:{ih}:peers` ([`PeerRecord`] list): `v`, and `peers`, a list of
 //! `{a: "ip:port", t: unix seconds last seen}`.
@@ -96,6 +97,8 @@ pub struct StateRecord {
     pub display_name: String,
     /// First and last pieces first (absent: no).
     pub first_last: bool,
+    /// Where its files go under the save folder (absent: the torrent's own layout).
+    pub content_layout: crate::metainfo::ContentLayout,
 }
 
 /// A peer that worked.
@@ -186,6 +189,9 @@ impl StateRecord {
         }
         if self.first_last {
             d.insert("fl", 1i64);
+        }
+        if self.content_layout != crate::metainfo::ContentLayout::Original {
+            d.insert("lay", i64::from(self.content_layout.code()));
         }
         d.encode()
     }
@@ -281,7 +287,15 @@ impl StateRecord {
             .get("fl")
             .and_then(Node::as_int)
             .is_some_and(|v| v != 0);
+        let content_layout = match root.get("lay") {
+            None => crate::metainfo::ContentLayout::Original,
+            Some(v) => v
+                .as_int()
+                .and_then(crate::metainfo::ContentLayout::from_code)
+                .ok_or_else(|| bad("lay"))?,
+        };
         Ok(StateRecord {
+            content_layout,
             first_last,
             labels,
             category,
@@ -431,6 +445,7 @@ mod tests {
             forced: true,
             display_name: "Shown As".into(),
             first_last: true,
+            content_layout: crate::metainfo::ContentLayout::NoSubfolder,
         }
     }
 
@@ -450,6 +465,7 @@ mod tests {
         r2.forced = false;
         r2.display_name.clear();
         r2.first_last = false;
+        r2.content_layout = crate::metainfo::ContentLayout::Original;
         let old = r2.encode();
         assert!(!old.windows(5).any(|w| w == b"3:lbl"));
         assert!(!old.windows(5).any(|w| w == b"3:cat"));

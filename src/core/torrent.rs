@@ -133,6 +133,8 @@ pub(crate) struct Torrent {
     pub display_name: String,
     /// Each wanted file's first and last piece at the top priority.
     pub first_last: bool,
+    /// Where its files go under the save folder.
+    pub content_layout: crate::metainfo::ContentLayout,
     /// Its place in the queue (lower runs first).
     pub queue_pos: u64,
     /// When it last moved data faster than the slow rates (or began to run).
@@ -297,6 +299,7 @@ impl Torrent {
             forced: false,
             display_name: String::new(),
             first_last: false,
+            content_layout: crate::metainfo::ContentLayout::Original,
             queue_pos: 0,
             busy_at: Time::ZERO,
             stats_fp: 0,
@@ -325,8 +328,10 @@ impl Torrent {
         self.set_layout(info);
     }
 
-    /// Sizes every per-piece table for `info` (its `pieces` empty).
-    fn set_layout(&mut self, info: Info) {
+    /// Sizes every per-piece table for `info` (its `pieces` empty), its files
+    /// laid out as the torrent's content layout says.
+    fn set_layout(&mut self, mut info: Info) {
+        info.lay_out(self.content_layout);
         let n = info.geometry.piece_count();
         self.name.clone_from(&info.name);
         self.have = Bitfield::new(n);

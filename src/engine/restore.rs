@@ -59,6 +59,13 @@ impl Known {
             Known::Full(info, _) => info,
         }
     }
+
+    fn info_mut(&mut self) -> &mut Info {
+        match self {
+            Known::Layout(l) => &mut l.info,
+            Known::Full(info, _) => info,
+        }
+    }
 }
 
 impl Engine {
@@ -238,10 +245,15 @@ impl Engine {
             .and_then(|b| decode_layout(b).ok())
             // A layout that disagrees with the resume record is not trusted.
             .filter(|l| pieces.is_none_or(|n| n == l.info.geometry.piece_count()));
-        let info = match layout {
+        let mut info = match layout {
             Some(l) => Some(Known::Layout(l)),
             None => self.read_meta(ih, &mut notes, migrated),
         };
+        // Its files where its content layout put them (the core does the same
+        // with what it is given; doing it twice changes nothing).
+        if let (Some(k), Some(s)) = (info.as_mut(), &state) {
+            k.info_mut().lay_out(s.content_layout);
+        }
         if info.is_none() && state.is_none() {
             return Err("no usable metadata and no resume record".into());
         }
@@ -372,6 +384,7 @@ impl Engine {
                     forced: s.forced,
                     display_name: s.display_name.clone(),
                     first_last: s.first_last,
+                    content_layout: s.content_layout,
                 })
                 .unwrap_or_default(),
         })

@@ -12,12 +12,14 @@
 //! v1 and hybrid (v1+v2) torrents load as v1, with the v1 info-hash. v2-only torrents
 //! and `btmh`-only magnets get [`MetainfoError::UnsupportedV2`].
 
+mod content_layout;
 mod create;
 mod geometry;
 mod magnet;
 pub mod path;
 mod torrent;
 
+pub use content_layout::ContentLayout;
 pub use create::{CreateLayout, CreateOptions, auto_piece_length, build_torrent};
 pub use geometry::{BLOCK_LEN, Block, FileSpan, Geometry};
 pub use magnet::{MAX_MAGNET_LEN, Magnet, MagnetError};

@@ -46,6 +46,9 @@ pub struct Info {
     pub private: bool,
     /// Piece and file layout.
     pub geometry: Geometry,
+    /// The layout [`Info::files`]' paths are in (`Original` as parsed; see
+    /// [`Info::lay_out`]).
+    pub content_layout: super::ContentLayout,
 }
 
 /// BEP 47 file attributes.
@@ -250,6 +253,7 @@ fn parse_info(info: &Node<'_>, limits: &MetainfoLimits) -> Result<Info, Metainfo
         pieces,
         private: info.get("private").and_then(Node::as_int) == Some(1),
         geometry,
+        content_layout: super::ContentLayout::Original,
     })
 }
 

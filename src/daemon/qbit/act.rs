@@ -122,7 +122,7 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
             .await
             .map_err(|_| QbError::bad("unreadable form"))?
     };
-    for (k, applied) in [("skip_checking", "false"), ("contentLayout", "Original")] {
+    for (k, applied) in [("skip_checking", "false")] {
         if let Some(v) = params.get(k).filter(|v| !v.is_empty() && *v != applied) {
             tracing::info!(
                 parameter = k,
@@ -208,6 +208,14 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
         category: params.get("category").unwrap_or("").to_owned(),
         display_name: params.get("rename").unwrap_or("").to_owned(),
         first_last: params.flag("firstLastPiecePrio")?.unwrap_or(false),
+        content_layout: match params.get("contentLayout").filter(|v| !v.is_empty()) {
+            None => crate::metainfo::ContentLayout::Original,
+            Some(v) => crate::metainfo::ContentLayout::parse(v).ok_or_else(|| {
+                QbError::bad(format!(
+                    "contentLayout {v:?}: Original, Subfolder or NoSubfolder"
+                ))
+            })?,
+        },
         ..TorrentSettings::default()
     };
     let root = match params
