@@ -20,7 +20,9 @@
 //! geometry rebuilt; anything wrong is an error, and the engine then reads the
 //! metadata itself.
 
-use super::record::{RecordError, STATE_VERSION, bad, decode_versioned, flag, int, uint};
+use super::record::{
+    RecordError, STATE_VERSION, bad, content_layout, decode_versioned, flag, int, uint,
+};
 use crate::bencode::{Node, OwnedValue};
 use crate::metainfo::{ContentLayout, FileAttr, FileEntry, Geometry, Info};
 
@@ -105,13 +107,7 @@ pub fn decode_layout(bytes: &[u8]) -> Result<LayoutRecord, RecordError> {
             pieces: Vec::new(),
             private: flag(&root, "priv")?,
             geometry,
-            content_layout: match root.get("lay") {
-                None => ContentLayout::Original,
-                Some(v) => v
-                    .as_int()
-                    .and_then(ContentLayout::from_code)
-                    .ok_or_else(|| bad("lay"))?,
-            },
+            content_layout: content_layout(&root)?,
         },
         metadata_size: uint(&root, "size")?,
     })

@@ -121,6 +121,19 @@ pub enum RecordError {
     Corrupt(String),
 }
 
+/// A record's `lay` (absent: the torrent's own layout), in state and layout records.
+pub(super) fn content_layout(
+    root: &Node<'_>,
+) -> Result<crate::metainfo::ContentLayout, RecordError> {
+    match root.get("lay") {
+        None => Ok(crate::metainfo::ContentLayout::Original),
+        Some(v) => v
+            .as_int()
+            .and_then(crate::metainfo::ContentLayout::from_code)
+            .ok_or_else(|| bad("lay")),
+    }
+}
+
 pub(super) fn int(v: u64) -> OwnedValue {
     OwnedValue::Int(i64::try_from(v).unwrap_or(i64::MAX))
 }
@@ -287,13 +300,7 @@ impl StateRecord {
             .get("fl")
             .and_then(Node::as_int)
             .is_some_and(|v| v != 0);
-        let content_layout = match root.get("lay") {
-            None => crate::metainfo::ContentLayout::Original,
-            Some(v) => v
-                .as_int()
-                .and_then(crate::metainfo::ContentLayout::from_code)
-                .ok_or_else(|| bad("lay"))?,
-        };
+        let content_layout = content_layout(&root)?;
         Ok(StateRecord {
             content_layout,
             first_last,
