@@ -13,6 +13,7 @@ pub mod core;
 pub mod daemon;
 pub mod disk_uring;
 pub mod engine;
+pub mod fuzz;
 pub mod hash;
 pub mod logring;
 pub mod metainfo;

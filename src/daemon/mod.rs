@@ -82,6 +82,65 @@ pub fn run(
     logs: LogRing,
     set_log_filter: FilterSetter,
 ) -> Result<(), DaemonError> {
+    let (engine, served) = prepare(&cfg)?;
+    // The control plane: two threads are plenty for the API.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sr-api")
+        .enable_all()
+        .build()
+        .map_err(io_err("cannot start the API runtime"))?;
+    rt.block_on(serve(
+        cfg,
+        config_file,
+        engine,
+        logs,
+        set_log_filter,
+        served,
+    ))
+}
+
+/// The daemon's API without a listener or signals, for driving its router in
+/// process (the API fuzz target): the engine started with the config's roots
+/// and saved settings, and the router as it would answer at `api_addr`.
+#[derive(Debug)]
+pub struct Local {
+    /// The engine.
+    pub engine: Engine,
+    /// Every route, behind the same guards as when served.
+    pub router: axum::Router,
+    /// The admin API's token.
+    pub token: String,
+}
+
+/// Starts [`Local`]: `rt` is the runtime the router's futures will run on.
+pub fn local(
+    cfg: &Config,
+    api_addr: SocketAddr,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Local, DaemonError> {
+    let (engine, served) = prepare(cfg)?;
+    let token = served.token.clone();
+    let set_log_filter: FilterSetter = Box::new(|_| Ok(()));
+    let app = rt.block_on(make_app(
+        cfg,
+        &engine,
+        LogRing::new(cfg.log.ring_size),
+        set_log_filter,
+        served,
+        api_addr,
+    ))?;
+    let router = api::router(app, cfg.api.max_body_bytes);
+    Ok(Local {
+        engine,
+        router,
+        token,
+    })
+}
+
+/// Before serving: the data folder, the token, the engine with its roots, and
+/// the settings (the config's, patched by those saved over the API).
+fn prepare(cfg: &Config) -> Result<(Engine, Served), DaemonError> {
     let data_dir = absolute(&cfg.data_dir)?;
     std::fs::create_dir_all(&data_dir).map_err(io_err(format!(
         "cannot create the data folder {}",
@@ -96,33 +155,21 @@ pub fn run(
         tracing::info!(path = %token_file.display(), "API token read from its file");
     }
 
-    let engine = start_engine(&cfg, &data_dir)?;
-    set_up_roots(&engine, &cfg)?;
+    let engine = start_engine(cfg, &data_dir)?;
+    set_up_roots(&engine, cfg)?;
     let settings_file = data_dir.join("settings.json");
     let saved = SettingsPatch::load(&settings_file).map_err(|e| DaemonError::Io {
         what: "saved settings".into(),
         source: std::io::Error::other(e),
     })?;
-    let settings = Settings::from_config(&cfg)
+    let settings = Settings::from_config(cfg)
         .patched(&saved)
         .map_err(|e| DaemonError::Io {
             what: format!("saved settings {}", settings_file.display()),
             source: std::io::Error::other(e),
         })?;
-
-    // The control plane: two threads are plenty for the API.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("sr-api")
-        .enable_all()
-        .build()
-        .map_err(io_err("cannot start the API runtime"))?;
-    rt.block_on(serve(
-        cfg,
-        config_file,
+    Ok((
         engine,
-        logs,
-        set_log_filter,
         Served {
             token,
             data_dir,
@@ -147,47 +194,14 @@ async fn serve(
     set_log_filter: FilterSetter,
     s: Served,
 ) -> Result<(), DaemonError> {
-    if let Err(e) = s.settings.apply(&engine).await {
-        tracing::error!(error = %e, "settings not applied");
-    }
-    if s.settings.log_filter != cfg.log.filter
-        && let Err(e) = set_log_filter(&s.settings.log_filter)
-    {
-        tracing::error!(error = %e, "saved log filter not applied");
-    }
     let listener = tokio::net::TcpListener::bind(cfg.api.listen)
         .await
         .map_err(io_err(format!("cannot listen on {}", cfg.api.listen)))?;
     let api_addr = listener.local_addr().map_err(io_err("the API's address"))?;
     let peer_addr = engine.listen_addr();
     write_addr_file(&s.data_dir, api_addr, peer_addr)?;
+    let app = make_app(&cfg, &engine, logs, set_log_filter, s, api_addr).await?;
     tracing::info!(api = %api_addr, peers = %peer_addr, web = %format!("http://{api_addr}/"), "seedring daemon ready");
-
-    let qbit = if cfg.qbittorrent.password_hash.trim().is_empty() {
-        tracing::info!(
-            "the qBittorrent API (/api/v2) is off: set qbittorrent.password_hash in the config (make one with `seedring hash-password`)"
-        );
-        None
-    } else {
-        let q = qbit::Qbit::new(&cfg.qbittorrent).map_err(config::ConfigError::Inconsistent)?;
-        tracing::info!(url = %format!("http://{api_addr}/api/v2"), user = %cfg.qbittorrent.username, "qBittorrent API on");
-        Some(q)
-    };
-    let app = Arc::new(api::App {
-        engine: engine.clone(),
-        logs,
-        guard: auth::Guard::new(s.token, api_addr, cfg.api.allowed_hosts.clone()),
-        settings: Mutex::new(s.settings),
-        settings_file: s.settings_file,
-        set_log_filter,
-        // The daemon's uptime clock.
-        #[allow(clippy::disallowed_methods)]
-        started: Instant::now(),
-        metrics_public: cfg.api.metrics_without_token,
-        qbit,
-        qbit_config: cfg.qbittorrent.clone(),
-        api_addr,
-    });
     let router = api::router(app.clone(), cfg.api.max_body_bytes);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -227,6 +241,51 @@ async fn serve(
         );
     }
     Ok(())
+}
+
+/// The API's state: the saved settings applied to the engine, the qBittorrent
+/// layer if its credentials are set, the guard answering at `api_addr`.
+async fn make_app(
+    cfg: &Config,
+    engine: &Engine,
+    logs: LogRing,
+    set_log_filter: FilterSetter,
+    s: Served,
+    api_addr: SocketAddr,
+) -> Result<api::Shared, DaemonError> {
+    if let Err(e) = s.settings.apply(engine).await {
+        tracing::error!(error = %e, "settings not applied");
+    }
+    if s.settings.log_filter != cfg.log.filter
+        && let Err(e) = set_log_filter(&s.settings.log_filter)
+    {
+        tracing::error!(error = %e, "saved log filter not applied");
+    }
+    let qbit = if cfg.qbittorrent.password_hash.trim().is_empty() {
+        tracing::info!(
+            "the qBittorrent API (/api/v2) is off: set qbittorrent.password_hash in the config (make one with `seedring hash-password`)"
+        );
+        None
+    } else {
+        let q = qbit::Qbit::new(&cfg.qbittorrent).map_err(config::ConfigError::Inconsistent)?;
+        tracing::info!(url = %format!("http://{api_addr}/api/v2"), user = %cfg.qbittorrent.username, "qBittorrent API on");
+        Some(q)
+    };
+    Ok(Arc::new(api::App {
+        engine: engine.clone(),
+        logs,
+        guard: auth::Guard::new(s.token, api_addr, cfg.api.allowed_hosts.clone()),
+        settings: Mutex::new(s.settings),
+        settings_file: s.settings_file,
+        set_log_filter,
+        // The daemon's uptime clock.
+        #[allow(clippy::disallowed_methods)]
+        started: Instant::now(),
+        metrics_public: cfg.api.metrics_without_token,
+        qbit,
+        qbit_config: cfg.qbittorrent.clone(),
+        api_addr,
+    }))
 }
 
 /// Every 2 s: the queue balanced (torrents queued and started as its limits

@@ -15,7 +15,12 @@ use super::super::auth::same_secret;
 use super::super::config::QbitConfig;
 
 /// PBKDF2 rounds qBittorrent uses.
+#[cfg(not(fuzzing))]
 pub const ROUNDS: u32 = 100_000;
+/// Under cargo-fuzz (`--cfg fuzzing`) one round: a login then costs the fuzzer
+/// microseconds, not half a second (hashes made there are only for the run).
+#[cfg(fuzzing)]
+pub const ROUNDS: u32 = 1;
 
 /// Most sessions held at once; a login past it ends the one idle longest.
 pub const MAX_SESSIONS: usize = 1024;

@@ -1,0 +1,151 @@
+//! Every committed fuzz seed (`fuzz/seeds/<target>/`) and every saved crash
+//! (`fuzz/regressions/<target>/`) through the fuzz targets' own bodies
+//! (`seedring::fuzz`), on stable, in the normal test command: a crash the
+//! fuzzer found stays found.
+//!
+//! The seeds are made by `write_seeds` below (ignored; run it with
+//! `cargo test --test fuzz_corpus write_seeds -- --ignored` after changing it).
+
+mod fuzz_seeds;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+fn inputs(target: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut files = Vec::new();
+    for dir in ["seeds", "regressions"] {
+        if let Ok(rd) = std::fs::read_dir(root.join(dir).join(target)) {
+            files.extend(rd.map(|e| e.expect("a listing").path()));
+        }
+    }
+    files.sort();
+    files
+}
+
+fn replay(target: &str, body: fn(&[u8])) {
+    let files = inputs(target);
+    assert!(
+        files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("/seeds/")),
+        "no seeds for {target}: run write_seeds"
+    );
+    let mut failed = Vec::new();
+    for f in &files {
+        let data = std::fs::read(f).expect("a seed");
+        if catch_unwind(AssertUnwindSafe(|| body(&data))).is_err() {
+            failed.push(f.display().to_string());
+        }
+    }
+    assert!(failed.is_empty(), "{target} fails on {failed:#?}");
+    eprintln!("{target}: {} inputs pass", files.len());
+}
+
+#[test]
+fn bencode() {
+    replay("bencode", seedring::fuzz::bencode);
+}
+
+#[test]
+fn metainfo() {
+    replay("metainfo", seedring::fuzz::metainfo);
+}
+
+#[test]
+fn path() {
+    replay("path", seedring::fuzz::path);
+}
+
+#[test]
+fn magnet() {
+    replay("magnet", seedring::fuzz::magnet);
+}
+
+#[test]
+fn wire() {
+    replay("wire", seedring::fuzz::wire);
+}
+
+#[test]
+fn ext() {
+    replay("ext", seedring::fuzz::ext);
+}
+
+#[test]
+fn tracker_http() {
+    replay("tracker_http", seedring::fuzz::tracker_http);
+}
+
+#[test]
+fn tracker_udp() {
+    replay("tracker_udp", seedring::fuzz::tracker_udp);
+}
+
+#[test]
+fn record() {
+    replay("record", seedring::fuzz::record);
+}
+
+#[test]
+fn config() {
+    replay("config", seedring::fuzz::config);
+}
+
+#[test]
+fn peer() {
+    replay("peer", seedring::fuzz::peer::peer);
+}
+
+#[test]
+fn peer_raw() {
+    replay("peer_raw", seedring::fuzz::peer::peer_raw);
+}
+
+/// The API target may tell the engine of trackers and peers anywhere, so it
+/// runs in a network namespace of its own, with only a loopback: this test
+/// starts itself again inside one (`unshare`; an unprivileged user gets a user
+/// namespace too).
+#[test]
+fn api() {
+    if std::env::var_os("SEEDRING_FUZZ_NETNS").is_some() {
+        replay("api", seedring::fuzz::api::api);
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let ns: &[&str] = if is_root() { &["-n"] } else { &["-r", "-n"] };
+    let out = std::process::Command::new("unshare")
+        .args(ns)
+        .args(["--", "sh", "-c", r#"ip link set lo up && exec "$0" "$@""#])
+        .arg(exe)
+        .args(["--exact", "api", "--nocapture", "--test-threads=1"])
+        .env("SEEDRING_FUZZ_NETNS", "1")
+        .output()
+        .expect("unshare runs (util-linux)");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "in its namespace: {text}");
+    assert!(text.contains("api: "), "the replay ran: {text}");
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
+    })
+}
+
+#[test]
+#[ignore = "writes fuzz/seeds; run by hand after changing the seeds"]
+fn write_seeds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    for (target, seeds) in fuzz_seeds::all() {
+        let dir = root.join(target);
+        let _fresh = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a folder");
+        for (name, bytes) in seeds {
+            std::fs::write(dir.join(name), bytes).expect("a seed written");
+        }
+    }
+}
