@@ -6,6 +6,7 @@
   verifies.
 """
 
+import json
 import re
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from conftest import LT_SETTINGS, download_args, lt_create, make_tree, run_download, write_random
+from conftest import LT_SETTINGS, download_args, lt_create, make_tree, run_download, run_seedring, write_random
 
 LAYOUT = {"a.bin": 700_000, "tiny.txt": 5, "sub/b.bin": 2_000_001, "sub/c.bin": 65_536}
 
@@ -160,3 +161,50 @@ def test_libtorrent_downloads_from_seedring_seed(tmp):
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     assert code == 0, f"seedring exited {code} on SIGTERM"
+
+
+def bencode_torrent(name: str, files, piece_len: int, seed: int):
+    """A v1 torrent made by hand (libtorrent's creator refuses both of what this
+    one holds: paths that clash, a piece length that is not a power of two), and
+    the bytes of each file in torrent order."""
+    import hashlib
+    import random
+
+    rnd = random.Random(seed)
+    blobs = [rnd.randbytes(size) for _, size in files]
+    stream = b"".join(blobs)
+    pieces = b"".join(
+        hashlib.sha1(stream[i : i + piece_len]).digest() for i in range(0, len(stream), piece_len)
+    )
+    info = {
+        b"name": name.encode(),
+        b"piece length": piece_len,
+        b"pieces": pieces,
+        b"files": [{b"length": size, b"path": [p.encode() for p in path.split("/")]} for path, size in files],
+    }
+    return lt.bencode({b"info": info}), blobs
+
+
+def test_clashing_paths_and_an_odd_piece_length_as_libtorrent_has_them(tmp):
+    """Files that share a path are renamed exactly as libtorrent renames them,
+    and 48 KiB pieces (a multiple of 16 KiB, not a power of two) load: seedring
+    downloads such a torrent from libtorrent, which seeds it from the paths it
+    chose, and every file arrives at the same path with the same bytes."""
+    files = [("a.txt", 70_000), ("a.txt", 20_000), ("d", 5_000), ("d/x", 100_001), ("a.txt", 1)]
+    data, blobs = bencode_torrent("odd", files, 48 * 1024, 21)
+    torrent = tmp / "odd.torrent"
+    torrent.write_bytes(data)
+    fs = lt.torrent_info(str(torrent)).files()
+    theirs = [fs.file_path(i) for i in range(fs.num_files())]
+    ours = [f["path"] for f in json.loads(run_seedring("info", torrent, "--json").stdout)["files"]]
+    assert ours == theirs == ["odd/a.txt", "odd/a.1.txt", "odd/d.1", "odd/d/x", "odd/a.2.txt"]
+    for path, blob in zip(theirs, blobs):
+        (tmp / "src" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / "src" / path).write_bytes(blob)
+    seeder = LtSeeder(torrent, tmp / "src")
+    try:
+        run_download(torrent, tmp / "dst", "--peer", f"127.0.0.1:{seeder.port}")
+    finally:
+        seeder.close()
+    for path, blob in zip(theirs, blobs):
+        assert (tmp / "dst" / path).read_bytes() == blob, path

@@ -115,3 +115,54 @@ fn swarm_sweep_seeds_1_to_100() {
 fn swarm_sweep_seeds_101_to_200() {
     sweep(101..201);
 }
+
+/// Metadata libtorrent accepts and so must we: a piece length that is a
+/// multiple of 16 KiB but not a power of two (48 KiB, so pieces straddle files
+/// at odd places), and files that share a path (renamed as libtorrent names
+/// them). A leecher gets every byte from a seeder, each file where the renamed
+/// path says.
+#[test]
+fn odd_piece_length_and_clashing_paths_download_whole() {
+    let (seed, _g) = seed(11);
+    let world = world(seed);
+    let given = [
+        ("a.txt", 70_000),
+        ("a.txt", 20_000),
+        ("d", 5_000),
+        ("d/x", 100_001),
+        ("a.txt", 1),
+    ];
+    let mut fx = fixture(seed, "odd", &given, 48 * 1024);
+    let stored: Vec<String> = fx
+        .meta
+        .info
+        .files
+        .iter()
+        .map(|f| f.display_path())
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            "odd/a.txt",
+            "odd/a.1.txt",
+            "odd/d.1",
+            "odd/d/x",
+            "odd/a.2.txt"
+        ]
+    );
+    // The seeder's files go where the torrent now puts them.
+    for (f, path) in fx.files.iter_mut().zip(&stored) {
+        f.0.clone_from(path);
+    }
+    let ih = fx.meta.info_hash;
+    let s = seeder(&world, &fx, CoreConfig::default());
+    let l = leecher(&world, &fx, CoreConfig::default());
+    introduce(&[&s, &l], ih);
+    let finished = world.run_while(
+        Time::from_secs(300),
+        std::time::Duration::from_millis(500),
+        || done(&l, ih),
+    );
+    assert!(finished, "not done: {:?}", l.stats(ih));
+    assert_same_data(&world, &l, &fx, "leecher");
+}

@@ -50,7 +50,8 @@ pub fn build_torrent(
     pieces: &[[u8; 20]],
     opts: &CreateOptions,
 ) -> Result<(Vec<u8>, Metainfo), MetainfoError> {
-    if !piece_length.is_power_of_two()
+    // What the parser takes (`seedring create` itself only makes powers of two).
+    if !piece_length.is_multiple_of(MIN_PIECE_LENGTH)
         || !(MIN_PIECE_LENGTH..=MAX_PIECE_LENGTH).contains(&piece_length)
     {
         return Err(MetainfoError::BadPieceLength(i64::from(piece_length)));

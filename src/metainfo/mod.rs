@@ -14,6 +14,7 @@
 
 mod content_layout;
 mod create;
+mod duplicates;
 mod geometry;
 mod magnet;
 pub mod path;
@@ -85,7 +86,7 @@ pub enum MetainfoError {
         expected: &'static str,
     },
     /// Not a power of two in 16 KiB ..= 256 MiB.
-    #[error("piece length {0} is not a power of two between 16 KiB and 256 MiB")]
+    #[error("piece length {0} is not a multiple of 16 KiB between 16 KiB and 256 MiB")]
     BadPieceLength(i64),
     /// `pieces` is not a whole number of 20-byte hashes.
     #[error("'pieces' is {0} bytes, not a multiple of 20")]
@@ -131,9 +132,6 @@ pub enum MetainfoError {
         /// What is wrong with it (shown in the message, so not a `source`).
         reason: UnsafePath,
     },
-    /// Two files at the same path, or a file where a folder must be.
-    #[error("two files claim the path {0:?}")]
-    DuplicatePath(String),
     /// A BEP 47 symlink entry with data in it.
     #[error("symlink entry {0:?} has a non-zero length")]
     SymlinkWithData(String),

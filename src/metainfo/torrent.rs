@@ -190,7 +190,9 @@ fn parse_info(info: &Node<'_>, limits: &MetainfoLimits) -> Result<Info, Metainfo
     };
     let piece_length = u32::try_from(piece_length)
         .ok()
-        .filter(|&n| n.is_power_of_two() && (MIN_PIECE_LENGTH..=MAX_PIECE_LENGTH).contains(&n))
+        .filter(|&n| {
+            n.is_multiple_of(MIN_PIECE_LENGTH) && (MIN_PIECE_LENGTH..=MAX_PIECE_LENGTH).contains(&n)
+        })
         .ok_or(MetainfoError::BadPieceLength(piece_length))?;
 
     if pieces.len() % 20 != 0 {
@@ -226,7 +228,15 @@ fn parse_info(info: &Node<'_>, limits: &MetainfoLimits) -> Result<Info, Metainfo
             return Err(MetainfoError::SymlinkWithData(f.display_path()));
         }
     }
-    check_unique_paths(&files)?;
+    let mut files = files;
+    let renamed = super::duplicates::rename_duplicates(&mut files);
+    if renamed > 0 {
+        tracing::info!(
+            torrent = %name,
+            renamed,
+            "files with the same path as another renamed (as libtorrent does)"
+        );
+    }
 
     let lengths: Vec<u64> = files.iter().map(|f| f.length).collect();
     let geometry =
@@ -353,23 +363,6 @@ fn parse_files(
 /// Two stored files at one path, or a file where another needs a folder, would make
 /// one overwrite the other: such a torrent is refused. Pad files are never stored, so
 /// they may share a path (libtorrent names them all `.pad/N`).
-fn check_unique_paths(files: &[FileEntry]) -> Result<(), MetainfoError> {
-    let mut paths: Vec<&[String]> = files
-        .iter()
-        .filter(|f| f.is_stored())
-        .map(|f| &f.path[..])
-        .collect();
-    paths.sort_unstable();
-    for pair in paths.windows(2) {
-        // Sorted component-wise, every path that starts with P comes right after P,
-        // so comparing neighbours catches equal paths and file/folder clashes alike.
-        if pair[1].starts_with(pair[0]) {
-            return Err(MetainfoError::DuplicatePath(pair[0].join("/")));
-        }
-    }
-    Ok(())
-}
-
 fn parse_trackers(root: &Node<'_>) -> Vec<Vec<String>> {
     let mut seen = std::collections::HashSet::new();
     let mut tiers = Vec::new();
