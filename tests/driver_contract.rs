@@ -326,3 +326,50 @@ fn peer_sending_bad_data_is_banned_on_io_uring() {
 fn peer_sending_bad_data_is_banned_on_epoll() {
     liar_is_banned(IoChoice::Epoll);
 }
+
+/// A symlink planted inside the root mid-download (the torrent's folder swapped
+/// for a link to a folder outside the root) leads no write outside: the
+/// torrent stops with an error that says why, and the outside folder stays empty.
+#[test]
+fn a_symlink_planted_mid_download_leads_no_write_outside() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let meta = make_data(src.path(), "swarm", FILES, 64 * 1024, 5);
+    let ih = meta.info_hash;
+    let seeder = engine(IoChoice::Auto);
+    add(&seeder, &meta, src.path(), None);
+    wait("the seeder's recheck", 30, || seeding(&seeder, ih));
+    // Slowly: the download is still going when the link is planted.
+    seeder.set_torrent_limits(ih, 0, 150_000).unwrap();
+    let leecher = engine(IoChoice::Auto);
+    add(
+        &leecher,
+        &meta,
+        dst.path(),
+        Some(Bitfield::new(meta.info.geometry.piece_count())),
+    );
+    leecher.add_peers(ih, &[seeder.listen_addr()]).unwrap();
+    wait("some pieces", 30, || {
+        leecher.stats(ih).is_ok_and(|s| s.have_pieces >= 2)
+    });
+    let folder = dst.path().join("swarm");
+    std::fs::rename(&folder, dst.path().join("swarm.moved")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &folder).unwrap();
+    wait("the torrent to stop on the refused write", 60, || {
+        leecher
+            .stats(ih)
+            .is_ok_and(|s| matches!(s.state, TorrentState::Error(_)))
+    });
+    let TorrentState::Error(why) = leecher.stats(ih).unwrap().state else {
+        unreachable!()
+    };
+    assert!(why.contains("outside its storage root"), "{why}");
+    // Nothing was written through the link, whatever else happened.
+    std::thread::sleep(Duration::from_millis(500));
+    let left: Vec<_> = std::fs::read_dir(outside.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "written outside the root: {left:?}");
+}

@@ -1,9 +1,12 @@
-//! The operating system's files behind the [`Files`] port.
+//! The operating system's files behind the [`Files`] port: every path under a
+//! storage root is opened, made and removed from the root with
+//! [`Beneath`], so no symlink inside a root leads outside it.
 
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
+use super::beneath::{Access, Beneath};
 use crate::resume_lmdb::record::FileStamp;
 use crate::storage::Files;
 
@@ -24,8 +27,8 @@ impl Files for RealFiles {
         })
     }
 
-    fn sync_data(&mut self, path: &Path) -> io::Result<()> {
-        match std::fs::OpenOptions::new().write(true).open(path) {
+    fn sync_data(&mut self, root: &Path, path: &Path) -> io::Result<()> {
+        match open_beneath(root, path, Access::Write) {
             Ok(f) => f.sync_data(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
@@ -36,20 +39,20 @@ impl Files for RealFiles {
         path.is_dir()
     }
 
-    fn create_sized(&mut self, path: &Path, len: u64) -> io::Result<()> {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+    fn create_sized(&mut self, root: &Path, path: &Path, len: u64) -> io::Result<()> {
+        let file = open_beneath(root, path, Access::WriteCreate)?;
         if file.metadata()?.len() < len {
             file.set_len(len)?;
         }
         Ok(())
     }
 
-    fn create_dirs(&mut self, dir: &Path) -> io::Result<()> {
-        std::fs::create_dir_all(dir)
+    fn create_dirs(&mut self, root: &Path, dir: &Path) -> io::Result<()> {
+        if dir == root {
+            // The root's own folder, where the user said it is.
+            return std::fs::create_dir_all(dir);
+        }
+        Beneath::new(root)?.create_dirs(Beneath::relative(root, dir)?)
     }
 
     fn write_durably(&mut self, path: &Path, data: &[u8]) -> io::Result<()> {
@@ -61,24 +64,57 @@ impl Files for RealFiles {
         }
     }
 
-    fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {
-        std::fs::rename(from, to)
+    fn rename(
+        &mut self,
+        from_root: &Path,
+        from: &Path,
+        to_root: &Path,
+        to: &Path,
+    ) -> io::Result<()> {
+        let to_beneath = Beneath::new(to_root)?;
+        Beneath::new(from_root)?.rename(
+            Beneath::relative(from_root, from)?,
+            &to_beneath,
+            Beneath::relative(to_root, to)?,
+        )
     }
 
-    fn copy_durably(&mut self, from: &Path, to: &Path) -> io::Result<()> {
-        std::fs::copy(from, to)?;
-        std::fs::File::open(to)?.sync_all()
+    fn copy_durably(
+        &mut self,
+        from_root: &Path,
+        from: &Path,
+        to_root: &Path,
+        to: &Path,
+    ) -> io::Result<()> {
+        let mut src = open_beneath(from_root, from, Access::Read)?;
+        let mut dst = open_beneath(to_root, to, Access::WriteCreate)?;
+        dst.set_len(0)?;
+        io::copy(&mut src, &mut dst)?;
+        dst.sync_all()
     }
 
-    fn remove_file(&mut self, path: &Path) -> io::Result<()> {
-        std::fs::remove_file(path)
+    fn remove_file(&mut self, root: &Path, path: &Path) -> io::Result<()> {
+        Beneath::new(root)?.remove_file(Beneath::relative(root, path)?)
     }
 
-    fn remove_empty_dir(&mut self, dir: &Path) -> bool {
-        std::fs::remove_dir(dir).is_ok()
+    fn remove_empty_dir(&mut self, root: &Path, dir: &Path) -> bool {
+        Beneath::relative(root, dir)
+            .and_then(|rel| Beneath::new(root)?.remove_dir(rel))
+            .is_ok()
     }
 
-    fn read_exact_at(&self, path: &Path, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        std::fs::File::open(path)?.read_exact_at(buf, offset)
+    fn read_exact_at(
+        &self,
+        root: &Path,
+        path: &Path,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> io::Result<()> {
+        open_beneath(root, path, Access::Read)?.read_exact_at(buf, offset)
     }
+}
+
+/// `path`, under `root`, opened from the root so that it cannot lead outside.
+fn open_beneath(root: &Path, path: &Path, access: Access) -> io::Result<std::fs::File> {
+    Beneath::new(root)?.open(Beneath::relative(root, path)?, access)
 }

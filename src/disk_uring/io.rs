@@ -154,26 +154,23 @@ fn pwrite_spans(
     data: &[u8],
     spans: &[(PathBuf, u64, std::ops::Range<usize>)],
 ) -> std::io::Result<()> {
+    use super::beneath::{Access, Beneath};
     use std::os::unix::fs::FileExt;
+    // Every file is opened from the root: no symlink inside it leads a write out.
+    let beneath = Beneath::new(root)?;
     for (path, offset, range) in spans {
-        let open = || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(path)
-        };
-        let file = match open() {
+        let rel = Beneath::relative(root, path)?;
+        let file = match beneath.open(rel, Access::WriteCreate) {
             // Folders are recreated only inside a root that is there: never into
             // the empty mount point of an unmounted disk.
             Err(e)
                 if e.kind() == std::io::ErrorKind::NotFound
                     && crate::storage::root_available(&super::RealFiles, root, marked) =>
             {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
+                if let Some(parent) = rel.parent() {
+                    beneath.create_dirs(parent)?;
                 }
-                open()?
+                beneath.open(rel, Access::WriteCreate)?
             }
             other => other?,
         };

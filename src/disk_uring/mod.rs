@@ -19,6 +19,7 @@
 //!
 //! What it must not do: decide anything about the protocol.
 
+pub mod beneath;
 mod files;
 pub mod io;
 mod mapped;

@@ -201,7 +201,7 @@ impl Engine {
             if root.marked {
                 storage::init_root(fs, &root.path, &root.token)
             } else {
-                fs.create_dirs(&root.path)
+                fs.create_dirs(&root.path, &root.path)
             }
         })
     }

@@ -250,7 +250,7 @@ impl Files for MemFs {
         self.stat(&key(path))
     }
 
-    fn sync_data(&mut self, path: &Path) -> std::io::Result<()> {
+    fn sync_data(&mut self, _root: &Path, path: &Path) -> std::io::Result<()> {
         self.sync(&key(path)).map_err(io_err)
     }
 
@@ -260,7 +260,7 @@ impl Files for MemFs {
         !self.hidden(&key(path))
     }
 
-    fn create_sized(&mut self, path: &Path, _len: u64) -> std::io::Result<()> {
+    fn create_sized(&mut self, _root: &Path, path: &Path, _len: u64) -> std::io::Result<()> {
         // Memory files are sparse: they hold what was written, nothing more (a
         // read past that fails as a short read would), so the sim's disk use is
         // what the torrents wrote.
@@ -274,7 +274,7 @@ impl Files for MemFs {
         Ok(())
     }
 
-    fn create_dirs(&mut self, dir: &Path) -> std::io::Result<()> {
+    fn create_dirs(&mut self, _root: &Path, dir: &Path) -> std::io::Result<()> {
         // Folders are implicit in memory; an unmounted disk has none.
         if self.hidden(&key(dir)) {
             return Err(io_err(enoent(&key(dir))));
@@ -290,11 +290,11 @@ impl Files for MemFs {
         Ok(())
     }
 
-    fn rename(&mut self, from: &Path, to: &Path) -> std::io::Result<()> {
+    fn rename(&mut self, _: &Path, from: &Path, _: &Path, to: &Path) -> std::io::Result<()> {
         MemFs::rename(self, &key(from), &key(to)).map_err(io_err)
     }
 
-    fn copy_durably(&mut self, from: &Path, to: &Path) -> std::io::Result<()> {
+    fn copy_durably(&mut self, _: &Path, from: &Path, _: &Path, to: &Path) -> std::io::Result<()> {
         let data = self
             .get(&key(from))
             .cloned()
@@ -302,19 +302,25 @@ impl Files for MemFs {
         self.write_durably(to, &data)
     }
 
-    fn remove_file(&mut self, path: &Path) -> std::io::Result<()> {
+    fn remove_file(&mut self, _root: &Path, path: &Path) -> std::io::Result<()> {
         match self.files.remove(&key(path)) {
             Some(_) => Ok(()),
             None => Err(io_err(enoent(&key(path)))),
         }
     }
 
-    fn remove_empty_dir(&mut self, dir: &Path) -> bool {
+    fn remove_empty_dir(&mut self, _root: &Path, dir: &Path) -> bool {
         // A memory folder exists while files are under it.
         self.paths_under(&key(dir)).is_empty()
     }
 
-    fn read_exact_at(&self, path: &Path, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+    fn read_exact_at(
+        &self,
+        _root: &Path,
+        path: &Path,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> std::io::Result<()> {
         let got = self.read(&key(path), offset, buf.len()).map_err(io_err)?;
         buf.copy_from_slice(got);
         Ok(())

@@ -26,7 +26,7 @@ pub fn root_available<F: Files + ?Sized>(fs: &F, root: &Path, marked: bool) -> b
 
 /// Makes `root` a storage root: creates it and its marker file if needed.
 pub fn init_root<F: Files + ?Sized>(fs: &mut F, root: &Path, token: &str) -> std::io::Result<()> {
-    fs.create_dirs(root)?;
+    fs.create_dirs(root, root)?;
     let marker = root.join(ROOT_MARKER);
     if !fs.is_file(&marker) {
         fs.write_durably(
@@ -58,7 +58,7 @@ pub fn sync_files<F: Files + ?Sized>(
 ) -> Result<(), DiskError> {
     for &i in files {
         let path = file_path(root, info, i);
-        fs.sync_data(&path)
+        fs.sync_data(root, &path)
             .map_err(|e| DiskError(format!("{}: fdatasync: {e}", path.display())))?;
     }
     Ok(())
@@ -141,13 +141,13 @@ pub fn move_torrent<F: Files + ?Sized>(
         for pair in &files {
             let (src, dst) = pair;
             if let Some(parent) = dst.parent() {
-                fs.create_dirs(parent).map_err(|e| io(parent, e))?;
+                fs.create_dirs(to, parent).map_err(|e| io(parent, e))?;
             }
-            match fs.rename(src, dst) {
+            match fs.rename(from, src, to, dst) {
                 Ok(()) => done.push(pair),
                 Err(e) => {
                     for (s, d) in done.iter().rev() {
-                        if let Err(undo) = fs.rename(d, s) {
+                        if let Err(undo) = fs.rename(to, d, from, s) {
                             tracing::error!(
                                 from = %d.display(), to = %s.display(), error = %undo,
                                 "cannot undo a rename of a failed move"
@@ -167,10 +167,10 @@ pub fn move_torrent<F: Files + ?Sized>(
             return Ok(MoveMethod::Rename);
         }
     }
-    let copied = copy_all(fs, &files).and_then(|()| verify_at(fs, to, info, have));
+    let copied = copy_all(fs, from, to, &files).and_then(|()| verify_at(fs, to, info, have));
     if let Err(e) = copied {
         for (_, dst) in &files {
-            match fs.remove_file(dst) {
+            match fs.remove_file(to, dst) {
                 // A copy that was never made has nothing to remove.
                 Err(r) if r.kind() != ErrorKind::NotFound => tracing::warn!(
                     path = %dst.display(), error = %r,
@@ -182,19 +182,25 @@ pub fn move_torrent<F: Files + ?Sized>(
         return Err(e);
     }
     for (src, _) in &files {
-        fs.remove_file(src).map_err(|e| io(src, e))?;
+        fs.remove_file(from, src).map_err(|e| io(src, e))?;
     }
     remove_empty_dirs(fs, from, &files);
     Ok(MoveMethod::Copy)
 }
 
-fn copy_all<F: Files + ?Sized>(fs: &mut F, files: &[(PathBuf, PathBuf)]) -> Result<(), DiskError> {
+fn copy_all<F: Files + ?Sized>(
+    fs: &mut F,
+    from: &Path,
+    to: &Path,
+    files: &[(PathBuf, PathBuf)],
+) -> Result<(), DiskError> {
     for (src, dst) in files {
         let err = |p: &Path, e: std::io::Error| DiskError(format!("{}: {e}", p.display()));
         if let Some(parent) = dst.parent() {
-            fs.create_dirs(parent).map_err(|e| err(parent, e))?;
+            fs.create_dirs(to, parent).map_err(|e| err(parent, e))?;
         }
-        fs.copy_durably(src, dst).map_err(|e| err(dst, e))?;
+        fs.copy_durably(from, src, to, dst)
+            .map_err(|e| err(dst, e))?;
     }
     Ok(())
 }
@@ -217,7 +223,7 @@ fn verify_at<F: Files + ?Sized>(
                 continue;
             }
             let path = file_path(root, info, span.file);
-            fs.read_exact_at(&path, span.file_offset, &mut buf[start..])
+            fs.read_exact_at(root, &path, span.file_offset, &mut buf[start..])
                 .map_err(|e| DiskError(format!("{}: {e}", path.display())))?;
         }
         if !crate::hash::verify_piece(&buf, &info.pieces[piece as usize]) {

@@ -34,9 +34,9 @@ pub fn prepare_files<F: Files + ?Sized>(
         let err = |e: std::io::Error| DiskError(format!("{}: {e}", path.display()));
         had_data |= fs.stamp(&path).is_some_and(|s| s.size > 0);
         if let Some(parent) = path.parent() {
-            fs.create_dirs(parent).map_err(err)?;
+            fs.create_dirs(root, parent).map_err(err)?;
         }
-        fs.create_sized(&path, f.length).map_err(err)?;
+        fs.create_sized(root, &path, f.length).map_err(err)?;
     }
     Ok(had_data)
 }
@@ -51,7 +51,7 @@ pub fn delete_files<F: Files + ?Sized>(fs: &mut F, root: &Path, info: &Info) -> 
             continue;
         }
         let path = file_path(root, info, i);
-        match fs.remove_file(&path) {
+        match fs.remove_file(root, &path) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => {
@@ -68,7 +68,7 @@ pub fn delete_files<F: Files + ?Sized>(fs: &mut F, root: &Path, info: &Info) -> 
 pub(super) fn remove_empty_parents<F: Files + ?Sized>(fs: &mut F, root: &Path, path: &Path) {
     let mut dir = path.parent();
     while let Some(d) = dir {
-        if d == root || !d.starts_with(root) || !fs.remove_empty_dir(d) {
+        if d == root || !d.starts_with(root) || !fs.remove_empty_dir(root, d) {
             break;
         }
         dir = d.parent();

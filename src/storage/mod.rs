@@ -38,22 +38,41 @@ pub trait Files {
     fn stamp(&self, path: &Path) -> Option<FileStamp>;
     /// Makes a file's written data durable (`fdatasync`). A missing file has
     /// nothing to make durable: `Ok`.
-    fn sync_data(&mut self, path: &Path) -> io::Result<()>;
+    fn sync_data(&mut self, root: &Path, path: &Path) -> io::Result<()>;
     /// Makes sure a file exists and is at least `len` bytes long (extended with
     /// zeros, sparse where the filesystem allows; never shortened).
-    fn create_sized(&mut self, path: &Path, len: u64) -> io::Result<()>;
-    /// Creates a folder and its parents.
-    fn create_dirs(&mut self, dir: &Path) -> io::Result<()>;
+    fn create_sized(&mut self, root: &Path, path: &Path, len: u64) -> io::Result<()>;
+    /// Creates a folder and its parents (`dir` may be `root` itself: a root's
+    /// own folder is made as the user named it).
+    fn create_dirs(&mut self, root: &Path, dir: &Path) -> io::Result<()>;
     /// Writes a small whole file and makes it, and its entry in its folder, durable.
     fn write_durably(&mut self, path: &Path, data: &[u8]) -> io::Result<()>;
     /// Renames a file (an error of kind `CrossesDevices` across filesystems).
-    fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()>;
+    fn rename(
+        &mut self,
+        from_root: &Path,
+        from: &Path,
+        to_root: &Path,
+        to: &Path,
+    ) -> io::Result<()>;
     /// Copies a file and makes the copy durable.
-    fn copy_durably(&mut self, from: &Path, to: &Path) -> io::Result<()>;
+    fn copy_durably(
+        &mut self,
+        from_root: &Path,
+        from: &Path,
+        to_root: &Path,
+        to: &Path,
+    ) -> io::Result<()>;
     /// Deletes a file.
-    fn remove_file(&mut self, path: &Path) -> io::Result<()>;
+    fn remove_file(&mut self, root: &Path, path: &Path) -> io::Result<()>;
     /// Deletes a folder if it is empty; whether it did.
-    fn remove_empty_dir(&mut self, dir: &Path) -> bool;
+    fn remove_empty_dir(&mut self, root: &Path, dir: &Path) -> bool;
     /// Reads exactly `buf.len()` bytes at `offset`.
-    fn read_exact_at(&self, path: &Path, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    fn read_exact_at(
+        &self,
+        root: &Path,
+        path: &Path,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> io::Result<()>;
 }
