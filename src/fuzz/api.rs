@@ -99,7 +99,10 @@ impl Harness {
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Body::from(body))
             .expect("a request");
-        let (status, headers, _) = self.send(req).expect("a login answers");
+        // PBKDF2 at qBittorrent's 100,000 rounds outside cargo-fuzz: not quick.
+        let (status, headers, _) = self
+            .send(req, Duration::from_secs(120))
+            .expect("a login answers");
         assert_eq!(status, StatusCode::OK);
         let cookie = headers
             .get(header::SET_COOKIE)
@@ -108,8 +111,12 @@ impl Harness {
         cookie.split(';').next().unwrap_or_default().to_owned()
     }
 
-    /// The answer's status, headers and body (`None`: no answer within [`WAIT`]).
-    fn send(&self, mut req: Request<Body>) -> Option<(StatusCode, axum::http::HeaderMap, Vec<u8>)> {
+    /// The answer's status, headers and body (`None`: no answer within `wait`).
+    fn send(
+        &self,
+        mut req: Request<Body>,
+        wait: Duration,
+    ) -> Option<(StatusCode, axum::http::HeaderMap, Vec<u8>)> {
         let n = self.next_ip.fetch_add(1, Ordering::Relaxed) & 0x00ff_ffff;
         let ip = Ipv4Addr::from(0x7f00_0000 | n.max(1));
         req.extensions_mut()
@@ -117,11 +124,11 @@ impl Harness {
         let router = self.local.router.clone();
         self.rt.block_on(async move {
             // A file's bytes wait for its pieces: the client gives up first.
-            let Ok(r) = tokio::time::timeout(WAIT, router.oneshot(req)).await else {
+            let Ok(r) = tokio::time::timeout(wait, router.oneshot(req)).await else {
                 return None;
             };
             let (parts, body) = r.expect("infallible").into_parts();
-            let bytes = tokio::time::timeout(WAIT, axum::body::to_bytes(body, 64 << 20))
+            let bytes = tokio::time::timeout(wait, axum::body::to_bytes(body, 64 << 20))
                 .await
                 .ok()
                 .and_then(Result::ok)
@@ -186,7 +193,7 @@ pub fn api(data: &[u8]) {
     let foreign = flags & 4 != 0;
     #[allow(clippy::disallowed_methods)] // how long a request took, when told
     let started = std::time::Instant::now();
-    let Some((status, _, body)) = h.send(req) else {
+    let Some((status, _, body)) = h.send(req, WAIT) else {
         return;
     };
     if std::env::var_os("SEEDRING_FUZZ_VERBOSE").is_some() {

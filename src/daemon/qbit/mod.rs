@@ -310,7 +310,15 @@ pub fn router() -> Router<Shared> {
         .route("/transfer/setUploadLimit", any(app::set_upload_limit))
         .route("/sync/maindata", any(sync::maindata))
         .route("/sync/torrentPeers", any(sync::torrent_peers));
-    read::routes(act::routes(r))
+    // A fallback of its own, so the guard (a layer, which covers only what the
+    // router has) answers an unknown route too: without a session it is a 403,
+    // as in qBittorrent, which checks the session before it looks the route up.
+    read::routes(act::routes(r)).fallback(unknown)
+}
+
+/// An `/api/v2` route that does not exist (for a client with a session).
+async fn unknown() -> Response {
+    text(StatusCode::NOT_FOUND, "Not Found")
 }
 
 /// The 404 for `/api/v2` while the layer is off, saying how to turn it on.
