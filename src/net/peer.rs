@@ -143,6 +143,10 @@ pub(crate) async fn route(
                 Ok(n) if n > 0 => first.extend_from_slice(&buf[..n]),
                 _ => return None,
             }
+            // Anything but a handshake is closed at its first wrong byte.
+            if !crate::proto::Handshake::could_begin(&first) {
+                return Some(first);
+            }
         }
         Some(first)
     };

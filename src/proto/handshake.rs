@@ -50,6 +50,14 @@ impl Handshake {
         out
     }
 
+    /// Whether the first bytes received can still begin a handshake (so that a
+    /// connection sending anything else is closed at its first wrong byte, not
+    /// after a deadline).
+    pub fn could_begin(first: &[u8]) -> bool {
+        let n = first.len().min(PROTOCOL.len());
+        first[..n] == PROTOCOL[..n]
+    }
+
     /// Parses the first 68 bytes; `None` if they are not a BitTorrent handshake.
     pub fn decode(bytes: &[u8]) -> Option<Handshake> {
         let b = bytes.get(..HANDSHAKE_LEN)?;
@@ -73,6 +81,9 @@ mod tests {
         let h = Handshake::new(InfoHash([7; 20]), [9; 20]);
         let bytes = h.encode();
         let back = Handshake::decode(&bytes).unwrap();
+        assert!((0..=HANDSHAKE_LEN).all(|n| Handshake::could_begin(&bytes[..n])));
+        assert!(!Handshake::could_begin(b"\x13BitTorrent protocoX"));
+        assert!(!Handshake::could_begin(b"GET / HTTP/1.1"));
         assert_eq!(back, h);
         assert!(back.supports_extensions() && back.supports_fast());
         let mut plain = bytes;
