@@ -225,7 +225,11 @@ fn hostile_peers_are_closed_and_a_good_one_is_still_served() {
 
     // After a valid handshake: each of these closes the connection.
     let n_bytes = usize::try_from(pieces.div_ceil(8)).unwrap();
-    let spare = if pieces % 8 == 0 { None } else { Some(n_bytes) };
+    let spare = if pieces.is_multiple_of(8) {
+        None
+    } else {
+        Some(n_bytes)
+    };
     let mut cases: Vec<(&str, Vec<u8>, bool)> = vec![
         (
             "an absurd length prefix",
