@@ -39,7 +39,7 @@ pub use restore::RestoreReport;
 pub use storage::RootStatus;
 
 use crate::core::{Command, CommandError, CoreConfig, Reply};
-use crate::resume_lmdb::{LmdbSessionStore, MemorySessionStore, SharedStore};
+use crate::resume_lmdb::{MemorySessionStore, SharedStore};
 use crate::roots::StorageRootManager;
 use crate::shard::{self, Envelope, IoChoice, ShardConfig, ShardHandle, StartError};
 use crate::sim::SimWorld;
@@ -319,7 +319,18 @@ impl Engine {
             torrents: Vec::new(),
         };
         let store: SharedStore = match &cfg.state_dir {
-            Some(dir) => Arc::new(LmdbSessionStore::open(dir).map_err(StartError::Store)?),
+            Some(dir) => {
+                let (store, aside) = crate::resume_lmdb::damaged::open_or_set_aside(dir)
+                    .map_err(StartError::Store)?;
+                if let Some(a) = aside {
+                    tracing::error!(
+                        why = %a.why,
+                        moved_to = %a.moved_to.display(),
+                        "the session store could not be read and was set aside: its torrents are not restored (add them again: their data on disk is kept and checked); starting with an empty store"
+                    );
+                }
+                Arc::new(store)
+            }
             None => Arc::new(MemorySessionStore::default()),
         };
         let shards = shard::spawn_all(cfg, &store)?;

@@ -19,6 +19,7 @@
 //!
 //! A torrent's keys are deleted when it is removed.
 
+pub mod damaged;
 mod lmdb;
 pub use crate::core::record;
 
