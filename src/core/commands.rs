@@ -165,6 +165,7 @@ impl Core {
     ) -> Result<(), CommandError> {
         self.stop_peers(info_hash, out)?;
         let t = self.torrent_mut(info_hash)?;
+        t.read_failure_logged = false;
         if t.info.is_some() {
             t.have = Bitfield::new(t.have.len());
             t.picker.drop_all();

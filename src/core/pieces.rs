@@ -231,6 +231,15 @@ impl Core {
                     bytes: Message::Reject(req).encode(),
                 });
             }
+            if let (Some(t), Err(e)) = (self.torrents.get_mut(&ih), &result)
+                && !t.read_failure_logged
+            {
+                t.read_failure_logged = true;
+                tracing::warn!(
+                    info_hash = %ih, piece = req.piece, error = %e,
+                    "a block could not be read for a peer: refused (its file changed or is gone? a recheck says what is there; logged once until then)"
+                );
+            }
             return;
         };
         if p.am_choking || data.len() != req.len as usize {

@@ -58,6 +58,9 @@ pub(crate) struct Torrent {
     /// Verified pieces on their way to disk.
     pub writing: BTreeSet<u32>,
     pub write_failures: BTreeMap<u32, u32>,
+    /// Whether a block that could not be read for a peer was logged (once per
+    /// torrent until its next check: the disk's answer does not change per block).
+    pub read_failure_logged: bool,
     pub file_priority: Vec<u8>,
     /// Per piece, when files differ (see `recompute_piece_priority`).
     pub piece_priority: Vec<u8>,
@@ -256,6 +259,7 @@ impl Torrent {
             picker: Picker::default(),
             writing: BTreeSet::new(),
             write_failures: BTreeMap::new(),
+            read_failure_logged: false,
             file_priority: Vec::new(),
             piece_priority: Vec::new(),
             uniform_priority: 0,
