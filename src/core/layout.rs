@@ -99,18 +99,41 @@ pub fn decode_layout(bytes: &[u8]) -> Result<LayoutRecord, RecordError> {
         .ok()
         .and_then(|mut v| v.pop())
         .ok_or_else(|| bad("name"))?;
+    let info = Info {
+        name,
+        multi_file: flag(&root, "multi")?,
+        files,
+        pieces: Vec::new(),
+        private: flag(&root, "priv")?,
+        geometry,
+        content_layout: content_layout(&root)?,
+    };
+    if !paths_fit(&info) {
+        return Err(bad("files"));
+    }
     Ok(LayoutRecord {
-        info: Info {
-            name,
-            multi_file: flag(&root, "multi")?,
-            files,
-            pieces: Vec::new(),
-            private: flag(&root, "priv")?,
-            geometry,
-            content_layout: content_layout(&root)?,
-        },
+        info,
         metadata_size: uint(&root, "size")?,
     })
+}
+
+/// Whether the files' paths are what a torrent of this name, kind and content
+/// layout has, each stored file at a path of its own: a damaged record must not
+/// place a file outside the torrent's folder, or two files at one path.
+fn paths_fit(info: &Info) -> bool {
+    let name = &info.name;
+    let files = &info.files;
+    let shape = match (info.multi_file, info.content_layout) {
+        (false, ContentLayout::Subfolder) => {
+            files.len() == 1 && files[0].path.len() == 2 && files[0].path[1] == *name
+        }
+        (false, _) => files.len() == 1 && files[0].path == [name.clone()],
+        // The torrent's folder is left out by design.
+        (true, ContentLayout::NoSubfolder) => true,
+        (true, _) => files.iter().all(|f| f.path.len() >= 2 && f.path[0] == *name),
+    };
+    let mut seen = std::collections::HashSet::new();
+    shape && files.iter().filter(|f| f.is_stored()).all(|f| seen.insert(&f.path))
 }
 
 fn decode_file(f: &Node<'_>) -> Result<FileEntry, RecordError> {
@@ -179,20 +202,36 @@ mod tests {
         info_dict.insert("pl", 16384i64);
         info_dict.insert("priv", 0i64);
         info_dict.insert("size", 10i64);
-        let file = |p: &str| {
+        let file = |p: &[&str]| {
             OwnedValue::List(vec![
-                OwnedValue::List(vec![p.into()]),
+                OwnedValue::List(p.iter().map(|&c| c.into()).collect()),
                 OwnedValue::Int(5),
                 "".into(),
             ])
         };
-        let mut ok = info_dict.clone();
-        ok.insert("files", OwnedValue::List(vec![file("a")]));
+        let with = |files: Vec<OwnedValue>| {
+            let mut d = info_dict.clone();
+            d.insert("files", OwnedValue::List(files));
+            d
+        };
+        let ok = with(vec![file(&["x", "a"]), file(&["x", "b"])]);
         assert!(decode_layout(&ok.encode()).is_ok());
-        let mut escape = info_dict.clone();
-        escape.insert("files", OwnedValue::List(vec![file("..")]));
-        assert!(decode_layout(&escape.encode()).is_err());
-        let mut none = info_dict;
+        for (what, bad) in [
+            ("a parent", with(vec![file(&["x", ".."])])),
+            // A damaged record must not place files outside the torrent's
+            // folder (a multi-file torrent's paths start with its name)...
+            ("outside its folder", with(vec![file(&["a"])])),
+            ("in another folder", with(vec![file(&["y", "a"])])),
+            // ...or two files at one path.
+            ("two at one path", with(vec![file(&["x", "a"]), file(&["x", "a"])])),
+        ] {
+            assert!(decode_layout(&bad.encode()).is_err(), "{what}");
+        }
+        let mut single = info_dict.clone();
+        single.insert("multi", 0i64);
+        single.insert("files", OwnedValue::List(vec![file(&["y"])]));
+        assert!(decode_layout(&single.encode()).is_err(), "a single file named otherwise");
+        let mut none = info_dict.clone();
         none.insert("files", OwnedValue::List(Vec::new()));
         assert!(decode_layout(&none.encode()).is_err());
         let bytes = ok.encode();

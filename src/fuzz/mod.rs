@@ -111,7 +111,7 @@ fn check_info(info: &metainfo::Info, hashed: bool) {
     for f in &info.files {
         assert!(!f.path.is_empty());
         f.path.iter().for_each(|c| check_component(c));
-        if info.multi_file {
+        if info.multi_file && info.content_layout != metainfo::ContentLayout::NoSubfolder {
             assert_eq!(f.path[0], info.name);
         }
     }
