@@ -130,10 +130,16 @@ fn paths_fit(info: &Info) -> bool {
         (false, _) => files.len() == 1 && files[0].path == [name.clone()],
         // The torrent's folder is left out by design.
         (true, ContentLayout::NoSubfolder) => true,
-        (true, _) => files.iter().all(|f| f.path.len() >= 2 && f.path[0] == *name),
+        (true, _) => files
+            .iter()
+            .all(|f| f.path.len() >= 2 && f.path[0] == *name),
     };
     let mut seen = std::collections::HashSet::new();
-    shape && files.iter().filter(|f| f.is_stored()).all(|f| seen.insert(&f.path))
+    shape
+        && files
+            .iter()
+            .filter(|f| f.is_stored())
+            .all(|f| seen.insert(&f.path))
 }
 
 fn decode_file(f: &Node<'_>) -> Result<FileEntry, RecordError> {
@@ -223,14 +229,20 @@ mod tests {
             ("outside its folder", with(vec![file(&["a"])])),
             ("in another folder", with(vec![file(&["y", "a"])])),
             // ...or two files at one path.
-            ("two at one path", with(vec![file(&["x", "a"]), file(&["x", "a"])])),
+            (
+                "two at one path",
+                with(vec![file(&["x", "a"]), file(&["x", "a"])]),
+            ),
         ] {
             assert!(decode_layout(&bad.encode()).is_err(), "{what}");
         }
         let mut single = info_dict.clone();
         single.insert("multi", 0i64);
         single.insert("files", OwnedValue::List(vec![file(&["y"])]));
-        assert!(decode_layout(&single.encode()).is_err(), "a single file named otherwise");
+        assert!(
+            decode_layout(&single.encode()).is_err(),
+            "a single file named otherwise"
+        );
         let mut none = info_dict.clone();
         none.insert("files", OwnedValue::List(Vec::new()));
         assert!(decode_layout(&none.encode()).is_err());
