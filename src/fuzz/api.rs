@@ -9,7 +9,7 @@
 //!
 //! What must hold: no panic and no 500; every `/api/v1` answer without the
 //! token is a 401 (or a 421 for a foreign host); every `/api/v2` answer
-//! without a session, other than the login's, is a 401 or 403 (or a 421).
+//! without a session, other than the login's, is a 401, 403 or 404 (or a 421).
 //!
 //! Network: the engine may be told of trackers and peers anywhere, so run this
 //! target only inside a network namespace of its own (`scripts/fuzz` and
@@ -210,12 +210,30 @@ pub fn api(data: &[u8]) {
             "{path}: {status}"
         );
     }
+    // qBittorrent checks the session before the route for any path shaped like
+    // `/api/v2/<scope>/<action>`, and answers others (`/api/v2/`) as missing web
+    // files: without a session, nothing but a refusal or a 404.
     if flags & 2 == 0 && path.starts_with("/api/v2/") && !path.ends_with("/auth/login") {
-        assert!(
-            allowed_without(&[StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN]),
-            "{path}: {status}"
-        );
+        let refused = [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN];
+        let ok: &[StatusCode] = if api_shaped(&path) {
+            &refused
+        } else {
+            &[refused[0], refused[1], StatusCode::NOT_FOUND]
+        };
+        assert!(allowed_without(ok), "{path}: {status}");
     }
+}
+
+/// `/api/v2/<scope>/<action>`, each a name as qBittorrent's pattern takes it.
+fn api_shaped(path: &str) -> bool {
+    let name = |s: &str| {
+        s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let mut parts = path.trim_start_matches("/api/v2/").split('/');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None) if name(a) && name(b))
 }
 
 fn split_at_byte(b: &[u8], at: u8) -> (&[u8], &[u8]) {
