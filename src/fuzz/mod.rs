@@ -206,13 +206,21 @@ pub fn ext(data: &[u8]) {
     }
 }
 
-/// An HTTP tracker's replies: peers bounded by the body and the cap.
+/// An HTTP tracker's replies: peers bounded by the body and the cap; nothing
+/// accepted that is not one bencoded value within the reply cap.
 pub fn tracker_http(data: &[u8]) {
+    let well_formed = || {
+        data.len() <= tracker::MAX_REPLY_BYTES
+            && bencode::decode(data, bencode::Limits::default()).is_ok()
+    };
     if let Ok(r) = tracker::parse_announce_reply(data) {
         assert!(r.peers.len() <= tracker::MAX_PEERS_PER_REPLY);
         assert!(r.peers.len() <= data.len() / 6);
+        assert!(well_formed());
     }
-    let _ = tracker::parse_scrape_reply(data, InfoHash([7; 20]));
+    if tracker::parse_scrape_reply(data, InfoHash([7; 20])).is_ok() {
+        assert!(well_formed());
+    }
 }
 
 /// A UDP tracker's reply, to a transaction and family the input picks.
