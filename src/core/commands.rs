@@ -63,11 +63,8 @@ impl Core {
                 Some(false)
             }
             TorrentSource::Magnet(m) => {
-                for p in &m.peers {
-                    if let Ok(addr) = p.parse::<SocketAddr>() {
-                        t.addrs.entry(addr).or_default();
-                    }
-                }
+                let peers = m.peers.iter().filter_map(|p| p.parse::<SocketAddr>().ok());
+                t.learn(peers.map(|a| (a, 0)), PeerSource::Manual, None);
                 self.metadata.insert(info_hash, MetadataFetch::default());
                 None
             }
@@ -303,10 +300,13 @@ impl Core {
         addrs: &[SocketAddr],
     ) -> Result<(), CommandError> {
         let t = self.torrent_mut(info_hash)?;
-        for a in addrs {
-            t.addrs.entry(*a).or_default();
+        let learned = t.learn(addrs.iter().map(|a| (*a, 0)), PeerSource::Manual, None);
+        match learned.why {
+            Some(why) if learned.new + learned.known == 0 => {
+                Err(CommandError::BadArgument(format!("peer address refused: {why}")))
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The info-hashes of every torrent.
@@ -364,6 +364,7 @@ impl Core {
             seeds: peers.iter().filter(|p| p.1).count(),
             connections: t.peers.len(),
             banned: t.banned.len(),
+            known_peers: t.peer_sources(),
             eta_secs: (left > 0 && download_rate > 0).then(|| left / download_rate),
             tracker_error: t.announcer.status().error.clone(),
             tracker_warning: t.announcer.status().warning.clone(),
@@ -403,10 +404,18 @@ impl Core {
 
     /// Every connected peer of a torrent.
     pub fn peer_stats(&mut self, now: Time, info_hash: InfoHash) -> Vec<PeerStats> {
+        let book = self.torrents.get(&info_hash).map(|t| &t.addrs);
         self.peers
             .values_mut()
             .filter(|p| p.info_hash == Some(info_hash) && p.phase == Phase::Active)
             .map(|p| PeerStats {
+                sources: match book.and_then(|b| b.get(&p.addr)) {
+                    Some(a) if p.outbound => PeerSource::ALL
+                        .into_iter()
+                        .filter(|s| a.from(*s))
+                        .collect(),
+                    _ => Vec::new(),
+                },
                 addr: p.addr,
                 client: p.client.clone(),
                 flags: p.flags(),

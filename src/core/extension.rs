@@ -19,6 +19,9 @@ impl Core {
                 ExtHandshake::decode(payload).map_err(|e| CloseReason::Protocol(e.to_string()))?;
             p.ut_metadata = hs.m.get("ut_metadata").copied().filter(|&i| i != 0);
             p.metadata_size = hs.metadata_size;
+            let pex_was = p.ut_pex;
+            p.ut_pex = hs.m.get("ut_pex").copied().filter(|&i| i != 0);
+            let pex_new = pex_was.is_none() && p.ut_pex.is_some();
             if let Some(q) = hs.reqq {
                 p.remote_reqq = q.clamp(1, 10_000);
             }
@@ -33,7 +36,13 @@ impl Core {
                 m.offer(size);
             }
             self.request_metadata(now, key, out);
+            if pex_new {
+                self.pex_start(now, key, ih, out);
+            }
             return Ok(());
+        }
+        if id == crate::proto::pex::UT_PEX_ID {
+            return self.on_pex(now, key, ih, payload);
         }
         if id != UT_METADATA_ID {
             return Ok(()); // an extension we did not offer: ignore
@@ -162,6 +171,13 @@ impl Core {
             }
         };
         self.metadata.remove(&ih);
+        if info.private {
+            // BEP 27: what peer exchange told a magnet that turns out private is
+            // forgotten, and no more is exchanged (see `pex.rs`).
+            t.addrs
+                .retain(|_, a| a.connected || a.sources != PeerSource::Pex.bit());
+            t.pex = None;
+        }
         t.set_info(now, info, Arc::new(bytes));
         out.push(t.open_storage(ih, true, false));
         // Data may already be on disk (an interrupted download): check it first.

@@ -24,6 +24,7 @@
 //!   so the same events in the same order give the same actions.
 #![warn(missing_docs)]
 
+mod addrs;
 pub mod announce;
 mod bitfield;
 mod buckets;
@@ -36,6 +37,7 @@ pub mod layout;
 mod metadata;
 mod peer;
 mod persist;
+mod pex;
 mod picker;
 #[doc(hidden)]
 pub mod picker_bench;
@@ -57,6 +59,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use addrs::{PeerSource, PeerSources};
 pub use bitfield::Bitfield;
 pub use choker::SlotMode;
 pub use command::{Command, CoreCounters, Reply, Tunables};
@@ -152,6 +155,8 @@ pub struct CoreConfig {
     pub announces_per_sec: u32,
     /// Peers asked of a tracker per announce.
     pub numwant: u32,
+    /// Peer exchange (BEP 11) for torrents that are not private.
+    pub pex: bool,
 }
 
 impl Default for CoreConfig {
@@ -188,6 +193,7 @@ impl Default for CoreConfig {
             root_sample_pieces: 16,
             announces_per_sec: 50,
             numwant: 200,
+            pex: true,
         }
     }
 }
@@ -474,6 +480,8 @@ pub struct TorrentStats {
     pub connections: usize,
     /// Addresses banned for sending bad data.
     pub banned: usize,
+    /// Peer addresses known, by where they were learned.
+    pub known_peers: PeerSources,
     /// Seconds to completion at the current rate, if downloading.
     pub eta_secs: Option<u64>,
     /// The last tracker error (failure reason, timeout, bad reply), if the last
@@ -523,6 +531,8 @@ pub struct PeerStats {
     pub upload_rate: u64,
     /// Pieces it has.
     pub pieces: u32,
+    /// Where its address was learned (empty for a peer that connected to us).
+    pub sources: Vec<PeerSource>,
 }
 
 /// Connection counts, for caps and stats.
@@ -674,5 +684,7 @@ impl Core {
     }
 }
 
+#[cfg(test)]
+mod pex_tests;
 #[cfg(test)]
 mod tests;

@@ -41,6 +41,12 @@ pub(crate) struct Peer {
     /// Peer's id for ut_metadata messages, from its extension handshake.
     pub ut_metadata: Option<u8>,
     pub metadata_size: Option<u64>,
+    /// Peer's id for ut_pex messages (BEP 11), from its extension handshake.
+    pub ut_pex: Option<u8>,
+    /// When its last ut_pex message was read.
+    pub pex_in_at: Option<Time>,
+    /// Whether ignoring its too frequent ut_pex messages was logged.
+    pub pex_flood_logged: bool,
     pub remote_reqq: u32,
     pub client: String,
     pub listen_port: Option<u16>,
@@ -97,6 +103,9 @@ impl Peer {
             extended: false,
             ut_metadata: None,
             metadata_size: None,
+            ut_pex: None,
+            pex_in_at: None,
+            pex_flood_logged: false,
             remote_reqq: 250,
             client: String::new(),
             listen_port: None,

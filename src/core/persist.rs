@@ -42,9 +42,11 @@ impl Torrent {
                 .collect();
             self.recompute_piece_priority();
         }
-        for a in r.peers {
-            self.addrs.entry(a).or_default();
-        }
+        self.learn(
+            r.peers.into_iter().map(|a| (a, 0)),
+            super::PeerSource::Resume,
+            None,
+        );
         let n = self.have.len();
         if let Some(&bad) = r.check.iter().find(|&&p| p >= n) {
             return Err(CommandError::BadArgument(format!(

@@ -287,12 +287,17 @@ impl Core {
             a.failures = 0;
         }
         if hs.supports_extensions() {
-            let ext = ExtHandshake::ours(
+            let mut ext = ExtHandshake::ours(
                 &self.cfg.client_name,
                 self.cfg.listen_port,
                 u32::try_from(self.cfg.request_queue_max).unwrap_or(u32::MAX),
                 metadata_size,
             );
+            let t = self.torrents.get(&ih).expect("checked");
+            if self.pex_allowed(t) {
+                ext.m
+                    .insert("ut_pex".to_owned(), crate::proto::pex::UT_PEX_ID);
+            }
             msgs.push(Message::Extended {
                 id: 0,
                 payload: ext.encode(),

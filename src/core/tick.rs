@@ -12,6 +12,8 @@ struct Walk {
     connect: Vec<InfoHash>,
     /// In key order.
     announce: Vec<InfoHash>,
+    /// Peer exchange rounds due.
+    pex: Vec<InfoHash>,
     save_now: bool,
 }
 
@@ -46,6 +48,9 @@ impl Core {
         }
         let walk = self.walk(now);
         self.connect_more(now, walk.connect, out);
+        for ih in walk.pex {
+            self.pex_round(now, ih, out);
+        }
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for k in keys {
             self.request_more(now, k, out);
@@ -87,6 +92,9 @@ impl Core {
                 walk.connect.push(*ih);
             }
             walk.save_now |= t.save_now;
+            if t.pex.as_ref().is_some_and(|r| now >= r.next) {
+                walk.pex.push(*ih);
+            }
             match self.needs_announce(t, now) {
                 Some(Need::Transition) => walk.announce.push(*ih),
                 Some(Need::Due) if due_room > 0 => {

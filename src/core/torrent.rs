@@ -5,6 +5,7 @@ use core::net::{IpAddr, SocketAddr};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use super::addrs::AddrState;
 use super::bitfield::Bitfield;
 use super::event::PeerKey;
 use super::peer::InFlight;
@@ -34,13 +35,6 @@ pub enum TorrentState {
     Moving,
     /// Stopped by an error (disk full, unwritable storage, its root unmounted, ...).
     Error(String),
-}
-
-#[derive(Debug, Clone, Default)]
-pub(crate) struct AddrState {
-    pub connected: bool,
-    pub failures: u32,
-    pub last_attempt: Option<Time>,
 }
 
 #[derive(Debug)]
@@ -75,7 +69,12 @@ pub(crate) struct Torrent {
     /// Hashing pieces from disk, if any are being checked.
     pub checking: Option<Check>,
     pub peers: BTreeSet<PeerKey>,
+    /// The address book (see `addrs.rs`): at most `MAX_KNOWN_ADDRS`.
     pub addrs: BTreeMap<SocketAddr, AddrState>,
+    /// Whether a full address book was said in the log.
+    pub addrs_full_logged: bool,
+    /// Peer exchange rounds (see `pex.rs`), once a peer speaks it.
+    pub pex: Option<Box<super::pex::PexRound>>,
     pub banned: BTreeSet<IpAddr>,
     pub down_limit: TokenBucket,
     pub up_limit: TokenBucket,
@@ -270,6 +269,8 @@ impl Torrent {
             checking: None,
             peers: BTreeSet::new(),
             addrs: BTreeMap::new(),
+            addrs_full_logged: false,
+            pex: None,
             banned: BTreeSet::new(),
             down_limit: TokenBucket::new(0),
             up_limit: TokenBucket::new(0),

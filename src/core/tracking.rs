@@ -169,7 +169,8 @@ impl Core {
             return;
         }
         let status = t.announcer.status();
-        let url = status.url.as_deref().unwrap_or("?");
+        let url = status.url.clone().unwrap_or_else(|| "?".to_owned());
+        let url = url.as_str();
         match &result {
             Ok(r) => tracing::debug!(info_hash = %ih, url, peers = r.peers.len(), "announced"),
             // Said once when a tracker starts failing, not at every retry.
@@ -179,8 +180,16 @@ impl Core {
             Err(e) => tracing::debug!(info_hash = %ih, url, error = %e, "announce failed again"),
         }
         if let Ok(reply) = result {
-            for a in reply.peers {
-                t.addrs.entry(a).or_default();
+            // A tracker is trusted as this machine is: one on loopback may
+            // list loopback peers.
+            let learned = t.learn(
+                reply.peers.into_iter().map(|a| (a, 0)),
+                super::PeerSource::Tracker,
+                None,
+            );
+            if learned.refused > 0 {
+                tracing::debug!(info_hash = %ih, url, refused = learned.refused,
+                    why = learned.why.unwrap_or(""), "tracker peers not kept");
             }
         }
         // A `stopped` that waited for this `completed` goes at once, budget or not.

@@ -55,6 +55,8 @@ pub struct PeersConfig {
     /// `fill_uplink`: open upload slots while the upload feeds them all well;
     /// `fixed`: `upload_slots` always.
     pub upload_slot_mode: SlotMode,
+    /// Peer exchange (BEP 11) with peers of torrents that are not private.
+    pub pex: bool,
 }
 
 /// Engine threads and IO.
@@ -262,6 +264,7 @@ impl Default for PeersConfig {
             upload_slots: 4,
             max_upload_slots: 64,
             upload_slot_mode: SlotMode::FillUplink,
+            pex: true,
         }
     }
 }
@@ -337,6 +340,9 @@ max_upload_slots = 64
 # "fill_uplink": open upload slots while the upload feeds every unchoked peer
 # well, close them when it is spread too thin; "fixed": upload_slots always.
 upload_slot_mode = "fill_uplink"
+# Peer exchange (BEP 11): tell the peers of a torrent which peers it is connected
+# to, and learn theirs. Never for private torrents.
+pex = true
 
 [engine]
 # Engine threads, each owning some torrents (0: one per core).

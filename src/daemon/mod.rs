@@ -394,6 +394,7 @@ fn start_engine(cfg: &Config, data_dir: &Path) -> Result<Engine, DaemonError> {
         unchoke_slots: cfg.peers.upload_slots,
         max_unchoke_slots: cfg.peers.max_upload_slots,
         slot_mode: cfg.peers.upload_slot_mode,
+        pex: cfg.peers.pex,
         save_interval: Duration::from_millis(cfg.engine.save_interval_ms.max(100)),
         ..CoreConfig::default()
     };

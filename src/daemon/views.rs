@@ -55,6 +55,9 @@ pub struct TorrentView {
     pub wasted: u64,
     /// Pieces that failed their hash.
     pub hash_failures: u64,
+    /// Peer addresses known, by source (left out when none is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_peers: Option<KnownPeersView>,
     /// The tracker announced to last, its last error and warning.
     pub tracker: TrackerView,
     /// Pieces in order.
@@ -69,6 +72,37 @@ pub struct TorrentView {
     pub category: String,
     /// The last notice worth showing.
     pub note: Option<String>,
+}
+
+/// A torrent's known peer addresses by where they were learned (one learned from
+/// two sources counts in both).
+#[derive(Debug, Serialize)]
+pub struct KnownPeersView {
+    /// From trackers.
+    pub tracker: u32,
+    /// From peer exchange.
+    pub pex: u32,
+    /// From the DHT.
+    pub dht: u32,
+    /// From local service discovery.
+    pub lsd: u32,
+    /// Added by hand or in the magnet link.
+    pub manual: u32,
+    /// From the resume record (peers that answered before a restart).
+    pub resume: u32,
+}
+
+impl KnownPeersView {
+    fn of(s: crate::core::PeerSources) -> Option<KnownPeersView> {
+        (s != crate::core::PeerSources::default()).then_some(KnownPeersView {
+            tracker: s.tracker,
+            pex: s.pex,
+            dht: s.dht,
+            lsd: s.lsd,
+            manual: s.manual,
+            resume: s.resume,
+        })
+    }
 }
 
 /// A torrent's tracker as last heard.
@@ -130,6 +164,7 @@ impl From<TorrentStats> for TorrentView {
             completed_at: s.completed_at,
             wasted: s.wasted,
             hash_failures: s.hash_failures,
+            known_peers: KnownPeersView::of(s.known_peers),
             tracker: TrackerView {
                 url: s.tracker_url,
                 error: s.tracker_error,
@@ -160,6 +195,9 @@ pub struct PeerView {
     pub upload_rate: u64,
     /// Pieces it has.
     pub pieces: u32,
+    /// Where we learned its address (`tracker`, `pex`, `dht`, `lsd`, `manual`,
+    /// `resume`); empty for a peer that connected to us.
+    pub sources: Vec<&'static str>,
 }
 
 impl From<PeerStats> for PeerView {
@@ -171,6 +209,7 @@ impl From<PeerStats> for PeerView {
             download_rate: p.download_rate,
             upload_rate: p.upload_rate,
             pieces: p.pieces,
+            sources: p.sources.into_iter().map(|s| s.name()).collect(),
         }
     }
 }

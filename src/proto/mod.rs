@@ -3,7 +3,8 @@
 //! What it owns: the handshake ([`Handshake`]), every BEP 3 message and the fast
 //! extension's (BEP 6) as [`Message`], the incremental [`MessageDecoder`] (bytes may
 //! arrive one at a time), and the extension protocol (BEP 10) handshake and
-//! ut_metadata (BEP 9) messages in [`ext`].
+//! ut_metadata (BEP 9) messages in [`ext`], peer exchange (BEP 11) in [`pex`], and
+//! compact addresses (BEP 23, BEP 7) in [`compact`].
 //!
 //! Limits: a length prefix over [`MessageDecoder`]'s maximum, an unknown message id, a
 //! message with the wrong length for its id, and a fast-extension or extended message
@@ -12,8 +13,10 @@
 //! core's.
 #![warn(missing_docs)]
 
+pub mod compact;
 pub mod ext;
 mod handshake;
+pub mod pex;
 pub mod tracker;
 mod wire;
 

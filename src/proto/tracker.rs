@@ -1,7 +1,7 @@
 //! Tracker codecs: HTTP announce and scrape (BEP 3, 23, 48) and UDP trackers
 //! (BEP 15). Pure encode and decode; the client that sends them lives in `net`.
 
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::net::{IpAddr, SocketAddr};
 
 use crate::bencode::{self, Limits, Node};
 use crate::types::InfoHash;
@@ -213,29 +213,12 @@ pub fn parse_announce_reply(body: &[u8]) -> Result<AnnounceReply, TrackerError> 
     })
 }
 
-/// Compact peers (BEP 23): 6 bytes per IPv4 peer, 18 per IPv6 peer.
+/// Compact peers (BEP 23, BEP 7) appended to `out`, up to [`MAX_PEERS_PER_REPLY`].
 fn compact_peers(b: &[u8], width: usize, out: &mut Vec<SocketAddr>) -> Result<(), TrackerError> {
-    if !b.len().is_multiple_of(width) {
-        return Err(TrackerError::Malformed(format!(
-            "compact peers of {} bytes, not a multiple of {width}",
-            b.len()
-        )));
-    }
-    for c in b.chunks_exact(width) {
-        if out.len() >= MAX_PEERS_PER_REPLY {
-            break;
-        }
-        let (ip, port) = c.split_at(width - 2);
-        let ip: IpAddr = if width == 6 {
-            Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]).into()
-        } else {
-            Ipv6Addr::from(<[u8; 16]>::try_from(ip).expect("16 bytes")).into()
-        };
-        let port = u16::from_be_bytes([port[0], port[1]]);
-        if port != 0 {
-            out.push(SocketAddr::new(ip, port));
-        }
-    }
+    let room = MAX_PEERS_PER_REPLY.saturating_sub(out.len());
+    let got = super::compact::decode(b, width, room)
+        .map_err(|e| TrackerError::Malformed(e.to_string()))?;
+    out.extend(got);
     Ok(())
 }
 

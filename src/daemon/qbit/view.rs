@@ -460,6 +460,7 @@ mod tests {
             seeds: 0,
             connections: 0,
             banned: 0,
+            known_peers: Default::default(),
             eta_secs: None,
             tracker_error: None,
             tracker_warning: None,
