@@ -73,6 +73,11 @@ fn ext() {
 }
 
 #[test]
+fn pex() {
+    replay("pex", seedring::fuzz::pex);
+}
+
+#[test]
 fn tracker_http() {
     replay("tracker_http", seedring::fuzz::tracker_http);
 }

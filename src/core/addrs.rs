@@ -6,9 +6,10 @@
 //!   one replaces an address that failed to connect and is not connected, or is
 //!   refused (counted, and said once per torrent in the log);
 //! - port 0, unspecified, multicast and broadcast addresses are refused, and a
-//!   loopback address is accepted only from the machine itself (a manual add, a
-//!   local tracker, a peer that is itself on loopback): a remote peer must not
-//!   make us connect to our own services;
+//!   local address (loopback, private, link-local, unique-local) is accepted only
+//!   from this machine (a manual add, a tracker) or from a peer that is itself on
+//!   a local address: a peer on the internet must not make us connect to our own
+//!   services or our LAN (libtorrent has the same rule for peer exchange);
 //! - every source an address was learned from is kept ([`PeerSource`]), and the
 //!   flags peer exchange gave with it (seed, reachable, ...).
 
@@ -127,10 +128,24 @@ pub(crate) fn refuse(addr: SocketAddr, told_by: Option<IpAddr>) -> Option<&'stat
     if ip.is_multicast() || ip == IpAddr::from([255, 255, 255, 255]) {
         return Some("multicast or broadcast address");
     }
-    if ip.is_loopback() && told_by.is_some_and(|t| !t.to_canonical().is_loopback()) {
-        return Some("loopback address from a remote peer");
+    if is_local(ip) && told_by.is_some_and(|t| !is_local(t.to_canonical())) {
+        return Some("local address from a peer on the internet");
     }
     None
+}
+
+/// Loopback, private (RFC 1918), link-local, shared (RFC 6598) or unique-local.
+fn is_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local(),
+    }
 }
 
 impl Torrent {
@@ -235,7 +250,17 @@ mod tests {
         assert!(refuse(a("[::ffff:127.0.0.1]:22"), remote).is_some());
         assert_eq!(refuse(a("127.0.0.1:22"), local), None);
         assert_eq!(refuse(a("127.0.0.1:22"), None), None);
-        assert_eq!(refuse(a("10.0.0.1:6881"), remote), None);
+        assert!(refuse(a("10.0.0.1:6881"), remote).is_some());
+        assert!(refuse(a("192.168.1.1:80"), remote).is_some());
+        assert!(refuse(a("169.254.1.1:80"), remote).is_some());
+        assert!(refuse(a("100.64.0.1:80"), remote).is_some());
+        assert!(refuse(a("[fd00::1]:80"), remote).is_some());
+        assert!(refuse(a("[fe80::1]:80"), remote).is_some());
+        assert_eq!(
+            refuse(a("10.0.0.1:6881"), Some(IpAddr::from([10, 0, 0, 2]))),
+            None
+        );
+        assert_eq!(refuse(a("10.0.0.1:6881"), None), None);
         assert_eq!(refuse(a("[2001:db8::1]:6881"), remote), None);
     }
 }

@@ -302,9 +302,9 @@ impl Core {
         let t = self.torrent_mut(info_hash)?;
         let learned = t.learn(addrs.iter().map(|a| (*a, 0)), PeerSource::Manual, None);
         match learned.why {
-            Some(why) if learned.new + learned.known == 0 => {
-                Err(CommandError::BadArgument(format!("peer address refused: {why}")))
-            }
+            Some(why) if learned.new + learned.known == 0 => Err(CommandError::BadArgument(
+                format!("peer address refused: {why}"),
+            )),
             _ => Ok(()),
         }
     }
@@ -410,10 +410,9 @@ impl Core {
             .filter(|p| p.info_hash == Some(info_hash) && p.phase == Phase::Active)
             .map(|p| PeerStats {
                 sources: match book.and_then(|b| b.get(&p.addr)) {
-                    Some(a) if p.outbound => PeerSource::ALL
-                        .into_iter()
-                        .filter(|s| a.from(*s))
-                        .collect(),
+                    Some(a) if p.outbound => {
+                        PeerSource::ALL.into_iter().filter(|s| a.from(*s)).collect()
+                    }
                     _ => Vec::new(),
                 },
                 addr: p.addr,

@@ -77,7 +77,13 @@ impl Core {
 
     /// A peer offered ut_pex in its extension handshake: it gets the torrent's
     /// connected peers now, and the torrent's rounds from then on.
-    pub(super) fn pex_start(&mut self, now: Time, key: PeerKey, ih: InfoHash, out: &mut Vec<Action>) {
+    pub(super) fn pex_start(
+        &mut self,
+        now: Time,
+        key: PeerKey,
+        ih: InfoHash,
+        out: &mut Vec<Action>,
+    ) {
         let Some(t) = self.torrents.get(&ih) else {
             return;
         };

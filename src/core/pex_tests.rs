@@ -23,7 +23,11 @@ fn core_with(all: bool, private: bool) -> (Core, InfoHash) {
     let (_, meta) = build_torrent(&layout, PIECE, &pieces, &opts).unwrap();
     let n = meta.info.geometry.piece_count();
     let mut core = Core::new(CoreConfig::default());
-    let have = if all { Bitfield::full(n) } else { Bitfield::new(n) };
+    let have = if all {
+        Bitfield::full(n)
+    } else {
+        Bitfield::new(n)
+    };
     let ih = core
         .add_torrent(
             Time::ZERO,
@@ -61,8 +65,18 @@ fn connect(core: &mut Core, ih: InfoHash, addr: &str) -> (PeerKey, Vec<Action>) 
     id[..8].copy_from_slice(&key.0.to_be_bytes());
     let mut out = Vec::new();
     let hs = Handshake::new(ih, id).encode();
-    core.on_event(Time::ZERO, Event::Data { peer: key, bytes: &hs }, &mut out);
-    assert!(!out.iter().any(|a| matches!(a, Action::Close { .. })), "{out:?}");
+    core.on_event(
+        Time::ZERO,
+        Event::Data {
+            peer: key,
+            bytes: &hs,
+        },
+        &mut out,
+    );
+    assert!(
+        !out.iter().any(|a| matches!(a, Action::Close { .. })),
+        "{out:?}"
+    );
     (key, out)
 }
 
@@ -119,7 +133,10 @@ fn our_ext_handshake(out: &[Action], key: PeerKey) -> ExtHandshake {
 
 fn pex_msg(added: &[(&str, u8)]) -> Message {
     let pex = Pex {
-        added: added.iter().map(|(a, f)| (a.parse().unwrap(), *f)).collect(),
+        added: added
+            .iter()
+            .map(|(a, f)| (a.parse().unwrap(), *f))
+            .collect(),
         ..Pex::default()
     };
     Message::Extended {
@@ -142,9 +159,16 @@ fn a(s: &str) -> SocketAddr {
 fn a_peer_offering_pex_hears_of_the_others_at_once_then_of_changes_each_minute() {
     let (mut core, ih) = core_with(true, false);
     let (pa, out) = connect(&mut core, ih, "127.0.0.9:5000");
-    assert_eq!(our_ext_handshake(&out, pa).m.get("ut_pex"), Some(&UT_PEX_ID));
+    assert_eq!(
+        our_ext_handshake(&out, pa).m.get("ut_pex"),
+        Some(&UT_PEX_ID)
+    );
     let out = at(&mut core, 1, pa, &[ext_handshake(7001, true)]);
-    assert_eq!(pex_sent(&out, pa), vec![Pex::default()], "alone: an empty list");
+    assert_eq!(
+        pex_sent(&out, pa),
+        vec![Pex::default()],
+        "alone: an empty list"
+    );
 
     let (pb, _) = connect(&mut core, ih, "127.0.0.10:5000");
     let out = at(&mut core, 2, pb, &[ext_handshake(7002, true)]);
@@ -157,7 +181,10 @@ fn a_peer_offering_pex_hears_of_the_others_at_once_then_of_changes_each_minute()
     let (pc, _) = connect(&mut core, ih, "127.0.0.11:5000");
     at(&mut core, 3, pc, &[ext_handshake(7003, false)]);
 
-    assert!(pex_sent(&tick(&mut core, 30), pa).is_empty(), "not a minute yet");
+    assert!(
+        pex_sent(&tick(&mut core, 30), pa).is_empty(),
+        "not a minute yet"
+    );
     let out = tick(&mut core, 61);
     let want = vec![
         (a("127.0.0.9:7001"), 0),
@@ -173,7 +200,10 @@ fn a_peer_offering_pex_hears_of_the_others_at_once_then_of_changes_each_minute()
 
     let mut out = Vec::new();
     core.on_event(Time::from_secs(70), Event::Closed { peer: pb }, &mut out);
-    assert!(pex_sent(&tick(&mut core, 100), pa).is_empty(), "next round at 121 s");
+    assert!(
+        pex_sent(&tick(&mut core, 100), pa).is_empty(),
+        "next round at 121 s"
+    );
     let got = pex_sent(&tick(&mut core, 122), pa);
     assert_eq!(got.len(), 1);
     assert!(got[0].added.is_empty());
@@ -196,6 +226,7 @@ fn what_peers_tell_is_kept_under_the_rules_and_at_most_every_half_minute() {
             ("127.0.0.1:22", 0),
             ("[2001:db8::5]:6881", 0),
             ("224.0.0.1:6881", 0),
+            ("192.168.1.1:80", 0),
         ])],
     );
     assert!(!out.iter().any(|a| matches!(a, Action::Close { .. })));
@@ -244,7 +275,10 @@ fn a_private_torrent_never_offers_sends_or_takes_pex() {
 fn the_address_book_is_bounded_and_failed_addresses_make_room() {
     let (mut core, ih) = core_with(false, false);
     let many: Vec<SocketAddr> = (0..2_500u32)
-        .map(|i| SocketAddr::from(([10, 1, (i >> 8) as u8, i as u8], 6881)))
+        .map(|i| {
+            let [_, _, hi, lo] = i.to_be_bytes();
+            SocketAddr::from(([10, 1, hi, lo], 6881))
+        })
         .collect();
     core.add_peers(ih, &many).unwrap();
     assert_eq!(core.torrents[&ih].addrs.len(), addrs::MAX_KNOWN_ADDRS);

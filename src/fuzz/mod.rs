@@ -15,6 +15,7 @@
 //! | [`magnet`] | a magnet link |
 //! | [`wire`] | the peer message decoder, fed in pieces |
 //! | [`ext`] | the extension handshake and ut_metadata messages |
+//! | [`pex`] | peer exchange (ut_pex) messages |
 //! | [`tracker_http`] | an HTTP tracker's announce and scrape replies |
 //! | [`tracker_udp`] | a UDP tracker's reply packets |
 //! | [`record`] | the resume records read back from the session store |
@@ -203,6 +204,22 @@ pub fn ext(data: &[u8]) {
     }
     if let Ok(m) = UtMetadata::decode(data) {
         assert_eq!(UtMetadata::decode(&m.encode()), Ok(m));
+    }
+}
+
+/// A peer exchange message: bounded lists, and what is read writes out and reads
+/// back the same.
+pub fn pex(data: &[u8]) {
+    use crate::proto::pex::{PEX_MAX_READ, Pex};
+    if let Ok(m) = Pex::decode(data) {
+        assert!(m.added.len() <= 2 * PEX_MAX_READ);
+        assert!(m.dropped.len() <= 2 * PEX_MAX_READ);
+        assert!(m.added.iter().all(|(a, _)| a.port() != 0));
+        let back = Pex::decode(&m.encode()).expect("our own encoding");
+        assert_eq!(
+            (back.added, back.dropped, back.cut),
+            (m.added, m.dropped, 0)
+        );
     }
 }
 

@@ -46,19 +46,20 @@ pub fn decode(b: &[u8], width: usize, max: usize) -> Result<Vec<SocketAddr>, Com
     Ok(out)
 }
 
-/// Appends `addr` in compact form (6 bytes for IPv4, 18 for IPv6; an IPv4-mapped
-/// IPv6 address is written as the IPv4 one).
+/// Appends `addr` in compact form: 6 bytes for IPv4, 18 for IPv6 (an IPv4-mapped
+/// IPv6 address stays IPv6: callers that want it as IPv4 say so first, as the
+/// core does for every address it keeps).
 pub fn push(out: &mut Vec<u8>, addr: SocketAddr) {
-    match addr.ip().to_canonical() {
+    match addr.ip() {
         IpAddr::V4(ip) => out.extend_from_slice(&ip.octets()),
         IpAddr::V6(ip) => out.extend_from_slice(&ip.octets()),
     }
     out.extend_from_slice(&addr.port().to_be_bytes());
 }
 
-/// Whether `addr` is written in the IPv4 list (IPv4, or IPv4-mapped IPv6).
+/// Whether `addr` is written in the IPv4 list.
 pub fn is_v4(addr: SocketAddr) -> bool {
-    addr.ip().to_canonical().is_ipv4()
+    addr.is_ipv4()
 }
 
 #[cfg(test)]
@@ -77,12 +78,12 @@ mod tests {
         assert_eq!(v6.len(), V6_LEN);
         assert_eq!(decode(&v4, V4_LEN, 10).unwrap(), vec![a]);
         assert_eq!(decode(&v6, V6_LEN, 10).unwrap(), vec![b]);
-        // A mapped address goes in the IPv4 list.
+        // A mapped address stays in its family: what is read writes out the same.
         let mapped: SocketAddr = "[::ffff:10.1.2.3]:6881".parse().unwrap();
         let mut m = Vec::new();
         push(&mut m, mapped);
-        assert!(is_v4(mapped));
-        assert_eq!(m, v4);
+        assert!(!is_v4(mapped));
+        assert_eq!(decode(&m, V6_LEN, 1).unwrap(), vec![mapped]);
     }
 
     #[test]

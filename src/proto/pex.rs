@@ -66,7 +66,14 @@ impl Pex {
         }
         let (mut d4, mut d6) = (Vec::new(), Vec::new());
         for &addr in &self.dropped {
-            compact::push(if compact::is_v4(addr) { &mut d4 } else { &mut d6 }, addr);
+            compact::push(
+                if compact::is_v4(addr) {
+                    &mut d4
+                } else {
+                    &mut d6
+                },
+                addr,
+            );
         }
         let mut d = OwnedValue::dict();
         d.insert("added", a4);
@@ -98,7 +105,8 @@ impl Pex {
                 .map_err(|e| ExtError::Malformed(format!("pex {k}: {e}")))
         };
         let mut pex = Pex::default();
-        for (key, flags_key, width) in [("added", "added.f", V4_LEN), ("added6", "added6.f", V6_LEN)]
+        for (key, flags_key, width) in
+            [("added", "added.f", V4_LEN), ("added6", "added6.f", V6_LEN)]
         {
             let b = bytes(key);
             let flags = bytes(flags_key);
@@ -164,8 +172,9 @@ mod tests {
         assert!(Pex::decode(b"li1ee").is_err());
         assert_eq!(Pex::decode(b"de").unwrap(), Pex::default());
         let mut many = Pex::default();
-        for i in 0..(PEX_MAX_READ as u16 + 30) {
-            many.added.push((SocketAddr::from(([10, 0, 0, 1], 1000 + i)), 0));
+        for i in 0..u16::try_from(PEX_MAX_READ + 30).unwrap() {
+            many.added
+                .push((SocketAddr::from(([10, 0, 0, 1], 1000 + i)), 0));
         }
         let back = Pex::decode(&many.encode()).unwrap();
         assert_eq!(back.added.len(), PEX_MAX_READ);

@@ -193,6 +193,22 @@ pub(crate) struct World {
     /// A fingerprint of every event run so far (fixed keys: the same run gives
     /// the same value in every build of the same code).
     trace: std::hash::DefaultHasher,
+    /// Sees every byte delivered, if set (see [`SimWorld::set_wire_tap`]).
+    tap: Option<WireTap>,
+}
+
+/// A test's view of every byte the memory network delivers.
+type WireTap = Box<dyn FnMut(Delivery<'_>) + Send>;
+
+/// Bytes delivered on one connection, as a wire tap sees them.
+#[derive(Debug)]
+pub struct Delivery<'a> {
+    /// The receiving engine's listen address.
+    pub to: SocketAddr,
+    /// The receiving end of the connection (one per connection and direction).
+    pub link: (usize, u64),
+    /// The bytes, in order after those delivered before on the same link.
+    pub bytes: &'a [u8],
 }
 
 impl SimWorld {
@@ -214,6 +230,7 @@ impl SimWorld {
                 faults: FaultCounts::default(),
                 trackers: tracker::SimTrackers::default(),
                 trace: std::hash::DefaultHasher::new(),
+                tap: None,
             })),
         }
     }
@@ -268,6 +285,12 @@ impl SimWorld {
     /// refused (a firewall dropping SYNs): only the core's deadline ends them.
     pub fn add_black_hole(&self, addr: SocketAddr) {
         self.lock().black_holes.insert(addr);
+    }
+
+    /// Shows `tap` every byte delivered from now on, on every connection (tests
+    /// that check every message a swarm sends).
+    pub fn set_wire_tap(&self, tap: impl FnMut(Delivery<'_>) + Send + 'static) {
+        self.lock().tap = Some(Box::new(tap));
     }
 
     /// A tracker at `url` that is down: it logs each announce and refuses it.
@@ -429,6 +452,13 @@ impl World {
             Pending::Deliver(n, peer, bytes) => {
                 if !self.links.contains_key(&(n, peer)) {
                     return; // the connection broke while the bytes were in flight
+                }
+                if let Some(tap) = &mut self.tap {
+                    tap(Delivery {
+                        to: self.nodes[n].addr,
+                        link: (n, peer.0),
+                        bytes: &bytes,
+                    });
                 }
                 self.nodes[n].core.on_event(
                     now,

@@ -7,6 +7,7 @@ use seedring::core::record::{self, FileStamp, PeerRecord, StateRecord};
 use seedring::fuzz::peer::{PEER_ID, torrent};
 use seedring::metainfo::{CreateLayout, CreateOptions, build_torrent};
 use seedring::proto::ext::{ExtHandshake, UT_METADATA_ID, UtMetadata};
+use seedring::proto::pex::{FLAG_REACHABLE, FLAG_SEED, Pex, UT_PEX_ID};
 use seedring::proto::{BlockRequest, Handshake, Message};
 
 type Seeds = Vec<(String, Vec<u8>)>;
@@ -20,6 +21,10 @@ pub fn all() -> Vec<(&'static str, Seeds)> {
         ("magnet", magnet()),
         ("wire", wire()),
         ("ext", ext()),
+        (
+            "pex",
+            named(vec![pex_message().encode(), Pex::default().encode()]),
+        ),
         ("tracker_http", tracker_http()),
         ("tracker_udp", tracker_udp()),
         ("record", records()),
@@ -443,6 +448,7 @@ fn peer(raw: bool) -> Seeds {
         payload: {
             let mut h = ExtHandshake::ours("fuzz", 1, 250, Some(meta.info_bytes.len() as u64));
             h.m.insert("ut_metadata".into(), 3);
+            h.m.insert("ut_pex".into(), 4);
             h.encode()
         },
     };
@@ -454,6 +460,10 @@ fn peer(raw: bool) -> Seeds {
             data: meta.info_bytes.clone(),
         }
         .encode(),
+    };
+    let pex = Message::Extended {
+        id: UT_PEX_ID,
+        payload: pex_message().encode(),
     };
     let block = |piece: u32, offset: u32| {
         let start = u64::from(piece) * 32 * 1024 + u64::from(offset);
@@ -509,7 +519,12 @@ fn peer(raw: bool) -> Seeds {
             1,
             0x30,
             [
-                data_steps(&messages(&[Message::HaveAll, Message::Unchoke])),
+                data_steps(&messages(&[
+                    ext_hs.clone(),
+                    pex.clone(),
+                    Message::HaveAll,
+                    Message::Unchoke,
+                ])),
                 vec![tick],
                 data_steps(&messages(&[block(0, 0), block(0, 16_384)])),
                 vec![sent, tick],
@@ -521,7 +536,7 @@ fn peer(raw: bool) -> Seeds {
             2,
             0x30,
             [
-                data_steps(&messages(&[ext_hs, Message::HaveAll])),
+                data_steps(&messages(&[ext_hs, pex, Message::HaveAll])),
                 vec![tick, sent],
                 data_steps(&messages(&[metadata, Message::Unchoke])),
                 vec![tick],
@@ -596,4 +611,23 @@ fn api() -> Seeds {
         req(get | sid | 8, "/api/v2/app/version", "referer: http://evil.example/", b""),
     ];
     named(v)
+}
+
+/// A peer exchange message with both families, flags and drops.
+fn pex_message() -> Pex {
+    Pex {
+        added: vec![
+            (
+                "127.0.0.2:6881".parse().unwrap(),
+                FLAG_SEED | FLAG_REACHABLE,
+            ),
+            ("203.0.113.9:51413".parse().unwrap(), 0),
+            ("[2001:db8::1]:6881".parse().unwrap(), FLAG_SEED),
+        ],
+        dropped: vec![
+            "127.0.0.3:6881".parse().unwrap(),
+            "[2001:db8::2]:7000".parse().unwrap(),
+        ],
+        cut: 0,
+    }
 }
