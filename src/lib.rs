@@ -11,6 +11,7 @@
 pub mod bencode;
 pub mod core;
 pub mod daemon;
+pub mod dht;
 pub mod disk_uring;
 pub mod engine;
 pub mod fuzz;

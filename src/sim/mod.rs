@@ -14,6 +14,7 @@
 //! ordered; all randomness comes from the world's seeded generator.
 
 mod actions;
+pub mod dht;
 mod fs;
 mod tracker;
 

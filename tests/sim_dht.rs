@@ -1,0 +1,211 @@
+//! The DHT in memory: 200 nodes that bootstrap from one, announce, find each
+//! other's torrents, survive churn, drop liars, and keep to their query rate.
+//! `SEEDRING_SEED=<n>` replays a run.
+
+mod sim_common;
+
+use std::time::Duration;
+
+use seedring::dht::{DhtConfig, lookup::MAX_QUERIES, table::K};
+use seedring::sim::dht::DhtSim;
+use seedring::{InfoHash, Time};
+use sim_common::seed;
+
+const TICK: Duration = Duration::from_millis(500);
+
+fn swarm(seed: u64, n: usize) -> DhtSim {
+    let mut sim = DhtSim::new(seed);
+    sim.loss = 0.02;
+    sim.add_node(DhtConfig::default(), &[]);
+    for i in 1..n {
+        // Each bootstraps from one of the first ten (some from node 0 only).
+        let from = [(i - 1) % 10];
+        sim.add_node(DhtConfig::default(), &from);
+    }
+    sim
+}
+
+fn ih(i: u8) -> InfoHash {
+    let mut h = [i; 20];
+    h[0] = i.wrapping_mul(37);
+    InfoHash(h)
+}
+
+#[test]
+fn two_hundred_nodes_find_each_others_torrents() {
+    let (seed, _g) = seed(41);
+    let mut sim = swarm(seed, 200);
+    sim.run_until(Time::from_secs(120), TICK);
+    let thin = sim.nodes.iter().filter(|n| n.dht.stats().nodes < K).count();
+    assert_eq!(thin, 0, "nodes with fewer than {K} in their table");
+
+    // Ten nodes announce one torrent; another node looks for it.
+    let t = ih(1);
+    for i in 100..110 {
+        let now = sim.now();
+        sim.nodes[i]
+            .dht
+            .add_torrent(t, 7000 + u16::try_from(i).unwrap(), now);
+    }
+    sim.run_until(Time::from_secs(200), TICK);
+    let searcher = 42;
+    let before = sim.nodes[searcher].dht.stats();
+    let now = sim.now();
+    sim.nodes[searcher].dht.add_torrent(t, 1, now);
+    sim.nodes[searcher].dht.search_now(t);
+    sim.run_until(Time::from_secs(230), TICK);
+    let found = sim.nodes[searcher]
+        .found
+        .get(&t)
+        .cloned()
+        .unwrap_or_default();
+    let announcers: Vec<_> = (100..110)
+        .map(|i| {
+            std::net::SocketAddr::new(sim.nodes[i].addr.ip(), 7000 + u16::try_from(i).unwrap())
+        })
+        .collect();
+    let hits = announcers.iter().filter(|a| found.contains(a)).count();
+    assert!(hits >= 8, "found {hits} of 10 announcers: {found:?}");
+    // Nothing but announcers is returned.
+    assert!(
+        found
+            .iter()
+            .all(|a| announcers.contains(a) || a.port() == 1)
+    );
+    // The search converged within the bound.
+    let after = sim.nodes[searcher].dht.stats();
+    let asked = after.queries_out - before.queries_out;
+    eprintln!("search: {hits} of 10 announcers found with {asked} queries");
+    assert!(
+        asked <= 2 * MAX_QUERIES as u64,
+        "{asked} queries for one search"
+    );
+}
+
+#[test]
+fn churn_liars_and_the_query_rate() {
+    let (seed, _g) = seed(42);
+    let mut sim = swarm(seed, 200);
+    let liars: Vec<usize> = (150..165).collect();
+    sim.run_until(Time::from_secs(120), TICK);
+    let liar_addrs: Vec<_> = liars.iter().map(|&i| sim.nodes[i].addr).collect();
+    let count_liars = |sim: &DhtSim| -> usize {
+        sim.nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| !liars.contains(i) && !n.gone)
+            .map(|(_, n)| {
+                n.dht
+                    .nodes()
+                    .iter()
+                    .filter(|x| liar_addrs.contains(&x.addr))
+                    .count()
+            })
+            .sum()
+    };
+    let liars_known = count_liars(&sim);
+    assert!(
+        liars_known > 20,
+        "the liars made it into tables: {liars_known}"
+    );
+    for &i in &liars {
+        sim.nodes[i].liar = true;
+    }
+    // A third of the honest nodes leave; thirty new ones join.
+    for i in (20..150).step_by(3) {
+        sim.nodes[i].gone = true;
+    }
+    for _ in 0..30 {
+        sim.add_node(DhtConfig::default(), &[0, 1]);
+    }
+    // Everyone announces one torrent of their own, a busy node 1,000.
+    let busy = 5;
+    for i in 0..sim.nodes.len() {
+        if !sim.nodes[i].gone {
+            let now = sim.now();
+            sim.nodes[i]
+                .dht
+                .add_torrent(ih(u8::try_from(i % 250).unwrap()), 6881, now);
+        }
+    }
+    for k in 0..1000u32 {
+        let mut h = [0u8; 20];
+        h[..4].copy_from_slice(&k.to_be_bytes());
+        h[19] = 0xaa;
+        let now = sim.now();
+        sim.nodes[busy].dht.add_torrent(InfoHash(h), 6881, now);
+    }
+    sim.run_until(Time::from_secs(120 + 40 * 60), TICK);
+
+    // Liars are dropped by those that asked them.
+    let left = count_liars(&sim);
+    assert!(
+        left * 5 <= liars_known,
+        "liar entries in honest tables: {liars_known} before, {left} after"
+    );
+    eprintln!("liar entries in honest tables: {liars_known} -> {left}");
+    // The departed are not offered by the living (bad nodes are not listed).
+    let gone: Vec<_> = sim
+        .nodes
+        .iter()
+        .filter(|n| n.gone)
+        .map(|n| n.addr)
+        .collect();
+    let stale: usize = sim
+        .nodes
+        .iter()
+        .filter(|n| !n.gone && !n.liar)
+        .map(|n| {
+            n.dht
+                .nodes()
+                .iter()
+                .filter(|x| gone.contains(&x.addr))
+                .count()
+        })
+        .sum();
+    let live_tables: usize = sim
+        .nodes
+        .iter()
+        .filter(|n| !n.gone && !n.liar)
+        .map(|n| n.dht.nodes().len())
+        .sum();
+    eprintln!("departed nodes still listed: {stale} of {live_tables} entries");
+    assert!(
+        stale * 10 <= live_tables,
+        "{stale} departed of {live_tables} entries"
+    );
+    // A newcomer finds a torrent announced by an old node.
+    let newcomer = sim.nodes.len() - 1;
+    let t = ih(7);
+    let now = sim.now();
+    sim.nodes[newcomer].dht.add_torrent(t, 1, now);
+    sim.nodes[newcomer].dht.search_now(t);
+    let until = sim.now() + Duration::from_secs(30);
+    sim.run_until(until, TICK);
+    let want = std::net::SocketAddr::new(sim.nodes[7].addr.ip(), 6881);
+    assert!(
+        sim.nodes[newcomer]
+            .found
+            .get(&t)
+            .is_some_and(|f| f.contains(&want)),
+        "the newcomer did not find node 7's torrent"
+    );
+    // The busy node never went over its rate (50 a second, a burst of as many).
+    let per_sec = DhtConfig::default().queries_per_sec;
+    let worst = sim.nodes[busy]
+        .sends_per_sec
+        .values()
+        .max()
+        .copied()
+        .unwrap_or(0);
+    let busiest_sends: u32 = sim.nodes[busy].sends_per_sec.values().sum();
+    eprintln!("busy node: {busiest_sends} sends, at most {worst} in one second");
+    assert!(worst <= 2 * per_sec, "{worst} sends in one second");
+    assert!(
+        busiest_sends > 10 * per_sec,
+        "the busy node barely sent: {busiest_sends}"
+    );
+    // ... and spread its 1,000 announces over time rather than finishing early.
+    let stats = sim.nodes[busy].dht.stats();
+    assert_eq!(stats.torrents, 1001);
+}
