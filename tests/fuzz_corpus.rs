@@ -73,6 +73,11 @@ fn ext() {
 }
 
 #[test]
+fn krpc() {
+    replay("krpc", seedring::fuzz::krpc);
+}
+
+#[test]
 fn pex() {
     replay("pex", seedring::fuzz::pex);
 }

@@ -16,6 +16,7 @@
 //! | [`wire`] | the peer message decoder, fed in pieces |
 //! | [`ext`] | the extension handshake and ut_metadata messages |
 //! | [`pex`] | peer exchange (ut_pex) messages |
+//! | [`krpc`] | DHT packets: the codec, and a DHT node fed them |
 //! | [`tracker_http`] | an HTTP tracker's announce and scrape replies |
 //! | [`tracker_udp`] | a UDP tracker's reply packets |
 //! | [`record`] | the resume records read back from the session store |
@@ -220,6 +221,50 @@ pub fn pex(data: &[u8]) {
             (back.added, back.dropped, back.cut),
             (m.added, m.dropped, 0)
         );
+    }
+}
+
+/// DHT packets: what decodes encodes back the same; a node fed a stream of
+/// packets from a few addresses (with ticks between) answers each with at most
+/// one well-formed packet of bounded size.
+pub fn krpc(data: &[u8]) {
+    use crate::dht::krpc::{MAX_PACKET, Packet};
+    use crate::dht::{Dht, DhtAction, DhtConfig};
+    use crate::types::Time;
+    if let Ok(p) = Packet::decode(data) {
+        assert_eq!(Packet::decode(&p.encode()), Ok(p));
+    }
+    let mut node = Dht::new(DhtConfig::default(), 1, Time::ZERO, Vec::new());
+    let mut now = Time::ZERO;
+    let mut rest = data;
+    // Records: `0xff` is a tick of 7 s; any other byte picks the sender (its
+    // low two bits) and is followed by the packet's length and bytes.
+    while let Some((&head, tail)) = rest.split_first() {
+        let mut out = Vec::new();
+        if head == 0xff {
+            rest = tail;
+            now = now + std::time::Duration::from_secs(7);
+            node.on_tick(now, &mut out);
+        } else {
+            let Some((&len, tail)) = tail.split_first() else {
+                break;
+            };
+            let (packet, tail) = tail.split_at(usize::from(len).min(tail.len()));
+            rest = tail;
+            let from = std::net::SocketAddr::from(([203, 0, 113, head & 3], 6881));
+            node.on_packet(now, from, packet, &mut out);
+            let replies = out
+                .iter()
+                .filter(|a| matches!(a, DhtAction::Send { to, .. } if *to == from))
+                .count();
+            assert!(replies <= 2, "one answer, and maybe a ping");
+        }
+        for a in out {
+            if let DhtAction::Send { bytes, .. } = a {
+                assert!(bytes.len() <= MAX_PACKET);
+                Packet::decode(&bytes).expect("we send what we can read");
+            }
+        }
     }
 }
 

@@ -25,6 +25,7 @@ pub fn all() -> Vec<(&'static str, Seeds)> {
             "pex",
             named(vec![pex_message().encode(), Pex::default().encode()]),
         ),
+        ("krpc", krpc()),
         ("tracker_http", tracker_http()),
         ("tracker_udp", tracker_udp()),
         ("record", records()),
@@ -630,4 +631,68 @@ fn pex_message() -> Pex {
         ],
         cut: 0,
     }
+}
+
+/// DHT packets: each kind alone, and a stream of them for the node (sender,
+/// length, bytes; `0xff` a tick).
+fn krpc() -> Seeds {
+    use seedring::dht::NodeId;
+    use seedring::dht::krpc::{Body, NodeInfo, Packet, Query};
+    let id = NodeId([3; 20]);
+    let q = |query| Packet {
+        tid: b"aa".to_vec(),
+        body: Body::Query {
+            id,
+            query,
+            read_only: false,
+        },
+        ip: None,
+    };
+    let packets = vec![
+        q(Query::Ping),
+        q(Query::FindNode {
+            target: NodeId([9; 20]),
+        }),
+        q(Query::GetPeers {
+            info_hash: NodeId([7; 20]),
+        }),
+        q(Query::AnnouncePeer {
+            info_hash: NodeId([7; 20]),
+            port: 6881,
+            implied_port: false,
+            token: vec![1; 8],
+        }),
+        Packet {
+            tid: vec![0, 1],
+            body: Body::Response {
+                id,
+                nodes: vec![NodeInfo {
+                    id: NodeId([4; 20]),
+                    addr: "203.0.113.4:6881".parse().unwrap(),
+                }],
+                values: vec!["203.0.113.5:51413".parse().unwrap()],
+                token: Some(vec![2; 8]),
+            },
+            ip: Some("203.0.113.1:6881".parse().unwrap()),
+        },
+        Packet {
+            tid: vec![0, 2],
+            body: Body::Error {
+                code: 203,
+                message: "bad token".into(),
+            },
+            ip: None,
+        },
+    ];
+    let mut v: Vec<Vec<u8>> = packets.iter().map(Packet::encode).collect();
+    let mut stream = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        let b = p.encode();
+        stream.push(u8::try_from(i % 3).unwrap());
+        stream.push(u8::try_from(b.len()).unwrap());
+        stream.extend(b);
+        stream.push(0xff);
+    }
+    v.push(stream);
+    named(v)
 }
