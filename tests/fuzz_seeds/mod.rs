@@ -648,7 +648,7 @@ fn krpc() -> Seeds {
         },
         ip: None,
     };
-    let packets = vec![
+    let packets = [
         q(Query::Ping),
         q(Query::FindNode {
             target: NodeId([9; 20]),
