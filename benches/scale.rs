@@ -259,7 +259,7 @@ impl Daemon {
         std::fs::write(
             &cfg,
             format!(
-                "data_dir = \"{}\"\n[peers]\nlisten = \"127.0.0.1:0\"\n{peers}[api]\nlisten = \"127.0.0.1:0\"\n\
+                "data_dir = \"{}\"\n[peers]\nlisten = \"127.0.0.1:0\"\n{peers}[dht]\nenabled = false\n[api]\nlisten = \"127.0.0.1:0\"\n\
                  [qbittorrent]\npassword_hash = \"{}\"\n\
                  [[roots]]\ntoken = \"default\"\npath = \"{}\"\ndefault = true\n",
                 dir.join("data").display(),

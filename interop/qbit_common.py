@@ -39,6 +39,7 @@ class SeedringQb:
         cfg = tmp / "seedring.toml"
         text = (f'data_dir = "{tmp}/data"\n'
                 '[peers]\nlisten = "127.0.0.1:0"\n'
+                '[dht]\nlisten = "127.0.0.1:0"\nlisten6 = ""\nbootstrap = []\n'
                 '[api]\nlisten = "127.0.0.1:0"\n'
                 f'[qbittorrent]\npassword_hash = "{password_hash()}"\n{extra}\n')
         for i, (token, path) in enumerate(roots.items()):

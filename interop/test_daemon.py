@@ -21,6 +21,7 @@ class Daemon:
         cfg.write_text(
             f'data_dir = "{tmp}/data"\n'
             '[peers]\nlisten = "127.0.0.1:0"\n'
+            '[dht]\nlisten = "127.0.0.1:0"\nlisten6 = ""\nbootstrap = []\n'
             '[api]\nlisten = "127.0.0.1:0"\n'
             f'[[roots]]\ntoken = "default"\npath = "{tmp}/downloads"\ndefault = true\n'
         )

@@ -79,6 +79,8 @@ fn the_deploy_sample_config_runs_a_daemon() {
         .replace("/var/lib/seedring", &format!("{d}/data"))
         .replace("/srv/torrents", &format!("{d}/srv"))
         .replace("listen = \"0.0.0.0:6881\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen6 = \"[::]:6881\"", "listen6 = \"\"")
+        .replace("bootstrap = [\"router", "bootstrap = [] # [\"router")
         .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"");
     let cfg = dir.path().join("sample.toml");
     std::fs::write(&cfg, text).unwrap();

@@ -77,6 +77,10 @@ await until("the seeder", () => seedPort && seeding, 30000);
 writeFileSync(join(dir, "seedring.toml"), `data_dir = "${dir}/data"
 [peers]
 listen = "127.0.0.1:0"
+[dht]
+listen = "127.0.0.1:0"
+listen6 = ""
+bootstrap = []
 [api]
 listen = "127.0.0.1:0"
 [[roots]]

@@ -133,6 +133,8 @@ pub enum Command {
         info_hash: InfoHash,
         /// Their addresses.
         addrs: Vec<SocketAddr>,
+        /// Where they were learned.
+        source: super::PeerSource,
     },
     /// Moves a torrent's data to another root.
     MoveStorage {
@@ -154,6 +156,8 @@ pub enum Command {
     AnnouncesInFlight,
     /// Every torrent's info-hash.
     Torrents,
+    /// The torrents the DHT may announce (see [`Core::dht_torrents`]).
+    DhtTorrents,
     /// A torrent's metadata, once known.
     Info(InfoHash),
     /// Which pieces a torrent has.
@@ -259,6 +263,8 @@ pub enum Reply {
     Count(usize),
     /// [`Command::Torrents`].
     Torrents(Vec<InfoHash>),
+    /// [`Command::DhtTorrents`]: info-hash, and whether it needs peers now.
+    DhtTorrents(Vec<(InfoHash, bool)>),
     /// [`Command::Info`]: unknown torrent, or metadata not yet known.
     Info(Result<Option<Arc<Info>>, CommandError>),
     /// [`Command::Have`]: `None` until a magnet's metadata arrives.
@@ -354,9 +360,11 @@ impl Core {
             Command::Reannounce(ih) => {
                 Reply::Done(self.torrent_mut(ih).map(|t| t.announcer.reannounce(now)))
             }
-            Command::AddPeers { info_hash, addrs } => {
-                Reply::Done(self.add_peers(info_hash, &addrs))
-            }
+            Command::AddPeers {
+                info_hash,
+                addrs,
+                source,
+            } => Reply::Done(self.add_peers_from(info_hash, &addrs, source)),
             Command::MoveStorage {
                 info_hash,
                 to,
@@ -373,6 +381,7 @@ impl Core {
             }
             Command::AnnouncesInFlight => Reply::Count(self.announces_in_flight()),
             Command::Torrents => Reply::Torrents(self.torrents()),
+            Command::DhtTorrents => Reply::DhtTorrents(self.dht_torrents()),
             Command::FilePriorities(ih) => Reply::Priorities(
                 self.torrents
                     .get(&ih)

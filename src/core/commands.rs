@@ -293,20 +293,48 @@ impl Core {
         Ok(())
     }
 
-    /// Adds peer addresses to try.
+    /// Adds peer addresses to try, given by the user.
     pub fn add_peers(
         &mut self,
         info_hash: InfoHash,
         addrs: &[SocketAddr],
     ) -> Result<(), CommandError> {
+        self.add_peers_from(info_hash, addrs, PeerSource::Manual)
+    }
+
+    /// Adds peer addresses to try, learned from `source` (this machine's DHT
+    /// node or the user: both may name local addresses).
+    pub fn add_peers_from(
+        &mut self,
+        info_hash: InfoHash,
+        addrs: &[SocketAddr],
+        source: PeerSource,
+    ) -> Result<(), CommandError> {
         let t = self.torrent_mut(info_hash)?;
-        let learned = t.learn(addrs.iter().map(|a| (*a, 0)), PeerSource::Manual, None);
+        let learned = t.learn(addrs.iter().map(|a| (*a, 0)), source, None);
         match learned.why {
             Some(why) if learned.new + learned.known == 0 => Err(CommandError::BadArgument(
                 format!("peer address refused: {why}"),
             )),
             _ => Ok(()),
         }
+    }
+
+    /// The torrents the DHT may announce: running (not paused, queued or in
+    /// error) and not private (BEP 27; a magnet counts as public until its
+    /// metadata says otherwise), each with whether it needs peers now (its
+    /// metadata is missing, or it downloads without a peer).
+    pub fn dht_torrents(&self) -> Vec<(InfoHash, bool)> {
+        self.torrents
+            .iter()
+            .filter(|(_, t)| {
+                !t.stopped() && t.error.is_none() && !t.info.as_ref().is_some_and(|i| i.private)
+            })
+            .map(|(ih, t)| {
+                let needy = t.info.is_none() || (t.peers.is_empty() && !t.is_finished());
+                (*ih, needy)
+            })
+            .collect()
     }
 
     /// The info-hashes of every torrent.

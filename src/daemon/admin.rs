@@ -170,6 +170,31 @@ pub struct GlobalStats {
     pub failed_shards: Vec<String>,
     /// Where peers connect.
     pub peer_listen: String,
+    /// The DHT nodes (both families added up); `null` when the DHT is off.
+    pub dht: Option<DhtView>,
+}
+
+/// The DHT's numbers in `GET /stats`.
+#[derive(Debug, Serialize)]
+pub struct DhtView {
+    /// Nodes in the routing tables.
+    pub nodes: usize,
+    /// Queries answered.
+    pub queries_in: u64,
+    /// Queries sent.
+    pub queries_out: u64,
+    /// Answers to our queries.
+    pub responses: u64,
+    /// Our queries that timed out.
+    pub timeouts: u64,
+    /// Packets dropped (unparsable, over a rate, unasked answers).
+    pub dropped: u64,
+    /// Torrents announced.
+    pub torrents: usize,
+    /// Info-hashes other nodes announced to us that we hold peers for.
+    pub torrents_held: usize,
+    /// Lookups running.
+    pub lookups: usize,
 }
 
 /// `GET /stats`.
@@ -206,6 +231,20 @@ pub async fn stats(State(app): State<Shared>) -> Result<Json<GlobalStats>, ApiEr
             .map(|f| format!("shard {}: {}", f.shard, f.reason))
             .collect(),
         peer_listen: e.listen_addr().to_string(),
+        dht: app.dht.as_ref().map(|h| {
+            let d = h.get();
+            DhtView {
+                nodes: d.nodes,
+                queries_in: d.queries_in,
+                queries_out: d.queries_out,
+                responses: d.responses,
+                timeouts: d.timeouts,
+                dropped: d.dropped,
+                torrents: d.torrents,
+                torrents_held: d.torrents_held,
+                lookups: d.lookups,
+            }
+        }),
     }))
 }
 

@@ -51,6 +51,8 @@ pub struct App {
     pub qbit_config: super::config::QbitConfig,
     /// Where the API listens.
     pub api_addr: SocketAddr,
+    /// The DHT nodes' numbers (`None`: the DHT is off).
+    pub dht: Option<crate::net::dht::DhtStatsHandle>,
 }
 
 impl std::fmt::Debug for App {

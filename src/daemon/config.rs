@@ -25,6 +25,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The queue: how many torrents run at once.
     pub queue: QueueConfig,
+    /// The DHT (finding peers without a tracker).
+    pub dht: DhtSection,
     /// The admin API (and the web page).
     pub api: ApiConfig,
     /// The qBittorrent-compatible API (`/api/v2`) for the *arr tools.
@@ -111,6 +113,66 @@ impl Default for LimitsConfig {
             inactive_seeding_time_mins: -1,
             share_action: ShareAction::Pause,
         }
+    }
+}
+
+/// The DHT: one node per address family for the whole daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DhtSection {
+    /// Run the DHT (never for private torrents).
+    pub enabled: bool,
+    /// The IPv4 node's UDP address (empty: no IPv4 node).
+    pub listen: String,
+    /// The IPv6 node's UDP address (empty: no IPv6 node).
+    pub listen6: String,
+    /// Nodes to join the DHT through, `host:port` (used while the saved table
+    /// is too small).
+    pub bootstrap: Vec<String>,
+    /// Queries sent per second per node at most: announces of many torrents
+    /// are spread over time under it.
+    pub queries_per_sec: u32,
+}
+
+impl Default for DhtSection {
+    fn default() -> Self {
+        DhtSection {
+            enabled: true,
+            listen: "0.0.0.0:6881".into(),
+            listen6: "[::]:6881".into(),
+            bootstrap: [
+                "router.bittorrent.com:6881",
+                "dht.transmissionbt.com:6881",
+                "router.utorrent.com:6881",
+                "dht.libtorrent.org:25401",
+            ]
+            .map(String::from)
+            .to_vec(),
+            queries_per_sec: 50,
+        }
+    }
+}
+
+impl DhtSection {
+    /// The node addresses, parsed (`None`: that family is off).
+    pub fn addrs(&self) -> Result<(Option<SocketAddr>, Option<SocketAddr>), String> {
+        let parse = |s: &str, key: &str, v6: bool| -> Result<Option<SocketAddr>, String> {
+            if s.trim().is_empty() {
+                return Ok(None);
+            }
+            let a: SocketAddr = s
+                .trim()
+                .parse()
+                .map_err(|_| format!("dht.{key}: {s:?} is not an address:port"))?;
+            if a.is_ipv6() != v6 {
+                return Err(format!("dht.{key}: {s:?} is of the other address family"));
+            }
+            Ok(Some(a))
+        };
+        Ok((
+            parse(&self.listen, "listen", false)?,
+            parse(&self.listen6, "listen6", true)?,
+        ))
     }
 }
 
@@ -241,6 +303,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             limits: LimitsConfig::default(),
             queue: QueueConfig::default(),
+            dht: DhtSection::default(),
             api: ApiConfig::default(),
             qbittorrent: QbitConfig::default(),
             log: LogConfig::default(),
@@ -388,6 +451,20 @@ slow_upload_rate = 2048
 # Seconds under both rates before a torrent counts as slow.
 slow_inactive_secs = 60
 
+[dht]
+# The DHT finds peers without a tracker (trackerless magnets, and more peers for
+# the rest). Never used for private torrents.
+enabled = true
+# UDP address of the IPv4 node ("" turns it off).
+listen = "0.0.0.0:6881"
+# UDP address of the IPv6 node (BEP 32; "" turns it off).
+listen6 = "[::]:6881"
+# Nodes to join through while the saved routing table is too small.
+bootstrap = ["router.bittorrent.com:6881", "dht.transmissionbt.com:6881", "router.utorrent.com:6881", "dht.libtorrent.org:25401"]
+# Queries sent per second per node at most: thousands of torrents are
+# announced over time under this bound, never in a burst.
+queries_per_sec = 50
+
 [api]
 # Address and port of the API and the web page (port 0: any free port). The
 # bound address is written to <data_dir>/admin.addr.
@@ -515,6 +592,12 @@ impl Config {
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
             return bad(format!("log.filter: {:?} is not a filter", self.log.filter));
+        }
+        if let Err(why) = self.dht.addrs() {
+            return bad(why);
+        }
+        if self.dht.queries_per_sec == 0 {
+            return bad("dht.queries_per_sec: must be at least 1".into());
         }
         if self.peers.max_connections == 0 || self.peers.max_connections_per_torrent == 0 {
             return bad("peers: connection caps must be at least 1".into());

@@ -129,6 +129,7 @@ pub fn local(
         set_log_filter,
         served,
         api_addr,
+        None,
     ))?;
     let router = api::router(app, cfg.api.max_body_bytes);
     Ok(Local {
@@ -199,8 +200,11 @@ async fn serve(
         .map_err(io_err(format!("cannot listen on {}", cfg.api.listen)))?;
     let api_addr = listener.local_addr().map_err(io_err("the API's address"))?;
     let peer_addr = engine.listen_addr();
-    write_addr_file(&s.data_dir, api_addr, peer_addr)?;
-    let app = make_app(&cfg, &engine, logs, set_log_filter, s, api_addr).await?;
+    let dht = start_dht(&cfg, &engine);
+    let dht_addrs = dht.as_ref().map(|d| d.addrs.clone()).unwrap_or_default();
+    write_addr_file(&s.data_dir, api_addr, peer_addr, &dht_addrs)?;
+    let dht_stats = dht.as_ref().map(crate::net::dht::DhtService::stats_handle);
+    let app = make_app(&cfg, &engine, logs, set_log_filter, s, api_addr, dht_stats).await?;
     tracing::info!(api = %api_addr, peers = %peer_addr, web = %format!("http://{api_addr}/"), "seedring daemon ready");
     let router = api::router(app.clone(), cfg.api.max_body_bytes);
 
@@ -223,6 +227,9 @@ async fn serve(
     // torrent is saved, within the bound.
     let bound = Duration::from_secs(cfg.api.shutdown_timeout_secs.max(1));
     let stop = tokio::task::spawn_blocking(move || {
+        if let Some(d) = dht {
+            d.stop();
+        }
         let wait = bound.mul_f32(0.6);
         match engine.shut_down(wait) {
             Ok(0) => tracing::info!("stopped: trackers told, resume data saved"),
@@ -252,6 +259,7 @@ async fn make_app(
     set_log_filter: FilterSetter,
     s: Served,
     api_addr: SocketAddr,
+    dht: Option<crate::net::dht::DhtStatsHandle>,
 ) -> Result<api::Shared, DaemonError> {
     if let Err(e) = s.settings.apply(engine).await {
         tracing::error!(error = %e, "settings not applied");
@@ -285,7 +293,32 @@ async fn make_app(
         qbit,
         qbit_config: cfg.qbittorrent.clone(),
         api_addr,
+        dht,
     }))
+}
+
+/// The DHT nodes, if the config turns them on (a failure to bind is said and
+/// the daemon runs without).
+fn start_dht(cfg: &Config, engine: &Engine) -> Option<crate::net::dht::DhtService> {
+    if !cfg.dht.enabled {
+        tracing::info!("dht: off (dht.enabled = false)");
+        return None;
+    }
+    let (listen, listen6) = cfg.dht.addrs().ok()?;
+    let svc = crate::net::dht::DhtServiceConfig {
+        listen,
+        listen6,
+        bootstrap: cfg.dht.bootstrap.clone(),
+        queries_per_sec: cfg.dht.queries_per_sec,
+        peer_port: engine.listen_addr().port(),
+    };
+    match crate::net::dht::DhtService::start(engine.clone(), svc) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::error!(error = %e, "dht: cannot start; running without it");
+            None
+        }
+    }
 }
 
 /// Every 2 s: the queue balanced (torrents queued and started as its limits
@@ -474,10 +507,20 @@ fn set_up_roots(engine: &Engine, cfg: &Config) -> Result<(), DaemonError> {
 }
 
 /// `<data_dir>/admin.addr`: `api=ADDR` and `peers=ADDR` lines, for clients.
-fn write_addr_file(dir: &Path, api: SocketAddr, peers: SocketAddr) -> Result<(), DaemonError> {
+fn write_addr_file(
+    dir: &Path,
+    api: SocketAddr,
+    peers: SocketAddr,
+    dht: &[SocketAddr],
+) -> Result<(), DaemonError> {
     let file = dir.join("admin.addr");
     let tmp = dir.join("admin.addr.tmp");
-    std::fs::write(&tmp, format!("api={api}\npeers={peers}\n"))
+    let mut text = format!("api={api}\npeers={peers}\n");
+    for a in dht {
+        let key = if a.is_ipv6() { "dht6" } else { "dht" };
+        text.push_str(&format!("{key}={a}\n"));
+    }
+    std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, &file))
         .map_err(io_err(format!("cannot write {}", file.display())))
 }

@@ -15,9 +15,11 @@ pub mod id;
 pub mod krpc;
 pub mod lookup;
 pub mod node;
+pub mod saved;
 pub mod store;
 pub mod table;
 
 pub use id::NodeId;
 pub use krpc::NodeInfo;
 pub use node::{Dht, DhtAction, DhtConfig, DhtStats};
+pub use saved::Saved;

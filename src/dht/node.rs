@@ -24,6 +24,7 @@ use std::time::Duration;
 use super::id::{NodeId, bep42_exempt, bep42_id, bep42_valid};
 use super::krpc::{Body, KrpcError, NodeInfo, Packet, Query};
 use super::lookup::{Lookup, Purpose};
+use super::saved::Saved;
 use super::store::{PeerStore, Rates, Tokens};
 use super::table::{K, Table};
 use crate::core::Rng;
@@ -153,11 +154,12 @@ pub struct Dht {
 }
 
 impl Dht {
-    /// A node with a random id (BEP 42 once its address is known), its table
-    /// seeded from `saved` nodes if any.
-    pub fn new(cfg: DhtConfig, seed: u64, now: Time, saved: Vec<NodeInfo>) -> Dht {
+    /// A node with the saved id or a random one (BEP 42 once its address is
+    /// known), starting from the saved nodes if any.
+    pub fn new(cfg: DhtConfig, seed: u64, now: Time, saved: Saved) -> Dht {
         let mut rng = Rng::new(seed);
-        let id = NodeId(random20(&mut rng));
+        let random = NodeId(random20(&mut rng));
+        let id = saved.id.unwrap_or(random);
         let secret = random20(&mut rng);
         let budget = f64::from(cfg.queries_per_sec);
         let v6 = cfg.v6;
@@ -165,6 +167,7 @@ impl Dht {
             table: Table::new(id),
             tokens: Tokens::new(secret, now),
             seeds: saved
+                .nodes
                 .into_iter()
                 .filter(|n| n.addr.is_ipv6() == v6)
                 .collect(),
@@ -191,13 +194,21 @@ impl Dht {
         self.table.own()
     }
 
-    /// The routing table's good nodes (to save for the next start).
+    /// The routing table's good nodes.
     pub fn nodes(&self) -> Vec<NodeInfo> {
         self.table
             .entries()
             .filter(|e| e.fails == 0)
             .map(|e| e.info)
             .collect()
+    }
+
+    /// What to save for the next start: the id and the good nodes.
+    pub fn saved(&self) -> Saved {
+        Saved {
+            id: Some(self.id()),
+            nodes: self.nodes(),
+        }
     }
 
     /// Numbers now.
@@ -219,6 +230,11 @@ impl Dht {
             port,
             urgent: false,
         });
+    }
+
+    /// The torrents announced.
+    pub fn torrent_list(&self) -> Vec<InfoHash> {
+        self.torrents.keys().copied().collect()
     }
 
     /// Stop announcing `ih`.
@@ -542,7 +558,7 @@ impl Dht {
             self.table.failed(p.to);
             self.lookup_failed(p.lookup, p.to);
         }
-        self.start_lookups(now);
+        self.start_lookups(now, out);
         self.drive(now, out);
         self.ping_questionable(now, out);
     }
@@ -563,7 +579,7 @@ impl Dht {
         }
     }
 
-    fn start_lookups(&mut self, now: Time) {
+    fn start_lookups(&mut self, now: Time, out: &mut Vec<DhtAction>) {
         let own = self.id();
         let thin = self.table.len() < K;
         let bootstrap_due = self
@@ -629,6 +645,15 @@ impl Dht {
             let port = a.port;
             let target = NodeId(ih.0);
             let seeds = self.table.closest(&target, K);
+            // Peers announced to this very node count too: it may be one of
+            // the nodes nearest the torrent.
+            let held = self.store.peers(&target, now, 50, self.cfg.v6);
+            if !held.is_empty() {
+                out.push(DhtAction::Peers {
+                    info_hash: ih,
+                    peers: held,
+                });
+            }
             self.push_lookup(ih, Lookup::new(target, Purpose::Announce { port }, &seeds));
         }
     }

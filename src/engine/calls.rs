@@ -16,7 +16,7 @@ use crate::types::InfoHash;
 
 /// Reading a core's [`Reply`] as the kind its command gives.
 impl Reply {
-    fn mismatch(self, want: &str) -> EngineError {
+    pub(super) fn mismatch(self, want: &str) -> EngineError {
         EngineError::Internal(format!("wanted a {want} reply, got {self:?}"))
     }
 
@@ -319,6 +319,7 @@ impl Engine {
         let add = Command::AddPeers {
             info_hash: ih,
             addrs: addrs.to_vec(),
+            source: crate::core::PeerSource::Manual,
         };
         self.ask(ih, add).await?.done()
     }

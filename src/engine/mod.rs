@@ -26,6 +26,7 @@
 
 mod calls;
 pub mod catalog;
+pub mod discovery;
 pub mod queue;
 mod restore;
 mod storage;

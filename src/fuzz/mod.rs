@@ -234,7 +234,7 @@ pub fn krpc(data: &[u8]) {
     if let Ok(p) = Packet::decode(data) {
         assert_eq!(Packet::decode(&p.encode()), Ok(p));
     }
-    let mut node = Dht::new(DhtConfig::default(), 1, Time::ZERO, Vec::new());
+    let mut node = Dht::new(DhtConfig::default(), 1, Time::ZERO, Default::default());
     let mut now = Time::ZERO;
     let mut rest = data;
     // Records: `0xff` is a tick of 7 s; any other byte picks the sender (its

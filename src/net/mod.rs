@@ -1,4 +1,4 @@
-//! The network side outside the shards: trackers.
+//! The network side outside the shards: trackers and the DHT ([`dht`]).
 //!
 //! What it owns: the control-plane thread that talks to trackers over HTTP(S) and
 //! UDP ([`TrackerClient`]). When to announce, and what, is the core's
@@ -13,6 +13,7 @@
 //! three redirects and never asks for compressed replies, every request has a
 //! timeout.
 
+pub mod dht;
 pub(crate) mod peer;
 mod tracker;
 

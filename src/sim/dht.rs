@@ -81,7 +81,7 @@ impl DhtSim {
         cfg.bootstrap = bootstrap.iter().map(|&j| self.nodes[j].addr).collect();
         let seed = self.rng.next_u64();
         self.nodes.push(DhtSimNode {
-            dht: Dht::new(cfg, seed, self.now, Vec::new()),
+            dht: Dht::new(cfg, seed, self.now, crate::dht::Saved::default()),
             addr,
             found: BTreeMap::new(),
             sends_per_sec: BTreeMap::new(),

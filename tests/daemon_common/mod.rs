@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 
 #[path = "../cli_common/mod.rs"]
-mod cli_common;
+pub mod cli_common;
 use serde_json::Value;
 
 /// A running daemon.
@@ -33,6 +33,10 @@ listen = "127.0.0.1:0"
 [engine]
 shards = 2
 save_interval_ms = 500
+[dht]
+listen = "127.0.0.1:0"
+listen6 = ""
+bootstrap = []
 [api]
 listen = "127.0.0.1:0"
 shutdown_timeout_secs = 10
