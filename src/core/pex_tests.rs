@@ -295,3 +295,16 @@ fn the_address_book_is_bounded_and_failed_addresses_make_room() {
     assert_eq!(t.addrs.len(), addrs::MAX_KNOWN_ADDRS);
     assert!(core.add_peers(ih, &[a("127.0.0.1:0")]).is_err());
 }
+
+#[test]
+fn a_mapped_address_is_kept_as_ipv4_and_told_back_as_yourip() {
+    let (mut core, ih) = core_with(true, false);
+    let (pa, out) = connect(&mut core, ih, "[::ffff:127.0.0.9]:5000");
+    assert_eq!(core.peers[&pa].addr, a("127.0.0.9:5000"));
+    assert_eq!(our_ext_handshake(&out, pa).yourip, Some(vec![127, 0, 0, 9]));
+    let (pb, out) = connect(&mut core, ih, "[2001:db8::7]:5000");
+    assert_eq!(
+        our_ext_handshake(&out, pb).yourip.map(|b| b.len()),
+        Some(16)
+    );
+}

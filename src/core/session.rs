@@ -12,6 +12,9 @@ impl Core {
         if self.peers.len() >= self.cfg.max_connections || self.shutting_down {
             return None;
         }
+        // A dual-stack listener sees IPv4 peers as IPv4-mapped IPv6: they are
+        // kept as IPv4 (bans, peer exchange and the address book compare them).
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
         let key = self.new_key();
         self.peers.insert(key, Peer::new(addr, false, now));
         Some(key)
@@ -293,6 +296,11 @@ impl Core {
                 u32::try_from(self.cfg.request_queue_max).unwrap_or(u32::MAX),
                 metadata_size,
             );
+            // BEP 10 `yourip`: the address we see the peer at.
+            ext.yourip = Some(match addr.ip().to_canonical() {
+                core::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+                core::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+            });
             let t = self.torrents.get(&ih).expect("checked");
             if self.pex_allowed(t) {
                 ext.m
