@@ -16,6 +16,7 @@ pub mod krpc;
 pub mod lookup;
 pub mod node;
 pub mod saved;
+pub mod schedule;
 pub mod store;
 pub mod table;
 

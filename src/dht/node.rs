@@ -25,6 +25,7 @@ use super::id::{NodeId, bep42_exempt, bep42_id, bep42_valid};
 use super::krpc::{Body, KrpcError, NodeInfo, Packet, Query};
 use super::lookup::{Lookup, Purpose};
 use super::saved::Saved;
+use super::schedule::Schedule;
 use super::store::{PeerStore, Rates, Tokens};
 use super::table::{K, Table};
 use crate::core::Rng;
@@ -121,14 +122,6 @@ struct Pending {
     sent: Time,
 }
 
-#[derive(Debug, Clone)]
-struct Announced {
-    next: Time,
-    port: u16,
-    /// Searched once now (a magnet waiting for peers), before the schedule.
-    urgent: bool,
-}
-
 /// One DHT node.
 #[derive(Debug)]
 pub struct Dht {
@@ -142,7 +135,7 @@ pub struct Dht {
     next_tid: u16,
     lookups: BTreeMap<u64, (InfoHash, Lookup)>,
     next_lookup: u64,
-    torrents: BTreeMap<InfoHash, Announced>,
+    torrents: Schedule,
     /// Nodes from a saved table or routers, tried when the table is thin.
     seeds: Vec<NodeInfo>,
     last_bootstrap: Option<Time>,
@@ -179,7 +172,7 @@ impl Dht {
             next_tid: 0,
             lookups: BTreeMap::new(),
             next_lookup: 0,
-            torrents: BTreeMap::new(),
+            torrents: Schedule::default(),
             last_bootstrap: None,
             budget,
             budget_at: now,
@@ -224,30 +217,32 @@ impl Dht {
 
     /// Announce `ih` (peers listen on `port`) from now on, the first time soon.
     pub fn add_torrent(&mut self, ih: InfoHash, port: u16, now: Time) {
-        let jitter = Duration::from_millis(self.rng.below(10_000));
-        self.torrents.entry(ih).or_insert(Announced {
-            next: now + jitter,
-            port,
-            urgent: false,
-        });
+        self.torrents.add(ih, port, now, &mut self.rng);
     }
 
     /// The torrents announced.
     pub fn torrent_list(&self) -> Vec<InfoHash> {
-        self.torrents.keys().copied().collect()
+        self.torrents.list()
     }
 
     /// Stop announcing `ih`.
     pub fn remove_torrent(&mut self, ih: InfoHash) {
-        self.torrents.remove(&ih);
+        self.torrents.remove(ih);
         self.lookups.retain(|_, (h, _)| *h != ih);
     }
 
     /// Look for peers of `ih` before anything else due (a magnet waiting).
     pub fn search_now(&mut self, ih: InfoHash) {
-        if let Some(t) = self.torrents.get_mut(&ih) {
-            t.urgent = true;
-        }
+        self.torrents.urge(ih);
+    }
+
+    /// The engine's torrents as they are now (info-hash, needs peers now; see
+    /// [`Schedule::sync`]): the drivers call it every few seconds.
+    pub fn sync_torrents(&mut self, now: Time, list: &[(InfoHash, bool)], port: u16) {
+        self.torrents.sync(now, list, port, &mut self.rng);
+        let kept: BTreeSet<InfoHash> = list.iter().map(|(ih, _)| *ih).collect();
+        self.lookups
+            .retain(|_, (ih, l)| l.purpose == Purpose::FindNode || kept.contains(ih));
     }
 
     fn tid(&mut self) -> Option<u16> {
@@ -624,25 +619,17 @@ impl Dht {
         }
         // Searches first, then announces due, in the order they fell due; only
         // what the query budget can start now.
-        let mut due: Vec<(bool, Time, InfoHash)> = self
-            .torrents
-            .iter()
-            .filter(|(_, a)| a.urgent || a.next <= now)
-            .map(|(ih, a)| (!a.urgent, a.next, *ih))
-            .collect();
-        due.sort();
         let running: BTreeSet<InfoHash> = self.lookups.values().map(|(ih, _)| *ih).collect();
-        for (_, _, ih) in due {
+        for ih in self.torrents.due(now) {
             if self.lookups.len() >= MAX_LOOKUPS || self.budget < START_BUDGET {
                 break;
             }
             if running.contains(&ih) {
                 continue;
             }
-            let a = self.torrents.get_mut(&ih).expect("listed");
-            a.urgent = false;
-            a.next = now + self.cfg.announce_interval;
-            let port = a.port;
+            let Some(port) = self.torrents.started(ih, now, self.cfg.announce_interval) else {
+                continue;
+            };
             let target = NodeId(ih.0);
             let seeds = self.table.closest(&target, K);
             // Peers announced to this very node count too: it may be one of

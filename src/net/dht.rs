@@ -5,13 +5,11 @@
 //! to the engine, and saves the node's id and good nodes in the session store
 //! (every [`SAVE`] and when stopped).
 //!
-//! Bounds: a datagram over `MAX_PACKET` is dropped unread; a magnet or a torrent
-//! without peers is searched for at once, then again after 10 s, 20 s, 40 s...
-//! up to every [`SEARCH_AGAIN`] while it still needs peers;
+//! Bounds: a datagram over `MAX_PACKET` is dropped unread (when searches and
+//! announces happen is the node's `dht::schedule`);
 //! sends that fail are counted and logged once per thread.
 
 use core::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::collections::BTreeMap;
 use std::net::{ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,15 +20,12 @@ use crate::Engine;
 use crate::core::PeerSource;
 use crate::dht::krpc::MAX_PACKET;
 use crate::dht::{Dht, DhtAction, DhtConfig, DhtStats, Saved};
-use crate::types::{InfoHash, Time};
+use crate::types::Time;
 
 /// Between two looks at the engine's torrents.
 pub const SYNC: Duration = Duration::from_secs(10);
 /// Between two saves of the routing table.
 pub const SAVE: Duration = Duration::from_secs(10 * 60);
-/// The longest wait between two urgent searches for one torrent (the first
-/// again after [`SYNC`], then doubling up to this while it still needs peers).
-pub const SEARCH_AGAIN: Duration = Duration::from_secs(5 * 60);
 const TICK: Duration = Duration::from_millis(250);
 
 /// The DHT's settings in the daemon.
@@ -215,7 +210,6 @@ fn run(
     let mut last_tick = Time::ZERO;
     let mut last_sync: Option<Time> = None;
     let mut last_save = now();
-    let mut searched: BTreeMap<InfoHash, (Time, Duration)> = BTreeMap::new();
     let mut send_failed_logged = false;
     let mut out = Vec::new();
     while !stop.load(Ordering::Relaxed) {
@@ -242,7 +236,9 @@ fn run(
         }
         if last_sync.is_none_or(|at| t.since(at) >= SYNC) {
             last_sync = Some(t);
-            sync(engine, &mut dht, cfg.peer_port, &mut searched, t);
+            if let Ok(list) = engine.dht_torrents() {
+                dht.sync_torrents(t, &list, cfg.peer_port);
+            }
         }
         if t.since(last_save) >= SAVE {
             last_save = t;
@@ -269,46 +265,6 @@ fn run(
         }
     }
     save(engine, &dht, v6);
-}
-
-/// Tells the node which torrents to announce, and searches at once for those
-/// that need peers (at most every [`SEARCH_AGAIN`] each).
-fn sync(
-    engine: &Engine,
-    dht: &mut Dht,
-    port: u16,
-    searched: &mut BTreeMap<InfoHash, (Time, Duration)>,
-    now: Time,
-) {
-    let Ok(list) = engine.dht_torrents() else {
-        return;
-    };
-    let wanted: BTreeMap<InfoHash, bool> = list.into_iter().collect();
-    for ih in dht.torrent_list() {
-        if !wanted.contains_key(&ih) {
-            dht.remove_torrent(ih);
-        }
-    }
-    // Torrents that no longer need peers start over next time they do.
-    searched.retain(|ih, _| wanted.get(ih) == Some(&true));
-    for (ih, needy) in wanted {
-        dht.add_torrent(ih, port, now);
-        if !needy {
-            continue;
-        }
-        match searched.get_mut(&ih) {
-            None => {
-                searched.insert(ih, (now, SYNC));
-                dht.search_now(ih);
-            }
-            Some((at, wait)) if now.since(*at) >= *wait => {
-                *at = now;
-                *wait = (*wait * 2).min(SEARCH_AGAIN);
-                dht.search_now(ih);
-            }
-            Some(_) => {}
-        }
-    }
 }
 
 fn save(engine: &Engine, dht: &Dht, v6: bool) {

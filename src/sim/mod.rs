@@ -17,6 +17,7 @@ mod actions;
 pub mod dht;
 mod fs;
 mod tracker;
+mod world_dht;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::cmp::Reverse;
@@ -111,6 +112,8 @@ pub(crate) struct Node {
     pub addr: SocketAddr,
     pub fs: MemFs,
     storage: BTreeMap<InfoHash, (Arc<Info>, String)>,
+    /// Its DHT node, if it runs one (see `world_dht.rs`).
+    dht: Option<Box<world_dht::NodeDht>>,
 }
 
 struct Link {
@@ -143,6 +146,8 @@ enum Pending {
     StorageMoved(usize, InfoHash, Result<(), DiskError>),
     StorageOpened(usize, InfoHash, Result<bool, DiskError>),
     RootsChecked(usize, Vec<(String, bool)>),
+    /// A DHT datagram for node `.0` from `.1`.
+    Datagram(usize, SocketAddr, Vec<u8>),
     AnnounceReply(
         usize,
         InfoHash,
@@ -169,7 +174,8 @@ impl Pending {
             | Pending::StorageMoved(m, ..)
             | Pending::StorageOpened(m, ..)
             | Pending::AnnounceReply(m, ..)
-            | Pending::RootsChecked(m, _) => *m == n,
+            | Pending::RootsChecked(m, _)
+            | Pending::Datagram(m, ..) => *m == n,
             Pending::Accept { listener, from } => *listener == n || from.0 == n,
             Pending::Tick(_) => false,
         }
@@ -196,6 +202,8 @@ pub(crate) struct World {
     trace: std::hash::DefaultHasher,
     /// Sees every byte delivered, if set (see [`SimWorld::set_wire_tap`]).
     tap: Option<WireTap>,
+    /// Sees every datagram delivered, if set.
+    dgram_tap: Option<world_dht::DatagramTap>,
 }
 
 /// A test's view of every byte the memory network delivers.
@@ -232,6 +240,7 @@ impl SimWorld {
                 trackers: tracker::SimTrackers::default(),
                 trace: std::hash::DefaultHasher::new(),
                 tap: None,
+                dgram_tap: None,
             })),
         }
     }
@@ -396,6 +405,7 @@ impl SimWorld {
             addr,
             fs: MemFs::default(),
             storage: BTreeMap::new(),
+            dht: None,
         });
         w.listeners.insert(addr, idx);
         let at = w.now + tick;
@@ -435,6 +445,7 @@ impl World {
                 (n, ih, id, res.is_ok()).hash(&mut self.trace)
             }
             Pending::RootsChecked(n, roots) => (n, roots).hash(&mut self.trace),
+            Pending::Datagram(n, from, bytes) => (n, from, bytes).hash(&mut self.trace),
             Pending::Tick(n) => n.hash(&mut self.trace),
         }
     }
@@ -580,8 +591,13 @@ impl World {
                 self.nodes[n].core.on_event(now, ev, &mut out);
                 n
             }
+            Pending::Datagram(n, from, bytes) => {
+                self.dht_deliver(n, from, &bytes);
+                return;
+            }
             Pending::Tick(n) => {
                 self.break_links(n);
+                self.dht_tick(n);
                 self.nodes[n].core.on_tick(now, &mut out);
                 let next = now + self.cfg.tick;
                 self.schedule(next, Pending::Tick(n));
