@@ -17,6 +17,7 @@ pub mod engine;
 pub mod fuzz;
 pub mod hash;
 pub mod logring;
+pub mod lsd;
 pub mod metainfo;
 pub mod net;
 pub mod proto;

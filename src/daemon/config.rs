@@ -59,6 +59,8 @@ pub struct PeersConfig {
     pub upload_slot_mode: SlotMode,
     /// Peer exchange (BEP 11) with peers of torrents that are not private.
     pub pex: bool,
+    /// Local service discovery (BEP 14) on the local network's multicast group.
+    pub lsd: bool,
 }
 
 /// Engine threads and IO.
@@ -328,6 +330,7 @@ impl Default for PeersConfig {
             max_upload_slots: 64,
             upload_slot_mode: SlotMode::FillUplink,
             pex: true,
+            lsd: false,
         }
     }
 }
@@ -406,6 +409,10 @@ upload_slot_mode = "fill_uplink"
 # Peer exchange (BEP 11): tell the peers of a torrent which peers it is connected
 # to, and learn theirs. Never for private torrents.
 pex = true
+# Local service discovery (BEP 14): announce torrents to, and find peers on, the
+# local network (multicast 239.192.152.143:6771). Off: a seedbox's network is
+# rarely a swarm of its own. Never for private torrents.
+lsd = false
 
 [engine]
 # Engine threads, each owning some torrents (0: one per core).

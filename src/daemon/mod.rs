@@ -201,6 +201,13 @@ async fn serve(
     let api_addr = listener.local_addr().map_err(io_err("the API's address"))?;
     let peer_addr = engine.listen_addr();
     let dht = start_dht(&cfg, &engine);
+    let lsd = if cfg.peers.lsd {
+        crate::net::lsd::LsdService::start(engine.clone(), peer_addr.port())
+            .inspect_err(|e| tracing::error!(error = %e, "lsd: cannot start; running without it"))
+            .ok()
+    } else {
+        None
+    };
     let dht_addrs = dht.as_ref().map(|d| d.addrs.clone()).unwrap_or_default();
     write_addr_file(&s.data_dir, api_addr, peer_addr, &dht_addrs)?;
     let dht_stats = dht.as_ref().map(crate::net::dht::DhtService::stats_handle);
@@ -229,6 +236,9 @@ async fn serve(
     let stop = tokio::task::spawn_blocking(move || {
         if let Some(d) = dht {
             d.stop();
+        }
+        if let Some(l) = lsd {
+            l.stop();
         }
         let wait = bound.mul_f32(0.6);
         match engine.shut_down(wait) {

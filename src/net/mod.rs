@@ -1,4 +1,5 @@
-//! The network side outside the shards: trackers and the DHT ([`dht`]).
+//! The network side outside the shards: trackers, the DHT ([`dht`]) and local
+//! service discovery ([`lsd`]).
 //!
 //! What it owns: the control-plane thread that talks to trackers over HTTP(S) and
 //! UDP ([`TrackerClient`]). When to announce, and what, is the core's
@@ -14,6 +15,7 @@
 //! timeout.
 
 pub mod dht;
+pub mod lsd;
 pub(crate) mod peer;
 mod tracker;
 

@@ -16,6 +16,7 @@
 pub mod compact;
 pub mod ext;
 mod handshake;
+pub mod lsd;
 pub mod pex;
 pub mod tracker;
 mod wire;

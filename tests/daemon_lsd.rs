@@ -1,0 +1,81 @@
+//! Local service discovery between two daemons: a magnet with no tracker and
+//! no peer finds its seed on the local network's multicast group. Multicast
+//! never touches the machine's own network: the test starts itself again
+//! inside a network namespace of its own (only a loopback, multicast on it).
+
+mod daemon_common;
+
+use daemon_common::{Daemon, make_torrent};
+use serde_json::{Value, json};
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
+    })
+}
+
+#[test]
+fn a_magnet_finds_its_seed_on_the_local_network() {
+    if std::env::var_os("SEEDRING_LSD_NETNS").is_none() {
+        let exe = std::env::current_exe().expect("the test binary");
+        let ns: &[&str] = if is_root() { &["-n"] } else { &["-r", "-n"] };
+        let setup = "ip link set lo up && ip link set lo multicast on \
+                     && ip route add 239.0.0.0/8 dev lo src 127.0.0.1 && exec \"$0\" \"$@\"";
+        let out = std::process::Command::new("unshare")
+            .args(ns)
+            .args(["--", "sh", "-c", setup])
+            .arg(exe)
+            .args(["--exact", "a_magnet_finds_its_seed_on_the_local_network"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env("SEEDRING_LSD_NETNS", "1")
+            .output()
+            .expect("unshare runs (util-linux)");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "in its namespace: {text}");
+        assert!(text.contains("found through lsd"), "the test ran: {text}");
+        return;
+    }
+    let lsd = "[peers]\nlisten = \"127.0.0.1:0\"\nlsd = true\n";
+    let config = |dir: &std::path::Path| {
+        daemon_common::config_text(dir, "")
+            .replace("[peers]\nlisten = \"127.0.0.1:0\"\n", lsd)
+            .replace("[dht]\n", "[dht]\nenabled = false\n")
+    };
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let (torrent, data) = make_torrent(a_dir.path(), "local.bin", 2 << 20);
+    std::fs::create_dir_all(a_dir.path().join("downloads")).unwrap();
+    std::fs::write(a_dir.path().join("downloads/local.bin"), &data).unwrap();
+    for d in [&a_dir, &b_dir] {
+        std::fs::write(d.path().join("seedring.toml"), config(d.path())).unwrap();
+    }
+    let a = Daemon::start(a_dir.path(), "");
+    let added: Value = a
+        .add_torrent(&std::fs::read(&torrent).unwrap(), "")
+        .json()
+        .unwrap();
+    let ih = added["id"].as_str().unwrap().to_owned();
+    a.wait_for(&ih, "seeding", |t| t["state"] == "seeding");
+    let b = Daemon::start(b_dir.path(), "");
+    let r = b.post_json(
+        "/torrents",
+        &json!({"magnet": format!("magnet:?xt=urn:btih:{ih}")}),
+    );
+    assert!(r.status().is_success());
+    let t = b.wait_for(&ih, "the magnet to complete", |t| t["state"] == "seeding");
+    let ta = a.get_json(&format!("/torrents/{ih}"));
+    let lsd_of = |t: &Value| t["known_peers"]["lsd"].as_u64().unwrap_or(0);
+    assert!(lsd_of(&t) + lsd_of(&ta) >= 1, "B: {t}\nA: {ta}");
+    let got = std::fs::read(b_dir.path().join("downloads/local.bin")).unwrap();
+    assert!(got == data);
+    println!(
+        "found through lsd: B {}, A {}",
+        t["known_peers"], ta["known_peers"]
+    );
+}
