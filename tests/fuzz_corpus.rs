@@ -78,6 +78,11 @@ fn krpc() {
 }
 
 #[test]
+fn lsd() {
+    replay("lsd", seedring::fuzz::lsd);
+}
+
+#[test]
 fn pex() {
     replay("pex", seedring::fuzz::pex);
 }

@@ -135,7 +135,7 @@ fn churn_liars_and_the_query_rate() {
         let now = sim.now();
         sim.nodes[busy].dht.add_torrent(InfoHash(h), 6881, now);
     }
-    sim.run_until(Time::from_secs(120 + 40 * 60), TICK);
+    sim.run_until(Time::from_secs(120 + 25 * 60), TICK);
 
     // Liars are dropped by those that asked them.
     let left = count_liars(&sim);

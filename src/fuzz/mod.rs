@@ -17,6 +17,7 @@
 //! | [`ext`] | the extension handshake and ut_metadata messages |
 //! | [`pex`] | peer exchange (ut_pex) messages |
 //! | [`krpc`] | DHT packets: the codec, and a DHT node fed them |
+//! | [`lsd`] | local service discovery datagrams |
 //! | [`tracker_http`] | an HTTP tracker's announce and scrape replies |
 //! | [`tracker_udp`] | a UDP tracker's reply packets |
 //! | [`record`] | the resume records read back from the session store |
@@ -264,6 +265,24 @@ pub fn krpc(data: &[u8]) {
                 assert!(bytes.len() <= MAX_PACKET);
                 Packet::decode(&bytes).expect("we send what we can read");
             }
+        }
+    }
+}
+
+/// A local service discovery datagram: what is read writes out and reads back
+/// the same, within the bounds.
+pub fn lsd(data: &[u8]) {
+    use crate::proto::lsd::{LSD_V4, LsdAnnounce, MAX_LSD_HASHES};
+    if let Ok(a) = LsdAnnounce::decode(data) {
+        assert!(a.port != 0 && !a.info_hashes.is_empty());
+        assert!(a.info_hashes.len() <= MAX_LSD_HASHES);
+        let back = LsdAnnounce::decode(&a.encode(LSD_V4)).expect("our own encoding");
+        // A cookie is written as it was read, minus what a line cannot hold.
+        if a.cookie
+            .as_deref()
+            .is_none_or(|c| !c.contains(['\r', '\n']))
+        {
+            assert_eq!(back, a);
         }
     }
 }

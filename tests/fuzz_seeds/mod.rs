@@ -26,6 +26,7 @@ pub fn all() -> Vec<(&'static str, Seeds)> {
             named(vec![pex_message().encode(), Pex::default().encode()]),
         ),
         ("krpc", krpc()),
+        ("lsd", lsd()),
         ("tracker_http", tracker_http()),
         ("tracker_udp", tracker_udp()),
         ("record", records()),
@@ -695,4 +696,19 @@ fn krpc() -> Seeds {
     }
     v.push(stream);
     named(v)
+}
+
+/// Local service discovery datagrams: ours, and another client's spelling.
+fn lsd() -> Seeds {
+    use seedring::proto::lsd::{LSD_V4, LSD_V6, LsdAnnounce};
+    let ours = LsdAnnounce {
+        port: 6881,
+        info_hashes: vec![seedring::InfoHash([0xab; 20]), seedring::InfoHash([1; 20])],
+        cookie: Some("0123456789ab".into()),
+    };
+    named(vec![
+        ours.encode(LSD_V4),
+        ours.encode(LSD_V6),
+        b"BT-SEARCH * HTTP/1.1\r\nhost: 239.192.152.143:6771\r\nport: 51413\r\ninfohash: ABABABABABABABABABABABABABABABABABABABAB\r\n\r\n\r\n".to_vec(),
+    ])
 }
