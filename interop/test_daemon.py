@@ -15,13 +15,17 @@ from test_download import LAYOUT, LtSeeder, lt_session, same_files, wait_for
 
 
 class Daemon:
-    def __init__(self, tmp: Path):
+    """A daemon on loopback ports in `tmp`; `peers` and `dht` are those sections'
+    lines (its DHT never joins anything but what a test tells it)."""
+
+    def __init__(self, tmp: Path, peers='listen = "127.0.0.1:0"',
+                 dht='listen = "127.0.0.1:0"\nlisten6 = ""\nbootstrap = []'):
         self.dir = tmp
         cfg = tmp / "seedring.toml"
         cfg.write_text(
             f'data_dir = "{tmp}/data"\n'
-            '[peers]\nlisten = "127.0.0.1:0"\n'
-            '[dht]\nlisten = "127.0.0.1:0"\nlisten6 = ""\nbootstrap = []\n'
+            f'[peers]\n{peers}\n'
+            f'[dht]\n{dht}\n'
             '[api]\nlisten = "127.0.0.1:0"\n'
             f'[[roots]]\ntoken = "default"\npath = "{tmp}/downloads"\ndefault = true\n'
         )

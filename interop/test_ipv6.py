@@ -3,57 +3,11 @@ downloads from a libtorrent seed it reaches over IPv6, then, listening
 dual-stack on [::], seeds to one libtorrent leecher over IPv6 and one over
 IPv4, and lists the IPv4 one as IPv4 (not as an IPv4-mapped address)."""
 
-import json
-import signal
-import subprocess
-import urllib.request
-from pathlib import Path
-
 import libtorrent as lt
 
-from conftest import LT_SETTINGS, lt_create, make_tree, seedring_bin
+from conftest import LT_SETTINGS, lt_create, make_tree
+from test_daemon import Daemon
 from test_download import wait_for
-
-
-class Daemon6:
-    """A daemon whose peers listen on [::] (both families)."""
-
-    def __init__(self, tmp: Path):
-        self.dir = tmp
-        (tmp / "seedring.toml").write_text(
-            f'data_dir = "{tmp}/data"\n'
-            '[peers]\nlisten = "[::]:0"\n'
-            '[dht]\nenabled = false\n'
-            '[api]\nlisten = "127.0.0.1:0"\n'
-            f'[[roots]]\ntoken = "default"\npath = "{tmp}/downloads"\ndefault = true\n'
-        )
-        self.log = open(tmp / "daemon.log", "w")
-        self.proc = subprocess.Popen(
-            [seedring_bin(), "daemon", "--config", str(tmp / "seedring.toml")],
-            stdout=subprocess.DEVNULL, stderr=self.log)
-        addr_file = tmp / "data" / "admin.addr"
-        wait_for("the daemon to start", addr_file.exists, 30)
-        lines = dict(l.split("=", 1) for l in addr_file.read_text().split())
-        self.api = f"http://{lines['api']}/api/v1"
-        self.peer_port = int(lines["peers"].rsplit(":", 1)[1])
-        self.token = (tmp / "data" / "admin.token").read_text().strip()
-
-    def call(self, method, path, body=None, content_type="application/json"):
-        data = None
-        headers = {"Authorization": f"Bearer {self.token}"}
-        if body is not None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            headers["Content-Type"] = content_type
-        req = urllib.request.Request(self.api + path, data=data, method=method, headers=headers)
-        with urllib.request.urlopen(req, timeout=30) as r:
-            text = r.read()
-            return json.loads(text) if text else None
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=30)
-        self.log.close()
-        return code
 
 
 def lt_peer(torrent, save, listen):
@@ -73,7 +27,8 @@ def test_both_families_through_one_dual_stack_listener(tmp):
     torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
     ses_s, h_s = lt_peer(torrent, tmp / "src", "[::1]:0")
     wait_for("the seed to check", lambda: h_s.status().is_seeding, 60)
-    d = Daemon6(tmp)
+    # Peers on [::]: both families on one port.
+    d = Daemon(tmp, peers='listen = "[::]:0"', dht="enabled = false")
     try:
         ih = d.call("POST", "/torrents", torrent.read_bytes(), "application/x-bittorrent")["id"]
         d.call("POST", f"/torrents/{ih}/peers", {"peers": [f"[::1]:{ses_s.listen_port()}"]})

@@ -29,19 +29,26 @@ def peers_of(d, ih):
     return d.call("GET", f"/torrents/{ih}/peers")
 
 
-def test_peer_exchange_both_ways_with_libtorrent(tmp):
-    src = make_tree(tmp / "src" / "pexed", {"a.bin": 3_000_000}, seed=31)
-    torrent = tmp / "pexed.torrent"
-    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+def s_and_l(torrent: Path, tmp: Path):
+    """Two libtorrent peers with nothing, L connected to S; then the daemon,
+    holding the torrent and told of L only. Returns them and the ports."""
     ses_s, h_s = lt_peer(torrent, tmp / "s")
     ses_l, h_l = lt_peer(torrent, tmp / "l")
     s_port, l_port = ses_s.listen_port(), ses_l.listen_port()
     h_l.connect_peer(("127.0.0.1", s_port))
     wait_for("L to connect to S", lambda: h_l.status().num_peers >= 1, 30)
     d = Daemon(tmp)
+    ih = d.call("POST", "/torrents", torrent.read_bytes(), "application/x-bittorrent")["id"]
+    d.call("POST", f"/torrents/{ih}/peers", {"peers": [f"127.0.0.1:{l_port}"]})
+    return d, ih, (ses_s, h_s, ses_l, h_l), s_port, l_port
+
+
+def test_peer_exchange_both_ways_with_libtorrent(tmp):
+    src = make_tree(tmp / "src" / "pexed", {"a.bin": 3_000_000}, seed=31)
+    torrent = tmp / "pexed.torrent"
+    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+    d, ih, lt_peers, s_port, l_port = s_and_l(torrent, tmp)
     try:
-        ih = d.call("POST", "/torrents", torrent.read_bytes(), "application/x-bittorrent")["id"]
-        d.call("POST", f"/torrents/{ih}/peers", {"peers": [f"127.0.0.1:{l_port}"]})
 
         # libtorrent -> seedring: S is learned from L's peer exchange and dialled.
         def dialled_s():
@@ -68,7 +75,7 @@ def test_peer_exchange_both_ways_with_libtorrent(tmp):
         del h_x, ses_x
     finally:
         code = d.stop()
-    del h_s, h_l, ses_s, ses_l
+    del lt_peers
     assert code == 0, (tmp / "daemon.log").read_text()
 
 
@@ -81,15 +88,8 @@ def test_a_private_torrent_is_never_exchanged(tmp):
     ct.set_priv(True)
     lt.set_piece_hashes(ct, str(src.parent))
     torrent.write_bytes(lt.bencode(ct.generate()))
-    ses_s, h_s = lt_peer(torrent, tmp / "s")
-    ses_l, h_l = lt_peer(torrent, tmp / "l")
-    s_port, l_port = ses_s.listen_port(), ses_l.listen_port()
-    h_l.connect_peer(("127.0.0.1", s_port))
-    wait_for("L to connect to S", lambda: h_l.status().num_peers >= 1, 30)
-    d = Daemon(tmp)
+    d, ih, lt_peers, s_port, l_port = s_and_l(torrent, tmp)
     try:
-        ih = d.call("POST", "/torrents", torrent.read_bytes(), "application/x-bittorrent")["id"]
-        d.call("POST", f"/torrents/{ih}/peers", {"peers": [f"127.0.0.1:{l_port}"]})
         wait_for("the daemon to connect to L", lambda: peers_of(d, ih), 30)
         ses_x, h_x = lt_peer(torrent, tmp / "x")
         h_x.connect_peer(("127.0.0.1", d.peer_port))
@@ -105,5 +105,5 @@ def test_a_private_torrent_is_never_exchanged(tmp):
         del h_x, ses_x
     finally:
         code = d.stop()
-    del h_s, h_l, ses_s, ses_l
+    del lt_peers
     assert code == 0, (tmp / "daemon.log").read_text()

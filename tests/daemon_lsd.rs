@@ -4,40 +4,19 @@
 //! inside a network namespace of its own (only a loopback, multicast on it).
 
 mod daemon_common;
+mod netns;
 
 use daemon_common::{Daemon, make_torrent};
 use serde_json::{Value, json};
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
-    })
-}
-
 #[test]
 fn a_magnet_finds_its_seed_on_the_local_network() {
-    if std::env::var_os("SEEDRING_LSD_NETNS").is_none() {
-        let exe = std::env::current_exe().expect("the test binary");
-        let ns: &[&str] = if is_root() { &["-n"] } else { &["-r", "-n"] };
+    if !netns::inside("SEEDRING_LSD_NETNS") {
+        // Multicast on the namespace's loopback, sent from 127.0.0.1.
         let setup = "ip link set lo up && ip link set lo multicast on \
-                     && ip route add 239.0.0.0/8 dev lo src 127.0.0.1 && exec \"$0\" \"$@\"";
-        let out = std::process::Command::new("unshare")
-            .args(ns)
-            .args(["--", "sh", "-c", setup])
-            .arg(exe)
-            .args(["--exact", "a_magnet_finds_its_seed_on_the_local_network"])
-            .args(["--nocapture", "--test-threads=1"])
-            .env("SEEDRING_LSD_NETNS", "1")
-            .output()
-            .expect("unshare runs (util-linux)");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "in its namespace: {text}");
+                     && ip route add 239.0.0.0/8 dev lo src 127.0.0.1";
+        let name = "a_magnet_finds_its_seed_on_the_local_network";
+        let text = netns::rerun(name, "SEEDRING_LSD_NETNS", setup);
         assert!(text.contains("found through lsd"), "the test ran: {text}");
         return;
     }

@@ -7,6 +7,7 @@
 //! `cargo test --test fuzz_corpus write_seeds -- --ignored` after changing it).
 
 mod fuzz_seeds;
+mod netns;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -123,32 +124,12 @@ fn peer_raw() {
 /// namespace too).
 #[test]
 fn api() {
-    if std::env::var_os("SEEDRING_FUZZ_NETNS").is_some() {
+    if netns::inside("SEEDRING_FUZZ_NETNS") {
         replay("api", seedring::fuzz::api::api);
         return;
     }
-    let exe = std::env::current_exe().expect("the test binary");
-    let ns: &[&str] = if is_root() { &["-n"] } else { &["-r", "-n"] };
-    let out = std::process::Command::new("unshare")
-        .args(ns)
-        .args(["--", "sh", "-c", r#"ip link set lo up && exec "$0" "$@""#])
-        .arg(exe)
-        .args(["--exact", "api", "--nocapture", "--test-threads=1"])
-        .env("SEEDRING_FUZZ_NETNS", "1")
-        .output()
-        .expect("unshare runs (util-linux)");
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "in its namespace: {text}");
+    let text = netns::rerun("api", "SEEDRING_FUZZ_NETNS", "ip link set lo up");
     assert!(text.contains("api: "), "the replay ran: {text}");
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
-    })
 }
 
 #[test]

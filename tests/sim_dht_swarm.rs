@@ -10,44 +10,15 @@ use std::sync::{Arc, Mutex};
 use seedring::Time;
 use seedring::core::{AddTorrent, Bitfield, CoreConfig, TorrentSource};
 use seedring::dht::krpc::{Body, Packet, Query};
-use seedring::metainfo::{CreateLayout, CreateOptions, Magnet, build_torrent};
+use seedring::metainfo::Magnet;
 use sim_common::*;
-
-/// The same files as `fx`, as a private torrent under another name.
-fn private_twin(fx: &Fixture) -> Fixture {
-    let stream: Vec<u8> = fx.files.iter().flat_map(|f| f.1.clone()).collect();
-    let pieces: Vec<[u8; 20]> = stream.chunks(16 * 1024).map(seedring::hash::sha1).collect();
-    let layout = CreateLayout {
-        name: "secret".into(),
-        files: Some(
-            FILES
-                .iter()
-                .map(|(p, len)| (p.split('/').map(str::to_owned).collect(), *len as u64))
-                .collect(),
-        ),
-        length: 0,
-    };
-    let opts = CreateOptions {
-        private: true,
-        ..CreateOptions::default()
-    };
-    let (_, meta) = build_torrent(&layout, 16 * 1024, &pieces, &opts).unwrap();
-    Fixture {
-        meta: Arc::new(meta),
-        files: fx
-            .files
-            .iter()
-            .map(|(p, b)| (p.replacen("dhtswarm", "secret", 1), b.clone()))
-            .collect(),
-    }
-}
 
 #[test]
 fn trackerless_magnets_complete_through_the_dht_and_pex_only() {
     let (seed, _g) = seed(61);
     let world = world(seed);
     let fx = fixture(seed, "dhtswarm", FILES, 16 * 1024);
-    let secret = private_twin(&fx);
+    let secret = private_twin(&fx, "dhtswarm", "secret");
     let (ih, private_ih) = (fx.meta.info_hash, secret.meta.info_hash);
 
     // Every DHT packet of the run, decoded: which info-hashes it names.

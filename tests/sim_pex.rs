@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use seedring::Time;
 use seedring::core::{AddTorrent, Bitfield, CoreConfig, PeerSource, TorrentSource};
-use seedring::metainfo::{CreateLayout, CreateOptions, build_torrent};
 use seedring::proto::ext::ExtHandshake;
 use seedring::proto::{HANDSHAKE_LEN, Handshake, Message, MessageDecoder};
 use sim_common::*;
@@ -96,34 +95,7 @@ fn a_private_torrent_never_carries_peer_exchange_on_any_message() {
     let (seed, _g) = seed(22);
     let world = world(seed);
     let public = fixture(seed, "public", FILES, 16 * 1024);
-    // The same files as a private torrent.
-    let private = {
-        let stream: Vec<u8> = public.files.iter().flat_map(|f| f.1.clone()).collect();
-        let pieces: Vec<[u8; 20]> = stream.chunks(16 * 1024).map(seedring::hash::sha1).collect();
-        let layout = CreateLayout {
-            name: "private".into(),
-            files: Some(
-                FILES
-                    .iter()
-                    .map(|(p, len)| (p.split('/').map(str::to_owned).collect(), *len as u64))
-                    .collect(),
-            ),
-            length: 0,
-        };
-        let opts = CreateOptions {
-            private: true,
-            ..CreateOptions::default()
-        };
-        let (_, meta) = build_torrent(&layout, 16 * 1024, &pieces, &opts).unwrap();
-        Fixture {
-            meta: Arc::new(meta),
-            files: public
-                .files
-                .iter()
-                .map(|(p, b)| (p.replacen("public", "private", 1), b.clone()))
-                .collect(),
-        }
-    };
+    let private = private_twin(&public, "public", "private");
     let seen = Arc::new(Mutex::new(Seen::default()));
     let streams = Arc::new(Mutex::new(BTreeMap::<(usize, u64), Stream>::new()));
     {

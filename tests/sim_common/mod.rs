@@ -154,3 +154,33 @@ pub const FILES: &[(&str, usize)] = &[
     ("dir/c.bin", 65_536),
     ("z.bin", 333_333),
 ];
+
+/// The same files as `fx` (whose name is `from`) as a private torrent named
+/// `name` (16 KiB pieces, [`FILES`]' layout).
+pub fn private_twin(fx: &Fixture, from: &str, name: &str) -> Fixture {
+    let stream: Vec<u8> = fx.files.iter().flat_map(|f| f.1.clone()).collect();
+    let pieces: Vec<[u8; 20]> = stream.chunks(16 * 1024).map(seedring::hash::sha1).collect();
+    let layout = CreateLayout {
+        name: name.to_owned(),
+        files: Some(
+            FILES
+                .iter()
+                .map(|(p, len)| (p.split('/').map(str::to_owned).collect(), *len as u64))
+                .collect(),
+        ),
+        length: 0,
+    };
+    let opts = CreateOptions {
+        private: true,
+        ..CreateOptions::default()
+    };
+    let (_, meta) = build_torrent(&layout, 16 * 1024, &pieces, &opts).unwrap();
+    Fixture {
+        meta: Arc::new(meta),
+        files: fx
+            .files
+            .iter()
+            .map(|(p, b)| (p.replacen(from, name, 1), b.clone()))
+            .collect(),
+    }
+}
