@@ -42,7 +42,7 @@ pub struct Lsd {
     torrents: BTreeMap<InfoHash, Time>,
     last_send: Option<Time>,
     senders: BTreeMap<IpAddr, (u32, Time)>,
-    /// Datagrams ignored (ours, malformed, over a sender's rate).
+    /// Datagrams ignored (malformed, over a sender's rate; not our own).
     pub ignored: u64,
 }
 
@@ -129,8 +129,7 @@ impl Lsd {
             return Vec::new();
         };
         if a.cookie.as_deref() == Some(self.cookie.as_str()) {
-            self.ignored += 1;
-            return Vec::new();
+            return Vec::new(); // our own, looped back: not counted
         }
         let peer = SocketAddr::new(ip, a.port);
         a.info_hashes

@@ -210,7 +210,7 @@ fn run(
     let mut last_tick = Time::ZERO;
     let mut last_sync: Option<Time> = None;
     let mut last_save = now();
-    let mut send_failed_logged = false;
+    let (mut send_failed_logged, mut dropped_logged) = (false, false);
     let mut out = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         match socket.recv_from(&mut buf) {
@@ -260,8 +260,16 @@ fn run(
                 }
             }
         }
+        let now_stats = dht.stats();
+        if now_stats.dropped > 0 && !dropped_logged {
+            dropped_logged = true;
+            tracing::info!(
+                "dht: packets dropped (unparsable, over an address's rate, or answers we \
+                 did not ask for); counted in /api/v1/stats as dht.dropped (said once)"
+            );
+        }
         if let Ok(mut s) = stats.lock() {
-            s[usize::from(v6)] = dht.stats();
+            s[usize::from(v6)] = now_stats;
         }
     }
     save(engine, &dht, v6);

@@ -77,14 +77,20 @@ fn run(engine: &Engine, sock: &UdpSocket, mut lsd: Lsd, stop: &AtomicBool) {
     let now = || Time(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
     let mut buf = vec![0u8; MAX_LSD_PACKET + 1];
     let (mut last_tick, mut last_sync) = (Time::ZERO, None::<Time>);
-    let mut send_failed_logged = false;
+    let (mut send_failed_logged, mut ignored_logged) = (false, false);
     while !stop.load(Ordering::Relaxed) {
         if let Ok((n, from)) = sock.recv_from(&mut buf)
             && n <= MAX_LSD_PACKET
         {
+            let ignored = lsd.ignored;
             for (ih, peer) in lsd.on_packet(now(), from, &buf[..n]) {
                 // A torrent removed meanwhile: nothing to do.
                 let _ = engine.add_peers_from(ih, &[peer], PeerSource::Lsd);
+            }
+            if lsd.ignored > ignored && !ignored_logged {
+                ignored_logged = true;
+                tracing::info!(%from, "lsd: a datagram ignored (not BT-SEARCH, or over the \
+                    sender's rate); later ones are not said");
             }
         }
         let t = now();
