@@ -110,6 +110,13 @@ fn a_trackerless_magnet_completes_through_the_dht_alone() {
     assert!(sa["dht"]["queries_in"].as_u64().unwrap() > 0, "{sa}");
     assert!(sb["dht"]["responses"].as_u64().unwrap() > 0, "{sb}");
     assert!(sb["dht"]["nodes"].as_u64().unwrap() >= 1, "{sb}");
+    let m = b
+        .authed(b.http.get(format!("{}/metrics", b.base)))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(m.contains("seedring_dht_nodes"), "{m}");
     // One torrent each in the DHT (the public one): the private one never.
     assert_eq!(sa["dht"]["torrents"], 1, "{sa}");
     assert_eq!(sb["dht"]["torrents"], 1, "{sb}");

@@ -100,6 +100,32 @@ pub async fn metrics(State(app): State<Shared>) -> Result<impl IntoResponse, Api
         "Engine threads",
         app.engine.shards() as f64,
     );
+    if let Some(d) = app.dht.as_ref().map(crate::net::dht::DhtStatsHandle::get) {
+        gauge(
+            &mut reg,
+            "dht_nodes",
+            "Nodes in the DHT routing tables",
+            d.nodes as f64,
+        );
+        gauge(
+            &mut reg,
+            "dht_queries_in",
+            "DHT queries answered since start",
+            d.queries_in as f64,
+        );
+        gauge(
+            &mut reg,
+            "dht_queries_out",
+            "DHT queries sent since start",
+            d.queries_out as f64,
+        );
+        gauge(
+            &mut reg,
+            "dht_dropped",
+            "DHT packets dropped since start",
+            d.dropped as f64,
+        );
+    }
     let counters = app.engine.counters_async().await?;
     let per_shard = |reg: &mut Registry, name: &str, help: &str, f: fn(&CoreCounters) -> f64| {
         let fam = Family::<Vec<(String, String)>, G>::default();
