@@ -56,6 +56,7 @@ class SeedringQb:
         lines = dict(l.split("=", 1) for l in addr_file.read_text().split())
         self.host, self.port = lines["api"].rsplit(":", 1)
         self.url = f"http://{lines['api']}"
+        self.peer_port = int(lines["peers"].rsplit(":", 1)[1])
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)

@@ -90,8 +90,7 @@ def test_a_whole_session_through_qbittorrent_api(tmp):
         atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
         seeder2.close()
         h = ses.add_torrent(atp)
-        h.connect_peer(("127.0.0.1", int(open(d.dir / "data" / "admin.addr").read()
-                                             .split("peers=")[1].split(":")[1])))
+        h.connect_peer(("127.0.0.1", d.peer_port))
         wait_for("libtorrent to download from seedring", lambda: h.status().is_seeding, 120)
         wait_for("the ratio limit to pause it", lambda: state(c, other_ih) == "pausedUP", 30)
         assert c.torrents_info(torrent_hashes=other_ih)[0].ratio >= 1.0

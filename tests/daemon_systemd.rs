@@ -78,6 +78,7 @@ fn the_deploy_sample_config_runs_a_daemon() {
     let text = include_str!("../deploy/seedring.toml")
         .replace("/var/lib/seedring", &format!("{d}/data"))
         .replace("/srv/torrents", &format!("{d}/srv"))
+        .replace("listen = \"[::]:6881\"", "listen = \"127.0.0.1:0\"")
         .replace("listen = \"0.0.0.0:6881\"", "listen = \"127.0.0.1:0\"")
         .replace("listen6 = \"[::]:6881\"", "listen6 = \"\"")
         .replace("bootstrap = [\"router", "bootstrap = [] # [\"router")

@@ -29,6 +29,20 @@ impl Core {
                 p.client = v;
             }
             p.listen_port = hs.p;
+            let from = p.addr.ip();
+            if let Some(ours) = &hs.yourip {
+                self.our_addrs.heard(ours, from);
+            }
+            // The peer's address in its other family: one more way to reach it.
+            let other = (hs.ipv4.map(IpAddr::from))
+                .filter(|_| from.to_canonical().is_ipv6())
+                .or_else(|| hs.ipv6.map(IpAddr::from).filter(|_| from.is_ipv4()));
+            let allowed = (self.torrents.get(&ih)).is_some_and(|t| self.pex_allowed(t));
+            if let (Some(ip), Some(port), true) = (other, hs.p, allowed)
+                && let Some(t) = self.torrents.get_mut(&ih)
+            {
+                t.learn([((ip, port).into(), 0)], PeerSource::Pex, Some(from));
+            }
             if let (Some(size), Some(m)) = (hs.metadata_size, self.metadata.get_mut(&ih)) {
                 if size == 0 || size > MAX_METADATA_SIZE {
                     return Err(CloseReason::Protocol(format!("metadata size {size}")));

@@ -35,6 +35,7 @@ mod event;
 mod extension;
 pub mod layout;
 mod metadata;
+mod ourip;
 mod peer;
 mod persist;
 mod pex;
@@ -568,6 +569,8 @@ pub struct Core {
     /// The version of the newest removal forgotten.
     removals_dropped: u64,
     peers: BTreeMap<PeerKey, Peer>,
+    /// Our addresses as peers see them (BEP 10 `yourip`).
+    our_addrs: ourip::OurAddrs,
     next_key: u64,
     global_down: TokenBucket,
     global_up: TokenBucket,
@@ -642,6 +645,7 @@ impl Core {
             removals: std::collections::VecDeque::new(),
             removals_dropped: 0,
             peers: BTreeMap::new(),
+            our_addrs: ourip::OurAddrs::default(),
             next_key: 1,
             down_rate: RateTracker::default(),
             up_rate: RateTracker::default(),

@@ -308,3 +308,75 @@ fn a_mapped_address_is_kept_as_ipv4_and_told_back_as_yourip() {
         Some(16)
     );
 }
+
+fn ext_with(port: u16, f: impl FnOnce(&mut ExtHandshake)) -> Message {
+    let mut hs = ExtHandshake::ours("scripted", port, 250, None);
+    f(&mut hs);
+    Message::Extended {
+        id: 0,
+        payload: hs.encode(),
+    }
+}
+
+#[test]
+fn our_other_address_is_told_once_peers_agree_and_theirs_is_kept() {
+    let (mut core, ih) = core_with(true, false);
+    let us6: [u8; 16] = "2001:db8::1"
+        .parse::<core::net::Ipv6Addr>()
+        .unwrap()
+        .octets();
+    // Two IPv6 peers see us at the same address.
+    for (i, peer) in ["[2001:db8::7]:5000", "[2001:db8::8]:5000"]
+        .iter()
+        .enumerate()
+    {
+        let (k, out) = connect(&mut core, ih, peer);
+        let (ipv4, ipv6) = {
+            let hs = our_ext_handshake(&out, k);
+            (hs.ipv4, hs.ipv6)
+        };
+        assert_eq!((ipv4, ipv6), (None, None), "peer {i}: nothing believed yet");
+        at(
+            &mut core,
+            1,
+            k,
+            &[ext_with(6000, |h| h.yourip = Some(us6.to_vec()))],
+        );
+    }
+    // An IPv4 peer is told our IPv6 address, and tells us its own.
+    let (k4, out) = connect(&mut core, ih, "203.0.113.9:5000");
+    let hs = our_ext_handshake(&out, k4);
+    assert_eq!((hs.ipv6, hs.ipv4), (Some(us6), None));
+    let theirs: [u8; 16] = "2001:db8::99"
+        .parse::<core::net::Ipv6Addr>()
+        .unwrap()
+        .octets();
+    at(
+        &mut core,
+        2,
+        k4,
+        &[ext_with(6001, |h| h.ipv6 = Some(theirs))],
+    );
+    let t = &core.torrents[&ih];
+    let learned = t.addrs.get(&a("[2001:db8::99]:6001")).expect("kept");
+    assert!(learned.from(PeerSource::Pex));
+    // An IPv6 peer is not told our IPv6 address (it knows it); no IPv4 one is believed.
+    let (k6, out) = connect(&mut core, ih, "[2001:db8::9]:5000");
+    let hs = our_ext_handshake(&out, k6);
+    assert_eq!((hs.ipv4, hs.ipv6), (None, None));
+
+    // A private torrent keeps to its tracker's peers.
+    let (mut core, ih) = core_with(true, true);
+    let (k, _) = connect(&mut core, ih, "203.0.113.9:5000");
+    at(
+        &mut core,
+        1,
+        k,
+        &[ext_with(6001, |h| h.ipv6 = Some(theirs))],
+    );
+    assert!(
+        !core.torrents[&ih]
+            .addrs
+            .contains_key(&a("[2001:db8::99]:6001"))
+    );
+}

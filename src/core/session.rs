@@ -301,6 +301,12 @@ impl Core {
                 core::net::IpAddr::V4(v4) => v4.octets().to_vec(),
                 core::net::IpAddr::V6(v6) => v6.octets().to_vec(),
             });
+            // Our address in the peer's other family, where peers agree on it.
+            match self.our_addrs.ours(!addr.ip().to_canonical().is_ipv6()) {
+                Some(core::net::IpAddr::V4(v4)) => ext.ipv4 = Some(v4.octets()),
+                Some(core::net::IpAddr::V6(v6)) => ext.ipv6 = Some(v6.octets()),
+                None => {}
+            }
             let t = self.torrents.get(&ih).expect("checked");
             if self.pex_allowed(t) {
                 ext.m

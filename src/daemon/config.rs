@@ -41,7 +41,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PeersConfig {
-    /// Address and port peers connect to (port 0: any free port).
+    /// Address and port peers connect to (port 0: any free port); `[::]` is
+    /// dual-stack.
     pub listen: SocketAddr,
     /// Most peer connections in all.
     pub max_connections: usize,
@@ -322,7 +323,7 @@ impl Default for Config {
 impl Default for PeersConfig {
     fn default() -> Self {
         PeersConfig {
-            listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
+            listen: SocketAddr::from((core::net::Ipv6Addr::UNSPECIFIED, 6881)),
             max_connections: 500,
             max_connections_per_torrent: 60,
             max_half_open: 50,
@@ -390,8 +391,10 @@ pub const DEFAULT_CONFIG: &str = r#"# seedring daemon configuration. Every key i
 data_dir = "./seedring-data"
 
 [peers]
-# Address and port peers connect to (port 0: any free port).
-listen = "0.0.0.0:6881"
+# Address and port peers connect to (port 0: any free port). "[::]" takes IPv4
+# and IPv6 peers on one socket (on a machine without IPv6, IPv4 only);
+# "0.0.0.0" keeps to IPv4.
+listen = "[::]:6881"
 # Most peer connections in all.
 max_connections = 500
 # Most peer connections per torrent.

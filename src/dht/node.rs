@@ -620,7 +620,9 @@ impl Dht {
         // Searches first, then announces due, in the order they fell due; only
         // what the query budget can start now.
         let running: BTreeSet<InfoHash> = self.lookups.values().map(|(ih, _)| *ih).collect();
-        for ih in self.torrents.due(now) {
+        // Enough to fill the free lookup slots past those already running.
+        let want = MAX_LOOKUPS.saturating_sub(self.lookups.len()) + running.len();
+        for ih in self.torrents.due(now, want) {
             if self.lookups.len() >= MAX_LOOKUPS || self.budget < START_BUDGET {
                 break;
             }

@@ -1,6 +1,11 @@
 //! The tracker client: one control-plane thread (`sr-ctl`) running a tokio
 //! current-thread runtime, doing HTTP(S) and UDP announces and scrapes for whoever
 //! asks.
+//!
+//! BEP 7: a tracker whose name resolves to both IPv4 and IPv6 addresses is
+//! announced to over each family (so it learns both our addresses and can hand
+//! out either), and the two answers are merged; a tracker given by address, or
+//! whose name has one family, gets one announce.
 
 use core::net::SocketAddr;
 use std::collections::HashMap;
@@ -64,11 +69,7 @@ impl TrackerClient {
                 // connection ids) on this one thread.
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&rt, async move {
-                    let http = reqwest::Client::builder()
-                        .user_agent(concat!("seedring/", env!("CARGO_PKG_VERSION")))
-                        .timeout(Duration::from_secs(20))
-                        .redirect(reqwest::redirect::Policy::limited(3))
-                        .build();
+                    let http = Http::new();
                     let http = match http {
                         Ok(c) => c,
                         Err(e) => {
@@ -86,9 +87,11 @@ impl TrackerClient {
                         }
                     };
                     let udp_ids: std::rc::Rc<UdpIds> = Default::default();
+                    let said: std::rc::Rc<Said> = Default::default();
                     while let Some(job) = rx.recv().await {
                         let http = http.clone();
                         let ids = udp_ids.clone();
+                        let said = said.clone();
                         tokio::task::spawn_local(async move {
                             match job {
                                 Job::Announce {
@@ -96,14 +99,16 @@ impl TrackerClient {
                                     announce: a,
                                     reply,
                                 } => {
-                                    let _ = reply.send(announce(&http, &ids, &url, &a).await);
+                                    let r = announce_both(&http, &ids, &said, &url, &a).await;
+                                    let _ = reply.send(r);
                                 }
                                 Job::Scrape {
                                     url,
                                     info_hash,
                                     reply,
                                 } => {
-                                    let _ = reply.send(scrape(&http, &ids, &url, info_hash).await);
+                                    let r = scrape(&http.any, &ids, &url, info_hash).await;
+                                    let _ = reply.send(r);
                                 }
                             }
                         });
@@ -199,6 +204,121 @@ impl TrackerLink {
 
 type AnnounceResult = Result<crate::proto::tracker::AnnounceReply, TrackerError>;
 
+/// Trackers whose announce failed over one family while the other answered,
+/// already logged (at most [`SAID_MAX`], then no more such lines).
+type Said = std::cell::RefCell<std::collections::HashSet<(String, bool)>>;
+const SAID_MAX: usize = 1024;
+
+/// The HTTP clients: any family, and one held to each (for BEP 7).
+#[derive(Clone)]
+struct Http {
+    any: reqwest::Client,
+    v4: reqwest::Client,
+    v6: reqwest::Client,
+}
+
+impl Http {
+    fn new() -> reqwest::Result<Http> {
+        let build = |local: Option<core::net::IpAddr>| {
+            reqwest::Client::builder()
+                .user_agent(concat!("seedring/", env!("CARGO_PKG_VERSION")))
+                .timeout(Duration::from_secs(20))
+                .redirect(reqwest::redirect::Policy::limited(3))
+                // An unspecified local address of one family keeps the
+                // client to the tracker's addresses of that family.
+                .local_address(local)
+                .build()
+        };
+        Ok(Http {
+            any: build(None)?,
+            v4: build(Some(core::net::Ipv4Addr::UNSPECIFIED.into()))?,
+            v6: build(Some(core::net::Ipv6Addr::UNSPECIFIED.into()))?,
+        })
+    }
+}
+
+/// The host and port of a tracker URL when the host is a name (not an address).
+fn named_host(url: &str) -> Option<(String, u16)> {
+    if let Some(rest) = url.strip_prefix("udp://") {
+        let hostport = rest.split('/').next().unwrap_or(rest);
+        let (host, port) = hostport.rsplit_once(':')?;
+        let port = port.parse().ok()?;
+        return (host.parse::<core::net::IpAddr>().is_err() && !host.starts_with('['))
+            .then(|| (host.to_owned(), port));
+    }
+    let u = reqwest::Url::parse(url).ok()?;
+    let host = u.host_str()?;
+    (host.parse::<core::net::IpAddr>().is_err() && !host.starts_with('['))
+        .then(|| Some((host.to_owned(), u.port_or_known_default()?)))
+        .flatten()
+}
+
+/// BEP 7: over both families where the tracker's name has both, else once.
+async fn announce_both(
+    http: &Http,
+    udp_ids: &UdpIds,
+    said: &Said,
+    url: &str,
+    a: &Announce,
+) -> Result<AnnounceReply, TrackerError> {
+    let Some((host, port)) = named_host(url) else {
+        return announce(http, udp_ids, url, a, None).await;
+    };
+    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), port)).await {
+        Ok(a) => a.collect(),
+        Err(e) => return Err(TrackerError::Io(format!("{host}: {e}"))),
+    };
+    let v4 = addrs.iter().find(|a| a.is_ipv4()).copied();
+    let v6 = addrs.iter().find(|a| a.is_ipv6()).copied();
+    let (Some(v4), Some(v6)) = (v4, v6) else {
+        return announce(http, udp_ids, url, a, addrs.first().copied()).await;
+    };
+    let (r4, r6) = tokio::join!(
+        announce(http, udp_ids, url, a, Some(v4)),
+        announce(http, udp_ids, url, a, Some(v6))
+    );
+    let once = |v6: bool, e: &TrackerError| {
+        let mut said = said.borrow_mut();
+        if said.len() < SAID_MAX && said.insert((host.clone(), v6)) {
+            let family = if v6 { "IPv6" } else { "IPv4" };
+            tracing::info!(tracker = %host, error = %e,
+                "tracker: the {family} announce failed while the other family answered (said once per tracker)");
+        }
+    };
+    match (r4, r6) {
+        (Ok(x), Ok(y)) => Ok(merge(x, y)),
+        (Ok(x), Err(e)) => {
+            once(true, &e);
+            Ok(x)
+        }
+        (Err(e), Ok(y)) => {
+            once(false, &e);
+            Ok(y)
+        }
+        (Err(e), Err(_)) => Err(e),
+    }
+}
+
+/// The answers over both families as one: peers of both (up to the cap), the
+/// longer intervals (neither family is asked sooner than it wants).
+fn merge(mut x: AnnounceReply, y: AnnounceReply) -> AnnounceReply {
+    use crate::proto::tracker::MAX_PEERS_PER_REPLY;
+    for p in y.peers {
+        if x.peers.len() >= MAX_PEERS_PER_REPLY {
+            break;
+        }
+        if !x.peers.contains(&p) {
+            x.peers.push(p);
+        }
+    }
+    x.interval = x.interval.max(y.interval);
+    x.min_interval = x.min_interval.max(y.min_interval);
+    x.complete = x.complete.max(y.complete);
+    x.incomplete = x.incomplete.max(y.incomplete);
+    x.warning = x.warning.or(y.warning);
+    x
+}
+
 /// An error with every cause under it: reqwest's own message ("error sending request
 /// for url ...") says nothing of why (refused, timed out, a TLS failure).
 fn with_causes(e: &dyn std::error::Error) -> String {
@@ -215,17 +335,29 @@ fn with_causes(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// One announce; `to` is the tracker's address when its name was resolved
+/// (over HTTP only its family counts: the client held to it resolves again).
 async fn announce(
-    http: &reqwest::Client,
+    http: &Http,
     udp_ids: &UdpIds,
     url: &str,
     a: &Announce,
+    to: Option<SocketAddr>,
 ) -> Result<AnnounceReply, TrackerError> {
     if url.starts_with("http://") || url.starts_with("https://") {
-        http_announce(http, url, a).await
+        let client = match to {
+            Some(t) if t.is_ipv4() => &http.v4,
+            Some(_) => &http.v6,
+            None => &http.any,
+        };
+        http_announce(client, url, a).await
     } else if let Some(rest) = url.strip_prefix("udp://") {
         let hostport = rest.split('/').next().unwrap_or(rest);
-        udp_announce(udp_ids, hostport, a).await
+        let addr = match to {
+            Some(t) => t,
+            None => resolve(hostport).await?,
+        };
+        udp_announce(udp_ids, addr, a).await
     } else {
         Err(TrackerError::BadUrl(url.to_owned()))
     }
@@ -249,7 +381,7 @@ async fn scrape(
         parse_scrape_reply(&body, ih)
     } else if let Some(rest) = url.strip_prefix("udp://") {
         let hostport = rest.split('/').next().unwrap_or(rest);
-        let (sock, conn, ipv6) = udp_session(udp_ids, hostport).await?;
+        let (sock, conn, ipv6) = udp_session(udp_ids, resolve(hostport).await?).await?;
         let t = transaction();
         match exchange(&sock, &udp::scrape_request(conn, t, ih), t, ipv6).await? {
             udp::Response::Scraped(c) => Ok(c),
@@ -290,10 +422,10 @@ async fn http_announce(
 /// step tries three times with timeouts of 2, 4 and 8 s.
 async fn udp_announce(
     ids: &UdpIds,
-    hostport: &str,
+    addr: SocketAddr,
     a: &Announce,
 ) -> Result<AnnounceReply, TrackerError> {
-    let (sock, conn, ipv6) = udp_session(ids, hostport).await?;
+    let (sock, conn, ipv6) = udp_session(ids, addr).await?;
     let t = transaction();
     match exchange(&sock, &udp::announce_request(conn, t, a), t, ipv6).await? {
         udp::Response::Announced(r) => Ok(r),
@@ -302,18 +434,22 @@ async fn udp_announce(
     }
 }
 
+/// The first address `host:port` resolves to.
+async fn resolve(hostport: &str) -> Result<SocketAddr, TrackerError> {
+    tokio::net::lookup_host(hostport)
+        .await
+        .map_err(|e| TrackerError::Io(format!("{hostport}: {e}")))?
+        .next()
+        .ok_or_else(|| TrackerError::BadUrl(hostport.to_owned()))
+}
+
 /// A socket connected to the tracker and a connection id: reused for a minute
 /// (BEP 15), else obtained with a connect exchange.
 async fn udp_session(
     ids: &UdpIds,
-    hostport: &str,
+    addr: SocketAddr,
 ) -> Result<(tokio::net::UdpSocket, u64, bool), TrackerError> {
     let io = |e: std::io::Error| TrackerError::Io(e.to_string());
-    let addr = tokio::net::lookup_host(hostport)
-        .await
-        .map_err(io)?
-        .next()
-        .ok_or_else(|| TrackerError::BadUrl(hostport.to_owned()))?;
     let bind: SocketAddr = if addr.is_ipv6() {
         "[::]:0".parse().expect("literal")
     } else {

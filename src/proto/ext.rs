@@ -26,6 +26,10 @@ pub struct ExtHandshake {
     pub metadata_size: Option<u64>,
     /// Our address as the sender sees it (4 or 16 bytes).
     pub yourip: Option<Vec<u8>>,
+    /// The sender's IPv4 address (told over IPv6, so we can reach it over both).
+    pub ipv4: Option<[u8; 4]>,
+    /// The sender's IPv6 address (told over IPv4).
+    pub ipv6: Option<[u8; 16]>,
 }
 
 /// Why an extended payload was refused.
@@ -61,6 +65,8 @@ impl ExtHandshake {
             reqq: Some(reqq),
             metadata_size,
             yourip: None,
+            ipv4: None,
+            ipv6: None,
         }
     }
 
@@ -86,6 +92,12 @@ impl ExtHandshake {
         }
         if let Some(ip) = &self.yourip {
             d.insert("yourip", ip.clone());
+        }
+        if let Some(ip) = self.ipv4 {
+            d.insert("ipv4", ip.to_vec());
+        }
+        if let Some(ip) = self.ipv6 {
+            d.insert("ipv6", ip.to_vec());
         }
         d.encode()
     }
@@ -120,6 +132,8 @@ impl ExtHandshake {
                 .and_then(Node::as_bytes)
                 .filter(|b| b.len() == 4 || b.len() == 16)
                 .map(<[u8]>::to_vec),
+            ipv4: (root.get("ipv4").and_then(Node::as_bytes)).and_then(|b| b.try_into().ok()),
+            ipv6: (root.get("ipv6").and_then(Node::as_bytes)).and_then(|b| b.try_into().ok()),
         })
     }
 }

@@ -418,7 +418,7 @@ pub(crate) async fn bind(addr: SocketAddr, patience: Duration) -> std::io::Resul
     let start = std::time::Instant::now();
     let mut said = false;
     loop {
-        match TcpListener::bind(addr).await {
+        match listen_on(addr) {
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && start.elapsed() < patience => {
                 if !said {
                     tracing::warn!(
@@ -439,4 +439,40 @@ pub(crate) async fn bind(addr: SocketAddr, patience: Duration) -> std::io::Resul
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A listening socket on `addr`. `[::]` takes IPv4 peers as well (dual-stack,
+/// whatever the system's `net.ipv6.bindv6only` says); on a machine without
+/// IPv6 at all it falls back to `0.0.0.0` on the same port, said in the log.
+fn listen_on(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let open = |addr: SocketAddr| -> std::io::Result<std::net::TcpListener> {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        s.set_reuse_address(true)?;
+        if addr.is_ipv6() && addr.ip().is_unspecified() {
+            s.set_only_v6(false)?;
+        }
+        s.set_nonblocking(true)?;
+        s.bind(&addr.into())?;
+        // Connections waiting to be accepted: a busy seed is dialled in bursts.
+        s.listen(1024)?;
+        Ok(s.into())
+    };
+    let any6 = addr.is_ipv6() && addr.ip().is_unspecified();
+    let l = match open(addr) {
+        // No IPv6 in this kernel (EAFNOSUPPORT), or none configured (EADDRNOTAVAIL).
+        Err(e)
+            if any6
+                && matches!(
+                    e.raw_os_error(),
+                    Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL)
+                ) =>
+        {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], addr.port()));
+            tracing::warn!(%addr, error = %e, "no IPv6 here: listening on {v4}, IPv4 peers only");
+            open(v4)?
+        }
+        r => r?,
+    };
+    TcpListener::from_std(l)
 }

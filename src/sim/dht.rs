@@ -25,6 +25,10 @@ pub struct DhtSimNode {
     pub found: BTreeMap<InfoHash, BTreeSet<SocketAddr>>,
     /// Sends per whole second of the clock (for rate checks).
     pub sends_per_sec: BTreeMap<u64, u32>,
+    /// Bytes sent, all datagrams.
+    pub bytes_sent: u64,
+    /// `announce_peer` queries sent.
+    pub announces_sent: u64,
     /// Gone from the network (its packets and those to it are lost).
     pub gone: bool,
     /// Answers with garbage.
@@ -85,6 +89,8 @@ impl DhtSim {
             addr,
             found: BTreeMap::new(),
             sends_per_sec: BTreeMap::new(),
+            bytes_sent: 0,
+            announces_sent: 0,
             gone: false,
             liar: false,
         });
@@ -100,6 +106,11 @@ impl DhtSim {
                         .sends_per_sec
                         .entry(self.now.0 / 1_000_000_000)
                         .or_default() += 1;
+                    let n = &mut self.nodes[from];
+                    n.bytes_sent += u64::try_from(bytes.len()).expect("fits");
+                    if bytes.windows(16).any(|w| w == b"13:announce_peer") {
+                        n.announces_sent += 1;
+                    }
                     if self.nodes[from].liar && bytes.windows(4).any(|w| w == b"1:rd") {
                         bytes = b"d1:rd2:id3:bad5:nodes7:garbagee1:t".to_vec();
                     }

@@ -21,11 +21,18 @@ pub fn inside(marker: &str) -> bool {
 /// Runs test `name` of this binary again inside a new network namespace after
 /// `setup`, with `marker` set; asserts it passed and returns what it printed.
 pub fn rerun(name: &str, marker: &str, setup: &str) -> String {
+    rerun_in(name, marker, &["-n"], setup)
+}
+
+/// [`rerun`] with more namespaces: `flags` for `unshare` (`-n` for the
+/// network, `-m` for mounts).
+pub fn rerun_in(name: &str, marker: &str, flags: &[&str], setup: &str) -> String {
     let exe = std::env::current_exe().expect("the test binary");
-    let ns: &[&str] = if is_root() { &["-n"] } else { &["-r", "-n"] };
+    let mut ns: Vec<&str> = if is_root() { vec![] } else { vec!["-r"] };
+    ns.extend_from_slice(flags);
     let script = format!("{setup} && exec \"$0\" \"$@\"");
     let out = std::process::Command::new("unshare")
-        .args(ns)
+        .args(&ns)
         .args(["--", "sh", "-c", &script])
         .arg(exe)
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
