@@ -76,6 +76,10 @@ impl Tokens {
 #[derive(Debug, Default, Clone)]
 pub struct PeerStore {
     torrents: BTreeMap<NodeId, Vec<(SocketAddr, Time)>>,
+    /// The last pass over everything for expired peers: a full store refusing
+    /// announces for new info-hashes tries again at most once a minute, so a
+    /// stream of them costs no pass each.
+    expired_at: Option<Time>,
 }
 
 impl PeerStore {
@@ -83,7 +87,12 @@ impl PeerStore {
     /// store is full of other info-hashes.
     pub fn announce(&mut self, ih: NodeId, peer: SocketAddr, now: Time) -> bool {
         if !self.torrents.contains_key(&ih) && self.torrents.len() >= MAX_TORRENTS {
-            self.expire(now);
+            if self
+                .expired_at
+                .is_none_or(|at| now.since(at) >= Duration::from_secs(60))
+            {
+                self.expire(now);
+            }
             if self.torrents.len() >= MAX_TORRENTS {
                 return false;
             }
@@ -111,6 +120,7 @@ impl PeerStore {
 
     /// Forgets peers older than [`PEER_TTL`] and info-hashes left empty.
     pub fn expire(&mut self, now: Time) {
+        self.expired_at = Some(now);
         self.torrents.retain(|_, p| {
             p.retain(|(_, at)| now.since(*at) < PEER_TTL);
             !p.is_empty()
