@@ -275,3 +275,61 @@ fn traffic_per_hour_at_a_thousand_and_a_hundred_thousand_torrents() {
         }
     }
 }
+
+/// Nodes that answer well-formed but name peers that do not exist: ten
+/// torrents each announced by every honest node, six such liars among sixty.
+/// The honest nodes' lookups see the liars' peers confirmed by no one and
+/// drop them from their tables; no honest node is ever taken for a liar, and
+/// lookups still find the real announcers.
+#[test]
+fn nodes_naming_wrong_peers_are_dropped() {
+    let (seed, _g) = seed(23);
+    let mut sim = swarm(seed, 60);
+    sim.run_until(Time::from_secs(120), TICK);
+    let liars: Vec<usize> = (40..46).collect();
+    let liar_ips: Vec<_> = liars.iter().map(|&i| sim.nodes[i].addr.ip()).collect();
+    let in_tables = |sim: &DhtSim| -> usize {
+        (sim.nodes.iter().enumerate())
+            .filter(|(i, _)| !liars.contains(i))
+            .map(|(_, n)| {
+                (n.dht.nodes().iter())
+                    .filter(|x| liar_ips.contains(&x.addr.ip()))
+                    .count()
+            })
+            .sum()
+    };
+    let before = in_tables(&sim);
+    assert!(before > 20, "the liars made it into tables: {before}");
+    for &i in &liars {
+        sim.nodes[i].wrong_peers = true;
+    }
+    for i in 0..sim.nodes.len() {
+        let now = sim.now();
+        for t in 0..10 {
+            sim.nodes[i].dht.add_torrent(ih(100 + t), 6881, now);
+        }
+    }
+    sim.run_until(Time::from_secs(120 + 35 * 60), TICK);
+    let after = in_tables(&sim);
+    eprintln!("wrong-peer liars in honest tables: {before} -> {after}");
+    assert!(after * 5 <= before, "{before} before, {after} after");
+    let now = sim.now();
+    for n in &sim.nodes {
+        for m in &sim.nodes {
+            let liar = liar_ips.contains(&m.addr.ip());
+            assert!(
+                liar || !n.dht.ignores(m.addr.ip(), now),
+                "{} took honest {} for a liar",
+                n.addr,
+                m.addr
+            );
+        }
+    }
+    // The announcers are still found.
+    let found = &sim.nodes[3].found[&ih(105)];
+    let real = found
+        .iter()
+        .filter(|p| p.ip().to_string().starts_with("10.0."))
+        .count();
+    assert!(real >= 10, "real peers found: {real} of {}", found.len());
+}

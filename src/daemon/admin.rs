@@ -195,6 +195,8 @@ pub struct DhtView {
     pub torrents_held: usize,
     /// Lookups running.
     pub lookups: usize,
+    /// Nodes ignored for an hour for naming peers no other node knew.
+    pub ignored: usize,
 }
 
 /// `GET /stats`.
@@ -243,6 +245,7 @@ pub async fn stats(State(app): State<Shared>) -> Result<Json<GlobalStats>, ApiEr
                 torrents: d.torrents,
                 torrents_held: d.torrents_held,
                 lookups: d.lookups,
+                ignored: d.ignored,
             }
         }),
     }))

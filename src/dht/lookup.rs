@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::id::NodeId;
 use super::krpc::NodeInfo;
+use super::liars::MIN_VALUES;
 use super::table::K;
 
 /// Queries in flight per lookup.
@@ -50,7 +51,12 @@ struct Candidate {
     info: NodeInfo,
     state: State,
     token: Option<Vec<u8>>,
+    /// The peers it named (the first [`VALUES_KEPT`], sorted, once each).
+    values: Vec<SocketAddr>,
 }
+
+/// Peers remembered per answering node, to compare answers.
+const VALUES_KEPT: usize = 64;
 
 /// One lookup in progress.
 #[derive(Debug, Clone)]
@@ -115,6 +121,7 @@ impl Lookup {
                     info: *n,
                     state: State::Fresh,
                     token: None,
+                    values: Vec::new(),
                 },
             );
         }
@@ -157,6 +164,9 @@ impl Lookup {
         };
         c.state = State::Answered;
         c.token = token;
+        c.values = values.iter().take(VALUES_KEPT).copied().collect();
+        c.values.sort_unstable();
+        c.values.dedup();
         self.in_flight -= 1;
         self.add(nodes);
         let mut new = Vec::new();
@@ -202,6 +212,24 @@ impl Lookup {
             .filter(|c| c.state == State::Answered)
             .filter_map(|c| Some((c.info, c.token.clone()?)))
             .take(K)
+            .collect()
+    }
+
+    /// Nodes whose answer named [`MIN_VALUES`] peers or more, none of which
+    /// another node named, while other nodes agree on at least one peer (see
+    /// `dht::liars`).
+    pub fn unconfirmed(&self) -> Vec<SocketAddr> {
+        let answered = || self.cands.values().filter(|c| c.state == State::Answered);
+        let mut named: BTreeMap<SocketAddr, u32> = BTreeMap::new();
+        for v in answered().flat_map(|c| &c.values) {
+            *named.entry(*v).or_default() += 1;
+        }
+        if !named.values().any(|n| *n >= 2) {
+            return Vec::new();
+        }
+        answered()
+            .filter(|c| c.values.len() >= MIN_VALUES && c.values.iter().all(|v| named[v] == 1))
+            .map(|c| c.info.addr)
             .collect()
     }
 
@@ -252,6 +280,30 @@ mod tests {
         assert!(l.done());
         let to: Vec<u8> = l.announce_to().iter().map(|(i, _)| i.id.0[0]).collect();
         assert_eq!(to, vec![0x02, 0x20]);
+    }
+
+    #[test]
+    fn an_answer_naming_only_peers_no_one_else_knows_is_unconfirmed() {
+        let p = |i: u8| SocketAddr::from(([198, 51, 100, i], 6881));
+        let mut l = Lookup::new(
+            NodeId([0; 20]),
+            Purpose::GetPeers,
+            &[n(1), n(2), n(3), n(4)],
+        );
+        while l.next_to_ask().is_some() {}
+        l.answered(n(1).addr, &[], &[p(1), p(2)], None);
+        l.answered(n(2).addr, &[], &[p(2), p(3)], None);
+        // Four of its own, none named by another: the liar.
+        l.answered(n(3).addr, &[], &[p(10), p(11), p(12), p(13), p(13)], None);
+        // Three of its own: too few to judge.
+        l.answered(n(4).addr, &[], &[p(20), p(21), p(22)], None);
+        assert_eq!(l.unconfirmed(), vec![n(3).addr]);
+        // No agreement anywhere: no one can be judged.
+        let mut l = Lookup::new(NodeId([0; 20]), Purpose::GetPeers, &[n(1), n(3)]);
+        while l.next_to_ask().is_some() {}
+        l.answered(n(1).addr, &[], &[p(1), p(2)], None);
+        l.answered(n(3).addr, &[], &[p(10), p(11), p(12), p(13)], None);
+        assert!(l.unconfirmed().is_empty());
     }
 
     #[test]

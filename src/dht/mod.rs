@@ -4,8 +4,8 @@
 //!
 //! What it owns: node ids and the XOR metric ([`id`]), the KRPC codec
 //! ([`krpc`]), the routing table ([`table`]), iterative lookups ([`lookup`]),
-//! tokens, announced peers and per-address rates ([`store`]), and the node that
-//! ties them ([`node`]).
+//! tokens, announced peers and per-address rates ([`store`]), nodes that hand out
+//! peers no one else knows ([`liars`]), and the node that ties them ([`node`]).
 //!
 //! What it must not do: read a clock, touch a socket, or know about torrents
 //! beyond their info-hashes.
@@ -13,6 +13,7 @@
 
 pub mod id;
 pub mod krpc;
+pub mod liars;
 pub mod lookup;
 pub mod node;
 pub mod saved;

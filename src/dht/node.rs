@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use super::id::{NodeId, bep42_exempt, bep42_id, bep42_valid};
 use super::krpc::{Body, KrpcError, NodeInfo, Packet, Query};
+use super::liars::Liars;
 use super::lookup::{Lookup, Purpose};
 use super::saved::Saved;
 use super::schedule::Schedule;
@@ -111,6 +112,8 @@ pub struct DhtStats {
     pub lookups: usize,
     /// Torrents announced.
     pub torrents: usize,
+    /// Nodes ignored for naming peers no other node knew (`dht::liars`).
+    pub ignored: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +146,7 @@ pub struct Dht {
     budget_at: Time,
     votes: BTreeMap<IpAddr, u32>,
     last_expire: Time,
+    liars: Liars,
     stats: DhtStats,
 }
 
@@ -178,6 +182,7 @@ impl Dht {
             budget_at: now,
             votes: BTreeMap::new(),
             last_expire: now,
+            liars: Liars::default(),
             stats: DhtStats::default(),
         }
     }
@@ -211,8 +216,14 @@ impl Dht {
             torrents_held: self.store.len(),
             lookups: self.lookups.len(),
             torrents: self.torrents.len(),
+            ignored: self.liars.count(self.budget_at),
             ..self.stats
         }
+    }
+
+    /// Whether `ip` is ignored at `now` (it named peers no other node knew).
+    pub fn ignores(&self, ip: IpAddr, now: Time) -> bool {
+        self.liars.banned(ip, now)
     }
 
     /// Announce `ih` (peers listen on `port`) from now on, the first time soon.
@@ -305,7 +316,7 @@ impl Dht {
         out: &mut Vec<DhtAction>,
     ) {
         let from = SocketAddr::new(from.ip().to_canonical(), from.port());
-        if from.is_ipv6() != self.cfg.v6 || from.port() == 0 {
+        if from.is_ipv6() != self.cfg.v6 || from.port() == 0 || self.liars.banned(from.ip(), now) {
             self.stats.dropped += 1;
             return;
         }
@@ -352,6 +363,7 @@ impl Dht {
                 let nodes: Vec<NodeInfo> = nodes
                     .into_iter()
                     .filter(|n| n.addr.is_ipv6() == self.cfg.v6 && n.addr.port() != 0)
+                    .filter(|n| !self.liars.banned(n.addr.ip(), now))
                     .collect();
                 if let Some((ih, l)) = pending.lookup.and_then(|k| self.lookups.get_mut(&k)) {
                     let peers = l.answered(from, &nodes, &values, token);
@@ -675,13 +687,22 @@ impl Dht {
                     break;
                 }
             }
-            let (ih, l) = &self.lookups[&k];
+            let (_, l) = &self.lookups[&k];
             if !l.done() {
                 continue;
             }
+            for addr in l.unconfirmed() {
+                if self.liars.strike(addr.ip(), now) {
+                    self.table.remove(addr);
+                }
+            }
+            let (ih, l) = &self.lookups[&k];
             if let Purpose::Announce { port } = l.purpose {
                 let ih = *ih;
                 for (node, token) in l.announce_to() {
+                    if self.liars.banned(node.addr.ip(), now) {
+                        continue;
+                    }
                     let q = Query::AnnouncePeer {
                         info_hash: NodeId(ih.0),
                         port,

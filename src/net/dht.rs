@@ -149,6 +149,7 @@ impl DhtStatsHandle {
             timeouts: a.timeouts + b.timeouts,
             dropped: a.dropped + b.dropped,
             torrents_held: a.torrents_held + b.torrents_held,
+            ignored: a.ignored + b.ignored,
             lookups: a.lookups + b.lookups,
             torrents: a.torrents.max(b.torrents),
         }

@@ -2,7 +2,8 @@
 //! latency and loss, nodes that leave and join, and liars, all from one seed.
 //!
 //! Each node has an address `10.x.y.z:6881` (private, so BEP 42 leaves their ids
-//! free). A liar answers like anyone until it is told to lie; from then on every
+//! free). A node told to name wrong peers answers well-formed, with eight made-up
+//! peers in every answer. A liar answers like anyone until it is told to lie; from then on every
 //! answer it sends is garbage.
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -11,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::Duration;
 
 use crate::core::Rng;
+use crate::dht::krpc::{Body, Packet};
 use crate::dht::{Dht, DhtAction, DhtConfig};
 use crate::types::{InfoHash, Time};
 
@@ -33,6 +35,8 @@ pub struct DhtSimNode {
     pub gone: bool,
     /// Answers with garbage.
     pub liar: bool,
+    /// Answers well-formed, but every answer names peers that do not exist.
+    pub wrong_peers: bool,
 }
 
 /// The swarm.
@@ -93,6 +97,7 @@ impl DhtSim {
             announces_sent: 0,
             gone: false,
             liar: false,
+            wrong_peers: false,
         });
         self.by_addr.insert(addr, i);
         i
@@ -110,6 +115,9 @@ impl DhtSim {
                     n.bytes_sent += u64::try_from(bytes.len()).expect("fits");
                     if bytes.windows(16).any(|w| w == b"13:announce_peer") {
                         n.announces_sent += 1;
+                    }
+                    if self.nodes[from].wrong_peers {
+                        bytes = self.invent_peers(bytes);
                     }
                     if self.nodes[from].liar && bytes.windows(4).any(|w| w == b"1:rd") {
                         bytes = b"d1:rd2:id3:bad5:nodes7:garbagee1:t".to_vec();
@@ -140,6 +148,24 @@ impl DhtSim {
                 }
             }
         }
+    }
+
+    /// An answer as it was, naming eight peers made up on the spot instead of
+    /// what it held.
+    fn invent_peers(&mut self, bytes: Vec<u8>) -> Vec<u8> {
+        let Ok(mut p) = Packet::decode(&bytes) else {
+            return bytes;
+        };
+        let Body::Response { values, .. } = &mut p.body else {
+            return bytes;
+        };
+        *values = (0..8)
+            .map(|_| {
+                let [a, b, ..] = self.rng.next_u64().to_be_bytes();
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 250, a, b)), 6881)
+            })
+            .collect();
+        p.encode()
     }
 
     /// Runs until `until`: datagrams as they arrive, every node ticked every
