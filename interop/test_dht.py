@@ -5,6 +5,7 @@ no peer given, finds it through the DHT and completes.
 Everything stays on loopback: libtorrent's DHT knows no node but the daemon's,
 and is told not to ignore loopback nodes."""
 
+import time
 from pathlib import Path
 
 import libtorrent as lt
@@ -63,3 +64,98 @@ def test_a_magnet_finds_a_libtorrent_seed_through_the_dht(tmp):
     finally:
         code = d.stop()
     assert code == 0, (tmp / "daemon.log").read_text()
+
+
+def lt_dht_session():
+    """A libtorrent session whose DHT stays on loopback and knows no router."""
+    settings = dict(LT_SETTINGS)
+    settings.update({
+        "enable_dht": True,
+        "dht_bootstrap_nodes": "",
+        "dht_restrict_routing_ips": False,
+        "dht_restrict_search_ips": False,
+        "dht_ignore_dark_internet": False,
+        "dht_prefer_verified_node_ids": False,
+    })
+    return lt.session(settings)
+
+
+def lt_add(ses, save: Path, torrent: Path = None, magnet: str = None):
+    atp = lt.parse_magnet_uri(magnet) if magnet else lt.add_torrent_params()
+    if torrent:
+        atp.ti = lt.torrent_info(str(torrent))
+    atp.save_path = str(save)
+    atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
+    return ses.add_torrent(atp)
+
+
+def test_a_libtorrent_dht_of_three_and_the_daemon(tmp):
+    """Three libtorrent sessions form a DHT of their own (each told of the
+    others). The daemon joins through one of them (A) and completes a magnet
+    seeded by another (B), with no tracker and no peer given. Once B is gone,
+    a third (C), given nothing but the magnet, finds the daemon's announce
+    through get_peers and completes from it; a fourth libtorrent (D, no DHT),
+    told only of C, learns the daemon from C's peer exchange and connects."""
+    src = make_tree(tmp / "src" / "dhtswarm", {"a.bin": 1_500_000}, seed=43)
+    torrent = tmp / "dhtswarm.torrent"
+    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+    ih = str(lt.torrent_info(str(torrent)).info_hash())
+    magnet = f"magnet:?xt=urn:btih:{ih}"
+    a, b, c = lt_dht_session(), lt_dht_session(), lt_dht_session()
+    for s in (a, b, c):
+        for o in (a, b, c):
+            if o is not s:
+                s.add_dht_node(("127.0.0.1", o.listen_port()))
+    wait_for("the libtorrent DHT to form",
+             lambda: all(s.status().dht_nodes >= 2 for s in (a, b, c)), 60)
+    hb = lt_add(b, tmp / "src", torrent=torrent)
+    wait_for("B to check its data", lambda: hb.status().is_seeding, 60)
+    hb.force_dht_announce()
+    (tmp / "d").mkdir()
+    d = Daemon(tmp / "d", dht=f'listen = "127.0.0.1:0"\nlisten6 = ""\n'
+                              f'bootstrap = ["127.0.0.1:{a.listen_port()}"]')
+    try:
+        added = d.call("POST", "/torrents", {"magnet": magnet})
+        assert added["id"] == ih
+        wait_for("the magnet to complete from B through the DHT",
+                 lambda: d.call("GET", f"/torrents/{ih}")["state"] == "seeding", 120)
+        t = d.call("GET", f"/torrents/{ih}")
+        assert t["known_peers"]["dht"] >= 1 and t["known_peers"]["tracker"] == 0, t
+        assert (tmp / "d" / "downloads" / "dhtswarm" / "a.bin").read_bytes() == \
+            (src / "a.bin").read_bytes()
+        b.remove_torrent(hb)
+
+        hc = lt_add(c, tmp / "c", magnet=magnet)
+
+        def daemon_found_by_c():
+            return [p for p in hc.get_peer_info()
+                    if p.ip[1] == d.peer_port and p.source & lt.peer_info.dht]
+
+        # C's own searches run on its schedule; asking again (every 5 s) makes
+        # them sooner.
+        asked = [0.0]
+
+        def c_found():
+            if time.monotonic() - asked[0] > 5:
+                asked[0] = time.monotonic()
+                hc.force_dht_announce()
+            return daemon_found_by_c()
+
+        wait_for("C to find the daemon through get_peers", c_found, 120)
+        wait_for("C to complete from the daemon", lambda: hc.status().is_seeding, 120)
+        assert (tmp / "c" / "dhtswarm" / "a.bin").read_bytes() == (src / "a.bin").read_bytes()
+
+        ses_d = lt.session(LT_SETTINGS)
+        hd = lt_add(ses_d, tmp / "dd", torrent=torrent)
+        hd.connect_peer(("127.0.0.1", c.listen_port()))
+
+        def daemon_from_pex():
+            return [p for p in hd.get_peer_info()
+                    if p.ip[1] == d.peer_port and p.source & lt.peer_info.pex]
+
+        wait_for("D to dial the daemon, learned from C's peer exchange", daemon_from_pex, 120)
+        del hd, ses_d, hc
+    finally:
+        code = d.stop()
+    del a, b, c
+    assert code == 0, (tmp / "d" / "daemon.log").read_text()

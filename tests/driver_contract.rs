@@ -373,3 +373,47 @@ fn a_symlink_planted_mid_download_leads_no_write_outside() {
         .collect();
     assert!(left.is_empty(), "written outside the root: {left:?}");
 }
+
+/// Every shard tells peers the port the engine listens on (BEP 10 `p`), also
+/// a shard that does not hold the listener when the port was left to the OS.
+#[test]
+fn every_shard_tells_peers_the_bound_port() {
+    use seedring::proto::ext::ExtHandshake;
+    use seedring::proto::{Handshake, Message, MessageDecoder};
+    use std::io::{Read, Write};
+    let src = tempfile::tempdir().unwrap();
+    let e = engine(IoChoice::Auto);
+    let port = e.listen_addr().port();
+    assert_ne!(port, 0);
+    let mut shards_seen = std::collections::BTreeSet::new();
+    for i in 0..8u8 {
+        let meta = make_data(src.path(), &format!("t{i}"), &[("a", 40_000)], 16 * 1024, i);
+        add(&e, &meta, src.path(), None);
+        shards_seen.insert(seedring::shard::shard_of(meta.info_hash, 2));
+        wait("the recheck", 30, || seeding(&e, meta.info_hash));
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(&Handshake::new(meta.info_hash, [7; 20]).encode())
+            .unwrap();
+        let mut hs = [0u8; 68];
+        s.read_exact(&mut hs).unwrap();
+        let mut dec = MessageDecoder::new(1 << 20, true, true);
+        let ext = loop {
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "closed before the extension handshake");
+            dec.feed(&buf[..n]);
+            let mut found = None;
+            while let Some(m) = dec.next_message().unwrap() {
+                if let Message::Extended { id: 0, payload } = m {
+                    found = Some(ExtHandshake::decode(&payload).unwrap());
+                }
+            }
+            if let Some(x) = found {
+                break x;
+            }
+        };
+        assert_eq!(ext.p, Some(port), "torrent {i}");
+    }
+    assert_eq!(shards_seen.len(), 2, "both shards had a torrent");
+}

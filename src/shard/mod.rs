@@ -356,10 +356,12 @@ pub(crate) fn spawn_one(
                         }
                     },
                 };
+                // A shard without the listener has the port shard 0 bound
+                // (`spawn_all`), not the configured one (0: any free port).
                 let addr = listener
                     .as_ref()
                     .and_then(|l| l.local_addr().ok())
-                    .unwrap_or(cfg.listen);
+                    .unwrap_or(SocketAddr::new(cfg.listen.ip(), cfg.core.listen_port));
                 let mut core_cfg = cfg.core;
                 core_cfg.listen_port = addr.port();
                 let shard = Rc::new(RefCell::new(Shard::new(
