@@ -93,8 +93,8 @@ def test_a_libtorrent_dht_of_three_and_the_daemon(tmp):
     """Three libtorrent sessions form a DHT of their own (each told of the
     others). The daemon joins through one of them (A) and completes a magnet
     seeded by another (B), with no tracker and no peer given. Once B is gone,
-    a third (C), given nothing but the magnet, finds the daemon's announce
-    through get_peers and completes from it; a fourth libtorrent (D, no DHT),
+    a third (C) finds the daemon's announce through get_peers, and its magnet,
+    given no peer, completes from the daemon; a fourth libtorrent (D, no DHT),
     told only of C, learns the daemon from C's peer exchange and connects."""
     src = make_tree(tmp / "src" / "dhtswarm", {"a.bin": 1_500_000}, seed=43)
     torrent = tmp / "dhtswarm.torrent"
@@ -125,26 +125,25 @@ def test_a_libtorrent_dht_of_three_and_the_daemon(tmp):
             (src / "a.bin").read_bytes()
         b.remove_torrent(hb)
 
-        hc = lt_add(c, tmp / "c", magnet=magnet)
-
-        def daemon_found_by_c():
-            return [p for p in hc.get_peer_info()
-                    if p.ip[1] == d.peer_port and p.source & lt.peer_info.dht]
-
-        # C's own searches run on its schedule; asking again (every 5 s) makes
-        # them sooner.
-        asked = [0.0]
+        # C asks the DHT itself: the daemon's announce comes back.
+        seen = set()
 
         def c_found():
-            if time.monotonic() - asked[0] > 5:
-                asked[0] = time.monotonic()
-                hc.force_dht_announce()
-            return daemon_found_by_c()
+            for al in c.pop_alerts():
+                if isinstance(al, lt.dht_get_peers_reply_alert):
+                    seen.update(al.peers())
+            if ("127.0.0.1", d.peer_port) not in seen:
+                c.dht_get_peers(lt.sha1_hash(bytes.fromhex(ih)))
+                time.sleep(1)
+            return ("127.0.0.1", d.peer_port) in seen
 
-        wait_for("C to find the daemon through get_peers", c_found, 120)
-        wait_for("C to complete from the daemon", lambda: hc.status().is_seeding, 120)
-        assert (tmp / "c" / "dhtswarm" / "a.bin").read_bytes() == (src / "a.bin").read_bytes()
-
+        wait_for("C's get_peers to name the daemon", c_found, 120)
+        # B is gone: the magnet completes from the daemon alone. Slowly, so
+        # that D, told only of C, hears of the daemon from C while C still
+        # downloads (two seeds part, and a peer exchange names live peers).
+        d.call("PUT", f"/torrents/{ih}/limits", {"download": 0, "upload": 25_000})
+        hc = lt_add(c, tmp / "c", magnet=magnet)
+        wait_for("C to connect to the daemon", lambda: hc.status().num_peers >= 1, 60)
         ses_d = lt.session(LT_SETTINGS)
         hd = lt_add(ses_d, tmp / "dd", torrent=torrent)
         hd.connect_peer(("127.0.0.1", c.listen_port()))
@@ -153,7 +152,10 @@ def test_a_libtorrent_dht_of_three_and_the_daemon(tmp):
             return [p for p in hd.get_peer_info()
                     if p.ip[1] == d.peer_port and p.source & lt.peer_info.pex]
 
-        wait_for("D to dial the daemon, learned from C's peer exchange", daemon_from_pex, 120)
+        wait_for("D to dial the daemon, learned from C's peer exchange", daemon_from_pex, 60)
+        d.call("PUT", f"/torrents/{ih}/limits", {"download": 0, "upload": 0})
+        wait_for("C to complete from the daemon", lambda: hc.status().is_seeding, 120)
+        assert (tmp / "c" / "dhtswarm" / "a.bin").read_bytes() == (src / "a.bin").read_bytes()
         del hd, ses_d, hc
     finally:
         code = d.stop()
