@@ -148,6 +148,7 @@ impl Core {
             t.error = None;
         }
         t.write_failures.clear();
+        t.disk_full = None; // asked to go on: try the disk at once
         // Its files could not be prepared before: try again.
         out.extend(t.reopen_storage(info_hash));
         self.drive_checking(info_hash, out);

@@ -17,6 +17,19 @@ pub struct PeerKey(pub u64);
 #[error("disk error: {0}")]
 pub struct DiskError(pub String);
 
+impl DiskError {
+    /// Whether the filesystem is out of space or quota (ENOSPC, EDQUOT), as the
+    /// drivers word it (`std::io::Error`'s text, or the sim's `ENOSPC`): a
+    /// condition that passes when space returns, unlike a broken disk.
+    pub fn is_no_space(&self) -> bool {
+        let s = self.0.to_ascii_lowercase();
+        s.contains("no space left on device")
+            || s.contains("enospc")
+            || s.contains("disk quota exceeded")
+            || s.contains("edquot")
+    }
+}
+
 /// Something that happened, told to the core by its driver.
 #[derive(Debug)]
 pub enum Event<'a> {

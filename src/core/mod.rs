@@ -626,6 +626,11 @@ const MAX_READERS: usize = 16;
 const MAX_HASH_STRIKES: u32 = 4;
 /// After this many failed writes of one piece, the torrent stops with an error.
 const MAX_WRITE_FAILURES: u32 = 8;
+/// A torrent whose disk is full asks for nothing new for this long, then tries
+/// again (what arrives meanwhile is still written; seeding goes on).
+const DISK_FULL_RETRY: Duration = Duration::from_secs(30);
+/// How a torrent's note begins while its disk is full.
+const DISK_FULL_NOTE: &str = "disk full";
 
 impl Core {
     /// A core with no torrents.

@@ -285,6 +285,21 @@ impl Core {
             return;
         }
         if let Err(e) = result {
+            if e.is_no_space() {
+                // Not the disk's fault: stop asking for more until space may
+                // have returned, keep serving what is on disk, and try again.
+                if t.disk_full.is_none() {
+                    tracing::warn!(info_hash = %ih, name = %t.name, error = %e,
+                        "disk full: downloading stopped, retried every {DISK_FULL_RETRY:?}; seeding goes on");
+                }
+                t.disk_full = Some(now + DISK_FULL_RETRY);
+                t.note = Some(format!(
+                    "{DISK_FULL_NOTE}: downloading stopped, retried every {} s; seeding goes on ({})",
+                    DISK_FULL_RETRY.as_secs(),
+                    e.0
+                ));
+                return;
+            }
             // The verified data is lost: fetch the piece again, up to a point.
             let n = t.write_failures.entry(piece).or_insert(0);
             *n += 1;
@@ -296,6 +311,15 @@ impl Core {
             return;
         }
         t.write_failures.remove(&piece);
+        if t.disk_full.take().is_some() {
+            tracing::info!(info_hash = %ih, name = %t.name, "disk space again: downloading");
+            if t.note
+                .as_deref()
+                .is_some_and(|n| n.starts_with(DISK_FULL_NOTE))
+            {
+                t.note = None;
+            }
+        }
         t.have.set(piece);
         t.dirty = true;
         if let Some(info) = &t.info {

@@ -88,6 +88,9 @@ impl Core {
         if t.writing.len() as u64 * piece_len > MAX_WRITE_BACKLOG {
             return; // the disk is behind; requests resume as writes complete
         }
+        if t.disk_full.is_some_and(|retry| now < retry) {
+            return; // the disk is full: nothing new until the next try
+        }
         let desired = desired_requests(&self.cfg, now, p);
         if p.inflight.len() >= desired {
             return;

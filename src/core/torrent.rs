@@ -52,6 +52,9 @@ pub(crate) struct Torrent {
     /// Verified pieces on their way to disk.
     pub writing: BTreeSet<u32>,
     pub write_failures: BTreeMap<u32, u32>,
+    /// The disk is full: no new requests until this time (then one more try);
+    /// seeding goes on. Cleared by the next piece written.
+    pub disk_full: Option<Time>,
     /// Whether a block that could not be read for a peer was logged (once per
     /// torrent until its next check: the disk's answer does not change per block).
     pub read_failure_logged: bool,
@@ -258,6 +261,7 @@ impl Torrent {
             picker: Picker::default(),
             writing: BTreeSet::new(),
             write_failures: BTreeMap::new(),
+            disk_full: None,
             read_failure_logged: false,
             file_priority: Vec::new(),
             piece_priority: Vec::new(),

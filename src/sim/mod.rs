@@ -297,6 +297,12 @@ impl SimWorld {
         self.lock().black_holes.insert(addr);
     }
 
+    /// Every engine's disk holds `bytes` from now on (`None`: no limit); space
+    /// freed or added, as when a user clears a full disk.
+    pub fn set_disk_capacity(&self, bytes: Option<u64>) {
+        self.lock().cfg.disk_capacity = bytes;
+    }
+
     /// Shows `tap` every byte delivered from now on, on every connection (tests
     /// that check every message a swarm sends).
     pub fn set_wire_tap(&self, tap: impl FnMut(Delivery<'_>) + Send + 'static) {
