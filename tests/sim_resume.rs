@@ -8,34 +8,11 @@ use std::time::Duration;
 
 use seedring::Engine;
 use seedring::core::{AddTorrent, CoreConfig, TorrentSource, TorrentState};
-use seedring::hash;
 use seedring::resume_lmdb::record::StateRecord;
 use seedring::resume_lmdb::{MemorySessionStore, SessionStore, state_key};
 use seedring::sim::{SimConfig, SimWorld};
 use seedring::{InfoHash, Time};
 use sim_common::*;
-
-/// Whether piece `p` of the fixture reads back right from the engine's files.
-fn piece_on_disk(world: &SimWorld, e: &Engine, fx: &Fixture, p: u32) -> bool {
-    let info = &fx.meta.info;
-    let mut buf = Vec::new();
-    for span in info.geometry.piece_spans(p) {
-        let f = &info.files[span.file];
-        let path = format!("{ROOT}/{}", f.path.join("/"));
-        let Some(data) = world.read_file(e, &path) else {
-            return false;
-        };
-        let (a, n) = (
-            usize::try_from(span.file_offset).unwrap(),
-            span.len as usize,
-        );
-        let Some(part) = data.get(a..a + n) else {
-            return false;
-        };
-        buf.extend_from_slice(part);
-    }
-    hash::verify_piece(&buf, &info.pieces[p as usize])
-}
 
 /// The pieces the store's record claims.
 fn recorded(store: &MemorySessionStore, ih: InfoHash) -> Option<StateRecord> {

@@ -33,6 +33,7 @@ mod command;
 mod commands;
 mod event;
 mod extension;
+mod invariants;
 pub mod layout;
 mod metadata;
 mod ourip;

@@ -61,6 +61,9 @@ pub struct SimConfig {
     pub disk_capacity: Option<u64>,
     /// How often each engine's core gets a tick.
     pub tick: Duration,
+    /// Check every core's invariants after every event (`Core::check_invariants`);
+    /// a broken one panics with the time and the node.
+    pub check_invariants: bool,
 }
 
 impl Default for SimConfig {
@@ -76,6 +79,7 @@ impl Default for SimConfig {
             disk_delay: Duration::ZERO,
             disk_capacity: None,
             tick: Duration::from_millis(100),
+            check_invariants: false,
         }
     }
 }
@@ -611,6 +615,11 @@ impl World {
             }
         };
         self.apply(node, out);
+        if self.cfg.check_invariants
+            && let Err(e) = self.nodes[node].core.check_invariants()
+        {
+            panic!("at {:?}, node {node}: {e}", self.now);
+        }
     }
 
     /// Random disconnects: each connection of node `n` breaks with the configured

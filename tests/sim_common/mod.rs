@@ -184,3 +184,25 @@ pub fn private_twin(fx: &Fixture, from: &str, name: &str) -> Fixture {
             .collect(),
     }
 }
+
+/// Whether piece `p` of the fixture reads back from `e`'s disk with its hash.
+pub fn piece_on_disk(world: &SimWorld, e: &Engine, fx: &Fixture, p: u32) -> bool {
+    let info = &fx.meta.info;
+    let mut buf = Vec::new();
+    for span in info.geometry.piece_spans(p) {
+        let f = &info.files[span.file];
+        let path = format!("{ROOT}/{}", f.path.join("/"));
+        let Some(data) = world.read_file(e, &path) else {
+            return false;
+        };
+        let (a, n) = (
+            usize::try_from(span.file_offset).unwrap(),
+            span.len as usize,
+        );
+        let Some(part) = data.get(a..a + n) else {
+            return false;
+        };
+        buf.extend_from_slice(part);
+    }
+    seedring::hash::verify_piece(&buf, &info.pieces[p as usize])
+}
