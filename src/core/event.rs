@@ -28,6 +28,16 @@ impl DiskError {
             || s.contains("disk quota exceeded")
             || s.contains("edquot")
     }
+
+    /// Whether trying again cannot help until someone acts: a read-only
+    /// filesystem (EROFS) or a file the daemon may not write (EACCES, EPERM).
+    pub fn is_permanent(&self) -> bool {
+        let s = self.0.to_ascii_lowercase();
+        s.contains("read-only file system")
+            || s.contains("erofs")
+            || s.contains("permission denied")
+            || s.contains("operation not permitted")
+    }
 }
 
 /// Something that happened, told to the core by its driver.

@@ -300,10 +300,15 @@ impl Core {
                 ));
                 return;
             }
-            // The verified data is lost: fetch the piece again, up to a point.
+            // The verified data is lost: fetch the piece again, up to a point
+            // (at once for a disk that refuses every write).
             let n = t.write_failures.entry(piece).or_insert(0);
             *n += 1;
-            if *n >= MAX_WRITE_FAILURES {
+            if e.is_permanent() {
+                t.error = Some(format!("writing piece {piece} failed: {}", e.0));
+                tracing::error!(info_hash = %ih, piece, error = %e, "torrent stopped: its files cannot be written");
+                self.close_peers(ih, out);
+            } else if *n >= MAX_WRITE_FAILURES {
                 t.error = Some(format!("writing piece {piece} failed {n} times: {}", e.0));
                 tracing::error!(info_hash = %ih, piece, error = %e, "torrent stopped: writes keep failing");
                 self.close_peers(ih, out);

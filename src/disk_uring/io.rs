@@ -160,7 +160,9 @@ fn pwrite_spans(
     let beneath = Beneath::new(root)?;
     for (path, offset, range) in spans {
         let rel = Beneath::relative(root, path)?;
-        let file = match beneath.open(rel, Access::WriteCreate) {
+        let named =
+            |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        let file = match beneath.open(rel, Access::WriteCreate).map_err(named) {
             // Folders are recreated only inside a root that is there: never into
             // the empty mount point of an unmounted disk.
             Err(e)
@@ -168,14 +170,14 @@ fn pwrite_spans(
                     && crate::storage::root_available(&super::RealFiles, root, marked) =>
             {
                 if let Some(parent) = rel.parent() {
-                    beneath.create_dirs(parent)?;
+                    beneath.create_dirs(parent).map_err(named)?;
                 }
-                beneath.open(rel, Access::WriteCreate)?
+                beneath.open(rel, Access::WriteCreate).map_err(named)?
             }
             other => other?,
         };
         file.write_all_at(&data[range.clone()], *offset)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            .map_err(named)?;
     }
     Ok(())
 }
