@@ -173,6 +173,8 @@ pub(crate) async fn route(
         }
     };
     drop(stream);
+    let mut first = first;
+    first.shrink_to_fit(); // the read buffer's spare room stays here
     let handoff = Handoff {
         stream: std::net::TcpStream::from(fd),
         addr,
@@ -180,6 +182,12 @@ pub(crate) async fn route(
     };
     if routing.senders[owner].try_send(handoff).is_err() {
         // The owner is behind or gone: the peer sees a close and may retry.
-        tracing::warn!(%addr, shard = owner, "connection dropped: its shard takes no more");
+        // Said at the 1st, 2nd, 4th, 8th... drop: a burst does not flood the log.
+        static DROPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = DROPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            tracing::warn!(%addr, shard = owner, dropped_so_far = n,
+                "connection dropped: its shard takes no more (a burst of connects)");
+        }
     }
 }

@@ -163,9 +163,12 @@ pub(crate) const RESUME_WAKES: usize = 64;
 /// nothing while being sent many small messages fills it. Full: the peer is
 /// closed as too slow.
 pub(crate) const SEND_QUEUE: usize = 4096;
-/// Accepted connections on their way to their owning shard. Full: the connection
-/// is closed (the peer will retry), and the drop is counted in the log.
-pub(crate) const HANDOFF_QUEUE: usize = 256;
+/// Accepted connections on their way to their owning shard (a descriptor, an
+/// address and the handshake's bytes: about 200 bytes each, so a full queue is
+/// under 1 MiB). Sized for a burst of connects to a popular seed. Full: the
+/// connection is closed (the peer will retry), and the drops are counted in the
+/// log.
+pub(crate) const HANDOFF_QUEUE: usize = 4096;
 
 /// The text of a panic payload.
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
