@@ -44,7 +44,9 @@ fn hostile(ih: InfoHash, i: usize) -> Vec<u8> {
     match i % 5 {
         0 => Vec::new(),                  // connects and says nothing
         1 => hello(ih, i)[..10].to_vec(), // a handshake that stops
-        2 => (0..1024u32).map(|b| (b * 7 + i as u32) as u8).collect(),
+        2 => (0..1024usize)
+            .map(|b| (b * 7 + i).to_le_bytes()[0])
+            .collect(),
         3 => [hello(ih, i), vec![0xff, 0xff, 0xff, 0xf0, 7]].concat(),
         _ => {
             let mut b = hello(ih, i);
