@@ -1,12 +1,12 @@
 //! Under packet loss, random disconnects and failing disk writes, every leecher still
-//! completes with correct data.
+//! completes with correct data; a file cut under a seed stops it until rechecked.
 
 mod sim_common;
 
 use std::time::Duration;
 
 use seedring::Time;
-use seedring::core::CoreConfig;
+use seedring::core::{CoreConfig, TorrentState};
 use seedring::sim::{SimConfig, SimWorld};
 use sim_common::*;
 
@@ -95,4 +95,79 @@ fn a_connect_never_answered_ends_at_the_core_deadline() {
     });
     assert!(ok, "stuck: {:?}", l.stats(ih));
     assert_same_data(&world, &l, &fx, "leecher");
+}
+
+/// A file cut short under a seeding torrent: no peer gets a short or made-up
+/// block, the torrent stops with an error saying its data changed (after a
+/// root check tells this from a disk gone away), and a recheck clears the
+/// error and finds what is left. A root that goes away instead stops the
+/// torrent as a lost root, and it seeds again once the root is back.
+#[test]
+fn a_file_cut_under_a_seed_stops_it_until_rechecked() {
+    let (seed, _g) = seed(77);
+    let world = SimWorld::new(SimConfig {
+        seed,
+        link_bytes_per_sec: 200_000,
+        check_invariants: true,
+        ..SimConfig::default()
+    });
+    let fx = fixture(seed, "cut", FILES, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let s = seeder(&world, &fx, CoreConfig::default());
+    let l = leecher(&world, &fx, CoreConfig::default());
+    introduce(&[&s, &l], ih);
+    assert!(run_until(&world, 60, || l.stats(ih).unwrap().have_pieces >= 4));
+    // `dir/b.bin` (700,001 bytes) loses its second half.
+    let path = format!("{ROOT}/cut/dir/b.bin");
+    let whole = world.read_file(&s, &path).expect("the seed's file");
+    world.write_file(&s, &path, whole[..350_000].to_vec());
+    assert!(run_until(&world, 60, || matches!(
+        s.stats(ih).unwrap().state,
+        TorrentState::Error(_)
+    )));
+    let TorrentState::Error(why) = s.stats(ih).unwrap().state else {
+        unreachable!()
+    };
+    assert!(why.starts_with("its data changed on disk"), "{why}");
+    assert_eq!(s.stats(ih).unwrap().peers, 0);
+    // The leecher never took a bad block: whatever it holds passes its hash.
+    let have = l.have(ih).unwrap().unwrap();
+    for p in have.ones() {
+        assert!(piece_on_disk(&world, &l, &fx, p), "piece {p}");
+    }
+    assert_eq!(l.stats(ih).unwrap().hash_failures, 0);
+    // A recheck: the error goes, the pieces of the lost half are missing.
+    s.force_recheck(ih).unwrap();
+    assert!(run_until(&world, 60, || {
+        let st = s.stats(ih).unwrap();
+        !matches!(st.state, TorrentState::Error(_) | TorrentState::Checking)
+    }));
+    let st = s.stats(ih).unwrap();
+    assert!(st.have_pieces < st.total_pieces && st.have_pieces > 0, "{st:?}");
+
+    // Another seed whose root goes away and comes back: no "changed" error.
+    let fx2 = fixture(seed + 1, "gone", FILES, 16 * 1024);
+    let ih2 = fx2.meta.info_hash;
+    let s2 = seeder(&world, &fx2, CoreConfig::default());
+    let l2 = leecher(&world, &fx2, CoreConfig::default());
+    introduce(&[&s2, &l2], ih2);
+    assert!(run_until(&world, 60, || l2.stats(ih2).unwrap().have_pieces >= 2));
+    world.unmount(&s2, ROOT);
+    assert!(run_until(&world, 120, || matches!(
+        s2.stats(ih2).unwrap().state,
+        TorrentState::Error(_)
+    )));
+    let TorrentState::Error(why) = s2.stats(ih2).unwrap().state else {
+        unreachable!()
+    };
+    assert!(!why.starts_with("its data changed"), "{why}");
+    world.mount(&s2, ROOT);
+    s2.add_peers(ih2, &[l2.listen_addr()]).unwrap();
+    assert!(run_until(&world, 600, || done(&l2, ih2)));
+    assert_same_data(&world, &l2, &fx2, "the second leecher");
+}
+
+fn run_until(world: &SimWorld, secs: u64, done: impl FnMut() -> bool) -> bool {
+    let until = world.now() + Duration::from_secs(secs);
+    world.run_while(until, Duration::from_millis(100), done)
 }

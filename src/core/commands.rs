@@ -164,6 +164,11 @@ impl Core {
         self.stop_peers(info_hash, out)?;
         let t = self.torrent_mut(info_hash)?;
         t.read_failure_logged = false;
+        t.read_doubt = None;
+        // A torrent stopped because its files changed goes on after the check.
+        if t.error.as_deref().is_some_and(|e| e.starts_with(DATA_CHANGED)) {
+            t.error = None;
+        }
         if t.info.is_some() {
             t.have = Bitfield::new(t.have.len());
             t.picker.drop_all();

@@ -630,6 +630,9 @@ const MAX_WRITE_FAILURES: u32 = 8;
 /// A torrent whose disk is full asks for nothing new for this long, then tries
 /// again (what arrives meanwhile is still written; seeding goes on).
 const DISK_FULL_RETRY: Duration = Duration::from_secs(30);
+/// How the error of a torrent whose files changed under it begins (a recheck
+/// clears it).
+const DATA_CHANGED: &str = "its data changed on disk";
 /// How a torrent's note begins while its disk is full.
 const DISK_FULL_NOTE: &str = "disk full";
 

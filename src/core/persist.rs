@@ -284,8 +284,39 @@ impl Core {
             }
         }
         self.settle_doubtful_reads(id, out);
+        self.settle_seeding_reads(id, out);
         if self.root_check_wanted {
             self.issue_root_check(out);
+        }
+    }
+
+    /// Blocks read for peers that failed before root check `id` was made: on a
+    /// root that is there, the torrent's files changed under it (deleted, cut,
+    /// unreadable): it stops, saying so, until a recheck says what it holds. On
+    /// a root that is gone, the root's handling stops it and brings it back.
+    fn settle_seeding_reads(&mut self, id: u64, out: &mut Vec<Action>) {
+        let mut stop = Vec::new();
+        for (ih, t) in &mut self.torrents {
+            let Some((from, why)) = &t.read_doubt else {
+                continue;
+            };
+            if *from > id {
+                self.root_check_wanted = true;
+                continue;
+            }
+            if !t.root_lost && t.error.is_none() {
+                t.error = Some(format!(
+                    "{} since it was checked ({why}); recheck it to seed again",
+                    super::DATA_CHANGED
+                ));
+                tracing::error!(info_hash = %ih, name = %t.name, error = %why,
+                    "torrent stopped: its files changed on disk; a recheck says what is there");
+                stop.push(*ih);
+            }
+            t.read_doubt = None;
+        }
+        for ih in stop {
+            self.close_peers(ih, out);
         }
     }
 

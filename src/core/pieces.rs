@@ -223,29 +223,42 @@ impl Core {
             return;
         };
         p.reads_pending = p.reads_pending.saturating_sub(1);
-        let Ok(data) = result else {
-            // The piece is not readable after all: tell the peer, do not send junk.
+        let short = result
+            .as_ref()
+            .is_ok_and(|d| d.len() != req.len as usize);
+        if result.is_err() || short {
+            // The piece is not readable after all: tell the peer, never send a
+            // short or made-up block. A root check made after this read tells a
+            // file gone or cut (the torrent stops until rechecked) from a disk
+            // gone away (the root's own handling).
             if p.fast {
                 out.push(Action::Send {
                     peer: key,
                     bytes: Message::Reject(req).encode(),
                 });
             }
-            if let (Some(t), Err(e)) = (self.torrents.get_mut(&ih), &result)
-                && !t.read_failure_logged
+            let why = match &result {
+                Err(e) => e.0.clone(),
+                Ok(d) => format!("piece {} read {} of {} bytes", req.piece, d.len(), req.len),
+            };
+            let next_root_check = self.root_checks_issued + 1;
+            if let Some(t) = self.torrents.get_mut(&ih)
+                && t.read_doubt.is_none()
             {
-                t.read_failure_logged = true;
-                tracing::warn!(
-                    info_hash = %ih, piece = req.piece, error = %e,
-                    "a block could not be read for a peer: refused (its file changed or is gone? a recheck says what is there; logged once until then)"
-                );
+                if !t.read_failure_logged {
+                    t.read_failure_logged = true;
+                    tracing::warn!(info_hash = %ih, piece = req.piece, error = %why,
+                        "a block could not be read for a peer: refused; a root check tells a changed file from a disk gone away");
+                }
+                t.read_doubt = Some((next_root_check, why));
+                self.want_root_check(out);
             }
             return;
-        };
-        if p.am_choking || data.len() != req.len as usize {
-            // Choked while the block was read (or the read came back short):
-            // a fast-extension peer is told, or it would wait for the block
-            // until its request timed out.
+        }
+        let data = result.unwrap_or_default();
+        if p.am_choking {
+            // Choked while the block was read: a fast-extension peer is told,
+            // or it would wait for the block until its request timed out.
             if p.fast {
                 out.push(Action::Send {
                     peer: key,

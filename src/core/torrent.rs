@@ -52,6 +52,10 @@ pub(crate) struct Torrent {
     /// Verified pieces on their way to disk.
     pub writing: BTreeSet<u32>,
     pub write_failures: BTreeMap<u32, u32>,
+    /// A block read for a peer failed or came back short: the root check that
+    /// can tell a missing or cut file (the torrent then stops until rechecked)
+    /// from a disk that went away (the root's own handling), and why.
+    pub read_doubt: Option<(u64, String)>,
     /// The disk is full: no new requests until this time (then one more try);
     /// seeding goes on. Cleared by the next piece written.
     pub disk_full: Option<Time>,
@@ -262,6 +266,7 @@ impl Torrent {
             writing: BTreeSet::new(),
             write_failures: BTreeMap::new(),
             disk_full: None,
+            read_doubt: None,
             read_failure_logged: false,
             file_priority: Vec::new(),
             piece_priority: Vec::new(),
