@@ -143,7 +143,10 @@ fn a_file_cut_under_a_seed_stops_it_until_rechecked() {
         !matches!(st.state, TorrentState::Error(_) | TorrentState::Checking)
     }));
     let st = s.stats(ih).unwrap();
-    assert!(st.have_pieces < st.total_pieces && st.have_pieces > 0, "{st:?}");
+    assert!(
+        st.have_pieces < st.total_pieces && st.have_pieces > 0,
+        "{st:?}"
+    );
 
     // Another seed whose root goes away and comes back: no "changed" error.
     let fx2 = fixture(seed + 1, "gone", FILES, 16 * 1024);

@@ -166,7 +166,10 @@ impl Core {
         t.read_failure_logged = false;
         t.read_doubt = None;
         // A torrent stopped because its files changed goes on after the check.
-        if t.error.as_deref().is_some_and(|e| e.starts_with(DATA_CHANGED)) {
+        if t.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(DATA_CHANGED))
+        {
             t.error = None;
         }
         if t.info.is_some() {

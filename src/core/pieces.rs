@@ -223,9 +223,7 @@ impl Core {
             return;
         };
         p.reads_pending = p.reads_pending.saturating_sub(1);
-        let short = result
-            .as_ref()
-            .is_ok_and(|d| d.len() != req.len as usize);
+        let short = result.as_ref().is_ok_and(|d| d.len() != req.len as usize);
         if result.is_err() || short {
             // The piece is not readable after all: tell the peer, never send a
             // short or made-up block. A root check made after this read tells a
