@@ -27,16 +27,7 @@ def test_a_magnet_finds_a_libtorrent_seed_through_the_dht(tmp):
     d = Daemon(tmp)
     try:
         host, port = dht_addr(d).rsplit(":", 1)
-        settings = dict(LT_SETTINGS)
-        settings.update({
-            "enable_dht": True,
-            "dht_bootstrap_nodes": "",
-            "dht_restrict_routing_ips": False,
-            "dht_restrict_search_ips": False,
-            "dht_ignore_dark_internet": False,
-            "dht_prefer_verified_node_ids": False,
-        })
-        ses = lt.session(settings)
+        ses = lt_dht_session()
         # A node, not a router: libtorrent keeps routers out of its table.
         ses.add_dht_node((host, int(port)))
         atp = lt.add_torrent_params()

@@ -14,20 +14,7 @@ fn peer_sending_corrupted_blocks_is_banned_and_download_completes() {
     let fx = fixture(seed, "target", FILES, 32 * 1024);
     let ih = fx.meta.info_hash;
     let good = seeder(&world, &fx, CoreConfig::default());
-    // The liar claims every piece, but a byte in every 4 KiB of its copy is wrong.
-    let liar = seedring::Engine::memory(&world, CoreConfig::default());
-    for (path, bytes) in &fx.files {
-        let mut bad = bytes.clone();
-        for i in (100..bad.len()).step_by(4096) {
-            bad[i] ^= 0x5a;
-        }
-        world.write_file(&liar, &format!("{ROOT}/{path}"), bad);
-    }
-    liar.add_torrent(AddTorrent {
-        have: Some(Bitfield::full(fx.meta.info.geometry.piece_count())),
-        ..AddTorrent::new(TorrentSource::Metainfo(fx.meta.clone()), ROOT)
-    })
-    .unwrap();
+    let liar = liar(&world, &fx);
     let victims: Vec<_> = (0..3)
         .map(|_| leecher(&world, &fx, CoreConfig::default()))
         .collect();

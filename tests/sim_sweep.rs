@@ -15,7 +15,7 @@ mod sim_common;
 
 use std::time::Duration;
 
-use seedring::core::{AddTorrent, Bitfield, CoreConfig, TorrentSource};
+use seedring::core::{AddTorrent, CoreConfig, TorrentSource};
 use seedring::resume_lmdb::MemorySessionStore;
 use seedring::sim::{SimConfig, SimWorld};
 use seedring::{Engine, Time};
@@ -41,19 +41,7 @@ fn one(seed: u64) -> seedring::sim::FaultCounts {
     let fx = fixture(seed, "sweep", FILES, 32 * 1024);
     let ih = fx.meta.info_hash;
     let s = seeder(&world, &fx, CoreConfig::default());
-    let liar = Engine::memory(&world, CoreConfig::default());
-    for (path, bytes) in &fx.files {
-        let mut bad = bytes.clone();
-        for i in (100..bad.len()).step_by(4096) {
-            bad[i] ^= 0x5a;
-        }
-        world.write_file(&liar, &format!("{ROOT}/{path}"), bad);
-    }
-    liar.add_torrent(AddTorrent {
-        have: Some(Bitfield::full(fx.meta.info.geometry.piece_count())),
-        ..AddTorrent::new(TorrentSource::Metainfo(fx.meta.clone()), ROOT)
-    })
-    .unwrap();
+    let liar = liar(&world, &fx);
     let plain: Vec<Engine> = (0..3)
         .map(|_| leecher(&world, &fx, CoreConfig::default()))
         .collect();

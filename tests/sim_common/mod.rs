@@ -206,3 +206,22 @@ pub fn piece_on_disk(world: &SimWorld, e: &Engine, fx: &Fixture, p: u32) -> bool
     }
     seedring::hash::verify_piece(&buf, &info.pieces[p as usize])
 }
+
+/// A peer that claims every piece of the fixture, but a byte in every 4 KiB of
+/// its copy is wrong.
+pub fn liar(world: &SimWorld, fx: &Fixture) -> Engine {
+    let liar = Engine::memory(world, CoreConfig::default());
+    for (path, bytes) in &fx.files {
+        let mut bad = bytes.clone();
+        for i in (100..bad.len()).step_by(4096) {
+            bad[i] ^= 0x5a;
+        }
+        world.write_file(&liar, &format!("{ROOT}/{path}"), bad);
+    }
+    liar.add_torrent(AddTorrent {
+        have: Some(Bitfield::full(fx.meta.info.geometry.piece_count())),
+        ..AddTorrent::new(TorrentSource::Metainfo(fx.meta.clone()), ROOT)
+    })
+    .unwrap();
+    liar
+}
