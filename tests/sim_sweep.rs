@@ -3,8 +3,10 @@
 //! disconnects, 2% of writes failing with EIO, a slow disk — while one leecher
 //! crashes and restarts from its store and another loses its root for a while.
 //! Every core's invariants are checked after every event
-//! (`Core::check_invariants`); after each crash every piece the store claims
-//! must read back with its hash; in the end every leecher holds the exact bytes.
+//! (`Core::check_invariants`); every block any engine sends was asked for on
+//! that connection (both directions decoded from the wire); after each crash
+//! every piece the engine claims must read back with its hash; in the end
+//! every leecher holds the exact bytes.
 //!
 //! The suite runs seeds 1 to 200; `scripts/sim-sweep N` runs N more (from
 //! 1,001) in a release build. A failure names its seed:
@@ -13,13 +15,81 @@
 
 mod sim_common;
 
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use seedring::core::{AddTorrent, CoreConfig, TorrentSource};
+use seedring::proto::{HANDSHAKE_LEN, Message, MessageDecoder};
 use seedring::resume_lmdb::MemorySessionStore;
 use seedring::sim::{SimConfig, SimWorld};
 use seedring::{Engine, Time};
 use sim_common::*;
+
+/// Every block sent was asked for on its connection: both directions of every
+/// connection are decoded (after the handshake) as they are delivered, each
+/// request kept, each `piece` message looked up.
+#[derive(Default)]
+struct Served {
+    /// Per stream (receiving end, sending end): the handshake bytes still to
+    /// skip, then the decoder.
+    streams: HashMap<(End, End), (Vec<u8>, Option<MessageDecoder>)>,
+    /// (asker, asked, piece, offset, length).
+    asked: HashSet<(End, End, u32, u32, u32)>,
+    blocks: u64,
+    wrong: Vec<String>,
+}
+
+type End = (usize, u64);
+
+impl Served {
+    fn on(&mut self, to: End, from: End, bytes: &[u8]) {
+        let (skip, dec) = self.streams.entry((to, from)).or_default();
+        let dec = match dec {
+            Some(d) => {
+                d.feed(bytes);
+                d
+            }
+            None => {
+                skip.extend_from_slice(bytes);
+                if skip.len() < HANDSHAKE_LEN {
+                    return;
+                }
+                let mut d = MessageDecoder::new(1 << 20, true, true);
+                d.feed(&skip[HANDSHAKE_LEN..]);
+                dec.insert(d)
+            }
+        };
+        loop {
+            match dec.next_message() {
+                Ok(Some(Message::Request(r))) => {
+                    self.asked.insert((from, to, r.piece, r.offset, r.len));
+                }
+                Ok(Some(Message::Piece {
+                    piece,
+                    offset,
+                    data,
+                })) => {
+                    self.blocks += 1;
+                    let len = u32::try_from(data.len()).unwrap();
+                    if !self.asked.contains(&(to, from, piece, offset, len))
+                        && self.wrong.len() < 10
+                    {
+                        self.wrong.push(format!(
+                            "{from:?} sent {to:?} piece {piece} +{offset} ({len}) unasked"
+                        ));
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    self.wrong.push(format!("{from:?} -> {to:?}: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+}
 
 fn run_for(world: &SimWorld, d: Duration) {
     world.run_until(world.now() + d);
@@ -38,6 +108,9 @@ fn one(seed: u64) -> seedring::sim::FaultCounts {
         check_invariants: true,
         ..SimConfig::default()
     });
+    let served = Arc::new(Mutex::new(Served::default()));
+    let tap = served.clone();
+    world.set_wire_tap(move |d| tap.lock().unwrap().on(d.link, d.from, d.bytes));
     let fx = fixture(seed, "sweep", FILES, 32 * 1024);
     let ih = fx.meta.info_hash;
     let s = seeder(&world, &fx, CoreConfig::default());
@@ -95,6 +168,9 @@ fn one(seed: u64) -> seedring::sim::FaultCounts {
     for (i, l) in leechers.iter().enumerate() {
         assert_same_data(&world, l, &fx, &format!("seed {seed}, leecher {i}"));
     }
+    let served = served.lock().unwrap();
+    assert!(served.wrong.is_empty(), "seed {seed}: {:?}", served.wrong);
+    assert!(served.blocks > 0);
     world.fault_counts()
 }
 

@@ -220,6 +220,8 @@ pub struct Delivery<'a> {
     pub to: SocketAddr,
     /// The receiving end of the connection (one per connection and direction).
     pub link: (usize, u64),
+    /// The sending end of the same connection (its `link` when it receives).
+    pub from: (usize, u64),
     /// The bytes, in order after those delivered before on the same link.
     pub bytes: &'a [u8],
 }
@@ -476,9 +478,11 @@ impl World {
                     return; // the connection broke while the bytes were in flight
                 }
                 if let Some(tap) = &mut self.tap {
+                    let (rn, rk) = self.links[&(n, peer)].remote;
                     tap(Delivery {
                         to: self.nodes[n].addr,
                         link: (n, peer.0),
+                        from: (rn, rk.0),
                         bytes: &bytes,
                     });
                 }
