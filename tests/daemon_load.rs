@@ -1,8 +1,8 @@
 //! Load: one seeding daemon holds 5,000 idle peer connections (each past the
 //! BitTorrent handshake) and, at the same time, 500 hostile ones (silent
 //! sockets, byte-dripped and garbage handshakes, absurd length prefixes,
-//! request floods while choked). The API still answers, another daemon still
-//! downloads the torrent whole, the daemon's peak RSS is printed and bounded,
+//! request floods while choked). The API still answers, and while eight
+//! clients flood it with requests another daemon downloads the torrent whole, the daemon's peak RSS is printed and bounded,
 //! and its file descriptors go back down once everyone leaves.
 // Real sockets take real time: the test waits on the wall clock.
 #![allow(clippy::disallowed_methods)]
@@ -115,6 +115,29 @@ fn five_thousand_idle_and_five_hundred_hostile_connections() {
     }
     let rss_held = status_kib(&pid, "VmRSS:");
 
+    // A flood of API requests on the seed all the while (8 clients asking
+    // for the torrent list, the stats and the peer list as fast as answered).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..8)
+        .map(|i| {
+            let (base, token, stop) = (a.base.clone(), a.token.clone(), stop.clone());
+            let path = ["/torrents", "/stats", &format!("/torrents/{id}/peers")][i % 3].to_owned();
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::new();
+                let mut answered = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = http
+                        .get(format!("{base}/api/v1{path}"))
+                        .bearer_auth(&token)
+                        .send();
+                    if r.is_ok_and(|r| r.status().is_success()) {
+                        answered += 1;
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
     // A well-behaved peer gets the whole torrent meanwhile.
     let b = Daemon::start(b_dir.path(), "");
     assert!(b.add_torrent(&bytes, "").status().is_success());
@@ -132,6 +155,9 @@ fn five_thousand_idle_and_five_hundred_hostile_connections() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(std::fs::read(b_dir.path().join("downloads/load.bin")).unwrap() == data);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answered: u64 = flood.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(answered > 0);
     let peak = status_kib(&pid, "VmHWM:");
 
     drop(held);
@@ -146,8 +172,9 @@ fn five_thousand_idle_and_five_hundred_hostile_connections() {
     }
     let per = (rss_held.saturating_sub(rss_before)) as f64 / (IDLE + HOSTILE) as f64;
     println!(
-        "load: {connected} connections held; RSS {:.1} MiB before, {:.1} MiB held \
-         ({per:.1} KiB each), peak {:.1} MiB; descriptors back to {} (before {fds_before})",
+        "load: {connected} connections held; {answered} API requests answered during \
+         the download; RSS {:.1} MiB before, {:.1} MiB held ({per:.1} KiB each), peak \
+         {:.1} MiB; descriptors back to {} (before {fds_before})",
         rss_before as f64 / 1024.0,
         rss_held as f64 / 1024.0,
         peak as f64 / 1024.0,
