@@ -134,6 +134,23 @@ pub(crate) fn refuse(addr: SocketAddr, told_by: Option<IpAddr>) -> Option<&'stat
     None
 }
 
+/// IPv4-mapped addresses as IPv4; an IPv6 address keeps its scope (a link-local
+/// peer is reachable only through its interface).
+pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), a.port()),
+            None => SocketAddr::V6(core::net::SocketAddrV6::new(
+                *a.ip(),
+                a.port(),
+                0,
+                a.scope_id(),
+            )),
+        },
+        v4 => v4,
+    }
+}
+
 /// Loopback, private (RFC 1918), link-local, shared (RFC 6598) or unique-local.
 fn is_local(ip: IpAddr) -> bool {
     match ip {
@@ -161,7 +178,7 @@ impl Torrent {
         // Addresses that may make room, found once per batch when the book fills.
         let mut room: Option<Vec<SocketAddr>> = None;
         for (addr, flags) in addrs {
-            let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+            let addr = canonical(addr);
             if let Some(why) = refuse(addr, told_by) {
                 l.refused += 1;
                 l.why.get_or_insert(why);

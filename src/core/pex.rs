@@ -50,6 +50,13 @@ impl Core {
         if p.phase != Phase::Active {
             return None;
         }
+        // A link-local address means nothing without its interface, which a
+        // PEX entry cannot carry.
+        if let core::net::IpAddr::V6(v6) = p.addr.ip()
+            && v6.is_unicast_link_local()
+        {
+            return None;
+        }
         let seed = if !p.have.is_empty() && p.have.all() {
             FLAG_SEED
         } else {

@@ -131,7 +131,15 @@ impl Lsd {
         if a.cookie.as_deref() == Some(self.cookie.as_str()) {
             return Vec::new(); // our own, looped back: not counted
         }
-        let peer = SocketAddr::new(ip, a.port);
+        // An IPv6 sender is often link-local: its interface (scope) is kept,
+        // or the address could not be dialled.
+        let peer =
+            match from {
+                SocketAddr::V6(v6) if !ip.is_ipv4() => SocketAddr::V6(
+                    core::net::SocketAddrV6::new(*v6.ip(), a.port, 0, v6.scope_id()),
+                ),
+                _ => SocketAddr::new(ip, a.port),
+            };
         a.info_hashes
             .into_iter()
             .filter(|ih| self.torrents.contains_key(ih))
