@@ -18,25 +18,44 @@ pub struct PeerKey(pub u64);
 pub struct DiskError(pub String);
 
 impl DiskError {
-    /// Whether the filesystem is out of space or quota (ENOSPC, EDQUOT), as the
-    /// drivers word it (`std::io::Error`'s text, or the sim's `ENOSPC`): a
-    /// condition that passes when space returns, unlike a broken disk.
+    /// The OS error number the text ends with, as `std::io::Error` words it
+    /// (`... (os error 28)`): the drivers put the error last, after any path,
+    /// so a file named like an error message cannot be taken for one.
+    fn errno(&self) -> Option<i32> {
+        let rest = self.0.trim_end().strip_suffix(')')?;
+        let (_, n) = rest.rsplit_once("(os error ")?;
+        n.parse().ok()
+    }
+
+    /// Whether the filesystem is out of space or quota (ENOSPC 28, EDQUOT
+    /// 122): a condition that passes when space returns, unlike a broken disk.
     pub fn is_no_space(&self) -> bool {
-        let s = self.0.to_ascii_lowercase();
-        s.contains("no space left on device")
-            || s.contains("enospc")
-            || s.contains("disk quota exceeded")
-            || s.contains("edquot")
+        matches!(self.errno(), Some(28 | 122))
     }
 
     /// Whether trying again cannot help until someone acts: a read-only
-    /// filesystem (EROFS) or a file the daemon may not write (EACCES, EPERM).
+    /// filesystem (EROFS 30) or a file the daemon may not write (EACCES 13,
+    /// EPERM 1).
     pub fn is_permanent(&self) -> bool {
-        let s = self.0.to_ascii_lowercase();
-        s.contains("read-only file system")
-            || s.contains("erofs")
-            || s.contains("permission denied")
-            || s.contains("operation not permitted")
+        matches!(self.errno(), Some(30 | 13 | 1))
+    }
+}
+
+#[cfg(test)]
+mod disk_error_tests {
+    use super::DiskError;
+
+    #[test]
+    fn classified_by_the_os_error_at_the_end_only() {
+        let e = |s: &str| DiskError(s.into());
+        assert!(e("/d/a.bin: No space left on device (os error 28)").is_no_space());
+        assert!(e("writing piece 3: /d/a.bin: Disk quota exceeded (os error 122)").is_no_space());
+        assert!(e("/d/ro/a.bin: Read-only file system (os error 30)").is_permanent());
+        assert!(e("/d/a.bin: Permission denied (os error 13)").is_permanent());
+        // A path that reads like an error is not one.
+        let named = e("/d/Permission denied (os error 13)/x: Input/output error (os error 5)");
+        assert!(!named.is_permanent() && !named.is_no_space());
+        assert!(!e("EIO (injected)").is_permanent());
     }
 }
 

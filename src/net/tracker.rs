@@ -100,7 +100,11 @@ impl TrackerClient {
                                     reply,
                                 } => {
                                     let r = announce_both(&http, &ids, &said, &url, &a).await;
-                                    let _ = reply.send(r);
+                                    if reply.send(r).is_err() {
+                                        // The shard that asked stopped waiting
+                                        // (it is shutting down): nothing to tell.
+                                        tracing::debug!(%url, "tracker answer dropped: its asker is gone");
+                                    }
                                 }
                                 Job::Scrape {
                                     url,
@@ -108,7 +112,9 @@ impl TrackerClient {
                                     reply,
                                 } => {
                                     let r = scrape(&http.any, &ids, &url, info_hash).await;
-                                    let _ = reply.send(r);
+                                    if reply.send(r).is_err() {
+                                        tracing::debug!(%url, "scrape answer dropped: its asker is gone");
+                                    }
                                 }
                             }
                         });

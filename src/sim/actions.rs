@@ -125,7 +125,8 @@ impl World {
                         self.faults.write_errors += 1;
                         Err(DiskError("EIO (injected)".into()))
                     } else if full {
-                        Err(DiskError("ENOSPC: no space left on device".into()))
+                        // Worded as the real drivers word it (`std::io::Error`).
+                        Err(DiskError("No space left on device (os error 28)".into()))
                     } else {
                         self.write(n, info_hash, piece, &data)
                     };
