@@ -18,9 +18,8 @@ fn pair(seed: u64, piece: u32) -> (SimWorld, Fixture, seedring::Engine, seedring
     (world, fx, s, l)
 }
 
-fn run(world: &SimWorld, secs: u64, mut until: impl FnMut() -> bool) -> bool {
-    let limit = world.now() + Duration::from_secs(secs);
-    world.run_while(limit, Duration::from_millis(200), &mut until)
+fn run(world: &SimWorld, secs: u64, until: impl FnMut() -> bool) -> bool {
+    run_within(world, secs, Duration::from_millis(200), until)
 }
 
 #[test]

@@ -171,6 +171,5 @@ fn a_file_cut_under_a_seed_stops_it_until_rechecked() {
 }
 
 fn run_until(world: &SimWorld, secs: u64, done: impl FnMut() -> bool) -> bool {
-    let until = world.now() + Duration::from_secs(secs);
-    world.run_while(until, Duration::from_millis(100), done)
+    run_within(world, secs, Duration::from_millis(100), done)
 }

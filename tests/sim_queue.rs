@@ -16,9 +16,8 @@ use seedring::sim::SimWorld;
 use seedring::{Engine, InfoHash};
 use sim_common::*;
 
-fn run(world: &SimWorld, secs: u64, mut until: impl FnMut() -> bool) -> bool {
-    let limit = world.now() + Duration::from_secs(secs);
-    world.run_while(limit, Duration::from_millis(500), &mut until)
+fn run(world: &SimWorld, secs: u64, until: impl FnMut() -> bool) -> bool {
+    run_within(world, secs, Duration::from_millis(500), until)
 }
 
 /// A seeder holding `n` torrents and a leecher that adds them (empty) in order.

@@ -48,10 +48,6 @@ fn downloaded(seed: u64) -> (SimWorld, Fixture, InfoHash, MemorySessionStore, En
     (world, fx, ih, store, leech)
 }
 
-fn run_for(world: &SimWorld, d: Duration) {
-    world.run_until(world.now() + d);
-}
-
 /// Crashes at random moments, each followed by a restart from the store: after each,
 /// every piece the record claims (and every piece the engine then claims) reads back
 /// with its hash; the download still completes with the right bytes.

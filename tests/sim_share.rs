@@ -12,9 +12,8 @@ use seedring::core::{CoreConfig, GlobalShare, ShareAction, ShareLimits, TorrentS
 use seedring::sim::SimWorld;
 use sim_common::*;
 
-fn run(world: &SimWorld, secs: u64, mut until: impl FnMut() -> bool) -> bool {
-    let limit = world.now() + Duration::from_secs(secs);
-    world.run_while(limit, Duration::from_secs(1), &mut until)
+fn run(world: &SimWorld, secs: u64, until: impl FnMut() -> bool) -> bool {
+    run_within(world, secs, Duration::from_secs(1), until)
 }
 
 fn paused(e: &seedring::Engine, ih: seedring::InfoHash) -> bool {

@@ -91,10 +91,6 @@ impl Served {
     }
 }
 
-fn run_for(world: &SimWorld, d: Duration) {
-    world.run_until(world.now() + d);
-}
-
 /// One seed; returns the faults it saw.
 fn one(seed: u64) -> seedring::sim::FaultCounts {
     let _g = SeedGuard(seed);

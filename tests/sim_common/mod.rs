@@ -225,3 +225,20 @@ pub fn liar(world: &SimWorld, fx: &Fixture) -> Engine {
     .unwrap();
     liar
 }
+
+/// Runs the world for at most `secs` seconds, stopping once `until` holds
+/// (checked every `check_every`); whether it did.
+pub fn run_within(
+    world: &SimWorld,
+    secs: u64,
+    check_every: std::time::Duration,
+    until: impl FnMut() -> bool,
+) -> bool {
+    let limit = world.now() + std::time::Duration::from_secs(secs);
+    world.run_while(limit, check_every, until)
+}
+
+/// Runs the world for `d`.
+pub fn run_for(world: &SimWorld, d: std::time::Duration) {
+    world.run_until(world.now() + d);
+}
