@@ -245,18 +245,16 @@ impl Http {
 
 /// The host and port of a tracker URL when the host is a name (not an address).
 fn named_host(url: &str) -> Option<(String, u16)> {
-    if let Some(rest) = url.strip_prefix("udp://") {
+    let (host, port) = if let Some(rest) = url.strip_prefix("udp://") {
         let hostport = rest.split('/').next().unwrap_or(rest);
         let (host, port) = hostport.rsplit_once(':')?;
-        let port = port.parse().ok()?;
-        return (host.parse::<core::net::IpAddr>().is_err() && !host.starts_with('['))
-            .then(|| (host.to_owned(), port));
-    }
-    let u = reqwest::Url::parse(url).ok()?;
-    let host = u.host_str()?;
-    (host.parse::<core::net::IpAddr>().is_err() && !host.starts_with('['))
-        .then(|| Some((host.to_owned(), u.port_or_known_default()?)))
-        .flatten()
+        (host.to_owned(), port.parse().ok()?)
+    } else {
+        let u = reqwest::Url::parse(url).ok()?;
+        (u.host_str()?.to_owned(), u.port_or_known_default()?)
+    };
+    let literal = host.starts_with('[') || host.parse::<core::net::IpAddr>().is_ok();
+    (!literal).then_some((host, port))
 }
 
 /// BEP 7: over both families where the tracker's name has both, else once.
@@ -309,11 +307,12 @@ async fn announce_both(
 /// longer intervals (neither family is asked sooner than it wants).
 fn merge(mut x: AnnounceReply, y: AnnounceReply) -> AnnounceReply {
     use crate::proto::tracker::MAX_PEERS_PER_REPLY;
+    let mut seen: std::collections::HashSet<SocketAddr> = x.peers.iter().copied().collect();
     for p in y.peers {
         if x.peers.len() >= MAX_PEERS_PER_REPLY {
             break;
         }
-        if !x.peers.contains(&p) {
+        if seen.insert(p) {
             x.peers.push(p);
         }
     }
