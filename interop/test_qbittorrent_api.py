@@ -42,7 +42,11 @@ def test_a_whole_session_through_qbittorrent_api(tmp):
         c.auth_log_in()
         assert c.app.version == "v4.5.2"
         assert c.app.web_api_version == "2.8.19"
-        assert c.app.preferences["dht"] is False
+        prefs = c.app.preferences
+        # As the config file sets them: the DHT on (loopback, no bootstrap), the
+        # default encryption (allowed: 0).
+        assert prefs["dht"] is True and prefs["pex"] is True and prefs["lsd"] is False
+        assert prefs["encryption"] == 0
         c.torrents_create_category(name="music", save_path=str(music))
         assert c.torrent_categories.categories["music"]["savePath"] == str(music)
 

@@ -44,6 +44,11 @@ fn replay(target: &str, body: fn(&[u8])) {
 }
 
 #[test]
+fn mse() {
+    replay("mse", seedring::fuzz::mse::mse);
+}
+
+#[test]
 fn bencode() {
     replay("bencode", seedring::fuzz::bencode);
 }

@@ -107,9 +107,14 @@ fn a_private_torrent_never_carries_peer_exchange_on_any_message() {
             watch(s, d.bytes, &mut seen);
         });
     }
+    // In the clear, so the tap can read every message.
+    let plain = CoreConfig {
+        encryption: seedring::core::Encryption::Disabled,
+        ..CoreConfig::default()
+    };
     let engines: Vec<_> = (0..5)
         .map(|i| {
-            let e = engine(&world, CoreConfig::default());
+            let e = engine(&world, plain.clone());
             for fx in [&public, &private] {
                 if i == 0 {
                     for (path, bytes) in &fx.files {

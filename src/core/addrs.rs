@@ -93,6 +93,8 @@ pub(crate) struct AddrState {
     pub sources: u8,
     /// The BEP 11 flags a peer gave with it (`crate::proto::pex::FLAG_*`).
     pub flags: u8,
+    /// Our next attempt is plaintext (an MSE attempt failed; see `core::crypt`).
+    pub plain_next: bool,
 }
 
 impl AddrState {

@@ -94,6 +94,7 @@ impl Core {
             tracing::info!(info_hash = %info_hash, name = %t.name, root = %t.root, "torrent added");
         }
         self.torrents.insert(info_hash, Box::new(t));
+        self.skeys.add(info_hash);
         self.drive_checking(info_hash, out);
         Ok(info_hash)
     }
@@ -110,6 +111,7 @@ impl Core {
         if let Some(mut t) = self.torrents.remove(&info_hash) {
             tracing::info!(info_hash = %info_hash, delete_files, "torrent removed");
             self.note_removal(info_hash);
+            self.skeys.remove(info_hash);
             // The trackers hear of it now: there is no later tick for this torrent.
             self.announce_stopped(now, info_hash, &mut t, out);
         }
@@ -233,7 +235,7 @@ impl Core {
         }
         let start = out.len();
         self.update_interest(info_hash, out);
-        self.count_sends(&out[start..]);
+        self.seal_sends(&mut out[start..]);
         Ok(())
     }
 
@@ -458,6 +460,7 @@ impl Core {
                 download_rate: p.down.rate(now),
                 upload_rate: p.up.rate(now),
                 pieces: p.have.count(),
+                encryption: p.encryption(),
             })
             .collect()
     }

@@ -29,6 +29,14 @@ impl Core {
                 p.client = v;
             }
             p.listen_port = hs.p;
+            // `e`: dial it with MSE even after a failed MSE attempt.
+            if hs.e
+                && p.outbound
+                && let Some(a) = (self.torrents.get_mut(&ih)).and_then(|t| t.addrs.get_mut(&p.addr))
+            {
+                a.flags |= crate::proto::pex::FLAG_ENCRYPTION;
+            }
+            let p = self.peers.get_mut(&key).expect("caller checked");
             let from = p.addr.ip();
             if let Some(ours) = &hs.yourip {
                 self.our_addrs.heard(ours, from);

@@ -31,6 +31,7 @@ mod buckets;
 mod choker;
 mod command;
 mod commands;
+mod crypt;
 mod event;
 mod extension;
 mod invariants;
@@ -65,6 +66,7 @@ pub use addrs::{PeerSource, PeerSources};
 pub use bitfield::Bitfield;
 pub use choker::SlotMode;
 pub use command::{Command, CoreCounters, Reply, Tunables};
+pub use crypt::{Encryption, req2};
 pub use event::{
     Action, AnnounceTo, CloseReason, DiskError, Event, MoveStorage, OpenStorage, PeerKey,
     ResumeSave, Verdict,
@@ -159,6 +161,11 @@ pub struct CoreConfig {
     pub numwant: u32,
     /// Peer exchange (BEP 11) for torrents that are not private.
     pub pex: bool,
+    /// Message stream encryption (see [`Encryption`]).
+    pub encryption: Encryption,
+    /// Secret bytes the encryption's private keys are derived from (the driver
+    /// sets random ones; a sim run keeps its seed's).
+    pub secret: [u8; 20],
 }
 
 impl Default for CoreConfig {
@@ -196,6 +203,8 @@ impl Default for CoreConfig {
             announces_per_sec: 50,
             numwant: 200,
             pex: true,
+            encryption: Encryption::default(),
+            secret: [0; 20],
         }
     }
 }
@@ -535,6 +544,8 @@ pub struct PeerStats {
     pub pieces: u32,
     /// Where its address was learned (empty for a peer that connected to us).
     pub sources: Vec<PeerSource>,
+    /// Its encryption: `none`, `mse` (plaintext after an MSE handshake) or `rc4`.
+    pub encryption: &'static str,
 }
 
 /// Connection counts, for caps and stats.
@@ -570,6 +581,10 @@ pub struct Core {
     /// The version of the newest removal forgotten.
     removals_dropped: u64,
     peers: BTreeMap<PeerKey, Peer>,
+    /// How MSE diallers name our torrents.
+    skeys: crypt::ObfuscatedHashes,
+    /// MSE key pairs made so far (the counter their secrets are derived from).
+    mse_keys: u64,
     /// Our addresses as peers see them (BEP 10 `yourip`).
     our_addrs: ourip::OurAddrs,
     next_key: u64,
@@ -654,6 +669,8 @@ impl Core {
             removals: std::collections::VecDeque::new(),
             removals_dropped: 0,
             peers: BTreeMap::new(),
+            skeys: Default::default(),
+            mse_keys: 0,
             our_addrs: ourip::OurAddrs::default(),
             next_key: 1,
             down_rate: RateTracker::default(),

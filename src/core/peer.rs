@@ -34,6 +34,8 @@ pub(crate) struct Peer {
     pub phase: Phase,
     pub phase_since: Time,
     pub handshake_buf: Vec<u8>,
+    /// Message stream encryption, if the connection uses it.
+    pub crypt: Option<Box<super::crypt::Crypt>>,
     pub decoder: MessageDecoder,
     pub peer_id: [u8; 20],
     pub fast: bool,
@@ -97,6 +99,7 @@ impl Peer {
             },
             phase_since: now,
             handshake_buf: Vec::new(),
+            crypt: None,
             decoder: MessageDecoder::new(0, false, false),
             peer_id: [0; 20],
             fast: false,
@@ -133,7 +136,8 @@ impl Peer {
     }
 
     /// libtorrent-style flags: `I`/`i` we are / peer is interested, `C`/`c` we are
-    /// / peer is choking, `S` snubbed, `O` optimistic unchoke, `o` outbound.
+    /// / peer is choking, `S` snubbed, `O` optimistic unchoke, `o` outbound, `E`
+    /// RC4-encrypted, `e` encrypted handshake (data in the clear).
     pub fn flags(&self) -> String {
         let mut f = String::new();
         for (on, c) in [
@@ -144,6 +148,8 @@ impl Peer {
             (self.snubbed, 'S'),
             (self.optimistic, 'O'),
             (self.outbound, 'o'),
+            (self.encryption() == "rc4", 'E'),
+            (self.encryption() == "mse", 'e'),
         ] {
             if on {
                 f.push(c);

@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 
 use super::addrs::PeerSource;
 use super::*;
-use crate::proto::pex::{FLAG_REACHABLE, FLAG_SEED, PEX_MAX_SEND, Pex};
+use crate::proto::pex::{FLAG_ENCRYPTION, FLAG_REACHABLE, FLAG_SEED, PEX_MAX_SEND, Pex};
 
 /// Between two rounds of a torrent (BEP 11: at most once a minute).
 pub(crate) const PEX_INTERVAL: Duration = Duration::from_secs(60);
@@ -57,16 +57,20 @@ impl Core {
         {
             return None;
         }
-        let seed = if !p.have.is_empty() && p.have.all() {
-            FLAG_SEED
-        } else {
-            0
-        };
+        let mut flags = 0;
+        if !p.have.is_empty() && p.have.all() {
+            flags |= FLAG_SEED;
+        }
+        // Told as preferring encryption: it took an MSE handshake from us or
+        // gave us one.
+        if p.crypt.is_some() {
+            flags |= FLAG_ENCRYPTION;
+        }
         if p.outbound {
-            Some((p.addr, seed | FLAG_REACHABLE))
+            Some((p.addr, flags | FLAG_REACHABLE))
         } else {
             let port = p.listen_port.filter(|&port| port != 0)?;
-            Some((SocketAddr::new(p.addr.ip(), port), seed))
+            Some((SocketAddr::new(p.addr.ip(), port), flags))
         }
     }
 

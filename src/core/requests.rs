@@ -278,6 +278,8 @@ impl Core {
         let Some(p) = self.peers.remove(&key) else {
             return false;
         };
+        // An MSE attempt that failed in its handshake is tried again in the clear.
+        let retry = p.outbound && p.phase == Phase::Handshake && self.after_failed_dial(&p);
         if let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h)) {
             t.peers.remove(&key);
             if let Some(a) = t.addrs.get_mut(&p.addr) {
@@ -285,7 +287,7 @@ impl Core {
                 // An attempt of ours that never got through its handshake (refused,
                 // unanswered, timed out) backs the address off further; a
                 // never-again mark (u32::MAX) stays.
-                if p.outbound && p.phase != Phase::Active && a.failures != u32::MAX {
+                if p.outbound && p.phase != Phase::Active && a.failures != u32::MAX && !retry {
                     a.failures = a.failures.saturating_add(1).min(u32::MAX - 1);
                 }
             }

@@ -24,19 +24,7 @@ impl Core {
     pub fn on_event(&mut self, now: Time, ev: Event<'_>, out: &mut Vec<Action>) {
         let start = out.len();
         self.dispatch(now, ev, out);
-        self.count_sends(&out[start..]);
-    }
-
-    /// Every byte handed to the driver counts against its peer's send backlog until
-    /// the driver reports it [`Event::Sent`]. Counted here, once, for all sends.
-    pub(super) fn count_sends(&mut self, actions: &[Action]) {
-        for a in actions {
-            if let Action::Send { peer, bytes } = a
-                && let Some(p) = self.peers.get_mut(peer)
-            {
-                p.send_backlog += bytes.len();
-            }
-        }
+        self.seal_sends(&mut out[start..]);
     }
 
     pub(super) fn dispatch(&mut self, now: Time, ev: Event<'_>, out: &mut Vec<Action>) {
@@ -128,6 +116,11 @@ impl Core {
         p.phase_since = now;
         let hs = Handshake::new(ih, self.cfg.peer_id).encode().to_vec();
         p.last_sent = now;
+        let addr = p.addr;
+        if self.dial_encrypted(ih, addr) {
+            self.start_dialling(key, ih, hs, out);
+            return;
+        }
         out.push(Action::Send {
             peer: key,
             bytes: hs,
@@ -139,6 +132,13 @@ impl Core {
             return;
         };
         p.last_recv = now;
+        let Some(bytes) = self.unwrap_incoming(key, bytes, out) else {
+            return;
+        };
+        let bytes = &*bytes;
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
         if p.phase != Phase::Active {
             p.handshake_buf.extend_from_slice(bytes);
             if p.handshake_buf.len() < HANDSHAKE_LEN {
@@ -211,7 +211,8 @@ impl Core {
         let p = self.peers.get(&key).expect("caller checked");
         let outbound = p.outbound;
         let ih = hs.info_hash;
-        if outbound && p.info_hash != Some(ih) {
+        // Ours, or the one an MSE handshake already named: it must match.
+        if (outbound && p.info_hash != Some(ih)) || p.mse_torrent().is_some_and(|m| m != ih) {
             return Err(CloseReason::BadHandshake);
         }
         let t = self.torrents.get(&ih).ok_or(CloseReason::BadHandshake)?;
@@ -295,6 +296,10 @@ impl Core {
                 self.cfg.listen_port,
                 u32::try_from(self.cfg.request_queue_max).unwrap_or(u32::MAX),
                 metadata_size,
+            );
+            ext.e = matches!(
+                self.cfg.encryption,
+                Encryption::PreferRc4 | Encryption::Required
             );
             // BEP 10 `yourip`: the address we see the peer at.
             ext.yourip = Some(match addr.ip().to_canonical() {

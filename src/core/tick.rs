@@ -29,7 +29,7 @@ impl Core {
     pub fn on_tick(&mut self, now: Time, out: &mut Vec<Action>) {
         let start = out.len();
         self.tick(now, out);
-        self.count_sends(&out[start..]);
+        self.seal_sends(&mut out[start..]);
     }
 
     pub(super) fn tick(&mut self, now: Time, out: &mut Vec<Action>) {

@@ -49,6 +49,8 @@ pub struct App {
     pub qbit: Option<super::qbit::Qbit>,
     /// Its configuration.
     pub qbit_config: super::config::QbitConfig,
+    /// The peer settings it started with (PEX, LSD, encryption).
+    pub peers_config: super::config::PeersConfig,
     /// Where the API listens.
     pub api_addr: SocketAddr,
     /// The DHT nodes' numbers (`None`: the DHT is off).

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::core::{ShareAction, SlotMode};
+use crate::core::{Encryption, ShareAction, SlotMode};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
@@ -62,6 +62,9 @@ pub struct PeersConfig {
     pub pex: bool,
     /// Local service discovery (BEP 14) on the local network's multicast group.
     pub lsd: bool,
+    /// Message stream encryption: `disabled`, `prefer_plaintext` (also
+    /// `enabled`), `prefer_encrypted` or `required`.
+    pub encryption: Encryption,
 }
 
 /// Engine threads and IO.
@@ -332,6 +335,7 @@ impl Default for PeersConfig {
             upload_slot_mode: SlotMode::FillUplink,
             pex: true,
             lsd: false,
+            encryption: Encryption::PreferPlaintext,
         }
     }
 }
@@ -416,6 +420,14 @@ pex = true
 # local network (multicast 239.192.152.143:6771). Off: a seedbox's network is
 # rarely a swarm of its own. Never for private torrents.
 lsd = false
+# Message stream encryption (MSE/PE), which hides BitTorrent from traffic shapers
+# and reaches peers that accept nothing else. "prefer_plaintext" (or "enabled"):
+# both kinds accepted, we dial with an encrypted handshake first (in the clear
+# again if it fails), and after an encrypted handshake the data stays in the
+# clear when the peer allows it; "prefer_encrypted": the same, but RC4 for the
+# data whenever the peer offers it; "required": encrypted handshakes and RC4
+# only, both ways; "disabled": plain BitTorrent only.
+encryption = "prefer_plaintext"
 
 [engine]
 # Engine threads, each owning some torrents (0: one per core).

@@ -302,6 +302,7 @@ async fn make_app(
         metrics_public: cfg.api.metrics_without_token,
         qbit,
         qbit_config: cfg.qbittorrent.clone(),
+        peers_config: cfg.peers.clone(),
         api_addr,
         dht,
     }))
@@ -438,6 +439,7 @@ fn start_engine(cfg: &Config, data_dir: &Path) -> Result<Engine, DaemonError> {
         max_unchoke_slots: cfg.peers.max_upload_slots,
         slot_mode: cfg.peers.upload_slot_mode,
         pex: cfg.peers.pex,
+        encryption: cfg.peers.encryption,
         save_interval: Duration::from_millis(cfg.engine.save_interval_ms.max(100)),
         ..CoreConfig::default()
     };

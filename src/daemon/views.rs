@@ -198,6 +198,8 @@ pub struct PeerView {
     /// Where we learned its address (`tracker`, `pex`, `dht`, `lsd`, `manual`,
     /// `resume`); empty for a peer that connected to us.
     pub sources: Vec<&'static str>,
+    /// `none`, `mse` (plaintext after an encrypted handshake) or `rc4`.
+    pub encryption: &'static str,
 }
 
 impl From<PeerStats> for PeerView {
@@ -210,6 +212,7 @@ impl From<PeerStats> for PeerView {
             upload_rate: p.upload_rate,
             pieces: p.pieces,
             sources: p.sources.into_iter().map(|s| s.name()).collect(),
+            encryption: p.encryption,
         }
     }
 }

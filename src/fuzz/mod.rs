@@ -18,6 +18,7 @@
 //! | [`pex`] | peer exchange (ut_pex) messages |
 //! | [`krpc`] | DHT packets: the codec, and a DHT node fed them |
 //! | [`lsd`] | local service discovery datagrams |
+//! | [`mse`](mse::mse) | the MSE handshake's two ends |
 //! | [`tracker_http`] | an HTTP tracker's announce and scrape replies |
 //! | [`tracker_udp`] | a UDP tracker's reply packets |
 //! | [`record`] | the resume records read back from the session store |
@@ -27,6 +28,7 @@
 //! | [`api`](api::api) | the admin REST and qBittorrent API requests |
 
 pub mod api;
+pub mod mse;
 pub mod peer;
 
 use crate::bencode::{self, Node, OwnedValue, Value};

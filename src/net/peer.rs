@@ -11,7 +11,11 @@ use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::TcpStream;
 
 use crate::core::{Event, PeerKey};
-use crate::shard::{Conn, Handoff, Routing, SEND_QUEUE, ShardRc, shard_of, with_shard};
+use crate::proto::mse::Responder;
+use crate::shard::{
+    Conn, Handoff, ObfuscatedTable, Routing, SEND_QUEUE, ShardRc, shard_of, with_shard,
+};
+use crate::types::InfoHash;
 
 /// A connection's first read buffer.
 const MIN_READ: usize = 4 * 1024;
@@ -109,11 +113,22 @@ pub(crate) fn nodelay(stream: &TcpStream) {
 }
 
 /// A connection for a torrent of this shard: register it with the core and give the
-/// core the bytes already read.
-pub(crate) fn incoming(rc: &ShardRc, stream: TcpStream, addr: SocketAddr, first: &[u8]) {
+/// core the bytes already read (and the MSE handshake the router began, if any).
+pub(crate) fn incoming(
+    rc: &ShardRc,
+    stream: TcpStream,
+    addr: SocketAddr,
+    first: &[u8],
+    mse: Option<Box<Responder>>,
+) {
     nodelay(&stream);
     let mut key = None;
-    with_shard(rc, |c, now, _| key = c.on_incoming(now, addr));
+    with_shard(rc, |c, now, _| {
+        key = match mse {
+            Some(answer) => c.on_incoming_mse(now, addr, answer),
+            None => c.on_incoming(now, addr),
+        }
+    });
     // Refused by the caps: the stream is dropped, which closes it.
     if key.is_none() {
         tracing::debug!(%addr, "incoming connection refused: connection caps");
@@ -127,8 +142,9 @@ pub(crate) fn incoming(rc: &ShardRc, stream: TcpStream, addr: SocketAddr, first:
 }
 
 /// Reads an accepted connection's handshake (10 s at most) and sends the connection
-/// to the shard that owns the torrent it names; connections that do not start with a
-/// BitTorrent handshake are closed.
+/// to the shard that owns the torrent it names. A connection that does not start
+/// with a BitTorrent handshake is an MSE handshake: with one shard its core answers
+/// it; with several, [`identify`] answers it until the torrent is known.
 pub(crate) async fn route(
     rc: ShardRc,
     routing: Rc<Routing>,
@@ -154,13 +170,33 @@ pub(crate) async fn route(
         tracing::debug!(%addr, "incoming connection closed: no handshake in 10 s");
         return;
     };
-    let Some(hs) = crate::proto::Handshake::decode(&first) else {
-        tracing::debug!(%addr, "incoming connection closed: not a BitTorrent handshake");
-        return;
+    let (owner, mse) = if crate::proto::Handshake::could_begin(&first) {
+        let Some(hs) = crate::proto::Handshake::decode(&first) else {
+            tracing::debug!(%addr, "incoming connection closed: not a BitTorrent handshake");
+            return;
+        };
+        (shard_of(hs.info_hash, routing.n), None)
+    } else if let Some(table) = &routing.obfuscated {
+        let deadline = Duration::from_secs(10);
+        let found = compio::time::timeout(deadline, identify(&rc, table, &mut stream, &first));
+        match found.await {
+            Ok(Ok((ih, answer))) => (shard_of(ih, routing.n), Some(answer)),
+            Ok(Err(why)) => {
+                tracing::debug!(%addr, reason = %why, "incoming connection closed: encryption handshake");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%addr, "incoming connection closed: no encryption handshake in 10 s");
+                return;
+            }
+        }
+    } else {
+        // One shard: its core tells a plaintext handshake from MSE itself.
+        (routing.index, None)
     };
-    let owner = shard_of(hs.info_hash, routing.n);
+    let first = if mse.is_some() { Vec::new() } else { first };
     if owner == routing.index {
-        incoming(&rc, stream, addr, &first);
+        incoming(&rc, stream, addr, &first, mse);
         return;
     }
     // The socket moves threads as a duplicated descriptor; ours closes on drop.
@@ -179,6 +215,7 @@ pub(crate) async fn route(
         stream: std::net::TcpStream::from(fd),
         addr,
         first,
+        mse,
     };
     if routing.senders[owner].try_send(handoff).is_err() {
         // The owner is behind or gone: the peer sees a close and may retry.
@@ -188,6 +225,44 @@ pub(crate) async fn route(
         if n.is_power_of_two() {
             tracing::warn!(%addr, shard = owner, dropped_so_far = n,
                 "connection dropped: its shard takes no more (a burst of connects)");
+        }
+    }
+}
+
+/// Answers an MSE handshake on an accepted connection until the dialler names its
+/// torrent (by `HASH("req2", info-hash)`, looked up in every shard's `table`), our
+/// steps written as they come; the answer then goes on in the owner's core.
+async fn identify(
+    rc: &ShardRc,
+    table: &ObfuscatedTable,
+    stream: &mut TcpStream,
+    first: &[u8],
+) -> Result<(InfoHash, Box<Responder>), String> {
+    let mut answer = None;
+    with_shard(rc, |c, _, _| answer = Some(c.mse_answerer()));
+    let mut answer = Box::new(answer.ok_or("the shard failed")?);
+    let find = |h: &[u8; 20]| {
+        let t = table.read().unwrap_or_else(|e| e.into_inner());
+        t.get(h).copied()
+    };
+    let mut bytes = first.to_vec();
+    loop {
+        let mut out = Vec::new();
+        let known = answer
+            .identify(&bytes, &mut out, &find)
+            .map_err(|e| e.to_string())?;
+        if !out.is_empty() {
+            let BufResult(res, _) = stream.write_all(out).await;
+            res.map_err(|e| e.to_string())?;
+        }
+        if let Some(ih) = known {
+            return Ok((ih, answer));
+        }
+        let BufResult(res, buf) = stream.read(Vec::with_capacity(2048)).await;
+        match res {
+            Ok(n) if n > 0 => bytes = buf,
+            Ok(_) => return Err("closed by the peer".into()),
+            Err(e) => return Err(e.to_string()),
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct ExtHandshake {
     pub ipv4: Option<[u8; 4]>,
     /// The sender's IPv6 address (told over IPv4).
     pub ipv6: Option<[u8; 16]>,
+    /// `e`: the sender prefers encrypted connections (MSE).
+    pub e: bool,
 }
 
 /// Why an extended payload was refused.
@@ -67,6 +69,7 @@ impl ExtHandshake {
             yourip: None,
             ipv4: None,
             ipv6: None,
+            e: false,
         }
     }
 
@@ -98,6 +101,9 @@ impl ExtHandshake {
         }
         if let Some(ip) = self.ipv6 {
             d.insert("ipv6", ip.to_vec());
+        }
+        if self.e {
+            d.insert("e", 1i64);
         }
         d.encode()
     }
@@ -134,6 +140,7 @@ impl ExtHandshake {
                 .map(<[u8]>::to_vec),
             ipv4: (root.get("ipv4").and_then(Node::as_bytes)).and_then(|b| b.try_into().ok()),
             ipv6: (root.get("ipv6").and_then(Node::as_bytes)).and_then(|b| b.try_into().ok()),
+            e: small_int::<i64>(root.get("e")) == Some(1),
         })
     }
 }

@@ -17,6 +17,7 @@ pub mod compact;
 pub mod ext;
 mod handshake;
 pub mod lsd;
+pub mod mse;
 pub mod pex;
 pub mod tracker;
 mod wire;

@@ -12,6 +12,8 @@ pub(crate) struct Routing {
     pub(crate) index: usize,
     pub(crate) n: usize,
     pub(crate) senders: Arc<Vec<flume::Sender<Handoff>>>,
+    /// Every shard's torrents as MSE diallers name them (several shards only).
+    pub(crate) obfuscated: Option<Arc<ObfuscatedTable>>,
 }
 
 pub(crate) struct Conn {
@@ -40,6 +42,8 @@ pub(crate) struct Shard {
     /// Set when the core panicked: nothing runs on it any more.
     pub(crate) health: Arc<ShardHealth>,
     pub(crate) trackers: Arc<TrackerLink>,
+    /// Where this shard's torrents are published for the router (several shards).
+    pub(crate) obfuscated: Option<Arc<ObfuscatedTable>>,
 }
 
 pub(crate) type ShardRc = Rc<RefCell<Shard>>;
@@ -60,7 +64,10 @@ pub(crate) fn with_shard(rc: &ShardRc, f: impl FnOnce(&mut Core, Time, &mut Vec<
     let core = &mut s.core;
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(core, now, &mut out)));
     match run {
-        Ok(()) => s.apply(rc, out),
+        Ok(()) => {
+            s.publish_obfuscated();
+            s.apply(rc, out);
+        }
         Err(panic) => {
             let why = panic_message(&*panic);
             tracing::error!(reason = %why, "shard failed: its torrents stop answering");
@@ -115,6 +122,7 @@ impl Shard {
             resume_jobs: Vec::new(),
             health,
             trackers,
+            obfuscated: None,
             conns: HashMap::new(),
             storage: HashMap::new(),
             files: Rc::new(FileCache::new(max_open_files)),
@@ -400,6 +408,28 @@ impl Shard {
         }
     }
 
+    /// Torrents added or removed by the last call into the core, into the
+    /// router's table.
+    fn publish_obfuscated(&mut self) {
+        let Some(table) = &self.obfuscated else {
+            return;
+        };
+        let changes = self.core.take_obfuscated_changes();
+        if changes.is_empty() {
+            return;
+        }
+        // A poisoned lock: a router thread panicked mid-update; the map itself
+        // is still a valid map.
+        let mut t = table.write().unwrap_or_else(|e| e.into_inner());
+        for (ih, added) in changes {
+            if added {
+                t.insert(crate::core::req2(ih), ih);
+            } else {
+                t.remove(&crate::core::req2(ih));
+            }
+        }
+    }
+
     /// Queues a job for the resume writer and wakes it.
     fn queue_resume(&mut self, job: ResumeJob) {
         self.resume_jobs.push(job);
@@ -463,7 +493,7 @@ pub(crate) async fn run(
     let _handoffs = compio::runtime::spawn(async move {
         while let Ok(h) = handoffs.recv_async().await {
             match TcpStream::from_std(h.stream) {
-                Ok(stream) => incoming(&rc, stream, h.addr, &h.first),
+                Ok(stream) => incoming(&rc, stream, h.addr, &h.first, h.mse),
                 Err(e) => tracing::warn!(addr = %h.addr, error = %e, "handed-over connection lost"),
             }
         }

@@ -110,7 +110,15 @@ pub(crate) struct Handoff {
     pub(crate) stream: std::net::TcpStream,
     pub(crate) addr: SocketAddr,
     pub(crate) first: Vec<u8>,
+    /// An MSE handshake the router answered until it knew the torrent.
+    pub(crate) mse: Option<Box<crate::proto::mse::Responder>>,
 }
+
+/// How MSE diallers name every shard's torrents (`HASH("req2", info-hash)` to the
+/// info-hash), for the router of accepted connections when there are several
+/// shards: each shard writes its own torrents' changes after each call into its
+/// core; the router reads it once per encrypted connection.
+pub(crate) type ObfuscatedTable = std::sync::RwLock<HashMap<[u8; 20], InfoHash>>;
 
 /// Why a shard did not start.
 #[derive(Debug, thiserror::Error)]
@@ -267,6 +275,9 @@ pub(crate) fn fresh_peer_id(cfg: &mut CoreConfig) {
     if cfg.seed == 0 {
         cfg.seed = os_random();
     }
+    if cfg.secret == [0; 20] {
+        getrandom::fill(&mut cfg.secret).expect("the operating system's random source works");
+    }
 }
 
 /// Starts every shard: shard 0 listens (its address is returned in every handle)
@@ -286,6 +297,7 @@ pub(crate) fn spawn_all(
         .unzip();
     let senders = Arc::new(senders);
     let trackers = Arc::new(TrackerLink::default());
+    let obfuscated = (n > 1).then(|| Arc::new(ObfuscatedTable::default()));
     let mut handles = Vec::with_capacity(n);
     let mut listen = Some(cfg.listen);
     let mut port = cfg.listen.port();
@@ -302,6 +314,7 @@ pub(crate) fn spawn_all(
             senders.clone(),
             store.clone(),
             trackers.clone(),
+            obfuscated.clone(),
         )?;
         port = h.listen_addr.port();
         handles.push(h);
@@ -323,6 +336,7 @@ pub(crate) fn spawn_one(
     senders: Arc<Vec<flume::Sender<Handoff>>>,
     store: SharedStore,
     trackers: Arc<TrackerLink>,
+    obfuscated: Option<Arc<ObfuscatedTable>>,
 ) -> Result<ShardHandle, StartError> {
     let peer_id = cfg.core.peer_id;
     let (ready_tx, ready_rx) = flume::bounded(1);
@@ -379,7 +393,17 @@ pub(crate) fn spawn_one(
                     None => tracing::info!(shard = index, %addr, "io: {backend}"),
                 }
                 ready_tx.send(Ok((addr, backend, reason))).expect(READY);
-                let routing = Routing { index, n, senders };
+                if let Some(table) = &obfuscated {
+                    let mut s = shard.borrow_mut();
+                    s.core.follow_obfuscated_hashes();
+                    s.obfuscated = Some(table.clone());
+                }
+                let routing = Routing {
+                    index,
+                    n,
+                    senders,
+                    obfuscated,
+                };
                 let _resume =
                     compio::runtime::spawn(resume_writer(shard.clone(), store, resume_rx));
                 run(shard, listener, routing, handoffs, cmd_rx).await;

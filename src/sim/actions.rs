@@ -24,7 +24,7 @@ impl World {
                     }
                     _ => self.schedule(now + latency, Pending::ConnectFailed(n, peer)),
                 },
-                Action::Send { peer, bytes } => {
+                Action::Send { peer, mut bytes } => {
                     let (bw, loss, rto) = (
                         self.cfg.link_bytes_per_sec,
                         self.cfg.loss,
@@ -34,6 +34,14 @@ impl World {
                     let Some(link) = self.links.get_mut(&(n, peer)) else {
                         continue;
                     };
+                    let len = bytes.len() as u64;
+                    if let Some(at) = self.cfg.corrupt_at
+                        && (link.sent..link.sent + len).contains(&at)
+                    {
+                        let i = usize::try_from(at - link.sent).expect("within the send");
+                        bytes[i] ^= 0x5a;
+                    }
+                    link.sent += len;
                     let start = link.free_at.max(now);
                     let tx_ns = bytes.len() as u128 * 1_000_000_000 / u128::from(bw.max(1));
                     link.free_at =

@@ -64,6 +64,9 @@ pub struct SimConfig {
     /// Check every core's invariants after every event (`Core::check_invariants`);
     /// a broken one panics with the time and the node.
     pub check_invariants: bool,
+    /// Garbage on the wire: the byte at this offset of every connection's stream,
+    /// each way, arrives changed (the handshakes' every byte can be hit in turn).
+    pub corrupt_at: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -80,6 +83,7 @@ impl Default for SimConfig {
             disk_capacity: None,
             tick: Duration::from_millis(100),
             check_invariants: false,
+            corrupt_at: None,
         }
     }
 }
@@ -124,6 +128,8 @@ struct Link {
     remote: (usize, PeerKey),
     free_at: Time,
     last_delivery: Time,
+    /// Bytes sent on it so far.
+    sent: u64,
 }
 
 enum Pending {
@@ -307,6 +313,12 @@ impl SimWorld {
     /// freed or added, as when a user clears a full disk.
     pub fn set_disk_capacity(&self, bytes: Option<u64>) {
         self.lock().cfg.disk_capacity = bytes;
+    }
+
+    /// From now on, the byte at `offset` of every connection's stream arrives
+    /// changed (`None`: no more garbage); see [`SimConfig::corrupt_at`].
+    pub fn set_corrupt_at(&self, offset: Option<u64>) {
+        self.lock().cfg.corrupt_at = offset;
     }
 
     /// Shows `tap` every byte delivered from now on, on every connection (tests
@@ -510,6 +522,7 @@ impl World {
                                     remote: b,
                                     free_at: now,
                                     last_delivery: now,
+                                    sent: 0,
                                 },
                             );
                         }

@@ -27,6 +27,7 @@ pub fn all() -> Vec<(&'static str, Seeds)> {
         ),
         ("krpc", krpc()),
         ("lsd", lsd()),
+        ("mse", mse()),
         ("tracker_http", tracker_http()),
         ("tracker_udp", tracker_udp()),
         ("record", records()),
@@ -710,5 +711,37 @@ fn lsd() -> Seeds {
         ours.encode(LSD_V4),
         ours.encode(LSD_V6),
         b"BT-SEARCH * HTTP/1.1\r\nhost: 239.192.152.143:6771\r\nport: 51413\r\ninfohash: ABABABABABABABABABABABABABABABABABABABAB\r\n\r\n\r\n".to_vec(),
+    ])
+}
+
+/// MSE: a real dialler's first step to the answering end, an answerer's first
+/// step to the dialling end, and edits of a real handshake (none, one in each
+/// direction's padding, one in the dialler's public key).
+fn mse() -> Seeds {
+    use seedring::proto::mse::{Initiator, KeyPair};
+    let (_, step1) = Initiator::start(
+        [9; 20],
+        seedring::InfoHash([0x42; 20]),
+        3,
+        vec![],
+        &[],
+        vec![],
+    );
+    let chunked = |mode: u8, bytes: &[u8]| {
+        let mut v = vec![mode];
+        for part in bytes.chunks(200) {
+            v.push(u8::try_from(part.len() - 1).unwrap());
+            v.extend_from_slice(part);
+        }
+        v
+    };
+    let mut yb = KeyPair::new([8; 20]).public.to_vec();
+    yb.extend_from_slice(&[0; 40]);
+    named(vec![
+        chunked(0, &step1),
+        chunked(1, &yb),
+        vec![2],
+        vec![2, 0, 100, 0xff, 0x80, 100, 0x01],
+        vec![2, 0, 3, 0x10],
     ])
 }

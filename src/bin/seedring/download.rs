@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use seedring::Engine;
-use seedring::core::{AddTorrent, CoreConfig, TorrentSource, TorrentState};
+use seedring::core::{AddTorrent, CoreConfig, Encryption, TorrentSource, TorrentState};
 use seedring::metainfo::Magnet;
 use seedring::shard::{IoChoice, ShardConfig, StartError};
 use std::io::ErrorKind;
@@ -50,6 +50,10 @@ pub struct DownloadArgs {
     /// Most peer connections.
     #[arg(long, default_value_t = 200)]
     max_peers: usize,
+    /// Message stream encryption: disabled, prefer_plaintext (or enabled),
+    /// prefer_encrypted or required.
+    #[arg(long, value_name = "MODE", default_value = "prefer_plaintext", value_parser = encryption)]
+    encryption: Encryption,
     /// Shard threads, each owning the torrents whose info-hash maps to it (0: one per
     /// core).
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -86,6 +90,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         max_connections_per_torrent: args.max_peers,
         download_rate_limit: args.download_limit,
         upload_rate_limit: args.upload_limit,
+        encryption: args.encryption,
         save_interval: Duration::from_millis(args.save_interval_ms.max(100)),
         ..CoreConfig::default()
     };
@@ -260,4 +265,11 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     } else {
         Ok(ExitCode::from(crate::EXIT_INCOMPLETE))
     }
+}
+
+/// An encryption mode by its configuration name.
+fn encryption(s: &str) -> Result<Encryption, String> {
+    use serde::Deserialize;
+    let de = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s);
+    Encryption::deserialize(de).map_err(|e| e.to_string())
 }

@@ -185,6 +185,17 @@ fn prefs(app: &Shared) -> Map<String, Value> {
     set("web_ui_ban_duration", json!(c.ban_duration_secs));
     set("web_ui_session_timeout", json!(c.session_timeout_secs));
     set("bypass_local_auth", json!(c.bypass_local_auth));
+    let peers = &app.peers_config;
+    set("dht", json!(app.dht.is_some()));
+    set("pex", json!(peers.pex));
+    set("lsd", json!(peers.lsd));
+    // qBittorrent's numbers: 0 encryption allowed, 1 required, 2 off.
+    let encryption = match peers.encryption {
+        crate::core::Encryption::Disabled => 2,
+        crate::core::Encryption::Required => 1,
+        _ => 0,
+    };
+    set("encryption", json!(encryption));
     set(
         "bypass_auth_subnet_whitelist",
         json!(c.bypass_auth_subnets.join("\n")),

@@ -1,0 +1,178 @@
+"""Message stream encryption against libtorrent set to `pe_forced` (no plaintext
+connection either way), with RC4 and with plaintext after the handshake.
+
+- seedring dials a forced libtorrent seeder and downloads everything;
+- a forced libtorrent leecher dials a seeding seedring (two shards, so the
+  handshake is answered by the router of accepted connections before its
+  shard takes over) and downloads everything;
+- libtorrent's own view of each connection says how it was encrypted;
+- `--encryption required` refuses a libtorrent that only speaks plaintext.
+"""
+
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import libtorrent as lt
+import pytest
+
+from conftest import LT_SETTINGS, download_args, lt_create, make_tree
+
+LAYOUT = {"a.bin": 3_000_000, "sub/b.bin": 1_500_001, "tiny.txt": 7}
+
+LEVELS = {
+    "rc4": (lt.enc_level.pe_rc4, "rc4_encrypted"),
+    "plaintext": (lt.enc_level.pe_plaintext, "plaintext_encrypted"),
+}
+
+
+def forced_session(level):
+    enc, _ = LEVELS[level]
+    return lt.session({
+        **LT_SETTINGS,
+        "out_enc_policy": int(lt.enc_policy.pe_forced),
+        "in_enc_policy": int(lt.enc_policy.pe_forced),
+        "allowed_enc_level": int(enc),
+        "prefer_rc4": level == "rc4",
+    })
+
+
+def add(ses, torrent, save_path):
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(str(torrent))
+    atp.save_path = str(save_path)
+    atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
+    return ses.add_torrent(atp)
+
+
+def wait_for(what, pred, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+class FlagWatch:
+    """Polls a libtorrent torrent's peers and keeps every encryption flag seen."""
+
+    def __init__(self, h):
+        self.h, self.seen, self.stop = h, set(), threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            for p in self.h.get_peer_info():
+                if p.flags & (lt.peer_info.connecting | lt.peer_info.handshake):
+                    continue
+                for name in ("rc4_encrypted", "plaintext_encrypted"):
+                    if p.flags & getattr(lt.peer_info, name):
+                        self.seen.add(name)
+                if not p.flags & (lt.peer_info.rc4_encrypted | lt.peer_info.plaintext_encrypted):
+                    self.seen.add("none")
+            time.sleep(0.02)
+
+    def close(self):
+        self.stop.set()
+        self.t.join()
+        return self.seen
+
+
+def same_files(a, b):
+    for rel in LAYOUT:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+def start_seed(torrent, folder, *extra):
+    """`seedring download --seed`; returns the process and its port once seeding."""
+    proc = subprocess.Popen(download_args(torrent, folder, "--seed", *extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    port, lines = None, []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        assert line, "seedring exited: " + "".join(lines)
+        lines.append(line)
+        m = re.search(r"listening on port (\d+)", line)
+        if m:
+            port = int(m.group(1))
+        if "seeding until" in line:
+            return proc, port
+    raise TimeoutError("".join(lines))
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("level", ["rc4", "plaintext"])
+def test_seedring_downloads_from_a_forced_libtorrent(tmp, level):
+    src = make_tree(tmp / "src" / "enc", LAYOUT, seed=21)
+    torrent = tmp / "e.torrent"
+    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+    ses = forced_session(level)
+    h = add(ses, torrent, tmp / "src")
+    wait_for("libtorrent to check its data", lambda: h.status().is_seeding)
+    watch = FlagWatch(h)
+    try:
+        # Capped, so the transfer lasts long enough for the flags to be seen.
+        proc = subprocess.run(
+            download_args(torrent, tmp / "dst", "--peer", f"127.0.0.1:{ses.listen_port()}",
+                          "--download-limit", "3000000"),
+            capture_output=True, text=True, timeout=120)
+    finally:
+        seen = watch.close()
+        del h, ses
+    assert proc.returncode == 0, proc.stderr
+    same_files(src, tmp / "dst" / "enc")
+    assert LEVELS[level][1] in seen, seen
+    assert "none" not in seen, seen
+
+
+@pytest.mark.parametrize("level", ["rc4", "plaintext"])
+def test_a_forced_libtorrent_downloads_from_seedring(tmp, level):
+    src = make_tree(tmp / "src" / "enc", LAYOUT, seed=22)
+    torrent = tmp / "e.torrent"
+    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+    proc, port = start_seed(torrent, tmp / "src", "--shards", "2",
+                            "--upload-limit", "3000000")
+    try:
+        ses = forced_session(level)
+        h = add(ses, torrent, tmp / "dst")
+        watch = FlagWatch(h)
+        h.connect_peer(("127.0.0.1", port))
+        try:
+            wait_for("libtorrent to finish", lambda: h.status().is_seeding, 90)
+        finally:
+            seen = watch.close()
+        same_files(src, tmp / "dst" / "enc")
+        del h, ses
+    finally:
+        stop(proc)
+    assert LEVELS[level][1] in seen, seen
+    assert "none" not in seen, seen
+
+
+def test_required_refuses_a_plaintext_only_libtorrent(tmp):
+    src = make_tree(tmp / "src" / "enc", LAYOUT, seed=23)
+    torrent = tmp / "e.torrent"
+    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+    proc, port = start_seed(torrent, tmp / "src", "--encryption", "required")
+    try:
+        ses = lt.session({**LT_SETTINGS,
+                          "out_enc_policy": int(lt.enc_policy.pe_disabled),
+                          "in_enc_policy": int(lt.enc_policy.pe_disabled)})
+        h = add(ses, torrent, tmp / "dst")
+        for _ in range(3):
+            h.connect_peer(("127.0.0.1", port))
+            time.sleep(1.5)
+        assert h.status().total_payload_download == 0
+        assert not h.get_peer_info()
+        del h, ses
+    finally:
+        stop(proc)
