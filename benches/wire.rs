@@ -1,7 +1,9 @@
 //! The peer wire per block: decoding a stream of 16 KiB `piece` messages as they
 //! arrive in 64 KiB reads, and encoding them, against a baseline measured in the
 //! same run: one plain copy of the same bytes (what any receive or send path costs
-//! at least). Run: `cargo bench --bench wire`.
+//! at least); RC4 over the same stream (what an encrypted connection adds per
+//! byte); and one whole MSE handshake, both ends (what an encrypted connection
+//! costs once). Run: `cargo bench --bench wire`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use seedring::proto::{Message, MessageDecoder};
@@ -62,7 +64,46 @@ fn bench(c: &mut Criterion) {
             black_box(out[0])
         })
     });
+    g.bench_function("rc4_stream", |b| {
+        let mut c = seedring::proto::mse::Cipher::new(b"keyA", &[7; 96], &[1; 20]);
+        let mut buf = stream.clone();
+        b.iter(|| {
+            c.apply(&mut buf);
+            black_box(buf[0])
+        })
+    });
     g.finish();
+    let mut g = c.benchmark_group("mse");
+    g.bench_function("handshake_both_ends", |b| b.iter(mse_handshake));
+    g.finish();
+}
+
+/// A whole MSE handshake between our two ends (four modular exponentiations).
+fn mse_handshake() {
+    use seedring::proto::mse::{Initiator, Methods, Progress, Responder};
+    let ih = seedring::InfoHash([3; 20]);
+    let (mut a, step1) = Initiator::start([1; 20], ih, 3, vec![0; 68], &[0; 100], vec![]);
+    let mut r = Responder::new(
+        [2; 20],
+        Methods {
+            allow: 3,
+            prefer_rc4: false,
+        },
+        vec![0; 100],
+        vec![],
+    );
+    let find = |_: &[u8; 20]| Some(ih);
+    let mut step2 = Vec::new();
+    r.feed(&step1, &mut step2, &find).expect("valid");
+    let mut step3 = Vec::new();
+    a.feed(&step2, &mut step3).expect("valid");
+    let mut step4 = Vec::new();
+    let done = r.feed(&step3, &mut step4, &find).expect("valid");
+    assert!(matches!(done, Progress::Done(_)));
+    assert!(matches!(
+        a.feed(&step4, &mut Vec::new()),
+        Ok(Progress::Done(_))
+    ));
 }
 
 criterion_group!(benches, bench);
