@@ -159,6 +159,7 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
             files: stat_files(&RealFiles, root, &meta.info),
             name: meta.info.name.clone(),
             trackers: meta.tracker_tiers.clone(),
+            web_seeds: Vec::new(),
             labels: Vec::new(),
             category: String::new(),
             share: seedring::core::ShareLimits::default(),

@@ -76,6 +76,7 @@ fn populate(n: usize, data: &Path, state: &Path) {
             files: stat_files(&RealFiles, data, &meta.info),
             name,
             trackers: Vec::new(),
+            web_seeds: Vec::new(),
             labels: Vec::new(),
             category: String::new(),
             share: seedring::core::ShareLimits::default(),

@@ -48,6 +48,7 @@ impl Core {
         t.root_token = add.root_token;
         t.root_marked = add.root_marked;
         t.announcer = announce::Announcer::new(add.source.tracker_tiers());
+        t.web_seeds = webseed::web_seeds(info_hash, add.source.web_seeds());
         // With metadata: whether to write it to the session store.
         let save_meta = match add.source {
             TorrentSource::Metainfo(m) => {
@@ -235,7 +236,7 @@ impl Core {
         }
         let start = out.len();
         self.update_interest(info_hash, out);
-        self.seal_sends(&mut out[start..]);
+        self.seal_sends(out, start);
         Ok(())
     }
 
@@ -372,7 +373,9 @@ impl Core {
             .peers
             .iter()
             .filter_map(|k| self.peers.get(k))
-            .filter(|p| p.info_hash == Some(info_hash) && p.phase == Phase::Active)
+            .filter(|p| {
+                p.info_hash == Some(info_hash) && p.phase == Phase::Active && p.web.is_none()
+            })
             .map(|p| (true, !p.have.is_empty() && p.have.all()))
             .collect();
         let total_bytes = t.info.as_ref().map_or(0, |i| i.geometry.total_length());
@@ -398,6 +401,7 @@ impl Core {
             downloaded: t.downloaded,
             uploaded: t.uploaded,
             wasted: t.wasted,
+            web_seed_bytes: Self::web_seed_bytes(t),
             hash_failures: t.hash_failures,
             peers: peers.len(),
             seeds: peers.iter().filter(|p| p.1).count(),

@@ -297,12 +297,26 @@ impl Core {
         }
     }
 
-    /// Encrypts what goes to RC4 peers, puts a finished handshake's answer in front
-    /// of the first send after it, and counts every byte against its peer's send
-    /// backlog until the driver reports it [`Event::Sent`]. Run once over the
-    /// actions of every call into the core.
-    pub(super) fn seal_sends(&mut self, actions: &mut [Action]) {
-        for a in actions {
+    /// Drops what would be sent to web seeds (they take no wire messages),
+    /// encrypts what goes to RC4 peers, puts a finished handshake's answer in
+    /// front of the first send after it, and counts every byte against its peer's
+    /// send backlog until the driver reports it [`Event::Sent`]. Run once over
+    /// the actions (from `start`) of every call into the core.
+    pub(super) fn seal_sends(&mut self, out: &mut Vec<Action>, start: usize) {
+        let peers = &self.peers;
+        let web = |a: &Action| {
+            matches!(a, Action::Send { peer, .. }
+                if peers.get(peer).is_some_and(|p| p.web.is_some()))
+        };
+        if out[start..].iter().any(web) {
+            // `retain` visits each action once, in order.
+            let mut at = 0;
+            out.retain(|a| {
+                at += 1;
+                at <= start || !web(a)
+            });
+        }
+        for a in &mut out[start..] {
             if let Action::Send { peer, bytes } = a
                 && let Some(p) = self.peers.get_mut(peer)
             {

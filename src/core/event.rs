@@ -144,6 +144,16 @@ pub enum Event<'a> {
         /// Each root's path and whether it is available.
         roots: Vec<(String, bool)>,
     },
+    /// The answer to an [`Action::WebFetch`]: the ranges' bytes, concatenated in
+    /// order, or why not.
+    WebData {
+        /// The web seed's key.
+        peer: PeerKey,
+        /// The blocks of the fetch, as it listed them.
+        blocks: Vec<BlockRequest>,
+        /// The bytes (exactly the ranges' total), or what went wrong.
+        result: Result<Vec<u8>, String>,
+    },
     /// A [`Action::MoveStorage`] finished.
     StorageMoved {
         /// Which torrent.
@@ -305,6 +315,16 @@ pub enum Action {
     /// place, and only then delete the old files. On failure nothing is lost: the
     /// old files stay. Answer with [`Event::StorageMoved`].
     MoveStorage(MoveStorage),
+    /// Fetch byte ranges of a torrent's files from a web seed (BEP 19), over
+    /// HTTP(S) with `Range`, in order; answer with [`Event::WebData`].
+    WebFetch {
+        /// The web seed's key.
+        peer: PeerKey,
+        /// The blocks the ranges hold, in order (given back with the answer).
+        blocks: Vec<BlockRequest>,
+        /// What to fetch.
+        ranges: Vec<WebRange>,
+    },
     /// Forget the torrent: its storage (deleting its files if asked) and its
     /// records in the session store.
     CloseStorage {
@@ -340,6 +360,18 @@ pub struct OpenStorage {
     /// The files are known to be there as they should (a restart found them
     /// unchanged): nothing to prepare, answer at once with data held.
     pub prepared: bool,
+}
+
+/// Bytes `start..start + len` of the file at `url`; `url` `None`: that many
+/// zeros (a BEP 47 pad file, never fetched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebRange {
+    /// The file's URL.
+    pub url: Option<String>,
+    /// Its first byte.
+    pub start: u64,
+    /// How many bytes.
+    pub len: u64,
 }
 
 /// What [`Action::MoveStorage`] moves.

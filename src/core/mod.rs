@@ -56,6 +56,7 @@ mod tick;
 mod torrent;
 mod tracking;
 pub mod versions;
+mod webseed;
 
 use core::net::{IpAddr, SocketAddr};
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,7 +70,7 @@ pub use command::{Command, CoreCounters, Reply, Tunables};
 pub use crypt::{Encryption, req2};
 pub use event::{
     Action, AnnounceTo, CloseReason, DiskError, Event, MoveStorage, OpenStorage, PeerKey,
-    ResumeSave, Verdict,
+    ResumeSave, Verdict, WebRange,
 };
 pub use rng::Rng;
 pub use share::{GlobalShare, ShareAction, ShareLimits};
@@ -232,6 +233,15 @@ impl TorrentSource {
         }
     }
 
+    /// Its web seeds (BEP 19 `url-list`).
+    pub fn web_seeds(&self) -> &[String] {
+        match self {
+            TorrentSource::Metainfo(m) => &m.web_seeds,
+            TorrentSource::Stored(m) => &m.web_seeds,
+            TorrentSource::Magnet(_) => &[],
+        }
+    }
+
     /// Its trackers, by tier.
     pub fn tracker_tiers(&self) -> Vec<Vec<String>> {
         match self {
@@ -253,6 +263,8 @@ pub struct StoredTorrent {
     pub metadata_size: u64,
     /// Tracker tiers.
     pub tracker_tiers: Vec<Vec<String>>,
+    /// Web seed URLs.
+    pub web_seeds: Vec<String>,
 }
 
 /// How to add a torrent.
@@ -481,6 +493,8 @@ pub struct TorrentStats {
     pub uploaded: u64,
     /// Bytes received that were thrown away (hash failures, duplicates).
     pub wasted: u64,
+    /// Payload bytes received from its web seeds (BEP 19).
+    pub web_seed_bytes: u64,
     /// Pieces that failed their hash check.
     pub hash_failures: u64,
     /// Connected peers (handshake done).

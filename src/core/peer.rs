@@ -34,6 +34,9 @@ pub(crate) struct Peer {
     pub phase: Phase,
     pub phase_since: Time,
     pub handshake_buf: Vec<u8>,
+    /// A web seed of its torrent (the index in `Torrent::web_seeds`), not a
+    /// connection (see `core::webseed`).
+    pub web: Option<usize>,
     /// Message stream encryption, if the connection uses it.
     pub crypt: Option<Box<super::crypt::Crypt>>,
     pub decoder: MessageDecoder,
@@ -100,6 +103,7 @@ impl Peer {
             phase_since: now,
             handshake_buf: Vec::new(),
             crypt: None,
+            web: None,
             decoder: MessageDecoder::new(0, false, false),
             peer_id: [0; 20],
             fast: false,

@@ -94,6 +94,7 @@ impl Torrent {
             files: Vec::new(),
             name: self.name.clone(),
             trackers: self.announcer.tiers().to_vec(),
+            web_seeds: self.web_seeds.iter().map(|w| w.url.clone()).collect(),
             labels: self.labels.clone(),
             category: self.category.clone(),
             share: self.share,

@@ -47,7 +47,7 @@ impl Core {
 
     /// What a peer of the torrent is, as an entry of a PEX message.
     fn pex_entry(p: &Peer) -> Option<(SocketAddr, u8)> {
-        if p.phase != Phase::Active {
+        if p.phase != Phase::Active || p.web.is_some() {
             return None;
         }
         // A link-local address means nothing without its interface, which a

@@ -17,6 +17,7 @@
 //! | `files` | per file, `[size, mtime in ns]` when it existed at the save, else `[]` |
 //! | `name`  | display name (what a magnet shows before its metadata arrives) |
 //! | `tr`    | tracker tiers, lists of URLs                                   |
+//! | `ws`    | web seed URLs (absent: none)                                   |
 //! | `lbl`   | labels (absent: none)                                          |
 //! | `cat`   | category name (absent: none)                                   |
 //! | `shr`   | share limits `[ratio in thousandths, seeding min, inactive min]`, -2 global, -1 none (absent: all global) |
@@ -81,6 +82,8 @@ pub struct StateRecord {
     pub name: String,
     /// Tracker tiers.
     pub trackers: Vec<Vec<String>>,
+    /// Web seed URLs (absent in records from before web seeds).
+    pub web_seeds: Vec<String>,
     /// The user's labels (absent in records from before labels).
     pub labels: Vec<String>,
     /// Its category (absent when none, and in records from before categories).
@@ -177,6 +180,10 @@ impl StateRecord {
             let labels = self.labels.iter().map(|l| l.as_str().into()).collect();
             d.insert("lbl", OwnedValue::List(labels));
         }
+        if !self.web_seeds.is_empty() {
+            let urls = self.web_seeds.iter().map(|u| u.as_str().into()).collect();
+            d.insert("ws", OwnedValue::List(urls));
+        }
         if self.share != super::ShareLimits::default() {
             let l = self.share;
             let v = [l.ratio_milli, l.seeding_mins, l.inactive_mins];
@@ -257,6 +264,15 @@ impl StateRecord {
                 .map(|l| l.as_str().map(str::to_owned).ok_or_else(|| bad("label")))
                 .collect::<Result<Vec<_>, _>>()?,
         };
+        let web_seeds = match root.get("ws") {
+            None => Vec::new(),
+            Some(l) => l
+                .as_list()
+                .ok_or_else(|| bad("ws"))?
+                .iter()
+                .map(|u| u.as_str().map(str::to_owned).ok_or_else(|| bad("web seed")))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
         let category = match root.get("cat") {
             None => String::new(),
             Some(c) => c.as_str().ok_or_else(|| bad("cat"))?.to_owned(),
@@ -313,6 +329,7 @@ impl StateRecord {
             display_name,
             name: String::from_utf8_lossy(bytes_of(&root, "name")?).into_owned(),
             trackers,
+            web_seeds,
             have,
             downloaded: uint(&root, "down")?,
             uploaded: uint(&root, "up")?,
@@ -440,6 +457,7 @@ mod tests {
             ],
             name: "a name".into(),
             trackers: vec![vec!["http://127.0.0.1:1/a".into()], vec![]],
+            web_seeds: vec!["http://127.0.0.1:2/files/".into()],
             labels: vec!["movies".into(), "x y".into()],
             category: "tv/hd".into(),
             share: super::super::ShareLimits {

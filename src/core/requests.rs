@@ -92,10 +92,17 @@ impl Core {
             return; // the disk is full: nothing new until the next try
         }
         let desired = desired_requests(&self.cfg, now, p);
-        if p.inflight.len() >= desired {
+        if p.inflight.len() >= desired && p.web.is_none() {
             return;
         }
-        let mut want = desired - p.inflight.len();
+        let mut want = if p.web.is_some() {
+            Self::web_want(p, desired)
+        } else {
+            desired - p.inflight.len()
+        };
+        if want == 0 {
+            return;
+        }
         // Download caps: start only what the budgets allow now. Pieces started
         // and then refused would stay half-asked behind newer ones.
         let budget = match (t.down_limit.available(now), self.global_down.available(now)) {
@@ -138,10 +145,14 @@ impl Core {
         if picked.is_empty() {
             return;
         }
-        let msgs: Vec<Message> = picked.iter().map(|r| Message::Request(*r)).collect();
-        for r in picked {
-            p.inflight.push(InFlight { req: r, sent: now });
+        for r in &picked {
+            p.inflight.push(InFlight { req: *r, sent: now });
         }
+        if p.web.is_some() {
+            self.web_fetch(key, picked, out);
+            return;
+        }
+        let msgs: Vec<Message> = picked.iter().map(|r| Message::Request(*r)).collect();
         self.send(now, key, &msgs, out);
     }
 
@@ -278,6 +289,12 @@ impl Core {
         let Some(p) = self.peers.remove(&key) else {
             return false;
         };
+        if let Some(w) = (p.web)
+            .zip(p.info_hash.and_then(|ih| self.torrents.get_mut(&ih)))
+            .and_then(|(i, t)| t.web_seeds.get_mut(i))
+        {
+            w.peer = None;
+        }
         // An MSE attempt that failed in its handshake is tried again in the clear.
         let retry = p.outbound && p.phase == Phase::Handshake && self.after_failed_dial(&p);
         if let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h)) {

@@ -24,7 +24,7 @@ impl Core {
     pub fn on_event(&mut self, now: Time, ev: Event<'_>, out: &mut Vec<Action>) {
         let start = out.len();
         self.dispatch(now, ev, out);
-        self.seal_sends(&mut out[start..]);
+        self.seal_sends(out, start);
     }
 
     pub(super) fn dispatch(&mut self, now: Time, ev: Event<'_>, out: &mut Vec<Action>) {
@@ -63,6 +63,11 @@ impl Core {
             }
             Event::ResumeSaved { id, result } => self.on_resume_saved(id, result),
             Event::RootsChecked { roots } => self.on_roots_checked(roots, out),
+            Event::WebData {
+                peer,
+                blocks,
+                result,
+            } => self.on_web_data(now, peer, blocks, result, out),
             Event::StorageMoved { info_hash, result } => {
                 self.on_storage_moved(info_hash, result, out);
             }

@@ -14,6 +14,8 @@ struct Walk {
     announce: Vec<InfoHash>,
     /// Peer exchange rounds due.
     pex: Vec<InfoHash>,
+    /// Downloading torrents with web seeds.
+    web: Vec<InfoHash>,
     save_now: bool,
 }
 
@@ -29,7 +31,7 @@ impl Core {
     pub fn on_tick(&mut self, now: Time, out: &mut Vec<Action>) {
         let start = out.len();
         self.tick(now, out);
-        self.seal_sends(&mut out[start..]);
+        self.seal_sends(out, start);
     }
 
     pub(super) fn tick(&mut self, now: Time, out: &mut Vec<Action>) {
@@ -48,6 +50,9 @@ impl Core {
         }
         let walk = self.walk(now);
         self.connect_more(now, walk.connect, out);
+        if !self.shutting_down {
+            self.connect_web_seeds(now, walk.web, out);
+        }
         for ih in walk.pex {
             self.pex_round(now, ih, out);
         }
@@ -90,6 +95,9 @@ impl Core {
                 && (t.peers.is_empty() || !t.is_finished())
             {
                 walk.connect.push(*ih);
+            }
+            if !t.web_seeds.is_empty() && t.info.is_some() && t.is_running() && !t.is_finished() {
+                walk.web.push(*ih);
             }
             walk.save_now |= t.save_now;
             if t.pex.as_ref().is_some_and(|r| now >= r.next) {

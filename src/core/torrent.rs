@@ -114,6 +114,8 @@ pub(crate) struct Torrent {
     pub touched: BTreeSet<usize>,
     /// Counters as of the last save (a change makes the torrent dirty).
     pub saved_counters: (u64, u64),
+    /// Its web seeds (BEP 19; see `core::webseed`).
+    pub web_seeds: Vec<super::webseed::WebSeed>,
     /// Peers that completed a handshake, with when (unix seconds).
     pub good_peers: BTreeMap<SocketAddr, u64>,
     /// The storage root is gone (unmounted): stopped until it returns.
@@ -302,6 +304,7 @@ impl Torrent {
             touched: BTreeSet::new(),
             saved_counters: (0, 0),
             good_peers: BTreeMap::new(),
+            web_seeds: Vec::new(),
             root_lost: false,
             moving: None,
             move_started: false,

@@ -53,6 +53,8 @@ pub struct TorrentView {
     pub completed_at: Option<u64>,
     /// Bytes thrown away.
     pub wasted: u64,
+    /// Payload bytes from its web seeds (BEP 19).
+    pub web_seed_bytes: u64,
     /// Pieces that failed their hash.
     pub hash_failures: u64,
     /// Peer addresses known, by source (left out when none is known).
@@ -163,6 +165,7 @@ impl From<TorrentStats> for TorrentView {
             added_at: s.added_at,
             completed_at: s.completed_at,
             wasted: s.wasted,
+            web_seed_bytes: s.web_seed_bytes,
             hash_failures: s.hash_failures,
             known_peers: KnownPeersView::of(s.known_peers),
             tracker: TrackerView {

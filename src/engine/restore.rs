@@ -261,6 +261,9 @@ impl Engine {
             .as_ref()
             .map(|s| s.trackers.clone())
             .unwrap_or_default();
+        let web_seeds = (state.as_ref())
+            .map(|s| s.web_seeds.clone())
+            .unwrap_or_default();
         let token = match &state {
             Some(s) => s.root.clone(),
             None => {
@@ -330,13 +333,14 @@ impl Engine {
                         info: l.info,
                         metadata_size: l.metadata_size,
                         tracker_tiers: trackers,
+                        web_seeds,
                     })),
                     Known::Full(info, info_bytes) => TorrentSource::Metainfo(Arc::new(Metainfo {
                         info_hash: ih,
                         info_bytes,
                         info,
                         tracker_tiers: trackers,
-                        web_seeds: Vec::new(),
+                        web_seeds,
                         creation_date: None,
                         comment: None,
                         created_by: None,

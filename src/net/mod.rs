@@ -2,7 +2,7 @@
 //! service discovery ([`lsd`]).
 //!
 //! What it owns: the control-plane thread that talks to trackers over HTTP(S) and
-//! UDP ([`TrackerClient`]). When to announce, and what, is the core's
+//! UDP ([`TrackerClient`]), and fetches byte ranges from web seeds (`webseed`). When to announce, and what, is the core's
 //! (`core::tracking`); the shards hand its announces to this client and its
 //! replies back to the core.
 //!
@@ -18,6 +18,7 @@ pub mod dht;
 pub mod lsd;
 pub(crate) mod peer;
 mod tracker;
+mod webseed;
 
 pub use tracker::TrackerClient;
 pub(crate) use tracker::TrackerLink;

@@ -33,6 +33,25 @@ enum Job {
         info_hash: InfoHash,
         reply: ScrapeReply,
     },
+    /// Byte ranges from a web seed (see `net::webseed`).
+    WebFetch {
+        ranges: Vec<crate::core::WebRange>,
+        reply: WebReply,
+    },
+}
+
+type WebReply = flume::Sender<Result<Vec<u8>, String>>;
+
+impl Job {
+    /// Answers the job with an error, unrun.
+    fn refuse(self, why: &str) {
+        let e = TrackerError::Io(why.into());
+        match self {
+            Job::Announce { reply, .. } => drop(reply.send(Err(e))),
+            Job::Scrape { reply, .. } => drop(reply.send(Err(e))),
+            Job::WebFetch { reply, .. } => drop(reply.send(Err(why.into()))),
+        }
+    }
 }
 
 /// Requests waiting for the control-plane thread. Full: the request fails at once
@@ -77,11 +96,7 @@ impl TrackerClient {
                             // rather than hanging.
                             let why = format!("cannot start the HTTP client: {e}");
                             while let Some(job) = rx.recv().await {
-                                let e = TrackerError::Io(why.clone());
-                                match job {
-                                    Job::Announce { reply, .. } => drop(reply.send(Err(e))),
-                                    Job::Scrape { reply, .. } => drop(reply.send(Err(e))),
-                                }
+                                job.refuse(&why);
                             }
                             return;
                         }
@@ -114,6 +129,12 @@ impl TrackerClient {
                                     let r = scrape(&http.any, &ids, &url, info_hash).await;
                                     if reply.send(r).is_err() {
                                         tracing::debug!(%url, "scrape answer dropped: its asker is gone");
+                                    }
+                                }
+                                Job::WebFetch { ranges, reply } => {
+                                    let r = super::webseed::fetch(&http.any, &ranges).await;
+                                    if reply.send(r).is_err() {
+                                        tracing::debug!("web seed answer dropped: its asker is gone");
                                     }
                                 }
                             }
@@ -170,11 +191,18 @@ impl TrackerClient {
                 (j, "the tracker thread stopped")
             }
         };
-        let e = TrackerError::Io(why.into());
-        match job {
-            Job::Announce { reply, .. } => drop(reply.send(Err(e))),
-            Job::Scrape { reply, .. } => drop(reply.send(Err(e))),
-        }
+        job.refuse(why);
+    }
+
+    /// Fetches byte ranges from a web seed; the bytes arrive on the returned
+    /// channel.
+    pub fn web_fetch(
+        &self,
+        ranges: Vec<crate::core::WebRange>,
+    ) -> flume::Receiver<Result<Vec<u8>, String>> {
+        let (tx, rx) = flume::bounded(1);
+        self.submit(Job::WebFetch { ranges, reply: tx });
+        rx
     }
 }
 
@@ -193,10 +221,7 @@ impl TrackerLink {
         url: String,
         request: crate::proto::tracker::Announce,
     ) -> flume::Receiver<AnnounceResult> {
-        let client = self.client.get_or_init(|| {
-            TrackerClient::start().map_err(|e| format!("cannot start the tracker thread: {e}"))
-        });
-        match client {
+        match self.client() {
             Ok(c) => c.announce(url, request),
             Err(why) => {
                 let (tx, rx) = flume::bounded(1);
@@ -205,6 +230,31 @@ impl TrackerLink {
                 rx
             }
         }
+    }
+}
+
+impl TrackerLink {
+    /// Fetches byte ranges from a web seed (the answer arrives on the returned
+    /// channel, at once as an error if the client cannot run).
+    pub(crate) fn web_fetch(
+        &self,
+        ranges: Vec<crate::core::WebRange>,
+    ) -> flume::Receiver<Result<Vec<u8>, String>> {
+        match self.client() {
+            Ok(c) => c.web_fetch(ranges),
+            Err(why) => {
+                let (tx, rx) = flume::bounded(1);
+                tx.send(Err(why.clone()))
+                    .expect("an empty channel whose receiver is here");
+                rx
+            }
+        }
+    }
+
+    fn client(&self) -> &Result<TrackerClient, String> {
+        self.client.get_or_init(|| {
+            TrackerClient::start().map_err(|e| format!("cannot start the tracker thread: {e}"))
+        })
     }
 }
 

@@ -202,6 +202,25 @@ impl Shard {
                     info_hash,
                     req,
                 } => reads.push((info_hash, req, peer)),
+                Action::WebFetch {
+                    peer,
+                    blocks,
+                    ranges,
+                } => {
+                    let reply = self.trackers.web_fetch(ranges);
+                    let wait = async move {
+                        (reply.recv_async().await)
+                            .unwrap_or_else(|_| Err("the tracker thread stopped".into()))
+                    };
+                    spawn_then(rc, wait, move |c, now, out, result| {
+                        let ev = Event::WebData {
+                            peer,
+                            blocks,
+                            result,
+                        };
+                        c.on_event(now, ev, out);
+                    });
+                }
                 Action::Announce(a) => {
                     let (info_hash, id) = (a.info_hash, a.id);
                     let reply = self.trackers.announce(a.url, a.request);

@@ -60,6 +60,11 @@ impl World {
                     self.schedule(at, Pending::Deliver(m, key, bytes));
                     self.schedule(sent_at, Pending::Sent(n, peer, len));
                 }
+                Action::WebFetch {
+                    peer,
+                    blocks,
+                    ranges,
+                } => self.web_fetch(n, peer, blocks, &ranges),
                 Action::Close { peer, .. } => {
                     if let Some(link) = self.links.remove(&(n, peer)) {
                         self.links.remove(&link.remote);

@@ -17,6 +17,7 @@ mod actions;
 pub mod dht;
 mod fs;
 mod tracker;
+mod web;
 mod world_dht;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -164,6 +165,8 @@ enum Pending {
         u64,
         Result<crate::proto::tracker::AnnounceReply, crate::proto::tracker::TrackerError>,
     ),
+    /// A web seed fetch's answer for node `.0`'s peer `.1`.
+    WebData(usize, PeerKey, Vec<BlockRequest>, Result<Vec<u8>, String>),
     Tick(usize),
 }
 
@@ -184,6 +187,7 @@ impl Pending {
             | Pending::StorageMoved(m, ..)
             | Pending::StorageOpened(m, ..)
             | Pending::AnnounceReply(m, ..)
+            | Pending::WebData(m, ..)
             | Pending::RootsChecked(m, _)
             | Pending::Datagram(m, ..) => *m == n,
             Pending::Accept { listener, from } => *listener == n || from.0 == n,
@@ -206,6 +210,7 @@ pub(crate) struct World {
     black_holes: std::collections::BTreeSet<SocketAddr>,
     next_port: u16,
     faults: FaultCounts,
+    web: web::SimWeb,
     trackers: tracker::SimTrackers,
     /// A fingerprint of every event run so far (fixed keys: the same run gives
     /// the same value in every build of the same code).
@@ -250,6 +255,7 @@ impl SimWorld {
                 next_port: 20_000,
                 faults: FaultCounts::default(),
                 trackers: tracker::SimTrackers::default(),
+                web: web::SimWeb::default(),
                 trace: std::hash::DefaultHasher::new(),
                 tap: None,
                 dgram_tap: None,
@@ -468,6 +474,9 @@ impl World {
             Pending::AnnounceReply(n, ih, id, res) => {
                 (n, ih, id, res.is_ok()).hash(&mut self.trace)
             }
+            Pending::WebData(n, p, blocks, res) => {
+                (n, p, blocks, res.is_ok()).hash(&mut self.trace)
+            }
             Pending::RootsChecked(n, roots) => (n, roots).hash(&mut self.trace),
             Pending::Datagram(n, from, bytes) => (n, from, bytes).hash(&mut self.trace),
             Pending::Tick(n) => n.hash(&mut self.trace),
@@ -608,6 +617,15 @@ impl World {
                 let ev = Event::AnnounceReply {
                     info_hash,
                     id,
+                    result,
+                };
+                self.nodes[n].core.on_event(now, ev, &mut out);
+                n
+            }
+            Pending::WebData(n, peer, blocks, result) => {
+                let ev = Event::WebData {
+                    peer,
+                    blocks,
                     result,
                 };
                 self.nodes[n].core.on_event(now, ev, &mut out);

@@ -356,6 +356,7 @@ fn records() -> Seeds {
         ],
         name: "a name".into(),
         trackers: vec![vec!["http://127.0.0.1:1/a".into()], vec![]],
+        web_seeds: vec!["http://127.0.0.1:2/files/".into()],
         labels: vec!["movies".into()],
         category: "tv/hd".into(),
         share: seedring::core::ShareLimits {

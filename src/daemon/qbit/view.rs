@@ -455,6 +455,7 @@ mod tests {
             downloaded: 0,
             uploaded: 0,
             wasted: 0,
+            web_seed_bytes: 0,
             hash_failures: 0,
             peers: 0,
             seeds: 0,
