@@ -172,11 +172,13 @@ pub(crate) const RESUME_WAKES: usize = 64;
 /// closed as too slow.
 pub(crate) const SEND_QUEUE: usize = 4096;
 /// Accepted connections on their way to their owning shard (a descriptor, an
-/// address and the handshake's bytes: about 200 bytes each, so a full queue is
-/// under 1 MiB). Sized for a burst of connects to a popular seed. Full: the
+/// address and the handshake's bytes: about 200 bytes each, about 1.2 KB with
+/// an MSE answer in progress, so a full queue is 2 to 10 MiB). Sized for a
+/// burst of connects to one popular seed while its shard is busy (5,000 at
+/// once, every one for the same shard, with a loaded CPU). Full: the
 /// connection is closed (the peer will retry), and the drops are counted in the
 /// log.
-pub(crate) const HANDOFF_QUEUE: usize = 4096;
+pub(crate) const HANDOFF_QUEUE: usize = 8192;
 
 /// The text of a panic payload.
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
