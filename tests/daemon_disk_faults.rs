@@ -210,3 +210,49 @@ fn read_only_roots_stop_their_torrents_with_the_file_named() {
     }
     println!("read-only roots refused: {why}");
 }
+
+/// A file rewritten in place with other bytes of the same size under a seeding
+/// daemon (reads never fail, so only the file's stamp tells): the torrent
+/// stops within a stamp interval (10 s) with an error naming the file, and its
+/// leecher is let go.
+#[test]
+fn a_file_rewritten_with_the_same_size_stops_its_seed() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let (torrent, data) = make_torrent(a_dir.path(), "same.bin", 4 << 20);
+    std::fs::create_dir_all(a_dir.path().join("downloads")).unwrap();
+    let file = a_dir.path().join("downloads/same.bin");
+    std::fs::write(&file, &data).unwrap();
+    let a = Daemon::start(a_dir.path(), "");
+    let bytes = std::fs::read(&torrent).unwrap();
+    let added: Value = a.add_torrent(&bytes, "").json().unwrap();
+    let ih = added["id"].as_str().unwrap().to_owned();
+    a.wait_for(&ih, "seeding", |t| t["state"] == "seeding");
+    // A slow leecher keeps a connection, so the seed is watched.
+    let b = Daemon::start(b_dir.path(), "[limits]\ndownload = 100000\n");
+    assert!(b.add_torrent(&bytes, "").status().is_success());
+    let r = b.post_json(
+        &format!("/torrents/{ih}/peers"),
+        &json!({"peers": [format!("127.0.0.1:{}", peer_port(&a))]}),
+    );
+    assert!(r.status().is_success());
+    a.wait_for(&ih, "a peer", |t| t["peers"].as_u64() == Some(1));
+    std::thread::sleep(Duration::from_secs(1));
+    let other: Vec<u8> = data.iter().map(|b| b.wrapping_add(1)).collect();
+    std::fs::write(&file, &other).unwrap();
+    let started = Instant::now();
+    let t = loop {
+        let t = a.get_json(&format!("/torrents/{ih}"));
+        if t["state"] == "error" {
+            break t;
+        }
+        assert!(started.elapsed() < Duration::from_secs(25), "{t}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let why = t["error"]
+        .as_str()
+        .or(t["note"].as_str())
+        .unwrap_or_default();
+    assert!(why.contains("same.bin: rewritten"), "{t}");
+    a.wait_for(&ih, "its peers let go", |t| t["peers"].as_u64() == Some(0));
+}

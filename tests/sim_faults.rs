@@ -170,6 +170,48 @@ fn a_file_cut_under_a_seed_stops_it_until_rechecked() {
     assert_same_data(&world, &l2, &fx2, "the second leecher");
 }
 
+/// A file rewritten in place with other bytes of the same size under a seeding
+/// torrent: every read succeeds, so only its stamp tells. Within a stamp
+/// interval (10 s) the torrent stops with an error naming the file; the leecher
+/// holds no piece that fails its hash (a piece sent from the new bytes fails at
+/// the leecher and is fetched again after a recheck, never kept).
+#[test]
+fn a_file_rewritten_with_the_same_size_stops_its_seed() {
+    let (seed, _g) = seed(78);
+    let world = SimWorld::new(SimConfig {
+        seed,
+        link_bytes_per_sec: 100_000,
+        check_invariants: true,
+        ..SimConfig::default()
+    });
+    let fx = fixture(seed, "same", FILES, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let s = seeder(&world, &fx, CoreConfig::default());
+    let l = leecher(&world, &fx, CoreConfig::default());
+    introduce(&[&s, &l], ih);
+    assert!(run_until(&world, 60, || l.stats(ih).unwrap().have_pieces >= 4));
+    let path = format!("{ROOT}/same/dir/b.bin");
+    let mut other = world.read_file(&s, &path).expect("the seed's file");
+    for b in &mut other {
+        *b = b.wrapping_add(1);
+    }
+    world.write_file(&s, &path, other);
+    assert!(run_until(&world, 15, || matches!(
+        s.stats(ih).unwrap().state,
+        TorrentState::Error(_)
+    )));
+    let TorrentState::Error(why) = s.stats(ih).unwrap().state else {
+        unreachable!()
+    };
+    assert!(why.starts_with("its data changed on disk"), "{why}");
+    assert!(why.contains("same/dir/b.bin: rewritten"), "{why}");
+    assert_eq!(s.stats(ih).unwrap().peers, 0);
+    let have = l.have(ih).unwrap().unwrap();
+    for p in have.ones() {
+        assert!(piece_on_disk(&world, &l, &fx, p), "piece {p}");
+    }
+}
+
 fn run_until(world: &SimWorld, secs: u64, done: impl FnMut() -> bool) -> bool {
     run_within(world, secs, Duration::from_millis(100), done)
 }

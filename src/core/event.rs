@@ -154,6 +154,14 @@ pub enum Event<'a> {
         /// The bytes (exactly the ranges' total), or what went wrong.
         result: Result<Vec<u8>, String>,
     },
+    /// The answer to an [`Action::StatFiles`]: each file's stamp (`None`: gone,
+    /// or a pad file).
+    FilesStated {
+        /// Which torrent.
+        info_hash: InfoHash,
+        /// Per file, in torrent order.
+        stamps: Vec<Option<crate::core::record::FileStamp>>,
+    },
     /// A [`Action::MoveStorage`] finished.
     StorageMoved {
         /// Which torrent.
@@ -315,6 +323,12 @@ pub enum Action {
     /// place, and only then delete the old files. On failure nothing is lost: the
     /// old files stay. Answer with [`Event::StorageMoved`].
     MoveStorage(MoveStorage),
+    /// Stamp a torrent's files (size and modification time, as
+    /// `storage::stat_files`); answer with [`Event::FilesStated`].
+    StatFiles {
+        /// Which torrent.
+        info_hash: InfoHash,
+    },
     /// Fetch byte ranges of a torrent's files from a web seed (BEP 19), over
     /// HTTP(S) with `Range`, in order; answer with [`Event::WebData`].
     WebFetch {

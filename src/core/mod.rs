@@ -52,6 +52,7 @@ mod resident;
 mod rng;
 mod session;
 pub mod share;
+mod stamps;
 mod tick;
 mod torrent;
 mod tracking;
@@ -599,6 +600,8 @@ pub struct Core {
     skeys: crypt::ObfuscatedHashes,
     /// MSE key pairs made so far (the counter their secrets are derived from).
     mse_keys: u64,
+    /// [`Action::StatFiles`] out, awaiting their answer.
+    stats_out: u32,
     /// Our addresses as peers see them (BEP 10 `yourip`).
     our_addrs: ourip::OurAddrs,
     next_key: u64,
@@ -685,6 +688,7 @@ impl Core {
             peers: BTreeMap::new(),
             skeys: Default::default(),
             mse_keys: 0,
+            stats_out: 0,
             our_addrs: ourip::OurAddrs::default(),
             next_key: 1,
             down_rate: RateTracker::default(),

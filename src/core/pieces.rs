@@ -270,6 +270,7 @@ impl Core {
         if let Some(t) = self.torrents.get_mut(&ih) {
             t.uploaded += len;
             t.up_rate.add(now, len);
+            t.served_at = Some(now);
         }
         self.up_rate.add(now, len);
         let m = Message::Piece {

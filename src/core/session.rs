@@ -63,6 +63,9 @@ impl Core {
             }
             Event::ResumeSaved { id, result } => self.on_resume_saved(id, result),
             Event::RootsChecked { roots } => self.on_roots_checked(roots, out),
+            Event::FilesStated { info_hash, stamps } => {
+                self.on_files_stated(info_hash, stamps, out);
+            }
             Event::WebData {
                 peer,
                 blocks,

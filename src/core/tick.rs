@@ -16,6 +16,10 @@ struct Walk {
     pex: Vec<InfoHash>,
     /// Downloading torrents with web seeds.
     web: Vec<InfoHash>,
+    /// Seeding torrents whose files are due a stamp, and torrents whose stamps
+    /// are no longer watched.
+    stat: Vec<InfoHash>,
+    unstat: Vec<InfoHash>,
     save_now: bool,
 }
 
@@ -53,6 +57,7 @@ impl Core {
         if !self.shutting_down {
             self.connect_web_seeds(now, walk.web, out);
         }
+        self.stamp_files(now, walk.stat, walk.unstat, out);
         for ih in walk.pex {
             self.pex_round(now, ih, out);
         }
@@ -98,6 +103,11 @@ impl Core {
             }
             if !t.web_seeds.is_empty() && t.info.is_some() && t.is_running() && !t.is_finished() {
                 walk.web.push(*ih);
+            }
+            if t.stamp_due(now) {
+                walk.stat.push(*ih);
+            } else if t.stale_stamps() {
+                walk.unstat.push(*ih);
             }
             walk.save_now |= t.save_now;
             if t.pex.as_ref().is_some_and(|r| now >= r.next) {

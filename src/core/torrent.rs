@@ -114,6 +114,13 @@ pub(crate) struct Torrent {
     pub touched: BTreeSet<usize>,
     /// Counters as of the last save (a change makes the torrent dirty).
     pub saved_counters: (u64, u64),
+    /// Its files' stamps when it began to seed (see `core::stamps`).
+    pub stamps: Option<Vec<Option<crate::core::record::FileStamp>>>,
+    /// When its files are stamped next, and whether a stamp is out.
+    pub stat_at: Time,
+    pub stat_out: bool,
+    /// When it last sent a block.
+    pub served_at: Option<Time>,
     /// Its web seeds (BEP 19; see `core::webseed`).
     pub web_seeds: Vec<super::webseed::WebSeed>,
     /// Peers that completed a handshake, with when (unix seconds).
@@ -305,6 +312,10 @@ impl Torrent {
             saved_counters: (0, 0),
             good_peers: BTreeMap::new(),
             web_seeds: Vec::new(),
+            stamps: None,
+            stat_at: Time::ZERO,
+            stat_out: false,
+            served_at: None,
             root_lost: false,
             moving: None,
             move_started: false,

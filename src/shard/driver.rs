@@ -202,6 +202,23 @@ impl Shard {
                     info_hash,
                     req,
                 } => reads.push((info_hash, req, peer)),
+                Action::StatFiles { info_hash } => {
+                    let storage = self.storage_of(info_hash);
+                    let work =
+                        async move {
+                            let Some((info, root)) = storage else {
+                                return Vec::new();
+                            };
+                            let job = move || storage::stat_files(&RealFiles, &root, &info);
+                            compio::runtime::spawn_blocking(job).await.unwrap_or_else(|_| {
+                            tracing::error!(info_hash = %info_hash, "stamping files panicked");
+                            Vec::new()
+                        })
+                        };
+                    spawn_then(rc, work, move |c, now, out, stamps| {
+                        c.on_event(now, Event::FilesStated { info_hash, stamps }, out);
+                    });
+                }
                 Action::WebFetch {
                     peer,
                     blocks,

@@ -60,6 +60,15 @@ impl World {
                     self.schedule(at, Pending::Deliver(m, key, bytes));
                     self.schedule(sent_at, Pending::Sent(n, peer, len));
                 }
+                Action::StatFiles { info_hash } => {
+                    let node = &self.nodes[n];
+                    let stamps = match node.storage.get(&info_hash) {
+                        Some((info, root)) => storage::stat_files(&node.fs, Path::new(root), info),
+                        None => Vec::new(),
+                    };
+                    let ev = Pending::FilesStated(n, info_hash, stamps);
+                    self.schedule(now + disk, ev);
+                }
                 Action::WebFetch {
                     peer,
                     blocks,

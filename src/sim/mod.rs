@@ -165,6 +165,7 @@ enum Pending {
         u64,
         Result<crate::proto::tracker::AnnounceReply, crate::proto::tracker::TrackerError>,
     ),
+    FilesStated(usize, InfoHash, Vec<Option<crate::core::record::FileStamp>>),
     /// A web seed fetch's answer for node `.0`'s peer `.1`.
     WebData(usize, PeerKey, Vec<BlockRequest>, Result<Vec<u8>, String>),
     Tick(usize),
@@ -188,6 +189,7 @@ impl Pending {
             | Pending::StorageOpened(m, ..)
             | Pending::AnnounceReply(m, ..)
             | Pending::WebData(m, ..)
+            | Pending::FilesStated(m, ..)
             | Pending::RootsChecked(m, _)
             | Pending::Datagram(m, ..) => *m == n,
             Pending::Accept { listener, from } => *listener == n || from.0 == n,
@@ -477,6 +479,10 @@ impl World {
             Pending::WebData(n, p, blocks, res) => {
                 (n, p, blocks, res.is_ok()).hash(&mut self.trace)
             }
+            Pending::FilesStated(n, ih, stamps) => {
+                let sizes: Vec<Option<u64>> = stamps.iter().map(|s| s.map(|s| s.size)).collect();
+                (n, ih, sizes).hash(&mut self.trace);
+            }
             Pending::RootsChecked(n, roots) => (n, roots).hash(&mut self.trace),
             Pending::Datagram(n, from, bytes) => (n, from, bytes).hash(&mut self.trace),
             Pending::Tick(n) => n.hash(&mut self.trace),
@@ -619,6 +625,11 @@ impl World {
                     id,
                     result,
                 };
+                self.nodes[n].core.on_event(now, ev, &mut out);
+                n
+            }
+            Pending::FilesStated(n, info_hash, stamps) => {
+                let ev = Event::FilesStated { info_hash, stamps };
                 self.nodes[n].core.on_event(now, ev, &mut out);
                 n
             }
