@@ -19,6 +19,7 @@ import libtorrent as lt
 import pytest
 
 from conftest import LT_SETTINGS, download_args, lt_create, make_tree
+from test_download import wait_for
 
 LAYOUT = {"a.bin": 3_000_000, "sub/b.bin": 1_500_001, "tiny.txt": 7}
 
@@ -45,15 +46,6 @@ def add(ses, torrent, save_path):
     atp.save_path = str(save_path)
     atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
     return ses.add_torrent(atp)
-
-
-def wait_for(what, pred, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 class FlagWatch:

@@ -9,14 +9,14 @@ started by the test serves the files with byte ranges (as nginx or Apache do).
 """
 
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
 import libtorrent as lt
 
-from conftest import LT_SETTINGS, lt_create, make_tree, run_download, write_random
+from conftest import LT_SETTINGS, make_tree, run_download, write_random
+from test_download import wait_for
 
 LAYOUT = {"a.bin": 1_200_000, "sub/b c.bin": 700_001, "tiny.txt": 9}
 
@@ -126,9 +126,7 @@ def test_a_corrupted_range_is_refetched_from_a_peer(tmp, monkeypatch):
     atp.url_seeds = []
     h = ses.add_torrent(atp)
     h.remove_url_seed(f"http://127.0.0.1:{srv.server_port}/")
-    deadline = time.monotonic() + 60
-    while not h.status().is_seeding and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for("libtorrent to check its data", lambda: h.status().is_seeding)
     monkeypatch.setenv("SEEDRING_LOG", "info")
     try:
         proc = run_download(torrent, tmp / "dst", "--peer", f"127.0.0.1:{ses.listen_port()}")

@@ -30,6 +30,18 @@ fn serve(world: &SimWorld, fx: &Fixture, base: &str) {
     }
 }
 
+/// Runs until `l` has the whole torrent (`secs` at most), then checks its bytes.
+fn completes(world: &SimWorld, l: &seedring::Engine, fx: &Fixture, secs: u64) {
+    let ih = fx.meta.info_hash;
+    assert!(run_within(
+        world,
+        secs,
+        Duration::from_millis(500),
+        || done(l, ih)
+    ));
+    assert_same_data(world, l, fx, "leecher");
+}
+
 fn leech(world: &SimWorld, fx: &Fixture) -> seedring::Engine {
     let e = engine(world, CoreConfig::default());
     let pieces = fx.meta.info.geometry.piece_count();
@@ -48,13 +60,7 @@ fn a_multi_file_torrent_completes_from_a_web_seed_alone() {
     serve(&world, &fx, BASE);
     let ih = fx.meta.info_hash;
     let l = leech(&world, &fx);
-    assert!(run_within(
-        &world,
-        300,
-        Duration::from_millis(500),
-        || done(&l, ih)
-    ));
-    assert_same_data(&world, &l, &fx, "leecher");
+    completes(&world, &l, &fx, 300);
     let total: u64 = fx.files.iter().map(|(_, b)| b.len() as u64).sum();
     let st = l.stats(ih).unwrap();
     assert_eq!(st.web_seed_bytes, total);
@@ -86,15 +92,8 @@ fn a_single_file_url_is_the_file_itself() {
         meta: Arc::new(meta),
         files: vec![("movie.mkv".into(), one.files[0].1.clone())],
     };
-    let ih = fx.meta.info_hash;
     let l = leech(&world, &fx);
-    assert!(run_within(
-        &world,
-        300,
-        Duration::from_millis(500),
-        || done(&l, ih)
-    ));
-    assert_same_data(&world, &l, &fx, "leecher");
+    completes(&world, &l, &fx, 300);
 }
 
 #[test]
@@ -126,13 +125,7 @@ fn a_web_seed_serving_wrong_data_is_banned_and_a_good_peer_finishes() {
     // A good peer arrives; the download completes with the right data.
     let s = seeder(&world, &fx, CoreConfig::default());
     l.add_peers(ih, &[s.listen_addr()]).unwrap();
-    assert!(run_within(
-        &world,
-        600,
-        Duration::from_millis(500),
-        || done(&l, ih)
-    ));
-    assert_same_data(&world, &l, &fx, "leecher");
+    completes(&world, &l, &fx, 600);
     // The web seed's good pieces were kept.
     assert!(l.stats(ih).unwrap().web_seed_bytes > 0);
 }
@@ -141,20 +134,13 @@ fn a_web_seed_serving_wrong_data_is_banned_and_a_good_peer_finishes() {
 fn a_missing_file_is_retried_with_back_off_then_used() {
     let world = world(8);
     let fx = with_web_seeds(&fixture(8, "web", FILES, 32 * 1024), &[BASE]);
-    let ih = fx.meta.info_hash;
     let l = leech(&world, &fx);
     run_for(&world, Duration::from_secs(120));
     let fetches = world.web_fetches();
     // 30 s, 60 s, ... between tries: a handful in two minutes, not a storm.
     assert!((1..=4).contains(&fetches), "{fetches} fetches");
     serve(&world, &fx, BASE);
-    assert!(run_within(
-        &world,
-        900,
-        Duration::from_millis(500),
-        || done(&l, ih)
-    ));
-    assert_same_data(&world, &l, &fx, "leecher");
+    completes(&world, &l, &fx, 900);
 }
 
 #[test]

@@ -57,11 +57,14 @@ fn chunks(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-fn answer(data: &[u8]) {
-    let mut r = Responder::new([3; 20], both(), vec![1; 7], vec![2; 9]);
+/// Feeds `data` in chunks to one end (`step`), until it finishes or fails.
+fn feed_all(
+    data: &[u8],
+    mut step: impl FnMut(&[u8], &mut Vec<u8>) -> Result<Progress, mse::MseError>,
+) {
     let mut out = Vec::new();
     for part in chunks(data) {
-        match r.feed(part, &mut out, &served) {
+        match step(part, &mut out) {
             Ok(Progress::More) => {}
             Ok(Progress::Done(e)) => {
                 assert_eq!(e.info_hash, IH);
@@ -74,22 +77,15 @@ fn answer(data: &[u8]) {
     assert!(out.len() <= MAX_SENT);
 }
 
+fn answer(data: &[u8]) {
+    let mut r = Responder::new([3; 20], both(), vec![1; 7], vec![2; 9]);
+    feed_all(data, |part, out| r.feed(part, out, &served));
+}
+
 fn dial(data: &[u8]) {
     let (mut i, step1) = Initiator::start([4; 20], IH, 3, vec![0x13; 68], &[5; 11], vec![6; 3]);
     assert!(step1.len() <= DH_LEN + MAX_PAD);
-    let mut out = Vec::new();
-    for part in chunks(data) {
-        match i.feed(part, &mut out) {
-            Ok(Progress::More) => {}
-            Ok(Progress::Done(e)) => {
-                assert_eq!(e.info_hash, IH);
-                assert!(e.payload.len() <= data.len());
-                break;
-            }
-            Err(_) => break,
-        }
-    }
-    assert!(out.len() <= MAX_SENT);
+    feed_all(data, |part, out| i.feed(part, out));
 }
 
 fn edited(data: &[u8]) {
