@@ -7,9 +7,10 @@
 //!   (a peer that got new bytes may have left at once), has its files stamped
 //!   every 10 s
 //!   (`Action::StatFiles`; one out per torrent, at most 32 in all): the first
-//!   stamps are its baseline, and any later difference stops it with an error
-//!   naming the file ("its data changed on disk ... recheck it"), its peers
-//!   closed, so no byte of the new content is served as the torrent's;
+//!   stamps are its baseline, and a later difference is taken as a failed read
+//!   (`read_doubt`): once a root check shows the root there, the torrent stops
+//!   with an error naming the file ("its data changed on disk ... recheck it")
+//!   and its peers are closed; a root gone away is a lost root instead;
 //! - the baseline is dropped while the torrent checks, moves, downloads or
 //!   errors, and taken again once it seeds with peers.
 
@@ -91,7 +92,8 @@ impl Core {
             t.stat_out = false;
             self.stats_out = self.stats_out.saturating_sub(1);
         }
-        if !t.watched() {
+        // No answer (its storage gone, or the stat failed): nothing learned.
+        if !t.watched() || stamps.is_empty() {
             return;
         }
         let Some(base) = &t.stamps else {
@@ -111,13 +113,13 @@ impl Core {
             (Some(a), Some(b)) if a.size != b.size => format!("{} bytes, was {}", b.size, a.size),
             _ => "rewritten".to_owned(),
         };
-        t.error = Some(format!(
-            "{} since it was checked ({path}: {why}); recheck it to seed again",
-            super::DATA_CHANGED
-        ));
         t.stamps = None;
-        tracing::error!(info_hash = %ih, name = %t.name, file = %path, change = %why,
-            "torrent stopped: a file changed on disk while it seeded; a recheck says what is there");
-        self.close_peers(ih, out);
+        tracing::warn!(info_hash = %ih, name = %t.name, file = %path, change = %why,
+            "a seeding file changed on disk; a root check tells a changed file from a disk gone away");
+        // As a failed read: the torrent stops unless its root is what went away.
+        if t.read_doubt.is_none() {
+            t.read_doubt = Some((self.root_checks_issued + 1, format!("{path}: {why}")));
+            self.want_root_check(out);
+        }
     }
 }

@@ -204,17 +204,13 @@ impl Shard {
                 } => reads.push((info_hash, req, peer)),
                 Action::StatFiles { info_hash } => {
                     let storage = self.storage_of(info_hash);
-                    let work =
-                        async move {
-                            let Some((info, root)) = storage else {
-                                return Vec::new();
-                            };
-                            let job = move || storage::stat_files(&RealFiles, &root, &info);
-                            compio::runtime::spawn_blocking(job).await.unwrap_or_else(|_| {
-                            tracing::error!(info_hash = %info_hash, "stamping files panicked");
-                            Vec::new()
-                        })
+                    let work = async move {
+                        let Some((info, root)) = storage else {
+                            return Vec::new();
                         };
+                        let job = move || storage::stat_files(&RealFiles, &root, &info);
+                        blocking(job, "stamping files", Vec::new).await
+                    };
                     spawn_then(rc, work, move |c, now, out, stamps| {
                         c.on_event(now, Event::FilesStated { info_hash, stamps }, out);
                     });
@@ -272,10 +268,7 @@ impl Shard {
                         let job = move || {
                             crate::disk_uring::verify_pieces(&i2, &hashes, &root, &p2, threads)
                         };
-                        compio::runtime::spawn_blocking(job).await.unwrap_or_else(|_| {
-                            tracing::error!(info_hash = %info_hash, "a check's hashing panicked");
-                            unreadable(&pieces)
-                        })
+                        blocking(job, "a check's hashing", || unreadable(&pieces)).await
                     };
                     spawn_then(rc, work, move |c, now, out, results| {
                         c.on_event(now, Event::PiecesVerified { info_hash, results }, out);
@@ -315,9 +308,8 @@ impl Shard {
                             return Ok(true);
                         }
                         let job = move || storage::prepare_files(&mut RealFiles, &r2, marked, &i2);
-                        compio::runtime::spawn_blocking(job)
-                            .await
-                            .unwrap_or_else(|_| Err(DiskError("preparing files panicked".into())))
+                        let failed = || Err(DiskError("preparing files panicked".into()));
+                        blocking(job, "preparing files", failed).await
                     };
                     spawn_then(rc, prepare, move |c, now, out, result| {
                         c.on_event(now, Event::StorageOpened { info_hash, result }, out);
@@ -350,12 +342,8 @@ impl Shard {
                         roots.collect::<Vec<_>>()
                     };
                     let work = async move {
-                        compio::runtime::spawn_blocking(check)
-                            .await
-                            .unwrap_or_else(|_| {
-                                tracing::error!("the root check panicked; roots taken as there");
-                                Vec::new()
-                            })
+                        // Roots are taken as there.
+                        blocking(check, "the root check", Vec::new).await
                     };
                     spawn_then(rc, work, move |c, now, out, roots| {
                         c.on_event(now, Event::RootsChecked { roots }, out);
@@ -375,10 +363,8 @@ impl Shard {
                     self.files.forget_under(Path::new(&m.from));
                     let work = async move {
                         let job = move || storage::carry_out_move(&mut RealFiles, &m);
-                        match compio::runtime::spawn_blocking(job).await {
-                            Ok(r) => r,
-                            Err(_) => Err(DiskError("the move thread panicked".into())),
-                        }
+                        let failed = || Err(DiskError("the move thread panicked".into()));
+                        blocking(job, "a move", failed).await
                     };
                     spawn_then(rc, work, move |c, now, out, result| {
                         c.on_event(now, Event::StorageMoved { info_hash, result }, out);
@@ -483,6 +469,21 @@ impl Shard {
             .get(&ih)
             .map(|s| (s.info.clone(), s.root.clone()))
     }
+}
+
+/// Runs `job` on the blocking pool; if it panics, says so (`what`) and answers
+/// `fallback()` instead.
+async fn blocking<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+    what: &str,
+    fallback: impl FnOnce() -> T,
+) -> T {
+    compio::runtime::spawn_blocking(job)
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!("{what} panicked");
+            fallback()
+        })
 }
 
 /// Runs `work` (disk IO) as a task, then hands its outcome to the core through
