@@ -136,6 +136,31 @@ def test_the_arr_request_sequence_answers_like_qbittorrent(tmp):
                 wait_state(c, web_ih, {"pausedDL"}, 30)
                 c.post("torrents/delete", {"hashes": web_ih, "deleteFiles": "false"})
 
+        # Content layouts: where each says its content is (`content_path`), a
+        # folder torrent without its folder and a single file given one.
+        lay = tmp / "layouts"
+        single = lay / "src" / "movie.mkv"
+        make_tree(lay / "src", {"movie.mkv": 50_000}, seed=34)
+        cases = []
+        for name, src_path, layout in (("folder", make_tree(lay / "src" / "pack", LAYOUT, seed=35),
+                                        "NoSubfolder"),
+                                       ("file", single, "Subfolder")):
+            t = lay / f"{name}.torrent"
+            t.write_bytes(lt_create(src_path, 16 * 1024, lt.create_torrent.v1_only))
+            cases.append((t, lt.torrent_info(str(t)).info_hash().to_bytes().hex(), layout))
+        for t, lih, layout in cases:
+            rel = []
+            for c, path in both:
+                save = path.parent / "layouts"
+                c.post("torrents/add", {"paused": "true", "savepath": str(save),
+                                        "contentLayout": layout},
+                       files={"torrents": (t.name, t.read_bytes(), "application/x-bittorrent")})
+                wait_state(c, lih, {"pausedDL"}, 30)
+                content = c.json("torrents/info", hashes=lih)[0]["content_path"]
+                rel.append(content[len(str(save)):])
+                c.post("torrents/delete", {"hashes": lih, "deleteFiles": "true"})
+            assert rel[0] == rel[1], (layout, rel)
+
         # Queueing on with no room: a new torrent waits (queuedDL), and moves in
         # the queue are taken; off again, it runs.
         for c, _ in both:

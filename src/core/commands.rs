@@ -416,6 +416,10 @@ impl Core {
             root_missing: t.root_lost,
             added_at: t.added_at,
             completed_at: t.completed_at,
+            content: t
+                .info
+                .as_ref()
+                .map_or_else(|| t.name.clone(), |i| i.content_path()),
             root: if t.root_token.is_empty() {
                 t.root.clone()
             } else {

@@ -535,6 +535,10 @@ pub struct TorrentStats {
     pub completed_at: Option<u64>,
     /// Its storage root's token (or path, for a root the engine does not manage).
     pub root: String,
+    /// Where its content is under its root, as qBittorrent's `content_path`
+    /// names it: the file of a one-file torrent, the folder all its files share,
+    /// or empty (files straight in the root); its name until the metadata arrives.
+    pub content: String,
     /// Sequential order, caps and labels.
     pub settings: TorrentSettings,
     /// The last notice worth showing (partial recheck on restore, failed move,

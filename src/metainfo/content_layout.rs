@@ -91,6 +91,26 @@ impl Info {
     }
 }
 
+impl Info {
+    /// Where the content lies under the download folder, as laid out: the file
+    /// of a torrent with one stored file, the first folder every stored file
+    /// shares, or empty (the files lie straight in it). qBittorrent's
+    /// `content_path` rule.
+    pub fn content_path(&self) -> String {
+        let mut stored = self.files.iter().filter(|f| f.is_stored());
+        let Some(first) = stored.next() else {
+            return String::new();
+        };
+        let mut rest = stored.peekable();
+        if rest.peek().is_none() {
+            return first.display_path();
+        }
+        let top = &first.path[0];
+        let shared = first.path.len() > 1 && rest.all(|f| f.path.len() > 1 && f.path[0] == *top);
+        if shared { top.clone() } else { String::new() }
+    }
+}
+
 /// The folder a single file goes into: its name without the extension, or the
 /// whole name where that leaves nothing usable.
 fn folder_for(name: &str) -> String {
@@ -174,5 +194,22 @@ mod tests {
             assert_eq!(ContentLayout::from_code(i64::from(l.code())), Some(l));
         }
         assert_eq!(ContentLayout::parse("original"), None);
+    }
+
+    #[test]
+    fn the_content_path_of_each_layout() {
+        let cases = [
+            (true, ContentLayout::Original, "Show"),
+            (true, ContentLayout::Subfolder, "Show"),
+            (true, ContentLayout::NoSubfolder, ""),
+            (false, ContentLayout::Original, "movie.mkv"),
+            (false, ContentLayout::NoSubfolder, "movie.mkv"),
+            (false, ContentLayout::Subfolder, "movie/movie.mkv"),
+        ];
+        for (multi, layout, want) in cases {
+            let mut i = info(multi, if multi { "Show" } else { "movie.mkv" });
+            i.lay_out(layout);
+            assert_eq!(i.content_path(), want, "{multi} {layout:?}");
+        }
     }
 }

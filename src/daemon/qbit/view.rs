@@ -345,7 +345,11 @@ impl QbTorrent {
             .roots
             .get(&s.root)
             .map_or_else(|| s.root.clone(), |p| p.to_string_lossy().into_owned());
-        let content_path = format!("{}/{}", save_path.trim_end_matches('/'), s.name);
+        let content_path = if s.content.is_empty() {
+            save_path.clone()
+        } else {
+            format!("{}/{}", save_path.trim_end_matches('/'), s.content)
+        };
         let left = s.total_bytes.saturating_sub(s.have_bytes);
         let base = s.downloaded.max(s.total_bytes);
         let ratio = if base == 0 {
@@ -474,6 +478,7 @@ mod tests {
             added_at: 0,
             completed_at: None,
             root: "r".into(),
+            content: "x".into(),
             settings: crate::core::TorrentSettings::default(),
             note: None,
         };
