@@ -303,35 +303,40 @@ impl Core {
     /// send backlog until the driver reports it [`Event::Sent`]. Run once over
     /// the actions (from `start`) of every call into the core.
     pub(super) fn seal_sends(&mut self, out: &mut Vec<Action>, start: usize) {
-        let peers = &self.peers;
-        let web = |a: &Action| {
-            matches!(a, Action::Send { peer, .. }
-                if peers.get(peer).is_some_and(|p| p.web.is_some()))
-        };
-        if out[start..].iter().any(web) {
+        let mut to_web = false;
+        for a in &mut out[start..] {
+            let Action::Send { peer, bytes } = a else {
+                continue;
+            };
+            let Some(p) = self.peers.get_mut(peer) else {
+                continue;
+            };
+            if p.web.is_some() {
+                to_web = true;
+                continue;
+            }
+            if let Some(Crypt::Done { tx, prefix, .. }) = p.crypt.as_deref_mut() {
+                if let Some(tx) = tx {
+                    tx.apply(bytes);
+                }
+                if !prefix.is_empty() {
+                    let mut all = std::mem::take(prefix);
+                    all.extend_from_slice(bytes);
+                    *bytes = all;
+                }
+            }
+            p.send_backlog += bytes.len();
+        }
+        if to_web {
+            let peers = &self.peers;
             // `retain` visits each action once, in order.
             let mut at = 0;
             out.retain(|a| {
                 at += 1;
-                at <= start || !web(a)
+                at <= start
+                    || !matches!(a, Action::Send { peer, .. }
+                        if peers.get(peer).is_some_and(|p| p.web.is_some()))
             });
-        }
-        for a in &mut out[start..] {
-            if let Action::Send { peer, bytes } = a
-                && let Some(p) = self.peers.get_mut(peer)
-            {
-                if let Some(Crypt::Done { tx, prefix, .. }) = p.crypt.as_deref_mut() {
-                    if let Some(tx) = tx {
-                        tx.apply(bytes);
-                    }
-                    if !prefix.is_empty() {
-                        let mut all = std::mem::take(prefix);
-                        all.extend_from_slice(bytes);
-                        *bytes = all;
-                    }
-                }
-                p.send_backlog += bytes.len();
-            }
         }
     }
 

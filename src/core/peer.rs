@@ -37,6 +37,9 @@ pub(crate) struct Peer {
     /// A web seed of its torrent (the index in `Torrent::web_seeds`), not a
     /// connection (see `core::webseed`).
     pub web: Option<usize>,
+    /// A web seed's fetch is out (its requests may have timed out meanwhile:
+    /// one fetch at a time all the same).
+    pub fetching: bool,
     /// Message stream encryption, if the connection uses it.
     pub crypt: Option<Box<super::crypt::Crypt>>,
     pub decoder: MessageDecoder,
@@ -104,6 +107,7 @@ impl Peer {
             handshake_buf: Vec::new(),
             crypt: None,
             web: None,
+            fetching: false,
             decoder: MessageDecoder::new(0, false, false),
             peer_id: [0; 20],
             fast: false,

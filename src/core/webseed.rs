@@ -206,7 +206,7 @@ impl Core {
         picked: Vec<BlockRequest>,
         out: &mut Vec<Action>,
     ) {
-        let Some(p) = self.peers.get(&key) else {
+        let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
         let (Some(i), Some(ih)) = (p.web, p.info_hash) else {
@@ -219,6 +219,7 @@ impl Core {
             return;
         };
         let ranges = ranges(&w.url, info, &picked);
+        p.fetching = true;
         out.push(Action::WebFetch {
             peer: key,
             blocks: picked,
@@ -228,7 +229,7 @@ impl Core {
 
     /// How many blocks a web seed may be asked for now: none while a fetch is out.
     pub(super) fn web_want(p: &Peer, desired: usize) -> usize {
-        if !p.inflight.is_empty() {
+        if p.fetching || !p.inflight.is_empty() {
             return 0;
         }
         let most = usize::try_from(MAX_FETCH / u64::from(crate::metainfo::BLOCK_LEN)).unwrap_or(1);
@@ -252,6 +253,7 @@ impl Core {
             return;
         };
         p.last_recv = now;
+        p.fetching = false;
         let total: u64 = blocks.iter().map(|b| u64::from(b.len)).sum();
         let bytes = match result {
             Ok(b) if b.len() as u64 == total => b,
