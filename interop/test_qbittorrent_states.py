@@ -2,7 +2,8 @@
 qbittorrent-nox through the parts of a torrent's life the main comparison
 (test_qbittorrent_compare.py) cannot hold still long enough to see: checking
 on add and on recheck, stalled with nobody to download from, downloading at a
-limited rate, and error when the data cannot be written. Both daemons get the
+limited rate, force-started while downloading and seeding, and error when the
+data cannot be written. Both daemons get the
 same torrents and the same requests; the states each shows are recorded by
 polling and compared, and the torrents/info answers in each state are compared
 key by key."""
@@ -124,8 +125,18 @@ def test_checking_stalled_downloading_and_error_states_match_qbittorrent(tmp):
             c.post("torrents/addPeers", {"hashes": ih, "peers": f"127.0.0.1:{seeder.port}"})
         record((a, b), ih, {"downloading"})
         compare_info(a, b, ih, "downloading")
+        # Force-started: forcedDL while it downloads, forcedUP once it seeds,
+        # back to the plain states when the force goes.
+        for c in (a, b):
+            c.post("torrents/setForceStart", {"hashes": ih, "value": "true"})
+        record((a, b), ih, {"forcedDL"})
+        compare_info(a, b, ih, "forced, downloading")
         for c in (a, b):
             c.post("torrents/setDownloadLimit", {"hashes": ih, "limit": "0"})
+        record((a, b), ih, {"forcedUP"})
+        compare_info(a, b, ih, "forced, seeding")
+        for c in (a, b):
+            c.post("torrents/setForceStart", {"hashes": ih, "value": "false"})
         record((a, b), ih, {"uploading", "stalledUP"})
         for c in (a, b):
             c.post("torrents/delete", {"hashes": ih, "deleteFiles": "true"})
