@@ -2,7 +2,7 @@
 //!
 //! What it owns: bulk reads for hashing, which are memory-mapped files hashed on one
 //! thread per core ([`MappedFiles`], [`recheck`]); the directory walk behind
-//! `seedring create` ([`walk`]); the shards' piece IO through compio ([`io`]); and
+//! `seedring create` ([`walk`]) and its v2 merkle trees ([`merkle_files`]); the shards' piece IO through compio ([`io`]); and
 //! [`RealFiles`], the operating system's side of the [`crate::storage::Files`]
 //! port through which the storage policy (durable saves, moves, stamps, root
 //! markers) reaches files.
@@ -23,11 +23,13 @@ pub mod beneath;
 mod files;
 pub mod io;
 mod mapped;
+mod merkle_files;
 mod recheck;
 mod walk;
 
 pub use files::RealFiles;
 pub use mapped::{FileSource, FileState, MAX_MAPPED_FILES, MappedFiles};
+pub use merkle_files::{MerkleError, merkle_files};
 pub use recheck::{FileReport, PieceState, RecheckError, RecheckReport, recheck, verify_pieces};
 pub use walk::{WalkError, Walked, walk};
 

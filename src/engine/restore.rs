@@ -339,6 +339,7 @@ impl Engine {
                         info_hash: ih,
                         info_bytes,
                         info,
+                        v2: None,
                         tracker_tiers: trackers,
                         web_seeds,
                         creation_date: None,

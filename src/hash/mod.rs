@@ -1,4 +1,5 @@
-//! SHA-1 piece hashing: one piece, a batch, or a whole torrent on every core.
+//! SHA-1 piece hashing: one piece, a batch, or a whole torrent on every core; and
+//! the SHA-256 merkle trees of BitTorrent v2 ([`merkle`]).
 //!
 //! What it owns: the choice of SHA-1 implementation and the spreading of hash work
 //! over threads. One piece at a time goes through the `sha1` crate, which detects
@@ -13,6 +14,7 @@
 //! Threads here are plain scoped OS threads for one-off bulk work (create, verify,
 //! recheck). Hashing a piece as it arrives happens on the shard that owns it.
 
+pub mod merkle;
 mod multi;
 mod parallel;
 

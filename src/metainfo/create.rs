@@ -63,31 +63,46 @@ pub fn build_torrent(
     if opts.private {
         info.insert("private", 1);
     }
-    let to_i64 = |n: u64| i64::try_from(n).map_err(|_| MetainfoError::TotalLengthOverflow);
     match &layout.files {
         None => info.insert("length", to_i64(layout.length)?),
         Some(files) => {
-            let mut list = Vec::with_capacity(files.len());
-            for (path, len) in files {
-                // Refuse to write a torrent that we would refuse to read.
-                let clean = sanitize_path(path.iter().map(String::as_str)).map_err(|reason| {
-                    MetainfoError::UnsafePath {
-                        path: path.join("/"),
-                        reason,
-                    }
-                })?;
-                let mut f = OwnedValue::dict();
-                f.insert("length", to_i64(*len)?);
-                f.insert(
-                    "path",
-                    OwnedValue::List(clean.into_iter().map(Into::into).collect()),
-                );
-                list.push(f);
-            }
+            let list = files
+                .iter()
+                .map(|(path, len)| file_entry(path, *len))
+                .collect::<Result<Vec<_>, _>>()?;
             info.insert("files", OwnedValue::List(list));
         }
     }
 
+    let bytes = with_root_fields(info, opts).encode();
+    let meta = Metainfo::from_bytes(&bytes)?;
+    Ok((bytes, meta))
+}
+
+pub(super) fn to_i64(n: u64) -> Result<i64, MetainfoError> {
+    i64::try_from(n).map_err(|_| MetainfoError::TotalLengthOverflow)
+}
+
+/// One entry of a multi-file `files` list; a path we would refuse to read is
+/// refused here too.
+pub(super) fn file_entry(path: &[String], len: u64) -> Result<OwnedValue, MetainfoError> {
+    let clean = sanitize_path(path.iter().map(String::as_str)).map_err(|reason| {
+        MetainfoError::UnsafePath {
+            path: path.join("/"),
+            reason,
+        }
+    })?;
+    let mut f = OwnedValue::dict();
+    f.insert("length", to_i64(len)?);
+    f.insert(
+        "path",
+        OwnedValue::List(clean.into_iter().map(Into::into).collect()),
+    );
+    Ok(f)
+}
+
+/// The whole torrent around `info`: trackers, web seeds, comment, creator, date.
+pub(super) fn with_root_fields(info: OwnedValue, opts: &CreateOptions) -> OwnedValue {
     let mut root = OwnedValue::dict();
     root.insert("info", info);
     if let Some(first) = opts.trackers.first() {
@@ -118,9 +133,7 @@ pub fn build_torrent(
     if let Some(d) = opts.creation_date {
         root.insert("creation date", d);
     }
-    let bytes = root.encode();
-    let meta = Metainfo::from_bytes(&bytes)?;
-    Ok((bytes, meta))
+    root
 }
 
 #[cfg(test)]

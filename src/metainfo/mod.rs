@@ -9,19 +9,23 @@
 //! What it must not do: touch the filesystem. Reading and hashing data for `create`
 //! and `verify` lives in `disk_uring`; this module only describes and builds.
 //!
-//! v1 and hybrid (v1+v2) torrents load as v1, with the v1 info-hash. v2-only torrents
-//! and `btmh`-only magnets get [`MetainfoError::UnsupportedV2`].
+//! v1 and hybrid (v1+v2) torrents load as v1, with the v1 info-hash; a hybrid's v2
+//! side is checked and kept ([`v2`]). v2-only torrents and `btmh`-only magnets get
+//! [`MetainfoError::UnsupportedV2`] (`seedring info` describes v2-only torrents).
 
 mod content_layout;
 mod create;
+mod create_v2;
 mod duplicates;
 mod geometry;
 mod magnet;
 pub mod path;
 mod torrent;
+pub mod v2;
 
 pub use content_layout::ContentLayout;
 pub use create::{CreateLayout, CreateOptions, auto_piece_length, build_torrent};
+pub use create_v2::{BuiltV2, alignment_pads, build_torrent_v2};
 pub use geometry::{BLOCK_LEN, Block, FileSpan, Geometry};
 pub use magnet::{MAX_MAGNET_LEN, Magnet, MagnetError};
 pub use path::UnsafePath;
@@ -138,6 +142,9 @@ pub enum MetainfoError {
     /// A v2-only torrent.
     #[error("v2-only torrents are not supported yet (hybrid v1+v2 torrents are)")]
     UnsupportedV2,
+    /// The v2 side (BEP 52) of a torrent is malformed.
+    #[error("bad v2 metadata: {0}")]
+    BadV2(String),
     /// `meta version` is not 1 or 2.
     #[error("unsupported meta version {0}")]
     UnsupportedMetaVersion(i64),

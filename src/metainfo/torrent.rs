@@ -17,6 +17,8 @@ pub struct Metainfo {
     pub info_bytes: Vec<u8>,
     /// The validated `info` dictionary.
     pub info: Info,
+    /// A hybrid torrent's v2 side (BEP 52): its v2 info-hash and file tree.
+    pub v2: Option<Box<super::v2::V2>>,
     /// Tracker tiers (BEP 12), from `announce-list`, or `announce` alone when there is
     /// no usable list. Duplicates and empty tiers are removed.
     pub tracker_tiers: Vec<Vec<String>>,
@@ -116,11 +118,28 @@ impl Metainfo {
         let info = parse_info(info_node, limits)?;
         let info_bytes = info_node.raw().to_vec();
         let info_hash = InfoHash(Sha1::digest(&info_bytes).into());
+        // A hybrid: its v2 side is checked and kept. A broken one refuses the torrent
+        // (libtorrent 2.0.8 loads it): its v2 swarm's hashes could not be checked.
+        let v2 = match info_node.get("meta version").and_then(Node::as_int) {
+            Some(2) => Some(Box::new(super::v2::parse(&root, info_node)?)),
+            _ => None,
+        };
+        if let Some(v2) = &v2 {
+            // Both sides describe the same bytes: the v1 files (pad files aside)
+            // are the v2 files, in order, with the same lengths.
+            let v1 = info.files.iter().filter(|f| !f.attr.pad).map(|f| f.length);
+            if !v1.eq(v2.files.iter().map(|f| f.length)) {
+                return Err(MetainfoError::BadV2(
+                    "the v2 file tree does not match the v1 file list".into(),
+                ));
+            }
+        }
 
         Ok(Metainfo {
             info_hash,
             info_bytes,
             info,
+            v2,
             tracker_tiers: parse_trackers(&root),
             web_seeds: parse_web_seeds(&root),
             creation_date: root.get("creation date").and_then(Node::as_int),

@@ -7,9 +7,11 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::Out;
-use seedring::disk_uring::{FileSource, MappedFiles, walk};
+use seedring::disk_uring::{FileSource, MappedFiles, merkle_files, walk};
 use seedring::hash::{default_threads, hash_pieces};
-use seedring::metainfo::{CreateOptions, Geometry, auto_piece_length, build_torrent};
+use seedring::metainfo::{
+    CreateOptions, Geometry, alignment_pads, auto_piece_length, build_torrent, build_torrent_v2,
+};
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
@@ -38,6 +40,14 @@ pub struct CreateArgs {
     /// A web seed URL (BEP 19); repeat for more.
     #[arg(long = "web-seed", value_name = "URL")]
     web_seeds: Vec<String>,
+    /// Make a BitTorrent v2-only torrent (BEP 52: SHA-256 merkle trees per file).
+    /// Only v2 clients can use it; --hybrid reaches both.
+    #[arg(long, conflicts_with = "hybrid")]
+    v2: bool,
+    /// Make a hybrid v1 + v2 torrent (BEP 52): both kinds of client can use it;
+    /// pad files align each file to a piece.
+    #[arg(long)]
+    hybrid: bool,
     /// Hashing threads (default: one per core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -83,19 +93,55 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
     let piece_length = args
         .piece_length
         .unwrap_or_else(|| auto_piece_length(total));
-    let Some(geometry) = Geometry::new(piece_length, &lengths) else {
-        bail!("the data is too large for piece length {piece_length}");
-    };
-    let count = geometry.piece_count();
-    let files = MappedFiles::open(geometry, walked.paths.iter().cloned().map(FileSource::Path));
     let threads = args.threads.unwrap_or_else(default_threads);
-    let digests = crate::progress::with_progress(total, "hashing", |done| {
-        hash_pieces(&files, count, threads, Some(done))
-    });
-    let pieces = digests
-        .into_iter()
-        .collect::<Option<Vec<_>>>()
-        .context("a file shrank or vanished while it was being hashed; try again")?;
+    // v1 pieces: of the files as they are, or (hybrid) with zeros after each one
+    // so the next starts on a piece boundary, as v2 pieces never span files.
+    let pieces = if args.v2 {
+        None
+    } else {
+        let mut v1_lengths = Vec::new();
+        let mut sources = Vec::new();
+        let pads = match args.hybrid {
+            true => alignment_pads(&lengths, u64::from(piece_length)),
+            false => vec![0; lengths.len()],
+        };
+        for ((len, path), pad) in lengths.iter().zip(&walked.paths).zip(pads) {
+            v1_lengths.push(*len);
+            sources.push(FileSource::Path(path.clone()));
+            if pad > 0 {
+                v1_lengths.push(pad);
+                sources.push(FileSource::Zeros);
+            }
+        }
+        let Some(geometry) = Geometry::new(piece_length, &v1_lengths) else {
+            bail!("the data is too large for piece length {piece_length}");
+        };
+        let count = geometry.piece_count();
+        let files = MappedFiles::open(geometry, sources);
+        let digests = crate::progress::with_progress(total, "hashing", |done| {
+            hash_pieces(&files, count, threads, Some(done))
+        });
+        let pieces = digests
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .context("a file shrank or vanished while it was being hashed; try again")?;
+        Some(pieces)
+    };
+    let trees = if args.v2 || args.hybrid {
+        let files: Vec<_> = walked
+            .paths
+            .iter()
+            .cloned()
+            .zip(lengths.iter().copied())
+            .collect();
+        Some(crate::progress::with_progress(
+            total,
+            "hashing (v2)",
+            |done| merkle_files(&files, u64::from(piece_length), threads, Some(done)),
+        )?)
+    } else {
+        None
+    };
     #[allow(clippy::disallowed_methods)] // the CLI stamps the creation date
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -108,18 +154,42 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
         created_by: Some(format!("seedring/{}", env!("CARGO_PKG_VERSION"))),
         creation_date: Some(now),
     };
-    let (bytes, meta) = build_torrent(&walked.layout, piece_length, &pieces, &opts)?;
+    let (bytes, count, hashes) = match (&pieces, &trees) {
+        (Some(pieces), None) => {
+            let (bytes, meta) = build_torrent(&walked.layout, piece_length, pieces, &opts)?;
+            (bytes, pieces.len(), format!("info-hash {}", meta.info_hash))
+        }
+        (v1, Some(trees)) => {
+            let built =
+                build_torrent_v2(&walked.layout, piece_length, v1.as_deref(), trees, &opts)?;
+            let v2 = built.v2.info_hash_hex();
+            let hashes = match &built.meta {
+                Some(m) => format!("info-hash {}, info-hash v2 {v2}", m.info_hash),
+                None => format!("info-hash v2 {v2}"),
+            };
+            let count = lengths
+                .iter()
+                .map(|l| l.div_ceil(u64::from(piece_length)))
+                .sum::<u64>();
+            (
+                built.bytes,
+                usize::try_from(count).unwrap_or(usize::MAX),
+                hashes,
+            )
+        }
+        (None, None) => unreachable!("v1, v2 or both"),
+    };
     std::fs::write(&args.output, &bytes)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     let mut out = Out::default();
     out.line(format_args!(
-        "created {}: {} ({}, {} pieces of {}), info-hash {}",
+        "created {}: {} ({}, {} pieces of {}), {}",
         args.output.display(),
-        meta.info.name,
+        walked.layout.name,
         crate::human_bytes(total),
         count,
         crate::human_bytes(u64::from(piece_length)),
-        meta.info_hash
+        hashes
     ));
     out.emit()?;
     Ok(ExitCode::SUCCESS)

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::Out;
-use seedring::metainfo::{Magnet, Metainfo};
+use seedring::metainfo::v2::{self, V2};
+use seedring::metainfo::{Magnet, Metainfo, MetainfoError, MetainfoLimits};
 use serde_json::json;
 
 #[derive(Debug, Args)]
@@ -24,8 +25,17 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
         let m = Magnet::parse(&args.source)?;
         print_magnet(&m, args.json, &mut out);
     } else {
-        let m = crate::load_torrent(&PathBuf::from(&args.source))?;
-        print_torrent(&m, args.json, &mut out);
+        let path = PathBuf::from(&args.source);
+        match crate::load_torrent(&path) {
+            Ok(m) => print_torrent(&m, args.json, &mut out),
+            // A v2-only torrent: described, though it cannot be downloaded yet.
+            Err(e) if e.downcast_ref() == Some(&MetainfoError::UnsupportedV2) => {
+                let bytes = std::fs::read(&path)?;
+                let (name, v2) = v2::read_v2_only(&bytes, &MetainfoLimits::default())?;
+                print_v2_only(&name, &v2, args.json, &mut out);
+            }
+            Err(e) => return Err(e),
+        }
     }
     out.emit()?;
     Ok(ExitCode::SUCCESS)
@@ -42,6 +52,7 @@ fn print_torrent(m: &Metainfo, as_json: bool, out: &mut Out) {
             .collect();
         let v = json!({
             "info_hash": m.info_hash.to_hex(),
+            "info_hash_v2": m.v2.as_ref().map(|v| v.info_hash_hex()),
             "name": m.info.name,
             "piece_length": g.piece_length(),
             "piece_count": g.piece_count(),
@@ -59,6 +70,12 @@ fn print_torrent(m: &Metainfo, as_json: bool, out: &mut Out) {
     }
     out.line(format_args!("name:          {}", m.info.name));
     out.line(format_args!("info-hash:     {}", m.info_hash));
+    if let Some(v) = &m.v2 {
+        out.line(format_args!(
+            "info-hash v2:  {} (hybrid v1+v2)",
+            v.info_hash_hex()
+        ));
+    }
     out.line(format_args!(
         "piece length:  {} ({} bytes)",
         crate::human_bytes(u64::from(g.piece_length())),
@@ -143,5 +160,47 @@ fn print_magnet(m: &Magnet, as_json: bool, out: &mut Out) {
             })
             .collect();
         out.line(format_args!("select only:   files {}", sel.join(",")));
+    }
+}
+
+fn print_v2_only(name: &str, v: &V2, as_json: bool, out: &mut Out) {
+    let total: u64 = v.files.iter().map(|f| f.length).sum();
+    if as_json {
+        let files: Vec<_> = (v.files.iter())
+            .map(|f| json!({"path": f.path.join("/"), "length": f.length}))
+            .collect();
+        let j = json!({
+            "info_hash": null,
+            "info_hash_v2": v.info_hash_hex(),
+            "name": name,
+            "piece_length": v.piece_length,
+            "total_length": total,
+            "files": files,
+            "v2_only": true,
+        });
+        out.line(format_args!("{j}"));
+        return;
+    }
+    out.line(format_args!("name:          {name}"));
+    out.line(format_args!(
+        "info-hash v2:  {} (v2 only: seedring cannot download it yet)",
+        v.info_hash_hex()
+    ));
+    out.line(format_args!(
+        "piece length:  {} ({} bytes)",
+        crate::human_bytes(v.piece_length),
+        v.piece_length
+    ));
+    out.line(format_args!(
+        "total size:    {} ({total} bytes)",
+        crate::human_bytes(total)
+    ));
+    out.line(format_args!("files:         {}", v.files.len()));
+    for f in &v.files {
+        out.line(format_args!(
+            "  {:>12}  {}",
+            crate::human_bytes(f.length),
+            f.path.join("/")
+        ));
     }
 }

@@ -1,0 +1,102 @@
+"""BitTorrent v2 (BEP 52) metadata against libtorrent: `seedring info` and
+libtorrent agree on the info-hashes of a hybrid (v1 and v2) and a v2-only
+torrent made by libtorrent; a hybrid whose piece layers do not hash to their
+roots is refused (libtorrent 2.0.8 loads it; we do not join a v2 swarm whose
+hashes cannot be checked); a hybrid downloads from a
+libtorrent seeder (through its v1 side)."""
+
+import json
+
+import libtorrent as lt
+
+from conftest import LT_SETTINGS, make_tree, run_download, run_seedring
+from test_download import LAYOUT, LtSeeder, same_files
+
+BIG = {**LAYOUT, "big.bin": 3_000_000}
+
+
+def make(src, flags):
+    fs = lt.file_storage()
+    lt.add_files(fs, str(src))
+    ct = lt.create_torrent(fs, 64 * 1024, flags=flags)
+    lt.set_piece_hashes(ct, str(src.parent))
+    return lt.bencode(ct.generate())
+
+
+def info(path):
+    return json.loads(run_seedring("info", path, "--json").stdout)
+
+
+def test_info_hashes_agree_with_libtorrent(tmp):
+    src = make_tree(tmp / "src" / "pack", BIG, seed=41)
+    for name, flags in (("hybrid", 0), ("v2", lt.create_torrent.v2_only)):
+        t = tmp / f"{name}.torrent"
+        t.write_bytes(make(src, flags))
+        hashes = lt.torrent_info(str(t)).info_hashes()
+        got = info(t)
+        assert got["info_hash_v2"] == hashes.v2.to_bytes().hex(), name
+        if name == "hybrid":
+            assert got["info_hash"] == hashes.v1.to_bytes().hex()
+        else:
+            assert got["info_hash"] is None and got["v2_only"] is True
+            assert sorted(f["path"] for f in got["files"]) == sorted(BIG)
+    # A v2-only torrent is described but not downloaded (yet), with a clear error.
+    proc = run_download(tmp / "v2.torrent", tmp / "dst", check=False)
+    assert proc.returncode != 0 and "v2-only torrents are not supported yet" in proc.stderr
+
+
+def test_a_hybrid_with_a_wrong_piece_layer_is_refused(tmp):
+    src = make_tree(tmp / "src" / "pack", BIG, seed=42)
+    raw = make(src, 0)
+    t = lt.bdecode(raw)
+    layers = t[b"piece layers"]
+    key = next(iter(layers))
+    layer = bytearray(layers[key])
+    layer[5] ^= 0xFF
+    layers[key] = bytes(layer)
+    bad = tmp / "bad.torrent"
+    bad.write_bytes(lt.bencode(t))
+    proc = run_seedring("info", bad, check=False)
+    assert proc.returncode != 0
+    assert "does not hash to its pieces root" in proc.stderr, proc.stderr
+
+
+def test_a_hybrid_downloads_from_libtorrent(tmp):
+    src = make_tree(tmp / "src" / "pack", LAYOUT, seed=43)
+    t = tmp / "h.torrent"
+    t.write_bytes(make(src, 0))
+    seeder = LtSeeder(t, tmp / "src")
+    try:
+        run_download(t, tmp / "dst", "--peer", f"127.0.0.1:{seeder.port}")
+    finally:
+        seeder.close()
+    same_files(src, tmp / "dst" / "pack", LAYOUT)
+
+
+def test_torrents_seedring_creates_load_in_libtorrent_with_the_same_hashes(tmp):
+    """`seedring create --v2` and `--hybrid` (multi-file with an empty file, and
+    single-file): libtorrent loads each with the info-hashes `seedring info`
+    gives, and checks the data against it as complete (so every v1 piece hash
+    and every v2 merkle root is right)."""
+    layout = {**LAYOUT, "empty": 0}
+    src = make_tree(tmp / "src" / "pack", layout, seed=44)
+    cases = [("v2", src, "--v2"), ("hybrid", src, "--hybrid"), ("one", src / "a.bin", "--hybrid")]
+    for name, path, flag in cases:
+        t = tmp / f"{name}.torrent"
+        run_seedring("create", path, "-o", t, flag, "--piece-length", "32K")
+        hashes = lt.torrent_info(str(t)).info_hashes()
+        got = info(t)
+        assert got["info_hash_v2"] == hashes.v2.to_bytes().hex(), name
+        if flag == "--hybrid":
+            assert got["info_hash"] == hashes.v1.to_bytes().hex(), name
+        else:
+            assert not hashes.has_v1() and got["v2_only"] is True
+        seeder = LtSeeder(t, path.parent)  # waits until libtorrent seeds
+        seeder.close()
+    # The hybrid downloads from the libtorrent seeder.
+    seeder = LtSeeder(tmp / "hybrid.torrent", tmp / "src")
+    try:
+        run_download(tmp / "hybrid.torrent", tmp / "dst", "--peer", f"127.0.0.1:{seeder.port}")
+    finally:
+        seeder.close()
+    same_files(src, tmp / "dst" / "pack", layout)
