@@ -28,6 +28,7 @@ pub mod shard;
 pub mod sim;
 pub mod storage;
 pub mod types;
+pub mod utp;
 
 pub use engine::Engine;
 pub use types::{InfoHash, Time};
