@@ -44,6 +44,11 @@ fn replay(target: &str, body: fn(&[u8])) {
 }
 
 #[test]
+fn utp() {
+    replay("utp", seedring::fuzz::utp::utp);
+}
+
+#[test]
 fn mse() {
     replay("mse", seedring::fuzz::mse::mse);
 }

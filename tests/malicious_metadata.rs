@@ -486,12 +486,60 @@ fn v2_only_is_refused_and_hybrid_loads_as_v1() {
         Err(MetainfoError::UnsupportedV2)
     ));
 
-    let hybrid = single(|i| {
+    // A hybrid's v2 side is checked: an empty file tree is refused...
+    let hollow = single(|i| {
         i.insert("meta version", 2);
         i.insert("file tree", OwnedValue::dict());
     });
-    let m = Metainfo::from_bytes(&hybrid).unwrap();
-    assert_eq!(m.info.geometry.piece_count(), 3);
+    assert!(matches!(
+        Metainfo::from_bytes(&hollow),
+        Err(MetainfoError::BadV2(_))
+    ));
+    // ... one that describes the same file loads as v1, with its v2 side.
+    let hybrid = single(|i| {
+        i.insert("meta version", 2);
+        let mut leaf = OwnedValue::dict();
+        leaf.insert("length", 40000);
+        leaf.insert("pieces root", vec![0u8; 32]);
+        let mut file = OwnedValue::dict();
+        file.insert("", leaf);
+        let mut tree = OwnedValue::dict();
+        tree.insert("ok.bin", file);
+        i.insert("file tree", tree);
+    });
+    let Err(MetainfoError::BadV2(why)) = Metainfo::from_bytes(&hybrid) else {
+        panic!("a file longer than a piece without a piece layer loads");
+    };
+    assert!(why.contains("no piece layer"), "{why}");
+    let one_piece = |len: i64| {
+        single(move |i| {
+            i.insert("length", len);
+            i.insert("pieces", vec![0u8; 20]);
+            i.insert("meta version", 2);
+            let mut leaf = OwnedValue::dict();
+            leaf.insert("length", len);
+            leaf.insert("pieces root", vec![0u8; 32]);
+            let mut file = OwnedValue::dict();
+            file.insert("", leaf);
+            let mut tree = OwnedValue::dict();
+            tree.insert("ok.bin", file);
+            i.insert("file tree", tree);
+        })
+    };
+    let m = Metainfo::from_bytes(&one_piece(1000)).unwrap();
+    assert_eq!(m.info.geometry.piece_count(), 1);
+    assert_eq!(m.v2.unwrap().files[0].length, 1000);
+    // Both sides must describe the same bytes.
+    let mut other = one_piece(1000);
+    let at = other
+        .windows(12)
+        .rposition(|w| w == b"lengthi1000e")
+        .unwrap();
+    other[at + 10] = b'1';
+    assert!(matches!(
+        Metainfo::from_bytes(&other),
+        Err(MetainfoError::BadV2(_))
+    ));
 
     let v3 = single(|i| i.insert("meta version", 3));
     assert!(matches!(

@@ -95,6 +95,9 @@ pub(crate) struct AddrState {
     pub flags: u8,
     /// Our next attempt is plaintext (an MSE attempt failed; see `core::crypt`).
     pub plain_next: bool,
+    /// Our next attempt takes the transport we do not prefer (see
+    /// `core::transport`).
+    pub other_transport_next: bool,
 }
 
 impl AddrState {

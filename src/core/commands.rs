@@ -469,6 +469,7 @@ impl Core {
                 upload_rate: p.up.rate(now),
                 pieces: p.have.count(),
                 encryption: p.encryption(),
+                transport: p.transport,
             })
             .collect()
     }

@@ -3,6 +3,7 @@
 use core::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::core::Transport;
 use crate::core::record::{PeerRecord, StateRecord};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
@@ -255,6 +256,8 @@ pub enum Action {
         peer: PeerKey,
         /// Where to.
         addr: SocketAddr,
+        /// Over what.
+        transport: Transport,
     },
     /// Send bytes, in order after anything sent before.
     Send {

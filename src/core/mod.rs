@@ -56,6 +56,7 @@ mod stamps;
 mod tick;
 mod torrent;
 mod tracking;
+mod transport;
 pub mod versions;
 mod webseed;
 
@@ -76,6 +77,7 @@ pub use event::{
 pub use rng::Rng;
 pub use share::{GlobalShare, ShareAction, ShareLimits};
 pub use torrent::TorrentState;
+pub use transport::{Transport, TransportMode};
 
 use metadata::MetadataFetch;
 use peer::{EarlyHave, InFlight, Peer, Phase};
@@ -165,6 +167,8 @@ pub struct CoreConfig {
     pub pex: bool,
     /// Message stream encryption (see [`Encryption`]).
     pub encryption: Encryption,
+    /// Which transports we dial (see [`TransportMode`]).
+    pub transport: TransportMode,
     /// Secret bytes the encryption's private keys are derived from (the driver
     /// sets random ones; a sim run keeps its seed's).
     pub secret: [u8; 20],
@@ -206,6 +210,7 @@ impl Default for CoreConfig {
             numwant: 200,
             pex: true,
             encryption: Encryption::default(),
+            transport: TransportMode::default(),
             secret: [0; 20],
         }
     }
@@ -565,6 +570,8 @@ pub struct PeerStats {
     pub sources: Vec<PeerSource>,
     /// Its encryption: `none`, `mse` (plaintext after an MSE handshake) or `rc4`.
     pub encryption: &'static str,
+    /// How the connection travels.
+    pub transport: Transport,
 }
 
 /// Connection counts, for caps and stats.
@@ -739,4 +746,4 @@ impl Core {
 #[cfg(test)]
 mod pex_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

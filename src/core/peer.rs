@@ -42,6 +42,8 @@ pub(crate) struct Peer {
     pub fetching: bool,
     /// Message stream encryption, if the connection uses it.
     pub crypt: Option<Box<super::crypt::Crypt>>,
+    /// How the connection travels.
+    pub transport: super::Transport,
     pub decoder: MessageDecoder,
     pub peer_id: [u8; 20],
     pub fast: bool,
@@ -106,6 +108,7 @@ impl Peer {
             phase_since: now,
             handshake_buf: Vec::new(),
             crypt: None,
+            transport: super::Transport::Tcp,
             web: None,
             fetching: false,
             decoder: MessageDecoder::new(0, false, false),
@@ -145,7 +148,7 @@ impl Peer {
 
     /// libtorrent-style flags: `I`/`i` we are / peer is interested, `C`/`c` we are
     /// / peer is choking, `S` snubbed, `O` optimistic unchoke, `o` outbound, `E`
-    /// RC4-encrypted, `e` encrypted handshake (data in the clear).
+    /// RC4-encrypted, `e` encrypted handshake (data in the clear), `P` uTP.
     pub fn flags(&self) -> String {
         let mut f = String::new();
         for (on, c) in [
@@ -158,6 +161,7 @@ impl Peer {
             (self.outbound, 'o'),
             (self.encryption() == "rc4", 'E'),
             (self.encryption() == "mse", 'e'),
+            (self.transport == super::Transport::Utp, 'P'),
         ] {
             if on {
                 f.push(c);

@@ -296,7 +296,9 @@ impl Core {
             w.peer = None;
         }
         // An MSE attempt that failed in its handshake is tried again in the clear.
-        let retry = p.outbound && p.phase == Phase::Handshake && self.after_failed_dial(&p);
+        // One that never connected, over the other transport.
+        let retry = (p.outbound && p.phase == Phase::Handshake && self.after_failed_dial(&p))
+            || self.after_failed_connect(&p);
         if let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h)) {
             t.peers.remove(&key);
             if let Some(a) = t.addrs.get_mut(&p.addr) {

@@ -11,6 +11,11 @@ fn seeding_core() -> (Core, InfoHash, u32) {
 
 /// A core with one torrent of 200,000 bytes: all of it, or none.
 fn core_having(all: bool) -> (Core, InfoHash, u32) {
+    core_having_with(all, CoreConfig::default())
+}
+
+/// [`core_having`] with its configuration.
+pub(super) fn core_having_with(all: bool, cfg: CoreConfig) -> (Core, InfoHash, u32) {
     let data: Vec<u8> = (0..200_000u32).map(|i| i.to_le_bytes()[0]).collect();
     let pieces: Vec<[u8; 20]> = data.chunks(PIECE as usize).map(hash::sha1).collect();
     let layout = CreateLayout {
@@ -20,7 +25,7 @@ fn core_having(all: bool) -> (Core, InfoHash, u32) {
     };
     let (_, meta) = build_torrent(&layout, PIECE, &pieces, &CreateOptions::default()).unwrap();
     let n = meta.info.geometry.piece_count();
-    let mut core = Core::new(CoreConfig::default());
+    let mut core = Core::new(cfg);
     let mut out = Vec::new();
     let ih = core
         .add_torrent(

@@ -356,14 +356,20 @@ impl Core {
                 a.connected = true;
                 a.last_attempt = Some(now);
                 let key = self.new_key();
+                let transport = self.dial_transport(ih, addr);
                 let t = self.torrents.get_mut(&ih).expect("listed");
                 t.peers.insert(key);
                 let mut p = Peer::new(addr, true, now);
                 p.info_hash = Some(ih);
+                p.transport = transport;
                 self.peers.insert(key, p);
                 counts.total += 1;
                 counts.half_open += 1;
-                out.push(Action::Connect { peer: key, addr });
+                out.push(Action::Connect {
+                    peer: key,
+                    addr,
+                    transport,
+                });
             }
         }
     }

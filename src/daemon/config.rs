@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::core::{Encryption, ShareAction, SlotMode};
+use crate::core::{Encryption, ShareAction, SlotMode, TransportMode};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
@@ -65,6 +65,9 @@ pub struct PeersConfig {
     /// Message stream encryption: `disabled`, `prefer_plaintext` (also
     /// `enabled`), `prefer_encrypted` or `required`.
     pub encryption: Encryption,
+    /// Transports we dial: `prefer_tcp`, `prefer_utp`, `tcp_only` or
+    /// `utp_only` (both are always accepted).
+    pub transport: TransportMode,
 }
 
 /// Engine threads and IO.
@@ -336,6 +339,7 @@ impl Default for PeersConfig {
             pex: true,
             lsd: false,
             encryption: Encryption::PreferPlaintext,
+            transport: TransportMode::PreferTcp,
         }
     }
 }
@@ -428,6 +432,11 @@ lsd = false
 # data whenever the peer offers it; "required": encrypted handshakes and RC4
 # only, both ways; "disabled": plain BitTorrent only.
 encryption = "prefer_plaintext"
+# Transports for the connections we open: TCP or uTP (BEP 29, over UDP on the
+# same port number; it yields to other traffic on a congested link).
+# "prefer_tcp": TCP first, uTP when TCP does not connect; "prefer_utp": the
+# other way round; "tcp_only" or "utp_only". Both are always accepted.
+transport = "prefer_tcp"
 
 [engine]
 # Engine threads, each owning some torrents (0: one per core).

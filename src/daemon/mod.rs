@@ -440,6 +440,7 @@ fn start_engine(cfg: &Config, data_dir: &Path) -> Result<Engine, DaemonError> {
         slot_mode: cfg.peers.upload_slot_mode,
         pex: cfg.peers.pex,
         encryption: cfg.peers.encryption,
+        transport: cfg.peers.transport,
         save_interval: Duration::from_millis(cfg.engine.save_interval_ms.max(100)),
         ..CoreConfig::default()
     };

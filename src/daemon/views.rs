@@ -203,6 +203,8 @@ pub struct PeerView {
     pub sources: Vec<&'static str>,
     /// `none`, `mse` (plaintext after an encrypted handshake) or `rc4`.
     pub encryption: &'static str,
+    /// `tcp` or `utp`.
+    pub transport: &'static str,
 }
 
 impl From<PeerStats> for PeerView {
@@ -216,6 +218,7 @@ impl From<PeerStats> for PeerView {
             pieces: p.pieces,
             sources: p.sources.into_iter().map(|s| s.name()).collect(),
             encryption: p.encryption,
+            transport: p.transport.as_str(),
         }
     }
 }

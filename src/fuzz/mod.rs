@@ -19,6 +19,7 @@
 //! | [`krpc`] | DHT packets: the codec, and a DHT node fed them |
 //! | [`lsd`] | local service discovery datagrams |
 //! | [`mse`](mse::mse) | the MSE handshake's two ends |
+//! | [`utp`](utp::utp) | uTP datagrams to an endpoint; two endpoints over a path the input drives |
 //! | [`tracker_http`] | an HTTP tracker's announce and scrape replies |
 //! | [`tracker_udp`] | a UDP tracker's reply packets |
 //! | [`record`] | the resume records read back from the session store |
@@ -30,6 +31,7 @@
 pub mod api;
 pub mod mse;
 pub mod peer;
+pub mod utp;
 
 use crate::bencode::{self, Node, OwnedValue, Value};
 use crate::core::record::{self, StateRecord};

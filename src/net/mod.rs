@@ -8,7 +8,8 @@
 //!
 //! [`peer`]: the socket side of peer connections (reader and writer tasks, the
 //! handshake of accepted connections and their handoff between shards), run by the
-//! shards (`crate::shard`, one compio runtime each).
+//! shards (`crate::shard`, one compio runtime each), over TCP or uTP
+//! ([`stream`]); [`utp`]: the uTP socket's thread.
 //!
 //! Limits: tracker replies are capped at 1 MiB and 2,000 peers, HTTP follows at most
 //! three redirects and never asks for compressed replies, every request has a
@@ -17,7 +18,9 @@
 pub mod dht;
 pub mod lsd;
 pub(crate) mod peer;
+pub(crate) mod stream;
 mod tracker;
+pub(crate) mod utp;
 mod webseed;
 
 pub use tracker::TrackerClient;

@@ -7,13 +7,13 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use compio::BufResult;
-use compio::io::{AsyncRead, AsyncWriteExt};
-use compio::net::TcpStream;
 
+use super::stream::PeerStream;
 use crate::core::{Event, PeerKey};
 use crate::proto::mse::Responder;
 use crate::shard::{
-    Conn, Handoff, ObfuscatedTable, Routing, SEND_QUEUE, ShardRc, shard_of, with_shard,
+    Conn, Handoff, HandoffStream, ObfuscatedTable, Routing, SEND_QUEUE, ShardRc, shard_of,
+    with_shard,
 };
 use crate::types::InfoHash;
 
@@ -23,8 +23,8 @@ const MIN_READ: usize = 4 * 1024;
 const MAX_READ: usize = 64 * 1024;
 
 /// Starts the reader and writer tasks of an established connection.
-pub(crate) fn attach(rc: &ShardRc, peer: PeerKey, stream: TcpStream) {
-    let (mut rd, mut wr) = stream.into_split();
+pub(crate) fn attach(rc: &ShardRc, peer: PeerKey, stream: PeerStream) {
+    let (mut rd, mut wr) = stream.split();
     let (tx, rx) = flume::bounded::<Vec<u8>>(SEND_QUEUE);
     let rc_r = rc.clone();
     let reader = compio::runtime::spawn(async move {
@@ -70,8 +70,7 @@ pub(crate) fn attach(rc: &ShardRc, peer: PeerKey, stream: TcpStream) {
                 }
             }
             let n = bytes.len();
-            let BufResult(res, _) = wr.write_all(bytes).await;
-            if res.is_err() {
+            if wr.write_all(bytes).await.is_err() {
                 closed(&rc_w, peer);
                 return;
             }
@@ -105,28 +104,25 @@ pub(crate) fn closed(rc: &ShardRc, peer: PeerKey) {
     }
 }
 
-/// Small messages (requests, haves) go out at once. Failing only costs latency.
-pub(crate) fn nodelay(stream: &TcpStream) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(error = %e, "TCP_NODELAY refused");
-    }
-}
-
 /// A connection for a torrent of this shard: register it with the core and give the
 /// core the bytes already read (and the MSE handshake the router began, if any).
 pub(crate) fn incoming(
     rc: &ShardRc,
-    stream: TcpStream,
+    stream: PeerStream,
     addr: SocketAddr,
     first: &[u8],
     mse: Option<Box<Responder>>,
 ) {
-    nodelay(&stream);
+    stream.nodelay();
+    let transport = stream.transport();
     let mut key = None;
     with_shard(rc, |c, now, _| {
         key = match mse {
             Some(answer) => c.on_incoming_mse(now, addr, answer),
             None => c.on_incoming(now, addr),
+        };
+        if let Some(k) = key {
+            c.set_transport(k, transport);
         }
     });
     // Refused by the caps: the stream is dropped, which closes it.
@@ -148,7 +144,7 @@ pub(crate) fn incoming(
 pub(crate) async fn route(
     rc: ShardRc,
     routing: Rc<Routing>,
-    mut stream: TcpStream,
+    mut stream: PeerStream,
     addr: SocketAddr,
 ) {
     let read = async {
@@ -199,20 +195,25 @@ pub(crate) async fn route(
         incoming(&rc, stream, addr, &first, mse);
         return;
     }
-    // The socket moves threads as a duplicated descriptor; ours closes on drop.
-    use std::os::fd::AsFd;
-    let fd = match stream.as_fd().try_clone_to_owned() {
-        Ok(fd) => fd,
-        Err(e) => {
-            tracing::warn!(%addr, error = %e, "incoming connection dropped: cannot hand it over");
-            return;
+    let stream = match stream {
+        // The socket moves threads as a duplicated descriptor; ours closes on drop.
+        PeerStream::Tcp(tcp) => {
+            use std::os::fd::AsFd;
+            match tcp.as_fd().try_clone_to_owned() {
+                Ok(fd) => HandoffStream::Tcp(std::net::TcpStream::from(fd)),
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "incoming connection dropped: cannot hand it over");
+                    return;
+                }
+            }
         }
+        // A uTP stream is channels: it moves as it is.
+        PeerStream::Utp(utp) => HandoffStream::Utp(utp),
     };
-    drop(stream);
     let mut first = first;
     first.shrink_to_fit(); // the read buffer's spare room stays here
     let handoff = Handoff {
-        stream: std::net::TcpStream::from(fd),
+        stream,
         addr,
         first,
         mse,
@@ -235,7 +236,7 @@ pub(crate) async fn route(
 async fn identify(
     rc: &ShardRc,
     table: &ObfuscatedTable,
-    stream: &mut TcpStream,
+    stream: &mut PeerStream,
     first: &[u8],
 ) -> Result<(InfoHash, Box<Responder>), String> {
     let mut answer = None;
@@ -252,8 +253,7 @@ async fn identify(
             .identify(&bytes, &mut out, &find)
             .map_err(|e| e.to_string())?;
         if !out.is_empty() {
-            let BufResult(res, _) = stream.write_all(out).await;
-            res.map_err(|e| e.to_string())?;
+            stream.write_all(out).await.map_err(|e| e.to_string())?;
         }
         if let Some(ih) = known {
             return Ok((ih, answer));

@@ -5,7 +5,9 @@
 use super::*;
 use std::path::Path;
 
-use crate::net::peer::{attach, incoming, nodelay, route};
+use crate::core::Transport;
+use crate::net::peer::{attach, incoming, route};
+use crate::net::stream::PeerStream;
 
 /// Where accepted connections go.
 pub(crate) struct Routing {
@@ -44,6 +46,8 @@ pub(crate) struct Shard {
     pub(crate) trackers: Arc<TrackerLink>,
     /// Where this shard's torrents are published for the router (several shards).
     pub(crate) obfuscated: Option<Arc<ObfuscatedTable>>,
+    /// The uTP thread, once it runs.
+    pub(crate) utp: UtpSlot,
 }
 
 pub(crate) type ShardRc = Rc<RefCell<Shard>>;
@@ -123,6 +127,7 @@ impl Shard {
             health,
             trackers,
             obfuscated: None,
+            utp: UtpSlot::default(),
             conns: HashMap::new(),
             storage: HashMap::new(),
             files: Rc::new(FileCache::new(max_open_files)),
@@ -162,15 +167,29 @@ impl Shard {
                     tracing::debug!(?peer, ?reason, "closing peer");
                     self.conns.remove(&peer);
                 }
-                Action::Connect { peer, addr } => {
+                Action::Connect {
+                    peer,
+                    addr,
+                    transport,
+                } => {
                     let rc2 = rc.clone();
+                    let utp = self.utp.get().cloned();
                     let task = compio::runtime::spawn(async move {
                         // No deadline here: the core closes a connect that takes
                         // longer than its handshake timeout, which drops this task.
-                        match TcpStream::connect(addr).await {
+                        let made = match (transport, utp) {
+                            (Transport::Tcp, _) => {
+                                TcpStream::connect(addr).await.map(PeerStream::Tcp)
+                            }
+                            (Transport::Utp, Some(utp)) => {
+                                utp.connect(addr).await.map(PeerStream::Utp)
+                            }
+                            (Transport::Utp, None) => Err(std::io::Error::other("uTP is off")),
+                        };
+                        match made {
                             Ok(stream) => {
-                                tracing::debug!(?peer, %addr, "connected");
-                                nodelay(&stream);
+                                tracing::debug!(?peer, %addr, ?transport, "connected");
+                                stream.nodelay();
                                 attach(&rc2, peer, stream);
                                 with_shard(&rc2, |c, now, out| {
                                     c.on_event(now, Event::Connected { peer }, out);
@@ -503,12 +522,21 @@ pub(crate) fn spawn_then<T: 'static>(
 
 pub(crate) async fn run(
     shard: ShardRc,
-    listener: Option<TcpListener>,
+    (listener, utp_accepts): (Option<TcpListener>, Option<flume::Receiver<UtpAccepted>>),
     routing: Routing,
     handoffs: flume::Receiver<Handoff>,
     commands: flume::Receiver<Envelope>,
 ) {
     let routing = Rc::new(routing);
+    let (rc, routing2) = (shard.clone(), routing.clone());
+    let _utp_accept = utp_accepts.map(|accepts| {
+        compio::runtime::spawn(async move {
+            while let Ok((stream, addr)) = accepts.recv_async().await {
+                let stream = PeerStream::Utp(stream);
+                compio::runtime::spawn(route(rc.clone(), routing2.clone(), stream, addr)).detach();
+            }
+        })
+    });
     let rc = shard.clone();
     let _accept = listener.map(|listener| {
         compio::runtime::spawn(async move {
@@ -522,6 +550,7 @@ pub(crate) async fn run(
                         continue;
                     }
                 };
+                let stream = PeerStream::Tcp(stream);
                 compio::runtime::spawn(route(rc.clone(), routing.clone(), stream, addr)).detach();
             }
         })
@@ -529,7 +558,11 @@ pub(crate) async fn run(
     let rc = shard.clone();
     let _handoffs = compio::runtime::spawn(async move {
         while let Ok(h) = handoffs.recv_async().await {
-            match TcpStream::from_std(h.stream) {
+            let stream = match h.stream {
+                HandoffStream::Tcp(s) => TcpStream::from_std(s).map(PeerStream::Tcp),
+                HandoffStream::Utp(s) => Ok(PeerStream::Utp(s)),
+            };
+            match stream {
                 Ok(stream) => incoming(&rc, stream, h.addr, &h.first, h.mse),
                 Err(e) => tracing::warn!(addr = %h.addr, error = %e, "handed-over connection lost"),
             }

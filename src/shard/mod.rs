@@ -107,12 +107,26 @@ pub fn shard_of(ih: InfoHash, n: usize) -> usize {
 /// An accepted connection on its way to the shard that owns its torrent, with the
 /// bytes already read (at least the handshake).
 pub(crate) struct Handoff {
-    pub(crate) stream: std::net::TcpStream,
+    pub(crate) stream: HandoffStream,
     pub(crate) addr: SocketAddr,
     pub(crate) first: Vec<u8>,
     /// An MSE handshake the router answered until it knew the torrent.
     pub(crate) mse: Option<Box<crate::proto::mse::Responder>>,
 }
+
+/// How a handed-off connection travels.
+pub(crate) enum HandoffStream {
+    /// A duplicate of the accepted socket.
+    Tcp(std::net::TcpStream),
+    /// A uTP connection (channels to the uTP thread).
+    Utp(crate::net::utp::UtpStream),
+}
+
+/// The shards' way to the uTP thread, set once it runs (see `spawn_all`).
+pub(crate) type UtpSlot = Arc<std::sync::OnceLock<crate::net::utp::UtpLink>>;
+
+/// An accepted uTP connection and its peer's address.
+pub(crate) type UtpAccepted = (crate::net::utp::UtpStream, SocketAddr);
 
 /// How MSE diallers name every shard's torrents (`HASH("req2", info-hash)` to the
 /// info-hash), for the router of accepted connections when there are several
@@ -300,6 +314,11 @@ pub(crate) fn spawn_all(
     let senders = Arc::new(senders);
     let trackers = Arc::new(TrackerLink::default());
     let obfuscated = (n > 1).then(|| Arc::new(ObfuscatedTable::default()));
+    // uTP shares the peer port's number, known once shard 0 has bound it; its
+    // accepted connections go to shard 0's router like TCP ones.
+    let utp: UtpSlot = Arc::default();
+    let (utp_accepted, utp_accepts) = flume::bounded(crate::net::utp::ACCEPTS);
+    let mut utp_accepts = Some(utp_accepts);
     let mut handles = Vec::with_capacity(n);
     let mut listen = Some(cfg.listen);
     let mut port = cfg.listen.port();
@@ -317,7 +336,20 @@ pub(crate) fn spawn_all(
             store.clone(),
             trackers.clone(),
             obfuscated.clone(),
+            (utp.clone(), utp_accepts.take()),
         )?;
+        if index == 0 {
+            match crate::net::utp::start(h.listen_addr, utp_accepted.clone()) {
+                Ok(link) => {
+                    if utp.set(link).is_err() {
+                        tracing::debug!("utp: link set twice");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(addr = %h.listen_addr, error = %e, "utp: cannot bind the peer port over UDP; uTP is off");
+                }
+            }
+        }
         port = h.listen_addr.port();
         handles.push(h);
     }
@@ -339,6 +371,7 @@ pub(crate) fn spawn_one(
     store: SharedStore,
     trackers: Arc<TrackerLink>,
     obfuscated: Option<Arc<ObfuscatedTable>>,
+    (utp, utp_accepts): (UtpSlot, Option<flume::Receiver<UtpAccepted>>),
 ) -> Result<ShardHandle, StartError> {
     let peer_id = cfg.core.peer_id;
     let (ready_tx, ready_rx) = flume::bounded(1);
@@ -390,6 +423,7 @@ pub(crate) fn spawn_one(
                     health2,
                     trackers,
                 )));
+                shard.borrow_mut().utp = utp;
                 match &reason {
                     Some(why) => tracing::warn!(shard = index, %addr, "io: epoll ({why})"),
                     None => tracing::info!(shard = index, %addr, "io: {backend}"),
@@ -408,7 +442,7 @@ pub(crate) fn spawn_one(
                 };
                 let _resume =
                     compio::runtime::spawn(resume_writer(shard.clone(), store, resume_rx));
-                run(shard, listener, routing, handoffs, cmd_rx).await;
+                run(shard, (listener, utp_accepts), routing, handoffs, cmd_rx).await;
             });
         })
         .map_err(StartError::Thread)?;

@@ -12,7 +12,7 @@ impl World {
         for a in actions {
             match a {
                 Action::Connect { addr, .. } if self.black_holes.contains(&addr) => {}
-                Action::Connect { peer, addr } => match self.listeners.get(&addr) {
+                Action::Connect { peer, addr, .. } => match self.listeners.get(&addr) {
                     Some(&listener) => {
                         self.schedule(
                             now + latency,

@@ -66,6 +66,10 @@ struct Sent {
     transmissions: u32,
     /// Lost: goes out again before new data.
     resend: bool,
+    /// Selectively acknowledged: held (not resent) until the cumulative ACK.
+    sacked: bool,
+    /// Already resent once for a selective ACK (a timeout resends it again).
+    sack_resent: bool,
 }
 
 /// One connection.
@@ -233,6 +237,11 @@ impl Conn {
         self.peer_fin.is_some_and(|f| f == self.ack_nr) && self.readable.is_empty()
     }
 
+    /// Our FIN went out and everything up to it is acknowledged.
+    pub fn is_done(&self) -> bool {
+        self.fin_seq.is_some() && self.in_flight.is_empty()
+    }
+
     /// Sends FIN after what is queued; the connection closes once it is
     /// acknowledged.
     pub fn close(&mut self) {
@@ -299,23 +308,31 @@ impl Conn {
                 break;
             }
             let p = self.in_flight.pop_front().expect("front exists");
-            acked += self.forget(now, &p);
+            self.in_flight_bytes -= p.payload.len();
+            if !p.sacked {
+                acked += self.acked(now, &p);
+            }
             newly = true;
         }
-        // Selectively acknowledged: bit i is ack_nr + 2 + i.
-        let mut past_hole = 0;
+        // Selectively acknowledged (bit i is ack_nr + 2 + i): counted for the
+        // window, but held until the cumulative ACK passes them: the peer keeps
+        // them out of order, so they still take room in its buffer.
         if !h.sack.is_empty() {
-            let mut i = 0;
-            while i < self.in_flight.len() {
-                let d = self.in_flight[i].seq.wrapping_sub(h.ack_nr).wrapping_sub(2);
-                let bit = usize::from(d);
+            for i in 0..self.in_flight.len() {
+                let p = &self.in_flight[i];
+                let bit = usize::from(p.seq.wrapping_sub(h.ack_nr).wrapping_sub(2));
                 let set = bit < h.sack.len() * 8 && h.sack[bit / 8] & (1 << (bit % 8)) != 0;
-                if set {
-                    let p = self.in_flight.remove(i).expect("index in range");
-                    acked += self.forget(now, &p);
-                    past_hole += 1;
-                } else {
-                    i += 1;
+                if set && !p.sacked {
+                    let p = &mut self.in_flight[i];
+                    p.sacked = true;
+                    p.resend = false;
+                    let (kind, len, once, sent_at) =
+                        (p.kind, p.payload.len(), p.transmissions == 1, p.sent_at);
+                    acked += len;
+                    if once {
+                        self.cc.on_rtt(now.since(sent_at));
+                    }
+                    debug_assert!(kind != Kind::Syn);
                 }
             }
         }
@@ -327,23 +344,40 @@ impl Conn {
         } else if h.kind == Kind::State && !self.in_flight.is_empty() {
             self.dup_acks += 1;
         }
-        // The oldest packet is lost when three later ones got through.
-        if (self.dup_acks >= 3 || past_hole >= 3)
+        // Lost: the oldest after three duplicate ACKs, and any packet three
+        // later ones were selectively acknowledged past.
+        let mut lost = false;
+        if self.dup_acks >= 3
             && let Some(first) = self.in_flight.front_mut()
             && !first.resend
+            && first.transmissions > 0
         {
             first.resend = true;
             self.dup_acks = 0;
-            if !seq_before(first.seq, self.loss_seq) {
-                self.cc.on_loss();
-                self.loss_seq = self.seq_nr;
+            lost = true;
+        }
+        let mut later = 0;
+        for p in self.in_flight.iter_mut().rev() {
+            if p.sacked {
+                later += 1;
+            } else if later >= 3 && !p.resend && p.transmissions > 0 && !p.sack_resent {
+                p.resend = true;
+                p.sack_resent = true;
+                lost = true;
             }
+        }
+        if lost
+            && let Some(first) = self.in_flight.front()
+            && !seq_before(first.seq, self.loss_seq)
+        {
+            // One halving per window of packets.
+            self.cc.on_loss();
+            self.loss_seq = self.seq_nr;
         }
     }
 
-    /// An acknowledged packet leaves the flight; returns its bytes.
-    fn forget(&mut self, now: Time, p: &Sent) -> usize {
-        self.in_flight_bytes -= p.payload.len();
+    /// A packet acknowledged for the first time; returns its bytes.
+    fn acked(&mut self, now: Time, p: &Sent) -> usize {
         if p.transmissions == 1 {
             self.cc.on_rtt(now.since(p.sent_at));
         }
@@ -444,6 +478,8 @@ impl Conn {
             sent_at: now,
             transmissions: 0,
             resend: true,
+            sacked: false,
+            sack_resent: false,
         });
         self.seq_nr = self.seq_nr.wrapping_add(1);
     }
@@ -473,7 +509,9 @@ impl Conn {
             }
             sent_bytes += p.payload.len();
         }
-        if self.state == State::Connected || self.state == State::SynRecv {
+        // Not before the peer spoke after our SYN-ACK: that ACK names our first
+        // sequence number, and data sent ahead of it would be skipped.
+        if self.state == State::Connected {
             if !self.unsent.is_empty()
                 && self.in_flight_bytes + PAYLOAD.min(self.unsent.len()) <= window
             {
@@ -537,7 +575,7 @@ impl Conn {
             return;
         }
         self.cc.on_timeout();
-        for p in &mut self.in_flight {
+        for p in self.in_flight.iter_mut().filter(|p| !p.sacked) {
             p.resend = true;
         }
     }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use seedring::Engine;
-use seedring::core::{AddTorrent, CoreConfig, Encryption, TorrentSource, TorrentState};
+use seedring::core::{
+    AddTorrent, CoreConfig, Encryption, TorrentSource, TorrentState, TransportMode,
+};
 use seedring::metainfo::Magnet;
 use seedring::shard::{IoChoice, ShardConfig, StartError};
 use std::io::ErrorKind;
@@ -52,8 +54,12 @@ pub struct DownloadArgs {
     max_peers: usize,
     /// Message stream encryption: disabled, prefer_plaintext (or enabled),
     /// prefer_encrypted or required.
-    #[arg(long, value_name = "MODE", default_value = "prefer_plaintext", value_parser = encryption)]
+    #[arg(long, value_name = "MODE", default_value = "prefer_plaintext", value_parser = by_name::<Encryption>)]
     encryption: Encryption,
+    /// Transports for the connections we open: prefer_tcp, prefer_utp, tcp_only
+    /// or utp_only (uTP listens on the same port number over UDP).
+    #[arg(long, value_name = "MODE", default_value = "prefer_tcp", value_parser = by_name::<TransportMode>)]
+    transport: TransportMode,
     /// Shard threads, each owning the torrents whose info-hash maps to it (0: one per
     /// core).
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -91,6 +97,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         download_rate_limit: args.download_limit,
         upload_rate_limit: args.upload_limit,
         encryption: args.encryption,
+        transport: args.transport,
         save_interval: Duration::from_millis(args.save_interval_ms.max(100)),
         ..CoreConfig::default()
     };
@@ -267,9 +274,8 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// An encryption mode by its configuration name.
-fn encryption(s: &str) -> Result<Encryption, String> {
-    use serde::Deserialize;
+/// A mode (encryption, transport) by its configuration name.
+fn by_name<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
     let de = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s);
-    Encryption::deserialize(de).map_err(|e| e.to_string())
+    T::deserialize(de).map_err(|e| e.to_string())
 }

@@ -273,10 +273,15 @@ pub async fn torrent_peers(State(app): State<Shared>, p: Params) -> Result<Respo
     let mut m = Map::new();
     for ps in peers {
         let key = ps.addr.to_string();
+        // qBittorrent's names for the two transports.
+        let connection = match ps.transport {
+            crate::core::Transport::Tcp => "BT",
+            crate::core::Transport::Utp => "μTP",
+        };
         m.insert(
             key,
             json!({
-                "client": ps.client, "connection": "BT", "country": "", "country_code": "",
+                "client": ps.client, "connection": connection, "country": "", "country_code": "",
                 "dl_speed": ps.download_rate, "downloaded": 0, "files": "",
                 "flags": ps.flags, "flags_desc": "", "ip": ps.addr.ip().to_string(),
                 "port": ps.addr.port(), "progress": super::view::qt_value(f64::from(ps.pieces) / pieces), "relevance": 0,

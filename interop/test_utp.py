@@ -1,0 +1,103 @@
+"""uTP (BEP 29) against libtorrent with TCP switched off both ways:
+
+- seedring (`--transport utp_only`, and `prefer_utp`) dials a uTP-only
+  libtorrent seeder and downloads everything;
+- a uTP-only libtorrent leecher dials a seeding seedring (two shards, so the
+  connection is routed by the handshake, through libtorrent's encrypted
+  handshake first as its default policy asks) and downloads everything;
+- libtorrent's own view of each connection says it is uTP.
+"""
+
+import subprocess
+import threading
+import time
+
+import libtorrent as lt
+import pytest
+
+from conftest import LT_SETTINGS, download_args, lt_create, make_tree
+from test_download import wait_for
+from test_encryption import add, start_seed, stop
+
+LAYOUT = {"a.bin": 3_000_000, "sub/b.bin": 1_500_001, "tiny.txt": 7}
+
+# peer_info::utp_socket (bit 17; the Python bindings do not name it, the bits
+# beside it, holepunched and rc4_encrypted, are 15 and 19).
+UTP_SOCKET = 1 << 17
+assert int(lt.peer_info.holepunched) == 1 << 15 and int(lt.peer_info.rc4_encrypted) == 1 << 19
+
+UTP_ONLY = {
+    **LT_SETTINGS,
+    "enable_outgoing_tcp": False,
+    "enable_incoming_tcp": False,
+    "enable_outgoing_utp": True,
+    "enable_incoming_utp": True,
+}
+
+
+class TransportWatch:
+    """Polls a libtorrent torrent's peers and keeps whether each was uTP."""
+
+    def __init__(self, h):
+        self.h, self.seen, self.stop = h, set(), threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            for p in self.h.get_peer_info():
+                self.seen.add("utp" if int(p.flags) & UTP_SOCKET else "tcp")
+            time.sleep(0.02)
+
+    def close(self):
+        self.stop.set()
+        self.t.join()
+        return self.seen
+
+
+def same_files(a, b):
+    for rel in LAYOUT:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+@pytest.mark.parametrize("mode", ["utp_only", "prefer_utp"])
+def test_seedring_downloads_from_a_utp_only_libtorrent(tmp, mode):
+    src = make_tree(tmp / "src" / "u", LAYOUT, seed=31)
+    torrent = tmp / "u.torrent"
+    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+    ses = lt.session(UTP_ONLY)
+    h = add(ses, torrent, tmp / "src")
+    wait_for("libtorrent to check its data", lambda: h.status().is_seeding)
+    watch = TransportWatch(h)
+    try:
+        proc = subprocess.run(
+            download_args(torrent, tmp / "dst", "--peer", f"127.0.0.1:{ses.listen_port()}",
+                          "--transport", mode, "--download-limit", "3000000"),
+            capture_output=True, text=True, timeout=120)
+    finally:
+        seen = watch.close()
+        del h, ses
+    assert proc.returncode == 0, proc.stderr
+    same_files(src, tmp / "dst" / "u")
+    assert seen == {"utp"}, seen
+
+
+def test_a_utp_only_libtorrent_downloads_from_seedring(tmp):
+    src = make_tree(tmp / "src" / "u", LAYOUT, seed=32)
+    torrent = tmp / "u.torrent"
+    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+    proc, port = start_seed(torrent, tmp / "src", "--shards", "2", "--upload-limit", "3000000")
+    try:
+        ses = lt.session(UTP_ONLY)
+        h = add(ses, torrent, tmp / "dst")
+        watch = TransportWatch(h)
+        h.connect_peer(("127.0.0.1", port))
+        try:
+            wait_for("libtorrent to finish", lambda: h.status().is_seeding, 90)
+        finally:
+            seen = watch.close()
+        same_files(src, tmp / "dst" / "u")
+        del h, ses
+    finally:
+        stop(proc)
+    assert seen == {"utp"}, seen

@@ -1,0 +1,451 @@
+//! The daemon's uTP socket: one UDP socket on the peer port (beside the TCP
+//! listener), run on a thread of its own (`sr-utp`) with the sans-IO
+//! [`crate::utp::Endpoint`]. Each connection reaches the shard that owns its
+//! torrent as a [`UtpStream`]: bytes come through a bounded channel, writes go
+//! back as commands, so the shards' reader and writer tasks, the handshake
+//! router and the MSE answerer treat it like a TCP stream.
+//!
+//! Why a thread and not a shard: one socket serves every torrent, and
+//! datagrams cannot be handed to another thread the way a TCP socket is.
+//!
+//! Bounds: [`STREAM_CHUNKS`] chunks queued to a connection's reader (full: the
+//! bytes stay in the uTP connection, whose advertised window closes);
+//! [`COMMANDS`] commands from the shards (full: their writers wait);
+//! [`ACCEPTS`] accepted connections waiting for the router (full: the new
+//! connection is dropped, logged). Datagrams the socket cannot take at once
+//! are dropped (uTP resends), counted and logged at powers of two.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use compio::BufResult;
+
+use crate::types::Time;
+use crate::utp::{Endpoint, Key, Received, State};
+
+/// Chunks queued to one connection's reader.
+pub const STREAM_CHUNKS: usize = 64;
+/// Commands from the shards.
+pub const COMMANDS: usize = 4096;
+/// Accepted connections waiting for the router.
+pub const ACCEPTS: usize = 256;
+/// Between two passes over every connection's timers and queues.
+const TICK: Duration = Duration::from_millis(50);
+/// The largest datagram read (loopback may carry large ones).
+const MAX_DATAGRAM: usize = 64 * 1024;
+
+enum Cmd {
+    Connect {
+        addr: SocketAddr,
+        reply: flume::Sender<io::Result<UtpStream>>,
+    },
+    Write {
+        key: Key,
+        bytes: Vec<u8>,
+        done: flume::Sender<()>,
+    },
+    Close {
+        key: Key,
+    },
+}
+
+/// The shards' handle on the uTP thread.
+#[derive(Clone)]
+pub(crate) struct UtpLink {
+    cmds: flume::Sender<Cmd>,
+}
+
+/// A uTP connection as a byte stream.
+pub(crate) struct UtpStream {
+    pub(crate) reader: UtpReader,
+    pub(crate) writer: UtpWriter,
+}
+
+/// Its reading half.
+pub(crate) struct UtpReader {
+    rx: flume::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+/// Its writing half; dropping it closes the connection (FIN).
+pub(crate) struct UtpWriter {
+    key: Key,
+    cmds: flume::Sender<Cmd>,
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the uTP thread stopped")
+}
+
+impl UtpLink {
+    /// Opens a connection to `addr`.
+    pub(crate) async fn connect(&self, addr: SocketAddr) -> io::Result<UtpStream> {
+        let (reply, rx) = flume::bounded(1);
+        let cmd = Cmd::Connect { addr, reply };
+        self.cmds.send_async(cmd).await.map_err(|_| gone())?;
+        rx.recv_async().await.map_err(|_| gone())?
+    }
+}
+
+impl UtpReader {
+    /// Reads into `buf`'s spare room; 0 when the connection ended.
+    pub(crate) async fn read(&mut self, mut buf: Vec<u8>) -> BufResult<usize, Vec<u8>> {
+        if self.at >= self.chunk.len() {
+            match self.rx.recv_async().await {
+                Ok(c) => (self.chunk, self.at) = (c, 0),
+                Err(_) => return BufResult(Ok(0), buf),
+            }
+        }
+        let room = buf.capacity() - buf.len();
+        let n = room.min(self.chunk.len() - self.at);
+        buf.extend_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        BufResult(Ok(n), buf)
+    }
+}
+
+impl UtpWriter {
+    /// Queues all of `bytes`; returns once the connection has taken them.
+    pub(crate) async fn write_all(&self, bytes: Vec<u8>) -> io::Result<()> {
+        let (done, rx) = flume::bounded(1);
+        let cmd = Cmd::Write {
+            key: self.key,
+            bytes,
+            done,
+        };
+        self.cmds.send_async(cmd).await.map_err(|_| gone())?;
+        rx.recv_async()
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::ConnectionReset, "uTP connection closed"))
+    }
+}
+
+impl Drop for UtpWriter {
+    fn drop(&mut self) {
+        // Full or gone: the thread's sweep sees the reader gone and closes it.
+        if self.cmds.try_send(Cmd::Close { key: self.key }).is_err() {
+            tracing::trace!(peer = %self.key.0, "uTP close left to the sweep");
+        }
+    }
+}
+
+/// One connection's side on the uTP thread.
+struct Link {
+    /// To the reader; `None` once it was told the end.
+    tx: Option<flume::Sender<Vec<u8>>>,
+    /// Writes not yet taken whole: bytes, how far, whom to tell.
+    writes: VecDeque<(Vec<u8>, usize, flume::Sender<()>)>,
+    /// An outgoing connection's caller and its stream, until connected.
+    connecting: Option<(flume::Sender<io::Result<UtpStream>>, UtpStream)>,
+}
+
+struct Thread {
+    ep: Endpoint,
+    links: HashMap<Key, Link>,
+    sock: socket2::Socket,
+    v6: bool,
+    started: Instant,
+    cmds: flume::Sender<Cmd>,
+    accepts: flume::Sender<(UtpStream, SocketAddr)>,
+    dropped_sends: u64,
+}
+
+/// Starts the uTP thread on `listen` (the peer port; `[::]` takes IPv4 too);
+/// accepted connections go to `acc_tx` (bounded: [`ACCEPTS`]).
+pub(crate) fn start(
+    listen: SocketAddr,
+    acc_tx: flume::Sender<(UtpStream, SocketAddr)>,
+) -> io::Result<UtpLink> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(
+        Domain::for_address(listen),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    if listen.is_ipv6() && listen.ip().is_unspecified() {
+        s.set_only_v6(false)?;
+    }
+    s.bind(&listen.into())?;
+    let sock: UdpSocket = s.into();
+    let local = sock.local_addr()?;
+    let (cmd_tx, cmd_rx) = flume::bounded(COMMANDS);
+    let cmds = cmd_tx.clone();
+    std::thread::Builder::new()
+        .name("sr-utp".into())
+        .spawn(move || {
+            let rt = match compio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "utp: no runtime; uTP is off");
+                    return;
+                }
+            };
+            rt.block_on(run(sock, cmd_rx, cmds, acc_tx));
+        })?;
+    tracing::info!(addr = %local, "utp: listening");
+    Ok(UtpLink { cmds: cmd_tx })
+}
+
+async fn run(
+    sock: UdpSocket,
+    cmd_rx: flume::Receiver<Cmd>,
+    cmds: flume::Sender<Cmd>,
+    accepts: flume::Sender<(UtpStream, SocketAddr)>,
+) {
+    // Sends go out on a clone of the socket with MSG_DONTWAIT per call: the
+    // descriptor itself stays blocking (under io_uring, a receive on a
+    // non-blocking descriptor may fail with EAGAIN instead of waiting).
+    let (send, recv) = match sock.try_clone().and_then(|s| {
+        Ok((
+            socket2::Socket::from(s),
+            compio::net::UdpSocket::from_std(sock)?,
+        ))
+    }) {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(error = %e, "utp: socket setup failed; uTP is off");
+            return;
+        }
+    };
+    let v6 = send
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .is_some_and(|a| a.is_ipv6());
+    let mut seed_bytes = [0u8; 8];
+    getrandom::fill(&mut seed_bytes).expect("the operating system's random source works");
+    let st = Rc::new(RefCell::new(Thread {
+        ep: Endpoint::new(u64::from_le_bytes(seed_bytes)),
+        links: HashMap::new(),
+        sock: send,
+        v6,
+        #[allow(clippy::disallowed_methods)] // the uTP thread's clock
+        started: Instant::now(),
+        cmds,
+        accepts,
+        dropped_sends: 0,
+    }));
+    let st2 = st.clone();
+    let _commands = compio::runtime::spawn(async move {
+        while let Ok(c) = cmd_rx.recv_async().await {
+            let mut t = st2.borrow_mut();
+            t.command(c);
+            t.flush();
+        }
+    });
+    let st3 = st.clone();
+    let _tick = compio::runtime::spawn(async move {
+        loop {
+            compio::time::sleep(TICK).await;
+            st3.borrow_mut().tick();
+        }
+    });
+    let mut buf = Vec::with_capacity(MAX_DATAGRAM);
+    loop {
+        buf.clear();
+        let BufResult(res, b) = recv.recv_from(buf).await;
+        buf = b;
+        match res {
+            Ok((n, from)) => st.borrow_mut().on_datagram(from, &buf[..n]),
+            Err(e) => {
+                tracing::debug!(error = %e, "utp: receive failed");
+                compio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+impl Thread {
+    fn now(&self) -> Time {
+        Time(u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// A v4 address as the socket names it (mapped, on a dual-stack socket).
+    fn socket_addr(&self, addr: SocketAddr) -> SocketAddr {
+        match addr {
+            SocketAddr::V4(a) if self.v6 => {
+                SocketAddr::new(a.ip().to_ipv6_mapped().into(), a.port())
+            }
+            a => a,
+        }
+    }
+
+    fn new_stream(&mut self, key: Key) -> UtpStream {
+        let (tx, rx) = flume::bounded(STREAM_CHUNKS);
+        self.links.insert(
+            key,
+            Link {
+                tx: Some(tx),
+                writes: VecDeque::new(),
+                connecting: None,
+            },
+        );
+        UtpStream {
+            reader: UtpReader {
+                rx,
+                chunk: Vec::new(),
+                at: 0,
+            },
+            writer: UtpWriter {
+                key,
+                cmds: self.cmds.clone(),
+            },
+        }
+    }
+
+    fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
+        let now = self.now();
+        match self.ep.on_datagram(now, from, bytes) {
+            Ok(Received::Accepted(key)) => {
+                let stream = self.new_stream(key);
+                if let Err(e) = self.accepts.try_send((stream, from)) {
+                    tracing::warn!(%from, "utp: incoming connection dropped: the router takes no more");
+                    drop(e);
+                    self.links.remove(&key);
+                    self.ep.remove(key);
+                }
+                self.service(key);
+            }
+            Ok(Received::Conn(key)) => self.service(key),
+            Ok(Received::Dropped(why)) => tracing::trace!(%from, why, "utp: datagram dropped"),
+            Err(e) => tracing::trace!(%from, error = %e, "utp: not a uTP datagram"),
+        }
+        self.flush();
+    }
+
+    fn command(&mut self, c: Cmd) {
+        match c {
+            Cmd::Connect { addr, reply } => {
+                let now = self.now();
+                let Some(key) = self.ep.connect(now, self.socket_addr(addr)) else {
+                    let e = io::Error::other("too many uTP connections");
+                    if reply.send(Err(e)).is_err() {
+                        tracing::trace!(%addr, "utp: connect abandoned");
+                    }
+                    return;
+                };
+                let stream = self.new_stream(key);
+                if let Some(l) = self.links.get_mut(&key) {
+                    l.connecting = Some((reply, stream));
+                }
+            }
+            Cmd::Write { key, bytes, done } => {
+                if let Some(l) = self.links.get_mut(&key) {
+                    l.writes.push_back((bytes, 0, done));
+                    self.service(key);
+                }
+            }
+            Cmd::Close { key } => {
+                if let Some(l) = self.links.get_mut(&key) {
+                    l.tx = None;
+                    l.writes.clear();
+                }
+                if let Some(c) = self.ep.conn(key) {
+                    c.close();
+                }
+                self.service(key);
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = self.now();
+        self.ep.on_timeout(now);
+        let keys: Vec<Key> = self.links.keys().copied().collect();
+        for key in keys {
+            self.service(key);
+        }
+        self.flush();
+    }
+
+    /// Moves bytes between connection `key` and its stream, and ends both
+    /// when they are done.
+    fn service(&mut self, key: Key) {
+        let Some(c) = self.ep.conn(key) else {
+            self.links.remove(&key);
+            return;
+        };
+        let Some(l) = self.links.get_mut(&key) else {
+            c.close();
+            return;
+        };
+        if c.state() == State::Connected
+            && let Some((reply, stream)) = l.connecting.take()
+            && reply.send(Ok(stream)).is_err()
+        {
+            // The dialler gave up meanwhile.
+            c.close();
+            l.tx = None;
+        }
+        if l.connecting
+            .as_ref()
+            .is_some_and(|(r, _)| r.is_disconnected())
+        {
+            l.connecting = None;
+            c.close();
+            l.tx = None;
+        }
+        while let Some((bytes, at, _)) = l.writes.front_mut() {
+            *at += c.write(&bytes[*at..]);
+            if *at < bytes.len() {
+                break;
+            }
+            let (_, _, done) = l.writes.pop_front().expect("front exists");
+            if done.send(()).is_err() {
+                tracing::trace!(peer = %key.0, "utp: a writer left before its write was taken");
+            }
+        }
+        match &l.tx {
+            Some(tx) if tx.is_disconnected() => {
+                l.tx = None;
+                c.close();
+            }
+            Some(tx) if tx.len() < STREAM_CHUNKS => {
+                let mut bytes = Vec::new();
+                c.read(&mut bytes);
+                if !bytes.is_empty() && tx.try_send(bytes).is_err() {
+                    tracing::debug!(peer = %key.0, "utp: reader gone with bytes unread");
+                }
+            }
+            _ => {}
+        }
+        if c.at_eof() && l.tx.is_some() {
+            // The peer closed: its reader sees the end, and we close our side.
+            l.tx = None;
+            c.close();
+        }
+        let closed = c.state() == State::Closed || (l.tx.is_none() && c.is_done());
+        if closed {
+            if let Some((reply, _)) = l.connecting.take() {
+                let why = c.error().map_or("closed".to_string(), |e| e.to_string());
+                let e = io::Error::new(io::ErrorKind::ConnectionRefused, why);
+                if reply.send(Err(e)).is_err() {
+                    tracing::trace!(peer = %key.0, "utp: connect abandoned");
+                }
+            }
+            self.links.remove(&key);
+            self.ep.remove(key);
+        }
+    }
+
+    fn flush(&mut self) {
+        let now = self.now();
+        let mut buf = Vec::with_capacity(1500);
+        while let Some(to) = self.ep.poll_transmit(now, &mut buf) {
+            if let Err(e) = self
+                .sock
+                .send_to_with_flags(&buf, &to.into(), libc::MSG_DONTWAIT)
+            {
+                self.dropped_sends += 1;
+                if self.dropped_sends.is_power_of_two() {
+                    tracing::debug!(%to, error = %e, dropped_so_far = self.dropped_sends, "utp: datagram not sent");
+                }
+            }
+        }
+    }
+}
