@@ -53,8 +53,9 @@ fn loss_disconnects_and_eio_do_not_stop_a_swarm() {
 }
 
 /// A peer whose address never answers a connect (no accept, no refusal) is given up
-/// after the core's handshake deadline: the sim runs the same deadline as the real
-/// driver (which has none of its own), and the download goes on from the others.
+/// after the core's handshake deadline, over each transport in turn: the sim runs
+/// the same deadline as the real driver (which has none of its own), and the
+/// download goes on from the others.
 #[test]
 fn a_connect_never_answered_ends_at_the_core_deadline() {
     let (seed, _g) = seed(32);
@@ -74,18 +75,25 @@ fn a_connect_never_answered_ends_at_the_core_deadline() {
         1,
         "the connect is pending"
     );
-    // The default handshake timeout is 10 s; one tick of slack.
+    // The default handshake timeout is 10 s; one tick of slack. The default
+    // transport mode (prefer TCP) tries the other transport at once.
     world.run_until(Time::from_secs(11));
     assert_eq!(
         l.connections().unwrap().half_open,
+        1,
+        "tried again at once over uTP"
+    );
+    world.run_until(Time::from_secs(21));
+    assert_eq!(
+        l.connections().unwrap().half_open,
         0,
-        "the core's deadline closed the connect"
+        "the core's deadline closed both connects"
     );
     // Tried again after a back-off counted from the timeout (10 s after one
     // failure), not at once.
-    world.run_until(Time::from_secs(19));
+    world.run_until(Time::from_secs(29));
     assert_eq!(l.connections().unwrap().half_open, 0, "backing off");
-    world.run_until(Time::from_secs(21));
+    world.run_until(Time::from_secs(31));
     assert_eq!(l.connections().unwrap().half_open, 1, "retried");
     // The seeder, introduced later, still serves the whole torrent.
     let s = seeder(&world, &fx, CoreConfig::default());

@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+"""uTP against TCP on loopback, in one run: a libtorrent seeder (TCP and uTP on)
+serves one file; seedring downloads it with `--transport tcp_only` and with
+`--transport utp_only`, alternated, and a libtorrent leecher set to uTP only
+does too (what libtorrent's own uTP reaches on the same path). Prints MiB/s
+and CPU seconds per GiB per row (medians), and uTP / TCP for seedring.
+
+    scripts/bench-utp [SIZE_MIB] [RUNS]      (the wrapper builds release first)
+"""
+
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import libtorrent as lt
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = os.environ.get("SEEDRING_BIN", str(ROOT / "target" / "release" / "seedring"))
+BASE = {
+    "listen_interfaces": "127.0.0.1:0",
+    "enable_dht": False,
+    "enable_lsd": False,
+    "enable_upnp": False,
+    "enable_natpmp": False,
+    "allow_multiple_connections_per_ip": True,
+}
+
+
+def session(**extra):
+    return lt.session({**BASE, **extra})
+
+
+def add(ses, ti, save):
+    atp = lt.add_torrent_params()
+    atp.ti = ti
+    atp.save_path = str(save)
+    atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
+    return ses.add_torrent(atp)
+
+
+def wait(pred, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def run_seedring(torrent, out, port, mode):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    subprocess.run([BIN, "download", str(torrent), "-o", str(out), "--listen-port", "0",
+                    "--peer", f"127.0.0.1:{port}", "--transport", mode],
+                   check=True, capture_output=True, timeout=900)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def run_lt_utp(ti, out, port):
+    ses = session(enable_outgoing_tcp=False, enable_incoming_tcp=False)
+    h = add(ses, ti, out)
+    t0 = time.monotonic()
+    h.connect_peer(("127.0.0.1", port))
+    ok = wait(lambda: h.status().is_seeding, 900)
+    wall = time.monotonic() - t0
+    del h, ses
+    if not ok:
+        raise TimeoutError("libtorrent uTP leecher")
+    return wall, float("nan")
+
+
+def main():
+    size_mib = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    work = Path(tempfile.mkdtemp(prefix="bench-utp-"))
+    try:
+        src = work / "src"
+        src.mkdir()
+        data = src / "blob.bin"
+        with open(data, "wb") as f:
+            chunk = os.urandom(1 << 20)
+            for i in range(size_mib):
+                f.write(bytes([i & 0xFF]) + chunk[1:])
+        fs = lt.file_storage()
+        lt.add_files(fs, str(data))
+        ct = lt.create_torrent(fs, 1 << 20, flags=lt.create_torrent.v1_only)
+        lt.set_piece_hashes(ct, str(src))
+        torrent = work / "t.torrent"
+        torrent.write_bytes(lt.bencode(ct.generate()))
+        ti = lt.torrent_info(str(torrent))
+        seeder = session()
+        h = add(seeder, ti, src)
+        assert wait(lambda: h.status().is_seeding, 300), "seeder check"
+        port = seeder.listen_port()
+        rows = {"seedring tcp": [], "seedring utp": [], "libtorrent utp": []}
+        for r in range(runs):
+            for name in rows:
+                out = work / f"dst-{r}-{name.replace(' ', '-')}"
+                out.mkdir()
+                if name == "libtorrent utp":
+                    wall, cpu = run_lt_utp(ti, out, port)
+                else:
+                    wall, cpu = run_seedring(torrent, out, port, name.split()[1] + "_only")
+                rows[name].append((size_mib / wall, cpu / (size_mib / 1024)))
+                shutil.rmtree(out)
+                time.sleep(1)
+        print(f"\n{size_mib} MiB from a libtorrent {lt.__version__} seeder on loopback, "
+              f"medians of {runs}\n")
+        print("| leecher | MiB/s | CPU s/GiB |\n|---|---|---|")
+        med = {}
+        for name, xs in rows.items():
+            rate = statistics.median(x[0] for x in xs)
+            cpu = statistics.median(x[1] for x in xs)
+            med[name] = rate
+            print(f"| {name} | {rate:.1f} | {cpu:.2f} |")
+        print(f"| **seedring uTP ÷ TCP** | **{med['seedring utp'] / med['seedring tcp']:.2f}** | |")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
