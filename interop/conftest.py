@@ -7,6 +7,7 @@ peer discovery, UPnP and NAT-PMP are off, so no packet leaves the machine.
 import os
 import random
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -121,3 +122,26 @@ def lt_recheck(torrent: Path, save_path: Path, timeout: float = 120.0) -> list:
 @pytest.fixture
 def tmp(tmp_path):
     return tmp_path
+
+
+class PeerWatch:
+    """Polls a libtorrent torrent's peers every 20 ms and keeps every label
+    `label(peer_info)` gives (None: not counted), until `close()`."""
+
+    def __init__(self, h, label):
+        self.h, self.label, self.seen, self.stop = h, label, set(), threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            for p in self.h.get_peer_info():
+                name = self.label(p)
+                if name is not None:
+                    self.seen.add(name)
+            time.sleep(0.02)
+
+    def close(self):
+        self.stop.set()
+        self.t.join()
+        return self.seen

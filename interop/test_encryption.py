@@ -12,13 +12,12 @@ connection either way), with RC4 and with plaintext after the handshake.
 import re
 import signal
 import subprocess
-import threading
 import time
 
 import libtorrent as lt
 import pytest
 
-from conftest import LT_SETTINGS, download_args, lt_create, make_tree
+from conftest import LT_SETTINGS, PeerWatch, download_args, lt_create, make_tree
 from test_download import wait_for
 
 LAYOUT = {"a.bin": 3_000_000, "sub/b.bin": 1_500_001, "tiny.txt": 7}
@@ -48,30 +47,14 @@ def add(ses, torrent, save_path):
     return ses.add_torrent(atp)
 
 
-class FlagWatch:
-    """Polls a libtorrent torrent's peers and keeps every encryption flag seen."""
-
-    def __init__(self, h):
-        self.h, self.seen, self.stop = h, set(), threading.Event()
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
-
-    def run(self):
-        while not self.stop.is_set():
-            for p in self.h.get_peer_info():
-                if p.flags & (lt.peer_info.connecting | lt.peer_info.handshake):
-                    continue
-                for name in ("rc4_encrypted", "plaintext_encrypted"):
-                    if p.flags & getattr(lt.peer_info, name):
-                        self.seen.add(name)
-                if not p.flags & (lt.peer_info.rc4_encrypted | lt.peer_info.plaintext_encrypted):
-                    self.seen.add("none")
-            time.sleep(0.02)
-
-    def close(self):
-        self.stop.set()
-        self.t.join()
-        return self.seen
+def encryption(p):
+    """How a libtorrent peer's connection is encrypted (None while it connects)."""
+    if p.flags & (lt.peer_info.connecting | lt.peer_info.handshake):
+        return None
+    for name in ("rc4_encrypted", "plaintext_encrypted"):
+        if p.flags & getattr(lt.peer_info, name):
+            return name
+    return "none"
 
 
 def same_files(a, b):
@@ -110,7 +93,7 @@ def test_seedring_downloads_from_a_forced_libtorrent(tmp, level):
     ses = forced_session(level)
     h = add(ses, torrent, tmp / "src")
     wait_for("libtorrent to check its data", lambda: h.status().is_seeding)
-    watch = FlagWatch(h)
+    watch = PeerWatch(h, encryption)
     try:
         # Capped, so the transfer lasts long enough for the flags to be seen.
         proc = subprocess.run(
@@ -136,7 +119,7 @@ def test_a_forced_libtorrent_downloads_from_seedring(tmp, level):
     try:
         ses = forced_session(level)
         h = add(ses, torrent, tmp / "dst")
-        watch = FlagWatch(h)
+        watch = PeerWatch(h, encryption)
         h.connect_peer(("127.0.0.1", port))
         try:
             wait_for("libtorrent to finish", lambda: h.status().is_seeding, 90)

@@ -9,13 +9,11 @@
 """
 
 import subprocess
-import threading
-import time
 
 import libtorrent as lt
 import pytest
 
-from conftest import LT_SETTINGS, download_args, lt_create, make_tree
+from conftest import LT_SETTINGS, PeerWatch, download_args, lt_create, make_tree
 from test_download import wait_for
 from test_encryption import add, start_seed, stop
 
@@ -35,24 +33,8 @@ UTP_ONLY = {
 }
 
 
-class TransportWatch:
-    """Polls a libtorrent torrent's peers and keeps whether each was uTP."""
-
-    def __init__(self, h):
-        self.h, self.seen, self.stop = h, set(), threading.Event()
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
-
-    def run(self):
-        while not self.stop.is_set():
-            for p in self.h.get_peer_info():
-                self.seen.add("utp" if int(p.flags) & UTP_SOCKET else "tcp")
-            time.sleep(0.02)
-
-    def close(self):
-        self.stop.set()
-        self.t.join()
-        return self.seen
+def transport(p):
+    return "utp" if int(p.flags) & UTP_SOCKET else "tcp"
 
 
 def same_files(a, b):
@@ -68,7 +50,7 @@ def test_seedring_downloads_from_a_utp_only_libtorrent(tmp, mode):
     ses = lt.session(UTP_ONLY)
     h = add(ses, torrent, tmp / "src")
     wait_for("libtorrent to check its data", lambda: h.status().is_seeding)
-    watch = TransportWatch(h)
+    watch = PeerWatch(h, transport)
     try:
         proc = subprocess.run(
             download_args(torrent, tmp / "dst", "--peer", f"127.0.0.1:{ses.listen_port()}",
@@ -90,7 +72,7 @@ def test_a_utp_only_libtorrent_downloads_from_seedring(tmp):
     try:
         ses = lt.session(UTP_ONLY)
         h = add(ses, torrent, tmp / "dst")
-        watch = TransportWatch(h)
+        watch = PeerWatch(h, transport)
         h.connect_peer(("127.0.0.1", port))
         try:
             wait_for("libtorrent to finish", lambda: h.status().is_seeding, 90)

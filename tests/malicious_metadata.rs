@@ -495,26 +495,12 @@ fn v2_only_is_refused_and_hybrid_loads_as_v1() {
         Metainfo::from_bytes(&hollow),
         Err(MetainfoError::BadV2(_))
     ));
-    // ... one that describes the same file loads as v1, with its v2 side.
-    let hybrid = single(|i| {
-        i.insert("meta version", 2);
-        let mut leaf = OwnedValue::dict();
-        leaf.insert("length", 40000);
-        leaf.insert("pieces root", vec![0u8; 32]);
-        let mut file = OwnedValue::dict();
-        file.insert("", leaf);
-        let mut tree = OwnedValue::dict();
-        tree.insert("ok.bin", file);
-        i.insert("file tree", tree);
-    });
-    let Err(MetainfoError::BadV2(why)) = Metainfo::from_bytes(&hybrid) else {
-        panic!("a file longer than a piece without a piece layer loads");
-    };
-    assert!(why.contains("no piece layer"), "{why}");
-    let one_piece = |len: i64| {
+    // A hybrid of `ok.bin` (`len` bytes, `pieces` v1 hashes), its v2 side
+    // naming the file with a made-up root and no piece layer.
+    let hybrid = |len: i64, pieces: usize| {
         single(move |i| {
             i.insert("length", len);
-            i.insert("pieces", vec![0u8; 20]);
+            i.insert("pieces", vec![0u8; 20 * pieces]);
             i.insert("meta version", 2);
             let mut leaf = OwnedValue::dict();
             leaf.insert("length", len);
@@ -526,6 +512,13 @@ fn v2_only_is_refused_and_hybrid_loads_as_v1() {
             i.insert("file tree", tree);
         })
     };
+    // ... a file longer than a piece needs its piece layer...
+    let Err(MetainfoError::BadV2(why)) = Metainfo::from_bytes(&hybrid(40000, 3)) else {
+        panic!("a file longer than a piece without a piece layer loads");
+    };
+    assert!(why.contains("no piece layer"), "{why}");
+    // ... and one of a single piece loads as v1, with its v2 side.
+    let one_piece = |len: i64| hybrid(len, 1);
     let m = Metainfo::from_bytes(&one_piece(1000)).unwrap();
     assert_eq!(m.info.geometry.piece_count(), 1);
     assert_eq!(m.v2.unwrap().files[0].length, 1000);

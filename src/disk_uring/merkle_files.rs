@@ -78,20 +78,7 @@ pub fn merkle_files(
         }
     };
     let threads = threads.clamp(1, files.len().max(1));
-    let parts: Vec<Result<Vec<(usize, FileMerkle)>, MerkleError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|i| {
-                std::thread::Builder::new()
-                    .name(format!("sr-merkle-{i:02}"))
-                    .spawn_scoped(s, work)
-                    .expect("spawn hash thread")
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("hash thread panicked"))
-            .collect()
-    });
+    let parts = crate::hash::on_threads(threads, "sr-merkle", work);
     let mut out = vec![FileMerkle::default(); files.len()];
     for part in parts {
         for (i, t) in part? {

@@ -19,7 +19,7 @@ mod multi;
 mod parallel;
 
 pub use multi::{LANES, sha1_x16};
-pub use parallel::{PieceSource, hash_listed, hash_pieces};
+pub use parallel::{PieceSource, hash_listed, hash_pieces, on_threads};
 pub use sha1::{Digest, Sha1};
 
 /// A SHA-1 digest.

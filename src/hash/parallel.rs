@@ -128,28 +128,33 @@ fn hash_pieces_with<S: PieceSource + ?Sized>(
         done
     };
     let mut out = vec![None; count as usize];
-    let parts: Vec<Vec<(u32, Option<Sha1Digest>)>> = if threads == 1 {
-        vec![work()]
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|i| {
-                    std::thread::Builder::new()
-                        .name(format!("sr-hash-{i:02}"))
-                        .spawn_scoped(s, work)
-                        .expect("spawn hash thread")
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("hash thread panicked"))
-                .collect()
-        })
-    };
+    let parts = on_threads(threads, "sr-hash", work);
     for (piece, digest) in parts.into_iter().flatten() {
         out[piece as usize] = digest;
     }
     out
+}
+
+/// Runs `work` on `threads` scoped threads named `name-NN` (on this one when
+/// `threads` is 1) and returns what each returned.
+pub fn on_threads<T: Send>(threads: usize, name: &str, work: impl Fn() -> T + Sync) -> Vec<T> {
+    if threads <= 1 {
+        return vec![work()];
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                std::thread::Builder::new()
+                    .name(format!("{name}-{i:02}"))
+                    .spawn_scoped(s, &work)
+                    .expect("spawn hash thread")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("hash thread panicked"))
+            .collect()
+    })
 }
 
 /// [`hash_pieces`] over the listed pieces only: `out[i]` is the digest of

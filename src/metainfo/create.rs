@@ -83,15 +83,18 @@ pub(super) fn to_i64(n: u64) -> Result<i64, MetainfoError> {
     i64::try_from(n).map_err(|_| MetainfoError::TotalLengthOverflow)
 }
 
-/// One entry of a multi-file `files` list; a path we would refuse to read is
-/// refused here too.
+/// A file's path as a torrent we write carries it: one we would refuse to read
+/// is refused here too.
+pub(super) fn clean_path(path: &[String]) -> Result<Vec<String>, MetainfoError> {
+    sanitize_path(path.iter().map(String::as_str)).map_err(|reason| MetainfoError::UnsafePath {
+        path: path.join("/"),
+        reason,
+    })
+}
+
+/// One entry of a multi-file `files` list.
 pub(super) fn file_entry(path: &[String], len: u64) -> Result<OwnedValue, MetainfoError> {
-    let clean = sanitize_path(path.iter().map(String::as_str)).map_err(|reason| {
-        MetainfoError::UnsafePath {
-            path: path.join("/"),
-            reason,
-        }
-    })?;
+    let clean = clean_path(path)?;
     let mut f = OwnedValue::dict();
     f.insert("length", to_i64(len)?);
     f.insert(

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::create::{CreateLayout, CreateOptions, file_entry, to_i64, with_root_fields};
-use super::path::sanitize_path;
+use super::create::{
+    CreateLayout, CreateOptions, clean_path, file_entry, to_i64, with_root_fields,
+};
 use super::v2::{V2, read_v2_only};
 use super::{Metainfo, MetainfoError, MetainfoLimits};
 use crate::bencode::OwnedValue;
@@ -79,12 +80,7 @@ pub fn build_torrent_v2(
     let mut tree = BTreeMap::new();
     let mut layers = BTreeMap::new();
     for ((path, len), t) in files.iter().zip(trees) {
-        let clean = sanitize_path(path.iter().map(String::as_str)).map_err(|reason| {
-            MetainfoError::UnsafePath {
-                path: path.join("/"),
-                reason,
-            }
-        })?;
+        let clean = clean_path(path)?;
         let mut leaf = OwnedValue::dict();
         leaf.insert("length", to_i64(*len)?);
         if let Some(root) = t.root {
