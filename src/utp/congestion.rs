@@ -17,6 +17,10 @@ const BASE_MINUTES: usize = 2;
 const MIN_RTO: Duration = Duration::from_millis(500);
 const FIRST_RTO: Duration = Duration::from_secs(1);
 const MAX_RTO: Duration = Duration::from_secs(30);
+/// The largest window: a burst of more lands in a peer's UDP receive buffer
+/// (about 200 KB by default on Linux, ~2 KB of it per packet) faster than a
+/// busy peer drains it, and the holes that leaves are what stall a transfer.
+pub const MAX_WINDOW: f64 = 128.0 * 1024.0;
 
 /// One direction's congestion state.
 #[derive(Debug, Clone)]
@@ -108,7 +112,7 @@ impl Ledbat {
             // Only while the window is what limits us: an idle sender learns
             // nothing about the path.
             if in_flight as f64 + acked as f64 >= self.window * 0.5 {
-                self.window += acked as f64;
+                self.window = (self.window + acked as f64).min(MAX_WINDOW);
             }
             return;
         }
@@ -117,7 +121,7 @@ impl Ledbat {
         let scale = acked.min(self.window) / self.window.max(acked);
         let gain = GAIN_PER_RTT * off_target.clamp(-1.0, 1.0) * scale;
         if gain < 0.0 || in_flight as f64 + acked >= self.window * 0.5 {
-            self.window = (self.window + gain).max(self.min_window);
+            self.window = (self.window + gain).clamp(self.min_window, MAX_WINDOW);
         }
     }
 
