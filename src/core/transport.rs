@@ -3,9 +3,9 @@
 //!
 //! Rules: with a preference, an address is dialled over the preferred transport
 //! first; an attempt that never connects (refused, unanswered) is tried again at
-//! once over the other, and only a failure of both counts against the address.
-//! The next attempt starts over with the preferred one. A connection that did
-//! connect keeps its transport for what follows (the encryption retry).
+//! once over the other, and only a failure of both counts against the address
+//! (whose next attempt starts over with the preferred one). An address reached
+//! over the other transport is dialled over it again next time.
 
 use core::net::SocketAddr;
 

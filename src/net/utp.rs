@@ -95,6 +95,10 @@ impl UtpLink {
 impl UtpReader {
     /// Reads into `buf`'s spare room; 0 when the connection ended.
     pub(crate) async fn read(&mut self, mut buf: Vec<u8>) -> BufResult<usize, Vec<u8>> {
+        debug_assert!(
+            buf.capacity() > buf.len(),
+            "no room: 0 would read as the end"
+        );
         if self.at >= self.chunk.len() {
             match self.rx.recv_async().await {
                 Ok(c) => (self.chunk, self.at) = (c, 0),
