@@ -2,11 +2,12 @@
 """Does uTP yield to TCP behind a bottleneck, as LEDBAT should? (root; makes its
 own network namespaces and removes them.)
 
-Two namespaces joined by a veth pair; the seeder's side sends through a `tbf`
+Two namespaces joined by a veth pair; the seeders' side sends through a `tbf`
 rate limit (default 4 MiB/s) with room for half a second of queue, so a TCP flow
-builds a queue whose delay is what LEDBAT measures. A seeding seedring on one
-side; on the other, seedring leechers: uTP alone, TCP alone, then one of each at
-once. Prints each one's rate (bytes on disk over time) and, for the shared run,
+builds a queue whose delay is what LEDBAT measures. Two seeding seedrings on one
+side, each with a torrent of its own (so the leechers cannot trade with each
+other); on the other, seedring leechers: uTP alone, TCP alone, then one of each
+at once. Prints each one's rate (bytes on disk over time) and, for the shared run,
 the rates while both were running.
 
     scripts/bench-utp-yield.py [--mib 48] [--rate-mib 4]
@@ -55,17 +56,18 @@ def on_disk(path):
         return 0
 
 
-def leech(work, torrent, name, modes, size):
-    """Starts one leecher per mode at once; returns {mode: [(t, bytes)]}."""
+def leech(work, torrents, name, modes, size):
+    """Starts one leecher per mode at once (mode i on torrent i, from the seeder
+    on port 6881 + i); returns {mode: [(t, bytes)]}."""
     procs, files = {}, {}
     t0 = time.monotonic()
-    for mode in modes:
+    for i, mode in enumerate(modes):
         out = work / f"{name}-{mode}"
         out.mkdir()
-        files[mode] = out / "blob.bin"
+        files[mode] = out / f"blob{i}.bin"
         procs[mode] = subprocess.Popen(
-            ["ip", "netns", "exec", B, BIN, "download", str(torrent), "-o", str(out),
-             "--listen-address", IP_B, "--listen-port", "0", "--peer", f"{IP_A}:6881",
+            ["ip", "netns", "exec", B, BIN, "download", str(torrents[i]), "-o", str(out),
+             "--listen-address", IP_B, "--listen-port", "0", "--peer", f"{IP_A}:{6881 + i}",
              "--transport", mode], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     samples = {m: [] for m in modes}
     while any(p.poll() is None for p in procs.values()) and time.monotonic() - t0 < 600:
@@ -101,26 +103,30 @@ def main():
     os.chmod(work, 0o755)
     src = work / "src"
     src.mkdir()
-    with open(src / "blob.bin", "wb") as f:
-        f.write(os.urandom(size))
-    torrent = work / "t.torrent"
-    sh(BIN, "create", str(src / "blob.bin"), "-o", str(torrent), "--piece-length", "256K")
+    torrents = []
+    for i in range(2):
+        with open(src / f"blob{i}.bin", "wb") as f:
+            f.write(os.urandom(size))
+        torrents.append(work / f"t{i}.torrent")
+        sh(BIN, "create", str(src / f"blob{i}.bin"), "-o", str(torrents[i]),
+           "--piece-length", "256K")
     teardown()
     setup(a.rate_mib)
-    seeder = subprocess.Popen(
-        ["ip", "netns", "exec", A, BIN, "download", str(torrent), "-o", str(src), "--seed",
-         "--listen-address", IP_A, "--listen-port", "6881"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seeders = [subprocess.Popen(
+        ["ip", "netns", "exec", A, BIN, "download", str(torrents[i]), "-o", str(src), "--seed",
+         "--listen-address", IP_A, "--listen-port", str(6881 + i)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
     try:
-        for line in seeder.stderr:
-            if "seeding until" in line:
-                break
+        for seeder in seeders:
+            for line in seeder.stderr:
+                if "seeding until" in line:
+                    break
         rows = []
         for mode in ("utp_only", "tcp_only"):
-            s = leech(work, torrent, "alone", [mode], size)[mode]
+            s = leech(work, torrents, "alone", [mode], size)[mode]
             t = done_at(s, size)
             rows.append((f"{mode} alone", size / t / 2**20))
-        both = leech(work, torrent, "both", ["tcp_only", "utp_only"], size)
+        both = leech(work, torrents, "both", ["tcp_only", "utp_only"], size)
         first = min(done_at(both[m], size) for m in both)
         for m in ("tcp_only", "utp_only"):
             rows.append((f"{m} beside the other (until the first ends, {first:.1f} s)",
@@ -134,7 +140,8 @@ def main():
         t = shared[f"tcp_only beside the other (until the first ends, {first:.1f} s)"]
         print(f"| **uTP share of the link while both ran** | **{u / (u + t):.2f}** |")
     finally:
-        seeder.kill()
+        for seeder in seeders:
+            seeder.kill()
         teardown()
         subprocess.run(["rm", "-rf", str(work)])
 

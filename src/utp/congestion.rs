@@ -119,7 +119,10 @@ impl Ledbat {
         self.slow_start = false;
         let acked = acked as f64;
         let scale = acked.min(self.window) / self.window.max(acked);
-        let gain = GAIN_PER_RTT * off_target.clamp(-1.0, 1.0) * scale;
+        // Above the target, the decrease grows with the queue (RFC 6817 sets no
+        // floor): behind a full 500 ms queue the window falls four times as
+        // fast as it grows at an empty one.
+        let gain = GAIN_PER_RTT * off_target.min(1.0) * scale;
         if gain < 0.0 || in_flight as f64 + acked >= self.window * 0.5 {
             self.window = (self.window + gain).clamp(self.min_window, MAX_WINDOW);
         }
