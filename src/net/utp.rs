@@ -57,6 +57,9 @@ enum Cmd {
 #[derive(Clone)]
 pub(crate) struct UtpLink {
     cmds: flume::Sender<Cmd>,
+    /// Never sent on: when the last link (the engine's shards) is gone, the
+    /// thread sees this channel close and stops, releasing the port.
+    _alive: flume::Sender<()>,
 }
 
 /// A uTP connection as a byte stream.
@@ -178,6 +181,8 @@ pub(crate) fn start(
     let sock: UdpSocket = s.into();
     let local = sock.local_addr()?;
     let (cmd_tx, cmd_rx) = flume::bounded(COMMANDS);
+    // Bound 1, never sent on (see `UtpLink::_alive`).
+    let (alive_tx, alive_rx) = flume::bounded::<()>(1);
     let cmds = cmd_tx.clone();
     std::thread::Builder::new()
         .name("sr-utp".into())
@@ -189,10 +194,18 @@ pub(crate) fn start(
                     return;
                 }
             };
-            rt.block_on(run(sock, cmd_rx, cmds, acc_tx));
+            rt.block_on(async move {
+                let _socket = compio::runtime::spawn(run(sock, cmd_rx, cmds, acc_tx));
+                // Until every link is gone; dropping the task closes the socket.
+                while alive_rx.recv_async().await.is_ok() {}
+                tracing::debug!("utp: engine gone, socket closed");
+            });
         })?;
     tracing::info!(addr = %local, "utp: listening");
-    Ok(UtpLink { cmds: cmd_tx })
+    Ok(UtpLink {
+        cmds: cmd_tx,
+        _alive: alive_tx,
+    })
 }
 
 async fn run(
@@ -451,5 +464,35 @@ impl Thread {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_is_released_when_the_last_link_goes() {
+        let free = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let (acc, _accepted) = flume::bounded(1);
+        let link = start(free, acc).unwrap();
+        assert!(
+            UdpSocket::bind(free).is_err(),
+            "the uTP thread holds the port"
+        );
+        drop(link);
+        let mut freed = false;
+        for _ in 0..200 {
+            if UdpSocket::bind(free).is_ok() {
+                freed = true;
+                break;
+            }
+            #[allow(clippy::disallowed_methods)] // a test waiting for another thread
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(freed, "the port is still held");
     }
 }
