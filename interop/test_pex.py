@@ -16,8 +16,11 @@ from test_daemon import Daemon
 from test_download import lt_session, wait_for
 
 
-def lt_peer(torrent: Path, save: Path):
+def lt_peer(torrent: Path, save: Path, dials=True):
+    """A libtorrent peer; `dials=False`: it opens no connection itself."""
     ses = lt_session()
+    if not dials:
+        ses.apply_settings({"enable_outgoing_tcp": False, "enable_outgoing_utp": False})
     atp = lt.add_torrent_params()
     atp.ti = lt.torrent_info(str(torrent))
     atp.save_path = str(save)
@@ -31,8 +34,10 @@ def peers_of(d, ih):
 
 def s_and_l(torrent: Path, tmp: Path):
     """Two libtorrent peers with nothing, L connected to S; then the daemon,
-    holding the torrent and told of L only. Returns them and the ports."""
-    ses_s, h_s = lt_peer(torrent, tmp / "s")
+    holding the torrent and told of L only. Returns them and the ports. S
+    dials nobody: it learns of the daemon from L too, and would otherwise
+    often reach it first (over uTP), before the daemon dials it."""
+    ses_s, h_s = lt_peer(torrent, tmp / "s", dials=False)
     ses_l, h_l = lt_peer(torrent, tmp / "l")
     s_port, l_port = ses_s.listen_port(), ses_l.listen_port()
     h_l.connect_peer(("127.0.0.1", s_port))
