@@ -85,6 +85,25 @@ def stop(proc):
     assert proc.wait(timeout=30) == 0
 
 
+def lt_leeches_from_seed(ses, torrent, src_dir, dst_dir, label):
+    """A seeding seedring of two shards (upload capped, so the transfer lasts
+    long enough to be watched) and libtorrent session `ses` downloading from it
+    to `dst_dir`; returns every `label(peer_info)` seen on the way."""
+    proc, port = start_seed(torrent, src_dir, "--shards", "2", "--upload-limit", "3000000")
+    try:
+        h = add(ses, torrent, dst_dir)
+        watch = PeerWatch(h, label)
+        h.connect_peer(("127.0.0.1", port))
+        try:
+            wait_for("libtorrent to finish", lambda: h.status().is_seeding, 90)
+        finally:
+            seen = watch.close()
+        del h
+    finally:
+        stop(proc)
+    return seen
+
+
 @pytest.mark.parametrize("level", ["rc4", "plaintext"])
 def test_seedring_downloads_from_a_forced_libtorrent(tmp, level):
     src = make_tree(tmp / "src" / "enc", LAYOUT, seed=21)
@@ -114,21 +133,9 @@ def test_a_forced_libtorrent_downloads_from_seedring(tmp, level):
     src = make_tree(tmp / "src" / "enc", LAYOUT, seed=22)
     torrent = tmp / "e.torrent"
     torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
-    proc, port = start_seed(torrent, tmp / "src", "--shards", "2",
-                            "--upload-limit", "3000000")
-    try:
-        ses = forced_session(level)
-        h = add(ses, torrent, tmp / "dst")
-        watch = PeerWatch(h, encryption)
-        h.connect_peer(("127.0.0.1", port))
-        try:
-            wait_for("libtorrent to finish", lambda: h.status().is_seeding, 90)
-        finally:
-            seen = watch.close()
-        same_files(src, tmp / "dst" / "enc")
-        del h, ses
-    finally:
-        stop(proc)
+    seen = lt_leeches_from_seed(forced_session(level), torrent, tmp / "src", tmp / "dst",
+                                encryption)
+    same_files(src, tmp / "dst" / "enc")
     assert LEVELS[level][1] in seen, seen
     assert "none" not in seen, seen
 

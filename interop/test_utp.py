@@ -15,7 +15,7 @@ import pytest
 
 from conftest import LT_SETTINGS, PeerWatch, download_args, lt_create, make_tree
 from test_download import wait_for
-from test_encryption import add, start_seed, stop
+from test_encryption import add, lt_leeches_from_seed
 
 LAYOUT = {"a.bin": 3_000_000, "sub/b.bin": 1_500_001, "tiny.txt": 7}
 
@@ -68,18 +68,7 @@ def test_a_utp_only_libtorrent_downloads_from_seedring(tmp):
     src = make_tree(tmp / "src" / "u", LAYOUT, seed=32)
     torrent = tmp / "u.torrent"
     torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
-    proc, port = start_seed(torrent, tmp / "src", "--shards", "2", "--upload-limit", "3000000")
-    try:
-        ses = lt.session(UTP_ONLY)
-        h = add(ses, torrent, tmp / "dst")
-        watch = PeerWatch(h, transport)
-        h.connect_peer(("127.0.0.1", port))
-        try:
-            wait_for("libtorrent to finish", lambda: h.status().is_seeding, 90)
-        finally:
-            seen = watch.close()
-        same_files(src, tmp / "dst" / "u")
-        del h, ses
-    finally:
-        stop(proc)
+    seen = lt_leeches_from_seed(lt.session(UTP_ONLY), torrent, tmp / "src", tmp / "dst",
+                                transport)
+    same_files(src, tmp / "dst" / "u")
     assert seen == {"utp"}, seen
