@@ -104,24 +104,32 @@ def lt_leeches_from_seed(ses, torrent, src_dir, dst_dir, label):
     return seen
 
 
+def seedring_leeches_from_lt(ses, torrent, src_dir, dst_dir, label, *extra):
+    """libtorrent session `ses` seeding from `src_dir` and `seedring download`
+    (capped, so the transfer lasts long enough to be watched) fetching from it
+    into `dst_dir`; returns the finished process and every `label(peer_info)`
+    seen on the way."""
+    h = add(ses, torrent, src_dir)
+    wait_for("libtorrent to check its data", lambda: h.status().is_seeding)
+    watch = PeerWatch(h, label)
+    try:
+        proc = subprocess.run(
+            download_args(torrent, dst_dir, "--peer", f"127.0.0.1:{ses.listen_port()}",
+                          "--download-limit", "3000000", *extra),
+            capture_output=True, text=True, timeout=120)
+    finally:
+        seen = watch.close()
+        del h
+    return proc, seen
+
+
 @pytest.mark.parametrize("level", ["rc4", "plaintext"])
 def test_seedring_downloads_from_a_forced_libtorrent(tmp, level):
     src = make_tree(tmp / "src" / "enc", LAYOUT, seed=21)
     torrent = tmp / "e.torrent"
     torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
-    ses = forced_session(level)
-    h = add(ses, torrent, tmp / "src")
-    wait_for("libtorrent to check its data", lambda: h.status().is_seeding)
-    watch = PeerWatch(h, encryption)
-    try:
-        # Capped, so the transfer lasts long enough for the flags to be seen.
-        proc = subprocess.run(
-            download_args(torrent, tmp / "dst", "--peer", f"127.0.0.1:{ses.listen_port()}",
-                          "--download-limit", "3000000"),
-            capture_output=True, text=True, timeout=120)
-    finally:
-        seen = watch.close()
-        del h, ses
+    proc, seen = seedring_leeches_from_lt(forced_session(level), torrent, tmp / "src",
+                                          tmp / "dst", encryption)
     assert proc.returncode == 0, proc.stderr
     same_files(src, tmp / "dst" / "enc")
     assert LEVELS[level][1] in seen, seen

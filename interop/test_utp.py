@@ -8,14 +8,12 @@
 - libtorrent's own view of each connection says it is uTP.
 """
 
-import subprocess
 
 import libtorrent as lt
 import pytest
 
-from conftest import LT_SETTINGS, PeerWatch, download_args, lt_create, make_tree
-from test_download import wait_for
-from test_encryption import add, lt_leeches_from_seed
+from conftest import LT_SETTINGS, lt_create, make_tree
+from test_encryption import lt_leeches_from_seed, seedring_leeches_from_lt
 
 LAYOUT = {"a.bin": 3_000_000, "sub/b.bin": 1_500_001, "tiny.txt": 7}
 
@@ -47,18 +45,8 @@ def test_seedring_downloads_from_a_utp_only_libtorrent(tmp, mode):
     src = make_tree(tmp / "src" / "u", LAYOUT, seed=31)
     torrent = tmp / "u.torrent"
     torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
-    ses = lt.session(UTP_ONLY)
-    h = add(ses, torrent, tmp / "src")
-    wait_for("libtorrent to check its data", lambda: h.status().is_seeding)
-    watch = PeerWatch(h, transport)
-    try:
-        proc = subprocess.run(
-            download_args(torrent, tmp / "dst", "--peer", f"127.0.0.1:{ses.listen_port()}",
-                          "--transport", mode, "--download-limit", "3000000"),
-            capture_output=True, text=True, timeout=120)
-    finally:
-        seen = watch.close()
-        del h, ses
+    proc, seen = seedring_leeches_from_lt(lt.session(UTP_ONLY), torrent, tmp / "src",
+                                          tmp / "dst", transport, "--transport", mode)
     assert proc.returncode == 0, proc.stderr
     same_files(src, tmp / "dst" / "u")
     assert seen == {"utp"}, seen
