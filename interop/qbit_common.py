@@ -47,11 +47,18 @@ class SeedringQb:
             if i == 0:
                 text += "default = true\n"
         cfg.write_text(text)
+        self.cfg = cfg
         self.log_path = tmp / "daemon.log"
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([seedring_bin(), "daemon", "--config", str(cfg)],
+        self.start()
+
+    def start(self):
+        """Starts the daemon on its config (again after `stop`: its log goes
+        on, its API and peer ports are new)."""
+        addr_file = self.dir / "data" / "admin.addr"
+        addr_file.unlink(missing_ok=True)
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([seedring_bin(), "daemon", "--config", str(self.cfg)],
                                      stdout=subprocess.DEVNULL, stderr=self.log)
-        addr_file = tmp / "data" / "admin.addr"
         wait_for("the daemon to start", addr_file.exists, 30)
         lines = dict(l.split("=", 1) for l in addr_file.read_text().split())
         self.host, self.port = lines["api"].rsplit(":", 1)
@@ -83,11 +90,16 @@ class QbNox:
             f"[Preferences]\nWebUI\\Port={self.port}\nWebUI\\Address=127.0.0.1\n"
             f"WebUI\\Username={USER}\nWebUI\\Password_PBKDF2=\"{password_hash()}\"\n"
             "WebUI\\UseUPnP=false\nGeneral\\Locale=en\n")
-        self.log = open(tmp / "qbittorrent.log", "w")
-        self.proc = subprocess.Popen(
-            ["qbittorrent-nox", f"--profile={tmp}", f"--webui-port={self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+        self.dir = tmp
         self.url = f"http://127.0.0.1:{self.port}"
+        self.start()
+
+    def start(self):
+        """Starts qbittorrent-nox on its profile (again after `stop`)."""
+        self.log = open(self.dir / "qbittorrent.log", "a")
+        self.proc = subprocess.Popen(
+            ["qbittorrent-nox", f"--profile={self.dir}", f"--webui-port={self.port}"],
+            stdout=self.log, stderr=subprocess.STDOUT)
 
         def up():
             try:

@@ -545,3 +545,55 @@ fn a_missing_layout_record_is_read_from_the_metadata_and_written_again() {
     run_for(&world, Duration::from_millis(10));
     assert!(done(&again, ih), "a damaged layout record costs nothing");
 }
+
+/// A file deleted while the engine was stopped: the torrent comes back stopped
+/// with its files missing (nothing made in the file's place, nothing fetched);
+/// resumed, it checks everything first and fetches only what is gone.
+#[test]
+fn a_file_gone_while_stopped_waits_for_the_user() {
+    let (seed, _g) = seed(13);
+    let (world, fx, ih, _store, leech) = downloaded(seed);
+    leech.flush().unwrap();
+    let (gone, _) = &fx.files[0];
+    let gone_path = format!("{ROOT}/{gone}");
+    world.remove_file(&leech, &gone_path);
+    let (leech, _) = leech.memory_crash_restart(CoreConfig::default());
+    let pieces = fx.meta.info.geometry.piece_count();
+    run_for(&world, Duration::from_secs(5));
+    let s = leech.stats(ih).unwrap();
+    match &s.state {
+        TorrentState::Error(e) => assert!(
+            e.contains("its files are missing") && e.contains(gone.as_str()),
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(s.files_missing && !s.root_missing);
+    assert_eq!(
+        s.have_pieces, pieces,
+        "the record's pieces are kept as they were"
+    );
+    let before = s.downloaded;
+    assert!(
+        world.read_file(&leech, &gone_path).is_none(),
+        "nothing made in its place"
+    );
+    // Resumed: a whole check, the gone file's pieces fetched from a seeder again.
+    let seeder = seeder(&world, &fx, CoreConfig::default());
+    leech.resume(ih).unwrap();
+    introduce(&[&seeder, &leech], ih);
+    assert!(
+        world.run_while(Time::from_secs(300), Duration::from_millis(100), || done(
+            &leech, ih
+        ))
+    );
+    let s = leech.stats(ih).unwrap();
+    assert!(!s.files_missing && s.downloaded > before, "{s:?}");
+    for (path, bytes) in &fx.files {
+        assert_eq!(
+            world.read_file(&leech, &format!("{ROOT}/{path}")).as_ref(),
+            Some(bytes),
+            "{path}"
+        );
+    }
+}

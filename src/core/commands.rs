@@ -72,7 +72,11 @@ impl Core {
         };
         if let Some(save_meta) = save_meta {
             let prepared = add.resume.as_ref().is_some_and(|r| r.files_present);
-            out.push(t.open_storage(info_hash, save_meta, prepared));
+            // Files it had are gone: nothing is created in their place until
+            // it is resumed or rechecked.
+            if add.resume.as_ref().is_none_or(|r| r.files_gone.is_none()) {
+                out.push(t.open_storage(info_hash, save_meta, prepared));
+            }
             match add.have {
                 Some(bits) if bits.len() == t.have.len() => t.have = bits,
                 Some(_) => {
@@ -146,6 +150,13 @@ impl Core {
         let t = self.torrent_mut(info_hash)?;
         t.paused = false;
         t.save_now = true;
+        // Restored without files it had: what is there now is checked first.
+        if t.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(FILES_GONE))
+        {
+            return self.force_recheck(info_hash, out);
+        }
         // An unmounted root's error clears only when the root returns.
         if !t.root_lost {
             t.error = None;
@@ -168,10 +179,11 @@ impl Core {
         let t = self.torrent_mut(info_hash)?;
         t.read_failure_logged = false;
         t.read_doubt = None;
-        // A torrent stopped because its files changed goes on after the check.
+        // A torrent stopped because its files changed or were gone goes on
+        // after the check.
         if t.error
             .as_deref()
-            .is_some_and(|e| e.starts_with(DATA_CHANGED))
+            .is_some_and(|e| e.starts_with(DATA_CHANGED) || e.starts_with(FILES_GONE))
         {
             t.error = None;
         }
@@ -182,6 +194,7 @@ impl Core {
             // complete torrent being rechecked is still one that completed).
             t.checking = Some(Check::full(t.have.len()));
             t.dirty = true;
+            out.extend(t.reopen_storage(info_hash));
         }
         self.drive_checking(info_hash, out);
         Ok(())
@@ -414,6 +427,10 @@ impl Core {
             tracker_url: t.announcer.status().url.clone(),
             trackers: t.announcer.tiers().iter().map(Vec::len).sum(),
             root_missing: t.root_lost,
+            files_missing: t
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(FILES_GONE)),
             added_at: t.added_at,
             completed_at: t.completed_at,
             content: t

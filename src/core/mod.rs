@@ -448,6 +448,10 @@ pub struct Resume {
     pub check: Vec<u32>,
     /// The root is missing now: the torrent waits, stopped, for it to return.
     pub root_missing: bool,
+    /// Files holding pieces the record claims are gone (named, "a and 2
+    /// more"): the torrent stops with its files missing instead of fetching
+    /// them again, until it is resumed or rechecked.
+    pub files_gone: Option<String>,
     /// Every stored file was found, at the size and time the record says: the
     /// driver need not prepare them again (its storage opens at once).
     pub files_present: bool,
@@ -526,6 +530,9 @@ pub struct TorrentStats {
     pub trackers: usize,
     /// Its storage root is gone (unmounted, removed): it waits for it.
     pub root_missing: bool,
+    /// Files it had were gone when it was restored: stopped until resumed or
+    /// rechecked.
+    pub files_missing: bool,
     /// Seconds it has seeded (complete and running) since added.
     pub seeding_secs: u64,
     /// Seconds it has run without moving data faster than the slow rates (0
@@ -676,6 +683,9 @@ const DISK_FULL_RETRY: Duration = Duration::from_secs(30);
 /// How the error of a torrent whose files changed under it begins (a recheck
 /// clears it).
 const DATA_CHANGED: &str = "its data changed on disk";
+/// How the error of a torrent restored without files it had begins (a resume
+/// or a recheck clears it, with a full check).
+const FILES_GONE: &str = "its files are missing";
 /// How a torrent's note begins while its disk is full.
 const DISK_FULL_NOTE: &str = "disk full";
 

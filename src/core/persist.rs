@@ -61,6 +61,13 @@ impl Torrent {
         }
         if r.root_missing {
             self.lose_root();
+        } else if let Some(gone) = r.files_gone {
+            tracing::warn!(name = %self.name, files = %gone,
+                "files it had are gone: it waits for them (resume or recheck it)");
+            self.error = Some(format!(
+                "{} ({gone}) since it last ran: put them back and resume it, or recheck it to download them again",
+                super::FILES_GONE
+            ));
         }
         self.note = r.note;
         // Restored as saved: nothing new to save until something changes.

@@ -36,6 +36,20 @@ struct Records {
     peers: Option<Vec<u8>>,
 }
 
+/// A torrent's files against its record (`Engine::changed_pieces`).
+struct Changed {
+    /// The recorded bitfield without the pieces of changed files.
+    have: crate::core::Bitfield,
+    /// Those pieces, to hash again.
+    check: Vec<u32>,
+    /// Files changed.
+    changed: usize,
+    /// Every stored file is there.
+    present: bool,
+    /// Files holding recorded pieces that are gone ("a" or "a and 2 more").
+    gone: Option<String>,
+}
+
 /// What one restoring thread produced.
 #[derive(Default)]
 struct Share {
@@ -315,16 +329,22 @@ impl Engine {
                         // when a sample is checked.
                         have = Some(s.have.clone());
                     } else {
-                        let (bits, check, changed, present) =
-                            self.changed_pieces(&root_path, info, s);
-                        resume.files_present = present && changed == 0;
-                        if changed > 0 {
-                            notes.push(format!(
-                                "{changed} file(s) changed since the last save: their pieces are checked again"
-                            ));
+                        let found = self.changed_pieces(&root_path, info, s);
+                        if let Some(gone) = found.gone {
+                            // Not fetched again on its own: the user says.
+                            resume.files_gone = Some(gone);
+                            have = Some(s.have.clone());
+                        } else {
+                            resume.files_present = found.present && found.changed == 0;
+                            if found.changed > 0 {
+                                notes.push(format!(
+                                    "{} file(s) changed since the last save: their pieces are checked again",
+                                    found.changed
+                                ));
+                            }
+                            have = Some(found.have);
+                            resume.check = found.check;
                         }
-                        have = Some(bits);
-                        resume.check = check;
                     }
                 }
                 match known {
@@ -427,12 +447,7 @@ impl Engine {
     /// Compares each file with its stamp in the record: the recorded bitfield
     /// without the pieces of changed files, those pieces (to hash), how many
     /// files changed, and whether every stored file is there.
-    fn changed_pieces(
-        &self,
-        root: &std::path::Path,
-        info: &Info,
-        s: &StateRecord,
-    ) -> (crate::core::Bitfield, Vec<u32>, usize, bool) {
+    fn changed_pieces(&self, root: &std::path::Path, info: &Info, s: &StateRecord) -> Changed {
         let now = self.stat_files(root, info);
         let present = info
             .files
@@ -442,6 +457,7 @@ impl Engine {
         let mut bits = s.have.clone();
         let mut check = Vec::new();
         let mut changed = 0;
+        let mut gone = Vec::new();
         for (i, f) in info.files.iter().enumerate() {
             if !f.is_stored() || f.length == 0 {
                 continue;
@@ -451,9 +467,13 @@ impl Engine {
                 continue;
             }
             let pieces: Vec<u32> = info.geometry.file_pieces(i).collect();
+            let held = pieces.iter().any(|&p| s.have.get(p));
             // A file never written and still absent: nothing to look at.
-            if was.is_none() && now[i].is_none() && pieces.iter().all(|&p| !s.have.get(p)) {
+            if was.is_none() && now[i].is_none() && !held {
                 continue;
+            }
+            if now[i].is_none() && held {
+                gone.push(f.display_path());
             }
             changed += 1;
             for p in pieces {
@@ -461,7 +481,18 @@ impl Engine {
                 check.push(p);
             }
         }
-        (bits, check, changed, present)
+        let gone = match gone.len() {
+            0 => None,
+            1 => Some(gone.swap_remove(0)),
+            n => Some(format!("{} and {} more", gone[0], n - 1)),
+        };
+        Changed {
+            have: bits,
+            check,
+            changed,
+            present,
+            gone,
+        }
     }
 
     fn now_unix(&self) -> u64 {

@@ -394,6 +394,13 @@ impl SimWorld {
         self.lock().nodes[node].fs.get(path).cloned()
     }
 
+    /// Deletes a file from a memory engine's filesystem (as a user would, behind
+    /// its back).
+    pub fn remove_file(&self, engine: &crate::Engine, path: &str) {
+        let node = engine.sim_node().expect("a memory engine of this world");
+        self.lock().nodes[node].fs.remove(path);
+    }
+
     /// Unmounts a memory engine's disk at `prefix`: its files vanish until
     /// [`SimWorld::mount`].
     pub fn unmount(&self, engine: &crate::Engine, prefix: &str) {

@@ -313,7 +313,7 @@ fn ratio_of(milli: i64) -> f64 {
 pub fn state_string(s: &TorrentStats) -> &'static str {
     let complete = s.total_bytes > 0 && s.have_bytes >= s.total_bytes;
     match &s.state {
-        TorrentState::Error(_) if s.root_missing => "missingFiles",
+        TorrentState::Error(_) if s.root_missing || s.files_missing => "missingFiles",
         TorrentState::Error(_) => "error",
         TorrentState::Moving => "moving",
         TorrentState::Paused if complete => "pausedUP",
@@ -472,6 +472,7 @@ mod tests {
             tracker_url: None,
             trackers: 0,
             root_missing: false,
+            files_missing: false,
             seeding_secs: 0,
             idle_secs: 0,
             complete: true,
