@@ -75,14 +75,28 @@ fn the_deploy_sample_config_runs_a_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
     // The sample with its folders moved into the temp dir and loopback ports.
-    let text = include_str!("../deploy/seedring.toml")
-        .replace("/var/lib/seedring", &format!("{d}/data"))
-        .replace("/srv/torrents", &format!("{d}/srv"))
-        .replace("listen = \"[::]:6881\"", "listen = \"127.0.0.1:0\"")
-        .replace("listen = \"0.0.0.0:6881\"", "listen = \"127.0.0.1:0\"")
-        .replace("listen6 = \"[::]:6881\"", "listen6 = \"\"")
-        .replace("bootstrap = [\"router", "bootstrap = [] # [\"router")
-        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"");
+    let sample = include_str!("../deploy/seedring.toml");
+    let swaps = [
+        ("/var/lib/seedring", format!("{d}/data")),
+        ("/srv/torrents", format!("{d}/srv")),
+        ("listen = \"[::]:6881\"", "listen = \"127.0.0.1:0\"".into()),
+        (
+            "listen = \"0.0.0.0:6882\"",
+            "listen = \"127.0.0.1:0\"".into(),
+        ),
+        ("listen6 = \"[::]:6882\"", "listen6 = \"\"".into()),
+        ("bootstrap = [\"router", "bootstrap = [] # [\"router".into()),
+        (
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:0\"".into(),
+        ),
+    ];
+    let mut text = sample.to_owned();
+    for (from, to) in swaps {
+        // Every swap must happen: a sample that moved on would bind real ports.
+        assert!(text.contains(from), "the sample no longer says {from}");
+        text = text.replace(from, &to);
+    }
     let cfg = dir.path().join("sample.toml");
     std::fs::write(&cfg, text).unwrap();
     let d = Daemon::start_with(dir.path(), &cfg);

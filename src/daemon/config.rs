@@ -147,8 +147,8 @@ impl Default for DhtSection {
     fn default() -> Self {
         DhtSection {
             enabled: true,
-            listen: "0.0.0.0:6881".into(),
-            listen6: "[::]:6881".into(),
+            listen: "0.0.0.0:6882".into(),
+            listen6: "[::]:6882".into(),
             bootstrap: [
                 "router.bittorrent.com:6881",
                 "dht.transmissionbt.com:6881",
@@ -486,10 +486,11 @@ slow_inactive_secs = 60
 # The DHT finds peers without a tracker (trackerless magnets, and more peers for
 # the rest). Never used for private torrents.
 enabled = true
-# UDP address of the IPv4 node ("" turns it off).
-listen = "0.0.0.0:6881"
+# UDP address of the IPv4 node ("" turns it off). Not the peer port: uTP
+# listens on that port number over UDP.
+listen = "0.0.0.0:6882"
 # UDP address of the IPv6 node (BEP 32; "" turns it off).
-listen6 = "[::]:6881"
+listen6 = "[::]:6882"
 # Nodes to join through while the saved routing table is too small.
 bootstrap = ["router.bittorrent.com:6881", "dht.transmissionbt.com:6881", "router.utorrent.com:6881", "dht.libtorrent.org:25401"]
 # Queries sent per second per node at most: thousands of torrents are
@@ -624,8 +625,23 @@ impl Config {
         if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
             return bad(format!("log.filter: {:?} is not a filter", self.log.filter));
         }
-        if let Err(why) = self.dht.addrs() {
-            return bad(why);
+        match self.dht.addrs() {
+            Err(why) => return bad(why),
+            // uTP listens on the peer port's number over UDP, whatever the
+            // transport mode (incoming uTP is always accepted).
+            Ok((v4, v6)) if self.dht.enabled => {
+                let port = self.peers.listen.port();
+                if let Some(a) = [v4, v6]
+                    .into_iter()
+                    .flatten()
+                    .find(|a| port != 0 && a.port() == port)
+                {
+                    return bad(format!(
+                        "dht: {a} is on the peer port {port}, where uTP listens over UDP: give the DHT another port"
+                    ));
+                }
+            }
+            Ok(_) => {}
         }
         if self.dht.queries_per_sec == 0 {
             return bad("dht.queries_per_sec: must be at least 1".into());
@@ -682,6 +698,31 @@ mod tests {
         let cfg = Config::parse(text, Path::new("deploy/seedring.toml")).unwrap();
         assert_eq!(cfg.roots.len(), 2);
         assert_eq!(cfg.data_dir, PathBuf::from("/var/lib/seedring"));
+    }
+
+    #[test]
+    fn the_dht_keeps_off_the_peer_port_that_utp_listens_on() {
+        let e = Config::parse("[dht]\nlisten6 = \"[::]:6881\"\n", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("where uTP listens"), "{e}");
+        // Off, or on any free port, it is no clash.
+        Config::parse(
+            "[dht]\nenabled = false\nlisten = \"0.0.0.0:6881\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        Config::parse(
+            "[peers]\nlisten = \"[::]:0\"\n[dht]\nlisten = \"0.0.0.0:0\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        let d = Config::default();
+        let (v4, v6) = d.dht.addrs().unwrap();
+        assert!(
+            [v4, v6]
+                .iter()
+                .flatten()
+                .all(|a| a.port() != d.peers.listen.port())
+        );
     }
 
     #[test]
