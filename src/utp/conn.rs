@@ -225,7 +225,10 @@ impl Conn {
     /// Takes the bytes received in order.
     pub fn read(&mut self, out: &mut Vec<u8>) {
         let had = self.readable.len();
-        out.extend(self.readable.drain(..));
+        let (a, b) = self.readable.as_slices();
+        out.extend_from_slice(a);
+        out.extend_from_slice(b);
+        self.readable.clear();
         // A window that was shut opens again: say so.
         if had > 0 && self.advertised() as usize <= PAYLOAD + had {
             self.ack_due = true;
@@ -516,7 +519,11 @@ impl Conn {
                 && self.in_flight_bytes + PAYLOAD.min(self.unsent.len()) <= window
             {
                 let n = self.unsent.len().min(PAYLOAD);
-                let payload: Vec<u8> = self.unsent.drain(..n).collect();
+                let mut payload = Vec::with_capacity(n);
+                let (a, b) = self.unsent.as_slices();
+                payload.extend_from_slice(&a[..n.min(a.len())]);
+                payload.extend_from_slice(&b[..n - n.min(a.len())]);
+                self.unsent.drain(..n);
                 self.queue(now, Kind::Data, payload);
                 return self.poll_transmit(now, out);
             }
