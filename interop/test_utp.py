@@ -5,15 +5,23 @@
 - a uTP-only libtorrent leecher dials a seeding seedring (two shards, so the
   connection is routed by the handshake, through libtorrent's encrypted
   handshake first as its default policy asks) and downloads everything;
-- libtorrent's own view of each connection says it is uTP.
+- libtorrent's own view of each connection says it is uTP;
+- a mixed swarm: seedring (default `prefer_tcp`) downloads from a uTP-only and
+  a TCP-only libtorrent seeder at once, and seeds to a uTP-only and a TCP-only
+  libtorrent leecher at once; each libtorrent peer moves data over its one
+  transport.
 """
 
+
+import subprocess
 
 import libtorrent as lt
 import pytest
 
-from conftest import LT_SETTINGS, lt_create, make_tree
-from test_encryption import lt_leeches_from_seed, seedring_leeches_from_lt
+from conftest import LT_SETTINGS, PeerWatch, download_args, lt_create, make_tree
+from test_download import wait_for
+from test_encryption import (add, lt_leeches_from_seed, seedring_leeches_from_lt, start_seed,
+                             stop)
 
 LAYOUT = {"a.bin": 3_000_000, "sub/b.bin": 1_500_001, "tiny.txt": 7}
 
@@ -28,6 +36,15 @@ UTP_ONLY = {
     "enable_incoming_tcp": False,
     "enable_outgoing_utp": True,
     "enable_incoming_utp": True,
+}
+
+
+TCP_ONLY = {
+    **LT_SETTINGS,
+    "enable_outgoing_tcp": True,
+    "enable_incoming_tcp": True,
+    "enable_outgoing_utp": False,
+    "enable_incoming_utp": False,
 }
 
 
@@ -60,3 +77,47 @@ def test_a_utp_only_libtorrent_downloads_from_seedring(tmp):
                                 transport)
     same_files(src, tmp / "dst" / "u")
     assert seen == {"utp"}, seen
+
+
+def test_a_mixed_swarm_of_utp_only_and_tcp_only_libtorrent_peers(tmp):
+    src = make_tree(tmp / "src" / "u", LAYOUT, seed=33)
+    torrent = tmp / "u.torrent"
+    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+    # Downloading from both at once (capped so that both take part).
+    seeders = {"utp": lt.session(UTP_ONLY), "tcp": lt.session(TCP_ONLY)}
+    handles = {k: add(s, torrent, tmp / "src") for k, s in seeders.items()}
+    for h in handles.values():
+        wait_for("libtorrent to check its data", lambda h=h: h.status().is_seeding)
+    watches = {k: PeerWatch(h, transport) for k, h in handles.items()}
+    try:
+        peers = [a for k, s in seeders.items() for a in ("--peer", f"127.0.0.1:{s.listen_port()}")]
+        proc = subprocess.run(download_args(torrent, tmp / "dst", *peers,
+                                            "--download-limit", "1500000"),
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        seen = {k: w.close() for k, w in watches.items()}
+    assert proc.returncode == 0, proc.stderr
+    same_files(src, tmp / "dst" / "u")
+    assert seen == {"utp": {"utp"}, "tcp": {"tcp"}}, seen
+    for k, h in handles.items():
+        assert h.status().all_time_upload > 0, f"the {k}-only seeder sent nothing"
+    del handles, seeders
+    # Seeding to both at once.
+    seed, port = start_seed(torrent, tmp / "src", "--upload-limit", "3000000")
+    try:
+        leechers = {"utp": lt.session(UTP_ONLY), "tcp": lt.session(TCP_ONLY)}
+        handles = {k: add(s, torrent, tmp / f"lt-{k}") for k, s in leechers.items()}
+        watches = {k: PeerWatch(h, transport) for k, h in handles.items()}
+        try:
+            for h in handles.values():
+                h.connect_peer(("127.0.0.1", port))
+            for k, h in handles.items():
+                wait_for(f"the {k}-only leecher", lambda h=h: h.status().is_seeding, 90)
+        finally:
+            seen = {k: w.close() for k, w in watches.items()}
+        for k in handles:
+            same_files(src, tmp / f"lt-{k}" / "u")
+        assert seen == {"utp": {"utp"}, "tcp": {"tcp"}}, seen
+        del handles, leechers
+    finally:
+        stop(seed)

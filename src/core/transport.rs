@@ -2,8 +2,10 @@
 //! configured [`TransportMode`].
 //!
 //! Rules: with a preference, an address is dialled over the preferred transport
-//! first; an attempt that never connects (refused, unanswered) is tried again at
-//! once over the other, and only a failure of both counts against the address
+//! first; an attempt that never connects (refused, unanswered), or that
+//! connects and is closed before the peer says a byte to our plaintext
+//! handshake (libtorrent with incoming TCP off accepts and resets at once), is
+//! tried again at once over the other, and only a failure of both counts against the address
 //! (whose next attempt starts over with the preferred one). An address reached
 //! over the other transport is dialled over it again next time.
 
@@ -88,7 +90,12 @@ impl Core {
     /// An attempt of ours that never connected: `true` when the address is to be
     /// tried again at once over the other transport (not counted as a failure).
     pub(super) fn after_failed_connect(&mut self, p: &Peer) -> bool {
-        if !p.outbound || p.phase != Phase::Connecting || !self.cfg.transport.falls_back() {
+        let unheard =
+            p.phase == Phase::Handshake && p.crypt.is_none() && p.handshake_buf.is_empty();
+        if !p.outbound
+            || !(p.phase == Phase::Connecting || unheard)
+            || !self.cfg.transport.falls_back()
+        {
             return false;
         }
         let Some(a) = (p.info_hash)
@@ -155,6 +162,37 @@ mod tests {
             }
         }
         seen
+    }
+
+    #[test]
+    fn a_connection_closed_before_the_peer_says_anything_is_retried_over_utp() {
+        let cfg = CoreConfig {
+            transport: TransportMode::PreferTcp,
+            encryption: crate::core::Encryption::Disabled,
+            ..CoreConfig::default()
+        };
+        let (mut c, ih, _) = core_having_with(false, cfg);
+        c.add_peers(ih, &["10.0.0.1:6881".parse().unwrap()])
+            .unwrap();
+        let now = Time::from_secs(1);
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let mut out = Vec::new();
+            c.on_tick(now, &mut out);
+            let Some((peer, transport)) = out.into_iter().find_map(|a| match a {
+                Action::Connect {
+                    peer, transport, ..
+                } => Some((peer, transport)),
+                _ => None,
+            }) else {
+                break;
+            };
+            seen.push(transport);
+            // Connected, our handshake sent, then closed with nothing heard.
+            c.on_event(now, Event::Connected { peer }, &mut Vec::new());
+            c.on_event(now, Event::Closed { peer }, &mut Vec::new());
+        }
+        assert_eq!(seen, [Transport::Tcp, Transport::Utp]);
     }
 
     #[test]
