@@ -3,7 +3,8 @@
 serves one file; seedring downloads it with `--transport tcp_only` and with
 `--transport utp_only`, alternated, and a libtorrent leecher set to uTP only
 does too (what libtorrent's own uTP reaches on the same path). Prints MiB/s
-and CPU seconds per GiB per row (medians), and uTP / TCP for seedring.
+and CPU seconds per GiB per row (medians), and uTP / TCP for seedring. Then
+seedring seeds to a libtorrent leecher over TCP only and over uTP only.
 
     scripts/bench-utp [SIZE_MIB] [RUNS]      (the wrapper builds release first)
 
@@ -15,6 +16,7 @@ The kernel grants at most net.core.rmem_max / wmem_max.
 """
 
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -89,6 +91,42 @@ def run_lt_utp(ti, out, port):
     return wall, float("nan")
 
 
+def run_seed_to_lt(torrent, ti, src, out, transport):
+    """seedring seeds; a libtorrent leecher on one transport downloads. Returns
+    (wall seconds, seedring's CPU seconds over the download)."""
+    seed = subprocess.Popen([BIN, "download", str(torrent), "-o", str(src), "--seed",
+                             "--listen-port", "0", "--listen-address", "127.0.0.1"],
+                            stderr=subprocess.PIPE, text=True)
+    port = None
+    for line in seed.stderr:
+        m = re.search(r"listening on port (\d+)", line)
+        if m:
+            port = int(m.group(1))
+        if "seeding until" in line:
+            break
+    off = ("tcp" if transport == "utp" else "utp")
+    ses = session(**{f"enable_outgoing_{off}": False, f"enable_incoming_{off}": False})
+    h = add(ses, ti, out)
+    before = cpu_of(seed.pid)
+    t0 = time.monotonic()
+    h.connect_peer(("127.0.0.1", port))
+    ok = wait(lambda: h.status().is_seeding, 900)
+    wall = time.monotonic() - t0
+    cpu = cpu_of(seed.pid) - before
+    del h, ses
+    seed.terminate()
+    seed.wait()
+    if not ok:
+        raise TimeoutError(f"libtorrent {transport} leecher")
+    return wall, cpu
+
+
+def cpu_of(pid):
+    """User + system seconds of a running process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     size_mib = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -135,6 +173,23 @@ def main():
             med[name] = rate
             print(f"| {name} | {rate:.1f} | {cpu:.2f} |")
         print(f"| **seedring uTP ÷ TCP** | **{med['seedring utp'] / med['seedring tcp']:.2f}** | |")
+        seeds = {"tcp": [], "utp": []}
+        for r in range(runs):
+            for t in seeds:
+                out = work / f"lt-{r}-{t}"
+                out.mkdir()
+                wall, cpu = run_seed_to_lt(torrent, ti, src, out, t)
+                seeds[t].append((size_mib / wall, cpu / (size_mib / 1024)))
+                shutil.rmtree(out)
+                time.sleep(1)
+        print(f"\nseedring seeding {size_mib} MiB to a libtorrent leecher on one transport\n")
+        print("| seeding over | MiB/s | seedring CPU s/GiB |\n|---|---|---|")
+        for t, xs in seeds.items():
+            print(f"| {t} | {statistics.median(x[0] for x in xs):.1f} | "
+                  f"{statistics.median(x[1] for x in xs):.2f} |")
+        ratio = statistics.median(x[0] for x in seeds["utp"]) / \
+            statistics.median(x[0] for x in seeds["tcp"])
+        print(f"| **uTP ÷ TCP** | **{ratio:.2f}** | |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -20,6 +20,7 @@ pub mod lsd;
 pub(crate) mod peer;
 pub(crate) mod stream;
 mod tracker;
+mod udp_gso;
 pub(crate) mod utp;
 mod webseed;
 

@@ -168,7 +168,8 @@ struct Thread {
     started: Instant,
     cmds: flume::Sender<Cmd>,
     accepts: flume::Sender<(UtpStream, SocketAddr)>,
-    dropped_sends: u64,
+    /// Sends, in runs of equal datagrams to one peer where the kernel can.
+    gso: super::udp_gso::GsoSender,
     /// Connections that took datagrams in the batch being read, serviced once
     /// when it ends (at most [`BATCH`] entries).
     touched: Vec<Key>,
@@ -275,7 +276,7 @@ async fn run(
         started: Instant::now(),
         cmds,
         accepts,
-        dropped_sends: 0,
+        gso: super::udp_gso::GsoSender::new(),
         touched: Vec::with_capacity(BATCH),
         spare: vec![std::mem::MaybeUninit::new(0); MAX_DATAGRAM],
     }));
@@ -539,16 +540,9 @@ impl Thread {
         let now = self.now();
         let mut buf = Vec::with_capacity(1500);
         while let Some(to) = self.ep.poll_transmit(now, &mut buf) {
-            if let Err(e) = self
-                .sock
-                .send_to_with_flags(&buf, &to.into(), libc::MSG_DONTWAIT)
-            {
-                self.dropped_sends += 1;
-                if self.dropped_sends.is_power_of_two() {
-                    tracing::debug!(%to, error = %e, dropped_so_far = self.dropped_sends, "utp: datagram not sent");
-                }
-            }
+            self.gso.push(&self.sock, to, &buf);
         }
+        self.gso.flush(&self.sock);
     }
 }
 
