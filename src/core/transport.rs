@@ -90,8 +90,10 @@ impl Core {
     /// An attempt of ours that never connected: `true` when the address is to be
     /// tried again at once over the other transport (not counted as a failure).
     pub(super) fn after_failed_connect(&mut self, p: &Peer) -> bool {
-        let unheard =
-            p.phase == Phase::Handshake && p.crypt.is_none() && p.handshake_buf.is_empty();
+        let unheard = p.phase == Phase::Handshake
+            && p.crypt.is_none()
+            && p.handshake_buf.is_empty()
+            && !self.connected_to(p);
         if !p.outbound
             || !(p.phase == Phase::Connecting || unheard)
             || !self.cfg.transport.falls_back()
@@ -109,6 +111,18 @@ impl Core {
             a.last_attempt = None;
         }
         a.other_transport_next
+    }
+
+    /// Whether `p`'s torrent holds another connection with its host: then a
+    /// close before any byte is most likely the peer dropping a duplicate (both
+    /// ends dialled at once), not a transport it refuses.
+    fn connected_to(&self, p: &Peer) -> bool {
+        let Some(t) = p.info_hash.and_then(|ih| self.torrents.get(&ih)) else {
+            return false;
+        };
+        (t.peers.iter())
+            .filter_map(|k| self.peers.get(k))
+            .any(|q| q.addr.ip() == p.addr.ip())
     }
 
     /// The driver says how an incoming connection travels (TCP unless told).

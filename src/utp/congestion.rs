@@ -40,6 +40,15 @@ pub struct Ledbat {
     rto: Duration,
 }
 
+/// The lesser of two delay samples. Samples are differences of two 32-bit
+/// microsecond clocks, so they wrap: they are compared by their distance
+/// (samples of one path lie within 35 minutes of each other), never as plain
+/// numbers, or a base near the wrap would read every later sample as
+/// a huge queue.
+fn earlier(a: u32, b: u32) -> u32 {
+    if (b.wrapping_sub(a) as i32) < 0 { b } else { a }
+}
+
 impl Ledbat {
     /// A window of two packets of `packet` bytes, in slow start.
     pub fn new(packet: usize) -> Ledbat {
@@ -96,7 +105,7 @@ impl Ledbat {
     pub fn on_ack(&mut self, now: Time, acked: usize, delay_us: u32, in_flight: usize) {
         let minute = now.0 / 60_000_000_000;
         match self.base.last_mut() {
-            Some((m, d)) if *m == minute => *d = (*d).min(delay_us),
+            Some((m, d)) if *m == minute => *d = earlier(*d, delay_us),
             _ => {
                 self.base.push((minute, delay_us));
                 if self.base.len() > BASE_MINUTES {
@@ -104,7 +113,7 @@ impl Ledbat {
                 }
             }
         }
-        let base = self.base.iter().map(|b| b.1).min().unwrap_or(delay_us);
+        let base = (self.base.iter().map(|b| b.1)).fold(delay_us, earlier);
         let queue = Duration::from_micros(u64::from(delay_us.wrapping_sub(base).min(10_000_000)));
         self.queue_delay = queue;
         let off_target = (TARGET.as_secs_f64() - queue.as_secs_f64()) / TARGET.as_secs_f64();
@@ -192,6 +201,23 @@ mod tests {
         assert_eq!(c.rto(), Duration::from_millis(600));
         c.on_rtt(Duration::from_millis(1));
         assert!(c.rto() >= MIN_RTO);
+    }
+
+    #[test]
+    fn delays_that_straddle_the_clock_wrap_compare_by_distance() {
+        let mut c = Ledbat::new(1000);
+        c.on_loss();
+        let t = Time::from_secs(1);
+        // The base sits 1 ms before the wrap; samples 20 ms later wrap to
+        // small numbers and are 20 ms of queue, not none (nor four billion).
+        c.on_ack(t, 1000, u32::MAX - 999, 2000);
+        c.on_ack(t, 1000, 19_000, 2000);
+        assert_eq!(c.queue_delay, Duration::from_millis(20));
+        // A sample past the wrap but earlier than the base becomes the base.
+        c.on_ack(t, 1000, u32::MAX - 4_999, 2000);
+        assert_eq!(c.queue_delay, Duration::ZERO);
+        c.on_ack(t, 1000, 15_000, 2000);
+        assert_eq!(c.queue_delay, Duration::from_millis(20));
     }
 
     #[test]
