@@ -113,16 +113,17 @@ impl Core {
         a.other_transport_next
     }
 
-    /// Whether `p`'s torrent holds another connection with its host: then a
-    /// close before any byte is most likely the peer dropping a duplicate (both
-    /// ends dialled at once), not a transport it refuses.
+    /// Whether `p`'s torrent holds another connection with the peer at its
+    /// address (dialled there, or from it with that listen port): then a close
+    /// before any byte is most likely the peer dropping a duplicate (both ends
+    /// dialled at once), not a transport it refuses.
     fn connected_to(&self, p: &Peer) -> bool {
         let Some(t) = p.info_hash.and_then(|ih| self.torrents.get(&ih)) else {
             return false;
         };
-        (t.peers.iter())
-            .filter_map(|k| self.peers.get(k))
-            .any(|q| q.addr.ip() == p.addr.ip())
+        (t.peers.iter()).filter_map(|k| self.peers.get(k)).any(|q| {
+            q.addr.ip() == p.addr.ip() && (q.addr == p.addr || q.listen_port == Some(p.addr.port()))
+        })
     }
 
     /// The driver says how an incoming connection travels (TCP unless told).
