@@ -119,6 +119,20 @@ class QbNox:
         self.log.close()
 
 
+def side_by_side(tmp: Path):
+    """qbittorrent-nox and seedring side by side, each with a downloads folder,
+    logged in: (qb, sr, seedring's client, qbittorrent's client, {url: folder})."""
+    (tmp / "qb").mkdir()
+    qb = QbNox(tmp / "qb", tmp / "qb" / "downloads")
+    sr = SeedringQb(tmp / "sr", {"default": tmp / "sr" / "downloads"})
+    a, b = Client(sr.url), Client(qb.url)
+    homes = {a.url: tmp / "sr" / "downloads", b.url: tmp / "qb" / "downloads"}
+    for c in (a, b):
+        assert c.login() == "Ok."
+        homes[c.url].mkdir(parents=True, exist_ok=True)
+    return qb, sr, a, b, homes
+
+
 class Client:
     """The requests the *arr tools make, by hand: form-encoded POSTs, the SID
     cookie, a Referer of the host itself (as a browser would send)."""

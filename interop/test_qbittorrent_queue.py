@@ -11,7 +11,7 @@ import time
 
 import libtorrent as lt
 
-from qbit_common import Client, QbNox, SeedringQb, wait_state
+from qbit_common import Client, side_by_side, wait_state
 from test_qbittorrent_states import compare_info, zeros_torrent
 
 MIB = 1 << 20
@@ -34,37 +34,29 @@ def prefs(c, **kv):
 
 
 def test_queued_seeds_and_downloads_match_qbittorrent(tmp):
-    (tmp / "qb").mkdir()
-    qb = QbNox(tmp / "qb", tmp / "qb" / "downloads")
-    sr = SeedringQb(tmp / "sr", {"default": tmp / "sr" / "downloads"})
-    a, b = Client(sr.url), Client(qb.url)
-    homes = {a.url: tmp / "sr" / "downloads", b.url: tmp / "qb" / "downloads"}
+    qb, sr, a, b, homes = side_by_side(tmp)
     try:
         for c in (a, b):
-            assert c.login() == "Ok."
-            homes[c.url].mkdir(parents=True, exist_ok=True)
             # One seed and one download at a time; idle torrents count (the
             # "slow torrents" exemption off), so nobody sending anything
             # still holds a slot.
             prefs(c, queueing_enabled=True, max_active_uploads=1, max_active_downloads=1,
                   max_active_torrents=2, dont_count_slow_torrents=False)
-        # The first seed takes the only upload slot...
-        first = {c.url: add_zeros(c, homes[c.url], "first.bin", 8 * MIB, True) for c in (a, b)}
-        for c in (a, b):
-            wait_state(c, first[c.url], {"stalledUP"}, 60)
-        # ...so the second waits for it, and so does a download behind a
-        # download that holds the download slot.
-        second = {c.url: add_zeros(c, homes[c.url], "second.bin", 8 * MIB, True) for c in (a, b)}
-        for c in (a, b):
-            wait_state(c, second[c.url], {"queuedUP"}, 60)
+
+        def add_both(name, complete, state):
+            ihs = {c.url: add_zeros(c, homes[c.url], name, 8 * MIB, complete) for c in (a, b)}
+            for c in (a, b):
+                wait_state(c, ihs[c.url], {state}, 60)
+            return ihs
+
+        # The first seed takes the only upload slot, so the second waits for
+        # it, and so does a download behind a download that holds the slot.
+        first = add_both("first.bin", True, "stalledUP")
+        second = add_both("second.bin", True, "queuedUP")
         compare_info(a, b, second[a.url], "seed queued behind the upload limit")
         assert a.json("torrents/info", hashes=first[a.url])[0]["state"] == "stalledUP"
-        held = {c.url: add_zeros(c, homes[c.url], "held.bin", 8 * MIB, False) for c in (a, b)}
-        for c in (a, b):
-            wait_state(c, held[c.url], {"stalledDL"}, 60)
-        behind = {c.url: add_zeros(c, homes[c.url], "behind.bin", 8 * MIB, False) for c in (a, b)}
-        for c in (a, b):
-            wait_state(c, behind[c.url], {"queuedDL"}, 60)
+        add_both("held.bin", False, "stalledDL")
+        behind = add_both("behind.bin", False, "queuedDL")
         compare_info(a, b, behind[a.url], "download queued behind the download limit")
         for c in (a, b):
             got = {t["hash"]: t["state"] for t in c.json("torrents/info", filter="all")}
@@ -87,18 +79,12 @@ def test_queued_seeds_and_downloads_match_qbittorrent(tmp):
 
 
 def test_files_gone_while_stopped_is_missing_files_as_in_qbittorrent(tmp):
-    (tmp / "qb").mkdir()
-    qb = QbNox(tmp / "qb", tmp / "qb" / "downloads")
-    sr = SeedringQb(tmp / "sr", {"default": tmp / "sr" / "downloads"})
-    homes = {"sr": tmp / "sr" / "downloads", "qb": tmp / "qb" / "downloads"}
+    qb, sr, a, b, by_url = side_by_side(tmp)
+    homes = {"sr": by_url[a.url], "qb": by_url[b.url]}
     daemons = {"sr": sr, "qb": qb}
     try:
-        clients = {k: Client(d.url) for k, d in daemons.items()}
-        ih = {}
-        for k, c in clients.items():
-            assert c.login() == "Ok."
-            homes[k].mkdir(parents=True, exist_ok=True)
-            ih[k] = add_zeros(c, homes[k], "kept.bin", 8 * MIB, True)
+        clients = {"sr": a, "qb": b}
+        ih = {k: add_zeros(c, homes[k], "kept.bin", 8 * MIB, True) for k, c in clients.items()}
         for c in clients.values():
             wait_state(c, ih["sr"], {"stalledUP"}, 60)
         # Both stop with the torrent complete; its file goes meanwhile.

@@ -14,7 +14,7 @@ import time
 import libtorrent as lt
 
 from conftest import lt_create, make_tree
-from qbit_common import Client, QbNox, SeedringQb, diff_shapes, shape, wait_state
+from qbit_common import diff_shapes, shape, side_by_side, wait_state
 from test_download import LAYOUT, LtSeeder, wait_for
 
 GIB = 1 << 30
@@ -55,18 +55,10 @@ def compare_info(a, b, ih, what):
 
 
 def test_checking_stalled_downloading_and_error_states_match_qbittorrent(tmp):
-    (tmp / "qb").mkdir()
-    qb = QbNox(tmp / "qb", tmp / "qb" / "downloads")
-    sr = SeedringQb(tmp / "sr", {"default": tmp / "sr" / "downloads"})
-    a, b = Client(sr.url), Client(qb.url)
-    homes = {a.url: tmp / "sr" / "downloads", b.url: tmp / "qb" / "downloads"}
+    qb, sr, a, b, homes = side_by_side(tmp)
     who = {a.url: "seedring", b.url: "qbittorrent-nox"}
     seeder = None
     try:
-        for c in (a, b):
-            assert c.login() == "Ok."
-            homes[c.url].mkdir(parents=True, exist_ok=True)
-
         # Checking: a 1 GiB file already on disk (sparse, all zeros) is checked
         # on add (incomplete until checked: checkingDL), then seeds with nobody
         # to seed to (stalledUP); a recheck of the complete torrent is checkingUP.
