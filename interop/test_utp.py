@@ -52,6 +52,14 @@ def transport(p):
     return "utp" if int(p.flags) & UTP_SOCKET else "tcp"
 
 
+def a_torrent(tmp, seed):
+    """The test's files under tmp/src/u and their v1 torrent: (folder, .torrent)."""
+    src = make_tree(tmp / "src" / "u", LAYOUT, seed=seed)
+    torrent = tmp / "u.torrent"
+    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+    return src, torrent
+
+
 def same_files(a, b):
     for rel in LAYOUT:
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
@@ -59,9 +67,7 @@ def same_files(a, b):
 
 @pytest.mark.parametrize("mode", ["utp_only", "prefer_utp"])
 def test_seedring_downloads_from_a_utp_only_libtorrent(tmp, mode):
-    src = make_tree(tmp / "src" / "u", LAYOUT, seed=31)
-    torrent = tmp / "u.torrent"
-    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+    src, torrent = a_torrent(tmp, 31)
     proc, seen = seedring_leeches_from_lt(lt.session(UTP_ONLY), torrent, tmp / "src",
                                           tmp / "dst", transport, "--transport", mode)
     assert proc.returncode == 0, proc.stderr
@@ -70,9 +76,7 @@ def test_seedring_downloads_from_a_utp_only_libtorrent(tmp, mode):
 
 
 def test_a_utp_only_libtorrent_downloads_from_seedring(tmp):
-    src = make_tree(tmp / "src" / "u", LAYOUT, seed=32)
-    torrent = tmp / "u.torrent"
-    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+    src, torrent = a_torrent(tmp, 32)
     seen = lt_leeches_from_seed(lt.session(UTP_ONLY), torrent, tmp / "src", tmp / "dst",
                                 transport)
     same_files(src, tmp / "dst" / "u")
@@ -80,9 +84,7 @@ def test_a_utp_only_libtorrent_downloads_from_seedring(tmp):
 
 
 def test_a_mixed_swarm_of_utp_only_and_tcp_only_libtorrent_peers(tmp):
-    src = make_tree(tmp / "src" / "u", LAYOUT, seed=33)
-    torrent = tmp / "u.torrent"
-    torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+    src, torrent = a_torrent(tmp, 33)
     # Downloading from both at once (capped so that both take part).
     seeders = {"utp": lt.session(UTP_ONLY), "tcp": lt.session(TCP_ONLY)}
     handles = {k: add(s, torrent, tmp / "src") for k, s in seeders.items()}

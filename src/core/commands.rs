@@ -151,10 +151,7 @@ impl Core {
         t.paused = false;
         t.save_now = true;
         // Restored without files it had: what is there now is checked first.
-        if t.error
-            .as_deref()
-            .is_some_and(|e| e.starts_with(FILES_GONE))
-        {
+        if t.files_gone() {
             return self.force_recheck(info_hash, out);
         }
         // An unmounted root's error clears only when the root returns.
@@ -181,9 +178,10 @@ impl Core {
         t.read_doubt = None;
         // A torrent stopped because its files changed or were gone goes on
         // after the check.
-        if t.error
-            .as_deref()
-            .is_some_and(|e| e.starts_with(DATA_CHANGED) || e.starts_with(FILES_GONE))
+        if t.files_gone()
+            || t.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(DATA_CHANGED))
         {
             t.error = None;
         }
@@ -427,10 +425,7 @@ impl Core {
             tracker_url: t.announcer.status().url.clone(),
             trackers: t.announcer.tiers().iter().map(Vec::len).sum(),
             root_missing: t.root_lost,
-            files_missing: t
-                .error
-                .as_deref()
-                .is_some_and(|e| e.starts_with(FILES_GONE)),
+            files_missing: t.files_gone(),
             added_at: t.added_at,
             completed_at: t.completed_at,
             content: t

@@ -485,6 +485,14 @@ impl Torrent {
         self.have.all() || (0..self.have.len()).all(|p| w.have.get(p) || w.priority_of(p) == 0)
     }
 
+    /// Stopped because files it had were gone when it was restored (until a
+    /// resume or a recheck).
+    pub fn files_gone(&self) -> bool {
+        self.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(super::FILES_GONE))
+    }
+
     /// Downloading (or seeding) normally: not paused, errored, checking or fetching.
     pub fn is_running(&self) -> bool {
         !self.stopped()
