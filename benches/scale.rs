@@ -174,7 +174,12 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
         pieces += count as u64;
         // What a daemon writes when a torrent is added: the info dictionary and
         // its layout record.
-        ops.extend(meta_ops(meta.info_hash, &meta.info, &meta.info_bytes));
+        ops.extend(meta_ops(
+            meta.info_hash,
+            &meta.info,
+            &meta.info_bytes,
+            meta.info_bytes.len() as u64,
+        ));
         ops.push(StoreOp::Set(state_key(meta.info_hash), rec.encode()));
         if ops.len() >= 4096 {
             store.apply(std::mem::take(&mut ops)).unwrap();

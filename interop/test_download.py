@@ -127,8 +127,16 @@ def test_libtorrent_downloads_from_seedring_seed(tmp):
     src = make_tree(tmp / "src" / "served", LAYOUT, seed=6)
     torrent = tmp / "v.torrent"
     torrent.write_bytes(lt_create(src, 64 * 1024, lt.create_torrent.v1_only))
+    lt_fetches_from_seedring(torrent, tmp / "src", tmp / "dst")
+    same_files(src, tmp / "dst" / "served", LAYOUT)
+
+
+def lt_fetches_from_seedring(torrent: Path, have: Path, dst: Path):
+    """seedring seeds `torrent` from `have` (`download --seed`); a libtorrent
+    session downloads it into `dst` from seedring alone; seedring must then
+    stop cleanly on SIGTERM."""
     proc = subprocess.Popen(
-        download_args(torrent, tmp / "src", "--seed"),
+        download_args(torrent, have, "--seed"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -146,16 +154,16 @@ def test_libtorrent_downloads_from_seedring_seed(tmp):
         assert port, "".join(lines)
         while "seeding until" not in line:
             line = proc.stderr.readline()
+            lines.append(line)
             assert line, "seedring exited: " + "".join(lines)
         ses = lt_session()
         atp = lt.add_torrent_params()
         atp.ti = lt.torrent_info(str(torrent))
-        atp.save_path = str(tmp / "dst")
+        atp.save_path = str(dst)
         atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
         h = ses.add_torrent(atp)
         h.connect_peer(("127.0.0.1", port))
         wait_for("libtorrent to finish", lambda: h.status().is_seeding, 60)
-        same_files(src, tmp / "dst" / "served", LAYOUT)
         del h, ses
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -1,16 +1,17 @@
-"""BitTorrent v2 (BEP 52) metadata against libtorrent: `seedring info` and
-libtorrent agree on the info-hashes of a hybrid (v1 and v2) and a v2-only
-torrent made by libtorrent; a hybrid whose piece layers do not hash to their
-roots is refused (libtorrent 2.0.8 loads it; we do not join a v2 swarm whose
-hashes cannot be checked); a hybrid downloads from a
-libtorrent seeder (through its v1 side)."""
+"""BitTorrent v2 (BEP 52) against libtorrent: `seedring info` and libtorrent
+agree on the info-hashes of a hybrid (v1 and v2) and a v2-only torrent made by
+libtorrent; a hybrid whose piece layers do not hash to their roots is refused
+(libtorrent 2.0.8 loads it; we do not join a v2 swarm whose hashes cannot be
+checked); a hybrid downloads from a libtorrent seeder (through its v1 side);
+v2-only torrents download from libtorrent and seed to it, their pieces checked
+by SHA-256 merkle roots."""
 
 import json
 
 import libtorrent as lt
 
 from conftest import LT_SETTINGS, make_tree, run_download, run_seedring
-from test_download import LAYOUT, LtSeeder, same_files
+from test_download import LAYOUT, LtSeeder, lt_fetches_from_seedring, same_files
 
 BIG = {**LAYOUT, "big.bin": 3_000_000}
 
@@ -39,10 +40,10 @@ def test_info_hashes_agree_with_libtorrent(tmp):
             assert got["info_hash"] == hashes.v1.to_bytes().hex()
         else:
             assert got["info_hash"] is None and got["v2_only"] is True
-            assert sorted(f["path"] for f in got["files"]) == sorted(BIG)
-    # A v2-only torrent is described but not downloaded (yet), with a clear error.
-    proc = run_download(tmp / "v2.torrent", tmp / "dst", check=False)
-    assert proc.returncode != 0 and "v2-only torrents are not supported yet" in proc.stderr
+            # Known to peers by the first 20 bytes of its v2 hash.
+            assert got["id"] == got["info_hash_v2"][:40]
+            stored = [f["path"].split("/", 1)[1] for f in got["files"] if not f["pad"]]
+            assert sorted(stored) == sorted(BIG)
 
 
 def test_a_hybrid_with_a_wrong_piece_layer_is_refused(tmp):
@@ -100,3 +101,39 @@ def test_torrents_seedring_creates_load_in_libtorrent_with_the_same_hashes(tmp):
     finally:
         seeder.close()
     same_files(src, tmp / "dst" / "pack", layout)
+
+
+def test_a_v2_only_torrent_downloads_from_libtorrent_and_seeds_to_it(tmp):
+    """A multi-file v2-only torrent libtorrent made (files longer and shorter
+    than a piece: piece layers and one-piece roots; padding between files):
+    seedring downloads it from a libtorrent seeder, then seeds what it got to a
+    fresh libtorrent session, which finds every piece good."""
+    src = make_tree(tmp / "src" / "pack", BIG, seed=45)
+    t = tmp / "v2.torrent"
+    t.write_bytes(make(src, lt.create_torrent.v2_only))
+    seeder = LtSeeder(t, tmp / "src")
+    try:
+        run_download(t, tmp / "got", "--peer", f"127.0.0.1:{seeder.port}")
+    finally:
+        seeder.close()
+    same_files(src, tmp / "got" / "pack", BIG)
+    lt_fetches_from_seedring(t, tmp / "got", tmp / "lt")
+    same_files(src, tmp / "lt" / "pack", BIG)
+
+
+def test_a_single_file_v2_torrent_seedring_made_goes_both_ways(tmp):
+    """`seedring create --v2` of one file (several pieces, the last short):
+    libtorrent downloads it from seedring, and seedring downloads it back from
+    libtorrent."""
+    src = make_tree(tmp / "src", {"one.bin": 1_234_567}, seed=46)
+    t = tmp / "one.torrent"
+    run_seedring("create", src / "one.bin", "-o", t, "--v2", "--piece-length", "64K")
+    assert info(t)["v2_only"] is True
+    lt_fetches_from_seedring(t, src, tmp / "lt")
+    same_files(src, tmp / "lt", {"one.bin": 1_234_567})
+    seeder = LtSeeder(t, tmp / "lt")
+    try:
+        run_download(t, tmp / "back", "--peer", f"127.0.0.1:{seeder.port}")
+    finally:
+        seeder.close()
+    same_files(src, tmp / "back", {"one.bin": 1_234_567})

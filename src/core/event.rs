@@ -300,7 +300,7 @@ pub enum Action {
         /// Which pieces.
         pieces: Vec<u32>,
         /// The torrent's piece hashes (the storage's layout carries none).
-        hashes: Arc<[[u8; 20]]>,
+        hashes: Arc<crate::hash::PieceHashes>,
     },
     /// Read the torrent's `info` dictionary back from the session store (where
     /// [`Action::OpenStorage`] had it written); answer with [`Event::MetaLoaded`].
@@ -366,9 +366,13 @@ pub struct OpenStorage {
     pub info_hash: InfoHash,
     /// Its layout.
     pub info: Arc<Info>,
-    /// The exact bytes of its `info` dictionary, when they are to be written to
-    /// the session store (with its layout record).
-    pub info_bytes: Option<Arc<Vec<u8>>>,
+    /// Its metadata as the session store keeps it, when it is to be written
+    /// there (with its layout record): the exact bytes of its `info`
+    /// dictionary, for a v2-only torrent with its piece roots (see
+    /// [`crate::metainfo::encode_stored`]).
+    pub meta_record: Option<Arc<Vec<u8>>>,
+    /// Bytes of its `info` dictionary.
+    pub metadata_size: u64,
     /// The storage root it was added to.
     pub root: String,
     /// Whether the root is there by its marker file, or (a plain folder) by
@@ -401,7 +405,7 @@ pub struct MoveStorage {
     /// The pieces to verify after a copy.
     pub have: crate::core::Bitfield,
     /// Their hashes.
-    pub hashes: Arc<[[u8; 20]]>,
+    pub hashes: Arc<crate::hash::PieceHashes>,
     /// From this root (path)...
     pub from: String,
     /// ...to this one...

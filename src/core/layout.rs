@@ -103,7 +103,7 @@ pub fn decode_layout(bytes: &[u8]) -> Result<LayoutRecord, RecordError> {
         name,
         multi_file: flag(&root, "multi")?,
         files,
-        pieces: Vec::new(),
+        pieces: crate::hash::PieceHashes::default(),
         private: flag(&root, "priv")?,
         geometry,
         content_layout: content_layout(&root)?,
@@ -123,11 +123,13 @@ pub fn decode_layout(bytes: &[u8]) -> Result<LayoutRecord, RecordError> {
 fn paths_fit(info: &Info) -> bool {
     let name = &info.name;
     let files = &info.files;
+    // A single file may be followed by padding (a v2-only torrent's), never stored.
+    let single = || files.len() == 1 || (files.len() == 2 && !files[1].is_stored());
     let shape = match (info.multi_file, info.content_layout) {
         (false, ContentLayout::Subfolder) => {
-            files.len() == 1 && files[0].path.len() == 2 && files[0].path[1] == *name
+            single() && files[0].path.len() == 2 && files[0].path[1] == *name
         }
-        (false, _) => files.len() == 1 && files[0].path == [name.clone()],
+        (false, _) => single() && files[0].path == [name.clone()],
         // The torrent's folder is left out by design.
         (true, ContentLayout::NoSubfolder) => true,
         (true, _) => files

@@ -87,12 +87,11 @@ impl Core {
         let t = self.torrents.get_mut(&ih).expect("caller checked");
         // Blocks are asked for only while the hashes are in memory, and they stay
         // while the torrent is incomplete: a piece without them was never asked for.
-        let Some(want) = t.meta.hashes.as_ref().and_then(|h| h.get(piece as usize)) else {
+        let Some(ok) = t.meta.hashes.as_ref().and_then(|h| h.check(piece, &bytes)) else {
             tracing::debug!(info_hash = %ih, piece, "piece without its hash in memory: dropped");
             t.picker.drop_piece(piece);
             return;
         };
-        let ok = hash::verify_piece(&bytes, want);
         self.hashed_bytes += bytes.len() as u64;
         let block = crate::metainfo::BLOCK_LEN as usize;
         if ok {

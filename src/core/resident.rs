@@ -19,7 +19,7 @@ const MAX_WAITING: usize = 32;
 #[derive(Debug, Default)]
 pub(crate) struct MetaCache {
     /// SHA-1 of every piece, while resident.
-    pub hashes: Option<Arc<[[u8; 20]]>>,
+    pub hashes: Option<Arc<crate::hash::PieceHashes>>,
     /// The `info` dictionary's bytes, while resident.
     pub bytes: Option<Arc<Vec<u8>>>,
     /// Bytes of the `info` dictionary (0 while unknown).
@@ -36,13 +36,25 @@ pub(crate) struct MetaCache {
 
 impl MetaCache {
     /// Resident from bytes just parsed: `hashes` taken out of the parsed info.
-    pub fn resident(hashes: Vec<[u8; 20]>, bytes: Arc<Vec<u8>>, now: Time) -> MetaCache {
+    pub fn resident(hashes: crate::hash::PieceHashes, bytes: Arc<Vec<u8>>, now: Time) -> MetaCache {
         MetaCache {
-            hashes: Some(hashes.into()),
+            hashes: Some(Arc::new(hashes)),
             size: bytes.len() as u64,
             bytes: Some(bytes),
             used: now,
             ..MetaCache::default()
+        }
+    }
+
+    /// What the session store keeps, while the bytes are resident: the `info`
+    /// bytes themselves, or for a v2-only torrent those and its piece roots.
+    pub fn record(&self) -> Option<Arc<Vec<u8>>> {
+        let bytes = self.bytes.as_ref()?;
+        match self.hashes.as_deref() {
+            Some(h @ crate::hash::PieceHashes::Merkle(_)) => {
+                Some(Arc::new(crate::metainfo::encode_stored(bytes, h)))
+            }
+            _ => Some(Arc::clone(bytes)),
         }
     }
 
@@ -63,7 +75,7 @@ impl Core {
         &mut self,
         ih: InfoHash,
         out: &mut Vec<Action>,
-    ) -> Option<Arc<[[u8; 20]]>> {
+    ) -> Option<Arc<crate::hash::PieceHashes>> {
         let t = self.torrents.get_mut(&ih)?;
         t.info.as_ref()?;
         if let Some(h) = &t.meta.hashes {
@@ -122,8 +134,8 @@ impl Core {
         let pieces = t.info.as_ref().map_or(0, |i| i.geometry.piece_count());
         let parsed = match result {
             Ok(Some(bytes)) => {
-                match crate::metainfo::parse_info_bytes(&bytes, &MetainfoLimits::default()) {
-                    Ok((h, info)) if h == ih && info.geometry.piece_count() == pieces => {
+                match crate::metainfo::parse_stored(&bytes, &MetainfoLimits::default()) {
+                    Ok((h, info, bytes)) if h == ih && info.geometry.piece_count() == pieces => {
                         Ok((info.pieces, bytes))
                     }
                     Ok(_) => Err("it belongs to another torrent or layout".to_owned()),

@@ -386,18 +386,15 @@ impl Torrent {
         save_meta: bool,
         prepared: bool,
     ) -> super::Action {
-        let info_bytes = if save_meta {
-            self.meta.bytes.clone()
-        } else {
-            None
-        };
-        if info_bytes.is_some() {
+        let meta_record = if save_meta { self.meta.record() } else { None };
+        if meta_record.is_some() {
             self.meta.stored = true;
         }
         super::Action::OpenStorage(super::OpenStorage {
             info_hash,
             info: Arc::clone(self.info.as_ref().expect("storage needs metadata")),
-            info_bytes,
+            meta_record,
+            metadata_size: self.meta.size,
             root: self.root.clone(),
             marked: self.root_marked,
             prepared,

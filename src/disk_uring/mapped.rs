@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use memmap2::{Mmap, MmapOptions, UncheckedAdvice};
 
-use crate::hash::{Digest, PieceSource, Sha1};
+use crate::hash::PieceSource;
 use crate::metainfo::{Geometry, Info};
 
 /// Where one file's bytes come from.
@@ -196,7 +196,7 @@ fn map_entry(entry: &mut Entry, file: &File) {
 }
 
 impl PieceSource for MappedFiles {
-    fn hash_piece(&self, piece: u32, hasher: &mut Sha1) -> bool {
+    fn feed_piece(&self, piece: u32, sink: &mut dyn FnMut(&[u8])) -> bool {
         for span in self.geometry.piece_spans(piece) {
             let f = &self.files[span.file];
             let end = span.file_offset + u64::from(span.len);
@@ -207,7 +207,7 @@ impl PieceSource for MappedFiles {
             match &f.access {
                 Access::Mapped(map) => {
                     let start = usize::try_from(span.file_offset).expect("mapped, so fits");
-                    hasher.update(&map[start..start + len]);
+                    sink(&map[start..start + len]);
                 }
                 Access::OnDemand(path) => {
                     let mut buf = vec![0u8; len];
@@ -216,13 +216,13 @@ impl PieceSource for MappedFiles {
                     if read.is_err() {
                         return false;
                     }
-                    hasher.update(&buf);
+                    sink(&buf);
                 }
                 Access::Zeros => {
                     let mut left = len;
                     while left > 0 {
                         let n = left.min(ZEROS.len());
-                        hasher.update(&ZEROS[..n]);
+                        sink(&ZEROS[..n]);
                         left -= n;
                     }
                 }

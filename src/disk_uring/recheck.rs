@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicU64;
 
 use super::mapped::{FileState, MappedFiles};
-use crate::hash::hash_pieces;
+use crate::hash::{PieceHashes, hash_pieces, merkle_listed};
 use crate::metainfo::Info;
 
 /// The outcome for one piece.
@@ -74,22 +74,33 @@ impl RecheckReport {
 /// against `hashes` (the torrent's piece hashes; `info` is its layout).
 pub fn verify_pieces(
     info: &Info,
-    hashes: &[[u8; 20]],
+    hashes: &PieceHashes,
     dir: &Path,
     pieces: &[u32],
     threads: usize,
 ) -> Vec<(u32, crate::core::Verdict)> {
     use crate::core::Verdict;
     let files = MappedFiles::for_torrent(info, dir);
-    let digests = crate::hash::hash_listed(&files, pieces, threads);
+    let matched: Vec<Option<bool>> = match hashes {
+        PieceHashes::Sha1(want) => crate::hash::hash_listed(&files, pieces, threads)
+            .into_iter()
+            .zip(pieces)
+            .map(|(d, &p)| d.map(|d| want.get(p as usize) == Some(&d)))
+            .collect(),
+        PieceHashes::Merkle(want) => merkle_listed(&files, want, pieces, threads, None)
+            .into_iter()
+            .zip(pieces)
+            .map(|(d, &p)| d.map(|d| want.get(p as usize).is_some_and(|w| w.root == d)))
+            .collect(),
+    };
     pieces
         .iter()
-        .zip(digests)
-        .map(|(&p, d)| {
-            let v = match d {
+        .zip(matched)
+        .map(|(&p, m)| {
+            let v = match m {
                 None => Verdict::Unreadable,
-                Some(d) if hashes.get(p as usize) == Some(&d) => Verdict::Valid,
-                Some(_) => Verdict::Invalid,
+                Some(true) => Verdict::Valid,
+                Some(false) => Verdict::Invalid,
             };
             (p, v)
         })
@@ -102,6 +113,76 @@ pub enum RecheckError {
     /// The download folder does not exist or is not a folder.
     #[error("{0}: not a folder")]
     NotAFolder(std::path::PathBuf),
+}
+
+/// Each piece's state: valid, invalid, or missing (unreadable, or all zeros
+/// where the torrent's piece is not).
+fn piece_states(
+    info: &Info,
+    files: &MappedFiles,
+    threads: usize,
+    progress: Option<&AtomicU64>,
+) -> Vec<PieceState> {
+    let g = &info.geometry;
+    let state = |ok: bool, zeros: bool| match (ok, zeros) {
+        (true, _) => PieceState::Valid,
+        (false, true) => PieceState::Missing,
+        (false, false) => PieceState::Invalid,
+    };
+    match &info.pieces {
+        PieceHashes::Sha1(want) => {
+            let digests = hash_pieces(files, g.piece_count(), threads, progress);
+            // The digest of an all-zero piece of each length there is (two at
+            // most: the last piece may be shorter).
+            let mut zeros: Vec<(u32, [u8; 20])> = Vec::new();
+            digests
+                .iter()
+                .enumerate()
+                .map(|(i, got)| {
+                    let p = u32::try_from(i).expect("piece index");
+                    let Some(d) = got else {
+                        return PieceState::Missing;
+                    };
+                    let ok = want.get(i) == Some(d);
+                    let len = g.piece_len(p);
+                    let zero = match zeros.iter().find(|(l, _)| *l == len) {
+                        Some((_, z)) => *z,
+                        None => {
+                            let z = crate::hash::sha1(&vec![0u8; len as usize]);
+                            zeros.push((len, z));
+                            z
+                        }
+                    };
+                    state(ok, *d == zero)
+                })
+                .collect()
+        }
+        PieceHashes::Merkle(want) => {
+            let all: Vec<u32> = (0..g.piece_count()).collect();
+            let roots = merkle_listed(files, want, &all, threads, progress);
+            // The root of an all-zero piece of each shape there is.
+            let mut zeros: Vec<((u32, u32), [u8; 32])> = Vec::new();
+            roots
+                .iter()
+                .zip(want)
+                .map(|(got, w)| {
+                    let Some(d) = got else {
+                        return PieceState::Missing;
+                    };
+                    let shape = (w.file_bytes, w.leaves);
+                    let zero = match zeros.iter().find(|(s, _)| *s == shape) {
+                        Some((_, z)) => *z,
+                        None => {
+                            let z = w.digest(&vec![0u8; w.file_bytes as usize]);
+                            zeros.push((shape, z));
+                            z
+                        }
+                    };
+                    state(*d == w.root, *d == zero)
+                })
+                .collect()
+        }
+    }
 }
 
 /// Hashes every piece of `info` from the files under `dir` on `threads` threads.
@@ -117,35 +198,7 @@ pub fn recheck(
     }
     let files = MappedFiles::for_torrent(info, dir);
     let g = &info.geometry;
-    let digests = hash_pieces(&files, g.piece_count(), threads, progress);
-    // The digest of an all-zero piece of each length there is (two at most: the
-    // last piece may be shorter).
-    let mut zeros: Vec<(u32, [u8; 20])> = Vec::new();
-    let pieces: Vec<PieceState> = digests
-        .iter()
-        .zip(&info.pieces)
-        .enumerate()
-        .map(|(i, (got, want))| match got {
-            None => PieceState::Missing,
-            Some(d) if d == want => PieceState::Valid,
-            Some(d) => {
-                let len = g.piece_len(u32::try_from(i).expect("piece index"));
-                let zero = match zeros.iter().find(|(l, _)| *l == len) {
-                    Some((_, z)) => *z,
-                    None => {
-                        let z = crate::hash::sha1(&vec![0u8; len as usize]);
-                        zeros.push((len, z));
-                        z
-                    }
-                };
-                if *d == zero {
-                    PieceState::Missing
-                } else {
-                    PieceState::Invalid
-                }
-            }
-        })
-        .collect();
+    let pieces = piece_states(info, &files, threads, progress);
     let reports = info
         .files
         .iter()

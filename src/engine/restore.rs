@@ -12,7 +12,7 @@ use crate::core::layout::{LayoutRecord, decode_layout};
 use crate::core::{
     AddTorrent, Command, Reply, Resume, StoredTorrent, TorrentSettings, TorrentSource,
 };
-use crate::metainfo::{Info, Magnet, Metainfo, MetainfoLimits, parse_info_bytes};
+use crate::metainfo::{Info, Magnet, Metainfo, MetainfoLimits, parse_stored};
 use crate::resume_lmdb::record::{self, StateRecord};
 use crate::resume_lmdb::{StoreOp, layout_op, meta_key};
 use crate::roots::StorageRootManager;
@@ -432,8 +432,8 @@ impl Engine {
                 return None;
             }
         };
-        match parse_info_bytes(&bytes, &MetainfoLimits::default()) {
-            Ok((h, info)) if h == ih => {
+        match parse_stored(&bytes, &MetainfoLimits::default()) {
+            Ok((h, info, bytes)) if h == ih => {
                 migrated.push(layout_op(ih, &info, bytes.len() as u64));
                 Some(Known::Full(info, bytes))
             }

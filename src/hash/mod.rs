@@ -17,9 +17,11 @@
 pub mod merkle;
 mod multi;
 mod parallel;
+mod pieces;
 
 pub use multi::{LANES, sha1_x16};
 pub use parallel::{PieceSource, hash_listed, hash_pieces, on_threads};
+pub use pieces::{MerklePiece, PieceHashes, PieceTree, merkle_listed};
 pub use sha1::{Digest, Sha1};
 
 /// A SHA-1 digest.
@@ -40,8 +42,8 @@ pub fn verify_piece(data: &[u8], expected: &Sha1Digest) -> bool {
 pub fn verify_batch(pieces: &[(&[u8], Sha1Digest)], threads: usize) -> Vec<bool> {
     struct Batch<'a>(&'a [(&'a [u8], Sha1Digest)]);
     impl PieceSource for Batch<'_> {
-        fn hash_piece(&self, piece: u32, hasher: &mut Sha1) -> bool {
-            hasher.update(self.0[piece as usize].0);
+        fn feed_piece(&self, piece: u32, sink: &mut dyn FnMut(&[u8])) -> bool {
+            sink(self.0[piece as usize].0);
             true
         }
         fn piece_bytes(&self, piece: u32) -> Option<&[u8]> {

@@ -7,12 +7,12 @@ use sha1::{Digest, Sha1};
 use super::Sha1Digest;
 use super::multi::{self, LANES, sha1_x16};
 
-/// Something that can feed the bytes of piece `i` into a hasher.
+/// Something that can feed the bytes of piece `i` to a hasher.
 pub trait PieceSource: Sync {
-    /// Feeds every byte of piece `piece` into `hasher`, in order. Returns `false` when
-    /// some of the piece's bytes are not there (a missing or short file); the hasher's
-    /// state is then thrown away.
-    fn hash_piece(&self, piece: u32, hasher: &mut Sha1) -> bool;
+    /// Feeds every byte of piece `piece` to `sink`, in order, in slices. Returns
+    /// `false` when some of the piece's bytes are not there (a missing or short
+    /// file); what was fed is then thrown away.
+    fn feed_piece(&self, piece: u32, sink: &mut dyn FnMut(&[u8])) -> bool;
 
     /// Bytes in piece `piece`, for progress reports.
     fn piece_len(&self, _piece: u32) -> u64 {
@@ -164,20 +164,26 @@ pub fn hash_listed<S: PieceSource + ?Sized>(
     pieces: &[u32],
     threads: usize,
 ) -> Vec<Option<Sha1Digest>> {
-    let listed = Listed { src, pieces };
+    let listed = Listed::new(src, pieces);
     let count = u32::try_from(pieces.len()).expect("fewer than 2^32 pieces");
     hash_pieces(&listed, count, threads, None)
 }
 
 /// Pieces `0..n` of a list, as pieces of the source they come from.
-struct Listed<'a, S: ?Sized> {
+pub(super) struct Listed<'a, S: ?Sized> {
     src: &'a S,
     pieces: &'a [u32],
 }
 
+impl<'a, S: PieceSource + ?Sized> Listed<'a, S> {
+    pub(super) fn new(src: &'a S, pieces: &'a [u32]) -> Self {
+        Listed { src, pieces }
+    }
+}
+
 impl<S: PieceSource + ?Sized> PieceSource for Listed<'_, S> {
-    fn hash_piece(&self, piece: u32, hasher: &mut Sha1) -> bool {
-        self.src.hash_piece(self.pieces[piece as usize], hasher)
+    fn feed_piece(&self, piece: u32, sink: &mut dyn FnMut(&[u8])) -> bool {
+        self.src.feed_piece(self.pieces[piece as usize], sink)
     }
 
     fn piece_len(&self, piece: u32) -> u64 {
@@ -207,7 +213,7 @@ impl<S: PieceSource + ?Sized> PieceSource for Listed<'_, S> {
 
 fn hash_one<S: PieceSource + ?Sized>(src: &S, piece: u32) -> Option<Sha1Digest> {
     let mut hasher = Sha1::new();
-    src.hash_piece(piece, &mut hasher)
+    src.feed_piece(piece, &mut |b| hasher.update(b))
         .then(|| hasher.finalize().into())
 }
 
@@ -238,8 +244,8 @@ mod tests {
 
     struct Every3rdMissing;
     impl PieceSource for Every3rdMissing {
-        fn hash_piece(&self, piece: u32, hasher: &mut Sha1) -> bool {
-            hasher.update(piece.to_le_bytes());
+        fn feed_piece(&self, piece: u32, sink: &mut dyn FnMut(&[u8])) -> bool {
+            sink(&piece.to_le_bytes());
             !piece.is_multiple_of(3)
         }
         fn piece_len(&self, _: u32) -> u64 {
@@ -269,8 +275,8 @@ mod tests {
     /// break where lengths change and every digest lands on its own piece.
     struct Mixed(Vec<Vec<u8>>);
     impl PieceSource for Mixed {
-        fn hash_piece(&self, piece: u32, hasher: &mut Sha1) -> bool {
-            hasher.update(&self.0[piece as usize]);
+        fn feed_piece(&self, piece: u32, sink: &mut dyn FnMut(&[u8])) -> bool {
+            sink(&self.0[piece as usize]);
             true
         }
         fn piece_bytes(&self, piece: u32) -> Option<&[u8]> {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use super::create::{
     CreateLayout, CreateOptions, clean_path, file_entry, to_i64, with_root_fields,
 };
-use super::v2::{V2, read_v2_only};
-use super::{Metainfo, MetainfoError, MetainfoLimits};
+use super::v2::V2;
+use super::{Metainfo, MetainfoError};
 use crate::bencode::OwnedValue;
 use crate::hash::merkle::{BLOCK, FileMerkle};
 
@@ -19,8 +19,8 @@ pub struct BuiltV2 {
     pub bytes: Vec<u8>,
     /// Its v2 side, as read back.
     pub v2: V2,
-    /// A hybrid as seedring loads it (v1 with the v2 side); `None` for v2-only.
-    pub meta: Option<Metainfo>,
+    /// The torrent as seedring loads it (a hybrid as v1 with its v2 side).
+    pub meta: Metainfo,
 }
 
 /// The zeros a hybrid puts after each file so that the next one starts on a
@@ -116,14 +116,8 @@ pub fn build_torrent_v2(
         root.insert("piece layers", OwnedValue::Dict(layers));
     }
     let bytes = root.encode();
-    let meta = match v1 {
-        Some(_) => Some(Metainfo::from_bytes(&bytes)?),
-        None => None,
-    };
-    let v2 = match &meta {
-        Some(m) => *m.v2.clone().expect("a hybrid has its v2 side"),
-        None => read_v2_only(&bytes, &MetainfoLimits::default())?.1,
-    };
+    let meta = Metainfo::from_bytes(&bytes)?;
+    let v2 = *meta.v2.clone().expect("a v2 torrent has its v2 side");
     Ok(BuiltV2 { bytes, v2, meta })
 }
 
@@ -208,7 +202,7 @@ mod tests {
             &CreateOptions::default(),
         )
         .unwrap();
-        assert!(b.meta.is_none());
+        assert!(b.meta.is_v2_only());
         let got: Vec<(String, u64)> =
             b.v2.files
                 .iter()
@@ -217,11 +211,23 @@ mod tests {
         let want: Vec<(String, u64)> = FILES.iter().map(|(p, l)| ((*p).into(), *l)).collect();
         assert_eq!(got, want);
         assert!(b.v2.files[1].pieces_root.is_none());
-        // Refused by the v1 loader, as every v2-only torrent is.
+        // Known by its truncated v2 hash; its files aligned by padding.
+        assert_eq!(b.meta.info_hash, b.v2.truncated());
+        let files: Vec<(String, u64, bool)> = (b.meta.info.files.iter())
+            .map(|f| (f.display_path(), f.length, f.attr.pad))
+            .collect();
         assert_eq!(
-            Metainfo::from_bytes(&b.bytes).unwrap_err(),
-            MetainfoError::UnsupportedV2
+            files,
+            [
+                ("pack/a/x".into(), 40_000, false),
+                ("pack/.pad/9152".into(), 9_152, true),
+                ("pack/a/y".into(), 0, false),
+                ("pack/b".into(), 16_384, false),
+                ("pack/c".into(), 5, false),
+                ("pack/.pad/16379".into(), 16_379, true),
+            ]
         );
+        assert_eq!(b.meta.info.pieces.len(), 5);
     }
 
     #[test]
@@ -238,7 +244,7 @@ mod tests {
             &CreateOptions::default(),
         )
         .unwrap();
-        let m = b.meta.unwrap();
+        let m = b.meta;
         let paths: Vec<String> = m.info.files.iter().map(|f| f.display_path()).collect();
         assert_eq!(
             paths,

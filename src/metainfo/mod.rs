@@ -10,8 +10,10 @@
 //! and `verify` lives in `disk_uring`; this module only describes and builds.
 //!
 //! v1 and hybrid (v1+v2) torrents load as v1, with the v1 info-hash; a hybrid's v2
-//! side is checked and kept ([`v2`]). v2-only torrents and `btmh`-only magnets get
-//! [`MetainfoError::UnsupportedV2`] (`seedring info` describes v2-only torrents).
+//! side is checked and kept ([`v2`]). A v2-only torrent loads with its truncated
+//! v2 hash and pieces checked by their merkle roots (`v2_layout`); a bare v2-only
+//! `info` (what ut_metadata brings) and `btmh`-only magnets get
+//! [`MetainfoError::UnsupportedV2`], as its piece layers are not in it.
 
 mod content_layout;
 mod create;
@@ -22,6 +24,7 @@ mod magnet;
 pub mod path;
 mod torrent;
 pub mod v2;
+mod v2_layout;
 
 pub use content_layout::ContentLayout;
 pub use create::{CreateLayout, CreateOptions, auto_piece_length, build_torrent};
@@ -32,6 +35,7 @@ pub use path::UnsafePath;
 pub use torrent::{
     FileAttr, FileEntry, Info, MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, Metainfo, parse_info_bytes,
 };
+pub use v2_layout::{encode_stored, parse_stored};
 
 use crate::bencode;
 
@@ -140,7 +144,9 @@ pub enum MetainfoError {
     #[error("symlink entry {0:?} has a non-zero length")]
     SymlinkWithData(String),
     /// A v2-only torrent.
-    #[error("v2-only torrents are not supported yet (hybrid v1+v2 torrents are)")]
+    #[error(
+        "a v2-only info dictionary alone cannot be used: its piece layers are outside it (v2-only magnets are not supported yet)"
+    )]
     UnsupportedV2,
     /// The v2 side (BEP 52) of a torrent is malformed.
     #[error("bad v2 metadata: {0}")]

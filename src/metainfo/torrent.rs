@@ -1,4 +1,5 @@
-//! `.torrent` parsing and validation (BEP 3, 12, 19, 27, 47; hybrid v1+v2 loads as v1).
+//! `.torrent` parsing and validation (BEP 3, 12, 19, 27, 47; hybrid v1+v2 loads as
+//! v1, v2-only through [`super::v2_layout`]).
 
 use sha1::{Digest, Sha1};
 
@@ -8,10 +9,11 @@ use super::{MetainfoError, MetainfoLimits};
 use crate::bencode::{self, Node};
 use crate::types::InfoHash;
 
-/// A parsed, validated v1 torrent.
+/// A parsed, validated torrent (v1, hybrid or v2-only).
 #[derive(Debug, Clone)]
 pub struct Metainfo {
-    /// SHA-1 of the exact bytes of `info` in the file.
+    /// SHA-1 of the exact bytes of `info` in the file (a v2-only torrent: the
+    /// first 20 bytes of their SHA-256, as peers, trackers and the DHT know it).
     pub info_hash: InfoHash,
     /// The exact bytes of the `info` dictionary (what peers exchange for magnets).
     pub info_bytes: Vec<u8>,
@@ -42,8 +44,9 @@ pub struct Info {
     pub multi_file: bool,
     /// Files in torrent order, pad files included.
     pub files: Vec<FileEntry>,
-    /// SHA-1 of every piece.
-    pub pieces: Vec<[u8; 20]>,
+    /// What every piece is checked against (SHA-1 for v1 and hybrid torrents,
+    /// merkle roots for v2-only ones).
+    pub pieces: crate::hash::PieceHashes,
     /// BEP 27: no DHT, PEX or LSD, trackers only.
     pub private: bool,
     /// Piece and file layout.
@@ -115,8 +118,22 @@ impl Metainfo {
             });
         }
         let info_node = root.get("info").ok_or(MetainfoError::Missing("info"))?;
-        let info = parse_info(info_node, limits)?;
         let info_bytes = info_node.raw().to_vec();
+        let info = match parse_info(info_node, limits) {
+            // v2-only: known by its truncated v2 hash, pieces by their merkle roots.
+            Err(MetainfoError::UnsupportedV2) => {
+                let layers = root.get("piece layers");
+                let (v2, info) = super::v2_layout::read(info_node, layers, limits)?;
+                return Ok(Metainfo {
+                    info_hash: v2.truncated(),
+                    info_bytes,
+                    info,
+                    v2: Some(Box::new(v2)),
+                    ..Metainfo::root_fields(&root)
+                });
+            }
+            r => r?,
+        };
         let info_hash = InfoHash(Sha1::digest(&info_bytes).into());
         // A hybrid: its v2 side is checked and kept. A broken one refuses the torrent
         // (libtorrent 2.0.8 loads it): its v2 swarm's hashes could not be checked.
@@ -140,12 +157,41 @@ impl Metainfo {
             info_bytes,
             info,
             v2,
-            tracker_tiers: parse_trackers(&root),
-            web_seeds: parse_web_seeds(&root),
-            creation_date: root.get("creation date").and_then(Node::as_int),
-            comment: text(&root, "comment"),
-            created_by: text(&root, "created by"),
+            ..Metainfo::root_fields(&root)
         })
+    }
+
+    /// The fields outside `info`, around an empty `info`.
+    fn root_fields(root: &Node<'_>) -> Metainfo {
+        Metainfo {
+            info_hash: InfoHash([0; 20]),
+            info_bytes: Vec::new(),
+            info: Info {
+                name: String::new(),
+                multi_file: false,
+                files: Vec::new(),
+                pieces: crate::hash::PieceHashes::default(),
+                private: false,
+                geometry: Geometry::new(1, &[]).expect("an empty geometry"),
+                content_layout: super::ContentLayout::Original,
+            },
+            v2: None,
+            tracker_tiers: parse_trackers(root),
+            web_seeds: parse_web_seeds(root),
+            creation_date: root.get("creation date").and_then(Node::as_int),
+            comment: text(root, "comment"),
+            created_by: text(root, "created by"),
+        }
+    }
+
+    /// A v2-only torrent (its pieces checked by merkle roots), not a hybrid.
+    pub fn is_v2_only(&self) -> bool {
+        matches!(self.info.pieces, crate::hash::PieceHashes::Merkle(_))
+    }
+
+    /// What the session store keeps for it (see [`super::encode_stored`]).
+    pub fn stored_bytes(&self) -> Vec<u8> {
+        super::v2_layout::encode_stored(&self.info_bytes, &self.info.pieces)
     }
 
     /// Every tracker once, tier by tier.
@@ -270,10 +316,12 @@ fn parse_info(info: &Node<'_>, limits: &MetainfoLimits) -> Result<Info, Metainfo
             actual: pieces.len() / 20,
         });
     }
-    let pieces = pieces
-        .chunks_exact(20)
-        .map(|c| c.try_into().expect("chunks of 20"))
-        .collect();
+    let pieces = crate::hash::PieceHashes::Sha1(
+        pieces
+            .chunks_exact(20)
+            .map(|c| c.try_into().expect("chunks of 20"))
+            .collect(),
+    );
 
     Ok(Info {
         name,

@@ -3,14 +3,14 @@
 //! (SHA-256 of the `info` bytes; peers, trackers and the DHT use its first 20
 //! bytes).
 //!
-//! What seedring does with it today: a hybrid torrent (v1 and v2 in one `info`)
-//! loads as v1 and carries its v2 info-hash ([`super::Metainfo::v2`]); a
-//! v2-only torrent is described ([`read_v2_only`], for `seedring info`) and
-//! refused at add, as downloading it needs SHA-256 piece verification.
+//! A hybrid torrent (v1 and v2 in one `info`) loads as v1 and carries its v2
+//! side ([`super::Metainfo::v2`]); a v2-only torrent loads with that side and
+//! a layout whose pieces are checked by their merkle roots
+//! ([`super::v2_layout`]).
 
 use sha2::{Digest, Sha256};
 
-use crate::hash::merkle::{BLOCK, merkle_root, zero_subtree};
+use crate::hash::merkle::BLOCK;
 
 use super::MetainfoError;
 use super::path::sanitize_path;
@@ -54,8 +54,25 @@ fn bad(why: impl Into<String>) -> MetainfoError {
     MetainfoError::BadV2(why.into())
 }
 
-/// The v2 side of `root` (the whole torrent), whose `info` is `info`.
+/// The v2 side of `root` (the whole torrent), whose `info` is `info`, each
+/// file's piece layer checked against its root.
 pub(crate) fn parse(root: &Node<'_>, info: &Node<'_>) -> Result<V2, MetainfoError> {
+    let v2 = parse_tree(info)?;
+    let layers = root.get("piece layers").and_then(Node::as_dict);
+    for f in &v2.files {
+        let raw = f.pieces_root.and_then(|r| {
+            layers?
+                .iter()
+                .find(|(k, _)| *k == r.as_slice())
+                .and_then(|(_, v)| v.as_bytes())
+        });
+        super::v2_layout::file_layer(f, v2.piece_length, raw)?;
+    }
+    Ok(v2)
+}
+
+/// The v2 side of `info` alone: its file tree and hash (piece layers unchecked).
+pub(crate) fn parse_tree(info: &Node<'_>) -> Result<V2, MetainfoError> {
     let piece_length = info
         .get("piece length")
         .and_then(Node::as_int)
@@ -69,10 +86,6 @@ pub(crate) fn parse(root: &Node<'_>, info: &Node<'_>) -> Result<V2, MetainfoErro
     walk(tree, &mut Vec::new(), &mut files)?;
     if files.is_empty() {
         return Err(bad("the file tree holds no file"));
-    }
-    let layers = root.get("piece layers");
-    for f in &files {
-        check_layer(f, piece_length, layers)?;
     }
     Ok(V2 {
         info_hash: Sha256::digest(info.raw()).into(),
@@ -132,49 +145,6 @@ fn file(node: &Node<'_>, at: &[&str]) -> Result<V2File, MetainfoError> {
     })
 }
 
-/// A file larger than a piece has a layer of piece hashes whose merkle root is
-/// its `pieces root`; a smaller one has none (its root is its only piece's).
-fn check_layer(
-    f: &V2File,
-    piece_length: u64,
-    layers: Option<&Node<'_>>,
-) -> Result<(), MetainfoError> {
-    let Some(root) = f.pieces_root else {
-        return Ok(());
-    };
-    if f.length <= piece_length {
-        return Ok(());
-    }
-    let name = f.path.join("/");
-    let layer = layers
-        .and_then(|l| l.as_dict())
-        .and_then(|d| {
-            d.iter()
-                .find(|(k, _)| *k == root.as_slice())
-                .map(|(_, v)| v)
-        })
-        .and_then(Node::as_bytes)
-        .ok_or_else(|| bad(format!("{name}: no piece layer")))?;
-    let pieces = f.length.div_ceil(piece_length);
-    if layer.len() as u64 != pieces * 32 {
-        return Err(bad(format!(
-            "{name}: a piece layer of {} bytes for {pieces} pieces",
-            layer.len()
-        )));
-    }
-    let hashes: Vec<[u8; 32]> = layer
-        .chunks_exact(32)
-        .map(|c| c.try_into().expect("32 bytes"))
-        .collect();
-    let pad = zero_subtree(piece_length / BLOCK);
-    if merkle_root(&hashes, pad) != root {
-        return Err(bad(format!(
-            "{name}: its piece layer does not hash to its pieces root"
-        )));
-    }
-    Ok(())
-}
-
 /// A v2-only torrent as `seedring info` describes it: its name and v2 side
 /// (seedring cannot download one yet).
 pub fn read_v2_only(
@@ -194,6 +164,7 @@ pub fn read_v2_only(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash::merkle::{merkle_root, zero_subtree};
 
     /// A v2-only torrent made by hand: `small` (one piece, no layer) and
     /// `dir/big` (7 pieces of 16 KiB, a layer whose root is its pieces root).

@@ -114,12 +114,19 @@ pub fn layout_key(ih: InfoHash) -> Vec<u8> {
     format!("torrent:{}:layout", ih.to_hex()).into_bytes()
 }
 
-/// The store operations that write a torrent's metadata: the `info` dictionary
-/// and the layout record derived from it (the same for every driver).
-pub fn meta_ops(ih: InfoHash, info: &crate::metainfo::Info, info_bytes: &[u8]) -> [StoreOp; 2] {
+/// The store operations that write a torrent's metadata: its record (the
+/// `info` dictionary, see [`crate::metainfo::encode_stored`]) and the layout
+/// record derived from it (the same for every driver); `metadata_size`: bytes
+/// of the `info` dictionary.
+pub fn meta_ops(
+    ih: InfoHash,
+    info: &crate::metainfo::Info,
+    record: &[u8],
+    metadata_size: u64,
+) -> [StoreOp; 2] {
     [
-        StoreOp::Set(meta_key(ih), info_bytes.to_vec()),
-        layout_op(ih, info, info_bytes.len() as u64),
+        StoreOp::Set(meta_key(ih), record.to_vec()),
+        layout_op(ih, info, metadata_size),
     ]
 }
 

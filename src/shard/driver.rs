@@ -315,8 +315,8 @@ impl Shard {
                 }
                 Action::OpenStorage(o) => {
                     let (info_hash, info, marked) = (o.info_hash, o.info, o.marked);
-                    if let Some(bytes) = &o.info_bytes {
-                        for op in meta_ops(info_hash, &info, bytes) {
+                    if let Some(bytes) = &o.meta_record {
+                        for op in meta_ops(info_hash, &info, bytes, o.metadata_size) {
                             self.queue_resume(ResumeJob::Op(op));
                         }
                     }

@@ -119,13 +119,7 @@ impl World {
                             let len = info.geometry.piece_len(p);
                             let v = match self.read(n, info_hash, p, 0, len) {
                                 Err(_) => Verdict::Unreadable,
-                                Ok(d)
-                                    if hashes
-                                        .get(p as usize)
-                                        .is_some_and(|h| crate::hash::verify_piece(&d, h)) =>
-                                {
-                                    Verdict::Valid
-                                }
+                                Ok(d) if hashes.check(p, &d) == Some(true) => Verdict::Valid,
                                 Ok(_) => Verdict::Invalid,
                             };
                             (p, v)
@@ -159,8 +153,8 @@ impl World {
                 }
                 Action::OpenStorage(o) => {
                     let node = &mut self.nodes[n];
-                    if let Some(bytes) = &o.info_bytes {
-                        let ops = meta_ops(o.info_hash, &o.info, bytes).to_vec();
+                    if let Some(bytes) = &o.meta_record {
+                        let ops = meta_ops(o.info_hash, &o.info, bytes, o.metadata_size).to_vec();
                         node.store.apply(ops).expect("the sim's memory store works");
                     }
                     // The production preparation, on the memory filesystem.

@@ -106,7 +106,7 @@ pub fn carry_out_move<F: Files + ?Sized>(
     // The layout with its hashes, for the copy's verification (a move is rare;
     // the copy lives as long as the move).
     let mut info = (*m.info).clone();
-    info.pieces = m.hashes.to_vec();
+    info.pieces = (*m.hashes).clone();
     move_torrent(fs, &info, &m.have, from, to, m.to_marked, false).map(drop)
 }
 
@@ -226,7 +226,7 @@ fn verify_at<F: Files + ?Sized>(
             fs.read_exact_at(root, &path, span.file_offset, &mut buf[start..])
                 .map_err(|e| DiskError(format!("{}: {e}", path.display())))?;
         }
-        if !crate::hash::verify_piece(&buf, &info.pieces[piece as usize]) {
+        if info.pieces.check(piece, &buf) != Some(true) {
             return Err(DiskError(format!(
                 "piece {piece} does not verify after the copy"
             )));

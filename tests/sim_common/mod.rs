@@ -204,7 +204,7 @@ pub fn piece_on_disk(world: &SimWorld, e: &Engine, fx: &Fixture, p: u32) -> bool
         };
         buf.extend_from_slice(part);
     }
-    seedring::hash::verify_piece(&buf, &info.pieces[p as usize])
+    info.pieces.check(p, &buf) == Some(true)
 }
 
 /// A peer that claims every piece of the fixture, but a byte in every 4 KiB of

@@ -163,9 +163,10 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
             let built =
                 build_torrent_v2(&walked.layout, piece_length, v1.as_deref(), trees, &opts)?;
             let v2 = built.v2.info_hash_hex();
-            let hashes = match &built.meta {
-                Some(m) => format!("info-hash {}, info-hash v2 {v2}", m.info_hash),
-                None => format!("info-hash v2 {v2}"),
+            let hashes = if built.meta.is_v2_only() {
+                format!("info-hash v2 {v2}")
+            } else {
+                format!("info-hash {}, info-hash v2 {v2}", built.meta.info_hash)
             };
             let count = lengths
                 .iter()

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::Out;
-use seedring::metainfo::v2::{self, V2};
-use seedring::metainfo::{Magnet, Metainfo, MetainfoError, MetainfoLimits};
+use seedring::metainfo::{Magnet, Metainfo};
 use serde_json::json;
 
 #[derive(Debug, Args)]
@@ -26,16 +25,8 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
         print_magnet(&m, args.json, &mut out);
     } else {
         let path = PathBuf::from(&args.source);
-        match crate::load_torrent(&path) {
-            Ok(m) => print_torrent(&m, args.json, &mut out),
-            // A v2-only torrent: described, though it cannot be downloaded yet.
-            Err(e) if e.downcast_ref() == Some(&MetainfoError::UnsupportedV2) => {
-                let bytes = std::fs::read(&path)?;
-                let (name, v2) = v2::read_v2_only(&bytes, &MetainfoLimits::default())?;
-                print_v2_only(&name, &v2, args.json, &mut out);
-            }
-            Err(e) => return Err(e),
-        }
+        let m = crate::load_torrent(&path)?;
+        print_torrent(&m, args.json, &mut out);
     }
     out.emit()?;
     Ok(ExitCode::SUCCESS)
@@ -50,8 +41,12 @@ fn print_torrent(m: &Metainfo, as_json: bool, out: &mut Out) {
             .iter()
             .map(|f| json!({"path": f.display_path(), "length": f.length, "pad": f.attr.pad}))
             .collect();
+        // `info_hash` is the v1 hash (none for a v2-only torrent); `id` what
+        // peers, trackers and the DHT know it by.
         let v = json!({
-            "info_hash": m.info_hash.to_hex(),
+            "info_hash": (!m.is_v2_only()).then(|| m.info_hash.to_hex()),
+            "id": m.info_hash.to_hex(),
+            "v2_only": m.is_v2_only(),
             "info_hash_v2": m.v2.as_ref().map(|v| v.info_hash_hex()),
             "name": m.info.name,
             "piece_length": g.piece_length(),
@@ -69,12 +64,20 @@ fn print_torrent(m: &Metainfo, as_json: bool, out: &mut Out) {
         return;
     }
     out.line(format_args!("name:          {}", m.info.name));
-    out.line(format_args!("info-hash:     {}", m.info_hash));
-    if let Some(v) = &m.v2 {
-        out.line(format_args!(
-            "info-hash v2:  {} (hybrid v1+v2)",
-            v.info_hash_hex()
-        ));
+    match &m.v2 {
+        Some(v) if m.is_v2_only() => out.line(format_args!(
+            "info-hash v2:  {} (v2 only; known to peers as {})",
+            v.info_hash_hex(),
+            m.info_hash
+        )),
+        Some(v) => {
+            out.line(format_args!("info-hash:     {}", m.info_hash));
+            out.line(format_args!(
+                "info-hash v2:  {} (hybrid v1+v2)",
+                v.info_hash_hex()
+            ));
+        }
+        None => out.line(format_args!("info-hash:     {}", m.info_hash)),
     }
     out.line(format_args!(
         "piece length:  {} ({} bytes)",
@@ -160,47 +163,5 @@ fn print_magnet(m: &Magnet, as_json: bool, out: &mut Out) {
             })
             .collect();
         out.line(format_args!("select only:   files {}", sel.join(",")));
-    }
-}
-
-fn print_v2_only(name: &str, v: &V2, as_json: bool, out: &mut Out) {
-    let total: u64 = v.files.iter().map(|f| f.length).sum();
-    if as_json {
-        let files: Vec<_> = (v.files.iter())
-            .map(|f| json!({"path": f.path.join("/"), "length": f.length}))
-            .collect();
-        let j = json!({
-            "info_hash": null,
-            "info_hash_v2": v.info_hash_hex(),
-            "name": name,
-            "piece_length": v.piece_length,
-            "total_length": total,
-            "files": files,
-            "v2_only": true,
-        });
-        out.line(format_args!("{j}"));
-        return;
-    }
-    out.line(format_args!("name:          {name}"));
-    out.line(format_args!(
-        "info-hash v2:  {} (v2 only: seedring cannot download it yet)",
-        v.info_hash_hex()
-    ));
-    out.line(format_args!(
-        "piece length:  {} ({} bytes)",
-        crate::human_bytes(v.piece_length),
-        v.piece_length
-    ));
-    out.line(format_args!(
-        "total size:    {} ({total} bytes)",
-        crate::human_bytes(total)
-    ));
-    out.line(format_args!("files:         {}", v.files.len()));
-    for f in &v.files {
-        out.line(format_args!(
-            "  {:>12}  {}",
-            crate::human_bytes(f.length),
-            f.path.join("/")
-        ));
     }
 }

@@ -1,0 +1,267 @@
+//! A v2-only torrent (BEP 52) as the engine runs it: the files of its tree in
+//! order, each followed by the padding that fills its last piece (the pieces
+//! peers number are these; libtorrent pads the last file too), and each piece
+//! checked against its merkle root ([`PieceHashes::Merkle`]).
+//!
+//! The `piece layers` live outside the `info` dictionary, so the session store
+//! keeps them beside it ([`encode_stored`], [`parse_stored`]): every piece's
+//! root, in order, after the `info` bytes.
+
+use crate::bencode::{self, Node, OwnedValue};
+use crate::hash::merkle::{BLOCK, Sha256Digest, merkle_root, zero_subtree};
+use crate::hash::{MerklePiece, PieceHashes};
+use crate::types::InfoHash;
+
+use super::geometry::Geometry;
+use super::path::sanitize_path;
+use super::torrent::{FileAttr, FileEntry, Info};
+use super::v2::{V2, V2File};
+use super::{MAX_PIECE_LENGTH, MetainfoError, MetainfoLimits};
+
+fn bad(why: impl Into<String>) -> MetainfoError {
+    MetainfoError::BadV2(why.into())
+}
+
+/// The piece layer of `f` from `raw` (its bytes), checked against its root:
+/// one hash per piece for a file longer than a piece, none otherwise.
+pub(super) fn file_layer(
+    f: &V2File,
+    piece_length: u64,
+    raw: Option<&[u8]>,
+) -> Result<Vec<Sha256Digest>, MetainfoError> {
+    let Some(root) = f.pieces_root else {
+        return Ok(Vec::new());
+    };
+    if f.length <= piece_length {
+        return Ok(Vec::new());
+    }
+    let name = f.path.join("/");
+    let layer = raw.ok_or_else(|| bad(format!("{name}: no piece layer")))?;
+    let pieces = f.length.div_ceil(piece_length);
+    if layer.len() as u64 != pieces * 32 {
+        return Err(bad(format!(
+            "{name}: a piece layer of {} bytes for {pieces} pieces",
+            layer.len()
+        )));
+    }
+    let hashes: Vec<Sha256Digest> = layer
+        .chunks_exact(32)
+        .map(|c| c.try_into().expect("32 bytes"))
+        .collect();
+    if merkle_root(&hashes, zero_subtree(piece_length / BLOCK)) != root {
+        return Err(bad(format!(
+            "{name}: its piece layer does not hash to its pieces root"
+        )));
+    }
+    Ok(hashes)
+}
+
+/// The engine's layout of a v2-only torrent named `name` (the `info`'s
+/// `name`), whose files have the piece layers `layers` (one per file, as
+/// [`file_layer`] returns them).
+pub(super) fn layout(
+    v2: &V2,
+    name: &str,
+    private: bool,
+    layers: &[Vec<Sha256Digest>],
+    limits: &MetainfoLimits,
+) -> Result<Info, MetainfoError> {
+    let plen = u32::try_from(v2.piece_length)
+        .ok()
+        .filter(|&n| n <= MAX_PIECE_LENGTH)
+        .ok_or(MetainfoError::BadPieceLength(
+            i64::try_from(v2.piece_length).unwrap_or(i64::MAX),
+        ))?;
+    if v2.files.len() > limits.max_files {
+        return Err(MetainfoError::TooManyFiles {
+            count: v2.files.len(),
+            max: limits.max_files,
+        });
+    }
+    let name = sanitize_path([name])
+        .map_err(|reason| MetainfoError::UnsafePath {
+            path: name.to_owned(),
+            reason,
+        })?
+        .remove(0);
+    // One file at the top of the tree is a single-file torrent, stored under
+    // its own name (as libtorrent does); otherwise the files live in a folder.
+    let single = v2.files.len() == 1 && v2.files[0].path.len() == 1;
+    // Every file is padded to a whole piece, the last too (as libtorrent lays
+    // a v2-only torrent out: its peers ask for whole blocks of a last piece).
+    let pads = v2.files.iter().map(|f| match f.length % v2.piece_length {
+        0 => 0,
+        r => v2.piece_length - r,
+    });
+    let mut files = Vec::with_capacity(v2.files.len() * 2);
+    let mut pieces = Vec::new();
+    for ((f, pad), layer) in v2.files.iter().zip(pads).zip(layers) {
+        let path = if single {
+            f.path.clone()
+        } else {
+            std::iter::once(name.clone())
+                .chain(f.path.iter().cloned())
+                .collect()
+        };
+        files.push(FileEntry {
+            path,
+            length: f.length,
+            attr: FileAttr::default(),
+        });
+        if pad > 0 {
+            let folder = if single { &f.path[0] } else { &name };
+            files.push(FileEntry {
+                path: vec![folder.clone(), ".pad".into(), pad.to_string()],
+                length: pad,
+                attr: FileAttr {
+                    pad: true,
+                    ..FileAttr::default()
+                },
+            });
+        }
+        pieces.extend(file_pieces(f, v2.piece_length, layer));
+    }
+    let lengths: Vec<u64> = files.iter().map(|f| f.length).collect();
+    let geometry = Geometry::new(plen, &lengths).ok_or(MetainfoError::TotalLengthOverflow)?;
+    if geometry.total_length() == 0 {
+        return Err(MetainfoError::Empty);
+    }
+    if pieces.len() != geometry.piece_count() as usize {
+        return Err(MetainfoError::PieceCountMismatch {
+            expected: geometry.piece_count() as usize,
+            actual: pieces.len(),
+        });
+    }
+    Ok(Info {
+        name: if single {
+            files[0].path[0].clone()
+        } else {
+            name
+        },
+        multi_file: !single,
+        files,
+        pieces: PieceHashes::Merkle(pieces),
+        private,
+        geometry,
+        content_layout: super::ContentLayout::Original,
+    })
+}
+
+/// The pieces of one file: each entry of its layer, or its root for a file of
+/// one piece.
+fn file_pieces(f: &V2File, plen: u64, layer: &[Sha256Digest]) -> Vec<MerklePiece> {
+    let Some(root) = f.pieces_root else {
+        return Vec::new();
+    };
+    let bytes = |k: u64| u32::try_from((f.length - k * plen).min(plen)).expect("at most a piece");
+    if f.length <= plen {
+        let blocks = f.length.div_ceil(BLOCK).next_power_of_two();
+        return vec![MerklePiece {
+            root,
+            file_bytes: bytes(0),
+            leaves: u32::try_from(blocks).expect("at most a piece of blocks"),
+        }];
+    }
+    let leaves = u32::try_from(plen / BLOCK).expect("a piece of blocks");
+    layer
+        .iter()
+        .zip(0u64..)
+        .map(|(root, k)| MerklePiece {
+            root: *root,
+            file_bytes: bytes(k),
+            leaves,
+        })
+        .collect()
+}
+
+/// A v2-only torrent's `info` (`info` node) with the `piece layers` of its
+/// file (`layers`, a dictionary from root to layer): its v2 side and layout.
+pub(super) fn read(
+    info: &Node<'_>,
+    layers: Option<&Node<'_>>,
+    limits: &MetainfoLimits,
+) -> Result<(V2, Info), MetainfoError> {
+    let v2 = super::v2::parse_tree(info)?;
+    let lookup = |f: &V2File| {
+        let root = f.pieces_root?;
+        layers?
+            .as_dict()?
+            .iter()
+            .find(|(k, _)| *k == root.as_slice())
+            .and_then(|(_, v)| v.as_bytes())
+    };
+    let per_file = v2
+        .files
+        .iter()
+        .map(|f| file_layer(f, v2.piece_length, lookup(f)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let info = layout(&v2, &name_of(info)?, private(info), &per_file, limits)?;
+    Ok((v2, info))
+}
+
+fn name_of(info: &Node<'_>) -> Result<String, MetainfoError> {
+    info.get("name.utf-8")
+        .or_else(|| info.get("name"))
+        .and_then(Node::as_bytes)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .ok_or(MetainfoError::Missing("name"))
+}
+
+fn private(info: &Node<'_>) -> bool {
+    info.get("private").and_then(Node::as_int) == Some(1)
+}
+
+/// What the session store keeps for a torrent: its `info` bytes as they are
+/// for v1 and hybrid torrents; for a v2-only one a list of the `info` bytes and
+/// every piece's root (a bencoded list: a v1 record is a dictionary).
+pub fn encode_stored(info_bytes: &[u8], hashes: &PieceHashes) -> Vec<u8> {
+    match hashes {
+        PieceHashes::Sha1(_) => info_bytes.to_vec(),
+        PieceHashes::Merkle(p) => {
+            let roots: Vec<u8> = p.iter().flat_map(|p| p.root).collect();
+            OwnedValue::List(vec![info_bytes.to_vec().into(), roots.into()]).encode()
+        }
+    }
+}
+
+/// A record [`encode_stored`] wrote: the info-hash (a v2-only torrent's is its
+/// truncated v2 hash), the layout with its hashes, and the `info` bytes.
+pub fn parse_stored(
+    bytes: &[u8],
+    limits: &MetainfoLimits,
+) -> Result<(InfoHash, Info, Vec<u8>), MetainfoError> {
+    if bytes.first() != Some(&b'l') {
+        let (ih, info) = super::parse_info_bytes(bytes, limits)?;
+        return Ok((ih, info, bytes.to_vec()));
+    }
+    let root = bencode::decode(bytes, limits.bencode)?;
+    let parts = root.as_list().unwrap_or(&[]);
+    let (Some(info_bytes), Some(roots)) = (
+        parts.first().and_then(Node::as_bytes),
+        parts.get(1).and_then(Node::as_bytes),
+    ) else {
+        return Err(bad("a stored v2 record is not [info, roots]"));
+    };
+    let node = bencode::decode(info_bytes, limits.bencode)?;
+    let v2 = super::v2::parse_tree(&node)?;
+    let plen = v2.piece_length;
+    // The roots of each file's pieces, in order: a longer file's are its layer.
+    let mut at = 0usize;
+    let mut per_file = Vec::with_capacity(v2.files.len());
+    for f in &v2.files {
+        let n = if f.pieces_root.is_some() {
+            usize::try_from(f.length.div_ceil(plen)).unwrap_or(usize::MAX)
+        } else {
+            0
+        };
+        let raw = at
+            .checked_add(n.saturating_mul(32))
+            .and_then(|end| roots.get(at..end))
+            .ok_or_else(|| bad("a stored v2 record is short of roots"))?;
+        at += raw.len();
+        per_file.push(file_layer(f, plen, Some(raw))?);
+    }
+    let info = layout(&v2, &name_of(&node)?, private(&node), &per_file, limits)?;
+    let ih = crate::types::InfoHash(v2.info_hash[..20].try_into().expect("32 bytes"));
+    Ok((ih, info, info_bytes.to_vec()))
+}
