@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use seedring::Engine;
 use seedring::core::{AddTorrent, Bitfield, CoreConfig, Rng, TorrentSource, TorrentState};
-use seedring::metainfo::{CreateLayout, CreateOptions, Metainfo, build_torrent};
+use seedring::hash::merkle::merkle_file;
+use seedring::metainfo::{CreateLayout, CreateOptions, Metainfo, build_torrent, build_torrent_v2};
 use seedring::sim::{SimConfig, SimWorld};
 
 /// The seed for this run: `SEEDRING_SEED` if set (to replay a failure), else `default`.
@@ -70,6 +71,46 @@ pub fn fixture(seed: u64, name: &str, files: &[(&str, usize)], piece_len: u32) -
         files: out,
     }
 }
+
+/// A v2-only multi-file torrent with deterministic contents from `seed`;
+/// `files` in path order, as a v2 file tree is.
+pub fn fixture_v2(seed: u64, name: &str, files: &[(&str, usize)], piece_len: u32) -> Fixture {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::new();
+    let mut layout = Vec::new();
+    let mut trees = Vec::new();
+    for (path, len) in files {
+        let bytes: Vec<u8> = (0..*len).map(|_| rng.next_u64().to_le_bytes()[0]).collect();
+        trees.push(merkle_file(&bytes[..], *len as u64, u64::from(piece_len)).unwrap());
+        layout.push((
+            path.split('/').map(str::to_owned).collect::<Vec<_>>(),
+            *len as u64,
+        ));
+        out.push((format!("{name}/{path}"), bytes));
+    }
+    let layout = CreateLayout {
+        name: name.to_owned(),
+        files: Some(layout),
+        length: 0,
+    };
+    let built =
+        build_torrent_v2(&layout, piece_len, None, &trees, &CreateOptions::default()).unwrap();
+    assert!(built.meta.is_v2_only());
+    Fixture {
+        meta: Arc::new(built.meta),
+        files: out,
+    }
+}
+
+/// [`FILES`] in path order (a v2 file tree's).
+pub const V2_FILES: &[(&str, usize)] = &[
+    ("a.bin", 100_000),
+    ("dir/b.bin", 700_001),
+    ("dir/c.bin", 65_536),
+    ("empty", 0),
+    ("tiny.txt", 100),
+    ("z.bin", 333_333),
+];
 
 pub const ROOT: &str = "/data";
 
