@@ -131,10 +131,12 @@ def test_libtorrent_downloads_from_seedring_seed(tmp):
     same_files(src, tmp / "dst" / "served", LAYOUT)
 
 
-def lt_fetches_from_seedring(torrent: Path, have: Path, dst: Path):
+def lt_fetches_from_seedring(torrent: Path, have: Path, dst: Path, magnet=None):
     """seedring seeds `torrent` from `have` (`download --seed`); a libtorrent
-    session downloads it into `dst` from seedring alone; seedring must then
-    stop cleanly on SIGTERM."""
+    session downloads it into `dst` from seedring alone (from the .torrent, or
+    from `magnet`: the metadata comes from seedring too); seedring must then
+    stop cleanly on SIGTERM. Returns libtorrent's log lines about v2 hash
+    messages."""
     proc = subprocess.Popen(
         download_args(torrent, have, "--seed"),
         stdout=subprocess.PIPE,
@@ -157,18 +159,30 @@ def lt_fetches_from_seedring(torrent: Path, have: Path, dst: Path):
             lines.append(line)
             assert line, "seedring exited: " + "".join(lines)
         ses = lt_session()
-        atp = lt.add_torrent_params()
-        atp.ti = lt.torrent_info(str(torrent))
+        if magnet:
+            atp = lt.parse_magnet_uri(magnet)
+        else:
+            atp = lt.add_torrent_params()
+            atp.ti = lt.torrent_info(str(torrent))
         atp.save_path = str(dst)
         atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
         h = ses.add_torrent(atp)
         h.connect_peer(("127.0.0.1", port))
-        wait_for("libtorrent to finish", lambda: h.status().is_seeding, 60)
+        hash_log = []
+
+        def finished():
+            for a in ses.pop_alerts():
+                if "HASH" in a.message():
+                    hash_log.append(a.message())
+            return h.status().is_seeding
+
+        wait_for("libtorrent to finish", finished, 60)
         del h, ses
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     assert code == 0, f"seedring exited {code} on SIGTERM"
+    return hash_log
 
 
 def bencode_torrent(name: str, files, piece_len: int, seed: int):

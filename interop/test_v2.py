@@ -137,3 +137,25 @@ def test_a_single_file_v2_torrent_seedring_made_goes_both_ways(tmp):
     finally:
         seeder.close()
     same_files(src, tmp / "back", {"one.bin": 1_234_567})
+
+
+def test_libtorrent_fetches_a_v2_magnet_from_seedring(tmp):
+    """libtorrent given only a `btmh` magnet of a v2-only torrent seedring
+    seeds: the info dictionary comes by ut_metadata and each file's piece
+    layer by hash requests (BEP 52) that seedring answers with hashes whose
+    proofs check against the file's root (64 KiB pieces: the piece layer is
+    two layers above the blocks)."""
+    src = make_tree(tmp / "src" / "pack", BIG, seed=47)
+    t = tmp / "v2.torrent"
+    t.write_bytes(make(src, lt.create_torrent.v2_only))
+    v2 = lt.torrent_info(str(t)).info_hashes().v2.to_bytes().hex()
+    log = lt_fetches_from_seedring(
+        t, tmp / "src", tmp / "lt", magnet=f"magnet:?xt=urn:btmh:1220{v2}"
+    )
+    same_files(src, tmp / "lt" / "pack", BIG)
+    # Every piece layer libtorrent asked for came, none was refused.
+    asked = [m for m in log if "==> HASH_REQUEST" in m]
+    got = [m for m in log if "<== HASHES" in m]
+    assert asked and len(got) == len(asked), log
+    assert "base: 2" in asked[0], asked
+    assert not [m for m in log if "HASH_REJECT" in m], log

@@ -472,8 +472,42 @@ fn structural_problems() {
     ));
 }
 
+/// A v2-only torrent of one file at `path` (`len` bytes, root `root`), with
+/// `layer` as its piece layer (none if `None`), in pieces of `plen`.
+fn v2_only(path: &[&str], len: i64, plen: i64, layer: Option<Vec<u8>>) -> Vec<u8> {
+    let root = [3u8; 32];
+    let mut leaf = OwnedValue::dict();
+    leaf.insert("length", len);
+    leaf.insert("pieces root", root.to_vec());
+    let mut node = OwnedValue::dict();
+    node.insert("", leaf);
+    for part in path.iter().rev() {
+        let mut d = OwnedValue::dict();
+        d.insert(*part, node);
+        node = d;
+    }
+    let mut info = OwnedValue::dict();
+    info.insert("name", "x");
+    info.insert("piece length", plen);
+    info.insert("meta version", 2);
+    info.insert("file tree", node);
+    let mut t = OwnedValue::dict();
+    t.insert("info", info);
+    if let Some(layer) = layer {
+        t.insert(
+            "piece layers",
+            OwnedValue::Dict([(root.to_vec(), layer.into())].into()),
+        );
+    }
+    t.encode()
+}
+
 #[test]
-fn v2_only_is_refused_and_hybrid_loads_as_v1() {
+fn bad_v2_only_torrents_are_refused_and_hybrid_loads_as_v1() {
+    let e = |b: &[u8]| Metainfo::from_bytes(b).unwrap_err();
+    // An empty tree, a path out of the folder, a piece length that is not a
+    // power of two, a file of three pieces without (or with a short, or a
+    // wrong) piece layer.
     let mut v2 = OwnedValue::dict();
     v2.insert("name", "x");
     v2.insert("piece length", 16384);
@@ -481,10 +515,27 @@ fn v2_only_is_refused_and_hybrid_loads_as_v1() {
     v2.insert("file tree", OwnedValue::dict());
     let mut t = OwnedValue::dict();
     t.insert("info", v2);
+    assert!(matches!(e(&t.encode()), MetainfoError::BadV2(_)));
     assert!(matches!(
-        Metainfo::from_bytes(&t.encode()),
-        Err(MetainfoError::UnsupportedV2)
+        e(&v2_only(&["..", "etc"], 10, 16384, None)),
+        MetainfoError::UnsafePath { .. }
     ));
+    assert!(matches!(
+        e(&v2_only(&["a"], 10, 3 * 16384, None)),
+        MetainfoError::BadV2(_)
+    ));
+    let three = 3 * 16384 - 1;
+    for layer in [None, Some(vec![0u8; 64]), Some(vec![0u8; 96])] {
+        assert!(matches!(
+            e(&v2_only(&["a"], three, 16384, layer)),
+            MetainfoError::BadV2(_)
+        ));
+    }
+    // One file of one piece needs no layer: it loads, padded to a whole piece.
+    let m = Metainfo::from_bytes(&v2_only(&["a"], 10, 16384, None)).unwrap();
+    assert!(m.is_v2_only());
+    assert_eq!(m.info.geometry.total_length(), 16384);
+    assert_eq!(m.info.files[0].path, ["a"]);
 
     // A hybrid's v2 side is checked: an empty file tree is refused...
     let hollow = single(|i| {

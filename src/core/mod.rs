@@ -34,6 +34,7 @@ mod commands;
 mod crypt;
 mod event;
 mod extension;
+mod hashes;
 mod invariants;
 pub mod layout;
 mod metadata;

@@ -20,6 +20,9 @@ const MAX_WAITING: usize = 32;
 pub(crate) struct MetaCache {
     /// SHA-1 of every piece, while resident.
     pub hashes: Option<Arc<crate::hash::PieceHashes>>,
+    /// A v2-only torrent's file trees, built from `hashes` for a peer's hash
+    /// request and let go with them.
+    pub trees: Option<Arc<super::hashes::FileTrees>>,
     /// The `info` dictionary's bytes, while resident.
     pub bytes: Option<Arc<Vec<u8>>>,
     /// Bytes of the `info` dictionary (0 while unknown).
@@ -186,6 +189,7 @@ impl Core {
                 && t.is_finished()
             {
                 t.meta.hashes = None;
+                t.meta.trees = None;
                 t.meta.bytes = None;
             }
         }

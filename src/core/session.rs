@@ -468,6 +468,9 @@ impl Core {
                 offset,
                 data,
             } => self.on_piece_msg(now, key, ih, piece, offset, &data, out)?,
+            Message::HashRequest(_) | Message::Hashes { .. } | Message::HashReject(_) => {
+                self.on_hash_message(now, key, ih, msg, out);
+            }
             Message::Cancel(r) => p.queue_in.retain(|q| *q != r),
             Message::Reject(r) => {
                 if let Some(i) = p.inflight.iter().position(|f| f.req == r) {

@@ -99,6 +99,122 @@ pub fn merkle_file(
     })
 }
 
+/// The most hashes one hash request may ask for (as libtorrent allows).
+pub const MAX_HASHES: u32 = 8192;
+
+/// A file's merkle tree from its piece layer up, kept to answer hash requests
+/// (BEP 52) for that layer and the ones above it.
+#[derive(Debug, Clone)]
+pub struct LayerTree {
+    /// `levels[0]`: the piece layer padded to a power of two; each next one
+    /// the parents of the one before; the last the root alone.
+    levels: Vec<Vec<Sha256Digest>>,
+    /// The piece layer's height above the blocks (log2 of blocks per piece).
+    piece_base: u32,
+}
+
+impl LayerTree {
+    /// The tree over `layer` (a file's piece hashes) for pieces of
+    /// `blocks_per_piece` blocks (a power of two).
+    pub fn new(layer: &[Sha256Digest], blocks_per_piece: u64) -> LayerTree {
+        let mut level = layer.to_vec();
+        level.resize(
+            layer.len().next_power_of_two(),
+            zero_subtree(blocks_per_piece),
+        );
+        let mut levels = vec![level];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let up = levels.last().expect("one level at least");
+            let next = up.chunks_exact(2).map(|c| pair(&c[0], &c[1])).collect();
+            levels.push(next);
+        }
+        LayerTree {
+            levels,
+            piece_base: blocks_per_piece.trailing_zeros(),
+        }
+    }
+
+    /// The file's root.
+    pub fn root(&self) -> Sha256Digest {
+        self.levels
+            .last()
+            .and_then(|l| l.first())
+            .copied()
+            .unwrap_or([0; 32])
+    }
+
+    /// The answer to a hash request for `count` hashes of layer `base` (0:
+    /// the blocks') from `index`, with `proof_layers`: the hashes, then, going
+    /// up from the range's first node, the sibling of each ancestor at or above
+    /// the range's subtree root, for `proof_layers` levels (libtorrent's
+    /// reading of BEP 52). `None`: a request libtorrent would refuse too, or one
+    /// below the piece layer (block hashes are not kept).
+    pub fn answer(
+        &self,
+        base: u32,
+        index: u32,
+        count: u32,
+        proof_layers: u32,
+    ) -> Option<Vec<Sha256Digest>> {
+        let layers = self.piece_base + u32::try_from(self.levels.len() - 1).ok()?;
+        if count == 0 || count > MAX_HASHES || base >= layers || proof_layers >= layers - base {
+            return None;
+        }
+        let rel = usize::try_from(base.checked_sub(self.piece_base)?).ok()?;
+        let level = self.levels.get(rel)?;
+        let (start, end) = (index as usize, index as usize + count as usize);
+        let mut out = level.get(start..end)?.to_vec();
+        let skip = count.next_power_of_two().trailing_zeros();
+        let mut at = start;
+        for i in 0..proof_layers {
+            at /= 2;
+            if i + 1 >= skip {
+                out.push(*self.levels.get(rel + i as usize + 1)?.get(at ^ 1)?);
+            }
+        }
+        Some(out)
+    }
+}
+
+/// The range's hashes, if `hashes` (a hashes message: `count` hashes of a
+/// file's piece layer from `index`, a power of two and a multiple of it, and
+/// their proof, asked for with `proof_layers`) hash up to `root`; `width` is
+/// the piece layer's padded width.
+pub fn check_answer(
+    root: &Sha256Digest,
+    width: u64,
+    index: u32,
+    count: u32,
+    proof_layers: u32,
+    hashes: &[Sha256Digest],
+) -> Option<Vec<Sha256Digest>> {
+    if !count.is_power_of_two()
+        || !index.is_multiple_of(count)
+        || u64::from(index) + u64::from(count) > width
+    {
+        return None;
+    }
+    let skip = count.trailing_zeros();
+    let uncles = (0..proof_layers).filter(|i| i + 1 >= skip).count();
+    if hashes.len() != count as usize + uncles {
+        return None;
+    }
+    let (range, proof) = hashes.split_at(count as usize);
+    let mut node = merkle_root(range, [0; 32]);
+    let mut at = index / count;
+    for u in proof {
+        node = if at.is_multiple_of(2) {
+            pair(&node, u)
+        } else {
+            pair(u, &node)
+        };
+        at /= 2;
+    }
+    // The proof must end at the root: the top's only node.
+    let top = u64::from(count) << proof.len();
+    (top == width && at == 0 && node == *root).then(|| range.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +272,45 @@ mod tests {
         // The same root as one tree over all the blocks.
         let blocks: Vec<_> = b.iter().map(|x| leaf(x)).collect();
         assert_eq!(got.root, Some(merkle_root(&blocks, [0; 32])));
+    }
+
+    #[test]
+    fn a_layer_tree_answers_ranges_with_proofs_that_check() {
+        // Six pieces of four blocks: a layer eight wide (two pads), four levels.
+        let layer: Vec<Sha256Digest> = (0..6u8).map(|i| [i + 1; 32]).collect();
+        let t = LayerTree::new(&layer, 4);
+        let root = merkle_root(&layer, zero_subtree(4));
+        assert_eq!(t.root(), root);
+        // The whole layer at the piece level (base 2): no proof needed.
+        let all = t.answer(2, 0, 8, 0).unwrap();
+        assert_eq!(all.len(), 8);
+        assert_eq!(&all[..6], &layer[..]);
+        assert_eq!(all[6], zero_subtree(4));
+        assert_eq!(check_answer(&root, 8, 0, 8, 0, &all).unwrap().len(), 8);
+        // Two pieces with the proof up to just under the root (two uncles).
+        let part = t.answer(2, 4, 2, 2).unwrap();
+        assert_eq!(part.len(), 4);
+        let got = check_answer(&root, 8, 4, 2, 2, &part).unwrap();
+        assert_eq!(got, layer[4..6]);
+        // A wrong hash, a wrong proof, a short answer: refused.
+        let mut bad = part.clone();
+        bad[0][0] ^= 1;
+        assert!(check_answer(&root, 8, 4, 2, 2, &bad).is_none());
+        let mut bad = part.clone();
+        bad[3][0] ^= 1;
+        assert!(check_answer(&root, 8, 4, 2, 2, &bad).is_none());
+        assert!(check_answer(&root, 8, 4, 2, 2, &part[..3]).is_none());
+        // Out of range, too deep a proof, the block layer: not answered.
+        assert!(t.answer(2, 6, 4, 0).is_none());
+        assert!(t.answer(2, 0, 2, 3).is_none());
+        assert!(t.answer(0, 0, 2, 0).is_none());
+        assert!(t.answer(2, 0, 0, 0).is_none());
+        // A layer above the pieces': the root's children.
+        let l = &all;
+        let left = pair(&pair(&l[0], &l[1]), &pair(&l[2], &l[3]));
+        let right = pair(&pair(&l[4], &l[5]), &pair(&l[6], &l[7]));
+        assert_eq!(t.answer(4, 0, 2, 0).unwrap(), [left, right]);
+        assert_eq!(pair(&left, &right), root);
     }
 
     #[test]

@@ -23,4 +23,4 @@ pub mod tracker;
 mod wire;
 
 pub use handshake::{HANDSHAKE_LEN, Handshake};
-pub use wire::{BlockRequest, DecodeError, Message, MessageDecoder};
+pub use wire::{BlockRequest, DecodeError, HashRange, Message, MessageDecoder};

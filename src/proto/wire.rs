@@ -1,4 +1,4 @@
-//! BEP 3 and BEP 6 messages, and the incremental decoder.
+//! BEP 3, BEP 6 and BEP 52 messages, and the incremental decoder.
 
 /// A block request (also the payload of cancel and reject).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -9,6 +9,47 @@ pub struct BlockRequest {
     pub offset: u32,
     /// Length in bytes.
     pub len: u32,
+}
+
+/// A range of one file's merkle tree (BEP 52): the payload of hash request,
+/// hashes (before the hashes) and hash reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HashRange {
+    /// The file's `pieces root`.
+    pub pieces_root: [u8; 32],
+    /// The layer of the hashes asked for: 0 is the 16 KiB blocks'.
+    pub base: u32,
+    /// The first hash's position in that layer.
+    pub index: u32,
+    /// How many hashes.
+    pub count: u32,
+    /// How many layers above `base` the proof reaches (see
+    /// `crate::hash::merkle::LayerTree::answer`).
+    pub proof_layers: u32,
+}
+
+impl HashRange {
+    /// Bytes of the payload.
+    pub const LEN: usize = 48;
+
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.pieces_root);
+        for n in [self.base, self.index, self.count, self.proof_layers] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+
+    fn decode(p: &[u8]) -> HashRange {
+        let n =
+            |i: usize| u32::from_be_bytes(p[32 + 4 * i..36 + 4 * i].try_into().expect("4 bytes"));
+        HashRange {
+            pieces_root: p[..32].try_into().expect("32 bytes"),
+            base: n(0),
+            index: n(1),
+            count: n(2),
+            proof_layers: n(3),
+        }
+    }
 }
 
 /// A peer wire message.
@@ -53,6 +94,17 @@ pub enum Message {
     Reject(BlockRequest),
     /// id 17 (BEP 6)
     AllowedFast(u32),
+    /// id 21 (BEP 52): hash request.
+    HashRequest(HashRange),
+    /// id 22 (BEP 52): the hashes of a range, then its proof.
+    Hashes {
+        /// What they answer.
+        range: HashRange,
+        /// The range's hashes followed by the proof's.
+        hashes: Vec<[u8; 32]>,
+    },
+    /// id 23 (BEP 52): hash reject.
+    HashReject(HashRange),
     /// id 20 (BEP 10): extended message id and its payload.
     Extended {
         /// 0 is the extension handshake; others as the receiver's `m` dictionary says.
@@ -116,6 +168,21 @@ impl Message {
                 header(out, 1 + payload.len(), 20);
                 out.push(*id);
                 out.extend_from_slice(payload);
+            }
+            Message::HashRequest(r) => {
+                header(out, HashRange::LEN, 21);
+                r.encode_into(out);
+            }
+            Message::Hashes { range, hashes } => {
+                header(out, HashRange::LEN + 32 * hashes.len(), 22);
+                range.encode_into(out);
+                for h in hashes {
+                    out.extend_from_slice(h);
+                }
+            }
+            Message::HashReject(r) => {
+                header(out, HashRange::LEN, 23);
+                r.encode_into(out);
             }
         }
     }
@@ -282,6 +349,21 @@ impl MessageDecoder {
                     payload: payload.to_vec(),
                 }
             }
+            21 => fixed(HashRange::LEN).map(|()| Message::HashRequest(HashRange::decode(p)))?,
+            22 => {
+                let hashes = p.get(HashRange::LEN..).ok_or_else(bad)?;
+                if hashes.len() % 32 != 0 {
+                    return Err(bad());
+                }
+                Message::Hashes {
+                    range: HashRange::decode(p),
+                    hashes: hashes
+                        .chunks_exact(32)
+                        .map(|c| c.try_into().expect("32 bytes"))
+                        .collect(),
+                }
+            }
+            23 => fixed(HashRange::LEN).map(|()| Message::HashReject(HashRange::decode(p)))?,
             other => return Err(DecodeError::UnknownId(other)),
         })
     }
@@ -297,6 +379,13 @@ mod tests {
             piece: 3,
             offset: 16384,
             len: 16384,
+        };
+        let h = HashRange {
+            pieces_root: [7; 32],
+            base: 2,
+            index: 4,
+            count: 2,
+            proof_layers: 1,
         };
         vec![
             Message::KeepAlive,
@@ -323,6 +412,12 @@ mod tests {
                 id: 0,
                 payload: b"d1:md11:ut_metadatai1eee".to_vec(),
             },
+            Message::HashRequest(h),
+            Message::Hashes {
+                range: h,
+                hashes: vec![[1; 32], [2; 32], [3; 32]],
+            },
+            Message::HashReject(h),
         ]
     }
 
@@ -376,6 +471,15 @@ mod tests {
         assert!(matches!(
             d.next_message(),
             Err(DecodeError::BadLength { id: 4, .. })
+        ));
+        // Hashes whose payload is not a whole number of hashes after its range.
+        let mut d = MessageDecoder::new(0, true, true);
+        let mut m = vec![0, 0, 0, 50, 22];
+        m.extend_from_slice(&[0; 49]);
+        d.feed(&m);
+        assert!(matches!(
+            d.next_message(),
+            Err(DecodeError::BadLength { id: 22, .. })
         ));
         let mut d = MessageDecoder::new(0, true, true);
         d.feed(&[0, 0, 0, 2, 1, 0]); // unchoke with a payload
