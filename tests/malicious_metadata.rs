@@ -483,7 +483,7 @@ fn v2_only(path: &[&str], len: i64, plen: i64, layer: Option<Vec<u8>>) -> Vec<u8
     node.insert("", leaf);
     for part in path.iter().rev() {
         let mut d = OwnedValue::dict();
-        d.insert(*part, node);
+        d.insert(part, node);
         node = d;
     }
     let mut info = OwnedValue::dict();
