@@ -47,6 +47,11 @@ class LtSeeder:
         wait_for("libtorrent to check its data", lambda: self.h.status().is_seeding, 60)
         self.port = self.ses.listen_port()
 
+    def log_matching(self, word: str):
+        """Its alerts since the last call whose text holds `word` (the queue
+        keeps the oldest when it overflows)."""
+        return [a.message() for a in self.ses.pop_alerts() if word in a.message()]
+
     def close(self):
         del self.h
         del self.ses

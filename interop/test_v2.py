@@ -159,3 +159,27 @@ def test_libtorrent_fetches_a_v2_magnet_from_seedring(tmp):
     assert asked and len(got) == len(asked), log
     assert "base: 2" in asked[0], asked
     assert not [m for m in log if "HASH_REJECT" in m], log
+
+
+def test_seedring_fetches_a_v2_magnet_from_libtorrent(tmp):
+    """seedring given only a `btmh` magnet of a v2-only torrent libtorrent
+    seeds: the info by ut_metadata, each file's piece layer by hash requests
+    libtorrent answers (checked against the file's root), then the data."""
+    src = make_tree(tmp / "src" / "pack", BIG, seed=48)
+    t = tmp / "v2.torrent"
+    t.write_bytes(make(src, lt.create_torrent.v2_only))
+    v2 = lt.torrent_info(str(t)).info_hashes().v2.to_bytes().hex()
+    seeder = LtSeeder(t, tmp / "src")
+    try:
+        seeder.log_matching("HASH")
+        uri = f"magnet:?xt=urn:btmh:1220{v2}&x.pe=127.0.0.1:{seeder.port}"
+        run_download(uri, tmp / "dst")
+        log = seeder.log_matching("HASH")
+    finally:
+        seeder.close()
+    same_files(src, tmp / "dst" / "pack", BIG)
+    # The layers came in answers to seedring's hash requests, none refused.
+    asked = [m for m in log if "<== HASH_REQUEST" in m]
+    answered = [m for m in log if "==> HASHES" in m]
+    assert asked and len(answered) == len(asked), log
+    assert not [m for m in log if "HASH_REJECT" in m], log

@@ -121,6 +121,7 @@ impl Core {
             self.announce_stopped(now, info_hash, &mut t, out);
         }
         self.metadata.remove(&info_hash);
+        self.layers.remove(&info_hash);
         out.push(Action::CloseStorage {
             info_hash,
             delete_files,

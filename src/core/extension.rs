@@ -171,20 +171,27 @@ impl Core {
         bytes: Vec<u8>,
         out: &mut Vec<Action>,
     ) {
-        if hash::sha1(&bytes) != ih.0 {
+        // A v2-only torrent's magnet names the first 20 bytes of its SHA-256.
+        let v1 = hash::sha1(&bytes) == ih.0;
+        if !v1 && <sha2::Sha256 as sha2::Digest>::digest(&bytes)[..20] != ih.0 {
             // Someone sent a wrong piece: start over (the fetch forgets every piece).
             if let Some(m) = self.metadata.get_mut(&ih) {
                 m.reset();
             }
             return;
         }
-        let parsed = crate::metainfo::parse_info_bytes(&bytes, &MetainfoLimits::default());
+        let limits = MetainfoLimits::default();
+        let parsed = if v1 {
+            crate::metainfo::parse_info_bytes(&bytes, &limits).map(|(_, i)| (i, Vec::new()))
+        } else {
+            crate::metainfo::parse_v2_info_bytes(&bytes, &limits).map(|(_, i, n)| (i, n))
+        };
         let t = self
             .torrents
             .get_mut(&ih)
             .expect("fetching for a torrent we have");
-        let info = match parsed {
-            Ok((_, info)) => info,
+        let (info, needs) = match parsed {
+            Ok(parsed) => parsed,
             Err(e) => {
                 t.error = Some(format!("metadata from peers is invalid: {e}"));
                 tracing::warn!(info_hash = %ih, error = %e, "metadata from peers is invalid");
@@ -201,10 +208,12 @@ impl Core {
             t.pex = None;
         }
         t.set_info(now, info, Arc::new(bytes));
-        out.push(t.open_storage(ih, true, false));
-        // Data may already be on disk (an interrupted download): check it first.
-        t.checking = Some(Check::full(t.have.len()));
-        t.save_now = true;
+        if needs.is_empty() {
+            out.push(t.open_storage(ih, true, false));
+            // Data may already be on disk (an interrupted download): check it first.
+            t.checking = Some(Check::full(t.have.len()));
+            t.save_now = true;
+        }
         let pieces = t.have.len();
         let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
         for k in keys {
@@ -233,6 +242,14 @@ impl Core {
             };
             p.have = Bitfield::new(pieces);
             Self::apply_have(t, p, have);
+        }
+        if !needs.is_empty() {
+            // A v2-only torrent: its piece layers first (see `layers`).
+            self.fetch_layers(ih, needs);
+            let keys: Vec<PeerKey> = self.torrents[&ih].peers.iter().copied().collect();
+            for k in keys {
+                self.request_layers(now, k, out);
+            }
         }
         self.update_interest(ih, out);
         self.drive_checking(ih, out);

@@ -2,8 +2,8 @@
 //! from a v2-only torrent's piece layers (the files' trees above them are built
 //! once and kept while the hashes are in memory); block-layer requests, and
 //! requests while the hashes are on disk only (they are read back for the
-//! peer's next try), get a hash reject. Hashes and rejects nobody asked for are
-//! dropped.
+//! peer's next try), get a hash reject. Hashes and rejects answer a layer
+//! fetch (`layers`), or are dropped when nobody asked.
 
 use super::*;
 use crate::hash::PieceHashes;
@@ -66,13 +66,21 @@ impl Core {
                 };
                 self.send(now, key, &[reply], out);
             }
-            Message::Hashes { range, .. } | Message::HashReject(range) => {
+            Message::Hashes { range, hashes } => {
+                if !self.on_layer_answer(now, key, ih, &range, Some(&hashes), out) {
+                    tracing::debug!(info_hash = %ih, peer = key.0, "hashes nobody asked for: dropped");
+                }
+            }
+            Message::HashReject(range) => {
+                if self.on_layer_answer(now, key, ih, &range, None, out) {
+                    return;
+                }
                 tracing::debug!(
                     info_hash = %ih,
                     peer = key.0,
                     base = range.base,
                     index = range.index,
-                    "hashes nobody asked for: dropped"
+                    "a hash reject for nothing asked: dropped"
                 );
             }
             _ => {}

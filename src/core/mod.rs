@@ -36,6 +36,7 @@ mod event;
 mod extension;
 mod hashes;
 mod invariants;
+mod layers;
 pub mod layout;
 mod metadata;
 mod ourip;
@@ -600,6 +601,9 @@ pub struct Core {
     /// 1.4 KB torrents wasted a third of them (100,000 torrents: ~70 MB).
     torrents: BTreeMap<InfoHash, Box<Torrent>>,
     metadata: BTreeMap<InfoHash, MetadataFetch>,
+    /// v2-only torrents from magnet links waiting for their piece layers (one
+    /// per such torrent; bounded by the torrents).
+    layers: BTreeMap<InfoHash, layers::LayerFetch>,
     /// The global share limits and their action.
     share: GlobalShare,
     /// Torrents a share limit removed, for the engine (at most
@@ -701,6 +705,7 @@ impl Core {
             cfg,
             torrents: BTreeMap::new(),
             metadata: BTreeMap::new(),
+            layers: BTreeMap::new(),
             share: GlobalShare::default(),
             removed_by_limit: Vec::new(),
             slow_rates: (2048, 2048),
@@ -754,6 +759,8 @@ impl Core {
     }
 }
 
+#[cfg(test)]
+mod layers_tests;
 #[cfg(test)]
 mod pex_tests;
 #[cfg(test)]

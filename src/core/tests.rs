@@ -45,7 +45,7 @@ pub(super) fn core_having_with(all: bool, cfg: CoreConfig) -> (Core, InfoHash, u
 }
 
 /// Connects a scripted inbound peer and completes its handshake.
-fn connect(core: &mut Core, ih: InfoHash, fast: bool) -> PeerKey {
+pub(super) fn connect(core: &mut Core, ih: InfoHash, fast: bool) -> PeerKey {
     let key = core
         .on_incoming(Time::ZERO, "127.0.0.9:5000".parse().unwrap())
         .unwrap();
@@ -67,13 +67,13 @@ fn connect(core: &mut Core, ih: InfoHash, fast: bool) -> PeerKey {
 }
 
 /// Raw bytes from the peer; the actions they cause.
-fn raw(core: &mut Core, key: PeerKey, bytes: &[u8]) -> Vec<Action> {
+pub(super) fn raw(core: &mut Core, key: PeerKey, bytes: &[u8]) -> Vec<Action> {
     let mut out = Vec::new();
     core.on_event(Time::ZERO, Event::Data { peer: key, bytes }, &mut out);
     out
 }
 
-fn feed(core: &mut Core, key: PeerKey, msgs: &[Message]) -> Vec<Action> {
+pub(super) fn feed(core: &mut Core, key: PeerKey, msgs: &[Message]) -> Vec<Action> {
     let mut bytes = Vec::new();
     for m in msgs {
         m.encode_into(&mut bytes);
@@ -81,7 +81,7 @@ fn feed(core: &mut Core, key: PeerKey, msgs: &[Message]) -> Vec<Action> {
     raw(core, key, &bytes)
 }
 
-fn closed(out: &[Action]) -> bool {
+pub(super) fn closed(out: &[Action]) -> bool {
     out.iter().any(|a| matches!(a, Action::Close { .. }))
 }
 

@@ -66,6 +66,7 @@ impl Core {
             self.request_more(now, k, out);
             self.serve_uploads(now, k, out);
             self.request_metadata(now, k, out);
+            self.request_layers(now, k, out);
         }
         for ih in walk.drive {
             self.drive_checking(ih, out);

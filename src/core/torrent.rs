@@ -451,7 +451,10 @@ impl Torrent {
         if self.queued {
             return TorrentState::Queued;
         }
-        if self.info.is_none() {
+        // A v2-only torrent from a magnet link has its info but waits for its
+        // piece layers (hashes not in memory, nor stored, nor storage opened).
+        let layers_due = self.meta.hashes.is_none() && !self.meta.stored && !self.storage_ready;
+        if self.info.is_none() || layers_due {
             return TorrentState::FetchingMetadata;
         }
         if self.checking.is_some() || !self.storage_ready {

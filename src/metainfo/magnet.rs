@@ -1,11 +1,13 @@
-//! Magnet URIs (BEP 9): `xt=urn:btih:` (hex or base32), `dn`, `tr`, `x.pe`, `so` (BEP 53).
+//! Magnet URIs (BEP 9): `xt=urn:btih:` (hex or base32) or `xt=urn:btmh:` (BEP
+//! 52, a v2 hash), `dn`, `tr`, `x.pe`, `so` (BEP 53).
 
 use crate::types::InfoHash;
 
 /// A parsed magnet link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Magnet {
-    /// The v1 info-hash from `xt=urn:btih:`.
+    /// The v1 info-hash from `xt=urn:btih:`, or without one the first 20 bytes
+    /// of the v2 hash from `xt=urn:btmh:`.
     pub info_hash: InfoHash,
     /// `dn`: the name to show until metadata arrives.
     pub display_name: Option<String>,
@@ -32,9 +34,9 @@ pub enum MagnetError {
     /// The `btih` value is neither 40 hex nor 32 base32 characters.
     #[error("bad info-hash {0:?}: expected 40 hex or 32 base32 characters")]
     BadInfoHash(String),
-    /// Only a `btmh` (v2) info-hash was given.
-    #[error("v2-only magnet links (urn:btmh) are not supported yet")]
-    UnsupportedV2,
+    /// The `btmh` value is not a SHA-256 multihash (`1220` and 64 hex digits).
+    #[error("bad v2 info-hash {0:?}: expected 1220 and 64 hex characters")]
+    BadV2InfoHash(String),
     /// An `x.pe` value is not `host:port`.
     #[error("bad peer address {0:?}: expected host:port")]
     BadPeer(String),
@@ -54,7 +56,7 @@ impl Magnet {
             .filter(|_| uri.len() <= MAX_MAGNET_LEN)
             .ok_or(MagnetError::NotMagnet)?;
         let mut info_hash = None;
-        let mut saw_v2 = false;
+        let mut v2_hash = None;
         let mut display_name = None;
         let mut trackers: Vec<String> = Vec::new();
         let mut peers = Vec::new();
@@ -71,8 +73,10 @@ impl Magnet {
                                     .map_err(|_| MagnetError::BadInfoHash(h.to_owned()))?,
                             );
                         }
-                    } else if value.starts_with("urn:btmh:") {
-                        saw_v2 = true;
+                    } else if let Some(h) = value.strip_prefix("urn:btmh:") {
+                        if v2_hash.is_none() {
+                            v2_hash = Some(parse_btmh(h)?);
+                        }
                     }
                 }
                 "dn" => display_name = Some(value),
@@ -82,10 +86,11 @@ impl Magnet {
                 _ => {}
             }
         }
-        let info_hash = match info_hash {
-            Some(h) => h,
-            None if saw_v2 => return Err(MagnetError::UnsupportedV2),
-            None => return Err(MagnetError::MissingInfoHash),
+        // A hybrid's link names both: its v1 swarm is joined. A v2-only torrent
+        // is known to peers by the first 20 bytes of its v2 hash.
+        let info_hash = match (info_hash, v2_hash) {
+            (Some(h), _) | (None, Some(h)) => h,
+            (None, None) => return Err(MagnetError::MissingInfoHash),
         };
         Ok(Magnet {
             info_hash,
@@ -95,6 +100,25 @@ impl Magnet {
             select_only,
         })
     }
+}
+
+/// A `btmh` value: the SHA-256 multihash of a v2 `info`, as the 20 bytes
+/// peers know the torrent by.
+fn parse_btmh(h: &str) -> Result<InfoHash, MagnetError> {
+    let bad = || MagnetError::BadV2InfoHash(h.to_owned());
+    let hex = h
+        .strip_prefix("1220")
+        .filter(|x| x.len() == 64)
+        .ok_or_else(bad)?;
+    InfoHash::parse(&hex[..40])
+        .map_err(|_| bad())
+        .and_then(|ih| {
+            hex[40..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit())
+                .then_some(ih)
+                .ok_or_else(bad)
+        })
 }
 
 /// Decodes `%XX` escapes and `+` (as a space, which is what web forms mean by it).
@@ -180,14 +204,27 @@ mod tests {
     }
 
     #[test]
-    fn hybrid_uses_btih_and_v2_only_is_refused() {
+    fn hybrid_uses_btih_and_v2_only_its_truncated_v2_hash() {
         let hybrid = format!(
             "magnet:?xt=urn:btmh:1220{}&xt=urn:btih:{HEX}",
             "ab".repeat(32)
         );
         assert_eq!(Magnet::parse(&hybrid).unwrap().info_hash.to_hex(), HEX);
         let v2 = format!("magnet:?xt=urn:btmh:1220{}", "ab".repeat(32));
-        assert_eq!(Magnet::parse(&v2), Err(MagnetError::UnsupportedV2));
+        assert_eq!(
+            Magnet::parse(&v2).unwrap().info_hash.to_hex(),
+            "ab".repeat(20)
+        );
+        for bad in [
+            format!("1114{}", "ab".repeat(32)),
+            format!("1220{}", "ab".repeat(31)),
+            format!("1220{}zz", "ab".repeat(31)),
+        ] {
+            assert!(matches!(
+                Magnet::parse(&format!("magnet:?xt=urn:btmh:{bad}")),
+                Err(MagnetError::BadV2InfoHash(_))
+            ));
+        }
     }
 
     #[test]

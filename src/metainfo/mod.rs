@@ -35,7 +35,7 @@ pub use path::UnsafePath;
 pub use torrent::{
     FileAttr, FileEntry, Info, MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, Metainfo, parse_info_bytes,
 };
-pub use v2_layout::{encode_stored, parse_stored};
+pub use v2_layout::{LayerNeed, encode_stored, parse_stored, parse_v2_info_bytes};
 
 use crate::bencode;
 

@@ -211,6 +211,52 @@ fn private(info: &Node<'_>) -> bool {
     info.get("private").and_then(Node::as_int) == Some(1)
 }
 
+/// A file of a v2-only torrent whose piece layer is still to come: a torrent
+/// from a magnet link has only its `info`, and the layers are outside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerNeed {
+    /// The file's `pieces root`.
+    pub root: Sha256Digest,
+    /// Its first piece in the torrent.
+    pub first_piece: u32,
+    /// Its pieces.
+    pub pieces: u32,
+}
+
+/// A bare v2-only `info` dictionary (what ut_metadata brings): the truncated
+/// v2 hash, the layout whose pieces' roots are known except those of files
+/// longer than a piece (zero until their layers come), and those files.
+pub fn parse_v2_info_bytes(
+    bytes: &[u8],
+    limits: &MetainfoLimits,
+) -> Result<(InfoHash, Info, Vec<LayerNeed>), MetainfoError> {
+    let node = bencode::decode(bytes, limits.bencode)?;
+    let v2 = super::v2::parse_tree(&node)?;
+    let plen = v2.piece_length;
+    let pending = |f: &V2File| f.pieces_root.is_some() && f.length > plen;
+    let per_file: Vec<Vec<Sha256Digest>> = (v2.files.iter())
+        .map(|f| match pending(f) {
+            true => vec![[0; 32]; usize::try_from(f.length.div_ceil(plen)).unwrap_or(0)],
+            false => Vec::new(),
+        })
+        .collect();
+    let info = layout(&v2, &name_of(&node)?, private(&node), &per_file, limits)?;
+    let stored = (0..info.files.len()).filter(|&i| !info.files[i].attr.pad);
+    let needs = stored
+        .zip(&v2.files)
+        .filter(|(_, f)| pending(f))
+        .map(|(i, f)| {
+            let r = info.geometry.file_pieces(i);
+            LayerNeed {
+                root: f.pieces_root.expect("pending files have a root"),
+                first_piece: r.start,
+                pieces: r.end - r.start,
+            }
+        })
+        .collect();
+    Ok((v2.truncated(), info, needs))
+}
+
 /// What the session store keeps for a torrent: its `info` bytes as they are
 /// for v1 and hybrid torrents; for a v2-only one a list of the `info` bytes and
 /// every piece's root (a bencoded list: a v1 record is a dictionary).

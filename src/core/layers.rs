@@ -1,0 +1,209 @@
+//! The piece layers of a v2-only torrent added by magnet link (BEP 52): its
+//! `info` came by ut_metadata, but the hashes of the pieces of each file longer
+//! than a piece are outside it. They are asked for in hash requests, each
+//! answer checked against the file's `pieces root` with its proof; a peer whose
+//! answer does not prove is dropped. Nothing is downloaded, and the storage is
+//! not opened, until every layer is in.
+
+use super::*;
+use crate::hash::merkle::{MAX_HASHES, Sha256Digest, check_answer};
+use crate::hash::{MerklePiece, PieceHashes};
+use crate::metainfo::LayerNeed;
+use crate::proto::HashRange;
+
+/// How long a hash request may go unanswered before another peer is asked.
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// Hash requests one peer may have out at once.
+const PER_PEER: usize = 4;
+
+/// Hashes asked for per request (a power of two; libtorrent answers up to
+/// [`MAX_HASHES`]).
+const CHUNK: u32 = 512;
+
+/// One hash request's worth of a file's piece layer.
+#[derive(Debug)]
+struct Chunk {
+    range: HashRange,
+    /// Index in [`LayerFetch::files`].
+    file: usize,
+    /// Asked of this peer, at this time.
+    asked: Option<(PeerKey, Time)>,
+    done: bool,
+}
+
+/// The piece layers a torrent still waits for.
+#[derive(Debug)]
+pub(crate) struct LayerFetch {
+    /// Every piece's root; zero where a layer is still to come.
+    table: Vec<MerklePiece>,
+    files: Vec<LayerNeed>,
+    chunks: Vec<Chunk>,
+}
+
+impl LayerFetch {
+    /// A fetch of `needs`' layers into `hashes` (the layout's, zero where a
+    /// layer is missing); `blocks_per_piece` sets the layer's height.
+    pub fn new(hashes: PieceHashes, needs: Vec<LayerNeed>, blocks_per_piece: u64) -> LayerFetch {
+        let PieceHashes::Merkle(table) = hashes else {
+            unreachable!("layers are fetched for v2-only torrents");
+        };
+        let base = blocks_per_piece.trailing_zeros();
+        let mut chunks = Vec::new();
+        for (file, n) in needs.iter().enumerate() {
+            let width = n.pieces.next_power_of_two();
+            let count = width.min(CHUNK).min(MAX_HASHES);
+            // Up to just under the root: the answer proves to it.
+            let proof_layers = if count == width {
+                0
+            } else {
+                width.trailing_zeros() - 1
+            };
+            for index in (0..n.pieces).step_by(count as usize) {
+                chunks.push(Chunk {
+                    range: HashRange {
+                        pieces_root: n.root,
+                        base,
+                        index,
+                        count,
+                        proof_layers,
+                    },
+                    file,
+                    asked: None,
+                    done: false,
+                });
+            }
+        }
+        LayerFetch {
+            table,
+            files: needs,
+            chunks,
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.chunks.iter().all(|c| c.done)
+    }
+}
+
+impl Core {
+    /// Starts fetching the layers `needs` of torrent `ih`, whose layout `info`
+    /// was just installed; its hashes stay out of reach until they are in.
+    pub(super) fn fetch_layers(&mut self, ih: InfoHash, needs: Vec<LayerNeed>) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        let (Some(hashes), Some(info)) = (t.meta.hashes.take(), t.info.as_ref()) else {
+            return;
+        };
+        let bpp = u64::from(info.geometry.piece_length()) / crate::hash::merkle::BLOCK;
+        tracing::info!(info_hash = %ih, files = needs.len(), "v2 metadata in: fetching piece layers from peers");
+        let hashes = Arc::try_unwrap(hashes).unwrap_or_else(|a| (*a).clone());
+        self.layers.insert(ih, LayerFetch::new(hashes, needs, bpp));
+    }
+
+    /// Asks peer `key` for piece layers its torrent still needs (the tick and
+    /// each answer call it).
+    pub(super) fn request_layers(&mut self, now: Time, key: PeerKey, out: &mut Vec<Action>) {
+        let Some(p) = self.peers.get(&key) else {
+            return;
+        };
+        let Some(ih) = p
+            .info_hash
+            .filter(|_| p.phase == super::peer::Phase::Active)
+        else {
+            return;
+        };
+        let Some(f) = self.layers.get_mut(&ih) else {
+            return;
+        };
+        let mut out_now = f
+            .chunks
+            .iter()
+            .filter(|c| !c.done && c.asked.is_some_and(|(k, _)| k == key))
+            .count();
+        let mut msgs = Vec::new();
+        for c in f.chunks.iter_mut().filter(|c| !c.done) {
+            if out_now >= PER_PEER {
+                break;
+            }
+            if c.asked.is_some_and(|(_, at)| now.since(at) < ANSWER_WITHIN) {
+                continue;
+            }
+            c.asked = Some((key, now));
+            out_now += 1;
+            msgs.push(Message::HashRequest(c.range));
+        }
+        self.send(now, key, &msgs, out);
+    }
+
+    /// Hashes (or a reject) from peer `key` for a fetch of torrent `ih`; false
+    /// when there is no such fetch (the answer was not asked for).
+    pub(super) fn on_layer_answer(
+        &mut self,
+        now: Time,
+        key: PeerKey,
+        ih: InfoHash,
+        range: &HashRange,
+        hashes: Option<&[Sha256Digest]>,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let Some(f) = self.layers.get_mut(&ih) else {
+            return false;
+        };
+        let Some(c) = f
+            .chunks
+            .iter_mut()
+            .find(|c| !c.done && c.range == *range && c.asked.is_some_and(|(k, _)| k == key))
+        else {
+            return false;
+        };
+        let Some(hashes) = hashes else {
+            // Refused: someone else is asked at the next tick.
+            c.asked = None;
+            return true;
+        };
+        let n = &f.files[c.file];
+        let width = u64::from(n.pieces.next_power_of_two());
+        let r = c.range;
+        let Some(got) = check_answer(&n.root, width, r.index, r.count, r.proof_layers, hashes)
+        else {
+            c.asked = None;
+            tracing::info!(info_hash = %ih, peer = key.0, "hashes that do not prove to the file's root: peer dropped");
+            self.close(
+                key,
+                CloseReason::Protocol("hashes that do not hash to the file's root".into()),
+                out,
+            );
+            return true;
+        };
+        let end = n.pieces.min(r.index + r.count);
+        for (i, root) in (r.index..end).zip(got) {
+            f.table[(n.first_piece + i) as usize].root = root;
+        }
+        c.done = true;
+        if f.complete() {
+            let f = self.layers.remove(&ih).expect("present");
+            self.layers_complete(now, ih, f, out);
+        } else {
+            self.request_layers(now, key, out);
+        }
+        true
+    }
+
+    /// Every layer is in: the torrent's hashes are whole, its metadata is saved
+    /// with them, its storage opened and checked as after any metadata fetch.
+    fn layers_complete(&mut self, now: Time, ih: InfoHash, f: LayerFetch, out: &mut Vec<Action>) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        tracing::info!(info_hash = %ih, "piece layers complete");
+        t.meta.hashes = Some(Arc::new(PieceHashes::Merkle(f.table)));
+        t.meta.used = now;
+        out.push(t.open_storage(ih, true, false));
+        t.checking = Some(Check::full(t.have.len()));
+        t.save_now = true;
+        self.update_interest(ih, out);
+        self.drive_checking(ih, out);
+    }
+}

@@ -1,0 +1,119 @@
+//! A v2-only torrent from a magnet link against scripted peers: its piece
+//! layer is asked for once its `info` is in; a peer whose hashes do not prove
+//! to the file's root is dropped and another asked; with the layer in, the
+//! storage opens and blocks are asked for.
+
+use super::tests::{closed, connect, feed};
+use super::*;
+use crate::hash::merkle::{LayerTree, merkle_file};
+use crate::metainfo::{CreateLayout, CreateOptions, build_torrent_v2};
+use crate::proto::HashRange;
+
+/// Hash requests sent to `key` in `out`.
+fn hash_requests(out: &[Action], key: PeerKey) -> Vec<HashRange> {
+    let mut got = Vec::new();
+    for a in out {
+        if let Action::Send { peer, bytes } = a
+            && *peer == key
+        {
+            let mut d = MessageDecoder::new(1 << 20, true, true);
+            d.feed(bytes);
+            while let Ok(Some(m)) = d.next_message() {
+                if let Message::HashRequest(r) = m {
+                    got.push(r);
+                }
+            }
+        }
+    }
+    got
+}
+
+#[test]
+fn a_v2_magnet_fetches_its_piece_layer_and_drops_a_liar() {
+    // One file of 40 pieces of 16 KiB (its layer 64 wide, one request).
+    let plen = 16 * 1024u32;
+    let data: Vec<u8> = (0..(40 * plen - 100)).map(|i| (i % 251) as u8).collect();
+    let tree = merkle_file(&data[..], data.len() as u64, u64::from(plen)).unwrap();
+    let layout = CreateLayout {
+        name: "v2.bin".into(),
+        files: None,
+        length: data.len() as u64,
+    };
+    let built = build_torrent_v2(
+        &layout,
+        plen,
+        None,
+        &[tree.clone()],
+        &CreateOptions::default(),
+    )
+    .unwrap();
+    let ih = built.meta.info_hash;
+    let uri = format!("magnet:?xt=urn:btmh:1220{}", built.v2.info_hash_hex());
+    let mut core = Core::new(CoreConfig::default());
+    let mut out = Vec::new();
+    let magnet = crate::metainfo::Magnet::parse(&uri).unwrap();
+    assert_eq!(magnet.info_hash, ih);
+    core.add_torrent(
+        Time::ZERO,
+        AddTorrent::new(TorrentSource::Magnet(magnet), "/r"),
+        &mut out,
+    )
+    .unwrap();
+    let liar = connect(&mut core, ih, true);
+    let honest = connect(&mut core, ih, true);
+    feed(&mut core, liar, &[Message::HaveAll]);
+    feed(&mut core, honest, &[Message::HaveAll]);
+
+    // The info arrives (as ut_metadata would bring it): the layer is asked for.
+    let mut out = Vec::new();
+    core.on_metadata(Time::ZERO, ih, built.meta.info_bytes.clone(), &mut out);
+    assert!(
+        !out.iter().any(|a| matches!(a, Action::OpenStorage(_))),
+        "opened before the layer"
+    );
+    let asked: Vec<(PeerKey, HashRange)> = [liar, honest]
+        .iter()
+        .flat_map(|&k| hash_requests(&out, k).into_iter().map(move |r| (k, r)))
+        .collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    let (first, r) = asked[0];
+    assert_eq!((r.base, r.index, r.count, r.proof_layers), (0, 0, 64, 0));
+    assert_eq!(Some(r.pieces_root), tree.root);
+    let other = if first == liar { honest } else { liar };
+    let (liar, honest) = (first, other);
+
+    // The first asked lies (one hash changed): dropped.
+    let good = LayerTree::new(&tree.layer, 1).answer(0, 0, 64, 0).unwrap();
+    let mut bad = good.clone();
+    bad[7][0] ^= 1;
+    let out = feed(
+        &mut core,
+        liar,
+        &[Message::Hashes {
+            range: r,
+            hashes: bad,
+        }],
+    );
+    assert!(closed(&out), "a liar kept: {out:?}");
+    // No block is asked for meanwhile; the next tick asks the other peer.
+    let mut out = Vec::new();
+    core.on_tick(Time::from_secs(1), &mut out);
+    assert_eq!(hash_requests(&out, honest), [r]);
+    assert!(
+        !out.iter()
+            .any(|a| matches!(a, Action::Send { bytes, .. } if bytes.get(4) == Some(&6)))
+    );
+    let out = feed(
+        &mut core,
+        honest,
+        &[Message::Hashes {
+            range: r,
+            hashes: good,
+        }],
+    );
+    assert!(!closed(&out));
+    assert!(
+        out.iter().any(|a| matches!(a, Action::OpenStorage(_))),
+        "{out:?}"
+    );
+}
