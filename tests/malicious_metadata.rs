@@ -617,8 +617,11 @@ fn bad_magnets() {
         (format!("magnet:?xt=urn:btih:{}", "1".repeat(32)), |e| {
             matches!(e, MagnetError::BadInfoHash(_))
         }),
-        (format!("magnet:?xt=urn:btmh:1220{}", "0".repeat(64)), |e| {
-            matches!(e, MagnetError::UnsupportedV2)
+        (format!("magnet:?xt=urn:btmh:1220{}", "0".repeat(62)), |e| {
+            matches!(e, MagnetError::BadV2InfoHash(_))
+        }),
+        (format!("magnet:?xt=urn:btmh:1114{}", "0".repeat(64)), |e| {
+            matches!(e, MagnetError::BadV2InfoHash(_))
         }),
         (format!("magnet:?xt=urn:btih:{h}&dn=%"), |e| {
             matches!(e, MagnetError::BadEncoding(_))

@@ -66,10 +66,10 @@ impl Core {
                 };
                 self.send(now, key, &[reply], out);
             }
-            Message::Hashes { range, hashes } => {
-                if !self.on_layer_answer(now, key, ih, &range, Some(&hashes), out) {
-                    tracing::debug!(info_hash = %ih, peer = key.0, "hashes nobody asked for: dropped");
-                }
+            Message::Hashes { range, hashes }
+                if !self.on_layer_answer(now, key, ih, &range, Some(&hashes), out) =>
+            {
+                tracing::debug!(info_hash = %ih, peer = key.0, "hashes nobody asked for: dropped");
             }
             Message::HashReject(range) => {
                 if self.on_layer_answer(now, key, ih, &range, None, out) {

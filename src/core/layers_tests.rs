@@ -43,7 +43,7 @@ fn a_v2_magnet_fetches_its_piece_layer_and_drops_a_liar() {
         &layout,
         plen,
         None,
-        &[tree.clone()],
+        std::slice::from_ref(&tree),
         &CreateOptions::default(),
     )
     .unwrap();

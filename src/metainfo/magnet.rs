@@ -73,10 +73,10 @@ impl Magnet {
                                     .map_err(|_| MagnetError::BadInfoHash(h.to_owned()))?,
                             );
                         }
-                    } else if let Some(h) = value.strip_prefix("urn:btmh:") {
-                        if v2_hash.is_none() {
-                            v2_hash = Some(parse_btmh(h)?);
-                        }
+                    } else if let Some(h) = value.strip_prefix("urn:btmh:")
+                        && v2_hash.is_none()
+                    {
+                        v2_hash = Some(parse_btmh(h)?);
                     }
                 }
                 "dn" => display_name = Some(value),
