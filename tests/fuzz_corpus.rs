@@ -49,6 +49,11 @@ fn utp() {
 }
 
 #[test]
+fn v2hash() {
+    replay("v2hash", seedring::fuzz::v2hash::v2hash);
+}
+
+#[test]
 fn mse() {
     replay("mse", seedring::fuzz::mse::mse);
 }

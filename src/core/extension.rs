@@ -164,7 +164,8 @@ impl Core {
         self.send(now, key, &[m], out);
     }
 
-    pub(super) fn on_metadata(
+    /// The `info` dictionary of torrent `ih`, fetched whole from peers.
+    pub(crate) fn on_metadata(
         &mut self,
         now: Time,
         ih: InfoHash,

@@ -88,6 +88,11 @@ impl Core {
         None
     }
 
+    /// The torrent's piece hashes if they are in memory (nothing asked for).
+    pub(crate) fn resident_hashes(&self, ih: InfoHash) -> Option<Arc<crate::hash::PieceHashes>> {
+        self.torrents.get(&ih)?.meta.hashes.clone()
+    }
+
     /// A peer's metadata request for a torrent whose bytes are not in memory:
     /// held until they are (or rejected when too many wait).
     pub(crate) fn hold_metadata_request(

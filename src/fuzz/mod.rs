@@ -32,6 +32,7 @@ pub mod api;
 pub mod mse;
 pub mod peer;
 pub mod utp;
+pub mod v2hash;
 
 use crate::bencode::{self, Node, OwnedValue, Value};
 use crate::core::record::{self, StateRecord};
