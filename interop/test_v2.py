@@ -119,6 +119,18 @@ def test_a_v2_only_torrent_downloads_from_libtorrent_and_seeds_to_it(tmp):
     same_files(src, tmp / "got" / "pack", BIG)
     lt_fetches_from_seedring(t, tmp / "got", tmp / "lt")
     same_files(src, tmp / "lt" / "pack", BIG)
+    # `seedring verify` checks the copy by its merkle roots: whole, then one
+    # byte changed in the big file makes exactly its piece invalid.
+    ok = json.loads(run_seedring("verify", "--json", t, tmp / "got").stdout)
+    assert ok["complete"] and ok["v2_only"] and ok["valid"] == ok["piece_count"]
+    big = tmp / "got" / "pack" / "big.bin"
+    data = bytearray(big.read_bytes())
+    data[2_000_000] ^= 1
+    big.write_bytes(bytes(data))
+    proc = run_seedring("verify", "--json", t, tmp / "got", check=False)
+    bad = json.loads(proc.stdout)
+    assert proc.returncode != 0 and not bad["complete"]
+    assert bad["invalid"] == 1 and bad["missing"] == 0, bad
 
 
 def test_a_single_file_v2_torrent_seedring_made_goes_both_ways(tmp):

@@ -47,6 +47,12 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         recheck(&meta.info, &args.dir, threads, Some(done))
     })?;
     let secs = started.elapsed().as_secs_f64();
+    // A v2-only torrent is checked by SHA-256 merkle roots, not SHA-1.
+    let backend = if meta.is_v2_only() {
+        "sha256-merkle"
+    } else {
+        seedring::hash::bulk_backend()
+    };
     let pieces_in = |want: PieceState| -> Vec<usize> {
         (0..report.pieces.len())
             .filter(|&i| report.pieces[i] == want)
@@ -71,6 +77,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             .collect();
         let v = json!({
             "info_hash": meta.info_hash.to_hex(),
+            "v2_only": meta.is_v2_only(),
             "name": meta.info.name,
             "complete": complete,
             "piece_count": report.pieces.len(),
@@ -82,7 +89,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             "files": files,
             "seconds": secs,
             "threads": threads,
-            "hash_backend": seedring::hash::bulk_backend(),
+            "hash_backend": backend,
         });
         out.line(format_args!("{v}"));
     } else {
@@ -93,7 +100,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             secs,
             total as f64 / secs.max(1e-9) / f64::from(1u32 << 20),
             threads,
-            seedring::hash::bulk_backend()
+            backend
         ));
         out.line(format_args!(
             "valid {}, invalid {}, missing {}",
