@@ -195,3 +195,13 @@ def test_seedring_fetches_a_v2_magnet_from_libtorrent(tmp):
     answered = [m for m in log if "==> HASHES" in m]
     assert asked and len(answered) == len(asked), log
     assert not [m for m in log if "HASH_REJECT" in m], log
+
+
+def test_a_hybrid_seeds_to_libtorrent(tmp):
+    """A hybrid seedring made: libtorrent downloads it from seedring, every
+    piece checked by libtorrent against both its v1 and v2 hashes."""
+    src = make_tree(tmp / "src" / "pack", BIG, seed=49)
+    t = tmp / "h.torrent"
+    run_seedring("create", src, "-o", t, "--hybrid", "--piece-length", "64K")
+    lt_fetches_from_seedring(t, tmp / "src", tmp / "lt")
+    same_files(src, tmp / "lt" / "pack", BIG)
