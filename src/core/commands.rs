@@ -397,6 +397,7 @@ impl Core {
         let download_rate = t.down_rate.rate(now);
         Some(TorrentStats {
             info_hash,
+            v2_hash: t.info.as_ref().and_then(|i| i.v2_hash),
             name: t.name.clone(),
             state: t.state(),
             progress: if wanted_total == 0 {

@@ -54,6 +54,9 @@ pub fn encode_layout(info: &Info, metadata_size: u64) -> Vec<u8> {
     d.insert("pl", int(u64::from(info.geometry.piece_length())));
     d.insert("priv", i64::from(info.private));
     d.insert("size", int(metadata_size));
+    if let Some(v2) = info.v2_hash {
+        d.insert("v2", v2.to_vec());
+    }
     let files = info
         .files
         .iter()
@@ -107,6 +110,14 @@ pub fn decode_layout(bytes: &[u8]) -> Result<LayoutRecord, RecordError> {
         private: flag(&root, "priv")?,
         geometry,
         content_layout: content_layout(&root)?,
+        v2_hash: match root.get("v2") {
+            None => None,
+            Some(v) => Some(
+                v.as_bytes()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| bad("v2"))?,
+            ),
+        },
     };
     if !paths_fit(&info) {
         return Err(bad("files"));

@@ -401,6 +401,17 @@ pub fn clean_display_name(name: &str) -> Result<String, CommandError> {
 }
 
 impl TorrentStats {
+    /// A v2-only torrent: known by its truncated v2 hash, with no v1 one.
+    pub fn v2_only(&self) -> bool {
+        self.v2_hash.is_some_and(|h| h[..20] == self.info_hash.0)
+    }
+
+    /// The v2 info-hash in lowercase hex (64 digits).
+    pub fn v2_hex(&self) -> Option<String> {
+        self.v2_hash
+            .map(|h| h.iter().map(|x| format!("{x:02x}")).collect())
+    }
+
     /// What to call it: the name the user gave it, else its own.
     pub fn shown_name(&self) -> &str {
         if self.settings.display_name.is_empty() {
@@ -480,6 +491,9 @@ pub enum CommandError {
 pub struct TorrentStats {
     /// Its info-hash.
     pub info_hash: InfoHash,
+    /// Its v2 info-hash (a hybrid's or a v2-only torrent's, once its metadata
+    /// is known). A v2-only torrent's `info_hash` is its first 20 bytes.
+    pub v2_hash: Option<[u8; 32]>,
     /// Its own name, which its files carry (or the magnet's display name, until
     /// the metadata arrives); see [`TorrentStats::shown_name`] for what to show.
     pub name: String,

@@ -10,8 +10,13 @@ use crate::metainfo::Info;
 /// A torrent in lists and on its own.
 #[derive(Debug, Serialize)]
 pub struct TorrentView {
-    /// Hex info-hash: the torrent's id in every route.
+    /// Hex info-hash: the torrent's id in every route (a v2-only torrent's is
+    /// the first 20 bytes of its v2 hash).
     pub id: String,
+    /// The v2 info-hash (64 hex digits) of a hybrid or v2-only torrent whose
+    /// metadata is known; left out otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info_hash_v2: Option<String>,
     /// Name.
     pub name: String,
     /// "fetching_metadata", "checking", "downloading", "seeding", "paused",
@@ -142,6 +147,7 @@ impl From<TorrentStats> for TorrentView {
         let base = s.downloaded.max(s.total_bytes).max(1);
         TorrentView {
             id: s.info_hash.to_hex(),
+            info_hash_v2: s.v2_hex(),
             state: state_name(&s.state),
             error: match &s.state {
                 TorrentState::Error(e) => Some(e.clone()),

@@ -54,6 +54,8 @@ pub struct Info {
     /// The layout [`Info::files`]' paths are in (`Original` as parsed; see
     /// [`Info::lay_out`]).
     pub content_layout: super::ContentLayout,
+    /// The v2 info-hash (SHA-256 of `info`) of a hybrid or v2-only torrent.
+    pub v2_hash: Option<[u8; 32]>,
 }
 
 /// BEP 47 file attributes.
@@ -174,6 +176,7 @@ impl Metainfo {
                 private: false,
                 geometry: Geometry::new(1, &[]).expect("an empty geometry"),
                 content_layout: super::ContentLayout::Original,
+                v2_hash: None,
             },
             v2: None,
             tracker_tiers: parse_trackers(root),
@@ -331,6 +334,8 @@ fn parse_info(info: &Node<'_>, limits: &MetainfoLimits) -> Result<Info, Metainfo
         private: info.get("private").and_then(Node::as_int) == Some(1),
         geometry,
         content_layout: super::ContentLayout::Original,
+        // A hybrid: its v2 hash, whatever its v2 side holds (checked by the caller).
+        v2_hash: (meta_version == Some(2)).then(|| sha2::Sha256::digest(info.raw()).into()),
     })
 }
 

@@ -144,6 +144,7 @@ pub(super) fn layout(
         private,
         geometry,
         content_layout: super::ContentLayout::Original,
+        v2_hash: Some(v2.info_hash),
     })
 }
 

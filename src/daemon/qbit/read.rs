@@ -249,7 +249,7 @@ pub async fn properties(State(app): State<Shared>, p: Params) -> Result<Response
         "eta": s.eta_secs.unwrap_or(ETA_INFINITE).min(ETA_INFINITE),
         "hash": t.hash,
         "infohash_v1": t.infohash_v1,
-        "infohash_v2": "",
+        "infohash_v2": t.infohash_v2,
         "is_private": private,
         "last_seen": when(s.completed_at),
         "name": s.shown_name(),

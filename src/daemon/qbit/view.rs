@@ -382,10 +382,16 @@ impl QbTorrent {
             f_l_piece_prio: s.settings.first_last,
             force_start: s.settings.forced,
             hash: hex.clone(),
-            infohash_v1: hex.clone(),
-            infohash_v2: String::new(),
+            // qBittorrent: a v2-only torrent has no v1 hash, and its id is
+            // its truncated v2 hash; a hybrid has both.
+            infohash_v1: if s.v2_only() {
+                String::new()
+            } else {
+                hex.clone()
+            },
+            infohash_v2: s.v2_hex().unwrap_or_default(),
             last_activity,
-            magnet_uri: magnet(&hex, s.shown_name()),
+            magnet_uri: magnet(&hex, s.v2_hex().as_deref(), s.v2_only(), s.shown_name()),
             max_ratio: if eff.ratio_milli < 0 {
                 -1.0
             } else {
@@ -433,20 +439,27 @@ pub fn by_minute(secs: u64) -> u64 {
     secs - secs % 60
 }
 
-/// A magnet link naming the torrent (`xt` and `dn`).
-pub fn magnet(hex: &str, name: &str) -> String {
+/// A magnet link naming the torrent (`xt` and `dn`): its v1 hash (`hex`), its
+/// v2 hash (`v2`, 64 hex digits) if it has one, only the latter if `v2_only`.
+pub fn magnet(hex: &str, v2: Option<&str>, v2_only: bool, name: &str) -> String {
     let dn = percent_encoding::utf8_percent_encode(name, DN_KEEP);
-    format!("magnet:?xt=urn:btih:{hex}&dn={dn}")
+    let btih = (!v2_only).then(|| format!("xt=urn:btih:{hex}&"));
+    let btmh = v2.map(|h| format!("xt=urn:btmh:1220{h}&"));
+    format!(
+        "magnet:?{}{}dn={dn}",
+        btih.unwrap_or_default(),
+        btmh.unwrap_or_default()
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_name_list_follows_the_fields() {
-        let s = crate::core::TorrentStats {
+    fn stats() -> crate::core::TorrentStats {
+        crate::core::TorrentStats {
             info_hash: crate::types::InfoHash([7; 20]),
+            v2_hash: None,
             name: "x".into(),
             state: TorrentState::Seeding,
             progress: 1.0,
@@ -482,13 +495,42 @@ mod tests {
             content: "x".into(),
             settings: crate::core::TorrentSettings::default(),
             note: None,
-        };
-        let cx = Context {
+        }
+    }
+
+    fn context() -> Context {
+        Context {
             roots: RootPaths::new(),
             share: ShareLimits::NONE,
             now: 0,
             ranks: HashMap::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn v1_and_v2_hashes_show_as_qbittorrent_shows_them() {
+        // A hybrid: both hashes, a magnet naming both.
+        let mut s = stats();
+        s.v2_hash = Some([0xab; 32]);
+        let t = QbTorrent::new(&s, &context());
+        assert_eq!(t.infohash_v1, "07".repeat(20));
+        assert_eq!(t.infohash_v2, "ab".repeat(32));
+        assert!(t.magnet_uri.contains("btih:") && t.magnet_uri.contains("btmh:1220"));
+        // v2-only: its id is its truncated v2 hash, and it has no v1 hash.
+        s.info_hash = crate::types::InfoHash([0xab; 20]);
+        let t = QbTorrent::new(&s, &context());
+        assert_eq!(t.hash, "ab".repeat(20));
+        assert_eq!(t.infohash_v1, "");
+        assert_eq!(
+            t.magnet_uri,
+            format!("magnet:?xt=urn:btmh:1220{}&dn=x", "ab".repeat(32))
+        );
+    }
+
+    #[test]
+    fn the_name_list_follows_the_fields() {
+        let s = stats();
+        let cx = context();
         let t = QbTorrent::new(&s, &cx);
         let got: Vec<&str> = t.fields().iter().map(|(n, _)| *n).collect();
         assert_eq!(got, NAMES);
@@ -536,6 +578,17 @@ mod tests {
 
     #[test]
     fn magnets_escape_the_name() {
-        assert_eq!(magnet("ab", "a b.x"), "magnet:?xt=urn:btih:ab&dn=a%20b.x");
+        assert_eq!(
+            magnet("ab", None, false, "a b.x"),
+            "magnet:?xt=urn:btih:ab&dn=a%20b.x"
+        );
+        assert_eq!(
+            magnet("ab", Some("cd"), false, "x"),
+            "magnet:?xt=urn:btih:ab&xt=urn:btmh:1220cd&dn=x"
+        );
+        assert_eq!(
+            magnet("ab", Some("cd"), true, "x"),
+            "magnet:?xt=urn:btmh:1220cd&dn=x"
+        );
     }
 }
