@@ -6,12 +6,11 @@
 // Real processes take real time: the test waits on the wall clock.
 #![allow(clippy::disallowed_methods)]
 
-mod cli_common;
 mod daemon_common;
 
 use std::time::Duration;
 
-use daemon_common::Daemon;
+use daemon_common::{Daemon, cli_common};
 use seedring::metainfo::Metainfo;
 use serde_json::Value;
 

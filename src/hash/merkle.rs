@@ -147,8 +147,9 @@ impl LayerTree {
     /// the blocks') from `index`, with `proof_layers`: the hashes, then, going
     /// up from the range's first node, the sibling of each ancestor at or above
     /// the range's subtree root, for `proof_layers` levels (libtorrent's
-    /// reading of BEP 52). `None`: a request libtorrent would refuse too, or one
-    /// below the piece layer (block hashes are not kept).
+    /// reading of BEP 52). `None`: a request libtorrent would refuse too, one
+    /// BEP 52 forbids (a count not a power of two, an index not a multiple of
+    /// it), or one below the piece layer (block hashes are not kept).
     pub fn answer(
         &self,
         base: u32,
@@ -157,7 +158,13 @@ impl LayerTree {
         proof_layers: u32,
     ) -> Option<Vec<Sha256Digest>> {
         let layers = self.piece_base + u32::try_from(self.levels.len() - 1).ok()?;
-        if count == 0 || count > MAX_HASHES || base >= layers || proof_layers >= layers - base {
+        // BEP 52: a power of two of hashes from a multiple of it.
+        if !count.is_power_of_two()
+            || !index.is_multiple_of(count)
+            || count > MAX_HASHES
+            || base >= layers
+            || proof_layers >= layers - base
+        {
             return None;
         }
         let rel = usize::try_from(base.checked_sub(self.piece_base)?).ok()?;
@@ -305,6 +312,11 @@ mod tests {
         assert!(t.answer(2, 0, 2, 3).is_none());
         assert!(t.answer(0, 0, 2, 0).is_none());
         assert!(t.answer(2, 0, 0, 0).is_none());
+        assert!(
+            t.answer(2, 1, 2, 0).is_none(),
+            "an index not a multiple of the count"
+        );
+        assert!(t.answer(2, 0, 3, 0).is_none(), "a count not a power of two");
         // A layer above the pieces': the root's children.
         let l = &all;
         let left = pair(&pair(&l[0], &l[1]), &pair(&l[2], &l[3]));
