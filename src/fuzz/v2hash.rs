@@ -186,6 +186,10 @@ fn u32_at(b: &[u8]) -> u32 {
 fn seed_side(mut rest: &[u8]) {
     let f = fixture();
     let mut run = Run::new(true);
+    // What the peer sent, read as the core reads it: raw bytes may leave a
+    // message unfinished, and a request after it is then part of that message.
+    let mut shadow = MessageDecoder::new(1 << 24, true, true);
+    let mut aligned = true;
     while let Some((&op, tail)) = rest.split_first() {
         rest = tail;
         if run.closed {
@@ -210,8 +214,8 @@ fn seed_side(mut rest: &[u8]) {
             };
             run.drain();
             run.send(&[Message::HashRequest(r)]);
-            if run.closed {
-                return;
+            if run.closed || !aligned {
+                continue;
             }
             let answers: Vec<Message> = run
                 .drain()
@@ -253,6 +257,17 @@ fn seed_side(mut rest: &[u8]) {
             let (b, tail) = rest.split_at(n);
             rest = tail;
             run.send_raw(b);
+            shadow.feed(b);
+            while aligned {
+                match shadow.next_message() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        aligned = shadow.pending().is_empty();
+                        break;
+                    }
+                    Err(_) => aligned = false,
+                }
+            }
         }
     }
 }
