@@ -148,8 +148,9 @@ impl LayerTree {
     /// up from the range's first node, the sibling of each ancestor at or above
     /// the range's subtree root, for `proof_layers` levels (libtorrent's
     /// reading of BEP 52). `None`: a request libtorrent would refuse too, one
-    /// BEP 52 forbids (a count not a power of two, an index not a multiple of
-    /// it), or one below the piece layer (block hashes are not kept).
+    /// BEP 52 forbids (a count below two or not a power of two, an index not a
+    /// multiple of it), or one below the piece layer (block hashes are not
+    /// kept).
     pub fn answer(
         &self,
         base: u32,
@@ -158,8 +159,10 @@ impl LayerTree {
         proof_layers: u32,
     ) -> Option<Vec<Sha256Digest>> {
         let layers = self.piece_base + u32::try_from(self.levels.len() - 1).ok()?;
-        // BEP 52: a power of two of hashes from a multiple of it.
-        if !count.is_power_of_two()
+        // BEP 52: a power of two of hashes, two at least (one could not be
+        // proved without its sibling), from a multiple of it.
+        if count < 2
+            || !count.is_power_of_two()
             || !index.is_multiple_of(count)
             || count > MAX_HASHES
             || base >= layers
@@ -317,6 +320,7 @@ mod tests {
             "an index not a multiple of the count"
         );
         assert!(t.answer(2, 0, 3, 0).is_none(), "a count not a power of two");
+        assert!(t.answer(2, 1, 1, 1).is_none(), "one hash, which nothing proves");
         // A layer above the pieces': the root's children.
         let l = &all;
         let left = pair(&pair(&l[0], &l[1]), &pair(&l[2], &l[3]));
