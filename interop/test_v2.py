@@ -24,6 +24,16 @@ def make(src, flags):
     return lt.bencode(ct.generate())
 
 
+def fetch_from_lt(torrent, have, dst):
+    """seedring downloads `torrent` into `dst` from a libtorrent session
+    seeding it from `have`."""
+    seeder = LtSeeder(torrent, have)
+    try:
+        run_download(torrent, dst, "--peer", f"127.0.0.1:{seeder.port}")
+    finally:
+        seeder.close()
+
+
 def info(path):
     return json.loads(run_seedring("info", path, "--json").stdout)
 
@@ -66,11 +76,7 @@ def test_a_hybrid_downloads_from_libtorrent(tmp):
     src = make_tree(tmp / "src" / "pack", LAYOUT, seed=43)
     t = tmp / "h.torrent"
     t.write_bytes(make(src, 0))
-    seeder = LtSeeder(t, tmp / "src")
-    try:
-        run_download(t, tmp / "dst", "--peer", f"127.0.0.1:{seeder.port}")
-    finally:
-        seeder.close()
+    fetch_from_lt(t, tmp / "src", tmp / "dst")
     same_files(src, tmp / "dst" / "pack", LAYOUT)
 
 
@@ -95,11 +101,7 @@ def test_torrents_seedring_creates_load_in_libtorrent_with_the_same_hashes(tmp):
         seeder = LtSeeder(t, path.parent)  # waits until libtorrent seeds
         seeder.close()
     # The hybrid downloads from the libtorrent seeder.
-    seeder = LtSeeder(tmp / "hybrid.torrent", tmp / "src")
-    try:
-        run_download(tmp / "hybrid.torrent", tmp / "dst", "--peer", f"127.0.0.1:{seeder.port}")
-    finally:
-        seeder.close()
+    fetch_from_lt(tmp / "hybrid.torrent", tmp / "src", tmp / "dst")
     same_files(src, tmp / "dst" / "pack", layout)
 
 
@@ -111,11 +113,7 @@ def test_a_v2_only_torrent_downloads_from_libtorrent_and_seeds_to_it(tmp):
     src = make_tree(tmp / "src" / "pack", BIG, seed=45)
     t = tmp / "v2.torrent"
     t.write_bytes(make(src, lt.create_torrent.v2_only))
-    seeder = LtSeeder(t, tmp / "src")
-    try:
-        run_download(t, tmp / "got", "--peer", f"127.0.0.1:{seeder.port}")
-    finally:
-        seeder.close()
+    fetch_from_lt(t, tmp / "src", tmp / "got")
     same_files(src, tmp / "got" / "pack", BIG)
     lt_fetches_from_seedring(t, tmp / "got", tmp / "lt")
     same_files(src, tmp / "lt" / "pack", BIG)
@@ -143,11 +141,7 @@ def test_a_single_file_v2_torrent_seedring_made_goes_both_ways(tmp):
     assert info(t)["v2_only"] is True
     lt_fetches_from_seedring(t, src, tmp / "lt")
     same_files(src, tmp / "lt", {"one.bin": 1_234_567})
-    seeder = LtSeeder(t, tmp / "lt")
-    try:
-        run_download(t, tmp / "back", "--peer", f"127.0.0.1:{seeder.port}")
-    finally:
-        seeder.close()
+    fetch_from_lt(t, tmp / "lt", tmp / "back")
     same_files(src, tmp / "back", {"one.bin": 1_234_567})
 
 

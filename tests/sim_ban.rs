@@ -12,39 +12,7 @@ fn peer_sending_corrupted_blocks_is_banned_and_download_completes() {
     let (seed, _g) = seed(23);
     let world = world(seed);
     let fx = fixture(seed, "target", FILES, 32 * 1024);
-    let ih = fx.meta.info_hash;
-    let good = seeder(&world, &fx, CoreConfig::default());
-    let liar = liar(&world, &fx);
-    let victims: Vec<_> = (0..3)
-        .map(|_| leecher(&world, &fx, CoreConfig::default()))
-        .collect();
-    let mut all = vec![&good, &liar];
-    all.extend(victims.iter());
-    introduce(&all, ih);
-    let ok = world.run_while(
-        Time::from_secs(600),
-        std::time::Duration::from_millis(500),
-        || victims.iter().all(|v| done(v, ih)),
-    );
-    assert!(
-        ok,
-        "victims stuck: {:?}",
-        victims.iter().map(|v| v.stats(ih)).collect::<Vec<_>>()
-    );
-    for (i, v) in victims.iter().enumerate() {
-        assert_same_data(&world, v, &fx, &format!("victim {i}"));
-        let st = v.stats(ih).unwrap();
-        assert!(st.hash_failures > 0, "victim {i} never received bad data");
-        assert_eq!(st.banned, 1, "victim {i} banned {} peers", st.banned);
-        let liar_ip = liar.listen_addr().ip();
-        assert!(
-            v.peer_stats(ih)
-                .unwrap()
-                .iter()
-                .all(|p| p.addr.ip() != liar_ip),
-            "victim {i} is still connected to the liar"
-        );
-    }
+    liar_swarm_completes_and_bans(&world, &fx, 3);
 }
 
 #[test]

@@ -17,35 +17,7 @@ fn a_v2_swarm_with_a_liar_completes_and_bans_it() {
     let (seed, _g) = seed(61);
     let world = world(seed);
     let fx = fixture_v2(seed, "v2", V2_FILES, 32 * 1024);
-    let ih = fx.meta.info_hash;
-    let good = seeder(&world, &fx, CoreConfig::default());
-    let liar = liar(&world, &fx);
-    let victims: Vec<_> = (0..2)
-        .map(|_| leecher(&world, &fx, CoreConfig::default()))
-        .collect();
-    let mut all = vec![&good, &liar];
-    all.extend(victims.iter());
-    introduce(&all, ih);
-    let ok = world.run_while(Time::from_secs(600), Duration::from_millis(500), || {
-        victims.iter().all(|v| done(v, ih))
-    });
-    assert!(
-        ok,
-        "victims stuck: {:?}",
-        victims.iter().map(|v| v.stats(ih)).collect::<Vec<_>>()
-    );
-    let liar_ip = liar.listen_addr().ip();
-    for (i, v) in victims.iter().enumerate() {
-        assert_same_data(&world, v, &fx, &format!("victim {i}"));
-        let st = v.stats(ih).unwrap();
-        assert!(st.hash_failures > 0, "victim {i} never received bad data");
-        assert_eq!(st.banned, 1, "victim {i} banned {} peers", st.banned);
-        let peers = v.peer_stats(ih).unwrap();
-        assert!(
-            peers.iter().all(|p| p.addr.ip() != liar_ip),
-            "victim {i} kept the liar"
-        );
-    }
+    liar_swarm_completes_and_bans(&world, &fx, 2);
 }
 
 #[test]

@@ -320,7 +320,10 @@ mod tests {
             "an index not a multiple of the count"
         );
         assert!(t.answer(2, 0, 3, 0).is_none(), "a count not a power of two");
-        assert!(t.answer(2, 1, 1, 1).is_none(), "one hash, which nothing proves");
+        assert!(
+            t.answer(2, 1, 1, 1).is_none(),
+            "one hash, which nothing proves"
+        );
         // A layer above the pieces': the root's children.
         let l = &all;
         let left = pair(&pair(&l[0], &l[1]), &pair(&l[2], &l[3]));

@@ -248,6 +248,43 @@ pub fn piece_on_disk(world: &SimWorld, e: &Engine, fx: &Fixture, p: u32) -> bool
     info.pieces.check(p, &buf) == Some(true)
 }
 
+/// A seeder, a [`liar`] and `victims` leechers of `fx`: every victim completes
+/// with the right data, received bad data, banned exactly the liar and is no
+/// longer connected to it.
+pub fn liar_swarm_completes_and_bans(world: &SimWorld, fx: &Fixture, victims: usize) {
+    let ih = fx.meta.info_hash;
+    let good = seeder(world, fx, CoreConfig::default());
+    let liar = liar(world, fx);
+    let victims: Vec<_> = (0..victims)
+        .map(|_| leecher(world, fx, CoreConfig::default()))
+        .collect();
+    let mut all = vec![&good, &liar];
+    all.extend(victims.iter());
+    introduce(&all, ih);
+    let ok = world.run_while(
+        seedring::Time::from_secs(600),
+        std::time::Duration::from_millis(500),
+        || victims.iter().all(|v| done(v, ih)),
+    );
+    assert!(
+        ok,
+        "victims stuck: {:?}",
+        victims.iter().map(|v| v.stats(ih)).collect::<Vec<_>>()
+    );
+    let liar_ip = liar.listen_addr().ip();
+    for (i, v) in victims.iter().enumerate() {
+        assert_same_data(world, v, fx, &format!("victim {i}"));
+        let st = v.stats(ih).unwrap();
+        assert!(st.hash_failures > 0, "victim {i} never received bad data");
+        assert_eq!(st.banned, 1, "victim {i} banned {} peers", st.banned);
+        let peers = v.peer_stats(ih).unwrap();
+        assert!(
+            peers.iter().all(|p| p.addr.ip() != liar_ip),
+            "victim {i} is still connected to the liar"
+        );
+    }
+}
+
 /// A peer that claims every piece of the fixture, but a byte in every 4 KiB of
 /// its copy is wrong.
 pub fn liar(world: &SimWorld, fx: &Fixture) -> Engine {
