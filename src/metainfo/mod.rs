@@ -12,8 +12,9 @@
 //! v1 and hybrid (v1+v2) torrents load as v1, with the v1 info-hash; a hybrid's v2
 //! side is checked and kept ([`v2`]). A v2-only torrent loads with its truncated
 //! v2 hash and pieces checked by their merkle roots (`v2_layout`); a bare v2-only
-//! `info` (what ut_metadata brings) and `btmh`-only magnets get
-//! [`MetainfoError::UnsupportedV2`], as its piece layers are not in it.
+//! `info` from ut_metadata is read by `parse_v2_info_bytes` (its piece layers
+//! then come from peers), and [`parse_info_bytes`] answers
+//! [`MetainfoError::UnsupportedV2`] for one (a v1 link cannot name it).
 
 mod content_layout;
 mod create;
@@ -143,9 +144,9 @@ pub enum MetainfoError {
     /// A BEP 47 symlink entry with data in it.
     #[error("symlink entry {0:?} has a non-zero length")]
     SymlinkWithData(String),
-    /// A v2-only torrent.
+    /// A v2-only `info` where a v1 one was expected.
     #[error(
-        "a v2-only info dictionary alone cannot be used: its piece layers are outside it (v2-only magnets are not supported yet)"
+        "a v2-only info dictionary named by its SHA-1: a v2-only torrent is fetched by its btmh magnet link or loaded from its .torrent file"
     )]
     UnsupportedV2,
     /// The v2 side (BEP 52) of a torrent is malformed.
