@@ -239,7 +239,13 @@ fn a_file_rewritten_with_the_same_size_stops_its_seed() {
     a.wait_for(&ih, "a peer", |t| t["peers"].as_u64() == Some(1));
     std::thread::sleep(Duration::from_secs(1));
     let other: Vec<u8> = data.iter().map(|b| b.wrapping_add(1)).collect();
-    std::fs::write(&file, &other).unwrap();
+    // Rewritten in place: `fs::write` truncates first, and a read in that
+    // instant fails short (a different case, "reading piece N"), as CI once saw.
+    std::io::Write::write_all(
+        &mut std::fs::OpenOptions::new().write(true).open(&file).unwrap(),
+        &other,
+    )
+    .unwrap();
     let started = Instant::now();
     let t = loop {
         let t = a.get_json(&format!("/torrents/{ih}"));
