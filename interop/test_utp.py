@@ -94,7 +94,7 @@ def test_a_mixed_swarm_of_utp_only_and_tcp_only_libtorrent_peers(tmp):
     try:
         peers = [a for k, s in seeders.items() for a in ("--peer", f"127.0.0.1:{s.listen_port()}")]
         proc = subprocess.run(download_args(torrent, tmp / "dst", *peers,
-                                            "--download-limit", "1500000"),
+                                            "--download-limit", "600000"),
                               capture_output=True, text=True, timeout=120)
     finally:
         seen = {k: w.close() for k, w in watches.items()}
