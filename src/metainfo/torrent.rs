@@ -124,8 +124,7 @@ impl Metainfo {
         let info = match parse_info(info_node, limits) {
             // v2-only: known by its truncated v2 hash, pieces by their merkle roots.
             Err(MetainfoError::UnsupportedV2) => {
-                let layers = root.get("piece layers");
-                let (v2, info) = super::v2_layout::read(info_node, layers, limits)?;
+                let (v2, info) = super::v2_layout::read(&root, info_node, limits)?;
                 return Ok(Metainfo {
                     info_hash: v2.truncated(),
                     info_bytes,

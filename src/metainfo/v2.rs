@@ -57,18 +57,31 @@ fn bad(why: impl Into<String>) -> MetainfoError {
 /// The v2 side of `root` (the whole torrent), whose `info` is `info`, each
 /// file's piece layer checked against its root.
 pub(crate) fn parse(root: &Node<'_>, info: &Node<'_>) -> Result<V2, MetainfoError> {
+    parse_with_layers(root, info).map(|(v2, _)| v2)
+}
+
+/// Each file's piece layer (empty for a file of one piece), in tree order.
+pub(crate) type Layers = Vec<Vec<[u8; 32]>>;
+
+/// [`parse`], with the files' [`Layers`].
+pub(crate) fn parse_with_layers(
+    root: &Node<'_>,
+    info: &Node<'_>,
+) -> Result<(V2, Layers), MetainfoError> {
     let v2 = parse_tree(info)?;
     let layers = root.get("piece layers").and_then(Node::as_dict);
-    for f in &v2.files {
-        let raw = f.pieces_root.and_then(|r| {
-            layers?
-                .iter()
-                .find(|(k, _)| *k == r.as_slice())
-                .and_then(|(_, v)| v.as_bytes())
-        });
-        super::v2_layout::file_layer(f, v2.piece_length, raw)?;
-    }
-    Ok(v2)
+    let per_file = (v2.files.iter())
+        .map(|f| {
+            let raw = f.pieces_root.and_then(|r| {
+                layers?
+                    .iter()
+                    .find(|(k, _)| *k == r.as_slice())
+                    .and_then(|(_, v)| v.as_bytes())
+            });
+            super::v2_layout::file_layer(f, v2.piece_length, raw)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((v2, per_file))
 }
 
 /// The v2 side of `info` alone: its file tree and hash (piece layers unchecked).

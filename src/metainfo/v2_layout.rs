@@ -175,27 +175,14 @@ fn file_pieces(f: &V2File, plen: u64, layer: &[Sha256Digest]) -> Vec<MerklePiece
         .collect()
 }
 
-/// A v2-only torrent's `info` (`info` node) with the `piece layers` of its
-/// file (`layers`, a dictionary from root to layer): its v2 side and layout.
+/// A v2-only torrent (`root`, whose `info` is `info`): its v2 side and layout,
+/// each file's piece layer checked against its root.
 pub(super) fn read(
+    root: &Node<'_>,
     info: &Node<'_>,
-    layers: Option<&Node<'_>>,
     limits: &MetainfoLimits,
 ) -> Result<(V2, Info), MetainfoError> {
-    let v2 = super::v2::parse_tree(info)?;
-    let lookup = |f: &V2File| {
-        let root = f.pieces_root?;
-        layers?
-            .as_dict()?
-            .iter()
-            .find(|(k, _)| *k == root.as_slice())
-            .and_then(|(_, v)| v.as_bytes())
-    };
-    let per_file = v2
-        .files
-        .iter()
-        .map(|f| file_layer(f, v2.piece_length, lookup(f)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (v2, per_file) = super::v2::parse_with_layers(root, info)?;
     let info = layout(&v2, &name_of(info)?, private(info), &per_file, limits)?;
     Ok((v2, info))
 }
