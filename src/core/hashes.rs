@@ -94,12 +94,15 @@ impl Core {
         r: &HashRange,
         out: &mut Vec<Action>,
     ) -> Option<Vec<Sha256Digest>> {
+        // Only a v2-only torrent (its id the head of its v2 hash) has layers to
+        // tell: a v1 one's hashes are not read back from the store for this.
+        let layout = self.torrents.get(&ih)?.info.as_ref()?;
+        if layout.v2_hash.is_none_or(|h| h[..20] != ih.0) {
+            return None;
+        }
         let hashes = self.need_hashes(ih, out)?;
         let t = self.torrents.get_mut(&ih)?;
         let info = t.info.as_ref()?;
-        if !matches!(*hashes, PieceHashes::Merkle(_)) {
-            return None;
-        }
         let trees = t
             .meta
             .trees
