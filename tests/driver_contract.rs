@@ -5,12 +5,16 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use seedring::Engine;
 use seedring::core::{AddTorrent, Bitfield, CoreConfig, TorrentSource, TorrentState};
-use seedring::metainfo::{CreateLayout, CreateOptions, Magnet, Metainfo, build_torrent};
+use seedring::metainfo::{Magnet, Metainfo};
 use seedring::shard::{IoChoice, ShardConfig};
+
+mod data_common;
+
+use data_common::wait;
 
 fn cfg() -> ShardConfig {
     ShardConfig {
@@ -40,34 +44,7 @@ fn make_data(
     piece: u32,
     seed: u8,
 ) -> Arc<Metainfo> {
-    let mut stream = Vec::new();
-    let mut layout = Vec::new();
-    for (i, (path, len)) in files.iter().enumerate() {
-        let bytes: Vec<u8> = (0..*len)
-            .map(|j| {
-                (j * 31 + i * 7).to_le_bytes()[0] ^ seed.wrapping_mul((j / 251).to_le_bytes()[0])
-            })
-            .collect();
-        let full = dir.join(name).join(path);
-        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        std::fs::write(&full, &bytes).unwrap();
-        stream.extend_from_slice(&bytes);
-        layout.push((path.split('/').map(str::to_owned).collect(), *len as u64));
-    }
-    let pieces: Vec<[u8; 20]> = stream
-        .chunks(piece as usize)
-        .map(seedring::hash::sha1)
-        .collect();
-    let layout = CreateLayout {
-        name: name.into(),
-        files: Some(layout),
-        length: 0,
-    };
-    Arc::new(
-        build_torrent(&layout, piece, &pieces, &CreateOptions::default())
-            .unwrap()
-            .1,
-    )
+    data_common::make_data(dir, name, files, piece, seed).meta
 }
 
 const FILES: &[(&str, usize)] = &[
@@ -86,17 +63,6 @@ fn add(e: &Engine, meta: &Arc<Metainfo>, root: &Path, have: Option<Bitfield>) {
         )
     })
     .unwrap();
-}
-
-fn wait(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if done() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn seeding(e: &Engine, ih: seedring::InfoHash) -> bool {

@@ -81,6 +81,21 @@ pub(crate) enum Crypt {
     },
 }
 
+impl super::Peer {
+    /// Whether what the core sends this peer reaches its socket unchanged: TCP
+    /// (not uTP, not a web seed), and no RC4 and no handshake answer waiting to
+    /// go first. Only then may a block go straight from a file.
+    pub(super) fn stream_is_plain_tcp(&self) -> bool {
+        self.transport == super::Transport::Tcp
+            && self.web.is_none()
+            && match self.crypt.as_deref() {
+                None => true,
+                Some(Crypt::Done { tx, prefix, .. }) => tx.is_none() && prefix.is_empty(),
+                Some(_) => false,
+            }
+    }
+}
+
 /// `HASH("req2", info-hash)` of every torrent, which is how an MSE dialler names
 /// one. `log`: the changes, kept only when a driver asked to follow them
 /// ([`Core::follow_obfuscated_hashes`]).

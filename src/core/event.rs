@@ -282,6 +282,21 @@ pub enum Action {
         /// Which block.
         req: BlockRequest,
     },
+    /// Send a block to a peer straight from the torrent's files (only when
+    /// [`super::CoreConfig::send_from_files`], only to a TCP peer whose stream is
+    /// plaintext): the `piece` message's head ([`crate::proto::piece_head`]), then
+    /// the block's bytes as they are on disk, in order with the sends around it.
+    /// The bytes are reported with [`Event::Sent`] like any send. A block that
+    /// cannot be read is answered with [`Event::BlockRead`] carrying the error,
+    /// and the connection is closed (its head may be out already).
+    SendBlock {
+        /// For whom.
+        peer: PeerKey,
+        /// Which torrent.
+        info_hash: InfoHash,
+        /// Which block.
+        req: BlockRequest,
+    },
     /// Write a verified piece; answer with [`Event::PieceWritten`].
     WritePiece {
         /// Which torrent.

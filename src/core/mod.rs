@@ -84,12 +84,13 @@ pub use transport::{Transport, TransportMode};
 use metadata::MetadataFetch;
 use peer::{EarlyHave, InFlight, Peer, Phase};
 use picker::BlockOutcome;
+use pieces::note_upload;
 use torrent::{Check, CheckKind, Torrent};
 
 use crate::hash;
 use crate::metainfo::{Info, Magnet, Metainfo, MetainfoLimits};
 use crate::proto::ext::{ExtHandshake, MAX_METADATA_SIZE, UT_METADATA_ID, UtMetadata};
-use crate::proto::{BlockRequest, HANDSHAKE_LEN, Handshake, Message, MessageDecoder};
+use crate::proto::{BlockRequest, HANDSHAKE_LEN, Handshake, Message, MessageDecoder, PIECE_HEAD};
 use crate::ratelimit::{RateTracker, TokenBucket};
 use crate::types::{InfoHash, Time};
 
@@ -171,6 +172,9 @@ pub struct CoreConfig {
     pub encryption: Encryption,
     /// Which transports we dial (see [`TransportMode`]).
     pub transport: TransportMode,
+    /// The driver can send blocks straight from the files to plaintext TCP peers
+    /// ([`Action::SendBlock`]) instead of reading them for the core first.
+    pub send_from_files: bool,
     /// Secret bytes the encryption's private keys are derived from (the driver
     /// sets random ones; a sim run keeps its seed's).
     pub secret: [u8; 20],
@@ -214,6 +218,7 @@ impl Default for CoreConfig {
             encryption: Encryption::default(),
             transport: TransportMode::default(),
             secret: [0; 20],
+            send_from_files: false,
         }
     }
 }

@@ -264,14 +264,9 @@ impl Core {
             }
             return;
         }
-        let len = data.len() as u64;
-        p.up.add(now, len);
         if let Some(t) = self.torrents.get_mut(&ih) {
-            t.uploaded += len;
-            t.up_rate.add(now, len);
-            t.served_at = Some(now);
+            note_upload(p, t, &mut self.up_rate, now, data.len() as u64);
         }
-        self.up_rate.add(now, len);
         let m = Message::Piece {
             piece: req.piece,
             offset: req.offset,
@@ -544,4 +539,20 @@ impl Core {
             self.close(k, CloseReason::NothingToExchange, out);
         }
     }
+}
+
+/// `n` bytes of blocks have gone to peer `p` of torrent `t`: its rates, the
+/// torrent's total and the session's upload rate (`total`) count them.
+pub(super) fn note_upload(
+    p: &mut Peer,
+    t: &mut Torrent,
+    total: &mut RateTracker,
+    now: Time,
+    n: u64,
+) {
+    p.up.add(now, n);
+    t.uploaded += n;
+    t.up_rate.add(now, n);
+    t.served_at = Some(now);
+    total.add(now, n);
 }

@@ -63,6 +63,7 @@ impl Core {
     }
 
     pub(super) fn request_more(&mut self, now: Time, key: PeerKey, out: &mut Vec<Action>) {
+        let starving = self.starving_peers(key);
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
@@ -109,7 +110,19 @@ impl Core {
             (None, None) => None,
             (a, b) => Some(a.unwrap_or(u64::MAX).min(b.unwrap_or(u64::MAX))),
         };
-        if let Some(bytes) = budget {
+        if let Some(mut bytes) = budget {
+            // A block's worth stays for each other unchoked peer of the torrent
+            // with nothing asked (all but one block of a full bucket at most): the
+            // cap is shared, not taken by whichever peer's blocks arrive first,
+            // as it asks again at each arrival and the others only at the tick.
+            let block = u64::from(crate::metainfo::BLOCK_LEN);
+            let burst = [&t.down_limit, &self.global_down]
+                .iter()
+                .filter(|b| b.rate() > 0)
+                .map(|b| b.burst())
+                .min()
+                .unwrap_or(0);
+            bytes = bytes.saturating_sub(starving.min((burst / block).saturating_sub(1)) * block);
             want = want.min(
                 usize::try_from(bytes / u64::from(crate::metainfo::BLOCK_LEN))
                     .unwrap_or(usize::MAX),
@@ -154,6 +167,33 @@ impl Core {
         }
         let msgs: Vec<Message> = picked.iter().map(|r| Message::Request(*r)).collect();
         self.send(now, key, &msgs, out);
+    }
+
+    /// Under a download cap: how many other peers of `key`'s torrent could take
+    /// requests (active, unchoking us, wanted) and have none out. 0 without a cap.
+    fn starving_peers(&self, key: PeerKey) -> u64 {
+        let Some(t) = self
+            .peers
+            .get(&key)
+            .and_then(|p| p.info_hash)
+            .and_then(|ih| self.torrents.get(&ih))
+        else {
+            return 0;
+        };
+        if t.down_limit.rate() == 0 && self.global_down.rate() == 0 {
+            return 0;
+        }
+        let starving = t.peers.iter().filter(|&&k| {
+            k != key
+                && self.peers.get(&k).is_some_and(|q| {
+                    q.phase == Phase::Active
+                        && !q.peer_choking
+                        && q.am_interested
+                        && q.web.is_none()
+                        && q.inflight.is_empty()
+                })
+        });
+        starving.count() as u64
     }
 
     /// Work for `key`, which has nothing left to ask: requests queued at the peer
@@ -252,6 +292,8 @@ impl Core {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
+        // Straight from the files when nothing in between changes the bytes.
+        let direct = self.cfg.send_from_files && p.stream_is_plain_tcp();
         while p.reads_pending < READS_PER_PEER && !p.am_choking && p.send_backlog < MAX_SEND_BACKLOG
         {
             let Some(&r) = p.queue_in.front() else { break };
@@ -265,12 +307,24 @@ impl Core {
             t.up_limit.take(now, n);
             self.global_up.take(now, n);
             p.queue_in.pop_front();
-            p.reads_pending += 1;
-            out.push(Action::ReadBlock {
-                peer: key,
-                info_hash: ih,
-                req: r,
-            });
+            if direct {
+                // Counted as sent now: nothing comes back unless the read fails.
+                note_upload(p, t, &mut self.up_rate, now, n);
+                p.send_backlog += PIECE_HEAD + r.len as usize;
+                p.last_sent = now;
+                out.push(Action::SendBlock {
+                    peer: key,
+                    info_hash: ih,
+                    req: r,
+                });
+            } else {
+                p.reads_pending += 1;
+                out.push(Action::ReadBlock {
+                    peer: key,
+                    info_hash: ih,
+                    req: r,
+                });
+            }
         }
     }
 

@@ -340,3 +340,137 @@ fn a_peer_that_does_not_read_stops_getting_blocks() {
     core.on_event(Time::ZERO, ev, &mut out);
     assert!(reads(&out) > 0, "uploads did not resume");
 }
+
+/// The blocks a batch of actions sends straight from the files.
+fn file_sends(out: &[Action]) -> Vec<BlockRequest> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::SendBlock { req, .. } => Some(*req),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A seeding core whose driver sends blocks from the files, a peer asking for
+/// 100 blocks (1.6 MiB) over `transport`; the actions of its requests.
+fn hundred_requests(transport: Transport) -> (Core, InfoHash, PeerKey, Vec<Action>) {
+    let cfg = CoreConfig {
+        send_from_files: true,
+        ..CoreConfig::default()
+    };
+    let (mut core, ih, _) = core_having_with(true, cfg);
+    let key = connect(&mut core, ih, true);
+    core.set_transport(key, transport);
+    feed(&mut core, key, &[Message::HaveNone, Message::Interested]);
+    let reqs: Vec<Message> = (0..100u32)
+        .map(|i| Message::Request(req(i % 6, (i / 6 % 2) * 16384, 16384)))
+        .collect();
+    let out = feed(&mut core, key, &reqs);
+    (core, ih, key, out)
+}
+
+#[test]
+fn a_plaintext_tcp_peer_gets_blocks_straight_from_the_files_up_to_the_backlog() {
+    let (mut core, ih, key, out) = hundred_requests(Transport::Tcp);
+    assert_eq!(reads(&out), 0, "nothing is read for the core");
+    let first = file_sends(&out);
+    // Counted as they are handed over: at most the send backlog's worth.
+    let per = 16384 + PIECE_HEAD;
+    assert_eq!(first.len(), MAX_SEND_BACKLOG.div_ceil(per), "{first:?}");
+    let up = core.stats(Time::ZERO, ih).unwrap().uploaded;
+    assert_eq!(up, first.len() as u64 * 16384);
+    // The driver reports them sent: the rest follow, each request once.
+    let mut out = Vec::new();
+    let ev = Event::Sent {
+        peer: key,
+        bytes: first.len() * per,
+    };
+    core.on_event(Time::ZERO, ev, &mut out);
+    let second = file_sends(&out);
+    assert_eq!(first.len() + second.len(), 100);
+    assert_eq!(reads(&out), 0);
+}
+
+#[test]
+fn a_utp_peer_gets_blocks_read_for_the_core_first() {
+    let (_, _, _, out) = hundred_requests(Transport::Utp);
+    assert!(file_sends(&out).is_empty());
+    assert_eq!(reads(&out), READS_PER_PEER as usize);
+}
+
+#[test]
+fn a_block_the_driver_could_not_send_from_its_file_asks_for_a_root_check() {
+    let (mut core, ih, key, out) = hundred_requests(Transport::Tcp);
+    let r = file_sends(&out)[0];
+    let mut out = Vec::new();
+    let ev = Event::BlockRead {
+        peer: key,
+        info_hash: ih,
+        req: r,
+        result: Err(DiskError("the file ended early".into())),
+    };
+    core.on_event(Time::ZERO, ev, &mut out);
+    assert!(
+        out.iter().any(|a| matches!(a, Action::CheckRoots { .. })),
+        "{out:?}"
+    );
+}
+
+/// Requests (`request` messages) the core sent in `out`.
+fn requests_sent(out: &[Action]) -> usize {
+    out.iter()
+        .map(|a| match a {
+            Action::Send { bytes, .. } => bytes
+                .windows(5)
+                .filter(|w| w[..4] == [0, 0, 0, 13] && w[4] == 6)
+                .count(),
+            _ => 0,
+        })
+        .sum()
+}
+
+#[test]
+fn under_a_download_cap_a_peer_with_nothing_asked_gets_its_share() {
+    let (mut core, ih, _) = core_having(false);
+    // 64 KiB/s: a block's worth regained each quarter second.
+    core.set_torrent_limits(Time::ZERO, ih, 64 * 1024, 0)
+        .unwrap();
+    let a = connect(&mut core, ih, true);
+    let out = feed(&mut core, a, &[Message::HaveAll, Message::Unchoke]);
+    assert!(requests_sent(&out) >= 1, "{out:?}");
+    let b = connect(&mut core, ih, true);
+    let out = feed(&mut core, b, &[Message::HaveAll, Message::Unchoke]);
+    assert_eq!(requests_sent(&out), 0, "the budget is spent");
+    // A answers every request at once, B none. A asks again as each of its
+    // blocks arrives, which is before the tick; B asks only at the tick.
+    let mut now = Time::ZERO;
+    for _ in 0..20 {
+        now = now + Duration::from_millis(50);
+        let asked: Vec<BlockRequest> = core.peers[&a].inflight.iter().map(|f| f.req).collect();
+        let mut bytes = Vec::new();
+        for r in asked {
+            // The torrent's own bytes (see `core_having_with`).
+            let at = r.piece * PIECE + r.offset;
+            let block = Message::Piece {
+                piece: r.piece,
+                offset: r.offset,
+                data: (at..at + r.len).map(|i| i.to_le_bytes()[0]).collect(),
+            };
+            block.encode_into(&mut bytes);
+        }
+        let mut out = Vec::new();
+        core.on_event(
+            now,
+            Event::Data {
+                peer: a,
+                bytes: &bytes,
+            },
+            &mut out,
+        );
+        core.on_tick(now, &mut out);
+        if !core.peers[&b].inflight.is_empty() {
+            return;
+        }
+    }
+    panic!("B was asked for nothing in a second: A took the whole cap");
+}

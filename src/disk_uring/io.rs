@@ -97,20 +97,53 @@ pub async fn read(
     len: u32,
 ) -> Result<Vec<u8>, DiskError> {
     let mut out = Vec::with_capacity(len as usize);
-    for span in info.geometry.range_spans(piece, offset, len) {
-        let n = span.len as usize;
-        if info.files[span.file].attr.pad {
-            out.resize(out.len() + n, 0);
+    for span in block_spans(cache, root, info, piece, offset, len).await? {
+        let Some(file) = span.file else {
+            out.resize(out.len() + span.len, 0);
             continue;
-        }
-        let file = cache.get(&file_path(root, info, span.file), false).await?;
+        };
         let BufResult(res, buf) = file
-            .read_exact_at(Vec::with_capacity(n), span.file_offset)
+            .read_exact_at(Vec::with_capacity(span.len), span.offset)
             .await;
         res.map_err(|e| DiskError(format!("reading piece {piece}: {e}")))?;
         out.extend_from_slice(&buf);
     }
     Ok(out)
+}
+
+/// Where one part of a block lies: `len` bytes at `offset` of an open file, or
+/// of a pad file (`file: None`, zeros).
+#[derive(Debug)]
+pub struct FileSpan {
+    pub file: Option<Rc<File>>,
+    pub offset: u64,
+    pub len: usize,
+}
+
+/// The files and places behind `len` bytes at `offset` of piece `piece`, each
+/// file opened (or reused from the cache) for reading.
+pub async fn block_spans(
+    cache: &FileCache,
+    root: &Path,
+    info: &Info,
+    piece: u32,
+    offset: u32,
+    len: u32,
+) -> Result<Vec<FileSpan>, DiskError> {
+    let mut spans = Vec::with_capacity(1);
+    for span in info.geometry.range_spans(piece, offset, len) {
+        let file = if info.files[span.file].attr.pad {
+            None
+        } else {
+            Some(cache.get(&file_path(root, info, span.file), false).await?)
+        };
+        spans.push(FileSpan {
+            file,
+            offset: span.file_offset,
+            len: span.len as usize,
+        });
+    }
+    Ok(spans)
 }
 
 /// Writes a whole (verified) piece to its files with `pwrite` on compio's blocking

@@ -24,6 +24,7 @@ mod files;
 pub mod io;
 mod mapped;
 mod merkle_files;
+pub mod page_cache;
 mod recheck;
 mod walk;
 

@@ -115,7 +115,11 @@ impl Run {
             1 => Some(Bitfield::new(n)),
             _ => None,
         };
-        let mut core = Core::new(CoreConfig::default());
+        // Half the runs with a driver that sends blocks from files.
+        let mut core = Core::new(CoreConfig {
+            send_from_files: mode & 4 != 0,
+            ..CoreConfig::default()
+        });
         let mut out = Vec::new();
         let ih = core
             .add_torrent(
@@ -230,7 +234,7 @@ impl Run {
         let g = &self.meta.info.geometry;
         for a in out {
             match a {
-                Action::ReadBlock { peer, req, .. } => {
+                Action::ReadBlock { peer, req, .. } | Action::SendBlock { peer, req, .. } => {
                     assert_eq!(peer, self.key);
                     assert!(!self.closed, "a read for a closed connection");
                     assert!(self.asked.contains(&req), "{req:?} was never asked for");
@@ -240,7 +244,12 @@ impl Run {
                         u64::from(req.offset) + u64::from(req.len)
                             <= u64::from(g.piece_len(req.piece))
                     );
-                    self.reads.push(req);
+                    if matches!(a, Action::SendBlock { .. }) {
+                        // Sent as the driver would: the head and the block.
+                        self.unsent += crate::proto::PIECE_HEAD + req.len as usize;
+                    } else {
+                        self.reads.push(req);
+                    }
                 }
                 Action::WritePiece { piece, data, .. } => {
                     assert!(piece < g.piece_count());
@@ -260,7 +269,7 @@ impl Run {
                         .on_event(self.now, Event::Closed { peer }, &mut after);
                     for a in after {
                         assert!(
-                            !matches!(a, Action::Send { peer: p, .. } | Action::ReadBlock { peer: p, .. } if p == peer),
+                            !matches!(a, Action::Send { peer: p, .. } | Action::ReadBlock { peer: p, .. } | Action::SendBlock { peer: p, .. } if p == peer),
                             "acted for a closed connection: {a:?}"
                         );
                     }

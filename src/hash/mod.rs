@@ -14,6 +14,7 @@
 //! Threads here are plain scoped OS threads for one-off bulk work (create, verify,
 //! recheck). Hashing a piece as it arrives happens on the shard that owns it.
 
+pub mod budget;
 pub mod merkle;
 mod multi;
 mod parallel;

@@ -62,6 +62,9 @@ fn hash_pieces_with<S: PieceSource + ?Sized>(
     progress: Option<&AtomicU64>,
     use_multi: bool,
 ) -> Vec<Option<Sha1Digest>> {
+    // Sixteen lanes hold sixteen whole pieces per thread until they are hashed:
+    // bounded only for pieces up to `MAX_MULTI_PIECE`.
+    let use_multi = use_multi && (count == 0 || src.piece_len(0) <= MAX_MULTI_PIECE);
     let threads = threads.clamp(1, (count as usize).max(1));
     let per_thread = count / u32::try_from(threads * 8).unwrap_or(u32::MAX);
     let run = if use_multi {
@@ -217,6 +220,11 @@ fn hash_one<S: PieceSource + ?Sized>(src: &S, piece: u32) -> Option<Sha1Digest> 
         .then(|| hasher.finalize().into())
 }
 
+/// The longest piece hashed sixteen at a time: a thread then holds 16 MiB of
+/// pages at most (a check's memory stays bounded whatever the piece length;
+/// longer pieces are hashed one by one, each let go as soon as it is done).
+const MAX_MULTI_PIECE: u64 = 1 << 20;
+
 /// Below this many equal pieces, hashing them one by one beats a sixteen-lane pass.
 const MIN_LANES_FOR_MULTI: usize = 5;
 
@@ -251,6 +259,36 @@ mod tests {
         fn piece_len(&self, _: u32) -> u64 {
             4
         }
+    }
+
+    /// Pieces of 2 MiB (zeros) that count how often their bytes are borrowed
+    /// whole (what a sixteen-lane pass does).
+    struct Long(std::sync::atomic::AtomicUsize, Vec<u8>);
+    impl PieceSource for Long {
+        fn feed_piece(&self, _: u32, sink: &mut dyn FnMut(&[u8])) -> bool {
+            sink(&self.1);
+            true
+        }
+        fn piece_len(&self, _: u32) -> u64 {
+            self.1.len() as u64
+        }
+        fn piece_bytes(&self, _: u32) -> Option<&[u8]> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Some(&self.1)
+        }
+    }
+
+    #[test]
+    fn pieces_longer_than_a_mebibyte_are_hashed_one_at_a_time() {
+        let src = Long(Default::default(), vec![0; 2 << 20]);
+        let out = hash_pieces_with(&src, 40, 2, None, true);
+        assert_eq!(
+            src.0.load(Ordering::Relaxed),
+            0,
+            "sixteen pieces held at once"
+        );
+        let want = crate::hash::sha1(&src.1);
+        assert!(out.iter().all(|d| *d == Some(want)));
     }
 
     #[test]

@@ -18,11 +18,13 @@
 pub mod dht;
 pub mod lsd;
 pub(crate) mod peer;
+mod sendfile;
 pub(crate) mod stream;
 mod tracker;
 mod udp_gso;
 pub(crate) mod utp;
 mod webseed;
+pub(crate) mod writer;
 
 pub use tracker::TrackerClient;
 pub(crate) use tracker::TrackerLink;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use compio::BufResult;
 
 use super::stream::PeerStream;
+use super::writer::Outgoing;
 use crate::core::{Event, PeerKey};
 use crate::proto::mse::Responder;
 use crate::shard::{
@@ -24,8 +25,23 @@ const MAX_READ: usize = 64 * 1024;
 
 /// Starts the reader and writer tasks of an established connection.
 pub(crate) fn attach(rc: &ShardRc, peer: PeerKey, stream: PeerStream) {
-    let (mut rd, mut wr) = stream.split();
-    let (tx, rx) = flume::bounded::<Vec<u8>>(SEND_QUEUE);
+    // A TCP socket is nonblocking, for sends straight from files.
+    let sock = match &stream {
+        PeerStream::Tcp(s) => {
+            use compio::driver::ToSharedFd;
+            let sock = s.to_shared_fd();
+            match super::sendfile::nonblocking(&sock) {
+                Ok(()) => Some(sock),
+                Err(e) => {
+                    tracing::debug!(error = %e, "socket stays blocking: blocks are sent as bytes");
+                    None
+                }
+            }
+        }
+        PeerStream::Utp(_) => None,
+    };
+    let (mut rd, wr) = stream.split();
+    let (tx, rx) = flume::bounded::<Outgoing>(SEND_QUEUE);
     let rc_r = rc.clone();
     let reader = compio::runtime::spawn(async move {
         // One buffer at a time for the life of the connection: 4 KiB while the
@@ -59,26 +75,8 @@ pub(crate) fn attach(rc: &ShardRc, peer: PeerKey, stream: PeerStream) {
             }
         }
     });
-    let rc_w = rc.clone();
-    let writer = compio::runtime::spawn(async move {
-        while let Ok(mut bytes) = rx.recv_async().await {
-            // Coalesce what is already queued into one write.
-            while bytes.len() < 256 * 1024 {
-                match rx.try_recv() {
-                    Ok(more) => bytes.extend_from_slice(&more),
-                    Err(_) => break,
-                }
-            }
-            let n = bytes.len();
-            if wr.write_all(bytes).await.is_err() {
-                closed(&rc_w, peer);
-                return;
-            }
-            with_shard(&rc_w, |c, now, out| {
-                c.on_event(now, Event::Sent { peer, bytes: n }, out);
-            });
-        }
-    });
+    let files = rc.borrow().files.clone();
+    let writer = compio::runtime::spawn(super::writer::run(rc.clone(), peer, wr, sock, files, rx));
     let mut s = rc.borrow_mut();
     s.conns.insert(
         peer,

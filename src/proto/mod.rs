@@ -23,4 +23,6 @@ pub mod tracker;
 mod wire;
 
 pub use handshake::{HANDSHAKE_LEN, Handshake};
-pub use wire::{BlockRequest, DecodeError, HashRange, Message, MessageDecoder};
+pub use wire::{
+    BlockRequest, DecodeError, HashRange, Message, MessageDecoder, PIECE_HEAD, piece_head,
+};

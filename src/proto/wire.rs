@@ -114,6 +114,20 @@ pub enum Message {
     },
 }
 
+/// Bytes before a `piece` message's block of `len` bytes (length prefix, id,
+/// index, offset): what goes out ahead of a block sent straight from a file.
+pub fn piece_head(piece: u32, offset: u32, len: u32) -> [u8; PIECE_HEAD] {
+    let mut h = [0; PIECE_HEAD];
+    h[..4].copy_from_slice(&(len + 9).to_be_bytes());
+    h[4] = 7;
+    h[5..9].copy_from_slice(&piece.to_be_bytes());
+    h[9..].copy_from_slice(&offset.to_be_bytes());
+    h
+}
+
+/// Length of a `piece` message's head.
+pub const PIECE_HEAD: usize = 13;
+
 impl Message {
     /// Appends the message, length prefix included, to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
@@ -149,9 +163,8 @@ impl Message {
                 offset,
                 data,
             } => {
-                header(out, 8 + data.len(), 7);
-                out.extend_from_slice(&piece.to_be_bytes());
-                out.extend_from_slice(&offset.to_be_bytes());
+                let len = u32::try_from(data.len()).expect("blocks are far below 4 GiB");
+                out.extend_from_slice(&piece_head(*piece, *offset, len));
                 out.extend_from_slice(data);
             }
             Message::Cancel(r) => req(out, 8, r),

@@ -35,6 +35,11 @@ impl TokenBucket {
         self.rate_bytes_per_sec
     }
 
+    /// The most bytes it lets through at once (a full bucket).
+    pub fn burst(&self) -> u64 {
+        self.burst_bytes
+    }
+
     /// Changes the rate, keeping what is saved up (capped to the new burst).
     pub fn set_rate(&mut self, now: Time, rate_bytes_per_sec: u64) {
         self.refill(now);

@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::core::Transport;
 use crate::net::peer::{attach, incoming, route};
 use crate::net::stream::PeerStream;
+use crate::net::writer::{FileBlock, Outgoing};
 
 /// Where accepted connections go.
 pub(crate) struct Routing {
@@ -19,7 +20,7 @@ pub(crate) struct Routing {
 }
 
 pub(crate) struct Conn {
-    pub(crate) tx: flume::Sender<Vec<u8>>,
+    pub(crate) tx: flume::Sender<Outgoing>,
     pub(crate) _reader: Option<JoinHandle<()>>,
     pub(crate) _writer: Option<JoinHandle<()>>,
     pub(crate) _connect: Option<JoinHandle<()>>,
@@ -120,6 +121,9 @@ impl Shard {
                 .map_or(0, |d| d.as_secs());
             cfg.unix_at_zero = wall;
         }
+        // Blocks go straight from the page cache where the kernel can tell what
+        // is cached (`net::writer`).
+        cfg.send_from_files = crate::disk_uring::page_cache::supported();
         Shard {
             core: Core::new(cfg),
             resume,
@@ -148,20 +152,33 @@ impl Shard {
         let mut slow = Vec::new();
         for a in actions {
             match a {
-                Action::Send { peer, bytes } => {
-                    let Some(c) = self.conns.get(&peer) else {
+                Action::Send { peer, bytes } => self.send(peer, Outgoing::Bytes(bytes), &mut slow),
+                Action::SendBlock {
+                    peer,
+                    info_hash,
+                    req,
+                } => {
+                    let Some((info, root)) = self.storage_of(info_hash) else {
+                        // Not open here: as a failed read (the core refuses it).
+                        spawn_then(rc, async {}, move |c, now, out, ()| {
+                            let result = Err(DiskError("the torrent's storage is not open".into()));
+                            let ev = Event::BlockRead {
+                                peer,
+                                info_hash,
+                                req,
+                                result,
+                            };
+                            c.on_event(now, ev, out);
+                        });
                         continue;
                     };
-                    match c.tx.try_send(bytes) {
-                        Ok(()) => {}
-                        // Not connected yet: the core sends nothing before Connected.
-                        Err(flume::TrySendError::Disconnected(_)) => {}
-                        Err(flume::TrySendError::Full(_)) => {
-                            tracing::debug!(?peer, "closing peer: {SEND_QUEUE} messages unsent");
-                            self.conns.remove(&peer);
-                            slow.push(peer);
-                        }
-                    }
+                    let block = FileBlock {
+                        info_hash,
+                        req,
+                        info,
+                        root,
+                    };
+                    self.send(peer, Outgoing::Block(Box::new(block)), &mut slow);
                 }
                 Action::Close { peer, reason } => {
                     tracing::debug!(?peer, ?reason, "closing peer");
@@ -282,12 +299,16 @@ impl Shard {
                         let Some((info, root)) = storage else {
                             return unreadable(&pieces);
                         };
-                        let threads = crate::hash::default_threads();
-                        let (p2, i2) = (pieces.clone(), info.clone());
-                        let job = move || {
-                            crate::disk_uring::verify_pieces(&i2, &hashes, &root, &p2, threads)
-                        };
-                        blocking(job, "a check's hashing", || unreadable(&pieces)).await
+                        // Every check in the process shares the machine's cores.
+                        let threads =
+                            crate::hash::budget::take(crate::hash::default_threads()).await;
+                        let (p2, i2, n) = (pieces.clone(), info.clone(), threads.count());
+                        let job =
+                            move || crate::disk_uring::verify_pieces(&i2, &hashes, &root, &p2, n);
+                        let verdicts =
+                            blocking(job, "a check's hashing", || unreadable(&pieces)).await;
+                        drop(threads);
+                        verdicts
                     };
                     spawn_then(rc, work, move |c, now, out, results| {
                         c.on_event(now, Event::PiecesVerified { info_hash, results }, out);
@@ -397,6 +418,24 @@ impl Shard {
             spawn_then(rc, async {}, move |c, now, out, ()| {
                 c.on_event(now, Event::Closed { peer }, out);
             });
+        }
+    }
+
+    /// Queues `o` for the writer of connection `peer`; a full queue closes it (too
+    /// slow), told to the core through `slow`.
+    fn send(&mut self, peer: PeerKey, o: Outgoing, slow: &mut Vec<PeerKey>) {
+        let Some(c) = self.conns.get(&peer) else {
+            return;
+        };
+        match c.tx.try_send(o) {
+            Ok(()) => {}
+            // Not connected yet: the core sends nothing before Connected.
+            Err(flume::TrySendError::Disconnected(_)) => {}
+            Err(flume::TrySendError::Full(_)) => {
+                tracing::debug!(?peer, "closing peer: {SEND_QUEUE} messages unsent");
+                self.conns.remove(&peer);
+                slow.push(peer);
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 //! production storage policy, announces to the sim's trackers.
 
 use super::*;
+use crate::proto::piece_head;
 
 impl World {
     pub(crate) fn apply(&mut self, n: usize, actions: Vec<Action>) {
@@ -24,42 +25,26 @@ impl World {
                     }
                     _ => self.schedule(now + latency, Pending::ConnectFailed(n, peer)),
                 },
-                Action::Send { peer, mut bytes } => {
-                    let (bw, loss, rto) = (
-                        self.cfg.link_bytes_per_sec,
-                        self.cfg.loss,
-                        self.cfg.retransmit_delay,
-                    );
-                    let lost = loss > 0.0 && self.rng.chance(loss);
-                    let Some(link) = self.links.get_mut(&(n, peer)) else {
-                        continue;
-                    };
-                    let len = bytes.len() as u64;
-                    if let Some(at) = self.cfg.corrupt_at
-                        && (link.sent..link.sent + len).contains(&at)
-                    {
-                        let i = usize::try_from(at - link.sent).expect("within the send");
-                        bytes[i] ^= 0x5a;
+                Action::Send { peer, bytes } => self.send_bytes(n, peer, bytes),
+                Action::SendBlock {
+                    peer,
+                    info_hash,
+                    req,
+                } => match self.read(n, info_hash, req.piece, req.offset, req.len) {
+                    // As the real driver: the head, then the file's bytes.
+                    Ok(data) => {
+                        let mut bytes = piece_head(req.piece, req.offset, req.len).to_vec();
+                        bytes.extend_from_slice(&data);
+                        self.send_bytes(n, peer, bytes);
                     }
-                    link.sent += len;
-                    let start = link.free_at.max(now);
-                    let tx_ns = bytes.len() as u128 * 1_000_000_000 / u128::from(bw.max(1));
-                    link.free_at =
-                        start + Duration::from_nanos(u64::try_from(tx_ns).unwrap_or(u64::MAX));
-                    let mut at = link.free_at + latency;
-                    if lost {
-                        at = at + rto;
-                        self.faults.losses += 1;
+                    // The error, then the connection closes (its head may be out).
+                    Err(e) => {
+                        let read = Pending::BlockRead(n, peer, info_hash, req, Err(e));
+                        self.schedule(now, read);
+                        self.close_link(n, peer);
+                        self.schedule(now, Pending::Closed(n, peer));
                     }
-                    // TCP delivers in order: never before what was sent earlier.
-                    at = at.max(link.last_delivery);
-                    link.last_delivery = at;
-                    let (m, key) = link.remote;
-                    let sent_at = link.free_at;
-                    let len = bytes.len();
-                    self.schedule(at, Pending::Deliver(m, key, bytes));
-                    self.schedule(sent_at, Pending::Sent(n, peer, len));
-                }
+                },
                 Action::StatFiles { info_hash } => {
                     let node = &self.nodes[n];
                     let stamps = match node.storage.get(&info_hash) {
@@ -74,13 +59,7 @@ impl World {
                     blocks,
                     ranges,
                 } => self.web_fetch(n, peer, blocks, &ranges),
-                Action::Close { peer, .. } => {
-                    if let Some(link) = self.links.remove(&(n, peer)) {
-                        self.links.remove(&link.remote);
-                        let at = link.last_delivery.max(now) + latency;
-                        self.schedule(at, Pending::Closed(link.remote.0, link.remote.1));
-                    }
-                }
+                Action::Close { peer, .. } => self.close_link(n, peer),
                 Action::Announce(a) => {
                     // The request reaches the tracker after one latency; the reply
                     // comes back after another.
@@ -272,5 +251,54 @@ impl World {
             pos += len;
         }
         Ok(())
+    }
+
+    /// Bytes from node `n` over its connection `peer`: the link's bandwidth,
+    /// loss and latency decide when they arrive.
+    fn send_bytes(&mut self, n: usize, peer: PeerKey, mut bytes: Vec<u8>) {
+        let (now, latency) = (self.now, self.cfg.latency);
+        let (bw, loss, rto) = (
+            self.cfg.link_bytes_per_sec,
+            self.cfg.loss,
+            self.cfg.retransmit_delay,
+        );
+        let lost = loss > 0.0 && self.rng.chance(loss);
+        let Some(link) = self.links.get_mut(&(n, peer)) else {
+            return;
+        };
+        let len = bytes.len() as u64;
+        if let Some(at) = self.cfg.corrupt_at
+            && (link.sent..link.sent + len).contains(&at)
+        {
+            let i = usize::try_from(at - link.sent).expect("within the send");
+            bytes[i] ^= 0x5a;
+        }
+        link.sent += len;
+        let start = link.free_at.max(now);
+        let tx_ns = bytes.len() as u128 * 1_000_000_000 / u128::from(bw.max(1));
+        link.free_at = start + Duration::from_nanos(u64::try_from(tx_ns).unwrap_or(u64::MAX));
+        let mut at = link.free_at + latency;
+        if lost {
+            at = at + rto;
+            self.faults.losses += 1;
+        }
+        // TCP delivers in order: never before what was sent earlier.
+        at = at.max(link.last_delivery);
+        link.last_delivery = at;
+        let (m, key) = link.remote;
+        let sent_at = link.free_at;
+        let len = bytes.len();
+        self.schedule(at, Pending::Deliver(m, key, bytes));
+        self.schedule(sent_at, Pending::Sent(n, peer, len));
+    }
+
+    /// Node `n` closes its connection `peer`: the other end hears of it after
+    /// what was sent before.
+    fn close_link(&mut self, n: usize, peer: PeerKey) {
+        if let Some(link) = self.links.remove(&(n, peer)) {
+            self.links.remove(&link.remote);
+            let at = link.last_delivery.max(self.now) + self.cfg.latency;
+            self.schedule(at, Pending::Closed(link.remote.0, link.remote.1));
+        }
     }
 }

@@ -432,6 +432,8 @@ impl SimWorld {
             .wrapping_mul(0x9E37_79B9)
             .wrapping_add(u64::from(i));
         core_cfg.peer_id[8..12].copy_from_slice(&i.to_be_bytes());
+        // The sim carries out `SendBlock` as the shards do.
+        core_cfg.send_from_files = true;
         if core_cfg.unix_at_zero == 0 {
             // 2023-11-14: a fixed wall clock for the virtual one.
             core_cfg.unix_at_zero = 1_700_000_000 + w.now.since(Time::ZERO).as_secs();
@@ -726,6 +728,7 @@ impl World {
         cfg.peer_id = node.core.config().peer_id;
         cfg.listen_port = node.addr.port();
         cfg.unix_at_zero = node.core.config().unix_at_zero;
+        cfg.send_from_files = true;
         node.core = Core::new(cfg);
         node.storage.clear();
         loss

@@ -1,6 +1,7 @@
 //! What the crash tests share: the seedring binary, a three-file torrent of
 //! about 40 MiB, a process started until it says its port, and the resume
 //! record read straight from a session store.
+#![allow(dead_code)] // each test file uses its own part
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
