@@ -98,6 +98,9 @@ pub(crate) struct AddrState {
     /// Our next attempt takes the transport we do not prefer (see
     /// `core::transport`).
     pub other_transport_next: bool,
+    /// Learned only under the torrent's alias (a hybrid's other swarm): dialled
+    /// with that name (see `core::alias`).
+    pub alias_only: bool,
 }
 
 impl AddrState {
@@ -179,6 +182,18 @@ impl Torrent {
         source: PeerSource,
         told_by: Option<IpAddr>,
     ) -> Learned {
+        self.learn_named(addrs, source, told_by, false)
+    }
+
+    /// [`Torrent::learn`], the addresses learned under the torrent's alias
+    /// when `alias` (see `core::alias`).
+    pub(crate) fn learn_named(
+        &mut self,
+        addrs: impl IntoIterator<Item = (SocketAddr, u8)>,
+        source: PeerSource,
+        told_by: Option<IpAddr>,
+        alias: bool,
+    ) -> Learned {
         let mut l = Learned::default();
         // Addresses that may make room, found once per batch when the book fills.
         let mut room: Option<Vec<SocketAddr>> = None;
@@ -192,6 +207,7 @@ impl Torrent {
             if let Some(a) = self.addrs.get_mut(&addr) {
                 a.sources |= source.bit();
                 a.flags |= flags;
+                a.alias_only &= alias;
                 l.known += 1;
                 continue;
             }
@@ -214,6 +230,7 @@ impl Torrent {
                 AddrState {
                     sources: source.bit(),
                     flags,
+                    alias_only: alias,
                     ..AddrState::default()
                 },
             );

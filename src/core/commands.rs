@@ -23,8 +23,19 @@ impl Core {
                     .unwrap_or_else(|| m.info_hash.to_hex()),
             ),
         };
-        if self.torrents.contains_key(&info_hash) {
-            return Err(CommandError::Duplicate(info_hash));
+        // Either name of a hybrid may be here already (the other name's torrent,
+        // or its alias).
+        let other = match &add.source {
+            TorrentSource::Metainfo(m) => m.info.other_name(info_hash),
+            TorrentSource::Stored(m) => m.info.other_name(info_hash),
+            TorrentSource::Magnet(_) => None,
+        };
+        let here = [Some(info_hash), other].into_iter().flatten();
+        if let Some(had) = here
+            .map(|n| self.names.resolve(n))
+            .find(|n| self.torrents.contains_key(n))
+        {
+            return Err(CommandError::Duplicate(had));
         }
         let labels = clean_labels(&add.settings.labels)?;
         let category = clean_category(&add.settings.category)?;
@@ -99,7 +110,7 @@ impl Core {
             tracing::info!(info_hash = %info_hash, name = %t.name, root = %t.root, "torrent added");
         }
         self.torrents.insert(info_hash, Box::new(t));
-        self.skeys.add(info_hash);
+        self.name_torrent(info_hash);
         self.drive_checking(info_hash, out);
         Ok(info_hash)
     }
@@ -116,9 +127,10 @@ impl Core {
         if let Some(mut t) = self.torrents.remove(&info_hash) {
             tracing::info!(info_hash = %info_hash, delete_files, "torrent removed");
             self.note_removal(info_hash);
-            self.skeys.remove(info_hash);
-            // The trackers hear of it now: there is no later tick for this torrent.
+            // The trackers hear of it now (under each of its names): there is
+            // no later tick for this torrent.
             self.announce_stopped(now, info_hash, &mut t, out);
+            self.unname_torrent(info_hash);
         }
         self.metadata.remove(&info_hash);
         self.layers.remove(&info_hash);
@@ -334,8 +346,10 @@ impl Core {
         addrs: &[SocketAddr],
         source: PeerSource,
     ) -> Result<(), CommandError> {
-        let t = self.torrent_mut(info_hash)?;
-        let learned = t.learn(addrs.iter().map(|a| (*a, 0)), source, None);
+        // Under a hybrid's alias: its other swarm's peers (see `alias`).
+        let ih = self.resolve_name(info_hash);
+        let t = self.torrent_mut(ih)?;
+        let learned = t.learn_named(addrs.iter().map(|a| (*a, 0)), source, None, ih != info_hash);
         match learned.why {
             Some(why) if learned.new + learned.known == 0 => Err(CommandError::BadArgument(
                 format!("peer address refused: {why}"),
@@ -347,16 +361,18 @@ impl Core {
     /// The torrents the DHT may announce: running (not paused, queued or in
     /// error) and not private (BEP 27; a magnet counts as public until its
     /// metadata says otherwise), each with whether it needs peers now (its
-    /// metadata is missing, or it downloads without a peer).
+    /// metadata is missing, or it downloads without a peer). A hybrid is
+    /// listed under its alias too (its other swarm; see `alias`).
     pub fn dht_torrents(&self) -> Vec<(InfoHash, bool)> {
         self.torrents
             .iter()
             .filter(|(_, t)| {
                 !t.stopped() && t.error.is_none() && !t.info.as_ref().is_some_and(|i| i.private)
             })
-            .map(|(ih, t)| {
+            .flat_map(|(ih, t)| {
                 let needy = t.info.is_none() || (t.peers.is_empty() && !t.is_finished());
-                (*ih, needy)
+                let alias = self.names.alias_of(*ih).map(|a| (a, needy));
+                std::iter::once((*ih, needy)).chain(alias)
             })
             .collect()
     }
@@ -398,6 +414,10 @@ impl Core {
         Some(TorrentStats {
             info_hash,
             v2_hash: t.info.as_ref().and_then(|i| i.v2_hash),
+            v1_hash: match t.info.as_deref() {
+                Some(i) if i.v2_hash.is_some_and(|h| h[..20] == info_hash.0) => i.v1_hash,
+                _ => Some(info_hash),
+            },
             name: t.name.clone(),
             state: t.state(),
             progress: if wanted_total == 0 {

@@ -18,7 +18,6 @@
 //!   core (so no code that sends needs to know about encryption).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use super::*;
 use crate::proto::mse::{
@@ -96,54 +95,12 @@ impl super::Peer {
     }
 }
 
-/// `HASH("req2", info-hash)` of every torrent, which is how an MSE dialler names
-/// one. `log`: the changes, kept only when a driver asked to follow them
-/// ([`Core::follow_obfuscated_hashes`]).
-#[derive(Debug, Default)]
-pub(crate) struct ObfuscatedHashes {
-    map: HashMap<[u8; 20], InfoHash>,
-    log: Option<Vec<(InfoHash, bool)>>,
-}
-
-impl ObfuscatedHashes {
-    pub(crate) fn add(&mut self, ih: InfoHash) {
-        self.map.insert(req2(ih), ih);
-        if let Some(log) = &mut self.log {
-            log.push((ih, true));
-        }
-    }
-
-    pub(crate) fn remove(&mut self, ih: InfoHash) {
-        self.map.remove(&req2(ih));
-        if let Some(log) = &mut self.log {
-            log.push((ih, false));
-        }
-    }
-}
-
 /// How an MSE dialler names torrent `ih`.
 pub fn req2(ih: InfoHash) -> [u8; 20] {
     mse::hash(&[b"req2", &ih.0])
 }
 
 impl Core {
-    /// Starts logging torrents added (`true`) and removed, for a driver that routes
-    /// MSE connections among several cores; drained by
-    /// [`Core::take_obfuscated_changes`] after every call.
-    pub fn follow_obfuscated_hashes(&mut self) {
-        let now: Vec<_> = self.skeys.map.values().map(|ih| (*ih, true)).collect();
-        self.skeys.log = Some(now);
-    }
-
-    /// The changes since the last call (see [`Core::follow_obfuscated_hashes`]).
-    pub fn take_obfuscated_changes(&mut self) -> Vec<(InfoHash, bool)> {
-        self.skeys
-            .log
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
-    }
-
     /// A new answerer for an MSE handshake on an accepted connection (the router of
     /// a driver with several cores runs it until the torrent is known).
     pub fn mse_answerer(&mut self) -> Responder {
@@ -262,7 +219,7 @@ impl Core {
         bytes: &'a [u8],
         out: &mut Vec<Action>,
     ) -> Option<Cow<'a, [u8]>> {
-        let skeys = &self.skeys.map;
+        let skeys = &self.names;
         let p = self.peers.get_mut(&key)?;
         let crypt = p.crypt.as_deref_mut()?;
         let mut wire = Vec::new();
@@ -274,7 +231,7 @@ impl Core {
                 return Some(Cow::Owned(plain));
             }
             Crypt::Dialling(m) => m.feed(bytes, &mut wire),
-            Crypt::Answering(m) => m.feed(bytes, &mut wire, &|h| skeys.get(h).copied()),
+            Crypt::Answering(m) => m.feed(bytes, &mut wire, &|h| skeys.by_req2(h)),
         };
         match progress {
             Err(e) => {

@@ -182,10 +182,14 @@ impl Core {
             return;
         }
         let limits = MetainfoLimits::default();
-        let parsed = if v1 {
-            crate::metainfo::parse_info_bytes(&bytes, &limits).map(|(_, i)| (i, Vec::new()))
-        } else {
-            crate::metainfo::parse_v2_info_bytes(&bytes, &limits).map(|(_, i, n)| (i, n))
+        let as_v1 = crate::metainfo::parse_info_bytes(&bytes, &limits);
+        let parsed = match as_v1 {
+            Ok((_, i)) if v1 => Ok((i, Vec::new())),
+            // A hybrid named by its v2 hash runs by its v1 side (its SHA-1
+            // piece hashes are in its `info`: no piece layers to fetch).
+            Ok((_, i)) if i.v2_hash.is_some() => Ok((i, Vec::new())),
+            Err(e) if v1 => Err(e),
+            _ => crate::metainfo::parse_v2_info_bytes(&bytes, &limits).map(|(_, i, n)| (i, n)),
         };
         let t = self
             .torrents
@@ -209,6 +213,8 @@ impl Core {
             t.pex = None;
         }
         t.set_info(now, info, Arc::new(bytes));
+        self.name_alias(ih);
+        let t = self.torrents.get_mut(&ih).expect("present");
         if needs.is_empty() {
             out.push(t.open_storage(ih, true, false));
             // Data may already be on disk (an interrupted download): check it first.

@@ -94,10 +94,10 @@ impl Core {
         r: &HashRange,
         out: &mut Vec<Action>,
     ) -> Option<Vec<Sha256Digest>> {
-        // Only a v2-only torrent (its id the head of its v2 hash) has layers to
-        // tell: a v1 one's hashes are not read back from the store for this.
+        // Only a v2-only torrent (its id the head of its v2 hash, no v1 one)
+        // has layers to tell: a v1 or hybrid one's piece hashes are SHA-1.
         let layout = self.torrents.get(&ih)?.info.as_ref()?;
-        if layout.v2_hash.is_none_or(|h| h[..20] != ih.0) {
+        if layout.v1_hash.is_some() || layout.v2_hash.is_none_or(|h| h[..20] != ih.0) {
             return None;
         }
         let hashes = self.need_hashes(ih, out)?;

@@ -14,6 +14,8 @@
 //! | `size`  | length of the `info` dictionary in `torrent:{ih}:meta`         |
 //! | `files` | per file, `[path components, length, attributes]`; attributes a string of `p`, `x`, `h`, `l` (BEP 47) |
 //! | `lay`   | the content layout the paths are in (absent: the torrent's own; see [`ContentLayout::code`]) |
+//! | `v2`    | the v2 info-hash (32 bytes) of a hybrid or v2-only torrent      |
+//! | `v1`    | a hybrid's v1 info-hash (20 bytes)                             |
 //!
 //! It is derived from the metadata and written beside it; the metadata stays the
 //! authority. Decoding never trusts the bytes: paths are sanitised again and the
@@ -56,6 +58,9 @@ pub fn encode_layout(info: &Info, metadata_size: u64) -> Vec<u8> {
     d.insert("size", int(metadata_size));
     if let Some(v2) = info.v2_hash {
         d.insert("v2", v2.to_vec());
+    }
+    if let Some(v1) = info.v1_hash {
+        d.insert("v1", v1.0.to_vec());
     }
     let files = info
         .files
@@ -117,6 +122,14 @@ pub fn decode_layout(bytes: &[u8]) -> Result<LayoutRecord, RecordError> {
                     .and_then(|b| b.try_into().ok())
                     .ok_or_else(|| bad("v2"))?,
             ),
+        },
+        v1_hash: match root.get("v1") {
+            None => None,
+            Some(v) => Some(crate::types::InfoHash(
+                v.as_bytes()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| bad("v1"))?,
+            )),
         },
     };
     if !paths_fit(&info) {
@@ -210,6 +223,14 @@ mod tests {
         assert!(back.info.pieces.is_empty());
         assert_eq!(back.metadata_size, meta.info_bytes.len() as u64);
         assert_eq!(back.info.geometry.piece_count(), 3);
+        assert_eq!((back.info.v1_hash, back.info.v2_hash), (None, None));
+        // A hybrid's two hashes come back.
+        let mut hybrid = meta.info.clone();
+        hybrid.v2_hash = Some([9; 32]);
+        hybrid.v1_hash = Some(crate::types::InfoHash([8; 20]));
+        let back = decode_layout(&encode_layout(&hybrid, 1)).unwrap();
+        assert_eq!(back.info.hybrid_names(), hybrid.hybrid_names());
+        assert!(back.info.hybrid_names().is_some());
     }
 
     #[test]

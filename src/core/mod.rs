@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 mod addrs;
+mod alias;
 pub mod announce;
 mod bitfield;
 mod buckets;
@@ -68,6 +69,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use addrs::{PeerSource, PeerSources};
+pub use alias::NameChange;
 pub use bitfield::Bitfield;
 pub use choker::SlotMode;
 pub use command::{Command, CoreCounters, Reply, Tunables};
@@ -408,7 +410,7 @@ pub fn clean_display_name(name: &str) -> Result<String, CommandError> {
 impl TorrentStats {
     /// A v2-only torrent: known by its truncated v2 hash, with no v1 one.
     pub fn v2_only(&self) -> bool {
-        self.v2_hash.is_some_and(|h| h[..20] == self.info_hash.0)
+        self.v1_hash.is_none()
     }
 
     /// The v2 info-hash in lowercase hex (64 digits).
@@ -499,6 +501,9 @@ pub struct TorrentStats {
     /// Its v2 info-hash (a hybrid's or a v2-only torrent's, once its metadata
     /// is known). A v2-only torrent's `info_hash` is its first 20 bytes.
     pub v2_hash: Option<[u8; 32]>,
+    /// Its v1 info-hash: `info_hash` but for a torrent known by its v2 name (a
+    /// `btmh` magnet), where it is a hybrid's v1 hash or, v2-only, none.
+    pub v1_hash: Option<InfoHash>,
     /// Its own name, which its files carry (or the magnet's display name, until
     /// the metadata arrives); see [`TorrentStats::shown_name`] for what to show.
     pub name: String,
@@ -638,8 +643,9 @@ pub struct Core {
     /// The version of the newest removal forgotten.
     removals_dropped: u64,
     peers: BTreeMap<PeerKey, Peer>,
-    /// How MSE diallers name our torrents.
-    skeys: crypt::ObfuscatedHashes,
+    /// What peers call our torrents (ids, hybrids' aliases, MSE's obfuscated
+    /// names).
+    names: alias::WireNames,
     /// MSE key pairs made so far (the counter their secrets are derived from).
     mse_keys: u64,
     /// [`Action::StatFiles`] out, awaiting their answer.
@@ -732,7 +738,7 @@ impl Core {
             removals: std::collections::VecDeque::new(),
             removals_dropped: 0,
             peers: BTreeMap::new(),
-            skeys: Default::default(),
+            names: Default::default(),
             mse_keys: 0,
             stats_out: 0,
             our_addrs: ourip::OurAddrs::default(),

@@ -31,6 +31,9 @@ pub(crate) struct Peer {
     pub addr: SocketAddr,
     pub outbound: bool,
     pub info_hash: Option<InfoHash>,
+    /// What the peer and we call its torrent when that is the torrent's alias
+    /// (see `core::alias`); `None`: its id.
+    pub wire_name: Option<InfoHash>,
     pub phase: Phase,
     pub phase_since: Time,
     pub handshake_buf: Vec<u8>,
@@ -100,6 +103,7 @@ impl Peer {
             addr,
             outbound,
             info_hash: None,
+            wire_name: None,
             phase: if outbound {
                 Phase::Connecting
             } else {

@@ -143,7 +143,10 @@ impl Core {
         let parsed = match result {
             Ok(Some(bytes)) => {
                 match crate::metainfo::parse_stored(&bytes, &MetainfoLimits::default()) {
-                    Ok((h, info, bytes)) if h == ih && info.geometry.piece_count() == pieces => {
+                    Ok((h, info, bytes))
+                        if (h == ih || info.other_name(h) == Some(ih))
+                            && info.geometry.piece_count() == pieces =>
+                    {
                         Ok((info.pieces, bytes))
                     }
                     Ok(_) => Err("it belongs to another torrent or layout".to_owned()),

@@ -122,11 +122,12 @@ impl Core {
         };
         p.phase = Phase::Handshake;
         p.phase_since = now;
-        let hs = Handshake::new(ih, self.cfg.peer_id).encode().to_vec();
+        let name = p.wire_name.unwrap_or(ih);
+        let hs = Handshake::new(name, self.cfg.peer_id).encode().to_vec();
         p.last_sent = now;
         let addr = p.addr;
         if self.dial_encrypted(ih, addr) {
-            self.start_dialling(key, ih, hs, out);
+            self.start_dialling(key, name, hs, out);
             return;
         }
         out.push(Action::Send {
@@ -218,9 +219,13 @@ impl Core {
         }
         let p = self.peers.get(&key).expect("caller checked");
         let outbound = p.outbound;
-        let ih = hs.info_hash;
+        // The name the peer used (a hybrid's alias, or a torrent's id) and the
+        // torrent it names.
+        let named = hs.info_hash;
+        let ih = self.resolve_name(named);
         // Ours, or the one an MSE handshake already named: it must match.
-        if (outbound && p.info_hash != Some(ih)) || p.mse_torrent().is_some_and(|m| m != ih) {
+        let ours = p.wire_name.or(p.info_hash);
+        if (outbound && ours != Some(named)) || p.mse_torrent().is_some_and(|m| m != named) {
             return Err(CloseReason::BadHandshake);
         }
         let t = self.torrents.get(&ih).ok_or(CloseReason::BadHandshake)?;
@@ -270,6 +275,7 @@ impl Core {
         };
         let p = self.peers.get_mut(&key).expect("caller checked");
         p.info_hash = Some(ih);
+        p.wire_name = (named != ih).then_some(named);
         p.peer_id = hs.peer_id;
         p.fast = hs.supports_fast();
         p.extended = hs.supports_extensions();
@@ -289,7 +295,7 @@ impl Core {
             t.peers.insert(key);
             out.push(Action::Send {
                 peer: key,
-                bytes: Handshake::new(ih, self.cfg.peer_id).encode().to_vec(),
+                bytes: Handshake::new(named, self.cfg.peer_id).encode().to_vec(),
             });
         } else if let Some(a) = self
             .torrents

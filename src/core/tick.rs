@@ -356,12 +356,14 @@ impl Core {
                 let a = t.addrs.get_mut(&addr).expect("found");
                 a.connected = true;
                 a.last_attempt = Some(now);
+                let alias_only = a.alias_only;
                 let key = self.new_key();
                 let transport = self.dial_transport(ih, addr);
                 let t = self.torrents.get_mut(&ih).expect("listed");
                 t.peers.insert(key);
                 let mut p = Peer::new(addr, true, now);
                 p.info_hash = Some(ih);
+                p.wire_name = self.names.alias_of(ih).filter(|_| alias_only);
                 p.transport = transport;
                 self.peers.insert(key, p);
                 counts.total += 1;

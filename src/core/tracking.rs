@@ -76,7 +76,8 @@ impl Core {
             if !stopping {
                 self.announce_budget -= 1.0;
             }
-            emit(&self.cfg, &mut self.announces_in_flight, ih, t, due, out);
+            let names = (ih, self.names.alias_of(ih));
+            emit(&self.cfg, &mut self.announces_in_flight, names, t, due, out);
         }
     }
 
@@ -122,7 +123,8 @@ impl Core {
     ) {
         t.announcer.stopping(now);
         if let Some(due) = t.announcer.due(now) {
-            emit(&self.cfg, &mut self.announces_in_flight, ih, t, due, out);
+            let names = (ih, self.names.alias_of(ih));
+            emit(&self.cfg, &mut self.announces_in_flight, names, t, due, out);
         }
     }
 
@@ -161,9 +163,24 @@ impl Core {
         out: &mut Vec<Action>,
     ) {
         self.announces_in_flight.remove(&(ih, id));
+        let name = ih;
+        let ih = self.resolve_name(name);
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
+        if name != ih {
+            // A hybrid's announce under its alias: its schedule and status
+            // follow the announce under its id; this one only adds peers.
+            match result {
+                Ok(reply) => {
+                    let peers = reply.peers.into_iter().map(|a| (a, 0));
+                    t.learn_named(peers, super::PeerSource::Tracker, None, true);
+                }
+                Err(e) => tracing::debug!(info_hash = %ih, alias = %name, error = %e,
+                    "announce under the alias failed"),
+            }
+            return;
+        }
         let had_error = t.announcer.status().error.is_some();
         if !t.announcer.on_reply(now, id, result.as_ref()) {
             return;
@@ -202,21 +219,25 @@ impl Core {
 }
 
 /// Hands announce `due` of torrent `ih` to the driver, counted in flight.
+/// A hybrid's `alias` is announced beside it, to the same tracker with the
+/// same id (its reply only adds peers; see `alias`).
 fn emit(
     cfg: &super::CoreConfig,
     in_flight: &mut std::collections::BTreeSet<(InfoHash, u64)>,
-    ih: InfoHash,
+    (ih, alias): (InfoHash, Option<InfoHash>),
     t: &Torrent,
     due: Due,
     out: &mut Vec<Action>,
 ) {
-    in_flight.insert((ih, due.id));
-    out.push(Action::Announce(super::AnnounceTo {
-        info_hash: ih,
-        id: due.id,
-        request: announce_request(cfg, ih, t, due.event),
-        url: due.url,
-    }));
+    for name in std::iter::once(ih).chain(alias) {
+        in_flight.insert((name, due.id));
+        out.push(Action::Announce(super::AnnounceTo {
+            info_hash: name,
+            id: due.id,
+            request: announce_request(cfg, name, t, due.event),
+            url: due.url.clone(),
+        }));
+    }
 }
 
 /// The announce of torrent `ih` now.

@@ -135,7 +135,12 @@ impl Inner {
     fn shard_index(&self, ih: InfoHash) -> usize {
         match &self.backend {
             Backend::Memory { .. } => 0,
-            Backend::Shards { shards, .. } => shard::shard_of(ih, shards.len()),
+            Backend::Shards { shards, .. } => {
+                // A hybrid's alias goes to its torrent's shard.
+                let table = shards.first().and_then(|s| s.names.as_deref());
+                let ih = table.map_or(ih, |t| shard::names_read(t).resolve(ih));
+                shard::shard_of(ih, shards.len())
+            }
         }
     }
 

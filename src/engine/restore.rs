@@ -433,7 +433,8 @@ impl Engine {
             }
         };
         match parse_stored(&bytes, &MetainfoLimits::default()) {
-            Ok((h, info, bytes)) if h == ih => {
+            // A hybrid known by its v2 name has its v1 one in its record.
+            Ok((h, info, bytes)) if h == ih || info.other_name(h) == Some(ih) => {
                 migrated.push(layout_op(ih, &info, bytes.len() as u64));
                 Some(Known::Full(info, bytes))
             }

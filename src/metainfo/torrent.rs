@@ -56,6 +56,9 @@ pub struct Info {
     pub content_layout: super::ContentLayout,
     /// The v2 info-hash (SHA-256 of `info`) of a hybrid or v2-only torrent.
     pub v2_hash: Option<[u8; 32]>,
+    /// A hybrid's v1 info-hash (SHA-1 of `info`); `None` for a v1 or a v2-only
+    /// torrent, each known by its one hash (see [`Info::hybrid_names`]).
+    pub v1_hash: Option<InfoHash>,
 }
 
 /// BEP 47 file attributes.
@@ -81,6 +84,28 @@ pub struct FileEntry {
     pub length: u64,
     /// BEP 47 attributes.
     pub attr: FileAttr,
+}
+
+impl Info {
+    /// A hybrid's two names: its v1 info-hash and the first 20 bytes of its v2
+    /// one (what peers, trackers and the DHT of its v2 swarm call it).
+    pub fn hybrid_names(&self) -> Option<(InfoHash, InfoHash)> {
+        let v2 = self.v2_hash?;
+        Some((
+            self.v1_hash?,
+            InfoHash(v2[..20].try_into().expect("32 bytes")),
+        ))
+    }
+
+    /// The other name of a hybrid known as `ih` (by either of its hashes).
+    pub fn other_name(&self, ih: InfoHash) -> Option<InfoHash> {
+        let (v1, v2) = self.hybrid_names()?;
+        match ih {
+            _ if ih == v1 => Some(v2),
+            _ if ih == v2 => Some(v1),
+            _ => None,
+        }
+    }
 }
 
 impl FileEntry {
@@ -176,6 +201,7 @@ impl Metainfo {
                 geometry: Geometry::new(1, &[]).expect("an empty geometry"),
                 content_layout: super::ContentLayout::Original,
                 v2_hash: None,
+                v1_hash: None,
             },
             v2: None,
             tracker_tiers: parse_trackers(root),
@@ -335,6 +361,7 @@ fn parse_info(info: &Node<'_>, limits: &MetainfoLimits) -> Result<Info, Metainfo
         content_layout: super::ContentLayout::Original,
         // A hybrid: its v2 hash, whatever its v2 side holds (checked by the caller).
         v2_hash: (meta_version == Some(2)).then(|| sha2::Sha256::digest(info.raw()).into()),
+        v1_hash: (meta_version == Some(2)).then(|| InfoHash(Sha1::digest(info.raw()).into())),
     })
 }
 

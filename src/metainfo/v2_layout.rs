@@ -145,6 +145,7 @@ pub(super) fn layout(
         geometry,
         content_layout: super::ContentLayout::Original,
         v2_hash: Some(v2.info_hash),
+        v1_hash: None,
     })
 }
 

@@ -13,8 +13,7 @@ use super::writer::Outgoing;
 use crate::core::{Event, PeerKey};
 use crate::proto::mse::Responder;
 use crate::shard::{
-    Conn, Handoff, HandoffStream, ObfuscatedTable, Routing, SEND_QUEUE, ShardRc, shard_of,
-    with_shard,
+    Conn, Handoff, HandoffStream, NameTable, Routing, SEND_QUEUE, ShardRc, shard_of, with_shard,
 };
 use crate::types::InfoHash;
 
@@ -169,12 +168,12 @@ pub(crate) async fn route(
             tracing::debug!(%addr, "incoming connection closed: not a BitTorrent handshake");
             return;
         };
-        (shard_of(hs.info_hash, routing.n), None)
-    } else if let Some(table) = &routing.obfuscated {
+        (owner_of(&routing, hs.info_hash), None)
+    } else if let Some(table) = &routing.names {
         let deadline = Duration::from_secs(10);
         let found = compio::time::timeout(deadline, identify(&rc, table, &mut stream, &first));
         match found.await {
-            Ok(Ok((ih, answer))) => (shard_of(ih, routing.n), Some(answer)),
+            Ok(Ok((ih, answer))) => (owner_of(&routing, ih), Some(answer)),
             Ok(Err(why)) => {
                 tracing::debug!(%addr, reason = %why, "incoming connection closed: encryption handshake");
                 return;
@@ -228,22 +227,29 @@ pub(crate) async fn route(
     }
 }
 
+/// The shard of the torrent a peer names `name` (a hybrid's alias lives on its
+/// torrent's shard).
+fn owner_of(routing: &Routing, name: InfoHash) -> usize {
+    let ih = match &routing.names {
+        Some(t) => crate::shard::names_read(t).resolve(name),
+        None => name,
+    };
+    shard_of(ih, routing.n)
+}
+
 /// Answers an MSE handshake on an accepted connection until the dialler names its
 /// torrent (by `HASH("req2", info-hash)`, looked up in every shard's `table`), our
 /// steps written as they come; the answer then goes on in the owner's core.
 async fn identify(
     rc: &ShardRc,
-    table: &ObfuscatedTable,
+    table: &NameTable,
     stream: &mut PeerStream,
     first: &[u8],
 ) -> Result<(InfoHash, Box<Responder>), String> {
     let mut answer = None;
     with_shard(rc, |c, _, _| answer = Some(c.mse_answerer()));
     let mut answer = Box::new(answer.ok_or("the shard failed")?);
-    let find = |h: &[u8; 20]| {
-        let t = table.read().unwrap_or_else(|e| e.into_inner());
-        t.get(h).copied()
-    };
+    let find = |h: &[u8; 20]| crate::shard::names_read(table).by_req2(h);
     let mut bytes = first.to_vec();
     loop {
         let mut out = Vec::new();

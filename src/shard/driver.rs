@@ -15,8 +15,8 @@ pub(crate) struct Routing {
     pub(crate) index: usize,
     pub(crate) n: usize,
     pub(crate) senders: Arc<Vec<flume::Sender<Handoff>>>,
-    /// Every shard's torrents as MSE diallers name them (several shards only).
-    pub(crate) obfuscated: Option<Arc<ObfuscatedTable>>,
+    /// Every shard's torrents as peers name them (several shards only).
+    pub(crate) names: Option<Arc<NameTable>>,
 }
 
 pub(crate) struct Conn {
@@ -46,7 +46,7 @@ pub(crate) struct Shard {
     pub(crate) health: Arc<ShardHealth>,
     pub(crate) trackers: Arc<TrackerLink>,
     /// Where this shard's torrents are published for the router (several shards).
-    pub(crate) obfuscated: Option<Arc<ObfuscatedTable>>,
+    pub(crate) names: Option<Arc<NameTable>>,
     /// The uTP thread, once it runs.
     pub(crate) utp: UtpSlot,
 }
@@ -70,7 +70,7 @@ pub(crate) fn with_shard(rc: &ShardRc, f: impl FnOnce(&mut Core, Time, &mut Vec<
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(core, now, &mut out)));
     match run {
         Ok(()) => {
-            s.publish_obfuscated();
+            s.publish_names();
             s.apply(rc, out);
         }
         Err(panic) => {
@@ -130,7 +130,7 @@ impl Shard {
             resume_jobs: Vec::new(),
             health,
             trackers,
-            obfuscated: None,
+            names: None,
             utp: UtpSlot::default(),
             conns: HashMap::new(),
             storage: HashMap::new(),
@@ -488,25 +488,20 @@ impl Shard {
         }
     }
 
-    /// Torrents added or removed by the last call into the core, into the
-    /// router's table.
-    fn publish_obfuscated(&mut self) {
-        let Some(table) = &self.obfuscated else {
+    /// Names taken or given up by the last call into the core, into the
+    /// shards' table.
+    fn publish_names(&mut self) {
+        let Some(table) = &self.names else {
             return;
         };
-        let changes = self.core.take_obfuscated_changes();
+        let changes = self.core.take_name_changes();
         if changes.is_empty() {
             return;
         }
-        // A poisoned lock: a router thread panicked mid-update; the map itself
-        // is still a valid map.
+        // A poisoned lock: a reader thread panicked; the maps are still valid.
         let mut t = table.write().unwrap_or_else(|e| e.into_inner());
-        for (ih, added) in changes {
-            if added {
-                t.insert(crate::core::req2(ih), ih);
-            } else {
-                t.remove(&crate::core::req2(ih));
-            }
+        for c in changes {
+            t.apply(c);
         }
     }
 

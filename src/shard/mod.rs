@@ -43,7 +43,10 @@ use crate::storage;
 use crate::types::{InfoHash, Time};
 
 mod driver;
+mod names;
 mod resume;
+
+pub(crate) use names::{NameTable, read as names_read};
 
 use crate::net::TrackerLink;
 pub(crate) use driver::{Conn, Routing, Shard, ShardRc, run, with_shard};
@@ -127,12 +130,6 @@ pub(crate) type UtpSlot = Arc<std::sync::OnceLock<crate::net::utp::UtpLink>>;
 
 /// An accepted uTP connection and its peer's address.
 pub(crate) type UtpAccepted = (crate::net::utp::UtpStream, SocketAddr);
-
-/// How MSE diallers name every shard's torrents (`HASH("req2", info-hash)` to the
-/// info-hash), for the router of accepted connections when there are several
-/// shards: each shard writes its own torrents' changes after each call into its
-/// core; the router reads it once per encrypted connection.
-pub(crate) type ObfuscatedTable = std::sync::RwLock<HashMap<[u8; 20], InfoHash>>;
 
 /// Why a shard did not start.
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +219,9 @@ pub(crate) struct ShardHandle {
     pub peer_id: [u8; 20],
     /// Wakes the shard's resume writer (the engine flushes it at shutdown).
     pub resume: flume::Sender<Wake>,
+    /// Every shard's torrents by name (several shards only): where a command
+    /// naming a hybrid's alias goes.
+    pub(crate) names: Option<Arc<NameTable>>,
     health: Arc<ShardHealth>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -313,7 +313,7 @@ pub(crate) fn spawn_all(
         .unzip();
     let senders = Arc::new(senders);
     let trackers = Arc::new(TrackerLink::default());
-    let obfuscated = (n > 1).then(|| Arc::new(ObfuscatedTable::default()));
+    let names = (n > 1).then(|| Arc::new(NameTable::default()));
     // uTP shares the peer port's number, known once shard 0 has bound it; its
     // accepted connections go to shard 0's router like TCP ones.
     let utp: UtpSlot = Arc::default();
@@ -335,7 +335,7 @@ pub(crate) fn spawn_all(
             senders.clone(),
             store.clone(),
             trackers.clone(),
-            obfuscated.clone(),
+            names.clone(),
             (utp.clone(), utp_accepts.take()),
         )?;
         if index == 0 {
@@ -370,7 +370,7 @@ pub(crate) fn spawn_one(
     senders: Arc<Vec<flume::Sender<Handoff>>>,
     store: SharedStore,
     trackers: Arc<TrackerLink>,
-    obfuscated: Option<Arc<ObfuscatedTable>>,
+    names: Option<Arc<NameTable>>,
     (utp, utp_accepts): (UtpSlot, Option<flume::Receiver<UtpAccepted>>),
 ) -> Result<ShardHandle, StartError> {
     let peer_id = cfg.core.peer_id;
@@ -380,6 +380,7 @@ pub(crate) fn spawn_one(
     let health = Arc::new(ShardHealth::default());
     let health2 = health.clone();
     let resume_tx2 = resume_tx.clone();
+    let names2 = names.clone();
     let thread = std::thread::Builder::new()
         .name(format!("sr-shard-{index:02}"))
         .spawn(move || {
@@ -429,16 +430,16 @@ pub(crate) fn spawn_one(
                     None => tracing::info!(shard = index, %addr, "io: {backend}"),
                 }
                 ready_tx.send(Ok((addr, backend, reason))).expect(READY);
-                if let Some(table) = &obfuscated {
+                if let Some(table) = &names {
                     let mut s = shard.borrow_mut();
-                    s.core.follow_obfuscated_hashes();
-                    s.obfuscated = Some(table.clone());
+                    s.core.follow_wire_names();
+                    s.names = Some(table.clone());
                 }
                 let routing = Routing {
                     index,
                     n,
                     senders,
-                    obfuscated,
+                    names: names.clone(),
                 };
                 let _resume =
                     compio::runtime::spawn(resume_writer(shard.clone(), store, resume_rx));
@@ -454,6 +455,7 @@ pub(crate) fn spawn_one(
             fallback_reason,
             peer_id,
             resume: resume_tx,
+            names: names2,
             health,
             thread: Some(thread),
         }),

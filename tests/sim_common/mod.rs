@@ -102,6 +102,44 @@ pub fn fixture_v2(seed: u64, name: &str, files: &[(&str, usize)], piece_len: u32
     }
 }
 
+/// A hybrid (v1 + v2) multi-file torrent with deterministic contents from
+/// `seed`; `files` in path order. Its v1 pieces cover each file followed by
+/// zeros up to a whole piece (the last file's tail excepted), as its v1 file
+/// list's pad files say.
+pub fn fixture_hybrid(seed: u64, name: &str, files: &[(&str, usize)], piece_len: u32) -> Fixture {
+    let v2 = fixture_v2(seed, name, files, piece_len);
+    let plen = piece_len as usize;
+    let mut flat = Vec::new();
+    for (i, (_, bytes)) in v2.files.iter().enumerate() {
+        flat.extend_from_slice(bytes);
+        if i + 1 < v2.files.len() {
+            flat.resize(flat.len().next_multiple_of(plen), 0);
+        }
+    }
+    let pieces: Vec<[u8; 20]> = flat.chunks(plen).map(seedring::hash::sha1).collect();
+    let mut trees = Vec::new();
+    let mut layout = Vec::new();
+    for ((path, len), (_, bytes)) in files.iter().zip(&v2.files) {
+        trees.push(merkle_file(&bytes[..], *len as u64, u64::from(piece_len)).unwrap());
+        layout.push((
+            path.split('/').map(str::to_owned).collect::<Vec<_>>(),
+            *len as u64,
+        ));
+    }
+    let layout = CreateLayout {
+        name: name.to_owned(),
+        files: Some(layout),
+        length: 0,
+    };
+    let opts = CreateOptions::default();
+    let built = build_torrent_v2(&layout, piece_len, Some(&pieces), &trees, &opts).unwrap();
+    assert!(built.meta.info.hybrid_names().is_some());
+    Fixture {
+        meta: Arc::new(built.meta),
+        files: v2.files,
+    }
+}
+
 /// [`FILES`] in path order (a v2 file tree's).
 pub const V2_FILES: &[(&str, usize)] = &[
     ("a.bin", 100_000),

@@ -364,6 +364,7 @@ impl QbTorrent {
             s.completed_at.unwrap_or(s.added_at)
         };
         let hex = s.info_hash.to_hex();
+        let v1 = s.v1_hash.map(|h| h.to_hex());
         QbTorrent {
             added_on: s.added_at,
             amount_left: left,
@@ -384,14 +385,10 @@ impl QbTorrent {
             hash: hex.clone(),
             // qBittorrent: a v2-only torrent has no v1 hash, and its id is
             // its truncated v2 hash; a hybrid has both.
-            infohash_v1: if s.v2_only() {
-                String::new()
-            } else {
-                hex.clone()
-            },
+            infohash_v1: v1.clone().unwrap_or_default(),
             infohash_v2: s.v2_hex().unwrap_or_default(),
             last_activity,
-            magnet_uri: magnet(&hex, s.v2_hex().as_deref(), s.v2_only(), s.shown_name()),
+            magnet_uri: magnet(v1.as_deref(), s.v2_hex().as_deref(), s.shown_name()),
             max_ratio: if eff.ratio_milli < 0 {
                 -1.0
             } else {
@@ -439,11 +436,11 @@ pub fn by_minute(secs: u64) -> u64 {
     secs - secs % 60
 }
 
-/// A magnet link naming the torrent (`xt` and `dn`): its v1 hash (`hex`), its
-/// v2 hash (`v2`, 64 hex digits) if it has one, only the latter if `v2_only`.
-pub fn magnet(hex: &str, v2: Option<&str>, v2_only: bool, name: &str) -> String {
+/// A magnet link naming the torrent (`xt` and `dn`) by its v1 hash (`v1`, 40
+/// hex digits) and its v2 hash (`v2`, 64), whichever it has.
+pub fn magnet(v1: Option<&str>, v2: Option<&str>, name: &str) -> String {
     let dn = percent_encoding::utf8_percent_encode(name, DN_KEEP);
-    let btih = (!v2_only).then(|| format!("xt=urn:btih:{hex}&"));
+    let btih = v1.map(|h| format!("xt=urn:btih:{h}&"));
     let btmh = v2.map(|h| format!("xt=urn:btmh:1220{h}&"));
     format!(
         "magnet:?{}{}dn={dn}",
@@ -460,6 +457,7 @@ mod tests {
         crate::core::TorrentStats {
             info_hash: crate::types::InfoHash([7; 20]),
             v2_hash: None,
+            v1_hash: Some(crate::types::InfoHash([7; 20])),
             name: "x".into(),
             state: TorrentState::Seeding,
             progress: 1.0,
@@ -518,6 +516,7 @@ mod tests {
         assert!(t.magnet_uri.contains("btih:") && t.magnet_uri.contains("btmh:1220"));
         // v2-only: its id is its truncated v2 hash, and it has no v1 hash.
         s.info_hash = crate::types::InfoHash([0xab; 20]);
+        s.v1_hash = None;
         let t = QbTorrent::new(&s, &context());
         assert_eq!(t.hash, "ab".repeat(20));
         assert_eq!(t.infohash_v1, "");
@@ -525,6 +524,12 @@ mod tests {
             t.magnet_uri,
             format!("magnet:?xt=urn:btmh:1220{}&dn=x", "ab".repeat(32))
         );
+        // A hybrid added by its v2 name: its id is that, and it has both.
+        s.v1_hash = Some(crate::types::InfoHash([0x07; 20]));
+        let t = QbTorrent::new(&s, &context());
+        assert_eq!(t.hash, "ab".repeat(20));
+        assert_eq!(t.infohash_v1, "07".repeat(20));
+        assert!(t.magnet_uri.contains(&format!("btih:{}", "07".repeat(20))));
     }
 
     #[test]
@@ -579,15 +584,15 @@ mod tests {
     #[test]
     fn magnets_escape_the_name() {
         assert_eq!(
-            magnet("ab", None, false, "a b.x"),
+            magnet(Some("ab"), None, "a b.x"),
             "magnet:?xt=urn:btih:ab&dn=a%20b.x"
         );
         assert_eq!(
-            magnet("ab", Some("cd"), false, "x"),
+            magnet(Some("ab"), Some("cd"), "x"),
             "magnet:?xt=urn:btih:ab&xt=urn:btmh:1220cd&dn=x"
         );
         assert_eq!(
-            magnet("ab", Some("cd"), true, "x"),
+            magnet(None, Some("cd"), "x"),
             "magnet:?xt=urn:btmh:1220cd&dn=x"
         );
     }

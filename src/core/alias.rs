@@ -1,0 +1,169 @@
+//! What peers call our torrents on the wire, and a hybrid torrent's second name.
+//!
+//! A hybrid torrent (BEP 52) has two info-hashes, and so two swarms: its v1
+//! hash, and the first 20 bytes of its v2 hash. The torrent is kept under the
+//! one it was added by (its `id`: the v1 hash of a `.torrent` file or a `btih`
+//! link, the truncated v2 hash of a `btmh`-only link); the other is its
+//! *alias*, known once its metadata is. Under either name:
+//! - a peer's handshake (plaintext, or MSE's `HASH("req2", name)`) finds the
+//!   torrent, and our handshake answers with the name the peer used; each peer
+//!   keeps the name it is spoken to by (`Peer::wire_name`);
+//! - trackers hear of it under both (the alias's announces ride on the id's
+//!   schedule: same trackers, same moment, their replies only add peers) and
+//!   the DHT looks both up ([`Core::dht_torrents`]);
+//! - an address learned under the alias only (its tracker reply, its DHT
+//!   lookup) is dialled with the alias: the peer there may know no other.
+//!
+//! An alias that is already a torrent of this core, or another's alias, is not
+//! taken (said once): that torrent then joins one swarm, as before.
+//!
+//! The names and their changes are also what a driver with several cores needs
+//! to route accepted connections ([`Core::follow_wire_names`]).
+
+use std::collections::HashMap;
+
+use super::Core;
+use crate::types::InfoHash;
+
+/// A name taken or given up: the router's tables follow these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameChange {
+    /// The name peers use on the wire.
+    pub name: InfoHash,
+    /// The torrent it names (`name` itself but for an alias).
+    pub torrent: InfoHash,
+    /// Taken (`true`) or given up.
+    pub added: bool,
+}
+
+/// Every name of this core's torrents: `HASH("req2", name)` (how an MSE dialler
+/// names one) to the name, each alias to its torrent and back, and the changes
+/// when a driver asked to follow them.
+#[derive(Debug, Default)]
+pub(crate) struct WireNames {
+    req2: HashMap<[u8; 20], InfoHash>,
+    aliases: HashMap<InfoHash, InfoHash>,
+    alias_of: HashMap<InfoHash, InfoHash>,
+    log: Option<Vec<NameChange>>,
+}
+
+impl WireNames {
+    fn take(&mut self, name: InfoHash, torrent: InfoHash) {
+        self.req2.insert(super::req2(name), name);
+        if name != torrent {
+            self.aliases.insert(name, torrent);
+            self.alias_of.insert(torrent, name);
+        }
+        if let Some(log) = &mut self.log {
+            log.push(NameChange {
+                name,
+                torrent,
+                added: true,
+            });
+        }
+    }
+
+    fn give_up(&mut self, name: InfoHash, torrent: InfoHash) {
+        self.req2.remove(&super::req2(name));
+        if name != torrent {
+            self.aliases.remove(&name);
+            self.alias_of.remove(&torrent);
+        }
+        if let Some(log) = &mut self.log {
+            log.push(NameChange {
+                name,
+                torrent,
+                added: false,
+            });
+        }
+    }
+
+    /// The name an MSE dialler means by `HASH("req2", name)`.
+    pub(crate) fn by_req2(&self, h: &[u8; 20]) -> Option<InfoHash> {
+        self.req2.get(h).copied()
+    }
+
+    /// The torrent `name` names: an alias's torrent, else `name` itself.
+    pub(crate) fn resolve(&self, name: InfoHash) -> InfoHash {
+        self.aliases.get(&name).copied().unwrap_or(name)
+    }
+
+    /// The alias of torrent `ih`, if it has one.
+    pub(crate) fn alias_of(&self, ih: InfoHash) -> Option<InfoHash> {
+        self.alias_of.get(&ih).copied()
+    }
+
+    /// Whether `name` is some torrent's alias.
+    pub(crate) fn is_alias(&self, name: InfoHash) -> bool {
+        self.aliases.contains_key(&name)
+    }
+}
+
+impl Core {
+    /// A torrent added: its id is a name from now on, and its alias too once
+    /// its metadata is known ([`Core::name_alias`]).
+    pub(super) fn name_torrent(&mut self, ih: InfoHash) {
+        self.names.take(ih, ih);
+        self.name_alias(ih);
+    }
+
+    /// Takes torrent `ih`'s alias, if its metadata says it is a hybrid and the
+    /// name is free.
+    pub(super) fn name_alias(&mut self, ih: InfoHash) {
+        let Some(t) = self.torrents.get(&ih) else {
+            return;
+        };
+        let Some(alias) = t.info.as_ref().and_then(|i| i.other_name(ih)) else {
+            return;
+        };
+        if self.names.alias_of(ih).is_some() {
+            return;
+        }
+        if self.torrents.contains_key(&alias) || self.names.is_alias(alias) {
+            tracing::info!(info_hash = %ih, other = %alias,
+                "hybrid torrent: its other info-hash is a torrent of its own here; it joins one swarm");
+            return;
+        }
+        self.names.take(alias, ih);
+    }
+
+    /// A torrent removed: its names are given up.
+    pub(super) fn unname_torrent(&mut self, ih: InfoHash) {
+        if let Some(alias) = self.names.alias_of(ih) {
+            self.names.give_up(alias, ih);
+        }
+        self.names.give_up(ih, ih);
+    }
+
+    /// The torrent `name` means: the torrent an alias names, else `name`.
+    pub fn resolve_name(&self, name: InfoHash) -> InfoHash {
+        self.names.resolve(name)
+    }
+
+    /// Torrent `ih`'s other name (a hybrid's alias), if taken.
+    pub fn alias_of(&self, ih: InfoHash) -> Option<InfoHash> {
+        self.names.alias_of(ih)
+    }
+
+    /// Starts logging names taken and given up, for a driver that routes
+    /// accepted connections among several cores; drained by
+    /// [`Core::take_name_changes`] after every call. The log starts with every
+    /// name now.
+    pub fn follow_wire_names(&mut self) {
+        let now = (self.names.req2.values())
+            .map(|&name| NameChange {
+                name,
+                torrent: self.names.resolve(name),
+                added: true,
+            })
+            .collect();
+        self.names.log = Some(now);
+    }
+
+    /// The changes since the last call (see [`Core::follow_wire_names`]).
+    pub fn take_name_changes(&mut self) -> Vec<NameChange> {
+        (self.names.log.as_mut())
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+}
