@@ -1,0 +1,68 @@
+//! A hybrid torrent's other name on a real engine of two shards, the names
+//! on different shards: commands naming the alias (peers the DHT found under
+//! it, a `btmh` link to add it again) reach the torrent's shard, and after
+//! its removal the alias names nothing.
+#![allow(clippy::disallowed_methods)] // a real engine
+
+mod sim_common;
+
+use seedring::core::{AddTorrent, CommandError, CoreConfig, PeerSource, TorrentSource};
+use seedring::engine::EngineError;
+use seedring::metainfo::Magnet;
+use seedring::shard::{IoChoice, ShardConfig, shard_of};
+use seedring::{Engine, InfoHash};
+use sim_common::{Fixture, V2_FILES, fixture_hybrid};
+
+/// A hybrid whose two names belong to different shards of two.
+fn split_hybrid() -> (Fixture, InfoHash, InfoHash) {
+    for seed in 0..64 {
+        let fx = fixture_hybrid(seed, "hy", V2_FILES, 32 * 1024);
+        let (v1, v2) = fx.meta.info.hybrid_names().unwrap();
+        if shard_of(v1, 2) != shard_of(v2, 2) {
+            return (fx, v1, v2);
+        }
+    }
+    panic!("no hybrid split across two shards in 64 tries");
+}
+
+#[test]
+fn commands_naming_the_alias_reach_the_torrents_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ShardConfig::new(CoreConfig::default(), "127.0.0.1:0".parse().unwrap());
+    cfg.shards = 2;
+    let engine = Engine::start(cfg, IoChoice::Auto).expect("engine starts");
+    let root = dir.path().to_string_lossy().into_owned();
+    engine.add_root("data", "data", dir.path()).unwrap();
+    let (fx, v1, v2) = split_hybrid();
+    let add = AddTorrent::new(TorrentSource::Metainfo(fx.meta.clone()), root.clone());
+    assert_eq!(engine.add_torrent(add).unwrap(), v1);
+
+    let peer: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    engine.add_peers_from(v2, &[peer], PeerSource::Dht).unwrap();
+    assert_eq!(engine.stats(v1).unwrap().known_peers.dht, 1);
+    let listed: Vec<InfoHash> = engine
+        .dht_torrents()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
+    assert!(listed.contains(&v1) && listed.contains(&v2), "{listed:?}");
+
+    let v2_hex = fx.meta.v2.as_ref().unwrap().info_hash_hex();
+    let link = Magnet::parse(&format!("magnet:?xt=urn:btmh:1220{v2_hex}")).unwrap();
+    let again = engine.add_torrent(AddTorrent::new(TorrentSource::Magnet(link), root));
+    assert!(
+        matches!(again, Err(EngineError::Command(CommandError::Duplicate(h))) if h == v1),
+        "{again:?}"
+    );
+
+    engine.remove(v1, false).unwrap();
+    let gone = engine.add_peers_from(v2, &[peer], PeerSource::Dht);
+    assert!(
+        matches!(
+            gone,
+            Err(EngineError::Command(CommandError::UnknownTorrent(_)))
+        ),
+        "{gone:?}"
+    );
+}
