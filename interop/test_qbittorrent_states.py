@@ -144,6 +144,8 @@ def test_checking_stalled_downloading_and_error_states_match_qbittorrent(tmp):
         for c in (a, b):
             c.post("torrents/delete", {"hashes": ih, "deleteFiles": "true"})
             wait_for("the delete", lambda c=c: c.json("torrents/info", hashes=ih) == [], 30)
+            # Both take the torrent off the list before its files are gone.
+            wait_for("its folder to go", lambda c=c: not (homes[c.url] / "show").exists(), 30)
 
         # Error: a file stands where the torrent's folder must go, so no piece
         # can be written; both show error (not a download that never ends).
