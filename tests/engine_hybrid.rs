@@ -1,7 +1,8 @@
 //! A hybrid torrent's other name on a real engine of two shards, the names
 //! on different shards: commands naming the alias (peers the DHT found under
 //! it, a `btmh` link to add it again) reach the torrent's shard, and after
-//! its removal the alias names nothing.
+//! its removal the alias names nothing; a hybrid's `.torrent` added while its
+//! `btmh` link is on the other shard is that torrent.
 #![allow(clippy::disallowed_methods)] // a real engine
 
 mod sim_common;
@@ -65,4 +66,28 @@ fn commands_naming_the_alias_reach_the_torrents_shard() {
         ),
         "{gone:?}"
     );
+}
+
+#[test]
+fn a_hybrid_whose_other_name_is_on_the_other_shard_is_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ShardConfig::new(CoreConfig::default(), "127.0.0.1:0".parse().unwrap());
+    cfg.shards = 2;
+    let engine = Engine::start(cfg, IoChoice::Auto).expect("engine starts");
+    let root = dir.path().to_string_lossy().into_owned();
+    engine.add_root("data", "data", dir.path()).unwrap();
+    let (fx, v1, v2) = split_hybrid();
+    // The `btmh` link first: known by v2 on its shard, no metadata yet.
+    let v2_hex = fx.meta.v2.as_ref().unwrap().info_hash_hex();
+    let link = Magnet::parse(&format!("magnet:?xt=urn:btmh:1220{v2_hex}")).unwrap();
+    let by_link = AddTorrent::new(TorrentSource::Magnet(link), root.clone());
+    assert_eq!(engine.add_torrent(by_link).unwrap(), v2);
+    let file = AddTorrent::new(TorrentSource::Metainfo(fx.meta.clone()), root);
+    let again = engine.add_torrent(file.clone());
+    assert!(
+        matches!(again, Err(EngineError::Command(CommandError::Duplicate(h))) if h == v2),
+        "{again:?}"
+    );
+    engine.remove(v2, false).unwrap();
+    assert_eq!(engine.add_torrent(file).unwrap(), v1);
 }

@@ -25,12 +25,9 @@ impl Core {
         };
         // Either name of a hybrid may be here already (the other name's torrent,
         // or its alias).
-        let other = match &add.source {
-            TorrentSource::Metainfo(m) => m.info.other_name(info_hash),
-            TorrentSource::Stored(m) => m.info.other_name(info_hash),
-            TorrentSource::Magnet(_) => None,
-        };
-        let here = [Some(info_hash), other].into_iter().flatten();
+        let here = [Some(info_hash), add.source.other_name()]
+            .into_iter()
+            .flatten();
         if let Some(had) = here
             .map(|n| self.names.resolve(n))
             .find(|n| self.torrents.contains_key(n))

@@ -248,6 +248,15 @@ impl TorrentSource {
         }
     }
 
+    /// A hybrid's other info-hash (see `alias`), when its metadata is here.
+    pub fn other_name(&self) -> Option<InfoHash> {
+        match self {
+            TorrentSource::Metainfo(m) => m.info.other_name(m.info_hash),
+            TorrentSource::Stored(m) => m.info.other_name(m.info_hash),
+            TorrentSource::Magnet(_) => None,
+        }
+    }
+
     /// Its web seeds (BEP 19 `url-list`).
     pub fn web_seeds(&self) -> &[String] {
         match self {

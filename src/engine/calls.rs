@@ -75,6 +75,11 @@ impl Engine {
     /// a root of its own if no root has that path), or nothing (the default root).
     pub async fn add_torrent_async(&self, mut add: AddTorrent) -> Result<InfoHash, EngineError> {
         let ih = add.source.info_hash();
+        // A hybrid whose other name is a torrent (or an alias) on another
+        // shard is that torrent (the core sees only its own shard's names).
+        if let Some(had) = add.source.other_name().and_then(|n| self.inner.named(n)) {
+            return Err(CommandError::Duplicate(had).into());
+        }
         self.file_new_torrent(&mut add)?;
         if add.resume.is_none() {
             add.settings.queue_pos = self.take_queue_pos();

@@ -144,6 +144,19 @@ impl Inner {
         }
     }
 
+    /// The torrent `name` names on some shard (its id or a hybrid's alias),
+    /// if any shard has taken it (several shards only: one core checks its
+    /// own names itself).
+    fn named(&self, name: InfoHash) -> Option<InfoHash> {
+        let Backend::Shards { shards, .. } = &self.backend else {
+            return None;
+        };
+        let names = shard::names_read(shards.first()?.names.as_deref()?);
+        names
+            .by_req2(&crate::core::req2(name))
+            .map(|_| names.resolve(name))
+    }
+
     /// Runs the command `make` gives on every core, collecting the answers.
     /// The shards work at once: every command is sent before any reply is
     /// awaited.
