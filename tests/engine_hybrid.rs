@@ -26,14 +26,21 @@ fn split_hybrid() -> (Fixture, InfoHash, InfoHash) {
     panic!("no hybrid split across two shards in 64 tries");
 }
 
-#[test]
-fn commands_naming_the_alias_reach_the_torrents_shard() {
+/// A real engine of two shards with a root in a temp dir (kept while the
+/// returned guard lives).
+fn two_shards() -> (Engine, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = ShardConfig::new(CoreConfig::default(), "127.0.0.1:0".parse().unwrap());
     cfg.shards = 2;
     let engine = Engine::start(cfg, IoChoice::Auto).expect("engine starts");
     let root = dir.path().to_string_lossy().into_owned();
     engine.add_root("data", "data", dir.path()).unwrap();
+    (engine, root, dir)
+}
+
+#[test]
+fn commands_naming_the_alias_reach_the_torrents_shard() {
+    let (engine, root, _dir) = two_shards();
     let (fx, v1, v2) = split_hybrid();
     let add = AddTorrent::new(TorrentSource::Metainfo(fx.meta.clone()), root.clone());
     assert_eq!(engine.add_torrent(add).unwrap(), v1);
@@ -70,12 +77,7 @@ fn commands_naming_the_alias_reach_the_torrents_shard() {
 
 #[test]
 fn a_hybrid_whose_other_name_is_on_the_other_shard_is_a_duplicate() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = ShardConfig::new(CoreConfig::default(), "127.0.0.1:0".parse().unwrap());
-    cfg.shards = 2;
-    let engine = Engine::start(cfg, IoChoice::Auto).expect("engine starts");
-    let root = dir.path().to_string_lossy().into_owned();
-    engine.add_root("data", "data", dir.path()).unwrap();
+    let (engine, root, _dir) = two_shards();
     let (fx, v1, v2) = split_hybrid();
     // The `btmh` link first: known by v2 on its shard, no metadata yet.
     let v2_hex = fx.meta.v2.as_ref().unwrap().info_hash_hex();

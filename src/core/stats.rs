@@ -1,0 +1,116 @@
+//! A torrent's numbers as the engine hands them out ([`Core::stats`]).
+
+use super::*;
+
+/// A torrent's numbers, as of one moment.
+#[derive(Debug, Clone)]
+pub struct TorrentStats {
+    /// Its info-hash.
+    pub info_hash: InfoHash,
+    /// Its v2 info-hash (a hybrid's or a v2-only torrent's, once its metadata
+    /// is known). A v2-only torrent's `info_hash` is its first 20 bytes.
+    pub v2_hash: Option<[u8; 32]>,
+    /// Its v1 info-hash: `info_hash` but for a torrent known by its v2 name (a
+    /// `btmh` magnet), where it is a hybrid's v1 hash or, v2-only, none.
+    pub v1_hash: Option<InfoHash>,
+    /// Its own name, which its files carry (or the magnet's display name, until
+    /// the metadata arrives); see [`TorrentStats::shown_name`] for what to show.
+    pub name: String,
+    /// What it is doing.
+    pub state: TorrentState,
+    /// Wanted bytes had, 0.0 to 1.0.
+    pub progress: f64,
+    /// Pieces had.
+    pub have_pieces: u32,
+    /// Pieces in all (0 until the metadata is known).
+    pub total_pieces: u32,
+    /// Bytes had.
+    pub have_bytes: u64,
+    /// Bytes in all (0 until the metadata is known).
+    pub total_bytes: u64,
+    /// Download rate, bytes per second.
+    pub download_rate: u64,
+    /// Upload rate, bytes per second.
+    pub upload_rate: u64,
+    /// Payload bytes downloaded since added.
+    pub downloaded: u64,
+    /// Payload bytes uploaded since added.
+    pub uploaded: u64,
+    /// Bytes received that were thrown away (hash failures, duplicates).
+    pub wasted: u64,
+    /// Payload bytes received from its web seeds (BEP 19).
+    pub web_seed_bytes: u64,
+    /// Pieces that failed their hash check.
+    pub hash_failures: u64,
+    /// Connected peers (handshake done).
+    pub peers: usize,
+    /// Of those, peers that have every piece.
+    pub seeds: usize,
+    /// Connections of this torrent, half-open ones included.
+    pub connections: usize,
+    /// Addresses banned for sending bad data.
+    pub banned: usize,
+    /// Peer addresses known, by where they were learned.
+    pub known_peers: PeerSources,
+    /// Seconds to completion at the current rate, if downloading.
+    pub eta_secs: Option<u64>,
+    /// The last tracker error (failure reason, timeout, bad reply), if the last
+    /// announce failed.
+    pub tracker_error: Option<String>,
+    /// The tracker's last warning message.
+    pub tracker_warning: Option<String>,
+    /// The tracker announced to last.
+    pub tracker_url: Option<String>,
+    /// Tracker URLs in all its tiers.
+    pub trackers: usize,
+    /// Its storage root is gone (unmounted, removed): it waits for it.
+    pub root_missing: bool,
+    /// Files it had were gone when it was restored: stopped until resumed or
+    /// rechecked.
+    pub files_missing: bool,
+    /// Seconds it has seeded (complete and running) since added.
+    pub seeding_secs: u64,
+    /// Seconds it has run without moving data faster than the slow rates (0
+    /// while stopped).
+    pub idle_secs: u64,
+    /// Nothing it wants is missing (a complete torrent takes a seeding slot in
+    /// the queue).
+    pub complete: bool,
+    /// When it was added, unix seconds.
+    pub added_at: u64,
+    /// When it completed, unix seconds.
+    pub completed_at: Option<u64>,
+    /// Its storage root's token (or path, for a root the engine does not manage).
+    pub root: String,
+    /// Where its content is under its root, as qBittorrent's `content_path`
+    /// names it: the file of a one-file torrent, the folder all its files share,
+    /// or empty (files straight in the root); its name until the metadata arrives.
+    pub content: String,
+    /// Sequential order, caps and labels.
+    pub settings: TorrentSettings,
+    /// The last notice worth showing (partial recheck on restore, failed move,
+    /// failed resume save).
+    pub note: Option<String>,
+}
+
+impl TorrentStats {
+    /// A v2-only torrent: known by its truncated v2 hash, with no v1 one.
+    pub fn v2_only(&self) -> bool {
+        self.v1_hash.is_none()
+    }
+
+    /// The v2 info-hash in lowercase hex (64 digits).
+    pub fn v2_hex(&self) -> Option<String> {
+        self.v2_hash
+            .map(|h| h.iter().map(|x| format!("{x:02x}")).collect())
+    }
+
+    /// What to call it: the name the user gave it, else its own.
+    pub fn shown_name(&self) -> &str {
+        if self.settings.display_name.is_empty() {
+            &self.name
+        } else {
+            &self.settings.display_name
+        }
+    }
+}
