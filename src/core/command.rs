@@ -168,6 +168,8 @@ pub enum Command {
     Stats(InfoHash),
     /// Every torrent's numbers.
     AllStats,
+    /// Every torrent's place and state in the queue.
+    QueueEntries,
     /// A torrent's trackers and their schedule.
     Trackers(InfoHash),
     /// This core's work counters.
@@ -250,6 +252,8 @@ pub struct CoreCounters {
     pub resident_metadata: usize,
     /// Times metadata was read back from the session store since the core started.
     pub metadata_loads: u64,
+    /// Torrents visited by ticks since the core started (see `core::walk`).
+    pub torrent_visits: u64,
 }
 
 /// A core's answer to a [`Command`], one variant per kind of answer.
@@ -275,6 +279,8 @@ pub enum Reply {
     Stats(Result<Box<TorrentStats>, CommandError>),
     /// [`Command::AllStats`].
     AllStats(Vec<TorrentStats>),
+    /// [`Command::QueueEntries`].
+    QueueEntries(Vec<super::queue::QueueEntry>),
     /// [`Command::StatsSince`].
     StatsSince(super::versions::StatsSince),
     /// [`Command::Trackers`].
@@ -292,6 +298,7 @@ pub enum Reply {
 impl Core {
     /// Runs one command at `now`, pushing the actions it needs.
     pub fn execute(&mut self, now: Time, cmd: Command, out: &mut Vec<Action>) -> Reply {
+        self.note_command(&cmd);
         let known = |ih| CommandError::UnknownTorrent(ih);
         match cmd {
             Command::Add(adds) => Reply::Added(
@@ -406,6 +413,7 @@ impl Core {
             } else {
                 Err(known(ih))
             }),
+            Command::QueueEntries => Reply::QueueEntries(self.queue_entries(now)),
             Command::AllStats => {
                 let all = self.torrents();
                 Reply::AllStats(
@@ -441,6 +449,7 @@ impl Core {
                     .filter(|t| t.meta.hashes.is_some())
                     .count(),
                 metadata_loads: self.metadata_loads,
+                torrent_visits: self.attention.visits,
             }),
             Command::SetTunables(t) => {
                 self.set_tunables(t);

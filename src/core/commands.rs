@@ -107,6 +107,8 @@ impl Core {
             tracing::info!(info_hash = %info_hash, name = %t.name, root = %t.root, "torrent added");
         }
         self.torrents.insert(info_hash, Box::new(t));
+        self.attention.note(info_hash);
+        self.root_book.forget();
         self.name_torrent(info_hash);
         self.drive_checking(info_hash, out);
         Ok(info_hash)
@@ -122,6 +124,7 @@ impl Core {
     ) -> Result<(), CommandError> {
         self.stop_peers(info_hash, out)?;
         if let Some(mut t) = self.torrents.remove(&info_hash) {
+            self.root_book.forget();
             tracing::info!(info_hash = %info_hash, delete_files, "torrent removed");
             self.note_removal(info_hash);
             // The trackers hear of it now (under each of its names): there is
@@ -470,12 +473,8 @@ impl Core {
                 content_layout: t.content_layout,
             },
             seeding_secs: t.seeding_secs_at(now),
-            idle_secs: if t.is_running() {
-                now.since(t.busy_at).as_secs()
-            } else {
-                0
-            },
-            complete: t.info.is_some() && t.is_finished(),
+            idle_secs: t.idle_secs(now),
+            complete: t.complete(),
             note: t.note.clone(),
         })
     }
@@ -509,10 +508,13 @@ impl Core {
         &mut self,
         info_hash: InfoHash,
     ) -> Result<&mut Torrent, CommandError> {
-        self.torrents
+        let t = self
+            .torrents
             .get_mut(&info_hash)
-            .map(|t| &mut **t)
-            .ok_or(CommandError::UnknownTorrent(info_hash))
+            .ok_or(CommandError::UnknownTorrent(info_hash))?;
+        // What changes it may give a tick work (see `walk`).
+        self.attention.note(info_hash);
+        Ok(&mut **t)
     }
 
     pub(super) fn stop_peers(

@@ -53,6 +53,7 @@ pub mod record;
 mod requests;
 mod resident;
 mod rng;
+mod roots;
 mod session;
 pub mod share;
 mod stamps;
@@ -62,6 +63,7 @@ mod torrent;
 mod tracking;
 mod transport;
 pub mod versions;
+mod walk;
 mod webseed;
 
 use core::net::{IpAddr, SocketAddr};
@@ -570,6 +572,10 @@ pub struct Core {
     /// Where the last announce scan stopped for lack of budget: the next starts
     /// after it, so every torrent gets its turn.
     announce_cursor: Option<InfoHash>,
+    /// Which torrents each tick visits (see `walk`).
+    attention: walk::Attention,
+    /// The roots' set and state between checks (see `roots`).
+    root_book: roots::RootBook,
     /// Announces handed to the driver and not yet answered (stopped ones of
     /// removed torrents included).
     announces_in_flight: BTreeSet<(InfoHash, u64)>,
@@ -649,6 +655,8 @@ impl Core {
             announce_budget: f64::from(cfg_announces),
             announce_refilled: Time::ZERO,
             announce_cursor: None,
+            attention: walk::Attention::default(),
+            root_book: roots::RootBook::default(),
             announces_in_flight: BTreeSet::new(),
             announcing_stopped: false,
             shutting_down: false,

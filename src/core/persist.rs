@@ -76,7 +76,7 @@ impl Torrent {
         Ok(())
     }
 
-    fn lose_root(&mut self) {
+    pub(super) fn lose_root(&mut self) {
         self.root_lost = true;
         self.error = Some(format!(
             "storage root {} is unavailable (unmounted or removed); waiting for it to return",
@@ -275,144 +275,6 @@ impl Core {
         }
     }
 
-    /// A storage root went away or came back.
-    pub(crate) fn on_roots_checked(&mut self, roots: Vec<(String, bool)>, out: &mut Vec<Action>) {
-        self.root_check_in_flight = false;
-        let id = self.root_checks_issued;
-        for (root, available) in roots {
-            if self.on_root_status(&root, available, out) {
-                if available {
-                    tracing::info!(root = %root, "storage root is back");
-                } else {
-                    tracing::warn!(
-                        root = %root,
-                        "storage root unavailable (its marker file is gone): its torrents stop"
-                    );
-                }
-            }
-        }
-        self.settle_doubtful_reads(id, out);
-        self.settle_seeding_reads(id, out);
-        if self.root_check_wanted {
-            self.issue_root_check(out);
-        }
-    }
-
-    /// Blocks read for peers that failed before root check `id` was made: on a
-    /// root that is there, the torrent's files changed under it (deleted, cut,
-    /// unreadable): it stops, saying so, until a recheck says what it holds. On
-    /// a root that is gone, the root's handling stops it and brings it back.
-    fn settle_seeding_reads(&mut self, id: u64, out: &mut Vec<Action>) {
-        let mut stop = Vec::new();
-        for (ih, t) in &mut self.torrents {
-            let Some((from, why)) = &t.read_doubt else {
-                continue;
-            };
-            if *from > id {
-                self.root_check_wanted = true;
-                continue;
-            }
-            if !t.root_lost && t.error.is_none() {
-                t.error = Some(format!(
-                    "{} since it was checked ({why}); recheck it to seed again",
-                    super::DATA_CHANGED
-                ));
-                tracing::error!(info_hash = %ih, name = %t.name, error = %why,
-                    "torrent stopped: its files changed on disk; a recheck says what is there");
-                stop.push(*ih);
-            }
-            t.read_doubt = None;
-        }
-        for ih in stop {
-            self.close_peers(ih, out);
-        }
-    }
-
-    /// Check reads that failed before root check `id` was made: on a root that is
-    /// there, the piece is missing; on one that is gone, it is read again later.
-    fn settle_doubtful_reads(&mut self, id: u64, out: &mut Vec<Action>) {
-        let mut touched = Vec::new();
-        for (ih, t) in &mut self.torrents {
-            let Some(check) = &mut t.checking else {
-                continue;
-            };
-            if check.doubtful.is_empty() {
-                continue;
-            }
-            let (now_known, later): (Vec<_>, Vec<_>) =
-                check.doubtful.drain(..).partition(|&(_, from)| from <= id);
-            check.doubtful = later;
-            for (piece, _) in now_known {
-                if t.root_lost {
-                    check.retry(piece);
-                } else {
-                    check.settle_missing(&mut t.have, piece);
-                }
-            }
-            if !check.doubtful.is_empty() {
-                self.root_check_wanted = true;
-            }
-            touched.push(*ih);
-        }
-        for ih in touched {
-            self.drive_checking(ih, out);
-        }
-    }
-
-    /// Whether any torrent in `root` changed state.
-    fn on_root_status(&mut self, root: &str, available: bool, out: &mut Vec<Action>) -> bool {
-        let mut changed = false;
-        let ihs: Vec<InfoHash> = self
-            .torrents
-            .iter()
-            .filter(|(_, t)| t.root == root && t.moving.is_none())
-            .map(|(ih, _)| *ih)
-            .collect();
-        for ih in ihs {
-            if available {
-                let t = self.torrents.get_mut(&ih).expect("listed");
-                if !t.root_lost {
-                    continue;
-                }
-                changed = true;
-                t.root_lost = false;
-                t.error = None;
-                t.write_failures.clear();
-                // Its files were never prepared on this disk: now they can be.
-                out.extend(t.reopen_storage(ih));
-                if t.info.is_some() && t.checking.is_none() {
-                    // Trust it again only if a sample of what it had reads back good.
-                    let had: Vec<u32> = t.have.ones().collect();
-                    let k = (self.cfg.root_sample_pieces as usize).min(had.len());
-                    let mut sample = Vec::with_capacity(k);
-                    let mut pool = had;
-                    for _ in 0..k {
-                        let i =
-                            usize::try_from(self.rng.below(pool.len() as u64)).expect("below len");
-                        sample.push(pool.swap_remove(i));
-                    }
-                    if !sample.is_empty() {
-                        t.checking = Some(Check::of(CheckKind::Sample, sample));
-                    }
-                }
-                self.drive_checking(ih, out);
-            } else {
-                self.close_peers(ih, out);
-                let t = self.torrents.get_mut(&ih).expect("listed");
-                if t.root_lost {
-                    continue;
-                }
-                changed = true;
-                t.lose_root();
-                // Verified pieces not yet written are dropped: they come back later.
-                // A check in progress waits (`drive_checking` issues no reads while
-                // the root is lost) and its reads that fail meanwhile are retried.
-                t.picker.drop_all();
-            }
-        }
-        changed
-    }
-
     /// Moves a torrent's data to another root (path, and its token). The torrent
     /// stops while its data moves and runs again after (unless it was paused).
     pub fn move_storage(
@@ -423,6 +285,8 @@ impl Core {
         to_marked: bool,
         out: &mut Vec<Action>,
     ) -> Result<(), CommandError> {
+        // Its root, or whether root checks look at it, changes.
+        self.root_book.forget();
         let t = self.torrent_mut(info_hash)?;
         if t.moving.is_some() {
             return Err(CommandError::BadArgument(
@@ -496,6 +360,7 @@ impl Core {
         result: Result<(), DiskError>,
         out: &mut Vec<Action>,
     ) {
+        self.root_book.forget();
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };

@@ -28,6 +28,7 @@ impl Core {
     }
 
     pub(super) fn dispatch(&mut self, now: Time, ev: Event<'_>, out: &mut Vec<Action>) {
+        self.note_event(&ev);
         match ev {
             Event::Connected { peer } => self.on_connected(now, peer, out),
             // A failed attempt: `forget` counts it against the address.
@@ -293,6 +294,7 @@ impl Core {
         if !outbound {
             let t = self.torrents.get_mut(&ih).expect("checked");
             t.peers.insert(key);
+            self.attention.note(ih);
             out.push(Action::Send {
                 peer: key,
                 bytes: Handshake::new(named, self.cfg.peer_id).encode().to_vec(),

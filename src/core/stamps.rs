@@ -36,11 +36,14 @@ impl Torrent {
 
     /// Whether a stamp of its files is due.
     pub(super) fn stamp_due(&self, now: Time) -> bool {
-        let busy = !self.peers.is_empty()
-            || self
-                .served_at
-                .is_some_and(|at| now.since(at) < RECENTLY_SERVED);
+        let busy = !self.peers.is_empty() || self.recently_served(now);
         self.watched() && busy && !self.stat_out && now >= self.stat_at
+    }
+
+    /// It sent a block in the last minute.
+    pub(super) fn recently_served(&self, now: Time) -> bool {
+        self.served_at
+            .is_some_and(|at| now.since(at) < RECENTLY_SERVED)
     }
 
     /// Whether it holds a baseline it must drop (it is no longer watched).

@@ -2,26 +2,7 @@
 //! connections. Drivers call [`Core::on_tick`] about every 100 ms.
 
 use super::choker::{Candidate, Choker, Served, SlotBounds, next_slots};
-use super::tracking::Need;
 use super::*;
-
-/// What one walk over the torrents found (see [`Core::walk`]).
-#[derive(Default)]
-struct Walk {
-    drive: Vec<InfoHash>,
-    connect: Vec<InfoHash>,
-    /// In key order.
-    announce: Vec<InfoHash>,
-    /// Peer exchange rounds due.
-    pex: Vec<InfoHash>,
-    /// Downloading torrents with web seeds.
-    web: Vec<InfoHash>,
-    /// Seeding torrents whose files are due a stamp, and torrents whose stamps
-    /// are no longer watched.
-    stat: Vec<InfoHash>,
-    unstat: Vec<InfoHash>,
-    save_now: bool,
-}
 
 /// How long a peer must have been unchoked for its upload rate to count: the
 /// rate trackers' window.
@@ -75,92 +56,6 @@ impl Core {
         self.maybe_save(now, walk.save_now, out);
         self.announce_due(now, walk.announce, out);
         self.check_roots(now, out);
-    }
-
-    /// One pass over the torrents per tick (at 100,000 torrents each pass is most
-    /// of an idle daemon's CPU): the few that have a check or a move to drive,
-    /// could use a connection or have an announce to make, and whether any wants
-    /// saving now.
-    fn walk(&self, now: Time) -> Walk {
-        let per_torrent = self.cfg.max_connections_per_torrent;
-        // Regular announces due beyond what the budget can start this tick wait
-        // for the next (at a restart of 100,000 torrents, nearly all are due).
-        let mut due_room = self.announce_room(now);
-        let mut walk = Walk::default();
-        for (ih, t) in &self.torrents {
-            if t.checking.is_some() || t.moving.is_some() {
-                walk.drive.push(*ih);
-            }
-            // Addresses known and room for a peer: most of a large seedbox's
-            // torrents have neither. A finished torrent still accepts leechers but
-            // does not seek peers that might be seeds as well; it connects only
-            // while it has none.
-            if !t.addrs.is_empty()
-                && t.peers.len() < per_torrent
-                && t.takes_peers()
-                && (t.peers.is_empty() || !t.is_finished())
-            {
-                walk.connect.push(*ih);
-            }
-            if !t.web_seeds.is_empty() && t.info.is_some() && t.is_running() && !t.is_finished() {
-                walk.web.push(*ih);
-            }
-            if t.stamp_due(now) {
-                walk.stat.push(*ih);
-            } else if t.stale_stamps() {
-                walk.unstat.push(*ih);
-            }
-            walk.save_now |= t.save_now;
-            if t.pex.as_ref().is_some_and(|r| now >= r.next) {
-                walk.pex.push(*ih);
-            }
-            match self.needs_announce(t, now) {
-                Some(Need::Transition) => walk.announce.push(*ih),
-                Some(Need::Due) if due_room > 0 => {
-                    due_room -= 1;
-                    walk.announce.push(*ih);
-                }
-                _ => {}
-            }
-        }
-        walk
-    }
-
-    /// Asks the driver which roots are there, every `root_check_interval` or when
-    /// wanted sooner, one check at a time (a hung disk delays the next, never
-    /// piles them up).
-    fn check_roots(&mut self, now: Time, out: &mut Vec<Action>) {
-        let due = now.since(self.last_root_check) >= self.cfg.root_check_interval;
-        if self.root_check_in_flight || !(due || self.root_check_wanted) {
-            return;
-        }
-        self.last_root_check = now;
-        self.issue_root_check(out);
-    }
-
-    /// A root check as soon as possible: now, or when the one out answers.
-    pub(super) fn want_root_check(&mut self, out: &mut Vec<Action>) {
-        if self.root_check_in_flight {
-            self.root_check_wanted = true;
-        } else {
-            self.issue_root_check(out);
-        }
-    }
-
-    pub(super) fn issue_root_check(&mut self, out: &mut Vec<Action>) {
-        self.root_check_wanted = false;
-        let roots: BTreeSet<(&String, bool)> = self
-            .torrents
-            .values()
-            .map(|t| (&t.root, t.root_marked))
-            .collect();
-        if roots.is_empty() {
-            return;
-        }
-        let roots = roots.into_iter().map(|(r, m)| (r.clone(), m)).collect();
-        self.root_checks_issued += 1;
-        self.root_check_in_flight = true;
-        out.push(Action::CheckRoots { roots });
     }
 
     pub(super) fn expire(&mut self, now: Time, out: &mut Vec<Action>) {

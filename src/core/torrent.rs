@@ -438,6 +438,21 @@ impl Torrent {
         self.piece_priority = prio;
     }
 
+    /// Its metadata is known and nothing wanted is missing.
+    pub fn complete(&self) -> bool {
+        self.info.is_some() && self.is_finished()
+    }
+
+    /// Seconds it has run without moving data faster than the slow rates (0
+    /// while it does not run).
+    pub fn idle_secs(&self, now: Time) -> u64 {
+        if self.is_running() {
+            now.since(self.busy_at).as_secs()
+        } else {
+            0
+        }
+    }
+
     pub fn state(&self) -> TorrentState {
         if let Some(e) = &self.error {
             return TorrentState::Error(e.clone());

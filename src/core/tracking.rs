@@ -133,6 +133,7 @@ impl Core {
     /// nothing more.
     pub fn stop_announcing(&mut self, now: Time, out: &mut Vec<Action>) {
         self.announcing_stopped = true;
+        self.attention.note_all();
         let ihs: Vec<InfoHash> = self.torrents.keys().copied().collect();
         for ih in ihs {
             if let Some(mut t) = self.torrents.remove(&ih) {

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::{Engine, EngineError};
 use crate::core::queue::{self, QueueEntry, QueueLimits};
-use crate::core::{Command, TorrentState, TorrentStats};
+use crate::core::{Command, Reply, TorrentStats};
 use crate::types::InfoHash;
 
 /// A move in the queue (qBittorrent's top, bottom, up, down).
@@ -20,21 +20,6 @@ pub enum QueueMove {
     Up,
     /// One place later.
     Down,
-}
-
-fn entry(s: &TorrentStats) -> QueueEntry {
-    QueueEntry {
-        info_hash: s.info_hash,
-        pos: s.settings.queue_pos,
-        complete: s.complete,
-        eligible: !matches!(
-            s.state,
-            TorrentState::Paused | TorrentState::Error(_) | TorrentState::Moving
-        ),
-        forced: s.settings.forced,
-        queued: s.state == TorrentState::Queued,
-        idle_secs: s.idle_secs,
-    }
 }
 
 /// The torrents in queue order.
@@ -72,12 +57,24 @@ impl Engine {
         self.balance_queue_async().await.map(|_| ())
     }
 
+    /// Every torrent's place and state in the queue, over every shard (one
+    /// command per shard; a few dozen bytes per torrent).
+    async fn queue_entries_async(&self) -> Result<Vec<QueueEntry>, EngineError> {
+        let mut all = Vec::new();
+        for r in self.inner.on_all(|| Command::QueueEntries).await? {
+            match r {
+                Reply::QueueEntries(e) => all.extend(e),
+                other => return Err(other.mismatch("queue entries")),
+            }
+        }
+        Ok(all)
+    }
+
     /// Queues and starts torrents as the limits say; how many changed. The
     /// daemon calls it every 2 s (and after each queue change).
     pub async fn balance_queue_async(&self) -> Result<usize, EngineError> {
         let l = self.queue_limits();
-        let all = self.all_stats_async().await?;
-        let entries: Vec<QueueEntry> = all.iter().map(entry).collect();
+        let entries = self.queue_entries_async().await?;
         let changes = queue::plan(&entries, &l);
         for (ih, queued) in &changes {
             let set = Command::SetQueued {
@@ -100,8 +97,10 @@ impl Engine {
         ihs: &[InfoHash],
         how: QueueMove,
     ) -> Result<(), EngineError> {
-        let all = self.all_stats_async().await?;
-        let mut order = in_order(all.iter());
+        let all = self.queue_entries_async().await?;
+        let mut by_place: Vec<(u64, InfoHash)> = all.iter().map(|e| (e.pos, e.info_hash)).collect();
+        by_place.sort_unstable();
+        let mut order: Vec<InfoHash> = by_place.into_iter().map(|(_, ih)| ih).collect();
         let picked = |ih: &InfoHash| ihs.contains(ih);
         match how {
             QueueMove::Top | QueueMove::Bottom => {
@@ -130,10 +129,8 @@ impl Engine {
                 }
             }
         }
-        let now: std::collections::HashMap<InfoHash, u64> = all
-            .iter()
-            .map(|s| (s.info_hash, s.settings.queue_pos))
-            .collect();
+        let now: std::collections::HashMap<InfoHash, u64> =
+            all.iter().map(|e| (e.info_hash, e.pos)).collect();
         for (i, ih) in order.iter().enumerate() {
             let pos = i as u64 + 1;
             if now.get(ih) != Some(&pos) {
