@@ -7,11 +7,10 @@ mod sim_common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use seedring::core::{AddTorrent, CoreConfig, TorrentSource};
-use seedring::metainfo::Magnet;
+use seedring::core::CoreConfig;
 use seedring::proto::tracker::AnnounceEvent;
 use seedring::sim::AnnounceRecord;
-use seedring::{Engine, InfoHash, Time};
+use seedring::{Engine, Time};
 use sim_common::*;
 
 const TRACKER: &str = "http://tracker.sim/announce";
@@ -176,18 +175,7 @@ fn a_thousand_torrents_added_at_once_spread_their_first_announces() {
         ..CoreConfig::default()
     };
     let e = Engine::memory(&world, cfg);
-    for i in 0..1000u32 {
-        let mut ih = [7u8; 20];
-        ih[..4].copy_from_slice(&i.to_be_bytes());
-        let m = Magnet::parse(&format!(
-            "magnet:?xt=urn:btih:{}&tr={}",
-            InfoHash(ih).to_hex(),
-            TRACKER
-        ))
-        .unwrap();
-        e.add_torrent(AddTorrent::new(TorrentSource::Magnet(m), ROOT))
-            .unwrap();
-    }
+    add_tracked_magnets(&e, 1000, 7, TRACKER);
     world.run_until(Time::from_secs(30));
     let log = world.tracker_log(TRACKER);
     assert_eq!(log.len(), 1000, "each torrent announced once");

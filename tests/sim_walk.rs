@@ -5,10 +5,9 @@
 
 mod sim_common;
 
-use seedring::core::{AddTorrent, CoreConfig, TorrentSource};
-use seedring::metainfo::Magnet;
+use seedring::core::CoreConfig;
 use seedring::proto::tracker::AnnounceEvent;
-use seedring::{Engine, InfoHash, Time};
+use seedring::{Engine, Time};
 use sim_common::*;
 
 const TRACKER: &str = "http://tracker.sim/announce";
@@ -30,18 +29,7 @@ fn idle_torrents_are_visited_once_a_second_and_reannounce_on_time() {
         ..CoreConfig::default()
     };
     let e = Engine::memory(&world, cfg);
-    for i in 0..TORRENTS {
-        let mut ih = [9u8; 20];
-        ih[..4].copy_from_slice(&i.to_be_bytes());
-        let m = Magnet::parse(&format!(
-            "magnet:?xt=urn:btih:{}&tr={}",
-            InfoHash(ih).to_hex(),
-            TRACKER
-        ))
-        .unwrap();
-        e.add_torrent(AddTorrent::new(TorrentSource::Magnet(m), ROOT))
-            .unwrap();
-    }
+    add_tracked_magnets(&e, TORRENTS, 9, TRACKER);
     world.run_until(Time::from_secs(10));
     assert_eq!(world.tracker_log(TRACKER).len(), TORRENTS as usize);
 

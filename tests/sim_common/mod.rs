@@ -358,3 +358,19 @@ pub fn run_within(
 pub fn run_for(world: &SimWorld, d: std::time::Duration) {
     world.run_until(world.now() + d);
 }
+
+/// Adds `n` magnet links (info-hashes `tag` bytes but for a counter, each
+/// with `tracker`) to `e`, as a large seedbox's many torrents.
+pub fn add_tracked_magnets(e: &Engine, n: u32, tag: u8, tracker: &str) {
+    for i in 0..n {
+        let mut ih = [tag; 20];
+        ih[..4].copy_from_slice(&i.to_be_bytes());
+        let m = seedring::metainfo::Magnet::parse(&format!(
+            "magnet:?xt=urn:btih:{}&tr={tracker}",
+            seedring::InfoHash(ih).to_hex()
+        ))
+        .unwrap();
+        e.add_torrent(AddTorrent::new(TorrentSource::Magnet(m), ROOT))
+            .unwrap();
+    }
+}
