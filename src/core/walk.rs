@@ -15,8 +15,8 @@
 //!   (a torrent that wants work joins the active set when the sweep meets it).
 //!
 //! A change that may touch any torrent (a global setting, a root gone or
-//! back) walks them all at the next tick. There is no second way for a few torrents: the
-//! whole test suite runs this one.
+//! back) walks them all at the next tick. A core of few torrents has no other
+//! way: the whole test suite runs this one.
 
 use std::ops::Bound::{Excluded, Unbounded};
 
@@ -228,8 +228,10 @@ impl Core {
             | Command::AddPeers { info_hash, .. }
             | Command::MoveStorage { info_hash, .. }
             | Command::SetUrgent { info_hash, .. } => *info_hash,
-            Command::Pause(ih) | Command::Resume(ih) | Command::Recheck(ih) => *ih,
-            Command::Reannounce(ih) => *ih,
+            Command::Pause(ih)
+            | Command::Resume(ih)
+            | Command::Recheck(ih)
+            | Command::Reannounce(ih) => *ih,
             Command::SetGlobalLimits { .. }
             | Command::SetGlobalShare(_)
             | Command::SetSlowRates(..)
