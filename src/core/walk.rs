@@ -8,7 +8,7 @@
 //!   a save or an announce transition owed, a peer exchange round, file stamps
 //!   to take or drop). A torrent joins when something happens to it (a command
 //!   naming it, an event for it, its add) and leaves at the first visit that
-//!   finds it wanting nothing ([`Core::wants_walk`]);
+//!   finds it wanting nothing (`wants_walk`);
 //! - a slice of the *sweep*, which goes round every torrent once per
 //!   [`SWEEP_TICKS`] ticks (about a second) in key order: it finds what only
 //!   time brings (an announce falling due) and anything the hooks above missed
@@ -150,7 +150,8 @@ impl Core {
         if t.checking.is_some() || t.moving.is_some() {
             walk.drive.push(ih);
         }
-        if wants_connections(t, self.cfg.max_connections_per_torrent) {
+        let connect = wants_connections(t, self.cfg.max_connections_per_torrent);
+        if connect {
             walk.connect.push(ih);
         }
         if !t.web_seeds.is_empty() && t.info.is_some() && t.is_running() && !t.is_finished() {
@@ -167,7 +168,8 @@ impl Core {
         }
         // Regular announces due beyond what the budget can start this tick
         // wait for the next (at a restart of 100,000 torrents, nearly all are).
-        match self.needs_announce(t, now) {
+        let need = self.needs_announce(t, now);
+        match need {
             Some(Need::Transition) => walk.announce.push(ih),
             Some(Need::Due) if v.due_room > 0 => {
                 v.due_room -= 1;
@@ -175,27 +177,28 @@ impl Core {
             }
             _ => {}
         }
-        if self.wants_walk(t, now) {
+        let transition = matches!(need, Some(Need::Transition));
+        if wants_walk(t, now, connect || transition) {
             v.keep.push(ih);
         } else {
             v.idle.push(ih);
         }
     }
+}
 
-    /// Whether a torrent may want a tick's work without time passing (see the
-    /// module): what `walk` looks for, but for announces falling due.
-    fn wants_walk(&self, t: &Torrent, now: Time) -> bool {
-        t.checking.is_some()
-            || t.moving.is_some()
-            || t.save_now
-            || !t.peers.is_empty()
-            || wants_connections(t, self.cfg.max_connections_per_torrent)
-            || !t.web_seeds.is_empty()
-            || t.pex.is_some()
-            || t.stale_stamps()
-            || t.recently_served(now)
-            || matches!(self.needs_announce(t, now), Some(Need::Transition))
-    }
+/// Whether a torrent may want a tick's work without time passing (see the
+/// module): what `walk` looks for, but for announces falling due. `owed`: it
+/// could use a connection or owes an announce transition (what `visit` just
+/// found, not asked again).
+fn wants_walk(t: &Torrent, now: Time, owed: bool) -> bool {
+    owed || t.checking.is_some()
+        || t.moving.is_some()
+        || t.save_now
+        || !t.peers.is_empty()
+        || !t.web_seeds.is_empty()
+        || t.pex.is_some()
+        || t.stale_stamps()
+        || t.recently_served(now)
 }
 
 /// Addresses known and room for a peer: most of a large seedbox's torrents
