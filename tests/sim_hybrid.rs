@@ -226,3 +226,53 @@ fn a_hybrid_known_by_its_v2_name_restarts_with_both_names() {
         a = restored;
     }
 }
+
+/// The `btih` and the `btmh` link of one hybrid added to one engine before
+/// either's metadata is known: once one link's metadata comes, the other
+/// (still fetching) is merged into it: one torrent, with both links' trackers
+/// and both names, that downloads the data whole.
+#[test]
+fn two_links_to_one_hybrid_become_one_torrent() {
+    let (seed, _g) = seed(74);
+    let world = world(seed);
+    let (fx, v1, v2) = hybrid(seed);
+    let s = seeder(&world, &fx, CoreConfig::default());
+    let l = engine(&world, CoreConfig::default());
+    let (tr1, tr2) = ("http://one.sim/announce", "http://two.sim/announce");
+    let pe = s.listen_addr();
+    let by_v1 = format!("magnet:?xt=urn:btih:{}&tr={tr1}&x.pe={pe}", v1.to_hex());
+    assert_eq!(add_magnet(&l, &by_v1), v1);
+    assert_eq!(
+        add_magnet(&l, &format!("{}&tr={tr2}&x.pe={pe}", btmh(&fx))),
+        v2
+    );
+    assert_eq!(l.torrents().unwrap().len(), 2);
+
+    let one = world.run_while(Time::from_secs(60), Duration::from_millis(100), || {
+        l.torrents().unwrap().len() == 1
+    });
+    assert!(one, "the two links stay two torrents");
+    let kept = l.torrents().unwrap()[0];
+    let other = if kept == v1 { v2 } else { v1 };
+    assert_eq!(l.reconcile().unwrap(), 1, "the engine hears of the merge");
+    run_until_done(&world, &l, kept, "merged hybrid");
+    assert_same_data(&world, &l, &fx, "merged hybrid");
+    let st = l.stats(kept).unwrap();
+    assert_eq!((st.v1_hash, st.v2_hash), (Some(v1), fx.meta.info.v2_hash));
+    assert_eq!(st.hash_failures, 0);
+    let tiers = pollster::block_on(l.trackers_async(kept))
+        .unwrap()
+        .tiers
+        .concat();
+    assert!(
+        tiers.contains(&tr1.to_owned()) && tiers.contains(&tr2.to_owned()),
+        "{tiers:?}"
+    );
+    // The other link names the kept torrent now.
+    let again = Magnet::parse(&format!("magnet:?xt=urn:btih:{}", other.to_hex())).unwrap();
+    let again = l.add_torrent(AddTorrent::new(TorrentSource::Magnet(again), ROOT));
+    assert!(
+        matches!(again, Err(seedring::engine::EngineError::Command(CommandError::Duplicate(h))) if h == kept),
+        "{again:?}"
+    );
+}

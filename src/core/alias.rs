@@ -14,16 +14,21 @@
 //! - an address learned under the alias only (its tracker reply, its DHT
 //!   lookup) is dialled with the alias: the peer there may know no other.
 //!
-//! An alias that is already a torrent of this core, or another's alias, is not
-//! taken (said once): that torrent then joins one swarm, as before.
+//! A torrent of this core under the alias that still waits for its metadata
+//! is the same hybrid added by its other link: it is merged into the one whose
+//! metadata came ([`Core::merge_duplicate`]). An alias that is another torrent
+//! here with metadata (two records of one hybrid from before merging), or
+//! another's alias, is not taken (said once): that torrent then joins one
+//! swarm. Across shards the engine merges (`engine/merge.rs`).
 //!
 //! The names and their changes are also what a driver with several cores needs
 //! to route accepted connections ([`Core::follow_wire_names`]).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
-use super::Core;
-use crate::types::InfoHash;
+use super::{Action, Core, PeerSource};
+use crate::types::{InfoHash, Time};
 
 /// A name taken or given up: the router's tables follow these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,14 +107,16 @@ impl WireNames {
 impl Core {
     /// A torrent added: its id is a name from now on, and its alias too once
     /// its metadata is known ([`Core::name_alias`]).
-    pub(super) fn name_torrent(&mut self, ih: InfoHash) {
+    pub(super) fn name_torrent(&mut self, now: Time, ih: InfoHash, out: &mut Vec<Action>) {
         self.names.take(ih, ih);
-        self.name_alias(ih);
+        self.name_alias(now, ih, out);
     }
 
     /// Takes torrent `ih`'s alias, if its metadata says it is a hybrid and the
-    /// name is free.
-    pub(super) fn name_alias(&mut self, ih: InfoHash) {
+    /// name is free. A torrent of this core under that name still waiting for
+    /// its metadata is the same torrent added by its other link: it is merged
+    /// into `ih` first ([`Core::merge_duplicate`]).
+    pub(super) fn name_alias(&mut self, now: Time, ih: InfoHash, out: &mut Vec<Action>) {
         let Some(t) = self.torrents.get(&ih) else {
             return;
         };
@@ -119,12 +126,59 @@ impl Core {
         if self.names.alias_of(ih).is_some() {
             return;
         }
+        if self.torrents.get(&alias).is_some_and(|o| o.info.is_none()) {
+            self.merge_duplicate(now, ih, alias, out);
+        }
         if self.torrents.contains_key(&alias) || self.names.is_alias(alias) {
             tracing::info!(info_hash = %ih, other = %alias,
                 "hybrid torrent: its other info-hash is a torrent of its own here; it joins one swarm");
             return;
         }
         self.names.take(alias, ih);
+    }
+
+    /// Torrent `drop`, a link to the same hybrid as `keep` by its other
+    /// info-hash (both added before either's metadata was known), is merged
+    /// into `keep`: `keep` gets the trackers and addresses `drop` knew (the
+    /// addresses as learned under the alias, where the peers know that name),
+    /// and `drop` is removed (it has no files: its metadata never came) and
+    /// reported to the engine ([`Core::take_removed`]).
+    pub fn merge_duplicate(
+        &mut self,
+        now: Time,
+        keep: InfoHash,
+        drop: InfoHash,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(d) = self.torrents.get(&drop) else {
+            return;
+        };
+        let tiers = d.announcer.tiers().to_vec();
+        let addrs: Vec<(SocketAddr, u8, PeerSource)> = (d.addrs.iter())
+            .filter_map(|(a, s)| {
+                let source = PeerSource::ALL
+                    .into_iter()
+                    .find(|p| s.sources & p.bit() != 0)?;
+                Some((*a, s.flags, source))
+            })
+            .collect();
+        let Some(k) = self.torrents.get_mut(&keep) else {
+            return;
+        };
+        let trackers = k.announcer.absorb(&tiers);
+        k.save_now |= trackers > 0;
+        let n = addrs.len();
+        for (addr, flags, source) in addrs {
+            k.learn_named([(addr, flags)], source, None, true);
+        }
+        if let Err(e) = self.remove_torrent(now, drop, false, out) {
+            tracing::warn!(info_hash = %drop, into = %keep, error = %e, "duplicate of a hybrid not merged");
+            return;
+        }
+        self.remember_removed(drop);
+        self.attention.note(keep);
+        tracing::info!(info_hash = %drop, into = %keep, trackers, addresses = n,
+            "the other link of a hybrid torrent: merged into it (one torrent, both swarms)");
     }
 
     /// A torrent removed: its names are given up.

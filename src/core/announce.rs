@@ -117,6 +117,25 @@ impl Announcer {
         }
     }
 
+    /// Adds the trackers of `tiers` this schedule does not hold yet, each
+    /// tier's new ones as a tier after the last; how many were added.
+    pub fn absorb(&mut self, tiers: &[Vec<String>]) -> usize {
+        let mut added = 0;
+        for tier in tiers {
+            let mut new: Vec<String> = Vec::new();
+            for url in tier {
+                if !self.tiers.iter().flatten().chain(&new).any(|k| k == url) {
+                    new.push(url.clone());
+                }
+            }
+            if !new.is_empty() {
+                added += new.len();
+                self.tiers.push(new);
+            }
+        }
+        added
+    }
+
     /// The trackers, by tier, in the order they are tried (an answering tracker
     /// moves to the front of its tier).
     pub fn tiers(&self) -> &[Vec<String>] {

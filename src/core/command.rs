@@ -172,6 +172,13 @@ pub enum Command {
     QueueEntries,
     /// A torrent's trackers and their schedule.
     Trackers(InfoHash),
+    /// Trackers a torrent does not have yet, added as tiers after its last.
+    AddTrackers {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// The trackers, by tier.
+        tiers: Vec<Vec<String>>,
+    },
     /// This core's work counters.
     Counters,
     /// Pieces a reader waits for (a streamed file): fetched first, in order
@@ -350,6 +357,9 @@ impl Core {
                 Reply::Done(Ok(()))
             }
             Command::TakeRemoved => Reply::Torrents(self.take_removed()),
+            Command::AddTrackers { info_hash, tiers } => {
+                Reply::Done(self.add_trackers(info_hash, &tiers))
+            }
             Command::StatsSince(v) => Reply::StatsSince(self.stats_since(now, v)),
             Command::SetQueued { info_hash, queued } => {
                 Reply::Done(self.set_queued(now, info_hash, queued, out))

@@ -109,7 +109,7 @@ impl Core {
         self.torrents.insert(info_hash, Box::new(t));
         self.attention.note(info_hash);
         self.root_book.forget();
-        self.name_torrent(info_hash);
+        self.name_torrent(now, info_hash, out);
         self.drive_checking(info_hash, out);
         Ok(info_hash)
     }
@@ -261,6 +261,20 @@ impl Core {
         let start = out.len();
         self.update_interest(info_hash, out);
         self.seal_sends(out, start);
+        Ok(())
+    }
+
+    /// Adds the trackers of `tiers` a torrent does not have yet, each tier's
+    /// new ones as a tier after its last.
+    pub fn add_trackers(
+        &mut self,
+        info_hash: InfoHash,
+        tiers: &[Vec<String>],
+    ) -> Result<(), CommandError> {
+        let t = self.torrent_mut(info_hash)?;
+        if t.announcer.absorb(tiers) > 0 {
+            t.save_now = true;
+        }
         Ok(())
     }
 

@@ -213,7 +213,7 @@ impl Core {
             t.pex = None;
         }
         t.set_info(now, info, Arc::new(bytes));
-        self.name_alias(ih);
+        self.name_alias(now, ih, out);
         let t = self.torrents.get_mut(&ih).expect("present");
         if needs.is_empty() {
             out.push(t.open_storage(ih, true, false));

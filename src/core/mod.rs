@@ -530,9 +530,9 @@ pub struct Core {
     layers: BTreeMap<InfoHash, layers::LayerFetch>,
     /// The global share limits and their action.
     share: GlobalShare,
-    /// Torrents a share limit removed, for the engine (at most
-    /// [`share::MAX_REMOVED`]).
-    removed_by_limit: Vec<InfoHash>,
+    /// Torrents the core removed by itself (a share limit, a merged
+    /// duplicate), for the engine (at most [`share::MAX_REMOVED`]).
+    removed_here: Vec<InfoHash>,
     /// Download and upload rates under which a running torrent is idle.
     slow_rates: (u64, u64),
     /// The last stats version given out (see `versions`).
@@ -636,7 +636,7 @@ impl Core {
             metadata: BTreeMap::new(),
             layers: BTreeMap::new(),
             share: GlobalShare::default(),
-            removed_by_limit: Vec::new(),
+            removed_here: Vec::new(),
             slow_rates: (2048, 2048),
             stats_counter: 0,
             removals: std::collections::VecDeque::new(),

@@ -15,9 +15,10 @@ pub const USE_GLOBAL: i64 = -2;
 /// No limit.
 pub const NO_LIMIT: i64 = -1;
 
-/// Most torrents removed by a share limit waiting for the engine to hear of
-/// them ([`Core::take_removed`]); past it the oldest is dropped from the list
-/// (the engine then learns of it only by its absence).
+/// Most torrents the core removed by itself (a share limit, a merged
+/// duplicate) waiting for the engine to hear of them ([`Core::take_removed`]);
+/// past it the oldest is dropped from the list (the engine then learns of it
+/// only by its absence).
 pub const MAX_REMOVED: usize = 4096;
 
 /// One torrent's limits, or the global ones (where [`USE_GLOBAL`] means none).
@@ -146,10 +147,19 @@ impl Core {
         Ok(())
     }
 
-    /// Torrents a share limit removed since the last call (the engine forgets
-    /// them in its books).
+    /// Torrents the core removed by itself since the last call (the engine
+    /// forgets them in its books).
     pub fn take_removed(&mut self) -> Vec<InfoHash> {
-        std::mem::take(&mut self.removed_by_limit)
+        std::mem::take(&mut self.removed_here)
+    }
+
+    /// Torrent `ih` was removed by the core itself: the engine hears of it at
+    /// its next [`Core::take_removed`].
+    pub(super) fn remember_removed(&mut self, ih: InfoHash) {
+        if self.removed_here.len() >= MAX_REMOVED {
+            self.removed_here.remove(0);
+        }
+        self.removed_here.push(ih);
     }
 
     /// Seeding clocks, and the limits: every seeding torrent past one is paused
@@ -179,10 +189,7 @@ impl Core {
                     let files = global.action == ShareAction::RemoveWithFiles;
                     let r = self.remove_torrent(now, ih, files, out);
                     if r.is_ok() {
-                        if self.removed_by_limit.len() >= MAX_REMOVED {
-                            self.removed_by_limit.remove(0);
-                        }
-                        self.removed_by_limit.push(ih);
+                        self.remember_removed(ih);
                     }
                     r
                 }

@@ -333,8 +333,9 @@ fn start_dht(cfg: &Config, engine: &Engine) -> Option<crate::net::dht::DhtServic
 }
 
 /// Every 2 s: the queue balanced (torrents queued and started as its limits
-/// say), and the torrents a share limit removed forgotten in the engine's
-/// books (their root, the shard's count).
+/// say), two shards' links to one hybrid merged, and the torrents a core
+/// removed by itself forgotten in the engine's books (their root, the shard's
+/// count).
 async fn keep_books(engine: Engine) {
     let mut every = tokio::time::interval(Duration::from_secs(2));
     loop {
@@ -346,8 +347,8 @@ async fn keep_books(engine: Engine) {
         }
         match engine.reconcile_async().await {
             Ok(0) => {}
-            Ok(n) => tracing::debug!(removed = n, "torrents removed by share limits forgotten"),
-            Err(e) => tracing::warn!(error = %e, "share-limit removals not reconciled"),
+            Ok(n) => tracing::debug!(removed = n, "torrents removed by their core forgotten"),
+            Err(e) => tracing::warn!(error = %e, "removals by the cores not reconciled"),
         }
     }
 }

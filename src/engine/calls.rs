@@ -194,17 +194,20 @@ impl Engine {
         Ok(())
     }
 
-    /// Forgets in the engine's books the torrents a share limit removed (their
-    /// root, the shard's count). The daemon calls it every few seconds.
+    /// Merges two shards' links to one hybrid (see `engine::merge`), and
+    /// forgets in the engine's books the torrents a core removed by itself (a
+    /// share limit, a merged duplicate: their root, the shard's count); how
+    /// many torrents went. The daemon calls it every few seconds.
     pub async fn reconcile_async(&self) -> Result<usize, EngineError> {
-        let mut n = 0;
-        for r in self.inner.on_all(|| Command::TakeRemoved).await? {
+        let mut n = self.merge_hybrids_async().await?;
+        let replies = self.inner.on_all(|| Command::TakeRemoved).await?;
+        for (shard, r) in replies.into_iter().enumerate() {
             let Reply::Torrents(gone) = r else {
                 return Err(r.mismatch("torrents"));
             };
             for ih in gone {
                 self.roots_lock().forget_torrent(ih);
-                self.count_torrent(ih, false).await;
+                self.count_torrent_at(shard, false).await;
                 n += 1;
             }
         }

@@ -27,6 +27,7 @@
 mod calls;
 pub mod catalog;
 pub mod discovery;
+mod merge;
 pub mod queue;
 mod restore;
 mod storage;
@@ -476,10 +477,14 @@ impl Engine {
     /// Counts a torrent in its shard; whether the set of shards holding torrents
     /// changed (the caps must then be shared out again).
     fn tally_torrent(&self, ih: InfoHash, added: bool) -> bool {
+        self.tally_at(self.shard_index(ih), added)
+    }
+
+    /// [`Engine::tally_torrent`] on shard `i`.
+    fn tally_at(&self, i: usize, added: bool) -> bool {
         let Backend::Shards { caps, .. } = self.backend() else {
             return false;
         };
-        let i = self.shard_index(ih);
         let mut c = caps
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -493,7 +498,12 @@ impl Engine {
     }
 
     async fn count_torrent(&self, ih: InfoHash, added: bool) {
-        if self.tally_torrent(ih, added) {
+        self.count_torrent_at(self.shard_index(ih), added).await;
+    }
+
+    /// [`Engine::count_torrent`] on shard `i`.
+    async fn count_torrent_at(&self, i: usize, added: bool) {
+        if self.tally_at(i, added) {
             self.share_caps_async().await;
         }
     }

@@ -498,8 +498,7 @@ impl Shard {
         if changes.is_empty() {
             return;
         }
-        // A poisoned lock: a reader thread panicked; the maps are still valid.
-        let mut t = table.write().unwrap_or_else(|e| e.into_inner());
+        let mut t = names::write(table);
         for c in changes {
             t.apply(c);
         }

@@ -46,7 +46,7 @@ mod driver;
 mod names;
 mod resume;
 
-pub(crate) use names::{NameTable, read as names_read};
+pub(crate) use names::{Merge, NameTable, read as names_read, write as names_write};
 
 use crate::net::TrackerLink;
 pub(crate) use driver::{Conn, Routing, Shard, ShardRc, run, with_shard};
