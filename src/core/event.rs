@@ -186,6 +186,17 @@ pub enum Event<'a> {
         /// Each piece and its verdict.
         results: Vec<(u32, Verdict)>,
     },
+    /// The answer to an [`Action::HashBlocks`].
+    BlocksHashed {
+        /// Which torrent.
+        info_hash: InfoHash,
+        /// The peer whose hash request it answers.
+        peer: PeerKey,
+        /// Its request.
+        range: crate::proto::HashRange,
+        /// The pieces' leaves, in order (`None`: some bytes were not there).
+        leaves: Option<Vec<crate::hash::merkle::Sha256Digest>>,
+    },
 }
 
 /// What a piece's bytes on disk say, in a check.
@@ -316,6 +327,20 @@ pub enum Action {
         pieces: Vec<u32>,
         /// The torrent's piece hashes (the storage's layout carries none).
         hashes: Arc<crate::hash::PieceHashes>,
+    },
+    /// Hash these pieces' 16 KiB blocks from disk (a v2 torrent's: each
+    /// piece's leaves, zero leaves past its file to its width, see
+    /// [`crate::hash::MerklePiece::leaves`]) for a peer's hash request below
+    /// the piece layer; answer with [`Event::BlocksHashed`].
+    HashBlocks {
+        /// Which torrent.
+        info_hash: InfoHash,
+        /// The peer asking.
+        peer: PeerKey,
+        /// Its request.
+        range: crate::proto::HashRange,
+        /// The pieces, each with its tree's shape.
+        pieces: Vec<(u32, crate::hash::MerklePiece)>,
     },
     /// Read the torrent's `info` dictionary back from the session store (where
     /// [`Action::OpenStorage`] had it written); answer with [`Event::MetaLoaded`].

@@ -528,6 +528,9 @@ pub struct Core {
     /// v2-only torrents from magnet links waiting for their piece layers (one
     /// per such torrent; bounded by the torrents).
     layers: BTreeMap<InfoHash, layers::LayerFetch>,
+    /// Block hash reads out for peers' hash requests (at most
+    /// [`hashes::MAX_BLOCK_READS`]).
+    block_reads: usize,
     /// The global share limits and their action.
     share: GlobalShare,
     /// Torrents the core removed by itself (a share limit, a merged
@@ -635,6 +638,7 @@ impl Core {
             torrents: BTreeMap::new(),
             metadata: BTreeMap::new(),
             layers: BTreeMap::new(),
+            block_reads: 0,
             share: GlobalShare::default(),
             removed_here: Vec::new(),
             slow_rates: (2048, 2048),
@@ -690,6 +694,8 @@ impl Core {
     }
 }
 
+#[cfg(test)]
+mod hashes_tests;
 #[cfg(test)]
 mod layers_tests;
 #[cfg(test)]

@@ -87,6 +87,10 @@ pub(crate) struct Peer {
     pub last_block: Time,
     /// When we last unchoked it.
     pub unchoked_at: Time,
+    /// When its last hash request below the piece layer was taken (its
+    /// blocks read and hashed), and whether that read is still out.
+    pub block_hashes_at: Option<Time>,
+    pub block_hashes_out: bool,
 }
 
 /// What a peer said it has before we knew how many pieces there are.
@@ -147,6 +151,8 @@ impl Peer {
             last_recv: now,
             last_sent: now,
             last_block: now,
+            block_hashes_at: None,
+            block_hashes_out: false,
         }
     }
 

@@ -59,6 +59,12 @@ impl Core {
             Event::MetaLoaded { info_hash, result } => {
                 self.on_meta_loaded(now, info_hash, result, out);
             }
+            Event::BlocksHashed {
+                info_hash,
+                peer,
+                range,
+                leaves,
+            } => self.on_blocks_hashed(now, info_hash, peer, &range, leaves, out),
             Event::PiecesVerified { info_hash, results } => {
                 self.on_pieces_verified(info_hash, results, out);
             }

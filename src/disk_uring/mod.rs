@@ -31,7 +31,9 @@ mod walk;
 pub use files::RealFiles;
 pub use mapped::{FileSource, FileState, MAX_MAPPED_FILES, MappedFiles};
 pub use merkle_files::{MerkleError, merkle_files};
-pub use recheck::{FileReport, PieceState, RecheckError, RecheckReport, recheck, verify_pieces};
+pub use recheck::{
+    FileReport, PieceState, RecheckError, RecheckReport, block_leaves, recheck, verify_pieces,
+};
 pub use walk::{WalkError, Walked, walk};
 
 /// The torrent the file tests of this module share.

@@ -4,7 +4,8 @@ use std::path::Path;
 use std::sync::atomic::AtomicU64;
 
 use super::mapped::{FileState, MappedFiles};
-use crate::hash::{PieceHashes, hash_pieces, merkle_listed};
+use crate::hash::merkle::Sha256Digest;
+use crate::hash::{MerklePiece, PieceHashes, PieceSource, PieceTree, hash_pieces, merkle_listed};
 use crate::metainfo::Info;
 
 /// The outcome for one piece.
@@ -105,6 +106,27 @@ pub fn verify_pieces(
             (p, v)
         })
         .collect()
+}
+
+/// The leaves of each of `pieces` of a v2 torrent's files in `dir` (each
+/// piece's block hashes, zero leaves to its width), in order; `None` when some
+/// of their bytes are not there. What a hash request below the piece layer is
+/// answered from (`core::hashes`).
+pub fn block_leaves(
+    info: &Info,
+    dir: &Path,
+    pieces: &[(u32, MerklePiece)],
+) -> Option<Vec<Sha256Digest>> {
+    let files = MappedFiles::for_torrent(info, dir);
+    let mut leaves = Vec::new();
+    for (p, shape) in pieces {
+        let mut tree = PieceTree::new(*shape);
+        if !files.feed_piece(*p, &mut |d| tree.update(d)) {
+            return None;
+        }
+        leaves.extend(tree.into_leaves());
+    }
+    Some(leaves)
 }
 
 /// Why a recheck could not run at all.

@@ -5,8 +5,10 @@
 //! The first byte picks the side. Even: the core seeds the torrent and a peer
 //! sends hash requests the input builds (a file's root or none, any layer,
 //! index, count and proof) between raw bytes; every request gets one answer
-//! while the connection lasts, and every answer for a whole aligned range of a
-//! piece layer proves to the file's root. Odd: the core has the torrent's
+//! while the connection lasts (a request below the piece layer has its blocks
+//! read from the fixture at once, as a driver would), and every answer for a
+//! whole aligned range of a piece layer, or of the blocks with a proof that
+//! reaches the root, proves to the file's root. Odd: the core has the torrent's
 //! magnet and its `info`, and asks for the piece layers; the peer answers with
 //! hashes the input edits, rejects, sends answers nobody asked for, or lets
 //! time pass. Whatever piece hashes the core ends up with are the true ones,
@@ -29,16 +31,31 @@ const FILES: [u64; 2] = [600 * 32 * 1024 - 11, 3 * 32 * 1024 - 5000];
 struct Fixture {
     meta: Arc<Metainfo>,
     trees: Vec<FileMerkle>,
+    /// Each file's bytes.
+    files: Vec<Vec<u8>>,
+}
+
+impl Fixture {
+    /// The bytes of piece `p` (of one file: each starts on a piece).
+    fn piece(&self, p: u32) -> &[u8] {
+        let g = &self.meta.info.geometry;
+        let Some(i) = (0..self.files.len()).find(|&i| g.file_pieces(i).contains(&p)) else {
+            return &[];
+        };
+        let bytes = &self.files[i];
+        let start = (p - g.file_pieces(i).start) as usize * PIECE as usize;
+        &bytes[start.min(bytes.len())..(start + PIECE as usize).min(bytes.len())]
+    }
 }
 
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let trees: Vec<FileMerkle> = (FILES.iter().zip(0u8..))
-            .map(|(&len, salt)| {
-                let bytes: Vec<u8> = (0..len).map(|i| (i % 253) as u8 ^ salt).collect();
-                merkle_file(&bytes[..], len, u64::from(PIECE)).expect("in memory")
-            })
+        let files: Vec<Vec<u8>> = (FILES.iter().zip(0u8..))
+            .map(|(&len, salt)| (0..len).map(|i| (i % 253) as u8 ^ salt).collect())
+            .collect();
+        let trees: Vec<FileMerkle> = (files.iter().zip(FILES))
+            .map(|(bytes, len)| merkle_file(&bytes[..], len, u64::from(PIECE)).expect("in memory"))
             .collect();
         let layout = CreateLayout {
             name: "v2".into(),
@@ -53,6 +70,7 @@ fn fixture() -> &'static Fixture {
         Fixture {
             meta: Arc::new(built.meta),
             trees,
+            files,
         }
     })
 }
@@ -148,9 +166,29 @@ impl Run {
         self.take(out);
     }
 
+    /// Takes the core's actions; a block read (a hash request below the
+    /// piece layer) is answered at once from the fixture, as a driver would.
     fn take(&mut self, out: Vec<Action>) {
+        let mut reads = Vec::new();
         for a in out {
             match a {
+                Action::HashBlocks {
+                    info_hash,
+                    peer,
+                    range,
+                    pieces,
+                } => {
+                    let f = fixture();
+                    let leaves = (pieces.iter())
+                        .flat_map(|(p, shape)| shape.leaves(f.piece(*p)))
+                        .collect();
+                    reads.push(Event::BlocksHashed {
+                        info_hash,
+                        peer,
+                        range,
+                        leaves: Some(leaves),
+                    });
+                }
                 Action::Send { peer, bytes } if peer == self.key => {
                     assert!(!self.closed, "bytes sent on a closed connection");
                     let skip = self.skip.min(bytes.len());
@@ -167,6 +205,11 @@ impl Run {
                 Action::Close { peer, .. } if peer == self.key => self.closed = true,
                 _ => {}
             }
+        }
+        for ev in reads {
+            let mut out = Vec::new();
+            self.core.on_event(self.now, ev, &mut out);
+            self.take(out);
         }
     }
 
@@ -226,6 +269,15 @@ fn seed_side(mut rest: &[u8]) {
             if let Message::Hashes { range, hashes } = &answers[0] {
                 assert_eq!(*range, r);
                 assert!(hashes.len() >= r.count as usize);
+                // The big file's blocks (two a piece, 2,048 wide with the
+                // padding), read for the answer: proved to the root when the
+                // proof reaches it.
+                let skip = r.count.trailing_zeros();
+                let uncles = (0..r.proof_layers).filter(|i| i + 1 >= skip).count();
+                if op % 3 == 0 && r.base == 0 && u64::from(r.count) << uncles == 2048 {
+                    check_answer(&root, 2048, r.index, r.count, r.proof_layers, hashes)
+                        .expect("a block-layer answer proves to the root");
+                }
                 // A whole aligned range of the big file's layer, proved to the root.
                 let width = 1024u32;
                 let proof = if r.count == width {

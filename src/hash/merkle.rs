@@ -134,6 +134,11 @@ impl LayerTree {
         }
     }
 
+    /// The piece layer's height above the blocks (log2 of blocks per piece).
+    pub fn piece_base(&self) -> u32 {
+        self.piece_base
+    }
+
     /// The file's root.
     pub fn root(&self) -> Sha256Digest {
         self.levels
@@ -149,8 +154,8 @@ impl LayerTree {
     /// the range's subtree root, for `proof_layers` levels (libtorrent's
     /// reading of BEP 52). `None`: a request libtorrent would refuse too, one
     /// BEP 52 forbids (a count below two or not a power of two, an index not a
-    /// multiple of it), or one below the piece layer (block hashes are not
-    /// kept).
+    /// multiple of it), or one below the piece layer (answered from the
+    /// pieces' blocks by [`LayerTree::answer_below`]).
     pub fn answer(
         &self,
         base: u32,
@@ -158,28 +163,116 @@ impl LayerTree {
         count: u32,
         proof_layers: u32,
     ) -> Option<Vec<Sha256Digest>> {
-        let layers = self.piece_base + u32::try_from(self.levels.len() - 1).ok()?;
-        // BEP 52: a power of two of hashes, two at least (one could not be
-        // proved without its sibling), from a multiple of it.
-        if count < 2
-            || !count.is_power_of_two()
-            || !index.is_multiple_of(count)
-            || count > MAX_HASHES
-            || base >= layers
-            || proof_layers >= layers - base
-        {
+        if base < self.piece_base || !self.allowed(base, index, count, proof_layers) {
             return None;
         }
-        let rel = usize::try_from(base.checked_sub(self.piece_base)?).ok()?;
-        let level = self.levels.get(rel)?;
+        self.answer_with(base, index, count, proof_layers, &[], 0)
+    }
+
+    /// Whether BEP 52 allows the request (see [`LayerTree::answer`]) and the
+    /// tree is tall enough for it.
+    fn allowed(&self, base: u32, index: u32, count: u32, proof_layers: u32) -> bool {
+        let Ok(above) = u32::try_from(self.levels.len() - 1) else {
+            return false;
+        };
+        let layers = self.piece_base + above;
+        // BEP 52: a power of two of hashes, two at least (one could not be
+        // proved without its sibling), from a multiple of it.
+        count >= 2
+            && count.is_power_of_two()
+            && index.is_multiple_of(count)
+            && count <= MAX_HASHES
+            && base < layers
+            && proof_layers < layers - base
+    }
+
+    /// The pieces (of the padded layer, from the file's first) whose blocks
+    /// answer a request below the piece layer; `None` for a request
+    /// [`LayerTree::answer`] would refuse, at or above the piece layer, or
+    /// past the tree's width.
+    pub fn pieces_below(
+        &self,
+        base: u32,
+        index: u32,
+        count: u32,
+        proof_layers: u32,
+    ) -> Option<std::ops::Range<u32>> {
+        if base >= self.piece_base || !self.allowed(base, index, count, proof_layers) {
+            return None;
+        }
+        let first = (u64::from(index) << base) >> self.piece_base;
+        let end = (u64::from(index) + u64::from(count)) << base;
+        let end = end.div_ceil(1 << self.piece_base);
+        if end > self.levels[0].len() as u64 {
+            return None;
+        }
+        Some(u32::try_from(first).ok()?..u32::try_from(end).ok()?)
+    }
+
+    /// The answer to a request below the piece layer (see
+    /// [`LayerTree::answer`]) from `leaves`, the block hashes of the pieces
+    /// [`LayerTree::pieces_below`] names (each piece's leaves padded with zero
+    /// leaves to its width). `None` also when those blocks do not hash up to
+    /// the pieces' entries in the layer: the data changed, and an answer
+    /// would not prove.
+    pub fn answer_below(
+        &self,
+        base: u32,
+        index: u32,
+        count: u32,
+        proof_layers: u32,
+        leaves: &[Sha256Digest],
+    ) -> Option<Vec<Sha256Digest>> {
+        let pieces = self.pieces_below(base, index, count, proof_layers)?;
+        let per_piece = 1usize << self.piece_base;
+        if leaves.len() != pieces.len() * per_piece {
+            return None;
+        }
+        let mut lower = vec![leaves.to_vec()];
+        for _ in 0..self.piece_base {
+            let up = lower.last().expect("the leaves at least");
+            let next = up.chunks_exact(2).map(|c| pair(&c[0], &c[1])).collect();
+            lower.push(next);
+        }
+        let roots = lower.pop().expect("the pieces' roots");
+        if roots[..] != self.levels[0][pieces.start as usize..pieces.end as usize] {
+            return None;
+        }
+        self.answer_with(base, index, count, proof_layers, &lower, pieces.start)
+    }
+
+    /// The range and its proof, the levels below the piece layer from `lower`
+    /// (level by level from the blocks', over the pieces from `first_piece`).
+    fn answer_with(
+        &self,
+        base: u32,
+        index: u32,
+        count: u32,
+        proof_layers: u32,
+        lower: &[Vec<Sha256Digest>],
+        first_piece: u32,
+    ) -> Option<Vec<Sha256Digest>> {
+        let node = |level: u32, at: usize| -> Option<Sha256Digest> {
+            if level >= self.piece_base {
+                let l = self.levels.get((level - self.piece_base) as usize)?;
+                return l.get(at).copied();
+            }
+            let from = (first_piece as usize) << (self.piece_base - level);
+            lower
+                .get(level as usize)?
+                .get(at.checked_sub(from)?)
+                .copied()
+        };
         let (start, end) = (index as usize, index as usize + count as usize);
-        let mut out = level.get(start..end)?.to_vec();
-        let skip = count.next_power_of_two().trailing_zeros();
+        let mut out = (start..end)
+            .map(|at| node(base, at))
+            .collect::<Option<Vec<_>>>()?;
+        let skip = count.trailing_zeros();
         let mut at = start;
         for i in 0..proof_layers {
             at /= 2;
             if i + 1 >= skip {
-                out.push(*self.levels.get(rel + i as usize + 1)?.get(at ^ 1)?);
+                out.push(node(base + i + 1, at ^ 1)?);
             }
         }
         Some(out)
@@ -330,6 +423,56 @@ mod tests {
         let right = pair(&pair(&l[4], &l[5]), &pair(&l[6], &l[7]));
         assert_eq!(t.answer(4, 0, 2, 0).unwrap(), [left, right]);
         assert_eq!(pair(&left, &right), root);
+    }
+
+    #[test]
+    fn requests_below_the_piece_layer_are_answered_from_the_blocks() {
+        // Five pieces of four blocks, the last short: a layer eight wide.
+        let data: Vec<u8> = (0..(18 * BLOCK + 5))
+            .map(|i| u8::try_from(i % 239).unwrap())
+            .collect();
+        let f = merkle_file(&data[..], data.len() as u64, 4 * BLOCK).unwrap();
+        let root = f.root.unwrap();
+        let t = LayerTree::new(&f.layer, 4);
+        // Each piece's four leaves, zeros past the file and for the pads.
+        let leaves_of = |pieces: std::ops::Range<u32>| -> Vec<Sha256Digest> {
+            let mut v: Vec<Sha256Digest> = Vec::new();
+            for p in pieces {
+                let start = (p as usize * 4 * BLOCK_BYTES).min(data.len());
+                let end = (start + 4 * BLOCK_BYTES).min(data.len());
+                let mut l: Vec<_> = data[start..end].chunks(BLOCK_BYTES).map(leaf).collect();
+                l.resize(4, [0; 32]);
+                v.extend(l);
+            }
+            v
+        };
+        // (base, index, count, proof layers): a piece's blocks, two blocks
+        // inside a piece, a level between, the tail with its pads; each
+        // proved to the root over the level's width.
+        for (base, index, count, proof) in
+            [(0, 4, 4, 4), (0, 2, 2, 4), (1, 2, 2, 3), (0, 16, 16, 4)]
+        {
+            let pieces = t.pieces_below(base, index, count, proof).unwrap();
+            let got = t
+                .answer_below(base, index, count, proof, &leaves_of(pieces))
+                .unwrap();
+            let width = 32 >> base;
+            let hashes = check_answer(&root, width, index, count, proof, &got);
+            assert!(
+                hashes.is_some(),
+                "({base}, {index}, {count}, {proof}) does not prove"
+            );
+        }
+        assert_eq!(t.pieces_below(0, 2, 2, 4), Some(0..1));
+        assert_eq!(t.pieces_below(0, 16, 16, 4), Some(4..8));
+        // Changed data, the wrong number of leaves, past the width, at the
+        // piece layer: no answer.
+        let mut bad = leaves_of(1..2);
+        bad[1][0] ^= 1;
+        assert!(t.answer_below(0, 4, 4, 4, &bad).is_none());
+        assert!(t.answer_below(0, 4, 4, 4, &bad[..3]).is_none());
+        assert!(t.pieces_below(0, 32, 4, 0).is_none());
+        assert!(t.pieces_below(2, 0, 2, 0).is_none());
     }
 
     #[test]

@@ -85,6 +85,14 @@ impl MerklePiece {
         t.update(data);
         t.finish()
     }
+
+    /// The leaves of this piece's tree from `data` (as [`MerklePiece::digest`]
+    /// takes it): its blocks' hashes, zero leaves to its width.
+    pub fn leaves(&self, data: &[u8]) -> Vec<Sha256Digest> {
+        let mut t = PieceTree::new(*self);
+        t.update(data);
+        t.into_leaves()
+    }
 }
 
 /// A piece's root computed from its bytes fed in any number of slices.
@@ -129,10 +137,15 @@ impl PieceTree {
 
     /// The root; leaves never fed (a short piece) are zero, so a short piece
     /// does not match.
-    pub fn finish(mut self) -> Sha256Digest {
+    pub fn finish(self) -> Sha256Digest {
+        merkle_root(&self.into_leaves(), [0; 32])
+    }
+
+    /// The tree's leaves, those never fed zero.
+    pub fn into_leaves(mut self) -> Vec<Sha256Digest> {
         self.leaves
             .resize(self.piece.leaves.max(1) as usize, [0; 32]);
-        merkle_root(&self.leaves, [0; 32])
+        self.leaves
     }
 }
 

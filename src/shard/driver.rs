@@ -314,6 +314,28 @@ impl Shard {
                         c.on_event(now, Event::PiecesVerified { info_hash, results }, out);
                     });
                 }
+                Action::HashBlocks {
+                    info_hash,
+                    peer,
+                    range,
+                    pieces,
+                } => {
+                    let storage = self.storage_of(info_hash);
+                    let work = async move {
+                        let (info, root) = storage?;
+                        let job = move || crate::disk_uring::block_leaves(&info, &root, &pieces);
+                        blocking(job, "a hash request's block hashes", || None).await
+                    };
+                    spawn_then(rc, work, move |c, now, out, leaves| {
+                        let ev = Event::BlocksHashed {
+                            info_hash,
+                            peer,
+                            range,
+                            leaves,
+                        };
+                        c.on_event(now, ev, out);
+                    });
+                }
                 Action::WritePiece {
                     info_hash,
                     piece,

@@ -106,6 +106,27 @@ impl World {
                         .collect();
                     self.schedule(now + disk, Pending::PiecesVerified(n, info_hash, results));
                 }
+                Action::HashBlocks {
+                    info_hash,
+                    peer,
+                    range,
+                    pieces,
+                } => {
+                    let mut leaves = Some(Vec::new());
+                    for (p, shape) in pieces {
+                        let len = self.nodes[n]
+                            .storage
+                            .get(&info_hash)
+                            .map(|(i, _)| i.geometry.piece_len(p));
+                        let data = len.and_then(|len| self.read(n, info_hash, p, 0, len).ok());
+                        match (data, &mut leaves) {
+                            (Some(d), Some(l)) => l.extend(shape.leaves(&d)),
+                            _ => leaves = None,
+                        }
+                    }
+                    let done = Pending::BlocksHashed(n, info_hash, peer, range, leaves);
+                    self.schedule(now + disk, done);
+                }
                 Action::WritePiece {
                     info_hash,
                     piece,

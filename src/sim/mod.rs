@@ -152,6 +152,13 @@ enum Pending {
     ),
     PieceWritten(usize, InfoHash, u32, Result<(), DiskError>),
     PiecesVerified(usize, InfoHash, Vec<(u32, Verdict)>),
+    BlocksHashed(
+        usize,
+        InfoHash,
+        PeerKey,
+        crate::proto::HashRange,
+        Option<Vec<[u8; 32]>>,
+    ),
     MetaLoaded(usize, InfoHash, Result<Option<Vec<u8>>, String>),
     ResumeSaved(usize, u64, Result<(), DiskError>),
     StorageMoved(usize, InfoHash, Result<(), DiskError>),
@@ -183,6 +190,7 @@ impl Pending {
             | Pending::BlockRead(m, ..)
             | Pending::PieceWritten(m, ..)
             | Pending::PiecesVerified(m, ..)
+            | Pending::BlocksHashed(m, ..)
             | Pending::MetaLoaded(m, ..)
             | Pending::ResumeSaved(m, ..)
             | Pending::StorageMoved(m, ..)
@@ -476,6 +484,9 @@ impl World {
                 (n, ih, piece, res.is_ok()).hash(&mut self.trace)
             }
             Pending::PiecesVerified(n, ih, results) => (n, ih, results).hash(&mut self.trace),
+            Pending::BlocksHashed(n, ih, p, r, leaves) => {
+                (n, ih, p, r, leaves).hash(&mut self.trace)
+            }
             Pending::MetaLoaded(n, ih, res) => (n, ih, res.is_ok()).hash(&mut self.trace),
             Pending::ResumeSaved(n, id, res) => (n, id, res.is_ok()).hash(&mut self.trace),
             Pending::StorageMoved(n, ih, res) => (n, ih, res.is_ok()).hash(&mut self.trace),
@@ -605,6 +616,16 @@ impl World {
             }
             Pending::PiecesVerified(n, info_hash, results) => {
                 let ev = Event::PiecesVerified { info_hash, results };
+                self.nodes[n].core.on_event(now, ev, &mut out);
+                n
+            }
+            Pending::BlocksHashed(n, info_hash, peer, range, leaves) => {
+                let ev = Event::BlocksHashed {
+                    info_hash,
+                    peer,
+                    range,
+                    leaves,
+                };
                 self.nodes[n].core.on_event(now, ev, &mut out);
                 n
             }

@@ -1,0 +1,165 @@
+//! A seeder of a v2-only torrent against a scripted peer's hash requests
+//! below the piece layer: the blocks are read (`Action::HashBlocks`) and the
+//! answer proves to the file's root; a second request within a second, a
+//! request while one is out, blocks that no longer hash to their piece, and
+//! pieces not had are rejected.
+
+use super::tests::connect;
+use super::*;
+use crate::hash::PieceHashes;
+use crate::hash::merkle::{check_answer, merkle_file};
+use crate::metainfo::{CreateLayout, CreateOptions, build_torrent_v2};
+use crate::proto::HashRange;
+
+/// Messages to `key` in `out`.
+fn sent(out: &[Action], key: PeerKey) -> Vec<Message> {
+    let mut got = Vec::new();
+    for a in out {
+        if let Action::Send { peer, bytes } = a
+            && *peer == key
+        {
+            let mut d = MessageDecoder::new(1 << 20, true, true);
+            d.feed(bytes);
+            while let Ok(Some(m)) = d.next_message() {
+                got.push(m);
+            }
+        }
+    }
+    got
+}
+
+fn ask(core: &mut Core, now: Time, key: PeerKey, r: HashRange) -> Vec<Action> {
+    let mut out = Vec::new();
+    let bytes = Message::HashRequest(r).encode();
+    core.on_event(
+        now,
+        Event::Data {
+            peer: key,
+            bytes: &bytes,
+        },
+        &mut out,
+    );
+    out
+}
+
+/// The read asked for in `out`: its pieces.
+fn read_of(out: &[Action]) -> Option<Vec<(u32, crate::hash::MerklePiece)>> {
+    out.iter().find_map(|a| match a {
+        Action::HashBlocks { pieces, .. } => Some(pieces.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn block_hashes_are_read_proved_and_bounded() {
+    // One file of ten pieces of four blocks (64 KiB), the last short: the
+    // block layer is 64 wide (sixteen pieces, six of them padding).
+    let plen = 64 * 1024u32;
+    let data: Vec<u8> = (0..(10 * plen - 100)).map(|i| (i % 251) as u8).collect();
+    let tree = merkle_file(&data[..], data.len() as u64, u64::from(plen)).unwrap();
+    let root = tree.root.unwrap();
+    let layout = CreateLayout {
+        name: "v2.bin".into(),
+        files: None,
+        length: data.len() as u64,
+    };
+    let opts = CreateOptions::default();
+    let built = build_torrent_v2(&layout, plen, None, std::slice::from_ref(&tree), &opts).unwrap();
+    let ih = built.meta.info_hash;
+    let pieces = built.meta.info.geometry.piece_count();
+    let mut have = Bitfield::full(pieces);
+    have.clear(7);
+    let mut add = AddTorrent::new(TorrentSource::Metainfo(Arc::new(built.meta)), "/r");
+    add.have = Some(have);
+    let mut core = Core::new(CoreConfig::default());
+    core.add_torrent(Time::ZERO, add, &mut Vec::new()).unwrap();
+    let key = connect(&mut core, ih, true);
+    let leaves = |shapes: &[(u32, crate::hash::MerklePiece)]| -> Vec<_> {
+        let mut v = Vec::new();
+        for (p, shape) in shapes {
+            let start = *p as usize * plen as usize;
+            let end = (start + plen as usize).min(data.len());
+            v.extend(shape.leaves(&data[start..end]));
+        }
+        v
+    };
+    let hashed = |core: &mut Core, now, r, leaves| {
+        let mut out = Vec::new();
+        let ev = Event::BlocksHashed {
+            info_hash: ih,
+            peer: key,
+            range: r,
+            leaves,
+        };
+        core.on_event(now, ev, &mut out);
+        sent(&out, key)
+    };
+
+    // Piece 1's four blocks, proved up to the root; and while its read is
+    // out, a second request is rejected.
+    let r = HashRange {
+        pieces_root: root,
+        base: 0,
+        index: 4,
+        count: 4,
+        proof_layers: 5,
+    };
+    let out = ask(&mut core, Time::ZERO, key, r);
+    let shapes = read_of(&out).expect("a read of the blocks");
+    assert_eq!(shapes.iter().map(|s| s.0).collect::<Vec<_>>(), [1]);
+    let again = ask(&mut core, Time::ZERO, key, r);
+    assert_eq!(sent(&again, key), [Message::HashReject(r)]);
+    let answer = hashed(&mut core, Time::ZERO, r, Some(leaves(&shapes)));
+    let [Message::Hashes { range, hashes }] = &answer[..] else {
+        panic!("{answer:?}");
+    };
+    assert_eq!(*range, r);
+    assert!(
+        check_answer(&root, 64, 4, 4, 5, hashes).is_some(),
+        "does not prove"
+    );
+
+    // Within a second of the last: rejected; after it, the tail (pieces 8
+    // and 9, then padding) is read, and changed blocks get a reject.
+    let tail = HashRange {
+        index: 32,
+        count: 32,
+        ..r
+    };
+    let out = ask(&mut core, Time::from_millis(500), key, tail);
+    assert_eq!(sent(&out, key), [Message::HashReject(tail)]);
+    let later = Time::from_secs(2);
+    let out = ask(&mut core, later, key, tail);
+    let shapes = read_of(&out).expect("a read of the tail");
+    assert_eq!(shapes.iter().map(|s| s.0).collect::<Vec<_>>(), [8, 9]);
+    let mut bad = leaves(&shapes);
+    bad[2][0] ^= 1;
+    assert_eq!(
+        hashed(&mut core, later, tail, Some(bad)),
+        [Message::HashReject(tail)]
+    );
+
+    // Piece 7 is not had: rejected without a read.
+    let missing = HashRange {
+        index: 28,
+        count: 4,
+        ..r
+    };
+    let out = ask(&mut core, Time::from_secs(4), key, missing);
+    assert!(read_of(&out).is_none());
+    assert_eq!(sent(&out, key), [Message::HashReject(missing)]);
+    // The piece layer is still answered at once.
+    let layer = HashRange {
+        base: 2,
+        index: 0,
+        count: 16,
+        proof_layers: 0,
+        ..r
+    };
+    let out = ask(&mut core, Time::from_secs(4), key, layer);
+    assert!(matches!(&sent(&out, key)[..], [Message::Hashes { .. }]));
+    assert!(matches!(
+        core.torrents[&ih].meta.hashes.as_deref(),
+        Some(PieceHashes::Merkle(_))
+    ));
+}
