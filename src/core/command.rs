@@ -424,14 +424,7 @@ impl Core {
                 Err(known(ih))
             }),
             Command::QueueEntries => Reply::QueueEntries(self.queue_entries(now)),
-            Command::AllStats => {
-                let all = self.torrents();
-                Reply::AllStats(
-                    all.into_iter()
-                        .filter_map(|ih| self.stats(now, ih))
-                        .collect(),
-                )
-            }
+            Command::AllStats => Reply::AllStats(self.all_stats(now)),
             Command::SetUrgent {
                 info_hash,
                 reader,

@@ -408,89 +408,17 @@ impl Core {
 
     /// A torrent's numbers now.
     pub fn stats(&mut self, now: Time, info_hash: InfoHash) -> Option<TorrentStats> {
-        // The torrent's own peers, not every peer of the core: listing every
-        // torrent stays linear in torrents plus peers.
         let t = self.torrents.get_mut(&info_hash)?;
-        let peers: Vec<(bool, bool)> = t
-            .peers
-            .iter()
-            .filter_map(|k| self.peers.get(k))
-            .filter(|p| {
-                p.info_hash == Some(info_hash) && p.phase == Phase::Active && p.web.is_none()
-            })
-            .map(|p| (true, !p.have.is_empty() && p.have.all()))
-            .collect();
-        let total_bytes = t.info.as_ref().map_or(0, |i| i.geometry.total_length());
-        let have_bytes = t.have_bytes();
-        let left = t.wanted_bytes_left();
-        let wanted_total = have_bytes + left;
-        let download_rate = t.down_rate.rate(now);
-        Some(TorrentStats {
-            info_hash,
-            v2_hash: t.info.as_ref().and_then(|i| i.v2_hash),
-            v1_hash: match t.info.as_deref() {
-                Some(i) if i.v2_hash.is_some_and(|h| h[..20] == info_hash.0) => i.v1_hash,
-                _ => Some(info_hash),
-            },
-            name: t.name.clone(),
-            state: t.state(),
-            progress: if wanted_total == 0 {
-                if t.info.is_some() { 1.0 } else { 0.0 }
-            } else {
-                have_bytes as f64 / wanted_total as f64
-            },
-            have_pieces: t.have.count(),
-            total_pieces: t.have.len(),
-            have_bytes,
-            total_bytes,
-            download_rate,
-            upload_rate: t.up_rate.rate(now),
-            downloaded: t.downloaded,
-            uploaded: t.uploaded,
-            wasted: t.wasted,
-            web_seed_bytes: Self::web_seed_bytes(t),
-            hash_failures: t.hash_failures,
-            peers: peers.len(),
-            seeds: peers.iter().filter(|p| p.1).count(),
-            connections: t.peers.len(),
-            banned: t.banned.len(),
-            known_peers: t.peer_sources(),
-            eta_secs: (left > 0 && download_rate > 0).then(|| left / download_rate),
-            tracker_error: t.announcer.status().error.clone(),
-            tracker_warning: t.announcer.status().warning.clone(),
-            tracker_url: t.announcer.status().url.clone(),
-            trackers: t.announcer.tiers().iter().map(Vec::len).sum(),
-            root_missing: t.root_lost,
-            files_missing: t.files_gone(),
-            added_at: t.added_at,
-            completed_at: t.completed_at,
-            content: t
-                .info
-                .as_ref()
-                .map_or_else(|| t.name.clone(), |i| i.content_path()),
-            root: if t.root_token.is_empty() {
-                t.root.clone()
-            } else {
-                t.root_token.clone()
-            },
-            settings: TorrentSettings {
-                sequential: t.sequential,
-                download_limit: t.down_limit.rate(),
-                upload_limit: t.up_limit.rate(),
-                labels: t.labels.clone(),
-                category: t.category.clone(),
-                share: t.share,
-                queue_pos: t.queue_pos,
-                forced: t.forced,
-                display_name: t.display_name.clone(),
-                first_last: t.first_last,
-                content_layout: t.content_layout,
-            },
-            seeding_secs: t.seeding_secs_at(now),
-            idle_secs: t.idle_secs(now),
-            complete: t.complete(),
-            note: t.note.clone(),
-        })
+        Some(stats_of(now, info_hash, t, &self.peers))
+    }
+
+    /// Every torrent's numbers now, in key order (one pass over the torrents,
+    /// no lookups: 100,000 of them are listed in one call).
+    pub fn all_stats(&mut self, now: Time) -> Vec<TorrentStats> {
+        let mut all = Vec::with_capacity(self.torrents.len());
+        let peers = &self.peers;
+        all.extend((self.torrents.iter_mut()).map(|(ih, t)| stats_of(now, *ih, t, peers)));
+        all
     }
 
     /// Every connected peer of a torrent.
@@ -564,5 +492,94 @@ impl Core {
             self.close(k, CloseReason::Shutdown, out);
         }
         self.stop_announcing(now, out);
+    }
+}
+
+/// Torrent `t`'s numbers now; `peers`: the core's connections.
+fn stats_of(
+    now: Time,
+    info_hash: InfoHash,
+    t: &mut Torrent,
+    peers: &BTreeMap<PeerKey, Peer>,
+) -> TorrentStats {
+    // The torrent's own peers, not every peer of the core: listing every
+    // torrent stays linear in torrents plus peers.
+    let peers: Vec<(bool, bool)> = t
+        .peers
+        .iter()
+        .filter_map(|k| peers.get(k))
+        .filter(|p| p.info_hash == Some(info_hash) && p.phase == Phase::Active && p.web.is_none())
+        .map(|p| (true, !p.have.is_empty() && p.have.all()))
+        .collect();
+    let total_bytes = t.info.as_ref().map_or(0, |i| i.geometry.total_length());
+    let have_bytes = t.have_bytes();
+    let left = t.wanted_bytes_left();
+    let wanted_total = have_bytes + left;
+    let download_rate = t.down_rate.rate(now);
+    TorrentStats {
+        info_hash,
+        v2_hash: t.info.as_ref().and_then(|i| i.v2_hash),
+        v1_hash: match t.info.as_deref() {
+            Some(i) if i.v2_hash.is_some_and(|h| h[..20] == info_hash.0) => i.v1_hash,
+            _ => Some(info_hash),
+        },
+        name: t.name.clone(),
+        state: t.state(),
+        progress: if wanted_total == 0 {
+            if t.info.is_some() { 1.0 } else { 0.0 }
+        } else {
+            have_bytes as f64 / wanted_total as f64
+        },
+        have_pieces: t.have.count(),
+        total_pieces: t.have.len(),
+        have_bytes,
+        total_bytes,
+        download_rate,
+        upload_rate: t.up_rate.rate(now),
+        downloaded: t.downloaded,
+        uploaded: t.uploaded,
+        wasted: t.wasted,
+        web_seed_bytes: Core::web_seed_bytes(t),
+        hash_failures: t.hash_failures,
+        peers: peers.len(),
+        seeds: peers.iter().filter(|p| p.1).count(),
+        connections: t.peers.len(),
+        banned: t.banned.len(),
+        known_peers: t.peer_sources(),
+        eta_secs: (left > 0 && download_rate > 0).then(|| left / download_rate),
+        tracker_error: t.announcer.status().error.clone(),
+        tracker_warning: t.announcer.status().warning.clone(),
+        tracker_url: t.announcer.status().url.clone(),
+        trackers: t.announcer.tiers().iter().map(Vec::len).sum(),
+        root_missing: t.root_lost,
+        files_missing: t.files_gone(),
+        added_at: t.added_at,
+        completed_at: t.completed_at,
+        content: t
+            .info
+            .as_ref()
+            .map_or_else(|| t.name.clone(), |i| i.content_path()),
+        root: if t.root_token.is_empty() {
+            t.root.clone()
+        } else {
+            t.root_token.clone()
+        },
+        settings: TorrentSettings {
+            sequential: t.sequential,
+            download_limit: t.down_limit.rate(),
+            upload_limit: t.up_limit.rate(),
+            labels: t.labels.clone(),
+            category: t.category.clone(),
+            share: t.share,
+            queue_pos: t.queue_pos,
+            forced: t.forced,
+            display_name: t.display_name.clone(),
+            first_last: t.first_last,
+            content_layout: t.content_layout,
+        },
+        seeding_secs: t.seeding_secs_at(now),
+        idle_secs: t.idle_secs(now),
+        complete: t.complete(),
+        note: t.note.clone(),
     }
 }

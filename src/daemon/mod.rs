@@ -16,6 +16,7 @@ pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod json_text;
 pub mod metrics;
 pub mod notify;
 pub mod qbit;

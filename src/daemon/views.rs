@@ -189,6 +189,104 @@ impl From<TorrentStats> for TorrentView {
     }
 }
 
+impl TorrentView {
+    /// Appends the view as JSON, as its derived `Serialize` writes it (the
+    /// list's way: see `daemon::json_text`).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        use super::json_text::{write_f64, write_int, write_key, write_opt, write_str};
+        let str_field = |out: &mut Vec<u8>, name: &str, v: &str| {
+            write_key(out, name);
+            write_str(out, v);
+            out.push(b',');
+        };
+        let int_field = |out: &mut Vec<u8>, name: &str, v: u64| {
+            write_key(out, name);
+            write_int(out, v);
+            out.push(b',');
+        };
+        let opt_str = |out: &mut Vec<u8>, name: &str, v: Option<&str>| {
+            write_key(out, name);
+            write_opt(out, v, write_str);
+            out.push(b',');
+        };
+        out.push(b'{');
+        str_field(out, "id", &self.id);
+        if let Some(v2) = &self.info_hash_v2 {
+            str_field(out, "info_hash_v2", v2);
+        }
+        str_field(out, "name", &self.name);
+        str_field(out, "state", self.state);
+        opt_str(out, "error", self.error.as_deref());
+        write_key(out, "progress");
+        write_f64(out, self.progress);
+        out.push(b',');
+        int_field(out, "have_bytes", self.have_bytes);
+        int_field(out, "size", self.size);
+        int_field(out, "have_pieces", u64::from(self.have_pieces));
+        int_field(out, "pieces", u64::from(self.pieces));
+        int_field(out, "download_rate", self.download_rate);
+        int_field(out, "upload_rate", self.upload_rate);
+        int_field(out, "downloaded", self.downloaded);
+        int_field(out, "uploaded", self.uploaded);
+        write_key(out, "ratio");
+        write_f64(out, self.ratio);
+        out.push(b',');
+        int_field(out, "peers", self.peers as u64);
+        int_field(out, "seeds", self.seeds as u64);
+        write_key(out, "eta_secs");
+        write_opt(out, self.eta_secs, write_int);
+        out.push(b',');
+        str_field(out, "root", &self.root);
+        int_field(out, "added_at", self.added_at);
+        write_key(out, "completed_at");
+        write_opt(out, self.completed_at, write_int);
+        out.push(b',');
+        int_field(out, "wasted", self.wasted);
+        int_field(out, "web_seed_bytes", self.web_seed_bytes);
+        int_field(out, "hash_failures", self.hash_failures);
+        if let Some(k) = &self.known_peers {
+            write_key(out, "known_peers");
+            out.push(b'{');
+            for (name, n) in [
+                ("tracker", k.tracker),
+                ("pex", k.pex),
+                ("dht", k.dht),
+                ("lsd", k.lsd),
+                ("manual", k.manual),
+            ] {
+                int_field(out, name, u64::from(n));
+            }
+            write_key(out, "resume");
+            write_int(out, k.resume);
+            out.extend_from_slice(b"},");
+        }
+        write_key(out, "tracker");
+        out.push(b'{');
+        opt_str(out, "url", self.tracker.url.as_deref());
+        opt_str(out, "error", self.tracker.error.as_deref());
+        write_key(out, "warning");
+        write_opt(out, self.tracker.warning.as_deref(), write_str);
+        out.extend_from_slice(b"},");
+        write_key(out, "sequential");
+        out.extend_from_slice(if self.sequential { b"true," } else { b"false," });
+        int_field(out, "download_limit", self.download_limit);
+        int_field(out, "upload_limit", self.upload_limit);
+        write_key(out, "labels");
+        out.push(b'[');
+        for (i, l) in self.labels.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, l);
+        }
+        out.extend_from_slice(b"],");
+        str_field(out, "category", &self.category);
+        write_key(out, "note");
+        write_opt(out, self.note.as_deref(), write_str);
+        out.push(b'}');
+    }
+}
+
 /// A peer.
 #[derive(Debug, Serialize)]
 pub struct PeerView {
@@ -309,6 +407,82 @@ impl From<RootStatus> for RootView {
             free_bytes: r.health.free_bytes,
             total_bytes: r.health.total_bytes,
             torrents: r.torrents,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(full: bool) -> TorrentView {
+        let text = |s: &str| full.then(|| s.to_owned());
+        TorrentView {
+            id: "ab".repeat(20),
+            info_hash_v2: text(&"cd".repeat(32)),
+            name: if full {
+                "a \"quoted\"\tname\u{1}".into()
+            } else {
+                "plain".into()
+            },
+            state: "seeding",
+            error: text("disk\\gone"),
+            progress: if full { 1.0 / 3.0 } else { 1.0 },
+            have_bytes: 7,
+            size: u64::MAX,
+            have_pieces: 3,
+            pieces: 9,
+            download_rate: 1,
+            upload_rate: 2,
+            downloaded: 3,
+            uploaded: 4,
+            ratio: 0.25,
+            peers: 5,
+            seeds: 6,
+            eta_secs: full.then_some(60),
+            root: "default".into(),
+            added_at: 1_700_000_000,
+            completed_at: full.then_some(1_700_000_100),
+            wasted: 8,
+            web_seed_bytes: 9,
+            hash_failures: 10,
+            known_peers: full.then_some(KnownPeersView {
+                tracker: 1,
+                pex: 2,
+                dht: 3,
+                lsd: 4,
+                manual: 5,
+                resume: 6,
+            }),
+            tracker: TrackerView {
+                url: text("http://t/announce"),
+                error: text("refused"),
+                warning: text("slow \"down\""),
+            },
+            sequential: full,
+            download_limit: 11,
+            upload_limit: 12,
+            labels: if full {
+                vec!["a".into(), "b\"".into()]
+            } else {
+                Vec::new()
+            },
+            category: "tv/hd".into(),
+            note: text("a note"),
+        }
+    }
+
+    #[test]
+    fn the_hand_written_json_is_the_derived_one() {
+        for full in [false, true] {
+            let v = view(full);
+            let mut out = Vec::new();
+            v.write_json(&mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&v).unwrap(),
+                "full: {full}"
+            );
         }
     }
 }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::core::{ShareLimits, TorrentState, TorrentStats};
+use crate::daemon::json_text::{write_f64, write_int, write_str};
 
 /// qBittorrent's "infinite" ETA (100 days, in seconds).
 pub const ETA_INFINITE: u64 = 8_640_000;
@@ -122,29 +123,16 @@ impl Field<'_> {
     /// [`qt_value`]).
     pub fn write_json(&self, out: &mut Vec<u8>) {
         match self {
-            Field::U(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
-            Field::I(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Field::U(v) => write_int(out, *v),
+            Field::I(v) => write_int(out, *v),
             Field::N(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => {
                 #[allow(clippy::cast_possible_truncation)] // whole and within i64 range
-                let whole = *v as i64;
-                out.extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
+                write_int(out, *v as i64);
             }
-            Field::N(v) => {
-                // Writing into a Vec cannot fail.
-                let _infallible = serde_json::to_writer(&mut *out, v);
-            }
+            Field::N(v) => write_f64(out, *v),
             Field::B(true) => out.extend_from_slice(b"true"),
             Field::B(false) => out.extend_from_slice(b"false"),
-            // Most strings need no escape: copied as they are.
-            Field::S(v) if !v.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) => {
-                out.push(b'"');
-                out.extend_from_slice(v.as_bytes());
-                out.push(b'"');
-            }
-            Field::S(v) => {
-                // Writing into a Vec cannot fail.
-                let _infallible = serde_json::to_writer(&mut *out, v);
-            }
+            Field::S(v) => write_str(out, v),
         }
     }
 }
