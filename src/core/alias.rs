@@ -14,12 +14,12 @@
 //! - an address learned under the alias only (its tracker reply, its DHT
 //!   lookup) is dialled with the alias: the peer there may know no other.
 //!
-//! A torrent of this core under the alias that still waits for its metadata
-//! is the same hybrid added by its other link: it is merged into the one whose
-//! metadata came ([`Core::merge_duplicate`]). An alias that is another torrent
-//! here with metadata (two records of one hybrid from before merging), or
-//! another's alias, is not taken (said once): that torrent then joins one
-//! swarm. Across shards the engine merges (`engine/merge.rs`).
+//! A torrent of this core under the alias is the same hybrid added by its
+//! other link (before either's metadata was known, or two records of it from
+//! before merging): it is merged into the one whose metadata came
+//! ([`Core::merge_duplicate`]). An alias that is another torrent's alias is
+//! not taken (said once): that torrent then joins one swarm. Across shards the
+//! engine merges (`engine/merge.rs`).
 //!
 //! The names and their changes are also what a driver with several cores needs
 //! to route accepted connections ([`Core::follow_wire_names`]).
@@ -113,9 +113,9 @@ impl Core {
     }
 
     /// Takes torrent `ih`'s alias, if its metadata says it is a hybrid and the
-    /// name is free. A torrent of this core under that name still waiting for
-    /// its metadata is the same torrent added by its other link: it is merged
-    /// into `ih` first ([`Core::merge_duplicate`]).
+    /// name is free. A torrent of this core under that name is the same
+    /// torrent added by its other link: it is merged into `ih` first
+    /// ([`Core::merge_duplicate`]).
     pub(super) fn name_alias(&mut self, now: Time, ih: InfoHash, out: &mut Vec<Action>) {
         let Some(t) = self.torrents.get(&ih) else {
             return;
@@ -126,7 +126,7 @@ impl Core {
         if self.names.alias_of(ih).is_some() {
             return;
         }
-        if self.torrents.get(&alias).is_some_and(|o| o.info.is_none()) {
+        if self.torrents.contains_key(&alias) {
             self.merge_duplicate(now, ih, alias, out);
         }
         if self.torrents.contains_key(&alias) || self.names.is_alias(alias) {
@@ -138,11 +138,11 @@ impl Core {
     }
 
     /// Torrent `drop`, a link to the same hybrid as `keep` by its other
-    /// info-hash (both added before either's metadata was known), is merged
-    /// into `keep`: `keep` gets the trackers and addresses `drop` knew (the
-    /// addresses as learned under the alias, where the peers know that name),
-    /// and `drop` is removed (it has no files: its metadata never came) and
-    /// reported to the engine ([`Core::take_removed`]).
+    /// info-hash, is merged into `keep`: `keep` gets the trackers and
+    /// addresses `drop` knew (the addresses as learned under the alias, where
+    /// the peers know that name), and `drop` is removed, its files kept (it
+    /// has none when its metadata never came; else they are the same files)
+    /// and reported to the engine ([`Core::take_removed`]).
     pub fn merge_duplicate(
         &mut self,
         now: Time,

@@ -4,29 +4,12 @@
 //! request while one is out, blocks that no longer hash to their piece, and
 //! pieces not had are rejected.
 
-use super::tests::connect;
+use super::tests::{connect, sent_to as sent};
 use super::*;
 use crate::hash::PieceHashes;
 use crate::hash::merkle::{check_answer, merkle_file};
 use crate::metainfo::{CreateLayout, CreateOptions, build_torrent_v2};
 use crate::proto::HashRange;
-
-/// Messages to `key` in `out`.
-fn sent(out: &[Action], key: PeerKey) -> Vec<Message> {
-    let mut got = Vec::new();
-    for a in out {
-        if let Action::Send { peer, bytes } = a
-            && *peer == key
-        {
-            let mut d = MessageDecoder::new(1 << 20, true, true);
-            d.feed(bytes);
-            while let Ok(Some(m)) = d.next_message() {
-                got.push(m);
-            }
-        }
-    }
-    got
-}
 
 fn ask(core: &mut Core, now: Time, key: PeerKey, r: HashRange) -> Vec<Action> {
     let mut out = Vec::new();

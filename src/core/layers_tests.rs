@@ -3,7 +3,7 @@
 //! to the file's root is dropped and another asked; with the layer in, the
 //! storage opens and blocks are asked for.
 
-use super::tests::{closed, connect, feed};
+use super::tests::{closed, connect, feed, sent_to};
 use super::*;
 use crate::hash::merkle::{LayerTree, merkle_file};
 use crate::metainfo::{CreateLayout, CreateOptions, build_torrent_v2};
@@ -11,21 +11,12 @@ use crate::proto::HashRange;
 
 /// Hash requests sent to `key` in `out`.
 fn hash_requests(out: &[Action], key: PeerKey) -> Vec<HashRange> {
-    let mut got = Vec::new();
-    for a in out {
-        if let Action::Send { peer, bytes } = a
-            && *peer == key
-        {
-            let mut d = MessageDecoder::new(1 << 20, true, true);
-            d.feed(bytes);
-            while let Ok(Some(m)) = d.next_message() {
-                if let Message::HashRequest(r) = m {
-                    got.push(r);
-                }
-            }
-        }
-    }
-    got
+    (sent_to(out, key).into_iter())
+        .filter_map(|m| match m {
+            Message::HashRequest(r) => Some(r),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]

@@ -81,6 +81,23 @@ pub(super) fn feed(core: &mut Core, key: PeerKey, msgs: &[Message]) -> Vec<Actio
     raw(core, key, &bytes)
 }
 
+/// The messages sent to `key` in `out`.
+pub(super) fn sent_to(out: &[Action], key: PeerKey) -> Vec<Message> {
+    let mut got = Vec::new();
+    for a in out {
+        if let Action::Send { peer, bytes } = a
+            && *peer == key
+        {
+            let mut d = MessageDecoder::new(1 << 20, true, true);
+            d.feed(bytes);
+            while let Ok(Some(m)) = d.next_message() {
+                got.push(m);
+            }
+        }
+    }
+    got
+}
+
 pub(super) fn closed(out: &[Action]) -> bool {
     out.iter().any(|a| matches!(a, Action::Close { .. }))
 }
