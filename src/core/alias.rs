@@ -131,7 +131,7 @@ impl Core {
         }
         if self.torrents.contains_key(&alias) || self.names.is_alias(alias) {
             tracing::info!(info_hash = %ih, other = %alias,
-                "hybrid torrent: its other info-hash is a torrent of its own here; it joins one swarm");
+                "hybrid torrent: its other info-hash already names another torrent here; it joins one swarm");
             return;
         }
         self.names.take(alias, ih);
@@ -143,7 +143,7 @@ impl Core {
     /// the peers know that name), and `drop` is removed, its files kept (it
     /// has none when its metadata never came; else they are the same files)
     /// and reported to the engine ([`Core::take_removed`]).
-    pub fn merge_duplicate(
+    pub(super) fn merge_duplicate(
         &mut self,
         now: Time,
         keep: InfoHash,
