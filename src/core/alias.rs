@@ -24,8 +24,8 @@
 //! The names and their changes are also what a driver with several cores needs
 //! to route accepted connections ([`Core::follow_wire_names`]).
 
+use core::net::SocketAddr;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use super::{Action, Core, PeerSource};
 use crate::types::{InfoHash, Time};
