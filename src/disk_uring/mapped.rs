@@ -84,8 +84,30 @@ const ZEROS: [u8; 16 * 1024] = [0; 16 * 1024];
 impl MappedFiles {
     /// Opens the files of `info` under `dir` (the folder the torrent was downloaded to).
     pub fn for_torrent(info: &Info, dir: &std::path::Path) -> MappedFiles {
-        let sources = info.files.iter().map(|f| {
-            if f.attr.pad {
+        Self::for_files(info, dir, |_| true)
+    }
+
+    /// [`MappedFiles::for_torrent`] with only the files that hold bytes of
+    /// `pieces` opened: reading a few pieces of a torrent of thousands of
+    /// files opens one or two.
+    pub fn for_pieces(info: &Info, dir: &std::path::Path, pieces: &[u32]) -> MappedFiles {
+        let g = &info.geometry;
+        let spans: Vec<std::ops::Range<u64>> = (pieces.iter())
+            .map(|&p| g.piece_offset(p)..g.piece_offset(p) + u64::from(g.piece_len(p)))
+            .collect();
+        Self::for_files(info, dir, |i| {
+            let r = g.file_range(i);
+            spans.iter().any(|s| r.start < s.end && s.start < r.end)
+        })
+    }
+
+    /// The files of `info` under `dir`, those `keep` refuses left unopened
+    /// (as [`FileSource::Nothing`]: they must not be read).
+    fn for_files(info: &Info, dir: &std::path::Path, keep: impl Fn(usize) -> bool) -> MappedFiles {
+        let sources = info.files.iter().enumerate().map(|(i, f)| {
+            if !keep(i) {
+                FileSource::Nothing
+            } else if f.attr.pad {
                 FileSource::Zeros
             } else if f.attr.symlink {
                 FileSource::Nothing

@@ -117,7 +117,8 @@ pub fn block_leaves(
     dir: &Path,
     pieces: &[(u32, MerklePiece)],
 ) -> Option<Vec<Sha256Digest>> {
-    let files = MappedFiles::for_torrent(info, dir);
+    let listed: Vec<u32> = pieces.iter().map(|p| p.0).collect();
+    let files = MappedFiles::for_pieces(info, dir, &listed);
     let mut leaves = Vec::new();
     for (p, shape) in pieces {
         let mut tree = PieceTree::new(*shape);
@@ -249,4 +250,63 @@ pub fn recheck(
         pieces,
         files: reports,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::merkle::merkle_file;
+    use crate::metainfo::{CreateLayout, CreateOptions, build_torrent_v2};
+
+    #[test]
+    fn block_leaves_need_only_the_files_of_their_pieces() {
+        // Two files of 3 and 2 pieces of 32 KiB; the first is then deleted.
+        let plen = 32 * 1024u32;
+        let lens = [3 * u64::from(plen) - 7, 2 * u64::from(plen) - 100];
+        let bodies: Vec<Vec<u8>> = (lens.iter().zip(1u8..))
+            .map(|(&n, salt)| (0..n).map(|i| (i % 251) as u8 ^ salt).collect())
+            .collect();
+        let trees: Vec<_> = (bodies.iter().zip(lens))
+            .map(|(b, n)| merkle_file(&b[..], n, u64::from(plen)).unwrap())
+            .collect();
+        let layout = CreateLayout {
+            name: "two".into(),
+            files: Some(vec![
+                (vec!["a".into()], lens[0]),
+                (vec!["b".into()], lens[1]),
+            ]),
+            length: 0,
+        };
+        let opts = CreateOptions::default();
+        let info = build_torrent_v2(&layout, plen, None, &trees, &opts)
+            .unwrap()
+            .meta
+            .info;
+        let PieceHashes::Merkle(shapes) = &info.pieces else {
+            panic!("a v2 layout");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let stored: Vec<_> = info.files.iter().filter(|f| !f.attr.pad).collect();
+        for (f, body) in stored.iter().zip(&bodies) {
+            let p = f
+                .path
+                .iter()
+                .fold(dir.path().to_path_buf(), |p, c| p.join(c));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, body).unwrap();
+        }
+        let first = stored[0]
+            .path
+            .iter()
+            .fold(dir.path().to_path_buf(), |p, c| p.join(c));
+        std::fs::remove_file(first).unwrap();
+        // The second file's first piece is the torrent's fourth.
+        let want = shapes[3].leaves(&bodies[1][..plen as usize]);
+        assert_eq!(
+            block_leaves(&info, dir.path(), &[(3, shapes[3])]),
+            Some(want)
+        );
+        // The first file's pieces: not there.
+        assert_eq!(block_leaves(&info, dir.path(), &[(0, shapes[0])]), None);
+    }
 }
