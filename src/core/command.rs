@@ -168,6 +168,16 @@ pub enum Command {
     Stats(InfoHash),
     /// Every torrent's numbers.
     AllStats,
+    /// The numbers of at most `max` torrents after `after` in id order (from
+    /// the first with `None`): a long list taken in pieces, so that the shard
+    /// serves its peers between them and each piece stays in the cache while
+    /// it is made into rows.
+    StatsFrom {
+        /// The last torrent of the piece before.
+        after: Option<InfoHash>,
+        /// At most this many.
+        max: usize,
+    },
     /// Every torrent's place and state in the queue.
     QueueEntries,
     /// A torrent's trackers and their schedule.
@@ -284,7 +294,7 @@ pub enum Reply {
     Priorities(Result<Vec<u8>, CommandError>),
     /// [`Command::Stats`].
     Stats(Result<Box<TorrentStats>, CommandError>),
-    /// [`Command::AllStats`].
+    /// [`Command::AllStats`], [`Command::StatsFrom`].
     AllStats(Vec<TorrentStats>),
     /// [`Command::QueueEntries`].
     QueueEntries(Vec<super::queue::QueueEntry>),
@@ -425,6 +435,7 @@ impl Core {
             }),
             Command::QueueEntries => Reply::QueueEntries(self.queue_entries(now)),
             Command::AllStats => Reply::AllStats(self.all_stats(now)),
+            Command::StatsFrom { after, max } => Reply::AllStats(self.stats_from(now, after, max)),
             Command::SetUrgent {
                 info_hash,
                 reader,

@@ -421,6 +421,23 @@ impl Core {
         all
     }
 
+    /// The numbers of at most `max` torrents after `after` in key order (from
+    /// the first with `None`).
+    pub fn stats_from(
+        &mut self,
+        now: Time,
+        after: Option<InfoHash>,
+        max: usize,
+    ) -> Vec<TorrentStats> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut some = Vec::with_capacity(max.min(self.torrents.len()));
+        let peers = &self.peers;
+        let range = self.torrents.range_mut((from, Bound::Unbounded)).take(max);
+        some.extend(range.map(|(ih, t)| stats_of(now, *ih, t, peers)));
+        some
+    }
+
     /// Every connected peer of a torrent.
     pub fn peer_stats(&mut self, now: Time, info_hash: InfoHash) -> Vec<PeerStats> {
         let book = self.torrents.get(&info_hash).map(|t| &t.addrs);
@@ -555,10 +572,7 @@ fn stats_of(
         files_missing: t.files_gone(),
         added_at: t.added_at,
         completed_at: t.completed_at,
-        content: t
-            .info
-            .as_ref()
-            .map_or_else(|| t.name.clone(), |i| i.content_path()),
+        content: t.content_path.as_deref().unwrap_or(&t.name).to_owned(),
         root: if t.root_token.is_empty() {
             t.root.clone()
         } else {

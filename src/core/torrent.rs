@@ -40,6 +40,10 @@ pub enum TorrentState {
 #[derive(Debug)]
 pub(crate) struct Torrent {
     pub name: String,
+    /// Where its content lies under the download folder (`Info::content_path`,
+    /// worked out once its metadata is laid out): `None` while that is its
+    /// name, as for most torrents (nothing held for them).
+    pub content_path: Option<Box<str>>,
     pub root: String,
     /// The layout (files, geometry): its `pieces` are always empty, the hashes
     /// are in `meta` while resident.
@@ -267,6 +271,7 @@ impl Torrent {
     pub fn new(name: String, root: String, added_at: u64) -> Torrent {
         Torrent {
             name,
+            content_path: None,
             root,
             info: None,
             meta: super::resident::MetaCache::default(),
@@ -362,6 +367,8 @@ impl Torrent {
         info.lay_out(self.content_layout);
         let n = info.geometry.piece_count();
         self.name.clone_from(&info.name);
+        let content = info.content_path();
+        self.content_path = (content != self.name).then(|| content.into());
         self.have = Bitfield::new(n);
         let g = &info.geometry;
         self.picker = Picker::new(

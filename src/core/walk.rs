@@ -257,6 +257,7 @@ impl Core {
             | Command::FilePriorities(_)
             | Command::Stats(_)
             | Command::AllStats
+            | Command::StatsFrom { .. }
             | Command::QueueEntries
             | Command::Trackers(_)
             | Command::Counters

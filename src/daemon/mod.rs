@@ -20,6 +20,7 @@ pub mod json_text;
 pub mod metrics;
 pub mod notify;
 pub mod qbit;
+pub mod rows;
 pub mod serve;
 pub mod settings;
 pub mod stream;

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
 use super::api::{ApiError, Body, Shared};
+use super::rows;
 use super::views::{self, FileView, PeerView, TorrentView};
 use crate::core::{AddTorrent, TorrentSettings, TorrentSource};
 use crate::metainfo::{Magnet, Metainfo, MetainfoLimits};
@@ -47,77 +48,137 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-/// `GET /torrents`.
+/// `GET /torrents`. Each shard writes its rows that pass the filters, with
+/// their sort keys (`daemon::rows`); this thread orders the keys and copies
+/// the page out.
 pub async fn list(
     State(app): State<Shared>,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
-    let q = query(q)?;
-    let mut all: Vec<TorrentView> = app
-        .engine
-        .all_stats_async()
-        .await?
-        .into_iter()
-        .map(TorrentView::from)
-        .collect();
-    let name = q.name.as_ref().map(|n| n.to_lowercase());
-    all.retain(|t| {
-        q.state.as_ref().is_none_or(|s| t.state == s.as_str())
-            && q.root.as_ref().is_none_or(|r| &t.root == r)
-            && q.label.as_ref().is_none_or(|l| t.labels.contains(l))
-            && q.category.as_ref().is_none_or(|c| &t.category == c)
-            && name
-                .as_ref()
-                .is_none_or(|n| t.name.to_lowercase().contains(n))
-    });
-    let sort = q.sort.as_deref().unwrap_or("added");
+    let mut q = query(q)?;
+    q.name = q.name.map(|n| n.to_lowercase());
+    let sort = q.sort.take().unwrap_or_else(|| "added".into());
     let (desc, key) = match sort.strip_prefix('-') {
         Some(k) => (true, k),
-        None => (false, sort),
+        None => (false, sort.as_str()),
     };
-    let by = |a: &TorrentView, b: &TorrentView| -> std::cmp::Ordering {
-        let f = |x: f64, y: f64| x.total_cmp(&y);
-        match key {
-            "name" => a.name.cmp(&b.name),
-            "size" => a.size.cmp(&b.size),
-            "progress" => f(a.progress, b.progress),
-            "added" => a.added_at.cmp(&b.added_at),
-            "download_rate" => a.download_rate.cmp(&b.download_rate),
-            "upload_rate" => a.upload_rate.cmp(&b.upload_rate),
-            "ratio" => f(a.ratio, b.ratio),
-            _ => std::cmp::Ordering::Equal,
-        }
-        .then_with(|| a.id.cmp(&b.id))
+    let key =
+        ListKey::named(key).ok_or_else(|| ApiError::bad(format!("sort: unknown key {key:?}")))?;
+    let paging = rows::Paging {
+        reverse: desc,
+        offset: i64::try_from(q.offset).unwrap_or(i64::MAX),
+        take: q.limit,
     };
-    if !matches!(
-        key,
-        "name" | "size" | "progress" | "added" | "download_rate" | "upload_rate" | "ratio"
-    ) {
-        return Err(ApiError::bad(format!("sort: unknown key {key:?}")));
-    }
-    all.sort_by(|a, b| if desc { by(b, a) } else { by(a, b) });
-    let total = all.len();
-    let torrents: Vec<TorrentView> = all
-        .into_iter()
-        .skip(q.offset)
-        .take(q.limit.unwrap_or(usize::MAX))
-        .collect();
-    // Written into a buffer sized for the page at once (grown by doubling, a
-    // list of 100,000 torrents held ~100 MB of buffers at the moment of a
-    // copy), by hand: the derived serializer escaped every field's name again
-    // for every torrent.
-    let mut out = Vec::with_capacity(64 + torrents.len() * VIEW_BYTES);
+    let q = Arc::new(q);
+    let parts = app
+        .engine
+        .all_stats_then(move |all| {
+            let mut part = rows::Part::with_capacity(all.len(), VIEW_BYTES);
+            for s in all {
+                let id = s.info_hash;
+                let t = TorrentView::from(s);
+                if q.keeps(&t) {
+                    part.push((key.of(&t), id), |out| t.write_json(out));
+                }
+            }
+            part
+        })
+        .await?;
+    // Ascending, ties by id (as its hex sorts); a descending list is the
+    // same reversed.
+    let by = |a: &(Sort, InfoHash), b: &(Sort, InfoHash)| a.0.cmp(&b.0).then(a.1.cmp(&b.1));
+    let page = rows::page(&parts, Some(&by), paging);
+    let mut out = Vec::new();
     out.extend_from_slice(b"{\"total\":");
-    super::json_text::write_int(&mut out, total);
+    super::json_text::write_int(&mut out, page.total);
     out.extend_from_slice(b",\"torrents\":[");
-    for (i, t) in torrents.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        t.write_json(&mut out);
-    }
+    page.write(&mut out);
     out.extend_from_slice(b"]}");
     Ok(([(header::CONTENT_TYPE, "application/json")], out))
+}
+
+impl ListQuery {
+    /// Whether a torrent passes the filters (`name` already lower case).
+    fn keeps(&self, t: &TorrentView) -> bool {
+        self.state.as_ref().is_none_or(|s| t.state == s.as_str())
+            && self.root.as_ref().is_none_or(|r| &t.root == r)
+            && self.label.as_ref().is_none_or(|l| t.labels.contains(l))
+            && self.category.as_ref().is_none_or(|c| &t.category == c)
+            && (self.name.as_ref()).is_none_or(|n| t.name.to_lowercase().contains(n))
+    }
+}
+
+/// What `GET /torrents` can be sorted by.
+#[derive(Debug, Clone, Copy)]
+enum ListKey {
+    Name,
+    Size,
+    Progress,
+    Added,
+    DownloadRate,
+    UploadRate,
+    Ratio,
+}
+
+/// A torrent's place in a sorted list: the key's value, then its id.
+#[derive(Debug)]
+enum Sort {
+    Int(u64),
+    Real(f64),
+    Text(String),
+}
+
+impl Ord for Sort {
+    fn cmp(&self, other: &Sort) -> std::cmp::Ordering {
+        match (self, other) {
+            (Sort::Int(a), Sort::Int(b)) => a.cmp(b),
+            (Sort::Real(a), Sort::Real(b)) => a.total_cmp(b),
+            (Sort::Text(a), Sort::Text(b)) => a.cmp(b),
+            // One list sorts by one key: never mixed.
+            _ => std::cmp::Ordering::Equal,
+        }
+    }
+}
+
+impl PartialOrd for Sort {
+    fn partial_cmp(&self, other: &Sort) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Sort {
+    fn eq(&self, other: &Sort) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Sort {}
+
+impl ListKey {
+    fn named(key: &str) -> Option<ListKey> {
+        Some(match key {
+            "name" => ListKey::Name,
+            "size" => ListKey::Size,
+            "progress" => ListKey::Progress,
+            "added" => ListKey::Added,
+            "download_rate" => ListKey::DownloadRate,
+            "upload_rate" => ListKey::UploadRate,
+            "ratio" => ListKey::Ratio,
+            _ => return None,
+        })
+    }
+
+    fn of(self, t: &TorrentView) -> Sort {
+        match self {
+            ListKey::Name => Sort::Text(t.name.clone()),
+            ListKey::Size => Sort::Int(t.size),
+            ListKey::Progress => Sort::Real(t.progress),
+            ListKey::Added => Sort::Int(t.added_at),
+            ListKey::DownloadRate => Sort::Int(t.download_rate),
+            ListKey::UploadRate => Sort::Int(t.upload_rate),
+            ListKey::Ratio => Sort::Real(t.ratio),
+        }
+    }
 }
 
 /// About what one torrent takes in the list's JSON (its size estimate).

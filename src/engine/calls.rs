@@ -12,6 +12,7 @@ use crate::core::{
     Tunables,
 };
 use crate::metainfo::Info;
+use crate::shard::{self, Envelope};
 use crate::types::InfoHash;
 
 /// Reading a core's [`Reply`] as the kind its command gives.
@@ -69,6 +70,65 @@ pub struct ChangedStats {
     /// The stats of torrents changed since then.
     pub changed: Vec<TorrentStats>,
 }
+
+/// What a shard carries from one piece of [`Engine::all_stats_then`] to the
+/// next: what to make of a piece, what was made, and where the whole goes.
+struct Pieces<F, T> {
+    each: F,
+    made: Vec<T>,
+    tx: flume::Sender<Result<Vec<T>, String>>,
+}
+
+impl<F, T> Pieces<F, T> {
+    fn send(&self, all: Result<Vec<T>, String>) {
+        if self.tx.send(all).is_err() {
+            tracing::debug!("a list's pieces found no caller (its future was dropped)");
+        }
+    }
+}
+
+/// The command for the piece after `after`, whose answer makes the piece and
+/// asks for the next, or sends everything made once a piece comes short.
+fn stats_piece<F, T>(after: Option<InfoHash>, mut p: Pieces<F, T>) -> Envelope
+where
+    F: Fn(Vec<TorrentStats>) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let command = Command::StatsFrom {
+        after,
+        max: STATS_PIECE,
+    };
+    let answer: shard::Answer = Box::new(move |reply| {
+        let piece = reply.and_then(|r| match r {
+            Reply::AllStats(s) => {
+                let last = s.last().map(|s| s.info_hash);
+                let full = s.len() == STATS_PIECE;
+                let each = &p.each;
+                super::shard_side(|| each(s)).map(|made| (made, last, full))
+            }
+            other => Err(other.mismatch("stats from").to_string()),
+        });
+        match piece {
+            Ok((made, last, true)) => {
+                p.made.push(made);
+                return Some(stats_piece(last, p));
+            }
+            Ok((made, _, false)) => {
+                p.made.push(made);
+                let all = std::mem::take(&mut p.made);
+                p.send(Ok(all));
+            }
+            Err(why) => p.send(Err(why)),
+        }
+        None
+    });
+    Envelope { command, answer }
+}
+
+/// How many torrents' numbers [`Engine::all_stats_then`] takes from a shard at
+/// a time: their numbers (~600 bytes each) and rows stay in the cache, and a
+/// shard of 50,000 torrents answers its peers every couple of milliseconds.
+pub(super) const STATS_PIECE: usize = 1024;
 
 impl Engine {
     /// Adds a torrent. `add.root` names a storage root by token, or a folder (made
@@ -387,6 +447,47 @@ impl Engine {
             }
         }
         Ok(all)
+    }
+
+    /// Every torrent's numbers, handed to `each` a piece at a time on the
+    /// shard that has them, and what `each` made of each piece (a shard's
+    /// pieces in id order, shard after shard). A list of 100,000 torrents is
+    /// made into its rows by every core at once, each piece while it is in the
+    /// cache; the numbers are freed where they were allocated, and each shard
+    /// serves its peers between pieces. `each` holds its shard while it runs:
+    /// one pass over the piece, no waiting.
+    pub async fn all_stats_then<T: Send + 'static>(
+        &self,
+        each: impl Fn(Vec<TorrentStats>) -> T + Clone + Send + 'static,
+    ) -> Result<Vec<T>, EngineError> {
+        let shards = (0..self.inner.shards()).map(|i| self.stats_pieces_then(i, each.clone()));
+        let mut all = Vec::new();
+        for made in futures_util::future::join_all(shards).await {
+            all.extend(made?);
+        }
+        Ok(all)
+    }
+
+    /// [`Engine::all_stats_then`] on one shard: each piece's answer asks the
+    /// shard for the next piece itself, so the pieces follow one another on
+    /// the shard without a trip to this caller and back.
+    async fn stats_pieces_then<T: Send + 'static>(
+        &self,
+        shard: usize,
+        each: impl Fn(Vec<TorrentStats>) -> T + Send + 'static,
+    ) -> Result<Vec<T>, EngineError> {
+        // One answer: every piece made, or why the shard failed.
+        let (tx, rx) = flume::bounded(1);
+        let first = stats_piece(
+            None,
+            Pieces {
+                each,
+                made: Vec::new(),
+                tx,
+            },
+        );
+        self.inner.send_envelope(shard, first).await?;
+        self.inner.answer_of(shard, rx).await
     }
 
     /// Pieces a reader waits for (a file being streamed): fetched first, in order.

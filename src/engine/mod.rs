@@ -181,28 +181,75 @@ impl Inner {
 
     /// Runs `command` on shard `index`'s core and awaits its reply.
     async fn on_shard(&self, index: usize, command: Command) -> Result<Reply, EngineError> {
-        match &self.backend {
-            Backend::Memory { world, node } => Ok(world.run_command(*node, command)),
-            Backend::Shards { shards, .. } => {
-                let h = &shards[index];
-                let failed = |reason: Option<String>| EngineError::ShardFailed {
-                    shard: index,
-                    reason: reason
-                        .or_else(|| h.failure())
-                        .unwrap_or_else(|| "the shard stopped".into()),
-                };
-                // One answer: the reply, or why the shard failed.
-                let (reply, rx) = flume::bounded(1);
-                h.commands
-                    .send_async(Envelope { command, reply })
-                    .await
-                    .map_err(|_| failed(None))?;
-                match rx.recv_async().await {
-                    Ok(Ok(r)) => Ok(r),
-                    Ok(Err(why)) => Err(failed(Some(why))),
-                    Err(_) => Err(failed(None)),
-                }
+        self.on_shard_then(index, command, |r| r).await
+    }
+
+    /// Runs `command` on shard `index`'s core and `then` on its reply, on the
+    /// shard's own thread: what a reply turns into (a list's JSON rows) is
+    /// made where the reply was, in parallel over the shards, and what it
+    /// allocated is freed by the thread that allocated it. `then` holds the
+    /// shard while it runs, as the command itself does: keep it to a pass.
+    async fn on_shard_then<T: Send + 'static>(
+        &self,
+        index: usize,
+        command: Command,
+        then: impl FnOnce(Reply) -> T + Send + 'static,
+    ) -> Result<T, EngineError> {
+        // One answer: the reply made into `T`, or why the shard failed.
+        let (tx, rx) = flume::bounded(1);
+        let answer: shard::Answer = Box::new(move |reply| {
+            let made = reply.and_then(|r| shard_side(|| then(r)));
+            if tx.send(made).is_err() {
+                tracing::debug!("a command's answer found no caller (its future was dropped)");
             }
+            None
+        });
+        self.send_envelope(index, Envelope { command, answer })
+            .await?;
+        self.answer_of(index, rx).await
+    }
+
+    /// Hands `env` to shard `index` (the memory backend runs it, and every
+    /// command its answers ask for, at once).
+    async fn send_envelope(&self, index: usize, env: Envelope) -> Result<(), EngineError> {
+        match &self.backend {
+            Backend::Memory { world, node } => {
+                let mut next = Some(env);
+                while let Some(Envelope { command, answer }) = next {
+                    next = answer(Ok(world.run_command(*node, command)));
+                }
+                Ok(())
+            }
+            Backend::Shards { shards, .. } => (shards[index].commands.send_async(env).await)
+                .map_err(|_| self.shard_failed(index, None)),
+        }
+    }
+
+    /// What an envelope's answer sends on `rx`: the answer, or why shard
+    /// `index` failed.
+    async fn answer_of<T>(
+        &self,
+        index: usize,
+        rx: flume::Receiver<Result<T, String>>,
+    ) -> Result<T, EngineError> {
+        match rx.recv_async().await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(why)) => Err(self.shard_failed(index, Some(why))),
+            Err(_) => Err(self.shard_failed(index, None)),
+        }
+    }
+
+    /// Shard `index` failed: `reason`, or what it said when it failed.
+    fn shard_failed(&self, index: usize, reason: Option<String>) -> EngineError {
+        let said = match &self.backend {
+            Backend::Shards { shards, .. } => shards[index].failure(),
+            Backend::Memory { .. } => None,
+        };
+        EngineError::ShardFailed {
+            shard: index,
+            reason: reason
+                .or(said)
+                .unwrap_or_else(|| "the shard stopped".into()),
         }
     }
 
@@ -545,3 +592,10 @@ impl Engine {
 
 #[cfg(test)]
 mod tests;
+
+/// Runs `f` for a caller on a shard's thread: a panic in it is the caller's
+/// failure (its message), not the shard's.
+pub(crate) fn shard_side<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|p| format!("its answer failed: {}", shard::panic_message(&*p)))
+}

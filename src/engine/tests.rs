@@ -1,5 +1,6 @@
 //! The handle itself: thread safety and failed shards.
 
+use super::calls::STATS_PIECE;
 use super::*;
 use crate::core::{AddTorrent, TorrentSource};
 use crate::metainfo::Magnet;
@@ -64,6 +65,58 @@ fn a_panicking_shard_becomes_an_error_and_a_visible_state() {
     );
     // Dropping the engine with a failed shard neither hangs nor panics.
     drop(e);
+}
+
+#[test]
+fn a_list_is_taken_in_pieces_each_made_on_its_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = two_shards();
+    let root = dir.path().to_string_lossy().into_owned();
+    let n = 2 * STATS_PIECE + 7;
+    let mut added: Vec<InfoHash> = (0..n)
+        .map(|i| {
+            let mut ih = [9u8; 20];
+            ih[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            let link = format!("magnet:?xt=urn:btih:{}", InfoHash(ih).to_hex());
+            let add = AddTorrent::new(
+                TorrentSource::Magnet(Magnet::parse(&link).unwrap()),
+                root.clone(),
+            );
+            e.add_torrent(add).unwrap()
+        })
+        .collect();
+    // Each piece is made on the shard that has it: its thread, its torrents.
+    let pieces = pollster::block_on(e.all_stats_then(|s| {
+        let ids: Vec<InfoHash> = s.iter().map(|s| s.info_hash).collect();
+        (std::thread::current().name().map(str::to_owned), ids)
+    }))
+    .unwrap();
+    assert!(pieces.len() >= 4, "{} pieces", pieces.len());
+    assert!(pieces.iter().all(|p| p.1.len() <= STATS_PIECE));
+    for (thread, ids) in &pieces {
+        let thread = thread.as_deref().unwrap_or_default();
+        assert!(thread.starts_with("sr-shard-"), "made on {thread:?}");
+        let shard: usize = thread["sr-shard-".len()..].parse().unwrap();
+        assert!(ids.iter().all(|ih| shard::shard_of(*ih, 2) == shard));
+    }
+    // Every torrent once, each shard's in id order.
+    let mut listed: Vec<InfoHash> = pieces.iter().flat_map(|p| p.1.clone()).collect();
+    assert!(listed.len() == n);
+    for ids in pieces.iter().map(|p| &p.1) {
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    }
+    listed.sort();
+    added.sort();
+    assert_eq!(listed, added);
+
+    // A caller's step that panics fails that call, not the shard.
+    let r = pollster::block_on(e.all_stats_then(|s| assert!(s.is_empty(), "a caller's bug")));
+    let Err(EngineError::ShardFailed { reason, .. }) = r else {
+        panic!("expected the call to fail, got {r:?}");
+    };
+    assert!(reason.contains("a caller's bug"), "{reason}");
+    assert!(e.failed_shards().is_empty());
+    assert_eq!(e.torrents().unwrap().len(), n);
 }
 
 /// Compiled, never run: the async calls can be awaited from a multi-threaded

@@ -86,9 +86,13 @@ pub(crate) fn with_shard(rc: &ShardRc, f: impl FnOnce(&mut Core, Time, &mut Vec<
 }
 
 /// Runs one of the engine's commands and answers it: the core's reply, or why
-/// the shard failed (while running it, or before).
-fn run_command(rc: &ShardRc, env: Envelope) {
-    let Envelope { command, reply } = env;
+/// the shard failed (while running it, or before). The answer may ask for a
+/// command to run next.
+fn run_command(rc: &ShardRc, env: Envelope) -> Option<Envelope> {
+    let Envelope {
+        command,
+        answer: reply,
+    } = env;
     let mut answer = None;
     with_shard(rc, |c, now, out| {
         answer = Some(c.execute(now, command, out))
@@ -101,8 +105,25 @@ fn run_command(rc: &ShardRc, env: Envelope) {
             .cloned()
             .unwrap_or_else(|| "the shard failed".into())
     });
-    if reply.send(answer).is_err() {
-        tracing::debug!("a command's answer found no caller (its future was dropped)");
+    reply(answer)
+}
+
+/// Gives the shard's other tasks (its peers, its tick) a turn before going on.
+struct YieldNow(bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 
@@ -633,7 +654,11 @@ pub(crate) async fn run(
     // A failed shard keeps taking commands until the engine goes, dropping each
     // unrun: its caller's answer channel closes and it reports the failure.
     while let Ok(env) = commands.recv_async().await {
-        run_command(&shard, env);
+        let mut next = run_command(&shard, env);
+        while let Some(env) = next {
+            YieldNow(false).await;
+            next = run_command(&shard, env);
+        }
     }
     // The engine is gone: drop every connection (closing the sockets) and return.
     shard.borrow_mut().conns.clear();

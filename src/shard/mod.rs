@@ -164,8 +164,16 @@ pub enum StartError {
 /// message of the panic that failed the shard while running it.
 pub(crate) struct Envelope {
     pub(crate) command: Command,
-    pub(crate) reply: flume::Sender<Result<Reply, String>>,
+    /// Called once on the shard's thread with the core's reply, or why the
+    /// shard failed: it sends the answer (or what the caller makes of it)
+    /// back to the caller, or hands back the next command to run on this
+    /// shard (a long list taken in pieces without a trip to the caller and
+    /// back between them; the shard serves its peers between the two).
+    pub(crate) answer: Answer,
 }
+
+/// What a shard calls with a command's reply (see [`Envelope`]).
+pub(crate) type Answer = Box<dyn FnOnce(Result<Reply, String>) -> Option<Envelope> + Send>;
 
 /// Commands waiting for a shard. Full: the engine's caller waits (back pressure);
 /// a shard is never far behind its callers, so this only bounds bursts.
