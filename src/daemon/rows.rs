@@ -1,6 +1,6 @@
 //! Lists written where the torrents are: each shard writes its torrents' JSON
 //! rows, with the key each is ordered by, into one [`Part`] on its own thread
-//! (`Engine::fold_stats`), and the API's thread only orders the keys and
+//! (`Engine::all_stats_then`), and the API's thread only orders the keys and
 //! copies the page's rows out. A list of 100,000 torrents is written by every
 //! core at once, and no view or string crosses threads to be freed.
 
@@ -14,23 +14,13 @@ pub struct Part<K> {
     rows: Vec<(K, usize)>,
 }
 
-impl<K> Default for Part<K> {
-    fn default() -> Part<K> {
-        Part {
-            text: Vec::new(),
-            rows: Vec::new(),
-        }
-    }
-}
-
 impl<K> Part<K> {
-    /// Room for `rows` more rows of about `row_bytes` each (grown as a vector
-    /// grows: a shard's part is one buffer, not one per piece, which the
-    /// allocator served slowly: a fresh mapping per piece, unmapped by
-    /// another thread).
-    pub fn reserve(&mut self, rows: usize, row_bytes: usize) {
-        self.text.reserve(rows.saturating_mul(row_bytes));
-        self.rows.reserve(rows);
+    /// Room for `rows` rows of about `row_bytes` each, taken at once.
+    pub fn with_capacity(rows: usize, row_bytes: usize) -> Part<K> {
+        Part {
+            text: Vec::with_capacity(rows.saturating_mul(row_bytes)),
+            rows: Vec::with_capacity(rows),
+        }
     }
 
     /// Adds a row: `write` appends its JSON.
@@ -114,8 +104,7 @@ mod tests {
     use super::*;
 
     fn part(rows: &[(u32, &str)]) -> Part<u32> {
-        let mut p = Part::default();
-        p.reserve(rows.len(), 8);
+        let mut p = Part::with_capacity(rows.len(), 8);
         for (k, text) in rows {
             p.push(*k, |out| out.extend_from_slice(text.as_bytes()));
         }

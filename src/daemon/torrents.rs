@@ -72,8 +72,8 @@ pub async fn list(
     let q = Arc::new(q);
     let parts = app
         .engine
-        .fold_stats(move |part: &mut rows::Part<_>, all| {
-            part.reserve(all.len(), VIEW_BYTES);
+        .all_stats_then(move |all| {
+            let mut part = rows::Part::with_capacity(all.len(), VIEW_BYTES);
             for s in all {
                 let id = s.info_hash;
                 let t = TorrentView::from(s);
@@ -81,6 +81,7 @@ pub async fn list(
                     part.push((key.of(&t), id), |out| t.write_json(out));
                 }
             }
+            part
         })
         .await?;
     // Ascending, ties by id (as its hex sorts); a descending list is the

@@ -71,19 +71,27 @@ pub struct ChangedStats {
     pub changed: Vec<TorrentStats>,
 }
 
-/// What a shard carries from one piece of [`Engine::fold_stats`] to the
-/// next: what to do with a piece, what it made so far, and where that goes.
-struct Fold<F, T> {
+/// What a shard carries from one piece of [`Engine::all_stats_then`] to the
+/// next: what to make of a piece, what was made, and where the whole goes.
+struct Pieces<F, T> {
     each: F,
-    made: T,
-    tx: flume::Sender<Result<T, String>>,
+    made: Vec<T>,
+    tx: flume::Sender<Result<Vec<T>, String>>,
 }
 
-/// The command for the piece after `after`, whose answer folds the piece in
-/// and asks for the next, or sends what was made once a piece comes short.
-fn stats_piece<F, T>(after: Option<InfoHash>, mut f: Fold<F, T>) -> Envelope
+impl<F, T> Pieces<F, T> {
+    fn send(&self, all: Result<Vec<T>, String>) {
+        if self.tx.send(all).is_err() {
+            tracing::debug!("a list's pieces found no caller (its future was dropped)");
+        }
+    }
+}
+
+/// The command for the piece after `after`, whose answer makes the piece and
+/// asks for the next, or sends everything made once a piece comes short.
+fn stats_piece<F, T>(after: Option<InfoHash>, mut p: Pieces<F, T>) -> Envelope
 where
-    F: Fn(&mut T, Vec<TorrentStats>) + Send + 'static,
+    F: Fn(Vec<TorrentStats>) -> T + Send + 'static,
     T: Send + 'static,
 {
     let command = Command::StatsFrom {
@@ -95,25 +103,29 @@ where
             Reply::AllStats(s) => {
                 let last = s.last().map(|s| s.info_hash);
                 let full = s.len() == STATS_PIECE;
-                let (each, made) = (&f.each, &mut f.made);
-                super::shard_side(|| each(made, s)).map(|()| (last, full))
+                let each = &p.each;
+                super::shard_side(|| each(s)).map(|made| (made, last, full))
             }
             other => Err(other.mismatch("stats from").to_string()),
         });
-        let done = match piece {
-            Ok((last, true)) => return Some(stats_piece(last, f)),
-            Ok((_, false)) => Ok(f.made),
-            Err(why) => Err(why),
-        };
-        if f.tx.send(done).is_err() {
-            tracing::debug!("a list's pieces found no caller (its future was dropped)");
+        match piece {
+            Ok((made, last, true)) => {
+                p.made.push(made);
+                return Some(stats_piece(last, p));
+            }
+            Ok((made, _, false)) => {
+                p.made.push(made);
+                let all = std::mem::take(&mut p.made);
+                p.send(Ok(all));
+            }
+            Err(why) => p.send(Err(why)),
         }
         None
     });
     Envelope { command, answer }
 }
 
-/// How many torrents' numbers [`Engine::fold_stats`] takes from a shard at
+/// How many torrents' numbers [`Engine::all_stats_then`] takes from a shard at
 /// a time: their numbers (~600 bytes each) and rows stay in the cache, and a
 /// shard of 50,000 torrents answers its peers every couple of milliseconds.
 pub(super) const STATS_PIECE: usize = 1024;
@@ -438,38 +450,39 @@ impl Engine {
     }
 
     /// Every torrent's numbers, handed to `each` a piece at a time on the
-    /// shard that has them, to fold into that shard's `T` (a shard's pieces
-    /// in id order); the shards' `T`s, shard by shard. A list of 100,000
-    /// torrents is made into its rows by every core at once, each piece while
-    /// it is in the cache; the numbers are freed where they were allocated,
-    /// and each shard serves its peers between pieces. `each` holds its shard
-    /// while it runs: one pass over the piece, no waiting.
-    pub async fn fold_stats<T: Default + Send + 'static>(
+    /// shard that has them, and what `each` made of each piece (a shard's
+    /// pieces in id order, shard after shard). A list of 100,000 torrents is
+    /// made into its rows by every core at once, each piece while it is in the
+    /// cache; the numbers are freed where they were allocated, and each shard
+    /// serves its peers between pieces. `each` holds its shard while it runs:
+    /// one pass over the piece, no waiting.
+    pub async fn all_stats_then<T: Send + 'static>(
         &self,
-        each: impl Fn(&mut T, Vec<TorrentStats>) + Clone + Send + 'static,
+        each: impl Fn(Vec<TorrentStats>) -> T + Clone + Send + 'static,
     ) -> Result<Vec<T>, EngineError> {
-        let shards = (0..self.inner.shards()).map(|i| self.fold_stats_on(i, each.clone()));
-        futures_util::future::join_all(shards)
-            .await
-            .into_iter()
-            .collect()
+        let shards = (0..self.inner.shards()).map(|i| self.stats_pieces_then(i, each.clone()));
+        let mut all = Vec::new();
+        for made in futures_util::future::join_all(shards).await {
+            all.extend(made?);
+        }
+        Ok(all)
     }
 
-    /// [`Engine::fold_stats`] on one shard: each piece's answer asks the
+    /// [`Engine::all_stats_then`] on one shard: each piece's answer asks the
     /// shard for the next piece itself, so the pieces follow one another on
     /// the shard without a trip to this caller and back.
-    async fn fold_stats_on<T: Default + Send + 'static>(
+    async fn stats_pieces_then<T: Send + 'static>(
         &self,
         shard: usize,
-        each: impl Fn(&mut T, Vec<TorrentStats>) + Send + 'static,
-    ) -> Result<T, EngineError> {
-        // One answer: the fold, or why the shard failed.
+        each: impl Fn(Vec<TorrentStats>) -> T + Send + 'static,
+    ) -> Result<Vec<T>, EngineError> {
+        // One answer: every piece made, or why the shard failed.
         let (tx, rx) = flume::bounded(1);
         let first = stats_piece(
             None,
-            Fold {
+            Pieces {
                 each,
-                made: T::default(),
+                made: Vec::new(),
                 tx,
             },
         );

@@ -86,14 +86,11 @@ fn a_list_is_taken_in_pieces_each_made_on_its_shard() {
         })
         .collect();
     // Each piece is made on the shard that has it: its thread, its torrents.
-    type Pieces = Vec<(Option<String>, Vec<InfoHash>)>;
-    let shards = pollster::block_on(e.fold_stats(|made: &mut Pieces, s| {
+    let pieces = pollster::block_on(e.all_stats_then(|s| {
         let ids: Vec<InfoHash> = s.iter().map(|s| s.info_hash).collect();
-        made.push((std::thread::current().name().map(str::to_owned), ids));
+        (std::thread::current().name().map(str::to_owned), ids)
     }))
     .unwrap();
-    assert_eq!(shards.len(), 2);
-    let pieces: Pieces = shards.into_iter().flatten().collect();
     assert!(pieces.len() >= 4, "{} pieces", pieces.len());
     assert!(pieces.iter().all(|p| p.1.len() <= STATS_PIECE));
     for (thread, ids) in &pieces {
@@ -113,8 +110,7 @@ fn a_list_is_taken_in_pieces_each_made_on_its_shard() {
     assert_eq!(listed, added);
 
     // A caller's step that panics fails that call, not the shard.
-    let r =
-        pollster::block_on(e.fold_stats(|_: &mut (), s| assert!(s.is_empty(), "a caller's bug")));
+    let r = pollster::block_on(e.all_stats_then(|s| assert!(s.is_empty(), "a caller's bug")));
     let Err(EngineError::ShardFailed { reason, .. }) = r else {
         panic!("expected the call to fail, got {r:?}");
     };

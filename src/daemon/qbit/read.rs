@@ -131,8 +131,8 @@ pub async fn info(State(app): State<Shared>, p: Params) -> Result<Response, QbEr
     });
     let parts = app
         .engine
-        .fold_stats(move |part: &mut rows::Part<_>, all| {
-            part.reserve(all.len(), QB_ROW_BYTES);
+        .all_stats_then(move |all| {
+            let mut part = rows::Part::with_capacity(all.len(), QB_ROW_BYTES);
             for s in &all {
                 let t = QbTorrent::new(s, &cx);
                 if keep.keeps(s, &t) {
@@ -140,6 +140,7 @@ pub async fn info(State(app): State<Shared>, p: Params) -> Result<Response, QbEr
                     part.push(key, |out| t.write_json(out));
                 }
             }
+            part
         })
         .await?;
     let by = |a: &Option<SortKey>, b: &Option<SortKey>| match (a, b) {
