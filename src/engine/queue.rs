@@ -2,7 +2,6 @@
 //! state from all cores, asks [`queue::plan`] which to queue, and tells the
 //! cores. The policy is the core's function; this only carries it out.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use super::{Engine, EngineError};
@@ -56,22 +55,6 @@ impl Engine {
             r.done()?;
         }
         self.balance_queue_async().await.map(|_| ())
-    }
-
-    /// Each incomplete torrent's place among the incomplete ones, from 1, with
-    /// queueing on (qBittorrent's `priority`); empty with it off.
-    pub async fn queue_ranks_async(&self) -> Result<HashMap<InfoHash, u64>, EngineError> {
-        if !self.queue_limits().enabled {
-            return Ok(HashMap::new());
-        }
-        let mut waiting: Vec<(u64, InfoHash)> = (self.queue_entries_async().await?.iter())
-            .filter(|e| !e.complete)
-            .map(|e| (e.pos, e.info_hash))
-            .collect();
-        waiting.sort_unstable();
-        Ok((waiting.into_iter().zip(1..))
-            .map(|((_, ih), n)| (ih, n))
-            .collect())
     }
 
     /// Every torrent's place and state in the queue, over every shard (one

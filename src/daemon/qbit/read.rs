@@ -1,8 +1,6 @@
 //! The torrent queries: `torrents/info`, `properties`, `trackers`, `webseeds`,
 //! `files`, `pieceStates`, `categories`, `tags`.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -10,7 +8,6 @@ use axum::routing::any;
 use serde_json::{Value, json};
 
 use super::super::api::Shared;
-use super::super::rows;
 use super::view::{Context, ETA_INFINITE, Field, NAMES, QbTorrent, RootPaths, qt_value};
 use super::{Params, QbError, json as answer};
 use crate::Engine;
@@ -109,81 +106,82 @@ fn passes(filter: &str, t: &QbTorrent) -> bool {
 }
 
 /// `torrents/info`: `filter`, `category`, `tag`, `hashes`, `sort`, `reverse`,
-/// `limit`, `offset`. Each shard writes its rows that pass the filters, with
-/// their sort keys (`daemon::rows`); this thread orders the keys and copies
-/// the page out.
+/// `limit`, `offset`. Without a sort or a page, each torrent's JSON is written
+/// as its view is made (no list of 100,000 views is held).
 pub async fn info(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let sort = p
-        .get("sort")
-        .and_then(|k| NAMES.iter().position(|n| *n == k));
-    let reverse = p.flag("reverse")?.unwrap_or(false);
-    let offset = p.num::<i64>("offset")?.unwrap_or(0);
-    let limit = p.num::<i64>("limit")?.filter(|l| *l > 0);
-    let keep = Arc::new(InfoFilter {
-        filter: p.get("filter").unwrap_or("all").to_owned(),
-        category: p.get("category").map(str::to_owned),
-        tag: p.get("tag").map(str::to_owned),
-        hashes: p.get("hashes").map(super::parse_hashes),
-    });
-    let cx = Arc::new(Context {
-        ranks: app.engine.queue_ranks_async().await?,
-        ..context(&app, &[])
-    });
-    let parts = app
-        .engine
-        .all_stats_then(move |all| {
-            let mut part = rows::Part::with_capacity(all.len(), QB_ROW_BYTES);
-            for s in &all {
-                let t = QbTorrent::new(s, &cx);
-                if keep.keeps(s, &t) {
-                    let key = sort.map(|i| SortKey::of(&t.fields()[i].1));
-                    part.push(key, |out| t.write_json(out));
-                }
-            }
-            part
-        })
-        .await?;
-    let by = |a: &Option<SortKey>, b: &Option<SortKey>| match (a, b) {
-        (Some(a), Some(b)) => a.order(b),
-        _ => std::cmp::Ordering::Equal,
-    };
-    let paging = rows::Paging {
-        reverse,
-        offset,
-        take: limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
-    };
-    let mut out = vec![b'['];
-    let order: Option<rows::Order<'_, Option<SortKey>>> = sort.is_some().then_some(&by);
-    rows::page(&parts, order, paging).write(&mut out);
-    out.push(b']');
-    Ok(json_bytes(out))
-}
-
-/// About what one torrent takes in `torrents/info` (its size estimate).
-const QB_ROW_BYTES: usize = 1200;
-
-/// `torrents/info`'s filters.
-#[derive(Debug)]
-struct InfoFilter {
-    filter: String,
-    category: Option<String>,
-    tag: Option<String>,
-    hashes: Option<Vec<crate::types::InfoHash>>,
-}
-
-impl InfoFilter {
-    fn keeps(&self, s: &TorrentStats, t: &QbTorrent) -> bool {
-        passes(&self.filter, t)
-            && self.category.as_ref().is_none_or(|c| &t.category == c)
-            && self.tag.as_ref().is_none_or(|tag| {
+    let all: Vec<TorrentStats> = app.engine.all_stats_async().await?;
+    let cx = context(&app, &all);
+    let filter = p.get("filter").unwrap_or("all");
+    let hashes = p.get("hashes").map(super::parse_hashes);
+    let keep = |s: &TorrentStats, t: &QbTorrent| {
+        passes(filter, t)
+            && p.get("category").is_none_or(|c| t.category == c)
+            && p.get("tag").is_none_or(|tag| {
                 if tag.is_empty() {
                     s.settings.labels.is_empty()
                 } else {
                     s.settings.labels.iter().any(|x| x == tag)
                 }
             })
-            && (self.hashes.as_ref()).is_none_or(|h| h.contains(&s.info_hash))
+            && hashes.as_ref().is_none_or(|h| h.contains(&s.info_hash))
+    };
+    let sort = p
+        .get("sort")
+        .and_then(|k| NAMES.iter().position(|n| *n == k));
+    let reverse = p.flag("reverse")?.unwrap_or(false);
+    let offset = p.num::<i64>("offset")?.unwrap_or(0);
+    let limit = p.num::<i64>("limit")?.filter(|l| *l > 0);
+    let mut out = Vec::new();
+    if sort.is_none() && !reverse && offset == 0 && limit.is_none() {
+        out.reserve(all.len() * 1200);
+        out.push(b'[');
+        for s in &all {
+            let t = QbTorrent::new(s, &cx);
+            if keep(s, &t) {
+                if out.len() > 1 {
+                    out.push(b',');
+                }
+                t.write_json(&mut out);
+            }
+        }
+        out.push(b']');
+        return Ok(json_bytes(out));
     }
+    let mut list: Vec<QbTorrent> = all
+        .iter()
+        .filter_map(|s| Some(QbTorrent::new(s, &cx)).filter(|t| keep(s, t)))
+        .collect();
+    if let Some(i) = sort {
+        // Each torrent's key worked out once, not at every comparison.
+        let mut keyed: Vec<(SortKey, QbTorrent)> = list
+            .into_iter()
+            .map(|t| (SortKey::of(&t.fields()[i].1), t))
+            .collect();
+        keyed.sort_by(|a, b| a.0.order(&b.0));
+        list = keyed.into_iter().map(|(_, t)| t).collect();
+    }
+    if reverse {
+        list.reverse();
+    }
+    let len = list.len() as i64;
+    let offset = if offset < 0 {
+        (len + offset).max(0)
+    } else {
+        offset
+    };
+    out.push(b'[');
+    let page = list
+        .iter()
+        .skip(usize::try_from(offset).unwrap_or(0))
+        .take(limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)));
+    for (n, t) in page.enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        t.write_json(&mut out);
+    }
+    out.push(b']');
+    Ok(json_bytes(out))
 }
 
 /// A field's value to sort by: numbers by value, text ignoring case.
