@@ -167,6 +167,26 @@ def test_libtorrent_fetches_a_v2_magnet_from_seedring(tmp):
     assert not [m for m in log if "HASH_REJECT" in m], log
 
 
+def test_libtorrent_fetches_a_hybrid_by_its_v2_name_and_gets_its_layers(tmp):
+    """libtorrent given only the `btmh` link of a hybrid seedring seeds (from
+    its .torrent, piece layers and all) asks for each file's piece layer with
+    hash requests: seedring answers every one from the roots it keeps beside
+    the SHA-1 pieces (a hybrid used to get only hash rejects, which libtorrent
+    asked again and again)."""
+    src = make_tree(tmp / "src" / "pack", BIG, seed=50)
+    t = tmp / "h.torrent"
+    t.write_bytes(make(src, 0))
+    v2 = lt.torrent_info(str(t)).info_hashes().v2.to_bytes().hex()
+    log = lt_fetches_from_seedring(
+        t, tmp / "src", tmp / "lt", magnet=f"magnet:?xt=urn:btmh:1220{v2}"
+    )
+    same_files(src, tmp / "lt" / "pack", BIG)
+    asked = [m for m in log if "==> HASH_REQUEST" in m]
+    got = [m for m in log if "<== HASHES" in m]
+    assert asked and len(got) == len(asked), log
+    assert not [m for m in log if "HASH_REJECT" in m], log
+
+
 def test_seedring_fetches_a_v2_magnet_from_libtorrent(tmp):
     """seedring given only a `btmh` magnet of a v2-only torrent libtorrent
     seeds: the info by ut_metadata, each file's piece layer by hash requests

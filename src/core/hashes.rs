@@ -1,5 +1,5 @@
 //! BitTorrent v2 hash messages (BEP 52): a peer's hash requests are answered
-//! from a v2-only torrent's piece layers (the files' trees above them are built
+//! from a v2-only or hybrid torrent's piece layers (the files' trees above them are built
 //! once and kept while the hashes are in memory); requests while the hashes
 //! are on disk only (they are read back for the peer's next try) get a hash
 //! reject. Hashes and rejects answer a layer fetch (`layers`), or are dropped
@@ -40,29 +40,31 @@ pub(crate) struct FileTree {
     tree: LayerTree,
 }
 
-/// The trees of a v2-only torrent's files longer than a piece, by root.
+/// The trees of a v2-only or hybrid torrent's files of two blocks or more, by
+/// root (a file of one piece or less: a tree of that piece's blocks alone).
 #[derive(Debug, Default)]
 pub(crate) struct FileTrees(Vec<(Sha256Digest, FileTree)>);
 
 impl FileTrees {
     /// The trees of `info`'s files, from `hashes` (empty for a v1 torrent).
     pub fn build(info: &Info, hashes: &PieceHashes) -> FileTrees {
-        let PieceHashes::Merkle(pieces) = hashes else {
+        let Some(pieces) = hashes.merkle() else {
             return FileTrees::default();
         };
         let g = &info.geometry;
-        let bpp = u64::from(g.piece_length()) / crate::hash::merkle::BLOCK;
         let mut trees: Vec<(Sha256Digest, FileTree)> = (0..info.files.len())
-            .filter(|&i| {
-                info.files[i].is_stored() && info.files[i].length > u64::from(g.piece_length())
-            })
+            .filter(|&i| info.files[i].is_stored() && info.files[i].length > 0)
             .filter_map(|i| {
                 let range = g.file_pieces(i);
-                let layer: Vec<Sha256Digest> = pieces
-                    .get(range.start as usize..range.end as usize)?
-                    .iter()
-                    .map(|p| p.root)
-                    .collect();
+                let table = pieces.get(range.start as usize..range.end as usize)?;
+                // A piece's leaves: a piece's blocks for a file longer than a
+                // piece, the next power of two of its blocks for a shorter one
+                // (whose root is its one piece's); one leaf is a tree of one.
+                let bpp = u64::from(table.first()?.leaves);
+                if bpp < 2 {
+                    return None;
+                }
+                let layer: Vec<Sha256Digest> = table.iter().map(|p| p.root).collect();
                 let tree = LayerTree::new(&layer, bpp);
                 let file = FileTree {
                     first: range.start,
@@ -133,16 +135,13 @@ impl Core {
         }
     }
 
-    /// The file trees of torrent `ih`, when it is a v2-only torrent whose
-    /// hashes are in memory (else they are read back for the next request).
+    /// The file trees of torrent `ih`, when it has v2 pieces (v2-only, or a
+    /// hybrid whose piece layers came with it) and its hashes are in memory
+    /// (else they are read back for the next request).
     fn file_trees(&mut self, ih: InfoHash, out: &mut Vec<Action>) -> Option<Arc<FileTrees>> {
-        // Only a v2-only torrent (its id the head of its v2 hash, no v1 one)
-        // has layers to tell: a v1 or hybrid one's piece hashes are SHA-1.
-        let layout = self.torrents.get(&ih)?.info.as_ref()?;
-        if layout.v1_hash.is_some() || layout.v2_hash.is_none_or(|h| h[..20] != ih.0) {
-            return None;
-        }
+        self.torrents.get(&ih)?.info.as_ref()?.v2_hash?;
         let hashes = self.need_hashes(ih, out)?;
+        hashes.merkle()?;
         let t = self.torrents.get_mut(&ih)?;
         let info = t.info.as_ref()?;
         let trees = t
@@ -206,8 +205,8 @@ impl Core {
             return Err("the core has enough block reads out");
         }
         let t = self.torrents.get(&ih).ok_or("no such torrent")?;
-        let Some(PieceHashes::Merkle(table)) = t.meta.hashes.as_deref() else {
-            return Err("the piece hashes are not in memory");
+        let Some(table) = t.meta.hashes.as_deref().and_then(PieceHashes::merkle) else {
+            return Err("the pieces' roots are not in memory");
         };
         let mut shapes: Vec<(u32, MerklePiece)> = Vec::new();
         for i in pieces {

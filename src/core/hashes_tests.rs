@@ -146,3 +146,91 @@ fn block_hashes_are_read_proved_and_bounded() {
         Some(PieceHashes::Merkle(_))
     ));
 }
+
+#[test]
+fn a_hybrid_answers_its_v2_peers_and_a_one_piece_file_its_blocks() {
+    // A hybrid of two files in 64 KiB pieces: `a`, three blocks and 100
+    // bytes (one piece, a tree four leaves wide, padded to the piece in the
+    // v1 layout), then `b`, two and a half pieces.
+    let plen = 64 * 1024u32;
+    let body = |n: u32, salt: u8| -> Vec<u8> { (0..n).map(|i| (i % 251) as u8 ^ salt).collect() };
+    let (a, b) = (body(3 * 16_384 + 100, 1), body(5 * plen / 2, 2));
+    let trees: Vec<_> = [&a, &b]
+        .iter()
+        .map(|d| merkle_file(&d[..], d.len() as u64, u64::from(plen)).unwrap())
+        .collect();
+    let mut v1_bytes = a.clone();
+    v1_bytes.resize(plen as usize, 0);
+    v1_bytes.extend(&b);
+    let v1: Vec<[u8; 20]> = v1_bytes
+        .chunks(plen as usize)
+        .map(crate::hash::sha1)
+        .collect();
+    let layout = CreateLayout {
+        name: "pack".into(),
+        files: Some(vec![
+            (vec!["a".into()], a.len() as u64),
+            (vec!["b".into()], b.len() as u64),
+        ]),
+        length: 0,
+    };
+    let opts = CreateOptions::default();
+    let built = build_torrent_v2(&layout, plen, Some(&v1), &trees, &opts).unwrap();
+    let ih = built.meta.info_hash;
+    assert!(matches!(built.meta.info.pieces, PieceHashes::Hybrid { .. }));
+    let mut add = AddTorrent::new(TorrentSource::Metainfo(Arc::new(built.meta)), "/r");
+    add.have = Some(Bitfield::full(4));
+    let mut core = Core::new(CoreConfig::default());
+    core.add_torrent(Time::ZERO, add, &mut Vec::new()).unwrap();
+    let key = connect(&mut core, ih, true);
+
+    // `b`'s piece layer (three pieces, padded to four), at once.
+    let (root_a, root_b) = (trees[0].root.unwrap(), trees[1].root.unwrap());
+    let layer = HashRange {
+        pieces_root: root_b,
+        base: 2,
+        index: 0,
+        count: 4,
+        proof_layers: 0,
+    };
+    let out = ask(&mut core, Time::ZERO, key, layer);
+    let [Message::Hashes { hashes, .. }] = &sent(&out, key)[..] else {
+        panic!("{out:?}");
+    };
+    assert_eq!(hashes[..3], trees[1].layer[..]);
+    assert!(check_answer(&root_b, 4, 0, 4, 0, hashes).is_some());
+
+    // `a`'s four block hashes: its one piece (piece 0) is read and they
+    // prove to its root.
+    let blocks = HashRange {
+        pieces_root: root_a,
+        base: 0,
+        index: 0,
+        count: 4,
+        proof_layers: 0,
+    };
+    let out = ask(&mut core, Time::ZERO, key, blocks);
+    let shapes = read_of(&out).expect("a read of a's blocks");
+    assert_eq!(shapes.iter().map(|s| s.0).collect::<Vec<_>>(), [0]);
+    let leaves = shapes[0].1.leaves(&v1_bytes[..plen as usize]);
+    let mut out = Vec::new();
+    let ev = Event::BlocksHashed {
+        info_hash: ih,
+        peer: key,
+        range: blocks,
+        leaves: Some(leaves),
+    };
+    core.on_event(Time::ZERO, ev, &mut out);
+    let [Message::Hashes { hashes, .. }] = &sent(&out, key)[..] else {
+        panic!("{out:?}");
+    };
+    assert!(check_answer(&root_a, 4, 0, 4, 0, hashes).is_some());
+
+    // A root no file has: rejected.
+    let nobody = HashRange {
+        pieces_root: [7; 32],
+        ..layer
+    };
+    let out = ask(&mut core, Time::from_secs(5), key, nobody);
+    assert_eq!(sent(&out, key), [Message::HashReject(nobody)]);
+}

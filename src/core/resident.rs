@@ -7,6 +7,7 @@
 //! torrent has been complete and quiet for [`KEEP_RESIDENT`].
 
 use super::*;
+use crate::hash::PieceHashes;
 
 /// How long loaded metadata stays after it was read back or asked for.
 const KEEP_RESIDENT: Duration = Duration::from_secs(60);
@@ -20,8 +21,8 @@ const MAX_WAITING: usize = 32;
 pub(crate) struct MetaCache {
     /// SHA-1 of every piece, while resident.
     pub hashes: Option<Arc<crate::hash::PieceHashes>>,
-    /// A v2-only torrent's file trees, built from `hashes` for a peer's hash
-    /// request and let go with them.
+    /// A v2-only or hybrid torrent's file trees, built from `hashes` for a
+    /// peer's hash request and let go with them.
     pub trees: Option<Arc<super::hashes::FileTrees>>,
     /// The `info` dictionary's bytes, while resident.
     pub bytes: Option<Arc<Vec<u8>>>,
@@ -50,11 +51,12 @@ impl MetaCache {
     }
 
     /// What the session store keeps, while the bytes are resident: the `info`
-    /// bytes themselves, or for a v2-only torrent those and its piece roots.
+    /// bytes themselves, or for a torrent with v2 pieces those and its piece
+    /// roots.
     pub fn record(&self) -> Option<Arc<Vec<u8>>> {
         let bytes = self.bytes.as_ref()?;
         match self.hashes.as_deref() {
-            Some(h @ crate::hash::PieceHashes::Merkle(_)) => {
+            Some(h @ (PieceHashes::Merkle(_) | PieceHashes::Hybrid { .. })) => {
                 Some(Arc::new(crate::metainfo::encode_stored(bytes, h)))
             }
             _ => Some(Arc::clone(bytes)),

@@ -83,11 +83,13 @@ pub fn verify_pieces(
     use crate::core::Verdict;
     let files = MappedFiles::for_torrent(info, dir);
     let matched: Vec<Option<bool>> = match hashes {
-        PieceHashes::Sha1(want) => crate::hash::hash_listed(&files, pieces, threads)
-            .into_iter()
-            .zip(pieces)
-            .map(|(d, &p)| d.map(|d| want.get(p as usize) == Some(&d)))
-            .collect(),
+        PieceHashes::Sha1(want) | PieceHashes::Hybrid { sha1: want, .. } => {
+            crate::hash::hash_listed(&files, pieces, threads)
+                .into_iter()
+                .zip(pieces)
+                .map(|(d, &p)| d.map(|d| want.get(p as usize) == Some(&d)))
+                .collect()
+        }
         PieceHashes::Merkle(want) => merkle_listed(&files, want, pieces, threads, None)
             .into_iter()
             .zip(pieces)
@@ -153,7 +155,7 @@ fn piece_states(
         (false, false) => PieceState::Invalid,
     };
     match &info.pieces {
-        PieceHashes::Sha1(want) => {
+        PieceHashes::Sha1(want) | PieceHashes::Hybrid { sha1: want, .. } => {
             let digests = hash_pieces(files, g.piece_count(), threads, progress);
             // The digest of an all-zero piece of each length there is (two at
             // most: the last piece may be shorter).

@@ -1,6 +1,8 @@
 //! What a torrent's pieces are checked against: the SHA-1 of each piece (v1 and
 //! hybrid torrents, which are checked on their v1 side), or the merkle root of
-//! each piece's 16 KiB blocks (v2-only torrents, BEP 52).
+//! each piece's 16 KiB blocks (v2-only torrents, BEP 52). A hybrid whose piece
+//! layers came with it keeps its pieces' roots beside their SHA-1, to answer
+//! its v2 peers' hash requests.
 //!
 //! A v2 piece holds the bytes of one file only (files start on piece
 //! boundaries; the engine's layout puts pad files between them), so a piece's
@@ -35,6 +37,14 @@ pub enum PieceHashes {
     Sha1(Vec<Sha1Digest>),
     /// Merkle roots of every piece (v2-only).
     Merkle(Vec<MerklePiece>),
+    /// A hybrid's pieces: checked by their SHA-1; their merkle roots (the same
+    /// pieces, files aligned to pieces by the pad files) tell its v2 peers.
+    Hybrid {
+        /// SHA-1 of every piece, what pieces are checked against.
+        sha1: Vec<Sha1Digest>,
+        /// Every piece's merkle root, one per entry of `sha1`.
+        merkle: Vec<MerklePiece>,
+    },
 }
 
 impl Default for PieceHashes {
@@ -47,7 +57,7 @@ impl PieceHashes {
     /// Pieces described.
     pub fn len(&self) -> usize {
         match self {
-            PieceHashes::Sha1(h) => h.len(),
+            PieceHashes::Sha1(h) | PieceHashes::Hybrid { sha1: h, .. } => h.len(),
             PieceHashes::Merkle(h) => h.len(),
         }
     }
@@ -62,16 +72,27 @@ impl PieceHashes {
     pub fn check(&self, piece: u32, data: &[u8]) -> Option<bool> {
         let i = piece as usize;
         match self {
-            PieceHashes::Sha1(h) => h.get(i).map(|want| super::sha1(data) == *want),
+            PieceHashes::Sha1(h) | PieceHashes::Hybrid { sha1: h, .. } => {
+                h.get(i).map(|want| super::sha1(data) == *want)
+            }
             PieceHashes::Merkle(h) => h.get(i).map(|p| p.digest(data) == p.root),
         }
     }
 
-    /// The v1 hashes, if these are they.
+    /// The v1 hashes, if pieces are checked by them (v1 and hybrid).
     pub fn sha1(&self) -> Option<&[Sha1Digest]> {
         match self {
-            PieceHashes::Sha1(h) => Some(h),
+            PieceHashes::Sha1(h) | PieceHashes::Hybrid { sha1: h, .. } => Some(h),
             PieceHashes::Merkle(_) => None,
+        }
+    }
+
+    /// The pieces' merkle roots, if known (v2-only, and a hybrid whose piece
+    /// layers came with it).
+    pub fn merkle(&self) -> Option<&[MerklePiece]> {
+        match self {
+            PieceHashes::Merkle(h) | PieceHashes::Hybrid { merkle: h, .. } => Some(h),
+            PieceHashes::Sha1(_) => None,
         }
     }
 }
@@ -240,7 +261,7 @@ mod tests {
         // Fed in odd slices, the same root.
         let p = match &hashes {
             PieceHashes::Merkle(h) => h[0],
-            PieceHashes::Sha1(_) => unreachable!(),
+            _ => unreachable!(),
         };
         let mut t = PieceTree::new(p);
         for c in padded[..plen].chunks(5000) {

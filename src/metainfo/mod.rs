@@ -21,6 +21,7 @@ mod create;
 mod create_v2;
 mod duplicates;
 mod geometry;
+mod hybrid;
 mod magnet;
 pub mod path;
 mod torrent;

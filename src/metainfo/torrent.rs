@@ -163,11 +163,12 @@ impl Metainfo {
         let info_hash = InfoHash(Sha1::digest(&info_bytes).into());
         // A hybrid: its v2 side is checked and kept. A broken one refuses the torrent
         // (libtorrent 2.0.8 loads it): its v2 swarm's hashes could not be checked.
+        let mut info = info;
         let v2 = match info_node.get("meta version").and_then(Node::as_int) {
-            Some(2) => Some(Box::new(super::v2::parse(&root, info_node)?)),
+            Some(2) => Some(super::v2::parse_with_layers(&root, info_node)?),
             _ => None,
         };
-        if let Some(v2) = &v2 {
+        if let Some((v2, layers)) = &v2 {
             // Both sides describe the same bytes: the v1 files (pad files aside)
             // are the v2 files, in order, with the same lengths.
             let v1 = info.files.iter().filter(|f| !f.attr.pad).map(|f| f.length);
@@ -176,7 +177,11 @@ impl Metainfo {
                     "the v2 file tree does not match the v1 file list".into(),
                 ));
             }
+            if let Err(why) = super::hybrid::with_roots(v2, layers, &mut info) {
+                tracing::info!(name = %info.name, "hybrid torrent: {why}; its v2 peers' hash requests will be refused");
+            }
         }
+        let v2 = v2.map(|(v2, _)| Box::new(v2));
 
         Ok(Metainfo {
             info_hash,

@@ -54,16 +54,11 @@ fn bad(why: impl Into<String>) -> MetainfoError {
     MetainfoError::BadV2(why.into())
 }
 
-/// The v2 side of `root` (the whole torrent), whose `info` is `info`, each
-/// file's piece layer checked against its root.
-pub(crate) fn parse(root: &Node<'_>, info: &Node<'_>) -> Result<V2, MetainfoError> {
-    parse_with_layers(root, info).map(|(v2, _)| v2)
-}
-
 /// Each file's piece layer (empty for a file of one piece), in tree order.
 pub(crate) type Layers = Vec<Vec<[u8; 32]>>;
 
-/// [`parse`], with the files' [`Layers`].
+/// The v2 side of `root` (the whole torrent), whose `info` is `info`, with
+/// each file's piece layer ([`Layers`]) checked against its root.
 pub(crate) fn parse_with_layers(
     root: &Node<'_>,
     info: &Node<'_>,
@@ -158,8 +153,7 @@ fn file(node: &Node<'_>, at: &[&str]) -> Result<V2File, MetainfoError> {
     })
 }
 
-/// A v2-only torrent as `seedring info` describes it: its name and v2 side
-/// (seedring cannot download one yet).
+/// A v2-only torrent's name and v2 side, its piece layers checked.
 pub fn read_v2_only(
     bytes: &[u8],
     limits: &super::MetainfoLimits,
@@ -171,7 +165,7 @@ pub fn read_v2_only(
         .and_then(Node::as_bytes)
         .map(|b| String::from_utf8_lossy(b).into_owned())
         .ok_or(MetainfoError::Missing("name"))?;
-    Ok((name, parse(&root, info)?))
+    Ok((name, parse_with_layers(&root, info)?.0))
 }
 
 #[cfg(test)]

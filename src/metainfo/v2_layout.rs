@@ -151,7 +151,7 @@ pub(super) fn layout(
 
 /// The pieces of one file: each entry of its layer, or its root for a file of
 /// one piece.
-fn file_pieces(f: &V2File, plen: u64, layer: &[Sha256Digest]) -> Vec<MerklePiece> {
+pub(super) fn file_pieces(f: &V2File, plen: u64, layer: &[Sha256Digest]) -> Vec<MerklePiece> {
     let Some(root) = f.pieces_root else {
         return Vec::new();
     };
@@ -247,12 +247,13 @@ pub fn parse_v2_info_bytes(
 }
 
 /// What the session store keeps for a torrent: its `info` bytes as they are
-/// for v1 and hybrid torrents; for a v2-only one a list of the `info` bytes and
-/// every piece's root (a bencoded list: a v1 record is a dictionary).
+/// for a v1 torrent (and a hybrid without its piece layers); for a v2-only one
+/// and a hybrid with its layers, a list of the `info` bytes and every piece's
+/// root (a bencoded list: a v1 record is a dictionary).
 pub fn encode_stored(info_bytes: &[u8], hashes: &PieceHashes) -> Vec<u8> {
     match hashes {
         PieceHashes::Sha1(_) => info_bytes.to_vec(),
-        PieceHashes::Merkle(p) => {
+        PieceHashes::Merkle(p) | PieceHashes::Hybrid { merkle: p, .. } => {
             let roots: Vec<u8> = p.iter().flat_map(|p| p.root).collect();
             OwnedValue::List(vec![info_bytes.to_vec().into(), roots.into()]).encode()
         }
@@ -260,7 +261,8 @@ pub fn encode_stored(info_bytes: &[u8], hashes: &PieceHashes) -> Vec<u8> {
 }
 
 /// A record [`encode_stored`] wrote: the info-hash (a v2-only torrent's is its
-/// truncated v2 hash), the layout with its hashes, and the `info` bytes.
+/// truncated v2 hash, a hybrid's its v1 hash), the layout with its hashes, and
+/// the `info` bytes.
 pub fn parse_stored(
     bytes: &[u8],
     limits: &MetainfoLimits,
@@ -295,6 +297,14 @@ pub fn parse_stored(
             .ok_or_else(|| bad("a stored v2 record is short of roots"))?;
         at += raw.len();
         per_file.push(file_layer(f, plen, Some(raw))?);
+    }
+    if node.get("pieces").is_some() {
+        // A hybrid: its v1 layout, with the roots beside its SHA-1.
+        let (ih, mut info) = super::parse_info_bytes(info_bytes, limits)?;
+        if let Err(why) = super::hybrid::with_roots(&v2, &per_file, &mut info) {
+            tracing::warn!(info_hash = %ih, "a stored hybrid's piece roots not kept: {why}");
+        }
+        return Ok((ih, info, info_bytes.to_vec()));
     }
     let info = layout(&v2, &name_of(&node)?, private(&node), &per_file, limits)?;
     let ih = crate::types::InfoHash(v2.info_hash[..20].try_into().expect("32 bytes"));
