@@ -181,25 +181,10 @@ impl Inner {
 
     /// Runs `command` on shard `index`'s core and awaits its reply.
     async fn on_shard(&self, index: usize, command: Command) -> Result<Reply, EngineError> {
-        self.on_shard_then(index, command, |r| r).await
-    }
-
-    /// Runs `command` on shard `index`'s core and `then` on its reply, on the
-    /// shard's own thread: what a reply turns into (a list's JSON rows) is
-    /// made where the reply was, in parallel over the shards, and what it
-    /// allocated is freed by the thread that allocated it. `then` holds the
-    /// shard while it runs, as the command itself does: keep it to a pass.
-    async fn on_shard_then<T: Send + 'static>(
-        &self,
-        index: usize,
-        command: Command,
-        then: impl FnOnce(Reply) -> T + Send + 'static,
-    ) -> Result<T, EngineError> {
-        // One answer: the reply made into `T`, or why the shard failed.
+        // One answer: the reply, or why the shard failed.
         let (tx, rx) = flume::bounded(1);
         let answer: shard::Answer = Box::new(move |reply| {
-            let made = reply.and_then(|r| shard_side(|| then(r)));
-            if tx.send(made).is_err() {
+            if tx.send(reply).is_err() {
                 tracing::debug!("a command's answer found no caller (its future was dropped)");
             }
             None
