@@ -53,8 +53,9 @@ class LtSeeder:
         return [a.message() for a in self.ses.pop_alerts() if word in a.message()]
 
     def close(self):
-        del self.h
-        del self.ses
+        """Stops the session (again: nothing)."""
+        self.__dict__.pop("h", None)
+        self.__dict__.pop("ses", None)
 
 
 def same_files(a: Path, b: Path, layout):
@@ -136,14 +137,17 @@ def test_libtorrent_downloads_from_seedring_seed(tmp):
     same_files(src, tmp / "dst" / "served", LAYOUT)
 
 
-def lt_fetches_from_seedring(torrent: Path, have: Path, dst: Path, magnet=None):
-    """seedring seeds `torrent` from `have` (`download --seed`); a libtorrent
-    session downloads it into `dst` from seedring alone (from the .torrent, or
-    from `magnet`: the metadata comes from seedring too); seedring must then
-    stop cleanly on SIGTERM. Returns libtorrent's log lines about v2 hash
-    messages."""
+def lt_fetches_from_seedring(torrent: Path, have: Path, dst: Path, magnet=None, source=None,
+                             seeding=lambda lines: None, extra=()):
+    """seedring seeds `torrent` from `have` (`download --seed`; `source`, a
+    link, in its place: seedring fetches it first; `extra` arguments); a
+    libtorrent session downloads it into `dst` from seedring alone (from the
+    .torrent, or from `magnet`: the metadata comes from seedring too);
+    `seeding` is called with seedring's log lines once it seeds. seedring
+    must then stop cleanly on SIGTERM. Returns libtorrent's log lines about v2
+    hash messages."""
     proc = subprocess.Popen(
-        download_args(torrent, have, "--seed"),
+        download_args(source or torrent, have, "--seed", *extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -163,6 +167,7 @@ def lt_fetches_from_seedring(torrent: Path, have: Path, dst: Path, magnet=None):
             line = proc.stderr.readline()
             lines.append(line)
             assert line, "seedring exited: " + "".join(lines)
+        seeding(lines)
         ses = lt_session()
         if magnet:
             atp = lt.parse_magnet_uri(magnet)

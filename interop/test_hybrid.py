@@ -3,14 +3,14 @@ libtorrent given only the `btmh` link (it knows the torrent by its truncated
 v2 hash alone) downloads from a seedring that has the hybrid under its v1
 hash, in plaintext and under MSE (two shards: the router finds the torrent by
 its other name, which lives on the other shard); seedring given only the `btmh` link downloads from
-libtorrent; and through opentracker, seedring announces the hybrid under both
+libtorrent, and fetches the piece layers to serve them to the next; and through opentracker, seedring announces the hybrid under both
 names, so a `btmh`-only libtorrent finds it there."""
 
 import libtorrent as lt
 import pytest
 
 from conftest import LT_SETTINGS, lt_create, make_tree, run_download
-from test_download import LtSeeder, same_files, wait_for
+from test_download import LtSeeder, lt_fetches_from_seedring, same_files, wait_for
 from test_encryption import forced_session, start_seed, stop
 from test_tracker import free_port, seeds_known, start_tracker, wait_until  # noqa: F401
 from test_v2 import BIG
@@ -75,6 +75,35 @@ def test_seedring_joins_libtorrent_by_the_v2_name(tmp):
     finally:
         seeder.close()
     same_files(src, tmp / "dst" / "hy", BIG)
+
+
+def test_a_hybrid_by_its_btmh_link_fetches_its_layers_and_serves_them(tmp):
+    """seedring given only a hybrid's `btmh` link downloads it from libtorrent
+    by its SHA-1 side and fetches its piece layers beside; then, the
+    libtorrent seeder gone, a `btmh`-only libtorrent gets every piece layer it
+    asks seedring for, none refused."""
+    src = make_tree(tmp / "src" / "hy", BIG, seed=84)
+    t = tmp / "h.torrent"
+    t.write_bytes(lt_create(src, 64 * 1024, 0))
+    v1, v2 = names(t)
+    seeder = LtSeeder(t, tmp / "src")
+    try:
+        uri = f"magnet:?xt=urn:btmh:1220{v2}&x.pe=127.0.0.1:{seeder.port}"
+
+        def seeding(lines):
+            assert [m for m in lines if "piece layers complete" in m], "".join(lines)
+            seeder.close()
+
+        log = lt_fetches_from_seedring(t, tmp / "dst", tmp / "lt", source=uri, seeding=seeding,
+                                       magnet=f"magnet:?xt=urn:btmh:1220{v2}", extra=["-v"])
+    finally:
+        seeder.close()
+    same_files(src, tmp / "dst" / "hy", BIG)
+    same_files(src, tmp / "lt" / "hy", BIG)
+    asked = [m for m in log if "==> HASH_REQUEST" in m]
+    got = [m for m in log if "<== HASHES" in m]
+    assert asked and len(got) == len(asked), log
+    assert not [m for m in log if "HASH_REJECT" in m], log
 
 
 def test_a_btmh_libtorrent_finds_seedring_through_the_tracker(tmp, start_tracker):

@@ -390,6 +390,19 @@ pub enum Action {
         /// Delete the downloaded files too.
         delete_files: bool,
     },
+    /// Write a torrent's metadata record to the session store again, its
+    /// storage already open (a hybrid whose piece roots came after its
+    /// `info`: see `core::layers`); no answer.
+    SaveMeta {
+        /// Which torrent.
+        info_hash: InfoHash,
+        /// Its layout.
+        info: Arc<Info>,
+        /// What the store keeps ([`crate::metainfo::encode_stored`]).
+        record: Arc<Vec<u8>>,
+        /// Bytes of its `info` dictionary.
+        metadata_size: u64,
+    },
     /// Find out which of these storage roots are there; answer with
     /// [`Event::RootsChecked`]. At most one check is in flight.
     CheckRoots {

@@ -40,8 +40,8 @@ pub(crate) struct FileTree {
     tree: LayerTree,
 }
 
-/// The trees of a v2-only or hybrid torrent's files of two blocks or more, by
-/// root (a file of one piece or less: a tree of that piece's blocks alone).
+/// The trees of a v2-only or hybrid torrent's files, by root (a file of one
+/// piece or less: a tree of that piece's blocks alone).
 #[derive(Debug, Default)]
 pub(crate) struct FileTrees(Vec<(Sha256Digest, FileTree)>);
 
@@ -59,11 +59,8 @@ impl FileTrees {
                 let table = pieces.get(range.start as usize..range.end as usize)?;
                 // A piece's leaves: a piece's blocks for a file longer than a
                 // piece, the next power of two of its blocks for a shorter one
-                // (whose root is its one piece's); one leaf is a tree of one.
+                // (whose root is its one piece's).
                 let bpp = u64::from(table.first()?.leaves);
-                if bpp < 2 {
-                    return None;
-                }
                 let layer: Vec<Sha256Digest> = table.iter().map(|p| p.root).collect();
                 let tree = LayerTree::new(&layer, bpp);
                 let file = FileTree {

@@ -7,7 +7,7 @@
 use super::tests::{connect, sent_to as sent};
 use super::*;
 use crate::hash::PieceHashes;
-use crate::hash::merkle::{check_answer, merkle_file};
+use crate::hash::merkle::{FileMerkle, check_answer, merkle_file};
 use crate::metainfo::{CreateLayout, CreateOptions, build_torrent_v2};
 use crate::proto::HashRange;
 
@@ -147,11 +147,10 @@ fn block_hashes_are_read_proved_and_bounded() {
     ));
 }
 
-#[test]
-fn a_hybrid_answers_its_v2_peers_and_a_one_piece_file_its_blocks() {
-    // A hybrid of two files in 64 KiB pieces: `a`, three blocks and 100
-    // bytes (one piece, a tree four leaves wide, padded to the piece in the
-    // v1 layout), then `b`, two and a half pieces.
+/// A hybrid of two files in 64 KiB pieces: `a`, three blocks and 100 bytes
+/// (one piece, a tree four leaves wide, padded to the piece in the v1
+/// layout), then `b`, two and a half pieces. Its trees, and its v1 bytes.
+pub(super) fn small_hybrid() -> (crate::metainfo::BuiltV2, Vec<FileMerkle>, Vec<u8>) {
     let plen = 64 * 1024u32;
     let body = |n: u32, salt: u8| -> Vec<u8> { (0..n).map(|i| (i % 251) as u8 ^ salt).collect() };
     let (a, b) = (body(3 * 16_384 + 100, 1), body(5 * plen / 2, 2));
@@ -176,6 +175,13 @@ fn a_hybrid_answers_its_v2_peers_and_a_one_piece_file_its_blocks() {
     };
     let opts = CreateOptions::default();
     let built = build_torrent_v2(&layout, plen, Some(&v1), &trees, &opts).unwrap();
+    (built, trees, v1_bytes)
+}
+
+#[test]
+fn a_hybrid_answers_its_v2_peers_and_a_one_piece_file_its_blocks() {
+    let plen = 64 * 1024u32;
+    let (built, trees, v1_bytes) = small_hybrid();
     let ih = built.meta.info_hash;
     assert!(matches!(built.meta.info.pieces, PieceHashes::Hybrid { .. }));
     let mut add = AddTorrent::new(TorrentSource::Metainfo(Arc::new(built.meta)), "/r");

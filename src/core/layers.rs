@@ -4,6 +4,13 @@
 //! answer checked against the file's `pieces root` with its proof; a peer whose
 //! answer does not prove is dropped. Nothing is downloaded, and the storage is
 //! not opened, until every layer is in.
+//!
+//! A hybrid added by magnet link runs by its SHA-1 pieces at once, and its
+//! layers are fetched beside (from the peers that speak to it by its v2 name,
+//! the only ones sure to know hash requests), so that its own v2 peers can get
+//! them from it in turn: once in, its pieces' roots join their SHA-1
+//! ([`PieceHashes::Hybrid`]) and its metadata record is written again with
+//! them. Its hashes stay in memory until then.
 
 use super::*;
 use crate::hash::merkle::{MAX_HASHES, Sha256Digest, check_answer};
@@ -39,15 +46,19 @@ pub(crate) struct LayerFetch {
     table: Vec<MerklePiece>,
     files: Vec<LayerNeed>,
     chunks: Vec<Chunk>,
+    /// A hybrid's, fetched beside its download from its v2 peers.
+    hybrid: bool,
 }
 
 impl LayerFetch {
-    /// A fetch of `needs`' layers into `hashes` (the layout's, zero where a
-    /// layer is missing); `blocks_per_piece` sets the layer's height.
-    pub fn new(hashes: PieceHashes, needs: Vec<LayerNeed>, blocks_per_piece: u64) -> LayerFetch {
-        let PieceHashes::Merkle(table) = hashes else {
-            unreachable!("layers are fetched for v2-only torrents");
-        };
+    /// A fetch of `needs`' layers into `table` (every piece's root, zero where
+    /// a layer is missing); `blocks_per_piece` sets the layer's height.
+    fn new(
+        table: Vec<MerklePiece>,
+        needs: Vec<LayerNeed>,
+        blocks_per_piece: u64,
+        hybrid: bool,
+    ) -> LayerFetch {
         let base = blocks_per_piece.trailing_zeros();
         let mut chunks = Vec::new();
         for (file, n) in needs.iter().enumerate() {
@@ -78,6 +89,7 @@ impl LayerFetch {
             table,
             files: needs,
             chunks,
+            hybrid,
         }
     }
 
@@ -99,7 +111,41 @@ impl Core {
         let bpp = u64::from(info.geometry.piece_length()) / crate::hash::merkle::BLOCK;
         tracing::info!(info_hash = %ih, files = needs.len(), "v2 metadata in: fetching piece layers from peers");
         let hashes = Arc::try_unwrap(hashes).unwrap_or_else(|a| (*a).clone());
-        self.layers.insert(ih, LayerFetch::new(hashes, needs, bpp));
+        let PieceHashes::Merkle(table) = hashes else {
+            tracing::warn!(info_hash = %ih, "piece layers to fetch for a torrent without v2 pieces: not fetched");
+            return;
+        };
+        self.layers
+            .insert(ih, LayerFetch::new(table, needs, bpp, false));
+    }
+
+    /// Hybrid `ih` came by magnet link (its `info` just installed): its
+    /// pieces' roots are `table` once the layers `needs` are in (see the
+    /// module's note); at once when there are none to fetch.
+    pub(super) fn fetch_hybrid_layers(
+        &mut self,
+        now: Time,
+        ih: InfoHash,
+        table: Vec<MerklePiece>,
+        needs: Vec<LayerNeed>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(info) = self.torrents.get(&ih).and_then(|t| t.info.as_ref()) else {
+            return;
+        };
+        let bpp = u64::from(info.geometry.piece_length()) / crate::hash::merkle::BLOCK;
+        let f = LayerFetch::new(table, needs, bpp, true);
+        if f.complete() {
+            self.layers_complete(now, ih, f, out);
+            return;
+        }
+        tracing::info!(info_hash = %ih, files = f.files.len(), "hybrid by magnet: fetching its piece layers from its v2 peers beside the download");
+        self.layers.insert(ih, f);
+    }
+
+    /// Whether torrent `ih` waits for layers (its hashes stay in memory).
+    pub(crate) fn fetching_layers(&self, ih: &InfoHash) -> bool {
+        self.layers.contains_key(ih)
     }
 
     /// Asks peer `key` for piece layers its torrent still needs (the tick and
@@ -117,6 +163,16 @@ impl Core {
         let Some(f) = self.layers.get_mut(&ih) else {
             return;
         };
+        if f.hybrid {
+            // Only a peer that speaks to the hybrid by its v2 name is sure to
+            // know hash requests.
+            let v2 = (self.torrents.get(&ih))
+                .and_then(|t| t.info.as_ref()?.v2_hash)
+                .map(|h| InfoHash(h[..20].try_into().expect("32 bytes")));
+            if v2 != Some(p.wire_name.unwrap_or(ih)) {
+                return;
+            }
+        }
         let mut out_now = f
             .chunks
             .iter()
@@ -192,12 +248,36 @@ impl Core {
     }
 
     /// Every layer is in: the torrent's hashes are whole, its metadata is saved
-    /// with them, its storage opened and checked as after any metadata fetch.
+    /// with them, its storage opened and checked as after any metadata fetch
+    /// (a hybrid's storage is open already: its record is written again).
     fn layers_complete(&mut self, now: Time, ih: InfoHash, f: LayerFetch, out: &mut Vec<Action>) {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
         tracing::info!(info_hash = %ih, "piece layers complete");
+        if f.hybrid {
+            let Some(PieceHashes::Sha1(sha1)) = t.meta.hashes.as_deref() else {
+                tracing::warn!(info_hash = %ih, "a hybrid's layers came but its SHA-1 pieces are not in memory: not kept");
+                return;
+            };
+            let merkle = f.table;
+            let hashes = PieceHashes::Hybrid {
+                sha1: sha1.clone(),
+                merkle,
+            };
+            t.meta.hashes = Some(Arc::new(hashes));
+            t.meta.trees = None;
+            t.meta.used = now;
+            if let (Some(record), Some(info), true) = (t.meta.record(), &t.info, t.meta.stored) {
+                out.push(Action::SaveMeta {
+                    info_hash: ih,
+                    info: Arc::clone(info),
+                    record,
+                    metadata_size: t.meta.size,
+                });
+            }
+            return;
+        }
         t.meta.hashes = Some(Arc::new(PieceHashes::Merkle(f.table)));
         t.meta.used = now;
         out.push(t.open_storage(ih, true, false));

@@ -108,3 +108,75 @@ fn a_v2_magnet_fetches_its_piece_layer_and_drops_a_liar() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_hybrid_by_magnet_downloads_at_once_and_fetches_its_layers_from_v2_peers() {
+    let (built, trees, _) = super::hashes_tests::small_hybrid();
+    let v1 = built.meta.info_hash;
+    let uri = format!("magnet:?xt=urn:btmh:1220{}", built.v2.info_hash_hex());
+    let magnet = crate::metainfo::Magnet::parse(&uri).unwrap();
+    let ih = magnet.info_hash;
+    assert_eq!(ih, built.v2.truncated());
+    let mut core = Core::new(CoreConfig::default());
+    let add = AddTorrent::new(TorrentSource::Magnet(magnet), "/r");
+    core.add_torrent(Time::ZERO, add, &mut Vec::new()).unwrap();
+    let v2_peer = connect(&mut core, ih, true);
+    feed(&mut core, v2_peer, &[Message::HaveAll]);
+
+    // The info arrives: the storage opens at once (the SHA-1 side runs the
+    // download), and `b`'s layer (three pieces, four wide) is asked of the
+    // peer that spoke by the v2 name.
+    let mut out = Vec::new();
+    core.on_metadata(Time::ZERO, ih, built.meta.info_bytes.clone(), &mut out);
+    assert!(out.iter().any(|a| matches!(a, Action::OpenStorage(_))));
+    let r = HashRange {
+        pieces_root: trees[1].root.unwrap(),
+        base: 2,
+        index: 0,
+        count: 4,
+        proof_layers: 0,
+    };
+    assert_eq!(hash_requests(&out, v2_peer), [r]);
+    // Its files held nothing: no check, it downloads. A peer speaking by the
+    // v1 name is not asked for the layer.
+    let opened = Event::StorageOpened {
+        info_hash: ih,
+        result: Ok(false),
+    };
+    core.on_event(Time::ZERO, opened, &mut Vec::new());
+    let v1_peer = connect(&mut core, v1, true);
+    feed(&mut core, v1_peer, &[Message::HaveAll]);
+    let gone = Event::Closed { peer: v2_peer };
+    core.on_event(Time::ZERO, gone, &mut Vec::new());
+    let mut out = Vec::new();
+    core.on_tick(Time::from_secs(11), &mut out);
+    assert!(hash_requests(&out, v1_peer).is_empty(), "{out:?}");
+    // Another peer by the v2 name is.
+    let v2_peer = connect(&mut core, ih, true);
+    feed(&mut core, v2_peer, &[Message::HaveAll]);
+    let mut out = Vec::new();
+    core.on_tick(Time::from_secs(12), &mut out);
+    assert_eq!(hash_requests(&out, v2_peer), [r]);
+
+    // The layer comes: the roots join the SHA-1 pieces, the record is
+    // written again with them, and the torrent's own v2 peers get them.
+    let hashes = LayerTree::new(&trees[1].layer, 4)
+        .answer(2, 0, 4, 0)
+        .unwrap();
+    let out = feed(&mut core, v2_peer, &[Message::Hashes { range: r, hashes }]);
+    assert!(!closed(&out));
+    let saved = out.iter().find_map(|a| match a {
+        Action::SaveMeta { record, .. } => Some(record.clone()),
+        _ => None,
+    });
+    let record = saved.expect("the record written again");
+    let limits = crate::metainfo::MetainfoLimits::default();
+    let (_, stored, _) = crate::metainfo::parse_stored(&record, &limits).unwrap();
+    assert_eq!(stored.pieces, built.meta.info.pieces);
+    let out = feed(&mut core, v1_peer, &[Message::HashRequest(r)]);
+    assert!(
+        matches!(&sent_to(&out, v1_peer)[..], [Message::Hashes { .. }]),
+        "{out:?}"
+    );
+    assert!(!core.fetching_layers(&ih));
+}

@@ -184,11 +184,13 @@ impl Core {
     }
 
     /// Lets go of the hashes and bytes of torrents that have been complete and
-    /// quiet for [`KEEP_RESIDENT`] (the choker's pass calls it).
+    /// quiet for [`KEEP_RESIDENT`] and wait for no piece layers (the choker's
+    /// pass calls it).
     pub(crate) fn release_idle_meta(&mut self, now: Time) {
-        for t in self.torrents.values_mut() {
+        for (ih, t) in &mut self.torrents {
             let m = &t.meta;
             if m.stored
+                && !self.layers.contains_key(ih)
                 && (m.hashes.is_some() || m.bytes.is_some())
                 && !m.loading
                 && m.waiting.is_empty()

@@ -14,6 +14,7 @@ use crate::hash::{MerklePiece, PieceHashes};
 
 use super::torrent::Info;
 use super::v2::V2;
+use super::{LayerNeed, MetainfoLimits};
 
 /// Every piece's merkle root, in the order of `info`'s pieces (`info` the
 /// hybrid's v1 layout; `layers` each v2 file's piece layer, checked, as
@@ -60,6 +61,37 @@ pub(super) fn with_roots(
         merkle: table,
     };
     Ok(())
+}
+
+/// A hybrid's bare `info` (what ut_metadata brings; `info` its v1 layout,
+/// parsed from `bytes`): its pieces' merkle roots as far as the `info` holds
+/// them (a file of one piece or less: its `pieces root`; longer files' zero
+/// until their layers come) and those longer files, their pieces numbered as
+/// the v1 layout's; `None` when the two layouts' pieces are not the same.
+pub fn hybrid_layer_needs(
+    bytes: &[u8],
+    info: &Info,
+    limits: &MetainfoLimits,
+) -> Option<(Vec<MerklePiece>, Vec<LayerNeed>)> {
+    let node = crate::bencode::decode(bytes, limits.bencode).ok()?;
+    let v2 = super::v2::parse_tree(&node).ok()?;
+    let per_file = super::v2_layout::layers_to_come(&v2, limits).ok()?;
+    let pending = |f: &super::v2::V2File| f.pieces_root.is_some() && f.length > v2.piece_length;
+    let table = merkle_pieces(&v2, &per_file, info)?;
+    let v1_files = (0..info.files.len()).filter(|&i| !info.files[i].attr.pad);
+    let needs = v1_files
+        .zip(&v2.files)
+        .filter(|(_, f)| pending(f))
+        .filter_map(|(i, f)| {
+            let r = info.geometry.file_pieces(i);
+            Some(LayerNeed {
+                root: f.pieces_root?,
+                first_piece: r.start,
+                pieces: r.end - r.start,
+            })
+        })
+        .collect();
+    Some((table, needs))
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub use content_layout::ContentLayout;
 pub use create::{CreateLayout, CreateOptions, auto_piece_length, build_torrent};
 pub use create_v2::{BuiltV2, alignment_pads, build_torrent_v2};
 pub use geometry::{BLOCK_LEN, Block, FileSpan, Geometry};
+pub use hybrid::hybrid_layer_needs;
 pub use magnet::{MAX_MAGNET_LEN, Magnet, MagnetError};
 pub use path::UnsafePath;
 pub use torrent::{

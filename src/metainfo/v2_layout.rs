@@ -212,6 +212,35 @@ pub struct LayerNeed {
     pub pieces: u32,
 }
 
+/// Each file's piece layer as it is before it comes (zeros; none for a file
+/// of one piece or less, whose root is its piece's). Files claim their
+/// lengths freely, so their pieces are counted before anything is made: more
+/// than a `.torrent` within `limits` could carry layers for is refused.
+pub(super) fn layers_to_come(
+    v2: &V2,
+    limits: &MetainfoLimits,
+) -> Result<Vec<Vec<Sha256Digest>>, MetainfoError> {
+    let plen = v2.piece_length;
+    let most = (limits.max_torrent_bytes / 32) as u64;
+    let mut total = 0u64;
+    let mut per_file = Vec::with_capacity(v2.files.len());
+    for f in &v2.files {
+        let n = match f.pieces_root {
+            Some(_) if f.length > plen => f.length.div_ceil(plen),
+            _ => 0,
+        };
+        total = total.saturating_add(n);
+        if total > most {
+            return Err(bad(format!(
+                "its files need over {most} piece hashes (the layers of a .torrent within {} bytes)",
+                limits.max_torrent_bytes
+            )));
+        }
+        per_file.push(vec![[0; 32]; usize::try_from(n).unwrap_or(0)]);
+    }
+    Ok(per_file)
+}
+
 /// A bare v2-only `info` dictionary (what ut_metadata brings): the truncated
 /// v2 hash, the layout whose pieces' roots are known except those of files
 /// longer than a piece (zero until their layers come), and those files.
@@ -223,12 +252,7 @@ pub fn parse_v2_info_bytes(
     let v2 = super::v2::parse_tree(&node)?;
     let plen = v2.piece_length;
     let pending = |f: &V2File| f.pieces_root.is_some() && f.length > plen;
-    let per_file: Vec<Vec<Sha256Digest>> = (v2.files.iter())
-        .map(|f| match pending(f) {
-            true => vec![[0; 32]; usize::try_from(f.length.div_ceil(plen)).unwrap_or(0)],
-            false => Vec::new(),
-        })
-        .collect();
+    let per_file = layers_to_come(&v2, limits)?;
     let info = layout(&v2, &name_of(&node)?, private(&node), &per_file, limits)?;
     let stored = (0..info.files.len()).filter(|&i| !info.files[i].attr.pad);
     let needs = stored
@@ -309,4 +333,27 @@ pub fn parse_stored(
     let info = layout(&v2, &name_of(&node)?, private(&node), &per_file, limits)?;
     let ih = crate::types::InfoHash(v2.info_hash[..20].try_into().expect("32 bytes"));
     Ok((ih, info, info_bytes.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_info_claiming_a_vast_file_is_refused_before_anything_is_made() {
+        // 2^62 bytes in 16 KiB pieces: 2^48 piece hashes to come. It used to
+        // be allocated at once, and the process aborted.
+        let info = b"d9:file treed1:ad0:d6:lengthi4611686018427387904e11:pieces root32:\
+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaeee12:meta versioni2e4:name1:x12:piece lengthi16384ee";
+        let limits = MetainfoLimits::default();
+        let e = parse_v2_info_bytes(info, &limits).unwrap_err();
+        assert!(e.to_string().contains("piece hashes"), "{e}");
+        // A hybrid's bare info with such a v2 side gets no layers to fetch.
+        let (_, v1) = super::super::parse_info_bytes(
+            b"d6:lengthi100e4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae",
+            &limits,
+        )
+        .unwrap();
+        assert!(super::super::hybrid_layer_needs(info, &v1, &limits).is_none());
+    }
 }

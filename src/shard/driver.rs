@@ -377,6 +377,16 @@ impl Shard {
                         c.on_event(now, ev, out);
                     });
                 }
+                Action::SaveMeta {
+                    info_hash,
+                    info,
+                    record,
+                    metadata_size,
+                } => {
+                    for op in meta_ops(info_hash, &info, &record, metadata_size) {
+                        self.queue_resume(ResumeJob::Op(op));
+                    }
+                }
                 Action::OpenStorage(o) => {
                     let (info_hash, info, marked) = (o.info_hash, o.info, o.marked);
                     if let Some(bytes) = &o.meta_record {

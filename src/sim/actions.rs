@@ -151,6 +151,16 @@ impl World {
                         Pending::PieceWritten(n, info_hash, piece, result),
                     );
                 }
+                Action::SaveMeta {
+                    info_hash,
+                    info,
+                    record,
+                    metadata_size,
+                } => {
+                    let ops = meta_ops(info_hash, &info, &record, metadata_size).to_vec();
+                    let store = &mut self.nodes[n].store;
+                    store.apply(ops).expect("the sim's memory store works");
+                }
                 Action::OpenStorage(o) => {
                     let node = &mut self.nodes[n];
                     if let Some(bytes) = &o.meta_record {
