@@ -13,7 +13,7 @@ from conftest import LT_SETTINGS, lt_create, make_tree, run_download
 from test_download import LtSeeder, lt_fetches_from_seedring, same_files, wait_for
 from test_encryption import forced_session, start_seed, stop
 from test_tracker import free_port, seeds_known, start_tracker, wait_until  # noqa: F401
-from test_v2 import BIG
+from test_v2 import BIG, every_layer_answered
 
 
 def names(torrent):
@@ -63,14 +63,20 @@ def test_libtorrent_joins_seedring_by_the_v2_name(tmp, level):
     same_files(src, tmp / "lt" / "hy", BIG)
 
 
-def test_seedring_joins_libtorrent_by_the_v2_name(tmp):
-    src = make_tree(tmp / "src" / "hy", BIG, seed=82)
+def lt_seeds_a_hybrid(tmp, seed):
+    """A hybrid of `BIG` under `tmp/src/hy`, a libtorrent session seeding it,
+    and its `btmh` link pointing at that session: (files, link, seeder)."""
+    src = make_tree(tmp / "src" / "hy", BIG, seed=seed)
     t = tmp / "h.torrent"
     t.write_bytes(lt_create(src, 64 * 1024, 0))
     v1, v2 = names(t)
     seeder = LtSeeder(t, tmp / "src")
+    return src, f"magnet:?xt=urn:btmh:1220{v2}&x.pe=127.0.0.1:{seeder.port}", seeder
+
+
+def test_seedring_joins_libtorrent_by_the_v2_name(tmp):
+    src, uri, seeder = lt_seeds_a_hybrid(tmp, 82)
     try:
-        uri = f"magnet:?xt=urn:btmh:1220{v2}&x.pe=127.0.0.1:{seeder.port}"
         run_download(uri, tmp / "dst")
     finally:
         seeder.close()
@@ -82,28 +88,20 @@ def test_a_hybrid_by_its_btmh_link_fetches_its_layers_and_serves_them(tmp):
     by its SHA-1 side and fetches its piece layers beside; then, the
     libtorrent seeder gone, a `btmh`-only libtorrent gets every piece layer it
     asks seedring for, none refused."""
-    src = make_tree(tmp / "src" / "hy", BIG, seed=84)
-    t = tmp / "h.torrent"
-    t.write_bytes(lt_create(src, 64 * 1024, 0))
-    v1, v2 = names(t)
-    seeder = LtSeeder(t, tmp / "src")
+    src, uri, seeder = lt_seeds_a_hybrid(tmp, 84)
     try:
-        uri = f"magnet:?xt=urn:btmh:1220{v2}&x.pe=127.0.0.1:{seeder.port}"
 
         def seeding(lines):
             assert [m for m in lines if "piece layers complete" in m], "".join(lines)
             seeder.close()
 
-        log = lt_fetches_from_seedring(t, tmp / "dst", tmp / "lt", source=uri, seeding=seeding,
-                                       magnet=f"magnet:?xt=urn:btmh:1220{v2}", extra=["-v"])
+        log = lt_fetches_from_seedring(tmp / "h.torrent", tmp / "dst", tmp / "lt", source=uri,
+                                       seeding=seeding, magnet=uri.split("&")[0], extra=["-v"])
     finally:
         seeder.close()
     same_files(src, tmp / "dst" / "hy", BIG)
     same_files(src, tmp / "lt" / "hy", BIG)
-    asked = [m for m in log if "==> HASH_REQUEST" in m]
-    got = [m for m in log if "<== HASHES" in m]
-    assert asked and len(got) == len(asked), log
-    assert not [m for m in log if "HASH_REJECT" in m], log
+    every_layer_answered(log)
 
 
 def test_a_btmh_libtorrent_finds_seedring_through_the_tracker(tmp, start_tracker):

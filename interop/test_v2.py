@@ -38,6 +38,16 @@ def info(path):
     return json.loads(run_seedring("info", path, "--json").stdout)
 
 
+def every_layer_answered(log):
+    """libtorrent's hash log (`lt_fetches_from_seedring`): it asked for piece
+    layers, every request got hashes, none a reject. Returns the requests."""
+    asked = [m for m in log if "==> HASH_REQUEST" in m]
+    got = [m for m in log if "<== HASHES" in m]
+    assert asked and len(got) == len(asked), log
+    assert not [m for m in log if "HASH_REJECT" in m], log
+    return asked
+
+
 def test_info_hashes_agree_with_libtorrent(tmp):
     src = make_tree(tmp / "src" / "pack", BIG, seed=41)
     for name, flags in (("hybrid", 0), ("v2", lt.create_torrent.v2_only)):
@@ -160,11 +170,8 @@ def test_libtorrent_fetches_a_v2_magnet_from_seedring(tmp):
     )
     same_files(src, tmp / "lt" / "pack", BIG)
     # Every piece layer libtorrent asked for came, none was refused.
-    asked = [m for m in log if "==> HASH_REQUEST" in m]
-    got = [m for m in log if "<== HASHES" in m]
-    assert asked and len(got) == len(asked), log
+    asked = every_layer_answered(log)
     assert "base: 2" in asked[0], asked
-    assert not [m for m in log if "HASH_REJECT" in m], log
 
 
 def test_libtorrent_fetches_a_hybrid_by_its_v2_name_and_gets_its_layers(tmp):
@@ -181,10 +188,7 @@ def test_libtorrent_fetches_a_hybrid_by_its_v2_name_and_gets_its_layers(tmp):
         t, tmp / "src", tmp / "lt", magnet=f"magnet:?xt=urn:btmh:1220{v2}"
     )
     same_files(src, tmp / "lt" / "pack", BIG)
-    asked = [m for m in log if "==> HASH_REQUEST" in m]
-    got = [m for m in log if "<== HASHES" in m]
-    assert asked and len(got) == len(asked), log
-    assert not [m for m in log if "HASH_REJECT" in m], log
+    every_layer_answered(log)
 
 
 def test_seedring_fetches_a_v2_magnet_from_libtorrent(tmp):
