@@ -76,21 +76,8 @@ pub fn hybrid_layer_needs(
     let node = crate::bencode::decode(bytes, limits.bencode).ok()?;
     let v2 = super::v2::parse_tree(&node).ok()?;
     let per_file = super::v2_layout::layers_to_come(&v2, limits).ok()?;
-    let pending = |f: &super::v2::V2File| f.pieces_root.is_some() && f.length > v2.piece_length;
     let table = merkle_pieces(&v2, &per_file, info)?;
-    let v1_files = (0..info.files.len()).filter(|&i| !info.files[i].attr.pad);
-    let needs = v1_files
-        .zip(&v2.files)
-        .filter(|(_, f)| pending(f))
-        .filter_map(|(i, f)| {
-            let r = info.geometry.file_pieces(i);
-            Some(LayerNeed {
-                root: f.pieces_root?,
-                first_piece: r.start,
-                pieces: r.end - r.start,
-            })
-        })
-        .collect();
+    let needs = super::v2_layout::layer_needs(&v2, info);
     Some((table, needs))
 }
 

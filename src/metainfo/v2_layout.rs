@@ -250,24 +250,29 @@ pub fn parse_v2_info_bytes(
 ) -> Result<(InfoHash, Info, Vec<LayerNeed>), MetainfoError> {
     let node = bencode::decode(bytes, limits.bencode)?;
     let v2 = super::v2::parse_tree(&node)?;
-    let plen = v2.piece_length;
-    let pending = |f: &V2File| f.pieces_root.is_some() && f.length > plen;
     let per_file = layers_to_come(&v2, limits)?;
     let info = layout(&v2, &name_of(&node)?, private(&node), &per_file, limits)?;
+    let needs = layer_needs(&v2, &info);
+    Ok((v2.truncated(), info, needs))
+}
+
+/// The files of `v2` longer than a piece, whose layers are to come, with
+/// where their pieces are in `info` (the layout of the same files, pad files
+/// between them).
+pub(super) fn layer_needs(v2: &V2, info: &Info) -> Vec<LayerNeed> {
     let stored = (0..info.files.len()).filter(|&i| !info.files[i].attr.pad);
-    let needs = stored
+    stored
         .zip(&v2.files)
-        .filter(|(_, f)| pending(f))
-        .map(|(i, f)| {
+        .filter(|(_, f)| f.length > v2.piece_length)
+        .filter_map(|(i, f)| {
             let r = info.geometry.file_pieces(i);
-            LayerNeed {
-                root: f.pieces_root.expect("pending files have a root"),
+            Some(LayerNeed {
+                root: f.pieces_root?,
                 first_piece: r.start,
                 pieces: r.end - r.start,
-            }
+            })
         })
-        .collect();
-    Ok((v2.truncated(), info, needs))
+        .collect()
 }
 
 /// What the session store keeps for a torrent: its `info` bytes as they are
