@@ -19,7 +19,7 @@ const MAX_WAITING: usize = 32;
 /// A torrent's metadata residency.
 #[derive(Debug, Default)]
 pub(crate) struct MetaCache {
-    /// SHA-1 of every piece, while resident.
+    /// Every piece's hashes, while resident.
     pub hashes: Option<Arc<crate::hash::PieceHashes>>,
     /// A v2-only or hybrid torrent's file trees, built from `hashes` for a
     /// peer's hash request and let go with them.
