@@ -43,9 +43,8 @@ impl<K> Part<K> {
 pub struct Paging {
     /// Last to first, after ordering.
     pub reverse: bool,
-    /// Rows skipped at the front, after ordering (negative: this many from
-    /// the end are shown, as qBittorrent's `offset`).
-    pub offset: i64,
+    /// Rows skipped at the front, after ordering.
+    pub offset: usize,
     /// At most this many rows (`None`: all).
     pub take: Option<usize>,
 }
@@ -74,27 +73,19 @@ impl Page<'_> {
     }
 }
 
-/// The page of `parts`' rows: in `order` if given, else as the parts hold
-/// them, part after part.
-pub fn page<'a, K>(parts: &'a [Part<K>], order: Option<Order<'_, K>>, paging: Paging) -> Page<'a> {
+/// The page of `parts`' rows in `order` (stable: rows equal by key stay in
+/// the parts' order).
+pub fn page<'a, K>(parts: &'a [Part<K>], order: Order<'_, K>, paging: Paging) -> Page<'a> {
     let mut rows: Vec<(&K, &[u8])> = parts.iter().flat_map(Part::rows).collect();
-    if let Some(order) = order {
-        // Stable: rows equal by key stay in the parts' order.
-        rows.sort_by(|a, b| order(a.0, b.0));
-    }
+    rows.sort_by(|a, b| order(a.0, b.0));
     if paging.reverse {
         rows.reverse();
     }
     let total = rows.len();
-    let skip = match usize::try_from(paging.offset) {
-        Ok(n) => n,
-        Err(_) => total
-            .saturating_sub(usize::try_from(paging.offset.unsigned_abs()).unwrap_or(usize::MAX)),
-    };
     let take = paging.take.unwrap_or(usize::MAX);
     let rows = rows
         .into_iter()
-        .skip(skip)
+        .skip(paging.offset)
         .take(take)
         .map(|r| r.1)
         .collect();
@@ -113,11 +104,10 @@ mod tests {
         p
     }
 
-    fn page(parts: &[Part<u32>], ordered: bool, paging: Paging) -> (usize, String) {
+    fn page(parts: &[Part<u32>], paging: Paging) -> (usize, String) {
         let by_key = |a: &u32, b: &u32| a.cmp(b);
         let mut out = Vec::new();
-        let order: Option<Order<'_, u32>> = ordered.then_some(&by_key);
-        let page = super::page(parts, order, paging);
+        let page = super::page(parts, &by_key, paging);
         page.write(&mut out);
         (page.total, String::from_utf8(out).unwrap())
     }
@@ -126,33 +116,28 @@ mod tests {
     fn rows_of_every_part_are_ordered_and_paged() {
         let parts = [part(&[(3, "c"), (1, "a")]), part(&[(2, "b"), (4, "d")])];
         let all = Paging::default();
-        assert_eq!(page(&parts, false, all), (4, "c,a,b,d".into()));
-        assert_eq!(page(&parts, true, all), (4, "a,b,c,d".into()));
+        assert_eq!(page(&parts, all), (4, "a,b,c,d".into()));
         let rev = Paging {
             reverse: true,
             ..all
         };
-        assert_eq!(page(&parts, true, rev), (4, "d,c,b,a".into()));
+        assert_eq!(page(&parts, rev), (4, "d,c,b,a".into()));
         let mid = Paging {
             offset: 1,
             take: Some(2),
             ..all
         };
-        assert_eq!(page(&parts, true, mid), (4, "b,c".into()));
+        assert_eq!(page(&parts, mid), (4, "b,c".into()));
         let past = Paging { offset: 9, ..all };
-        assert_eq!(page(&parts, true, past), (4, String::new()));
-        let last = Paging { offset: -1, ..all };
-        assert_eq!(page(&parts, true, last), (4, "d".into()));
-        let more_than_all = Paging { offset: -9, ..all };
-        assert_eq!(page(&parts, true, more_than_all), (4, "a,b,c,d".into()));
-        assert_eq!(page(&[], true, all), (0, String::new()));
+        assert_eq!(page(&parts, past), (4, String::new()));
+        assert_eq!(page(&[], all), (0, String::new()));
         let empty: [Part<u32>; 2] = [part(&[]), part(&[(1, "")])];
-        assert_eq!(page(&empty, true, all), (1, String::new()));
+        assert_eq!(page(&empty, all), (1, String::new()));
     }
 
     #[test]
     fn equal_keys_keep_the_parts_order() {
         let parts = [part(&[(1, "x"), (0, "w")]), part(&[(1, "y")])];
-        assert_eq!(page(&parts, true, Paging::default()), (3, "w,x,y".into()));
+        assert_eq!(page(&parts, Paging::default()), (3, "w,x,y".into()));
     }
 }

@@ -66,7 +66,7 @@ pub async fn list(
         ListKey::named(key).ok_or_else(|| ApiError::bad(format!("sort: unknown key {key:?}")))?;
     let paging = rows::Paging {
         reverse: desc,
-        offset: i64::try_from(q.offset).unwrap_or(i64::MAX),
+        offset: q.offset,
         take: q.limit,
     };
     let q = Arc::new(q);
@@ -87,7 +87,7 @@ pub async fn list(
     // Ascending, ties by id (as its hex sorts); a descending list is the
     // same reversed.
     let by = |a: &(Sort, InfoHash), b: &(Sort, InfoHash)| a.0.cmp(&b.0).then(a.1.cmp(&b.1));
-    let page = rows::page(&parts, Some(&by), paging);
+    let page = rows::page(&parts, &by, paging);
     let mut out = Vec::new();
     out.extend_from_slice(b"{\"total\":");
     super::json_text::write_int(&mut out, page.total);
