@@ -33,6 +33,26 @@ fn read_of(out: &[Action]) -> Option<Vec<(u32, crate::hash::MerklePiece)>> {
     })
 }
 
+/// The driver's answer to a block read for peer `key` of torrent `ih`'s
+/// request `r`: what the core sends the peer.
+fn hashed(
+    core: &mut Core,
+    now: Time,
+    (ih, key): (InfoHash, PeerKey),
+    r: HashRange,
+    leaves: Option<Vec<crate::hash::merkle::Sha256Digest>>,
+) -> Vec<Message> {
+    let mut out = Vec::new();
+    let ev = Event::BlocksHashed {
+        info_hash: ih,
+        peer: key,
+        range: r,
+        leaves,
+    };
+    core.on_event(now, ev, &mut out);
+    sent(&out, key)
+}
+
 #[test]
 fn block_hashes_are_read_proved_and_bounded() {
     // One file of ten pieces of four blocks (64 KiB), the last short: the
@@ -66,17 +86,7 @@ fn block_hashes_are_read_proved_and_bounded() {
         }
         v
     };
-    let hashed = |core: &mut Core, now, r, leaves| {
-        let mut out = Vec::new();
-        let ev = Event::BlocksHashed {
-            info_hash: ih,
-            peer: key,
-            range: r,
-            leaves,
-        };
-        core.on_event(now, ev, &mut out);
-        sent(&out, key)
-    };
+    let hashed = |core: &mut Core, now, r, leaves| hashed(core, now, (ih, key), r, leaves);
 
     // Piece 1's four blocks, proved up to the root; and while its read is
     // out, a second request is rejected.
@@ -219,16 +229,9 @@ fn a_hybrid_answers_its_v2_peers_and_a_one_piece_file_its_blocks() {
     let shapes = read_of(&out).expect("a read of a's blocks");
     assert_eq!(shapes.iter().map(|s| s.0).collect::<Vec<_>>(), [0]);
     let leaves = shapes[0].1.leaves(&v1_bytes[..plen as usize]);
-    let mut out = Vec::new();
-    let ev = Event::BlocksHashed {
-        info_hash: ih,
-        peer: key,
-        range: blocks,
-        leaves: Some(leaves),
-    };
-    core.on_event(Time::ZERO, ev, &mut out);
-    let [Message::Hashes { hashes, .. }] = &sent(&out, key)[..] else {
-        panic!("{out:?}");
+    let answer = hashed(&mut core, Time::ZERO, (ih, key), blocks, Some(leaves));
+    let [Message::Hashes { hashes, .. }] = &answer[..] else {
+        panic!("{answer:?}");
     };
     assert!(check_answer(&root_a, 4, 0, 4, 0, hashes).is_some());
 

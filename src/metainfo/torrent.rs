@@ -146,7 +146,7 @@ impl Metainfo {
         }
         let info_node = root.get("info").ok_or(MetainfoError::Missing("info"))?;
         let info_bytes = info_node.raw().to_vec();
-        let info = match parse_info(info_node, limits) {
+        let mut info = match parse_info(info_node, limits) {
             // v2-only: known by its truncated v2 hash, pieces by their merkle roots.
             Err(MetainfoError::UnsupportedV2) => {
                 let (v2, info) = super::v2_layout::read(&root, info_node, limits)?;
@@ -163,7 +163,6 @@ impl Metainfo {
         let info_hash = InfoHash(Sha1::digest(&info_bytes).into());
         // A hybrid: its v2 side is checked and kept. A broken one refuses the torrent
         // (libtorrent 2.0.8 loads it): its v2 swarm's hashes could not be checked.
-        let mut info = info;
         let v2 = match info_node.get("meta version").and_then(Node::as_int) {
             Some(2) => Some(super::v2::parse_with_layers(&root, info_node)?),
             _ => None,
