@@ -57,13 +57,14 @@ impl Core {
         t.root_marked = add.root_marked;
         t.announcer = announce::Announcer::new(add.source.tracker_tiers());
         t.web_seeds = webseed::web_seeds(info_hash, add.source.web_seeds());
+        let restoring = add.resume.is_some();
         // With metadata: whether to write it to the session store.
         let save_meta = match add.source {
             TorrentSource::Metainfo(m) => {
                 let m = Arc::unwrap_or_clone(m);
                 t.set_info(now, m.info, Arc::new(m.info_bytes));
                 // Not when restoring: the bytes were just read from the store.
-                t.meta.stored = add.resume.is_some();
+                t.meta.stored = restoring;
                 Some(!t.meta.stored)
             }
             TorrentSource::Stored(s) => {
@@ -110,6 +111,11 @@ impl Core {
         self.attention.note(info_hash);
         self.root_book.forget();
         self.name_torrent(now, info_hash, out);
+        if restoring {
+            // Read back whole (no layout record): a hybrid restarted before
+            // its layers came fetches them again.
+            self.fetch_missing_hybrid_layers(now, info_hash, out);
+        }
         self.drive_checking(info_hash, out);
         Ok(info_hash)
     }

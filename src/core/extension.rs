@@ -205,10 +205,6 @@ impl Core {
             }
         };
         self.metadata.remove(&ih);
-        // A hybrid: its v2 side's layers to fetch beside the download.
-        let hybrid = (info.v2_hash.is_some() && info.pieces.sha1().is_some())
-            .then(|| crate::metainfo::hybrid_layer_needs(&bytes, &info, &limits))
-            .flatten();
         if info.private {
             // BEP 27: what peer exchange told a magnet that turns out private is
             // forgotten, and no more is exchanged (see `pex.rs`).
@@ -254,18 +250,12 @@ impl Core {
             p.have = Bitfield::new(pieces);
             Self::apply_have(t, p, have);
         }
-        if let Some((table, needs)) = hybrid {
-            self.fetch_hybrid_layers(now, ih, table, needs, out);
-        }
+        // A hybrid: its v2 side's layers fetched beside the download.
+        self.fetch_missing_hybrid_layers(now, ih, out);
         if !needs.is_empty() {
             // A v2-only torrent: its piece layers first (see `layers`).
             self.fetch_layers(ih, needs);
-        }
-        if self.fetching_layers(&ih) {
-            let keys: Vec<PeerKey> = self.torrents[&ih].peers.iter().copied().collect();
-            for k in keys {
-                self.request_layers(now, k, out);
-            }
+            self.ask_for_layers(now, ih, out);
         }
         self.update_interest(ih, out);
         self.drive_checking(ih, out);

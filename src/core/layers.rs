@@ -10,7 +10,10 @@
 //! the only ones sure to know hash requests), so that its own v2 peers can get
 //! them from it in turn: once in, its pieces' roots join their SHA-1
 //! ([`PieceHashes::Hybrid`]) and its metadata record is written again with
-//! them. Its hashes stay in memory until then.
+//! them. A hybrid whose record has no roots (restarted before they came)
+//! fetches them again once its hashes are read back: for its download, its
+//! check, or a v2 peer's hash request. A complete hybrid's fetch with nobody
+//! to ask is dropped with its hashes when they are let go (`resident`).
 
 use super::*;
 use crate::hash::merkle::{MAX_HASHES, Sha256Digest, check_answer};
@@ -96,6 +99,14 @@ impl LayerFetch {
     fn complete(&self) -> bool {
         self.chunks.iter().all(|c| c.done)
     }
+
+    /// A hybrid's fetch with no request out (no peer by the v2 name to ask):
+    /// it may be dropped with the hashes, and starts again when they are read
+    /// back.
+    pub(crate) fn idle_hybrid(&self, now: Time) -> bool {
+        let out = |c: &Chunk| c.asked.is_some_and(|(_, at)| now.since(at) < ANSWER_WITHIN);
+        self.hybrid && !self.chunks.iter().any(out)
+    }
 }
 
 impl Core {
@@ -122,7 +133,7 @@ impl Core {
     /// Hybrid `ih` came by magnet link (its `info` just installed): its
     /// pieces' roots are `table` once the layers `needs` are in (see the
     /// module's note); at once when there are none to fetch.
-    pub(super) fn fetch_hybrid_layers(
+    fn fetch_hybrid_layers(
         &mut self,
         now: Time,
         ih: InfoHash,
@@ -141,6 +152,47 @@ impl Core {
         }
         tracing::info!(info_hash = %ih, files = f.files.len(), "hybrid by magnet: fetching its piece layers from its v2 peers beside the download");
         self.layers.insert(ih, f);
+    }
+
+    /// Starts fetching hybrid `ih`'s piece layers when its hashes are in memory
+    /// without their merkle roots (it came by magnet link, and maybe was
+    /// restarted before its layers came) and its two layouts' pieces line up;
+    /// its peers are asked at once. Called when its hashes become resident.
+    pub(super) fn fetch_missing_hybrid_layers(
+        &mut self,
+        now: Time,
+        ih: InfoHash,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(t) = self.torrents.get(&ih) else {
+            return;
+        };
+        let (Some(info), Some(bytes), Some(PieceHashes::Sha1(_))) =
+            (&t.info, &t.meta.bytes, t.meta.hashes.as_deref())
+        else {
+            return;
+        };
+        if info.v2_hash.is_none() || self.layers.contains_key(&ih) {
+            return;
+        }
+        let limits = MetainfoLimits::default();
+        let Some((table, needs)) = crate::metainfo::hybrid_layer_needs(bytes, info, &limits) else {
+            tracing::info!(info_hash = %ih, "a hybrid whose v1 pieces are not its v2 pieces (a pad file missing): it runs by its SHA-1 side only and refuses its v2 peers' hash requests");
+            return;
+        };
+        self.fetch_hybrid_layers(now, ih, table, needs, out);
+        self.ask_for_layers(now, ih, out);
+    }
+
+    /// Asks each of torrent `ih`'s peers for the layers it waits for, if any.
+    pub(super) fn ask_for_layers(&mut self, now: Time, ih: InfoHash, out: &mut Vec<Action>) {
+        if !self.fetching_layers(&ih) {
+            return;
+        }
+        let keys: Vec<PeerKey> = self.torrents[&ih].peers.iter().copied().collect();
+        for k in keys {
+            self.request_layers(now, k, out);
+        }
     }
 
     /// Whether torrent `ih` waits for layers (its hashes stay in memory).

@@ -180,3 +180,100 @@ fn a_hybrid_by_magnet_downloads_at_once_and_fetches_its_layers_from_v2_peers() {
     );
     assert!(!core.fetching_layers(&ih));
 }
+
+#[test]
+fn a_hybrid_restarted_before_its_layers_came_fetches_them_when_its_hashes_are_read_back() {
+    let (built, trees, _) = super::hashes_tests::small_hybrid();
+    let v1 = built.meta.info_hash;
+    // Restarted from its layout: a complete seed whose record is its bare
+    // `info` (as written when its metadata came by magnet link), no roots.
+    let mut info = built.meta.info.clone();
+    info.pieces = crate::hash::PieceHashes::default();
+    let stored = StoredTorrent {
+        info_hash: v1,
+        info,
+        metadata_size: built.meta.info_bytes.len() as u64,
+        tracker_tiers: Vec::new(),
+        web_seeds: Vec::new(),
+    };
+    let mut add = AddTorrent::new(TorrentSource::Stored(Arc::new(stored)), "/r");
+    add.have = Some(Bitfield::full(4));
+    let mut core = Core::new(CoreConfig::default());
+    core.add_torrent(Time::ZERO, add, &mut Vec::new()).unwrap();
+    let opened = Event::StorageOpened {
+        info_hash: v1,
+        result: Ok(true),
+    };
+    core.on_event(Time::ZERO, opened, &mut Vec::new());
+    let v2_peer = connect(&mut core, built.v2.truncated(), true);
+    feed(&mut core, v2_peer, &[Message::HaveAll]);
+
+    // A v2 peer asks for `b`'s layer: refused while the hashes are on disk,
+    // and they are read back.
+    let r = HashRange {
+        pieces_root: trees[1].root.unwrap(),
+        base: 2,
+        index: 0,
+        count: 4,
+        proof_layers: 0,
+    };
+    let out = feed(&mut core, v2_peer, &[Message::HashRequest(r)]);
+    assert!(
+        matches!(&sent_to(&out, v2_peer)[..], [Message::HashReject(_)]),
+        "{out:?}"
+    );
+    assert!(out.iter().any(|a| matches!(a, Action::LoadMeta { .. })));
+    assert!(!core.fetching_layers(&v1));
+
+    // Read back without roots: the layer is asked of the v2 peer.
+    let loaded = || Event::MetaLoaded {
+        info_hash: v1,
+        result: Ok(Some(built.meta.info_bytes.clone())),
+    };
+    let mut out = Vec::new();
+    core.on_event(Time::from_secs(1), loaded(), &mut out);
+    assert!(core.fetching_layers(&v1));
+    assert_eq!(hash_requests(&out, v2_peer), [r]);
+
+    // The peer goes without answering and nobody else speaks by the v2
+    // name: a minute on, the fetch is dropped with the hashes.
+    core.on_event(
+        Time::from_secs(2),
+        Event::Closed { peer: v2_peer },
+        &mut Vec::new(),
+    );
+    core.on_tick(Time::from_secs(30), &mut Vec::new());
+    assert!(core.fetching_layers(&v1));
+    core.on_tick(Time::from_secs(80), &mut Vec::new());
+    assert!(!core.fetching_layers(&v1));
+    assert!(core.resident_hashes(v1).is_none());
+
+    // Another v2 peer's request reads them back, and the fetch starts again.
+    let v2_peer = connect(&mut core, built.v2.truncated(), true);
+    feed(&mut core, v2_peer, &[Message::HaveAll]);
+    let out = feed(&mut core, v2_peer, &[Message::HashRequest(r)]);
+    assert!(out.iter().any(|a| matches!(a, Action::LoadMeta { .. })));
+    let mut out = Vec::new();
+    core.on_event(Time::from_secs(81), loaded(), &mut out);
+    assert_eq!(hash_requests(&out, v2_peer), [r]);
+
+    // It comes: the record is written again with the roots, and the peer's
+    // next request is answered.
+    let hashes = LayerTree::new(&trees[1].layer, 4)
+        .answer(2, 0, 4, 0)
+        .unwrap();
+    let out = feed(&mut core, v2_peer, &[Message::Hashes { range: r, hashes }]);
+    let record = out.iter().find_map(|a| match a {
+        Action::SaveMeta { record, .. } => Some(record.clone()),
+        _ => None,
+    });
+    let limits = crate::metainfo::MetainfoLimits::default();
+    let record = record.expect("the record written again");
+    let (_, stored, _) = crate::metainfo::parse_stored(&record, &limits).unwrap();
+    assert_eq!(stored.pieces, built.meta.info.pieces);
+    let out = feed(&mut core, v2_peer, &[Message::HashRequest(r)]);
+    assert!(
+        matches!(&sent_to(&out, v2_peer)[..], [Message::Hashes { .. }]),
+        "{out:?}"
+    );
+}

@@ -167,6 +167,7 @@ impl Core {
                     ..cache
                 };
                 tracing::debug!(info_hash = %ih, "piece hashes read back from the session store");
+                self.fetch_missing_hybrid_layers(now, ih, out);
             }
             Err(why) => {
                 let e = format!(
@@ -184,13 +185,15 @@ impl Core {
     }
 
     /// Lets go of the hashes and bytes of torrents that have been complete and
-    /// quiet for [`KEEP_RESIDENT`] and wait for no piece layers (the choker's
-    /// pass calls it).
+    /// quiet for [`KEEP_RESIDENT`] and wait for no piece layers, or only for a
+    /// hybrid's that nobody is asked for (the choker's pass calls it).
     pub(crate) fn release_idle_meta(&mut self, now: Time) {
+        let mut dropped = Vec::new();
         for (ih, t) in &mut self.torrents {
             let m = &t.meta;
+            let fetch = self.layers.get(ih);
             if m.stored
-                && !self.layers.contains_key(ih)
+                && fetch.is_none_or(|f| f.idle_hybrid(now))
                 && (m.hashes.is_some() || m.bytes.is_some())
                 && !m.loading
                 && m.waiting.is_empty()
@@ -203,7 +206,14 @@ impl Core {
                 t.meta.hashes = None;
                 t.meta.trees = None;
                 t.meta.bytes = None;
+                if fetch.is_some() {
+                    dropped.push(*ih);
+                }
             }
+        }
+        for ih in dropped {
+            tracing::debug!(info_hash = %ih, "a hybrid's layer fetch with no v2 peer to ask: dropped with its hashes until they are read back");
+            self.layers.remove(&ih);
         }
     }
 }
