@@ -7,6 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// How often the command line asks for the torrent's state: a download that
+/// completes is seen (and the process exits) within this of its last piece.
+const POLL: Duration = Duration::from_millis(20);
+
+/// The status line is drawn every this many polls (a quarter of a second).
+const REDRAW_EVERY: u64 = 12;
+
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use seedring::Engine;
@@ -197,16 +204,18 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    loop {
+    for polls in 0u64.. {
         if let Some(rx) = &commands {
             while let Ok(line) = rx.try_recv() {
                 crate::control::run_line(&engine, &line);
             }
         }
         #[allow(clippy::disallowed_methods)] // the CLI's polling pace, not a shard
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(POLL);
         let st = engine.stats(ih).context("the torrent is gone")?;
-        bar.update(&st);
+        if polls % REDRAW_EVERY == 0 {
+            bar.update(&st);
+        }
         if st.note != note_shown {
             if let Some(note) = &st.note {
                 eprintln!("seedring: {note}");
