@@ -175,6 +175,43 @@ struct Thread {
     touched: Vec<Key>,
     /// Where datagrams after a batch's first are read (one datagram's room).
     spare: Vec<std::mem::MaybeUninit<u8>>,
+    /// Datagrams that are not uTP, since the last report.
+    refused: Refused,
+}
+
+/// How often datagrams that are not uTP are reported (one line, not one per
+/// datagram: anyone can send them).
+const REPORT_REFUSED: Duration = Duration::from_secs(60);
+
+/// Datagrams that do not parse as uTP, counted between two reports.
+#[derive(Default)]
+struct Refused {
+    count: u64,
+    /// The first of them: who sent it and why it was refused.
+    first: Option<(SocketAddr, String)>,
+    reported: Time,
+}
+
+impl Refused {
+    fn note(&mut self, from: SocketAddr, why: &dyn std::fmt::Display) {
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some((from, why.to_string()));
+        }
+    }
+
+    /// Logs what was refused since the last report, at most once a
+    /// [`REPORT_REFUSED`].
+    fn report(&mut self, now: Time) {
+        if self.count == 0 || now.since(self.reported) < REPORT_REFUSED {
+            return;
+        }
+        if let Some((from, why)) = self.first.take() {
+            tracing::info!(count = self.count, first_from = %from, first_why = %why, "utp: datagrams that are not uTP dropped");
+        }
+        self.count = 0;
+        self.reported = now;
+    }
 }
 
 /// Starts the uTP thread on `listen` (the peer port; `[::]` takes IPv4 too);
@@ -279,6 +316,7 @@ async fn run(
         gso: super::udp_gso::GsoSender::new(),
         touched: Vec::with_capacity(BATCH),
         spare: vec![std::mem::MaybeUninit::new(0); MAX_DATAGRAM],
+        refused: Refused::default(),
     }));
     let st2 = st.clone();
     let _commands = compio::runtime::spawn(async move {
@@ -375,8 +413,12 @@ impl Thread {
                 self.touch(key);
             }
             Ok(Received::Conn(key)) => self.touch(key),
+            // Stray packets of closed connections are part of the protocol.
             Ok(Received::Dropped(why)) => tracing::trace!(%from, why, "utp: datagram dropped"),
-            Err(e) => tracing::trace!(%from, error = %e, "utp: not a uTP datagram"),
+            Err(e) => {
+                tracing::trace!(%from, error = %e, "utp: not a uTP datagram");
+                self.refused.note(from, &e);
+            }
         }
     }
 
@@ -458,6 +500,7 @@ impl Thread {
 
     fn tick(&mut self) {
         let now = self.now();
+        self.refused.report(now);
         self.ep.on_timeout(now);
         let keys: Vec<Key> = self.links.keys().copied().collect();
         for key in keys {

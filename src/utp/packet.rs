@@ -54,9 +54,6 @@ pub enum PacketError {
     /// Not version 1, or an unknown type.
     #[error("not a uTP version 1 packet")]
     NotUtp,
-    /// A selective ACK whose length is not a multiple of 4, or over the bound.
-    #[error("bad selective ACK length {0}")]
-    BadSack(usize),
 }
 
 impl Kind {
@@ -104,10 +101,9 @@ impl Header {
             let len = usize::from(len);
             let body = b.get(at + 2..at + 2 + len).ok_or(PacketError::Truncated)?;
             if next == 1 {
-                if len == 0 || len % 4 != 0 || len > 32 {
-                    return Err(PacketError::BadSack(len));
-                }
-                // Only the first MAX_SACK bytes matter to us.
+                // BEP 29 asks for a multiple of 4 bytes, but libtorrent sends
+                // as many as its bits need (6, 10, 11 seen): any length is
+                // read. Only the first MAX_SACK bytes matter to us.
                 h.sack = body[..len.min(MAX_SACK)].to_vec();
             }
             next = ext_next;
@@ -170,7 +166,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_extensions_are_skipped_and_bad_ones_refused() {
+    fn unknown_extensions_are_skipped_a_selective_ack_of_any_length_read_and_bad_packets_refused() {
         let mut b = Vec::new();
         header(vec![]).encode(&mut b);
         b[1] = 9; // an unknown extension of 3 bytes, then a selective ACK
@@ -178,12 +174,23 @@ mod tests {
         let (h, payload) = Header::decode(&b).unwrap();
         assert_eq!(h.sack, [1, 0, 0, 0]);
         assert_eq!(payload, b"x");
-        // A chain running past the end, a selective ACK of 3 bytes, a wrong version.
+        // A selective ACK of a length not a multiple of 4 (libtorrent sends
+        // them) is read; an empty one is none.
+        for (len, want) in [
+            (3, &[1, 2, 3][..]),
+            (10, &[1, 2, 3, 4, 5, 6, 7, 8]),
+            (0, &[]),
+        ] {
+            let mut odd = b[..HEADER].to_vec();
+            odd[1] = 1;
+            odd.extend_from_slice(&[0, len]);
+            odd.extend(1..=len);
+            odd.push(b'y');
+            let (h, payload) = Header::decode(&odd).unwrap();
+            assert_eq!((&h.sack[..], payload), (want, &b"y"[..]));
+        }
+        // A chain running past the end, a wrong version.
         assert_eq!(Header::decode(&b[..22]), Err(PacketError::Truncated));
-        let mut odd = b[..HEADER].to_vec();
-        odd[1] = 1;
-        odd.extend_from_slice(&[0, 3, 1, 2, 3]);
-        assert_eq!(Header::decode(&odd), Err(PacketError::BadSack(3)));
         let mut v2 = b.clone();
         v2[0] = 0x02;
         assert_eq!(Header::decode(&v2), Err(PacketError::NotUtp));
