@@ -1,12 +1,13 @@
 //! The peer wire per block: decoding a stream of 16 KiB `piece` messages as they
-//! arrive in 64 KiB reads, and encoding them, against a baseline measured in the
+//! arrive in 64 KiB reads (through the decoder's buffer, and in place as the
+//! core reads them), and encoding them, against a baseline measured in the
 //! same run: one plain copy of the same bytes (what any receive or send path costs
 //! at least); RC4 over the same stream (what an encrypted connection adds per
 //! byte); and one whole MSE handshake, both ends (what an encrypted connection
 //! costs once). Run: `cargo bench --bench wire`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use seedring::proto::{Message, MessageDecoder};
+use seedring::proto::{Frame, Message, MessageDecoder};
 use std::hint::black_box;
 
 const BLOCK: usize = 16 * 1024;
@@ -40,6 +41,23 @@ fn bench(c: &mut Criterion) {
                 while let Some(m) = d.next_message().expect("well formed") {
                     n += usize::from(matches!(m, Message::Piece { .. }));
                     black_box(&m);
+                }
+            }
+            assert_eq!(n, BLOCKS);
+        })
+    });
+    g.bench_function("decode_pieces_in_place", |b| {
+        b.iter(|| {
+            let mut d = MessageDecoder::new(u32::try_from(BLOCK).expect("small") + 13, true, true);
+            let mut n = 0;
+            for chunk in stream.chunks(READ) {
+                let mut input = chunk;
+                while let Some(f) = d.next_in(&mut input).expect("well formed") {
+                    n += usize::from(matches!(
+                        f,
+                        Frame::Block { .. } | Frame::Message(Message::Piece { .. })
+                    ));
+                    black_box(&f);
                 }
             }
             assert_eq!(n, BLOCKS);

@@ -2,6 +2,7 @@
 //! what it changes, and how events are dispatched.
 
 use super::*;
+use crate::proto::Frame;
 
 impl Core {
     // ------------------------------------------------------------------ events
@@ -155,30 +156,30 @@ impl Core {
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
-        if p.phase != Phase::Active {
+        let handshake;
+        let mut input = if p.phase == Phase::Active {
+            bytes
+        } else {
             p.handshake_buf.extend_from_slice(bytes);
             if p.handshake_buf.len() < HANDSHAKE_LEN {
                 return;
             }
-            let buf = std::mem::take(&mut p.handshake_buf);
-            if let Err(reason) = self.on_handshake(now, key, &buf[..HANDSHAKE_LEN], out) {
+            handshake = std::mem::take(&mut p.handshake_buf);
+            if let Err(reason) = self.on_handshake(now, key, &handshake[..HANDSHAKE_LEN], out) {
                 self.close(key, reason, out);
                 return;
             }
-            let rest = &buf[HANDSHAKE_LEN..];
-            if let Some(p) = self.peers.get_mut(&key) {
-                p.decoder.feed(rest);
-            }
-        } else {
-            p.decoder.feed(bytes);
-        }
+            &handshake[HANDSHAKE_LEN..]
+        };
+        // Messages read where they arrived: a block's bytes are copied once,
+        // into its piece.
         loop {
             let Some(p) = self.peers.get_mut(&key) else {
                 return;
             };
-            match p.decoder.next_message() {
-                Ok(Some(msg)) => {
-                    if let Err(reason) = self.on_message(now, key, msg, out) {
+            match p.decoder.next_in(&mut input) {
+                Ok(Some(frame)) => {
+                    if let Err(reason) = self.on_message(now, key, frame, out) {
                         self.close(key, reason, out);
                         return;
                     }
@@ -353,20 +354,31 @@ impl Core {
         &mut self,
         now: Time,
         key: PeerKey,
-        msg: Message,
+        frame: Frame<'_>,
         out: &mut Vec<Action>,
     ) -> Result<(), CloseReason> {
         let proto = |s: &str| CloseReason::Protocol(s.to_owned());
         let p = self.peers.get_mut(&key).expect("caller checked");
         let ih = p.info_hash.expect("active peers have a torrent");
         let first = !p.got_first_message;
-        if !matches!(msg, Message::KeepAlive | Message::Extended { .. }) {
+        if !matches!(
+            frame,
+            Frame::Message(Message::KeepAlive | Message::Extended { .. })
+        ) {
             p.got_first_message = true;
         }
         let t = self
             .torrents
             .get_mut(&ih)
             .ok_or(CloseReason::TorrentStopped)?;
+        let msg = match frame {
+            Frame::Block {
+                piece,
+                offset,
+                data,
+            } => return self.on_piece_msg(now, key, ih, piece, offset, data, out),
+            Frame::Message(msg) => msg,
+        };
         let pieces = t.have.len();
         let known = t.info.is_some();
         match msg {

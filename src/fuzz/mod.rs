@@ -164,8 +164,10 @@ pub fn magnet(data: &[u8]) {
 }
 
 /// The peer message decoder, fed the input in pieces of sizes the input picks:
-/// every message it yields re-encodes to the bytes it came from, and after an
-/// error it is not asked again (the connection is closed).
+/// every message it yields re-encodes to the bytes it came from, the same bytes
+/// read in place ([`MessageDecoder::next_in`], as the core reads them) give the
+/// same messages and the same error, and after an error it is not asked again
+/// (the connection is closed).
 pub fn wire(data: &[u8]) {
     let Some((&flags, rest)) = data.split_first() else {
         return;
@@ -173,18 +175,38 @@ pub fn wire(data: &[u8]) {
     let (fast, extended) = (flags & 1 != 0, flags & 2 != 0);
     let max = if flags & 4 != 0 { 0 } else { 1 << 20 };
     let mut dec = MessageDecoder::new(max, fast, extended);
+    let mut in_place = MessageDecoder::new(max, fast, extended);
     let mut consumed = Vec::new();
     let mut fed = Vec::new();
+    let (mut whole, mut lent) = (Vec::new(), Vec::new());
     for chunk in chunks(rest) {
         dec.feed(chunk);
         fed.extend_from_slice(chunk);
-        loop {
+        let whole_error = loop {
             match dec.next_message() {
-                Ok(Some(m)) => m.encode_into(&mut consumed),
-                Ok(None) => break,
-                Err(_) => return,
+                Ok(Some(m)) => {
+                    m.encode_into(&mut consumed);
+                    whole.push(m);
+                }
+                Ok(None) => break None,
+                Err(e) => break Some(e),
             }
+        };
+        let mut input = chunk;
+        let lent_error = loop {
+            match in_place.next_in(&mut input) {
+                Ok(Some(frame)) => lent.push(frame.into_message()),
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            }
+        };
+        assert_eq!(whole, lent);
+        assert_eq!(whole_error, lent_error);
+        if whole_error.is_some() {
+            return;
         }
+        assert!(input.is_empty());
+        assert_eq!(dec.pending(), in_place.pending());
         assert_eq!(consumed.len() + dec.pending().len(), fed.len());
     }
     assert_eq!(consumed[..], fed[..consumed.len()]);

@@ -24,5 +24,5 @@ mod wire;
 
 pub use handshake::{HANDSHAKE_LEN, Handshake};
 pub use wire::{
-    BlockRequest, DecodeError, HashRange, Message, MessageDecoder, PIECE_HEAD, piece_head,
+    BlockRequest, DecodeError, Frame, HashRange, Message, MessageDecoder, PIECE_HEAD, piece_head,
 };

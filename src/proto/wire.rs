@@ -235,6 +235,41 @@ pub enum DecodeError {
     NotNegotiated(u8),
 }
 
+/// A message read in place by [`MessageDecoder::next_in`]: a block's bytes lent
+/// from what was received, anything else owned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// id 7, its bytes not copied.
+    Block {
+        /// Piece index.
+        piece: u32,
+        /// Offset inside the piece.
+        offset: u32,
+        /// The block's bytes.
+        data: &'a [u8],
+    },
+    /// Any other message, or a block completed from bytes kept between reads.
+    Message(Message),
+}
+
+impl Frame<'_> {
+    /// The message, owning its bytes.
+    pub fn into_message(self) -> Message {
+        match self {
+            Frame::Block {
+                piece,
+                offset,
+                data,
+            } => Message::Piece {
+                piece,
+                offset,
+                data: data.to_vec(),
+            },
+            Frame::Message(m) => m,
+        }
+    }
+}
+
 /// Splits a peer's byte stream into messages. Bytes may arrive in any chunking; the
 /// buffer is reused between messages, never reallocated per message.
 #[derive(Debug)]
@@ -286,7 +321,74 @@ impl MessageDecoder {
 
     /// The next whole message, `Ok(None)` if more bytes are needed.
     pub fn next_message(&mut self) -> Result<Option<Message>, DecodeError> {
-        let avail = &self.buf[self.start..];
+        let Some((frame, used)) = self.frame_in(&self.buf[self.start..])? else {
+            return Ok(None);
+        };
+        let msg = frame.into_message();
+        self.start += used;
+        Ok(Some(msg))
+    }
+
+    /// The next whole message of `incoming` read in place (a block's bytes
+    /// lent, not copied), `incoming` moved past it. A message begun by earlier
+    /// bytes is completed from `incoming` first and comes whole. What is left
+    /// of a message that `incoming` does not complete is kept for the next
+    /// call; then `Ok(None)`, with `incoming` empty.
+    pub fn next_in<'a>(
+        &mut self,
+        incoming: &mut &'a [u8],
+    ) -> Result<Option<Frame<'a>>, DecodeError> {
+        if self.start < self.buf.len() {
+            self.complete_from(incoming);
+            let msg = self.next_message()?;
+            if self.start == self.buf.len() {
+                self.buf.clear();
+                self.start = 0;
+            }
+            return Ok(msg.map(Frame::Message));
+        }
+        self.buf.clear();
+        self.start = 0;
+        let input: &'a [u8] = incoming;
+        match self.frame_in(input)? {
+            Some((frame, used)) => {
+                *incoming = &input[used..];
+                Ok(Some(frame))
+            }
+            None => {
+                self.buf.extend_from_slice(input);
+                *incoming = &[];
+                Ok(None)
+            }
+        }
+    }
+
+    /// Moves from `incoming` to the buffer what the message begun there
+    /// still lacks (its length first, then its body), and no more.
+    fn complete_from(&mut self, incoming: &mut &[u8]) {
+        let mut take = |buf: &mut Vec<u8>, want: usize| {
+            let n = want.min(incoming.len());
+            buf.extend_from_slice(&incoming[..n]);
+            *incoming = &incoming[n..];
+        };
+        let have = self.buf.len() - self.start;
+        if have < 4 {
+            take(&mut self.buf, 4 - have);
+        }
+        let Some(prefix) = self.buf.get(self.start..self.start + 4) else {
+            return;
+        };
+        let len = u32::from_be_bytes(prefix.try_into().expect("4 bytes"));
+        if len > self.max_len {
+            return; // refused by `next_message`
+        }
+        let have = self.buf.len() - self.start;
+        take(&mut self.buf, 4 + len as usize - have);
+    }
+
+    /// The whole message at the front of `avail` and its size with its length
+    /// prefix, `Ok(None)` if `avail` holds only part of it.
+    fn frame_in<'a>(&self, avail: &'a [u8]) -> Result<Option<(Frame<'a>, usize)>, DecodeError> {
         let Some(prefix) = avail.get(..4) else {
             return Ok(None);
         };
@@ -298,18 +400,15 @@ impl MessageDecoder {
             });
         }
         let total = 4 + len as usize;
-        if avail.len() < total {
+        let Some(body) = avail.get(4..total) else {
             return Ok(None);
-        }
-        let body = &avail[4..total];
-        let msg = self.parse(body)?;
-        self.start += total;
-        Ok(Some(msg))
+        };
+        Ok(Some((self.parse(body)?, total)))
     }
 
-    fn parse(&self, body: &[u8]) -> Result<Message, DecodeError> {
+    fn parse<'a>(&self, body: &'a [u8]) -> Result<Frame<'a>, DecodeError> {
         let Some((&id, p)) = body.split_first() else {
-            return Ok(Message::KeepAlive);
+            return Ok(Frame::Message(Message::KeepAlive));
         };
         let len = u32::try_from(p.len()).expect("bounded by max_len");
         let bad = || DecodeError::BadLength { id, len };
@@ -327,7 +426,17 @@ impl MessageDecoder {
         if (needs_fast && !self.fast) || (id == 20 && !self.extended) {
             return Err(DecodeError::NotNegotiated(id));
         }
-        Ok(match id {
+        if id == 7 {
+            if p.len() < 8 || p.len() - 8 > MAX_BLOCK as usize {
+                return Err(bad());
+            }
+            return Ok(Frame::Block {
+                piece: u32_at(0),
+                offset: u32_at(4),
+                data: &p[8..],
+            });
+        }
+        Ok(Frame::Message(match id {
             0 => fixed(0).map(|()| Message::Choke)?,
             1 => fixed(0).map(|()| Message::Unchoke)?,
             2 => fixed(0).map(|()| Message::Interested)?,
@@ -335,16 +444,6 @@ impl MessageDecoder {
             4 => fixed(4).map(|()| Message::Have(u32_at(0)))?,
             5 => Message::Bitfield(p.to_vec()),
             6 => Message::Request(request()?),
-            7 => {
-                if p.len() < 8 || p.len() - 8 > MAX_BLOCK as usize {
-                    return Err(bad());
-                }
-                Message::Piece {
-                    piece: u32_at(0),
-                    offset: u32_at(4),
-                    data: p[8..].to_vec(),
-                }
-            }
             8 => Message::Cancel(request()?),
             9 => {
                 fixed(2)?;
@@ -378,7 +477,7 @@ impl MessageDecoder {
             }
             23 => fixed(HashRange::LEN).map(|()| Message::HashReject(HashRange::decode(p)))?,
             other => return Err(DecodeError::UnknownId(other)),
-        })
+        }))
     }
 }
 
@@ -451,6 +550,52 @@ mod tests {
         }
         assert_eq!(got, msgs);
         assert!(d.pending().is_empty());
+    }
+
+    #[test]
+    fn messages_read_in_place_come_whole_at_any_split_and_blocks_are_lent() {
+        let msgs = all_kinds();
+        let mut stream = Vec::new();
+        let mut block = 0..0;
+        for m in &msgs {
+            let start = stream.len();
+            m.encode_into(&mut stream);
+            if matches!(m, Message::Piece { .. }) {
+                block = start..stream.len();
+            }
+        }
+        for cut in 0..=stream.len() {
+            let mut d = MessageDecoder::new(0, true, true);
+            let (mut got, mut lent) = (Vec::new(), 0);
+            for part in [&stream[..cut], &stream[cut..]] {
+                let mut input = part;
+                while let Some(frame) = d.next_in(&mut input).unwrap() {
+                    if let Frame::Block { data, .. } = &frame {
+                        // Lent from the part that came, not copied.
+                        assert!(part.as_ptr_range().contains(&data.as_ptr()));
+                        lent += 1;
+                    }
+                    got.push(frame.into_message());
+                }
+                assert!(input.is_empty());
+            }
+            assert_eq!(got, msgs, "cut at {cut}");
+            assert!(d.pending().is_empty());
+            // The one block is lent unless the cut falls inside it.
+            let inside = block.start < cut && cut < block.end;
+            assert_eq!(lent, usize::from(!inside), "cut at {cut}");
+        }
+        // Byte by byte, nothing is lent and everything still comes.
+        let mut d = MessageDecoder::new(0, true, true);
+        let mut got = Vec::new();
+        for b in &stream {
+            let mut input = std::slice::from_ref(b);
+            while let Some(frame) = d.next_in(&mut input).unwrap() {
+                assert!(matches!(frame, Frame::Message(_)));
+                got.push(frame.into_message());
+            }
+        }
+        assert_eq!(got, msgs);
     }
 
     #[test]
