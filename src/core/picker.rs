@@ -284,7 +284,8 @@ impl Picker {
             Partial {
                 blocks: vec![0; blocks],
                 from: vec![None; blocks],
-                data: vec![0; self.piece_len(piece) as usize],
+                // Grown as blocks come (see `on_block`): no zeroing first.
+                data: Vec::with_capacity(self.piece_len(piece) as usize),
                 received: 0,
                 unasked: u32::try_from(blocks).expect("blocks of a piece fit a u32"),
             },
@@ -405,6 +406,7 @@ impl Picker {
 
     /// Stores a block that arrived from `from`.
     pub fn on_block(&mut self, piece: u32, offset: u32, data: &[u8], from: IpAddr) -> BlockOutcome {
+        let piece_len = self.piece_len(piece) as usize;
         let Some(part) = self.partial.get_mut(&piece) else {
             return BlockOutcome::Unexpected;
         };
@@ -416,13 +418,21 @@ impl Picker {
         let Some(slot) = part.blocks.get_mut(b) else {
             return BlockOutcome::Unexpected;
         };
-        let expected = BLOCK_LEN.min(u32::try_from(part.data.len() - start).unwrap_or(0)) as usize;
+        let expected = BLOCK_LEN.min(u32::try_from(piece_len - start).unwrap_or(0)) as usize;
         if *slot == RECEIVED || *slot == 0 || data.len() != expected {
             return BlockOutcome::Unexpected;
         }
         *slot = RECEIVED;
         part.from[b] = Some(from);
-        part.data[start..start + data.len()].copy_from_slice(data);
+        // The piece's bytes end where its furthest block received ends (always
+        // a block's end): a block past them is appended, the gap before it
+        // zeroed until its own block comes; one before them is written in place.
+        if start >= part.data.len() {
+            part.data.resize(start, 0);
+            part.data.extend_from_slice(data);
+        } else {
+            part.data[start..start + data.len()].copy_from_slice(data);
+        }
         part.received += 1;
         if part.received as usize == part.blocks.len() {
             let done = self.partial.remove(&piece).expect("present");

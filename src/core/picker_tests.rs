@@ -299,6 +299,34 @@ fn blocks_assemble_into_a_piece_and_strays_are_refused() {
 }
 
 #[test]
+fn a_piece_is_whole_and_right_whatever_order_its_blocks_come_in() {
+    let a: IpAddr = [127, 0, 0, 1].into();
+    for order in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1], [1, 3, 0, 2]] {
+        let mut p = picker(2);
+        let got = p.pick(
+            &Want::all(2).view(),
+            &peer_with(2, &[0]),
+            &[],
+            4,
+            &mut Rng::new(1),
+        );
+        assert_eq!(got.len(), 4);
+        let mut whole = None;
+        for b in order {
+            let block = [u8::try_from(b + 1).expect("small"); BLOCK_LEN as usize];
+            match p.on_block(0, b * BLOCK_LEN, &block, a) {
+                BlockOutcome::PieceComplete(data, _) => whole = Some(data),
+                BlockOutcome::Stored => {}
+                BlockOutcome::Unexpected => panic!("block {b} was asked for"),
+            }
+        }
+        let data = whole.expect("all four came");
+        let want: Vec<u8> = (1..=4u8).flat_map(|v| [v; BLOCK_LEN as usize]).collect();
+        assert!(data == want, "order {order:?}");
+    }
+}
+
+#[test]
 fn availability_follows_peers() {
     let mut p = picker(2);
     p.peer_has(1);
