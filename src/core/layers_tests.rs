@@ -5,9 +5,21 @@
 
 use super::tests::{closed, connect, feed, sent_to};
 use super::*;
-use crate::hash::merkle::{LayerTree, merkle_file};
+use crate::hash::merkle::{FileMerkle, LayerTree, merkle_file};
 use crate::metainfo::{CreateLayout, CreateOptions, build_torrent_v2};
 use crate::proto::HashRange;
+
+/// The whole piece layer of the test hybrid's file `b` (three pieces, four
+/// wide), as its v2 peers ask for it.
+fn b_layer(trees: &[FileMerkle]) -> HashRange {
+    HashRange {
+        pieces_root: trees[1].root.unwrap(),
+        base: 2,
+        index: 0,
+        count: 4,
+        proof_layers: 0,
+    }
+}
 
 /// Hash requests sent to `key` in `out`.
 fn hash_requests(out: &[Action], key: PeerKey) -> Vec<HashRange> {
@@ -129,13 +141,7 @@ fn a_hybrid_by_magnet_downloads_at_once_and_fetches_its_layers_from_v2_peers() {
     let mut out = Vec::new();
     core.on_metadata(Time::ZERO, ih, built.meta.info_bytes.clone(), &mut out);
     assert!(out.iter().any(|a| matches!(a, Action::OpenStorage(_))));
-    let r = HashRange {
-        pieces_root: trees[1].root.unwrap(),
-        base: 2,
-        index: 0,
-        count: 4,
-        proof_layers: 0,
-    };
+    let r = b_layer(&trees);
     assert_eq!(hash_requests(&out, v2_peer), [r]);
     // Its files held nothing: no check, it downloads. A peer speaking by the
     // v1 name is not asked for the layer.
@@ -210,13 +216,7 @@ fn a_hybrid_restarted_before_its_layers_came_fetches_them_when_its_hashes_are_re
 
     // A v2 peer asks for `b`'s layer: refused while the hashes are on disk,
     // and they are read back.
-    let r = HashRange {
-        pieces_root: trees[1].root.unwrap(),
-        base: 2,
-        index: 0,
-        count: 4,
-        proof_layers: 0,
-    };
+    let r = b_layer(&trees);
     let out = feed(&mut core, v2_peer, &[Message::HashRequest(r)]);
     assert!(
         matches!(&sent_to(&out, v2_peer)[..], [Message::HashReject(_)]),
