@@ -7,13 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// How often the command line asks for the torrent's state: a download that
-/// completes is seen (and the process exits) within this of its last piece.
-const POLL: Duration = Duration::from_millis(20);
-
-/// The status line is drawn every this many polls (a quarter of a second).
-const REDRAW_EVERY: u64 = 12;
-
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use seedring::Engine;
@@ -23,6 +16,13 @@ use seedring::core::{
 use seedring::metainfo::Magnet;
 use seedring::shard::{IoChoice, ShardConfig, StartError};
 use std::io::ErrorKind;
+
+/// How often the command line asks for the torrent's state: a download that
+/// completes is seen (and the process exits) within this of its last piece.
+const POLL: Duration = Duration::from_millis(20);
+
+/// The status line is drawn every this many polls (a quarter of a second).
+const REDRAW_EVERY: u64 = 12;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Io {
