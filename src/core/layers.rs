@@ -172,11 +172,14 @@ impl Core {
         else {
             return;
         };
-        if info.v2_hash.is_none() || self.layers.contains_key(&ih) {
+        if info.v2_hash.is_none() || t.hybrid_misaligned || self.layers.contains_key(&ih) {
             return;
         }
         let limits = MetainfoLimits::default();
         let Some((table, needs)) = crate::metainfo::hybrid_layer_needs(bytes, info, &limits) else {
+            if let Some(t) = self.torrents.get_mut(&ih) {
+                t.hybrid_misaligned = true;
+            }
             tracing::info!(info_hash = %ih, "a hybrid whose v1 pieces are not its v2 pieces (a pad file missing): it runs by its SHA-1 side only and refuses its v2 peers' hash requests");
             return;
         };

@@ -187,13 +187,14 @@ fn a_hybrid_by_magnet_downloads_at_once_and_fetches_its_layers_from_v2_peers() {
     assert!(!core.fetching_layers(&ih));
 }
 
-#[test]
-fn a_hybrid_restarted_before_its_layers_came_fetches_them_when_its_hashes_are_read_back() {
-    let (built, trees, _) = super::hashes_tests::small_hybrid();
+/// Hybrid `built` restarted from its layout as a complete seed whose record
+/// is `info` without its hashes (as written when its metadata came by magnet
+/// link: no roots), and a peer by its v2 name that has it all.
+fn restored_seed(
+    built: &crate::metainfo::BuiltV2,
+    mut info: crate::metainfo::Info,
+) -> (Core, PeerKey) {
     let v1 = built.meta.info_hash;
-    // Restarted from its layout: a complete seed whose record is its bare
-    // `info` (as written when its metadata came by magnet link), no roots.
-    let mut info = built.meta.info.clone();
     info.pieces = crate::hash::PieceHashes::default();
     let stored = StoredTorrent {
         info_hash: v1,
@@ -213,6 +214,16 @@ fn a_hybrid_restarted_before_its_layers_came_fetches_them_when_its_hashes_are_re
     core.on_event(Time::ZERO, opened, &mut Vec::new());
     let v2_peer = connect(&mut core, built.v2.truncated(), true);
     feed(&mut core, v2_peer, &[Message::HaveAll]);
+    (core, v2_peer)
+}
+
+#[test]
+fn a_hybrid_restarted_before_its_layers_came_fetches_them_when_its_hashes_are_read_back() {
+    let (built, trees, _) = super::hashes_tests::small_hybrid();
+    let v1 = built.meta.info_hash;
+    // Restarted from its layout: a complete seed whose record is its bare
+    // `info` (as written when its metadata came by magnet link), no roots.
+    let (mut core, v2_peer) = restored_seed(&built, built.meta.info.clone());
 
     // A v2 peer asks for `b`'s layer: refused while the hashes are on disk,
     // and they are read back.
@@ -276,4 +287,36 @@ fn a_hybrid_restarted_before_its_layers_came_fetches_them_when_its_hashes_are_re
         matches!(&sent_to(&out, v2_peer)[..], [Message::Hashes { .. }]),
         "{out:?}"
     );
+}
+
+#[test]
+fn a_hybrid_whose_v1_pieces_are_not_its_v2_pieces_is_marked_so_and_never_asks() {
+    let (built, trees, _) = super::hashes_tests::small_hybrid();
+    let v1 = built.meta.info_hash;
+    // Its v1 side without the pad file after `a`: `b` starts inside a piece.
+    let mut info = built.meta.info.clone();
+    info.files.retain(|f| !f.attr.pad);
+    let lengths: Vec<u64> = info.files.iter().map(|f| f.length).collect();
+    info.geometry = crate::metainfo::Geometry::new(64 * 1024, &lengths).unwrap();
+    assert_eq!(info.geometry.piece_count(), 4);
+    let (mut core, v2_peer) = restored_seed(&built, info);
+    let r = b_layer(&trees);
+    let loaded = Event::MetaLoaded {
+        info_hash: v1,
+        result: Ok(Some(built.meta.info_bytes.clone())),
+    };
+    let out = feed(&mut core, v2_peer, &[Message::HashRequest(r)]);
+    assert!(out.iter().any(|a| matches!(a, Action::LoadMeta { .. })));
+    let mut out = Vec::new();
+    core.on_event(Time::from_secs(1), loaded, &mut out);
+    assert!(hash_requests(&out, v2_peer).is_empty(), "{out:?}");
+    assert!(!core.fetching_layers(&v1));
+    assert!(core.torrents[&v1].hybrid_misaligned);
+    // Asked again, it is refused at once, and nothing is fetched.
+    let out = feed(&mut core, v2_peer, &[Message::HashRequest(r)]);
+    assert!(
+        matches!(&sent_to(&out, v2_peer)[..], [Message::HashReject(_)]),
+        "{out:?}"
+    );
+    assert!(!core.fetching_layers(&v1));
 }

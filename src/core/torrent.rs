@@ -84,6 +84,9 @@ pub(crate) struct Torrent {
     pub addrs: BTreeMap<SocketAddr, AddrState>,
     /// Whether a full address book was said in the log.
     pub addrs_full_logged: bool,
+    /// A hybrid whose v1 pieces are not its v2 pieces (a pad file missing):
+    /// found once, said once, its layers never fetched.
+    pub hybrid_misaligned: bool,
     /// Peer exchange rounds (see `pex.rs`), once a peer speaks it.
     pub pex: Option<Box<super::pex::PexRound>>,
     pub banned: BTreeSet<IpAddr>,
@@ -293,6 +296,7 @@ impl Torrent {
             peers: BTreeSet::new(),
             addrs: BTreeMap::new(),
             addrs_full_logged: false,
+            hybrid_misaligned: false,
             pex: None,
             banned: BTreeSet::new(),
             down_limit: TokenBucket::new(0),
