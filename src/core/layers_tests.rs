@@ -21,6 +21,36 @@ fn b_layer(trees: &[FileMerkle]) -> HashRange {
     }
 }
 
+/// `b`'s layer comes from `from`: the record is written again with the
+/// hybrid's roots beside its SHA-1, and `asker`'s request for it is answered.
+fn b_layer_comes(
+    core: &mut Core,
+    built: &crate::metainfo::BuiltV2,
+    trees: &[FileMerkle],
+    from: PeerKey,
+    asker: PeerKey,
+) {
+    let r = b_layer(trees);
+    let hashes = LayerTree::new(&trees[1].layer, 4)
+        .answer(2, 0, 4, 0)
+        .unwrap();
+    let out = feed(core, from, &[Message::Hashes { range: r, hashes }]);
+    assert!(!closed(&out));
+    let saved = out.iter().find_map(|a| match a {
+        Action::SaveMeta { record, .. } => Some(record.clone()),
+        _ => None,
+    });
+    let record = saved.expect("the record written again");
+    let limits = crate::metainfo::MetainfoLimits::default();
+    let (_, stored, _) = crate::metainfo::parse_stored(&record, &limits).unwrap();
+    assert_eq!(stored.pieces, built.meta.info.pieces);
+    let out = feed(core, asker, &[Message::HashRequest(r)]);
+    assert!(
+        matches!(&sent_to(&out, asker)[..], [Message::Hashes { .. }]),
+        "{out:?}"
+    );
+}
+
 /// Hash requests sent to `key` in `out`.
 fn hash_requests(out: &[Action], key: PeerKey) -> Vec<HashRange> {
     (sent_to(out, key).into_iter())
@@ -166,24 +196,7 @@ fn a_hybrid_by_magnet_downloads_at_once_and_fetches_its_layers_from_v2_peers() {
 
     // The layer comes: the roots join the SHA-1 pieces, the record is
     // written again with them, and the torrent's own v2 peers get them.
-    let hashes = LayerTree::new(&trees[1].layer, 4)
-        .answer(2, 0, 4, 0)
-        .unwrap();
-    let out = feed(&mut core, v2_peer, &[Message::Hashes { range: r, hashes }]);
-    assert!(!closed(&out));
-    let saved = out.iter().find_map(|a| match a {
-        Action::SaveMeta { record, .. } => Some(record.clone()),
-        _ => None,
-    });
-    let record = saved.expect("the record written again");
-    let limits = crate::metainfo::MetainfoLimits::default();
-    let (_, stored, _) = crate::metainfo::parse_stored(&record, &limits).unwrap();
-    assert_eq!(stored.pieces, built.meta.info.pieces);
-    let out = feed(&mut core, v1_peer, &[Message::HashRequest(r)]);
-    assert!(
-        matches!(&sent_to(&out, v1_peer)[..], [Message::Hashes { .. }]),
-        "{out:?}"
-    );
+    b_layer_comes(&mut core, &built, &trees, v2_peer, v1_peer);
     assert!(!core.fetching_layers(&ih));
 }
 
@@ -270,23 +283,7 @@ fn a_hybrid_restarted_before_its_layers_came_fetches_them_when_its_hashes_are_re
 
     // It comes: the record is written again with the roots, and the peer's
     // next request is answered.
-    let hashes = LayerTree::new(&trees[1].layer, 4)
-        .answer(2, 0, 4, 0)
-        .unwrap();
-    let out = feed(&mut core, v2_peer, &[Message::Hashes { range: r, hashes }]);
-    let record = out.iter().find_map(|a| match a {
-        Action::SaveMeta { record, .. } => Some(record.clone()),
-        _ => None,
-    });
-    let limits = crate::metainfo::MetainfoLimits::default();
-    let record = record.expect("the record written again");
-    let (_, stored, _) = crate::metainfo::parse_stored(&record, &limits).unwrap();
-    assert_eq!(stored.pieces, built.meta.info.pieces);
-    let out = feed(&mut core, v2_peer, &[Message::HashRequest(r)]);
-    assert!(
-        matches!(&sent_to(&out, v2_peer)[..], [Message::Hashes { .. }]),
-        "{out:?}"
-    );
+    b_layer_comes(&mut core, &built, &trees, v2_peer, v2_peer);
 }
 
 #[test]
