@@ -16,12 +16,7 @@ pub struct InfoHashParseError(pub String);
 impl InfoHash {
     /// Lowercase hex, 40 characters.
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(40);
-        for b in self.0 {
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-        s
+        Hex::of(&self.0).as_str().to_owned()
     }
 
     /// Parses 40 hex digits (any case) or 32 base32 characters (RFC 4648, any case),
@@ -59,6 +54,46 @@ impl InfoHash {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A hash of up to 32 bytes in lowercase hex, held inline (no allocation):
+/// what the APIs show for v1 and v2 info-hashes, made for every torrent of a
+/// list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Hex {
+    digits: [u8; 64],
+    len: u8,
+}
+
+impl Hex {
+    /// No digits (an absent hash shows as `""`).
+    pub const EMPTY: Hex = Hex {
+        digits: [0; 64],
+        len: 0,
+    };
+
+    /// The hex of `bytes` (at most 32; more are left out).
+    pub fn of(bytes: &[u8]) -> Hex {
+        let mut h = Hex::EMPTY;
+        for (pair, b) in h.digits.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0xf)];
+            h.len += 2;
+        }
+        h
+    }
+
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written into `digits`.
+        std::str::from_utf8(&self.digits[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 fn hex_value(c: u8) -> Option<u8> {
     match c {
@@ -148,6 +183,17 @@ mod tests {
         let h = InfoHash::parse(upper).unwrap();
         assert_eq!(h.to_hex(), upper.to_lowercase());
         assert_eq!(InfoHash::parse(&h.to_hex()).unwrap(), h);
+    }
+
+    #[test]
+    fn inline_hex_is_the_hex_of_any_length_up_to_32_bytes() {
+        let h = InfoHash::parse("c12fe1c06bba254a9dc9f519b335aa7c1367a88a").unwrap();
+        assert_eq!(Hex::of(&h.0).as_str(), h.to_hex());
+        let v2: Vec<u8> = (0u8..32).map(|b| b.wrapping_mul(37)).collect();
+        let want: String = v2.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(Hex::of(&v2).as_str(), want);
+        assert_eq!(Hex::of(&[0xab; 40]).as_str(), "ab".repeat(32));
+        assert_eq!(Hex::EMPTY.as_str(), "");
     }
 
     #[test]

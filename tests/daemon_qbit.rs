@@ -384,3 +384,93 @@ fn maindata_deltas_carry_only_what_changed() {
     let left: Vec<&String> = again["torrents"].as_object().unwrap().keys().collect();
     assert_eq!(left, [&"ab".repeat(20)]);
 }
+
+#[test]
+fn a_list_longer_than_a_shards_piece_comes_whole_once_and_filtered() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &qbit_config(5));
+    let c = from(Ipv4Addr::LOCALHOST);
+    let cookie = login(&c, &d, PASSWORD).2.unwrap();
+    let get = |path: &str| -> Value {
+        let r = c.get(v2(&d, path)).header(COOKIE, &cookie).send().unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().unwrap()
+    };
+    let post = |path: &str, form: &[(&str, &str)]| {
+        let r = c
+            .post(v2(&d, path))
+            .header(COOKIE, &cookie)
+            .form(form)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    };
+    // 2,600 torrents on two shards: each shard's rows come in more than one
+    // piece of 1,024. 2,000 of them in a category.
+    let hash = |i: u32| format!("{:0>40x}", u64::from(i) * 7919 + 1);
+    let magnets = |r: std::ops::Range<u32>| -> String {
+        r.map(|i| format!("magnet:?xt=urn:btih:{}&dn=t{i}\n", hash(i)))
+            .collect()
+    };
+    post("torrents/createCategory", &[("category", "tv")]);
+    let tv = magnets(0..2_000);
+    post(
+        "torrents/add",
+        &[("urls", &tv), ("paused", "true"), ("category", "tv")],
+    );
+    post(
+        "torrents/add",
+        &[("urls", &magnets(2_000..2_600)), ("paused", "true")],
+    );
+    let hashes_of = |list: &Value| -> Vec<String> {
+        let mut h: Vec<String> = (list.as_array().unwrap().iter())
+            .map(|t| t["hash"].as_str().unwrap().to_owned())
+            .collect();
+        h.sort();
+        h
+    };
+    let mut want: Vec<String> = (0..2_600).map(hash).collect();
+    want.sort();
+    // The plain list: every torrent once, every field.
+    let all = get("torrents/info");
+    assert_eq!(hashes_of(&all), want);
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.as_object().unwrap().len() == 49)
+    );
+    // Filtered while streamed.
+    let tv_list = get("torrents/info?category=tv");
+    assert_eq!(hashes_of(&tv_list).len(), 2_000);
+    assert!(
+        tv_list
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["category"] == "tv"
+                && t["name"].as_str().unwrap()[1..].parse::<u32>().unwrap() < 2_000)
+    );
+    let two = format!("{}|{}", hash(5), hash(2_500));
+    assert_eq!(
+        hashes_of(&get(&format!("torrents/info?hashes={two}"))),
+        [hash(5), hash(2_500)]
+    );
+    assert_eq!(get("torrents/info?filter=seeding"), serde_json::json!([]));
+    assert_eq!(hashes_of(&get("torrents/info?filter=paused")), want);
+    // The sorted list (made whole, not streamed) has the same rows.
+    let sorted = get("torrents/info?sort=name");
+    assert_eq!(hashes_of(&sorted), want);
+    let row = |list: &Value, h: &str| -> Value {
+        let mut t = (list.as_array().unwrap().iter())
+            .find(|t| t["hash"] == h)
+            .unwrap()
+            .clone();
+        // A clock in whole minutes may move between the two answers.
+        t.as_object_mut().unwrap().remove("time_active");
+        t
+    };
+    for i in [0, 1_999, 2_000, 2_599] {
+        assert_eq!(row(&all, &hash(i)), row(&sorted, &hash(i)));
+    }
+}

@@ -102,7 +102,7 @@ impl TorrentStats {
     /// The v2 info-hash in lowercase hex (64 digits).
     pub fn v2_hex(&self) -> Option<String> {
         self.v2_hash
-            .map(|h| h.iter().map(|x| format!("{x:02x}")).collect())
+            .map(|h| crate::types::Hex::of(&h).as_str().to_owned())
     }
 
     /// What to call it: the name the user gave it, else its own.

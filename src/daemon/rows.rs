@@ -3,8 +3,8 @@
 //! torrents on its own thread (`Engine::all_stats_then`), and the API's thread
 //! only orders the keys and copies the page's rows out. A list of 100,000
 //! torrents is written by every core at once, and the stats' strings are freed
-//! by the thread that allocated them. (`torrents/info` does not use it yet: its
-//! rows made on the shards cost twice the CPU at times, not understood yet.)
+//! by the thread that allocated them. (`torrents/info` streams its pieces
+//! instead when it needs no order: see `qbit::info`.)
 
 use std::cmp::Ordering;
 

@@ -99,22 +99,18 @@ where
         max: STATS_PIECE,
     };
     let answer: shard::Answer = Box::new(move |reply| {
-        let piece = reply.and_then(|r| match r {
-            Reply::AllStats(s) => {
-                let last = s.last().map(|s| s.info_hash);
-                let full = s.len() == STATS_PIECE;
-                let each = &p.each;
-                super::shard_side(|| each(s)).map(|made| (made, last, full))
-            }
-            other => Err(other.mismatch("stats from").to_string()),
-        });
-        match piece {
-            Ok((made, last, true)) => {
+        let each = &p.each;
+        match reply.and_then(|r| piece_made(r, each)) {
+            Ok(StatsPiece {
+                made,
+                last,
+                more: true,
+            }) => {
                 p.made.push(made);
                 return Some(stats_piece(last, p));
             }
-            Ok((made, _, false)) => {
-                p.made.push(made);
+            Ok(piece) => {
+                p.made.push(piece.made);
                 let all = std::mem::take(&mut p.made);
                 p.send(Ok(all));
             }
@@ -123,6 +119,33 @@ where
         None
     });
     Envelope { command, answer }
+}
+
+/// What a shard made of one piece of its torrents' numbers.
+#[derive(Debug)]
+pub struct StatsPiece<T> {
+    /// What was made of the piece.
+    pub made: T,
+    /// The piece's last torrent: the next piece starts after it.
+    pub last: Option<InfoHash>,
+    /// The piece was full: more may follow.
+    pub more: bool,
+}
+
+/// A [`Command::StatsFrom`] reply made into `T` on the shard (a panic in
+/// `each` is the answer's failure, not the shard's).
+fn piece_made<T>(
+    reply: Reply,
+    each: impl FnOnce(Vec<TorrentStats>) -> T,
+) -> Result<StatsPiece<T>, String> {
+    match reply {
+        Reply::AllStats(s) => {
+            let last = s.last().map(|s| s.info_hash);
+            let more = s.len() == STATS_PIECE;
+            super::shard_side(|| each(s)).map(|made| StatsPiece { made, last, more })
+        }
+        other => Err(other.mismatch("stats from").to_string()),
+    }
 }
 
 /// How many torrents' numbers [`Engine::all_stats_then`] takes from a shard at
@@ -466,6 +489,34 @@ impl Engine {
             all.extend(made?);
         }
         Ok(all)
+    }
+
+    /// One piece of shard `shard`'s torrents, those after `after` in id order
+    /// (`None`: from the first), made into `T` by `each` on the shard. A
+    /// caller that pulls piece after piece (a list streamed to a client) holds
+    /// one piece at a time, and the shard serves its peers between pieces.
+    pub async fn stats_piece_async<T: Send + 'static>(
+        &self,
+        shard: usize,
+        after: Option<InfoHash>,
+        each: impl FnOnce(Vec<TorrentStats>) -> T + Send + 'static,
+    ) -> Result<StatsPiece<T>, EngineError> {
+        // One answer, sent once.
+        let (tx, rx) = flume::bounded(1);
+        let command = Command::StatsFrom {
+            after,
+            max: STATS_PIECE,
+        };
+        let answer: shard::Answer = Box::new(move |reply| {
+            if tx.send(reply.and_then(|r| piece_made(r, each))).is_err() {
+                tracing::debug!("a list's piece found no caller (its future was dropped)");
+            }
+            None
+        });
+        self.inner
+            .send_envelope(shard, Envelope { command, answer })
+            .await?;
+        self.inner.answer_of(shard, rx).await
     }
 
     /// [`Engine::all_stats_then`] on one shard: each piece's answer asks the

@@ -36,7 +36,7 @@ use core::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-pub use calls::ChangedStats;
+pub use calls::{ChangedStats, StatsPiece};
 pub use restore::RestoreReport;
 pub use storage::RootStatus;
 

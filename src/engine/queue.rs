@@ -2,11 +2,12 @@
 //! state from all cores, asks [`queue::plan`] which to queue, and tells the
 //! cores. The policy is the core's function; this only carries it out.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use super::{Engine, EngineError};
 use crate::core::queue::{self, QueueEntry, QueueLimits};
-use crate::core::{Command, Reply, TorrentStats};
+use crate::core::{Command, Reply};
 use crate::types::InfoHash;
 
 /// A move in the queue (qBittorrent's top, bottom, up, down).
@@ -20,13 +21,6 @@ pub enum QueueMove {
     Up,
     /// One place later.
     Down,
-}
-
-/// The torrents in queue order.
-pub fn in_order<'a>(all: impl Iterator<Item = &'a TorrentStats>) -> Vec<InfoHash> {
-    let mut v: Vec<(u64, InfoHash)> = all.map(|s| (s.settings.queue_pos, s.info_hash)).collect();
-    v.sort();
-    v.into_iter().map(|(_, ih)| ih).collect()
 }
 
 impl Engine {
@@ -68,6 +62,21 @@ impl Engine {
             }
         }
         Ok(all)
+    }
+
+    /// Each incomplete torrent's place among the incomplete ones in queue
+    /// order, from 1 (qBittorrent's `priority`), from the shards' queue
+    /// entries (a few dozen bytes per torrent).
+    pub async fn queue_ranks_async(&self) -> Result<HashMap<InfoHash, u64>, EngineError> {
+        let mut waiting: Vec<(u64, InfoHash)> = (self.queue_entries_async().await?)
+            .into_iter()
+            .filter(|e| !e.complete)
+            .map(|e| (e.pos, e.info_hash))
+            .collect();
+        waiting.sort_unstable();
+        Ok((waiting.into_iter().zip(1..))
+            .map(|((_, ih), rank)| (ih, rank))
+            .collect())
     }
 
     /// Queues and starts torrents as the limits say; how many changed. The

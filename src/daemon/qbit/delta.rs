@@ -82,7 +82,7 @@ fn open_torrent(out: &mut Vec<u8>, ih: InfoHash) {
         out.push(b',');
     }
     out.push(b'"');
-    out.extend_from_slice(ih.to_hex().as_bytes());
+    out.extend_from_slice(crate::types::Hex::of(&ih.0).as_str().as_bytes());
     out.extend_from_slice(b"\":{");
 }
 

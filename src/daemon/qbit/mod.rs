@@ -9,13 +9,15 @@
 //! off until `qbittorrent.password_hash` is set.
 //!
 //! Files: `login` (credentials, sessions, bans), `view` (a torrent's JSON),
-//! `app` (`app/*`, `transfer/*`), `read` (torrent queries), `act` (torrent
-//! changes and adds), `fetch` (`.torrent` files by URL), `sync` (`sync/maindata` deltas, `sync/torrentPeers`).
+//! `app` (`app/*`, `transfer/*`), `info` (`torrents/info`), `read` (the other
+//! torrent queries), `act` (torrent changes and adds), `fetch` (`.torrent`
+//! files by URL), `sync` (`sync/maindata` deltas, `sync/torrentPeers`).
 
 mod act;
 mod app;
 mod delta;
 mod fetch;
+mod info;
 pub mod login;
 mod read;
 mod sync;

@@ -3,19 +3,18 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::any;
 use serde_json::{Value, json};
 
 use super::super::api::Shared;
-use super::view::{Context, ETA_INFINITE, Field, NAMES, QbTorrent, RootPaths, qt_value};
+use super::view::{Context, ETA_INFINITE, QbTorrent, RootPaths, qt_value};
 use super::{Params, QbError, json as answer};
 use crate::Engine;
-use crate::core::TorrentStats;
 
 /// Adds these routes.
 pub fn routes(r: Router<Shared>) -> Router<Shared> {
-    r.route("/torrents/info", any(info))
+    r.route("/torrents/info", any(super::info::info))
         .route("/torrents/properties", any(properties))
         .route("/torrents/trackers", any(trackers))
         .route("/torrents/webseeds", any(webseeds))
@@ -30,34 +29,30 @@ pub fn root_paths(engine: &Engine) -> RootPaths {
     engine
         .roots_lock()
         .list()
-        .map(|r| (r.token.clone(), r.path.clone()))
+        .map(|r| (r.token.clone(), r.path.to_string_lossy().into_owned()))
         .collect()
 }
 
-/// What views of `all` need now.
-pub fn context(app: &Shared, all: &[TorrentStats]) -> Context {
+/// What views need now; with `ranked` and the queue on, each waiting
+/// torrent's place too (one pass over the shards' queue entries).
+pub async fn context(app: &Shared, ranked: bool) -> Result<Context, QbError> {
     let share = app
         .settings
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .global_share()
         .limits;
-    let mut ranks = std::collections::HashMap::new();
-    if app.engine.queue_limits().enabled {
-        let waiting = all.iter().filter(|s| !s.complete);
-        for (i, ih) in crate::engine::queue::in_order(waiting)
-            .into_iter()
-            .enumerate()
-        {
-            ranks.insert(ih, i as u64 + 1);
-        }
-    }
-    Context {
+    let ranks = if ranked && app.engine.queue_limits().enabled {
+        app.engine.queue_ranks_async().await?
+    } else {
+        std::collections::HashMap::new()
+    };
+    Ok(Context {
         roots: root_paths(&app.engine),
         share,
         now: unix_now(),
         ranks,
-    }
+    })
 }
 
 /// Unix seconds now.
@@ -68,166 +63,13 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Whether a torrent passes `filter` (qBittorrent's names; an unknown filter
-/// passes everything, as in qBittorrent).
-fn passes(filter: &str, t: &QbTorrent) -> bool {
-    let s = t.state;
-    let paused = matches!(s, "pausedDL" | "pausedUP");
-    let complete = t.total_size > 0 && t.amount_left == 0;
-    let active = t.dlspeed > 0 || t.upspeed > 0;
-    match filter {
-        "downloading" => matches!(
-            s,
-            "downloading"
-                | "metaDL"
-                | "stalledDL"
-                | "checkingDL"
-                | "pausedDL"
-                | "queuedDL"
-                | "forcedDL"
-        ),
-        "seeding" => matches!(
-            s,
-            "uploading" | "stalledUP" | "checkingUP" | "queuedUP" | "forcedUP"
-        ),
-        "completed" => complete,
-        "paused" | "stopped" => paused,
-        "resumed" | "running" => !paused,
-        "active" => active,
-        "inactive" => !active,
-        "stalled" => matches!(s, "stalledUP" | "stalledDL"),
-        "stalled_uploading" => s == "stalledUP",
-        "stalled_downloading" => s == "stalledDL",
-        "checking" => matches!(s, "checkingUP" | "checkingDL" | "checkingResumeData"),
-        "moving" => s == "moving",
-        "errored" => matches!(s, "error" | "missingFiles"),
-        _ => true,
-    }
-}
-
-/// `torrents/info`: `filter`, `category`, `tag`, `hashes`, `sort`, `reverse`,
-/// `limit`, `offset`. Without a sort or a page, each torrent's JSON is written
-/// as its view is made (no list of 100,000 views is held).
-pub async fn info(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let all: Vec<TorrentStats> = app.engine.all_stats_async().await?;
-    let cx = context(&app, &all);
-    let filter = p.get("filter").unwrap_or("all");
-    let hashes = p.get("hashes").map(super::parse_hashes);
-    let keep = |s: &TorrentStats, t: &QbTorrent| {
-        passes(filter, t)
-            && p.get("category").is_none_or(|c| t.category == c)
-            && p.get("tag").is_none_or(|tag| {
-                if tag.is_empty() {
-                    s.settings.labels.is_empty()
-                } else {
-                    s.settings.labels.iter().any(|x| x == tag)
-                }
-            })
-            && hashes.as_ref().is_none_or(|h| h.contains(&s.info_hash))
-    };
-    let sort = p
-        .get("sort")
-        .and_then(|k| NAMES.iter().position(|n| *n == k));
-    let reverse = p.flag("reverse")?.unwrap_or(false);
-    let offset = p.num::<i64>("offset")?.unwrap_or(0);
-    let limit = p.num::<i64>("limit")?.filter(|l| *l > 0);
-    let mut out = Vec::new();
-    if sort.is_none() && !reverse && offset == 0 && limit.is_none() {
-        out.reserve(all.len() * 1200);
-        out.push(b'[');
-        for s in &all {
-            let t = QbTorrent::new(s, &cx);
-            if keep(s, &t) {
-                if out.len() > 1 {
-                    out.push(b',');
-                }
-                t.write_json(&mut out);
-            }
-        }
-        out.push(b']');
-        return Ok(json_bytes(out));
-    }
-    let mut list: Vec<QbTorrent> = all
-        .iter()
-        .filter_map(|s| Some(QbTorrent::new(s, &cx)).filter(|t| keep(s, t)))
-        .collect();
-    if let Some(i) = sort {
-        // Each torrent's key worked out once, not at every comparison.
-        let mut keyed: Vec<(SortKey, QbTorrent)> = list
-            .into_iter()
-            .map(|t| (SortKey::of(&t.fields()[i].1), t))
-            .collect();
-        keyed.sort_by(|a, b| a.0.order(&b.0));
-        list = keyed.into_iter().map(|(_, t)| t).collect();
-    }
-    if reverse {
-        list.reverse();
-    }
-    let len = list.len() as i64;
-    let offset = if offset < 0 {
-        (len + offset).max(0)
-    } else {
-        offset
-    };
-    out.push(b'[');
-    let page = list
-        .iter()
-        .skip(usize::try_from(offset).unwrap_or(0))
-        .take(limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)));
-    for (n, t) in page.enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        t.write_json(&mut out);
-    }
-    out.push(b']');
-    Ok(json_bytes(out))
-}
-
-/// A field's value to sort by: numbers by value, text ignoring case.
-enum SortKey {
-    Number(f64),
-    Text(String),
-    Flag(bool),
-}
-
-impl SortKey {
-    fn of(f: &Field<'_>) -> SortKey {
-        match f {
-            Field::U(v) => SortKey::Number(*v as f64),
-            Field::I(v) => SortKey::Number(*v as f64),
-            Field::N(v) => SortKey::Number(*v),
-            Field::B(v) => SortKey::Flag(*v),
-            Field::S(v) => SortKey::Text(v.to_lowercase()),
-        }
-    }
-
-    fn order(&self, other: &SortKey) -> std::cmp::Ordering {
-        match (self, other) {
-            (SortKey::Number(a), SortKey::Number(b)) => a.total_cmp(b),
-            (SortKey::Text(a), SortKey::Text(b)) => a.cmp(b),
-            (SortKey::Flag(a), SortKey::Flag(b)) => a.cmp(b),
-            _ => std::cmp::Ordering::Equal,
-        }
-    }
-}
-
-/// JSON already written, as an answer.
-fn json_bytes(body: Vec<u8>) -> Response {
-    (
-        axum::http::StatusCode::OK,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
-}
-
 /// `torrents/properties?hash=`.
 pub async fn properties(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
     let ih = p.hash()?;
     let s = app.engine.stats_async(ih).await?;
     let info = app.engine.info_async(ih).await?;
-    let t = QbTorrent::new(&s, &context(&app, &[]));
+    let cx = context(&app, false).await?;
+    let t = QbTorrent::new(&s, &cx);
     let (piece_size, pieces_num, private) = info.as_ref().map_or((-1, -1, false), |i| {
         (
             i64::from(i.geometry.piece_length()),
@@ -247,9 +89,9 @@ pub async fn properties(State(app): State<Shared>, p: Params) -> Result<Response
         "dl_speed_avg": s.downloaded / t.time_active.max(1),
         "download_path": "",
         "eta": s.eta_secs.unwrap_or(ETA_INFINITE).min(ETA_INFINITE),
-        "hash": t.hash,
-        "infohash_v1": t.infohash_v1,
-        "infohash_v2": t.infohash_v2,
+        "hash": t.hash.as_str(),
+        "infohash_v1": t.infohash_v1.as_str(),
+        "infohash_v2": t.infohash_v2.as_str(),
         "is_private": private,
         "last_seen": when(s.completed_at),
         "name": s.shown_name(),
@@ -369,9 +211,7 @@ pub fn category_map(app: &Shared) -> serde_json::Map<String, Value> {
         .into_iter()
         .map(|(name, path)| {
             // A token stands for its root's folder in qBittorrent's terms.
-            let shown = roots
-                .get(&path)
-                .map_or(path, |p| p.to_string_lossy().into_owned());
+            let shown = roots.get(&path).map_or(path.clone(), str::to_owned);
             (name.clone(), json!({"name": name, "savePath": shown}))
         })
         .collect()

@@ -12,6 +12,7 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -110,9 +111,8 @@ fn changed(
 /// A hash of what views depend on beside their torrent.
 fn context_hash(cx: &super::view::Context, queueing: bool) -> u64 {
     let mut h = DefaultHasher::new();
-    let mut roots: Vec<_> = cx.roots.iter().collect();
-    roots.sort();
-    roots.hash(&mut h);
+    // Ordered by token: the same roots hash the same.
+    cx.roots.hash(&mut h);
     let s = cx.share;
     (s.ratio_milli, s.seeding_mins, s.inactive_mins, queueing).hash(&mut h);
     h.finish()
@@ -137,7 +137,7 @@ pub async fn maindata(
     }
     let queueing = app.engine.queue_limits().enabled;
     // Queue ranks depend on every torrent: with the queue on, all are looked at.
-    let cx0 = context(&app, &[]);
+    let cx0 = context(&app, false).await?;
     let cx_hash = context_hash(&cx0, queueing);
     let versions = if cx_hash != last.context || queueing {
         Vec::new()
@@ -146,7 +146,7 @@ pub async fn maindata(
     };
     let cs = app.engine.stats_since_async(&versions).await?;
     let cx = if queueing {
-        context(&app, &cs.changed)
+        context(&app, true).await?
     } else {
         cx0
     };
@@ -188,19 +188,29 @@ pub async fn maindata(
     };
 
     let new_rid = last.rid + 1;
-    let mut out = Vec::with_capacity(d.torrents.len() + 4096);
-    out.extend_from_slice(format!("{{\"rid\":{new_rid}").as_bytes());
+    let mut head = format!("{{\"rid\":{new_rid}").into_bytes();
     if full {
-        out.extend_from_slice(b",\"full_update\":true");
+        head.extend_from_slice(b",\"full_update\":true");
     }
     // A full update has every key; a delta only those with something in them.
+    // The torrents' members (110 MB for a full update of 100,000) go out as
+    // they are, between the head and the rest, not copied into one answer.
+    let torrents = if full || !d.torrents.is_empty() {
+        head.extend_from_slice(b",\"torrents\":{");
+        d.torrents
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::with_capacity(4096);
+    if full || !torrents.is_empty() {
+        out.push(b'}');
+    }
     let mut put = |k: &str, v: &dyn erased::Json, empty: bool| {
         if full || !empty {
             out.extend_from_slice(format!(",\"{k}\":").as_bytes());
             v.write(&mut out);
         }
     };
-    put("torrents", &erased::Raw(&d.torrents), d.torrents.is_empty());
     if !full {
         put("torrents_removed", &d.removed, d.removed.is_empty());
     }
@@ -227,15 +237,16 @@ pub async fn maindata(
     last.tags = tags;
     last.server = server;
     q.sync_lock().put(key, last);
+    let parts = [head, torrents, out].map(|p| Ok::<_, std::convert::Infallible>(Bytes::from(p)));
     Ok((
         axum::http::StatusCode::OK,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        out,
+        Body::from_stream(futures_util::stream::iter(parts)),
     )
         .into_response())
 }
 
-/// Writing the answer's parts: a serialisable value, or JSON already written.
+/// Writing the answer's parts: a serialisable value.
 mod erased {
     /// Something written as JSON into the answer.
     pub trait Json {
@@ -248,17 +259,6 @@ mod erased {
             if serde_json::to_writer(&mut *out, self).is_err() {
                 out.extend_from_slice(b"null");
             }
-        }
-    }
-
-    /// An object's members already written (`"a":1,"b":2`), wrapped in braces.
-    pub struct Raw<'a>(pub &'a [u8]);
-
-    impl Json for Raw<'_> {
-        fn write(&self, out: &mut Vec<u8>) {
-            out.push(b'{');
-            out.extend_from_slice(self.0);
-            out.push(b'}');
         }
     }
 }

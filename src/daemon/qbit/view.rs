@@ -4,44 +4,48 @@
 //! Fields seedring does not track are given the value qBittorrent gives when it
 //! does not know either (`-1`, `""`, `0`); `docs/qbittorrent-api.md` lists them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use crate::core::{ShareLimits, TorrentState, TorrentStats};
 use crate::daemon::json_text::{write_f64, write_int, write_str};
+use crate::types::Hex;
 
 /// qBittorrent's "infinite" ETA (100 days, in seconds).
 pub const ETA_INFINITE: u64 = 8_640_000;
 
 /// A torrent in `torrents/info` and `sync/maindata`. Field order is
-/// qBittorrent's (alphabetical), so answers diff cleanly against it.
+/// qBittorrent's (alphabetical), so answers diff cleanly against it. Its text
+/// is borrowed from the torrent's stats and the [`Context`] where it can be:
+/// a view costs at most its magnet and its content path in allocations (a
+/// list of 100,000 views is made on the shards, and every allocation there is
+/// one more lock taken in the C allocator).
 #[derive(Debug, Clone, PartialEq)]
-pub struct QbTorrent {
+pub struct QbTorrent<'a> {
     pub added_on: u64,
     pub amount_left: u64,
     pub auto_tmm: bool,
     pub availability: f64,
-    pub category: String,
+    pub category: &'a str,
     pub completed: u64,
     pub completion_on: u64,
-    pub content_path: String,
+    pub content_path: Cow<'a, str>,
     pub dl_limit: u64,
     pub dlspeed: u64,
-    pub download_path: String,
+    pub download_path: &'static str,
     pub downloaded: u64,
     pub downloaded_session: u64,
     pub eta: u64,
     pub f_l_piece_prio: bool,
     pub force_start: bool,
-    /// Empty in `sync/maindata` (the map's key is the hash): left out.
-    pub hash: String,
-    pub infohash_v1: String,
-    pub infohash_v2: String,
+    pub hash: Hex,
+    pub infohash_v1: Hex,
+    pub infohash_v2: Hex,
     pub last_activity: u64,
     pub magnet_uri: String,
     pub max_ratio: f64,
     pub max_seeding_time: i64,
-    pub name: String,
+    pub name: &'a str,
     pub num_complete: i64,
     pub num_incomplete: i64,
     pub num_leechs: u64,
@@ -50,7 +54,7 @@ pub struct QbTorrent {
     pub progress: f64,
     pub ratio: f64,
     pub ratio_limit: f64,
-    pub save_path: String,
+    pub save_path: &'a str,
     pub seeding_time: u64,
     pub seeding_time_limit: i64,
     pub seen_complete: u64,
@@ -58,10 +62,10 @@ pub struct QbTorrent {
     pub size: u64,
     pub state: &'static str,
     pub super_seeding: bool,
-    pub tags: String,
+    pub tags: Cow<'a, str>,
     pub time_active: u64,
     pub total_size: u64,
-    pub tracker: String,
+    pub tracker: &'a str,
     pub trackers_count: u64,
     pub up_limit: u64,
     pub uploaded: u64,
@@ -190,7 +194,7 @@ pub const NAMES: [&str; FIELDS] = [
     "upspeed",
 ];
 
-impl QbTorrent {
+impl QbTorrent<'_> {
     /// Every field with its name, in qBittorrent's (alphabetical) order.
     pub fn fields(&self) -> [(&'static str, Field<'_>); FIELDS] {
         [
@@ -198,26 +202,26 @@ impl QbTorrent {
             ("amount_left", Field::U(self.amount_left)),
             ("auto_tmm", Field::B(self.auto_tmm)),
             ("availability", Field::N(self.availability)),
-            ("category", Field::S(&self.category)),
+            ("category", Field::S(self.category)),
             ("completed", Field::U(self.completed)),
             ("completion_on", Field::U(self.completion_on)),
             ("content_path", Field::S(&self.content_path)),
             ("dl_limit", Field::U(self.dl_limit)),
             ("dlspeed", Field::U(self.dlspeed)),
-            ("download_path", Field::S(&self.download_path)),
+            ("download_path", Field::S(self.download_path)),
             ("downloaded", Field::U(self.downloaded)),
             ("downloaded_session", Field::U(self.downloaded_session)),
             ("eta", Field::U(self.eta)),
             ("f_l_piece_prio", Field::B(self.f_l_piece_prio)),
             ("force_start", Field::B(self.force_start)),
-            ("hash", Field::S(&self.hash)),
-            ("infohash_v1", Field::S(&self.infohash_v1)),
-            ("infohash_v2", Field::S(&self.infohash_v2)),
+            ("hash", Field::S(self.hash.as_str())),
+            ("infohash_v1", Field::S(self.infohash_v1.as_str())),
+            ("infohash_v2", Field::S(self.infohash_v2.as_str())),
             ("last_activity", Field::U(self.last_activity)),
             ("magnet_uri", Field::S(&self.magnet_uri)),
             ("max_ratio", Field::N(self.max_ratio)),
             ("max_seeding_time", Field::I(self.max_seeding_time)),
-            ("name", Field::S(&self.name)),
+            ("name", Field::S(self.name)),
             ("num_complete", Field::I(self.num_complete)),
             ("num_incomplete", Field::I(self.num_incomplete)),
             ("num_leechs", Field::U(self.num_leechs)),
@@ -226,7 +230,7 @@ impl QbTorrent {
             ("progress", Field::N(self.progress)),
             ("ratio", Field::N(self.ratio)),
             ("ratio_limit", Field::N(self.ratio_limit)),
-            ("save_path", Field::S(&self.save_path)),
+            ("save_path", Field::S(self.save_path)),
             ("seeding_time", Field::U(self.seeding_time)),
             ("seeding_time_limit", Field::I(self.seeding_time_limit)),
             ("seen_complete", Field::U(self.seen_complete)),
@@ -237,7 +241,7 @@ impl QbTorrent {
             ("tags", Field::S(&self.tags)),
             ("time_active", Field::U(self.time_active)),
             ("total_size", Field::U(self.total_size)),
-            ("tracker", Field::S(&self.tracker)),
+            ("tracker", Field::S(self.tracker)),
             ("trackers_count", Field::U(self.trackers_count)),
             ("up_limit", Field::U(self.up_limit)),
             ("uploaded", Field::U(self.uploaded)),
@@ -247,19 +251,14 @@ impl QbTorrent {
     }
 }
 
-impl QbTorrent {
-    /// Appends the torrent as a JSON object (`hash` left out when empty).
+impl QbTorrent<'_> {
+    /// Appends the torrent as a JSON object.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.push(b'{');
-        let mut first = true;
-        for (k, v) in &self.fields() {
-            if *k == "hash" && matches!(v, Field::S("")) {
-                continue;
-            }
-            if !first {
+        for (i, (k, v)) in self.fields().iter().enumerate() {
+            if i > 0 {
                 out.push(b',');
             }
-            first = false;
             out.push(b'"');
             out.extend_from_slice(k.as_bytes());
             out.extend_from_slice(b"\":");
@@ -269,8 +268,29 @@ impl QbTorrent {
     }
 }
 
-/// Root token to its folder, for `save_path` and `content_path`.
-pub type RootPaths = HashMap<String, PathBuf>;
+/// Root tokens and their folders as shown, for `save_path` and
+/// `content_path`: a few, looked up by a pass (no hashing per torrent).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
+pub struct RootPaths(Vec<(String, String)>);
+
+impl RootPaths {
+    /// The folder of the root with this token.
+    pub fn get(&self, token: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(t, _)| t == token)
+            .map(|(_, p)| p.as_str())
+    }
+}
+
+impl FromIterator<(String, String)> for RootPaths {
+    /// Ordered by token, so two lists of the same roots are equal.
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> RootPaths {
+        let mut v: Vec<(String, String)> = iter.into_iter().collect();
+        v.sort();
+        RootPaths(v)
+    }
+}
 
 /// What a torrent view needs besides the torrent: root folders, the global
 /// share limits, the time.
@@ -323,20 +343,22 @@ pub fn state_string(s: &TorrentStats) -> &'static str {
     }
 }
 
-impl QbTorrent {
+impl<'a> QbTorrent<'a> {
     /// The view of one torrent; `now` in Unix seconds.
-    pub fn new(s: &TorrentStats, cx: &Context) -> QbTorrent {
+    pub fn new(s: &'a TorrentStats, cx: &'a Context) -> QbTorrent<'a> {
         let now = cx.now;
         let own = s.settings.share;
         let eff = own.over(cx.share);
-        let save_path = cx
-            .roots
-            .get(&s.root)
-            .map_or_else(|| s.root.clone(), |p| p.to_string_lossy().into_owned());
+        let save_path = cx.roots.get(&s.root).unwrap_or(&s.root);
         let content_path = if s.content.is_empty() {
-            save_path.clone()
+            Cow::Borrowed(save_path)
         } else {
-            format!("{}/{}", save_path.trim_end_matches('/'), s.content)
+            let dir = save_path.trim_end_matches('/');
+            let mut p = String::with_capacity(dir.len() + 1 + s.content.len());
+            p.push_str(dir);
+            p.push('/');
+            p.push_str(&s.content);
+            Cow::Owned(p)
         };
         let left = s.total_bytes.saturating_sub(s.have_bytes);
         let base = s.downloaded.max(s.total_bytes);
@@ -351,39 +373,44 @@ impl QbTorrent {
         } else {
             s.completed_at.unwrap_or(s.added_at)
         };
-        let hex = s.info_hash.to_hex();
-        let v1 = s.v1_hash.map(|h| h.to_hex());
+        let v1 = s.v1_hash.map_or(Hex::EMPTY, |h| Hex::of(&h.0));
+        let v2 = s.v2_hash.map_or(Hex::EMPTY, |h| Hex::of(&h));
+        let tags = match s.settings.labels.as_slice() {
+            [] => Cow::Borrowed(""),
+            [one] => Cow::Borrowed(one.as_str()),
+            more => Cow::Owned(more.join(", ")),
+        };
         QbTorrent {
             added_on: s.added_at,
             amount_left: left,
             auto_tmm: !s.settings.category.is_empty(),
             availability: -1.0,
-            category: s.settings.category.clone(),
+            category: &s.settings.category,
             completed: s.have_bytes,
             completion_on: s.completed_at.unwrap_or(0),
             content_path,
             dl_limit: s.settings.download_limit,
             dlspeed: s.download_rate,
-            download_path: String::new(),
+            download_path: "",
             downloaded: s.downloaded,
             downloaded_session: s.downloaded,
             eta: s.eta_secs.unwrap_or(ETA_INFINITE).min(ETA_INFINITE),
             f_l_piece_prio: s.settings.first_last,
             force_start: s.settings.forced,
-            hash: hex.clone(),
+            hash: Hex::of(&s.info_hash.0),
             // qBittorrent: a v2-only torrent has no v1 hash, and its id is
             // its truncated v2 hash; a hybrid has both.
-            infohash_v1: v1.clone().unwrap_or_default(),
-            infohash_v2: s.v2_hex().unwrap_or_default(),
+            infohash_v1: v1,
+            infohash_v2: v2,
             last_activity,
-            magnet_uri: magnet(v1.as_deref(), s.v2_hex().as_deref(), s.shown_name()),
+            magnet_uri: magnet(v1.as_str(), v2.as_str(), s.shown_name()),
             max_ratio: if eff.ratio_milli < 0 {
                 -1.0
             } else {
                 ratio_of(eff.ratio_milli)
             },
             max_seeding_time: eff.seeding_mins.max(-1),
-            name: s.shown_name().to_owned(),
+            name: s.shown_name(),
             num_complete: 0,
             num_incomplete: 0,
             num_leechs: (s.peers - s.seeds.min(s.peers)) as u64,
@@ -400,12 +427,12 @@ impl QbTorrent {
             size: s.total_bytes,
             state: state_string(s),
             super_seeding: false,
-            tags: s.settings.labels.join(", "),
+            tags,
             time_active: by_minute(now.saturating_sub(s.added_at)),
             total_size: s.total_bytes,
             tracker: match (&s.tracker_url, &s.tracker_error) {
-                (Some(u), None) => u.clone(),
-                _ => String::new(),
+                (Some(u), None) => u,
+                _ => "",
             },
             trackers_count: s.trackers as u64,
             up_limit: s.settings.upload_limit,
@@ -425,16 +452,24 @@ pub fn by_minute(secs: u64) -> u64 {
 }
 
 /// A magnet link naming the torrent (`xt` and `dn`) by its v1 hash (`v1`, 40
-/// hex digits) and its v2 hash (`v2`, 64), whichever it has.
-pub fn magnet(v1: Option<&str>, v2: Option<&str>, name: &str) -> String {
-    let dn = percent_encoding::utf8_percent_encode(name, DN_KEEP);
-    let btih = v1.map(|h| format!("xt=urn:btih:{h}&"));
-    let btmh = v2.map(|h| format!("xt=urn:btmh:1220{h}&"));
-    format!(
-        "magnet:?{}{}dn={dn}",
-        btih.unwrap_or_default(),
-        btmh.unwrap_or_default()
-    )
+/// hex digits) and its v2 hash (`v2`, 64), whichever it has (empty: none).
+/// Written into one string sized at once.
+pub fn magnet(v1: &str, v2: &str, name: &str) -> String {
+    let mut m = String::with_capacity(64 + v1.len() + v2.len() + name.len() * 3 / 2);
+    m.push_str("magnet:?");
+    if !v1.is_empty() {
+        m.push_str("xt=urn:btih:");
+        m.push_str(v1);
+        m.push('&');
+    }
+    if !v2.is_empty() {
+        m.push_str("xt=urn:btmh:1220");
+        m.push_str(v2);
+        m.push('&');
+    }
+    m.push_str("dn=");
+    m.extend(percent_encoding::utf8_percent_encode(name, DN_KEEP));
+    m
 }
 
 #[cfg(test)]
@@ -486,7 +521,7 @@ mod tests {
 
     fn context() -> Context {
         Context {
-            roots: RootPaths::new(),
+            roots: RootPaths::default(),
             share: ShareLimits::NONE,
             now: 0,
             ranks: HashMap::new(),
@@ -496,28 +531,57 @@ mod tests {
     #[test]
     fn v1_and_v2_hashes_show_as_qbittorrent_shows_them() {
         // A hybrid: both hashes, a magnet naming both.
+        let cx = context();
         let mut s = stats();
         s.v2_hash = Some([0xab; 32]);
-        let t = QbTorrent::new(&s, &context());
-        assert_eq!(t.infohash_v1, "07".repeat(20));
-        assert_eq!(t.infohash_v2, "ab".repeat(32));
+        let t = QbTorrent::new(&s, &cx);
+        assert_eq!(t.infohash_v1.as_str(), "07".repeat(20));
+        assert_eq!(t.infohash_v2.as_str(), "ab".repeat(32));
         assert!(t.magnet_uri.contains("btih:") && t.magnet_uri.contains("btmh:1220"));
         // v2-only: its id is its truncated v2 hash, and it has no v1 hash.
         s.info_hash = crate::types::InfoHash([0xab; 20]);
         s.v1_hash = None;
-        let t = QbTorrent::new(&s, &context());
-        assert_eq!(t.hash, "ab".repeat(20));
-        assert_eq!(t.infohash_v1, "");
+        let t = QbTorrent::new(&s, &cx);
+        assert_eq!(t.hash.as_str(), "ab".repeat(20));
+        assert_eq!(t.infohash_v1.as_str(), "");
         assert_eq!(
             t.magnet_uri,
             format!("magnet:?xt=urn:btmh:1220{}&dn=x", "ab".repeat(32))
         );
         // A hybrid added by its v2 name: its id is that, and it has both.
         s.v1_hash = Some(crate::types::InfoHash([0x07; 20]));
-        let t = QbTorrent::new(&s, &context());
-        assert_eq!(t.hash, "ab".repeat(20));
-        assert_eq!(t.infohash_v1, "07".repeat(20));
+        let t = QbTorrent::new(&s, &cx);
+        assert_eq!(t.hash.as_str(), "ab".repeat(20));
+        assert_eq!(t.infohash_v1.as_str(), "07".repeat(20));
         assert!(t.magnet_uri.contains(&format!("btih:{}", "07".repeat(20))));
+    }
+
+    #[test]
+    fn paths_and_tags_are_qbittorrents() {
+        let cx = Context {
+            roots: [("r".to_owned(), "/srv/dl/".to_owned())]
+                .into_iter()
+                .collect(),
+            ..context()
+        };
+        let mut s = stats();
+        let t = QbTorrent::new(&s, &cx);
+        assert_eq!(
+            (t.save_path, t.content_path.as_ref()),
+            ("/srv/dl/", "/srv/dl/x")
+        );
+        assert_eq!(t.tags, "");
+        // Files straight in the root: the content is the root's folder.
+        s.content.clear();
+        s.settings.labels = vec!["a".into()];
+        let t = QbTorrent::new(&s, &cx);
+        assert_eq!(t.content_path, "/srv/dl/");
+        assert_eq!(t.tags, "a");
+        // A root the daemon does not manage: its path as given.
+        s.root = "/elsewhere".into();
+        s.settings.labels = vec!["a".into(), "b c".into()];
+        let t = QbTorrent::new(&s, &cx);
+        assert_eq!((t.save_path, t.tags.as_ref()), ("/elsewhere", "a, b c"));
     }
 
     #[test]
@@ -572,16 +636,13 @@ mod tests {
     #[test]
     fn magnets_escape_the_name() {
         assert_eq!(
-            magnet(Some("ab"), None, "a b.x"),
+            magnet("ab", "", "a b.x"),
             "magnet:?xt=urn:btih:ab&dn=a%20b.x"
         );
         assert_eq!(
-            magnet(Some("ab"), Some("cd"), "x"),
+            magnet("ab", "cd", "x"),
             "magnet:?xt=urn:btih:ab&xt=urn:btmh:1220cd&dn=x"
         );
-        assert_eq!(
-            magnet(None, Some("cd"), "x"),
-            "magnet:?xt=urn:btmh:1220cd&dn=x"
-        );
+        assert_eq!(magnet("", "cd", "x"), "magnet:?xt=urn:btmh:1220cd&dn=x");
     }
 }
