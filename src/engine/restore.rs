@@ -137,11 +137,16 @@ impl Engine {
         // them): the next start reads those instead of the metadata.
         let mut migrated = Vec::new();
         // Comparing every file with its stamp is a `statx` per file (500,000 at
-        // 100,000 torrents): done on as many threads as there are cores, each
-        // with its share of the torrents.
+        // 100,000 torrents), each a wait on the disk when the inodes are not
+        // cached (a start after a reboot): done on eight threads per core (at
+        // most 32), each with its share of the torrents, so that many lookups
+        // are in flight at once. Measured at 100,000 torrents on 2 cores, with
+        // the page cache dropped first: 9.7 s to an answering API with 2
+        // threads, 7.5 s with 16; with the cache warm the same (2.7–3.3 s).
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
-            .clamp(1, 8);
+            .saturating_mul(8)
+            .clamp(1, 32);
         let mut shares: Vec<Vec<(InfoHash, Records)>> = (0..threads).map(|_| Vec::new()).collect();
         for (i, entry) in by_torrent.into_iter().enumerate() {
             shares[i % threads].push(entry);
