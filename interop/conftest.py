@@ -51,6 +51,21 @@ def run_seedring(*args, check=True):
     return proc
 
 
+def drain_log(proc, lines):
+    """Reads the rest of a seedring's log (`proc.stderr`, text) on a thread of
+    its own, so that a full pipe never stops it (a log line written into a
+    pipe nobody reads blocks the thread writing it), and echoes `lines` (read
+    so far) and each line after to stdout, which pytest shows when the test
+    fails."""
+
+    def run():
+        print("".join("seedring: " + line for line in lines), end="")
+        for line in proc.stderr:
+            print("seedring: " + line, end="")
+
+    threading.Thread(target=run, daemon=True).start()
+
+
 def download_args(torrent, out, *extra):
     """The `seedring download` command line: any free port, loopback peers only."""
     return [seedring_bin(), "download", str(torrent), "-o", str(out), "--listen-port", "0",

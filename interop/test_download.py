@@ -16,7 +16,7 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from conftest import LT_SETTINGS, download_args, lt_create, make_tree, run_download, run_seedring, write_random
+from conftest import LT_SETTINGS, download_args, drain_log, lt_create, make_tree, run_download, run_seedring, write_random
 
 LAYOUT = {"a.bin": 700_000, "tiny.txt": 5, "sub/b.bin": 2_000_001, "sub/c.bin": 65_536}
 
@@ -148,7 +148,7 @@ def lt_fetches_from_seedring(torrent: Path, have: Path, dst: Path, magnet=None, 
     hash messages."""
     proc = subprocess.Popen(
         download_args(source or torrent, have, "--seed", *extra),
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -167,6 +167,7 @@ def lt_fetches_from_seedring(torrent: Path, have: Path, dst: Path, magnet=None, 
             line = proc.stderr.readline()
             lines.append(line)
             assert line, "seedring exited: " + "".join(lines)
+        drain_log(proc, lines)
         seeding(lines)
         ses = lt_session()
         if magnet:

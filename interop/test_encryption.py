@@ -17,7 +17,7 @@ import time
 import libtorrent as lt
 import pytest
 
-from conftest import LT_SETTINGS, PeerWatch, download_args, lt_create, make_tree
+from conftest import LT_SETTINGS, PeerWatch, download_args, drain_log, lt_create, make_tree
 from test_download import wait_for
 
 LAYOUT = {"a.bin": 3_000_000, "sub/b.bin": 1_500_001, "tiny.txt": 7}
@@ -63,9 +63,10 @@ def same_files(a, b):
 
 
 def start_seed(torrent, folder, *extra):
-    """`seedring download --seed`; returns the process and its port once seeding."""
+    """`seedring download --seed`; returns the process and its port once
+    seeding. Its log is read from then on (see `drain_log`)."""
     proc = subprocess.Popen(download_args(torrent, folder, "--seed", *extra),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     port, lines = None, []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -76,6 +77,7 @@ def start_seed(torrent, folder, *extra):
         if m:
             port = int(m.group(1))
         if "seeding until" in line:
+            drain_log(proc, lines)
             return proc, port
     raise TimeoutError("".join(lines))
 
