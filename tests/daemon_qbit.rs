@@ -52,6 +52,41 @@ fn login(c: &Client, d: &Daemon, password: &str) -> (u16, String, Option<String>
     (r.status().as_u16(), r.text().unwrap(), cookie)
 }
 
+/// A logged-in client of the layer.
+struct Session<'a> {
+    d: &'a Daemon,
+    client: Client,
+    cookie: String,
+}
+
+impl Session<'_> {
+    fn new(d: &Daemon) -> Session<'_> {
+        let client = from(Ipv4Addr::LOCALHOST);
+        let cookie = login(&client, d, PASSWORD).2.unwrap();
+        Session { d, client, cookie }
+    }
+
+    /// A GET that must succeed: its JSON.
+    fn get(&self, path: &str) -> Value {
+        let r = (self.client.get(v2(self.d, path)))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().unwrap()
+    }
+
+    /// A form POST that must succeed.
+    fn post(&self, path: &str, form: &[(&str, &str)]) {
+        let r = (self.client.post(v2(self.d, path)))
+            .header(COOKIE, &self.cookie)
+            .form(form)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+}
+
 #[test]
 fn the_layer_is_off_until_a_password_hash_is_set() {
     let dir = tempfile::tempdir().unwrap();
@@ -265,33 +300,17 @@ fn categories_tags_and_share_limits_survive_a_restart() {
 fn maindata_deltas_carry_only_what_changed() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), &qbit_config(5));
-    let c = from(Ipv4Addr::LOCALHOST);
-    let (_, _, cookie) = login(&c, &d, PASSWORD);
-    let cookie = cookie.unwrap();
-    let get = |path: &str| -> Value {
-        c.get(v2(&d, path))
-            .header(COOKIE, &cookie)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    };
-    let post = |path: &str, form: &[(&str, &str)]| {
-        let r = c
-            .post(v2(&d, path))
-            .header(COOKIE, &cookie)
-            .form(form)
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-    };
+    let qb = Session::new(&d);
+    let (c, cookie) = (&qb.client, &qb.cookie);
+    let get = |path: &str| qb.get(path);
+    let post = |path: &str, form: &[(&str, &str)]| qb.post(path, form);
     let (t, data) = make_torrent(dir.path(), "delta.bin", 100_000);
     std::fs::write(dir.path().join("downloads/delta.bin"), &data).unwrap();
     let form = reqwest::blocking::multipart::Form::new()
         .file("torrents", &t)
         .unwrap();
     c.post(v2(&d, "torrents/add"))
-        .header(COOKIE, &cookie)
+        .header(COOKIE, cookie)
         .multipart(form)
         .send()
         .unwrap();
@@ -389,22 +408,9 @@ fn maindata_deltas_carry_only_what_changed() {
 fn a_list_longer_than_a_shards_piece_comes_whole_once_and_filtered() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), &qbit_config(5));
-    let c = from(Ipv4Addr::LOCALHOST);
-    let cookie = login(&c, &d, PASSWORD).2.unwrap();
-    let get = |path: &str| -> Value {
-        let r = c.get(v2(&d, path)).header(COOKIE, &cookie).send().unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-        r.json().unwrap()
-    };
-    let post = |path: &str, form: &[(&str, &str)]| {
-        let r = c
-            .post(v2(&d, path))
-            .header(COOKIE, &cookie)
-            .form(form)
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-    };
+    let qb = Session::new(&d);
+    let get = |path: &str| qb.get(path);
+    let post = |path: &str, form: &[(&str, &str)]| qb.post(path, form);
     // 2,600 torrents on two shards: each shard's rows come in more than one
     // piece of 1,024. 2,000 of them in a category.
     let hash = |i: u32| format!("{:0>40x}", u64::from(i) * 7919 + 1);

@@ -238,7 +238,13 @@ async fn shard_rows(
             }
             Err(e) => {
                 tracing::warn!(shard, "torrents/info: the list was cut short: {e}");
-                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                if tx
+                    .send(Err(std::io::Error::other(e.to_string())))
+                    .await
+                    .is_err()
+                {
+                    tracing::debug!("torrents/info: the client had left already");
+                }
                 return;
             }
         }
