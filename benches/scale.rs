@@ -585,19 +585,7 @@ fn main() {
         f.peak_kib.saturating_sub(base.peak_kib) as f64 / n as f64,
         mib(f.peak_kib) / 512.0
     );
-    println!(
-        "| RSS after the lists | {:.0} MiB | {:.0} MiB | |",
-        mib(base.rss_kib),
-        mib(f.rss_kib)
-    );
-    println!(
-        "| announces in the first 20 s (busiest second) | {} ({}) | {} ({}) | spread, no storm |",
-        base.announces, base.busiest_second, f.announces, f.busiest_second
-    );
-    println!(
-        "| idle CPU over 20 s | {:.2} s | {:.2} s | |",
-        base.idle_cpu, f.idle_cpu
-    );
+    idle_rows(&base, &f);
     let line = serde_json::json!({
         "bench": "scale", "torrents": n, "pieces": pieces, "bytes": bytes,
         "start_ms": f.start.as_secs_f64() * 1e3, "list_ms": f.list.as_secs_f64() * 1e3,
@@ -612,6 +600,24 @@ fn main() {
                      "peak_mib": mib(base.peak_kib), "idle_cpu_s": base.idle_cpu},
     });
     record(&line);
+}
+
+/// The rows both tables end with: memory after the lists, announces, idle CPU.
+fn idle_rows(base: &Figures, f: &Figures) {
+    let mib = |k: u64| k as f64 / 1024.0;
+    println!(
+        "| RSS after the lists | {:.0} MiB | {:.0} MiB | |",
+        mib(base.rss_kib),
+        mib(f.rss_kib)
+    );
+    println!(
+        "| announces in the first 20 s (busiest second) | {} ({}) | {} ({}) | spread, no storm |",
+        base.announces, base.busiest_second, f.announces, f.busiest_second
+    );
+    println!(
+        "| idle CPU over 20 s | {:.2} s | {:.2} s | |",
+        base.idle_cpu, f.idle_cpu
+    );
 }
 
 /// A light run's table (see [`LIGHT_FROM`]): against the goals for a million
@@ -634,23 +640,11 @@ fn light_table(n: usize, base: &Figures, f: &Figures, pieces: u64, bytes: u64) {
         mib(f.peak_kib) / 4096.0
     );
     println!(
-        "| RSS after the lists | {:.0} MiB | {:.0} MiB | |",
-        mib(base.rss_kib),
-        mib(f.rss_kib)
-    );
-    println!(
         "| `GET /api/v1/torrents?limit=10` (every row made and ordered; median of 5) | {:.1} ms | {:.0} ms | |",
         base.list.as_secs_f64() * 1e3,
         f.list.as_secs_f64() * 1e3
     );
-    println!(
-        "| announces in the first 20 s (busiest second) | {} ({}) | {} ({}) | spread |",
-        base.announces, base.busiest_second, f.announces, f.busiest_second
-    );
-    println!(
-        "| idle CPU over 20 s | {:.2} s | {:.2} s | |",
-        base.idle_cpu, f.idle_cpu
-    );
+    idle_rows(base, f);
     record(&serde_json::json!({
         "bench": "scale", "light": true, "torrents": n, "pieces": pieces, "bytes": bytes,
         "start_ms": f.start.as_secs_f64() * 1e3, "page_ms": f.list.as_secs_f64() * 1e3,
