@@ -131,8 +131,8 @@ pub async fn info(State(app): State<Shared>, p: Params) -> Result<Response, QbEr
     let mut kept: Vec<(usize, Option<SortKey>)> = (all.iter().enumerate())
         .filter_map(|(n, s)| {
             let t = QbTorrent::new(s, &cx);
-            let key = sort.map(|i| SortKey::of(&t.fields()[i].1));
-            filters.keep(s, &t).then_some((n, key))
+            // The key (a lowercased copy for text) only for torrents kept.
+            (filters.keep(s, &t)).then(|| (n, sort.map(|i| SortKey::of(&t.fields()[i].1))))
         })
         .collect();
     if sort.is_some() {
