@@ -78,3 +78,24 @@ fn eight_threads_drive_one_engine() {
     }
     assert!(engine.failed_shards().is_empty());
 }
+
+/// A library user who drops an engine can start another on the same port at
+/// once: the shards close their listener (and the uTP thread its socket) before
+/// their runtimes go, instead of leaving a cancelled accept holding it.
+#[test]
+fn a_dropped_engine_leaves_its_port_free() {
+    for io in [IoChoice::Auto, IoChoice::Epoll] {
+        let mut cfg = ShardConfig::new(CoreConfig::default(), "127.0.0.1:0".parse().unwrap());
+        cfg.shards = 2;
+        let engine = Engine::start(cfg.clone(), io).expect("engine starts");
+        let addr = engine.listen_addr();
+        // Long enough for each shard's accept to be pending in the kernel.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(engine);
+        drop(std::net::UdpSocket::bind(addr).expect("uTP's socket is closed"));
+        cfg.listen = addr;
+        cfg.bind_patience = std::time::Duration::ZERO;
+        let again = Engine::start(cfg, io).expect("the same port is free at once");
+        assert_eq!(again.listen_addr(), addr);
+    }
+}

@@ -183,6 +183,10 @@ struct Thread {
 /// datagram: anyone can send them).
 const REPORT_REFUSED: Duration = Duration::from_secs(60);
 
+/// How long the stopping thread waits for the kernel to hand back its
+/// cancelled receive before it gives up on closing the socket.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 /// Datagrams that do not parse as uTP, counted between two reports.
 #[derive(Default)]
 struct Refused {
@@ -219,7 +223,7 @@ impl Refused {
 pub(crate) fn start(
     listen: SocketAddr,
     acc_tx: flume::Sender<(UtpStream, SocketAddr)>,
-) -> io::Result<UtpLink> {
+) -> io::Result<(UtpLink, UtpStopped)> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(
         Domain::for_address(listen),
@@ -251,10 +255,13 @@ pub(crate) fn start(
     let (cmd_tx, cmd_rx) = flume::bounded(COMMANDS);
     // Bound 1, never sent on (see `UtpLink::_alive`).
     let (alive_tx, alive_rx) = flume::bounded::<()>(1);
+    // Bound 1, never sent on: closes when the thread ends (see `UtpStopped`).
+    let (stopped_tx, stopped_rx) = flume::bounded::<()>(1);
     let cmds = cmd_tx.clone();
     std::thread::Builder::new()
         .name("sr-utp".into())
         .spawn(move || {
+            let _stopped = stopped_tx;
             let rt = match compio::runtime::Runtime::new() {
                 Ok(rt) => rt,
                 Err(e) => {
@@ -263,40 +270,81 @@ pub(crate) fn start(
                 }
             };
             rt.block_on(async move {
-                let _socket = compio::runtime::spawn(run(sock, cmd_rx, cmds, acc_tx));
-                // Until every link is gone; dropping the task closes the socket.
+                let Some((send, recv)) = split(sock) else {
+                    return;
+                };
+                let task = compio::runtime::spawn(run(send, recv.clone(), cmd_rx, cmds, acc_tx));
+                // Until every link is gone.
                 while alive_rx.recv_async().await.is_ok() {}
-                tracing::debug!("utp: engine gone, socket closed");
+                // Dropping the task cancels its pending receive, but the kernel
+                // answers the cancel later (a receive handed to a worker thread
+                // is interrupted, not removed): the socket is closed once that
+                // answer is in, here, and not left to the runtime's drop, which
+                // would forget the cancelled receive and with it the socket.
+                drop(task);
+                match compio::time::timeout(CLOSE_WAIT, recv.close()).await {
+                    Ok(Ok(())) => tracing::debug!("utp: engine gone, socket closed"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "utp: closing the socket failed"),
+                    Err(_) => tracing::warn!(
+                        wait = ?CLOSE_WAIT,
+                        "utp: the cancelled receive never came back; the port stays held"
+                    ),
+                }
             });
         })?;
     tracing::info!(addr = %local, "utp: listening");
-    Ok(UtpLink {
-        cmds: cmd_tx,
-        _alive: alive_tx,
-    })
+    Ok((
+        UtpLink {
+            cmds: cmd_tx,
+            _alive: alive_tx,
+        },
+        UtpStopped(stopped_rx),
+    ))
 }
 
-async fn run(
-    sock: UdpSocket,
-    cmd_rx: flume::Receiver<Cmd>,
-    cmds: flume::Sender<Cmd>,
-    accepts: flume::Sender<(UtpStream, SocketAddr)>,
-) {
+/// Tells when the uTP thread has ended, its socket closed.
+#[derive(Debug)]
+pub(crate) struct UtpStopped(flume::Receiver<()>);
+
+impl UtpStopped {
+    /// Waits (blocking) for the thread to end once every link is gone; gives
+    /// up, saying so, a little after the thread would itself.
+    pub(crate) fn wait(self) {
+        let patience = CLOSE_WAIT + Duration::from_secs(1);
+        if let Err(flume::RecvTimeoutError::Timeout) = self.0.recv_timeout(patience) {
+            tracing::warn!(wait = ?patience, "utp: the thread has not ended");
+        }
+    }
+}
+
+/// The socket as a blocking descriptor for sends and a compio socket for
+/// receives; `None`, logged, if that fails.
+fn split(sock: UdpSocket) -> Option<(socket2::Socket, compio::net::UdpSocket)> {
     // Sends go out on a clone of the socket with MSG_DONTWAIT per call: the
     // descriptor itself stays blocking (under io_uring, a receive on a
     // non-blocking descriptor may fail with EAGAIN instead of waiting).
-    let (send, recv) = match sock.try_clone().and_then(|s| {
+    let split = sock.try_clone().and_then(|s| {
         Ok((
             socket2::Socket::from(s),
             compio::net::UdpSocket::from_std(sock)?,
         ))
-    }) {
-        Ok(x) => x,
+    });
+    match split {
+        Ok(x) => Some(x),
         Err(e) => {
             tracing::error!(error = %e, "utp: socket setup failed; uTP is off");
-            return;
+            None
         }
-    };
+    }
+}
+
+async fn run(
+    send: socket2::Socket,
+    recv: compio::net::UdpSocket,
+    cmd_rx: flume::Receiver<Cmd>,
+    cmds: flume::Sender<Cmd>,
+    accepts: flume::Sender<(UtpStream, SocketAddr)>,
+) {
     let v6 = send
         .local_addr()
         .ok()
@@ -600,15 +648,20 @@ mod tests {
             .local_addr()
             .unwrap();
         let (acc, _accepted) = flume::bounded(1);
-        let link = start(free, acc).unwrap();
+        let (link, stopped) = start(free, acc).unwrap();
         assert!(
             UdpSocket::bind(free).is_err(),
             "the uTP thread holds the port"
         );
+        // Give the thread time to have its receive pending in the kernel: the
+        // case where a runtime dropped with the cancel unanswered leaked the
+        // socket (it always did after this wait).
+        #[allow(clippy::disallowed_methods)] // a test waiting for another thread
+        std::thread::sleep(Duration::from_millis(20));
         drop(link);
-        // The socket goes once the thread's runtime has dropped its pending
-        // receive: milliseconds on an idle machine, but one clean-clone CI run
-        // with both cores busy took over 2 s. Up to 10 s.
+        stopped.wait();
+        // The socket goes once the kernel has answered the cancel of the
+        // pending receive: milliseconds, longer with both cores busy. Up to 10 s.
         let mut freed = false;
         for _ in 0..1000 {
             if UdpSocket::bind(free).is_ok() {

@@ -232,6 +232,9 @@ pub(crate) struct ShardHandle {
     pub(crate) names: Option<Arc<NameTable>>,
     health: Arc<ShardHealth>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The last shard's handle only: waited for once its thread is joined
+    /// (the handles go in order, so every shard's uTP link is gone by then).
+    utp_stopped: Option<crate::net::utp::UtpStopped>,
 }
 
 impl ShardHandle {
@@ -249,6 +252,9 @@ impl Drop for ShardHandle {
         drop(std::mem::replace(&mut self.commands, tx));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Some(utp) = self.utp_stopped.take() {
+            utp.wait();
         }
     }
 }
@@ -327,6 +333,7 @@ pub(crate) fn spawn_all(
     let utp: UtpSlot = Arc::default();
     let (utp_accepted, utp_accepts) = flume::bounded(crate::net::utp::ACCEPTS);
     let mut utp_accepts = Some(utp_accepts);
+    let mut utp_stopped = None;
     let mut handles = Vec::with_capacity(n);
     let mut listen = Some(cfg.listen);
     let mut port = cfg.listen.port();
@@ -348,10 +355,11 @@ pub(crate) fn spawn_all(
         )?;
         if index == 0 {
             match crate::net::utp::start(h.listen_addr, utp_accepted.clone()) {
-                Ok(link) => {
+                Ok((link, stopped)) => {
                     if utp.set(link).is_err() {
                         tracing::debug!("utp: link set twice");
                     }
+                    utp_stopped = Some(stopped);
                 }
                 Err(e) => {
                     tracing::warn!(addr = %h.listen_addr, error = %e, "utp: cannot bind the peer port over UDP; uTP is off");
@@ -360,6 +368,11 @@ pub(crate) fn spawn_all(
         }
         port = h.listen_addr.port();
         handles.push(h);
+    }
+    // A `Vec` drops its items first to last: the last handle is dropped once
+    // every other shard is joined.
+    if let Some(last) = handles.last_mut() {
+        last.utp_stopped = utp_stopped;
     }
     Ok(handles)
 }
@@ -466,6 +479,7 @@ pub(crate) fn spawn_one(
             names: names2,
             health,
             thread: Some(thread),
+            utp_stopped: None,
         }),
         Ok(Err(e)) => {
             let _ = thread.join();
