@@ -181,7 +181,18 @@ impl Inner {
 
     /// Runs `command` on shard `index`'s core and awaits its reply.
     async fn on_shard(&self, index: usize, command: Command) -> Result<Reply, EngineError> {
-        // One answer: the reply, or why the shard failed.
+        let rx = self.send_now(index, command).await?;
+        self.answer_of(index, rx).await
+    }
+
+    /// Sends `command` to shard `index` now; its answer comes on the channel
+    /// returned (bound 1: the one answer), read with `answer_of` when the
+    /// caller is ready.
+    async fn send_now(
+        &self,
+        index: usize,
+        command: Command,
+    ) -> Result<flume::Receiver<Result<Reply, String>>, EngineError> {
         let (tx, rx) = flume::bounded(1);
         let answer: shard::Answer = Box::new(move |reply| {
             if tx.send(reply).is_err() {
@@ -191,7 +202,7 @@ impl Inner {
         });
         self.send_envelope(index, Envelope { command, answer })
             .await?;
-        self.answer_of(index, rx).await
+        Ok(rx)
     }
 
     /// Hands `env` to shard `index` (the memory backend runs it, and every

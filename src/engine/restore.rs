@@ -50,6 +50,51 @@ struct Changed {
     gone: Option<String>,
 }
 
+/// Records read per page of the store (three a torrent: about 5,000
+/// torrents, a few MB; seven under test, so pages end inside torrents).
+pub(super) const PAGE_RECORDS: usize = if cfg!(test) { 7 } else { 16_384 };
+
+/// Torrents a restoring thread is given at least (a small page needs fewer
+/// threads).
+const MIN_SHARE: usize = 64;
+
+/// A shard's answer to a page's adds, awaited once the next page is read.
+struct PendingAdd {
+    shard: usize,
+    /// Each add's root, in the order of the adds.
+    tokens: Vec<String>,
+    answer: flume::Receiver<Result<Reply, String>>,
+}
+
+/// A page's records by torrent, with the records `carried` from the page
+/// before; keys that name no torrent are reported.
+fn group(
+    page: Vec<crate::resume_lmdb::KeyValue>,
+    carried: Option<(InfoHash, Records)>,
+    report: &mut RestoreReport,
+) -> BTreeMap<InfoHash, Records> {
+    let mut by_torrent: BTreeMap<InfoHash, Records> = carried.into_iter().collect();
+    for (key, value) in page {
+        let text = String::from_utf8_lossy(&key);
+        let mut parts = text.splitn(3, ':');
+        let (_, hex, kind) = (parts.next(), parts.next(), parts.next());
+        let Some(ih) = hex.and_then(|h| InfoHash::parse(h).ok()) else {
+            report
+                .failed
+                .push((text.into_owned(), "not an info-hash".into()));
+            continue;
+        };
+        let r = by_torrent.entry(ih).or_default();
+        match kind {
+            Some("layout") => r.layout = Some(value),
+            Some("state") => r.state = Some(value),
+            Some("peers") => r.peers = Some(value),
+            _ => {}
+        }
+    }
+    by_torrent
+}
+
 /// What one restoring thread produced.
 #[derive(Default)]
 struct Share {
@@ -101,41 +146,74 @@ impl Engine {
                 .failed
                 .push(("settings:catalog".into(), e.to_string())),
         }
-        // Everything but the metadata, which stays on disk (and out of memory)
-        // for every torrent whose layout record is there.
-        let entries = match self
-            .store()
-            .scan_where(b"torrent:", &|k| !k.ends_with(b":meta"))
-        {
-            Ok(e) => e,
-            Err(e) => {
-                report.failed.push(("torrent:*".into(), e.to_string()));
-                return report;
-            }
-        };
-        let mut by_torrent: BTreeMap<InfoHash, Records> = BTreeMap::new();
-        for (key, value) in entries {
-            let text = String::from_utf8_lossy(&key);
-            let mut parts = text.splitn(3, ':');
-            let (_, hex, kind) = (parts.next(), parts.next(), parts.next());
-            let Some(ih) = hex.and_then(|h| InfoHash::parse(h).ok()) else {
-                report
-                    .failed
-                    .push((text.into_owned(), "not an info-hash".into()));
-                continue;
+        // Read, checked and added a page at a time, so the records and adds in
+        // memory at once are a page's, whatever the store holds: while the
+        // shards add one page, the next is read and checked.
+        let mut from = b"torrent:".to_vec();
+        let mut carried: Option<(InfoHash, Records)> = None;
+        let mut pending: Vec<PendingAdd> = Vec::new();
+        let mut reshare = false;
+        loop {
+            // Everything but the metadata, which stays on disk (and out of
+            // memory) for every torrent whose layout record is there.
+            let page = match self
+                .store()
+                .scan_page(b"torrent:", &from, PAGE_RECORDS, &|k| {
+                    !k.ends_with(b":meta")
+                }) {
+                Ok(p) => p,
+                Err(e) => {
+                    report.failed.push(("torrent:*".into(), e.to_string()));
+                    break;
+                }
             };
-            let r = by_torrent.entry(ih).or_default();
-            match kind {
-                Some("layout") => r.layout = Some(value),
-                Some("state") => r.state = Some(value),
-                Some("peers") => r.peers = Some(value),
-                _ => {}
+            let last = page.len() < PAGE_RECORDS;
+            if let Some((k, _)) = page.last() {
+                // The next page starts right after this one's last key.
+                from.clone_from(k);
+                from.push(0);
+            }
+            let mut by_torrent = group(page, carried.take(), &mut report);
+            // The page may end inside the last torrent's records: it waits
+            // for the rest in the next page.
+            if !last {
+                carried = by_torrent.pop_last();
+            }
+            let per_shard = self.restore_page(by_torrent, &mut report);
+            // The previous page's adds are answered before this page's go out:
+            // one page in the shards at a time.
+            reshare |= self.settle(std::mem::take(&mut pending), &mut report);
+            for (shard, adds) in per_shard {
+                let tokens: Vec<String> = adds.iter().map(|a| a.root_token.clone()).collect();
+                match pollster::block_on(self.inner.send_now(shard, Command::Add(adds))) {
+                    Ok(answer) => pending.push(PendingAdd {
+                        shard,
+                        tokens,
+                        answer,
+                    }),
+                    Err(e) => report
+                        .failed
+                        .push((format!("shard {shard}"), e.to_string())),
+                }
+            }
+            if last {
+                break;
             }
         }
-        let mut per_shard: BTreeMap<usize, Vec<AddTorrent>> = BTreeMap::new();
-        // Layout records written for torrents that had none (a store from before
-        // them): the next start reads those instead of the metadata.
-        let mut migrated = Vec::new();
+        reshare |= self.settle(pending, &mut report);
+        if reshare {
+            self.share_caps();
+        }
+        report
+    }
+
+    /// One page's torrents checked against their files on several threads,
+    /// as adds for each shard.
+    fn restore_page(
+        &self,
+        by_torrent: BTreeMap<InfoHash, Records>,
+        report: &mut RestoreReport,
+    ) -> BTreeMap<usize, Vec<AddTorrent>> {
         // Comparing every file with its stamp is a `statx` per file (500,000 at
         // 100,000 torrents), each a wait on the disk when the inodes are not
         // cached (a start after a reboot): done on eight threads per core (at
@@ -146,7 +224,8 @@ impl Engine {
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .saturating_mul(8)
-            .clamp(1, 32);
+            .clamp(1, 32)
+            .min(by_torrent.len().div_ceil(MIN_SHARE).max(1));
         let mut shares: Vec<Vec<(InfoHash, Records)>> = (0..threads).map(|_| Vec::new()).collect();
         for (i, entry) in by_torrent.into_iter().enumerate() {
             shares[i % threads].push(entry);
@@ -168,6 +247,10 @@ impl Engine {
                 })
                 .collect()
         });
+        let mut per_shard: BTreeMap<usize, Vec<AddTorrent>> = BTreeMap::new();
+        // Layout records written for torrents that had none (a store from before
+        // them): the next start reads those instead of the metadata.
+        let mut migrated = Vec::new();
         for share in done {
             for add in share.adds {
                 let ih = add.source.info_hash();
@@ -186,12 +269,20 @@ impl Engine {
         {
             tracing::warn!(error = %e, "layout records not written: the next start reads the metadata again");
         }
+        per_shard
+    }
+
+    /// Waits for the shards' answers to a page's adds and places each torrent
+    /// added; whether the caps need sharing out again.
+    fn settle(&self, pending: Vec<PendingAdd>, report: &mut RestoreReport) -> bool {
         let mut reshare = false;
-        // One command per shard, whatever the number of torrents.
-        for (shard, adds) in per_shard {
-            let tokens: Vec<String> = adds.iter().map(|a| a.root_token.clone()).collect();
-            let results = self
-                .on_shard(shard, Command::Add(adds))
+        for PendingAdd {
+            shard,
+            tokens,
+            answer,
+        } in pending
+        {
+            let results = pollster::block_on(self.inner.answer_of(shard, answer))
                 .and_then(Reply::added)
                 .map(|r| r.into_iter().zip(tokens).collect::<Vec<_>>());
             let results = match results {
@@ -214,10 +305,7 @@ impl Engine {
                 }
             }
         }
-        if reshare {
-            self.share_caps();
-        }
-        report
+        reshare
     }
 
     /// The adds that bring back one thread's share of the torrents.

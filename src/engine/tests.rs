@@ -133,3 +133,69 @@ fn the_async_calls_are_send(e: &Engine, ih: InfoHash, add: AddTorrent) {
     send(e.shut_down_async());
     send(e.flush_async());
 }
+
+/// A store read in pages (seven records each under test: pages end inside a
+/// torrent's three) brings every torrent back once, seeding, none checked again.
+#[test]
+#[allow(clippy::disallowed_methods)] // real files and a real store in temp folders
+fn a_store_read_in_pages_restores_every_torrent_once() {
+    use crate::metainfo::{CreateLayout, CreateOptions, build_torrent};
+    assert_eq!(super::restore::PAGE_RECORDS, 7);
+    let state = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut cfg = ShardConfig::new(CoreConfig::default(), "127.0.0.1:0".parse().unwrap());
+        cfg.shards = 2;
+        cfg.state_dir = Some(state.path().to_path_buf());
+        Engine::epoll(cfg).expect("engine starts")
+    };
+    let e = start();
+    e.add_root("data", "data", data.path()).unwrap();
+    let root = data.path().to_string_lossy().into_owned();
+    let mut added = Vec::new();
+    for i in 0..11u8 {
+        let name = format!("t{i}.bin");
+        let bytes = vec![i; 20_000];
+        std::fs::write(data.path().join(&name), &bytes).unwrap();
+        let layout = CreateLayout {
+            name,
+            files: None,
+            length: bytes.len() as u64,
+        };
+        let pieces: Vec<[u8; 20]> = bytes.chunks(16_384).map(crate::hash::sha1).collect();
+        let (_, meta) = build_torrent(&layout, 16_384, &pieces, &CreateOptions::default()).unwrap();
+        let ih = e
+            .add_torrent(AddTorrent::new(
+                TorrentSource::Metainfo(std::sync::Arc::new(meta)),
+                &root,
+            ))
+            .unwrap();
+        added.push(ih);
+    }
+    let seeding = |e: &Engine| {
+        added.iter().all(|ih| {
+            e.stats(*ih)
+                .is_ok_and(|s| s.state == crate::core::TorrentState::Seeding)
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seeding(&e) {
+        assert!(std::time::Instant::now() < deadline, "the adds are checked");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    e.flush().unwrap();
+    drop(e);
+    let e = start();
+    let report = e.restore_report().clone();
+    assert_eq!(report.restored, added.len(), "{report:?}");
+    assert!(
+        report.failed.is_empty() && report.rechecked.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(e.torrents().unwrap().len(), added.len());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seeding(&e) {
+        assert!(std::time::Instant::now() < deadline, "restored seeding");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -265,24 +265,27 @@ impl SessionStore for LmdbSessionStore {
         self.write(Op::Clear)
     }
 
-    fn scan_where(
+    fn scan_page(
         &self,
         prefix: &[u8],
+        from: &[u8],
+        limit: usize,
         keep: &dyn Fn(&[u8]) -> bool,
     ) -> Result<Vec<KeyValue>, StoreError> {
+        use std::ops::Bound;
         let _gate = self.shared.gate.read().map_err(err)?;
         let rtxn = self.shared.env.read_txn().map_err(err)?;
         let mut out = Vec::new();
-        type Item<'t> = heed::Result<(&'t [u8], &'t [u8])>;
-        let iter: Box<dyn Iterator<Item = Item<'_>>> = if prefix.is_empty() {
-            Box::new(self.shared.db.iter(&rtxn).map_err(err)?)
-        } else {
-            Box::new(self.shared.db.prefix_iter(&rtxn, prefix).map_err(err)?)
-        };
+        let from = from.max(prefix);
+        let range: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Included(from), Bound::Unbounded);
+        let iter = self.shared.db.range(&rtxn, &range).map_err(err)?;
         for (n, item) in iter.enumerate() {
             // A value is a pointer into the map until it is copied: skipped ones
             // are never read.
             let (k, v) = item.map_err(err)?;
+            if !k.starts_with(prefix) || out.len() == limit {
+                break;
+            }
             if keep(k) {
                 out.push((k.to_vec(), v.to_vec()));
             }

@@ -50,13 +50,18 @@ pub trait SessionStore {
     /// Every key starting with `prefix` with its value, in key order, read in one
     /// consistent snapshot.
     fn scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
-        self.scan_where(prefix, &|_| true)
+        self.scan_page(prefix, prefix, usize::MAX, &|_| true)
     }
-    /// Like [`SessionStore::scan`], with only the keys `keep` accepts: the values
-    /// of the others are never read (a restart skips every torrent's metadata).
-    fn scan_where(
+    /// Like [`SessionStore::scan`], from the key `from` on (inclusive; it
+    /// starts with `prefix`), with only the keys `keep` accepts (the values of
+    /// the others are never read: a restart skips every torrent's metadata),
+    /// and at most `limit` of them: a large store is read a page at a time,
+    /// each page a snapshot of its own.
+    fn scan_page(
         &self,
         prefix: &[u8],
+        from: &[u8],
+        limit: usize,
         keep: &dyn Fn(&[u8]) -> bool,
     ) -> Result<Vec<KeyValue>, StoreError>;
     /// Applies `ops` in order, all or none: one transaction.
@@ -197,16 +202,19 @@ impl SessionStore for MemorySessionStore {
         Ok(())
     }
 
-    fn scan_where(
+    fn scan_page(
         &self,
         prefix: &[u8],
+        from: &[u8],
+        limit: usize,
         keep: &dyn Fn(&[u8]) -> bool,
     ) -> Result<Vec<KeyValue>, StoreError> {
         Ok(self
             .lock()?
-            .range(prefix.to_vec()..)
+            .range(from.max(prefix).to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
             .filter(|(k, _)| keep(k))
+            .take(limit)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }
