@@ -277,7 +277,13 @@ impl SessionStore for LmdbSessionStore {
         let rtxn = self.shared.env.read_txn().map_err(err)?;
         let mut out = Vec::new();
         let from = from.max(prefix);
-        let range: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Included(from), Bound::Unbounded);
+        // LMDB takes no empty key: from the start, the range is open.
+        let start = if from.is_empty() {
+            Bound::Unbounded
+        } else {
+            Bound::Included(from)
+        };
+        let range: (Bound<&[u8]>, Bound<&[u8]>) = (start, Bound::Unbounded);
         let iter = self.shared.db.range(&rtxn, &range).map_err(err)?;
         for (n, item) in iter.enumerate() {
             // A value is a pointer into the map until it is copied: skipped ones
@@ -424,6 +430,44 @@ mod tests {
         .unwrap();
         assert_eq!(s.keys(b"").unwrap(), vec![b"torrent:ab:state".to_vec()]);
         assert_eq!(s.scan(b"").unwrap().len(), 1);
+    }
+
+    /// Pages read from a key on, keep only what the filter keeps, stop at
+    /// the limit and at the prefix's end: the same from LMDB and from memory.
+    #[test]
+    fn pages_start_at_a_key_and_stop_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let lmdb = LmdbSessionStore::open(dir.path()).unwrap();
+        let memory = crate::resume_lmdb::MemorySessionStore::default();
+        let stores: [&dyn SessionStore; 2] = [&lmdb, &memory];
+        for s in stores {
+            let mut ops: Vec<StoreOp> = [
+                "a:1",
+                "t:1:meta",
+                "t:1:state",
+                "t:2:layout",
+                "t:2:meta",
+                "t:3:state",
+                "u:1",
+            ]
+            .iter()
+            .map(|k| StoreOp::Set(k.as_bytes().to_vec(), b"v".to_vec()))
+            .collect();
+            ops.reverse();
+            s.apply(ops).unwrap();
+            let no_meta = |k: &[u8]| !k.ends_with(b":meta");
+            let keys = |from: &[u8], limit| -> Vec<String> {
+                let page = s.scan_page(b"t:", from, limit, &no_meta).unwrap();
+                page.into_iter()
+                    .map(|(k, _)| String::from_utf8(k).unwrap())
+                    .collect()
+            };
+            assert_eq!(keys(b"", 2), ["t:1:state", "t:2:layout"]);
+            assert_eq!(keys(b"t:2:layout\0", 2), ["t:3:state"]);
+            assert_eq!(keys(b"t:2", 9), ["t:2:layout", "t:3:state"]);
+            assert_eq!(keys(b"t:9", 9), Vec::<String>::new());
+            assert_eq!(s.scan_page(b"", b"", 3, &|_| true).unwrap().len(), 3);
+        }
     }
 
     #[test]
