@@ -362,6 +362,13 @@ fn maindata_deltas_carry_only_what_changed() {
     assert_eq!(delta["torrents"][&hash]["auto_tmm"], true, "{delta}");
     assert!(delta["torrents"][&hash].get("name").is_none(), "{delta}");
     assert_eq!(delta["categories"]["tv"]["name"], "tv", "{delta}");
+    // A new name and first and last pieces first: each in the next delta.
+    post("torrents/rename", &[("hash", &hash), ("name", "Renamed")]);
+    post("torrents/toggleFirstLastPiecePrio", &[("hashes", &hash)]);
+    let rid = delta["rid"].as_u64().unwrap();
+    let delta = get(&format!("sync/maindata?rid={rid}"));
+    assert_eq!(delta["torrents"][&hash]["name"], "Renamed", "{delta}");
+    assert_eq!(delta["torrents"][&hash]["f_l_piece_prio"], true, "{delta}");
     // The list sorted, reversed, paged and filtered.
     let magnet = format!("magnet:?xt=urn:btih:{}&dn=aaa", "ab".repeat(20));
     post("torrents/add", &[("urls", &magnet), ("paused", "true")]);
@@ -373,18 +380,18 @@ fn maindata_deltas_carry_only_what_changed() {
             .map(|t| t["name"].as_str().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(names("torrents/info?sort=name"), ["aaa", "delta.bin"]);
+    assert_eq!(names("torrents/info?sort=name"), ["aaa", "Renamed"]);
     assert_eq!(
         names("torrents/info?sort=name&reverse=true"),
-        ["delta.bin", "aaa"]
+        ["Renamed", "aaa"]
     );
     assert_eq!(
         names("torrents/info?sort=name&limit=1&offset=1"),
-        ["delta.bin"]
+        ["Renamed"]
     );
     assert_eq!(names("torrents/info?sort=added_on&offset=-1").len(), 1);
     assert_eq!(names("torrents/info?filter=paused"), ["aaa"]);
-    assert_eq!(names("torrents/info?category=tv"), ["delta.bin"]);
+    assert_eq!(names("torrents/info?category=tv"), ["Renamed"]);
     // Removed: listed as such.
     post(
         "torrents/delete",

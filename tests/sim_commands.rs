@@ -321,9 +321,33 @@ fn stats_since_a_version_carry_only_what_changed() {
     let paused = s.stats_since(&quiet.versions).unwrap();
     assert_eq!(paused.changed.len(), 1);
     assert_eq!(paused.changed[0].state, TorrentState::Paused);
+    // Each change a view shows is listed, once: a name given, first and
+    // last pieces first, a file no longer wanted (progress and bytes left).
+    let mut versions = paused.versions;
+    let changes: [(&str, &dyn Fn()); 3] = [
+        ("a name", &|| {
+            pollster::block_on(s.set_display_name_async(ih, "shown".into())).unwrap()
+        }),
+        ("first and last", &|| s.set_first_last(ih, true).unwrap()),
+        ("priorities", &|| {
+            let n = fx.meta.info.files.len();
+            s.set_file_priorities(ih, &vec![0; n]).unwrap()
+        }),
+    ];
+    for (what, change) in changes {
+        change();
+        let next = s.stats_since(&versions).unwrap();
+        assert_eq!(next.changed.len(), 1, "{what} is a change");
+        versions = next.versions;
+        let again = s.stats_since(&versions).unwrap();
+        assert!(again.changed.is_empty(), "{what}: listed once");
+    }
+    let shown = s.stats(ih).unwrap();
+    assert_eq!(shown.settings.display_name, "shown");
+    assert!(shown.settings.first_last);
     // A minute on, its minute clock turned: it is listed again.
     run(&world, 61, || false);
-    let later = s.stats_since(&paused.versions).unwrap();
+    let later = s.stats_since(&versions).unwrap();
     assert_eq!(later.changed.len(), 1, "the minute clock moved");
     s.remove(ih, false).unwrap();
     let gone = s.stats_since(&later.versions).unwrap();

@@ -51,6 +51,9 @@ pub struct TrackersReport {
 #[derive(Debug, Clone)]
 pub struct Announcer {
     tiers: Vec<Vec<String>>,
+    /// The trackers in `tiers`, kept beside them (a stats poll reads it for
+    /// each of 100,000 torrents without touching their lists).
+    count: usize,
     tier: usize,
     index: usize,
     next_at: Time,
@@ -101,8 +104,10 @@ impl Announcer {
 
     /// A schedule over `tiers`, idle until [`Announcer::start`].
     pub fn new(tiers: Vec<Vec<String>>) -> Announcer {
+        let tiers: Vec<Vec<String>> = tiers.into_iter().filter(|t| !t.is_empty()).collect();
         Announcer {
-            tiers: tiers.into_iter().filter(|t| !t.is_empty()).collect(),
+            count: tiers.iter().map(Vec::len).sum(),
+            tiers,
             tier: 0,
             index: 0,
             next_at: Time::ZERO,
@@ -130,6 +135,7 @@ impl Announcer {
             }
             if !new.is_empty() {
                 added += new.len();
+                self.count += new.len();
                 self.tiers.push(new);
             }
         }
@@ -140,6 +146,11 @@ impl Announcer {
     /// moves to the front of its tier).
     pub fn tiers(&self) -> &[Vec<String>] {
         &self.tiers
+    }
+
+    /// How many trackers there are, in every tier.
+    pub fn count(&self) -> usize {
+        self.count
     }
 
     /// Whether there is any tracker at all.

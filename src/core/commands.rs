@@ -573,7 +573,7 @@ fn stats_of(
         tracker_error: t.announcer.status().error.clone(),
         tracker_warning: t.announcer.status().warning.clone(),
         tracker_url: t.announcer.status().url.clone(),
-        trackers: t.announcer.tiers().iter().map(Vec::len).sum(),
+        trackers: t.announcer.count(),
         root_missing: t.root_lost,
         files_missing: t.files_gone(),
         added_at: t.added_at,
