@@ -35,6 +35,7 @@ mod commands;
 mod crypt;
 mod event;
 mod extension;
+mod failures;
 mod hashes;
 mod invariants;
 mod layers;
@@ -582,6 +583,8 @@ pub struct Core {
     /// Announces handed to the driver and not yet answered (stopped ones of
     /// removed torrents included).
     announces_in_flight: BTreeSet<(InfoHash, u64)>,
+    /// Announce failures counted per tracker (see `failures`).
+    announce_failures: failures::FailureLog,
     /// Set by [`Core::stop_announcing`]: no torrent is announced any more.
     announcing_stopped: bool,
     /// Set by [`Core::shut_down`]: no connection is made or taken any more.
@@ -662,6 +665,7 @@ impl Core {
             attention: walk::Attention::default(),
             root_book: roots::RootBook::default(),
             announces_in_flight: BTreeSet::new(),
+            announce_failures: failures::FailureLog::default(),
             announcing_stopped: false,
             shutting_down: false,
             last_root_check: Time::ZERO,

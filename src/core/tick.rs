@@ -21,6 +21,7 @@ impl Core {
 
     pub(super) fn tick(&mut self, now: Time, out: &mut Vec<Action>) {
         self.expire(now, out);
+        self.announce_failures.report(now);
         if now.since(self.last_choke) >= self.cfg.choke_interval || self.last_choke == Time::ZERO {
             let rotate = now.since(self.last_optimistic) >= self.cfg.optimistic_interval
                 || self.last_optimistic == Time::ZERO;

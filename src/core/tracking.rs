@@ -191,10 +191,9 @@ impl Core {
         let url = url.as_str();
         match &result {
             Ok(r) => tracing::debug!(info_hash = %ih, url, peers = r.peers.len(), "announced"),
-            // Said once when a tracker starts failing, not at every retry.
-            Err(e) if !had_error => {
-                tracing::info!(info_hash = %ih, url, error = %e, "announce failed")
-            }
+            // Said when a torrent's tracker starts failing, not at every
+            // retry; and per tracker, not per torrent.
+            Err(e) if !had_error => self.announce_failures.note(ih, url, &e.to_string()),
             Err(e) => tracing::debug!(info_hash = %ih, url, error = %e, "announce failed again"),
         }
         if let Ok(reply) = result {
