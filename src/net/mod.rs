@@ -15,6 +15,7 @@
 //! three redirects and never asks for compressed replies, every request has a
 //! timeout.
 
+mod closing;
 pub mod dht;
 pub mod lsd;
 pub(crate) mod peer;
@@ -25,6 +26,8 @@ mod udp_gso;
 pub(crate) mod utp;
 mod webseed;
 pub(crate) mod writer;
+
+pub(crate) use closing::{CLOSE_WAIT, close_when_answered};
 
 pub use tracker::TrackerClient;
 pub(crate) use tracker::TrackerLink;

@@ -183,10 +183,6 @@ struct Thread {
 /// datagram: anyone can send them).
 const REPORT_REFUSED: Duration = Duration::from_secs(60);
 
-/// How long the stopping thread waits for the kernel to hand back its
-/// cancelled receive before it gives up on closing the socket.
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
-
 /// Datagrams that do not parse as uTP, counted between two reports.
 #[derive(Default)]
 struct Refused {
@@ -276,20 +272,10 @@ pub(crate) fn start(
                 let task = compio::runtime::spawn(run(send, recv.clone(), cmd_rx, cmds, acc_tx));
                 // Until every link is gone.
                 while alive_rx.recv_async().await.is_ok() {}
-                // Dropping the task cancels its pending receive, but the kernel
-                // answers the cancel later (a receive handed to a worker thread
-                // is interrupted, not removed): the socket is closed once that
-                // answer is in, here, and not left to the runtime's drop, which
-                // would forget the cancelled receive and with it the socket.
+                // The task's receive is cancelled; the socket closes once the
+                // kernel has answered (see `net::closing`).
                 drop(task);
-                match compio::time::timeout(CLOSE_WAIT, recv.close()).await {
-                    Ok(Ok(())) => tracing::debug!("utp: engine gone, socket closed"),
-                    Ok(Err(e)) => tracing::warn!(error = %e, "utp: closing the socket failed"),
-                    Err(_) => tracing::warn!(
-                        wait = ?CLOSE_WAIT,
-                        "utp: the cancelled receive never came back; the port stays held"
-                    ),
-                }
+                super::close_when_answered("utp", recv.close()).await;
             });
         })?;
     tracing::info!(addr = %local, "utp: listening");
@@ -310,7 +296,7 @@ impl UtpStopped {
     /// Waits (blocking) for the thread to end once every link is gone; gives
     /// up, saying so, a little after the thread would itself.
     pub(crate) fn wait(self) {
-        let patience = CLOSE_WAIT + Duration::from_secs(1);
+        let patience = super::CLOSE_WAIT + Duration::from_secs(1);
         if let Err(flume::RecvTimeoutError::Timeout) = self.0.recv_timeout(patience) {
             tracing::warn!(wait = ?patience, "utp: the thread has not ended");
         }

@@ -672,26 +672,14 @@ pub(crate) async fn run(
             next = run_command(&shard, env);
         }
     }
-    // The engine is gone: drop every connection and stop accepting. Each
-    // dropped receive or accept leaves a cancel with the kernel whose answer
-    // releases the socket; a runtime dropped before the answers are in would
-    // forget them and keep the sockets (and the port) open until the process
-    // ends. So the listener is closed here once its accept is answered, and
-    // the connections' cancels get one more turn of the driver.
+    // The engine is gone: drop every connection and stop accepting. The
+    // listener is closed once its cancelled accept is answered (see
+    // `net::closing`), and the connections' cancels get one more turn of the
+    // driver.
     shard.borrow_mut().conns.clear();
     drop(accept);
     if let Some(l) = kept {
-        match compio::time::timeout(CLOSE_WAIT, l.close()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "closing the listener failed"),
-            Err(_) => tracing::warn!(
-                wait = ?CLOSE_WAIT,
-                "the listener's cancelled accept never came back; the port stays held"
-            ),
-        }
+        crate::net::close_when_answered("listener", l.close()).await;
     }
     compio::time::sleep(Duration::from_millis(1)).await;
 }
-
-/// How long a stopping shard waits for its listener's cancelled accept.
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
