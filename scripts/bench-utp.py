@@ -3,8 +3,12 @@
 serves one file; seedring downloads it with `--transport tcp_only` and with
 `--transport utp_only`, alternated, and a libtorrent leecher set to uTP only
 does too (what libtorrent's own uTP reaches on the same path). Prints MiB/s
-and CPU seconds per GiB per row (medians), and uTP / TCP for seedring. Then
-seedring seeds to a libtorrent leecher over TCP only and over uTP only.
+and CPU seconds per GiB per row (medians), and uTP / TCP for seedring. For
+seedring's rows it also prints how busy the seeder's busiest thread was (its
+CPU time over the wall time: libtorrent's network thread, which does every
+uTP send) and the rate that thread would reach at a whole core, the ceiling a
+leecher can draw from this seeder. Then seedring seeds to a libtorrent leecher
+over TCP only and over uTP only.
 
     scripts/bench-utp [SIZE_MIB] [RUNS]      (the wrapper builds release first)
 
@@ -66,8 +70,22 @@ def wait(pred, timeout):
     return False
 
 
+def thread_cpu():
+    """CPU seconds of each thread of this process (the libtorrent seeder's)."""
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            out[tid] = cpu_of(f"self/task/{tid}")
+        except FileNotFoundError:
+            pass
+    return out
+
+
 def run_seedring(torrent, out, port, mode):
+    """Returns (wall seconds, seedring's CPU seconds, the share of a core the
+    seeder's busiest thread used)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    threads = thread_cpu()
     t0 = time.monotonic()
     subprocess.run([BIN, "download", str(torrent), "-o", str(out), "--listen-port", "0",
                     "--peer", f"127.0.0.1:{port}", "--transport", mode],
@@ -75,7 +93,8 @@ def run_seedring(torrent, out, port, mode):
     wall = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    busiest = max((c - threads[t] for t, c in thread_cpu().items() if t in threads), default=0)
+    return wall, cpu, busiest / wall
 
 
 def run_lt_utp(ti, out, port):
@@ -88,7 +107,7 @@ def run_lt_utp(ti, out, port):
     del h, ses
     if not ok:
         raise TimeoutError("libtorrent uTP leecher")
-    return wall, float("nan")
+    return wall, float("nan"), float("nan")
 
 
 def run_seed_to_lt(torrent, ti, src, out, transport):
@@ -122,7 +141,7 @@ def run_seed_to_lt(torrent, ti, src, out, transport):
 
 
 def cpu_of(pid):
-    """User + system seconds of a running process, from /proc."""
+    """User + system seconds of a running process (or "self/task/TID"), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -156,23 +175,28 @@ def main():
                 out = work / f"dst-{r}-{name.replace(' ', '-')}"
                 out.mkdir()
                 if name == "libtorrent utp":
-                    wall, cpu = run_lt_utp(ti, out, port)
+                    wall, cpu, busy = run_lt_utp(ti, out, port)
                 else:
-                    wall, cpu = run_seedring(torrent, out, port, name.split()[1] + "_only")
-                rows[name].append((size_mib / wall, cpu / (size_mib / 1024)))
+                    wall, cpu, busy = run_seedring(torrent, out, port, name.split()[1] + "_only")
+                rows[name].append((size_mib / wall, cpu / (size_mib / 1024), busy))
                 shutil.rmtree(out)
                 time.sleep(1)
         print(f"\n{size_mib} MiB from a libtorrent {lt.__version__} seeder on loopback, "
               f"medians of {runs}, libtorrent's UDP socket buffers "
               f"{LT_BUFFER >> 20 if LT_BUFFER else 'default'} MiB\n")
-        print("| leecher | MiB/s | CPU s/GiB |\n|---|---|---|")
+        print("| leecher | MiB/s | CPU s/GiB | seeder's busiest thread | "
+              "its rate at a whole core |\n|---|---|---|---|---|")
         med = {}
         for name, xs in rows.items():
             rate = statistics.median(x[0] for x in xs)
             cpu = statistics.median(x[1] for x in xs)
+            busy = statistics.median(x[2] for x in xs)
             med[name] = rate
-            print(f"| {name} | {rate:.1f} | {cpu:.2f} |")
-        print(f"| **seedring uTP ÷ TCP** | **{med['seedring utp'] / med['seedring tcp']:.2f}** | |")
+            ceiling = f"{rate / busy:.1f}" if busy == busy and busy > 0 else ""
+            shown = f"{busy:.2f}" if busy == busy else ""
+            print(f"| {name} | {rate:.1f} | {cpu:.2f} | {shown} | {ceiling} |")
+        print(f"| **seedring uTP ÷ TCP** | **{med['seedring utp'] / med['seedring tcp']:.2f}** "
+              "| | | |")
         seeds = {"tcp": [], "utp": []}
         for r in range(runs):
             for t in seeds:
