@@ -200,14 +200,13 @@ fn damaged_records_and_changed_files_recheck_only_what_they_touch() {
     };
     assert!(why(0).unwrap().contains("corrupted"), "{:?}", why(0));
     assert!(why(1).unwrap().contains("version 9"), "{:?}", why(1));
-    assert!(
-        why(2).unwrap().contains("1 file(s) changed"),
-        "{:?}",
-        why(2)
-    );
-    assert!(why(3).is_none());
+    // Files are compared with their records once every torrent is back, so
+    // the restore's report does not name the changed one: its note does.
+    assert!(why(2).is_none() && why(3).is_none(), "{report:?}");
     world.run_until(world.now() + Duration::from_millis(1));
     assert_eq!(e.stats(ih(3)).unwrap().state, TorrentState::Seeding);
+    let note = e.stats(ih(2)).unwrap().note.unwrap_or_default();
+    assert!(note.contains("1 file(s) changed"), "{note:?}");
     world.run_until(world.now() + Duration::from_secs(10));
     for i in [0, 1, 3] {
         assert_eq!(e.stats(ih(i)).unwrap().state, TorrentState::Seeding, "{i}");

@@ -209,6 +209,10 @@ pub enum Command {
     Connections,
     /// The wall clock (Unix seconds) as the core sees it.
     UnixNow,
+    /// The engine's restore is over: restored torrents' files are compared
+    /// with their records from now on (during the restore they would take
+    /// its CPU; see `core::stamps`).
+    RestoreDone,
     /// Makes the core panic: the shard-failure tests' fault.
     #[cfg(test)]
     Panic,
@@ -470,6 +474,10 @@ impl Core {
                 Reply::Done(Ok(()))
             }
             Command::Connections => Reply::Connections(self.connections()),
+            Command::RestoreDone => {
+                self.restore_done(out);
+                Reply::Done(Ok(()))
+            }
             Command::UnixNow => {
                 Reply::UnixNow(self.config().unix_at_zero + now.since(Time::ZERO).as_secs())
             }

@@ -79,13 +79,7 @@ impl Core {
                 None
             }
         };
-        if let Some(save_meta) = save_meta {
-            let prepared = add.resume.as_ref().is_some_and(|r| r.files_present);
-            // Files it had are gone: nothing is created in their place until
-            // it is resumed or rechecked.
-            if add.resume.as_ref().is_none_or(|r| r.files_gone.is_none()) {
-                out.push(t.open_storage(info_hash, save_meta, prepared));
-            }
+        if save_meta.is_some() {
             match add.have {
                 Some(bits) if bits.len() == t.have.len() => t.have = bits,
                 Some(_) => {
@@ -107,7 +101,20 @@ impl Core {
         } else {
             tracing::info!(info_hash = %info_hash, name = %t.name, root = %t.root, "torrent added");
         }
+        // Its files prepared where it lives; a restart whose files are to be
+        // compared with its record first opens them once they are
+        // (`core::stamps`).
+        let compare = t.recorded.is_some();
+        if let Some(save_meta) = save_meta
+            && !compare
+        {
+            out.push(t.open_storage(info_hash, save_meta, false));
+        }
         self.torrents.insert(info_hash, Box::new(t));
+        if compare {
+            self.to_compare.push_back(info_hash);
+            self.compare_restored_next(out);
+        }
         self.attention.note(info_hash);
         self.root_book.forget();
         self.name_torrent(now, info_hash, out);
@@ -193,6 +200,8 @@ impl Core {
     ) -> Result<(), CommandError> {
         self.stop_peers(info_hash, out)?;
         let t = self.torrent_mut(info_hash)?;
+        // A whole check replaces a restart's comparison of its files.
+        t.recorded = None;
         t.read_failure_logged = false;
         t.read_doubt = None;
         // A torrent stopped because its files changed or were gone goes on

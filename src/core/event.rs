@@ -371,6 +371,10 @@ pub enum Action {
     StatFiles {
         /// Which torrent.
         info_hash: InfoHash,
+        /// Its layout.
+        info: Arc<Info>,
+        /// The storage root its files are under.
+        root: String,
     },
     /// Fetch byte ranges of a torrent's files from a web seed (BEP 19), over
     /// HTTP(S) with `Range`, in order; answer with [`Event::WebData`].

@@ -455,18 +455,14 @@ pub struct Resume {
     pub file_priorities: Vec<u8>,
     /// Peers to try first.
     pub peers: Vec<SocketAddr>,
-    /// Pieces to hash before trusting (in files that changed since the save); their
-    /// bits in `have` are ignored.
-    pub check: Vec<u32>,
     /// The root is missing now: the torrent waits, stopped, for it to return.
     pub root_missing: bool,
-    /// Files holding pieces the record claims are gone (named, "a and 2
-    /// more"): the torrent stops with its files missing instead of fetching
-    /// them again, until it is resumed or rechecked.
-    pub files_gone: Option<String>,
-    /// Every stored file was found, at the size and time the record says: the
-    /// driver need not prepare them again (its storage opens at once).
-    pub files_present: bool,
+    /// Its files' stamps (size, modification time) in the record, per file:
+    /// `have` is the record's bitfield, trusted only once the files are found
+    /// as stamped. The torrent waits in `Checking`, its storage not opened,
+    /// until the engine says its restore is over ([`Command::RestoreDone`])
+    /// and the driver has stamped its files (see `core::stamps`).
+    pub stamps: Option<Vec<Option<record::FileStamp>>>,
     /// Shown in the torrent's stats (why part of it was rechecked, ...).
     pub note: Option<String>,
 }
@@ -554,6 +550,13 @@ pub struct Core {
     mse_keys: u64,
     /// [`Action::StatFiles`] out, awaiting their answer.
     stats_out: u32,
+    /// Restored torrents whose files are still to be compared with their
+    /// records, in the order they came (bound: one entry per restored
+    /// torrent, each taken once; see `core::stamps`).
+    to_compare: std::collections::VecDeque<InfoHash>,
+    /// The engine's restore is over: restored torrents' files are compared
+    /// from now on ([`Command::RestoreDone`]).
+    restore_done: bool,
     /// Our addresses as peers see them (BEP 10 `yourip`).
     our_addrs: ourip::OurAddrs,
     next_key: u64,
@@ -652,6 +655,8 @@ impl Core {
             names: Default::default(),
             mse_keys: 0,
             stats_out: 0,
+            to_compare: std::collections::VecDeque::new(),
+            restore_done: false,
             our_addrs: ourip::OurAddrs::default(),
             next_key: 1,
             down_rate: RateTracker::default(),
@@ -704,5 +709,7 @@ mod hashes_tests;
 mod layers_tests;
 #[cfg(test)]
 mod pex_tests;
+#[cfg(test)]
+mod stamps_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use super::event::{Action, DiskError, ResumeSave};
-use super::torrent::{Check, CheckKind, Torrent};
+use super::torrent::Torrent;
 use super::{CommandError, Core, Resume};
 use crate::core::record::{PeerRecord, StateRecord};
 use crate::types::{InfoHash, Time};
@@ -21,7 +21,11 @@ const SAVED_PEERS: usize = 50;
 impl Torrent {
     /// Whether connections may be made or accepted for it now.
     pub(crate) fn takes_peers(&self) -> bool {
-        !self.stopped() && self.error.is_none() && self.checking.is_none() && self.moving.is_none()
+        !self.stopped()
+            && self.error.is_none()
+            && self.checking.is_none()
+            && self.moving.is_none()
+            && self.recorded.is_none()
     }
 
     /// Installs what a resume record said (the bitfield came with `have`).
@@ -47,27 +51,18 @@ impl Torrent {
             super::PeerSource::Resume,
             None,
         );
-        let n = self.have.len();
-        if let Some(&bad) = r.check.iter().find(|&&p| p >= n) {
-            return Err(CommandError::BadArgument(format!(
-                "piece {bad} to check is out of range"
-            )));
-        }
-        if self.checking.is_none() && !r.check.is_empty() && self.info.is_some() {
-            self.checking = Some(Check::of(CheckKind::Pieces, r.check));
-        }
         if !self.is_finished() {
             self.completed_at = None;
         }
         if r.root_missing {
+            // Nothing to compare with: trusted until the root returns, when a
+            // sample is checked.
             self.lose_root();
-        } else if let Some(gone) = r.files_gone {
-            tracing::warn!(name = %self.name, files = %gone,
-                "files it had are gone: it waits for them (resume or recheck it)");
-            self.error = Some(format!(
-                "{} ({gone}) since it last ran: put them back and resume it, or recheck it to download them again",
-                super::FILES_GONE
-            ));
+        } else if let Some(stamps) = r.stamps
+            && self.info.is_some()
+            && self.checking.is_none()
+        {
+            self.recorded = Some(stamps.into_boxed_slice());
         }
         self.note = r.note;
         // Restored as saved: nothing new to save until something changes.
@@ -98,7 +93,13 @@ impl Torrent {
             file_priorities: self.file_priority.clone(),
             download_limit: self.down_limit.rate(),
             upload_limit: self.up_limit.rate(),
-            files: Vec::new(),
+            // Stamped by the save (`storage::save_resume`), unless its files
+            // are still to be compared with the record: `have` is then the
+            // record's, and so are the stamps it is true for.
+            files: self
+                .recorded
+                .as_deref()
+                .map_or_else(Vec::new, <[_]>::to_vec),
             name: self.name.clone(),
             trackers: self.announcer.tiers().to_vec(),
             web_seeds: self.web_seeds.iter().map(|w| w.url.clone()).collect(),
@@ -314,6 +315,9 @@ impl Core {
         }
         self.stop_peers(info_hash, out)?;
         let t = self.torrent_mut(info_hash)?;
+        // The move verifies what is had at the new place: no comparison of
+        // the files with the record is left to make.
+        t.recorded = None;
         t.paused_before_move = t.paused;
         t.moving = Some((to, to_token, to_marked));
         t.move_started = false;

@@ -123,6 +123,9 @@ pub(crate) struct Torrent {
     pub saved_counters: (u64, u64),
     /// Its files' stamps when it began to seed (see `core::stamps`).
     pub stamps: Option<Vec<Option<crate::core::record::FileStamp>>>,
+    /// Its files' stamps in its resume record, not yet compared with the
+    /// files (a restart): it waits, its storage not opened, until they are.
+    pub recorded: Option<Box<[Option<crate::core::record::FileStamp>]>>,
     /// When its files are stamped next, and whether a stamp is out.
     pub stat_at: Time,
     pub stat_out: bool,
@@ -322,6 +325,7 @@ impl Torrent {
             good_peers: BTreeMap::new(),
             web_seeds: Vec::new(),
             stamps: None,
+            recorded: None,
             stat_at: Time::ZERO,
             stat_out: false,
             served_at: None,
@@ -412,6 +416,15 @@ impl Torrent {
         })
     }
 
+    /// The action that stamps its files where it lives (none without metadata).
+    pub(super) fn stat_files(&self, info_hash: crate::types::InfoHash) -> Option<super::Action> {
+        Some(super::Action::StatFiles {
+            info_hash,
+            info: Arc::clone(self.info.as_ref()?),
+            root: self.root.clone(),
+        })
+    }
+
     /// A piece is wanted when some file it touches has priority above 0. When every
     /// file has one priority and none is padding, no table is kept (`uniform`).
     pub fn recompute_piece_priority(&mut self) {
@@ -495,7 +508,8 @@ impl Torrent {
     /// Opening the torrent's storage again, if its files were never prepared
     /// (a root that was missing, a failure since mended) and its metadata is known.
     pub fn reopen_storage(&mut self, info_hash: crate::types::InfoHash) -> Option<super::Action> {
-        if self.storage_ready || self.info.is_none() {
+        // A restart's files are opened once compared with its record.
+        if self.storage_ready || self.info.is_none() || self.recorded.is_some() {
             return None;
         }
         Some(self.open_storage(info_hash, false, false))
@@ -524,6 +538,7 @@ impl Torrent {
         !self.stopped()
             && self.error.is_none()
             && self.checking.is_none()
+            && self.recorded.is_none()
             && self.info.is_some()
             && self.moving.is_none()
     }

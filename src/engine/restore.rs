@@ -1,7 +1,9 @@
 //! Restore on start: every torrent in the session store comes back into its root
-//! and shard, trusting its recorded bitfield; only files whose size or mtime
-//! changed since the save are hashed again. A damaged or unknown-version record
-//! costs that torrent a recheck, never the others their load.
+//! and shard with its recorded bitfield and its files' recorded stamps; once
+//! every torrent is back, the shards compare the files with those stamps
+//! (`core::stamps`) and only files whose size or mtime changed since the save
+//! are hashed again. A damaged or unknown-version record costs that torrent a
+//! recheck, never the others their load.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,20 +36,6 @@ struct Records {
     layout: Option<Vec<u8>>,
     state: Option<Vec<u8>>,
     peers: Option<Vec<u8>>,
-}
-
-/// A torrent's files against its record (`Engine::changed_pieces`).
-struct Changed {
-    /// The recorded bitfield without the pieces of changed files.
-    have: crate::core::Bitfield,
-    /// Those pieces, to hash again.
-    check: Vec<u32>,
-    /// Files changed.
-    changed: usize,
-    /// Every stored file is there.
-    present: bool,
-    /// Files holding recorded pieces that are gone ("a" or "a and 2 more").
-    gone: Option<String>,
 }
 
 /// Records read per page of the store (three a torrent: about 5,000
@@ -204,6 +192,15 @@ impl Engine {
         if reshare {
             self.share_caps();
         }
+        // Every torrent is back: their files are compared with their records
+        // now, off the start's path.
+        for shard in 0..self.inner.shards() {
+            if let Err(e) = self.on_shard(shard, Command::RestoreDone) {
+                report
+                    .failed
+                    .push((format!("shard {shard}"), e.to_string()));
+            }
+        }
         report
     }
 
@@ -214,16 +211,10 @@ impl Engine {
         by_torrent: BTreeMap<InfoHash, Records>,
         report: &mut RestoreReport,
     ) -> BTreeMap<usize, Vec<AddTorrent>> {
-        // Comparing every file with its stamp is a `statx` per file (500,000 at
-        // 100,000 torrents), each a wait on the disk when the inodes are not
-        // cached (a start after a reboot): done on eight threads per core (at
-        // most 32), each with its share of the torrents, so that many lookups
-        // are in flight at once. Measured at 100,000 torrents on 2 cores, with
-        // the page cache dropped first: 9.7 s to an answering API with 2
-        // threads, 7.5 s with 16; with the cache warm the same (2.7–3.3 s).
+        // Decoding is all the work here (the files are stamped later, by the
+        // shards): a thread per core.
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
-            .saturating_mul(8)
             .clamp(1, 32)
             .min(by_torrent.len().div_ceil(MIN_SHARE).max(1));
         let mut shares: Vec<Vec<(InfoHash, Records)>> = (0..threads).map(|_| Vec::new()).collect();
@@ -334,7 +325,7 @@ impl Engine {
         migrated: &mut Vec<StoreOp>,
     ) -> Result<AddTorrent, String> {
         let mut notes = Vec::new();
-        let state = match recs.state.as_deref().map(StateRecord::decode) {
+        let mut state = match recs.state.as_deref().map(StateRecord::decode) {
             Some(Ok(r)) => Some(r),
             Some(Err(e)) => {
                 notes.push(format!("resume record unusable ({e}): full recheck"));
@@ -403,6 +394,8 @@ impl Engine {
             ..Resume::default()
         };
         let mut have = None;
+        // The files' stamps go to the core (compared there after the start).
+        let recorded_stamps = state.as_mut().map(|s| std::mem::take(&mut s.files));
         if let Some(s) = &state {
             resume.downloaded = s.downloaded;
             resume.uploaded = s.uploaded;
@@ -417,26 +410,13 @@ impl Engine {
                 if let Some(s) = &state {
                     if s.have.len() != info.geometry.piece_count() {
                         notes.push("resume bitfield does not fit the torrent: full recheck".into());
-                    } else if root_missing {
-                        // Nothing to compare against: trusted until the root returns,
-                        // when a sample is checked.
-                        have = Some(s.have.clone());
                     } else {
-                        let found = self.changed_pieces(&root_path, info, s);
-                        if let Some(gone) = found.gone {
-                            // Not fetched again on its own: the user says.
-                            resume.files_gone = Some(gone);
-                            have = Some(s.have.clone());
-                        } else {
-                            resume.files_present = found.present && found.changed == 0;
-                            if found.changed > 0 {
-                                notes.push(format!(
-                                    "{} file(s) changed since the last save: their pieces are checked again",
-                                    found.changed
-                                ));
-                            }
-                            have = Some(found.have);
-                            resume.check = found.check;
+                        // With its root missing, trusted until the root returns
+                        // (when a sample is checked); else once its files are
+                        // found as the record stamped them.
+                        have = Some(s.have.clone());
+                        if !root_missing {
+                            resume.stamps = recorded_stamps;
                         }
                     }
                 }
@@ -535,57 +515,6 @@ impl Engine {
                 notes.push("stored metadata is damaged: fetching it again from peers".into());
                 None
             }
-        }
-    }
-
-    /// Compares each file with its stamp in the record: the recorded bitfield
-    /// without the pieces of changed files, those pieces (to hash), how many
-    /// files changed, and whether every stored file is there.
-    fn changed_pieces(&self, root: &std::path::Path, info: &Info, s: &StateRecord) -> Changed {
-        let now = self.stat_files(root, info);
-        let present = info
-            .files
-            .iter()
-            .zip(&now)
-            .all(|(f, n)| !f.is_stored() || n.is_some());
-        let mut bits = s.have.clone();
-        let mut check = Vec::new();
-        let mut changed = 0;
-        let mut gone = Vec::new();
-        for (i, f) in info.files.iter().enumerate() {
-            if !f.is_stored() || f.length == 0 {
-                continue;
-            }
-            let was = s.files.get(i).copied().flatten();
-            if was == now[i] && was.is_some() {
-                continue;
-            }
-            let pieces: Vec<u32> = info.geometry.file_pieces(i).collect();
-            let held = pieces.iter().any(|&p| s.have.get(p));
-            // A file never written and still absent: nothing to look at.
-            if was.is_none() && now[i].is_none() && !held {
-                continue;
-            }
-            if now[i].is_none() && held {
-                gone.push(f.display_path());
-            }
-            changed += 1;
-            for p in pieces {
-                bits.clear(p);
-                check.push(p);
-            }
-        }
-        let gone = match gone.len() {
-            0 => None,
-            1 => Some(gone.swap_remove(0)),
-            n => Some(format!("{} and {} more", gone[0], n - 1)),
-        };
-        Changed {
-            have: bits,
-            check,
-            changed,
-            present,
-            gone,
         }
     }
 

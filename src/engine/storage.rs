@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use super::{Backend, Engine, EngineError};
 use crate::core::{Command, CommandError};
 use crate::disk_uring::RealFiles;
-use crate::metainfo::Info;
-use crate::resume_lmdb::record::FileStamp;
 use crate::roots::{Root, RootError, RootHealth, StorageRootManager};
 use crate::storage::{self, Files};
 use crate::types::InfoHash;
@@ -234,9 +232,5 @@ impl Engine {
             h.writable = false;
         }
         h
-    }
-
-    pub(super) fn stat_files(&self, root: &Path, info: &Info) -> Vec<Option<FileStamp>> {
-        self.with_files(|fs| storage::stat_files(fs, root, info))
     }
 }

@@ -259,15 +259,13 @@ impl Shard {
                     info_hash,
                     req,
                 } => reads.push((info_hash, req, peer)),
-                Action::StatFiles { info_hash } => {
-                    let storage = self.storage_of(info_hash);
-                    let work = async move {
-                        let Some((info, root)) = storage else {
-                            return Vec::new();
-                        };
-                        let job = move || storage::stat_files(&RealFiles, &root, &info);
-                        blocking(job, "stamping files", Vec::new).await
-                    };
+                Action::StatFiles {
+                    info_hash,
+                    info,
+                    root,
+                } => {
+                    let job = move || storage::stat_files(&RealFiles, Path::new(&root), &info);
+                    let work = blocking(job, "stamping files", Vec::new);
                     spawn_then(rc, work, move |c, now, out, stamps| {
                         c.on_event(now, Event::FilesStated { info_hash, stamps }, out);
                     });

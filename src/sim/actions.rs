@@ -45,12 +45,12 @@ impl World {
                         self.schedule(now, Pending::Closed(n, peer));
                     }
                 },
-                Action::StatFiles { info_hash } => {
-                    let node = &self.nodes[n];
-                    let stamps = match node.storage.get(&info_hash) {
-                        Some((info, root)) => storage::stat_files(&node.fs, Path::new(root), info),
-                        None => Vec::new(),
-                    };
+                Action::StatFiles {
+                    info_hash,
+                    info,
+                    root,
+                } => {
+                    let stamps = storage::stat_files(&self.nodes[n].fs, Path::new(&root), &info);
                     let ev = Pending::FilesStated(n, info_hash, stamps);
                     self.schedule(now + disk, ev);
                 }

@@ -65,9 +65,11 @@ pub fn sync_files<F: Files + ?Sized>(
 }
 
 /// One resume save under the durability rule: sync each torrent's written files,
-/// stamp its files, then commit every record in one transaction. (Into a store that
-/// does not outlive the process, the sync is skipped: nothing could claim the data
-/// after a crash.)
+/// stamp its files (unless the record comes stamped: a restored torrent whose
+/// files are not yet compared with its last record keeps that record's
+/// stamps), then commit every record in one transaction. (Into a store that
+/// does not outlive the process, the sync is skipped: nothing could claim the
+/// data after a crash.)
 pub fn save_resume<F: Files + ?Sized>(
     fs: &mut F,
     store: &dyn SessionStore,
@@ -80,7 +82,9 @@ pub fn save_resume<F: Files + ?Sized>(
             if store.is_durable() {
                 sync_files(fs, &root, info, &s.sync_files)?;
             }
-            s.record.files = stat_files(fs, &root, info);
+            if s.record.files.is_empty() {
+                s.record.files = stat_files(fs, &root, info);
+            }
         }
         ops.extend(resume_ops(&s));
     }
