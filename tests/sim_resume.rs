@@ -596,3 +596,34 @@ fn a_file_gone_while_stopped_waits_for_the_user() {
         );
     }
 }
+
+/// A save made before a restart has compared the files with the record keeps
+/// the record's stamps: a file changed while the engine was down is still
+/// found after a second crash, not trusted under new stamps.
+#[test]
+fn a_save_before_the_comparison_does_not_hide_a_changed_file() {
+    let (seed, _g) = seed(17);
+    let (world, fx, ih, _store, leech) = downloaded(seed);
+    leech.flush().unwrap();
+    let (path, bytes) = &fx.files[0];
+    let mut damaged = bytes.clone();
+    damaged[5] ^= 0xFF;
+    world.write_file(&leech, &format!("{ROOT}/{path}"), damaged);
+    let (leech, _) = leech.memory_crash_restart(CoreConfig::default());
+    // Saved at once: its files' comparison is still on its way.
+    leech.flush().unwrap();
+    let (leech, _) = leech.memory_crash_restart(CoreConfig::default());
+    let noted = || {
+        let note = leech.stats(ih).unwrap().note;
+        note.is_some_and(|n| n.contains("1 file(s) changed"))
+    };
+    assert!(world.run_while(Time::from_secs(10), Duration::from_millis(10), noted));
+    // Found out, and fetched again from the seeder.
+    assert!(
+        world.run_while(Time::from_secs(60), Duration::from_millis(100), || {
+            world.read_file(&leech, &format!("{ROOT}/{path}")).as_ref() == Some(bytes)
+        }),
+        "the damaged piece is never trusted"
+    );
+    assert!(done(&leech, ih));
+}

@@ -162,6 +162,9 @@ pub enum Event<'a> {
         info_hash: InfoHash,
         /// Per file, in torrent order.
         stamps: Vec<Option<crate::core::record::FileStamp>>,
+        /// When asked for (`with_record`): the stamps in the torrent's
+        /// stored resume record (empty when it has none or it is unreadable).
+        recorded: Option<Vec<Option<crate::core::record::FileStamp>>>,
     },
     /// A [`Action::MoveStorage`] finished.
     StorageMoved {
@@ -224,6 +227,10 @@ pub struct ResumeSave {
     pub sync_files: Vec<usize>,
     /// The record; the driver fills in `files` (sizes and mtimes after the sync).
     pub record: StateRecord,
+    /// Its files are still to be compared with its stored record (a restart;
+    /// `record.have` is that record's): the stored record's stamps are kept
+    /// instead of taking new ones.
+    pub keep_stamps: bool,
     /// Recently good peers.
     pub peers: Vec<PeerRecord>,
 }
@@ -375,6 +382,9 @@ pub enum Action {
         info: Arc<Info>,
         /// The storage root its files are under.
         root: String,
+        /// Answer with its stored resume record's stamps too (a restart's
+        /// comparison).
+        with_record: bool,
     },
     /// Fetch byte ranges of a torrent's files from a web seed (BEP 19), over
     /// HTTP(S) with `Range`, in order; answer with [`Event::WebData`].

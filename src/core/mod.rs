@@ -84,6 +84,7 @@ pub use event::{
 };
 pub use rng::Rng;
 pub use share::{GlobalShare, ShareAction, ShareLimits};
+pub use stamps::stamps_digest;
 pub use stats::TorrentStats;
 pub use torrent::TorrentState;
 pub use transport::{Transport, TransportMode};
@@ -457,12 +458,14 @@ pub struct Resume {
     pub peers: Vec<SocketAddr>,
     /// The root is missing now: the torrent waits, stopped, for it to return.
     pub root_missing: bool,
-    /// Its files' stamps (size, modification time) in the record, per file:
-    /// `have` is the record's bitfield, trusted only once the files are found
-    /// as stamped. The torrent waits in `Checking`, its storage not opened,
-    /// until the engine says its restore is over ([`Command::RestoreDone`])
-    /// and the driver has stamped its files (see `core::stamps`).
-    pub stamps: Option<Vec<Option<record::FileStamp>>>,
+    /// Its files are to be compared with the stamps (size, modification
+    /// time) of its stored record, whose digest ([`stamps_digest`]) this is:
+    /// `have` is that record's bitfield, trusted only once the files are
+    /// found as stamped. The torrent waits in `Checking`, its storage not
+    /// opened, until the engine says its restore is over
+    /// ([`Command::RestoreDone`]) and the driver has stamped its files (see
+    /// `core::stamps`).
+    pub stamps_digest: Option<u64>,
     /// Shown in the torrent's stats (why part of it was rechecked, ...).
     pub note: Option<String>,
 }

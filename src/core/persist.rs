@@ -25,7 +25,7 @@ impl Torrent {
             && self.error.is_none()
             && self.checking.is_none()
             && self.moving.is_none()
-            && self.recorded.is_none()
+            && !self.stamps_pending
     }
 
     /// Installs what a resume record said (the bitfield came with `have`).
@@ -58,11 +58,12 @@ impl Torrent {
             // Nothing to compare with: trusted until the root returns, when a
             // sample is checked.
             self.lose_root();
-        } else if let Some(stamps) = r.stamps
+        } else if let Some(digest) = r.stamps_digest
             && self.info.is_some()
             && self.checking.is_none()
         {
-            self.recorded = Some(stamps.into_boxed_slice());
+            self.stamps_pending = true;
+            self.stamps_digest = Some(digest);
         }
         self.note = r.note;
         // Restored as saved: nothing new to save until something changes.
@@ -93,13 +94,8 @@ impl Torrent {
             file_priorities: self.file_priority.clone(),
             download_limit: self.down_limit.rate(),
             upload_limit: self.up_limit.rate(),
-            // Stamped by the save (`storage::save_resume`), unless its files
-            // are still to be compared with the record: `have` is then the
-            // record's, and so are the stamps it is true for.
-            files: self
-                .recorded
-                .as_deref()
-                .map_or_else(Vec::new, <[_]>::to_vec),
+            // Stamped by the save (`storage::save_resume`).
+            files: Vec::new(),
             name: self.name.clone(),
             trackers: self.announcer.tiers().to_vec(),
             web_seeds: self.web_seeds.iter().map(|w| w.url.clone()).collect(),
@@ -211,6 +207,7 @@ impl Core {
                 root: t.root.clone(),
                 sync_files,
                 record: t.resume_record(),
+                keep_stamps: t.stamps_pending,
                 peers: t.saved_peers(),
             });
         }
@@ -317,7 +314,7 @@ impl Core {
         let t = self.torrent_mut(info_hash)?;
         // The move verifies what is had at the new place: no comparison of
         // the files with the record is left to make.
-        t.recorded = None;
+        t.stamps_pending = false;
         t.paused_before_move = t.paused;
         t.moving = Some((to, to_token, to_marked));
         t.move_started = false;

@@ -71,8 +71,12 @@ impl Core {
             }
             Event::ResumeSaved { id, result } => self.on_resume_saved(id, result),
             Event::RootsChecked { roots } => self.on_roots_checked(roots, out),
-            Event::FilesStated { info_hash, stamps } => {
-                self.on_files_stated(info_hash, stamps, out);
+            Event::FilesStated {
+                info_hash,
+                stamps,
+                recorded,
+            } => {
+                self.on_files_stated(info_hash, stamps, recorded, out);
             }
             Event::WebData {
                 peer,

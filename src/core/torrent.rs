@@ -123,9 +123,12 @@ pub(crate) struct Torrent {
     pub saved_counters: (u64, u64),
     /// Its files' stamps when it began to seed (see `core::stamps`).
     pub stamps: Option<Vec<Option<crate::core::record::FileStamp>>>,
-    /// Its files' stamps in its resume record, not yet compared with the
-    /// files (a restart): it waits, its storage not opened, until they are.
-    pub recorded: Option<Box<[Option<crate::core::record::FileStamp>]>>,
+    /// Its files are not yet compared with its stored resume record (a
+    /// restart): it waits, its storage not opened, until they are.
+    pub stamps_pending: bool,
+    /// The digest of the record's stamps, compared first; `None` once that
+    /// failed: the record's stamps themselves are asked for.
+    pub stamps_digest: Option<u64>,
     /// When its files are stamped next, and whether a stamp is out.
     pub stat_at: Time,
     pub stat_out: bool,
@@ -325,7 +328,8 @@ impl Torrent {
             good_peers: BTreeMap::new(),
             web_seeds: Vec::new(),
             stamps: None,
-            recorded: None,
+            stamps_pending: false,
+            stamps_digest: None,
             stat_at: Time::ZERO,
             stat_out: false,
             served_at: None,
@@ -416,12 +420,14 @@ impl Torrent {
         })
     }
 
-    /// The action that stamps its files where it lives (none without metadata).
+    /// The action that stamps its files where it lives, with its stored
+    /// record's stamps while they are to be compared (none without metadata).
     pub(super) fn stat_files(&self, info_hash: crate::types::InfoHash) -> Option<super::Action> {
         Some(super::Action::StatFiles {
             info_hash,
             info: Arc::clone(self.info.as_ref()?),
             root: self.root.clone(),
+            with_record: self.stamps_pending && self.stamps_digest.is_none(),
         })
     }
 
@@ -509,7 +515,7 @@ impl Torrent {
     /// (a root that was missing, a failure since mended) and its metadata is known.
     pub fn reopen_storage(&mut self, info_hash: crate::types::InfoHash) -> Option<super::Action> {
         // A restart's files are opened once compared with its record.
-        if self.storage_ready || self.info.is_none() || self.recorded.is_some() {
+        if self.storage_ready || self.info.is_none() || self.stamps_pending {
             return None;
         }
         Some(self.open_storage(info_hash, false, false))
@@ -538,7 +544,7 @@ impl Torrent {
         !self.stopped()
             && self.error.is_none()
             && self.checking.is_none()
-            && self.recorded.is_none()
+            && !self.stamps_pending
             && self.info.is_some()
             && self.moving.is_none()
     }

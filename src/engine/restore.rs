@@ -325,7 +325,7 @@ impl Engine {
         migrated: &mut Vec<StoreOp>,
     ) -> Result<AddTorrent, String> {
         let mut notes = Vec::new();
-        let mut state = match recs.state.as_deref().map(StateRecord::decode) {
+        let state = match recs.state.as_deref().map(StateRecord::decode) {
             Some(Ok(r)) => Some(r),
             Some(Err(e)) => {
                 notes.push(format!("resume record unusable ({e}): full recheck"));
@@ -394,8 +394,6 @@ impl Engine {
             ..Resume::default()
         };
         let mut have = None;
-        // The files' stamps go to the core (compared there after the start).
-        let recorded_stamps = state.as_mut().map(|s| std::mem::take(&mut s.files));
         if let Some(s) = &state {
             resume.downloaded = s.downloaded;
             resume.uploaded = s.uploaded;
@@ -415,9 +413,8 @@ impl Engine {
                         // (when a sample is checked); else once its files are
                         // found as the record stamped them.
                         have = Some(s.have.clone());
-                        if !root_missing {
-                            resume.stamps = recorded_stamps;
-                        }
+                        resume.stamps_digest =
+                            (!root_missing).then(|| crate::core::stamps_digest(&s.files));
                     }
                 }
                 match known {

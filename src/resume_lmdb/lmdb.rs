@@ -85,7 +85,10 @@ impl LmdbSessionStore {
         }
         let opened = (|| {
             let mut opts = EnvOpenOptions::new();
-            opts.map_size(map_size).max_dbs(1);
+            // Reader slots: each thread that reads holds one while it lives
+            // (LMDB's default is 126); a restart's comparisons read records
+            // from up to 32 blocking threads per shard at once.
+            opts.map_size(map_size).max_dbs(1).max_readers(1024);
             // SAFETY: LMDB requires that an environment is opened at most once per
             // process; the OPEN registry above refuses a second open of this path
             // until the first store is dropped.

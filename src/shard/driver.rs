@@ -49,6 +49,8 @@ pub(crate) struct Shard {
     pub(crate) names: Option<Arc<NameTable>>,
     /// The uTP thread, once it runs.
     pub(crate) utp: UtpSlot,
+    /// The session store (read for the stamps of a restored torrent's record).
+    pub(crate) store: SharedStore,
 }
 
 pub(crate) type ShardRc = Rc<RefCell<Shard>>;
@@ -134,6 +136,7 @@ impl Shard {
         resume: flume::Sender<Wake>,
         health: Arc<ShardHealth>,
         trackers: Arc<TrackerLink>,
+        store: SharedStore,
     ) -> Shard {
         if cfg.unix_at_zero == 0 {
             #[allow(clippy::disallowed_methods)]
@@ -153,6 +156,7 @@ impl Shard {
             trackers,
             names: None,
             utp: UtpSlot::default(),
+            store,
             conns: HashMap::new(),
             storage: HashMap::new(),
             files: Rc::new(FileCache::new(max_open_files)),
@@ -263,11 +267,25 @@ impl Shard {
                     info_hash,
                     info,
                     root,
+                    with_record,
                 } => {
-                    let job = move || storage::stat_files(&RealFiles, Path::new(&root), &info);
-                    let work = blocking(job, "stamping files", Vec::new);
-                    spawn_then(rc, work, move |c, now, out, stamps| {
-                        c.on_event(now, Event::FilesStated { info_hash, stamps }, out);
+                    let store = self.store.clone();
+                    let job = move || {
+                        let recorded =
+                            with_record.then(|| storage::recorded_stamps(&*store, info_hash));
+                        (
+                            storage::stat_files(&RealFiles, Path::new(&root), &info),
+                            recorded,
+                        )
+                    };
+                    let work = blocking(job, "stamping files", || (Vec::new(), None));
+                    spawn_then(rc, work, move |c, now, out, (stamps, recorded)| {
+                        let ev = Event::FilesStated {
+                            info_hash,
+                            stamps,
+                            recorded,
+                        };
+                        c.on_event(now, ev, out);
                     });
                 }
                 Action::WebFetch {

@@ -444,6 +444,7 @@ pub(crate) fn spawn_one(
                     resume_tx2,
                     health2,
                     trackers,
+                    store.clone(),
                 )));
                 shard.borrow_mut().utp = utp;
                 match &reason {

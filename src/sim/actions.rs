@@ -49,9 +49,13 @@ impl World {
                     info_hash,
                     info,
                     root,
+                    with_record,
                 } => {
-                    let stamps = storage::stat_files(&self.nodes[n].fs, Path::new(&root), &info);
-                    let ev = Pending::FilesStated(n, info_hash, stamps);
+                    let node = &self.nodes[n];
+                    let stamps = storage::stat_files(&node.fs, Path::new(&root), &info);
+                    let recorded =
+                        with_record.then(|| storage::recorded_stamps(&node.store, info_hash));
+                    let ev = Pending::FilesStated(n, info_hash, stamps, recorded);
                     self.schedule(now + disk, ev);
                 }
                 Action::WebFetch {

@@ -30,6 +30,7 @@ use std::time::Duration;
 pub use fs::{CrashLoss, MemFs};
 pub use tracker::AnnounceRecord;
 
+use crate::core::record::FileStamp;
 use crate::core::{Action, Command, Core, DiskError, Event, PeerKey, Reply, Rng, Verdict};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
@@ -172,7 +173,12 @@ enum Pending {
         u64,
         Result<crate::proto::tracker::AnnounceReply, crate::proto::tracker::TrackerError>,
     ),
-    FilesStated(usize, InfoHash, Vec<Option<crate::core::record::FileStamp>>),
+    FilesStated(
+        usize,
+        InfoHash,
+        Vec<Option<FileStamp>>,
+        Option<Vec<Option<FileStamp>>>,
+    ),
     /// A web seed fetch's answer for node `.0`'s peer `.1`.
     WebData(usize, PeerKey, Vec<BlockRequest>, Result<Vec<u8>, String>),
     Tick(usize),
@@ -499,9 +505,11 @@ impl World {
             Pending::WebData(n, p, blocks, res) => {
                 (n, p, blocks, res.is_ok()).hash(&mut self.trace)
             }
-            Pending::FilesStated(n, ih, stamps) => {
-                let sizes: Vec<Option<u64>> = stamps.iter().map(|s| s.map(|s| s.size)).collect();
-                (n, ih, sizes).hash(&mut self.trace);
+            Pending::FilesStated(n, ih, stamps, recorded) => {
+                let sizes = |v: &[Option<FileStamp>]| -> Vec<Option<u64>> {
+                    v.iter().map(|s| s.map(|s| s.size)).collect()
+                };
+                (n, ih, sizes(stamps), recorded.as_deref().map(sizes)).hash(&mut self.trace);
             }
             Pending::RootsChecked(n, roots) => (n, roots).hash(&mut self.trace),
             Pending::Datagram(n, from, bytes) => (n, from, bytes).hash(&mut self.trace),
@@ -658,8 +666,12 @@ impl World {
                 self.nodes[n].core.on_event(now, ev, &mut out);
                 n
             }
-            Pending::FilesStated(n, info_hash, stamps) => {
-                let ev = Event::FilesStated { info_hash, stamps };
+            Pending::FilesStated(n, info_hash, stamps, recorded) => {
+                let ev = Event::FilesStated {
+                    info_hash,
+                    stamps,
+                    recorded,
+                };
                 self.nodes[n].core.on_event(now, ev, &mut out);
                 n
             }

@@ -9,9 +9,10 @@ use super::Files;
 use crate::core::{Bitfield, DiskError, ResumeSave};
 use crate::disk_uring::io::file_path;
 use crate::metainfo::Info;
-use crate::resume_lmdb::record::FileStamp;
-use crate::resume_lmdb::{SessionStore, resume_ops};
+use crate::resume_lmdb::record::{FileStamp, StateRecord};
+use crate::resume_lmdb::{SessionStore, resume_ops, state_key};
 use crate::roots::ROOT_MARKER;
+use crate::types::InfoHash;
 
 /// Whether a root is there. A marked root (a configured storage root) is there
 /// while its marker file is: an unmounted disk's mount point, or a deleted
@@ -64,12 +65,30 @@ pub fn sync_files<F: Files + ?Sized>(
     Ok(())
 }
 
+/// The file stamps of a torrent's resume record in `store`; empty when there
+/// is none or it cannot be read (every file then counts as changed).
+pub fn recorded_stamps(store: &dyn SessionStore, ih: InfoHash) -> Vec<Option<FileStamp>> {
+    let read = store.get(&state_key(ih)).map_err(|e| e.to_string());
+    match read.and_then(|b| {
+        b.map(|b| StateRecord::decode(&b).map_err(|e| e.to_string()))
+            .transpose()
+    }) {
+        Ok(Some(r)) => r.files,
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            tracing::warn!(info_hash = %ih, error = %e,
+                "its resume record could not be read: every file counts as changed");
+            Vec::new()
+        }
+    }
+}
+
 /// One resume save under the durability rule: sync each torrent's written files,
-/// stamp its files (unless the record comes stamped: a restored torrent whose
-/// files are not yet compared with its last record keeps that record's
-/// stamps), then commit every record in one transaction. (Into a store that
-/// does not outlive the process, the sync is skipped: nothing could claim the
-/// data after a crash.)
+/// stamp its files (a restored torrent whose files are not yet compared with
+/// its record keeps that record's stamps, true of the record's bitfield it
+/// still holds), then commit every record in one transaction. (Into a store
+/// that does not outlive the process, the sync is skipped: nothing could claim
+/// the data after a crash.)
 pub fn save_resume<F: Files + ?Sized>(
     fs: &mut F,
     store: &dyn SessionStore,
@@ -82,9 +101,11 @@ pub fn save_resume<F: Files + ?Sized>(
             if store.is_durable() {
                 sync_files(fs, &root, info, &s.sync_files)?;
             }
-            if s.record.files.is_empty() {
-                s.record.files = stat_files(fs, &root, info);
-            }
+            s.record.files = if s.keep_stamps {
+                recorded_stamps(store, s.info_hash)
+            } else {
+                stat_files(fs, &root, info)
+            };
         }
         ops.extend(resume_ops(&s));
     }
