@@ -104,7 +104,7 @@ impl Core {
         // Its files prepared where it lives; a restart whose files are to be
         // compared with its record first opens them once they are
         // (`core::stamps`).
-        let compare = t.stamps_pending;
+        let compare = t.comparing();
         if let Some(save_meta) = save_meta
             && !compare
         {
@@ -201,7 +201,7 @@ impl Core {
         self.stop_peers(info_hash, out)?;
         let t = self.torrent_mut(info_hash)?;
         // A whole check replaces a restart's comparison of its files.
-        t.stamps_pending = false;
+        t.stamps_due = StampsDue::No;
         t.read_failure_logged = false;
         t.read_doubt = None;
         // A torrent stopped because its files changed or were gone goes on

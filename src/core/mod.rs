@@ -93,7 +93,7 @@ use metadata::MetadataFetch;
 use peer::{EarlyHave, InFlight, Peer, Phase};
 use picker::BlockOutcome;
 use pieces::note_upload;
-use torrent::{Check, CheckKind, Torrent};
+use torrent::{Check, CheckKind, StampsDue, Torrent};
 
 use crate::hash;
 use crate::metainfo::{Info, Magnet, Metainfo, MetainfoLimits};

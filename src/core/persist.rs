@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use super::event::{Action, DiskError, ResumeSave};
-use super::torrent::Torrent;
+use super::torrent::{StampsDue, Torrent};
 use super::{CommandError, Core, Resume};
 use crate::core::record::{PeerRecord, StateRecord};
 use crate::types::{InfoHash, Time};
@@ -25,7 +25,7 @@ impl Torrent {
             && self.error.is_none()
             && self.checking.is_none()
             && self.moving.is_none()
-            && !self.stamps_pending
+            && !self.comparing()
     }
 
     /// Installs what a resume record said (the bitfield came with `have`).
@@ -62,8 +62,7 @@ impl Torrent {
             && self.info.is_some()
             && self.checking.is_none()
         {
-            self.stamps_pending = true;
-            self.stamps_digest = Some(digest);
+            self.stamps_due = StampsDue::Digest(digest);
         }
         self.note = r.note;
         // Restored as saved: nothing new to save until something changes.
@@ -207,7 +206,7 @@ impl Core {
                 root: t.root.clone(),
                 sync_files,
                 record: t.resume_record(),
-                keep_stamps: t.stamps_pending,
+                keep_stamps: t.comparing(),
                 peers: t.saved_peers(),
             });
         }
@@ -314,7 +313,7 @@ impl Core {
         let t = self.torrent_mut(info_hash)?;
         // The move verifies what is had at the new place: no comparison of
         // the files with the record is left to make.
-        t.stamps_pending = false;
+        t.stamps_due = StampsDue::No;
         t.paused_before_move = t.paused;
         t.moving = Some((to, to_token, to_marked));
         t.move_started = false;

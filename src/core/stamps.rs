@@ -18,7 +18,7 @@
 //! record the same way, after the start rather than during it (a `statx` per
 //! file was a fifth of a 100,000-torrent start's CPU):
 //! - a restored torrent waits in `Checking`, its storage not opened, no peers,
-//!   until its files are stamped (`Torrent::stamps_pending`); stamping begins
+//!   until its files are stamped (`Torrent::stamps_due`); stamping begins
 //!   when the engine says the restore is over ([`Command::RestoreDone`]), at
 //!   most [`MAX_STATS_OUT`] out at once with the watcher's; the files'
 //!   stamps are compared with a digest of the record's ([`stamps_digest`],
@@ -117,7 +117,7 @@ impl Core {
             let Some(t) = self.torrents.get_mut(&ih) else {
                 continue;
             };
-            if !t.stamps_pending || t.stat_out {
+            if !t.comparing() || t.stat_out {
                 continue;
             }
             let Some(stat) = t.stat_files(ih) else {
@@ -150,16 +150,18 @@ impl Core {
             t.stat_out = false;
             self.stats_out = self.stats_out.saturating_sub(1);
         }
-        if t.stamps_pending {
-            match (recorded, t.stamps_digest) {
+        if t.comparing() {
+            match (recorded, t.stamps_due) {
                 (Some(recorded), _) => self.compare_restored(ih, &stamps, &recorded, out),
                 // As the record stamped them: nothing changed.
-                (None, Some(d)) if !stamps.is_empty() && stamps_digest(&stamps) == d => {
+                (None, StampsDue::Digest(d))
+                    if !stamps.is_empty() && stamps_digest(&stamps) == d =>
+                {
                     self.compare_restored(ih, &stamps, &stamps, out);
                 }
                 // Something changed: which files, the record's stamps tell.
                 (None, _) => {
-                    t.stamps_digest = None;
+                    t.stamps_due = StampsDue::Record;
                     self.to_compare.push_back(ih);
                 }
             }
@@ -215,8 +217,7 @@ impl Core {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
-        t.stamps_pending = false;
-        t.stamps_digest = None;
+        t.stamps_due = StampsDue::No;
         // Gone meanwhile: its return checks a sample and opens it.
         if t.root_lost {
             return;

@@ -123,12 +123,9 @@ pub(crate) struct Torrent {
     pub saved_counters: (u64, u64),
     /// Its files' stamps when it began to seed (see `core::stamps`).
     pub stamps: Option<Vec<Option<crate::core::record::FileStamp>>>,
-    /// Its files are not yet compared with its stored resume record (a
-    /// restart): it waits, its storage not opened, until they are.
-    pub stamps_pending: bool,
-    /// The digest of the record's stamps, compared first; `None` once that
-    /// failed: the record's stamps themselves are asked for.
-    pub stamps_digest: Option<u64>,
+    /// A restart's comparison of its files with its stored resume record,
+    /// while due: it waits, its storage not opened, until it is made.
+    pub stamps_due: StampsDue,
     /// When its files are stamped next, and whether a stamp is out.
     pub stat_at: Time,
     pub stat_out: bool,
@@ -276,6 +273,18 @@ impl Check {
     }
 }
 
+/// A restart's comparison of a torrent's files with its stored resume record
+/// (`core::stamps`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampsDue {
+    /// None due: not restored, or compared.
+    No,
+    /// Due: the files' stamps against this digest of the record's.
+    Digest(u64),
+    /// Due, and the digest differed: against the record's stamps, read back.
+    Record,
+}
+
 impl Torrent {
     pub fn new(name: String, root: String, added_at: u64) -> Torrent {
         Torrent {
@@ -328,8 +337,7 @@ impl Torrent {
             good_peers: BTreeMap::new(),
             web_seeds: Vec::new(),
             stamps: None,
-            stamps_pending: false,
-            stamps_digest: None,
+            stamps_due: StampsDue::No,
             stat_at: Time::ZERO,
             stat_out: false,
             served_at: None,
@@ -420,6 +428,11 @@ impl Torrent {
         })
     }
 
+    /// Its files are still to be compared with its stored record.
+    pub(super) fn comparing(&self) -> bool {
+        self.stamps_due != StampsDue::No
+    }
+
     /// The action that stamps its files where it lives, with its stored
     /// record's stamps while they are to be compared (none without metadata).
     pub(super) fn stat_files(&self, info_hash: crate::types::InfoHash) -> Option<super::Action> {
@@ -427,7 +440,7 @@ impl Torrent {
             info_hash,
             info: Arc::clone(self.info.as_ref()?),
             root: self.root.clone(),
-            with_record: self.stamps_pending && self.stamps_digest.is_none(),
+            with_record: self.stamps_due == StampsDue::Record,
         })
     }
 
@@ -515,7 +528,7 @@ impl Torrent {
     /// (a root that was missing, a failure since mended) and its metadata is known.
     pub fn reopen_storage(&mut self, info_hash: crate::types::InfoHash) -> Option<super::Action> {
         // A restart's files are opened once compared with its record.
-        if self.storage_ready || self.info.is_none() || self.stamps_pending {
+        if self.storage_ready || self.info.is_none() || self.comparing() {
             return None;
         }
         Some(self.open_storage(info_hash, false, false))
@@ -544,7 +557,7 @@ impl Torrent {
         !self.stopped()
             && self.error.is_none()
             && self.checking.is_none()
-            && !self.stamps_pending
+            && !self.comparing()
             && self.info.is_some()
             && self.moving.is_none()
     }

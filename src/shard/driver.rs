@@ -271,11 +271,14 @@ impl Shard {
                 } => {
                     let store = self.store.clone();
                     let job = move || {
-                        let recorded =
-                            with_record.then(|| storage::recorded_stamps(&*store, info_hash));
-                        (
-                            storage::stat_files(&RealFiles, Path::new(&root), &info),
-                            recorded,
+                        let root = Path::new(&root);
+                        storage::files_stated(
+                            &RealFiles,
+                            &*store,
+                            info_hash,
+                            root,
+                            &info,
+                            with_record,
                         )
                     };
                     let work = blocking(job, "stamping files", || (Vec::new(), None));

@@ -52,9 +52,14 @@ impl World {
                     with_record,
                 } => {
                     let node = &self.nodes[n];
-                    let stamps = storage::stat_files(&node.fs, Path::new(&root), &info);
-                    let recorded =
-                        with_record.then(|| storage::recorded_stamps(&node.store, info_hash));
+                    let (stamps, recorded) = storage::files_stated(
+                        &node.fs,
+                        &node.store,
+                        info_hash,
+                        Path::new(&root),
+                        &info,
+                        with_record,
+                    );
                     let ev = Pending::FilesStated(n, info_hash, stamps, recorded);
                     self.schedule(now + disk, ev);
                 }

@@ -83,6 +83,24 @@ pub fn recorded_stamps(store: &dyn SessionStore, ih: InfoHash) -> Vec<Option<Fil
     }
 }
 
+/// Stamps as a driver answers [`Action::StatFiles`](crate::core::Action::StatFiles):
+/// the files' now, and the stored record's when asked for (`with_record`).
+pub type Stated = (Vec<Option<FileStamp>>, Option<Vec<Option<FileStamp>>>);
+
+/// Carries out an [`Action::StatFiles`](crate::core::Action::StatFiles) (both
+/// drivers call this).
+pub fn files_stated<F: Files + ?Sized>(
+    fs: &F,
+    store: &dyn SessionStore,
+    ih: InfoHash,
+    root: &Path,
+    info: &Info,
+    with_record: bool,
+) -> Stated {
+    let recorded = with_record.then(|| recorded_stamps(store, ih));
+    (stat_files(fs, root, info), recorded)
+}
+
 /// One resume save under the durability rule: sync each torrent's written files,
 /// stamp its files (a restored torrent whose files are not yet compared with
 /// its record keeps that record's stamps, true of the record's bitfield it

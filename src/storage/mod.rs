@@ -21,8 +21,8 @@ use std::io;
 use std::path::Path;
 
 pub use durable::{
-    MoveMethod, carry_out_move, init_root, move_torrent, recorded_stamps, root_available,
-    save_resume, stat_files, sync_files,
+    MoveMethod, carry_out_move, files_stated, init_root, move_torrent, root_available, save_resume,
+    stat_files, sync_files,
 };
 pub use layout::{delete_files, prepare_files};
 
