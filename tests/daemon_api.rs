@@ -400,7 +400,8 @@ fn torrents_roots_settings_stats_and_logs() {
         "{text}"
     );
     assert!(
-        text.contains("seedring_shard_resident_metadata{shard=\"0\"}"),
+        text.contains("seedring_shard_resident_metadata{shard=\"0\"}")
+            && text.contains("seedring_shard_piece_buffer_bytes{shard=\"0\"}"),
         "{text}"
     );
 

@@ -267,6 +267,9 @@ pub struct CoreCounters {
     /// Pieces waiting for the disk: verified pieces being written, and check
     /// reads in flight.
     pub disk_queue: usize,
+    /// Bytes held for pieces being downloaded (a piece's buffer from its first
+    /// block until it is hashed).
+    pub piece_buffer_bytes: usize,
     /// Torrents it holds.
     pub torrents: usize,
     /// Torrents whose piece hashes are in memory (the rest hold their layout only).
@@ -321,7 +324,7 @@ impl Core {
     pub fn execute(&mut self, now: Time, cmd: Command, out: &mut Vec<Action>) -> Reply {
         self.note_command(&cmd);
         let known = |ih| CommandError::UnknownTorrent(ih);
-        match cmd {
+        let reply = match cmd {
             Command::Add(adds) => Reply::Added(
                 adds.into_iter()
                     .map(|a| self.add_torrent(now, a, out))
@@ -395,7 +398,13 @@ impl Core {
                 info_hash,
                 addrs,
                 source,
-            } => Reply::Done(self.add_peers_from(info_hash, &addrs, source)),
+            } => {
+                let added = self.add_peers_from(info_hash, &addrs, source);
+                if added.is_ok() {
+                    self.dial_now(now, self.resolve_name(info_hash), out);
+                }
+                Reply::Done(added)
+            }
             Command::MoveStorage {
                 info_hash,
                 to,
@@ -460,6 +469,7 @@ impl Core {
                         t.writing.len() + t.checking.as_ref().map_or(0, |c| c.pending as usize)
                     })
                     .sum(),
+                piece_buffer_bytes: self.torrents.values().map(|t| t.picker.buffered()).sum(),
                 torrents: self.torrents.len(),
                 resident_metadata: self
                     .torrents
@@ -483,6 +493,8 @@ impl Core {
             }
             #[cfg(test)]
             Command::Panic => panic!("injected fault"),
-        }
+        };
+        self.announce_promptly(now, out);
+        reply
     }
 }

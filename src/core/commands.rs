@@ -124,6 +124,9 @@ impl Core {
             self.fetch_missing_hybrid_layers(now, info_hash, out);
         }
         self.drive_checking(info_hash, out);
+        if !restoring {
+            self.announce_soon.push(info_hash);
+        }
         Ok(info_hash)
     }
 

@@ -133,9 +133,9 @@ pub struct CoreConfig {
     /// Most requests queued in either direction with one peer.
     pub request_queue_max: usize,
     /// Keep this much of a peer's download rate requested ahead. One second is
-    /// many round trips on any real path; each second of it costs a piece buffer
-    /// per piece in progress (3 s: 180 MiB resident over 20 peers at 4 MiB/s in
-    /// the WAN bench, 1 s: 93 MiB at the same speed; 0.5 s lost 6% of it).
+    /// many round trips on any real path (0.5 s lost 6% of the WAN bench's
+    /// speed; 3 s gained nothing). A piece asked for holds no memory until its
+    /// first block comes (see `Picker::on_block`).
     pub request_queue_time: Duration,
     /// A request not answered in this time is given to another peer.
     pub request_timeout: Duration,
@@ -582,6 +582,12 @@ pub struct Core {
     /// Where the last announce scan stopped for lack of budget: the next starts
     /// after it, so every torrent gets its turn.
     announce_cursor: Option<InfoHash>,
+    /// Torrents added, or whose check ended, during this call into the core:
+    /// their `started` announce goes at its end if the budget allows (see
+    /// `announce_promptly`), not at the next tick. Emptied by every call, so
+    /// bounded by what one call does (an add of many torrents: one each, or
+    /// two when its check ends at once).
+    announce_soon: Vec<InfoHash>,
     /// Which torrents each tick visits (see `walk`).
     attention: walk::Attention,
     /// The roots' set and state between checks (see `roots`).
@@ -670,6 +676,7 @@ impl Core {
             announce_budget: f64::from(cfg_announces),
             announce_refilled: Time::ZERO,
             announce_cursor: None,
+            announce_soon: Vec::new(),
             attention: walk::Attention::default(),
             root_book: roots::RootBook::default(),
             announces_in_flight: BTreeSet::new(),

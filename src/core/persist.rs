@@ -262,6 +262,9 @@ impl Core {
                     t.save_now = true;
                 }
                 self.drive_checking(ih, out);
+                // Its `started` at the end of this call if nothing is left to
+                // check (`announce_promptly`).
+                self.announce_soon.push(ih);
             }
             // A vanished root is the root watcher's to report.
             Err(_) if t.root_lost => {}

@@ -34,6 +34,8 @@ struct Partial {
     blocks: Vec<u8>,
     /// Who sent each received block (for smart-ban).
     from: Vec<Option<IpAddr>>,
+    /// The piece's bytes so far: no memory until its first block comes, then
+    /// the whole piece's (see `on_block`).
     data: Vec<u8>,
     received: u32,
     /// Blocks asked of nobody (state 0): a piece with none is skipped without
@@ -173,6 +175,11 @@ impl Picker {
         self.partial.keys().copied()
     }
 
+    /// Bytes of memory held for the pieces in progress (their buffers).
+    pub fn buffered(&self) -> usize {
+        self.partial.values().map(|p| p.data.capacity()).sum()
+    }
+
     /// Drops a piece in progress (no longer wanted); its blocks are forgotten.
     pub fn drop_piece(&mut self, piece: u32) {
         if self.partial.remove(&piece).is_some() {
@@ -284,8 +291,10 @@ impl Picker {
             Partial {
                 blocks: vec![0; blocks],
                 from: vec![None; blocks],
-                // Grown as blocks come (see `on_block`): no zeroing first.
-                data: Vec::with_capacity(self.piece_len(piece) as usize),
+                // Nothing until a block comes (see `on_block`): a peer asked
+                // for a second of its rate has many pieces started and most
+                // of them still empty.
+                data: Vec::new(),
                 received: 0,
                 unasked: u32::try_from(blocks).expect("blocks of a piece fit a u32"),
             },
@@ -424,6 +433,14 @@ impl Picker {
         }
         *slot = RECEIVED;
         part.from[b] = Some(from);
+        // The whole piece's memory at its first block, never grown after (no
+        // copy); none before it. Reserved at the start instead, every piece
+        // asked for held its buffer: 20 peers asked for a second of 4 MiB/s
+        // each held 80 MiB of 256 KiB pieces, nearly all of them still empty
+        // (malloc keeps a freed buffer's pages for the next one).
+        if part.data.capacity() == 0 {
+            part.data.reserve_exact(piece_len);
+        }
         // The piece's bytes end where its furthest block received ends (always
         // a block's end): a block past them is appended, the gap before it
         // zeroed until its own block comes; one before them is written in place.

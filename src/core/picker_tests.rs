@@ -299,6 +299,44 @@ fn blocks_assemble_into_a_piece_and_strays_are_refused() {
 }
 
 #[test]
+fn a_piece_holds_memory_only_once_its_first_block_comes() {
+    let a: IpAddr = [127, 0, 0, 1].into();
+    let mut p = picker(8);
+    let w = Want::all(8);
+    // A peer asked for six pieces' worth at once: nothing held yet.
+    let got = p.pick(
+        &w.view(),
+        &peer_with(8, &[0, 1, 2, 3, 4, 5]),
+        &[],
+        24,
+        &mut Rng::new(1),
+    );
+    assert_eq!(pieces_of(&got).len(), 6);
+    assert_eq!(p.buffered(), 0);
+    // The first block of one piece: that piece's whole buffer, no other.
+    let first = got[0];
+    assert!(matches!(
+        p.on_block(first.piece, first.offset, &[1; BLOCK_LEN as usize], a),
+        BlockOutcome::Stored
+    ));
+    assert_eq!(p.buffered(), PIECE as usize);
+    // Its other blocks, in any order, add nothing and move nothing.
+    let rest: Vec<&BlockRequest> = got
+        .iter()
+        .filter(|r| r.piece == first.piece)
+        .skip(1)
+        .collect();
+    for r in rest.into_iter().rev() {
+        match p.on_block(r.piece, r.offset, &[2; BLOCK_LEN as usize], a) {
+            BlockOutcome::Stored => assert_eq!(p.buffered(), PIECE as usize),
+            BlockOutcome::PieceComplete(data, _) => assert_eq!(data.capacity(), PIECE as usize),
+            BlockOutcome::Unexpected => panic!("asked for"),
+        }
+    }
+    assert_eq!(p.buffered(), 0, "the whole piece left with its buffer");
+}
+
+#[test]
 fn a_piece_is_whole_and_right_whatever_order_its_blocks_come_in() {
     let a: IpAddr = [127, 0, 0, 1].into();
     for order in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1], [1, 3, 0, 2]] {

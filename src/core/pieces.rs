@@ -499,6 +499,8 @@ impl Core {
             self.drive_checking(ih, out);
             return;
         }
+        self.announce_soon.push(ih);
+        let t = self.torrents.get_mut(&ih).expect("looked up above");
         let found = t.have.count();
         if kind == CheckKind::Full && found > 0 {
             t.note = Some(format!(

@@ -491,3 +491,95 @@ fn under_a_download_cap_a_peer_with_nothing_asked_gets_its_share() {
     }
     panic!("B was asked for nothing in a second: A took the whole cap");
 }
+
+/// A torrent of 200,000 bytes announced to one tracker.
+fn tracked(name: &str) -> Arc<Metainfo> {
+    let pieces = vec![[9u8; 20]; 200_000usize.div_ceil(PIECE as usize)];
+    let layout = CreateLayout {
+        name: name.into(),
+        files: None,
+        length: 200_000,
+    };
+    let opts = CreateOptions {
+        trackers: vec!["http://tracker.invalid/announce".into()],
+        ..CreateOptions::default()
+    };
+    let (_, meta) = build_torrent(&layout, PIECE, &pieces, &opts).unwrap();
+    Arc::new(meta)
+}
+
+fn announces(out: &[Action]) -> Vec<(InfoHash, u64)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Announce(a) => Some((a.info_hash, a.id)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_torrent_is_announced_and_its_peers_dialled_without_waiting_for_a_tick() {
+    let mut core = Core::new(CoreConfig {
+        announces_per_sec: 1,
+        ..CoreConfig::default()
+    });
+    let (a, b) = (tracked("a"), tracked("b"));
+    let now = Time::from_millis(30);
+    let mut out = Vec::new();
+    let adds = [&a, &b]
+        .map(|m| AddTorrent::new(TorrentSource::Metainfo(Arc::clone(m)), "/r"))
+        .into_iter()
+        .collect();
+    core.execute(now, Command::Add(adds), &mut out);
+    // New: their files are prepared and looked at first; no announce yet.
+    assert!(announces(&out).is_empty());
+    // The files held nothing: the check ends at once, and the first torrent is
+    // announced in the same call; the budget (one a second) holds the other
+    // back for a tick.
+    out.clear();
+    for m in [&a, &b] {
+        let ev = Event::StorageOpened {
+            info_hash: m.info_hash,
+            result: Ok(false),
+        };
+        core.on_event(now, ev, &mut out);
+    }
+    let sent = announces(&out);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (ih, id) = sent[0];
+    // The reply's peers are dialled in the call that brings it.
+    out.clear();
+    let peers: Vec<SocketAddr> = vec![
+        "10.1.2.3:6881".parse().unwrap(),
+        "10.1.2.4:6881".parse().unwrap(),
+    ];
+    let reply = crate::proto::tracker::AnnounceReply {
+        interval: 1800,
+        peers: peers.clone(),
+        ..Default::default()
+    };
+    core.on_event(
+        now,
+        Event::AnnounceReply {
+            info_hash: ih,
+            id,
+            result: Ok(reply),
+        },
+        &mut out,
+    );
+    let mut dialled: Vec<SocketAddr> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Connect { addr, .. } => Some(*addr),
+            _ => None,
+        })
+        .collect();
+    dialled.sort();
+    assert_eq!(dialled, peers);
+    // The other torrent: at the tick after the budget refills.
+    out.clear();
+    core.on_tick(Time::from_millis(1100), &mut out);
+    let later = announces(&out);
+    assert_eq!(later.len(), 1, "{later:?}");
+    assert_ne!(later[0].0, ih);
+}

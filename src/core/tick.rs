@@ -16,6 +16,7 @@ impl Core {
     pub fn on_tick(&mut self, now: Time, out: &mut Vec<Action>) {
         let start = out.len();
         self.tick(now, out);
+        self.announce_promptly(now, out);
         self.seal_sends(out, start);
     }
 
@@ -215,6 +216,19 @@ impl Core {
                     out.push(Action::Send { peer: k, bytes });
                 }
             }
+        }
+    }
+
+    /// Dials `ih`'s addresses now if it could use a connection (a tracker or
+    /// the user just named some), rather than at the next tick.
+    pub(super) fn dial_now(&mut self, now: Time, ih: InfoHash, out: &mut Vec<Action>) {
+        let per_torrent = self.cfg.max_connections_per_torrent;
+        if self
+            .torrents
+            .get(&ih)
+            .is_some_and(|t| super::walk::wants_connections(t, per_torrent))
+        {
+            self.connect_more(now, vec![ih], out);
         }
     }
 

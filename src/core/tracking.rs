@@ -28,6 +28,17 @@ pub(super) enum Need {
     Due,
 }
 
+/// What [`Core::announce_one`] did.
+#[derive(Debug, PartialEq, Eq)]
+enum Announced {
+    /// Handed to the driver.
+    Sent,
+    /// Due, but the budget is spent: it waits for the next tick.
+    HeldBack,
+    /// Nothing was due.
+    Nothing,
+}
+
 /// Whether `t` is to be announced (it runs or fetches its metadata).
 fn wants_announcing(announcing_stopped: bool, t: &Torrent) -> bool {
     !announcing_stopped
@@ -50,35 +61,72 @@ impl Core {
         let cursor = self.announce_cursor.take();
         let split = cursor.map_or(0, |c| listed.partition_point(|ih| *ih <= c));
         for &ih in listed[split..].iter().chain(&listed[..split]) {
-            let Some(t) = self.torrents.get_mut(&ih) else {
-                continue;
-            };
-            if t.announcer.is_empty() {
-                continue;
+            if self.announce_one(now, ih, out) == Announced::HeldBack {
+                // Out of budget: this one goes first next time.
+                self.announce_cursor.get_or_insert(ih);
             }
-            let wanted = wants_announcing(self.announcing_stopped, t);
-            if wanted && !t.announcer.is_active() {
-                t.announcer.start(now, t.is_finished());
-            } else if !wanted && t.announcer.is_active() {
-                t.announcer.stopping(now);
-            }
-            let stopping = !wanted;
-            if !stopping && self.announce_budget < 1.0 {
-                if t.announcer.is_active() && !t.announcer.in_flight() {
-                    // Out of budget: this one goes first next time.
-                    self.announce_cursor.get_or_insert(ih);
-                }
-                continue;
-            }
-            let Some(due) = t.announcer.due(now) else {
-                continue;
-            };
-            if !stopping {
-                self.announce_budget -= 1.0;
-            }
-            let names = (ih, self.names.alias_of(ih));
-            emit(&self.cfg, &mut self.announces_in_flight, names, t, due, out);
         }
+    }
+
+    /// The torrents of `announce_soon` start announcing now, not at the next
+    /// tick (up to 100 ms later, and as long again before the peers their
+    /// trackers name are dialled: see `on_announce_reply`), as far as the
+    /// budget goes; the rest, and any torrent not yet to be announced (still
+    /// checking, say), are left to the ticks' walks like every other.
+    pub(super) fn announce_promptly(&mut self, now: Time, out: &mut Vec<Action>) {
+        if self.announce_soon.is_empty() {
+            return;
+        }
+        let mut soon = std::mem::take(&mut self.announce_soon);
+        soon.sort_unstable();
+        soon.dedup();
+        for ih in soon {
+            let Some(t) = self.torrents.get(&ih) else {
+                continue;
+            };
+            if !matches!(self.needs_announce(t, now), Some(Need::Transition))
+                || self.refilled_budget(now) < 1.0
+            {
+                continue;
+            }
+            self.announce_budget = self.refilled_budget(now);
+            self.announce_refilled = now;
+            self.announce_one(now, ih, out);
+        }
+    }
+
+    /// Moves `ih`'s announcer on (started, stopping) and hands the driver its
+    /// announce if one is due and the budget allows (`stopped` always goes).
+    fn announce_one(&mut self, now: Time, ih: InfoHash, out: &mut Vec<Action>) -> Announced {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return Announced::Nothing;
+        };
+        if t.announcer.is_empty() {
+            return Announced::Nothing;
+        }
+        let wanted = wants_announcing(self.announcing_stopped, t);
+        if wanted && !t.announcer.is_active() {
+            t.announcer.start(now, t.is_finished());
+        } else if !wanted && t.announcer.is_active() {
+            t.announcer.stopping(now);
+        }
+        let stopping = !wanted;
+        if !stopping && self.announce_budget < 1.0 {
+            return if t.announcer.is_active() && !t.announcer.in_flight() {
+                Announced::HeldBack
+            } else {
+                Announced::Nothing
+            };
+        }
+        let Some(due) = t.announcer.due(now) else {
+            return Announced::Nothing;
+        };
+        if !stopping {
+            self.announce_budget -= 1.0;
+        }
+        let names = (ih, self.names.alias_of(ih));
+        emit(&self.cfg, &mut self.announces_in_flight, names, t, due, out);
+        Announced::Sent
     }
 
     /// The announce budget at `now`: what was left, refilled at the configured
@@ -176,6 +224,7 @@ impl Core {
                 Ok(reply) => {
                     let peers = reply.peers.into_iter().map(|a| (a, 0));
                     t.learn_named(peers, super::PeerSource::Tracker, None, true);
+                    self.dial_now(now, ih, out);
                 }
                 Err(e) => tracing::debug!(info_hash = %ih, alias = %name, error = %e,
                     "announce under the alias failed"),
@@ -215,6 +264,7 @@ impl Core {
             self.announce_stopped(now, ih, &mut t, out);
             self.torrents.insert(ih, t);
         }
+        self.dial_now(now, ih, out);
     }
 }
 

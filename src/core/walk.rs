@@ -204,7 +204,7 @@ fn wants_walk(t: &Torrent, now: Time, owed: bool) -> bool {
 /// Addresses known and room for a peer: most of a large seedbox's torrents
 /// have neither. A finished torrent still accepts leechers but does not seek
 /// peers that might be seeds as well; it connects only while it has none.
-fn wants_connections(t: &Torrent, per_torrent: usize) -> bool {
+pub(super) fn wants_connections(t: &Torrent, per_torrent: usize) -> bool {
     !t.addrs.is_empty()
         && t.peers.len() < per_torrent
         && t.takes_peers()

@@ -161,6 +161,12 @@ pub async fn metrics(State(app): State<Shared>) -> Result<impl IntoResponse, Api
     );
     per_shard(
         &mut reg,
+        "shard_piece_buffer_bytes",
+        "Bytes held for pieces being downloaded, per engine thread",
+        |c| c.piece_buffer_bytes as f64,
+    );
+    per_shard(
+        &mut reg,
         "shard_torrents",
         "Torrents per engine thread",
         |c| c.torrents as f64,
