@@ -192,6 +192,8 @@ impl Core {
         // Its files could not be prepared before: try again.
         out.extend(t.reopen_storage(info_hash));
         self.drive_checking(info_hash, out);
+        // Its `started` at the end of this call, if it runs now.
+        self.announce_soon.push(info_hash);
         Ok(())
     }
 

@@ -582,11 +582,11 @@ pub struct Core {
     /// Where the last announce scan stopped for lack of budget: the next starts
     /// after it, so every torrent gets its turn.
     announce_cursor: Option<InfoHash>,
-    /// Torrents added, or whose check ended, during this call into the core:
-    /// their `started` announce goes at its end if the budget allows (see
-    /// `announce_promptly`), not at the next tick. Emptied by every call, so
-    /// bounded by what one call does (an add of many torrents: one each, or
-    /// two when its check ends at once).
+    /// Torrents added or resumed, or whose files were opened or checked, during
+    /// this call into the core: their `started` announce goes at its end if
+    /// the budget allows (see `announce_promptly`), not at the next tick.
+    /// Emptied by every call, so bounded by what one call does (an add of many
+    /// torrents: one entry each, a few more as their files open or checks end).
     announce_soon: Vec<InfoHash>,
     /// Which torrents each tick visits (see `walk`).
     attention: walk::Attention,

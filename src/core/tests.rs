@@ -583,3 +583,24 @@ fn a_new_torrent_is_announced_and_its_peers_dialled_without_waiting_for_a_tick()
     assert_eq!(later.len(), 1, "{later:?}");
     assert_ne!(later[0].0, ih);
 }
+
+#[test]
+fn a_torrent_resumed_is_announced_in_the_same_call() {
+    let mut core = Core::new(CoreConfig::default());
+    let m = tracked("paused");
+    let now = Time::from_millis(30);
+    let mut out = Vec::new();
+    let mut add = AddTorrent::new(TorrentSource::Metainfo(Arc::clone(&m)), "/r");
+    add.paused = true;
+    add.have = Some(Bitfield::new(7));
+    core.execute(now, Command::Add(vec![add]), &mut out);
+    let opened = Event::StorageOpened {
+        info_hash: m.info_hash,
+        result: Ok(false),
+    };
+    core.on_event(now, opened, &mut out);
+    assert!(announces(&out).is_empty(), "paused: nothing announced");
+    out.clear();
+    core.execute(now, Command::Resume(m.info_hash), &mut out);
+    assert_eq!(announces(&out).len(), 1);
+}
