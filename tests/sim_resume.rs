@@ -339,6 +339,52 @@ fn move_storage_between_roots_keeps_seeding() {
     assert_eq!(seeder.stats(ih).unwrap().state, TorrentState::Seeding);
 }
 
+/// A torrent whose resume record (which names its root) is unusable comes
+/// back in the root that holds its files, not in the default root.
+#[test]
+fn a_torrent_without_a_usable_record_is_found_in_the_root_holding_its_files() {
+    let (seed, _g) = seed(5);
+    let world = world(seed);
+    let store = MemorySessionStore::default();
+    let e = Engine::memory_with_store(&world, CoreConfig::default(), store.clone());
+    e.add_root("main", "the default", std::path::Path::new(ROOT))
+        .unwrap();
+    e.add_root("disk2", "second disk", std::path::Path::new("/disk2"))
+        .unwrap();
+    let fx = fixture(seed, "t", FILES, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    for (path, bytes) in &fx.files {
+        world.write_file(&e, &format!("/disk2/{path}"), bytes.clone());
+    }
+    e.add_torrent(AddTorrent::new(
+        TorrentSource::Metainfo(fx.meta.clone()),
+        "disk2",
+    ))
+    .unwrap();
+    assert!(
+        world.run_while(Time::from_secs(30), Duration::from_millis(100), || done(
+            &e, ih
+        ))
+    );
+    e.flush().unwrap();
+    let default = e.roots().into_iter().find(|r| r.is_default).unwrap();
+    assert_ne!(default.root.token, "disk2");
+    store.set(&state_key(ih), b"d1:vi1e4:junke").unwrap();
+    let (e, _) = e.memory_crash_restart(CoreConfig::default());
+    assert_eq!(e.restore_report().restored, 1);
+    assert_eq!(e.stats(ih).unwrap().root, "disk2");
+    assert!(
+        world.run_while(Time::from_secs(30), Duration::from_millis(100), || done(
+            &e, ih
+        ))
+    );
+    for (path, bytes) in &fx.files {
+        let there = world.read_file(&e, &format!("/disk2/{path}"));
+        assert_eq!(there.as_ref(), Some(bytes), "{path}");
+        assert!(world.read_file(&e, &format!("{ROOT}/{path}")).is_none());
+    }
+}
+
 /// A magnet still fetching its metadata survives a restart as a magnet.
 #[test]
 fn a_magnet_without_metadata_survives_a_restart() {

@@ -110,13 +110,13 @@ impl Core {
         {
             out.push(t.open_storage(info_hash, save_meta, false));
         }
+        self.root_book.joined(&t.root, t.root_marked, t.root_lost);
         self.torrents.insert(info_hash, Box::new(t));
         if compare {
             self.to_compare.push_back(info_hash);
             self.compare_restored_next(out);
         }
         self.attention.note(info_hash);
-        self.root_book.forget();
         self.name_torrent(now, info_hash, out);
         if restoring {
             // Read back whole (no layout record): a hybrid restarted before

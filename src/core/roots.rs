@@ -4,9 +4,10 @@
 //! pieces reads good.
 //!
 //! At 100,000 torrents a check a second was half an idle daemon's CPU: the set
-//! of roots is now kept ([`RootBook`]) and rebuilt only when a torrent comes,
-//! goes or moves, a root reported there as it was last time costs nothing, and
-//! failed reads are settled only while there are some.
+//! of roots is now kept ([`RootBook`]) and rebuilt only when a torrent goes or
+//! moves (one that comes adds its root if new), a root reported there as it
+//! was last time costs nothing, and failed reads are settled only while there
+//! are some.
 
 use super::event::Action;
 use super::torrent::{Check, CheckKind};
@@ -27,10 +28,27 @@ pub(super) struct RootBook {
 }
 
 impl RootBook {
-    /// A torrent came, went, or changed roots.
+    /// A torrent went or changed roots.
     pub(super) fn forget(&mut self) {
         self.set = None;
         self.there.clear();
+    }
+
+    /// A torrent came into `root`: its root joins the set if new, and a root
+    /// known there is asked about again only for a torrent that comes without
+    /// it (`lost`). Not [`RootBook::forget`]: a restart adds its torrents a
+    /// page at a time, and each rebuild of the set, and each walk of a root's
+    /// torrents that a forgotten root costs, is one pass over every torrent.
+    pub(super) fn joined(&mut self, root: &str, marked: bool, lost: bool) {
+        if let Some(set) = &mut self.set
+            && !set.iter().any(|(r, m)| r == root && *m == marked)
+        {
+            set.push((root.to_owned(), marked));
+            set.sort_unstable();
+        }
+        if lost {
+            self.there.remove(root);
+        }
     }
 }
 

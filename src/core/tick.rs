@@ -126,10 +126,17 @@ impl Core {
     }
 
     pub(super) fn choke_all(&mut self, now: Time, rotate_optimistic: bool, out: &mut Vec<Action>) {
-        let ihs: Vec<InfoHash> = self.torrents.keys().copied().collect();
+        // Only torrents with peers have anything to choke or unchoke (and
+        // with no peer served, their slots stay as they are): found from the
+        // peers, not by a pass over every torrent (a million, idle, at scale).
+        let mut ihs: Vec<InfoHash> = self.peers.values().filter_map(|p| p.info_hash).collect();
+        ihs.sort_unstable();
+        ihs.dedup();
         for ih in ihs {
-            let t = &self.torrents[&ih];
-            if !t.is_running() {
+            let Some(t) = self.torrents.get(&ih) else {
+                continue;
+            };
+            if !t.is_running() || t.peers.is_empty() {
                 continue;
             }
             let seeding = t.is_finished();

@@ -480,7 +480,9 @@ fn start_engine(cfg: &Config, data_dir: &Path) -> Result<Engine, DaemonError> {
 /// The configured roots: added (with their marker) if new; a token already known
 /// with another folder is an error (the store says where its torrents are).
 fn set_up_roots(engine: &Engine, cfg: &Config) -> Result<(), DaemonError> {
-    let known = engine.roots();
+    // The roots only: counting their torrents would ask every shard for
+    // its whole list before the API is up.
+    let known = engine.root_list();
     for r in &cfg.roots {
         let path = absolute(&r.path)?;
         let label = if r.label.is_empty() {
@@ -488,15 +490,15 @@ fn set_up_roots(engine: &Engine, cfg: &Config) -> Result<(), DaemonError> {
         } else {
             &r.label
         };
-        match known.iter().find(|k| k.root.token == r.token) {
-            Some(k) if k.root.path == path => {}
+        match known.iter().find(|k| k.token == r.token) {
+            Some(k) if k.path == path => {}
             Some(k) => {
                 return Err(DaemonError::Root {
                     token: r.token.clone(),
                     why: format!(
                         "the config says {} but its torrents are in {}; move them over the API first",
                         path.display(),
-                        k.root.path.display()
+                        k.path.display()
                     ),
                 });
             }

@@ -189,6 +189,7 @@ impl Engine {
             }
         }
         reshare |= self.settle(pending, &mut report);
+        self.roots_lock().forget_recorded();
         if reshare {
             self.share_caps();
         }
@@ -315,6 +316,31 @@ impl Engine {
         out
     }
 
+    /// The root of a torrent whose resume record (which names it) is
+    /// unusable: where an older store's roots record placed it, else the
+    /// first root, the default first, that holds something by its name, else
+    /// the default root.
+    fn root_without_record(&self, ih: InfoHash, info: Option<&Info>) -> Option<String> {
+        let (default, others) = {
+            let roots = self.roots_lock();
+            if let Some(r) = roots.recorded_root_of(ih) {
+                return Some(r.token.clone());
+            }
+            let default = roots.default_root().ok().cloned();
+            (default, roots.list().cloned().collect::<Vec<_>>())
+        };
+        let first = info.and_then(|i| i.files.iter().position(|f| f.is_stored()));
+        let holds = |r: &crate::roots::Root| {
+            let (Some(i), Some(f)) = (info, first) else {
+                return false;
+            };
+            let there = crate::disk_uring::io::file_path(&r.path, i, f);
+            self.with_files(|fs| fs.is_file(&there))
+        };
+        let found = default.iter().chain(&others).find(|r| holds(r));
+        found.or(default.as_ref()).map(|r| r.token.clone())
+    }
+
     /// The add that brings one torrent back, from its records.
     fn restore_one(
         &self,
@@ -364,14 +390,9 @@ impl Engine {
             .unwrap_or_default();
         let token = match &state {
             Some(s) => s.root.clone(),
-            None => {
-                let roots = self.roots_lock();
-                roots
-                    .root_of(ih)
-                    .or(roots.default_root().ok())
-                    .map(|r| r.token.clone())
-                    .ok_or("no root is known for it")?
-            }
+            None => self
+                .root_without_record(ih, info.as_ref().map(Known::info))
+                .ok_or("no root is known for it")?,
         };
         let root = self
             .roots_lock()

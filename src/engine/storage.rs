@@ -3,6 +3,7 @@
 //! the names; the backend (memory filesystem or real disks) answers whether a root
 //! is there.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{Backend, Engine, EngineError};
@@ -81,18 +82,25 @@ impl Engine {
         let torrents = self.torrents().unwrap_or_default();
         let roots = self.roots_lock();
         let default = roots.default_root().ok().map(|r| r.token.clone());
+        // One pass over the torrents, not one per root.
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in torrents.iter().filter_map(|ih| roots.root_of(*ih)) {
+            *counts.entry(r.token.as_str()).or_default() += 1;
+        }
         roots
             .list()
             .map(|r| RootStatus {
                 root: r.clone(),
                 health: self.root_health(&roots, r),
                 is_default: default.as_deref() == Some(r.token.as_str()),
-                torrents: torrents
-                    .iter()
-                    .filter(|ih| roots.root_of(**ih).is_some_and(|x| x.token == r.token))
-                    .count(),
+                torrents: counts.get(r.token.as_str()).copied().unwrap_or(0),
             })
             .collect()
+    }
+
+    /// Every root, without asking the shards for their torrents.
+    pub fn root_list(&self) -> Vec<Root> {
+        self.roots_lock().list().cloned().collect()
     }
 
     /// A torrent's root and the paths of its files in it (pad files left out;
@@ -186,7 +194,7 @@ impl Engine {
     /// Runs `f` on the engine's files: a memory engine's filesystem in its world,
     /// or the machine's. The storage policy (`crate::storage`) is the same code on
     /// both.
-    fn with_files<R>(&self, f: impl FnOnce(&mut dyn Files) -> R) -> R {
+    pub(super) fn with_files<R>(&self, f: impl FnOnce(&mut dyn Files) -> R) -> R {
         match self.backend() {
             Backend::Memory { world, node } => f(&mut world.lock().nodes[*node].fs),
             Backend::Shards { .. } => f(&mut RealFiles),

@@ -2,8 +2,11 @@
 //!
 //! What it owns: [`StorageRootManager`]: roots (`{token, label, path}`), the default
 //! root, and the root of each torrent (by info-hash); root health (exists, writable,
-//! free and total bytes); saving all of it in a session store under
-//! `settings:roots`.
+//! free and total bytes); saving the roots and the default in a session store
+//! under `settings:roots`. Which root a torrent is in is saved in the torrent's
+//! own resume record, not here: a record that grew with the torrents was
+//! rewritten whole at every change of a root, and at a million torrents it
+//! outgrew what the store's reader accepts.
 //!
 //! Invariants: a root's path is absolute; tokens are unique; a root that still holds
 //! torrents cannot be removed; a torrent is in at most one root.
@@ -14,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::bencode::{self, Node, OwnedValue};
 use crate::resume_lmdb::{SessionStore, StoreError};
@@ -100,9 +104,16 @@ pub const ROOTS_KEY: &[u8] = b"settings:roots";
 /// Roots, the default root and the root of every torrent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StorageRootManager {
-    roots: BTreeMap<String, Root>,
+    /// By token; the key is shared with every torrent placed in the root.
+    roots: BTreeMap<Arc<str>, Root>,
     default: Option<String>,
-    torrents: BTreeMap<InfoHash, String>,
+    /// Each torrent's root token: one shared token, not a string of its own
+    /// (36 bytes a torrent in the map, not 76).
+    torrents: BTreeMap<InfoHash, Arc<str>>,
+    /// Where a store written before the torrents' roots left this record
+    /// placed its torrents: asked by the restore for a torrent whose own
+    /// record is unusable, then dropped ([`StorageRootManager::forget_recorded`]).
+    recorded: BTreeMap<InfoHash, Arc<str>>,
 }
 
 impl StorageRootManager {
@@ -137,7 +148,7 @@ impl StorageRootManager {
             path: path.to_path_buf(),
             marked,
         };
-        self.roots.insert(token.to_owned(), root);
+        self.roots.insert(Arc::from(token), root);
         if self.default.is_none() {
             self.default = Some(token.to_owned());
         }
@@ -149,7 +160,7 @@ impl StorageRootManager {
         if !self.roots.contains_key(token) {
             return Err(RootError::Unknown(token.to_owned()));
         }
-        let count = self.torrents.values().filter(|t| *t == token).count();
+        let count = self.torrents.values().filter(|t| ***t == *token).count();
         if count > 0 {
             return Err(RootError::InUse {
                 token: token.to_owned(),
@@ -178,7 +189,7 @@ impl StorageRootManager {
 
     /// The default root.
     pub fn default_root(&self) -> Result<&Root, RootError> {
-        let t = self.default.as_ref().ok_or(RootError::NoDefault)?;
+        let t = self.default.as_deref().ok_or(RootError::NoDefault)?;
         Ok(&self.roots[t])
     }
 
@@ -189,17 +200,29 @@ impl StorageRootManager {
         token: Option<&str>,
     ) -> Result<&Root, RootError> {
         let token = match token {
-            Some(t) if self.roots.contains_key(t) => t.to_owned(),
-            Some(t) => return Err(RootError::Unknown(t.to_owned())),
-            None => self.default_root()?.token.clone(),
+            Some(t) => t,
+            None => self.default.as_deref().ok_or(RootError::NoDefault)?,
         };
-        self.torrents.insert(ih, token.clone());
-        Ok(&self.roots[&token])
+        let Some((shared, root)) = self.roots.get_key_value(token) else {
+            return Err(RootError::Unknown(token.to_owned()));
+        };
+        self.torrents.insert(ih, Arc::clone(shared));
+        Ok(root)
     }
 
     /// The root a torrent is in.
     pub fn root_of(&self, ih: InfoHash) -> Option<&Root> {
-        self.torrents.get(&ih).and_then(|t| self.roots.get(t))
+        self.torrents.get(&ih).and_then(|t| self.roots.get(&**t))
+    }
+
+    /// The root an older store's record placed a torrent in (see `recorded`).
+    pub fn recorded_root_of(&self, ih: InfoHash) -> Option<&Root> {
+        self.recorded.get(&ih).and_then(|t| self.roots.get(&**t))
+    }
+
+    /// Drops what an older store's record placed (the restore is over).
+    pub fn forget_recorded(&mut self) {
+        self.recorded = BTreeMap::new();
     }
 
     /// Forgets a torrent (it was removed).
@@ -235,11 +258,7 @@ impl StorageRootManager {
         if let Some(t) = &self.default {
             d.insert("default", t.as_str());
         }
-        let mut placed = OwnedValue::dict();
-        for (ih, t) in &self.torrents {
-            placed.insert(&ih.to_hex(), t.as_str());
-        }
-        d.insert("torrents", placed);
+        // The torrents' roots are in their own records (see the module's text).
         store.set(ROOTS_KEY, &d.encode())?;
         Ok(())
     }
@@ -255,8 +274,14 @@ impl StorageRootManager {
                 String::from_utf8_lossy(ROOTS_KEY)
             ))
         };
-        let root =
-            bencode::decode(&bytes, bencode::Limits::default()).map_err(|e| bad(&e.to_string()))?;
+        // Our own record: a store written before the torrents' roots moved to
+        // their records may list a million of them, more values than the
+        // default limit allows (each value takes at least two bytes).
+        let limits = bencode::Limits {
+            max_tokens: bencode::Limits::default().max_tokens.max(bytes.len() / 2),
+            ..bencode::Limits::default()
+        };
+        let root = bencode::decode(&bytes, limits).map_err(|e| bad(&e.to_string()))?;
         let mut m = StorageRootManager::default();
         for r in root
             .get("roots")
@@ -290,7 +315,9 @@ impl StorageRootManager {
                     .and_then(|h| InfoHash::parse(h).ok())
                     .ok_or_else(|| bad("info-hash"))?;
                 let t = v.as_str().ok_or_else(|| bad("root token"))?;
-                m.set_torrent_root(ih, Some(t))?;
+                if let Some((shared, _)) = m.roots.get_key_value(t) {
+                    m.recorded.insert(ih, Arc::clone(shared));
+                }
             }
         }
         Ok(m)
@@ -401,13 +428,52 @@ mod tests {
             .join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"caf\xe9"));
         m.add("odd", "latin-1 name", &odd).unwrap();
         m.set_default("b").unwrap();
-        m.set_torrent_root(InfoHash([7; 20]), Some("a")).unwrap();
         m.save(&store).unwrap();
         assert_eq!(StorageRootManager::load(&store).unwrap(), m);
+        // A torrent's root is its own record's to keep: the roots' record
+        // does not grow with the torrents.
+        let before = store.get(ROOTS_KEY).unwrap().unwrap().len();
+        m.set_torrent_root(InfoHash([7; 20]), Some("a")).unwrap();
+        m.save(&store).unwrap();
+        assert_eq!(store.get(ROOTS_KEY).unwrap().unwrap().len(), before);
         store.set(ROOTS_KEY, b"garbage").unwrap();
         assert!(matches!(
             StorageRootManager::load(&store),
             Err(RootError::Store(_))
         ));
+    }
+
+    #[test]
+    fn an_older_record_of_a_million_placements_still_loads() {
+        // Written by a build that kept every torrent's root here: 1,000,001
+        // placements are over two million values, the default limit.
+        let a = tempfile::tempdir().unwrap();
+        let store = MemorySessionStore::default();
+        let mut text = format!(
+            "d7:default1:a5:rootsld5:label1:a6:markedi1e4:path{}:{}5:token1:aee8:torrentsd",
+            a.path().as_os_str().len(),
+            a.path().display()
+        );
+        let mut placed = Vec::new();
+        for i in 0..1_000_001u32 {
+            let mut b = [0u8; 20];
+            b[..4].copy_from_slice(&i.to_be_bytes());
+            placed.push(InfoHash(b));
+        }
+        for ih in &placed {
+            text.push_str(&format!("40:{}1:a", ih.to_hex()));
+        }
+        text.push_str("ee");
+        store.set(ROOTS_KEY, text.as_bytes()).unwrap();
+        let mut m = StorageRootManager::load(&store).unwrap();
+        assert_eq!(m.default_root().unwrap().path, a.path());
+        // Those placements serve the restore, not the torrents' map.
+        assert_eq!(m.recorded_root_of(placed[1_000_000]).unwrap().token, "a");
+        assert!(m.root_of(placed[0]).is_none());
+        m.forget_recorded();
+        assert!(m.recorded_root_of(placed[0]).is_none());
+        // Saved again, it is small.
+        m.save(&store).unwrap();
+        assert!(store.get(ROOTS_KEY).unwrap().unwrap().len() < 200);
     }
 }
