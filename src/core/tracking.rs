@@ -84,12 +84,11 @@ impl Core {
             let Some(t) = self.torrents.get(&ih) else {
                 continue;
             };
-            if !matches!(self.needs_announce(t, now), Some(Need::Transition))
-                || self.refilled_budget(now) < 1.0
-            {
+            let budget = self.refilled_budget(now);
+            if !matches!(self.needs_announce(t, now), Some(Need::Transition)) || budget < 1.0 {
                 continue;
             }
-            self.announce_budget = self.refilled_budget(now);
+            self.announce_budget = budget;
             self.announce_refilled = now;
             self.announce_one(now, ih, out);
         }
