@@ -318,8 +318,8 @@ impl Engine {
 
     /// The root of a torrent whose resume record (which names it) is
     /// unusable: where an older store's roots record placed it, else the
-    /// first root, the default first, that holds something by its name, else
-    /// the default root.
+    /// first root, the default first, that holds its first file, else the
+    /// default root.
     fn root_without_record(&self, ih: InfoHash, info: Option<&Info>) -> Option<String> {
         let (default, others) = {
             let roots = self.roots_lock();
