@@ -1,7 +1,8 @@
 //! Share limits in the sim, over simulated hours: a ratio reached pauses a
 //! seed, a seeding time reached removes one (with its files, when told), an
 //! inactive seed is paused, a torrent with its own "no limit" is left alone,
-//! and a resumed torrent still past its limit is paused again.
+//! a resumed torrent still past its limit is paused again, and a seed's time
+//! outlives a clean stop that writes its clock record alone.
 
 mod sim_common;
 
@@ -131,5 +132,73 @@ fn an_idle_seed_is_paused_and_one_without_limits_is_not() {
     assert!(
         counted + 20 >= seeded && counted <= seeded,
         "{counted} of {seeded} s"
+    );
+}
+
+/// A seed's seconds seeded outlive a clean stop that leaves its record as it
+/// was: the stop writes the clock record alone (an idle seedbox of 100,000
+/// torrents stops in one small transaction, not 100,000 records stamped
+/// again), the restart counts on from it, and the next whole record written
+/// takes its place.
+#[test]
+fn a_clean_stop_writes_an_idle_seeds_clock_alone_and_the_restart_keeps_its_time() {
+    use seedring::resume_lmdb::record::StateRecord;
+    use seedring::resume_lmdb::{
+        MemorySessionStore, SessionStore, clock_key, decode_clock, state_key,
+    };
+    let (seed, _g) = seed(74);
+    let world = world(seed);
+    let fx = fixture(seed, "clock", FILES, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let store = MemorySessionStore::default();
+    let e = seedring::Engine::memory_with_store(&world, CoreConfig::default(), store.clone());
+    for (path, bytes) in &fx.files {
+        world.write_file(&e, &format!("{ROOT}/{path}"), bytes.clone());
+    }
+    e.add_torrent(seedring::core::AddTorrent::new(
+        seedring::core::TorrentSource::Metainfo(fx.meta.clone()),
+        ROOT,
+    ))
+    .unwrap();
+    assert!(run(&world, 60, || done(&e, ih)));
+    // Seeding with no peer: nothing in its record changes; each hour of it
+    // is written as the clock record alone.
+    run(&world, 5 * 60, || false);
+    let record = store.get(&state_key(ih)).unwrap().unwrap();
+    assert!(store.get(&clock_key(ih)).unwrap().is_none());
+    run(&world, 60 * 60, || false);
+    let hourly = store.get(&clock_key(ih)).unwrap().expect("no hourly clock");
+    assert!(decode_clock(&hourly).unwrap() >= 3600);
+    run(&world, 20 * 60, || false);
+    let seeded = e.stats(ih).unwrap().seeding_secs;
+    assert!(seeded >= 84 * 60, "{seeded} s seeded");
+    e.flush().unwrap();
+    assert_eq!(
+        store.get(&state_key(ih)).unwrap().unwrap(),
+        record,
+        "the record was written again"
+    );
+    let clock = store.get(&clock_key(ih)).unwrap().expect("no clock record");
+    let clock = decode_clock(&clock).unwrap();
+    assert!(
+        (seeded..=seeded + 10).contains(&clock),
+        "{clock} of {seeded} s"
+    );
+
+    // The restart counts from the clock record.
+    let (e, _) = e.memory_crash_restart(CoreConfig::default());
+    assert!(run(&world, 60, || done(&e, ih)));
+    let after = e.stats(ih).unwrap().seeding_secs;
+    assert!(after >= clock, "{after} s after a restart from {clock} s");
+
+    // A change writes the whole record, with the time, and the clock goes.
+    e.set_sequential(ih, true).unwrap();
+    e.flush().unwrap();
+    assert!(store.get(&clock_key(ih)).unwrap().is_none());
+    let rec = StateRecord::decode(&store.get(&state_key(ih)).unwrap().unwrap()).unwrap();
+    assert!(
+        rec.seeding_secs >= clock,
+        "{} of {clock} s",
+        rec.seeding_secs
     );
 }

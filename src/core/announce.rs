@@ -165,7 +165,13 @@ impl Announcer {
 
     /// Whether [`Announcer::due`] would hand out an announce at `now`.
     pub fn is_due(&self, now: Time) -> bool {
-        self.active && self.in_flight.is_none() && !self.tiers.is_empty() && now >= self.next_at
+        self.next_due().is_some_and(|at| now >= at)
+    }
+
+    /// When the next announce falls due, if one will without anything else
+    /// happening first (none while one is out, or while not announcing).
+    pub fn next_due(&self) -> Option<Time> {
+        (self.active && self.in_flight.is_none() && !self.tiers.is_empty()).then_some(self.next_at)
     }
 
     /// Whether an announce is out, waiting for its reply.

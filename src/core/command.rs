@@ -412,7 +412,7 @@ impl Core {
                 to_marked,
             } => Reply::Done(self.move_storage(info_hash, to, to_token, to_marked, out)),
             Command::SaveAll => {
-                self.save_all(out);
+                self.save_all(now, out);
                 Reply::Done(Ok(()))
             }
             Command::ShutDown => {

@@ -301,6 +301,7 @@ impl Core {
             let seen = self.unix(now);
             let t = self.torrents.get_mut(&ih).expect("checked");
             t.good_peers.insert(addr, seen);
+            t.peers_changed = true;
         }
         let mut msgs = Vec::new();
         if !outbound {

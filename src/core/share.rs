@@ -94,10 +94,14 @@ impl Default for GlobalShare {
 
 /// Which limit a torrent reached, for the log.
 fn reached(t: &Torrent, l: ShareLimits, now: Time) -> Option<String> {
-    let size = t.info.as_ref().map_or(0, |i| i.geometry.total_length());
-    let base = t.downloaded.max(size).max(1);
+    // The size only when a ratio limit needs it (its `info` is one more
+    // cache miss a torrent, every pass, at 100,000 torrents).
+    let base = || {
+        let size = t.info.as_ref().map_or(0, |i| i.geometry.total_length());
+        t.downloaded.max(size).max(1)
+    };
     if l.ratio_milli >= 0
-        && u128::from(t.uploaded) * 1000 >= u128::from(base) * l.ratio_milli as u128
+        && u128::from(t.uploaded) * 1000 >= u128::from(base()) * l.ratio_milli as u128
     {
         return Some(format!(
             "ratio {:.3} reached",
@@ -216,15 +220,11 @@ impl Torrent {
                 self.dirty = true;
             }
             (true, Some(since)) => {
-                // Banked as it goes, so a save carries it; a save is asked for
-                // once an hour of it (not every pass: 100,000 seeding torrents).
+                // Banked as it goes, so a save carries it: the clock alone,
+                // once an hour of it (`Core::maybe_save`), and at exit.
                 let add = now.since(since).as_secs();
-                let before = self.seeding_secs;
                 self.seeding_secs += add;
                 self.seeding_since = Some(since + std::time::Duration::from_secs(add));
-                if before / 3600 != self.seeding_secs / 3600 {
-                    self.dirty = true;
-                }
             }
             (false, None) => {}
         }

@@ -131,6 +131,9 @@ pub(crate) struct Torrent {
     pub stat_out: bool,
     /// When it last sent a block.
     pub served_at: Option<Time>,
+    /// The time of its current entry in the core's wake heap (its next
+    /// announce; see `core::walk`), or `walk::NO_WAKE`.
+    pub wake_at: super::walk::WakeSecs,
     /// Its web seeds (BEP 19; see `core::webseed`).
     pub web_seeds: Vec<super::webseed::WebSeed>,
     /// Peers that completed a handshake, with when (unix seconds).
@@ -175,6 +178,11 @@ pub(crate) struct Torrent {
     pub share: super::share::ShareLimits,
     /// Seconds seeded before `seeding_since`.
     pub seeding_secs: u64,
+    /// Seconds seeded as the store holds them (its record's, or its clock
+    /// record's): what a save at exit compares with.
+    pub saved_seeding_secs: u64,
+    /// A peer that worked was added or seen again since the last save.
+    pub peers_changed: bool,
     /// Seeding since (complete and running), by the share pass's clock.
     pub seeding_since: Option<Time>,
     /// When it last uploaded while seeding (for the inactive-seeding limit).
@@ -341,6 +349,7 @@ impl Torrent {
             stat_at: Time::ZERO,
             stat_out: false,
             served_at: None,
+            wake_at: super::walk::NO_WAKE,
             root_lost: false,
             moving: None,
             move_started: false,
@@ -359,6 +368,8 @@ impl Torrent {
             stats_version: 0,
             share: super::share::ShareLimits::default(),
             seeding_secs: 0,
+            saved_seeding_secs: 0,
+            peers_changed: false,
             seeding_since: None,
             last_upload_at: Time::ZERO,
             last_uploaded: 0,

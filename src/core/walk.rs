@@ -1,30 +1,60 @@
 //! Which torrents a tick looks at.
 //!
 //! A tick used to walk every torrent (at 100,000 idle seeding torrents, 500,000
-//! visits a second per daemon: most of an idle daemon's CPU). Now each tick
-//! visits:
+//! visits a second per daemon: most of an idle daemon's CPU), then a tenth of
+//! them (still most of it: 100,000 visits a second). Now each tick visits:
 //! - the *active* torrents: those that may want a tick's work without time
 //!   passing (a check or a move to drive, peers, addresses to dial, web seeds,
 //!   a save or an announce transition owed, a peer exchange round, file stamps
 //!   to take or drop). A torrent joins when something happens to it (a command
 //!   naming it, an event for it, its add) and leaves at the first visit that
 //!   finds it wanting nothing (`wants_walk`);
+//! - the torrents whose next announce has fallen due, from the *wake heap*:
+//!   every visit files the torrent's next announce time there (once: its
+//!   `wake_at` says which entry is current), and a tick takes out of it, in
+//!   time order, no more due torrents than the announce budget can start, so
+//!   a restart of 100,000 torrents, all due at once, costs a tick the few it
+//!   announces, not a pass over the rest;
 //! - a slice of the *sweep*, which goes round every torrent once per
-//!   [`SWEEP_TICKS`] ticks (about a second) in key order: it finds what only
-//!   time brings (an announce falling due) and anything the hooks above missed
-//!   (a torrent that wants work joins the active set when the sweep meets it).
+//!   [`SWEEP_TICKS`] ticks (about half a minute) in key order: a safety net
+//!   for anything the hooks above missed (a torrent that wants work joins
+//!   the active set when the sweep meets it).
 //!
 //! A change that may touch any torrent (a global setting, a root gone or
 //! back) walks them all at the next tick. A core of few torrents has no other
 //! way: the whole test suite runs this one.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::ops::Bound::{Excluded, Unbounded};
 
 use super::tracking::Need;
 use super::*;
 
-/// Ticks over which the sweep visits every torrent once (~1 s at 100 ms).
-pub(super) const SWEEP_TICKS: usize = 10;
+/// Ticks over which the sweep visits every torrent once (~30 s at 100 ms).
+pub(super) const SWEEP_TICKS: usize = 300;
+
+/// A wake heap's time: whole seconds from the core's zero, rounded up (an
+/// announce is woken up to a second late, never early), in 4 bytes (the heap
+/// and the torrents hold one each: 100,000 of them at scale).
+pub(super) type WakeSecs = u32;
+
+/// No wake entry.
+pub(super) const NO_WAKE: WakeSecs = WakeSecs::MAX;
+
+fn wake_secs(at: Time) -> WakeSecs {
+    let secs = at.since(Time::ZERO).as_nanos().div_ceil(1_000_000_000);
+    WakeSecs::try_from(secs).unwrap_or(NO_WAKE - 1)
+}
+
+fn wake_time(secs: WakeSecs) -> Time {
+    Time::from_secs(u64::from(secs))
+}
+
+/// Entries of the wake heap a tick may take out that start nothing (their
+/// torrent gone, announcing already, or due later than filed): what keeps a
+/// tick's work bounded when many entries went stale at once.
+const STALE_WAKES_PER_TICK: usize = 1024;
 
 /// What one walk over the torrents found (see [`Core::walk`]).
 #[derive(Default)]
@@ -53,6 +83,9 @@ struct Visit {
     /// Regular announces the budget can still start this tick.
     due_room: usize,
     visits: usize,
+    /// Visited torrents whose wake entry changes: their next announce time
+    /// (`NO_WAKE`: no announce will fall due by time alone).
+    wake: Vec<(InfoHash, WakeSecs)>,
 }
 
 /// The active set and the sweep's place.
@@ -65,6 +98,11 @@ pub(super) struct Attention {
     everything: bool,
     /// The last torrent the sweep visited.
     sweep_from: Option<InfoHash>,
+    /// Torrents by the time their next announce falls due (see the module).
+    /// Bounded: a torrent's current entry is the one its `wake_at` names, and
+    /// once stale entries make the heap more than twice the torrents it is
+    /// rebuilt from the torrents' `wake_at`.
+    wakes: BinaryHeap<Reverse<(WakeSecs, InfoHash)>>,
     /// Torrents visited by ticks since the core started.
     pub(super) visits: u64,
 }
@@ -87,6 +125,8 @@ impl Core {
     /// it finds: the few that have a check or a move to drive, could use a
     /// connection or have an announce to make, and whether any wants saving.
     pub(super) fn walk(&mut self, now: Time) -> Walk {
+        let due_room = self.announce_room(now);
+        self.wake_due(now, due_room);
         let n = self.torrents.len();
         let a = &mut self.attention;
         let (from, slice) = if std::mem::take(&mut a.everything) {
@@ -98,8 +138,9 @@ impl Core {
             walk: Walk::default(),
             keep: Vec::new(),
             idle: Vec::new(),
-            due_room: self.announce_room(now),
+            due_room,
             visits: 0,
+            wake: Vec::new(),
         };
         // The slice: after `from` to the end, then round again from the first
         // torrent, never past `from`.
@@ -139,8 +180,67 @@ impl Core {
         for ih in v.idle {
             a.active.remove(&ih);
         }
+        self.file_wakes(v.wake);
         v.walk.announce.sort_unstable();
         v.walk
+    }
+
+    /// Takes out of the wake heap the torrents whose announce is due at `now`,
+    /// at most `room` of them (what the budget can start), into the active
+    /// set; an entry that starts nothing is dropped or filed again at its
+    /// torrent's real time.
+    fn wake_due(&mut self, now: Time, room: usize) {
+        let (mut due, mut stale) = (0, 0);
+        let a = &mut self.attention;
+        while due < room && stale < STALE_WAKES_PER_TICK {
+            let Some(&Reverse((at, ih))) = a.wakes.peek() else {
+                break;
+            };
+            if wake_time(at) > now {
+                break;
+            }
+            a.wakes.pop();
+            let Some(t) = self.torrents.get_mut(&ih).filter(|t| t.wake_at == at) else {
+                stale += 1;
+                continue;
+            };
+            t.wake_at = NO_WAKE;
+            match t.announcer.next_due() {
+                Some(next) if next <= now => {
+                    due += 1;
+                    a.active.insert(ih);
+                }
+                // Moved on without a visit: filed again at its time.
+                Some(next) => {
+                    stale += 1;
+                    t.wake_at = wake_secs(next);
+                    a.wakes.push(Reverse((t.wake_at, ih)));
+                }
+                None => stale += 1,
+            }
+        }
+    }
+
+    /// Files the wake entries a walk found changed.
+    fn file_wakes(&mut self, wake: Vec<(InfoHash, WakeSecs)>) {
+        let a = &mut self.attention;
+        for (ih, at) in wake {
+            let Some(t) = self.torrents.get_mut(&ih) else {
+                continue;
+            };
+            t.wake_at = at;
+            if at != NO_WAKE {
+                a.wakes.push(Reverse((at, ih)));
+            }
+        }
+        if a.wakes.len() > 2 * self.torrents.len() + STALE_WAKES_PER_TICK {
+            a.wakes = self
+                .torrents
+                .iter()
+                .filter(|(_, t)| t.wake_at != NO_WAKE)
+                .map(|(ih, t)| Reverse((t.wake_at, *ih)))
+                .collect();
+        }
     }
 
     /// One torrent's part of [`Core::walk`].
@@ -178,6 +278,16 @@ impl Core {
             _ => {}
         }
         let transition = matches!(need, Some(Need::Transition));
+        // A transition's announce comes first; its next time is filed when
+        // the torrent is visited after it.
+        let next = if transition {
+            t.wake_at
+        } else {
+            t.announcer.next_due().map_or(NO_WAKE, wake_secs)
+        };
+        if next != t.wake_at {
+            v.wake.push((ih, next));
+        }
         if wants_walk(t, now, connect || transition) {
             v.keep.push(ih);
         } else {

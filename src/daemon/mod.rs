@@ -254,9 +254,12 @@ async fn serve(
         drop(engine);
     });
     if tokio::time::timeout(bound, stop).await.is_err() {
+        // The process still waits for the save (the runtime's end waits for
+        // its blocking task): said so, since a service manager may kill it
+        // now. Killed, the store stays as of its last commit.
         tracing::error!(
             secs = bound.as_secs(),
-            "the stop took too long: exiting anyway"
+            "the stop is taking longer than api.shutdown_timeout_secs: still saving"
         );
     }
     Ok(())

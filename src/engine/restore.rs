@@ -36,6 +36,7 @@ struct Records {
     layout: Option<Vec<u8>>,
     state: Option<Vec<u8>>,
     peers: Option<Vec<u8>>,
+    clock: Option<Vec<u8>>,
 }
 
 /// Records read per page of the store (three a torrent: about 5,000
@@ -77,6 +78,7 @@ fn group(
             Some("layout") => r.layout = Some(value),
             Some("state") => r.state = Some(value),
             Some("peers") => r.peers = Some(value),
+            Some("clock") => r.clock = Some(value),
             _ => {}
         }
     }
@@ -420,7 +422,19 @@ impl Engine {
             resume.uploaded = s.uploaded;
             resume.added_at = s.added_at;
             resume.completed_at = s.completed_at;
-            resume.seeding_secs = s.seeding_secs;
+            // A clock record is newer than the state record when there
+            // (written at a save that changed nothing else); seconds seeded
+            // only grow, so the larger is the latest.
+            let clock = recs.clock.as_deref().and_then(|b| {
+                let secs = crate::resume_lmdb::decode_clock(b);
+                if secs.is_none() {
+                    notes.push(
+                        "its seeding clock record is damaged: the resume record's is used".into(),
+                    );
+                }
+                secs
+            });
+            resume.seeding_secs = s.seeding_secs.max(clock.unwrap_or(0));
             resume.file_priorities.clone_from(&s.file_priorities);
         }
         let source = match info {

@@ -105,12 +105,30 @@ pub fn peers_key(ih: InfoHash) -> Vec<u8> {
     format!("torrent:{}:peers", ih.to_hex()).into_bytes()
 }
 
+/// The key of a torrent's seeding clock: seconds seeded, newer than its state
+/// record's when there (a save that changed nothing else writes only this).
+pub fn clock_key(ih: InfoHash) -> Vec<u8> {
+    format!("torrent:{}:clock", ih.to_hex()).into_bytes()
+}
+
+/// The store operation that records a torrent's seconds seeded alone.
+pub fn clock_op(ih: InfoHash, seeding_secs: u64) -> StoreOp {
+    StoreOp::Set(clock_key(ih), seeding_secs.to_be_bytes().to_vec())
+}
+
+/// Seconds seeded from a clock record (`None`: not one).
+pub fn decode_clock(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
 /// The store operations that commit one torrent's part of a resume save (its state
-/// record, with the file stamps filled in, and its peers): the same for every driver.
-pub fn resume_ops(save: &crate::core::ResumeSave) -> [StoreOp; 2] {
+/// record, with the file stamps filled in, and its peers; its clock record, which
+/// the state record now supersedes, goes): the same for every driver.
+pub fn resume_ops(save: &crate::core::ResumeSave) -> [StoreOp; 3] {
     [
         StoreOp::Set(state_key(save.info_hash), save.record.encode()),
         StoreOp::Set(peers_key(save.info_hash), record::encode_peers(&save.peers)),
+        StoreOp::Delete(clock_key(save.info_hash)),
     ]
 }
 

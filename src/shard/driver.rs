@@ -461,10 +461,15 @@ impl Shard {
                         c.on_event(now, Event::RootsChecked { roots }, out);
                     });
                 }
-                Action::SaveResume { id, torrents } => {
+                Action::SaveResume {
+                    id,
+                    torrents,
+                    clocks,
+                } => {
                     self.queue_resume(ResumeJob::Save {
                         id,
                         saves: torrents,
+                        clocks,
                     });
                 }
                 Action::LoadMeta { info_hash } => {

@@ -8,7 +8,11 @@ use super::*;
 /// removal, and a re-added torrent's metadata after its deletion.
 pub(crate) enum ResumeJob {
     /// A resume save (the durability rule: sync, stamp, commit).
-    Save { id: u64, saves: Vec<ResumeSave> },
+    Save {
+        id: u64,
+        saves: Vec<ResumeSave>,
+        clocks: Vec<(InfoHash, u64)>,
+    },
     /// One store operation (a torrent's metadata, its layout record).
     Op(StoreOp),
     /// Read a torrent's metadata back: answered with `Event::MetaLoaded`, after
@@ -80,11 +84,11 @@ pub(crate) async fn run_resume_jobs(rc: &ShardRc, store: &SharedStore) {
                 });
             }
             ResumeJob::Forget(ih) => ops.push(StoreOp::DeletePrefix(torrent_prefix(ih))),
-            ResumeJob::Save { id, saves } => {
+            ResumeJob::Save { id, saves, clocks } => {
                 commit(store, std::mem::take(&mut ops)).await;
-                let n = saves.len();
+                let n = saves.len() + clocks.len();
                 let store = store.clone();
-                let work = move || storage::save_resume(&mut RealFiles, &*store, saves);
+                let work = move || storage::save_resume(&mut RealFiles, &*store, saves, &clocks);
                 let result = compio::runtime::spawn_blocking(work)
                     .await
                     .unwrap_or_else(|_| Err(DiskError("the save thread panicked".into())));

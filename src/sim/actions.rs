@@ -198,10 +198,14 @@ impl World {
                         .collect();
                     self.schedule(now + disk, Pending::RootsChecked(n, roots));
                 }
-                Action::SaveResume { id, torrents } => {
+                Action::SaveResume {
+                    id,
+                    torrents,
+                    clocks,
+                } => {
                     // The production save, on the memory filesystem.
                     let node = &mut self.nodes[n];
-                    let result = storage::save_resume(&mut node.fs, &node.store, torrents);
+                    let result = storage::save_resume(&mut node.fs, &node.store, torrents, &clocks);
                     self.schedule(now + disk, Pending::ResumeSaved(n, id, result));
                 }
                 Action::LoadMeta { info_hash } => {

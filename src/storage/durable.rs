@@ -10,7 +10,7 @@ use crate::core::{Bitfield, DiskError, ResumeSave};
 use crate::disk_uring::io::file_path;
 use crate::metainfo::Info;
 use crate::resume_lmdb::record::{FileStamp, StateRecord};
-use crate::resume_lmdb::{SessionStore, resume_ops, state_key};
+use crate::resume_lmdb::{SessionStore, clock_op, resume_ops, state_key};
 use crate::roots::ROOT_MARKER;
 use crate::types::InfoHash;
 
@@ -104,15 +104,18 @@ pub fn files_stated<F: Files + ?Sized>(
 /// One resume save under the durability rule: sync each torrent's written files,
 /// stamp its files (a restored torrent whose files are not yet compared with
 /// its record keeps that record's stamps, true of the record's bitfield it
-/// still holds), then commit every record in one transaction. (Into a store
-/// that does not outlive the process, the sync is skipped: nothing could claim
-/// the data after a crash.)
+/// still holds), then commit every record, and the seeding clocks of
+/// `clocks` (torrent, seconds seeded), in one transaction. (Into a store that
+/// does not outlive the process, the sync is skipped: nothing could claim the
+/// data after a crash.)
 pub fn save_resume<F: Files + ?Sized>(
     fs: &mut F,
     store: &dyn SessionStore,
     saves: Vec<ResumeSave>,
+    clocks: &[(InfoHash, u64)],
 ) -> Result<(), DiskError> {
-    let mut ops = Vec::with_capacity(saves.len() * 2);
+    let mut ops = Vec::with_capacity(saves.len() * 3 + clocks.len());
+    ops.extend(clocks.iter().map(|&(ih, secs)| clock_op(ih, secs)));
     for mut s in saves {
         if let Some(info) = &s.info {
             let root = PathBuf::from(&s.root);
