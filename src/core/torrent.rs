@@ -398,8 +398,7 @@ impl Torrent {
         info.lay_out(self.content_layout);
         let n = info.geometry.piece_count();
         self.name.clone_from(&info.name);
-        let content = info.content_path();
-        self.content_path = (content != self.name).then(|| content.into());
+        self.content_path = info.content_path_unless(&self.name).map(Into::into);
         self.have = Bitfield::new(n);
         let g = &info.geometry;
         self.picker = Picker::new(

@@ -97,18 +97,42 @@ impl Info {
     /// shares, or empty (the files lie straight in it). qBittorrent's
     /// `content_path` rule.
     pub fn content_path(&self) -> String {
+        self.content_path_unless("").unwrap_or_default()
+    }
+
+    /// [`Info::content_path`] when it is not `same` (most torrents' is their
+    /// name): a restart of 100,000 torrents builds none of those strings.
+    pub fn content_path_unless(&self, same: &str) -> Option<String> {
         let mut stored = self.files.iter().filter(|f| f.is_stored());
         let Some(first) = stored.next() else {
-            return String::new();
+            return (!same.is_empty()).then(String::new);
         };
         let mut rest = stored.peekable();
         if rest.peek().is_none() {
-            return first.display_path();
+            return (!joined_is(&first.path, same)).then(|| first.display_path());
         }
         let top = &first.path[0];
         let shared = first.path.len() > 1 && rest.all(|f| f.path.len() > 1 && f.path[0] == *top);
-        if shared { top.clone() } else { String::new() }
+        let path: &str = if shared { top } else { "" };
+        (path != same).then(|| path.to_owned())
     }
+}
+
+/// Whether `parts` joined by `/` are `s`, without joining them.
+fn joined_is(parts: &[String], mut s: &str) -> bool {
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            let Some(after) = s.strip_prefix('/') else {
+                return false;
+            };
+            s = after;
+        }
+        let Some(after) = s.strip_prefix(p.as_str()) else {
+            return false;
+        };
+        s = after;
+    }
+    s.is_empty()
 }
 
 /// The folder a single file goes into: its name without the extension, or the
@@ -210,6 +234,23 @@ mod tests {
             let mut i = info(multi, if multi { "Show" } else { "movie.mkv" });
             i.lay_out(layout);
             assert_eq!(i.content_path(), want, "{multi} {layout:?}");
+            // Compared without being built: none when it is the one given.
+            assert_eq!(i.content_path_unless(want), None, "{multi} {layout:?}");
+            for other in [
+                "Show",
+                "movie.mkv",
+                "movie",
+                "movie/movie.mk",
+                "movie/movie.mkv/",
+                "",
+            ] {
+                let differs = (other != want).then(|| want.to_owned());
+                assert_eq!(
+                    i.content_path_unless(other),
+                    differs,
+                    "{multi} {layout:?} {other}"
+                );
+            }
         }
     }
 }

@@ -45,10 +45,12 @@ pub fn sanitize_component(raw: &str) -> Result<Option<String>, UnsafePath> {
     if raw.is_empty() || raw == "." {
         return Ok(None);
     }
-    let mut s: String = raw
-        .chars()
-        .map(|c| if c == '/' || c == '\\' { '_' } else { c })
-        .collect();
+    // Most components have no separator: copied whole, at their length.
+    let mut s = if raw.bytes().any(|b| b == b'/' || b == b'\\') {
+        raw.replace(['/', '\\'], "_")
+    } else {
+        raw.to_owned()
+    };
     let b = s.as_bytes();
     if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
         s.replace_range(1..2, "_");
@@ -70,7 +72,8 @@ pub fn sanitize_path<'a, I>(components: I) -> Result<Vec<String>, UnsafePath>
 where
     I: IntoIterator<Item = &'a str>,
 {
-    let mut out = Vec::new();
+    let components = components.into_iter();
+    let mut out = Vec::with_capacity(components.size_hint().0);
     for c in components {
         if let Some(s) = sanitize_component(c)? {
             out.push(s);
