@@ -438,9 +438,9 @@ impl Engine {
             let clock = recs.clock.as_deref().and_then(|b| {
                 let secs = crate::resume_lmdb::decode_clock(b);
                 if secs.is_none() {
-                    notes.push(
-                        "its seeding clock record is damaged: the resume record's is used".into(),
-                    );
+                    // Not a reason to check anything again: said, not noted.
+                    tracing::warn!(info_hash = %ih,
+                        "its seeding clock record is damaged: the resume record's seconds seeded are used");
                 }
                 secs
             });
