@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::reader::Reader;
+
 /// Bounds on what the decoder accepts. A value past a bound is an error, not a
 /// truncation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,168 +197,73 @@ pub fn decode(input: &[u8], limits: Limits) -> Result<Node<'_>, DecodeError> {
 /// its dictionary).
 pub fn decode_prefix(input: &[u8], limits: Limits) -> Result<(Node<'_>, usize), DecodeError> {
     let mut d = Decoder {
+        r: Reader::new(input, limits),
         input,
-        pos: 0,
         tokens: 0,
         limits,
     };
-    let node = d.value(1)?;
-    Ok((node, d.pos))
+    let node = d.value()?;
+    Ok((node, d.r.pos()))
 }
 
+/// The tree builder over the [`Reader`]'s scanning (one definition of what a
+/// valid integer, string or nesting is).
 struct Decoder<'a> {
+    r: Reader<'a>,
     input: &'a [u8],
-    pos: usize,
     tokens: usize,
     limits: Limits,
 }
 
 impl<'a> Decoder<'a> {
-    fn err<T>(&self, offset: usize, kind: DecodeErrorKind) -> Result<T, DecodeError> {
-        Err(DecodeError { offset, kind })
-    }
-
-    fn peek(&self) -> Result<u8, DecodeError> {
-        match self.input.get(self.pos) {
-            Some(&b) => Ok(b),
-            None => self.err(self.pos, DecodeErrorKind::UnexpectedEnd),
-        }
-    }
-
     fn count_token(&mut self) -> Result<(), DecodeError> {
         self.tokens += 1;
         if self.tokens > self.limits.max_tokens {
-            return self.err(
-                self.pos,
+            return self.r.err(
+                self.r.pos(),
                 DecodeErrorKind::TooManyTokens(self.limits.max_tokens),
             );
         }
         Ok(())
     }
 
-    fn value(&mut self, depth: usize) -> Result<Node<'a>, DecodeError> {
+    fn value(&mut self) -> Result<Node<'a>, DecodeError> {
         self.count_token()?;
-        let start = self.pos;
-        let value = match self.peek()? {
-            b'i' => Value::Int(self.int()?),
-            b'0'..=b'9' => Value::Bytes(self.bytes()?),
+        let start = self.r.pos();
+        let value = match self.r.peek()? {
+            b'i' => Value::Int(self.r.int()?),
+            b'0'..=b'9' => Value::Bytes(self.r.bytes()?),
             b'l' => {
-                self.enter(depth)?;
+                self.r.open()?;
                 let mut items = Vec::new();
-                while self.peek()? != b'e' {
-                    items.push(self.value(depth + 1)?);
+                while self.r.peek()? != b'e' {
+                    items.push(self.value()?);
                 }
-                self.pos += 1;
+                self.r.close();
                 Value::List(items)
             }
             b'd' => {
-                self.enter(depth)?;
+                self.r.open()?;
                 let mut entries = Vec::new();
-                while self.peek()? != b'e' {
-                    if !self.peek()?.is_ascii_digit() {
-                        return self.err(self.pos, DecodeErrorKind::NonStringKey);
+                while self.r.peek()? != b'e' {
+                    if !self.r.peek()?.is_ascii_digit() {
+                        return self.r.err(self.r.pos(), DecodeErrorKind::NonStringKey);
                     }
                     self.count_token()?;
-                    let key = self.bytes()?;
-                    let value = self.value(depth + 1)?;
+                    let key = self.r.bytes()?;
+                    let value = self.value()?;
                     entries.push((key, value));
                 }
-                self.pos += 1;
+                self.r.close();
                 Value::Dict(entries)
             }
-            other => return self.err(start, DecodeErrorKind::UnexpectedByte(other)),
+            other => return self.r.err(start, DecodeErrorKind::UnexpectedByte(other)),
         };
         Ok(Node {
             value,
-            raw: &self.input[start..self.pos],
+            raw: &self.input[start..self.r.pos()],
             offset: start,
         })
-    }
-
-    /// Checks the depth of a container about to open and steps over its marker.
-    fn enter(&mut self, depth: usize) -> Result<(), DecodeError> {
-        if depth > self.limits.max_depth {
-            return self.err(self.pos, DecodeErrorKind::TooDeep(self.limits.max_depth));
-        }
-        self.pos += 1;
-        Ok(())
-    }
-
-    /// `i<digits>e`, with an optional minus sign; leading zeros are accepted.
-    fn int(&mut self) -> Result<i64, DecodeError> {
-        let start = self.pos;
-        self.pos += 1; // 'i'
-        let negative = self.peek()? == b'-';
-        if negative {
-            self.pos += 1;
-        }
-        let mut value: i64 = 0;
-        let mut digits = 0usize;
-        loop {
-            let b = self.peek()?;
-            match b {
-                b'0'..=b'9' => {
-                    let d = i64::from(b - b'0');
-                    // Accumulate towards the sign so that i64::MIN parses.
-                    value = value
-                        .checked_mul(10)
-                        .and_then(|v| {
-                            if negative {
-                                v.checked_sub(d)
-                            } else {
-                                v.checked_add(d)
-                            }
-                        })
-                        .ok_or(DecodeError {
-                            offset: start,
-                            kind: DecodeErrorKind::IntegerOverflow,
-                        })?;
-                    digits += 1;
-                    self.pos += 1;
-                }
-                b'e' if digits > 0 => {
-                    self.pos += 1;
-                    return Ok(value);
-                }
-                _ => return self.err(self.pos, DecodeErrorKind::BadInteger),
-            }
-        }
-    }
-
-    /// `<len>:<bytes>`; leading zeros in the length are accepted.
-    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let start = self.pos;
-        let mut len: u64 = 0;
-        loop {
-            let b = self.peek()?;
-            match b {
-                b'0'..=b'9' => {
-                    len = len
-                        .checked_mul(10)
-                        .and_then(|l| l.checked_add(u64::from(b - b'0')))
-                        .ok_or(DecodeError {
-                            offset: start,
-                            kind: DecodeErrorKind::BadLength,
-                        })?;
-                    self.pos += 1;
-                }
-                b':' => {
-                    self.pos += 1;
-                    break;
-                }
-                _ => return self.err(self.pos, DecodeErrorKind::BadLength),
-            }
-        }
-        let remaining = self.input.len() - self.pos;
-        let available = remaining.min(self.limits.max_string_len);
-        match usize::try_from(len) {
-            Ok(n) if n <= available => {
-                let s = &self.input[self.pos..self.pos + n];
-                self.pos += n;
-                Ok(s)
-            }
-            _ => self.err(start, DecodeErrorKind::StringTooLong { len, available }),
-        }
     }
 }
 

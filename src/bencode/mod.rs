@@ -19,6 +19,8 @@
 
 mod decode;
 mod encode;
+mod reader;
 
 pub use decode::{DecodeError, DecodeErrorKind, Limits, Node, Value, decode, decode_prefix};
 pub use encode::OwnedValue;
+pub use reader::{Reader, Token};

@@ -36,6 +36,7 @@ mod crypt;
 mod event;
 mod extension;
 mod failures;
+mod fields;
 mod hashes;
 mod invariants;
 mod layers;

@@ -37,7 +37,7 @@
 use core::net::SocketAddr;
 
 use super::Bitfield;
-use crate::bencode::{self, Node, OwnedValue};
+use crate::bencode::OwnedValue;
 
 /// The state record version this build writes and reads.
 pub const STATE_VERSION: i64 = 1;
@@ -124,17 +124,15 @@ pub enum RecordError {
     Corrupt(String),
 }
 
-/// A record's `lay` (absent: the torrent's own layout), in state and layout records.
+/// A record's `lay` value, in state and layout records (absent: the torrent's own).
 pub(super) fn content_layout(
-    root: &Node<'_>,
+    t: crate::bencode::Token<'_>,
 ) -> Result<crate::metainfo::ContentLayout, RecordError> {
-    match root.get("lay") {
-        None => Ok(crate::metainfo::ContentLayout::Original),
-        Some(v) => v
-            .as_int()
-            .and_then(crate::metainfo::ContentLayout::from_code)
-            .ok_or_else(|| bad("lay")),
+    match t {
+        crate::bencode::Token::Int(v) => crate::metainfo::ContentLayout::from_code(v),
+        _ => None,
     }
+    .ok_or_else(|| bad("lay"))
 }
 
 pub(super) fn int(v: u64) -> OwnedValue {
@@ -218,132 +216,137 @@ impl StateRecord {
 
     /// Reads a record; `Err` for anything damaged or of an unknown version.
     pub fn decode(bytes: &[u8]) -> Result<StateRecord, RecordError> {
-        let root = decode_versioned(bytes)?;
-        let n = u32::try_from(uint(&root, "n")?).map_err(|_| bad("n"))?;
-        let have = Bitfield::from_wire(bytes_of(&root, "have")?, n).ok_or_else(|| bad("have"))?;
-        let completed_at = match root.get("done") {
-            Some(_) => Some(uint(&root, "done")?),
-            None => None,
-        };
-        let files = root
-            .get("files")
-            .and_then(Node::as_list)
-            .ok_or_else(|| bad("files"))?
-            .iter()
-            .map(|f| match f.as_list() {
-                Some([]) => Ok(None),
-                Some([size, mtime]) => Ok(Some(FileStamp {
-                    size: size
-                        .as_int()
-                        .and_then(|v| u64::try_from(v).ok())
-                        .ok_or_else(|| bad("file size"))?,
-                    mtime_ns: mtime.as_int().ok_or_else(|| bad("file mtime"))?,
-                })),
-                _ => Err(bad("file stamp")),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let trackers = root
-            .get("tr")
-            .and_then(Node::as_list)
-            .ok_or_else(|| bad("tr"))?
-            .iter()
-            .map(|tier| {
-                tier.as_list()
-                    .ok_or_else(|| bad("tracker tier"))?
-                    .iter()
-                    .map(|u| u.as_str().map(str::to_owned).ok_or_else(|| bad("tracker")))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let labels = match root.get("lbl") {
-            None => Vec::new(),
-            Some(l) => l
-                .as_list()
-                .ok_or_else(|| bad("lbl"))?
-                .iter()
-                .map(|l| l.as_str().map(str::to_owned).ok_or_else(|| bad("label")))
-                .collect::<Result<Vec<_>, _>>()?,
-        };
-        let web_seeds = match root.get("ws") {
-            None => Vec::new(),
-            Some(l) => l
-                .as_list()
-                .ok_or_else(|| bad("ws"))?
-                .iter()
-                .map(|u| u.as_str().map(str::to_owned).ok_or_else(|| bad("web seed")))
-                .collect::<Result<Vec<_>, _>>()?,
-        };
-        let category = match root.get("cat") {
-            None => String::new(),
-            Some(c) => c.as_str().ok_or_else(|| bad("cat"))?.to_owned(),
-        };
-        let display_name = match root.get("dn") {
-            None => String::new(),
-            Some(c) => c.as_str().ok_or_else(|| bad("dn"))?.to_owned(),
-        };
-        let share = match root.get("shr") {
-            None => super::ShareLimits::default(),
-            Some(l) => {
-                let v: Vec<i64> = l
-                    .as_list()
-                    .ok_or_else(|| bad("shr"))?
-                    .iter()
-                    .map(|x| x.as_int().ok_or_else(|| bad("share limit")))
-                    .collect::<Result<_, _>>()?;
-                let [ratio_milli, seeding_mins, inactive_mins] = v[..] else {
-                    return Err(bad("shr"));
-                };
-                super::ShareLimits {
-                    ratio_milli,
-                    seeding_mins,
-                    inactive_mins,
+        use super::fields::{bytes as raw, flag, int, read_versioned, required, text, uint};
+        read_versioned(bytes, |f| {
+            let (mut n, mut have, mut down, mut up, mut added) = (None, None, None, None, None);
+            let (mut done, mut root, mut paused, mut seq, mut prio) =
+                (None, None, None, None, None);
+            let (mut dl, mut ul, mut files, mut name, mut tr) = (None, None, None, None, None);
+            let (mut lbl, mut ws, mut cat, mut dn, mut shr) = (None, None, None, None, None);
+            let (mut seed, mut qp, mut frc, mut fl, mut lay) = (None, None, None, None, None);
+            while let Some(key) = f.next_key()? {
+                let t = f.value()?;
+                // The first of two equal keys counts; the second is stepped over.
+                match key {
+                    b"n" if n.is_none() => n = Some(uint(t, "n")?),
+                    b"have" if have.is_none() => have = Some(raw(t, "have")?),
+                    b"down" if down.is_none() => down = Some(uint(t, "down")?),
+                    b"up" if up.is_none() => up = Some(uint(t, "up")?),
+                    b"added" if added.is_none() => added = Some(uint(t, "added")?),
+                    b"done" if done.is_none() => done = Some(uint(t, "done")?),
+                    b"root" if root.is_none() => root = Some(text(t, "root")?),
+                    b"paused" if paused.is_none() => paused = Some(flag(t, "paused")?),
+                    b"seq" if seq.is_none() => seq = Some(flag(t, "seq")?),
+                    b"prio" if prio.is_none() => prio = Some(raw(t, "prio")?),
+                    b"dl" if dl.is_none() => dl = Some(uint(t, "dl")?),
+                    b"ul" if ul.is_none() => ul = Some(uint(t, "ul")?),
+                    b"files" if files.is_none() => files = Some(stamps(f, t)?),
+                    b"name" if name.is_none() => name = Some(raw(t, "name")?),
+                    b"tr" if tr.is_none() => {
+                        let mut tiers = Vec::new();
+                        f.list(t, "tr", |f, tier| {
+                            tiers.push(f.strings(tier, "tracker tier")?);
+                            Ok(())
+                        })?;
+                        tr = Some(tiers);
+                    }
+                    b"lbl" if lbl.is_none() => lbl = Some(f.strings(t, "lbl")?),
+                    b"ws" if ws.is_none() => ws = Some(f.strings(t, "ws")?),
+                    b"cat" if cat.is_none() => cat = Some(text(t, "cat")?),
+                    b"dn" if dn.is_none() => dn = Some(text(t, "dn")?),
+                    b"shr" if shr.is_none() => {
+                        let mut v = Vec::new();
+                        f.list(t, "shr", |_, x| {
+                            v.push(int(x, "share limit")?);
+                            Ok(())
+                        })?;
+                        let [ratio_milli, seeding_mins, inactive_mins] = v[..] else {
+                            return Err(bad("shr"));
+                        };
+                        shr = Some(super::ShareLimits {
+                            ratio_milli,
+                            seeding_mins,
+                            inactive_mins,
+                        });
+                    }
+                    b"seed" if seed.is_none() => seed = Some(uint(t, "seed")?),
+                    b"qp" if qp.is_none() => qp = Some(uint(t, "qp")?),
+                    // Anything but a non-zero integer is "no" (as ever).
+                    b"frc" if frc.is_none() => {
+                        frc = Some(matches!(t, crate::bencode::Token::Int(v) if v != 0));
+                        f.skip(t)?;
+                    }
+                    b"fl" if fl.is_none() => {
+                        fl = Some(matches!(t, crate::bencode::Token::Int(v) if v != 0));
+                        f.skip(t)?;
+                    }
+                    b"lay" if lay.is_none() => lay = Some(content_layout(t)?),
+                    _ => f.skip(t)?,
                 }
             }
-        };
-        let seeding_secs = match root.get("seed") {
-            None => 0,
-            Some(_) => uint(&root, "seed")?,
-        };
-        let queue_pos = match root.get("qp") {
-            None => 0,
-            Some(_) => uint(&root, "qp")?,
-        };
-        let forced = root
-            .get("frc")
-            .and_then(Node::as_int)
-            .is_some_and(|v| v != 0);
-        let first_last = root
-            .get("fl")
-            .and_then(Node::as_int)
-            .is_some_and(|v| v != 0);
-        let content_layout = content_layout(&root)?;
-        Ok(StateRecord {
-            content_layout,
-            first_last,
-            labels,
-            category,
-            share,
-            seeding_secs,
-            queue_pos,
-            forced,
-            display_name,
-            name: String::from_utf8_lossy(bytes_of(&root, "name")?).into_owned(),
-            trackers,
-            web_seeds,
-            have,
-            downloaded: uint(&root, "down")?,
-            uploaded: uint(&root, "up")?,
-            added_at: uint(&root, "added")?,
-            completed_at,
-            root: String::from_utf8(bytes_of(&root, "root")?.to_vec()).map_err(|_| bad("root"))?,
-            paused: flag(&root, "paused")?,
-            sequential: flag(&root, "seq")?,
-            file_priorities: bytes_of(&root, "prio")?.to_vec(),
-            download_limit: uint(&root, "dl")?,
-            upload_limit: uint(&root, "ul")?,
-            files,
+            let n = u32::try_from(required(n, "n")?).map_err(|_| bad("n"))?;
+            let have =
+                Bitfield::from_wire(required(have, "have")?, n).ok_or_else(|| bad("have"))?;
+            Ok(StateRecord {
+                have,
+                downloaded: required(down, "down")?,
+                uploaded: required(up, "up")?,
+                added_at: required(added, "added")?,
+                completed_at: done,
+                root: required(root, "root")?.to_owned(),
+                paused: required(paused, "paused")?,
+                sequential: required(seq, "seq")?,
+                file_priorities: required(prio, "prio")?.to_vec(),
+                download_limit: required(dl, "dl")?,
+                upload_limit: required(ul, "ul")?,
+                files: required(files, "files")?,
+                name: String::from_utf8_lossy(required(name, "name")?).into_owned(),
+                trackers: required(tr, "tr")?,
+                web_seeds: ws.unwrap_or_default(),
+                labels: lbl.unwrap_or_default(),
+                category: cat.unwrap_or_default().to_owned(),
+                share: shr.unwrap_or_default(),
+                seeding_secs: seed.unwrap_or(0),
+                queue_pos: qp.unwrap_or(0),
+                forced: frc.unwrap_or(false),
+                display_name: dn.unwrap_or_default().to_owned(),
+                first_last: fl.unwrap_or(false),
+                content_layout: lay.unwrap_or(crate::metainfo::ContentLayout::Original),
+            })
         })
     }
+}
+
+/// The `files` list of a state record: per file `[size, mtime]`, or `[]`.
+fn stamps<'a>(
+    f: &mut super::fields::Fields<'a>,
+    first: crate::bencode::Token<'a>,
+) -> Result<Vec<Option<FileStamp>>, RecordError> {
+    use super::fields::{int, uint};
+    use crate::bencode::Token;
+    let mut out = Vec::new();
+    f.list(first, "files", |f, stamp| {
+        if stamp != Token::List {
+            return Err(bad("file stamp"));
+        }
+        let size = match f.value()? {
+            Token::End => {
+                out.push(None);
+                return Ok(());
+            }
+            t => uint(t, "file size")?,
+        };
+        let mtime_ns = match f.value()? {
+            Token::End => return Err(bad("file stamp")),
+            t => int(t, "file mtime")?,
+        };
+        if f.value()? != Token::End {
+            return Err(bad("file stamp"));
+        }
+        out.push(Some(FileStamp { size, mtime_ns }));
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// Encodes a peer list.
@@ -366,62 +369,47 @@ pub fn encode_peers(peers: &[PeerRecord]) -> Vec<u8> {
 /// Decodes a peer list (entries that do not parse are an error too: the list is
 /// advisory, so a damaged one is simply dropped by the caller).
 pub fn decode_peers(bytes: &[u8]) -> Result<Vec<PeerRecord>, RecordError> {
-    let root = decode_versioned(bytes)?;
-    root.get("peers")
-        .and_then(Node::as_list)
-        .ok_or_else(|| bad("peers"))?
-        .iter()
-        .map(|e| {
-            let addr = e
-                .get("a")
-                .and_then(Node::as_str)
-                .and_then(|a| a.parse().ok())
-                .ok_or_else(|| bad("peer address"))?;
-            Ok(PeerRecord {
-                addr,
-                last_seen: uint(e, "t")?,
-            })
-        })
-        .collect()
+    use super::fields::{read_versioned, required, text, uint};
+    use crate::bencode::Token;
+    read_versioned(bytes, |f| {
+        let mut peers = None;
+        while let Some(key) = f.next_key()? {
+            let t = f.value()?;
+            if key != b"peers" || peers.is_some() {
+                f.skip(t)?;
+                continue;
+            }
+            let mut list = Vec::new();
+            f.list(t, "peers", |f, entry| {
+                if entry != Token::Dict {
+                    return Err(bad("peer"));
+                }
+                let (mut addr, mut seen) = (None, None);
+                while let Some(key) = f.key()? {
+                    let t = f.value()?;
+                    match key {
+                        b"a" if addr.is_none() => {
+                            let a = text(t, "peer address")?.parse();
+                            addr = Some(a.map_err(|_| bad("peer address"))?);
+                        }
+                        b"t" if seen.is_none() => seen = Some(uint(t, "t")?),
+                        _ => f.skip(t)?,
+                    }
+                }
+                list.push(PeerRecord {
+                    addr: required(addr, "peer address")?,
+                    last_seen: required(seen, "t")?,
+                });
+                Ok(())
+            })?;
+            peers = Some(list);
+        }
+        required(peers, "peers")
+    })
 }
 
 pub(super) fn bad(what: &str) -> RecordError {
     RecordError::Corrupt(format!("bad or missing {what:?}"))
-}
-
-pub(super) fn decode_versioned(bytes: &[u8]) -> Result<Node<'_>, RecordError> {
-    let root = bencode::decode(bytes, bencode::Limits::default())
-        .map_err(|e| RecordError::Corrupt(e.to_string()))?;
-    if root.as_dict().is_none() {
-        return Err(RecordError::Corrupt("not a dictionary".into()));
-    }
-    let v = root
-        .get("v")
-        .and_then(Node::as_int)
-        .ok_or_else(|| bad("v"))?;
-    if v != STATE_VERSION {
-        return Err(RecordError::Version(v));
-    }
-    Ok(root)
-}
-
-pub(super) fn uint(d: &Node<'_>, key: &str) -> Result<u64, RecordError> {
-    d.get(key)
-        .and_then(Node::as_int)
-        .and_then(|v| u64::try_from(v).ok())
-        .ok_or_else(|| bad(key))
-}
-
-pub(super) fn flag(d: &Node<'_>, key: &str) -> Result<bool, RecordError> {
-    match d.get(key).and_then(Node::as_int) {
-        Some(0) => Ok(false),
-        Some(1) => Ok(true),
-        _ => Err(bad(key)),
-    }
-}
-
-fn bytes_of<'a>(d: &Node<'a>, key: &str) -> Result<&'a [u8], RecordError> {
-    d.get(key).and_then(Node::as_bytes).ok_or_else(|| bad(key))
 }
 
 #[cfg(test)]
@@ -519,6 +507,58 @@ mod tests {
                 m[i] = b;
                 if let Ok(r) = StateRecord::decode(&m) {
                     assert_eq!(r.have.as_wire().len(), r.have.len().div_ceil(8) as usize);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_worst_damage_names_the_error_and_the_first_of_two_keys_counts() {
+        let good = sample().encode();
+        let at = good.windows(6).position(|w| w == b"1:vi1e").unwrap();
+        // An unknown version wins over a field this build cannot read...
+        let mut v2 = good.clone();
+        v2[at + 4] = b'2';
+        let down = v2.windows(6).position(|w| w == b"4:down").unwrap() + 6;
+        let end = down + v2[down..].iter().position(|&b| b == b'e').unwrap() + 1;
+        // (`down` a list, not an integer.)
+        let strange = [&v2[..down], b"le", &v2[end..]].concat();
+        assert_eq!(StateRecord::decode(&strange), Err(RecordError::Version(2)));
+        // ...damaged bencode wins over the version...
+        let mut cut = v2.clone();
+        cut.pop();
+        assert!(matches!(
+            StateRecord::decode(&cut),
+            Err(RecordError::Corrupt(_))
+        ));
+        // ...and no version at all is named as such.
+        let none = [&good[..at], &good[at + 6..]].concat();
+        assert_eq!(
+            StateRecord::decode(&none),
+            Err(RecordError::Corrupt("bad or missing \"v\"".into()))
+        );
+        // Keys this build does not know are stepped over, containers and all;
+        // of two equal keys the first counts.
+        let extra = [b"d0:d1:xli1eee".as_slice(), b"4:downi1e", &good[1..]].concat();
+        let r = StateRecord::decode(&extra).unwrap();
+        assert_eq!((r.downloaded, r.uploaded), (1, 7));
+        assert_eq!(
+            decode_peers(b"d5:peersle1:vi1e5:peersi3ee").unwrap(),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn a_record_read_back_reads_back_the_same() {
+        // Whatever a damaged record decodes to is itself a record: written
+        // again, it reads back equal.
+        let good = sample().encode();
+        for i in 0..good.len() {
+            for b in [b'0', b'1', b'e', b'l', b'd'] {
+                let mut m = good.clone();
+                m[i] = b;
+                if let Ok(r) = StateRecord::decode(&m) {
+                    assert_eq!(StateRecord::decode(&r.encode()).unwrap(), r, "at {i}");
                 }
             }
         }

@@ -5,6 +5,7 @@
 //! are hashed again. A damaged or unknown-version record costs that torrent a
 //! recheck, never the others their load.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use crate::core::{
 };
 use crate::metainfo::{Info, Magnet, Metainfo, MetainfoLimits, parse_stored};
 use crate::resume_lmdb::record::{self, StateRecord};
-use crate::resume_lmdb::{StoreOp, layout_op, meta_key};
+use crate::resume_lmdb::{Page, StoreOp, layout_op, meta_key};
 use crate::roots::StorageRootManager;
 use crate::types::InfoHash;
 
@@ -31,12 +32,26 @@ pub struct RestoreReport {
     pub failed: Vec<(String, String)>,
 }
 
+/// A torrent's records, borrowed from the page that read them (owned when
+/// carried over to the next page).
 #[derive(Default)]
-struct Records {
-    layout: Option<Vec<u8>>,
-    state: Option<Vec<u8>>,
-    peers: Option<Vec<u8>>,
-    clock: Option<Vec<u8>>,
+struct Records<'a> {
+    layout: Option<Cow<'a, [u8]>>,
+    state: Option<Cow<'a, [u8]>>,
+    peers: Option<Cow<'a, [u8]>>,
+    clock: Option<Cow<'a, [u8]>>,
+}
+
+impl Records<'_> {
+    fn into_owned(self) -> Records<'static> {
+        let own = |r: Option<Cow<'_, [u8]>>| r.map(|b| Cow::Owned(b.into_owned()));
+        Records {
+            layout: own(self.layout),
+            state: own(self.state),
+            peers: own(self.peers),
+            clock: own(self.clock),
+        }
+    }
 }
 
 /// Records read per page of the store (three or four a torrent, with its
@@ -58,28 +73,30 @@ struct PendingAdd {
 
 /// A page's records by torrent, with the records `carried` from the page
 /// before; keys that name no torrent are reported.
-fn group(
-    page: Vec<crate::resume_lmdb::KeyValue>,
-    carried: Option<(InfoHash, Records)>,
+fn group<'a>(
+    page: &'a Page,
+    carried: Option<(InfoHash, Records<'static>)>,
     report: &mut RestoreReport,
-) -> BTreeMap<InfoHash, Records> {
-    let mut by_torrent: BTreeMap<InfoHash, Records> = carried.into_iter().collect();
-    for (key, value) in page {
-        let text = String::from_utf8_lossy(&key);
-        let mut parts = text.splitn(3, ':');
+) -> BTreeMap<InfoHash, Records<'a>> {
+    let mut by_torrent: BTreeMap<InfoHash, Records<'a>> = carried.into_iter().collect();
+    for (key, value) in page.iter() {
+        let mut parts = key.splitn(3, |&b| b == b':');
         let (_, hex, kind) = (parts.next(), parts.next(), parts.next());
-        let Some(ih) = hex.and_then(|h| InfoHash::parse(h).ok()) else {
-            report
-                .failed
-                .push((text.into_owned(), "not an info-hash".into()));
+        let ih = hex
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| InfoHash::parse(h).ok());
+        let Some(ih) = ih else {
+            let key = String::from_utf8_lossy(key).into_owned();
+            report.failed.push((key, "not an info-hash".into()));
             continue;
         };
         let r = by_torrent.entry(ih).or_default();
+        let value = Some(Cow::Borrowed(value));
         match kind {
-            Some("layout") => r.layout = Some(value),
-            Some("state") => r.state = Some(value),
-            Some("peers") => r.peers = Some(value),
-            Some("clock") => r.clock = Some(value),
+            Some(b"layout") => r.layout = value,
+            Some(b"state") => r.state = value,
+            Some(b"peers") => r.peers = value,
+            Some(b"clock") => r.clock = value,
             _ => {}
         }
     }
@@ -141,34 +158,32 @@ impl Engine {
         // memory at once are a page's, whatever the store holds: while the
         // shards add one page, the next is read and checked.
         let mut from = b"torrent:".to_vec();
-        let mut carried: Option<(InfoHash, Records)> = None;
+        let mut page = Page::default();
+        let mut carried: Option<(InfoHash, Records<'static>)> = None;
         let mut pending: Vec<PendingAdd> = Vec::new();
         let mut reshare = false;
         loop {
             // Everything but the metadata, which stays on disk (and out of
             // memory) for every torrent whose layout record is there.
-            let page = match self
-                .store()
-                .scan_page(b"torrent:", &from, PAGE_RECORDS, &|k| {
-                    !k.ends_with(b":meta")
-                }) {
-                Ok(p) => p,
-                Err(e) => {
-                    report.failed.push(("torrent:*".into(), e.to_string()));
-                    break;
-                }
-            };
+            let not_meta = |k: &[u8]| !k.ends_with(b":meta");
+            let read =
+                (self.store()).scan_page(b"torrent:", &from, PAGE_RECORDS, &not_meta, &mut page);
+            if let Err(e) = read {
+                report.failed.push(("torrent:*".into(), e.to_string()));
+                break;
+            }
             let last = page.len() < PAGE_RECORDS;
-            if let Some((k, _)) = page.last() {
+            if let Some(k) = page.last_key() {
                 // The next page starts right after this one's last key.
-                from.clone_from(k);
+                from.clear();
+                from.extend_from_slice(k);
                 from.push(0);
             }
-            let mut by_torrent = group(page, carried.take(), &mut report);
+            let mut by_torrent = group(&page, carried.take(), &mut report);
             // The page may end inside the last torrent's records: it waits
             // for the rest in the next page.
             if !last {
-                carried = by_torrent.pop_last();
+                carried = by_torrent.pop_last().map(|(ih, r)| (ih, r.into_owned()));
             }
             let per_shard = self.restore_page(by_torrent, &mut report);
             // The previous page's adds are answered before this page's go out:
@@ -212,7 +227,7 @@ impl Engine {
     /// as adds for each shard.
     fn restore_page(
         &self,
-        by_torrent: BTreeMap<InfoHash, Records>,
+        by_torrent: BTreeMap<InfoHash, Records<'_>>,
         report: &mut RestoreReport,
     ) -> BTreeMap<usize, Vec<AddTorrent>> {
         // Decoding is all the work here (the files are stamped later, by the
@@ -224,7 +239,8 @@ impl Engine {
         let threads = (std::thread::available_parallelism().map_or(1, usize::from) / 2)
             .clamp(1, 16)
             .min(by_torrent.len().div_ceil(MIN_SHARE).max(1));
-        let mut shares: Vec<Vec<(InfoHash, Records)>> = (0..threads).map(|_| Vec::new()).collect();
+        let mut shares: Vec<Vec<(InfoHash, Records<'_>)>> =
+            (0..threads).map(|_| Vec::new()).collect();
         for (i, entry) in by_torrent.into_iter().enumerate() {
             shares[i % threads].push(entry);
         }
@@ -313,7 +329,7 @@ impl Engine {
     }
 
     /// The adds that bring back one thread's share of the torrents.
-    fn restore_share(&self, share: Vec<(InfoHash, Records)>) -> Share {
+    fn restore_share(&self, share: Vec<(InfoHash, Records<'_>)>) -> Share {
         let mut out = Share::default();
         // Whether each root is there, looked up once per root, not per torrent.
         let mut available: BTreeMap<PathBuf, bool> = BTreeMap::new();
@@ -357,7 +373,7 @@ impl Engine {
     fn restore_one(
         &self,
         ih: InfoHash,
-        recs: Records,
+        recs: Records<'_>,
         available: &mut BTreeMap<PathBuf, bool>,
         report: &mut RestoreReport,
         migrated: &mut Vec<StoreOp>,

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use heed::types::Bytes;
 use heed::{Database, Env, EnvOpenOptions, WithTls};
 
-use super::{KeyValue, SessionStore, StoreError, StoreOp};
+use super::{Page, SessionStore, StoreError, StoreOp};
 
 type Db = Database<Bytes, Bytes>;
 
@@ -274,11 +274,12 @@ impl SessionStore for LmdbSessionStore {
         from: &[u8],
         limit: usize,
         keep: &dyn Fn(&[u8]) -> bool,
-    ) -> Result<Vec<KeyValue>, StoreError> {
+        page: &mut Page,
+    ) -> Result<(), StoreError> {
         use std::ops::Bound;
+        page.clear();
         let _gate = self.shared.gate.read().map_err(err)?;
         let rtxn = self.shared.env.read_txn().map_err(err)?;
-        let mut out = Vec::new();
         let from = from.max(prefix);
         // LMDB takes no empty key: from the start, the range is open.
         let start = if from.is_empty() {
@@ -292,18 +293,18 @@ impl SessionStore for LmdbSessionStore {
             // A value is a pointer into the map until it is copied: skipped ones
             // are never read.
             let (k, v) = item.map_err(err)?;
-            if !k.starts_with(prefix) || out.len() == limit {
+            if !k.starts_with(prefix) || page.len() == limit {
                 break;
             }
             if keep(k) {
-                out.push((k.to_vec(), v.to_vec()));
+                page.push(k, v);
             }
             if n % RELEASE_EVERY == RELEASE_EVERY - 1 {
                 release_map(&self.shared);
             }
         }
         release_map(&self.shared);
-        Ok(out)
+        Ok(())
     }
 
     fn apply(&self, ops: Vec<StoreOp>) -> Result<(), StoreError> {
@@ -459,17 +460,21 @@ mod tests {
             ops.reverse();
             s.apply(ops).unwrap();
             let no_meta = |k: &[u8]| !k.ends_with(b":meta");
-            let keys = |from: &[u8], limit| -> Vec<String> {
-                let page = s.scan_page(b"t:", from, limit, &no_meta).unwrap();
-                page.into_iter()
-                    .map(|(k, _)| String::from_utf8(k).unwrap())
+            let mut page = Page::default();
+            let mut keys = |from: &[u8], limit| -> Vec<String> {
+                s.scan_page(b"t:", from, limit, &no_meta, &mut page)
+                    .unwrap();
+                page.iter()
+                    .map(|(k, _)| String::from_utf8(k.to_vec()).unwrap())
                     .collect()
             };
             assert_eq!(keys(b"", 2), ["t:1:state", "t:2:layout"]);
             assert_eq!(keys(b"t:2:layout\0", 2), ["t:3:state"]);
             assert_eq!(keys(b"t:2", 9), ["t:2:layout", "t:3:state"]);
             assert_eq!(keys(b"t:9", 9), Vec::<String>::new());
-            assert_eq!(s.scan_page(b"", b"", 3, &|_| true).unwrap().len(), 3);
+            let mut page = Page::default();
+            s.scan_page(b"", b"", 3, &|_| true, &mut page).unwrap();
+            assert_eq!(page.len(), 3);
         }
     }
 

@@ -21,9 +21,11 @@
 
 pub mod damaged;
 mod lmdb;
+mod page;
 pub use crate::core::record;
 
 pub use lmdb::LmdbSessionStore;
+pub use page::Page;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -50,20 +52,23 @@ pub trait SessionStore {
     /// Every key starting with `prefix` with its value, in key order, read in one
     /// consistent snapshot.
     fn scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
-        self.scan_page(prefix, prefix, usize::MAX, &|_| true)
+        let mut page = Page::default();
+        self.scan_page(prefix, prefix, usize::MAX, &|_| true, &mut page)?;
+        Ok(page.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect())
     }
-    /// Like [`SessionStore::scan`], from the key `from` on (inclusive; it
-    /// starts with `prefix`), with only the keys `keep` accepts (the values of
-    /// the others are never read: a restart skips every torrent's metadata),
-    /// and at most `limit` of them: a large store is read a page at a time,
-    /// each page a snapshot of its own.
+    /// Like [`SessionStore::scan`], into `page` (cleared first), from the key
+    /// `from` on (inclusive; it starts with `prefix`), with only the keys
+    /// `keep` accepts (the values of the others are never read: a restart
+    /// skips every torrent's metadata), and at most `limit` of them: a large
+    /// store is read a page at a time, each page a snapshot of its own.
     fn scan_page(
         &self,
         prefix: &[u8],
         from: &[u8],
         limit: usize,
         keep: &dyn Fn(&[u8]) -> bool,
-    ) -> Result<Vec<KeyValue>, StoreError>;
+        page: &mut Page,
+    ) -> Result<(), StoreError>;
     /// Applies `ops` in order, all or none: one transaction.
     fn apply(&self, ops: Vec<StoreOp>) -> Result<(), StoreError>;
     /// Whether what is committed survives the process (false for memory stores:
@@ -226,15 +231,19 @@ impl SessionStore for MemorySessionStore {
         from: &[u8],
         limit: usize,
         keep: &dyn Fn(&[u8]) -> bool,
-    ) -> Result<Vec<KeyValue>, StoreError> {
-        Ok(self
-            .lock()?
+        page: &mut Page,
+    ) -> Result<(), StoreError> {
+        page.clear();
+        let m = self.lock()?;
+        let records = m
             .range(from.max(prefix).to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
             .filter(|(k, _)| keep(k))
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+            .take(limit);
+        for (k, v) in records {
+            page.push(k, v);
+        }
+        Ok(())
     }
 
     fn is_durable(&self) -> bool {
