@@ -5,6 +5,7 @@
 use super::*;
 use std::path::Path;
 
+use super::stat::{StatJob, stat_batched};
 use crate::core::Transport;
 use crate::net::peer::{attach, incoming, route};
 use crate::net::stream::PeerStream;
@@ -173,6 +174,7 @@ impl Shard {
 
     fn apply(&mut self, rc: &ShardRc, actions: Vec<Action>) {
         let mut reads = Vec::new();
+        let mut stats = Vec::new();
         // Peers whose send queue overflowed: closed, and told to the core after.
         let mut slow = Vec::new();
         for a in actions {
@@ -268,29 +270,12 @@ impl Shard {
                     info,
                     root,
                     with_record,
-                } => {
-                    let store = self.store.clone();
-                    let job = move || {
-                        let root = Path::new(&root);
-                        storage::files_stated(
-                            &RealFiles,
-                            &*store,
-                            info_hash,
-                            root,
-                            &info,
-                            with_record,
-                        )
-                    };
-                    let work = blocking(job, "stamping files", || (Vec::new(), None));
-                    spawn_then(rc, work, move |c, now, out, (stamps, recorded)| {
-                        let ev = Event::FilesStated {
-                            info_hash,
-                            stamps,
-                            recorded,
-                        };
-                        c.on_event(now, ev, out);
-                    });
-                }
+                } => stats.push(StatJob {
+                    info_hash,
+                    info,
+                    root,
+                    with_record,
+                }),
                 Action::WebFetch {
                     peer,
                     blocks,
@@ -490,6 +475,7 @@ impl Shard {
             }
         }
         self.read_batched(rc, reads);
+        stat_batched(rc, &self.store, stats);
         for peer in slow {
             // Told on the next turn of the loop: the shard is borrowed here.
             spawn_then(rc, async {}, move |c, now, out, ()| {
@@ -602,7 +588,7 @@ impl Shard {
 
 /// Runs `job` on the blocking pool; if it panics, says so (`what`) and answers
 /// `fallback()` instead.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     job: impl FnOnce() -> T + Send + 'static,
     what: &str,
     fallback: impl FnOnce() -> T,

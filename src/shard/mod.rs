@@ -45,6 +45,7 @@ use crate::types::{InfoHash, Time};
 mod driver;
 mod names;
 mod resume;
+mod stat;
 
 pub(crate) use names::{Merge, NameTable, read as names_read, write as names_write};
 
