@@ -80,10 +80,15 @@ impl FileCache {
 
 /// Where file `f` of `info` lives under `root` (sanitised components only).
 pub fn file_path(root: &Path, info: &Info, f: usize) -> PathBuf {
-    info.files[f]
-        .path
-        .iter()
-        .fold(root.to_path_buf(), |p, c| p.join(c))
+    let parts = &info.files[f].path;
+    // One allocation, sized once (a `join` per component was one each).
+    let len = root.as_os_str().len() + parts.iter().map(|c| c.len() + 1).sum::<usize>();
+    let mut p = PathBuf::with_capacity(len);
+    p.push(root);
+    for c in parts {
+        p.push(c);
+    }
+    p
 }
 
 /// Reads `len` bytes at `offset` of piece `piece`. Pad files read as zeros; a missing

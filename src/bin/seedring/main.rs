@@ -85,7 +85,7 @@ const EXIT_INCOMPLETE: u8 = 1;
 const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    arenas::one_per_core();
+    arenas::two_per_core();
     let cli = Cli::parse();
     // The daemon sets up its own logs (a ring for its API, a filter it can change).
     if !matches!(cli.command, Command::Daemon(_)) {
