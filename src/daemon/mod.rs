@@ -243,15 +243,32 @@ async fn serve(
             l.stop();
         }
         let wait = bound.mul_f32(0.6);
-        match engine.shut_down(wait) {
-            Ok(0) => tracing::info!("stopped: trackers told, resume data saved"),
-            Ok(n) => tracing::warn!(
-                unanswered = n,
-                "stopped: resume data saved; some trackers did not answer"
-            ),
-            Err(e) => tracing::error!(error = %e, "stopping: not everything was saved"),
+        let saved = match engine.shut_down(wait) {
+            Ok(0) => {
+                tracing::info!("stopped: trackers told, resume data saved");
+                true
+            }
+            Ok(n) => {
+                tracing::warn!(
+                    unanswered = n,
+                    "stopped: resume data saved; some trackers did not answer"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "stopping: not everything was saved");
+                false
+            }
+        };
+        if saved {
+            // Everything is committed and synced: what is left of the engine
+            // is memory, which the process's exit hands back at once, and
+            // threads, which end with it. Dropping it freed every torrent an
+            // allocation at a time (11 s of a stop at a million torrents).
+            std::mem::forget(engine);
+        } else {
+            drop(engine);
         }
-        drop(engine);
     });
     if tokio::time::timeout(bound, stop).await.is_err() {
         // The process still waits for the save (the runtime's end waits for
