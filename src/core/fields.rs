@@ -158,8 +158,8 @@ pub(super) fn uint(t: Token<'_>, what: &str) -> Result<u64, RecordError> {
     }
 }
 
-/// Any integer.
-pub(super) fn int(t: Token<'_>, what: &str) -> Result<i64, RecordError> {
+/// Any integer (signed).
+pub(super) fn signed(t: Token<'_>, what: &str) -> Result<i64, RecordError> {
     match t {
         Token::Int(v) => Ok(v),
         _ => Err(bad(what)),

@@ -216,7 +216,7 @@ impl StateRecord {
 
     /// Reads a record; `Err` for anything damaged or of an unknown version.
     pub fn decode(bytes: &[u8]) -> Result<StateRecord, RecordError> {
-        use super::fields::{bytes as raw, flag, int, read_versioned, required, text, uint};
+        use super::fields::{bytes as raw, flag, read_versioned, required, signed, text, uint};
         read_versioned(bytes, |f| {
             let (mut n, mut have, mut down, mut up, mut added) = (None, None, None, None, None);
             let (mut done, mut root, mut paused, mut seq, mut prio) =
@@ -257,7 +257,7 @@ impl StateRecord {
                     b"shr" if shr.is_none() => {
                         let mut v = Vec::new();
                         f.list(t, "shr", |_, x| {
-                            v.push(int(x, "share limit")?);
+                            v.push(signed(x, "share limit")?);
                             Ok(())
                         })?;
                         let [ratio_milli, seeding_mins, inactive_mins] = v[..] else {
@@ -322,7 +322,7 @@ fn stamps<'a>(
     f: &mut super::fields::Fields<'a>,
     first: crate::bencode::Token<'a>,
 ) -> Result<Vec<Option<FileStamp>>, RecordError> {
-    use super::fields::{int, uint};
+    use super::fields::{signed, uint};
     use crate::bencode::Token;
     let mut out = Vec::new();
     f.list(first, "files", |f, stamp| {
@@ -338,7 +338,7 @@ fn stamps<'a>(
         };
         let mtime_ns = match f.value()? {
             Token::End => return Err(bad("file stamp")),
-            t => int(t, "file mtime")?,
+            t => signed(t, "file mtime")?,
         };
         if f.value()? != Token::End {
             return Err(bad("file stamp"));

@@ -78,6 +78,10 @@ pub type FilterSetter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 /// Runs the daemon until SIGTERM or SIGINT. `config_file` is read again on
 /// SIGHUP (`None`: the embedded defaults, nothing to reload).
+///
+/// The process's main loop, called once per process: after a stop that saved
+/// everything, the engine's memory and threads are left for the process's
+/// exit to end, not freed (see the stop in `serve`).
 pub fn run(
     cfg: Config,
     config_file: Option<PathBuf>,
