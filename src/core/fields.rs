@@ -53,6 +53,16 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// What the version key read so far says is wrong: missing or not an
+    /// integer, or a version this build does not know.
+    fn version_error(&self) -> Option<RecordError> {
+        match self.version {
+            Some(Some(STATE_VERSION)) => None,
+            Some(Some(v)) => Some(RecordError::Version(v)),
+            _ => Some(bad("v")),
+        }
+    }
+
     /// The first token of the value under the key just read.
     pub(super) fn value(&mut self) -> Result<Token<'a>, RecordError> {
         self.r.token().map_err(corrupt)
@@ -114,11 +124,7 @@ pub(super) fn read_versioned<'a, T>(
         // `read` reads up to the dictionary's end (`next_key` says `None`).
         let out = read(&mut f)?;
         f.r.finish().map_err(corrupt)?;
-        match f.version {
-            Some(Some(STATE_VERSION)) => Ok(out),
-            Some(Some(v)) => Err(RecordError::Version(v)),
-            _ => Err(bad("v")),
-        }
+        f.version_error().map_or(Ok(out), Err)
     };
     attempt().map_err(|e| worse_damage(bytes).unwrap_or(e))
 }
@@ -143,11 +149,7 @@ fn worse_damage(bytes: &[u8]) -> Option<RecordError> {
         let t = f.value().ok()?;
         f.skip(t).ok()?;
     }
-    match f.version {
-        Some(Some(STATE_VERSION)) => None,
-        Some(Some(v)) => Some(RecordError::Version(v)),
-        _ => Some(bad("v")),
-    }
+    f.version_error()
 }
 
 /// A non-negative integer.
@@ -173,6 +175,11 @@ pub(super) fn flag(t: Token<'_>, what: &str) -> Result<bool, RecordError> {
         Token::Int(1) => Ok(true),
         _ => Err(bad(what)),
     }
+}
+
+/// Any non-zero integer is yes; anything else, of any type, is no.
+pub(super) fn nonzero(t: Token<'_>) -> bool {
+    matches!(t, Token::Int(v) if v != 0)
 }
 
 /// A byte string.

@@ -216,7 +216,9 @@ impl StateRecord {
 
     /// Reads a record; `Err` for anything damaged or of an unknown version.
     pub fn decode(bytes: &[u8]) -> Result<StateRecord, RecordError> {
-        use super::fields::{bytes as raw, flag, read_versioned, required, signed, text, uint};
+        use super::fields::{
+            bytes as raw, flag, nonzero, read_versioned, required, signed, text, uint,
+        };
         read_versioned(bytes, |f| {
             let (mut n, mut have, mut down, mut up, mut added) = (None, None, None, None, None);
             let (mut done, mut root, mut paused, mut seq, mut prio) =
@@ -273,11 +275,11 @@ impl StateRecord {
                     b"qp" if qp.is_none() => qp = Some(uint(t, "qp")?),
                     // Anything but a non-zero integer is "no" (as ever).
                     b"frc" if frc.is_none() => {
-                        frc = Some(matches!(t, crate::bencode::Token::Int(v) if v != 0));
+                        frc = Some(nonzero(t));
                         f.skip(t)?;
                     }
                     b"fl" if fl.is_none() => {
-                        fl = Some(matches!(t, crate::bencode::Token::Int(v) if v != 0));
+                        fl = Some(nonzero(t));
                         f.skip(t)?;
                     }
                     b"lay" if lay.is_none() => lay = Some(content_layout(t)?),
