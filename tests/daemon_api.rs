@@ -459,6 +459,37 @@ fn torrents_roots_settings_stats_and_logs() {
 }
 
 #[test]
+fn a_sorted_list_is_paged_over_every_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), "");
+    // Seven torrents, spread over the two shards by their ids; sizes in the
+    // reverse order of the names.
+    let names = ["c", "f", "a", "g", "e", "b", "d"];
+    for n in names {
+        let len = (8 - (n.as_bytes()[0] - b'a') as usize) << 14;
+        let (t, _) = make_torrent(dir.path(), n, len);
+        let r = d.add_torrent(&std::fs::read(&t).unwrap(), "?paused=true");
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let page = |q: &str| {
+        let v = d.get_json(&format!("/torrents?{q}"));
+        let names: Vec<String> = (v["torrents"].as_array().unwrap().iter())
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        (v["total"].as_u64().unwrap(), names.join(""))
+    };
+    assert_eq!(page("sort=name"), (7, "abcdefg".into()));
+    assert_eq!(page("sort=-name"), (7, "gfedcba".into()));
+    assert_eq!(page("sort=name&offset=2&limit=3"), (7, "cde".into()));
+    assert_eq!(page("sort=-name&offset=5&limit=5"), (7, "ba".into()));
+    assert_eq!(page("sort=size&limit=2"), (7, "gf".into()));
+    assert_eq!(page("sort=-size&offset=1&limit=1"), (7, "b".into()));
+    assert_eq!(page("sort=name&offset=9&limit=2"), (7, String::new()));
+    assert_eq!(page("sort=name&limit=0"), (7, String::new()));
+    assert_eq!(page("sort=name&name=C&limit=5"), (1, "c".into()));
+}
+
+#[test]
 fn the_live_log_feed_streams_new_entries() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), "");

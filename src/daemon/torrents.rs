@@ -1,6 +1,7 @@
 //! `/api/v1/torrents`: list, add, one, remove, pause, resume, recheck, move,
 //! limits, sequential, files and priorities, peers, pieces.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Json;
@@ -49,8 +50,8 @@ pub struct ListQuery {
 }
 
 /// `GET /torrents`. Each shard writes its rows that pass the filters, with
-/// their sort keys (`daemon::rows`); this thread orders the keys and copies
-/// the page out.
+/// their sort keys (`daemon::rows`); this thread orders the keys, and the
+/// page's rows are copied out a chunk at a time as the client takes them.
 pub async fn list(
     State(app): State<Shared>,
     q: Result<Query<ListQuery>, QueryRejection>,
@@ -73,28 +74,25 @@ pub async fn list(
     let parts = app
         .engine
         .all_stats_then(move |all| {
-            let mut part = rows::Part::with_capacity(all.len(), VIEW_BYTES);
-            for s in all {
-                let id = s.info_hash;
-                let t = TorrentView::from(s);
-                if q.keeps(&t) {
-                    part.push((key.of(&t), id), |out| t.write_json(out));
-                }
-            }
-            part
+            let kept = (all.into_iter())
+                .map(|s| (s.info_hash, TorrentView::from(s)))
+                .filter(|(_, t)| q.keeps(t))
+                .map(|(id, t)| ((key.of(&t), id), t));
+            let write = |t: &TorrentView, out: &mut Vec<u8>| t.write_json(out);
+            rows::Part::best(kept, &by, paging, VIEW_BYTES, write)
         })
         .await?;
-    // Ascending, ties by id (as its hex sorts); a descending list is the
-    // same reversed.
-    let by = |a: &(Sort, InfoHash), b: &(Sort, InfoHash)| a.0.cmp(&b.0).then(a.1.cmp(&b.1));
     let page = rows::page(&parts, &by, paging);
-    let mut out = Vec::new();
-    out.extend_from_slice(b"{\"total\":");
-    super::json_text::write_int(&mut out, page.total);
-    out.extend_from_slice(b",\"torrents\":[");
-    page.write(&mut out);
-    out.extend_from_slice(b"]}");
-    Ok(([(header::CONTENT_TYPE, "application/json")], out))
+    let mut head = Vec::new();
+    head.extend_from_slice(b"{\"total\":");
+    super::json_text::write_int(&mut head, page.total);
+    head.extend_from_slice(b",\"torrents\":[");
+    let chunks = rows::Chunks::new(parts, page, head, b"]}");
+    let body = futures_util::stream::iter(chunks.map(|c| Ok::<_, Infallible>(Bytes::from(c))));
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(body),
+    ))
 }
 
 impl ListQuery {
@@ -118,6 +116,12 @@ enum ListKey {
     DownloadRate,
     UploadRate,
     Ratio,
+}
+
+/// The list's order: ascending, ties by id (as its hex sorts); a descending
+/// list is the same reversed.
+fn by(a: &(Sort, InfoHash), b: &(Sort, InfoHash)) -> std::cmp::Ordering {
+    a.0.cmp(&b.0).then(a.1.cmp(&b.1))
 }
 
 /// A torrent's place in a sorted list: the key's value, then its id.
