@@ -5,7 +5,7 @@
 use super::*;
 use std::path::Path;
 
-use super::stat::{StatJob, stat_batched};
+use super::stat::{Stamping, StatJob, stat_batched};
 use crate::core::Transport;
 use crate::net::peer::{attach, incoming, route};
 use crate::net::stream::PeerStream;
@@ -52,6 +52,8 @@ pub(crate) struct Shard {
     pub(crate) utp: UtpSlot,
     /// The session store (read for the stamps of a restored torrent's record).
     pub(crate) store: SharedStore,
+    /// The file-stamping jobs on the blocking pool (`stat`).
+    pub(crate) stamping: Stamping,
 }
 
 pub(crate) type ShardRc = Rc<RefCell<Shard>>;
@@ -158,6 +160,7 @@ impl Shard {
             names: None,
             utp: UtpSlot::default(),
             store,
+            stamping: Stamping::default(),
             conns: HashMap::new(),
             storage: HashMap::new(),
             files: Rc::new(FileCache::new(max_open_files)),
@@ -168,7 +171,7 @@ impl Shard {
         }
     }
 
-    fn now(&self) -> Time {
+    pub(super) fn now(&self) -> Time {
         Time(u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 
@@ -475,7 +478,7 @@ impl Shard {
             }
         }
         self.read_batched(rc, reads);
-        stat_batched(rc, &self.store, stats);
+        stat_batched(rc, &mut self.stamping, &self.store, stats);
         for peer in slow {
             // Told on the next turn of the loop: the shard is borrowed here.
             spawn_then(rc, async {}, move |c, now, out, ()| {
