@@ -141,6 +141,14 @@ impl Core {
         self.stop_peers(info_hash, out)?;
         if let Some(mut t) = self.torrents.remove(&info_hash) {
             self.root_book.forget();
+            if t.stat_out {
+                // Its stamps' answer will find no torrent: the slot it held
+                // among the requests out goes to the next torrent waiting
+                // (else every removal during a comparison would shrink them
+                // for good).
+                self.stats_out = self.stats_out.saturating_sub(1);
+                self.compare_restored_next(out);
+            }
             tracing::info!(info_hash = %info_hash, delete_files, "torrent removed");
             self.note_removal(info_hash);
             // The trackers hear of it now (under each of its names): there is

@@ -223,6 +223,40 @@ fn comparisons_go_out_a_bounded_few_at_a_time() {
 }
 
 #[test]
+fn a_torrent_removed_while_its_stamps_are_out_frees_its_slot() {
+    let mut core = Core::new(CoreConfig::default());
+    let hashes: Vec<InfoHash> = (0..40)
+        .map(|i| {
+            let add = restored(&three_files(&format!("t{i}")));
+            core.add_torrent(Time::ZERO, add, &mut Vec::new()).unwrap()
+        })
+        .collect();
+    let mut out = Vec::new();
+    core.execute(Time::ZERO, Command::RestoreDone, &mut out);
+    assert_eq!(stats_asked(&out).len(), 32);
+    // Eight removed with their stamps out: the eight waiting take their
+    // places at once, and the removed ones' answers, when they come, change
+    // nothing.
+    let mut next = Vec::new();
+    for ih in &hashes[..8] {
+        let mut out = Vec::new();
+        core.remove_torrent(Time::ZERO, *ih, false, &mut out)
+            .unwrap();
+        next.extend(stats_asked(&out));
+    }
+    assert_eq!(next[..], hashes[32..], "every waiting torrent asked");
+    for ih in &hashes[..8] {
+        assert!(stats_asked(&answer(&mut core, *ih, recorded())).is_empty());
+    }
+    // With 32 out again, an answer lets none go (none waits), and the count
+    // is right: 32 more torrents restored later all go out together.
+    for ih in &hashes[8..40] {
+        assert!(stats_asked(&answer(&mut core, *ih, recorded())).is_empty());
+    }
+    assert_eq!(core.stats_out, 0);
+}
+
+#[test]
 fn a_save_before_the_comparison_keeps_the_records_stamps() {
     let meta = three_files("t");
     let (mut core, ih, _) = restarted(&meta);

@@ -171,7 +171,7 @@ impl Shard {
         }
     }
 
-    pub(super) fn now(&self) -> Time {
+    fn now(&self) -> Time {
         Time(u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 
