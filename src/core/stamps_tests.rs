@@ -203,8 +203,9 @@ fn a_recheck_replaces_the_comparison() {
     assert!(stats_asked(&out).is_empty(), "{out:?}");
 }
 
-#[test]
-fn comparisons_go_out_a_bounded_few_at_a_time() {
+/// Forty restored torrents, the restore over: the core, their ids in the
+/// order they came, and the stamps asked for.
+fn forty_restored() -> (Core, Vec<InfoHash>, Vec<InfoHash>) {
     let mut core = Core::new(CoreConfig::default());
     let hashes: Vec<InfoHash> = (0..40)
         .map(|i| {
@@ -215,6 +216,12 @@ fn comparisons_go_out_a_bounded_few_at_a_time() {
     let mut out = Vec::new();
     core.execute(Time::ZERO, Command::RestoreDone, &mut out);
     let asked = stats_asked(&out);
+    (core, hashes, asked)
+}
+
+#[test]
+fn comparisons_go_out_a_bounded_few_at_a_time() {
+    let (mut core, hashes, asked) = forty_restored();
     assert_eq!(asked.len(), 32);
     assert_eq!(asked[..], hashes[..32], "in the order they came");
     // Each answer lets the next one go.
@@ -224,16 +231,8 @@ fn comparisons_go_out_a_bounded_few_at_a_time() {
 
 #[test]
 fn a_torrent_removed_while_its_stamps_are_out_frees_its_slot() {
-    let mut core = Core::new(CoreConfig::default());
-    let hashes: Vec<InfoHash> = (0..40)
-        .map(|i| {
-            let add = restored(&three_files(&format!("t{i}")));
-            core.add_torrent(Time::ZERO, add, &mut Vec::new()).unwrap()
-        })
-        .collect();
-    let mut out = Vec::new();
-    core.execute(Time::ZERO, Command::RestoreDone, &mut out);
-    assert_eq!(stats_asked(&out).len(), 32);
+    let (mut core, hashes, asked) = forty_restored();
+    assert_eq!(asked.len(), 32);
     // Eight removed with their stamps out: the eight waiting take their
     // places at once, and the removed ones' answers, when they come, change
     // nothing.
