@@ -41,7 +41,9 @@ impl<K> Part<K> {
     /// them here comes after them in the whole list too. Every row counts in
     /// the total. A page of 10 out of 1,000,000 torrents writes at most 10
     /// rows per part, not a million; a list without a page writes each row as
-    /// it comes, holding one at a time.
+    /// it comes, holding one at a time. Rows equal in `order` at the page's
+    /// edge are kept in no set order (`/torrents` keys end with the torrent's
+    /// id, so none are equal there).
     pub fn best<T>(
         rows: impl Iterator<Item = (K, T)>,
         order: Order<'_, K>,
