@@ -247,8 +247,8 @@ fn a_torrent_removed_while_its_stamps_are_out_frees_its_slot() {
     for ih in &hashes[..8] {
         assert!(stats_asked(&answer(&mut core, *ih, recorded())).is_empty());
     }
-    // With 32 out again, an answer lets none go (none waits), and the count
-    // is right: 32 more torrents restored later all go out together.
+    // With 32 out again, an answer lets none go (none waits), and once all
+    // are answered none is counted out.
     for ih in &hashes[8..40] {
         assert!(stats_asked(&answer(&mut core, *ih, recorded())).is_empty());
     }
