@@ -201,4 +201,22 @@ fn a_clean_stop_writes_an_idle_seeds_clock_alone_and_the_restart_keeps_its_time(
         "{} of {clock} s",
         rec.seeding_secs
     );
+
+    // Removed, it leaves no record behind, its clock (its own key range)
+    // included.
+    run(&world, 61 * 60, || false);
+    assert!(store.get(&clock_key(ih)).unwrap().is_some(), "no clock");
+    e.remove(ih, false).unwrap();
+    e.flush().unwrap();
+    assert!(
+        store.get(&clock_key(ih)).unwrap().is_none(),
+        "its clock stays"
+    );
+    let hex = ih.to_hex();
+    assert!(
+        store
+            .keys(format!("torrent:{hex}").as_bytes())
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -17,7 +17,10 @@ use crate::core::{
 };
 use crate::metainfo::{Info, Magnet, Metainfo, MetainfoLimits, parse_stored};
 use crate::resume_lmdb::record::{self, StateRecord};
-use crate::resume_lmdb::{Page, StoreOp, layout_op, meta_key};
+use crate::resume_lmdb::{
+    CLOCK_PREFIX, Page, SessionStore, StoreError, StoreOp, clock_info_hash, clock_key, layout_op,
+    meta_key,
+};
 use crate::roots::StorageRootManager;
 use crate::types::InfoHash;
 
@@ -39,7 +42,10 @@ struct Records<'a> {
     layout: Option<Cow<'a, [u8]>>,
     state: Option<Cow<'a, [u8]>>,
     peers: Option<Cow<'a, [u8]>>,
-    clock: Option<Cow<'a, [u8]>>,
+    /// Seconds seeded by its clock records (the larger, with a store's from
+    /// before their own key range), and whether one could not be read.
+    clock: Option<u64>,
+    clock_damaged: bool,
 }
 
 impl Records<'_> {
@@ -49,14 +55,22 @@ impl Records<'_> {
             layout: own(self.layout),
             state: own(self.state),
             peers: own(self.peers),
-            clock: own(self.clock),
+            clock: self.clock,
+            clock_damaged: self.clock_damaged,
+        }
+    }
+
+    /// Takes in a clock record's value.
+    fn add_clock(&mut self, value: &[u8]) {
+        match crate::resume_lmdb::decode_clock(value) {
+            Some(secs) => self.clock = self.clock.max(Some(secs)),
+            None => self.clock_damaged = true,
         }
     }
 }
 
-/// Records read per page of the store (three or four a torrent, with its
-/// clock record: 4,000 to 5,000 torrents, a few MB; seven under test, so
-/// pages end inside torrents).
+/// Records read per page of the store (three a torrent: 5,000 to 5,500
+/// torrents, a few MB; seven under test, so pages end inside torrents).
 pub(super) const PAGE_RECORDS: usize = if cfg!(test) { 7 } else { 16_384 };
 
 /// Torrents a restoring thread is given at least (a small page needs fewer
@@ -91,16 +105,66 @@ fn group<'a>(
             continue;
         };
         let r = by_torrent.entry(ih).or_default();
-        let value = Some(Cow::Borrowed(value));
         match kind {
-            Some(b"layout") => r.layout = value,
-            Some(b"state") => r.state = value,
-            Some(b"peers") => r.peers = value,
-            Some(b"clock") => r.clock = value,
+            Some(b"layout") => r.layout = Some(Cow::Borrowed(value)),
+            Some(b"state") => r.state = Some(Cow::Borrowed(value)),
+            Some(b"peers") => r.peers = Some(Cow::Borrowed(value)),
+            Some(b"clock") => r.add_clock(value),
             _ => {}
         }
     }
     by_torrent
+}
+
+/// Reads into `by_torrent` its torrents' clock records: their own key range,
+/// in the same order as the torrents' records, from `from` up to `end`
+/// (`None`: the end of the range), a page at a time; `from` is left just
+/// past `end`. A clock whose torrent has no records is put in `orphans` to
+/// delete.
+fn read_clocks(
+    store: &dyn SessionStore,
+    by_torrent: &mut BTreeMap<InfoHash, Records<'_>>,
+    (from, end): (&mut Vec<u8>, Option<&Vec<u8>>),
+    page: &mut Page,
+    orphans: &mut Vec<StoreOp>,
+) -> Result<(), StoreError> {
+    // Most torrents of a page have a clock or none: a page of as many
+    // records is mostly read in one scan (two under test, so scans end
+    // inside a page's range).
+    let limit = if cfg!(test) {
+        2
+    } else {
+        (by_torrent.len() + 1).max(64)
+    };
+    loop {
+        store.scan_page(CLOCK_PREFIX, from, limit, &|_| true, page)?;
+        for (key, value) in page.iter() {
+            if end.is_some_and(|end| key > end.as_slice()) {
+                break;
+            }
+            match clock_info_hash(key).and_then(|ih| by_torrent.get_mut(&ih)) {
+                Some(r) => r.add_clock(value),
+                None => orphans.push(StoreOp::Delete(key.to_vec())),
+            }
+        }
+        let next = page
+            .last_key()
+            .filter(|k| end.is_none_or(|end| *k < end.as_slice()));
+        match next {
+            Some(k) if page.len() == limit => {
+                from.clear();
+                from.extend_from_slice(k);
+                from.push(0);
+            }
+            _ => break,
+        }
+    }
+    if let Some(end) = end {
+        from.clear();
+        from.extend_from_slice(end);
+        from.push(0);
+    }
+    Ok(())
 }
 
 /// What one restoring thread produced.
@@ -162,6 +226,12 @@ impl Engine {
         let mut carried: Option<(InfoHash, Records<'static>)> = None;
         let mut pending: Vec<PendingAdd> = Vec::new();
         let mut reshare = false;
+        // The clocks of each page's torrents, read from their own key range;
+        // and those that named no torrent in the store.
+        let mut clocks = Page::default();
+        let mut clocks_from = CLOCK_PREFIX.to_vec();
+        let mut orphans: Vec<StoreOp> = Vec::new();
+        let mut clocks_failed = false;
         loop {
             // Everything but the metadata, which stays on disk (and out of
             // memory) for every torrent whose layout record is there.
@@ -185,6 +255,29 @@ impl Engine {
             if !last {
                 carried = by_torrent.pop_last().map(|(ih, r)| (ih, r.into_owned()));
             }
+            // This page's clocks: from where the last page's ended to its
+            // last torrent's (the last page: to the end of the range).
+            let end = (!last)
+                .then(|| by_torrent.last_key_value().map(|(ih, _)| clock_key(*ih)))
+                .flatten();
+            let read = if last || end.is_some() {
+                let at = (&mut clocks_from, end.as_ref());
+                read_clocks(
+                    &**self.store(),
+                    &mut by_torrent,
+                    at,
+                    &mut clocks,
+                    &mut orphans,
+                )
+            } else {
+                Ok(())
+            };
+            if let Err(e) = read
+                && !std::mem::replace(&mut clocks_failed, true)
+            {
+                // Each torrent still has its state record's seconds seeded.
+                tracing::warn!(error = %e, "seeding clocks not read: the resume records' seconds seeded are used");
+            }
             let per_shard = self.restore_page(by_torrent, &mut report);
             // The previous page's adds are answered before this page's go out:
             // one page in the shards at a time.
@@ -207,6 +300,20 @@ impl Engine {
             }
         }
         reshare |= self.settle(pending, &mut report);
+        if !orphans.is_empty() {
+            let n = orphans.len();
+            match self.store().apply(orphans) {
+                Ok(()) => {
+                    tracing::warn!(
+                        records = n,
+                        "seeding clocks of torrents not in the store: deleted"
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(records = n, error = %e, "seeding clocks of torrents not in the store: not deleted");
+                }
+            }
+        }
         self.roots_lock().forget_recorded();
         if reshare {
             self.share_caps();
@@ -451,16 +558,12 @@ impl Engine {
             // A clock record is newer than the state record when there
             // (written at a save that changed nothing else); seconds seeded
             // only grow, so the larger is the latest.
-            let clock = recs.clock.as_deref().and_then(|b| {
-                let secs = crate::resume_lmdb::decode_clock(b);
-                if secs.is_none() {
-                    // Not a reason to check anything again: said, not noted.
-                    tracing::warn!(info_hash = %ih,
-                        "its seeding clock record is damaged: the resume record's seconds seeded are used");
-                }
-                secs
-            });
-            resume.seeding_secs = s.seeding_secs.max(clock.unwrap_or(0));
+            if recs.clock_damaged {
+                // Not a reason to check anything again: said, not noted.
+                tracing::warn!(info_hash = %ih,
+                    "its seeding clock record is damaged: the resume record's seconds seeded are used");
+            }
+            resume.seeding_secs = s.seeding_secs.max(recs.clock.unwrap_or(0));
             resume.file_priorities.clone_from(&s.file_priorities);
         }
         let source = match info {

@@ -200,6 +200,27 @@ fn a_store_read_in_pages_restores_every_torrent_once() {
     f.set_modified(later).unwrap();
     drop(f);
     std::fs::remove_file(data.path().join("t5.bin")).unwrap();
+    // Seeding clocks in their own key range, read a page of torrents at a
+    // time: each torrent its own; the first also in a store's from before
+    // that range (the larger counts), the second only there; two that name
+    // no torrent, before the first and after the last.
+    let clocks = |i: usize| 100_000 + 1_000 * i as u64;
+    let (only_old, orphans) = (added[1], [InfoHash([0; 20]), InfoHash([0xFF; 20])]);
+    {
+        use crate::resume_lmdb::{
+            LmdbSessionStore, SessionStore, StoreOp, clock_key, old_clock_key,
+        };
+        let set = |k: Vec<u8>, secs: u64| StoreOp::Set(k, secs.to_be_bytes().to_vec());
+        let store = LmdbSessionStore::open(state.path()).unwrap();
+        let mut ops: Vec<StoreOp> = (added.iter().enumerate())
+            .filter(|(_, ih)| **ih != only_old)
+            .map(|(i, ih)| set(clock_key(*ih), clocks(i)))
+            .collect();
+        ops.push(set(old_clock_key(added[0]), clocks(0) + 7));
+        ops.push(set(old_clock_key(only_old), clocks(1)));
+        ops.extend(orphans.map(|ih| set(clock_key(ih), 1)));
+        store.apply(ops).unwrap();
+    }
     let e = start();
     let report = e.restore_report().clone();
     assert_eq!(report.restored, added.len(), "{report:?}");
@@ -208,6 +229,18 @@ fn a_store_read_in_pages_restores_every_torrent_once() {
         "{report:?}"
     );
     assert_eq!(e.torrents().unwrap().len(), added.len());
+    for (i, ih) in added.iter().enumerate() {
+        let seeded = e.stats(*ih).unwrap().seeding_secs;
+        let want = clocks(i) + if i == 0 { 7 } else { 0 };
+        assert!(
+            (want..want + 60).contains(&seeded),
+            "torrent {i}: {seeded} s"
+        );
+    }
+    for ih in orphans {
+        let key = crate::resume_lmdb::clock_key(ih);
+        assert_eq!(e.store().get(&key).unwrap(), None, "an orphan clock stays");
+    }
     let others: Vec<InfoHash> = (added.iter().copied())
         .filter(|ih| ![changed, gone].contains(ih))
         .collect();

@@ -110,9 +110,30 @@ pub fn peers_key(ih: InfoHash) -> Vec<u8> {
     format!("torrent:{}:peers", ih.to_hex()).into_bytes()
 }
 
+/// Where the seeding clocks are kept: a key range of their own, in the
+/// torrents' order, so that an hourly or a stop's save of every idle seed's
+/// clock rewrites the few pages of small records that hold them, not every
+/// page of the torrents' records (a clock beside each torrent's records put
+/// one in nearly every leaf: the stop of 100,000 idle seeds rewrote ~37,000
+/// pages, 144 MiB).
+pub const CLOCK_PREFIX: &[u8] = b"clock:";
+
 /// The key of a torrent's seeding clock: seconds seeded, newer than its state
 /// record's when there (a save that changed nothing else writes only this).
 pub fn clock_key(ih: InfoHash) -> Vec<u8> {
+    format!("clock:{}", ih.to_hex()).into_bytes()
+}
+
+/// The torrent a clock record's key names (`None`: not a clock key).
+pub fn clock_info_hash(key: &[u8]) -> Option<InfoHash> {
+    let hex = std::str::from_utf8(key.strip_prefix(CLOCK_PREFIX)?).ok()?;
+    InfoHash::parse(hex).ok()
+}
+
+/// Where a store from before [`CLOCK_PREFIX`] kept a torrent's clock, among
+/// its records: still read at a start (the larger of the two counts, seconds
+/// seeded only grow) and deleted with the next whole record written.
+pub fn old_clock_key(ih: InfoHash) -> Vec<u8> {
     format!("torrent:{}:clock", ih.to_hex()).into_bytes()
 }
 
@@ -127,13 +148,23 @@ pub fn decode_clock(bytes: &[u8]) -> Option<u64> {
 }
 
 /// The store operations that commit one torrent's part of a resume save (its state
-/// record, with the file stamps filled in, and its peers; its clock record, which
-/// the state record now supersedes, goes): the same for every driver.
-pub fn resume_ops(save: &crate::core::ResumeSave) -> [StoreOp; 3] {
+/// record, with the file stamps filled in, and its peers; its clock records, which
+/// the state record now supersedes, go): the same for every driver.
+pub fn resume_ops(save: &crate::core::ResumeSave) -> [StoreOp; 4] {
     [
         StoreOp::Set(state_key(save.info_hash), save.record.encode()),
         StoreOp::Set(peers_key(save.info_hash), record::encode_peers(&save.peers)),
         StoreOp::Delete(clock_key(save.info_hash)),
+        StoreOp::Delete(old_clock_key(save.info_hash)),
+    ]
+}
+
+/// The store operations that forget a removed torrent: its records and its
+/// clock (the same for every driver).
+pub fn forget_ops(ih: InfoHash) -> [StoreOp; 2] {
+    [
+        StoreOp::DeletePrefix(torrent_prefix(ih)),
+        StoreOp::Delete(clock_key(ih)),
     ]
 }
 

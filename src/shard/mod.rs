@@ -38,7 +38,7 @@ use crate::disk_uring::io::{self as disk, FileCache};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
 use crate::proto::tracker::TrackerError;
-use crate::resume_lmdb::{SharedStore, StoreOp, meta_key, meta_ops, torrent_prefix};
+use crate::resume_lmdb::{SharedStore, StoreOp, forget_ops, meta_key, meta_ops};
 use crate::storage;
 use crate::types::{InfoHash, Time};
 

@@ -83,7 +83,7 @@ pub(crate) async fn run_resume_jobs(rc: &ShardRc, store: &SharedStore) {
                     c.on_event(now, ev, out);
                 });
             }
-            ResumeJob::Forget(ih) => ops.push(StoreOp::DeletePrefix(torrent_prefix(ih))),
+            ResumeJob::Forget(ih) => ops.extend(forget_ops(ih)),
             ResumeJob::Save { id, saves, clocks } => {
                 commit(store, std::mem::take(&mut ops)).await;
                 let n = saves.len() + clocks.len();

@@ -227,7 +227,7 @@ impl World {
                 } => {
                     self.nodes[n]
                         .store
-                        .apply(vec![StoreOp::DeletePrefix(torrent_prefix(info_hash))])
+                        .apply(forget_ops(info_hash).to_vec())
                         .expect("the sim's memory store works");
                     let node = &mut self.nodes[n];
                     if let Some((info, root)) = node.storage.remove(&info_hash)

@@ -34,9 +34,7 @@ use crate::core::record::FileStamp;
 use crate::core::{Action, Command, Core, DiskError, Event, PeerKey, Reply, Rng, Verdict};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
-use crate::resume_lmdb::{
-    MemorySessionStore, SessionStore, StoreOp, meta_key, meta_ops, torrent_prefix,
-};
+use crate::resume_lmdb::{MemorySessionStore, SessionStore, forget_ops, meta_key, meta_ops};
 use crate::storage;
 use crate::types::{InfoHash, Time};
 
