@@ -8,7 +8,7 @@ mode, their ratio (the target: many at once cost no more per GiB than one),
 the aggregate MiB/s, and when the first and the last of the many finished (a
 seeder that serves a few at a time finishes some early and some late).
 
-    scripts/bench-many-leechers [SIZE_MIB (64)] [LEECHERS (50)] [RUNS (2)]
+    scripts/bench-many-leechers [SIZE_MIB (128)] [LEECHERS (50)] [RUNS (3)]
 
 The leechers are libtorrent sessions in this process (TCP only; PEX, DHT and
 LSD off, so each takes every byte from the seeder, which is checked), saving
@@ -161,9 +161,9 @@ def lt_seed(torrent, src):
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "lt-seed":
         return lt_seed(sys.argv[2], sys.argv[3])
-    size_mib = int(sys.argv[1]) if len(sys.argv) > 1 else 64
+    size_mib = int(sys.argv[1]) if len(sys.argv) > 1 else 128
     many = int(sys.argv[2]) if len(sys.argv) > 2 else 50
-    runs = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+    runs = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     work = Path(tempfile.mkdtemp(prefix="bench-many-"))
     shm = Path(tempfile.mkdtemp(prefix="bench-many-", dir="/dev/shm"))
     try:
