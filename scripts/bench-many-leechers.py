@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import libtorrent as lt
+from bench_lt import cpu_of, make_data
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = os.environ.get("SEEDRING_BIN", str(ROOT / "target" / "release" / "seedring"))
@@ -54,12 +55,6 @@ def add(ses, ti, save):
     atp.flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd | \
         lt.torrent_flags.disable_pex
     return ses.add_torrent(atp)
-
-
-def cpu_of(pid):
-    """User + system seconds of a running process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_seeder(kind, torrent, src):
@@ -167,20 +162,7 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="bench-many-"))
     shm = Path(tempfile.mkdtemp(prefix="bench-many-", dir="/dev/shm"))
     try:
-        src = work / "src"
-        src.mkdir()
-        data = src / "blob.bin"
-        with open(data, "wb") as f:
-            chunk = os.urandom(1 << 20)
-            for i in range(size_mib):
-                f.write(bytes([i & 0xFF]) + chunk[1:])
-        fs = lt.file_storage()
-        lt.add_files(fs, str(data))
-        ct = lt.create_torrent(fs, 1 << 20, flags=lt.create_torrent.v1_only)
-        lt.set_piece_hashes(ct, str(src))
-        torrent = work / "t.torrent"
-        torrent.write_bytes(lt.bencode(ct.generate()))
-        ti = lt.torrent_info(str(torrent))
+        src, torrent, ti = make_data(work, size_mib)
         kinds = {"uring": "seedring io_uring", "epoll": "seedring epoll",
                  "libtorrent": f"libtorrent {lt.__version__}"}
         results = {k: [] for k in kinds}

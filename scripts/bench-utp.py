@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import libtorrent as lt
+from bench_lt import cpu_of, make_data
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = os.environ.get("SEEDRING_BIN", str(ROOT / "target" / "release" / "seedring"))
@@ -140,31 +141,12 @@ def run_seed_to_lt(torrent, ti, src, out, transport):
     return wall, cpu
 
 
-def cpu_of(pid):
-    """User + system seconds of a running process (or "self/task/TID"), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main():
     size_mib = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     work = Path(tempfile.mkdtemp(prefix="bench-utp-"))
     try:
-        src = work / "src"
-        src.mkdir()
-        data = src / "blob.bin"
-        with open(data, "wb") as f:
-            chunk = os.urandom(1 << 20)
-            for i in range(size_mib):
-                f.write(bytes([i & 0xFF]) + chunk[1:])
-        fs = lt.file_storage()
-        lt.add_files(fs, str(data))
-        ct = lt.create_torrent(fs, 1 << 20, flags=lt.create_torrent.v1_only)
-        lt.set_piece_hashes(ct, str(src))
-        torrent = work / "t.torrent"
-        torrent.write_bytes(lt.bencode(ct.generate()))
-        ti = lt.torrent_info(str(torrent))
+        src, torrent, ti = make_data(work, size_mib)
         seeder = session()
         h = add(seeder, ti, src)
         assert wait(lambda: h.status().is_seeding, 300), "seeder check"
