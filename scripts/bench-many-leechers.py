@@ -16,7 +16,6 @@ to /dev/shm; the seeders read their file from the page cache. The seeder's CPU
 is read from /proc over the download only (not its start-up check).
 """
 
-import os
 import re
 import shutil
 import statistics
@@ -28,20 +27,9 @@ import time
 from pathlib import Path
 
 import libtorrent as lt
-from bench_lt import cpu_of, make_data
+from bench_lt import BIN, LOOPBACK, cpu_of, make_data
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = os.environ.get("SEEDRING_BIN", str(ROOT / "target" / "release" / "seedring"))
-BASE = {
-    "listen_interfaces": "127.0.0.1:0",
-    "enable_dht": False,
-    "enable_lsd": False,
-    "enable_upnp": False,
-    "enable_natpmp": False,
-    "enable_outgoing_utp": False,
-    "enable_incoming_utp": False,
-    "allow_multiple_connections_per_ip": True,
-}
+BASE = {**LOOPBACK, "enable_outgoing_utp": False, "enable_incoming_utp": False}
 # The leechers: one network thread, one disk thread and one hashing thread each,
 # so fifty of them fit beside the seeder on a small machine.
 LEECHER = {**BASE, "aio_threads": 1, "hashing_threads": 1}

@@ -31,18 +31,9 @@ import time
 from pathlib import Path
 
 import libtorrent as lt
-from bench_lt import cpu_of, make_data
+from bench_lt import BIN, LOOPBACK, cpu_of, make_data
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = os.environ.get("SEEDRING_BIN", str(ROOT / "target" / "release" / "seedring"))
-BASE = {
-    "listen_interfaces": "127.0.0.1:0",
-    "enable_dht": False,
-    "enable_lsd": False,
-    "enable_upnp": False,
-    "enable_natpmp": False,
-    "allow_multiple_connections_per_ip": True,
-}
+BASE = dict(LOOPBACK)
 
 
 LT_BUFFER = int(os.environ.get("LT_SOCKET_BUFFER_MIB", "4")) << 20

@@ -1,11 +1,24 @@
 """What the loopback benches beside libtorrent share (`bench-utp.py`,
-`bench-many-leechers.py`): the data file and its torrent, and a process's CPU
-time from /proc."""
+`bench-many-leechers.py`): the seedring binary, a session's settings, the
+data file and its torrent, and a process's CPU time from /proc."""
 
 import os
 from pathlib import Path
 
 import libtorrent as lt
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = os.environ.get("SEEDRING_BIN", str(ROOT / "target" / "release" / "seedring"))
+# A libtorrent session alone on loopback: no discovery, several connections per
+# address (every peer is 127.0.0.1).
+LOOPBACK = {
+    "listen_interfaces": "127.0.0.1:0",
+    "enable_dht": False,
+    "enable_lsd": False,
+    "enable_upnp": False,
+    "enable_natpmp": False,
+    "allow_multiple_connections_per_ip": True,
+}
 
 
 def make_data(work, size_mib):
