@@ -69,8 +69,9 @@ impl Records<'_> {
     }
 }
 
-/// Records read per page of the store (three a torrent: 5,000 to 5,500
-/// torrents, a few MB; seven under test, so pages end inside torrents).
+/// Records read per page of the store (three a torrent, four in a store
+/// from before the clocks' own key range: 4,000 to 5,500 torrents, a few
+/// MB; seven under test, so pages end inside torrents).
 pub(super) const PAGE_RECORDS: usize = if cfg!(test) { 7 } else { 16_384 };
 
 /// Torrents a restoring thread is given at least (a small page needs fewer
@@ -124,7 +125,7 @@ fn group<'a>(
 fn read_clocks(
     store: &dyn SessionStore,
     by_torrent: &mut BTreeMap<InfoHash, Records<'_>>,
-    (from, end): (&mut Vec<u8>, Option<&Vec<u8>>),
+    (from, end): (&mut Vec<u8>, Option<&[u8]>),
     page: &mut Page,
     orphans: &mut Vec<StoreOp>,
 ) -> Result<(), StoreError> {
@@ -139,7 +140,7 @@ fn read_clocks(
     loop {
         store.scan_page(CLOCK_PREFIX, from, limit, &|_| true, page)?;
         for (key, value) in page.iter() {
-            if end.is_some_and(|end| key > end.as_slice()) {
+            if end.is_some_and(|end| key > end) {
                 break;
             }
             match clock_info_hash(key).and_then(|ih| by_torrent.get_mut(&ih)) {
@@ -147,9 +148,7 @@ fn read_clocks(
                 None => orphans.push(StoreOp::Delete(key.to_vec())),
             }
         }
-        let next = page
-            .last_key()
-            .filter(|k| end.is_none_or(|end| *k < end.as_slice()));
+        let next = page.last_key().filter(|k| end.is_none_or(|end| *k < end));
         match next {
             Some(k) if page.len() == limit => {
                 from.clear();
@@ -261,7 +260,7 @@ impl Engine {
                 .then(|| by_torrent.last_key_value().map(|(ih, _)| clock_key(*ih)))
                 .flatten();
             let read = if last || end.is_some() {
-                let at = (&mut clocks_from, end.as_ref());
+                let at = (&mut clocks_from, end.as_deref());
                 read_clocks(
                     &**self.store(),
                     &mut by_torrent,

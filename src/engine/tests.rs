@@ -208,17 +208,18 @@ fn a_store_read_in_pages_restores_every_torrent_once() {
     let (only_old, orphans) = (added[1], [InfoHash([0; 20]), InfoHash([0xFF; 20])]);
     {
         use crate::resume_lmdb::{
-            LmdbSessionStore, SessionStore, StoreOp, clock_key, old_clock_key,
+            LmdbSessionStore, SessionStore, StoreOp, clock_op, old_clock_key,
         };
-        let set = |k: Vec<u8>, secs: u64| StoreOp::Set(k, secs.to_be_bytes().to_vec());
+        let old =
+            |ih: InfoHash, secs: u64| StoreOp::Set(old_clock_key(ih), secs.to_be_bytes().to_vec());
         let store = LmdbSessionStore::open(state.path()).unwrap();
         let mut ops: Vec<StoreOp> = (added.iter().enumerate())
             .filter(|(_, ih)| **ih != only_old)
-            .map(|(i, ih)| set(clock_key(*ih), clocks(i)))
+            .map(|(i, ih)| clock_op(*ih, clocks(i)))
             .collect();
-        ops.push(set(old_clock_key(added[0]), clocks(0) + 7));
-        ops.push(set(old_clock_key(only_old), clocks(1)));
-        ops.extend(orphans.map(|ih| set(clock_key(ih), 1)));
+        ops.push(old(added[0], clocks(0) + 7));
+        ops.push(old(only_old, clocks(1)));
+        ops.extend(orphans.map(|ih| clock_op(ih, 1)));
         store.apply(ops).unwrap();
     }
     let e = start();
