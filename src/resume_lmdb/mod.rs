@@ -121,7 +121,9 @@ pub const CLOCK_PREFIX: &[u8] = b"clock:";
 /// The key of a torrent's seeding clock: seconds seeded, newer than its state
 /// record's when there (a save that changed nothing else writes only this).
 pub fn clock_key(ih: InfoHash) -> Vec<u8> {
-    format!("clock:{}", ih.to_hex()).into_bytes()
+    let mut key = CLOCK_PREFIX.to_vec();
+    key.extend_from_slice(ih.to_hex().as_bytes());
+    key
 }
 
 /// The torrent a clock record's key names (`None`: not a clock key).
