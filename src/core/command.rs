@@ -323,6 +323,8 @@ impl Core {
     /// Runs one command at `now`, pushing the actions it needs.
     pub fn execute(&mut self, now: Time, cmd: Command, out: &mut Vec<Action>) -> Reply {
         self.note_command(&cmd);
+        // No command sees a piece between its last block and its check.
+        self.check_waiting(now, out);
         let known = |ih| CommandError::UnknownTorrent(ih);
         let reply = match cmd {
             Command::Add(adds) => Reply::Added(

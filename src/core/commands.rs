@@ -531,6 +531,8 @@ impl Core {
     /// trackers are told `stopped`. Torrents keep their state (a restart resumes
     /// them as they were, not paused).
     pub fn shut_down(&mut self, now: Time, out: &mut Vec<Action>) {
+        // Pieces waiting for their check are checked and written, not lost.
+        self.check_waiting(now, out);
         self.shutting_down = true;
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for k in keys {

@@ -42,7 +42,7 @@ impl Core {
             BlockOutcome::Unexpected => t.wasted += len,
             BlockOutcome::Stored => {}
             BlockOutcome::PieceComplete(bytes, senders) => {
-                self.on_piece_complete(now, ih, piece, bytes, senders, out);
+                self.piece_complete(now, ih, piece, bytes, senders, out);
             }
         }
         if duplicated {
@@ -85,9 +85,27 @@ impl Core {
         out: &mut Vec<Action>,
     ) {
         let t = self.torrents.get_mut(&ih).expect("caller checked");
+        let ok = t.meta.hashes.as_ref().and_then(|h| h.check(piece, &bytes));
+        self.on_piece_checked(now, ih, piece, bytes, senders, ok, out);
+    }
+
+    /// A complete piece's check: `ok` is whether it matched its hash, `None`
+    /// when the hash is not in memory.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_piece_checked(
+        &mut self,
+        now: Time,
+        ih: InfoHash,
+        piece: u32,
+        bytes: Vec<u8>,
+        senders: Vec<Option<IpAddr>>,
+        ok: Option<bool>,
+        out: &mut Vec<Action>,
+    ) {
+        let t = self.torrents.get_mut(&ih).expect("caller checked");
         // Blocks are asked for only while the hashes are in memory, and they stay
         // while the torrent is incomplete: a piece without them was never asked for.
-        let Some(ok) = t.meta.hashes.as_ref().and_then(|h| h.check(piece, &bytes)) else {
+        let Some(ok) = ok else {
             tracing::debug!(info_hash = %ih, piece, "piece without its hash in memory: dropped");
             t.picker.drop_piece(piece);
             return;

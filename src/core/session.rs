@@ -25,6 +25,7 @@ impl Core {
     pub fn on_event(&mut self, now: Time, ev: Event<'_>, out: &mut Vec<Action>) {
         let start = out.len();
         self.dispatch(now, ev, out);
+        self.check_waiting_due(now, out);
         self.announce_promptly(now, out);
         self.seal_sends(out, start);
     }

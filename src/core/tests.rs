@@ -3,7 +3,7 @@
 use super::*;
 use crate::metainfo::{CreateLayout, CreateOptions, build_torrent};
 
-const PIECE: u32 = 32 * 1024;
+pub(super) const PIECE: u32 = 32 * 1024;
 
 fn seeding_core() -> (Core, InfoHash, u32) {
     core_having(true)

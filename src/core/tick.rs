@@ -15,6 +15,7 @@ impl Core {
     /// Drivers call it every 100 ms or so.
     pub fn on_tick(&mut self, now: Time, out: &mut Vec<Action>) {
         let start = out.len();
+        self.check_waiting_due(now, out);
         self.tick(now, out);
         self.announce_promptly(now, out);
         self.seal_sends(out, start);

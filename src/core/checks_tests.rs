@@ -1,0 +1,177 @@
+//! Pieces checked together (`checks`): a piece waits while blocks of its torrent
+//! are still coming, is not asked for again while it waits, and every piece is
+//! checked against its own hash however many share a pass.
+
+use super::checks::MIN_LANES;
+use super::tests::{PIECE, connect, core_having_with, feed};
+use super::*;
+
+fn batching() -> CoreConfig {
+    CoreConfig {
+        batch_piece_checks: true,
+        ..CoreConfig::default()
+    }
+}
+
+/// Pieces written in `out`.
+fn written(out: &[Action]) -> Vec<u32> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::WritePiece { piece, .. } => Some(*piece),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The torrent's bytes for `r` (see `core_having_with`), wrong in every block
+/// of `bad`.
+fn block(r: BlockRequest, bad: u32) -> Message {
+    let at = r.piece * PIECE + r.offset;
+    let mut data: Vec<u8> = (at..at + r.len).map(|i| i.to_le_bytes()[0]).collect();
+    if r.piece == bad {
+        data[0] ^= 0xFF;
+    }
+    Message::Piece {
+        piece: r.piece,
+        offset: r.offset,
+        data,
+    }
+}
+
+/// Answers the blocks asked of `peer`, a millisecond apart, until it has
+/// nothing asked or is gone; then a tick. Returns the pieces written, and
+/// the most pieces seen waiting at once (each then in `writing`, none asked
+/// for again).
+fn answer_all(core: &mut Core, ih: InfoHash, peer: PeerKey, bad: u32) -> (Vec<u32>, usize) {
+    let mut now = Time::ZERO;
+    let mut writes = Vec::new();
+    let mut waited = 0;
+    while let Some(p) = core.peers.get(&peer) {
+        let mut asked: Vec<BlockRequest> = p.inflight.iter().map(|f| f.req).collect();
+        if asked.is_empty() {
+            break;
+        }
+        // As a peer with a deep queue would: the oldest first, the newest two
+        // still on their way (all of them once no more are asked).
+        asked.sort_unstable_by_key(|r| (r.piece, r.offset));
+        if asked.len() > 2 {
+            asked.truncate(asked.len() - 2);
+        }
+        now = now + Duration::from_millis(1);
+        let mut bytes = Vec::new();
+        for r in asked {
+            block(r, bad).encode_into(&mut bytes);
+        }
+        let mut out = Vec::new();
+        core.on_event(
+            now,
+            Event::Data {
+                peer,
+                bytes: &bytes,
+            },
+            &mut out,
+        );
+        writes.extend(written(&out));
+        if !core.waiting.is_empty() {
+            waited = waited.max(core.waiting.len());
+            let t = &core.torrents[&ih];
+            let asked_again = core.peers.get(&peer).is_some_and(|p| {
+                p.inflight
+                    .iter()
+                    .any(|f| core.waiting.iter().any(|w| w.piece == f.req.piece))
+            });
+            assert!(!asked_again, "a waiting piece was asked for again");
+            for w in &core.waiting {
+                assert!(
+                    t.writing.contains(&w.piece),
+                    "waiting piece {} not held",
+                    w.piece
+                );
+            }
+        }
+    }
+    let mut out = Vec::new();
+    core.on_tick(now + Duration::from_millis(100), &mut out);
+    writes.extend(written(&out));
+    (writes, waited)
+}
+
+#[test]
+fn pieces_that_complete_together_are_checked_together_each_against_its_own_hash() {
+    let (mut core, ih, n) = core_having_with(false, batching());
+    let a = connect(&mut core, ih, true);
+    feed(&mut core, a, &[Message::HaveAll, Message::Unchoke]);
+    let (mut writes, waited) = answer_all(&mut core, ih, a, u32::MAX);
+    // Enough at once for a multi-buffer pass: each lane's digest went to its
+    // own piece, or a good piece would have failed.
+    assert!(
+        waited >= MIN_LANES,
+        "at most {waited} pieces waited together"
+    );
+    assert!(core.waiting.is_empty(), "{:?}", core.waiting);
+    writes.sort_unstable();
+    assert_eq!(
+        writes,
+        (0..n).collect::<Vec<_>>(),
+        "each piece written once"
+    );
+}
+
+#[test]
+fn a_bad_piece_among_waiting_ones_fails_alone_and_is_asked_for_again() {
+    let (mut core, ih, n) = core_having_with(false, batching());
+    let a = connect(&mut core, ih, true);
+    feed(&mut core, a, &[Message::HaveAll, Message::Unchoke]);
+    // Piece 2's blocks are all wrong: the peer sent the whole of it, so it is
+    // struck (dropped); the others are good, whichever lane they were in.
+    let (mut writes, _) = answer_all(&mut core, ih, a, 2);
+    writes.sort_unstable();
+    assert!(!writes.contains(&2), "{writes:?}");
+    assert!(
+        !core.peers.contains_key(&a),
+        "the peer that sent piece 2 stays"
+    );
+    let t = &core.torrents[&ih];
+    assert!(!t.writing.contains(&2) && !t.have.get(2));
+    assert_eq!(t.hash_failures, 1);
+    // Every other piece the peer completed before it was dropped is written.
+    assert!(writes.len() >= 4, "{writes:?} of {n}");
+    // Another peer is asked for piece 2.
+    let b = connect(&mut core, ih, true);
+    feed(&mut core, b, &[Message::HaveAll, Message::Unchoke]);
+    let (more, _) = answer_all(&mut core, ih, b, u32::MAX);
+    assert!(more.contains(&2), "{more:?}");
+}
+
+#[test]
+fn a_command_checks_the_waiting_pieces_first() {
+    let (mut core, ih, _) = core_having_with(false, batching());
+    let a = connect(&mut core, ih, true);
+    feed(&mut core, a, &[Message::HaveAll, Message::Unchoke]);
+    // Answer the first piece only, while other blocks are still asked for.
+    let first: Vec<BlockRequest> = core.peers[&a]
+        .inflight
+        .iter()
+        .map(|f| f.req)
+        .filter(|r| r.piece == 0)
+        .collect();
+    let mut bytes = Vec::new();
+    for r in first {
+        block(r, u32::MAX).encode_into(&mut bytes);
+    }
+    let mut out = Vec::new();
+    core.on_event(
+        Time::ZERO,
+        Event::Data {
+            peer: a,
+            bytes: &bytes,
+        },
+        &mut out,
+    );
+    assert!(written(&out).is_empty(), "{out:?}");
+    assert_eq!(core.waiting.len(), 1);
+    let mut out = Vec::new();
+    core.execute(Time::ZERO, Command::Pause(ih), &mut out);
+    assert_eq!(written(&out), vec![0]);
+    assert!(core.waiting.is_empty());
+}
