@@ -62,16 +62,18 @@ impl Core {
         senders: Vec<Option<IpAddr>>,
         out: &mut Vec<Action>,
     ) {
-        let t = self.torrents.get_mut(&ih).expect("caller checked");
+        let t = self.torrents.get(&ih).expect("caller checked");
         let v1 = t.meta.hashes.as_ref().and_then(|h| h.sha1()).is_some();
-        let same_len = self
-            .waiting
-            .first()
-            .is_none_or(|w| w.bytes.len() == bytes.len());
         if !(self.cfg.batch_piece_checks && v1 && bytes.len() <= MAX_PIECE) {
             return self.on_piece_complete(now, ih, piece, bytes, senders, out);
         }
-        if !same_len {
+        // One pass hashes pieces of one length (a torrent's last piece is
+        // shorter, another torrent's pieces may differ).
+        if self
+            .waiting
+            .first()
+            .is_some_and(|w| w.bytes.len() != bytes.len())
+        {
             self.check_waiting(now, out);
         }
         let t = self.torrents.get_mut(&ih).expect("caller checked");
