@@ -62,10 +62,11 @@ impl Core {
         senders: Vec<Option<IpAddr>>,
         out: &mut Vec<Action>,
     ) {
-        let t = self.torrents.get(&ih).expect("caller checked");
-        let v1 = t.meta.hashes.as_ref().and_then(|h| h.sha1()).is_some();
+        let hashes = self.torrents[&ih].meta.hashes.as_ref();
+        let v1 = hashes.and_then(|h| h.sha1()).is_some();
         if !(self.cfg.batch_piece_checks && v1 && bytes.len() <= MAX_PIECE) {
-            return self.on_piece_complete(now, ih, piece, bytes, senders, out);
+            let ok = hashes.and_then(|h| h.check(piece, &bytes));
+            return self.on_piece_checked(now, ih, piece, bytes, senders, ok, out);
         }
         // One pass hashes pieces of one length (a torrent's last piece is
         // shorter, another torrent's pieces may differ).

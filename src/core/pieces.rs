@@ -75,20 +75,6 @@ impl Core {
         }
     }
 
-    pub(super) fn on_piece_complete(
-        &mut self,
-        now: Time,
-        ih: InfoHash,
-        piece: u32,
-        bytes: Vec<u8>,
-        senders: Vec<Option<IpAddr>>,
-        out: &mut Vec<Action>,
-    ) {
-        let t = self.torrents.get_mut(&ih).expect("caller checked");
-        let ok = t.meta.hashes.as_ref().and_then(|h| h.check(piece, &bytes));
-        self.on_piece_checked(now, ih, piece, bytes, senders, ok, out);
-    }
-
     /// A complete piece's check: `ok` is whether it matched its hash, `None`
     /// when the hash is not in memory.
     #[allow(clippy::too_many_arguments)]
