@@ -41,12 +41,8 @@ impl OwnedValue {
     /// Appends the canonical encoding to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         match self {
-            OwnedValue::Int(i) => {
-                out.push(b'i');
-                out.extend_from_slice(i.to_string().as_bytes());
-                out.push(b'e');
-            }
-            OwnedValue::Bytes(b) => encode_bytes(b, out),
+            OwnedValue::Int(i) => super::writer::int(out, *i),
+            OwnedValue::Bytes(b) => super::writer::bytes(out, b),
             OwnedValue::List(l) => {
                 out.push(b'l');
                 for v in l {
@@ -57,19 +53,13 @@ impl OwnedValue {
             OwnedValue::Dict(d) => {
                 out.push(b'd');
                 for (k, v) in d {
-                    encode_bytes(k, out);
+                    super::writer::bytes(out, k);
                     v.encode_into(out);
                 }
                 out.push(b'e');
             }
         }
     }
-}
-
-fn encode_bytes(b: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(b.len().to_string().as_bytes());
-    out.push(b':');
-    out.extend_from_slice(b);
 }
 
 impl From<&Node<'_>> for OwnedValue {

@@ -1,7 +1,8 @@
 //! Bencode: the zero-copy decoder and the canonical encoder.
 //!
 //! What it owns: turning bytes into a tree of [`Node`]s that borrow from the input,
-//! and turning an [`OwnedValue`] back into canonical bytes.
+//! and turning an [`OwnedValue`] back into canonical bytes ([`writer`]: the same
+//! bytes written straight into a buffer, for records written often).
 //!
 //! Why it is built this way: a torrent's info-hash is the SHA-1 of the *exact* bytes of
 //! its `info` dictionary as they appear in the file, whatever their key order. So every
@@ -20,6 +21,7 @@
 mod decode;
 mod encode;
 mod reader;
+pub mod writer;
 
 pub use decode::{DecodeError, DecodeErrorKind, Limits, Node, Value, decode, decode_prefix};
 pub use encode::OwnedValue;

@@ -142,76 +142,93 @@ pub(super) fn int(v: u64) -> OwnedValue {
 impl StateRecord {
     /// The record's bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut d = OwnedValue::dict();
-        d.insert("v", STATE_VERSION);
-        d.insert("n", int(u64::from(self.have.len())));
-        d.insert("have", self.have.as_wire().to_vec());
-        d.insert("down", int(self.downloaded));
-        d.insert("up", int(self.uploaded));
-        d.insert("added", int(self.added_at));
-        if let Some(t) = self.completed_at {
-            d.insert("done", int(t));
-        }
-        d.insert("root", self.root.as_str());
-        d.insert("paused", i64::from(self.paused));
-        d.insert("seq", i64::from(self.sequential));
-        d.insert("prio", self.file_priorities.clone());
-        d.insert("dl", int(self.download_limit));
-        d.insert("ul", int(self.upload_limit));
-        let files = self
-            .files
-            .iter()
-            .map(|f| match f {
-                Some(s) => OwnedValue::List(vec![int(s.size), OwnedValue::Int(s.mtime_ns)]),
-                None => OwnedValue::List(Vec::new()),
-            })
-            .collect::<Vec<_>>();
-        d.insert("files", OwnedValue::List(files));
-        d.insert("name", self.name.as_str());
-        let tiers = self
-            .trackers
-            .iter()
-            .map(|tier| OwnedValue::List(tier.iter().map(|u| u.as_str().into()).collect()))
-            .collect::<Vec<_>>();
-        d.insert("tr", OwnedValue::List(tiers));
-        if !self.labels.is_empty() {
-            let labels = self.labels.iter().map(|l| l.as_str().into()).collect();
-            d.insert("lbl", OwnedValue::List(labels));
-        }
-        if !self.web_seeds.is_empty() {
-            let urls = self.web_seeds.iter().map(|u| u.as_str().into()).collect();
-            d.insert("ws", OwnedValue::List(urls));
-        }
-        if self.share != super::ShareLimits::default() {
-            let l = self.share;
-            let v = [l.ratio_milli, l.seeding_mins, l.inactive_mins];
-            d.insert(
-                "shr",
-                OwnedValue::List(v.iter().map(|x| OwnedValue::Int(*x)).collect()),
-            );
-        }
-        if self.seeding_secs > 0 {
-            d.insert("seed", int(self.seeding_secs));
-        }
-        if self.queue_pos > 0 {
-            d.insert("qp", int(self.queue_pos));
-        }
-        if self.forced {
-            d.insert("frc", 1i64);
-        }
-        if !self.category.is_empty() {
-            d.insert("cat", self.category.as_str());
-        }
-        if !self.display_name.is_empty() {
-            d.insert("dn", self.display_name.as_str());
-        }
-        if self.first_last {
-            d.insert("fl", 1i64);
-        }
-        if self.content_layout != crate::metainfo::ContentLayout::Original {
-            d.insert("lay", i64::from(self.content_layout.code()));
-        }
-        d.encode()
+        use crate::bencode::writer::{bytes, dict, int, list};
+        // Keys in byte order (the writer checks): a save of many torrents
+        // writes one of these each, with no allocation but the buffer's.
+        let mut out = Vec::with_capacity(
+            256 + self.have.as_wire().len() + 48 * self.files.len() + self.name.len(),
+        );
+        dict(&mut out, |d| {
+            d.uint("added", self.added_at);
+            if !self.category.is_empty() {
+                d.bytes("cat", self.category.as_bytes());
+            }
+            d.uint("dl", self.download_limit);
+            if !self.display_name.is_empty() {
+                d.bytes("dn", self.display_name.as_bytes());
+            }
+            if let Some(t) = self.completed_at {
+                d.uint("done", t);
+            }
+            d.uint("down", self.downloaded);
+            list(d.key("files"), |l| {
+                for f in &self.files {
+                    list(l, |e| {
+                        if let Some(s) = f {
+                            int(e, i64::try_from(s.size).unwrap_or(i64::MAX));
+                            int(e, s.mtime_ns);
+                        }
+                    });
+                }
+            });
+            if self.first_last {
+                d.int("fl", 1);
+            }
+            if self.forced {
+                d.int("frc", 1);
+            }
+            d.bytes("have", self.have.as_wire());
+            if self.content_layout != crate::metainfo::ContentLayout::Original {
+                d.int("lay", i64::from(self.content_layout.code()));
+            }
+            if !self.labels.is_empty() {
+                list(d.key("lbl"), |l| {
+                    for label in &self.labels {
+                        bytes(l, label.as_bytes());
+                    }
+                });
+            }
+            d.uint("n", u64::from(self.have.len()));
+            d.bytes("name", self.name.as_bytes());
+            d.int("paused", i64::from(self.paused));
+            d.bytes("prio", &self.file_priorities);
+            if self.queue_pos > 0 {
+                d.uint("qp", self.queue_pos);
+            }
+            d.bytes("root", self.root.as_bytes());
+            if self.seeding_secs > 0 {
+                d.uint("seed", self.seeding_secs);
+            }
+            d.int("seq", i64::from(self.sequential));
+            if self.share != super::ShareLimits::default() {
+                let l = self.share;
+                list(d.key("shr"), |e| {
+                    for x in [l.ratio_milli, l.seeding_mins, l.inactive_mins] {
+                        int(e, x);
+                    }
+                });
+            }
+            list(d.key("tr"), |l| {
+                for tier in &self.trackers {
+                    list(l, |t| {
+                        for url in tier {
+                            bytes(t, url.as_bytes());
+                        }
+                    });
+                }
+            });
+            d.uint("ul", self.upload_limit);
+            d.uint("up", self.uploaded);
+            d.int("v", STATE_VERSION);
+            if !self.web_seeds.is_empty() {
+                list(d.key("ws"), |l| {
+                    for url in &self.web_seeds {
+                        bytes(l, url.as_bytes());
+                    }
+                });
+            }
+        });
+        out
     }
 
     /// Reads a record; `Err` for anything damaged or of an unknown version.
@@ -353,19 +370,24 @@ fn stamps<'a>(
 
 /// Encodes a peer list.
 pub fn encode_peers(peers: &[PeerRecord]) -> Vec<u8> {
-    let mut d = OwnedValue::dict();
-    d.insert("v", STATE_VERSION);
-    let list = peers
-        .iter()
-        .map(|p| {
-            let mut e = OwnedValue::dict();
-            e.insert("a", p.addr.to_string());
-            e.insert("t", int(p.last_seen));
-            e
-        })
-        .collect::<Vec<_>>();
-    d.insert("peers", OwnedValue::List(list));
-    d.encode()
+    use crate::bencode::writer::dict;
+    use core::fmt::Write;
+    let mut out = Vec::with_capacity(16 + 40 * peers.len());
+    let mut addr = String::new();
+    dict(&mut out, |d| {
+        crate::bencode::writer::list(d.key("peers"), |l| {
+            for p in peers {
+                addr.clear();
+                let _ = write!(addr, "{}", p.addr);
+                dict(l, |e| {
+                    e.bytes("a", addr.as_bytes());
+                    e.uint("t", p.last_seen);
+                });
+            }
+        });
+        d.int("v", STATE_VERSION);
+    });
+    out
 }
 
 /// Decodes a peer list (entries that do not parse are an error too: the list is
@@ -485,6 +507,29 @@ mod tests {
         assert!(!old.windows(5).any(|w| w == b"3:lbl"));
         assert!(!old.windows(5).any(|w| w == b"3:cat"));
         assert_eq!(StateRecord::decode(&old).unwrap(), r2);
+    }
+
+    #[test]
+    fn records_are_written_canonically() {
+        // Keys sorted, none twice, integers and lengths without leading zeros:
+        // the same bytes a tree of the same entries encodes to.
+        let canonical = |bytes: &[u8]| {
+            let node = crate::bencode::decode(bytes, crate::bencode::Limits::default()).unwrap();
+            assert_eq!(OwnedValue::from(&node).encode(), bytes);
+        };
+        let mut r = sample();
+        canonical(&r.encode());
+        r.completed_at = None;
+        r.web_seeds.clear();
+        r.labels.clear();
+        r.share = super::super::ShareLimits::default();
+        canonical(&r.encode());
+        let peers = [PeerRecord {
+            addr: "[::1]:51413".parse().unwrap(),
+            last_seen: 4,
+        }];
+        canonical(&encode_peers(&peers));
+        canonical(&encode_peers(&[]));
     }
 
     #[test]

@@ -113,7 +113,10 @@ impl LmdbSessionStore {
             gate: RwLock::new(()),
             path,
         });
-        let (tx, rx) = flume::unbounded::<Job>();
+        // Every caller waits for its own reply, so at most one job per writing
+        // thread waits here; a caller that finds the queue full (one transaction's
+        // worth) waits for room as it would wait for its reply.
+        let (tx, rx) = flume::bounded::<Job>(MAX_BATCH);
         let s2 = shared.clone();
         let writer = std::thread::Builder::new()
             .name("sr-resume".into())
@@ -155,11 +158,14 @@ impl Drop for LmdbSessionStore {
     }
 }
 
+/// Jobs applied in one transaction at most (and waiting at most).
+const MAX_BATCH: usize = 4096;
+
 /// Applies every queued operation in one transaction; grows the map when full.
 fn writer_loop(s: &Shared, rx: &flume::Receiver<Job>, mut map_size: usize) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
-        while batch.len() < 4096 {
+        while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(more) => batch.push(more),
                 Err(_) => break,

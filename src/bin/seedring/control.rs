@@ -22,7 +22,9 @@ use serde_json::{Value, json};
 
 /// Reads standard input on its own thread; lines arrive on the channel.
 pub fn spawn_reader() -> flume::Receiver<String> {
-    let (tx, rx) = flume::unbounded();
+    // At most 64 lines wait; when full, this thread waits and standard input
+    // is not read further until the download's loop takes one.
+    let (tx, rx) = flume::bounded(64);
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
