@@ -611,6 +611,71 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_record_round_trips_canonically(
+            bits in proptest::collection::vec(proptest::bool::ANY, 0..3000),
+            nums in proptest::array::uniform8(0..=i64::MAX as u64),
+            files in proptest::collection::vec(
+                proptest::option::of((0..=i64::MAX as u64, proptest::num::i64::ANY)),
+                0..20,
+            ),
+            words in proptest::collection::vec(".{0,12}", 8),
+            tiers in proptest::collection::vec(proptest::collection::vec(".{0,20}", 0..3), 0..3),
+            share in proptest::array::uniform3(-2i64..1_000_000),
+            flags in proptest::array::uniform4(proptest::bool::ANY),
+            layout in 0u8..3,
+        ) {
+            let mut have = Bitfield::new(u32::try_from(bits.len()).unwrap());
+            for (i, b) in (0u32..).zip(&bits) {
+                if *b {
+                    have.set(i);
+                }
+            }
+            let r = StateRecord {
+                have,
+                downloaded: nums[0],
+                uploaded: nums[1],
+                added_at: nums[2],
+                completed_at: flags[0].then_some(nums[3]),
+                root: words[0].clone(),
+                paused: flags[1],
+                sequential: flags[2],
+                file_priorities: files.iter().map(|f| u8::from(f.is_some())).collect(),
+                download_limit: nums[4],
+                upload_limit: nums[5],
+                files: files
+                    .iter()
+                    .map(|f| f.map(|(size, mtime_ns)| FileStamp { size, mtime_ns }))
+                    .collect(),
+                name: words[1].clone(),
+                trackers: tiers,
+                web_seeds: vec![words[2].clone()].into_iter().filter(|w| !w.is_empty()).collect(),
+                labels: vec![words[3].clone()].into_iter().filter(|w| !w.is_empty()).collect(),
+                category: words[4].clone(),
+                share: super::super::ShareLimits {
+                    ratio_milli: share[0],
+                    seeding_mins: share[1],
+                    inactive_mins: share[2],
+                },
+                seeding_secs: nums[6],
+                queue_pos: nums[7],
+                forced: flags[3],
+                display_name: words[5].clone(),
+                first_last: flags[0] && flags[3],
+                content_layout: match layout {
+                    0 => crate::metainfo::ContentLayout::Original,
+                    1 => crate::metainfo::ContentLayout::Subfolder,
+                    _ => crate::metainfo::ContentLayout::NoSubfolder,
+                },
+            };
+            let bytes = r.encode();
+            let node = crate::bencode::decode(&bytes, crate::bencode::Limits::default()).unwrap();
+            proptest::prop_assert_eq!(OwnedValue::from(&node).encode(), bytes.clone());
+            proptest::prop_assert_eq!(StateRecord::decode(&bytes).unwrap(), r);
+        }
+    }
+
     #[test]
     fn peers_round_trip() {
         let peers = vec![
