@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use compio::buf::BufResult;
 use compio::fs::{File, OpenOptions};
@@ -20,6 +21,19 @@ pub struct FileCache {
     cap: usize,
     open: RefCell<HashMap<PathBuf, Rc<File>>>,
     order: RefCell<VecDeque<PathBuf>>,
+    /// The file a block was last read from, by its torrent, root and index: a
+    /// peer's requests mostly fall in one file, so most lookups neither build
+    /// its path nor hash it. The torrent and root are held, so their addresses
+    /// cannot be taken by others while this names them.
+    last: RefCell<Option<LastFile>>,
+}
+
+#[derive(Debug)]
+struct LastFile {
+    info: Arc<Info>,
+    root: Arc<Path>,
+    index: usize,
+    file: Rc<File>,
 }
 
 impl FileCache {
@@ -29,6 +43,7 @@ impl FileCache {
             cap: cap.max(1),
             open: RefCell::new(HashMap::new()),
             order: RefCell::new(VecDeque::new()),
+            last: RefCell::new(None),
         }
     }
 
@@ -71,8 +86,37 @@ impl FileCache {
         Ok(file)
     }
 
+    /// File `index` of torrent `info` under `root`, opened for reading (see
+    /// [`FileCache::last`]).
+    async fn get_indexed(
+        &self,
+        root: &Arc<Path>,
+        info: &Arc<Info>,
+        index: usize,
+    ) -> Result<Rc<File>, DiskError> {
+        if let Some(l) = &*self.last.borrow()
+            && l.index == index
+            && Arc::ptr_eq(&l.info, info)
+            && Arc::ptr_eq(&l.root, root)
+        {
+            return Ok(l.file.clone());
+        }
+        let file = self.get(&file_path(root, info, index), false).await?;
+        *self.last.borrow_mut() = Some(LastFile {
+            info: info.clone(),
+            root: root.clone(),
+            index,
+            file: file.clone(),
+        });
+        Ok(file)
+    }
+
     /// Forgets every open file under `root` (before deleting or moving them).
     pub fn forget_under(&self, root: &Path) {
+        let mut last = self.last.borrow_mut();
+        if last.as_ref().is_some_and(|l| l.root.starts_with(root)) {
+            *last = None;
+        }
         self.open.borrow_mut().retain(|p, _| !p.starts_with(root));
         self.order.borrow_mut().retain(|p| !p.starts_with(root));
     }
@@ -95,8 +139,8 @@ pub fn file_path(root: &Path, info: &Info, f: usize) -> PathBuf {
 /// or short file is an error.
 pub async fn read(
     cache: &FileCache,
-    root: &Path,
-    info: &Info,
+    root: &Arc<Path>,
+    info: &Arc<Info>,
     piece: u32,
     offset: u32,
     len: u32,
@@ -129,8 +173,8 @@ pub struct FileSpan {
 /// file opened (or reused from the cache) for reading.
 pub async fn block_spans(
     cache: &FileCache,
-    root: &Path,
-    info: &Info,
+    root: &Arc<Path>,
+    info: &Arc<Info>,
     piece: u32,
     offset: u32,
     len: u32,
@@ -140,7 +184,7 @@ pub async fn block_spans(
         let file = if info.files[span.file].attr.pad {
             None
         } else {
-            Some(cache.get(&file_path(root, info, span.file), false).await?)
+            Some(cache.get_indexed(root, info, span.file).await?)
         };
         spans.push(FileSpan {
             file,
@@ -272,10 +316,29 @@ mod tests {
             }
             sync_data(&cache, dir.path(), &info).await.unwrap();
             // Piece 1 spans both files.
-            let got = read(&cache, dir.path(), &info, 1, 1000, 20_000)
-                .await
-                .unwrap();
+            let (root, info): (Arc<Path>, _) = (dir.path().into(), Arc::new(info.clone()));
+            let got = read(&cache, &root, &info, 1, 1000, 20_000).await.unwrap();
             assert_eq!(got, data[32768 + 1000..32768 + 21_000]);
+            // The file last read is reused without a lookup, and forgotten with
+            // its root.
+            let a = cache.get_indexed(&root, &info, 1).await.unwrap();
+            let b = cache.get_indexed(&root, &info, 1).await.unwrap();
+            assert!(Rc::ptr_eq(&a, &b));
+            // Another torrent of the same files is another entry.
+            let other = Arc::new((*info).clone());
+            let c = cache.get_indexed(&root, &other, 1).await.unwrap();
+            assert!(
+                cache
+                    .last
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|l| Arc::ptr_eq(&l.info, &other))
+            );
+            assert!(Rc::ptr_eq(&c, &a), "the same path: the same open file");
+            cache.forget_under(dir.path());
+            assert!(cache.last.borrow().is_none());
+            let reopened = cache.get_indexed(&root, &info, 1).await.unwrap();
+            assert!(!Rc::ptr_eq(&reopened, &a));
         });
         let mut on_disk = std::fs::read(dir.path().join("t/a")).unwrap();
         on_disk.extend(std::fs::read(dir.path().join("t/sub/b")).unwrap());

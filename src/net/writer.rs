@@ -3,7 +3,7 @@
 //! ([`crate::core::Action::SendBlock`]) leave with `sendfile` when their pages
 //! are cached, else are read first and sent as bytes.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -30,7 +30,7 @@ pub(crate) struct FileBlock {
     pub(crate) info_hash: InfoHash,
     pub(crate) req: BlockRequest,
     pub(crate) info: Arc<Info>,
-    pub(crate) root: PathBuf,
+    pub(crate) root: Arc<Path>,
 }
 
 impl Outgoing {

@@ -29,7 +29,8 @@ pub(crate) struct Conn {
 
 pub(crate) struct Storage {
     pub(crate) info: Arc<Info>,
-    pub(crate) root: PathBuf,
+    /// Shared with every block sent from it (no copy per block).
+    pub(crate) root: Arc<Path>,
     /// The root is there by its marker file (or, a plain folder, by itself).
     pub(crate) marked: bool,
 }
@@ -401,7 +402,7 @@ impl Shard {
                             self.queue_resume(ResumeJob::Op(op));
                         }
                     }
-                    let root = PathBuf::from(o.root);
+                    let root: Arc<Path> = PathBuf::from(o.root).into();
                     let (i2, r2, prepared) = (info.clone(), root.clone(), o.prepared);
                     let prepare = async move {
                         if prepared {
@@ -582,7 +583,7 @@ impl Shard {
         }
     }
 
-    fn storage_of(&self, ih: InfoHash) -> Option<(Arc<Info>, PathBuf)> {
+    fn storage_of(&self, ih: InfoHash) -> Option<(Arc<Info>, Arc<Path>)> {
         self.storage
             .get(&ih)
             .map(|s| (s.info.clone(), s.root.clone()))
