@@ -370,17 +370,13 @@ fn stamps<'a>(
 
 /// Encodes a peer list.
 pub fn encode_peers(peers: &[PeerRecord]) -> Vec<u8> {
-    use crate::bencode::writer::dict;
-    use core::fmt::Write;
+    use crate::bencode::writer::{dict, list};
     let mut out = Vec::with_capacity(16 + 40 * peers.len());
-    let mut addr = String::new();
     dict(&mut out, |d| {
-        crate::bencode::writer::list(d.key("peers"), |l| {
+        list(d.key("peers"), |l| {
             for p in peers {
-                addr.clear();
-                let _ = write!(addr, "{}", p.addr);
                 dict(l, |e| {
-                    e.bytes("a", addr.as_bytes());
+                    e.bytes("a", p.addr.to_string().as_bytes());
                     e.uint("t", p.last_seen);
                 });
             }

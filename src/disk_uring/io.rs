@@ -24,7 +24,8 @@ pub struct FileCache {
     /// The file a block was last read from, by its torrent, root and index: a
     /// peer's requests mostly fall in one file, so most lookups neither build
     /// its path nor hash it. The torrent and root are held, so their addresses
-    /// cannot be taken by others while this names them.
+    /// cannot be taken by others while this names them; the file stays open
+    /// while remembered, one beyond `cap` at most.
     last: RefCell<Option<LastFile>>,
 }
 
