@@ -17,6 +17,12 @@ pub fn int(out: &mut Vec<u8>, v: i64) {
     out.push(b'e');
 }
 
+/// Appends an unsigned integer (bencode integers are `i64`: larger values are
+/// written as `i64::MAX`).
+pub fn uint(out: &mut Vec<u8>, v: u64) {
+    int(out, i64::try_from(v).unwrap_or(i64::MAX));
+}
+
 /// Appends `<len>:<bytes>`.
 pub fn bytes(out: &mut Vec<u8>, b: &[u8]) {
     digits(out, b.len() as u64);
@@ -67,10 +73,9 @@ impl Dict<'_> {
         int(self.key(key), v);
     }
 
-    /// `key` with an unsigned integer (bencode integers are `i64`: larger
-    /// values are written as `i64::MAX`).
+    /// `key` with an unsigned integer (see [`uint`]).
     pub fn uint(&mut self, key: &'static str, v: u64) {
-        self.int(key, i64::try_from(v).unwrap_or(i64::MAX));
+        uint(self.key(key), v);
     }
 
     /// `key` with a byte string.

@@ -142,7 +142,7 @@ pub(super) fn int(v: u64) -> OwnedValue {
 impl StateRecord {
     /// The record's bytes.
     pub fn encode(&self) -> Vec<u8> {
-        use crate::bencode::writer::{bytes, dict, int, list};
+        use crate::bencode::writer::{bytes, dict, int, list, uint};
         // Keys in byte order (the writer checks): a save of many torrents
         // writes one of these each, with no allocation but the buffer's.
         let mut out = Vec::with_capacity(
@@ -165,7 +165,7 @@ impl StateRecord {
                 for f in &self.files {
                     list(l, |e| {
                         if let Some(s) = f {
-                            int(e, i64::try_from(s.size).unwrap_or(i64::MAX));
+                            uint(e, s.size);
                             int(e, s.mtime_ns);
                         }
                     });
