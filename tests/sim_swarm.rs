@@ -166,3 +166,48 @@ fn odd_piece_length_and_clashing_paths_download_whole() {
     assert!(finished, "not done: {:?}", l.stats(ih));
     assert_same_data(&world, &l, &fx, "leecher");
 }
+
+/// A new peer's first requests fill a long round trip: four seeders behind
+/// 4 MiB/s links 100 ms away, and in the round trip after the leecher's first
+/// block it gets at least three quarters of what the four links carry in one
+/// (four requests per new peer brought under a sixth of it), and as much in
+/// each of the next two. The download then completes whole.
+#[test]
+fn first_requests_fill_a_long_round_trip() {
+    use std::time::Duration;
+    let (seed, _g) = seed(5);
+    let rtt = Duration::from_millis(100);
+    let link: u64 = 4 << 20;
+    let world = seedring::sim::SimWorld::new(seedring::sim::SimConfig {
+        seed,
+        latency: rtt / 2,
+        link_bytes_per_sec: link,
+        ..seedring::sim::SimConfig::default()
+    });
+    let fx = fixture(seed, "ramp", &[("big.bin", 8 << 20)], 256 * 1024);
+    let ih = fx.meta.info_hash;
+    let seeders: Vec<_> = (0..4)
+        .map(|_| seeder(&world, &fx, CoreConfig::default()))
+        .collect();
+    let l = leecher(&world, &fx, CoreConfig::default());
+    let mut all: Vec<&seedring::Engine> = seeders.iter().collect();
+    all.push(&l);
+    introduce(&all, ih);
+    let got = || l.stats(ih).unwrap().downloaded;
+    let started = world.run_while(Time::from_secs(30), Duration::from_millis(1), || got() > 0);
+    assert!(started, "no block in 30 s: {:?}", l.stats(ih));
+    let carried = 4 * link * u64::try_from(rtt.as_millis()).unwrap() / 1000;
+    for round in 1..=3 {
+        run_for(&world, rtt);
+        let d = got();
+        assert!(
+            d * 4 >= round * carried * 3,
+            "{d} bytes in the first {round} round trips of data, the links carry {carried} in each"
+        );
+    }
+    let finished = world.run_while(Time::from_secs(120), Duration::from_millis(100), || {
+        done(&l, ih)
+    });
+    assert!(finished, "not done: {:?}", l.stats(ih));
+    assert_same_data(&world, &l, &fx, "leecher");
+}

@@ -629,6 +629,11 @@ const READS_PER_PEER: u32 = 4;
 const MAX_SEND_BACKLOG: usize = 1 << 20;
 /// Fewest requests kept in flight with an unchoked peer.
 const MIN_REQUESTS: usize = 4;
+/// Requests to a peer that has sent no block yet: 512 KiB, a round trip's worth
+/// at 5 MiB/s and 100 ms, where four blocks left a WAN link idle for most of
+/// the first round trip. A slow peer keeps them until it sends them or they
+/// move to a faster one at the end (`steal_requests`).
+const FIRST_REQUESTS: usize = 32;
 /// Verified bytes waiting for the disk, per torrent, before no new blocks are
 /// requested: when the network outruns the disk, memory stays bounded. Pieces
 /// waiting for their check (`checks`) count too. 16 MiB: at 32 a 1 GiB

@@ -377,8 +377,6 @@ impl Core {
     }
 }
 
-/// Requests to keep outstanding with a peer: `request_queue_time` worth of
-/// its rate, within the caps (one while it is snubbed).
 /// Requests are moved only from a peer that needs at least this long to
 /// deliver its queue (and four times what the taker needs).
 const STEAL_MIN_DRAIN_MS: u64 = 1000;
@@ -386,6 +384,9 @@ const STEAL_MIN_DRAIN_MS: u64 = 1000;
 /// likely sent already (or half a second at its rate, if more).
 const STEAL_KEEP_BYTES: u64 = 1 << 20;
 
+/// Requests to keep outstanding with a peer: `request_queue_time` worth of
+/// its rate, within the caps (one while it is snubbed; [`FIRST_REQUESTS`]
+/// before its first block, when it has no rate yet).
 fn desired_requests(cfg: &CoreConfig, now: Time, p: &mut Peer) -> usize {
     if p.snubbed {
         return 1;
@@ -394,8 +395,13 @@ fn desired_requests(cfg: &CoreConfig, now: Time, p: &mut Peer) -> usize {
     let ahead_bytes = rate * cfg.request_queue_time.as_millis() / 1000;
     let blocks =
         usize::try_from(ahead_bytes / u128::from(crate::metainfo::BLOCK_LEN)).unwrap_or(usize::MAX);
+    let floor = if p.down.total() == 0 {
+        FIRST_REQUESTS
+    } else {
+        MIN_REQUESTS
+    };
     blocks
-        .max(MIN_REQUESTS)
+        .max(floor)
         .min(cfg.request_queue_max)
         .min(p.remote_reqq as usize)
 }
