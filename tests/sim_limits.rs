@@ -28,13 +28,7 @@ fn download_cap_holds_over_a_simulated_minute() {
     let world = world(seed);
     let fx = fixture(seed, "capped", &[("big.bin", 12 << 20)], 64 * 1024);
     let ih = fx.meta.info_hash;
-    let seeders: Vec<_> = (0..3)
-        .map(|_| seeder(&world, &fx, CoreConfig::default()))
-        .collect();
-    let l = leecher(&world, &fx, CoreConfig::default());
-    let mut all: Vec<&seedring::Engine> = seeders.iter().collect();
-    all.push(&l);
-    introduce(&all, ih);
+    let (_seeders, l) = seeders_and_leecher(&world, &fx, 3);
     // Per-torrent cap on one leecher, global cap on another run below.
     let cap = 100_000;
     l.set_torrent_limits(ih, cap, 0).unwrap();

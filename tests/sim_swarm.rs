@@ -186,13 +186,7 @@ fn first_requests_fill_a_long_round_trip() {
     });
     let fx = fixture(seed, "ramp", &[("big.bin", 8 << 20)], 256 * 1024);
     let ih = fx.meta.info_hash;
-    let seeders: Vec<_> = (0..4)
-        .map(|_| seeder(&world, &fx, CoreConfig::default()))
-        .collect();
-    let l = leecher(&world, &fx, CoreConfig::default());
-    let mut all: Vec<&seedring::Engine> = seeders.iter().collect();
-    all.push(&l);
-    introduce(&all, ih);
+    let (_seeders, l) = seeders_and_leecher(&world, &fx, 4);
     let got = || l.stats(ih).unwrap().downloaded;
     let started = world.run_while(Time::from_secs(30), Duration::from_millis(1), || got() > 0);
     assert!(started, "no block in 30 s: {:?}", l.stats(ih));

@@ -187,6 +187,19 @@ pub fn leecher(world: &SimWorld, fx: &Fixture, cfg: CoreConfig) -> Engine {
     e
 }
 
+/// `n` seeders and one leecher of `fx` (default configurations), each told
+/// about the others.
+pub fn seeders_and_leecher(world: &SimWorld, fx: &Fixture, n: usize) -> (Vec<Engine>, Engine) {
+    let seeders: Vec<Engine> = (0..n)
+        .map(|_| seeder(world, fx, CoreConfig::default()))
+        .collect();
+    let l = leecher(world, fx, CoreConfig::default());
+    let mut all: Vec<&Engine> = seeders.iter().collect();
+    all.push(&l);
+    introduce(&all, fx.meta.info_hash);
+    (seeders, l)
+}
+
 /// Tells every engine about every other engine (what a tracker would do).
 pub fn introduce(engines: &[&Engine], ih: seedring::InfoHash) {
     let addrs: Vec<SocketAddr> = engines.iter().map(|e| e.listen_addr()).collect();
