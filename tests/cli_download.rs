@@ -233,3 +233,57 @@ fn a_download_with_no_way_to_find_peers_says_so() {
     let hint = hint.unwrap_or_else(|e| panic!("no hint:\n{e}"));
     assert!(hint.contains("no tracker and no --peer"), "{hint}");
 }
+
+/// `--write-mode direct`: a multi-file torrent whose files start and end
+/// inside 4 KiB blocks arrives whole, and the downloaded files' whole blocks
+/// were written around the page cache (none of the first file's first 64 KiB
+/// is cached before anything reads it); the same download with the default
+/// leaves them cached.
+#[test]
+fn direct_writes_arrive_whole_around_the_page_cache() {
+    use std::os::fd::AsFd;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src").join("odd");
+    std::fs::create_dir_all(&src).unwrap();
+    for (name, len) in [("a", 300_001usize), ("b", 100_000), ("c", (2 << 20) + 123)] {
+        let body: Vec<u8> = (0..len).map(|i| (i * 13 % 253).to_le_bytes()[0]).collect();
+        std::fs::write(src.join(name), body).unwrap();
+    }
+    let t = create(&src, &dir.path().join("odd.torrent"), &[]);
+    let (mut seeder, port) = seed(
+        &t,
+        &dir.path().join("src"),
+        &["--listen-port", "0", "--io", "epoll"],
+    );
+    let port = port.unwrap_or_else(|e| panic!("seeder did not start:\n{e}"));
+    for (mode, cached) in [("direct", false), ("cached", true)] {
+        let dst = dir.path().join(mode);
+        let got = bin()
+            .args(["download", t.to_str().unwrap(), "-o", dst.to_str().unwrap()])
+            .args(["--listen-port", "0", "--peer", &format!("127.0.0.1:{port}")])
+            .args(["--write-mode", mode])
+            .output()
+            .unwrap();
+        assert!(
+            got.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&got.stderr)
+        );
+        if seedring::disk_uring::page_cache::supported() {
+            let a = std::fs::File::open(dst.join("odd/a")).unwrap();
+            let resident = seedring::disk_uring::page_cache::resident(a.as_fd(), 0, 65536);
+            assert_eq!(resident, cached, "{mode}: first 64 KiB in the page cache");
+        } else {
+            eprintln!("no cachestat(2) on this kernel: page cache residency not checked");
+        }
+        for name in ["a", "b", "c"] {
+            let want = std::fs::read(src.join(name)).unwrap();
+            let have = std::fs::read(dst.join("odd").join(name)).unwrap();
+            assert!(want == have, "{mode}: {name} differs");
+        }
+        let (code, report) = verify(&t, &dst);
+        assert_eq!(code, Some(0), "{mode}: {report}");
+    }
+    seeder.kill().unwrap();
+    seeder.wait().unwrap();
+}

@@ -51,6 +51,8 @@ pub struct App {
     pub qbit_config: super::config::QbitConfig,
     /// The peer settings it started with (PEX, LSD, encryption).
     pub peers_config: super::config::PeersConfig,
+    /// How pieces reach the disk (`[engine] write_mode`).
+    pub write_mode: crate::shard::WriteMode,
     /// Where the API listens.
     pub api_addr: SocketAddr,
     /// The DHT nodes' numbers (`None`: the DHT is off).

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::core::{Encryption, ShareAction, SlotMode, TransportMode};
+use crate::shard::WriteMode;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
@@ -80,6 +81,9 @@ pub struct EngineConfig {
     pub io: IoKind,
     /// Milliseconds between resume saves (about the most a crash can cost again).
     pub save_interval_ms: u64,
+    /// How downloaded pieces reach the disk: "cached" (through the page
+    /// cache) or "direct" (around it where the filesystem allows it).
+    pub write_mode: WriteMode,
 }
 
 /// The IO backend.
@@ -350,6 +354,7 @@ impl Default for EngineConfig {
             shards: 0,
             io: IoKind::Auto,
             save_interval_ms: 5000,
+            write_mode: WriteMode::Cached,
         }
     }
 }
@@ -445,6 +450,11 @@ shards = 0
 io = "auto"
 # Milliseconds between resume saves (about the most a crash can cost again).
 save_interval_ms = 5000
+# How downloaded pieces reach the disk: "cached" (through the page cache: a
+# piece just downloaded is served to peers from memory) or "direct" (around
+# it, with O_DIRECT, where the filesystem allows it: a download neither fills
+# memory nor a memory cgroup's limit with pages, and runs at the disk's speed).
+write_mode = "cached"
 
 [limits]
 # Global download cap in bytes per second (0: none). SIGHUP reloads it.
@@ -690,6 +700,19 @@ mod tests {
                 assert!(lines[i - 1].starts_with('#'), "no comment above {l:?}");
             }
         }
+    }
+
+    #[test]
+    fn write_mode_takes_direct_or_cached_and_names_a_bad_one() {
+        let cfg = Config::parse("[engine]\nwrite_mode = \"direct\"\n", Path::new("c")).unwrap();
+        assert_eq!(cfg.engine.write_mode, WriteMode::Direct);
+        assert_eq!(Config::default().engine.write_mode, WriteMode::Cached);
+        let e = Config::parse("[engine]\nwrite_mode = \"fast\"\n", Path::new("c")).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("line 2") && e.contains("`cached` or `direct`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -329,6 +329,7 @@ async fn make_app(
         qbit,
         qbit_config: cfg.qbittorrent.clone(),
         peers_config: cfg.peers.clone(),
+        write_mode: cfg.engine.write_mode,
         api_addr,
         dht,
     }))
@@ -474,6 +475,7 @@ fn start_engine(cfg: &Config, data_dir: &Path) -> Result<Engine, DaemonError> {
     let shard_cfg = ShardConfig {
         shards: cfg.engine.shards,
         state_dir: Some(data_dir.join("state")),
+        write_mode: cfg.engine.write_mode,
         ..ShardConfig::new(core, cfg.peers.listen)
     };
     let io = match cfg.engine.io {

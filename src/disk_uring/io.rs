@@ -196,75 +196,6 @@ pub async fn block_spans(
     Ok(spans)
 }
 
-/// Writes a whole (verified) piece to its files with `pwrite` on compio's blocking
-/// pool, whatever the runtime.
-///
-/// Measured (`cargo bench --bench disk_uring`, 64 MiB of 1 MiB pieces into the page
-/// cache): io_uring `write_at` 1.66 GiB/s, pwrite on the pool 6.3 GiB/s, plain
-/// pwrite 9.45 GiB/s. Buffered writes through the ring are punted to kernel
-/// workers, so the pool wins, and the shard thread never waits on the disk.
-pub async fn write_piece(
-    root: &Path,
-    marked: bool,
-    info: &Info,
-    piece: u32,
-    data: Vec<u8>,
-) -> Result<(), DiskError> {
-    let mut spans = Vec::new();
-    let mut pos = 0usize;
-    for span in info.geometry.piece_spans(piece) {
-        let len = span.len as usize;
-        if info.files[span.file].is_stored() {
-            spans.push((
-                file_path(root, info, span.file),
-                span.file_offset,
-                pos..pos + len,
-            ));
-        }
-        pos += len;
-    }
-    let root = root.to_path_buf();
-    let job = move || pwrite_spans(&root, marked, &data, &spans);
-    compio::runtime::spawn_blocking(job)
-        .await
-        .map_err(|_| DiskError("the write thread panicked".into()))?
-        .map_err(|e| DiskError(format!("writing piece {piece}: {e}")))
-}
-
-fn pwrite_spans(
-    root: &Path,
-    marked: bool,
-    data: &[u8],
-    spans: &[(PathBuf, u64, std::ops::Range<usize>)],
-) -> std::io::Result<()> {
-    use super::beneath::{Access, Beneath};
-    use std::os::unix::fs::FileExt;
-    // Every file is opened from the root: no symlink inside it leads a write out.
-    let beneath = Beneath::new(root)?;
-    for (path, offset, range) in spans {
-        let rel = Beneath::relative(root, path)?;
-        let named =
-            |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-        let file = match beneath.open(rel, Access::WriteCreate).map_err(named) {
-            // Folders are recreated only inside a root that is there: never into
-            // the empty mount point of an unmounted disk.
-            Err(e)
-                if e.kind() == std::io::ErrorKind::NotFound
-                    && crate::storage::root_available(&super::RealFiles, root, marked) =>
-            {
-                if let Some(parent) = rel.parent() {
-                    beneath.create_dirs(parent).map_err(named)?;
-                }
-                beneath.open(rel, Access::WriteCreate).map_err(named)?
-            }
-            other => other?,
-        };
-        file.write_all_at(&data[range.clone()], *offset)
-            .map_err(named)?;
-    }
-    Ok(())
-}
-
 /// Makes a torrent's written data durable: `fdatasync` on every stored file that
 /// exists. The resume layer calls it before recording pieces as complete.
 pub async fn sync_data(cache: &FileCache, root: &Path, info: &Info) -> Result<(), DiskError> {
@@ -311,9 +242,15 @@ mod tests {
             for p in 0..info.geometry.piece_count() {
                 let s = (p * 32768) as usize;
                 let e = (s + 32768).min(data.len());
-                write_piece(dir.path(), true, &info, p, data[s..e].to_vec())
-                    .await
-                    .unwrap();
+                let w = super::super::write::PieceWrite {
+                    root: dir.path().into(),
+                    marked: true,
+                    info: Arc::new(info.clone()),
+                    piece: p,
+                    data: data[s..e].to_vec(),
+                };
+                let done = super::super::write::write_pieces(vec![w], Default::default()).await;
+                assert!(matches!(done[..], [(q, Ok(()))] if q == p));
             }
             sync_data(&cache, dir.path(), &info).await.unwrap();
             // Piece 1 spans both files.

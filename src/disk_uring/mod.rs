@@ -2,10 +2,11 @@
 //!
 //! What it owns: bulk reads for hashing, which are memory-mapped files hashed on one
 //! thread per core ([`MappedFiles`], [`recheck`]); the directory walk behind
-//! `seedring create` ([`walk`]) and its v2 merkle trees ([`merkle_files`]); the shards' piece IO through compio ([`io`]); and
-//! [`RealFiles`], the operating system's side of the [`crate::storage::Files`]
-//! port through which the storage policy (durable saves, moves, stamps, root
-//! markers) reaches files.
+//! `seedring create` ([`walk`]) and its v2 merkle trees ([`merkle_files`]); the
+//! shards' piece IO through compio ([`io`]) and their batched piece writes on its
+//! blocking pool ([`write`]); and [`RealFiles`], the operating system's side of the
+//! [`crate::storage::Files`] port through which the storage policy (durable saves,
+//! moves, stamps, root markers) reaches files.
 //!
 //! Why memory maps for bulk hashing: the hasher reads straight from the page cache,
 //! with no copy into a buffer, and the kernel's readahead keeps each thread's run of
@@ -27,6 +28,7 @@ mod merkle_files;
 pub mod page_cache;
 mod recheck;
 mod walk;
+pub mod write;
 
 pub use files::RealFiles;
 pub use mapped::{FileSource, FileState, MAX_MAPPED_FILES, MappedFiles};

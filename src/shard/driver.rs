@@ -6,7 +6,9 @@ use super::*;
 use std::path::Path;
 
 use super::stat::{Stamping, StatJob, stat_batched};
+use super::writes::WriteLanes;
 use crate::core::Transport;
+use crate::disk_uring::write::{PieceWrite, WriteMode};
 use crate::net::peer::{attach, incoming, route};
 use crate::net::stream::PeerStream;
 use crate::net::writer::{FileBlock, Outgoing};
@@ -55,6 +57,8 @@ pub(crate) struct Shard {
     pub(crate) store: SharedStore,
     /// The file-stamping jobs on the blocking pool (`stat`).
     pub(crate) stamping: Stamping,
+    /// Verified pieces on their way to the files (`writes`).
+    pub(crate) writes: WriteLanes,
 }
 
 pub(crate) type ShardRc = Rc<RefCell<Shard>>;
@@ -136,7 +140,7 @@ impl std::future::Future for YieldNow {
 impl Shard {
     pub(crate) fn new(
         mut cfg: CoreConfig,
-        max_open_files: usize,
+        (max_open_files, write_mode): (usize, WriteMode),
         resume: flume::Sender<Wake>,
         health: Arc<ShardHealth>,
         trackers: Arc<TrackerLink>,
@@ -162,6 +166,7 @@ impl Shard {
             utp: UtpSlot::default(),
             store,
             stamping: Stamping::default(),
+            writes: WriteLanes::new(write_mode),
             conns: HashMap::new(),
             storage: HashMap::new(),
             files: Rc::new(FileCache::new(max_open_files)),
@@ -373,17 +378,14 @@ impl Shard {
                     let Some(st) = self.storage.get(&info_hash) else {
                         continue;
                     };
-                    let (info, root, marked) = (st.info.clone(), st.root.clone(), st.marked);
-                    let write =
-                        async move { disk::write_piece(&root, marked, &info, piece, data).await };
-                    spawn_then(rc, write, move |c, now, out, result| {
-                        let ev = Event::PieceWritten {
-                            info_hash,
-                            piece,
-                            result,
-                        };
-                        c.on_event(now, ev, out);
-                    });
+                    let w = PieceWrite {
+                        root: st.root.clone(),
+                        marked: st.marked,
+                        info: st.info.clone(),
+                        piece,
+                        data,
+                    };
+                    self.writes.push(rc, info_hash, w);
                 }
                 Action::SaveMeta {
                     info_hash,
@@ -423,6 +425,7 @@ impl Shard {
                     delete_files,
                 } => {
                     self.queue_resume(ResumeJob::Forget(info_hash));
+                    self.writes.drop_queued(info_hash);
                     if let Some(st) = self.storage.remove(&info_hash) {
                         let files = self.files.clone();
                         files.forget_under(&st.root);

@@ -35,6 +35,7 @@ use crate::core::{
 };
 use crate::disk_uring::RealFiles;
 use crate::disk_uring::io::{self as disk, FileCache};
+pub use crate::disk_uring::write::WriteMode;
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
 use crate::proto::tracker::TrackerError;
@@ -46,6 +47,7 @@ mod driver;
 mod names;
 mod resume;
 mod stat;
+mod writes;
 
 pub(crate) use names::{Merge, NameTable, read as names_read, write as names_write};
 
@@ -76,6 +78,8 @@ pub struct ShardConfig {
     pub io: IoChoice,
     /// Most files kept open (per shard).
     pub max_open_files: usize,
+    /// How verified pieces reach their files.
+    pub write_mode: WriteMode,
     /// Shard threads (0: one per available core).
     pub shards: usize,
     /// Where the session store (LMDB) lives; `None`: in memory, gone at exit.
@@ -87,13 +91,15 @@ pub struct ShardConfig {
 
 impl ShardConfig {
     /// Defaults: listen on `listen`, automatic IO choice, one shard per core,
-    /// 512 open files per shard, no state folder, 10 s of patience with a busy port.
+    /// 512 open files per shard, piece writes through the page cache, no state folder, 10 s of
+    /// patience with a busy port.
     pub fn new(core: CoreConfig, listen: SocketAddr) -> ShardConfig {
         ShardConfig {
             core,
             listen,
             io: IoChoice::Auto,
             max_open_files: 512,
+            write_mode: WriteMode::Cached,
             shards: 0,
             state_dir: None,
             bind_patience: Duration::from_secs(10),
@@ -441,7 +447,7 @@ pub(crate) fn spawn_one(
                 core_cfg.listen_port = addr.port();
                 let shard = Rc::new(RefCell::new(Shard::new(
                     core_cfg,
-                    cfg.max_open_files,
+                    (cfg.max_open_files, cfg.write_mode),
                     resume_tx2,
                     health2,
                     trackers,

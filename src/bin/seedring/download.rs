@@ -14,7 +14,7 @@ use seedring::core::{
     AddTorrent, CoreConfig, Encryption, TorrentSource, TorrentState, TransportMode,
 };
 use seedring::metainfo::Magnet;
-use seedring::shard::{IoChoice, ShardConfig, StartError};
+use seedring::shard::{IoChoice, ShardConfig, StartError, WriteMode};
 use std::io::ErrorKind;
 
 /// How often the command line asks for the torrent's state: a download that
@@ -47,6 +47,10 @@ pub struct DownloadArgs {
     /// IO backend.
     #[arg(long, value_enum, default_value = "auto")]
     io: Io,
+    /// How downloaded pieces reach the disk: cached (through the page cache)
+    /// or direct (around it, with O_DIRECT, where the filesystem allows it).
+    #[arg(long, value_name = "MODE", default_value = "cached", value_parser = by_name::<WriteMode>)]
+    write_mode: WriteMode,
     /// A peer to connect to, as HOST:PORT; repeat for more.
     #[arg(long = "peer", value_name = "HOST:PORT")]
     peers: Vec<String>,
@@ -112,6 +116,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     let cfg = ShardConfig {
         shards: args.shards,
         state_dir: args.state_dir.clone(),
+        write_mode: args.write_mode,
         // Enough for a port held by a seedring that just died on io_uring; a port
         // another program holds fails after this.
         bind_patience: Duration::from_secs(5),

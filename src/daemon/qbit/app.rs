@@ -130,6 +130,7 @@ const FIXED: &[&str] = &[
     "pex",
     "lsd",
     "encryption",
+    "disk_io_write_mode",
     "upnp",
 ];
 
@@ -196,6 +197,12 @@ fn prefs(app: &Shared) -> Map<String, Value> {
         _ => 0,
     };
     set("encryption", json!(encryption));
+    // qBittorrent's numbers: 0 around the OS cache, 1 through it.
+    let write_mode = match app.write_mode {
+        crate::shard::WriteMode::Direct => 0,
+        crate::shard::WriteMode::Cached => 1,
+    };
+    set("disk_io_write_mode", json!(write_mode));
     set(
         "bypass_auth_subnet_whitelist",
         json!(c.bypass_auth_subnets.join("\n")),
