@@ -150,9 +150,9 @@ impl OpenFiles {
         Ok(())
     }
 
-    /// The file at `path` under `root`, opened (and made, with its folders)
-    /// from the root: no symlink inside it leads a write out.
-    /// Its index in `files`.
+    /// The index in `files` of the file at `path` under `root`, opened (and
+    /// made, with its folders) from the root: no symlink inside it leads a
+    /// write out.
     fn file(&mut self, root: &Arc<Path>, marked: bool, path: &Path) -> io::Result<usize> {
         if let Some(i) = self.files.iter().position(|o| o.path == path) {
             return Ok(i);
@@ -184,7 +184,10 @@ impl OpenFiles {
             self.files.remove(0);
         }
         // A filesystem without direct IO refuses the flag: the page cache, then.
-        let direct = self.direct && set_direct(&file, true).is_ok();
+        let direct = self.direct
+            && set_direct(&file, true)
+                .inspect_err(|e| refused(path, e))
+                .is_ok();
         self.files.push(Open {
             path: path.to_path_buf(),
             file,
@@ -192,6 +195,15 @@ impl OpenFiles {
             direct_now: direct,
         });
         Ok(self.files.len() - 1)
+    }
+}
+
+/// Says, once in the process's life, that a filesystem refused direct IO:
+/// its files' writes go through the page cache (one line, not one a batch).
+fn refused(path: &Path, why: &io::Error) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::info!(path = %path.display(), error = %why, "direct writes refused here: this filesystem's writes go through the page cache (logged once)");
     }
 }
 
@@ -267,7 +279,7 @@ fn direct(open: &mut Open, scratch: &mut Vec<u8>, data: &[u8], at: u64) -> io::R
     match open.file.write_at(aligned, at) {
         Ok(n) => Ok(n),
         Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
-            tracing::debug!(path = %open.path.display(), "direct write refused: this file goes through the page cache");
+            refused(&open.path, &e);
             open.direct = false;
             buffered(open, data, at).map(|()| data.len())
         }
