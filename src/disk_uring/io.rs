@@ -196,34 +196,13 @@ pub async fn block_spans(
     Ok(spans)
 }
 
-/// Makes a torrent's written data durable: `fdatasync` on every stored file that
-/// exists. The resume layer calls it before recording pieces as complete.
-pub async fn sync_data(cache: &FileCache, root: &Path, info: &Info) -> Result<(), DiskError> {
-    for (i, f) in info.files.iter().enumerate() {
-        if !f.is_stored() || f.length == 0 {
-            continue;
-        }
-        let path = file_path(root, info, i);
-        match cache.get(&path, false).await {
-            Ok(file) => file
-                .sync_data()
-                .await
-                .map_err(|e| DiskError(format!("{}: fdatasync: {e}", path.display())))?,
-            // Nothing written there yet: nothing to make durable.
-            Err(_) if !path.exists() => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Writes pieces, reads them back across file boundaries, makes them durable.
+    /// Writes pieces and reads them back across file boundaries.
     #[test]
-    fn write_read_and_sync_through_compio() {
+    fn write_and_read_through_compio() {
         let dir = tempfile::tempdir().unwrap();
         let data: Vec<u8> = (0..100_000u32).map(|i| i.to_le_bytes()[1]).collect();
         let info = super::super::fixture::two_files(&data);
@@ -237,8 +216,6 @@ mod tests {
                 std::fs::metadata(dir.path().join("t/sub/b")).unwrap().len(),
                 60_000
             );
-            // Nothing written yet: syncing is fine.
-            sync_data(&cache, dir.path(), &info).await.unwrap();
             for p in 0..info.geometry.piece_count() {
                 let s = (p * 32768) as usize;
                 let e = (s + 32768).min(data.len());
@@ -252,7 +229,6 @@ mod tests {
                 let done = super::super::write::write_pieces(vec![w], Default::default()).await;
                 assert!(matches!(done[..], [(q, Ok(()))] if q == p));
             }
-            sync_data(&cache, dir.path(), &info).await.unwrap();
             // Piece 1 spans both files.
             let (root, info): (Arc<Path>, _) = (dir.path().into(), Arc::new(info.clone()));
             let got = read(&cache, &root, &info, 1, 1000, 20_000).await.unwrap();
