@@ -53,6 +53,23 @@ fn limits() -> Limits {
     }
 }
 
+/// Most bytes of a peer's client name (`v`) kept.
+const CLIENT_NAME_MAX: usize = 64;
+
+/// A peer's client name (`v`): its first [`CLIENT_NAME_MAX`] bytes as UTF-8,
+/// invalid sequences replaced, and cut again to at most that many bytes at a
+/// character boundary (each replacement character is three bytes, so the
+/// lossy text can be longer than what it came from).
+fn client_name(raw: &[u8]) -> String {
+    let mut name = String::from_utf8_lossy(&raw[..raw.len().min(CLIENT_NAME_MAX)]).into_owned();
+    let mut cut = name.len().min(CLIENT_NAME_MAX);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    name.truncate(cut);
+    name
+}
+
 fn small_int<T: TryFrom<i64>>(n: Option<&Node<'_>>) -> Option<T> {
     n.and_then(Node::as_int).and_then(|i| T::try_from(i).ok())
 }
@@ -126,10 +143,7 @@ impl ExtHandshake {
         }
         Ok(ExtHandshake {
             m,
-            v: root
-                .get("v")
-                .and_then(Node::as_bytes)
-                .map(|b| String::from_utf8_lossy(&b[..b.len().min(64)]).into_owned()),
+            v: root.get("v").and_then(Node::as_bytes).map(client_name),
             p: small_int(root.get("p")),
             reqq: small_int(root.get("reqq")),
             metadata_size: small_int(root.get("metadata_size")),
@@ -227,6 +241,22 @@ mod tests {
         let mut h = ExtHandshake::ours("seedring/0.1", 6881, 250, Some(12345));
         h.yourip = Some(vec![127, 0, 0, 1]);
         assert_eq!(ExtHandshake::decode(&h.encode()).unwrap(), h);
+    }
+
+    #[test]
+    fn a_client_name_is_kept_to_64_bytes_whatever_its_encoding() {
+        // 40 invalid bytes become 40 replacement characters (120 bytes).
+        let mut raw = b"d1:v40:".to_vec();
+        raw.extend_from_slice(&[0xa6; 40]);
+        raw.push(b'e');
+        let h = ExtHandshake::decode(&raw).unwrap();
+        let v = h.v.clone().unwrap();
+        assert_eq!(v, "\u{fffd}".repeat(21));
+        // What is read writes out and reads back the same.
+        assert_eq!(ExtHandshake::decode(&h.encode()).unwrap(), h);
+        let long = format!("d1:v100:{}e", "x".repeat(100));
+        let h = ExtHandshake::decode(long.as_bytes()).unwrap();
+        assert_eq!(h.v.as_deref(), Some("x".repeat(64).as_str()));
     }
 
     #[test]
