@@ -205,3 +205,53 @@ fn first_requests_fill_a_long_round_trip() {
     assert!(finished, "not done: {:?}", l.stats(ih));
     assert_same_data(&world, &l, &fx, "leecher");
 }
+
+/// A seeder that slows down near the end does not hold the end back: five
+/// seeders behind 4 MiB/s links 100 ms away, and once the leecher has half of
+/// 24 MiB, one of them is capped to 256 KiB/s (as lost segments or a busy
+/// uplink would slow it). What is queued at it when it slows is what the end
+/// waits for: the queues shorten as the end nears (`queue_time` in
+/// `core/requests.rs`), and the back of a slowed peer's queue moves to idle
+/// peers, judged by its rate over the last second. The rest takes 1.42 s
+/// where the four other links need 0.75 s (3.0 s with neither change, 2.3 s
+/// with the shorter queues alone); the bound is twice the four links' time.
+#[test]
+fn a_seeder_that_slows_near_the_end_does_not_hold_it_back() {
+    use std::time::Duration;
+    let (seed, _g) = seed(11);
+    let link: u64 = 4 << 20;
+    let world = seedring::sim::SimWorld::new(seedring::sim::SimConfig {
+        seed,
+        latency: Duration::from_millis(50),
+        link_bytes_per_sec: link,
+        ..seedring::sim::SimConfig::default()
+    });
+    let len: usize = 24 << 20;
+    let size = u64::try_from(len).unwrap();
+    let fx = fixture(seed, "slowend", &[("big.bin", len)], 256 * 1024);
+    let ih = fx.meta.info_hash;
+    let (seeders, l) = seeders_and_leecher(&world, &fx, 5);
+    let got = || l.stats(ih).unwrap().downloaded;
+    let half = world.run_while(Time::from_secs(60), Duration::from_millis(1), || {
+        got() >= size / 2
+    });
+    assert!(half, "not half done in 60 s: {:?}", l.stats(ih));
+    let slowed_at = world.now();
+    let left = size - got();
+    seeders[0].set_global_limits(0, 256 * 1024).unwrap();
+    let finished = world.run_while(Time::from_secs(120), Duration::from_millis(1), || {
+        done(&l, ih)
+    });
+    assert!(finished, "not done: {:?}", l.stats(ih));
+    let took = world.now().since(slowed_at);
+    // The four others alone need left / (4 links) for the rest.
+    let others = Duration::from_secs_f64(left as f64 / (4 * link) as f64);
+    eprintln!(
+        "{left} bytes left when one seeder slowed; done {took:?} later (four links: {others:?})"
+    );
+    assert!(
+        took <= others.mul_f64(2.0),
+        "{took:?} for the {left} bytes left, the four other links need {others:?}"
+    );
+    assert_same_data(&world, &l, &fx, "leecher");
+}

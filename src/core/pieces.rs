@@ -27,17 +27,26 @@ impl Core {
             offset,
             len: u32::try_from(data.len()).unwrap_or(u32::MAX),
         };
-        let Some(i) = p.inflight.iter().position(|f| f.req == req) else {
-            t.wasted += len;
-            return Ok(());
-        };
-        p.inflight.swap_remove(i);
+        // A block no longer asked of this peer may still be wanted: moved from
+        // its queue to another peer's (`steal_requests`), whose request it now
+        // makes needless. Whichever copy comes first is kept.
+        let asked_here = p.inflight.iter().position(|f| f.req == req);
+        match asked_here {
+            Some(i) => {
+                p.inflight.swap_remove(i);
+            }
+            None if t.picker.copies(&req) > 0 => {}
+            None => {
+                t.wasted += len;
+                return Ok(());
+            }
+        }
         p.last_block = now;
         p.snubbed = false;
         let from = p.addr.ip();
         t.downloaded += len;
         // Asked of another peer too (endgame): that one need not send it.
-        let duplicated = t.picker.copies(&req) > 1;
+        let duplicated = t.picker.copies(&req) > 1 || asked_here.is_none();
         match t.picker.on_block(piece, offset, data, from) {
             BlockOutcome::Unexpected => t.wasted += len,
             BlockOutcome::Stored => {}

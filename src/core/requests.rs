@@ -92,7 +92,8 @@ impl Core {
         if t.disk_full.is_some_and(|retry| now < retry) {
             return; // the disk is full: nothing new until the next try
         }
-        let desired = desired_requests(&self.cfg, now, p);
+        let queue_time = queue_time(&self.cfg, now, t);
+        let desired = desired_requests(&self.cfg, queue_time, now, p);
         if p.inflight.len() >= desired && p.web.is_none() {
             return;
         }
@@ -133,7 +134,8 @@ impl Core {
         }
         let mut picked = t.pick(&p.have, &p.inflight, want, &mut self.rng);
         if picked.len() < want && t.all_requested() {
-            picked.extend(self.steal_requests(now, key, ih, want - picked.len(), out));
+            let moved = self.steal_requests(now, key, ih, want - picked.len(), &picked, out);
+            picked.extend(moved);
         }
         let (Some(p), Some(t)) = (self.peers.get_mut(&key), self.torrents.get_mut(&ih)) else {
             return;
@@ -209,6 +211,7 @@ impl Core {
         key: PeerKey,
         ih: InfoHash,
         max: usize,
+        picked: &[BlockRequest],
         out: &mut Vec<Action>,
     ) -> Vec<BlockRequest> {
         // A peer not measured yet counts at one block per second.
@@ -222,6 +225,13 @@ impl Core {
         let my_rate = me.down.rate(now).max(FLOOR);
         let my_bytes: u64 = me.inflight.iter().map(|f| u64::from(f.req.len)).sum();
         let my_have = me.have.clone();
+        // Blocks `key` has asked for already (endgame copies among them).
+        let mine: Vec<BlockRequest> = me
+            .inflight
+            .iter()
+            .map(|f| f.req)
+            .chain(picked.iter().copied())
+            .collect();
         // The slowest queue: seconds to drain, as millis.
         let mut slowest: Option<(u64, PeerKey)> = None;
         for k in t.peers.iter().filter(|k| **k != key) {
@@ -232,7 +242,7 @@ impl Core {
                 continue;
             }
             let bytes: u64 = o.inflight.iter().map(|f| u64::from(f.req.len)).sum();
-            let drain_ms = bytes * 1000 / o.down.rate(now).max(1);
+            let drain_ms = bytes * 1000 / o.down.recent_rate(now, RECENT_MS).max(1);
             if slowest.is_none_or(|(d, _)| drain_ms > d) {
                 slowest = Some((drain_ms, *k));
             }
@@ -245,7 +255,7 @@ impl Core {
             return Vec::new();
         }
         let o = self.peers.get_mut(&victim).expect("found above");
-        let o_rate = o.down.rate(now).max(1);
+        let o_rate = o.down.recent_rate(now, RECENT_MS).max(1);
         let o_bytes: u64 = o.inflight.iter().map(|f| u64::from(f.req.len)).sum();
         // The front of its queue is likely sent already (socket buffers, the
         // wire): moving it would fetch it twice.
@@ -269,7 +279,7 @@ impl Core {
                 break;
             }
             let r = o.inflight[i].req;
-            if my_have.get(r.piece) {
+            if my_have.get(r.piece) && !mine.contains(&r) {
                 budget = budget.saturating_sub(u64::from(r.len));
                 take.push(i);
             }
@@ -382,17 +392,44 @@ impl Core {
 const STEAL_MIN_DRAIN_MS: u64 = 1000;
 /// What a slow peer keeps of its queue, at least: the front, which it has most
 /// likely sent already (or half a second at its rate, if more).
-const STEAL_KEEP_BYTES: u64 = 1 << 20;
+const STEAL_KEEP_BYTES: u64 = 128 << 10;
+/// A slow peer's rate is taken over this last while (its whole-window rate
+/// takes seconds to show that it slowed down).
+const RECENT_MS: u64 = 1000;
+
+/// How far ahead to ask each peer of a torrent: `request_queue_time`, but near
+/// the end half of what the pieces still missing would take at the torrent's
+/// rate, down to [`END_QUEUE_TIME`]. Blocks not yet asked for go to whichever
+/// peer is ready first, so a peer that slows near the end (a lost segment
+/// halves its window) holds less of what is left behind it.
+fn queue_time(cfg: &CoreConfig, now: Time, t: &mut Torrent) -> Duration {
+    let piece_len = t
+        .info
+        .as_ref()
+        .map_or(0, |i| u64::from(i.geometry.piece_length()));
+    // Pieces missing, wanted or not: more than is left when some are skipped,
+    // so the queues shorten later there, never sooner.
+    let left = u128::from(t.have.len() - t.have.count()) * u128::from(piece_len);
+    let rate = u128::from(t.down_rate.rate(now)).max(1);
+    let half_ms = u64::try_from(left * 1000 / rate / 2).unwrap_or(u64::MAX);
+    Duration::from_millis(half_ms).clamp(
+        END_QUEUE_TIME.min(cfg.request_queue_time),
+        cfg.request_queue_time,
+    )
+}
+
+/// The shortest queue time near the end (see [`queue_time`]).
+const END_QUEUE_TIME: Duration = Duration::from_millis(300);
 
 /// Requests to keep outstanding with a peer: `request_queue_time` worth of
 /// its rate, within the caps (one while it is snubbed; [`FIRST_REQUESTS`]
 /// before its first block, when it has no rate yet).
-fn desired_requests(cfg: &CoreConfig, now: Time, p: &mut Peer) -> usize {
+fn desired_requests(cfg: &CoreConfig, queue_time: Duration, now: Time, p: &mut Peer) -> usize {
     if p.snubbed {
         return 1;
     }
     let rate = u128::from(p.down.rate(now));
-    let ahead_bytes = rate * cfg.request_queue_time.as_millis() / 1000;
+    let ahead_bytes = rate * queue_time.as_millis() / 1000;
     let blocks =
         usize::try_from(ahead_bytes / u128::from(crate::metainfo::BLOCK_LEN)).unwrap_or(usize::MAX);
     let floor = if p.down.total() == 0 {

@@ -16,7 +16,12 @@ fn core_having(all: bool) -> (Core, InfoHash, u32) {
 
 /// [`core_having`] with its configuration.
 pub(super) fn core_having_with(all: bool, cfg: CoreConfig) -> (Core, InfoHash, u32) {
-    let data: Vec<u8> = (0..200_000u32).map(|i| i.to_le_bytes()[0]).collect();
+    core_sized(200_000, all, cfg)
+}
+
+/// [`core_having_with`] with a torrent of `len` bytes (byte `i` is `i as u8`).
+fn core_sized(len: u32, all: bool, cfg: CoreConfig) -> (Core, InfoHash, u32) {
+    let data: Vec<u8> = (0..len).map(|i| i.to_le_bytes()[0]).collect();
     let pieces: Vec<[u8; 20]> = data.chunks(PIECE as usize).map(hash::sha1).collect();
     let layout = CreateLayout {
         name: "t.bin".into(),
@@ -603,4 +608,60 @@ fn a_torrent_resumed_is_announced_in_the_same_call() {
     out.clear();
     core.execute(now, Command::Resume(m.info_hash), &mut out);
     assert_eq!(announces(&out).len(), 1);
+}
+
+/// Requests moved from a slow peer's queue to an idle one (`steal_requests`)
+/// may already be on their way from the slow peer: a moved block it sends is
+/// kept, and the peer it was moved to is told it need not send it.
+#[test]
+fn a_block_moved_to_another_peer_is_kept_from_whichever_sends_it_first() {
+    // 40 blocks: more than the last few that endgame asks of two peers.
+    let (mut core, ih, _) = core_sized(40 * 16 * 1024, false, CoreConfig::default());
+    let slow = connect(&mut core, ih, true);
+    let out = feed(&mut core, slow, &[Message::HaveAll, Message::Unchoke]);
+    let asked: Vec<BlockRequest> = sent_to(&out, slow)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Request(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), FIRST_REQUESTS, "{asked:?}");
+    // A second peer takes the 8 blocks left, then the back of the first's
+    // queue (the first has sent nothing yet: its queue would take forever).
+    let idle = connect(&mut core, ih, true);
+    let out = feed(&mut core, idle, &[Message::HaveAll, Message::Unchoke]);
+    let moved: Vec<BlockRequest> = sent_to(&out, idle)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Request(r) if asked.contains(&r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert!(!moved.is_empty(), "nothing moved: {out:?}");
+    for r in &moved {
+        let cancel = Message::Cancel(*r);
+        assert!(
+            sent_to(&out, slow).contains(&cancel),
+            "{r:?} not cancelled at the first peer"
+        );
+    }
+    // The slow peer sends one of them anyway: kept, and cancelled at the other.
+    let r = moved[0];
+    let start = r.piece * PIECE + r.offset;
+    let data: Vec<u8> = (start..start + r.len).map(|i| i.to_le_bytes()[0]).collect();
+    let out = feed(
+        &mut core,
+        slow,
+        &[Message::Piece {
+            piece: r.piece,
+            offset: r.offset,
+            data,
+        }],
+    );
+    assert!(sent_to(&out, idle).contains(&Message::Cancel(r)), "{out:?}");
+    let t = &core.torrents[&ih];
+    assert_eq!(t.wasted, 0);
+    assert_eq!(t.downloaded, u64::from(r.len));
+    assert!(!core.peers[&idle].inflight.iter().any(|f| f.req == r));
 }

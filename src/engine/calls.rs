@@ -731,9 +731,14 @@ impl Engine {
         // The CLI's own wall clock: how long it may wait for trackers on its way out.
         #[allow(clippy::disallowed_methods)]
         let start = std::time::Instant::now();
+        // A tracker nearby answers in a millisecond or two: look again soon
+        // at first, then every 20 ms (a fixed 20 ms first wait was most of a
+        // short download's exit).
+        let mut pause = std::time::Duration::from_millis(1);
         while left > 0 && start.elapsed() < wait {
             #[allow(clippy::disallowed_methods)]
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(20));
             left = pollster::block_on(self.announces_in_flight_async())?;
         }
         Ok(left)

@@ -82,6 +82,30 @@ impl RateTracker {
         u64::try_from(u128::from(sum) * 1_000_000_000 / u128::from(covered)).unwrap_or(u64::MAX)
     }
 
+    /// Bytes per second over about the last `ms` (whole buckets before the
+    /// current one, which counts as far as it goes): quicker than [`rate`]
+    /// to show that a peer slowed down.
+    ///
+    /// [`rate`]: RateTracker::rate
+    pub fn recent_rate(&mut self, now: Time, ms: u64) -> u64 {
+        let Some(started) = self.started else {
+            return 0;
+        };
+        self.advance(now);
+        let len = self.buckets.len() as u64;
+        let n = (ms * 1_000_000 / self.bucket_ns).clamp(1, len);
+        let sum: u64 = (0..n)
+            .map(|i| {
+                self.buckets[usize::try_from((self.head + len - i) % len).expect("ring index")]
+            })
+            .sum();
+        let into_current = now.0.saturating_sub(self.head * self.bucket_ns);
+        let covered = ((n - 1) * self.bucket_ns + into_current)
+            .min(now.0.saturating_sub(started.0))
+            .max(self.bucket_ns);
+        u64::try_from(u128::from(sum) * 1_000_000_000 / u128::from(covered)).unwrap_or(u64::MAX)
+    }
+
     /// Every byte ever recorded.
     pub fn total(&self) -> u64 {
         self.total
@@ -139,5 +163,27 @@ mod tests {
         }
         let r = t.rate(Time::from_millis(299 * 50));
         assert!((45_000..=56_000).contains(&r), "{r}");
+    }
+
+    #[test]
+    fn the_recent_rate_shows_a_slowdown_the_window_still_hides() {
+        let mut t = RateTracker::default();
+        // 4 MB/s for 4 s, then 250 KB/s for one second.
+        for i in 0..400 {
+            t.add(Time::from_millis(i * 10), 40_000);
+        }
+        for i in 400..500 {
+            t.add(Time::from_millis(i * 10), 2_500);
+        }
+        let now = Time::from_millis(4_999);
+        let recent = t.recent_rate(now, 1_000);
+        assert!((200_000..=400_000).contains(&recent), "{recent}");
+        assert!(t.rate(now) > 3_000_000, "{}", t.rate(now));
+        // Young: over the time since the first byte, never less than a bucket.
+        let mut y = RateTracker::default();
+        y.add(Time::from_millis(10_000), 50_000);
+        let r = y.recent_rate(Time::from_millis(10_100), 1_000);
+        assert_eq!(r, 200_000, "one bucket's worth: 50 KB in 250 ms");
+        assert_eq!(RateTracker::default().recent_rate(now, 1_000), 0);
     }
 }
