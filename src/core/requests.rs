@@ -199,12 +199,15 @@ impl Core {
     }
 
     /// Work for `key`, which has nothing left to ask: requests queued at the peer
-    /// that will take longest to deliver them, moved from the back of its queue
-    /// (asked last: the least likely to be on their way) until both would be done
-    /// at about the same time. The slow peer is sent cancels; nothing is asked
-    /// twice. Moved only when that peer needs a second or more, and four times
-    /// what `key` would; the front of its queue (1 MiB, or half a second at its
-    /// rate) stays, as it is most likely on its way already.
+    /// that will take longest to deliver them at its rate over the last second,
+    /// moved from the back of its queue (asked last: the least likely to be on
+    /// their way) until both would be done at about the same time. The slow peer
+    /// is sent cancels; nothing is asked twice (what `key` has asked for, or is
+    /// given in `picked`, is not moved to it). Moved only when that peer needs a
+    /// second or more, and four times what `key` would; the front of its queue
+    /// (128 KiB, or half a second at its rate) stays, as it is most likely on
+    /// its way already. If the slow peer sends a moved block anyway, whichever
+    /// copy comes first is kept (`on_piece_msg`).
     fn steal_requests(
         &mut self,
         now: Time,
@@ -421,8 +424,8 @@ fn queue_time(cfg: &CoreConfig, now: Time, t: &mut Torrent) -> Duration {
 /// The shortest queue time near the end (see [`queue_time`]).
 const END_QUEUE_TIME: Duration = Duration::from_millis(300);
 
-/// Requests to keep outstanding with a peer: `request_queue_time` worth of
-/// its rate, within the caps (one while it is snubbed; [`FIRST_REQUESTS`]
+/// Requests to keep outstanding with a peer: `queue_time` worth of its rate
+/// (see [`queue_time`]), within the caps (one while it is snubbed; [`FIRST_REQUESTS`]
 /// before its first block, when it has no rate yet).
 fn desired_requests(cfg: &CoreConfig, queue_time: Duration, now: Time, p: &mut Peer) -> usize {
     if p.snubbed {
