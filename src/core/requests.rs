@@ -227,14 +227,6 @@ impl Core {
         };
         let my_rate = me.down.rate(now).max(FLOOR);
         let my_bytes: u64 = me.inflight.iter().map(|f| u64::from(f.req.len)).sum();
-        let my_have = me.have.clone();
-        // Blocks `key` has asked for already (endgame copies among them).
-        let mine: Vec<BlockRequest> = me
-            .inflight
-            .iter()
-            .map(|f| f.req)
-            .chain(picked.iter().copied())
-            .collect();
         // The slowest queue: seconds to drain, as millis.
         let mut slowest: Option<(u64, PeerKey)> = None;
         for k in t.peers.iter().filter(|k| **k != key) {
@@ -273,7 +265,11 @@ impl Core {
         if budget == 0 {
             return Vec::new();
         }
-        // Newest first: the back of its queue.
+        let (Some(me), Some(o)) = (self.peers.get(&key), self.peers.get(&victim)) else {
+            return Vec::new();
+        };
+        // Newest first: the back of its queue; of pieces `key` has, and not
+        // asked of `key` already (endgame copies among them).
         let mut order: Vec<usize> = (0..o.inflight.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(o.inflight[i].sent));
         let mut take = Vec::new();
@@ -282,12 +278,14 @@ impl Core {
                 break;
             }
             let r = o.inflight[i].req;
-            if my_have.get(r.piece) && !mine.contains(&r) {
+            let asked = me.inflight.iter().any(|f| f.req == r) || picked.contains(&r);
+            if me.have.get(r.piece) && !asked {
                 budget = budget.saturating_sub(u64::from(r.len));
                 take.push(i);
             }
         }
         take.sort_unstable_by(|a, b| b.cmp(a));
+        let o = self.peers.get_mut(&victim).expect("found above");
         let moved: Vec<BlockRequest> = take.into_iter().map(|i| o.inflight.remove(i).req).collect();
         if !moved.is_empty() {
             let cancels: Vec<Message> = moved.iter().map(|r| Message::Cancel(*r)).collect();
