@@ -92,7 +92,7 @@ impl Core {
         if t.disk_full.is_some_and(|retry| now < retry) {
             return; // the disk is full: nothing new until the next try
         }
-        let queue_time = queue_time(&self.cfg, now, t);
+        let queue_time = queue_time(&self.cfg, now, t, piece_len);
         let desired = desired_requests(&self.cfg, queue_time, now, p);
         if p.inflight.len() >= desired && p.web.is_none() {
             return;
@@ -403,11 +403,7 @@ const RECENT_MS: u64 = 1000;
 /// rate, down to [`END_QUEUE_TIME`]. Blocks not yet asked for go to whichever
 /// peer is ready first, so a peer that slows near the end (a lost segment
 /// halves its window) holds less of what is left behind it.
-fn queue_time(cfg: &CoreConfig, now: Time, t: &mut Torrent) -> Duration {
-    let piece_len = t
-        .info
-        .as_ref()
-        .map_or(0, |i| u64::from(i.geometry.piece_length()));
+fn queue_time(cfg: &CoreConfig, now: Time, t: &mut Torrent, piece_len: u64) -> Duration {
     // Pieces missing, wanted or not: more than is left when some are skipped,
     // so the queues shorten later there, never sooner.
     let left = u128::from(t.have.len() - t.have.count()) * u128::from(piece_len);

@@ -451,6 +451,17 @@ fn requests_sent(out: &[Action]) -> usize {
         .sum()
 }
 
+/// The blocks asked of `key` in `out`.
+fn requests_to(out: &[Action], key: PeerKey) -> Vec<BlockRequest> {
+    sent_to(out, key)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Request(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn under_a_download_cap_a_peer_with_nothing_asked_gets_its_share() {
     let (mut core, ih, _) = core_having(false);
@@ -619,25 +630,14 @@ fn a_block_moved_to_another_peer_is_kept_from_whichever_sends_it_first() {
     let (mut core, ih, _) = core_sized(40 * 16 * 1024, false, CoreConfig::default());
     let slow = connect(&mut core, ih, true);
     let out = feed(&mut core, slow, &[Message::HaveAll, Message::Unchoke]);
-    let asked: Vec<BlockRequest> = sent_to(&out, slow)
-        .into_iter()
-        .filter_map(|m| match m {
-            Message::Request(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let asked = requests_to(&out, slow);
     assert_eq!(asked.len(), FIRST_REQUESTS, "{asked:?}");
     // A second peer takes the 8 blocks left, then the back of the first's
     // queue (the first has sent nothing yet: its queue would take forever).
     let idle = connect(&mut core, ih, true);
     let out = feed(&mut core, idle, &[Message::HaveAll, Message::Unchoke]);
-    let moved: Vec<BlockRequest> = sent_to(&out, idle)
-        .into_iter()
-        .filter_map(|m| match m {
-            Message::Request(r) if asked.contains(&r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let mut moved = requests_to(&out, idle);
+    moved.retain(|r| asked.contains(r));
     assert!(!moved.is_empty(), "nothing moved: {out:?}");
     for r in &moved {
         let cancel = Message::Cancel(*r);
