@@ -17,12 +17,19 @@ use seedring::metainfo::Magnet;
 use seedring::shard::{IoChoice, ShardConfig, StartError, WriteMode};
 use std::io::ErrorKind;
 
-/// How often the command line asks for the torrent's state: a download that
-/// completes is seen (and the process exits) within this of its last piece.
+/// How often the command line asks for the torrent's state.
 const POLL: Duration = Duration::from_millis(20);
 
-/// The status line is drawn every this many polls (a quarter of a second).
-const REDRAW_EVERY: u64 = 12;
+/// How often it asks once what is left would come within [`NEAR_END`] at the
+/// current rate: a download that completes is seen (and the process exits)
+/// within this of its last piece, not up to [`POLL`] after it.
+const POLL_NEAR_END: Duration = Duration::from_millis(1);
+
+/// See [`POLL_NEAR_END`].
+const NEAR_END: Duration = Duration::from_millis(100);
+
+/// The status line is redrawn at most this often.
+const REDRAW: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Io {
@@ -209,17 +216,25 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    for polls in 0u64.. {
+    let mut pause = POLL;
+    // The CLI's own wall clock: when the status line was last drawn.
+    #[allow(clippy::disallowed_methods)]
+    let mut drawn: Option<std::time::Instant> = None;
+    loop {
         if let Some(rx) = &commands {
             while let Ok(line) = rx.try_recv() {
                 crate::control::run_line(&engine, &line);
             }
         }
         #[allow(clippy::disallowed_methods)] // the CLI's polling pace, not a shard
-        std::thread::sleep(POLL);
+        std::thread::sleep(pause);
         let st = engine.stats(ih).context("the torrent is gone")?;
-        if polls % REDRAW_EVERY == 0 {
+        pause = poll_pause(&st);
+        if drawn.is_none_or(|t| t.elapsed() >= REDRAW) {
             bar.update(&st);
+            #[allow(clippy::disallowed_methods)]
+            let now = std::time::Instant::now();
+            drawn = Some(now);
         }
         if st.note != note_shown {
             if let Some(note) = &st.note {
@@ -286,6 +301,18 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     } else {
         Ok(ExitCode::from(crate::EXIT_INCOMPLETE))
     }
+}
+
+/// How long to wait before asking for the torrent's state again: [`POLL`], or
+/// [`POLL_NEAR_END`] while downloading with what is left due within
+/// [`NEAR_END`] at the current rate.
+fn poll_pause(st: &seedring::core::TorrentStats) -> Duration {
+    let left = (1.0 - st.progress).max(0.0) * st.total_bytes as f64;
+    let due = left / st.download_rate.max(1) as f64;
+    let near = st.state == TorrentState::Downloading
+        && st.download_rate > 0
+        && due <= NEAR_END.as_secs_f64();
+    if near { POLL_NEAR_END } else { POLL }
 }
 
 /// A mode (encryption, transport) by its configuration name.
