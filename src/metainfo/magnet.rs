@@ -106,19 +106,13 @@ impl Magnet {
 /// peers know the torrent by.
 fn parse_btmh(h: &str) -> Result<InfoHash, MagnetError> {
     let bad = || MagnetError::BadV2InfoHash(h.to_owned());
+    // Every byte a hex digit before any slicing: a multi-byte character would
+    // put a slice's end inside it.
     let hex = h
         .strip_prefix("1220")
-        .filter(|x| x.len() == 64)
+        .filter(|x| x.len() == 64 && x.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(bad)?;
-    InfoHash::parse(&hex[..40])
-        .map_err(|_| bad())
-        .and_then(|ih| {
-            hex[40..]
-                .chars()
-                .all(|c| c.is_ascii_hexdigit())
-                .then_some(ih)
-                .ok_or_else(bad)
-        })
+    InfoHash::parse(&hex[..40]).map_err(|_| bad())
 }
 
 /// Decodes `%XX` escapes and `+` (as a space, which is what web forms mean by it).
@@ -219,6 +213,9 @@ mod tests {
             format!("1114{}", "ab".repeat(32)),
             format!("1220{}", "ab".repeat(31)),
             format!("1220{}zz", "ab".repeat(31)),
+            // A two-byte character across the 40th byte (found by the fuzzer:
+            // the slice there panicked).
+            format!("1220{}\u{3db}{}", "a".repeat(39), "a".repeat(23)),
         ] {
             assert!(matches!(
                 Magnet::parse(&format!("magnet:?xt=urn:btmh:{bad}")),
