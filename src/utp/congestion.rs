@@ -17,10 +17,17 @@ const BASE_MINUTES: usize = 2;
 const MIN_RTO: Duration = Duration::from_millis(500);
 const FIRST_RTO: Duration = Duration::from_secs(1);
 const MAX_RTO: Duration = Duration::from_secs(30);
-/// The largest window: a burst of more lands in a peer's UDP receive buffer
-/// (about 200 KB by default on Linux, ~2 KB of it per packet) faster than a
-/// busy peer drains it, and the holes that leaves are what stall a transfer.
+/// The largest window on a short path: a burst of more lands in a peer's UDP
+/// receive buffer (about 200 KB by default on Linux, ~2 KB of it per packet)
+/// faster than a busy peer drains it, and the holes that leaves are what stall
+/// a transfer.
 pub const MAX_WINDOW: f64 = 128.0 * 1024.0;
+/// On a longer path the window may hold this rate's worth of the least round
+/// trip seen (128 KiB over 100 ms would cap a connection at 1.3 MB/s): there
+/// the packets reach the peer spaced by the path, a round trip's worth at most.
+const LONG_PATH_RATE: f64 = 32.0 * 1024.0 * 1024.0;
+/// The largest window on any path (the peer's advertised window bounds it too).
+const MAX_LONG_WINDOW: f64 = 4.0 * 1024.0 * 1024.0;
 
 /// One direction's congestion state.
 #[derive(Debug, Clone)]
@@ -36,6 +43,8 @@ pub struct Ledbat {
     /// Last queueing delay measured, for stats.
     pub queue_delay: Duration,
     srtt: Option<Duration>,
+    /// The least round trip seen: the path's own, without queues.
+    min_rtt: Option<Duration>,
     rttvar: Duration,
     rto: Duration,
 }
@@ -60,6 +69,7 @@ impl Ledbat {
             base: Vec::new(),
             queue_delay: Duration::ZERO,
             srtt: None,
+            min_rtt: None,
             rttvar: Duration::ZERO,
             rto: FIRST_RTO,
         }
@@ -82,8 +92,16 @@ impl Ledbat {
         self.srtt
     }
 
+    /// The largest window this path allows: [`MAX_WINDOW`], or more on a path
+    /// whose least round trip is long ([`LONG_PATH_RATE`]).
+    fn max_window(&self) -> f64 {
+        let rtt = self.min_rtt.map_or(0.0, |r| r.as_secs_f64());
+        (rtt * LONG_PATH_RATE).clamp(MAX_WINDOW, MAX_LONG_WINDOW)
+    }
+
     /// A round-trip sample (from a packet sent once).
     pub fn on_rtt(&mut self, sample: Duration) {
+        self.min_rtt = Some(self.min_rtt.map_or(sample, |m| m.min(sample)));
         match self.srtt {
             None => {
                 self.srtt = Some(sample);
@@ -121,7 +139,7 @@ impl Ledbat {
             // Only while the window is what limits us: an idle sender learns
             // nothing about the path.
             if in_flight as f64 + acked as f64 >= self.window * 0.5 {
-                self.window = (self.window + acked as f64).min(MAX_WINDOW);
+                self.window = (self.window + acked as f64).min(self.max_window());
             }
             return;
         }
@@ -133,7 +151,7 @@ impl Ledbat {
         // fast as it grows at an empty one.
         let gain = GAIN_PER_RTT * off_target.min(1.0) * scale;
         if gain < 0.0 || in_flight as f64 + acked >= self.window * 0.5 {
-            self.window = (self.window + gain).clamp(self.min_window, MAX_WINDOW);
+            self.window = (self.window + gain).clamp(self.min_window, self.max_window());
         }
     }
 

@@ -267,6 +267,36 @@ fn ledbat_keeps_the_queue_near_its_target_and_yields_to_other_traffic() {
 }
 
 #[test]
+fn a_long_fast_path_is_filled() {
+    // 8 MB/s, 50 ms each way: 800 KB in flight to fill it, where a window of
+    // 128 KiB (the short path's bound) carries 1.3 MB/s.
+    let path = Path {
+        delay: Duration::from_millis(50),
+        rate: 8_000_000,
+        ..FAST
+    };
+    let mut net = Net::new(path, 21);
+    let keys = net.open();
+    let data = pattern(400_000_000, 8);
+    let (mut sent, mut got) = (0, Vec::new());
+    let mut rate = |net: &mut Net, secs: u64| {
+        let (start, before) = (net.now, got.len());
+        while net.now.since(start) < Duration::from_secs(secs) {
+            sent += net.conn(0, keys.0).write(&data[sent..]);
+            net.step(Duration::from_millis(10));
+            net.conn(1, keys.1).read(&mut got);
+        }
+        (got.len() - before) as f64 / secs as f64
+    };
+    let first = rate(&mut net, 10);
+    let then = rate(&mut net, 10);
+    assert!(then > 7_000_000.0, "{then:.0} B/s (first 10 s: {first:.0})");
+    let queue = net.conn(0, keys.0).congestion().queue_delay;
+    assert!(queue < Duration::from_millis(150), "queue {queue:?}");
+    eprintln!("8 MB/s at 100 ms RTT: {first:.0} B/s in the first 10 s, {then:.0} after");
+}
+
+#[test]
 fn a_silent_peer_times_the_connection_out() {
     let mut net = Net::new(FAST, 3);
     let keys = net.open();
