@@ -214,6 +214,45 @@ fn a_window_of_packets_crosses_the_sequence_wrap() {
     exchange(&mut net, keys, &pattern(70_000 * PAYLOAD, 5), &[]);
 }
 
+/// A one-way transfer from A to B that runs for a while at a time.
+struct Bulk {
+    keys: (Key, Key),
+    data: Vec<u8>,
+    sent: usize,
+    got: Vec<u8>,
+}
+
+impl Bulk {
+    /// A new connection with `size` bytes to send.
+    fn new(net: &mut Net, size: usize) -> Bulk {
+        let keys = net.open();
+        let data = pattern(size, 6);
+        Bulk {
+            keys,
+            data,
+            sent: 0,
+            got: Vec::new(),
+        }
+    }
+
+    /// Runs `secs` of simulated time; returns the bytes per second B read and
+    /// the median queueing delay A measured.
+    fn run(&mut self, net: &mut Net, secs: u64) -> (f64, Duration) {
+        let (start, mut read) = (net.now, 0);
+        let mut delays = Vec::new();
+        while net.now.since(start) < Duration::from_secs(secs) {
+            self.sent += net.conn(0, self.keys.0).write(&self.data[self.sent..]);
+            net.step(Duration::from_millis(10));
+            net.conn(1, self.keys.1).read(&mut self.got);
+            read += self.got.len();
+            self.got.clear();
+            delays.push(net.conn(0, self.keys.0).congestion().queue_delay);
+        }
+        delays.sort();
+        (read as f64 / secs as f64, delays[delays.len() / 2])
+    }
+}
+
 #[test]
 fn ledbat_keeps_the_queue_near_its_target_and_yields_to_other_traffic() {
     // 1 MB/s bottleneck, 20 ms each way.
@@ -223,27 +262,10 @@ fn ledbat_keeps_the_queue_near_its_target_and_yields_to_other_traffic() {
         ..FAST
     };
     let mut net = Net::new(path, 9);
-    let keys = net.open();
-    let data = pattern(100_000_000, 6);
-    let mut sent = 0;
-    let mut got = Vec::new();
-    let mut run = |net: &mut Net, secs: u64| {
-        let start = net.now;
-        let before = got.len();
-        let mut delays = Vec::new();
-        while net.now.since(start) < Duration::from_secs(secs) {
-            sent += net.conn(0, keys.0).write(&data[sent..]);
-            net.step(Duration::from_millis(10));
-            net.conn(1, keys.1).read(&mut got);
-            delays.push(net.conn(0, keys.0).congestion().queue_delay);
-        }
-        delays.sort();
-        let rate = (got.len() - before) as f64 / secs as f64;
-        (rate, delays[delays.len() / 2])
-    };
+    let mut bulk = Bulk::new(&mut net, 100_000_000);
     // Alone: fills the link, queue near the 100 ms target.
-    run(&mut net, 20);
-    let (alone, queue) = run(&mut net, 20);
+    bulk.run(&mut net, 20);
+    let (alone, queue) = bulk.run(&mut net, 20);
     assert!(alone > 850_000.0, "alone: {alone} B/s");
     assert!(
         queue > Duration::from_millis(40) && queue < Duration::from_millis(150),
@@ -253,8 +275,8 @@ fn ledbat_keeps_the_queue_near_its_target_and_yields_to_other_traffic() {
     // off to the rest, and the queue it keeps stays at the target.
     net.cross = 700_000;
     net.cross_sent = 700_000 * (net.now.0 / 1_000_000) / 1000;
-    run(&mut net, 20);
-    let (shared, queue2) = run(&mut net, 20);
+    bulk.run(&mut net, 20);
+    let (shared, queue2) = bulk.run(&mut net, 20);
     assert!(
         (250_000.0..320_000.0).contains(&shared),
         "with cross traffic: {shared} B/s"
@@ -276,22 +298,10 @@ fn a_long_fast_path_is_filled() {
         ..FAST
     };
     let mut net = Net::new(path, 21);
-    let keys = net.open();
-    let data = pattern(400_000_000, 8);
-    let (mut sent, mut got) = (0, Vec::new());
-    let mut rate = |net: &mut Net, secs: u64| {
-        let (start, before) = (net.now, got.len());
-        while net.now.since(start) < Duration::from_secs(secs) {
-            sent += net.conn(0, keys.0).write(&data[sent..]);
-            net.step(Duration::from_millis(10));
-            net.conn(1, keys.1).read(&mut got);
-        }
-        (got.len() - before) as f64 / secs as f64
-    };
-    let first = rate(&mut net, 10);
-    let then = rate(&mut net, 10);
+    let mut bulk = Bulk::new(&mut net, 400_000_000);
+    let (first, _) = bulk.run(&mut net, 10);
+    let (then, queue) = bulk.run(&mut net, 10);
     assert!(then > 7_000_000.0, "{then:.0} B/s (first 10 s: {first:.0})");
-    let queue = net.conn(0, keys.0).congestion().queue_delay;
     assert!(queue < Duration::from_millis(150), "queue {queue:?}");
     eprintln!("8 MB/s at 100 ms RTT: {first:.0} B/s in the first 10 s, {then:.0} after");
 }
