@@ -23,8 +23,9 @@ const MAX_RTO: Duration = Duration::from_secs(30);
 /// a transfer.
 pub const MAX_WINDOW: f64 = 128.0 * 1024.0;
 /// On a longer path the window may hold this rate's worth of the least round
-/// trip seen (128 KiB over 100 ms would cap a connection at 1.3 MB/s): there
-/// the packets reach the peer spaced by the path, a round trip's worth at most.
+/// trip seen (128 KiB over 100 ms would cap a connection at 1.3 MB/s): there a
+/// window spreads over the round trip as the peer's ACKs release it (sends are
+/// not paced, so slow start and a resend after a loss still come in bursts).
 const LONG_PATH_RATE: f64 = 32.0 * 1024.0 * 1024.0;
 /// The largest window on any path (the peer's advertised window bounds it too).
 const MAX_LONG_WINDOW: f64 = 4.0 * 1024.0 * 1024.0;
