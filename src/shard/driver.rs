@@ -406,7 +406,13 @@ impl Shard {
                     }
                     let root: Arc<Path> = PathBuf::from(o.root).into();
                     let (i2, r2, prepared) = (info.clone(), root.clone(), o.prepared);
+                    // Added again while its files from before are deleted: after that.
+                    let settled = self.writes.settled(info_hash);
                     let prepare = async move {
+                        if let Some(deletion) = settled {
+                            // Disconnected when the deletion is done.
+                            let _ = deletion.recv_async().await;
+                        }
                         if prepared {
                             return Ok(true);
                         }
@@ -425,16 +431,16 @@ impl Shard {
                     delete_files,
                 } => {
                     self.queue_resume(ResumeJob::Forget(info_hash));
-                    self.writes.drop_queued(info_hash);
-                    if let Some(st) = self.storage.remove(&info_hash) {
-                        let files = self.files.clone();
-                        files.forget_under(&st.root);
-                        if delete_files {
-                            let job = move || {
-                                storage::delete_files(&mut RealFiles, &st.root, &st.info);
-                            };
-                            compio::runtime::spawn(compio::runtime::spawn_blocking(job)).detach();
+                    match self.storage.remove(&info_hash) {
+                        Some(st) => {
+                            self.files.forget_under(&st.root);
+                            if delete_files {
+                                self.writes.delete_files(rc, info_hash, st.root, st.info);
+                            } else {
+                                self.writes.drop_queued(info_hash);
+                            }
                         }
+                        None => self.writes.drop_queued(info_hash),
                     }
                 }
                 Action::CheckRoots { roots } => {

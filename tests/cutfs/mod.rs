@@ -9,6 +9,8 @@
 //! program, drop the mount (its page cache goes with it), [`CutFs::cut`],
 //! mount again.
 
+#![allow(dead_code)] // each test file uses its own part
+
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
@@ -45,6 +47,9 @@ struct State {
     /// test reports them).
     synced_writes: u64,
     lost_writes: u64,
+    /// The next lookup of this name is answered this much later, from
+    /// another thread (the requests after it are served meanwhile).
+    delayed_lookup: Option<(OsString, Duration)>,
 }
 
 /// The filesystem's state, shared by its mounts and the test.
@@ -114,6 +119,13 @@ impl CutFs {
         (kept, lost)
     }
 
+    /// Answers the next lookup of `name` (in any folder) `d` later, as a
+    /// slow disk would, while the requests after it are served: whoever made
+    /// it is held back, the others go on.
+    pub fn delay_next_lookup(&self, name: &str, d: Duration) {
+        self.0.lock().unwrap().delayed_lookup = Some((name.into(), d));
+    }
+
     /// Writes made durable by a sync so far.
     pub fn synced_writes(&self) -> u64 {
         self.0.lock().unwrap().synced_writes
@@ -169,12 +181,33 @@ impl CutFs {
     }
 }
 
-impl Filesystem for CutFs {
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+impl CutFs {
+    fn answer_lookup(&self, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let s = self.0.lock().unwrap();
         match s.nodes.get(&parent.0).and_then(|p| p.children.get(name)) {
             Some(&ino) => reply.entry(&TTL, &attr(ino, &s.nodes[&ino]), Generation(0)),
             None => reply.error(Errno::ENOENT),
+        }
+    }
+}
+
+impl Filesystem for CutFs {
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let delayed = self
+            .0
+            .lock()
+            .unwrap()
+            .delayed_lookup
+            .take_if(|(n, _)| n == name);
+        match delayed {
+            Some((name, d)) => {
+                let fs = self.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(d);
+                    fs.answer_lookup(parent, &name, reply);
+                });
+            }
+            None => self.answer_lookup(parent, name, reply),
         }
     }
 
