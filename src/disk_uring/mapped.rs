@@ -92,13 +92,21 @@ impl MappedFiles {
     /// files opens one or two.
     pub fn for_pieces(info: &Info, dir: &std::path::Path, pieces: &[u32]) -> MappedFiles {
         let g = &info.geometry;
-        let spans: Vec<std::ops::Range<u64>> = (pieces.iter())
-            .map(|&p| g.piece_offset(p)..g.piece_offset(p) + u64::from(g.piece_len(p)))
-            .collect();
-        Self::for_files(info, dir, |i| {
-            let r = g.file_range(i);
-            spans.iter().any(|s| r.start < s.end && s.start < r.end)
-        })
+        // The files each piece spans, found from its first (not by comparing
+        // every file with every piece: a batch of a torrent of 100,000 files).
+        let mut held = vec![false; g.file_count()];
+        for &p in pieces {
+            let (start, end) = (
+                g.piece_offset(p),
+                g.piece_offset(p) + u64::from(g.piece_len(p)),
+            );
+            let mut f = g.file_at(start);
+            while f < held.len() && g.file_range(f).start < end {
+                held[f] = true;
+                f += 1;
+            }
+        }
+        Self::for_files(info, dir, |i| held[i])
     }
 
     /// The files of `info` under `dir`, those `keep` refuses left unopened
@@ -129,27 +137,36 @@ impl MappedFiles {
         sources: impl IntoIterator<Item = FileSource>,
         max_mapped: usize,
     ) -> MappedFiles {
-        let mut files: Vec<(Entry, Option<File>)> = sources
+        // Each file is looked at and closed again: a torrent of 100,000 files
+        // must not hold 100,000 descriptors (past the process's limit, opens
+        // fail and data that is there would read as unreadable).
+        let mut files: Vec<Entry> = sources
             .into_iter()
             .enumerate()
             .map(|(i, src)| {
                 let r = geometry.file_range(i);
-                probe(src, r.end - r.start)
+                probe(src, r.end - r.start).0
             })
             .collect();
         assert_eq!(files.len(), geometry.file_count(), "one source per file");
-        // Map the largest files within the budget; the rest stay on demand.
-        let mut order: Vec<usize> = (0..files.len()).filter(|&i| files[i].1.is_some()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(files[i].0.readable));
+        // Map the largest files within the budget, each opened again (and
+        // looked at again: it may have changed since); the rest stay on demand.
+        let mut order: Vec<usize> = (0..files.len())
+            .filter(|&i| matches!(files[i].access, Access::OnDemand(_)))
+            .collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(files[i].readable));
         for &i in order.iter().take(max_mapped) {
-            let (entry, file) = &mut files[i];
-            let file = file.take().expect("filtered on Some");
-            map_entry(entry, &file);
+            let Access::OnDemand(path) = &files[i].access else {
+                continue;
+            };
+            let r = geometry.file_range(i);
+            let (entry, file) = probe(FileSource::Path(path.clone()), r.end - r.start);
+            files[i] = entry;
+            if let Some(file) = file {
+                map_entry(&mut files[i], &file);
+            }
         }
-        MappedFiles {
-            geometry,
-            files: files.into_iter().map(|(e, _)| e).collect(),
-        }
+        MappedFiles { geometry, files }
     }
 
     /// What was found for file `i`.
@@ -164,7 +181,7 @@ impl MappedFiles {
 }
 
 /// Looks at one file: what is there and how much of it can be read. Returns the open
-/// file when it has bytes to read, for [`map_entry`] to map.
+/// file when it has bytes to read, for [`map_entry`] to map (or to close).
 fn probe(src: FileSource, expected: u64) -> (Entry, Option<File>) {
     let entry = |access, readable, state| Entry {
         access,

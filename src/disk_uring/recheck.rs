@@ -81,7 +81,9 @@ pub fn verify_pieces(
     threads: usize,
 ) -> Vec<(u32, crate::core::Verdict)> {
     use crate::core::Verdict;
-    let files = MappedFiles::for_torrent(info, dir);
+    // Only the files holding these pieces: a batch of a torrent of many files
+    // opens its own few, not all of them.
+    let files = MappedFiles::for_pieces(info, dir, pieces);
     let matched: Vec<Option<bool>> = match hashes {
         PieceHashes::Sha1(want) | PieceHashes::Hybrid { sha1: want, .. } => {
             crate::hash::hash_listed(&files, pieces, threads)

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::Out;
-use seedring::disk_uring::{FileSource, MappedFiles, merkle_files, walk};
+use seedring::disk_uring::{FileSource, FileState, MappedFiles, merkle_files, walk};
 use seedring::hash::{default_threads, hash_pieces};
 use seedring::metainfo::{
     CreateOptions, Geometry, alignment_pads, auto_piece_length, build_torrent, build_torrent_v2,
@@ -117,7 +117,28 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
             bail!("the data is too large for piece length {piece_length}");
         };
         let count = geometry.piece_count();
+        let paths: Vec<Option<PathBuf>> = (sources.iter())
+            .map(|s| match s {
+                FileSource::Path(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
         let files = MappedFiles::open(geometry, sources);
+        // What cannot be read is named now, before any hashing.
+        for (i, path) in paths.iter().enumerate() {
+            let Some(path) = path else { continue };
+            match files.state(i) {
+                FileState::Present | FileState::NotStored => {}
+                FileState::Missing => bail!("{} vanished since it was listed", path.display()),
+                FileState::Short { len } => {
+                    bail!(
+                        "{} shrank to {len} bytes since it was listed",
+                        path.display()
+                    )
+                }
+                FileState::Unreadable(why) => bail!("cannot read {}: {why}", path.display()),
+            }
+        }
         let digests = crate::progress::with_progress(total, "hashing", |done| {
             hash_pieces(&files, count, threads, Some(done))
         });
