@@ -22,7 +22,8 @@ pub struct DaemonArgs {
     print_config: bool,
 }
 
-pub fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
+/// `files`: the open-files limit before and after [`crate::fd_limit::raise`].
+pub fn run(args: DaemonArgs, files: Result<(u64, u64), (u64, String)>) -> anyhow::Result<ExitCode> {
     if args.print_config {
         print!("{DEFAULT_CONFIG}");
         return Ok(ExitCode::SUCCESS);
@@ -37,6 +38,13 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(config = %p.display(), "configuration read");
     } else {
         tracing::info!("no --config: running on the embedded defaults");
+    }
+    match files {
+        Ok((was, now)) if was != now => tracing::info!(was, now, "open-files limit raised"),
+        Ok((_, now)) => tracing::info!(limit = now, "open-files limit"),
+        Err((limit, why)) => {
+            tracing::warn!(limit, error = %why, "open-files limit could not be raised")
+        }
     }
     seedring::daemon::run(cfg, args.config, ring, set_filter)?;
     Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@ mod control;
 mod create;
 mod daemon;
 mod download;
+mod fd_limit;
 mod info;
 mod progress;
 mod remote;
@@ -86,13 +87,17 @@ const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     arenas::two_per_core();
+    let files = fd_limit::raise();
     let cli = Cli::parse();
     // The daemon sets up its own logs (a ring for its API, a filter it can change).
     if !matches!(cli.command, Command::Daemon(_)) {
         init_logs(cli.verbose);
+        if let Err((soft, why)) = &files {
+            tracing::debug!(limit = soft, error = %why, "open-files limit not raised");
+        }
     }
     let result = match cli.command {
-        Command::Daemon(args) => daemon::run(args),
+        Command::Daemon(args) => daemon::run(args, files),
         Command::Remote(args) => remote::run(args),
         Command::Info(args) => info::run(args),
         Command::Create(args) => create::run(args),
