@@ -436,13 +436,7 @@ fn torrents_roots_settings_stats_and_logs() {
     assert_eq!(d.get_json(&format!("/torrents/{ih}/files")), json!([]));
 
     // Removing: with its data.
-    let r = d
-        .authed(
-            d.http
-                .delete(d.url(&format!("/torrents/{id}?delete_files=true"))),
-        )
-        .send()
-        .unwrap();
+    let r = d.delete(&format!("/torrents/{id}?delete_files=true"));
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         d.get(&format!("/torrents/{id}")).status(),

@@ -69,13 +69,7 @@ fn a_torrent_removed_with_its_files_and_added_again_keeps_its_new_files() {
     for round in 0..3 {
         // The first lookup of the torrent's folder after this is the deletion's.
         fs.delay_next_lookup("many", Duration::from_secs(1));
-        let r = d
-            .authed(
-                d.http
-                    .delete(d.url(&format!("/torrents/{id}?delete_files=true"))),
-            )
-            .send()
-            .unwrap();
+        let r = d.delete(&format!("/torrents/{id}?delete_files=true"));
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         let (_, t) = add();
         assert!(t["error"].is_null(), "round {round}: {t}");

@@ -144,6 +144,12 @@ impl Daemon {
             .unwrap()
     }
 
+    pub fn delete(&self, path: &str) -> Response {
+        self.authed(self.http.delete(self.url(path)))
+            .send()
+            .unwrap()
+    }
+
     /// Adds a .torrent file's bytes.
     pub fn add_torrent(&self, bytes: &[u8], query: &str) -> Response {
         self.authed(self.http.post(self.url(&format!("/torrents{query}"))))
