@@ -410,8 +410,9 @@ impl Shard {
                     let settled = self.writes.settled(info_hash);
                     let prepare = async move {
                         if let Some(deletion) = settled {
-                            // Disconnected when the deletion is done.
-                            let _ = deletion.recv_async().await;
+                            // Nothing is ever sent: this ends when the deletion,
+                            // done, drops the sender.
+                            while deletion.recv_async().await.is_ok() {}
                         }
                         if prepared {
                             return Ok(true);
