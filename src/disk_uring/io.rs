@@ -112,6 +112,22 @@ impl FileCache {
         Ok(file)
     }
 
+    /// Forgets the open files of one torrent under `root` (before they are
+    /// deleted): those under its top (its folder, or its one file), and the
+    /// file last read if it lies under `root`. Other torrents' files stay open.
+    pub fn forget_torrent(&self, root: &Path, info: &Info) {
+        let Some(top) = info.files.first().and_then(|f| f.path.first()) else {
+            return;
+        };
+        let top = root.join(top);
+        let mut last = self.last.borrow_mut();
+        if last.as_ref().is_some_and(|l| l.root.starts_with(root)) {
+            *last = None;
+        }
+        self.open.borrow_mut().retain(|p, _| !p.starts_with(&top));
+        self.order.borrow_mut().retain(|p| !p.starts_with(&top));
+    }
+
     /// Forgets every open file under `root` (before deleting or moving them).
     pub fn forget_under(&self, root: &Path) {
         let mut last = self.last.borrow_mut();
@@ -253,6 +269,24 @@ mod tests {
             assert!(cache.last.borrow().is_none());
             let reopened = cache.get_indexed(&root, &info, 1).await.unwrap();
             assert!(!Rc::ptr_eq(&reopened, &a));
+            // A torrent removed forgets its own files only: another torrent's
+            // top (`u`) under the same root leaves `t`'s file open.
+            let mut elsewhere = (*info).clone();
+            for f in &mut elsewhere.files {
+                f.path[0] = "u".into();
+            }
+            cache.forget_torrent(dir.path(), &elsewhere);
+            let again = cache.get_indexed(&root, &info, 1).await.unwrap();
+            assert!(
+                Rc::ptr_eq(&again, &reopened),
+                "another torrent's files stay open"
+            );
+            cache.forget_torrent(dir.path(), &info);
+            let after = cache.get_indexed(&root, &info, 1).await.unwrap();
+            assert!(
+                !Rc::ptr_eq(&after, &reopened),
+                "its own files are forgotten"
+            );
         });
         let mut on_disk = std::fs::read(dir.path().join("t/a")).unwrap();
         on_disk.extend(std::fs::read(dir.path().join("t/sub/b")).unwrap());

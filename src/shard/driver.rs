@@ -434,7 +434,7 @@ impl Shard {
                     self.queue_resume(ResumeJob::Forget(info_hash));
                     match self.storage.remove(&info_hash) {
                         Some(st) => {
-                            self.files.forget_under(&st.root);
+                            self.files.forget_torrent(&st.root, &st.info);
                             if delete_files {
                                 self.writes.delete_files(rc, info_hash, st.root, st.info);
                             } else {
