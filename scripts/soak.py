@@ -29,7 +29,8 @@ end it waits 70 s for the connections to close and idle pool threads to end,
 and prints: cycles done, bytes served, RSS over time, descriptors (sockets,
 data files, other) and threads at the start and after the drain, and the
 log's warnings by kind. It exits 1 if a daemon panicked or died, a download
-did not finish within its deadline, sockets, other descriptors or named
+did not finish within its deadline, a deleted file is still open (its disk
+space still in use), sockets, other descriptors or named
 threads did not come back down (data files may stay in the storage's bounded
 cache; the shards' blocking-pool threads and the kernel's io_uring workers
 end on their own clocks and are only shown), or RSS in the last quarter is
@@ -160,13 +161,17 @@ path = "{root}-other"
         status = Path(f"/proc/{pid}/status").read_text()
         field = lambda k: int(re.search(rf"^{k}:\s+(\d+)", status, re.M).group(1))
         kinds = collections.Counter()
+        files = []
         for fd in os.listdir(f"/proc/{pid}/fd"):
             try:
                 target = os.readlink(f"/proc/{pid}/fd/{fd}")
             except OSError:
                 continue
-            kinds["socket" if target.startswith("socket:") else
-                  "data file" if target.startswith(str(self.root)) else "other"] += 1
+            kind = ("socket" if target.startswith("socket:") else
+                    "data file" if target.startswith(str(self.root)) else "other")
+            kinds[kind] += 1
+            if kind == "data file":
+                files.append(target)
         names = collections.Counter()
         for task in os.listdir(f"/proc/{pid}/task"):
             try:
@@ -174,7 +179,7 @@ path = "{root}-other"
             except OSError:
                 pass
         return {"rss": field("VmRSS") / 1024, "threads": field("Threads"),
-                "fds": kinds, "names": names}
+                "fds": kinds, "names": names, "files": files}
 
     def ids(self):
         _, body = self.api("GET", "/api/v1/torrents?limit=1000")
@@ -439,6 +444,10 @@ class Soak:
             print(f"| {d.name} | {a['rss']:.1f}, {second:.1f}, {last:.1f}, {peak:.1f}, "
                   f"{b['rss']:.1f} | {fds(a)}; {fds(b)} | {a['threads']}, "
                   f"{b['threads']} |")
+            deleted = [f for f in b["files"] if f.endswith(" (deleted)")]
+            if deleted:
+                # A deleted file held open keeps its disk space in use.
+                self.fail(f"{d.name}: deleted files still open after the drain: {deleted}")
             if last > second * 1.15 and last - second > 8:
                 self.fail(f"{d.name}: RSS grew from {second:.1f} to {last:.1f} MiB")
             # Data files may stay open (the storage keeps a bounded set of handles).

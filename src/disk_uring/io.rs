@@ -27,6 +27,10 @@ pub struct FileCache {
     /// cannot be taken by others while this names them; the file stays open
     /// while remembered, one beyond `cap` at most.
     last: RefCell<Option<LastFile>>,
+    /// Rises at every forget: an open that awaited across one is not cached
+    /// (its file may be one being deleted, and a deleted file held open keeps
+    /// its disk space in use).
+    forgets: std::cell::Cell<u64>,
 }
 
 #[derive(Debug)]
@@ -45,6 +49,7 @@ impl FileCache {
             open: RefCell::new(HashMap::new()),
             order: RefCell::new(VecDeque::new()),
             last: RefCell::new(None),
+            forgets: std::cell::Cell::new(0),
         }
     }
 
@@ -56,6 +61,7 @@ impl FileCache {
             return Ok(f.clone());
         }
         let err = |e: std::io::Error| DiskError(format!("{}: {e}", path.display()));
+        let forgets = self.forgets.get();
         let mut rw = OpenOptions::new();
         rw.read(true).write(true).create(create);
         let file = match rw.open(path).await {
@@ -76,6 +82,10 @@ impl FileCache {
             Err(e) => return Err(err(e)),
         };
         let file = Rc::new(file);
+        if self.forgets.get() != forgets {
+            // Used for this read alone, closed after it.
+            return Ok(file);
+        }
         let mut open = self.open.borrow_mut();
         let mut order = self.order.borrow_mut();
         while open.len() >= self.cap {
@@ -102,7 +112,11 @@ impl FileCache {
         {
             return Ok(l.file.clone());
         }
+        let forgets = self.forgets.get();
         let file = self.get(&file_path(root, info, index), false).await?;
+        if self.forgets.get() != forgets {
+            return Ok(file);
+        }
         *self.last.borrow_mut() = Some(LastFile {
             info: info.clone(),
             root: root.clone(),
@@ -120,6 +134,7 @@ impl FileCache {
             return;
         };
         let top = root.join(top);
+        self.forgets.set(self.forgets.get() + 1);
         let mut last = self.last.borrow_mut();
         if last.as_ref().is_some_and(|l| l.root.starts_with(root)) {
             *last = None;
@@ -130,6 +145,7 @@ impl FileCache {
 
     /// Forgets every open file under `root` (before deleting or moving them).
     pub fn forget_under(&self, root: &Path) {
+        self.forgets.set(self.forgets.get() + 1);
         let mut last = self.last.borrow_mut();
         if last.as_ref().is_some_and(|l| l.root.starts_with(root)) {
             *last = None;

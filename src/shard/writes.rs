@@ -156,13 +156,20 @@ async fn run_lane(rc: ShardRc, info_hash: InfoHash) {
         let (batch, mode) = match step {
             Step::Write(batch, mode) => (batch, mode),
             Step::Delete(d) => {
+                let (root, info) = (d.root.clone(), d.info.clone());
                 let job = move || {
                     storage::delete_files(&mut RealFiles, &d.root, &d.info);
                     drop(d.done);
                 };
                 blocking(job, "deleting a removed torrent's files", || ()).await;
-                let deleting = &mut rc.borrow_mut().writes.deleting;
-                deleting.retain(|_, waiters| !waiters.is_disconnected());
+                let mut shard = rc.borrow_mut();
+                // A block read for a peer may have opened one of them since the
+                // removal: a deleted file held open keeps its disk space in use.
+                shard.files.forget_torrent(&root, &info);
+                shard
+                    .writes
+                    .deleting
+                    .retain(|_, waiters| !waiters.is_disconnected());
                 continue;
             }
         };
