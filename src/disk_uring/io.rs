@@ -64,20 +64,18 @@ impl FileCache {
         let forgets = self.forgets.get();
         let mut rw = OpenOptions::new();
         rw.read(true).write(true).create(create);
-        let file = match rw.open(path).await {
+        let file = match open_kept(rw.clone(), path).await {
             Ok(f) => f,
             Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => {
                 if let Some(parent) = path.parent() {
                     compio::fs::create_dir_all(parent).await.map_err(err)?;
                 }
-                rw.open(path).await.map_err(err)?
+                open_kept(rw, path).await.map_err(err)?
             }
             Err(e) if !create && e.kind() == std::io::ErrorKind::PermissionDenied => {
-                OpenOptions::new()
-                    .read(true)
-                    .open(path)
-                    .await
-                    .map_err(err)?
+                let mut ro = OpenOptions::new();
+                ro.read(true);
+                open_kept(ro, path).await.map_err(err)?
             }
             Err(e) => return Err(err(e)),
         };
@@ -153,6 +151,28 @@ impl FileCache {
         self.open.borrow_mut().retain(|p, _| !p.starts_with(root));
         self.order.borrow_mut().retain(|p| !p.starts_with(root));
     }
+}
+
+/// Opens `path` in a task of its own, so the new descriptor is always taken:
+/// a caller dropped mid-open (a peer's writer, cancelled when its connection
+/// closes) would leave compio's open to finish with no one to close what it
+/// opened, an open file leaked for good (a deleted one keeps its disk space).
+async fn open_kept(opts: OpenOptions, path: &Path) -> std::io::Result<File> {
+    let path = path.to_path_buf();
+    // One answer; if the caller has gone, the file comes back with the send's
+    // error and closes there.
+    let (tx, rx) = flume::bounded(1);
+    compio::runtime::spawn(async move {
+        if let Err(flume::SendError(unwanted)) = tx.send(opts.open(&path).await) {
+            drop(unwanted);
+        }
+    })
+    .detach();
+    rx.recv_async().await.unwrap_or_else(|_| {
+        Err(std::io::Error::other(
+            "the open's task ended without an answer",
+        ))
+    })
 }
 
 /// Where file `f` of `info` lives under `root` (sanitised components only).
@@ -231,6 +251,41 @@ pub async fn block_spans(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Open descriptors of this process on `path`.
+    fn opened(path: &Path) -> usize {
+        let fds = std::fs::read_dir("/proc/self/fd").unwrap();
+        (fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok()))
+            .filter(|t| t == path)
+            .count()
+    }
+
+    /// A read dropped while its file opens (a peer's writer cancelled as its
+    /// connection closes) leaves no descriptor open behind it.
+    #[test]
+    fn an_open_dropped_midway_leaks_no_descriptor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"data").unwrap();
+        let rt = compio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let cache = FileCache::new(4);
+            for _ in 0..20 {
+                let mut get = std::pin::pin!(cache.get(&path, false));
+                let waker = std::task::Waker::noop();
+                let polled = get
+                    .as_mut()
+                    .poll(&mut std::task::Context::from_waker(waker));
+                assert!(polled.is_pending(), "the open waits on the runtime");
+            }
+            // Let the opens finish with no one waiting for them.
+            compio::time::sleep(std::time::Duration::from_millis(50)).await;
+            assert_eq!(opened(&path), 0, "opens dropped midway left descriptors");
+            let f = cache.get(&path, false).await.unwrap();
+            assert_eq!(opened(&path), 1);
+            drop(f);
+        });
+    }
 
     /// Writes pieces and reads them back across file boundaries.
     #[test]
