@@ -128,28 +128,26 @@ impl FileCache {
     /// deleted): those under its top (its folder, or its one file), and the
     /// file last read if it lies under `root`. Other torrents' files stay open.
     pub fn forget_torrent(&self, root: &Path, info: &Info) {
-        let Some(top) = info.files.first().and_then(|f| f.path.first()) else {
-            return;
-        };
-        let top = root.join(top);
-        self.forgets.set(self.forgets.get() + 1);
-        let mut last = self.last.borrow_mut();
-        if last.as_ref().is_some_and(|l| l.root.starts_with(root)) {
-            *last = None;
+        if let Some(top) = info.files.first().and_then(|f| f.path.first()) {
+            self.forget(&root.join(top), root);
         }
-        self.open.borrow_mut().retain(|p, _| !p.starts_with(&top));
-        self.order.borrow_mut().retain(|p| !p.starts_with(&top));
     }
 
     /// Forgets every open file under `root` (before deleting or moving them).
     pub fn forget_under(&self, root: &Path) {
+        self.forget(root, root);
+    }
+
+    /// Forgets the open files under `prefix`, and the file last read if its
+    /// root lies under `root`.
+    fn forget(&self, prefix: &Path, root: &Path) {
         self.forgets.set(self.forgets.get() + 1);
         let mut last = self.last.borrow_mut();
         if last.as_ref().is_some_and(|l| l.root.starts_with(root)) {
             *last = None;
         }
-        self.open.borrow_mut().retain(|p, _| !p.starts_with(root));
-        self.order.borrow_mut().retain(|p| !p.starts_with(root));
+        self.open.borrow_mut().retain(|p, _| !p.starts_with(prefix));
+        self.order.borrow_mut().retain(|p| !p.starts_with(prefix));
     }
 }
 
