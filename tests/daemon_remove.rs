@@ -1,11 +1,14 @@
-//! A torrent removed with its files and added again at once (as a user or an
-//! *arr tool does to start a download over): the new torrent's files are
-//! prepared after the old ones are deleted, never in between, so the deletion
-//! never takes the files just made for it, nor makes their preparation fail.
+//! A torrent removed with its files at a moment its files are busy on disk:
+//! - added again at once (as a user or an *arr tool does to start a download
+//!   over): the new torrent's files are prepared after the old ones are
+//!   deleted, never in between, so the deletion never takes the files just
+//!   made for it, nor makes their preparation fail;
+//! - removed while its files are being prepared (added by mistake and taken
+//!   back): its files are deleted once they are made, none left behind.
 //!
-//! The root is a FUSE filesystem (`cutfs`) that answers the deletion's first
-//! lookup a second late, as a slow or busy disk would, while it serves
-//! everything else at once: whatever overlaps, overlaps.
+//! The root is a FUSE filesystem (`cutfs`) that answers one lookup of the
+//! torrent's folder a second late, as a slow or busy disk would, while it
+//! serves everything else at once: whatever overlaps, overlaps.
 //! Runs in a mount namespace of its own (nothing outside sees the mount).
 // Real daemons take real time: the test waits on the wall clock.
 #![allow(clippy::disallowed_methods)]
@@ -29,14 +32,19 @@ fn file(root: &Path, i: usize) -> std::path::PathBuf {
     root.join(format!("many/d{}/f{i:02}.bin", i % 3))
 }
 
-#[test]
-fn a_torrent_removed_with_its_files_and_added_again_keeps_its_new_files() {
-    if !netns::inside(MARKER) {
-        let name = "a_torrent_removed_with_its_files_and_added_again_keeps_its_new_files";
-        let out = netns::rerun_in(name, MARKER, &["-m"], "mount --make-rprivate /");
-        assert!(out.contains("re-added: 3 rounds"), "{out}");
-        return;
-    }
+/// A daemon whose default root is a `cutfs` mount, and a torrent of
+/// [`FILES`] files it has none of.
+struct Setup {
+    d: Daemon,
+    fs: cutfs::CutFs,
+    root: std::path::PathBuf,
+    torrent: Vec<u8>,
+    // Dropped last: unmounted, then the folders go.
+    _mounted: cutfs::Mounted,
+    _dir: tempfile::TempDir,
+}
+
+fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     // The torrent, made from data outside the root: the daemon has none of it.
     let src = dir.path().join("src");
@@ -46,19 +54,51 @@ fn a_torrent_removed_with_its_files_and_added_again_keeps_its_new_files() {
         std::fs::write(&f, vec![b"abcdefghijklmnopqrst"[i]; 20_000 + i * 1_000]).unwrap();
     }
     let torrent = cli_common::create(&src.join("many"), &dir.path().join("many.torrent"), &[]);
-    let bytes = std::fs::read(torrent).unwrap();
+    let torrent = std::fs::read(torrent).unwrap();
     let root = dir.path().join("downloads");
     std::fs::create_dir_all(&root).unwrap();
     let fs = cutfs::CutFs::new();
-    let _mounted = fs.mount(&root);
+    let mounted = fs.mount(&root);
     let d = Daemon::start(dir.path(), "");
-    let add = || {
-        let r = d.add_torrent(&bytes, "");
+    Setup {
+        d,
+        fs,
+        root,
+        torrent,
+        _mounted: mounted,
+        _dir: dir,
+    }
+}
+
+impl Setup {
+    /// Adds the torrent; its id.
+    fn add(&self) -> String {
+        let r = self.d.add_torrent(&self.torrent, "");
         assert_eq!(r.status(), StatusCode::CREATED);
-        let id = r.json::<Value>().unwrap()["id"]
+        r.json::<Value>().unwrap()["id"]
             .as_str()
             .unwrap()
-            .to_owned();
+            .to_owned()
+    }
+
+    fn remove_with_files(&self, id: &str) {
+        let r = self.d.delete(&format!("/torrents/{id}?delete_files=true"));
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+}
+
+#[test]
+fn a_torrent_removed_with_its_files_and_added_again_keeps_its_new_files() {
+    if !netns::inside(MARKER) {
+        let name = "a_torrent_removed_with_its_files_and_added_again_keeps_its_new_files";
+        let out = netns::rerun_in(name, MARKER, &["-m"], "mount --make-rprivate /");
+        assert!(out.contains("re-added: 3 rounds"), "{out}");
+        return;
+    }
+    let s = setup();
+    let (d, fs, root) = (&s.d, &s.fs, &s.root);
+    let add = || {
+        let id = s.add();
         let t = d.wait_for(&id, "its files prepared", |t| {
             t["state"] == "downloading" || !t["error"].is_null()
         });
@@ -69,13 +109,12 @@ fn a_torrent_removed_with_its_files_and_added_again_keeps_its_new_files() {
     for round in 0..3 {
         // The first lookup of the torrent's folder after this is the deletion's.
         fs.delay_next_lookup("many", Duration::from_secs(1));
-        let r = d.delete(&format!("/torrents/{id}?delete_files=true"));
-        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        s.remove_with_files(&id);
         let (_, t) = add();
         assert!(t["error"].is_null(), "round {round}: {t}");
         // Past the end of a deletion that would still run beside it.
         std::thread::sleep(Duration::from_millis(1_500));
-        let missing: Vec<usize> = (0..FILES).filter(|i| !file(&root, *i).exists()).collect();
+        let missing: Vec<usize> = (0..FILES).filter(|i| !file(root, *i).exists()).collect();
         assert!(
             missing.is_empty(),
             "round {round}: files of the new torrent deleted: {missing:?}"
@@ -84,4 +123,41 @@ fn a_torrent_removed_with_its_files_and_added_again_keeps_its_new_files() {
         assert!(t["error"].is_null(), "round {round}: {t}");
     }
     eprintln!("re-added: 3 rounds");
+}
+
+#[test]
+fn a_torrent_removed_while_its_files_are_prepared_leaves_none() {
+    if !netns::inside(MARKER) {
+        let name = "a_torrent_removed_while_its_files_are_prepared_leaves_none";
+        let out = netns::rerun_in(name, MARKER, &["-m"], "mount --make-rprivate /");
+        assert!(out.contains("removed while prepared: 3 rounds"), "{out}");
+        return;
+    }
+    let s = setup();
+    for round in 0..3 {
+        // The first lookup of the torrent's folder after this is its
+        // preparation's, which the removal overtakes.
+        s.fs.delay_next_lookup("many", Duration::from_secs(1));
+        let id = s.add();
+        s.remove_with_files(&id);
+        // Past the end of a preparation that would still run after it.
+        std::thread::sleep(Duration::from_millis(1_500));
+        let left: Vec<usize> = (0..FILES).filter(|i| file(&s.root, *i).exists()).collect();
+        assert!(
+            left.is_empty() && !s.root.join("many").exists(),
+            "round {round}: files of the removed torrent left behind: {left:?} {:?}",
+            tree(&s.root)
+        );
+    }
+    eprintln!("removed while prepared: 3 rounds");
+}
+
+/// Everything under `p`, for a failure's message.
+fn tree(p: &Path) -> Vec<String> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+        out.push(e.path().display().to_string());
+        out.extend(tree(&e.path()));
+    }
+    out
 }

@@ -405,25 +405,11 @@ impl Shard {
                         }
                     }
                     let root: Arc<Path> = PathBuf::from(o.root).into();
-                    let (i2, r2, prepared) = (info.clone(), root.clone(), o.prepared);
-                    // Added again while its files from before are deleted: after that.
-                    let settled = self.writes.settled(info_hash);
-                    let prepare = async move {
-                        if let Some(deletion) = settled {
-                            // Nothing is ever sent: this ends when the deletion,
-                            // done, drops the sender.
-                            while deletion.recv_async().await.is_ok() {}
-                        }
-                        if prepared {
-                            return Ok(true);
-                        }
-                        let job = move || storage::prepare_files(&mut RealFiles, &r2, marked, &i2);
-                        let failed = || Err(DiskError("preparing files panicked".into()));
-                        blocking(job, "preparing files", failed).await
-                    };
-                    spawn_then(rc, prepare, move |c, now, out, result| {
-                        c.on_event(now, Event::StorageOpened { info_hash, result }, out);
-                    });
+                    // In the torrent's lane: after the deletion of its files
+                    // from before, if it was removed and added again.
+                    let files = (root.clone(), info.clone());
+                    self.writes
+                        .prepare_files(rc, info_hash, files, marked, o.prepared);
                     self.storage
                         .insert(info_hash, Storage { info, root, marked });
                 }

@@ -1,53 +1,55 @@
 //! The shard's disk lanes: each torrent's verified pieces are written in
 //! batches, one batch of a torrent in flight at a time, on the blocking pool
-//! ([`crate::disk_uring::write`] says why); the deletion of a removed
-//! torrent's files runs in the same lane, after the batch in flight, so no
-//! late write makes a deleted file again, and a torrent added again waits for
-//! it before its files are prepared ([`WriteLanes::settled`]).
+//! ([`crate::disk_uring::write`] says why). The preparation of an added
+//! torrent's files and the deletion of a removed torrent's files run in the
+//! same lane, in the order they were asked for, after the batch in flight: no
+//! late write makes a deleted file again, a torrent added again has its files
+//! prepared only once the old ones are gone, and a torrent removed while its
+//! files are being prepared has them deleted once they are made.
 //!
 //! Bound: a lane holds only pieces the core counts as being written
 //! (`Torrent::writing`), and the core asks for no more blocks of a torrent
 //! whose backlog passes 16 MiB, so a lane never holds much more. A batch
 //! takes at most [`BATCH`] pieces, so progress reaches the core at least that
-//! often. Deletions wait one per removal with files of a torrent this shard
+//! often. File steps wait one per add or removal of a torrent this shard
 //! holds.
 
 use super::*;
 use crate::disk_uring::write::{PieceWrite, WriteMode, write_pieces};
 use driver::{blocking, with_shard};
+use std::collections::VecDeque;
 use std::path::Path;
 
 /// Most pieces one job writes.
 const BATCH: usize = 16;
 
-/// The deletion of a removed torrent's files.
-struct Deletion {
-    root: Arc<Path>,
-    info: Arc<Info>,
-    /// Never sent on: dropped when the files are gone, which wakes whoever
-    /// waits on its receiver in [`WriteLanes::deleting`].
-    done: flume::Sender<()>,
+/// A step on a torrent's files, taken in the order asked for.
+#[derive(Debug)]
+enum FileStep {
+    /// Make an added torrent's files (unless `prepared`: already made), then
+    /// tell the core its storage is open.
+    Prepare {
+        root: Arc<Path>,
+        info: Arc<Info>,
+        marked: bool,
+        prepared: bool,
+    },
+    /// Delete a removed torrent's files.
+    Delete { root: Arc<Path>, info: Arc<Info> },
 }
 
-impl std::fmt::Debug for Deletion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deletion")
-            .field("root", &self.root)
-            .finish()
-    }
-}
-
-/// What waits in one torrent's lane: deletions first (each removal's pieces
-/// were dropped with it), then pieces.
+/// What waits in one torrent's lane: file steps first (a removal drops its
+/// pieces, and a torrent added again has none before its files are
+/// prepared), then pieces.
 #[derive(Debug, Default)]
 struct Lane {
-    deletions: Vec<Deletion>,
+    files: VecDeque<FileStep>,
     pieces: Vec<PieceWrite>,
 }
 
 /// One step of a lane.
 enum Step {
-    Delete(Deletion),
+    Files(FileStep),
     Write(Vec<PieceWrite>, WriteMode),
 }
 
@@ -56,10 +58,6 @@ enum Step {
 #[derive(Debug)]
 pub(crate) struct WriteLanes {
     queued: HashMap<InfoHash, Lane>,
-    /// Torrents whose files are being deleted: the receiver disconnects when
-    /// the deletion is done. At most one entry per torrent this shard removed
-    /// with its files and whose deletion is not done.
-    deleting: HashMap<InfoHash, flume::Receiver<()>>,
     mode: WriteMode,
 }
 
@@ -68,7 +66,6 @@ impl WriteLanes {
     pub(crate) fn new(mode: WriteMode) -> WriteLanes {
         WriteLanes {
             queued: HashMap::new(),
-            deleting: HashMap::new(),
             mode,
         }
     }
@@ -103,7 +100,7 @@ impl WriteLanes {
     }
 
     /// Drops the writes of `info_hash` not yet started and deletes its files
-    /// under `root` once the batch in flight, if any, is written.
+    /// under `root` once the steps before it are done.
     pub(crate) fn delete_files(
         &mut self,
         rc: &ShardRc,
@@ -112,25 +109,36 @@ impl WriteLanes {
         info: Arc<Info>,
     ) {
         self.drop_queued(info_hash);
-        // Capacity 1, never sent on: only its disconnection is awaited.
-        let (done, waiters) = flume::bounded(1);
-        self.deleting.insert(info_hash, waiters);
-        let d = Deletion { root, info, done };
-        self.lane(rc, info_hash).deletions.push(d);
+        let step = FileStep::Delete { root, info };
+        self.lane(rc, info_hash).files.push_back(step);
     }
 
-    /// What to await before preparing the files of `info_hash`: the deletion
-    /// of its files from an earlier removal, while that runs.
-    pub(crate) fn settled(&self, info_hash: InfoHash) -> Option<flume::Receiver<()>> {
-        self.deleting.get(&info_hash).cloned()
+    /// Makes the files of `info_hash` under `root` (unless `prepared`) once
+    /// the steps before it are done, then hands the core
+    /// [`Event::StorageOpened`].
+    pub(crate) fn prepare_files(
+        &mut self,
+        rc: &ShardRc,
+        info_hash: InfoHash,
+        (root, info): (Arc<Path>, Arc<Info>),
+        marked: bool,
+        prepared: bool,
+    ) {
+        let step = FileStep::Prepare {
+            root,
+            info,
+            marked,
+            prepared,
+        };
+        self.lane(rc, info_hash).files.push_back(step);
     }
 
     /// The next step of `info_hash`'s lane, or `None` (and the lane ends)
     /// when nothing waits.
     fn next_step(&mut self, info_hash: InfoHash) -> Option<Step> {
         let q = self.queued.get_mut(&info_hash)?;
-        if !q.deletions.is_empty() {
-            return Some(Step::Delete(q.deletions.remove(0)));
+        if let Some(step) = q.files.pop_front() {
+            return Some(Step::Files(step));
         }
         if q.pieces.is_empty() {
             self.queued.remove(&info_hash);
@@ -145,9 +153,9 @@ impl WriteLanes {
     }
 }
 
-/// A torrent's lane: deletes its removed files and writes its batches, one
-/// step after another, each piece's outcome handed to the core, until none
-/// waits.
+/// A torrent's lane: prepares its files, deletes its removed ones and writes
+/// its batches, one step after another, each outcome handed to the core,
+/// until none waits.
 async fn run_lane(rc: ShardRc, info_hash: InfoHash) {
     loop {
         let Some(step) = rc.borrow_mut().writes.next_step(info_hash) else {
@@ -155,21 +163,8 @@ async fn run_lane(rc: ShardRc, info_hash: InfoHash) {
         };
         let (batch, mode) = match step {
             Step::Write(batch, mode) => (batch, mode),
-            Step::Delete(d) => {
-                let (root, info) = (d.root.clone(), d.info.clone());
-                let job = move || {
-                    storage::delete_files(&mut RealFiles, &d.root, &d.info);
-                    drop(d.done);
-                };
-                blocking(job, "deleting a removed torrent's files", || ()).await;
-                let mut shard = rc.borrow_mut();
-                // A block read for a peer may have opened one of them since the
-                // removal: a deleted file held open keeps its disk space in use.
-                shard.files.forget_torrent(&root, &info);
-                shard
-                    .writes
-                    .deleting
-                    .retain(|_, waiters| !waiters.is_disconnected());
+            Step::Files(step) => {
+                files_step(&rc, info_hash, step).await;
                 continue;
             }
         };
@@ -184,5 +179,38 @@ async fn run_lane(rc: ShardRc, info_hash: InfoHash) {
                 c.on_event(now, ev, out);
             }
         });
+    }
+}
+
+/// Takes one step on the files of `info_hash`, on the blocking pool.
+async fn files_step(rc: &ShardRc, info_hash: InfoHash, step: FileStep) {
+    match step {
+        FileStep::Prepare {
+            root,
+            info,
+            marked,
+            prepared,
+        } => {
+            let result = if prepared {
+                Ok(true)
+            } else {
+                let job = move || storage::prepare_files(&mut RealFiles, &root, marked, &info);
+                let failed = || Err(DiskError("preparing files panicked".into()));
+                blocking(job, "preparing files", failed).await
+            };
+            with_shard(rc, |c, now, out| {
+                c.on_event(now, Event::StorageOpened { info_hash, result }, out);
+            });
+        }
+        FileStep::Delete { root, info } => {
+            let (r2, i2) = (root.clone(), info.clone());
+            let job = move || {
+                storage::delete_files(&mut RealFiles, &r2, &i2);
+            };
+            blocking(job, "deleting a removed torrent's files", || ()).await;
+            // A block read for a peer may have opened one of them since the
+            // removal: a deleted file held open keeps its disk space in use.
+            rc.borrow_mut().files.forget_torrent(&root, &info);
+        }
     }
 }

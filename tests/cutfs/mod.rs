@@ -301,6 +301,23 @@ impl Filesystem for CutFs {
         }
     }
 
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let mut s = self.0.lock().unwrap();
+        let Some(&ino) = s.nodes.get(&parent.0).and_then(|p| p.children.get(name)) else {
+            return reply.error(Errno::ENOENT);
+        };
+        match s.nodes.get(&ino) {
+            Some(n) if !n.dir => return reply.error(Errno::ENOTDIR),
+            Some(n) if !n.children.is_empty() => return reply.error(Errno::ENOTEMPTY),
+            _ => {}
+        }
+        s.nodes.remove(&ino);
+        if let Some(p) = s.nodes.get_mut(&parent.0) {
+            p.children.remove(name);
+        }
+        reply.ok();
+    }
+
     fn rename(
         &self,
         _req: &Request,
