@@ -217,7 +217,12 @@ impl Core {
             return;
         };
         if t.banned.insert(ip) {
-            tracing::warn!(info_hash = %ih, peer = %ip, reason = why, "peer banned");
+            match t.web_seeds.iter().find(|w| w.addr.ip() == ip) {
+                Some(w) => {
+                    tracing::warn!(info_hash = %ih, url = %w.url, reason = why, "web seed banned");
+                }
+                None => tracing::warn!(info_hash = %ih, peer = %ip, reason = why, "peer banned"),
+            }
         }
         self.close_ip(ih, ip, &CloseReason::Banned, out);
     }

@@ -81,8 +81,9 @@ pub(crate) fn web_seeds(ih: InfoHash, urls: &[String]) -> Vec<WebSeed> {
 /// An address in the discard prefix `100::/64` from a hash of `url`.
 fn stand_in(url: &str) -> SocketAddr {
     let h = hash::sha1(url.as_bytes());
+    // 0100:0000:0000:0000 then the hash.
     let mut b = [0u8; 16];
-    b[1] = 1;
+    b[0] = 1;
     b[8..].copy_from_slice(&h[..8]);
     SocketAddr::new(IpAddr::V6(Ipv6Addr::from(b)), 80)
 }
@@ -318,5 +319,20 @@ impl Core {
     /// Payload bytes a torrent got from its web seeds.
     pub(super) fn web_seed_bytes(t: &Torrent) -> u64 {
         t.web_seeds.iter().map(|w| w.bytes).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stand_ins_are_in_the_discard_prefix_and_differ_by_url() {
+        let a = stand_in("http://127.0.0.1:8080/");
+        let IpAddr::V6(v6) = a.ip() else {
+            panic!("{a} is not IPv6");
+        };
+        assert_eq!(v6.segments()[..4], [0x100, 0, 0, 0], "{v6}");
+        assert_ne!(a, stand_in("http://127.0.0.1:8081/"));
     }
 }
