@@ -18,7 +18,13 @@ and v2-only). Against it, at once and until the time is up:
 - hostile sockets send the seeder garbage, truncated handshakes and absurd
   lengths over TCP, and garbage datagrams to its uTP port;
 - every 20 s the seeder rechecks one of its torrents, pauses and resumes
-  one, or moves one to its other root and back while peers download it.
+  one, or moves one to its other root and back while peers download it;
+- a third daemon, the phoenix (downloads capped at 8 MB/s), is stopped at a
+  random moment of each of its downloads, by SIGKILL or SIGTERM, and started
+  again: it must exit within 30 s of a SIGTERM with status 0, finish the
+  download, hold the seeder's bytes (compared byte for byte), and delete them.
+Three of the torrents name a web seed on loopback that answers one request in
+four badly (an error status, a flipped byte, a body cut short, a 3 s wait).
 
 The daemons keep 1,000 log lines for their API (`SOAK_LOG_RING`; the
 default 10,000 take a few MiB that fill over the first half of a run and
@@ -28,7 +34,7 @@ Every 5 s it samples each daemon's RSS, open descriptors and threads. At the
 end it waits 70 s for the connections to close and idle pool threads to end,
 and prints: cycles done, bytes served, RSS over time, descriptors (sockets,
 data files, other) and threads at the start and after the drain, and the
-log's warnings by kind. It exits 1 if a daemon panicked or died, a download
+log's warnings by kind (the phoenix's only shown: it restarts). It exits 1 if a daemon panicked or died, a download
 did not finish within its deadline, a deleted file is still open (its disk
 space still in use), sockets, other descriptors or named
 threads did not come back down (data files may stay in the storage's bounded
@@ -38,8 +44,6 @@ more than 15% and 8 MiB above the second quarter's.
 """
 
 import collections
-import json
-import os
 import random
 import re
 import shutil
@@ -50,141 +54,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import libtorrent as lt
-import qbittorrentapi
-from bench_lt import BIN, LOOPBACK
-
-PASSWORD = "soak-password"
-
-
-def make_torrents(src, rng):
-    """Writes the seeder's data under `src` and returns [(name, torrent bytes)]."""
-    specs = [("one-2m", [2]), ("one-12m", [12]), ("one-24m", [24]),
-             ("many-a", [0.3, 1.7, 0.01, 3, 2.2, 0.5]), ("many-b", [4, 4, 0.9, 0.2]),
-             ("hybrid-one", [9]), ("hybrid-many", [1.1, 2.5, 3.3]), ("v2-many", [3, 0.7, 5])]
-    out = []
-    for name, sizes in specs:
-        paths = []
-        for i, mib in enumerate(sizes):
-            p = src / name / f"d{i % 2}" / f"f{i}.bin" if len(sizes) > 1 else src / f"{name}.bin"
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(rng.randbytes(int(mib * (1 << 20))))
-            paths.append(p)
-        fs = lt.file_storage()
-        lt.add_files(fs, str(src / name) if len(sizes) > 1 else str(paths[0]))
-        flags = {"hybrid": 0, "v2": lt.create_torrent.v2_only}.get(
-            name.split("-")[0], lt.create_torrent.v1_only)
-        ct = lt.create_torrent(fs, 256 << 10, flags=flags)
-        lt.set_piece_hashes(ct, str(src))
-        out.append((name, lt.bencode(ct.generate())))
-    return out
-
-
-class Daemon:
-    def __init__(self, name, work, root):
-        self.name = name
-        self.root = root
-        self.dir = work / name
-        self.dir.mkdir()
-        Path(f"{root}-other").mkdir(parents=True)
-        phash = subprocess.run([BIN, "hash-password"], input=PASSWORD + "\n", text=True,
-                               capture_output=True, check=True).stdout.strip()
-        conf = self.dir / "seedring.toml"
-        conf.write_text(f"""data_dir = "{self.dir / 'data'}"
-[peers]
-listen = "127.0.0.1:0"
-[dht]
-enabled = false
-[api]
-listen = "127.0.0.1:0"
-[qbittorrent]
-password_hash = "{phash}"
-[log]
-filter = "info"
-ring_size = {os.environ.get("SOAK_LOG_RING", "1000")}
-[[roots]]
-token = "default"
-label = "root"
-path = "{root}"
-default = true
-[[roots]]
-token = "other"
-label = "another root"
-path = "{root}-other"
-""")
-        self.log = self.dir / "log.txt"
-        self.proc = subprocess.Popen([BIN, "daemon", "--config", str(conf)],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=open(self.log, "w"))
-        addr = self.dir / "data" / "admin.addr"
-        for _ in range(300):
-            if addr.exists() and "peers=" in addr.read_text():
-                break
-            time.sleep(0.05)
-        kv = dict(line.split("=", 1) for line in addr.read_text().split())
-        self.api_addr = kv["api"]
-        self.peer_port = int(kv["peers"].rsplit(":", 1)[1])
-        self.token = (self.dir / "data" / "admin.token").read_text().strip()
-
-    def api(self, method, path, body=None, ctype="application/json"):
-        """(status, parsed JSON or None)."""
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-        req = urllib.request.Request(f"http://{self.api_addr}{path}", data=body,
-                                     method=method)
-        req.add_header("Authorization", f"Bearer {self.token}")
-        if body is not None:
-            req.add_header("Content-Type", ctype)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                text = r.read()
-                status = r.status
-        except urllib.error.HTTPError as e:
-            text, status = e.read(), e.code
-        try:
-            return status, json.loads(text) if text else None
-        except ValueError:
-            return status, None
-
-    def qbit(self):
-        c = qbittorrentapi.Client(host=f"http://{self.api_addr}", username="admin",
-                                  password=PASSWORD, REQUESTS_ARGS={"timeout": 30})
-        c.auth_log_in()
-        return c
-
-    def sample(self):
-        pid = self.proc.pid
-        status = Path(f"/proc/{pid}/status").read_text()
-        field = lambda k: int(re.search(rf"^{k}:\s+(\d+)", status, re.M).group(1))
-        kinds = collections.Counter()
-        files = []
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            kind = ("socket" if target.startswith("socket:") else
-                    "data file" if target.startswith(str(self.root)) else "other")
-            kinds[kind] += 1
-            if kind == "data file":
-                files.append(target)
-        names = collections.Counter()
-        for task in os.listdir(f"/proc/{pid}/task"):
-            try:
-                names[Path(f"/proc/{pid}/task/{task}/comm").read_text().strip()] += 1
-            except OSError:
-                pass
-        return {"rss": field("VmRSS") / 1024, "threads": field("Threads"),
-                "fds": kinds, "names": names, "files": files}
-
-    def ids(self):
-        _, body = self.api("GET", "/api/v1/torrents?limit=1000")
-        return {t["id"]: t for t in body["torrents"]}
-
+from bench_lt import LOOPBACK
+from soak_parts import WEB_SEEDED, Daemon, WebSeed, data_files, make_torrents
 
 class Soak:
     def __init__(self, minutes, lt_workers):
@@ -210,12 +84,25 @@ class Soak:
             self.counts[what] += n
 
     def setup(self):
-        src = self.work / "seed-root"
+        src = self.src = self.work / "seed-root"
         src.mkdir()
-        self.torrents = make_torrents(src, self.rng)
+        self.web = WebSeed(src)
+        self.torrents = make_torrents(src, self.rng, self.web.url)
         self.infos = {name: lt.torrent_info(lt.bdecode(raw)) for name, raw in self.torrents}
+        # libtorrent without the web seed: without a smart-ban plugin it blames
+        # every source of a piece that fails, and then drops the seeder daemon
+        # for the web seed's bad bytes.
+        self.lt_infos = {}
+        for name, raw in self.torrents:
+            meta = lt.bdecode(raw)
+            meta.pop(b"url-list", None)
+            self.lt_infos[name] = lt.torrent_info(meta)
         self.seeder = Daemon("seeder", self.work, src)
         self.leecher = Daemon("leecher", self.work, self.shm / "leecher-root")
+        # Capped, so that a stop finds most of its downloads under way.
+        self.phoenix = Daemon("phoenix", self.work, self.shm / "phoenix-root",
+                              "[limits]\ndownload = 8000000\n")
+        self.stop_secs = []
         self.ids = {}
         for name, raw in self.torrents:
             status, body = self.seeder.api("POST", "/api/v1/torrents", raw,
@@ -230,6 +117,24 @@ class Soak:
             time.sleep(0.2)
         else:
             raise RuntimeError(f"the seeder did not start seeding: {states}")
+        # The control plane's thread (web seeds, trackers) starts at its first
+        # use and then stays, with its runtime's descriptors: have the leecher
+        # start it before the first sample, with a download from the web seed
+        # alone, every answer good.
+        name, raw = next(t for t in self.torrents if t[0] in WEB_SEEDED)
+        self.web.faulty = False
+        status, _ = self.leecher.api("POST", "/api/v1/torrents", raw,
+                                     "application/x-bittorrent")
+        assert status == 201, status
+        end = time.monotonic() + 90
+        while self.leecher.ids()[self.ids[name]]["state"] != "seeding":
+            if time.monotonic() > end:
+                raise RuntimeError(f"the leecher's first download, of {name}, did not finish")
+            time.sleep(0.1)
+        self.leecher.api("DELETE", f"/api/v1/torrents/{self.ids[name]}?delete_files=true")
+        while self.ids[name] in self.leecher.ids():
+            time.sleep(0.1)
+        self.web.faulty = True
 
     # --- the workers ---------------------------------------------------------
 
@@ -247,7 +152,7 @@ class Soak:
                               "enable_incoming_tcp": not utp})
             save = self.shm / f"lt{k}"
             atp = lt.add_torrent_params()
-            atp.ti = self.infos[name]
+            atp.ti = self.lt_infos[name]
             atp.save_path = str(save)
             atp.flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
             h = ses.add_torrent(atp)
@@ -315,6 +220,66 @@ class Soak:
                 self.leecher.api("DELETE", f"/api/v1/torrents/{ih}?delete_files=true")
             while self.running() and ih in self.leecher.ids():
                 time.sleep(0.05)
+
+    def phoenix_worker(self):
+        """A third daemon, stopped at a random moment of each download (SIGKILL
+        or SIGTERM) and started again from its data folder: it must finish,
+        hold the seeder's bytes, and delete them when asked."""
+        rng = random.Random(500)
+        d = self.phoenix
+        while self.running():
+            name, raw = rng.choice(self.torrents)
+            ih = self.ids[name]
+            status, _ = d.api("POST", "/api/v1/torrents", raw, "application/x-bittorrent")
+            if status != 201:
+                self.fail(f"phoenix: adding {name} answered {status}")
+                return
+            d.api("POST", f"/api/v1/torrents/{ih}/peers",
+                  {"peers": [f"127.0.0.1:{self.seeder.peer_port}"]})
+            time.sleep(rng.uniform(0.1, 3))
+            hard = rng.random() < 0.5
+            took = d.stop(hard)
+            if took is None:
+                self.fail("phoenix: still running 30 s after SIGTERM")
+                return
+            if not hard:
+                if d.proc.returncode != 0:
+                    self.fail(f"phoenix: exited {d.proc.returncode} on SIGTERM")
+                    return
+                self.stop_secs.append(took)
+            self.count("phoenix SIGKILLs" if hard else "phoenix SIGTERMs")
+            d.start()
+            end = time.monotonic() + 90
+            t, asked = None, 0.0
+            while time.monotonic() < end:
+                if time.monotonic() - asked > 5:
+                    # A restart forgets the addresses given over the API.
+                    d.api("POST", f"/api/v1/torrents/{ih}/peers",
+                          {"peers": [f"127.0.0.1:{self.seeder.peer_port}"]})
+                    asked = time.monotonic()
+                _, t = d.api("GET", f"/api/v1/torrents/{ih}")
+                if t and t["state"] == "seeding":
+                    break
+                time.sleep(0.1)
+            else:
+                self.fail(f"phoenix: {name} not done 90 s after its restart: {t}")
+                return
+            files = data_files(self.infos[name])
+            wrong = [f for f in files
+                     if (self.src / f).read_bytes() != (d.root / f).read_bytes()]
+            if wrong:
+                self.fail(f"phoenix: {name} seeding with other bytes than the seeder's in "
+                          f"{wrong}")
+                return
+            self.count("phoenix downloads checked byte for byte")
+            d.api("DELETE", f"/api/v1/torrents/{ih}?delete_files=true")
+            end = time.monotonic() + 30
+            while time.monotonic() < end and (
+                    ih in d.ids() or any((d.root / f).exists() for f in files)):
+                time.sleep(0.1)
+            if ih in d.ids() or any((d.root / f).exists() for f in files):
+                self.fail(f"phoenix: {name} or its files still there 30 s after its deletion")
+                return
 
     def poller(self):
         qb = self.leecher.qbit()
@@ -406,7 +371,8 @@ class Soak:
         self.samples = {"seeder": [], "leecher": []}
         start = {d.name: d.sample() for d in (self.seeder, self.leecher)}
         jobs = [lambda k=k: self.lt_worker(k) for k in range(self.lt_workers)]
-        jobs += [self.leech_worker, self.poller, self.hostile, self.admin, self.sampler]
+        jobs += [self.leech_worker, self.phoenix_worker, self.poller, self.hostile,
+                 self.admin, self.sampler]
         threads = []
         for job in jobs:
             t = threading.Thread(target=self.guard, args=(job,), daemon=True)
@@ -431,8 +397,19 @@ class Soak:
         for what, n in sorted(self.counts.items()):
             shown = f"{n / (1 << 30):.2f} GiB" if what.startswith("bytes") else n
             print(f"- {what}: {shown}")
+        print("- web seed answers: " + ", ".join(
+            f"{n} {k}" for k, n in self.web.counts.most_common()))
+        if self.stop_secs:
+            print(f"- phoenix's exit after SIGTERM: median {statistics.median(self.stop_secs):.2f} s,"
+                  f" longest {max(self.stop_secs):.2f} s")
         print("\n| daemon | RSS MiB: start, 2nd quarter, last quarter, peak, after the "
               "drain | descriptors: start, after | threads: start, after |\n|---|---|---|---|")
+        for d in (self.seeder, self.leecher):
+            s = self.samples[d.name]
+            tenth = max(1, len(s) // 10)
+            print(f"\n{d.name}'s RSS at each tenth of the run (MiB): " + ", ".join(
+                f"{s[i]['rss']:.1f}" for i in range(0, len(s), tenth)))
+        print()
         for d in (self.seeder, self.leecher):
             s = self.samples[d.name]
             q = max(1, len(s) // 4)
@@ -466,7 +443,7 @@ class Soak:
                                         if not n.startswith(("iou-wrk-", "sr-shard-"))})
             if grew:
                 self.fail(f"{d.name}: threads more after the drain: {dict(grew)}")
-        for d in (self.seeder, self.leecher):
+        for d in (self.seeder, self.leecher, self.phoenix):
             d.proc.terminate()
             d.proc.wait(timeout=30)
             text = d.log.read_text(errors="replace")
@@ -487,7 +464,9 @@ def main():
     try:
         soak.run()
     finally:
-        for d in ("seeder", "leecher"):
+        if hasattr(soak, "web"):
+            soak.web.close()
+        for d in ("seeder", "leecher", "phoenix"):
             if hasattr(soak, d) and getattr(soak, d).proc.poll() is None:
                 getattr(soak, d).proc.kill()
         if not soak.failures:
