@@ -4,7 +4,10 @@
 //!   deleted, never in between, so the deletion never takes the files just
 //!   made for it, nor makes their preparation fail;
 //! - removed while its files are being prepared (added by mistake and taken
-//!   back): its files are deleted once they are made, none left behind.
+//!   back): its files are deleted once they are made, none left behind;
+//! - removed while it moves to another root (an *arr tool removing a download
+//!   it has imported while a category change moves it): its files are
+//!   deleted where the move leaves them, none left behind at either root.
 //!
 //! The root is a FUSE filesystem (`cutfs`) that answers one lookup of the
 //! torrent's folder a second late, as a slow or busy disk would, while it
@@ -36,6 +39,7 @@ fn file(root: &Path, i: usize) -> std::path::PathBuf {
 /// [`FILES`] files it has none of.
 struct Setup {
     d: Daemon,
+    src: std::path::PathBuf,
     fs: cutfs::CutFs,
     root: std::path::PathBuf,
     torrent: Vec<u8>,
@@ -59,9 +63,16 @@ fn setup() -> Setup {
     std::fs::create_dir_all(&root).unwrap();
     let fs = cutfs::CutFs::new();
     let mounted = fs.mount(&root);
-    let d = Daemon::start(dir.path(), "");
+    // A second root on the same filesystem: a move there renames.
+    std::fs::create_dir_all(root.join("other")).unwrap();
+    let other = format!(
+        "[[roots]]\ntoken = \"other\"\npath = \"{}\"\n",
+        root.join("other").display()
+    );
+    let d = Daemon::start(dir.path(), &other);
     Setup {
         d,
+        src,
         fs,
         root,
         torrent,
@@ -160,4 +171,50 @@ fn tree(p: &Path) -> Vec<String> {
         out.extend(tree(&e.path()));
     }
     out
+}
+
+#[test]
+fn a_torrent_removed_with_its_files_while_it_moves_leaves_none() {
+    if !netns::inside(MARKER) {
+        let name = "a_torrent_removed_with_its_files_while_it_moves_leaves_none";
+        let out = netns::rerun_in(name, MARKER, &["-m"], "mount --make-rprivate /");
+        assert!(out.contains("removed while moving: 3 rounds"), "{out}");
+        return;
+    }
+    let s = setup();
+    let other = s.root.join("other");
+    for round in 0..3 {
+        // Complete in the default root: it seeds once checked.
+        for i in 0..FILES {
+            let to = file(&s.root, i);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(file(&s.src, i), to).unwrap();
+        }
+        let id = s.add();
+        s.d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
+        // The move's first rename is held back a second; the removal comes
+        // meanwhile, once the move has begun (it may first read the
+        // torrent's piece hashes back from the store).
+        s.fs.delay_next_rename(Duration::from_secs(1));
+        let r = s.d.post_json(
+            &format!("/torrents/{id}/move"),
+            &serde_json::json!({"root": "other"}),
+        );
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        std::thread::sleep(Duration::from_millis(300));
+        s.remove_with_files(&id);
+        // Past the end of a move and a deletion that would run side by side.
+        std::thread::sleep(Duration::from_millis(2_000));
+        let left: Vec<String> = (0..FILES)
+            .flat_map(|i| [file(&s.root, i), file(&other, i)])
+            .filter(|f| f.exists())
+            .map(|f| f.display().to_string())
+            .collect();
+        assert!(
+            left.is_empty() && !s.root.join("many").exists() && !other.join("many").exists(),
+            "round {round}: files of the removed torrent left behind: {left:?} {:?}",
+            tree(&s.root)
+        );
+    }
+    eprintln!("removed while moving: 3 rounds");
 }

@@ -461,16 +461,10 @@ impl Shard {
                     self.queue_resume(ResumeJob::Load(info_hash));
                 }
                 Action::MoveStorage(m) => {
-                    let info_hash = m.info_hash;
                     self.files.forget_under(Path::new(&m.from));
-                    let work = async move {
-                        let job = move || storage::carry_out_move(&mut RealFiles, &m);
-                        let failed = || Err(DiskError("the move thread panicked".into()));
-                        blocking(job, "a move", failed).await
-                    };
-                    spawn_then(rc, work, move |c, now, out, result| {
-                        c.on_event(now, Event::StorageMoved { info_hash, result }, out);
-                    });
+                    // In the torrent's lane: a removal with files meanwhile
+                    // deletes them where the move leaves them.
+                    self.writes.move_files(rc, m);
                 }
             }
         }

@@ -1,24 +1,27 @@
 //! The shard's disk lanes: each torrent's verified pieces are written in
 //! batches, one batch of a torrent in flight at a time, on the blocking pool
 //! ([`crate::disk_uring::write`] says why). The preparation of an added
-//! torrent's files and the deletion of a removed torrent's files run in the
-//! same lane, in the order they were asked for, after the batch in flight: no
-//! late write makes a deleted file again, a torrent added again has its files
-//! prepared only once the old ones are gone, and a torrent removed while its
-//! files are being prepared has them deleted once they are made.
+//! torrent's files, its moves to another root and the deletion of a removed
+//! torrent's files run in the same lane, in the order they were asked for,
+//! after the batch in flight: no late write makes a deleted file again, a
+//! torrent added again has its files prepared only once the old ones are
+//! gone, a torrent removed while its files are being prepared has them
+//! deleted once they are made, and one removed while it moves has them
+//! deleted where the move leaves them (`WriteLanes::moved`).
 //!
 //! Bound: a lane holds only pieces the core counts as being written
 //! (`Torrent::writing`), and the core asks for no more blocks of a torrent
 //! whose backlog passes 16 MiB, so a lane never holds much more. A batch
 //! takes at most [`BATCH`] pieces, so progress reaches the core at least that
-//! often. File steps wait one per add or removal of a torrent this shard
-//! holds.
+//! often. File steps wait one per add, move or removal of a torrent this
+//! shard holds.
 
 use super::*;
+use crate::core::MoveStorage;
 use crate::disk_uring::write::{PieceWrite, WriteMode, write_pieces};
 use driver::{blocking, with_shard};
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Most pieces one job writes.
 const BATCH: usize = 16;
@@ -36,6 +39,8 @@ enum FileStep {
     },
     /// Delete a removed torrent's files.
     Delete { root: Arc<Path>, info: Arc<Info> },
+    /// Move a torrent's files to another root, then tell the core.
+    Move(Box<MoveStorage>),
 }
 
 /// What waits in one torrent's lane: file steps first (a removal drops its
@@ -133,6 +138,30 @@ impl WriteLanes {
         self.lane(rc, info_hash).files.push_back(step);
     }
 
+    /// Moves the files of `m.info_hash` once the steps before it are done,
+    /// then hands the core [`Event::StorageMoved`].
+    pub(crate) fn move_files(&mut self, rc: &ShardRc, m: MoveStorage) {
+        let info_hash = m.info_hash;
+        let step = FileStep::Move(Box::new(m));
+        self.lane(rc, info_hash).files.push_back(step);
+    }
+
+    /// The files of `info_hash` are now under `to`, no longer under `from`:
+    /// a deletion queued since (the torrent removed while it moved) deletes
+    /// them there.
+    fn moved(&mut self, info_hash: InfoHash, from: &Path, to: &Arc<Path>) {
+        let Some(q) = self.queued.get_mut(&info_hash) else {
+            return;
+        };
+        for step in &mut q.files {
+            if let FileStep::Delete { root, .. } = step
+                && **root == *from
+            {
+                *root = to.clone();
+            }
+        }
+    }
+
     /// The next step of `info_hash`'s lane, or `None` (and the lane ends)
     /// when nothing waits.
     fn next_step(&mut self, info_hash: InfoHash) -> Option<Step> {
@@ -200,6 +229,18 @@ async fn files_step(rc: &ShardRc, info_hash: InfoHash, step: FileStep) {
             };
             with_shard(rc, |c, now, out| {
                 c.on_event(now, Event::StorageOpened { info_hash, result }, out);
+            });
+        }
+        FileStep::Move(m) => {
+            let (from, to): (PathBuf, Arc<Path>) = (m.from.clone().into(), Path::new(&m.to).into());
+            let job = move || storage::carry_out_move(&mut RealFiles, &m);
+            let failed = || Err(DiskError("the move thread panicked".into()));
+            let result = blocking(job, "a move", failed).await;
+            if result.is_ok() {
+                rc.borrow_mut().writes.moved(info_hash, &from, &to);
+            }
+            with_shard(rc, |c, now, out| {
+                c.on_event(now, Event::StorageMoved { info_hash, result }, out);
             });
         }
         FileStep::Delete { root, info } => {

@@ -50,6 +50,9 @@ struct State {
     /// The next lookup of this name is answered this much later, from
     /// another thread (the requests after it are served meanwhile).
     delayed_lookup: Option<(OsString, Duration)>,
+    /// The next rename is carried out and answered this much later, from
+    /// another thread.
+    delayed_rename: Option<Duration>,
 }
 
 /// The filesystem's state, shared by its mounts and the test.
@@ -126,6 +129,12 @@ impl CutFs {
         self.0.lock().unwrap().delayed_lookup = Some((name.into(), d));
     }
 
+    /// Carries out and answers the next rename `d` later, as a slow disk
+    /// would, while the requests after it are served.
+    pub fn delay_next_rename(&self, d: Duration) {
+        self.0.lock().unwrap().delayed_rename = Some(d);
+    }
+
     /// Writes made durable by a sync so far.
     pub fn synced_writes(&self) -> u64 {
         self.0.lock().unwrap().synced_writes
@@ -182,6 +191,31 @@ impl CutFs {
 }
 
 impl CutFs {
+    fn do_rename(
+        &self,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+    ) -> Result<(), Errno> {
+        let mut s = self.0.lock().unwrap();
+        let ino = s
+            .nodes
+            .get_mut(&parent.0)
+            .and_then(|p| p.children.remove(name))
+            .ok_or(Errno::ENOENT)?;
+        let old = s
+            .nodes
+            .get_mut(&newparent.0)
+            .ok_or(Errno::ENOENT)?
+            .children
+            .insert(newname.to_owned(), ino);
+        if let Some(old) = old {
+            s.nodes.remove(&old);
+        }
+        Ok(())
+    }
+
     fn answer_lookup(&self, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let s = self.0.lock().unwrap();
         match s.nodes.get(&parent.0).and_then(|p| p.children.get(name)) {
@@ -328,22 +362,21 @@ impl Filesystem for CutFs {
         _flags: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let mut s = self.0.lock().unwrap();
-        let Some(ino) = s
-            .nodes
-            .get_mut(&parent.0)
-            .and_then(|p| p.children.remove(name))
-        else {
-            return reply.error(Errno::ENOENT);
+        let delayed = self.0.lock().unwrap().delayed_rename.take();
+        let (fs, name, newname) = (self.clone(), name.to_owned(), newname.to_owned());
+        let answer = move || match fs.do_rename(parent, &name, newparent, &newname) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
         };
-        let old = match s.nodes.get_mut(&newparent.0) {
-            Some(p) => p.children.insert(newname.to_owned(), ino),
-            None => return reply.error(Errno::ENOENT),
-        };
-        if let Some(old) = old {
-            s.nodes.remove(&old);
+        match delayed {
+            Some(d) => {
+                std::thread::spawn(move || {
+                    std::thread::sleep(d);
+                    answer();
+                });
+            }
+            None => answer(),
         }
-        reply.ok();
     }
 
     fn open(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
