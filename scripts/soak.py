@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Soak: two seedring daemons on loopback under churn for MINUTES, watched for
+"""Soak: seedring daemons on loopback under churn for MINUTES, watched for
 what a long-running seedbox must not do: grow in memory, leak file
-descriptors or threads, panic, or leave a download unfinished.
+descriptors or threads, panic, leave a download unfinished, lie about its
+data, or leave files behind.
 
     scripts/soak [MINUTES (10)] [LT_WORKERS (3)]
 
@@ -12,7 +13,9 @@ and v2-only). Against it, at once and until the time is up:
   torrent and remove it with its files; one in five is removed mid-download;
 - the leecher daemon adds a torrent through our API (a .torrent) or through
   qBittorrent's WebAPI with `qbittorrent-api` (a magnet naming the seeder), now
-  and then pauses and resumes it, and deletes it with its files once done;
+  and then pauses and resumes it, and deletes it with its files once done (one
+  in four just after asking for a move to its other root); no file of it may
+  be left at either root;
 - pollers read both daemons' lists, qBittorrent's `sync/maindata`, the peer
   lists and `/metrics`;
 - hostile sockets send the seeder garbage, truncated handshakes and absurd
@@ -214,12 +217,25 @@ class Soak:
                            "daemon downloads (our API)")
             else:
                 self.fail(f"the leecher daemon did not finish {name} in 90 s: {t}")
+            other = Path(f"{self.leecher.root}-other")
+            if rng.random() < 0.25:
+                # Moved and at once deleted, as an *arr tool may do after a
+                # category change: nothing may stay behind at either root.
+                qb.torrents_set_location(location=str(other), torrent_hashes=ih)
+                self.count("leecher moves, deleted at once")
             if via_qbit:
                 qb.torrents_delete(delete_files=True, torrent_hashes=ih)
             else:
                 self.leecher.api("DELETE", f"/api/v1/torrents/{ih}?delete_files=true")
             while self.running() and ih in self.leecher.ids():
                 time.sleep(0.05)
+            files = [r / f for r in (self.leecher.root, other) for f in data_files(ti)]
+            end = time.monotonic() + 30
+            while time.monotonic() < end and any(f.exists() for f in files):
+                time.sleep(0.1)
+            left = [str(f) for f in files if f.exists()]
+            if left:
+                self.fail(f"the leecher left files of {name} 30 s after their deletion: {left}")
 
     def phoenix_worker(self):
         """A third daemon, stopped at a random moment of each download (SIGKILL
