@@ -182,9 +182,9 @@ impl WriteLanes {
     }
 }
 
-/// A torrent's lane: prepares its files, deletes its removed ones and writes
-/// its batches, one step after another, each outcome handed to the core,
-/// until none waits.
+/// A torrent's lane: prepares, moves and deletes its files and writes its
+/// batches, one step after another, each outcome handed to the core, until
+/// none waits.
 async fn run_lane(rc: ShardRc, info_hash: InfoHash) {
     loop {
         let Some(step) = rc.borrow_mut().writes.next_step(info_hash) else {
