@@ -10,8 +10,9 @@
 //!   deleted where the move leaves them, none left behind at either root.
 //!
 //! The root is a FUSE filesystem (`cutfs`) that answers one lookup of the
-//! torrent's folder a second late, as a slow or busy disk would, while it
-//! serves everything else at once: whatever overlaps, overlaps.
+//! torrent's folder, or one rename, a second late, as a slow or busy disk
+//! would, while it serves everything else at once: whatever overlaps,
+//! overlaps.
 //! Runs in a mount namespace of its own (nothing outside sees the mount).
 // Real daemons take real time: the test waits on the wall clock.
 #![allow(clippy::disallowed_methods)]
@@ -33,6 +34,17 @@ const FILES: usize = 20;
 
 fn file(root: &Path, i: usize) -> std::path::PathBuf {
     root.join(format!("many/d{}/f{i:02}.bin", i % 3))
+}
+
+/// Outside the mount namespace: runs test `name` again inside one, checks
+/// that its output says `done`, and answers true (the caller is finished).
+fn reran_in_namespace(name: &str, done: &str) -> bool {
+    if netns::inside(MARKER) {
+        return false;
+    }
+    let out = netns::rerun_in(name, MARKER, &["-m"], "mount --make-rprivate /");
+    assert!(out.contains(done), "{out}");
+    true
 }
 
 /// A daemon whose default root is a `cutfs` mount, and a torrent of
@@ -100,10 +112,10 @@ impl Setup {
 
 #[test]
 fn a_torrent_removed_with_its_files_and_added_again_keeps_its_new_files() {
-    if !netns::inside(MARKER) {
-        let name = "a_torrent_removed_with_its_files_and_added_again_keeps_its_new_files";
-        let out = netns::rerun_in(name, MARKER, &["-m"], "mount --make-rprivate /");
-        assert!(out.contains("re-added: 3 rounds"), "{out}");
+    if reran_in_namespace(
+        "a_torrent_removed_with_its_files_and_added_again_keeps_its_new_files",
+        "re-added: 3 rounds",
+    ) {
         return;
     }
     let s = setup();
@@ -138,10 +150,10 @@ fn a_torrent_removed_with_its_files_and_added_again_keeps_its_new_files() {
 
 #[test]
 fn a_torrent_removed_while_its_files_are_prepared_leaves_none() {
-    if !netns::inside(MARKER) {
-        let name = "a_torrent_removed_while_its_files_are_prepared_leaves_none";
-        let out = netns::rerun_in(name, MARKER, &["-m"], "mount --make-rprivate /");
-        assert!(out.contains("removed while prepared: 3 rounds"), "{out}");
+    if reran_in_namespace(
+        "a_torrent_removed_while_its_files_are_prepared_leaves_none",
+        "removed while prepared: 3 rounds",
+    ) {
         return;
     }
     let s = setup();
@@ -175,10 +187,10 @@ fn tree(p: &Path) -> Vec<String> {
 
 #[test]
 fn a_torrent_removed_with_its_files_while_it_moves_leaves_none() {
-    if !netns::inside(MARKER) {
-        let name = "a_torrent_removed_with_its_files_while_it_moves_leaves_none";
-        let out = netns::rerun_in(name, MARKER, &["-m"], "mount --make-rprivate /");
-        assert!(out.contains("removed while moving: 3 rounds"), "{out}");
+    if reran_in_namespace(
+        "a_torrent_removed_with_its_files_while_it_moves_leaves_none",
+        "removed while moving: 3 rounds",
+    ) {
         return;
     }
     let s = setup();
