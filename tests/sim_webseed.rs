@@ -1,7 +1,8 @@
 //! Web seeds (BEP 19) in the sim: a torrent completes from a web seed alone
 //! (multi-file and single-file URLs), a web seed that serves wrong data is
-//! banned while a good peer finishes the job, a missing file is retried with
-//! back-off, and a URL that is not HTTP is never fetched.
+//! banned while a good peer finishes the job, answers cut short keep the
+//! blocks that came in, a missing file is retried with back-off, and a URL that
+//! is not HTTP is never fetched.
 
 mod sim_common;
 
@@ -128,6 +129,32 @@ fn a_web_seed_serving_wrong_data_is_banned_and_a_good_peer_finishes() {
     completes(&world, &l, &fx, 600);
     // The web seed's good pieces were kept.
     assert!(l.stats(ih).unwrap().web_seed_bytes > 0);
+}
+
+#[test]
+fn answers_cut_short_keep_the_blocks_that_came_in() {
+    let world = world(9);
+    let fx = with_web_seeds(&fixture(9, "web", FILES, 32 * 1024), &[BASE]);
+    serve(&world, &fx, BASE);
+    // Every answer stops after 60% of its bytes, as over a connection that
+    // drops. Each fetch fails, yet its whole blocks count: all but the last
+    // piece or so come from the web seed alone, through its back-off (a fetch
+    // of one block cut at 60% brings none).
+    world.cut_web_answers(Some(60));
+    let ih = fx.meta.info_hash;
+    let l = leech(&world, &fx);
+    run_for(&world, Duration::from_secs(1_800));
+    let st = l.stats(ih).unwrap();
+    assert!(
+        st.have_pieces + 2 >= st.total_pieces,
+        "{} of {} pieces from answers cut short: {st:?}",
+        st.have_pieces,
+        st.total_pieces
+    );
+    assert_eq!((st.hash_failures, st.banned), (0, 0), "{st:?}");
+    // Whole answers again: the rest comes.
+    world.cut_web_answers(None);
+    completes(&world, &l, &fx, 1_800);
 }
 
 #[test]

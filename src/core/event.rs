@@ -145,15 +145,22 @@ pub enum Event<'a> {
         /// Each root's path and whether it is available.
         roots: Vec<(String, bool)>,
     },
-    /// The answer to an [`Action::WebFetch`]: the ranges' bytes, concatenated in
-    /// order, or why not.
-    WebData {
+    /// The next bytes of an [`Action::WebFetch`]'s ranges, in order, as they
+    /// arrive (any length; the fetch's bytes are these parts concatenated).
+    WebBytes {
         /// The web seed's key.
         peer: PeerKey,
-        /// The blocks of the fetch, as it listed them.
-        blocks: Vec<BlockRequest>,
-        /// The bytes (exactly the ranges' total), or what went wrong.
-        result: Result<Vec<u8>, String>,
+        /// The bytes that follow the fetch's earlier parts.
+        bytes: Vec<u8>,
+    },
+    /// An [`Action::WebFetch`] ended: every byte of its ranges came in
+    /// [`Event::WebBytes`], or it stopped with why.
+    WebDone {
+        /// The web seed's key.
+        peer: PeerKey,
+        /// `Ok` once the server's answers are over (the core checks that they
+        /// held the ranges' total), or what went wrong.
+        result: Result<(), String>,
     },
     /// The answer to an [`Action::StatFiles`]: each file's stamp (`None`: gone,
     /// or a pad file).
@@ -392,12 +399,13 @@ pub enum Action {
         with_record: bool,
     },
     /// Fetch byte ranges of a torrent's files from a web seed (BEP 19), over
-    /// HTTP(S) with `Range`, in order; answer with [`Event::WebData`].
+    /// HTTP(S) with `Range`, in order; hand the bytes over as they arrive with
+    /// [`Event::WebBytes`], then end with one [`Event::WebDone`]. Stop (and
+    /// end without telling) once [`crate::core::Core::web_fetching`] says the peer no
+    /// longer waits for it.
     WebFetch {
         /// The web seed's key.
         peer: PeerKey,
-        /// The blocks the ranges hold, in order (given back with the answer).
-        blocks: Vec<BlockRequest>,
         /// What to fetch.
         ranges: Vec<WebRange>,
     },

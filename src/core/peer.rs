@@ -40,9 +40,9 @@ pub(crate) struct Peer {
     /// A web seed of its torrent (the index in `Torrent::web_seeds`), not a
     /// connection (see `core::webseed`).
     pub web: Option<usize>,
-    /// A web seed's fetch is out (its requests may have timed out meanwhile:
-    /// one fetch at a time all the same).
-    pub fetching: bool,
+    /// A web seed's fetch that is out (its requests may have timed out
+    /// meanwhile: one fetch at a time all the same).
+    pub fetching: Option<Box<super::webseed::Fetch>>,
     /// Message stream encryption, if the connection uses it.
     pub crypt: Option<Box<super::crypt::Crypt>>,
     /// How the connection travels.
@@ -118,7 +118,7 @@ impl Peer {
             crypt: None,
             transport: super::Transport::Tcp,
             web: None,
-            fetching: false,
+            fetching: None,
             decoder: MessageDecoder::new(0, false, false),
             peer_id: [0; 20],
             fast: false,

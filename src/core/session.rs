@@ -80,11 +80,8 @@ impl Core {
             } => {
                 self.on_files_stated(info_hash, stamps, recorded, out);
             }
-            Event::WebData {
-                peer,
-                blocks,
-                result,
-            } => self.on_web_data(now, peer, blocks, result, out),
+            Event::WebBytes { peer, bytes } => self.on_web_bytes(now, peer, &bytes, out),
+            Event::WebDone { peer, result } => self.on_web_done(now, peer, result, out),
             Event::StorageMoved { info_hash, result } => {
                 self.on_storage_moved(info_hash, result, out);
             }

@@ -5,16 +5,19 @@
 //! never chokes, and takes no wire messages (what would be sent to it is
 //! dropped). The picker gives it blocks like any peer; its requests go out as
 //! one [`Action::WebFetch`] at a time (the blocks as byte ranges of the files,
-//! at most [`MAX_FETCH`]), and the bytes that come back are read as the blocks
-//! they are, through `on_piece_msg`: pieces are verified and blamed like any
-//! other, so a web seed that serves wrong data is struck and banned by the
-//! smart-ban rules and not used again.
+//! at most [`MAX_FETCH`]). Its bytes come back in parts as the server sends
+//! them, and each block is read as soon as its last byte is in, through
+//! `on_piece_msg`, so no fetch is held whole anywhere: pieces are verified and
+//! blamed like any other, so a web seed that serves wrong data is struck and
+//! banned by the smart-ban rules and not used again. A fetch that stops part
+//! way keeps the blocks that came in.
 //!
 //! Rules:
 //! - only `http` and `https` URLs; any other is refused when the torrent is added
 //!   (logged), never opened; at most [`MAX_WEB_SEEDS`] per torrent;
 //! - a fetch that fails closes the web seed's peer; it comes back after 30 s,
-//!   doubling each failure to 10 min (the reason logged when it changes);
+//!   doubling each failure in a row to 10 min (the reason logged when it
+//!   changes); a fetch that brought whole blocks before it failed breaks the row;
 //! - it stands at an address of its own in the discard prefix `100::/64` (RFC
 //!   6666, never routed), from a hash of its URL, so bans and blame are per web
 //!   seed; that address is never dialled nor told in peer exchange.
@@ -47,6 +50,14 @@ pub(crate) struct WebSeed {
     pub bytes: u64,
     /// The last failure (logged when it changes).
     pub error: Option<String>,
+}
+
+/// A web seed's fetch while it is out: the blocks it holds that have not come
+/// in yet, in order, and the bytes of the first of them that have.
+#[derive(Debug)]
+pub(crate) struct Fetch {
+    blocks: std::collections::VecDeque<BlockRequest>,
+    partial: Vec<u8>,
 }
 
 /// The usable web seeds among `urls` (see the module rules).
@@ -220,70 +231,120 @@ impl Core {
             return;
         };
         let ranges = ranges(&w.url, info, &picked);
-        p.fetching = true;
-        out.push(Action::WebFetch {
-            peer: key,
-            blocks: picked,
-            ranges,
-        });
+        p.fetching = Some(Box::new(Fetch {
+            blocks: picked.into(),
+            partial: Vec::new(),
+        }));
+        out.push(Action::WebFetch { peer: key, ranges });
     }
 
     /// How many blocks a web seed may be asked for now: none while a fetch is out.
     pub(super) fn web_want(p: &Peer, desired: usize) -> usize {
-        if p.fetching || !p.inflight.is_empty() {
+        if p.fetching.is_some() || !p.inflight.is_empty() {
             return 0;
         }
         let most = usize::try_from(MAX_FETCH / u64::from(crate::metainfo::BLOCK_LEN)).unwrap_or(1);
         desired.clamp(1, most)
     }
 
-    /// A fetch's answer: its bytes read as the blocks it held, or the web seed
-    /// closed and backed off.
-    pub(super) fn on_web_data(
+    /// Whether web seed `key` still waits for its fetch's bytes (a driver stops
+    /// a fetch once it does not: the peer was closed, or the fetch failed).
+    pub fn web_fetching(&self, key: PeerKey) -> bool {
+        self.peers.get(&key).is_some_and(|p| p.fetching.is_some())
+    }
+
+    /// The next bytes of a fetch: each block they complete is read as if the web
+    /// seed had sent it, as it arrives (a block split between two parts waits in
+    /// the fetch's `partial`, the only copy made). Bytes past the blocks asked
+    /// for fail the web seed.
+    pub(super) fn on_web_bytes(
         &mut self,
         now: Time,
         key: PeerKey,
-        blocks: Vec<BlockRequest>,
-        result: Result<Vec<u8>, String>,
+        mut input: &[u8],
         out: &mut Vec<Action>,
     ) {
-        let Some(p) = self.peers.get_mut(&key) else {
-            return;
-        };
-        let (Some(i), Some(ih)) = (p.web, p.info_hash) else {
-            return;
-        };
-        p.last_recv = now;
-        p.fetching = false;
-        let total: u64 = blocks.iter().map(|b| u64::from(b.len)).sum();
-        let bytes = match result {
-            Ok(b) if b.len() as u64 == total => b,
-            Ok(b) => {
-                let why = format!("{} bytes for {total} asked", b.len());
-                return self.web_failed(now, key, ih, i, why, out);
-            }
-            Err(why) => return self.web_failed(now, key, ih, i, why, out),
-        };
-        if let Some(w) = self
-            .torrents
-            .get_mut(&ih)
-            .and_then(|t| t.web_seeds.get_mut(i))
-        {
-            w.bytes += total;
-            w.failures = 0;
-            w.error = None;
-        }
-        let mut at = 0;
-        for b in blocks {
-            let data = &bytes[at..at + b.len as usize];
-            at += b.len as usize;
-            if !self.peers.contains_key(&key) {
+        loop {
+            let Some(p) = self.peers.get_mut(&key) else {
                 return; // closed by what an earlier block completed
+            };
+            let (Some(i), Some(ih), Some(f)) = (p.web, p.info_hash, p.fetching.as_mut()) else {
+                return;
+            };
+            p.last_recv = now;
+            let Some(&b) = f.blocks.front() else {
+                if input.is_empty() {
+                    return;
+                }
+                let why = format!("{} bytes more than asked", input.len());
+                return self.web_failed(now, key, ih, i, why, out);
+            };
+            let need = b.len as usize;
+            let whole;
+            let data: &[u8] = if f.partial.is_empty() && input.len() >= need {
+                let (d, rest) = input.split_at(need);
+                input = rest;
+                d
+            } else {
+                let take = (need - f.partial.len()).min(input.len());
+                f.partial.extend_from_slice(&input[..take]);
+                input = &input[take..];
+                if f.partial.len() < need {
+                    return;
+                }
+                whole = std::mem::take(&mut f.partial);
+                &whole
+            };
+            f.blocks.pop_front();
+            if let Some(w) = self
+                .torrents
+                .get_mut(&ih)
+                .and_then(|t| t.web_seeds.get_mut(i))
+            {
+                w.bytes += u64::from(b.len);
+                // It serves: a failure after this waits the first back-off.
+                w.failures = 0;
             }
             if let Err(reason) = self.on_piece_msg(now, key, ih, b.piece, b.offset, data, out) {
                 self.close(key, reason, out);
                 return;
             }
+        }
+    }
+
+    /// A fetch ended: the web seed is asked for more, or, when it failed or
+    /// came short of what was asked, closed and backed off.
+    pub(super) fn on_web_done(
+        &mut self,
+        now: Time,
+        key: PeerKey,
+        result: Result<(), String>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let (Some(i), Some(ih), Some(f)) = (p.web, p.info_hash, p.fetching.take()) else {
+            return;
+        };
+        p.last_recv = now;
+        let short: u64 =
+            f.blocks.iter().map(|b| u64::from(b.len)).sum::<u64>() - f.partial.len() as u64;
+        let why = match result {
+            Ok(()) if short == 0 => None,
+            Ok(()) => Some(format!("{short} bytes fewer than asked")),
+            Err(why) => Some(why),
+        };
+        if let Some(why) = why {
+            return self.web_failed(now, key, ih, i, why, out);
+        }
+        if let Some(w) = self
+            .torrents
+            .get_mut(&ih)
+            .and_then(|t| t.web_seeds.get_mut(i))
+        {
+            w.failures = 0;
+            w.error = None;
         }
         self.request_more(now, key, out);
     }

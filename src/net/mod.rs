@@ -31,3 +31,4 @@ pub(crate) use closing::{CLOSE_WAIT, close_when_answered};
 
 pub use tracker::TrackerClient;
 pub(crate) use tracker::TrackerLink;
+pub(crate) use webseed::WebPart;

@@ -40,7 +40,9 @@ enum Job {
     },
 }
 
-type WebReply = flume::Sender<Result<Vec<u8>, String>>;
+/// Bounded to [`super::webseed::PARTS_QUEUED`]: when full, the fetch waits
+/// (reading no more of the answer) until the shard takes a part.
+type WebReply = flume::Sender<super::webseed::WebPart>;
 
 impl Job {
     /// Answers the job with an error, unrun.
@@ -49,7 +51,9 @@ impl Job {
         match self {
             Job::Announce { reply, .. } => drop(reply.send(Err(e))),
             Job::Scrape { reply, .. } => drop(reply.send(Err(e))),
-            Job::WebFetch { reply, .. } => drop(reply.send(Err(why.into()))),
+            Job::WebFetch { reply, .. } => {
+                drop(reply.try_send(super::webseed::WebPart::End(Err(why.into()))))
+            }
         }
     }
 }
@@ -132,10 +136,7 @@ impl TrackerClient {
                                     }
                                 }
                                 Job::WebFetch { ranges, reply } => {
-                                    let r = super::webseed::fetch(&http.any, &ranges).await;
-                                    if reply.send(r).is_err() {
-                                        tracing::debug!("web seed answer dropped: its asker is gone");
-                                    }
+                                    super::webseed::fetch(&http.any, &ranges, &reply).await;
                                 }
                             }
                         });
@@ -195,12 +196,12 @@ impl TrackerClient {
     }
 
     /// Fetches byte ranges from a web seed; the bytes arrive on the returned
-    /// channel.
-    pub fn web_fetch(
+    /// channel in parts, then the end (dropping it stops the fetch).
+    pub(crate) fn web_fetch(
         &self,
         ranges: Vec<crate::core::WebRange>,
-    ) -> flume::Receiver<Result<Vec<u8>, String>> {
-        let (tx, rx) = flume::bounded(1);
+    ) -> flume::Receiver<super::webseed::WebPart> {
+        let (tx, rx) = flume::bounded(super::webseed::PARTS_QUEUED);
         self.submit(Job::WebFetch { ranges, reply: tx });
         rx
     }
@@ -239,12 +240,12 @@ impl TrackerLink {
     pub(crate) fn web_fetch(
         &self,
         ranges: Vec<crate::core::WebRange>,
-    ) -> flume::Receiver<Result<Vec<u8>, String>> {
+    ) -> flume::Receiver<crate::net::WebPart> {
         match self.client() {
             Ok(c) => c.web_fetch(ranges),
             Err(why) => {
                 let (tx, rx) = flume::bounded(1);
-                tx.send(Err(why.clone()))
+                tx.send(crate::net::WebPart::End(Err(why.clone())))
                     .expect("an empty channel whose receiver is here");
                 rx
             }

@@ -285,24 +285,9 @@ impl Shard {
                     root,
                     with_record,
                 }),
-                Action::WebFetch {
-                    peer,
-                    blocks,
-                    ranges,
-                } => {
-                    let reply = self.trackers.web_fetch(ranges);
-                    let wait = async move {
-                        (reply.recv_async().await)
-                            .unwrap_or_else(|_| Err("the tracker thread stopped".into()))
-                    };
-                    spawn_then(rc, wait, move |c, now, out, result| {
-                        let ev = Event::WebData {
-                            peer,
-                            blocks,
-                            result,
-                        };
-                        c.on_event(now, ev, out);
-                    });
+                Action::WebFetch { peer, ranges } => {
+                    let parts = self.trackers.web_fetch(ranges);
+                    compio::runtime::spawn(web_parts(rc.clone(), peer, parts)).detach();
                 }
                 Action::Announce(a) => {
                     let (info_hash, id) = (a.info_hash, a.id);
@@ -608,6 +593,30 @@ pub(crate) fn spawn_then<T: 'static>(
         with_shard(&rc, |c, now, out| deliver(c, now, out, result));
     })
     .detach();
+}
+
+/// Hands a web fetch's parts to the core as they arrive, until its end, or
+/// until the core no longer waits for them: dropping `parts` then stops the
+/// fetch on the control-plane thread.
+async fn web_parts(rc: ShardRc, peer: PeerKey, parts: flume::Receiver<crate::net::WebPart>) {
+    use crate::net::WebPart;
+    loop {
+        let part = (parts.recv_async().await)
+            .unwrap_or_else(|_| WebPart::End(Err("the tracker thread stopped".into())));
+        let end = matches!(part, WebPart::End(_));
+        let mut wanted = false;
+        with_shard(&rc, |c, now, out| {
+            let ev = match part {
+                WebPart::Bytes(bytes) => Event::WebBytes { peer, bytes },
+                WebPart::End(result) => Event::WebDone { peer, result },
+            };
+            c.on_event(now, ev, out);
+            wanted = c.web_fetching(peer);
+        });
+        if end || !wanted {
+            return;
+        }
+    }
 }
 
 pub(crate) async fn run(

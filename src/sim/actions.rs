@@ -63,11 +63,7 @@ impl World {
                     let ev = Pending::FilesStated(n, info_hash, stamps, recorded);
                     self.schedule(now + disk, ev);
                 }
-                Action::WebFetch {
-                    peer,
-                    blocks,
-                    ranges,
-                } => self.web_fetch(n, peer, blocks, &ranges),
+                Action::WebFetch { peer, ranges } => self.web_fetch(n, peer, &ranges),
                 Action::Close { peer, .. } => self.close_link(n, peer),
                 Action::Announce(a) => {
                     // The request reaches the tracker after one latency; the reply

@@ -177,8 +177,9 @@ enum Pending {
         Vec<Option<FileStamp>>,
         Option<Vec<Option<FileStamp>>>,
     ),
-    /// A web seed fetch's answer for node `.0`'s peer `.1`.
-    WebData(usize, PeerKey, Vec<BlockRequest>, Result<Vec<u8>, String>),
+    /// A web seed fetch's answer for node `.0`'s peer `.1`: the bytes that
+    /// came, and how it ended.
+    WebData(usize, PeerKey, Vec<u8>, Result<(), String>),
     Tick(usize),
 }
 
@@ -500,8 +501,8 @@ impl World {
             Pending::AnnounceReply(n, ih, id, res) => {
                 (n, ih, id, res.is_ok()).hash(&mut self.trace)
             }
-            Pending::WebData(n, p, blocks, res) => {
-                (n, p, blocks, res.is_ok()).hash(&mut self.trace)
+            Pending::WebData(n, p, bytes, res) => {
+                (n, p, bytes.len(), res.is_ok()).hash(&mut self.trace)
             }
             Pending::FilesStated(n, ih, stamps, recorded) => {
                 let sizes = |v: &[Option<FileStamp>]| -> Vec<Option<u64>> {
@@ -673,13 +674,8 @@ impl World {
                 self.nodes[n].core.on_event(now, ev, &mut out);
                 n
             }
-            Pending::WebData(n, peer, blocks, result) => {
-                let ev = Event::WebData {
-                    peer,
-                    blocks,
-                    result,
-                };
-                self.nodes[n].core.on_event(now, ev, &mut out);
+            Pending::WebData(n, peer, bytes, result) => {
+                self.web_deliver(n, peer, &bytes, result, &mut out);
                 n
             }
             Pending::RootsChecked(n, roots) => {
