@@ -1,8 +1,9 @@
 //! Web seeds (BEP 19) in the sim: a torrent completes from a web seed alone
 //! (multi-file and single-file URLs), a web seed that serves wrong data is
 //! banned while a good peer finishes the job, answers cut short keep the
-//! blocks that came in, a missing file is retried with back-off, and a URL that
-//! is not HTTP is never fetched.
+//! blocks that came in, a fast web seed far away is asked for a second of its
+//! rate at a time, a missing file is retried with back-off, and a URL that is
+//! not HTTP is never fetched.
 
 mod sim_common;
 
@@ -182,4 +183,28 @@ fn urls_that_are_not_http_are_never_fetched() {
     run_for(&world, Duration::from_secs(60));
     assert_eq!(world.web_fetches(), 0);
     assert_eq!(l.stats(ih).unwrap().downloaded, 0);
+}
+
+#[test]
+fn a_fast_web_seed_far_away_is_kept_busy() {
+    // 50 ms each way, 100 MiB/s: one round trip is 10 MiB of the link's time.
+    let world = SimWorld::new(seedring::sim::SimConfig {
+        seed: 12,
+        latency: Duration::from_millis(50),
+        link_bytes_per_sec: 100 << 20,
+        ..seedring::sim::SimConfig::default()
+    });
+    let size = 64 << 20;
+    let fx = with_web_seeds(&fixture(12, "far", &[("big.bin", size)], 1 << 20), &[BASE]);
+    serve(&world, &fx, BASE);
+    let ih = fx.meta.info_hash;
+    let start = world.now();
+    let l = leech(&world, &fx);
+    let step = Duration::from_millis(10);
+    assert!(run_within(&world, 120, step, || done(&l, ih)));
+    // A web seed waits a round trip between two fetches: fetches of at
+    // most 4 MiB kept it under a third busy (2.54 s, 18 fetches); of up to a
+    // second of its rate, 1.34 s in 6.
+    let took = world.now().since(start);
+    assert!(took <= Duration::from_millis(1_800), "{took:?}");
 }

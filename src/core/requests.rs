@@ -434,8 +434,12 @@ fn desired_requests(cfg: &CoreConfig, queue_time: Duration, now: Time, p: &mut P
     } else {
         MIN_REQUESTS
     };
+    let blocks = blocks.max(floor);
+    if p.web.is_some() {
+        // A web seed's fetch has bounds of its own (`webseed::web_want`).
+        return blocks;
+    }
     blocks
-        .max(floor)
         .min(cfg.request_queue_max)
         .min(p.remote_reqq as usize)
 }
