@@ -51,11 +51,6 @@ fn core_sized(len: u32, all: bool, cfg: CoreConfig) -> (Core, InfoHash, u32) {
 
 /// Connects a scripted inbound peer and completes its handshake.
 pub(super) fn connect(core: &mut Core, ih: InfoHash, fast: bool) -> PeerKey {
-    connect_with(core, ih, fast).0
-}
-
-/// [`connect`], with what the core sent back to the handshake.
-pub(super) fn connect_with(core: &mut Core, ih: InfoHash, fast: bool) -> (PeerKey, Vec<Action>) {
     let key = core
         .on_incoming(Time::ZERO, "127.0.0.9:5000".parse().unwrap())
         .unwrap();
@@ -73,7 +68,7 @@ pub(super) fn connect_with(core: &mut Core, ih: InfoHash, fast: bool) -> (PeerKe
         "{out:?}"
     );
     assert!(!closed(&out));
-    (key, out)
+    key
 }
 
 /// Raw bytes from the peer; the actions they cause.
@@ -130,54 +125,14 @@ fn req(piece: u32, offset: u32, len: u32) -> BlockRequest {
     BlockRequest { piece, offset, len }
 }
 
-/// Where `msg` first starts in what `out` sends (all sends in order).
-fn sent_at(out: &[Action], msg: &Message) -> Option<usize> {
-    let want = msg.encode();
-    let all: Vec<u8> = out
-        .iter()
-        .filter_map(|a| match a {
-            Action::Send { bytes, .. } => Some(bytes.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    all.windows(want.len()).position(|w| w == want)
-}
-
 #[test]
-fn a_peer_is_unchoked_with_our_pieces_while_a_slot_is_free() {
+fn valid_request_is_served_after_unchoke() {
     let (mut core, ih, _) = seeding_core();
-    let (key, out) = connect_with(&mut core, ih, true);
-    // After the have-all (which must come first), before they ask: their
-    // requests can come with their `interested`.
-    let have = sent_at(&out, &Message::HaveAll).expect("have-all sent");
-    let unchoke = sent_at(&out, &Message::Unchoke).expect("unchoked at the handshake");
-    assert!(have < unchoke, "{out:?}");
-    let msgs = [
-        Message::HaveNone,
-        Message::Interested,
-        Message::Request(req(1, 16384, 16384)),
-    ];
-    let out = feed(&mut core, key, &msgs);
-    assert!(!sent_contains(&out, &Message::Unchoke), "unchoked twice");
-    assert_eq!(reads(&out), 1);
-}
-
-#[test]
-fn without_a_free_slot_a_peer_is_unchoked_only_by_the_choker() {
-    let (mut core, ih, _) = seeding_core();
-    core.torrents.get_mut(&ih).unwrap().upload_slots = 0;
-    let (key, out) = connect_with(&mut core, ih, true);
-    assert!(!sent_contains(&out, &Message::Unchoke));
+    let key = connect(&mut core, ih, true);
     let out = feed(&mut core, key, &[Message::HaveNone, Message::Interested]);
-    assert!(!sent_contains(&out, &Message::Unchoke));
-}
-
-#[test]
-fn with_nothing_to_give_no_one_is_unchoked_at_the_handshake() {
-    let (mut core, ih, _) = core_having(false);
-    let (_, out) = connect_with(&mut core, ih, true);
-    assert!(!sent_contains(&out, &Message::Unchoke), "{out:?}");
+    assert!(sent_contains(&out, &Message::Unchoke));
+    let out = feed(&mut core, key, &[Message::Request(req(1, 16384, 16384))]);
+    assert_eq!(reads(&out), 1);
 }
 
 #[test]
@@ -262,9 +217,8 @@ fn oversized_out_of_range_and_unaligned_requests_are_rejected_never_served() {
 #[test]
 fn requests_while_choked_are_rejected() {
     let (mut core, ih, _) = seeding_core();
-    // No slot free: choked.
-    core.torrents.get_mut(&ih).unwrap().upload_slots = 0;
     let key = connect(&mut core, ih, true);
+    // Not interested, so still choked.
     let r = req(0, 0, 16384);
     let out = feed(&mut core, key, &[Message::HaveNone, Message::Request(r)]);
     assert_eq!(reads(&out), 0);
