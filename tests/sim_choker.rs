@@ -3,6 +3,7 @@
 //! optimistic slot rotates so that, over time, more peers than that get a turn.
 //! Filling the uplink (the default): a seeder with many slow leechers serves them
 //! all at once; one whose upload is thin closes slots down to those it feeds.
+//! A free slot goes to a peer with our pieces, before it says it is interested.
 
 mod sim_common;
 
@@ -145,4 +146,35 @@ fn a_thin_upload_is_not_spread_over_every_leecher() {
         !leechers.iter().any(|l| done(l, ih)),
         "test torrent too small"
     );
+}
+
+#[test]
+fn a_leecher_is_unchoked_with_the_seeders_pieces_a_round_trip_sooner() {
+    // 100 ms each way; a torrent of one block, so the download is the
+    // connection's round trips and one block.
+    let world = seedring::sim::SimWorld::new(seedring::sim::SimConfig {
+        seed: 71,
+        latency: std::time::Duration::from_millis(100),
+        ..seedring::sim::SimConfig::default()
+    });
+    let fx = fixture(71, "quick", &[("one.bin", 16 * 1024)], 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let s = seeder(&world, &fx, CoreConfig::default());
+    assert!(run_within(
+        &world,
+        30,
+        std::time::Duration::from_millis(10),
+        || done(&s, ih)
+    ));
+    let l = leecher(&world, &fx, CoreConfig::default());
+    let start = world.now();
+    l.add_peers(ih, &[s.listen_addr()]).unwrap();
+    let step = std::time::Duration::from_millis(1);
+    assert!(run_within(&world, 30, step, || done(&l, ih)));
+    // Four round trips: TCP, the obfuscated handshake, the BitTorrent
+    // handshake (answered with our pieces and an unchoke), then `interested`
+    // with the request and the block. Five when the unchoke waited for
+    // `interested` (1.0 s before).
+    let took = world.now().since(start);
+    assert!(took <= std::time::Duration::from_millis(850), "{took:?}");
 }

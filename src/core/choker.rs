@@ -3,9 +3,14 @@
 //!
 //! Rules: the `slots` interested peers with the best rates are unchoked (by what
 //! they give us while leeching, by what they take while seeding; a snubbed peer
-//! counts as rate 0 while leeching); ties go by a random draw made by the caller.
-//! One more, optimistic, slot goes to a peer outside the regular ones, chosen at
-//! random when it rotates (every `optimistic_interval`) or when there is none, and
+//! counts as rate 0 while leeching). Between equal rates (in practice, the peers
+//! at rate 0), a peer that never left a slot of ours unused goes first, then the
+//! one that did so longest ago, then a random draw made by the caller: peers that
+//! say they are interested and never ask get their turn one after the other,
+//! and cannot win the draw round after round against a real leecher that has
+//! not had a slot yet. One more, optimistic, slot goes to a peer outside the
+//! regular ones, chosen at random (among those that never left a slot unused, if
+//! any) when it rotates (every `optimistic_interval`) or when there is none, and
 //! kept in between unless it has earned a regular slot.
 //!
 //! How many regular slots there are is the [`SlotMode`]'s call. `Fixed` keeps the
@@ -21,7 +26,10 @@
 //! seeder facing many slow leechers so serves them all at once instead of four at
 //! a time, and one with a thin upload serves few at a good rate.
 
+use std::cmp::Reverse;
+
 use super::PeerKey;
+use crate::types::Time;
 
 /// How a torrent's number of regular unchoke slots is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -98,8 +106,16 @@ pub(crate) struct Candidate {
     pub key: PeerKey,
     /// Bytes per second that count for it.
     pub rate: u64,
-    /// A random draw: breaks ties between equal rates.
+    /// When it was last found holding a slot it did not use, if it ever was.
+    pub idle_slot_at: Option<Time>,
+    /// A random draw: breaks the ties left.
     pub tiebreak: u64,
+}
+
+/// Puts `candidates` in the choker's order, best first: rate, then never idle
+/// in a slot (`None`), then idle longest ago, then the draw.
+pub(crate) fn rank(candidates: &mut [Candidate]) {
+    candidates.sort_by_key(|c| Reverse((c.rate, Reverse(c.idle_slot_at), c.tiebreak, c.key)));
 }
 
 /// Who is unchoked.
@@ -135,11 +151,21 @@ impl Choker {
         rotate: bool,
         pick: impl FnOnce(usize) -> usize,
     ) -> Unchoked {
-        candidates.sort_by_key(|c| std::cmp::Reverse((c.rate, c.tiebreak, c.key)));
+        rank(&mut candidates);
         let regular: Vec<PeerKey> = candidates.iter().take(self.slots).map(|c| c.key).collect();
         let optimistic = if rotate || current.is_none() {
-            let rest: Vec<PeerKey> = candidates.iter().skip(self.slots).map(|c| c.key).collect();
-            (!rest.is_empty()).then(|| rest[pick(rest.len()).min(rest.len() - 1)])
+            let rest = &candidates[self.slots.min(candidates.len())..];
+            let untried: Vec<PeerKey> = rest
+                .iter()
+                .filter(|c| c.idle_slot_at.is_none())
+                .map(|c| c.key)
+                .collect();
+            let pool = if untried.is_empty() {
+                rest.iter().map(|c| c.key).collect()
+            } else {
+                untried
+            };
+            (!pool.is_empty()).then(|| pool[pick(pool.len()).min(pool.len() - 1)])
         } else {
             current.filter(|k| !regular.contains(k))
         };
@@ -225,6 +251,7 @@ mod tests {
             .map(|(i, &rate)| Candidate {
                 key: PeerKey(i as u64),
                 rate,
+                idle_slot_at: None,
                 tiebreak: 0,
             })
             .collect()
@@ -281,6 +308,38 @@ mod tests {
         let promoted = c.decide(peers(&fast), Some(PeerKey(3)), false, |_| panic!("no draw"));
         assert!(promoted.regular.contains(&PeerKey(3)));
         assert_eq!(promoted.optimistic, None);
+    }
+
+    #[test]
+    fn between_equal_rates_peers_that_left_a_slot_unused_come_last_oldest_first() {
+        let mut cands = peers(&[0, 0, 0, 0, 500, 0]);
+        cands[0].idle_slot_at = Some(Time::from_millis(20_000));
+        cands[1].idle_slot_at = Some(Time::from_millis(10_000));
+        cands[2].idle_slot_at = Some(Time::from_millis(20_000));
+        // Peer 4's rate wins even though it too once idled.
+        cands[4].idle_slot_at = Some(Time::from_millis(20_000));
+        for (i, c) in cands.iter_mut().enumerate() {
+            c.tiebreak = 100 - i as u64;
+        }
+        // Peers 3 and 5 never idled: they come before the others whatever
+        // the draw says, and the optimistic draw is among them alone.
+        let u = Choker { slots: 2 }.decide(cands.clone(), None, true, |n| {
+            assert_eq!(n, 1, "the draw is among those that never idled");
+            0
+        });
+        assert_eq!(u.regular, vec![PeerKey(4), PeerKey(3)]);
+        assert_eq!(u.optimistic, Some(PeerKey(5)));
+        // With four slots, the one that idled longest ago comes next; then
+        // nobody left never idled, and the draw is among all the rest.
+        let u = Choker { slots: 4 }.decide(cands, None, true, |n| {
+            assert_eq!(n, 2);
+            0
+        });
+        assert_eq!(
+            u.regular,
+            vec![PeerKey(4), PeerKey(3), PeerKey(5), PeerKey(1)]
+        );
+        assert!(u.optimistic.is_some());
     }
 
     #[test]

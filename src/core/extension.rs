@@ -75,6 +75,9 @@ impl Core {
                 if p.ut_metadata.is_none() {
                     return Ok(());
                 }
+                // Asking for the metadata is asking: a magnet leecher keeps
+                // its upload slot while it fetches it (`core::slots`).
+                p.last_request = Some(now);
                 let t = self.torrents.get_mut(&ih).expect("caller checked");
                 if t.meta.bytes.is_some() {
                     t.meta.used = now;

@@ -104,6 +104,10 @@ impl Core {
     ) {
         match msg {
             Message::HashRequest(r) => {
+                // Asking for hashes is asking (`core::slots`).
+                if let Some(p) = self.peers.get_mut(&key) {
+                    p.last_request = Some(now);
+                }
                 let reply = match self.answer_hashes(now, key, ih, &r, out) {
                     Answer::Now(hashes) => Message::Hashes { range: r, hashes },
                     Answer::Later => return,

@@ -59,6 +59,7 @@ mod rng;
 mod roots;
 mod session;
 pub mod share;
+mod slots;
 mod stamps;
 mod stats;
 mod tick;

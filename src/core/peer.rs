@@ -87,6 +87,14 @@ pub(crate) struct Peer {
     pub last_block: Time,
     /// When we last unchoked it.
     pub unchoked_at: Time,
+    /// When a choker round last found it holding an upload slot it did not
+    /// use (unchoked for the rate window, taking less than the slot rate
+    /// step); cleared once it uses one. Among peers of equal rate it comes
+    /// after those that never wasted a slot, so interested peers that never
+    /// ask cannot crowd a real leecher out of the slots by the draw.
+    pub idle_slot_at: Option<Time>,
+    /// When it last asked for a block we queued.
+    pub last_request: Option<Time>,
     /// When its last hash request below the piece layer was taken (its
     /// blocks read and hashed), and whether that read is still out.
     pub block_hashes_at: Option<Time>,
@@ -137,6 +145,8 @@ impl Peer {
             peer_interested: false,
             optimistic: false,
             unchoked_at: Time::ZERO,
+            idle_slot_at: None,
+            last_request: None,
             snubbed: false,
             have: Bitfield::default(),
             early_have: None,

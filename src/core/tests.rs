@@ -51,6 +51,11 @@ fn core_sized(len: u32, all: bool, cfg: CoreConfig) -> (Core, InfoHash, u32) {
 
 /// Connects a scripted inbound peer and completes its handshake.
 pub(super) fn connect(core: &mut Core, ih: InfoHash, fast: bool) -> PeerKey {
+    connect_with(core, ih, fast).0
+}
+
+/// [`connect`], with what the core sent back to the handshake.
+pub(super) fn connect_with(core: &mut Core, ih: InfoHash, fast: bool) -> (PeerKey, Vec<Action>) {
     let key = core
         .on_incoming(Time::ZERO, "127.0.0.9:5000".parse().unwrap())
         .unwrap();
@@ -68,7 +73,7 @@ pub(super) fn connect(core: &mut Core, ih: InfoHash, fast: bool) -> PeerKey {
         "{out:?}"
     );
     assert!(!closed(&out));
-    key
+    (key, out)
 }
 
 /// Raw bytes from the peer; the actions they cause.
@@ -125,14 +130,54 @@ fn req(piece: u32, offset: u32, len: u32) -> BlockRequest {
     BlockRequest { piece, offset, len }
 }
 
+/// Where `msg` first starts in what `out` sends (all sends in order).
+fn sent_at(out: &[Action], msg: &Message) -> Option<usize> {
+    let want = msg.encode();
+    let all: Vec<u8> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { bytes, .. } => Some(bytes.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    all.windows(want.len()).position(|w| w == want)
+}
+
 #[test]
-fn valid_request_is_served_after_unchoke() {
+fn a_peer_is_unchoked_with_our_pieces_while_a_slot_is_free() {
     let (mut core, ih, _) = seeding_core();
-    let key = connect(&mut core, ih, true);
-    let out = feed(&mut core, key, &[Message::HaveNone, Message::Interested]);
-    assert!(sent_contains(&out, &Message::Unchoke));
-    let out = feed(&mut core, key, &[Message::Request(req(1, 16384, 16384))]);
+    let (key, out) = connect_with(&mut core, ih, true);
+    // After the have-all (which must come first), before they ask: their
+    // requests can come with their `interested`.
+    let have = sent_at(&out, &Message::HaveAll).expect("have-all sent");
+    let unchoke = sent_at(&out, &Message::Unchoke).expect("unchoked at the handshake");
+    assert!(have < unchoke, "{out:?}");
+    let msgs = [
+        Message::HaveNone,
+        Message::Interested,
+        Message::Request(req(1, 16384, 16384)),
+    ];
+    let out = feed(&mut core, key, &msgs);
+    assert!(!sent_contains(&out, &Message::Unchoke), "unchoked twice");
     assert_eq!(reads(&out), 1);
+}
+
+#[test]
+fn without_a_free_slot_a_peer_is_unchoked_only_by_the_choker() {
+    let (mut core, ih, _) = seeding_core();
+    core.torrents.get_mut(&ih).unwrap().upload_slots = 0;
+    let (key, out) = connect_with(&mut core, ih, true);
+    assert!(!sent_contains(&out, &Message::Unchoke));
+    let out = feed(&mut core, key, &[Message::HaveNone, Message::Interested]);
+    assert!(!sent_contains(&out, &Message::Unchoke));
+}
+
+#[test]
+fn with_nothing_to_give_no_one_is_unchoked_at_the_handshake() {
+    let (mut core, ih, _) = core_having(false);
+    let (_, out) = connect_with(&mut core, ih, true);
+    assert!(!sent_contains(&out, &Message::Unchoke), "{out:?}");
 }
 
 #[test]
@@ -217,8 +262,9 @@ fn oversized_out_of_range_and_unaligned_requests_are_rejected_never_served() {
 #[test]
 fn requests_while_choked_are_rejected() {
     let (mut core, ih, _) = seeding_core();
+    // No slot free: choked.
+    core.torrents.get_mut(&ih).unwrap().upload_slots = 0;
     let key = connect(&mut core, ih, true);
-    // Not interested, so still choked.
     let r = req(0, 0, 16384);
     let out = feed(&mut core, key, &[Message::HaveNone, Message::Request(r)]);
     assert_eq!(reads(&out), 0);
@@ -664,4 +710,80 @@ fn a_block_moved_to_another_peer_is_kept_from_whichever_sends_it_first() {
     assert_eq!(t.wasted, 0);
     assert_eq!(t.downloaded, u64::from(r.len));
     assert!(!core.peers[&idle].inflight.iter().any(|f| f.req == r));
+}
+
+/// Messages from the peer at `now`; the actions they cause.
+fn feed_at(core: &mut Core, now: Time, key: PeerKey, msgs: &[Message]) -> Vec<Action> {
+    let mut bytes = Vec::new();
+    for m in msgs {
+        m.encode_into(&mut bytes);
+    }
+    let mut out = Vec::new();
+    core.on_event(
+        now,
+        Event::Data {
+            peer: key,
+            bytes: &bytes,
+        },
+        &mut out,
+    );
+    out
+}
+
+/// A hundred peers say they are interested and never ask (a flood, or broken
+/// clients); 64 of them hold the slots. A leecher that comes later is
+/// unchoked once their two-second trial is up, not when it wins a draw at a
+/// later choker round, and keeps its slot while it asks.
+#[test]
+fn interested_peers_that_never_ask_do_not_crowd_out_a_leecher() {
+    let (mut core, ih, _) = seeding_core();
+    let idle: Vec<PeerKey> = (0..100)
+        .map(|_| {
+            let k = connect(&mut core, ih, true);
+            feed(&mut core, k, &[Message::HaveNone, Message::Interested]);
+            k
+        })
+        .collect();
+    let unchoked = |core: &Core, k: PeerKey| !core.peers[&k].am_choking;
+    let held = idle.iter().filter(|k| unchoked(&core, **k)).count();
+    assert_eq!(held, core.cfg.max_unchoke_slots);
+    let ms = Time::from_millis;
+    let mut out = Vec::new();
+    core.on_tick(ms(10_000), &mut out);
+    // The 64 asked for nothing: their slots went to the 36 others.
+    let leecher = connect(&mut core, ih, true);
+    let out = feed_at(
+        &mut core,
+        ms(11_000),
+        leecher,
+        &[Message::HaveNone, Message::Interested],
+    );
+    assert!(!sent_contains(&out, &Message::Unchoke), "no slot was free");
+    let mut unchoked_at = None;
+    let mut asked = 0;
+    for tenth in 111..=400 {
+        let now = ms(tenth * 100);
+        if tenth % 10 == 0 {
+            for k in &idle {
+                feed_at(&mut core, now, *k, &[Message::KeepAlive]);
+            }
+        }
+        if unchoked(&core, leecher) {
+            unchoked_at.get_or_insert(now);
+            // It asks for a block each second, as a slow leecher would.
+            if tenth % 10 == 0 {
+                let r = Message::Request(req(asked % 6, 0, 16384));
+                asked += 1;
+                let out = feed_at(&mut core, now, leecher, &[r]);
+                assert!(!closed(&out));
+            }
+        }
+        let mut out = Vec::new();
+        core.on_tick(now, &mut out);
+        if unchoked_at.is_some() {
+            assert!(unchoked(&core, leecher), "choked while it asks, at {now:?}");
+        }
+    }
+    let at = unchoked_at.expect("the leecher was never unchoked");
+    assert!(at <= ms(13_100), "unchoked at {at:?}");
 }

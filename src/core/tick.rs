@@ -1,12 +1,7 @@
 //! The periodic work of the core: timeouts, keep-alives, the choker, new
 //! connections. Drivers call [`Core::on_tick`] about every 100 ms.
 
-use super::choker::{Candidate, Choker, Served, SlotBounds, next_slots};
 use super::*;
-
-/// How long a peer must have been unchoked for its upload rate to count: the
-/// rate trackers' window.
-const RATE_WINDOW: Duration = Duration::from_secs(5);
 
 impl Core {
     // ------------------------------------------------------------------ ticks
@@ -24,6 +19,7 @@ impl Core {
     pub(super) fn tick(&mut self, now: Time, out: &mut Vec<Action>) {
         self.expire(now, out);
         self.announce_failures.report(now);
+        self.reclaim_idle_slots(now, out);
         if now.since(self.last_choke) >= self.cfg.choke_interval || self.last_choke == Time::ZERO {
             let rotate = now.since(self.last_optimistic) >= self.cfg.optimistic_interval
                 || self.last_optimistic == Time::ZERO;
@@ -110,120 +106,6 @@ impl Core {
         }
         for k in keepalive {
             self.send(now, k, &[Message::KeepAlive], out);
-        }
-    }
-
-    /// The bounds of a torrent's unchoke slots, from the config.
-    pub(super) fn slot_bounds(&self) -> SlotBounds {
-        SlotBounds {
-            mode: self.cfg.slot_mode,
-            min: self.cfg.unchoke_slots,
-            max: match self.cfg.slot_mode {
-                SlotMode::Fixed => self.cfg.unchoke_slots,
-                SlotMode::FillUplink => self.cfg.max_unchoke_slots,
-            },
-            step: self.cfg.slot_rate_step,
-        }
-    }
-
-    pub(super) fn choke_all(&mut self, now: Time, rotate_optimistic: bool, out: &mut Vec<Action>) {
-        // Only torrents with peers have anything to choke or unchoke (and
-        // with no peer served, their slots stay as they are): found from the
-        // peers, not by a pass over every torrent (a million, idle, at scale).
-        let mut ihs: Vec<InfoHash> = self.peers.values().filter_map(|p| p.info_hash).collect();
-        ihs.sort_unstable();
-        ihs.dedup();
-        for ih in ihs {
-            let Some(t) = self.torrents.get(&ih) else {
-                continue;
-            };
-            if !t.is_running() || t.peers.is_empty() {
-                continue;
-            }
-            let seeding = t.is_finished();
-            let mut candidates = Vec::new();
-            let mut served = Vec::new();
-            for k in &t.peers {
-                let Some(p) = self.peers.get_mut(k) else {
-                    continue;
-                };
-                if p.phase != Phase::Active || !p.peer_interested {
-                    continue;
-                }
-                if !p.am_choking {
-                    served.push(Served {
-                        upload_rate: p.up.rate(now),
-                        settled: now.since(p.unchoked_at) >= RATE_WINDOW,
-                    });
-                }
-                // Leeching: reciprocate by what they give us. Seeding: by what they
-                // take (spreads the data fastest).
-                let rate = if seeding {
-                    p.up.rate(now)
-                } else {
-                    p.down.rate(now)
-                };
-                let rate = if p.snubbed && !seeding { 0 } else { rate };
-                candidates.push(Candidate {
-                    key: *k,
-                    rate,
-                    tiebreak: self.rng.next_u64(),
-                });
-            }
-            let current = t.peers.iter().copied().find(|k| {
-                self.peers
-                    .get(k)
-                    .is_some_and(|p| p.optimistic && p.peer_interested)
-            });
-            let bounds = self.slot_bounds();
-            let global_cap = self.global_up.rate();
-            let global_rate = self.up_rate.rate(now);
-            let t = self.torrents.get_mut(&ih).expect("iterating its keys");
-            // Full: an upload cap (the torrent's or the global one) nearly reached.
-            let near = |rate: u64, cap: u64| cap > 0 && rate.saturating_mul(10) >= cap * 9;
-            let upload_full =
-                near(t.up_rate.rate(now), t.up_limit.rate()) || near(global_rate, global_cap);
-            let slots = next_slots(bounds, t.upload_slots, &served, upload_full);
-            if slots != t.upload_slots {
-                tracing::debug!(info_hash = %ih, from = t.upload_slots, to = slots, "upload slots");
-            }
-            t.upload_slots = slots;
-            let t = &self.torrents[&ih];
-            let choker = Choker { slots };
-            let rng = &mut self.rng;
-            let unchoked = choker.decide(candidates, current, rotate_optimistic, |n| {
-                usize::try_from(rng.below(n as u64)).expect("below n")
-            });
-            let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
-            for k in keys {
-                let unchoke = unchoked.contains(k);
-                let Some(p) = self.peers.get_mut(&k) else {
-                    continue;
-                };
-                if p.phase != Phase::Active {
-                    continue;
-                }
-                p.optimistic = unchoked.optimistic == Some(k);
-                if unchoke && p.am_choking {
-                    p.am_choking = false;
-                    p.unchoked_at = now;
-                    out.push(Action::Send {
-                        peer: k,
-                        bytes: Message::Unchoke.encode(),
-                    });
-                } else if !unchoke && !p.am_choking {
-                    p.am_choking = true;
-                    let mut bytes = Message::Choke.encode();
-                    // With the fast extension, queued requests are rejected one by
-                    // one; without it, a choke drops them all.
-                    for r in p.queue_in.drain(..) {
-                        if p.fast {
-                            Message::Reject(r).encode_into(&mut bytes);
-                        }
-                    }
-                    out.push(Action::Send { peer: k, bytes });
-                }
-            }
         }
     }
 
