@@ -8,6 +8,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use seedring::Time;
 use seedring::core::{AddTorrent, Bitfield, Core, CoreConfig, Event, TorrentSource};
+use seedring::proto::Handshake;
 use sim_common::*;
 
 /// Bytes over `[from, to]` of simulated time, sampled with `read`.
@@ -76,6 +77,8 @@ enum Op {
     Tick,
     Establish(u8),
     CloseOne(u8),
+    /// A peer that dialled us names torrent `.1` in its handshake.
+    Greet(u8, u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -85,13 +88,15 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Op::Tick),
         any::<u8>().prop_map(Op::Establish),
         any::<u8>().prop_map(Op::CloseOne),
+        (any::<u8>(), any::<u8>()).prop_map(|(p, t)| Op::Greet(p, t)),
     ]
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
-    /// Random connects, accepts and disconnects against one core: the global, per
-    /// torrent and half-open caps hold after every step.
+    /// Random connects, accepts, handshakes from peers that dialled us, and
+    /// disconnects against one core: the global, per torrent and half-open caps
+    /// hold after every step.
     #[test]
     fn connection_caps_are_never_exceeded(ops in proptest::collection::vec(op(), 1..300)) {
         let cfg = CoreConfig {
@@ -113,6 +118,7 @@ proptest! {
         }
         let mut now = Time::ZERO;
         let mut live: Vec<seedring::core::PeerKey> = Vec::new();
+        let mut incoming: Vec<seedring::core::PeerKey> = Vec::new();
         let mut next_addr = 1u32;
         for op in ops {
             now = now + Duration::from_millis(100);
@@ -123,6 +129,7 @@ proptest! {
                     next_addr += 1;
                     if let Some(k) = core.on_incoming(now, addr) {
                         live.push(k);
+                        incoming.push(k);
                     }
                 }
                 Op::AddPeers(t) => {
@@ -138,6 +145,15 @@ proptest! {
                     if !live.is_empty() {
                         let k = live[i as usize % live.len()];
                         core.on_event(now, Event::Connected { peer: k }, &mut out);
+                    }
+                }
+                Op::Greet(i, t) => {
+                    if !incoming.is_empty() {
+                        let k = incoming[i as usize % incoming.len()];
+                        let mut id = [7u8; 20];
+                        id[..8].copy_from_slice(&k.0.to_be_bytes());
+                        let hs = Handshake::new(ihs[t as usize % ihs.len()], id).encode();
+                        core.on_event(now, Event::Data { peer: k, bytes: &hs }, &mut out);
                     }
                 }
                 Op::CloseOne(i) => {

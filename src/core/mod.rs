@@ -56,6 +56,7 @@ pub mod record;
 mod requests;
 mod resident;
 mod rng;
+mod room;
 mod roots;
 mod session;
 pub mod share;
@@ -741,6 +742,8 @@ mod hashes_tests;
 mod layers_tests;
 #[cfg(test)]
 mod pex_tests;
+#[cfg(test)]
+mod slots_tests;
 #[cfg(test)]
 mod stamps_tests;
 #[cfg(test)]

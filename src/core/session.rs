@@ -270,6 +270,9 @@ impl Core {
             }
             self.close(old, CloseReason::Duplicate, out);
         }
+        if !outbound && !self.room_for_incoming(now, ih, out) {
+            return Err(CloseReason::Caps);
+        }
         let t = self.torrents.get(&ih).expect("checked above");
         let pieces = t.have.len();
         let metadata_size = (t.meta.size > 0).then_some(t.meta.size);

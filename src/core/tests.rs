@@ -118,7 +118,7 @@ fn reads(out: &[Action]) -> usize {
         .count()
 }
 
-fn sent_contains(out: &[Action], msg: &Message) -> bool {
+pub(super) fn sent_contains(out: &[Action], msg: &Message) -> bool {
     let want = msg.encode();
     out.iter().any(|a| match a {
         Action::Send { bytes, .. } => bytes.windows(want.len()).any(|w| w == want),
@@ -710,80 +710,4 @@ fn a_block_moved_to_another_peer_is_kept_from_whichever_sends_it_first() {
     assert_eq!(t.wasted, 0);
     assert_eq!(t.downloaded, u64::from(r.len));
     assert!(!core.peers[&idle].inflight.iter().any(|f| f.req == r));
-}
-
-/// Messages from the peer at `now`; the actions they cause.
-fn feed_at(core: &mut Core, now: Time, key: PeerKey, msgs: &[Message]) -> Vec<Action> {
-    let mut bytes = Vec::new();
-    for m in msgs {
-        m.encode_into(&mut bytes);
-    }
-    let mut out = Vec::new();
-    core.on_event(
-        now,
-        Event::Data {
-            peer: key,
-            bytes: &bytes,
-        },
-        &mut out,
-    );
-    out
-}
-
-/// A hundred peers say they are interested and never ask (a flood, or broken
-/// clients); 64 of them hold the slots. A leecher that comes later is
-/// unchoked once their two-second trial is up, not when it wins a draw at a
-/// later choker round, and keeps its slot while it asks.
-#[test]
-fn interested_peers_that_never_ask_do_not_crowd_out_a_leecher() {
-    let (mut core, ih, _) = seeding_core();
-    let idle: Vec<PeerKey> = (0..100)
-        .map(|_| {
-            let k = connect(&mut core, ih, true);
-            feed(&mut core, k, &[Message::HaveNone, Message::Interested]);
-            k
-        })
-        .collect();
-    let unchoked = |core: &Core, k: PeerKey| !core.peers[&k].am_choking;
-    let held = idle.iter().filter(|k| unchoked(&core, **k)).count();
-    assert_eq!(held, core.cfg.max_unchoke_slots);
-    let ms = Time::from_millis;
-    let mut out = Vec::new();
-    core.on_tick(ms(10_000), &mut out);
-    // The 64 asked for nothing: their slots went to the 36 others.
-    let leecher = connect(&mut core, ih, true);
-    let out = feed_at(
-        &mut core,
-        ms(11_000),
-        leecher,
-        &[Message::HaveNone, Message::Interested],
-    );
-    assert!(!sent_contains(&out, &Message::Unchoke), "no slot was free");
-    let mut unchoked_at = None;
-    let mut asked = 0;
-    for tenth in 111..=400 {
-        let now = ms(tenth * 100);
-        if tenth % 10 == 0 {
-            for k in &idle {
-                feed_at(&mut core, now, *k, &[Message::KeepAlive]);
-            }
-        }
-        if unchoked(&core, leecher) {
-            unchoked_at.get_or_insert(now);
-            // It asks for a block each second, as a slow leecher would.
-            if tenth % 10 == 0 {
-                let r = Message::Request(req(asked % 6, 0, 16384));
-                asked += 1;
-                let out = feed_at(&mut core, now, leecher, &[r]);
-                assert!(!closed(&out));
-            }
-        }
-        let mut out = Vec::new();
-        core.on_tick(now, &mut out);
-        if unchoked_at.is_some() {
-            assert!(unchoked(&core, leecher), "choked while it asks, at {now:?}");
-        }
-    }
-    let at = unchoked_at.expect("the leecher was never unchoked");
-    assert!(at <= ms(13_100), "unchoked at {at:?}");
 }

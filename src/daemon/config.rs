@@ -47,7 +47,9 @@ pub struct PeersConfig {
     pub listen: SocketAddr,
     /// Most peer connections in all.
     pub max_connections: usize,
-    /// Most peer connections per torrent.
+    /// Most peer connections per torrent. At the cap, a peer that dials us
+    /// takes the place of one that has been of no use for a minute, or is
+    /// refused.
     pub max_connections_per_torrent: usize,
     /// Most outgoing connections being set up at once.
     pub max_half_open: usize,
@@ -410,7 +412,8 @@ data_dir = "./seedring-data"
 listen = "[::]:6881"
 # Most peer connections in all.
 max_connections = 500
-# Most peer connections per torrent.
+# Most peer connections per torrent. At the cap, a peer that dials us takes
+# the place of one that has been of no use for a minute, or is refused.
 max_connections_per_torrent = 60
 # Most outgoing connections being set up at once.
 max_half_open = 50

@@ -1,0 +1,61 @@
+//! A torrent's connection cap, for the peers that dial us: at the cap, a
+//! newcomer takes the place of the connected peer that has been of no use the
+//! longest, if one has been of no use for [`NO_USE_FOR`]; otherwise it is
+//! refused (`CloseReason::Caps`). Without this the cap did not hold for them at
+//! all; and a cap alone would let connections that finish the handshake and
+//! then do nothing fill a torrent for good, shutting out every real peer.
+
+use super::*;
+
+/// How long a peer must have been connected and of no use (no block from it,
+/// no request from it, nothing of ours waiting on it) before a newcomer may
+/// take its place.
+pub(super) const NO_USE_FOR: Duration = Duration::from_secs(60);
+
+impl Core {
+    /// Whether torrent `ih` has room for one more peer that dialled us, made
+    /// by closing a peer of no use if the torrent is at its cap.
+    pub(super) fn room_for_incoming(
+        &mut self,
+        now: Time,
+        ih: InfoHash,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let Some(t) = self.torrents.get(&ih) else {
+            return false;
+        };
+        if t.peers.len() < self.cfg.max_connections_per_torrent {
+            return true;
+        }
+        let victim = t
+            .peers
+            .iter()
+            .filter_map(|k| self.peers.get(k).map(|p| (*k, p)))
+            .filter(|(_, p)| of_no_use(now, p))
+            .min_by_key(|(k, p)| (last_use(p), *k))
+            .map(|(k, _)| k);
+        let Some(k) = victim else {
+            return false;
+        };
+        self.close(k, CloseReason::Caps, out);
+        true
+    }
+}
+
+/// When `p` was last of use: a block from it, a request from it, or its
+/// handshake.
+fn last_use(p: &Peer) -> Time {
+    let asked = p.last_request.unwrap_or(Time::ZERO);
+    p.last_block.max(asked).max(p.phase_since)
+}
+
+/// Whether `p` may make way for a newcomer.
+fn of_no_use(now: Time, p: &Peer) -> bool {
+    p.phase == Phase::Active
+        && p.web.is_none()
+        && now.since(last_use(p)) >= NO_USE_FOR
+        && p.inflight.is_empty()
+        && p.queue_in.is_empty()
+        && p.reads_pending == 0
+        && p.metadata_inflight == 0
+}
