@@ -7,8 +7,9 @@
 //! client, or a flood of connections meant to starve a seeder) would hold its
 //! slot until the next round and, without care, win it back in the draw. So:
 //! - an unchoked peer that has asked for nothing [`SLOT_TRIAL`] after its
-//!   unchoke is choked at the next tick, marked (`idle_slot_at`), and its
-//!   slot goes at once to the best interested peer that never idled in one;
+//!   unchoke, while an interested peer that never idled in a slot waits for
+//!   one, is choked at the next tick, marked (`idle_slot_at`), and its slot
+//!   goes at once to the best such waiting peer;
 //! - at a round, such peers rank after every peer of equal rate that never
 //!   idled, oldest mark first, and they are no evidence about the uplink:
 //!   the slot count is judged by the peers that asked.
@@ -160,10 +161,13 @@ impl Core {
     }
 
     /// Chokes the peers unchoked for [`SLOT_TRIAL`] that have asked for
-    /// nothing since, and gives their slots to the best interested peers that
-    /// never idled in one.
+    /// nothing since, longest unchoked first, as many as there are interested
+    /// peers waiting that never idled in a slot, and hands their slots to
+    /// those. With nobody waiting, a slot left unused harms no one and stays
+    /// (a leecher whose other peers have all it needs for now keeps its
+    /// slot for when it needs ours).
     pub(super) fn reclaim_idle_slots(&mut self, now: Time, out: &mut Vec<Action>) {
-        let idle: Vec<PeerKey> = self
+        let mut idle: Vec<(InfoHash, Time, PeerKey)> = self
             .peers
             .iter()
             .filter(|(_, p)| {
@@ -173,31 +177,51 @@ impl Core {
                     && p.queue_in.is_empty()
                     && p.last_request.is_none_or(|at| at < p.unchoked_at)
             })
-            .map(|(k, _)| *k)
+            .filter_map(|(k, p)| p.info_hash.map(|ih| (ih, p.unchoked_at, *k)))
             .collect();
         if idle.is_empty() {
             return;
         }
-        let mut ihs = Vec::new();
-        for k in idle {
-            let p = self.peers.get_mut(&k).expect("listed");
-            if p.peer_interested {
-                p.idle_slot_at = Some(now);
+        idle.sort_unstable();
+        for held in idle.chunk_by(|a, b| a.0 == b.0) {
+            let ih = held[0].0;
+            let waiting = self.waiting_for_slot(ih);
+            if waiting == 0 {
+                continue;
             }
-            p.optimistic = false;
-            ihs.extend(p.info_hash);
-            Self::choke_peer(k, p, out);
-        }
-        ihs.sort_unstable();
-        ihs.dedup();
-        for ih in ihs {
-            self.fill_slots(now, ih, out);
+            let taken = held.len().min(waiting);
+            for &(_, _, k) in &held[..taken] {
+                let p = self.peers.get_mut(&k).expect("listed");
+                if p.peer_interested {
+                    p.idle_slot_at = Some(now);
+                }
+                p.optimistic = false;
+                Self::choke_peer(k, p, out);
+            }
+            self.fill_slots(now, ih, taken, out);
         }
     }
 
-    /// Unchokes `ih`'s best interested peers that never idled in a slot, up to
-    /// its slot count.
-    fn fill_slots(&mut self, now: Time, ih: InfoHash, out: &mut Vec<Action>) {
+    /// Whether `p`, of a running torrent, waits for a slot: interested,
+    /// choked, and never found idle in one.
+    fn waits_for_slot(p: &Peer) -> bool {
+        p.phase == Phase::Active && p.am_choking && p.peer_interested && p.idle_slot_at.is_none()
+    }
+
+    /// How many of `ih`'s peers wait for a slot.
+    fn waiting_for_slot(&self, ih: InfoHash) -> usize {
+        let Some(t) = self.torrents.get(&ih).filter(|t| t.is_running()) else {
+            return 0;
+        };
+        t.peers
+            .iter()
+            .filter(|k| self.peers.get(k).is_some_and(Self::waits_for_slot))
+            .count()
+    }
+
+    /// Unchokes `ih`'s best peers waiting for a slot: as many as its free
+    /// slots, and at least `handed` (slots just taken back for them).
+    fn fill_slots(&mut self, now: Time, ih: InfoHash, handed: usize, out: &mut Vec<Action>) {
         let Some(t) = self.torrents.get(&ih) else {
             return;
         };
@@ -213,7 +237,7 @@ impl Core {
             };
             if !p.am_choking {
                 unchoked += 1;
-            } else if p.phase == Phase::Active && p.peer_interested && p.idle_slot_at.is_none() {
+            } else if Self::waits_for_slot(p) {
                 candidates.push(Candidate {
                     key: *k,
                     rate: Self::choke_rate(p, seeding, now),
@@ -222,7 +246,7 @@ impl Core {
                 });
             }
         }
-        let free = t.upload_slots.saturating_sub(unchoked);
+        let free = t.upload_slots.saturating_sub(unchoked).max(handed);
         rank(&mut candidates);
         for c in candidates.into_iter().take(free) {
             let p = self.peers.get_mut(&c.key).expect("listed");

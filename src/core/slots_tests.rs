@@ -171,3 +171,51 @@ fn a_torrent_at_its_cap_makes_room_only_by_closing_a_peer_of_no_use() {
     assert!(closed(&out), "the rest are new");
     assert!(core.peers.contains_key(&a));
 }
+
+/// One fixed slot. A leecher that holds it and asks for nothing keeps it while
+/// nobody waits (it may need us later); once another interested peer waits,
+/// the slot goes to the newcomer at the next tick, and the round after keeps
+/// it there (A, marked, gets only the optimistic slot).
+#[test]
+fn an_unused_slot_is_taken_back_only_for_a_peer_that_waits() {
+    let cfg = CoreConfig {
+        slot_mode: SlotMode::Fixed,
+        unchoke_slots: 1,
+        ..CoreConfig::default()
+    };
+    let (mut core, ih, _) = core_having_with(true, cfg);
+    let ms = Time::from_millis;
+    let unchoked = |core: &Core, k: PeerKey| !core.peers[&k].am_choking;
+    let a = connect(&mut core, ih, true);
+    feed(&mut core, a, &[Message::HaveNone, Message::Interested]);
+    assert!(unchoked(&core, a));
+    for tenth in 1..=95 {
+        let mut out = Vec::new();
+        core.on_tick(ms(tenth * 100), &mut out);
+        assert!(
+            unchoked(&core, a),
+            "choked at {} ms with nobody waiting",
+            tenth * 100
+        );
+    }
+    let b = connect(&mut core, ih, true);
+    let out = feed_at(
+        &mut core,
+        ms(9_600),
+        b,
+        &[Message::HaveNone, Message::Interested],
+    );
+    assert!(
+        !sent_contains(&out, &Message::Unchoke),
+        "the one slot is held"
+    );
+    let mut out = Vec::new();
+    core.on_tick(ms(9_700), &mut out);
+    assert!(!unchoked(&core, a) && unchoked(&core, b), "{out:?}");
+    for tenth in 98..=120 {
+        let mut out = Vec::new();
+        core.on_tick(ms(tenth * 100), &mut out);
+    }
+    assert!(unchoked(&core, b), "the round kept B");
+    assert!(core.peers[&a].optimistic && !core.peers[&b].optimistic);
+}
