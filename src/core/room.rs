@@ -1,10 +1,16 @@
-//! A torrent's connection cap, for the peers that dial us: at the cap, a
-//! newcomer takes the place of the connected peer that has been of no use the
-//! longest, if one has been of no use for [`NO_USE_FOR`]; otherwise it is
-//! refused (`CloseReason::Caps`). Without this the cap did not hold for them at
-//! all; and a cap alone would let connections that finish the handshake and
-//! then do nothing fill a torrent for good, shutting out every real peer.
+//! A torrent's connection cap, and who makes way at it. For the peers that
+//! dial us: at the cap, a newcomer takes the place of the connected peer that
+//! has been of no use the longest, if one has been of no use for
+//! [`NO_USE_FOR`]; otherwise it is refused (`CloseReason::Caps`). Without this
+//! the cap did not hold for them at all; and a cap alone would let connections
+//! that finish the handshake and then do nothing fill a torrent for good,
+//! shutting out every real peer. For our own dials (turnover): a torrent still
+//! downloading, at its cap, with an address it has never tried, lets its peer
+//! of no use the longest go at each choker round and dials in its place, so a
+//! torrent that filled up with peers that have nothing for it still finds
+//! those that do (libtorrent's peer turnover does the same).
 
+use super::addrs::AddrState;
 use super::*;
 
 /// How long a peer must have been connected and of no use (no block from it,
@@ -40,7 +46,53 @@ impl Core {
         self.close(k, CloseReason::Caps, out);
         true
     }
+
+    /// Turnover (see the module's notes): at most one peer of `ih` let go,
+    /// and the dial in its place.
+    pub(super) fn turn_over(&mut self, now: Time, ih: InfoHash, out: &mut Vec<Action>) {
+        let Some(t) = self.torrents.get(&ih) else {
+            return;
+        };
+        let untried = |(addr, a): (&SocketAddr, &AddrState)| {
+            !a.connected
+                && a.last_attempt.is_none()
+                && a.failures == 0
+                && !t.banned.contains(&addr.ip())
+        };
+        if t.is_finished()
+            || !t.takes_peers()
+            || t.peers.len() < self.cfg.max_connections_per_torrent
+            || !t.addrs.iter().any(untried)
+        {
+            return;
+        }
+        let victim = t
+            .peers
+            .iter()
+            .filter_map(|k| self.peers.get(k).map(|p| (*k, p)))
+            .filter(|(_, p)| of_no_use(now, p))
+            .min_by_key(|(k, p)| (last_use(p), *k));
+        let Some((k, addr)) = victim.map(|(k, p)| (k, p.addr)) else {
+            return;
+        };
+        self.close(k, CloseReason::Caps, out);
+        // Not dialled again before the untried ones.
+        if let Some(a) = self
+            .torrents
+            .get_mut(&ih)
+            .and_then(|t| t.addrs.get_mut(&addr))
+            && a.failures != u32::MAX
+        {
+            a.failures = a.failures.max(TURNED_OVER_FAILURES);
+            a.last_attempt = Some(now);
+        }
+        self.dial_now(now, ih, out);
+    }
 }
+
+/// How long a peer let go for turnover waits before it is dialled again (its
+/// address's failures count raised to this, at least).
+const TURNED_OVER_FAILURES: u32 = 4;
 
 /// When `p` was last of use: a block from it, a request from it, or its
 /// handshake.

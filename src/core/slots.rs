@@ -43,7 +43,8 @@ impl Core {
         }
     }
 
-    /// A choker round for every torrent with peers.
+    /// A choker round for every torrent with peers (and its turnover,
+    /// `core::room`).
     pub(super) fn choke_all(&mut self, now: Time, rotate_optimistic: bool, out: &mut Vec<Action>) {
         // Only torrents with peers have anything to choke or unchoke (and
         // with no peer served, their slots stay as they are): found from the
@@ -53,6 +54,7 @@ impl Core {
         ihs.dedup();
         for ih in ihs {
             self.choke_round(now, ih, rotate_optimistic, out);
+            self.turn_over(now, ih, out);
         }
     }
 

@@ -219,3 +219,45 @@ fn an_unused_slot_is_taken_back_only_for_a_peer_that_waits() {
     assert!(unchoked(&core, b), "the round kept B");
     assert!(core.peers[&a].optimistic && !core.peers[&b].optimistic);
 }
+
+/// A torrent still downloading fills its cap of two with peers that have
+/// nothing for it. At the next round it lets the one of no use the longest go
+/// and dials an address it never tried in its place; with no untried address
+/// left, the round after lets nobody go.
+#[test]
+fn a_full_torrent_lets_a_peer_of_no_use_go_to_try_a_new_address() {
+    let cfg = CoreConfig {
+        max_connections_per_torrent: 2,
+        ..CoreConfig::default()
+    };
+    let (mut core, ih, _) = core_having_with(false, cfg);
+    let ms = Time::from_millis;
+    let (a, _) = dial_in(&mut core, ms(0), ih, 1);
+    let (b, _) = dial_in(&mut core, ms(1_000), ih, 2);
+    feed(&mut core, a, &[Message::HaveNone]);
+    feed(&mut core, b, &[Message::HaveNone]);
+    let fresh: SocketAddr = "10.0.0.7:6881".parse().unwrap();
+    core.add_peers(ih, &[fresh]).unwrap();
+    let mut out = Vec::new();
+    core.on_tick(ms(30_000), &mut out);
+    assert!(!closed(&out), "nobody has been of no use for a minute yet");
+    let mut out = Vec::new();
+    core.on_tick(ms(70_000), &mut out);
+    let gone: Vec<PeerKey> = out
+        .iter()
+        .filter_map(|x| match x {
+            Action::Close { peer, reason } if *reason == CloseReason::Caps => Some(*peer),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gone, vec![a], "{out:?}");
+    assert!(
+        out.iter()
+            .any(|x| matches!(x, Action::Connect { addr, .. } if *addr == fresh)),
+        "{out:?}"
+    );
+    let mut out = Vec::new();
+    core.on_tick(ms(80_000), &mut out);
+    assert!(!closed(&out), "no untried address left: {out:?}");
+    assert!(core.peers.contains_key(&b));
+}
