@@ -12,17 +12,7 @@ use crate::metainfo::{CreateLayout, CreateOptions, build_torrent_v2};
 use crate::proto::HashRange;
 
 fn ask(core: &mut Core, now: Time, key: PeerKey, r: HashRange) -> Vec<Action> {
-    let mut out = Vec::new();
-    let bytes = Message::HashRequest(r).encode();
-    core.on_event(
-        now,
-        Event::Data {
-            peer: key,
-            bytes: &bytes,
-        },
-        &mut out,
-    );
-    out
+    super::tests::feed_at(core, now, key, &[Message::HashRequest(r)])
 }
 
 /// The read asked for in `out`: its pieces.

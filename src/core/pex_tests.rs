@@ -42,20 +42,7 @@ fn core_with(all: bool, private: bool) -> (Core, InfoHash) {
 }
 
 fn at(core: &mut Core, secs: u64, key: PeerKey, msgs: &[Message]) -> Vec<Action> {
-    let mut bytes = Vec::new();
-    for m in msgs {
-        m.encode_into(&mut bytes);
-    }
-    let mut out = Vec::new();
-    core.on_event(
-        Time::from_secs(secs),
-        Event::Data {
-            peer: key,
-            bytes: &bytes,
-        },
-        &mut out,
-    );
-    out
+    super::tests::feed_at(core, Time::from_secs(secs), key, msgs)
 }
 
 /// An inbound peer from `addr` whose handshake is done; our answer.
@@ -63,16 +50,7 @@ fn connect(core: &mut Core, ih: InfoHash, addr: &str) -> (PeerKey, Vec<Action>) 
     let key = core.on_incoming(Time::ZERO, addr.parse().unwrap()).unwrap();
     let mut id = [42u8; 20];
     id[..8].copy_from_slice(&key.0.to_be_bytes());
-    let mut out = Vec::new();
-    let hs = Handshake::new(ih, id).encode();
-    core.on_event(
-        Time::ZERO,
-        Event::Data {
-            peer: key,
-            bytes: &hs,
-        },
-        &mut out,
-    );
+    let out = super::tests::raw(core, key, &Handshake::new(ih, id).encode());
     assert!(
         !out.iter().any(|a| matches!(a, Action::Close { .. })),
         "{out:?}"

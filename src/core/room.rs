@@ -33,18 +33,22 @@ impl Core {
         if t.peers.len() < self.cfg.max_connections_per_torrent {
             return true;
         }
-        let victim = t
-            .peers
-            .iter()
-            .filter_map(|k| self.peers.get(k).map(|p| (*k, p)))
-            .filter(|(_, p)| of_no_use(now, p))
-            .min_by_key(|(k, p)| (last_use(p), *k))
-            .map(|(k, _)| k);
-        let Some(k) = victim else {
+        let Some(k) = self.least_useful(now, t) else {
             return false;
         };
         self.close(k, CloseReason::Caps, out);
         true
+    }
+
+    /// The peer of `t` that has been of no use the longest, if one has been
+    /// of no use for [`NO_USE_FOR`].
+    fn least_useful(&self, now: Time, t: &Torrent) -> Option<PeerKey> {
+        t.peers
+            .iter()
+            .filter_map(|k| self.peers.get(k).map(|p| (*k, p)))
+            .filter(|(_, p)| of_no_use(now, p))
+            .min_by_key(|(k, p)| (last_use(p), *k))
+            .map(|(k, _)| k)
     }
 
     /// Turnover (see the module's notes): at most one peer of `ih` let go,
@@ -66,15 +70,10 @@ impl Core {
         {
             return;
         }
-        let victim = t
-            .peers
-            .iter()
-            .filter_map(|k| self.peers.get(k).map(|p| (*k, p)))
-            .filter(|(_, p)| of_no_use(now, p))
-            .min_by_key(|(k, p)| (last_use(p), *k));
-        let Some((k, addr)) = victim.map(|(k, p)| (k, p.addr)) else {
+        let Some(k) = self.least_useful(now, t) else {
             return;
         };
+        let addr = self.peers[&k].addr;
         self.close(k, CloseReason::Caps, out);
         // Not dialled again before the untried ones.
         if let Some(a) = self

@@ -2,7 +2,7 @@
 //! not held; a torrent at its cap makes room for a newcomer only by closing a
 //! peer of no use.
 
-use super::tests::{closed, connect, core_having_with, feed, sent_contains};
+use super::tests::{closed, connect, core_having_with, feed, feed_at, raw_at, sent_contains};
 use super::*;
 
 /// A seed with room for a crowd.
@@ -16,24 +16,6 @@ fn seeding_core() -> (Core, InfoHash, u32) {
 
 fn req(piece: u32, offset: u32, len: u32) -> BlockRequest {
     BlockRequest { piece, offset, len }
-}
-
-/// Messages from the peer at `now`; the actions they cause.
-fn feed_at(core: &mut Core, now: Time, key: PeerKey, msgs: &[Message]) -> Vec<Action> {
-    let mut bytes = Vec::new();
-    for m in msgs {
-        m.encode_into(&mut bytes);
-    }
-    let mut out = Vec::new();
-    core.on_event(
-        now,
-        Event::Data {
-            peer: key,
-            bytes: &bytes,
-        },
-        &mut out,
-    );
-    out
 }
 
 /// A hundred peers say they are interested and never ask (a flood, or broken
@@ -100,16 +82,7 @@ fn dial_in(core: &mut Core, now: Time, ih: InfoHash, n: u8) -> (PeerKey, Vec<Act
     let key = core.on_incoming(now, addr).unwrap();
     let mut id = [9u8; 20];
     id[0] = n;
-    let hs = Handshake::new(ih, id).encode();
-    let mut out = Vec::new();
-    core.on_event(
-        now,
-        Event::Data {
-            peer: key,
-            bytes: &hs,
-        },
-        &mut out,
-    );
+    let out = raw_at(core, now, key, &Handshake::new(ih, id).encode());
     (key, out)
 }
 

@@ -78,17 +78,27 @@ pub(super) fn connect_with(core: &mut Core, ih: InfoHash, fast: bool) -> (PeerKe
 
 /// Raw bytes from the peer; the actions they cause.
 pub(super) fn raw(core: &mut Core, key: PeerKey, bytes: &[u8]) -> Vec<Action> {
+    raw_at(core, Time::ZERO, key, bytes)
+}
+
+/// [`raw`] at `now`.
+pub(super) fn raw_at(core: &mut Core, now: Time, key: PeerKey, bytes: &[u8]) -> Vec<Action> {
     let mut out = Vec::new();
-    core.on_event(Time::ZERO, Event::Data { peer: key, bytes }, &mut out);
+    core.on_event(now, Event::Data { peer: key, bytes }, &mut out);
     out
 }
 
 pub(super) fn feed(core: &mut Core, key: PeerKey, msgs: &[Message]) -> Vec<Action> {
+    feed_at(core, Time::ZERO, key, msgs)
+}
+
+/// Messages from the peer at `now`; the actions they cause.
+pub(super) fn feed_at(core: &mut Core, now: Time, key: PeerKey, msgs: &[Message]) -> Vec<Action> {
     let mut bytes = Vec::new();
     for m in msgs {
         m.encode_into(&mut bytes);
     }
-    raw(core, key, &bytes)
+    raw_at(core, now, key, &bytes)
 }
 
 /// The messages sent to `key` in `out`.
