@@ -87,13 +87,16 @@ pub(crate) struct Peer {
     pub last_block: Time,
     /// When we last unchoked it.
     pub unchoked_at: Time,
-    /// When a choker round last found it holding an upload slot it did not
-    /// use (unchoked for the rate window, taking less than the slot rate
-    /// step); cleared once it uses one. Among peers of equal rate it comes
-    /// after those that never wasted a slot, so interested peers that never
-    /// ask cannot crowd a real leecher out of the slots by the draw.
+    /// When it was last found holding an upload slot it did not use: at a
+    /// choker round (unchoked for the rate window, nothing asked in it, less
+    /// than the slot rate step taken), or two seconds after its unchoke with
+    /// nothing asked while another peer waited (`core::slots`); cleared once
+    /// it uses one. Among peers of equal rate it comes after those that never
+    /// left a slot unused, so interested peers that never ask cannot crowd a
+    /// real leecher out of the slots by the draw.
     pub idle_slot_at: Option<Time>,
-    /// When it last asked for a block we queued.
+    /// When it last asked us for something: a block we queued, the metadata
+    /// or hashes.
     pub last_request: Option<Time>,
     /// When its last hash request below the piece layer was taken (its
     /// blocks read and hashed), and whether that read is still out.
