@@ -231,3 +231,65 @@ def test_torrent_added_through_control_announces_and_completes(tmp, start_tracke
         if ctl.proc.poll() is None:
             ctl.proc.kill()
     same_files(src, tmp / "dst" / "added", LAYOUT)
+
+
+def test_the_daemon_shows_the_swarm_as_the_tracker_counts_it(tmp, start_tracker):
+    """Over the qBittorrent WebAPI (the Python client the *arr tools use): the
+    tracker row carries opentracker's counts from its announce answer, the
+    torrent its swarm size, the DHT, PeX and LSD rows whether each runs, and
+    the web seeds list the torrent's `url-list`."""
+    import qbittorrentapi
+    from qbit_common import PASSWORD, USER, SeedringQb
+
+    tracker = free_port()
+    url = f"http://127.0.0.1:{tracker}/announce"
+    web = f"http://127.0.0.1:{free_port()}/files/"  # nothing answers: it backs off
+    src = make_tree(tmp / "src" / "counted", LAYOUT, seed=18)
+    fs = lt.file_storage()
+    lt.add_files(fs, str(src))
+    ct = lt.create_torrent(fs, 32 * 1024, flags=lt.create_torrent.v1_only)
+    ct.add_tracker(url, 0)
+    ct.add_url_seed(web)
+    lt.set_piece_hashes(ct, str(src.parent))
+    torrent = tmp / "counted.torrent"
+    torrent.write_bytes(lt.bencode(ct.generate()))
+    ih = str(lt.torrent_info(str(torrent)).info_hashes().v1)
+    start_tracker(tracker, [ih])
+    seeder = LtSeeder(torrent, tmp / "src")
+    d = SeedringQb(tmp / "sr", {"default": tmp / "sr" / "dl"})
+    try:
+        wait_for_seeder(seeder, tracker, ih)
+        c = qbittorrentapi.Client(host=d.host, port=int(d.port), username=USER,
+                                  password=PASSWORD, REQUESTS_ARGS={"timeout": 30})
+        c.auth_log_in()
+        assert c.torrents_add(torrent_files=str(torrent)) == "Ok."
+
+        def done():
+            got = c.torrents_info(torrent_hashes=ih)
+            return bool(got) and got[0].progress == 1
+
+        wait_until("the download", done, timeout=120)
+        # Complete, it owes `completed`: after that answer opentracker counts
+        # two seeds (libtorrent's registration and seedring) and one download.
+        def counted():
+            row = next(r for r in c.torrents_trackers(torrent_hash=ih) if r.url == url)
+            return row.status == 2 and row.num_seeds == 2
+
+        wait_until("the tracker's counts", counted, timeout=30)
+        rows = {r.url: r for r in c.torrents_trackers(torrent_hash=ih)}
+        row = rows[url]
+        assert (row.num_seeds, row.num_leeches, row.num_downloaded) == (2, 0, 1), row
+        assert row.num_peers >= 0, row
+        # The config: the DHT and PeX on, LSD off; the torrent is public.
+        assert rows["** [DHT] **"].status == 2 and rows["** [PeX] **"].status == 2
+        assert rows["** [LSD] **"].status == 0
+        assert all(rows[n].msg == "" for n in ("** [DHT] **", "** [PeX] **"))
+        t = c.torrents_info(torrent_hashes=ih)[0]
+        assert (t.num_complete, t.num_incomplete) == (2, 0), t
+        # Complete: availability is qBittorrent's "unknown".
+        assert t.availability == -1
+        assert [w.url for w in c.torrents_webseeds(torrent_hash=ih)] == [web]
+    finally:
+        seeder.close()
+        code = d.stop()
+    assert code == 0, d.log_path.read_text()

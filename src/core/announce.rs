@@ -19,6 +19,11 @@ pub struct TrackerStatus {
     pub peers_received: u64,
     /// Successful announces.
     pub announces: u64,
+    /// The swarm as the last tracker's last answer counted it (unknown when
+    /// not told, or when its last announce failed).
+    pub swarm: super::SwarmCounts,
+    /// Peers its last answer gave (`None` when that announce failed).
+    pub last_peers: Option<u32>,
 }
 
 /// A torrent's trackers and their schedule, for showing.
@@ -34,6 +39,9 @@ pub struct TrackersReport {
     /// When the next announce is due (from now; zero when due or in flight;
     /// `None` when idle).
     pub next_in: Option<Duration>,
+    /// The torrent's web seeds (BEP 19), which stand beside its trackers in
+    /// the views (filled in by the core, which holds them).
+    pub web_seeds: Vec<String>,
 }
 
 /// The announce schedule of one torrent.
@@ -99,6 +107,7 @@ impl Announcer {
             last: self.status.clone(),
             active: self.active,
             next_in,
+            web_seeds: Vec::new(),
         }
     }
 
@@ -265,11 +274,20 @@ impl Announcer {
                 self.next_at = now + wait.clamp(MIN_INTERVAL, MAX_INTERVAL);
                 self.status.error = None;
                 self.status.warning.clone_from(&r.warning);
+                self.status.swarm = super::SwarmCounts {
+                    seeders: r.complete,
+                    leechers: r.incomplete,
+                    downloaded: r.downloaded,
+                };
                 self.status.peers_received += r.peers.len() as u64;
+                self.status.last_peers = Some(u32::try_from(r.peers.len()).unwrap_or(u32::MAX));
                 self.status.announces += 1;
             }
             Err(e) => {
                 self.status.error = Some(e.to_string());
+                // The counts were another answer's, maybe another tracker's.
+                self.status.swarm = super::SwarmCounts::default();
+                self.status.last_peers = None;
                 self.index += 1;
                 if self.index >= self.tiers[self.tier].len() {
                     self.index = 0;
@@ -379,6 +397,32 @@ mod tests {
         assert_eq!(a.due(Time::from_secs(44)), None);
         assert!(a.due(Time::from_secs(45)).is_some());
         assert_eq!(a.status().error.as_deref(), Some("timeout"));
+    }
+
+    #[test]
+    fn the_swarm_counts_are_the_last_answers_and_go_with_a_failure() {
+        let mut a = Announcer::new(vec![vec!["a".into(), "b".into()]]);
+        a.start(Time::ZERO, false);
+        let counted = AnnounceReply {
+            complete: Some(4),
+            incomplete: Some(9),
+            downloaded: Some(120),
+            ..ok(1800)
+        };
+        answer(&mut a, Time::ZERO, Ok(&counted));
+        let st = a.status().swarm;
+        assert_eq!(
+            (st.seeders, st.leechers, st.downloaded),
+            (Some(4), Some(9), Some(120))
+        );
+        // A failure: the counts were that tracker's, and are no longer known.
+        let t = Time::from_secs(1800);
+        answer(&mut a, t, Err(&TrackerError::Io("down".into())));
+        assert_eq!(a.status().swarm, crate::core::SwarmCounts::default());
+        // A tracker that does not count leaves them unknown.
+        answer(&mut a, t, Ok(&ok(1800)));
+        let st = a.status();
+        assert_eq!((st.url.as_deref(), st.swarm.seeders), (Some("b"), None));
     }
 
     #[test]

@@ -459,7 +459,11 @@ impl Core {
             Command::Trackers(ih) => Reply::Trackers(
                 self.torrents
                     .get(&ih)
-                    .map(|t| t.announcer.report(now))
+                    .map(|t| {
+                        let mut r = t.announcer.report(now);
+                        r.web_seeds = t.web_seeds.iter().map(|w| w.url.clone()).collect();
+                        r
+                    })
                     .ok_or(known(ih)),
             ),
             Command::Counters => Reply::Counters(CoreCounters {

@@ -598,6 +598,8 @@ fn stats_of(
         tracker_warning: t.announcer.status().warning.clone(),
         tracker_url: t.announcer.status().url.clone(),
         trackers: t.announcer.count(),
+        swarm: t.announcer.status().swarm,
+        availability: (t.info.is_some() && left > 0).then(|| t.picker.distributed_copies()),
         root_missing: t.root_lost,
         files_missing: t.files_gone(),
         added_at: t.added_at,

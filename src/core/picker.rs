@@ -170,6 +170,26 @@ impl Picker {
         self.availability.get(piece as usize).copied().unwrap_or(0)
     }
 
+    /// Copies of the whole torrent among the connected peers (libtorrent's
+    /// "distributed copies"): the fewest peers any piece has, plus the share
+    /// of pieces that more peers than that have. One pass over the pieces.
+    pub fn distributed_copies(&self) -> f64 {
+        if self.availability.is_empty() {
+            // No peer has told us of a piece yet.
+            return 0.0;
+        }
+        let (mut fewest, mut at_fewest) = (u32::MAX, 0usize);
+        for &a in &self.availability {
+            if a < fewest {
+                (fewest, at_fewest) = (a, 1);
+            } else if a == fewest {
+                at_fewest += 1;
+            }
+        }
+        let more = self.availability.len() - at_fewest;
+        f64::from(fewest) + more as f64 / self.availability.len() as f64
+    }
+
     /// Pieces in progress.
     pub fn in_progress(&self) -> impl Iterator<Item = u32> + '_ {
         self.partial.keys().copied()

@@ -85,6 +85,24 @@ fn rarest_piece_first() {
 }
 
 #[test]
+fn distributed_copies_count_the_rarest_piece_and_the_share_above_it() {
+    let mut p = picker(4);
+    assert_eq!(p.distributed_copies(), 0.0, "no peer has said anything");
+    p.peer_has(0);
+    assert_eq!(p.distributed_copies(), 0.25, "a quarter of a copy");
+    // Two seeds, and a third peer with pieces 0 and 1: 2 whole copies, and
+    // half of the pieces a third time.
+    p.peer_lost(0);
+    for piece in 0..4 {
+        p.peer_has(piece);
+        p.peer_has(piece);
+    }
+    p.peer_has(0);
+    p.peer_has(1);
+    assert_eq!(p.distributed_copies(), 2.5);
+}
+
+#[test]
 fn ties_are_broken_at_random_but_only_among_the_rarest() {
     let mut seen = BTreeSet::new();
     for seed in 0..64 {

@@ -63,6 +63,14 @@ pub struct TorrentStats {
     pub tracker_url: Option<String>,
     /// Tracker URLs in all its tiers.
     pub trackers: usize,
+    /// The swarm as the tracker last announced to counts it, where it says:
+    /// peers with every piece, peers still downloading, downloads completed.
+    pub swarm: SwarmCounts,
+    /// Copies of the torrent among its connected peers (libtorrent's
+    /// "distributed copies"): the fewest peers any missing piece has, plus the
+    /// share of pieces more of them have. `None` once nothing is missing, or
+    /// before the metadata.
+    pub availability: Option<f64>,
     /// Its storage root is gone (unmounted, removed): it waits for it.
     pub root_missing: bool,
     /// Files it had were gone when it was restored: stopped until resumed or
@@ -91,6 +99,18 @@ pub struct TorrentStats {
     /// The last notice worth showing (partial recheck on restore, failed move,
     /// failed resume save).
     pub note: Option<String>,
+}
+
+/// A swarm's size as a tracker counts it (`None`: it did not say, or its
+/// last announce failed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct SwarmCounts {
+    /// Peers with every piece.
+    pub seeders: Option<u32>,
+    /// Peers still downloading.
+    pub leechers: Option<u32>,
+    /// Downloads completed.
+    pub downloaded: Option<u32>,
 }
 
 impl TorrentStats {

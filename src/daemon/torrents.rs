@@ -561,6 +561,17 @@ pub struct TrackersView {
     pub announces: u64,
     /// Peers received from trackers in all.
     pub peers_received: u64,
+    /// Peers the last answer gave (null: that announce failed, or none yet).
+    pub last_peers: Option<u32>,
+    /// The swarm as the last answer counted it: peers with every piece
+    /// (null: not told, or that announce failed).
+    pub seeders: Option<u32>,
+    /// Peers still downloading, as counted there.
+    pub leechers: Option<u32>,
+    /// Downloads completed, where the tracker says.
+    pub downloaded: Option<u32>,
+    /// The torrent's web seeds (BEP 19 `url-list`).
+    pub web_seeds: Vec<String>,
 }
 
 /// `GET /torrents/{id}/trackers`.
@@ -578,6 +589,11 @@ pub async fn trackers(
         last_warning: r.last.warning,
         announces: r.last.announces,
         peers_received: r.last.peers_received,
+        last_peers: r.last.last_peers,
+        seeders: r.last.swarm.seeders,
+        leechers: r.last.swarm.leechers,
+        downloaded: r.last.swarm.downloaded,
+        web_seeds: r.web_seeds,
     }))
 }
 

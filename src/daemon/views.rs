@@ -65,8 +65,12 @@ pub struct TorrentView {
     /// Peer addresses known, by source (left out when none is known).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub known_peers: Option<KnownPeersView>,
-    /// The tracker announced to last, its last error and warning.
+    /// The tracker announced to last, its last error and warning, and the
+    /// swarm as it counts it.
     pub tracker: TrackerView,
+    /// Copies of the torrent among its connected peers (the fewest any piece
+    /// has, plus the share of pieces more have); null once nothing is missing.
+    pub availability: Option<f64>,
     /// Pieces in order.
     pub sequential: bool,
     /// Download cap, bytes/s (0: none).
@@ -121,6 +125,13 @@ pub struct TrackerView {
     pub error: Option<String>,
     /// The tracker's last warning.
     pub warning: Option<String>,
+    /// Peers with every piece, as its last answer counted them (null: not
+    /// told, or the announce failed).
+    pub seeders: Option<u32>,
+    /// Peers still downloading, as counted there.
+    pub leechers: Option<u32>,
+    /// Downloads completed, where the tracker says.
+    pub downloaded: Option<u32>,
 }
 
 /// The state's name in the API.
@@ -178,7 +189,11 @@ impl From<TorrentStats> for TorrentView {
                 url: s.tracker_url,
                 error: s.tracker_error,
                 warning: s.tracker_warning,
+                seeders: s.swarm.seeders,
+                leechers: s.swarm.leechers,
+                downloaded: s.swarm.downloaded,
             },
+            availability: s.availability,
             sequential: s.settings.sequential,
             download_limit: s.settings.download_limit,
             upload_limit: s.settings.upload_limit,
@@ -264,9 +279,21 @@ impl TorrentView {
         out.push(b'{');
         opt_str(out, "url", self.tracker.url.as_deref());
         opt_str(out, "error", self.tracker.error.as_deref());
-        write_key(out, "warning");
-        write_opt(out, self.tracker.warning.as_deref(), write_str);
+        opt_str(out, "warning", self.tracker.warning.as_deref());
+        for (name, n) in [
+            ("seeders", self.tracker.seeders),
+            ("leechers", self.tracker.leechers),
+        ] {
+            write_key(out, name);
+            write_opt(out, n, write_int);
+            out.push(b',');
+        }
+        write_key(out, "downloaded");
+        write_opt(out, self.tracker.downloaded, write_int);
         out.extend_from_slice(b"},");
+        write_key(out, "availability");
+        write_opt(out, self.availability, write_f64);
+        out.push(b',');
         write_key(out, "sequential");
         out.extend_from_slice(if self.sequential { b"true," } else { b"false," });
         int_field(out, "download_limit", self.download_limit);
@@ -458,7 +485,11 @@ mod tests {
                 url: text("http://t/announce"),
                 error: text("refused"),
                 warning: text("slow \"down\""),
+                seeders: full.then_some(3),
+                leechers: Some(0),
+                downloaded: full.then_some(u32::MAX),
             },
+            availability: full.then_some(2.375),
             sequential: full,
             download_limit: 11,
             upload_limit: 12,

@@ -371,6 +371,7 @@ fn merge(mut x: AnnounceReply, y: AnnounceReply) -> AnnounceReply {
     x.min_interval = x.min_interval.max(y.min_interval);
     x.complete = x.complete.max(y.complete);
     x.incomplete = x.incomplete.max(y.incomplete);
+    x.downloaded = x.downloaded.max(y.downloaded);
     x.warning = x.warning.or(y.warning);
     x
 }

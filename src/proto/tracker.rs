@@ -58,6 +58,9 @@ pub struct AnnounceReply {
     pub complete: Option<u32>,
     /// Leechers, if told.
     pub incomplete: Option<u32>,
+    /// Completed downloads, if told (some trackers put the scrape's
+    /// `downloaded` in their announce replies too).
+    pub downloaded: Option<u32>,
     /// Peers (at most [`MAX_PEERS_PER_REPLY`]).
     pub peers: Vec<SocketAddr>,
     /// A warning to show with the torrent.
@@ -208,6 +211,7 @@ pub fn parse_announce_reply(body: &[u8]) -> Result<AnnounceReply, TrackerError> 
         min_interval: uint(root.get("min interval")),
         complete: uint(root.get("complete")),
         incomplete: uint(root.get("incomplete")),
+        downloaded: uint(root.get("downloaded")),
         peers,
         warning: text("warning message"),
     })
@@ -351,6 +355,7 @@ pub mod udp {
                     min_interval: None,
                     incomplete: Some(u32_at(12)),
                     complete: Some(u32_at(16)),
+                    downloaded: None,
                     peers,
                     warning: None,
                 }))
@@ -422,11 +427,12 @@ mod tests {
 
     #[test]
     fn compact_and_dictionary_peers() {
-        let body = b"d8:intervali1800e12:min intervali60e8:completei3e10:incompletei7e5:peers12:\x7f\x00\x00\x01\x1a\xe1\x7f\x00\x00\x02\x00\x506:peers618:\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x1a\xe2e";
+        let body = b"d8:intervali1800e12:min intervali60e8:completei3e10:downloadedi12e10:incompletei7e5:peers12:\x7f\x00\x00\x01\x1a\xe1\x7f\x00\x00\x02\x00\x506:peers618:\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x1a\xe2e";
         let r = parse_announce_reply(body).unwrap();
         assert_eq!(r.interval, 1800);
         assert_eq!(r.min_interval, Some(60));
         assert_eq!((r.complete, r.incomplete), (Some(3), Some(7)));
+        assert_eq!(r.downloaded, Some(12));
         let want: Vec<SocketAddr> = vec![
             "127.0.0.1:6881".parse().unwrap(),
             "127.0.0.2:80".parse().unwrap(),

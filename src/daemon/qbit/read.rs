@@ -122,18 +122,44 @@ pub async fn properties(State(app): State<Shared>, p: Params) -> Result<Response
 }
 
 /// `torrents/trackers?hash=`: the DHT, PeX and LSD rows qBittorrent puts
-/// first (status 0: disabled; seedring has none of them yet), then each
-/// tracker with its tier.
+/// first (status 2 where that source runs for this torrent, 0 where it is off
+/// or the torrent is private; the connected peers learned from it), then each
+/// tracker with its tier. The tracker announced to last carries its answer's
+/// counts; the others, not asked, carry qBittorrent's "unknown" (-1).
 pub async fn trackers(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    use crate::core::PeerSource;
     let ih = p.hash()?;
     let r = app.engine.trackers_async(ih).await?;
+    let private = app.engine.info_async(ih).await?.is_some_and(|i| i.private);
+    let peers = app.engine.peer_stats_async(ih).await?;
+    let pieces = app.engine.stats_async(ih).await?.total_pieces;
+    let cfg = &app.peers_config;
     let mut rows = Vec::new();
-    for name in ["** [DHT] **", "** [PeX] **", "** [LSD] **"] {
-        rows.push(
-            json!({"msg": "", "num_downloaded": 0, "num_leeches": 0, "num_peers": 0,
-            "num_seeds": 0, "status": 0, "tier": -1, "url": name}),
-        );
+    for (name, source, on) in [
+        ("** [DHT] **", PeerSource::Dht, app.dht.is_some()),
+        ("** [PeX] **", PeerSource::Pex, cfg.pex),
+        ("** [LSD] **", PeerSource::Lsd, cfg.lsd),
+    ] {
+        let from: Vec<_> = peers
+            .iter()
+            .filter(|x| x.sources.contains(&source))
+            .collect();
+        let seeds = from
+            .iter()
+            .filter(|x| pieces > 0 && x.pieces == pieces)
+            .count();
+        rows.push(json!({
+            "msg": if private { "This torrent is private" } else { "" },
+            "num_downloaded": 0,
+            "num_leeches": from.len() - seeds,
+            "num_peers": from.len(),
+            "num_seeds": seeds,
+            "status": if on && !private { 2 } else { 0 },
+            "tier": -1,
+            "url": name,
+        }));
     }
+    let count = |n: Option<u32>| n.map_or(-1, i64::from);
     for (tier, urls) in r.tiers.iter().enumerate() {
         for url in urls {
             let last = r.last.url.as_deref() == Some(url.as_str());
@@ -144,17 +170,32 @@ pub async fn trackers(State(app): State<Shared>, p: Params) -> Result<Response, 
                 (None, true, _) => (2, r.last.warning.clone().unwrap_or_default()),
                 _ => (1, String::new()),
             };
-            rows.push(json!({"msg": msg, "num_downloaded": -1, "num_leeches": -1,
-                "num_peers": -1, "num_seeds": -1, "status": status, "tier": tier, "url": url}));
+            let (swarm, got) = if last {
+                (r.last.swarm, r.last.last_peers)
+            } else {
+                Default::default()
+            };
+            rows.push(json!({
+                "msg": msg,
+                "num_downloaded": count(swarm.downloaded),
+                "num_leeches": count(swarm.leechers),
+                "num_peers": count(got),
+                "num_seeds": count(swarm.seeders),
+                "status": status,
+                "tier": tier,
+                "url": url,
+            }));
         }
     }
     Ok(answer(&rows))
 }
 
-/// `torrents/webseeds?hash=`: none yet (web seeds are not used).
+/// `torrents/webseeds?hash=`: the torrent's web seeds (BEP 19 `url-list`),
+/// as qBittorrent lists them.
 pub async fn webseeds(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    app.engine.stats_async(p.hash()?).await?;
-    Ok(answer(&Vec::<Value>::new()))
+    let urls = app.engine.trackers_async(p.hash()?).await?.web_seeds;
+    let rows: Vec<Value> = urls.into_iter().map(|url| json!({ "url": url })).collect();
+    Ok(answer(&rows))
 }
 
 /// `torrents/files?hash=` (`indexes`: `a|b` to pick some).

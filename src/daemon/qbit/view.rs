@@ -384,7 +384,7 @@ impl<'a> QbTorrent<'a> {
             added_on: s.added_at,
             amount_left: left,
             auto_tmm: !s.settings.category.is_empty(),
-            availability: -1.0,
+            availability: s.availability.unwrap_or(-1.0),
             category: &s.settings.category,
             completed: s.have_bytes,
             completion_on: s.completed_at.unwrap_or(0),
@@ -411,8 +411,13 @@ impl<'a> QbTorrent<'a> {
             },
             max_seeding_time: eff.seeding_mins.max(-1),
             name: s.shown_name(),
-            num_complete: 0,
-            num_incomplete: 0,
+            // The tracker's count, else the peers we see (as qBittorrent
+            // falls back to its peer list).
+            num_complete: s.swarm.seeders.map_or(s.seeds as i64, i64::from),
+            num_incomplete: s
+                .swarm
+                .leechers
+                .map_or((s.peers - s.seeds.min(s.peers)) as i64, i64::from),
             num_leechs: (s.peers - s.seeds.min(s.peers)) as u64,
             num_seeds: s.seeds as u64,
             priority: cx.ranks.get(&s.info_hash).map_or(0, |r| *r as i64),
@@ -505,6 +510,8 @@ mod tests {
             tracker_warning: None,
             tracker_url: None,
             trackers: 0,
+            swarm: Default::default(),
+            availability: None,
             root_missing: false,
             files_missing: false,
             seeding_secs: 0,

@@ -285,8 +285,13 @@ async function fillDetail(id) {
   $("#detail-tracker").textContent = trackers.tiers.length === 0
     ? "no trackers"
     : `${tiers} · ${next} · ${trackers.announces} announces, ${trackers.peers_received} peers received` +
+      (trackers.seeders !== null || trackers.leechers !== null
+        ? ` · swarm: ${trackers.seeders ?? "?"} seeders, ${trackers.leechers ?? "?"} leechers` +
+          (trackers.downloaded !== null ? `, ${trackers.downloaded} downloads` : "")
+        : "") +
       (trackers.last_error ? ` · last error: ${trackers.last_error}` : "") +
-      (trackers.last_warning ? ` · ${trackers.last_warning}` : "");
+      (trackers.last_warning ? ` · ${trackers.last_warning}` : "") +
+    (trackers.web_seeds.length > 0 ? ` · web seeds: ${trackers.web_seeds.join(", ")}` : "");
   const c = $("#detail-pieces");
   const g = c.getContext("2d");
   g.fillStyle = "#ddd";
