@@ -223,3 +223,64 @@ def test_a_hybrid_seeds_to_libtorrent(tmp):
     run_seedring("create", src, "-o", t, "--hybrid", "--piece-length", "64K")
     lt_fetches_from_seedring(t, tmp / "src", tmp / "lt")
     same_files(src, tmp / "lt" / "pack", BIG)
+
+
+def test_exported_torrents_load_in_libtorrent_with_their_hashes_and_layers(tmp):
+    """A v1, a hybrid and a v2-only torrent added to the daemon, then exported
+    over the qBittorrent WebAPI (`torrents/export`, what cross-seed fetches):
+    libtorrent loads each export with the original's info-hashes, trackers,
+    web seeds, comment, creator and date, and checks the data against it (a
+    v2 piece through the exported piece layers)."""
+    import qbittorrentapi
+    from conftest import lt_recheck
+    from qbit_common import PASSWORD, USER, SeedringQb
+    from test_tracker import wait_until
+
+    d = SeedringQb(tmp / "sr", {"default": tmp / "dl"})
+    try:
+        c = qbittorrentapi.Client(host=d.host, port=int(d.port), username=USER,
+                                  password=PASSWORD, REQUESTS_ARGS={"timeout": 30})
+        c.auth_log_in()
+        for name, flags in (("v1", lt.create_torrent.v1_only), ("hybrid", 0),
+                            ("v2", lt.create_torrent.v2_only)):
+            where = tmp / "dl" / name
+            src = make_tree(where / "pack", BIG, seed=47)
+            fs = lt.file_storage()
+            lt.add_files(fs, str(src))
+            ct = lt.create_torrent(fs, 64 * 1024, flags=flags)
+            ct.add_tracker("http://127.0.0.1:9/announce", 0)
+            ct.add_url_seed("http://127.0.0.1:9/files/")
+            ct.set_comment(f"the {name} one")
+            ct.set_creator("libtorrent export test")
+            lt.set_piece_hashes(ct, str(where))
+            original = lt.bencode(ct.generate())
+            ti = lt.torrent_info(lt.bdecode(original))
+            hashes = ti.info_hashes()
+            ih = (hashes.v1.to_bytes().hex() if hashes.has_v1()
+                  else hashes.v2.to_bytes().hex()[:40])
+            assert c.torrents_add(torrent_files=original, save_path=str(where)) == "Ok."
+
+            def seeding():
+                got = c.torrents_info(torrent_hashes=ih)
+                return bool(got) and got[0].state in {"uploading", "stalledUP"}
+
+            wait_until(f"the {name} torrent to be checked", seeding, timeout=60)
+            exported = c.torrents_export(torrent_hash=ih)
+            back = lt.torrent_info(lt.bdecode(exported))
+            assert back.info_hashes() == hashes, name
+            layers = lt.bdecode(original).get(b"piece layers")
+            assert lt.bdecode(exported).get(b"piece layers") == layers, name
+            assert (layers is None) == (name == "v1")
+            assert [t.url for t in back.trackers()] == ["http://127.0.0.1:9/announce"]
+            assert [w["url"] for w in back.web_seeds()] == ["http://127.0.0.1:9/files/"]
+            assert (back.comment(), back.creator(), back.creation_date()) == (
+                ti.comment(), ti.creator(), ti.creation_date()), name
+            props = c.torrents_properties(torrent_hash=ih)
+            assert (props.comment, props.created_by, props.creation_date) == (
+                f"the {name} one", "libtorrent export test", ti.creation_date())
+            path = tmp / f"{name}-exported.torrent"
+            path.write_bytes(exported)
+            assert all(lt_recheck(path, where)), name
+    finally:
+        code = d.stop()
+    assert code == 0, d.log_path.read_text()

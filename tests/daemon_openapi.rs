@@ -231,6 +231,18 @@ fn every_answer_fits_the_openapi_document() {
             format!("/torrents/{unknown}/trackers"),
             None,
         ),
+        (
+            Method::GET,
+            "/torrents/{id}/torrent",
+            format!("/torrents/{id}/torrent"),
+            None,
+        ),
+        (
+            Method::GET,
+            "/torrents/{id}/torrent",
+            format!("/torrents/{unknown}/torrent"),
+            None,
+        ),
         (Method::GET, "/roots", "/roots".into(), None),
         (
             Method::POST,

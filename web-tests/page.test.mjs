@@ -172,6 +172,12 @@ try {
   await page.waitForSelector("#detail:not([hidden])");
   await until("its files", async () => (await page.textContent("#detail-files tbody")).includes("web-movie.bin"), 10000);
   await shot("detail");
+  // Its .torrent, saved from the detail: the file the daemon was given.
+  const [saved] = await Promise.all([page.waitForEvent("download"), page.click("#detail-export")]);
+  const file = readFileSync(await saved.path());
+  if (!file.includes(Buffer.from("4:infod")) || saved.suggestedFilename() !== `${id}.torrent`) {
+    fail("the saved .torrent is not one: " + saved.suggestedFilename() + " " + file.subarray(0, 40));
+  }
   // Labels and limits from the detail.
   await page.fill("#detail-labels", "tv");
   await page.fill("#detail-up", "123456");

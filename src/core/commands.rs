@@ -62,6 +62,9 @@ impl Core {
         let save_meta = match add.source {
             TorrentSource::Metainfo(m) => {
                 let m = Arc::unwrap_or_clone(m);
+                if !restoring {
+                    t.about = crate::metainfo::About::of(&m).map(|a| Arc::new(a.encode()));
+                }
                 t.set_info(now, m.info, Arc::new(m.info_bytes));
                 // Not when restoring: the bytes were just read from the store.
                 t.meta.stored = restoring;

@@ -451,6 +451,9 @@ pub struct OpenStorage {
     /// dictionary, for a v2-only torrent with its piece roots (see
     /// [`crate::metainfo::encode_stored`]).
     pub meta_record: Option<Arc<Vec<u8>>>,
+    /// What its `.torrent` said of itself (`crate::metainfo::About`'s record),
+    /// to be written with `meta_record` when there is any.
+    pub about: Option<Arc<Vec<u8>>>,
     /// Bytes of its `info` dictionary.
     pub metadata_size: u64,
     /// The storage root it was added to.

@@ -136,6 +136,9 @@ pub(crate) struct Torrent {
     pub wake_at: super::walk::WakeSecs,
     /// Its web seeds (BEP 19; see `core::webseed`).
     pub web_seeds: Vec<super::webseed::WebSeed>,
+    /// What its `.torrent` said of itself (`crate::metainfo::About`'s
+    /// record), until written to the session store with its metadata.
+    pub about: Option<Arc<Vec<u8>>>,
     /// Peers that completed a handshake, with when (unix seconds).
     pub good_peers: BTreeMap<SocketAddr, u64>,
     /// The storage root is gone (unmounted): stopped until it returns.
@@ -344,6 +347,7 @@ impl Torrent {
             saved_counters: (0, 0),
             good_peers: BTreeMap::new(),
             web_seeds: Vec::new(),
+            about: None,
             stamps: None,
             stamps_due: StampsDue::No,
             stat_at: Time::ZERO,
@@ -424,13 +428,17 @@ impl Torrent {
         prepared: bool,
     ) -> super::Action {
         let meta_record = if save_meta { self.meta.record() } else { None };
-        if meta_record.is_some() {
+        let about = if meta_record.is_some() {
             self.meta.stored = true;
-        }
+            self.about.take()
+        } else {
+            None
+        };
         super::Action::OpenStorage(super::OpenStorage {
             info_hash,
             info: Arc::clone(self.info.as_ref().expect("storage needs metadata")),
             meta_record,
+            about,
             metadata_size: self.meta.size,
             root: self.root.clone(),
             marked: self.root_marked,

@@ -245,6 +245,7 @@ pub fn router(app: Shared, max_body: usize) -> Router {
         )
         .route("/torrents/{id}/pieces", get(super::torrents::pieces))
         .route("/torrents/{id}/trackers", get(super::torrents::trackers))
+        .route("/torrents/{id}/torrent", get(super::torrents::torrent_file))
         .route("/torrents/{id}/files/{index}", get(super::stream::file))
         .route(
             "/roots",

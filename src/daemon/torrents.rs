@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
 use super::api::{ApiError, Body, Shared};
@@ -595,6 +596,27 @@ pub async fn trackers(
         downloaded: r.last.swarm.downloaded,
         web_seeds: r.web_seeds,
     }))
+}
+
+/// `GET /torrents/{id}/torrent`: the `.torrent` (see
+/// [`crate::engine::Engine::export_async`]); `404` while a magnet's metadata
+/// is still to come.
+pub async fn torrent_file(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let ih = parse_id(&id)?;
+    let file = (app.engine.export_async(ih).await?)
+        .ok_or_else(|| ApiError::not_found("its metadata is not known yet"))?;
+    let name = format!("attachment; filename=\"{}.torrent\"", ih.to_hex());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-bittorrent".to_owned()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        file,
+    )
+        .into_response())
 }
 
 /// `GET /torrents/{id}/pieces` answer.

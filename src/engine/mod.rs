@@ -27,6 +27,7 @@
 mod calls;
 pub mod catalog;
 pub mod discovery;
+mod export;
 mod merge;
 pub mod queue;
 mod restore;

@@ -15,6 +15,8 @@
 //!   reads instead of it;
 //! - `torrent:{infohash}:state`: the versioned resume record ([`record`]);
 //! - `torrent:{infohash}:peers`: recently good peers with when they were last seen;
+//! - `torrent:{infohash}:about`: the `.torrent`'s `comment`, `created by` and
+//!   `creation date` ([`crate::metainfo::About`]), written with the metadata;
 //! - `settings:roots` (the storage roots) and other `settings:*` keys.
 //!
 //! A torrent's keys are deleted when it is removed.
@@ -189,6 +191,26 @@ pub fn meta_ops(
         StoreOp::Set(meta_key(ih), record.to_vec()),
         layout_op(ih, info, metadata_size),
     ]
+}
+
+/// The store operations an [`crate::core::OpenStorage`] asks for: its
+/// metadata and layout records, and what its `.torrent` said of itself, when
+/// they are to be written (the same for every driver).
+pub fn open_ops(o: &crate::core::OpenStorage) -> Vec<StoreOp> {
+    let Some(record) = &o.meta_record else {
+        return Vec::new();
+    };
+    let mut ops = meta_ops(o.info_hash, &o.info, record, o.metadata_size).to_vec();
+    if let Some(about) = &o.about {
+        ops.push(StoreOp::Set(about_key(o.info_hash), about.to_vec()));
+    }
+    ops
+}
+
+/// The key of what a torrent's `.torrent` said of itself
+/// ([`crate::metainfo::About`]).
+pub fn about_key(ih: InfoHash) -> Vec<u8> {
+    format!("torrent:{}:about", ih.to_hex()).into_bytes()
 }
 
 /// The store operation that writes a torrent's layout record.

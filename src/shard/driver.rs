@@ -383,12 +383,10 @@ impl Shard {
                     }
                 }
                 Action::OpenStorage(o) => {
-                    let (info_hash, info, marked) = (o.info_hash, o.info, o.marked);
-                    if let Some(bytes) = &o.meta_record {
-                        for op in meta_ops(info_hash, &info, bytes, o.metadata_size) {
-                            self.queue_resume(ResumeJob::Op(op));
-                        }
+                    for op in open_ops(&o) {
+                        self.queue_resume(ResumeJob::Op(op));
                     }
+                    let (info_hash, info, marked) = (o.info_hash, o.info, o.marked);
                     let root: Arc<Path> = PathBuf::from(o.root).into();
                     // In the torrent's lane: after the deletion of its files
                     // from before, if it was removed and added again.

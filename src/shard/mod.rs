@@ -39,7 +39,7 @@ pub use crate::disk_uring::write::WriteMode;
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
 use crate::proto::tracker::TrackerError;
-use crate::resume_lmdb::{SharedStore, StoreOp, forget_ops, meta_key, meta_ops};
+use crate::resume_lmdb::{SharedStore, StoreOp, forget_ops, meta_key, meta_ops, open_ops};
 use crate::storage;
 use crate::types::{InfoHash, Time};
 

@@ -168,8 +168,8 @@ impl World {
                 }
                 Action::OpenStorage(o) => {
                     let node = &mut self.nodes[n];
-                    if let Some(bytes) = &o.meta_record {
-                        let ops = meta_ops(o.info_hash, &o.info, bytes, o.metadata_size).to_vec();
+                    let ops = open_ops(&o);
+                    if !ops.is_empty() {
                         node.store.apply(ops).expect("the sim's memory store works");
                     }
                     // The production preparation, on the memory filesystem.

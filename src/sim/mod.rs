@@ -34,7 +34,9 @@ use crate::core::record::FileStamp;
 use crate::core::{Action, Command, Core, DiskError, Event, PeerKey, Reply, Rng, Verdict};
 use crate::metainfo::Info;
 use crate::proto::BlockRequest;
-use crate::resume_lmdb::{MemorySessionStore, SessionStore, forget_ops, meta_key, meta_ops};
+use crate::resume_lmdb::{
+    MemorySessionStore, SessionStore, forget_ops, meta_key, meta_ops, open_ops,
+};
 use crate::storage;
 use crate::types::{InfoHash, Time};
 

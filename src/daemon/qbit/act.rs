@@ -599,46 +599,17 @@ async fn down(State(app): State<Shared>, p: Params) -> Result<Response, QbError>
     queue_move(&app, &p, QueueMove::Down).await
 }
 
-/// `torrents/export?hash=`: the `.torrent` (its `info` as stored, its trackers).
+/// `torrents/export?hash=`: the `.torrent` (see [`crate::engine::Engine::export_async`]).
 async fn export(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let ih = p.hash()?;
-    let tiers = app.engine.trackers_async(ih).await?.tiers;
-    app.engine.flush_async().await?;
-    let key = crate::resume_lmdb::meta_key(ih);
-    let info = app
+    let file = app
         .engine
-        .store()
-        .get(&key)
-        .map_err(|e| QbError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .export_async(p.hash()?)
+        .await?
         .ok_or_else(|| QbError::conflict("the torrent's metadata is not known yet"))?;
-    let mut out = b"d".to_vec();
-    if let Some(first) = tiers.first().and_then(|t| t.first()) {
-        put_str(&mut out, "announce");
-        put_str(&mut out, first);
-        put_str(&mut out, "announce-list");
-        out.push(b'l');
-        for tier in &tiers {
-            out.push(b'l');
-            for url in tier {
-                put_str(&mut out, url);
-            }
-            out.push(b'e');
-        }
-        out.push(b'e');
-    }
-    put_str(&mut out, "info");
-    out.extend_from_slice(&info);
-    out.push(b'e');
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/x-bittorrent")],
-        out,
+        file,
     )
         .into_response())
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(s.len().to_string().as_bytes());
-    out.push(b':');
-    out.extend_from_slice(s.as_bytes());
 }

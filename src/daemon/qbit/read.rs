@@ -78,12 +78,13 @@ pub async fn properties(State(app): State<Shared>, p: Params) -> Result<Response
         )
     });
     let when = |t: Option<u64>| t.map_or(-1, |v| i64::try_from(v).unwrap_or(-1));
+    let about = app.engine.about(ih)?;
     Ok(answer(&json!({
         "addition_date": s.added_at,
-        "comment": "",
+        "comment": about.comment.unwrap_or_default(),
         "completion_date": when(s.completed_at),
-        "created_by": "",
-        "creation_date": -1,
+        "created_by": about.created_by.unwrap_or_default(),
+        "creation_date": about.creation_date.unwrap_or(-1),
         "dl_limit": if s.settings.download_limit == 0 { -1 } else { i64::try_from(s.settings.download_limit).unwrap_or(-1) },
         "dl_speed": s.download_rate,
         "dl_speed_avg": s.downloaded / t.time_active.max(1),

@@ -478,6 +478,20 @@ function showView(name) {
 $("#login-form").addEventListener("submit", (ev) => { ev.preventDefault(); signIn($("#token").value.trim()); });
 $("#add-form").addEventListener("submit", addTorrent);
 $("#detail-close").addEventListener("click", closeDetail);
+// The .torrent comes with the token in a header, so through a blob.
+$("#detail-export").addEventListener("click", async () => {
+  const id = detailId;
+  const r = await fetch(`${API}/torrents/${id}/torrent`, { headers: { Authorization: "Bearer " + token } });
+  if (!r.ok) {
+    $("#detail-status").textContent = (await r.json().catch(() => null))?.detail || r.statusText;
+    return;
+  }
+  const a = el("a");
+  a.href = URL.createObjectURL(await r.blob());
+  a.download = `${id}.torrent`;
+  a.click();
+  URL.revokeObjectURL(a.href);
+});
 $("#detail-form").addEventListener("submit", applyDetail);
 $("#label-filter").addEventListener("change", refresh);
 $("#category-filter").addEventListener("change", refresh);
