@@ -116,3 +116,49 @@ def test_a_whole_session_through_qbittorrent_api(tmp):
         seeder.close()
         code = d.stop()
     assert code == 0, d.log_path.read_text()
+
+
+def test_a_download_under_way_shows_its_pieces_and_their_availability(tmp):
+    """While a torrent downloads from a slow libtorrent seeder: pieceStates
+    marks pieces being downloaded (1) between those had (2) and not (0), the
+    list's availability counts the seeder's copy, each file's availability is
+    the share of its pieces a peer has; once complete, both are -1."""
+    src = make_tree(tmp / "src" / "slow", {"a.bin": 600_000, "b.bin": 300_000}, seed=43)
+    torrent = tmp / "slow.torrent"
+    torrent.write_bytes(lt_create(src, 16 * 1024, lt.create_torrent.v1_only))
+    ih = lt.torrent_info(str(torrent)).info_hash().to_bytes().hex()
+    seeder = LtSeeder(torrent, tmp / "src")
+    # Loopback is a local network, which libtorrent does not limit by default.
+    seeder.ses.apply_settings({"upload_rate_limit": 150_000,
+                               "ignore_limits_on_local_network": False})
+    d = SeedringQb(tmp / "sr", {"default": tmp / "sr" / "dl"})
+    try:
+        c = qbittorrentapi.Client(host=d.host, port=int(d.port), username=USER,
+                                  password=PASSWORD, REQUESTS_ARGS={"timeout": 30})
+        c.auth_log_in()
+        assert c.torrents_add(torrent_files=str(torrent)) == "Ok."
+        wait_for("listed", lambda: len(c.torrents_info(torrent_hashes=ih)) == 1, 30)
+        c.torrents_add_peers(peers=f"127.0.0.1:{seeder.port}", torrent_hashes=ih)
+        seen = {}
+
+        def under_way():
+            states = c.torrents_piece_states(torrent_hash=ih)
+            t = c.torrents_info(torrent_hashes=ih)[0]
+            if 1 in states and 2 in states and t.progress < 1:
+                seen.update(states=states, t=t, files=c.torrents_files(torrent_hash=ih))
+                return True
+            return False
+
+        wait_for("a piece on its way", under_way, 60)
+        assert set(seen["states"]) <= {0, 1, 2}, seen["states"]
+        # One seed connected: one whole copy.
+        assert seen["t"].availability == 1, seen["t"]
+        assert all(f.availability == 1 for f in seen["files"]), seen["files"]
+        wait_for("the download", lambda: state(c, ih) in SEEDING, 120)
+        assert c.torrents_piece_states(torrent_hash=ih) == [2] * len(seen["states"])
+        assert c.torrents_info(torrent_hashes=ih)[0].availability == -1
+        assert all(f.availability == -1 for f in c.torrents_files(torrent_hash=ih))
+    finally:
+        seeder.close()
+        code = d.stop()
+    assert code == 0, d.log_path.read_text()

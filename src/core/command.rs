@@ -162,6 +162,9 @@ pub enum Command {
     Info(InfoHash),
     /// Which pieces a torrent has.
     Have(InfoHash),
+    /// Which pieces a torrent has, is downloading, and how many peers have
+    /// each.
+    PieceStates(InfoHash),
     /// A torrent's file priorities (empty until a magnet's metadata arrives).
     FilePriorities(InfoHash),
     /// A torrent's numbers.
@@ -297,6 +300,8 @@ pub enum Reply {
     Info(Result<Option<Arc<Info>>, CommandError>),
     /// [`Command::Have`]: `None` until a magnet's metadata arrives.
     Have(Result<Option<Bitfield>, CommandError>),
+    /// [`Command::PieceStates`]: `None` until a magnet's metadata arrives.
+    PieceStates(Result<Option<Box<super::PieceStates>>, CommandError>),
     /// [`Command::FilePriorities`].
     Priorities(Result<Vec<u8>, CommandError>),
     /// [`Command::Stats`].
@@ -440,6 +445,25 @@ impl Core {
                 self.torrents
                     .get(&ih)
                     .map(|t| t.info.is_some().then(|| t.have.clone()))
+                    .ok_or(known(ih)),
+            ),
+            Command::PieceStates(ih) => Reply::PieceStates(
+                self.torrents
+                    .get(&ih)
+                    .map(|t| {
+                        t.info.is_some().then(|| {
+                            let missing = !t.have.all();
+                            Box::new(super::PieceStates {
+                                have: t.have.clone(),
+                                downloading: t.picker.in_progress().collect(),
+                                availability: if missing {
+                                    t.picker.availabilities()
+                                } else {
+                                    Vec::new()
+                                },
+                            })
+                        })
+                    })
                     .ok_or(known(ih)),
             ),
             Command::Stats(ih) => Reply::Stats(self.stats(now, ih).map(Box::new).ok_or(known(ih))),

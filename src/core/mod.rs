@@ -89,7 +89,7 @@ pub use event::{
 pub use rng::Rng;
 pub use share::{GlobalShare, ShareAction, ShareLimits};
 pub use stamps::stamps_digest;
-pub use stats::{SwarmCounts, TorrentStats};
+pub use stats::{PieceStates, SwarmCounts, TorrentStats};
 pub use torrent::TorrentState;
 pub use transport::{Transport, TransportMode};
 

@@ -190,6 +190,16 @@ impl Picker {
         f64::from(fewest) + more as f64 / self.availability.len() as f64
     }
 
+    /// How many connected peers have each piece (`count` zeros until a peer
+    /// tells of one).
+    pub fn availabilities(&self) -> Vec<u32> {
+        if self.availability.is_empty() {
+            vec![0; self.count as usize]
+        } else {
+            self.availability.clone()
+        }
+    }
+
     /// Pieces in progress.
     pub fn in_progress(&self) -> impl Iterator<Item = u32> + '_ {
         self.partial.keys().copied()

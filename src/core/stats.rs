@@ -101,6 +101,18 @@ pub struct TorrentStats {
     pub note: Option<String>,
 }
 
+/// Where each piece of a torrent stands, for views of its pieces and files.
+#[derive(Debug, Clone)]
+pub struct PieceStates {
+    /// Pieces had.
+    pub have: Bitfield,
+    /// Pieces being downloaded (some blocks asked for or in).
+    pub downloading: Vec<u32>,
+    /// Per piece, how many connected peers have it; empty once nothing is
+    /// missing (nothing is counted for a complete torrent's views).
+    pub availability: Vec<u32>,
+}
+
 /// A swarm's size as a tracker counts it (`None`: it did not say, or its
 /// last announce failed).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]

@@ -364,6 +364,7 @@ impl Core {
             | Command::DhtTorrents
             | Command::Info(_)
             | Command::Have(_)
+            | Command::PieceStates(_)
             | Command::FilePriorities(_)
             | Command::Stats(_)
             | Command::AllStats

@@ -628,6 +628,8 @@ pub struct PiecesView {
     pub have: u32,
     /// The bitfield as on the wire (first piece in the high bit), in hex.
     pub bitfield: String,
+    /// Pieces being downloaded (some of their blocks asked for or in), in order.
+    pub downloading: Vec<u32>,
 }
 
 /// `GET /torrents/{id}/pieces`.
@@ -636,17 +638,28 @@ pub async fn pieces(
     Path(id): Path<String>,
 ) -> Result<Json<PiecesView>, ApiError> {
     let ih = parse_id(&id)?;
-    let have = app.engine.have_async(ih).await?;
-    Ok(Json(match have {
-        Some(b) => PiecesView {
-            pieces: b.len(),
-            have: b.count(),
-            bitfield: b.as_wire().iter().map(|x| format!("{x:02x}")).collect(),
-        },
+    let states = app.engine.piece_states_async(ih).await?;
+    Ok(Json(match states {
+        Some(s) => {
+            let mut downloading = s.downloading;
+            downloading.sort_unstable();
+            PiecesView {
+                pieces: s.have.len(),
+                have: s.have.count(),
+                bitfield: s
+                    .have
+                    .as_wire()
+                    .iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect(),
+                downloading,
+            }
+        }
         None => PiecesView {
             pieces: 0,
             have: 0,
             bitfield: String::new(),
+            downloading: Vec::new(),
         },
     }))
 }

@@ -205,8 +205,14 @@ pub async fn files(State(app): State<Shared>, p: Params) -> Result<Response, QbE
     let Some(info) = app.engine.info_async(ih).await? else {
         return Ok(answer(&Vec::<Value>::new()));
     };
-    let have = app.engine.have_async(ih).await?;
-    let have = have.unwrap_or_else(|| crate::core::Bitfield::new(info.geometry.piece_count()));
+    let states = app.engine.piece_states_async(ih).await?;
+    let (have, peers_have) = match states {
+        Some(s) => (s.have, s.availability),
+        None => (
+            crate::core::Bitfield::new(info.geometry.piece_count()),
+            Vec::new(),
+        ),
+    };
     let prio = app.engine.file_priorities_async(ih).await?;
     let pick: Option<Vec<usize>> = p
         .get("indexes")
@@ -220,8 +226,18 @@ pub async fn files(State(app): State<Shared>, p: Params) -> Result<Response, QbE
         let pieces = g.file_pieces(f.index);
         let last = pieces.end.saturating_sub(1).max(pieces.start);
         let path = info.files[f.index].path.clone();
+        // qBittorrent's: the share of the file's pieces some connected peer
+        // has, while the torrent misses any (else -1, as for a seed).
+        let availability = if peers_have.is_empty() || pieces.is_empty() {
+            -1.0
+        } else {
+            let some = pieces
+                .clone()
+                .filter(|&i| peers_have.get(i as usize).is_some_and(|n| *n > 0));
+            some.count() as f64 / pieces.len() as f64
+        };
         rows.push(json!({
-            "availability": -1,
+            "availability": qt_value(availability),
             "index": f.index,
             "is_seed": f.progress >= 1.0,
             "name": path.join("/"),
@@ -235,13 +251,24 @@ pub async fn files(State(app): State<Shared>, p: Params) -> Result<Response, QbE
 }
 
 /// `torrents/pieceStates?hash=`: per piece 0 (not had), 1 (being
-/// downloaded; not told apart here, so never given), 2 (had).
+/// downloaded), 2 (had).
 pub async fn piece_states(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
     let ih = p.hash()?;
-    let have = app.engine.have_async(ih).await?;
-    let states: Vec<u8> = have.map_or_else(Vec::new, |h| {
-        (0..h.len()).map(|i| if h.get(i) { 2 } else { 0 }).collect()
-    });
+    let states: Vec<u8> = app
+        .engine
+        .piece_states_async(ih)
+        .await?
+        .map_or_else(Vec::new, |s| {
+            let mut v: Vec<u8> = (0..s.have.len())
+                .map(|i| if s.have.get(i) { 2 } else { 0 })
+                .collect();
+            for i in s.downloading {
+                if let Some(x) = v.get_mut(i as usize).filter(|x| **x == 0) {
+                    *x = 1;
+                }
+            }
+            v
+        });
     Ok(answer(&states))
 }
 

@@ -303,6 +303,9 @@ async function fillDetail(id) {
       const byte = parseInt(pieces.bitfield.substr((i >> 3) * 2, 2), 16);
       if (byte & (0x80 >> (i & 7))) g.fillRect(i * w, 0, Math.max(w, 1), c.height);
     }
+    // Pieces on their way, in a lighter shade.
+    g.fillStyle = "#9cd";
+    for (const i of pieces.downloading) g.fillRect(i * w, 0, Math.max(w, 1), c.height);
   }
 }
 
