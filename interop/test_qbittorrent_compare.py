@@ -103,6 +103,25 @@ def test_the_arr_request_sequence_answers_like_qbittorrent(tmp):
         for c in (a, b):
             c.get("torrents/properties", expect=404, hash="00" * 20)
 
+        # Tracker edits: done, and refused, alike.
+        t1, t2, t3 = (f"http://127.0.0.1:9/{n}/announce" for n in "abc")
+        for c, _ in both:
+            c.post("torrents/addTrackers", {"hash": ih, "urls": f"{t1}\n{t2}"})
+            c.post("torrents/editTracker", {"hash": ih, "origUrl": t1, "newUrl": t2}, expect=409)
+            c.post("torrents/editTracker", {"hash": ih, "origUrl": "http://127.0.0.1:9/x",
+                                            "newUrl": t3}, expect=409)
+            c.post("torrents/editTracker", {"hash": ih, "origUrl": t1, "newUrl": t3})
+            # qBittorrent 4.5 answers 200 where its documentation says 409.
+            c.post("torrents/removeTrackers", {"hash": ih, "urls": "http://127.0.0.1:9/x"})
+            c.post("torrents/removeTrackers", {"hash": ih, "urls": t2})
+            c.post("torrents/addTrackers", {"hash": "00" * 20, "urls": t1}, expect=404)
+
+        def tracker_urls(c):
+            return [r["url"] for r in c.json("torrents/trackers", hash=ih)
+                    if not r["url"].startswith("** [")]
+
+        assert tracker_urls(a) == tracker_urls(b) == [t3]
+
         # Renamed: what it is called changes, where its files are does not.
         for c, _ in both:
             c.post("torrents/rename", {"hash": ih, "name": "Show S01 (renamed)"})

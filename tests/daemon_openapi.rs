@@ -232,6 +232,24 @@ fn every_answer_fits_the_openapi_document() {
             None,
         ),
         (
+            Method::PUT,
+            "/torrents/{id}/trackers",
+            format!("/torrents/{id}/trackers"),
+            Some(json!({"tiers": [["http://127.0.0.1:9/announce"], ["udp://127.0.0.1:9"]]})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/trackers",
+            format!("/torrents/{id}/trackers"),
+            Some(json!({"tiers": [["file:///etc/passwd"]]})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/trackers",
+            format!("/torrents/{unknown}/trackers"),
+            Some(json!({"tiers": []})),
+        ),
+        (
             Method::GET,
             "/torrents/{id}/torrent",
             format!("/torrents/{id}/torrent"),

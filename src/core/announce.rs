@@ -151,6 +151,35 @@ impl Announcer {
         added
     }
 
+    /// Replaces the trackers with `tiers` (a tracker listed twice is kept
+    /// where it first comes; empty tiers go); whether anything changed. An
+    /// announce out, maybe to a tracker now gone, is forgotten (its answer is
+    /// ignored) and made again at once to the new first tracker, and so is one
+    /// put off by failures: a user who mends a dead tracker's URL sees it
+    /// tried now. The last answer's status stays until the next.
+    pub fn set_tiers(&mut self, now: Time, tiers: Vec<Vec<String>>) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        let tiers: Vec<Vec<String>> = (tiers.into_iter())
+            .map(|t| {
+                t.into_iter()
+                    .filter(|u| seen.insert(u.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|t| !t.is_empty())
+            .collect();
+        if tiers == self.tiers {
+            return false;
+        }
+        self.count = tiers.iter().map(Vec::len).sum();
+        self.tiers = tiers;
+        (self.tier, self.index) = (0, 0);
+        if self.in_flight.take().is_some() || self.status.error.is_some() {
+            self.next_at = self.next_at.min(now);
+            self.round_failures = 0;
+        }
+        true
+    }
+
     /// The trackers, by tier, in the order they are tried (an answering tracker
     /// moves to the front of its tier).
     pub fn tiers(&self) -> &[Vec<String>] {
@@ -423,6 +452,47 @@ mod tests {
         answer(&mut a, t, Ok(&ok(1800)));
         let st = a.status();
         assert_eq!((st.url.as_deref(), st.swarm.seeders), (Some("b"), None));
+    }
+
+    #[test]
+    fn new_trackers_take_over_the_schedule_and_a_reply_from_before_is_ignored() {
+        let mut a = Announcer::new(vec![vec!["a".into(), "b".into()]]);
+        let t0 = Time::ZERO;
+        a.start(t0, false);
+        let out = a.due(t0).unwrap();
+        assert_eq!(out.url, "a");
+        // Edited while the announce to `a` is out: `a` gone, `c` first.
+        let tiers = vec![vec!["c".into(), "b".into(), "c".into()], vec![]];
+        assert!(a.set_tiers(t0, tiers.clone()));
+        assert!(
+            !a.set_tiers(t0, tiers),
+            "the same list again changes nothing"
+        );
+        assert_eq!(
+            (a.tiers(), a.count()),
+            (&[vec!["c".to_owned(), "b".into()]][..], 2)
+        );
+        assert!(
+            !a.on_reply(t0, out.id, Ok(&ok(1800))),
+            "the answer from before"
+        );
+        let next = a.due(t0).unwrap();
+        assert_eq!(
+            (next.url.as_str(), next.event),
+            ("c", AnnounceEvent::Started)
+        );
+        // Every tracker failed: the back-off is forgotten when the list changes.
+        let err = TrackerError::Io("refused".into());
+        assert!(a.on_reply(t0, next.id, Err(&err)));
+        answer(&mut a, t0, Err(&err));
+        assert_eq!(a.due(Time::from_secs(10)), None, "backing off");
+        assert!(a.set_tiers(Time::from_secs(10), vec![vec!["d".into()]]));
+        assert_eq!(a.due(Time::from_secs(10)).unwrap().url, "d");
+        // None at all: nothing to announce to.
+        let mut b = Announcer::new(vec![vec!["a".into()]]);
+        b.start(t0, true);
+        assert!(b.set_tiers(t0, Vec::new()));
+        assert_eq!(b.due(t0), None);
     }
 
     #[test]

@@ -192,6 +192,13 @@ pub enum Command {
         /// The trackers, by tier.
         tiers: Vec<Vec<String>>,
     },
+    /// A torrent's trackers replaced by these (see [`Core::set_trackers`]).
+    SetTrackers {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// The trackers, by tier.
+        tiers: Vec<Vec<String>>,
+    },
     /// This core's work counters.
     Counters,
     /// Pieces a reader waits for (a streamed file): fetched first, in order
@@ -383,6 +390,9 @@ impl Core {
             Command::TakeRemoved => Reply::Torrents(self.take_removed()),
             Command::AddTrackers { info_hash, tiers } => {
                 Reply::Done(self.add_trackers(info_hash, &tiers))
+            }
+            Command::SetTrackers { info_hash, tiers } => {
+                Reply::Done(self.set_trackers(now, info_hash, tiers))
             }
             Command::StatsSince(v) => Reply::StatsSince(self.stats_since(now, v)),
             Command::SetQueued { info_hash, queued } => {

@@ -51,7 +51,51 @@ fn wants_announcing(announcing_stopped: bool, t: &Torrent) -> bool {
 /// What a magnet without metadata says it still needs.
 const UNKNOWN_LEFT: u64 = 16 * 1024;
 
+/// Most trackers a torrent takes from the user (a `.torrent`'s own list is
+/// bounded by the file's size).
+pub const MAX_TRACKERS: usize = 1_000;
+/// The longest tracker URL taken from the user.
+pub const MAX_TRACKER_URL: usize = 4_096;
+
 impl Core {
+    /// Replaces a torrent's trackers (the user's edit: added, removed or
+    /// changed URLs), keeping its announce schedule's place; see
+    /// [`super::announce::Announcer::set_tiers`]. A URL it did not have must be
+    /// `http`, `https` or `udp` and at most [`MAX_TRACKER_URL`] bytes, and at
+    /// most [`MAX_TRACKERS`] are kept; otherwise nothing changes.
+    pub fn set_trackers(
+        &mut self,
+        now: Time,
+        info_hash: InfoHash,
+        tiers: Vec<Vec<String>>,
+    ) -> Result<(), super::CommandError> {
+        let bad = super::CommandError::BadArgument;
+        let t = self.torrent_mut(info_hash)?;
+        let had = t.announcer.tiers();
+        for url in tiers.iter().flatten() {
+            if had.iter().flatten().any(|h| h == url) {
+                continue;
+            }
+            let scheme_ok = ["http://", "https://", "udp://"].iter().any(|s| {
+                url.get(..s.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(s))
+            });
+            if !scheme_ok || url.len() > MAX_TRACKER_URL || url.chars().any(char::is_control) {
+                return Err(bad(format!(
+                    "not a tracker URL (http, https or udp): {url:?}"
+                )));
+            }
+        }
+        if tiers.iter().map(Vec::len).sum::<usize>() > MAX_TRACKERS {
+            return Err(bad(format!("more than {MAX_TRACKERS} trackers")));
+        }
+        if t.announcer.set_tiers(now, tiers) {
+            t.save_now = true;
+            tracing::info!(info_hash = %info_hash, trackers = t.announcer.count(), "trackers changed");
+        }
+        Ok(())
+    }
+
     /// Starts the announces that are due, within the rate.
     /// `listed`: the torrents [`Core::needs_announce`] picked, in key order.
     pub(super) fn announce_due(&mut self, now: Time, listed: Vec<InfoHash>, out: &mut Vec<Action>) {
@@ -316,5 +360,39 @@ fn announce_request(
         },
         // The same key for every announce of this engine (BEP 7's `key`).
         key: u32::from_be_bytes([id[16], id[17], id[18], id[19]]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::core_having_with;
+    use super::*;
+
+    #[test]
+    fn the_user_replaces_trackers_with_urls_that_can_be_announced_to() {
+        let (mut core, ih, _) = core_having_with(true, super::super::CoreConfig::default());
+        let now = Time::from_secs(1);
+        let tiers = |urls: &[&str]| vec![urls.iter().map(|u| (*u).to_owned()).collect()];
+        for bad in [
+            "file:///etc/passwd",
+            "wss://t/a",
+            "http://t/a\nb",
+            "ftp://t",
+        ] {
+            let e = core.set_trackers(now, ih, tiers(&[bad])).unwrap_err();
+            assert!(e.to_string().contains("not a tracker URL"), "{bad}: {e}");
+        }
+        let long = format!("http://t/{}", "a".repeat(MAX_TRACKER_URL));
+        assert!(core.set_trackers(now, ih, tiers(&[&long])).is_err());
+        let many: Vec<Vec<String>> = (0..=MAX_TRACKERS)
+            .map(|i| vec![format!("udp://t:{i}")])
+            .collect();
+        assert!(core.set_trackers(now, ih, many).is_err());
+        assert_eq!(core.torrents[&ih].announcer.count(), 0, "nothing changed");
+        core.set_trackers(now, ih, tiers(&["HTTPS://t/a", "udp://u:1"]))
+            .unwrap();
+        let t = &core.torrents[&ih];
+        assert_eq!(t.announcer.count(), 2);
+        assert!(t.save_now, "kept in its record");
     }
 }

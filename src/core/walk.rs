@@ -341,7 +341,8 @@ impl Core {
             | Command::AddPeers { info_hash, .. }
             | Command::MoveStorage { info_hash, .. }
             | Command::SetUrgent { info_hash, .. }
-            | Command::AddTrackers { info_hash, .. } => *info_hash,
+            | Command::AddTrackers { info_hash, .. }
+            | Command::SetTrackers { info_hash, .. } => *info_hash,
             Command::Pause(ih)
             | Command::Resume(ih)
             | Command::Recheck(ih)

@@ -244,8 +244,11 @@ pub fn router(app: Shared, max_body: usize) -> Router {
             get(super::torrents::peers).post(super::torrents::add_peers),
         )
         .route("/torrents/{id}/pieces", get(super::torrents::pieces))
-        .route("/torrents/{id}/trackers", get(super::torrents::trackers))
-        .route("/torrents/{id}/torrent", get(super::torrents::torrent_file))
+        .route(
+            "/torrents/{id}/trackers",
+            get(super::details::trackers).put(super::details::set_trackers),
+        )
+        .route("/torrents/{id}/torrent", get(super::details::torrent_file))
         .route("/torrents/{id}/files/{index}", get(super::stream::file))
         .route(
             "/roots",

@@ -16,6 +16,7 @@ pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod details;
 pub mod json_text;
 pub mod metrics;
 pub mod notify;

@@ -460,18 +460,6 @@ impl Engine {
         }
     }
 
-    /// Which pieces a torrent has, is downloading, and how many peers have
-    /// each; `None` until a magnet's metadata arrives.
-    pub async fn piece_states_async(
-        &self,
-        ih: InfoHash,
-    ) -> Result<Option<Box<crate::core::PieceStates>>, EngineError> {
-        match self.ask(ih, Command::PieceStates(ih)).await? {
-            Reply::PieceStates(p) => Ok(p?),
-            other => Err(other.mismatch("piece states")),
-        }
-    }
-
     /// Every torrent's numbers now, over every shard (one command per shard).
     pub async fn all_stats_async(&self) -> Result<Vec<TorrentStats>, EngineError> {
         let mut all = Vec::new();
@@ -580,17 +568,6 @@ impl Engine {
             }
         }
         Ok(all)
-    }
-
-    /// A torrent's trackers: tiers, the last result, the next announce.
-    pub async fn trackers_async(
-        &self,
-        ih: InfoHash,
-    ) -> Result<crate::core::announce::TrackersReport, EngineError> {
-        match self.ask(ih, Command::Trackers(ih)).await? {
-            Reply::Trackers(r) => Ok(r?),
-            other => Err(other.mismatch("trackers")),
-        }
     }
 
     /// A torrent's file priorities, one per file (0 = skip; empty until a

@@ -26,8 +26,8 @@
 
 mod calls;
 pub mod catalog;
+mod details;
 pub mod discovery;
-mod export;
 mod merge;
 pub mod queue;
 mod restore;

@@ -21,6 +21,7 @@ mod info;
 pub mod login;
 mod read;
 mod sync;
+mod trackers;
 pub mod view;
 
 use std::collections::HashMap;
@@ -315,7 +316,7 @@ pub fn router() -> Router<Shared> {
     // A fallback of its own, so the guard (a layer, which covers only what the
     // router has) answers an unknown route too: without a session it is a 403,
     // as in qBittorrent, which checks the session before it looks the route up.
-    read::routes(act::routes(r)).fallback(unknown)
+    trackers::routes(read::routes(act::routes(r))).fallback(unknown)
 }
 
 /// An `/api/v2` route that does not exist (for a client with a session).

@@ -1,5 +1,6 @@
-//! The torrent queries: `torrents/info`, `properties`, `trackers`, `webseeds`,
-//! `files`, `pieceStates`, `categories`, `tags`.
+//! The torrent queries: `torrents/info`, `properties`, `files`,
+//! `pieceStates`, `categories`, `tags` (`trackers` and `webseeds` are in
+//! `trackers`).
 
 use axum::Router;
 use axum::extract::State;
@@ -16,8 +17,6 @@ use crate::Engine;
 pub fn routes(r: Router<Shared>) -> Router<Shared> {
     r.route("/torrents/info", any(super::info::info))
         .route("/torrents/properties", any(properties))
-        .route("/torrents/trackers", any(trackers))
-        .route("/torrents/webseeds", any(webseeds))
         .route("/torrents/files", any(files))
         .route("/torrents/pieceStates", any(piece_states))
         .route("/torrents/categories", any(categories))
@@ -120,83 +119,6 @@ pub async fn properties(State(app): State<Shared>, p: Params) -> Result<Response
         "up_speed": s.upload_rate,
         "up_speed_avg": s.uploaded / t.time_active.max(1),
     })))
-}
-
-/// `torrents/trackers?hash=`: the DHT, PeX and LSD rows qBittorrent puts
-/// first (status 2 where that source runs for this torrent, 0 where it is off
-/// or the torrent is private; the connected peers learned from it), then each
-/// tracker with its tier. The tracker announced to last carries its answer's
-/// counts; the others, not asked, carry qBittorrent's "unknown" (-1).
-pub async fn trackers(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    use crate::core::PeerSource;
-    let ih = p.hash()?;
-    let r = app.engine.trackers_async(ih).await?;
-    let private = app.engine.info_async(ih).await?.is_some_and(|i| i.private);
-    let peers = app.engine.peer_stats_async(ih).await?;
-    let pieces = app.engine.stats_async(ih).await?.total_pieces;
-    let cfg = &app.peers_config;
-    let mut rows = Vec::new();
-    for (name, source, on) in [
-        ("** [DHT] **", PeerSource::Dht, app.dht.is_some()),
-        ("** [PeX] **", PeerSource::Pex, cfg.pex),
-        ("** [LSD] **", PeerSource::Lsd, cfg.lsd),
-    ] {
-        let from: Vec<_> = peers
-            .iter()
-            .filter(|x| x.sources.contains(&source))
-            .collect();
-        let seeds = from
-            .iter()
-            .filter(|x| pieces > 0 && x.pieces == pieces)
-            .count();
-        rows.push(json!({
-            "msg": if private { "This torrent is private" } else { "" },
-            "num_downloaded": 0,
-            "num_leeches": from.len() - seeds,
-            "num_peers": from.len(),
-            "num_seeds": seeds,
-            "status": if on && !private { 2 } else { 0 },
-            "tier": -1,
-            "url": name,
-        }));
-    }
-    let count = |n: Option<u32>| n.map_or(-1, i64::from);
-    for (tier, urls) in r.tiers.iter().enumerate() {
-        for url in urls {
-            let last = r.last.url.as_deref() == Some(url.as_str());
-            // 0 disabled, 1 not contacted, 2 working, 3 updating, 4 not working.
-            let (status, msg) = match (&r.last.error, last, r.active) {
-                (_, _, false) => (0, String::new()),
-                (Some(e), true, _) => (4, e.clone()),
-                (None, true, _) => (2, r.last.warning.clone().unwrap_or_default()),
-                _ => (1, String::new()),
-            };
-            let (swarm, got) = if last {
-                (r.last.swarm, r.last.last_peers)
-            } else {
-                Default::default()
-            };
-            rows.push(json!({
-                "msg": msg,
-                "num_downloaded": count(swarm.downloaded),
-                "num_leeches": count(swarm.leechers),
-                "num_peers": count(got),
-                "num_seeds": count(swarm.seeders),
-                "status": status,
-                "tier": tier,
-                "url": url,
-            }));
-        }
-    }
-    Ok(answer(&rows))
-}
-
-/// `torrents/webseeds?hash=`: the torrent's web seeds (BEP 19 `url-list`),
-/// as qBittorrent lists them.
-pub async fn webseeds(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let urls = app.engine.trackers_async(p.hash()?).await?.web_seeds;
-    let rows: Vec<Value> = urls.into_iter().map(|url| json!({ "url": url })).collect();
-    Ok(answer(&rows))
 }
 
 /// `torrents/files?hash=` (`indexes`: `a|b` to pick some).
