@@ -16,6 +16,7 @@ pub mod disk_uring;
 pub mod engine;
 pub mod fuzz;
 pub mod hash;
+pub mod ipfilter;
 pub mod logring;
 pub mod lsd;
 pub mod metainfo;

@@ -99,6 +99,11 @@ fn lsd() {
 }
 
 #[test]
+fn ipfilter() {
+    replay("ipfilter", seedring::fuzz::ipfilter);
+}
+
+#[test]
 fn pex() {
     replay("pex", seedring::fuzz::pex);
 }

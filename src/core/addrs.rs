@@ -199,7 +199,11 @@ impl Torrent {
         let mut room: Option<Vec<SocketAddr>> = None;
         for (addr, flags) in addrs {
             let addr = canonical(addr);
-            if let Some(why) = refuse(addr, told_by) {
+            let filtered = self
+                .ip_filter
+                .blocks(addr.ip())
+                .then_some("blocked by the IP filter");
+            if let Some(why) = filtered.or_else(|| refuse(addr, told_by)) {
                 l.refused += 1;
                 l.why.get_or_insert(why);
                 continue;

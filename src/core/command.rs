@@ -199,6 +199,8 @@ pub enum Command {
         /// The trackers, by tier.
         tiers: Vec<Vec<String>>,
     },
+    /// A new IP filter (see `core::filtered`).
+    SetIpFilter(Arc<crate::ipfilter::IpFilter>),
     /// This core's work counters.
     Counters,
     /// Pieces a reader waits for (a streamed file): fetched first, in order
@@ -288,6 +290,8 @@ pub struct CoreCounters {
     pub metadata_loads: u64,
     /// Torrents visited by ticks since the core started (see `core::walk`).
     pub torrent_visits: u64,
+    /// Connections refused by the IP filter since the core started.
+    pub filtered: u64,
 }
 
 /// A core's answer to a [`Command`], one variant per kind of answer.
@@ -390,6 +394,10 @@ impl Core {
             Command::TakeRemoved => Reply::Torrents(self.take_removed()),
             Command::AddTrackers { info_hash, tiers } => {
                 Reply::Done(self.add_trackers(info_hash, &tiers))
+            }
+            Command::SetIpFilter(f) => {
+                self.set_ip_filter(f, out);
+                Reply::Done(Ok(()))
             }
             Command::SetTrackers { info_hash, tiers } => {
                 Reply::Done(self.set_trackers(now, info_hash, tiers))
@@ -518,6 +526,7 @@ impl Core {
                     .count(),
                 metadata_loads: self.metadata_loads,
                 torrent_visits: self.attention.visits,
+                filtered: self.ip_filter.refused,
             }),
             Command::SetTunables(t) => {
                 self.set_tunables(t);

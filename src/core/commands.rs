@@ -38,6 +38,7 @@ impl Core {
         let category = clean_category(&add.settings.category)?;
         let display_name = clean_display_name(&add.settings.display_name)?;
         let mut t = Torrent::new(name, add.root, self.unix(now));
+        t.ip_filter = Arc::clone(&self.ip_filter.filter);
         t.paused = add.paused;
         t.sequential = add.settings.sequential;
         t.down_limit

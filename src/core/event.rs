@@ -255,6 +255,8 @@ pub enum CloseReason {
     Caps,
     /// The peer sent data that failed the hash check, too often or provably.
     Banned,
+    /// Its address is in the IP filter.
+    Filtered,
     /// A piece the peer alone sent failed its hash check (it is tried again later).
     HashFailure,
     /// No handshake or no traffic in time.

@@ -38,6 +38,7 @@ mod event;
 mod extension;
 mod failures;
 mod fields;
+mod filtered;
 mod hashes;
 mod invariants;
 mod layers;
@@ -194,6 +195,8 @@ pub struct CoreConfig {
     /// a time (see `core::checks`). On by default where the CPU has the
     /// multi-buffer SHA-1 ([`crate::hash::bulk_backend`]).
     pub batch_piece_checks: bool,
+    /// The IP filter at start ([`Command::SetIpFilter`] replaces it).
+    pub ip_filter: std::sync::Arc<crate::ipfilter::IpFilter>,
 }
 
 impl Default for CoreConfig {
@@ -236,6 +239,7 @@ impl Default for CoreConfig {
             secret: [0; 20],
             send_from_files: false,
             batch_piece_checks: crate::hash::bulk_backend() == "avx512-x16",
+            ip_filter: std::sync::Arc::default(),
         }
     }
 }
@@ -571,6 +575,8 @@ pub struct Core {
     restore_done: bool,
     /// Our addresses as peers see them (BEP 10 `yourip`).
     our_addrs: ourip::OurAddrs,
+    /// The IP filter and its refusals.
+    ip_filter: filtered::PeerFilter,
     next_key: u64,
     global_down: TokenBucket,
     global_up: TokenBucket,
@@ -665,6 +671,7 @@ impl Core {
     /// A core with no torrents.
     pub fn new(cfg: CoreConfig) -> Core {
         let cfg_announces = cfg.announces_per_sec;
+        let ip_filter = filtered::PeerFilter::new(std::sync::Arc::clone(&cfg.ip_filter));
         Core {
             rng: Rng::new(cfg.seed),
             global_down: TokenBucket::new(cfg.download_rate_limit),
@@ -687,6 +694,7 @@ impl Core {
             to_compare: std::collections::VecDeque::new(),
             restore_done: false,
             our_addrs: ourip::OurAddrs::default(),
+            ip_filter,
             next_key: 1,
             down_rate: RateTracker::default(),
             up_rate: RateTracker::default(),

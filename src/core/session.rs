@@ -8,14 +8,17 @@ impl Core {
     // ------------------------------------------------------------------ events
 
     /// A connection arrived on our listen port. `None`: refused by the connection caps
-    /// (the driver closes the socket).
+    /// or the IP filter (the driver closes the socket).
     pub fn on_incoming(&mut self, now: Time, addr: SocketAddr) -> Option<PeerKey> {
-        if self.peers.len() >= self.cfg.max_connections || self.shutting_down {
-            return None;
-        }
         // A dual-stack listener sees IPv4 peers as IPv4-mapped IPv6: they are
         // kept as IPv4 (bans, peer exchange and the address book compare them).
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        if self.peers.len() >= self.cfg.max_connections
+            || self.shutting_down
+            || self.ip_filter.refuses(now, addr.ip())
+        {
+            return None;
+        }
         let key = self.new_key();
         self.peers.insert(key, Peer::new(addr, false, now));
         Some(key)

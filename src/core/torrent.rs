@@ -84,6 +84,9 @@ pub(crate) struct Torrent {
     pub addrs: BTreeMap<SocketAddr, AddrState>,
     /// Whether a full address book was said in the log.
     pub addrs_full_logged: bool,
+    /// The IP filter: an address it blocks is not learned (the core's,
+    /// shared; see `core::filtered`).
+    pub ip_filter: Arc<crate::ipfilter::IpFilter>,
     /// A hybrid whose v1 pieces are not its v2 pieces (a pad file missing):
     /// found once, said once, its layers never fetched.
     pub hybrid_misaligned: bool,
@@ -322,6 +325,7 @@ impl Torrent {
             peers: BTreeSet::new(),
             addrs: BTreeMap::new(),
             addrs_full_logged: false,
+            ip_filter: Arc::default(),
             hybrid_misaligned: false,
             pex: None,
             banned: BTreeSet::new(),

@@ -352,6 +352,7 @@ impl Core {
             | Command::SetSlowRates(..)
             | Command::SetTunables(_)
             | Command::SaveAll
+            | Command::SetIpFilter(_)
             | Command::ShutDown => {
                 self.attention.note_all();
                 return;

@@ -71,6 +71,12 @@ pub struct PeersConfig {
     /// Transports we dial: `prefer_tcp`, `prefer_utp`, `tcp_only` or
     /// `utp_only` (both are always accepted).
     pub transport: TransportMode,
+    /// An IP filter file (a blocklist: eMule `.dat`, PeerGuardian `.p2p`, or
+    /// addresses, ranges and CIDR blocks, one a line; empty: none), read at
+    /// start and on SIGHUP: peers in it are never dialled nor taken.
+    pub ip_filter: String,
+    /// Addresses, ranges (`a-b`) or CIDR blocks banned besides the file.
+    pub banned_ips: Vec<String>,
 }
 
 /// Engine threads and IO.
@@ -346,6 +352,8 @@ impl Default for PeersConfig {
             lsd: false,
             encryption: Encryption::PreferPlaintext,
             transport: TransportMode::PreferTcp,
+            ip_filter: String::new(),
+            banned_ips: Vec::new(),
         }
     }
 }
@@ -398,173 +406,7 @@ impl Default for LogConfig {
 }
 
 /// The defaults, with a comment on every key: what `--print-config` prints.
-pub const DEFAULT_CONFIG: &str = r#"# seedring daemon configuration. Every key is optional: what is shown here is
-# what the daemon uses when a key (or the whole file) is left out.
-
-# Where the daemon keeps its state: the resume store (state/), the API token
-# (admin.token), the bound addresses (admin.addr) and settings changed over the API.
-data_dir = "./seedring-data"
-
-[peers]
-# Address and port peers connect to (port 0: any free port). "[::]" takes IPv4
-# and IPv6 peers on one socket (on a machine without IPv6, IPv4 only);
-# "0.0.0.0" keeps to IPv4.
-listen = "[::]:6881"
-# Most peer connections in all.
-max_connections = 500
-# Most peer connections per torrent. At the cap, a peer that dials us takes
-# the place of one that has been of no use for a minute, or is refused.
-max_connections_per_torrent = 60
-# Most outgoing connections being set up at once.
-max_half_open = 50
-# Peers uploaded to at once per torrent (besides one optimistic slot): always
-# ("fixed" mode), or at least ("fill_uplink").
-upload_slots = 4
-# Most peers uploaded to at once per torrent ("fill_uplink").
-max_upload_slots = 64
-# "fill_uplink": open upload slots while the upload feeds every unchoked peer
-# well, close them when it is spread too thin; "fixed": upload_slots always.
-upload_slot_mode = "fill_uplink"
-# Peer exchange (BEP 11): tell the peers of a torrent which peers it is connected
-# to, and learn theirs. Never for private torrents.
-pex = true
-# Local service discovery (BEP 14): announce torrents to, and find peers on, the
-# local network (multicast 239.192.152.143:6771). Off: a seedbox's network is
-# rarely a swarm of its own. Never for private torrents.
-lsd = false
-# Message stream encryption (MSE/PE), which hides BitTorrent from traffic shapers
-# and reaches peers that accept nothing else. "prefer_plaintext" (or "enabled"):
-# both kinds accepted, we dial with an encrypted handshake first (in the clear
-# again if it fails), and after an encrypted handshake the data stays in the
-# clear when the peer allows it; "prefer_encrypted": the same, but RC4 for the
-# data whenever the peer offers it; "required": encrypted handshakes and RC4
-# only, both ways; "disabled": plain BitTorrent only.
-encryption = "prefer_plaintext"
-# Transports for the connections we open: TCP or uTP (BEP 29, over UDP on the
-# same port number; it yields to other traffic on a congested link).
-# "prefer_tcp": TCP first, uTP when TCP does not connect; "prefer_utp": the
-# other way round; "tcp_only" or "utp_only". Both are always accepted.
-transport = "prefer_tcp"
-
-[engine]
-# Engine threads, each owning some torrents (0: one per core).
-shards = 0
-# IO backend: "auto" (io_uring, else epoll), "uring" or "epoll".
-io = "auto"
-# Milliseconds between resume saves (about the most a crash can cost again).
-save_interval_ms = 5000
-# How downloaded pieces reach the disk: "cached" (through the page cache: a
-# piece just downloaded is served to peers from memory) or "direct" (around
-# it, with O_DIRECT, where the filesystem allows it: a download neither fills
-# memory nor a memory cgroup's limit with pages, and runs at the disk's speed).
-write_mode = "cached"
-
-[limits]
-# Global download cap in bytes per second (0: none). SIGHUP reloads it.
-download = 0
-# Global upload cap in bytes per second (0: none). SIGHUP reloads it.
-upload = 0
-# Share limits for torrents that do not set their own (-1: none): a seeding
-# torrent stops at this ratio (uploaded over downloaded, or over its size),
-ratio = -1.0
-# or after this many minutes of seeding,
-seeding_time_mins = -1
-# or after this many minutes of seeding without uploading a byte.
-inactive_seeding_time_mins = -1
-# What reaching one does: "pause", "remove" or "remove_with_files".
-share_action = "pause"
-
-[queue]
-# Queue torrents beyond these limits (off: everything runs; a seedbox seeds all
-# it holds). Queued torrents wait in order (top/bottom/up/down over the
-# qBittorrent API); a force-started torrent is never queued.
-enabled = false
-# Most torrents downloading at once (-1: no limit).
-max_active_downloads = 3
-# Most complete torrents seeding at once (-1: no limit).
-max_active_uploads = 3
-# Most torrents running at once, both kinds (-1: no limit).
-max_active_torrents = 5
-# Torrents slower than the rates below for slow_inactive_secs do not count as
-# active (they keep running, and the next in line starts).
-ignore_slow_torrents = false
-# Download rate in bytes per second under which a torrent is slow.
-slow_download_rate = 2048
-# Upload rate in bytes per second under which a torrent is slow.
-slow_upload_rate = 2048
-# Seconds under both rates before a torrent counts as slow.
-slow_inactive_secs = 60
-
-[dht]
-# The DHT finds peers without a tracker (trackerless magnets, and more peers for
-# the rest). Never used for private torrents.
-enabled = true
-# UDP address of the IPv4 node ("" turns it off). Not the peer port: uTP
-# listens on that port number over UDP.
-listen = "0.0.0.0:6882"
-# UDP address of the IPv6 node (BEP 32; "" turns it off).
-listen6 = "[::]:6882"
-# Nodes to join through while the saved routing table is too small.
-bootstrap = ["router.bittorrent.com:6881", "dht.transmissionbt.com:6881", "router.utorrent.com:6881", "dht.libtorrent.org:25401"]
-# Queries sent per second per node at most: thousands of torrents are
-# announced over time under this bound, never in a burst.
-queries_per_sec = 50
-
-[api]
-# Address and port of the API and the web page (port 0: any free port). The
-# bound address is written to <data_dir>/admin.addr.
-listen = "127.0.0.1:8080"
-# Host names the API answers to besides loopback names and its own address;
-# requests naming any other host are refused (DNS rebinding).
-allowed_hosts = []
-# The bearer token. Empty: one is made at first start and kept in
-# <data_dir>/admin.token (mode 0600).
-token = ""
-# Seconds a stop (SIGTERM, Ctrl-C) may take: trackers told, data saved.
-shutdown_timeout_secs = 10
-# Largest request body in bytes (a .torrent upload).
-max_body_bytes = 16777216
-# Serve /metrics without the token to clients on loopback (a local Prometheus);
-# from anywhere else it still needs the token.
-metrics_without_token = false
-
-[qbittorrent]
-# The qBittorrent WebAPI v2 (Sonarr, Radarr, Prowlarr, autobrr, cross-seed...),
-# on the API's address under /api/v2, with its own login (docs/qbittorrent-api.md).
-# It is off until password_hash is set: make one with
-#   seedring hash-password
-# (or copy WebUI\Password_PBKDF2 from a qBittorrent.conf).
-# The user name clients log in with.
-username = "admin"
-# The password's hash, @ByteArray(salt:hash) (empty: the layer is off).
-password_hash = ""
-# Failed logins from one address before it is banned,
-max_auth_fail_count = 5
-# and for how many seconds it stays banned.
-ban_duration_secs = 3600
-# Seconds a login lasts without requests.
-session_timeout_secs = 3600
-# Clients on loopback need no login.
-bypass_local_auth = false
-# Clients in these subnets ("192.168.1.0/24", "fd00::/8") need no login.
-bypass_auth_subnets = []
-
-[log]
-# What is logged, as a tracing filter ("info", "seedring=debug", ...). SIGHUP
-# reloads it.
-filter = "info"
-# Log entries kept in memory for the API's log queries.
-ring_size = 10000
-
-# Storage roots (more can be added over the API). A configured root gets a
-# .seedring-root marker file: without it the root counts as unmounted and its
-# torrents wait. The default root takes torrents added without a root.
-[[roots]]
-token = "default"
-label = "Downloads"
-path = "./downloads"
-default = true
-"#;
+pub const DEFAULT_CONFIG: &str = include_str!("default_config.toml");
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -631,6 +473,14 @@ impl Config {
         }
         if self.roots.iter().filter(|r| r.default).count() > 1 {
             return bad("roots: more than one root says default = true".into());
+        }
+        if let Some(e) = self.peers.banned_ips.iter().find(|e| {
+            let p = crate::ipfilter::IpFilter::parse(e);
+            p.skipped > 0 || p.filter.is_empty()
+        }) {
+            return bad(format!(
+                "peers.banned_ips: {e:?} is not an address, a range or a CIDR block"
+            ));
         }
         if self.log.ring_size == 0 {
             return bad("log.ring_size: must be at least 1".into());

@@ -167,6 +167,12 @@ pub async fn metrics(State(app): State<Shared>) -> Result<impl IntoResponse, Api
     );
     per_shard(
         &mut reg,
+        "shard_ip_filter_refused",
+        "Connections refused by the IP filter since start, per engine thread",
+        |c| c.filtered as f64,
+    );
+    per_shard(
+        &mut reg,
         "shard_torrents",
         "Torrents per engine thread",
         |c| c.torrents as f64,

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod details;
+pub mod ipfilter;
 pub mod json_text;
 pub mod metrics;
 pub mod notify;
@@ -443,6 +444,10 @@ async fn reload(app: &api::Shared, config_file: Option<&Path>) {
     {
         tracing::error!(error = %e, "SIGHUP: log filter not changed");
     }
+    match ipfilter::apply(&app.engine, &cfg.peers).await {
+        Ok(ranges) => tracing::info!(ranges, "SIGHUP: IP filter read again"),
+        Err(e) => tracing::error!(error = %e, "SIGHUP: IP filter not changed"),
+    }
     let changes = after.changes_from(&before);
     if changes.is_empty() {
         tracing::info!("SIGHUP: config reloaded, nothing changed");
@@ -460,7 +465,13 @@ fn absolute(p: &Path) -> Result<PathBuf, DaemonError> {
 }
 
 fn start_engine(cfg: &Config, data_dir: &Path) -> Result<Engine, DaemonError> {
+    // In force before the first torrent is restored.
+    let ip_filter = ipfilter::load(&cfg.peers).map_err(config::ConfigError::Inconsistent)?;
+    if !ip_filter.is_empty() {
+        tracing::info!(ranges = ip_filter.len(), "IP filter loaded");
+    }
     let core = CoreConfig {
+        ip_filter: std::sync::Arc::new(ip_filter),
         max_connections: cfg.peers.max_connections,
         max_connections_per_torrent: cfg.peers.max_connections_per_torrent,
         max_half_open: cfg.peers.max_half_open,

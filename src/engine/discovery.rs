@@ -15,6 +15,20 @@ pub const DHT_KEY: &[u8] = b"settings:dht";
 pub const DHT6_KEY: &[u8] = b"settings:dht6";
 
 impl Engine {
+    /// A new IP filter for every engine thread (see `core::filtered`).
+    pub async fn set_ip_filter_async(
+        &self,
+        filter: std::sync::Arc<crate::ipfilter::IpFilter>,
+    ) -> Result<(), EngineError> {
+        for r in (self.inner)
+            .on_all(|| Command::SetIpFilter(std::sync::Arc::clone(&filter)))
+            .await?
+        {
+            r.done()?;
+        }
+        Ok(())
+    }
+
     /// Adds peer addresses learned from `source` to a torrent.
     pub async fn add_peers_from_async(
         &self,

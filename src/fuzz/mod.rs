@@ -24,6 +24,7 @@
 //! | [`tracker_udp`] | a UDP tracker's reply packets |
 //! | [`record`] | the resume records read back from the session store |
 //! | [`config`] | the daemon's configuration file |
+//! | [`ipfilter`] | an IP filter file (a blocklist) |
 //! | [`peer`](peer::peer) | the core's peer connection after a valid handshake |
 //! | [`peer_raw`](peer::peer_raw) | the core's peer connection from its first byte |
 //! | [`api`](api::api) | the admin REST and qBittorrent API requests |
@@ -293,6 +294,27 @@ pub fn krpc(data: &[u8]) {
                 Packet::decode(&bytes).expect("we send what we can read");
             }
         }
+    }
+}
+
+/// An IP filter file: read whole, any bytes; its ranges merged so that
+/// adding the same list again changes nothing, and every lookup answers.
+pub fn ipfilter(data: &[u8]) {
+    use crate::ipfilter::IpFilter;
+    let text = String::from_utf8_lossy(data);
+    let p = IpFilter::parse(&text);
+    assert!(p.skipped <= text.lines().count());
+    assert_eq!(p.first_skipped.is_some(), p.skipped > 0);
+    let mut again = p.filter.clone();
+    again.extend(&p.filter);
+    assert_eq!(again, p.filter, "merging a list with itself changed it");
+    for chunk in data.chunks(16) {
+        let mut v6 = [0u8; 16];
+        v6[..chunk.len()].copy_from_slice(chunk);
+        let _ = p.filter.blocks(std::net::IpAddr::from(v6));
+        let _ = p
+            .filter
+            .blocks(std::net::IpAddr::from([v6[0], v6[1], v6[2], v6[3]]));
     }
 }
 

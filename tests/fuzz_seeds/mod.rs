@@ -27,6 +27,14 @@ pub fn all() -> Vec<(&'static str, Seeds)> {
         ),
         ("krpc", krpc()),
         ("lsd", lsd()),
+        (
+            "ipfilter",
+            named(vec![
+                b"001.002.003.000 - 001.002.003.255 , 000 , eMule\n".to_vec(),
+                b"# p2p\nSome org:10.0.0.0-10.0.255.255\n".to_vec(),
+                b"192.168.0.0/16\n2001:db8::/32\n8.8.8.8\n::1 - ::ff\n".to_vec(),
+            ]),
+        ),
         ("mse", mse()),
         ("tracker_http", tracker_http()),
         ("tracker_udp", tracker_udp()),

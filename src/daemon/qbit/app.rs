@@ -132,6 +132,10 @@ const FIXED: &[&str] = &[
     "encryption",
     "disk_io_write_mode",
     "upnp",
+    "ip_filter_enabled",
+    "ip_filter_path",
+    "ip_filter_trackers",
+    "banned_IPs",
 ];
 
 fn prefs(app: &Shared) -> Map<String, Value> {
@@ -190,6 +194,14 @@ fn prefs(app: &Shared) -> Map<String, Value> {
     set("dht", json!(app.dht.is_some()));
     set("pex", json!(peers.pex));
     set("lsd", json!(peers.lsd));
+    // The config's IP filter (trackers are never filtered).
+    set(
+        "ip_filter_enabled",
+        json!(!peers.ip_filter.trim().is_empty()),
+    );
+    set("ip_filter_path", json!(peers.ip_filter));
+    set("ip_filter_trackers", json!(false));
+    set("banned_IPs", json!(peers.banned_ips.join("\n")));
     // qBittorrent's numbers: 0 encryption allowed, 1 required, 2 off.
     let encryption = match peers.encryption {
         crate::core::Encryption::Disabled => 2,
