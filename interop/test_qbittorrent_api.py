@@ -162,3 +162,50 @@ def test_a_download_under_way_shows_its_pieces_and_their_availability(tmp):
         seeder.close()
         code = d.stop()
     assert code == 0, d.log_path.read_text()
+
+
+def test_ban_peers_refuses_them_and_shows_in_the_preferences(tmp):
+    """transfer/banPeers through the Python client: the address joins
+    banned_IPs, a connection from it is refused before a byte is answered;
+    setPreferences with banned_IPs emptied lets it in again."""
+    import socket
+
+    src = make_tree(tmp / "dl" / "banned", {"b.bin": 100_000}, seed=44)
+    torrent = tmp / "banned.torrent"
+    torrent.write_bytes(lt_create(src / "b.bin", 16 * 1024, lt.create_torrent.v1_only))
+    ih = lt.torrent_info(str(torrent)).info_hash().to_bytes().hex()
+    d = SeedringQb(tmp / "sr", {"default": tmp / "dl" / "banned"})
+
+    def answered(frm):
+        with socket.socket() as s:
+            s.bind((frm, 0))
+            s.settimeout(10)
+            s.connect(("127.0.0.1", d.peer_port))
+            try:
+                s.sendall(b"\x13BitTorrent protocol" + bytes(8) + bytes.fromhex(ih) + b"-PY0001-" + bytes(12))
+                got = b""
+                while len(got) < 68:
+                    part = s.recv(68 - len(got))
+                    if not part:
+                        return False
+                    got += part
+                return got[1:20] == b"BitTorrent protocol"
+            except OSError:
+                return False
+
+    try:
+        c = qbittorrentapi.Client(host=d.host, port=int(d.port), username=USER,
+                                  password=PASSWORD, REQUESTS_ARGS={"timeout": 30})
+        c.auth_log_in()
+        assert c.torrents_add(torrent_files=str(torrent)) == "Ok."
+        wait_for("seeding", lambda: state(c, ih) in SEEDING, 60)
+        assert answered("127.0.0.5")
+        c.transfer_ban_peers(peers="127.0.0.5:6881|[::ffff:127.0.0.8]:1")
+        assert c.app.preferences["banned_IPs"] == "127.0.0.5\n127.0.0.8"
+        assert not answered("127.0.0.5") and not answered("127.0.0.8")
+        c.app_set_preferences({"banned_IPs": ""})
+        assert c.app.preferences["banned_IPs"] == ""
+        assert answered("127.0.0.5")
+    finally:
+        code = d.stop()
+    assert code == 0, d.log_path.read_text()

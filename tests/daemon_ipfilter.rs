@@ -145,3 +145,51 @@ fn a_filter_the_daemon_cannot_have_stops_its_start_with_why() {
         assert!(!out.status.success() && err.contains(why), "{lines}: {err}");
     }
 }
+
+#[test]
+fn addresses_banned_over_the_api_are_refused_and_stay_banned_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(dir.path(), "");
+    let d = Daemon::start_with(dir.path(), &config);
+    let (t, data) = make_torrent(dir.path(), "g.bin", 50_000);
+    std::fs::write(dir.path().join("downloads/g.bin"), &data).unwrap();
+    let added: serde_json::Value = d
+        .add_torrent(&std::fs::read(&t).unwrap(), "")
+        .json()
+        .unwrap();
+    let id = added["id"].as_str().unwrap().to_owned();
+    d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
+    let ih = InfoHash::parse(&id).unwrap();
+    let port = peer_port(dir.path());
+    let (ok, mut open) = answered("127.0.0.6", port, ih);
+    assert!(ok);
+    let patch = |body: serde_json::Value| {
+        d.authed(d.http.patch(d.url("/settings")))
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    let r = patch(serde_json::json!({"banned_ips": ["127.0.0.6", "nonsense"]}));
+    assert_eq!(r.status(), 400);
+    assert!(answered("127.0.0.6", port, ih).0, "a refused change bans nothing");
+    let r = patch(serde_json::json!({"banned_ips": ["127.0.0.6", "10.0.0.0/8"]}));
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    // In force at once: the open connection closes, a new one is refused.
+    open.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = open.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+    }
+    assert!(!answered("127.0.0.6", port, ih).0);
+    drop(d);
+    // Kept in settings.json: banned from the start of the next run.
+    let d = Daemon::start_with(dir.path(), &config);
+    d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
+    let port = peer_port(dir.path());
+    assert!(!answered("127.0.0.6", port, ih).0);
+    assert!(answered("127.0.0.7", port, ih).0);
+    let s = d.get_json("/settings");
+    assert_eq!(s["banned_ips"], serde_json::json!(["127.0.0.6", "10.0.0.0/8"]));
+}

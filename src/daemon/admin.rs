@@ -106,6 +106,9 @@ pub async fn change_settings(app: &App, patch: SettingsPatch) -> Result<Settings
         .clone();
     let after = before.patched(&patch).map_err(ApiError::bad)?;
     after.apply(&app.engine).await?;
+    if after.banned_ips != before.banned_ips {
+        super::ipfilter::apply(&app.engine, &app.ip_file(), &after.banned_ips).await?;
+    }
     if after.log_filter != before.log_filter {
         (app.set_log_filter)(&after.log_filter).map_err(ApiError::bad)?;
     }

@@ -39,6 +39,9 @@ pub struct App {
     pub settings: Mutex<Settings>,
     /// Where settings changed over the API are saved.
     pub settings_file: PathBuf,
+    /// The IP filter file's ranges as last read (joined with the
+    /// `banned_ips` setting for the engine; see `daemon::ipfilter`).
+    pub ip_file: Mutex<Arc<crate::ipfilter::IpFilter>>,
     /// Changes the log filter of the running daemon.
     pub set_log_filter: super::FilterSetter,
     /// When the daemon started.
@@ -57,6 +60,18 @@ pub struct App {
     pub api_addr: SocketAddr,
     /// The DHT nodes' numbers (`None`: the DHT is off).
     pub dht: Option<crate::net::dht::DhtStatsHandle>,
+}
+
+impl App {
+    /// The IP filter file's ranges as last read.
+    pub fn ip_file(&self) -> Arc<crate::ipfilter::IpFilter> {
+        Arc::clone(
+            &self
+                .ip_file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
 }
 
 impl std::fmt::Debug for App {

@@ -474,10 +474,7 @@ impl Config {
         if self.roots.iter().filter(|r| r.default).count() > 1 {
             return bad("roots: more than one root says default = true".into());
         }
-        if let Some(e) = self.peers.banned_ips.iter().find(|e| {
-            let p = crate::ipfilter::IpFilter::parse(e);
-            p.skipped > 0 || p.filter.is_empty()
-        }) {
+        if let Some(e) = super::ipfilter::bad_entry(&self.peers.banned_ips) {
             return bad(format!(
                 "peers.banned_ips: {e:?} is not an address, a range or a CIDR block"
             ));

@@ -1,24 +1,34 @@
-//! The IP filter the config names (`peers.ip_filter`, `peers.banned_ips`):
-//! read at start (a file that cannot be read stops the start, with why) and
-//! again on SIGHUP (a file that cannot be read then keeps the filter in
-//! force, with an error in the log), and handed to every engine thread.
+//! The IP filter as the daemon makes it: the config's file (`peers.ip_filter`,
+//! read at start, where a file that cannot be read stops the start with why,
+//! and again on SIGHUP, where it keeps the filter in force with an error in
+//! the log) and the banned addresses (the `banned_ips` setting: the config's,
+//! changed over the API), joined and handed to every engine thread.
 
 use std::io::Read;
 use std::sync::Arc;
 
-use super::config::PeersConfig;
 use crate::Engine;
+use crate::engine::EngineError;
 use crate::ipfilter::IpFilter;
 
 /// The largest filter file read (a full blocklist is about 20 MB of text).
 pub const MAX_FILE_BYTES: u64 = 128 << 20;
+/// Most entries in `banned_ips`.
+pub const MAX_BANNED: usize = 10_000;
 
-/// The filter of `peers`: the file's ranges and the banned addresses.
-pub fn load(peers: &PeersConfig) -> Result<IpFilter, String> {
-    let mut filter = IpFilter::parse(&peers.banned_ips.join("\n")).filter;
-    let path = peers.ip_filter.trim();
+/// The first entry of `list` that is not an address, a range or a CIDR block.
+pub fn bad_entry(list: &[String]) -> Option<&String> {
+    list.iter().find(|e| {
+        let p = IpFilter::parse(e);
+        p.skipped > 0 || p.filter.is_empty()
+    })
+}
+
+/// The ranges of the filter file at `path` (empty: none).
+pub fn read_file(path: &str) -> Result<IpFilter, String> {
+    let path = path.trim();
     if path.is_empty() {
-        return Ok(filter);
+        return Ok(IpFilter::default());
     }
     let why = |e: std::io::Error| format!("peers.ip_filter {path}: {e}");
     let file = std::fs::File::open(path).map_err(why)?;
@@ -32,7 +42,7 @@ pub fn load(peers: &PeersConfig) -> Result<IpFilter, String> {
             MAX_FILE_BYTES >> 20
         ));
     }
-    // Lists are ASCII; anything else on a line makes that line a stray one.
+    // Lists are ASCII; anything else on a line makes it a stray one.
     let parsed = IpFilter::parse(&String::from_utf8_lossy(&bytes));
     if parsed.filter.is_empty() {
         return Err(format!(
@@ -49,17 +59,25 @@ pub fn load(peers: &PeersConfig) -> Result<IpFilter, String> {
             "IP filter: lines not read (they block nothing)"
         );
     }
-    filter.extend(&parsed.filter);
-    Ok(filter)
+    Ok(parsed.filter)
 }
 
-/// Loads the filter of `peers` and hands it to the engine.
-pub async fn apply(engine: &Engine, peers: &PeersConfig) -> Result<usize, String> {
-    let filter = load(peers)?;
-    let ranges = filter.len();
-    engine
-        .set_ip_filter_async(Arc::new(filter))
-        .await
-        .map_err(|e| e.to_string())?;
+/// The file's ranges and the banned addresses, as one filter.
+pub fn joined(file: &IpFilter, banned: &[String]) -> IpFilter {
+    let mut f = IpFilter::parse(&banned.join("\n")).filter;
+    f.extend(file);
+    f
+}
+
+/// Hands the engine the file's ranges and the banned addresses; how many
+/// ranges they make.
+pub async fn apply(
+    engine: &Engine,
+    file: &IpFilter,
+    banned: &[String],
+) -> Result<usize, EngineError> {
+    let f = joined(file, banned);
+    let ranges = f.len();
+    engine.set_ip_filter_async(Arc::new(f)).await?;
     Ok(ranges)
 }

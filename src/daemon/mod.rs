@@ -164,8 +164,6 @@ fn prepare(cfg: &Config) -> Result<(Engine, Served), DaemonError> {
         tracing::info!(path = %token_file.display(), "API token read from its file");
     }
 
-    let engine = start_engine(cfg, &data_dir)?;
-    set_up_roots(&engine, cfg)?;
     let settings_file = data_dir.join("settings.json");
     let saved = SettingsPatch::load(&settings_file).map_err(|e| DaemonError::Io {
         what: "saved settings".into(),
@@ -177,6 +175,15 @@ fn prepare(cfg: &Config) -> Result<(Engine, Served), DaemonError> {
             what: format!("saved settings {}", settings_file.display()),
             source: std::io::Error::other(e),
         })?;
+    let ip_file =
+        ipfilter::read_file(&cfg.peers.ip_filter).map_err(config::ConfigError::Inconsistent)?;
+    // In force before the first torrent is restored.
+    let ip_filter = ipfilter::joined(&ip_file, &settings.banned_ips);
+    if !ip_filter.is_empty() {
+        tracing::info!(ranges = ip_filter.len(), "IP filter loaded");
+    }
+    let engine = start_engine(cfg, &data_dir, ip_filter)?;
+    set_up_roots(&engine, cfg)?;
     Ok((
         engine,
         Served {
@@ -184,6 +191,7 @@ fn prepare(cfg: &Config) -> Result<(Engine, Served), DaemonError> {
             data_dir,
             settings,
             settings_file,
+            ip_file,
         },
     ))
 }
@@ -193,6 +201,8 @@ struct Served {
     data_dir: PathBuf,
     settings: Settings,
     settings_file: PathBuf,
+    /// The IP filter file's ranges (see `ipfilter`).
+    ip_file: crate::ipfilter::IpFilter,
 }
 
 async fn serve(
@@ -323,6 +333,7 @@ async fn make_app(
         guard: auth::Guard::new(s.token, api_addr, cfg.api.allowed_hosts.clone()),
         settings: Mutex::new(s.settings),
         settings_file: s.settings_file,
+        ip_file: Mutex::new(Arc::new(s.ip_file)),
         set_log_filter,
         // The daemon's uptime clock.
         #[allow(clippy::disallowed_methods)]
@@ -444,7 +455,22 @@ async fn reload(app: &api::Shared, config_file: Option<&Path>) {
     {
         tracing::error!(error = %e, "SIGHUP: log filter not changed");
     }
-    match ipfilter::apply(&app.engine, &cfg.peers).await {
+    // The file again (a blocklist updater replaces it, then sends SIGHUP).
+    let file = match ipfilter::read_file(&cfg.peers.ip_filter) {
+        Ok(f) => {
+            let f = Arc::new(f);
+            *app.ip_file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&f);
+            Some(f)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: IP filter file not read; the one in force stays");
+            None
+        }
+    };
+    let file = file.unwrap_or_else(|| app.ip_file());
+    match ipfilter::apply(&app.engine, &file, &after.banned_ips).await {
         Ok(ranges) => tracing::info!(ranges, "SIGHUP: IP filter read again"),
         Err(e) => tracing::error!(error = %e, "SIGHUP: IP filter not changed"),
     }
@@ -464,12 +490,11 @@ fn absolute(p: &Path) -> Result<PathBuf, DaemonError> {
     std::path::absolute(p).map_err(io_err(format!("path {}", p.display())))
 }
 
-fn start_engine(cfg: &Config, data_dir: &Path) -> Result<Engine, DaemonError> {
-    // In force before the first torrent is restored.
-    let ip_filter = ipfilter::load(&cfg.peers).map_err(config::ConfigError::Inconsistent)?;
-    if !ip_filter.is_empty() {
-        tracing::info!(ranges = ip_filter.len(), "IP filter loaded");
-    }
+fn start_engine(
+    cfg: &Config,
+    data_dir: &Path,
+    ip_filter: crate::ipfilter::IpFilter,
+) -> Result<Engine, DaemonError> {
     let core = CoreConfig {
         ip_filter: std::sync::Arc::new(ip_filter),
         max_connections: cfg.peers.max_connections,

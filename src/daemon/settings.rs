@@ -61,6 +61,10 @@ pub struct Settings {
     pub slow_upload_rate: u64,
     /// Seconds under both before it counts as slow.
     pub slow_inactive_secs: u64,
+    /// Addresses, ranges or CIDR blocks banned besides the IP filter file
+    /// (the config's `peers.banned_ips`, then the API's: qBittorrent's
+    /// `banned_IPs` and `transfer/banPeers`).
+    pub banned_ips: Vec<String>,
 }
 
 /// A change to some settings (what the API takes and what settings.json keeps).
@@ -130,6 +134,9 @@ pub struct SettingsPatch {
     /// See [`Settings`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slow_inactive_secs: Option<u64>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub banned_ips: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -157,6 +164,7 @@ impl Settings {
             slow_download_rate: c.queue.slow_download_rate,
             slow_upload_rate: c.queue.slow_upload_rate,
             slow_inactive_secs: c.queue.slow_inactive_secs,
+            banned_ips: c.peers.banned_ips.clone(),
         }
     }
 
@@ -215,6 +223,20 @@ impl Settings {
         }
         if tracing_subscriber::EnvFilter::try_new(&s.log_filter).is_err() {
             return Err(format!("log_filter: {:?} is not a filter", s.log_filter));
+        }
+        if let Some(list) = &p.banned_ips {
+            s.banned_ips.clone_from(list);
+        }
+        if let Some(e) = super::ipfilter::bad_entry(&s.banned_ips) {
+            return Err(format!(
+                "banned_ips: {e:?} is not an address, a range or a CIDR block"
+            ));
+        }
+        if s.banned_ips.len() > super::ipfilter::MAX_BANNED {
+            return Err(format!(
+                "banned_ips: more than {}",
+                super::ipfilter::MAX_BANNED
+            ));
         }
         Ok(s)
     }
@@ -334,7 +356,8 @@ impl SettingsPatch {
             ignore_slow_torrents,
             slow_download_rate,
             slow_upload_rate,
-            slow_inactive_secs
+            slow_inactive_secs,
+            banned_ips
         );
     }
 

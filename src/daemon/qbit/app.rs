@@ -135,7 +135,6 @@ const FIXED: &[&str] = &[
     "ip_filter_enabled",
     "ip_filter_path",
     "ip_filter_trackers",
-    "banned_IPs",
 ];
 
 fn prefs(app: &Shared) -> Map<String, Value> {
@@ -201,7 +200,7 @@ fn prefs(app: &Shared) -> Map<String, Value> {
     );
     set("ip_filter_path", json!(peers.ip_filter));
     set("ip_filter_trackers", json!(false));
-    set("banned_IPs", json!(peers.banned_ips.join("\n")));
+    set("banned_IPs", json!(s.banned_ips.join("\n")));
     // qBittorrent's numbers: 0 encryption allowed, 1 required, 2 off.
     let encryption = match peers.encryption {
         crate::core::Encryption::Disabled => 2,
@@ -334,6 +333,12 @@ pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Res
                     }
                 });
             }
+            "banned_IPs" => {
+                let text = v
+                    .as_str()
+                    .ok_or_else(|| QbError::bad("banned_IPs: text, one address a line"))?;
+                patch.banned_ips = Some(banned_lines(text));
+            }
             "dl_limit" => patch.download_limit = Some(num(v, k)?),
             "up_limit" => patch.upload_limit = Some(num(v, k)?),
             "max_connec" => patch.max_connections = Some(count(v, k)?),
@@ -451,6 +456,44 @@ async fn set_limit(app: &Shared, p: &Params, download: bool) -> Result<Response,
         }
     };
     change_settings(app, patch)
+        .await
+        .map_err(|e| QbError::bad(e.detail))?;
+    Ok(done())
+}
+
+/// The entries of qBittorrent's `banned_IPs` text, one a line.
+fn banned_lines(text: &str) -> Vec<String> {
+    (text.lines().map(str::trim))
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `transfer/banPeers` (`peers`: `host:port|host:port`): their addresses join
+/// the banned ones (kept, and in force at once).
+pub async fn ban_peers(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let mut list = app
+        .settings
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .banned_ips
+        .clone();
+    for peer in p.need("peers")?.split('|').map(str::trim) {
+        let ip = peer
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip())
+            .or_else(|_| peer.parse::<std::net::IpAddr>())
+            .map_err(|_| QbError::bad(format!("peers: {peer:?} is not host:port")))?;
+        let ip = ip.to_canonical().to_string();
+        if !list.contains(&ip) {
+            list.push(ip);
+        }
+    }
+    let patch = SettingsPatch {
+        banned_ips: Some(list),
+        ..SettingsPatch::default()
+    };
+    change_settings(&app, patch)
         .await
         .map_err(|e| QbError::bad(e.detail))?;
     Ok(done())

@@ -311,6 +311,7 @@ pub fn router() -> Router<Shared> {
         .route("/transfer/uploadLimit", any(app::upload_limit))
         .route("/transfer/setDownloadLimit", any(app::set_download_limit))
         .route("/transfer/setUploadLimit", any(app::set_upload_limit))
+        .route("/transfer/banPeers", any(app::ban_peers))
         .route("/sync/maindata", any(sync::maindata))
         .route("/sync/torrentPeers", any(sync::torrent_peers));
     // A fallback of its own, so the guard (a layer, which covers only what the
