@@ -33,6 +33,20 @@ fn peer_port(dir: &Path) -> u16 {
     a.parse::<SocketAddr>().unwrap().port()
 }
 
+/// A torrent added with its data in place, once it seeds: its id and hash.
+fn seeding(d: &Daemon, dir: &Path) -> (String, InfoHash) {
+    let (t, data) = make_torrent(dir, "f.bin", 100_000);
+    std::fs::write(dir.join("downloads/f.bin"), &data).unwrap();
+    let added: serde_json::Value = d
+        .add_torrent(&std::fs::read(&t).unwrap(), "")
+        .json()
+        .unwrap();
+    let id = added["id"].as_str().unwrap().to_owned();
+    d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
+    let ih = InfoHash::parse(&id).unwrap();
+    (id, ih)
+}
+
 /// A connection from `from` that sends a handshake for `ih`: whether the
 /// daemon answered with its own.
 fn answered(from: &str, port: u16, ih: InfoHash) -> (bool, TcpStream) {
@@ -65,15 +79,7 @@ fn peers_the_filter_names_are_refused_and_a_reload_closes_them() {
     );
     let config = config_with(dir.path(), &lines);
     let d = Daemon::start_with(dir.path(), &config);
-    let (t, data) = make_torrent(dir.path(), "f.bin", 100_000);
-    std::fs::write(dir.path().join("downloads/f.bin"), &data).unwrap();
-    let added: serde_json::Value = d
-        .add_torrent(&std::fs::read(&t).unwrap(), "")
-        .json()
-        .unwrap();
-    let id = added["id"].as_str().unwrap().to_owned();
-    d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
-    let ih = InfoHash::parse(&id).unwrap();
+    let (_, ih) = seeding(&d, dir.path());
     let port = peer_port(dir.path());
 
     assert!(!answered("127.0.0.2", port, ih).0, "the file's address");
@@ -151,15 +157,7 @@ fn addresses_banned_over_the_api_are_refused_and_stay_banned_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_with(dir.path(), "");
     let d = Daemon::start_with(dir.path(), &config);
-    let (t, data) = make_torrent(dir.path(), "g.bin", 50_000);
-    std::fs::write(dir.path().join("downloads/g.bin"), &data).unwrap();
-    let added: serde_json::Value = d
-        .add_torrent(&std::fs::read(&t).unwrap(), "")
-        .json()
-        .unwrap();
-    let id = added["id"].as_str().unwrap().to_owned();
-    d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
-    let ih = InfoHash::parse(&id).unwrap();
+    let (id, ih) = seeding(&d, dir.path());
     let port = peer_port(dir.path());
     let (ok, mut open) = answered("127.0.0.6", port, ih);
     assert!(ok);
@@ -171,11 +169,15 @@ fn addresses_banned_over_the_api_are_refused_and_stay_banned_after_a_restart() {
     };
     let r = patch(serde_json::json!({"banned_ips": ["127.0.0.6", "nonsense"]}));
     assert_eq!(r.status(), 400);
-    assert!(answered("127.0.0.6", port, ih).0, "a refused change bans nothing");
+    assert!(
+        answered("127.0.0.6", port, ih).0,
+        "a refused change bans nothing"
+    );
     let r = patch(serde_json::json!({"banned_ips": ["127.0.0.6", "10.0.0.0/8"]}));
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());
     // In force at once: the open connection closes, a new one is refused.
-    open.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    open.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut buf = [0u8; 4096];
     while let Ok(n) = open.read(&mut buf) {
         if n == 0 {
@@ -191,5 +193,8 @@ fn addresses_banned_over_the_api_are_refused_and_stay_banned_after_a_restart() {
     assert!(!answered("127.0.0.6", port, ih).0);
     assert!(answered("127.0.0.7", port, ih).0);
     let s = d.get_json("/settings");
-    assert_eq!(s["banned_ips"], serde_json::json!(["127.0.0.6", "10.0.0.0/8"]));
+    assert_eq!(
+        s["banned_ips"],
+        serde_json::json!(["127.0.0.6", "10.0.0.0/8"])
+    );
 }

@@ -8,7 +8,7 @@
 use crate::bencode::writer::{self, bytes, list};
 use crate::bencode::{self, Node};
 
-use super::v2_layout::file_layer;
+use super::v2_layout::{file_layer, stored_v2};
 use super::{Metainfo, MetainfoError, MetainfoLimits};
 
 /// What a `.torrent` says about itself outside `info`.
@@ -131,40 +131,21 @@ fn split_stored<'a>(
     if stored.first() != Some(&b'l') {
         return Ok((stored, Vec::new()));
     }
-    let bad = |why: &str| MetainfoError::BadV2(why.into());
-    let root = bencode::decode(stored, limits.bencode)?;
-    let parts = root.as_list().unwrap_or(&[]);
-    let (Some(info), Some(roots)) = (
-        parts.first().and_then(Node::as_bytes),
-        parts.get(1).and_then(Node::as_bytes),
-    ) else {
-        return Err(bad("a stored v2 record is not [info, roots]"));
-    };
-    let node = bencode::decode(info, limits.bencode)?;
-    let v2 = super::v2::parse_tree(&node)?;
-    let plen = v2.piece_length;
+    let s = stored_v2(stored, limits)?;
     let mut layers = Vec::new();
-    let mut at = 0usize;
-    for f in &v2.files {
-        let Some(pieces_root) = f.pieces_root else {
-            continue;
-        };
-        let n = usize::try_from(f.length.div_ceil(plen)).unwrap_or(usize::MAX);
-        let raw = at
-            .checked_add(n.saturating_mul(32))
-            .and_then(|end| roots.get(at..end))
-            .ok_or_else(|| bad("a stored v2 record is short of roots"))?;
-        at += raw.len();
+    for (f, raw) in s.v2.files.iter().zip(&s.roots) {
         // The layer of a file longer than a piece; a shorter file's one root
         // is its `pieces root`, in `info` already.
-        if !file_layer(f, plen, Some(raw))?.is_empty() {
-            layers.push((pieces_root, raw));
+        if let Some(pieces_root) = f.pieces_root
+            && !file_layer(f, s.v2.piece_length, Some(raw))?.is_empty()
+        {
+            layers.push((pieces_root, *raw));
         }
     }
     // Two files of the same content share a root, and a dictionary a key.
     layers.sort_unstable_by_key(|l| l.0);
     layers.dedup_by(|a, b| a.0 == b.0);
-    Ok((info, layers))
+    Ok((s.info, layers))
 }
 
 #[cfg(test)]

@@ -289,6 +289,57 @@ pub fn encode_stored(info_bytes: &[u8], hashes: &PieceHashes) -> Vec<u8> {
     }
 }
 
+/// The parts of a stored v2 or hybrid record (a list: see [`encode_stored`]).
+pub(super) struct StoredV2<'a> {
+    /// The `info` bytes.
+    pub info: &'a [u8],
+    /// They, decoded.
+    pub node: Node<'a>,
+    /// Its v2 side.
+    pub v2: V2,
+    /// Each file's stored roots, in order (none for a file with no data).
+    pub roots: Vec<&'a [u8]>,
+}
+
+/// Splits a stored list record into its parts, each file's roots counted
+/// off by its length (a record short of them is refused).
+pub(super) fn stored_v2<'a>(
+    bytes: &'a [u8],
+    limits: &MetainfoLimits,
+) -> Result<StoredV2<'a>, MetainfoError> {
+    let root = bencode::decode(bytes, limits.bencode)?;
+    let parts = root.as_list().unwrap_or(&[]);
+    let (Some(info), Some(all)) = (
+        parts.first().and_then(Node::as_bytes),
+        parts.get(1).and_then(Node::as_bytes),
+    ) else {
+        return Err(bad("a stored v2 record is not [info, roots]"));
+    };
+    let node = bencode::decode(info, limits.bencode)?;
+    let v2 = super::v2::parse_tree(&node)?;
+    let mut at = 0usize;
+    let mut roots = Vec::with_capacity(v2.files.len());
+    for f in &v2.files {
+        let n = if f.pieces_root.is_some() {
+            usize::try_from(f.length.div_ceil(v2.piece_length)).unwrap_or(usize::MAX)
+        } else {
+            0
+        };
+        let raw = at
+            .checked_add(n.saturating_mul(32))
+            .and_then(|end| all.get(at..end))
+            .ok_or_else(|| bad("a stored v2 record is short of roots"))?;
+        at += raw.len();
+        roots.push(raw);
+    }
+    Ok(StoredV2 {
+        info,
+        node,
+        v2,
+        roots,
+    })
+}
+
 /// A record [`encode_stored`] wrote: the info-hash (a v2-only torrent's is its
 /// truncated v2 hash, a hybrid's its v1 hash), the layout with its hashes, and
 /// the `info` bytes.
@@ -300,33 +351,16 @@ pub fn parse_stored(
         let (ih, info) = super::parse_info_bytes(bytes, limits)?;
         return Ok((ih, info, bytes.to_vec()));
     }
-    let root = bencode::decode(bytes, limits.bencode)?;
-    let parts = root.as_list().unwrap_or(&[]);
-    let (Some(info_bytes), Some(roots)) = (
-        parts.first().and_then(Node::as_bytes),
-        parts.get(1).and_then(Node::as_bytes),
-    ) else {
-        return Err(bad("a stored v2 record is not [info, roots]"));
-    };
-    let node = bencode::decode(info_bytes, limits.bencode)?;
-    let v2 = super::v2::parse_tree(&node)?;
-    let plen = v2.piece_length;
-    // The roots of each file's pieces, in order: a longer file's are its layer.
-    let mut at = 0usize;
-    let mut per_file = Vec::with_capacity(v2.files.len());
-    for f in &v2.files {
-        let n = if f.pieces_root.is_some() {
-            usize::try_from(f.length.div_ceil(plen)).unwrap_or(usize::MAX)
-        } else {
-            0
-        };
-        let raw = at
-            .checked_add(n.saturating_mul(32))
-            .and_then(|end| roots.get(at..end))
-            .ok_or_else(|| bad("a stored v2 record is short of roots"))?;
-        at += raw.len();
-        per_file.push(file_layer(f, plen, Some(raw))?);
-    }
+    let StoredV2 {
+        info: info_bytes,
+        node,
+        v2,
+        roots,
+    } = stored_v2(bytes, limits)?;
+    // A longer file's roots are its layer.
+    let per_file = (v2.files.iter().zip(&roots))
+        .map(|(f, raw)| file_layer(f, v2.piece_length, Some(raw)))
+        .collect::<Result<Vec<_>, _>>()?;
     if node.get("pieces").is_some() {
         // A hybrid: its v1 layout, with the roots beside its SHA-1.
         let (ih, mut info) = super::parse_info_bytes(info_bytes, limits)?;
