@@ -64,6 +64,29 @@ fn answered(from: &str, port: u16, ih: InfoHash) -> (bool, TcpStream) {
     (ok, s)
 }
 
+/// A connection from `from` that opens with an encryption handshake (a
+/// public key's worth of bytes): how many bytes come back before it closes
+/// or goes quiet.
+fn encryption_answer(from: &str, port: u16) -> usize {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&format!("{from}:0").parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    s.connect(&SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .unwrap();
+    let mut s: TcpStream = s.into();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let _ = s.write_all(&[0x5a; 96]);
+    let mut got = 0;
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    got
+}
+
 #[test]
 fn peers_the_filter_names_are_refused_and_a_reload_closes_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,6 +106,15 @@ fn peers_the_filter_names_are_refused_and_a_reload_closes_them() {
     let port = peer_port(dir.path());
 
     assert!(!answered("127.0.0.2", port, ih).0, "the file's address");
+    assert_eq!(
+        encryption_answer("127.0.0.2", port),
+        0,
+        "no MSE answer either"
+    );
+    assert!(
+        encryption_answer("127.0.0.9", port) >= 96,
+        "an MSE answer elsewhere"
+    );
     assert!(!answered("127.0.0.3", port, ih).0, "banned_ips");
     let (ok, mut open) = answered("127.0.0.4", port, ih);
     assert!(ok, "an address in neither");

@@ -59,6 +59,13 @@ impl PeerFilter {
 }
 
 impl Core {
+    /// Whether a connection from `addr` is refused by the IP filter (counted,
+    /// and said): the driver asks before it reads a byte of it, or answers an
+    /// encryption handshake.
+    pub fn refuses_connection(&mut self, now: Time, addr: std::net::SocketAddr) -> bool {
+        self.ip_filter.refuses(now, addr.ip())
+    }
+
     /// Applies a new IP filter: kept for connections to come, given to every
     /// torrent for the addresses it learns, and its blocked addresses' known
     /// entries forgotten and connections closed now.

@@ -180,9 +180,10 @@ pub(crate) fn incoming(
             c.set_transport(k, transport);
         }
     });
-    // Refused by the caps: the stream is dropped, which closes it.
+    // Refused by the caps (or the IP filter): the stream is dropped, which
+    // closes it.
     if key.is_none() {
-        tracing::debug!(%addr, "incoming connection refused: connection caps");
+        tracing::debug!(%addr, "incoming connection refused: connection caps or the IP filter");
     }
     if let Some(peer) = key {
         attach(rc, peer, stream);
@@ -202,6 +203,13 @@ pub(crate) async fn route(
     mut stream: PeerStream,
     addr: SocketAddr,
 ) {
+    // The IP filter first: a blocked peer gets nothing, not even an
+    // encryption handshake's answer (the stream drops, which closes it).
+    let mut refused = false;
+    with_shard(&rc, |c, now, _| refused = c.refuses_connection(now, addr));
+    if refused {
+        return;
+    }
     let read = async {
         let mut first = Vec::new();
         while first.len() < crate::proto::HANDSHAKE_LEN {
