@@ -47,14 +47,22 @@ impl PeerFilter {
         self.refused += 1;
         self.unlogged += 1;
         self.first_unlogged.get_or_insert(ip);
-        if self.logged_at.is_none_or(|at| now.since(at) >= LOG_EVERY) {
-            let first = self.first_unlogged.take().expect("set above");
+        self.report(now);
+        true
+    }
+
+    /// Says the refusals not said yet, unless a line went out in the last
+    /// minute (the tick calls it too, so the last of a burst is said).
+    pub fn report(&mut self, now: Time) {
+        if self.unlogged == 0 || self.logged_at.is_some_and(|at| now.since(at) < LOG_EVERY) {
+            return;
+        }
+        if let Some(first) = self.first_unlogged.take() {
             tracing::info!(peer = %first, refused = self.unlogged,
                 "connections refused by the IP filter (said at most once a minute)");
-            self.unlogged = 0;
-            self.logged_at = Some(now);
         }
-        true
+        self.unlogged = 0;
+        self.logged_at = Some(now);
     }
 }
 
@@ -134,6 +142,13 @@ mod tests {
                 .is_some()
         );
         assert_eq!(core.ip_filter.refused, 2);
+        // The first was said at once; the second waits for the minute, and
+        // the tick says it then, with nothing more refused.
+        assert_eq!(core.ip_filter.unlogged, 1);
+        core.ip_filter.report(Time::from_secs(30));
+        assert_eq!(core.ip_filter.unlogged, 1);
+        core.ip_filter.report(Time::from_secs(61));
+        assert_eq!(core.ip_filter.unlogged, 0);
         let t = core.torrents.get_mut(&ih).unwrap();
         let l = t.learn([("10.9.3.3:1".parse().unwrap(), 0)], PeerSource::Pex, None);
         assert_eq!((l.refused, l.why), (1, Some("blocked by the IP filter")));

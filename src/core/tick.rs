@@ -19,6 +19,7 @@ impl Core {
     pub(super) fn tick(&mut self, now: Time, out: &mut Vec<Action>) {
         self.expire(now, out);
         self.announce_failures.report(now);
+        self.ip_filter.report(now);
         self.reclaim_idle_slots(now, out);
         if now.since(self.last_choke) >= self.cfg.choke_interval || self.last_choke == Time::ZERO {
             let rotate = now.since(self.last_optimistic) >= self.cfg.optimistic_interval
