@@ -47,16 +47,23 @@ fn seeding(d: &Daemon, dir: &Path) -> (String, InfoHash) {
     (id, ih)
 }
 
-/// A connection from `from` that sends a handshake for `ih`: whether the
-/// daemon answered with its own.
-fn answered(from: &str, port: u16, ih: InfoHash) -> (bool, TcpStream) {
+/// A connection to the daemon's peer port from loopback address `from`,
+/// whose reads wait at most `wait`.
+fn dial_from(from: &str, port: u16, wait: Duration) -> TcpStream {
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     s.bind(&format!("{from}:0").parse::<SocketAddr>().unwrap().into())
         .unwrap();
     s.connect(&SocketAddr::from(([127, 0, 0, 1], port)).into())
         .unwrap();
-    let mut s: TcpStream = s.into();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let s: TcpStream = s.into();
+    s.set_read_timeout(Some(wait)).unwrap();
+    s
+}
+
+/// A connection from `from` that sends a handshake for `ih`: whether the
+/// daemon answered with its own.
+fn answered(from: &str, port: u16, ih: InfoHash) -> (bool, TcpStream) {
+    let mut s = dial_from(from, port, Duration::from_secs(10));
     // A refused connection may be closed before the handshake is written.
     let _ = s.write_all(&Handshake::new(ih, [9; 20]).encode());
     let mut got = [0u8; 68];
@@ -68,13 +75,7 @@ fn answered(from: &str, port: u16, ih: InfoHash) -> (bool, TcpStream) {
 /// public key's worth of bytes): how many bytes come back before it closes
 /// or goes quiet.
 fn encryption_answer(from: &str, port: u16) -> usize {
-    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    s.bind(&format!("{from}:0").parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    s.connect(&SocketAddr::from(([127, 0, 0, 1], port)).into())
-        .unwrap();
-    let mut s: TcpStream = s.into();
-    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut s = dial_from(from, port, Duration::from_secs(3));
     let _ = s.write_all(&[0x5a; 96]);
     let mut got = 0;
     let mut buf = [0u8; 1024];
