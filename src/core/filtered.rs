@@ -5,7 +5,7 @@
 //! forgets the addresses it blocks. Refusals of connections are counted and
 //! said at `info`: the first at once, then at most a line a minute.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,7 +70,7 @@ impl Core {
     /// Whether a connection from `addr` is refused by the IP filter (counted,
     /// and said): the driver asks before it reads a byte of it, or answers an
     /// encryption handshake.
-    pub fn refuses_connection(&mut self, now: Time, addr: std::net::SocketAddr) -> bool {
+    pub fn refuses_connection(&mut self, now: Time, addr: core::net::SocketAddr) -> bool {
         self.ip_filter.refuses(now, addr.ip())
     }
 
@@ -113,7 +113,7 @@ mod tests {
     fn a_filter_refuses_connections_and_addresses_and_closes_what_it_blocks() {
         let (mut core, ih, _) = core_having_with(false, CoreConfig::default());
         let peer = connect(&mut core, ih, true);
-        let known: std::net::SocketAddr = "10.9.0.1:6881".parse().unwrap();
+        let known: core::net::SocketAddr = "10.9.0.1:6881".parse().unwrap();
         let t = core.torrents.get_mut(&ih).unwrap();
         t.learn([(known, 0)], PeerSource::Tracker, None);
         let mut out = Vec::new();
