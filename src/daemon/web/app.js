@@ -405,7 +405,8 @@ async function loadSettings() {
       input.type = "checkbox";
       input.checked = v;
     } else {
-      input.value = v;
+      // A list (banned_ips) is edited as comma-separated text.
+      input.value = Array.isArray(v) ? v.join(", ") : v;
     }
     label.appendChild(input);
     form.appendChild(label);
@@ -417,8 +418,10 @@ async function saveSettings(ev) {
   ev.preventDefault();
   const patch = {};
   for (const input of $("#settings-form").querySelectorAll("input")) {
-    const kind = typeof settingsShown[input.name];
-    patch[input.name] = kind === "number" ? Number(input.value) : kind === "boolean" ? input.checked : input.value;
+    const shown = settingsShown[input.name];
+    const kind = typeof shown;
+    patch[input.name] = Array.isArray(shown) ? input.value.split(/[\s,]+/).filter(Boolean)
+      : kind === "number" ? Number(input.value) : kind === "boolean" ? input.checked : input.value;
   }
   try {
     await api("PATCH", "/settings", patch);
