@@ -236,7 +236,30 @@ try {
   await page.fill("#settings-form input[name=upload_limit]", "654321");
   await page.click("#settings-form button");
   await until("the setting saved", async () => (await apiGet("/settings")).upload_limit === 654321, 10000);
+  // The alternative limits and their schedule are settings like the others.
+  await page.fill("#settings-form input[name=alt_upload_limit]", "12288");
+  await page.fill("#settings-form input[name=schedule_from]", "07:30");
+  await page.fill("#settings-form input[name=schedule_days]", "weekends");
+  await page.click("#settings-form button");
+  await until("the alternative limit saved", async () => {
+    const s = await apiGet("/settings");
+    return s.alt_upload_limit === 12288 && s.schedule_from === "07:30" && s.schedule_days === "weekends";
+  }, 10000);
   await shot("settings");
+  // The header's button switches them into force, and back.
+  await page.click("#alt-limits");
+  await until("the alternative limits in force", async () => {
+    const st = await apiGet("/stats");
+    return st.alt_limits && st.upload_limit === 12288;
+  }, 10000);
+  await until("the button lit", async () => (await page.getAttribute("#alt-limits", "class")).includes("on"), 10000);
+  await until("the cap shown", async () => (await page.textContent("#totals")).includes("max 12"), 10000);
+  await shot("alternative-limits");
+  await page.click("#alt-limits");
+  await until("the normal limits again", async () => {
+    const st = await apiGet("/stats");
+    return !st.alt_limits && st.upload_limit === 654321;
+  }, 10000);
   await page.click("button[data-view=torrents]");
   await page.selectOption("#label-filter", "");
 

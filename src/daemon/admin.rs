@@ -99,6 +99,15 @@ pub async fn patch_settings(
 /// Applies a change of settings, keeps it in the settings file and logs it
 /// (the admin API and the qBittorrent layer's preferences both come here).
 pub async fn change_settings(app: &App, patch: SettingsPatch) -> Result<Settings, ApiError> {
+    change_settings_by(app, patch, "the API").await
+}
+
+/// [`change_settings`], logged as made by `by` (the API, the schedule).
+pub async fn change_settings_by(
+    app: &App,
+    patch: SettingsPatch,
+    by: &str,
+) -> Result<Settings, ApiError> {
     let before = app
         .settings
         .lock()
@@ -123,7 +132,7 @@ pub async fn change_settings(app: &App, patch: SettingsPatch) -> Result<Settings
         tracing::error!(error = %e, "settings changed but not saved: they last until a restart");
     }
     for c in after.changes_from(&before) {
-        tracing::info!(change = %c, "setting changed over the API");
+        tracing::info!(change = %c, by, "setting changed");
     }
     *app.settings
         .lock()
@@ -140,6 +149,12 @@ pub struct GlobalStats {
     pub download_rate: u64,
     /// Bytes per second, all torrents.
     pub upload_rate: u64,
+    /// The global download cap in force, bytes per second (0: none).
+    pub download_limit: u64,
+    /// The global upload cap in force, bytes per second (0: none).
+    pub upload_limit: u64,
+    /// The alternative caps are the ones in force.
+    pub alt_limits: bool,
     /// Payload bytes, all torrents, since added.
     pub downloaded: u64,
     /// Payload bytes, all torrents, since added.
@@ -212,10 +227,20 @@ pub async fn stats(State(app): State<Shared>) -> Result<Json<GlobalStats>, ApiEr
         *by_state.entry(state_name(&t.state)).or_insert(0) += 1;
     }
     let e = &app.engine;
+    let ((download_limit, upload_limit), alt_limits) = {
+        let s = app
+            .settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (s.limits_in_force(), s.alt_limits)
+    };
     Ok(Json(GlobalStats {
         uptime_secs: app.started.elapsed().as_secs(),
         download_rate: all.iter().map(|t| t.download_rate).sum(),
         upload_rate: all.iter().map(|t| t.upload_rate).sum(),
+        download_limit,
+        upload_limit,
+        alt_limits,
         downloaded: all.iter().map(|t| t.downloaded).sum(),
         uploaded: all.iter().map(|t| t.uploaded).sum(),
         wasted: all.iter().map(|t| t.wasted).sum(),

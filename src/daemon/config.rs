@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use super::schedule::{ClockTime, ScheduleDays};
 use crate::core::{Encryption, ShareAction, SlotMode, TransportMode};
 use crate::shard::WriteMode;
 use serde::{Deserialize, Serialize};
@@ -114,6 +115,18 @@ pub struct LimitsConfig {
     pub download: u64,
     /// Upload cap in bytes per second (0: none).
     pub upload: u64,
+    /// The alternative download cap, bytes per second (0: none).
+    pub alt_download: u64,
+    /// The alternative upload cap, bytes per second (0: none).
+    pub alt_upload: u64,
+    /// The schedule switches the alternative caps on in its window.
+    pub schedule_enabled: bool,
+    /// The window opens (local time).
+    pub schedule_from: ClockTime,
+    /// The window closes.
+    pub schedule_to: ClockTime,
+    /// The days it opens on.
+    pub schedule_days: ScheduleDays,
     /// Seeding torrents stop at this ratio (-1: none).
     pub ratio: f64,
     /// ... or after this many minutes of seeding (-1: none).
@@ -124,11 +137,20 @@ pub struct LimitsConfig {
     pub share_action: ShareAction,
 }
 
+/// The alternative caps' default, bytes per second (qBittorrent's).
+const ALT_LIMIT: u64 = 10 * 1024;
+
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             download: 0,
             upload: 0,
+            alt_download: ALT_LIMIT,
+            alt_upload: ALT_LIMIT,
+            schedule_enabled: false,
+            schedule_from: ClockTime::new(8, 0).expect("on the clock"),
+            schedule_to: ClockTime::new(20, 0).expect("on the clock"),
+            schedule_days: ScheduleDays::EveryDay,
             ratio: -1.0,
             seeding_time_mins: -1,
             inactive_seeding_time_mins: -1,

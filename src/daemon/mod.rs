@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod notify;
 pub mod qbit;
 pub mod rows;
+pub mod schedule;
 pub mod serve;
 pub mod settings;
 pub mod stream;
@@ -236,6 +237,7 @@ async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signals = tokio::spawn(watch_signals(app.clone(), config_file, stop_tx));
     let books = tokio::spawn(keep_books(engine.clone()));
+    let timetable = tokio::spawn(schedule::follow(app.clone()));
     // The API is bound and routed: systemd may start what depends on us.
     notify::tell("READY=1");
     let watchdog = notify::watchdog_interval()
@@ -244,6 +246,7 @@ async fn serve(
     serve::serve(listener, router, stop_rx, grace).await;
     signals.abort();
     books.abort();
+    timetable.abort();
     notify::tell("STOPPING=1");
     if let Some(w) = watchdog {
         w.abort();

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::config::Config;
+use super::schedule::{ClockTime, Schedule, ScheduleDays};
 use crate::Engine;
 use crate::core::queue::QueueLimits;
 use crate::core::{GlobalShare, ShareAction, ShareLimits, SlotMode, Tunables};
@@ -20,6 +21,23 @@ pub struct Settings {
     pub download_limit: u64,
     /// Global upload cap, bytes per second (0: none).
     pub upload_limit: u64,
+    /// The alternative download cap, bytes per second (0: none).
+    pub alt_download_limit: u64,
+    /// The alternative upload cap, bytes per second (0: none).
+    pub alt_upload_limit: u64,
+    /// The alternative caps are in force instead of the two above (switched by
+    /// hand, or by the schedule at its edges).
+    pub alt_limits: bool,
+    /// The schedule switches the alternative caps on in its window and off
+    /// outside it.
+    pub schedule_enabled: bool,
+    /// The window opens (local time, `HH:MM`).
+    pub schedule_from: ClockTime,
+    /// The window closes (past midnight if earlier than `schedule_from`; the
+    /// whole day if equal).
+    pub schedule_to: ClockTime,
+    /// The days the window opens on.
+    pub schedule_days: ScheduleDays,
     /// Peer connections in all.
     pub max_connections: usize,
     /// Peer connections per torrent.
@@ -77,6 +95,27 @@ pub struct SettingsPatch {
     /// See [`Settings`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upload_limit: Option<u64>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alt_download_limit: Option<u64>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alt_upload_limit: Option<u64>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alt_limits: Option<bool>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_enabled: Option<bool>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_from: Option<ClockTime>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_to: Option<ClockTime>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_days: Option<ScheduleDays>,
     /// See [`Settings`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<usize>,
@@ -145,6 +184,13 @@ impl Settings {
         Settings {
             download_limit: c.limits.download,
             upload_limit: c.limits.upload,
+            alt_download_limit: c.limits.alt_download,
+            alt_upload_limit: c.limits.alt_upload,
+            alt_limits: false,
+            schedule_enabled: c.limits.schedule_enabled,
+            schedule_from: c.limits.schedule_from,
+            schedule_to: c.limits.schedule_to,
+            schedule_days: c.limits.schedule_days,
             max_connections: c.peers.max_connections,
             max_connections_per_torrent: c.peers.max_connections_per_torrent,
             max_half_open: c.peers.max_half_open,
@@ -196,6 +242,13 @@ impl Settings {
             ($($f:ident),*) => {$(if let Some(v) = p.$f { s.$f = v; })*};
         }
         take!(
+            alt_download_limit,
+            alt_upload_limit,
+            alt_limits,
+            schedule_enabled,
+            schedule_from,
+            schedule_to,
+            schedule_days,
             queueing_enabled,
             max_active_downloads,
             max_active_uploads,
@@ -243,9 +296,8 @@ impl Settings {
 
     /// Hands the engine its part (limits, caps, slots).
     pub async fn apply(&self, engine: &Engine) -> Result<(), EngineError> {
-        engine
-            .set_global_limits_async(self.download_limit, self.upload_limit)
-            .await?;
+        let (down, up) = self.limits_in_force();
+        engine.set_global_limits_async(down, up).await?;
         engine
             .set_tunables_async(Tunables {
                 max_connections: self.max_connections,
@@ -258,6 +310,25 @@ impl Settings {
             .await?;
         engine.set_global_share_async(self.global_share()).await?;
         engine.set_queue_limits_async(self.queue_limits()).await
+    }
+
+    /// The download and upload caps in force: the alternative ones while they
+    /// are switched on.
+    pub fn limits_in_force(&self) -> (u64, u64) {
+        if self.alt_limits {
+            (self.alt_download_limit, self.alt_upload_limit)
+        } else {
+            (self.download_limit, self.upload_limit)
+        }
+    }
+
+    /// The schedule, if it is on.
+    pub fn schedule(&self) -> Option<Schedule> {
+        self.schedule_enabled.then_some(Schedule {
+            from: self.schedule_from,
+            to: self.schedule_to,
+            days: self.schedule_days,
+        })
     }
 
     /// The queue's limits as the engine takes them.
@@ -338,6 +409,13 @@ impl SettingsPatch {
         take!(
             download_limit,
             upload_limit,
+            alt_download_limit,
+            alt_upload_limit,
+            alt_limits,
+            schedule_enabled,
+            schedule_from,
+            schedule_to,
+            schedule_days,
             max_connections,
             max_connections_per_torrent,
             max_half_open,

@@ -65,6 +65,11 @@ impl Daemon {
 
     /// Starts a daemon on an existing config file.
     pub fn start_with(dir: &Path, config: &Path) -> Daemon {
+        Daemon::start_with_env(dir, config, &[])
+    }
+
+    /// Starts a daemon on an existing config file, with `env` set for it.
+    pub fn start_with_env(dir: &Path, config: &Path, env: &[(&str, &str)]) -> Daemon {
         let addr_file = dir.join("data/admin.addr");
         let _ = std::fs::remove_file(&addr_file);
         let log = dir.join(format!("daemon-{}.log", std::process::id()));
@@ -77,6 +82,7 @@ impl Daemon {
             .arg("daemon")
             .arg("--config")
             .arg(config)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)

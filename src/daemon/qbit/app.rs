@@ -4,11 +4,12 @@ use std::time::Instant;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::super::admin::change_settings;
 use super::super::api::Shared;
+use super::super::schedule::{ClockTime, ScheduleDays};
 use super::super::settings::SettingsPatch;
 use super::login::Login;
 use super::{Params, QbError, done, json as answer, ok, sid, text};
@@ -108,6 +109,14 @@ const MAPPED: &[&str] = &[
     "max_ratio_act",
     "dl_limit",
     "up_limit",
+    "alt_dl_limit",
+    "alt_up_limit",
+    "scheduler_enabled",
+    "schedule_from_hour",
+    "schedule_from_min",
+    "schedule_to_hour",
+    "schedule_to_min",
+    "scheduler_days",
     "max_connec",
     "max_connec_per_torrent",
     "max_uploads_per_torrent",
@@ -153,6 +162,14 @@ fn prefs(app: &Shared) -> Map<String, Value> {
     };
     set("dl_limit", json!(s.download_limit));
     set("up_limit", json!(s.upload_limit));
+    set("alt_dl_limit", json!(s.alt_download_limit));
+    set("alt_up_limit", json!(s.alt_upload_limit));
+    set("scheduler_enabled", json!(s.schedule_enabled));
+    set("schedule_from_hour", json!(s.schedule_from.hour()));
+    set("schedule_from_min", json!(s.schedule_from.minute()));
+    set("schedule_to_hour", json!(s.schedule_to.hour()));
+    set("schedule_to_min", json!(s.schedule_to.minute()));
+    set("scheduler_days", json!(s.schedule_days.qbit()));
     set("max_connec", json!(s.max_connections));
     set(
         "max_connec_per_torrent",
@@ -341,6 +358,22 @@ pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Res
             }
             "dl_limit" => patch.download_limit = Some(num(v, k)?),
             "up_limit" => patch.upload_limit = Some(num(v, k)?),
+            "alt_dl_limit" => patch.alt_download_limit = Some(num(v, k)?),
+            "alt_up_limit" => patch.alt_upload_limit = Some(num(v, k)?),
+            "scheduler_enabled" => patch.schedule_enabled = Some(flag(v, k)?),
+            "scheduler_days" => {
+                patch.schedule_days = Some(
+                    v.as_i64()
+                        .and_then(ScheduleDays::from_qbit)
+                        .ok_or_else(|| {
+                            QbError::bad(
+                                "scheduler_days: 0 (every day), 1 (weekdays), 2 (weekends) or 3 to 9 (Monday to Sunday)",
+                            )
+                        })?,
+                );
+            }
+            "schedule_from_hour" | "schedule_from_min" | "schedule_to_hour" | "schedule_to_min" => {
+            } // below, both parts of each time together
             "max_connec" => patch.max_connections = Some(count(v, k)?),
             "max_connec_per_torrent" => patch.max_connections_per_torrent = Some(count(v, k)?),
             "max_uploads_per_torrent" => patch.upload_slots = Some(count(v, k)?),
@@ -356,12 +389,48 @@ pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Res
             _ => {}
         }
     }
+    let now = app
+        .settings
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    patch.schedule_from = clock(&given, "schedule_from", now.schedule_from)?;
+    patch.schedule_to = clock(&given, "schedule_to", now.schedule_to)?;
     if patch != SettingsPatch::default() {
         change_settings(&app, patch)
             .await
             .map_err(|e| QbError::bad(e.detail))?;
     }
     Ok(done())
+}
+
+/// A schedule time from qBittorrent's `{name}_hour` and `{name}_min` (either
+/// may be left out: the other part stays as `was`); `None` if neither is
+/// given.
+fn clock(
+    given: &Map<String, Value>,
+    name: &str,
+    was: ClockTime,
+) -> Result<Option<ClockTime>, QbError> {
+    let part = |suffix: &str, max: u16| -> Result<Option<u16>, QbError> {
+        let key = format!("{name}_{suffix}");
+        let in_range = |v: &Value| v.as_u64().and_then(|n| u16::try_from(n).ok());
+        (given.get(&key))
+            .map(|v| {
+                in_range(v)
+                    .filter(|n| *n <= max)
+                    .ok_or_else(|| QbError::bad(format!("{key}: a number from 0 to {max}")))
+            })
+            .transpose()
+    };
+    let (hour, minute) = (part("hour", 23)?, part("min", 59)?);
+    if hour.is_none() && minute.is_none() {
+        return Ok(None);
+    }
+    Ok(ClockTime::new(
+        hour.unwrap_or(was.hour()),
+        minute.unwrap_or(was.minute()),
+    ))
 }
 
 /// `app/defaultSavePath`.
@@ -396,10 +465,11 @@ pub async fn transfer_numbers(app: &Shared) -> Result<Map<String, Value>, QbErro
     m.insert("dht_nodes".into(), json!(0));
     m.insert("dl_info_data".into(), json!(dl));
     m.insert("dl_info_speed".into(), json!(down));
-    m.insert("dl_rate_limit".into(), json!(s.download_limit));
+    let (down_limit, up_limit) = s.limits_in_force();
+    m.insert("dl_rate_limit".into(), json!(down_limit));
     m.insert("up_info_data".into(), json!(ul));
     m.insert("up_info_speed".into(), json!(up));
-    m.insert("up_rate_limit".into(), json!(s.upload_limit));
+    m.insert("up_rate_limit".into(), json!(up_limit));
     m.insert("total_peer_connections".into(), json!(peers));
     Ok(m)
 }
@@ -411,25 +481,57 @@ pub async fn transfer_info(State(app): State<Shared>) -> Result<Response, QbErro
     Ok(answer(&m))
 }
 
-/// `transfer/speedLimitsMode`: seedring has no alternative limits: always 0.
-pub async fn speed_limits_mode() -> Response {
-    text(StatusCode::OK, "0")
+fn alt_on(app: &Shared) -> bool {
+    app.settings
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .alt_limits
 }
 
-/// `transfer/toggleSpeedLimitsMode`: refused (no alternative limits).
-pub async fn toggle_speed_limits_mode() -> Response {
-    QbError::conflict("seedring has no alternative speed limits").into_response()
+/// `transfer/speedLimitsMode`: `1` while the alternative limits are in force.
+pub async fn speed_limits_mode(State(app): State<Shared>) -> Response {
+    text(StatusCode::OK, if alt_on(&app) { "1" } else { "0" })
+}
+
+async fn set_alt(app: &Shared, on: bool) -> Result<Response, QbError> {
+    let patch = SettingsPatch {
+        alt_limits: Some(on),
+        ..SettingsPatch::default()
+    };
+    change_settings(app, patch)
+        .await
+        .map_err(|e| QbError::bad(e.detail))?;
+    Ok(done())
+}
+
+/// `transfer/toggleSpeedLimitsMode`: the alternative limits on if off, off
+/// if on (a schedule switches them again at its next edge).
+pub async fn toggle_speed_limits_mode(State(app): State<Shared>) -> Result<Response, QbError> {
+    set_alt(&app, !alt_on(&app)).await
+}
+
+/// `transfer/setSpeedLimitsMode` (`mode`: 1 the alternative limits, 0 the
+/// normal ones).
+pub async fn set_speed_limits_mode(
+    State(app): State<Shared>,
+    p: Params,
+) -> Result<Response, QbError> {
+    match p.need("mode")? {
+        "0" => set_alt(&app, false).await,
+        "1" => set_alt(&app, true).await,
+        other => Err(QbError::bad(format!("mode: 0 or 1, not {other:?}"))),
+    }
 }
 
 fn limits(app: &Shared) -> (u64, u64) {
-    let s = app
-        .settings
+    app.settings
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    (s.download_limit, s.upload_limit)
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .limits_in_force()
 }
 
-/// `transfer/downloadLimit`: bytes per second, 0 for none.
+/// `transfer/downloadLimit`: bytes per second, 0 for none (the alternative
+/// limit while it is in force, as in qBittorrent; so for the three below).
 pub async fn download_limit(State(app): State<Shared>) -> Response {
     text(StatusCode::OK, limits(&app).0.to_string())
 }
@@ -444,17 +546,13 @@ async fn set_limit(app: &Shared, p: &Params, download: bool) -> Result<Response,
         .num::<i64>("limit")?
         .ok_or_else(|| QbError::bad("Missing required parameter: limit"))?;
     let limit = Some(limit.max(0) as u64);
-    let patch = if download {
-        SettingsPatch {
-            download_limit: limit,
-            ..SettingsPatch::default()
-        }
-    } else {
-        SettingsPatch {
-            upload_limit: limit,
-            ..SettingsPatch::default()
-        }
-    };
+    let mut patch = SettingsPatch::default();
+    match (download, alt_on(app)) {
+        (true, false) => patch.download_limit = limit,
+        (false, false) => patch.upload_limit = limit,
+        (true, true) => patch.alt_download_limit = limit,
+        (false, true) => patch.alt_upload_limit = limit,
+    }
     change_settings(app, patch)
         .await
         .map_err(|e| QbError::bad(e.detail))?;

@@ -307,6 +307,10 @@ pub fn router() -> Router<Shared> {
             "/transfer/toggleSpeedLimitsMode",
             any(app::toggle_speed_limits_mode),
         )
+        .route(
+            "/transfer/setSpeedLimitsMode",
+            any(app::set_speed_limits_mode),
+        )
         .route("/transfer/downloadLimit", any(app::download_limit))
         .route("/transfer/uploadLimit", any(app::upload_limit))
         .route("/transfer/setDownloadLimit", any(app::set_download_limit))

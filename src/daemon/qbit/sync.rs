@@ -61,12 +61,13 @@ impl Clients {
 /// `server_state`, from the totals over every torrent.
 fn server_state(app: &Shared, t: &Totals, free: u64) -> Map<String, Value> {
     let [dl, ul, down, up, peers, wasted] = *t;
-    let (dl_limit, ul_limit) = {
+    let (dl_limit, ul_limit, alt) = {
         let s = app
             .settings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (s.download_limit, s.upload_limit)
+        let (down, up) = s.limits_in_force();
+        (down, up, s.alt_limits)
     };
     let ratio = if dl == 0 {
         "-".to_owned()
@@ -82,7 +83,7 @@ fn server_state(app: &Shared, t: &Totals, free: u64) -> Map<String, Value> {
         "read_cache_overload": "0", "refresh_interval": 1500, "total_buffers_size": 0,
         "total_peer_connections": peers, "total_queued_size": 0,
         "total_wasted_session": wasted, "up_info_data": ul, "up_info_speed": up,
-        "up_rate_limit": ul_limit, "use_alt_speed_limits": false,
+        "up_rate_limit": ul_limit, "use_alt_speed_limits": alt,
         "write_cache_overload": "0",
     });
     match v {

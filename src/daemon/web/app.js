@@ -161,8 +161,11 @@ async function refresh() {
     if (!label) fillLabelFilter(page.torrents);
     fillCategories(Object.keys(cats));
     renderTorrents(page.torrents);
+    const cap = (n) => (n ? ` (max ${bytes(n)}/s)` : "");
     $("#totals").textContent =
-      `${stats.torrents} torrents, ↓ ${bytes(stats.download_rate)}/s ↑ ${bytes(stats.upload_rate)}/s, ${stats.peers} peers`;
+      `${stats.torrents} torrents, ↓ ${bytes(stats.download_rate)}/s${cap(stats.download_limit)} ` +
+      `↑ ${bytes(stats.upload_rate)}/s${cap(stats.upload_limit)}, ${stats.peers} peers`;
+    showAltLimits(stats.alt_limits);
     history.push([stats.download_rate, stats.upload_rate]);
     if (history.length > 300) history.shift();
     drawGraph();
@@ -389,6 +392,26 @@ async function addTorrent(ev) {
   }
 }
 
+// The alternative limits' button: lit while they are in force.
+function showAltLimits(on) {
+  const b = $("#alt-limits");
+  b.hidden = false;
+  b.classList.toggle("on", on);
+  b.dataset.on = on ? "1" : "0";
+  b.textContent = on ? "alternative limits: on" : "alternative limits: off";
+}
+
+async function toggleAltLimits() {
+  const on = $("#alt-limits").dataset.on !== "1";
+  try {
+    const s = await api("PATCH", "/settings", { alt_limits: on });
+    showAltLimits(s.alt_limits);
+    refresh();
+  } catch (e) {
+    $("#totals").textContent = "not switched: " + e.message;
+  }
+}
+
 // The settings as last loaded: their types say how the form's text is sent back.
 let settingsShown = {};
 
@@ -398,6 +421,8 @@ async function loadSettings() {
   const form = $("#settings-form");
   form.replaceChildren();
   for (const [k, v] of Object.entries(s)) {
+    // Switched by the header's button (a form loaded earlier would undo it).
+    if (k === "alt_limits") continue;
     const label = el("label", k.replaceAll("_", " ") + " ");
     const input = el("input");
     input.name = k;
@@ -483,6 +508,7 @@ function showView(name) {
 
 $("#login-form").addEventListener("submit", (ev) => { ev.preventDefault(); signIn($("#token").value.trim()); });
 $("#add-form").addEventListener("submit", addTorrent);
+$("#alt-limits").addEventListener("click", toggleAltLimits);
 $("#detail-close").addEventListener("click", closeDetail);
 // The .torrent comes with the token in a header, so through a blob.
 $("#detail-export").addEventListener("click", async () => {
