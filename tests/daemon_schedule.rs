@@ -130,6 +130,27 @@ fn the_schedule_switches_the_alternative_limits_at_its_edges_in_local_time() {
     let (_, body) = patch(&d, json!({"schedule_from": "24:00"}));
     assert!(body.to_string().contains("HH:MM"), "{body}");
 
+    // The command line shows the caps in force and switches them.
+    let remote = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_seedring"))
+            .args(["remote", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(remote(&["alt-limits"]).starts_with("normal limits: down 4.77 MiB/s, up 5.72 MiB/s"));
+    let on = remote(&["alt-limits", "on"]);
+    assert!(
+        on.starts_with("alternative limits: down 97.66 KiB/s, up 195.31 KiB/s"),
+        "{on}"
+    );
+    assert!(limits(&d.get_json("/stats")).0);
+    remote(&["alt-limits", "off"]);
+    assert!(!limits(&d.get_json("/stats")).0);
+
     // A restart keeps what the API set.
     d.signal("TERM");
     let _ = d.child.wait();

@@ -79,6 +79,12 @@ enum RemoteCommand {
     },
     /// Everything about one torrent.
     Info { id: String },
+    /// The global speed caps in force; `on` or `off` switches the alternative
+    /// ones (a schedule switches them again at its next edge).
+    AltLimits {
+        #[arg(value_parser = ["on", "off"])]
+        switch: Option<String>,
+    },
     /// The daemon's recent log; -f keeps following it.
     Logs {
         /// Keep printing new entries until interrupted.
@@ -330,6 +336,31 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
             c.send(c.http.delete(url))?;
             if !a.json {
                 println!("removed {id}{}", if *delete { " and its data" } else { "" });
+            }
+        }
+        RemoteCommand::AltLimits { switch } => {
+            if let Some(sw) = switch {
+                let url = format!("{}/api/v1/settings", c.base);
+                let body = serde_json::json!({ "alt_limits": sw == "on" });
+                c.send(c.http.patch(url).json(&body))?;
+            }
+            let v = c.get("/stats")?;
+            out(&v);
+            if !a.json {
+                let cap = |k: &str| match v[k].as_u64().unwrap_or(0) {
+                    0 => "none".to_owned(),
+                    n => format!("{}/s", crate::human_bytes(n)),
+                };
+                let which = if v["alt_limits"] == Value::Bool(true) {
+                    "alternative"
+                } else {
+                    "normal"
+                };
+                println!(
+                    "{which} limits: down {}, up {}",
+                    cap("download_limit"),
+                    cap("upload_limit")
+                );
             }
         }
         RemoteCommand::Info { id } => {
