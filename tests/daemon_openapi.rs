@@ -406,6 +406,11 @@ fn every_answer_fits_the_openapi_document() {
     let r = d.http.get(d.url("/stats")).send().unwrap();
     let status = r.status().as_u16();
     check(&doc, "/stats", &Method::GET, status, &r.bytes().unwrap());
+    // Last, as it stops the daemon.
+    let r = d.authed(d.http.post(d.url("/shutdown"))).send().unwrap();
+    let status = r.status().as_u16();
+    check(&doc, "/shutdown", &Method::POST, status, &r.bytes().unwrap());
+    statuses.insert(("/shutdown", status));
     // Both kinds of answer were seen.
     assert!(statuses.iter().any(|(_, s)| *s >= 400) && statuses.iter().any(|(_, s)| *s < 300));
     // Every route of the document was called.

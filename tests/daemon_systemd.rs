@@ -1,7 +1,7 @@
 //! The daemon as systemd runs it (`Type=notify`): `READY=1` once the API
 //! answers, `WATCHDOG=1` while the engine answers when `WATCHDOG_USEC` asks
-//! for pings, `STOPPING=1` at SIGTERM; and the sample config of `deploy/`
-//! starts a daemon.
+//! for pings, `STOPPING=1` at SIGTERM and at a stop asked for over the API
+//! (`POST /shutdown`); and the sample config of `deploy/` starts a daemon.
 #![allow(clippy::disallowed_methods)] // waits on a real daemon with the wall clock
 
 mod daemon_common;
@@ -68,6 +68,25 @@ fn ready_watchdog_and_stopping_reach_the_notify_socket() {
         "{seen:?}"
     );
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_stop_asked_for_over_the_api_is_the_clean_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("seedring.toml");
+    std::fs::write(&cfg, config_text(dir.path(), "")).unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let notify = sock_path.to_str().unwrap();
+    let mut d = Daemon::start_with_env(dir.path(), &cfg, &[("NOTIFY_SOCKET", notify)]);
+    assert_eq!(next(&sock), "READY=1");
+    let r = d.post("/shutdown");
+    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+    assert_eq!(next(&sock), "STOPPING=1");
+    assert!(d.child.wait().unwrap().success(), "{}", d.stderr());
+    assert!(d.stderr().contains("stop asked for over the API"));
 }
 
 #[test]

@@ -140,6 +140,14 @@ pub async fn change_settings_by(
     Ok(after)
 }
 
+/// `POST /shutdown`: the daemon stops as on SIGTERM (this answer goes out
+/// first).
+pub async fn shutdown(State(app): State<Shared>) -> StatusCode {
+    tracing::info!("stop asked for over the API");
+    app.shutdown.notify_one();
+    StatusCode::ACCEPTED
+}
+
 /// `GET /stats` answer.
 #[derive(Debug, Serialize)]
 pub struct GlobalStats {

@@ -60,6 +60,10 @@ pub struct App {
     pub api_addr: SocketAddr,
     /// The DHT nodes' numbers (`None`: the DHT is off).
     pub dht: Option<crate::net::dht::DhtStatsHandle>,
+    /// Told when a client asks the daemon to stop (`POST /shutdown`,
+    /// qBittorrent's `app/shutdown`); the signal watcher stops it as on
+    /// SIGTERM.
+    pub shutdown: tokio::sync::Notify,
 }
 
 impl App {
@@ -279,6 +283,7 @@ pub fn router(app: Shared, max_body: usize) -> Router {
             get(super::admin::settings).patch(super::admin::patch_settings),
         )
         .route("/stats", get(super::admin::stats))
+        .route("/shutdown", post(super::admin::shutdown))
         .route("/logs", get(super::admin::logs))
         .route("/logs/stream", get(super::admin::log_stream))
         .route("/openapi.json", get(openapi));

@@ -348,6 +348,7 @@ async fn make_app(
         write_mode: cfg.engine.write_mode,
         api_addr,
         dht,
+        shutdown: tokio::sync::Notify::new(),
     }))
 }
 
@@ -416,6 +417,7 @@ async fn watch_signals(
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => reload(&app, config_file.as_deref()).await,
+            () = app.shutdown.notified() => break,
         }
     }
     tracing::info!("stopping");

@@ -73,6 +73,14 @@ pub async fn webapi_version() -> Response {
     text(StatusCode::OK, super::WEBAPI_VERSION)
 }
 
+/// `app/shutdown`: the daemon stops as on SIGTERM (this answer goes out
+/// first).
+pub async fn shutdown(State(app): State<Shared>) -> Response {
+    tracing::info!("stop asked for over the qBittorrent API");
+    app.shutdown.notify_one();
+    text(StatusCode::OK, "")
+}
+
 /// `app/buildInfo`: the engine is seedring, said where qBittorrent names its
 /// libtorrent.
 pub async fn build_info() -> Response {

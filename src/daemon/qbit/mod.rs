@@ -18,6 +18,7 @@ mod app;
 mod delta;
 mod fetch;
 mod info;
+mod log;
 pub mod login;
 mod read;
 mod sync;
@@ -112,6 +113,11 @@ impl QbError {
     /// qBittorrent's 404 for an unknown torrent.
     pub fn not_found() -> QbError {
         QbError::new(StatusCode::NOT_FOUND, "Not Found")
+    }
+
+    /// A 500 with a reason.
+    pub fn internal(text: impl Into<String>) -> QbError {
+        QbError::new(StatusCode::INTERNAL_SERVER_ERROR, text)
     }
 
     /// A 409 with a reason.
@@ -298,6 +304,8 @@ pub fn router() -> Router<Shared> {
         .route("/app/version", any(app::version))
         .route("/app/webapiVersion", any(app::webapi_version))
         .route("/app/buildInfo", any(app::build_info))
+        .route("/app/shutdown", any(app::shutdown))
+        .route("/log/main", any(log::main_log))
         .route("/app/preferences", any(app::preferences))
         .route("/app/setPreferences", any(app::set_preferences))
         .route("/app/defaultSavePath", any(app::default_save_path))

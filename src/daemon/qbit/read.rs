@@ -1,5 +1,5 @@
 //! The torrent queries: `torrents/info`, `properties`, `files`,
-//! `pieceStates`, `categories`, `tags` (`trackers` and `webseeds` are in
+//! `pieceStates`, `pieceHashes`, `categories`, `tags` (`trackers` and `webseeds` are in
 //! `trackers`).
 
 use axum::Router;
@@ -19,6 +19,7 @@ pub fn routes(r: Router<Shared>) -> Router<Shared> {
         .route("/torrents/properties", any(properties))
         .route("/torrents/files", any(files))
         .route("/torrents/pieceStates", any(piece_states))
+        .route("/torrents/pieceHashes", any(piece_hashes))
         .route("/torrents/categories", any(categories))
         .route("/torrents/tags", any(tags))
 }
@@ -192,6 +193,28 @@ pub async fn piece_states(State(app): State<Shared>, p: Params) -> Result<Respon
             v
         });
     Ok(answer(&states))
+}
+
+/// `torrents/pieceHashes`: each piece's hash in hex: its SHA-1 (v1 and
+/// hybrid torrents), or its merkle root (SHA-256) for a v2-only torrent, which
+/// has no SHA-1; `[]` while a magnet's metadata is still to come.
+pub async fn piece_hashes(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    use crate::hash::PieceHashes;
+    use crate::metainfo::{Metainfo, MetainfoLimits};
+    use crate::types::Hex;
+    let Some(file) = app.engine.export_async(p.hash()?).await? else {
+        return Ok(answer(&Vec::<String>::new()));
+    };
+    let m = Metainfo::from_bytes_with(&file, &MetainfoLimits::default())
+        .map_err(|e| QbError::internal(format!("the stored metadata: {e}")))?;
+    let hex = |b: &[u8]| Hex::of(b).as_str().to_owned();
+    let hashes: Vec<String> = match &m.info.pieces {
+        PieceHashes::Sha1(h) | PieceHashes::Hybrid { sha1: h, .. } => {
+            h.iter().map(|d| hex(d)).collect()
+        }
+        PieceHashes::Merkle(h) => h.iter().map(|p| hex(&p.root)).collect(),
+    };
+    Ok(answer(&hashes))
 }
 
 /// The categories as qBittorrent lists them: name to `{name, savePath}`.
