@@ -409,7 +409,13 @@ fn every_answer_fits_the_openapi_document() {
     // Last, as it stops the daemon.
     let r = d.authed(d.http.post(d.url("/shutdown"))).send().unwrap();
     let status = r.status().as_u16();
-    check(&doc, "/shutdown", &Method::POST, status, &r.bytes().unwrap());
+    check(
+        &doc,
+        "/shutdown",
+        &Method::POST,
+        status,
+        &r.bytes().unwrap(),
+    );
     statuses.insert(("/shutdown", status));
     // Both kinds of answer were seen.
     assert!(statuses.iter().any(|(_, s)| *s >= 400) && statuses.iter().any(|(_, s)| *s < 300));

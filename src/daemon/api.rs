@@ -64,9 +64,21 @@ pub struct App {
     /// qBittorrent's `app/shutdown`); the signal watcher stops it as on
     /// SIGTERM.
     pub shutdown: tokio::sync::Notify,
+    /// The watch folders (the config's; SIGHUP replaces them).
+    pub watch: Mutex<Arc<Vec<super::watch::WatchDir>>>,
 }
 
 impl App {
+    /// The watch folders in force.
+    pub fn watch_dirs(&self) -> Arc<Vec<super::watch::WatchDir>> {
+        Arc::clone(
+            &self
+                .watch
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
     /// The IP filter file's ranges as last read.
     pub fn ip_file(&self) -> Arc<crate::ipfilter::IpFilter> {
         Arc::clone(

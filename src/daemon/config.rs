@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::schedule::{ClockTime, ScheduleDays};
+use super::watch::WatchDir;
 use crate::core::{Encryption, ShareAction, SlotMode, TransportMode};
 use crate::shard::WriteMode;
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Storage roots configured at start (more can be added over the API).
     pub roots: Vec<RootConfig>,
+    /// Watch folders: `.torrent` and `.magnet` files dropped there are added.
+    pub watch: Vec<WatchDir>,
 }
 
 /// Peer connections.
@@ -356,6 +359,7 @@ impl Default for Config {
                 path: PathBuf::from("./downloads"),
                 default: true,
             }],
+            watch: Vec::new(),
         }
     }
 }
@@ -491,6 +495,15 @@ impl Config {
             }
             if !tokens.insert(&r.token) {
                 return bad(format!("roots: token {:?} is used twice", r.token));
+            }
+        }
+        let mut watched = std::collections::BTreeSet::new();
+        for w in &self.watch {
+            if w.dir.as_os_str().is_empty() {
+                return bad("watch: a watch folder has an empty dir".into());
+            }
+            if !watched.insert(&w.dir) {
+                return bad(format!("watch: {} is watched twice", w.dir.display()));
             }
         }
         if self.roots.iter().filter(|r| r.default).count() > 1 {

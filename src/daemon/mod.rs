@@ -29,6 +29,7 @@ pub mod settings;
 pub mod stream;
 pub mod torrents;
 pub mod views;
+pub mod watch;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -238,6 +239,7 @@ async fn serve(
     let signals = tokio::spawn(watch_signals(app.clone(), config_file, stop_tx));
     let books = tokio::spawn(keep_books(engine.clone()));
     let timetable = tokio::spawn(schedule::follow(app.clone()));
+    let watcher = tokio::spawn(watch::follow(app.clone()));
     // The API is bound and routed: systemd may start what depends on us.
     notify::tell("READY=1");
     let watchdog = notify::watchdog_interval()
@@ -247,6 +249,7 @@ async fn serve(
     signals.abort();
     books.abort();
     timetable.abort();
+    watcher.abort();
     notify::tell("STOPPING=1");
     if let Some(w) = watchdog {
         w.abort();
@@ -330,6 +333,8 @@ async fn make_app(
         tracing::info!(url = %format!("http://{api_addr}/api/v2"), user = %cfg.qbittorrent.username, "qBittorrent API on");
         Some(q)
     };
+    let watched = watch_dirs(cfg)?;
+    say_watched(&watched);
     Ok(Arc::new(api::App {
         engine: engine.clone(),
         logs,
@@ -349,6 +354,7 @@ async fn make_app(
         api_addr,
         dht,
         shutdown: tokio::sync::Notify::new(),
+        watch: Mutex::new(Arc::new(watched)),
     }))
 }
 
@@ -479,6 +485,17 @@ async fn reload(app: &api::Shared, config_file: Option<&Path>) {
         Ok(ranges) => tracing::info!(ranges, "SIGHUP: IP filter read again"),
         Err(e) => tracing::error!(error = %e, "SIGHUP: IP filter not changed"),
     }
+    match watch_dirs(&cfg) {
+        Ok(dirs) if *app.watch_dirs() != dirs => {
+            say_watched(&dirs);
+            *app.watch
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(dirs);
+            tracing::info!("SIGHUP: watch folders read again");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "SIGHUP: watch folders not changed"),
+    }
     let changes = after.changes_from(&before);
     if changes.is_empty() {
         tracing::info!("SIGHUP: config reloaded, nothing changed");
@@ -489,6 +506,24 @@ async fn reload(app: &api::Shared, config_file: Option<&Path>) {
     *app.settings
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = after;
+}
+
+/// The config's watch folders, their paths made absolute.
+fn watch_dirs(cfg: &Config) -> Result<Vec<watch::WatchDir>, DaemonError> {
+    let mut out = Vec::with_capacity(cfg.watch.len());
+    for w in &cfg.watch {
+        let mut w = w.clone();
+        w.dir = absolute(&w.dir)?;
+        out.push(w);
+    }
+    Ok(out)
+}
+
+/// Says which folders are watched.
+fn say_watched(dirs: &[watch::WatchDir]) {
+    for w in dirs {
+        tracing::info!(dir = %w.dir.display(), category = %w.category, "watching for .torrent and .magnet files");
+    }
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, DaemonError> {

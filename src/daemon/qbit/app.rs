@@ -152,6 +152,7 @@ const FIXED: &[&str] = &[
     "ip_filter_enabled",
     "ip_filter_path",
     "ip_filter_trackers",
+    "scan_dirs",
 ];
 
 fn prefs(app: &Shared) -> Map<String, Value> {
@@ -226,6 +227,16 @@ fn prefs(app: &Shared) -> Map<String, Value> {
     set("ip_filter_path", json!(peers.ip_filter));
     set("ip_filter_trackers", json!(false));
     set("banned_IPs", json!(s.banned_ips.join("\n")));
+    // The watch folders: qBittorrent's 1 is "the default save path", a path
+    // a folder of its own (here the root's).
+    let roots = super::read::root_paths(&app.engine);
+    let scan: Map<String, Value> = (app.watch_dirs().iter())
+        .map(|w| {
+            let to = roots.get(&w.root).map_or(json!(1), |p| json!(p));
+            (w.dir.to_string_lossy().into_owned(), to)
+        })
+        .collect();
+    set("scan_dirs", Value::Object(scan));
     // qBittorrent's numbers: 0 encryption allowed, 1 required, 2 off.
     let encryption = match peers.encryption {
         crate::core::Encryption::Disabled => 2,
