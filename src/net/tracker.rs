@@ -20,7 +20,13 @@ use crate::types::InfoHash;
 type Reply = flume::Sender<Result<AnnounceReply, TrackerError>>;
 type ScrapeReply = flume::Sender<Result<ScrapeCounts, TrackerError>>;
 /// UDP connection ids by tracker address, with when they were issued.
-type UdpIds = std::cell::RefCell<HashMap<SocketAddr, (u64, tokio::time::Instant)>>;
+/// UDP trackers' connection ids (BEP 15), and the address requests leave
+/// from (`None`: any).
+#[derive(Default)]
+struct UdpIds {
+    ids: std::cell::RefCell<HashMap<SocketAddr, (u64, tokio::time::Instant)>>,
+    source: Option<core::net::IpAddr>,
+}
 
 enum Job {
     Announce {
@@ -81,6 +87,12 @@ impl Drop for TrackerClient {
 impl TrackerClient {
     /// Starts the control-plane thread.
     pub fn start() -> std::io::Result<TrackerClient> {
+        TrackerClient::start_from(None)
+    }
+
+    /// Starts the control-plane thread, its requests leaving from `source`
+    /// (`None`: any address).
+    pub fn start_from(source: Option<core::net::IpAddr>) -> std::io::Result<TrackerClient> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Job>(JOB_QUEUE);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -92,7 +104,7 @@ impl TrackerClient {
                 // connection ids) on this one thread.
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&rt, async move {
-                    let http = Http::new();
+                    let http = Http::new(source);
                     let http = match http {
                         Ok(c) => c,
                         Err(e) => {
@@ -105,7 +117,10 @@ impl TrackerClient {
                             return;
                         }
                     };
-                    let udp_ids: std::rc::Rc<UdpIds> = Default::default();
+                    let udp_ids = std::rc::Rc::new(UdpIds {
+                        source,
+                        ..UdpIds::default()
+                    });
                     let said: std::rc::Rc<Said> = Default::default();
                     while let Some(job) = rx.recv().await {
                         let http = http.clone();
@@ -212,6 +227,18 @@ impl TrackerClient {
 #[derive(Debug, Default)]
 pub(crate) struct TrackerLink {
     client: std::sync::OnceLock<Result<crate::net::TrackerClient, String>>,
+    /// The address requests leave from (`None`: any).
+    source: Option<core::net::IpAddr>,
+}
+
+impl TrackerLink {
+    /// A link whose requests leave from `source` (`None`: any address).
+    pub(crate) fn new(source: Option<core::net::IpAddr>) -> TrackerLink {
+        TrackerLink {
+            client: std::sync::OnceLock::new(),
+            source,
+        }
+    }
 }
 
 impl TrackerLink {
@@ -254,7 +281,8 @@ impl TrackerLink {
 
     fn client(&self) -> &Result<TrackerClient, String> {
         self.client.get_or_init(|| {
-            TrackerClient::start().map_err(|e| format!("cannot start the tracker thread: {e}"))
+            TrackerClient::start_from(self.source)
+                .map_err(|e| format!("cannot start the tracker thread: {e}"))
         })
     }
 }
@@ -275,7 +303,10 @@ struct Http {
 }
 
 impl Http {
-    fn new() -> reqwest::Result<Http> {
+    /// The clients; with a `source`, all three leave from it (a tracker of
+    /// the other family cannot be reached, rather than reached from another
+    /// address).
+    fn new(source: Option<core::net::IpAddr>) -> reqwest::Result<Http> {
         let build = |local: Option<core::net::IpAddr>| {
             reqwest::Client::builder()
                 .user_agent(concat!("seedring/", env!("CARGO_PKG_VERSION")))
@@ -287,9 +318,9 @@ impl Http {
                 .build()
         };
         Ok(Http {
-            any: build(None)?,
-            v4: build(Some(core::net::Ipv4Addr::UNSPECIFIED.into()))?,
-            v6: build(Some(core::net::Ipv6Addr::UNSPECIFIED.into()))?,
+            any: build(source)?,
+            v4: build(source.or(Some(core::net::Ipv4Addr::UNSPECIFIED.into())))?,
+            v6: build(source.or(Some(core::net::Ipv6Addr::UNSPECIFIED.into())))?,
         })
     }
 }
@@ -507,14 +538,17 @@ async fn udp_session(
     addr: SocketAddr,
 ) -> Result<(tokio::net::UdpSocket, u64, bool), TrackerError> {
     let io = |e: std::io::Error| TrackerError::Io(e.to_string());
-    let bind: SocketAddr = if addr.is_ipv6() {
-        "[::]:0".parse().expect("literal")
-    } else {
-        "0.0.0.0:0".parse().expect("literal")
+    let bind: SocketAddr = match ids.source {
+        // A tracker of the other family: the bind or the send fails, said as
+        // the announce's error (nothing leaves from another address).
+        Some(ip) => SocketAddr::new(ip, 0),
+        None if addr.is_ipv6() => "[::]:0".parse().expect("literal"),
+        None => "0.0.0.0:0".parse().expect("literal"),
     };
     let sock = tokio::net::UdpSocket::bind(bind).await.map_err(io)?;
     sock.connect(addr).await.map_err(io)?;
     let fresh = ids
+        .ids
         .borrow()
         .get(&addr)
         .filter(|(_, at)| at.elapsed() < Duration::from_secs(60))
@@ -527,7 +561,8 @@ async fn udp_session(
             let udp::Response::Connected(id) = resp else {
                 return Err(TrackerError::Malformed("expected a connect reply".into()));
             };
-            ids.borrow_mut()
+            ids.ids
+                .borrow_mut()
                 .insert(addr, (id, tokio::time::Instant::now()));
             id
         }

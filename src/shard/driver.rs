@@ -53,6 +53,9 @@ pub(crate) struct Shard {
     pub(crate) names: Option<Arc<NameTable>>,
     /// The uTP thread, once it runs.
     pub(crate) utp: UtpSlot,
+    /// The address outgoing TCP connections leave from: the listen address
+    /// when it names one (a VPN's, say), else any (`None`).
+    pub(crate) source: Option<std::net::IpAddr>,
     /// The session store (read for the stamps of a restored torrent's record).
     pub(crate) store: SharedStore,
     /// The file-stamping jobs on the blocking pool (`stat`).
@@ -62,6 +65,20 @@ pub(crate) struct Shard {
 }
 
 pub(crate) type ShardRc = Rc<RefCell<Shard>>;
+
+/// A TCP connection to `addr`, from `source` when given (a peer of the other
+/// address family cannot be reached from it, and is not dialled from any
+/// other address).
+async fn dial(source: Option<std::net::IpAddr>, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    match source {
+        None => TcpStream::connect(addr).await,
+        Some(ip) if ip.is_ipv4() != addr.is_ipv4() => Err(std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("peers.listen is {ip}: no route to {addr} from it"),
+        )),
+        Some(ip) => TcpStream::bind_and_connect(SocketAddr::new(ip, 0), addr).await,
+    }
+}
 
 /// Runs `f` against the shard's core at the current time, then carries out the
 /// actions it produced. Never awaits.
@@ -164,6 +181,7 @@ impl Shard {
             trackers,
             names: None,
             utp: UtpSlot::default(),
+            source: None,
             store,
             stamping: Stamping::default(),
             writes: WriteLanes::new(write_mode),
@@ -227,13 +245,12 @@ impl Shard {
                 } => {
                     let rc2 = rc.clone();
                     let utp = self.utp.get().cloned();
+                    let source = self.source;
                     let task = compio::runtime::spawn(async move {
                         // No deadline here: the core closes a connect that takes
                         // longer than its handshake timeout, which drops this task.
                         let made = match (transport, utp) {
-                            (Transport::Tcp, _) => {
-                                TcpStream::connect(addr).await.map(PeerStream::Tcp)
-                            }
+                            (Transport::Tcp, _) => dial(source, addr).await.map(PeerStream::Tcp),
                             (Transport::Utp, Some(utp)) => {
                                 utp.connect(addr).await.map(PeerStream::Utp)
                             }

@@ -333,7 +333,7 @@ pub(crate) fn spawn_all(
         .map(|_| flume::bounded::<Handoff>(HANDOFF_QUEUE))
         .unzip();
     let senders = Arc::new(senders);
-    let trackers = Arc::new(TrackerLink::default());
+    let trackers = Arc::new(TrackerLink::new(source_ip(cfg.listen)));
     let names = (n > 1).then(|| Arc::new(NameTable::default()));
     // uTP shares the peer port's number, known once shard 0 has bound it; its
     // accepted connections go to shard 0's router like TCP ones.
@@ -454,6 +454,7 @@ pub(crate) fn spawn_one(
                     store.clone(),
                 )));
                 shard.borrow_mut().utp = utp;
+                shard.borrow_mut().source = source_ip(cfg.listen);
                 match &reason {
                     Some(why) => tracing::warn!(shard = index, %addr, "io: epoll ({why})"),
                     None => tracing::info!(shard = index, %addr, "io: {backend}"),
@@ -536,6 +537,14 @@ pub(crate) async fn bind(addr: SocketAddr, patience: Duration) -> std::io::Resul
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The address outgoing peer connections, announces and web seed fetches
+/// leave from: the listen address when it names one (traffic meant for a VPN's
+/// address stays on it), none for an unspecified one (`0.0.0.0`, `[::]`).
+pub(crate) fn source_ip(listen: SocketAddr) -> Option<std::net::IpAddr> {
+    let ip = listen.ip().to_canonical();
+    (!ip.is_unspecified()).then_some(ip)
 }
 
 /// A listening socket on `addr`. `[::]` takes IPv4 peers as well (dual-stack,
