@@ -86,6 +86,7 @@ fn populate(n: usize, data: &Path, state: &Path) {
             display_name: String::new(),
             first_last: false,
             content_layout: seedring::metainfo::ContentLayout::Original,
+            renames: Vec::new(),
         };
         ops.push(StoreOp::Set(
             meta_key(meta.info_hash),

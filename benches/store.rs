@@ -100,6 +100,7 @@ fn save(i: usize, rng: &mut Rng) -> ResumeSave {
         display_name: String::new(),
         first_last: false,
         content_layout: ContentLayout::Original,
+        renames: Vec::new(),
     };
     let peers = (0..rng.below(8))
         .map(|_| PeerRecord {

@@ -250,6 +250,24 @@ fn every_answer_fits_the_openapi_document() {
             Some(json!({"tiers": []})),
         ),
         (
+            Method::PUT,
+            "/torrents/{id}/paths",
+            format!("/torrents/{id}/paths"),
+            Some(json!({"from": "nope.bin", "to": "x.bin"})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/paths",
+            format!("/torrents/{unknown}/paths"),
+            Some(json!({"from": "a", "to": "b"})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/paths",
+            format!("/torrents/{id}/paths"),
+            Some(json!({"from": "a"})),
+        ),
+        (
             Method::GET,
             "/torrents/{id}/torrent",
             format!("/torrents/{id}/torrent"),

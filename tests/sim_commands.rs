@@ -1,5 +1,5 @@
 //! The Engine API in a simulated swarm: priorities, pause/resume, recheck, remove,
-//! sequential download, and a full disk.
+//! sequential download, renamed files, and a full disk.
 
 mod sim_common;
 
@@ -214,6 +214,65 @@ fn no_subfolder_puts_the_files_straight_into_the_root() {
         assert!(
             world.read_file(&l, &format!("{ROOT}/{path}")).is_none(),
             "{path}"
+        );
+    }
+}
+
+/// Renamed files and a renamed folder move on the (memory) disk, the torrent
+/// runs again under the new names and serves a new leecher from them; a name
+/// that is taken is refused and nothing moves.
+#[test]
+fn renamed_files_move_and_are_served_under_their_new_names() {
+    let (seed, _g) = seed(60);
+    let (world, fx, s, l) = pair(seed, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    assert!(run(&world, 300, || done(&l, ih)));
+    let path = |p: &str| p.split('/').map(str::to_owned).collect::<Vec<_>>();
+    // a.bin (0) to another folder; dir/ (3, 4) to "disc 1".
+    let renames = vec![
+        (0, path("cmd/art/front.bin")),
+        (3, path("cmd/disc 1/b.bin")),
+        (4, path("cmd/disc 1/c.bin")),
+    ];
+    l.rename_files(ih, renames).unwrap();
+    assert!(
+        run(&world, 60, || {
+            l.stats(ih)
+                .is_ok_and(|t| t.state == TorrentState::Seeding && t.note.is_none())
+        }),
+        "{:?}",
+        l.stats(ih)
+    );
+    let moved = |p: &str| {
+        p.replace("cmd/a.bin", "cmd/art/front.bin")
+            .replace("cmd/dir/", "cmd/disc 1/")
+    };
+    for (p, bytes) in &fx.files {
+        let now = moved(p);
+        assert_eq!(
+            world.read_file(&l, &format!("{ROOT}/{now}")).as_ref(),
+            Some(bytes),
+            "{now}"
+        );
+        if now != *p {
+            assert!(
+                world.read_file(&l, &format!("{ROOT}/{p}")).is_none(),
+                "{p} is still there"
+            );
+        }
+    }
+    // Taken: refused at once.
+    assert!(l.rename_files(ih, vec![(1, path("cmd/z.bin"))]).is_err());
+    // A new leecher, served by the renamed torrent alone.
+    drop(s);
+    let l2 = leecher(&world, &fx, CoreConfig::default());
+    introduce(&[&l, &l2], ih);
+    assert!(run(&world, 300, || done(&l2, ih)), "{:?}", l2.stats(ih));
+    for (p, bytes) in &fx.files {
+        assert_eq!(
+            world.read_file(&l2, &format!("{ROOT}/{p}")).as_ref(),
+            Some(bytes),
+            "{p}"
         );
     }
 }

@@ -106,7 +106,12 @@ const browser = await chromium.launchPersistentContext(join(dir, "chrome"), {
 });
 const page = browser.pages()[0] || (await browser.newPage());
 const dialogs = [];
-page.on("dialog", async (d) => { dialogs.push(d.message()); await d.accept(); });
+// A prompt is answered with `promptAnswer` when one is set.
+let promptAnswer = null;
+page.on("dialog", async (d) => {
+  dialogs.push(d.message());
+  await (d.type() === "prompt" && promptAnswer !== null ? d.accept(promptAnswer) : d.accept());
+});
 let step = 0;
 const shot = async (name) => page.screenshot({ path: join(shots, `${String(++step).padStart(2, "0")}-${name}.png`) });
 
@@ -228,6 +233,16 @@ try {
   await page.selectOption("#category-filter", "films");
   await until("the category filter keeps it", async () => (await page.$$("#torrents tbody tr")).length === 1, 10000);
   await page.selectOption("#category-filter", "");
+  // A file renamed from the detail: on disk, and in the list.
+  promptAnswer = "renamed-movie.bin";
+  await page.click("#detail-files tbody tr button.rename");
+  await until("the file renamed", async () => {
+    const files = await apiGet(`/torrents/${id}/files`);
+    return files[0].path === "renamed-movie.bin" && existsSync(join(dir, "disk2", "films", "renamed-movie.bin"));
+  }, 30000);
+  promptAnswer = null;
+  await until("the new name shown", async () => (await page.textContent("#detail-files tbody")).includes("renamed-movie.bin"), 10000);
+  await shot("renamed");
   await page.click("#detail-close");
 
   // Settings: change the global upload limit.

@@ -147,6 +147,14 @@ pub enum Command {
         /// Whether the root is there by its marker file (or, a folder, by itself).
         to_marked: bool,
     },
+    /// Gives some of a torrent's files new names (see `core::rename`).
+    RenameFiles {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// Each file's index and new path (components under the download
+        /// folder).
+        renames: Vec<(usize, Vec<String>)>,
+    },
     /// Saves every torrent now.
     SaveAll,
     /// Closes every peer, refuses new ones and tells the trackers `stopped`;
@@ -436,6 +444,9 @@ impl Core {
                 to_token,
                 to_marked,
             } => Reply::Done(self.move_storage(info_hash, to, to_token, to_marked, out)),
+            Command::RenameFiles { info_hash, renames } => {
+                Reply::Done(self.rename_files(info_hash, &renames, out))
+            }
             Command::SaveAll => {
                 self.save_all(now, out);
                 Reply::Done(Ok(()))

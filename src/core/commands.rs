@@ -52,6 +52,7 @@ impl Core {
         t.display_name = display_name;
         t.first_last = add.settings.first_last;
         t.content_layout = add.settings.content_layout;
+        t.renames.clone_from(&add.settings.renames);
         t.busy_at = now;
         t.upload_slots = self.slot_bounds().max;
         t.root_token = add.root_token;
@@ -626,6 +627,7 @@ fn stats_of(
             display_name: t.display_name.clone(),
             first_last: t.first_last,
             content_layout: t.content_layout,
+            renames: t.renames.clone(),
         },
         seeding_secs: t.seeding_secs_at(now),
         idle_secs: t.idle_secs(now),

@@ -491,6 +491,9 @@ pub struct MoveStorage {
     pub have: crate::core::Bitfield,
     /// Their hashes.
     pub hashes: Arc<crate::hash::PieceHashes>,
+    /// Its layout at the new place: `info` itself for a move to another
+    /// root, the same files with new names for a rename (`from == to`).
+    pub to_info: Arc<Info>,
     /// From this root (path)...
     pub from: String,
     /// ...to this one...

@@ -54,6 +54,7 @@ pub mod picker_bench;
 mod pieces;
 pub mod queue;
 pub mod record;
+pub mod rename;
 mod requests;
 mod resident;
 mod rng;
@@ -366,6 +367,9 @@ pub struct TorrentSettings {
     /// Where its files go under the save folder (given at add; applied to the
     /// metadata when it is known).
     pub content_layout: crate::metainfo::ContentLayout,
+    /// Files given other names (index, path), applied after the content
+    /// layout (see [`rename`]).
+    pub renames: Vec<(usize, Vec<String>)>,
 }
 
 /// Most labels on one torrent.

@@ -112,6 +112,7 @@ impl Torrent {
             display_name: self.display_name.clone(),
             first_last: self.first_last,
             content_layout: self.content_layout,
+            renames: self.renames.clone(),
         }
     }
 
@@ -395,9 +396,11 @@ impl Core {
             return;
         };
         t.move_started = true;
+        let info = Arc::clone(t.info.as_ref().expect("moves need metadata"));
         out.push(Action::MoveStorage(super::MoveStorage {
             info_hash: ih,
-            info: Arc::clone(t.info.as_ref().expect("moves need metadata")),
+            to_info: t.renamed.clone().unwrap_or_else(|| Arc::clone(&info)),
+            info,
             have: t.have.clone(),
             hashes,
             from: t.root.clone(),
@@ -427,9 +430,20 @@ impl Core {
                 t.root_token = token;
                 t.root_marked = marked;
                 t.note = None;
+                if let Some(info) = t.renamed.take() {
+                    t.note_renames(&info);
+                    t.content_path = info.content_path_unless(&t.name).map(Into::into);
+                    t.info = Some(info);
+                }
                 // Opening it again at the new place replaces the old storage.
                 t.storage_ready = false;
                 out.push(t.open_storage(ih, false, false));
+            }
+            Err(e) if t.renamed.take().is_some() => {
+                t.note = Some(format!(
+                    "renaming its files failed, they keep their names: {}",
+                    e.0
+                ));
             }
             Err(e) => {
                 t.note = Some(format!(

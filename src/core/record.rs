@@ -102,6 +102,8 @@ pub struct StateRecord {
     pub first_last: bool,
     /// Where its files go under the save folder (absent: the torrent's own layout).
     pub content_layout: crate::metainfo::ContentLayout,
+    /// Files given other names: index and path (absent: none).
+    pub renames: Vec<(usize, Vec<String>)>,
 }
 
 /// A peer that worked.
@@ -195,6 +197,20 @@ impl StateRecord {
             if self.queue_pos > 0 {
                 d.uint("qp", self.queue_pos);
             }
+            if !self.renames.is_empty() {
+                list(d.key("ren"), |l| {
+                    for (i, path) in &self.renames {
+                        list(l, |e| {
+                            uint(e, *i as u64);
+                            list(e, |p| {
+                                for c in path {
+                                    bytes(p, c.as_bytes());
+                                }
+                            });
+                        });
+                    }
+                });
+            }
             d.bytes("root", self.root.as_bytes());
             if self.seeding_secs > 0 {
                 d.uint("seed", self.seeding_secs);
@@ -243,6 +259,7 @@ impl StateRecord {
             let (mut dl, mut ul, mut files, mut name, mut tr) = (None, None, None, None, None);
             let (mut lbl, mut ws, mut cat, mut dn, mut shr) = (None, None, None, None, None);
             let (mut seed, mut qp, mut frc, mut fl, mut lay) = (None, None, None, None, None);
+            let mut ren = None;
             while let Some(key) = f.next_key()? {
                 let t = f.value()?;
                 // The first of two equal keys counts; the second is stepped over.
@@ -300,6 +317,7 @@ impl StateRecord {
                         f.skip(t)?;
                     }
                     b"lay" if lay.is_none() => lay = Some(content_layout(t)?),
+                    b"ren" if ren.is_none() => ren = Some(renames(f, t)?),
                     _ => f.skip(t)?,
                 }
             }
@@ -331,9 +349,40 @@ impl StateRecord {
                 display_name: dn.unwrap_or_default().to_owned(),
                 first_last: fl.unwrap_or(false),
                 content_layout: lay.unwrap_or(crate::metainfo::ContentLayout::Original),
+                renames: ren.unwrap_or_default(),
             })
         })
     }
+}
+
+/// The `ren` list of a state record: per renamed file `[index, [components]]`
+/// (checked against the torrent's files when its layout is set).
+fn renames<'a>(
+    f: &mut super::fields::Fields<'a>,
+    first: crate::bencode::Token<'a>,
+) -> Result<Vec<(usize, Vec<String>)>, RecordError> {
+    let mut out = Vec::new();
+    f.list(first, "ren", |f, entry| {
+        let mut index = None;
+        let mut path = None;
+        f.list(entry, "ren", |f, t| {
+            if index.is_none() {
+                let i = super::fields::uint(t, "ren")?;
+                index = Some(usize::try_from(i).map_err(|_| bad("ren"))?);
+            } else if path.is_none() {
+                path = Some(f.strings(t, "ren")?);
+            } else {
+                return Err(bad("ren"));
+            }
+            Ok(())
+        })?;
+        match (index, path) {
+            (Some(i), Some(p)) if !p.is_empty() => out.push((i, p)),
+            _ => return Err(bad("ren")),
+        }
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// The `files` list of a state record: per file `[size, mtime]`, or `[]`.
@@ -479,6 +528,10 @@ mod tests {
             display_name: "Shown As".into(),
             first_last: true,
             content_layout: crate::metainfo::ContentLayout::NoSubfolder,
+            renames: vec![
+                (0, vec!["a name".into(), "x.bin".into()]),
+                (2, vec!["y".into()]),
+            ],
         }
     }
 
@@ -663,6 +716,11 @@ mod tests {
                     0 => crate::metainfo::ContentLayout::Original,
                     1 => crate::metainfo::ContentLayout::Subfolder,
                     _ => crate::metainfo::ContentLayout::NoSubfolder,
+                },
+                renames: if words[0].is_empty() {
+                    Vec::new()
+                } else {
+                    vec![(files.len(), vec![words[0].clone(), words[1].clone()])]
                 },
             };
             let bytes = r.encode();

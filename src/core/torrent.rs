@@ -155,6 +155,12 @@ pub(crate) struct Torrent {
     pub move_started: bool,
     /// Paused before the move started (it stays paused after).
     pub paused_before_move: bool,
+    /// The layout a rename (a move within its root, `moving`) gives it once
+    /// its files have their new names.
+    pub renamed: Option<Arc<Info>>,
+    /// Its files' names given over the API (index, path), kept in its record
+    /// and applied to its layout after the content layout.
+    pub renames: Vec<(usize, Vec<String>)>,
     /// The last thing worth telling about this torrent (a partial recheck on restore,
     /// a failed move, a failed resume save).
     pub note: Option<String>,
@@ -362,6 +368,8 @@ impl Torrent {
             moving: None,
             move_started: false,
             paused_before_move: false,
+            renamed: None,
+            renames: Vec::new(),
             note: None,
             labels: Vec::new(),
             category: String::new(),
@@ -404,6 +412,16 @@ impl Torrent {
     /// laid out as the torrent's content layout says.
     fn set_layout(&mut self, mut info: Info) {
         info.lay_out(self.content_layout);
+        if !self.renames.is_empty() {
+            match super::rename::renamed_layout(&info, &self.renames) {
+                Ok(Some(renamed)) => info = renamed,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(name = %self.name, error = %e, "its files' saved names do not fit it: they keep the torrent's own");
+                    self.renames.clear();
+                }
+            }
+        }
         let n = info.geometry.piece_count();
         self.name.clone_from(&info.name);
         self.content_path = info.content_path_unless(&self.name).map(Into::into);
@@ -448,6 +466,19 @@ impl Torrent {
             marked: self.root_marked,
             prepared,
         })
+    }
+
+    /// Keeps the names `renamed` gives its files (those that differ from its
+    /// present layout) for its record.
+    pub(super) fn note_renames(&mut self, renamed: &Info) {
+        let Some(now) = &self.info else { return };
+        for (i, (was, is)) in now.files.iter().zip(&renamed.files).enumerate() {
+            if was.path != is.path {
+                self.renames.retain(|(j, _)| *j != i);
+                self.renames.push((i, is.path.clone()));
+            }
+        }
+        self.renames.sort_unstable();
     }
 
     /// Its files are still to be compared with its stored record.

@@ -340,6 +340,7 @@ impl Core {
             | Command::SetCategory { info_hash, .. }
             | Command::AddPeers { info_hash, .. }
             | Command::MoveStorage { info_hash, .. }
+            | Command::RenameFiles { info_hash, .. }
             | Command::SetUrgent { info_hash, .. }
             | Command::AddTrackers { info_hash, .. }
             | Command::SetTrackers { info_hash, .. } => *info_hash,

@@ -280,6 +280,7 @@ pub fn router(app: Shared, max_body: usize) -> Router {
             get(super::details::trackers).put(super::details::set_trackers),
         )
         .route("/torrents/{id}/torrent", get(super::details::torrent_file))
+        .route("/torrents/{id}/paths", put(super::rename::rename))
         .route("/torrents/{id}/files/{index}", get(super::stream::file))
         .route(
             "/roots",

@@ -22,6 +22,7 @@ pub mod json_text;
 pub mod metrics;
 pub mod notify;
 pub mod qbit;
+pub mod rename;
 pub mod rows;
 pub mod schedule;
 pub mod serve;

@@ -643,6 +643,7 @@ impl Engine {
                     display_name: s.display_name.clone(),
                     first_last: s.first_last,
                     content_layout: s.content_layout,
+                    renames: s.renames.clone(),
                 })
                 .unwrap_or_default(),
         })

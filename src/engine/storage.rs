@@ -148,6 +148,37 @@ impl Engine {
         Ok(())
     }
 
+    /// Gives some of torrent `ih`'s files new names (each file's index and new
+    /// path under the download folder, see `core::rename`): refused at once if a
+    /// name is unsafe or taken; the torrent then stops while its files are
+    /// renamed (`stats` says [`crate::core::TorrentState::Moving`]) and runs
+    /// again after, with a note if the renaming failed (the files keep their
+    /// names).
+    pub async fn rename_files_async(
+        &self,
+        ih: InfoHash,
+        renames: Vec<(usize, Vec<String>)>,
+    ) -> Result<(), EngineError> {
+        let cmd = Command::RenameFiles {
+            info_hash: ih,
+            renames,
+        };
+        self.ask(ih, cmd).await?.done()
+    }
+
+    /// [`Engine::rename_files_async`], waiting for the answer.
+    pub fn rename_files(
+        &self,
+        ih: InfoHash,
+        renames: Vec<(usize, Vec<String>)>,
+    ) -> Result<(), EngineError> {
+        let cmd = Command::RenameFiles {
+            info_hash: ih,
+            renames,
+        };
+        self.ask_blocking(ih, cmd)?.done()
+    }
+
     /// Records that torrent `ih` lives in root `token` (a root the caller just
     /// resolved, so it is known; if not, that is a bug, said in the log).
     pub(super) fn place_torrent(&self, ih: InfoHash, token: &str) {

@@ -4,6 +4,7 @@
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::Files;
 use crate::core::{Bitfield, DiskError, ResumeSave};
@@ -143,17 +144,34 @@ pub enum MoveMethod {
 }
 
 /// Carries out an [`Action::MoveStorage`](crate::core::Action::MoveStorage) (both
-/// drivers call this).
+/// drivers call this): to another root, or within its root to other names.
 pub fn carry_out_move<F: Files + ?Sized>(
     fs: &mut F,
     m: &crate::core::MoveStorage,
 ) -> Result<(), DiskError> {
     let (from, to) = (Path::new(&m.from), Path::new(&m.to));
-    // The layout with its hashes, for the copy's verification (a move is rare;
-    // the copy lives as long as the move).
+    // The layouts with their hashes, for the copy's verification (a move is
+    // rare; the copies live as long as the move).
     let mut info = (*m.info).clone();
     info.pieces = (*m.hashes).clone();
-    move_torrent(fs, &info, &m.have, from, to, m.to_marked, false).map(drop)
+    if Arc::ptr_eq(&m.info, &m.to_info) {
+        return move_torrent(fs, &info, &m.have, from, to, m.to_marked, false).map(drop);
+    }
+    let mut dest = (*m.to_info).clone();
+    dest.pieces = (*m.hashes).clone();
+    let at = Places {
+        from,
+        to,
+        to_marked: m.to_marked,
+    };
+    move_files(fs, (&info, &dest), &m.have, &at, false).map(drop)
+}
+
+/// Where a move takes a torrent's files.
+struct Places<'a> {
+    from: &'a Path,
+    to: &'a Path,
+    to_marked: bool,
 }
 
 /// Moves a torrent's files from root `from` to root `to`: renames when both are on
@@ -169,7 +187,27 @@ pub fn move_torrent<F: Files + ?Sized>(
     to_marked: bool,
     force_copy: bool,
 ) -> Result<MoveMethod, DiskError> {
-    if !root_available(fs, to, to_marked) {
+    let at = Places {
+        from,
+        to,
+        to_marked,
+    };
+    move_files(fs, (info, info), have, &at, force_copy)
+}
+
+/// [`move_torrent`] from the paths of `info` to those of `dest` (the same
+/// files, some with other names). Within one root, a new name where something
+/// already is fails the move before anything is renamed: nothing is
+/// overwritten.
+fn move_files<F: Files + ?Sized>(
+    fs: &mut F,
+    (info, dest): (&Info, &Info),
+    have: &Bitfield,
+    at: &Places<'_>,
+    force_copy: bool,
+) -> Result<MoveMethod, DiskError> {
+    let (from, to) = (at.from, at.to);
+    if !root_available(fs, to, at.to_marked) {
         return Err(DiskError(format!(
             "storage root {} is unavailable",
             to.display()
@@ -177,9 +215,20 @@ pub fn move_torrent<F: Files + ?Sized>(
     }
     let files: Vec<(PathBuf, PathBuf)> = (0..info.files.len())
         .filter(|&i| info.files[i].is_stored())
-        .map(|i| (file_path(from, info, i), file_path(to, info, i)))
-        .filter(|(src, _)| fs.is_file(src))
+        .map(|i| (file_path(from, info, i), file_path(to, dest, i)))
+        .filter(|(src, dst)| src != dst && fs.is_file(src))
         .collect();
+    // Within one root, a new name is never one of the torrent's present
+    // names (the core refuses that), so a file there is someone else's, and a
+    // rename would replace it. (A folder there makes the rename fail.)
+    if from == to
+        && let Some((_, dst)) = (files.iter()).find(|(_, d)| fs.is_file(d))
+    {
+        return Err(DiskError(format!(
+            "{} is already there (not one of the torrent's files)",
+            dst.display()
+        )));
+    }
     let io = |p: &Path, e: std::io::Error| DiskError(format!("{}: {e}", p.display()));
     if !force_copy {
         let mut done: Vec<&(PathBuf, PathBuf)> = Vec::new();
@@ -213,7 +262,7 @@ pub fn move_torrent<F: Files + ?Sized>(
             return Ok(MoveMethod::Rename);
         }
     }
-    let copied = copy_all(fs, from, to, &files).and_then(|()| verify_at(fs, to, info, have));
+    let copied = copy_all(fs, from, to, &files).and_then(|()| verify_at(fs, to, dest, have));
     if let Err(e) = copied {
         for (_, dst) in &files {
             match fs.remove_file(to, dst) {

@@ -378,6 +378,7 @@ fn records() -> Seeds {
         display_name: "Shown As".into(),
         first_last: true,
         content_layout: seedring::metainfo::ContentLayout::NoSubfolder,
+        renames: vec![(0, vec!["renamed".into(), "file.bin".into()])],
     };
     let peers = record::encode_peers(&[
         PeerRecord {

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
 use super::super::api::{Shared, blocking};
+use super::super::rename::{self, Target};
 use super::{Params, QbError, done, json as answer, ok, text};
 use crate::core::{AddTorrent, TorrentSettings, TorrentSource};
 use crate::engine::EngineError;
@@ -53,6 +54,8 @@ pub fn routes(r: Router<Shared>) -> Router<Shared> {
         .route("/torrents/export", any(export))
         .route("/torrents/addPeers", any(add_peers))
         .route("/torrents/setShareLimits", any(set_share_limits))
+        .route("/torrents/renameFile", any(rename_file))
+        .route("/torrents/renameFolder", any(rename_folder))
         .route("/torrents/topPrio", any(top))
         .route("/torrents/bottomPrio", any(bottom))
         .route("/torrents/increasePrio", any(up))
@@ -612,4 +615,33 @@ async fn export(State(app): State<Shared>, p: Params) -> Result<Response, QbErro
         file,
     )
         .into_response())
+}
+
+/// `torrents/renameFile` and `renameFolder` (`hash`, `oldPath`, `newPath`,
+/// names as `torrents/files` shows them): `409` with qBittorrent's reasons, and
+/// for a new path that is unsafe (`..`) or taken.
+async fn rename_path(app: &Shared, p: &Params, target: Target) -> Result<Response, QbError> {
+    let ih = p.hash()?;
+    let (from, to) = (p.need("oldPath")?, p.need("newPath")?);
+    let info = (app.engine.info_async(ih).await?)
+        .ok_or_else(|| QbError::conflict("the torrent's metadata is not known yet"))?;
+    let list =
+        rename::renames(&info, from, to, target).map_err(|e| QbError::conflict(e.to_string()))?;
+    match app.engine.rename_files_async(ih, list).await {
+        Ok(()) => Ok(done()),
+        Err(EngineError::Command(crate::core::CommandError::BadArgument(why))) => {
+            Err(QbError::conflict(why))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `torrents/renameFile`.
+async fn rename_file(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    rename_path(&app, &p, Target::File).await
+}
+
+/// `torrents/renameFolder`.
+async fn rename_folder(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    rename_path(&app, &p, Target::Folder).await
 }

@@ -272,6 +272,15 @@ async function fillDetail(id) {
       try { await api("PUT", `/torrents/${id}/files`, { priorities: prios }); } catch (e) { alert(e.message); }
     });
     const td = el("td"); td.appendChild(sel); tr.appendChild(td);
+    // A new name for the file (a folder in it moves it there).
+    const rn = el("button", "rename", "rename");
+    rn.type = "button";
+    rn.addEventListener("click", async () => {
+      const to = prompt("New name for " + f.path, f.path);
+      if (!to || to === f.path) return;
+      try { await api("PUT", `/torrents/${id}/paths`, { from: f.path, to }); } catch (e) { alert(e.message); }
+    });
+    const tdr = el("td"); tdr.appendChild(rn); tr.appendChild(tdr);
     fb.appendChild(tr);
   }
   const pb = $("#detail-peers tbody");

@@ -1,0 +1,223 @@
+//! Renaming a torrent's files: new names for some of its files, checked here,
+//! then carried out as a move within its own root (the same state machine as
+//! a move to another root: the torrent stops, its writes drain, the driver
+//! renames the files (`storage::carry_out_move`), and it runs again with the
+//! new layout, which its layout record keeps).
+//!
+//! A new name is a path under the download folder (for a multi-file torrent,
+//! starting with its folder, which may be renamed too). It is sanitised as
+//! paths from a `.torrent` are (`metainfo::sanitize_path`: `..` and NUL are
+//! refused); it must not be the present name of another of the torrent's
+//! files, nor a folder of one or a file inside one, and no two files may end
+//! with one name.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::torrent::StampsDue;
+use super::{Action, Core};
+use crate::metainfo::Info;
+use crate::metainfo::path::sanitize_path;
+use crate::types::InfoHash;
+
+/// Why a rename is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenameError {
+    /// No such file index.
+    #[error("no file {0}")]
+    NoSuchFile(usize),
+    /// A pad file (never on disk) cannot be named.
+    #[error("file {0} is padding, not stored")]
+    Padding(usize),
+    /// The new path cannot be used.
+    #[error("the new path {0:?} is invalid: {1}")]
+    Invalid(String, String),
+    /// The new path is (or is inside, or holds) one of the torrent's files.
+    #[error("{0:?} is already one of the torrent's files or folders")]
+    Taken(String),
+}
+
+/// `info` with the files of `renames` (index, new path components) under
+/// their new names; `Ok(None)` when no name changes.
+pub fn renamed_layout(
+    info: &Info,
+    renames: &[(usize, Vec<String>)],
+) -> Result<Option<Info>, RenameError> {
+    let mut next = info.clone();
+    let mut changed = HashSet::new();
+    for (i, path) in renames {
+        let f = next.files.get_mut(*i).ok_or(RenameError::NoSuchFile(*i))?;
+        if f.attr.pad {
+            return Err(RenameError::Padding(*i));
+        }
+        let shown = path.join("/");
+        let clean = sanitize_path(path.iter().map(String::as_str))
+            .map_err(|e| RenameError::Invalid(shown.clone(), e.to_string()))?;
+        if clean != f.path {
+            f.path = clean;
+            changed.insert(*i);
+        }
+    }
+    if changed.is_empty() {
+        return Ok(None);
+    }
+    // Every stored file's name, and every folder on the way to one, old and
+    // new: a renamed file may take none of the others' (a name freed by
+    // another rename of this call included: renames run one after another).
+    let stored = |inf: &Info| -> Vec<(usize, Vec<String>)> {
+        (inf.files.iter().enumerate())
+            .filter(|(_, f)| f.is_stored())
+            .map(|(i, f)| (i, f.path.clone()))
+            .collect()
+    };
+    let (old, new) = (stored(info), stored(&next));
+    let mut files: HashSet<&[String]> = HashSet::new();
+    let mut folders: HashSet<&[String]> = HashSet::new();
+    for (_, p) in old.iter().chain(&new) {
+        for k in 1..p.len() {
+            folders.insert(&p[..k]);
+        }
+    }
+    for (i, p) in &old {
+        if !changed.contains(i) {
+            files.insert(p);
+        }
+    }
+    for (i, p) in &new {
+        if !changed.contains(i) {
+            continue;
+        }
+        let taken = files.contains(p.as_slice())
+            || folders.contains(p.as_slice())
+            || old.iter().any(|(j, q)| j != i && q == p)
+            || (1..p.len()).any(|k| files.contains(&p[..k]));
+        if taken || !files.insert(p) {
+            return Err(RenameError::Taken(p.join("/")));
+        }
+    }
+    Ok(Some(next))
+}
+
+impl Core {
+    /// Gives the files of `renames` (index, new path components) their new
+    /// names: checked now, carried out as a move within the torrent's root.
+    pub(crate) fn rename_files(
+        &mut self,
+        info_hash: InfoHash,
+        renames: &[(usize, Vec<String>)],
+        out: &mut Vec<Action>,
+    ) -> Result<(), super::CommandError> {
+        use super::CommandError::BadArgument;
+        let t = self.torrent_mut(info_hash)?;
+        if t.moving.is_some() {
+            return Err(BadArgument("a move is already under way".into()));
+        }
+        if t.root_lost {
+            return Err(BadArgument(
+                "its storage root is unavailable; its files cannot be renamed now".into(),
+            ));
+        }
+        let Some(info) = t.info.clone() else {
+            return Err(BadArgument(
+                "its metadata is not known yet: it has no files to rename".into(),
+            ));
+        };
+        let Some(next) = renamed_layout(&info, renames).map_err(|e| BadArgument(e.to_string()))?
+        else {
+            return Ok(());
+        };
+        self.stop_peers(info_hash, out)?;
+        let t = self.torrent_mut(info_hash)?;
+        t.stamps_due = StampsDue::No;
+        t.paused_before_move = t.paused;
+        t.moving = Some((t.root.clone(), t.root_token.clone(), t.root_marked));
+        t.renamed = Some(Arc::new(next));
+        t.move_started = false;
+        t.picker.drop_all();
+        self.drive_move(info_hash, out);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metainfo::{FileAttr, FileEntry};
+
+    fn info(paths: &[&str]) -> Info {
+        let mut i = crate::disk_uring::fixture::two_files(&[0u8; 100_000]);
+        i.files = paths
+            .iter()
+            .map(|p| FileEntry {
+                path: p.split('/').map(str::to_owned).collect(),
+                length: 1,
+                attr: FileAttr {
+                    pad: p.contains(".pad"),
+                    ..FileAttr::default()
+                },
+            })
+            .collect();
+        i
+    }
+
+    fn to(p: &str) -> Vec<String> {
+        p.split('/').map(str::to_owned).collect()
+    }
+
+    fn names(i: &Info) -> Vec<String> {
+        i.files.iter().map(|f| f.path.join("/")).collect()
+    }
+
+    #[test]
+    fn files_and_folders_take_new_names() {
+        let i = info(&["t/a.bin", "t/d/b.bin", "t/d/e/c.bin"]);
+        let n = renamed_layout(&i, &[(0, to("t/z/a2.bin"))])
+            .unwrap()
+            .unwrap();
+        assert_eq!(names(&n), ["t/z/a2.bin", "t/d/b.bin", "t/d/e/c.bin"]);
+        // A folder: every file under it.
+        let n = renamed_layout(&i, &[(1, to("u/dd/b.bin")), (2, to("u/dd/e/c.bin"))])
+            .unwrap()
+            .unwrap();
+        assert_eq!(names(&n), ["t/a.bin", "u/dd/b.bin", "u/dd/e/c.bin"]);
+        // The same names: nothing to do.
+        assert!(renamed_layout(&i, &[(0, to("t/a.bin"))]).unwrap().is_none());
+        // Separators inside a component become '_'; '.' components go.
+        let n = renamed_layout(&i, &[(0, to("t/./x\\y"))]).unwrap().unwrap();
+        assert_eq!(names(&n)[0], "t/x_y");
+    }
+
+    #[test]
+    fn a_name_that_is_taken_or_unsafe_is_refused() {
+        let i = info(&["t/a.bin", "t/d/b.bin", "t/.pad/1", "t/d/e/c.bin"]);
+        let err = |r: &[(usize, Vec<String>)]| renamed_layout(&i, r).unwrap_err();
+        assert_eq!(
+            err(&[(0, to("t/d/b.bin"))]),
+            RenameError::Taken("t/d/b.bin".into())
+        );
+        // A folder of another file, or a name inside another file.
+        assert!(matches!(err(&[(0, to("t/d"))]), RenameError::Taken(_)));
+        assert!(matches!(
+            err(&[(1, to("t/a.bin/x"))]),
+            RenameError::Taken(_)
+        ));
+        // Two files to one name.
+        assert!(matches!(
+            err(&[(0, to("t/x")), (1, to("t/x"))]),
+            RenameError::Taken(_)
+        ));
+        // A swap: each takes the other's present name.
+        assert!(matches!(
+            err(&[(0, to("t/d/b.bin")), (1, to("t/a.bin"))]),
+            RenameError::Taken(_)
+        ));
+        assert!(matches!(
+            err(&[(0, to("../x.bin"))]),
+            RenameError::Invalid(..)
+        ));
+        assert!(matches!(err(&[(0, to(""))]), RenameError::Invalid(..)));
+        assert!(matches!(err(&[(0, to("t/a\0"))]), RenameError::Invalid(..)));
+        assert_eq!(err(&[(9, to("x"))]), RenameError::NoSuchFile(9));
+        assert_eq!(err(&[(2, to("x"))]), RenameError::Padding(2));
+    }
+}
