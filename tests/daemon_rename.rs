@@ -1,6 +1,8 @@
 //! Renaming a torrent's files in a real daemon over `/api/v1`: a file and a
 //! folder take new names on disk and in the file list, the data still checks
-//! whole, the names outlive a restart (the state record keeps them); a name that climbs out (`..`), one that is taken, a foreign file
+//! whole, the names outlive a restart (the state record keeps them), and a
+//! torrent whose files were renamed behind its back finds them once given
+//! those names and rechecked; a name that climbs out (`..`), one that is taken, a foreign file
 //! in the way and a name that is not there are refused with why, and nothing
 //! on disk changes.
 #![allow(clippy::disallowed_methods)] // a test's deadline reads the clock
@@ -141,10 +143,41 @@ fn files_and_folders_take_new_names_that_last() {
     });
     d.signal("TERM");
     let _ = d.child.wait();
-    let d = Daemon::start(p, "");
+    let mut d = Daemon::start(p, "");
     let t = d.wait_for(&id, "seeding after a restart", |t| t["state"] == "seeding");
     assert_eq!(t["progress"], 1.0, "{t}");
     assert_eq!(names(&d, &id), want);
+
+    // Files renamed behind its back (as a crash right after a rename leaves
+    // them): gone at the start; given those names, and rechecked, it seeds.
+    d.signal("TERM");
+    let _ = d.child.wait();
+    std::fs::rename(
+        downloads.join("album/art/front.jpg"),
+        downloads.join("album/art/cover.jpg"),
+    )
+    .unwrap();
+    let d = Daemon::start(p, "");
+    d.wait_for(&id, "its file gone", |t| t["state"] == "error");
+    let (code, body) = put_path(&d, &id, "album/art/front.jpg", "album/art/cover.jpg");
+    assert_eq!(code, StatusCode::NO_CONTENT, "{body}");
+    let start = std::time::Instant::now();
+    while !names(&d, &id).contains(&"album/art/cover.jpg".to_owned()) {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "not renamed: {:?}\n{}\n{}",
+            names(&d, &id),
+            d.get_json(&format!("/torrents/{id}")),
+            d.stderr()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        d.post(&format!("/torrents/{id}/recheck")).status(),
+        StatusCode::NO_CONTENT
+    );
+    let t = d.wait_for(&id, "seeding again", |t| t["state"] == "seeding");
+    assert_eq!(t["progress"], 1.0, "{t}");
 }
 
 fn copy_tree(from: &Path, to: &Path) {

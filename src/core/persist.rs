@@ -348,6 +348,13 @@ impl Core {
                 "its storage root is unavailable; it cannot be moved now".into(),
             ));
         }
+        // A torrent in error does not read its hashes back, which a move's
+        // copy is verified against.
+        if let Some(e) = &t.error {
+            return Err(CommandError::BadArgument(format!(
+                "it is stopped by an error ({e}): resume or recheck it first"
+            )));
+        }
         if t.root == to {
             t.root_token = to_token;
             t.root_marked = to_marked;
@@ -387,9 +394,17 @@ impl Core {
         if t.move_started || !t.writing.is_empty() || check_reads > 0 {
             return;
         }
-        // The copy is verified against the hashes: read back first if need be.
-        let Some(hashes) = self.need_hashes(ih, out) else {
-            return;
+        // A copy is verified against the hashes: read back first if need be.
+        // A rename within its root never copies (a rename that crosses a
+        // mount point inside the root fails its verification instead, and
+        // nothing moves), so it goes without them.
+        let hashes = if t.renamed.is_some() {
+            self.resident_hashes(ih).unwrap_or_default()
+        } else {
+            match self.need_hashes(ih, out) {
+                Some(h) => h,
+                None => return,
+            }
         };
         let t = self.torrents.get_mut(&ih).expect("looked up above");
         let Some((to, _, to_marked)) = &t.moving else {
