@@ -277,6 +277,38 @@ fn renamed_files_move_and_are_served_under_their_new_names() {
     }
 }
 
+/// A rename while the torrent downloads: it stops, its files written so far
+/// move, and it completes under the new names.
+#[test]
+fn a_rename_midway_through_a_download_completes_under_the_new_names() {
+    let (seed, _g) = seed(61);
+    let (world, fx, _s, l) = pair(seed, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    // Slow enough to be midway when the rename comes.
+    l.set_torrent_limits(ih, 100_000, 0).unwrap();
+    assert!(run(&world, 300, || {
+        l.stats(ih).is_ok_and(|t| t.have_pieces > 5)
+    }));
+    assert!(!done(&l, ih), "done before the rename");
+    let path = |p: &str| p.split('/').map(str::to_owned).collect::<Vec<_>>();
+    l.rename_files(ih, vec![(3, path("cmd/moved/b.bin"))])
+        .unwrap();
+    assert!(run(&world, 300, || done(&l, ih)), "{:?}", l.stats(ih));
+    for (p, bytes) in &fx.files {
+        let now = p.replace("cmd/dir/b.bin", "cmd/moved/b.bin");
+        assert_eq!(
+            world.read_file(&l, &format!("{ROOT}/{now}")).as_ref(),
+            Some(bytes),
+            "{now}"
+        );
+    }
+    assert!(
+        world
+            .read_file(&l, &format!("{ROOT}/cmd/dir/b.bin"))
+            .is_none()
+    );
+}
+
 /// A full disk stops a download, not the torrent: it asks for nothing new
 /// (trying again every 30 s), keeps its peers and serves what it has, says why
 /// in its note, and completes once space returns. Other torrents go on.
