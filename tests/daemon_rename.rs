@@ -133,6 +133,27 @@ fn files_and_folders_take_new_names_that_last() {
     );
     assert_eq!(names(&d, &id), want);
 
+    // A name freed by one rename taken by the next (the record keeps both,
+    // applied in one go at the next start).
+    for (from, to) in [
+        ("album/disc 1/02.flac", "album/disc 1/02b.flac"),
+        ("album/disc 1/01.flac", "album/disc 1/02.flac"),
+    ] {
+        assert_eq!(put_path(&d, &id, from, to).0, StatusCode::NO_CONTENT);
+        d.wait_for(&id, "seeding after the rename", |t| t["state"] == "seeding");
+    }
+    let want = [
+        "album/art/front.jpg",
+        "album/disc 1/02.flac",
+        "album/disc 1/02b.flac",
+    ];
+    assert_eq!(names(&d, &id), want);
+    assert_eq!(
+        on_disk(&downloads).len(),
+        4,
+        "three files and the stray one"
+    );
+
     // Whole under its new names, and after a restart.
     assert_eq!(
         d.post(&format!("/torrents/{id}/recheck")).status(),

@@ -38,11 +38,11 @@ pub enum RenameError {
 }
 
 /// `info` with the files of `renames` (index, new path components) under
-/// their new names; `Ok(None)` when no name changes.
-pub fn renamed_layout(
+/// their new names, unchecked against each other; and which files changed.
+fn apply(
     info: &Info,
     renames: &[(usize, Vec<String>)],
-) -> Result<Option<Info>, RenameError> {
+) -> Result<(Info, HashSet<usize>), RenameError> {
     let mut next = info.clone();
     let mut changed = HashSet::new();
     for (i, path) in renames {
@@ -58,18 +58,31 @@ pub fn renamed_layout(
             changed.insert(*i);
         }
     }
+    Ok((next, changed))
+}
+
+/// Each stored file's index and path.
+fn stored(info: &Info) -> Vec<(usize, &[String])> {
+    (info.files.iter().enumerate())
+        .filter(|(_, f)| f.is_stored())
+        .map(|(i, f)| (i, f.path.as_slice()))
+        .collect()
+}
+
+/// `info` with the files of `renames` (index, new path components) under
+/// their new names, for a rename to be carried out now; `Ok(None)` when no
+/// name changes.
+pub fn renamed_layout(
+    info: &Info,
+    renames: &[(usize, Vec<String>)],
+) -> Result<Option<Info>, RenameError> {
+    let (next, changed) = apply(info, renames)?;
     if changed.is_empty() {
         return Ok(None);
     }
     // Every stored file's name, and every folder on the way to one, old and
     // new: a renamed file may take none of the others' (a name freed by
     // another rename of this call included: renames run one after another).
-    let stored = |inf: &Info| -> Vec<(usize, Vec<String>)> {
-        (inf.files.iter().enumerate())
-            .filter(|(_, f)| f.is_stored())
-            .map(|(i, f)| (i, f.path.clone()))
-            .collect()
-    };
     let (old, new) = (stored(info), stored(&next));
     let mut files: HashSet<&[String]> = HashSet::new();
     let mut folders: HashSet<&[String]> = HashSet::new();
@@ -87,8 +100,8 @@ pub fn renamed_layout(
         if !changed.contains(i) {
             continue;
         }
-        let taken = files.contains(p.as_slice())
-            || folders.contains(p.as_slice())
+        let taken = files.contains(p)
+            || folders.contains(p)
             || old.iter().any(|(j, q)| j != i && q == p)
             || (1..p.len()).any(|k| files.contains(&p[..k]));
         if taken || !files.insert(p) {
@@ -96,6 +109,25 @@ pub fn renamed_layout(
         }
     }
     Ok(Some(next))
+}
+
+/// `info` with the names its record keeps (every rename since it was
+/// added, in one go): only the end state must hold together (no two files
+/// at one path, no file where another's folder is), since each rename on
+/// the way was checked when it was made.
+pub fn saved_layout(info: &Info, renames: &[(usize, Vec<String>)]) -> Result<Info, RenameError> {
+    let (next, _) = apply(info, renames)?;
+    let new = stored(&next);
+    let files: HashSet<&[String]> = new.iter().map(|(_, p)| *p).collect();
+    for (_, p) in &new {
+        if (1..p.len()).any(|k| files.contains(&p[..k])) {
+            return Err(RenameError::Taken(p.join("/")));
+        }
+    }
+    if files.len() != new.len() {
+        return Err(RenameError::Taken("two files at one path".into()));
+    }
+    Ok(next)
 }
 
 impl Core {
@@ -185,6 +217,27 @@ mod tests {
         // Separators inside a component become '_'; '.' components go.
         let n = renamed_layout(&i, &[(0, to("t/./x\\y"))]).unwrap().unwrap();
         assert_eq!(names(&n)[0], "t/x_y");
+    }
+
+    #[test]
+    fn saved_names_are_taken_as_a_whole() {
+        let i = info(&["t/a.bin", "t/d/b.bin", "t/d/e/c.bin"]);
+        // a.bin went to x.bin, then c.bin took the name a.bin had: checked
+        // one by one that was right; at a start the two come in one go.
+        let n = saved_layout(&i, &[(0, to("t/x.bin")), (2, to("t/a.bin"))]).unwrap();
+        assert_eq!(names(&n), ["t/x.bin", "t/d/b.bin", "t/a.bin"]);
+        // The folder d became a file's name after its files moved away.
+        let n = saved_layout(
+            &i,
+            &[(1, to("u/b.bin")), (2, to("u/c.bin")), (0, to("t/d"))],
+        )
+        .unwrap();
+        assert_eq!(names(&n), ["t/d", "u/b.bin", "u/c.bin"]);
+        // A damaged record: two files at one path, or a file where a
+        // folder is.
+        assert!(saved_layout(&i, &[(0, to("t/d/b.bin"))]).is_err());
+        assert!(saved_layout(&i, &[(0, to("t/d/e"))]).is_err());
+        assert!(saved_layout(&i, &[(0, to("../x"))]).is_err());
     }
 
     #[test]

@@ -413,9 +413,8 @@ impl Torrent {
     fn set_layout(&mut self, mut info: Info) {
         info.lay_out(self.content_layout);
         if !self.renames.is_empty() {
-            match super::rename::renamed_layout(&info, &self.renames) {
-                Ok(Some(renamed)) => info = renamed,
-                Ok(None) => {}
+            match super::rename::saved_layout(&info, &self.renames) {
+                Ok(renamed) => info = renamed,
                 Err(e) => {
                     tracing::warn!(name = %self.name, error = %e, "its files' saved names do not fit it: they keep the torrent's own");
                     self.renames.clear();
