@@ -8,7 +8,6 @@
 mod daemon_common;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::Command;
 use std::time::Duration;
 
 use daemon_common::*;
@@ -106,13 +105,7 @@ fn a_bad_password_hash_stops_the_daemon_at_start_with_the_reason() {
         "[qbittorrent]\npassword_hash = \"@ByteArray(abc)\"\n",
     );
     std::fs::write(&cfg, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_seedring"))
-        .args(["daemon", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = daemon_common::refused_start(&cfg);
     assert!(err.contains("qbittorrent.password_hash"), "{err}");
 }
 

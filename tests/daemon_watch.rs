@@ -158,12 +158,6 @@ fn a_watch_folder_named_twice_is_refused() {
         ),
     );
     std::fs::write(&cfg, text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_seedring"))
-        .args(["daemon", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = daemon_common::refused_start(&cfg);
     assert!(err.contains("is watched twice"), "{err}");
 }

@@ -203,6 +203,22 @@ impl Drop for Daemon {
     }
 }
 
+/// Runs `seedring daemon` on `config`, which it must refuse: its standard
+/// error, where the reason is.
+pub fn refused_start(config: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_seedring"))
+        .args(["daemon", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the daemon started on {}",
+        config.display()
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Data of `len` bytes and a .torrent for it (`name` in `dir/src`), made by the
 /// `seedring create` of this build.
 pub fn make_torrent(dir: &Path, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
