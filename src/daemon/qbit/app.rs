@@ -408,13 +408,15 @@ pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Res
             _ => {}
         }
     }
-    let now = app
-        .settings
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    patch.schedule_from = clock(&given, "schedule_from", now.schedule_from)?;
-    patch.schedule_to = clock(&given, "schedule_to", now.schedule_to)?;
+    let (from, to) = {
+        let s = app
+            .settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (s.schedule_from, s.schedule_to)
+    };
+    patch.schedule_from = clock(&given, "schedule_from", from)?;
+    patch.schedule_to = clock(&given, "schedule_to", to)?;
     if patch != SettingsPatch::default() {
         change_settings(&app, patch)
             .await
