@@ -453,3 +453,45 @@ fn stats_since_a_version_carry_only_what_changed() {
         (vec![ih], 0, None)
     );
 }
+
+#[test]
+fn milestones_tell_of_adds_and_of_each_time_a_torrent_becomes_complete() {
+    use seedring::core::Milestone::{Added, Finished};
+    let (seed, _g) = seed(59);
+    let (world, fx, s, l) = pair(seed, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let told = |e: &seedring::Engine| -> Vec<_> {
+        let m = world.milestones(e);
+        assert!(m.iter().all(|&(_, h, _)| h == ih));
+        m.into_iter().map(|(_, _, what)| what).collect()
+    };
+    assert!(run(&world, 300, || done(&l, ih)), "{:?}", l.stats(ih));
+    // The seeder's check found every piece: complete from its add.
+    assert_eq!(told(&s), [Added, Finished]);
+    assert_eq!(told(&l), [Added, Finished]);
+    let finished_at = world.milestones(&l)[1].0;
+    assert!(finished_at > world.milestones(&l)[0].0);
+    // A recheck that finds every piece is not a new completion.
+    l.force_recheck(ih).unwrap();
+    assert!(run(&world, 60, || l.stats(ih).unwrap().state
+        != TorrentState::Checking));
+    run(&world, 5, || false);
+    assert_eq!(told(&l), [Added, Finished]);
+    // One that finds a piece lost is, once the piece is back.
+    let (path, bytes) = &fx.files[0];
+    let mut bad = bytes.clone();
+    bad[10] ^= 1;
+    world.write_file(&l, &format!("{ROOT}/{path}"), bad);
+    l.force_recheck(ih).unwrap();
+    assert!(run(&world, 300, || l.stats(ih).unwrap().state
+        != TorrentState::Checking
+        && done(&l, ih)));
+    run(&world, 5, || false);
+    assert_eq!(told(&l), [Added, Finished, Finished]);
+    assert_same_data(&world, &l, &fx, "repaired");
+    // A restart brings its torrents back: neither added nor finished again.
+    let (l, _) = l.memory_crash_restart(CoreConfig::default());
+    run(&world, 30, || false);
+    assert!(done(&l, ih));
+    assert_eq!(told(&l), [Added, Finished, Finished]);
+}

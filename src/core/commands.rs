@@ -95,7 +95,10 @@ impl Core {
                 None => t.checking = Some(Check::full(t.have.len())),
             }
         }
-        if t.is_finished() {
+        // Complete from the start: bits given with a fresh add (a restart's
+        // record says itself when it completed).
+        let complete_at_add = t.is_finished();
+        if complete_at_add {
             t.completed_at = Some(t.added_at);
         }
         if let Some(r) = add.resume {
@@ -131,6 +134,16 @@ impl Core {
         self.drive_checking(info_hash, out);
         if !restoring {
             self.announce_soon.push(info_hash);
+            out.push(Action::Milestone {
+                info_hash,
+                what: Milestone::Added,
+            });
+            if complete_at_add {
+                out.push(Action::Milestone {
+                    info_hash,
+                    what: Milestone::Finished,
+                });
+            }
         }
         Ok(info_hash)
     }
@@ -289,7 +302,11 @@ impl Core {
             t.picker.drop_piece(p);
         }
         if t.is_finished() && t.completed_at.is_none() {
-            t.completed_at = t.completed_at.or(Some(t.added_at));
+            t.completed_at = Some(t.added_at);
+            out.push(Action::Milestone {
+                info_hash,
+                what: Milestone::Finished,
+            });
         }
         let start = out.len();
         self.update_interest(info_hash, out);

@@ -439,6 +439,27 @@ pub enum Action {
         /// (or, a plain folder, by itself).
         roots: Vec<(String, bool)>,
     },
+    /// Tell whoever listens (the daemon's hooks) that a torrent reached a
+    /// moment of its life; no answer. Nothing the core does waits on it.
+    Milestone {
+        /// Which torrent.
+        info_hash: InfoHash,
+        /// What happened.
+        what: Milestone,
+    },
+}
+
+/// A moment in a torrent's life a user may want a program run at (the
+/// daemon's `[hooks]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Milestone {
+    /// Added (not restored at a start).
+    Added,
+    /// Has every wanted piece where it had not: a download's end, a check
+    /// that found every piece (a torrent added with its data, a recheck after
+    /// a loss), files deselected until what is left is there. Not at a start
+    /// of a torrent that was complete before.
+    Finished,
 }
 
 /// What [`Action::OpenStorage`] opens.

@@ -85,8 +85,8 @@ pub use choker::SlotMode;
 pub use command::{Command, CoreCounters, Reply, Tunables};
 pub use crypt::{Encryption, req2};
 pub use event::{
-    Action, AnnounceTo, CloseReason, DiskError, Event, MoveStorage, OpenStorage, PeerKey,
-    ResumeSave, Verdict, WebRange,
+    Action, AnnounceTo, CloseReason, DiskError, Event, Milestone, MoveStorage, OpenStorage,
+    PeerKey, ResumeSave, Verdict, WebRange,
 };
 pub use rng::Rng;
 pub use share::{GlobalShare, ShareAction, ShareLimits};

@@ -366,6 +366,10 @@ impl Core {
             tracing::info!(info_hash = %ih, name = %t.name, "download complete");
             t.completed_at = Some(self.cfg.unix_at_zero + now.since(Time::ZERO).as_secs());
             t.save_now = true;
+            out.push(Action::Milestone {
+                info_hash: ih,
+                what: Milestone::Finished,
+            });
         }
         let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
         for k in keys {
@@ -527,7 +531,13 @@ impl Core {
             ));
         }
         if t.is_finished() {
-            t.completed_at = t.completed_at.or(Some(t.added_at));
+            if t.completed_at.is_none() {
+                t.completed_at = Some(t.added_at);
+                out.push(Action::Milestone {
+                    info_hash: ih,
+                    what: Milestone::Finished,
+                });
+            }
         } else {
             t.completed_at = None;
         }

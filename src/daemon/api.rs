@@ -66,6 +66,9 @@ pub struct App {
     pub shutdown: tokio::sync::Notify,
     /// The watch folders (the config's; SIGHUP replaces them).
     pub watch: Mutex<Arc<Vec<super::watch::WatchDir>>>,
+    /// The programs run at torrents' milestones (the config's; SIGHUP
+    /// replaces them).
+    pub hooks: super::hooks::HooksSlot,
 }
 
 impl App {
@@ -74,6 +77,16 @@ impl App {
         Arc::clone(
             &self
                 .watch
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// The hooks in force.
+    pub fn hooks(&self) -> Arc<super::hooks::HooksConfig> {
+        Arc::clone(
+            &self
+                .hooks
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         )

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use super::hooks::HooksConfig;
 use super::schedule::{ClockTime, ScheduleDays};
 use super::watch::WatchDir;
 use crate::core::{Encryption, ShareAction, SlotMode, TransportMode};
@@ -36,6 +37,8 @@ pub struct Config {
     pub qbittorrent: QbitConfig,
     /// Logs.
     pub log: LogConfig,
+    /// Programs run when a torrent is added or finishes.
+    pub hooks: HooksConfig,
     /// Storage roots configured at start (more can be added over the API).
     pub roots: Vec<RootConfig>,
     /// Watch folders: `.torrent` and `.magnet` files dropped there are added.
@@ -353,6 +356,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             qbittorrent: QbitConfig::default(),
             log: LogConfig::default(),
+            hooks: HooksConfig::default(),
             roots: vec![RootConfig {
                 token: "default".into(),
                 label: "Downloads".into(),
@@ -513,6 +517,9 @@ impl Config {
             return bad(format!(
                 "peers.banned_ips: {e:?} is not an address, a range or a CIDR block"
             ));
+        }
+        if let Some(why) = self.hooks.error() {
+            return bad(why);
         }
         if self.log.ring_size == 0 {
             return bad("log.ring_size: must be at least 1".into());

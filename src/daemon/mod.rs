@@ -17,6 +17,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod details;
+pub mod hooks;
 pub mod ipfilter;
 pub mod json_text;
 pub mod metrics;
@@ -185,7 +186,10 @@ fn prepare(cfg: &Config) -> Result<(Engine, Served), DaemonError> {
     if !ip_filter.is_empty() {
         tracing::info!(ranges = ip_filter.len(), "IP filter loaded");
     }
-    let engine = start_engine(cfg, &data_dir, ip_filter)?;
+    // Bounded at the shards (`MILESTONE_QUEUE`): full, a milestone is
+    // dropped and said so.
+    let (milestones_tx, milestones) = flume::bounded(crate::shard::MILESTONE_QUEUE);
+    let engine = start_engine(cfg, &data_dir, ip_filter, milestones_tx)?;
     set_up_roots(&engine, cfg)?;
     Ok((
         engine,
@@ -195,6 +199,7 @@ fn prepare(cfg: &Config) -> Result<(Engine, Served), DaemonError> {
             settings,
             settings_file,
             ip_file,
+            milestones,
         },
     ))
 }
@@ -206,6 +211,8 @@ struct Served {
     settings_file: PathBuf,
     /// The IP filter file's ranges (see `ipfilter`).
     ip_file: crate::ipfilter::IpFilter,
+    /// The torrents' milestones, for the hooks.
+    milestones: flume::Receiver<(crate::types::InfoHash, crate::core::Milestone)>,
 }
 
 async fn serve(
@@ -232,6 +239,7 @@ async fn serve(
     let dht_addrs = dht.as_ref().map(|d| d.addrs.clone()).unwrap_or_default();
     write_addr_file(&s.data_dir, api_addr, peer_addr, &dht_addrs)?;
     let dht_stats = dht.as_ref().map(crate::net::dht::DhtService::stats_handle);
+    let milestones = s.milestones.clone();
     let app = make_app(&cfg, &engine, logs, set_log_filter, s, api_addr, dht_stats).await?;
     tracing::info!(api = %api_addr, peers = %peer_addr, web = %format!("http://{api_addr}/"), "seedring daemon ready");
     let router = api::router(app.clone(), cfg.api.max_body_bytes);
@@ -241,6 +249,8 @@ async fn serve(
     let books = tokio::spawn(keep_books(engine.clone()));
     let timetable = tokio::spawn(schedule::follow(app.clone()));
     let watcher = tokio::spawn(watch::follow(app.clone()));
+    // Not stopped with the rest: programs running at a stop run on.
+    tokio::spawn(hooks::follow(app.clone(), milestones));
     // The API is bound and routed: systemd may start what depends on us.
     notify::tell("READY=1");
     let watchdog = notify::watchdog_interval()
@@ -356,6 +366,7 @@ async fn make_app(
         dht,
         shutdown: tokio::sync::Notify::new(),
         watch: Mutex::new(Arc::new(watched)),
+        hooks: Mutex::new(Arc::new(cfg.hooks.clone())),
     }))
 }
 
@@ -497,6 +508,14 @@ async fn reload(app: &api::Shared, config_file: Option<&Path>) {
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "SIGHUP: watch folders not changed"),
     }
+    if let Some(why) = cfg.hooks.error() {
+        tracing::error!(error = %why, "SIGHUP: hooks not changed");
+    } else if *app.hooks() != cfg.hooks {
+        *app.hooks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(cfg.hooks.clone());
+        tracing::info!(on_added = %cfg.hooks.on_added, on_finished = %cfg.hooks.on_finished, "SIGHUP: hooks read again");
+    }
     let changes = after.changes_from(&before);
     if changes.is_empty() {
         tracing::info!("SIGHUP: config reloaded, nothing changed");
@@ -535,6 +554,7 @@ fn start_engine(
     cfg: &Config,
     data_dir: &Path,
     ip_filter: crate::ipfilter::IpFilter,
+    milestones: crate::shard::MilestoneSender,
 ) -> Result<Engine, DaemonError> {
     let core = CoreConfig {
         ip_filter: std::sync::Arc::new(ip_filter),
@@ -554,6 +574,7 @@ fn start_engine(
         shards: cfg.engine.shards,
         state_dir: Some(data_dir.join("state")),
         write_mode: cfg.engine.write_mode,
+        milestones: Some(milestones),
         ..ShardConfig::new(core, cfg.peers.listen)
     };
     let io = match cfg.engine.io {

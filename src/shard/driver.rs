@@ -62,6 +62,8 @@ pub(crate) struct Shard {
     pub(crate) stamping: Stamping,
     /// Verified pieces on their way to the files (`writes`).
     pub(crate) writes: WriteLanes,
+    /// Torrents' milestones on their way to the daemon's hooks.
+    pub(crate) milestones: super::Milestones,
 }
 
 pub(crate) type ShardRc = Rc<RefCell<Shard>>;
@@ -185,6 +187,7 @@ impl Shard {
             store,
             stamping: Stamping::default(),
             writes: WriteLanes::new(write_mode),
+            milestones: super::Milestones::default(),
             conns: HashMap::new(),
             storage: HashMap::new(),
             files: Rc::new(FileCache::new(max_open_files)),
@@ -430,6 +433,7 @@ impl Shard {
                         None => self.writes.drop_queued(info_hash),
                     }
                 }
+                Action::Milestone { info_hash, what } => self.milestones.tell(info_hash, what),
                 Action::CheckRoots { roots } => {
                     let check = move || {
                         let roots = roots.into_iter().map(|(r, marked)| {

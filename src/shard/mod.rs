@@ -42,8 +42,11 @@ use crate::proto::tracker::TrackerError;
 use crate::resume_lmdb::{SharedStore, StoreOp, forget_ops, meta_key, meta_ops, open_ops};
 use crate::storage;
 use crate::types::{InfoHash, Time};
+use milestones::Milestones;
+pub use milestones::{MILESTONE_QUEUE, MilestoneSender};
 
 mod driver;
+mod milestones;
 mod names;
 mod resume;
 mod stat;
@@ -87,6 +90,9 @@ pub struct ShardConfig {
     /// How long a listen port found in use is tried again before giving up (see
     /// `bind`: a restart right after a crash on io_uring needs it).
     pub bind_patience: Duration,
+    /// Where torrents' milestones go (the daemon's hooks), a queue of
+    /// [`MILESTONE_QUEUE`]; `None`: nowhere.
+    pub milestones: Option<MilestoneSender>,
 }
 
 impl ShardConfig {
@@ -103,6 +109,7 @@ impl ShardConfig {
             shards: 0,
             state_dir: None,
             bind_patience: Duration::from_secs(10),
+            milestones: None,
         }
     }
 }
@@ -455,6 +462,7 @@ pub(crate) fn spawn_one(
                 )));
                 shard.borrow_mut().utp = utp;
                 shard.borrow_mut().source = source_ip(cfg.listen);
+                shard.borrow_mut().milestones = Milestones::new(cfg.milestones);
                 match &reason {
                     Some(why) => tracing::warn!(shard = index, %addr, "io: epoll ({why})"),
                     None => tracing::info!(shard = index, %addr, "io: {backend}"),

@@ -183,6 +183,9 @@ impl World {
                     node.storage.insert(info_hash, (o.info, o.root));
                     self.schedule(now + disk, Pending::StorageOpened(n, info_hash, result));
                 }
+                Action::Milestone { info_hash, what } => {
+                    self.nodes[n].milestones.push((now, info_hash, what));
+                }
                 Action::CheckRoots { roots } => {
                     let fs = &self.nodes[n].fs;
                     let roots = roots

@@ -124,6 +124,8 @@ pub(crate) struct Node {
     storage: BTreeMap<InfoHash, (Arc<Info>, String)>,
     /// Its DHT node, if it runs one (see `world_dht.rs`).
     dht: Option<Box<world_dht::NodeDht>>,
+    /// The milestones its core told of, in order, with when.
+    milestones: Vec<(Time, InfoHash, crate::core::Milestone)>,
 }
 
 struct Link {
@@ -416,6 +418,16 @@ impl SimWorld {
         self.lock().nodes[node].fs.remove(path);
     }
 
+    /// The milestones a memory engine's core told of so far (what the
+    /// daemon's hooks would have run for), in order, with when.
+    pub fn milestones(
+        &self,
+        engine: &crate::Engine,
+    ) -> Vec<(Time, InfoHash, crate::core::Milestone)> {
+        let node = engine.sim_node().expect("a memory engine of this world");
+        self.lock().nodes[node].milestones.clone()
+    }
+
     /// Unmounts a memory engine's disk at `prefix`: its files vanish until
     /// [`SimWorld::mount`].
     pub fn unmount(&self, engine: &crate::Engine, prefix: &str) {
@@ -462,6 +474,7 @@ impl SimWorld {
             fs: MemFs::default(),
             storage: BTreeMap::new(),
             dht: None,
+            milestones: Vec::new(),
         });
         w.listeners.insert(addr, idx);
         let at = w.now + tick;

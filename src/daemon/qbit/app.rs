@@ -153,6 +153,10 @@ const FIXED: &[&str] = &[
     "ip_filter_path",
     "ip_filter_trackers",
     "scan_dirs",
+    "autorun_enabled",
+    "autorun_program",
+    "autorun_on_torrent_added_enabled",
+    "autorun_on_torrent_added_program",
 ];
 
 fn prefs(app: &Shared) -> Map<String, Value> {
@@ -237,6 +241,15 @@ fn prefs(app: &Shared) -> Map<String, Value> {
         })
         .collect();
     set("scan_dirs", Value::Object(scan));
+    // The config's hooks (only the config file sets a program to run).
+    let hooks = app.hooks();
+    set("autorun_enabled", json!(!hooks.on_finished.is_empty()));
+    set("autorun_program", json!(hooks.on_finished));
+    set(
+        "autorun_on_torrent_added_enabled",
+        json!(!hooks.on_added.is_empty()),
+    );
+    set("autorun_on_torrent_added_program", json!(hooks.on_added));
     // qBittorrent's numbers: 0 encryption allowed, 1 required, 2 off.
     let encryption = match peers.encryption {
         crate::core::Encryption::Disabled => 2,

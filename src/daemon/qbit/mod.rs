@@ -21,6 +21,7 @@ mod info;
 mod log;
 pub mod login;
 mod read;
+pub use read::root_paths;
 mod sync;
 mod trackers;
 pub mod view;
