@@ -12,7 +12,7 @@ mod daemon_common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use daemon_common::{Daemon, config_text, refused_start};
 use reqwest::StatusCode;
@@ -34,18 +34,6 @@ fn runs(p: &Path) -> Vec<Vec<String>> {
     text.lines()
         .map(|l| l.split('|').map(str::to_owned).collect())
         .collect()
-}
-
-fn until(what: &str, d: &Daemon, f: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{what}\n{}",
-            d.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn hooked_config(p: &Path, extra: &str) -> String {
@@ -83,7 +71,7 @@ fn programs_run_when_torrents_are_added_and_finish() {
     let (t, data) = daemon_common::make_torrent(p, name, 100_000);
     std::fs::write(downloads.join(name), &data).unwrap();
     let id = id_of(d.add_torrent(&std::fs::read(&t).unwrap(), "?labels=a,b"));
-    until("two runs", &d, || runs(p).len() == 2);
+    d.until("two runs", || runs(p).len() == 2);
     let dl = downloads.display().to_string();
     let file = format!("{dl}/{name}");
     for (run, milestone) in runs(p).iter().zip(["added", "finished"]) {
@@ -108,7 +96,7 @@ fn programs_run_when_torrents_are_added_and_finish() {
     let sid = id_of(seeder.add_torrent(&album_bytes, ""));
     seeder.wait_for(&sid, "seeding", |t| t["state"] == "seeding");
     let aid = id_of(d.add_torrent(&album_bytes, "?category=music"));
-    until("added run", &d, || runs(p).len() == 3);
+    d.until("added run", || runs(p).len() == 3);
     assert_eq!(runs(p)[2][0], "added");
     assert_eq!(runs(p)[2][2], "music");
     let addr = std::fs::read_to_string(s.join("data/admin.addr")).unwrap();
@@ -119,7 +107,7 @@ fn programs_run_when_torrents_are_added_and_finish() {
         .send()
         .unwrap();
     assert!(r.status().is_success(), "{:?}", r.text());
-    until("finished run", &d, || runs(p).len() == 4);
+    d.until("finished run", || runs(p).len() == 4);
     let folder = format!("{dl}/album");
     let want = [
         "finished", "album", "music", "", &folder, &folder, &dl, "2", "370000", &aid, "-", &aid,
@@ -154,7 +142,7 @@ on_finished = "/nonexistent/program %N"
     let (t, data) = daemon_common::make_torrent(p, "f.bin", 50_000);
     std::fs::write(p.join("downloads/f.bin"), &data).unwrap();
     let _ = id_of(d.add_torrent(&std::fs::read(&t).unwrap(), ""));
-    until("a failure and a start refused", &d, || {
+    d.until("a failure and a start refused", || {
         let log = d.stderr();
         log.contains("hook failed") && log.contains("hook could not start")
     });
@@ -169,12 +157,12 @@ on_finished = "/nonexistent/program %N"
     );
     std::fs::write(&d.config, config).unwrap();
     d.signal("HUP");
-    until("reloaded", &d, || {
+    d.until("reloaded", || {
         d.stderr().contains("SIGHUP: hooks read again")
     });
     let (t2, _) = daemon_common::make_torrent(p, "g.bin", 50_000);
     let _ = id_of(d.add_torrent(&std::fs::read(&t2).unwrap(), ""));
-    until("killed", &d, || {
+    d.until("killed", || {
         d.stderr()
             .contains("hook ran past hooks.timeout_secs: killed")
     });

@@ -11,22 +11,10 @@
 mod daemon_common;
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use daemon_common::{Daemon, make_torrent};
 use serde_json::{Value, json};
-
-fn until(what: &str, d: &Daemon, f: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{what}\n{}",
-            d.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn torrents(d: &Daemon) -> Vec<Value> {
     d.get_json("/torrents")["torrents"]
@@ -60,9 +48,9 @@ fn dropped_files_are_added_renamed_or_refused_with_why() {
     // A .torrent dropped whole: added with the folder's label, renamed.
     let (t, _) = make_torrent(p, "one.bin", 100_000);
     std::fs::copy(&t, plain.join("one.torrent")).unwrap();
-    until("one.torrent added", &d, || by_name(&d, "one.bin").is_some());
+    d.until("one.torrent added", || by_name(&d, "one.bin").is_some());
     assert_eq!(by_name(&d, "one.bin").unwrap()["labels"], json!(["autodl"]));
-    until("one.torrent renamed", &d, || {
+    d.until("one.torrent renamed", || {
         plain.join("one.torrent.added").exists() && !plain.join("one.torrent").exists()
     });
 
@@ -76,15 +64,15 @@ fn dropped_files_are_added_renamed_or_refused_with_why() {
         std::thread::sleep(Duration::from_millis(500));
     }
     drop(f);
-    until("two.torrent added", &d, || by_name(&d, "two.bin").is_some());
-    until("two.torrent renamed", &d, || {
+    d.until("two.torrent added", || by_name(&d, "two.bin").is_some());
+    d.until("two.torrent renamed", || {
         plain.join("two.torrent.added").exists()
     });
     assert!(!plain.join("two.torrent.invalid").exists());
 
     // A broken one: .invalid, and why.
     std::fs::write(plain.join("broken.torrent"), b"d4:infoi1ee").unwrap();
-    until("broken.torrent refused", &d, || {
+    d.until("broken.torrent refused", || {
         plain.join("broken.torrent.invalid").exists()
     });
     let log = d.stderr();
@@ -95,7 +83,7 @@ fn dropped_files_are_added_renamed_or_refused_with_why() {
 
     // The same torrent again: already there, renamed all the same.
     std::fs::copy(&t, plain.join("again.torrent")).unwrap();
-    until("again.torrent renamed", &d, || {
+    d.until("again.torrent renamed", || {
         plain.join("again.torrent.added").exists()
     });
     assert!(d.stderr().contains("watch folder: torrent already there"));
@@ -108,20 +96,18 @@ fn dropped_files_are_added_renamed_or_refused_with_why() {
         format!("magnet:?xt=urn:btih:{ih}&dn=from-a-file\n"),
     )
     .unwrap();
-    until("the magnet added", &d, || {
-        by_name(&d, "from-a-file").is_some()
-    });
+    d.until("the magnet added", || by_name(&d, "from-a-file").is_some());
     let m = by_name(&d, "from-a-file").unwrap();
     assert_eq!(m["id"], ih.as_str());
     assert_eq!(m["state"], "paused", "{m}");
-    until("m.magnet deleted", &d, || {
+    d.until("m.magnet deleted", || {
         std::fs::read_dir(&magnets).unwrap().next().is_none()
     });
 
     // A root that does not exist yet: the file waits, said once.
     let (t3, _) = make_torrent(p, "three.bin", 50_000);
     std::fs::copy(&t3, tv.join("three.torrent")).unwrap();
-    until("the refusal said", &d, || {
+    d.until("the refusal said", || {
         d.stderr().contains("watch folder: torrent not added")
     });
     std::thread::sleep(Duration::from_secs(5));
@@ -137,10 +123,10 @@ fn dropped_files_are_added_renamed_or_refused_with_why() {
         &json!({"token": "disk2", "label": "Disk 2", "path": p.join("disk2")}),
     );
     assert!(r.status().is_success(), "{}", r.text().unwrap());
-    until("three.torrent added once disk2 exists", &d, || {
+    d.until("three.torrent added once disk2 exists", || {
         by_name(&d, "three.bin").is_some_and(|t| t["category"] == "tv" && t["root"] == "disk2")
     });
-    until("three.torrent renamed", &d, || {
+    d.until("three.torrent renamed", || {
         tv.join("three.torrent.added").exists()
     });
 }

@@ -190,6 +190,20 @@ impl Daemon {
         assert!(ok.success());
     }
 
+    /// Waits until `f` holds (30 s at most; then fails with `what` and the
+    /// daemon's log).
+    pub fn until(&self, what: &str, f: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{what}\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The daemon's standard error so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
