@@ -199,6 +199,7 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
             first_last: false,
             content_layout: seedring::metainfo::ContentLayout::Original,
             renames: Vec::new(),
+            finish_in: None,
         };
         bytes += total;
         pieces += count as u64;

@@ -87,6 +87,7 @@ fn populate(n: usize, data: &Path, state: &Path) {
             first_last: false,
             content_layout: seedring::metainfo::ContentLayout::Original,
             renames: Vec::new(),
+            finish_in: None,
         };
         ops.push(StoreOp::Set(
             meta_key(meta.info_hash),

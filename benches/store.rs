@@ -101,6 +101,7 @@ fn save(i: usize, rng: &mut Rng) -> ResumeSave {
         first_last: false,
         content_layout: ContentLayout::Original,
         renames: Vec::new(),
+        finish_in: None,
     };
     let peers = (0..rng.below(8))
         .map(|_| PeerRecord {

@@ -495,3 +495,106 @@ fn milestones_tell_of_adds_and_of_each_time_a_torrent_becomes_complete() {
     assert!(done(&l, ih));
     assert_eq!(told(&l), [Added, Finished, Finished]);
 }
+
+/// A leecher whose torrent downloads in `/incomplete` and finishes in the
+/// data root.
+fn incomplete_pair(seed: u64) -> (SimWorld, Fixture, seedring::Engine, seedring::Engine) {
+    // Disk operations take time: a move can be caught under way.
+    let world = SimWorld::new(SimConfig {
+        seed,
+        disk_delay: Duration::from_millis(5),
+        ..SimConfig::default()
+    });
+    let fx = fixture(seed, "inc", FILES, 16 * 1024);
+    let s = seeder(&world, &fx, CoreConfig::default());
+    let l = engine(&world, CoreConfig::default());
+    l.add_torrent(seedring::core::AddTorrent {
+        incomplete: "/incomplete".into(),
+        ..seedring::core::AddTorrent::new(
+            seedring::core::TorrentSource::Metainfo(fx.meta.clone()),
+            "data",
+        )
+    })
+    .unwrap();
+    introduce(&[&s, &l], fx.meta.info_hash);
+    (world, fx, s, l)
+}
+
+fn finished_told(world: &SimWorld, e: &seedring::Engine) -> usize {
+    (world.milestones(e).iter())
+        .filter(|m| m.2 == seedring::core::Milestone::Finished)
+        .count()
+}
+
+#[test]
+fn a_torrent_downloads_in_the_incomplete_folder_and_finishes_in_its_root() {
+    let (seed, _g) = seed(60);
+    let (world, fx, _s, l) = incomplete_pair(seed);
+    let ih = fx.meta.info_hash;
+    let (first, _) = &fx.files[0];
+    assert!(run_within(&world, 60, Duration::from_millis(1), || l
+        .stats(ih)
+        .unwrap()
+        .have_pieces
+        > 3));
+    let st = l.stats(ih).unwrap();
+    assert_ne!(st.root, "data", "it downloads in the incomplete folder");
+    assert_eq!(st.settings.finish_in.as_ref().unwrap().token, "data");
+    assert!(
+        world
+            .read_file(&l, &format!("/incomplete/{first}"))
+            .is_some()
+    );
+    assert!(world.read_file(&l, &format!("{ROOT}/{first}")).is_none());
+    // Looked at every simulated millisecond: when it is told finished, its
+    // files are where they finish already.
+    assert!(run_within(&world, 300, Duration::from_millis(1), || {
+        finished_told(&world, &l) == 1
+    }));
+    assert_same_data(&world, &l, &fx, "finished");
+    for (path, _) in &fx.files {
+        assert!(
+            world
+                .read_file(&l, &format!("/incomplete/{path}"))
+                .is_none(),
+            "{path}"
+        );
+    }
+    let st = l.stats(ih).unwrap();
+    assert_eq!(
+        (st.root.as_str(), st.settings.finish_in.clone()),
+        ("data", None)
+    );
+    // The engine's books follow: the incomplete folder's root holds nothing.
+    run(&world, 2, || false);
+    assert!(done(&l, ih));
+    l.reconcile().unwrap();
+    let staging = l
+        .roots()
+        .into_iter()
+        .find(|r| r.root.token != "data")
+        .unwrap();
+    l.remove_root(&staging.root.token).unwrap();
+    // A restart keeps it where it finished.
+    let (l, _) = l.memory_crash_restart(CoreConfig::default());
+    run(&world, 20, || false);
+    assert!(done(&l, ih));
+    assert_eq!(l.stats(ih).unwrap().root, "data");
+    assert_eq!(finished_told(&world, &l), 1);
+}
+
+#[test]
+fn a_crash_while_its_files_move_where_they_finish_moves_them_at_the_restart() {
+    let (seed, _g) = seed(61);
+    let (world, fx, _s, l) = incomplete_pair(seed);
+    let ih = fx.meta.info_hash;
+    assert!(run_within(&world, 300, Duration::from_millis(1), || {
+        l.stats(ih).unwrap().state == TorrentState::Moving
+    }));
+    assert_eq!(finished_told(&world, &l), 0, "told before its files moved");
+    let (l, _) = l.memory_crash_restart(CoreConfig::default());
+    assert!(run(&world, 120, || finished_told(&world, &l) == 1
+        && done(&l, ih)));
+    assert_same_data(&world, &l, &fx, "moved after the restart");
+    assert_eq!(l.stats(ih).unwrap().root, "data");
+}

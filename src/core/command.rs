@@ -80,6 +80,9 @@ pub enum Command {
     SetGlobalShare(super::GlobalShare),
     /// The torrents a share limit removed since last asked.
     TakeRemoved,
+    /// The torrents whose files the core moved to another root by itself (to
+    /// where they finish) since last asked.
+    TakeRelocated,
     /// The stats of torrents changed since a version (see `versions`).
     StatsSince(u64),
     /// Queue a torrent, or let it run (see [`super::queue::plan`]).
@@ -400,6 +403,7 @@ impl Core {
                 Reply::Done(Ok(()))
             }
             Command::TakeRemoved => Reply::Torrents(self.take_removed()),
+            Command::TakeRelocated => Reply::Torrents(std::mem::take(&mut self.relocated_here)),
             Command::AddTrackers { info_hash, tiers } => {
                 Reply::Done(self.add_trackers(info_hash, &tiers))
             }

@@ -53,6 +53,7 @@ impl Core {
         t.first_last = add.settings.first_last;
         t.content_layout = add.settings.content_layout;
         t.renames.clone_from(&add.settings.renames);
+        t.finish_in = add.settings.finish_in.clone();
         t.busy_at = now;
         t.upload_slots = self.slot_bounds().max;
         t.root_token = add.root_token;
@@ -139,11 +140,12 @@ impl Core {
                 what: Milestone::Added,
             });
             if complete_at_add {
-                out.push(Action::Milestone {
-                    info_hash,
-                    what: Milestone::Finished,
-                });
+                self.now_complete(info_hash, out);
             }
+        } else if self.torrents[&info_hash].finish_in.is_some() && complete_at_add {
+            // Stopped after it finished and before its files had moved to
+            // where they finish: they go now, and then it is told.
+            self.now_complete(info_hash, out);
         }
         Ok(info_hash)
     }
@@ -301,14 +303,14 @@ impl Core {
         for p in dropped {
             t.picker.drop_piece(p);
         }
-        if t.is_finished() && t.completed_at.is_none() {
+        let now_complete = t.is_finished() && t.completed_at.is_none();
+        if now_complete {
             t.completed_at = Some(t.added_at);
-            out.push(Action::Milestone {
-                info_hash,
-                what: Milestone::Finished,
-            });
         }
         let start = out.len();
+        if now_complete {
+            self.now_complete(info_hash, out);
+        }
         self.update_interest(info_hash, out);
         self.seal_sends(out, start);
         Ok(())
@@ -645,6 +647,7 @@ fn stats_of(
             first_last: t.first_last,
             content_layout: t.content_layout,
             renames: t.renames.clone(),
+            finish_in: t.finish_in.clone(),
         },
         seeding_secs: t.seeding_secs_at(now),
         idle_secs: t.idle_secs(now),

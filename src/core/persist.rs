@@ -113,6 +113,7 @@ impl Torrent {
             first_last: self.first_last,
             content_layout: self.content_layout,
             renames: self.renames.clone(),
+            finish_in: self.finish_in.as_ref().map(|f| f.token.clone()),
         }
     }
 
@@ -338,6 +339,8 @@ impl Core {
         // Its root, or whether root checks look at it, changes.
         self.root_book.forget();
         let t = self.torrent_mut(info_hash)?;
+        // Put somewhere by hand: it stays there when it finishes.
+        t.finish_in = None;
         if t.moving.is_some() {
             return Err(CommandError::BadArgument(
                 "a move is already under way".into(),
@@ -470,6 +473,57 @@ impl Core {
         t.paused = t.paused_before_move;
         t.save_now = true;
         t.dirty = true;
+        let finishing = std::mem::take(&mut t.finishing);
+        if finishing {
+            // The engine's books follow (past the bound, the torrent's root
+            // is found again at the next start).
+            if self.relocated_here.len() < super::share::MAX_REMOVED {
+                self.relocated_here.push(ih);
+            }
+            // Where its files now are, moved or not (the note says why not).
+            out.push(Action::Milestone {
+                info_hash: ih,
+                what: super::Milestone::Finished,
+            });
+        }
         self.drive_checking(ih, out);
+    }
+
+    /// A torrent has come to have every wanted piece where it had not: its
+    /// files move to where they finish, if they downloaded elsewhere, and
+    /// then (at the move's end) whoever listens is told.
+    pub(crate) fn now_complete(&mut self, ih: InfoHash, out: &mut Vec<Action>) {
+        let Some(t) = self.torrents.get_mut(&ih) else {
+            return;
+        };
+        if let Some(to) = t.finish_in.take() {
+            t.dirty = true;
+            t.save_now = true;
+            if to.path != t.root {
+                let name = t.name.clone();
+                match self.move_storage(ih, to.path.clone(), to.token, to.marked, out) {
+                    Ok(()) => {
+                        let t = self.torrents.get_mut(&ih).expect("looked up above");
+                        if t.moving.is_some() {
+                            t.finishing = true;
+                            tracing::info!(info_hash = %ih, %name, to = %to.path, "finished: its files move to where they finish");
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(info_hash = %ih, %name, to = %to.path, error = %e, "finished, but its files cannot move to where they finish: they stay");
+                        let t = self.torrents.get_mut(&ih).expect("looked up above");
+                        t.note = Some(format!(
+                            "finished, but its files could not move to {}: {e}",
+                            to.path
+                        ));
+                    }
+                }
+            }
+        }
+        out.push(Action::Milestone {
+            info_hash: ih,
+            what: super::Milestone::Finished,
+        });
     }
 }

@@ -362,14 +362,12 @@ impl Core {
         let resume: Vec<PeerKey> = t.peers.iter().copied().collect();
         let finished = t.is_finished();
         t.announcer.owe_completed(now, finished);
+        let mut now_complete = false;
         if finished && t.completed_at.is_none() {
             tracing::info!(info_hash = %ih, name = %t.name, "download complete");
             t.completed_at = Some(self.cfg.unix_at_zero + now.since(Time::ZERO).as_secs());
             t.save_now = true;
-            out.push(Action::Milestone {
-                info_hash: ih,
-                what: Milestone::Finished,
-            });
+            now_complete = true;
         }
         let keys: Vec<PeerKey> = t.peers.iter().copied().collect();
         for k in keys {
@@ -385,6 +383,9 @@ impl Core {
         }
         if finished {
             self.update_interest(ih, out);
+            if now_complete {
+                self.now_complete(ih, out);
+            }
         } else {
             // Requests may have paused on the write backlog.
             for k in resume {
@@ -533,10 +534,7 @@ impl Core {
         if t.is_finished() {
             if t.completed_at.is_none() {
                 t.completed_at = Some(t.added_at);
-                out.push(Action::Milestone {
-                    info_hash: ih,
-                    what: Milestone::Finished,
-                });
+                self.now_complete(ih, out);
             }
         } else {
             t.completed_at = None;

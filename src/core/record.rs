@@ -104,6 +104,8 @@ pub struct StateRecord {
     pub content_layout: crate::metainfo::ContentLayout,
     /// Files given other names: index and path (absent: none).
     pub renames: Vec<(usize, Vec<String>)>,
+    /// The root token its files move to when it finishes (absent: none).
+    pub finish_in: Option<String>,
 }
 
 /// A peer that worked.
@@ -173,6 +175,9 @@ impl StateRecord {
                     });
                 }
             });
+            if let Some(token) = &self.finish_in {
+                d.bytes("fin", token.as_bytes());
+            }
             if self.first_last {
                 d.int("fl", 1);
             }
@@ -259,7 +264,7 @@ impl StateRecord {
             let (mut dl, mut ul, mut files, mut name, mut tr) = (None, None, None, None, None);
             let (mut lbl, mut ws, mut cat, mut dn, mut shr) = (None, None, None, None, None);
             let (mut seed, mut qp, mut frc, mut fl, mut lay) = (None, None, None, None, None);
-            let mut ren = None;
+            let (mut ren, mut fin) = (None, None);
             while let Some(key) = f.next_key()? {
                 let t = f.value()?;
                 // The first of two equal keys counts; the second is stepped over.
@@ -318,6 +323,7 @@ impl StateRecord {
                     }
                     b"lay" if lay.is_none() => lay = Some(content_layout(t)?),
                     b"ren" if ren.is_none() => ren = Some(renames(f, t)?),
+                    b"fin" if fin.is_none() => fin = Some(text(t, "fin")?),
                     _ => f.skip(t)?,
                 }
             }
@@ -350,6 +356,7 @@ impl StateRecord {
                 first_last: fl.unwrap_or(false),
                 content_layout: lay.unwrap_or(crate::metainfo::ContentLayout::Original),
                 renames: ren.unwrap_or_default(),
+                finish_in: fin.map(str::to_owned),
             })
         })
     }
@@ -532,6 +539,7 @@ mod tests {
                 (0, vec!["a name".into(), "x.bin".into()]),
                 (2, vec!["y".into()]),
             ],
+            finish_in: Some("done-disk".into()),
         }
     }
 
@@ -551,6 +559,7 @@ mod tests {
         r2.forced = false;
         r2.display_name.clear();
         r2.first_last = false;
+        r2.finish_in = None;
         r2.content_layout = crate::metainfo::ContentLayout::Original;
         let old = r2.encode();
         assert!(!old.windows(5).any(|w| w == b"3:lbl"));
@@ -722,6 +731,7 @@ mod tests {
                 } else {
                     vec![(files.len(), vec![words[0].clone(), words[1].clone()])]
                 },
+                finish_in: (!words[2].is_empty()).then(|| words[2].clone()),
             };
             let bytes = r.encode();
             let node = crate::bencode::decode(&bytes, crate::bencode::Limits::default()).unwrap();

@@ -161,6 +161,11 @@ pub(crate) struct Torrent {
     /// Its files' names given over the API (index, path), kept in its record
     /// and applied to its layout after the content layout.
     pub renames: Vec<(usize, Vec<String>)>,
+    /// Where its files go once it finishes (see [`super::FinishRoot`]).
+    pub finish_in: Option<super::FinishRoot>,
+    /// Its files are on their way to where they finish: the milestone waits
+    /// for the move's end.
+    pub finishing: bool,
     /// The last thing worth telling about this torrent (a partial recheck on restore,
     /// a failed move, a failed resume save).
     pub note: Option<String>,
@@ -370,6 +375,8 @@ impl Torrent {
             paused_before_move: false,
             renamed: None,
             renames: Vec::new(),
+            finish_in: None,
+            finishing: false,
             note: None,
             labels: Vec::new(),
             category: String::new(),

@@ -361,6 +361,7 @@ impl Core {
             // Each added torrent notes itself.
             Command::Add(_)
             | Command::TakeRemoved
+            | Command::TakeRelocated
             | Command::StatsSince(_)
             | Command::AnnouncesInFlight
             | Command::Torrents

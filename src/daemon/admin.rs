@@ -114,6 +114,9 @@ pub async fn change_settings_by(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
     let after = before.patched(&patch).map_err(ApiError::bad)?;
+    if after.incomplete_path != before.incomplete_path {
+        super::incomplete::check(app, &after.incomplete_path).await?;
+    }
     after.apply(&app.engine).await?;
     if after.banned_ips != before.banned_ips {
         super::ipfilter::apply(&app.engine, &app.ip_file(), &after.banned_ips).await?;

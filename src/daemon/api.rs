@@ -82,6 +82,18 @@ impl App {
         )
     }
 
+    /// What a new torrent starts with when its add does not say.
+    pub fn new_torrent_defaults(&self) -> NewTorrentDefaults {
+        let s = self
+            .settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        NewTorrentDefaults {
+            paused: s.add_paused,
+            content_layout: s.content_layout,
+        }
+    }
+
     /// The hooks in force.
     pub fn hooks(&self) -> Arc<super::hooks::HooksConfig> {
         Arc::clone(
@@ -107,6 +119,16 @@ impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "App({:?})", self.engine)
     }
+}
+
+/// What a new torrent starts with when its add does not say (the settings'
+/// `add_paused` and `content_layout`).
+#[derive(Debug, Clone, Copy)]
+pub struct NewTorrentDefaults {
+    /// Added paused.
+    pub paused: bool,
+    /// Where its files go under the save folder.
+    pub content_layout: crate::metainfo::ContentLayout,
 }
 
 /// Shared state of the handlers.

@@ -37,6 +37,8 @@ pub struct Config {
     pub qbittorrent: QbitConfig,
     /// Logs.
     pub log: LogConfig,
+    /// What new torrents start with.
+    pub new_torrents: NewTorrentsConfig,
     /// Programs run when a torrent is added or finishes.
     pub hooks: HooksConfig,
     /// Storage roots configured at start (more can be added over the API).
@@ -99,6 +101,19 @@ pub struct EngineConfig {
     /// How downloaded pieces reach the disk: "cached" (through the page
     /// cache) or "direct" (around it where the filesystem allows it).
     pub write_mode: WriteMode,
+}
+
+/// What a new torrent starts with when its add does not say.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NewTorrentsConfig {
+    /// Where new torrents download before their files move to their save
+    /// path (a storage root's token or a folder inside one; empty: off).
+    pub incomplete_path: String,
+    /// Added paused.
+    pub paused: bool,
+    /// Where their files go under the save folder.
+    pub content_layout: crate::metainfo::ContentLayout,
 }
 
 /// The IO backend.
@@ -356,6 +371,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             qbittorrent: QbitConfig::default(),
             log: LogConfig::default(),
+            new_torrents: NewTorrentsConfig::default(),
             hooks: HooksConfig::default(),
             roots: vec![RootConfig {
                 token: "default".into(),

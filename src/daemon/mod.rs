@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod config;
 pub mod details;
 pub mod hooks;
+pub mod incomplete;
 pub mod ipfilter;
 pub mod json_text;
 pub mod metrics;
@@ -191,6 +192,20 @@ fn prepare(cfg: &Config) -> Result<(Engine, Served), DaemonError> {
     let (milestones_tx, milestones) = flume::bounded(crate::shard::MILESTONE_QUEUE);
     let engine = start_engine(cfg, &data_dir, ip_filter, milestones_tx)?;
     set_up_roots(&engine, cfg)?;
+    let mut settings = settings;
+    if !settings.incomplete_path.is_empty()
+        && let Err(e) = engine.root_for_save_path(&settings.incomplete_path)
+    {
+        if settings.incomplete_path == cfg.new_torrents.incomplete_path.trim() {
+            return Err(config::ConfigError::Inconsistent(format!(
+                "new_torrents.incomplete_path: {e}"
+            ))
+            .into());
+        }
+        tracing::error!(path = %settings.incomplete_path, error = %e,
+            "the incomplete folder set over the API is not usable: off until set again");
+        settings.incomplete_path.clear();
+    }
     Ok((
         engine,
         Served {

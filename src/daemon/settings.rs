@@ -83,6 +83,14 @@ pub struct Settings {
     /// (the config's `peers.banned_ips`, then the API's: qBittorrent's
     /// `banned_IPs` and `transfer/banPeers`).
     pub banned_ips: Vec<String>,
+    /// Where new torrents download before their files move to their save
+    /// path (a root's token or a folder inside a root; empty: off).
+    pub incomplete_path: String,
+    /// New torrents are added paused (unless their add says).
+    pub add_paused: bool,
+    /// Where new torrents' files go under their save folder (unless their
+    /// add says).
+    pub content_layout: crate::metainfo::ContentLayout,
 }
 
 /// A change to some settings (what the API takes and what settings.json keeps).
@@ -176,6 +184,15 @@ pub struct SettingsPatch {
     /// See [`Settings`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub banned_ips: Option<Vec<String>>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete_path: Option<String>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub add_paused: Option<bool>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_layout: Option<crate::metainfo::ContentLayout>,
 }
 
 impl Settings {
@@ -211,6 +228,9 @@ impl Settings {
             slow_upload_rate: c.queue.slow_upload_rate,
             slow_inactive_secs: c.queue.slow_inactive_secs,
             banned_ips: c.peers.banned_ips.clone(),
+            incomplete_path: c.new_torrents.incomplete_path.trim().to_owned(),
+            add_paused: c.new_torrents.paused,
+            content_layout: c.new_torrents.content_layout,
         }
     }
 
@@ -256,7 +276,9 @@ impl Settings {
             ignore_slow_torrents,
             slow_download_rate,
             slow_upload_rate,
-            slow_inactive_secs
+            slow_inactive_secs,
+            add_paused,
+            content_layout
         );
         if s.max_active_downloads < -1 || s.max_active_uploads < -1 || s.max_active_torrents < -1 {
             return Err("queue limits: -1 (none) or 0 and more".into());
@@ -279,6 +301,9 @@ impl Settings {
         }
         if let Some(list) = &p.banned_ips {
             s.banned_ips.clone_from(list);
+        }
+        if let Some(path) = &p.incomplete_path {
+            path.trim().clone_into(&mut s.incomplete_path);
         }
         if let Some(e) = super::ipfilter::bad_entry(&s.banned_ips) {
             return Err(format!(
@@ -435,7 +460,10 @@ impl SettingsPatch {
             slow_download_rate,
             slow_upload_rate,
             slow_inactive_secs,
-            banned_ips
+            banned_ips,
+            incomplete_path,
+            add_paused,
+            content_layout
         );
     }
 

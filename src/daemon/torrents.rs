@@ -198,8 +198,13 @@ pub struct AddOptions {
     /// Root token (or empty: the default root).
     #[serde(default)]
     root: String,
+    /// Added paused (absent: as the `add_paused` setting says).
     #[serde(default)]
-    paused: bool,
+    paused: Option<bool>,
+    /// Where its files go under the save folder (absent: as the
+    /// `content_layout` setting says).
+    #[serde(default)]
+    content_layout: Option<crate::metainfo::ContentLayout>,
     #[serde(default)]
     sequential: bool,
     /// Labels: a JSON array, or comma-separated in the query.
@@ -214,6 +219,10 @@ pub struct AddOptions {
     /// Upload cap, bytes/s (0: none).
     #[serde(default)]
     upload_limit: u64,
+    /// Download in the incomplete folder first (`engine.incomplete_path`;
+    /// absent: as the setting says, `false`: where it stays).
+    #[serde(default)]
+    incomplete: Option<bool>,
 }
 
 /// Labels as JSON gives them (an array) or a query does (`a,b`).
@@ -299,8 +308,11 @@ pub async fn add(
         }
     };
     let mut add = AddTorrent::new(source, opts.root);
-    add.paused = opts.paused;
+    add.incomplete = super::incomplete::staging_root(&app, opts.incomplete, None).await?;
+    let defaults = app.new_torrent_defaults();
+    add.paused = opts.paused.unwrap_or(defaults.paused);
     add.settings = TorrentSettings {
+        content_layout: opts.content_layout.unwrap_or(defaults.content_layout),
         sequential: opts.sequential,
         download_limit: opts.download_limit,
         upload_limit: opts.upload_limit,

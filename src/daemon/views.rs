@@ -52,6 +52,9 @@ pub struct TorrentView {
     pub eta_secs: Option<u64>,
     /// Storage root token.
     pub root: String,
+    /// The root its files move to when it finishes, while it downloads in
+    /// the incomplete folder (`root`); `null`: none.
+    pub finish_root: Option<String>,
     /// Unix seconds.
     pub added_at: u64,
     /// Unix seconds.
@@ -179,6 +182,7 @@ impl From<TorrentStats> for TorrentView {
             seeds: s.seeds,
             eta_secs: s.eta_secs,
             root: s.root,
+            finish_root: s.settings.finish_in.map(|f| f.token),
             added_at: s.added_at,
             completed_at: s.completed_at,
             wasted: s.wasted,
@@ -252,6 +256,9 @@ impl TorrentView {
         write_opt(out, self.eta_secs, write_int);
         out.push(b',');
         str_field(out, "root", &self.root);
+        write_key(out, "finish_root");
+        write_opt(out, self.finish_root.as_deref(), write_str);
+        out.push(b',');
         int_field(out, "added_at", self.added_at);
         write_key(out, "completed_at");
         write_opt(out, self.completed_at, write_int);
@@ -468,6 +475,7 @@ mod tests {
             seeds: 6,
             eta_secs: full.then_some(60),
             root: "default".into(),
+            finish_root: full.then(|| "disk2".into()),
             added_at: 1_700_000_000,
             completed_at: full.then_some(1_700_000_100),
             wasted: 8,

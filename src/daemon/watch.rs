@@ -43,9 +43,9 @@ pub struct WatchDir {
     /// Root token (empty: the category's save path, else the default root).
     #[serde(default)]
     pub root: String,
-    /// Added paused.
+    /// Added paused (absent: as the `add_paused` setting says).
     #[serde(default)]
-    pub paused: bool,
+    pub paused: Option<bool>,
     /// What becomes of a file once added.
     #[serde(default)]
     pub after: After,
@@ -266,8 +266,14 @@ async fn take(app: &Shared, w: &WatchDir, f: &mut Folder, path: &Path, seen: See
         }
     };
     let mut add = AddTorrent::new(source, w.root.clone());
-    add.paused = w.paused;
+    // Only a folder the add names is refused; the setting's is said.
+    add.incomplete = super::incomplete::staging_root(app, None, None)
+        .await
+        .unwrap_or_default();
+    let defaults = app.new_torrent_defaults();
+    add.paused = w.paused.unwrap_or(defaults.paused);
     add.settings = TorrentSettings {
+        content_layout: defaults.content_layout,
         labels: w.labels.clone(),
         category: w.category.clone(),
         ..TorrentSettings::default()

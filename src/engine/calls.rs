@@ -167,7 +167,21 @@ impl Engine {
         if add.resume.is_none() {
             add.settings.queue_pos = self.take_queue_pos();
         }
-        let root = self.resolve_root(&add.root)?;
+        let mut root = self.resolve_root(&add.root)?;
+        // Not for a torrent whose data is said to be there already (an add
+        // with bits), or is there (a cross-seed's add): it stays where that is.
+        let fresh = add.have.as_ref().is_none_or(|b| b.count() == 0);
+        if !add.incomplete.is_empty() && fresh && add.resume.is_none() {
+            let staging = self.resolve_root(&add.incomplete)?;
+            if staging.token != root.token && !self.has_data_in(&add, &root.path) {
+                add.settings.finish_in = Some(crate::core::FinishRoot {
+                    path: root.path.to_string_lossy().into_owned(),
+                    token: root.token.clone(),
+                    marked: root.marked,
+                });
+                root = staging;
+            }
+        }
         if !self.root_available(&root) {
             return Err(CommandError::BadArgument(format!(
                 "storage root {:?} ({}) is unavailable",
@@ -292,6 +306,19 @@ impl Engine {
                 self.roots_lock().forget_torrent(ih);
                 self.count_torrent_at(shard, false).await;
                 n += 1;
+            }
+        }
+        // Torrents whose files went where they finish: placed in that root.
+        let replies = self.inner.on_all(|| Command::TakeRelocated).await?;
+        for r in replies {
+            let Reply::Torrents(moved) = r else {
+                return Err(r.mismatch("torrents"));
+            };
+            for ih in moved {
+                if let Ok(s) = self.stats_async(ih).await {
+                    self.place_torrent(ih, &s.root);
+                    n += 1;
+                }
             }
         }
         Ok(n)

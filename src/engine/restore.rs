@@ -629,6 +629,7 @@ impl Engine {
             paused: state.as_ref().is_some_and(|s| s.paused),
             have,
             resume: Some(Box::new(resume)),
+            incomplete: String::new(),
             settings: state
                 .as_ref()
                 .map(|s| TorrentSettings {
@@ -644,6 +645,14 @@ impl Engine {
                     first_last: s.first_last,
                     content_layout: s.content_layout,
                     renames: s.renames.clone(),
+                    finish_in: s.finish_in.as_deref().and_then(|token| {
+                        let f = self.finish_root(token);
+                        if f.is_none() {
+                            tracing::warn!(info_hash = %ih, root = token,
+                                "the root its files were to move to when it finishes is gone: they stay where they are");
+                        }
+                        f
+                    }),
                 })
                 .unwrap_or_default(),
         })

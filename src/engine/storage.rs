@@ -187,6 +187,32 @@ impl Engine {
         }
     }
 
+    /// Whether any file of the torrent `add` names is in `root` already, with
+    /// bytes in it (a magnet's files are not known: no).
+    pub(super) fn has_data_in(&self, add: &crate::core::AddTorrent, root: &Path) -> bool {
+        let crate::core::TorrentSource::Metainfo(m) = &add.source else {
+            return false;
+        };
+        let mut info = m.info.clone();
+        info.lay_out(add.settings.content_layout);
+        self.with_files(|fs| {
+            let found = storage::stat_files(&*fs, root, &info);
+            found.into_iter().flatten().any(|s| s.size > 0)
+        })
+    }
+
+    /// Where a torrent's files go when it finishes: the root with token
+    /// `token`, if there is one.
+    pub(super) fn finish_root(&self, token: &str) -> Option<crate::core::FinishRoot> {
+        let roots = self.roots_lock();
+        let root = roots.list().find(|r| r.token == token)?;
+        Some(crate::core::FinishRoot {
+            path: root.path.to_string_lossy().into_owned(),
+            token: root.token.clone(),
+            marked: root.marked,
+        })
+    }
+
     /// The root `r` names: a token, a folder (a plain-folder root of its own,
     /// unmarked, if no root has that path), or the default root when empty.
     pub(super) fn resolve_root(&self, r: &str) -> Result<Root, CommandError> {

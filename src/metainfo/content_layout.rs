@@ -3,8 +3,12 @@
 
 use super::Info;
 
-/// How a torrent's files are laid out under its save folder.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+/// How a torrent's files are laid out under its save folder (in the daemon's
+/// config and API: `original`, `subfolder`, `no_subfolder`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum ContentLayout {
     /// As the torrent has them: a multi-file torrent's folder, a single file
     /// directly in the save folder.

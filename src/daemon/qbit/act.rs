@@ -172,10 +172,11 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
             );
         }
     }
+    let defaults = app.new_torrent_defaults();
     let paused = params
         .flag("paused")?
         .or(params.flag("stopped")?)
-        .unwrap_or(false);
+        .unwrap_or(defaults.paused);
     let tags = params
         .get("tags")
         .map(|t| {
@@ -212,7 +213,7 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
         display_name: params.get("rename").unwrap_or("").to_owned(),
         first_last: params.flag("firstLastPiecePrio")?.unwrap_or(false),
         content_layout: match params.get("contentLayout").filter(|v| !v.is_empty()) {
-            None => crate::metainfo::ContentLayout::Original,
+            None => defaults.content_layout,
             Some(v) => crate::metainfo::ContentLayout::parse(v).ok_or_else(|| {
                 QbError::bad(format!(
                     "contentLayout {v:?}: Original, Subfolder or NoSubfolder"
@@ -235,9 +236,17 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
                 .map_err(|e| QbError::bad(e.detail))??
         }
     };
+    let staging = super::super::incomplete::staging_root(
+        &app,
+        params.flag("useDownloadPath")?,
+        params.get("downloadPath"),
+    )
+    .await
+    .map_err(|e| QbError::bad(e.detail))?;
     let mut added = 0;
     for source in sources {
         let mut a = AddTorrent::new(source, root.clone());
+        a.incomplete.clone_from(&staging);
         a.paused = paused;
         a.settings = settings.clone();
         match app.engine.add_torrent_async(a).await {

@@ -128,6 +128,10 @@ const MAPPED: &[&str] = &[
     "max_connec",
     "max_connec_per_torrent",
     "max_uploads_per_torrent",
+    "temp_path_enabled",
+    "temp_path",
+    "start_paused_enabled",
+    "torrent_content_layout",
 ];
 
 /// Preferences that say what seedring is or does and cannot be changed here
@@ -157,6 +161,9 @@ const FIXED: &[&str] = &[
     "autorun_program",
     "autorun_on_torrent_added_enabled",
     "autorun_on_torrent_added_program",
+    "bittorrent_protocol",
+    "announce_to_all_tiers",
+    "announce_to_all_trackers",
 ];
 
 fn prefs(app: &Shared) -> Map<String, Value> {
@@ -183,6 +190,10 @@ fn prefs(app: &Shared) -> Map<String, Value> {
     set("schedule_to_hour", json!(s.schedule_to.hour()));
     set("schedule_to_min", json!(s.schedule_to.minute()));
     set("scheduler_days", json!(s.schedule_days.qbit()));
+    set("start_paused_enabled", json!(s.add_paused));
+    set("torrent_content_layout", json!(s.content_layout.as_str()));
+    set("temp_path_enabled", json!(!s.incomplete_path.is_empty()));
+    set("temp_path", json!(shown_temp_path(app)));
     set("max_connec", json!(s.max_connections));
     set(
         "max_connec_per_torrent",
@@ -257,6 +268,16 @@ fn prefs(app: &Shared) -> Map<String, Value> {
         _ => 0,
     };
     set("encryption", json!(encryption));
+    // qBittorrent's numbers: 0 TCP and uTP, 1 TCP only, 2 uTP only.
+    let protocol = match peers.transport {
+        crate::core::TransportMode::TcpOnly => 1,
+        crate::core::TransportMode::UtpOnly => 2,
+        _ => 0,
+    };
+    set("bittorrent_protocol", json!(protocol));
+    // One tracker at a time, the tiers in order (BEP 12).
+    set("announce_to_all_tiers", json!(false));
+    set("announce_to_all_trackers", json!(false));
     // qBittorrent's numbers: 0 around the OS cache, 1 through it.
     let write_mode = match app.write_mode {
         crate::shard::WriteMode::Direct => 0,
@@ -388,6 +409,14 @@ pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Res
                     .ok_or_else(|| QbError::bad("banned_IPs: text, one address a line"))?;
                 patch.banned_ips = Some(banned_lines(text));
             }
+            "temp_path_enabled" | "temp_path" => {} // below, together
+            "start_paused_enabled" => patch.add_paused = Some(flag(v, k)?),
+            "torrent_content_layout" => {
+                let layout = v.as_str().and_then(crate::metainfo::ContentLayout::parse);
+                patch.content_layout = Some(layout.ok_or_else(|| {
+                    QbError::bad("torrent_content_layout: Original, Subfolder or NoSubfolder")
+                })?);
+            }
             "dl_limit" => patch.download_limit = Some(num(v, k)?),
             "up_limit" => patch.upload_limit = Some(num(v, k)?),
             "alt_dl_limit" => patch.alt_download_limit = Some(num(v, k)?),
@@ -430,12 +459,68 @@ pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Res
     };
     patch.schedule_from = clock(&given, "schedule_from", from)?;
     patch.schedule_to = clock(&given, "schedule_to", to)?;
+    patch.incomplete_path = temp_path(&given, &app)?;
     if patch != SettingsPatch::default() {
         change_settings(&app, patch)
             .await
             .map_err(|e| QbError::bad(e.detail))?;
     }
     Ok(done())
+}
+
+/// qBittorrent's `temp_path_enabled` and `temp_path` as the incomplete folder
+/// (`incomplete_path`): on, the folder given, else the one shown; off, none
+/// (the folder given is kept to show, as qBittorrent keeps it). `None`: no
+/// change.
+fn temp_path(given: &Map<String, Value>, app: &Shared) -> Result<Option<String>, QbError> {
+    let enabled = (given.get("temp_path_enabled"))
+        .map(|v| {
+            v.as_bool()
+                .ok_or_else(|| QbError::bad("temp_path_enabled: true or false"))
+        })
+        .transpose()?;
+    let path = (given.get("temp_path"))
+        .map(|v| {
+            (v.as_str().map(|p| p.trim().to_owned()))
+                .ok_or_else(|| QbError::bad("temp_path: a folder"))
+        })
+        .transpose()?;
+    if let Some(p) = &path {
+        let q = app.qbit.as_ref().expect("the layer is on");
+        q.kept_prefs_lock().insert("temp_path".into(), json!(p));
+    }
+    let on = !(app.settings.lock())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .incomplete_path
+        .is_empty();
+    Ok(match (enabled, path) {
+        (Some(false), _) => Some(String::new()),
+        (Some(true), Some(p)) => Some(p),
+        (Some(true), None) => Some(shown_temp_path(app)),
+        (None, Some(p)) if on => Some(p),
+        (None, _) => None,
+    })
+}
+
+/// The incomplete folder as qBittorrent shows it: the setting's folder (a
+/// root's token as its folder), else the one last given while off, else
+/// `temp` in the default save path (qBittorrent's default).
+fn shown_temp_path(app: &Shared) -> String {
+    let now = (app.settings.lock())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .incomplete_path
+        .clone();
+    if !now.is_empty() {
+        let roots = super::read::root_paths(&app.engine);
+        return roots.get(&now).map_or(now.clone(), str::to_owned);
+    }
+    let q = app.qbit.as_ref().expect("the layer is on");
+    let kept = q
+        .kept_prefs_lock()
+        .get("temp_path")
+        .and_then(|v| v.as_str().map(str::to_owned));
+    kept.filter(|p| !p.is_empty())
+        .unwrap_or_else(|| format!("{}/temp", default_path(app).trim_end_matches('/')))
 }
 
 /// A schedule time from qBittorrent's `{name}_hour` and `{name}_min` (either

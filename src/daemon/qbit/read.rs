@@ -88,7 +88,7 @@ pub async fn properties(State(app): State<Shared>, p: Params) -> Result<Response
         "dl_limit": if s.settings.download_limit == 0 { -1 } else { i64::try_from(s.settings.download_limit).unwrap_or(-1) },
         "dl_speed": s.download_rate,
         "dl_speed_avg": s.downloaded / t.time_active.max(1),
-        "download_path": "",
+        "download_path": t.download_path,
         "eta": s.eta_secs.unwrap_or(ETA_INFINITE).min(ETA_INFINITE),
         "hash": t.hash.as_str(),
         "infohash_v1": t.infohash_v1.as_str(),

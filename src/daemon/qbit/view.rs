@@ -32,7 +32,7 @@ pub struct QbTorrent<'a> {
     pub content_path: Cow<'a, str>,
     pub dl_limit: u64,
     pub dlspeed: u64,
-    pub download_path: &'static str,
+    pub download_path: &'a str,
     pub downloaded: u64,
     pub downloaded_session: u64,
     pub eta: u64,
@@ -349,11 +349,17 @@ impl<'a> QbTorrent<'a> {
         let now = cx.now;
         let own = s.settings.share;
         let eff = own.over(cx.share);
-        let save_path = cx.roots.get(&s.root).unwrap_or(&s.root);
+        // Where its files are now; while they download in the incomplete
+        // folder, the save path is where they go when it finishes.
+        let here = cx.roots.get(&s.root).unwrap_or(&s.root);
+        let (save_path, download_path) = match &s.settings.finish_in {
+            Some(f) => (cx.roots.get(&f.token).unwrap_or(&f.path), here),
+            None => (here, ""),
+        };
         let content_path = if s.content.is_empty() {
-            Cow::Borrowed(save_path)
+            Cow::Borrowed(here)
         } else {
-            let dir = save_path.trim_end_matches('/');
+            let dir = here.trim_end_matches('/');
             let mut p = String::with_capacity(dir.len() + 1 + s.content.len());
             p.push_str(dir);
             p.push('/');
@@ -391,7 +397,7 @@ impl<'a> QbTorrent<'a> {
             content_path,
             dl_limit: s.settings.download_limit,
             dlspeed: s.download_rate,
-            download_path: "",
+            download_path,
             downloaded: s.downloaded,
             downloaded_session: s.downloaded,
             eta: s.eta_secs.unwrap_or(ETA_INFINITE).min(ETA_INFINITE),

@@ -1,0 +1,61 @@
+"""What a new torrent starts with when its add does not say, through the
+qBittorrent API, against Debian's qbittorrent-nox: `start_paused_enabled` and
+`torrent_content_layout` set and read back alike; a single-file torrent added
+without `paused` or `contentLayout` starts paused, its file in a folder of its
+own, in both (the same state and content path); an add that says otherwise
+does as it says in both. `bittorrent_protocol` and the announce preferences
+say what seedring does (both transports, one tracker at a time)."""
+
+import json
+
+import libtorrent as lt
+
+from conftest import lt_create, make_tree
+from qbit_common import side_by_side, wait_state
+
+
+def test_adds_that_do_not_say_start_as_the_preferences_say(tmp):
+    qb, sr, a, b, homes = side_by_side(tmp)
+
+    def home(c, v):
+        return json.loads(json.dumps(v).replace(str(homes[c.url]), "HOME"))
+
+    def both(f):
+        got = {c.url: home(c, f(c)) for c in (a, b)}
+        assert got[a.url] == got[b.url], got
+        return got[a.url]
+
+    def row(c, ih):
+        t = next(t for t in c.json("torrents/info") if t["hash"] == ih)
+        return {k: t[k] for k in ("state", "content_path", "save_path")}
+
+    try:
+        for c in (a, b):
+            c.post("app/setPreferences", {"json": json.dumps({
+                "start_paused_enabled": True, "torrent_content_layout": "Subfolder"})})
+        keys = ("start_paused_enabled", "torrent_content_layout")
+        assert both(lambda c: {k: c.json("app/preferences")[k] for k in keys}) == {
+            "start_paused_enabled": True, "torrent_content_layout": "Subfolder"}
+
+        one = make_tree(tmp / "src", {"one.bin": 30_000}, seed=4) / "one.bin"
+        two = make_tree(tmp / "src", {"two.bin": 30_000}, seed=5) / "two.bin"
+        ihs = {}
+        for src, extra in ((one, {}), (two, {"paused": "false", "contentLayout": "Original"})):
+            data = lt_create(src, 16384, lt.create_torrent.v1_only)
+            ihs[src.name] = lt.torrent_info(lt.bdecode(data)).info_hash().to_bytes().hex()
+            for c in (a, b):
+                c.post("torrents/add", {"savepath": str(homes[c.url]), **extra},
+                       files={"torrents": ("t.torrent", data, "application/x-bittorrent")})
+        for c in (a, b):
+            wait_state(c, ihs["one.bin"], {"pausedDL"}, 30)
+            wait_state(c, ihs["two.bin"], {"stalledDL", "downloading", "metaDL"}, 30)
+        assert both(lambda c: row(c, ihs["one.bin"])) == {
+            "state": "pausedDL", "content_path": "HOME/one/one.bin", "save_path": "HOME"}
+        assert both(lambda c: row(c, ihs["two.bin"]))["content_path"] == "HOME/two.bin"
+
+        ours = a.json("app/preferences")
+        assert ours["bittorrent_protocol"] == 0
+        assert not ours["announce_to_all_tiers"] and not ours["announce_to_all_trackers"]
+    finally:
+        qb.stop()
+        assert sr.stop() == 0
