@@ -2,6 +2,7 @@
 layer on, a real qbittorrent-nox (Debian's) on loopback, a small HTTP client
 for both, and the JSON "shape" the answers are compared by."""
 
+import json
 import signal
 import socket
 import subprocess
@@ -219,3 +220,14 @@ def wait_state(client, ih, want, timeout=120):
                 return seen
         time.sleep(0.1)
     raise TimeoutError(f"{client.url}: {ih} never reached {want}; saw {seen}")
+
+
+def same_in_both(a, b, homes, f):
+    """f(client) for seedring's client `a` and qBittorrent's `b`, each one's
+    downloads folder (in `homes`) written as HOME: they must be equal; the
+    answer."""
+    def home(c):
+        return json.loads(json.dumps(f(c)).replace(str(homes[c.url]), "HOME"))
+    got = {c.url: home(c) for c in (a, b)}
+    assert got[a.url] == got[b.url], got
+    return got[a.url]

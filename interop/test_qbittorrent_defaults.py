@@ -11,19 +11,14 @@ import json
 import libtorrent as lt
 
 from conftest import lt_create, make_tree
-from qbit_common import side_by_side, wait_state
+from qbit_common import same_in_both, side_by_side, wait_state
 
 
 def test_adds_that_do_not_say_start_as_the_preferences_say(tmp):
     qb, sr, a, b, homes = side_by_side(tmp)
 
-    def home(c, v):
-        return json.loads(json.dumps(v).replace(str(homes[c.url]), "HOME"))
-
     def both(f):
-        got = {c.url: home(c, f(c)) for c in (a, b)}
-        assert got[a.url] == got[b.url], got
-        return got[a.url]
+        return same_in_both(a, b, homes, f)
 
     def row(c, ih):
         t = next(t for t in c.json("torrents/info") if t["hash"] == ih)

@@ -18,7 +18,7 @@ import json
 import libtorrent as lt
 
 from conftest import lt_create, make_tree
-from qbit_common import side_by_side, wait_state
+from qbit_common import same_in_both, side_by_side, wait_state
 from test_download import LtSeeder
 
 LAYOUT = {"a.bin": 2_000_000, "d/b.bin": 30_000}
@@ -33,13 +33,11 @@ def test_the_incomplete_folder_works_as_in_qbittorrent(tmp):
     seeder = LtSeeder(tmp / "t.torrent", tmp / "src")
     ih = lt.torrent_info(lt.bdecode(data)).info_hash().to_bytes().hex()
 
+    def both(f):
+        return same_in_both(a, b, homes, f)
+
     def home(c, v):
         return json.loads(json.dumps(v).replace(str(homes[c.url]), "HOME"))
-
-    def both(f):
-        got = {c.url: home(c, f(c)) for c in (a, b)}
-        assert got[a.url] == got[b.url], got
-        return got[a.url]
 
     def info(c, h=ih):
         t = next(t for t in c.json("torrents/info") if t["hash"] == h)

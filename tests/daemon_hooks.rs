@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use daemon_common::{Daemon, config_text, refused_start};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Appends one line a run to `runs.log`: the milestone, then each argument
 /// between `|`.
@@ -84,29 +84,12 @@ fn programs_run_when_torrents_are_added_and_finish() {
     // Downloaded from another daemon: finished at the download's end, in a
     // folder of its own with its category.
     let seeder_dir = tempfile::tempdir().unwrap();
-    let s = seeder_dir.path();
-    let src = s.join("downloads/album");
-    std::fs::create_dir_all(src.join("cd1")).unwrap();
-    std::fs::write(src.join("cover.jpg"), vec![1u8; 70_000]).unwrap();
-    std::fs::write(src.join("cd1/01.flac"), vec![2u8; 300_000]).unwrap();
-    let album = s.join("album.torrent");
-    daemon_common::cli_common::create(&src, &album, &["--piece-length", "32K"]);
-    let seeder = Daemon::start(s, "");
-    let album_bytes = std::fs::read(&album).unwrap();
-    let sid = id_of(seeder.add_torrent(&album_bytes, ""));
-    seeder.wait_for(&sid, "seeding", |t| t["state"] == "seeding");
+    let (seeder, album_bytes) = daemon_common::album_seeder(seeder_dir.path(), 300_000);
     let aid = id_of(d.add_torrent(&album_bytes, "?category=music"));
     d.until("added run", || runs(p).len() == 3);
     assert_eq!(runs(p)[2][0], "added");
     assert_eq!(runs(p)[2][2], "music");
-    let addr = std::fs::read_to_string(s.join("data/admin.addr")).unwrap();
-    let peer = addr.lines().find_map(|l| l.strip_prefix("peers=")).unwrap();
-    let r = d
-        .authed(d.http.post(d.url(&format!("/torrents/{aid}/peers"))))
-        .json(&json!({"peers": [peer]}))
-        .send()
-        .unwrap();
-    assert!(r.status().is_success(), "{:?}", r.text());
+    d.add_peer(&aid, &seeder.peer_addr());
     d.until("finished run", || runs(p).len() == 4);
     let folder = format!("{dl}/album");
     let want = [

@@ -21,34 +21,7 @@ use daemon_common::{Daemon, config_text};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-fn id_of(r: reqwest::blocking::Response) -> String {
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json::<Value>().unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// A seeding daemon in `s` with an album torrent: its bytes and its address.
-fn album_seeder(s: &Path) -> (Daemon, Vec<u8>, String) {
-    let src = s.join("downloads/album");
-    std::fs::create_dir_all(src.join("cd1")).unwrap();
-    std::fs::write(src.join("cover.jpg"), vec![1u8; 70_000]).unwrap();
-    std::fs::write(src.join("cd1/01.flac"), vec![2u8; 900_000]).unwrap();
-    let album = s.join("album.torrent");
-    daemon_common::cli_common::create(&src, &album, &["--piece-length", "32K"]);
-    let seeder = Daemon::start(s, "");
-    let bytes = std::fs::read(&album).unwrap();
-    let sid = id_of(seeder.add_torrent(&bytes, ""));
-    seeder.wait_for(&sid, "seeding", |t| t["state"] == "seeding");
-    let addr = std::fs::read_to_string(s.join("data/admin.addr")).unwrap();
-    let peer = addr
-        .lines()
-        .find_map(|l| l.strip_prefix("peers="))
-        .unwrap()
-        .to_owned();
-    (seeder, bytes, peer)
-}
+use daemon_common::created_id as id_of;
 
 fn files_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -90,7 +63,8 @@ fn torrents_download_in_the_incomplete_folder_and_finish_in_their_root() {
     std::fs::write(p.join("seedring.toml"), text).unwrap();
     let mut d = Daemon::start(p, "");
     let seeder_dir = tempfile::tempdir().unwrap();
-    let (seeder, album, peer) = album_seeder(seeder_dir.path());
+    let (seeder, album) = daemon_common::album_seeder(seeder_dir.path(), 900_000);
+    let peer = seeder.peer_addr();
     let downloads = p.join("downloads");
     assert_eq!(
         d.get_json("/settings")["incomplete_path"],
@@ -102,15 +76,7 @@ fn torrents_download_in_the_incomplete_folder_and_finish_in_their_root() {
     let t = d.get_json(&format!("/torrents/{id}"));
     assert_eq!(t["finish_root"], "default", "{t}");
     assert_ne!(t["root"], "default");
-    let add_peer = |d: &Daemon, id: &str| {
-        let r = d
-            .authed(d.http.post(d.url(&format!("/torrents/{id}/peers"))))
-            .json(&json!({"peers": [peer]}))
-            .send()
-            .unwrap();
-        assert!(r.status().is_success());
-    };
-    add_peer(&d, &id);
+    d.add_peer(&id, &peer);
     d.until("part of it in the incomplete folder", || {
         !files_under(&fast.join("incomplete/album")).is_empty()
     });

@@ -190,6 +190,22 @@ impl Daemon {
         assert!(ok.success());
     }
 
+    /// Tells it of a peer of torrent `id` (`ip:port`).
+    pub fn add_peer(&self, id: &str, peer: &str) {
+        let r = self.post_json(
+            &format!("/torrents/{id}/peers"),
+            &serde_json::json!({"peers": [peer]}),
+        );
+        assert!(r.status().is_success(), "{:?}", r.text());
+    }
+
+    /// The address its peers reach it at.
+    pub fn peer_addr(&self) -> String {
+        let addr = std::fs::read_to_string(self.dir.join("data/admin.addr")).unwrap();
+        let peer = addr.lines().find_map(|l| l.strip_prefix("peers="));
+        peer.unwrap().to_owned()
+    }
+
     /// Waits until `f` holds (30 s at most; then fails with `what` and the
     /// daemon's log).
     pub fn until(&self, what: &str, f: impl Fn() -> bool) {
@@ -244,4 +260,28 @@ pub fn make_torrent(dir: &Path, name: &str, len: usize) -> (PathBuf, Vec<u8>) {
     std::fs::write(src.join(name), &data).unwrap();
     let t = cli_common::create(&src.join(name), &dir.join(format!("{name}.torrent")), &[]);
     (t, data)
+}
+
+/// The id of the torrent an add answered `201` with.
+pub fn created_id(r: Response) -> String {
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let v: Value = r.json().unwrap();
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// A daemon in `dir` seeding an album (`album/cover.jpg`, 70,000 bytes of 1,
+/// and `album/cd1/01.flac`, `flac` bytes of 2, in 32 KiB pieces): the daemon
+/// and the `.torrent`.
+pub fn album_seeder(dir: &Path, flac: usize) -> (Daemon, Vec<u8>) {
+    let src = dir.join("downloads/album");
+    std::fs::create_dir_all(src.join("cd1")).unwrap();
+    std::fs::write(src.join("cover.jpg"), vec![1u8; 70_000]).unwrap();
+    std::fs::write(src.join("cd1/01.flac"), vec![2u8; flac]).unwrap();
+    let album = dir.join("album.torrent");
+    cli_common::create(&src, &album, &["--piece-length", "32K"]);
+    let seeder = Daemon::start(dir, "");
+    let bytes = std::fs::read(&album).unwrap();
+    let id = created_id(seeder.add_torrent(&bytes, ""));
+    seeder.wait_for(&id, "seeding", |t| t["state"] == "seeding");
+    (seeder, bytes)
 }
