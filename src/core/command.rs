@@ -230,6 +230,9 @@ pub enum Command {
     PeerStats(InfoHash),
     /// Connection counts.
     Connections,
+    /// Payload bytes received and sent since the core started (this run's
+    /// totals); answered with [`Reply::Bytes`].
+    SessionBytes,
     /// The wall clock (Unix seconds) as the core sees it.
     UnixNow,
     /// The engine's restore is over: restored torrents' files are compared
@@ -303,6 +306,10 @@ pub struct CoreCounters {
     pub torrent_visits: u64,
     /// Connections refused by the IP filter since the core started.
     pub filtered: u64,
+    /// Payload bytes downloaded since the core started.
+    pub downloaded: u64,
+    /// Payload bytes uploaded since the core started.
+    pub uploaded: u64,
 }
 
 /// A core's answer to a [`Command`], one variant per kind of answer.
@@ -344,6 +351,8 @@ pub enum Reply {
     Connections(ConnectionCounts),
     /// [`Command::UnixNow`].
     UnixNow(u64),
+    /// [`Command::SessionBytes`]: received, sent.
+    Bytes(u64, u64),
 }
 
 impl Core {
@@ -542,6 +551,8 @@ impl Core {
                 metadata_loads: self.metadata_loads,
                 torrent_visits: self.attention.visits,
                 filtered: self.ip_filter.refused,
+                downloaded: self.session_bytes.0,
+                uploaded: self.session_bytes.1,
             }),
             Command::SetTunables(t) => {
                 self.set_tunables(t);
@@ -552,6 +563,7 @@ impl Core {
                 self.restore_done(out);
                 Reply::Done(Ok(()))
             }
+            Command::SessionBytes => Reply::Bytes(self.session_bytes.0, self.session_bytes.1),
             Command::UnixNow => {
                 Reply::UnixNow(self.config().unix_at_zero + now.since(Time::ZERO).as_secs())
             }

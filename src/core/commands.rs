@@ -609,6 +609,8 @@ fn stats_of(
         upload_rate: t.up_rate.rate(now),
         downloaded: t.downloaded,
         uploaded: t.uploaded,
+        downloaded_session: t.downloaded.saturating_sub(t.session_from.0),
+        uploaded_session: t.uploaded.saturating_sub(t.session_from.1),
         wasted: t.wasted,
         web_seed_bytes: Core::web_seed_bytes(t),
         hash_failures: t.hash_failures,

@@ -353,6 +353,9 @@ pub struct Core {
     global_up: TokenBucket,
     down_rate: RateTracker,
     up_rate: RateTracker,
+    /// Payload bytes received and sent since the core started (this run's
+    /// totals, whatever torrents came and went).
+    session_bytes: (u64, u64),
     last_choke: Time,
     last_optimistic: Time,
     /// Resume saves handed to the driver and not yet answered.
@@ -470,6 +473,7 @@ impl Core {
             next_key: 1,
             down_rate: RateTracker::default(),
             up_rate: RateTracker::default(),
+            session_bytes: (0, 0),
             last_choke: Time::ZERO,
             last_optimistic: Time::ZERO,
             saves_in_flight: 0,

@@ -37,6 +37,7 @@ impl Torrent {
         self.downloaded = r.downloaded;
         self.uploaded = r.uploaded;
         self.saved_counters = (r.downloaded, r.uploaded);
+        self.session_from = (r.downloaded, r.uploaded);
         self.added_at = r.added_at;
         self.completed_at = r.completed_at;
         self.seeding_secs = r.seeding_secs;

@@ -45,6 +45,7 @@ impl Core {
         p.snubbed = false;
         let from = p.addr.ip();
         t.downloaded += len;
+        self.session_bytes.0 += len;
         // Asked of another peer too (endgame): that one need not send it.
         let duplicated = t.picker.copies(&req) > 1 || asked_here.is_none();
         match t.picker.on_block(piece, offset, data, from) {
@@ -284,6 +285,7 @@ impl Core {
         }
         if let Some(t) = self.torrents.get_mut(&ih) {
             note_upload(p, t, &mut self.up_rate, now, data.len() as u64);
+            self.session_bytes.1 += data.len() as u64;
         }
         let m = Message::Piece {
             piece: req.piece,

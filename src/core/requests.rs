@@ -321,6 +321,7 @@ impl Core {
             if direct {
                 // Counted as sent now: nothing comes back unless the read fails.
                 note_upload(p, t, &mut self.up_rate, now, n);
+                self.session_bytes.1 += n;
                 p.send_backlog += PIECE_HEAD + r.len as usize;
                 p.last_sent = now;
                 out.push(Action::SendBlock {

@@ -36,6 +36,10 @@ pub struct TorrentStats {
     pub downloaded: u64,
     /// Payload bytes uploaded since added.
     pub uploaded: u64,
+    /// Payload bytes downloaded in this run of the process.
+    pub downloaded_session: u64,
+    /// Payload bytes uploaded in this run of the process.
+    pub uploaded_session: u64,
     /// Bytes received that were thrown away (hash failures, duplicates).
     pub wasted: u64,
     /// Payload bytes received from its web seeds (BEP 19).

@@ -124,6 +124,10 @@ pub(crate) struct Torrent {
     pub touched: BTreeSet<usize>,
     /// Counters as of the last save (a change makes the torrent dirty).
     pub saved_counters: (u64, u64),
+    /// `downloaded` and `uploaded` when this run took it up (a restart's
+    /// record; 0 for one added in this run): what it moved this run is the
+    /// difference.
+    pub session_from: (u64, u64),
     /// Its files' stamps when it began to seed (see `core::stamps`).
     pub stamps: Option<Vec<Option<crate::core::record::FileStamp>>>,
     /// A restart's comparison of its files with its stored resume record,
@@ -360,6 +364,7 @@ impl Torrent {
             save_now: true,
             touched: BTreeSet::new(),
             saved_counters: (0, 0),
+            session_from: (0, 0),
             good_peers: BTreeMap::new(),
             web_seeds: Vec::new(),
             about: None,

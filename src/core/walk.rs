@@ -378,6 +378,7 @@ impl Core {
             | Command::Counters
             | Command::PeerStats(_)
             | Command::Connections
+            | Command::SessionBytes
             | Command::UnixNow => return,
             // Each torrent compared is noted by its answer (`FilesStated`).
             Command::RestoreDone => return,

@@ -135,6 +135,20 @@ pub async fn metrics(State(app): State<Shared>) -> Result<impl IntoResponse, Api
         }
         reg.register(name, help, fam);
     };
+    let (down, up) =
+        (counters.iter()).fold((0u64, 0u64), |(d, u), c| (d + c.downloaded, u + c.uploaded));
+    gauge(
+        &mut reg,
+        "session_downloaded_bytes",
+        "Payload bytes downloaded since the daemon started (torrents removed since included)",
+        down as f64,
+    );
+    gauge(
+        &mut reg,
+        "session_uploaded_bytes",
+        "Payload bytes uploaded since the daemon started (torrents removed since included)",
+        up as f64,
+    );
     per_shard(
         &mut reg,
         "shard_hashed_bytes",

@@ -585,6 +585,19 @@ impl Engine {
         self.ask(ih, cmd).await?.done()
     }
 
+    /// Payload bytes received and sent since the engine started, over every
+    /// shard (torrents removed since included).
+    pub async fn session_bytes_async(&self) -> Result<(u64, u64), EngineError> {
+        let mut sum = (0, 0);
+        for r in self.inner.on_all(|| Command::SessionBytes).await? {
+            match r {
+                Reply::Bytes(d, u) => sum = (sum.0 + d, sum.1 + u),
+                other => return Err(other.mismatch("bytes")),
+            }
+        }
+        Ok(sum)
+    }
+
     /// Each shard's work counters (hashed bytes, disk queue, torrents).
     pub async fn counters_async(&self) -> Result<Vec<crate::core::CoreCounters>, EngineError> {
         let mut all = Vec::new();

@@ -563,12 +563,10 @@ pub async fn default_save_path(State(app): State<Shared>) -> Response {
 /// The numbers `transfer/info` and `sync/maindata`'s `server_state` share.
 pub async fn transfer_numbers(app: &Shared) -> Result<Map<String, Value>, QbError> {
     let all = app.engine.all_stats_async().await?;
-    let (mut down, mut up, mut dl, mut ul, mut peers) = (0u64, 0u64, 0u64, 0u64, 0usize);
+    let (mut down, mut up, mut peers) = (0u64, 0u64, 0usize);
     for s in &all {
         down += s.download_rate;
         up += s.upload_rate;
-        dl += s.downloaded;
-        ul += s.uploaded;
         peers += s.peers;
     }
     let s = app
@@ -576,21 +574,33 @@ pub async fn transfer_numbers(app: &Shared) -> Result<Map<String, Value>, QbErro
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
+    let (session_dl, session_ul) = session_bytes(app).await?;
     let mut m = Map::new();
     m.insert(
         "connection_status".into(),
         json!(if peers > 0 { "connected" } else { "firewalled" }),
     );
-    m.insert("dht_nodes".into(), json!(0));
-    m.insert("dl_info_data".into(), json!(dl));
+    m.insert("dht_nodes".into(), json!(dht_nodes(app)));
+    m.insert("dl_info_data".into(), json!(session_dl));
     m.insert("dl_info_speed".into(), json!(down));
     let (down_limit, up_limit) = s.limits_in_force();
     m.insert("dl_rate_limit".into(), json!(down_limit));
-    m.insert("up_info_data".into(), json!(ul));
+    m.insert("up_info_data".into(), json!(session_ul));
     m.insert("up_info_speed".into(), json!(up));
     m.insert("up_rate_limit".into(), json!(up_limit));
     m.insert("total_peer_connections".into(), json!(peers));
     Ok(m)
+}
+
+/// Payload bytes downloaded and uploaded since the daemon started, over
+/// every torrent (those removed since too).
+pub async fn session_bytes(app: &Shared) -> Result<(u64, u64), QbError> {
+    Ok(app.engine.session_bytes_async().await?)
+}
+
+/// The DHT nodes known (both families), 0 with the DHT off.
+pub fn dht_nodes(app: &Shared) -> u64 {
+    app.dht.as_ref().map_or(0, |d| d.get().nodes as u64)
 }
 
 /// `transfer/info`.

@@ -59,8 +59,9 @@ impl Clients {
 }
 
 /// `server_state`, from the totals over every torrent.
-fn server_state(app: &Shared, t: &Totals, free: u64) -> Map<String, Value> {
+fn server_state(app: &Shared, t: &Totals, free: u64, session: (u64, u64)) -> Map<String, Value> {
     let [dl, ul, down, up, peers, wasted] = *t;
+    let (session_dl, session_ul) = session;
     let (dl_limit, ul_limit, alt) = {
         let s = app
             .settings
@@ -77,12 +78,13 @@ fn server_state(app: &Shared, t: &Totals, free: u64) -> Map<String, Value> {
     let v = json!({
         "alltime_dl": dl, "alltime_ul": ul, "average_time_queue": 0,
         "connection_status": if peers > 0 { "connected" } else { "firewalled" },
-        "dht_nodes": 0, "dl_info_data": dl, "dl_info_speed": down, "dl_rate_limit": dl_limit,
+        "dht_nodes": super::app::dht_nodes(app), "dl_info_data": session_dl,
+        "dl_info_speed": down, "dl_rate_limit": dl_limit,
         "free_space_on_disk": free, "global_ratio": ratio, "queued_io_jobs": 0,
         "queueing": app.engine.queue_limits().enabled, "read_cache_hits": "0",
         "read_cache_overload": "0", "refresh_interval": 1500, "total_buffers_size": 0,
         "total_peer_connections": peers, "total_queued_size": 0,
-        "total_wasted_session": wasted, "up_info_data": ul, "up_info_speed": up,
+        "total_wasted_session": wasted, "up_info_data": session_ul, "up_info_speed": up,
         "up_rate_limit": ul_limit, "use_alt_speed_limits": alt,
         "write_cache_overload": "0",
     });
@@ -165,7 +167,8 @@ pub async fn maindata(
     })
     .await
     .unwrap_or(0);
-    let server = server_state(&app, &last.totals, free);
+    let session = super::app::session_bytes(&app).await?;
+    let server = server_state(&app, &last.totals, free, session);
     let categories = category_map(&app);
     let tags: HashSet<String> = app.engine.tags().into_iter().collect();
     let cats = changed(&last.categories, &categories, full);

@@ -399,7 +399,7 @@ impl<'a> QbTorrent<'a> {
             dlspeed: s.download_rate,
             download_path,
             downloaded: s.downloaded,
-            downloaded_session: s.downloaded,
+            downloaded_session: s.downloaded_session,
             eta: s.eta_secs.unwrap_or(ETA_INFINITE).min(ETA_INFINITE),
             f_l_piece_prio: s.settings.first_last,
             force_start: s.settings.forced,
@@ -448,7 +448,7 @@ impl<'a> QbTorrent<'a> {
             trackers_count: s.trackers as u64,
             up_limit: s.settings.upload_limit,
             uploaded: s.uploaded,
-            uploaded_session: s.uploaded,
+            uploaded_session: s.uploaded_session,
             upspeed: s.upload_rate,
         }
     }
@@ -503,6 +503,8 @@ mod tests {
             upload_rate: 0,
             downloaded: 0,
             uploaded: 0,
+            downloaded_session: 0,
+            uploaded_session: 0,
             wasted: 0,
             web_seed_bytes: 0,
             hash_failures: 0,
