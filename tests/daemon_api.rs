@@ -373,7 +373,10 @@ fn torrents_roots_settings_stats_and_logs() {
         "{text}"
     );
     assert!(text.contains("seedring_uptime_seconds"), "{text}");
-    assert!(text.contains("seedring_session_downloaded_bytes 0"), "{text}");
+    assert!(
+        text.contains("seedring_session_downloaded_bytes 0"),
+        "{text}"
+    );
     let m = d.http.get(format!("{}/metrics", d.base)).send().unwrap();
     assert_eq!(m.status(), StatusCode::UNAUTHORIZED);
 
