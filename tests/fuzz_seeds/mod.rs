@@ -379,7 +379,7 @@ fn records() -> Seeds {
         first_last: true,
         content_layout: seedring::metainfo::ContentLayout::NoSubfolder,
         renames: vec![(0, vec!["renamed".into(), "file.bin".into()])],
-        finish_in: None,
+        finish_in: Some("disk1".into()),
     };
     let peers = record::encode_peers(&[
         PeerRecord {
