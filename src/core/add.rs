@@ -136,7 +136,7 @@ pub struct TorrentSettings {
     pub renames: Vec<(usize, Vec<String>)>,
     /// The root its files move to once it has every wanted piece (it downloads
     /// in the root it was added to: an incomplete folder); `None`: it stays.
-    pub finish_in: Option<FinishRoot>,
+    pub finish_in: Option<Box<FinishRoot>>,
 }
 
 /// A storage root a torrent's files move to when it finishes.

@@ -502,6 +502,7 @@ impl Core {
             t.save_now = true;
             if to.path != t.root {
                 let name = t.name.clone();
+                let to = *to;
                 match self.move_storage(ih, to.path.clone(), to.token, to.marked, out) {
                     Ok(()) => {
                         let t = self.torrents.get_mut(&ih).expect("looked up above");

@@ -166,7 +166,7 @@ pub(crate) struct Torrent {
     /// and applied to its layout after the content layout.
     pub renames: Vec<(usize, Vec<String>)>,
     /// Where its files go once it finishes (see [`super::FinishRoot`]).
-    pub finish_in: Option<super::FinishRoot>,
+    pub finish_in: Option<Box<super::FinishRoot>>,
     /// Its files are on their way to where they finish: the milestone waits
     /// for the move's end.
     pub finishing: bool,

@@ -182,7 +182,7 @@ impl From<TorrentStats> for TorrentView {
             seeds: s.seeds,
             eta_secs: s.eta_secs,
             root: s.root,
-            finish_root: s.settings.finish_in.map(|f| f.token),
+            finish_root: s.settings.finish_in.map(|f| f.token.clone()),
             added_at: s.added_at,
             completed_at: s.completed_at,
             wasted: s.wasted,

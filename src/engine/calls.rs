@@ -174,11 +174,11 @@ impl Engine {
         if !add.incomplete.is_empty() && fresh && add.resume.is_none() {
             let staging = self.resolve_root(&add.incomplete)?;
             if staging.token != root.token && !self.has_data_in(&add, &root.path) {
-                add.settings.finish_in = Some(crate::core::FinishRoot {
+                add.settings.finish_in = Some(Box::new(crate::core::FinishRoot {
                     path: root.path.to_string_lossy().into_owned(),
                     token: root.token.clone(),
                     marked: root.marked,
-                });
+                }));
                 root = staging;
             }
         }

@@ -646,7 +646,7 @@ impl Engine {
                     content_layout: s.content_layout,
                     renames: s.renames.clone(),
                     finish_in: s.finish_in.as_deref().and_then(|token| {
-                        let f = self.finish_root(token);
+                        let f = self.finish_root(token).map(Box::new);
                         if f.is_none() {
                             tracing::warn!(info_hash = %ih, root = token,
                                 "the root its files were to move to when it finishes is gone: they stay where they are");
