@@ -93,7 +93,7 @@ impl Core {
                         "resume bitfield does not match the piece count".into(),
                     ));
                 }
-                None => t.checking = Some(Check::full(t.have.len())),
+                None => t.checking = Some(Box::new(Check::full(t.have.len()))),
             }
         }
         // Complete from the start: bits given with a fresh add (a restart's
@@ -251,7 +251,7 @@ impl Core {
             t.picker.drop_all();
             // Its completion time stays until the check says otherwise (a
             // complete torrent being rechecked is still one that completed).
-            t.checking = Some(Check::full(t.have.len()));
+            t.checking = Some(Box::new(Check::full(t.have.len())));
             t.dirty = true;
             out.extend(t.reopen_storage(info_hash));
         }

@@ -221,7 +221,7 @@ impl Core {
         if needs.is_empty() {
             out.push(t.open_storage(ih, true, false));
             // Data may already be on disk (an interrupted download): check it first.
-            t.checking = Some(Check::full(t.have.len()));
+            t.checking = Some(Box::new(Check::full(t.have.len())));
             t.save_now = true;
         }
         let pieces = t.have.len();

@@ -336,7 +336,7 @@ impl Core {
         t.meta.hashes = Some(Arc::new(PieceHashes::Merkle(f.table)));
         t.meta.used = now;
         out.push(t.open_storage(ih, true, false));
-        t.checking = Some(Check::full(t.have.len()));
+        t.checking = Some(Box::new(Check::full(t.have.len())));
         t.save_now = true;
         self.update_interest(ih, out);
         self.drive_checking(ih, out);

@@ -379,7 +379,7 @@ impl Core {
         // the files with the record is left to make.
         t.stamps_due = StampsDue::No;
         t.paused_before_move = t.paused;
-        t.moving = Some((to, to_token, to_marked));
+        t.moving = Some(Box::new((to, to_token, to_marked)));
         t.move_started = false;
         t.picker.drop_all();
         self.drive_move(info_hash, out);
@@ -411,7 +411,7 @@ impl Core {
             }
         };
         let t = self.torrents.get_mut(&ih).expect("looked up above");
-        let Some((to, _, to_marked)) = &t.moving else {
+        let Some((to, _, to_marked)) = t.moving.as_deref() else {
             return;
         };
         t.move_started = true;
@@ -438,7 +438,7 @@ impl Core {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
-        let Some((to, token, marked)) = t.moving.take() else {
+        let Some((to, token, marked)) = t.moving.take().map(|m| *m) else {
             return;
         };
         t.move_started = false;

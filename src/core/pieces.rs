@@ -520,7 +520,7 @@ impl Core {
                 Some("pieces sampled from the returned storage root failed: full recheck".into());
             // Nothing of that disk is trusted until it is read back.
             t.have = Bitfield::new(t.have.len());
-            t.checking = Some(Check::full(t.have.len()));
+            t.checking = Some(Box::new(Check::full(t.have.len())));
             self.drive_checking(ih, out);
             return;
         }

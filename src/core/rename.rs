@@ -162,7 +162,11 @@ impl Core {
         let t = self.torrent_mut(info_hash)?;
         t.stamps_due = StampsDue::No;
         t.paused_before_move = t.paused;
-        t.moving = Some((t.root.clone(), t.root_token.clone(), t.root_marked));
+        t.moving = Some(Box::new((
+            t.root.clone(),
+            t.root_token.clone(),
+            t.root_marked,
+        )));
         t.renamed = Some(Arc::new(next));
         t.move_started = false;
         t.picker.drop_all();

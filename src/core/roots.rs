@@ -234,7 +234,7 @@ impl Core {
                         sample.push(pool.swap_remove(i));
                     }
                     if !sample.is_empty() {
-                        t.checking = Some(Check::of(CheckKind::Sample, sample));
+                        t.checking = Some(Box::new(Check::of(CheckKind::Sample, sample)));
                     }
                 }
                 self.drive_checking(ih, out);

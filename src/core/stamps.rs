@@ -262,7 +262,7 @@ impl Core {
             for &p in &found.check {
                 t.have.clear(p);
             }
-            t.checking = Some(Check::of(CheckKind::Pieces, found.check));
+            t.checking = Some(Box::new(Check::of(CheckKind::Pieces, found.check)));
         }
         if !t.is_finished() {
             t.completed_at = None;

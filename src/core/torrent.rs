@@ -78,7 +78,7 @@ pub(crate) struct Torrent {
     pub paused: bool,
     pub error: Option<String>,
     /// Hashing pieces from disk, if any are being checked.
-    pub checking: Option<Check>,
+    pub checking: Option<Box<Check>>,
     pub peers: BTreeSet<PeerKey>,
     /// The address book (see `addrs.rs`): at most `MAX_KNOWN_ADDRS`.
     pub addrs: BTreeMap<SocketAddr, AddrState>,
@@ -151,7 +151,7 @@ pub(crate) struct Torrent {
     /// The storage root is gone (unmounted): stopped until it returns.
     pub root_lost: bool,
     /// Moving to (root path, root token), waiting for writes to drain or the driver.
-    pub moving: Option<(String, String, bool)>,
+    pub moving: Option<Box<(String, String, bool)>>,
     /// The driver has prepared the torrent's files at their current place (folders,
     /// empty files): until then it is not complete, whatever pieces it has.
     pub storage_ready: bool,
