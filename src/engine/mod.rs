@@ -24,6 +24,7 @@
 //! with the panic's message, and [`Engine::failed_shards`] lists it; the other
 //! shards go on.
 
+mod blocking;
 mod calls;
 pub mod catalog;
 mod details;
