@@ -219,7 +219,7 @@ pub struct AddOptions {
     /// Upload cap, bytes/s (0: none).
     #[serde(default)]
     upload_limit: u64,
-    /// Download in the incomplete folder first (`engine.incomplete_path`;
+    /// Download in the incomplete folder first (`new_torrents.incomplete_path`;
     /// absent: as the setting says, `false`: where it stays).
     #[serde(default)]
     incomplete: Option<bool>,

@@ -205,12 +205,7 @@ impl Engine {
     /// `token`, if there is one.
     pub(super) fn finish_root(&self, token: &str) -> Option<crate::core::FinishRoot> {
         let roots = self.roots_lock();
-        let root = roots.list().find(|r| r.token == token)?;
-        Some(crate::core::FinishRoot {
-            path: root.path.to_string_lossy().into_owned(),
-            token: root.token.clone(),
-            marked: root.marked,
-        })
+        roots.list().find(|r| r.token == token).map(finish_root_of)
     }
 
     /// The root `r` names: a token, a folder (a plain-folder root of its own,
@@ -297,5 +292,14 @@ impl Engine {
             h.writable = false;
         }
         h
+    }
+}
+
+/// Where a torrent's files go when it finishes, as the core keeps it: `root`.
+pub(super) fn finish_root_of(root: &Root) -> crate::core::FinishRoot {
+    crate::core::FinishRoot {
+        path: root.path.to_string_lossy().into_owned(),
+        token: root.token.clone(),
+        marked: root.marked,
     }
 }

@@ -25,7 +25,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::api::Shared;
 use crate::core::Milestone;
-use crate::types::{Hex, InfoHash};
+use crate::types::InfoHash;
 use line::Facts;
 
 /// `[hooks]`: what to run, how many at once, for how long.
@@ -119,50 +119,48 @@ pub async fn follow(app: Shared, milestones: flume::Receiver<(InfoHash, Mileston
     }
 }
 
-/// The placeholders' values for one torrent, as it is now.
+/// The placeholders' values for one torrent, as it is now: read off its
+/// qBittorrent view (`save_path` is where its files go, `content_path` where
+/// they are, as qBittorrent fills them in while a torrent downloads in the
+/// incomplete folder).
 async fn facts(app: &Shared, ih: InfoHash) -> Result<Facts, String> {
-    let s = app
-        .engine
-        .stats_async(ih)
-        .await
-        .map_err(|e| e.to_string())?;
+    let s = (app.engine.stats_async(ih).await).map_err(|e| e.to_string())?;
     let info = app.engine.info_async(ih).await.map_err(|e| e.to_string())?;
-    let roots = super::qbit::root_paths(&app.engine);
-    let save_path = roots.get(&s.root).unwrap_or(&s.root).to_owned();
-    let content_path = if s.content.is_empty() {
-        save_path.clone()
-    } else {
-        format!("{}/{}", save_path.trim_end_matches('/'), s.content)
-    };
+    let cx = (super::qbit::read_context(app, false).await).map_err(|e| format!("{e:?}"))?;
+    let v = super::qbit::view::QbTorrent::new(&s, &cx);
     let files = info.as_ref().map_or(0, |i| i.files.len());
     // A folder of its own (qBittorrent's root path), unless a single file
-    // lies straight in the save path or the files have no common folder.
-    let in_folder = !s.content.is_empty() && (files > 1 || s.content.contains('/'));
-    let root_path = if in_folder {
-        match s.content.split_once('/') {
-            Some((top, _)) if files <= 1 => format!("{}/{top}", save_path.trim_end_matches('/')),
-            _ => content_path.clone(),
-        }
-    } else {
-        String::new()
+    // lies straight in its folder or the files have no common folder.
+    let here = v
+        .content_path
+        .strip_suffix(s.content.as_str())
+        .unwrap_or("");
+    let root_path = match s.content.split_once('/') {
+        _ if s.content.is_empty() => String::new(),
+        Some((top, _)) if files <= 1 => format!("{here}{top}"),
+        None if files <= 1 => String::new(),
+        _ => v.content_path.to_string(),
     };
-    let dash = |h: Option<String>| h.unwrap_or_else(|| "-".into());
+    let dash = |h: &str| {
+        if h.is_empty() {
+            "-".to_owned()
+        } else {
+            h.to_owned()
+        }
+    };
     Ok(Facts {
-        name: s.shown_name().to_owned(),
-        category: s.settings.category.clone(),
+        name: v.name.to_owned(),
+        category: v.category.to_owned(),
         labels: s.settings.labels.join(","),
-        content_path,
+        content_path: v.content_path.to_string(),
         root_path,
-        save_path,
+        save_path: v.save_path.to_owned(),
         files,
-        size: s.total_bytes,
-        tracker: match (&s.tracker_url, &s.tracker_error) {
-            (Some(u), None) => u.clone(),
-            _ => String::new(),
-        },
-        v1: dash(s.v1_hash.map(|h| h.to_hex())),
-        v2: dash(s.v2_hash.map(|h| Hex::of(&h).as_str().to_owned())),
-        id: s.info_hash.to_hex(),
+        size: v.size,
+        tracker: v.tracker.to_owned(),
+        v1: dash(v.infohash_v1.as_str()),
+        v2: dash(v.infohash_v2.as_str()),
+        id: v.hash.as_str().to_owned(),
     })
 }
 

@@ -21,7 +21,7 @@ mod info;
 mod log;
 pub mod login;
 mod read;
-pub use read::root_paths;
+pub use read::{context as read_context, root_paths};
 mod sync;
 mod trackers;
 pub mod view;
