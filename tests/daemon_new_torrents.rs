@@ -15,33 +15,11 @@
 
 mod daemon_common;
 
-use std::path::Path;
-
 use daemon_common::{Daemon, config_text};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use daemon_common::created_id as id_of;
-
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().unwrap() != ".seedring-root" {
-                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 #[test]
 fn torrents_download_in_the_incomplete_folder_and_finish_in_their_root() {
@@ -78,23 +56,23 @@ fn torrents_download_in_the_incomplete_folder_and_finish_in_their_root() {
     assert_ne!(t["root"], "default");
     d.add_peer(&id, &peer);
     d.until("part of it in the incomplete folder", || {
-        !files_under(&fast.join("incomplete/album")).is_empty()
+        !daemon_common::files_under(&fast.join("incomplete/album")).is_empty()
     });
-    assert!(files_under(&downloads.join("album")).is_empty());
+    assert!(daemon_common::files_under(&downloads.join("album")).is_empty());
     let t = d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
     assert_eq!(
         (t["root"].as_str(), &t["finish_root"]),
         (Some("default"), &Value::Null)
     );
     assert_eq!(
-        files_under(&downloads.join("album")),
+        daemon_common::files_under(&downloads.join("album")),
         ["cd1/01.flac", "cover.jpg"]
     );
     assert_eq!(
         std::fs::read(downloads.join("album/cd1/01.flac")).unwrap(),
         vec![2u8; 900_000]
     );
-    assert!(files_under(&fast.join("incomplete")).is_empty());
+    assert!(daemon_common::files_under(&fast.join("incomplete")).is_empty());
     d.until("the finished program ran", || log.exists());
     assert_eq!(
         std::fs::read_to_string(&log).unwrap().trim(),

@@ -37,23 +37,6 @@ fn names(d: &Daemon, id: &str) -> Vec<String> {
     v
 }
 
-fn on_disk(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().unwrap() != ".seedring-root" {
-                out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn files_and_folders_take_new_names_that_last() {
     let dir = tempfile::tempdir().unwrap();
@@ -97,7 +80,7 @@ fn files_and_folders_take_new_names_that_last() {
         "album/disc 1/02.flac",
     ];
     assert_eq!(names(&d, &id), want);
-    assert_eq!(on_disk(&downloads), want);
+    assert_eq!(daemon_common::files_under(&downloads), want);
 
     // Refused, with why; nothing moves.
     std::fs::write(downloads.join("album/stray.txt"), b"not the torrent's").unwrap();
@@ -149,7 +132,7 @@ fn files_and_folders_take_new_names_that_last() {
     ];
     assert_eq!(names(&d, &id), want);
     assert_eq!(
-        on_disk(&downloads).len(),
+        daemon_common::files_under(&downloads).len(),
         4,
         "three files and the stray one"
     );

@@ -285,3 +285,26 @@ pub fn album_seeder(dir: &Path, flac: usize) -> (Daemon, Vec<u8>) {
     seeder.wait_for(&id, "seeding", |t| t["state"] == "seeding");
     (seeder, bytes)
 }
+
+/// The files under `dir` (its sub-folders' too), as paths relative to it,
+/// sorted; a root's marker file left out, and a folder that is not there
+/// holds none.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().unwrap() != ".seedring-root" {
+                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
