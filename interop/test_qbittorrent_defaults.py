@@ -4,7 +4,8 @@ qBittorrent API, against Debian's qbittorrent-nox: `start_paused_enabled` and
 without `paused` or `contentLayout` starts paused, its file in a folder of its
 own, in both (the same state and content path); an add that says otherwise
 does as it says in both. `bittorrent_protocol` and the announce preferences
-say what seedring does (both transports, one tracker at a time)."""
+say what seedring does (both transports; the first working tracker of each
+tier, qBittorrent's default)."""
 
 import json
 
@@ -50,7 +51,9 @@ def test_adds_that_do_not_say_start_as_the_preferences_say(tmp):
 
         ours = a.json("app/preferences")
         assert ours["bittorrent_protocol"] == 0
-        assert not ours["announce_to_all_tiers"] and not ours["announce_to_all_trackers"]
+        reach = ("announce_to_all_tiers", "announce_to_all_trackers")
+        assert both(lambda c: {k: c.json("app/preferences")[k] for k in reach}) == {
+            "announce_to_all_tiers": True, "announce_to_all_trackers": False}
     finally:
         qb.stop()
         assert sr.stop() == 0

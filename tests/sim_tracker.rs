@@ -200,3 +200,62 @@ fn a_thousand_torrents_added_at_once_spread_their_first_announces() {
     );
     assert!(log.iter().all(|r| r.request.left == 16 * 1024));
 }
+
+#[test]
+fn each_tier_hears_from_the_torrent_unless_one_tracker_is_asked() {
+    use seedring::core::announce::Reach;
+    let (seed, _g) = seed(66);
+    let world = world(seed);
+    let (dead, a, b) = (
+        "http://dead.sim/announce",
+        "http://live-a.sim/announce",
+        "http://live-b.sim/announce",
+    );
+    world.add_dead_tracker(dead);
+    world.add_tracker(a, 1800);
+    world.add_tracker(b, 1800);
+    let tiers: &[&[&str]] = &[&[dead, a], &[b]];
+    let fx = with_trackers(fixture(seed, "t", FILES, 32 * 1024), tiers);
+    let ih = fx.meta.info_hash;
+    let events = |url| -> Vec<AnnounceEvent> {
+        world
+            .tracker_log(url)
+            .iter()
+            .filter(|r| r.request.info_hash == ih)
+            .map(|r| r.request.event)
+            .collect()
+    };
+    use AnnounceEvent::*;
+    // Every tier (the default): the first tier fails over from `dead` to
+    // `a`, and `b` hears `started` beside it, not after it.
+    let s = seeder(&world, &fx, CoreConfig::default());
+    world.run_until(Time::from_secs(5));
+    assert_eq!(
+        (events(dead), events(a), events(b)),
+        (vec![Started], vec![Started], vec![Started])
+    );
+    let first_b = world.tracker_log(b)[0].at;
+    assert!(
+        first_b < world.tracker_log(a)[0].at,
+        "b did not wait for a's tier"
+    );
+    s.pause(ih).unwrap();
+    world.run_until(Time::from_secs(10));
+    assert_eq!(
+        (events(a), events(b)),
+        (vec![Started, Stopped], vec![Started, Stopped])
+    );
+    s.remove(ih, false).unwrap();
+    world.run_until(Time::from_secs(12));
+
+    // One tracker: `a` answers, so `b` never hears of the torrent.
+    let cfg = CoreConfig {
+        tracker_reach: Reach::OneTracker,
+        ..CoreConfig::default()
+    };
+    let before = (events(a).len(), events(b).len());
+    let _l = leecher(&world, &fx, cfg);
+    world.run_until(Time::from_secs(20));
+    assert_eq!(events(a).len(), before.0 + 1);
+    assert_eq!(events(b).len(), before.1, "the second tier is not asked");
+}

@@ -165,7 +165,7 @@ impl Core {
         let Some(k) = self.torrents.get_mut(&keep) else {
             return;
         };
-        let trackers = k.announcer.absorb(&tiers);
+        let trackers = k.announcer.absorb(now, &tiers);
         k.save_now |= trackers > 0;
         let n = addrs.len();
         for (addr, flags, source) in addrs {

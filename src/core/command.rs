@@ -260,12 +260,14 @@ pub struct Tunables {
     pub max_unchoke_slots: usize,
     /// How the slot count is chosen (`None`: unchanged).
     pub slot_mode: Option<super::SlotMode>,
+    /// Which trackers each torrent announces to at once (`None`: unchanged).
+    pub tracker_reach: Option<super::announce::Reach>,
 }
 
 impl Core {
     /// Changes caps and slots from now on (connections above a lowered cap stay
     /// until they close; no new one is made or taken meanwhile).
-    pub fn set_tunables(&mut self, t: Tunables) {
+    pub fn set_tunables(&mut self, now: Time, t: Tunables) {
         let set = |v: &mut usize, new: usize| {
             if new > 0 {
                 *v = new;
@@ -281,6 +283,14 @@ impl Core {
         set(&mut self.cfg.max_unchoke_slots, t.max_unchoke_slots);
         if let Some(m) = t.slot_mode {
             self.cfg.slot_mode = m;
+        }
+        if let Some(reach) = t.tracker_reach.filter(|r| *r != self.cfg.tracker_reach) {
+            self.cfg.tracker_reach = reach;
+            for t in self.torrents.values_mut() {
+                t.announcer.set_reach(now, reach);
+            }
+            // New lanes are due at once: every torrent is looked at.
+            self.attention.note_all();
         }
     }
 }
@@ -414,7 +424,7 @@ impl Core {
             Command::TakeRemoved => Reply::Torrents(self.take_removed()),
             Command::TakeRelocated => Reply::Torrents(std::mem::take(&mut self.relocated_here)),
             Command::AddTrackers { info_hash, tiers } => {
-                Reply::Done(self.add_trackers(info_hash, &tiers))
+                Reply::Done(self.add_trackers(now, info_hash, &tiers))
             }
             Command::SetIpFilter(f) => {
                 self.set_ip_filter(f, out);
@@ -555,7 +565,7 @@ impl Core {
                 uploaded: self.session_bytes.1,
             }),
             Command::SetTunables(t) => {
-                self.set_tunables(t);
+                self.set_tunables(now, t);
                 Reply::Done(Ok(()))
             }
             Command::Connections => Reply::Connections(self.connections()),

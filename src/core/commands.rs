@@ -58,7 +58,7 @@ impl Core {
         t.upload_slots = self.slot_bounds().max;
         t.root_token = add.root_token;
         t.root_marked = add.root_marked;
-        t.announcer = announce::Announcer::new(add.source.tracker_tiers());
+        t.announcer = announce::Announcer::new(add.source.tracker_tiers(), self.cfg.tracker_reach);
         t.web_seeds = webseed::web_seeds(info_hash, add.source.web_seeds());
         let restoring = add.resume.is_some();
         // With metadata: whether to write it to the session store.
@@ -320,11 +320,12 @@ impl Core {
     /// new ones as a tier after its last.
     pub fn add_trackers(
         &mut self,
+        now: Time,
         info_hash: InfoHash,
         tiers: &[Vec<String>],
     ) -> Result<(), CommandError> {
         let t = self.torrent_mut(info_hash)?;
-        if t.announcer.absorb(tiers) > 0 {
+        if t.announcer.absorb(now, tiers) > 0 {
             t.save_now = true;
         }
         Ok(())
@@ -624,7 +625,7 @@ fn stats_of(
         tracker_warning: t.announcer.status().warning.clone(),
         tracker_url: t.announcer.status().url.clone(),
         trackers: t.announcer.count(),
-        swarm: t.announcer.status().swarm,
+        swarm: t.announcer.swarm(),
         availability: (t.info.is_some() && left > 0).then(|| t.picker.distributed_copies()),
         root_missing: t.root_lost,
         files_missing: t.files_gone(),

@@ -186,6 +186,8 @@ pub struct CoreConfig {
     pub announces_per_sec: u32,
     /// Peers asked of a tracker per announce.
     pub numwant: u32,
+    /// Which of a torrent's trackers are announced to at once.
+    pub tracker_reach: announce::Reach,
     /// Peer exchange (BEP 11) for torrents that are not private.
     pub pex: bool,
     /// Message stream encryption (see [`Encryption`]).
@@ -240,6 +242,7 @@ impl Default for CoreConfig {
             root_sample_pieces: 16,
             announces_per_sec: 50,
             numwant: 200,
+            tracker_reach: announce::Reach::default(),
             pex: true,
             encryption: Encryption::default(),
             transport: TransportMode::default(),

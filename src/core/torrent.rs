@@ -357,7 +357,10 @@ impl Torrent {
             smart_ban: BTreeMap::new(),
             added_at,
             completed_at: None,
-            announcer: super::announce::Announcer::new(Vec::new()),
+            announcer: super::announce::Announcer::new(
+                Vec::new(),
+                super::announce::Reach::default(),
+            ),
             root_token: String::new(),
             root_marked: true,
             dirty: true,

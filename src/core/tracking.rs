@@ -154,22 +154,27 @@ impl Core {
             t.announcer.stopping(now);
         }
         let stopping = !wanted;
-        if !stopping && self.announce_budget < 1.0 {
-            return if t.announcer.is_active() && !t.announcer.in_flight() {
-                Announced::HeldBack
-            } else {
-                Announced::Nothing
-            };
-        }
-        let Some(due) = t.announcer.due(now) else {
-            return Announced::Nothing;
-        };
-        if !stopping {
-            self.announce_budget -= 1.0;
-        }
         let names = (ih, self.names.alias_of(ih));
-        emit(&self.cfg, &mut self.announces_in_flight, names, t, due, out);
-        Announced::Sent
+        let mut sent = Announced::Nothing;
+        // One announce per lane that is due (a lane per tier or per tracker
+        // announces beside the others), each within the budget.
+        loop {
+            if !stopping && self.announce_budget < 1.0 {
+                return if t.announcer.is_due(now) {
+                    Announced::HeldBack
+                } else {
+                    sent
+                };
+            }
+            let Some(due) = t.announcer.due(now) else {
+                return sent;
+            };
+            if !stopping {
+                self.announce_budget -= 1.0;
+            }
+            emit(&self.cfg, &mut self.announces_in_flight, names, t, due, out);
+            sent = Announced::Sent;
+        }
     }
 
     /// The announce budget at `now`: what was left, refilled at the configured
@@ -213,8 +218,8 @@ impl Core {
         out: &mut Vec<Action>,
     ) {
         t.announcer.stopping(now);
-        if let Some(due) = t.announcer.due(now) {
-            let names = (ih, self.names.alias_of(ih));
+        let names = (ih, self.names.alias_of(ih));
+        while let Some(due) = t.announcer.due(now) {
             emit(&self.cfg, &mut self.announces_in_flight, names, t, due, out);
         }
     }
@@ -238,11 +243,9 @@ impl Core {
     /// announces still to be sent (after a `completed` in flight): what shutting
     /// down waits for.
     pub fn announces_in_flight(&self) -> usize {
-        let unsent = self
-            .torrents
-            .values()
-            .filter(|t| t.announcer.stop_pending() && !t.announcer.in_flight())
-            .count();
+        let unsent: usize = (self.torrents.values())
+            .map(|t| t.announcer.stops_unsent())
+            .sum();
         self.announces_in_flight.len() + unsent
     }
 
@@ -274,13 +277,10 @@ impl Core {
             }
             return;
         }
-        let had_error = t.announcer.status().error.is_some();
-        if !t.announcer.on_reply(now, id, result.as_ref()) {
+        let Some(replied) = t.announcer.on_reply(now, id, result.as_ref()) else {
             return;
-        }
-        let status = t.announcer.status();
-        let url = status.url.clone().unwrap_or_else(|| "?".to_owned());
-        let url = url.as_str();
+        };
+        let (url, had_error) = (replied.url.as_str(), replied.had_error);
         match &result {
             Ok(r) => tracing::debug!(info_hash = %ih, url, peers = r.peers.len(), "announced"),
             // Said when a torrent's tracker starts failing, not at every

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::hooks::HooksConfig;
 use super::schedule::{ClockTime, ScheduleDays};
 use super::watch::WatchDir;
+use crate::core::announce::Reach;
 use crate::core::{Encryption, ShareAction, SlotMode, TransportMode};
 use crate::shard::WriteMode;
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,10 @@ pub struct PeersConfig {
     pub pex: bool,
     /// Local service discovery (BEP 14) on the local network's multicast group.
     pub lsd: bool,
+    /// Which of a torrent's trackers are announced to at once: `one_tracker`
+    /// (BEP 12: the first that answers, tier after tier), `every_tier` (the
+    /// first that answers in each tier) or `every_tracker`.
+    pub announce_to: Reach,
     /// Message stream encryption: `disabled`, `prefer_plaintext` (also
     /// `enabled`), `prefer_encrypted` or `required`.
     pub encryption: Encryption,
@@ -396,6 +401,7 @@ impl Default for PeersConfig {
             upload_slot_mode: SlotMode::FillUplink,
             pex: true,
             lsd: false,
+            announce_to: Reach::EveryTier,
             encryption: Encryption::PreferPlaintext,
             transport: TransportMode::PreferTcp,
             ip_filter: String::new(),

@@ -19,7 +19,9 @@ pub struct TrackersView {
     pub announcing: bool,
     /// Seconds to the next announce (0: due or under way; null: not announcing).
     pub next_announce_secs: Option<u64>,
-    /// The tracker announced to last.
+    /// The tracker announced to last (the first working one, where several
+    /// are announced to at once; the swarm counts below are the largest any
+    /// working tracker gave).
     pub last_url: Option<String>,
     /// Its error, if the last announce failed.
     pub last_error: Option<String>,
@@ -40,6 +42,31 @@ pub struct TrackersView {
     pub downloaded: Option<u32>,
     /// The torrent's web seeds (BEP 19 `url-list`).
     pub web_seeds: Vec<String>,
+    /// Each tracker announced to last by one of the torrent's lanes (one
+    /// lane, or one per tier or per tracker, as `peers.announce_to` says),
+    /// with what it said.
+    pub asked: Vec<TrackerAnswer>,
+}
+
+/// What one tracker said to its last announce.
+#[derive(Debug, Serialize)]
+pub struct TrackerAnswer {
+    /// The tracker.
+    pub url: String,
+    /// Its error, if that announce failed.
+    pub error: Option<String>,
+    /// Its last warning.
+    pub warning: Option<String>,
+    /// Successful announces of its lane.
+    pub announces: u64,
+    /// Peers its last answer gave (null: that announce failed).
+    pub last_peers: Option<u32>,
+    /// Peers with every piece, as it counted them (null: not told).
+    pub seeders: Option<u32>,
+    /// Peers still downloading, as it counted them.
+    pub leechers: Option<u32>,
+    /// Downloads completed, where it says.
+    pub downloaded: Option<u32>,
 }
 
 /// `GET /torrents/{id}/trackers`.
@@ -62,6 +89,20 @@ pub async fn trackers(
         leechers: r.last.swarm.leechers,
         downloaded: r.last.swarm.downloaded,
         web_seeds: r.web_seeds,
+        asked: (r.lanes.into_iter())
+            .filter_map(|l| {
+                Some(TrackerAnswer {
+                    url: l.url?,
+                    error: l.error,
+                    warning: l.warning,
+                    announces: l.announces,
+                    last_peers: l.last_peers,
+                    seeders: l.swarm.seeders,
+                    leechers: l.swarm.leechers,
+                    downloaded: l.swarm.downloaded,
+                })
+            })
+            .collect(),
     }))
 }
 

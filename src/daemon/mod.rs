@@ -580,6 +580,7 @@ fn start_engine(
         max_unchoke_slots: cfg.peers.max_upload_slots,
         slot_mode: cfg.peers.upload_slot_mode,
         pex: cfg.peers.pex,
+        tracker_reach: cfg.peers.announce_to,
         encryption: cfg.peers.encryption,
         transport: cfg.peers.transport,
         save_interval: Duration::from_millis(cfg.engine.save_interval_ms.max(100)),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::config::Config;
 use super::schedule::{ClockTime, Schedule, ScheduleDays};
 use crate::Engine;
+use crate::core::announce::Reach;
 use crate::core::queue::QueueLimits;
 use crate::core::{GlobalShare, ShareAction, ShareLimits, SlotMode, Tunables};
 use crate::engine::EngineError;
@@ -52,6 +53,8 @@ pub struct Settings {
     /// `fill_uplink`: open slots while the upload feeds them; `fixed`:
     /// `upload_slots` always.
     pub upload_slot_mode: SlotMode,
+    /// Which of a torrent's trackers are announced to at once.
+    pub announce_to: Reach,
     /// The log filter.
     pub log_filter: String,
     /// Seeding torrents that follow the global limits stop at this ratio
@@ -144,6 +147,9 @@ pub struct SettingsPatch {
     pub upload_slot_mode: Option<SlotMode>,
     /// See [`Settings`].
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub announce_to: Option<Reach>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub log_filter: Option<String>,
     /// See [`Settings`].
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,6 +220,7 @@ impl Settings {
             upload_slots: c.peers.upload_slots,
             max_upload_slots: c.peers.max_upload_slots,
             upload_slot_mode: c.peers.upload_slot_mode,
+            announce_to: c.peers.announce_to,
             log_filter: c.log.filter.clone(),
             ratio_limit: c.limits.ratio,
             seeding_time_limit_mins: c.limits.seeding_time_mins,
@@ -278,7 +285,8 @@ impl Settings {
             slow_upload_rate,
             slow_inactive_secs,
             add_paused,
-            content_layout
+            content_layout,
+            announce_to
         );
         if s.max_active_downloads < -1 || s.max_active_uploads < -1 || s.max_active_torrents < -1 {
             return Err("queue limits: -1 (none) or 0 and more".into());
@@ -331,6 +339,7 @@ impl Settings {
                 unchoke_slots: self.upload_slots,
                 max_unchoke_slots: self.max_upload_slots,
                 slot_mode: Some(self.upload_slot_mode),
+                tracker_reach: Some(self.announce_to),
             })
             .await?;
         engine.set_global_share_async(self.global_share()).await?;
@@ -463,7 +472,8 @@ impl SettingsPatch {
             banned_ips,
             incomplete_path,
             add_paused,
-            content_layout
+            content_layout,
+            announce_to
         );
     }
 

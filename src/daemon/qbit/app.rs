@@ -9,9 +9,10 @@ use serde_json::{Map, Value, json};
 
 use super::super::admin::change_settings;
 use super::super::api::Shared;
-use super::super::schedule::{ClockTime, ScheduleDays};
+use super::super::schedule::ScheduleDays;
 use super::super::settings::SettingsPatch;
 use super::login::Login;
+use super::paired;
 use super::{Params, QbError, done, json as answer, ok, sid, text};
 use crate::core::ShareAction;
 
@@ -132,6 +133,8 @@ const MAPPED: &[&str] = &[
     "temp_path",
     "start_paused_enabled",
     "torrent_content_layout",
+    "announce_to_all_tiers",
+    "announce_to_all_trackers",
 ];
 
 /// Preferences that say what seedring is or does and cannot be changed here
@@ -162,8 +165,6 @@ const FIXED: &[&str] = &[
     "autorun_on_torrent_added_enabled",
     "autorun_on_torrent_added_program",
     "bittorrent_protocol",
-    "announce_to_all_tiers",
-    "announce_to_all_trackers",
 ];
 
 fn prefs(app: &Shared) -> Map<String, Value> {
@@ -193,7 +194,7 @@ fn prefs(app: &Shared) -> Map<String, Value> {
     set("start_paused_enabled", json!(s.add_paused));
     set("torrent_content_layout", json!(s.content_layout.as_str()));
     set("temp_path_enabled", json!(!s.incomplete_path.is_empty()));
-    set("temp_path", json!(shown_temp_path(app)));
+    set("temp_path", json!(paired::shown_temp_path(app)));
     set("max_connec", json!(s.max_connections));
     set(
         "max_connec_per_torrent",
@@ -275,9 +276,9 @@ fn prefs(app: &Shared) -> Map<String, Value> {
         _ => 0,
     };
     set("bittorrent_protocol", json!(protocol));
-    // One tracker at a time, the tiers in order (BEP 12).
-    set("announce_to_all_tiers", json!(false));
-    set("announce_to_all_trackers", json!(false));
+    let (tiers, trackers) = paired::shown_announce_to(s.announce_to);
+    set("announce_to_all_tiers", json!(tiers));
+    set("announce_to_all_trackers", json!(trackers));
     // qBittorrent's numbers: 0 around the OS cache, 1 through it.
     let write_mode = match app.write_mode {
         crate::shard::WriteMode::Direct => 0,
@@ -410,6 +411,7 @@ pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Res
                 patch.banned_ips = Some(banned_lines(text));
             }
             "temp_path_enabled" | "temp_path" => {} // below, together
+            "announce_to_all_tiers" | "announce_to_all_trackers" => {} // below, together
             "start_paused_enabled" => patch.add_paused = Some(flag(v, k)?),
             "torrent_content_layout" => {
                 let layout = v.as_str().and_then(crate::metainfo::ContentLayout::parse);
@@ -457,99 +459,16 @@ pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Res
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         (s.schedule_from, s.schedule_to)
     };
-    patch.schedule_from = clock(&given, "schedule_from", from)?;
-    patch.schedule_to = clock(&given, "schedule_to", to)?;
-    patch.incomplete_path = temp_path(&given, &app)?;
+    patch.schedule_from = paired::clock(&given, "schedule_from", from)?;
+    patch.schedule_to = paired::clock(&given, "schedule_to", to)?;
+    patch.incomplete_path = paired::temp_path(&given, &app)?;
+    patch.announce_to = paired::announce_to(&given, &app)?;
     if patch != SettingsPatch::default() {
         change_settings(&app, patch)
             .await
             .map_err(|e| QbError::bad(e.detail))?;
     }
     Ok(done())
-}
-
-/// qBittorrent's `temp_path_enabled` and `temp_path` as the incomplete folder
-/// (`incomplete_path`): on, the folder given, else the one shown; off, none
-/// (the folder given is kept to show, as qBittorrent keeps it). `None`: no
-/// change.
-fn temp_path(given: &Map<String, Value>, app: &Shared) -> Result<Option<String>, QbError> {
-    let enabled = (given.get("temp_path_enabled"))
-        .map(|v| {
-            v.as_bool()
-                .ok_or_else(|| QbError::bad("temp_path_enabled: true or false"))
-        })
-        .transpose()?;
-    let path = (given.get("temp_path"))
-        .map(|v| {
-            (v.as_str().map(|p| p.trim().to_owned()))
-                .ok_or_else(|| QbError::bad("temp_path: a folder"))
-        })
-        .transpose()?;
-    if let Some(p) = &path {
-        let q = app.qbit.as_ref().expect("the layer is on");
-        q.kept_prefs_lock().insert("temp_path".into(), json!(p));
-    }
-    let on = !(app.settings.lock())
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .incomplete_path
-        .is_empty();
-    Ok(match (enabled, path) {
-        (Some(false), _) => Some(String::new()),
-        (Some(true), Some(p)) => Some(p),
-        (Some(true), None) => Some(shown_temp_path(app)),
-        (None, Some(p)) if on => Some(p),
-        (None, _) => None,
-    })
-}
-
-/// The incomplete folder as qBittorrent shows it: the setting's folder (a
-/// root's token as its folder), else the one last given while off, else
-/// `temp` in the default save path (qBittorrent's default).
-fn shown_temp_path(app: &Shared) -> String {
-    let now = (app.settings.lock())
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .incomplete_path
-        .clone();
-    if !now.is_empty() {
-        let roots = super::read::root_paths(&app.engine);
-        return roots.get(&now).map_or(now.clone(), str::to_owned);
-    }
-    let q = app.qbit.as_ref().expect("the layer is on");
-    let kept = q
-        .kept_prefs_lock()
-        .get("temp_path")
-        .and_then(|v| v.as_str().map(str::to_owned));
-    kept.filter(|p| !p.is_empty())
-        .unwrap_or_else(|| format!("{}/temp", default_path(app).trim_end_matches('/')))
-}
-
-/// A schedule time from qBittorrent's `{name}_hour` and `{name}_min` (either
-/// may be left out: the other part stays as `was`); `None` if neither is
-/// given.
-fn clock(
-    given: &Map<String, Value>,
-    name: &str,
-    was: ClockTime,
-) -> Result<Option<ClockTime>, QbError> {
-    let part = |suffix: &str, max: u16| -> Result<Option<u16>, QbError> {
-        let key = format!("{name}_{suffix}");
-        let in_range = |v: &Value| v.as_u64().and_then(|n| u16::try_from(n).ok());
-        (given.get(&key))
-            .map(|v| {
-                in_range(v)
-                    .filter(|n| *n <= max)
-                    .ok_or_else(|| QbError::bad(format!("{key}: a number from 0 to {max}")))
-            })
-            .transpose()
-    };
-    let (hour, minute) = (part("hour", 23)?, part("min", 59)?);
-    if hour.is_none() && minute.is_none() {
-        return Ok(None);
-    }
-    Ok(ClockTime::new(
-        hour.unwrap_or(was.hour()),
-        minute.unwrap_or(was.minute()),
-    ))
 }
 
 /// `app/defaultSavePath`.

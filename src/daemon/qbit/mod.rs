@@ -20,6 +20,7 @@ mod fetch;
 mod info;
 mod log;
 pub mod login;
+mod paired;
 mod read;
 pub use read::{context as read_context, root_paths};
 mod sync;

@@ -24,8 +24,9 @@ pub fn routes(r: Router<Shared>) -> Router<Shared> {
 /// `torrents/trackers?hash=`: the DHT, PeX and LSD rows qBittorrent puts
 /// first (status 2 where that source runs for this torrent, 0 where it is off
 /// or the torrent is private; the connected peers learned from it), then each
-/// tracker with its tier. The tracker announced to last carries its answer's
-/// counts; the others, not asked, carry qBittorrent's "unknown" (-1).
+/// tracker with its tier. Each tracker a lane announced to last (one, or one
+/// per tier or per tracker: `peers.announce_to`) carries its answer's counts;
+/// the others, not asked, carry qBittorrent's "unknown" (-1).
 pub async fn trackers(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
     use crate::core::PeerSource;
     let ih = p.hash()?;
@@ -62,19 +63,18 @@ pub async fn trackers(State(app): State<Shared>, p: Params) -> Result<Response, 
     let count = |n: Option<u32>| n.map_or(-1, i64::from);
     for (tier, urls) in r.tiers.iter().enumerate() {
         for url in urls {
-            let last = r.last.url.as_deref() == Some(url.as_str());
+            // The lane whose last announce went to this tracker, if any.
+            let asked = (r.lanes.iter()).find(|l| l.url.as_deref() == Some(url.as_str()));
             // 0 disabled, 1 not contacted, 2 working, 3 updating, 4 not working.
-            let (status, msg) = match (&r.last.error, last, r.active) {
-                (_, _, false) => (0, String::new()),
-                (Some(e), true, _) => (4, e.clone()),
-                (None, true, _) => (2, r.last.warning.clone().unwrap_or_default()),
-                _ => (1, String::new()),
+            let (status, msg) = match (asked, r.active) {
+                (_, false) => (0, String::new()),
+                (Some(l), _) => match &l.error {
+                    Some(e) => (4, e.clone()),
+                    None => (2, l.warning.clone().unwrap_or_default()),
+                },
+                (None, _) => (1, String::new()),
             };
-            let (swarm, got) = if last {
-                (r.last.swarm, r.last.last_peers)
-            } else {
-                Default::default()
-            };
+            let (swarm, got) = asked.map_or_else(Default::default, |l| (l.swarm, l.last_peers));
             rows.push(json!({
                 "msg": msg,
                 "num_downloaded": count(swarm.downloaded),
