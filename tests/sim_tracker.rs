@@ -175,7 +175,7 @@ fn a_thousand_torrents_added_at_once_spread_their_first_announces() {
         ..CoreConfig::default()
     };
     let e = Engine::memory(&world, cfg);
-    add_tracked_magnets(&e, 1000, 7, TRACKER);
+    add_tracked_magnets(&e, 1000, 7, &[TRACKER]);
     world.run_until(Time::from_secs(30));
     let log = world.tracker_log(TRACKER);
     assert_eq!(log.len(), 1000, "each torrent announced once");
@@ -258,4 +258,52 @@ fn each_tier_hears_from_the_torrent_unless_one_tracker_is_asked() {
     world.run_until(Time::from_secs(20));
     assert_eq!(events(a).len(), before.0 + 1);
     assert_eq!(events(b).len(), before.1, "the second tier is not asked");
+}
+
+#[test]
+fn many_lanes_raise_the_pace_so_no_tracker_waits_past_its_interval() {
+    // 1,000 magnets with three trackers each, one a tier: 3,000 lanes
+    // announced to every 30 minutes need 1.7 announces a second, above the
+    // configured 1.
+    let (seed, _g) = seed(67);
+    let world = world(seed);
+    let urls = [
+        "http://t1.sim/announce",
+        "http://t2.sim/announce",
+        "http://t3.sim/announce",
+    ];
+    for u in urls {
+        world.add_tracker(u, 1800);
+    }
+    let cfg = CoreConfig {
+        announces_per_sec: 1,
+        ..CoreConfig::default()
+    };
+    let e = Engine::memory(&world, cfg);
+    add_tracked_magnets(&e, 1000, 9, &urls);
+    world.run_until(Time::from_secs(3 * 3600));
+    for u in urls {
+        let mut by_torrent: std::collections::BTreeMap<_, Vec<f64>> = Default::default();
+        for r in world.tracker_log(u) {
+            let at = r.at.since(Time::ZERO).as_secs_f64();
+            by_torrent.entry(r.request.info_hash).or_default().push(at);
+        }
+        assert_eq!(by_torrent.len(), 1000, "{u}: every torrent announced");
+        // Started within the first quarter hour (the raised pace: 3,000
+        // lanes over about 900 s), then every interval, a minute late at most.
+        for (ih, times) in &by_torrent {
+            assert!(times[0] < 1000.0, "{u} {ih}: first at {}", times[0]);
+            for w in times.windows(2) {
+                let gap = w[1] - w[0];
+                assert!(
+                    (1800.0..1860.0).contains(&gap),
+                    "{u} {ih}: announces at {times:?}"
+                );
+            }
+            assert!(
+                *times.last().unwrap() > 3.0 * 3600.0 - 1860.0,
+                "{u} {ih}: {times:?}"
+            );
+        }
+    }
 }

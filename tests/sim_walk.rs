@@ -31,7 +31,7 @@ fn idle_torrents_are_visited_once_in_half_a_minute_and_reannounce_on_time() {
         ..CoreConfig::default()
     };
     let e = Engine::memory(&world, cfg);
-    add_tracked_magnets(&e, TORRENTS, 9, TRACKER);
+    add_tracked_magnets(&e, TORRENTS, 9, &[TRACKER]);
     world.run_until(Time::from_secs(10));
     assert_eq!(world.tracker_log(TRACKER).len(), TORRENTS as usize);
 

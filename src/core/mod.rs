@@ -183,6 +183,9 @@ pub struct CoreConfig {
     /// Most tracker announces started per second (a burst of as many is allowed):
     /// thousands of torrents added at once spread their first announces over time
     /// instead of flooding the trackers. `stopped` announces are not held back.
+    /// Raised while the core has more lanes (trackers announced to at once)
+    /// than this rate can announce to every 15 minutes, so none falls behind
+    /// its interval.
     pub announces_per_sec: u32,
     /// Peers asked of a tracker per announce.
     pub numwant: u32,
@@ -368,8 +371,12 @@ pub struct Core {
     /// Per save in flight: the torrents in it and the files it syncs (given back
     /// to the next save if it fails).
     save_batches: BTreeMap<u64, Vec<(InfoHash, Vec<usize>)>>,
-    /// Announces that may start now (refilled at `announces_per_sec`).
+    /// Announces that may start now (refilled at `announce_rate`).
     announce_budget: f64,
+    /// Announces a second the budget refills at: `announces_per_sec`, or more
+    /// where this core's trackers need more to be announced to on time (see
+    /// `tracking::steady_rate`).
+    announce_rate: f64,
     announce_refilled: Time,
     /// Where the last announce scan stopped for lack of budget: the next starts
     /// after it, so every torrent gets its turn.
@@ -481,6 +488,7 @@ impl Core {
             last_optimistic: Time::ZERO,
             saves_in_flight: 0,
             announce_budget: f64::from(cfg_announces),
+            announce_rate: f64::from(cfg_announces),
             announce_refilled: Time::ZERO,
             announce_cursor: None,
             announce_soon: Vec::new(),

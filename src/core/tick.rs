@@ -31,6 +31,7 @@ impl Core {
             self.last_choke = now;
             if rotate {
                 self.last_optimistic = now;
+                self.announce_rate = self.steady_rate();
             }
         }
         let walk = self.walk(now);

@@ -11,7 +11,10 @@
 //!   or `completed`: the reply that would trigger the second finds no torrent);
 //! - at most `announces_per_sec` announces start per second, with a burst of as
 //!   many, so a thousand torrents added at once are announced over twenty seconds
-//!   rather than in one storm; `stopped` is never held back;
+//!   rather than in one storm; `stopped` is never held back; a core whose
+//!   torrents have more lanes (trackers announced to at once) than that rate
+//!   can announce to in 15 minutes gets the rate that can, so no tracker waits
+//!   past its interval;
 //! - `left` is what is missing of the whole torrent (BEP 3), 16 KiB while the
 //!   metadata is unknown (so the tracker does not take us for a seed).
 
@@ -56,6 +59,9 @@ const UNKNOWN_LEFT: u64 = 16 * 1024;
 pub const MAX_TRACKERS: usize = 1_000;
 /// The longest tracker URL taken from the user.
 pub const MAX_TRACKER_URL: usize = 4_096;
+/// Seconds within which the budget can announce to every lane once, at least
+/// (see [`Core::steady_rate`]).
+const STEADY_SECS: f64 = 900.0;
 
 impl Core {
     /// Replaces a torrent's trackers (the user's edit: added, removed or
@@ -177,12 +183,29 @@ impl Core {
         }
     }
 
-    /// The announce budget at `now`: what was left, refilled at the configured
-    /// rate, with a burst of one second's worth at most.
+    /// The announce budget at `now`: what was left, refilled at the rate,
+    /// with a burst of one second's worth at most.
     fn refilled_budget(&self, now: Time) -> f64 {
-        let rate = f64::from(self.cfg.announces_per_sec.max(1));
+        let rate = self.announce_rate.max(1.0);
         let elapsed = now.since(self.announce_refilled).as_secs_f64();
         (self.announce_budget + elapsed * rate).min(rate)
+    }
+
+    /// The rate the announce budget refills at: the configured one, or, where
+    /// this core's torrents have more lanes (trackers announced to at once)
+    /// than that can announce to every [`STEADY_SECS`], enough for that (a
+    /// lane is announced to every 30 minutes or so, as trackers ask; twice
+    /// that pace leaves room for retries and shorter intervals). Counted
+    /// every 30 s (a pass over the torrents, reading one number each).
+    pub(super) fn steady_rate(&self) -> f64 {
+        let lanes: usize = self
+            .torrents
+            .values()
+            .map(|t| t.announcer.lane_count())
+            .sum();
+        #[allow(clippy::cast_precision_loss)] // a count of lanes, far below 2^52
+        let needed = lanes as f64 / STEADY_SECS;
+        f64::from(self.cfg.announces_per_sec).max(needed)
     }
 
     /// Whether `t` has an announce to start, stop or make now (what

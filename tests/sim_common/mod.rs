@@ -373,13 +373,14 @@ pub fn run_for(world: &SimWorld, d: std::time::Duration) {
 }
 
 /// Adds `n` magnet links (info-hashes `tag` bytes but for a counter, each
-/// with `tracker`) to `e`, as a large seedbox's many torrents.
-pub fn add_tracked_magnets(e: &Engine, n: u32, tag: u8, tracker: &str) {
+/// with `trackers`, one a tier) to `e`, as a large seedbox's many torrents.
+pub fn add_tracked_magnets(e: &Engine, n: u32, tag: u8, trackers: &[&str]) {
+    let tr: String = trackers.iter().map(|u| format!("&tr={u}")).collect();
     for i in 0..n {
         let mut ih = [tag; 20];
         ih[..4].copy_from_slice(&i.to_be_bytes());
         let m = seedring::metainfo::Magnet::parse(&format!(
-            "magnet:?xt=urn:btih:{}&tr={tracker}",
+            "magnet:?xt=urn:btih:{}{tr}",
             seedring::InfoHash(ih).to_hex()
         ))
         .unwrap();

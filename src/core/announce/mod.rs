@@ -328,6 +328,11 @@ impl Announcer {
         self.count as usize
     }
 
+    /// How many lanes announce side by side.
+    pub fn lane_count(&self) -> usize {
+        self.lanes.len()
+    }
+
     /// Whether there is any tracker at all.
     pub fn is_empty(&self) -> bool {
         self.tiers.is_empty()

@@ -302,6 +302,9 @@ async function fillDetail(id) {
           (trackers.downloaded !== null ? `, ${trackers.downloaded} downloads` : "")
         : "") +
       (trackers.last_error ? ` · last error: ${trackers.last_error}` : "") +
+      (trackers.asked.length > 1
+        ? " · " + trackers.asked.map((a) => `${a.url}: ${a.error ?? "working"}`).join("; ")
+        : "") +
       (trackers.last_warning ? ` · ${trackers.last_warning}` : "") +
     (trackers.web_seeds.length > 0 ? ` · web seeds: ${trackers.web_seeds.join(", ")}` : "");
   const c = $("#detail-pieces");
