@@ -108,7 +108,8 @@ impl Torrent {
             .hash(&mut h);
         (peers, self.peers.len(), self.banned.len()).hash(&mut h);
         let st = self.announcer.status();
-        (&st.url, &st.error, &st.warning, self.announcer.swarm()).hash(&mut h);
+        let swarm = self.announcer.swarm();
+        (st.url, &st.status.error, &st.status.warning, swarm).hash(&mut h);
         // The tiers' order moves as trackers answer; stats show their count.
         self.announcer.count().hash(&mut h);
         (self.root_lost, &self.root_token).hash(&mut h);

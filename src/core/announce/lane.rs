@@ -68,8 +68,14 @@ pub(super) struct Lane {
     downloading: bool,
     /// Stopping while `completed` was owed: `stopped` follows its announce.
     stop_after: bool,
-    in_flight: Option<u64>,
+    /// The id of the announce out (0: none; ids start at 1).
+    in_flight: u64,
     round_failures: u32,
+    /// Where the tracker its last reply came from stands in the tiers now
+    /// (kept in step as trackers move; its URL is not copied: 100,000
+    /// torrents would hold 100,000 copies).
+    last_at: Option<(u32, u32)>,
+    /// What the last reply said (`url` left `None`: see `last_at`).
     pub(super) status: TrackerStatus,
 }
 
@@ -86,8 +92,9 @@ impl Lane {
             active: false,
             downloading: false,
             stop_after: false,
-            in_flight: None,
+            in_flight: 0,
             round_failures: 0,
+            last_at: None,
             status: TrackerStatus::default(),
         }
     }
@@ -97,21 +104,29 @@ impl Lane {
         &tiers[self.tier as usize][self.index as usize]
     }
 
+    /// The tracker its last reply came from.
+    pub(super) fn last_url<'a>(&self, tiers: &'a [Vec<String>]) -> Option<&'a str> {
+        let (t, i) = self.last_at?;
+        Some(tiers.get(t as usize)?.get(i as usize)?.as_str())
+    }
+
+    /// The tiers changed from `old` to `new`: the last reply's tracker is
+    /// found again by its URL (gone: forgotten).
+    pub(super) fn retier(&mut self, old: &[Vec<String>], new: &[Vec<String>]) {
+        self.last_at = self.last_url(old).and_then(|u| place(new, u));
+    }
+
     /// Covers `span` from now on, at `url` if that is in it (else at its start).
     pub(super) fn respan(&mut self, span: Span, tiers: &[Vec<String>], url: Option<&str>) {
         self.span = span;
         (self.tier, self.index) = span.first();
-        let Some(url) = url else { return };
-        let place = |t: u32| {
-            let tier = tiers.get(t as usize)?;
-            let i = tier.iter().position(|u| u == url)?;
-            Some((t, u32::try_from(i).ok()?))
-        };
-        let found = match span {
-            Span::All => (0..tiers.len()).find_map(|t| place(u32::try_from(t).ok()?)),
-            Span::Tier(t) => place(t),
-            Span::Tracker(..) => None,
-        };
+        let found = url
+            .and_then(|u| place(tiers, u))
+            .filter(|(t, _)| match span {
+                Span::All => true,
+                Span::Tier(s) => *t == s,
+                Span::Tracker(..) => false,
+            });
         if let Some(at) = found {
             (self.tier, self.index) = at;
         }
@@ -119,15 +134,16 @@ impl Lane {
 
     /// When its next announce falls due (none while one is out or idle).
     pub(super) fn next_due(&self) -> Option<Time> {
-        (self.active && self.in_flight.is_none()).then_some(self.next_at)
+        (self.active && self.in_flight == 0).then_some(self.next_at)
     }
 
     pub(super) fn is_active(&self) -> bool {
         self.active
     }
 
+    /// The id of its announce out.
     pub(super) fn in_flight(&self) -> Option<u64> {
-        self.in_flight
+        (self.in_flight != 0).then_some(self.in_flight)
     }
 
     /// Started (`started` now); `complete`: no `completed` will be owed.
@@ -137,13 +153,13 @@ impl Lane {
         self.stop_after = false;
         self.event = AnnounceEvent::Started;
         self.next_at = now;
-        self.in_flight = None;
+        self.in_flight = 0;
         self.round_failures = 0;
     }
 
     /// Its next announce now, back-off forgotten (unless one is out or idle).
     pub(super) fn reannounce(&mut self, now: Time) {
-        if self.active && self.in_flight.is_none() {
+        if self.active && self.in_flight == 0 {
             self.next_at = now;
             self.round_failures = 0;
         }
@@ -153,7 +169,7 @@ impl Lane {
     /// is forgotten and made again now, as is one put off by failures.
     pub(super) fn edited(&mut self, now: Time) {
         (self.tier, self.index) = self.span.first();
-        if self.in_flight.take().is_some() || self.status.error.is_some() {
+        if std::mem::take(&mut self.in_flight) != 0 || self.status.error.is_some() {
             self.next_at = self.next_at.min(now);
             self.round_failures = 0;
         }
@@ -164,7 +180,7 @@ impl Lane {
         if self.next_due().is_none_or(|at| now < at) {
             return None;
         }
-        self.in_flight = Some(id);
+        self.in_flight = id;
         Some(Due {
             url: self.url(tiers).to_owned(),
             event: self.event,
@@ -179,8 +195,8 @@ impl Lane {
         tiers: &mut [Vec<String>],
         result: Result<&AnnounceReply, &TrackerError>,
     ) {
-        self.in_flight = None;
-        self.status.url = Some(self.url(tiers).to_owned());
+        self.in_flight = 0;
+        self.last_at = Some((self.tier, self.index));
         if self.event == AnnounceEvent::Stopped {
             // One try: a tracker that does not hear it drops us after its interval.
             self.active = false;
@@ -211,6 +227,7 @@ impl Lane {
             let t = &mut tiers[self.tier as usize];
             let won = t.remove(self.index as usize);
             t.insert(0, won);
+            self.last_at = Some((self.tier, 0));
         }
         (self.tier, self.index) = self.span.first();
         self.round_failures = 0;
@@ -283,12 +300,12 @@ impl Lane {
         }
         if self.event == AnnounceEvent::Completed {
             self.stop_after = true;
-            if self.in_flight.is_none() {
+            if self.in_flight == 0 {
                 self.next_at = now;
             }
             return;
         }
-        self.in_flight = None;
+        self.in_flight = 0;
         if self.status.announces == 0 {
             self.active = false;
             return;
@@ -301,4 +318,12 @@ impl Lane {
     pub(super) fn stop_pending(&self) -> bool {
         self.active && (self.event == AnnounceEvent::Stopped || self.stop_after)
     }
+}
+
+/// Where `url` stands in `tiers`.
+fn place(tiers: &[Vec<String>], url: &str) -> Option<(u32, u32)> {
+    tiers.iter().enumerate().find_map(|(t, tier)| {
+        let i = tier.iter().position(|u| u == url)?;
+        Some((u32::try_from(t).ok()?, u32::try_from(i).ok()?))
+    })
 }

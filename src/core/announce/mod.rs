@@ -130,6 +130,15 @@ pub struct Announcer {
     next_id: u64,
 }
 
+/// What the trackers said, in short (see [`Announcer::status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Headline<'a> {
+    /// The tracker that said it.
+    pub url: Option<&'a str>,
+    /// What it said (its `url` is not filled in: see `url`).
+    pub status: &'a TrackerStatus,
+}
+
 /// An announce to make now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Due {
@@ -186,12 +195,22 @@ impl Announcer {
                 soonest.since(now)
             }
         });
-        let mut last = self.status().clone();
-        last.swarm = self.swarm();
+        let head = self.status();
+        let last = TrackerStatus {
+            url: head.url.map(str::to_owned),
+            swarm: self.swarm(),
+            ..head.status.clone()
+        };
+        let lanes = (self.lanes.iter())
+            .map(|l| TrackerStatus {
+                url: l.last_url(&self.tiers).map(str::to_owned),
+                ..l.status.clone()
+            })
+            .collect();
         TrackersReport {
             tiers: self.tiers.clone(),
             last,
-            lanes: self.lanes.iter().map(|l| l.status.clone()).collect(),
+            lanes,
             active: self.is_active(),
             next_in,
             web_seeds: Vec::new(),
@@ -251,6 +270,7 @@ impl Announcer {
         let old = std::mem::replace(&mut self.tiers, tiers);
         self.count = tracker_count(&self.tiers);
         if self.reach == Reach::OneTracker && !self.lanes.is_empty() && !self.tiers.is_empty() {
+            self.lanes[0].retier(&old, &self.tiers);
             self.lanes[0].edited(now);
         } else {
             self.relane(now, &old);
@@ -299,6 +319,7 @@ impl Announcer {
         for (span, slot) in spans.into_iter().zip(taken) {
             let lane = match slot {
                 Some((at, mut lane)) => {
+                    lane.retier(old, &self.tiers);
                     lane.respan(span, &self.tiers, Some(&at));
                     lane
                 }
@@ -438,13 +459,16 @@ impl Announcer {
     }
 
     /// What the trackers said, in short: the first lane whose last announce
-    /// worked, else the first that announced at all, else the first.
-    pub fn status(&self) -> &TrackerStatus {
+    /// worked, else the first that has had a reply, else the first.
+    pub fn status(&self) -> Headline<'_> {
         let working = |l: &&Lane| l.status.announces > 0 && l.status.error.is_none();
-        (self.lanes.iter().find(working))
-            .or_else(|| self.lanes.iter().find(|l| l.status.url.is_some()))
-            .or_else(|| self.lanes.first())
-            .map_or(&IDLE, |l| &l.status)
+        let lane = (self.lanes.iter().find(working))
+            .or_else(|| (self.lanes.iter()).find(|l| l.last_url(&self.tiers).is_some()))
+            .or_else(|| self.lanes.first());
+        Headline {
+            url: lane.and_then(|l| l.last_url(&self.tiers)),
+            status: lane.map_or(&IDLE, |l| &l.status),
+        }
     }
 
     /// The swarm as the trackers count it: each number the largest a working

@@ -44,7 +44,7 @@ fn tiers_fail_over_then_back_off() {
     answer(&mut a, Time::from_secs(15), Err(&err));
     assert_eq!(a.due(Time::from_secs(44)), None);
     assert!(a.due(Time::from_secs(45)).is_some());
-    assert_eq!(a.status().error.as_deref(), Some("timeout"));
+    assert_eq!(a.status().status.error.as_deref(), Some("timeout"));
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn the_swarm_counts_are_the_last_answers_and_go_with_a_failure() {
         ..ok(1800)
     };
     answer(&mut a, Time::ZERO, Ok(&counted));
-    let st = a.status().swarm;
+    let st = a.swarm();
     assert_eq!(
         (st.seeders, st.leechers, st.downloaded),
         (Some(4), Some(9), Some(120))
@@ -66,11 +66,10 @@ fn the_swarm_counts_are_the_last_answers_and_go_with_a_failure() {
     // A failure: the counts were that tracker's, and are no longer known.
     let t = Time::from_secs(1800);
     answer(&mut a, t, Err(&TrackerError::Io("down".into())));
-    assert_eq!(a.status().swarm, crate::core::SwarmCounts::default());
+    assert_eq!(a.swarm(), crate::core::SwarmCounts::default());
     // A tracker that does not count leaves them unknown.
     answer(&mut a, t, Ok(&ok(1800)));
-    let st = a.status();
-    assert_eq!((st.url.as_deref(), st.swarm.seeders), (Some("b"), None));
+    assert_eq!((a.status().url, a.swarm().seeders), (Some("b"), None));
 }
 
 #[test]
@@ -124,7 +123,7 @@ fn a_stale_reply_changes_nothing() {
     assert!(a.on_reply(Time::ZERO, old.id, Ok(&ok(1800))).is_none());
     let new = a.due(Time::ZERO).unwrap();
     assert_ne!(new.id, old.id);
-    assert_eq!(a.status().announces, 0);
+    assert_eq!(a.status().status.announces, 0);
 }
 
 #[test]
@@ -242,7 +241,7 @@ fn every_tier_announces_to_the_first_working_tracker_of_each() {
         "b leads its tier"
     );
     // The torrent's numbers: the first working lane, the largest count.
-    assert_eq!(a.status().url.as_deref(), Some("b"));
+    assert_eq!(a.status().url, Some("b"));
     assert_eq!(a.swarm().seeders, Some(7));
     let report = a.report(t0);
     let asked: Vec<_> = report
@@ -298,7 +297,10 @@ fn every_tracker_announces_to_each_and_never_reorders() {
         retry.iter().map(|d| d.url.as_str()).collect::<Vec<_>>(),
         ["b"]
     );
-    assert!(a.status().error.is_none(), "the torrent's trackers work");
+    assert!(
+        a.status().status.error.is_none(),
+        "the torrent's trackers work"
+    );
 }
 
 #[test]
@@ -360,4 +362,25 @@ fn trackers_added_or_edited_per_tier_start_their_own_lanes() {
     assert_eq!(a.on_reply(t0, first[1].id, Ok(&ok(1800))).unwrap().url, "b");
     assert_eq!(a.on_reply(t0, added[0].id, Ok(&ok(1800))).unwrap().url, "c");
     assert_eq!(a.count(), 3);
+}
+
+#[test]
+fn the_last_answering_tracker_is_followed_through_moves_and_edits() {
+    let mut a = Announcer::new(urls(&[&["a", "b"]]), Reach::OneTracker);
+    let t0 = Time::ZERO;
+    a.start(t0, false);
+    answer(&mut a, t0, Err(&TrackerError::Io("x".into())));
+    assert_eq!(a.status().url, Some("a"), "the failure's tracker");
+    answer(&mut a, t0, Ok(&ok(1800)));
+    assert_eq!(
+        (a.tiers(), a.status().url),
+        (&urls(&[&["b", "a"]])[..], Some("b"))
+    );
+    // Moved to another tier by an edit: still named; removed: forgotten.
+    assert!(a.set_tiers(t0, urls(&[&["x"], &["a", "b"]])));
+    assert_eq!(a.status().url, Some("b"));
+    assert_eq!(a.report(t0).last.url.as_deref(), Some("b"));
+    assert!(a.set_tiers(t0, urls(&[&["x"]])));
+    assert_eq!(a.status().url, None);
+    assert_eq!(a.status().status.announces, 1, "its numbers stay");
 }
