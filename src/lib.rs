@@ -21,6 +21,7 @@ pub mod logring;
 pub mod lsd;
 pub mod metainfo;
 pub mod net;
+pub mod peerlog;
 pub mod proto;
 pub mod ratelimit;
 pub mod resume_lmdb;

@@ -427,7 +427,7 @@ impl Core {
                 Reply::Done(self.add_trackers(now, info_hash, &tiers))
             }
             Command::SetIpFilter(f) => {
-                self.set_ip_filter(f, out);
+                self.set_ip_filter(now, f, out);
                 Reply::Done(Ok(()))
             }
             Command::SetTrackers { info_hash, tiers } => {

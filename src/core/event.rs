@@ -447,6 +447,9 @@ pub enum Action {
         /// What happened.
         what: Milestone,
     },
+    /// Keep this in the peer log (a connection the IP filter refused or
+    /// closed, a peer banned for bad data); no answer.
+    PeerNote(crate::peerlog::Note),
 }
 
 /// A moment in a torrent's life a user may want a program run at (the

@@ -13,6 +13,9 @@ use super::{Action, CloseReason, Core};
 use crate::ipfilter::IpFilter;
 use crate::types::Time;
 
+/// Why the peer log says a peer was refused (qBittorrent's words).
+const FILTERED: &str = "IP filter";
+
 /// How often refusals are summed up in the log.
 const LOG_EVERY: Duration = Duration::from_secs(60);
 
@@ -68,16 +71,36 @@ impl PeerFilter {
 
 impl Core {
     /// Whether a connection from `addr` is refused by the IP filter (counted,
-    /// and said): the driver asks before it reads a byte of it, or answers an
-    /// encryption handshake.
-    pub fn refuses_connection(&mut self, now: Time, addr: core::net::SocketAddr) -> bool {
-        self.ip_filter.refuses(now, addr.ip())
+    /// said, and kept in the peer log): the driver asks before it reads a
+    /// byte of it, or answers an encryption handshake.
+    pub fn refuses_connection(
+        &mut self,
+        now: Time,
+        addr: core::net::SocketAddr,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let refused = self.ip_filter.refuses(now, addr.ip());
+        if refused {
+            out.push(self.peer_note(now, addr.ip(), true, FILTERED));
+        }
+        refused
+    }
+
+    /// A note for the peer log about `ip`, as of `now`.
+    pub(super) fn peer_note(&self, now: Time, ip: IpAddr, blocked: bool, reason: &str) -> Action {
+        let ms = u128::from(self.cfg.unix_at_zero) * 1000 + now.since(Time::ZERO).as_millis();
+        Action::PeerNote(crate::peerlog::Note {
+            ip,
+            blocked,
+            reason: reason.to_owned(),
+            unix_ms: u64::try_from(ms).unwrap_or(u64::MAX),
+        })
     }
 
     /// Applies a new IP filter: kept for connections to come, given to every
     /// torrent for the addresses it learns, and its blocked addresses' known
     /// entries forgotten and connections closed now.
-    pub fn set_ip_filter(&mut self, filter: Arc<IpFilter>, out: &mut Vec<Action>) {
+    pub fn set_ip_filter(&mut self, now: Time, filter: Arc<IpFilter>, out: &mut Vec<Action>) {
         let mut forgotten = 0;
         for t in self.torrents.values_mut() {
             t.ip_filter = Arc::clone(&filter);
@@ -91,6 +114,8 @@ impl Core {
             .map(|(k, _)| *k)
             .collect();
         for &k in &closing {
+            let ip = self.peers[&k].addr.ip();
+            out.push(self.peer_note(now, ip, true, FILTERED));
             self.close(k, CloseReason::Filtered, out);
         }
         tracing::info!(
@@ -118,13 +143,28 @@ mod tests {
         t.learn([(known, 0)], PeerSource::Tracker, None);
         let mut out = Vec::new();
         let filter = IpFilter::parse("127.0.0.0/8\n10.9.0.0-10.9.255.255\n").filter;
-        core.set_ip_filter(Arc::new(filter), &mut out);
+        core.set_ip_filter(Time::from_secs(1), Arc::new(filter), &mut out);
         // The connected peer (127.0.0.9) is closed, the known address forgotten.
         assert!(
             out.iter().any(|a| matches!(a,
             Action::Close { peer: p, reason: CloseReason::Filtered } if *p == peer)),
             "{out:?}"
         );
+        let notes = |out: &[Action]| -> Vec<crate::peerlog::Note> {
+            (out.iter())
+                .filter_map(|a| match a {
+                    Action::PeerNote(n) => Some(n.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let closed = crate::peerlog::Note {
+            ip: "127.0.0.9".parse().unwrap(),
+            blocked: true,
+            reason: "IP filter".into(),
+            unix_ms: 1000,
+        };
+        assert_eq!(notes(&out), [closed], "noted in the peer log");
         let t = &core.torrents[&ih];
         assert!(!t.addrs.contains_key(&known));
         // From now on: refused at the door, and when learned.
@@ -141,12 +181,19 @@ mod tests {
             core.on_incoming(now, "10.8.0.1:1".parse().unwrap())
                 .is_some()
         );
-        assert_eq!(core.ip_filter.refused, 2);
-        // The first was said at once; the second waits for the minute, and
-        // the tick says it then, with nothing more refused.
-        assert_eq!(core.ip_filter.unlogged, 1);
+        let mut out = Vec::new();
+        assert!(core.refuses_connection(now, "10.9.2.2:1".parse().unwrap(), &mut out));
+        assert!(!core.refuses_connection(now, "10.8.0.2:1".parse().unwrap(), &mut out));
+        let refused = notes(&out);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].ip, "10.9.2.2".parse::<IpAddr>().unwrap());
+        assert!(refused[0].blocked);
+        assert_eq!(core.ip_filter.refused, 3);
+        // The first was said at once; the two others wait for the minute,
+        // and the tick says them then, with nothing more refused.
+        assert_eq!(core.ip_filter.unlogged, 2);
         core.ip_filter.report(Time::from_secs(30));
-        assert_eq!(core.ip_filter.unlogged, 1);
+        assert_eq!(core.ip_filter.unlogged, 2);
         core.ip_filter.report(Time::from_secs(61));
         assert_eq!(core.ip_filter.unlogged, 0);
         let t = core.torrents.get_mut(&ih).unwrap();

@@ -131,7 +131,13 @@ impl Core {
                 data: bytes,
             });
             for ip in to_ban {
-                self.ban(ih, ip, "sent a block that differs from the good copy", out);
+                self.ban(
+                    now,
+                    ih,
+                    ip,
+                    "sent a block that differs from the good copy",
+                    out,
+                );
             }
             return;
         }
@@ -169,7 +175,13 @@ impl Core {
                 "piece failed its hash check; all of it came from one peer"
             );
             if strikes >= MAX_HASH_STRIKES {
-                self.ban(ih, ip, &format!("{strikes} pieces failed their hash"), out);
+                self.ban(
+                    now,
+                    ih,
+                    ip,
+                    &format!("{strikes} pieces failed their hash"),
+                    out,
+                );
             } else {
                 self.strike(now, ih, ip, out);
             }
@@ -213,7 +225,14 @@ impl Core {
         }
     }
 
-    pub(super) fn ban(&mut self, ih: InfoHash, ip: IpAddr, why: &str, out: &mut Vec<Action>) {
+    pub(super) fn ban(
+        &mut self,
+        now: Time,
+        ih: InfoHash,
+        ip: IpAddr,
+        why: &str,
+        out: &mut Vec<Action>,
+    ) {
         let Some(t) = self.torrents.get_mut(&ih) else {
             return;
         };
@@ -222,7 +241,10 @@ impl Core {
                 Some(w) => {
                     tracing::warn!(info_hash = %ih, url = %w.url, reason = why, "web seed banned");
                 }
-                None => tracing::warn!(info_hash = %ih, peer = %ip, reason = why, "peer banned"),
+                None => {
+                    tracing::warn!(info_hash = %ih, peer = %ip, reason = why, "peer banned");
+                    out.push(self.peer_note(now, ip, false, why));
+                }
             }
         }
         self.close_ip(ih, ip, &CloseReason::Banned, out);

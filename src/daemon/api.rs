@@ -33,6 +33,8 @@ pub struct App {
     pub engine: Engine,
     /// The log ring.
     pub logs: LogRing,
+    /// Peers refused by the IP filter or banned (qBittorrent's `log/peers`).
+    pub peer_log: crate::peerlog::PeerLog,
     /// Token and host checks.
     pub guard: Guard,
     /// Settings as last applied (config, then API changes), and where they go.

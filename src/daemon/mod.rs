@@ -190,7 +190,9 @@ fn prepare(cfg: &Config) -> Result<(Engine, Served), DaemonError> {
     // Bounded at the shards (`MILESTONE_QUEUE`): full, a milestone is
     // dropped and said so.
     let (milestones_tx, milestones) = flume::bounded(crate::shard::MILESTONE_QUEUE);
-    let engine = start_engine(cfg, &data_dir, ip_filter, milestones_tx)?;
+    // Bounded: the last `PEER_LOG_ENTRIES` notes, the oldest dropped.
+    let peer_log = crate::peerlog::PeerLog::new();
+    let engine = start_engine(cfg, &data_dir, ip_filter, milestones_tx, peer_log.clone())?;
     set_up_roots(&engine, cfg)?;
     let mut settings = settings;
     if !settings.incomplete_path.is_empty()
@@ -215,6 +217,7 @@ fn prepare(cfg: &Config) -> Result<(Engine, Served), DaemonError> {
             settings_file,
             ip_file,
             milestones,
+            peer_log,
         },
     ))
 }
@@ -228,6 +231,8 @@ struct Served {
     ip_file: crate::ipfilter::IpFilter,
     /// The torrents' milestones, for the hooks.
     milestones: flume::Receiver<(crate::types::InfoHash, crate::core::Milestone)>,
+    /// Peers refused or banned, for `log/peers`.
+    peer_log: crate::peerlog::PeerLog,
 }
 
 async fn serve(
@@ -364,6 +369,7 @@ async fn make_app(
     Ok(Arc::new(api::App {
         engine: engine.clone(),
         logs,
+        peer_log: s.peer_log,
         guard: auth::Guard::new(s.token, api_addr, cfg.api.allowed_hosts.clone()),
         settings: Mutex::new(s.settings),
         settings_file: s.settings_file,
@@ -570,6 +576,7 @@ fn start_engine(
     data_dir: &Path,
     ip_filter: crate::ipfilter::IpFilter,
     milestones: crate::shard::MilestoneSender,
+    peer_log: crate::peerlog::PeerLog,
 ) -> Result<Engine, DaemonError> {
     let core = CoreConfig {
         ip_filter: std::sync::Arc::new(ip_filter),
@@ -591,6 +598,7 @@ fn start_engine(
         state_dir: Some(data_dir.join("state")),
         write_mode: cfg.engine.write_mode,
         milestones: Some(milestones),
+        peer_log: Some(peer_log),
         ..ShardConfig::new(core, cfg.peers.listen)
     };
     let io = match cfg.engine.io {

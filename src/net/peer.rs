@@ -206,7 +206,9 @@ pub(crate) async fn route(
     // The IP filter first: a blocked peer gets nothing, not even an
     // encryption handshake's answer (the stream drops, which closes it).
     let mut refused = false;
-    with_shard(&rc, |c, now, _| refused = c.refuses_connection(now, addr));
+    with_shard(&rc, |c, now, out| {
+        refused = c.refuses_connection(now, addr, out)
+    });
     if refused {
         return;
     }

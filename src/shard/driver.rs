@@ -64,6 +64,8 @@ pub(crate) struct Shard {
     pub(crate) writes: WriteLanes,
     /// Torrents' milestones on their way to the daemon's hooks.
     pub(crate) milestones: super::Milestones,
+    /// Where peer notes go (`None`: nowhere).
+    pub(crate) peer_log: Option<crate::peerlog::PeerLog>,
 }
 
 pub(crate) type ShardRc = Rc<RefCell<Shard>>;
@@ -188,6 +190,7 @@ impl Shard {
             stamping: Stamping::default(),
             writes: WriteLanes::new(write_mode),
             milestones: super::Milestones::default(),
+            peer_log: None,
             conns: HashMap::new(),
             storage: HashMap::new(),
             files: Rc::new(FileCache::new(max_open_files)),
@@ -434,6 +437,11 @@ impl Shard {
                     }
                 }
                 Action::Milestone { info_hash, what } => self.milestones.tell(info_hash, what),
+                Action::PeerNote(note) => {
+                    if let Some(log) = &self.peer_log {
+                        log.note(note);
+                    }
+                }
                 Action::CheckRoots { roots } => {
                     let check = move || {
                         let roots = roots.into_iter().map(|(r, marked)| {

@@ -93,6 +93,9 @@ pub struct ShardConfig {
     /// Where torrents' milestones go (the daemon's hooks), a queue of
     /// [`MILESTONE_QUEUE`]; `None`: nowhere.
     pub milestones: Option<MilestoneSender>,
+    /// Where peers refused or banned are noted (the daemon's `log/peers`);
+    /// `None`: nowhere.
+    pub peer_log: Option<crate::peerlog::PeerLog>,
 }
 
 impl ShardConfig {
@@ -110,6 +113,7 @@ impl ShardConfig {
             state_dir: None,
             bind_patience: Duration::from_secs(10),
             milestones: None,
+            peer_log: None,
         }
     }
 }
@@ -463,6 +467,7 @@ pub(crate) fn spawn_one(
                 shard.borrow_mut().utp = utp;
                 shard.borrow_mut().source = source_ip(cfg.listen);
                 shard.borrow_mut().milestones = Milestones::new(cfg.milestones);
+                shard.borrow_mut().peer_log.clone_from(&cfg.peer_log);
                 match &reason {
                     Some(why) => tracing::warn!(shard = index, %addr, "io: epoll ({why})"),
                     None => tracing::info!(shard = index, %addr, "io: {backend}"),

@@ -186,6 +186,7 @@ impl World {
                 Action::Milestone { info_hash, what } => {
                     self.nodes[n].milestones.push((now, info_hash, what));
                 }
+                Action::PeerNote(note) => self.nodes[n].peer_log.note(note),
                 Action::CheckRoots { roots } => {
                     let fs = &self.nodes[n].fs;
                     let roots = roots

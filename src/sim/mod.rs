@@ -126,6 +126,8 @@ pub(crate) struct Node {
     dht: Option<Box<world_dht::NodeDht>>,
     /// The milestones its core told of, in order, with when.
     milestones: Vec<(Time, InfoHash, crate::core::Milestone)>,
+    /// What its core noted of peers refused or banned.
+    peer_log: crate::peerlog::PeerLog,
 }
 
 struct Link {
@@ -428,6 +430,13 @@ impl SimWorld {
         self.lock().nodes[node].milestones.clone()
     }
 
+    /// What a memory engine's core noted of peers refused or banned (the
+    /// daemon's `log/peers`), oldest first.
+    pub fn peer_log(&self, engine: &crate::Engine) -> Vec<crate::peerlog::Entry> {
+        let node = engine.sim_node().expect("a memory engine of this world");
+        self.lock().nodes[node].peer_log.since(None)
+    }
+
     /// Unmounts a memory engine's disk at `prefix`: its files vanish until
     /// [`SimWorld::mount`].
     pub fn unmount(&self, engine: &crate::Engine, prefix: &str) {
@@ -475,6 +484,7 @@ impl SimWorld {
             storage: BTreeMap::new(),
             dht: None,
             milestones: Vec::new(),
+            peer_log: crate::peerlog::PeerLog::new(),
         });
         w.listeners.insert(addr, idx);
         let at = w.now + tick;
@@ -570,7 +580,14 @@ impl World {
                 self.next_port = self.next_port.wrapping_add(1).max(20_000);
                 let from_addr = SocketAddr::new(from_ip, self.next_port);
                 let latency = self.cfg.latency;
-                match self.nodes[listener].core.on_incoming(now, from_addr) {
+                // As the shard's listener does: the IP filter first (a
+                // refusal is noted), then the caps.
+                let core = &mut self.nodes[listener].core;
+                let key = match core.refuses_connection(now, from_addr, &mut out) {
+                    true => None,
+                    false => core.on_incoming(now, from_addr),
+                };
+                match key {
                     Some(key) => {
                         for (a, b) in [((listener, key), from), (from, (listener, key))] {
                             self.links.insert(
@@ -587,7 +604,10 @@ impl World {
                     }
                     None => self.schedule(now + latency, Pending::ConnectFailed(from.0, from.1)),
                 }
-                return;
+                if out.is_empty() {
+                    return;
+                }
+                listener
             }
             Pending::Sent(n, peer, bytes) => {
                 if !self.links.contains_key(&(n, peer)) {

@@ -333,6 +333,16 @@ pub fn liar_swarm_completes_and_bans(world: &SimWorld, fx: &Fixture, victims: us
             peers.iter().all(|p| p.addr.ip() != liar_ip),
             "victim {i} is still connected to the liar"
         );
+        // The ban is in its peer log (qBittorrent's `log/peers`), once.
+        let log = world.peer_log(v);
+        let bans: Vec<_> = log.iter().filter(|e| e.note.ip == liar_ip).collect();
+        assert_eq!(bans.len(), 1, "victim {i}: {log:?}");
+        assert!(!bans[0].note.blocked, "banned, not refused at the door");
+        let why = &bans[0].note.reason;
+        assert!(
+            why.contains("failed their hash") || why.contains("differs from the good copy"),
+            "{log:?}"
+        );
     }
 }
 

@@ -75,8 +75,10 @@ pub(super) struct Lane {
     /// (kept in step as trackers move; its URL is not copied: 100,000
     /// torrents would hold 100,000 copies).
     last_at: Option<(u32, u32)>,
-    /// What the last reply said (`url` left `None`: see `last_at`).
-    pub(super) status: TrackerStatus,
+    /// What the last reply said (`url` left `None`: see `last_at`); boxed,
+    /// and only once a reply came: a daemon restoring 100,000 torrents holds
+    /// 100,000 lanes before their first answers.
+    replied: Option<Box<TrackerStatus>>,
 }
 
 impl Lane {
@@ -95,13 +97,22 @@ impl Lane {
             in_flight: 0,
             round_failures: 0,
             last_at: None,
-            status: TrackerStatus::default(),
+            replied: None,
         }
     }
 
     /// The tracker it would announce to now.
     pub(super) fn url<'a>(&self, tiers: &'a [Vec<String>]) -> &'a str {
         &tiers[self.tier as usize][self.index as usize]
+    }
+
+    /// What its last reply said (nothing yet: all unknown).
+    pub(super) fn status(&self) -> &TrackerStatus {
+        self.replied.as_deref().unwrap_or(&super::IDLE)
+    }
+
+    fn status_mut(&mut self) -> &mut TrackerStatus {
+        self.replied.get_or_insert_with(Box::default)
     }
 
     /// The tracker its last reply came from.
@@ -169,7 +180,7 @@ impl Lane {
     /// is forgotten and made again now, as is one put off by failures.
     pub(super) fn edited(&mut self, now: Time) {
         (self.tier, self.index) = self.span.first();
-        if std::mem::take(&mut self.in_flight) != 0 || self.status.error.is_some() {
+        if std::mem::take(&mut self.in_flight) != 0 || self.status().error.is_some() {
             self.next_at = self.next_at.min(now);
             self.round_failures = 0;
         }
@@ -201,7 +212,7 @@ impl Lane {
             // One try: a tracker that does not hear it drops us after its interval.
             self.active = false;
             if let Err(e) = result {
-                self.status.error = Some(e.to_string());
+                self.status_mut().error = Some(e.to_string());
             }
             return;
         }
@@ -209,8 +220,8 @@ impl Lane {
             // `completed` had its one try; `stopped` goes now.
             self.stop_after = false;
             match result {
-                Ok(_) => self.status.announces += 1,
-                Err(e) => self.status.error = Some(e.to_string()),
+                Ok(_) => self.status_mut().announces += 1,
+                Err(e) => self.status_mut().error = Some(e.to_string()),
             }
             self.event = AnnounceEvent::Stopped;
             self.next_at = now;
@@ -237,7 +248,7 @@ impl Lane {
             wait = wait.max(Duration::from_secs(u64::from(min)));
         }
         self.next_at = now + wait.clamp(MIN_INTERVAL, MAX_INTERVAL);
-        let st = &mut self.status;
+        let st = self.status_mut();
         st.error = None;
         st.warning.clone_from(&r.warning);
         st.swarm = crate::core::SwarmCounts {
@@ -251,10 +262,10 @@ impl Lane {
     }
 
     fn failed(&mut self, now: Time, tiers: &[Vec<String>], e: &TrackerError) {
-        self.status.error = Some(e.to_string());
+        self.status_mut().error = Some(e.to_string());
         // The counts were another answer's, maybe another tracker's.
-        self.status.swarm = crate::core::SwarmCounts::default();
-        self.status.last_peers = None;
+        self.status_mut().swarm = crate::core::SwarmCounts::default();
+        self.status_mut().last_peers = None;
         let tier_len = |t: u32| tiers.get(t as usize).map_or(0, Vec::len);
         let round_over = match self.span {
             Span::All => {
@@ -306,7 +317,7 @@ impl Lane {
             return;
         }
         self.in_flight = 0;
-        if self.status.announces == 0 {
+        if self.status().announces == 0 {
             self.active = false;
             return;
         }

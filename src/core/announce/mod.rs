@@ -204,7 +204,7 @@ impl Announcer {
         let lanes = (self.lanes.iter())
             .map(|l| TrackerStatus {
                 url: l.last_url(&self.tiers).map(str::to_owned),
-                ..l.status.clone()
+                ..l.status().clone()
             })
             .collect();
         TrackersReport {
@@ -420,7 +420,7 @@ impl Announcer {
     ) -> Option<Replied> {
         let lane = (self.lanes.iter_mut()).find(|l| l.in_flight() == Some(id))?;
         let url = lane.url(&self.tiers).to_owned();
-        let had_error = lane.status.error.is_some();
+        let had_error = lane.status().error.is_some();
         lane.on_reply(now, &mut self.tiers, result);
         Some(Replied { url, had_error })
     }
@@ -461,13 +461,13 @@ impl Announcer {
     /// What the trackers said, in short: the first lane whose last announce
     /// worked, else the first that has had a reply, else the first.
     pub fn status(&self) -> Headline<'_> {
-        let working = |l: &&Lane| l.status.announces > 0 && l.status.error.is_none();
+        let working = |l: &&Lane| l.status().announces > 0 && l.status().error.is_none();
         let lane = (self.lanes.iter().find(working))
             .or_else(|| (self.lanes.iter()).find(|l| l.last_url(&self.tiers).is_some()))
             .or_else(|| self.lanes.first());
         Headline {
             url: lane.and_then(|l| l.last_url(&self.tiers)),
-            status: lane.map_or(&IDLE, |l| &l.status),
+            status: lane.map_or(&IDLE, Lane::status),
         }
     }
 
@@ -476,7 +476,7 @@ impl Announcer {
     pub fn swarm(&self) -> super::SwarmCounts {
         let most = |a: Option<u32>, b: Option<u32>| a.max(b);
         (self.lanes.iter()).fold(super::SwarmCounts::default(), |s, l| {
-            let c = l.status.swarm;
+            let c = l.status().swarm;
             super::SwarmCounts {
                 seeders: most(s.seeders, c.seeders),
                 leechers: most(s.leechers, c.leechers),

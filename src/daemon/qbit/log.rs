@@ -1,5 +1,6 @@
 //! `log/main`: the daemon's log ring (the one `/api/v1/logs` reads) as
-//! qBittorrent's execution log.
+//! qBittorrent's execution log; `log/peers`: the peer log (peers the IP
+//! filter refused, peers banned for bad data).
 
 use axum::extract::State;
 use axum::response::Response;
@@ -69,6 +70,27 @@ pub async fn main_log(State(app): State<Shared>, p: Params) -> Result<Response, 
                 "message": text(e),
                 "timestamp": e.time_ms / 1000,
                 "type": kind(&e.level),
+            })
+        })
+        .collect();
+    Ok(answer(&rows))
+}
+
+/// `log/peers` (`last_known_id`: only the entries after it): each entry is
+/// `{id, ip, timestamp (Unix seconds), blocked, reason}`, oldest first:
+/// `blocked` for a connection the IP filter refused or closed (reason "IP
+/// filter"), not for a peer banned for the data it sent (reason: what it
+/// did). The log holds the latest entries only.
+pub async fn peer_log(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let last: i64 = p.num("last_known_id")?.unwrap_or(-1);
+    let rows: Vec<Value> = (app.peer_log.since(u64::try_from(last).ok()).iter())
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "ip": e.note.ip.to_string(),
+                "timestamp": e.note.unix_ms / 1000,
+                "blocked": e.note.blocked,
+                "reason": e.note.reason,
             })
         })
         .collect();

@@ -308,6 +308,7 @@ pub fn router() -> Router<Shared> {
         .route("/app/buildInfo", any(app::build_info))
         .route("/app/shutdown", any(app::shutdown))
         .route("/log/main", any(log::main_log))
+        .route("/log/peers", any(log::peer_log))
         .route("/app/preferences", any(app::preferences))
         .route("/app/setPreferences", any(app::set_preferences))
         .route("/app/defaultSavePath", any(app::default_save_path))
