@@ -107,9 +107,9 @@ impl Torrent {
         )
             .hash(&mut h);
         (peers, self.peers.len(), self.banned.len()).hash(&mut h);
-        let st = self.announcer.status();
-        let swarm = self.announcer.swarm();
-        (st.url, &st.status.error, &st.status.warning, swarm).hash(&mut h);
+        // The headline tracker, its error and warning, the swarm: hashed by
+        // the announcer as they change.
+        self.announcer.shown().hash(&mut h);
         // The tiers' order moves as trackers answer; stats show their count.
         self.announcer.count().hash(&mut h);
         (self.root_lost, &self.root_token).hash(&mut h);

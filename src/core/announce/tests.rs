@@ -384,3 +384,31 @@ fn the_last_answering_tracker_is_followed_through_moves_and_edits() {
     assert_eq!(a.status().url, None);
     assert_eq!(a.status().status.announces, 1, "its numbers stay");
 }
+
+#[test]
+fn what_the_numbers_show_is_hashed_as_it_changes() {
+    let mut a = Announcer::new(urls(&[&["a"], &["b"]]), Reach::EveryTier);
+    let t0 = Time::ZERO;
+    let idle = a.shown();
+    a.start(t0, false);
+    assert_eq!(a.shown(), idle, "starting shows nothing new");
+    let first = all_due(&mut a, t0);
+    a.on_reply(t0, first[0].id, Ok(&ok(1800))).unwrap();
+    let working = a.shown();
+    assert_ne!(working, idle, "a tracker works");
+    // `b` fails: the headline is still `a`, working, and the counts none.
+    a.on_reply(t0, first[1].id, Err(&TrackerError::Io("x".into())))
+        .unwrap();
+    assert_eq!(a.shown(), working);
+    let counted = AnnounceReply {
+        complete: Some(2),
+        ..ok(1800)
+    };
+    let again = all_due(&mut a, Time::from_secs(1800));
+    a.on_reply(Time::from_secs(1800), again[0].id, Ok(&counted))
+        .unwrap();
+    assert_ne!(a.shown(), working, "the swarm counted");
+    let before = a.shown();
+    assert!(a.set_tiers(Time::from_secs(1800), urls(&[&["b"]])));
+    assert_ne!(a.shown(), before, "the headline tracker gone");
+}
