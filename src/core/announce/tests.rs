@@ -412,3 +412,102 @@ fn what_the_numbers_show_is_hashed_as_it_changes() {
     assert!(a.set_tiers(Time::from_secs(1800), urls(&[&["b"]])));
     assert_ne!(a.shown(), before, "the headline tracker gone");
 }
+
+/// One thing done to an announcer in the property test below.
+#[derive(Debug, Clone)]
+enum Op {
+    Start(bool),
+    Stop,
+    Due,
+    Reply(usize, bool),
+    SetTiers(Vec<Vec<u8>>),
+    Absorb(Vec<Vec<u8>>),
+    Reach(u8),
+    Complete,
+    Reannounce,
+    Wait(u16),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let tiers = || proptest::collection::vec(proptest::collection::vec(0u8..6, 0..4), 0..4);
+    prop_oneof![
+        any::<bool>().prop_map(Op::Start),
+        Just(Op::Stop),
+        Just(Op::Due),
+        (0usize..8, any::<bool>()).prop_map(|(i, ok)| Op::Reply(i, ok)),
+        tiers().prop_map(Op::SetTiers),
+        tiers().prop_map(Op::Absorb),
+        (0u8..3).prop_map(Op::Reach),
+        Just(Op::Complete),
+        Just(Op::Reannounce),
+        (0u16..4000).prop_map(Op::Wait),
+    ]
+}
+
+proptest::proptest! {
+    /// Whatever is done in whatever order (edits and reach changes while
+    /// announces are out included), nothing panics, every announce handed out
+    /// names one of the torrent's trackers with an id not used before, a
+    /// reply is taken once at most, and the lanes are as the reach says.
+    #[test]
+    fn any_sequence_keeps_the_schedule_whole(ops in proptest::collection::vec(op(), 1..60)) {
+        let name = |n: &u8| format!("http://t{n}/a");
+        let named = |t: &[Vec<u8>]| -> Vec<Vec<String>> {
+            t.iter().map(|tier| tier.iter().map(name).collect()).collect()
+        };
+        let mut a = Announcer::new(urls(&[&["http://t0/a"], &["http://t1/a", "http://t2/a"]]), Reach::EveryTier);
+        let mut now = Time::ZERO;
+        let mut out: Vec<u64> = Vec::new();
+        let mut ids = std::collections::HashSet::new();
+        for op in ops {
+            match op {
+                Op::Start(complete) => a.start(now, complete),
+                Op::Stop => a.stopping(now),
+                Op::Due => {
+                    while let Some(d) = a.due(now) {
+                        proptest::prop_assert!(a.tiers().iter().flatten().any(|u| *u == d.url), "{d:?}");
+                        proptest::prop_assert!(ids.insert(d.id), "id {} twice", d.id);
+                        out.push(d.id);
+                    }
+                }
+                Op::Reply(i, good) if !out.is_empty() => {
+                    let id = out.swap_remove(i % out.len());
+                    let err = TrackerError::Io("x".into());
+                    let r = if good { Ok(&ok(60)) } else { Err(&err) };
+                    if a.on_reply(now, id, r).is_some() {
+                        proptest::prop_assert!(a.on_reply(now, id, Ok(&ok(60))).is_none());
+                    }
+                }
+                Op::Reply(..) => {}
+                Op::SetTiers(t) => {
+                    a.set_tiers(now, named(&t));
+                }
+                Op::Absorb(t) => {
+                    a.absorb(now, &named(&t));
+                }
+                Op::Reach(r) => {
+                    let reach = [Reach::OneTracker, Reach::EveryTier, Reach::EveryTracker][usize::from(r)];
+                    a.set_reach(now, reach);
+                }
+                Op::Complete => a.owe_completed(now, true),
+                Op::Reannounce => a.reannounce(now),
+                Op::Wait(s) => now = now + std::time::Duration::from_secs(u64::from(s)),
+            }
+            let tiers = a.tiers();
+            proptest::prop_assert!(tiers.iter().all(|t| !t.is_empty()));
+            proptest::prop_assert_eq!(a.count(), tiers.iter().map(Vec::len).sum::<usize>());
+            let want = match a.reach {
+                _ if tiers.is_empty() => 0,
+                Reach::OneTracker => 1,
+                Reach::EveryTier => tiers.len(),
+                Reach::EveryTracker => a.count(),
+            };
+            proptest::prop_assert_eq!(a.lane_count(), want);
+            let report = a.report(now);
+            if let Some(u) = &report.last.url {
+                proptest::prop_assert!(tiers.iter().flatten().any(|t| t == u));
+            }
+        }
+    }
+}
