@@ -128,16 +128,14 @@ impl Lane {
     }
 
     /// Covers `span` from now on, at `url` if that is in it (else at its start).
-    pub(super) fn respan(&mut self, span: Span, tiers: &[Vec<String>], url: Option<&str>) {
+    pub(super) fn respan(&mut self, span: Span, tiers: &[Vec<String>], url: &str) {
         self.span = span;
         (self.tier, self.index) = span.first();
-        let found = url
-            .and_then(|u| place(tiers, u))
-            .filter(|(t, _)| match span {
-                Span::All => true,
-                Span::Tier(s) => *t == s,
-                Span::Tracker(..) => false,
-            });
+        let found = place(tiers, url).filter(|(t, _)| match span {
+            Span::All => true,
+            Span::Tier(s) => *t == s,
+            Span::Tracker(..) => false,
+        });
         if let Some(at) = found {
             (self.tier, self.index) = at;
         }

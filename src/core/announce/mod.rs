@@ -350,7 +350,7 @@ impl Announcer {
             let lane = match slot {
                 Some((at, mut lane)) => {
                     lane.retier(old, &self.tiers);
-                    lane.respan(span, &self.tiers, Some(&at));
+                    lane.respan(span, &self.tiers, &at);
                     lane
                 }
                 None => self.fresh_lane(now, span),
@@ -404,11 +404,6 @@ impl Announcer {
     /// happening first (none from a lane with one out, or while not announcing).
     pub fn next_due(&self) -> Option<Time> {
         self.lanes.iter().filter_map(Lane::next_due).min()
-    }
-
-    /// Whether an announce is out, waiting for its reply.
-    pub fn in_flight(&self) -> bool {
-        self.lanes.iter().any(|l| l.in_flight().is_some())
     }
 
     /// The torrent runs: announce `started` now. `complete`: nothing is missing, so
