@@ -24,8 +24,12 @@ mkdirSync(shots, { recursive: true });
 const dir = mkdtempSync(join(tmpdir(), "seedring-web-"));
 const children = [];
 
+// The daemon's last log lines, shown when the test fails.
+const daemonLog = [];
+
 function fail(msg) {
   console.error("web test FAILED: " + msg);
+  if (daemonLog.length) console.error("the daemon's last log lines:\n" + daemonLog.join(""));
   cleanup();
   process.exit(1);
 }
@@ -88,8 +92,12 @@ token = "default"
 path = "${dir}/downloads"
 default = true
 `);
-const daemon = spawn(bin, ["daemon", "--config", join(dir, "seedring.toml")], { stdio: "ignore" });
+const daemon = spawn(bin, ["daemon", "--config", join(dir, "seedring.toml")], { stdio: ["ignore", "ignore", "pipe"] });
 children.push(daemon);
+daemon.stderr.on("data", (b) => {
+  daemonLog.push(b.toString());
+  if (daemonLog.length > 60) daemonLog.shift();
+});
 const addrFile = join(dir, "data/admin.addr");
 await until("the daemon", () => existsSync(addrFile), 30000);
 const api = readFileSync(addrFile, "utf8").match(/api=(\S+)/)[1];
@@ -224,6 +232,11 @@ try {
   await page.waitForSelector("#detail:not([hidden])");
   await until("the detail offers films", async () => (await page.$$eval("#detail-category option", (os) => os.map((o) => o.value))).includes("films"), 10000);
   await page.selectOption("#detail-category", "films");
+  // A user who picks and then looks: the page refreshes the detail twice
+  // meanwhile (selectOption leaves the focus where it was), and the choice
+  // must still be there when the form is applied.
+  await new Promise((r) => setTimeout(r, 2500));
+  if ((await page.inputValue("#detail-category")) !== "films") fail("a refresh undid the category picked");
   await page.click("#detail-form button");
   await until("filed and moved", async () => {
     const t = await apiGet(`/torrents/${id}`);

@@ -8,6 +8,9 @@ const $ = (sel) => document.querySelector(sel);
 const history = []; // [down, up] bytes per second, one a second, five minutes
 let detailId = null;
 let detailCategory = "";
+// Set by the user's first change in the detail form, cleared once applied: the
+// refresh never writes over what the user is editing, focused or not.
+let detailDirty = false;
 let logAbort = null;
 
 function el(tag, text, cls) {
@@ -181,7 +184,7 @@ function fillCategories(names) {
     const sel = $(id);
     const shown = [...sel.options].slice(1).map((o) => o.value);
     if (shown.length === names.length && shown.every((n, i) => n === names[i])) continue;
-    if ($("#detail-form").contains(document.activeElement) && id === "#detail-category") continue;
+    if (id === "#detail-category" && detailEditing()) continue;
     const keep = sel.value;
     sel.replaceChildren(el("option", none));
     sel.options[0].value = "";
@@ -225,8 +228,13 @@ function fillLabelFilter(list) {
   }
 }
 
+function detailEditing() {
+  return detailDirty || $("#detail-form").contains(document.activeElement);
+}
+
 async function openDetail(id) {
   detailId = id;
+  detailDirty = false;
   $("#detail").hidden = false;
   await fillDetail(id);
 }
@@ -242,8 +250,9 @@ async function fillDetail(id) {
     api("GET", `/torrents/${id}/peers`), api("GET", `/torrents/${id}/pieces`),
     api("GET", `/torrents/${id}/trackers`),
   ]);
+  if (detailId !== id) return; // another torrent's detail opened meanwhile
   $("#detail-name").textContent = t.name;
-  if (!$("#detail-form").contains(document.activeElement)) {
+  if (!detailEditing()) {
     $("#detail-labels").value = t.labels.join(", ");
     $("#detail-category").value = t.category;
     detailCategory = t.category;
@@ -368,6 +377,7 @@ async function applyDetail(ev) {
     });
     await api("PUT", `/torrents/${id}/sequential`, { on: $("#detail-seq").checked });
     status.textContent = "applied";
+    detailDirty = false;
     refresh();
   } catch (e) {
     status.textContent = "not applied: " + e.message;
@@ -537,6 +547,7 @@ $("#detail-export").addEventListener("click", async () => {
   URL.revokeObjectURL(a.href);
 });
 $("#detail-form").addEventListener("submit", applyDetail);
+for (const ev of ["input", "change"]) $("#detail-form").addEventListener(ev, () => { detailDirty = true; });
 $("#label-filter").addEventListener("change", refresh);
 $("#category-filter").addEventListener("change", refresh);
 $("#category-form").addEventListener("submit", async (ev) => {
