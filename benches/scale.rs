@@ -197,6 +197,7 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
             forced: false,
             display_name: String::new(),
             first_last: false,
+            manual: false,
             content_layout: seedring::metainfo::ContentLayout::Original,
             renames: Vec::new(),
             finish_in: None,

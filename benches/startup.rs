@@ -85,6 +85,7 @@ fn populate(n: usize, data: &Path, state: &Path) {
             forced: false,
             display_name: String::new(),
             first_last: false,
+            manual: false,
             content_layout: seedring::metainfo::ContentLayout::Original,
             renames: Vec::new(),
             finish_in: None,

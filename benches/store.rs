@@ -99,6 +99,7 @@ fn save(i: usize, rng: &mut Rng) -> ResumeSave {
         forced: false,
         display_name: String::new(),
         first_last: false,
+        manual: false,
         content_layout: ContentLayout::Original,
         renames: Vec::new(),
         finish_in: None,

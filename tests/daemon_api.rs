@@ -697,6 +697,16 @@ fn the_remote_client_drives_the_daemon() {
     assert!(ok && out.contains("[tv/hd] remote.bin"), "{out}");
     let (ok, _, err) = remote(&["set-category", &id[..6], "nope"]);
     assert!(!ok && err.contains("no category"), "{err}");
+    // Placed by hand, and back.
+    let follows = || d.get_json(&format!("/torrents/{id}"))["follows_category"].clone();
+    let (ok, out, err) = remote(&["follow-category", &id[..6], "off"]);
+    assert!(ok && out.contains("stay where they are"), "{err}");
+    assert_eq!(follows(), serde_json::json!(false));
+    let (ok, _, err) = remote(&["follow-category", &id[..6], "on"]);
+    assert!(ok, "{err}");
+    assert_eq!(follows(), serde_json::json!(true));
+    let (ok, _, _) = remote(&["follow-category", &id[..6], "maybe"]);
+    assert!(!ok);
     let (ok, _, err) = remote(&["rm", &id, "--delete"]);
     assert!(ok, "{err}");
     assert_eq!(

@@ -378,6 +378,18 @@ fn every_answer_fits_the_openapi_document() {
             format!("/torrents/{id}/category"),
             Some(json!({"category": "nope"})),
         ),
+        (
+            Method::PUT,
+            "/torrents/{id}/follow_category",
+            format!("/torrents/{id}/follow_category"),
+            Some(json!({"on": false})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/follow_category",
+            format!("/torrents/{unknown}/follow_category"),
+            Some(json!({"on": true})),
+        ),
         (Method::GET, "/tags", "/tags".into(), None),
         (
             Method::DELETE,

@@ -343,7 +343,8 @@ fn maindata_deltas_carry_only_what_changed() {
             assert!(keys.iter().all(|k| *k == "time_active"), "{quiet}");
         }
     }
-    // A category: that field and auto_tmm, not the unchanged ones.
+    // A category: that field, not the unchanged ones (auto_tmm is on since
+    // the add, which gave no save path).
     post("torrents/createCategory", &[("category", "tv")]);
     post(
         "torrents/setCategory",
@@ -352,9 +353,24 @@ fn maindata_deltas_carry_only_what_changed() {
     let rid = quiet["rid"].as_u64().unwrap();
     let delta = get(&format!("sync/maindata?rid={rid}"));
     assert_eq!(delta["torrents"][&hash]["category"], "tv", "{delta}");
-    assert_eq!(delta["torrents"][&hash]["auto_tmm"], true, "{delta}");
+    assert!(
+        delta["torrents"][&hash].get("auto_tmm").is_none(),
+        "{delta}"
+    );
     assert!(delta["torrents"][&hash].get("name").is_none(), "{delta}");
     assert_eq!(delta["categories"]["tv"]["name"], "tv", "{delta}");
+    // Placed by hand: auto_tmm alone.
+    post(
+        "torrents/setAutoManagement",
+        &[("hashes", &hash), ("enable", "false")],
+    );
+    let rid = delta["rid"].as_u64().unwrap();
+    let delta = get(&format!("sync/maindata?rid={rid}"));
+    assert_eq!(delta["torrents"][&hash]["auto_tmm"], false, "{delta}");
+    assert!(
+        delta["torrents"][&hash].get("category").is_none(),
+        "{delta}"
+    );
     // A new name and first and last pieces first: each in the next delta.
     post("torrents/rename", &[("hash", &hash), ("name", "Renamed")]);
     post("torrents/toggleFirstLastPiecePrio", &[("hashes", &hash)]);

@@ -2,7 +2,8 @@
 // uploading its file, watch its progress bar reach 100% from a local seeder, pause
 // and resume it, see the rate graph draw the download, open its detail and set
 // its labels and limits there, add a root and make it the default, file it
-// under a category whose save path is on that root (its data moves), change a
+// under a category whose save path is on that root (its data moves), place it by
+// hand and take it out of the category (its data stays), change a
 // setting, see log lines arrive, and see a torrent named like HTML shown as text. Screenshots of each step go to target/web-test/.
 //
 // Run: node web-tests/page.test.mjs (SEEDRING_BIN: the seedring binary).
@@ -246,6 +247,17 @@ try {
   await page.selectOption("#category-filter", "films");
   await until("the category filter keeps it", async () => (await page.$$("#torrents tbody tr")).length === 1, 10000);
   await page.selectOption("#category-filter", "");
+  // Placed by hand: unticked and taken out of its category, its files stay.
+  if (!(await page.isChecked("#detail-follow"))) fail("a torrent added without a root does not follow its category");
+  await page.uncheck("#detail-follow");
+  await page.selectOption("#detail-category", "");
+  await page.click("#detail-form button");
+  await until("out of its category, by hand", async () => {
+    const t = await apiGet(`/torrents/${id}`);
+    return t.category === "" && !t.follows_category;
+  }, 10000);
+  await new Promise((r) => setTimeout(r, 1000));
+  if (!existsSync(join(dir, "disk2", "films", "web-movie.bin"))) fail("the files of a torrent placed by hand moved");
   // A file renamed from the detail: on disk, and in the list.
   promptAnswer = "renamed-movie.bin";
   await page.click("#detail-files tbody tr button.rename");

@@ -137,6 +137,10 @@ pub struct TorrentSettings {
     /// The root its files move to once it has every wanted piece (it downloads
     /// in the root it was added to: an incomplete folder); `None`: it stays.
     pub finish_in: Option<Box<FinishRoot>>,
+    /// Placed by hand: its files stay where they are when its category (or
+    /// the category's folder) changes. `false`: it follows its category
+    /// (qBittorrent's automatic torrent management).
+    pub manual: bool,
 }
 
 /// A storage root a torrent's files move to when it finishes.

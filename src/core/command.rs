@@ -123,6 +123,22 @@ pub enum Command {
         /// The name.
         name: String,
     },
+    /// Place a torrent by hand (its files stay put when its category
+    /// changes), or have it follow its category.
+    SetManual {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// By hand.
+        manual: bool,
+    },
+    /// Where a torrent downloading in an incomplete folder moves when it
+    /// finishes (`Err` for a torrent not waiting to move).
+    SetFinishIn {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// The root.
+        to: Box<super::FinishRoot>,
+    },
     /// Set a torrent's category.
     SetCategory {
         /// The torrent.
@@ -410,6 +426,12 @@ impl Core {
             } => Reply::Done(self.set_category(info_hash, &category)),
             Command::SetFirstLast { info_hash, on } => {
                 Reply::Done(self.set_first_last(info_hash, on))
+            }
+            Command::SetManual { info_hash, manual } => {
+                Reply::Done(self.set_manual(info_hash, manual))
+            }
+            Command::SetFinishIn { info_hash, to } => {
+                Reply::Done(self.set_finish_in(info_hash, to))
             }
             Command::SetDisplayName { info_hash, name } => {
                 Reply::Done(self.set_display_name(info_hash, &name))

@@ -51,6 +51,7 @@ impl Core {
         t.forced = add.settings.forced;
         t.display_name = display_name;
         t.first_last = add.settings.first_last;
+        t.manual = add.settings.manual;
         t.content_layout = add.settings.content_layout;
         t.renames.clone_from(&add.settings.renames);
         t.finish_in = add.settings.finish_in.clone();
@@ -388,6 +389,35 @@ impl Core {
         Ok(())
     }
 
+    /// Places a torrent by hand (`manual`), or has it follow its category.
+    /// Only the flag: where its files go is the engine's.
+    pub fn set_manual(&mut self, info_hash: InfoHash, manual: bool) -> Result<(), CommandError> {
+        let t = self.torrent_mut(info_hash)?;
+        if t.manual != manual {
+            t.manual = manual;
+            t.save_now = true;
+        }
+        Ok(())
+    }
+
+    /// Changes where a torrent downloading in an incomplete folder moves when
+    /// it finishes (to the root it is in: it stays there).
+    pub fn set_finish_in(
+        &mut self,
+        info_hash: InfoHash,
+        to: Box<super::FinishRoot>,
+    ) -> Result<(), CommandError> {
+        let t = self.torrent_mut(info_hash)?;
+        if t.finish_in.is_none() {
+            return Err(CommandError::BadArgument(
+                "it is not downloading in an incomplete folder".into(),
+            ));
+        }
+        t.finish_in = (to.token != t.root_token).then_some(to);
+        t.save_now = true;
+        Ok(())
+    }
+
     /// Downloads pieces in order (for streaming) instead of rarest first.
     pub fn set_sequential(&mut self, info_hash: InfoHash, on: bool) -> Result<(), CommandError> {
         let t = self.torrent_mut(info_hash)?;
@@ -651,6 +681,7 @@ fn stats_of(
             content_layout: t.content_layout,
             renames: t.renames.clone(),
             finish_in: t.finish_in.clone(),
+            manual: t.manual,
         },
         seeding_secs: t.seeding_secs_at(now),
         idle_secs: t.idle_secs(now),

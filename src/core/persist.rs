@@ -112,6 +112,7 @@ impl Torrent {
             forced: self.forced,
             display_name: self.display_name.clone(),
             first_last: self.first_last,
+            manual: self.manual,
             content_layout: self.content_layout,
             renames: self.renames.clone(),
             finish_in: self.finish_in.as_ref().map(|f| f.token.clone()),

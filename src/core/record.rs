@@ -100,6 +100,9 @@ pub struct StateRecord {
     pub display_name: String,
     /// First and last pieces first (absent: no).
     pub first_last: bool,
+    /// Placed by hand, not following its category (absent: follows it, as
+    /// every torrent did before).
+    pub manual: bool,
     /// Where its files go under the save folder (absent: the torrent's own layout).
     pub content_layout: crate::metainfo::ContentLayout,
     /// Files given other names: index and path (absent: none).
@@ -185,6 +188,9 @@ impl StateRecord {
                 d.int("frc", 1);
             }
             d.bytes("have", self.have.as_wire());
+            if self.manual {
+                d.int("hnd", 1);
+            }
             if self.content_layout != crate::metainfo::ContentLayout::Original {
                 d.int("lay", i64::from(self.content_layout.code()));
             }
@@ -264,7 +270,7 @@ impl StateRecord {
             let (mut dl, mut ul, mut files, mut name, mut tr) = (None, None, None, None, None);
             let (mut lbl, mut ws, mut cat, mut dn, mut shr) = (None, None, None, None, None);
             let (mut seed, mut qp, mut frc, mut fl, mut lay) = (None, None, None, None, None);
-            let (mut ren, mut fin) = (None, None);
+            let (mut ren, mut fin, mut hnd) = (None, None, None);
             while let Some(key) = f.next_key()? {
                 let t = f.value()?;
                 // The first of two equal keys counts; the second is stepped over.
@@ -321,6 +327,10 @@ impl StateRecord {
                         fl = Some(nonzero(t));
                         f.skip(t)?;
                     }
+                    b"hnd" if hnd.is_none() => {
+                        hnd = Some(nonzero(t));
+                        f.skip(t)?;
+                    }
                     b"lay" if lay.is_none() => lay = Some(content_layout(t)?),
                     b"ren" if ren.is_none() => ren = Some(renames(f, t)?),
                     b"fin" if fin.is_none() => fin = Some(text(t, "fin")?),
@@ -354,6 +364,7 @@ impl StateRecord {
                 forced: frc.unwrap_or(false),
                 display_name: dn.unwrap_or_default().to_owned(),
                 first_last: fl.unwrap_or(false),
+                manual: hnd.unwrap_or(false),
                 content_layout: lay.unwrap_or(crate::metainfo::ContentLayout::Original),
                 renames: ren.unwrap_or_default(),
                 finish_in: fin.map(str::to_owned),
@@ -534,6 +545,7 @@ mod tests {
             forced: true,
             display_name: "Shown As".into(),
             first_last: true,
+            manual: true,
             content_layout: crate::metainfo::ContentLayout::NoSubfolder,
             renames: vec![
                 (0, vec!["a name".into(), "x.bin".into()]),
@@ -559,6 +571,7 @@ mod tests {
         r2.forced = false;
         r2.display_name.clear();
         r2.first_last = false;
+        r2.manual = false;
         r2.finish_in = None;
         r2.content_layout = crate::metainfo::ContentLayout::Original;
         let old = r2.encode();
@@ -721,6 +734,7 @@ mod tests {
                 forced: flags[3],
                 display_name: words[5].clone(),
                 first_last: flags[0] && flags[3],
+                manual: flags[1] && !flags[2],
                 content_layout: match layout {
                     0 => crate::metainfo::ContentLayout::Original,
                     1 => crate::metainfo::ContentLayout::Subfolder,

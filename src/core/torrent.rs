@@ -185,6 +185,8 @@ pub(crate) struct Torrent {
     pub display_name: String,
     /// Each wanted file's first and last piece at the top priority.
     pub first_last: bool,
+    /// Placed by hand, not following its category (see `TorrentSettings::manual`).
+    pub manual: bool,
     /// Where its files go under the save folder.
     pub content_layout: crate::metainfo::ContentLayout,
     /// Its place in the queue (lower runs first).
@@ -392,6 +394,7 @@ impl Torrent {
             forced: false,
             display_name: String::new(),
             first_last: false,
+            manual: false,
             content_layout: crate::metainfo::ContentLayout::Original,
             queue_pos: 0,
             busy_at: Time::ZERO,

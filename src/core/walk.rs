@@ -336,6 +336,8 @@ impl Core {
             | Command::SetQueuePos { info_hash, .. }
             | Command::SetForced { info_hash, .. }
             | Command::SetFirstLast { info_hash, .. }
+            | Command::SetManual { info_hash, .. }
+            | Command::SetFinishIn { info_hash, .. }
             | Command::SetDisplayName { info_hash, .. }
             | Command::SetCategory { info_hash, .. }
             | Command::AddPeers { info_hash, .. }

@@ -93,6 +93,7 @@ impl App {
         NewTorrentDefaults {
             paused: s.add_paused,
             content_layout: s.content_layout,
+            follow_category: s.follow_category,
         }
     }
 
@@ -131,6 +132,8 @@ pub struct NewTorrentDefaults {
     pub paused: bool,
     /// Where its files go under the save folder.
     pub content_layout: crate::metainfo::ContentLayout,
+    /// One added without a root follows its category.
+    pub follow_category: bool,
 }
 
 /// Shared state of the handlers.
@@ -293,6 +296,10 @@ pub fn router(app: Shared, max_body: usize) -> Router {
         .route("/torrents/{id}/labels", put(super::torrents::labels))
         .route("/torrents/{id}/name", put(super::torrents::name))
         .route("/torrents/{id}/category", put(super::catalog::set))
+        .route(
+            "/torrents/{id}/follow_category",
+            put(super::catalog::follow),
+        )
         .route("/categories", get(super::catalog::list))
         .route(
             "/categories/{name}",

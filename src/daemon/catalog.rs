@@ -87,6 +87,27 @@ pub async fn tags(State(app): State<Shared>) -> Json<Vec<String>> {
     Json(app.engine.tags())
 }
 
+/// `PUT /torrents/{id}/follow_category` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowCategory {
+    on: bool,
+}
+
+/// `PUT /torrents/{id}/follow_category`: on, its files go to its category's
+/// save path (the default root without one) now and when it changes; off, it
+/// stays where it is.
+pub async fn follow(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Body(b): Body<FollowCategory>,
+) -> Result<StatusCode, ApiError> {
+    let ih = parse_id(&id)?;
+    let engine = app.engine.clone();
+    blocking(move || engine.set_follows_category(ih, b.on)).await??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `PUT /torrents/{id}/category` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,8 +115,9 @@ pub struct SetCategory {
     category: String,
 }
 
-/// `PUT /torrents/{id}/category`: files it under a category (`""`: none); its
-/// data moves if the category's save path is another root.
+/// `PUT /torrents/{id}/category`: files it under a category (`""`: none); the
+/// data of a torrent that follows its category moves to the category's save
+/// path (the default root for none).
 pub async fn set(
     State(app): State<Shared>,
     Path(id): Path<String>,

@@ -109,7 +109,7 @@ pub struct EngineConfig {
 }
 
 /// What a new torrent starts with when its add does not say.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NewTorrentsConfig {
     /// Where new torrents download before their files move to their save
@@ -119,6 +119,21 @@ pub struct NewTorrentsConfig {
     pub paused: bool,
     /// Where their files go under the save folder.
     pub content_layout: crate::metainfo::ContentLayout,
+    /// One added without a root or folder follows its category (its files go
+    /// to the category's save path and move with it); `false`: it is placed
+    /// by hand in the default root.
+    pub follow_category: bool,
+}
+
+impl Default for NewTorrentsConfig {
+    fn default() -> NewTorrentsConfig {
+        NewTorrentsConfig {
+            incomplete_path: String::new(),
+            paused: false,
+            content_layout: crate::metainfo::ContentLayout::default(),
+            follow_category: true,
+        }
+    }
 }
 
 /// The IO backend.

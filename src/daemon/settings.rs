@@ -94,6 +94,9 @@ pub struct Settings {
     /// Where new torrents' files go under their save folder (unless their
     /// add says).
     pub content_layout: crate::metainfo::ContentLayout,
+    /// New torrents added without a root follow their category (see
+    /// `engine::placement`); `false`: placed by hand in the default root.
+    pub follow_category: bool,
 }
 
 /// A change to some settings (what the API takes and what settings.json keeps).
@@ -199,6 +202,9 @@ pub struct SettingsPatch {
     /// See [`Settings`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_layout: Option<crate::metainfo::ContentLayout>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_category: Option<bool>,
 }
 
 impl Settings {
@@ -238,6 +244,7 @@ impl Settings {
             incomplete_path: c.new_torrents.incomplete_path.trim().to_owned(),
             add_paused: c.new_torrents.paused,
             content_layout: c.new_torrents.content_layout,
+            follow_category: c.new_torrents.follow_category,
         }
     }
 
@@ -286,6 +293,7 @@ impl Settings {
             slow_inactive_secs,
             add_paused,
             content_layout,
+            follow_category,
             announce_to
         );
         if s.max_active_downloads < -1 || s.max_active_uploads < -1 || s.max_active_torrents < -1 {
@@ -473,6 +481,7 @@ impl SettingsPatch {
             incomplete_path,
             add_paused,
             content_layout,
+            follow_category,
             announce_to
         );
     }

@@ -210,7 +210,9 @@ pub struct AddOptions {
     /// Labels: a JSON array, or comma-separated in the query.
     #[serde(default)]
     labels: Option<LabelList>,
-    /// Category (its save path is the root unless `root` names one).
+    /// Category. Added without a `root`, the torrent follows it (its save
+    /// path is the root) unless the `follow_category` setting is off; with a
+    /// `root`, it is placed there by hand.
     #[serde(default)]
     category: String,
     /// Download cap, bytes/s (0: none).
@@ -318,6 +320,8 @@ pub async fn add(
         upload_limit: opts.upload_limit,
         labels: opts.labels.map(LabelList::into_vec).unwrap_or_default(),
         category: opts.category,
+        // A root given places it by hand (the engine's rule) whatever this says.
+        manual: !defaults.follow_category,
         ..TorrentSettings::default()
     };
     let ih = app.engine.add_torrent_async(add).await?;

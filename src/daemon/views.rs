@@ -84,6 +84,9 @@ pub struct TorrentView {
     pub labels: Vec<String>,
     /// Its category (empty: none).
     pub category: String,
+    /// Its files follow its category's save path (false: placed by hand;
+    /// see `engine::placement`).
+    pub follows_category: bool,
     /// The last notice worth showing.
     pub note: Option<String>,
 }
@@ -203,6 +206,7 @@ impl From<TorrentStats> for TorrentView {
             upload_limit: s.settings.upload_limit,
             labels: s.settings.labels,
             category: s.settings.category,
+            follows_category: !s.settings.manual,
             note: s.note,
         }
     }
@@ -315,6 +319,12 @@ impl TorrentView {
         }
         out.extend_from_slice(b"],");
         str_field(out, "category", &self.category);
+        write_key(out, "follows_category");
+        out.extend_from_slice(if self.follows_category {
+            b"true,"
+        } else {
+            b"false,"
+        });
         write_key(out, "note");
         write_opt(out, self.note.as_deref(), write_str);
         out.push(b'}');
@@ -507,6 +517,7 @@ mod tests {
                 Vec::new()
             },
             category: "tv/hd".into(),
+            follows_category: full,
             note: text("a note"),
         }
     }

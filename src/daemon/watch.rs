@@ -276,6 +276,7 @@ async fn take(app: &Shared, w: &WatchDir, f: &mut Folder, path: &Path, seen: See
         content_layout: defaults.content_layout,
         labels: w.labels.clone(),
         category: w.category.clone(),
+        manual: !defaults.follow_category,
         ..TorrentSettings::default()
     };
     let done = match w.after {

@@ -4,8 +4,9 @@
 //! under it are stored. The save path is empty (the default root), a root's
 //! token, or an absolute folder that is a root's folder or inside one (a folder
 //! inside a root becomes a plain-folder root of its own when a torrent first goes
-//! there). A torrent has at most one category; changing it to one with another
-//! save path moves its data, as qBittorrent's automatic torrent management does.
+//! there). A torrent has at most one category; one that follows its category
+//! (not placed by hand) moves with it, as qBittorrent's automatic torrent
+//! management does (`placement`).
 //!
 //! Tags are free-form names, a torrent has any number (the engine calls them
 //! labels on a torrent); the catalog keeps the set every client lists, which
@@ -247,9 +248,9 @@ impl Engine {
         self.save_catalog(&c)
     }
 
-    /// Changes a category's save path and moves the data of its torrents that
-    /// are stored elsewhere (a move that cannot start is said in the log; the
-    /// torrent stays where it is).
+    /// Changes a category's save path and sends the torrents that follow it
+    /// there (see [`Engine::send_to`]; one that cannot move is said in the
+    /// log and stays where it is). Torrents placed by hand stay.
     pub fn edit_category(&self, name: &str, save_path: &str) -> Result<(), EngineError> {
         let path = self.check_save_path(save_path)?;
         {
@@ -263,8 +264,12 @@ impl Engine {
         }
         let token = self.category_root(name)?;
         for s in pollster::block_on(self.all_stats_async())? {
-            if s.settings.category == name && s.root != token {
-                self.move_or_say(s.info_hash, &token);
+            if s.settings.category == name
+                && !s.settings.manual
+                && let Err(e) = self.send_to(&s, &token)
+            {
+                tracing::warn!(info_hash = %s.info_hash, root = token, error = %e,
+                    "category moved, torrent not: it stays where it is");
             }
         }
         Ok(())
@@ -287,31 +292,6 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    /// Files a torrent under a category (empty: none). If the category's save
-    /// path is another root than the torrent's, its data moves there.
-    pub fn set_torrent_category(&self, ih: InfoHash, name: &str) -> Result<(), EngineError> {
-        let name = clean_category(name)?;
-        let to = if name.is_empty() {
-            None
-        } else {
-            Some(self.category_root(&name)?)
-        };
-        self.ask_blocking(ih, set_category(ih, &name))?.done()?;
-        if let Some(token) = to {
-            let now = self.roots_lock().root_of(ih).map(|r| r.token.clone());
-            if now.as_deref() != Some(token.as_str()) {
-                self.move_storage(ih, &token)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn move_or_say(&self, ih: InfoHash, token: &str) {
-        if let Err(e) = self.move_storage(ih, token) {
-            tracing::warn!(info_hash = %ih, root = token, error = %e, "category moved, torrent not: it stays where it is");
-        }
     }
 
     /// Adds tags to the list clients see (torrents need not hold them).
@@ -352,17 +332,21 @@ impl Engine {
         Ok(())
     }
 
-    /// Before an add: a category's save path as the root when none is named
-    /// (an unknown category is created, without a save path, as qBittorrent
-    /// does), and the torrent's tags in the list.
+    /// Before an add: a torrent given a root is placed by hand; one that
+    /// follows its category goes to the category's save path (an unknown
+    /// category is created, without a save path, as qBittorrent does); the
+    /// torrent's tags go in the list.
     pub(super) fn file_new_torrent(&self, add: &mut AddTorrent) -> Result<(), EngineError> {
         let name = clean_category(&add.settings.category)?;
+        if add.resume.is_none() && !add.root.is_empty() {
+            add.settings.manual = true;
+        }
         if !name.is_empty() {
             match self.create_category(&name, "") {
                 Ok(()) | Err(CatalogError::Exists(_)) => {}
                 Err(e) => return Err(e.into()),
             }
-            if add.root.is_empty() {
+            if add.root.is_empty() && !add.settings.manual {
                 add.root = self.category_root(&name)?;
             }
         }

@@ -30,6 +30,7 @@ pub mod catalog;
 mod details;
 pub mod discovery;
 mod merge;
+mod placement;
 pub mod queue;
 mod restore;
 mod storage;

@@ -643,6 +643,7 @@ impl Engine {
                     forced: s.forced,
                     display_name: s.display_name.clone(),
                     first_last: s.first_last,
+                    manual: s.manual,
                     content_layout: s.content_layout,
                     renames: s.renames.clone(),
                     finish_in: s.finish_in.as_deref().and_then(|token| {

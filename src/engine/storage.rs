@@ -121,7 +121,8 @@ impl Engine {
     /// Moves a torrent's data to another root. The torrent stops while its data
     /// moves and runs again after; `stats` shows [`crate::core::TorrentState::Moving`]
     /// meanwhile and a note if the move failed (its data then stays where it was).
-    pub fn move_storage(&self, ih: InfoHash, token: &str) -> Result<(), EngineError> {
+    /// [`Engine::move_storage`] is the user's move (it places the torrent by hand).
+    pub(super) fn move_data(&self, ih: InfoHash, token: &str) -> Result<(), EngineError> {
         let root = self
             .roots_lock()
             .list()

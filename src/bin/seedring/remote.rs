@@ -55,9 +55,16 @@ enum RemoteCommand {
         #[arg(long)]
         category: Option<String>,
     },
-    /// File a torrent under a category ("" for none); its data moves if the
-    /// category's save path is another root.
+    /// File a torrent under a category ("" for none); if it follows its
+    /// category, its data moves to the category's save path.
     SetCategory { id: String, category: String },
+    /// Have a torrent's files follow its category (`on`: moved to its save
+    /// path now and when it changes) or stay where they are (`off`).
+    FollowCategory {
+        id: String,
+        #[arg(value_parser = ["on", "off"])]
+        on: String,
+    },
     /// The categories and their save paths.
     Categories,
     /// Create a category, or change its save path (empty: the default root;
@@ -300,6 +307,20 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
             )?;
             if !a.json {
                 println!("{id} filed under {category:?}");
+            }
+        }
+        RemoteCommand::FollowCategory { id, on } => {
+            let id = c.resolve(id)?;
+            let url = format!("{}/api/v1/torrents/{id}/follow_category", c.base);
+            let on = on == "on";
+            c.send(c.http.put(url).json(&serde_json::json!({ "on": on })))?;
+            if !a.json {
+                let how = if on {
+                    "follow its category"
+                } else {
+                    "stay where they are"
+                };
+                println!("{id}: its files {how}");
             }
         }
         RemoteCommand::Categories => {

@@ -31,10 +31,8 @@ pub fn routes(r: Router<Shared>) -> Router<Shared> {
         .route("/torrents/start", any(resume))
         .route("/torrents/recheck", any(recheck))
         .route("/torrents/reannounce", any(reannounce))
-        .route("/torrents/setLocation", any(set_location))
         .route("/torrents/rename", any(rename))
         .route("/torrents/toggleFirstLastPiecePrio", any(toggle_first_last))
-        .route("/torrents/setCategory", any(set_category))
         .route("/torrents/createCategory", any(create_category))
         .route("/torrents/editCategory", any(edit_category))
         .route("/torrents/removeCategories", any(remove_categories))
@@ -50,7 +48,6 @@ pub fn routes(r: Router<Shared>) -> Router<Shared> {
         .route("/torrents/filePrio", any(file_prio))
         .route("/torrents/setForceStart", any(force_start))
         .route("/torrents/setSuperSeeding", any(accepted))
-        .route("/torrents/setAutoManagement", any(accepted))
         .route("/torrents/export", any(export))
         .route("/torrents/addPeers", any(add_peers))
         .route("/torrents/setShareLimits", any(set_share_limits))
@@ -63,7 +60,7 @@ pub fn routes(r: Router<Shared>) -> Router<Shared> {
 }
 
 /// The torrents `hashes` names (`all`: every one; unknown ones left out).
-async fn targets(app: &Shared, p: &Params) -> Result<Vec<InfoHash>, QbError> {
+pub(super) async fn targets(app: &Shared, p: &Params) -> Result<Vec<InfoHash>, QbError> {
     let all = app.engine.torrents_async().await?;
     Ok(match p.hashes()? {
         None => all,
@@ -87,7 +84,7 @@ where
 }
 
 /// `torrents/add`: `urls` (magnet links and http(s) URLs of .torrent files, one
-/// per line) and `torrents` (files, multipart), with `savepath`, `category`, `tags`, `paused`/`stopped`,
+/// per line) and `torrents` (files, multipart), with `savepath`, `autoTMM`, `category`, `tags`, `paused`/`stopped`,
 /// `sequentialDownload`, `upLimit`, `dlLimit`, `rename`. `Ok.` if any was added, else
 /// `Fails.` (each refusal is logged with its reason).
 async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbError> {
@@ -190,7 +187,7 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
     let limit =
         |k: &str| -> Result<u64, QbError> { Ok(params.num::<i64>(k)?.unwrap_or(0).max(0) as u64) };
     let ratio: Option<f64> = params.num("ratioLimit")?;
-    let settings = TorrentSettings {
+    let mut settings = TorrentSettings {
         share: crate::core::ShareLimits {
             ratio_milli: ratio.map_or(-2, |r| {
                 if r <= -2.0 {
@@ -222,11 +219,18 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
         },
         ..TorrentSettings::default()
     };
-    let root = match params
+    // Under automatic management (`autoTMM`; absent: by hand if a `savepath`
+    // is given, else as `auto_tmm_enabled` says) the category says where its
+    // files go and a `savepath` is not used, as in qBittorrent.
+    let save_path = params
         .get("savepath")
         .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+        .filter(|s| !s.is_empty());
+    let auto = params
+        .flag("autoTMM")?
+        .unwrap_or(save_path.is_none() && defaults.follow_category);
+    settings.manual = !auto;
+    let root = match save_path.filter(|_| !auto) {
         None => String::new(),
         Some(path) => {
             let engine = app.engine.clone();
@@ -315,23 +319,6 @@ async fn reannounce(State(app): State<Shared>, p: Params) -> Result<Response, Qb
     .await
 }
 
-/// `torrents/setLocation` (`location`: a root's folder or a folder inside one).
-async fn set_location(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let location = p.need("location")?.to_owned();
-    let ihs = targets(&app, &p).await?;
-    let engine = app.engine.clone();
-    blocking(move || -> Result<(), EngineError> {
-        let token = engine.root_for_save_path(&location)?;
-        for ih in ihs {
-            engine.move_storage(ih, &token)?;
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| QbError::bad(e.detail))??;
-    Ok(done())
-}
-
 /// `torrents/toggleFirstLastPiecePrio` (`hashes`): flips each one's setting.
 async fn toggle_first_last(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
     for ih in targets(&app, &p).await? {
@@ -350,26 +337,6 @@ async fn rename(State(app): State<Shared>, p: Params) -> Result<Response, QbErro
         return Err(QbError::conflict("Incorrect torrent name"));
     }
     app.engine.set_display_name_async(ih, name).await?;
-    Ok(done())
-}
-
-/// `torrents/setCategory` (`category`; empty: none). qBittorrent answers 409
-/// for a category that does not exist.
-async fn set_category(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let cat = p.need("category")?.trim().to_owned();
-    if !cat.is_empty() && !app.engine.categories().contains_key(&cat) {
-        return Err(QbError::conflict("Incorrect category name"));
-    }
-    let ihs = targets(&app, &p).await?;
-    let engine = app.engine.clone();
-    blocking(move || -> Result<(), EngineError> {
-        for ih in ihs {
-            engine.set_torrent_category(ih, &cat)?;
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| QbError::bad(e.detail))??;
     Ok(done())
 }
 

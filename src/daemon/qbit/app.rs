@@ -135,6 +135,7 @@ const MAPPED: &[&str] = &[
     "torrent_content_layout",
     "announce_to_all_tiers",
     "announce_to_all_trackers",
+    "auto_tmm_enabled",
 ];
 
 /// Preferences that say what seedring is or does and cannot be changed here
@@ -165,6 +166,10 @@ const FIXED: &[&str] = &[
     "autorun_on_torrent_added_enabled",
     "autorun_on_torrent_added_program",
     "bittorrent_protocol",
+    // A managed torrent always moves with its category and its category's
+    // folder (qBittorrent's "relocate" for both).
+    "torrent_changed_tmm_enabled",
+    "category_changed_tmm_enabled",
 ];
 
 fn prefs(app: &Shared) -> Map<String, Value> {
@@ -192,6 +197,7 @@ fn prefs(app: &Shared) -> Map<String, Value> {
     set("schedule_to_min", json!(s.schedule_to.minute()));
     set("scheduler_days", json!(s.schedule_days.qbit()));
     set("start_paused_enabled", json!(s.add_paused));
+    set("auto_tmm_enabled", json!(s.follow_category));
     set("torrent_content_layout", json!(s.content_layout.as_str()));
     set("temp_path_enabled", json!(!s.incomplete_path.is_empty()));
     set("temp_path", json!(paired::shown_temp_path(app)));
@@ -413,6 +419,7 @@ pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Res
             "temp_path_enabled" | "temp_path" => {} // below, together
             "announce_to_all_tiers" | "announce_to_all_trackers" => {} // below, together
             "start_paused_enabled" => patch.add_paused = Some(flag(v, k)?),
+            "auto_tmm_enabled" => patch.follow_category = Some(flag(v, k)?),
             "torrent_content_layout" => {
                 let layout = v.as_str().and_then(crate::metainfo::ContentLayout::parse);
                 patch.content_layout = Some(layout.ok_or_else(|| {

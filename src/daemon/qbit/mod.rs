@@ -21,6 +21,7 @@ mod info;
 mod log;
 pub mod login;
 mod paired;
+mod place;
 mod read;
 pub use read::{context as read_context, root_paths};
 mod sync;
@@ -332,7 +333,7 @@ pub fn router() -> Router<Shared> {
     // A fallback of its own, so the guard (a layer, which covers only what the
     // router has) answers an unknown route too: without a session it is a 403,
     // as in qBittorrent, which checks the session before it looks the route up.
-    trackers::routes(read::routes(act::routes(r))).fallback(unknown)
+    place::routes(trackers::routes(read::routes(act::routes(r)))).fallback(unknown)
 }
 
 /// An `/api/v2` route that does not exist (for a client with a session).

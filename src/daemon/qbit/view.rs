@@ -389,7 +389,7 @@ impl<'a> QbTorrent<'a> {
         QbTorrent {
             added_on: s.added_at,
             amount_left: left,
-            auto_tmm: !s.settings.category.is_empty(),
+            auto_tmm: !s.settings.manual,
             availability: s.availability.unwrap_or(-1.0),
             category: &s.settings.category,
             completed: s.have_bytes,

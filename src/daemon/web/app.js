@@ -8,6 +8,7 @@ const $ = (sel) => document.querySelector(sel);
 const history = []; // [down, up] bytes per second, one a second, five minutes
 let detailId = null;
 let detailCategory = "";
+let detailFollow = true;
 // Set by the user's first change in the detail form, cleared once applied: the
 // refresh never writes over what the user is editing, focused or not.
 let detailDirty = false;
@@ -256,6 +257,8 @@ async function fillDetail(id) {
     $("#detail-labels").value = t.labels.join(", ");
     $("#detail-category").value = t.category;
     detailCategory = t.category;
+    $("#detail-follow").checked = t.follows_category;
+    detailFollow = t.follows_category;
     $("#detail-down").value = t.download_limit;
     $("#detail-up").value = t.upload_limit;
     $("#detail-seq").checked = t.sequential;
@@ -367,11 +370,20 @@ async function applyDetail(ev) {
   const status = $("#detail-status");
   try {
     await api("PUT", `/torrents/${id}/labels`, { labels: splitLabels($("#detail-labels").value) });
+    // Unfollowing first keeps the files where they are; following last
+    // sends them to the category just chosen.
     const category = $("#detail-category").value;
+    const follow = $("#detail-follow").checked;
+    const setFollow = async () => {
+      await api("PUT", `/torrents/${id}/follow_category`, { on: follow });
+      detailFollow = follow;
+    };
+    if (!follow && detailFollow) await setFollow();
     if (category !== detailCategory) {
       await api("PUT", `/torrents/${id}/category`, { category });
       detailCategory = category;
     }
+    if (follow && !detailFollow) await setFollow();
     await api("PUT", `/torrents/${id}/limits`, {
       download: Number($("#detail-down").value) || 0, upload: Number($("#detail-up").value) || 0,
     });
