@@ -198,6 +198,7 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
             display_name: String::new(),
             first_last: false,
             manual: false,
+            super_seeding: false,
             content_layout: seedring::metainfo::ContentLayout::Original,
             renames: Vec::new(),
             finish_in: None,

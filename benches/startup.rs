@@ -86,6 +86,7 @@ fn populate(n: usize, data: &Path, state: &Path) {
             display_name: String::new(),
             first_last: false,
             manual: false,
+            super_seeding: false,
             content_layout: seedring::metainfo::ContentLayout::Original,
             renames: Vec::new(),
             finish_in: None,

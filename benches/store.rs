@@ -100,6 +100,7 @@ fn save(i: usize, rng: &mut Rng) -> ResumeSave {
         display_name: String::new(),
         first_last: false,
         manual: false,
+        super_seeding: false,
         content_layout: ContentLayout::Original,
         renames: Vec::new(),
         finish_in: None,

@@ -390,6 +390,18 @@ fn every_answer_fits_the_openapi_document() {
             format!("/torrents/{unknown}/follow_category"),
             Some(json!({"on": true})),
         ),
+        (
+            Method::PUT,
+            "/torrents/{id}/super_seeding",
+            format!("/torrents/{id}/super_seeding"),
+            Some(json!({"on": true})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/super_seeding",
+            format!("/torrents/{id}/super_seeding"),
+            Some(json!({"on": 1})),
+        ),
         (Method::GET, "/tags", "/tags".into(), None),
         (
             Method::DELETE,

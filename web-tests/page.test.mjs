@@ -195,10 +195,11 @@ try {
   // Labels and limits from the detail.
   await page.fill("#detail-labels", "tv");
   await page.fill("#detail-up", "123456");
+  await page.check("#detail-super");
   await page.click("#detail-form button");
   await until("applied", async () => (await page.textContent("#detail-status")) === "applied", 10000);
   const after = await apiGet(`/torrents/${id}`);
-  if (JSON.stringify(after.labels) !== '["tv"]' || after.upload_limit !== 123456) {
+  if (JSON.stringify(after.labels) !== '["tv"]' || after.upload_limit !== 123456 || !after.super_seeding) {
     fail("the detail's changes did not reach the daemon: " + JSON.stringify(after));
   }
   await until("the label filter offers tv", async () => (await page.$$eval("#label-filter option", (os) => os.map((o) => o.value))).includes("tv"), 10000);

@@ -141,6 +141,9 @@ pub struct TorrentSettings {
     /// the category's folder) changes. `false`: it follows its category
     /// (qBittorrent's automatic torrent management).
     pub manual: bool,
+    /// Super-seeding (BEP 16): while whole, new peers are shown a piece at a
+    /// time (see `core::superseed`).
+    pub super_seeding: bool,
 }
 
 /// A storage root a torrent's files move to when it finishes.

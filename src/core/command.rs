@@ -131,6 +131,13 @@ pub enum Command {
         /// By hand.
         manual: bool,
     },
+    /// Super-seeding on or off (`core::superseed`).
+    SetSuperSeeding {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// On or off.
+        on: bool,
+    },
     /// Where a torrent downloading in an incomplete folder moves when it
     /// finishes (`Err` for a torrent not waiting to move).
     SetFinishIn {
@@ -432,6 +439,9 @@ impl Core {
             }
             Command::SetFinishIn { info_hash, to } => {
                 Reply::Done(self.set_finish_in(info_hash, to))
+            }
+            Command::SetSuperSeeding { info_hash, on } => {
+                Reply::Done(self.set_super_seeding(now, info_hash, on, out))
             }
             Command::SetDisplayName { info_hash, name } => {
                 Reply::Done(self.set_display_name(info_hash, &name))

@@ -52,6 +52,7 @@ impl Core {
         t.display_name = display_name;
         t.first_last = add.settings.first_last;
         t.manual = add.settings.manual;
+        t.super_seeding = add.settings.super_seeding;
         t.content_layout = add.settings.content_layout;
         t.renames.clone_from(&add.settings.renames);
         t.finish_in = add.settings.finish_in.clone();
@@ -162,6 +163,7 @@ impl Core {
         self.stop_peers(info_hash, out)?;
         if let Some(mut t) = self.torrents.remove(&info_hash) {
             self.root_book.forget();
+            self.super_shown.remove(&info_hash);
             if t.stat_out {
                 // Its stamps' answer will find no torrent: the slot it held
                 // among the requests out goes to the next torrent waiting
@@ -682,6 +684,7 @@ fn stats_of(
             renames: t.renames.clone(),
             finish_in: t.finish_in.clone(),
             manual: t.manual,
+            super_seeding: t.super_seeding,
         },
         seeding_secs: t.seeding_secs_at(now),
         idle_secs: t.idle_secs(now),

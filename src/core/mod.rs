@@ -66,6 +66,7 @@ pub mod share;
 mod slots;
 mod stamps;
 mod stats;
+mod superseed;
 mod tick;
 mod torrent;
 mod tracking;
@@ -311,6 +312,9 @@ pub struct Core {
     /// Boxed: a map node holds eleven entries, and a node two-thirds full of
     /// 1.4 KB torrents wasted a third of them (100,000 torrents: ~70 MB).
     torrents: BTreeMap<InfoHash, Box<Torrent>>,
+    /// Per super-seeded torrent, how many connected peers were shown each
+    /// piece and have not reported it (`superseed`).
+    super_shown: BTreeMap<InfoHash, Vec<u16>>,
     metadata: BTreeMap<InfoHash, MetadataFetch>,
     /// v2-only torrents from magnet links waiting for their piece layers (one
     /// per such torrent; bounded by the torrents).
@@ -462,6 +466,7 @@ impl Core {
             global_up: TokenBucket::new(cfg.upload_rate_limit),
             cfg,
             torrents: BTreeMap::new(),
+            super_shown: BTreeMap::new(),
             metadata: BTreeMap::new(),
             layers: BTreeMap::new(),
             block_reads: 0,
@@ -541,5 +546,7 @@ mod pex_tests;
 mod slots_tests;
 #[cfg(test)]
 mod stamps_tests;
+#[cfg(test)]
+mod superseed_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -102,6 +102,9 @@ pub(crate) struct Peer {
     /// blocks read and hashed), and whether that read is still out.
     pub block_hashes_at: Option<Time>,
     pub block_hashes_out: bool,
+    /// What it was shown while its torrent super-seeds (`core::superseed`);
+    /// `None`: it was sent our bitfield.
+    pub superseed: Option<Box<super::superseed::Shown>>,
 }
 
 /// What a peer said it has before we knew how many pieces there are.
@@ -166,6 +169,7 @@ impl Peer {
             last_block: now,
             block_hashes_at: None,
             block_hashes_out: false,
+            superseed: None,
         }
     }
 

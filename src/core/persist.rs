@@ -113,6 +113,7 @@ impl Torrent {
             display_name: self.display_name.clone(),
             first_last: self.first_last,
             manual: self.manual,
+            super_seeding: self.super_seeding,
             content_layout: self.content_layout,
             renames: self.renames.clone(),
             finish_in: self.finish_in.as_ref().map(|f| f.token.clone()),

@@ -165,7 +165,6 @@ impl Picker {
     }
 
     /// How many connected peers have `piece`.
-    #[cfg(test)]
     pub fn availability(&self, piece: u32) -> u32 {
         self.availability.get(piece as usize).copied().unwrap_or(0)
     }

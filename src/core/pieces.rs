@@ -398,7 +398,9 @@ impl Core {
             let Some(p) = self.peers.get(&k) else {
                 continue;
             };
-            if p.phase == Phase::Active && !p.have.get(piece) {
+            // Peers that have it hear too (libtorrent's "redundant have"): a
+            // super-seeding seed shows the next piece when told (`superseed`).
+            if p.phase == Phase::Active {
                 out.push(Action::Send {
                     peer: k,
                     bytes: Message::Have(piece).encode(),

@@ -103,6 +103,8 @@ pub struct StateRecord {
     /// Placed by hand, not following its category (absent: follows it, as
     /// every torrent did before).
     pub manual: bool,
+    /// Super-seeding (absent: off).
+    pub super_seeding: bool,
     /// Where its files go under the save folder (absent: the torrent's own layout).
     pub content_layout: crate::metainfo::ContentLayout,
     /// Files given other names: index and path (absent: none).
@@ -235,6 +237,9 @@ impl StateRecord {
                     }
                 });
             }
+            if self.super_seeding {
+                d.int("sup", 1);
+            }
             list(d.key("tr"), |l| {
                 for tier in &self.trackers {
                     list(l, |t| {
@@ -270,7 +275,7 @@ impl StateRecord {
             let (mut dl, mut ul, mut files, mut name, mut tr) = (None, None, None, None, None);
             let (mut lbl, mut ws, mut cat, mut dn, mut shr) = (None, None, None, None, None);
             let (mut seed, mut qp, mut frc, mut fl, mut lay) = (None, None, None, None, None);
-            let (mut ren, mut fin, mut hnd) = (None, None, None);
+            let (mut ren, mut fin, mut hnd, mut sup) = (None, None, None, None);
             while let Some(key) = f.next_key()? {
                 let t = f.value()?;
                 // The first of two equal keys counts; the second is stepped over.
@@ -327,6 +332,10 @@ impl StateRecord {
                         fl = Some(nonzero(t));
                         f.skip(t)?;
                     }
+                    b"sup" if sup.is_none() => {
+                        sup = Some(nonzero(t));
+                        f.skip(t)?;
+                    }
                     b"hnd" if hnd.is_none() => {
                         hnd = Some(nonzero(t));
                         f.skip(t)?;
@@ -365,6 +374,7 @@ impl StateRecord {
                 display_name: dn.unwrap_or_default().to_owned(),
                 first_last: fl.unwrap_or(false),
                 manual: hnd.unwrap_or(false),
+                super_seeding: sup.unwrap_or(false),
                 content_layout: lay.unwrap_or(crate::metainfo::ContentLayout::Original),
                 renames: ren.unwrap_or_default(),
                 finish_in: fin.map(str::to_owned),
@@ -546,6 +556,7 @@ mod tests {
             display_name: "Shown As".into(),
             first_last: true,
             manual: true,
+            super_seeding: true,
             content_layout: crate::metainfo::ContentLayout::NoSubfolder,
             renames: vec![
                 (0, vec!["a name".into(), "x.bin".into()]),
@@ -572,6 +583,7 @@ mod tests {
         r2.display_name.clear();
         r2.first_last = false;
         r2.manual = false;
+        r2.super_seeding = false;
         r2.finish_in = None;
         r2.content_layout = crate::metainfo::ContentLayout::Original;
         let old = r2.encode();
@@ -735,6 +747,7 @@ mod tests {
                 display_name: words[5].clone(),
                 first_last: flags[0] && flags[3],
                 manual: flags[1] && !flags[2],
+                super_seeding: flags[2] && !flags[3],
                 content_layout: match layout {
                     0 => crate::metainfo::ContentLayout::Original,
                     1 => crate::metainfo::ContentLayout::Subfolder,

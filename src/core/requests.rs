@@ -365,6 +365,9 @@ impl Core {
         // One that never connected, over the other transport.
         let retry = (p.outbound && p.phase == Phase::Handshake && self.after_failed_dial(&p))
             || self.after_failed_connect(&p);
+        if let (Some(s), Some(ih)) = (&p.superseed, p.info_hash) {
+            self.forget_shown(ih, s);
+        }
         if let Some(t) = p.info_hash.and_then(|h| self.torrents.get_mut(&h)) {
             t.peers.remove(&key);
             if let Some(a) = t.addrs.get_mut(&p.addr) {

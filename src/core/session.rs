@@ -279,8 +279,12 @@ impl Core {
         let t = self.torrents.get(&ih).expect("checked above");
         let pieces = t.have.len();
         let metadata_size = (t.meta.size > 0).then_some(t.meta.size);
+        let super_seeded = Self::super_seeds(t);
         let have_msg = if t.info.is_none() {
             None
+        } else if super_seeded {
+            // What it may ask for comes a piece at a time (`superseed`).
+            hs.supports_fast().then_some(Message::HaveNone)
         } else if hs.supports_fast() && t.have.all() {
             Some(Message::HaveAll)
         } else if hs.supports_fast() && t.have.count() == 0 {
@@ -298,6 +302,12 @@ impl Core {
         p.extended = hs.supports_extensions();
         p.decoder = MessageDecoder::new(1 + pieces.div_ceil(8).max(1 << 16), p.fast, p.extended);
         p.have = Bitfield::new(pieces);
+        if super_seeded {
+            p.superseed = Some(Box::new(super::superseed::Shown {
+                pieces: Bitfield::new(pieces),
+                out: Vec::new(),
+            }));
+        }
         p.phase = Phase::Active;
         p.phase_since = now;
         let addr = p.addr;
@@ -367,6 +377,9 @@ impl Core {
             msgs.push(Message::Unchoke);
         }
         self.send(now, key, &msgs, out);
+        if super_seeded {
+            self.show_pieces(now, ih, key, out);
+        }
         Ok(())
     }
 
@@ -418,6 +431,8 @@ impl Core {
         };
         let pieces = t.have.len();
         let known = t.info.is_some();
+        let mut show_more = false;
+        let mut spread = None;
         match msg {
             Message::KeepAlive => {}
             Message::Choke => {
@@ -452,6 +467,8 @@ impl Core {
                 if i >= pieces {
                     return Err(proto("have out of range"));
                 }
+                show_more = Self::shown_piece_taken(p, i);
+                spread = Some(i);
                 if p.have.set(i) {
                     t.picker.peer_has(i);
                     if !p.am_interested && t.wants(i) {
@@ -497,6 +514,7 @@ impl Core {
                     let g = &t.info.as_ref().expect("known").geometry;
                     r.piece < pieces
                         && t.have.get(r.piece)
+                        && p.superseed.as_ref().is_none_or(|s| s.allows(r.piece))
                         && r.len > 0
                         && r.len <= crate::metainfo::BLOCK_LEN
                         && u64::from(r.offset) + u64::from(r.len) <= u64::from(g.piece_len(r.piece))
@@ -534,6 +552,12 @@ impl Core {
             Message::Extended { id, payload } => {
                 self.on_extended(now, key, ih, id, &payload, out)?
             }
+        }
+        if show_more {
+            self.show_pieces(now, ih, key, out);
+        }
+        if let Some(i) = spread {
+            self.shown_piece_spread(now, ih, key, i, out);
         }
         Ok(())
     }

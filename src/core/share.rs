@@ -72,6 +72,9 @@ pub enum ShareAction {
     Remove,
     /// Remove it and its files.
     RemoveWithFiles,
+    /// Turn super-seeding on (`core::superseed`): it goes on seeding,
+    /// showing new peers a piece at a time.
+    SuperSeed,
 }
 
 /// The global limits and their action.
@@ -174,7 +177,8 @@ impl Core {
         for (ih, t) in &mut self.torrents {
             let seeding = matches!(t.state(), TorrentState::Seeding);
             t.seeding_clock(now, seeding);
-            if !seeding {
+            // Past its limit already, and super-seeding: nothing more to do.
+            if !seeding || (global.action == ShareAction::SuperSeed && t.super_seeding) {
                 continue;
             }
             if t.uploaded != t.last_uploaded {
@@ -189,6 +193,7 @@ impl Core {
             tracing::info!(info_hash = %ih, action = ?global.action, "share limit: {why}");
             let done = match global.action {
                 ShareAction::Pause => self.pause(ih, out),
+                ShareAction::SuperSeed => self.set_super_seeding(now, ih, true, out),
                 ShareAction::Remove | ShareAction::RemoveWithFiles => {
                     let files = global.action == ShareAction::RemoveWithFiles;
                     let r = self.remove_torrent(now, ih, files, out);

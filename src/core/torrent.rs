@@ -187,6 +187,8 @@ pub(crate) struct Torrent {
     pub first_last: bool,
     /// Placed by hand, not following its category (see `TorrentSettings::manual`).
     pub manual: bool,
+    /// Shows new peers a piece at a time while whole (`core::superseed`).
+    pub super_seeding: bool,
     /// Where its files go under the save folder.
     pub content_layout: crate::metainfo::ContentLayout,
     /// Its place in the queue (lower runs first).
@@ -395,6 +397,7 @@ impl Torrent {
             display_name: String::new(),
             first_last: false,
             manual: false,
+            super_seeding: false,
             content_layout: crate::metainfo::ContentLayout::Original,
             queue_pos: 0,
             busy_at: Time::ZERO,

@@ -112,7 +112,13 @@ impl Torrent {
         self.announcer.shown().hash(&mut h);
         // The tiers' order moves as trackers answer; stats show their count.
         self.announcer.count().hash(&mut h);
-        (self.root_lost, &self.root_token, self.manual).hash(&mut h);
+        (
+            self.root_lost,
+            &self.root_token,
+            self.manual,
+            self.super_seeding,
+        )
+            .hash(&mut h);
         self.finish_in.as_ref().map(|f| &f.token).hash(&mut h);
         (self.added_at, self.completed_at).hash(&mut h);
         (

@@ -338,6 +338,7 @@ impl Core {
             | Command::SetFirstLast { info_hash, .. }
             | Command::SetManual { info_hash, .. }
             | Command::SetFinishIn { info_hash, .. }
+            | Command::SetSuperSeeding { info_hash, .. }
             | Command::SetDisplayName { info_hash, .. }
             | Command::SetCategory { info_hash, .. }
             | Command::AddPeers { info_hash, .. }

@@ -300,6 +300,10 @@ pub fn router(app: Shared, max_body: usize) -> Router {
             "/torrents/{id}/follow_category",
             put(super::catalog::follow),
         )
+        .route(
+            "/torrents/{id}/super_seeding",
+            put(super::torrents::super_seeding),
+        )
         .route("/categories", get(super::catalog::list))
         .route(
             "/categories/{name}",

@@ -64,7 +64,8 @@ pub struct Settings {
     pub seeding_time_limit_mins: i64,
     /// ... or after this many minutes of seeding without uploading (-1: none).
     pub inactive_seeding_time_limit_mins: i64,
-    /// What reaching a share limit does: `pause`, `remove`, `remove_with_files`.
+    /// What reaching a share limit does: `pause`, `remove`, `remove_with_files`,
+    /// `super_seed`.
     pub share_limit_action: ShareAction,
     /// Queue torrents beyond the limits below.
     pub queueing_enabled: bool,

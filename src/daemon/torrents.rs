@@ -466,7 +466,7 @@ pub async fn name(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `PUT /torrents/{id}/sequential` body.
+/// `PUT /torrents/{id}/sequential` (and `/super_seeding`) body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SequentialBody {
@@ -481,6 +481,19 @@ pub async fn sequential(
 ) -> Result<StatusCode, ApiError> {
     app.engine
         .set_sequential_async(parse_id(&id)?, b.on)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /torrents/{id}/super_seeding`: on, peers that connect while it is
+/// whole are shown a piece at a time; off, every peer is told the rest.
+pub async fn super_seeding(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Body(b): Body<SequentialBody>,
+) -> Result<StatusCode, ApiError> {
+    app.engine
+        .set_super_seeding_async(parse_id(&id)?, b.on)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -87,6 +87,9 @@ pub struct TorrentView {
     /// Its files follow its category's save path (false: placed by hand;
     /// see `engine::placement`).
     pub follows_category: bool,
+    /// Super-seeding: peers that connect while it is whole are shown a
+    /// piece at a time (BEP 16).
+    pub super_seeding: bool,
     /// The last notice worth showing.
     pub note: Option<String>,
 }
@@ -207,6 +210,7 @@ impl From<TorrentStats> for TorrentView {
             labels: s.settings.labels,
             category: s.settings.category,
             follows_category: !s.settings.manual,
+            super_seeding: s.settings.super_seeding,
             note: s.note,
         }
     }
@@ -321,6 +325,12 @@ impl TorrentView {
         str_field(out, "category", &self.category);
         write_key(out, "follows_category");
         out.extend_from_slice(if self.follows_category {
+            b"true,"
+        } else {
+            b"false,"
+        });
+        write_key(out, "super_seeding");
+        out.extend_from_slice(if self.super_seeding {
             b"true,"
         } else {
             b"false,"
@@ -518,6 +528,7 @@ mod tests {
             },
             category: "tv/hd".into(),
             follows_category: full,
+            super_seeding: !full,
             note: text("a note"),
         }
     }

@@ -111,6 +111,10 @@ impl Engine {
     pub fn counters(&self) -> Result<Vec<crate::core::CoreCounters>, EngineError> {
         pollster::block_on(self.counters_async())
     }
+    /// Blocking [`Engine::set_super_seeding_async`].
+    pub fn set_super_seeding(&self, ih: InfoHash, on: bool) -> Result<(), EngineError> {
+        pollster::block_on(self.set_super_seeding_async(ih, on))
+    }
     /// Blocking [`Engine::stats_async`].
     pub fn stats(&self, ih: InfoHash) -> Result<TorrentStats, EngineError> {
         pollster::block_on(self.stats_async(ih))

@@ -410,6 +410,14 @@ impl Engine {
         self.ask(ih, set).await?.done()
     }
 
+    /// Super-seeding on (peers that connect while the torrent is whole are
+    /// shown a piece at a time) or off (every peer told the rest); see
+    /// `core::superseed`.
+    pub async fn set_super_seeding_async(&self, ih: InfoHash, on: bool) -> Result<(), EngineError> {
+        let set = Command::SetSuperSeeding { info_hash: ih, on };
+        self.ask(ih, set).await?.done()
+    }
+
     /// Gives a torrent a name to be shown by (empty: its own again); its files
     /// keep theirs.
     pub async fn set_display_name_async(

@@ -644,6 +644,7 @@ impl Engine {
                     display_name: s.display_name.clone(),
                     first_last: s.first_last,
                     manual: s.manual,
+                    super_seeding: s.super_seeding,
                     content_layout: s.content_layout,
                     renames: s.renames.clone(),
                     finish_in: s.finish_in.as_deref().and_then(|token| {

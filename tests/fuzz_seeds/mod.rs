@@ -378,6 +378,7 @@ fn records() -> Seeds {
         display_name: "Shown As".into(),
         first_last: true,
         manual: false,
+        super_seeding: false,
         content_layout: seedring::metainfo::ContentLayout::NoSubfolder,
         renames: vec![(0, vec!["renamed".into(), "file.bin".into()])],
         finish_in: Some("disk1".into()),

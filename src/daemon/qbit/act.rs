@@ -47,7 +47,7 @@ pub fn routes(r: Router<Shared>) -> Router<Shared> {
         .route("/torrents/toggleSequentialDownload", any(toggle_sequential))
         .route("/torrents/filePrio", any(file_prio))
         .route("/torrents/setForceStart", any(force_start))
-        .route("/torrents/setSuperSeeding", any(accepted))
+        .route("/torrents/setSuperSeeding", any(super_seeding))
         .route("/torrents/export", any(export))
         .route("/torrents/addPeers", any(add_peers))
         .route("/torrents/setShareLimits", any(set_share_limits))
@@ -547,9 +547,14 @@ async fn add_peers(State(app): State<Shared>, p: Params) -> Result<Response, QbE
     Ok(answer(&out))
 }
 
-async fn accepted(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    targets(&app, &p).await?;
-    Ok(done())
+/// `torrents/setSuperSeeding` (`hashes`, `value`: both required; anything but
+/// `true` is off, as in qBittorrent).
+async fn super_seeding(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let on = p.need("value")?.trim().eq_ignore_ascii_case("true");
+    each(&app, &p, move |e, ih| async move {
+        e.set_super_seeding_async(ih, on).await
+    })
+    .await
 }
 
 /// A queue move: 409 while queueing is off, as qBittorrent answers.

@@ -302,12 +302,12 @@ fn prefs(app: &Shared) -> Map<String, Value> {
     m
 }
 
-/// qBittorrent's number for a share action (2, super seeding, is not one of
-/// seedring's).
+/// qBittorrent's number for a share action.
 fn share_act(a: ShareAction) -> i64 {
     match a {
         ShareAction::Pause => 0,
         ShareAction::Remove => 1,
+        ShareAction::SuperSeed => 2,
         ShareAction::RemoveWithFiles => 3,
     }
 }
@@ -402,10 +402,11 @@ pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Res
                 patch.share_limit_action = Some(match v.as_i64() {
                     Some(0) => ShareAction::Pause,
                     Some(1) => ShareAction::Remove,
+                    Some(2) => ShareAction::SuperSeed,
                     Some(3) => ShareAction::RemoveWithFiles,
                     _ => {
                         return Err(QbError::bad(
-                            "max_ratio_act: 0 (pause), 1 (remove) or 3 (remove with files)",
+                            "max_ratio_act: 0 (pause), 1 (remove), 2 (super-seeding) or 3 (remove with files)",
                         ));
                     }
                 });

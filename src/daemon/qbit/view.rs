@@ -437,7 +437,7 @@ impl<'a> QbTorrent<'a> {
             seq_dl: s.settings.sequential,
             size: s.total_bytes,
             state: state_string(s),
-            super_seeding: false,
+            super_seeding: s.settings.super_seeding,
             tags,
             time_active: by_minute(now.saturating_sub(s.added_at)),
             total_size: s.total_bytes,

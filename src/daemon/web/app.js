@@ -262,6 +262,7 @@ async function fillDetail(id) {
     $("#detail-down").value = t.download_limit;
     $("#detail-up").value = t.upload_limit;
     $("#detail-seq").checked = t.sequential;
+    $("#detail-super").checked = t.super_seeding;
   }
   $("#detail-info").textContent =
     `${t.id} · ${bytes(t.have_bytes)} of ${bytes(t.size)} · ${t.have_pieces}/${t.pieces} pieces · ` +
@@ -388,6 +389,7 @@ async function applyDetail(ev) {
       download: Number($("#detail-down").value) || 0, upload: Number($("#detail-up").value) || 0,
     });
     await api("PUT", `/torrents/${id}/sequential`, { on: $("#detail-seq").checked });
+    await api("PUT", `/torrents/${id}/super_seeding`, { on: $("#detail-super").checked });
     status.textContent = "applied";
     detailDirty = false;
     refresh();
