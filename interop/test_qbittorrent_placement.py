@@ -143,3 +143,60 @@ def test_automatic_management_places_files_like_qbittorrent(tmp):
     finally:
         qb.stop()
         sr.stop()
+
+
+def test_download_path_of_an_unfinished_torrent_like_qbittorrent(tmp):
+    """`setDownloadPath` against qbittorrent-nox: a paused torrent without its
+    data, placed by hand, gets a download folder and loses it again; a
+    managed one is left alone; missing parameters are refused."""
+    qb, sr, a, b, homes = side_by_side(tmp)
+    clients = (a, b)
+    try:
+        ihs = {}
+        for c in clients:
+            home = homes[c.url]
+            c.post("torrents/createCategory", {"category": "cat", "savePath": str(home / "catdir")})
+            for seed, (name, form) in enumerate({
+                    "hand": {"savepath": str(home), "paused": "true"},
+                    "auto": {"category": "cat", "autoTMM": "true", "paused": "true"}}.items()):
+                src = make_tree(tmp / "src" / name, {"a.bin": 40_000}, seed=seed + 7)
+                data = lt_create(src, 16384, lt.create_torrent.v1_only)
+                ihs[name] = lt.torrent_info(lt.bdecode(data)).info_hash().to_bytes().hex()
+                c.post("torrents/add", form,
+                       files={"torrents": (f"{name}.torrent", data, "application/x-bittorrent")})
+
+        def paths(c):
+            home = str(homes[c.url])
+            out = {}
+            for name, ih in ihs.items():
+                t = c.json("torrents/info", hashes=ih)[0]
+                out[name] = (t["save_path"].replace(home, "HOME"),
+                             t["download_path"].replace(home, "HOME"), t["auto_tmm"])
+            return out
+
+        def step(form, expect_status, want, what):
+            for c in clients:
+                r = c.s.post(f"{c.url}/api/v2/torrents/setDownloadPath",
+                             data={k: v.replace("HOME", str(homes[c.url])) for k, v in form.items()},
+                             timeout=30)
+                assert r.status_code == expect_status, (what, c.url, r.status_code, r.text)
+            deadline = time.monotonic() + 15
+            while True:
+                got = {c.url: paths(c) for c in clients}
+                if (got[a.url] == got[b.url] == want) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert got[a.url] == got[b.url] == want, (what, got)
+
+        start = {"hand": ("HOME", "", False), "auto": ("HOME/catdir", "", True)}
+        step({"id": ihs["hand"], "path": "HOME/dl"}, 200,
+             {**start, "hand": ("HOME", "HOME/dl", False)}, "a download folder")
+        step({"id": ihs["hand"], "path": "HOME/dl2"}, 200,
+             {**start, "hand": ("HOME", "HOME/dl2", False)}, "another")
+        step({"id": ihs["hand"], "path": ""}, 200, start, "none again")
+        step({"id": ihs["auto"], "path": "HOME/dl"}, 200, start, "a managed torrent")
+        step({"path": "HOME/dl"}, 400, start, "no id")
+        step({"id": ihs["hand"]}, 400, start, "no path")
+    finally:
+        qb.stop()
+        sr.stop()

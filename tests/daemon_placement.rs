@@ -213,3 +213,70 @@ fn a_torrent_in_the_incomplete_folder_is_sent_where_it_finishes() {
     assert!(files_under(&p.join("disk2/incomplete")).is_empty());
     assert!(files_under(&p.join("downloads")).is_empty());
 }
+
+#[test]
+fn a_download_folder_given_over_the_qbittorrent_api_moves_the_unfinished_files() {
+    use seedring::daemon::qbit::login::PasswordHash;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let extra = format!(
+        "[qbittorrent]\npassword_hash = \"{}\"\n",
+        PasswordHash::make("pass word")
+    );
+    let d = Daemon::start(p, &extra);
+    let seeder_dir = tempfile::tempdir().unwrap();
+    let (seeder, album) = daemon_common::album_seeder(seeder_dir.path(), 900_000);
+    // Placed by hand in the default root, slowly (a cap).
+    let id = created_id(d.add_torrent(&album, "?root=default&download_limit=300000"));
+    d.add_peer(&id, &seeder.peer_addr());
+    let (downloads, dl) = (p.join("downloads"), p.join("downloads/dl"));
+    d.until("part of it in its save path", || {
+        !files_under(&downloads.join("album")).is_empty()
+    });
+    let http = reqwest::blocking::Client::new();
+    let v2 = |path: &str| format!("{}/api/v2/{path}", d.base);
+    let r = http
+        .post(v2("auth/login"))
+        .form(&[("username", "admin"), ("password", "pass word")])
+        .send()
+        .unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = http
+        .post(v2("torrents/setDownloadPath"))
+        .header("cookie", &cookie)
+        .form(&[("id", id.as_str()), ("path", &dl.display().to_string())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Its unfinished files move to the download folder, then to the save
+    // path once it finishes.
+    d.until("the files in the download folder", || {
+        !files_under(&dl.join("album")).is_empty()
+    });
+    let t = d.get_json(&format!("/torrents/{id}"));
+    assert_eq!(t["finish_root"], "default", "{t}");
+    let info: Value = http
+        .get(v2(&format!("torrents/info?hashes={id}")))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(info[0]["download_path"], dl.display().to_string(), "{info}");
+    let t = d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
+    assert_eq!(
+        (&t["root"], &t["finish_root"]),
+        (&json!("default"), &Value::Null)
+    );
+    assert_eq!(
+        files_under(&downloads.join("album")),
+        ["cd1/01.flac", "cover.jpg"]
+    );
+    assert!(files_under(&dl).is_empty());
+}

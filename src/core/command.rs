@@ -172,6 +172,9 @@ pub enum Command {
         to_token: String,
         /// Whether the root is there by its marker file (or, a folder, by itself).
         to_marked: bool,
+        /// Where it moves again once it finishes (a move into an incomplete
+        /// folder); `None`: it stays.
+        finish_in: Option<Box<super::FinishRoot>>,
     },
     /// Gives some of a torrent's files new names (see `core::rename`).
     RenameFiles {
@@ -498,7 +501,14 @@ impl Core {
                 to,
                 to_token,
                 to_marked,
-            } => Reply::Done(self.move_storage(info_hash, to, to_token, to_marked, out)),
+                finish_in,
+            } => Reply::Done(
+                self.move_storage(info_hash, to, to_token, to_marked, out)
+                    .and_then(|()| match finish_in {
+                        Some(f) => self.set_finish_in(info_hash, f),
+                        None => Ok(()),
+                    }),
+            ),
             Command::RenameFiles { info_hash, renames } => {
                 Reply::Done(self.rename_files(info_hash, &renames, out))
             }

@@ -402,20 +402,25 @@ impl Core {
         Ok(())
     }
 
-    /// Changes where a torrent downloading in an incomplete folder moves when
-    /// it finishes (to the root it is in: it stays there).
+    /// Changes where a torrent still downloading moves when it finishes (to
+    /// the root it is in, or is moving to: it stays there). `Err` once it has
+    /// every wanted piece (its finishing move is made or under way).
     pub fn set_finish_in(
         &mut self,
         info_hash: InfoHash,
         to: Box<super::FinishRoot>,
     ) -> Result<(), CommandError> {
         let t = self.torrent_mut(info_hash)?;
-        if t.finish_in.is_none() {
+        if t.finishing || t.complete() {
             return Err(CommandError::BadArgument(
-                "it is not downloading in an incomplete folder".into(),
+                "it has finished: it is where it stays".into(),
             ));
         }
-        t.finish_in = (to.token != t.root_token).then_some(to);
+        let going_to = t
+            .moving
+            .as_deref()
+            .map_or(&t.root_token, |(_, token, _)| token);
+        t.finish_in = (to.token != *going_to).then_some(to);
         t.save_now = true;
         Ok(())
     }

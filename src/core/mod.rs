@@ -537,6 +537,8 @@ impl Core {
 #[cfg(test)]
 mod checks_tests;
 #[cfg(test)]
+mod finish_tests;
+#[cfg(test)]
 mod hashes_tests;
 #[cfg(test)]
 mod layers_tests;

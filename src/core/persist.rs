@@ -342,8 +342,6 @@ impl Core {
         // Its root, or whether root checks look at it, changes.
         self.root_book.forget();
         let t = self.torrent_mut(info_hash)?;
-        // Put somewhere by hand: it stays there when it finishes.
-        t.finish_in = None;
         if t.moving.is_some() {
             return Err(CommandError::BadArgument(
                 "a move is already under way".into(),
@@ -361,6 +359,9 @@ impl Core {
                 "it is stopped by an error ({e}): resume or recheck it first"
             )));
         }
+        // Put somewhere by hand: it stays there when it finishes (a refused
+        // move changes nothing).
+        t.finish_in = None;
         if t.root == to {
             t.root_token = to_token;
             t.root_marked = to_marked;

@@ -59,6 +59,45 @@ impl Engine {
         Ok(true)
     }
 
+    /// qBittorrent's `setDownloadPath` for a torrent placed by hand that is
+    /// still downloading: its files move to root `token` (`None`: back to its
+    /// save path) and go on to its save path once it finishes. `Ok(false)`,
+    /// and nothing done, for one that follows its category; nothing for one
+    /// that has finished (it is where it stays).
+    pub fn set_download_root(
+        &self,
+        ih: InfoHash,
+        token: Option<&str>,
+    ) -> Result<bool, EngineError> {
+        let s = self.stats(ih)?;
+        if !s.settings.manual {
+            return Ok(false);
+        }
+        if s.complete {
+            return Ok(true);
+        }
+        let save = s
+            .settings
+            .finish_in
+            .as_ref()
+            .map_or(s.root.as_str(), |f| f.token.as_str());
+        match token {
+            Some(t) if t != save => {
+                if t != s.root {
+                    let finish = self.finish_root(save).map(Box::new);
+                    self.move_data_then(ih, t, finish)?;
+                }
+            }
+            // Downloading where it is saved.
+            _ => {
+                if s.root != save {
+                    self.move_data(ih, save)?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// Sends torrent `s` to root `token`: if it downloads in the incomplete
     /// folder, that is where it moves when it finishes; else its files move
     /// there now (nothing if they are there).

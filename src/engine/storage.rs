@@ -123,6 +123,17 @@ impl Engine {
     /// meanwhile and a note if the move failed (its data then stays where it was).
     /// [`Engine::move_storage`] is the user's move (it places the torrent by hand).
     pub(super) fn move_data(&self, ih: InfoHash, token: &str) -> Result<(), EngineError> {
+        self.move_data_then(ih, token, None)
+    }
+
+    /// [`Engine::move_data`], the torrent then moving on to root `finish`
+    /// once it has every wanted piece (into an incomplete folder).
+    pub(super) fn move_data_then(
+        &self,
+        ih: InfoHash,
+        token: &str,
+        finish: Option<Box<crate::core::FinishRoot>>,
+    ) -> Result<(), EngineError> {
         let root = self
             .roots_lock()
             .list()
@@ -143,6 +154,7 @@ impl Engine {
             to: path,
             to_token: tok,
             to_marked,
+            finish_in: finish,
         };
         self.ask_blocking(ih, mv)?.done()?;
         self.place_torrent(ih, token);

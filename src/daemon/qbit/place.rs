@@ -1,6 +1,6 @@
 //! Where torrents' files go, qBittorrent's way: `setLocation` (placed by
 //! hand), `setCategory` (a torrent under automatic management follows it),
-//! `setAutoManagement` and `setSavePath`. The rules are the engine's
+//! `setAutoManagement`, `setSavePath` and `setDownloadPath`. The rules are the engine's
 //! (`engine::placement`); a torrent under automatic management is one that
 //! follows its category.
 
@@ -13,12 +13,14 @@ use super::super::api::{Shared, blocking};
 use super::act::targets;
 use super::{Params, QbError, done, parse_hashes};
 use crate::engine::EngineError;
+use crate::types::InfoHash;
 
 pub(super) fn routes(r: Router<Shared>) -> Router<Shared> {
     r.route("/torrents/setLocation", any(set_location))
         .route("/torrents/setCategory", any(set_category))
         .route("/torrents/setAutoManagement", any(set_auto_management))
         .route("/torrents/setSavePath", any(set_save_path))
+        .route("/torrents/setDownloadPath", any(set_download_path))
 }
 
 /// `torrents/setLocation` (`location`: a root's folder or a folder inside one):
@@ -78,27 +80,58 @@ async fn set_auto_management(State(app): State<Shared>, p: Params) -> Result<Res
     Ok(done())
 }
 
-/// `torrents/setSavePath` (`id`: info-hashes separated by `|`, or `all`;
-/// `path`: a root's folder or a folder inside one). Torrents under automatic
-/// management are left alone, as in qBittorrent; one downloading in the
-/// incomplete folder moves to the new path when it finishes.
-async fn set_save_path(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+/// The torrents `id` names (info-hashes separated by `|`, or `all`; unknown
+/// ones left out).
+async fn ids(app: &Shared, p: &Params) -> Result<Vec<InfoHash>, QbError> {
     let ids = p.need("id")?.trim().to_owned();
-    let path = p.need("path")?.trim().to_owned();
     let all = app.engine.torrents_async().await?;
-    let ihs: Vec<_> = if ids.eq_ignore_ascii_case("all") {
+    Ok(if ids.eq_ignore_ascii_case("all") {
         all
     } else {
         parse_hashes(&ids)
             .into_iter()
             .filter(|ih| all.contains(ih))
             .collect()
-    };
+    })
+}
+
+/// `torrents/setSavePath` (`id`, `path`: a root's folder or a folder inside
+/// one). Torrents under automatic management are left alone, as in
+/// qBittorrent; one downloading in the incomplete folder moves to the new
+/// path when it finishes.
+async fn set_save_path(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let path = p.need("path")?.trim().to_owned();
+    let ihs = ids(&app, &p).await?;
     let engine = app.engine.clone();
     blocking(move || -> Result<(), EngineError> {
         let token = engine.root_for_save_path(&path)?;
         for ih in ihs {
             engine.set_save_root(ih, &token)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| QbError::bad(e.detail))??;
+    Ok(done())
+}
+
+/// `torrents/setDownloadPath` (`id`, `path`: a root's folder or a folder
+/// inside one; empty: none). A torrent placed by hand that is still
+/// downloading moves there, and to its save path once it finishes; torrents
+/// under automatic management are left alone, as in qBittorrent, and a
+/// finished one stays where it is.
+async fn set_download_path(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
+    let path = p.need("path")?.trim().to_owned();
+    let ihs = ids(&app, &p).await?;
+    let engine = app.engine.clone();
+    blocking(move || -> Result<(), EngineError> {
+        let token = if path.is_empty() {
+            None
+        } else {
+            Some(engine.root_for_save_path(&path)?)
+        };
+        for ih in ihs {
+            engine.set_download_root(ih, token.as_deref())?;
         }
         Ok(())
     })

@@ -1,0 +1,74 @@
+//! Where an unfinished torrent goes when it finishes (`finish_in`): changed
+//! while it downloads, refused once it has finished, kept by a move that is
+//! refused, and set by a move into an incomplete folder.
+
+use super::tests::core_having_with;
+use super::*;
+
+fn root(token: &str) -> Box<FinishRoot> {
+    Box::new(FinishRoot {
+        path: format!("/{token}"),
+        token: token.into(),
+        marked: true,
+    })
+}
+
+fn finish_token(core: &Core, ih: InfoHash) -> Option<String> {
+    core.torrents[&ih]
+        .finish_in
+        .as_ref()
+        .map(|f| f.token.clone())
+}
+
+#[test]
+fn an_unfinished_torrent_changes_where_it_finishes_a_finished_one_does_not() {
+    let (mut core, ih, _) = core_having_with(false, CoreConfig::default());
+    core.set_finish_in(ih, root("a")).unwrap();
+    assert_eq!(finish_token(&core, ih).as_deref(), Some("a"));
+    core.set_finish_in(ih, root("b")).unwrap();
+    assert_eq!(finish_token(&core, ih).as_deref(), Some("b"));
+    // Where it is already: it stays there.
+    let here = core.torrents[&ih].root_token.clone();
+    core.set_finish_in(ih, root(&here)).unwrap();
+    assert_eq!(finish_token(&core, ih), None);
+
+    let (mut done, ih2, _) = core_having_with(true, CoreConfig::default());
+    assert!(done.set_finish_in(ih2, root("a")).is_err());
+    assert_eq!(finish_token(&done, ih2), None);
+}
+
+#[test]
+fn a_refused_move_keeps_where_it_finishes_a_move_with_a_finish_sets_it() {
+    let (mut core, ih, _) = core_having_with(false, CoreConfig::default());
+    core.set_finish_in(ih, root("a")).unwrap();
+    core.torrents.get_mut(&ih).unwrap().error = Some("disk gone".into());
+    let mut out = Vec::new();
+    let moved = core.move_storage(ih, "/x".into(), "x".into(), true, &mut out);
+    assert!(moved.is_err());
+    assert_eq!(finish_token(&core, ih).as_deref(), Some("a"));
+    core.torrents.get_mut(&ih).unwrap().error = None;
+    // The command a download folder sends: moved, and on to `a` after.
+    let mv = Command::MoveStorage {
+        info_hash: ih,
+        to: "/staging".into(),
+        to_token: "staging".into(),
+        to_marked: true,
+        finish_in: Some(root("a")),
+    };
+    assert!(matches!(
+        core.execute(Time::ZERO, mv, &mut out),
+        Reply::Done(Ok(()))
+    ));
+    assert_eq!(finish_token(&core, ih).as_deref(), Some("a"));
+    // Another move while that one runs: refused, nothing changed.
+    let mv = Command::MoveStorage {
+        info_hash: ih,
+        to: "/y".into(),
+        to_token: "y".into(),
+        to_marked: true,
+        finish_in: None,
+    };
+    let r = core.execute(Time::ZERO, mv, &mut out);
+    assert!(matches!(r, Reply::Done(Err(_))));
+    assert_eq!(finish_token(&core, ih).as_deref(), Some("a"));
+}
