@@ -12,7 +12,8 @@ folder; `setLocation` moves it and turns management off; `setSavePath` moves
 one placed by hand and leaves a managed one; a managed torrent taken out of
 its category goes to the default folder. With `category_changed_tmm_enabled`
 on (what seedring always does), a category's new folder moves its managed
-torrents in both. Missing parameters are refused with 400 in both."""
+torrents in both; removed, they go to the default folder. Missing parameters
+are refused with 400 in both."""
 
 import json
 import time
@@ -135,6 +136,14 @@ def test_automatic_management_places_files_like_qbittorrent(tmp):
         torrents, disk = same("a category's new folder")
         assert torrents["t3"] == (True, "HOME/catnew", "cat", True)
         assert torrents["t1"] == (False, "HOME/sp", "cat", True)
+
+        # The category removed: its managed torrent goes to the default
+        # folder, the one placed by hand stays.
+        for c in clients:
+            c.post("torrents/removeCategories", {"categories": "cat"})
+        torrents, disk = same("a category removed")
+        assert torrents["t3"] == (True, "HOME", "", True) and "t3/a.bin" in disk
+        assert torrents["t1"] == (False, "HOME/sp", "", True)
 
         # Missing parameters.
         both("setAutoManagement", {"hashes": ihs["t1"]}, expect=400)

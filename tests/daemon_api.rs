@@ -707,6 +707,12 @@ fn the_remote_client_drives_the_daemon() {
     assert_eq!(follows(), serde_json::json!(true));
     let (ok, _, _) = remote(&["follow-category", &id[..6], "maybe"]);
     assert!(!ok);
+    let (ok, out, err) = remote(&["super-seed", &id[..6], "on"]);
+    assert!(ok && out.contains("super-seeding on"), "{err}");
+    assert_eq!(
+        d.get_json(&format!("/torrents/{id}"))["super_seeding"],
+        serde_json::json!(true)
+    );
     let (ok, _, err) = remote(&["rm", &id, "--delete"]);
     assert!(ok, "{err}");
     assert_eq!(

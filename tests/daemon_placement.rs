@@ -125,6 +125,20 @@ fn categories_move_the_torrents_that_follow_them_and_leave_those_placed_by_hand(
         StatusCode::NO_CONTENT
     );
     lands(&d, &b, &downloads.join("b.bin"), &tv2.join("b.bin"));
+    // Filed again, then its category removed: to the default root.
+    assert_eq!(
+        put(
+            &d,
+            &format!("/torrents/{b}/category"),
+            &json!({"category": "tv"})
+        ),
+        StatusCode::NO_CONTENT
+    );
+    lands(&d, &b, &tv2.join("b.bin"), &downloads.join("b.bin"));
+    assert_eq!(d.delete("/categories/tv").status(), StatusCode::NO_CONTENT);
+    lands(&d, &b, &downloads.join("b.bin"), &tv2.join("b.bin"));
+    assert_eq!(d.get_json(&format!("/torrents/{b}"))["category"], "");
+    assert_eq!(put(&d, "/categories/tv", &cat(&tv2)), StatusCode::CREATED);
     // Not a torrent, not a flag: refused.
     assert_eq!(
         put(

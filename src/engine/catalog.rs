@@ -20,10 +20,9 @@ use std::path::{Component, Path, PathBuf};
 
 use super::{Engine, EngineError};
 use crate::bencode::{self, Node, OwnedValue};
-use crate::core::{AddTorrent, Command, CommandError, clean_category, clean_labels};
+use crate::core::{AddTorrent, CommandError, clean_category, clean_labels};
 use crate::resume_lmdb::SessionStore;
 use crate::roots::Root;
-use crate::types::InfoHash;
 
 /// Where the catalog is saved.
 pub const CATALOG_KEY: &[u8] = b"settings:catalog";
@@ -275,8 +274,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes categories; their torrents are left without one (and stay where
-    /// they are).
+    /// Removes categories; their torrents are left without one: those that
+    /// follow their category go to the default root (as qBittorrent's
+    /// managed torrents do), those placed by hand stay where they are.
     pub fn remove_categories(&self, names: &[String]) -> Result<(), EngineError> {
         {
             let mut c = self.catalog_lock();
@@ -286,9 +286,11 @@ impl Engine {
             self.save_catalog(&c)?;
         }
         for s in pollster::block_on(self.all_stats_async())? {
-            if names.iter().any(|n| n.trim() == s.settings.category) {
-                self.ask_blocking(s.info_hash, set_category(s.info_hash, ""))?
-                    .done()?;
+            if names.iter().any(|n| n.trim() == s.settings.category)
+                && let Err(e) = self.set_torrent_category(s.info_hash, "")
+            {
+                tracing::warn!(info_hash = %s.info_hash, error = %e,
+                    "category removed, but its torrent could not go to the default root: it stays where it is");
             }
         }
         Ok(())
@@ -353,13 +355,6 @@ impl Engine {
         add.settings.category = name;
         self.create_tags(&add.settings.labels)?;
         Ok(())
-    }
-}
-
-fn set_category(ih: InfoHash, name: &str) -> Command {
-    Command::SetCategory {
-        info_hash: ih,
-        category: name.to_owned(),
     }
 }
 

@@ -65,6 +65,13 @@ enum RemoteCommand {
         #[arg(value_parser = ["on", "off"])]
         on: String,
     },
+    /// Super-seeding on (peers that connect while it is whole are shown a
+    /// piece at a time) or off.
+    SuperSeed {
+        id: String,
+        #[arg(value_parser = ["on", "off"])]
+        on: String,
+    },
     /// The categories and their save paths.
     Categories,
     /// Create a category, or change its save path (empty: the default root;
@@ -321,6 +328,15 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
                     "stay where they are"
                 };
                 println!("{id}: its files {how}");
+            }
+        }
+        RemoteCommand::SuperSeed { id, on } => {
+            let id = c.resolve(id)?;
+            let url = format!("{}/api/v1/torrents/{id}/super_seeding", c.base);
+            let on = on == "on";
+            c.send(c.http.put(url).json(&serde_json::json!({ "on": on })))?;
+            if !a.json {
+                println!("{id}: super-seeding {}", if on { "on" } else { "off" });
             }
         }
         RemoteCommand::Categories => {
