@@ -15,6 +15,16 @@ from test_download import lt_session, same_files, wait_for
 LAYOUT = {"a.bin": 3 * 1024 * 1024, "b.bin": 1024 * 1024 + 4321}
 
 
+def leecher(torrent, save_path):
+    """A libtorrent session downloading `torrent` into `save_path`, and its handle."""
+    ses = lt_session()
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(str(torrent))
+    atp.save_path = str(save_path)
+    atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
+    return ses, ses.add_torrent(atp)
+
+
 def test_a_super_seeding_daemon_sends_about_one_copy_to_libtorrent_leechers(tmp):
     d = Daemon(tmp)
     src = make_tree(tmp / "downloads" / "ss", LAYOUT, seed=33)
@@ -32,12 +42,8 @@ def test_a_super_seeding_daemon_sends_about_one_copy_to_libtorrent_leechers(tmp)
 
         handles = []
         for i in range(3):
-            ses = lt_session()
-            atp = lt.add_torrent_params()
-            atp.ti = lt.torrent_info(str(torrent))
-            atp.save_path = str(tmp / f"leech{i}")
-            atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
-            handles.append(ses.add_torrent(atp))
+            ses, h = leecher(torrent, tmp / f"leech{i}")
+            handles.append(h)
             sessions.append(ses)
         for i, h in enumerate(handles):
             h.connect_peer(("127.0.0.1", d.peer_port))
@@ -69,13 +75,8 @@ def test_a_super_seeding_daemon_sends_about_one_copy_to_libtorrent_leechers(tmp)
         # Turned off: a new leecher sees it as a seed and takes from it.
         d.call("PUT", f"/torrents/{ih}/super_seeding", {"on": False})
         d.call("PUT", f"/torrents/{ih}/limits", {"download": 0, "upload": 0})
-        ses = lt_session()
+        ses, h = leecher(torrent, tmp / "late")
         sessions.append(ses)
-        atp = lt.add_torrent_params()
-        atp.ti = lt.torrent_info(str(torrent))
-        atp.save_path = str(tmp / "late")
-        atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
-        h = ses.add_torrent(atp)
         h.connect_peer(("127.0.0.1", d.peer_port))
         wait_for("the late leecher", lambda: h.status().is_seeding, 120)
         same_files(src, tmp / "late" / "ss", LAYOUT)
