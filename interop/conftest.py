@@ -94,6 +94,19 @@ def make_tree(root: Path, layout: dict, seed: int = 1) -> Path:
     return root
 
 
+def lt_peer(torrent, save, listen="127.0.0.1:0"):
+    """A libtorrent session on `listen` with `torrent` added, started, its
+    data in `save`: the session and the torrent's handle."""
+    settings = dict(LT_SETTINGS)
+    settings["listen_interfaces"] = listen
+    ses = lt.session(settings)
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(str(torrent))
+    atp.save_path = str(save)
+    atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
+    return ses, ses.add_torrent(atp)
+
+
 def lt_create(src: Path, piece_size: int, flags: int, trackers=()) -> bytes:
     """A .torrent made by libtorrent from src (file or folder)."""
     fs = lt.file_storage()

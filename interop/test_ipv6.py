@@ -5,20 +5,9 @@ IPv4, and lists the IPv4 one as IPv4 (not as an IPv4-mapped address)."""
 
 import libtorrent as lt
 
-from conftest import LT_SETTINGS, lt_create, make_tree
+from conftest import lt_create, lt_peer, make_tree
 from test_daemon import Daemon
 from test_download import wait_for
-
-
-def lt_peer(torrent, save, listen):
-    settings = dict(LT_SETTINGS)
-    settings["listen_interfaces"] = listen
-    ses = lt.session(settings)
-    atp = lt.add_torrent_params()
-    atp.ti = lt.torrent_info(str(torrent))
-    atp.save_path = str(save)
-    atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
-    return ses, ses.add_torrent(atp)
 
 
 def test_both_families_through_one_dual_stack_listener(tmp):

@@ -8,21 +8,11 @@ import time
 
 import libtorrent as lt
 
-from conftest import lt_create, make_tree
+from conftest import lt_create, lt_peer, make_tree
 from test_daemon import Daemon
-from test_download import lt_session, same_files, wait_for
+from test_download import same_files, wait_for
 
 LAYOUT = {"a.bin": 3 * 1024 * 1024, "b.bin": 1024 * 1024 + 4321}
-
-
-def leecher(torrent, save_path):
-    """A libtorrent session downloading `torrent` into `save_path`, and its handle."""
-    ses = lt_session()
-    atp = lt.add_torrent_params()
-    atp.ti = lt.torrent_info(str(torrent))
-    atp.save_path = str(save_path)
-    atp.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
-    return ses, ses.add_torrent(atp)
 
 
 def test_a_super_seeding_daemon_sends_about_one_copy_to_libtorrent_leechers(tmp):
@@ -42,7 +32,7 @@ def test_a_super_seeding_daemon_sends_about_one_copy_to_libtorrent_leechers(tmp)
 
         handles = []
         for i in range(3):
-            ses, h = leecher(torrent, tmp / f"leech{i}")
+            ses, h = lt_peer(torrent, tmp / f"leech{i}")
             handles.append(h)
             sessions.append(ses)
         for i, h in enumerate(handles):
@@ -75,7 +65,7 @@ def test_a_super_seeding_daemon_sends_about_one_copy_to_libtorrent_leechers(tmp)
         # Turned off: a new leecher sees it as a seed and takes from it.
         d.call("PUT", f"/torrents/{ih}/super_seeding", {"on": False})
         d.call("PUT", f"/torrents/{ih}/limits", {"download": 0, "upload": 0})
-        ses, h = leecher(torrent, tmp / "late")
+        ses, h = lt_peer(torrent, tmp / "late")
         sessions.append(ses)
         h.connect_peer(("127.0.0.1", d.peer_port))
         wait_for("the late leecher", lambda: h.status().is_seeding, 120)
