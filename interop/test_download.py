@@ -16,7 +16,8 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from conftest import LT_SETTINGS, download_args, drain_log, lt_create, make_tree, run_download, run_seedring, write_random
+from conftest import (LT_SETTINGS, assert_same_file, download_args, drain_log, lt_create, make_tree,
+                      run_download, run_seedring, write_random)
 
 LAYOUT = {"a.bin": 700_000, "tiny.txt": 5, "sub/b.bin": 2_000_001, "sub/c.bin": 65_536}
 
@@ -60,7 +61,7 @@ class LtSeeder:
 
 def same_files(a: Path, b: Path, layout):
     for rel in layout:
-        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+        assert_same_file(b / rel, a / rel)
 
 
 @pytest.mark.parametrize("io", ["uring", "epoll"])

@@ -14,7 +14,7 @@ import time
 import libtorrent as lt
 import qbittorrentapi
 
-from conftest import lt_create, make_tree
+from conftest import assert_same_file, lt_create, make_tree
 from qbit_common import PASSWORD, USER, SeedringQb, side_by_side
 from test_download import LtSeeder, wait_for
 
@@ -149,7 +149,7 @@ def test_the_alternative_cap_holds_a_download_back_until_switched_off(tmp):
         c.transfer_set_speed_limits_mode(False)
         assert c.transfer_download_limit() == 0
         wait_for("the download", lambda: c.torrents_info(torrent_hashes=ih)[0].progress == 1, 60)
-        assert (tmp / "sr" / "dl" / "big.bin").read_bytes() == (src / "big.bin").read_bytes()
+        assert_same_file(tmp / "sr" / "dl" / "big.bin", src / "big.bin")
     finally:
         seeder.close()
         code = d.stop()
