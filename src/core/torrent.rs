@@ -662,13 +662,16 @@ impl Torrent {
             .sum()
     }
 
+    /// The bytes of wanted pieces not yet on disk: a piece verified but still
+    /// being written counts (a torrent is not whole until its writes are done).
     pub fn wanted_bytes_left(&self) -> u64 {
         let Some(info) = &self.info else { return 0 };
         if self.have.all() {
             return 0;
         }
+        let w = self.wanted();
         (0..self.have.len())
-            .filter(|&p| self.wants(p))
+            .filter(|&p| !w.have.get(p) && w.priority_of(p) > 0)
             .map(|p| u64::from(info.geometry.piece_len(p)))
             .sum()
     }
