@@ -6,7 +6,7 @@
 //! SHA-NI at run time (about 2 GiB/s per core here), else a portable implementation;
 //! [`backend`] says which. Bulk work (rechecks, creation, batches) hashes sixteen
 //! equal pieces per pass with our AVX-512 multi-buffer SHA-1 where the CPU has it
-//! (about 7 GiB/s per core here, see `multi`); [`bulk_backend`] says which.
+//! (about 7 GiB/s per core here, see the `seedring-sha1x16` crate); [`bulk_backend`] says which.
 //!
 //! What it must not do: know where bytes come from. A [`PieceSource`] feeds each
 //! piece's bytes; `disk_uring` implements it over memory-mapped files.
@@ -16,13 +16,14 @@
 
 pub mod budget;
 pub mod merkle;
-mod multi;
+#[cfg(test)]
+mod multi_tests;
 mod parallel;
 mod pieces;
 
-pub use multi::{LANES, sha1_x16};
 pub use parallel::{PieceSource, hash_listed, hash_pieces, on_threads};
 pub use pieces::{MerklePiece, PieceHashes, PieceTree, merkle_listed};
+pub use seedring_sha1x16::{LANES, sha1_x16};
 pub use sha1::{Digest, Sha1};
 
 /// A SHA-1 digest.
@@ -79,7 +80,7 @@ pub fn backend() -> &'static str {
 /// CPU: `"avx512-x16"` (sixteen pieces per pass) where AVX-512 is available, else
 /// the same as [`backend`].
 pub fn bulk_backend() -> &'static str {
-    if multi::available() {
+    if seedring_sha1x16::available() {
         "avx512-x16"
     } else {
         backend()

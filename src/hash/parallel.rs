@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use sha1::{Digest, Sha1};
 
 use super::Sha1Digest;
-use super::multi::{self, LANES, sha1_x16};
+use seedring_sha1x16::{self as multi, LANES, sha1_x16};
 
 /// Something that can feed the bytes of piece `i` to a hasher.
 pub trait PieceSource: Sync {

@@ -6,14 +6,22 @@
 //! running sixteen of them side by side trades that latency chain for throughput.
 //! `benches/sha1.rs` measures it against the `sha1` crate's SHA-NI path in the same
 //! run; it is used only where it measured faster (bulk rechecks and creation), and
-//! only when the CPU has AVX-512F and AVX-512BW. Everything else uses [`super::sha1`].
+//! only when the CPU has AVX-512F and AVX-512BW. Everything else uses seedring's
+//! `hash::sha1`.
 //!
 //! How: each lane's 64-byte block is loaded whole and the sixteen blocks are
 //! transposed so register `w[t]` holds word `t` of every lane (gathers are slow on
 //! some CPUs that have AVX-512; loads plus shuffles are fast on all of them). The
 //! rounds are unrolled, SHA-1's three boolean functions are one `vpternlogd` each.
+//!
+//! Why a crate of its own: `Cargo.toml` builds it optimised in debug builds too.
+//! Its intrinsics are not inlined at `opt-level = 0`, which made it the largest
+//! part of the simulated swarms' time in the test suite (38% of one sim swarm's
+//! samples, `perf record`). Its tests live in seedring (`hash::multi_tests`),
+//! beside the `sha1` crate they compare against.
 
-use super::Sha1Digest;
+/// A SHA-1 digest.
+pub type Sha1Digest = [u8; 20];
 
 /// How many messages one call hashes.
 pub const LANES: usize = 16;
@@ -234,56 +242,5 @@ mod avx512 {
             }
             d
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn messages(len: usize, seed: u8) -> Vec<Vec<u8>> {
-        (0..LANES)
-            .map(|lane| {
-                (0..len)
-                    .map(|i| {
-                        let (i, lane) = (i.to_le_bytes()[0], lane.to_le_bytes()[0]);
-                        i.wrapping_mul(31).wrapping_add(lane ^ seed)
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn matches_the_sha1_crate_for_every_padding_case() {
-        if !available() {
-            // Nothing to compare on this CPU (the caller falls back to super::sha1).
-            // That must be said, not passed over: a machine meant to have AVX-512
-            // that lost it would otherwise go untested in silence.
-            assert!(sha1_x16(&[&[][..]; LANES]).is_none());
-            assert!(
-                std::env::var_os("SEEDRING_NO_AVX512").is_some(),
-                "this CPU has no AVX-512F+BW: the multi-buffer SHA-1 cannot be checked \
-                 here; set SEEDRING_NO_AVX512=1 to run the suite without it"
-            );
-            return;
-        }
-        for len in (0..300).chain([1000, 16384, 16384 + 55, 65536 + 56, 262_144]) {
-            let msgs = messages(len, u8::try_from(len % 251).unwrap());
-            let refs: [&[u8]; LANES] = std::array::from_fn(|i| &msgs[i][..]);
-            let got = sha1_x16(&refs).unwrap();
-            for (lane, m) in msgs.iter().enumerate() {
-                assert_eq!(got[lane], super::super::sha1(m), "len {len} lane {lane}");
-            }
-        }
-    }
-
-    #[test]
-    fn unequal_lengths_are_declined() {
-        let a = [0u8; 10];
-        let b = [0u8; 11];
-        let mut refs: [&[u8]; LANES] = [&a[..]; LANES];
-        refs[5] = &b[..];
-        assert!(sha1_x16(&refs).is_none());
     }
 }
