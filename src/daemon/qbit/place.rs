@@ -12,7 +12,7 @@ use axum::routing::any;
 use super::super::api::{Shared, blocking};
 use super::act::targets;
 use super::{Params, QbError, done, parse_hashes};
-use crate::engine::EngineError;
+use crate::engine::{Engine, EngineError};
 use crate::types::InfoHash;
 
 pub(super) fn routes(r: Router<Shared>) -> Router<Shared> {
@@ -23,22 +23,34 @@ pub(super) fn routes(r: Router<Shared>) -> Router<Shared> {
         .route("/torrents/setDownloadPath", any(set_download_path))
 }
 
+/// Runs `each` on every torrent of `ihs` off the async threads, after
+/// `shared` works out what they have in common (a root found from a path);
+/// the first engine error answers 400 with its detail (what `each` returns
+/// otherwise is not needed).
+async fn on_each<T: Send + 'static, R>(
+    app: &Shared,
+    ihs: Vec<InfoHash>,
+    shared: impl FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
+    each: impl Fn(&Engine, InfoHash, &T) -> Result<R, EngineError> + Send + 'static,
+) -> Result<Response, QbError> {
+    let engine = app.engine.clone();
+    blocking(move || -> Result<(), EngineError> {
+        let common = shared(&engine)?;
+        ihs.into_iter()
+            .try_for_each(|ih| each(&engine, ih, &common).map(drop))
+    })
+    .await
+    .map_err(|e| QbError::bad(e.detail))??;
+    Ok(done())
+}
+
 /// `torrents/setLocation` (`location`: a root's folder or a folder inside one):
 /// the files move there, and the torrent leaves automatic management.
 async fn set_location(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
     let location = p.need("location")?.to_owned();
     let ihs = targets(&app, &p).await?;
-    let engine = app.engine.clone();
-    blocking(move || -> Result<(), EngineError> {
-        let token = engine.root_for_save_path(&location)?;
-        for ih in ihs {
-            engine.move_storage(ih, &token)?;
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| QbError::bad(e.detail))??;
-    Ok(done())
+    let root = move |e: &Engine| e.root_for_save_path(&location);
+    on_each(&app, ihs, root, |e, ih, token| e.move_storage(ih, token)).await
 }
 
 /// `torrents/setCategory` (`category`; empty: none). qBittorrent answers 409
@@ -50,16 +62,8 @@ async fn set_category(State(app): State<Shared>, p: Params) -> Result<Response, 
         return Err(QbError::conflict("Incorrect category name"));
     }
     let ihs = targets(&app, &p).await?;
-    let engine = app.engine.clone();
-    blocking(move || -> Result<(), EngineError> {
-        for ih in ihs {
-            engine.set_torrent_category(ih, &cat)?;
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| QbError::bad(e.detail))??;
-    Ok(done())
+    let file = |e: &Engine, ih, cat: &String| e.set_torrent_category(ih, cat);
+    on_each(&app, ihs, move |_| Ok(cat), file).await
 }
 
 /// `torrents/setAutoManagement` (`hashes`, `enable`; as in qBittorrent, both
@@ -68,16 +72,8 @@ async fn set_category(State(app): State<Shared>, p: Params) -> Result<Response, 
 async fn set_auto_management(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
     let on = p.need("enable")?.trim().eq_ignore_ascii_case("true");
     let ihs = targets(&app, &p).await?;
-    let engine = app.engine.clone();
-    blocking(move || -> Result<(), EngineError> {
-        for ih in ihs {
-            engine.set_follows_category(ih, on)?;
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| QbError::bad(e.detail))??;
-    Ok(done())
+    let follow = move |e: &Engine, ih, (): &()| e.set_follows_category(ih, on);
+    on_each(&app, ihs, |_| Ok(()), follow).await
 }
 
 /// The torrents `id` names (info-hashes separated by `|`, or `all`; unknown
@@ -102,17 +98,8 @@ async fn ids(app: &Shared, p: &Params) -> Result<Vec<InfoHash>, QbError> {
 async fn set_save_path(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
     let path = p.need("path")?.trim().to_owned();
     let ihs = ids(&app, &p).await?;
-    let engine = app.engine.clone();
-    blocking(move || -> Result<(), EngineError> {
-        let token = engine.root_for_save_path(&path)?;
-        for ih in ihs {
-            engine.set_save_root(ih, &token)?;
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| QbError::bad(e.detail))??;
-    Ok(done())
+    let root = move |e: &Engine| e.root_for_save_path(&path);
+    on_each(&app, ihs, root, |e, ih, token| e.set_save_root(ih, token)).await
 }
 
 /// `torrents/setDownloadPath` (`id`, `path`: a root's folder or a folder
@@ -123,19 +110,10 @@ async fn set_save_path(State(app): State<Shared>, p: Params) -> Result<Response,
 async fn set_download_path(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
     let path = p.need("path")?.trim().to_owned();
     let ihs = ids(&app, &p).await?;
-    let engine = app.engine.clone();
-    blocking(move || -> Result<(), EngineError> {
-        let token = if path.is_empty() {
-            None
-        } else {
-            Some(engine.root_for_save_path(&path)?)
-        };
-        for ih in ihs {
-            engine.set_download_root(ih, token.as_deref())?;
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| QbError::bad(e.detail))??;
-    Ok(done())
+    let root = move |e: &Engine| match path.as_str() {
+        "" => Ok(None),
+        path => e.root_for_save_path(path).map(Some),
+    };
+    let send = |e: &Engine, ih, token: &Option<String>| e.set_download_root(ih, token.as_deref());
+    on_each(&app, ihs, root, send).await
 }
