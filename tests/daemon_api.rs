@@ -707,6 +707,8 @@ fn the_remote_client_drives_the_daemon() {
     assert_eq!(follows(), serde_json::json!(true));
     let (ok, _, _) = remote(&["follow-category", &id[..6], "maybe"]);
     assert!(!ok);
+    let (ok, _, err) = remote(&["download-root", &id[..6], "default"]);
+    assert!(!ok && err.contains("follows its category"), "{err}");
     let (ok, out, err) = remote(&["super-seed", &id[..6], "on"]);
     assert!(ok && out.contains("super-seeding on"), "{err}");
     assert_eq!(

@@ -392,6 +392,24 @@ fn every_answer_fits_the_openapi_document() {
         ),
         (
             Method::PUT,
+            "/torrents/{id}/download_root",
+            format!("/torrents/{id}/download_root"),
+            Some(json!({"root": null})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/download_root",
+            format!("/torrents/{unknown}/download_root"),
+            Some(json!({"root": "nope"})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/download_root",
+            format!("/torrents/{id}/download_root"),
+            Some(json!({"root": 7})),
+        ),
+        (
+            Method::PUT,
             "/torrents/{id}/super_seeding",
             format!("/torrents/{id}/super_seeding"),
             Some(json!({"on": true})),

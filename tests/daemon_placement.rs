@@ -6,7 +6,9 @@
 //! back on (the files go to the category's path at once) or off, and
 //! survives a restart; the `follow_category` setting decides for adds that
 //! name no root. A torrent still downloading in the incomplete folder is sent
-//! by changing where it goes when it finishes, not by moving it.
+//! by changing where it goes when it finishes, not by moving it; a download
+//! root (over either API) holds an unfinished torrent's files until it
+//! finishes.
 #![allow(clippy::disallowed_methods)] // a test's deadline reads the clock
 
 mod daemon_common;
@@ -293,4 +295,68 @@ fn a_download_folder_given_over_the_qbittorrent_api_moves_the_unfinished_files()
         ["cd1/01.flac", "cover.jpg"]
     );
     assert!(files_under(&dl).is_empty());
+}
+
+#[test]
+fn a_download_root_given_over_api_v1_holds_the_files_until_the_torrent_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let fast = p.join("fast");
+    std::fs::create_dir_all(&fast).unwrap();
+    let extra = format!(
+        "[[roots]]\ntoken = \"fast\"\npath = \"{}\"\n",
+        fast.display()
+    );
+    let d = Daemon::start(p, &extra);
+    let seeder_dir = tempfile::tempdir().unwrap();
+    let (seeder, album) = daemon_common::album_seeder(seeder_dir.path(), 900_000);
+    // Placed by hand in the default root, slowly (a cap).
+    let id = created_id(d.add_torrent(&album, "?root=default&download_limit=300000"));
+    d.add_peer(&id, &seeder.peer_addr());
+    let downloads = p.join("downloads");
+    d.until("part of it in its save root", || {
+        !files_under(&downloads.join("album")).is_empty()
+    });
+    let at = format!("/torrents/{id}/download_root");
+    assert_eq!(
+        put(&d, &at, &json!({"root": "nowhere"})),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(put(&d, &at, &json!({"root": "fast"})), StatusCode::ACCEPTED);
+    d.until("the unfinished files in the download root", || {
+        !files_under(&fast.join("album")).is_empty()
+    });
+    let t = d.wait_for(&id, "moved", |t| t["state"] != "moving");
+    assert_eq!(
+        (&t["root"], &t["finish_root"]),
+        (&json!("fast"), &json!("default")),
+        "{t}"
+    );
+    // Finished: back in its save root, nothing left in the download root.
+    let t = d.wait_for(&id, "seeding", |t| {
+        t["state"] == "seeding" && t["root"] == "default"
+    });
+    assert_eq!(t["finish_root"], Value::Null, "{t}");
+    assert_eq!(
+        files_under(&downloads.join("album")),
+        ["cd1/01.flac", "cover.jpg"]
+    );
+    assert!(files_under(&fast).is_empty());
+    // Where it would do nothing, it says so: finished, or following its category.
+    assert_eq!(put(&d, &at, &json!({"root": "fast"})), StatusCode::CONFLICT);
+    let follow = format!("/torrents/{id}/follow_category");
+    assert_eq!(
+        put(&d, &follow, &json!({"on": true})),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(put(&d, &at, &json!({"root": null})), StatusCode::CONFLICT);
+    assert_eq!(
+        put(
+            &d,
+            "/torrents/00000000000000000000000000000000000000aa/download_root",
+            &json!({"root": null})
+        ),
+        StatusCode::NOT_FOUND
+    );
+    assert!(files_under(&fast).is_empty());
 }

@@ -166,6 +166,15 @@ impl ApiError {
         }
     }
 
+    /// A 409: the call does not fit the torrent's state.
+    pub fn conflict(detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::CONFLICT,
+            error: "conflict",
+            detail: detail.into(),
+        }
+    }
+
     /// A 404.
     pub fn not_found(detail: impl Into<String>) -> ApiError {
         ApiError {
@@ -299,6 +308,10 @@ pub fn router(app: Shared, max_body: usize) -> Router {
         .route(
             "/torrents/{id}/follow_category",
             put(super::catalog::follow),
+        )
+        .route(
+            "/torrents/{id}/download_root",
+            put(super::catalog::download_root),
         )
         .route(
             "/torrents/{id}/super_seeding",

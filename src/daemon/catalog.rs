@@ -1,6 +1,7 @@
 //! The routes of categories and tags (`/api/v1/categories`, `/tags`, a
-//! torrent's category). The engine's catalog keeps them; see
-//! [`crate::engine::catalog`].
+//! torrent's category), and of where a torrent's files go (whether it follows
+//! its category, a download root). The engine's catalog keeps categories and
+//! tags, see [`crate::engine::catalog`]; placement is `engine::placement`.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{ApiError, Body, Shared, blocking};
 use super::torrents::parse_id;
+use crate::engine::DownloadRoot;
 use crate::engine::catalog::CatalogError;
 
 impl From<CatalogError> for ApiError {
@@ -106,6 +108,36 @@ pub async fn follow(
     let engine = app.engine.clone();
     blocking(move || engine.set_follows_category(ih, b.on)).await??;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /torrents/{id}/download_root` body: a root's token, `null` for none.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetDownloadRoot {
+    root: Option<String>,
+}
+
+/// `PUT /torrents/{id}/download_root`: a torrent placed by hand that is still
+/// downloading downloads in root `root` and moves to where it was (its save
+/// root) when it finishes; `null`: back to its save root now. `409` for one
+/// that follows its category or has finished, where it would do nothing.
+pub async fn download_root(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Body(b): Body<SetDownloadRoot>,
+) -> Result<StatusCode, ApiError> {
+    let ih = parse_id(&id)?;
+    let engine = app.engine.clone();
+    let done = blocking(move || engine.set_download_root(ih, b.root.as_deref())).await??;
+    match done {
+        DownloadRoot::Set => Ok(StatusCode::ACCEPTED),
+        DownloadRoot::FollowsCategory => Err(ApiError::conflict(
+            "it follows its category, which says where its files go: turn that off first (follow_category)",
+        )),
+        DownloadRoot::Finished => Err(ApiError::conflict(
+            "it has finished: its files are in its save root (move it instead)",
+        )),
+    }
 }
 
 /// `PUT /torrents/{id}/category` body.

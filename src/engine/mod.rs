@@ -40,6 +40,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 pub use calls::{ChangedStats, StatsPiece};
+pub use placement::DownloadRoot;
 pub use restore::RestoreReport;
 pub use storage::RootStatus;
 

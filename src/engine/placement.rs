@@ -10,6 +10,17 @@ use super::{Engine, EngineError};
 use crate::core::{Command, TorrentStats, clean_category};
 use crate::types::InfoHash;
 
+/// What [`Engine::set_download_root`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadRoot {
+    /// The torrent downloads there (its files moving there if they are not).
+    Set,
+    /// Nothing: the torrent follows its category.
+    FollowsCategory,
+    /// Nothing: the torrent has finished.
+    Finished,
+}
+
 impl Engine {
     /// The user's move of a torrent's data to root `token` (see
     /// [`Engine::move_data`]): the torrent is placed by hand from then on.
@@ -59,22 +70,23 @@ impl Engine {
         Ok(true)
     }
 
-    /// qBittorrent's `setDownloadPath` for a torrent placed by hand that is
-    /// still downloading: its files move to root `token` (`None`: back to its
-    /// save path) and go on to its save path once it finishes. `Ok(false)`,
-    /// and nothing done, for one that follows its category; nothing for one
-    /// that has finished (it is where it stays).
+    /// A download folder for a torrent placed by hand that is still
+    /// downloading (qBittorrent's `setDownloadPath`): its files move to root
+    /// `token` (`None`: back to its save path) and go on to its save path
+    /// once it finishes. Nothing is done for one that follows its category
+    /// (its category says where it goes) or has finished (it is where it
+    /// stays); the answer says which.
     pub fn set_download_root(
         &self,
         ih: InfoHash,
         token: Option<&str>,
-    ) -> Result<bool, EngineError> {
+    ) -> Result<DownloadRoot, EngineError> {
         let s = self.stats(ih)?;
         if !s.settings.manual {
-            return Ok(false);
+            return Ok(DownloadRoot::FollowsCategory);
         }
         if s.complete {
-            return Ok(true);
+            return Ok(DownloadRoot::Finished);
         }
         let save = s
             .settings
@@ -95,7 +107,7 @@ impl Engine {
                 }
             }
         }
-        Ok(true)
+        Ok(DownloadRoot::Set)
     }
 
     /// Sends torrent `s` to root `token`: if it downloads in the incomplete

@@ -65,6 +65,10 @@ enum RemoteCommand {
         #[arg(value_parser = ["on", "off"])]
         on: String,
     },
+    /// Download a torrent placed by hand in another storage root until it
+    /// finishes (its files move there now, and back to its save root at the
+    /// end); without ROOT, back to its save root now.
+    DownloadRoot { id: String, root: Option<String> },
     /// Super-seeding on (peers that connect while it is whole are shown a
     /// piece at a time) or off.
     SuperSeed {
@@ -328,6 +332,17 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
                     "stay where they are"
                 };
                 println!("{id}: its files {how}");
+            }
+        }
+        RemoteCommand::DownloadRoot { id, root } => {
+            let id = c.resolve(id)?;
+            let url = format!("{}/api/v1/torrents/{id}/download_root", c.base);
+            c.send(c.http.put(url).json(&serde_json::json!({ "root": root })))?;
+            if !a.json {
+                match root {
+                    Some(r) => println!("{id} downloads in root {r:?} until it finishes"),
+                    None => println!("{id} downloads in its save root"),
+                }
             }
         }
         RemoteCommand::SuperSeed { id, on } => {
