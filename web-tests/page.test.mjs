@@ -3,7 +3,8 @@
 // and resume it, see the rate graph draw the download, open its detail and set
 // its labels and limits there, add a root and make it the default, file it
 // under a category whose save path is on that root (its data moves), place it by
-// hand and take it out of the category (its data stays), change a
+// hand and take it out of the category (its data stays), rename its file, move
+// it to another root from the detail (its data moves), change a
 // setting, see log lines arrive, and see a torrent named like HTML shown as text. Screenshots of each step go to target/web-test/.
 //
 // Run: node web-tests/page.test.mjs (SEEDRING_BIN: the seedring binary).
@@ -269,6 +270,16 @@ try {
   promptAnswer = null;
   await until("the new name shown", async () => (await page.textContent("#detail-files tbody")).includes("renamed-movie.bin"), 10000);
   await shot("renamed");
+  // Moved to another root from the detail: its file goes there.
+  await until("the detail offers the default root", async () => (await page.$$eval("#detail-root option", (os) => os.map((o) => o.value))).includes("default"), 10000);
+  await page.selectOption("#detail-root", "default");
+  await page.click("#detail-form button");
+  await until("moved to the default root", async () => {
+    const t = await apiGet(`/torrents/${id}`);
+    return t.root === "default" && t.state === "seeding" && existsSync(join(dir, "downloads", "renamed-movie.bin"));
+  }, 30000);
+  if (existsSync(join(dir, "disk2", "films", "renamed-movie.bin"))) fail("the moved file is still in its old root");
+  await until("the detail shows its root", async () => (await page.textContent("#detail-info")).includes("in root default"), 10000);
   await page.click("#detail-close");
 
   // Settings: change the global upload limit.

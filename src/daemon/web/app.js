@@ -12,6 +12,8 @@ let detailFollow = true;
 // Set by the user's first change in the detail form, cleared once applied: the
 // refresh never writes over what the user is editing, focused or not.
 let detailDirty = false;
+// The root the detail's torrent was in when its form was filled.
+let detailRoot = null;
 let logAbort = null;
 
 function el(tag, text, cls) {
@@ -229,6 +231,20 @@ function fillLabelFilter(list) {
   }
 }
 
+// The detail's root select offers every storage root; they are read again
+// when the torrent's root is not among them (one a category's folder made).
+async function fillDetailRoots(current) {
+  const sel = $("#detail-root");
+  if ([...sel.options].some((o) => o.value === current)) return;
+  const roots = await api("GET", "/roots");
+  sel.replaceChildren();
+  for (const r of roots) {
+    const o = el("option", r.label && r.label !== r.token ? `${r.label} (${r.token})` : r.token);
+    o.value = r.token;
+    sel.appendChild(o);
+  }
+}
+
 function detailEditing() {
   return detailDirty || $("#detail-form").contains(document.activeElement);
 }
@@ -252,8 +268,12 @@ async function fillDetail(id) {
     api("GET", `/torrents/${id}/trackers`),
   ]);
   if (detailId !== id) return; // another torrent's detail opened meanwhile
+  await fillDetailRoots(t.root);
+  if (detailId !== id) return;
   $("#detail-name").textContent = t.name;
   if (!detailEditing()) {
+    $("#detail-root").value = t.root;
+    detailRoot = t.root;
     $("#detail-labels").value = t.labels.join(", ");
     $("#detail-category").value = t.category;
     detailCategory = t.category;
@@ -266,7 +286,8 @@ async function fillDetail(id) {
   }
   $("#detail-info").textContent =
     `${t.id} · ${bytes(t.have_bytes)} of ${bytes(t.size)} · ${t.have_pieces}/${t.pieces} pieces · ` +
-    `downloaded ${bytes(t.downloaded)}, uploaded ${bytes(t.uploaded)}, wasted ${bytes(t.wasted)}` +
+    `downloaded ${bytes(t.downloaded)}, uploaded ${bytes(t.uploaded)}, wasted ${bytes(t.wasted)} · ` +
+    `in root ${t.root}` + (t.finish_root ? `, moving to ${t.finish_root} when it finishes` : "") +
     (t.note ? " · " + t.note : "");
   const fb = $("#detail-files tbody");
   fb.replaceChildren();
@@ -385,6 +406,12 @@ async function applyDetail(ev) {
       detailCategory = category;
     }
     if (follow && !detailFollow) await setFollow();
+    // Another root: its files move there, and it is placed by hand.
+    const root = $("#detail-root").value;
+    if (root && root !== detailRoot) {
+      await api("POST", `/torrents/${id}/move`, { root });
+      detailRoot = root;
+    }
     await api("PUT", `/torrents/${id}/limits`, {
       download: Number($("#detail-down").value) || 0, upload: Number($("#detail-up").value) || 0,
     });
