@@ -146,9 +146,7 @@ _RECHECK = r"""
 import json, os, sys, time
 import libtorrent as lt
 torrent, save_path, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
-ses = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False,
-                  "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
-                  "alert_mask": lt.alert.category_t.all_categories})
+ses = lt.session(json.loads(sys.argv[4]))
 atp = lt.add_torrent_params()
 atp.ti = lt.torrent_info(torrent)
 atp.save_path = save_path
@@ -177,9 +175,10 @@ os._exit(3)
 def lt_recheck(torrent: Path, save_path: Path, timeout: float = 120.0) -> list:
     """libtorrent's own full hash check of the data: one bool per piece. A
     check whose process crashed (a signal) is run once more, with a warning."""
+    settings = json.dumps({**LT_SETTINGS, "alert_mask": int(LT_SETTINGS["alert_mask"])})
     for attempt in (1, 2):
         r = subprocess.run([sys.executable, "-c", _RECHECK, str(torrent), str(save_path),
-                            str(timeout)], capture_output=True, text=True,
+                            str(timeout), settings], capture_output=True, text=True,
                            timeout=timeout + 30)
         if r.returncode == 0:
             return json.loads(r.stdout)
