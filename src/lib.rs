@@ -20,6 +20,7 @@ pub mod ipfilter;
 pub mod logring;
 pub mod lsd;
 pub mod metainfo;
+pub mod migrate;
 pub mod net;
 pub mod peerlog;
 pub mod proto;

@@ -13,6 +13,7 @@ const PURE: &[&str] = &[
     "ratelimit",
     "dht",
     "lsd",
+    "migrate",
 ];
 
 /// What they must not name.

@@ -6,6 +6,7 @@
 
 mod daemon_common;
 
+use base64::Engine as _;
 use daemon_common::{Daemon, make_torrent};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -57,6 +58,8 @@ fn every_answer_fits_the_openapi_document() {
     d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
     let unknown = "ab".repeat(20);
     let disk2 = dir.path().join("disk2");
+    let (t2, _) = make_torrent(dir.path(), "doc2.bin", 40_000);
+    let doc2 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&t2).unwrap());
 
     // (method, template, path, body): successes and failures of every route.
     let calls: Vec<(Method, &str, String, Option<Value>)> = vec![
@@ -97,6 +100,19 @@ fn every_answer_fits_the_openapi_document() {
             "/torrents",
             "/torrents".into(),
             Some(json!({"extra": 1})),
+        ),
+        (
+            Method::POST,
+            "/torrents",
+            "/torrents".into(),
+            Some(json!({"torrent": doc2, "paused": true, "name": "two",
+                "paths": [{"index": 0, "path": "renamed.bin"}]})),
+        ),
+        (
+            Method::POST,
+            "/torrents",
+            "/torrents".into(),
+            Some(json!({"torrent": doc2, "paths": [{"index": 3, "path": "x"}]})),
         ),
         (
             Method::GET,

@@ -79,6 +79,11 @@ fn magnet() {
 }
 
 #[test]
+fn qbt_resume() {
+    replay("qbt_resume", seedring::fuzz::migrate::qbt_resume);
+}
+
+#[test]
 fn wire() {
     replay("wire", seedring::fuzz::wire);
 }

@@ -183,3 +183,55 @@ fn a_command_checks_the_waiting_pieces_first() {
     assert_eq!(written(&out), vec![0]);
     assert!(core.waiting.is_empty());
 }
+
+/// The pieces `out` asks to have read and hashed.
+fn verify_asked(out: &[Action]) -> Vec<u32> {
+    (out.iter())
+        .filter_map(|a| match a {
+            Action::VerifyPieces { pieces, .. } => Some(pieces.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn a_paused_torrent_is_checked_when_asked_and_stays_paused() {
+    let (mut core, ih, n) = core_having_with(false, CoreConfig::default());
+    core.torrents.get_mut(&ih).unwrap().storage_ready = true;
+    let mut out = Vec::new();
+    core.execute(Time::ZERO, Command::Pause(ih), &mut out);
+    out.clear();
+    core.execute(Time::ZERO, Command::Recheck(ih), &mut out);
+    let mut asked = verify_asked(&out);
+    assert!(
+        !asked.is_empty(),
+        "a paused torrent's recheck reads its pieces"
+    );
+    assert_eq!(core.torrents[&ih].state(), TorrentState::Checking);
+    while !asked.is_empty() {
+        let mut out = Vec::new();
+        let results = asked.iter().map(|&p| (p, Verdict::Valid)).collect();
+        core.on_event(
+            Time::ZERO,
+            Event::PiecesVerified {
+                info_hash: ih,
+                results,
+            },
+            &mut out,
+        );
+        asked = verify_asked(&out);
+    }
+    let t = &core.torrents[&ih];
+    assert_eq!(t.have.count(), n, "every piece found");
+    assert_eq!(t.state(), TorrentState::Paused, "and paused again");
+
+    // Pausing it again stops such a check; resuming goes on with it.
+    let mut out = Vec::new();
+    core.execute(Time::ZERO, Command::Recheck(ih), &mut out);
+    assert!(!verify_asked(&out).is_empty());
+    let mut out = Vec::new();
+    core.execute(Time::ZERO, Command::Pause(ih), &mut out);
+    assert_eq!(core.torrents[&ih].state(), TorrentState::Paused);
+    assert!(core.torrents[&ih].checking.is_some());
+}

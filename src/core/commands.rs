@@ -198,6 +198,10 @@ impl Core {
         let t = self.torrent_mut(info_hash)?;
         t.paused = true;
         t.save_now = true;
+        // Pausing stops a check that a paused torrent was running.
+        if let Some(c) = &mut t.checking {
+            c.while_paused = false;
+        }
         Ok(())
     }
 
@@ -228,7 +232,8 @@ impl Core {
         Ok(())
     }
 
-    /// Forgets what is had and hashes everything on disk again.
+    /// Forgets what is had and hashes everything on disk again (a paused
+    /// torrent too: it stays paused).
     pub fn force_recheck(
         &mut self,
         info_hash: InfoHash,
@@ -254,7 +259,10 @@ impl Core {
             t.picker.drop_all();
             // Its completion time stays until the check says otherwise (a
             // complete torrent being rechecked is still one that completed).
-            t.checking = Some(Box::new(Check::full(t.have.len())));
+            let mut check = Check::full(t.have.len());
+            // A paused torrent is checked and stays paused.
+            check.while_paused = t.paused;
+            t.checking = Some(Box::new(check));
             t.dirty = true;
             out.extend(t.reopen_storage(info_hash));
         }

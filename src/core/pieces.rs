@@ -474,7 +474,8 @@ impl Core {
             return;
         };
         // Its files are read once they are prepared where it now lives.
-        if t.paused || t.root_lost || t.moving.is_some() || !t.storage_ready {
+        let held = t.paused && !t.checking_while_paused();
+        if held || t.root_lost || t.moving.is_some() || !t.storage_ready {
             return;
         }
         if t.checking.as_ref().is_none_or(|c| c.done()) {

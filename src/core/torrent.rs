@@ -246,6 +246,9 @@ pub(crate) struct Check {
     /// Pieces whose read failed, waiting for a root check to tell a missing file
     /// from a disk that went away: (piece, the first root check that can tell).
     pub doubtful: Vec<(u32, u64)>,
+    /// Asked for while the torrent was paused: it runs, and the torrent stays
+    /// paused after (qBittorrent's recheck of a paused torrent).
+    pub while_paused: bool,
 }
 
 impl Check {
@@ -258,6 +261,7 @@ impl Check {
             pending: 0,
             failed: 0,
             doubtful: Vec::new(),
+            while_paused: false,
         }
     }
 
@@ -272,6 +276,7 @@ impl Check {
             pending: 0,
             failed: 0,
             doubtful: Vec::new(),
+            while_paused: false,
         }
     }
 
@@ -569,6 +574,11 @@ impl Torrent {
         }
     }
 
+    /// A recheck asked for while it was paused is under way.
+    pub fn checking_while_paused(&self) -> bool {
+        self.checking.as_ref().is_some_and(|c| c.while_paused)
+    }
+
     pub fn state(&self) -> TorrentState {
         if let Some(e) = &self.error {
             return TorrentState::Error(e.clone());
@@ -576,7 +586,7 @@ impl Torrent {
         if self.moving.is_some() {
             return TorrentState::Moving;
         }
-        if self.paused {
+        if self.paused && !self.checking_while_paused() {
             return TorrentState::Paused;
         }
         if self.queued {

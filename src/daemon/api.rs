@@ -291,7 +291,7 @@ pub fn router(app: Shared, max_body: usize) -> Router {
     let api = Router::new()
         .route(
             "/torrents",
-            get(super::torrents::list).post(super::torrents::add),
+            get(super::torrents::list).post(super::add::add),
         )
         .route(
             "/torrents/{id}",

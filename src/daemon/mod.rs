@@ -11,6 +11,7 @@
 //! The HTTP server runs on its own small tokio runtime (the control plane); the
 //! engine's shards are untouched by it: every call is an async engine call.
 
+pub mod add;
 pub mod admin;
 pub mod api;
 pub mod auth;

@@ -1,4 +1,4 @@
-//! `/api/v1/torrents`: list, add, one, remove, pause, resume, recheck, move,
+//! `/api/v1/torrents`: list, one, remove, pause, resume, recheck, move,
 //! limits, sequential, files and priorities, peers, pieces.
 
 use std::convert::Infallible;
@@ -6,16 +6,14 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 
 use super::api::{ApiError, Body, Shared};
 use super::rows;
 use super::views::{self, FileView, PeerView, TorrentView};
-use crate::core::{AddTorrent, TorrentSettings, TorrentSource};
-use crate::metainfo::{Magnet, Metainfo, MetainfoLimits};
 use crate::types::InfoHash;
 
 /// The torrent a route's `{id}` names.
@@ -187,147 +185,6 @@ impl ListKey {
 
 /// About what one torrent takes in the list's JSON (its size estimate).
 const VIEW_BYTES: usize = 640;
-
-/// `POST /torrents` options (in the query for a `.torrent` upload, in the body
-/// with a magnet).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AddOptions {
-    /// A magnet link (JSON body only).
-    magnet: Option<String>,
-    /// Root token (or empty: the default root).
-    #[serde(default)]
-    root: String,
-    /// Added paused (absent: as the `add_paused` setting says).
-    #[serde(default)]
-    paused: Option<bool>,
-    /// Where its files go under the save folder (absent: as the
-    /// `content_layout` setting says).
-    #[serde(default)]
-    content_layout: Option<crate::metainfo::ContentLayout>,
-    #[serde(default)]
-    sequential: bool,
-    /// Labels: a JSON array, or comma-separated in the query.
-    #[serde(default)]
-    labels: Option<LabelList>,
-    /// Category. Added without a `root`, the torrent follows it (its save
-    /// path is the root) unless the `follow_category` setting is off; with a
-    /// `root`, it is placed there by hand.
-    #[serde(default)]
-    category: String,
-    /// Download cap, bytes/s (0: none).
-    #[serde(default)]
-    download_limit: u64,
-    /// Upload cap, bytes/s (0: none).
-    #[serde(default)]
-    upload_limit: u64,
-    /// Download in the incomplete folder first (`new_torrents.incomplete_path`;
-    /// absent: as the setting says, `false`: where it stays).
-    #[serde(default)]
-    incomplete: Option<bool>,
-}
-
-/// Labels as JSON gives them (an array) or a query does (`a,b`).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum LabelList {
-    /// `["a", "b"]`.
-    List(Vec<String>),
-    /// `a,b`.
-    Csv(String),
-}
-
-impl LabelList {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            LabelList::List(v) => v,
-            LabelList::Csv(s) => s
-                .split(',')
-                .filter(|l| !l.trim().is_empty())
-                .map(str::to_owned)
-                .collect(),
-        }
-    }
-}
-
-/// `POST /torrents`: a `.torrent` as the body (`Content-Type:
-/// application/x-bittorrent`, options in the query) or `{"magnet": ...}`.
-pub async fn add(
-    State(app): State<Shared>,
-    headers: HeaderMap,
-    q: Result<Query<AddOptions>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<TorrentView>), ApiError> {
-    let body = body.map_err(|r| ApiError {
-        status: r.status(),
-        error: if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
-        } else {
-            "bad_body"
-        },
-        detail: r.body_text(),
-    })?;
-    let kind = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let (source, opts) = match kind.as_str() {
-        "application/x-bittorrent" => {
-            let opts = query(q)?;
-            if opts.magnet.is_some() {
-                return Err(ApiError::bad("a magnet goes in a JSON body"));
-            }
-            let meta = Metainfo::from_bytes_with(&body, &MetainfoLimits::default())
-                .map_err(|e| ApiError::bad(format!("torrent file: {e}")))?;
-            (TorrentSource::Metainfo(Arc::new(meta)), opts)
-        }
-        "application/json" => {
-            let opts: AddOptions = serde_json::from_slice(&body).map_err(|e| ApiError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                error: "bad_json",
-                detail: e.to_string(),
-            })?;
-            let link = opts
-                .magnet
-                .as_deref()
-                .ok_or_else(|| ApiError::bad("no magnet in the body"))?;
-            let m = Magnet::parse(link).map_err(|e| ApiError::bad(format!("magnet: {e}")))?;
-            (TorrentSource::Magnet(m), opts)
-        }
-        other => {
-            return Err(ApiError {
-                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                error: "unsupported_media_type",
-                detail: format!(
-                    "{other:?}: send application/x-bittorrent (a .torrent) or application/json (a magnet)"
-                ),
-            });
-        }
-    };
-    let mut add = AddTorrent::new(source, opts.root);
-    add.incomplete = super::incomplete::staging_root(&app, opts.incomplete, None).await?;
-    let defaults = app.new_torrent_defaults();
-    add.paused = opts.paused.unwrap_or(defaults.paused);
-    add.settings = TorrentSettings {
-        content_layout: opts.content_layout.unwrap_or(defaults.content_layout),
-        sequential: opts.sequential,
-        download_limit: opts.download_limit,
-        upload_limit: opts.upload_limit,
-        labels: opts.labels.map(LabelList::into_vec).unwrap_or_default(),
-        category: opts.category,
-        // A root given places it by hand (the engine's rule) whatever this says.
-        manual: !defaults.follow_category,
-        ..TorrentSettings::default()
-    };
-    let ih = app.engine.add_torrent_async(add).await?;
-    let st = app.engine.stats_async(ih).await?;
-    Ok((StatusCode::CREATED, Json(st.into())))
-}
 
 /// `GET /torrents/{id}`.
 pub async fn one(

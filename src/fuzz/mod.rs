@@ -28,8 +28,10 @@
 //! | [`peer`](peer::peer) | the core's peer connection after a valid handshake |
 //! | [`peer_raw`](peer::peer_raw) | the core's peer connection from its first byte |
 //! | [`api`](api::api) | the admin REST and qBittorrent API requests |
+//! | [`qbt_resume`](migrate::qbt_resume) | qBittorrent's saved torrents, read for `import-qbittorrent` |
 
 pub mod api;
+pub mod migrate;
 pub mod mse;
 pub mod peer;
 pub mod utp;

@@ -156,6 +156,12 @@ pub enum MetainfoError {
     /// The v2 side (BEP 52) of a torrent is malformed.
     #[error("bad v2 metadata: {0}")]
     BadV2(String),
+    /// A file of the v2 side longer than a piece has no piece layer (what
+    /// libtorrent keeps in its resume data instead, so qBittorrent's saved
+    /// `.torrent` files have none): a hybrid loads without them and fetches
+    /// them from its v2 peers; a v2-only torrent is refused.
+    #[error("bad v2 metadata: {0}: no piece layer")]
+    NoPieceLayer(String),
     /// `meta version` is not 1 or 2.
     #[error("unsupported meta version {0}")]
     UnsupportedMetaVersion(i64),

@@ -163,8 +163,18 @@ impl Metainfo {
         let info_hash = InfoHash(Sha1::digest(&info_bytes).into());
         // A hybrid: its v2 side is checked and kept. A broken one refuses the torrent
         // (libtorrent 2.0.8 loads it): its v2 swarm's hashes could not be checked.
+        // One without its piece layers loads as if it came by magnet link.
         let v2 = match info_node.get("meta version").and_then(Node::as_int) {
-            Some(2) => Some(super::v2::parse_with_layers(&root, info_node)?),
+            Some(2) => match super::v2::parse_with_layers(&root, info_node) {
+                Ok((v2, layers)) => Some((v2, Some(layers))),
+                // As a hybrid that came by magnet link: it runs by its SHA-1
+                // pieces and its layers are fetched from its v2 peers.
+                Err(MetainfoError::NoPieceLayer(file)) => {
+                    tracing::info!(name = %info.name, file, "hybrid torrent without its piece layers: it runs by its SHA-1 pieces and fetches them from its v2 peers");
+                    Some((super::v2::parse_tree(info_node)?, None))
+                }
+                Err(e) => return Err(e),
+            },
             _ => None,
         };
         if let Some((v2, layers)) = &v2 {
@@ -176,7 +186,9 @@ impl Metainfo {
                     "the v2 file tree does not match the v1 file list".into(),
                 ));
             }
-            if let Err(why) = super::hybrid::with_roots(v2, layers, &mut info) {
+            if let Some(layers) = layers
+                && let Err(why) = super::hybrid::with_roots(v2, layers, &mut info)
+            {
                 tracing::info!(name = %info.name, "hybrid torrent: {why}; its v2 peers' hash requests will be refused");
             }
         }

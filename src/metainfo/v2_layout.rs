@@ -36,7 +36,7 @@ pub(super) fn file_layer(
         return Ok(Vec::new());
     }
     let name = f.path.join("/");
-    let layer = raw.ok_or_else(|| bad(format!("{name}: no piece layer")))?;
+    let layer = raw.ok_or(MetainfoError::NoPieceLayer(name.clone()))?;
     let pieces = f.length.div_ceil(piece_length);
     if layer.len() as u64 != pieces * 32 {
         return Err(bad(format!(

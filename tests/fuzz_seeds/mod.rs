@@ -10,6 +10,8 @@ use seedring::proto::ext::{ExtHandshake, UT_METADATA_ID, UtMetadata};
 use seedring::proto::pex::{FLAG_REACHABLE, FLAG_SEED, Pex, UT_PEX_ID};
 use seedring::proto::{BlockRequest, Handshake, Message};
 
+mod qbt;
+
 type Seeds = Vec<(String, Vec<u8>)>;
 
 /// Every target's seeds, by target name.
@@ -43,6 +45,7 @@ pub fn all() -> Vec<(&'static str, Seeds)> {
         ("peer", peer(false)),
         ("peer_raw", peer(true)),
         ("api", api()),
+        ("qbt_resume", qbt::resume()),
     ]
 }
 

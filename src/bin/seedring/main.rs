@@ -7,6 +7,7 @@ mod create;
 mod daemon;
 mod download;
 mod fd_limit;
+mod import;
 mod info;
 mod progress;
 mod remote;

@@ -97,6 +97,18 @@ enum RemoteCommand {
     },
     /// Everything about one torrent.
     Info { id: String },
+    /// Add every torrent qBittorrent keeps in its BT_backup folder (its
+    /// .fastresume and .torrent files) where its data is, with its category,
+    /// tags, name, limits, file names, priorities and trackers; each is checked
+    /// against its files before it seeds or downloads. Stop qBittorrent first.
+    ImportQbittorrent {
+        /// qBittorrent's BT_backup folder (e.g.
+        /// ~/.local/share/qBittorrent/BT_backup).
+        dir: PathBuf,
+        /// Say what would be added; add nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The global speed caps in force; `on` or `off` switches the alternative
     /// ones (a schedule switches them again at its next edge).
     AltLimits {
@@ -117,10 +129,10 @@ enum RemoteCommand {
     },
 }
 
-struct Client {
-    base: String,
+pub(crate) struct Client {
+    pub(crate) base: String,
     token: String,
-    http: reqwest::blocking::Client,
+    pub(crate) http: reqwest::blocking::Client,
 }
 
 impl Client {
@@ -162,7 +174,7 @@ impl Client {
         Ok(Client { base, token, http })
     }
 
-    fn send(&self, req: reqwest::blocking::RequestBuilder) -> anyhow::Result<Value> {
+    pub(crate) fn send(&self, req: reqwest::blocking::RequestBuilder) -> anyhow::Result<Value> {
         let resp = req
             .bearer_auth(&self.token)
             .send()
@@ -183,11 +195,11 @@ impl Client {
         Ok(v)
     }
 
-    fn get(&self, path: &str) -> anyhow::Result<Value> {
+    pub(crate) fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.send(self.http.get(format!("{}/api/v1{path}", self.base)))
     }
 
-    fn post(&self, path: &str) -> anyhow::Result<Value> {
+    pub(crate) fn post(&self, path: &str) -> anyhow::Result<Value> {
         self.send(self.http.post(format!("{}/api/v1{path}", self.base)))
     }
 
@@ -414,6 +426,9 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
                     cap("upload_limit")
                 );
             }
+        }
+        RemoteCommand::ImportQbittorrent { dir, dry_run } => {
+            return crate::import::run(&c, dir, *dry_run);
         }
         RemoteCommand::Info { id } => {
             let id = c.resolve(id)?;

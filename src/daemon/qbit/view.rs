@@ -64,7 +64,8 @@ pub struct QbTorrent<'a> {
     pub super_seeding: bool,
     pub tags: Cow<'a, str>,
     pub time_active: u64,
-    pub total_size: u64,
+    /// -1 until the metadata is known (as qBittorrent).
+    pub total_size: i64,
     pub tracker: &'a str,
     pub trackers_count: u64,
     pub up_limit: u64,
@@ -240,7 +241,7 @@ impl QbTorrent<'_> {
             ("super_seeding", Field::B(self.super_seeding)),
             ("tags", Field::S(&self.tags)),
             ("time_active", Field::U(self.time_active)),
-            ("total_size", Field::U(self.total_size)),
+            ("total_size", Field::I(self.total_size)),
             ("tracker", Field::S(self.tracker)),
             ("trackers_count", Field::U(self.trackers_count)),
             ("up_limit", Field::U(self.up_limit)),
@@ -440,7 +441,11 @@ impl<'a> QbTorrent<'a> {
             super_seeding: s.settings.super_seeding,
             tags,
             time_active: by_minute(now.saturating_sub(s.added_at)),
-            total_size: s.total_bytes,
+            total_size: if s.total_pieces == 0 {
+                -1
+            } else {
+                i64::try_from(s.total_bytes).unwrap_or(i64::MAX)
+            },
             tracker: match (&s.tracker_url, &s.tracker_error) {
                 (Some(u), None) => u,
                 _ => "",

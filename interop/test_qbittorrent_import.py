@@ -1,0 +1,158 @@
+"""Moving a seedbox from qBittorrent: Debian's qbittorrent-nox holds four
+torrents over its own data (one placed by hand with a category, tags, a name,
+limits, share limits, a renamed file, a skipped file and a tracker of the
+user's; one stopped; one managed by its category with the NoSubfolder layout;
+a magnet link still waiting for its metadata), is stopped, and
+`seedring remote import-qbittorrent` adds its BT_backup folder to a seedring
+daemon whose storage root is qBittorrent's download folder. seedring's
+qBittorrent API then answers for each torrent what qBittorrent answered
+(hash, name, save path, category, tags, limits, files with their names,
+priorities and progress, trackers), nothing is downloaded and no file
+changes; a second import adds nothing. The hybrid torrents among them come
+from BT_backup without their piece layers (libtorrent keeps those in its
+resume data), as qBittorrent saves them."""
+
+import hashlib
+import subprocess
+
+import libtorrent as lt
+import requests
+
+from conftest import lt_create, make_tree, seedring_bin
+from qbit_common import Client, QbNox, SeedringQb, wait_state
+
+SEEDING = {"stalledUP", "uploading"}
+FAKE = "ab" * 20
+
+
+def digests(root):
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def add(c, data, name, form):
+    """Adds a .torrent: the id qBittorrent 4.5 gives it (a hybrid's is its
+    truncated v2 hash) and the one seedring does (its v1 hash)."""
+    c.post("torrents/add", form,
+           files={"torrents": (f"{name}.torrent", data, "application/x-bittorrent")})
+    ti = lt.torrent_info(lt.bdecode(data))
+    return ti.info_hash().to_bytes().hex(), ti.info_hashes().v1.to_bytes().hex()
+
+
+def summary(c, ih):
+    """What a user sees of one torrent, as both APIs answer it."""
+    info = c.json("torrents/info", hashes=ih)[0]
+    props = c.json("torrents/properties", hash=ih)
+    files = [(f["name"], f["priority"], f["progress"]) for f in c.json("torrents/files", hash=ih)]
+    trackers = sorted(t["url"] for t in c.json("torrents/trackers", hash=ih)
+                      if not t["url"].startswith("** "))
+    keys = ("infohash_v1", "infohash_v2", "name", "save_path", "category", "tags", "up_limit", "dl_limit",
+            "ratio_limit", "seeding_time_limit", "auto_tmm", "progress", "total_size")
+    out = {k: info[k] for k in keys}
+    out["tags"] = sorted(t.strip() for t in out["tags"].split(",") if t.strip())
+    out["files"], out["trackers"] = files, trackers
+    out["piece_size"] = props["piece_size"]
+    return out
+
+
+def test_a_qbittorrent_seedbox_moves_over_with_its_settings_and_data(tmp):
+    home = tmp / "downloads"
+    home.mkdir()
+    album = make_tree(home / "album", {"a.bin": 300_000, "b.bin": 200_000, "c.bin": 5_000}, 1)
+    single = make_tree(home, {"single.bin": 100_000}, 2) / "single.bin"
+    flat = make_tree(tmp / "src" / "flat", {"c.bin": 50_000, "d/e.bin": 40_000}, 3)
+    t_album = lt_create(album, 16384, lt.create_torrent.v1_only, ["http://127.0.0.1:1/announce"])
+    t_single = lt_create(single, 16384, 0, ["http://127.0.0.1:1/announce"])
+    t_flat = lt_create(flat, 16384, 0)
+    # The NoSubfolder layout: flat's files straight in the category's folder.
+    make_tree(home / "tv", {"c.bin": 50_000, "d/e.bin": 40_000}, 3)
+
+    (tmp / "qb").mkdir()
+    qb = QbNox(tmp / "qb", home)
+    q = Client(qb.url)
+    assert q.login() == "Ok."
+    try:
+        q.post("torrents/createCategory", {"category": "tv", "savePath": str(home / "tv")})
+        (h_album, s_album) = add(q, t_album, "album", {"savepath": str(home), "category": "tv",
+                                           "tags": "x,y", "rename": "Shown As", "upLimit": "1000"})
+        (h_single, s_single) = add(q, t_single, "single", {"savepath": str(home), "paused": "true"})
+        (h_flat, s_flat) = add(q, t_flat, "flat", {"category": "tv", "autoTMM": "true",
+                                        "contentLayout": "NoSubfolder"})
+        q.post("torrents/add", {"urls": f"magnet:?xt=urn:btih:{FAKE}&dn=waiting"
+                                        "&tr=http%3A%2F%2F127.0.0.1%3A1%2Fm",
+                                "savepath": str(home / "sub")})
+        for ih in (h_album, h_flat):
+            wait_state(q, ih, SEEDING)
+        q.post("torrents/renameFile", {"hash": h_album, "oldPath": "album/a.bin",
+                                       "newPath": "album/sub/a2.bin"})
+        q.post("torrents/filePrio", {"hash": h_album, "id": "2", "priority": "0"})
+        q.post("torrents/filePrio", {"hash": h_album, "id": "1", "priority": "7"})
+        q.post("torrents/addTrackers", {"hash": h_album, "urls": "http://127.0.0.1:2/x"})
+        q.post("torrents/setShareLimits", {"hashes": h_album, "ratioLimit": "1.5",
+                                           "seedingTimeLimit": "60"})
+        wait_state(q, h_album, SEEDING)
+        before = [summary(q, ih) for ih in (h_album, h_single, h_flat, FAKE)]
+    finally:
+        qb.stop()
+    assert (home / "album" / "sub" / "a2.bin").exists()
+    on_disk = digests(home)
+
+    sr = SeedringQb(tmp / "sr", {"default": home})
+    backup = tmp / "qb" / "qBittorrent" / "data" / "BT_backup"
+    cmd = [seedring_bin(), "remote", "--data-dir", str(tmp / "sr" / "data"),
+           "import-qbittorrent", str(backup)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "4 added, 0 already there, 0 not added" in out.stdout, out.stdout
+        assert "follows category tv" in out.stdout, out.stdout
+        s = Client(sr.url)
+        assert s.login() == "Ok."
+        # seedring knows a hybrid by its v1 hash (qBittorrent by its v2 one;
+        # both say both in infohash_v1 and infohash_v2).
+        for ih in (s_album, s_flat):
+            wait_state(s, ih, SEEDING)
+        wait_state(s, s_single, {"pausedUP"})
+        wait_state(s, FAKE, {"metaDL"})
+        after = [summary(s, ih) for ih in (s_album, s_single, s_flat, FAKE)]
+        # The stopped one was never checked by qBittorrent (0%); seedring
+        # checks it on import, and it stays stopped.
+        assert before[1]["progress"] == 0 and after[1]["progress"] == 1
+        before[1]["progress"] = 1
+        before[1]["files"] = [(n, p, 1) for n, p, _ in before[1]["files"]]
+        for got, want in zip(after, before):
+            assert got == want, (got, want)
+        assert after[0]["files"][0][0] == "album/sub/a2.bin"
+        assert [p for _, p, _ in after[0]["files"]] == [1, 7, 0]
+        # Beside the storage root's marker, no file changed and none came.
+        now = digests(home)
+        assert now.pop(".seedring-root")
+        assert now == on_disk, "no file changed, nothing was fetched"
+
+        again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "0 added, 4 already there, 0 not added" in again.stdout, again.stdout
+    finally:
+        sr.stop()
+
+
+def test_a_folder_without_qbittorrent_files_or_with_a_damaged_one_is_told(tmp):
+    sr = SeedringQb(tmp / "sr", {"default": tmp / "home"})
+    base = [seedring_bin(), "remote", "--data-dir", str(tmp / "sr" / "data"),
+            "import-qbittorrent"]
+    try:
+        empty = tmp / "empty"
+        empty.mkdir()
+        out = subprocess.run(base + [str(empty)], capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0 and "no .fastresume files" in out.stderr, out.stderr
+        (empty / "x.fastresume").write_bytes(b"d4:name")
+        out = subprocess.run(base + [str(empty)], capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0, out.stdout
+        assert "skipped x: the .fastresume file is not readable" in out.stderr, out.stderr
+        # The daemon is untouched by it.
+        token = (tmp / "sr" / "data" / "admin.token").read_text().strip()
+        r = requests.get(sr.url + "/api/v1/torrents", timeout=10,
+                         headers={"Authorization": f"Bearer {token}"})
+        assert r.json()["total"] == 0
+    finally:
+        sr.stop()
