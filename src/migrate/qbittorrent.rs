@@ -4,8 +4,9 @@
 //! `POST /api/v1/torrents` body that adds it where its data is, under the
 //! names its files have there, with its category, tags, name, limits and
 //! share limits, and what to set once it is added (trackers the user changed,
-//! file priorities). The format read is qBittorrent 4.4 to 5.x's: a torrent
-//! under automatic management has no `qBt-savePath`.
+//! file priorities). The keys read are those qBittorrent 4.4 and later
+//! write (checked against 4.5.2): a torrent under automatic management has
+//! no `qBt-savePath`.
 //!
 //! Not carried over: its transfer history (uploaded and downloaded totals,
 //! times), its place in qBittorrent's queue, and web seeds added by hand.
