@@ -269,9 +269,14 @@ fn liar_is_banned(io: IoChoice) {
         dst.path(),
         Some(Bitfield::new(meta.info.geometry.piece_count())),
     );
-    victim
-        .add_peers(ih, &[liar.listen_addr(), seeder.listen_addr()])
-        .unwrap();
+    // The liar first and alone, so that its data surely arrives (with both
+    // at once, a busy machine once let the honest seeder send every piece
+    // before the liar sent one); then the honest seeder.
+    victim.add_peers(ih, &[liar.listen_addr()]).unwrap();
+    wait("the liar's data, refused", 60, || {
+        victim.stats(ih).is_ok_and(|s| s.hash_failures > 0)
+    });
+    victim.add_peers(ih, &[seeder.listen_addr()]).unwrap();
     wait("the download despite the liar", 90, || seeding(&victim, ih));
     same_tree(
         &good.path().join("target"),
