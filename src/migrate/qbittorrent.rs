@@ -176,11 +176,11 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
         }
     }
     let save_path = text(&d, "save_path")
-        .map(|p| trim_slash(&p))
+        .map(|p| folder(&p).to_owned())
         .filter(|p| !p.is_empty())
         .ok_or(ImportError::NoSavePath)?;
     // Managed torrents have no qBt-savePath: their folder is their category's.
-    let manual = text(&d, "qBt-savePath").map(|p| trim_slash(&p));
+    let manual = text(&d, "qBt-savePath").map(|p| folder(&p).to_owned());
     let pieces = d.get("pieces").and_then(Node::as_bytes).unwrap_or(&[]);
     let complete = !pieces.is_empty() && pieces.iter().all(|&b| b & 1 == 1);
     // Where it is to stay, and (while it downloads elsewhere) where it is now.
@@ -292,11 +292,13 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
     })
 }
 
-fn trim_slash(p: &str) -> String {
+/// A folder as paths are compared here: without blanks around it or a
+/// slash at its end (`/` stays `/`).
+pub fn folder(p: &str) -> &str {
     let t = p.trim();
     match t.trim_end_matches('/') {
-        "" if t.starts_with('/') => "/".to_owned(),
-        s => s.to_owned(),
+        "" => t,
+        s => s,
     }
 }
 

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use super::remote::Client;
+use seedring::migrate::qbittorrent::folder;
 use seedring::migrate::{self, Plan};
 
 /// The largest `.fastresume` or `.torrent` read (qBittorrent's are far
@@ -27,15 +28,6 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
         );
     }
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
-/// A folder as a category or a root names it, for comparing.
-fn folder(p: &str) -> &str {
-    let t = p.trim();
-    match t.trim_end_matches('/') {
-        "" => t,
-        s => s,
-    }
 }
 
 /// The folder a category's `save_path` means: empty is the default root, a

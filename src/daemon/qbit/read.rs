@@ -112,7 +112,7 @@ pub async fn properties(State(app): State<Shared>, p: Params) -> Result<Response
         "time_elapsed": t.time_active,
         "total_downloaded": s.downloaded,
         "total_downloaded_session": s.downloaded_session,
-        "total_size": if s.total_pieces == 0 { -1 } else { i64::try_from(s.total_bytes).unwrap_or(-1) },
+        "total_size": super::view::total_size(&s),
         "total_uploaded": s.uploaded,
         "total_uploaded_session": s.uploaded_session,
         "total_wasted": s.wasted,

@@ -441,11 +441,7 @@ impl<'a> QbTorrent<'a> {
             super_seeding: s.settings.super_seeding,
             tags,
             time_active: by_minute(now.saturating_sub(s.added_at)),
-            total_size: if s.total_pieces == 0 {
-                -1
-            } else {
-                i64::try_from(s.total_bytes).unwrap_or(i64::MAX)
-            },
+            total_size: total_size(s),
             tracker: match (&s.tracker_url, &s.tracker_error) {
                 (Some(u), None) => u,
                 _ => "",
@@ -470,6 +466,15 @@ pub fn by_minute(secs: u64) -> u64 {
 /// A magnet link naming the torrent (`xt` and `dn`) by its v1 hash (`v1`, 40
 /// hex digits) and its v2 hash (`v2`, 64), whichever it has (empty: none).
 /// Written into one string sized at once.
+/// Its size in bytes, `-1` until its metadata is known (as qBittorrent).
+pub fn total_size(s: &crate::core::TorrentStats) -> i64 {
+    if s.total_pieces == 0 {
+        -1
+    } else {
+        i64::try_from(s.total_bytes).unwrap_or(i64::MAX)
+    }
+}
+
 pub fn magnet(v1: &str, v2: &str, name: &str) -> String {
     let mut m = String::with_capacity(64 + v1.len() + v2.len() + name.len() * 3 / 2);
     m.push_str("magnet:?");
