@@ -59,16 +59,8 @@ impl Importer<'_> {
             let there = category_folder(&self.roots, cat["save_path"].as_str().unwrap_or(""));
             return Ok(there == folder(save_path));
         }
-        let enc =
-            percent_encoding::utf8_percent_encode(category, percent_encoding::NON_ALPHANUMERIC);
-        let url = format!("{}/api/v1/categories/{enc}", self.c.base);
         self.c
-            .send(
-                self.c
-                    .http
-                    .put(url)
-                    .json(&json!({ "save_path": save_path })),
-            )
+            .put_category(category, save_path)
             .with_context(|| format!("category {category:?} in {save_path}"))?;
         println!("  category {category} created, saving in {save_path}");
         self.categories = self.c.get("/categories")?;

@@ -203,6 +203,17 @@ impl Client {
         self.send(self.http.post(format!("{}/api/v1{path}", self.base)))
     }
 
+    /// Creates category `name` saving in `save_path`, or moves it there.
+    pub(crate) fn put_category(&self, name: &str, save_path: &str) -> anyhow::Result<Value> {
+        let enc = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+        let url = format!("{}/api/v1/categories/{enc}", self.base);
+        self.send(
+            self.http
+                .put(url)
+                .json(&serde_json::json!({ "save_path": save_path })),
+        )
+    }
+
     /// The full id of the one torrent whose id starts with `prefix`.
     fn resolve(&self, prefix: &str) -> anyhow::Result<String> {
         let p = prefix.to_ascii_lowercase();
@@ -382,14 +393,7 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
             }
         }
         RemoteCommand::AddCategory { name, save_path } => {
-            let enc =
-                percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
-            let url = format!("{}/api/v1/categories/{enc}", c.base);
-            c.send(
-                c.http
-                    .put(url)
-                    .json(&serde_json::json!({ "save_path": save_path })),
-            )?;
+            c.put_category(name, save_path)?;
             if !a.json {
                 println!("category {name} saved");
             }
