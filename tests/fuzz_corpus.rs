@@ -84,6 +84,16 @@ fn qbt_resume() {
 }
 
 #[test]
+fn rt_session() {
+    replay("rt_session", seedring::fuzz::migrate::rt_session);
+}
+
+#[test]
+fn tr_resume() {
+    replay("tr_resume", seedring::fuzz::migrate::tr_resume);
+}
+
+#[test]
 fn wire() {
     replay("wire", seedring::fuzz::wire);
 }

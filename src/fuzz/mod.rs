@@ -29,6 +29,8 @@
 //! | [`peer_raw`](peer::peer_raw) | the core's peer connection from its first byte |
 //! | [`api`](api::api) | the admin REST and qBittorrent API requests |
 //! | [`qbt_resume`](migrate::qbt_resume) | qBittorrent's saved torrents, read for `import-qbittorrent` |
+//! | [`rt_session`](migrate::rt_session) | rTorrent's session files, read for `import-rtorrent` |
+//! | [`tr_resume`](migrate::tr_resume) | Transmission's saved torrents, read for `import-transmission` |
 
 pub mod api;
 pub mod migrate;

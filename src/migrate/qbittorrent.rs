@@ -15,61 +15,9 @@
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use crate::bencode::{Limits, Node, decode};
+use super::{ImportError, Plan, dict, folder, int, magnet, text};
+use crate::bencode::Node;
 use crate::metainfo::{Metainfo, MetainfoLimits};
-
-/// Why a saved torrent cannot be moved.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ImportError {
-    /// The resume file is not bencode, or not a dictionary.
-    #[error("the .fastresume file is not readable: {0}")]
-    Resume(String),
-    /// The `.torrent` beside it is not a valid torrent.
-    #[error("the .torrent file is not valid: {0}")]
-    Torrent(String),
-    /// Neither metadata nor an info-hash to make a magnet link of.
-    #[error("it has no metadata and no info-hash")]
-    NoHash,
-    /// No `save_path`: where its data is is unknown.
-    #[error("it has no save path")]
-    NoSavePath,
-}
-
-/// What to ask the daemon for one saved torrent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
-    /// Its name, for messages.
-    pub name: String,
-    /// The add's JSON body: `torrent` (base64) or `magnet`, added paused, at
-    /// `save_path` (the command drops it to let a torrent follow its
-    /// category, see [`Plan::category_follow`]).
-    pub add: Value,
-    /// Where its files are to stay.
-    pub save_path: String,
-    /// Under automatic management in qBittorrent: its category, which it
-    /// follows here too if that category's folder is `save_path`.
-    pub category_follow: Option<String>,
-    /// Its trackers, where the user changed them from the torrent's own.
-    pub trackers: Option<Vec<Vec<String>>>,
-    /// Every file's priority (pad files too), where any is not normal.
-    pub priorities: Option<Vec<u8>>,
-    /// Stopped in qBittorrent: it stays paused.
-    pub paused: bool,
-}
-
-fn text(d: &Node<'_>, key: &str) -> Option<String> {
-    d.get(key)
-        .and_then(Node::as_bytes)
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-}
-
-fn int(d: &Node<'_>, key: &str) -> Option<i64> {
-    d.get(key).and_then(Node::as_int)
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 /// A hash of `len` bytes that is not all zeros (libtorrent writes zeros for
 /// "none").
@@ -94,28 +42,6 @@ fn tiers(d: &Node<'_>) -> Vec<Vec<String>> {
     out
 }
 
-fn magnet(v1: Option<&[u8]>, v2: Option<&[u8]>, name: &str, trackers: &[Vec<String>]) -> String {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-    let mut m = String::from("magnet:?");
-    let mut xt = Vec::new();
-    if let Some(h) = v1 {
-        xt.push(format!("xt=urn:btih:{}", hex(h)));
-    }
-    if let Some(h) = v2 {
-        xt.push(format!("xt=urn:btmh:1220{}", hex(h)));
-    }
-    m.push_str(&xt.join("&"));
-    if !name.is_empty() {
-        m.push_str("&dn=");
-        m.extend(utf8_percent_encode(name, NON_ALPHANUMERIC));
-    }
-    for url in trackers.iter().flatten() {
-        m.push_str("&tr=");
-        m.extend(utf8_percent_encode(url, NON_ALPHANUMERIC));
-    }
-    m
-}
-
 /// A share limit as qBittorrent saves it (-2: the global one, -1: none), as
 /// the add takes it (absent: the global one).
 fn share(v: Option<i64>) -> Option<i64> {
@@ -125,10 +51,7 @@ fn share(v: Option<i64>) -> Option<i64> {
 /// The plan for one saved torrent: its `.fastresume` bytes and its
 /// `.torrent` bytes if it has one.
 pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> {
-    let d = decode(resume, Limits::default()).map_err(|e| ImportError::Resume(e.to_string()))?;
-    if d.as_dict().is_none() {
-        return Err(ImportError::Resume("not a dictionary".into()));
-    }
+    let d = dict(resume, ".fastresume")?;
     let resume_trackers = tiers(&d);
     // The metadata: the .torrent, else an `info` libtorrent kept in the
     // resume data, else none (a magnet link still fetching it).
@@ -290,16 +213,6 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
         priorities,
         paused,
     })
-}
-
-/// A folder as paths are compared here: without blanks around it or a
-/// slash at its end (`/` stays `/`).
-pub fn folder(p: &str) -> &str {
-    let t = p.trim();
-    match t.trim_end_matches('/') {
-        "" => t,
-        s => s,
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::bencode::OwnedValue;
+use crate::bencode::{Limits, OwnedValue, decode};
 use crate::metainfo::{CreateLayout, CreateOptions, build_torrent};
 
 /// A two-file torrent (`album/a.bin`, `album/b.bin`) with one tracker.
@@ -195,9 +195,12 @@ fn metadata_kept_in_the_resume_data_serves_as_the_torrent() {
 fn damaged_files_are_refused_with_why() {
     assert!(matches!(
         plan(b"d4:name", None),
-        Err(ImportError::Resume(_))
+        Err(ImportError::Unreadable { .. })
     ));
-    assert!(matches!(plan(b"i1e", None), Err(ImportError::Resume(_))));
+    assert!(matches!(
+        plan(b"i1e", None),
+        Err(ImportError::Unreadable { .. })
+    ));
     assert!(matches!(
         plan(&resume().encode(), Some(b"d4:infoi1ee")),
         Err(ImportError::Torrent(_))

@@ -11,6 +11,8 @@ use seedring::proto::pex::{FLAG_REACHABLE, FLAG_SEED, Pex, UT_PEX_ID};
 use seedring::proto::{BlockRequest, Handshake, Message};
 
 mod qbt;
+mod rt;
+mod tr;
 
 type Seeds = Vec<(String, Vec<u8>)>;
 
@@ -46,6 +48,8 @@ pub fn all() -> Vec<(&'static str, Seeds)> {
         ("peer_raw", peer(true)),
         ("api", api()),
         ("qbt_resume", qbt::resume()),
+        ("rt_session", rt::session()),
+        ("tr_resume", tr::resume()),
     ]
 }
 

@@ -1,20 +1,22 @@
-//! `seedring remote import-qbittorrent DIR`: every torrent qBittorrent keeps in
-//! its `BT_backup` folder added to the daemon where its data is
-//! (`seedring::migrate::qbittorrent` reads each into a plan; this carries the
-//! plans out over the API, one torrent at a time).
+//! `seedring remote import-qbittorrent DIR`, `import-rtorrent DIR` and
+//! `import-transmission DIR`: every torrent qBittorrent keeps in its
+//! `BT_backup` folder, rTorrent in its session folder or Transmission in its
+//! configuration folder, added to the daemon where its data is
+//! (`seedring::migrate` reads each into a plan; this carries the plans out
+//! over the API, one torrent at a time).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use super::remote::Client;
-use seedring::migrate::qbittorrent::folder;
-use seedring::migrate::{self, Plan};
+use seedring::migrate::{self, Plan, folder};
 
-/// The largest `.fastresume` or `.torrent` read (qBittorrent's are far
-/// smaller; the daemon refuses a body over its own limit anyway).
+/// The largest file of a client's state read (a `.torrent` or resume data:
+/// theirs are far smaller; the daemon refuses a body over its own limit
+/// anyway).
 const MAX_FILE: u64 = 64 << 20;
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -28,6 +30,107 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
         );
     }
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The client whose saved torrents are moved.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// `BT_backup`: `<id>.fastresume`, with `<id>.torrent` once its metadata
+    /// is known.
+    Qbittorrent,
+    /// The session folder: `<HASH>.torrent`, with `<HASH>.torrent.rtorrent`
+    /// and `<HASH>.torrent.libtorrent_resume`.
+    Rtorrent,
+    /// The configuration folder: `resume/<id>.resume` and
+    /// `torrents/<id>.torrent` (given the `resume` folder itself, its
+    /// `torrents` is beside it).
+    Transmission,
+}
+
+/// Where Transmission's resume files are, given its configuration folder
+/// or the `resume` folder in it, and its `.torrent` files.
+fn transmission_dirs(dir: &Path) -> (PathBuf, PathBuf) {
+    let resume = match dir.join("resume").is_dir() {
+        true => dir.join("resume"),
+        false => dir.to_owned(),
+    };
+    let torrents = resume.parent().unwrap_or(dir).join("torrents");
+    (resume, torrents)
+}
+
+impl Source {
+    /// The saved torrents' ids in `dir`, sorted.
+    fn ids(self, dir: &Path) -> anyhow::Result<Vec<String>> {
+        let listed = match self {
+            Source::Transmission => transmission_dirs(dir).0,
+            _ => dir.to_owned(),
+        };
+        let mut ids: Vec<String> = std::fs::read_dir(&listed)
+            .with_context(|| format!("cannot read {}", listed.display()))?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|name| match self {
+                Source::Qbittorrent => name.strip_suffix(".fastresume").map(str::to_owned),
+                Source::Transmission => name.strip_suffix(".resume").map(str::to_owned),
+                Source::Rtorrent => name
+                    .strip_suffix(".torrent")
+                    .filter(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .map(str::to_owned),
+            })
+            .collect();
+        ids.sort();
+        if ids.is_empty() {
+            match self {
+                Source::Qbittorrent => bail!(
+                    "no .fastresume files in {} (qBittorrent keeps them in its BT_backup folder, e.g. ~/.local/share/qBittorrent/BT_backup)",
+                    dir.display()
+                ),
+                Source::Transmission => bail!(
+                    "no .resume files in {} (Transmission keeps them in the resume folder of its configuration folder, e.g. ~/.config/transmission-daemon)",
+                    listed.display()
+                ),
+                Source::Rtorrent => bail!(
+                    "no rTorrent session files (<info-hash>.torrent) in {} (rTorrent keeps them where session.path.set in its .rtorrent.rc says, e.g. ~/.session)",
+                    dir.display()
+                ),
+            }
+        }
+        if let Source::Rtorrent = self
+            && dir.join("rtorrent.lock").exists()
+        {
+            eprintln!(
+                "{} has rtorrent.lock: if rTorrent still runs, stop it first (it would go on writing these torrents' state and files)",
+                dir.display()
+            );
+        }
+        Ok(ids)
+    }
+
+    /// The plan for saved torrent `id`.
+    fn plan(self, dir: &Path, id: &str) -> anyhow::Result<Plan> {
+        let beside = |ext: &str| -> anyhow::Result<Option<Vec<u8>>> {
+            let path = dir.join(format!("{id}{ext}"));
+            path.exists().then(|| read(&path)).transpose()
+        };
+        Ok(match self {
+            Source::Qbittorrent => {
+                let resume = read(&dir.join(format!("{id}.fastresume")))?;
+                migrate::plan(&resume, beside(".torrent")?.as_deref())?
+            }
+            Source::Transmission => {
+                let (resume, torrents) = transmission_dirs(dir);
+                let path = torrents.join(format!("{id}.torrent"));
+                let torrent = path.exists().then(|| read(&path)).transpose()?;
+                let resume = read(&resume.join(format!("{id}.resume")))?;
+                migrate::transmission::plan(&resume, torrent.as_deref())?
+            }
+            Source::Rtorrent => {
+                let torrent = read(&dir.join(format!("{id}.torrent")))?;
+                let state = beside(".torrent.rtorrent")?;
+                let resume = beside(".torrent.libtorrent_resume")?;
+                migrate::rtorrent::plan(&torrent, state.as_deref(), resume.as_deref())?
+            }
+        })
+    }
 }
 
 /// The folder a category's `save_path` means: empty is the default root, a
@@ -70,7 +173,10 @@ impl Importer<'_> {
     /// Adds one torrent as its plan says; its id, or `None` if it is there
     /// already.
     fn add(&mut self, mut p: Plan) -> anyhow::Result<Option<String>> {
-        let mut how = format!("in {}", p.save_path);
+        let mut how = match p.add["category"].as_str() {
+            Some(cat) => format!("in {} (category {cat})", p.save_path),
+            None => format!("in {}", p.save_path),
+        };
         if let Some(cat) = &p.category_follow {
             if self.follows(cat, &p.save_path)? {
                 if let Some(a) = p.add.as_object_mut() {
@@ -118,24 +224,10 @@ impl Importer<'_> {
     }
 }
 
-/// Reads every `.fastresume` in `dir` (with its `.torrent`) and adds each;
-/// with `dry_run`, says what it would add.
-pub fn run(c: &Client, dir: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
-    let mut stems: Vec<String> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            name.strip_suffix(".fastresume").map(str::to_owned)
-        })
-        .collect();
-    stems.sort();
-    if stems.is_empty() {
-        bail!(
-            "no .fastresume files in {} (qBittorrent keeps them in its BT_backup folder, e.g. ~/.local/share/qBittorrent/BT_backup)",
-            dir.display()
-        );
-    }
+/// Reads every saved torrent of `from` in `dir` and adds each; with
+/// `dry_run`, says what it would add.
+pub fn run(c: &Client, from: Source, dir: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let ids = from.ids(dir)?;
     let mut im = Importer {
         c,
         categories: if dry_run {
@@ -150,18 +242,8 @@ pub fn run(c: &Client, dir: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
         },
     };
     let (mut added, mut there, mut failed) = (0, 0, 0);
-    for stem in &stems {
-        let resume = read(&dir.join(format!("{stem}.fastresume")));
-        let torrent_file = dir.join(format!("{stem}.torrent"));
-        let torrent = match torrent_file.exists() {
-            true => Some(read(&torrent_file)),
-            false => None,
-        };
-        let planned = match (resume, torrent.transpose()) {
-            (Ok(r), Ok(t)) => migrate::plan(&r, t.as_deref()).map_err(anyhow::Error::from),
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
-        let p = match planned {
+    for stem in &ids {
+        let p = match from.plan(dir, stem) {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("skipped {stem}: {e:#}");
@@ -170,9 +252,8 @@ pub fn run(c: &Client, dir: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
             }
         };
         if dry_run {
-            let follow = p
-                .category_follow
-                .as_deref()
+            let follow = p.add["category"]
+                .as_str()
                 .map(|c| format!(" (category {c})"))
                 .unwrap_or_default();
             let paused = if p.paused { ", paused" } else { "" };

@@ -109,6 +109,31 @@ enum RemoteCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Add every torrent of rTorrent's session folder where its data is, with
+    /// its label as its category, its file priorities and trackers, stopped if
+    /// it was; each is checked against its files before it seeds or downloads.
+    /// Stop rTorrent first.
+    ImportRtorrent {
+        /// rTorrent's session folder (where `session.path.set` in its
+        /// .rtorrent.rc points, e.g. ~/.session).
+        dir: PathBuf,
+        /// Say what would be added; add nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Add every torrent Transmission keeps (its resume and torrents folders)
+    /// where its data is, under its files' names there, with its labels, caps,
+    /// ratio and idle limits and file priorities, stopped if it was; each is
+    /// checked against its files before it seeds or downloads. Stop
+    /// Transmission first.
+    ImportTransmission {
+        /// Transmission's configuration folder (e.g.
+        /// ~/.config/transmission-daemon), or the resume folder in it.
+        dir: PathBuf,
+        /// Say what would be added; add nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The global speed caps in force; `on` or `off` switches the alternative
     /// ones (a schedule switches them again at its next edge).
     AltLimits {
@@ -432,7 +457,13 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
             }
         }
         RemoteCommand::ImportQbittorrent { dir, dry_run } => {
-            return crate::import::run(&c, dir, *dry_run);
+            return crate::import::run(&c, crate::import::Source::Qbittorrent, dir, *dry_run);
+        }
+        RemoteCommand::ImportRtorrent { dir, dry_run } => {
+            return crate::import::run(&c, crate::import::Source::Rtorrent, dir, *dry_run);
+        }
+        RemoteCommand::ImportTransmission { dir, dry_run } => {
+            return crate::import::run(&c, crate::import::Source::Transmission, dir, *dry_run);
         }
         RemoteCommand::Info { id } => {
             let id = c.resolve(id)?;

@@ -1,0 +1,239 @@
+"""Moving a seedbox from Transmission: Debian's transmission-daemon 3.00
+holds five torrents over its own data (a single file renamed; an album with
+its folder and a file renamed, a file not wanted, one raised, two labels, an
+upload cap, a ratio and an idle limit and a tracker of the user's; a folder
+stopped; a folder with a file missing, so partly downloaded; a magnet link
+still waiting for its metadata), is stopped, and `seedring remote
+import-transmission` adds its configuration folder to a seedring daemon
+whose storage root is Transmission's download folder. seedring then answers
+for each torrent what Transmission answered over its RPC before it stopped
+(name, folder, files under their names now with what is wanted, labels,
+caps, limits, stopped or not, progress, trackers), nothing is downloaded
+and no file changes; a second import adds nothing."""
+
+import base64
+import hashlib
+import json
+import subprocess
+import time
+
+import libtorrent as lt
+import requests
+
+from conftest import lt_create, make_tree, seedring_bin
+from qbit_common import Client, SeedringQb, free_port, wait_state
+
+FAKE = "ef" * 20
+# Transmission's file priorities (low, normal, high) as qBittorrent's API
+# gives them; a file not wanted is 0.
+PRIORITY = {-1: 1, 0: 1, 1: 6}
+
+
+class Transmission:
+    """transmission-daemon in the foreground, its RPC and peers on loopback,
+    no DHT, PEX, LSD or uTP."""
+
+    def __init__(self, conf, home):
+        conf.mkdir(parents=True)
+        self.conf = conf
+        self.port = free_port()
+        (conf / "settings.json").write_text(json.dumps({
+            "dht-enabled": False, "lpd-enabled": False, "pex-enabled": False,
+            "utp-enabled": False, "port-forwarding-enabled": False,
+            "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
+            "peer-port": free_port(), "rpc-bind-address": "127.0.0.1", "rpc-port": self.port,
+            "rpc-authentication-required": False, "rpc-whitelist-enabled": False,
+            "rpc-host-whitelist-enabled": False, "download-dir": str(home),
+            "incomplete-dir-enabled": False, "message-level": 2}))
+        self.log = open(conf / "transmission.log", "w")
+        self.proc = subprocess.Popen(["transmission-daemon", "-f", "-g", str(conf)],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        self.session = ""
+        deadline = time.time() + 30
+        while True:
+            try:
+                self.call("session-get")
+                break
+            except requests.ConnectionError:
+                assert time.time() < deadline, "Transmission did not start"
+                assert self.proc.poll() is None, "Transmission exited"
+                time.sleep(0.2)
+
+    def call(self, method, **args):
+        """One RPC call (the session id asked for by a 409 first)."""
+        url = f"http://127.0.0.1:{self.port}/transmission/rpc"
+        for _ in range(2):
+            r = requests.post(url, json={"method": method, "arguments": args}, timeout=30,
+                              headers={"X-Transmission-Session-Id": self.session})
+            if r.status_code == 409:
+                self.session = r.headers["X-Transmission-Session-Id"]
+                continue
+            r.raise_for_status()
+            answer = r.json()
+            assert answer["result"] == "success", (method, args, answer)
+            return answer["arguments"]
+        raise AssertionError("no session id")
+
+    def add(self, torrent, **args):
+        added = self.call("torrent-add", metainfo=base64.b64encode(torrent).decode(), **args)
+        return added["torrent-added"]["id"]
+
+    def summary(self, tid):
+        """What a user sees of one torrent."""
+        t = self.call("torrent-get", ids=[tid], fields=[
+            "name", "downloadDir", "files", "wanted", "priorities", "labels", "status",
+            "percentDone", "trackers", "uploadLimit", "uploadLimited", "seedRatioLimit",
+            "seedRatioMode"])["torrents"][0]
+        return {
+            "name": t["name"],
+            "save_path": t["downloadDir"],
+            "files": [(f["name"], PRIORITY[p] if w else 0)
+                      for f, w, p in zip(t["files"], t["wanted"], t["priorities"])],
+            "tags": sorted(t["labels"]),
+            "stopped": t["status"] == 0,
+            "progress": round(t["percentDone"], 4),
+            "trackers": sorted(x["announce"] for x in t["trackers"]),
+            # kB/s (1,000 bytes) when on; qBittorrent's API: bytes/s, 0 none.
+            "up_limit": t["uploadLimit"] * 1000 if t["uploadLimited"] else 0,
+            # Mode 1: its own; 0: the global one (-2 in qBittorrent's API).
+            "ratio_limit": t["seedRatioLimit"] if t["seedRatioMode"] == 1 else -2,
+        }
+
+    def stop(self):
+        """Stops as a service stop does (SIGTERM: the resume files are saved)."""
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+def seedring_summary(c, ih):
+    info = c.json("torrents/info", hashes=ih)[0]
+    files = c.json("torrents/files", hash=ih)
+    trackers = c.json("torrents/trackers", hash=ih)
+    return {
+        "name": info["name"],
+        "save_path": info["save_path"].rstrip("/"),
+        "files": [(f["name"], f["priority"]) for f in files],
+        "tags": sorted(t.strip() for t in info["tags"].split(",") if t.strip()),
+        "stopped": info["state"].startswith("paused"),
+        "progress": round(info["progress"], 4),
+        "trackers": sorted(t["url"] for t in trackers if not t["url"].startswith("** ")),
+        "up_limit": info["up_limit"],
+        "ratio_limit": round(info["ratio_limit"], 4),
+    }
+
+
+def digests(root):
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_transmission_seedbox_moves_over_with_its_settings_and_data(tmp):
+    home = tmp / "downloads"
+    tr = ["http://127.0.0.1:1/announce"]
+    single = make_tree(home, {"single.bin": 100_000}, 1) / "single.bin"
+    album = make_tree(home / "album", {"a.bin": 60_000, "b.bin": 50_000, "c.bin": 5_000}, 2)
+    flat = make_tree(home / "flat", {"x.bin": 70_000, "d/y.bin": 30_000}, 3)
+    part = make_tree(home / "part", {"p.bin": 64 * 1024, "q.bin": 64 * 1024}, 4)
+    torrents, hashes = {}, {}
+    for name, src in (("single", single), ("album", album), ("flat", flat), ("part", part)):
+        torrents[name] = lt_create(src, 16384, lt.create_torrent.v1_only, tr)
+        hashes[name] = lt.torrent_info(lt.bdecode(torrents[name])).info_hash().to_bytes().hex()
+    (part / "q.bin").unlink()
+
+    t = Transmission(tmp / "tr", home)
+    try:
+        ids = {k: t.add(v, **{"download-dir": str(home)}) for k, v in torrents.items()}
+        t.call("torrent-add", filename=f"magnet:?xt=urn:btih:{FAKE}&dn=waiting"
+               "&tr=http%3A%2F%2F127.0.0.1%3A1%2Fm", **{"download-dir": str(home)})
+        deadline = time.time() + 60
+        while True:
+            got = t.call("torrent-get", ids=list(ids.values()), fields=["status", "percentDone"])
+            # 1 and 2: waiting for a check, checking.
+            if all(x["status"] not in (1, 2) for x in got["torrents"]):
+                break
+            assert time.time() < deadline, ("Transmission's checks did not end", got)
+            time.sleep(0.2)
+        a = ids["album"]
+        t.call("torrent-set", ids=[a], **{"files-unwanted": [1], "priority-high": [2],
+                                          "labels": ["tv", "hd"], "uploadLimit": 100,
+                                          "uploadLimited": True, "seedRatioLimit": 1.5,
+                                          "seedRatioMode": 1, "seedIdleLimit": 30,
+                                          "seedIdleMode": 1,
+                                          "trackerAdd": ["http://127.0.0.1:2/mine"]})
+        t.call("torrent-rename-path", ids=[a], path="album/a.bin", name="a2.bin")
+        t.call("torrent-rename-path", ids=[a], path="album", name="Album X")
+        t.call("torrent-rename-path", ids=[ids["single"]], path="single.bin", name="single2.bin")
+        t.call("torrent-stop", ids=[ids["flat"]])
+        deadline = time.time() + 30
+        while not t.summary(ids["flat"])["stopped"]:
+            assert time.time() < deadline, "Transmission did not stop the torrent"
+            time.sleep(0.2)
+        before = {k: t.summary(i) for k, i in ids.items()}
+    finally:
+        t.stop()
+    assert before["album"]["files"][0] == ("Album X/a2.bin", 1)
+    assert [p for _, p in before["album"]["files"]] == [1, 0, 6]
+    assert before["album"]["up_limit"] == 100_000 and before["album"]["ratio_limit"] == 1.5
+    assert before["flat"]["stopped"] and before["single"]["name"] == "single2.bin"
+    assert 0 < before["part"]["progress"] < 1
+    assert (home / "Album X" / "a2.bin").exists()
+    on_disk = digests(home)
+
+    sr = SeedringQb(tmp / "sr", {"default": home})
+    cmd = [seedring_bin(), "remote", "--data-dir", str(tmp / "sr" / "data"),
+           "import-transmission", str(tmp / "tr")]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "5 added, 0 already there, 0 not added" in out.stdout, out.stdout
+        s = Client(sr.url)
+        assert s.login() == "Ok."
+        for k in ("album", "single"):
+            wait_state(s, hashes[k], {"stalledUP", "uploading"})
+        wait_state(s, hashes["flat"], {"pausedUP"})
+        wait_state(s, hashes["part"], {"stalledDL", "downloading"})
+        wait_state(s, FAKE, {"metaDL"})
+        for k, h in hashes.items():
+            after = seedring_summary(s, h)
+            assert after == before[k], (k, after, before[k])
+        magnet = s.json("torrents/info", hashes=FAKE)[0]
+        assert (magnet["name"], magnet["save_path"].rstrip("/")) == ("waiting", str(home))
+        assert [x["url"] for x in s.json("torrents/trackers", hash=FAKE)
+                if not x["url"].startswith("** ")] == ["http://127.0.0.1:1/m"]
+        # Beside the storage root's marker, no file changed and none came;
+        # the file missing is sized for what is to come (no peer sent any).
+        now = digests(home)
+        assert now.pop(".seedring-root")
+        assert now.pop("part/q.bin", None) is None or not (home / "part" / "q.bin").read_bytes().strip(b"\0")
+        assert now == on_disk, "no file changed, nothing was fetched"
+
+        again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "0 added, 5 already there, 0 not added" in again.stdout, again.stdout
+    finally:
+        sr.stop()
+
+
+def test_a_folder_without_transmission_files_or_with_a_damaged_one_is_told(tmp):
+    sr = SeedringQb(tmp / "sr", {"default": tmp / "home"})
+    base = [seedring_bin(), "remote", "--data-dir", str(tmp / "sr" / "data"),
+            "import-transmission"]
+    try:
+        conf = tmp / "conf"
+        (conf / "resume").mkdir(parents=True)
+        out = subprocess.run(base + [str(conf)], capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0 and "no .resume files" in out.stderr, out.stderr
+        (conf / "resume" / "x.resume").write_bytes(b"d11:destination")
+        (conf / "resume" / "y.resume").write_bytes(b"d11:destination4:/tmpe")
+        out = subprocess.run(base + [str(conf / "resume")], capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode != 0, out.stdout
+        assert "skipped x: the .resume file is not readable" in out.stderr, out.stderr
+        assert "skipped y: the .torrent file is not valid: not there" in out.stderr, out.stderr
+        token = (tmp / "sr" / "data" / "admin.token").read_text().strip()
+        r = requests.get(sr.url + "/api/v1/torrents", timeout=10,
+                         headers={"Authorization": f"Bearer {token}"})
+        assert r.json()["total"] == 0, "the daemon is untouched by it"
+    finally:
+        sr.stop()

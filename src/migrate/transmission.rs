@@ -1,0 +1,204 @@
+//! Transmission's saved torrents (its configuration folder: `resume/<id>.resume`,
+//! Transmission's state of a torrent, beside `torrents/<id>.torrent`, which
+//! Transmission rewrites when the user edits the trackers, and which for a
+//! magnet link still fetching its metadata holds only `magnet-info` and the
+//! trackers), each read into a [`Plan`]: added where its data is
+//! (`destination`), under the names its files have there (`files`, after a
+//! rename) and its own name (`name`), with its labels, caps, ratio and idle
+//! limits, files not wanted or raised, and stopped if it was. Checked against
+//! Transmission 3.00; the keys are those 3.00 and 4.0 write.
+//!
+//! Not carried over: its transfer history (uploaded and downloaded totals,
+//! times), its bandwidth priority and queue place, and its peer limit. What
+//! is on disk is checked at add, never taken from the resume data.
+
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
+use super::{ImportError, Plan, dict, folder, int, magnet, text, torrent_dict};
+use crate::bencode::Node;
+use crate::metainfo::{Metainfo, MetainfoLimits};
+
+/// A cap as Transmission saves it (`{speed-Bps, use-speed-limit}`), in
+/// bytes a second, where it is on.
+fn cap(d: &Node<'_>, key: &str) -> Option<i64> {
+    let c = d.get(key)?;
+    (int(c, "use-speed-limit") == Some(1))
+        .then(|| int(c, "speed-Bps"))
+        .flatten()
+        .filter(|&b| b > 0)
+}
+
+/// A limit's value as the add takes it: mode 1 is the torrent's own, 2 none
+/// (`-1`), anything else the global one (absent).
+fn limit(d: &Node<'_>, key: &str, value: impl Fn(&Node<'_>) -> Option<Value>) -> Option<Value> {
+    let l = d.get(key)?;
+    match int(
+        l,
+        key.strip_suffix("-limit")
+            .map(|k| format!("{k}-mode"))
+            .as_deref()?,
+    )? {
+        1 => value(l),
+        2 => Some((-1).into()),
+        _ => None,
+    }
+}
+
+/// A file's priority as the add takes it: not wanted is `0`; Transmission's
+/// low and normal are `1`, high is `6`.
+fn priority(wanted: bool, p: i64) -> u8 {
+    match (wanted, p) {
+        (false, _) => 0,
+        (true, 1..) => 6,
+        _ => 1,
+    }
+}
+
+/// The tiers a `.torrent` lists (`announce-list`, else `announce`).
+fn announce(t: &Node<'_>) -> Vec<Vec<String>> {
+    let list = t
+        .get("announce-list")
+        .and_then(Node::as_list)
+        .unwrap_or(&[]);
+    let mut tiers: Vec<Vec<String>> = (list.iter())
+        .map(|tier| {
+            (tier.as_list().unwrap_or(&[]).iter())
+                .filter_map(Node::as_bytes)
+                .map(|u| String::from_utf8_lossy(u).trim().to_owned())
+                .filter(|u| !u.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .filter(|tier| !tier.is_empty())
+        .collect();
+    if tiers.is_empty() {
+        tiers.extend(
+            text(t, "announce")
+                .filter(|u| !u.trim().is_empty())
+                .map(|u| vec![u]),
+        );
+    }
+    tiers
+}
+
+/// The plan for one saved torrent: its `.resume` bytes and its `.torrent`
+/// bytes.
+pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> {
+    let d = dict(resume, ".resume")?;
+    let torrent = torrent.ok_or(ImportError::Torrent("not there".into()))?;
+    let t = torrent_dict(torrent)?;
+    let save_path = text(&d, "destination")
+        .map(|p| folder(&p).to_owned())
+        .filter(|p| !p.is_empty())
+        .ok_or(ImportError::NoSavePath)?;
+    let own_name = text(&d, "name").unwrap_or_default();
+    let mut add = Map::new();
+    let mut priorities = None;
+    let name = if let Some(m) = t.get("magnet-info") {
+        // A magnet link still fetching its metadata.
+        let ih = (m.get("info_hash").and_then(Node::as_bytes)).filter(|h| h.len() == 20);
+        let shown = text(m, "display-name").unwrap_or_default();
+        let link = magnet(
+            Some(ih.ok_or(ImportError::NoHash)?),
+            None,
+            &shown,
+            &announce(&t),
+        );
+        add.insert("magnet".into(), link.into());
+        if shown.is_empty() { own_name } else { shown }
+    } else {
+        let meta = Metainfo::from_bytes_with(torrent, &MetainfoLimits::default())
+            .map_err(|e| ImportError::Torrent(e.to_string()))?;
+        add.insert(
+            "torrent".into(),
+            base64::engine::general_purpose::STANDARD
+                .encode(torrent)
+                .into(),
+        );
+        let files = &meta.info.files;
+        // Files under other names: `files` holds every file's name now.
+        let now = d.get("files").and_then(Node::as_list).unwrap_or(&[]);
+        if now.len() == files.len() {
+            let paths: Vec<Value> = (now.iter().zip(files).enumerate())
+                .filter(|(_, (_, f))| !f.attr.pad)
+                .filter_map(|(i, (n, f))| {
+                    let n = String::from_utf8_lossy(n.as_bytes()?).into_owned();
+                    (!n.is_empty() && n != f.path.join("/")).then(|| json!({"index": i, "path": n}))
+                })
+                .collect();
+            if !paths.is_empty() {
+                add.insert("paths".into(), Value::Array(paths));
+            }
+        }
+        let dnd = d.get("dnd").and_then(Node::as_list).unwrap_or(&[]);
+        let prio = d.get("priority").and_then(Node::as_list).unwrap_or(&[]);
+        if dnd.len() == files.len() && prio.len() == files.len() {
+            let p: Vec<u8> = (dnd.iter().zip(prio))
+                .map(|(n, p)| priority(n.as_int() != Some(1), p.as_int().unwrap_or(0)))
+                .collect();
+            priorities = p.iter().any(|&x| x != 1).then_some(p);
+        }
+        if !own_name.is_empty() && own_name != meta.info.name {
+            add.insert("name".into(), own_name.clone().into());
+        }
+        meta.info.name.clone()
+    };
+    add.insert("save_path".into(), save_path.clone().into());
+    // Transmission's incomplete folder holds what is not whole yet (the
+    // daemon keeps a torrent in its save path if its files are there).
+    let whole = (d.get("progress").and_then(|p| p.get("have")))
+        .and_then(Node::as_bytes)
+        .is_some_and(|h| h == b"all");
+    match text(&d, "incomplete-dir").map(|p| folder(&p).to_owned()) {
+        Some(dir) if !dir.is_empty() && !whole => add.insert("download_path".into(), dir.into()),
+        _ => add.insert("incomplete".into(), false.into()),
+    };
+    add.insert("paused".into(), true.into());
+    add.insert("content_layout".into(), "original".into());
+    let labels: Vec<String> = (d
+        .get("labels")
+        .and_then(Node::as_list)
+        .unwrap_or(&[])
+        .iter())
+    .filter_map(Node::as_bytes)
+    .map(|b| String::from_utf8_lossy(b).trim().to_owned())
+    .filter(|l| !l.is_empty())
+    .collect();
+    if !labels.is_empty() {
+        add.insert("labels".into(), json!(labels));
+    }
+    for (key, field) in [
+        ("speed-limit-up", "upload_limit"),
+        ("speed-limit-down", "download_limit"),
+    ] {
+        if let Some(b) = cap(&d, key) {
+            add.insert(field.into(), b.into());
+        }
+    }
+    let ratio = limit(&d, "ratio-limit", |l| {
+        let r: f64 = text(l, "ratio-limit")?.trim().parse().ok()?;
+        (r.is_finite() && r >= 0.0).then(|| r.into())
+    });
+    if let Some(r) = ratio {
+        add.insert("ratio_limit".into(), r);
+    }
+    let idle = limit(&d, "idle-limit", |l| {
+        int(l, "idle-limit").filter(|&m| m >= 0).map(Value::from)
+    });
+    if let Some(m) = idle {
+        add.insert("inactive_seeding_time_limit_mins".into(), m);
+    }
+    Ok(Plan {
+        name,
+        add: Value::Object(add),
+        save_path,
+        category_follow: None,
+        trackers: None,
+        priorities,
+        paused: int(&d, "paused") == Some(1),
+    })
+}
+
+#[cfg(test)]
+#[path = "transmission_tests.rs"]
+mod tests;
