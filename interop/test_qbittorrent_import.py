@@ -14,6 +14,7 @@ resume data), as qBittorrent saves them."""
 
 import hashlib
 import subprocess
+import time
 
 import libtorrent as lt
 import requests
@@ -132,6 +133,50 @@ def test_a_qbittorrent_seedbox_moves_over_with_its_settings_and_data(tmp):
         again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         assert again.returncode == 0, again.stdout + again.stderr
         assert "0 added, 4 already there, 0 not added" in again.stdout, again.stdout
+    finally:
+        sr.stop()
+
+
+def test_unfinished_files_qbittorrent_named_get_their_own_names_back(tmp):
+    """qBittorrent told to name unfinished files `NAME.!qB` does so on disk
+    and in its resume data; the import gives them their own names back, and
+    seedring finds what they hold and shows them as qBittorrent did."""
+    home = tmp / "downloads"
+    part = make_tree(home / "part", {"p.bin": 65536, "q.bin": 65536}, 4)
+    t_part = lt_create(part, 16384, lt.create_torrent.v1_only, ["http://127.0.0.1:1/announce"])
+    q = (part / "q.bin").read_bytes()
+    (part / "q.bin").write_bytes(q[:32768])
+    (tmp / "qb").mkdir()
+    qb = QbNox(tmp / "qb", home)
+    c = Client(qb.url)
+    assert c.login() == "Ok."
+    try:
+        c.post("app/setPreferences", {"json": '{"incomplete_files_ext": true}'})
+        (h, s_h) = add(c, t_part, "part", {"savepath": str(home)})
+        wait_state(c, h, {"stalledDL", "downloading"})
+        # The rename and the check's progress come a moment after the state.
+        deadline = time.time() + 30
+        while not ((part / "q.bin.!qB").exists() and summary(c, h)["progress"] == 0.75):
+            assert time.time() < deadline, sorted(p.name for p in part.iterdir())
+            time.sleep(0.2)
+        before = summary(c, h)
+    finally:
+        qb.stop()
+    assert sorted(f[0] for f in before["files"]) == ["part/p.bin", "part/q.bin"]
+
+    sr = SeedringQb(tmp / "sr", {"default": home})
+    cmd = [seedring_bin(), "remote", "--data-dir", str(tmp / "sr" / "data"), "import-qbittorrent",
+           str(tmp / "qb" / "qBittorrent" / "data" / "BT_backup")]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert f"renamed {part / 'q.bin.!qB'} to {part / 'q.bin'}" in out.stdout, out.stdout
+        s = Client(sr.url)
+        assert s.login() == "Ok."
+        wait_state(s, s_h, {"stalledDL", "downloading"})
+        assert summary(s, s_h) == before
+        assert sorted(p.name for p in part.iterdir()) == ["p.bin", "q.bin"]
+        assert (part / "q.bin").read_bytes()[:32768] == q[:32768]
     finally:
         sr.stop()
 

@@ -2,14 +2,16 @@
 holds five torrents over its own data (a single file renamed; an album with
 its folder and a file renamed, a file not wanted, one raised, two labels, an
 upload cap, a ratio and an idle limit and a tracker of the user's; a folder
-stopped; a folder with a file missing, so partly downloaded; a magnet link
-still waiting for its metadata), is stopped, and `seedring remote
-import-transmission` adds its configuration folder to a seedring daemon
-whose storage root is Transmission's download folder. seedring then answers
-for each torrent what Transmission answered over its RPC before it stopped
-(name, folder, files under their names now with what is wanted, labels,
-caps, limits, stopped or not, progress, trackers), nothing is downloaded
-and no file changes; a second import adds nothing."""
+stopped; a folder partly downloaded, its unfinished file named `q.bin.part`
+as Transmission names them; a magnet link still waiting for its metadata),
+is stopped, and `seedring remote import-transmission` adds its
+configuration folder to a seedring daemon whose storage root is
+Transmission's download folder. seedring then answers for each torrent what
+Transmission answered over its RPC before it stopped (name, folder, files
+under their names now with what is wanted, labels, caps, limits, stopped or
+not, progress, trackers), the unfinished file has its own name back with
+what it held, nothing is downloaded and no other file changes; a second
+import adds nothing."""
 
 import base64
 import hashlib
@@ -139,7 +141,10 @@ def test_a_transmission_seedbox_moves_over_with_its_settings_and_data(tmp):
     for name, src in (("single", single), ("album", album), ("flat", flat), ("part", part)):
         torrents[name] = lt_create(src, 16384, lt.create_torrent.v1_only, tr)
         hashes[name] = lt.torrent_info(lt.bdecode(torrents[name])).info_hash().to_bytes().hex()
+    # Half of q.bin, under the name Transmission gives an unfinished file.
+    q = (part / "q.bin").read_bytes()
     (part / "q.bin").unlink()
+    (part / "q.bin.part").write_bytes(q[:32768])
 
     t = Transmission(tmp / "tr", home)
     try:
@@ -176,7 +181,7 @@ def test_a_transmission_seedbox_moves_over_with_its_settings_and_data(tmp):
     assert [p for _, p in before["album"]["files"]] == [1, 0, 6]
     assert before["album"]["up_limit"] == 100_000 and before["album"]["ratio_limit"] == 1.5
     assert before["flat"]["stopped"] and before["single"]["name"] == "single2.bin"
-    assert 0 < before["part"]["progress"] < 1
+    assert before["part"]["progress"] == 0.75, "Transmission found half of q.bin.part"
     assert (home / "Album X" / "a2.bin").exists()
     on_disk = digests(home)
 
@@ -187,6 +192,7 @@ def test_a_transmission_seedbox_moves_over_with_its_settings_and_data(tmp):
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stdout + out.stderr
         assert "5 added, 0 already there, 0 not added" in out.stdout, out.stdout
+        assert f"renamed {part / 'q.bin.part'} to {part / 'q.bin'}" in out.stdout, out.stdout
         s = Client(sr.url)
         assert s.login() == "Ok."
         for k in ("album", "single"):
@@ -202,10 +208,13 @@ def test_a_transmission_seedbox_moves_over_with_its_settings_and_data(tmp):
         assert [x["url"] for x in s.json("torrents/trackers", hash=FAKE)
                 if not x["url"].startswith("** ")] == ["http://127.0.0.1:1/m"]
         # Beside the storage root's marker, no file changed and none came;
-        # the file missing is sized for what is to come (no peer sent any).
+        # q.bin.part is q.bin again, what it held kept (the rest is for
+        # peers to send: none did).
         now = digests(home)
         assert now.pop(".seedring-root")
-        assert now.pop("part/q.bin", None) is None or not (home / "part" / "q.bin").read_bytes().strip(b"\0")
+        assert on_disk.pop("part/q.bin.part") and now.pop("part/q.bin")
+        got = (part / "q.bin").read_bytes()
+        assert got[:32768] == q[:32768] and not got[32768:].strip(b"\0")
         assert now == on_disk, "no file changed, nothing was fetched"
 
         again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)

@@ -57,7 +57,7 @@ pub fn qbt_resume(data: &[u8]) {
 /// What every plan holds to: it adds by a magnet link or by a torrent, never
 /// both, paused, somewhere, in a layout; its priorities are the torrent's
 /// files' (`files`, when known) and in range; its trackers have no empty
-/// tier or URL.
+/// tier or URL; a file it renames only loses a suffix.
 fn sound(p: &Plan, files: Option<usize>) {
     let a = p.add.as_object().expect("the add's body is an object");
     assert_ne!(a.contains_key("magnet"), a.contains_key("torrent"));
@@ -70,6 +70,11 @@ fn sound(p: &Plan, files: Option<usize>) {
     }
     for tier in p.trackers.iter().flatten() {
         assert!(!tier.is_empty() && tier.iter().all(|u| !u.is_empty()));
+    }
+    // A file given its own name back stays in its folder: only a suffix goes.
+    for (from, to) in &p.unfinished {
+        assert!(from.len() > to.len() && from.starts_with(to.as_str()));
+        assert!(to.starts_with('/') && !to.split('/').any(|c| c == ".." || c == "."));
     }
 }
 

@@ -56,6 +56,24 @@ pub struct Plan {
     pub priorities: Option<Vec<u8>>,
     /// Stopped in the other client: it stays paused.
     pub paused: bool,
+    /// Files the other client names otherwise while they are unfinished
+    /// (qBittorrent's `NAME.!qB`, Transmission's `NAME.part`): each (that
+    /// name, its own), whole paths in the folder its data is in. The command
+    /// gives each file its own name back before the add, where the first is
+    /// there and the second is not.
+    pub unfinished: Vec<(String, String)>,
+}
+
+/// A file's unfinished name and its own, in `folder`, for [`Plan::unfinished`]:
+/// `rel` is its path there (`None` for one that is absolute, climbs out or
+/// names nothing, or a folder that is not absolute: it is left as it is).
+fn unfinished(folder: &str, rel: &str, suffix: &str) -> Option<(String, String)> {
+    let bad = |c: &str| c.is_empty() || c == "." || c == "..";
+    if rel.starts_with('/') || rel.split('/').any(bad) || !folder.starts_with('/') {
+        return None;
+    }
+    let own = format!("{}/{rel}", folder.trim_end_matches('/'));
+    Some((format!("{own}{suffix}"), own))
 }
 
 /// One of the client's bencoded dictionaries, `file` naming it if it is not.

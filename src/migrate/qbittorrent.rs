@@ -6,7 +6,9 @@
 //! share limits, and what to set once it is added (trackers the user changed,
 //! file priorities). The keys read are those qBittorrent 4.4 and later
 //! write (checked against 4.5.2): a torrent under automatic management has
-//! no `qBt-savePath`.
+//! no `qBt-savePath`; an unfinished file is `NAME.!qB` in `mapped_files` and
+//! on disk when qBittorrent is told to name them so, which the command
+//! renames back.
 //!
 //! Not carried over: its transfer history (uploaded and downloaded totals,
 //! times), its place in qBittorrent's queue, and web seeds added by hand.
@@ -15,7 +17,7 @@
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use super::{ImportError, Plan, dict, folder, int, magnet, text};
+use super::{ImportError, Plan, dict, folder, int, magnet, text, unfinished};
 use crate::bencode::Node;
 use crate::metainfo::{Metainfo, MetainfoLimits};
 
@@ -168,15 +170,28 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
         }
     }
     let mut priorities = None;
+    let mut unfinished_names = Vec::new();
     if let Some(m) = &meta {
         // Files under other names: `mapped_files`, one per file, empty where
         // the name is the torrent's own (content layouts are saved this way
-        // too, so the layout given is the original one).
+        // too, so the layout given is the original one). An unfinished file
+        // is `NAME.!qB` there and on disk when qBittorrent is told to name
+        // them so: it is given back its own name.
         let mapped = d.get("mapped_files").and_then(Node::as_list).unwrap_or(&[]);
         let paths: Vec<Value> = (mapped.iter().enumerate())
-            .filter_map(|(i, p)| Some((i, p.as_bytes()?)))
-            .filter(|(i, p)| !p.is_empty() && m.info.files.get(*i).is_some_and(|f| !f.attr.pad))
-            .map(|(i, p)| json!({"index": i, "path": String::from_utf8_lossy(p)}))
+            .filter_map(|(i, p)| Some((i, m.info.files.get(i)?, p.as_bytes()?)))
+            .filter(|(_, f, p)| !p.is_empty() && !f.attr.pad)
+            .filter_map(|(i, f, p)| {
+                let p = String::from_utf8_lossy(p);
+                let own = match p.strip_suffix(".!qB") {
+                    Some(own) => {
+                        unfinished_names.extend(unfinished(&save_path, own, ".!qB"));
+                        own
+                    }
+                    None => &p,
+                };
+                (own != f.path.join("/")).then(|| json!({"index": i, "path": own}))
+            })
             .collect();
         if !paths.is_empty() {
             add.insert("paths".into(), Value::Array(paths));
@@ -212,6 +227,7 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
         trackers,
         priorities,
         paused,
+        unfinished: unfinished_names,
     })
 }
 

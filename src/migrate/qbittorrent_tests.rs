@@ -217,3 +217,37 @@ fn damaged_files_are_refused_with_why() {
         Err(ImportError::NoSavePath)
     );
 }
+
+#[test]
+fn unfinished_files_named_with_the_qb_extension_get_their_own_names() {
+    let mut r = resume();
+    r.insert(
+        "mapped_files",
+        list(&["album/a.bin.!qB", "album/sub/b2.bin.!qB"]),
+    );
+    let p = plan(&r.encode(), Some(&torrent())).unwrap();
+    assert_eq!(
+        p.add["paths"],
+        json!([{"index": 1, "path": "album/sub/b2.bin"}]),
+        "a.bin is under its own name once renamed back"
+    );
+    assert_eq!(
+        p.unfinished,
+        [
+            (
+                "/srv/data/album/a.bin.!qB".into(),
+                "/srv/data/album/a.bin".into()
+            ),
+            (
+                "/srv/data/album/sub/b2.bin.!qB".into(),
+                "/srv/data/album/sub/b2.bin".into()
+            ),
+        ]
+    );
+    assert!(
+        plan(&resume().encode(), Some(&torrent()))
+            .unwrap()
+            .unfinished
+            .is_empty()
+    );
+}

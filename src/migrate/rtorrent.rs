@@ -164,6 +164,7 @@ pub fn plan(
         trackers,
         priorities,
         paused: int(&state, "state") == Some(0),
+        unfinished: Vec::new(),
     })
 }
 

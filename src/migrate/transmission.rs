@@ -5,8 +5,10 @@
 //! trackers), each read into a [`Plan`]: added where its data is
 //! (`destination`), under the names its files have there (`files`, after a
 //! rename) and its own name (`name`), with its labels, caps, ratio and idle
-//! limits, files not wanted or raised, and stopped if it was. Checked against
-//! Transmission 3.00; the keys are those 3.00 and 4.0 write.
+//! limits, files not wanted or raised, and stopped if it was; an unfinished
+//! torrent's files may be `NAME.part` (`rename-partial-files`), which the
+//! command renames back. Checked against Transmission 3.00; the keys are
+//! those 3.00 and 4.0 write.
 //!
 //! Not carried over: its transfer history (uploaded and downloaded totals,
 //! times), its bandwidth priority and queue place, and its peer limit. What
@@ -15,7 +17,7 @@
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use super::{ImportError, Plan, dict, folder, int, magnet, text, torrent_dict};
+use super::{ImportError, Plan, dict, folder, int, magnet, text, torrent_dict, unfinished};
 use crate::bencode::Node;
 use crate::metainfo::{Metainfo, MetainfoLimits};
 
@@ -92,8 +94,16 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
         .filter(|p| !p.is_empty())
         .ok_or(ImportError::NoSavePath)?;
     let own_name = text(&d, "name").unwrap_or_default();
+    // Transmission's incomplete folder holds what is not whole yet (the
+    // daemon keeps a torrent in its save path if its files are there).
+    let whole = (d.get("progress").and_then(|p| p.get("have")))
+        .and_then(Node::as_bytes)
+        .is_some_and(|h| h == b"all");
+    let incomplete_dir = (text(&d, "incomplete-dir").map(|p| folder(&p).to_owned()))
+        .filter(|p| !p.is_empty() && !whole);
     let mut add = Map::new();
     let mut priorities = None;
+    let mut unfinished_names = Vec::new();
     let name = if let Some(m) = t.get("magnet-info") {
         // A magnet link still fetching its metadata.
         let ih = (m.get("info_hash").and_then(Node::as_bytes)).filter(|h| h.len() == 20);
@@ -118,16 +128,31 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
         let files = &meta.info.files;
         // Files under other names: `files` holds every file's name now.
         let now = d.get("files").and_then(Node::as_list).unwrap_or(&[]);
-        if now.len() == files.len() {
-            let paths: Vec<Value> = (now.iter().zip(files).enumerate())
-                .filter(|(_, (_, f))| !f.attr.pad)
-                .filter_map(|(i, (n, f))| {
-                    let n = String::from_utf8_lossy(n.as_bytes()?).into_owned();
-                    (!n.is_empty() && n != f.path.join("/")).then(|| json!({"index": i, "path": n}))
-                })
-                .collect();
-            if !paths.is_empty() {
-                add.insert("paths".into(), Value::Array(paths));
+        let names: Vec<String> = (files.iter().enumerate())
+            .map(|(i, f)| {
+                let n = now
+                    .get(i)
+                    .and_then(Node::as_bytes)
+                    .filter(|_| now.len() == files.len());
+                n.map(|n| String::from_utf8_lossy(n).into_owned())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| f.path.join("/"))
+            })
+            .collect();
+        let paths: Vec<Value> = (names.iter().zip(files).enumerate())
+            .filter(|(_, (n, f))| !f.attr.pad && **n != f.path.join("/"))
+            .map(|(i, (n, _))| json!({"index": i, "path": n}))
+            .collect();
+        if !paths.is_empty() {
+            add.insert("paths".into(), Value::Array(paths));
+        }
+        // An unfinished file may be `NAME.part` (`rename-partial-files`, on
+        // by default), in either folder.
+        if !whole {
+            for folder in incomplete_dir.iter().chain([&save_path]) {
+                for (n, _) in names.iter().zip(files).filter(|(_, f)| !f.attr.pad) {
+                    unfinished_names.extend(unfinished(folder, n, ".part"));
+                }
             }
         }
         let dnd = d.get("dnd").and_then(Node::as_list).unwrap_or(&[]);
@@ -144,14 +169,9 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
         meta.info.name.clone()
     };
     add.insert("save_path".into(), save_path.clone().into());
-    // Transmission's incomplete folder holds what is not whole yet (the
-    // daemon keeps a torrent in its save path if its files are there).
-    let whole = (d.get("progress").and_then(|p| p.get("have")))
-        .and_then(Node::as_bytes)
-        .is_some_and(|h| h == b"all");
-    match text(&d, "incomplete-dir").map(|p| folder(&p).to_owned()) {
-        Some(dir) if !dir.is_empty() && !whole => add.insert("download_path".into(), dir.into()),
-        _ => add.insert("incomplete".into(), false.into()),
+    match &incomplete_dir {
+        Some(dir) => add.insert("download_path".into(), dir.clone().into()),
+        None => add.insert("incomplete".into(), false.into()),
     };
     add.insert("paused".into(), true.into());
     add.insert("content_layout".into(), "original".into());
@@ -196,6 +216,7 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
         trackers: None,
         priorities,
         paused: int(&d, "paused") == Some(1),
+        unfinished: unfinished_names,
     })
 }
 

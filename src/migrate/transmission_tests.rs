@@ -194,3 +194,46 @@ fn damaged_files_are_refused_with_why() {
     r.insert("destination", "");
     assert_eq!(plan(&r.encode(), Some(&t)), Err(ImportError::NoSavePath));
 }
+
+#[test]
+fn unfinished_files_may_be_named_part_in_either_folder() {
+    let mut r = resume();
+    r.insert("incomplete-dir", "/srv/incoming");
+    r.insert(
+        "files",
+        OwnedValue::List(vec!["album/a2.bin".into(), "album/b.bin".into()]),
+    );
+    let mut progress = OwnedValue::dict();
+    progress.insert("have", vec![0x80u8]);
+    r.insert("progress", progress);
+    let p = plan(&r.encode(), Some(&torrent())).unwrap();
+    let pair = |dir: &str, f: &str| (format!("{dir}/{f}.part"), format!("{dir}/{f}"));
+    assert_eq!(
+        p.unfinished,
+        [
+            pair("/srv/incoming", "album/a2.bin"),
+            pair("/srv/incoming", "album/b.bin"),
+            pair("/srv/dl", "album/a2.bin"),
+            pair("/srv/dl", "album/b.bin"),
+        ]
+    );
+    assert!(
+        plan(&resume().encode(), Some(&torrent()))
+            .unwrap()
+            .unfinished
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_name_that_climbs_out_is_never_renamed() {
+    assert_eq!(
+        unfinished("/srv/dl/", "a/b", ".part"),
+        Some(("/srv/dl/a/b.part".into(), "/srv/dl/a/b".into()))
+    );
+    for bad in ["../x", "a/../../x", "/etc/x", "a//b", "", "a/./b", "a/"] {
+        assert_eq!(unfinished("/srv/dl", bad, ".part"), None, "{bad}");
+    }
+    assert_eq!(unfinished("", "a", ".part"), None);
+    assert_eq!(unfinished("srv/dl", "a", ".part"), None);
+}

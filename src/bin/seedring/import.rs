@@ -148,6 +148,30 @@ fn category_folder(roots: &Value, save_path: &str) -> String {
     }
 }
 
+/// Gives the files the other client names otherwise while unfinished
+/// (`NAME.!qB`, `NAME.part`) their own names back, where that name is free,
+/// so the check at add finds what they hold; with `dry_run`, says so.
+fn own_names(p: &Plan, dry_run: bool) {
+    for (from, to) in &p.unfinished {
+        let (from, to) = (Path::new(from), Path::new(to));
+        let is_file = from.symlink_metadata().is_ok_and(|m| m.is_file());
+        if !is_file || to.symlink_metadata().is_ok() {
+            continue;
+        }
+        let (f, t) = (from.display(), to.display());
+        if dry_run {
+            println!("  would rename {f} to {t}");
+            continue;
+        }
+        match std::fs::rename(from, to) {
+            Ok(()) => println!("renamed {f} to {t} (its name while unfinished)"),
+            Err(e) => {
+                eprintln!("could not rename {f} to {t}: {e} (what it holds is fetched again)")
+            }
+        }
+    }
+}
+
 struct Importer<'a> {
     c: &'a Client,
     categories: Value,
@@ -258,8 +282,10 @@ pub fn run(c: &Client, from: Source, dir: &Path, dry_run: bool) -> anyhow::Resul
                 .unwrap_or_default();
             let paused = if p.paused { ", paused" } else { "" };
             println!("would add {} in {}{follow}{paused}", p.name, p.save_path);
+            own_names(&p, true);
             continue;
         }
+        own_names(&p, false);
         let name = p.name.clone();
         match im.add(p) {
             Ok(Some(_)) => added += 1,
