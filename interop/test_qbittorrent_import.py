@@ -48,7 +48,8 @@ def summary(c, ih):
     trackers = sorted(t["url"] for t in c.json("torrents/trackers", hash=ih)
                       if not t["url"].startswith("** "))
     keys = ("infohash_v1", "infohash_v2", "name", "save_path", "category", "tags", "up_limit", "dl_limit",
-            "ratio_limit", "seeding_time_limit", "auto_tmm", "progress", "total_size")
+            "ratio_limit", "seeding_time_limit", "auto_tmm", "progress", "total_size",
+            "added_on", "completion_on", "uploaded", "downloaded")
     out = {k: info[k] for k in keys}
     out["tags"] = sorted(t.strip() for t in out["tags"].split(",") if t.strip())
     out["files"], out["trackers"] = files, trackers
@@ -120,6 +121,9 @@ def test_a_qbittorrent_seedbox_moves_over_with_its_settings_and_data(tmp):
         # checks it on import, and it stays stopped.
         assert before[1]["progress"] == 0 and after[1]["progress"] == 1
         before[1]["progress"] = 1
+        # Complete since its add (its add time is qBittorrent's), as a
+        # torrent added whole is.
+        before[1]["completion_on"] = before[1]["added_on"]
         before[1]["files"] = [(n, p, 1) for n, p, _ in before[1]["files"]]
         for got, want in zip(after, before):
             assert got == want, (got, want)

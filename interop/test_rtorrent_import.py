@@ -85,6 +85,11 @@ class Rtorrent:
             "progress": round(c("d.completed_bytes", h) / size, 4),
             "priorities": [PRIORITY[p] for _, p in files],
             "trackers": sorted(u for u, on in trackers if on),
+            # ruTorrent's add time, rTorrent's completion time.
+            "added_on": int(c("d.custom", h, "addtime") or 0),
+            "completion_on": c("d.timestamp.finished", h),
+            "uploaded": c("d.up.total", h),
+            "downloaded": c("d.down.total", h),
         }
 
     def stop(self):
@@ -107,6 +112,10 @@ def seedring_summary(c, ih):
         "progress": round(info["progress"], 4),
         "priorities": [f["priority"] for f in files],
         "trackers": sorted(t["url"] for t in trackers if not t["url"].startswith("** ")),
+        "added_on": info["added_on"],
+        "completion_on": info["completion_on"],
+        "uploaded": info["uploaded"],
+        "downloaded": info["downloaded"],
     }
 
 
@@ -132,7 +141,10 @@ def test_an_rtorrent_seedbox_moves_over_with_its_labels_and_data(tmp):
 
     rt = Rtorrent(tmp / "rt", home)
     try:
-        load = lambda name, *cmds: rt.call("load.start_verbose", "", str(tmp / f"{name}.torrent"), *cmds)
+        # ruTorrent keeps each torrent's add time in d.custom "addtime".
+        added = {k: 1_600_000_000 + i for i, k in enumerate(torrents)}
+        load = lambda name, *cmds: rt.call("load.start_verbose", "", str(tmp / f"{name}.torrent"),
+                                           f"d.custom.set=addtime,{added[name]}", *cmds)
         # ruTorrent keeps a label percent-encoded in custom1.
         load("single", f"d.directory.set={home}", f"d.custom1.set={quote('tv shows')}")
         load("album", f'd.directory_base.set="{home / "Album (2020)"}"')

@@ -85,7 +85,8 @@ class Transmission:
         t = self.call("torrent-get", ids=[tid], fields=[
             "name", "downloadDir", "files", "wanted", "priorities", "labels", "status",
             "percentDone", "trackers", "uploadLimit", "uploadLimited", "seedRatioLimit",
-            "seedRatioMode"])["torrents"][0]
+            "seedRatioMode", "addedDate", "doneDate", "uploadedEver",
+            "downloadedEver"])["torrents"][0]
         return {
             "name": t["name"],
             "save_path": t["downloadDir"],
@@ -99,6 +100,12 @@ class Transmission:
             "up_limit": t["uploadLimit"] * 1000 if t["uploadLimited"] else 0,
             # Mode 1: its own; 0: the global one (-2 in qBittorrent's API).
             "ratio_limit": t["seedRatioLimit"] if t["seedRatioMode"] == 1 else -2,
+            "added_on": t["addedDate"],
+            # A torrent added whole has no doneDate in Transmission; seedring
+            # (and qBittorrent) say it completed when it was added.
+            "completion_on": t["doneDate"] or (t["addedDate"] if t["percentDone"] == 1 else 0),
+            "uploaded": t["uploadedEver"],
+            "downloaded": t["downloadedEver"],
         }
 
     def stop(self):
@@ -122,6 +129,10 @@ def seedring_summary(c, ih):
         "trackers": sorted(t["url"] for t in trackers if not t["url"].startswith("** ")),
         "up_limit": info["up_limit"],
         "ratio_limit": round(info["ratio_limit"], 4),
+        "added_on": info["added_on"],
+        "completion_on": info["completion_on"],
+        "uploaded": info["uploaded"],
+        "downloaded": info["downloaded"],
     }
 
 

@@ -2,7 +2,8 @@
 //! and every option: a folder inside a root to save in, the name it is shown
 //! under, its files under other names (found there by the check at add, as
 //! `seedring remote import-qbittorrent` needs), an incomplete folder of its
-//! own; and each bad option refused with `400` and why, nothing added.
+//! own, its past in another client (totals and times); and each bad option
+//! refused with `400` and why, nothing added.
 // Real processes on real ports: the test waits on the wall clock, with bounds.
 #![allow(clippy::disallowed_methods)]
 
@@ -78,6 +79,63 @@ fn a_torrent_added_with_its_files_elsewhere_and_under_other_names_finds_them() {
         files_under(&home.join("moved")),
         ["album/art/front.jpg", "album/cd1/01.flac"]
     );
+}
+
+#[test]
+fn a_torrent_added_with_its_past_elsewhere_goes_on_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, album) = album_seeder(dir.path(), 60_000);
+    let id = d.get_json("/torrents")["torrents"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(d.delete(&format!("/torrents/{id}")).status(), 204);
+    let r = d.post_json(
+        "/torrents",
+        &json!({
+            "torrent": b64(&album),
+            "downloaded": 1_000_000,
+            "uploaded": 2_500_000,
+            "added_at": 1_600_000_000,
+            "completed_at": 1_600_000_100,
+            "seeding_time_secs": 7_200,
+        }),
+    );
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    let t = d.wait_for(&id, "seeding, checked", |t| t["state"] == "seeding");
+    assert_eq!(
+        (&t["downloaded"], &t["uploaded"]),
+        (&json!(1_000_000), &json!(2_500_000))
+    );
+    assert_eq!(t["ratio"], 2.5);
+    assert_eq!(t["added_at"], 1_600_000_000);
+    assert_eq!(t["completed_at"], 1_600_000_100, "as it was there, not now");
+    // A restart keeps it.
+    let mut d = d;
+    d.signal("TERM");
+    let start = std::time::Instant::now();
+    while d.child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed().as_secs() < 15, "not stopped in time");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let d = Daemon::start(dir.path(), "");
+    let t = d.wait_for(&id, "restored", |t| t["state"] == "seeding");
+    assert_eq!(
+        (&t["uploaded"], &t["completed_at"]),
+        (&json!(2_500_000), &json!(1_600_000_100))
+    );
+
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3 * 86_400;
+    let r = d.post_json(
+        "/torrents",
+        &json!({"torrent": b64(&album), "added_at": later}),
+    );
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("added_at: a time in the future"));
 }
 
 #[test]

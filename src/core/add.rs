@@ -98,6 +98,28 @@ pub struct AddTorrent {
     pub incomplete: String,
     /// Sequential order, caps and labels it starts with (on restore: as saved).
     pub settings: TorrentSettings,
+    /// What it did in another client (an import): its totals and times
+    /// carry on from there.
+    pub history: Option<History>,
+}
+
+/// A torrent's past in another client, given at add (`seedring remote
+/// import-*`): its transfer totals and seeding time go on from these, its
+/// add time is this one, and the check that finds it whole takes
+/// `completed_at` as its completion (without a `Finished` milestone: it
+/// finished there, and that client ran its program then).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct History {
+    /// Payload bytes downloaded there.
+    pub downloaded: u64,
+    /// Payload bytes uploaded there.
+    pub uploaded: u64,
+    /// When it was added there, unix seconds (`None`: now).
+    pub added_at: Option<u64>,
+    /// When it completed there, unix seconds.
+    pub completed_at: Option<u64>,
+    /// Seconds it seeded there.
+    pub seeding_secs: u64,
 }
 
 /// What a user sets on a torrent beside its files: given at add, changed by
@@ -238,6 +260,7 @@ impl AddTorrent {
             resume: None,
             settings: TorrentSettings::default(),
             incomplete: String::new(),
+            history: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! checked against its own hash however many share a pass.
 
 use super::checks::MIN_LANES;
-use super::tests::{PIECE, connect, core_having_with, feed};
+use super::tests::{PIECE, connect, core_having_with, feed, sized_meta};
 use super::*;
 
 fn batching() -> CoreConfig {
@@ -234,4 +234,61 @@ fn a_paused_torrent_is_checked_when_asked_and_stays_paused() {
     core.execute(Time::ZERO, Command::Pause(ih), &mut out);
     assert_eq!(core.torrents[&ih].state(), TorrentState::Paused);
     assert!(core.torrents[&ih].checking.is_some());
+}
+
+/// An import: the check at add that finds it whole leaves it with its past
+/// (totals, seeding time, add and completion times) and no `Finished`
+/// milestone (it finished in the client it came from); one found wanting
+/// has no completion time and will finish here.
+#[test]
+fn an_imported_torrent_carries_its_past_and_does_not_finish_twice() {
+    let past = History {
+        downloaded: 5_000,
+        uploaded: 70_000,
+        added_at: Some(1_600_000_000),
+        completed_at: Some(1_600_000_100),
+        seeding_secs: 3_600,
+    };
+    for whole in [true, false] {
+        let mut core = Core::new(CoreConfig::default());
+        let mut out = Vec::new();
+        let source = TorrentSource::Metainfo(Arc::new(sized_meta(200_000)));
+        let add = AddTorrent {
+            history: Some(past),
+            ..AddTorrent::new(source, "/r")
+        };
+        let ih = core.add_torrent(Time::ZERO, add, &mut out).unwrap();
+        core.torrents.get_mut(&ih).unwrap().storage_ready = true;
+        let mut out = Vec::new();
+        core.execute(Time::ZERO, Command::Recheck(ih), &mut out);
+        let mut asked = verify_asked(&out);
+        let mut milestones = Vec::new();
+        while !asked.is_empty() {
+            let mut out = Vec::new();
+            let verdict = |p: u32| match whole || p > 0 {
+                true => Verdict::Valid,
+                false => Verdict::Invalid,
+            };
+            let results = asked.iter().map(|&p| (p, verdict(p))).collect();
+            let verified = Event::PiecesVerified {
+                info_hash: ih,
+                results,
+            };
+            core.on_event(Time::ZERO, verified, &mut out);
+            milestones.extend(out.iter().filter_map(|a| match a {
+                Action::Milestone { what, .. } => Some(*what),
+                _ => None,
+            }));
+            asked = verify_asked(&out);
+        }
+        let t = &core.torrents[&ih];
+        assert_eq!((t.downloaded, t.uploaded), (5_000, 70_000));
+        assert_eq!((t.added_at, t.seeding_secs), (1_600_000_000, 3_600));
+        assert_eq!(t.session_from, (5_000, 70_000), "this run counts from here");
+        assert!(!milestones.contains(&Milestone::Finished), "{milestones:?}");
+        match whole {
+            true => assert_eq!(t.completed_at, Some(1_600_000_100)),
+            false => assert_eq!((t.completed_at, t.done_elsewhere), (None, None)),
+        }
+    }
 }

@@ -98,6 +98,9 @@ impl Core {
                 None => t.checking = Some(Box::new(Check::full(t.have.len()))),
             }
         }
+        if let Some(h) = add.history.filter(|_| !restoring) {
+            t.apply_history(h);
+        }
         // Complete from the start: bits given with a fresh add (a restart's
         // record says itself when it completed).
         let complete_at_add = t.is_finished();

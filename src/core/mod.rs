@@ -81,9 +81,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use add::{
-    AddTorrent, FinishRoot, MAX_CATEGORY_LEN, MAX_DISPLAY_NAME_LEN, MAX_LABEL_LEN, MAX_LABELS,
-    MAX_PRIORITY, Resume, StoredTorrent, TorrentSettings, TorrentSource, clean_category,
-    clean_display_name, clean_labels,
+    AddTorrent, FinishRoot, History, MAX_CATEGORY_LEN, MAX_DISPLAY_NAME_LEN, MAX_LABEL_LEN,
+    MAX_LABELS, MAX_PRIORITY, Resume, StoredTorrent, TorrentSettings, TorrentSource,
+    clean_category, clean_display_name, clean_labels,
 };
 pub use addrs::{PeerSource, PeerSources};
 pub use alias::NameChange;

@@ -32,6 +32,21 @@ impl Torrent {
             && !self.comparing()
     }
 
+    /// Carries on from what it did in another client (an import): totals,
+    /// seeding time and add time from there; this run's numbers count from
+    /// here.
+    pub(crate) fn apply_history(&mut self, h: super::History) {
+        self.downloaded = h.downloaded;
+        self.uploaded = h.uploaded;
+        self.session_from = (h.downloaded, h.uploaded);
+        if let Some(at) = h.added_at {
+            self.added_at = at;
+        }
+        self.seeding_secs = h.seeding_secs;
+        self.done_elsewhere = h.completed_at;
+        self.dirty = true;
+    }
+
     /// Installs what a resume record said (the bitfield came with `have`).
     pub(crate) fn apply_resume(&mut self, r: Resume) -> Result<(), CommandError> {
         self.downloaded = r.downloaded;

@@ -560,11 +560,19 @@ impl Core {
         }
         if t.is_finished() {
             if t.completed_at.is_none() {
-                t.completed_at = Some(t.added_at);
-                self.now_complete(ih, out);
+                match t.done_elsewhere.take() {
+                    // Finished in the client it came from: at that time, and
+                    // not again here (that client ran its program then).
+                    Some(at) if t.finish_in.is_none() => t.completed_at = Some(at),
+                    at => {
+                        t.completed_at = Some(at.unwrap_or(t.added_at));
+                        self.now_complete(ih, out);
+                    }
+                }
             }
         } else {
             t.completed_at = None;
+            t.done_elsewhere = None;
         }
     }
 

@@ -19,8 +19,8 @@ pub(super) fn core_having_with(all: bool, cfg: CoreConfig) -> (Core, InfoHash, u
     core_sized(200_000, all, cfg)
 }
 
-/// [`core_having_with`] with a torrent of `len` bytes (byte `i` is `i as u8`).
-fn core_sized(len: u32, all: bool, cfg: CoreConfig) -> (Core, InfoHash, u32) {
+/// A one-file torrent of `len` bytes (byte `i` is `i as u8`).
+pub(super) fn sized_meta(len: u32) -> Metainfo {
     let data: Vec<u8> = (0..len).map(|i| i.to_le_bytes()[0]).collect();
     let pieces: Vec<[u8; 20]> = data.chunks(PIECE as usize).map(hash::sha1).collect();
     let layout = CreateLayout {
@@ -28,7 +28,14 @@ fn core_sized(len: u32, all: bool, cfg: CoreConfig) -> (Core, InfoHash, u32) {
         files: None,
         length: data.len() as u64,
     };
-    let (_, meta) = build_torrent(&layout, PIECE, &pieces, &CreateOptions::default()).unwrap();
+    build_torrent(&layout, PIECE, &pieces, &CreateOptions::default())
+        .unwrap()
+        .1
+}
+
+/// [`core_having_with`] with a torrent of `len` bytes (byte `i` is `i as u8`).
+fn core_sized(len: u32, all: bool, cfg: CoreConfig) -> (Core, InfoHash, u32) {
+    let meta = sized_meta(len);
     let n = meta.info.geometry.piece_count();
     let mut core = Core::new(cfg);
     let mut out = Vec::new();

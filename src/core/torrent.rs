@@ -109,6 +109,9 @@ pub(crate) struct Torrent {
     pub added_at: u64,
     /// Unix seconds.
     pub completed_at: Option<u64>,
+    /// When it completed in the client it was imported from: what the
+    /// check at add that finds it whole takes as its completion.
+    pub done_elsewhere: Option<u64>,
     /// The storage root's token (resume records name it).
     pub root_token: String,
     /// The root has a marker file (see [`super::AddTorrent::root_marked`]).
@@ -366,6 +369,7 @@ impl Torrent {
             smart_ban: BTreeMap::new(),
             added_at,
             completed_at: None,
+            done_elsewhere: None,
             announcer: super::announce::Announcer::new(
                 Vec::new(),
                 super::announce::Reach::default(),

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::api::{ApiError, Shared, blocking};
 use super::torrents::query;
 use super::views::TorrentView;
-use crate::core::{AddTorrent, ShareLimits, TorrentSettings, TorrentSource, share};
+use crate::core::{AddTorrent, History, ShareLimits, TorrentSettings, TorrentSource, share};
 use crate::metainfo::{ContentLayout, Info, Magnet, Metainfo, MetainfoLimits};
 
 /// `POST /torrents` options (in the query for a `.torrent` upload, in the body
@@ -77,6 +77,44 @@ pub struct AddOptions {
     download_path: Option<String>,
     /// Files under other names than the torrent gives them (JSON body only).
     paths: Option<Vec<NewPath>>,
+    /// Its past in another client (an import): payload bytes downloaded and
+    /// uploaded there, when it was added and completed there (unix seconds),
+    /// seconds it seeded there; its totals and clocks go on from these.
+    downloaded: Option<u64>,
+    uploaded: Option<u64>,
+    added_at: Option<u64>,
+    completed_at: Option<u64>,
+    seeding_time_secs: Option<u64>,
+}
+
+impl AddOptions {
+    /// The past it is given (`None`: none of it), refused when a time is
+    /// in the future.
+    fn history(&self) -> Result<Option<History>, ApiError> {
+        let now = super::qbit::unix_now();
+        for (key, at) in [
+            ("added_at", self.added_at),
+            ("completed_at", self.completed_at),
+        ] {
+            if at.is_some_and(|t| t > now + 86_400) {
+                return Err(ApiError::bad(format!("{key}: a time in the future")));
+            }
+        }
+        let given = [
+            self.downloaded,
+            self.uploaded,
+            self.added_at,
+            self.completed_at,
+            self.seeding_time_secs,
+        ];
+        Ok(given.iter().any(Option::is_some).then(|| History {
+            downloaded: self.downloaded.unwrap_or(0),
+            uploaded: self.uploaded.unwrap_or(0),
+            added_at: self.added_at,
+            completed_at: self.completed_at,
+            seeding_secs: self.seeding_time_secs.unwrap_or(0),
+        }))
+    }
 }
 
 /// A file's name at add: its index and path as `GET /torrents/{id}/files`
@@ -242,6 +280,7 @@ pub async fn add(
         detail: r.body_text(),
     })?;
     let (source, opts) = source(&headers, q, &body)?;
+    let history = opts.history()?;
     let defaults = app.new_torrent_defaults();
     let layout = opts.content_layout.unwrap_or(defaults.content_layout);
     let renames = match &opts.paths {
@@ -260,6 +299,7 @@ pub async fn add(
         }
     };
     let mut add = AddTorrent::new(source, root);
+    add.history = history;
     add.incomplete = match opts.download_path.as_deref().map(str::trim) {
         Some(p) if !p.is_empty() => {
             super::incomplete::staging_root(&app, Some(true), Some(p)).await?

@@ -630,6 +630,7 @@ impl Engine {
             have,
             resume: Some(Box::new(resume)),
             incomplete: String::new(),
+            history: None,
             settings: state
                 .as_ref()
                 .map(|s| TorrentSettings {

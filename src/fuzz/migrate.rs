@@ -71,6 +71,15 @@ fn sound(p: &Plan, files: Option<usize>) {
     for tier in p.trackers.iter().flatten() {
         assert!(!tier.is_empty() && tier.iter().all(|u| !u.is_empty()));
     }
+    for key in [
+        "downloaded",
+        "uploaded",
+        "added_at",
+        "completed_at",
+        "seeding_time_secs",
+    ] {
+        assert!(a.get(key).is_none_or(|v| v.as_u64().is_some_and(|n| n > 0)));
+    }
     // A file given its own name back stays in its folder: only a suffix goes.
     for (from, to) in &p.unfinished {
         assert!(from.len() > to.len() && from.starts_with(to.as_str()));

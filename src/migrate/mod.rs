@@ -96,6 +96,18 @@ fn torrent_dict(bytes: &[u8]) -> Result<Node<'_>, ImportError> {
         .ok_or_else(|| ImportError::Torrent("not a bencoded dictionary".into()))
 }
 
+/// The add's fields for a torrent's past in the other client: its totals
+/// (`downloaded`, `uploaded`), times (`added_at`, `completed_at`) and
+/// `seeding_time_secs`, each as that client saved it; one it saved as zero
+/// or less (none) is left out.
+fn past(add: &mut serde_json::Map<String, Value>, fields: [(&str, Option<i64>); 5]) {
+    for (key, v) in fields {
+        if let Some(v) = v.filter(|&v| v > 0) {
+            add.insert(key.into(), v.into());
+        }
+    }
+}
+
 /// A text value of a saved dictionary (lossy UTF-8).
 fn text(d: &Node<'_>, key: &str) -> Option<String> {
     d.get(key)

@@ -10,14 +10,15 @@
 //! on disk when qBittorrent is told to name them so, which the command
 //! renames back.
 //!
-//! Not carried over: its transfer history (uploaded and downloaded totals,
-//! times), its place in qBittorrent's queue, and web seeds added by hand.
+//! Its past there comes too: uploaded and downloaded totals, added and
+//! completed times, seeding time. Not carried over: its place in
+//! qBittorrent's queue, and web seeds added by hand.
 //! What is on disk is checked at add, never taken from the resume data.
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use super::{ImportError, Plan, dict, folder, int, magnet, text, unfinished};
+use super::{ImportError, Plan, dict, folder, int, magnet, past, text, unfinished};
 use crate::bencode::Node;
 use crate::metainfo::{Metainfo, MetainfoLimits};
 
@@ -169,6 +170,16 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
             add.insert(field.into(), m.into());
         }
     }
+    past(
+        &mut add,
+        [
+            ("downloaded", int(&d, "total_downloaded")),
+            ("uploaded", int(&d, "total_uploaded")),
+            ("added_at", int(&d, "added_time")),
+            ("completed_at", int(&d, "completed_time")),
+            ("seeding_time_secs", int(&d, "seeding_time")),
+        ],
+    );
     let mut priorities = None;
     let mut unfinished_names = Vec::new();
     if let Some(m) = &meta {

@@ -251,3 +251,26 @@ fn unfinished_files_named_with_the_qb_extension_get_their_own_names() {
             .is_empty()
     );
 }
+
+#[test]
+fn its_past_there_comes_too() {
+    let mut r = resume();
+    r.insert("total_downloaded", 1_000_000);
+    r.insert("total_uploaded", 5_000_000);
+    r.insert("added_time", 1_600_000_000);
+    r.insert("completed_time", 0);
+    r.insert("seeding_time", 7_200);
+    let a = plan(&r.encode(), Some(&torrent())).unwrap().add;
+    assert_eq!(
+        (&a["downloaded"], &a["uploaded"]),
+        (&json!(1_000_000), &json!(5_000_000))
+    );
+    assert_eq!(
+        (&a["added_at"], &a["seeding_time_secs"]),
+        (&json!(1_600_000_000), &json!(7_200))
+    );
+    assert!(
+        a.get("completed_at").is_none(),
+        "0: it never completed there"
+    );
+}

@@ -10,17 +10,18 @@
 //! link still fetching its metadata (a `.torrent` holding `magnet-uri`) comes
 //! back as that link. Checked against rTorrent 0.9.8.
 //!
-//! Not carried over: its transfer history (uploaded and downloaded totals,
-//! times), its priority among torrents and its throttle group (rTorrent's
-//! caps are named groups in its config, not a torrent's own), ruTorrent's
-//! ratio groups. What is on disk is checked at add, never taken from the
+//! Its past there comes too: uploaded and downloaded totals, the completion
+//! time, and the add time ruTorrent keeps. Not carried over: the time it
+//! seeded (rTorrent does not count it), its priority among torrents and its
+//! throttle group (rTorrent's caps are named groups in its config, not a
+//! torrent's own), ruTorrent's ratio groups. What is on disk is checked at add, never taken from the
 //! resume data.
 
 use base64::Engine as _;
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
-use super::{ImportError, Plan, dict, folder, int, text, torrent_dict};
+use super::{ImportError, Plan, dict, folder, int, past, text, torrent_dict};
 use crate::bencode::Node;
 use crate::metainfo::{ContentLayout, Magnet, Metainfo, MetainfoLimits};
 
@@ -151,6 +152,19 @@ pub fn plan(
     add.insert("content_layout".into(), layout);
     // ruTorrent keeps the label percent-encoded; rTorrent alone keeps what
     // it was given.
+    // ruTorrent keeps the add time in `custom` (text); rTorrent has none.
+    let added = (state.get("custom").and_then(|c| text(c, "addtime")))
+        .and_then(|t| t.trim().parse::<i64>().ok());
+    past(
+        &mut add,
+        [
+            ("downloaded", int(&state, "total_downloaded")),
+            ("uploaded", int(&state, "total_uploaded")),
+            ("added_at", added),
+            ("completed_at", int(&state, "timestamp.finished")),
+            ("seeding_time_secs", None),
+        ],
+    );
     let label = text(&state, "custom1").unwrap_or_default();
     let label = percent_decode_str(&label).decode_utf8_lossy();
     if !label.trim().is_empty() {

@@ -1,6 +1,7 @@
 use super::*;
 use crate::bencode::OwnedValue;
 use crate::metainfo::{CreateLayout, CreateOptions, build_torrent};
+use serde_json::json;
 
 /// A two-file torrent (`album/a.bin`, `album/b.bin`) with two trackers,
 /// one a tier.
@@ -232,4 +233,30 @@ fn damaged_files_are_refused_with_why() {
         plan(&t.encode(), Some(&state().encode()), None),
         Err(ImportError::Torrent(_))
     ));
+}
+
+#[test]
+fn its_past_there_comes_too() {
+    let mut s = state();
+    s.insert("total_downloaded", 1_000_000);
+    s.insert("total_uploaded", 5_000_000);
+    s.insert("timestamp.finished", 1_600_000_100);
+    let mut custom = OwnedValue::dict();
+    custom.insert("addtime", "1600000000");
+    s.insert("custom", custom);
+    let a = plan_of(&s, &resume()).add;
+    assert_eq!(
+        (&a["downloaded"], &a["uploaded"]),
+        (&json!(1_000_000), &json!(5_000_000))
+    );
+    assert_eq!(
+        (&a["added_at"], &a["completed_at"]),
+        (&json!(1_600_000_000), &json!(1_600_000_100))
+    );
+    assert!(
+        a.get("seeding_time_secs").is_none(),
+        "rTorrent does not count it"
+    );
+    let a = plan_of(&state(), &resume()).add;
+    assert!(a.get("added_at").is_none() && a.get("uploaded").is_none());
 }

@@ -10,14 +10,15 @@
 //! command renames back. Checked against Transmission 3.00; the keys are
 //! those 3.00 and 4.0 write.
 //!
-//! Not carried over: its transfer history (uploaded and downloaded totals,
-//! times), its bandwidth priority and queue place, and its peer limit. What
+//! Its past there comes too: uploaded and downloaded totals, added and done
+//! times, seeding time. Not carried over: its bandwidth priority and queue
+//! place, and its peer limit. What
 //! is on disk is checked at add, never taken from the resume data.
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use super::{ImportError, Plan, dict, folder, int, magnet, text, torrent_dict, unfinished};
+use super::{ImportError, Plan, dict, folder, int, magnet, past, text, torrent_dict, unfinished};
 use crate::bencode::Node;
 use crate::metainfo::{Metainfo, MetainfoLimits};
 
@@ -175,6 +176,16 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
     };
     add.insert("paused".into(), true.into());
     add.insert("content_layout".into(), "original".into());
+    past(
+        &mut add,
+        [
+            ("downloaded", int(&d, "downloaded")),
+            ("uploaded", int(&d, "uploaded")),
+            ("added_at", int(&d, "added-date")),
+            ("completed_at", int(&d, "done-date")),
+            ("seeding_time_secs", int(&d, "seeding-time-seconds")),
+        ],
+    );
     let labels: Vec<String> = (d
         .get("labels")
         .and_then(Node::as_list)

@@ -237,3 +237,23 @@ fn a_name_that_climbs_out_is_never_renamed() {
     assert_eq!(unfinished("", "a", ".part"), None);
     assert_eq!(unfinished("srv/dl", "a", ".part"), None);
 }
+
+#[test]
+fn its_past_there_comes_too() {
+    let mut r = resume();
+    r.insert("downloaded", 1_000_000);
+    r.insert("uploaded", 5_000_000);
+    r.insert("added-date", 1_600_000_000);
+    r.insert("done-date", 1_600_000_100);
+    r.insert("seeding-time-seconds", 7_200);
+    let a = plan(&r.encode(), Some(&torrent())).unwrap().add;
+    assert_eq!(
+        (&a["downloaded"], &a["uploaded"]),
+        (&json!(1_000_000), &json!(5_000_000))
+    );
+    assert_eq!(
+        (&a["added_at"], &a["completed_at"]),
+        (&json!(1_600_000_000), &json!(1_600_000_100))
+    );
+    assert_eq!(a["seeding_time_secs"], 7_200);
+}

@@ -23,7 +23,7 @@ pub mod login;
 mod paired;
 mod place;
 mod read;
-pub use read::{context as read_context, root_paths};
+pub use read::{context as read_context, root_paths, unix_now};
 mod sync;
 mod trackers;
 pub mod view;
