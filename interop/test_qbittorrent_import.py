@@ -12,7 +12,6 @@ changes; a second import adds nothing. The hybrid torrents among them come
 from BT_backup without their piece layers (libtorrent keeps those in its
 resume data), as qBittorrent saves them."""
 
-import hashlib
 import subprocess
 import time
 
@@ -20,15 +19,11 @@ import libtorrent as lt
 import requests
 
 from conftest import lt_create, make_tree, seedring_bin
+from import_common import digests
 from qbit_common import Client, QbNox, SeedringQb, wait_state
 
 SEEDING = {"stalledUP", "uploading"}
 FAKE = "ab" * 20
-
-
-def digests(root):
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def add(c, data, name, form):

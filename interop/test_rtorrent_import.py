@@ -22,6 +22,7 @@ import libtorrent as lt
 import requests
 
 from conftest import lt_create, make_tree, seedring_bin
+from import_common import digests, seen_by_seedring
 from qbit_common import Client, SeedringQb, free_port, wait_state
 
 FAKE = "cd" * 20
@@ -101,29 +102,6 @@ class Rtorrent:
         self.log.close()
 
 
-def seedring_summary(c, ih):
-    info = c.json("torrents/info", hashes=ih)[0]
-    files = c.json("torrents/files", hash=ih)
-    trackers = c.json("torrents/trackers", hash=ih)
-    return {
-        "content": info["content_path"],
-        "category": info["category"],
-        "stopped": info["state"].startswith("paused"),
-        "progress": round(info["progress"], 4),
-        "priorities": [f["priority"] for f in files],
-        "trackers": sorted(t["url"] for t in trackers if not t["url"].startswith("** ")),
-        "added_on": info["added_on"],
-        "completion_on": info["completion_on"],
-        "uploaded": info["uploaded"],
-        "downloaded": info["downloaded"],
-    }
-
-
-def digests(root):
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def test_an_rtorrent_seedbox_moves_over_with_its_labels_and_data(tmp):
     home = tmp / "downloads"
     tr = ["http://127.0.0.1:1/announce"]
@@ -191,7 +169,7 @@ def test_an_rtorrent_seedbox_moves_over_with_its_labels_and_data(tmp):
         wait_state(s, torrents["single"], {"pausedUP"})
         wait_state(s, torrents["part"], {"stalledDL", "downloading"})
         wait_state(s, FAKE, {"metaDL"})
-        after = {k: seedring_summary(s, h) for k, h in torrents.items()}
+        after = {k: seen_by_seedring(s, h, before[k]) for k, h in torrents.items()}
         for k in torrents:
             assert after[k] == before[k], (k, after[k], before[k])
         magnet = s.json("torrents/info", hashes=FAKE)[0]

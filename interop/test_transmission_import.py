@@ -14,7 +14,6 @@ what it held, nothing is downloaded and no other file changes; a second
 import adds nothing."""
 
 import base64
-import hashlib
 import json
 import subprocess
 import time
@@ -23,6 +22,7 @@ import libtorrent as lt
 import requests
 
 from conftest import lt_create, make_tree, seedring_bin
+from import_common import digests, seen_by_seedring
 from qbit_common import Client, SeedringQb, free_port, wait_state
 
 FAKE = "ef" * 20
@@ -115,32 +115,6 @@ class Transmission:
         self.log.close()
 
 
-def seedring_summary(c, ih):
-    info = c.json("torrents/info", hashes=ih)[0]
-    files = c.json("torrents/files", hash=ih)
-    trackers = c.json("torrents/trackers", hash=ih)
-    return {
-        "name": info["name"],
-        "save_path": info["save_path"].rstrip("/"),
-        "files": [(f["name"], f["priority"]) for f in files],
-        "tags": sorted(t.strip() for t in info["tags"].split(",") if t.strip()),
-        "stopped": info["state"].startswith("paused"),
-        "progress": round(info["progress"], 4),
-        "trackers": sorted(t["url"] for t in trackers if not t["url"].startswith("** ")),
-        "up_limit": info["up_limit"],
-        "ratio_limit": round(info["ratio_limit"], 4),
-        "added_on": info["added_on"],
-        "completion_on": info["completion_on"],
-        "uploaded": info["uploaded"],
-        "downloaded": info["downloaded"],
-    }
-
-
-def digests(root):
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def test_a_transmission_seedbox_moves_over_with_its_settings_and_data(tmp):
     home = tmp / "downloads"
     tr = ["http://127.0.0.1:1/announce"]
@@ -212,7 +186,7 @@ def test_a_transmission_seedbox_moves_over_with_its_settings_and_data(tmp):
         wait_state(s, hashes["part"], {"stalledDL", "downloading"})
         wait_state(s, FAKE, {"metaDL"})
         for k, h in hashes.items():
-            after = seedring_summary(s, h)
+            after = seen_by_seedring(s, h, before[k])
             assert after == before[k], (k, after, before[k])
         magnet = s.json("torrents/info", hashes=FAKE)[0]
         assert (magnet["name"], magnet["save_path"].rstrip("/")) == ("waiting", str(home))

@@ -10,27 +10,32 @@ use crate::bencode::OwnedValue;
 use crate::metainfo::{CreateLayout, CreateOptions, build_torrent};
 use crate::migrate::{Plan, rtorrent, transmission};
 
-/// A valid two-file `.torrent` for the resume data to sit beside.
-fn torrent() -> &'static [u8] {
-    static T: OnceLock<Vec<u8>> = OnceLock::new();
-    T.get_or_init(|| {
-        let layout = CreateLayout {
-            name: "album".into(),
-            files: Some(vec![
-                (vec!["a.bin".into()], 20_000),
-                (vec!["b.bin".into()], 10_000),
-            ]),
-            length: 0,
-        };
-        build_torrent(
-            &layout,
-            16_384,
-            &[[1; 20], [2; 20]],
-            &CreateOptions::default(),
-        )
+/// A valid two-file `.torrent` (`album/a.bin`, 20,000 bytes, and
+/// `album/b.bin`, 10,000, in 16 KiB pieces) with `trackers`, one a tier: what
+/// the saved state of another client sits beside (the import plans' tests
+/// and seeds use it too).
+pub fn album(trackers: &[&str]) -> Vec<u8> {
+    let layout = CreateLayout {
+        name: "album".into(),
+        files: Some(vec![
+            (vec!["a.bin".into()], 20_000),
+            (vec!["b.bin".into()], 10_000),
+        ]),
+        length: 0,
+    };
+    let opts = CreateOptions {
+        trackers: trackers.iter().map(|t| (*t).to_owned()).collect(),
+        ..CreateOptions::default()
+    };
+    build_torrent(&layout, 16_384, &[[1; 20], [2; 20]], &opts)
         .expect("a valid torrent")
         .0
-    })
+}
+
+/// [`album`] without trackers, made once.
+fn torrent() -> &'static [u8] {
+    static T: OnceLock<Vec<u8>> = OnceLock::new();
+    T.get_or_init(|| album(&[]))
 }
 
 /// A `.fastresume` alone and beside a valid `.torrent`: a plan adds by a

@@ -9,9 +9,11 @@ pub mod transmission;
 
 pub use qbittorrent::plan;
 
-use serde_json::Value;
+use base64::Engine as _;
+use serde_json::{Map, Value};
 
 use crate::bencode::{Limits, Node, decode};
+use crate::metainfo::{Metainfo, MetainfoLimits};
 
 /// Why a saved torrent cannot be moved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,11 +98,20 @@ fn torrent_dict(bytes: &[u8]) -> Result<Node<'_>, ImportError> {
         .ok_or_else(|| ImportError::Torrent("not a bencoded dictionary".into()))
 }
 
+/// A saved `.torrent` read, and put in the add as its `torrent` (base64).
+fn with_torrent(add: &mut Map<String, Value>, torrent: &[u8]) -> Result<Metainfo, ImportError> {
+    let meta = Metainfo::from_bytes_with(torrent, &MetainfoLimits::default())
+        .map_err(|e| ImportError::Torrent(e.to_string()))?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(torrent);
+    add.insert("torrent".into(), b64.into());
+    Ok(meta)
+}
+
 /// The add's fields for a torrent's past in the other client: its totals
 /// (`downloaded`, `uploaded`), times (`added_at`, `completed_at`) and
 /// `seeding_time_secs`, each as that client saved it; one it saved as zero
 /// or less (none) is left out.
-fn past(add: &mut serde_json::Map<String, Value>, fields: [(&str, Option<i64>); 5]) {
+fn past(add: &mut Map<String, Value>, fields: [(&str, Option<i64>); 5]) {
     for (key, v) in fields {
         if let Some(v) = v.filter(|&v| v > 0) {
             add.insert(key.into(), v.into());

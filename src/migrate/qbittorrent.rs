@@ -15,12 +15,10 @@
 //! qBittorrent's queue, and web seeds added by hand.
 //! What is on disk is checked at add, never taken from the resume data.
 
-use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use super::{ImportError, Plan, dict, folder, int, magnet, past, text, unfinished};
+use super::{ImportError, Plan, dict, folder, int, magnet, past, text, unfinished, with_torrent};
 use crate::bencode::Node;
-use crate::metainfo::{Metainfo, MetainfoLimits};
 
 /// A hash of `len` bytes that is not all zeros (libtorrent writes zeros for
 /// "none").
@@ -70,11 +68,9 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
         }
         (None, None) => None,
     };
+    let mut add = Map::new();
     let meta = match torrent {
-        Some(t) => Some(
-            Metainfo::from_bytes_with(t, &MetainfoLimits::default())
-                .map_err(|e| ImportError::Torrent(e.to_string()))?,
-        ),
+        Some(t) => Some(with_torrent(&mut add, t)?),
         None => None,
     };
     let qb_name = text(&d, "qBt-name").unwrap_or_default();
@@ -82,24 +78,13 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
         Some(m) => m.info.name.clone(),
         None => text(&d, "name").unwrap_or_default(),
     };
-    let mut add = Map::new();
-    match (&meta, torrent) {
-        (Some(_), Some(t)) => {
-            add.insert(
-                "torrent".into(),
-                base64::engine::general_purpose::STANDARD.encode(t).into(),
-            );
+    if meta.is_none() {
+        let (v1, v2) = (hash(&d, "info-hash", 20), hash(&d, "info-hash2", 32));
+        if v1.is_none() && v2.is_none() {
+            return Err(ImportError::NoHash);
         }
-        _ => {
-            let (v1, v2) = (hash(&d, "info-hash", 20), hash(&d, "info-hash2", 32));
-            if v1.is_none() && v2.is_none() {
-                return Err(ImportError::NoHash);
-            }
-            add.insert(
-                "magnet".into(),
-                magnet(v1, v2, &own_name, &resume_trackers).into(),
-            );
-        }
+        let link = magnet(v1, v2, &own_name, &resume_trackers);
+        add.insert("magnet".into(), link.into());
     }
     let save_path = text(&d, "save_path")
         .map(|p| folder(&p).to_owned())

@@ -17,13 +17,12 @@
 //! torrent's own), ruTorrent's ratio groups. What is on disk is checked at add, never taken from the
 //! resume data.
 
-use base64::Engine as _;
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
-use super::{ImportError, Plan, dict, folder, int, past, text, torrent_dict};
+use super::{ImportError, Plan, dict, folder, int, past, text, torrent_dict, with_torrent};
 use crate::bencode::Node;
-use crate::metainfo::{ContentLayout, Magnet, Metainfo, MetainfoLimits};
+use crate::metainfo::{ContentLayout, Magnet, Metainfo};
 
 /// A file's priority as the add takes it: rTorrent's off (0), normal (1)
 /// and high (2) are qBittorrent's 0, 1 and 6.
@@ -127,14 +126,7 @@ pub fn plan(
         (save_path, layout) = (directory, ContentLayout::Original);
         (trackers, priorities) = (None, None);
     } else {
-        let meta = Metainfo::from_bytes_with(torrent, &MetainfoLimits::default())
-            .map_err(|e| ImportError::Torrent(e.to_string()))?;
-        add.insert(
-            "torrent".into(),
-            base64::engine::general_purpose::STANDARD
-                .encode(torrent)
-                .into(),
-        );
+        let meta = with_torrent(&mut add, torrent)?;
         (save_path, layout) = place(&meta, &directory);
         trackers = self::trackers(&meta.tracker_tiers, resume.as_ref());
         let files = resume.as_ref().and_then(|r| r.get("files")?.as_list());

@@ -1,26 +1,13 @@
 use super::*;
 use crate::bencode::OwnedValue;
 use crate::metainfo::{CreateLayout, CreateOptions, build_torrent};
+use base64::Engine as _;
 use serde_json::json;
 
 /// A two-file torrent (`album/a.bin`, `album/b.bin`) with two trackers,
 /// one a tier.
 fn torrent() -> Vec<u8> {
-    let layout = CreateLayout {
-        name: "album".into(),
-        files: Some(vec![
-            (vec!["a.bin".into()], 20_000),
-            (vec!["b.bin".into()], 10_000),
-        ]),
-        length: 0,
-    };
-    let opts = CreateOptions {
-        trackers: vec!["http://t.example/a".into(), "http://t.example/b".into()],
-        ..CreateOptions::default()
-    };
-    build_torrent(&layout, 16384, &[[1; 20], [2; 20]], &opts)
-        .unwrap()
-        .0
+    crate::fuzz::migrate::album(&["http://t.example/a", "http://t.example/b"])
 }
 
 /// A one-file torrent (`single.bin`).

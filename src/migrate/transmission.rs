@@ -15,12 +15,13 @@
 //! place, and its peer limit. What
 //! is on disk is checked at add, never taken from the resume data.
 
-use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use super::{ImportError, Plan, dict, folder, int, magnet, past, text, torrent_dict, unfinished};
+use super::{
+    ImportError, Plan, dict, folder, int, magnet, past, text, torrent_dict, unfinished,
+    with_torrent,
+};
 use crate::bencode::Node;
-use crate::metainfo::{Metainfo, MetainfoLimits};
 
 /// A cap as Transmission saves it (`{speed-Bps, use-speed-limit}`), in
 /// bytes a second, where it is on.
@@ -118,14 +119,7 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
         add.insert("magnet".into(), link.into());
         if shown.is_empty() { own_name } else { shown }
     } else {
-        let meta = Metainfo::from_bytes_with(torrent, &MetainfoLimits::default())
-            .map_err(|e| ImportError::Torrent(e.to_string()))?;
-        add.insert(
-            "torrent".into(),
-            base64::engine::general_purpose::STANDARD
-                .encode(torrent)
-                .into(),
-        );
+        let meta = with_torrent(&mut add, torrent)?;
         let files = &meta.info.files;
         // Files under other names: `files` holds every file's name now.
         let now = d.get("files").and_then(Node::as_list).unwrap_or(&[]);

@@ -3,7 +3,6 @@
 //! holding both as releases before 0.9 kept them.
 
 use seedring::bencode::OwnedValue;
-use seedring::metainfo::{CreateLayout, CreateOptions, build_torrent};
 
 fn tracker(enabled: i64, group: Option<i64>) -> OwnedValue {
     let mut t = OwnedValue::dict();
@@ -46,21 +45,7 @@ pub fn session() -> super::Seeds {
         "magnet-uri",
         format!("magnet:?xt=urn:btih:{}&dn=waiting", "ab".repeat(20)).as_str(),
     );
-    let layout = CreateLayout {
-        name: "album".into(),
-        files: Some(vec![
-            (vec!["a.bin".into()], 20_000),
-            (vec!["b.bin".into()], 10_000),
-        ]),
-        length: 0,
-    };
-    let opts = CreateOptions {
-        trackers: vec!["http://127.0.0.1:1/announce".into()],
-        ..CreateOptions::default()
-    };
-    let mut old = build_torrent(&layout, 16_384, &[[1; 20], [2; 20]], &opts)
-        .expect("a valid torrent")
-        .0;
+    let mut old = seedring::fuzz::migrate::album(&["http://127.0.0.1:1/announce"]);
     // Both dictionaries after the torrent's own keys, in order.
     assert_eq!(old.pop(), Some(b'e'));
     old.extend_from_slice(b"17:libtorrent_resume");
