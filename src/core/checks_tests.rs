@@ -292,3 +292,112 @@ fn an_imported_torrent_carries_its_past_and_does_not_finish_twice() {
         }
     }
 }
+
+/// The pieces a run of actions asks to verify, by torrent.
+fn verify_asked_of(out: &[Action], ih: InfoHash) -> Vec<u32> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::VerifyPieces {
+                info_hash, pieces, ..
+            } if *info_hash == ih => Some(pieces.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Answers every read of torrent `ih` as valid until its check ends; what
+/// the last answers asked of other torrents.
+fn check_through(core: &mut Core, ih: InfoHash, mut asked: Vec<u32>) -> Vec<Action> {
+    let mut last = Vec::new();
+    while !asked.is_empty() {
+        let mut out = Vec::new();
+        let results = asked.iter().map(|&p| (p, Verdict::Valid)).collect();
+        let verified = Event::PiecesVerified {
+            info_hash: ih,
+            results,
+        };
+        core.on_event(Time::ZERO, verified, &mut out);
+        asked = verify_asked_of(&out, ih);
+        last.extend(out);
+    }
+    last
+}
+
+/// Torrents checked at once take turns: one reads at a time, the next in
+/// the order they asked when it ends; a paused one gives its turn back (at
+/// the next tick) and waits again in line when resumed.
+#[test]
+fn checks_take_turns_one_torrent_at_a_time() {
+    // A piece a batch: each check takes several rounds of reads.
+    let cfg = CoreConfig {
+        check_batch_bytes: u64::from(PIECE),
+        ..CoreConfig::default()
+    };
+    let mut core = Core::new(cfg);
+    let mut ids = Vec::new();
+    for len in [200_000, 150_000, 100_000] {
+        let mut out = Vec::new();
+        let source = TorrentSource::Metainfo(Arc::new(sized_meta(len)));
+        let ih = core
+            .add_torrent(Time::ZERO, AddTorrent::new(source, "/r"), &mut out)
+            .unwrap();
+        core.torrents.get_mut(&ih).unwrap().storage_ready = true;
+        ids.push(ih);
+    }
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    let mut out = Vec::new();
+    for &ih in &ids {
+        core.execute(Time::ZERO, Command::Recheck(ih), &mut out);
+    }
+    let first = verify_asked_of(&out, a);
+    assert!(!first.is_empty(), "the first reads");
+    assert!(verify_asked_of(&out, b).is_empty() && verify_asked_of(&out, c).is_empty());
+    for &ih in &ids {
+        assert_eq!(
+            core.torrents[&ih].state(),
+            TorrentState::Checking,
+            "all shown checking"
+        );
+    }
+    // The first ends: the second reads.
+    let out = check_through(&mut core, a, first);
+    let second = verify_asked_of(&out, b);
+    assert!(!second.is_empty(), "the second's turn");
+    assert!(verify_asked_of(&out, c).is_empty());
+    // The second paused (its reads out come back, and no more go): the
+    // third reads at the next tick.
+    let mut out = Vec::new();
+    core.execute(Time::ZERO, Command::Pause(b), &mut out);
+    let results = second.iter().map(|&p| (p, Verdict::Valid)).collect();
+    let verified = Event::PiecesVerified {
+        info_hash: b,
+        results,
+    };
+    let mut out = Vec::new();
+    core.on_event(Time::ZERO, verified, &mut out);
+    assert!(verify_asked_of(&out, b).is_empty(), "paused: no more reads");
+    let mut out = Vec::new();
+    core.on_tick(Time::from_millis(100), &mut out);
+    let third = verify_asked_of(&out, c);
+    assert!(!third.is_empty(), "the third's turn");
+    // Resumed, the second waits for the third.
+    let mut out = Vec::new();
+    core.execute(Time::from_millis(200), Command::Resume(b), &mut out);
+    let mut out2 = Vec::new();
+    core.on_tick(Time::from_millis(300), &mut out2);
+    out.extend(out2);
+    assert!(verify_asked_of(&out, b).is_empty(), "it waits in line");
+    let out = check_through(&mut core, c, third);
+    let rest = verify_asked_of(&out, b);
+    assert!(!rest.is_empty(), "then it reads on");
+    assert!(
+        rest.iter().all(|p| !second.contains(p)),
+        "from where it was"
+    );
+    check_through(&mut core, b, rest);
+    for &ih in &ids {
+        let t = &core.torrents[&ih];
+        assert_eq!(t.have.count(), t.have.len(), "every check ended whole");
+    }
+}

@@ -71,6 +71,7 @@ mod tick;
 mod torrent;
 mod tracking;
 mod transport;
+mod turns;
 pub mod versions;
 mod walk;
 mod webseed;
@@ -164,6 +165,9 @@ pub struct CoreConfig {
     /// Bytes of pieces handed to the driver to verify at once in a check (two
     /// such batches are in flight per torrent).
     pub check_batch_bytes: u64,
+    /// Torrents whose checks read at once (the others wait their turn, in
+    /// order; see `turns`). At least one.
+    pub checks_at_once: usize,
     /// Send a keep-alive after this much silence.
     pub keepalive_interval: Duration,
     /// Global download cap in bytes per second (0 = none).
@@ -237,6 +241,7 @@ impl Default for CoreConfig {
             idle_timeout: Duration::from_secs(300),
             root_check_interval: Duration::from_secs(1),
             check_batch_bytes: 64 << 20,
+            checks_at_once: 1,
             keepalive_interval: Duration::from_secs(90),
             download_rate_limit: 0,
             upload_rate_limit: 0,
@@ -347,6 +352,8 @@ pub struct Core {
     mse_keys: u64,
     /// [`Action::StatFiles`] out, awaiting their answer.
     stats_out: u32,
+    /// Whose checks read now, and who waits for a turn (`turns`).
+    turns: turns::Turns,
     /// Restored torrents whose files are still to be compared with their
     /// records, in the order they came (bound: one entry per restored
     /// torrent, each taken once; see `core::stamps`).
@@ -481,6 +488,7 @@ impl Core {
             names: Default::default(),
             mse_keys: 0,
             stats_out: 0,
+            turns: turns::Turns::default(),
             to_compare: std::collections::VecDeque::new(),
             restore_done: false,
             our_addrs: ourip::OurAddrs::default(),

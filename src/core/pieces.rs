@@ -479,7 +479,11 @@ impl Core {
             return;
         }
         if t.checking.as_ref().is_none_or(|c| c.done()) {
-            return self.finish_check(ih, out);
+            self.finish_check(ih, out);
+            return self.next_checks(out);
+        }
+        if !self.check_turn(ih) {
+            return; // again when its turn comes
         }
         let Some(hashes) = self.need_hashes(ih, out) else {
             return; // again when they are read back
@@ -522,6 +526,7 @@ impl Core {
             return;
         }
         self.finish_check(ih, out);
+        self.next_checks(out);
     }
 
     /// A check with every piece answered: its outcome.

@@ -54,6 +54,8 @@ impl Core {
             self.drive_checking(ih, out);
             self.drive_move(ih, out);
         }
+        // Turns given back by a pause, a move or a removal.
+        self.next_checks(out);
         self.maybe_save(now, walk.save_now, out);
         self.announce_due(now, walk.announce, out);
         self.check_roots(now, out);

@@ -252,6 +252,8 @@ pub(crate) struct Check {
     /// Asked for while the torrent was paused: it runs, and the torrent stays
     /// paused after (qBittorrent's recheck of a paused torrent).
     pub while_paused: bool,
+    /// Waits in line for its turn to read (`core::turns`).
+    pub queued: bool,
 }
 
 impl Check {
@@ -265,6 +267,7 @@ impl Check {
             failed: 0,
             doubtful: Vec::new(),
             while_paused: false,
+            queued: false,
         }
     }
 
@@ -280,6 +283,7 @@ impl Check {
             failed: 0,
             doubtful: Vec::new(),
             while_paused: false,
+            queued: false,
         }
     }
 

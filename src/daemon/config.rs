@@ -106,6 +106,9 @@ pub struct EngineConfig {
     /// How downloaded pieces reach the disk: "cached" (through the page
     /// cache) or "direct" (around it where the filesystem allows it).
     pub write_mode: WriteMode,
+    /// Torrents each engine thread checks at once (the others wait their
+    /// turn, shown as checking); at least 1.
+    pub checks_at_once: usize,
 }
 
 /// What a new torrent starts with when its add does not say.
@@ -432,6 +435,7 @@ impl Default for EngineConfig {
             io: IoKind::Auto,
             save_interval_ms: 5000,
             write_mode: WriteMode::Cached,
+            checks_at_once: 1,
         }
     }
 }
@@ -585,6 +589,9 @@ impl Config {
         if self.dht.queries_per_sec == 0 {
             return bad("dht.queries_per_sec: must be at least 1".into());
         }
+        if self.engine.checks_at_once == 0 {
+            return bad("engine.checks_at_once: must be at least 1".into());
+        }
         if self.peers.max_connections == 0 || self.peers.max_connections_per_torrent == 0 {
             return bad("peers: connection caps must be at least 1".into());
         }
@@ -640,6 +647,18 @@ mod tests {
         let e = e.to_string();
         assert!(
             e.contains("line 2") && e.contains("`cached` or `direct`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn checks_at_once_is_at_least_one() {
+        let cfg = Config::parse("[engine]\nchecks_at_once = 3\n", Path::new("c")).unwrap();
+        assert_eq!(cfg.engine.checks_at_once, 3);
+        let e = Config::parse("[engine]\nchecks_at_once = 0\n", Path::new("c")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("engine.checks_at_once: must be at least 1"),
             "{e}"
         );
     }
