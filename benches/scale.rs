@@ -202,6 +202,7 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
             content_layout: seedring::metainfo::ContentLayout::Original,
             renames: Vec::new(),
             finish_in: None,
+            checking: false,
         };
         bytes += total;
         pieces += count as u64;

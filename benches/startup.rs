@@ -90,6 +90,7 @@ fn populate(n: usize, data: &Path, state: &Path) {
             content_layout: seedring::metainfo::ContentLayout::Original,
             renames: Vec::new(),
             finish_in: None,
+            checking: false,
         };
         ops.push(StoreOp::Set(
             meta_key(meta.info_hash),

@@ -104,6 +104,7 @@ fn save(i: usize, rng: &mut Rng) -> ResumeSave {
         content_layout: ContentLayout::Original,
         renames: Vec::new(),
         finish_in: None,
+        checking: false,
     };
     let peers = (0..rng.below(8))
         .map(|_| PeerRecord {

@@ -7,7 +7,7 @@ mod sim_common;
 use std::time::Duration;
 
 use seedring::Engine;
-use seedring::core::{AddTorrent, CoreConfig, TorrentSource, TorrentState};
+use seedring::core::{AddTorrent, CoreConfig, History, TorrentSource, TorrentState};
 use seedring::resume_lmdb::record::StateRecord;
 use seedring::resume_lmdb::{MemorySessionStore, SessionStore, state_key};
 use seedring::sim::{SimConfig, SimWorld};
@@ -672,4 +672,62 @@ fn a_save_before_the_comparison_does_not_hide_a_changed_file() {
         "the damaged piece is never trusted"
     );
     assert!(done(&leech, ih));
+}
+
+/// A restart while a check is under way checks the torrent again: what the
+/// check had found so far is not all its files hold (it came back
+/// downloading what its disk held); an import's completion time elsewhere
+/// survives it.
+#[test]
+fn a_check_cut_short_by_a_restart_is_made_again() {
+    let (seed, _g) = seed(13);
+    let world = SimWorld::new(SimConfig {
+        seed,
+        disk_delay: Duration::from_millis(50),
+        ..SimConfig::default()
+    });
+    let fx = fixture(seed, "t", &[("big.bin", 900_000)], 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let cfg = CoreConfig {
+        check_batch_bytes: 64 * 1024,
+        ..CoreConfig::default()
+    };
+    // An import: it finished in the client it came from.
+    let e = engine(&world, cfg.clone());
+    for (path, bytes) in &fx.files {
+        world.write_file(&e, &format!("{ROOT}/{path}"), bytes.clone());
+    }
+    let past = History {
+        completed_at: Some(1_600_000_100),
+        ..History::default()
+    };
+    let add = AddTorrent {
+        history: Some(past),
+        ..AddTorrent::new(TorrentSource::Metainfo(fx.meta.clone()), ROOT)
+    };
+    e.add_torrent(add).unwrap();
+    run_for(&world, Duration::from_millis(200));
+    assert_eq!(e.stats(ih).unwrap().state, TorrentState::Checking);
+    e.flush().unwrap();
+    let (e, _) = e.memory_crash_restart(cfg);
+    let why = &e.restore_report().rechecked;
+    assert!(
+        why.iter()
+            .any(|(h, n)| *h == ih && n.contains("a check was under way")),
+        "{why:?}"
+    );
+    assert_eq!(e.stats(ih).unwrap().state, TorrentState::Checking);
+    assert!(
+        world.run_while(Time::from_secs(60), Duration::from_millis(100), || done(
+            &e, ih
+        ))
+    );
+    let st = e.stats(ih).unwrap();
+    assert_eq!(st.have_pieces, st.total_pieces);
+    assert_eq!(st.downloaded, 0, "found on its disk, nothing fetched");
+    assert_eq!(
+        st.completed_at,
+        Some(1_600_000_100),
+        "when it finished there"
+    );
 }

@@ -73,7 +73,11 @@ impl Torrent {
             None,
         );
         if !self.is_finished() {
-            self.completed_at = None;
+            // Completed before and being checked again (a check a restart cut
+            // short, an import's): a check that finds it whole keeps that time
+            // and is no new finish.
+            let done = self.completed_at.take();
+            self.done_elsewhere = done.filter(|_| self.checking.is_some());
         }
         if r.root_missing {
             // Nothing to compare with: trusted until the root returns, when a
@@ -107,7 +111,8 @@ impl Torrent {
             downloaded: self.downloaded,
             uploaded: self.uploaded,
             added_at: self.added_at,
-            completed_at: self.completed_at,
+            // Before its check at add, an import's completion elsewhere.
+            completed_at: self.completed_at.or(self.done_elsewhere),
             root: self.root_token.clone(),
             paused: self.paused || (self.moving.is_some() && self.paused_before_move),
             sequential: self.sequential,
@@ -132,6 +137,7 @@ impl Torrent {
             content_layout: self.content_layout,
             renames: self.renames.clone(),
             finish_in: self.finish_in.as_ref().map(|f| f.token.clone()),
+            checking: self.checking.is_some(),
         }
     }
 

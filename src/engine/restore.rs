@@ -571,6 +571,9 @@ impl Engine {
                 if let Some(s) = &state {
                     if s.have.len() != info.geometry.piece_count() {
                         notes.push("resume bitfield does not fit the torrent: full recheck".into());
+                    } else if s.checking {
+                        // What it had found is not all its files hold.
+                        notes.push("a check was under way when it stopped: checked again".into());
                     } else {
                         // With its root missing, trusted until the root returns
                         // (when a sample is checked); else once its files are

@@ -389,6 +389,7 @@ fn records() -> Seeds {
         content_layout: seedring::metainfo::ContentLayout::NoSubfolder,
         renames: vec![(0, vec!["renamed".into(), "file.bin".into()])],
         finish_in: Some("disk1".into()),
+        checking: false,
     };
     let peers = record::encode_peers(&[
         PeerRecord {
