@@ -63,7 +63,7 @@ fn fetch_all(port: u16, meta: &Metainfo) -> Result<Vec<u8>, String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(&Handshake::new(meta.info_hash, [9; 20]).encode())
-        .unwrap();
+        .map_err(|e| e.to_string())?;
     let mut hs = [0u8; 68];
     s.read_exact(&mut hs).map_err(|e| e.to_string())?;
     let g = &meta.info.geometry;
@@ -78,14 +78,16 @@ fn fetch_all(port: u16, meta: &Metainfo) -> Result<Vec<u8>, String> {
     let mut out = vec![0u8; usize::try_from(g.total_length()).unwrap()];
     let mut dec = MessageDecoder::new(1 << 20, true, true);
     let mut buf = vec![0u8; 64 * 1024];
-    let send = |s: &mut TcpStream, m: Message| s.write_all(&m.encode()).unwrap();
-    send(&mut s, Message::Interested);
+    // A refused or reset connection is an answer too (the caller may try
+    // again), never a panic.
+    let send = |s: &mut TcpStream, m: Message| s.write_all(&m.encode()).map_err(|e| e.to_string());
+    send(&mut s, Message::Interested)?;
     let (mut unchoked, mut next, mut got) = (false, 0, 0);
     while got < reqs.len() {
         if unchoked && next < reqs.len() && next < got + 32 {
             let end = reqs.len().min(got + 32);
             for r in &reqs[next..end] {
-                send(&mut s, Message::Request(*r));
+                send(&mut s, Message::Request(*r))?;
             }
             next = end;
         }
