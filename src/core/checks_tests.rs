@@ -401,3 +401,45 @@ fn checks_take_turns_one_torrent_at_a_time() {
         assert_eq!(t.have.count(), t.have.len(), "every check ended whole");
     }
 }
+
+/// A turn given back by a pause goes to the torrent that waited longest,
+/// never to one whose check began after: a newcomer waits behind the line.
+#[test]
+fn a_newcomer_waits_behind_the_line_for_a_freed_turn() {
+    let cfg = CoreConfig {
+        check_batch_bytes: u64::from(PIECE),
+        ..CoreConfig::default()
+    };
+    let mut core = Core::new(cfg);
+    let add = |core: &mut Core, len| {
+        let mut out = Vec::new();
+        let source = TorrentSource::Metainfo(Arc::new(sized_meta(len)));
+        let ih = core
+            .add_torrent(Time::ZERO, AddTorrent::new(source, "/r"), &mut out)
+            .unwrap();
+        core.torrents.get_mut(&ih).unwrap().storage_ready = true;
+        ih
+    };
+    let (a, b) = (add(&mut core, 200_000), add(&mut core, 150_000));
+    let mut out = Vec::new();
+    core.execute(Time::ZERO, Command::Recheck(a), &mut out);
+    core.execute(Time::ZERO, Command::Recheck(b), &mut out);
+    assert!(!verify_asked_of(&out, a).is_empty() && verify_asked_of(&out, b).is_empty());
+    // The first pauses: its turn is free until a tick hands it on.
+    core.execute(Time::ZERO, Command::Pause(a), &mut out);
+    // A newcomer's check starts before that tick.
+    let c = add(&mut core, 100_000);
+    let mut out = Vec::new();
+    core.execute(Time::ZERO, Command::Recheck(c), &mut out);
+    assert!(
+        verify_asked_of(&out, c).is_empty(),
+        "the newcomer jumped the line"
+    );
+    let second = verify_asked_of(&out, b);
+    assert!(!second.is_empty(), "the freed turn goes to the one waiting");
+    let out = check_through(&mut core, b, second);
+    let third = verify_asked_of(&out, c);
+    assert!(!third.is_empty(), "then the newcomer's turn");
+    check_through(&mut core, c, third);
+    assert_eq!(core.torrents[&c].have.count(), core.torrents[&c].have.len());
+}

@@ -483,7 +483,8 @@ impl Core {
             return self.next_checks(out);
         }
         if !self.check_turn(ih) {
-            return; // again when its turn comes
+            // Again when its turn comes; a free turn goes to the line's head.
+            return self.next_checks(out);
         }
         let Some(hashes) = self.need_hashes(ih, out) else {
             return; // again when they are read back

@@ -49,7 +49,10 @@ impl Torrent {
 
 impl Core {
     /// Whether torrent `ih`'s check may read now: it has a turn, or takes a
-    /// free one; else it waits in line (once).
+    /// free one no one waits for (or is handed it); else it waits in line
+    /// (once). A newcomer never takes a turn before the line: one given back
+    /// by a pause stays free until the next tick, and the one arriving then
+    /// waits behind those who asked first (the caller hands the turn on).
     pub(super) fn check_turn(&mut self, ih: InfoHash) -> bool {
         let turns = &mut self.turns;
         if turns.running.contains(&ih) {
@@ -59,7 +62,8 @@ impl Core {
         turns
             .running
             .retain(|r| torrents.get(r).is_some_and(|t| t.check_runs()));
-        if turns.running.len() < self.cfg.checks_at_once.max(1) {
+        let free = turns.running.len() < self.cfg.checks_at_once.max(1);
+        if free && (turns.handing || turns.waiting.is_empty()) {
             turns.running.push(ih);
             if let Some(c) = self.torrents.get_mut(&ih).and_then(|t| t.checking.as_mut()) {
                 c.queued = false;
