@@ -76,7 +76,7 @@ fn power_cuts_at_random_moments_never_claim_a_bad_piece() {
         let t = d.get_json(&format!("/torrents/{ih}"));
         assert_ne!(
             t["state"], "seeding",
-            "cut {cut}: finished before it; the torrent is too small"
+            "cut {cut}: finished before it; the torrent is too small: {t}"
         );
         d.signal("KILL");
         drop(d);

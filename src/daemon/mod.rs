@@ -36,6 +36,9 @@ pub mod views;
 pub mod watch;
 pub mod web;
 
+#[cfg(test)]
+mod start_tests;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -193,7 +196,14 @@ fn prepare(cfg: &Config) -> Result<(Engine, Served), DaemonError> {
     let (milestones_tx, milestones) = flume::bounded(crate::shard::MILESTONE_QUEUE);
     // Bounded: the last `PEER_LOG_ENTRIES` notes, the oldest dropped.
     let peer_log = crate::peerlog::PeerLog::new();
-    let engine = start_engine(cfg, &data_dir, ip_filter, milestones_tx, peer_log.clone())?;
+    let engine = start_engine(
+        cfg,
+        &settings,
+        &data_dir,
+        ip_filter,
+        milestones_tx,
+        peer_log.clone(),
+    )?;
     set_up_roots(&engine, cfg)?;
     let mut settings = settings;
     if !settings.incomplete_path.is_empty()
@@ -572,23 +582,31 @@ fn absolute(p: &Path) -> Result<PathBuf, DaemonError> {
     std::path::absolute(p).map_err(io_err(format!("path {}", p.display())))
 }
 
+/// The engine, with the settings in force (the config's, patched by those
+/// saved over the API) before its first torrent is restored: started without
+/// them, restored torrents dialled their peers uncapped until the API came
+/// up and applied them.
 fn start_engine(
     cfg: &Config,
+    settings: &Settings,
     data_dir: &Path,
     ip_filter: crate::ipfilter::IpFilter,
     milestones: crate::shard::MilestoneSender,
     peer_log: crate::peerlog::PeerLog,
 ) -> Result<Engine, DaemonError> {
+    let (download, upload) = settings.limits_in_force();
     let core = CoreConfig {
         ip_filter: std::sync::Arc::new(ip_filter),
-        max_connections: cfg.peers.max_connections,
-        max_connections_per_torrent: cfg.peers.max_connections_per_torrent,
-        max_half_open: cfg.peers.max_half_open,
-        unchoke_slots: cfg.peers.upload_slots,
-        max_unchoke_slots: cfg.peers.max_upload_slots,
-        slot_mode: cfg.peers.upload_slot_mode,
+        download_rate_limit: download,
+        upload_rate_limit: upload,
+        max_connections: settings.max_connections,
+        max_connections_per_torrent: settings.max_connections_per_torrent,
+        max_half_open: settings.max_half_open,
+        unchoke_slots: settings.upload_slots,
+        max_unchoke_slots: settings.max_upload_slots,
+        slot_mode: settings.upload_slot_mode,
         pex: cfg.peers.pex,
-        tracker_reach: cfg.peers.announce_to,
+        tracker_reach: settings.announce_to,
         encryption: cfg.peers.encryption,
         transport: cfg.peers.transport,
         save_interval: Duration::from_millis(cfg.engine.save_interval_ms.max(100)),

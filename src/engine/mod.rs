@@ -462,6 +462,19 @@ impl Engine {
             .collect()
     }
 
+    /// The global download and upload caps (bytes per second, 0 = none) the
+    /// engine shares out between its shards; `None` for the memory preset,
+    /// whose one core holds them.
+    pub fn global_limits(&self) -> Option<(u64, u64)> {
+        let Backend::Shards { caps, .. } = self.backend() else {
+            return None;
+        };
+        let c = caps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some((c.download, c.upload))
+    }
+
     /// Hands each shard its part of the global caps (blocking: start-up).
     fn share_caps(&self) {
         pollster::block_on(self.share_caps_async());

@@ -1,0 +1,44 @@
+//! The daemon's engine starts with the settings in force: a torrent restored
+//! at start dials its peers at once, before the API is up to apply them.
+
+use super::*;
+
+/// A config in `dir`: peers on any free loopback port, one root.
+fn config(dir: &Path, extra: &str) -> Config {
+    let text = format!(
+        "data_dir = {data:?}\n{extra}\n[peers]\nlisten = \"127.0.0.1:0\"\n\n\
+         [[roots]]\ntoken = \"default\"\npath = {root:?}\ndefault = true\n",
+        data = dir.join("data"),
+        root = dir.join("downloads"),
+    );
+    Config::parse(&text, &dir.join("seedring.toml")).unwrap()
+}
+
+#[test]
+fn the_engine_starts_with_the_caps_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    // The config's caps.
+    let cfg = config(dir.path(), "[limits]\ndownload = 123456\nupload = 222000\n");
+    let (engine, served) = prepare(&cfg).unwrap();
+    assert_eq!(engine.global_limits(), Some((123_456, 222_000)));
+    drop((engine, served));
+    // Caps changed over the API (saved in settings.json) win over the
+    // config's; the alternative ones, switched on, are the ones in force.
+    let patch = SettingsPatch {
+        download_limit: Some(654_321),
+        alt_download_limit: Some(50_000),
+        alt_upload_limit: Some(60_000),
+        ..SettingsPatch::default()
+    };
+    patch.save(&dir.path().join("data/settings.json")).unwrap();
+    let (engine, _) = prepare(&cfg).unwrap();
+    assert_eq!(engine.global_limits(), Some((654_321, 222_000)));
+    drop(engine);
+    let on = SettingsPatch {
+        alt_limits: Some(true),
+        ..patch
+    };
+    on.save(&dir.path().join("data/settings.json")).unwrap();
+    let (engine, _) = prepare(&cfg).unwrap();
+    assert_eq!(engine.global_limits(), Some((50_000, 60_000)));
+}
