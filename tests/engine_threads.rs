@@ -99,3 +99,42 @@ fn a_dropped_engine_leaves_its_port_free() {
         assert_eq!(again.listen_addr(), addr);
     }
 }
+
+/// Torrents restored past the queue's limits are queued before any of them
+/// starts (announces, dials its recorded peers): the limits are the engine's
+/// from its start, not applied once something starts after it.
+#[test]
+fn a_restart_queues_past_the_limits_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root").to_string_lossy().into_owned();
+    let config = || {
+        let mut cfg = ShardConfig::new(CoreConfig::default(), "127.0.0.1:0".parse().unwrap());
+        cfg.shards = 2;
+        cfg.state_dir = Some(dir.path().join("state"));
+        cfg
+    };
+    let ihs: Vec<InfoHash> = {
+        let engine = Engine::start(config(), IoChoice::Auto).expect("engine starts");
+        let ihs: Vec<InfoHash> = (0..4)
+            .map(|i| {
+                let add = AddTorrent::new(TorrentSource::Magnet(magnet(9, i)), root.clone());
+                engine.add_torrent(add).unwrap()
+            })
+            .collect();
+        let shards: BTreeSet<usize> = ihs
+            .iter()
+            .map(|ih| seedring::shard::shard_of(*ih, 2))
+            .collect();
+        assert_eq!(shards.len(), 2, "on both shards");
+        ihs
+    };
+    let mut cfg = config();
+    cfg.queue.enabled = true;
+    cfg.queue.max_downloads = 1;
+    let engine = Engine::start(cfg, IoChoice::Auto).expect("engine restarts");
+    let queued = ihs
+        .iter()
+        .filter(|ih| engine.stats(**ih).unwrap().state == TorrentState::Queued)
+        .count();
+    assert_eq!(queued, 3, "all but one queued as the engine starts");
+}

@@ -619,6 +619,7 @@ fn start_engine(
         write_mode: cfg.engine.write_mode,
         milestones: Some(milestones),
         peer_log: Some(peer_log),
+        queue: settings.queue_limits(),
         ..ShardConfig::new(core, cfg.peers.listen)
     };
     let io = match cfg.engine.io {

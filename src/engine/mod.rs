@@ -305,6 +305,7 @@ impl Engine {
                 node,
             },
             Arc::new(store),
+            crate::core::queue::QueueLimits::default(),
         )
     }
 
@@ -329,11 +330,16 @@ impl Engine {
         let store = self.inner.store.clone();
         drop(self);
         let loss = world.lock().crash(node, cfg);
-        let e = Self::assemble(Backend::Memory { world, node }, store);
+        let queue = crate::core::queue::QueueLimits::default();
+        let e = Self::assemble(Backend::Memory { world, node }, store, queue);
         (e, loss)
     }
 
-    fn assemble(backend: Backend, store: SharedStore) -> Engine {
+    fn assemble(
+        backend: Backend,
+        store: SharedStore,
+        queue: crate::core::queue::QueueLimits,
+    ) -> Engine {
         let e = Engine {
             inner: Arc::new(Inner {
                 backend,
@@ -341,7 +347,7 @@ impl Engine {
                 roots: Mutex::new(StorageRootManager::default()),
                 catalog: Mutex::new(catalog::Catalog::default()),
                 next_queue_pos: std::sync::atomic::AtomicU64::new(1),
-                queue: Mutex::new(crate::core::queue::QueueLimits::default()),
+                queue: Mutex::new(queue),
                 report: OnceLock::new(),
                 crashed: AtomicBool::new(false),
             }),
@@ -400,6 +406,7 @@ impl Engine {
             }
             None => Arc::new(MemorySessionStore::default()),
         };
+        let queue = cfg.queue;
         let shards = shard::spawn_all(cfg, &store)?;
         let n = shards.len();
         let e = Self::assemble(
@@ -411,6 +418,7 @@ impl Engine {
                 }),
             },
             store,
+            queue,
         );
         e.share_caps();
         Ok(e)

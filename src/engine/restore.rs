@@ -317,8 +317,24 @@ impl Engine {
         if reshare {
             self.share_caps();
         }
-        // Every torrent is back: their files are compared with their records
-        // now, off the start's path.
+        // Every torrent is back. Those past the queue's limits wait before
+        // any of them is started (announced, its recorded peers dialled).
+        let queue = self.queue_limits();
+        if queue.enabled {
+            let rates = || Command::SetSlowRates(queue.slow_download_rate, queue.slow_upload_rate);
+            for shard in 0..self.inner.shards() {
+                if let Err(e) = self.on_shard(shard, rates()) {
+                    report
+                        .failed
+                        .push((format!("shard {shard}"), e.to_string()));
+                }
+            }
+            if let Err(e) = self.balance_queue() {
+                report.failed.push(("queue".into(), e.to_string()));
+            }
+        }
+        // Their files are compared with their records now, off the start's
+        // path.
         for shard in 0..self.inner.shards() {
             if let Err(e) = self.on_shard(shard, Command::RestoreDone) {
                 report

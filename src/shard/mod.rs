@@ -96,6 +96,9 @@ pub struct ShardConfig {
     /// Where peers refused or banned are noted (the daemon's `log/peers`);
     /// `None`: nowhere.
     pub peer_log: Option<crate::peerlog::PeerLog>,
+    /// The queue's limits from the start: torrents restored past them wait
+    /// from the first moment (see `Engine::restore`).
+    pub queue: crate::core::queue::QueueLimits,
 }
 
 impl ShardConfig {
@@ -114,6 +117,7 @@ impl ShardConfig {
             bind_patience: Duration::from_secs(10),
             milestones: None,
             peer_log: None,
+            queue: crate::core::queue::QueueLimits::default(),
         }
     }
 }
