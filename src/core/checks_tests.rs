@@ -324,27 +324,35 @@ fn check_through(core: &mut Core, ih: InfoHash, mut asked: Vec<u32>) -> Vec<Acti
     last
 }
 
+/// A core whose checks read a piece a batch: each takes several rounds.
+fn piece_a_batch() -> Core {
+    Core::new(CoreConfig {
+        check_batch_bytes: u64::from(PIECE),
+        ..CoreConfig::default()
+    })
+}
+
+/// A torrent of `len` bytes added to `core`, its files ready.
+fn add_sized(core: &mut Core, len: u32) -> InfoHash {
+    let mut out = Vec::new();
+    let source = TorrentSource::Metainfo(Arc::new(sized_meta(len)));
+    let ih = core
+        .add_torrent(Time::ZERO, AddTorrent::new(source, "/r"), &mut out)
+        .unwrap();
+    core.torrents.get_mut(&ih).unwrap().storage_ready = true;
+    ih
+}
+
 /// Torrents checked at once take turns: one reads at a time, the next in
 /// the order they asked when it ends; a paused one gives its turn back (at
 /// the next tick) and waits again in line when resumed.
 #[test]
 fn checks_take_turns_one_torrent_at_a_time() {
-    // A piece a batch: each check takes several rounds of reads.
-    let cfg = CoreConfig {
-        check_batch_bytes: u64::from(PIECE),
-        ..CoreConfig::default()
-    };
-    let mut core = Core::new(cfg);
-    let mut ids = Vec::new();
-    for len in [200_000, 150_000, 100_000] {
-        let mut out = Vec::new();
-        let source = TorrentSource::Metainfo(Arc::new(sized_meta(len)));
-        let ih = core
-            .add_torrent(Time::ZERO, AddTorrent::new(source, "/r"), &mut out)
-            .unwrap();
-        core.torrents.get_mut(&ih).unwrap().storage_ready = true;
-        ids.push(ih);
-    }
+    let mut core = piece_a_batch();
+    let ids: Vec<InfoHash> = [200_000, 150_000, 100_000]
+        .into_iter()
+        .map(|len| add_sized(&mut core, len))
+        .collect();
     let (a, b, c) = (ids[0], ids[1], ids[2]);
     let mut out = Vec::new();
     for &ih in &ids {
@@ -406,21 +414,8 @@ fn checks_take_turns_one_torrent_at_a_time() {
 /// never to one whose check began after: a newcomer waits behind the line.
 #[test]
 fn a_newcomer_waits_behind_the_line_for_a_freed_turn() {
-    let cfg = CoreConfig {
-        check_batch_bytes: u64::from(PIECE),
-        ..CoreConfig::default()
-    };
-    let mut core = Core::new(cfg);
-    let add = |core: &mut Core, len| {
-        let mut out = Vec::new();
-        let source = TorrentSource::Metainfo(Arc::new(sized_meta(len)));
-        let ih = core
-            .add_torrent(Time::ZERO, AddTorrent::new(source, "/r"), &mut out)
-            .unwrap();
-        core.torrents.get_mut(&ih).unwrap().storage_ready = true;
-        ih
-    };
-    let (a, b) = (add(&mut core, 200_000), add(&mut core, 150_000));
+    let mut core = piece_a_batch();
+    let (a, b) = (add_sized(&mut core, 200_000), add_sized(&mut core, 150_000));
     let mut out = Vec::new();
     core.execute(Time::ZERO, Command::Recheck(a), &mut out);
     core.execute(Time::ZERO, Command::Recheck(b), &mut out);
@@ -428,7 +423,7 @@ fn a_newcomer_waits_behind_the_line_for_a_freed_turn() {
     // The first pauses: its turn is free until a tick hands it on.
     core.execute(Time::ZERO, Command::Pause(a), &mut out);
     // A newcomer's check starts before that tick.
-    let c = add(&mut core, 100_000);
+    let c = add_sized(&mut core, 100_000);
     let mut out = Vec::new();
     core.execute(Time::ZERO, Command::Recheck(c), &mut out);
     assert!(
