@@ -277,14 +277,21 @@ fn a_download_folder_given_over_the_qbittorrent_api_moves_the_unfinished_files()
     });
     let t = d.get_json(&format!("/torrents/{id}"));
     assert_eq!(t["finish_root"], "default", "{t}");
-    let info: Value = http
-        .get(v2(&format!("torrents/info?hashes={id}")))
-        .header("cookie", &cookie)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(info[0]["download_path"], dl.display().to_string(), "{info}");
+    // Shown as its download path once the move is done (files appear in
+    // the folder while it is still moving).
+    let download_path = || -> Value {
+        let info: Value = http
+            .get(v2(&format!("torrents/info?hashes={id}")))
+            .header("cookie", &cookie)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        info[0]["download_path"].clone()
+    };
+    d.until("the download folder shown as its download path", || {
+        download_path() == dl.display().to_string()
+    });
     let t = d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
     assert_eq!(
         (&t["root"], &t["finish_root"]),
