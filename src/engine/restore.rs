@@ -320,18 +320,10 @@ impl Engine {
         // Every torrent is back. Those past the queue's limits wait before
         // any of them is started (announced, its recorded peers dialled).
         let queue = self.queue_limits();
-        if queue.enabled {
-            let rates = || Command::SetSlowRates(queue.slow_download_rate, queue.slow_upload_rate);
-            for shard in 0..self.inner.shards() {
-                if let Err(e) = self.on_shard(shard, rates()) {
-                    report
-                        .failed
-                        .push((format!("shard {shard}"), e.to_string()));
-                }
-            }
-            if let Err(e) = self.balance_queue() {
-                report.failed.push(("queue".into(), e.to_string()));
-            }
+        if queue.enabled
+            && let Err(e) = self.set_queue_limits(queue)
+        {
+            report.failed.push(("queue".into(), e.to_string()));
         }
         // Their files are compared with their records now, off the start's
         // path.
