@@ -5,7 +5,8 @@ without `paused` or `contentLayout` starts paused, its file in a folder of its
 own, in both (the same state and content path); an add that says otherwise
 does as it says in both. `bittorrent_protocol` and the announce preferences
 say what seedring does (both transports; the first working tracker of each
-tier, qBittorrent's default)."""
+tier, qBittorrent's default). `max_active_checking_torrents` is 1 in both
+and set alike."""
 
 import json
 
@@ -54,6 +55,13 @@ def test_adds_that_do_not_say_start_as_the_preferences_say(tmp):
         reach = ("announce_to_all_tiers", "announce_to_all_trackers")
         assert both(lambda c: {k: c.json("app/preferences")[k] for k in reach}) == {
             "announce_to_all_tiers": True, "announce_to_all_trackers": False}
+
+        # Checks at once: one by default in both, and set alike.
+        checking = "max_active_checking_torrents"
+        assert both(lambda c: c.json("app/preferences")[checking]) == 1
+        for c in (a, b):
+            c.post("app/setPreferences", {"json": json.dumps({checking: 3})})
+        assert both(lambda c: c.json("app/preferences")[checking]) == 3
     finally:
         qb.stop()
         assert sr.stop() == 0

@@ -162,6 +162,12 @@ fn bad_requests_get_json_errors_and_the_daemon_goes_on() {
         ),
         (
             d.http
+                .patch(d.url("/settings"))
+                .json(&json!({"checks_at_once": 0})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            d.http
                 .post(d.url(&format!("/torrents/{}/peers", "ab".repeat(20))))
                 .json(&json!({"peers": ["not an address"]})),
             StatusCode::BAD_REQUEST,
@@ -347,13 +353,14 @@ fn torrents_roots_settings_stats_and_logs() {
     // Settings: patched and read back.
     let r = d
         .authed(d.http.patch(d.url("/settings")))
-        .json(&json!({"download_limit": 5_000_000, "log_filter": "debug"}))
+        .json(&json!({"download_limit": 5_000_000, "log_filter": "debug", "checks_at_once": 2}))
         .send()
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let s = d.get_json("/settings");
     assert_eq!(s["download_limit"], 5_000_000);
     assert_eq!(s["log_filter"], "debug");
+    assert_eq!(s["checks_at_once"], 2);
 
     // Metrics, in the Prometheus text format, with the token only.
     let m = d
@@ -385,6 +392,10 @@ fn torrents_roots_settings_stats_and_logs() {
     assert_eq!(st["torrents"], 1);
     assert_eq!(st["by_state"]["seeding"], 1);
     assert_eq!(st["shards"], 2);
+    assert_eq!(
+        (&st["checks_reading"], &st["checks_waiting"]),
+        (&json!(0), &json!(0))
+    );
     let per: Vec<u64> = st["shard_torrents"]
         .as_array()
         .unwrap()
@@ -401,6 +412,10 @@ fn torrents_roots_settings_stats_and_logs() {
     assert!(st["disk_queue"].is_u64());
     assert!(
         text.contains("seedring_shard_hashed_bytes{shard=\"0\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("seedring_shard_checks_waiting{shard=\"1\"} 0"),
         "{text}"
     );
     assert!(
@@ -578,7 +593,7 @@ fn a_killed_daemon_comes_back_with_its_torrents_roots_and_settings() {
         );
         let r = d
             .authed(d.http.patch(d.url("/settings")))
-            .json(&json!({"upload_limit": 777}))
+            .json(&json!({"upload_limit": 777, "checks_at_once": 3}))
             .send()
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
@@ -602,6 +617,7 @@ fn a_killed_daemon_comes_back_with_its_torrents_roots_and_settings() {
             .any(|r| r["token"] == "disk2")
     );
     assert_eq!(d.get_json("/settings")["upload_limit"], 777);
+    assert_eq!(d.get_json("/settings")["checks_at_once"], 3);
     // Restored complete, it holds no piece hashes: a recheck reads them back from
     // the store (the shard's resume thread) and passes.
     let r = d.post(&format!("/torrents/{id}/recheck"));

@@ -138,3 +138,105 @@ fn a_restart_queues_past_the_limits_from_the_start() {
         .count();
     assert_eq!(queued, 3, "all but one queued as the engine starts");
 }
+
+/// A torrent of one file of `len` bytes named `name` in `root`, the file
+/// there (sparse: every check reads it whole and finds nothing good).
+fn sparse_torrent(root: &std::path::Path, name: &str, len: u64) -> AddTorrent {
+    use seedring::metainfo::{CreateLayout, CreateOptions, Metainfo, build_torrent};
+    let piece = 1 << 20;
+    let file = std::fs::File::create(root.join(name)).unwrap();
+    file.set_len(len).unwrap();
+    let layout = CreateLayout {
+        name: name.into(),
+        files: None,
+        length: len,
+    };
+    let hashes = vec![[7u8; 20]; usize::try_from(len.div_ceil(piece)).unwrap()];
+    let (_, meta): (_, Metainfo) = build_torrent(
+        &layout,
+        u32::try_from(piece).unwrap(),
+        &hashes,
+        &CreateOptions::default(),
+    )
+    .unwrap();
+    let source = TorrentSource::Metainfo(std::sync::Arc::new(meta));
+    AddTorrent::new(source, root.to_string_lossy().into_owned())
+}
+
+/// Checks on two engine threads take turns from one line: with one check at
+/// once, a small torrent's check asked after a large one's on the other
+/// thread ends after it; with two at once, before it.
+#[test]
+fn checks_take_turns_across_engine_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ShardConfig::new(CoreConfig::default(), "127.0.0.1:0".parse().unwrap());
+    cfg.shards = 2;
+    let engine = Engine::start(cfg, IoChoice::Auto).expect("engine starts");
+    // A large torrent on one thread, a small one on the other.
+    let big = sparse_torrent(dir.path(), "big", 1 << 30);
+    let big_ih = big.source.info_hash();
+    let small = (0..64)
+        .map(|i| sparse_torrent(dir.path(), &format!("small{i}"), 1 << 20))
+        .find(|a| {
+            let (s, b) = (a.source.info_hash(), big_ih);
+            seedring::shard::shard_of(s, 2) != seedring::shard::shard_of(b, 2)
+        })
+        .expect("a small torrent on the other thread");
+    let small_ih = small.source.info_hash();
+    engine.add_torrent(big).unwrap();
+    engine.add_torrent(small).unwrap();
+    let checking = |ih| engine.stats(ih).unwrap().state == TorrentState::Checking;
+    let settle = || {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while checking(big_ih) || checking(small_ih) {
+            assert!(std::time::Instant::now() < end, "checks never ended");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    // Both checked again, the large first; `Some(true)`: the small one's
+    // ended while the large one's read.
+    let race = || -> Option<bool> {
+        settle();
+        engine.force_recheck(big_ih).unwrap();
+        engine.force_recheck(small_ih).unwrap();
+        if !checking(big_ih) {
+            return None; // the large one's ended already: no race to see
+        }
+        loop {
+            let (b, s) = (checking(big_ih), checking(small_ih));
+            if !s {
+                return Some(b);
+            }
+            if !b {
+                return Some(false);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    };
+    let seen = |want: bool| {
+        (0..5)
+            .find_map(|_| race())
+            .map(|ended_first| ended_first == want)
+    };
+    assert_eq!(
+        seen(false),
+        Some(true),
+        "one at a time: the small one waits"
+    );
+    settle();
+    let counters = engine.counters().unwrap();
+    assert!(
+        (counters.iter()).all(|c| c.checks_reading == 0 && c.checks_waiting == 0),
+        "no turn held once the checks end: {counters:?}"
+    );
+    let two = seedring::core::Tunables {
+        checks_at_once: 2,
+        ..Default::default()
+    };
+    pollster::block_on(engine.set_tunables_async(two)).unwrap();
+    assert_eq!(
+        seen(true),
+        Some(true),
+        "two at once: the small one ends first"
+    );
+}

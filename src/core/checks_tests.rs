@@ -294,7 +294,7 @@ fn an_imported_torrent_carries_its_past_and_does_not_finish_twice() {
 }
 
 /// The pieces a run of actions asks to verify, by torrent.
-fn verify_asked_of(out: &[Action], ih: InfoHash) -> Vec<u32> {
+pub(super) fn verify_asked_of(out: &[Action], ih: InfoHash) -> Vec<u32> {
     out.iter()
         .filter_map(|a| match a {
             Action::VerifyPieces {
@@ -308,7 +308,7 @@ fn verify_asked_of(out: &[Action], ih: InfoHash) -> Vec<u32> {
 
 /// Answers every read of torrent `ih` as valid until its check ends; what
 /// the last answers asked of other torrents.
-fn check_through(core: &mut Core, ih: InfoHash, mut asked: Vec<u32>) -> Vec<Action> {
+pub(super) fn check_through(core: &mut Core, ih: InfoHash, mut asked: Vec<u32>) -> Vec<Action> {
     let mut last = Vec::new();
     while !asked.is_empty() {
         let mut out = Vec::new();
@@ -325,7 +325,7 @@ fn check_through(core: &mut Core, ih: InfoHash, mut asked: Vec<u32>) -> Vec<Acti
 }
 
 /// A core whose checks read a piece a batch: each takes several rounds.
-fn piece_a_batch() -> Core {
+pub(super) fn piece_a_batch() -> Core {
     Core::new(CoreConfig {
         check_batch_bytes: u64::from(PIECE),
         ..CoreConfig::default()
@@ -333,7 +333,7 @@ fn piece_a_batch() -> Core {
 }
 
 /// A torrent of `len` bytes added to `core`, its files ready.
-fn add_sized(core: &mut Core, len: u32) -> InfoHash {
+pub(super) fn add_sized(core: &mut Core, len: u32) -> InfoHash {
     let mut out = Vec::new();
     let source = TorrentSource::Metainfo(Arc::new(sized_meta(len)));
     let ih = core

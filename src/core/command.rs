@@ -288,6 +288,9 @@ pub struct Tunables {
     pub slot_mode: Option<super::SlotMode>,
     /// Which trackers each torrent announces to at once (`None`: unchanged).
     pub tracker_reach: Option<super::announce::Reach>,
+    /// Torrents whose checks read at once, over the whole engine (its cores
+    /// share the turns; a raised limit is handed out at the next tick).
+    pub checks_at_once: usize,
 }
 
 impl Core {
@@ -307,6 +310,10 @@ impl Core {
         set(&mut self.cfg.max_half_open, t.max_half_open);
         set(&mut self.cfg.unchoke_slots, t.unchoke_slots);
         set(&mut self.cfg.max_unchoke_slots, t.max_unchoke_slots);
+        set(&mut self.cfg.checks_at_once, t.checks_at_once);
+        if t.checks_at_once > 0 {
+            self.turns_limit(t.checks_at_once);
+        }
         if let Some(m) = t.slot_mode {
             self.cfg.slot_mode = m;
         }
@@ -346,6 +353,10 @@ pub struct CoreCounters {
     pub downloaded: u64,
     /// Payload bytes uploaded since the core started.
     pub uploaded: u64,
+    /// Its torrents whose checks read now.
+    pub checks_reading: usize,
+    /// Its torrents whose checks wait for a turn.
+    pub checks_waiting: usize,
 }
 
 /// A core's answer to a [`Command`], one variant per kind of answer.
@@ -605,6 +616,8 @@ impl Core {
                 filtered: self.ip_filter.refused,
                 downloaded: self.session_bytes.0,
                 uploaded: self.session_bytes.1,
+                checks_reading: self.checks_reading(),
+                checks_waiting: self.checks_waiting(),
             }),
             Command::SetTunables(t) => {
                 self.set_tunables(now, t);

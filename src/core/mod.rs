@@ -102,6 +102,7 @@ pub use stamps::stamps_digest;
 pub use stats::{PieceStates, SwarmCounts, TorrentStats};
 pub use torrent::TorrentState;
 pub use transport::{Transport, TransportMode};
+pub use turns::{CheckTurns, TurnsNow};
 
 use metadata::MetadataFetch;
 use peer::{EarlyHave, InFlight, Peer, Phase};
@@ -166,7 +167,8 @@ pub struct CoreConfig {
     /// such batches are in flight per torrent).
     pub check_batch_bytes: u64,
     /// Torrents whose checks read at once (the others wait their turn, in
-    /// order; see `turns`). At least one.
+    /// order; see `turns`), until the core is given an engine's shared turns
+    /// (`Core::share_check_turns`). At least one.
     pub checks_at_once: usize,
     /// Send a keep-alive after this much silence.
     pub keepalive_interval: Duration,
@@ -466,6 +468,7 @@ impl Core {
     /// A core with no torrents.
     pub fn new(cfg: CoreConfig) -> Core {
         let cfg_announces = cfg.announces_per_sec;
+        let checks_at_once = cfg.checks_at_once;
         let ip_filter = filtered::PeerFilter::new(std::sync::Arc::clone(&cfg.ip_filter));
         Core {
             rng: Rng::new(cfg.seed),
@@ -488,7 +491,7 @@ impl Core {
             names: Default::default(),
             mse_keys: 0,
             stats_out: 0,
-            turns: turns::Turns::default(),
+            turns: turns::Turns::alone(checks_at_once),
             to_compare: std::collections::VecDeque::new(),
             restore_done: false,
             our_addrs: ourip::OurAddrs::default(),
@@ -560,3 +563,5 @@ mod stamps_tests;
 mod superseed_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod turns_tests;

@@ -252,8 +252,9 @@ pub(crate) struct Check {
     /// Asked for while the torrent was paused: it runs, and the torrent stays
     /// paused after (qBittorrent's recheck of a paused torrent).
     pub while_paused: bool,
-    /// Waits in line for its turn to read (`core::turns`).
-    pub queued: bool,
+    /// Its ticket in the line for a turn to read, while it waits
+    /// (`core::turns`).
+    pub queued: Option<u64>,
 }
 
 impl Check {
@@ -267,7 +268,7 @@ impl Check {
             failed: 0,
             doubtful: Vec::new(),
             while_paused: false,
-            queued: false,
+            queued: None,
         }
     }
 
@@ -283,7 +284,7 @@ impl Check {
             failed: 0,
             doubtful: Vec::new(),
             while_paused: false,
-            queued: false,
+            queued: None,
         }
     }
 

@@ -191,6 +191,10 @@ pub struct GlobalStats {
     /// Pieces waiting for the disk (verified pieces being written, check reads),
     /// all threads.
     pub disk_queue: usize,
+    /// Torrents whose checks read their files now, all threads.
+    pub checks_reading: usize,
+    /// Torrents whose checks wait for a turn, all threads.
+    pub checks_waiting: usize,
     /// "io_uring", "epoll" or "memory".
     pub io: &'static str,
     /// Why epoll, when io_uring was wanted.
@@ -264,6 +268,8 @@ pub async fn stats(State(app): State<Shared>) -> Result<Json<GlobalStats>, ApiEr
         shard_torrents: e.torrents_per_shard(),
         hashed_bytes: counters.iter().map(|c| c.hashed_bytes).sum(),
         disk_queue: counters.iter().map(|c| c.disk_queue).sum(),
+        checks_reading: counters.iter().map(|c| c.checks_reading).sum(),
+        checks_waiting: counters.iter().map(|c| c.checks_waiting).sum(),
         io: e.io_backend(),
         io_fallback: e.io_fallback_reason().map(str::to_owned),
         failed_shards: e

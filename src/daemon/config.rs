@@ -106,8 +106,8 @@ pub struct EngineConfig {
     /// How downloaded pieces reach the disk: "cached" (through the page
     /// cache) or "direct" (around it where the filesystem allows it).
     pub write_mode: WriteMode,
-    /// Torrents each engine thread checks at once (the others wait their
-    /// turn, shown as checking); at least 1.
+    /// Torrents checked at once over every engine thread (the others wait
+    /// their turn, shown as checking); at least 1.
     pub checks_at_once: usize,
 }
 

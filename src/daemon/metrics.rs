@@ -175,6 +175,18 @@ pub async fn metrics(State(app): State<Shared>) -> Result<impl IntoResponse, Api
     );
     per_shard(
         &mut reg,
+        "shard_checks_reading",
+        "Torrents whose checks read their files now, per engine thread",
+        |c| c.checks_reading as f64,
+    );
+    per_shard(
+        &mut reg,
+        "shard_checks_waiting",
+        "Torrents whose checks wait for a turn, per engine thread",
+        |c| c.checks_waiting as f64,
+    );
+    per_shard(
+        &mut reg,
         "shard_piece_buffer_bytes",
         "Bytes held for pieces being downloaded, per engine thread",
         |c| c.piece_buffer_bytes as f64,

@@ -610,7 +610,7 @@ fn start_engine(
         encryption: cfg.peers.encryption,
         transport: cfg.peers.transport,
         save_interval: Duration::from_millis(cfg.engine.save_interval_ms.max(100)),
-        checks_at_once: cfg.engine.checks_at_once.max(1),
+        checks_at_once: settings.checks_at_once.max(1),
         ..CoreConfig::default()
     };
     let shard_cfg = ShardConfig {

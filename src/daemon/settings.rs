@@ -55,6 +55,9 @@ pub struct Settings {
     pub upload_slot_mode: SlotMode,
     /// Which of a torrent's trackers are announced to at once.
     pub announce_to: Reach,
+    /// Torrents whose checks read their files at once, over the whole
+    /// engine (at least one).
+    pub checks_at_once: usize,
     /// The log filter.
     pub log_filter: String,
     /// Seeding torrents that follow the global limits stop at this ratio
@@ -154,6 +157,9 @@ pub struct SettingsPatch {
     pub announce_to: Option<Reach>,
     /// See [`Settings`].
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks_at_once: Option<usize>,
+    /// See [`Settings`].
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub log_filter: Option<String>,
     /// See [`Settings`].
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -228,6 +234,7 @@ impl Settings {
             max_upload_slots: c.peers.max_upload_slots,
             upload_slot_mode: c.peers.upload_slot_mode,
             announce_to: c.peers.announce_to,
+            checks_at_once: c.engine.checks_at_once,
             log_filter: c.log.filter.clone(),
             ratio_limit: c.limits.ratio,
             seeding_time_limit_mins: c.limits.seeding_time_mins,
@@ -295,8 +302,12 @@ impl Settings {
             add_paused,
             content_layout,
             follow_category,
-            announce_to
+            announce_to,
+            checks_at_once
         );
+        if s.checks_at_once == 0 {
+            return Err("checks_at_once: at least 1".into());
+        }
         if s.max_active_downloads < -1 || s.max_active_uploads < -1 || s.max_active_torrents < -1 {
             return Err("queue limits: -1 (none) or 0 and more".into());
         }
@@ -349,6 +360,7 @@ impl Settings {
                 max_unchoke_slots: self.max_upload_slots,
                 slot_mode: Some(self.upload_slot_mode),
                 tracker_reach: Some(self.announce_to),
+                checks_at_once: self.checks_at_once,
             })
             .await?;
         engine.set_global_share_async(self.global_share()).await?;
@@ -483,7 +495,8 @@ impl SettingsPatch {
             add_paused,
             content_layout,
             follow_category,
-            announce_to
+            announce_to,
+            checks_at_once
         );
     }
 

@@ -109,6 +109,8 @@ pub(crate) fn with_shard(rc: &ShardRc, f: impl FnOnce(&mut Core, Time, &mut Vec<
             tracing::error!(reason = %why, "shard failed: its torrents stop answering");
             // Set once: a failed shard runs nothing more (checked above).
             s.health.failed.get_or_init(|| why);
+            // Its checks' turns go to the other shards' checks.
+            s.core.give_up_check_turns();
             let conns = std::mem::take(&mut s.conns);
             drop(s);
             drop(conns);

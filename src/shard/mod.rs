@@ -31,7 +31,8 @@ use compio::net::{TcpListener, TcpStream};
 use compio::runtime::{JoinHandle, Runtime, RuntimeBuilder};
 
 use crate::core::{
-    Action, Command, Core, CoreConfig, DiskError, Event, PeerKey, Reply, ResumeSave, Verdict,
+    Action, CheckTurns, Command, Core, CoreConfig, DiskError, Event, PeerKey, Reply, ResumeSave,
+    Verdict,
 };
 use crate::disk_uring::RealFiles;
 use crate::disk_uring::io::{self as disk, FileCache};
@@ -350,6 +351,9 @@ pub(crate) fn spawn_all(
     let senders = Arc::new(senders);
     let trackers = Arc::new(TrackerLink::new(source_ip(cfg.listen)));
     let names = (n > 1).then(|| Arc::new(NameTable::default()));
+    // One line of check turns for every core: `checks_at_once` is the
+    // engine's, however many shards it has.
+    let turns = CheckTurns::new(cfg.core.checks_at_once);
     // uTP shares the peer port's number, known once shard 0 has bound it; its
     // accepted connections go to shard 0's router like TCP ones.
     let utp: UtpSlot = Arc::default();
@@ -372,7 +376,7 @@ pub(crate) fn spawn_all(
             senders.clone(),
             store.clone(),
             trackers.clone(),
-            names.clone(),
+            (names.clone(), turns.clone()),
             (utp.clone(), utp_accepts.take()),
         )?;
         if index == 0 {
@@ -413,7 +417,7 @@ pub(crate) fn spawn_one(
     senders: Arc<Vec<flume::Sender<Handoff>>>,
     store: SharedStore,
     trackers: Arc<TrackerLink>,
-    names: Option<Arc<NameTable>>,
+    (names, turns): (Option<Arc<NameTable>>, CheckTurns),
     (utp, utp_accepts): (UtpSlot, Option<flume::Receiver<UtpAccepted>>),
 ) -> Result<ShardHandle, StartError> {
     let peer_id = cfg.core.peer_id;
@@ -468,6 +472,7 @@ pub(crate) fn spawn_one(
                     trackers,
                     store.clone(),
                 )));
+                shard.borrow_mut().core.share_check_turns(turns);
                 shard.borrow_mut().utp = utp;
                 shard.borrow_mut().source = source_ip(cfg.listen);
                 shard.borrow_mut().milestones = Milestones::new(cfg.milestones);

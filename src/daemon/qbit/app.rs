@@ -129,6 +129,7 @@ const MAPPED: &[&str] = &[
     "max_connec",
     "max_connec_per_torrent",
     "max_uploads_per_torrent",
+    "max_active_checking_torrents",
     "temp_path_enabled",
     "temp_path",
     "start_paused_enabled",
@@ -207,6 +208,7 @@ fn prefs(app: &Shared) -> Map<String, Value> {
         json!(s.max_connections_per_torrent),
     );
     set("max_uploads_per_torrent", json!(s.upload_slots));
+    set("max_active_checking_torrents", json!(s.checks_at_once));
     set("max_ratio_enabled", json!(s.ratio_limit >= 0.0));
     set("max_ratio", super::view::qt_value(s.ratio_limit.max(-1.0)));
     set(
@@ -448,6 +450,7 @@ pub async fn set_preferences(State(app): State<Shared>, p: Params) -> Result<Res
             "max_connec" => patch.max_connections = Some(count(v, k)?),
             "max_connec_per_torrent" => patch.max_connections_per_torrent = Some(count(v, k)?),
             "max_uploads_per_torrent" => patch.upload_slots = Some(count(v, k)?),
+            "max_active_checking_torrents" => patch.checks_at_once = Some(count(v, k)?),
             k if FIXED.contains(&k) => {
                 tracing::info!(
                     key = k,
