@@ -270,6 +270,23 @@ fn a_download_folder_given_over_the_qbittorrent_api_moves_the_unfinished_files()
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Shown as its download path at once, as qBittorrent shows it, while
+    // the files are still moving; its save path stays.
+    let info: Value = http
+        .get(v2(&format!("torrents/info?hashes={id}")))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        (&info[0]["download_path"], &info[0]["save_path"]),
+        (
+            &json!(dl.display().to_string()),
+            &json!(downloads.display().to_string())
+        ),
+        "{info}"
+    );
     // Its unfinished files move to the download folder, then to the save
     // path once it finishes.
     d.until("the files in the download folder", || {
@@ -277,21 +294,6 @@ fn a_download_folder_given_over_the_qbittorrent_api_moves_the_unfinished_files()
     });
     let t = d.get_json(&format!("/torrents/{id}"));
     assert_eq!(t["finish_root"], "default", "{t}");
-    // Shown as its download path once the move is done (files appear in
-    // the folder while it is still moving).
-    let download_path = || -> Value {
-        let info: Value = http
-            .get(v2(&format!("torrents/info?hashes={id}")))
-            .header("cookie", &cookie)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        info[0]["download_path"].clone()
-    };
-    d.until("the download folder shown as its download path", || {
-        download_path() == dl.display().to_string()
-    });
     let t = d.wait_for(&id, "seeding", |t| t["state"] == "seeding");
     assert_eq!(
         (&t["root"], &t["finish_root"]),

@@ -685,6 +685,14 @@ fn stats_of(
         } else {
             t.root_token.clone()
         },
+        moving_to: t.moving.as_deref().filter(|_| !t.finishing).map(|m| {
+            let (path, token, _) = m;
+            if token.is_empty() {
+                path.clone()
+            } else {
+                token.clone()
+            }
+        }),
         settings: TorrentSettings {
             sequential: t.sequential,
             download_limit: t.down_limit.rate(),

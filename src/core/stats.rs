@@ -94,6 +94,10 @@ pub struct TorrentStats {
     pub completed_at: Option<u64>,
     /// Its storage root's token (or path, for a root the engine does not manage).
     pub root: String,
+    /// The root its files are moving to by hand (a move or a new download
+    /// folder, not the move to where it finishes), by token (or path), until
+    /// the move ends.
+    pub moving_to: Option<String>,
     /// Where its content is under its root, as qBittorrent's `content_path`
     /// names it: the file of a one-file torrent, the folder all its files share,
     /// or empty (files straight in the root); its name until the metadata arrives.

@@ -55,6 +55,9 @@ pub struct TorrentView {
     /// The root its files move to when it finishes, while it downloads in
     /// the incomplete folder (`root`); `null`: none.
     pub finish_root: Option<String>,
+    /// The root its files are moving to by hand, until the move ends;
+    /// `null`: none.
+    pub moving_to: Option<String>,
     /// Unix seconds.
     pub added_at: u64,
     /// Unix seconds.
@@ -189,6 +192,7 @@ impl From<TorrentStats> for TorrentView {
             eta_secs: s.eta_secs,
             root: s.root,
             finish_root: s.settings.finish_in.map(|f| f.token.clone()),
+            moving_to: s.moving_to,
             added_at: s.added_at,
             completed_at: s.completed_at,
             wasted: s.wasted,
@@ -266,6 +270,9 @@ impl TorrentView {
         str_field(out, "root", &self.root);
         write_key(out, "finish_root");
         write_opt(out, self.finish_root.as_deref(), write_str);
+        out.push(b',');
+        write_key(out, "moving_to");
+        write_opt(out, self.moving_to.as_deref(), write_str);
         out.push(b',');
         int_field(out, "added_at", self.added_at);
         write_key(out, "completed_at");
@@ -496,6 +503,7 @@ mod tests {
             eta_secs: full.then_some(60),
             root: "default".into(),
             finish_root: full.then(|| "disk2".into()),
+            moving_to: full.then(|| "disk3".into()),
             added_at: 1_700_000_000,
             completed_at: full.then_some(1_700_000_100),
             wasted: 8,

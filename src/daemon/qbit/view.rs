@@ -351,11 +351,17 @@ impl<'a> QbTorrent<'a> {
         let own = s.settings.share;
         let eff = own.over(cx.share);
         // Where its files are now; while they download in the incomplete
-        // folder, the save path is where they go when it finishes.
+        // folder, the save path is where they go when it finishes. A move by
+        // hand shows where it goes from its start, as qBittorrent does (the
+        // content path says where the files are until it ends).
         let here = cx.roots.get(&s.root).unwrap_or(&s.root);
+        let to = s.moving_to.as_deref().map(|t| cx.roots.get(t).unwrap_or(t));
         let (save_path, download_path) = match &s.settings.finish_in {
-            Some(f) => (cx.roots.get(&f.token).unwrap_or(&f.path), here),
-            None => (here, ""),
+            Some(f) => (
+                cx.roots.get(&f.token).unwrap_or(&f.path),
+                to.unwrap_or(here),
+            ),
+            None => (to.unwrap_or(here), ""),
         };
         let content_path = if s.content.is_empty() {
             Cow::Borrowed(here)
@@ -538,6 +544,7 @@ mod tests {
             added_at: 0,
             completed_at: None,
             root: "r".into(),
+            moving_to: None,
             content: "x".into(),
             settings: crate::core::TorrentSettings::default(),
             note: None,
@@ -607,6 +614,40 @@ mod tests {
         s.settings.labels = vec!["a".into(), "b c".into()];
         let t = QbTorrent::new(&s, &cx);
         assert_eq!((t.save_path, t.tags.as_ref()), ("/elsewhere", "a, b c"));
+    }
+
+    /// A move by hand shows where it goes from its start: the save path, or
+    /// the download path of a torrent with an incomplete folder; the content
+    /// path stays where the files are until it ends.
+    #[test]
+    fn a_move_shows_its_target_at_once() {
+        let cx = Context {
+            roots: [
+                ("r".to_owned(), "/srv/dl".to_owned()),
+                ("new".to_owned(), "/srv/new".to_owned()),
+                ("done".to_owned(), "/srv/done".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+            ..context()
+        };
+        let mut s = stats();
+        s.moving_to = Some("new".into());
+        let t = QbTorrent::new(&s, &cx);
+        assert_eq!(
+            (t.save_path, t.download_path, t.content_path.as_ref()),
+            ("/srv/new", "", "/srv/dl/x")
+        );
+        s.settings.finish_in = Some(Box::new(crate::core::FinishRoot {
+            path: "/srv/done".into(),
+            token: "done".into(),
+            marked: false,
+        }));
+        let t = QbTorrent::new(&s, &cx);
+        assert_eq!((t.save_path, t.download_path), ("/srv/done", "/srv/new"));
+        s.moving_to = None;
+        let t = QbTorrent::new(&s, &cx);
+        assert_eq!((t.save_path, t.download_path), ("/srv/done", "/srv/dl"));
     }
 
     #[test]
