@@ -176,6 +176,9 @@ pub struct CoreConfig {
     pub download_rate_limit: u64,
     /// Global upload cap in bytes per second (0 = none).
     pub upload_rate_limit: u64,
+    /// The global share limits and what reaching one does (changed at run
+    /// time with `Command::SetGlobalShare`).
+    pub share: GlobalShare,
     /// Seed of the core's randomness.
     pub seed: u64,
     /// How often changed torrents are saved to the session store (the most recent
@@ -247,6 +250,7 @@ impl Default for CoreConfig {
             keepalive_interval: Duration::from_secs(90),
             download_rate_limit: 0,
             upload_rate_limit: 0,
+            share: GlobalShare::default(),
             seed: 0,
             save_interval: Duration::from_secs(5),
             unix_at_zero: 0,
@@ -469,6 +473,7 @@ impl Core {
     pub fn new(cfg: CoreConfig) -> Core {
         let cfg_announces = cfg.announces_per_sec;
         let checks_at_once = cfg.checks_at_once;
+        let share = cfg.share;
         let ip_filter = filtered::PeerFilter::new(std::sync::Arc::clone(&cfg.ip_filter));
         Core {
             rng: Rng::new(cfg.seed),
@@ -480,7 +485,7 @@ impl Core {
             metadata: BTreeMap::new(),
             layers: BTreeMap::new(),
             block_reads: 0,
-            share: GlobalShare::default(),
+            share,
             removed_here: Vec::new(),
             relocated_here: Vec::new(),
             slow_rates: (2048, 2048),

@@ -611,6 +611,7 @@ fn start_engine(
         transport: cfg.peers.transport,
         save_interval: Duration::from_millis(cfg.engine.save_interval_ms.max(100)),
         checks_at_once: settings.checks_at_once.max(1),
+        share: settings.global_share(),
         ..CoreConfig::default()
     };
     let shard_cfg = ShardConfig {
