@@ -94,6 +94,11 @@ fn tr_resume() {
 }
 
 #[test]
+fn deluge_state() {
+    replay("deluge_state", seedring::fuzz::migrate::deluge_state);
+}
+
+#[test]
 fn wire() {
     replay("wire", seedring::fuzz::wire);
 }

@@ -1,6 +1,6 @@
 //! Other clients' saved torrents (`migrate`): what a plan asks of the daemon
 //! holds together whatever qBittorrent's `.fastresume`, rTorrent's session
-//! files or Transmission's `.resume` say.
+//! files, Transmission's `.resume` or Deluge's state say.
 
 use std::sync::OnceLock;
 
@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::bencode::OwnedValue;
 use crate::metainfo::{CreateLayout, CreateOptions, build_torrent};
-use crate::migrate::{Plan, rtorrent, transmission};
+use crate::migrate::{Plan, deluge, pickle, rtorrent, transmission};
 
 /// A valid two-file `.torrent` (`album/a.bin`, 20,000 bytes, and
 /// `album/b.bin`, 10,000, in 16 KiB pieces) with `trackers`, one a tier: what
@@ -174,6 +174,49 @@ pub fn tr_resume(data: &[u8]) {
             {
                 assert!(files.is_none() || f["index"].as_u64().is_some_and(|i| i < 2));
                 assert!(f["path"].as_str().is_some_and(|s| !s.is_empty()));
+            }
+        }
+    }
+}
+
+/// Deluge's state, the input as each of its files in turn: `torrents.state`
+/// (a pickle, read as data only) beside a valid `torrents.fastresume`, and
+/// as `torrents.fastresume` and `label.conf` beside nothing; every plan
+/// made of it holds together.
+pub fn deluge_state(data: &[u8]) {
+    static F: OnceLock<Vec<u8>> = OnceLock::new();
+    let fastresume = F.get_or_init(|| {
+        let mut r = OwnedValue::dict();
+        r.insert("save_path", "/srv/deluge");
+        r.insert("pieces", vec![1u8, 0]);
+        r.insert("file_priority", OwnedValue::List(vec![4.into(), 7.into()]));
+        let mut d = OwnedValue::dict();
+        d.insert("0ee097fb014ec38c452328c1837d6d5cabb7dbad", r.encode());
+        d.encode()
+    });
+    if let Ok(v) = pickle::load(data) {
+        // Data only, whatever it names.
+        drop(v);
+    }
+    let tries = [
+        (fastresume.as_slice(), Some(data), None),
+        (data, None, Some(data)),
+    ];
+    for (fr, state, labels) in tries {
+        let Ok(st) = deluge::read(fr, state, labels) else {
+            continue;
+        };
+        for saved in &st.torrents {
+            for beside in [None, Some(torrent())] {
+                if let Ok(p) = deluge::plan(saved, beside) {
+                    sound(&p, beside.map(|_| 2));
+                    assert!(
+                        p.priorities
+                            .iter()
+                            .flatten()
+                            .all(|&x| [0, 1, 6].contains(&x))
+                    );
+                }
             }
         }
     }

@@ -31,6 +31,7 @@
 //! | [`qbt_resume`](migrate::qbt_resume) | qBittorrent's saved torrents, read for `import-qbittorrent` |
 //! | [`rt_session`](migrate::rt_session) | rTorrent's session files, read for `import-rtorrent` |
 //! | [`tr_resume`](migrate::tr_resume) | Transmission's saved torrents, read for `import-transmission` |
+//! | [`deluge_state`](migrate::deluge_state) | Deluge's saved state (a pickle, resume data, labels), read for `import-deluge` |
 
 pub mod api;
 pub mod migrate;

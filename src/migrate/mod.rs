@@ -1,8 +1,10 @@
 //! Moving torrents from another client: its saved state read into plans of
 //! what to ask the daemon (`seedring remote import-qbittorrent`,
-//! `import-rtorrent`, `import-transmission`). Pure: bytes in, plans out; the command reads the files
+//! `import-rtorrent`, `import-transmission`, `import-deluge`). Pure: bytes in, plans out; the command reads the files
 //! and makes the requests.
 
+pub mod deluge;
+pub mod pickle;
 pub mod qbittorrent;
 pub mod rtorrent;
 pub mod transmission;

@@ -10,6 +10,7 @@ use seedring::proto::ext::{ExtHandshake, UT_METADATA_ID, UtMetadata};
 use seedring::proto::pex::{FLAG_REACHABLE, FLAG_SEED, Pex, UT_PEX_ID};
 use seedring::proto::{BlockRequest, Handshake, Message};
 
+mod de;
 mod qbt;
 mod rt;
 mod tr;
@@ -50,6 +51,7 @@ pub fn all() -> Vec<(&'static str, Seeds)> {
         ("qbt_resume", qbt::resume()),
         ("rt_session", rt::session()),
         ("tr_resume", tr::resume()),
+        ("deluge_state", de::state()),
     ]
 }
 

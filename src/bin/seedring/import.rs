@@ -1,7 +1,8 @@
-//! `seedring remote import-qbittorrent DIR`, `import-rtorrent DIR` and
-//! `import-transmission DIR`: every torrent qBittorrent keeps in its
-//! `BT_backup` folder, rTorrent in its session folder or Transmission in its
-//! configuration folder, added to the daemon where its data is
+//! `seedring remote import-qbittorrent DIR`, `import-rtorrent DIR`,
+//! `import-transmission DIR` and `import-deluge DIR`: every torrent
+//! qBittorrent keeps in its `BT_backup` folder, rTorrent in its session
+//! folder, Transmission or Deluge in its configuration folder, added to the
+//! daemon where its data is
 //! (`seedring::migrate` reads each into a plan; this carries the plans out
 //! over the API, one torrent at a time).
 
@@ -18,12 +19,19 @@ use seedring::migrate::{self, Plan, folder};
 /// theirs are far smaller; the daemon refuses a body over its own limit
 /// anyway).
 const MAX_FILE: u64 = 64 << 20;
+/// The largest of Deluge's state files read, which hold every torrent's
+/// state at once (resume data keeps a byte a piece).
+const MAX_STATE: u64 = 2 << 30;
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    read_up_to(path, MAX_FILE)
+}
+
+fn read_up_to(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
     let len = std::fs::metadata(path)
         .with_context(|| format!("cannot read {}", path.display()))?
         .len();
-    if len > MAX_FILE {
+    if len > max {
         bail!(
             "{} is {len} bytes: larger than any torrent's",
             path.display()
@@ -45,6 +53,50 @@ pub enum Source {
     /// `torrents/<id>.torrent` (given the `resume` folder itself, its
     /// `torrents` is beside it).
     Transmission,
+    /// The configuration folder: `state/torrents.fastresume`,
+    /// `state/torrents.state`, `state/<id>.torrent` and `label.conf` (given
+    /// the `state` folder itself, `label.conf` is beside it).
+    Deluge,
+}
+
+/// Deluge's state folder, given its configuration folder or that folder.
+fn deluge_dir(dir: &Path) -> PathBuf {
+    match dir.join("state").is_dir() {
+        true => dir.join("state"),
+        false => dir.to_owned(),
+    }
+}
+
+/// Deluge's state, read once for every torrent.
+fn deluge_state(dir: &Path) -> anyhow::Result<migrate::deluge::State> {
+    let state = deluge_dir(dir);
+    let conf = state.parent().unwrap_or(&state).to_owned();
+    let fastresume = state.join("torrents.fastresume");
+    if !fastresume.exists() {
+        bail!(
+            "no torrents.fastresume in {} (Deluge keeps it in the state folder of its configuration folder, e.g. ~/.config/deluge)",
+            state.display()
+        );
+    }
+    if conf.join("deluged.pid").exists() {
+        eprintln!(
+            "{} has deluged.pid: if Deluge still runs, stop it first (it would go on writing these torrents' state and files)",
+            conf.display()
+        );
+    }
+    let beside = |p: PathBuf| p.exists().then(|| read_up_to(&p, MAX_STATE)).transpose();
+    let s = migrate::deluge::read(
+        &read_up_to(&fastresume, MAX_STATE)?,
+        beside(state.join("torrents.state"))?.as_deref(),
+        beside(conf.join("label.conf"))?.as_deref(),
+    )?;
+    for note in &s.notes {
+        eprintln!("{note}");
+    }
+    if s.torrents.is_empty() {
+        bail!("no torrents in {}", fastresume.display());
+    }
+    Ok(s)
 }
 
 /// Where Transmission's resume files are, given its configuration folder
@@ -60,7 +112,14 @@ fn transmission_dirs(dir: &Path) -> (PathBuf, PathBuf) {
 
 impl Source {
     /// The saved torrents' ids in `dir`, sorted.
-    fn ids(self, dir: &Path) -> anyhow::Result<Vec<String>> {
+    fn ids(
+        self,
+        dir: &Path,
+        deluge: Option<&migrate::deluge::State>,
+    ) -> anyhow::Result<Vec<String>> {
+        if let Some(d) = deluge {
+            return Ok(d.torrents.iter().map(|t| t.id.clone()).collect());
+        }
         let listed = match self {
             Source::Transmission => transmission_dirs(dir).0,
             _ => dir.to_owned(),
@@ -69,7 +128,9 @@ impl Source {
             .with_context(|| format!("cannot read {}", listed.display()))?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter_map(|name| match self {
-                Source::Qbittorrent => name.strip_suffix(".fastresume").map(str::to_owned),
+                Source::Qbittorrent | Source::Deluge => {
+                    name.strip_suffix(".fastresume").map(str::to_owned)
+                }
                 Source::Transmission => name.strip_suffix(".resume").map(str::to_owned),
                 Source::Rtorrent => name
                     .strip_suffix(".torrent")
@@ -80,7 +141,7 @@ impl Source {
         ids.sort();
         if ids.is_empty() {
             match self {
-                Source::Qbittorrent => bail!(
+                Source::Qbittorrent | Source::Deluge => bail!(
                     "no .fastresume files in {} (qBittorrent keeps them in its BT_backup folder, e.g. ~/.local/share/qBittorrent/BT_backup)",
                     dir.display()
                 ),
@@ -106,7 +167,12 @@ impl Source {
     }
 
     /// The plan for saved torrent `id`.
-    fn plan(self, dir: &Path, id: &str) -> anyhow::Result<Plan> {
+    fn plan(
+        self,
+        dir: &Path,
+        id: &str,
+        deluge: Option<&migrate::deluge::State>,
+    ) -> anyhow::Result<Plan> {
         let beside = |ext: &str| -> anyhow::Result<Option<Vec<u8>>> {
             let path = dir.join(format!("{id}{ext}"));
             path.exists().then(|| read(&path)).transpose()
@@ -122,6 +188,14 @@ impl Source {
                 let torrent = path.exists().then(|| read(&path)).transpose()?;
                 let resume = read(&resume.join(format!("{id}.resume")))?;
                 migrate::transmission::plan(&resume, torrent.as_deref())?
+            }
+            Source::Deluge => {
+                let saved = (deluge.iter().flat_map(|d| &d.torrents))
+                    .find(|t| t.id == id)
+                    .context("not in torrents.fastresume")?;
+                let path = deluge_dir(dir).join(format!("{id}.torrent"));
+                let torrent = path.exists().then(|| read(&path)).transpose()?;
+                migrate::deluge::plan(saved, torrent.as_deref())?
             }
             Source::Rtorrent => {
                 let torrent = read(&dir.join(format!("{id}.torrent")))?;
@@ -251,7 +325,11 @@ impl Importer<'_> {
 /// Reads every saved torrent of `from` in `dir` and adds each; with
 /// `dry_run`, says what it would add.
 pub fn run(c: &Client, from: Source, dir: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
-    let ids = from.ids(dir)?;
+    let deluge = match from {
+        Source::Deluge => Some(deluge_state(dir)?),
+        _ => None,
+    };
+    let ids = from.ids(dir, deluge.as_ref())?;
     let mut im = Importer {
         c,
         categories: if dry_run {
@@ -267,7 +345,7 @@ pub fn run(c: &Client, from: Source, dir: &Path, dry_run: bool) -> anyhow::Resul
     };
     let (mut added, mut there, mut failed) = (0, 0, 0);
     for stem in &ids {
-        let p = match from.plan(dir, stem) {
+        let p = match from.plan(dir, stem, deluge.as_ref()) {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("skipped {stem}: {e:#}");

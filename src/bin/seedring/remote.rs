@@ -134,6 +134,19 @@ enum RemoteCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Add every torrent Deluge keeps (its state folder) where its data is,
+    /// with its label as its category, its name, caps, stop ratio, file
+    /// priorities and trackers, stopped if it was (an unfinished one goes to
+    /// its move-completed folder when it finishes); each is checked against
+    /// its files before it seeds or downloads. Stop Deluge first.
+    ImportDeluge {
+        /// Deluge's configuration folder (e.g. ~/.config/deluge), or the
+        /// state folder in it.
+        dir: PathBuf,
+        /// Say what would be added; add nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The global speed caps in force; `on` or `off` switches the alternative
     /// ones (a schedule switches them again at its next edge).
     AltLimits {
@@ -464,6 +477,9 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
         }
         RemoteCommand::ImportTransmission { dir, dry_run } => {
             return crate::import::run(&c, crate::import::Source::Transmission, dir, *dry_run);
+        }
+        RemoteCommand::ImportDeluge { dir, dry_run } => {
+            return crate::import::run(&c, crate::import::Source::Deluge, dir, *dry_run);
         }
         RemoteCommand::Info { id } => {
             let id = c.resolve(id)?;
