@@ -121,6 +121,15 @@ def test_the_arr_request_sequence_answers_like_qbittorrent(tmp):
                     if not r["url"].startswith("** [")]
 
         assert tracker_urls(a) == tracker_urls(b) == [t3]
+        # Its magnet link carries its hash, name and trackers alike (the
+        # percent-encoding's letter case may differ: both are valid).
+        def magnet_parts(c):
+            from urllib.parse import parse_qs, urlsplit
+            uri = c.json("torrents/info", hashes=ih)[0]["magnet_uri"]
+            return {k: sorted(v) for k, v in parse_qs(urlsplit(uri).query).items()}
+
+        assert magnet_parts(a) == magnet_parts(b), (magnet_parts(a), magnet_parts(b))
+        assert magnet_parts(a)["tr"] == [t3]
 
         # Renamed: what it is called changes, where its files are does not.
         for c, _ in both:

@@ -685,6 +685,7 @@ fn stats_of(
         } else {
             t.root_token.clone()
         },
+        magnet_tail: t.magnet_tail(),
         moving_to: t.moving.as_deref().filter(|_| !t.finishing).map(|m| {
             let (path, token, _) = m;
             if token.is_empty() {

@@ -565,6 +565,8 @@ mod slots_tests;
 #[cfg(test)]
 mod stamps_tests;
 #[cfg(test)]
+mod stats_tests;
+#[cfg(test)]
 mod superseed_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -92,6 +92,10 @@ pub struct TorrentStats {
     pub added_at: u64,
     /// When it completed, unix seconds.
     pub completed_at: Option<u64>,
+    /// What a magnet link of it says after its name: each tracker (`&tr=`,
+    /// tier by tier) and web seed (`&ws=`), percent-encoded, as libtorrent's
+    /// (and so qBittorrent's) magnet links carry them.
+    pub magnet_tail: std::sync::Arc<str>,
     /// Its storage root's token (or path, for a root the engine does not manage).
     pub root: String,
     /// The root its files are moving to by hand (a move or a new download
@@ -152,5 +156,35 @@ impl TorrentStats {
         } else {
             &self.settings.display_name
         }
+    }
+}
+
+/// What a magnet link's values leave as they are: letters, digits and
+/// `-._~`.
+const MAGNET_KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+impl super::torrent::Torrent {
+    /// [`TorrentStats::magnet_tail`], made again only when its trackers or
+    /// web seeds changed (a list of 100,000 torrents neither encodes nor
+    /// hashes them all again).
+    pub(super) fn magnet_tail(&mut self) -> std::sync::Arc<str> {
+        // Web seeds are set once, at the add.
+        let fp =
+            (u64::from(self.announcer.tiers_hash()) << 32 | self.web_seeds.len() as u64) | 1 << 63;
+        if self.magnet_tail.0 != fp {
+            let mut tail = String::new();
+            let urls = (self.announcer.tiers().iter().flatten().map(|u| ("&tr=", u)))
+                .chain(self.web_seeds.iter().map(|w| ("&ws=", &w.url)));
+            for (key, url) in urls {
+                tail.push_str(key);
+                tail.extend(percent_encoding::utf8_percent_encode(url, MAGNET_KEEP));
+            }
+            self.magnet_tail = (fp, tail.into());
+        }
+        std::sync::Arc::clone(&self.magnet_tail.1)
     }
 }

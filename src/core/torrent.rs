@@ -146,6 +146,9 @@ pub(crate) struct Torrent {
     pub wake_at: super::walk::WakeSecs,
     /// Its web seeds (BEP 19; see `core::webseed`).
     pub web_seeds: Vec<super::webseed::WebSeed>,
+    /// What a magnet link of it says after its name (`stats::magnet_tail`),
+    /// with a fingerprint of the trackers and web seeds it was made of.
+    pub magnet_tail: (u64, std::sync::Arc<str>),
     /// What its `.torrent` said of itself (`crate::metainfo::About`'s
     /// record), until written to the session store with its metadata.
     pub about: Option<Arc<Vec<u8>>>,
@@ -388,6 +391,7 @@ impl Torrent {
             session_from: (0, 0),
             good_peers: BTreeMap::new(),
             web_seeds: Vec::new(),
+            magnet_tail: (0, std::sync::Arc::from("")),
             about: None,
             stamps: None,
             stamps_due: StampsDue::No,

@@ -127,6 +127,9 @@ pub struct Announcer {
     /// they change: a `sync/maindata` poll fingerprints 100,000 torrents
     /// without following their lanes.
     shown: u32,
+    /// A hash of `tiers`, made again when they change (what a torrent's
+    /// magnet link carries is made again only then).
+    tiers_hash: u32,
     reach: Reach,
     /// Started and not stopped since: a lane added now starts at once.
     started: bool,
@@ -164,6 +167,17 @@ pub struct Replied {
     pub had_error: bool,
 }
 
+/// `tiers` hashed, folded to 32 bits.
+fn hash32(tiers: &[Vec<String>]) -> u32 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    tiers.hash(&mut h);
+    let full = h.finish();
+    #[allow(clippy::cast_possible_truncation)] // the halves' bits are kept
+    let folded = (full ^ (full >> 32)) as u32;
+    folded
+}
+
 impl Announcer {
     /// A schedule over `tiers` reaching as `reach` says, idle until
     /// [`Announcer::start`].
@@ -172,6 +186,7 @@ impl Announcer {
         let mut a = Announcer {
             count: tracker_count(&tiers),
             shown: 0,
+            tiers_hash: hash32(&tiers),
             lanes: reach.spans(&tiers).into_iter().map(Lane::new).collect(),
             tiers,
             reach,
@@ -186,6 +201,11 @@ impl Announcer {
     /// What the torrent's numbers show of its trackers, hashed (see `shown`).
     pub fn shown(&self) -> u32 {
         self.shown
+    }
+
+    /// Its trackers, hashed (kept as they change).
+    pub fn tiers_hash(&self) -> u32 {
+        self.tiers_hash
     }
 
     /// Hashes again what the numbers show, after a change that may touch it.
@@ -264,6 +284,7 @@ impl Announcer {
         }
         if added > 0 {
             self.count = tracker_count(&self.tiers);
+            self.tiers_hash = hash32(&self.tiers);
             let spans = self.reach.spans(&self.tiers);
             for span in spans.into_iter().skip(self.lanes.len()) {
                 let lane = self.fresh_lane(now, span);
@@ -297,6 +318,7 @@ impl Announcer {
         }
         let old = std::mem::replace(&mut self.tiers, tiers);
         self.count = tracker_count(&self.tiers);
+        self.tiers_hash = hash32(&self.tiers);
         if self.reach == Reach::OneTracker && !self.lanes.is_empty() && !self.tiers.is_empty() {
             self.lanes[0].retier(&old, &self.tiers);
             self.lanes[0].edited(now);

@@ -416,7 +416,7 @@ impl<'a> QbTorrent<'a> {
             infohash_v1: v1,
             infohash_v2: v2,
             last_activity,
-            magnet_uri: magnet(v1.as_str(), v2.as_str(), s.shown_name()),
+            magnet_uri: magnet(v1.as_str(), v2.as_str(), s.shown_name()) + &s.magnet_tail,
             max_ratio: if eff.ratio_milli < 0 {
                 -1.0
             } else {
@@ -545,6 +545,7 @@ mod tests {
             completed_at: None,
             root: "r".into(),
             moving_to: None,
+            magnet_tail: "".into(),
             content: "x".into(),
             settings: crate::core::TorrentSettings::default(),
             note: None,
