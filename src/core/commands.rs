@@ -686,7 +686,7 @@ fn stats_of(
             t.root_token.clone()
         },
         magnet_tail: t.magnet_tail(),
-        moving_to: t.moving.as_deref().filter(|_| !t.finishing).map(|m| {
+        moving_to: t.moving.as_deref().map(|m| {
             let (path, token, _) = m;
             if token.is_empty() {
                 path.clone()

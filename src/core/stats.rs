@@ -98,9 +98,8 @@ pub struct TorrentStats {
     pub magnet_tail: std::sync::Arc<str>,
     /// Its storage root's token (or path, for a root the engine does not manage).
     pub root: String,
-    /// The root its files are moving to by hand (a move or a new download
-    /// folder, not the move to where it finishes), by token (or path), until
-    /// the move ends.
+    /// The root its files are moving to (a move, a new download folder, the
+    /// move to where it finishes), by token (or path), until the move ends.
     pub moving_to: Option<String>,
     /// Where its content is under its root, as qBittorrent's `content_path`
     /// names it: the file of a one-file torrent, the folder all its files share,

@@ -55,8 +55,8 @@ pub struct TorrentView {
     /// The root its files move to when it finishes, while it downloads in
     /// the incomplete folder (`root`); `null`: none.
     pub finish_root: Option<String>,
-    /// The root its files are moving to by hand, until the move ends;
-    /// `null`: none.
+    /// The root its files are moving to, until the move ends; `null`:
+    /// none.
     pub moving_to: Option<String>,
     /// Unix seconds.
     pub added_at: u64,

@@ -351,8 +351,8 @@ impl<'a> QbTorrent<'a> {
         let own = s.settings.share;
         let eff = own.over(cx.share);
         // Where its files are now; while they download in the incomplete
-        // folder, the save path is where they go when it finishes. A move by
-        // hand shows where it goes from its start, as qBittorrent does (the
+        // folder, the save path is where they go when it finishes. A move
+        // shows where it goes from its start, as qBittorrent does (the
         // content path says where the files are until it ends).
         let here = cx.roots.get(&s.root).unwrap_or(&s.root);
         let to = s.moving_to.as_deref().map(|t| cx.roots.get(t).unwrap_or(t));
