@@ -226,6 +226,13 @@ fn a_damaged_state_or_label_file_is_said_and_left_out() {
     assert!(read(b"not bencode", None, None).is_err());
 }
 
+/// Python 2's byte strings (Deluge 1.3's state) read as text.
+#[test]
+fn python_2_strings_are_text() {
+    let p = b"\x80\x02}q\x00(U\x04nameq\x01T\x03\x00\x00\x00abcq\x02u.";
+    assert_eq!(load(p).unwrap().get("name"), Some(&Py::Str("abc".into())));
+}
+
 #[test]
 fn a_hostile_pickle_is_refused_not_followed() {
     assert_eq!(load(b""), Err(PickleError::Truncated));

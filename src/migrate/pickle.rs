@@ -3,9 +3,9 @@
 //! object is its class's name and the state it was built with, so a pickle
 //! from anywhere can do nothing but describe values.
 //!
-//! What it reads: the opcodes Python writes for protocols 2 to 4 when it
-//! pickles dictionaries, lists, tuples, text, bytes, numbers, booleans,
-//! `None` and plain objects (`GLOBAL`/`STACK_GLOBAL` with `NEWOBJ` or
+//! What it reads: the opcodes Python 3 writes for protocols 2 to 4 (and
+//! Python 2 for protocol 2) when it pickles dictionaries, lists, tuples,
+//! text, bytes, numbers, booleans, `None` and plain objects (`GLOBAL`/`STACK_GLOBAL` with `NEWOBJ` or
 //! `REDUCE`, then `BUILD`). Anything else is refused, with its opcode.
 //!
 //! Bounds, for a hostile file: values nest at most [`MAX_DEPTH`] deep; the
@@ -314,10 +314,12 @@ impl<'a> Machine<'a> {
                 let v = f64::from_be_bytes(self.take(8)?.try_into().expect("8"));
                 self.push(Py::Float(v))?;
             }
-            b'X' | 0x8c | 0x8d => {
+            // Text; `T` and `U` are Python 2's byte strings (Deluge 1.3's
+            // state), read as text too.
+            b'X' | 0x8c | 0x8d | b'T' | b'U' => {
                 let n = match op {
-                    b'X' => self.len(4)?,
-                    0x8c => self.len(1)?,
+                    b'X' | b'T' => self.len(4)?,
+                    0x8c | b'U' => self.len(1)?,
                     _ => self.len(8)?,
                 };
                 let s = String::from_utf8_lossy(self.take(n)?).into_owned();
