@@ -23,9 +23,11 @@
 //! core's head (a held one asks again when it can run).
 //!
 //! Bounds: a core's `running` holds at most the limit; its `waiting` at most
-//! one live ticket per torrent with a check (`Check::queued` names it; a
-//! stale one is dropped when it comes up). The shared line holds at most the
-//! tickets of every core's `waiting`.
+//! one entry per torrent with a check (`Check::queued` names its ticket; an
+//! entry whose torrent took its turn, went or stopped checking is dropped
+//! when it comes up, and one left by a replaced check when the new check
+//! asks). The shared line holds at most the tickets of every core's
+//! `waiting`.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -135,7 +137,7 @@ impl CheckTurns {
 pub(super) struct Turns {
     shared: CheckTurns,
     running: Vec<InfoHash>,
-    waiting: VecDeque<(InfoHash, u64)>,
+    pub(super) waiting: VecDeque<(InfoHash, u64)>,
     /// Handing out turns: a check that ends meanwhile does not start another
     /// round (the loop goes on).
     handing: bool,
@@ -249,6 +251,17 @@ impl Core {
             return false;
         };
         let ticket = *check.queued.get_or_insert_with(|| {
+            // One entry a torrent: one left by a check this one replaced (a
+            // recheck while it waited) goes.
+            let mut old = Vec::new();
+            turns.waiting.retain(|&(i, t)| {
+                let mine = i == ih;
+                if mine {
+                    old.push(t);
+                }
+                !mine
+            });
+            turns.shared.withdraw(old);
             let t = turns.shared.ask();
             turns.waiting.push_back((ih, t));
             t

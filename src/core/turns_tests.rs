@@ -129,3 +129,28 @@ fn a_failed_core_gives_its_turns_back() {
     check_through(&mut two, b, reads);
     assert!(whole(&two, b));
 }
+
+/// Rechecks of a torrent that waits for its turn behind another leave one
+/// entry of it in line, not one a recheck.
+#[test]
+fn rechecks_while_waiting_leave_one_entry() {
+    let mut core = piece_a_batch();
+    let a = add_sized(&mut core, 200_000);
+    let (b, c) = (add_sized(&mut core, 150_000), add_sized(&mut core, 100_000));
+    let first = verify_asked_of(&recheck(&mut core, a), a);
+    assert!(verify_asked_of(&recheck(&mut core, c), c).is_empty());
+    for _ in 0..100 {
+        assert!(verify_asked_of(&recheck(&mut core, b), b).is_empty());
+    }
+    assert_eq!(core.turns.waiting.len(), 2, "c's entry, and b's last");
+    let now = core.check_turns().now();
+    assert_eq!((now.running, now.waiting), (1, 2));
+    let out = check_through(&mut core, a, first);
+    let second = verify_asked_of(&out, c);
+    assert!(!second.is_empty(), "c asked before b's last recheck");
+    let out = check_through(&mut core, c, second);
+    let third = verify_asked_of(&out, b);
+    assert!(!third.is_empty(), "then b");
+    check_through(&mut core, b, third);
+    assert!(whole(&core, a) && whole(&core, b) && whole(&core, c));
+}
