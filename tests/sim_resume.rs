@@ -116,7 +116,8 @@ fn crashes_never_leave_a_claimed_piece_that_fails_its_hash() {
 }
 
 /// A clean restart brings back everything the record holds: pieces without a
-/// recheck, counters, times, priorities, limits, sequential, paused.
+/// recheck, counters, times (its last activity too), priorities, limits,
+/// sequential, paused.
 #[test]
 fn a_restart_restores_settings_and_counters_without_rechecking() {
     let (seed, _g) = seed(7);
@@ -138,6 +139,8 @@ fn a_restart_restores_settings_and_counters_without_rechecking() {
     assert_eq!(after.uploaded, before.uploaded);
     assert_eq!(after.added_at, before.added_at);
     assert_eq!(after.completed_at, before.completed_at);
+    assert!(before.active_at.is_some(), "it downloaded");
+    assert_eq!(after.active_at, before.active_at);
     assert!(after.note.is_none(), "{:?}", after.note);
     let rec = recorded(&store, ih).unwrap();
     assert_eq!(rec.file_priorities, prio);

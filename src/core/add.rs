@@ -278,6 +278,8 @@ pub struct Resume {
     pub completed_at: Option<u64>,
     /// Seconds seeded.
     pub seeding_secs: u64,
+    /// When it last sent or received payload, unix seconds.
+    pub active_at: Option<u64>,
     /// Per file (empty: all normal).
     pub file_priorities: Vec<u8>,
     /// Peers to try first.

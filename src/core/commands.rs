@@ -510,15 +510,21 @@ impl Core {
     /// A torrent's numbers now.
     pub fn stats(&mut self, now: Time, info_hash: InfoHash) -> Option<TorrentStats> {
         let t = self.torrents.get_mut(&info_hash)?;
-        Some(stats_of(now, info_hash, t, &self.peers))
+        Some(stats_of(
+            now,
+            info_hash,
+            t,
+            &self.peers,
+            self.cfg.unix_at_zero,
+        ))
     }
 
     /// Every torrent's numbers now, in key order (one pass over the torrents,
     /// no lookups: 100,000 of them are listed in one call).
     pub fn all_stats(&mut self, now: Time) -> Vec<TorrentStats> {
         let mut all = Vec::with_capacity(self.torrents.len());
-        let peers = &self.peers;
-        all.extend((self.torrents.iter_mut()).map(|(ih, t)| stats_of(now, *ih, t, peers)));
+        let (peers, zero) = (&self.peers, self.cfg.unix_at_zero);
+        all.extend((self.torrents.iter_mut()).map(|(ih, t)| stats_of(now, *ih, t, peers, zero)));
         all
     }
 
@@ -533,9 +539,9 @@ impl Core {
         use std::ops::Bound;
         let from = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut some = Vec::with_capacity(max.min(self.torrents.len()));
-        let peers = &self.peers;
+        let (peers, zero) = (&self.peers, self.cfg.unix_at_zero);
         let range = self.torrents.range_mut((from, Bound::Unbounded)).take(max);
-        some.extend(range.map(|(ih, t)| stats_of(now, *ih, t, peers)));
+        some.extend(range.map(|(ih, t)| stats_of(now, *ih, t, peers, zero)));
         some
     }
 
@@ -615,12 +621,14 @@ impl Core {
     }
 }
 
-/// Torrent `t`'s numbers now; `peers`: the core's connections.
+/// Torrent `t`'s numbers now; `peers`: the core's connections; `zero`: the
+/// core's clock's zero in unix seconds.
 fn stats_of(
     now: Time,
     info_hash: InfoHash,
     t: &mut Torrent,
     peers: &BTreeMap<PeerKey, Peer>,
+    zero: u64,
 ) -> TorrentStats {
     // The torrent's own peers, not every peer of the core: listing every
     // torrent stays linear in torrents plus peers.
@@ -677,6 +685,7 @@ fn stats_of(
         availability: (t.info.is_some() && left > 0).then(|| t.picker.distributed_copies()),
         root_missing: t.root_lost,
         files_missing: t.files_gone(),
+        active_at: t.active_at(zero),
         added_at: t.added_at,
         completed_at: t.completed_at,
         content: t.content_path.as_deref().unwrap_or(&t.name).to_owned(),

@@ -57,6 +57,7 @@ impl Torrent {
         self.completed_at = r.completed_at;
         self.seeding_secs = r.seeding_secs;
         self.saved_seeding_secs = r.seeding_secs;
+        self.active_before = r.active_at;
         if let Some(info) = &self.info
             && r.file_priorities.len() == info.files.len()
         {
@@ -104,8 +105,22 @@ impl Torrent {
         ));
     }
 
-    /// What a save records now.
-    fn resume_record(&self) -> StateRecord {
+    /// When it last sent or received payload, unix seconds (`unix_at_zero`:
+    /// the core's clock's zero), this run or before.
+    pub(crate) fn active_at(&self, unix_at_zero: u64) -> Option<u64> {
+        let unix = |t: Option<Time>| t.map(|t| unix_at_zero + t.since(Time::ZERO).as_secs());
+        [
+            unix(self.served_at),
+            unix(self.received_at),
+            self.active_before,
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+    }
+
+    /// What a save records now (`unix_at_zero`: the core's clock's zero).
+    pub(super) fn resume_record(&self, unix_at_zero: u64) -> StateRecord {
         StateRecord {
             have: self.have.clone(),
             downloaded: self.downloaded,
@@ -128,6 +143,7 @@ impl Torrent {
             category: self.category.clone(),
             share: self.share,
             seeding_secs: self.seeding_secs,
+            active_at: self.active_at(unix_at_zero),
             queue_pos: self.queue_pos,
             forced: self.forced,
             display_name: self.display_name.clone(),
@@ -244,6 +260,7 @@ impl Core {
         if ihs.is_empty() && clock_only.is_empty() {
             return;
         }
+        let zero = self.cfg.unix_at_zero;
         let mut torrents = Vec::with_capacity(ihs.len());
         let mut batch = Vec::with_capacity(ihs.len() + clock_only.len());
         let mut clocks = Vec::with_capacity(clock_only.len());
@@ -275,7 +292,7 @@ impl Core {
                 info: t.info.clone(),
                 root: t.root.clone(),
                 sync_files,
-                record: t.resume_record(),
+                record: t.resume_record(zero),
                 keep_stamps: t.comparing(),
                 peers: t.saved_peers(),
             });

@@ -45,6 +45,7 @@ impl Core {
         p.snubbed = false;
         let from = p.addr.ip();
         t.downloaded += len;
+        t.received_at = Some(now);
         self.session_bytes.0 += len;
         // Asked of another peer too (endgame): that one need not send it.
         let duplicated = t.picker.copies(&req) > 1 || asked_here.is_none();

@@ -22,6 +22,7 @@
 //! | `cat`   | category name (absent: none)                                   |
 //! | `shr`   | share limits `[ratio in thousandths, seeding min, inactive min]`, -2 global, -1 none (absent: all global) |
 //! | `seed`  | seconds seeded (absent: 0)                                     |
+//! | `act`   | unix seconds of its last payload sent or received (absent: none) |
 //! | `qp`    | place in the queue (absent: 0)                                 |
 //! | `frc`   | 1: force-started (absent: no)                                  |
 //! | `dn`    | the name the user gave it (absent: none)                       |
@@ -93,6 +94,9 @@ pub struct StateRecord {
     pub share: super::ShareLimits,
     /// Seconds seeded (absent: none).
     pub seeding_secs: u64,
+    /// When it last sent or received payload, unix seconds (absent: never,
+    /// or a record from before this was kept).
+    pub active_at: Option<u64>,
     /// Its place in the queue (absent: 0).
     pub queue_pos: u64,
     /// Force-started (absent: no).
@@ -162,6 +166,9 @@ impl StateRecord {
             256 + self.have.as_wire().len() + 48 * self.files.len() + self.name.len(),
         );
         dict(&mut out, |d| {
+            if let Some(at) = self.active_at {
+                d.uint("act", at);
+            }
             d.uint("added", self.added_at);
             if !self.category.is_empty() {
                 d.bytes("cat", self.category.as_bytes());
@@ -283,6 +290,7 @@ impl StateRecord {
             let (mut lbl, mut ws, mut cat, mut dn, mut shr) = (None, None, None, None, None);
             let (mut seed, mut qp, mut frc, mut fl, mut lay) = (None, None, None, None, None);
             let (mut ren, mut fin, mut hnd, mut sup, mut chk) = (None, None, None, None, None);
+            let mut act = None;
             while let Some(key) = f.next_key()? {
                 let t = f.value()?;
                 // The first of two equal keys counts; the second is stepped over.
@@ -329,6 +337,7 @@ impl StateRecord {
                         });
                     }
                     b"seed" if seed.is_none() => seed = Some(uint(t, "seed")?),
+                    b"act" if act.is_none() => act = Some(uint(t, "act")?),
                     b"qp" if qp.is_none() => qp = Some(uint(t, "qp")?),
                     // Anything but a non-zero integer is "no" (as ever).
                     b"frc" if frc.is_none() => {
@@ -380,6 +389,7 @@ impl StateRecord {
                 category: cat.unwrap_or_default().to_owned(),
                 share: shr.unwrap_or_default(),
                 seeding_secs: seed.unwrap_or(0),
+                active_at: act,
                 queue_pos: qp.unwrap_or(0),
                 forced: frc.unwrap_or(false),
                 display_name: dn.unwrap_or_default().to_owned(),

@@ -88,6 +88,9 @@ pub struct TorrentStats {
     /// Nothing it wants is missing (a complete torrent takes a seeding slot in
     /// the queue).
     pub complete: bool,
+    /// When it last sent or received payload, unix seconds (this run or
+    /// before it); `None`: never.
+    pub active_at: Option<u64>,
     /// When it was added, unix seconds.
     pub added_at: u64,
     /// When it completed, unix seconds.

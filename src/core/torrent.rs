@@ -141,6 +141,10 @@ pub(crate) struct Torrent {
     pub stat_out: bool,
     /// When it last sent a block.
     pub served_at: Option<Time>,
+    /// When it last received a block.
+    pub received_at: Option<Time>,
+    /// When it last sent or received payload before this run, unix seconds.
+    pub active_before: Option<u64>,
     /// The time of its current entry in the core's wake heap (its next
     /// announce; see `core::walk`), or `walk::NO_WAKE`.
     pub wake_at: super::walk::WakeSecs,
@@ -398,6 +402,8 @@ impl Torrent {
             stat_at: Time::ZERO,
             stat_out: false,
             served_at: None,
+            received_at: None,
+            active_before: None,
             wake_at: super::walk::NO_WAKE,
             root_lost: false,
             moving: None,

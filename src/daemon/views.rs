@@ -58,6 +58,9 @@ pub struct TorrentView {
     /// The root its files are moving to, until the move ends; `null`:
     /// none.
     pub moving_to: Option<String>,
+    /// When it last sent or received payload, unix seconds (kept across
+    /// restarts); `null`: never.
+    pub active_at: Option<u64>,
     /// Unix seconds.
     pub added_at: u64,
     /// Unix seconds.
@@ -193,6 +196,7 @@ impl From<TorrentStats> for TorrentView {
             root: s.root,
             finish_root: s.settings.finish_in.map(|f| f.token.clone()),
             moving_to: s.moving_to,
+            active_at: s.active_at,
             added_at: s.added_at,
             completed_at: s.completed_at,
             wasted: s.wasted,
@@ -273,6 +277,9 @@ impl TorrentView {
         out.push(b',');
         write_key(out, "moving_to");
         write_opt(out, self.moving_to.as_deref(), write_str);
+        out.push(b',');
+        write_key(out, "active_at");
+        write_opt(out, self.active_at, write_int);
         out.push(b',');
         int_field(out, "added_at", self.added_at);
         write_key(out, "completed_at");
@@ -504,6 +511,7 @@ mod tests {
             root: "default".into(),
             finish_root: full.then(|| "disk2".into()),
             moving_to: full.then(|| "disk3".into()),
+            active_at: full.then_some(1_700_000_200),
             added_at: 1_700_000_000,
             completed_at: full.then_some(1_700_000_100),
             wasted: 8,

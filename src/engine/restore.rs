@@ -562,6 +562,7 @@ impl Engine {
             resume.uploaded = s.uploaded;
             resume.added_at = s.added_at;
             resume.completed_at = s.completed_at;
+            resume.active_at = s.active_at;
             // A clock record is newer than the state record when there
             // (written at a save that changed nothing else); seconds seeded
             // only grow, so the larger is the latest.

@@ -381,10 +381,12 @@ impl<'a> QbTorrent<'a> {
             s.uploaded as f64 / base as f64
         };
         let active = s.download_rate > 0 || s.upload_rate > 0;
+        // Its last payload sent or received (kept across restarts); one
+        // that never moved any shows when it completed or was added.
         let last_activity = if active {
             now
         } else {
-            s.completed_at.unwrap_or(s.added_at)
+            (s.active_at).unwrap_or_else(|| s.completed_at.unwrap_or(s.added_at))
         };
         let v1 = s.v1_hash.map_or(Hex::EMPTY, |h| Hex::of(&h.0));
         let v2 = s.v2_hash.map_or(Hex::EMPTY, |h| Hex::of(&h));
@@ -541,6 +543,7 @@ mod tests {
             seeding_secs: 0,
             idle_secs: 0,
             complete: true,
+            active_at: None,
             added_at: 0,
             completed_at: None,
             root: "r".into(),
