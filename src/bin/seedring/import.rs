@@ -117,7 +117,9 @@ impl Source {
         dir: &Path,
         deluge: Option<&migrate::deluge::State>,
     ) -> anyhow::Result<Vec<String>> {
-        if let Some(d) = deluge {
+        if let Source::Deluge = self {
+            // Listed in torrents.fastresume, read before (sorted there).
+            let d = deluge.context("Deluge's state is read first")?;
             return Ok(d.torrents.iter().map(|t| t.id.clone()).collect());
         }
         let listed = match self {
@@ -128,9 +130,8 @@ impl Source {
             .with_context(|| format!("cannot read {}", listed.display()))?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter_map(|name| match self {
-                Source::Qbittorrent | Source::Deluge => {
-                    name.strip_suffix(".fastresume").map(str::to_owned)
-                }
+                Source::Qbittorrent => name.strip_suffix(".fastresume").map(str::to_owned),
+                Source::Deluge => None, // listed above
                 Source::Transmission => name.strip_suffix(".resume").map(str::to_owned),
                 Source::Rtorrent => name
                     .strip_suffix(".torrent")
@@ -141,10 +142,11 @@ impl Source {
         ids.sort();
         if ids.is_empty() {
             match self {
-                Source::Qbittorrent | Source::Deluge => bail!(
+                Source::Qbittorrent => bail!(
                     "no .fastresume files in {} (qBittorrent keeps them in its BT_backup folder, e.g. ~/.local/share/qBittorrent/BT_backup)",
                     dir.display()
                 ),
+                Source::Deluge => bail!("no torrents in Deluge's state in {}", dir.display()),
                 Source::Transmission => bail!(
                     "no .resume files in {} (Transmission keeps them in the resume folder of its configuration folder, e.g. ~/.config/transmission-daemon)",
                     listed.display()
@@ -190,9 +192,10 @@ impl Source {
                 migrate::transmission::plan(&resume, torrent.as_deref())?
             }
             Source::Deluge => {
-                let saved = (deluge.iter().flat_map(|d| &d.torrents))
-                    .find(|t| t.id == id)
-                    .context("not in torrents.fastresume")?;
+                let all = deluge.map_or(&[][..], |d| &d.torrents);
+                let at = (all.binary_search_by(|t| t.id.as_str().cmp(id)))
+                    .map_err(|_| anyhow::anyhow!("not in torrents.fastresume"))?;
+                let saved = &all[at];
                 let path = deluge_dir(dir).join(format!("{id}.torrent"));
                 let torrent = path.exists().then(|| read(&path)).transpose()?;
                 migrate::deluge::plan(saved, torrent.as_deref())?
