@@ -1,8 +1,10 @@
-"""What the import tests share: a folder's files by content, and a torrent
-as seedring's qBittorrent API shows it, in the keys a test compares with the
-client it came from."""
+"""What the import tests share: a folder's files by content, an import run
+and its summary, a file's bytes kept, and a torrent as seedring's
+qBittorrent API shows it, in the keys a test compares with the client it
+came from."""
 
 import hashlib
+import subprocess
 
 
 def digests(root):
@@ -39,3 +41,20 @@ def seen_by_seedring(c, ih, keys):
         "downloaded": info["downloaded"],
     }
     return {k: every[k] for k in keys}
+
+
+def imported(cmd, added, there):
+    """Runs the import command `cmd`: it succeeds, and says `added` torrents
+    were added and `there` were there already. Its output."""
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = f"{added} added, {there} already there, 0 not added"
+    assert summary in out.stdout, out.stdout
+    return out.stdout
+
+
+def holds_only(path, held):
+    """File `path` begins with the bytes `held`, then zeros only (sized for
+    what peers are to send; none did)."""
+    got = path.read_bytes()
+    assert got[:len(held)] == held and not got[len(held):].strip(b"\0")

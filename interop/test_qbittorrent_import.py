@@ -19,7 +19,7 @@ import libtorrent as lt
 import requests
 
 from conftest import lt_create, make_tree, seedring_bin
-from import_common import digests
+from import_common import digests, imported
 from qbit_common import Client, QbNox, SeedringQb, wait_state
 
 SEEDING = {"stalledUP", "uploading"}
@@ -99,10 +99,8 @@ def test_a_qbittorrent_seedbox_moves_over_with_its_settings_and_data(tmp):
     cmd = [seedring_bin(), "remote", "--data-dir", str(tmp / "sr" / "data"),
            "import-qbittorrent", str(backup)]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stdout + out.stderr
-        assert "4 added, 0 already there, 0 not added" in out.stdout, out.stdout
-        assert "follows category tv" in out.stdout, out.stdout
+        stdout = imported(cmd, 4, 0)
+        assert "follows category tv" in stdout, stdout
         s = Client(sr.url)
         assert s.login() == "Ok."
         # seedring knows a hybrid by its v1 hash (qBittorrent by its v2 one;
@@ -129,9 +127,7 @@ def test_a_qbittorrent_seedbox_moves_over_with_its_settings_and_data(tmp):
         assert now.pop(".seedring-root")
         assert now == on_disk, "no file changed, nothing was fetched"
 
-        again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert "0 added, 4 already there, 0 not added" in again.stdout, again.stdout
+        imported(cmd, 0, 4)
     finally:
         sr.stop()
 

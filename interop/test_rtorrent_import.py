@@ -22,7 +22,7 @@ import libtorrent as lt
 import requests
 
 from conftest import lt_create, make_tree, seedring_bin
-from import_common import digests, seen_by_seedring
+from import_common import digests, imported, seen_by_seedring
 from qbit_common import Client, SeedringQb, free_port, wait_state
 
 FAKE = "cd" * 20
@@ -159,9 +159,7 @@ def test_an_rtorrent_seedbox_moves_over_with_its_labels_and_data(tmp):
     cmd = [seedring_bin(), "remote", "--data-dir", str(tmp / "sr" / "data"),
            "import-rtorrent", str(tmp / "rt" / "session")]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stdout + out.stderr
-        assert "5 added, 0 already there, 0 not added" in out.stdout, out.stdout
+        imported(cmd, 5, 0)
         s = Client(sr.url)
         assert s.login() == "Ok."
         for k in ("album", "flat"):
@@ -186,9 +184,7 @@ def test_an_rtorrent_seedbox_moves_over_with_its_labels_and_data(tmp):
         assert now.pop("part/q.bin") and not (home / "part" / "q.bin").read_bytes().strip(b"\0")
         assert now == on_disk, "no file changed, nothing was fetched"
 
-        again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert "0 added, 5 already there, 0 not added" in again.stdout, again.stdout
+        imported(cmd, 0, 5)
     finally:
         sr.stop()
 
