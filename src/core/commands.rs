@@ -621,6 +621,12 @@ impl Core {
     }
 }
 
+/// A root as the stats name it: its token, or its path for a root the
+/// engine does not manage.
+fn token_or_path(token: &str, path: &str) -> String {
+    if token.is_empty() { path } else { token }.to_owned()
+}
+
 /// Torrent `t`'s numbers now; `peers`: the core's connections; `zero`: the
 /// core's clock's zero in unix seconds.
 fn stats_of(
@@ -689,20 +695,9 @@ fn stats_of(
         added_at: t.added_at,
         completed_at: t.completed_at,
         content: t.content_path.as_deref().unwrap_or(&t.name).to_owned(),
-        root: if t.root_token.is_empty() {
-            t.root.clone()
-        } else {
-            t.root_token.clone()
-        },
+        root: token_or_path(&t.root_token, &t.root),
         magnet_tail: t.magnet_tail(),
-        moving_to: t.moving.as_deref().map(|m| {
-            let (path, token, _) = m;
-            if token.is_empty() {
-                path.clone()
-            } else {
-                token.clone()
-            }
-        }),
+        moving_to: (t.moving.as_deref()).map(|(path, token, _)| token_or_path(token, path)),
         settings: TorrentSettings {
             sequential: t.sequential,
             download_limit: t.down_limit.rate(),

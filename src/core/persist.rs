@@ -108,7 +108,7 @@ impl Torrent {
     /// When it last sent or received payload, unix seconds (`unix_at_zero`:
     /// the core's clock's zero), this run or before.
     pub(crate) fn active_at(&self, unix_at_zero: u64) -> Option<u64> {
-        let unix = |t: Option<Time>| t.map(|t| unix_at_zero + t.since(Time::ZERO).as_secs());
+        let unix = |t: Option<Time>| t.map(|t| unix_at(unix_at_zero, t));
         [
             unix(self.served_at),
             unix(self.received_at),
@@ -180,10 +180,16 @@ impl Torrent {
     }
 }
 
+/// Unix seconds at core time `t`, the core's clock's zero being
+/// `unix_at_zero`.
+fn unix_at(unix_at_zero: u64, t: Time) -> u64 {
+    unix_at_zero + t.since(Time::ZERO).as_secs()
+}
+
 impl Core {
     /// Unix seconds at `now`.
     pub(crate) fn unix(&self, now: Time) -> u64 {
-        self.cfg.unix_at_zero + now.since(Time::ZERO).as_secs()
+        unix_at(self.cfg.unix_at_zero, now)
     }
 
     /// Asks the driver for a resume save when one is due: every `save_interval`
