@@ -6,6 +6,7 @@
   verifies.
 """
 
+import collections
 import json
 import re
 import signal
@@ -181,14 +182,22 @@ def lt_fetches_from_seedring(torrent: Path, have: Path, dst: Path, magnet=None, 
         h = ses.add_torrent(atp)
         h.connect_peer(("127.0.0.1", port))
         hash_log = []
+        # libtorrent's last alerts, to say why it did not finish.
+        recent = collections.deque(maxlen=60)
 
         def finished():
             for a in ses.pop_alerts():
+                recent.append(a.message())
                 if "HASH" in a.message():
                     hash_log.append(a.message())
             return h.status().is_seeding
 
-        wait_for("libtorrent to finish", finished, 60)
+        try:
+            wait_for("libtorrent to finish", finished, 60)
+        except TimeoutError:
+            # seedring's log is echoed already (`drain_log`).
+            raise AssertionError("libtorrent did not finish; its last alerts:\n"
+                                 + "\n".join(recent)) from None
         del h, ses
     finally:
         proc.send_signal(signal.SIGTERM)
