@@ -81,6 +81,7 @@ fn populate(n: usize, data: &Path, state: &Path) {
             category: String::new(),
             share: seedring::core::ShareLimits::default(),
             seeding_secs: 0,
+            running_secs: 0,
             active_at: None,
             queue_pos: 0,
             forced: false,

@@ -95,6 +95,7 @@ fn save(i: usize, rng: &mut Rng) -> ResumeSave {
         category: "tv".into(),
         share: ShareLimits::default(),
         seeding_secs: rng.below(10_000_000),
+        running_secs: rng.below(20_000_000),
         active_at: None,
         queue_pos: 0,
         forced: false,

@@ -99,6 +99,7 @@ fn a_torrent_added_with_its_past_elsewhere_goes_on_from_it() {
             "added_at": 1_600_000_000,
             "completed_at": 1_600_000_100,
             "seeding_time_secs": 7_200,
+            "active_time_secs": 9_000,
         }),
     );
     assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
@@ -110,6 +111,15 @@ fn a_torrent_added_with_its_past_elsewhere_goes_on_from_it() {
     assert_eq!(t["ratio"], 2.5);
     assert_eq!(t["added_at"], 1_600_000_000);
     assert_eq!(t["completed_at"], 1_600_000_100, "as it was there, not now");
+    let clocks = |t: &serde_json::Value| {
+        let (seeded, ran) = (&t["seeding_secs"], &t["running_secs"]);
+        (seeded.as_u64().unwrap(), ran.as_u64().unwrap())
+    };
+    let (seeded, ran) = clocks(&t);
+    assert!(
+        (7_200..7_260).contains(&seeded) && (9_000..9_060).contains(&ran),
+        "{t}"
+    );
     // A restart keeps it.
     let mut d = d;
     d.signal("TERM");
@@ -123,6 +133,11 @@ fn a_torrent_added_with_its_past_elsewhere_goes_on_from_it() {
     assert_eq!(
         (&t["uploaded"], &t["completed_at"]),
         (&json!(2_500_000), &json!(1_600_000_100))
+    );
+    let (seeded, ran) = clocks(&t);
+    assert!(
+        (7_200..7_260).contains(&seeded) && (9_000..9_060).contains(&ran),
+        "{t}"
     );
 
     let later = std::time::SystemTime::now()

@@ -442,9 +442,17 @@ fn stats_since_a_version_carry_only_what_changed() {
     let shown = s.stats(ih).unwrap();
     assert_eq!(shown.settings.display_name, "shown");
     assert!(shown.settings.first_last);
-    // A minute on, its minute clock turned: it is listed again.
+    // Paused, its clocks stand: a minute on, nothing to list.
     run(&world, 61, || false);
-    let later = s.stats_since(&versions).unwrap();
+    let still = s.stats_since(&versions).unwrap();
+    assert!(still.changed.is_empty(), "{:?}", still.changed);
+    // Running again, a minute on its minute clocks turned: listed again.
+    s.resume(ih).unwrap();
+    run(&world, 5, || false);
+    let resumed = s.stats_since(&still.versions).unwrap();
+    assert_eq!(resumed.changed.len(), 1, "resumed is a change");
+    run(&world, 61, || false);
+    let later = s.stats_since(&resumed.versions).unwrap();
     assert_eq!(later.changed.len(), 1, "the minute clock moved");
     s.remove(ih, false).unwrap();
     let gone = s.stats_since(&later.versions).unwrap();

@@ -2,7 +2,8 @@
 //! seed, a seeding time reached removes one (with its files, when told), an
 //! inactive seed is paused, a torrent with its own "no limit" is left alone,
 //! a resumed torrent still past its limit is paused again, and a seed's time
-//! outlives a clean stop that writes its clock record alone.
+//! outlives a clean stop that writes its clock record alone. And the running
+//! clock (qBittorrent's `time_active`): paused and queued time left out.
 
 mod sim_common;
 
@@ -135,8 +136,8 @@ fn an_idle_seed_is_paused_and_one_without_limits_is_not() {
     );
 }
 
-/// A seed's seconds seeded outlive a clean stop that leaves its record as it
-/// was: the stop writes the clock record alone (an idle seedbox of 100,000
+/// A seed's seconds seeded and run outlive a clean stop that leaves its
+/// record as it was: the stop writes the clock record alone (an idle seedbox of 100,000
 /// torrents stops in one small transaction, not 100,000 records stamped
 /// again), the restart counts on from it, and the next whole record written
 /// takes its place.
@@ -168,10 +169,17 @@ fn a_clean_stop_writes_an_idle_seeds_clock_alone_and_the_restart_keeps_its_time(
     assert!(store.get(&clock_key(ih)).unwrap().is_none());
     run(&world, 60 * 60, || false);
     let hourly = store.get(&clock_key(ih)).unwrap().expect("no hourly clock");
-    assert!(decode_clock(&hourly).unwrap() >= 3600);
+    let hourly = decode_clock(&hourly).unwrap();
+    assert!(hourly.seeding >= 3600 && hourly.running >= Some(hourly.seeding));
     run(&world, 20 * 60, || false);
-    let seeded = e.stats(ih).unwrap().seeding_secs;
+    let stats = e.stats(ih).unwrap();
+    let (seeded, ran) = (stats.seeding_secs, stats.running_secs);
     assert!(seeded >= 84 * 60, "{seeded} s seeded");
+    // It ran while it checked too, and counts on as it seeds.
+    assert!(
+        (seeded..seeded + 60).contains(&ran),
+        "{ran} s run, {seeded} seeded"
+    );
     e.flush().unwrap();
     assert_eq!(
         store.get(&state_key(ih)).unwrap().unwrap(),
@@ -179,17 +187,30 @@ fn a_clean_stop_writes_an_idle_seeds_clock_alone_and_the_restart_keeps_its_time(
         "the record was written again"
     );
     let clock = store.get(&clock_key(ih)).unwrap().expect("no clock record");
-    let clock = decode_clock(&clock).unwrap();
+    let both = decode_clock(&clock).unwrap();
+    let clock = both.seeding;
     assert!(
         (seeded..=seeded + 10).contains(&clock),
         "{clock} of {seeded} s"
+    );
+    let ran_clock = both.running.expect("no running clock");
+    assert!(
+        (ran..=ran + 10).contains(&ran_clock),
+        "{ran_clock} of {ran} s"
     );
 
     // The restart counts from the clock record.
     let (e, _) = e.memory_crash_restart(CoreConfig::default());
     assert!(run(&world, 60, || done(&e, ih)));
-    let after = e.stats(ih).unwrap().seeding_secs;
-    assert!(after >= clock, "{after} s after a restart from {clock} s");
+    let after = e.stats(ih).unwrap();
+    assert!(
+        after.seeding_secs >= clock,
+        "{after:?} after a restart from {clock} s"
+    );
+    assert!(
+        after.running_secs >= ran_clock,
+        "{after:?} after a restart from {ran_clock} s"
+    );
 
     // A change writes the whole record, with the time, and the clock goes.
     e.set_sequential(ih, true).unwrap();
@@ -197,9 +218,8 @@ fn a_clean_stop_writes_an_idle_seeds_clock_alone_and_the_restart_keeps_its_time(
     assert!(store.get(&clock_key(ih)).unwrap().is_none());
     let rec = StateRecord::decode(&store.get(&state_key(ih)).unwrap().unwrap()).unwrap();
     assert!(
-        rec.seeding_secs >= clock,
-        "{} of {clock} s",
-        rec.seeding_secs
+        rec.seeding_secs >= clock && rec.running_secs >= ran_clock,
+        "{rec:?} of {clock} s"
     );
 
     // Removed, it leaves no record behind, its clock (its own key range)
@@ -219,4 +239,70 @@ fn a_clean_stop_writes_an_idle_seeds_clock_alone_and_the_restart_keeps_its_time(
             .unwrap()
             .is_empty()
     );
+}
+
+/// The running clock counts the time a torrent runs, downloading or seeding,
+/// and leaves out the time it is paused or waits in the queue; the seeding
+/// clock only the time it seeds.
+#[test]
+fn running_time_leaves_paused_and_queued_time_out() {
+    use seedring::core::queue::QueueLimits;
+    use seedring::core::{AddTorrent, Bitfield, TorrentSource};
+    let (seed, _g) = seed(76);
+    let world = world(seed);
+    let fxs: Vec<_> = (0..2)
+        .map(|i| fixture(seed + i, &format!("run{i}"), FILES, 16 * 1024))
+        .collect();
+    let l = engine(&world, CoreConfig::default());
+    l.set_queue_limits(QueueLimits {
+        enabled: true,
+        max_downloads: 1,
+        max_uploads: -1,
+        max_torrents: -1,
+        ..QueueLimits::default()
+    })
+    .unwrap();
+    // Two empty torrents and no peer: the first downloads (and gets
+    // nothing), the second waits behind it.
+    let ihs: Vec<_> = (fxs.iter())
+        .map(|fx| {
+            let pieces = fx.meta.info.geometry.piece_count();
+            let add = AddTorrent {
+                have: Some(Bitfield::new(pieces)),
+                ..AddTorrent::new(TorrentSource::Metainfo(fx.meta.clone()), ROOT)
+            };
+            l.add_torrent(add).unwrap()
+        })
+        .collect();
+    l.balance_queue().unwrap();
+    let (first, second) = (ihs[0], ihs[1]);
+    assert_eq!(l.stats(second).unwrap().state, TorrentState::Queued);
+    let clocks = |ih| {
+        let s = l.stats(ih).unwrap();
+        (s.running_secs, s.seeding_secs)
+    };
+    // Within the share pass's 10 s of the times asked.
+    let near = |got: u64, want: u64| got + 15 >= want && got <= want + 15;
+    run(&world, 30 * 60, || false);
+    let (ran, seeded) = clocks(first);
+    assert!(
+        near(ran, 30 * 60) && seeded == 0,
+        "{ran} s run, {seeded} seeded"
+    );
+    assert_eq!(clocks(second), (0, 0), "queued: not running");
+    // Paused for an hour: its clock stands still.
+    l.pause(first).unwrap();
+    run(&world, 60 * 60, || false);
+    let (ran, _) = clocks(first);
+    assert!(near(ran, 30 * 60), "{ran} s run after an hour paused");
+    l.resume(first).unwrap();
+    run(&world, 10 * 60, || false);
+    let (ran, _) = clocks(first);
+    assert!(near(ran, 40 * 60), "{ran} s run");
+    // Kept across a restart, the time stopped not counted.
+    l.flush().unwrap();
+    let (l, _) = l.memory_crash_restart(CoreConfig::default());
+    let after = l.stats(first).unwrap().running_secs;
+    assert!(near(after, 40 * 60), "{after} s run after a restart");
+    assert_eq!(l.stats(second).unwrap().running_secs, 0);
 }

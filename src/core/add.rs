@@ -120,6 +120,9 @@ pub struct History {
     pub completed_at: Option<u64>,
     /// Seconds it seeded there.
     pub seeding_secs: u64,
+    /// Seconds it ran there, paused time left out (at least `seeding_secs`
+    /// is taken: a client that keeps no such count ran it that long).
+    pub running_secs: u64,
 }
 
 /// What a user sets on a torrent beside its files: given at add, changed by
@@ -278,6 +281,8 @@ pub struct Resume {
     pub completed_at: Option<u64>,
     /// Seconds seeded.
     pub seeding_secs: u64,
+    /// Seconds run (not paused, queued or failed).
+    pub running_secs: u64,
     /// When it last sent or received payload, unix seconds.
     pub active_at: Option<u64>,
     /// Per file (empty: all normal).

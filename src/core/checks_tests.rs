@@ -248,6 +248,7 @@ fn an_imported_torrent_carries_its_past_and_does_not_finish_twice() {
         added_at: Some(1_600_000_000),
         completed_at: Some(1_600_000_100),
         seeding_secs: 3_600,
+        running_secs: 5_000,
     };
     for whole in [true, false] {
         let mut core = Core::new(CoreConfig::default());
@@ -283,7 +284,9 @@ fn an_imported_torrent_carries_its_past_and_does_not_finish_twice() {
         }
         let t = &core.torrents[&ih];
         assert_eq!((t.downloaded, t.uploaded), (5_000, 70_000));
-        assert_eq!((t.added_at, t.seeding_secs), (1_600_000_000, 3_600));
+        let clocks = (t.seed_clock.banked(), t.run_clock.banked());
+        assert_eq!((t.added_at, clocks), (1_600_000_000, (3_600, 5_000)));
+        assert_eq!(t.clocks_unsaved(), 5_000, "the store holds none of it yet");
         assert_eq!(t.session_from, (5_000, 70_000), "this run counts from here");
         assert!(!milestones.contains(&Milestone::Finished), "{milestones:?}");
         match whole {

@@ -716,6 +716,7 @@ fn stats_of(
             super_seeding: t.super_seeding,
         },
         seeding_secs: t.seeding_secs_at(now),
+        running_secs: t.run_clock.at(now),
         idle_secs: t.idle_secs(now),
         complete: t.complete(),
         note: t.note.clone(),

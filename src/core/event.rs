@@ -376,11 +376,11 @@ pub enum Action {
         id: u64,
         /// The torrents.
         torrents: Vec<ResumeSave>,
-        /// Torrents whose seeding clock alone moved since their record was
-        /// written: each one's seconds seeded, committed in the same
+        /// Torrents whose clocks alone moved since their record was
+        /// written: each one's seconds seeded and run, committed in the same
         /// transaction as a small record of its own (`resume_lmdb::clock_key`)
         /// instead of its whole record again.
-        clocks: Vec<(InfoHash, u64)>,
+        clocks: Vec<(InfoHash, super::ClockSecs)>,
     },
     /// Move a torrent's files from one root to another: rename within a
     /// filesystem, else copy, make durable, verify the pieces in `have` at the new

@@ -32,6 +32,7 @@ mod bitfield;
 mod buckets;
 mod checks;
 mod choker;
+mod clock;
 mod command;
 mod commands;
 mod crypt;
@@ -90,6 +91,7 @@ pub use addrs::{PeerSource, PeerSources};
 pub use alias::NameChange;
 pub use bitfield::Bitfield;
 pub use choker::SlotMode;
+pub use clock::ClockSecs;
 pub use command::{Command, CoreCounters, Reply, Tunables};
 pub use crypt::{Encryption, req2};
 pub use event::{

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use super::clock::StateClock;
 use super::event::{Action, DiskError, ResumeSave};
 use super::torrent::{StampsDue, Torrent};
 use super::{CommandError, Core, Resume};
@@ -42,7 +43,9 @@ impl Torrent {
         if let Some(at) = h.added_at {
             self.added_at = at;
         }
-        self.seeding_secs = h.seeding_secs;
+        self.seed_clock = StateClock::from_secs(h.seeding_secs, false);
+        let running = h.running_secs.max(h.seeding_secs);
+        self.run_clock = StateClock::from_secs(running, false);
         self.done_elsewhere = h.completed_at;
         self.dirty = true;
     }
@@ -55,8 +58,11 @@ impl Torrent {
         self.session_from = (r.downloaded, r.uploaded);
         self.added_at = r.added_at;
         self.completed_at = r.completed_at;
-        self.seeding_secs = r.seeding_secs;
-        self.saved_seeding_secs = r.seeding_secs;
+        self.seed_clock = StateClock::from_secs(r.seeding_secs, true);
+        // Never less than it seeded (it ran all that time): a record from
+        // before the running clock was kept says none.
+        let running = r.running_secs.max(r.seeding_secs);
+        self.run_clock = StateClock::from_secs(running, true);
         self.active_before = r.active_at;
         if let Some(info) = &self.info
             && r.file_priorities.len() == info.files.len()
@@ -142,7 +148,8 @@ impl Torrent {
             labels: self.labels.clone(),
             category: self.category.clone(),
             share: self.share,
-            seeding_secs: self.seeding_secs,
+            seeding_secs: self.seed_clock.banked(),
+            running_secs: self.run_clock.banked(),
             active_at: self.active_at(unix_at_zero),
             queue_pos: self.queue_pos,
             forced: self.forced,
@@ -210,7 +217,7 @@ impl Core {
         for (ih, t) in &self.torrents {
             if t.save_now || (interval_due && t.changed_since_save()) {
                 due.push(*ih);
-            } else if interval_due && t.seeding_secs >= t.saved_seeding_secs + CLOCK_SAVE_SECS {
+            } else if interval_due && t.clocks_unsaved() >= CLOCK_SAVE_SECS {
                 clocks.push(*ih);
             }
         }
@@ -247,13 +254,12 @@ impl Core {
         let mut due = Vec::new();
         let mut clocks = Vec::new();
         for (ih, t) in &mut self.torrents {
-            if t.seeding_since.is_some() {
-                let seeding = matches!(t.state(), super::TorrentState::Seeding);
-                t.seeding_clock(now, seeding);
+            if t.seed_clock.is_on() || t.run_clock.is_on() {
+                t.run_clocks(now);
             }
             if t.record_stale() {
                 due.push(*ih);
-            } else if t.seeding_secs != t.saved_seeding_secs {
+            } else if t.clocks_unsaved() > 0 {
                 clocks.push(*ih);
             }
         }
@@ -274,8 +280,7 @@ impl Core {
             let Some(t) = self.torrents.get_mut(ih) else {
                 continue;
             };
-            t.saved_seeding_secs = t.seeding_secs;
-            clocks.push((*ih, t.seeding_secs));
+            clocks.push((*ih, t.clocks_saved()));
             batch.push((*ih, Vec::new()));
         }
         for ih in ihs {
@@ -291,7 +296,7 @@ impl Core {
             t.save_now = false;
             t.peers_changed = false;
             t.saved_counters = (t.downloaded, t.uploaded);
-            t.saved_seeding_secs = t.seeding_secs;
+            t.clocks_saved();
             batch.push((*ih, sync_files.clone()));
             torrents.push(ResumeSave {
                 info_hash: *ih,

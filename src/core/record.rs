@@ -21,6 +21,7 @@
 //! | `lbl`   | labels (absent: none)                                          |
 //! | `cat`   | category name (absent: none)                                   |
 //! | `shr`   | share limits `[ratio in thousandths, seeding min, inactive min]`, -2 global, -1 none (absent: all global) |
+//! | `run`   | seconds run: not paused, queued or failed (absent: 0)          |
 //! | `seed`  | seconds seeded (absent: 0)                                     |
 //! | `act`   | unix seconds of its last payload sent or received (absent: none) |
 //! | `qp`    | place in the queue (absent: 0)                                 |
@@ -94,6 +95,8 @@ pub struct StateRecord {
     pub share: super::ShareLimits,
     /// Seconds seeded (absent: none).
     pub seeding_secs: u64,
+    /// Seconds run: not paused, queued or failed (absent: none).
+    pub running_secs: u64,
     /// When it last sent or received payload, unix seconds (absent: never,
     /// or a record from before this was kept).
     pub active_at: Option<u64>,
@@ -239,6 +242,9 @@ impl StateRecord {
                 });
             }
             d.bytes("root", self.root.as_bytes());
+            if self.running_secs > 0 {
+                d.uint("run", self.running_secs);
+            }
             if self.seeding_secs > 0 {
                 d.uint("seed", self.seeding_secs);
             }
@@ -290,7 +296,7 @@ impl StateRecord {
             let (mut lbl, mut ws, mut cat, mut dn, mut shr) = (None, None, None, None, None);
             let (mut seed, mut qp, mut frc, mut fl, mut lay) = (None, None, None, None, None);
             let (mut ren, mut fin, mut hnd, mut sup, mut chk) = (None, None, None, None, None);
-            let mut act = None;
+            let (mut act, mut run) = (None, None);
             while let Some(key) = f.next_key()? {
                 let t = f.value()?;
                 // The first of two equal keys counts; the second is stepped over.
@@ -338,6 +344,7 @@ impl StateRecord {
                     }
                     b"seed" if seed.is_none() => seed = Some(uint(t, "seed")?),
                     b"act" if act.is_none() => act = Some(uint(t, "act")?),
+                    b"run" if run.is_none() => run = Some(uint(t, "run")?),
                     b"qp" if qp.is_none() => qp = Some(uint(t, "qp")?),
                     // Anything but a non-zero integer is "no" (as ever).
                     b"frc" if frc.is_none() => {
@@ -389,6 +396,7 @@ impl StateRecord {
                 category: cat.unwrap_or_default().to_owned(),
                 share: shr.unwrap_or_default(),
                 seeding_secs: seed.unwrap_or(0),
+                running_secs: run.unwrap_or(0),
                 active_at: act,
                 queue_pos: qp.unwrap_or(0),
                 forced: frc.unwrap_or(false),

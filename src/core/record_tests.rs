@@ -38,6 +38,7 @@ fn sample() -> StateRecord {
             inactive_mins: 30,
         },
         seeding_secs: 7200,
+        running_secs: 9000,
         active_at: Some(1_700_000_500),
         queue_pos: 12,
         forced: true,
@@ -67,6 +68,7 @@ fn state_round_trips() {
     r2.category.clear();
     r2.share = super::super::ShareLimits::default();
     r2.seeding_secs = 0;
+    r2.running_secs = 0;
     r2.queue_pos = 0;
     r2.forced = false;
     r2.display_name.clear();
@@ -80,6 +82,7 @@ fn state_round_trips() {
     assert!(!old.windows(5).any(|w| w == b"3:lbl"));
     assert!(!old.windows(5).any(|w| w == b"3:cat"));
     assert!(!old.windows(5).any(|w| w == b"3:chk"));
+    assert!(!old.windows(5).any(|w| w == b"3:run"));
     assert_eq!(StateRecord::decode(&old).unwrap(), r2);
 }
 
@@ -233,6 +236,7 @@ proptest::proptest! {
                 inactive_mins: share[2],
             },
             seeding_secs: nums[6],
+            running_secs: nums[6] / 2,
             active_at: None,
             queue_pos: nums[7],
             forced: flags[3],

@@ -116,7 +116,7 @@ fn reached(t: &Torrent, l: ShareLimits, now: Time) -> Option<String> {
         return Some(format!("{} minutes of seeding reached", l.seeding_mins));
     }
     // The last upload is reset when seeding starts, so it counts from then.
-    if l.inactive_mins >= 0 && t.seeding_since.is_some() {
+    if l.inactive_mins >= 0 && t.seed_clock.is_on() {
         let quiet = now.since(t.last_upload_at).as_secs();
         if quiet >= l.inactive_mins as u64 * 60 {
             return Some(format!(
@@ -175,8 +175,7 @@ impl Core {
         let global = self.share;
         let mut hit = Vec::new();
         for (ih, t) in &mut self.torrents {
-            let seeding = matches!(t.state(), TorrentState::Seeding);
-            t.seeding_clock(now, seeding);
+            let seeding = t.run_clocks(now);
             // Past its limit already, and super-seeding: nothing more to do.
             if !seeding || (global.action == ShareAction::SuperSeed && t.super_seeding) {
                 continue;
@@ -211,32 +210,40 @@ impl Core {
 }
 
 impl Torrent {
-    /// Starts or stops the seeding clock.
-    pub(super) fn seeding_clock(&mut self, now: Time, seeding: bool) {
-        match (seeding, self.seeding_since) {
-            (true, None) => {
-                self.seeding_since = Some(now);
-                self.last_upload_at = now;
-                self.last_uploaded = self.uploaded;
-            }
-            (false, Some(since)) => {
-                self.seeding_secs += now.since(since).as_secs();
-                self.seeding_since = None;
-                self.dirty = true;
-            }
-            (true, Some(since)) => {
-                // Banked as it goes, so a save carries it: the clock alone,
-                // once an hour of it (`Core::maybe_save`), and at exit.
-                let add = now.since(since).as_secs();
-                self.seeding_secs += add;
-                self.seeding_since = Some(since + std::time::Duration::from_secs(add));
-            }
-            (false, None) => {}
+    /// Runs its clocks as of `now` (see `core::clock`): the seeding clock
+    /// while it seeds, the running clock while it is not paused, queued or
+    /// failed. `true` while it seeds.
+    pub(super) fn run_clocks(&mut self, now: Time) -> bool {
+        let seeding = matches!(self.state(), TorrentState::Seeding);
+        let running = !self.paused && !self.queued && self.error.is_none();
+        if seeding && !self.seed_clock.is_on() {
+            self.last_upload_at = now;
+            self.last_uploaded = self.uploaded;
         }
+        let stopped = self.seed_clock.run(now, seeding);
+        if self.run_clock.run(now, running) || stopped {
+            self.dirty = true;
+        }
+        seeding
     }
 
     /// Seconds seeded, as of `now`.
     pub fn seeding_secs_at(&self, now: Time) -> u64 {
-        self.seeding_secs + self.seeding_since.map_or(0, |s| now.since(s).as_secs())
+        self.seed_clock.at(now)
+    }
+
+    /// The most seconds either clock banked that the store does not hold.
+    pub(super) fn clocks_unsaved(&self) -> u64 {
+        self.seed_clock.unsaved().max(self.run_clock.unsaved())
+    }
+
+    /// What its clock record is to hold now; the store is taken to hold it.
+    pub(super) fn clocks_saved(&mut self) -> super::ClockSecs {
+        self.seed_clock.mark_saved();
+        self.run_clock.mark_saved();
+        super::ClockSecs {
+            seeding: self.seed_clock.banked(),
+            running: Some(self.run_clock.banked()),
+        }
     }
 }

@@ -82,6 +82,8 @@ pub struct TorrentStats {
     pub files_missing: bool,
     /// Seconds it has seeded (complete and running) since added.
     pub seeding_secs: u64,
+    /// Seconds it has run (not paused, queued or failed) since added.
+    pub running_secs: u64,
     /// Seconds it has run without moving data faster than the slow rates (0
     /// while stopped).
     pub idle_secs: u64,

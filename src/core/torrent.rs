@@ -211,15 +211,12 @@ pub(crate) struct Torrent {
     pub stats_version: u64,
     /// Its share limits (see `share`).
     pub share: super::share::ShareLimits,
-    /// Seconds seeded before `seeding_since`.
-    pub seeding_secs: u64,
-    /// Seconds seeded as the store holds them (its record's, or its clock
-    /// record's): what a save at exit compares with.
-    pub saved_seeding_secs: u64,
+    /// Seconds seeded (complete and running), by the share pass (`clock`).
+    pub seed_clock: super::clock::StateClock,
+    /// Seconds run (not paused, queued or failed), by the share pass.
+    pub run_clock: super::clock::StateClock,
     /// A peer that worked was added or seen again since the last save.
     pub peers_changed: bool,
-    /// Seeding since (complete and running), by the share pass's clock.
-    pub seeding_since: Option<Time>,
     /// When it last uploaded while seeding (for the inactive-seeding limit).
     pub last_upload_at: Time,
     /// `uploaded` as of the last share pass.
@@ -428,10 +425,9 @@ impl Torrent {
             stats_fp: 0,
             stats_version: 0,
             share: super::share::ShareLimits::default(),
-            seeding_secs: 0,
-            saved_seeding_secs: 0,
+            seed_clock: Default::default(),
+            run_clock: Default::default(),
             peers_changed: false,
-            seeding_since: None,
             last_upload_at: Time::ZERO,
             last_uploaded: 0,
             upload_slots: 0,

@@ -87,7 +87,7 @@ impl Torrent {
     /// but for two numbers that move on their own and that no reader of
     /// [`Core::stats_since`] shows: the idle clock (every second) and the
     /// known addresses by source (a walk over up to 2,000 of them).
-    fn fingerprint(&mut self, now: Time, unix: u64, peers: (usize, usize)) -> u64 {
+    fn fingerprint(&mut self, now: Time, peers: (usize, usize)) -> u64 {
         let mut h = QuickHasher::default();
         let down = self.down_rate.rate(now);
         let up = self.up_rate.rate(now);
@@ -130,10 +130,10 @@ impl Torrent {
         (&self.labels, &self.category, self.queue_pos, self.forced).hash(&mut h);
         let s = self.share;
         (s.ratio_milli, s.seeding_mins, s.inactive_mins).hash(&mut h);
-        // Seeding time and time since added as views show them: in whole
-        // minutes (each torrent's minute turns at its own moment).
+        // Seeding and running time as views show them: in whole minutes
+        // (each torrent's minute turns at its own moment).
         (self.seeding_secs_at(now) / 60).hash(&mut h);
-        (unix.saturating_sub(self.added_at) / 60).hash(&mut h);
+        (self.run_clock.at(now) / 60).hash(&mut h);
         self.moving.is_some().hash(&mut h);
         // What is shown of its files: the name given, the layout (content
         // path), first and last pieces first, and what is wanted (progress,
@@ -150,7 +150,6 @@ impl Core {
     /// The stats of torrents changed since `version` (all of them for 0), the
     /// core's version now, and every torrent's info-hash.
     pub fn stats_since(&mut self, now: Time, version: u64) -> StatsSince {
-        let unix = self.unix(now);
         // Removals newer than `version` were forgotten: the reader compares
         // every torrent instead.
         let forgot = self.removals_dropped > version;
@@ -176,7 +175,7 @@ impl Core {
                     peers.1 += usize::from(!p.have.is_empty() && p.have.all());
                 }
             }
-            let fp = t.fingerprint(now, unix, peers);
+            let fp = t.fingerprint(now, peers);
             if fp != t.stats_fp || t.stats_version == 0 {
                 self.stats_counter += 1;
                 t.stats_fp = fp;

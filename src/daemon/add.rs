@@ -79,12 +79,14 @@ pub struct AddOptions {
     paths: Option<Vec<NewPath>>,
     /// Its past in another client (an import): payload bytes downloaded and
     /// uploaded there, when it was added and completed there (unix seconds),
-    /// seconds it seeded there; its totals and clocks go on from these.
+    /// seconds it seeded and ran (paused time left out) there; its totals
+    /// and clocks go on from these.
     downloaded: Option<u64>,
     uploaded: Option<u64>,
     added_at: Option<u64>,
     completed_at: Option<u64>,
     seeding_time_secs: Option<u64>,
+    active_time_secs: Option<u64>,
 }
 
 impl AddOptions {
@@ -106,6 +108,7 @@ impl AddOptions {
             self.added_at,
             self.completed_at,
             self.seeding_time_secs,
+            self.active_time_secs,
         ];
         Ok(given.iter().any(Option::is_some).then(|| History {
             downloaded: self.downloaded.unwrap_or(0),
@@ -113,6 +116,7 @@ impl AddOptions {
             added_at: self.added_at,
             completed_at: self.completed_at,
             seeding_secs: self.seeding_time_secs.unwrap_or(0),
+            running_secs: self.active_time_secs.unwrap_or(0),
         }))
     }
 }

@@ -65,6 +65,11 @@ pub struct TorrentView {
     pub added_at: u64,
     /// Unix seconds.
     pub completed_at: Option<u64>,
+    /// Seconds it has seeded (complete and running), kept across restarts.
+    pub seeding_secs: u64,
+    /// Seconds it has run (not paused, queued or failed), kept across
+    /// restarts.
+    pub running_secs: u64,
     /// Bytes thrown away.
     pub wasted: u64,
     /// Payload bytes from its web seeds (BEP 19).
@@ -199,6 +204,8 @@ impl From<TorrentStats> for TorrentView {
             active_at: s.active_at,
             added_at: s.added_at,
             completed_at: s.completed_at,
+            seeding_secs: s.seeding_secs,
+            running_secs: s.running_secs,
             wasted: s.wasted,
             web_seed_bytes: s.web_seed_bytes,
             hash_failures: s.hash_failures,
@@ -285,6 +292,8 @@ impl TorrentView {
         write_key(out, "completed_at");
         write_opt(out, self.completed_at, write_int);
         out.push(b',');
+        int_field(out, "seeding_secs", self.seeding_secs);
+        int_field(out, "running_secs", self.running_secs);
         int_field(out, "wasted", self.wasted);
         int_field(out, "web_seed_bytes", self.web_seed_bytes);
         int_field(out, "hash_failures", self.hash_failures);
@@ -514,6 +523,8 @@ mod tests {
             active_at: full.then_some(1_700_000_200),
             added_at: 1_700_000_000,
             completed_at: full.then_some(1_700_000_100),
+            seeding_secs: 11,
+            running_secs: 12,
             wasted: 8,
             web_seed_bytes: 9,
             hash_failures: 10,

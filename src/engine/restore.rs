@@ -42,9 +42,10 @@ struct Records<'a> {
     layout: Option<Cow<'a, [u8]>>,
     state: Option<Cow<'a, [u8]>>,
     peers: Option<Cow<'a, [u8]>>,
-    /// Seconds seeded by its clock records (the larger, with a store's from
-    /// before their own key range), and whether one could not be read.
-    clock: Option<u64>,
+    /// Seconds seeded and run by its clock records (the larger of each, with
+    /// a store's from before their own key range), and whether one could not
+    /// be read.
+    clock: Option<crate::core::ClockSecs>,
     clock_damaged: bool,
 }
 
@@ -63,7 +64,7 @@ impl Records<'_> {
     /// Takes in a clock record's value.
     fn add_clock(&mut self, value: &[u8]) {
         match crate::resume_lmdb::decode_clock(value) {
-            Some(secs) => self.clock = self.clock.max(Some(secs)),
+            Some(secs) => self.clock = Some(self.clock.map_or(secs, |c| c.max(secs))),
             None => self.clock_damaged = true,
         }
     }
@@ -565,13 +566,15 @@ impl Engine {
             resume.active_at = s.active_at;
             // A clock record is newer than the state record when there
             // (written at a save that changed nothing else); seconds seeded
-            // only grow, so the larger is the latest.
+            // and run only grow, so the larger is the latest.
             if recs.clock_damaged {
                 // Not a reason to check anything again: said, not noted.
                 tracing::warn!(info_hash = %ih,
-                    "its seeding clock record is damaged: the resume record's seconds seeded are used");
+                    "its clock record is damaged: the resume record's seconds seeded and run are used");
             }
-            resume.seeding_secs = s.seeding_secs.max(recs.clock.unwrap_or(0));
+            let clock = recs.clock.unwrap_or_default();
+            resume.seeding_secs = s.seeding_secs.max(clock.seeding);
+            resume.running_secs = s.running_secs.max(clock.running.unwrap_or(0));
             resume.file_priorities.clone_from(&s.file_priorities);
         }
         let source = match info {

@@ -200,11 +200,16 @@ fn a_store_read_in_pages_restores_every_torrent_once() {
     f.set_modified(later).unwrap();
     drop(f);
     std::fs::remove_file(data.path().join("t5.bin")).unwrap();
-    // Seeding clocks in their own key range, read a page of torrents at a
-    // time: each torrent its own; the first also in a store's from before
-    // that range (the larger counts), the second only there; two that name
-    // no torrent, before the first and after the last.
+    // Clocks in their own key range, read a page of torrents at a time:
+    // each torrent its own (seconds seeded and run); the first also in a
+    // store's from before that range (seconds seeded alone; the larger
+    // counts), the second only there (run at least as long as it seeded);
+    // two that name no torrent, before the first and after the last.
     let clocks = |i: usize| 100_000 + 1_000 * i as u64;
+    let both = |i: usize| crate::core::ClockSecs {
+        seeding: clocks(i),
+        running: Some(clocks(i) + 500),
+    };
     let (only_old, orphans) = (added[1], [InfoHash([0; 20]), InfoHash([0xFF; 20])]);
     {
         use crate::resume_lmdb::{
@@ -215,11 +220,11 @@ fn a_store_read_in_pages_restores_every_torrent_once() {
         let store = LmdbSessionStore::open(state.path()).unwrap();
         let mut ops: Vec<StoreOp> = (added.iter().enumerate())
             .filter(|(_, ih)| **ih != only_old)
-            .map(|(i, ih)| clock_op(*ih, clocks(i)))
+            .map(|(i, ih)| clock_op(*ih, both(i)))
             .collect();
         ops.push(old(added[0], clocks(0) + 7));
         ops.push(old(only_old, clocks(1)));
-        ops.extend(orphans.map(|ih| clock_op(ih, 1)));
+        ops.extend(orphans.map(|ih| clock_op(ih, both(0))));
         store.apply(ops).unwrap();
     }
     let e = start();
@@ -231,11 +236,19 @@ fn a_store_read_in_pages_restores_every_torrent_once() {
     );
     assert_eq!(e.torrents().unwrap().len(), added.len());
     for (i, ih) in added.iter().enumerate() {
-        let seeded = e.stats(*ih).unwrap().seeding_secs;
+        let s = e.stats(*ih).unwrap();
         let want = clocks(i) + if i == 0 { 7 } else { 0 };
+        let ran = if *ih == only_old {
+            want
+        } else {
+            clocks(i) + 500
+        };
         assert!(
-            (want..want + 60).contains(&seeded),
-            "torrent {i}: {seeded} s"
+            (want..want + 60).contains(&s.seeding_secs)
+                && (ran..ran + 60).contains(&s.running_secs),
+            "torrent {i}: {} s seeded, {} s run",
+            s.seeding_secs,
+            s.running_secs
         );
     }
     for ih in orphans {

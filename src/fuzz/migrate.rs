@@ -82,6 +82,7 @@ fn sound(p: &Plan, files: Option<usize>) {
         "added_at",
         "completed_at",
         "seeding_time_secs",
+        "active_time_secs",
     ] {
         assert!(a.get(key).is_none_or(|v| v.as_u64().is_some_and(|n| n > 0)));
     }

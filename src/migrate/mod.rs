@@ -110,10 +110,11 @@ fn with_torrent(add: &mut Map<String, Value>, torrent: &[u8]) -> Result<Metainfo
 }
 
 /// The add's fields for a torrent's past in the other client: its totals
-/// (`downloaded`, `uploaded`), times (`added_at`, `completed_at`) and
-/// `seeding_time_secs`, each as that client saved it; one it saved as zero
-/// or less (none) is left out.
-fn past(add: &mut Map<String, Value>, fields: [(&str, Option<i64>); 5]) {
+/// (`downloaded`, `uploaded`), times (`added_at`, `completed_at`),
+/// `seeding_time_secs` and `active_time_secs` (time it ran, paused time left
+/// out), each as that client saved it; one it saved as zero or less (none)
+/// is left out.
+fn past(add: &mut Map<String, Value>, fields: [(&str, Option<i64>); 6]) {
     for (key, v) in fields {
         if let Some(v) = v.filter(|&v| v > 0) {
             add.insert(key.into(), v.into());

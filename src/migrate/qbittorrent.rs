@@ -163,6 +163,7 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
             ("added_at", int(&d, "added_time")),
             ("completed_at", int(&d, "completed_time")),
             ("seeding_time_secs", int(&d, "seeding_time")),
+            ("active_time_secs", int(&d, "active_time")),
         ],
     );
     let mut priorities = None;

@@ -246,6 +246,7 @@ fn its_past_there_comes_too() {
     r.insert("added_time", 1_600_000_000);
     r.insert("completed_time", 0);
     r.insert("seeding_time", 7_200);
+    r.insert("active_time", 9_000);
     let a = plan(&r.encode(), Some(&torrent())).unwrap().add;
     assert_eq!(
         (&a["downloaded"], &a["uploaded"]),
@@ -255,6 +256,7 @@ fn its_past_there_comes_too() {
         (&a["added_at"], &a["seeding_time_secs"]),
         (&json!(1_600_000_000), &json!(7_200))
     );
+    assert_eq!(a["active_time_secs"], 9_000);
     assert!(
         a.get("completed_at").is_none(),
         "0: it never completed there"

@@ -155,6 +155,7 @@ pub fn plan(
             ("added_at", added),
             ("completed_at", int(&state, "timestamp.finished")),
             ("seeding_time_secs", None),
+            ("active_time_secs", None),
         ],
     );
     let label = text(&state, "custom1").unwrap_or_default();

@@ -170,6 +170,15 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
     };
     add.insert("paused".into(), true.into());
     add.insert("content_layout".into(), "original".into());
+    let seeding = int(&d, "seeding-time-seconds");
+    let active = match (int(&d, "downloading-time-seconds"), seeding) {
+        (None, None) => None,
+        (down, seed) => Some(
+            down.unwrap_or(0)
+                .max(0)
+                .saturating_add(seed.unwrap_or(0).max(0)),
+        ),
+    };
     past(
         &mut add,
         [
@@ -177,7 +186,9 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
             ("uploaded", int(&d, "uploaded")),
             ("added_at", int(&d, "added-date")),
             ("completed_at", int(&d, "done-date")),
-            ("seeding_time_secs", int(&d, "seeding-time-seconds")),
+            ("seeding_time_secs", seeding),
+            // It ran while it downloaded and while it seeded.
+            ("active_time_secs", active),
         ],
     );
     let labels: Vec<String> = (d

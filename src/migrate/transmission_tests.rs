@@ -231,6 +231,7 @@ fn its_past_there_comes_too() {
     r.insert("added-date", 1_600_000_000);
     r.insert("done-date", 1_600_000_100);
     r.insert("seeding-time-seconds", 7_200);
+    r.insert("downloading-time-seconds", 1_800);
     let a = plan(&r.encode(), Some(&torrent())).unwrap().add;
     assert_eq!(
         (&a["downloaded"], &a["uploaded"]),
@@ -241,4 +242,5 @@ fn its_past_there_comes_too() {
         (&json!(1_600_000_000), &json!(1_600_000_100))
     );
     assert_eq!(a["seeding_time_secs"], 7_200);
+    assert_eq!(a["active_time_secs"], 9_000, "downloading and seeding time");
 }

@@ -32,6 +32,7 @@ pub use page::Page;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use crate::core::ClockSecs;
 use crate::types::InfoHash;
 
 /// Why a store operation failed.
@@ -141,14 +142,31 @@ pub fn old_clock_key(ih: InfoHash) -> Vec<u8> {
     format!("torrent:{}:clock", ih.to_hex()).into_bytes()
 }
 
-/// The store operation that records a torrent's seconds seeded alone.
-pub fn clock_op(ih: InfoHash, seeding_secs: u64) -> StoreOp {
-    StoreOp::Set(clock_key(ih), seeding_secs.to_be_bytes().to_vec())
+/// The store operation that records a torrent's clocks alone: seconds
+/// seeded, then seconds run, each 8 bytes big-endian.
+pub fn clock_op(ih: InfoHash, secs: ClockSecs) -> StoreOp {
+    let mut value = secs.seeding.to_be_bytes().to_vec();
+    if let Some(running) = secs.running {
+        value.extend_from_slice(&running.to_be_bytes());
+    }
+    StoreOp::Set(clock_key(ih), value)
 }
 
-/// Seconds seeded from a clock record (`None`: not one).
-pub fn decode_clock(bytes: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+/// The clocks of a clock record (`None`: not one). A record of 8 bytes is
+/// one from before the running clock was kept: seconds seeded alone.
+pub fn decode_clock(bytes: &[u8]) -> Option<ClockSecs> {
+    let be = |b: &[u8]| Some(u64::from_be_bytes(b.try_into().ok()?));
+    match bytes.len() {
+        8 => Some(ClockSecs {
+            seeding: be(bytes)?,
+            running: None,
+        }),
+        16 => Some(ClockSecs {
+            seeding: be(&bytes[..8])?,
+            running: Some(be(&bytes[8..])?),
+        }),
+        _ => None,
+    }
 }
 
 /// The store operations that commit one torrent's part of a resume save (its state

@@ -11,7 +11,7 @@ pub(crate) enum ResumeJob {
     Save {
         id: u64,
         saves: Vec<ResumeSave>,
-        clocks: Vec<(InfoHash, u64)>,
+        clocks: Vec<(InfoHash, crate::core::ClockSecs)>,
     },
     /// One store operation (a torrent's metadata, its layout record).
     Op(StoreOp),

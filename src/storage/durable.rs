@@ -105,15 +105,15 @@ pub fn files_stated<F: Files + ?Sized>(
 /// One resume save under the durability rule: sync each torrent's written files,
 /// stamp its files (a restored torrent whose files are not yet compared with
 /// its record keeps that record's stamps, true of the record's bitfield it
-/// still holds), then commit every record, and the seeding clocks of
-/// `clocks` (torrent, seconds seeded), in one transaction. (Into a store that
+/// still holds), then commit every record, and the clocks of `clocks`
+/// (torrent, seconds seeded and run), in one transaction. (Into a store that
 /// does not outlive the process, the sync is skipped: nothing could claim the
 /// data after a crash.)
 pub fn save_resume<F: Files + ?Sized>(
     fs: &mut F,
     store: &dyn SessionStore,
     saves: Vec<ResumeSave>,
-    clocks: &[(InfoHash, u64)],
+    clocks: &[(InfoHash, crate::core::ClockSecs)],
 ) -> Result<(), DiskError> {
     let mut ops = Vec::with_capacity(saves.len() * 3 + clocks.len());
     ops.extend(clocks.iter().map(|&(ih, secs)| clock_op(ih, secs)));

@@ -382,6 +382,7 @@ fn records() -> Seeds {
             inactive_mins: 30,
         },
         seeding_secs: 7200,
+        running_secs: 9_000,
         active_at: Some(1_700_000_050),
         queue_pos: 12,
         forced: true,

@@ -1,8 +1,7 @@
 //! What one `sync/maindata` client was sent, and the delta from there.
 //!
 //! Per torrent the client state keeps a 64-bit hash of every field sent (so
-//! only changed fields are sent again), its add time (its `time_active` moves
-//! once a minute at its own moment), its share of the totals in
+//! only changed fields are sent again), its share of the totals in
 //! `server_state`, and the tracker it is listed under. The engine gives only
 //! the stats of torrents changed since the client's last versions
 //! ([`crate::core::versions`]), so a poll of an idle seedbox touches each

@@ -448,7 +448,7 @@ impl<'a> QbTorrent<'a> {
             state: state_string(s),
             super_seeding: s.settings.super_seeding,
             tags,
-            time_active: by_minute(now.saturating_sub(s.added_at)),
+            time_active: by_minute(s.running_secs),
             total_size: total_size(s),
             tracker: match (&s.tracker_url, &s.tracker_error) {
                 (Some(u), None) => u,
@@ -541,6 +541,7 @@ mod tests {
             root_missing: false,
             files_missing: false,
             seeding_secs: 0,
+            running_secs: 0,
             idle_secs: 0,
             complete: true,
             active_at: None,
