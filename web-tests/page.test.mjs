@@ -186,6 +186,11 @@ try {
   await page.click("#torrents tbody tr td.name");
   await page.waitForSelector("#detail:not([hidden])");
   await until("its files", async () => (await page.textContent("#detail-files tbody")).includes("web-movie.bin"), 10000);
+  // Its times: downloaded here, so completed, and it has moved payload.
+  const times = await page.textContent("#detail-times");
+  if (!/^added .+ · completed .+ · ran \d+ (s|min), seeded \d+ (s|min) · last activity (?!never)/.test(times)) {
+    fail("its times are not shown: " + times);
+  }
   await shot("detail");
   // Its .torrent, saved from the detail: the file the daemon was given.
   const [saved] = await Promise.all([page.waitForEvent("download"), page.click("#detail-export")]);

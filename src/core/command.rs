@@ -419,8 +419,16 @@ impl Core {
                 info_hash,
                 delete_files,
             } => Reply::Done(self.remove_torrent(now, info_hash, delete_files, out)),
-            Command::Pause(ih) => Reply::Done(self.pause(ih, out)),
-            Command::Resume(ih) => Reply::Done(self.resume(ih, out)),
+            Command::Pause(ih) => {
+                let r = self.pause(ih, out);
+                self.clocks_at(now, ih);
+                Reply::Done(r)
+            }
+            Command::Resume(ih) => {
+                let r = self.resume(ih, out);
+                self.clocks_at(now, ih);
+                Reply::Done(r)
+            }
             Command::Recheck(ih) => Reply::Done(self.force_recheck(ih, out)),
             Command::SetTorrentLimits {
                 info_hash,
@@ -481,7 +489,9 @@ impl Core {
             }
             Command::StatsSince(v) => Reply::StatsSince(self.stats_since(now, v)),
             Command::SetQueued { info_hash, queued } => {
-                Reply::Done(self.set_queued(now, info_hash, queued, out))
+                let r = self.set_queued(now, info_hash, queued, out);
+                self.clocks_at(now, info_hash);
+                Reply::Done(r)
             }
             Command::SetQueuePos { info_hash, pos } => {
                 Reply::Done(self.set_queue_pos(info_hash, pos))

@@ -152,6 +152,7 @@ impl Core {
             // where they finish: they go now, and then it is told.
             self.now_complete(info_hash, out);
         }
+        self.clocks_at(now, info_hash);
         Ok(info_hash)
     }
 

@@ -209,6 +209,16 @@ impl Core {
     }
 }
 
+impl Core {
+    /// Starts or stops torrent `ih`'s clocks at once, where a command ran,
+    /// paused or queued it (else the next share pass would, up to 10 s late).
+    pub(super) fn clocks_at(&mut self, now: Time, ih: InfoHash) {
+        if let Some(t) = self.torrents.get_mut(&ih) {
+            t.run_clocks(now);
+        }
+    }
+}
+
 impl Torrent {
     /// Runs its clocks as of `now` (see `core::clock`): the seeding clock
     /// while it seeds, the running clock while it is not paused, queued or

@@ -37,6 +37,19 @@ function eta(s) {
   return (s / 3600).toFixed(1) + " h";
 }
 
+// A span of seconds as days, hours and minutes ("3 d 4 h", "2 h 5 min", "40 s").
+function span(s) {
+  if (s < 60) return s + " s";
+  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  if (d) return `${d} d ${h} h`;
+  return h ? `${h} h ${m} min` : `${m} min`;
+}
+
+// Unix seconds as a local date and time.
+function when(unix) {
+  return new Date(unix * 1000).toLocaleString();
+}
+
 async function api(method, path, body, type) {
   const headers = { Authorization: "Bearer " + token };
   let data;
@@ -289,6 +302,10 @@ async function fillDetail(id) {
     `downloaded ${bytes(t.downloaded)}, uploaded ${bytes(t.uploaded)}, wasted ${bytes(t.wasted)} · ` +
     `in root ${t.root}` + (t.finish_root ? `, moving to ${t.finish_root} when it finishes` : "") +
     (t.note ? " · " + t.note : "");
+  $("#detail-times").textContent =
+    `added ${when(t.added_at)}` + (t.completed_at ? ` · completed ${when(t.completed_at)}` : "") +
+    ` · ran ${span(t.running_secs)}, seeded ${span(t.seeding_secs)}` +
+    ` · last activity ${t.active_at ? when(t.active_at) : "never"}`;
   const fb = $("#detail-files tbody");
   fb.replaceChildren();
   for (const f of files) {
