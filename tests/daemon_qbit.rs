@@ -1,8 +1,8 @@
 //! The qBittorrent layer of a real daemon over real HTTP: off without a
 //! password, its own login (the admin token does not open it, its cookie does
 //! not open the admin API), bans per address after failed logins, the host and
-//! origin checks, a bad hash refused at start, and categories, tags and share
-//! limits kept across a restart.
+//! origin checks, a bad hash refused at start, categories, tags and share
+//! limits kept across a restart, and a hybrid found by either of its ids.
 #![allow(clippy::disallowed_methods)] // waits on a real daemon with the wall clock
 
 mod daemon_common;
@@ -497,4 +497,45 @@ fn a_list_longer_than_a_shards_piece_comes_whole_once_and_filtered() {
     for i in [0, 1_999, 2_000, 2_599] {
         assert_eq!(row(&all, &hash(i)), row(&sorted, &hash(i)));
     }
+}
+
+/// qBittorrent finds a hybrid torrent by either of its ids (its own, and the
+/// other info-hash: tools that saw qBittorrent 4.4 and later name a hybrid by
+/// its truncated v2 hash); seedring keeps it under its v1 hash and answers
+/// with that, as qBittorrent answers with its own id.
+#[test]
+fn a_hybrid_is_found_by_either_of_its_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &qbit_config(5));
+    let src = dir.path().join("downloads").join("hy");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.bin"), vec![3u8; 70_000]).unwrap();
+    std::fs::write(src.join("b.bin"), vec![4u8; 20_000]).unwrap();
+    let t = dir.path().join("hy.torrent");
+    cli_common::create(&src, &t, &["--hybrid"]);
+    let id = created_id(d.add_torrent(&std::fs::read(&t).unwrap(), ""));
+    let qb = Session::new(&d);
+    let info = qb.get(&format!("torrents/info?hashes={id}"));
+    let v2_id = info[0]["infohash_v2"].as_str().unwrap()[..40].to_owned();
+    assert_eq!(info[0]["infohash_v1"], id.as_str());
+    // Listed, shown, its files and trackers, paused and resumed by the other.
+    let by_other = qb.get(&format!("torrents/info?hashes={v2_id}"));
+    assert_eq!(by_other.as_array().unwrap().len(), 1, "{by_other}");
+    assert_eq!(by_other[0]["hash"], id.as_str(), "answered under its id");
+    let props = qb.get(&format!("torrents/properties?hash={v2_id}"));
+    assert_eq!(props["hash"], id.as_str(), "{props}");
+    assert_eq!(
+        qb.get(&format!("torrents/files?hash={v2_id}"))
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    qb.post("torrents/pause", &[("hashes", &v2_id)]);
+    d.wait_for(&id, "paused by its other id", |t| t["state"] == "paused");
+    qb.post("torrents/resume", &[("hashes", &v2_id)]);
+    d.wait_for(&id, "resumed by its other id", |t| t["state"] != "paused");
+    // A name of no torrent is still none.
+    let none = qb.get(&format!("torrents/info?hashes={}", "ab".repeat(20)));
+    assert_eq!(none, serde_json::json!([]));
 }

@@ -1,6 +1,7 @@
 //! A hybrid torrent's other name on a real engine of two shards, the names
 //! on different shards: commands naming the alias (peers the DHT found under
-//! it, a `btmh` link to add it again) reach the torrent's shard, and after
+//! it, a `btmh` link to add it again) reach the torrent's shard, the API's
+//! names resolve to its id, and after
 //! its removal the alias names nothing; a hybrid's `.torrent` added while its
 //! `btmh` link is on the other shard is that torrent; its `btih` and `btmh`
 //! links on the two shards become one torrent once the metadata comes (from
@@ -51,6 +52,12 @@ fn commands_naming_the_alias_reach_the_torrents_shard() {
     let add = AddTorrent::new(TorrentSource::Metainfo(fx.meta.clone()), root.clone());
     assert_eq!(engine.add_torrent(add).unwrap(), v1);
 
+    // The API finds it by either name (qBittorrent's tools may hold its
+    // truncated v2 hash); a name of no torrent stays as it came.
+    let unknown = InfoHash([7; 20]);
+    let resolve = |names: Vec<InfoHash>| pollster::block_on(engine.resolve_async(names)).unwrap();
+    assert_eq!(resolve(vec![v2, v1, unknown]), [v1, v1, unknown]);
+
     let peer: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
     engine.add_peers_from(v2, &[peer], PeerSource::Dht).unwrap();
     assert_eq!(engine.stats(v1).unwrap().known_peers.dht, 1);
@@ -71,6 +78,7 @@ fn commands_naming_the_alias_reach_the_torrents_shard() {
     );
 
     engine.remove(v1, false).unwrap();
+    assert_eq!(resolve(vec![v2]), [v2], "the alias names nothing now");
     let gone = engine.add_peers_from(v2, &[peer], PeerSource::Dht);
     assert!(
         matches!(

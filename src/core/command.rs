@@ -193,6 +193,9 @@ pub enum Command {
     AnnouncesInFlight,
     /// Every torrent's info-hash.
     Torrents,
+    /// The torrents these names mean: a hybrid's other info-hash (its alias)
+    /// gives its id, any other name itself ([`Reply::Torrents`], in order).
+    Resolve(Vec<InfoHash>),
     /// The torrents the DHT may announce (see [`Core::dht_torrents`]).
     DhtTorrents,
     /// A torrent's metadata, once known.
@@ -543,6 +546,9 @@ impl Core {
             }
             Command::AnnouncesInFlight => Reply::Count(self.announces_in_flight()),
             Command::Torrents => Reply::Torrents(self.torrents()),
+            Command::Resolve(names) => {
+                Reply::Torrents(names.into_iter().map(|n| self.resolve_name(n)).collect())
+            }
             Command::DhtTorrents => Reply::DhtTorrents(self.dht_torrents()),
             Command::FilePriorities(ih) => Reply::Priorities(
                 self.torrents

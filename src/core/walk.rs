@@ -368,6 +368,7 @@ impl Core {
             | Command::StatsSince(_)
             | Command::AnnouncesInFlight
             | Command::Torrents
+            | Command::Resolve(_)
             | Command::DhtTorrents
             | Command::Info(_)
             | Command::Have(_)

@@ -475,6 +475,34 @@ impl Engine {
         Ok(all)
     }
 
+    /// The torrents these names mean, in order, as qBittorrent finds a hybrid
+    /// by either of its ids: a hybrid's other info-hash (its alias, once its
+    /// metadata is known) gives the id it is kept under; any other name is
+    /// given back as it came (an unknown one stays unknown).
+    pub async fn resolve_async(&self, names: Vec<InfoHash>) -> Result<Vec<InfoHash>, EngineError> {
+        if names.is_empty() {
+            return Ok(names);
+        }
+        let mut out = names.clone();
+        let replies = self
+            .inner
+            .on_all(|| Command::Resolve(names.clone()))
+            .await?;
+        for r in replies {
+            let Reply::Torrents(given) = r else {
+                return Err(r.mismatch("resolve"));
+            };
+            // The core that knows an alias answers its torrent; the others
+            // give the name back.
+            for ((o, n), g) in out.iter_mut().zip(&names).zip(given) {
+                if g != *n {
+                    *o = g;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// A torrent's numbers now.
     pub async fn stats_async(&self, ih: InfoHash) -> Result<TorrentStats, EngineError> {
         match self.ask(ih, Command::Stats(ih)).await? {

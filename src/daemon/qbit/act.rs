@@ -62,7 +62,7 @@ pub fn routes(r: Router<Shared>) -> Router<Shared> {
 /// The torrents `hashes` names (`all`: every one; unknown ones left out).
 pub(super) async fn targets(app: &Shared, p: &Params) -> Result<Vec<InfoHash>, QbError> {
     let all = app.engine.torrents_async().await?;
-    Ok(match p.hashes()? {
+    Ok(match p.torrents(&app.engine).await? {
         None => all,
         Some(h) => h.into_iter().filter(|ih| all.contains(ih)).collect(),
     })
@@ -331,7 +331,7 @@ async fn toggle_first_last(State(app): State<Shared>, p: Params) -> Result<Respo
 /// `torrents/rename` (`hash`, `name`): what the torrent is called; its files
 /// keep their names, as in qBittorrent. An empty name is refused with 409.
 async fn rename(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let ih = p.hash()?;
+    let ih = p.torrent(&app.engine).await?;
     let name = p.need("name")?.trim().to_owned();
     if name.is_empty() {
         return Err(QbError::conflict("Incorrect torrent name"));
@@ -465,7 +465,7 @@ async fn toggle_sequential(State(app): State<Shared>, p: Params) -> Result<Respo
 
 /// `torrents/filePrio` (`hash`, `id`: `a|b`, `priority`: 0, 1, 6 or 7).
 async fn file_prio(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let ih = p.hash()?;
+    let ih = p.torrent(&app.engine).await?;
     let prio: u8 = p
         .num("priority")?
         .ok_or_else(|| QbError::bad("Missing required parameter: priority"))?;
@@ -587,7 +587,7 @@ async fn down(State(app): State<Shared>, p: Params) -> Result<Response, QbError>
 async fn export(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
     let file = app
         .engine
-        .export_async(p.hash()?)
+        .export_async(p.torrent(&app.engine).await?)
         .await?
         .ok_or_else(|| QbError::conflict("the torrent's metadata is not known yet"))?;
     Ok((
@@ -602,7 +602,7 @@ async fn export(State(app): State<Shared>, p: Params) -> Result<Response, QbErro
 /// names as `torrents/files` shows them): `409` with qBittorrent's reasons, and
 /// for a new path that is unsafe (`..`) or taken.
 async fn rename_path(app: &Shared, p: &Params, target: Target) -> Result<Response, QbError> {
-    let ih = p.hash()?;
+    let ih = p.torrent(&app.engine).await?;
     let (from, to) = (p.need("oldPath")?, p.need("newPath")?);
     let info = (app.engine.info_async(ih).await?)
         .ok_or_else(|| QbError::conflict("the torrent's metadata is not known yet"))?;

@@ -114,7 +114,11 @@ fn passes(filter: &str, t: &QbTorrent) -> bool {
 /// `torrents/info`: `filter`, `category`, `tag`, `hashes`, `sort`, `reverse`,
 /// `limit`, `offset`.
 pub async fn info(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let filters = Filters::of(&p);
+    let mut filters = Filters::of(&p);
+    // A hybrid by either of its ids, as qBittorrent finds it.
+    if let Some(h) = filters.hashes.take() {
+        filters.hashes = Some(app.engine.resolve_async(h).await?);
+    }
     let sort = p
         .get("sort")
         .and_then(|k| NAMES.iter().position(|n| *n == k));

@@ -244,8 +244,23 @@ impl Params {
     }
 
     /// `hash`: one info-hash.
-    pub fn hash(&self) -> Result<InfoHash, QbError> {
+    fn hash(&self) -> Result<InfoHash, QbError> {
         InfoHash::parse(self.need("hash")?.trim()).map_err(|_| QbError::not_found())
+    }
+
+    /// `hash`: one torrent, by its id or, as qBittorrent finds a hybrid, by
+    /// its other info-hash (`Engine::resolve_async`).
+    pub async fn torrent(&self, engine: &crate::Engine) -> Result<InfoHash, QbError> {
+        let ih = self.hash()?;
+        Ok(engine.resolve_async(vec![ih]).await?[0])
+    }
+
+    /// `hashes` as [`Params::hashes`], each a hybrid's either id.
+    pub async fn torrents(&self, engine: &crate::Engine) -> Result<Option<Vec<InfoHash>>, QbError> {
+        match self.hashes()? {
+            None => Ok(None),
+            Some(ids) => Ok(Some(engine.resolve_async(ids).await?)),
+        }
     }
 }
 

@@ -84,7 +84,7 @@ async fn ids(app: &Shared, p: &Params) -> Result<Vec<InfoHash>, QbError> {
     Ok(if ids.eq_ignore_ascii_case("all") {
         all
     } else {
-        parse_hashes(&ids)
+        (app.engine.resolve_async(parse_hashes(&ids)).await?)
             .into_iter()
             .filter(|ih| all.contains(ih))
             .collect()

@@ -65,7 +65,7 @@ pub fn unix_now() -> u64 {
 
 /// `torrents/properties?hash=`.
 pub async fn properties(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let ih = p.hash()?;
+    let ih = p.torrent(&app.engine).await?;
     let s = app.engine.stats_async(ih).await?;
     let info = app.engine.info_async(ih).await?;
     let cx = context(&app, false).await?;
@@ -124,7 +124,7 @@ pub async fn properties(State(app): State<Shared>, p: Params) -> Result<Response
 
 /// `torrents/files?hash=` (`indexes`: `a|b` to pick some).
 pub async fn files(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let ih = p.hash()?;
+    let ih = p.torrent(&app.engine).await?;
     let Some(info) = app.engine.info_async(ih).await? else {
         return Ok(answer(&Vec::<Value>::new()));
     };
@@ -176,7 +176,7 @@ pub async fn files(State(app): State<Shared>, p: Params) -> Result<Response, QbE
 /// `torrents/pieceStates?hash=`: per piece 0 (not had), 1 (being
 /// downloaded), 2 (had).
 pub async fn piece_states(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let ih = p.hash()?;
+    let ih = p.torrent(&app.engine).await?;
     let states: Vec<u8> = app
         .engine
         .piece_states_async(ih)
@@ -202,7 +202,11 @@ pub async fn piece_hashes(State(app): State<Shared>, p: Params) -> Result<Respon
     use crate::hash::PieceHashes;
     use crate::metainfo::{Metainfo, MetainfoLimits};
     use crate::types::Hex;
-    let Some(file) = app.engine.export_async(p.hash()?).await? else {
+    let Some(file) = app
+        .engine
+        .export_async(p.torrent(&app.engine).await?)
+        .await?
+    else {
         return Ok(answer(&Vec::<String>::new()));
     };
     let m = Metainfo::from_bytes_with(&file, &MetainfoLimits::default())

@@ -270,7 +270,7 @@ mod erased {
 /// `sync/torrentPeers?hash=&rid=`: the torrent's peers, always as a full
 /// update (peers are few; qBittorrent's clients take either).
 pub async fn torrent_peers(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let ih = p.hash()?;
+    let ih = p.torrent(&app.engine).await?;
     let rid: u64 = p.num("rid")?.unwrap_or(0);
     let peers = app.engine.peer_stats_async(ih).await?;
     let pieces = f64::from(app.engine.stats_async(ih).await?.total_pieces.max(1));

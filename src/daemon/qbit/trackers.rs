@@ -29,7 +29,7 @@ pub fn routes(r: Router<Shared>) -> Router<Shared> {
 /// the others, not asked, carry qBittorrent's "unknown" (-1).
 pub async fn trackers(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
     use crate::core::PeerSource;
-    let ih = p.hash()?;
+    let ih = p.torrent(&app.engine).await?;
     let r = app.engine.trackers_async(ih).await?;
     let private = app.engine.info_async(ih).await?.is_some_and(|i| i.private);
     let peers = app.engine.peer_stats_async(ih).await?;
@@ -93,7 +93,11 @@ pub async fn trackers(State(app): State<Shared>, p: Params) -> Result<Response, 
 /// `torrents/webseeds?hash=`: the torrent's web seeds (BEP 19 `url-list`),
 /// as qBittorrent lists them.
 pub async fn webseeds(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let urls = app.engine.trackers_async(p.hash()?).await?.web_seeds;
+    let urls = app
+        .engine
+        .trackers_async(p.torrent(&app.engine).await?)
+        .await?
+        .web_seeds;
     let rows: Vec<Value> = urls.into_iter().map(|url| json!({ "url": url })).collect();
     Ok(answer(&rows))
 }
@@ -101,7 +105,7 @@ pub async fn webseeds(State(app): State<Shared>, p: Params) -> Result<Response, 
 /// `torrents/addTrackers?hash=&urls=`: URLs one per line, each not already
 /// there added in a tier after the last.
 async fn add_trackers(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let ih = p.hash()?;
+    let ih = p.torrent(&app.engine).await?;
     let mut tiers = app.engine.trackers_async(ih).await?.tiers;
     let new: Vec<String> = p
         .need("urls")?
@@ -118,7 +122,7 @@ async fn add_trackers(State(app): State<Shared>, p: Params) -> Result<Response, 
 /// `torrents/editTracker?hash=&origUrl=&newUrl=`: one URL changed in place;
 /// `409` when `origUrl` is not there or `newUrl` already is (as qBittorrent).
 async fn edit_tracker(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let ih = p.hash()?;
+    let ih = p.torrent(&app.engine).await?;
     let (from, to) = (p.need("origUrl")?.trim(), p.need("newUrl")?.trim());
     let mut tiers = app.engine.trackers_async(ih).await?.tiers;
     if to.is_empty() {
@@ -140,7 +144,7 @@ async fn edit_tracker(State(app): State<Shared>, p: Params) -> Result<Response, 
 /// them there: `200` and nothing changes (qBittorrent 4.5 does so, where its
 /// documentation says `409`).
 async fn remove_trackers(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
-    let ih = p.hash()?;
+    let ih = p.torrent(&app.engine).await?;
     let gone: Vec<&str> = p.need("urls")?.split('|').map(str::trim).collect();
     let tiers = app.engine.trackers_async(ih).await?.tiers;
     let tiers: Vec<Vec<String>> = tiers
