@@ -110,6 +110,11 @@ def test_a_qbittorrent_seedbox_moves_over_with_its_settings_and_data(tmp):
         wait_state(s, s_single, {"pausedUP"})
         wait_state(s, FAKE, {"metaDL"})
         after = [summary(s, ih) for ih in (s_album, s_single, s_flat, FAKE)]
+        # A tool that holds qBittorrent's id of a hybrid (its truncated v2
+        # hash) still finds it in seedring, as in qBittorrent.
+        assert h_flat != s_flat
+        assert summary(s, h_flat) == after[2]
+        assert s.json("torrents/info", hashes=h_flat)[0]["hash"] == s_flat
         # The stopped one was never checked by qBittorrent (0%); seedring
         # checks it on import, and it stays stopped.
         assert before[1]["progress"] == 0 and after[1]["progress"] == 1
