@@ -194,6 +194,7 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
             share: seedring::core::ShareLimits::default(),
             seeding_secs: 0,
             running_secs: 0,
+            seen_complete: None,
             active_at: None,
             queue_pos: 0,
             forced: false,

@@ -82,6 +82,7 @@ fn populate(n: usize, data: &Path, state: &Path) {
             share: seedring::core::ShareLimits::default(),
             seeding_secs: 0,
             running_secs: 0,
+            seen_complete: None,
             active_at: None,
             queue_pos: 0,
             forced: false,

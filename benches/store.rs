@@ -96,6 +96,7 @@ fn save(i: usize, rng: &mut Rng) -> ResumeSave {
         share: ShareLimits::default(),
         seeding_secs: rng.below(10_000_000),
         running_secs: rng.below(20_000_000),
+        seen_complete: None,
         active_at: None,
         queue_pos: 0,
         forced: false,

@@ -312,3 +312,38 @@ fn running_time_leaves_paused_and_queued_time_out() {
     assert!(near(after, 40 * 60 + 5), "{after} s run after a restart");
     assert_eq!(l.stats(second).unwrap().running_secs, 0);
 }
+
+/// When a whole copy was last seen (qBittorrent's `seen_complete`): never
+/// before any; now, to a minute, while a connected seed has one or while it
+/// seeds itself; where it was once the seed is gone; kept across a restart.
+#[test]
+fn a_whole_copy_is_dated_when_last_seen() {
+    let (seed, _g) = seed(77);
+    let world = world(seed);
+    let fx = fixture(seed, "seen", FILES, 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let unix = || 1_700_000_000 + world.now().since(seedring::types::Time::ZERO).as_secs();
+    let recent = |at: Option<u64>| at.is_some_and(|a| a <= unix() && a + 70 >= unix());
+    let l = leecher(&world, &fx, CoreConfig::default());
+    run(&world, 30, || false);
+    assert_eq!(l.stats(ih).unwrap().seen_complete, None, "none seen yet");
+    let s = seeder(&world, &fx, CoreConfig::default());
+    // Slow, so the leecher still downloads when looked at.
+    s.set_torrent_limits(ih, 0, 4 * 1024).unwrap();
+    introduce(&[&s, &l], ih);
+    run(&world, 90, || false);
+    let st = l.stats(ih).unwrap();
+    assert!(!done(&l, ih) && recent(st.seen_complete), "{st:?}");
+    assert!(
+        recent(s.stats(ih).unwrap().seen_complete),
+        "a seed sees its own"
+    );
+    // The seed stops: the date stays where it was last seen.
+    s.pause(ih).unwrap();
+    run(&world, 300, || false);
+    let last = l.stats(ih).unwrap().seen_complete.unwrap();
+    assert!(last + 220 <= unix(), "{last} at {}", unix());
+    l.flush().unwrap();
+    let (l, _) = l.memory_crash_restart(CoreConfig::default());
+    assert_eq!(l.stats(ih).unwrap().seen_complete, Some(last));
+}

@@ -283,6 +283,8 @@ pub struct Resume {
     pub seeding_secs: u64,
     /// Seconds run (not paused, queued or failed).
     pub running_secs: u64,
+    /// When a whole copy was last seen, unix seconds.
+    pub seen_complete: Option<u64>,
     /// When it last sent or received payload, unix seconds.
     pub active_at: Option<u64>,
     /// Per file (empty: all normal).

@@ -64,6 +64,9 @@ impl Torrent {
         let running = r.running_secs.max(r.seeding_secs);
         self.run_clock = StateClock::from_secs(running, true);
         self.active_before = r.active_at;
+        self.seen_complete = r
+            .seen_complete
+            .map_or(0, |s| u32::try_from(s).unwrap_or(u32::MAX));
         if let Some(info) = &self.info
             && r.file_priorities.len() == info.files.len()
         {
@@ -150,6 +153,7 @@ impl Torrent {
             share: self.share,
             seeding_secs: self.seed_clock.banked(),
             running_secs: self.run_clock.banked(),
+            seen_complete: (self.seen_complete > 0).then_some(u64::from(self.seen_complete)),
             active_at: self.active_at(unix_at_zero),
             queue_pos: self.queue_pos,
             forced: self.forced,

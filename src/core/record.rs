@@ -22,6 +22,7 @@
 //! | `cat`   | category name (absent: none)                                   |
 //! | `shr`   | share limits `[ratio in thousandths, seeding min, inactive min]`, -2 global, -1 none (absent: all global) |
 //! | `run`   | seconds run: not paused, queued or failed (absent: 0)          |
+//! | `seen`  | unix seconds a whole copy was last seen (absent: never)        |
 //! | `seed`  | seconds seeded (absent: 0)                                     |
 //! | `act`   | unix seconds of its last payload sent or received (absent: none) |
 //! | `qp`    | place in the queue (absent: 0)                                 |
@@ -97,6 +98,9 @@ pub struct StateRecord {
     pub seeding_secs: u64,
     /// Seconds run: not paused, queued or failed (absent: none).
     pub running_secs: u64,
+    /// When a whole copy was last seen, unix seconds (absent: never, or a
+    /// record from before this was kept).
+    pub seen_complete: Option<u64>,
     /// When it last sent or received payload, unix seconds (absent: never,
     /// or a record from before this was kept).
     pub active_at: Option<u64>,
@@ -248,6 +252,9 @@ impl StateRecord {
             if self.seeding_secs > 0 {
                 d.uint("seed", self.seeding_secs);
             }
+            if let Some(at) = self.seen_complete {
+                d.uint("seen", at);
+            }
             d.int("seq", i64::from(self.sequential));
             if self.share != super::ShareLimits::default() {
                 let l = self.share;
@@ -296,7 +303,7 @@ impl StateRecord {
             let (mut lbl, mut ws, mut cat, mut dn, mut shr) = (None, None, None, None, None);
             let (mut seed, mut qp, mut frc, mut fl, mut lay) = (None, None, None, None, None);
             let (mut ren, mut fin, mut hnd, mut sup, mut chk) = (None, None, None, None, None);
-            let (mut act, mut run) = (None, None);
+            let (mut act, mut run, mut seen) = (None, None, None);
             while let Some(key) = f.next_key()? {
                 let t = f.value()?;
                 // The first of two equal keys counts; the second is stepped over.
@@ -345,6 +352,7 @@ impl StateRecord {
                     b"seed" if seed.is_none() => seed = Some(uint(t, "seed")?),
                     b"act" if act.is_none() => act = Some(uint(t, "act")?),
                     b"run" if run.is_none() => run = Some(uint(t, "run")?),
+                    b"seen" if seen.is_none() => seen = Some(uint(t, "seen")?),
                     b"qp" if qp.is_none() => qp = Some(uint(t, "qp")?),
                     // Anything but a non-zero integer is "no" (as ever).
                     b"frc" if frc.is_none() => {
@@ -397,6 +405,7 @@ impl StateRecord {
                 share: shr.unwrap_or_default(),
                 seeding_secs: seed.unwrap_or(0),
                 running_secs: run.unwrap_or(0),
+                seen_complete: seen,
                 active_at: act,
                 queue_pos: qp.unwrap_or(0),
                 forced: frc.unwrap_or(false),

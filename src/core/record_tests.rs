@@ -39,6 +39,7 @@ fn sample() -> StateRecord {
         },
         seeding_secs: 7200,
         running_secs: 9000,
+        seen_complete: Some(1_700_000_600),
         active_at: Some(1_700_000_500),
         queue_pos: 12,
         forced: true,
@@ -69,6 +70,7 @@ fn state_round_trips() {
     r2.share = super::super::ShareLimits::default();
     r2.seeding_secs = 0;
     r2.running_secs = 0;
+    r2.seen_complete = None;
     r2.queue_pos = 0;
     r2.forced = false;
     r2.display_name.clear();
@@ -83,6 +85,7 @@ fn state_round_trips() {
     assert!(!old.windows(5).any(|w| w == b"3:cat"));
     assert!(!old.windows(5).any(|w| w == b"3:chk"));
     assert!(!old.windows(5).any(|w| w == b"3:run"));
+    assert!(!old.windows(6).any(|w| w == b"4:seen"));
     assert_eq!(StateRecord::decode(&old).unwrap(), r2);
 }
 
@@ -237,6 +240,7 @@ proptest::proptest! {
             },
             seeding_secs: nums[6],
             running_secs: nums[6] / 2,
+            seen_complete: flags[1].then_some(nums[3]),
             active_at: None,
             queue_pos: nums[7],
             forced: flags[3],

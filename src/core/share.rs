@@ -173,9 +173,21 @@ impl Core {
     /// or removed, as the action says.
     pub(super) fn apply_share_limits(&mut self, now: Time, out: &mut Vec<Action>) {
         let global = self.share;
+        let unix = self.unix(now);
         let mut hit = Vec::new();
         for (ih, t) in &mut self.torrents {
             let seeding = t.run_clocks(now);
+            let whole_peer = || {
+                (t.peers.iter().filter_map(|k| self.peers.get(k))).any(|p| {
+                    p.info_hash == Some(*ih)
+                        && p.phase == super::Phase::Active
+                        && !p.have.is_empty()
+                        && p.have.all()
+                })
+            };
+            if seeding || (t.run_clock.is_on() && whole_peer()) {
+                t.seen_complete = seen_minute(t, now, unix);
+            }
             // Past its limit already, and super-seeding: nothing more to do.
             if !seeding || (global.action == ShareAction::SuperSeed && t.super_seeding) {
                 continue;
@@ -219,7 +231,32 @@ impl Core {
     }
 }
 
+/// Unix seconds `unix` (at core time `now`) rounded down to the minute of
+/// its seeding clock while it seeds, else of its running clock: a shown
+/// "last seen complete" that moves with a minute clock the views show anyway,
+/// so it puts no torrent in a `sync/maindata` delta by itself.
+fn seen_minute(t: &Torrent, now: Time, unix: u64) -> u32 {
+    let clock = if t.seed_clock.is_on() {
+        t.seed_clock
+    } else {
+        t.run_clock
+    };
+    let at = unix - clock.at(now) % 60;
+    u32::try_from(at).unwrap_or(u32::MAX)
+}
+
 impl Torrent {
+    /// When a whole copy was last seen, unix seconds (`None`: never): now
+    /// (to its seeding clock's minute) while it seeds, else as of its last
+    /// share pass that saw one (it seeded, or a connected peer had every
+    /// piece, while it ran).
+    pub(super) fn seen_complete_at(&self, now: Time, unix: u64) -> Option<u64> {
+        if self.seed_clock.is_on() {
+            return Some(u64::from(seen_minute(self, now, unix)));
+        }
+        (self.seen_complete > 0).then_some(u64::from(self.seen_complete))
+    }
+
     /// Runs its clocks as of `now` (see `core::clock`): the seeding clock
     /// while it seeds, the running clock while it is not paused, queued or
     /// failed. `true` while it seeds.

@@ -93,6 +93,10 @@ pub struct TorrentStats {
     /// When it last sent or received payload, unix seconds (this run or
     /// before it); `None`: never.
     pub active_at: Option<u64>,
+    /// When a whole copy was last seen (ours while it seeds, or a connected
+    /// peer's while it ran), unix seconds, to a minute clock's turn (this
+    /// run or before it); `None`: never.
+    pub seen_complete: Option<u64>,
     /// When it was added, unix seconds.
     pub added_at: u64,
     /// When it completed, unix seconds.

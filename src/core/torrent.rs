@@ -139,6 +139,9 @@ pub(crate) struct Torrent {
     /// When its files are stamped next, and whether a stamp is out.
     pub stat_at: Time,
     pub stat_out: bool,
+    /// When a whole copy was last seen, ours or a connected peer's, unix
+    /// seconds as of its last share pass (0: never; see `Core::seen_complete`).
+    pub seen_complete: u32,
     /// When it last sent a block.
     pub served_at: Option<Time>,
     /// When it last received a block.
@@ -401,6 +404,7 @@ impl Torrent {
             served_at: None,
             received_at: None,
             active_before: None,
+            seen_complete: 0,
             wake_at: super::walk::NO_WAKE,
             root_lost: false,
             moving: None,

@@ -134,6 +134,11 @@ impl Torrent {
         // (each torrent's minute turns at its own moment).
         (self.seeding_secs_at(now) / 60).hash(&mut h);
         (self.run_clock.at(now) / 60).hash(&mut h);
+        // While it seeds, shown from the seeding clock itself (its minute
+        // above); else as a share pass set it.
+        if !self.seed_clock.is_on() {
+            self.seen_complete.hash(&mut h);
+        }
         self.moving.is_some().hash(&mut h);
         // What is shown of its files: the name given, the layout (content
         // path), first and last pieces first, and what is wanted (progress,

@@ -70,6 +70,9 @@ pub struct TorrentView {
     /// Seconds it has run (not paused, queued or failed), kept across
     /// restarts.
     pub running_secs: u64,
+    /// When a whole copy was last seen, ours or a connected peer's, unix
+    /// seconds (to a minute); `null`: never.
+    pub seen_complete: Option<u64>,
     /// Bytes thrown away.
     pub wasted: u64,
     /// Payload bytes from its web seeds (BEP 19).
@@ -206,6 +209,7 @@ impl From<TorrentStats> for TorrentView {
             completed_at: s.completed_at,
             seeding_secs: s.seeding_secs,
             running_secs: s.running_secs,
+            seen_complete: s.seen_complete,
             wasted: s.wasted,
             web_seed_bytes: s.web_seed_bytes,
             hash_failures: s.hash_failures,
@@ -294,6 +298,9 @@ impl TorrentView {
         out.push(b',');
         int_field(out, "seeding_secs", self.seeding_secs);
         int_field(out, "running_secs", self.running_secs);
+        write_key(out, "seen_complete");
+        write_opt(out, self.seen_complete, write_int);
+        out.push(b',');
         int_field(out, "wasted", self.wasted);
         int_field(out, "web_seed_bytes", self.web_seed_bytes);
         int_field(out, "hash_failures", self.hash_failures);
@@ -525,6 +532,7 @@ mod tests {
             completed_at: full.then_some(1_700_000_100),
             seeding_secs: 11,
             running_secs: 12,
+            seen_complete: full.then_some(1_700_000_300),
             wasted: 8,
             web_seed_bytes: 9,
             hash_failures: 10,

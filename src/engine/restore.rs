@@ -564,6 +564,7 @@ impl Engine {
             resume.added_at = s.added_at;
             resume.completed_at = s.completed_at;
             resume.active_at = s.active_at;
+            resume.seen_complete = s.seen_complete;
             // A clock record is newer than the state record when there
             // (written at a save that changed nothing else); seconds seeded
             // and run only grow, so the larger is the latest.

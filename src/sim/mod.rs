@@ -423,8 +423,9 @@ impl SimWorld {
         // The sim carries out `SendBlock` as the shards do.
         core_cfg.send_from_files = true;
         if core_cfg.unix_at_zero == 0 {
-            // 2023-11-14: a fixed wall clock for the virtual one.
-            core_cfg.unix_at_zero = 1_700_000_000 + w.now.since(Time::ZERO).as_secs();
+            // 2023-11-14 at the world's time zero, which is every node's
+            // (they share the world's clock, whenever they join).
+            core_cfg.unix_at_zero = 1_700_000_000;
         }
         let tick = w.cfg.tick;
         w.nodes.push(Node {

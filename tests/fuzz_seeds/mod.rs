@@ -383,6 +383,7 @@ fn records() -> Seeds {
         },
         seeding_secs: 7200,
         running_secs: 9_000,
+        seen_complete: Some(1_700_000_600),
         active_at: Some(1_700_000_050),
         queue_pos: 12,
         forced: true,
