@@ -178,3 +178,32 @@ proptest! {
         }
     }
 }
+
+/// A seed capped far below what its leechers ask (a home uplink): its
+/// queue of requests takes longer than a request's timeout, so requests
+/// expire while it still means to send them. Each one expired is cancelled
+/// to it, so it does not send the block as well as the copy asked again:
+/// almost nothing is received twice.
+#[test]
+fn a_slow_seed_is_not_asked_for_each_block_twice() {
+    let (seed, _g) = seed(44);
+    let world = world(seed);
+    let fx = fixture(seed, "slow", &[("a.bin", 600_000)], 16 * 1024);
+    let ih = fx.meta.info_hash;
+    let s = seeder(&world, &fx, CoreConfig::default());
+    s.set_torrent_limits(ih, 0, 8 * 1024).unwrap();
+    let l = leecher(&world, &fx, CoreConfig::default());
+    introduce(&[&s, &l], ih);
+    world.run_until(Time::from_secs(200));
+    let st = l.stats(ih).unwrap();
+    assert_eq!(st.state, seedring::core::TorrentState::Seeding, "{st:?}");
+    assert_same_data(&world, &l, &fx, "leecher");
+    let sent = s.stats(ih).unwrap().uploaded;
+    // At most one block on the wire when its request expired, each time.
+    assert!(
+        st.wasted <= 3 * 16 * 1024 && sent <= st.total_bytes + 3 * 16 * 1024,
+        "{} wasted, {sent} sent for {}",
+        st.wasted,
+        st.total_bytes
+    );
+}

@@ -66,6 +66,7 @@ impl Core {
         let mut closing = Vec::new();
         let mut keepalive = Vec::new();
         for (k, p) in &mut self.peers {
+            let key = *k;
             if p.phase != Phase::Active {
                 if now.since(p.phase_since) > cfg.handshake_timeout {
                     closing.push(*k);
@@ -83,10 +84,20 @@ impl Core {
                 continue;
             };
             let before = p.inflight.len();
+            let wire = p.web.is_none();
             p.inflight.retain(|f| {
                 let late = now.since(f.sent) > cfg.request_timeout;
                 if late {
                     t.picker.release(&f.req);
+                    // Asked again, of it or another peer: it need not send
+                    // this one too (a capped seed's queue outlasts the
+                    // timeout; without this, it sends every such block twice).
+                    if wire {
+                        out.push(Action::Send {
+                            peer: key,
+                            bytes: Message::Cancel(f.req).encode(),
+                        });
+                    }
                 }
                 !late
             });
