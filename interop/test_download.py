@@ -4,6 +4,9 @@
   seeder, under --io uring and --io epoll, and the data verifies.
 - a libtorrent leecher downloads from `seedring download --seed`, and its data
   verifies.
+- a libtorrent seed capped far below what seedring asks of it sends each
+  block once: the requests that outlast their timeout in its queue are
+  cancelled, not asked a second time beside the first.
 """
 
 import collections
@@ -251,3 +254,24 @@ def test_clashing_paths_and_an_odd_piece_length_as_libtorrent_has_them(tmp):
         seeder.close()
     for path, blob in zip(theirs, blobs):
         assert (tmp / "dst" / path).read_bytes() == blob, path
+
+
+def test_a_capped_libtorrent_seed_sends_each_block_once(tmp):
+    size = 400_000
+    src = make_tree(tmp / "src" / "capped", {"a.bin": size})
+    torrent = tmp / "c.torrent"
+    torrent.write_bytes(lt_create(src, 16 * 1024, lt.create_torrent.v1_only))
+    seeder = LtSeeder(torrent, tmp / "src")
+    # 16 KiB/s: seedring's first requests wait longer than its 20 s timeout.
+    # Loopback is a local network, which libtorrent does not limit by default.
+    seeder.ses.apply_settings({"upload_rate_limit": 16 * 1024,
+                               "ignore_limits_on_local_network": False})
+    try:
+        run_download(torrent, tmp / "dst", "--peer", f"127.0.0.1:{seeder.port}")
+        sent = seeder.h.status().total_payload_upload
+    finally:
+        seeder.close()
+    assert_same_file(tmp / "dst" / "capped" / "a.bin", src / "a.bin")
+    # At most the blocks on the wire when their requests expired (before,
+    # each expired block came twice: 481,920 bytes for 400,000, by hand once).
+    assert sent <= size + 3 * 16 * 1024, f"{sent} bytes sent for {size}"
