@@ -346,4 +346,22 @@ fn a_whole_copy_is_dated_when_last_seen() {
     l.flush().unwrap();
     let (l, _) = l.memory_crash_restart(CoreConfig::default());
     assert_eq!(l.stats(ih).unwrap().seen_complete, Some(last));
+
+    // One that has every file it wants and not the others seeds, but holds
+    // no whole copy: its date is the last seed's.
+    l.remove(ih, false).unwrap();
+    let part = leecher(&world, &fx, CoreConfig::default());
+    let mut wanted = vec![0u8; fx.meta.info.files.len()];
+    wanted[3] = 1;
+    part.set_file_priorities(ih, &wanted).unwrap();
+    // Slow enough that share passes see the seed while it downloads.
+    s.set_torrent_limits(ih, 0, 64 * 1024).unwrap();
+    s.resume(ih).unwrap();
+    introduce(&[&s, &part], ih);
+    assert!(run(&world, 120, || done(&part, ih)), "{:?}", part.stats(ih));
+    s.pause(ih).unwrap();
+    run(&world, 300, || false);
+    let st = part.stats(ih).unwrap();
+    let seen = st.seen_complete.expect("the seed was seen");
+    assert!(seen + 220 <= unix(), "{st:?} at {}", unix());
 }

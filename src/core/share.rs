@@ -169,8 +169,9 @@ impl Core {
         self.removed_here.push(ih);
     }
 
-    /// Seeding clocks, and the limits: every seeding torrent past one is paused
-    /// or removed, as the action says.
+    /// Every torrent's clocks, when a whole copy was last seen, and the
+    /// limits: every seeding torrent past one is paused or removed, as the
+    /// action says.
     pub(super) fn apply_share_limits(&mut self, now: Time, out: &mut Vec<Action>) {
         let global = self.share;
         let unix = self.unix(now);
@@ -185,7 +186,7 @@ impl Core {
                         && p.have.all()
                 })
             };
-            if seeding || (t.run_clock.is_on() && whole_peer()) {
+            if t.seeds_whole() || (t.run_clock.is_on() && whole_peer()) {
                 t.seen_complete = seen_minute(t, now, unix);
             }
             // Past its limit already, and super-seeding: nothing more to do.
@@ -241,7 +242,7 @@ fn seen_minute(t: &Torrent, now: Time, unix: u64) -> u32 {
     } else {
         t.run_clock
     };
-    let at = unix - clock.at(now) % 60;
+    let at = unix.saturating_sub(clock.at(now) % 60);
     u32::try_from(at).unwrap_or(u32::MAX)
 }
 
@@ -251,10 +252,15 @@ impl Torrent {
     /// share pass that saw one (it seeded, or a connected peer had every
     /// piece, while it ran).
     pub(super) fn seen_complete_at(&self, now: Time, unix: u64) -> Option<u64> {
-        if self.seed_clock.is_on() {
+        if self.seeds_whole() {
             return Some(u64::from(seen_minute(self, now, unix)));
         }
         (self.seen_complete > 0).then_some(u64::from(self.seen_complete))
+    }
+
+    /// It seeds with every piece (not only those wanted): a whole copy, now.
+    pub(super) fn seeds_whole(&self) -> bool {
+        self.seed_clock.is_on() && self.info.is_some() && self.have.all()
     }
 
     /// Runs its clocks as of `now` (see `core::clock`): the seeding clock

@@ -140,7 +140,8 @@ pub(crate) struct Torrent {
     pub stat_at: Time,
     pub stat_out: bool,
     /// When a whole copy was last seen, ours or a connected peer's, unix
-    /// seconds as of its last share pass (0: never; see `Core::seen_complete`).
+    /// seconds as of its last share pass (0: never; see
+    /// `Torrent::seen_complete_at`).
     pub seen_complete: u32,
     /// When it last sent a block.
     pub served_at: Option<Time>,

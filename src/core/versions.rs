@@ -136,7 +136,7 @@ impl Torrent {
         (self.run_clock.at(now) / 60).hash(&mut h);
         // While it seeds, shown from the seeding clock itself (its minute
         // above); else as a share pass set it.
-        if !self.seed_clock.is_on() {
+        if !self.seeds_whole() {
             self.seen_complete.hash(&mut h);
         }
         self.moving.is_some().hash(&mut h);
