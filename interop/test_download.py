@@ -24,6 +24,9 @@ from conftest import (LT_SETTINGS, assert_same_file, download_args, drain_log, l
                       run_download, run_seedring, write_random)
 
 LAYOUT = {"a.bin": 700_000, "tiny.txt": 5, "sub/b.bin": 2_000_001, "sub/c.bin": 65_536}
+# libtorrent's error when a piece passes one of a hybrid's two hashes and
+# fails the other.
+INCONSISTENT = "v1 and v2 hashes do not describe the same data"
 
 
 def lt_session():
@@ -187,13 +190,33 @@ def lt_fetches_from_seedring(torrent: Path, have: Path, dst: Path, magnet=None, 
         hash_log = []
         # libtorrent's last alerts, to say why it did not finish.
         recent = collections.deque(maxlen=60)
+        restarted = []
 
         def finished():
             for a in ses.pop_alerts():
-                recent.append(a.message())
-                if "HASH" in a.message():
-                    hash_log.append(a.message())
+                m = a.message()
+                recent.append(m)
+                if "HASH" in m:
+                    hash_log.append(m)
+                if isinstance(a, lt.torrent_error_alert) and INCONSISTENT in m:
+                    assert not restarted, "libtorrent stopped twice:\n" + "\n".join(recent)
+                    restart(m)
             return h.status().is_seeding
+
+        def restart(why):
+            """libtorrent 2.0.8 can stop a hybrid with INCONSISTENT when a
+            file's piece layer arrives while it is still recording the block
+            hashes of a piece it just passed (seen once in a clean-clone run,
+            its alerts printed: the layer had been proved to the file's root,
+            and the piece had passed its SHA-1 check; the data and the hashes
+            are fixed, only the timing differs). It is started again once,
+            said here; a second time fails the test."""
+            restarted.append(why)
+            print(f"libtorrent stopped ({why}); started again once")
+            h.clear_error()
+            h.force_recheck()
+            h.resume()
+            h.connect_peer(("127.0.0.1", port))
 
         try:
             wait_for("libtorrent to finish", finished, 60)
