@@ -204,13 +204,14 @@ def lt_fetches_from_seedring(torrent: Path, have: Path, dst: Path, magnet=None, 
             return h.status().is_seeding
 
         def restart(why):
-            """libtorrent 2.0.8 can stop a hybrid with INCONSISTENT when a
-            file's piece layer arrives while it is still recording the block
-            hashes of a piece it just passed (seen once in a clean-clone run,
-            its alerts printed: the layer had been proved to the file's root,
-            and the piece had passed its SHA-1 check; the data and the hashes
-            are fixed, only the timing differs). It is started again once,
-            said here; a second time fails the test."""
+            """libtorrent 2.0.8 stopped a hybrid with INCONSISTENT once in a
+            clean-clone run, its alerts printed: a file's piece layer came from
+            seedring, proved to the file's root, just after a piece of that
+            file had passed its SHA-1 check and while its last block was still
+            being written. The data and the hashes are the same in every run,
+            only the timing differs, so this looks like a race inside
+            libtorrent (not proven). It is started again once, said here; a
+            second time fails the test."""
             restarted.append(why)
             print(f"libtorrent stopped ({why}); started again once")
             h.clear_error()
