@@ -644,7 +644,7 @@ fn stats_of(
         .iter()
         .filter_map(|k| peers.get(k))
         .filter(|p| p.info_hash == Some(info_hash) && p.phase == Phase::Active && p.web.is_none())
-        .map(|p| (true, !p.have.is_empty() && p.have.all()))
+        .map(|p| (true, p.is_seed()))
         .collect();
     let total_bytes = t.info.as_ref().map_or(0, |i| i.geometry.total_length());
     let have_bytes = t.have_bytes();

@@ -173,6 +173,11 @@ impl Peer {
         }
     }
 
+    /// It has every piece (a bitfield known and full): a seed.
+    pub fn is_seed(&self) -> bool {
+        !self.have.is_empty() && self.have.all()
+    }
+
     /// libtorrent-style flags: `I`/`i` we are / peer is interested, `C`/`c` we are
     /// / peer is choking, `S` snubbed, `O` optimistic unchoke, `o` outbound, `E`
     /// RC4-encrypted, `e` encrypted handshake (data in the clear), `P` uTP.

@@ -58,7 +58,7 @@ impl Core {
             return None;
         }
         let mut flags = 0;
-        if !p.have.is_empty() && p.have.all() {
+        if p.is_seed() {
             flags |= FLAG_SEED;
         }
         // Told as preferring encryption: it took an MSE handshake from us or

@@ -599,8 +599,7 @@ impl Core {
                 continue;
             }
             Self::refresh_interest(t, p, k, out);
-            let peer_is_seed = !p.have.is_empty() && p.have.all();
-            if finished && peer_is_seed && t.info.is_some() {
+            if finished && p.is_seed() && t.info.is_some() {
                 seeds.push(k);
             }
         }

@@ -180,10 +180,7 @@ impl Core {
             let seeding = t.run_clocks(now);
             let whole_peer = || {
                 (t.peers.iter().filter_map(|k| self.peers.get(k))).any(|p| {
-                    p.info_hash == Some(*ih)
-                        && p.phase == super::Phase::Active
-                        && !p.have.is_empty()
-                        && p.have.all()
+                    p.info_hash == Some(*ih) && p.phase == super::Phase::Active && p.is_seed()
                 })
             };
             if t.seeds_whole() || (t.run_clock.is_on() && whole_peer()) {

@@ -177,7 +177,7 @@ impl Core {
                     && p.phase == Phase::Active
                 {
                     peers.0 += 1;
-                    peers.1 += usize::from(!p.have.is_empty() && p.have.all());
+                    peers.1 += usize::from(p.is_seed());
                 }
             }
             let fp = t.fingerprint(now, peers);
