@@ -693,7 +693,7 @@ fn stats_of(
         root_missing: t.root_lost,
         files_missing: t.files_gone(),
         active_at: t.active_at(zero),
-        seen_complete: t.seen_complete_at(now, zero + now.since(Time::ZERO).as_secs()),
+        seen_complete: t.seen_complete_at(now, super::persist::unix_at(zero, now)),
         added_at: t.added_at,
         completed_at: t.completed_at,
         content: t.content_path.as_deref().unwrap_or(&t.name).to_owned(),

@@ -193,7 +193,7 @@ impl Torrent {
 
 /// Unix seconds at core time `t`, the core's clock's zero being
 /// `unix_at_zero`.
-fn unix_at(unix_at_zero: u64, t: Time) -> u64 {
+pub(super) fn unix_at(unix_at_zero: u64, t: Time) -> u64 {
     unix_at_zero + t.since(Time::ZERO).as_secs()
 }
 

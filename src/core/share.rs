@@ -265,7 +265,7 @@ impl Torrent {
     /// failed. `true` while it seeds.
     pub(super) fn run_clocks(&mut self, now: Time) -> bool {
         let seeding = matches!(self.state(), TorrentState::Seeding);
-        let running = !self.paused && !self.queued && self.error.is_none();
+        let running = !self.stopped() && self.error.is_none();
         if seeding && !self.seed_clock.is_on() {
             self.last_upload_at = now;
             self.last_uploaded = self.uploaded;
