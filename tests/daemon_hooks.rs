@@ -1,7 +1,8 @@
 //! Hooks in a real daemon: a program run when a torrent is added and when it
 //! finishes, with qBittorrent's placeholders filled in word by word (a name
 //! with blanks and quotes stays one word), for a torrent added with its data
-//! (added, then finished at once) and one downloaded from a second daemon
+//! (added, then finished at once: its programs run in that order, one after
+//! the other) and one downloaded from a second daemon
 //! (finished at the download's end); nothing runs again at a restart. A
 //! program that fails, one that cannot start and one that outlives
 //! `timeout_secs` are each said in the log; a line that does not split and
@@ -19,9 +20,11 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 /// Appends one line a run to `runs.log`: the milestone, then each argument
-/// between `|`.
+/// between `|`. The program for `added` takes a second first, so a
+/// torrent's `finished` program that did not wait for it would write first.
 const SCRIPT: &str = r#"#!/bin/sh
 log="$1"; shift
+[ "$SEEDRING_MILESTONE" = added ] && sleep 1
 line="$SEEDRING_MILESTONE"
 for a in "$@"; do line="$line|$a"; done
 printf '%s\n' "$line" >> "$log"

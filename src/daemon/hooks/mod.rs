@@ -5,7 +5,9 @@
 //! pass them on through one bounded queue
 //! ([`crate::shard::MILESTONE_QUEUE`]); [`follow`] takes them one at a time,
 //! waits while `at_once` programs run, fills the command line's placeholders
-//! from the torrent as it is then, and starts the program: no shell, its
+//! from the torrent as it is then, and starts the program once the program of
+//! the torrent's previous milestone has ended (a torrent's programs run one
+//! after the other, in the order of its milestones): no shell, its
 //! standard input empty, the first 2 KiB of its output kept for the log. A
 //! program still running after `timeout_secs` is killed. The log says what
 //! ran, how it ended, and why a program did not run.
@@ -16,12 +18,14 @@
 
 pub mod line;
 
+use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::oneshot::{self, error::TryRecvError};
 
 use super::api::Shared;
 use crate::core::Milestone;
@@ -95,6 +99,10 @@ fn name_of(what: Milestone) -> &'static str {
 /// program (if one is set) when a turn is free.
 pub async fn follow(app: Shared, milestones: flume::Receiver<(InfoHash, Milestone)>) {
     let mut running = tokio::task::JoinSet::new();
+    // Each torrent with a program started and not yet ended: the end of its
+    // last one, which its next one waits for. At most `at_once` entries, as
+    // each is a task of `running`; ended ones are let go at each milestone.
+    let mut last: HashMap<InfoHash, oneshot::Receiver<()>> = HashMap::new();
     while let Ok((ih, what)) = milestones.recv_async().await {
         let hooks = app.hooks();
         let words = match line::split(hooks.line(what)) {
@@ -115,7 +123,17 @@ pub async fn follow(app: Shared, milestones: flume::Receiver<(InfoHash, Mileston
         };
         let argv: Vec<String> = words.iter().map(|w| line::expand(w, &facts)).collect();
         let limit = (hooks.timeout_secs > 0).then(|| Duration::from_secs(hooks.timeout_secs));
-        running.spawn(run(argv, what, ih, facts.name, limit));
+        last.retain(|_, ended| ended.try_recv() == Err(TryRecvError::Empty));
+        let (done, ended) = oneshot::channel();
+        let before = last.insert(ih, ended);
+        running.spawn(async move {
+            if let Some(before) = before {
+                // Ended or dropped: either way it is over.
+                let _ = before.await;
+            }
+            run(argv, what, ih, facts.name, limit).await;
+            drop(done);
+        });
     }
 }
 
