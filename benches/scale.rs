@@ -192,6 +192,7 @@ fn populate(n: usize, data_dir: &Path, root: &Path, tracker: &str) -> (u64, u64)
             labels: Vec::new(),
             category: String::new(),
             share: seedring::core::ShareLimits::default(),
+            share_action: None,
             seeding_secs: 0,
             running_secs: 0,
             seen_complete: None,

@@ -80,6 +80,7 @@ fn populate(n: usize, data: &Path, state: &Path) {
             labels: Vec::new(),
             category: String::new(),
             share: seedring::core::ShareLimits::default(),
+            share_action: None,
             seeding_secs: 0,
             running_secs: 0,
             seen_complete: None,

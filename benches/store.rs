@@ -94,6 +94,7 @@ fn save(i: usize, rng: &mut Rng) -> ResumeSave {
         labels: Vec::new(),
         category: "tv".into(),
         share: ShareLimits::default(),
+        share_action: None,
         seeding_secs: rng.below(10_000_000),
         running_secs: rng.below(20_000_000),
         seen_complete: None,

@@ -75,7 +75,8 @@ class Deluge:
         qBittorrent API."""
         t = self.call("core.get_torrent_status", tid, [
             "name", "save_path", "label", "files", "file_priorities", "state", "progress",
-            "trackers", "max_upload_speed", "stop_at_ratio", "stop_ratio", "time_added",
+            "trackers", "max_upload_speed", "stop_at_ratio", "stop_ratio", "remove_at_ratio",
+            "time_added",
             "completed_time", "total_uploaded", "move_completed", "move_completed_path"])
         done = t["progress"] == 100
         return {
@@ -92,6 +93,9 @@ class Deluge:
             "up_limit": int(t["max_upload_speed"] * 1024) if t["max_upload_speed"] > 0 else 0,
             # The global one is -2 in qBittorrent's API.
             "ratio_limit": t["stop_ratio"] if t["stop_at_ratio"] else -2,
+            # What it does there; the native API's name of it here.
+            "at_ratio": ("remove" if t["remove_at_ratio"] else "pause")
+            if t["stop_at_ratio"] else None,
             "added_on": t["time_added"],
             "completion_on": t["completed_time"] if done else 0,
             "uploaded": t["total_uploaded"],
@@ -135,7 +139,7 @@ def test_a_deluge_seedbox_moves_over_with_its_settings_and_data(tmp):
         d.call("label.set_torrent", ids["single"], "tv")
         d.call("core.set_torrent_options", [ids["single"]], {
             "name": "Single One", "max_upload_speed": 50.0, "stop_at_ratio": True,
-            "stop_ratio": 2.5})
+            "stop_ratio": 2.5, "remove_at_ratio": True})
         d.call("core.set_torrent_options", [ids["album"]], {"file_priorities": [7, 0, 4]})
         d.call("core.pause_torrents", [ids["album"]])
         d.call("core.set_torrent_options", [ids["part"]], {
@@ -149,6 +153,7 @@ def test_a_deluge_seedbox_moves_over_with_its_settings_and_data(tmp):
         d.stop()
     assert before["single"]["name"] == "Single One" and before["single"]["category"] == "tv"
     assert before["single"]["up_limit"] == 51_200 and before["single"]["ratio_limit"] == 2.5
+    assert before["single"]["at_ratio"] == "remove"
     assert [p for _, p in before["album"]["files"]] == [6, 0, 1]
     assert before["album"]["stopped"] and not before["single"]["stopped"]
     assert before["part"]["progress"] == 0.75, "Deluge found half of q.bin"
@@ -167,7 +172,16 @@ def test_a_deluge_seedbox_moves_over_with_its_settings_and_data(tmp):
         wait_state(s, hashes["part"], {"stalledDL", "downloading"})
         for k, h in hashes.items():
             after = seen_by_seedring(s, h, KEYS)
-            assert after == before[k], (k, after, before[k])
+            want = {x: before[k][x] for x in KEYS}
+            assert after == want, (k, after, want)
+        # What reaching the stop ratio does comes too (seedring's qBittorrent
+        # lists have 4.5's fields, without it: asked of the native API).
+        token = (tmp / "sr" / "data" / "admin.token").read_text().strip()
+        for k, h in hashes.items():
+            r = requests.get(f"{sr.url}/api/v1/torrents/{h}", timeout=10,
+                             headers={"Authorization": f"Bearer {token}"})
+            own = r.json().get("share_limits") or {}
+            assert own.get("share_limit_action") == before[k]["at_ratio"], (k, r.json())
         # The unfinished one downloads where it is, and goes to its
         # move-completed folder when it finishes.
         part_info = s.json("torrents/info", hashes=hashes["part"])[0]

@@ -8,6 +8,7 @@ import time
 
 import libtorrent as lt
 import qbittorrentapi
+import requests
 
 from conftest import lt_create, make_tree
 from qbit_common import PASSWORD, USER, SeedringQb
@@ -102,9 +103,16 @@ def test_a_whole_session_through_qbittorrent_api(tmp):
 
         # Share limits set afterwards show in the list.
         c.torrents_set_share_limits(ratio_limit=3, seeding_time_limit=120,
-                                    inactive_seeding_time_limit=-2, torrent_hashes=ih)
+                                    inactive_seeding_time_limit=-2,
+                                    share_limit_action="RemoveWithContent", torrent_hashes=ih)
         t = c.torrents_info(torrent_hashes=ih)[0]
         assert (t.ratio_limit, t.seeding_time_limit, t.max_ratio) == (3, 120, 3)
+        # qBittorrent 5's action of this torrent at its limits: seedring's
+        # qBittorrent lists have 4.5's fields, so the native API shows it.
+        token = (tmp / "sr" / "data" / "admin.token").read_text().strip()
+        own = requests.get(f"{d.url}/api/v1/torrents/{ih}", timeout=10,
+                           headers={"Authorization": f"Bearer {token}"}).json()["share_limits"]
+        assert own["share_limit_action"] == "remove_with_files", own
 
         # Deleted with its files.
         c.torrents_delete(delete_files=True, torrent_hashes=ih)

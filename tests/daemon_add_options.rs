@@ -47,6 +47,7 @@ fn a_torrent_added_with_its_files_elsewhere_and_under_other_names_finds_them() {
                 "labels": ["flac"],
                 "ratio_limit": 2.0,
                 "seeding_time_limit_mins": -1,
+                "share_limit_action": "remove_with_files",
                 "paths": [{"index": 1, "path": "album/art/front.jpg"}],
             }),
         );
@@ -56,6 +57,11 @@ fn a_torrent_added_with_its_files_elsewhere_and_under_other_names_finds_them() {
         });
         assert_eq!(t["name"], "An Album");
         assert_eq!(t["labels"], json!(["flac"]));
+        assert_eq!(
+            t["share_limits"],
+            json!({"ratio_limit": 2.0, "seeding_time_limit_mins": -1,
+                "inactive_seeding_time_limit_mins": null, "share_limit_action": "remove_with_files"})
+        );
         assert_eq!(t["downloaded"], 0, "nothing fetched");
         assert_ne!(t["root"], "default", "the folder became a root of its own");
         d.get_json(&format!("/torrents/{id}/files"))

@@ -171,6 +171,33 @@ fn every_answer_fits_the_openapi_document() {
         ),
         (
             Method::PUT,
+            "/torrents/{id}/share_limits",
+            format!("/torrents/{id}/share_limits"),
+            Some(
+                json!({"ratio_limit": 2.5, "seeding_time_limit_mins": -1, "share_limit_action": "super_seed"}),
+            ),
+        ),
+        // Its own share limits, shown.
+        (
+            Method::GET,
+            "/torrents/{id}",
+            format!("/torrents/{id}"),
+            None,
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/share_limits",
+            format!("/torrents/{id}/share_limits"),
+            Some(json!({"share_limit_action": "explode"})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/share_limits",
+            format!("/torrents/{unknown}/share_limits"),
+            Some(json!({})),
+        ),
+        (
+            Method::PUT,
             "/torrents/{id}/name",
             format!("/torrents/{id}/name"),
             Some(json!({"name": "Shown as"})),

@@ -230,6 +230,7 @@ fn categories_tags_and_share_limits_survive_a_restart() {
         .text("category", "tv")
         .text("tags", "keep")
         .text("rename", "The Show (renamed at add)")
+        .text("shareLimitAction", "EnableSuperSeeding")
         .file("torrents", &t)
         .unwrap();
     let r = c
@@ -263,6 +264,19 @@ fn categories_tags_and_share_limits_survive_a_restart() {
         ],
     );
     assert_eq!(r.status(), 200);
+    // qBittorrent 5's action: absent above, so the one given at add stays;
+    // a name it does not have is refused.
+    let r = post(
+        &d,
+        "torrents/setShareLimits",
+        &[
+            ("hashes", &hash),
+            ("ratioLimit", "1.5"),
+            ("seedingTimeLimit", "90"),
+            ("shareLimitAction", "Explode"),
+        ],
+    );
+    assert_eq!(r.status(), 400, "{}", r.text().unwrap());
 
     d.signal("TERM");
     d.child.wait().unwrap();
@@ -285,6 +299,29 @@ fn categories_tags_and_share_limits_survive_a_restart() {
     assert_eq!(t["save_path"], tv.as_str());
     assert_eq!(t["ratio_limit"], 1.5);
     assert_eq!(t["seeding_time_limit"], 90);
+    let own = &d.get_json(&format!("/torrents/{hash}"))["share_limits"];
+    assert_eq!(own["share_limit_action"], "super_seed", "{own}");
+    assert_eq!(
+        (
+            own["ratio_limit"].as_f64(),
+            own["seeding_time_limit_mins"].as_i64()
+        ),
+        (Some(1.5), Some(90))
+    );
+    let r = c
+        .post(v2(&d, "torrents/setShareLimits"))
+        .header(COOKIE, &cookie2)
+        .form(&[
+            ("hashes", hash.as_str()),
+            ("ratioLimit", "-2"),
+            ("seedingTimeLimit", "-2"),
+            ("shareLimitAction", "Default"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let shown = d.get_json(&format!("/torrents/{hash}"));
+    assert!(shown.get("share_limits").is_none(), "{shown}");
     assert_eq!(get("torrents/tags"), serde_json::json!(["keep"]));
     assert_eq!(get("torrents/categories")["tv"]["savePath"], tv.as_str());
 }

@@ -2,14 +2,15 @@
 //! seed, a seeding time reached removes one (with its files, when told), an
 //! inactive seed is paused, a torrent with its own "no limit" is left alone,
 //! a resumed torrent still past its limit is paused again, and a seed's time
-//! outlives a clean stop that writes its clock record alone. And the running
+//! outlives a clean stop that writes its clock record alone; a torrent's own
+//! action at its limits overrides the global one. And the running
 //! clock (qBittorrent's `time_active`): paused and queued time left out.
 
 mod sim_common;
 
 use std::time::Duration;
 
-use seedring::core::share::{NO_LIMIT, USE_GLOBAL};
+use seedring::core::share::{NO_LIMIT, OwnAction, USE_GLOBAL};
 use seedring::core::{CoreConfig, GlobalShare, ShareAction, ShareLimits, TorrentState};
 use seedring::sim::SimWorld;
 use sim_common::*;
@@ -37,7 +38,7 @@ fn a_seed_that_gave_its_size_once_is_paused_at_ratio_one() {
     let fx = fixture(seed, "ratio", FILES, 16 * 1024);
     let ih = fx.meta.info_hash;
     let s = seeder(&world, &fx, CoreConfig::default());
-    s.set_share_limits(ih, own(1000, USE_GLOBAL, USE_GLOBAL))
+    s.set_share_limits(ih, own(1000, USE_GLOBAL, USE_GLOBAL), OwnAction::Set(None))
         .unwrap();
     let l = leecher(&world, &fx, CoreConfig::default());
     introduce(&[&s, &l], ih);
@@ -51,7 +52,7 @@ fn a_seed_that_gave_its_size_once_is_paused_at_ratio_one() {
     assert!(!paused(&s, ih));
     assert!(run(&world, 30, || paused(&s, ih)));
     // Its own limit lifted: it seeds on.
-    s.set_share_limits(ih, own(NO_LIMIT, NO_LIMIT, NO_LIMIT))
+    s.set_share_limits(ih, own(NO_LIMIT, NO_LIMIT, NO_LIMIT), OwnAction::Set(None))
         .unwrap();
     s.resume(ih).unwrap();
     assert!(!run(&world, 120, || paused(&s, ih)));
@@ -103,7 +104,7 @@ fn an_idle_seed_is_paused_and_one_without_limits_is_not() {
         ROOT,
     ))
     .unwrap();
-    s.set_share_limits(ih2, own(NO_LIMIT, NO_LIMIT, NO_LIMIT))
+    s.set_share_limits(ih2, own(NO_LIMIT, NO_LIMIT, NO_LIMIT), OwnAction::Set(None))
         .unwrap();
     s.set_global_share(GlobalShare {
         limits: own(NO_LIMIT, NO_LIMIT, 30),
@@ -364,4 +365,84 @@ fn a_whole_copy_is_dated_when_last_seen() {
     let st = part.stats(ih).unwrap();
     let seen = st.seen_complete.expect("the seed was seen");
     assert!(seen + 220 <= unix(), "{st:?} at {}", unix());
+}
+
+/// A torrent's own action (qBittorrent 5's per-torrent share limit action)
+/// overrides the global one; the limits are still the global ones it
+/// follows; the action outlives a restart, and set back to `None` it follows
+/// the global action again.
+#[test]
+fn a_torrent_s_own_action_overrides_the_global_one() {
+    let (seed, _g) = seed(76);
+    let world = world(seed);
+    let store = seedring::resume_lmdb::MemorySessionStore::default();
+    let e = seedring::Engine::memory_with_store(&world, CoreConfig::default(), store);
+    let fxs: Vec<_> = (0..3)
+        .map(|i| fixture(seed + i, &format!("own{i}"), FILES, 16 * 1024))
+        .collect();
+    for fx in &fxs {
+        for (path, bytes) in &fx.files {
+            world.write_file(&e, &format!("{ROOT}/{path}"), bytes.clone());
+        }
+        e.add_torrent(seedring::core::AddTorrent::new(
+            seedring::core::TorrentSource::Metainfo(fx.meta.clone()),
+            ROOT,
+        ))
+        .unwrap();
+    }
+    let [removed, followed, back] = [0, 1, 2].map(|i| fxs[i].meta.info_hash);
+    let global = own(USE_GLOBAL, USE_GLOBAL, USE_GLOBAL);
+    e.set_share_limits(removed, global, OwnAction::Set(Some(ShareAction::Remove)))
+        .unwrap();
+    e.set_share_limits(
+        back,
+        global,
+        OwnAction::Set(Some(ShareAction::RemoveWithFiles)),
+    )
+    .unwrap();
+    e.set_share_limits(back, global, OwnAction::Set(None))
+        .unwrap();
+    // Limits set without a word on the action keep it.
+    e.set_share_limits(removed, global, OwnAction::Keep)
+        .unwrap();
+    e.set_global_share(GlobalShare {
+        limits: own(NO_LIMIT, 30, NO_LIMIT),
+        action: ShareAction::Pause,
+    })
+    .unwrap();
+    assert!(run(&world, 60, || [removed, followed, back]
+        .iter()
+        .all(|&ih| done(&e, ih))));
+    let shown = e.stats(removed).unwrap().settings.share_action;
+    assert_eq!(shown, Some(ShareAction::Remove));
+
+    // A restart keeps the action (the global limits are the engine's, set
+    // again as the daemon does at its start).
+    run(&world, 10 * 60, || false);
+    e.flush().unwrap();
+    let (e, _) = e.memory_crash_restart(CoreConfig::default());
+    e.set_global_share(GlobalShare {
+        limits: own(NO_LIMIT, 30, NO_LIMIT),
+        action: ShareAction::Pause,
+    })
+    .unwrap();
+    assert!(run(&world, 60, || done(&e, removed)));
+    assert_eq!(
+        e.stats(removed).unwrap().settings.share_action,
+        Some(ShareAction::Remove)
+    );
+    assert!(
+        run(&world, 40 * 60, || e.stats(removed).is_err()),
+        "not removed"
+    );
+    assert_eq!(e.reconcile().unwrap(), 1);
+    assert!(paused(&e, followed), "{:?}", e.stats(followed));
+    assert!(paused(&e, back), "{:?}", e.stats(back));
+    // Removed, not with its files.
+    for (path, _) in &fxs[0].files {
+        assert!(
+            world.read_file(&e, &format!("{ROOT}/{path}")).is_some(),
+            "{path} gone"
+        );
+    }
 }

@@ -202,12 +202,24 @@ try {
   await page.fill("#detail-labels", "tv");
   await page.fill("#detail-up", "123456");
   await page.check("#detail-super");
+  await page.fill("#detail-ratio", "2.5");
+  await page.selectOption("#detail-action", "remove");
   await page.click("#detail-form button");
   await until("applied", async () => (await page.textContent("#detail-status")) === "applied", 10000);
   const after = await apiGet(`/torrents/${id}`);
   if (JSON.stringify(after.labels) !== '["tv"]' || after.upload_limit !== 123456 || !after.super_seeding) {
     fail("the detail's changes did not reach the daemon: " + JSON.stringify(after));
   }
+  const own = after.share_limits || {};
+  if (own.ratio_limit !== 2.5 || own.share_limit_action !== "remove" || own.seeding_time_limit_mins !== null) {
+    fail("the detail's share limits did not reach the daemon: " + JSON.stringify(after));
+  }
+  // Shown again as set, and cleared back to the global ones.
+  await until("the ratio shown", async () => (await page.inputValue("#detail-ratio")) === "2.5", 10000);
+  await page.fill("#detail-ratio", "");
+  await page.selectOption("#detail-action", "");
+  await page.click("#detail-form button");
+  await until("cleared", async () => (await apiGet(`/torrents/${id}`)).share_limits === undefined, 10000);
   await until("the label filter offers tv", async () => (await page.$$eval("#label-filter option", (os) => os.map((o) => o.value))).includes("tv"), 10000);
   await page.selectOption("#label-filter", "tv");
   await until("the filter keeps it", async () => (await page.$$("#torrents tbody tr")).length === 1, 10000);

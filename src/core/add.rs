@@ -143,6 +143,8 @@ pub struct TorrentSettings {
     pub category: String,
     /// Its share limits (each [`share::USE_GLOBAL`] by default).
     pub share: ShareLimits,
+    /// What reaching one does (`None`: the global action).
+    pub share_action: Option<share::ShareAction>,
     /// Its place in the queue (lower runs first).
     pub queue_pos: u64,
     /// Force-started: never queued.

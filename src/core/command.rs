@@ -75,6 +75,8 @@ pub enum Command {
         info_hash: InfoHash,
         /// Its limits from now on.
         limits: super::ShareLimits,
+        /// What reaching one does from now on.
+        action: super::share::OwnAction,
     },
     /// The global share limits and their action.
     SetGlobalShare(super::GlobalShare),
@@ -471,9 +473,11 @@ impl Core {
             Command::SetDisplayName { info_hash, name } => {
                 Reply::Done(self.set_display_name(info_hash, &name))
             }
-            Command::SetShareLimits { info_hash, limits } => {
-                Reply::Done(self.set_share_limits(info_hash, limits))
-            }
+            Command::SetShareLimits {
+                info_hash,
+                limits,
+                action,
+            } => Reply::Done(self.set_share_limits(info_hash, limits, action)),
             Command::SetGlobalShare(g) => {
                 self.set_global_share(g);
                 Reply::Done(Ok(()))

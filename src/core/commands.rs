@@ -47,6 +47,7 @@ impl Core {
         t.labels = labels;
         t.category = category;
         t.share = add.settings.share;
+        t.share_action = add.settings.share_action;
         t.queue_pos = add.settings.queue_pos;
         t.forced = add.settings.forced;
         t.display_name = display_name;
@@ -707,6 +708,7 @@ fn stats_of(
             labels: t.labels.clone(),
             category: t.category.clone(),
             share: t.share,
+            share_action: t.share_action,
             queue_pos: t.queue_pos,
             forced: t.forced,
             display_name: t.display_name.clone(),

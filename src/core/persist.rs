@@ -151,6 +151,7 @@ impl Torrent {
             labels: self.labels.clone(),
             category: self.category.clone(),
             share: self.share,
+            share_action: self.share_action,
             seeding_secs: self.seed_clock.banked(),
             running_secs: self.run_clock.banked(),
             seen_complete: (self.seen_complete > 0).then_some(u64::from(self.seen_complete)),

@@ -21,6 +21,7 @@
 //! | `lbl`   | labels (absent: none)                                          |
 //! | `cat`   | category name (absent: none)                                   |
 //! | `shr`   | share limits `[ratio in thousandths, seeding min, inactive min]`, -2 global, -1 none (absent: all global) |
+//! | `sla`   | what reaching one does: `pause`, `remove`, `remove_with_files` or `super_seed` (absent: the global action) |
 //! | `run`   | seconds run: not paused, queued or failed (absent: 0)          |
 //! | `seen`  | unix seconds a whole copy was last seen (absent: never)        |
 //! | `seed`  | seconds seeded (absent: 0)                                     |
@@ -94,6 +95,8 @@ pub struct StateRecord {
     pub category: String,
     /// Its share limits (absent: all follow the global ones).
     pub share: super::ShareLimits,
+    /// What reaching one does (absent: the global action).
+    pub share_action: Option<super::ShareAction>,
     /// Seconds seeded (absent: none).
     pub seeding_secs: u64,
     /// Seconds run: not paused, queued or failed (absent: none).
@@ -264,6 +267,9 @@ impl StateRecord {
                     }
                 });
             }
+            if let Some(a) = self.share_action {
+                d.bytes("sla", a.name().as_bytes());
+            }
             if self.super_seeding {
                 d.int("sup", 1);
             }
@@ -303,7 +309,7 @@ impl StateRecord {
             let (mut lbl, mut ws, mut cat, mut dn, mut shr) = (None, None, None, None, None);
             let (mut seed, mut qp, mut frc, mut fl, mut lay) = (None, None, None, None, None);
             let (mut ren, mut fin, mut hnd, mut sup, mut chk) = (None, None, None, None, None);
-            let (mut act, mut run, mut seen) = (None, None, None);
+            let (mut act, mut run, mut seen, mut sla) = (None, None, None, None);
             while let Some(key) = f.next_key()? {
                 let t = f.value()?;
                 // The first of two equal keys counts; the second is stepped over.
@@ -348,6 +354,10 @@ impl StateRecord {
                             seeding_mins,
                             inactive_mins,
                         });
+                    }
+                    b"sla" if sla.is_none() => {
+                        let name = text(t, "sla")?;
+                        sla = Some(super::ShareAction::from_name(name).ok_or_else(|| bad("sla"))?);
                     }
                     b"seed" if seed.is_none() => seed = Some(uint(t, "seed")?),
                     b"act" if act.is_none() => act = Some(uint(t, "act")?),
@@ -403,6 +413,7 @@ impl StateRecord {
                 labels: lbl.unwrap_or_default(),
                 category: cat.unwrap_or_default().to_owned(),
                 share: shr.unwrap_or_default(),
+                share_action: sla,
                 seeding_secs: seed.unwrap_or(0),
                 running_secs: run.unwrap_or(0),
                 seen_complete: seen,

@@ -37,6 +37,7 @@ fn sample() -> StateRecord {
             seeding_mins: -1,
             inactive_mins: 30,
         },
+        share_action: Some(super::super::ShareAction::RemoveWithFiles),
         seeding_secs: 7200,
         running_secs: 9000,
         seen_complete: Some(1_700_000_600),
@@ -68,6 +69,7 @@ fn state_round_trips() {
     r2.labels.clear();
     r2.category.clear();
     r2.share = super::super::ShareLimits::default();
+    r2.share_action = None;
     r2.seeding_secs = 0;
     r2.running_secs = 0;
     r2.seen_complete = None;
@@ -85,8 +87,18 @@ fn state_round_trips() {
     assert!(!old.windows(5).any(|w| w == b"3:cat"));
     assert!(!old.windows(5).any(|w| w == b"3:chk"));
     assert!(!old.windows(5).any(|w| w == b"3:run"));
+    assert!(!old.windows(5).any(|w| w == b"3:sla"));
     assert!(!old.windows(6).any(|w| w == b"4:seen"));
     assert_eq!(StateRecord::decode(&old).unwrap(), r2);
+}
+
+#[test]
+fn an_unknown_share_action_is_an_error() {
+    let bytes = sample().encode();
+    let (from, to): (&[u8], &[u8]) = (b"3:sla17:remove_with_files", b"3:sla4:kill");
+    let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+    let bad = [&bytes[..at], to, &bytes[at + from.len()..]].concat();
+    assert!(StateRecord::decode(&bad).is_err());
 }
 
 #[test]
@@ -238,6 +250,9 @@ proptest::proptest! {
                 seeding_mins: share[1],
                 inactive_mins: share[2],
             },
+            share_action: super::super::ShareAction::from_name(
+                ["pause", "remove", "remove_with_files", "super_seed", ""][(layout as usize + 2 * usize::from(flags[3])) % 5],
+            ),
             seeding_secs: nums[6],
             running_secs: nums[6] / 2,
             seen_complete: flags[1].then_some(nums[3]),

@@ -3,10 +3,12 @@
 //! seedbox's tools expect (qBittorrent's "share limits").
 //!
 //! Each torrent has its own limits or follows the global ones ([`USE_GLOBAL`]);
-//! [`NO_LIMIT`] turns one off. Seeding time counts while the torrent is complete
-//! and running, and is saved in its record; the inactive time counts from its
-//! last uploaded byte (or from when it began to seed). The check runs with the
-//! choker, every `choke_interval`.
+//! [`NO_LIMIT`] turns one off. What reaching one does is the global action,
+//! or the torrent's own (qBittorrent 5's per-torrent share limit action).
+//! Seeding time counts while the torrent is complete and running, and is
+//! saved in its record; the inactive time counts from its last uploaded byte
+//! (or from when it began to seed). The check runs with the choker, every
+//! `choke_interval`.
 
 use super::*;
 
@@ -62,7 +64,9 @@ impl ShareLimits {
 }
 
 /// What happens when a limit is reached.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ShareAction {
     /// Pause it (resuming it while the limit still holds pauses it again).
@@ -75,6 +79,54 @@ pub enum ShareAction {
     /// Turn super-seeding on (`core::superseed`): it goes on seeding,
     /// showing new peers a piece at a time.
     SuperSeed,
+}
+
+impl ShareAction {
+    /// Its name in the API and the state record (as serde writes it).
+    pub fn name(self) -> &'static str {
+        match self {
+            ShareAction::Pause => "pause",
+            ShareAction::Remove => "remove",
+            ShareAction::RemoveWithFiles => "remove_with_files",
+            ShareAction::SuperSeed => "super_seed",
+        }
+    }
+
+    /// The action a [`ShareAction::name`] names.
+    pub fn from_name(name: &str) -> Option<ShareAction> {
+        [
+            ShareAction::Pause,
+            ShareAction::Remove,
+            ShareAction::RemoveWithFiles,
+            ShareAction::SuperSeed,
+        ]
+        .into_iter()
+        .find(|a| a.name() == name)
+    }
+
+    /// qBittorrent's name of a torrent's share limit action (its WebAPI's
+    /// `shareLimitAction`, its resume data's `qBt-shareLimitAction`):
+    /// `Some(None)` for `Default` (the global action), `None` for a name it
+    /// does not have.
+    pub fn from_qbittorrent(name: &str) -> Option<Option<ShareAction>> {
+        Some(Some(match name {
+            "Default" => return Some(None),
+            "Stop" => ShareAction::Pause,
+            "Remove" => ShareAction::Remove,
+            "RemoveWithContent" => ShareAction::RemoveWithFiles,
+            "EnableSuperSeeding" => ShareAction::SuperSeed,
+            _ => return None,
+        }))
+    }
+}
+
+/// What setting a torrent's share limits does to its own action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnAction {
+    /// It stays as it is (qBittorrent 4's `setShareLimits` names none).
+    Keep,
+    /// It becomes this (`None`: the global action).
+    Set(Option<ShareAction>),
 }
 
 /// The global limits and their action.
@@ -134,11 +186,12 @@ impl Core {
         self.share = g;
     }
 
-    /// Sets a torrent's own limits.
+    /// Sets a torrent's own limits, and what reaching one does.
     pub fn set_share_limits(
         &mut self,
         info_hash: InfoHash,
         l: ShareLimits,
+        action: OwnAction,
     ) -> Result<(), CommandError> {
         let ok = |v: i64| v >= USE_GLOBAL;
         if !(ok(l.ratio_milli) && ok(l.seeding_mins) && ok(l.inactive_mins)) {
@@ -147,8 +200,13 @@ impl Core {
             ));
         }
         let t = self.torrent_mut(info_hash)?;
-        if t.share != l {
+        let action = match action {
+            OwnAction::Keep => t.share_action,
+            OwnAction::Set(a) => a,
+        };
+        if t.share != l || t.share_action != action {
             t.share = l;
+            t.share_action = action;
             t.dirty = true;
         }
         Ok(())
@@ -186,8 +244,9 @@ impl Core {
             if t.seeds_whole() || (t.run_clock.is_on() && whole_peer()) {
                 t.seen_complete = seen_minute(t, now, unix);
             }
+            let action = t.share_action.unwrap_or(global.action);
             // Past its limit already, and super-seeding: nothing more to do.
-            if !seeding || (global.action == ShareAction::SuperSeed && t.super_seeding) {
+            if !seeding || (action == ShareAction::SuperSeed && t.super_seeding) {
                 continue;
             }
             if t.uploaded != t.last_uploaded {
@@ -195,16 +254,16 @@ impl Core {
                 t.last_upload_at = now;
             }
             if let Some(why) = reached(t, t.share.over(global.limits), now) {
-                hit.push((*ih, why));
+                hit.push((*ih, why, action));
             }
         }
-        for (ih, why) in hit {
-            tracing::info!(info_hash = %ih, action = ?global.action, "share limit: {why}");
-            let done = match global.action {
+        for (ih, why, action) in hit {
+            tracing::info!(info_hash = %ih, action = action.name(), "share limit: {why}");
+            let done = match action {
                 ShareAction::Pause => self.pause(ih, out),
                 ShareAction::SuperSeed => self.set_super_seeding(now, ih, true, out),
                 ShareAction::Remove | ShareAction::RemoveWithFiles => {
-                    let files = global.action == ShareAction::RemoveWithFiles;
+                    let files = action == ShareAction::RemoveWithFiles;
                     let r = self.remove_torrent(now, ih, files, out);
                     if r.is_ok() {
                         self.remember_removed(ih);

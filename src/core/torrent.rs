@@ -215,6 +215,8 @@ pub(crate) struct Torrent {
     pub stats_version: u64,
     /// Its share limits (see `share`).
     pub share: super::share::ShareLimits,
+    /// What reaching one of them does (`None`: the global action).
+    pub share_action: Option<super::share::ShareAction>,
     /// Seconds seeded (complete and running), by the share pass (`clock`).
     pub seed_clock: super::clock::StateClock,
     /// Seconds run (not paused, queued or failed), by the share pass.
@@ -430,6 +432,7 @@ impl Torrent {
             stats_fp: 0,
             stats_version: 0,
             share: super::share::ShareLimits::default(),
+            share_action: None,
             seed_clock: Default::default(),
             run_clock: Default::default(),
             peers_changed: false,

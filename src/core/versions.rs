@@ -130,6 +130,7 @@ impl Torrent {
         (&self.labels, &self.category, self.queue_pos, self.forced).hash(&mut h);
         let s = self.share;
         (s.ratio_milli, s.seeding_mins, s.inactive_mins).hash(&mut h);
+        self.share_action.hash(&mut h);
         // Seeding and running time as views show them: in whole minutes
         // (each torrent's minute turns at its own moment).
         (self.seeding_secs_at(now) / 60).hash(&mut h);

@@ -17,7 +17,9 @@ use serde::Deserialize;
 use super::api::{ApiError, Shared, blocking};
 use super::torrents::query;
 use super::views::TorrentView;
-use crate::core::{AddTorrent, History, ShareLimits, TorrentSettings, TorrentSource, share};
+use crate::core::{
+    AddTorrent, History, ShareAction, ShareLimits, TorrentSettings, TorrentSource, share,
+};
 use crate::metainfo::{ContentLayout, Info, Magnet, Metainfo, MetainfoLimits};
 
 /// `POST /torrents` options (in the query for a `.torrent` upload, in the body
@@ -68,6 +70,8 @@ pub struct AddOptions {
     ratio_limit: Option<f64>,
     seeding_time_limit_mins: Option<i64>,
     inactive_seeding_time_limit_mins: Option<i64>,
+    /// What reaching one does (absent: the global action).
+    share_limit_action: Option<ShareAction>,
     /// Download in the incomplete folder first (`new_torrents.incomplete_path`;
     /// absent: as the setting says, `false`: where it stays).
     #[serde(default)]
@@ -259,10 +263,15 @@ fn renames(
     Ok(out)
 }
 
-/// A share limit as the engine keeps it: absent is the global one, negative
-/// none.
-fn limit(v: Option<i64>) -> i64 {
-    v.map_or(share::USE_GLOBAL, |m| m.max(-1))
+/// A torrent's own share limits as the engine keeps them, from the API's:
+/// each absent is the global one, negative none.
+pub fn own_limits(ratio: Option<f64>, seeding: Option<i64>, inactive: Option<i64>) -> ShareLimits {
+    let limit = |v: Option<i64>| v.map_or(share::USE_GLOBAL, |m| m.max(-1));
+    ShareLimits {
+        ratio_milli: ratio.map_or(share::USE_GLOBAL, super::settings::ratio_milli),
+        seeding_mins: limit(seeding),
+        inactive_mins: limit(inactive),
+    }
 }
 
 /// `POST /torrents`: a `.torrent` as the body (`Content-Type:
@@ -320,13 +329,12 @@ pub async fn add(
         labels: opts.labels.map(LabelList::into_vec).unwrap_or_default(),
         category: opts.category,
         display_name: opts.name,
-        share: ShareLimits {
-            ratio_milli: opts
-                .ratio_limit
-                .map_or(share::USE_GLOBAL, super::settings::ratio_milli),
-            seeding_mins: limit(opts.seeding_time_limit_mins),
-            inactive_mins: limit(opts.inactive_seeding_time_limit_mins),
-        },
+        share: own_limits(
+            opts.ratio_limit,
+            opts.seeding_time_limit_mins,
+            opts.inactive_seeding_time_limit_mins,
+        ),
+        share_action: opts.share_limit_action,
         renames,
         // A root given places it by hand (the engine's rule) whatever this says.
         manual: !defaults.follow_category,

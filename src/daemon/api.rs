@@ -303,6 +303,10 @@ pub fn router(app: Shared, max_body: usize) -> Router {
         .route("/torrents/{id}/move", post(super::torrents::move_to))
         .route("/torrents/{id}/limits", put(super::torrents::limits))
         .route("/torrents/{id}/labels", put(super::torrents::labels))
+        .route(
+            "/torrents/{id}/share_limits",
+            put(super::torrents::share_limits),
+        )
         .route("/torrents/{id}/name", put(super::torrents::name))
         .route("/torrents/{id}/category", put(super::catalog::set))
         .route(

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::api::{ApiError, Body, Shared};
 use super::rows;
 use super::views::{self, FileView, PeerView, TorrentView};
+use crate::core::share::OwnAction;
 use crate::types::InfoHash;
 
 /// The torrent a route's `{id}` names.
@@ -280,6 +281,39 @@ pub async fn limits(
     let ih = parse_id(&id)?;
     app.engine
         .set_torrent_limits_async(ih, b.download, b.upload)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /torrents/{id}/share_limits` body: each absent follows the global
+/// one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareLimitsBody {
+    /// Negative: none.
+    ratio_limit: Option<f64>,
+    /// Minutes; negative: none.
+    seeding_time_limit_mins: Option<i64>,
+    /// Minutes; negative: none.
+    inactive_seeding_time_limit_mins: Option<i64>,
+    /// What reaching one does.
+    share_limit_action: Option<crate::core::ShareAction>,
+}
+
+/// `PUT /torrents/{id}/share_limits`: replaces the torrent's own share limits
+/// and action.
+pub async fn share_limits(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Body(b): Body<ShareLimitsBody>,
+) -> Result<StatusCode, ApiError> {
+    let limits = super::add::own_limits(
+        b.ratio_limit,
+        b.seeding_time_limit_mins,
+        b.inactive_seeding_time_limit_mins,
+    );
+    app.engine
+        .set_share_limits_async(parse_id(&id)?, limits, OwnAction::Set(b.share_limit_action))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::core::{PeerStats, TorrentState, TorrentStats};
+use crate::core::share::USE_GLOBAL;
+use crate::core::{PeerStats, ShareAction, ShareLimits, TorrentState, TorrentStats};
 use crate::engine::RootStatus;
 use crate::metainfo::Info;
 
@@ -104,8 +105,40 @@ pub struct TorrentView {
     /// Super-seeding: peers that connect while it is whole are shown a
     /// piece at a time (BEP 16).
     pub super_seeding: bool,
+    /// Its own share limits and action; left out while it follows the
+    /// global ones in all four.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_limits: Option<ShareView>,
     /// The last notice worth showing.
     pub note: Option<String>,
+}
+
+/// A torrent's own share limits, and what reaching one does: `null` for each
+/// that follows the global one.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ShareView {
+    /// Uploaded over downloaded (or size); -1: none.
+    pub ratio_limit: Option<f64>,
+    /// Minutes of seeding; -1: none.
+    pub seeding_time_limit_mins: Option<i64>,
+    /// Minutes of seeding without uploading; -1: none.
+    pub inactive_seeding_time_limit_mins: Option<i64>,
+    /// "pause", "remove", "remove_with_files" or "super_seed".
+    pub share_limit_action: Option<ShareAction>,
+}
+
+impl ShareView {
+    /// The view of a torrent's own limits and action (`None`: all global).
+    pub fn of(l: ShareLimits, action: Option<ShareAction>) -> Option<ShareView> {
+        let own = |v: i64| (v != USE_GLOBAL).then_some(v);
+        let v = ShareView {
+            ratio_limit: own(l.ratio_milli).map(|m| if m < 0 { -1.0 } else { m as f64 / 1000.0 }),
+            seeding_time_limit_mins: own(l.seeding_mins),
+            inactive_seeding_time_limit_mins: own(l.inactive_mins),
+            share_limit_action: action,
+        };
+        (l != ShareLimits::default() || action.is_some()).then_some(v)
+    }
 }
 
 /// A torrent's known peer addresses by where they were learned (one learned from
@@ -230,6 +263,7 @@ impl From<TorrentStats> for TorrentView {
             category: s.settings.category,
             follows_category: !s.settings.manual,
             super_seeding: s.settings.super_seeding,
+            share_limits: ShareView::of(s.settings.share, s.settings.share_action),
             note: s.note,
         }
     }
@@ -365,6 +399,27 @@ impl TorrentView {
         } else {
             b"false,"
         });
+        if let Some(v) = &self.share_limits {
+            write_key(out, "share_limits");
+            out.push(b'{');
+            write_key(out, "ratio_limit");
+            write_opt(out, v.ratio_limit, write_f64);
+            out.push(b',');
+            for (name, n) in [
+                ("seeding_time_limit_mins", v.seeding_time_limit_mins),
+                (
+                    "inactive_seeding_time_limit_mins",
+                    v.inactive_seeding_time_limit_mins,
+                ),
+            ] {
+                write_key(out, name);
+                write_opt(out, n, write_int);
+                out.push(b',');
+            }
+            write_key(out, "share_limit_action");
+            write_opt(out, v.share_limit_action.map(ShareAction::name), write_str);
+            out.extend_from_slice(b"},");
+        }
         write_key(out, "note");
         write_opt(out, self.note.as_deref(), write_str);
         out.push(b'}');
@@ -564,8 +619,32 @@ mod tests {
             category: "tv/hd".into(),
             follows_category: full,
             super_seeding: !full,
+            share_limits: full.then_some(ShareView {
+                ratio_limit: Some(1.5),
+                seeding_time_limit_mins: Some(-1),
+                inactive_seeding_time_limit_mins: None,
+                share_limit_action: Some(ShareAction::RemoveWithFiles),
+            }),
             note: text("a note"),
         }
+    }
+
+    #[test]
+    fn own_share_limits_are_shown_and_global_ones_left_out() {
+        let global = ShareLimits::default();
+        assert_eq!(ShareView::of(global, None), None);
+        let own = ShareLimits {
+            ratio_milli: -1,
+            ..global
+        };
+        let v = ShareView::of(own, None).unwrap();
+        assert_eq!(
+            (v.ratio_limit, v.seeding_time_limit_mins),
+            (Some(-1.0), None)
+        );
+        let v = ShareView::of(global, Some(ShareAction::SuperSeed)).unwrap();
+        assert_eq!(v.share_limit_action, Some(ShareAction::SuperSeed));
+        assert_eq!(v.ratio_limit, None);
     }
 
     #[test]

@@ -22,8 +22,9 @@ impl Engine {
         &self,
         ih: InfoHash,
         limits: crate::core::ShareLimits,
+        action: crate::core::share::OwnAction,
     ) -> Result<(), EngineError> {
-        pollster::block_on(self.set_share_limits_async(ih, limits))
+        pollster::block_on(self.set_share_limits_async(ih, limits, action))
     }
     /// Blocking [`Engine::set_global_share_async`].
     pub fn set_global_share(&self, g: crate::core::GlobalShare) -> Result<(), EngineError> {

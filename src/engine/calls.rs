@@ -263,15 +263,17 @@ impl Engine {
         Ok(out)
     }
 
-    /// A torrent's own share limits.
+    /// A torrent's own share limits, and what reaching one does.
     pub async fn set_share_limits_async(
         &self,
         ih: InfoHash,
         limits: crate::core::ShareLimits,
+        action: crate::core::share::OwnAction,
     ) -> Result<(), EngineError> {
         let set = Command::SetShareLimits {
             info_hash: ih,
             limits,
+            action,
         };
         self.ask(ih, set).await?.done()
     }

@@ -656,6 +656,7 @@ impl Engine {
                     labels: s.labels.clone(),
                     category: s.category.clone(),
                     share: s.share,
+                    share_action: s.share_action,
                     queue_pos: s.queue_pos,
                     forced: s.forced,
                     display_name: s.display_name.clone(),

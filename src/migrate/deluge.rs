@@ -7,14 +7,14 @@
 //! data is, stopped if it was, with its caps, sequential order, file
 //! priorities (Deluge's low and normal are normal here, its high is high),
 //! trackers, totals and times, and from Deluge's own options its name (where
-//! renamed), its label as its category, its stop ratio, first and last
+//! renamed), its label as its category, its stop ratio with what reaching it
+//! does (pause, or remove with "remove at ratio"), first and last
 //! pieces first, and for an unfinished torrent its "move completed" folder
 //! (where it goes when it finishes). Checked against Deluge 2.0.3 on
 //! libtorrent 2.0.
 //!
-//! Not carried over: its queue place, its connection and slot caps, "remove
-//! at ratio" (seedring's share action is global), and the Label plugin's
-//! per-label options. What is on disk is checked at add.
+//! Not carried over: its queue place, its connection and slot caps, and the
+//! Label plugin's per-label options. What is on disk is checked at add.
 
 use std::collections::HashMap;
 
@@ -33,6 +33,8 @@ pub struct Options {
     pub paused: Option<bool>,
     /// Stops seeding at this ratio.
     pub stop_ratio: Option<f64>,
+    /// Removed (its files kept) at that ratio, not paused.
+    pub remove_at_ratio: bool,
     /// Its files go there when it finishes.
     pub move_completed: Option<String>,
     /// Its first and last pieces first.
@@ -82,6 +84,7 @@ fn options(state: &[u8]) -> Result<HashMap<String, Options>, String> {
                 name: text("name").to_owned(),
                 paused: flag("paused"),
                 stop_ratio: ratio.filter(|_| flag("stop_at_ratio") == Some(true)),
+                remove_at_ratio: flag("remove_at_ratio") == Some(true),
                 move_completed: (flag("move_completed") == Some(true) && moved.starts_with('/'))
                     .then(|| folder(moved).to_owned()),
                 first_last: flag("prioritize_first_last") == Some(true),
@@ -190,6 +193,9 @@ pub fn plan(s: &Saved, torrent: Option<&[u8]>) -> Result<Plan, ImportError> {
     }
     if let Some(r) = o.stop_ratio {
         add.insert("ratio_limit".into(), r.into());
+        // What Deluge does at it, whatever seedring's global action is.
+        let action = if o.remove_at_ratio { "remove" } else { "pause" };
+        add.insert("share_limit_action".into(), action.into());
     }
     if o.first_last {
         add.insert("first_last".into(), true.into());

@@ -152,6 +152,7 @@ fn a_torrent_comes_with_its_label_ratio_name_and_priorities() {
             ("paused", V::B(false)),
             ("stop_at_ratio", V::B(true)),
             ("stop_ratio", V::F(1.5)),
+            ("remove_at_ratio", V::B(true)),
             ("name", V::S("My Album")),
             ("prioritize_first_last", V::B(true)),
             ("move_completed", V::B(true)),
@@ -172,6 +173,7 @@ fn a_torrent_comes_with_its_label_ratio_name_and_priorities() {
     let a = p.add.as_object().unwrap();
     assert_eq!(a["category"], "tv");
     assert_eq!(a["ratio_limit"], 1.5);
+    assert_eq!(a["share_limit_action"], "remove");
     assert_eq!(
         (a["name"].as_str(), p.name.as_str()),
         (Some("My Album"), "My Album")

@@ -3,7 +3,8 @@
 //! `<id>.torrent` once the metadata is known), each read into a [`Plan`]: the
 //! `POST /api/v1/torrents` body that adds it where its data is, under the
 //! names its files have there, with its category, tags, name, limits and
-//! share limits, and what to set once it is added (trackers the user changed,
+//! share limits (with qBittorrent 5's own action of a torrent, where it has
+//! one), and what to set once it is added (trackers the user changed,
 //! file priorities). The keys read are those qBittorrent 4.4 and later
 //! write (checked against 4.5.2): a torrent under automatic management has
 //! no `qBt-savePath`; an unfinished file is `NAME.!qB` in `mapped_files` and
@@ -154,6 +155,13 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
         if let Some(m) = share(int(&d, key)) {
             add.insert(field.into(), m.into());
         }
+    }
+    // qBittorrent 5's own action of a torrent (`Default`: the global one; a
+    // name this build does not know is taken for it too, as qBittorrent does).
+    let own = text(&d, "qBt-shareLimitAction")
+        .and_then(|a| crate::core::ShareAction::from_qbittorrent(&a).flatten());
+    if let Some(a) = own {
+        add.insert("share_limit_action".into(), a.name().into());
     }
     past(
         &mut add,

@@ -74,6 +74,7 @@ fn what_the_user_set_is_carried_over() {
     r.insert("qBt-ratioLimit", 1500);
     r.insert("qBt-seedingTimeLimit", -1);
     r.insert("qBt-inactiveSeedingTimeLimit", 90);
+    r.insert("qBt-shareLimitAction", "RemoveWithContent");
     r.insert("upload_rate_limit", 1000);
     r.insert("sequential_download", 1);
     r.insert("qBt-firstLastPiecePriority", 1);
@@ -97,6 +98,7 @@ fn what_the_user_set_is_carried_over() {
     assert_eq!(a["ratio_limit"], 1.5);
     assert_eq!(a["seeding_time_limit_mins"], -1);
     assert_eq!(a["inactive_seeding_time_limit_mins"], 90);
+    assert_eq!(a["share_limit_action"], "remove_with_files");
     assert_eq!(a["upload_limit"], 1000);
     assert!(a.get("download_limit").is_none());
     assert_eq!(

@@ -381,6 +381,7 @@ fn records() -> Seeds {
             seeding_mins: -1,
             inactive_mins: 30,
         },
+        share_action: Some(seedring::core::ShareAction::SuperSeed),
         seeding_secs: 7200,
         running_secs: 9_000,
         seen_complete: Some(1_700_000_600),

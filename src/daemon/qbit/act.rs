@@ -15,6 +15,7 @@ use axum::routing::any;
 use super::super::api::{Shared, blocking};
 use super::super::rename::{self, Target};
 use super::{Params, QbError, done, json as answer, ok, text};
+use crate::core::share::OwnAction;
 use crate::core::{AddTorrent, TorrentSettings, TorrentSource};
 use crate::engine::EngineError;
 use crate::engine::queue::QueueMove;
@@ -202,6 +203,7 @@ async fn add(State(app): State<Shared>, req: Request) -> Result<Response, QbErro
                 .unwrap_or(-2)
                 .max(-2),
         },
+        share_action: params.share_action()?.flatten(),
         sequential: params.flag("sequentialDownload")?.unwrap_or(false),
         download_limit: limit("dlLimit")?,
         upload_limit: limit("upLimit")?,
@@ -493,7 +495,9 @@ async fn file_prio(State(app): State<Shared>, p: Params) -> Result<Response, QbE
 }
 
 /// `torrents/setShareLimits` (`ratioLimit`, `seedingTimeLimit` in minutes,
-/// `inactiveSeedingTimeLimit` in minutes; -2 the global limit, -1 none).
+/// `inactiveSeedingTimeLimit` in minutes; -2 the global limit, -1 none; and
+/// qBittorrent 5's `shareLimitAction`, which when absent leaves each
+/// torrent's action as it was).
 async fn set_share_limits(State(app): State<Shared>, p: Params) -> Result<Response, QbError> {
     let ratio: f64 = p
         .num("ratioLimit")?
@@ -512,8 +516,9 @@ async fn set_share_limits(State(app): State<Shared>, p: Params) -> Result<Respon
         seeding_mins: seeding.max(-2),
         inactive_mins: inactive.max(-2),
     };
+    let action = p.share_action()?.map_or(OwnAction::Keep, OwnAction::Set);
     each(&app, &p, |e, ih| async move {
-        e.set_share_limits_async(ih, limits).await
+        e.set_share_limits_async(ih, limits, action).await
     })
     .await
 }

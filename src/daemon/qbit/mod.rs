@@ -233,6 +233,24 @@ impl Params {
         }
     }
 
+    /// `shareLimitAction` (qBittorrent 5's WebAPI 2.12), if given: `Default`
+    /// (`Some(None)`: the global action), `Stop`, `Remove`,
+    /// `RemoveWithContent` or `EnableSuperSeeding`. Another name is refused
+    /// (qBittorrent takes it for `Default`).
+    pub fn share_action(&self) -> Result<Option<Option<crate::core::ShareAction>>, QbError> {
+        match self.get("shareLimitAction").map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) => crate::core::ShareAction::from_qbittorrent(v)
+                .map(Some)
+                .ok_or_else(|| {
+                    QbError::bad(format!(
+                        "shareLimitAction: {v:?} is not Default, Stop, Remove, \
+                         RemoveWithContent or EnableSuperSeeding"
+                    ))
+                }),
+        }
+    }
+
     /// `hashes`: `all`, or info-hashes separated by `|` (unknown ones are
     /// skipped, as qBittorrent does). `None` means all.
     pub fn hashes(&self) -> Result<Option<Vec<InfoHash>>, QbError> {

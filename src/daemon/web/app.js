@@ -296,6 +296,12 @@ async function fillDetail(id) {
     $("#detail-up").value = t.upload_limit;
     $("#detail-seq").checked = t.sequential;
     $("#detail-super").checked = t.super_seeding;
+    const own = t.share_limits || {};
+    const shown = (v) => (v === null || v === undefined ? "" : String(v));
+    $("#detail-ratio").value = shown(own.ratio_limit);
+    $("#detail-seeding").value = shown(own.seeding_time_limit_mins);
+    $("#detail-inactive").value = shown(own.inactive_seeding_time_limit_mins);
+    $("#detail-action").value = own.share_limit_action || "";
   }
   $("#detail-info").textContent =
     `${t.id} · ${bytes(t.have_bytes)} of ${bytes(t.size)} · ${t.have_pieces}/${t.pieces} pieces · ` +
@@ -434,6 +440,15 @@ async function applyDetail(ev) {
     });
     await api("PUT", `/torrents/${id}/sequential`, { on: $("#detail-seq").checked });
     await api("PUT", `/torrents/${id}/super_seeding`, { on: $("#detail-super").checked });
+    // Its own share limits: an empty box follows the global one.
+    const share = {};
+    for (const [box, key] of [["#detail-ratio", "ratio_limit"], ["#detail-seeding", "seeding_time_limit_mins"],
+      ["#detail-inactive", "inactive_seeding_time_limit_mins"]]) {
+      const v = $(box).value.trim();
+      if (v !== "") share[key] = Number(v);
+    }
+    if ($("#detail-action").value) share.share_limit_action = $("#detail-action").value;
+    await api("PUT", `/torrents/${id}/share_limits`, share);
     status.textContent = "applied";
     detailDirty = false;
     refresh();
