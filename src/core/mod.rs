@@ -553,6 +553,8 @@ impl Core {
 }
 
 #[cfg(test)]
+mod cancel_tests;
+#[cfg(test)]
 mod checks_tests;
 #[cfg(test)]
 mod finish_tests;

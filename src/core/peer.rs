@@ -19,6 +19,10 @@ pub(crate) enum Phase {
     Active,
 }
 
+/// Most requests cancelled at one peer whose answers are awaited
+/// ([`Peer::cancelled`]); past it the oldest is forgotten.
+pub(crate) const MAX_CANCELLED: usize = 256;
+
 /// A block we asked this peer for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct InFlight {
@@ -75,6 +79,12 @@ pub(crate) struct Peer {
     pub early_have: Option<EarlyHave>,
     pub got_first_message: bool,
     pub inflight: Vec<InFlight>,
+    /// Requests we cancelled at this peer, which has the fast extension, and
+    /// it has not answered yet. It answers each (BEP 6: a request gets one
+    /// piece or one reject, cancelled or not), and that answer is the
+    /// cancelled request's, not that of a later request of the same block.
+    /// At most [`MAX_CANCELLED`].
+    pub cancelled: Vec<BlockRequest>,
     pub queue_in: VecDeque<BlockRequest>,
     pub reads_pending: u32,
     /// Bytes handed to the driver and not yet sent.
@@ -158,6 +168,7 @@ impl Peer {
             early_have: None,
             got_first_message: false,
             inflight: Vec::new(),
+            cancelled: Vec::new(),
             queue_in: VecDeque::new(),
             reads_pending: 0,
             send_backlog: 0,
@@ -171,6 +182,26 @@ impl Peer {
             block_hashes_out: false,
             superseed: None,
         }
+    }
+
+    /// The cancel of our request `req`, to send; a peer with the fast
+    /// extension answers it, so that answer is awaited apart from any later
+    /// request of the same block ([`Peer::answers_cancel`]).
+    pub fn cancel(&mut self, req: BlockRequest) -> crate::proto::Message {
+        if self.fast {
+            if self.cancelled.len() >= MAX_CANCELLED {
+                self.cancelled.remove(0);
+            }
+            self.cancelled.push(req);
+        }
+        crate::proto::Message::Cancel(req)
+    }
+
+    /// Whether a piece or reject of `req` from it answers a request we
+    /// cancelled (taken off the list if so).
+    pub fn answers_cancel(&mut self, req: &BlockRequest) -> bool {
+        let i = self.cancelled.iter().position(|c| c == req);
+        i.map(|i| self.cancelled.remove(i)).is_some()
     }
 
     /// It has every piece (a bitfield known and full): a seed.

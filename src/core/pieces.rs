@@ -30,7 +30,16 @@ impl Core {
         // A block no longer asked of this peer may still be wanted: moved from
         // its queue to another peer's (`steal_requests`), whose request it now
         // makes needless. Whichever copy comes first is kept.
+        let after_cancel = p.answers_cancel(&req);
         let asked_here = p.inflight.iter().position(|f| f.req == req);
+        if after_cancel && asked_here.is_some() {
+            // The answer to a request we cancelled, and the block asked again
+            // since: this copy serves, and the later request is cancelled too.
+            out.push(Action::Send {
+                peer: key,
+                bytes: p.cancel(req).encode(),
+            });
+        }
         match asked_here {
             Some(i) => {
                 p.inflight.swap_remove(i);
@@ -80,7 +89,7 @@ impl Core {
                 o.inflight.swap_remove(i);
                 out.push(Action::Send {
                     peer: *k,
-                    bytes: Message::Cancel(req).encode(),
+                    bytes: o.cancel(req).encode(),
                 });
             }
         }

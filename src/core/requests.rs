@@ -51,7 +51,7 @@ impl Core {
             for f in &others {
                 t.picker.release(&f.req);
             }
-            let cancels: Vec<Message> = others.iter().map(|f| Message::Cancel(f.req)).collect();
+            let cancels: Vec<Message> = others.iter().map(|f| p.cancel(f.req)).collect();
             if !cancels.is_empty() {
                 self.send(now, k, &cancels, out);
             }
@@ -288,7 +288,7 @@ impl Core {
         let o = self.peers.get_mut(&victim).expect("found above");
         let moved: Vec<BlockRequest> = take.into_iter().map(|i| o.inflight.remove(i).req).collect();
         if !moved.is_empty() {
-            let cancels: Vec<Message> = moved.iter().map(|r| Message::Cancel(*r)).collect();
+            let cancels: Vec<Message> = moved.iter().map(|r| o.cancel(*r)).collect();
             self.send(now, victim, &cancels, out);
             tracing::trace!(info_hash = %ih, blocks = moved.len(), "requests moved from a slow peer");
         }

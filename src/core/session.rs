@@ -541,7 +541,24 @@ impl Core {
             Message::HashRequest(_) | Message::Hashes { .. } | Message::HashReject(_) => {
                 self.on_hash_message(now, key, ih, msg, out);
             }
-            Message::Cancel(r) => p.queue_in.retain(|q| *q != r),
+            Message::Cancel(r) => {
+                let before = p.queue_in.len();
+                p.queue_in.retain(|q| *q != r);
+                // BEP 6: with the fast extension a cancelled request is still
+                // answered, with its piece if that is already on its way, else
+                // with a reject (a peer that waits for it keeps it in its queue).
+                if p.fast {
+                    for _ in p.queue_in.len()..before {
+                        out.push(Action::Send {
+                            peer: key,
+                            bytes: Message::Reject(r).encode(),
+                        });
+                    }
+                }
+            }
+            // The answer to a request we cancelled: a later one of the same
+            // block stands.
+            Message::Reject(r) if p.answers_cancel(&r) => {}
             Message::Reject(r) => {
                 if let Some(i) = p.inflight.iter().position(|f| f.req == r) {
                     p.inflight.swap_remove(i);

@@ -34,7 +34,7 @@ pub(super) fn sized_meta(len: u32) -> Metainfo {
 }
 
 /// [`core_having_with`] with a torrent of `len` bytes (byte `i` is `i as u8`).
-fn core_sized(len: u32, all: bool, cfg: CoreConfig) -> (Core, InfoHash, u32) {
+pub(super) fn core_sized(len: u32, all: bool, cfg: CoreConfig) -> (Core, InfoHash, u32) {
     let meta = sized_meta(len);
     let n = meta.info.geometry.piece_count();
     let mut core = Core::new(cfg);

@@ -84,23 +84,26 @@ impl Core {
                 continue;
             };
             let before = p.inflight.len();
-            let wire = p.web.is_none();
+            let mut late = Vec::new();
             p.inflight.retain(|f| {
-                let late = now.since(f.sent) > cfg.request_timeout;
-                if late {
+                let is_late = now.since(f.sent) > cfg.request_timeout;
+                if is_late {
                     t.picker.release(&f.req);
-                    // Asked again, of it or another peer: it need not send
-                    // this one too (a capped seed's queue outlasts the
-                    // timeout; without this, it sends every such block twice).
-                    if wire {
-                        out.push(Action::Send {
-                            peer: key,
-                            bytes: Message::Cancel(f.req).encode(),
-                        });
-                    }
+                    late.push(f.req);
                 }
-                !late
+                !is_late
             });
+            // Asked again, of it or another peer: it need not send these too
+            // (a capped seed's queue outlasts the timeout; without this, it
+            // sends every such block twice).
+            if p.web.is_none() {
+                for r in late {
+                    out.push(Action::Send {
+                        peer: key,
+                        bytes: p.cancel(r).encode(),
+                    });
+                }
+            }
             if p.inflight.len() < before
                 || (!p.inflight.is_empty() && now.since(p.last_block) > cfg.snub_timeout)
             {
