@@ -96,14 +96,7 @@ fn an_idle_seed_is_paused_and_one_without_limits_is_not() {
     let fx2 = fixture(seed + 1, "free", FILES, 16 * 1024);
     let (ih, ih2) = (fx.meta.info_hash, fx2.meta.info_hash);
     let s = seeder(&world, &fx, CoreConfig::default());
-    for (path, bytes) in &fx2.files {
-        world.write_file(&s, &format!("{ROOT}/{path}"), bytes.clone());
-    }
-    s.add_torrent(seedring::core::AddTorrent::new(
-        seedring::core::TorrentSource::Metainfo(fx2.meta.clone()),
-        ROOT,
-    ))
-    .unwrap();
+    seed_on(&world, &s, &fx2);
     s.set_share_limits(ih2, own(NO_LIMIT, NO_LIMIT, NO_LIMIT), OwnAction::Set(None))
         .unwrap();
     s.set_global_share(GlobalShare {
@@ -381,14 +374,7 @@ fn a_torrent_s_own_action_overrides_the_global_one() {
         .map(|i| fixture(seed + i, &format!("own{i}"), FILES, 16 * 1024))
         .collect();
     for fx in &fxs {
-        for (path, bytes) in &fx.files {
-            world.write_file(&e, &format!("{ROOT}/{path}"), bytes.clone());
-        }
-        e.add_torrent(seedring::core::AddTorrent::new(
-            seedring::core::TorrentSource::Metainfo(fx.meta.clone()),
-            ROOT,
-        ))
-        .unwrap();
+        seed_on(&world, &e, fx);
     }
     let [removed, followed, back] = [0, 1, 2].map(|i| fxs[i].meta.info_hash);
     let global = own(USE_GLOBAL, USE_GLOBAL, USE_GLOBAL);

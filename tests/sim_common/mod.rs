@@ -164,15 +164,20 @@ pub fn engine(world: &SimWorld, cfg: CoreConfig) -> Engine {
 
 pub fn seeder(world: &SimWorld, fx: &Fixture, cfg: CoreConfig) -> Engine {
     let e = engine(world, cfg);
+    seed_on(world, &e, fx);
+    e
+}
+
+/// Writes the fixture's files into engine `e`'s root and adds its torrent.
+pub fn seed_on(world: &SimWorld, e: &Engine, fx: &Fixture) {
     for (path, bytes) in &fx.files {
-        world.write_file(&e, &format!("{ROOT}/{path}"), bytes.clone());
+        world.write_file(e, &format!("{ROOT}/{path}"), bytes.clone());
     }
     e.add_torrent(AddTorrent::new(
         TorrentSource::Metainfo(fx.meta.clone()),
         ROOT,
     ))
     .unwrap();
-    e
 }
 
 /// An engine that starts the torrent with nothing on disk.
