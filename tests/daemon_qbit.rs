@@ -2,7 +2,8 @@
 //! password, its own login (the admin token does not open it, its cookie does
 //! not open the admin API), bans per address after failed logins, the host and
 //! origin checks, a bad hash refused at start, categories, tags and share
-//! limits kept across a restart, and a hybrid found by either of its ids.
+//! limits kept across a restart, and a hybrid found by either of its ids
+//! (over the native API too).
 #![allow(clippy::disallowed_methods)] // waits on a real daemon with the wall clock
 
 mod daemon_common;
@@ -564,4 +565,22 @@ fn a_hybrid_is_found_by_either_of_its_ids() {
     // A name of no torrent is still none.
     let none = qb.get(&format!("torrents/info?hashes={}", "ab".repeat(20)));
     assert_eq!(none, serde_json::json!([]));
+    // The native API finds it by either id too, and answers with its id.
+    let native = d.get_json(&format!("/torrents/{v2_id}"));
+    assert_eq!(native["id"], id.as_str(), "{native}");
+    assert_eq!(
+        d.get_json(&format!("/torrents/{v2_id}/files"))
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(d.post(&format!("/torrents/{v2_id}/pause")).status(), 204);
+    d.wait_for(&id, "paused over the native API by its other id", |t| {
+        t["state"] == "paused"
+    });
+    assert_eq!(
+        d.get(&format!("/torrents/{}", "ab".repeat(20))).status(),
+        404
+    );
 }

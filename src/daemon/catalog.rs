@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::api::{ApiError, Body, Shared, blocking};
-use super::torrents::parse_id;
+use super::torrents::torrent_id;
 use crate::engine::DownloadRoot;
 use crate::engine::catalog::CatalogError;
 
@@ -104,7 +104,7 @@ pub async fn follow(
     Path(id): Path<String>,
     Body(b): Body<FollowCategory>,
 ) -> Result<StatusCode, ApiError> {
-    let ih = parse_id(&id)?;
+    let ih = torrent_id(&app, &id).await?;
     let engine = app.engine.clone();
     blocking(move || engine.set_follows_category(ih, b.on)).await??;
     Ok(StatusCode::NO_CONTENT)
@@ -126,7 +126,7 @@ pub async fn download_root(
     Path(id): Path<String>,
     Body(b): Body<SetDownloadRoot>,
 ) -> Result<StatusCode, ApiError> {
-    let ih = parse_id(&id)?;
+    let ih = torrent_id(&app, &id).await?;
     let engine = app.engine.clone();
     let done = blocking(move || engine.set_download_root(ih, b.root.as_deref())).await??;
     match done {
@@ -155,7 +155,7 @@ pub async fn set(
     Path(id): Path<String>,
     Body(b): Body<SetCategory>,
 ) -> Result<StatusCode, ApiError> {
-    let ih = parse_id(&id)?;
+    let ih = torrent_id(&app, &id).await?;
     let engine = app.engine.clone();
     blocking(move || engine.set_torrent_category(ih, &b.category)).await??;
     Ok(StatusCode::NO_CONTENT)

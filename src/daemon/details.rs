@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
 use super::api::{ApiError, Body, Shared};
-use super::torrents::parse_id;
+use super::torrents::torrent_id;
 
 /// `GET /torrents/{id}/trackers` answer.
 #[derive(Debug, Serialize)]
@@ -74,7 +74,10 @@ pub async fn trackers(
     State(app): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<TrackersView>, ApiError> {
-    let r = app.engine.trackers_async(parse_id(&id)?).await?;
+    let r = app
+        .engine
+        .trackers_async(torrent_id(&app, &id).await?)
+        .await?;
     Ok(Json(TrackersView {
         tiers: r.tiers,
         announcing: r.active,
@@ -113,7 +116,7 @@ pub async fn torrent_file(
     State(app): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<axum::response::Response, ApiError> {
-    let ih = parse_id(&id)?;
+    let ih = torrent_id(&app, &id).await?;
     let file = (app.engine.export_async(ih).await?)
         .ok_or_else(|| ApiError::not_found("its metadata is not known yet"))?;
     let name = format!("attachment; filename=\"{}.torrent\"", ih.to_hex());
@@ -142,7 +145,7 @@ pub async fn set_trackers(
     Body(b): Body<TiersBody>,
 ) -> Result<StatusCode, ApiError> {
     app.engine
-        .set_trackers_async(parse_id(&id)?, b.tiers)
+        .set_trackers_async(torrent_id(&app, &id).await?, b.tiers)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::api::{ApiError, Body, Shared};
-use super::torrents::parse_id;
+use super::torrents::torrent_id;
 use crate::metainfo::Info;
 
 /// What a rename names.
@@ -119,7 +119,7 @@ pub async fn rename(
     Path(id): Path<String>,
     Body(b): Body<RenameBody>,
 ) -> Result<StatusCode, ApiError> {
-    let ih = parse_id(&id)?;
+    let ih = torrent_id(&app, &id).await?;
     let info = (app.engine.info_async(ih).await?)
         .ok_or_else(|| ApiError::bad("its metadata is not known yet: it has no files to rename"))?;
     let list =

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::api::{ApiError, Shared};
-use super::torrents::parse_id;
+use super::torrents::torrent_id;
 use crate::core::Bitfield;
 use crate::metainfo::Info;
 use crate::types::InfoHash;
@@ -159,7 +159,7 @@ pub async fn file(
     Path((id, index)): Path<(String, usize)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let ih = parse_id(&id)?;
+    let ih = torrent_id(&app, &id).await?;
     let info = app.engine.info_async(ih).await?.ok_or_else(|| ApiError {
         status: StatusCode::SERVICE_UNAVAILABLE,
         error: "not_yet",

@@ -17,9 +17,17 @@ use super::views::{self, FileView, PeerView, TorrentView};
 use crate::core::share::OwnAction;
 use crate::types::InfoHash;
 
-/// The torrent a route's `{id}` names.
+/// The info-hash a route's `{id}` spells.
 pub fn parse_id(id: &str) -> Result<InfoHash, ApiError> {
     InfoHash::parse(id).map_err(|e| ApiError::bad(format!("torrent id {id:?}: {e}")))
+}
+
+/// The torrent a route's `{id}` names: its id, or a hybrid's other
+/// info-hash (as qBittorrent finds a hybrid by either; see
+/// `Engine::resolve_async`).
+pub async fn torrent_id(app: &Shared, id: &str) -> Result<InfoHash, ApiError> {
+    let ih = parse_id(id)?;
+    Ok(app.engine.resolve_async(vec![ih]).await?[0])
 }
 
 /// Query parameters, or a 400 naming what is wrong with them.
@@ -192,7 +200,7 @@ pub async fn one(
     State(app): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<TorrentView>, ApiError> {
-    let ih = parse_id(&id)?;
+    let ih = torrent_id(&app, &id).await?;
     Ok(Json(app.engine.stats_async(ih).await?.into()))
 }
 
@@ -210,7 +218,7 @@ pub async fn remove(
     Path(id): Path<String>,
     q: Result<Query<RemoveQuery>, QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let ih = parse_id(&id)?;
+    let ih = torrent_id(&app, &id).await?;
     let q = query(q)?;
     app.engine.remove_async(ih, q.delete_files).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -221,7 +229,7 @@ pub async fn pause(
     State(app): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.engine.pause_async(parse_id(&id)?).await?;
+    app.engine.pause_async(torrent_id(&app, &id).await?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -230,7 +238,9 @@ pub async fn resume(
     State(app): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.engine.resume_async(parse_id(&id)?).await?;
+    app.engine
+        .resume_async(torrent_id(&app, &id).await?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -239,7 +249,9 @@ pub async fn recheck(
     State(app): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.engine.force_recheck_async(parse_id(&id)?).await?;
+    app.engine
+        .force_recheck_async(torrent_id(&app, &id).await?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -256,7 +268,7 @@ pub async fn move_to(
     Path(id): Path<String>,
     Body(b): Body<MoveBody>,
 ) -> Result<StatusCode, ApiError> {
-    let ih = parse_id(&id)?;
+    let ih = torrent_id(&app, &id).await?;
     let engine = app.engine.clone();
     tokio::task::spawn_blocking(move || engine.move_storage(ih, &b.root))
         .await
@@ -278,7 +290,7 @@ pub async fn limits(
     Path(id): Path<String>,
     Body(b): Body<LimitsBody>,
 ) -> Result<StatusCode, ApiError> {
-    let ih = parse_id(&id)?;
+    let ih = torrent_id(&app, &id).await?;
     app.engine
         .set_torrent_limits_async(ih, b.download, b.upload)
         .await?;
@@ -313,7 +325,11 @@ pub async fn share_limits(
         b.inactive_seeding_time_limit_mins,
     );
     app.engine
-        .set_share_limits_async(parse_id(&id)?, limits, OwnAction::Set(b.share_limit_action))
+        .set_share_limits_async(
+            torrent_id(&app, &id).await?,
+            limits,
+            OwnAction::Set(b.share_limit_action),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -332,7 +348,7 @@ pub async fn labels(
     Body(b): Body<LabelsBody>,
 ) -> Result<StatusCode, ApiError> {
     app.engine
-        .set_labels_async(parse_id(&id)?, b.labels)
+        .set_labels_async(torrent_id(&app, &id).await?, b.labels)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -352,7 +368,7 @@ pub async fn name(
     Body(b): Body<NameBody>,
 ) -> Result<StatusCode, ApiError> {
     app.engine
-        .set_display_name_async(parse_id(&id)?, b.name)
+        .set_display_name_async(torrent_id(&app, &id).await?, b.name)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -371,7 +387,7 @@ pub async fn sequential(
     Body(b): Body<SequentialBody>,
 ) -> Result<StatusCode, ApiError> {
     app.engine
-        .set_sequential_async(parse_id(&id)?, b.on)
+        .set_sequential_async(torrent_id(&app, &id).await?, b.on)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -384,7 +400,7 @@ pub async fn super_seeding(
     Body(b): Body<SequentialBody>,
 ) -> Result<StatusCode, ApiError> {
     app.engine
-        .set_super_seeding_async(parse_id(&id)?, b.on)
+        .set_super_seeding_async(torrent_id(&app, &id).await?, b.on)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -395,7 +411,7 @@ pub async fn files(
     State(app): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<FileView>>, ApiError> {
-    let ih = parse_id(&id)?;
+    let ih = torrent_id(&app, &id).await?;
     let Some(info) = app.engine.info_async(ih).await? else {
         return Ok(Json(Vec::new()));
     };
@@ -418,7 +434,7 @@ pub async fn priorities(
     Body(b): Body<PrioritiesBody>,
 ) -> Result<StatusCode, ApiError> {
     app.engine
-        .set_file_priorities_async(parse_id(&id)?, &b.priorities)
+        .set_file_priorities_async(torrent_id(&app, &id).await?, &b.priorities)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -428,7 +444,7 @@ pub async fn peers(
     State(app): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<PeerView>>, ApiError> {
-    let ih = parse_id(&id)?;
+    let ih = torrent_id(&app, &id).await?;
     let peers = app.engine.peer_stats_async(ih).await?;
     Ok(Json(peers.into_iter().map(PeerView::from).collect()))
 }
@@ -446,7 +462,7 @@ pub async fn add_peers(
     Path(id): Path<String>,
     Body(b): Body<PeersBody>,
 ) -> Result<StatusCode, ApiError> {
-    let ih = parse_id(&id)?;
+    let ih = torrent_id(&app, &id).await?;
     if b.peers.len() > 200 {
         return Err(ApiError::bad("at most 200 peers per call"));
     }
@@ -480,7 +496,7 @@ pub async fn pieces(
     State(app): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<PiecesView>, ApiError> {
-    let ih = parse_id(&id)?;
+    let ih = torrent_id(&app, &id).await?;
     let states = app.engine.piece_states_async(ih).await?;
     Ok(Json(match states {
         Some(s) => {

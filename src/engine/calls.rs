@@ -480,10 +480,16 @@ impl Engine {
     /// The torrents these names mean, in order, as qBittorrent finds a hybrid
     /// by either of its ids: a hybrid's other info-hash (its alias, once its
     /// metadata is known) gives the id it is kept under; any other name is
-    /// given back as it came (an unknown one stays unknown).
+    /// given back as it came (an unknown one stays unknown). Read off the
+    /// shards' names table where there is one (several shards), else asked
+    /// of the core.
     pub async fn resolve_async(&self, names: Vec<InfoHash>) -> Result<Vec<InfoHash>, EngineError> {
         if names.is_empty() {
             return Ok(names);
+        }
+        if let Some(table) = self.inner.names() {
+            let table = crate::shard::names_read(table);
+            return Ok(names.into_iter().map(|n| table.resolve(n)).collect());
         }
         let mut out = names.clone();
         let replies = self

@@ -149,6 +149,15 @@ impl Inner {
         }
     }
 
+    /// The shards' names table (several shards only: one core keeps its own
+    /// names).
+    fn names(&self) -> Option<&shard::NameTable> {
+        match &self.backend {
+            Backend::Memory { .. } => None,
+            Backend::Shards { shards, .. } => shards.first()?.names.as_deref(),
+        }
+    }
+
     /// The torrent `name` names on some shard (its id or a hybrid's alias),
     /// if any shard has taken it (several shards only: one core checks its
     /// own names itself).
