@@ -433,6 +433,16 @@ impl Settings {
     }
 }
 
+/// A ratio limit as the APIs show it, from the engine's thousandths (a
+/// negative one, -2 global or -1 none, shown as it is).
+pub fn ratio_of_milli(milli: i64) -> f64 {
+    if milli < 0 {
+        milli as f64
+    } else {
+        milli as f64 / 1000.0
+    }
+}
+
 /// A ratio (`1.5`) in the thousandths the engine counts in; a negative one is
 /// no limit.
 pub fn ratio_milli(r: f64) -> i64 {

@@ -132,7 +132,7 @@ impl ShareView {
     pub fn of(l: ShareLimits, action: Option<ShareAction>) -> Option<ShareView> {
         let own = |v: i64| (v != USE_GLOBAL).then_some(v);
         let v = ShareView {
-            ratio_limit: own(l.ratio_milli).map(|m| if m < 0 { -1.0 } else { m as f64 / 1000.0 }),
+            ratio_limit: own(l.ratio_milli).map(super::settings::ratio_of_milli),
             seeding_time_limit_mins: own(l.seeding_mins),
             inactive_seeding_time_limit_mins: own(l.inactive_mins),
             share_limit_action: action,

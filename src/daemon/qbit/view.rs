@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use crate::core::{ShareLimits, TorrentState, TorrentStats};
 use crate::daemon::json_text::{write_f64, write_int, write_str};
+use crate::daemon::settings::ratio_of_milli;
 use crate::types::Hex;
 
 /// qBittorrent's "infinite" ETA (100 days, in seconds).
@@ -308,15 +309,6 @@ pub struct Context {
     pub ranks: HashMap<crate::types::InfoHash, u64>,
 }
 
-/// A ratio limit in qBittorrent's terms (-2 global, -1 none, else the ratio).
-fn ratio_of(milli: i64) -> f64 {
-    if milli < 0 {
-        milli as f64
-    } else {
-        milli as f64 / 1000.0
-    }
-}
-
 /// The state string qBittorrent 4.x shows (5.x says `stopped` where 4.x says
 /// `paused`; the layer answers as 4.5).
 pub fn state_string(s: &TorrentStats) -> &'static str {
@@ -422,7 +414,7 @@ impl<'a> QbTorrent<'a> {
             max_ratio: if eff.ratio_milli < 0 {
                 -1.0
             } else {
-                ratio_of(eff.ratio_milli)
+                ratio_of_milli(eff.ratio_milli)
             },
             max_seeding_time: eff.seeding_mins.max(-1),
             name: s.shown_name(),
@@ -438,7 +430,7 @@ impl<'a> QbTorrent<'a> {
             priority: cx.ranks.get(&s.info_hash).map_or(0, |r| *r as i64),
             progress: s.progress,
             ratio,
-            ratio_limit: ratio_of(own.ratio_milli),
+            ratio_limit: ratio_of_milli(own.ratio_milli),
             save_path,
             seeding_time: by_minute(s.seeding_secs),
             seeding_time_limit: own.seeding_mins,
