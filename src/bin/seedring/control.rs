@@ -20,20 +20,18 @@ use seedring::metainfo::Magnet;
 use seedring::{Engine, InfoHash};
 use serde_json::{Value, json};
 
-/// Reads standard input on its own thread; lines arrive on the channel.
-pub fn spawn_reader() -> flume::Receiver<String> {
-    // At most 64 lines wait; when full, this thread waits and standard input
-    // is not read further until the download's loop takes one.
-    let (tx, rx) = flume::bounded(64);
+/// Reads standard input on its own thread; each line is sent on `tx` (the
+/// download's loop: when its channel is full, this thread waits and standard
+/// input is not read further until the loop takes one).
+pub fn spawn_reader(tx: flume::Sender<Option<String>>) {
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
+            if tx.send(Some(line)).is_err() {
                 break;
             }
         }
     });
-    rx
 }
 
 /// Runs one command line and prints its answer.

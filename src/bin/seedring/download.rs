@@ -17,19 +17,12 @@ use seedring::metainfo::Magnet;
 use seedring::shard::{IoChoice, ShardConfig, StartError, WriteMode};
 use std::io::ErrorKind;
 
-/// How often the command line asks for the torrent's state.
-const POLL: Duration = Duration::from_millis(20);
-
-/// How often it asks once what is left would come within [`NEAR_END`] at the
-/// current rate: a download that completes is seen (and the process exits)
-/// within this of its last piece, not up to [`POLL`] after it.
-const POLL_NEAR_END: Duration = Duration::from_millis(1);
-
-/// See [`POLL_NEAR_END`].
-const NEAR_END: Duration = Duration::from_millis(100);
-
-/// The status line is redrawn at most this often.
-const REDRAW: Duration = Duration::from_millis(250);
+/// How often the command line asks for the torrent's state, to redraw the
+/// status line: each question wakes the engine thread that owns the torrent.
+/// What it must answer at once ends the wait sooner: the engine's word that a
+/// torrent finished (the process exits within a moment of its last piece), a
+/// command line on standard input, Ctrl-C.
+const PACE: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Io {
@@ -120,6 +113,10 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         ..CoreConfig::default()
     };
     let listen = SocketAddr::new(args.listen_address, args.listen_port);
+    // The torrents' milestones (added, finished) end the loop's wait below.
+    // Full: a shard drops one and says so; the loop takes them all at each
+    // turn, so it holds no more than a turn's adds.
+    let (milestones_tx, milestones) = flume::bounded(seedring::shard::MILESTONE_QUEUE);
     let cfg = ShardConfig {
         shards: args.shards,
         state_dir: args.state_dir.clone(),
@@ -127,6 +124,7 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
         // Enough for a port held by a seedring that just died on io_uring; a port
         // another program holds fails after this.
         bind_patience: Duration::from_secs(5),
+        milestones: Some(milestones_tx),
         ..ShardConfig::new(core, listen)
     };
     let io = match args.io {
@@ -197,14 +195,26 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     engine.add_peers(ih, &peers)?;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let s2 = stop.clone();
-    ctrlc::set_handler(move || s2.store(true, Ordering::SeqCst))
-        .context("cannot install the Ctrl-C handler")?;
+    // Lines from standard input (`--control`) and Ctrl-C's nudge come through
+    // one channel, so that the loop's pause ends as soon as either arrives. At
+    // most 64 wait: when full, the reader waits (standard input is not read
+    // further until the loop takes a line), and a nudge is not needed, the
+    // loop having lines to take (`stop` is what it reads).
+    let (wake_tx, wake) = flume::bounded::<Option<String>>(64);
+    let (s2, nudge) = (stop.clone(), wake_tx.clone());
+    ctrlc::set_handler(move || {
+        s2.store(true, Ordering::SeqCst);
+        // Full: the loop is awake with lines to take (see above).
+        let _ = nudge.try_send(None);
+    })
+    .context("cannot install the Ctrl-C handler")?;
 
     let bar = crate::progress::StatusLine::new(&name);
     let mut announced_done = false;
     let mut tracker_said: Option<String> = None;
-    let commands = args.control.then(crate::control::spawn_reader);
+    if args.control {
+        crate::control::spawn_reader(wake_tx);
+    }
     // The CLI's own wall clock: when to say that no peer has come.
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
@@ -216,21 +226,36 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let mut pause = POLL;
     // The CLI's own wall clock: when the status line was last drawn.
     #[allow(clippy::disallowed_methods)]
     let mut drawn: Option<std::time::Instant> = None;
     loop {
-        if let Some(rx) = &commands {
-            while let Ok(line) = rx.try_recv() {
-                crate::control::run_line(&engine, &line);
-            }
+        let woke = flume::Selector::new()
+            .recv(&wake, |m| match m {
+                Ok(Some(line)) => Woke::Line(line),
+                Ok(None) => Woke::Nudged,
+                Err(_) => Woke::Gone,
+            })
+            .recv(&milestones, |m| match m {
+                Ok(_) => Woke::Nudged,
+                Err(_) => Woke::Gone,
+            })
+            .wait_timeout(PACE);
+        match woke {
+            Ok(Woke::Line(line)) => crate::control::run_line(&engine, &line),
+            Ok(Woke::Nudged) | Err(_) => {}
+            // Neither queue closes while the engine runs and the Ctrl-C
+            // handler holds its sender; were one to, the pace still holds.
+            #[allow(clippy::disallowed_methods)] // the CLI's pace, not a shard
+            Ok(Woke::Gone) => std::thread::sleep(PACE),
         }
-        #[allow(clippy::disallowed_methods)] // the CLI's polling pace, not a shard
-        std::thread::sleep(pause);
+        // What else came meanwhile.
+        for line in wake.try_iter().flatten() {
+            crate::control::run_line(&engine, &line);
+        }
+        milestones.try_iter().for_each(drop);
         let st = engine.stats(ih).context("the torrent is gone")?;
-        pause = poll_pause(&st);
-        if drawn.is_none_or(|t| t.elapsed() >= REDRAW) {
+        if drawn.is_none_or(|t| t.elapsed() >= PACE) {
             bar.update(&st);
             #[allow(clippy::disallowed_methods)]
             let now = std::time::Instant::now();
@@ -303,16 +328,14 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// How long to wait before asking for the torrent's state again: [`POLL`], or
-/// [`POLL_NEAR_END`] while downloading with what is left due within
-/// [`NEAR_END`] at the current rate.
-fn poll_pause(st: &seedring::core::TorrentStats) -> Duration {
-    let left = (1.0 - st.progress).max(0.0) * st.total_bytes as f64;
-    let due = left / st.download_rate.max(1) as f64;
-    let near = st.state == TorrentState::Downloading
-        && st.download_rate > 0
-        && due <= NEAR_END.as_secs_f64();
-    if near { POLL_NEAR_END } else { POLL }
+/// What ended the loop's wait.
+enum Woke {
+    /// A command line from standard input.
+    Line(String),
+    /// Ctrl-C, or a milestone of a torrent.
+    Nudged,
+    /// A queue closed.
+    Gone,
 }
 
 /// A mode (encryption, transport) by its configuration name.
