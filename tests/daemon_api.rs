@@ -322,6 +322,25 @@ fn torrents_roots_settings_stats_and_logs() {
         put("files", json!({"priorities": [1, 1]})),
         StatusCode::BAD_REQUEST
     );
+    let prio = |d: &Daemon| d.get_json(&format!("/torrents/{id}/files"))[0]["priority"].clone();
+    assert_eq!(prio(&d), 7);
+    assert_eq!(
+        put("files", json!({"indexes": [0], "priority": 0})),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(prio(&d), 0);
+    for bad in [
+        json!({"indexes": [1], "priority": 1}),
+        json!({"indexes": [0]}),
+        json!({"priorities": [1], "priority": 1}),
+    ] {
+        assert_eq!(put("files", bad.clone()), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(
+        put("files", json!({"indexes": [0], "priority": 1})),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(prio(&d), 1);
 
     // Roots: a second one, made the default, refused removal while in use.
     let disk2 = dir.path().join("disk2");

@@ -227,6 +227,31 @@ fn every_answer_fits_the_openapi_document() {
             Some(json!({"priorities": [1, 1, 1]})),
         ),
         (
+            Method::PUT,
+            "/torrents/{id}/files",
+            format!("/torrents/{id}/files"),
+            Some(json!({"indexes": [0], "priority": 7})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/files",
+            format!("/torrents/{id}/files"),
+            Some(json!({"indexes": [99], "priority": 1})),
+        ),
+        (
+            Method::PUT,
+            "/torrents/{id}/files",
+            format!("/torrents/{id}/files"),
+            Some(json!({"priorities": [1], "priority": 1})),
+        ),
+        // The new priority, shown.
+        (
+            Method::GET,
+            "/torrents/{id}/files",
+            format!("/torrents/{id}/files"),
+            None,
+        ),
+        (
             Method::GET,
             "/torrents/{id}/files/{index}",
             format!("/torrents/{id}/files/0"),

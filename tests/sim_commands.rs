@@ -27,10 +27,13 @@ fn skipped_files_are_not_downloaded() {
     let (seed, _g) = seed(51);
     let (world, fx, _s, l) = pair(seed, 16 * 1024);
     let ih = fx.meta.info_hash;
-    // Skip dir/b.bin (index 3), the largest file.
+    // Skip dir/b.bin (index 3), the largest file: that file's priority
+    // alone, the others kept.
+    pollster::block_on(l.set_some_file_priorities_async(ih, vec![3], 0)).unwrap();
     let mut prio = vec![1u8; fx.meta.info.files.len()];
     prio[3] = 0;
-    l.set_file_priorities(ih, &prio).unwrap();
+    let kept = pollster::block_on(l.file_priorities_async(ih)).unwrap();
+    assert_eq!(kept, prio);
     assert!(run(&world, 300, || done(&l, ih)), "{:?}", l.stats(ih));
     for (i, (path, bytes)) in fx.files.iter().enumerate() {
         let got = world.read_file(&l, &format!("{ROOT}/{path}"));
@@ -51,6 +54,16 @@ fn skipped_files_are_not_downloaded() {
     assert!(
         l.set_file_priorities(ih, &[1]).is_err(),
         "wrong length accepted"
+    );
+    let past = prio.len();
+    assert!(
+        pollster::block_on(l.set_some_file_priorities_async(ih, vec![0, past], 7)).is_err(),
+        "a file past the last accepted"
+    );
+    assert_eq!(
+        pollster::block_on(l.file_priorities_async(ih)).unwrap(),
+        prio,
+        "a refused change changed nothing"
     );
 }
 

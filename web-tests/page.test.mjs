@@ -287,6 +287,16 @@ try {
   promptAnswer = null;
   await until("the new name shown", async () => (await page.textContent("#detail-files tbody")).includes("renamed-movie.bin"), 10000);
   await shot("renamed");
+  // A file's priority from the detail: sent for that file alone, and shown
+  // as it is once the detail is drawn again.
+  await page.selectOption("#detail-files tbody tr select.file-priority", "7");
+  await until("the file's priority set", async () => (await apiGet(`/torrents/${id}/files`))[0].priority === 7, 10000);
+  // The detail is drawn again every second: two later, it shows the file's own.
+  await new Promise((r) => setTimeout(r, 2500));
+  const shownPrio = await page.$eval("#detail-files tbody tr select.file-priority", (s) => s.value);
+  if (shownPrio !== "7") fail(`the detail shows priority ${shownPrio}, not the file's 7`);
+  await page.selectOption("#detail-files tbody tr select.file-priority", "1");
+  await until("the file's priority back to normal", async () => (await apiGet(`/torrents/${id}/files`))[0].priority === 1, 10000);
   // Moved to another root from the detail: its file goes there.
   await until("the detail offers the default root", async () => (await page.$$eval("#detail-root option", (os) => os.map((o) => o.value))).includes("default"), 10000);
   await page.selectOption("#detail-root", "default");

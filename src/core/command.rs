@@ -53,6 +53,15 @@ pub enum Command {
         /// One per file.
         priorities: Vec<u8>,
     },
+    /// Some files' priority (0 = skip), the others' kept.
+    SetSomeFilePriorities {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// Indexes into its metadata's files.
+        files: Vec<usize>,
+        /// Their new priority.
+        priority: u8,
+    },
     /// Sequential download on or off.
     SetSequential {
         /// The torrent.
@@ -448,6 +457,11 @@ impl Core {
                 info_hash,
                 priorities,
             } => Reply::Done(self.set_file_priorities(info_hash, &priorities, out)),
+            Command::SetSomeFilePriorities {
+                info_hash,
+                files,
+                priority,
+            } => Reply::Done(self.set_some_file_priorities(info_hash, &files, priority, out)),
             Command::SetSequential { info_hash, on } => {
                 Reply::Done(self.set_sequential(info_hash, on))
             }

@@ -296,6 +296,33 @@ impl Core {
         self.global_up.set_rate(now, upload);
     }
 
+    /// Sets the priority of the files at `files` (indexes into its metadata's
+    /// files), the others' left as they are: in one command, so two changes
+    /// to one torrent at once both hold. A pad file, or an index past the
+    /// last file, is an error, as is a torrent without its metadata yet.
+    pub fn set_some_file_priorities(
+        &mut self,
+        info_hash: InfoHash,
+        files: &[usize],
+        priority: u8,
+        out: &mut Vec<Action>,
+    ) -> Result<(), CommandError> {
+        let t = self.torrent_mut(info_hash)?;
+        let Some(info) = &t.info else {
+            return Err(CommandError::BadArgument(
+                "its metadata has not come yet".into(),
+            ));
+        };
+        let mut all = t.file_priority.clone();
+        for &i in files {
+            match (info.files.get(i), all.get_mut(i)) {
+                (Some(f), Some(p)) if f.is_stored() => *p = priority,
+                _ => return Err(CommandError::BadArgument(format!("no file {i}"))),
+            }
+        }
+        self.set_file_priorities(info_hash, &all, out)
+    }
+
     /// Sets every file's priority (0 = skip, 1..=7 = normal to highest).
     pub fn set_file_priorities(
         &mut self,

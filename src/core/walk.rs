@@ -329,6 +329,7 @@ impl Core {
             Command::Remove { info_hash, .. }
             | Command::SetTorrentLimits { info_hash, .. }
             | Command::SetFilePriorities { info_hash, .. }
+            | Command::SetSomeFilePriorities { info_hash, .. }
             | Command::SetSequential { info_hash, .. }
             | Command::SetLabels { info_hash, .. }
             | Command::SetShareLimits { info_hash, .. }

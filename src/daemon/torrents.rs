@@ -417,14 +417,18 @@ pub async fn files(
     };
     let have = app.engine.have_async(ih).await?;
     let have = have.unwrap_or_else(|| crate::core::Bitfield::new(info.geometry.piece_count()));
-    Ok(Json(views::files(&info, &have)))
+    let priorities = app.engine.file_priorities_async(ih).await?;
+    Ok(Json(views::files(&info, &have, &priorities)))
 }
 
-/// `PUT /torrents/{id}/files` body: one priority per file (0 = skip, 1..=7).
+/// `PUT /torrents/{id}/files` body: one priority per file (0 = skip, 1..=7),
+/// or one priority for the files at `indexes`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrioritiesBody {
-    priorities: Vec<u8>,
+    priorities: Option<Vec<u8>>,
+    indexes: Option<Vec<usize>>,
+    priority: Option<u8>,
 }
 
 /// `PUT /torrents/{id}/files`.
@@ -433,9 +437,28 @@ pub async fn priorities(
     Path(id): Path<String>,
     Body(b): Body<PrioritiesBody>,
 ) -> Result<StatusCode, ApiError> {
-    app.engine
-        .set_file_priorities_async(torrent_id(&app, &id).await?, &b.priorities)
-        .await?;
+    let ih = torrent_id(&app, &id).await?;
+    match b {
+        PrioritiesBody {
+            priorities: Some(all),
+            indexes: None,
+            priority: None,
+        } => app.engine.set_file_priorities_async(ih, &all).await?,
+        PrioritiesBody {
+            priorities: None,
+            indexes: Some(files),
+            priority: Some(p),
+        } => {
+            app.engine
+                .set_some_file_priorities_async(ih, files, p)
+                .await?
+        }
+        _ => {
+            return Err(ApiError::bad(
+                "give either priorities (one per file) or indexes and priority",
+            ));
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

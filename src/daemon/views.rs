@@ -479,10 +479,13 @@ pub struct FileView {
     pub have_bytes: u64,
     /// 0 to 1.
     pub progress: f64,
+    /// 0: skipped; 1 (normal) to 7 (highest).
+    pub priority: u8,
 }
 
-/// Every stored file of `info` with how much of it is had.
-pub fn files(info: &Info, have: &crate::core::Bitfield) -> Vec<FileView> {
+/// Every stored file of `info` with how much of it is had and its priority
+/// (`priorities`: one per file of `info`, as the engine keeps them).
+pub fn files(info: &Info, have: &crate::core::Bitfield, priorities: &[u8]) -> Vec<FileView> {
     let g = &info.geometry;
     let mut had = vec![0u64; info.files.len()];
     for piece in have.ones() {
@@ -504,6 +507,7 @@ pub fn files(info: &Info, have: &crate::core::Bitfield) -> Vec<FileView> {
             } else {
                 had[i] as f64 / f.length as f64
             },
+            priority: priorities.get(i).copied().unwrap_or(1),
         })
         .collect()
 }

@@ -386,6 +386,22 @@ impl Engine {
         self.ask(ih, set).await?.done()
     }
 
+    /// The priority of the files at `files`, the others' kept (see
+    /// [`crate::core::Core::set_some_file_priorities`]).
+    pub async fn set_some_file_priorities_async(
+        &self,
+        ih: InfoHash,
+        files: Vec<usize>,
+        priority: u8,
+    ) -> Result<(), EngineError> {
+        let set = Command::SetSomeFilePriorities {
+            info_hash: ih,
+            files,
+            priority,
+        };
+        self.ask(ih, set).await?.done()
+    }
+
     /// Sequential download on or off.
     pub async fn set_sequential_async(&self, ih: InfoHash, on: bool) -> Result<(), EngineError> {
         let set = Command::SetSequential { info_hash: ih, on };

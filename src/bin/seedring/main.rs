@@ -59,7 +59,8 @@ enum Command {
     /// Run the seedring daemon: the engine as a service, driven over an
     /// authenticated HTTP API (embedded defaults without --config).
     Daemon(daemon::DaemonArgs),
-    /// Drive a running daemon: list, add, pause, resume, rm, info, logs.
+    /// Drive a running daemon: list, add, pause, resume, rm, info, files, peers,
+    /// trackers, limits, roots, stats, logs (and more: `seedring remote --help`).
     Remote(remote::RemoteArgs),
     /// Show what a .torrent file or magnet link describes: name, info-hash, pieces,
     /// size, files and trackers.
@@ -190,5 +191,43 @@ impl Out {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own checks of the whole command line, every subcommand with the
+    /// global options it inherits (a subcommand's argument named like a
+    /// global one, `url` or `token`, takes the global's value).
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    /// A subcommand's argument named like a global option of a command above
+    /// it (`remote`'s `url` or `token`) takes the global's value, which
+    /// clap's checks above do not catch.
+    #[test]
+    fn no_argument_shadows_a_global_option() {
+        fn walk(cmd: &clap::Command, globals: &[String], path: &str) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                assert!(
+                    !globals.iter().any(|g| g == id),
+                    "{path}: argument {id:?} shadows the global option of that name"
+                );
+            }
+            let mut mine = globals.to_vec();
+            mine.extend(
+                cmd.get_arguments()
+                    .filter(|a| a.is_global_set())
+                    .map(|a| a.get_id().as_str().to_owned()),
+            );
+            for sub in cmd.get_subcommands() {
+                walk(sub, &mine, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        let cmd = <super::Cli as clap::CommandFactory>::command();
+        walk(&cmd, &[], "seedring");
     }
 }

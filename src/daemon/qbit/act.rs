@@ -474,23 +474,26 @@ async fn file_prio(State(app): State<Shared>, p: Params) -> Result<Response, QbE
     if ![0, 1, 6, 7].contains(&prio) {
         return Err(QbError::bad("Priority is not valid"));
     }
-    let mut all = app.engine.file_priorities_async(ih).await?;
-    if all.is_empty() {
+    let Some(info) = app.engine.info_async(ih).await? else {
         return Err(QbError::conflict(
             "Torrent's metadata has not yet downloaded",
         ));
-    }
+    };
+    let mut files = Vec::new();
     for id in p.need("id")?.split('|') {
         let i: usize = id
             .trim()
             .parse()
             .map_err(|_| QbError::bad("File IDs must be integers"))?;
-        let slot = all
-            .get_mut(i)
-            .ok_or_else(|| QbError::conflict("File IDs are not valid"))?;
-        *slot = prio;
+        if !info.files.get(i).is_some_and(|f| f.is_stored()) {
+            return Err(QbError::conflict("File IDs are not valid"));
+        }
+        files.push(i);
     }
-    app.engine.set_file_priorities_async(ih, &all).await?;
+    // One command for them all: a second filePrio at once keeps both.
+    app.engine
+        .set_some_file_priorities_async(ih, files, prio)
+        .await?;
     Ok(done())
 }
 

@@ -142,7 +142,7 @@ pub async fn files(State(app): State<Shared>, p: Params) -> Result<Response, QbE
         .map(|v| v.split('|').filter_map(|i| i.trim().parse().ok()).collect());
     let g = &info.geometry;
     let mut rows = Vec::new();
-    for f in super::super::views::files(&info, &have) {
+    for f in super::super::views::files(&info, &have, &prio) {
         if pick.as_ref().is_some_and(|p| !p.contains(&f.index)) {
             continue;
         }
@@ -165,7 +165,7 @@ pub async fn files(State(app): State<Shared>, p: Params) -> Result<Response, QbE
             "is_seed": f.progress >= 1.0,
             "name": path.join("/"),
             "piece_range": [pieces.start, last],
-            "priority": prio.get(f.index).copied().unwrap_or(1),
+            "priority": f.priority,
             "progress": qt_value(f.progress),
             "size": f.size,
         }));

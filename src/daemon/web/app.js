@@ -320,13 +320,18 @@ async function fillDetail(id) {
     tr.appendChild(el("td", bytes(f.size)));
     const p = el("td"); p.appendChild(bar(f.progress)); tr.appendChild(p);
     const sel = el("select");
-    for (const [v, label] of [[0, "skip"], [1, "normal"], [4, "high"], [7, "highest"]]) {
+    const levels = [[0, "skip"], [1, "normal"], [4, "high"], [7, "highest"]];
+    // A level set elsewhere (qBittorrent's 6, say) is shown as it is.
+    if (!levels.some(([v]) => v === f.priority)) levels.push([f.priority, "priority " + f.priority]);
+    for (const [v, label] of levels) {
       const o = el("option", label); o.value = v; sel.appendChild(o);
     }
-    sel.value = "1";
+    sel.value = String(f.priority);
+    sel.className = "file-priority";
+    // This file's priority alone: the others keep theirs.
     sel.addEventListener("change", async () => {
-      const prios = files.map((g) => (g.index === f.index ? Number(sel.value) : 1));
-      try { await api("PUT", `/torrents/${id}/files`, { priorities: prios }); } catch (e) { alert(e.message); }
+      const body = { indexes: [f.index], priority: Number(sel.value) };
+      try { await api("PUT", `/torrents/${id}/files`, body); } catch (e) { alert(e.message); }
     });
     const td = el("td"); td.appendChild(sel); tr.appendChild(td);
     // A new name for the file (a folder in it moves it there).

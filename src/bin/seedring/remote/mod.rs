@@ -1,6 +1,9 @@
 //! `seedring remote`: a command-line client for a running daemon.
 
-use std::io::{BufRead, BufReader};
+mod logs;
+mod torrent;
+mod whole;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -153,6 +156,10 @@ enum RemoteCommand {
         #[arg(value_parser = ["on", "off"])]
         switch: Option<String>,
     },
+    #[command(flatten)]
+    Torrent(torrent::TorrentCommand),
+    #[command(flatten)]
+    Whole(whole::WholeCommand),
     /// The daemon's recent log; -f keeps following it.
     Logs {
         /// Keep printing new entries until interrupted.
@@ -241,15 +248,54 @@ impl Client {
         self.send(self.http.post(format!("{}/api/v1{path}", self.base)))
     }
 
-    /// Creates category `name` saving in `save_path`, or moves it there.
-    pub(crate) fn put_category(&self, name: &str, save_path: &str) -> anyhow::Result<Value> {
-        let enc = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
-        let url = format!("{}/api/v1/categories/{enc}", self.base);
+    fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(
             self.http
-                .put(url)
-                .json(&serde_json::json!({ "save_path": save_path })),
+                .post(format!("{}/api/v1{path}", self.base))
+                .json(body),
         )
+    }
+
+    fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(
+            self.http
+                .put(format!("{}/api/v1{path}", self.base))
+                .json(body),
+        )
+    }
+
+    fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.http.delete(format!("{}/api/v1{path}", self.base)))
+    }
+
+    /// An answer's bytes as they are (a `.torrent`).
+    fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .with_context(|| format!("cannot reach the daemon at {}", self.base))?;
+        let status = resp.status();
+        let body = resp.bytes()?.to_vec();
+        if !status.is_success() {
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let detail = v["detail"].as_str().unwrap_or("");
+            bail!("{status}: {detail}");
+        }
+        Ok(body)
+    }
+
+    /// `name` as one segment of a route's path.
+    fn segment(name: &str) -> String {
+        percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
+    }
+
+    /// Creates category `name` saving in `save_path`, or moves it there.
+    pub(crate) fn put_category(&self, name: &str, save_path: &str) -> anyhow::Result<Value> {
+        let path = format!("/categories/{}", Self::segment(name));
+        self.put(&path, &serde_json::json!({ "save_path": save_path }))
     }
 
     /// The full id of the one torrent whose id starts with `prefix`.
@@ -489,6 +535,8 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             }
         }
+        RemoteCommand::Torrent(cmd) => torrent::run(&c, cmd, a.json)?,
+        RemoteCommand::Whole(cmd) => whole::run(&c, cmd, a.json)?,
         RemoteCommand::Logs {
             follow,
             level,
@@ -500,67 +548,12 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
             }
             let v = c.get(&format!("/logs{q}"))?;
             for e in v.as_array().into_iter().flatten() {
-                print_entry(e, a.json);
+                logs::print_entry(e, a.json);
             }
             if *follow {
-                follow_logs(&c, level.as_deref(), a.json)?;
+                logs::follow(&c, level.as_deref(), a.json)?;
             }
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn print_entry(e: &Value, json: bool) {
-    if json {
-        println!("{e}");
-        return;
-    }
-    let fields = e["fields"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!(" {k}={}", v.as_str().unwrap_or("")))
-                .collect::<String>()
-        })
-        .unwrap_or_default();
-    println!(
-        "{:>5} {}{}",
-        e["level"].as_str().unwrap_or("?"),
-        e["message"].as_str().unwrap_or(""),
-        fields
-    );
-}
-
-/// Reads the live feed (Server-Sent Events) until the daemon goes.
-fn follow_logs(c: &Client, level: Option<&str>, json: bool) -> anyhow::Result<()> {
-    let mut url = format!("{}/api/v1/logs/stream", c.base);
-    if let Some(l) = level {
-        url.push_str(&format!("?level={l}"));
-    }
-    let http = reqwest::blocking::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(None)
-        .build()?;
-    let resp = http.get(url).bearer_auth(&c.token).send()?;
-    if !resp.status().is_success() {
-        bail!("{}", resp.status());
-    }
-    let mut event = String::new();
-    for line in BufReader::new(resp).lines() {
-        let line = line?;
-        if let Some(kind) = line.strip_prefix("event: ") {
-            event = kind.to_owned();
-        } else if let Some(data) = line.strip_prefix("data: ") {
-            match event.as_str() {
-                "log" => {
-                    if let Ok(v) = serde_json::from_str::<Value>(data) {
-                        print_entry(&v, json);
-                    }
-                }
-                "lagged" => eprintln!("seedring: {data} log entries missed (reading too slowly)"),
-                _ => {}
-            }
-        }
-    }
-    Ok(())
 }
