@@ -275,3 +275,53 @@ def test_the_arr_request_sequence_answers_like_qbittorrent(tmp):
         qb.stop()
         code = sr.stop()
     assert code == 0, sr.log_path.read_text()
+
+
+def test_a_hybrids_files_are_numbered_and_picked_like_qbittorrent(tmp):
+    """A hybrid made by libtorrent has pad files between its files: qBittorrent
+    numbers the files it shows without them, and `filePrio`'s ids follow that
+    numbering; seedring answers alike."""
+    src = make_tree(tmp / "src" / "hy", LAYOUT, seed=37)
+    torrent = tmp / "hy.torrent"
+    torrent.write_bytes(lt_create(src, 64 * 1024, 0))
+    info = lt.torrent_info(str(torrent))
+    pads = [i for i in range(info.files().num_files())
+            if info.files().file_flags(i) & lt.file_storage.flag_pad_file]
+    assert pads, "libtorrent made the hybrid without pad files"
+    (tmp / "qb").mkdir()
+    qb = QbNox(tmp / "qb", tmp / "qb" / "downloads")
+    sr = SeedringQb(tmp / "sr", {"default": tmp / "sr" / "downloads"})
+    a, b = Client(sr.url), Client(qb.url)
+    try:
+        ids = {}
+        for c in (a, b):
+            assert c.login() == "Ok."
+            r = c.post("torrents/add", {"paused": "true"},
+                       files={"torrents": ("hy.torrent", torrent.read_bytes(),
+                                           "application/x-bittorrent")})
+            assert r.text == "Ok."
+            # Each under its own id (qBittorrent's for a hybrid is its
+            # truncated v2 hash, seedring's its v1 hash): the one torrent.
+            from test_download import wait_for
+            wait_for("the add", lambda c=c: len(c.json("torrents/info")) == 1, 30)
+            ids[c] = c.json("torrents/info")[0]["hash"]
+            wait_state(c, ids[c], {"pausedDL"}, 30)
+
+        def rows(c, **kw):
+            return [(f["index"], f["name"], f["priority"])
+                    for f in c.json("torrents/files", hash=ids[c], **kw)]
+        assert rows(a) == rows(b), (rows(a), rows(b))
+        assert [r[0] for r in rows(a)] == list(range(len(LAYOUT)))
+        assert rows(a, indexes="1|3") == rows(b, indexes="1|3")
+        for c in (a, b):
+            h = ids[c]
+            c.post("torrents/filePrio", {"hash": h, "id": "1|3", "priority": "0"})
+            c.post("torrents/filePrio", {"hash": h, "id": "2", "priority": "6"})
+            c.post("torrents/filePrio", {"hash": h, "id": str(len(LAYOUT)), "priority": "0"},
+                   expect=409)
+        assert rows(a) == rows(b), (rows(a), rows(b))
+        assert sorted(r[2] for r in rows(a)) == [0, 0, 1, 6]
+    finally:
+        qb.stop()
+        code = sr.stop()
+    assert code == 0, sr.log_path.read_text()

@@ -551,13 +551,40 @@ fn a_hybrid_is_found_by_either_of_its_ids() {
     assert_eq!(by_other[0]["hash"], id.as_str(), "answered under its id");
     let props = qb.get(&format!("torrents/properties?hash={v2_id}"));
     assert_eq!(props["hash"], id.as_str(), "{props}");
+    // Numbered as qBittorrent numbers them, its pad file (between a.bin and
+    // b.bin) left out: b.bin is 1 here, 2 in the metadata.
+    let files = qb.get(&format!("torrents/files?hash={v2_id}"));
+    let rows: Vec<(&Value, &Value)> = (files.as_array().unwrap().iter())
+        .map(|f| (&f["index"], &f["name"]))
+        .collect();
     assert_eq!(
-        qb.get(&format!("torrents/files?hash={v2_id}"))
-            .as_array()
-            .unwrap()
-            .len(),
-        2
+        rows,
+        [
+            (&0.into(), &"hy/a.bin".into()),
+            (&1.into(), &"hy/b.bin".into())
+        ]
     );
+    let picked = qb.get(&format!("torrents/files?hash={id}&indexes=1"));
+    assert_eq!(picked[0]["name"], "hy/b.bin", "{picked}");
+    let native = d.get_json(&format!("/torrents/{id}/files"));
+    assert_eq!(native[1]["path"], "hy/b.bin");
+    assert_eq!(native[1]["index"], 2, "the metadata's index: {native}");
+    qb.post(
+        "torrents/filePrio",
+        &[("hash", &id), ("id", "1"), ("priority", "0")],
+    );
+    let prios: Vec<Value> = (d.get_json(&format!("/torrents/{id}/files")).as_array())
+        .unwrap()
+        .iter()
+        .map(|f| f["priority"].clone())
+        .collect();
+    assert_eq!(prios, [Value::from(1), Value::from(0)], "b.bin skipped");
+    let past = (qb.client.post(v2(&d, "torrents/filePrio")))
+        .header(COOKIE, &qb.cookie)
+        .form(&[("hash", id.as_str()), ("id", "2"), ("priority", "0")])
+        .send()
+        .unwrap();
+    assert_eq!(past.status(), 409, "a third file of two");
     qb.post("torrents/pause", &[("hashes", &v2_id)]);
     d.wait_for(&id, "paused by its other id", |t| t["state"] == "paused");
     qb.post("torrents/resume", &[("hashes", &v2_id)]);

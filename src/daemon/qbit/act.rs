@@ -485,10 +485,9 @@ async fn file_prio(State(app): State<Shared>, p: Params) -> Result<Response, QbE
             .trim()
             .parse()
             .map_err(|_| QbError::bad("File IDs must be integers"))?;
-        if !info.files.get(i).is_some_and(|f| f.is_stored()) {
-            return Err(QbError::conflict("File IDs are not valid"));
-        }
-        files.push(i);
+        let native = super::native_file(&info, i)
+            .ok_or_else(|| QbError::conflict("File IDs are not valid"))?;
+        files.push(native);
     }
     // One command for them all: a second filePrio at once keeps both.
     app.engine

@@ -421,6 +421,17 @@ pub fn sid(headers: &HeaderMap) -> Option<&str> {
         .find_map(|c| c.trim().strip_prefix("SID="))
 }
 
+/// The metadata's index of the file qBittorrent numbers `n`: qBittorrent (4.4
+/// and later) numbers a torrent's files as it shows them, pad files (BEP 47)
+/// left out, so a hybrid's second file is `1` there whatever pad comes before
+/// it. `None` past the last.
+pub(super) fn native_file(info: &crate::metainfo::Info, n: usize) -> Option<usize> {
+    (info.files.iter().enumerate())
+        .filter(|(_, f)| f.is_stored())
+        .nth(n)
+        .map(|(i, _)| i)
+}
+
 /// An `Origin` or `Referer`, when sent, names the host the request went to.
 fn same_origin(headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());

@@ -142,8 +142,12 @@ pub async fn files(State(app): State<Shared>, p: Params) -> Result<Response, QbE
         .map(|v| v.split('|').filter_map(|i| i.trim().parse().ok()).collect());
     let g = &info.geometry;
     let mut rows = Vec::new();
-    for f in super::super::views::files(&info, &have, &prio) {
-        if pick.as_ref().is_some_and(|p| !p.contains(&f.index)) {
+    // qBittorrent's index is the file's place among those it shows (pad
+    // files left out, as qBittorrent 4.4 and later number them), not its
+    // place in the metadata (`super::native_file`).
+    let shown = super::super::views::files(&info, &have, &prio);
+    for (index, f) in shown.into_iter().enumerate() {
+        if pick.as_ref().is_some_and(|p| !p.contains(&index)) {
             continue;
         }
         let pieces = g.file_pieces(f.index);
@@ -161,7 +165,7 @@ pub async fn files(State(app): State<Shared>, p: Params) -> Result<Response, QbE
         };
         rows.push(json!({
             "availability": qt_value(availability),
-            "index": f.index,
+            "index": index,
             "is_seed": f.progress >= 1.0,
             "name": path.join("/"),
             "piece_range": [pieces.start, last],

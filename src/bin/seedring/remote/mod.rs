@@ -324,17 +324,36 @@ impl Client {
     }
 }
 
-pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
-    let c = Client::new(&a)?;
-    let out = |v: &Value| {
-        if a.json {
+/// Where a command's answer goes: the daemon's JSON as it came (`--json`),
+/// or lines for a person.
+#[derive(Debug, Clone, Copy)]
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    /// A line for a person (nothing with `--json`).
+    fn say(self, text: impl std::fmt::Display) {
+        if !self.json {
+            println!("{text}");
+        }
+    }
+
+    /// The daemon's answer (only with `--json`).
+    fn show(self, v: &Value) {
+        if self.json {
             println!("{v}");
         }
-    };
+    }
+}
+
+pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
+    let c = Client::new(&a)?;
+    let o = Out { json: a.json };
     match &a.command {
         RemoteCommand::List => {
             let v = c.get("/torrents")?;
-            out(&v);
+            o.show(&v);
             if !a.json {
                 for t in v["torrents"].as_array().into_iter().flatten() {
                     let cat = t["category"].as_str().unwrap_or("");
@@ -394,7 +413,7 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
                     .body(bytes)
             };
             let v = c.send(req)?;
-            out(&v);
+            o.show(&v);
             if !a.json {
                 println!(
                     "added {} {}",
@@ -463,7 +482,7 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
         }
         RemoteCommand::Categories => {
             let v = c.get("/categories")?;
-            out(&v);
+            o.show(&v);
             if !a.json {
                 for (name, cat) in v.as_object().into_iter().flatten() {
                     let path = cat["save_path"].as_str().unwrap_or("");
@@ -497,7 +516,7 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
                 c.send(c.http.patch(url).json(&body))?;
             }
             let v = c.get("/stats")?;
-            out(&v);
+            o.show(&v);
             if !a.json {
                 let cap = |k: &str| match v[k].as_u64().unwrap_or(0) {
                     0 => "none".to_owned(),
@@ -530,13 +549,13 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
         RemoteCommand::Info { id } => {
             let id = c.resolve(id)?;
             let v = c.get(&format!("/torrents/{id}"))?;
-            out(&v);
+            o.show(&v);
             if !a.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             }
         }
-        RemoteCommand::Torrent(cmd) => torrent::run(&c, cmd, a.json)?,
-        RemoteCommand::Whole(cmd) => whole::run(&c, cmd, a.json)?,
+        RemoteCommand::Torrent(cmd) => torrent::run(&c, cmd, o)?,
+        RemoteCommand::Whole(cmd) => whole::run(&c, cmd, o)?,
         RemoteCommand::Logs {
             follow,
             level,

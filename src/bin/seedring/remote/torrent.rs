@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::Client;
+use super::{Client, Out};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum TorrentCommand {
@@ -90,24 +90,14 @@ pub(super) enum TorrentCommand {
     Export { id: String, file: PathBuf },
 }
 
-pub(super) fn run(c: &Client, cmd: &TorrentCommand, json_out: bool) -> anyhow::Result<()> {
-    let say = |text: String| {
-        if !json_out {
-            println!("{text}");
-        }
-    };
-    let show = |v: &Value| {
-        if json_out {
-            println!("{v}");
-        }
-    };
+pub(super) fn run(c: &Client, cmd: &TorrentCommand, o: Out) -> anyhow::Result<()> {
     match cmd {
         TorrentCommand::Files { id } => {
             let id = c.resolve(id)?;
             let v = c.get(&format!("/torrents/{id}/files"))?;
-            show(&v);
+            o.show(&v);
             for f in v.as_array().into_iter().flatten() {
-                say(format!(
+                o.say(format!(
                     "{:>4}  prio {}  {:>6.1}%  {:>10}  {}",
                     f["index"],
                     f["priority"],
@@ -125,7 +115,7 @@ pub(super) fn run(c: &Client, cmd: &TorrentCommand, json_out: bool) -> anyhow::R
             let id = c.resolve(id)?;
             let body = json!({ "indexes": files, "priority": priority });
             c.put(&format!("/torrents/{id}/files"), &body)?;
-            say(format!("{id}: files {files:?} at priority {priority}"));
+            o.say(format!("{id}: files {files:?} at priority {priority}"));
         }
         TorrentCommand::RenameFile { id, from, to } => {
             let id = c.resolve(id)?;
@@ -133,14 +123,14 @@ pub(super) fn run(c: &Client, cmd: &TorrentCommand, json_out: bool) -> anyhow::R
                 &format!("/torrents/{id}/paths"),
                 &json!({ "from": from, "to": to }),
             )?;
-            say(format!("{id}: {from} is renamed {to}"));
+            o.say(format!("{id}: {from} is renamed {to}"));
         }
         TorrentCommand::Peers { id } => {
             let id = c.resolve(id)?;
             let v = c.get(&format!("/torrents/{id}/peers"))?;
-            show(&v);
+            o.show(&v);
             for p in v.as_array().into_iter().flatten() {
-                say(format!(
+                o.say(format!(
                     "{:<40} {:<4} {:<6} down {:>9}/s  up {:>9}/s  {:<4} {}",
                     p["addr"].as_str().unwrap_or("?"),
                     p["transport"].as_str().unwrap_or("?"),
@@ -155,13 +145,13 @@ pub(super) fn run(c: &Client, cmd: &TorrentCommand, json_out: bool) -> anyhow::R
         TorrentCommand::AddPeer { id, peers } => {
             let id = c.resolve(id)?;
             c.post_json(&format!("/torrents/{id}/peers"), &json!({ "peers": peers }))?;
-            say(format!("{id}: {} peers to try", peers.len()));
+            o.say(format!("{id}: {} peers to try", peers.len()));
         }
         TorrentCommand::Trackers { id } => {
             let id = c.resolve(id)?;
             let v = c.get(&format!("/torrents/{id}/trackers"))?;
-            show(&v);
-            print_trackers(&v, json_out);
+            o.show(&v);
+            print_trackers(&v, o.json);
         }
         // (Not `url`: the name of the daemon's address, `--url`.)
         TorrentCommand::AddTracker { id, tracker: url }
@@ -178,7 +168,7 @@ pub(super) fn run(c: &Client, cmd: &TorrentCommand, json_out: bool) -> anyhow::R
                 (false, true) => tiers.iter_mut().for_each(|t| t.retain(|u| u != url)),
             }
             c.put(&path, &json!({ "tiers": tiers }))?;
-            say(format!(
+            o.say(format!(
                 "{id}: {url} {}",
                 if adding { "added" } else { "removed" }
             ));
@@ -186,12 +176,12 @@ pub(super) fn run(c: &Client, cmd: &TorrentCommand, json_out: bool) -> anyhow::R
         TorrentCommand::Recheck { id } => {
             let id = c.resolve(id)?;
             c.post(&format!("/torrents/{id}/recheck"))?;
-            say(format!("{id}: rechecking"));
+            o.say(format!("{id}: rechecking"));
         }
         TorrentCommand::Move { id, root } => {
             let id = c.resolve(id)?;
             c.post_json(&format!("/torrents/{id}/move"), &json!({ "root": root }))?;
-            say(format!("{id}: moving to root {root}"));
+            o.say(format!("{id}: moving to root {root}"));
         }
         TorrentCommand::Limits { id, down, up } => {
             let id = c.resolve(id)?;
@@ -202,12 +192,12 @@ pub(super) fn run(c: &Client, cmd: &TorrentCommand, json_out: bool) -> anyhow::R
                 let body = json!({ "download": d, "upload": u });
                 c.put(&format!("/torrents/{id}/limits"), &body)?;
             }
-            show(&json!({ "download_limit": d, "upload_limit": u }));
+            o.show(&json!({ "download_limit": d, "upload_limit": u }));
             let shown = |n: u64| match n {
                 0 => "none".to_owned(),
                 n => format!("{}/s", crate::human_bytes(n)),
             };
-            say(format!("{id}: down {}, up {}", shown(d), shown(u)));
+            o.say(format!("{id}: down {}, up {}", shown(d), shown(u)));
         }
         TorrentCommand::ShareLimits {
             id,
@@ -235,11 +225,11 @@ pub(super) fn run(c: &Client, cmd: &TorrentCommand, json_out: bool) -> anyhow::R
                 &Value::Object(body),
             )?;
             let own = &c.get(&format!("/torrents/{id}"))?["share_limits"];
-            show(own);
+            o.show(own);
             if own.is_null() {
-                say(format!("{id}: follows the global share limits"));
+                o.say(format!("{id}: follows the global share limits"));
             } else {
-                say(format!("{id}: share limits {own}"));
+                o.say(format!("{id}: share limits {own}"));
             }
         }
         TorrentCommand::Labels { id, labels } => {
@@ -248,18 +238,18 @@ pub(super) fn run(c: &Client, cmd: &TorrentCommand, json_out: bool) -> anyhow::R
                 &format!("/torrents/{id}/labels"),
                 &json!({ "labels": labels }),
             )?;
-            say(format!("{id}: labels {labels:?}"));
+            o.say(format!("{id}: labels {labels:?}"));
         }
         TorrentCommand::Rename { id, name } => {
             let id = c.resolve(id)?;
             c.put(&format!("/torrents/{id}/name"), &json!({ "name": name }))?;
-            say(format!("{id} is called {name:?}"));
+            o.say(format!("{id} is called {name:?}"));
         }
         TorrentCommand::Sequential { id, on } => {
             let id = c.resolve(id)?;
             let on = on == "on";
             c.put(&format!("/torrents/{id}/sequential"), &json!({ "on": on }))?;
-            say(format!(
+            o.say(format!(
                 "{id}: pieces {}",
                 if on { "in order" } else { "rarest first" }
             ));
@@ -269,7 +259,7 @@ pub(super) fn run(c: &Client, cmd: &TorrentCommand, json_out: bool) -> anyhow::R
             let bytes = c.get_bytes(&format!("/torrents/{id}/torrent"))?;
             std::fs::write(file, &bytes)
                 .with_context(|| format!("cannot write {}", file.display()))?;
-            say(format!(
+            o.say(format!(
                 "{id}: {} ({} bytes) written",
                 file.display(),
                 bytes.len()

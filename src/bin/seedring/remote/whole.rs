@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::Client;
+use super::{Client, Out};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum WholeCommand {
@@ -33,24 +33,14 @@ pub(super) enum WholeCommand {
     Shutdown,
 }
 
-pub(super) fn run(c: &Client, cmd: &WholeCommand, json_out: bool) -> anyhow::Result<()> {
-    let say = |text: String| {
-        if !json_out {
-            println!("{text}");
-        }
-    };
-    let show = |v: &Value| {
-        if json_out {
-            println!("{v}");
-        }
-    };
+pub(super) fn run(c: &Client, cmd: &WholeCommand, o: Out) -> anyhow::Result<()> {
     match cmd {
         WholeCommand::Stats => {
             let v = c.get("/stats")?;
-            show(&v);
+            o.show(&v);
             let n = |k: &str| v[k].as_u64().unwrap_or(0);
             let rate = |k: &str| format!("{}/s", crate::human_bytes(n(k)));
-            say(format!(
+            o.say(format!(
                 "down {}, up {}; downloaded {}, uploaded {}, wasted {}",
                 rate("download_rate"),
                 rate("upload_rate"),
@@ -64,8 +54,8 @@ pub(super) fn run(c: &Client, cmd: &WholeCommand, json_out: bool) -> anyhow::Res
                 .flatten()
                 .map(|(s, k)| format!("{s} {k}"))
                 .collect();
-            say(format!("{} torrents: {}", n("torrents"), states.join(", ")));
-            say(format!(
+            o.say(format!("{} torrents: {}", n("torrents"), states.join(", ")));
+            o.say(format!(
                 "{} peers, {} connections, {} half-open; {} engine threads on {}; up {} s",
                 n("peers"),
                 n("connections"),
@@ -77,7 +67,7 @@ pub(super) fn run(c: &Client, cmd: &WholeCommand, json_out: bool) -> anyhow::Res
         }
         WholeCommand::Roots => {
             let v = c.get("/roots")?;
-            show(&v);
+            o.show(&v);
             for r in v.as_array().into_iter().flatten() {
                 let how = if r["available"] == Value::Bool(true) {
                     format!(
@@ -87,7 +77,7 @@ pub(super) fn run(c: &Client, cmd: &WholeCommand, json_out: bool) -> anyhow::Res
                 } else {
                     "unavailable".to_owned()
                 };
-                say(format!(
+                o.say(format!(
                     "{}{}  {}  ({how}, {} torrents)",
                     r["token"].as_str().unwrap_or("?"),
                     if r["default"] == Value::Bool(true) {
@@ -108,27 +98,27 @@ pub(super) fn run(c: &Client, cmd: &WholeCommand, json_out: bool) -> anyhow::Res
             let label = label.as_deref().unwrap_or(token);
             let body = json!({ "token": token, "label": label, "path": path });
             let v = c.post_json("/roots", &body)?;
-            show(&v);
-            say(format!(
+            o.show(&v);
+            o.say(format!(
                 "root {token} at {}",
                 v["path"].as_str().unwrap_or(path)
             ));
         }
         WholeCommand::RmRoot { root: token } => {
             c.delete(&format!("/roots/{}", Client::segment(token)))?;
-            say(format!("root {token} removed"));
+            o.say(format!("root {token} removed"));
         }
         WholeCommand::DefaultRoot { root: token } => {
             c.post(&format!("/roots/{}/default", Client::segment(token)))?;
-            say(format!("root {token} is the default"));
+            o.say(format!("root {token} is the default"));
         }
         WholeCommand::RmCategory { name } => {
             c.delete(&format!("/categories/{}", Client::segment(name)))?;
-            say(format!("category {name} removed"));
+            o.say(format!("category {name} removed"));
         }
         WholeCommand::Shutdown => {
             c.post("/shutdown")?;
-            say("the daemon is stopping".to_owned());
+            o.say("the daemon is stopping".to_owned());
         }
     }
     Ok(())
