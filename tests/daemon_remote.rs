@@ -11,7 +11,7 @@ mod daemon_common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use daemon_common::{album_seeder, files_under};
+use daemon_common::{album_seeder, files_under, make_torrent};
 use serde_json::{Value, json};
 
 /// Runs `seedring remote ARGS` against the daemon whose data folder is under
@@ -216,6 +216,73 @@ fn remote_commands_change_what_the_api_shows() {
     });
     assert_eq!(view()["hash_failures"], checks_before);
 
+    // An add with its options; without --paused the daemon's setting
+    // decides (here: paused).
+    let set = d
+        .authed(d.http.patch(d.url("/settings")))
+        .json(&json!({"add_paused": true}))
+        .send()
+        .unwrap();
+    assert!(set.status().is_success(), "{set:?}");
+    let (t, _) = make_torrent(dir.path(), "extra.bin", 50_000);
+    let (ok, out, err) = r(&[
+        "add",
+        t.to_str().unwrap(),
+        "--name",
+        "Extra",
+        "--label",
+        "x",
+        "--sequential",
+        "--first-last",
+        "--down",
+        "1000",
+        "--up",
+        "2000",
+        "--ratio",
+        "1.5",
+        "--action",
+        "pause",
+        "--layout",
+        "subfolder",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let added: Value = serde_json::from_str(out.trim()).unwrap();
+    let extra = added["id"].as_str().unwrap().to_owned();
+    let v = d.get_json(&format!("/torrents/{extra}"));
+    assert_eq!(v["name"], "Extra");
+    assert_eq!(v["labels"], json!(["x"]));
+    assert_eq!(v["sequential"], json!(true));
+    assert_eq!(
+        (v["download_limit"].clone(), v["upload_limit"].clone()),
+        (json!(1000), json!(2000))
+    );
+    assert_eq!(v["share_limits"]["ratio_limit"], json!(1.5), "{v}");
+    assert_eq!(v["share_limits"]["share_limit_action"], "pause", "{v}");
+    assert_eq!(
+        v["state"], "paused",
+        "the daemon's add_paused was not followed"
+    );
+    let (ok, _, err) = r(&["add", t.to_str().unwrap(), "--layout", "sideways"]);
+    assert!(!ok && err.contains("sideways"), "{err}");
+    // A magnet link: its options in the JSON body.
+    let magnet = format!("magnet:?xt=urn:btih:{}&dn=later", "cd".repeat(20));
+    let (ok, _, err) = r(&[
+        "add", &magnet, "--name", "Later", "--label", "m", "--up", "5000",
+    ]);
+    assert!(ok, "{err}");
+    let m = d.get_json(&format!("/torrents/{}", "cd".repeat(20)));
+    assert_eq!(
+        (&m["name"], &m["labels"], &m["upload_limit"], &m["state"]),
+        (
+            &json!("Later"),
+            &json!(["m"]),
+            &json!(5000),
+            &json!("paused")
+        ),
+        "{m}"
+    );
+
     // Categories: one removed.
     let (ok, _, err) = r(&["add-category", "music"]);
     assert!(ok, "{err}");
@@ -226,7 +293,7 @@ fn remote_commands_change_what_the_api_shows() {
     // The daemon's numbers, then its stop.
     let (ok, out, err) = r(&["stats"]);
     assert!(
-        ok && out.contains("1 torrents") && out.contains("seeding 1"),
+        ok && out.contains("3 torrents") && out.contains("seeding 1") && out.contains("paused 2"),
         "{out}{err}"
     );
     let (ok, _, err) = r(&["shutdown"]);

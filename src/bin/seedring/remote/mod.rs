@@ -1,5 +1,6 @@
 //! `seedring remote`: a command-line client for a running daemon.
 
+mod add;
 mod logs;
 mod torrent;
 mod whole;
@@ -41,23 +42,7 @@ enum RemoteCommand {
     /// Every torrent: id, state, progress, rates, [category], name.
     List,
     /// Add a .torrent file or a magnet link.
-    Add {
-        /// A .torrent file or a magnet link (quote it).
-        source: String,
-        /// Storage root token (default: the daemon's default root).
-        #[arg(long)]
-        root: Option<String>,
-        /// Add it paused.
-        #[arg(long)]
-        paused: bool,
-        /// A label for it (repeat for more).
-        #[arg(long = "label")]
-        labels: Vec<String>,
-        /// File it under this category (its save path is the root unless
-        /// --root says otherwise).
-        #[arg(long)]
-        category: Option<String>,
-    },
+    Add(Box<add::AddArgs>),
     /// File a torrent under a category ("" for none); if it follows its
     /// category, its data moves to the category's save path.
     SetCategory { id: String, category: String },
@@ -375,53 +360,7 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        RemoteCommand::Add {
-            source,
-            root,
-            paused,
-            labels,
-            category,
-        } => {
-            let url = format!("{}/api/v1/torrents", c.base);
-            let req = if source.starts_with("magnet:") {
-                let mut body =
-                    serde_json::json!({ "magnet": source, "paused": paused, "labels": labels });
-                if let Some(r) = root {
-                    body["root"] = Value::String(r.clone());
-                }
-                if let Some(cat) = category {
-                    body["category"] = Value::String(cat.clone());
-                }
-                c.http.post(url).json(&body)
-            } else {
-                let bytes =
-                    std::fs::read(source).with_context(|| format!("cannot read {source}"))?;
-                let mut q = vec![("paused", paused.to_string())];
-                if !labels.is_empty() {
-                    q.push(("labels", labels.join(",")));
-                }
-                if let Some(r) = root {
-                    q.push(("root", r.clone()));
-                }
-                if let Some(cat) = category {
-                    q.push(("category", cat.clone()));
-                }
-                c.http
-                    .post(url)
-                    .query(&q)
-                    .header("content-type", "application/x-bittorrent")
-                    .body(bytes)
-            };
-            let v = c.send(req)?;
-            o.show(&v);
-            if !a.json {
-                println!(
-                    "added {} {}",
-                    v["id"].as_str().unwrap_or("?"),
-                    v["name"].as_str().unwrap_or("")
-                );
-            }
-        }
+        RemoteCommand::Add(args) => add::run(&c, args, o)?,
         RemoteCommand::Pause { id } | RemoteCommand::Resume { id } => {
             let what = if matches!(a.command, RemoteCommand::Pause { .. }) {
                 "pause"
