@@ -312,6 +312,20 @@ fn torrents_roots_settings_stats_and_logs() {
     assert_eq!(now["labels"], json!(["movies"]));
     assert_eq!(now["download_limit"], 1000);
     assert_eq!(now["upload_limit"], 2000);
+    // One cap alone: the other stays.
+    assert_eq!(
+        put("limits", json!({"upload": 3000})),
+        StatusCode::NO_CONTENT
+    );
+    let now = d.get_json(&format!("/torrents/{id}"));
+    assert_eq!(
+        (&now["download_limit"], &now["upload_limit"]),
+        (&json!(1000), &json!(3000))
+    );
+    assert_eq!(
+        put("limits", json!({"download": 1000, "upload": 2000})),
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(now["sequential"], false);
     assert_eq!(d.get_json("/torrents?label=hd")["total"], 0);
     assert_eq!(

@@ -30,14 +30,14 @@ pub enum Command {
     Resume(InfoHash),
     /// Hashes a torrent's data again.
     Recheck(InfoHash),
-    /// A torrent's own caps in bytes per second (0 = none).
+    /// A torrent's own caps in bytes per second (0 = none; `None`: as it is).
     SetTorrentLimits {
         /// The torrent.
         info_hash: InfoHash,
         /// Download cap.
-        download: u64,
+        download: Option<u64>,
         /// Upload cap.
-        upload: u64,
+        upload: Option<u64>,
     },
     /// This core's share of the global caps (0 = none).
     SetGlobalLimits {

@@ -275,17 +275,23 @@ impl Core {
         Ok(())
     }
 
-    /// Sets a torrent's caps in bytes per second (0 = none).
+    /// Sets a torrent's caps in bytes per second (0 = none), each in one
+    /// command with the other left as it is when `None`: a download cap and
+    /// an upload cap set at once by two callers both hold.
     pub fn set_torrent_limits(
         &mut self,
         now: Time,
         info_hash: InfoHash,
-        download: u64,
-        upload: u64,
+        download: Option<u64>,
+        upload: Option<u64>,
     ) -> Result<(), CommandError> {
         let t = self.torrent_mut(info_hash)?;
-        t.down_limit.set_rate(now, download);
-        t.up_limit.set_rate(now, upload);
+        if let Some(d) = download {
+            t.down_limit.set_rate(now, d);
+        }
+        if let Some(u) = upload {
+            t.up_limit.set_rate(now, u);
+        }
         t.dirty = true;
         Ok(())
     }

@@ -201,7 +201,7 @@ fn with_nothing_to_give_no_one_is_unchoked_at_the_handshake() {
 fn under_a_download_cap_only_what_the_budget_allows_is_started() {
     let (mut core, ih, _) = core_having(false);
     // 16 KiB/s: a budget of one block now.
-    core.set_torrent_limits(Time::ZERO, ih, 16 * 1024, 0)
+    core.set_torrent_limits(Time::ZERO, ih, Some(16 * 1024), Some(0))
         .unwrap();
     let key = connect(&mut core, ih, true);
     let out = feed(&mut core, key, &[Message::HaveAll, Message::Unchoke]);
@@ -529,7 +529,7 @@ fn requests_to(out: &[Action], key: PeerKey) -> Vec<BlockRequest> {
 fn under_a_download_cap_a_peer_with_nothing_asked_gets_its_share() {
     let (mut core, ih, _) = core_having(false);
     // 64 KiB/s: a block's worth regained each quarter second.
-    core.set_torrent_limits(Time::ZERO, ih, 64 * 1024, 0)
+    core.set_torrent_limits(Time::ZERO, ih, Some(64 * 1024), Some(0))
         .unwrap();
     let a = connect(&mut core, ih, true);
     let out = feed(&mut core, a, &[Message::HaveAll, Message::Unchoke]);

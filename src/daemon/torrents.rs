@@ -276,12 +276,13 @@ pub async fn move_to(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// `PUT /torrents/{id}/limits` body: bytes per second, 0 for none.
+/// `PUT /torrents/{id}/limits` body: bytes per second, 0 for none; a cap
+/// left out stays as it is.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsBody {
-    download: u64,
-    upload: u64,
+    download: Option<u64>,
+    upload: Option<u64>,
 }
 
 /// `PUT /torrents/{id}/limits`.

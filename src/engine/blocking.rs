@@ -52,7 +52,7 @@ impl Engine {
     }
     /// Blocking [`Engine::set_torrent_limits_async`].
     pub fn set_torrent_limits(&self, ih: InfoHash, down: u64, up: u64) -> Result<(), EngineError> {
-        pollster::block_on(self.set_torrent_limits_async(ih, down, up))
+        pollster::block_on(self.set_torrent_limits_async(ih, Some(down), Some(up)))
     }
     /// Blocking [`Engine::set_global_limits_async`].
     pub fn set_global_limits(&self, download: u64, upload: u64) -> Result<(), EngineError> {

@@ -332,12 +332,13 @@ impl Engine {
         self.ask(ih, Command::Recheck(ih)).await?.done()
     }
 
-    /// Per-torrent caps in bytes per second (0 = none).
+    /// Per-torrent caps in bytes per second (0 = none); `None` leaves that
+    /// one as it is.
     pub async fn set_torrent_limits_async(
         &self,
         ih: InfoHash,
-        download: u64,
-        upload: u64,
+        download: Option<u64>,
+        upload: Option<u64>,
     ) -> Result<(), EngineError> {
         let set = Command::SetTorrentLimits {
             info_hash: ih,

@@ -415,13 +415,13 @@ async fn delete_tags(State(app): State<Shared>, p: Params) -> Result<Response, Q
 
 async fn set_limit(app: &Shared, p: &Params, download: bool) -> Result<Response, QbError> {
     let limit = p.num::<i64>("limit")?.unwrap_or(0).max(0) as u64;
+    // The other cap is left as it is, in the same command.
+    let (d, u) = if download {
+        (Some(limit), None)
+    } else {
+        (None, Some(limit))
+    };
     for ih in targets(app, p).await? {
-        let s = app.engine.stats_async(ih).await?.settings;
-        let (d, u) = if download {
-            (limit, s.upload_limit)
-        } else {
-            (s.download_limit, limit)
-        };
         app.engine.set_torrent_limits_async(ih, d, u).await?;
     }
     Ok(done())

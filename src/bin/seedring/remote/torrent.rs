@@ -185,13 +185,20 @@ pub(super) fn run(c: &Client, cmd: &TorrentCommand, o: Out) -> anyhow::Result<()
         }
         TorrentCommand::Limits { id, down, up } => {
             let id = c.resolve(id)?;
-            let now = c.get(&format!("/torrents/{id}"))?;
-            let cap = |given: Option<u64>, key: &str| given.or(now[key].as_u64()).unwrap_or(0);
-            let (d, u) = (cap(*down, "download_limit"), cap(*up, "upload_limit"));
             if down.is_some() || up.is_some() {
-                let body = json!({ "download": d, "upload": u });
+                // A cap left out is left out: the daemon keeps it.
+                let body = json!({ "download": down, "upload": up });
+                let body = Value::Object(
+                    (body.as_object().into_iter().flatten())
+                        .filter(|(_, v)| !v.is_null())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                );
                 c.put(&format!("/torrents/{id}/limits"), &body)?;
             }
+            let now = c.get(&format!("/torrents/{id}"))?;
+            let cap = |key: &str| now[key].as_u64().unwrap_or(0);
+            let (d, u) = (cap("download_limit"), cap("upload_limit"));
             o.show(&json!({ "download_limit": d, "upload_limit": u }));
             let shown = |n: u64| match n {
                 0 => "none".to_owned(),
