@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::{Map, Value, json};
 
+use super::torrent::ShareArgs;
 use super::{Client, Out};
 
 #[derive(Debug, Args)]
@@ -46,19 +47,8 @@ pub(super) struct AddArgs {
     /// Its own upload cap in bytes per second.
     #[arg(long, value_name = "BYTES/S")]
     up: Option<u64>,
-    /// Its own ratio limit (negative: none; without: the global one).
-    #[arg(long, allow_negative_numbers = true)]
-    ratio: Option<f64>,
-    /// Its own seeding time limit in minutes.
-    #[arg(long, allow_negative_numbers = true, value_name = "MINUTES")]
-    seeding_time: Option<i64>,
-    /// Its own limit on minutes of seeding without any upload.
-    #[arg(long, allow_negative_numbers = true, value_name = "MINUTES")]
-    inactive_time: Option<i64>,
-    /// What reaching a share limit does to it: pause, remove,
-    /// remove_with_files or super_seed.
-    #[arg(long)]
-    action: Option<String>,
+    #[command(flatten)]
+    share: ShareArgs,
     /// Where its files go in the save folder: original, subfolder or
     /// no_subfolder (without: as the daemon's `new_torrents.content_layout`).
     #[arg(long)]
@@ -66,7 +56,7 @@ pub(super) struct AddArgs {
 }
 
 pub(super) fn run(c: &Client, a: &AddArgs, o: Out) -> anyhow::Result<()> {
-    let given = [
+    let mut given = vec![
         ("root", a.root.as_ref().map(|v| json!(v))),
         ("save_path", a.save_path.as_ref().map(|v| json!(v))),
         ("download_path", a.download_path.as_ref().map(|v| json!(v))),
@@ -79,15 +69,9 @@ pub(super) fn run(c: &Client, a: &AddArgs, o: Out) -> anyhow::Result<()> {
         ("first_last", a.first_last.then_some(json!(true))),
         ("download_limit", a.down.map(|v| json!(v))),
         ("upload_limit", a.up.map(|v| json!(v))),
-        ("ratio_limit", a.ratio.map(|v| json!(v))),
-        ("seeding_time_limit_mins", a.seeding_time.map(|v| json!(v))),
-        (
-            "inactive_seeding_time_limit_mins",
-            a.inactive_time.map(|v| json!(v)),
-        ),
-        ("share_limit_action", a.action.as_ref().map(|v| json!(v))),
         ("content_layout", a.layout.as_ref().map(|v| json!(v))),
     ];
+    given.extend(a.share.given());
     let given: Vec<(&str, Value)> = given
         .into_iter()
         .filter_map(|(k, v)| Some((k, v?)))

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::{Client, Out};
@@ -63,17 +63,8 @@ pub(super) enum TorrentCommand {
     /// limit is none.
     ShareLimits {
         id: String,
-        #[arg(long, allow_negative_numbers = true)]
-        ratio: Option<f64>,
-        /// Minutes of seeding.
-        #[arg(long, allow_negative_numbers = true, value_name = "MINUTES")]
-        seeding_time: Option<i64>,
-        /// Minutes of seeding without any upload.
-        #[arg(long, allow_negative_numbers = true, value_name = "MINUTES")]
-        inactive_time: Option<i64>,
-        /// pause, remove, remove_with_files or super_seed.
-        #[arg(long)]
-        action: Option<String>,
+        #[command(flatten)]
+        share: ShareArgs,
     },
     /// Replace a torrent's labels (none given: it has none).
     Labels { id: String, labels: Vec<String> },
@@ -88,6 +79,43 @@ pub(super) enum TorrentCommand {
     },
     /// Save a torrent's .torrent file.
     Export { id: String, file: PathBuf },
+}
+
+/// A torrent's own share limits and action, at add or later: each left out
+/// follows the global one; a negative limit is none.
+#[derive(Debug, Args)]
+pub(super) struct ShareArgs {
+    /// Its own ratio limit.
+    #[arg(long, allow_negative_numbers = true)]
+    ratio: Option<f64>,
+    /// Its own limit on minutes of seeding.
+    #[arg(long, allow_negative_numbers = true, value_name = "MINUTES")]
+    seeding_time: Option<i64>,
+    /// Its own limit on minutes of seeding without any upload.
+    #[arg(long, allow_negative_numbers = true, value_name = "MINUTES")]
+    inactive_time: Option<i64>,
+    /// What reaching a limit does to it: pause, remove, remove_with_files
+    /// or super_seed.
+    #[arg(long)]
+    action: Option<String>,
+}
+
+impl ShareArgs {
+    /// Each as the API names it, `None` where not given.
+    pub(super) fn given(&self) -> [(&'static str, Option<Value>); 4] {
+        [
+            ("ratio_limit", self.ratio.map(|v| json!(v))),
+            (
+                "seeding_time_limit_mins",
+                self.seeding_time.map(|v| json!(v)),
+            ),
+            (
+                "inactive_seeding_time_limit_mins",
+                self.inactive_time.map(|v| json!(v)),
+            ),
+            ("share_limit_action", self.action.as_ref().map(|v| json!(v))),
+        ]
+    }
 }
 
 pub(super) fn run(c: &Client, cmd: &TorrentCommand, o: Out) -> anyhow::Result<()> {
@@ -206,25 +234,9 @@ pub(super) fn run(c: &Client, cmd: &TorrentCommand, o: Out) -> anyhow::Result<()
             };
             o.say(format!("{id}: down {}, up {}", shown(d), shown(u)));
         }
-        TorrentCommand::ShareLimits {
-            id,
-            ratio,
-            seeding_time,
-            inactive_time,
-            action,
-        } => {
+        TorrentCommand::ShareLimits { id, share } => {
             let id = c.resolve(id)?;
-            let given = [
-                ("ratio_limit", ratio.map(|v| json!(v))),
-                ("seeding_time_limit_mins", seeding_time.map(|v| json!(v))),
-                (
-                    "inactive_seeding_time_limit_mins",
-                    inactive_time.map(|v| json!(v)),
-                ),
-                ("share_limit_action", action.as_ref().map(|v| json!(v))),
-            ];
-            let body: serde_json::Map<String, Value> = given
-                .into_iter()
+            let body: serde_json::Map<String, Value> = (share.given().into_iter())
                 .filter_map(|(k, v)| Some((k.to_owned(), v?)))
                 .collect();
             c.put(
