@@ -204,8 +204,11 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<ExitCode> {
     let (s2, nudge) = (stop.clone(), wake_tx.clone());
     ctrlc::set_handler(move || {
         s2.store(true, Ordering::SeqCst);
-        // Full: the loop is awake with lines to take (see above).
-        let _ = nudge.try_send(None);
+        match nudge.try_send(None) {
+            // The loop is awake with lines to take, and reads `stop` after
+            // them; or it has ended. No nudge is owed either way.
+            Err(flume::TrySendError::Full(_) | flume::TrySendError::Disconnected(_)) | Ok(()) => {}
+        }
     })
     .context("cannot install the Ctrl-C handler")?;
 

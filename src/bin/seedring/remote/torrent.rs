@@ -215,14 +215,14 @@ pub(super) fn run(c: &Client, cmd: &TorrentCommand, o: Out) -> anyhow::Result<()
             let id = c.resolve(id)?;
             if down.is_some() || up.is_some() {
                 // A cap left out is left out: the daemon keeps it.
-                let body = json!({ "download": down, "upload": up });
-                let body = Value::Object(
-                    (body.as_object().into_iter().flatten())
-                        .filter(|(_, v)| !v.is_null())
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                );
-                c.put(&format!("/torrents/{id}/limits"), &body)?;
+                let mut body = serde_json::Map::new();
+                if let Some(d) = down {
+                    body.insert("download".into(), json!(d));
+                }
+                if let Some(u) = up {
+                    body.insert("upload".into(), json!(u));
+                }
+                c.put(&format!("/torrents/{id}/limits"), &Value::Object(body))?;
             }
             let now = c.get(&format!("/torrents/{id}"))?;
             let cap = |key: &str| now[key].as_u64().unwrap_or(0);
