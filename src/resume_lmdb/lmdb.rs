@@ -14,6 +14,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use heed::types::Bytes;
@@ -40,6 +41,11 @@ struct Shared {
     /// Readers hold it shared during a transaction; the writer exclusively to resize.
     gate: RwLock<()>,
     path: PathBuf,
+    /// Where the data file is mapped, once looked up; forgotten when the map
+    /// is resized (under the gate, so no reader is using it then).
+    map: Mutex<Option<(usize, usize)>>,
+    /// Single-record reads since the map's pages were last released.
+    gets: AtomicUsize,
 }
 
 /// The LMDB session store.
@@ -112,6 +118,8 @@ impl LmdbSessionStore {
             db,
             gate: RwLock::new(()),
             path,
+            map: Mutex::new(None),
+            gets: AtomicUsize::new(0),
         });
         // Every caller waits for its own reply, so at most one job per writing
         // thread waits here; a caller that finds the queue full (one transaction's
@@ -179,7 +187,9 @@ fn writer_loop(s: &Shared, rx: &flume::Receiver<Job>, mut map_size: usize) {
                     // SAFETY: no transaction is open: readers hold the gate for the
                     // length of theirs and this thread owns every write transaction
                     // (the failed one was dropped, aborting it, before this point).
-                    if let Err(e) = unsafe { s.env.resize(map_size) } {
+                    let resized = unsafe { s.env.resize(map_size) };
+                    forget_map(s);
+                    if let Err(e) = resized {
                         break Err(err(e));
                     }
                 }
@@ -237,12 +247,14 @@ impl SessionStore for LmdbSessionStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let _gate = self.shared.gate.read().map_err(err)?;
         let rtxn = self.shared.env.read_txn().map_err(err)?;
-        Ok(self
-            .shared
-            .db
-            .get(&rtxn, key)
-            .map_err(err)?
-            .map(<[u8]>::to_vec))
+        let value = (self.shared.db.get(&rtxn, key).map_err(err)?).map(<[u8]>::to_vec);
+        // A restart compares restored torrents' files from many threads, each
+        // reading records one at a time: their pages are let go every so often
+        // too, while the gate is still held.
+        if self.shared.gets.fetch_add(1, Ordering::Relaxed) % RELEASE_EVERY == RELEASE_EVERY - 1 {
+            release_map(&self.shared);
+        }
+        Ok(value)
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
@@ -318,8 +330,9 @@ impl SessionStore for LmdbSessionStore {
     }
 }
 
-/// Records scanned between two releases of the map's pages.
-const RELEASE_EVERY: usize = 4096;
+/// Records read between two releases of the map's pages: each read may map
+/// 64 KiB (see `release_map`), so at most 32 MiB stay mapped per reader.
+const RELEASE_EVERY: usize = 512;
 
 /// Drops this process's mapping of the data file's pages (they stay in the page
 /// cache). Reading or writing a record faults in its page and, through the
@@ -330,7 +343,7 @@ const RELEASE_EVERY: usize = 4096;
 /// Only the writer thread, or a reader holding the gate (so that no resize can
 /// move the map meanwhile), calls it.
 fn release_map(s: &Shared) {
-    let Some((start, end)) = map_range(&s.path.join("data.mdb")) else {
+    let Some((start, end)) = mapped(s) else {
         return;
     };
     // SAFETY: the range is LMDB's map of the data file as the kernel lists it
@@ -345,6 +358,24 @@ fn release_map(s: &Shared) {
             error = %std::io::Error::last_os_error(),
             "madvise(DONTNEED) on the store's map refused; its pages stay resident"
         );
+    }
+}
+
+/// Where the data file is mapped: looked up once, and again after a resize.
+/// Same callers as `release_map`.
+fn mapped(s: &Shared) -> Option<(usize, usize)> {
+    let mut known = s.map.lock().ok()?;
+    if known.is_none() {
+        *known = map_range(&s.path.join("data.mdb"));
+    }
+    *known
+}
+
+/// The map moved or grew: the next release looks it up again. Called by the
+/// writer while it holds the gate exclusively.
+fn forget_map(s: &Shared) {
+    if let Ok(mut known) = s.map.lock() {
+        *known = None;
     }
 }
 
@@ -495,5 +526,13 @@ mod tests {
         }
         assert_eq!(s.keys(b"big:").unwrap().len(), 128);
         assert_eq!(s.get(b"big:127").unwrap().unwrap().len(), 64 * 1024);
+        // The map moved or grew: the range its pages are released over is
+        // the one the kernel lists now, not the first one.
+        for i in 0..RELEASE_EVERY {
+            s.get(format!("big:{:03}", i % 128).as_bytes()).unwrap();
+        }
+        let now = map_range(&s.shared.path.join("data.mdb")).expect("mapped");
+        assert!(now.1 - now.0 >= 8 << 20, "{now:?}");
+        assert_eq!(mapped(&s.shared), Some(now));
     }
 }

@@ -159,11 +159,7 @@ pub async fn maindata(
 
     let engine = app.engine.clone();
     let free = tokio::task::spawn_blocking(move || {
-        engine
-            .roots()
-            .into_iter()
-            .find(|r| r.is_default)
-            .map_or(0, |r| r.health.free_bytes)
+        (engine.default_root_health()).map_or(0, |(_, health)| health.free_bytes)
     })
     .await
     .unwrap_or(0);
