@@ -211,3 +211,27 @@ fn hostile_trackers_get_clear_errors_and_spoil_nothing() {
         .unwrap();
     assert!(again.is_ok(), "{again:?}");
 }
+
+/// A tracker that cannot be reached: the error says why, and carries neither
+/// the announce's query nor a private tracker's passkey (the error is kept
+/// by every torrent of that tracker and shown in the API and the log, where
+/// the URL already stands beside it).
+#[test]
+fn an_unreachable_trackers_error_says_why_without_the_url() {
+    // A port that was just free: nothing listens there.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let client = TrackerClient::start().unwrap();
+    let e = client
+        .announce(format!("{base}/s3cr3tpasskey/announce"), announce())
+        .recv_timeout(Duration::from_secs(20))
+        .expect("an answer")
+        .expect_err("nothing listens there")
+        .to_string();
+    assert!(e.contains("refused"), "{e}");
+    for secret in ["s3cr3tpasskey", "info_hash", "peer_id", "key="] {
+        assert!(!e.contains(secret), "{secret} in {e}");
+    }
+    assert!(e.len() < 200, "{} bytes: {e}", e.len());
+}

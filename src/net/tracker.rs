@@ -483,7 +483,10 @@ async fn scrape(
 
 /// GET with the reply capped at [`MAX_REPLY_BYTES`].
 async fn http_get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, TrackerError> {
-    let io = |e: reqwest::Error| TrackerError::Io(with_causes(&e));
+    // Without the URL: it holds the announce's query (and a private
+    // tracker's passkey), every torrent of the tracker keeps its own copy of
+    // the error, and the URL is shown beside it anyway.
+    let io = |e: reqwest::Error| TrackerError::Io(with_causes(&e.without_url()));
     let mut resp = http.get(url).send().await.map_err(io)?;
     if !resp.status().is_success() {
         return Err(TrackerError::Io(format!("HTTP {}", resp.status())));
