@@ -5,8 +5,30 @@ use std::fmt;
 /// A v1 info-hash: the SHA-1 of a torrent's bencoded `info` dictionary.
 ///
 /// Shown and compared as lowercase hex everywhere (parsing accepts either case).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct InfoHash(pub [u8; 20]);
+
+/// Ordered as its bytes are (lexicographically), compared as two big-endian
+/// integers: a `memcmp` call per comparison was 7% of a restart of 100,000
+/// torrents, whose maps keyed by info-hash compare about 17 times a lookup.
+impl Ord for InfoHash {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        fn key(h: &InfoHash) -> (u128, u32) {
+            let (head, tail) = h.0.split_at(16);
+            (
+                u128::from_be_bytes(head.try_into().expect("16 bytes")),
+                u32::from_be_bytes(tail.try_into().expect("4 bytes")),
+            )
+        }
+        key(self).cmp(&key(other))
+    }
+}
+
+impl PartialOrd for InfoHash {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// Why a string is not an info-hash.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -176,6 +198,40 @@ impl fmt::Debug for Time {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn info_hashes_order_as_their_bytes() {
+        // Edges of each word (the first byte, the 16th and 17th, the last)
+        // and a spread of mixed values, every pair compared both ways.
+        let mut hashes = vec![InfoHash([0; 20]), InfoHash([0xff; 20])];
+        for at in [0, 15, 16, 19] {
+            for v in [1u8, 0x7f, 0x80, 0xff] {
+                let mut h = [0u8; 20];
+                h[at] = v;
+                hashes.push(InfoHash(h));
+                let mut h = [0xffu8; 20];
+                h[at] = v - 1;
+                hashes.push(InfoHash(h));
+            }
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..64 {
+            let mut h = [0u8; 20];
+            for b in &mut h {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = (x % 3) as u8 * 0x7f;
+            }
+            hashes.push(InfoHash(h));
+        }
+        for a in &hashes {
+            for b in &hashes {
+                assert_eq!(a.cmp(b), a.0[..].cmp(&b.0[..]), "{a} against {b}");
+                assert_eq!(a.partial_cmp(b), Some(a.cmp(b)));
+            }
+        }
+    }
 
     #[test]
     fn hex_round_trips_and_normalises_case() {
