@@ -410,7 +410,7 @@ impl<'a> QbTorrent<'a> {
             infohash_v1: v1,
             infohash_v2: v2,
             last_activity,
-            magnet_uri: magnet(v1.as_str(), v2.as_str(), s.shown_name()) + &s.magnet_tail,
+            magnet_uri: magnet(v1.as_str(), v2.as_str(), s.shown_name(), &s.magnet_tail),
             max_ratio: if eff.ratio_milli < 0 {
                 -1.0
             } else {
@@ -463,9 +463,6 @@ pub fn by_minute(secs: u64) -> u64 {
     secs - secs % 60
 }
 
-/// A magnet link naming the torrent (`xt` and `dn`) by its v1 hash (`v1`, 40
-/// hex digits) and its v2 hash (`v2`, 64), whichever it has (empty: none).
-/// Written into one string sized at once.
 /// Its size in bytes, `-1` until its metadata is known (as qBittorrent).
 pub fn total_size(s: &crate::core::TorrentStats) -> i64 {
     if s.total_pieces == 0 {
@@ -475,8 +472,13 @@ pub fn total_size(s: &crate::core::TorrentStats) -> i64 {
     }
 }
 
-pub fn magnet(v1: &str, v2: &str, name: &str) -> String {
-    let mut m = String::with_capacity(64 + v1.len() + v2.len() + name.len() * 3 / 2);
+/// A magnet link naming the torrent (`xt` and `dn`) by its v1 hash (`v1`, 40
+/// hex digits) and its v2 hash (`v2`, 64), whichever it has (empty: none),
+/// then `tail` (its trackers and web seeds, already encoded). Written into
+/// one string sized at once.
+pub fn magnet(v1: &str, v2: &str, name: &str, tail: &str) -> String {
+    let room = 64 + v1.len() + v2.len() + name.len() * 3 / 2 + tail.len();
+    let mut m = String::with_capacity(room);
     m.push_str("magnet:?");
     if !v1.is_empty() {
         m.push_str("xt=urn:btih:");
@@ -490,6 +492,7 @@ pub fn magnet(v1: &str, v2: &str, name: &str) -> String {
     }
     m.push_str("dn=");
     m.extend(percent_encoding::utf8_percent_encode(name, DN_KEEP));
+    m.push_str(tail);
     m
 }
 
@@ -700,13 +703,17 @@ mod tests {
     #[test]
     fn magnets_escape_the_name() {
         assert_eq!(
-            magnet("ab", "", "a b.x"),
+            magnet("ab", "", "a b.x", ""),
             "magnet:?xt=urn:btih:ab&dn=a%20b.x"
         );
         assert_eq!(
-            magnet("ab", "cd", "x"),
+            magnet("ab", "cd", "x", ""),
             "magnet:?xt=urn:btih:ab&xt=urn:btmh:1220cd&dn=x"
         );
-        assert_eq!(magnet("", "cd", "x"), "magnet:?xt=urn:btmh:1220cd&dn=x");
+        assert_eq!(magnet("", "cd", "x", ""), "magnet:?xt=urn:btmh:1220cd&dn=x");
+        // The trackers' part follows the name, in the one allocation.
+        let m = magnet("ab", "", "x", "&tr=udp%3A%2F%2Ft%3A1");
+        assert_eq!(m, "magnet:?xt=urn:btih:ab&dn=x&tr=udp%3A%2F%2Ft%3A1");
+        assert!(m.capacity() >= m.len() && m.capacity() < m.len() + 80);
     }
 }
