@@ -31,7 +31,29 @@ def lt_fetches_by_v2_name(ses, uri, port, dst):
     h = ses.add_torrent(atp)
     if port:
         h.connect_peer(("127.0.0.1", port))
-    wait_for("libtorrent to finish", lambda: h.status().is_seeding, 90)
+    # libtorrent 2.0.8 now and then stops the torrent with "v1 and v2 hashes
+    # do not describe the same data" when a piece layer arrives while its
+    # own writes of a piece that passed its v1 check are still pending (its
+    # peer log shows the error before that piece's write completes; about
+    # one run in fifteen on a loaded machine, with seedring's builds before
+    # and after 2026-12-07 alike). Resumed once, as a user would, it must
+    # then finish and check every piece both ways; a wrong layer from us
+    # would stop it again.
+    resumed = []
+
+    def done():
+        st = h.status()
+        if st.errc.value() and "v1 and v2" in st.errc.message() and not resumed:
+            resumed.append(st.errc.message())
+            print("libtorrent stopped and was resumed:", resumed[0])
+            h.clear_error()
+            h.resume()
+            if port:
+                h.connect_peer(("127.0.0.1", port))
+        return st.is_seeding
+
+    wait_for("libtorrent to finish", done, 90)
+    assert not h.status().errc.value(), h.status().errc.message()
     del h
 
 

@@ -330,8 +330,9 @@ impl SessionStore for LmdbSessionStore {
     }
 }
 
-/// Records read between two releases of the map's pages: each read may map
-/// 64 KiB (see `release_map`), so at most 32 MiB stay mapped per reader.
+/// Records read between two releases of the map's pages (per scan, and
+/// across all single reads): each read may map 64 KiB (see `release_map`),
+/// so about 32 MiB at most are mapped between two releases.
 const RELEASE_EVERY: usize = 512;
 
 /// Drops this process's mapping of the data file's pages (they stay in the page
@@ -346,9 +347,11 @@ fn release_map(s: &Shared) {
     let Some((start, end)) = mapped(s) else {
         return;
     };
-    // SAFETY: the range is LMDB's map of the data file as the kernel lists it
-    // now, and it cannot move before the call: the caller is the writer (the
-    // only thread that resizes) or holds the gate that resizing waits for. It is
+    // SAFETY: the range is LMDB's map of the data file as the kernel listed it
+    // after the store opened or last resized it (`mapped`: a resize forgets
+    // the range, under the exclusive gate), and it cannot move before the
+    // call: the caller is the writer (the only thread that resizes) or holds
+    // the gate that resizing waits for. It is
     // a read-only shared file mapping (the store never sets WRITEMAP): dropping
     // its pages discards nothing, the next access faults the same file bytes in
     // again, and LMDB never rewrites a page a live read transaction can see.
