@@ -108,6 +108,11 @@ impl Engine {
         Some((r.clone(), self.root_health(&roots, r)))
     }
 
+    /// The default root, without looking at its disk.
+    pub fn default_root(&self) -> Option<Root> {
+        self.roots_lock().default_root().ok().cloned()
+    }
+
     /// Every root, without asking the shards for their torrents.
     pub fn root_list(&self) -> Vec<Root> {
         self.roots_lock().list().cloned().collect()

@@ -316,8 +316,8 @@ fn share_act(a: ShareAction) -> i64 {
 
 /// The default root's folder.
 pub fn default_path(app: &Shared) -> String {
-    (app.engine.default_root_health())
-        .map(|(root, _)| root.path.to_string_lossy().into_owned())
+    (app.engine.default_root())
+        .map(|root| root.path.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
 
