@@ -559,7 +559,7 @@ fn a_torrent_downloads_in_the_incomplete_folder_and_finishes_in_its_root() {
         .have_pieces
         > 3));
     let st = l.stats(ih).unwrap();
-    assert_ne!(st.root, "data", "it downloads in the incomplete folder");
+    assert_ne!(&*st.root, "data", "it downloads in the incomplete folder");
     assert_eq!(st.settings.finish_in.as_ref().unwrap().token, "data");
     assert!(
         world
@@ -582,10 +582,7 @@ fn a_torrent_downloads_in_the_incomplete_folder_and_finishes_in_its_root() {
         );
     }
     let st = l.stats(ih).unwrap();
-    assert_eq!(
-        (st.root.as_str(), st.settings.finish_in.clone()),
-        ("data", None)
-    );
+    assert_eq!((&*st.root, st.settings.finish_in.clone()), ("data", None));
     // The engine's books follow: the incomplete folder's root holds nothing.
     run(&world, 2, || false);
     assert!(done(&l, ih));
@@ -600,7 +597,7 @@ fn a_torrent_downloads_in_the_incomplete_folder_and_finishes_in_its_root() {
     let (l, _) = l.memory_crash_restart(CoreConfig::default());
     run(&world, 20, || false);
     assert!(done(&l, ih));
-    assert_eq!(l.stats(ih).unwrap().root, "data");
+    assert_eq!(&*l.stats(ih).unwrap().root, "data");
     assert_eq!(finished_told(&world, &l), 1);
 }
 
@@ -617,5 +614,5 @@ fn a_crash_while_its_files_move_where_they_finish_moves_them_at_the_restart() {
     assert!(run(&world, 120, || finished_told(&world, &l) == 1
         && done(&l, ih)));
     assert_same_data(&world, &l, &fx, "moved after the restart");
-    assert_eq!(l.stats(ih).unwrap().root, "data");
+    assert_eq!(&*l.stats(ih).unwrap().root, "data");
 }

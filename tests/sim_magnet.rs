@@ -30,7 +30,7 @@ fn magnet_only_leecher_fetches_metadata_and_completes() {
     .unwrap();
     let st = m.stats(ih).unwrap();
     assert_eq!(st.state, TorrentState::FetchingMetadata);
-    assert_eq!(st.name, "from a link");
+    assert_eq!(&*st.name, "from a link");
     m.add_peers(ih, &[s2.listen_addr()]).unwrap();
     let ok = world.run_while(
         Time::from_secs(300),
@@ -39,7 +39,7 @@ fn magnet_only_leecher_fetches_metadata_and_completes() {
     );
     assert!(ok, "magnet leecher stuck: {:?}", m.stats(ih));
     let st = m.stats(ih).unwrap();
-    assert_eq!(st.name, "magnetic");
+    assert_eq!(&*st.name, "magnetic");
     assert_eq!(st.total_pieces, fx.meta.info.geometry.piece_count());
     assert_same_data(&world, &m, &fx, "magnet leecher");
     // The fetched metadata is in the session store, exactly the bytes that hash to

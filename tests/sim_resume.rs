@@ -309,7 +309,7 @@ fn move_storage_between_roots_keeps_seeding() {
         })
     );
     let st = seeder.stats(ih).unwrap();
-    assert_eq!(st.root, "disk2");
+    assert_eq!(&*st.root, "disk2");
     let (root, paths) = seeder.torrent_files(ih).unwrap();
     assert_eq!(root.token, "disk2");
     assert!(paths.iter().all(|p| p.starts_with("/disk2/t")), "{paths:?}");
@@ -337,7 +337,7 @@ fn move_storage_between_roots_keeps_seeding() {
     assert_same_data(&world, &leech, &fx, "leecher");
     // And after a restart, the torrent is in its new root.
     let (seeder, _) = seeder.memory_crash_restart(CoreConfig::default());
-    assert_eq!(seeder.stats(ih).unwrap().root, "disk2");
+    assert_eq!(&*seeder.stats(ih).unwrap().root, "disk2");
     world.run_until(world.now() + Duration::from_millis(1));
     assert_eq!(seeder.stats(ih).unwrap().state, TorrentState::Seeding);
 }
@@ -375,7 +375,7 @@ fn a_torrent_without_a_usable_record_is_found_in_the_root_holding_its_files() {
     store.set(&state_key(ih), b"d1:vi1e4:junke").unwrap();
     let (e, _) = e.memory_crash_restart(CoreConfig::default());
     assert_eq!(e.restore_report().restored, 1);
-    assert_eq!(e.stats(ih).unwrap().root, "disk2");
+    assert_eq!(&*e.stats(ih).unwrap().root, "disk2");
     assert!(
         world.run_while(Time::from_secs(30), Duration::from_millis(100), || done(
             &e, ih
@@ -406,7 +406,7 @@ fn a_magnet_without_metadata_survives_a_restart() {
     let (e, _) = e.memory_crash_restart(CoreConfig::default());
     let st = e.stats(ih).unwrap();
     assert_eq!(st.state, TorrentState::FetchingMetadata);
-    assert_eq!(st.name, "later");
+    assert_eq!(&*st.name, "later");
 }
 
 /// Roots through the engine: a folder becomes a root of its own, the default root
@@ -439,7 +439,7 @@ fn roots_default_tokens_and_paths() {
     add(&b, "").unwrap(); // the default, now "fast"
     add(&c, "/first").unwrap(); // the path of an existing root
     let root = |fx: &Fixture| e.stats(fx.meta.info_hash).unwrap().root;
-    assert_eq!(root(&b), "fast");
+    assert_eq!(&*root(&b), "fast");
     assert_eq!(root(&a), root(&c));
     let roots = e.roots();
     assert_eq!(roots.len(), 2);

@@ -59,7 +59,7 @@ impl Core {
         t.finish_in = add.settings.finish_in.clone();
         t.busy_at = now;
         t.upload_slots = self.slot_bounds().max;
-        t.root_token = add.root_token;
+        t.root_token = add.root_token.into();
         t.root_marked = add.root_marked;
         t.announcer = announce::Announcer::new(add.source.tracker_tiers(), self.cfg.tracker_reach);
         t.web_seeds = webseed::web_seeds(info_hash, add.source.web_seeds());
@@ -465,7 +465,7 @@ impl Core {
         let going_to = t
             .moving
             .as_deref()
-            .map_or(&t.root_token, |(_, token, _)| token);
+            .map_or(&*t.root_token, |(_, token, _)| token);
         t.finish_in = (to.token != *going_to).then_some(to);
         t.save_now = true;
         Ok(())
@@ -658,8 +658,8 @@ impl Core {
 
 /// A root as the stats name it: its token, or its path for a root the
 /// engine does not manage.
-fn token_or_path(token: &str, path: &str) -> String {
-    if token.is_empty() { path } else { token }.to_owned()
+fn token_or_path(token: &Arc<str>, path: &Arc<str>) -> Arc<str> {
+    Arc::clone(if token.is_empty() { path } else { token })
 }
 
 /// Torrent `t`'s numbers now; `peers`: the core's connections; `zero`: the
@@ -692,7 +692,7 @@ fn stats_of(
             Some(i) if i.v2_hash.is_some_and(|h| h[..20] == info_hash.0) => i.v1_hash,
             _ => Some(info_hash),
         },
-        name: t.name.clone(),
+        name: Arc::clone(&t.name),
         state: t.state(),
         progress: if wanted_total == 0 {
             if t.info.is_some() { 1.0 } else { 0.0 }
@@ -730,10 +730,11 @@ fn stats_of(
         seen_complete: t.seen_complete_at(now, super::persist::unix_at(zero, now)),
         added_at: t.added_at,
         completed_at: t.completed_at,
-        content: t.content_path.as_deref().unwrap_or(&t.name).to_owned(),
+        content: Arc::clone(t.content_path.as_ref().unwrap_or(&t.name)),
         root: token_or_path(&t.root_token, &t.root),
         magnet_tail: t.magnet_tail(),
-        moving_to: (t.moving.as_deref()).map(|(path, token, _)| token_or_path(token, path)),
+        moving_to: (t.moving.as_deref())
+            .map(|(path, token, _)| if token.is_empty() { path } else { token }.clone()),
         settings: TorrentSettings {
             sequential: t.sequential,
             download_limit: t.down_limit.rate(),

@@ -64,7 +64,10 @@ fn a_refused_move_keeps_where_it_finishes_a_move_with_a_finish_sets_it() {
     // Shown moving there from the start.
     let s = core.stats(Time::ZERO, ih).unwrap();
     assert_eq!(s.moving_to.as_deref(), Some("staging"));
-    assert_ne!(s.root, "staging", "where its files are until the move ends");
+    assert_ne!(
+        &*s.root, "staging",
+        "where its files are until the move ends"
+    );
     // Another move while that one runs: refused, nothing changed.
     let mv = Command::MoveStorage {
         info_hash: ih,

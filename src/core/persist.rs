@@ -137,7 +137,7 @@ impl Torrent {
             added_at: self.added_at,
             // Before its check at add, an import's completion elsewhere.
             completed_at: self.completed_at.or(self.done_elsewhere),
-            root: self.root_token.clone(),
+            root: self.root_token.to_string(),
             paused: self.paused || (self.moving.is_some() && self.paused_before_move),
             sequential: self.sequential,
             file_priorities: self.file_priority.clone(),
@@ -145,7 +145,7 @@ impl Torrent {
             upload_limit: self.up_limit.rate(),
             // Stamped by the save (`storage::save_resume`).
             files: Vec::new(),
-            name: self.name.clone(),
+            name: self.name.to_string(),
             trackers: self.announcer.tiers().to_vec(),
             web_seeds: self.web_seeds.iter().map(|w| w.url.clone()).collect(),
             labels: self.labels.clone(),
@@ -306,7 +306,7 @@ impl Core {
             torrents.push(ResumeSave {
                 info_hash: *ih,
                 info: t.info.clone(),
-                root: t.root.clone(),
+                root: t.root.to_string(),
                 sync_files,
                 record: t.resume_record(zero),
                 keep_stamps: t.comparing(),
@@ -416,16 +416,16 @@ impl Core {
         // Put somewhere by hand: it stays there when it finishes (a refused
         // move changes nothing).
         t.finish_in = None;
-        if t.root == to {
-            t.root_token = to_token;
+        if *t.root == *to {
+            t.root_token = to_token.into();
             t.root_marked = to_marked;
             t.save_now = true;
             return Ok(());
         }
         if t.info.is_none() {
             // Nothing on disk yet: the files are created where it now points.
-            t.root = to;
-            t.root_token = to_token;
+            t.root = to.into();
+            t.root_token = to_token.into();
             t.root_marked = to_marked;
             t.save_now = true;
             return Ok(());
@@ -479,7 +479,7 @@ impl Core {
             info,
             have: t.have.clone(),
             hashes,
-            from: t.root.clone(),
+            from: t.root.to_string(),
             to: to.clone(),
             to_marked: *to_marked,
         }));
@@ -502,8 +502,8 @@ impl Core {
         let from = t.root.clone();
         match result {
             Ok(()) => {
-                t.root = to.clone();
-                t.root_token = token;
+                t.root = to.as_str().into();
+                t.root_token = token.into();
                 t.root_marked = marked;
                 t.note = None;
                 if let Some(info) = t.renamed.take() {
@@ -557,7 +557,7 @@ impl Core {
         if let Some(to) = t.finish_in.take() {
             t.dirty = true;
             t.save_now = true;
-            if to.path != t.root {
+            if *to.path != *t.root {
                 let name = t.name.clone();
                 let to = *to;
                 match self.move_storage(ih, to.path.clone(), to.token, to.marked, out) {

@@ -163,8 +163,8 @@ impl Core {
         t.stamps_due = StampsDue::No;
         t.paused_before_move = t.paused;
         t.moving = Some(Box::new((
-            t.root.clone(),
-            t.root_token.clone(),
+            t.root.to_string(),
+            t.root_token.to_string(),
             t.root_marked,
         )));
         t.renamed = Some(Arc::new(next));

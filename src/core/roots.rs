@@ -79,11 +79,11 @@ impl Core {
         self.root_check_wanted = false;
         let torrents = &self.torrents;
         let roots = self.root_book.set.get_or_insert_with(|| {
-            let set: BTreeSet<(&String, bool)> = torrents
+            let set: BTreeSet<(&str, bool)> = torrents
                 .values()
-                .map(|t| (&t.root, t.root_marked))
+                .map(|t| (&*t.root, t.root_marked))
                 .collect();
-            set.into_iter().map(|(r, m)| (r.clone(), m)).collect()
+            set.into_iter().map(|(r, m)| (r.to_owned(), m)).collect()
         });
         if roots.is_empty() {
             return;
@@ -207,7 +207,7 @@ impl Core {
         let ihs: Vec<InfoHash> = self
             .torrents
             .iter()
-            .filter(|(_, t)| t.root == root && t.moving.is_none())
+            .filter(|(_, t)| *t.root == *root && t.moving.is_none())
             .map(|(ih, _)| *ih)
             .collect();
         for ih in ihs {

@@ -15,7 +15,7 @@ pub struct TorrentStats {
     pub v1_hash: Option<InfoHash>,
     /// Its own name, which its files carry (or the magnet's display name, until
     /// the metadata arrives); see [`TorrentStats::shown_name`] for what to show.
-    pub name: String,
+    pub name: Arc<str>,
     /// What it is doing.
     pub state: TorrentState,
     /// Wanted bytes had, 0.0 to 1.0.
@@ -106,14 +106,14 @@ pub struct TorrentStats {
     /// (and so qBittorrent's) magnet links carry them.
     pub magnet_tail: std::sync::Arc<str>,
     /// Its storage root's token (or path, for a root the engine does not manage).
-    pub root: String,
+    pub root: Arc<str>,
     /// The root its files are moving to (a move, a new download folder, the
     /// move to where it finishes), by token (or path), until the move ends.
     pub moving_to: Option<String>,
     /// Where its content is under its root, as qBittorrent's `content_path`
     /// names it: the file of a one-file torrent, the folder all its files share,
     /// or empty (files straight in the root); its name until the metadata arrives.
-    pub content: String,
+    pub content: Arc<str>,
     /// Sequential order, caps and labels.
     pub settings: TorrentSettings,
     /// The last notice worth showing (partial recheck on restore, failed move,

@@ -39,12 +39,14 @@ pub enum TorrentState {
 
 #[derive(Debug)]
 pub(crate) struct Torrent {
-    pub name: String,
+    /// Shared with the stats handed out (a list of every torrent copies no
+    /// name, folder or root).
+    pub name: Arc<str>,
     /// Where its content lies under the download folder (`Info::content_path`,
     /// worked out once its metadata is laid out): `None` while that is its
     /// name, as for most torrents (nothing held for them).
-    pub content_path: Option<Box<str>>,
-    pub root: String,
+    pub content_path: Option<Arc<str>>,
+    pub root: Arc<str>,
     /// The layout (files, geometry): its `pieces` are always empty, the hashes
     /// are in `meta` while resident.
     pub info: Option<Arc<Info>>,
@@ -113,7 +115,7 @@ pub(crate) struct Torrent {
     /// check at add that finds it whole takes as its completion.
     pub done_elsewhere: Option<u64>,
     /// The storage root's token (resume records name it).
-    pub root_token: String,
+    pub root_token: Arc<str>,
     /// The root has a marker file (see [`super::AddTorrent::root_marked`]).
     pub root_marked: bool,
     /// When to announce to which of them, and what they said last.
@@ -344,9 +346,9 @@ pub enum StampsDue {
 impl Torrent {
     pub fn new(name: String, root: String, added_at: u64) -> Torrent {
         Torrent {
-            name,
+            name: name.into(),
             content_path: None,
-            root,
+            root: root.into(),
             info: None,
             meta: super::resident::MetaCache::default(),
             have: Bitfield::default(),
@@ -389,7 +391,7 @@ impl Torrent {
                 Vec::new(),
                 super::announce::Reach::default(),
             ),
-            root_token: String::new(),
+            root_token: "".into(),
             root_marked: true,
             dirty: true,
             save_now: true,
@@ -471,7 +473,9 @@ impl Torrent {
             }
         }
         let n = info.geometry.piece_count();
-        self.name.clone_from(&info.name);
+        if *self.name != *info.name {
+            self.name = info.name.as_str().into();
+        }
         self.content_path = info.content_path_unless(&self.name).map(Into::into);
         self.have = Bitfield::new(n);
         let g = &info.geometry;
@@ -510,7 +514,7 @@ impl Torrent {
             meta_record,
             about,
             metadata_size: self.meta.size,
-            root: self.root.clone(),
+            root: self.root.to_string(),
             marked: self.root_marked,
             prepared,
         })
@@ -540,7 +544,7 @@ impl Torrent {
         Some(super::Action::StatFiles {
             info_hash,
             info: Arc::clone(self.info.as_ref()?),
-            root: self.root.clone(),
+            root: self.root.to_string(),
             with_record: self.stamps_due == StampsDue::Record,
         })
     }

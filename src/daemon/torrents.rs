@@ -106,7 +106,7 @@ impl ListQuery {
     /// Whether a torrent passes the filters (`name` already lower case).
     fn keeps(&self, t: &TorrentView) -> bool {
         self.state.as_ref().is_none_or(|s| t.state == s.as_str())
-            && self.root.as_ref().is_none_or(|r| &t.root == r)
+            && self.root.as_ref().is_none_or(|r| *t.root == **r)
             && self.label.as_ref().is_none_or(|l| t.labels.contains(l))
             && self.category.as_ref().is_none_or(|c| &t.category == c)
             && (self.name.as_ref()).is_none_or(|n| t.name.to_lowercase().contains(n))
@@ -181,7 +181,7 @@ impl ListKey {
 
     fn of(self, t: &TorrentView) -> Sort {
         match self {
-            ListKey::Name => Sort::Text(t.name.clone()),
+            ListKey::Name => Sort::Text(t.name.to_string()),
             ListKey::Size => Sort::Int(t.size),
             ListKey::Progress => Sort::Real(t.progress),
             ListKey::Added => Sort::Int(t.added_at),

@@ -19,7 +19,7 @@ pub struct TorrentView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub info_hash_v2: Option<String>,
     /// Name.
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     /// "fetching_metadata", "checking", "downloading", "seeding", "paused",
     /// "queued", "moving" or "error".
     pub state: &'static str,
@@ -52,7 +52,7 @@ pub struct TorrentView {
     /// Seconds to completion at the current rate.
     pub eta_secs: Option<u64>,
     /// Storage root token.
-    pub root: String,
+    pub root: std::sync::Arc<str>,
     /// The root its files move to when it finishes, while it downloads in
     /// the incomplete folder (`root`); `null`: none.
     pub finish_root: Option<String>,
@@ -207,9 +207,9 @@ pub fn state_name(s: &TorrentState) -> &'static str {
 impl From<TorrentStats> for TorrentView {
     fn from(mut s: TorrentStats) -> Self {
         let name = if s.settings.display_name.is_empty() {
-            std::mem::take(&mut s.name)
+            s.name.clone()
         } else {
-            std::mem::take(&mut s.settings.display_name)
+            std::mem::take(&mut s.settings.display_name).into()
         };
         let base = s.downloaded.max(s.total_bytes).max(1);
         TorrentView {

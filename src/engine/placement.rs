@@ -92,17 +92,17 @@ impl Engine {
             .settings
             .finish_in
             .as_ref()
-            .map_or(s.root.as_str(), |f| f.token.as_str());
+            .map_or(&*s.root, |f| f.token.as_str());
         match token {
             Some(t) if t != save => {
-                if t != s.root {
+                if t != &*s.root {
                     let finish = self.finish_root(save).map(Box::new);
                     self.move_data_then(ih, t, finish)?;
                 }
             }
             // Downloading where it is saved.
             _ => {
-                if s.root != save {
+                if &*s.root != save {
                     self.move_data(ih, save)?;
                 }
             }
@@ -133,7 +133,7 @@ impl Engine {
                 return Ok(());
             }
         }
-        if s.root != token {
+        if &*s.root != token {
             self.move_data(ih, token)?;
         }
         Ok(())

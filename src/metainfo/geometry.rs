@@ -17,6 +17,9 @@ pub struct Geometry {
     piece_count: u32,
     /// `starts[i]` is where file `i` begins in the stream; the last entry is the total.
     starts: Vec<u64>,
+    /// The total, beside the list: a list of 100,000 torrents' sizes reads
+    /// it without a second cache miss per torrent.
+    total: u64,
 }
 
 /// A run of one piece's bytes inside one file.
@@ -60,6 +63,7 @@ impl Geometry {
             piece_length,
             piece_count,
             starts,
+            total,
         })
     }
 
@@ -75,10 +79,7 @@ impl Geometry {
 
     /// Total bytes in the torrent.
     pub fn total_length(&self) -> u64 {
-        *self
-            .starts
-            .last()
-            .expect("starts always ends with the total")
+        self.total
     }
 
     /// Number of files (as laid out, pad files included).

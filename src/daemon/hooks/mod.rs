@@ -149,10 +149,7 @@ async fn facts(app: &Shared, ih: InfoHash) -> Result<Facts, String> {
     let files = info.as_ref().map_or(0, |i| i.files.len());
     // A folder of its own (qBittorrent's root path), unless a single file
     // lies straight in its folder or the files have no common folder.
-    let here = v
-        .content_path
-        .strip_suffix(s.content.as_str())
-        .unwrap_or("");
+    let here = v.content_path.strip_suffix(&*s.content).unwrap_or("");
     let root_path = match s.content.split_once('/') {
         _ if s.content.is_empty() => String::new(),
         Some((top, _)) if files <= 1 => format!("{here}{top}"),

@@ -280,6 +280,7 @@ impl SortKey {
             Field::N(v) => SortKey::Number(*v),
             Field::B(v) => SortKey::Flag(*v),
             Field::S(v) => SortKey::Text(v.to_lowercase()),
+            Field::M(t) => SortKey::Text(t.magnet_uri().to_lowercase()),
         }
     }
 

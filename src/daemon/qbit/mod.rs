@@ -27,6 +27,8 @@ pub use read::{context as read_context, root_paths, unix_now};
 mod sync;
 mod trackers;
 pub mod view;
+#[cfg(test)]
+mod view_tests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -43,7 +43,9 @@ pub struct QbTorrent<'a> {
     pub infohash_v1: Hex,
     pub infohash_v2: Hex,
     pub last_activity: u64,
-    pub magnet_uri: String,
+    /// Its trackers and web seeds as its magnet link ends (already
+    /// encoded): the link is written from its parts ([`QbTorrent::magnet_uri`]).
+    pub magnet_tail: &'a str,
     pub max_ratio: f64,
     pub max_seeding_time: i64,
     pub name: &'a str,
@@ -109,6 +111,8 @@ pub enum Field<'a> {
     B(bool),
     /// Text.
     S(&'a str),
+    /// A torrent's magnet link, written from its parts.
+    M(&'a QbTorrent<'a>),
 }
 
 impl Field<'_> {
@@ -121,6 +125,10 @@ impl Field<'_> {
             Field::N(v) => (2u8, v.to_bits()).hash(h),
             Field::B(v) => (3u8, v).hash(h),
             Field::S(v) => (4u8, v).hash(h),
+            Field::M(t) => {
+                let parts = [t.infohash_v1.as_str(), t.infohash_v2.as_str(), t.name];
+                (5u8, parts, t.magnet_tail).hash(h);
+            }
         }
     }
 
@@ -139,6 +147,13 @@ impl Field<'_> {
             Field::B(true) => out.extend_from_slice(b"true"),
             Field::B(false) => out.extend_from_slice(b"false"),
             Field::S(v) => write_str(out, v),
+            // Nothing in a magnet link needs a JSON escape: its name and tail
+            // are percent-encoded.
+            Field::M(t) => {
+                out.push(b'"');
+                t.write_magnet(out);
+                out.push(b'"');
+            }
         }
     }
 }
@@ -199,73 +214,82 @@ pub const NAMES: [&str; FIELDS] = [
 impl QbTorrent<'_> {
     /// Every field with its name, in qBittorrent's (alphabetical) order.
     pub fn fields(&self) -> [(&'static str, Field<'_>); FIELDS] {
-        [
-            ("added_on", Field::U(self.added_on)),
-            ("amount_left", Field::U(self.amount_left)),
-            ("auto_tmm", Field::B(self.auto_tmm)),
-            ("availability", Field::N(self.availability)),
-            ("category", Field::S(self.category)),
-            ("completed", Field::U(self.completed)),
-            ("completion_on", Field::U(self.completion_on)),
-            ("content_path", Field::S(&self.content_path)),
-            ("dl_limit", Field::U(self.dl_limit)),
-            ("dlspeed", Field::U(self.dlspeed)),
-            ("download_path", Field::S(self.download_path)),
-            ("downloaded", Field::U(self.downloaded)),
-            ("downloaded_session", Field::U(self.downloaded_session)),
-            ("eta", Field::U(self.eta)),
-            ("f_l_piece_prio", Field::B(self.f_l_piece_prio)),
-            ("force_start", Field::B(self.force_start)),
-            ("hash", Field::S(self.hash.as_str())),
-            ("infohash_v1", Field::S(self.infohash_v1.as_str())),
-            ("infohash_v2", Field::S(self.infohash_v2.as_str())),
-            ("last_activity", Field::U(self.last_activity)),
-            ("magnet_uri", Field::S(&self.magnet_uri)),
-            ("max_ratio", Field::N(self.max_ratio)),
-            ("max_seeding_time", Field::I(self.max_seeding_time)),
-            ("name", Field::S(self.name)),
-            ("num_complete", Field::I(self.num_complete)),
-            ("num_incomplete", Field::I(self.num_incomplete)),
-            ("num_leechs", Field::U(self.num_leechs)),
-            ("num_seeds", Field::U(self.num_seeds)),
-            ("priority", Field::I(self.priority)),
-            ("progress", Field::N(self.progress)),
-            ("ratio", Field::N(self.ratio)),
-            ("ratio_limit", Field::N(self.ratio_limit)),
-            ("save_path", Field::S(self.save_path)),
-            ("seeding_time", Field::U(self.seeding_time)),
-            ("seeding_time_limit", Field::I(self.seeding_time_limit)),
-            ("seen_complete", Field::U(self.seen_complete)),
-            ("seq_dl", Field::B(self.seq_dl)),
-            ("size", Field::U(self.size)),
-            ("state", Field::S(self.state)),
-            ("super_seeding", Field::B(self.super_seeding)),
-            ("tags", Field::S(&self.tags)),
-            ("time_active", Field::U(self.time_active)),
-            ("total_size", Field::I(self.total_size)),
-            ("tracker", Field::S(self.tracker)),
-            ("trackers_count", Field::U(self.trackers_count)),
-            ("up_limit", Field::U(self.up_limit)),
-            ("uploaded", Field::U(self.uploaded)),
-            ("uploaded_session", Field::U(self.uploaded_session)),
-            ("upspeed", Field::U(self.upspeed)),
-        ]
+        let mut all = [("", Field::U(0)); FIELDS];
+        let mut n = 0;
+        self.each_field(|name, value| {
+            all[n] = (name, value);
+            n += 1;
+        });
+        all
+    }
+
+    /// Gives `f` every field with its name, in qBittorrent's (alphabetical)
+    /// order: a row is written from them with no list of them made.
+    pub fn each_field<'s>(&'s self, mut f: impl FnMut(&'static str, Field<'s>)) {
+        f("added_on", Field::U(self.added_on));
+        f("amount_left", Field::U(self.amount_left));
+        f("auto_tmm", Field::B(self.auto_tmm));
+        f("availability", Field::N(self.availability));
+        f("category", Field::S(self.category));
+        f("completed", Field::U(self.completed));
+        f("completion_on", Field::U(self.completion_on));
+        f("content_path", Field::S(&self.content_path));
+        f("dl_limit", Field::U(self.dl_limit));
+        f("dlspeed", Field::U(self.dlspeed));
+        f("download_path", Field::S(self.download_path));
+        f("downloaded", Field::U(self.downloaded));
+        f("downloaded_session", Field::U(self.downloaded_session));
+        f("eta", Field::U(self.eta));
+        f("f_l_piece_prio", Field::B(self.f_l_piece_prio));
+        f("force_start", Field::B(self.force_start));
+        f("hash", Field::S(self.hash.as_str()));
+        f("infohash_v1", Field::S(self.infohash_v1.as_str()));
+        f("infohash_v2", Field::S(self.infohash_v2.as_str()));
+        f("last_activity", Field::U(self.last_activity));
+        f("magnet_uri", Field::M(self));
+        f("max_ratio", Field::N(self.max_ratio));
+        f("max_seeding_time", Field::I(self.max_seeding_time));
+        f("name", Field::S(self.name));
+        f("num_complete", Field::I(self.num_complete));
+        f("num_incomplete", Field::I(self.num_incomplete));
+        f("num_leechs", Field::U(self.num_leechs));
+        f("num_seeds", Field::U(self.num_seeds));
+        f("priority", Field::I(self.priority));
+        f("progress", Field::N(self.progress));
+        f("ratio", Field::N(self.ratio));
+        f("ratio_limit", Field::N(self.ratio_limit));
+        f("save_path", Field::S(self.save_path));
+        f("seeding_time", Field::U(self.seeding_time));
+        f("seeding_time_limit", Field::I(self.seeding_time_limit));
+        f("seen_complete", Field::U(self.seen_complete));
+        f("seq_dl", Field::B(self.seq_dl));
+        f("size", Field::U(self.size));
+        f("state", Field::S(self.state));
+        f("super_seeding", Field::B(self.super_seeding));
+        f("tags", Field::S(&self.tags));
+        f("time_active", Field::U(self.time_active));
+        f("total_size", Field::I(self.total_size));
+        f("tracker", Field::S(self.tracker));
+        f("trackers_count", Field::U(self.trackers_count));
+        f("up_limit", Field::U(self.up_limit));
+        f("uploaded", Field::U(self.uploaded));
+        f("uploaded_session", Field::U(self.uploaded_session));
+        f("upspeed", Field::U(self.upspeed));
     }
 }
 
 impl QbTorrent<'_> {
     /// Appends the torrent as a JSON object.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.push(b'{');
-        for (i, (k, v)) in self.fields().iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
+        let mut sep = b'{';
+        self.each_field(|k, v| {
+            out.push(sep);
+            sep = b',';
             out.push(b'"');
             out.extend_from_slice(k.as_bytes());
             out.extend_from_slice(b"\":");
             v.write_json(out);
-        }
+        });
         out.push(b'}');
     }
 }
@@ -410,7 +434,7 @@ impl<'a> QbTorrent<'a> {
             infohash_v1: v1,
             infohash_v2: v2,
             last_activity,
-            magnet_uri: magnet(v1.as_str(), v2.as_str(), s.shown_name(), &s.magnet_tail),
+            magnet_tail: &s.magnet_tail,
             max_ratio: if eff.ratio_milli < 0 {
                 -1.0
             } else {
@@ -472,248 +496,35 @@ pub fn total_size(s: &crate::core::TorrentStats) -> i64 {
     }
 }
 
-/// A magnet link naming the torrent (`xt` and `dn`) by its v1 hash (`v1`, 40
-/// hex digits) and its v2 hash (`v2`, 64), whichever it has (empty: none),
-/// then `tail` (its trackers and web seeds, already encoded). Written into
-/// one string sized at once.
-pub fn magnet(v1: &str, v2: &str, name: &str, tail: &str) -> String {
-    let room = 64 + v1.len() + v2.len() + name.len() * 3 / 2 + tail.len();
-    let mut m = String::with_capacity(room);
-    m.push_str("magnet:?");
-    if !v1.is_empty() {
-        m.push_str("xt=urn:btih:");
-        m.push_str(v1);
-        m.push('&');
-    }
-    if !v2.is_empty() {
-        m.push_str("xt=urn:btmh:1220");
-        m.push_str(v2);
-        m.push('&');
-    }
-    m.push_str("dn=");
-    m.extend(percent_encoding::utf8_percent_encode(name, DN_KEEP));
-    m.push_str(tail);
-    m
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stats() -> crate::core::TorrentStats {
-        crate::core::TorrentStats {
-            info_hash: crate::types::InfoHash([7; 20]),
-            v2_hash: None,
-            v1_hash: Some(crate::types::InfoHash([7; 20])),
-            name: "x".into(),
-            state: TorrentState::Seeding,
-            progress: 1.0,
-            have_pieces: 1,
-            total_pieces: 1,
-            have_bytes: 1,
-            total_bytes: 1,
-            download_rate: 0,
-            upload_rate: 0,
-            downloaded: 0,
-            uploaded: 0,
-            downloaded_session: 0,
-            uploaded_session: 0,
-            wasted: 0,
-            web_seed_bytes: 0,
-            hash_failures: 0,
-            peers: 0,
-            seeds: 0,
-            connections: 0,
-            banned: 0,
-            known_peers: Default::default(),
-            eta_secs: None,
-            tracker_error: None,
-            tracker_warning: None,
-            tracker_url: None,
-            trackers: 0,
-            swarm: Default::default(),
-            availability: None,
-            root_missing: false,
-            files_missing: false,
-            seeding_secs: 0,
-            running_secs: 0,
-            seen_complete: None,
-            idle_secs: 0,
-            complete: true,
-            active_at: None,
-            added_at: 0,
-            completed_at: None,
-            root: "r".into(),
-            moving_to: None,
-            magnet_tail: "".into(),
-            content: "x".into(),
-            settings: crate::core::TorrentSettings::default(),
-            note: None,
+impl QbTorrent<'_> {
+    /// Appends its magnet link: `xt` by its v1 hash and its v2 hash,
+    /// whichever it has, `dn` its name, then its trackers and web seeds.
+    /// Written straight into the answer: a list of 100,000 torrents makes no
+    /// string for each link.
+    pub fn write_magnet(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"magnet:?");
+        if !self.infohash_v1.as_str().is_empty() {
+            out.extend_from_slice(b"xt=urn:btih:");
+            out.extend_from_slice(self.infohash_v1.as_str().as_bytes());
+            out.push(b'&');
         }
-    }
-
-    fn context() -> Context {
-        Context {
-            roots: RootPaths::default(),
-            share: ShareLimits::NONE,
-            now: 0,
-            ranks: HashMap::new(),
+        if !self.infohash_v2.as_str().is_empty() {
+            out.extend_from_slice(b"xt=urn:btmh:1220");
+            out.extend_from_slice(self.infohash_v2.as_str().as_bytes());
+            out.push(b'&');
         }
-    }
-
-    #[test]
-    fn v1_and_v2_hashes_show_as_qbittorrent_shows_them() {
-        // A hybrid: both hashes, a magnet naming both.
-        let cx = context();
-        let mut s = stats();
-        s.v2_hash = Some([0xab; 32]);
-        let t = QbTorrent::new(&s, &cx);
-        assert_eq!(t.infohash_v1.as_str(), "07".repeat(20));
-        assert_eq!(t.infohash_v2.as_str(), "ab".repeat(32));
-        assert!(t.magnet_uri.contains("btih:") && t.magnet_uri.contains("btmh:1220"));
-        // v2-only: its id is its truncated v2 hash, and it has no v1 hash.
-        s.info_hash = crate::types::InfoHash([0xab; 20]);
-        s.v1_hash = None;
-        let t = QbTorrent::new(&s, &cx);
-        assert_eq!(t.hash.as_str(), "ab".repeat(20));
-        assert_eq!(t.infohash_v1.as_str(), "");
-        assert_eq!(
-            t.magnet_uri,
-            format!("magnet:?xt=urn:btmh:1220{}&dn=x", "ab".repeat(32))
-        );
-        // A hybrid added by its v2 name: its id is that, and it has both.
-        s.v1_hash = Some(crate::types::InfoHash([0x07; 20]));
-        let t = QbTorrent::new(&s, &cx);
-        assert_eq!(t.hash.as_str(), "ab".repeat(20));
-        assert_eq!(t.infohash_v1.as_str(), "07".repeat(20));
-        assert!(t.magnet_uri.contains(&format!("btih:{}", "07".repeat(20))));
-    }
-
-    #[test]
-    fn paths_and_tags_are_qbittorrents() {
-        let cx = Context {
-            roots: [("r".to_owned(), "/srv/dl/".to_owned())]
-                .into_iter()
-                .collect(),
-            ..context()
-        };
-        let mut s = stats();
-        let t = QbTorrent::new(&s, &cx);
-        assert_eq!(
-            (t.save_path, t.content_path.as_ref()),
-            ("/srv/dl/", "/srv/dl/x")
-        );
-        assert_eq!(t.tags, "");
-        // Files straight in the root: the content is the root's folder.
-        s.content.clear();
-        s.settings.labels = vec!["a".into()];
-        let t = QbTorrent::new(&s, &cx);
-        assert_eq!(t.content_path, "/srv/dl/");
-        assert_eq!(t.tags, "a");
-        // A root the daemon does not manage: its path as given.
-        s.root = "/elsewhere".into();
-        s.settings.labels = vec!["a".into(), "b c".into()];
-        let t = QbTorrent::new(&s, &cx);
-        assert_eq!((t.save_path, t.tags.as_ref()), ("/elsewhere", "a, b c"));
-    }
-
-    /// A move by hand shows where it goes from its start: the save path, or
-    /// the download path of a torrent with an incomplete folder; the content
-    /// path stays where the files are until it ends.
-    #[test]
-    fn a_move_shows_its_target_at_once() {
-        let cx = Context {
-            roots: [
-                ("r".to_owned(), "/srv/dl".to_owned()),
-                ("new".to_owned(), "/srv/new".to_owned()),
-                ("done".to_owned(), "/srv/done".to_owned()),
-            ]
-            .into_iter()
-            .collect(),
-            ..context()
-        };
-        let mut s = stats();
-        s.moving_to = Some("new".into());
-        let t = QbTorrent::new(&s, &cx);
-        assert_eq!(
-            (t.save_path, t.download_path, t.content_path.as_ref()),
-            ("/srv/new", "", "/srv/dl/x")
-        );
-        s.settings.finish_in = Some(Box::new(crate::core::FinishRoot {
-            path: "/srv/done".into(),
-            token: "done".into(),
-            marked: false,
-        }));
-        let t = QbTorrent::new(&s, &cx);
-        assert_eq!((t.save_path, t.download_path), ("/srv/done", "/srv/new"));
-        s.moving_to = None;
-        let t = QbTorrent::new(&s, &cx);
-        assert_eq!((t.save_path, t.download_path), ("/srv/done", "/srv/dl"));
-    }
-
-    #[test]
-    fn the_name_list_follows_the_fields() {
-        let s = stats();
-        let cx = context();
-        let t = QbTorrent::new(&s, &cx);
-        let got: Vec<&str> = t.fields().iter().map(|(n, _)| *n).collect();
-        assert_eq!(got, NAMES);
-        let mut sorted = got.clone();
-        sorted.sort_unstable();
-        assert_eq!(got, sorted, "qBittorrent's order is alphabetical");
-    }
-
-    #[test]
-    fn fields_write_the_json_serde_json_writes() {
-        let cases = [
-            Field::U(0),
-            Field::U(u64::MAX),
-            Field::I(-1),
-            Field::I(i64::MIN),
-            Field::N(0.0),
-            Field::N(-2.0),
-            Field::N(1.5),
-            Field::N(0.1 + 0.2),
-            Field::N(1e300),
-            Field::N(f64::NAN),
-            Field::B(true),
-            Field::B(false),
-            Field::S(""),
-            Field::S("plain name.mkv"),
-            Field::S("q\"uote \\ back\nline \u{1} ctl é ✓"),
-        ];
-        for f in cases {
-            let mut ours = Vec::new();
-            f.write_json(&mut ours);
-            let theirs = match f {
-                Field::U(v) => serde_json::to_vec(&v),
-                Field::I(v) => serde_json::to_vec(&v),
-                Field::N(v) => serde_json::to_vec(&qt_value(v)),
-                Field::B(v) => serde_json::to_vec(&v),
-                Field::S(v) => serde_json::to_vec(v),
-            }
-            .unwrap();
-            assert_eq!(
-                String::from_utf8(ours).unwrap(),
-                String::from_utf8(theirs).unwrap()
-            );
+        out.extend_from_slice(b"dn=");
+        for part in percent_encoding::utf8_percent_encode(self.name, DN_KEEP) {
+            out.extend_from_slice(part.as_bytes());
         }
+        out.extend_from_slice(self.magnet_tail.as_bytes());
     }
 
-    #[test]
-    fn magnets_escape_the_name() {
-        assert_eq!(
-            magnet("ab", "", "a b.x", ""),
-            "magnet:?xt=urn:btih:ab&dn=a%20b.x"
-        );
-        assert_eq!(
-            magnet("ab", "cd", "x", ""),
-            "magnet:?xt=urn:btih:ab&xt=urn:btmh:1220cd&dn=x"
-        );
-        assert_eq!(magnet("", "cd", "x", ""), "magnet:?xt=urn:btmh:1220cd&dn=x");
-        // The trackers' part follows the name, in the one allocation.
-        let m = magnet("ab", "", "x", "&tr=udp%3A%2F%2Ft%3A1");
-        assert_eq!(m, "magnet:?xt=urn:btih:ab&dn=x&tr=udp%3A%2F%2Ft%3A1");
-        assert!(m.capacity() >= m.len() && m.capacity() < m.len() + 80);
+    /// Its magnet link.
+    pub fn magnet_uri(&self) -> String {
+        let mut out = Vec::with_capacity(64 + self.name.len() * 3 / 2 + self.magnet_tail.len());
+        self.write_magnet(&mut out);
+        // Only ASCII is written: hex digits, percent escapes, fixed text.
+        String::from_utf8_lossy(&out).into_owned()
     }
 }
