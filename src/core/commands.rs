@@ -658,8 +658,12 @@ impl Core {
 
 /// A root as the stats name it: its token, or its path for a root the
 /// engine does not manage.
-fn token_or_path(token: &Arc<str>, path: &Arc<str>) -> Arc<str> {
-    Arc::clone(if token.is_empty() { path } else { token })
+fn token_or_path<'a, S: AsRef<str> + ?Sized>(token: &'a S, path: &'a S) -> &'a S {
+    if token.as_ref().is_empty() {
+        path
+    } else {
+        token
+    }
 }
 
 /// Torrent `t`'s numbers now; `peers`: the core's connections; `zero`: the
@@ -731,10 +735,9 @@ fn stats_of(
         added_at: t.added_at,
         completed_at: t.completed_at,
         content: Arc::clone(t.content_path.as_ref().unwrap_or(&t.name)),
-        root: token_or_path(&t.root_token, &t.root),
+        root: Arc::clone(token_or_path(&t.root_token, &t.root)),
         magnet_tail: t.magnet_tail(),
-        moving_to: (t.moving.as_deref())
-            .map(|(path, token, _)| if token.is_empty() { path } else { token }.clone()),
+        moving_to: (t.moving.as_deref()).map(|(path, token, _)| token_or_path(token, path).clone()),
         settings: TorrentSettings {
             sequential: t.sequential,
             download_limit: t.down_limit.rate(),
