@@ -33,6 +33,7 @@ mod merge;
 mod placement;
 pub mod queue;
 mod restore;
+mod restore_read;
 mod storage;
 
 use core::net::SocketAddr;

@@ -11,16 +11,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::Engine;
+use super::restore_read::{Reader, key_info_hash, read_ahead};
 use crate::core::layout::{LayoutRecord, decode_layout};
 use crate::core::{
     AddTorrent, Command, Reply, Resume, StoredTorrent, TorrentSettings, TorrentSource,
 };
 use crate::metainfo::{Info, Magnet, Metainfo, MetainfoLimits, parse_stored};
 use crate::resume_lmdb::record::{self, StateRecord};
-use crate::resume_lmdb::{
-    CLOCK_PREFIX, Page, SessionStore, StoreError, StoreOp, clock_info_hash, clock_key, layout_op,
-    meta_key,
-};
+use crate::resume_lmdb::{Page, StoreOp, clock_info_hash, layout_op, meta_key};
 use crate::roots::StorageRootManager;
 use crate::types::InfoHash;
 
@@ -70,11 +68,6 @@ impl Records<'_> {
     }
 }
 
-/// Records read per page of the store (three a torrent, four in a store
-/// from before the clocks' own key range: 4,000 to 5,500 torrents, a few
-/// MB; seven under test, so pages end inside torrents).
-pub(super) const PAGE_RECORDS: usize = if cfg!(test) { 7 } else { 16_384 };
-
 /// Torrents a restoring thread is given at least (a small page needs fewer
 /// threads).
 const MIN_SHARE: usize = 64;
@@ -96,18 +89,13 @@ fn group<'a>(
 ) -> BTreeMap<InfoHash, Records<'a>> {
     let mut by_torrent: BTreeMap<InfoHash, Records<'a>> = carried.into_iter().collect();
     for (key, value) in page.iter() {
-        let mut parts = key.splitn(3, |&b| b == b':');
-        let (_, hex, kind) = (parts.next(), parts.next(), parts.next());
-        let ih = hex
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| InfoHash::parse(h).ok());
-        let Some(ih) = ih else {
+        let Some(ih) = key_info_hash(key) else {
             let key = String::from_utf8_lossy(key).into_owned();
             report.failed.push((key, "not an info-hash".into()));
             continue;
         };
         let r = by_torrent.entry(ih).or_default();
-        match kind {
+        match key.splitn(3, |&b| b == b':').nth(2) {
             Some(b"layout") => r.layout = Some(Cow::Borrowed(value)),
             Some(b"state") => r.state = Some(Cow::Borrowed(value)),
             Some(b"peers") => r.peers = Some(Cow::Borrowed(value)),
@@ -116,55 +104,6 @@ fn group<'a>(
         }
     }
     by_torrent
-}
-
-/// Reads into `by_torrent` its torrents' clock records: their own key range,
-/// in the same order as the torrents' records, from `from` up to `end`
-/// (`None`: the end of the range), a page at a time; `from` is left just
-/// past `end`. A clock whose torrent has no records is put in `orphans` to
-/// delete.
-fn read_clocks(
-    store: &dyn SessionStore,
-    by_torrent: &mut BTreeMap<InfoHash, Records<'_>>,
-    (from, end): (&mut Vec<u8>, Option<&[u8]>),
-    page: &mut Page,
-    orphans: &mut Vec<StoreOp>,
-) -> Result<(), StoreError> {
-    // Most torrents of a page have a clock or none: a page of as many
-    // records is mostly read in one scan (two under test, so scans end
-    // inside a page's range).
-    let limit = if cfg!(test) {
-        2
-    } else {
-        (by_torrent.len() + 1).max(64)
-    };
-    loop {
-        store.scan_page(CLOCK_PREFIX, from, limit, &|_| true, page)?;
-        for (key, value) in page.iter() {
-            if end.is_some_and(|end| key > end) {
-                break;
-            }
-            match clock_info_hash(key).and_then(|ih| by_torrent.get_mut(&ih)) {
-                Some(r) => r.add_clock(value),
-                None => orphans.push(StoreOp::Delete(key.to_vec())),
-            }
-        }
-        let next = page.last_key().filter(|k| end.is_none_or(|end| *k < end));
-        match next {
-            Some(k) if page.len() == limit => {
-                from.clear();
-                from.extend_from_slice(k);
-                from.push(0);
-            }
-            _ => break,
-        }
-    }
-    if let Some(end) = end {
-        from.clear();
-        from.extend_from_slice(end);
-        from.push(0);
-    }
-    Ok(())
 }
 
 /// What one restoring thread produced.
@@ -221,84 +160,92 @@ impl Engine {
         // Read, checked and added a page at a time, so the records and adds in
         // memory at once are a page's, whatever the store holds: while the
         // shards add one page, the next is read and checked.
-        let mut from = b"torrent:".to_vec();
-        let mut page = Page::default();
         let mut carried: Option<(InfoHash, Records<'static>)> = None;
         let mut pending: Vec<PendingAdd> = Vec::new();
         let mut reshare = false;
-        // The clocks of each page's torrents, read from their own key range;
-        // and those that named no torrent in the store.
-        let mut clocks = Page::default();
-        let mut clocks_from = CLOCK_PREFIX.to_vec();
+        // Clock records that named no torrent in the store.
         let mut orphans: Vec<StoreOp> = Vec::new();
         let mut clocks_failed = false;
-        loop {
-            // Everything but the metadata, which stays on disk (and out of
-            // memory) for every torrent whose layout record is there.
-            let not_meta = |k: &[u8]| !k.ends_with(b":meta");
-            let read =
-                (self.store()).scan_page(b"torrent:", &from, PAGE_RECORDS, &not_meta, &mut page);
-            if let Err(e) = read {
-                report.failed.push(("torrent:*".into(), e.to_string()));
-                break;
-            }
-            let last = page.len() < PAGE_RECORDS;
-            if let Some(k) = page.last_key() {
-                // The next page starts right after this one's last key.
-                from.clear();
-                from.extend_from_slice(k);
-                from.push(0);
-            }
-            let mut by_torrent = group(&page, carried.take(), &mut report);
-            // The page may end inside the last torrent's records: it waits
-            // for the rest in the next page.
-            if !last {
-                carried = by_torrent.pop_last().map(|(ih, r)| (ih, r.into_owned()));
-            }
-            // This page's clocks: from where the last page's ended to its
-            // last torrent's (the last page: to the end of the range).
-            let end = (!last)
-                .then(|| by_torrent.last_key_value().map(|(ih, _)| clock_key(*ih)))
-                .flatten();
-            let read = if last || end.is_some() {
-                let at = (&mut clocks_from, end.as_deref());
-                read_clocks(
-                    &**self.store(),
-                    &mut by_torrent,
-                    at,
-                    &mut clocks,
-                    &mut orphans,
-                )
-            } else {
-                Ok(())
-            };
-            if let Err(e) = read
-                && !std::mem::replace(&mut clocks_failed, true)
-            {
-                // Each torrent still has its state record's seconds seeded.
-                tracing::warn!(error = %e, "seeding clocks not read: the resume records' seconds seeded are used");
-            }
-            let per_shard = self.restore_page(by_torrent, &mut report);
-            // The previous page's adds are answered before this page's go out:
-            // one page in the shards at a time.
-            reshare |= self.settle(std::mem::take(&mut pending), &mut report);
-            for (shard, adds) in per_shard {
-                let tokens: Vec<String> = adds.iter().map(|a| a.root_token.clone()).collect();
-                match pollster::block_on(self.inner.send_now(shard, Command::Add(adds))) {
-                    Ok(answer) => pending.push(PendingAdd {
-                        shard,
-                        tokens,
-                        answer,
-                    }),
-                    Err(e) => report
-                        .failed
-                        .push((format!("shard {shard}"), e.to_string())),
+        std::thread::scope(|scope| {
+            // The next page is read while this one is decoded: one page
+            // waits at most (the reader blocks while it is not taken), and
+            // two pages' room comes back for reuse (a third is freed).
+            let (page_tx, pages) = flume::bounded(1);
+            let (spare_tx, spare) = flume::bounded::<(Page, Page)>(2);
+            let reader = Reader::new(&**self.store());
+            let ahead = std::thread::Builder::new()
+                .name("sr-restore-read".into())
+                .spawn_scoped(scope, move || read_ahead(reader, &page_tx, &spare));
+            let mut inline = match &ahead {
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no thread to read the session store ahead: it is read in turn");
+                    Some(Reader::new(&**self.store()))
                 }
+            };
+            loop {
+                let next = match &mut inline {
+                    Some(r) => r.read(Page::default(), Page::default()),
+                    None => pages.recv().ok(),
+                };
+                let Some(read) = next else { break };
+                let read = match read {
+                    Ok(r) => r,
+                    Err(e) => {
+                        report.failed.push(("torrent:*".into(), e.to_string()));
+                        break;
+                    }
+                };
+                let mut by_torrent = group(&read.records, carried.take(), &mut report);
+                // The page may end inside the last torrent's records: it waits
+                // for the rest in the next page (and so do its clocks).
+                if !read.last {
+                    carried = by_torrent.pop_last().map(|(ih, r)| (ih, r.into_owned()));
+                }
+                if let Some(e) = &read.clocks_error
+                    && !std::mem::replace(&mut clocks_failed, true)
+                {
+                    // Each torrent still has its state record's seconds seeded.
+                    tracing::warn!(error = %e, "seeding clocks not read: the resume records' seconds seeded are used");
+                }
+                for (key, value) in read.clocks.iter() {
+                    match clock_info_hash(key).and_then(|ih| by_torrent.get_mut(&ih)) {
+                        Some(r) => r.add_clock(value),
+                        None => orphans.push(StoreOp::Delete(key.to_vec())),
+                    }
+                }
+                let per_shard = self.restore_page(by_torrent, &mut report);
+                // The previous page's adds are answered before this page's go out:
+                // one page in the shards at a time.
+                reshare |= self.settle(std::mem::take(&mut pending), &mut report);
+                for (shard, adds) in per_shard {
+                    let tokens: Vec<String> = adds.iter().map(|a| a.root_token.clone()).collect();
+                    match pollster::block_on(self.inner.send_now(shard, Command::Add(adds))) {
+                        Ok(answer) => pending.push(PendingAdd {
+                            shard,
+                            tokens,
+                            answer,
+                        }),
+                        Err(e) => report
+                            .failed
+                            .push((format!("shard {shard}"), e.to_string())),
+                    }
+                }
+                if read.last {
+                    break;
+                }
+                // Full: the page's room is freed instead.
+                let _ = spare_tx.try_send((read.records, read.clocks));
             }
-            if last {
-                break;
+            // A reader waiting to hand over a page finds the restore gone.
+            drop(pages);
+            if let Ok(ahead) = ahead
+                && ahead.join().is_err()
+            {
+                let why = "the thread reading the session store panicked".to_owned();
+                report.failed.push(("torrent:*".into(), why));
             }
-        }
+        });
         reshare |= self.settle(pending, &mut report);
         if !orphans.is_empty() {
             let n = orphans.len();

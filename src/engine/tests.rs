@@ -142,7 +142,7 @@ fn the_async_calls_are_send(e: &Engine, ih: InfoHash, add: AddTorrent) {
 #[allow(clippy::disallowed_methods)] // real files and a real store in temp folders
 fn a_store_read_in_pages_restores_every_torrent_once() {
     use crate::metainfo::{CreateLayout, CreateOptions, build_torrent};
-    assert_eq!(super::restore::PAGE_RECORDS, 7);
+    assert_eq!(super::restore_read::PAGE_RECORDS, 7);
     let state = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let start = || {

@@ -46,6 +46,12 @@ impl Page {
         })
     }
 
+    /// The `i`th record's key.
+    pub fn key(&self, i: usize) -> &[u8] {
+        let start = i.checked_sub(1).map_or(0, |b| self.ends[b].1);
+        &self.bytes[start..self.ends[i].0]
+    }
+
     /// The last record's key.
     pub fn last_key(&self) -> Option<&[u8]> {
         let (key_end, _) = *self.ends.last()?;
@@ -71,6 +77,7 @@ mod tests {
             vec![(&b"a"[..], &b"1"[..]), (b"bb", b""), (b"", b"333")]
         );
         assert_eq!(p.last_key(), Some(&b""[..]));
+        assert_eq!([p.key(0), p.key(1), p.key(2)], [&b"a"[..], b"bb", b""]);
         p.clear();
         assert!(p.is_empty());
         p.push(b"k", b"v");
