@@ -90,12 +90,26 @@ impl Wanted<'_> {
 /// One torrent's picker.
 #[derive(Debug, Default)]
 pub(crate) struct Picker {
+    geom: Geom,
+    /// Nothing until a peer has a piece or one is picked: the picker of a
+    /// seed that no peer downloads from is its geometry alone (24 bytes,
+    /// not 184, at each of a large seedbox's torrents).
+    live: Option<Box<Live>>,
+}
+
+/// The pieces' count and lengths.
+#[derive(Debug, Default, Clone, Copy)]
+struct Geom {
     piece_length: u32,
     last_piece_length: u32,
     /// Pieces in the torrent.
     count: u32,
-    /// Per piece: how many connected peers have it (empty until a peer has one:
-    /// most of a large seedbox's torrents never see a peer that has anything).
+}
+
+/// What the picker counts once it is used.
+#[derive(Debug, Default)]
+struct Live {
+    /// Per piece: how many connected peers have it (empty until a peer has one).
     availability: Vec<u32>,
     partial: BTreeMap<u32, Partial>,
     /// Pieces to start, by priority and rarity.
@@ -106,22 +120,8 @@ pub(crate) struct Picker {
     synced: Option<(u64, u64)>,
 }
 
-impl Picker {
-    /// A picker for `count` pieces of `piece_length` bytes, the last `last` long.
-    pub fn new(count: u32, piece_length: u32, last: u32) -> Picker {
-        Picker {
-            piece_length,
-            last_piece_length: last,
-            count,
-            availability: Vec::new(),
-            partial: BTreeMap::new(),
-            buckets: Buckets::default(),
-            priority: Vec::new(),
-            synced: None,
-        }
-    }
-
-    fn piece_len(&self, piece: u32) -> u32 {
+impl Geom {
+    fn piece_len(self, piece: u32) -> u32 {
         if piece + 1 == self.count {
             self.last_piece_length
         } else {
@@ -129,11 +129,11 @@ impl Picker {
         }
     }
 
-    fn block_count(&self, piece: u32) -> u32 {
+    fn block_count(self, piece: u32) -> u32 {
         self.piece_len(piece).div_ceil(BLOCK_LEN)
     }
 
-    fn block_req(&self, piece: u32, block: u32) -> BlockRequest {
+    fn block_req(self, piece: u32, block: u32) -> BlockRequest {
         let len = self.piece_len(piece);
         let offset = block * BLOCK_LEN;
         BlockRequest {
@@ -142,96 +142,125 @@ impl Picker {
             len: BLOCK_LEN.min(len - offset),
         }
     }
+}
+
+impl Picker {
+    /// A picker for `count` pieces of `piece_length` bytes, the last `last` long.
+    pub fn new(count: u32, piece_length: u32, last: u32) -> Picker {
+        Picker {
+            geom: Geom {
+                piece_length,
+                last_piece_length: last,
+                count,
+            },
+            live: None,
+        }
+    }
+
+    /// Its counts, made at first use.
+    fn live(&mut self) -> &mut Live {
+        self.live.get_or_insert_with(Box::default)
+    }
+
+    /// The peers' counts of each piece (empty until a peer tells of one).
+    fn counts(&self) -> &[u32] {
+        self.live.as_ref().map_or(&[], |l| &l.availability)
+    }
 
     /// A peer has `piece` (a `have`, or one bit of its bitfield).
     pub fn peer_has(&mut self, piece: u32) {
-        if piece < self.count && self.availability.is_empty() {
-            self.availability = vec![0; self.count as usize];
+        let count = self.geom.count;
+        if piece >= count {
+            return;
         }
-        if let Some(a) = self.availability.get_mut(piece as usize) {
-            *a += 1;
-            let prio = self.priority.get(piece as usize).copied().unwrap_or(0);
-            self.buckets.moved(piece, prio, *a);
+        let Live {
+            availability,
+            priority,
+            buckets,
+            ..
+        } = self.live();
+        if availability.is_empty() {
+            *availability = vec![0; count as usize];
         }
+        let a = &mut availability[piece as usize];
+        *a += 1;
+        let prio = priority.get(piece as usize).copied().unwrap_or(0);
+        buckets.moved(piece, prio, *a);
     }
 
     /// A peer that had `piece` is gone.
     pub fn peer_lost(&mut self, piece: u32) {
-        if let Some(a) = self.availability.get_mut(piece as usize) {
+        let Some(l) = self.live.as_deref_mut() else {
+            return;
+        };
+        if let Some(a) = l.availability.get_mut(piece as usize) {
             *a = a.saturating_sub(1);
-            let prio = self.priority.get(piece as usize).copied().unwrap_or(0);
-            self.buckets.moved(piece, prio, *a);
+            let prio = l.priority.get(piece as usize).copied().unwrap_or(0);
+            l.buckets.moved(piece, prio, *a);
         }
     }
 
     /// How many connected peers have `piece`.
     pub fn availability(&self, piece: u32) -> u32 {
-        self.availability.get(piece as usize).copied().unwrap_or(0)
+        self.counts().get(piece as usize).copied().unwrap_or(0)
     }
 
     /// Copies of the whole torrent among the connected peers (libtorrent's
     /// "distributed copies"): the fewest peers any piece has, plus the share
     /// of pieces that more peers than that have. One pass over the pieces.
     pub fn distributed_copies(&self) -> f64 {
-        if self.availability.is_empty() {
+        let counts = self.counts();
+        if counts.is_empty() {
             // No peer has told us of a piece yet.
             return 0.0;
         }
         let (mut fewest, mut at_fewest) = (u32::MAX, 0usize);
-        for &a in &self.availability {
+        for &a in counts {
             if a < fewest {
                 (fewest, at_fewest) = (a, 1);
             } else if a == fewest {
                 at_fewest += 1;
             }
         }
-        let more = self.availability.len() - at_fewest;
-        f64::from(fewest) + more as f64 / self.availability.len() as f64
+        let more = counts.len() - at_fewest;
+        f64::from(fewest) + more as f64 / counts.len() as f64
     }
 
     /// How many connected peers have each piece (`count` zeros until a peer
     /// tells of one).
     pub fn availabilities(&self) -> Vec<u32> {
-        if self.availability.is_empty() {
-            vec![0; self.count as usize]
-        } else {
-            self.availability.clone()
+        match self.counts() {
+            [] => vec![0; self.geom.count as usize],
+            counts => counts.to_vec(),
         }
     }
 
     /// Pieces in progress.
     pub fn in_progress(&self) -> impl Iterator<Item = u32> + '_ {
-        self.partial.keys().copied()
+        self.live.iter().flat_map(|l| l.partial.keys().copied())
     }
 
     /// Bytes of memory held for the pieces in progress (their buffers).
     pub fn buffered(&self) -> usize {
-        self.partial.values().map(|p| p.data.capacity()).sum()
+        let parts = self.live.iter().flat_map(|l| l.partial.values());
+        parts.map(|p| p.data.capacity()).sum()
     }
 
     /// Drops a piece in progress (no longer wanted); its blocks are forgotten.
     pub fn drop_piece(&mut self, piece: u32) {
-        if self.partial.remove(&piece).is_some() {
-            self.requeue(piece);
-        }
-    }
-
-    /// A piece no longer in progress goes back among the candidates (dropped
-    /// there once had).
-    fn requeue(&mut self, piece: u32) {
-        let i = piece as usize;
-        let avail = self.availability.get(i).copied().unwrap_or(0);
-        if let Some(&prio) = self.priority.get(i)
-            && prio > 0
+        if let Some(l) = self.live.as_deref_mut()
+            && l.partial.remove(&piece).is_some()
         {
-            self.buckets.add(piece, prio, avail);
+            l.requeue(piece);
         }
     }
 
     /// Drops every piece in progress (a check, a lost root, a move).
     pub fn drop_all(&mut self) {
-        self.partial.clear();
-        self.synced = None;
+        if let Some(l) = self.live.as_deref_mut() {
+            l.partial.clear();
+            l.synced = None;
+        }
     }
 
     /// Chooses up to `n` blocks to ask of a peer that has `peer_have` and already
@@ -244,19 +273,76 @@ impl Picker {
         n: usize,
         rng: &mut Rng,
     ) -> Vec<BlockRequest> {
-        let mut out = Vec::new();
         if n == 0 {
-            return out;
+            return Vec::new();
         }
+        let g = self.geom;
+        self.live().pick(g, wanted, peer_have, inflight, n, rng)
+    }
+
+    /// Whether every block still wanted is asked of some peer.
+    pub fn all_requested(&mut self, wanted: &Wanted<'_>) -> bool {
+        let g = self.geom;
+        !self.live().any_unrequested(g, wanted)
+    }
+
+    /// Requests outstanding for a block (0 when not in progress or received).
+    pub fn copies(&self, req: &BlockRequest) -> u8 {
+        (self.live.as_ref())
+            .and_then(|l| l.partial.get(&req.piece))
+            .and_then(|part| part.blocks.get((req.offset / BLOCK_LEN) as usize))
+            .map_or(0, |&s| if s == RECEIVED { 0 } else { s })
+    }
+
+    /// Gives a requested block back (timeout, choke, reject, close).
+    pub fn release(&mut self, req: &BlockRequest) {
+        let part = (self.live.as_deref_mut()).and_then(|l| l.partial.get_mut(&req.piece));
+        if let Some(part) = part {
+            let b = (req.offset / BLOCK_LEN) as usize;
+            if let Some(s) = part.blocks.get_mut(b)
+                && *s != RECEIVED
+                && *s > 0
+            {
+                *s -= 1;
+                if *s == 0 {
+                    part.unasked += 1;
+                }
+            }
+        }
+    }
+
+    /// Stores a block that arrived from `from`.
+    pub fn on_block(&mut self, piece: u32, offset: u32, data: &[u8], from: IpAddr) -> BlockOutcome {
+        let piece_len = self.geom.piece_len(piece) as usize;
+        match self.live.as_deref_mut() {
+            Some(l) => l.on_block(piece_len, piece, offset, data, from),
+            None => BlockOutcome::Unexpected,
+        }
+    }
+}
+
+impl Live {
+    /// Chooses up to `n` blocks to ask of a peer that has `peer_have` and already
+    /// has `inflight` outstanding.
+    fn pick(
+        &mut self,
+        g: Geom,
+        wanted: &Wanted<'_>,
+        peer_have: &Bitfield,
+        inflight: &[InFlight],
+        n: usize,
+        rng: &mut Rng,
+    ) -> Vec<BlockRequest> {
+        let mut out = Vec::new();
         // 0. Pieces a reader waits for, in order, started or not.
         for piece in wanted.urgent.values().flat_map(Clone::clone) {
             if piece >= wanted.have.len() || !peer_have.get(piece) || !wanted.wants(piece) {
                 continue;
             }
             if !self.partial.contains_key(&piece) {
-                self.start(piece);
+                self.start(g, piece);
             }
-            self.take_missing(piece, n, &mut out);
+            self.take_missing(g, piece, n, &mut out);
             if out.len() >= n {
                 return out;
             }
@@ -271,20 +357,20 @@ impl Picker {
             .collect();
         partial.sort_by(|a, b| (b.0, b.1, a.2).cmp(&(a.0, a.1, b.2)));
         for &(_, _, piece) in &partial {
-            self.take_missing(piece, n, &mut out);
+            self.take_missing(g, piece, n, &mut out);
             if out.len() >= n {
                 return out;
             }
         }
         // 2. New pieces.
         while out.len() < n {
-            let Some(piece) = self.pick_new_piece(wanted, peer_have, rng) else {
+            let Some(piece) = self.pick_new_piece(g, wanted, peer_have, rng) else {
                 break;
             };
-            self.start(piece);
-            self.take_missing(piece, n, &mut out);
+            self.start(g, piece);
+            self.take_missing(g, piece, n, &mut out);
         }
-        if !out.is_empty() || self.any_unrequested(wanted) || !self.last_few() {
+        if !out.is_empty() || self.any_unrequested(g, wanted) || !self.last_few() {
             return out;
         }
         // 3. Endgame: ask this peer too for blocks it does not already have in
@@ -296,8 +382,8 @@ impl Picker {
             .filter(|p| peer_have.get(*p))
             .collect();
         for &piece in &partial {
-            for b in 0..self.block_count(piece) {
-                let req = self.block_req(piece, b);
+            for b in 0..g.block_count(piece) {
+                let req = g.block_req(piece, b);
                 let state = self.partial[&piece].blocks[b as usize];
                 let mine = inflight.iter().any(|f| f.req == req) || out.contains(&req);
                 if (1..MAX_COPIES).contains(&state) && !mine {
@@ -313,8 +399,8 @@ impl Picker {
     }
 
     /// A piece in progress from now on, nothing of it asked for yet.
-    fn start(&mut self, piece: u32) {
-        let blocks = self.block_count(piece) as usize;
+    fn start(&mut self, g: Geom, piece: u32) {
+        let blocks = g.block_count(piece) as usize;
         self.partial.insert(
             piece,
             Partial {
@@ -332,12 +418,12 @@ impl Picker {
         self.buckets.remove(piece);
     }
 
-    fn take_missing(&mut self, piece: u32, n: usize, out: &mut Vec<BlockRequest>) {
-        for b in 0..self.block_count(piece) {
+    fn take_missing(&mut self, g: Geom, piece: u32, n: usize, out: &mut Vec<BlockRequest>) {
+        for b in 0..g.block_count(piece) {
             if out.len() >= n {
                 return;
             }
-            let req = self.block_req(piece, b);
+            let req = g.block_req(piece, b);
             let part = self.partial.get_mut(&piece).expect("caller checked");
             if part.unasked == 0 {
                 return;
@@ -362,20 +448,15 @@ impl Picker {
         true
     }
 
-    /// Whether every block still wanted is asked of some peer.
-    pub fn all_requested(&mut self, wanted: &Wanted<'_>) -> bool {
-        !self.any_unrequested(wanted)
-    }
-
     /// Refills the buckets if a had piece may be wanted again or priorities
     /// changed since they were filled.
-    fn sync(&mut self, wanted: &Wanted<'_>) {
+    fn sync(&mut self, count: u32, wanted: &Wanted<'_>) {
         let now = (wanted.have.generation(), wanted.priority_epoch);
         if self.synced == Some(now) {
             return;
         }
-        self.priority = (0..self.count).map(|p| wanted.priority_of(p)).collect();
-        self.availability.resize(self.count as usize, 0);
+        self.priority = (0..count).map(|p| wanted.priority_of(p)).collect();
+        self.availability.resize(count as usize, 0);
         self.buckets
             .rebuild(&self.priority, &self.availability, |p| wanted.have.get(p));
         self.synced = Some(now);
@@ -385,11 +466,12 @@ impl Picker {
     /// it is not had, started or being written.
     fn next_from_buckets(
         &mut self,
+        count: u32,
         wanted: &Wanted<'_>,
         start: u64,
         peer_has: impl Fn(u32) -> bool,
     ) -> Option<u32> {
-        self.sync(wanted);
+        self.sync(count, wanted);
         let partial = &self.partial;
         self.buckets.find(
             start,
@@ -398,21 +480,16 @@ impl Picker {
         )
     }
 
-    /// Requests outstanding for a block (0 when not in progress or received).
-    pub fn copies(&self, req: &BlockRequest) -> u8 {
-        self.partial
-            .get(&req.piece)
-            .and_then(|part| part.blocks.get((req.offset / BLOCK_LEN) as usize))
-            .map_or(0, |&s| if s == RECEIVED { 0 } else { s })
-    }
-
-    fn any_unrequested(&mut self, wanted: &Wanted<'_>) -> bool {
+    fn any_unrequested(&mut self, g: Geom, wanted: &Wanted<'_>) -> bool {
         self.partial.values().any(|p| p.unasked > 0)
-            || self.next_from_buckets(wanted, 0, |_| true).is_some()
+            || self
+                .next_from_buckets(g.count, wanted, 0, |_| true)
+                .is_some()
     }
 
     fn pick_new_piece(
         &mut self,
+        g: Geom,
         wanted: &Wanted<'_>,
         peer_have: &Bitfield,
         rng: &mut Rng,
@@ -423,28 +500,30 @@ impl Picker {
             return candidates.min_by_key(|&p| (std::cmp::Reverse(wanted.priority_of(p)), p));
         }
         // Highest priority, then rarest; among equals, wherever the draw starts.
-        self.next_from_buckets(wanted, rng.next_u64(), |p| peer_have.get(p))
+        self.next_from_buckets(g.count, wanted, rng.next_u64(), |p| peer_have.get(p))
     }
 
-    /// Gives a requested block back (timeout, choke, reject, close).
-    pub fn release(&mut self, req: &BlockRequest) {
-        if let Some(part) = self.partial.get_mut(&req.piece) {
-            let b = (req.offset / BLOCK_LEN) as usize;
-            if let Some(s) = part.blocks.get_mut(b)
-                && *s != RECEIVED
-                && *s > 0
-            {
-                *s -= 1;
-                if *s == 0 {
-                    part.unasked += 1;
-                }
-            }
+    /// A piece no longer in progress goes back among the candidates (dropped
+    /// there once had).
+    fn requeue(&mut self, piece: u32) {
+        let i = piece as usize;
+        let avail = self.availability.get(i).copied().unwrap_or(0);
+        if let Some(&prio) = self.priority.get(i)
+            && prio > 0
+        {
+            self.buckets.add(piece, prio, avail);
         }
     }
 
-    /// Stores a block that arrived from `from`.
-    pub fn on_block(&mut self, piece: u32, offset: u32, data: &[u8], from: IpAddr) -> BlockOutcome {
-        let piece_len = self.piece_len(piece) as usize;
+    /// Stores a block of a piece `piece_len` long that arrived from `from`.
+    fn on_block(
+        &mut self,
+        piece_len: usize,
+        piece: u32,
+        offset: u32,
+        data: &[u8],
+        from: IpAddr,
+    ) -> BlockOutcome {
         let Some(part) = self.partial.get_mut(&piece) else {
             return BlockOutcome::Unexpected;
         };

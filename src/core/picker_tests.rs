@@ -410,3 +410,34 @@ fn urgent_pieces_come_first_in_order_then_the_usual_order() {
     let next = p.pick(&w.view(), &all, &[], 4, &mut rng);
     assert_eq!(pieces_of(&next), vec![1], "then rarest first again");
 }
+
+/// A picker nobody downloads through holds its geometry alone: reading it,
+/// and the calls that only undo what a download did, leave it so.
+#[test]
+fn an_unused_picker_holds_no_counts() {
+    assert_eq!(std::mem::size_of::<Picker>(), 24);
+    let mut p = picker(4);
+    let req = BlockRequest {
+        piece: 1,
+        offset: 0,
+        len: BLOCK_LEN,
+    };
+    assert_eq!(p.availability(1), 0);
+    assert_eq!(p.availabilities(), vec![0; 4]);
+    assert!(p.distributed_copies() == 0.0 && p.buffered() == 0 && p.copies(&req) == 0);
+    assert_eq!(p.in_progress().count(), 0);
+    p.peer_lost(1);
+    p.release(&req);
+    p.drop_piece(1);
+    p.drop_all();
+    let ip = "10.0.0.1".parse().unwrap();
+    assert!(matches!(
+        p.on_block(1, 0, &[0; 16], ip),
+        BlockOutcome::Unexpected
+    ));
+    p.peer_has(9);
+    assert!(p.live.is_none());
+    p.peer_has(2);
+    assert!(p.live.is_some());
+    assert_eq!(p.availabilities(), vec![0, 0, 1, 0]);
+}

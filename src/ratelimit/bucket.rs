@@ -10,24 +10,38 @@ use crate::types::Time;
 /// Over any interval of length T, at most `burst + rate * T` bytes are granted.
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
+    /// 0: unlimited, and nothing held (most torrents have no limit of their
+    /// own: 16 bytes each, not 48).
     rate_bytes_per_sec: u64,
-    burst_bytes: u64,
+    budget: Option<Box<Budget>>,
+}
+
+/// What a limited bucket has saved up.
+#[derive(Debug, Clone)]
+struct Budget {
     /// Tokens scaled by 1e9 (byte-nanoseconds per second), so refills are exact.
     tokens_scaled: u128,
     last: Time,
 }
 
+/// The smallest burst: one block can always pass.
+const MIN_BURST: u64 = 16 * 1024;
+
 impl TokenBucket {
     /// A bucket for `rate_bytes_per_sec` (0 = unlimited) holding up to one second of
-    /// traffic (at least 16 KiB, so one block can always pass).
+    /// traffic (at least 16 KiB, so one block can always pass), full.
     pub fn new(rate_bytes_per_sec: u64) -> TokenBucket {
-        let burst = rate_bytes_per_sec.max(16 * 1024);
-        TokenBucket {
+        let mut b = TokenBucket {
             rate_bytes_per_sec,
-            burst_bytes: burst,
-            tokens_scaled: u128::from(burst) * 1_000_000_000,
-            last: Time::ZERO,
+            budget: None,
+        };
+        if rate_bytes_per_sec > 0 {
+            b.budget = Some(Box::new(Budget {
+                tokens_scaled: b.cap(),
+                last: Time::ZERO,
+            }));
         }
+        b
     }
 
     /// The configured rate (0 = unlimited).
@@ -37,37 +51,53 @@ impl TokenBucket {
 
     /// The most bytes it lets through at once (a full bucket).
     pub fn burst(&self) -> u64 {
-        self.burst_bytes
+        self.rate_bytes_per_sec.max(MIN_BURST)
     }
 
-    /// Changes the rate, keeping what is saved up (capped to the new burst).
+    /// A full bucket's tokens.
+    fn cap(&self) -> u128 {
+        u128::from(self.burst()) * 1_000_000_000
+    }
+
+    /// Changes the rate, keeping what is saved up (capped to the new burst);
+    /// a bucket that was unlimited starts with the smallest burst saved.
     pub fn set_rate(&mut self, now: Time, rate_bytes_per_sec: u64) {
         self.refill(now);
         self.rate_bytes_per_sec = rate_bytes_per_sec;
-        self.burst_bytes = rate_bytes_per_sec.max(16 * 1024);
-        self.tokens_scaled = self
-            .tokens_scaled
-            .min(u128::from(self.burst_bytes) * 1_000_000_000);
+        if rate_bytes_per_sec == 0 {
+            self.budget = None;
+            return;
+        }
+        let cap = self.cap();
+        let budget = self.budget.get_or_insert_with(|| {
+            Box::new(Budget {
+                tokens_scaled: u128::from(MIN_BURST) * 1_000_000_000,
+                last: now,
+            })
+        });
+        budget.tokens_scaled = budget.tokens_scaled.min(cap);
     }
 
-    fn refill(&mut self, now: Time) {
-        if now > self.last {
-            let gained = u128::from(now.0 - self.last.0) * u128::from(self.rate_bytes_per_sec);
-            let cap = u128::from(self.burst_bytes) * 1_000_000_000;
-            self.tokens_scaled = (self.tokens_scaled + gained).min(cap);
-            self.last = now;
+    /// The budget brought up to `now`: `None` when unlimited.
+    fn refill(&mut self, now: Time) -> Option<&mut Budget> {
+        let (rate, cap) = (self.rate_bytes_per_sec, self.cap());
+        let budget = self.budget.as_deref_mut()?;
+        if now > budget.last {
+            let gained = u128::from(now.0 - budget.last.0) * u128::from(rate);
+            budget.tokens_scaled = (budget.tokens_scaled + gained).min(cap);
+            budget.last = now;
         }
+        Some(budget)
     }
 
     /// Whether `n` bytes may pass now; if so they are taken from the budget.
     pub fn take(&mut self, now: Time, n: u64) -> bool {
-        if self.rate_bytes_per_sec == 0 {
+        let Some(budget) = self.refill(now) else {
             return true;
-        }
-        self.refill(now);
+        };
         let need = u128::from(n) * 1_000_000_000;
-        if self.tokens_scaled >= need {
-            self.tokens_scaled -= need;
+        if budget.tokens_scaled >= need {
+            budget.tokens_scaled -= need;
             true
         } else {
             false
@@ -76,22 +106,19 @@ impl TokenBucket {
 
     /// Bytes that may pass now (`None`: unlimited), without taking them.
     pub fn available(&mut self, now: Time) -> Option<u64> {
-        if self.rate_bytes_per_sec == 0 {
-            return None;
-        }
-        self.refill(now);
-        Some(u64::try_from(self.tokens_scaled / 1_000_000_000).unwrap_or(u64::MAX))
+        let budget = self.refill(now)?;
+        Some(u64::try_from(budget.tokens_scaled / 1_000_000_000).unwrap_or(u64::MAX))
     }
 
     /// How long until `n` bytes could pass (zero if now).
     pub fn wait(&mut self, now: Time, n: u64) -> std::time::Duration {
-        if self.rate_bytes_per_sec == 0 {
+        let (rate, burst) = (self.rate_bytes_per_sec, self.burst());
+        let Some(budget) = self.refill(now) else {
             return std::time::Duration::ZERO;
-        }
-        self.refill(now);
-        let need = u128::from(n.min(self.burst_bytes)) * 1_000_000_000;
-        let missing = need.saturating_sub(self.tokens_scaled);
-        let ns = missing.div_ceil(u128::from(self.rate_bytes_per_sec));
+        };
+        let need = u128::from(n.min(burst)) * 1_000_000_000;
+        let missing = need.saturating_sub(budget.tokens_scaled);
+        let ns = missing.div_ceil(u128::from(rate));
         std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
     }
 }
@@ -126,7 +153,9 @@ mod tests {
 
     #[test]
     fn unlimited_always_passes() {
+        assert_eq!(std::mem::size_of::<TokenBucket>(), 16);
         let mut b = TokenBucket::new(0);
+        assert!(b.budget.is_none());
         assert!(b.take(Time::ZERO, u64::MAX / 2));
         assert_eq!(b.wait(Time::ZERO, 1 << 30), std::time::Duration::ZERO);
     }
@@ -149,5 +178,10 @@ mod tests {
         assert!(!b.take(Time::ZERO, 1));
         b.set_rate(Time::from_secs(1), 0);
         assert!(b.take(Time::from_secs(1), 1 << 40));
+        // Limited again: one block's worth saved, then the rate's refills.
+        b.set_rate(Time::from_secs(2), 100_000);
+        assert!(b.take(Time::from_secs(2), 16 * 1024));
+        assert!(!b.take(Time::from_secs(2), 1));
+        assert!(b.take(Time::from_millis(2_100), 10_000));
     }
 }

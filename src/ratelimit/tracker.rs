@@ -10,15 +10,23 @@ use crate::types::Time;
 /// so a fresh peer's rate is not understated).
 #[derive(Debug, Clone)]
 pub struct RateTracker {
+    /// The window, in milliseconds, and how many buckets it is cut into.
+    window_ms: u32,
+    slots: u32,
+    /// Nothing until the first byte: most torrents of a large seedbox, and
+    /// many of their peers, never move one (16 bytes each then, not 72).
+    live: Option<Box<Live>>,
+}
+
+/// A tracker's buckets, from its first byte on.
+#[derive(Debug, Clone)]
+struct Live {
     bucket_ns: u64,
-    /// Empty until the first byte (most torrents of a large seedbox never move
-    /// one), then `slots` long.
-    buckets: Vec<u64>,
-    slots: usize,
     /// Index (time / bucket_ns) of the newest bucket written.
     head: u64,
-    started: Option<Time>,
+    started: Time,
     total: u64,
+    buckets: Box<[u64]>,
 }
 
 impl Default for RateTracker {
@@ -28,17 +36,82 @@ impl Default for RateTracker {
 }
 
 impl RateTracker {
-    /// A tracker over `window_ms` milliseconds in `buckets` buckets.
-    pub fn new(window_ms: u64, buckets: usize) -> RateTracker {
+    /// A tracker over `window_ms` milliseconds (under 49 days) in `buckets`
+    /// buckets.
+    pub fn new(window_ms: u32, buckets: u32) -> RateTracker {
         assert!(buckets > 0 && window_ms > 0);
         RateTracker {
-            bucket_ns: window_ms * 1_000_000 / buckets as u64,
-            buckets: Vec::new(),
+            window_ms,
             slots: buckets,
-            head: 0,
-            started: None,
-            total: 0,
+            live: None,
         }
+    }
+
+    /// Records `bytes` at `now`.
+    pub fn add(&mut self, now: Time, bytes: u64) {
+        let (window_ms, slots) = (self.window_ms, self.slots);
+        let live = self.live.get_or_insert_with(|| {
+            let bucket_ns = u64::from(window_ms) * 1_000_000 / u64::from(slots);
+            Box::new(Live {
+                bucket_ns,
+                head: now.0 / bucket_ns,
+                started: now,
+                total: 0,
+                buckets: vec![0; slots as usize].into_boxed_slice(),
+            })
+        });
+        live.advance(now);
+        let slot = live.slot(live.head);
+        live.buckets[slot] += bytes;
+        live.total += bytes;
+    }
+
+    /// Bytes per second over the window ending at `now`.
+    pub fn rate(&mut self, now: Time) -> u64 {
+        let Some(live) = self.live.as_deref_mut() else {
+            return 0;
+        };
+        live.advance(now);
+        let sum: u64 = live.buckets.iter().sum();
+        let window_ns = live.bucket_ns * live.buckets.len() as u64;
+        // While younger than a window, divide by the time actually covered (but at
+        // least one bucket, so a single burst does not read as infinite).
+        let covered = (now.0.saturating_sub(live.started.0) + live.bucket_ns).min(window_ns);
+        u64::try_from(u128::from(sum) * 1_000_000_000 / u128::from(covered)).unwrap_or(u64::MAX)
+    }
+
+    /// Bytes per second over about the last `ms` (whole buckets before the
+    /// current one, which counts as far as it goes): quicker than [`rate`]
+    /// to show that a peer slowed down.
+    ///
+    /// [`rate`]: RateTracker::rate
+    pub fn recent_rate(&mut self, now: Time, ms: u64) -> u64 {
+        let Some(live) = self.live.as_deref_mut() else {
+            return 0;
+        };
+        live.advance(now);
+        let len = live.buckets.len() as u64;
+        let n = (ms * 1_000_000 / live.bucket_ns).clamp(1, len);
+        let sum: u64 = (0..n)
+            .map(|i| live.buckets[live.slot(live.head + len - i)])
+            .sum();
+        let into_current = now.0.saturating_sub(live.head * live.bucket_ns);
+        let covered = ((n - 1) * live.bucket_ns + into_current)
+            .min(now.0.saturating_sub(live.started.0))
+            .max(live.bucket_ns);
+        u64::try_from(u128::from(sum) * 1_000_000_000 / u128::from(covered)).unwrap_or(u64::MAX)
+    }
+
+    /// Every byte ever recorded.
+    pub fn total(&self) -> u64 {
+        self.live.as_ref().map_or(0, |l| l.total)
+    }
+}
+
+impl Live {
+    /// The ring's place for bucket index `i`.
+    fn slot(&self, i: u64) -> usize {
+        usize::try_from(i % self.buckets.len() as u64).expect("ring index")
     }
 
     fn advance(&mut self, now: Time) {
@@ -49,72 +122,27 @@ impl RateTracker {
         let n = self.buckets.len() as u64;
         // Clear every bucket that the clock moved past (at most the whole ring).
         for i in (self.head + 1)..=idx.min(self.head + n) {
-            let slot = usize::try_from(i % n).expect("ring index");
+            let slot = self.slot(i);
             self.buckets[slot] = 0;
         }
         self.head = idx;
-    }
-
-    /// Records `bytes` at `now`.
-    pub fn add(&mut self, now: Time, bytes: u64) {
-        if self.started.is_none() {
-            self.started = Some(now);
-            self.head = now.0 / self.bucket_ns;
-            self.buckets = vec![0; self.slots];
-        }
-        self.advance(now);
-        let slot = usize::try_from(self.head % self.buckets.len() as u64).expect("ring index");
-        self.buckets[slot] += bytes;
-        self.total += bytes;
-    }
-
-    /// Bytes per second over the window ending at `now`.
-    pub fn rate(&mut self, now: Time) -> u64 {
-        let Some(started) = self.started else {
-            return 0;
-        };
-        self.advance(now);
-        let sum: u64 = self.buckets.iter().sum();
-        let window_ns = self.bucket_ns * self.buckets.len() as u64;
-        // While younger than a window, divide by the time actually covered (but at
-        // least one bucket, so a single burst does not read as infinite).
-        let covered = (now.0.saturating_sub(started.0) + self.bucket_ns).min(window_ns);
-        u64::try_from(u128::from(sum) * 1_000_000_000 / u128::from(covered)).unwrap_or(u64::MAX)
-    }
-
-    /// Bytes per second over about the last `ms` (whole buckets before the
-    /// current one, which counts as far as it goes): quicker than [`rate`]
-    /// to show that a peer slowed down.
-    ///
-    /// [`rate`]: RateTracker::rate
-    pub fn recent_rate(&mut self, now: Time, ms: u64) -> u64 {
-        let Some(started) = self.started else {
-            return 0;
-        };
-        self.advance(now);
-        let len = self.buckets.len() as u64;
-        let n = (ms * 1_000_000 / self.bucket_ns).clamp(1, len);
-        let sum: u64 = (0..n)
-            .map(|i| {
-                self.buckets[usize::try_from((self.head + len - i) % len).expect("ring index")]
-            })
-            .sum();
-        let into_current = now.0.saturating_sub(self.head * self.bucket_ns);
-        let covered = ((n - 1) * self.bucket_ns + into_current)
-            .min(now.0.saturating_sub(started.0))
-            .max(self.bucket_ns);
-        u64::try_from(u128::from(sum) * 1_000_000_000 / u128::from(covered)).unwrap_or(u64::MAX)
-    }
-
-    /// Every byte ever recorded.
-    pub fn total(&self) -> u64 {
-        self.total
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tracker_holds_nothing_until_its_first_byte() {
+        assert_eq!(std::mem::size_of::<RateTracker>(), 16);
+        let mut t = RateTracker::default();
+        assert_eq!((t.rate(Time::from_secs(9)), t.total()), (0, 0));
+        assert_eq!(t.recent_rate(Time::from_secs(9), 1_000), 0);
+        assert!(t.live.is_none());
+        t.add(Time::from_secs(10), 0);
+        assert!(t.live.is_some());
+    }
 
     #[test]
     fn steady_stream_reads_its_rate() {
