@@ -329,6 +329,12 @@ impl Engine {
                     .collect()
             })
         };
+        // Each shard's adds in a vector made large enough at once (the
+        // hash spreads them evenly; an add is a few hundred bytes, and a
+        // vector grown by doubling copied and faulted in a page's worth
+        // again and again).
+        let total: usize = done.iter().map(|s| s.adds.len()).sum();
+        let each = total.div_ceil(self.inner.shards()) * 9 / 8 + 16;
         let mut per_shard: BTreeMap<usize, Vec<AddTorrent>> = BTreeMap::new();
         // Layout records written for torrents that had none (a store from before
         // them): the next start reads those instead of the metadata.
@@ -340,7 +346,8 @@ impl Engine {
                     add.settings.queue_pos + 1,
                     std::sync::atomic::Ordering::Relaxed,
                 );
-                per_shard.entry(self.shard_index(ih)).or_default().push(add);
+                let adds = per_shard.entry(self.shard_index(ih));
+                adds.or_insert_with(|| Vec::with_capacity(each)).push(add);
             }
             report.rechecked.extend(share.report.rechecked);
             report.failed.extend(share.report.failed);
@@ -392,7 +399,10 @@ impl Engine {
 
     /// The adds that bring back one thread's share of the torrents.
     fn restore_share(&self, share: Vec<(InfoHash, Records<'_>)>) -> Share {
-        let mut out = Share::default();
+        let mut out = Share {
+            adds: Vec::with_capacity(share.len()),
+            ..Share::default()
+        };
         // Whether each root is there, looked up once per root, not per torrent.
         let mut available: BTreeMap<PathBuf, bool> = BTreeMap::new();
         for (ih, recs) in share {
