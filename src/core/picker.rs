@@ -322,8 +322,7 @@ impl Picker {
 }
 
 impl Live {
-    /// Chooses up to `n` blocks to ask of a peer that has `peer_have` and already
-    /// has `inflight` outstanding.
+    /// [`Picker::pick`] for a picker in use, of geometry `g`.
     fn pick(
         &mut self,
         g: Geom,
