@@ -2,29 +2,96 @@
 //! storage root is opened, made and removed from the root with
 //! [`Beneath`], so no symlink inside a root leads outside it.
 
+use std::cell::RefCell;
+use std::ffi::OsStr;
 use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
+use rustix::io::Errno;
 
 use super::beneath::{Access, Beneath};
+use super::io::file_path;
+use crate::metainfo::Info;
 use crate::resume_lmdb::record::FileStamp;
-use crate::storage::Files;
+use crate::storage::{Files, Stamps};
 
 /// Real files, through `std::fs` (blocking: call it off the shard thread).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RealFiles;
 
-impl Files for RealFiles {
-    fn is_file(&self, path: &Path) -> bool {
-        path.is_file()
-    }
-
+impl Stamps for RealFiles {
     fn stamp(&self, path: &Path) -> Option<FileStamp> {
         let m = std::fs::metadata(path).ok()?;
         Some(FileStamp {
             size: m.len(),
             mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
         })
+    }
+}
+
+/// Stamps for one batch of torrents (`shard::stat`: a restart's comparisons,
+/// the seeding watch): each file's path is walked from its root's folder,
+/// opened once for the batch and let go with it, instead of from `/` with a
+/// path made for it. At 100,000 torrents a restart stamps 527,000 files, and
+/// the walk of the root's own folders was most of each `statx`'s kernel time.
+/// The stamps are the same as [`RealFiles`]' (symlinks followed, as there).
+#[derive(Debug, Default)]
+pub struct RootStamps {
+    /// The last root asked for, and its folder (`None`: it could not be
+    /// opened, so its files are stamped one whole path at a time).
+    root: RefCell<Option<(PathBuf, Option<OwnedFd>)>>,
+}
+
+impl Stamps for RootStamps {
+    fn stamp(&self, path: &Path) -> Option<FileStamp> {
+        RealFiles.stamp(path)
+    }
+
+    fn stamps_under(&self, root: &Path, info: &Info, asked: &[usize]) -> Vec<Option<FileStamp>> {
+        let mut held = self.root.borrow_mut();
+        if held.as_ref().is_none_or(|(r, _)| r != root) {
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            let dir = rustix::fs::open(root, flags, Mode::empty()).ok();
+            *held = Some((root.to_path_buf(), dir));
+        }
+        let whole = |i| self.stamp(&file_path(root, info, i));
+        let Some((_, Some(dir))) = &*held else {
+            return asked.iter().map(|&i| whole(i)).collect();
+        };
+        let mut rel = Vec::with_capacity(256);
+        let want = StatxFlags::SIZE | StatxFlags::MTIME;
+        let stamp = |i: usize, rel: &mut Vec<u8>| {
+            rel.clear();
+            for c in &info.files[i].path {
+                if !rel.is_empty() {
+                    rel.push(b'/');
+                }
+                rel.extend_from_slice(c.as_bytes());
+            }
+            if rel.is_empty() {
+                return whole(i);
+            }
+            match rustix::fs::statx(dir, OsStr::from_bytes(rel), AtFlags::empty(), want) {
+                Ok(s) => Some(FileStamp {
+                    size: s.stx_size,
+                    mtime_ns: s.stx_mtime.tv_sec * 1_000_000_000 + i64::from(s.stx_mtime.tv_nsec),
+                }),
+                // A kernel without statx (before 4.11): the way std stamps.
+                Err(Errno::NOSYS) => whole(i),
+                Err(_) => None,
+            }
+        };
+        asked.iter().map(|&i| stamp(i, &mut rel)).collect()
+    }
+}
+
+impl Files for RealFiles {
+    fn is_file(&self, path: &Path) -> bool {
+        path.is_file()
     }
 
     fn sync_data(&mut self, root: &Path, path: &Path) -> io::Result<()> {

@@ -30,7 +30,7 @@ mod recheck;
 mod walk;
 pub mod write;
 
-pub use files::RealFiles;
+pub use files::{RealFiles, RootStamps};
 pub use mapped::{FileSource, FileState, MAX_MAPPED_FILES, MappedFiles};
 pub use merkle_files::{MerkleError, merkle_files};
 pub use recheck::{

@@ -18,9 +18,9 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::RealFiles;
 use super::driver::{ShardRc, blocking, spawn_then};
 use crate::core::Event;
+use crate::disk_uring::RootStamps;
 use crate::metainfo::Info;
 use crate::resume_lmdb::SharedStore;
 use crate::storage;
@@ -113,12 +113,14 @@ fn run(rc: &ShardRc, store: SharedStore, batch: Vec<StatJob>) {
     let ids: Vec<InfoHash> = batch.iter().map(|j| j.info_hash).collect();
     let job = move || {
         let blocks = blocks_read();
+        // The batch's roots' folders are opened once for it.
+        let fs = RootStamps::default();
         let stamp = |j: StatJob| {
             let root = Path::new(&j.root);
             let (ih, with) = (j.info_hash, j.with_record);
             (
                 ih,
-                storage::files_stated(&RealFiles, &*store, ih, root, &j.info, with),
+                storage::files_stated(&fs, &*store, ih, root, &j.info, with),
             )
         };
         let answers = batch.into_iter().map(stamp).collect::<Vec<_>>();

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::core::{DiskError, Rng};
 use crate::resume_lmdb::record::FileStamp;
-use crate::storage::Files;
+use crate::storage::{Files, Stamps};
 
 #[derive(Debug, Default, Clone)]
 struct MemFile {
@@ -239,15 +239,17 @@ fn io_err(e: DiskError) -> std::io::Error {
     std::io::Error::other(e.0)
 }
 
+impl Stamps for MemFs {
+    fn stamp(&self, path: &Path) -> Option<FileStamp> {
+        self.stat(&key(path))
+    }
+}
+
 impl Files for MemFs {
     fn is_file(&self, path: &Path) -> bool {
         // What an unmount hides is moved out of `files`; what is written there
         // after (another disk at the mount point) is what is seen.
         self.files.contains_key(&key(path))
-    }
-
-    fn stamp(&self, path: &Path) -> Option<FileStamp> {
-        self.stat(&key(path))
     }
 
     fn sync_data(&mut self, _root: &Path, path: &Path) -> std::io::Result<()> {

@@ -6,7 +6,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::Files;
+use super::{Files, Stamps};
 use crate::core::{Bitfield, DiskError, ResumeSave};
 use crate::disk_uring::io::file_path;
 use crate::metainfo::Info;
@@ -40,14 +40,12 @@ pub fn init_root<F: Files + ?Sized>(fs: &mut F, root: &Path, token: &str) -> std
 }
 
 /// Each file's size and mtime, `None` where it does not exist (or is not stored).
-pub fn stat_files<F: Files + ?Sized>(fs: &F, root: &Path, info: &Info) -> Vec<Option<FileStamp>> {
+pub fn stat_files<F: Stamps + ?Sized>(fs: &F, root: &Path, info: &Info) -> Vec<Option<FileStamp>> {
+    let stored = |i: &usize| info.files[*i].is_stored();
+    let asked: Vec<usize> = (0..info.files.len()).filter(stored).collect();
+    let mut stamps = fs.stamps_under(root, info, &asked).into_iter();
     (0..info.files.len())
-        .map(|i| {
-            if !info.files[i].is_stored() {
-                return None;
-            }
-            fs.stamp(&file_path(root, info, i))
-        })
+        .map(|i| if stored(&i) { stamps.next()? } else { None })
         .collect()
 }
 
@@ -90,7 +88,7 @@ pub type Stated = (Vec<Option<FileStamp>>, Option<Vec<Option<FileStamp>>>);
 
 /// Carries out an [`Action::StatFiles`](crate::core::Action::StatFiles) (both
 /// drivers call this).
-pub fn files_stated<F: Files + ?Sized>(
+pub fn files_stated<F: Stamps + ?Sized>(
     fs: &F,
     store: &dyn SessionStore,
     ih: InfoHash,
@@ -340,7 +338,7 @@ fn remove_empty_dirs<F: Files + ?Sized>(fs: &mut F, root: &Path, files: &[(PathB
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::disk_uring::RealFiles;
+    use crate::disk_uring::{RealFiles, RootStamps};
     use std::os::unix::fs::FileExt;
 
     fn torrent_on_disk(root: &Path) -> (Info, Vec<u8>) {
@@ -364,6 +362,36 @@ mod tests {
         let mut v = std::fs::read(root.join("t/a")).unwrap();
         v.extend(std::fs::read(root.join("t/sub/b")).unwrap());
         v
+    }
+
+    #[test]
+    fn a_batch_stamps_files_from_the_root_as_each_path_alone_does() {
+        let (d, a, b) = roots();
+        let (info, _) = torrent_on_disk(&a);
+        torrent_on_disk(&b);
+        std::fs::write(b.join("t/a"), b"shorter").unwrap();
+        let via_link = d.path().join("link");
+        std::os::unix::fs::symlink(&b, &via_link).unwrap();
+        let gone = d.path().join("gone");
+        let batch = RootStamps::default();
+        let same = |root: &Path| {
+            let plain = stat_files(&RealFiles, root, &info);
+            assert_eq!(stat_files(&batch, root, &info), plain, "{}", root.display());
+            plain
+        };
+        // Roots in turn, one of them twice, one through a symlink, one missing.
+        for root in [&a, &b, &a, &via_link, &gone] {
+            let plain = same(root);
+            assert_eq!(plain.iter().all(Option::is_some), root != &gone);
+        }
+        assert_ne!(same(&a)[0], same(&b)[0]);
+        std::fs::remove_file(b.join("t/sub/b")).unwrap();
+        assert!(matches!(same(&b)[..], [Some(_), None]));
+        std::fs::remove_dir_all(b.join("t")).unwrap();
+        assert_eq!(same(&b), [None, None]);
+        // A folder where a file was stamps as std stamps it.
+        std::fs::create_dir_all(b.join("t/a")).unwrap();
+        assert!(same(&b)[0].is_some());
     }
 
     #[test]
