@@ -451,7 +451,8 @@ impl Engine {
         migrated: &mut Vec<StoreOp>,
     ) -> Result<AddTorrent, String> {
         let mut notes = Vec::new();
-        let state = match recs.state.as_deref().map(StateRecord::decode) {
+        // Owned: its lists and strings are moved into the add, not copied.
+        let mut state = match recs.state.as_deref().map(StateRecord::decode) {
             Some(Ok(r)) => Some(r),
             Some(Err(e)) => {
                 notes.push(format!("resume record unusable ({e}): full recheck"));
@@ -481,29 +482,37 @@ impl Engine {
         if info.is_none() && state.is_none() {
             return Err("no usable metadata and no resume record".into());
         }
-        let trackers = state
-            .as_ref()
-            .map(|s| s.trackers.clone())
+        let trackers = (state.as_mut())
+            .map(|s| std::mem::take(&mut s.trackers))
             .unwrap_or_default();
-        let web_seeds = (state.as_ref())
-            .map(|s| s.web_seeds.clone())
+        let web_seeds = (state.as_mut())
+            .map(|s| std::mem::take(&mut s.web_seeds))
             .unwrap_or_default();
-        let token = match &state {
-            Some(s) => s.root.clone(),
+        let token = match &mut state {
+            Some(s) => std::mem::take(&mut s.root),
             None => self
                 .root_without_record(ih, info.as_ref().map(Known::info))
                 .ok_or("no root is known for it")?,
         };
-        let root = self
-            .roots_lock()
-            .list()
-            .find(|r| r.token == token)
-            .cloned()
-            .ok_or_else(|| format!("its storage root {token:?} is not configured"))?;
-        let root_path = root.path.clone();
-        let root_missing = !*available
-            .entry(root_path.clone())
-            .or_insert_with(|| self.root_available(&root));
+        let (root_path, root_marked, root_missing) = {
+            let roots = self.roots_lock();
+            let root = (roots.list().find(|r| r.token == token))
+                .ok_or_else(|| format!("its storage root {token:?} is not configured"))?;
+            // Asked once a root (a lookup, not a copy of its path, per torrent).
+            let there = match available.get(&root.path) {
+                Some(&there) => there,
+                None => {
+                    let there = self.root_available(root);
+                    available.insert(root.path.clone(), there);
+                    there
+                }
+            };
+            (
+                root.path.to_string_lossy().into_owned(),
+                root.marked,
+                !there,
+            )
+        };
         let peers = recs
             .peers
             .as_deref()
@@ -515,7 +524,7 @@ impl Engine {
             ..Resume::default()
         };
         let mut have = None;
-        if let Some(s) = &state {
+        if let Some(s) = &mut state {
             resume.downloaded = s.downloaded;
             resume.uploaded = s.uploaded;
             resume.added_at = s.added_at;
@@ -533,12 +542,12 @@ impl Engine {
             let clock = recs.clock.unwrap_or_default();
             resume.seeding_secs = s.seeding_secs.max(clock.seeding);
             resume.running_secs = s.running_secs.max(clock.running.unwrap_or(0));
-            resume.file_priorities.clone_from(&s.file_priorities);
+            resume.file_priorities = std::mem::take(&mut s.file_priorities);
         }
         let source = match info {
             Some(known) => {
                 let info = known.info();
-                if let Some(s) = &state {
+                if let Some(s) = &mut state {
                     if s.have.len() != info.geometry.piece_count() {
                         notes.push("resume bitfield does not fit the torrent: full recheck".into());
                     } else if s.checking {
@@ -548,7 +557,7 @@ impl Engine {
                         // With its root missing, trusted until the root returns
                         // (when a sample is checked); else once its files are
                         // found as the record stamped them.
-                        have = Some(s.have.clone());
+                        have = Some(std::mem::take(&mut s.have));
                         resume.stamps_digest =
                             (!root_missing).then(|| crate::core::stamps_digest(&s.files));
                     }
@@ -575,10 +584,10 @@ impl Engine {
                 }
             }
             None => {
-                let s = state.as_ref().expect("checked above");
+                let s = state.as_mut().expect("checked above");
                 TorrentSource::Magnet(Magnet {
                     info_hash: ih,
-                    display_name: Some(s.name.clone()),
+                    display_name: Some(std::mem::take(&mut s.name)),
                     trackers: trackers.into_iter().flatten().collect(),
                     peers: Vec::new(),
                     select_only: Vec::new(),
@@ -596,32 +605,32 @@ impl Engine {
         }
         Ok(AddTorrent {
             source,
-            root: root_path.to_string_lossy().into_owned(),
+            root: root_path,
             root_token: token,
-            root_marked: root.marked,
+            root_marked,
             paused: state.as_ref().is_some_and(|s| s.paused),
             have,
             resume: Some(Box::new(resume)),
             incomplete: String::new(),
             history: None,
             settings: state
-                .as_ref()
+                .as_mut()
                 .map(|s| TorrentSettings {
                     sequential: s.sequential,
                     download_limit: s.download_limit,
                     upload_limit: s.upload_limit,
-                    labels: s.labels.clone(),
-                    category: s.category.clone(),
+                    labels: std::mem::take(&mut s.labels),
+                    category: std::mem::take(&mut s.category),
                     share: s.share,
                     share_action: s.share_action,
                     queue_pos: s.queue_pos,
                     forced: s.forced,
-                    display_name: s.display_name.clone(),
+                    display_name: std::mem::take(&mut s.display_name),
                     first_last: s.first_last,
                     manual: s.manual,
                     super_seeding: s.super_seeding,
                     content_layout: s.content_layout,
-                    renames: s.renames.clone(),
+                    renames: std::mem::take(&mut s.renames),
                     finish_in: s.finish_in.as_deref().and_then(|token| {
                         let f = self.finish_root(token).map(Box::new);
                         if f.is_none() {
