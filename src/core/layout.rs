@@ -64,7 +64,7 @@ pub fn encode_layout(info: &Info, metadata_size: u64) -> Vec<u8> {
         .files
         .iter()
         .map(|f| {
-            let path = f.path.iter().map(|c| c.as_str().into()).collect();
+            let path = f.path.parts().map(|c| c.into()).collect();
             OwnedValue::List(vec![
                 OwnedValue::List(path),
                 int(f.length),
@@ -150,23 +150,23 @@ fn paths_fit(info: &Info) -> bool {
     let single = || files.len() == 1 || (files.len() == 2 && !files[1].is_stored());
     let shape = match (info.multi_file, info.content_layout) {
         (false, ContentLayout::Subfolder) => {
-            single() && files[0].path.len() == 2 && files[0].path[1] == *name
+            single() && files[0].path.len() == 2 && files[0].path.last() == Some(name)
         }
-        (false, _) => single() && matches!(&files[0].path[..], [n] if n == name),
+        (false, _) => single() && files[0].path.as_str() == name,
         // The torrent's folder is left out by design.
         (true, ContentLayout::NoSubfolder) => true,
         (true, _) => files
             .iter()
-            .all(|f| f.path.len() >= 2 && f.path[0] == *name),
+            .all(|f| f.path.len() >= 2 && f.path.first() == Some(name)),
     };
     if !shape || files.len() < 2 {
         return shape;
     }
     // No two stored files at one path: sorted, equal paths sit side by side
     // (cheaper than hashing every path, at each restart's 100,000 records).
-    let mut paths: Vec<&[String]> = (files.iter())
+    let mut paths: Vec<&str> = (files.iter())
         .filter(|f| f.is_stored())
-        .map(|f| &f.path[..])
+        .map(|f| f.path.as_str())
         .collect();
     paths.sort_unstable();
     paths.windows(2).all(|w| w[0] != w[1])
@@ -191,7 +191,7 @@ fn decode_files<'a>(
             parts.push(text(c, "files")?);
             Ok(())
         })?;
-        let path = crate::metainfo::path::sanitize_path(parts.iter().copied())
+        let path = crate::metainfo::path::sanitize_file_path(parts.iter().copied())
             .map_err(|_| bad("files"))?;
         let length = uint(f.value()?, "files")?;
         let attr = raw(f.value()?, "files")?;

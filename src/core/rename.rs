@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use super::torrent::StampsDue;
 use super::{Action, Core};
-use crate::metainfo::Info;
-use crate::metainfo::path::sanitize_path;
+use crate::metainfo::path::sanitize_file_path;
+use crate::metainfo::{FilePath, Info};
 use crate::types::InfoHash;
 
 /// Why a rename is refused.
@@ -51,7 +51,7 @@ fn apply(
             return Err(RenameError::Padding(*i));
         }
         let shown = path.join("/");
-        let clean = sanitize_path(path.iter().map(String::as_str))
+        let clean = sanitize_file_path(path.iter().map(String::as_str))
             .map_err(|e| RenameError::Invalid(shown.clone(), e.to_string()))?;
         if clean != f.path {
             f.path = clean;
@@ -62,10 +62,10 @@ fn apply(
 }
 
 /// Each stored file's index and path.
-fn stored(info: &Info) -> Vec<(usize, &[String])> {
+fn stored(info: &Info) -> Vec<(usize, &FilePath)> {
     (info.files.iter().enumerate())
         .filter(|(_, f)| f.is_stored())
-        .map(|(i, f)| (i, f.path.as_slice()))
+        .map(|(i, f)| (i, &f.path))
         .collect()
 }
 
@@ -84,28 +84,27 @@ pub fn renamed_layout(
     // new: a renamed file may take none of the others' (a name freed by
     // another rename of this call included: renames run one after another).
     let (old, new) = (stored(info), stored(&next));
-    let mut files: HashSet<&[String]> = HashSet::new();
-    let mut folders: HashSet<&[String]> = HashSet::new();
+    let mut files: HashSet<&str> = HashSet::new();
+    let mut folders: HashSet<&str> = HashSet::new();
     for (_, p) in old.iter().chain(&new) {
-        for k in 1..p.len() {
-            folders.insert(&p[..k]);
-        }
+        folders.extend(p.folders());
     }
     for (i, p) in &old {
         if !changed.contains(i) {
-            files.insert(p);
+            files.insert(p.as_str());
         }
     }
     for (i, p) in &new {
         if !changed.contains(i) {
             continue;
         }
+        let p = p.as_str();
         let taken = files.contains(p)
             || folders.contains(p)
-            || old.iter().any(|(j, q)| j != i && q == p)
-            || (1..p.len()).any(|k| files.contains(&p[..k]));
+            || old.iter().any(|(j, q)| j != i && q.as_str() == p)
+            || p.match_indices('/').any(|(k, _)| files.contains(&p[..k]));
         if taken || !files.insert(p) {
-            return Err(RenameError::Taken(p.join("/")));
+            return Err(RenameError::Taken(p.to_owned()));
         }
     }
     Ok(Some(next))
@@ -118,10 +117,10 @@ pub fn renamed_layout(
 pub fn saved_layout(info: &Info, renames: &[(usize, Vec<String>)]) -> Result<Info, RenameError> {
     let (next, _) = apply(info, renames)?;
     let new = stored(&next);
-    let files: HashSet<&[String]> = new.iter().map(|(_, p)| *p).collect();
+    let files: HashSet<&str> = new.iter().map(|(_, p)| p.as_str()).collect();
     for (_, p) in &new {
-        if (1..p.len()).any(|k| files.contains(&p[..k])) {
-            return Err(RenameError::Taken(p.join("/")));
+        if p.folders().any(|k| files.contains(k)) {
+            return Err(RenameError::Taken(p.as_str().to_owned()));
         }
     }
     if files.len() != new.len() {
@@ -201,7 +200,7 @@ mod tests {
     }
 
     fn names(i: &Info) -> Vec<String> {
-        i.files.iter().map(|f| f.path.join("/")).collect()
+        i.files.iter().map(|f| f.path.as_str().to_owned()).collect()
     }
 
     #[test]

@@ -527,7 +527,7 @@ impl Torrent {
         for (i, (was, is)) in now.files.iter().zip(&renamed.files).enumerate() {
             if was.path != is.path {
                 self.renames.retain(|(j, _)| *j != i);
-                self.renames.push((i, is.path.clone()));
+                self.renames.push((i, is.path.to_vec()));
             }
         }
         self.renames.sort_unstable();

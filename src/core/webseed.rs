@@ -123,10 +123,11 @@ fn file_url(base: &str, info: &Info, f: usize) -> String {
     }
     // The path inside the torrent's folder, whatever layout it was given here.
     let path = &info.files[f].path;
-    let inner = match info.content_layout {
-        crate::metainfo::ContentLayout::NoSubfolder => &path[..],
-        _ => &path[1.min(path.len())..],
+    let folder = match info.content_layout {
+        crate::metainfo::ContentLayout::NoSubfolder => 0,
+        _ => 1,
     };
+    let inner = path.parts().skip(folder);
     let mut url = base.to_owned();
     if !url.ends_with('/') {
         url.push('/');

@@ -249,7 +249,7 @@ fn renames(
                 p.index, p.path
             )));
         }
-        if info.files.get(p.index).is_some_and(|f| f.path == parts) {
+        if info.files.get(p.index).is_some_and(|f| f.path.is(&parts)) {
             continue;
         }
         out.push((p.index, parts));

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::api::{ApiError, Body, Shared};
 use super::torrents::torrent_id;
-use crate::metainfo::Info;
+use crate::metainfo::{FilePath, Info};
 
 /// What a rename names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,9 +69,9 @@ pub fn renames(
     }
     let stored = || (info.files.iter().enumerate()).filter(|(_, f)| f.is_stored());
     if target != Target::Folder
-        && let Some((i, _)) = stored().find(|(_, f)| f.path == old)
+        && let Some((i, _)) = stored().find(|(_, f)| f.path.is(&old))
     {
-        if stored().any(|(j, f)| j != i && f.path == new) {
+        if stored().any(|(j, f)| j != i && f.path.is(&new)) {
             return Err(PathError::Exists(to.to_owned()));
         }
         return Ok(vec![(i, new)]);
@@ -79,7 +79,7 @@ pub fn renames(
     if target == Target::File || old.is_empty() {
         return Err(PathError::NoFile(from.to_owned()));
     }
-    let inside = |p: &[String], dir: &[String]| p.len() > dir.len() && p.starts_with(dir);
+    let inside = |p: &FilePath, dir: &[String]| p.len() > dir.len() && p.starts_with(dir);
     if stored().any(|(_, f)| inside(&f.path, &new) && !inside(&f.path, &old)) {
         return Err(PathError::FolderExists(to.to_owned()));
     }
@@ -87,7 +87,7 @@ pub fn renames(
         .filter(|(_, f)| inside(&f.path, &old))
         .map(|(i, f)| {
             let mut p = new.clone();
-            p.extend_from_slice(&f.path[old.len()..]);
+            p.extend(f.path.parts().skip(old.len()).map(str::to_owned));
             (i, p)
         })
         .collect();
@@ -135,7 +135,7 @@ mod tests {
     fn info() -> Info {
         let mut i = crate::disk_uring::fixture::two_files(&[0u8; 100_000]);
         for (f, p) in i.files.iter_mut().zip(["t/a.bin", "t/d/b.bin"]) {
-            f.path = parts(p);
+            f.path = FilePath::from_parts(parts(p));
         }
         i
     }

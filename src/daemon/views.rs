@@ -499,7 +499,7 @@ pub fn files(info: &Info, have: &crate::core::Bitfield, priorities: &[u8]) -> Ve
         .filter(|(_, f)| f.is_stored())
         .map(|(i, f)| FileView {
             index: i,
-            path: f.path.join("/"),
+            path: f.path.as_str().to_owned(),
             size: f.length,
             have_bytes: had[i],
             progress: if f.length == 0 {

@@ -66,12 +66,7 @@ impl Stamps for RootStamps {
         let want = StatxFlags::SIZE | StatxFlags::MTIME;
         let stamp = |i: usize, rel: &mut Vec<u8>| {
             rel.clear();
-            for c in &info.files[i].path {
-                if !rel.is_empty() {
-                    rel.push(b'/');
-                }
-                rel.extend_from_slice(c.as_bytes());
-            }
+            rel.extend_from_slice(info.files[i].path.as_str().as_bytes());
             if rel.is_empty() {
                 return whole(i);
             }

@@ -175,13 +175,12 @@ async fn open_kept(opts: OpenOptions, path: &Path) -> std::io::Result<File> {
 
 /// Where file `f` of `info` lives under `root` (sanitised components only).
 pub fn file_path(root: &Path, info: &Info, f: usize) -> PathBuf {
-    let parts = &info.files[f].path;
-    // One allocation, sized once (a `join` per component was one each).
-    let len = root.as_os_str().len() + parts.iter().map(|c| c.len() + 1).sum::<usize>();
-    let mut p = PathBuf::with_capacity(len);
+    let rel = info.files[f].path.as_str();
+    // One allocation, sized once; the path is its components joined by `/`.
+    let mut p = PathBuf::with_capacity(root.as_os_str().len() + 1 + rel.len());
     p.push(root);
-    for c in parts {
-        p.push(c);
+    if !rel.is_empty() {
+        p.push(rel);
     }
     p
 }
@@ -342,7 +341,7 @@ mod tests {
             // top (`u`) under the same root leaves `t`'s file open.
             let mut elsewhere = (*info).clone();
             for f in &mut elsewhere.files {
-                f.path[0] = "u".into();
+                f.path = f.path.without_first().under("u");
             }
             cache.forget_torrent(dir.path(), &elsewhere);
             let again = cache.get_indexed(&root, &info, 1).await.unwrap();

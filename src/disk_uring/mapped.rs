@@ -121,7 +121,7 @@ impl MappedFiles {
                 FileSource::Nothing
             } else {
                 // Sanitised components: joining them cannot leave `dir`.
-                FileSource::Path(f.path.iter().fold(dir.to_path_buf(), |p, c| p.join(c)))
+                FileSource::Path(dir.join(f.path.as_str()))
             }
         });
         MappedFiles::open(info.geometry.clone(), sources)

@@ -292,17 +292,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stored: Vec<_> = info.files.iter().filter(|f| !f.attr.pad).collect();
         for (f, body) in stored.iter().zip(&bodies) {
-            let p = f
-                .path
-                .iter()
-                .fold(dir.path().to_path_buf(), |p, c| p.join(c));
+            let p = dir.path().join(f.path.as_str());
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, body).unwrap();
         }
-        let first = stored[0]
-            .path
-            .iter()
-            .fold(dir.path().to_path_buf(), |p, c| p.join(c));
+        let first = dir.path().join(stored[0].path.as_str());
         std::fs::remove_file(first).unwrap();
         // The second file's first piece is the torrent's fourth.
         let want = shapes[3].leaves(&bodies[1][..plen as usize]);

@@ -124,9 +124,9 @@ fn check_info(info: &metainfo::Info, hashed: bool) {
     check_component(&info.name);
     for f in &info.files {
         assert!(!f.path.is_empty());
-        f.path.iter().for_each(|c| check_component(c));
+        f.path.parts().for_each(check_component);
         if info.multi_file && info.content_layout != metainfo::ContentLayout::NoSubfolder {
-            assert_eq!(f.path[0], info.name);
+            assert_eq!(f.path.first(), Some(info.name.as_str()));
         }
     }
     for p in 0..g.piece_count() {

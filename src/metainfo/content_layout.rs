@@ -78,14 +78,14 @@ impl Info {
                 for f in &mut self.files {
                     // A multi-file torrent's paths are its name and at least one more.
                     if f.path.len() > 1 {
-                        f.path.remove(0);
+                        f.path = f.path.without_first();
                     }
                 }
             }
             ContentLayout::Subfolder if !self.multi_file => {
                 let folder = folder_for(&self.name);
                 for f in &mut self.files {
-                    f.path.insert(0, folder.clone());
+                    f.path = f.path.under(&folder);
                 }
             }
             // A multi-file torrent already has its folder; a single file has none.
@@ -113,30 +113,14 @@ impl Info {
         };
         let mut rest = stored.peekable();
         if rest.peek().is_none() {
-            return (!joined_is(&first.path, same)).then(|| first.display_path());
+            return (first.path.as_str() != same).then(|| first.display_path());
         }
-        let top = &first.path[0];
-        let shared = first.path.len() > 1 && rest.all(|f| f.path.len() > 1 && f.path[0] == *top);
+        let top = first.path.first().unwrap_or_default();
+        let shared =
+            first.path.len() > 1 && rest.all(|f| f.path.len() > 1 && f.path.first() == Some(top));
         let path: &str = if shared { top } else { "" };
         (path != same).then(|| path.to_owned())
     }
-}
-
-/// Whether `parts` joined by `/` are `s`, without joining them.
-fn joined_is(parts: &[String], mut s: &str) -> bool {
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            let Some(after) = s.strip_prefix('/') else {
-                return false;
-            };
-            s = after;
-        }
-        let Some(after) = s.strip_prefix(p.as_str()) else {
-            return false;
-        };
-        s = after;
-    }
-    s.is_empty()
 }
 
 /// The folder a single file goes into: its name without the extension, or the

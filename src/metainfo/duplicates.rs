@@ -13,8 +13,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::FileEntry;
 use super::path::NAME_MAX_BYTES;
+use super::{FileEntry, FilePath};
 
 /// An extension longer than this is not kept apart when a number is added.
 const MAX_EXTENSION: usize = 32;
@@ -22,33 +22,32 @@ const MAX_EXTENSION: usize = 32;
 /// Renames files whose stored path clashes with an earlier file's or with a
 /// folder of any file; returns how many were renamed.
 pub fn rename_duplicates(files: &mut [FileEntry]) -> usize {
-    let mut folders: HashSet<Vec<String>> = HashSet::new();
+    let mut folders: HashSet<String> = HashSet::new();
     for f in files.iter().filter(|f| f.is_stored()) {
-        for end in 1..f.path.len() {
-            folders.insert(f.path[..end].to_vec());
-        }
+        folders.extend(f.path.folders().map(str::to_owned));
     }
-    let mut taken: HashSet<Vec<String>> = HashSet::with_capacity(files.len());
+    let mut taken: HashSet<FilePath> = HashSet::with_capacity(files.len());
     // Per clashing path, the number to try next: a path only ever becomes
     // taken, so a number found taken once stays so, and a million copies of
     // one name cost a million tries, not half a million million.
-    let mut next: HashMap<Vec<String>, u64> = HashMap::new();
+    let mut next: HashMap<FilePath, u64> = HashMap::new();
     let mut renamed = 0;
+    let free = |p: &FilePath, taken: &HashSet<FilePath>| {
+        !taken.contains(p) && !folders.contains(p.as_str())
+    };
     for f in files.iter_mut().filter(|f| f.is_stored()) {
-        if taken.contains(&f.path) || folders.contains(&f.path) {
-            let last = f.path.len() - 1;
-            let name = f.path[last].clone();
+        if !free(&f.path, &taken) {
+            let name = f.path.last().unwrap_or_default().to_owned();
             let n = next.entry(f.path.clone()).or_insert(1);
-            let mut candidate = f.path.clone();
             // Each number tried is new, and at most taken + folders paths are
             // not free: the search ends.
-            loop {
-                candidate[last] = numbered(&name, *n);
+            let candidate = loop {
+                let candidate = f.path.with_last(&numbered(&name, *n));
                 *n += 1;
-                if !taken.contains(&candidate) && !folders.contains(&candidate) {
-                    break;
+                if free(&candidate, &taken) {
+                    break candidate;
                 }
-            }
+            };
             f.path = candidate;
             renamed += 1;
         }

@@ -67,6 +67,50 @@ pub fn sanitize_component(raw: &str) -> Result<Option<String>, UnsafePath> {
     Ok(Some(s))
 }
 
+/// Sanitises a whole file path (a list of components) into one
+/// [`FilePath`](super::FilePath), each component appended where the rules
+/// leave it as it is (most do) without a string of its own; see the module
+/// table.
+pub fn sanitize_file_path<'a, I>(components: I) -> Result<super::FilePath, UnsafePath>
+where
+    I: IntoIterator<Item = &'a str>,
+    I::IntoIter: Clone,
+{
+    let components = components.into_iter();
+    // Sized once: sanitising never makes a component longer, so the string
+    // is kept as it is, not copied to fit.
+    let most = components.clone().map(|c| c.len() + 1).sum::<usize>();
+    let mut out = String::with_capacity(most.saturating_sub(1));
+    for c in components {
+        let plain = !c.is_empty()
+            && c != "."
+            && c != ".."
+            && c.len() <= NAME_MAX_BYTES
+            && !c.bytes().any(|b| matches!(b, b'\0' | b'/' | b'\\'))
+            && !(c.len() >= 2 && c.as_bytes()[0].is_ascii_alphabetic() && c.as_bytes()[1] == b':');
+        let own;
+        let part = if plain {
+            c
+        } else {
+            match sanitize_component(c)? {
+                Some(s) => {
+                    own = s;
+                    own.as_str()
+                }
+                None => continue,
+            }
+        };
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(part);
+    }
+    if out.is_empty() {
+        return Err(UnsafePath::Empty);
+    }
+    Ok(super::FilePath::joined(out))
+}
+
 /// Sanitises a whole path (a list of components); see the module table.
 pub fn sanitize_path<'a, I>(components: I) -> Result<Vec<String>, UnsafePath>
 where
@@ -105,6 +149,29 @@ mod tests {
 
     fn one(s: &str) -> Result<Option<String>, UnsafePath> {
         sanitize_component(s)
+    }
+
+    #[test]
+    fn a_file_path_is_its_sanitised_components_joined() {
+        let long = "n".repeat(300) + ".mkv";
+        let cases: [&[&str]; 11] = [
+            &["Show", "Season 1", "e01.mkv"],
+            &["a", ".", "", "b"],
+            &["a/b", "c\\d"],
+            &["C:", "x"],
+            &["c:stuff"],
+            &[&long],
+            &["x", ".."],
+            &["x\0y"],
+            &[".", ""],
+            &[],
+            &["..a", "a..", "...", " "],
+        ];
+        for parts in cases {
+            let joined = sanitize_file_path(parts.iter().copied());
+            let listed = sanitize_path(parts.iter().copied());
+            assert_eq!(joined.map(|p| p.to_vec()), listed, "{parts:?}");
+        }
     }
 
     #[test]

@@ -3,8 +3,9 @@
 
 use sha1::{Digest, Sha1};
 
+use super::FilePath;
 use super::geometry::Geometry;
-use super::path::sanitize_path;
+use super::path::{sanitize_file_path, sanitize_path};
 use super::{MetainfoError, MetainfoLimits};
 use crate::bencode::{self, Node};
 use crate::types::InfoHash;
@@ -79,7 +80,7 @@ pub struct FileAttr {
 pub struct FileEntry {
     /// Sanitised components relative to the download folder: for a multi-file torrent
     /// the first component is the torrent's name.
-    pub path: Vec<String>,
+    pub path: FilePath,
     /// Length in bytes.
     pub length: u64,
     /// BEP 47 attributes.
@@ -111,7 +112,7 @@ impl Info {
 impl FileEntry {
     /// The path joined with `/`, as libtorrent shows it.
     pub fn display_path(&self) -> String {
-        self.path.join("/")
+        self.path.as_str().to_owned()
     }
 
     /// Whether the file's bytes live on disk (not a pad file nor a symlink).
@@ -321,7 +322,7 @@ fn parse_info(info: &Node<'_>, limits: &MetainfoLimits) -> Result<Info, Metainfo
             let length = file_length(len, &name)?;
             let attr = parse_attr(info);
             let entry = FileEntry {
-                path: vec![name.clone()],
+                path: FilePath::from_parts([&name]),
                 length,
                 attr,
             };
@@ -450,15 +451,12 @@ fn parse_files(
             raw.push(String::from_utf8_lossy(b).into_owned());
         }
         let shown = raw.join("/");
-        let mut path = vec![name.to_owned()];
-        path.extend(
-            sanitize_path(raw.iter().map(String::as_str)).map_err(|reason| {
-                MetainfoError::UnsafePath {
-                    path: shown.clone(),
-                    reason,
-                }
-            })?,
-        );
+        let path = sanitize_file_path(raw.iter().map(String::as_str))
+            .map_err(|reason| MetainfoError::UnsafePath {
+                path: shown.clone(),
+                reason,
+            })?
+            .under(name);
         let length = file_length(
             entry
                 .get("length")

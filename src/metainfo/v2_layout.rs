@@ -12,6 +12,7 @@ use crate::hash::merkle::{BLOCK, Sha256Digest, merkle_root, zero_subtree};
 use crate::hash::{MerklePiece, PieceHashes};
 use crate::types::InfoHash;
 
+use super::FilePath;
 use super::geometry::Geometry;
 use super::path::sanitize_path;
 use super::torrent::{FileAttr, FileEntry, Info};
@@ -97,11 +98,9 @@ pub(super) fn layout(
     let mut pieces = Vec::new();
     for ((f, pad), layer) in v2.files.iter().zip(pads).zip(layers) {
         let path = if single {
-            f.path.clone()
+            FilePath::from_parts(&f.path)
         } else {
-            std::iter::once(name.clone())
-                .chain(f.path.iter().cloned())
-                .collect()
+            FilePath::from_parts(std::iter::once(&name).chain(&f.path))
         };
         files.push(FileEntry {
             path,
@@ -111,7 +110,7 @@ pub(super) fn layout(
         if pad > 0 {
             let folder = if single { &f.path[0] } else { &name };
             files.push(FileEntry {
-                path: vec![folder.clone(), ".pad".into(), pad.to_string()],
+                path: FilePath::from_parts([folder, ".pad", &pad.to_string()]),
                 length: pad,
                 attr: FileAttr {
                     pad: true,
@@ -134,7 +133,7 @@ pub(super) fn layout(
     }
     Ok(Info {
         name: if single {
-            files[0].path[0].clone()
+            files[0].path.first().unwrap_or_default().to_owned()
         } else {
             name
         },

@@ -195,7 +195,7 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
                     }
                     None => &p,
                 };
-                (own != f.path.join("/")).then(|| json!({"index": i, "path": own}))
+                (own != f.path.as_str()).then(|| json!({"index": i, "path": own}))
             })
             .collect();
         if !paths.is_empty() {

@@ -131,11 +131,11 @@ pub fn plan(resume: &[u8], torrent: Option<&[u8]>) -> Result<Plan, ImportError> 
                     .filter(|_| now.len() == files.len());
                 n.map(|n| String::from_utf8_lossy(n).into_owned())
                     .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| f.path.join("/"))
+                    .unwrap_or_else(|| f.path.as_str().to_owned())
             })
             .collect();
         let paths: Vec<Value> = (names.iter().zip(files).enumerate())
-            .filter(|(_, (n, f))| !f.attr.pad && **n != f.path.join("/"))
+            .filter(|(_, (n, f))| !f.attr.pad && **n != f.path.as_str())
             .map(|(i, (n, _))| json!({"index": i, "path": n}))
             .collect();
         if !paths.is_empty() {

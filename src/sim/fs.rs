@@ -42,9 +42,9 @@ pub struct CrashLoss {
 }
 
 /// `root` joined with sanitised torrent components.
-pub(crate) fn join(root: &str, path: &[String]) -> String {
+pub(crate) fn join(root: &str, path: &crate::metainfo::FilePath) -> String {
     let mut s = root.trim_end_matches('/').to_owned();
-    for c in path {
+    for c in path.parts() {
         s.push('/');
         s.push_str(c);
     }

@@ -288,7 +288,7 @@ pub fn piece_on_disk(world: &SimWorld, e: &Engine, fx: &Fixture, p: u32) -> bool
     let mut buf = Vec::new();
     for span in info.geometry.piece_spans(p) {
         let f = &info.files[span.file];
-        let path = format!("{ROOT}/{}", f.path.join("/"));
+        let path = format!("{ROOT}/{}", f.path.as_str());
         let Some(data) = world.read_file(e, &path) else {
             return false;
         };

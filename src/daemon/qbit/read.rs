@@ -167,7 +167,7 @@ pub async fn files(State(app): State<Shared>, p: Params) -> Result<Response, QbE
             "availability": qt_value(availability),
             "index": index,
             "is_seed": f.progress >= 1.0,
-            "name": path.join("/"),
+            "name": path.as_str(),
             "piece_range": [pieces.start, last],
             "priority": f.priority,
             "progress": qt_value(f.progress),
