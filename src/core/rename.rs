@@ -98,13 +98,12 @@ pub fn renamed_layout(
         if !changed.contains(i) {
             continue;
         }
-        let p = p.as_str();
-        let taken = files.contains(p)
-            || folders.contains(p)
-            || old.iter().any(|(j, q)| j != i && q.as_str() == p)
-            || p.match_indices('/').any(|(k, _)| files.contains(&p[..k]));
-        if taken || !files.insert(p) {
-            return Err(RenameError::Taken(p.to_owned()));
+        let taken = files.contains(p.as_str())
+            || folders.contains(p.as_str())
+            || old.iter().any(|(j, q)| j != i && q == p)
+            || p.folders().any(|k| files.contains(k));
+        if taken || !files.insert(p.as_str()) {
+            return Err(RenameError::Taken(p.as_str().to_owned()));
         }
     }
     Ok(Some(next))
