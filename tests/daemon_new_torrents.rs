@@ -73,7 +73,10 @@ fn torrents_download_in_the_incomplete_folder_and_finish_in_their_root() {
         vec![2u8; 900_000]
     );
     assert!(daemon_common::files_under(&fast.join("incomplete")).is_empty());
-    d.until("the finished program ran", || log.exists());
+    // The shell creates the file before it writes the line: wait for the line.
+    d.until("the finished program ran", || {
+        std::fs::read_to_string(&log).is_ok_and(|s| s.ends_with('\n'))
+    });
     assert_eq!(
         std::fs::read_to_string(&log).unwrap().trim(),
         downloads.join("album").display().to_string()
