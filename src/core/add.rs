@@ -45,6 +45,26 @@ impl TorrentSource {
         }
     }
 
+    /// Its trackers, by tier, taken out of it when nothing else holds its
+    /// metadata (a restart's adds: they were copied one torrent at a time),
+    /// else copied. What is left here has no trackers.
+    pub fn take_tracker_tiers(&mut self) -> Vec<Vec<String>> {
+        match self {
+            TorrentSource::Metainfo(m) => match Arc::get_mut(m) {
+                Some(m) => std::mem::take(&mut m.tracker_tiers),
+                None => m.tracker_tiers.clone(),
+            },
+            TorrentSource::Stored(m) => match Arc::get_mut(m) {
+                Some(m) => std::mem::take(&mut m.tracker_tiers),
+                None => m.tracker_tiers.clone(),
+            },
+            TorrentSource::Magnet(m) => std::mem::take(&mut m.trackers)
+                .into_iter()
+                .map(|t| vec![t])
+                .collect(),
+        }
+    }
+
     /// Its trackers, by tier.
     pub fn tracker_tiers(&self) -> Vec<Vec<String>> {
         match self {
@@ -76,10 +96,12 @@ pub struct AddTorrent {
     /// The torrent.
     pub source: TorrentSource,
     /// The storage root its files go under: the core takes a path; the engine
-    /// also accepts a root token here and resolves it.
-    pub root: String,
-    /// The root's token (set by the engine; empty when the root is not managed).
-    pub root_token: String,
+    /// also accepts a root token here and resolves it. Shared: a restart's
+    /// torrents in one root hold one string of its path between them.
+    pub root: Arc<str>,
+    /// The root's token (set by the engine; empty when the root is not
+    /// managed), shared as `root` is.
+    pub root_token: Arc<str>,
     /// Whether the root is a configured storage root with a marker file (its
     /// presence tells the disk is mounted), or a plain folder given at add (there
     /// while the folder is). Set by the engine.
@@ -254,11 +276,11 @@ pub fn clean_display_name(name: &str) -> Result<String, CommandError> {
 impl AddTorrent {
     /// A torrent into `root` (a path, or a root token for the engine), running, with
     /// its data checked first.
-    pub fn new(source: TorrentSource, root: impl Into<String>) -> AddTorrent {
+    pub fn new(source: TorrentSource, root: impl Into<Arc<str>>) -> AddTorrent {
         AddTorrent {
             source,
             root: root.into(),
-            root_token: String::new(),
+            root_token: Arc::default(),
             root_marked: true,
             paused: false,
             have: None,
@@ -305,4 +327,39 @@ pub struct Resume {
     pub stamps_digest: Option<u64>,
     /// Shown in the torrent's stats (why part of it was rechecked, ...).
     pub note: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trackers_are_moved_out_of_a_source_nothing_else_holds() {
+        let mut meta = super::super::tests::sized_meta(40_000);
+        let tiers = vec![
+            vec!["http://a/announce".to_owned()],
+            vec!["udp://b:1".to_owned()],
+        ];
+        meta.tracker_tiers = tiers.clone();
+        // Alone (a restart's add): moved, the source left without them.
+        let mut alone = TorrentSource::Metainfo(Arc::new(meta.clone()));
+        assert_eq!(alone.take_tracker_tiers(), tiers);
+        assert!(alone.tracker_tiers().is_empty());
+        // Held elsewhere too: copied, the other holder's intact.
+        let shared = Arc::new(meta);
+        let mut source = TorrentSource::Metainfo(Arc::clone(&shared));
+        assert_eq!(source.take_tracker_tiers(), tiers);
+        assert_eq!(shared.tracker_tiers, tiers);
+        assert_eq!(source.tracker_tiers(), tiers);
+        // A magnet's trackers, one a tier.
+        let mut magnet = TorrentSource::Magnet(Magnet {
+            info_hash: InfoHash([7; 20]),
+            display_name: None,
+            trackers: vec!["http://a/announce".into(), "udp://b:1".into()],
+            peers: Vec::new(),
+            select_only: Vec::new(),
+        });
+        assert_eq!(magnet.take_tracker_tiers(), tiers);
+        assert!(magnet.tracker_tiers().is_empty());
+    }
 }

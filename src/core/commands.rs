@@ -10,17 +10,17 @@ impl Core {
     pub fn add_torrent(
         &mut self,
         now: Time,
-        add: AddTorrent,
+        mut add: AddTorrent,
         out: &mut Vec<Action>,
     ) -> Result<InfoHash, CommandError> {
-        let (info_hash, name) = match &add.source {
-            TorrentSource::Metainfo(m) => (m.info_hash, m.info.name.clone()),
-            TorrentSource::Stored(m) => (m.info_hash, m.info.name.clone()),
+        let (info_hash, name): (_, Arc<str>) = match &add.source {
+            TorrentSource::Metainfo(m) => (m.info_hash, m.info.name.as_str().into()),
+            TorrentSource::Stored(m) => (m.info_hash, m.info.name.as_str().into()),
             TorrentSource::Magnet(m) => (
                 m.info_hash,
                 m.display_name
-                    .clone()
-                    .unwrap_or_else(|| m.info_hash.to_hex()),
+                    .as_deref()
+                    .map_or_else(|| m.info_hash.to_hex().into(), Into::into),
             ),
         };
         // Either name of a hybrid may be here already (the other name's torrent,
@@ -37,8 +37,8 @@ impl Core {
         let labels = clean_labels(&add.settings.labels)?;
         let category = clean_category(&add.settings.category)?;
         let display_name = clean_display_name(&add.settings.display_name)?;
-        let mut t = Torrent::new(name, add.root, self.unix(now));
-        t.ip_filter = Arc::clone(&self.ip_filter.filter);
+        let filter = Arc::clone(&self.ip_filter.filter);
+        let mut t = Torrent::new(name, add.root, self.unix(now), filter);
         t.paused = add.paused;
         t.sequential = add.settings.sequential;
         t.down_limit
@@ -59,9 +59,10 @@ impl Core {
         t.finish_in = add.settings.finish_in.clone();
         t.busy_at = now;
         t.upload_slots = self.slot_bounds().max;
-        t.root_token = add.root_token.into();
+        t.root_token = add.root_token;
         t.root_marked = add.root_marked;
-        t.announcer = announce::Announcer::new(add.source.tracker_tiers(), self.cfg.tracker_reach);
+        let tiers = add.source.take_tracker_tiers();
+        t.announcer = announce::Announcer::new(tiers, self.cfg.tracker_reach);
         t.web_seeds = webseed::web_seeds(info_hash, add.source.web_seeds());
         let restoring = add.resume.is_some();
         // With metadata: whether to write it to the session store.

@@ -70,11 +70,12 @@ impl Torrent {
         if let Some(info) = &self.info
             && r.file_priorities.len() == info.files.len()
         {
-            self.file_priority = r
-                .file_priorities
-                .iter()
-                .map(|&p| p.min(super::MAX_PRIORITY))
-                .collect();
+            // The record's own list, kept (not copied).
+            let mut priorities = r.file_priorities;
+            for p in &mut priorities {
+                *p = (*p).min(super::MAX_PRIORITY);
+            }
+            self.file_priority = priorities;
             self.recompute_piece_priority();
         }
         self.learn(

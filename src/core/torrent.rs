@@ -344,11 +344,16 @@ pub enum StampsDue {
 }
 
 impl Torrent {
-    pub fn new(name: String, root: String, added_at: u64) -> Torrent {
+    pub fn new(
+        name: Arc<str>,
+        root: Arc<str>,
+        added_at: u64,
+        ip_filter: Arc<crate::ipfilter::IpFilter>,
+    ) -> Torrent {
         Torrent {
-            name: name.into(),
+            name,
             content_path: None,
-            root: root.into(),
+            root,
             info: None,
             meta: super::resident::MetaCache::default(),
             have: Bitfield::default(),
@@ -369,7 +374,7 @@ impl Torrent {
             peers: BTreeSet::new(),
             addrs: BTreeMap::new(),
             addrs_full_logged: false,
-            ip_filter: Arc::default(),
+            ip_filter,
             hybrid_misaligned: false,
             pex: None,
             banned: BTreeSet::new(),

@@ -186,8 +186,8 @@ impl Engine {
             ))
             .into());
         }
-        add.root = root.path.to_string_lossy().into_owned();
-        add.root_token.clone_from(&root.token);
+        add.root = root.path.to_string_lossy().as_ref().into();
+        add.root_token = root.token.as_str().into();
         add.root_marked = root.marked;
         let added = self.ask(ih, Command::Add(vec![add])).await?.added()?;
         let Some(result) = added.into_iter().next() else {

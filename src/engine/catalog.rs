@@ -349,7 +349,7 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             }
             if add.root.is_empty() && !add.settings.manual {
-                add.root = self.category_root(&name)?;
+                add.root = self.category_root(&name)?.into();
             }
         }
         add.settings.category = name;

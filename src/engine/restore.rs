@@ -7,7 +7,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::Engine;
@@ -72,11 +71,21 @@ impl Records<'_> {
 /// threads).
 const MIN_SHARE: usize = 64;
 
+/// A storage root as a share's adds name it, looked up once: its token and
+/// path are one string each that every add in it shares (not two copies a
+/// torrent), and whether it is there is asked once.
+struct SeenRoot {
+    token: Arc<str>,
+    path: Arc<str>,
+    marked: bool,
+    there: bool,
+}
+
 /// A shard's answer to a page's adds, awaited once the next page is read.
 struct PendingAdd {
     shard: usize,
     /// Each add's root, in the order of the adds.
-    tokens: Vec<String>,
+    tokens: Vec<Arc<str>>,
     answer: flume::Receiver<Result<Reply, String>>,
 }
 
@@ -219,7 +228,7 @@ impl Engine {
                 // one page in the shards at a time.
                 reshare |= self.settle(std::mem::take(&mut pending), &mut report);
                 for (shard, adds) in per_shard {
-                    let tokens: Vec<String> = adds.iter().map(|a| a.root_token.clone()).collect();
+                    let tokens: Vec<_> = adds.iter().map(|a| Arc::clone(&a.root_token)).collect();
                     match pollster::block_on(self.inner.send_now(shard, Command::Add(adds))) {
                         Ok(answer) => pending.push(PendingAdd {
                             shard,
@@ -403,8 +412,8 @@ impl Engine {
             adds: Vec::with_capacity(share.len()),
             ..Share::default()
         };
-        // Whether each root is there, looked up once per root, not per torrent.
-        let mut available: BTreeMap<PathBuf, bool> = BTreeMap::new();
+        // Each root looked up once, not per torrent.
+        let mut available: BTreeMap<String, SeenRoot> = BTreeMap::new();
         for (ih, recs) in share {
             let add =
                 self.restore_one(ih, recs, &mut available, &mut out.report, &mut out.migrated);
@@ -446,7 +455,7 @@ impl Engine {
         &self,
         ih: InfoHash,
         recs: Records<'_>,
-        available: &mut BTreeMap<PathBuf, bool>,
+        available: &mut BTreeMap<String, SeenRoot>,
         report: &mut RestoreReport,
         migrated: &mut Vec<StoreOp>,
     ) -> Result<AddTorrent, String> {
@@ -494,25 +503,21 @@ impl Engine {
                 .root_without_record(ih, info.as_ref().map(Known::info))
                 .ok_or("no root is known for it")?,
         };
-        let (root_path, root_marked, root_missing) = {
+        if !available.contains_key(&token) {
             let roots = self.roots_lock();
             let root = (roots.list().find(|r| r.token == token))
                 .ok_or_else(|| format!("its storage root {token:?} is not configured"))?;
-            // Asked once a root (a lookup, not a copy of its path, per torrent).
-            let there = match available.get(&root.path) {
-                Some(&there) => there,
-                None => {
-                    let there = self.root_available(root);
-                    available.insert(root.path.clone(), there);
-                    there
-                }
+            let seen = SeenRoot {
+                token: token.as_str().into(),
+                path: root.path.to_string_lossy().as_ref().into(),
+                marked: root.marked,
+                there: self.root_available(root),
             };
-            (
-                root.path.to_string_lossy().into_owned(),
-                root.marked,
-                !there,
-            )
-        };
+            available.insert(token.clone(), seen);
+        }
+        let seen = &available[&token];
+        let (root_path, root_marked, root_missing) =
+            (Arc::clone(&seen.path), seen.marked, !seen.there);
         let peers = recs
             .peers
             .as_deref()
@@ -606,7 +611,7 @@ impl Engine {
         Ok(AddTorrent {
             source,
             root: root_path,
-            root_token: token,
+            root_token: Arc::clone(&seen.token),
             root_marked,
             paused: state.as_ref().is_some_and(|s| s.paused),
             have,

@@ -169,7 +169,7 @@ fn a_store_read_in_pages_restores_every_torrent_once() {
         let ih = e
             .add_torrent(AddTorrent::new(
                 TorrentSource::Metainfo(std::sync::Arc::new(meta)),
-                &root,
+                root.as_str(),
             ))
             .unwrap();
         added.push(ih);
