@@ -45,9 +45,10 @@ impl TorrentSource {
         }
     }
 
-    /// Its trackers, by tier, taken out of it when nothing else holds its
-    /// metadata (a restart's adds: they were copied one torrent at a time),
-    /// else copied. What is left here has no trackers.
+    /// Its trackers, by tier: taken out of it, leaving it none, when nothing
+    /// else holds its metadata (a restart's adds, which copied them one
+    /// torrent at a time before); else copied, the shared metadata untouched.
+    /// A magnet's are always taken.
     pub fn take_tracker_tiers(&mut self) -> Vec<Vec<String>> {
         match self {
             TorrentSource::Metainfo(m) => match Arc::get_mut(m) {
