@@ -524,6 +524,47 @@ fn a_list_longer_than_a_shards_piece_comes_whole_once_and_filtered() {
     for i in [0, 1_999, 2_000, 2_599] {
         assert_eq!(row(&all, &hash(i)), row(&sorted, &hash(i)));
     }
+    // A full sync/maindata is walked a piece at a time too: every torrent
+    // once, every field but its hash.
+    let full = get("sync/maindata?rid=0");
+    let members = full["torrents"].as_object().unwrap();
+    let mut got: Vec<String> = members.keys().cloned().collect();
+    got.sort();
+    assert_eq!(got, want);
+    assert!(members.values().all(|t| t.as_object().unwrap().len() == 48));
+    assert_eq!(members[&hash(2_001)]["name"], "t2001");
+    assert!(full["server_state"].is_object(), "the end follows the walk");
+    // A global ratio limit moves every view's context: the next delta walks
+    // every torrent again and carries that field alone, and a torrent removed
+    // meanwhile as removed.
+    let prefs = r#"{"max_ratio_enabled":true,"max_ratio":2}"#;
+    post("app/setPreferences", &[("json", prefs)]);
+    post(
+        "torrents/delete",
+        &[("hashes", &hash(7)), ("deleteFiles", "false")],
+    );
+    let rid = full["rid"].as_u64().unwrap();
+    let delta = get(&format!("sync/maindata?rid={rid}"));
+    assert!(delta.get("full_update").is_none());
+    assert_eq!(delta["torrents_removed"], serde_json::json!([hash(7)]));
+    let members = delta["torrents"].as_object().unwrap();
+    assert_eq!(members.len(), 2_599, "every torrent left, once");
+    let clock = |k: &str| k == "time_active" || k == "seeding_time";
+    for t in members.values() {
+        let t = t.as_object().unwrap();
+        assert_eq!(t["max_ratio"], 2, "{t:?}");
+        assert!(t.keys().all(|k| k == "max_ratio" || clock(k)), "{t:?}");
+    }
+    // Then quiet: nothing walked, nothing to send.
+    let rid = delta["rid"].as_u64().unwrap();
+    let quiet = get(&format!("sync/maindata?rid={rid}"));
+    let moved = quiet["torrents"].as_object().map_or(0, |m| {
+        (m.values())
+            .filter(|t| !t.as_object().unwrap().keys().all(|k| clock(k)))
+            .count()
+    });
+    assert_eq!(moved, 0, "{quiet}");
+    assert!(quiet.get("torrents_removed").is_none(), "{quiet}");
 }
 
 /// qBittorrent finds a hybrid torrent by either of its ids (its own, and the

@@ -12,7 +12,6 @@ use crate::core::{
     Tunables,
 };
 use crate::metainfo::Info;
-use crate::shard::{self, Envelope};
 use crate::types::InfoHash;
 
 /// Reading a core's [`Reply`] as the kind its command gives.
@@ -70,88 +69,6 @@ pub struct ChangedStats {
     /// The stats of torrents changed since then.
     pub changed: Vec<TorrentStats>,
 }
-
-/// What a shard carries from one piece of [`Engine::all_stats_then`] to the
-/// next: what to make of a piece, what was made, and where the whole goes.
-struct Pieces<F, T> {
-    each: F,
-    made: Vec<T>,
-    tx: flume::Sender<Result<Vec<T>, String>>,
-}
-
-impl<F, T> Pieces<F, T> {
-    fn send(&self, all: Result<Vec<T>, String>) {
-        if self.tx.send(all).is_err() {
-            tracing::debug!("a list's pieces found no caller (its future was dropped)");
-        }
-    }
-}
-
-/// The command for the piece after `after`, whose answer makes the piece and
-/// asks for the next, or sends everything made once a piece comes short.
-fn stats_piece<F, T>(after: Option<InfoHash>, mut p: Pieces<F, T>) -> Envelope
-where
-    F: Fn(Vec<TorrentStats>) -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let command = Command::StatsFrom {
-        after,
-        max: STATS_PIECE,
-    };
-    let answer: shard::Answer = Box::new(move |reply| {
-        let each = &p.each;
-        match reply.and_then(|r| piece_made(r, each)) {
-            Ok(StatsPiece {
-                made,
-                last,
-                more: true,
-            }) => {
-                p.made.push(made);
-                return Some(stats_piece(last, p));
-            }
-            Ok(piece) => {
-                p.made.push(piece.made);
-                let all = std::mem::take(&mut p.made);
-                p.send(Ok(all));
-            }
-            Err(why) => p.send(Err(why)),
-        }
-        None
-    });
-    Envelope { command, answer }
-}
-
-/// What a shard made of one piece of its torrents' numbers.
-#[derive(Debug)]
-pub struct StatsPiece<T> {
-    /// What was made of the piece.
-    pub made: T,
-    /// The piece's last torrent: the next piece starts after it.
-    pub last: Option<InfoHash>,
-    /// The piece was full: more may follow.
-    pub more: bool,
-}
-
-/// A [`Command::StatsFrom`] reply made into `T` on the shard (a panic in
-/// `each` is the answer's failure, not the shard's).
-fn piece_made<T>(
-    reply: Reply,
-    each: impl FnOnce(Vec<TorrentStats>) -> T,
-) -> Result<StatsPiece<T>, String> {
-    match reply {
-        Reply::AllStats(s) => {
-            let last = s.last().map(|s| s.info_hash);
-            let more = s.len() == STATS_PIECE;
-            super::shard_side(|| each(s)).map(|made| StatsPiece { made, last, more })
-        }
-        other => Err(other.mismatch("stats from").to_string()),
-    }
-}
-
-/// How many torrents' numbers [`Engine::all_stats_then`] takes from a shard at
-/// a time: their numbers (~600 bytes each) and rows stay in the cache, and a
-/// shard of 50,000 torrents answers its peers every couple of milliseconds.
-pub(super) const STATS_PIECE: usize = 1024;
 
 impl Engine {
     /// Adds a torrent. `add.root` names a storage root by token, or a folder (made
@@ -261,6 +178,27 @@ impl Engine {
         }
         out.all = need_all.then_some(all);
         Ok(out)
+    }
+
+    /// Each shard's stats version now, with every torrent's fingerprint
+    /// brought up to date first (no torrent's numbers are made). A reader
+    /// that then takes every torrent's numbers a piece at a time
+    /// ([`Engine::stats_piece_async`]) asks [`Engine::stats_since_async`]
+    /// from these next: whatever changes after this call, before or after
+    /// its piece was taken, and every removal after it, is in that answer.
+    pub async fn stats_versions_async(&self) -> Result<Vec<u64>, EngineError> {
+        // Nothing is newer than the last version: no numbers, no removals.
+        let asks = (0..self.inner.shards())
+            .map(|_| Command::StatsSince(u64::MAX))
+            .collect();
+        let mut versions = Vec::new();
+        for r in self.inner.on_each(asks).await? {
+            match r {
+                Reply::StatsSince(s) => versions.push(s.version),
+                other => return Err(other.mismatch("stats versions")),
+            }
+        }
+        Ok(versions)
     }
 
     /// A torrent's own share limits, and what reaching one does.
@@ -554,75 +492,6 @@ impl Engine {
             }
         }
         Ok(all)
-    }
-
-    /// Every torrent's numbers, handed to `each` a piece at a time on the
-    /// shard that has them, and what `each` made of each piece (a shard's
-    /// pieces in id order, shard after shard). A list of 100,000 torrents is
-    /// made into its rows by every core at once, each piece while it is in the
-    /// cache; the numbers are freed where they were allocated, and each shard
-    /// serves its peers between pieces. `each` holds its shard while it runs:
-    /// one pass over the piece, no waiting.
-    pub async fn all_stats_then<T: Send + 'static>(
-        &self,
-        each: impl Fn(Vec<TorrentStats>) -> T + Clone + Send + 'static,
-    ) -> Result<Vec<T>, EngineError> {
-        let shards = (0..self.inner.shards()).map(|i| self.stats_pieces_then(i, each.clone()));
-        let mut all = Vec::new();
-        for made in futures_util::future::join_all(shards).await {
-            all.extend(made?);
-        }
-        Ok(all)
-    }
-
-    /// One piece of shard `shard`'s torrents, those after `after` in id order
-    /// (`None`: from the first), made into `T` by `each` on the shard. A
-    /// caller that pulls piece after piece (a list streamed to a client) holds
-    /// one piece at a time, and the shard serves its peers between pieces.
-    pub async fn stats_piece_async<T: Send + 'static>(
-        &self,
-        shard: usize,
-        after: Option<InfoHash>,
-        each: impl FnOnce(Vec<TorrentStats>) -> T + Send + 'static,
-    ) -> Result<StatsPiece<T>, EngineError> {
-        // One answer, sent once.
-        let (tx, rx) = flume::bounded(1);
-        let command = Command::StatsFrom {
-            after,
-            max: STATS_PIECE,
-        };
-        let answer: shard::Answer = Box::new(move |reply| {
-            if tx.send(reply.and_then(|r| piece_made(r, each))).is_err() {
-                tracing::debug!("a list's piece found no caller (its future was dropped)");
-            }
-            None
-        });
-        self.inner
-            .send_envelope(shard, Envelope { command, answer })
-            .await?;
-        self.inner.answer_of(shard, rx).await
-    }
-
-    /// [`Engine::all_stats_then`] on one shard: each piece's answer asks the
-    /// shard for the next piece itself, so the pieces follow one another on
-    /// the shard without a trip to this caller and back.
-    async fn stats_pieces_then<T: Send + 'static>(
-        &self,
-        shard: usize,
-        each: impl Fn(Vec<TorrentStats>) -> T + Send + 'static,
-    ) -> Result<Vec<T>, EngineError> {
-        // One answer: every piece made, or why the shard failed.
-        let (tx, rx) = flume::bounded(1);
-        let first = stats_piece(
-            None,
-            Pieces {
-                each,
-                made: Vec::new(),
-                tx,
-            },
-        );
-        self.inner.send_envelope(shard, first).await?;
-        self.inner.answer_of(shard, rx).await
     }
 
     /// Pieces a reader waits for (a file being streamed): fetched first, in order.

@@ -30,6 +30,7 @@ pub mod catalog;
 mod details;
 pub mod discovery;
 mod merge;
+mod pieces;
 mod placement;
 pub mod queue;
 mod restore;
@@ -40,7 +41,8 @@ use core::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-pub use calls::{ChangedStats, StatsPiece};
+pub use calls::ChangedStats;
+pub use pieces::StatsPiece;
 pub use placement::DownloadRoot;
 pub use restore::RestoreReport;
 pub use storage::RootStatus;

@@ -1,9 +1,10 @@
 //! The handle itself: thread safety and failed shards.
 
-use super::calls::STATS_PIECE;
+use super::pieces::STATS_PIECE;
 use super::*;
-use crate::core::{AddTorrent, TorrentSource};
+use crate::core::{AddTorrent, TorrentSource, TorrentStats};
 use crate::metainfo::Magnet;
+use futures_util::StreamExt;
 
 fn two_shards() -> Engine {
     let mut cfg = ShardConfig::new(CoreConfig::default(), "127.0.0.1:0".parse().unwrap());
@@ -115,6 +116,34 @@ fn a_list_is_taken_in_pieces_each_made_on_its_shard() {
         panic!("expected the call to fail, got {r:?}");
     };
     assert!(reason.contains("a caller's bug"), "{reason}");
+    assert!(e.failed_shards().is_empty());
+    assert_eq!(e.torrents().unwrap().len(), n);
+
+    // As a stream: the same pieces, made on their shards, every torrent once.
+
+    let ids = |s: Vec<TorrentStats>| {
+        let on = std::thread::current().name().map(str::to_owned);
+        (on, s.iter().map(|s| s.info_hash).collect::<Vec<_>>())
+    };
+    let streamed: Vec<_> = pollster::block_on(e.stats_pieces(ids).collect::<Vec<_>>());
+    let streamed: Vec<_> = streamed.into_iter().map(Result::unwrap).collect();
+    assert!(streamed.len() >= 4, "{} pieces", streamed.len());
+    assert!(streamed.iter().all(|p| p.1.len() <= STATS_PIECE));
+    assert!((streamed.iter()).all(|p| p.0.as_deref().is_some_and(|t| t.starts_with("sr-shard-"))));
+    let mut listed: Vec<InfoHash> = streamed.into_iter().flat_map(|p| p.1).collect();
+    listed.sort();
+    assert_eq!(listed, added);
+    // A reader that stops after a piece leaves nothing behind; a failing
+    // step ends its shard's pieces with why, not the shard.
+    let one = pollster::block_on(e.stats_pieces(ids).take(1).collect::<Vec<_>>());
+    assert_eq!(one.len(), 1);
+    let bad = |s: Vec<TorrentStats>| assert!(s.is_empty(), "a caller's bug");
+    let r = pollster::block_on(e.stats_pieces(bad).collect::<Vec<_>>());
+    assert_eq!(r.len(), 2, "one failure a shard: {r:?}");
+    assert!(
+        r.iter()
+            .all(|r| matches!(r, Err(EngineError::ShardFailed { .. })))
+    );
     assert!(e.failed_shards().is_empty());
     assert_eq!(e.torrents().unwrap().len(), n);
 }

@@ -5,7 +5,9 @@
 //! `server_state`, and the tracker it is listed under. The engine gives only
 //! the stats of torrents changed since the client's last versions
 //! ([`crate::core::versions`]), so a poll of an idle seedbox touches each
-//! torrent once, cheaply.
+//! torrent once, cheaply. A walk over every torrent (a full update) takes
+//! their stats a piece at a time ([`Client::take_in`], then [`Client::end`]),
+//! so its answer can go out while it is made.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
@@ -64,6 +66,23 @@ fn field_hash(f: &Field<'_>) -> u64 {
     h.finish()
 }
 
+/// What a walk over changed torrents gathers for the answer's end.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// A torrent's member was written: the next follows a comma.
+    wrote: bool,
+    /// Trackers whose lists of torrents changed.
+    touched: HashSet<String>,
+}
+
+/// Which torrents are gone, for [`Client::end`].
+pub enum Gone<'a> {
+    /// Every torrent not among these (the walk met every torrent there is).
+    NotIn(&'a HashSet<InfoHash, QuickBuild>),
+    /// These (as the cores listed them).
+    These(&'a [InfoHash]),
+}
+
 fn sums(s: &TorrentStats) -> [u64; 6] {
     [
         s.downloaded,
@@ -75,9 +94,9 @@ fn sums(s: &TorrentStats) -> [u64; 6] {
     ]
 }
 
-/// Appends `"hex":{fields}` (a comma first if `out` has members already).
-fn open_torrent(out: &mut Vec<u8>, ih: InfoHash) {
-    if !out.is_empty() {
+/// Appends `"hex":{` (a comma first if a member was written before).
+fn open_torrent(out: &mut Vec<u8>, ih: InfoHash, walk: &mut Walk) {
+    if std::mem::replace(&mut walk.wrote, true) {
         out.push(b',');
     }
     out.push(b'"');
@@ -111,9 +130,33 @@ pub struct Delta {
 impl Client {
     /// Takes in the engine's answer, at `cx.now`.
     pub fn update(&mut self, cs: &ChangedStats, cx: &Context) -> Delta {
-        let changed = &cs.changed;
-        let mut d = Delta::default();
-        let mut touched_trackers: HashSet<String> = HashSet::new();
+        let mut walk = Walk::default();
+        let mut torrents = Vec::new();
+        self.take_in(&cs.changed, cx, &mut walk, &mut torrents);
+        let present: HashSet<InfoHash, QuickBuild>;
+        let gone = match &cs.all {
+            Some(all) => {
+                present = all.iter().copied().collect();
+                Gone::NotIn(&present)
+            }
+            None => Gone::These(&cs.removed),
+        };
+        Delta {
+            torrents,
+            ..self.end(gone, walk, cx)
+        }
+    }
+
+    /// Takes in the stats of some changed torrents (a piece of a walk),
+    /// and appends to `out` a member `"hex":{...}` for each with a field
+    /// changed, those fields only.
+    pub fn take_in(
+        &mut self,
+        changed: &[TorrentStats],
+        cx: &Context,
+        walk: &mut Walk,
+        out: &mut Vec<u8>,
+    ) {
         for s in changed {
             let view = QbTorrent::new(s, cx);
             let fields = view.fields();
@@ -129,13 +172,13 @@ impl Client {
                     continue;
                 }
                 if first {
-                    open_torrent(&mut d.torrents, s.info_hash);
+                    open_torrent(out, s.info_hash, walk);
                 }
-                put_field(&mut d.torrents, first, name, value);
+                put_field(out, first, name, value);
                 first = false;
             }
             if !first {
-                d.torrents.push(b'}');
+                out.push(b'}');
             }
             let new_sums = sums(s);
             let old_sums = old.as_ref().map_or([0; 6], |o| o.sums);
@@ -149,14 +192,14 @@ impl Client {
                     && let Some(set) = self.trackers.get_mut(u)
                 {
                     set.remove(&s.info_hash);
-                    touched_trackers.insert(u.clone());
+                    walk.touched.insert(u.clone());
                 }
                 if let Some(u) = &tracker {
                     self.trackers
                         .entry(u.clone())
                         .or_default()
                         .insert(s.info_hash);
-                    touched_trackers.insert(u.clone());
+                    walk.touched.insert(u.clone());
                 }
             }
             self.torrents.insert(
@@ -168,19 +211,21 @@ impl Client {
                 },
             );
         }
-        // Gone: as the cores listed them, or (when they could not) every
-        // torrent not among the present ones.
-        let gone: Vec<InfoHash> = match &cs.all {
-            Some(all) => {
-                let present: HashSet<InfoHash, QuickBuild> = all.iter().copied().collect();
-                self.torrents
-                    .keys()
-                    .filter(|ih| !present.contains(*ih))
-                    .copied()
-                    .collect()
-            }
-            None => cs
-                .removed
+    }
+
+    /// Ends a walk at `cx.now`: the torrents gone are forgotten, and the
+    /// delta's end (all but its torrents' members) is made.
+    pub fn end(&mut self, gone: Gone<'_>, walk: Walk, cx: &Context) -> Delta {
+        let mut d = Delta::default();
+        let mut touched_trackers = walk.touched;
+        let gone: Vec<InfoHash> = match gone {
+            Gone::NotIn(present) => self
+                .torrents
+                .keys()
+                .filter(|ih| !present.contains(*ih))
+                .copied()
+                .collect(),
+            Gone::These(removed) => removed
                 .iter()
                 .filter(|ih| self.torrents.contains_key(*ih))
                 .copied()

@@ -4,8 +4,9 @@
 //! The plain list (no sort, no page: what Sonarr, Radarr and cross-seed ask
 //! for, often with a category) is streamed. Each shard makes its torrents'
 //! rows on its own thread, a piece of 1,024 torrents at a time
-//! (`Engine::stats_piece_async`), and each piece goes to the client as soon as
-//! it is made, the shards' pieces in the order they come. The answer for
+//! (`Engine::stats_pieces`), and each piece goes to the client as soon as it
+//! is made, the shards' pieces in the order they come; a client that reads
+//! slowly holds one piece a shard. The answer for
 //! 100,000 torrents (about 110 MB) is never held whole, no view outlives its
 //! piece, and the stats' strings are freed by the thread that made them. A
 //! sorted or paged list needs every row before the first is sent: it is made
@@ -18,7 +19,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
 
 use super::super::api::Shared;
 use super::read::context;
@@ -27,12 +27,6 @@ use super::{Params, QbError};
 use crate::Engine;
 use crate::core::TorrentStats;
 use crate::types::InfoHash;
-
-/// Pieces of rows made and not read by the client yet. Full: the shards'
-/// makers wait until the client reads more (back pressure), so a client that
-/// reads slowly or stops holds this many pieces (about 1.1 MB each) and the
-/// one each shard is making, no more.
-const PIECES_AHEAD: usize = 4;
 
 /// About how long a torrent's row is (110 MB for 100,000 torrents).
 const ROW_BYTES: usize = 1_200;
@@ -191,68 +185,33 @@ fn rows(piece: &[TorrentStats], cx: &Context, f: &Filters) -> Vec<u8> {
 
 /// The plain list, sent as the shards make it.
 fn streamed(engine: &Engine, cx: Arc<Context>, f: Arc<Filters>) -> Response {
-    // Bounded: see PIECES_AHEAD.
-    let (tx, rx) = mpsc::channel(PIECES_AHEAD);
-    for shard in 0..engine.shards() {
-        tokio::spawn(shard_rows(
-            engine.clone(),
-            shard,
-            cx.clone(),
-            f.clone(),
-            tx.clone(),
-        ));
-    }
-    drop(tx);
-    let pieces = futures_util::stream::unfold((rx, true), |(mut rx, first)| async move {
-        let piece: Result<Bytes, std::io::Error> = rx.recv().await?;
-        // Every row comes after a comma: the list's first loses it.
-        let piece = piece.map(|b| if first { b.slice(1..) } else { b });
-        Some((piece, (rx, false)))
+    let pieces = engine.stats_pieces(move |piece: Vec<TorrentStats>| rows(&piece, &cx, &f));
+    // A piece that kept no row is skipped; a shard that fails cuts the
+    // answer short (the client sees a broken transfer), with why logged.
+    let pieces = pieces.filter_map(|piece| async move {
+        match piece {
+            Ok(rows) if rows.is_empty() => None,
+            Ok(rows) => Some(Ok(Bytes::from(rows))),
+            Err(e) => {
+                tracing::warn!("torrents/info: the list was cut short: {e}");
+                Some(Err(std::io::Error::other(e.to_string())))
+            }
+        }
+    });
+    // Every row comes after a comma: the list's first loses it.
+    let mut first = true;
+    let pieces = pieces.map(move |piece| {
+        piece.map(|b| {
+            if std::mem::take(&mut first) {
+                b.slice(1..)
+            } else {
+                b
+            }
+        })
     });
     let open = futures_util::stream::iter([Ok(Bytes::from_static(b"["))]);
     let close = futures_util::stream::iter([Ok(Bytes::from_static(b"]"))]);
     json_answer(Body::from_stream(open.chain(pieces).chain(close)))
-}
-
-/// Shard `shard`'s rows, piece after piece, into `tx`: until its last piece,
-/// the client leaves (the answer dropped), or the shard fails (the answer is
-/// then cut short, which the client sees as a broken transfer, and the
-/// reason logged).
-async fn shard_rows(
-    engine: Engine,
-    shard: usize,
-    cx: Arc<Context>,
-    f: Arc<Filters>,
-    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-) {
-    let mut after = None;
-    loop {
-        let (cx, f) = (cx.clone(), f.clone());
-        let each = move |piece: Vec<TorrentStats>| rows(&piece, &cx, &f);
-        match engine.stats_piece_async(shard, after, each).await {
-            Ok(piece) => {
-                if !piece.made.is_empty() && tx.send(Ok(Bytes::from(piece.made))).await.is_err() {
-                    tracing::debug!("torrents/info: the client left before the whole list");
-                    return;
-                }
-                if !piece.more {
-                    return;
-                }
-                after = piece.last;
-            }
-            Err(e) => {
-                tracing::warn!(shard, "torrents/info: the list was cut short: {e}");
-                if tx
-                    .send(Err(std::io::Error::other(e.to_string())))
-                    .await
-                    .is_err()
-                {
-                    tracing::debug!("torrents/info: the client had left already");
-                }
-                return;
-            }
-        }
-    }
 }
 
 /// JSON already written, as an answer.

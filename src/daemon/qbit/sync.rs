@@ -22,6 +22,11 @@ use super::super::api::Shared;
 use super::delta::{self, Totals};
 use super::read::{category_map, context};
 use super::{Params, QbError, json as answer, sid};
+use crate::core::TorrentStats;
+use crate::core::versions::QuickBuild;
+use crate::engine::EngineError;
+use crate::types::InfoHash;
+use futures_util::StreamExt;
 
 /// Most clients whose last answer is remembered; past it, the one that asked
 /// longest ago is forgotten (it gets a full update next time).
@@ -121,6 +126,16 @@ fn context_hash(cx: &super::view::Context, queueing: bool) -> u64 {
     h.finish()
 }
 
+/// What the end of a `sync/maindata` answer is made of, read before its
+/// torrents are walked.
+struct Ending {
+    full: bool,
+    free: u64,
+    session: (u64, u64),
+    categories: Map<String, Value>,
+    tags: HashSet<String>,
+}
+
 /// `sync/maindata?rid=`.
 pub async fn maindata(
     State(app): State<Shared>,
@@ -142,19 +157,20 @@ pub async fn maindata(
     // Queue ranks depend on every torrent: with the queue on, all are looked at.
     let cx0 = context(&app, false).await?;
     let cx_hash = context_hash(&cx0, queueing);
-    let versions = if cx_hash != last.context || queueing {
-        Vec::new()
+    let walk_all = full || cx_hash != last.context || queueing || last.versions.is_empty();
+    let changed = if walk_all {
+        last.versions = app.engine.stats_versions_async().await?;
+        None
     } else {
-        last.versions.clone()
+        let cs = app.engine.stats_since_async(&last.versions).await?;
+        last.versions.clone_from(&cs.versions);
+        Some(cs)
     };
-    let cs = app.engine.stats_since_async(&versions).await?;
     let cx = if queueing {
         context(&app, true).await?
     } else {
         cx0
     };
-    let d = last.update(&cs, &cx);
-    last.versions = cs.versions;
     last.context = cx_hash;
 
     let engine = app.engine.clone();
@@ -163,10 +179,188 @@ pub async fn maindata(
     })
     .await
     .unwrap_or(0);
-    let session = super::app::session_bytes(&app).await?;
-    let server = server_state(&app, &last.totals, free, session);
-    let categories = category_map(&app);
-    let tags: HashSet<String> = app.engine.tags().into_iter().collect();
+    let ending = Ending {
+        full,
+        free,
+        session: super::app::session_bytes(&app).await?,
+        categories: category_map(&app),
+        tags: app.engine.tags().into_iter().collect(),
+    };
+    let new_rid = last.rid + 1;
+    let mut head = format!("{{\"rid\":{new_rid}").into_bytes();
+    if full {
+        head.extend_from_slice(b",\"full_update\":true");
+    }
+    let Some(cs) = changed else {
+        return Ok(walked(app, key, last, cx, ending, head));
+    };
+    let d = last.update(&cs, &cx);
+    // A delta has only the keys with something in them.
+    let mut torrents = Vec::new();
+    if !d.torrents.is_empty() {
+        head.extend_from_slice(b",\"torrents\":{");
+        torrents = d.torrents;
+        torrents.push(b'}');
+    }
+    let rest = finish(
+        &app,
+        &key,
+        last,
+        ending,
+        &d.removed,
+        d.trackers,
+        &d.trackers_removed,
+    );
+    Ok(json_parts([head, torrents, rest]))
+}
+
+/// The answer's parts, as they are (the torrents' members of a delta are
+/// not copied into one answer).
+fn json_parts<const N: usize>(parts: [Vec<u8>; N]) -> Response {
+    let parts = parts.map(|p| Ok::<_, std::io::Error>(Bytes::from(p)));
+    json_body(Body::from_stream(futures_util::stream::iter(parts)))
+}
+
+fn json_body(body: Body) -> Response {
+    (
+        axum::http::StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// The answer of a walk over every torrent (a full update, or a delta after
+/// the context moved or with the queue on), sent while it is made: each
+/// shard's torrents come a piece at a time, and each piece's members go to
+/// the client before the next is taken, so the answer for 100,000 torrents
+/// (about 110 MB) and their numbers are never held whole: a client that
+/// reads slowly holds a piece a shard (1,024 torrents' numbers, about a
+/// megabyte) and the part being sent. The end
+/// (`server_state`, trackers, removals) follows the last piece, and the
+/// client's state is kept only once it is sent; a shard that fails cuts the
+/// answer short (the client sees a broken transfer, and the reason is
+/// logged), and the client's next request is a full update.
+fn walked(
+    app: Shared,
+    key: String,
+    last: delta::Client,
+    cx: super::view::Context,
+    ending: Ending,
+    head: Vec<u8>,
+) -> Response {
+    let pieces = Box::pin(app.engine.stats_pieces(|piece| piece));
+    let walk = Walking {
+        app,
+        key,
+        last,
+        cx,
+        ending: Some(ending),
+        head: Some(head),
+        pieces,
+        walk: delta::Walk::default(),
+        met: HashSet::default(),
+        opened: false,
+    };
+    let parts = futures_util::stream::unfold(walk, |mut w| async move {
+        let part = w.next_part().await?;
+        Some((part, w))
+    });
+    json_body(Body::from_stream(parts))
+}
+
+/// Every torrent's numbers, a piece at a time (`Engine::stats_pieces`).
+type Pieces = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<Vec<TorrentStats>, EngineError>> + Send>,
+>;
+
+/// A walk's state between the parts of its answer.
+struct Walking {
+    app: Shared,
+    key: String,
+    last: delta::Client,
+    cx: super::view::Context,
+    /// Taken when the end is sent, or when the walk fails.
+    ending: Option<Ending>,
+    head: Option<Vec<u8>>,
+    pieces: Pieces,
+    walk: delta::Walk,
+    /// Every torrent met: the client's others are gone.
+    met: HashSet<InfoHash, QuickBuild>,
+    /// `"torrents":{` was sent.
+    opened: bool,
+}
+
+impl Walking {
+    /// The answer's next part; `None` after the last (or a failure).
+    async fn next_part(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        if let Some(head) = self.head.take() {
+            let mut head = head;
+            if self.ending.as_ref().is_some_and(|e| e.full) {
+                head.extend_from_slice(b",\"torrents\":{");
+                self.opened = true;
+            }
+            return Some(Ok(Bytes::from(head)));
+        }
+        self.ending.as_ref()?;
+        while let Some(piece) = self.pieces.next().await {
+            let piece = match piece {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!("sync/maindata: the answer was cut short: {e}");
+                    self.ending = None;
+                    return Some(Err(std::io::Error::other(e.to_string())));
+                }
+            };
+            self.met.extend(piece.iter().map(|s| s.info_hash));
+            let mut part = Vec::new();
+            if !self.opened {
+                part.extend_from_slice(b",\"torrents\":{");
+            }
+            let opening = part.len();
+            (self.last).take_in(&piece, &self.cx, &mut self.walk, &mut part);
+            if part.len() > opening {
+                self.opened = true;
+                return Some(Ok(Bytes::from(part)));
+            }
+        }
+        let ending = self.ending.take()?;
+        let walk = std::mem::take(&mut self.walk);
+        let d = (self.last).end(delta::Gone::NotIn(&self.met), walk, &self.cx);
+        let last = std::mem::take(&mut self.last);
+        let mut part = Vec::new();
+        if self.opened {
+            part.push(b'}');
+        }
+        let rest = finish(
+            &self.app,
+            &self.key,
+            last,
+            ending,
+            &d.removed,
+            d.trackers,
+            &d.trackers_removed,
+        );
+        part.extend_from_slice(&rest);
+        Some(Ok(Bytes::from(part)))
+    }
+}
+
+/// Everything after the torrents' members: removals, categories, tags,
+/// `server_state` (from the totals after the walk) and trackers; the
+/// client's state is kept as this answer leaves it.
+fn finish(
+    app: &Shared,
+    key: &str,
+    mut last: delta::Client,
+    e: Ending,
+    removed: &[String],
+    trackers: Map<String, Value>,
+    trackers_removed: &[String],
+) -> Vec<u8> {
+    let full = e.full;
+    let server = server_state(app, &last.totals, e.free, e.session);
+    let (categories, tags) = (e.categories, e.tags);
     let cats = changed(&last.categories, &categories, full);
     let cats_removed: Vec<&String> = last
         .categories
@@ -181,30 +375,9 @@ pub async fn maindata(
     let mut tags_removed: Vec<&String> = last.tags.iter().filter(|t| !tags.contains(*t)).collect();
     tags_removed.sort();
     let server_diff = changed(&last.server, &server, full);
-    let trackers = if full {
-        last.all_trackers()
-    } else {
-        d.trackers
-    };
-
-    let new_rid = last.rid + 1;
-    let mut head = format!("{{\"rid\":{new_rid}").into_bytes();
-    if full {
-        head.extend_from_slice(b",\"full_update\":true");
-    }
-    // A full update has every key; a delta only those with something in them.
-    // The torrents' members (110 MB for a full update of 100,000) go out as
-    // they are, between the head and the rest, not copied into one answer.
-    let torrents = if full || !d.torrents.is_empty() {
-        head.extend_from_slice(b",\"torrents\":{");
-        d.torrents
-    } else {
-        Vec::new()
-    };
+    let trackers = if full { last.all_trackers() } else { trackers };
     let mut out = Vec::with_capacity(4096);
-    if full || !torrents.is_empty() {
-        out.push(b'}');
-    }
+    // A full update has every key; a delta only those with something in them.
     let mut put = |k: &str, v: &dyn erased::Json, empty: bool| {
         if full || !empty {
             out.extend_from_slice(format!(",\"{k}\":").as_bytes());
@@ -212,7 +385,7 @@ pub async fn maindata(
         }
     };
     if !full {
-        put("torrents_removed", &d.removed, d.removed.is_empty());
+        put("torrents_removed", &removed, removed.is_empty());
     }
     put("categories", &cats, cats.is_empty());
     if !full {
@@ -225,25 +398,24 @@ pub async fn maindata(
     put("server_state", &server_diff, server_diff.is_empty());
     put("trackers", &trackers, trackers.is_empty());
     if !full {
-        let gone = &d.trackers_removed;
-        put("trackers_removed", gone, gone.is_empty());
+        put(
+            "trackers_removed",
+            &trackers_removed,
+            trackers_removed.is_empty(),
+        );
     }
     out.push(b'}');
     #[allow(clippy::disallowed_methods)] // which client asked last, in wall time
     let used = Instant::now();
-    last.rid = new_rid;
+    last.rid += 1;
     last.last_used = Some(used);
     last.categories = categories;
     last.tags = tags;
     last.server = server;
-    q.sync_lock().put(key, last);
-    let parts = [head, torrents, out].map(|p| Ok::<_, std::convert::Infallible>(Bytes::from(p)));
-    Ok((
-        axum::http::StatusCode::OK,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(futures_util::stream::iter(parts)),
-    )
-        .into_response())
+    if let Some(q) = app.qbit.as_ref() {
+        q.sync_lock().put(key.to_owned(), last);
+    }
+    out
 }
 
 /// Writing the answer's parts: a serialisable value.
