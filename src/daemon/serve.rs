@@ -48,6 +48,13 @@ pub async fn serve(
             },
             _ = stop.wait_for(|s| *s) => break,
         };
+        // An answer sent in parts (the streamed lists: a head, pieces, an
+        // end) goes out part by part: with Nagle's algorithm a small part
+        // waited for the client's delayed ACK of the one before, 40 ms on
+        // Linux (an empty `torrents/info` took 44 ms).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "TCP_NODELAY not set on an API connection");
+        }
         let svc =
             router
                 .clone()
