@@ -5,8 +5,8 @@
 //! for, often with a category) is streamed. Each shard makes its torrents'
 //! rows on its own thread, a piece of 1,024 torrents at a time
 //! (`Engine::stats_pieces`), and each piece goes to the client as soon as it
-//! is made, the shards' pieces in the order they come; a client that reads
-//! slowly holds one piece a shard. The answer for
+//! is made, the shards' pieces in the order they come, a few taken ahead of
+//! the client. The answer for
 //! 100,000 torrents (about 110 MB) is never held whole, no view outlives its
 //! piece, and the stats' strings are freed by the thread that made them. A
 //! sorted or paged list needs every row before the first is sent: it is made
@@ -27,6 +27,34 @@ use super::{Params, QbError};
 use crate::Engine;
 use crate::core::TorrentStats;
 use crate::types::InfoHash;
+
+/// Pieces taken from the shards ahead of the client. Full: the shards wait
+/// until the client reads more (back pressure), so a client that reads
+/// slowly or stops holds this many pieces (about a megabyte each) and the one
+/// each shard is making, no more.
+const PIECES_AHEAD: usize = 4;
+
+/// `pieces` taken ahead of their reader by a task of their own, into a
+/// channel of [`PIECES_AHEAD`]: the shards make their next pieces while the
+/// client reads the last (taken only as they are read, a shard makes its
+/// next piece once the one before was read: the shards idle while the
+/// client reads). The task ends with the pieces, or once the reader is gone.
+pub(super) fn read_ahead<T: Send + 'static>(
+    pieces: impl futures_util::Stream<Item = T> + Send + 'static,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    // Bounded: see PIECES_AHEAD.
+    let (tx, rx) = tokio::sync::mpsc::channel(PIECES_AHEAD);
+    tokio::spawn(async move {
+        let mut pieces = std::pin::pin!(pieces);
+        while let Some(piece) = pieces.next().await {
+            if tx.send(piece).await.is_err() {
+                tracing::debug!("a list's reader left before its end");
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|p| (p, rx)) })
+}
 
 /// About how long a torrent's row is (110 MB for 100,000 torrents).
 const ROW_BYTES: usize = 1_200;
@@ -185,7 +213,8 @@ fn rows(piece: &[TorrentStats], cx: &Context, f: &Filters) -> Vec<u8> {
 
 /// The plain list, sent as the shards make it.
 fn streamed(engine: &Engine, cx: Arc<Context>, f: Arc<Filters>) -> Response {
-    let pieces = engine.stats_pieces(move |piece: Vec<TorrentStats>| rows(&piece, &cx, &f));
+    let pieces =
+        read_ahead(engine.stats_pieces(move |piece: Vec<TorrentStats>| rows(&piece, &cx, &f)));
     // A piece that kept no row is skipped; a shard that fails cuts the
     // answer short (the client sees a broken transfer), with why logged.
     let pieces = pieces.filter_map(|piece| async move {

@@ -235,8 +235,8 @@ fn json_body(body: Body) -> Response {
 /// shard's torrents come a piece at a time, and each piece's members go to
 /// the client before the next is taken, so the answer for 100,000 torrents
 /// (about 110 MB) and their numbers are never held whole: a client that
-/// reads slowly holds a piece a shard (1,024 torrents' numbers, about a
-/// megabyte) and the part being sent. The end
+/// reads slowly holds the pieces taken ahead of it (`info::read_ahead`: a
+/// few, of 1,024 torrents' numbers each) and the part being sent. The end
 /// (`server_state`, trackers, removals) follows the last piece, and the
 /// client's state is kept only once it is sent; a shard that fails cuts the
 /// answer short (the client sees a broken transfer, and the reason is
@@ -249,7 +249,7 @@ fn walked(
     ending: Ending,
     head: Vec<u8>,
 ) -> Response {
-    let pieces = Box::pin(app.engine.stats_pieces(|piece| piece));
+    let pieces = Box::pin(super::info::read_ahead(app.engine.stats_pieces(|p| p)));
     let walk = Walking {
         app,
         key,
