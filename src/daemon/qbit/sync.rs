@@ -194,23 +194,14 @@ pub async fn maindata(
     let Some(cs) = changed else {
         return Ok(walked(app, key, last, cx, ending, head));
     };
-    let d = last.update(&cs, &cx);
+    let mut d = last.update(&cs, &cx);
     // A delta has only the keys with something in them.
-    let mut torrents = Vec::new();
-    if !d.torrents.is_empty() {
+    let mut torrents = std::mem::take(&mut d.torrents);
+    if !torrents.is_empty() {
         head.extend_from_slice(b",\"torrents\":{");
-        torrents = d.torrents;
         torrents.push(b'}');
     }
-    let rest = finish(
-        &app,
-        &key,
-        last,
-        ending,
-        &d.removed,
-        d.trackers,
-        &d.trackers_removed,
-    );
+    let rest = finish(&app, &key, last, ending, d);
     Ok(json_parts([head, torrents, rest]))
 }
 
@@ -294,8 +285,7 @@ struct Walking {
 impl Walking {
     /// The answer's next part; `None` after the last (or a failure).
     async fn next_part(&mut self) -> Option<Result<Bytes, std::io::Error>> {
-        if let Some(head) = self.head.take() {
-            let mut head = head;
+        if let Some(mut head) = self.head.take() {
             if self.ending.as_ref().is_some_and(|e| e.full) {
                 head.extend_from_slice(b",\"torrents\":{");
                 self.opened = true;
@@ -332,32 +322,17 @@ impl Walking {
         if self.opened {
             part.push(b'}');
         }
-        let rest = finish(
-            &self.app,
-            &self.key,
-            last,
-            ending,
-            &d.removed,
-            d.trackers,
-            &d.trackers_removed,
-        );
+        let rest = finish(&self.app, &self.key, last, ending, d);
         part.extend_from_slice(&rest);
         Some(Ok(Bytes::from(part)))
     }
 }
 
-/// Everything after the torrents' members: removals, categories, tags,
-/// `server_state` (from the totals after the walk) and trackers; the
-/// client's state is kept as this answer leaves it.
-fn finish(
-    app: &Shared,
-    key: &str,
-    mut last: delta::Client,
-    e: Ending,
-    removed: &[String],
-    trackers: Map<String, Value>,
-    trackers_removed: &[String],
-) -> Vec<u8> {
+/// Everything after the torrents' members (`d`'s own are sent already):
+/// removals, categories, tags, `server_state` (from the totals after the
+/// walk) and trackers; the client's state is kept as this answer leaves it.
+fn finish(app: &Shared, key: &str, mut last: delta::Client, e: Ending, d: delta::Delta) -> Vec<u8> {
+    let (removed, trackers_removed) = (d.removed, d.trackers_removed);
     let full = e.full;
     let server = server_state(app, &last.totals, e.free, e.session);
     let (categories, tags) = (e.categories, e.tags);
@@ -375,7 +350,11 @@ fn finish(
     let mut tags_removed: Vec<&String> = last.tags.iter().filter(|t| !tags.contains(*t)).collect();
     tags_removed.sort();
     let server_diff = changed(&last.server, &server, full);
-    let trackers = if full { last.all_trackers() } else { trackers };
+    let trackers = if full {
+        last.all_trackers()
+    } else {
+        d.trackers
+    };
     let mut out = Vec::with_capacity(4096);
     // A full update has every key; a delta only those with something in them.
     let mut put = |k: &str, v: &dyn erased::Json, empty: bool| {
