@@ -6,9 +6,8 @@
 //! rows on its own thread, a piece of 1,024 torrents at a time
 //! (`Engine::stats_pieces`), and each piece goes to the client as soon as it
 //! is made, the shards' pieces in the order they come, a few taken ahead of
-//! the client. The answer for
-//! 100,000 torrents (about 110 MB) is never held whole, no view outlives its
-//! piece, and the stats' strings are freed by the thread that made them. A
+//! the client. The answer for 100,000 torrents (about 110 MB) is never held
+//! whole, no view outlives its piece, and the stats' strings are freed by the thread that made them. A
 //! sorted or paged list needs every row before the first is sent: it is made
 //! here, from every torrent's stats at once.
 
@@ -35,10 +34,11 @@ use crate::types::InfoHash;
 const PIECES_AHEAD: usize = 4;
 
 /// `pieces` taken ahead of their reader by a task of their own, into a
-/// channel of [`PIECES_AHEAD`]: the shards make their next pieces while the
-/// client reads the last (taken only as they are read, a shard makes its
-/// next piece once the one before was read: the shards idle while the
-/// client reads). The task ends with the pieces, or once the reader is gone.
+/// channel of [`PIECES_AHEAD`], so the shards make their next pieces while
+/// the client reads the last. (A shard asks for its next piece only once
+/// the one before was taken: read straight by the client, the shards would
+/// sit idle while it reads.) The task ends with the pieces, or once the
+/// reader is gone.
 pub(super) fn read_ahead<T: Send + 'static>(
     pieces: impl futures_util::Stream<Item = T> + Send + 'static,
 ) -> impl futures_util::Stream<Item = T> + Send + 'static {
