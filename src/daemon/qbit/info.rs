@@ -7,9 +7,9 @@
 //! (`Engine::stats_pieces`), and each piece goes to the client as soon as it
 //! is made, the shards' pieces in the order they come, a few taken ahead of
 //! the client. The answer for 100,000 torrents (about 110 MB) is never held
-//! whole, no view outlives its piece, and the stats' strings are freed by the thread that made them. A
-//! sorted or paged list needs every row before the first is sent: it is made
-//! here, from every torrent's stats at once.
+//! whole, no view outlives its piece, and the stats' strings are freed by
+//! the thread that made them. A sorted or paged list needs every row before
+//! the first is sent: it is made here, from every torrent's stats at once.
 
 use std::sync::Arc;
 
