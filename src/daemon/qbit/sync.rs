@@ -241,6 +241,7 @@ fn walked(
     head: Vec<u8>,
 ) -> Response {
     let pieces = Box::pin(super::info::read_ahead(app.engine.stats_pieces(|p| p)));
+    let full = ending.full;
     let walk = Walking {
         app,
         key,
@@ -250,7 +251,8 @@ fn walked(
         head: Some(head),
         pieces,
         walk: delta::Walk::default(),
-        met: HashSet::default(),
+        // A full update's client had no torrents: none can be gone.
+        met: (!full).then(HashSet::default),
         opened: false,
     };
     let parts = futures_util::stream::unfold(walk, |mut w| async move {
@@ -276,8 +278,9 @@ struct Walking {
     head: Option<Vec<u8>>,
     pieces: Pieces,
     walk: delta::Walk,
-    /// Every torrent met: the client's others are gone.
-    met: HashSet<InfoHash, QuickBuild>,
+    /// Every torrent met: the client's others are gone (`None` for a full
+    /// update, whose client held none before it).
+    met: Option<HashSet<InfoHash, QuickBuild>>,
     /// `"torrents":{` was sent.
     opened: bool,
 }
@@ -302,7 +305,9 @@ impl Walking {
                     return Some(Err(std::io::Error::other(e.to_string())));
                 }
             };
-            self.met.extend(piece.iter().map(|s| s.info_hash));
+            if let Some(met) = &mut self.met {
+                met.extend(piece.iter().map(|s| s.info_hash));
+            }
             let mut part = Vec::new();
             if !self.opened {
                 part.extend_from_slice(b",\"torrents\":{");
@@ -316,7 +321,11 @@ impl Walking {
         }
         let ending = self.ending.take()?;
         let walk = std::mem::take(&mut self.walk);
-        let d = (self.last).end(delta::Gone::NotIn(&self.met), walk, &self.cx);
+        let gone = match &self.met {
+            Some(met) => delta::Gone::NotIn(met),
+            None => delta::Gone::These(&[]),
+        };
+        let d = (self.last).end(gone, walk, &self.cx);
         let last = std::mem::take(&mut self.last);
         let mut part = Vec::new();
         if self.opened {
