@@ -23,6 +23,7 @@ pub mod metainfo;
 pub mod migrate;
 pub mod net;
 pub mod peerlog;
+pub(crate) mod prefetch;
 pub mod proto;
 pub mod ratelimit;
 pub mod resume_lmdb;

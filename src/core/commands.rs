@@ -1,5 +1,6 @@
 //! Commands from the engine: adding, removing, pausing and resuming torrents, limits,
-//! priorities, peers, and the queries behind stats.
+//! priorities, peers, and the queries behind the peer and piece views (a
+//! torrent's numbers are taken in `stats`).
 
 use super::*;
 
@@ -543,44 +544,6 @@ impl Core {
         self.torrents.get(&info_hash).map(|t| &t.have)
     }
 
-    /// A torrent's numbers now.
-    pub fn stats(&mut self, now: Time, info_hash: InfoHash) -> Option<TorrentStats> {
-        let t = self.torrents.get_mut(&info_hash)?;
-        Some(stats_of(
-            now,
-            info_hash,
-            t,
-            &self.peers,
-            self.cfg.unix_at_zero,
-        ))
-    }
-
-    /// Every torrent's numbers now, in key order (one pass over the torrents,
-    /// no lookups: 100,000 of them are listed in one call).
-    pub fn all_stats(&mut self, now: Time) -> Vec<TorrentStats> {
-        let mut all = Vec::with_capacity(self.torrents.len());
-        let (peers, zero) = (&self.peers, self.cfg.unix_at_zero);
-        all.extend((self.torrents.iter_mut()).map(|(ih, t)| stats_of(now, *ih, t, peers, zero)));
-        all
-    }
-
-    /// The numbers of at most `max` torrents after `after` in key order (from
-    /// the first with `None`).
-    pub fn stats_from(
-        &mut self,
-        now: Time,
-        after: Option<InfoHash>,
-        max: usize,
-    ) -> Vec<TorrentStats> {
-        use std::ops::Bound;
-        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut some = Vec::with_capacity(max.min(self.torrents.len()));
-        let (peers, zero) = (&self.peers, self.cfg.unix_at_zero);
-        let range = self.torrents.range_mut((from, Bound::Unbounded)).take(max);
-        some.extend(range.map(|(ih, t)| stats_of(now, *ih, t, peers, zero)));
-        some
-    }
-
     /// Every connected peer of a torrent.
     pub fn peer_stats(&mut self, now: Time, info_hash: InfoHash) -> Vec<PeerStats> {
         let book = self.torrents.get(&info_hash).map(|t| &t.addrs);
@@ -654,113 +617,5 @@ impl Core {
             self.close(k, CloseReason::Shutdown, out);
         }
         self.stop_announcing(now, out);
-    }
-}
-
-/// A root as the stats name it: its token, or its path for a root the
-/// engine does not manage.
-fn token_or_path<'a, S: AsRef<str> + ?Sized>(token: &'a S, path: &'a S) -> &'a S {
-    if token.as_ref().is_empty() {
-        path
-    } else {
-        token
-    }
-}
-
-/// Torrent `t`'s numbers now; `peers`: the core's connections; `zero`: the
-/// core's clock's zero in unix seconds.
-fn stats_of(
-    now: Time,
-    info_hash: InfoHash,
-    t: &mut Torrent,
-    peers: &BTreeMap<PeerKey, Peer>,
-    zero: u64,
-) -> TorrentStats {
-    // The torrent's own peers, not every peer of the core: listing every
-    // torrent stays linear in torrents plus peers.
-    let peers: Vec<(bool, bool)> = t
-        .peers
-        .iter()
-        .filter_map(|k| peers.get(k))
-        .filter(|p| p.info_hash == Some(info_hash) && p.phase == Phase::Active && p.web.is_none())
-        .map(|p| (true, p.is_seed()))
-        .collect();
-    let total_bytes = t.info.as_ref().map_or(0, |i| i.geometry.total_length());
-    let have_bytes = t.have_bytes();
-    let left = t.wanted_bytes_left();
-    let wanted_total = have_bytes + left;
-    let download_rate = t.down_rate.rate(now);
-    TorrentStats {
-        info_hash,
-        v2_hash: t.info.as_ref().and_then(|i| i.v2_hash),
-        v1_hash: match t.info.as_deref() {
-            Some(i) if i.v2_hash.is_some_and(|h| h[..20] == info_hash.0) => i.v1_hash,
-            _ => Some(info_hash),
-        },
-        name: Arc::clone(&t.name),
-        state: t.state(),
-        progress: if wanted_total == 0 {
-            if t.info.is_some() { 1.0 } else { 0.0 }
-        } else {
-            have_bytes as f64 / wanted_total as f64
-        },
-        have_pieces: t.have.count(),
-        total_pieces: t.have.len(),
-        have_bytes,
-        total_bytes,
-        download_rate,
-        upload_rate: t.up_rate.rate(now),
-        downloaded: t.downloaded,
-        uploaded: t.uploaded,
-        downloaded_session: t.downloaded.saturating_sub(t.session_from.0),
-        uploaded_session: t.uploaded.saturating_sub(t.session_from.1),
-        wasted: t.wasted,
-        web_seed_bytes: Core::web_seed_bytes(t),
-        hash_failures: t.hash_failures,
-        peers: peers.len(),
-        seeds: peers.iter().filter(|p| p.1).count(),
-        connections: t.peers.len(),
-        banned: t.banned.len(),
-        known_peers: t.peer_sources(),
-        eta_secs: (left > 0 && download_rate > 0).then(|| left / download_rate),
-        tracker_error: t.announcer.status().status.error.clone(),
-        tracker_warning: t.announcer.status().status.warning.clone(),
-        tracker_url: t.announcer.status().url.map(str::to_owned),
-        trackers: t.announcer.count(),
-        swarm: t.announcer.swarm(),
-        availability: (t.info.is_some() && left > 0).then(|| t.picker.distributed_copies()),
-        root_missing: t.root_lost,
-        files_missing: t.files_gone(),
-        active_at: t.active_at(zero),
-        seen_complete: t.seen_complete_at(now, super::persist::unix_at(zero, now)),
-        added_at: t.added_at,
-        completed_at: t.completed_at,
-        content: Arc::clone(t.content_path.as_ref().unwrap_or(&t.name)),
-        root: Arc::clone(token_or_path(&t.root_token, &t.root)),
-        magnet_tail: t.magnet_tail(),
-        moving_to: (t.moving.as_deref()).map(|(path, token, _)| token_or_path(token, path).clone()),
-        settings: TorrentSettings {
-            sequential: t.sequential,
-            download_limit: t.down_limit.rate(),
-            upload_limit: t.up_limit.rate(),
-            labels: t.labels.clone(),
-            category: t.category.clone(),
-            share: t.share,
-            share_action: t.share_action,
-            queue_pos: t.queue_pos,
-            forced: t.forced,
-            display_name: t.display_name.clone(),
-            first_last: t.first_last,
-            content_layout: t.content_layout,
-            renames: t.renames.clone(),
-            finish_in: t.finish_in.clone(),
-            manual: t.manual,
-            super_seeding: t.super_seeding,
-        },
-        seeding_secs: t.seeding_secs_at(now),
-        running_secs: t.run_clock.at(now),
-        idle_secs: t.idle_secs(now),
-        complete: t.complete(),
-        note: t.note.clone(),
     }
 }

@@ -516,6 +516,14 @@ impl Announcer {
             .count()
     }
 
+    /// Asks for its lanes to be loaded into the caches (see
+    /// `Torrent::prefetch_parts`).
+    pub(crate) fn prefetch_lanes(&self) {
+        if let Some(l) = self.lanes.first() {
+            crate::prefetch::object(l);
+        }
+    }
+
     /// What the trackers said, in short: the first lane whose last announce
     /// worked, else the first that has had a reply, else the first.
     pub fn status(&self) -> Headline<'_> {
