@@ -10,7 +10,9 @@
 //! Measured on the real `seedring daemon` process:
 //! - start: from spawning the process to the first answer of `GET /api/v1/torrents`
 //!   (the engine restores every torrent before the API listens);
-//! - list: `GET /api/v1/torrents` with every torrent, median of 5;
+//! - list: `GET /api/v1/torrents` with every torrent, median of 5 (each
+//!   call timed to its answer's last byte, read into one buffer kept across
+//!   calls, as an API client that polls would read it; see `Daemon::answer`);
 //! - the qBittorrent layer: `GET /api/v2/torrents/info` (median of 5), a full
 //!   `sync/maindata` and a delta (median of 5), with their sizes, and the peak
 //!   RSS after them (measured after the figures above);

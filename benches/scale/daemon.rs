@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use std::cell::{Ref, RefCell};
 
 pub fn daemon_bin() -> PathBuf {
     std::env::var_os("SEEDRING_BIN").map_or_else(
@@ -26,7 +26,16 @@ pub struct Daemon {
     /// connections: a client built per call cost the list's figure up to
     /// 170 ms of its own (its runtime thread, a new connection).
     http: reqwest::blocking::Client,
+    /// The last answer's bytes, in one buffer kept across calls. Gathered by
+    /// reqwest's `bytes()` (its chunks copied into a buffer grown as they
+    /// come), a 110 MB list cost the client 130–170 ms more than the same
+    /// answer read to nowhere, a third of the figure the bench put on the
+    /// daemon (`docs/performance-scale.md`).
+    answer: RefCell<Vec<u8>>,
 }
+
+/// An answer's bytes (see `Daemon::answer`), until the next call.
+pub type Answer<'a> = Ref<'a, Vec<u8>>;
 
 impl Daemon {
     /// Starts the daemon on `dir` and waits for its API; returns it and the time to
@@ -85,6 +94,7 @@ impl Daemon {
                 .timeout(Duration::from_secs(120))
                 .build()
                 .unwrap(),
+            answer: RefCell::new(Vec::new()),
         };
         while d.get("/torrents?limit=1").is_err() {
             std::thread::sleep(Duration::from_millis(5));
@@ -92,7 +102,7 @@ impl Daemon {
         (d, t.elapsed())
     }
 
-    pub fn get(&self, path: &str) -> Result<Bytes, String> {
+    pub fn get(&self, path: &str) -> Result<Answer<'_>, String> {
         let r = (self.http)
             .get(format!("{}{path}", self.api))
             .bearer_auth(&self.token)
@@ -101,7 +111,16 @@ impl Daemon {
         if !r.status().is_success() {
             return Err(r.status().to_string());
         }
-        r.bytes().map_err(|e| e.to_string())
+        self.read_answer(r)
+    }
+
+    /// Reads `r`'s body into the kept buffer.
+    fn read_answer(&self, mut r: reqwest::blocking::Response) -> Result<Answer<'_>, String> {
+        let mut buf = self.answer.borrow_mut();
+        buf.clear();
+        r.read_to_end(&mut buf).map_err(|e| e.to_string())?;
+        drop(buf);
+        Ok(self.answer.borrow())
     }
 
     /// (VmHWM, VmRSS) in KiB.
@@ -130,7 +149,7 @@ impl Daemon {
     }
 
     /// A qBittorrent-layer GET with the session's cookie: the body.
-    pub fn qb_get(&self, cookie: &str, path: &str) -> Bytes {
+    pub fn qb_get(&self, cookie: &str, path: &str) -> Answer<'_> {
         let base = self.api.trim_end_matches("/api/v1");
         let r = (self.http)
             .get(format!("{base}/api/v2/{path}"))
@@ -138,7 +157,7 @@ impl Daemon {
             .send()
             .unwrap();
         assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.bytes().unwrap()
+        self.read_answer(r).unwrap()
     }
 
     /// User + system CPU seconds so far.
