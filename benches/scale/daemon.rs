@@ -28,8 +28,8 @@ pub struct Daemon {
     http: reqwest::blocking::Client,
     /// The last answer's bytes, in one buffer kept across calls. Gathered by
     /// reqwest's `bytes()` (its chunks copied into a buffer grown as they
-    /// come), a 110 MB list cost the client 130–170 ms more than the same
-    /// answer read to nowhere, a third of the figure the bench put on the
+    /// come), a 110 MB list cost the client 160–170 ms more than the same
+    /// answer read to nowhere, close to half of the figure the bench put on the
     /// daemon (`docs/performance-scale.md`).
     answer: RefCell<Vec<u8>>,
 }
