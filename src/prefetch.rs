@@ -12,7 +12,8 @@ pub(crate) fn object<T>(r: &T) {
 /// Asks for the start of a shared string (its counts and first bytes).
 #[inline]
 pub(crate) fn arc_str(s: &std::sync::Arc<str>) {
-    // The counts sit just before the text.
+    // The counts sit just before the text in std's layout of an `Arc`
+    // (were that to change, only the hint would miss).
     let p = std::sync::Arc::as_ptr(s).cast::<u8>();
     lines(p.wrapping_sub(16), 16 + s.len().min(48));
 }

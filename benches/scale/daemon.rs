@@ -2,12 +2,11 @@
 //! asked over HTTP (its own API and the qBittorrent layer), its memory and CPU
 //! read from `/proc`, stopped with SIGTERM.
 
+use std::cell::{Ref, RefCell};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use std::cell::{Ref, RefCell};
 
 pub fn daemon_bin() -> PathBuf {
     std::env::var_os("SEEDRING_BIN").map_or_else(

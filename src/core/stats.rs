@@ -231,10 +231,7 @@ impl Core {
     /// Every torrent's numbers now, in key order (one pass over the torrents,
     /// no lookups: 100,000 of them are listed in one call).
     pub fn all_stats(&mut self, now: Time) -> Vec<TorrentStats> {
-        let mut all = Vec::with_capacity(self.torrents.len());
-        let (peers, zero) = (&self.peers, self.cfg.unix_at_zero);
-        all.extend((self.torrents.iter_mut()).map(|(ih, t)| stats_of(now, *ih, t, peers, zero)));
-        all
+        self.stats_from(now, None, usize::MAX)
     }
 
     /// The numbers of at most `max` torrents after `after` in key order (from
