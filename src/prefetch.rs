@@ -18,17 +18,20 @@ pub(crate) fn arc_str(s: &std::sync::Arc<str>) {
     lines(p.wrapping_sub(16), 16 + s.len().min(48));
 }
 
+#[cfg(target_arch = "x86_64")]
 #[inline]
 fn lines(p: *const u8, len: usize) {
-    #[cfg(target_arch = "x86_64")]
+    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
     for off in (0..len).step_by(64) {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         // SAFETY: a prefetch only hints the cache: it reads nothing the
         // program sees and never faults, whatever the address (here within
         // or just before a live object). It needs SSE, which every x86_64
         // CPU has.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off).cast::<i8>()) };
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, len);
 }
+
+/// No hint where there is no such instruction.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn lines(_p: *const u8, _len: usize) {}
