@@ -178,9 +178,6 @@ const MAGNET_KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
     .remove(b'~');
 
 impl super::torrent::Torrent {
-    /// [`TorrentStats::magnet_tail`], made again only when its trackers or
-    /// web seeds changed (a list of 100,000 torrents neither encodes nor
-    /// hashes them all again).
     /// Asks for what its numbers read beyond its own struct (its strings,
     /// its metadata, its trackers' lanes) to be loaded into the caches.
     pub(super) fn prefetch_parts(&self) {
@@ -197,6 +194,9 @@ impl super::torrent::Torrent {
         self.announcer.prefetch_lanes();
     }
 
+    /// [`TorrentStats::magnet_tail`], made again only when its trackers or
+    /// web seeds changed (a list of 100,000 torrents neither encodes nor
+    /// hashes them all again).
     pub(super) fn magnet_tail(&mut self) -> std::sync::Arc<str> {
         // Web seeds are set once, at the add.
         let fp =
