@@ -14,7 +14,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use heed::types::Bytes;
@@ -46,6 +46,11 @@ struct Shared {
     map: Mutex<Option<(usize, usize)>>,
     /// Single-record reads since the map's pages were last released.
     gets: AtomicUsize,
+    /// The data file, open for the scans that read it with `pread`
+    /// (`file_scan`); `None` if it could not be opened.
+    data: Option<std::fs::File>,
+    /// A scan had to go through the map instead (said once).
+    file_scan_refused: AtomicBool,
 }
 
 /// The LMDB session store.
@@ -65,6 +70,9 @@ impl std::fmt::Debug for LmdbSessionStore {
 static OPEN: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 
 const INITIAL_MAP: usize = 64 << 20;
+
+/// The named tree that holds every record.
+const DB_NAME: &str = "session";
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
@@ -100,9 +108,7 @@ impl LmdbSessionStore {
             // until the first store is dropped.
             let env = unsafe { opts.open(&path) }.map_err(err)?;
             let mut wtxn = env.write_txn().map_err(err)?;
-            let db: Db = env
-                .create_database(&mut wtxn, Some("session"))
-                .map_err(err)?;
+            let db: Db = env.create_database(&mut wtxn, Some(DB_NAME)).map_err(err)?;
             wtxn.commit().map_err(err)?;
             Ok::<_, StoreError>((env, db))
         })();
@@ -113,6 +119,13 @@ impl LmdbSessionStore {
                 return Err(e);
             }
         };
+        let data = match std::fs::File::open(path.join("data.mdb")) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::info!(error = %e, "the store's data file could not be opened for reading: scans go through the map");
+                None
+            }
+        };
         let shared = Arc::new(Shared {
             env,
             db,
@@ -120,6 +133,8 @@ impl LmdbSessionStore {
             path,
             map: Mutex::new(None),
             gets: AtomicUsize::new(0),
+            data,
+            file_scan_refused: AtomicBool::new(false),
         });
         // Every caller waits for its own reply, so at most one job per writing
         // thread waits here; a caller that finds the queue full (one transaction's
@@ -294,10 +309,85 @@ impl SessionStore for LmdbSessionStore {
         keep: &dyn Fn(&[u8]) -> bool,
         page: &mut Page,
     ) -> Result<(), StoreError> {
-        use std::ops::Bound;
-        page.clear();
         let _gate = self.shared.gate.read().map_err(err)?;
         let rtxn = self.shared.env.read_txn().map_err(err)?;
+        match self.scan_file(&rtxn, prefix, from, limit, keep, page) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(why)) => {
+                if !self.shared.file_scan_refused.swap(true, Ordering::Relaxed) {
+                    tracing::info!(why = %why.0, "the store's data file could not be scanned with reads: this scan and the next that fail go through the map");
+                }
+                self.scan_map(&rtxn, prefix, from, limit, keep, page)
+            }
+            None => self.scan_map(&rtxn, prefix, from, limit, keep, page),
+        }
+    }
+
+    fn apply(&self, ops: Vec<StoreOp>) -> Result<(), StoreError> {
+        self.write(Op::Batch(ops))
+    }
+}
+
+impl LmdbSessionStore {
+    /// A scan by reading the data file (see `file_scan`), of `rtxn`'s
+    /// snapshot; `None` when the file is not open.
+    fn scan_file(
+        &self,
+        rtxn: &heed::RoTxn<'_, WithTls>,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+        keep: &dyn Fn(&[u8]) -> bool,
+        page: &mut Page,
+    ) -> Option<Result<(), super::file_scan::Unreadable>> {
+        let file = self.shared.data.as_ref()?;
+        let txnid = rtxn.id() as u64;
+        let scan = super::file_scan::scan(
+            file,
+            txnid,
+            DB_NAME.as_bytes(),
+            prefix,
+            from,
+            limit,
+            keep,
+            page,
+        );
+        Some(scan)
+    }
+
+    /// The same scan both ways, and the read transaction's id (for
+    /// `file_scan`'s tests).
+    #[cfg(test)]
+    pub(super) fn scan_both_ways(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+        keep: &dyn Fn(&[u8]) -> bool,
+    ) -> (Result<Page, super::file_scan::Unreadable>, Page, u64) {
+        let _gate = self.shared.gate.read().unwrap();
+        let rtxn = self.shared.env.read_txn().unwrap();
+        let mut by_file = Page::default();
+        let file = self.scan_file(&rtxn, prefix, from, limit, keep, &mut by_file);
+        let mut by_map = Page::default();
+        self.scan_map(&rtxn, prefix, from, limit, keep, &mut by_map)
+            .unwrap();
+        let file = file.expect("the data file is open").map(|()| by_file);
+        (file, by_map, rtxn.id() as u64)
+    }
+
+    /// A scan through LMDB's cursor, on its map.
+    fn scan_map(
+        &self,
+        rtxn: &heed::RoTxn<'_, WithTls>,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+        keep: &dyn Fn(&[u8]) -> bool,
+        page: &mut Page,
+    ) -> Result<(), StoreError> {
+        use std::ops::Bound;
+        page.clear();
         let from = from.max(prefix);
         // LMDB takes no empty key: from the start, the range is open.
         let start = if from.is_empty() {
@@ -306,7 +396,7 @@ impl SessionStore for LmdbSessionStore {
             Bound::Included(from)
         };
         let range: (Bound<&[u8]>, Bound<&[u8]>) = (start, Bound::Unbounded);
-        let iter = self.shared.db.range(&rtxn, &range).map_err(err)?;
+        let iter = self.shared.db.range(rtxn, &range).map_err(err)?;
         for (n, item) in iter.enumerate() {
             // A value is a pointer into the map until it is copied: skipped ones
             // are never read.
@@ -323,10 +413,6 @@ impl SessionStore for LmdbSessionStore {
         }
         release_map(&self.shared);
         Ok(())
-    }
-
-    fn apply(&self, ops: Vec<StoreOp>) -> Result<(), StoreError> {
-        self.write(Op::Batch(ops))
     }
 }
 

@@ -22,6 +22,7 @@
 //! A torrent's keys are deleted when it is removed.
 
 pub mod damaged;
+mod file_scan;
 mod lmdb;
 mod page;
 pub use crate::core::record;
