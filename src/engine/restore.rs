@@ -303,11 +303,15 @@ impl Engine {
     ) -> BTreeMap<usize, Vec<AddTorrent>> {
         // Decoding is all the work here (the files are stamped later, by the
         // shards), beside the shards adding the page before: a thread per
-        // two cores, the others left to the shards. (On two cores, one
-        // restoring thread against two: start 2.00–2.46 s against
-        // 2.42–2.56 s at 100,000 torrents, CPU 2.6–3.1 s against 3.2–3.5 s;
-        // more threads than that contend for the allocator's arenas.)
-        let threads = (std::thread::available_parallelism().map_or(1, usize::from) / 2)
+        // core. Decoding is the start's longest path, and the shards and the
+        // store's reader take the cores' other turns. (On two cores at
+        // 100,000 torrents, two restoring threads against one: start
+        // 1,622–2,021 ms against 2,077–2,420 ms, CPU 2.6–3.3 s against
+        // 3.0–3.5 s, five runs each, alternated. One thread did better
+        // while the store was read through its map: the reader's faults
+        // took a core's share then, see `resume_lmdb::file_scan`.)
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
             .clamp(1, 16)
             .min(by_torrent.len().div_ceil(MIN_SHARE).max(1));
         let mut shares: Vec<Vec<(InfoHash, Records<'_>)>> =
