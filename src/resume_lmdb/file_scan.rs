@@ -32,6 +32,16 @@ use std::os::unix::fs::FileExt;
 
 use super::Page;
 
+/// What a scan reads: the keys starting with `prefix`, from `from` on, at
+/// most `limit` of those `keep` says yes to (as
+/// [`super::SessionStore::scan_page`] takes them).
+pub(super) struct Wanted<'a> {
+    pub prefix: &'a [u8],
+    pub from: &'a [u8],
+    pub limit: usize,
+    pub keep: &'a dyn Fn(&[u8]) -> bool,
+}
+
 /// Why the file could not be read this way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Unreadable(pub String);
@@ -341,21 +351,21 @@ impl Cursor {
     }
 }
 
-/// Reads into `page` the records of read transaction `txnid`'s tree `name`
-/// whose keys start with `prefix`, from `from` on, `limit` at most, those
-/// `keep` says yes to (the others' values are never read); as
-/// [`super::SessionStore::scan_page`].
-#[allow(clippy::too_many_arguments)]
+/// Reads into `page` the records `want` names of read transaction `txnid`'s
+/// tree `name` (the values of those it does not keep are never read).
 pub(super) fn scan(
     file: &File,
     txnid: u64,
     name: &[u8],
-    prefix: &[u8],
-    from: &[u8],
-    limit: usize,
-    keep: &dyn Fn(&[u8]) -> bool,
+    want: &Wanted<'_>,
     page: &mut Page,
 ) -> Result<(), Unreadable> {
+    let Wanted {
+        prefix,
+        from,
+        limit,
+        keep,
+    } = *want;
     page.clear();
     let (snap, main) = meta(file, txnid)?;
     if main.root == NO_PAGE {
@@ -482,7 +492,12 @@ mod tests {
                 // Page by page, each from just past the one before's last key.
                 let mut from = Vec::new();
                 loop {
-                    let (file, map, _) = store.scan_both_ways(prefix, &from, limit, keep);
+                    let (file, map, _) = store.scan_both_ways(&Wanted {
+                        prefix,
+                        from: &from,
+                        limit,
+                        keep,
+                    });
                     let file = file.unwrap();
                     assert_eq!(records(&file), records(&map), "{prefix:?} {limit} {from:?}");
                     pages += 1;
@@ -498,7 +513,12 @@ mod tests {
         }
         assert!(pages > 20, "{pages}");
         // A start's view: every torrent's records but the metadata, values and all.
-        let (file, _, _) = store.scan_both_ways(b"torrent:", b"", usize::MAX, &not_meta);
+        let (file, _, _) = store.scan_both_ways(&Wanted {
+            prefix: b"torrent:",
+            from: b"",
+            limit: usize::MAX,
+            keep: &not_meta,
+        });
         let file = file.unwrap();
         assert_eq!(file.len(), 1500 * 2 + 500);
         assert!(
@@ -520,7 +540,12 @@ mod tests {
             })
             .collect();
         store.apply(ops).unwrap();
-        let (good, _, txnid) = store.scan_both_ways(b"torrent:", b"", usize::MAX, &|_| true);
+        let (good, _, txnid) = store.scan_both_ways(&Wanted {
+            prefix: b"torrent:",
+            from: b"",
+            limit: usize::MAX,
+            keep: &|_| true,
+        });
         assert_eq!(good.unwrap().len(), 300);
         let bytes = std::fs::read(dir.path().join("data.mdb")).unwrap();
         let copy = dir.path().join("copy.mdb");
@@ -531,22 +556,19 @@ mod tests {
             .open(&copy)
             .unwrap();
         let (mut refused, mut read) = (0, 0);
+        let everything = Wanted {
+            prefix: b"torrent:",
+            from: b"",
+            limit: usize::MAX,
+            keep: &|_| true,
+        };
         let psize = 4096;
         // The meta pages' fields, then every 7th byte of the tree's pages.
         let positions = (0..200).chain((2 * psize..bytes.len()).step_by(7));
         for at in positions {
             file.write_all_at(&[bytes[at] ^ 0xA5], at as u64).unwrap();
             let mut page = Page::default();
-            match scan(
-                &file,
-                txnid,
-                b"session",
-                b"torrent:",
-                b"",
-                usize::MAX,
-                &|_| true,
-                &mut page,
-            ) {
+            match scan(&file, txnid, b"session", &everything, &mut page) {
                 Ok(()) => read += 1,
                 Err(_) => refused += 1,
             }
@@ -559,16 +581,7 @@ mod tests {
         // Another transaction's snapshot is not read.
         let file = File::open(dir.path().join("data.mdb")).unwrap();
         let mut page = Page::default();
-        let other = scan(
-            &file,
-            txnid + 5,
-            b"session",
-            b"",
-            b"",
-            10,
-            &|_| true,
-            &mut page,
-        );
+        let other = scan(&file, txnid + 5, b"session", &everything, &mut page);
         assert!(other.is_err());
     }
 }

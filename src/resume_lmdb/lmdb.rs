@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use heed::types::Bytes;
 use heed::{Database, Env, EnvOpenOptions, WithTls};
 
+use super::file_scan::{self, Unreadable, Wanted};
 use super::{Page, SessionStore, StoreError, StoreOp};
 
 type Db = Database<Bytes, Bytes>;
@@ -311,15 +312,21 @@ impl SessionStore for LmdbSessionStore {
     ) -> Result<(), StoreError> {
         let _gate = self.shared.gate.read().map_err(err)?;
         let rtxn = self.shared.env.read_txn().map_err(err)?;
-        match self.scan_file(&rtxn, prefix, from, limit, keep, page) {
+        let want = Wanted {
+            prefix,
+            from,
+            limit,
+            keep,
+        };
+        match self.scan_file(&rtxn, &want, page) {
             Some(Ok(())) => Ok(()),
             Some(Err(why)) => {
                 if !self.shared.file_scan_refused.swap(true, Ordering::Relaxed) {
                     tracing::info!(why = %why.0, "the store's data file could not be scanned with reads: this scan and the next that fail go through the map");
                 }
-                self.scan_map(&rtxn, prefix, from, limit, keep, page)
+                self.scan_map(&rtxn, &want, page)
             }
-            None => self.scan_map(&rtxn, prefix, from, limit, keep, page),
+            None => self.scan_map(&rtxn, &want, page),
         }
     }
 
@@ -334,25 +341,12 @@ impl LmdbSessionStore {
     fn scan_file(
         &self,
         rtxn: &heed::RoTxn<'_, WithTls>,
-        prefix: &[u8],
-        from: &[u8],
-        limit: usize,
-        keep: &dyn Fn(&[u8]) -> bool,
+        want: &Wanted<'_>,
         page: &mut Page,
-    ) -> Option<Result<(), super::file_scan::Unreadable>> {
+    ) -> Option<Result<(), Unreadable>> {
         let file = self.shared.data.as_ref()?;
         let txnid = rtxn.id() as u64;
-        let scan = super::file_scan::scan(
-            file,
-            txnid,
-            DB_NAME.as_bytes(),
-            prefix,
-            from,
-            limit,
-            keep,
-            page,
-        );
-        Some(scan)
+        Some(file_scan::scan(file, txnid, DB_NAME.as_bytes(), want, page))
     }
 
     /// The same scan both ways, and the read transaction's id (for
@@ -360,18 +354,14 @@ impl LmdbSessionStore {
     #[cfg(test)]
     pub(super) fn scan_both_ways(
         &self,
-        prefix: &[u8],
-        from: &[u8],
-        limit: usize,
-        keep: &dyn Fn(&[u8]) -> bool,
-    ) -> (Result<Page, super::file_scan::Unreadable>, Page, u64) {
+        want: &Wanted<'_>,
+    ) -> (Result<Page, Unreadable>, Page, u64) {
         let _gate = self.shared.gate.read().unwrap();
         let rtxn = self.shared.env.read_txn().unwrap();
         let mut by_file = Page::default();
-        let file = self.scan_file(&rtxn, prefix, from, limit, keep, &mut by_file);
+        let file = self.scan_file(&rtxn, want, &mut by_file);
         let mut by_map = Page::default();
-        self.scan_map(&rtxn, prefix, from, limit, keep, &mut by_map)
-            .unwrap();
+        self.scan_map(&rtxn, want, &mut by_map).unwrap();
         let file = file.expect("the data file is open").map(|()| by_file);
         (file, by_map, rtxn.id() as u64)
     }
@@ -380,13 +370,16 @@ impl LmdbSessionStore {
     fn scan_map(
         &self,
         rtxn: &heed::RoTxn<'_, WithTls>,
-        prefix: &[u8],
-        from: &[u8],
-        limit: usize,
-        keep: &dyn Fn(&[u8]) -> bool,
+        want: &Wanted<'_>,
         page: &mut Page,
     ) -> Result<(), StoreError> {
         use std::ops::Bound;
+        let Wanted {
+            prefix,
+            from,
+            limit,
+            keep,
+        } = *want;
         page.clear();
         let from = from.max(prefix);
         // LMDB takes no empty key: from the start, the range is open.
