@@ -11,6 +11,9 @@
 //!   takes it exclusively to resize.
 //! - One environment per path per process: opening a path twice is an error, not
 //!   undefined behaviour.
+//! - Scans (`scan_page`) read the data file's pages of their read transaction
+//!   with `pread` (`file_scan`), and go through LMDB's cursor only when the
+//!   file cannot be read that way; single reads and writes go through LMDB.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
