@@ -260,10 +260,9 @@ fn meta(file: &File, txnid: u64) -> Result<(Snapshot<'_>, Tree), Unreadable> {
 }
 
 /// A cursor on a tree: the pages from the root down, each with the index of
-/// the node it is at.
+/// the node it is at (as many as the tree is deep: the last is the leaf).
 struct Cursor {
     pages: Vec<(Vec<u8>, usize)>,
-    depth: usize,
 }
 
 impl Cursor {
@@ -275,7 +274,6 @@ impl Cursor {
         }
         let mut c = Cursor {
             pages: Vec::with_capacity(depth),
-            depth,
         };
         let mut pgno = tree.root;
         for level in 0..depth {
@@ -319,7 +317,8 @@ impl Cursor {
         }
         // Up to the first branch with a child to the right, then down its
         // leftmost path.
-        let mut level = self.depth - 1;
+        let depth = self.pages.len();
+        let mut level = depth - 1;
         loop {
             if level == 0 {
                 return Ok(false);
@@ -331,15 +330,11 @@ impl Cursor {
                 break;
             }
         }
-        while level + 1 < self.depth {
+        while level + 1 < depth {
             let (page, i) = &self.pages[level];
             let pgno = Snapshot::child(&snap.node(page, *i)?);
             level += 1;
-            let want = if level + 1 == self.depth {
-                P_LEAF
-            } else {
-                P_BRANCH
-            };
+            let want = if level + 1 == depth { P_LEAF } else { P_BRANCH };
             let (buf, i) = &mut self.pages[level];
             snap.read(pgno, want, buf)?;
             *i = 0;
@@ -377,7 +372,7 @@ pub(super) fn scan(
         return Err(unreadable("the store's tree is not in the file"));
     }
     let tree = {
-        let (leaf, i) = &c.pages[c.depth - 1];
+        let (leaf, i) = c.pages.last().expect("a cursor has its leaf");
         let node = snap.node(leaf, *i)?;
         let data = leaf.get(node.data_at..node.data_at + TREE_BYTES);
         match data {
